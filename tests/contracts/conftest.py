@@ -1,0 +1,56 @@
+"""Titanoboa fixtures: contracts compiled from src/couponchain/contracts.
+
+Every test runs inside a state snapshot (`boa.env.anchor()`), so no test leaks
+chain state into another.
+"""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import boa
+import pytest
+
+CONTRACTS = Path(__file__).resolve().parents[2] / "src" / "couponchain" / "contracts"
+boa.interpret.set_search_paths([str(CONTRACTS)])
+
+ROLE_PLATFORM, ROLE_MERCHANT, ROLE_TERMINAL, ROLE_CONSUMER = 1, 2, 3, 4
+
+_deployers: dict[str, object] = {}
+
+
+def deployer(name: str):
+    """The compiled deployer of `contracts/<name>.vy` (compiled once per session)."""
+    if name not in _deployers:
+        _deployers[name] = boa.load_partial(str(CONTRACTS / f"{name}.vy"))
+    return _deployers[name]
+
+
+@pytest.fixture(autouse=True)
+def _anchor() -> Iterator[None]:
+    with boa.env.anchor():
+        yield
+
+
+@pytest.fixture(scope="session")
+def platform() -> str:
+    return boa.env.generate_address("platform")
+
+
+@pytest.fixture(scope="session")
+def merchant() -> str:
+    return boa.env.generate_address("merchant")
+
+
+@pytest.fixture(scope="session")
+def other_merchant() -> str:
+    return boa.env.generate_address("other_merchant")
+
+
+@pytest.fixture(scope="session")
+def terminal() -> str:
+    return boa.env.generate_address("terminal")
+
+
+@pytest.fixture(scope="session")
+def consumer() -> str:
+    return boa.env.generate_address("consumer")
