@@ -10,10 +10,12 @@ from pathlib import Path
 import boa
 import pytest
 
+from couponchain.domain.roles import Role
+
 CONTRACTS = Path(__file__).resolve().parents[2] / "src" / "couponchain" / "contracts"
 boa.interpret.set_search_paths([str(CONTRACTS)])
 
-ROLE_PLATFORM, ROLE_MERCHANT, ROLE_TERMINAL, ROLE_CONSUMER = 1, 2, 3, 4
+ZERO = "0x" + "00" * 20
 
 _deployers: dict[str, object] = {}
 
@@ -54,3 +56,18 @@ def terminal() -> str:
 @pytest.fixture(scope="session")
 def consumer() -> str:
     return boa.env.generate_address("consumer")
+
+
+@pytest.fixture
+def registry(platform, merchant, other_merchant, terminal, consumer):
+    """A registry deployed by the platform with two merchants, a terminal of
+    `merchant` and a consumer already registered."""
+    with boa.env.prank(platform):
+        reg = deployer("registry").deploy()
+        reg.register_batch(
+            [merchant, other_merchant, terminal, consumer],
+            [Role.MERCHANT, Role.MERCHANT, Role.TERMINAL, Role.CONSUMER],
+            [ZERO, ZERO, merchant,
+             ZERO],
+        )
+    return reg
