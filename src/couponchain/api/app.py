@@ -1,0 +1,44 @@
+"""The FastAPI application."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from couponchain import __version__
+from couponchain.api import problems
+from couponchain.api.idempotency import Idempotency
+from couponchain.api.routes import health, pages, participants
+from couponchain.runtime import Runtime
+
+DESCRIPTION = """Verifiable coupons and promotions on an EVM ledger.
+
+Authenticate with `Authorization: Bearer <API key>`. Every write accepts an
+`Idempotency-Key` header; errors are RFC 9457 problem details."""
+
+
+def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> FastAPI:
+    """The API over `runtime`; with `manage_runtime` the app starts and stops it."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if manage_runtime:
+            await runtime.start()
+        try:
+            yield
+        finally:
+            if manage_runtime:
+                await runtime.stop()
+
+    app = FastAPI(title="CouponChain", version=__version__, description=DESCRIPTION,
+                  lifespan=lifespan)
+    app.state.runtime = runtime
+    app.state.idempotency = Idempotency(runtime.db, runtime.vault)
+    problems.install(app)
+    app.include_router(participants.router)
+    app.include_router(health.router)
+    app.include_router(pages.router)
+    pages.mount_static(app)
+    return app

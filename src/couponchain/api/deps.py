@@ -1,0 +1,43 @@
+"""Typed dependencies shared by the routes."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+
+from couponchain.api.idempotency import Idempotency
+from couponchain.runtime import Runtime
+from couponchain.services.participants import Caller
+
+
+def get_runtime(request: Request) -> Runtime:
+    return request.app.state.runtime  # type: ignore[no-any-return]
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+async def get_caller(
+    runtime: RuntimeDep,
+    authorization: Annotated[str | None, Header(description="Bearer <API key>")] = None,
+) -> Caller:
+    key = None
+    if authorization:
+        scheme, _, value = authorization.partition(" ")
+        key = value.strip() if scheme.lower() == "bearer" else None
+    return await runtime.participants.authenticate(key)
+
+
+CallerDep = Annotated[Caller, Depends(get_caller)]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(alias="Idempotency-Key", description="retries with the same key apply once"),
+]
+
+
+def get_idempotency(request: Request) -> Idempotency:
+    return request.app.state.idempotency  # type: ignore[no-any-return]
+
+
+IdempotencyDep = Annotated[Idempotency, Depends(get_idempotency)]

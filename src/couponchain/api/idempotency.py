@@ -1,0 +1,118 @@
+"""Idempotency-Key handling for every write.
+
+Same key and same payload: the stored response, whatever happened in between
+(including a crash of this process). Same key, other payload: 422. Two requests
+with one key at once: the second waits for the first. A key is scoped to the
+caller, so two participants never collide.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from fastapi.responses import JSONResponse
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+
+from couponchain.api.problems import problem_of
+from couponchain.chain.keys import KeyVault
+from couponchain.errors import Conflict, CouponChainError, IdempotencyMismatch, InvalidInput
+from couponchain.store.db import Database
+from couponchain.store.models import IdempotencyRecord
+
+LEASE_SECONDS = 30.0
+MAX_KEY_LENGTH = 200
+
+Handler = Callable[[], Awaitable[tuple[int, dict[str, Any]]]]
+
+
+def request_hash(method: str, path: str, payload: Any) -> str:
+    return hashlib.sha256(
+        orjson.dumps([method, path, payload], option=orjson.OPT_SORT_KEYS)
+    ).hexdigest()
+
+
+class Idempotency:
+    """Runs writes at most once per (caller, key)."""
+
+    def __init__(self, db: Database, vault: KeyVault) -> None:
+        self.db = db
+        self.vault = vault
+
+    async def run(
+        self, caller_id: str, key: str | None, fingerprint: str, handler: Handler
+    ) -> JSONResponse:
+        if key is None:
+            status, body = await handler()
+            return JSONResponse(body, status_code=status)
+        if not key or len(key) > MAX_KEY_LENGTH:
+            raise InvalidInput(f"must be 1 to {MAX_KEY_LENGTH} characters",
+                               field="Idempotency-Key")
+        scoped = f"{caller_id}:{key}"
+        stored = await self._claim(scoped, fingerprint)
+        if stored is not None:
+            return stored
+        try:
+            status, body = await handler()
+        except CouponChainError as exc:
+            if exc.status >= 500:
+                await self._release(scoped)
+                raise
+            response = problem_of(exc)
+            await self._store(scoped, response.status_code, orjson.loads(response.body))
+            return response
+        except BaseException:
+            await self._release(scoped)
+            raise
+        await self._store(scoped, status, body)
+        return JSONResponse(body, status_code=status)
+
+    async def _claim(self, scoped: str, fingerprint: str) -> JSONResponse | None:
+        """Take the key's lease, or return the response stored under it."""
+        deadline = time.monotonic() + LEASE_SECONDS * 2
+        while True:
+            now = time.time()
+            try:
+                async with self.db.transaction() as s:
+                    row = (await s.execute(select(IdempotencyRecord).where(
+                        IdempotencyRecord.key == scoped))).scalar()
+                    if row is None:
+                        s.add(IdempotencyRecord(key=scoped, request_hash=fingerprint,
+                                                locked_until=now + LEASE_SECONDS))
+                        return None
+                    if row.request_hash != fingerprint:
+                        raise IdempotencyMismatch(
+                            "this Idempotency-Key was used with a different request",
+                            field="Idempotency-Key")
+                    if row.state == "done":
+                        assert row.response_body is not None
+                        body = orjson.loads(self.vault.decrypt(row.response_body))
+                        media = ("application/problem+json" if row.response_status
+                                 and row.response_status >= 400 else "application/json")
+                        return JSONResponse(body, status_code=row.response_status or 200,
+                                            media_type=media)
+                    if row.locked_until < now:  # its first request died: take over
+                        row.locked_until = now + LEASE_SECONDS
+                        return None
+            except IntegrityError:
+                pass  # another request inserted the key first; look again
+            if time.monotonic() > deadline:
+                raise Conflict("a request with this Idempotency-Key is still running",
+                                          field="Idempotency-Key")
+            await asyncio.sleep(0.05)
+
+    async def _store(self, scoped: str, status: int, body: dict[str, Any]) -> None:
+        async with self.db.transaction() as s:
+            await s.execute(update(IdempotencyRecord).where(IdempotencyRecord.key == scoped)
+                            .values(state="done", response_status=status,
+                                    response_body=self.vault.encrypt(orjson.dumps(body))))
+
+    async def _release(self, scoped: str) -> None:
+        async with self.db.transaction() as s:
+            await s.execute(delete(IdempotencyRecord).where(
+                IdempotencyRecord.key == scoped, IdempotencyRecord.state == "pending"))

@@ -1,0 +1,1 @@
+"""Chain access: node supervisor, JSON-RPC client, contracts, keys, gateway, proofs."""

@@ -1,0 +1,174 @@
+"""The Vyper contracts: compiled on first use, cached by source hash, ABI helpers.
+
+No compiled artifact is committed. The cache key covers every contract and
+interface source, the imported snekmate modules and the compiler version, so a
+changed source can never run stale bytecode.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import eth_abi
+import vyper
+from eth_utils import keccak, to_checksum_address
+from vyper.cli.vyper_compile import get_search_paths
+from vyper.compiler.input_bundle import FilesystemInputBundle
+
+from couponchain.errors import ConfigurationError
+
+SOURCES = Path(__file__).resolve().parent.parent / "contracts"
+
+
+def _type_str(param: dict[str, Any]) -> str:
+    """The canonical ABI type of a parameter (tuples spelled out)."""
+    kind: str = param["type"]
+    if kind.startswith("tuple"):
+        inner = ",".join(_type_str(c) for c in param["components"])
+        return f"({inner}){kind[5:]}"
+    return kind
+
+
+@dataclass(frozen=True)
+class EventSpec:
+    """How to decode one event's log."""
+
+    name: str
+    topic: bytes
+    indexed: list[tuple[str, str]]
+    data: list[tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """How to encode a call to one function."""
+
+    name: str
+    selector: bytes
+    inputs: list[str]
+    outputs: list[str]
+
+
+@dataclass
+class CompiledContract:
+    """A compiled contract with encoders for its calls and decoders for its events."""
+
+    name: str
+    abi: list[dict[str, Any]]
+    bytecode: bytes
+    source_hash: str
+    functions: dict[str, FunctionSpec] = field(default_factory=dict)
+    events: dict[bytes, EventSpec] = field(default_factory=dict)
+    constructor_inputs: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        for item in self.abi:
+            if item["type"] == "function":
+                inputs = [_type_str(p) for p in item["inputs"]]
+                sig = f"{item['name']}({','.join(inputs)})"
+                self.functions[item["name"]] = FunctionSpec(
+                    item["name"], keccak(text=sig)[:4], inputs,
+                    [_type_str(p) for p in item.get("outputs", [])],
+                )
+            elif item["type"] == "event":
+                types = [_type_str(p) for p in item["inputs"]]
+                topic = keccak(text=f"{item['name']}({','.join(types)})")
+                self.events[topic] = EventSpec(
+                    item["name"], topic,
+                    [(p["name"], _type_str(p)) for p in item["inputs"] if p["indexed"]],
+                    [(p["name"], _type_str(p)) for p in item["inputs"] if not p["indexed"]],
+                )
+            elif item["type"] == "constructor":
+                self.constructor_inputs = [_type_str(p) for p in item["inputs"]]
+
+    def encode_call(self, function: str, *args: Any) -> bytes:
+        """Calldata for `function(*args)`."""
+        spec = self.functions[function]
+        return spec.selector + eth_abi.encode(spec.inputs, args)
+
+    def decode_result(self, function: str, data: bytes) -> Any:
+        """The decoded return value of `function` (a tuple when it returns several)."""
+        outputs = self.functions[function].outputs
+        values = eth_abi.decode(outputs, data)
+        return values[0] if len(values) == 1 else values
+
+    def deploy_data(self, *args: Any) -> bytes:
+        """Init code plus encoded constructor arguments."""
+        return self.bytecode + eth_abi.encode(self.constructor_inputs, args)
+
+    def decode_log(self, topics: list[bytes], data: bytes) -> tuple[str, dict[str, Any]] | None:
+        """(event name, arguments) of a log of this contract, or None if unknown."""
+        spec = self.events.get(topics[0]) if topics else None
+        if spec is None:
+            return None
+        args: dict[str, Any] = {}
+        for (name, kind), topic in zip(spec.indexed, topics[1:], strict=True):
+            args[name] = _checksummed(kind, eth_abi.decode([kind], topic)[0])
+        if spec.data:
+            values = eth_abi.decode([kind for _, kind in spec.data], data)
+            for (name, kind), value in zip(spec.data, values, strict=True):
+                args[name] = _checksummed(kind, value)
+        return spec.name, args
+
+
+def _checksummed(kind: str, value: Any) -> Any:
+    """Addresses as EIP-55 checksummed strings, the form used everywhere else."""
+    if kind == "address":
+        return to_checksum_address(value)
+    if kind == "address[]" or kind.startswith("address["):
+        return [to_checksum_address(v) for v in value]
+    return value
+
+
+def source_hash(name: str) -> str:
+    """Hash of a contract's source, the interfaces and the compilers that build it."""
+    compilers = f"vyper {vyper.__version__} snekmate {metadata.version('snekmate')}"
+    digest = hashlib.sha256(compilers.encode())
+    for path in [SOURCES / f"{name}.vy", *sorted((SOURCES / "interfaces").glob("*.vyi"))]:
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _cache_dir() -> Path:
+    base = os.environ.get("COUPONCHAIN_CACHE_DIR") or Path.home() / ".cache" / "couponchain"
+    return Path(base) / "contracts"
+
+
+@cache
+def load(name: str) -> CompiledContract:
+    """The compiled `contracts/<name>.vy`, from the cache when its sources are unchanged."""
+    source = SOURCES / f"{name}.vy"
+    if not source.exists():
+        raise ConfigurationError(f"no contract named {name!r} in {SOURCES}")
+    digest = source_hash(name)
+    cached = _cache_dir() / f"{name}-{digest[:16]}.json"
+    if cached.exists():
+        data = json.loads(cached.read_text())
+    else:
+        bundle = FilesystemInputBundle(get_search_paths([str(SOURCES)]))
+        out = vyper.compile_code(
+            source.read_text(), contract_path=source.name, resolved_path=source,
+            input_bundle=bundle, output_formats=["abi", "bytecode", "layout"],
+        )
+        data = {"abi": out["abi"], "bytecode": out["bytecode"], "layout": out["layout"]}
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data))
+        tmp.replace(cached)
+    return CompiledContract(name, data["abi"], bytes.fromhex(data["bytecode"][2:]), digest)
+
+
+@cache
+def layout(name: str) -> dict[str, Any]:
+    """The compiler's storage layout of a contract (for storage proofs)."""
+    load(name)
+    cached = _cache_dir() / f"{name}-{source_hash(name)[:16]}.json"
+    return dict(json.loads(cached.read_text())["layout"])

@@ -1,0 +1,600 @@
+"""The chain gateway: every write goes through here, durably and in batches.
+
+Path of one operation:
+
+1. `submit` puts it on its account's queue (an operation retried with the same
+   key finds its journal row instead and waits for that).
+2. The account's committer gathers what arrives within `batch_wait_ms` (up to
+   `batch_max`), merges operations that call the same batch entry point into one
+   call, signs one transaction per call with consecutive nonces, and commits the
+   transactions with their operations to the journal (the outbox) *before* any
+   is broadcast.
+3. The sender broadcasts everything ready, from all accounts, in one JSON-RPC
+   batch, then fetches receipts and block timestamps in one batch each.
+4. The committer records the outcome; a reverted batch is split so that only the
+   operations the contract refuses fail, each with the contract's reason.
+
+If the node stops answering or lost blocks, the reconciler (see
+`couponchain.chain.reconciler`) replays the journal before anything else is sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import defaultdict
+from collections.abc import Hashable
+from dataclasses import dataclass, field
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+from sqlalchemy import delete, func, select, update
+
+from couponchain.chain.contracts import CompiledContract
+from couponchain.chain.reconciler import Reconciler
+from couponchain.chain.revert import revert_reason
+from couponchain.chain.rpc import RpcClient, RpcError
+from couponchain.errors import (
+    ChainUnavailable,
+    ContractRevert,
+    CouponChainError,
+    TransactionRefused,
+)
+from couponchain.store.db import Database
+from couponchain.store.models import ChainOp, ChainTx
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Call:
+    """One operation for the chain.
+
+    Operations of one account with equal (`contract`, `function`, `fixed`) and an
+    `item` are merged: the call becomes `function(*fixed, *columns)` where each
+    column is the list of the items' values at that position. Without an `item`
+    the call is sent alone as `function(*fixed)`; with `init_code` it deploys a
+    contract.
+    """
+
+    contract: str
+    function: str
+    fixed: tuple[Any, ...] = ()
+    item: tuple[Any, ...] | None = None
+    kind: str = ""
+    init_code: bytes | None = None
+
+    @property
+    def group(self) -> Hashable:
+        if self.item is None or self.init_code is not None:
+            return id(self)
+        return (self.contract, self.function, _freeze(self.fixed))
+
+
+def _freeze(value: Any) -> Hashable:
+    if isinstance(value, list | tuple):
+        return tuple(_freeze(v) for v in value)
+    return value
+
+
+@dataclass(frozen=True)
+class Event:
+    """A decoded event from a transaction's receipt."""
+
+    contract: str
+    name: str
+    args: dict[str, Any]
+    log_index: int
+
+
+@dataclass(frozen=True)
+class OpResult:
+    """Evidence of an applied operation."""
+
+    tx_hash: str
+    block_number: int
+    block_timestamp: int
+    item_index: int
+    events: list[Event]
+    contract_address: str | None = None
+
+
+@dataclass
+class _Pending:
+    call: Call
+    op_key: str | None
+    payload_hash: str
+    future: asyncio.Future[OpResult]
+
+
+@dataclass
+class _Account:
+    signer: LocalAccount
+    queue: asyncio.Queue[_Pending] = field(default_factory=asyncio.Queue)
+    next_nonce: int | None = None
+    task: asyncio.Task[None] | None = None
+
+
+@dataclass
+class _Sent:
+    tx_id: int
+    tx_hash: str
+    account: str
+    nonce: int
+    receipt: dict[str, Any] | None = None
+    timestamp: int = 0
+    #: Why the node refused the transaction itself (not a contract revert).
+    refused: str | None = None
+
+
+class Gateway:
+    """Durable, group-committing writer to the chain."""
+
+    def __init__(
+        self,
+        db: Database,
+        rpc: RpcClient,
+        chain_id: int,
+        *,
+        batch_wait_ms: float = 5.0,
+        batch_max: int = 512,
+        gas_limit: int = 400_000_000,
+        dev_node: bool = True,
+    ) -> None:
+        self.db = db
+        self.rpc = rpc
+        self.chain_id = chain_id
+        self.batch_wait = batch_wait_ms / 1000
+        self.batch_max = batch_max
+        self.gas_limit = gas_limit
+        self.contracts: dict[str, tuple[str, CompiledContract]] = {}  # name -> (address, code)
+        self._by_address: dict[str, tuple[str, CompiledContract]] = {}
+        self._accounts: dict[str, _Account] = {}
+        self._inflight: dict[str, asyncio.Future[OpResult]] = {}
+        self._send_queue: asyncio.Queue[tuple[list[_Sent], asyncio.Future[None]]] = (
+            asyncio.Queue()
+        )
+        self._sender: asyncio.Task[None] | None = None
+        self.reconciler = Reconciler(db, rpc, replay_timestamps=dev_node)
+        self.stats: dict[str, int] = defaultdict(int)
+
+    # -- lifecycle -------------------------------------------------------------
+
+    def register_contract(self, name: str, address: str, code: CompiledContract) -> None:
+        """Make a deployed contract callable by name and its events decodable."""
+        self.contracts[name] = (address, code)
+        self._by_address[address.lower()] = (name, code)
+
+    @property
+    def by_address(self) -> dict[str, tuple[str, CompiledContract]]:
+        """Registered contracts by lower-case address: (name, compiled code)."""
+        return self._by_address
+
+    async def start(self) -> None:
+        """Reconcile the node with the journal, then start sending."""
+        await self.reconciler.run()
+        self._sender = asyncio.create_task(self._send_loop(), name="gateway-sender")
+
+    async def stop(self) -> None:
+        tasks = [a.task for a in self._accounts.values() if a.task] + [self._sender]
+        for task in tasks:
+            if task:
+                task.cancel()
+        for task in tasks:
+            if task:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+
+    async def recover(self) -> None:
+        """Replay the journal into the node (after it restarted or lost blocks)."""
+        await self.reconciler.run()
+        for account in self._accounts.values():
+            account.next_nonce = None
+
+    async def outbox_depth(self) -> int:
+        """Journal transactions not yet confirmed on chain."""
+        async with self.db.session() as s:
+            return int((await s.execute(
+                select(func.count()).select_from(ChainTx).where(ChainTx.status == "signed")
+            )).scalar_one())
+
+    # -- submitting ------------------------------------------------------------
+
+    async def submit(
+        self, signer: LocalAccount, call: Call, *, op_key: str | None = None,
+        payload_hash: str = "",
+    ) -> OpResult:
+        """Apply `call` as `signer`; returns once it is journaled and on chain.
+
+        With `op_key`, a repeated submission (a client retry, possibly after a
+        crash) returns the first one's outcome instead of applying it again.
+        Raises `ContractRevert` with the contract's reason when refused.
+        """
+        if op_key is not None:
+            if op_key in self._inflight:
+                return await asyncio.shield(self._inflight[op_key])
+            existing = await self._existing_op(op_key)
+            if existing is not None:
+                return existing
+        future: asyncio.Future[OpResult] = asyncio.get_running_loop().create_future()
+        if op_key is not None:
+            self._inflight[op_key] = future
+            future.add_done_callback(lambda _f: self._inflight.pop(op_key, None))
+        account = self._account(signer)
+        account.queue.put_nowait(_Pending(call, op_key, payload_hash, future))
+        self.stats["ops_submitted"] += 1
+        return await asyncio.shield(future)
+
+    def _account(self, signer: LocalAccount) -> _Account:
+        account = self._accounts.get(signer.address)
+        if account is None:
+            account = _Account(signer)
+            self._accounts[signer.address] = account
+            account.task = asyncio.create_task(
+                self._commit_loop(account), name=f"committer-{signer.address[:10]}"
+            )
+        return account
+
+    async def _existing_op(self, op_key: str) -> OpResult | None:
+        """The outcome of an operation journaled earlier under `op_key`, if any."""
+        while True:
+            async with self.db.session() as s:
+                row = (
+                    await s.execute(
+                        select(ChainOp, ChainTx)
+                        .join(ChainTx, ChainTx.id == ChainOp.tx_id)
+                        .where(ChainOp.op_key == op_key)
+                    )
+                ).first()
+            if row is None:
+                return None
+            op, tx = row
+            if tx.status == "reverted" and op.status == "pending":
+                # Its batch reverted and nobody split it (the process died): the op
+                # was never applied nor acknowledged, so it runs afresh.
+                async with self.db.transaction() as s:
+                    await s.execute(delete(ChainOp).where(ChainOp.id == op.id))
+                return None
+            if op.status == "failed":
+                raise ContractRevert(op.error or "operation refused")
+            if tx.status == "confirmed":
+                receipt = await self.rpc.call("eth_getTransactionReceipt", tx.tx_hash)
+                if receipt is None:  # the node is being reconciled; wait for it
+                    await asyncio.sleep(0.2)
+                    continue
+                return self._result(receipt, tx.block_timestamp or 0, op.item_index)
+            await asyncio.sleep(0.05)  # still in flight (or awaiting the reconciler)
+
+    # -- committing ------------------------------------------------------------
+
+    async def _commit_loop(self, account: _Account) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = [await account.queue.get()]
+            deadline = loop.time() + self.batch_wait
+            while len(batch) < self.batch_max:
+                try:
+                    batch.append(account.queue.get_nowait())
+                    continue
+                except asyncio.QueueEmpty:
+                    pass
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                try:
+                    batch.append(await asyncio.wait_for(account.queue.get(), remaining))
+                except TimeoutError:
+                    break
+            groups: dict[Hashable, list[_Pending]] = {}
+            for pending in batch:
+                groups.setdefault(pending.call.group, []).append(pending)
+            try:
+                await self._commit_groups(account, list(groups.values()))
+            except Exception as exc:  # never leave a caller hanging
+                log.exception("commit failed")
+                for pending in batch:
+                    if not pending.future.done():
+                        pending.future.set_exception(exc)
+
+    async def _commit_groups(self, account: _Account, groups: list[list[_Pending]]) -> None:
+        """Journal and send one transaction per group; split the ones that revert."""
+        while groups:
+            sent = await self._journal_and_send(account, groups)
+            retry: list[list[_Pending]] = []
+            done_ops: list[tuple[int, _Pending]] = []
+            for group, tx in zip(groups, sent, strict=True):
+                assert tx.receipt is not None
+                if tx.refused is not None:
+                    await self._fail([(p, tx.refused) for p in group], TransactionRefused)
+                elif int(tx.receipt["status"], 16) == 1:
+                    for index, pending in enumerate(group):
+                        done_ops.append((tx.tx_id, pending))
+                        if not pending.future.done():
+                            pending.future.set_result(
+                                self._result(tx.receipt, tx.timestamp, index)
+                            )
+                    self.stats["ops_applied"] += len(group)
+                else:
+                    retry.extend(await self._split_reverted(account, group))
+            groups = retry
+
+    async def _journal_and_send(
+        self, account: _Account, groups: list[list[_Pending]]
+    ) -> list[_Sent]:
+        if account.next_nonce is None:
+            account.next_nonce = await self._first_nonce(account.signer.address)
+        signed = []
+        for group in groups:
+            signed.append(self._sign(account, group))
+        async with self.db.transaction() as s:
+            rows = [
+                ChainTx(account=account.signer.address, nonce=nonce, tx_hash=tx_hash, raw=raw,
+                        to=to, status="signed")
+                for nonce, tx_hash, raw, to in signed
+            ]
+            s.add_all(rows)
+            await s.flush()
+            for row, group in zip(rows, groups, strict=True):
+                for index, pending in enumerate(group):
+                    if pending.op_key is not None:
+                        # A retried op (after a split) moves to its new transaction.
+                        moved = await s.execute(
+                            update(ChainOp)
+                            .where(ChainOp.op_key == pending.op_key)
+                            .values(tx_id=row.id, item_index=index, status="pending")
+                        )
+                        if moved.rowcount:  # type: ignore[attr-defined]
+                            continue
+                    s.add(ChainOp(tx_id=row.id, item_index=index, op_key=pending.op_key,
+                                  kind=pending.call.kind or pending.call.function,
+                                  payload_hash=pending.payload_hash))
+        sent = [_Sent(row.id, row.tx_hash, row.account, row.nonce) for row in rows]
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._send_queue.put_nowait((sent, done))
+        await done
+        await self._record_outcomes(sent, groups)
+        return sent
+
+    def _sign(self, account: _Account, group: list[_Pending]) -> tuple[int, str, bytes, str | None]:
+        call = group[0].call
+        if call.init_code is not None:
+            to, data = None, call.init_code
+        else:
+            address, code = self.contracts[call.contract]
+            args: list[Any] = list(call.fixed)
+            if call.item is not None:
+                columns = [list(col) for col in zip(*(p.call.item for p in group), strict=True)]
+                args.extend(columns)
+            to, data = address, code.encode_call(call.function, *args)
+        assert account.next_nonce is not None
+        nonce = account.next_nonce
+        account.next_nonce += 1
+        tx: dict[str, Any] = {
+            "type": 2, "chainId": self.chain_id, "nonce": nonce, "gas": self.gas_limit,
+            "maxFeePerGas": 0, "maxPriorityFeePerGas": 0, "value": 0, "data": data,
+        }
+        if to is not None:
+            tx["to"] = to
+        signed = account.signer.sign_transaction(tx)
+        return nonce, "0x" + signed.hash.hex().removeprefix("0x"), bytes(signed.raw_transaction), to
+
+    async def _first_nonce(self, address: str) -> int:
+        async with self.db.session() as s:
+            last = (
+                await s.execute(
+                    select(ChainTx.nonce).where(ChainTx.account == address)
+                    .order_by(ChainTx.nonce.desc()).limit(1)
+                )
+            ).scalar()
+        node = int(await self._rpc_retrying("eth_getTransactionCount", address, "pending"), 16)
+        return max(node, (last + 1) if last is not None else 0)
+
+    async def _record_outcomes(self, sent: list[_Sent], groups: list[list[_Pending]]) -> None:
+        async with self.db.transaction() as s:
+            for tx, group in zip(sent, groups, strict=True):
+                receipt = tx.receipt
+                assert receipt is not None
+                ok = int(receipt["status"], 16) == 1
+                await s.execute(
+                    update(ChainTx).where(ChainTx.id == tx.tx_id).values(
+                        status="confirmed" if ok else "reverted",
+                        block_number=int(receipt["blockNumber"], 16),
+                        tx_index=int(receipt["transactionIndex"], 16),
+                        block_timestamp=tx.timestamp,
+                    )
+                )
+                if ok and tx.refused is None:
+                    await s.execute(
+                        update(ChainOp).where(ChainOp.tx_id == tx.tx_id).values(status="done")
+                    )
+                del group
+
+    async def _split_reverted(
+        self, account: _Account, group: list[_Pending]
+    ) -> list[list[_Pending]]:
+        """Find which operations of a reverted batch the contract refuses.
+
+        Each is simulated alone against the current state: the refused ones fail
+        with the contract's reason; the rest are retried (in halves when none
+        fails alone, because then only their combination was refused).
+        """
+        self.stats["batches_reverted"] += 1
+        reasons = await self._simulate_each(account.signer.address, group)
+        refused = [(p, r) for p, r in zip(group, reasons, strict=True) if r is not None]
+        if refused:
+            await self._fail(refused)
+        rest = [p for p, r in zip(group, reasons, strict=True) if r is None]
+        if not rest:
+            return []
+        if refused:
+            return [rest]
+        if len(rest) == 1:
+            # Alone it passes now but it reverted on chain: state moved. Try again.
+            return [rest]
+        half = len(rest) // 2
+        return [rest[:half], rest[half:]]
+
+    async def _simulate_each(self, sender: str, group: list[_Pending]) -> list[str | None]:
+        calls = []
+        for pending in group:
+            call = pending.call
+            if call.init_code is not None:
+                calls.append(("eth_call", [{"from": sender, "data": "0x" + call.init_code.hex(),
+                                            "gas": hex(self.gas_limit)}, "latest"]))
+                continue
+            address, code = self.contracts[call.contract]
+            args = list(call.fixed)
+            if call.item is not None:
+                args.extend([[v] for v in call.item])
+            data = code.encode_call(call.function, *args)
+            calls.append(("eth_call", [{"to": address, "data": "0x" + data.hex(),
+                                        "from": sender, "gas": hex(self.gas_limit)}, "latest"]))
+        replies = await self.rpc.batch(calls)
+        return [revert_reason(r) if isinstance(r, RpcError) else None for r in replies]
+
+    async def _fail(self, refused: list[tuple[_Pending, str]],
+                    error: type[CouponChainError] = ContractRevert) -> None:
+        keyed = [(p.op_key, reason) for p, reason in refused if p.op_key is not None]
+        if keyed:
+            async with self.db.transaction() as s:
+                for op_key, reason in keyed:
+                    await s.execute(
+                        update(ChainOp).where(ChainOp.op_key == op_key)
+                        .values(status="failed", error=reason[:500])
+                    )
+        for pending, reason in refused:
+            self.stats["ops_refused"] += 1
+            if not pending.future.done():
+                pending.future.set_exception(error(reason))
+
+    def _result(self, receipt: dict[str, Any], timestamp: int, item_index: int) -> OpResult:
+        events = []
+        for entry in receipt.get("logs", []):
+            known = self._by_address.get(entry["address"].lower())
+            if known is None:
+                continue
+            name, code = known
+            decoded = code.decode_log(
+                [bytes.fromhex(t[2:]) for t in entry["topics"]], bytes.fromhex(entry["data"][2:])
+            )
+            if decoded is not None:
+                events.append(Event(name, decoded[0], decoded[1], int(entry["logIndex"], 16)))
+        return OpResult(
+            tx_hash=receipt["transactionHash"],
+            block_number=int(receipt["blockNumber"], 16),
+            block_timestamp=timestamp,
+            item_index=item_index,
+            events=events,
+            contract_address=receipt.get("contractAddress"),
+        )
+
+    # -- sending -------------------------------------------------------------------
+
+    async def _send_loop(self) -> None:
+        while True:
+            jobs = [await self._send_queue.get()]
+            while not self._send_queue.empty():
+                jobs.append(self._send_queue.get_nowait())
+            txs = [tx for sent, _ in jobs for tx in sent]
+            try:
+                await self._broadcast(txs)
+                for _, done in jobs:
+                    done.set_result(None)
+            except Exception as exc:
+                log.exception("broadcast failed")
+                for _, done in jobs:
+                    if not done.done():
+                        done.set_exception(exc)
+
+    async def _broadcast(self, txs: list[_Sent]) -> None:
+        """Send, then wait for every receipt; recover the node when it fails."""
+        raws = await self._raw_of(txs)
+        while True:
+            try:
+                replies = await self.rpc.batch(
+                    [("eth_sendRawTransaction", ["0x" + raw.hex()]) for raw in raws]
+                )
+                refused = [(tx, r) for tx, r in zip(txs, replies, strict=True)
+                           if isinstance(r, RpcError) and not r.tx_already_in_node]
+                if refused:
+                    await self._replace_refused(refused)
+                    raws = await self._raw_of(txs)
+                    continue
+                await self._collect_receipts(txs)
+                self.stats["txs_sent"] += len(txs)
+                return
+            except ChainUnavailable:
+                log.warning("chain node unavailable; waiting to reconcile")
+                await self.recover()
+
+    async def _replace_refused(self, refused: list[tuple[_Sent, RpcError]]) -> None:
+        """Put a no-op in place of each transaction the node will never take.
+
+        The node refuses some transactions outright (over its gas cap, say). Its
+        nonce must still be used, or every later transaction of that account
+        would wait forever; so the journal row becomes a zero-value transfer to
+        itself with the same nonce, and the operations it carried fail with the
+        node's reason.
+        """
+        async with self.db.transaction() as s:
+            for tx, error in refused:
+                if error.rpc_message and "nonce too high" in error.rpc_message.lower():
+                    continue  # an earlier gap: fixed by the replacement of that one
+                signer = self._accounts[tx.account].signer
+                filler = signer.sign_transaction({
+                    "type": 2, "chainId": self.chain_id, "nonce": tx.nonce, "gas": 21_000,
+                    "maxFeePerGas": 0, "maxPriorityFeePerGas": 0, "value": 0,
+                    "to": signer.address, "data": b"",
+                })
+                tx.refused = error.rpc_message or "refused by the node"
+                tx.tx_hash = "0x" + filler.hash.hex().removeprefix("0x")
+                log.error("node refused transaction %d: %s", tx.tx_id, tx.refused)
+                await s.execute(update(ChainTx).where(ChainTx.id == tx.tx_id).values(
+                    raw=bytes(filler.raw_transaction), tx_hash=tx.tx_hash, to=signer.address,
+                    revert_reason=tx.refused[:500]))
+
+    async def _raw_of(self, txs: list[_Sent]) -> list[bytes]:
+        async with self.db.session() as s:
+            rows = dict(
+                (await s.execute(
+                    select(ChainTx.id, ChainTx.raw).where(ChainTx.id.in_([t.tx_id for t in txs]))
+                )).tuples().all()
+            )
+        return [rows[t.tx_id] for t in txs]
+
+    async def _collect_receipts(self, txs: list[_Sent]) -> None:
+        delay = 0.005
+        missing = list(txs)
+        while missing:
+            replies = await self.rpc.batch(
+                [("eth_getTransactionReceipt", [t.tx_hash]) for t in missing]
+            )
+            still = []
+            for tx, reply in zip(missing, replies, strict=True):
+                if isinstance(reply, dict):
+                    tx.receipt = reply
+                else:
+                    still.append(tx)
+            missing = still
+            if missing:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 0.5)
+                if delay >= 0.5:
+                    # Still nothing: the node may have dropped them; rebroadcast.
+                    await self.recover()
+        numbers = sorted({t.receipt["blockNumber"] for t in txs if t.receipt})
+        blocks = await self.rpc.batch([("eth_getBlockByNumber", [n, False]) for n in numbers])
+        stamps = {n: int(b["timestamp"], 16) for n, b in zip(numbers, blocks, strict=True)
+                  if isinstance(b, dict)}
+        for tx in txs:
+            assert tx.receipt is not None
+            tx.timestamp = stamps.get(tx.receipt["blockNumber"], 0)
+
+    async def _rpc_retrying(self, method: str, *params: Any) -> Any:
+        while True:
+            try:
+                return await self.rpc.call(method, *params)
+            except ChainUnavailable:
+                await asyncio.sleep(0.2)
+

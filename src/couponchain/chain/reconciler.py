@@ -1,0 +1,186 @@
+"""The reconciler: makes the node hold everything the journal holds.
+
+The journal (`chain_txs`) is the source of truth, not the node. The embedded
+node keeps no state across restarts, and any node may drop a transaction, so
+whenever the node comes (back) up:
+
+1. confirmed journal transactions the node does not know are replayed in chain
+   order, each in its own block at its recorded timestamp (dev nodes), which
+   reproduces the same state, addresses and outcomes;
+2. signed but unconfirmed transactions are broadcast again in journal order;
+3. the journal rows are updated with where each transaction now sits.
+
+Re-sending a transaction the node already has is harmless (same hash, same
+nonce), so a replay never applies anything twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select, update
+
+from couponchain.chain.rpc import RpcClient, RpcError
+from couponchain.errors import ChainUnavailable
+from couponchain.store.db import Database
+from couponchain.store.models import ChainTx
+
+log = logging.getLogger(__name__)
+
+CHUNK = 500
+
+
+@dataclass
+class ReplayReport:
+    """What the last reconciliation did."""
+
+    replayed: int = 0
+    rebroadcast: int = 0
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class _Row:
+    id: int
+    tx_hash: str
+    raw: bytes
+    timestamp: int | None
+
+
+class Reconciler:
+    """Brings a node up to date with the journal; one run at a time."""
+
+    def __init__(self, db: Database, rpc: RpcClient, *, replay_timestamps: bool) -> None:
+        self.db = db
+        self.rpc = rpc
+        self.replay_timestamps = replay_timestamps
+        self.last = ReplayReport()
+        self.runs = 0
+        self.progress: Callable[[int, int], None] | None = None
+        self._lock = asyncio.Lock()
+
+    async def earliest_timestamp(self) -> int | None:
+        """The first journaled block's timestamp (a fresh dev node must start before it)."""
+        async with self.db.session() as s:
+            return (
+                await s.execute(
+                    select(ChainTx.block_timestamp)
+                    .where(ChainTx.block_timestamp.is_not(None))
+                    .order_by(ChainTx.block_number, ChainTx.tx_index).limit(1)
+                )
+            ).scalar()
+
+    async def run(self) -> ReplayReport:
+        """Wait for the node, then replay and rebroadcast what it lacks."""
+        async with self._lock:
+            started = time.perf_counter()
+            await self._wait_for_node()
+            confirmed, pending = await self._journal()
+            start = await self._first_missing(confirmed)
+            replay = confirmed[start:] if start is not None else []
+            if replay:
+                log.warning("node lacks %d journaled transactions; replaying", len(replay))
+                await self._send(replay, with_timestamps=self.replay_timestamps)
+                if self.replay_timestamps:
+                    await self._catch_up_clock(replay[-1].timestamp)
+            if pending:
+                await self._send(pending, with_timestamps=False)
+            await self._record(replay + pending)
+            self.last = ReplayReport(len(replay), len(pending), time.perf_counter() - started)
+            self.runs += 1
+            return self.last
+
+    async def _wait_for_node(self) -> None:
+        delay = 0.05
+        while True:
+            try:
+                await self.rpc.call("eth_blockNumber")
+                return
+            except ChainUnavailable:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
+    async def _journal(self) -> tuple[list[_Row], list[_Row]]:
+        async with self.db.session() as s:
+            done = (
+                await s.execute(
+                    select(ChainTx.id, ChainTx.tx_hash, ChainTx.raw, ChainTx.block_timestamp)
+                    .where(ChainTx.status.in_(("confirmed", "reverted")))
+                    .order_by(ChainTx.block_number, ChainTx.tx_index)
+                )
+            ).tuples().all()
+            signed = (
+                await s.execute(
+                    select(ChainTx.id, ChainTx.tx_hash, ChainTx.raw, ChainTx.block_timestamp)
+                    .where(ChainTx.status == "signed").order_by(ChainTx.id)
+                )
+            ).tuples().all()
+        return [_Row(*r) for r in done], [_Row(*r) for r in signed]
+
+    async def _has(self, row: _Row) -> bool:
+        return await self.rpc.call("eth_getTransactionReceipt", row.tx_hash) is not None
+
+    async def _first_missing(self, rows: list[_Row]) -> int | None:
+        """Index of the first confirmed row the node lacks (the node holds a prefix)."""
+        if not rows or await self._has(rows[-1]):
+            return None
+        lo, hi = 0, len(rows) - 1  # rows[hi] is missing
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if await self._has(rows[mid]):
+                lo = mid + 1
+            else:
+                hi = mid
+        return lo
+
+    async def _send(self, rows: list[_Row], *, with_timestamps: bool) -> None:
+        for offset in range(0, len(rows), CHUNK):
+            calls: list[tuple[str, list[Any]]] = []
+            for row in rows[offset : offset + CHUNK]:
+                if with_timestamps and row.timestamp:
+                    calls.append(("evm_setNextBlockTimestamp", [row.timestamp]))
+                calls.append(("eth_sendRawTransaction", ["0x" + row.raw.hex()]))
+            replies = await self.rpc.batch(calls)
+            for reply in replies:
+                if isinstance(reply, RpcError) and not reply.tx_already_in_node:
+                    log.warning("replay: %s", reply)
+            if self.progress:
+                self.progress(min(offset + CHUNK, len(rows)), len(rows))
+
+    async def _catch_up_clock(self, last: int | None) -> None:
+        """After replaying old timestamps, let new blocks carry the real time again."""
+        now = int(time.time())
+        try:
+            await self.rpc.call("evm_setNextBlockTimestamp", max(now, last or 0))
+        except RpcError as exc:
+            log.warning("could not reset the node's clock: %s", exc)
+
+    async def _record(self, rows: list[_Row]) -> None:
+        """Store where each replayed or rebroadcast transaction now sits."""
+        for offset in range(0, len(rows), CHUNK):
+            chunk = rows[offset : offset + CHUNK]
+            receipts = await self.rpc.batch(
+                [("eth_getTransactionReceipt", [r.tx_hash]) for r in chunk]
+            )
+            numbers = sorted({r["blockNumber"] for r in receipts if isinstance(r, dict)})
+            blocks = await self.rpc.batch([("eth_getBlockByNumber", [n, False]) for n in numbers])
+            stamps = {n: int(b["timestamp"], 16) for n, b in zip(numbers, blocks, strict=True)
+                      if isinstance(b, dict)}
+            async with self.db.transaction() as s:
+                for row, receipt in zip(chunk, receipts, strict=True):
+                    if not isinstance(receipt, dict):
+                        continue
+                    await s.execute(
+                        update(ChainTx).where(ChainTx.id == row.id).values(
+                            status="confirmed" if int(receipt["status"], 16) else "reverted",
+                            block_number=int(receipt["blockNumber"], 16),
+                            tx_index=int(receipt["transactionIndex"], 16),
+                            block_timestamp=stamps.get(receipt["blockNumber"], row.timestamp),
+                        )
+                    )
+

@@ -1,0 +1,109 @@
+"""Raw JSON-RPC over one kept-alive HTTP connection pool, with batched requests.
+
+web3.py's per-call helpers cost milliseconds each; a JSON array of requests in
+one POST costs about as much as a single call, so the gateway and the indexer
+speak through this client.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+import orjson
+
+from couponchain.errors import ChainUnavailable, CouponChainError
+
+
+class RpcError(CouponChainError):
+    """The node answered a request with a JSON-RPC error."""
+
+    type = "rpc-error"
+
+    def __init__(self, method: str, error: dict[str, Any]) -> None:
+        self.code = error.get("code")
+        self.data = error.get("data")
+        self.rpc_message = str(error.get("message", ""))
+        super().__init__(f"{method}: {self.rpc_message}")
+
+    @property
+    def tx_already_in_node(self) -> bool:
+        """For eth_sendRawTransaction: the node has (or mined) this transaction.
+
+        A reverted transaction is still mined, and its receipt says so; the other
+        markers mean this very transaction (same nonce) is already known.
+        """
+        text = self.rpc_message.lower()
+        return any(
+            marker in text
+            for marker in ("nonce too low", "already known", "known transaction", "revert")
+        )
+
+
+Call = tuple[str, Sequence[Any]]
+
+
+class RpcClient:
+    """An async JSON-RPC client for one endpoint."""
+
+    def __init__(self, url: str, timeout: float = 60.0) -> None:
+        self.url = url
+        self._ids = itertools.count(1)
+        self._http = httpx.AsyncClient(
+            timeout=timeout,
+            limits=httpx.Limits(max_connections=16, max_keepalive_connections=16),
+            headers={"content-type": "application/json"},
+        )
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+    async def _post(self, body: Any) -> Any:
+        try:
+            response = await self._http.post(self.url, content=orjson.dumps(body))
+        except httpx.TransportError as exc:
+            raise ChainUnavailable(f"chain node at {self.url} does not answer: {exc!r}") from exc
+        if response.status_code >= 500 and not response.content:
+            raise ChainUnavailable(f"chain node at {self.url} answered {response.status_code}")
+        return orjson.loads(response.content)
+
+    async def call(self, method: str, *params: Any) -> Any:
+        """One request; raises RpcError on a JSON-RPC error."""
+        reply = await self._post(
+            {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": list(params)}
+        )
+        if "error" in reply:
+            raise RpcError(method, reply["error"])
+        return reply["result"]
+
+    async def batch(self, calls: Sequence[Call]) -> list[Any]:
+        """Many requests in one POST, answered in order.
+
+        An item that failed is returned as an `RpcError` instance (not raised), so
+        one bad item does not hide the others' results.
+        """
+        if not calls:
+            return []
+        first = next(self._ids)
+        for _ in range(len(calls) - 1):
+            next(self._ids)
+        body = [
+            {"jsonrpc": "2.0", "id": first + i, "method": method, "params": list(params)}
+            for i, (method, params) in enumerate(calls)
+        ]
+        replies = await self._post(body)
+        if isinstance(replies, dict):  # a node that rejects the whole batch
+            raise RpcError("batch", replies.get("error", {"message": str(replies)}))
+        by_id = {reply["id"]: reply for reply in replies}
+        out: list[Any] = []
+        for i, (method, _params) in enumerate(calls):
+            reply = by_id.get(first + i)
+            if reply is None:
+                out.append(RpcError(method, {"message": "no reply in batch"}))
+            elif "error" in reply:
+                out.append(RpcError(method, reply["error"]))
+            else:
+                out.append(reply["result"])
+        return out

@@ -1,0 +1,175 @@
+"""The `couponchain` command."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+import httpx
+import uvicorn
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from couponchain.config import Settings
+from couponchain.errors import CouponChainError
+
+console = Console()
+
+
+def _settings(**overrides: Any) -> Settings:
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def _fail(message: str) -> None:
+    console.print(f"[red]error:[/red] {message}", highlight=False)
+    sys.exit(2)
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="log what happens inside")
+def main(verbose: bool) -> None:
+    """CouponChain: verifiable coupons and promotions on an EVM ledger."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@main.command()
+@click.option("--demo", is_flag=True, help="seed demo participants")
+@click.option("--host", default=None, help="listen address (default 127.0.0.1)")
+@click.option("--port", type=int, default=None, help="listen port (default 8000)")
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None,
+              help="where the database, journal and node logs live")
+def up(demo: bool, host: str | None, port: int | None, data_dir: Path | None) -> None:
+    """Start the platform (embedded node unless COUPONCHAIN_RPC_URL is set) and serve it."""
+    try:
+        settings = _settings(host=host, port=port, data_dir=data_dir)
+        asyncio.run(_up(settings, demo))
+    except CouponChainError as exc:
+        _fail(exc.message)
+    except KeyboardInterrupt:
+        pass
+
+
+async def _up(settings: Settings, demo: bool) -> None:
+    from couponchain.api.app import create_app
+    from couponchain.runtime import Runtime
+    from couponchain.services import demo as demo_data
+
+    runtime = Runtime(settings)
+    try:
+        with console.status("starting the chain, the journal and the contracts…"):
+            await runtime.start()
+        if runtime.gateway.reconciler.last.replayed:
+            report = runtime.gateway.reconciler.last
+            console.print(f"replayed {report.replayed} journaled transactions into the node "
+                          f"in {report.seconds:.1f} s")
+        if demo:
+            with Progress(console=console, transient=True) as progress:
+                task = progress.add_task("seeding demo participants", total=None)
+                seeded = await demo_data.seed(
+                    runtime, lambda done, total: progress.update(task, completed=done,
+                                                                 total=total))
+            console.print(f"demo: {len(seeded['merchants'])} merchants, "
+                          f"{len(seeded['terminals'])} terminals, "
+                          f"{len(seeded['consumers'])} consumers")
+        app = create_app(runtime, manage_runtime=False)
+        server = uvicorn.Server(uvicorn.Config(
+            app, host=settings.host, port=settings.port, log_level="warning",
+            timeout_graceful_shutdown=5))
+        serving = asyncio.create_task(server.serve())
+        while not server.started and not serving.done():
+            await asyncio.sleep(0.05)
+        if serving.done():
+            await serving
+            return
+        url = f"http://{settings.host}:{settings.port}"
+        console.print(f"platform admin API key: [bold]{runtime.platform.api_key}[/bold]")
+        console.print(f"chain: {runtime.rpc.url} (chain id {runtime.chain_id})")
+        print(f"READY {url}", flush=True)
+        await serving
+    finally:
+        await runtime.stop()
+
+
+@main.command()
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None)
+def deploy(data_dir: Path | None) -> None:
+    """Deploy the contracts to the chain once (a no-op when already deployed)."""
+    from couponchain.runtime import Runtime
+
+    async def run() -> dict[str, str]:
+        runtime = Runtime(_settings(data_dir=data_dir))
+        try:
+            await runtime.start()
+            return runtime.addresses
+        finally:
+            await runtime.stop()
+
+    try:
+        addresses = asyncio.run(run())
+    except CouponChainError as exc:
+        _fail(exc.message)
+    table = Table("contract", "address")
+    for name, address in addresses.items():
+        table.add_row(name, address)
+    console.print(table)
+
+
+@main.command()
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None)
+def keys(data_dir: Path | None) -> None:
+    """Show the platform account and its API key (needs the master secret)."""
+    from sqlalchemy import select
+
+    from couponchain.chain.keys import KeyVault
+    from couponchain.domain.roles import Role
+    from couponchain.store.db import Database, migrate
+    from couponchain.store.models import Participant
+
+    settings = _settings(data_dir=data_dir)
+
+    async def run() -> tuple[str, str, str] | None:
+        db = Database(settings.database)
+        try:
+            async with db.session() as s:
+                row = (await s.execute(select(Participant).where(
+                    Participant.role == int(Role.PLATFORM)))).scalar()
+        finally:
+            await db.close()
+        if row is None:
+            return None
+        key = settings.admin_key if settings.dev_mode and settings.admin_key else (
+            KeyVault(settings.master_secret).api_key(row.id))
+        return row.id, row.address, key
+
+    migrate(settings.database)
+    found = asyncio.run(run())
+    if found is None:
+        _fail("no platform account yet: run `couponchain up` once")
+        return
+    table = Table("platform id", "chain account", "API key")
+    table.add_row(*found)
+    console.print(table)
+
+
+@main.command()
+@click.option("--api", default="http://127.0.0.1:8000", show_default=True, help="API base URL")
+def status(api: str) -> None:
+    """Show chain head, indexer lag and outbox depth of a running platform."""
+    try:
+        health = httpx.get(f"{api.rstrip('/')}/v1/health", timeout=10).json()
+    except httpx.HTTPError as exc:
+        _fail(f"cannot reach {api}: {exc}")
+        return
+    table = Table("", "")
+    for key in ("status", "chain_id", "chain_head", "indexed_block", "indexer_lag",
+                "outbox_depth", "node_restarts"):
+        table.add_row(key, str(health.get(key)))
+    for name, address in health.get("contracts", {}).items():
+        table.add_row(f"{name} contract", address)
+    console.print(table)

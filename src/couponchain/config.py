@@ -1,0 +1,59 @@
+"""Settings: one pydantic-settings object fed by COUPONCHAIN_* variables."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from couponchain.errors import ConfigurationError
+
+DEV_MASTER_SECRET = "dev-only-master-secret-change-me"
+
+
+class Settings(BaseSettings):
+    """Everything the platform reads from its environment.
+
+    Outside dev mode a real `master_secret` is required: it encrypts every
+    participant key at rest.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="COUPONCHAIN_", extra="ignore")
+
+    dev_mode: bool = True
+    data_dir: Path = Path(".data")
+    database_url: str | None = None
+    rpc_url: str | None = Field(default=None, description="external EVM JSON-RPC endpoint")
+    node_kind: str = "hardhat"
+    chain_id: int = 31337
+    master_secret: str = DEV_MASTER_SECRET
+    admin_key: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    #: Group commit: the longest an operation waits for companions, and the
+    #: most operations in one batch transaction.
+    batch_wait_ms: float = 5.0
+    batch_max: int = 512
+    #: Gas limit used for every transaction (the embedded node's block limit is larger).
+    tx_gas_limit: int = 16_000_000
+
+    @model_validator(mode="after")
+    def _refuse_default_secret(self) -> Settings:
+        if not self.dev_mode and self.master_secret == DEV_MASTER_SECRET:
+            raise ConfigurationError(
+                "COUPONCHAIN_MASTER_SECRET must be set outside dev mode", field="master_secret"
+            )
+        if len(self.master_secret) < 16:
+            raise ConfigurationError(
+                "COUPONCHAIN_MASTER_SECRET must be at least 16 characters", field="master_secret"
+            )
+        return self
+
+    @cached_property
+    def database(self) -> str:
+        """The SQLAlchemy async URL; SQLite in the data dir by default."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'couponchain.db').resolve()}"

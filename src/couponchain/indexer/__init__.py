@@ -1,0 +1,1 @@
+"""Chain events -> SQL read models."""

@@ -1,0 +1,206 @@
+"""The indexer: follows contract events into SQL, resumable and idempotent.
+
+It reads logs in ranges of blocks with one `eth_getLogs`, stores each event
+once per (block hash, log index) and applies the projections in the same
+database transaction, so a crash leaves either the whole range or none of it.
+Before each range it checks that the last block it read still has the same
+hash; if not (a reorg, or a dev node that restarted and replayed), it rewinds to
+the last block that matches and rebuilds the read models from the stored events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import delete, func, select
+
+from couponchain.chain.contracts import CompiledContract
+from couponchain.chain.rpc import RpcClient
+from couponchain.errors import ChainUnavailable
+from couponchain.indexer.projections import PROJECTIONS, IndexedEvent, Projections, json_safe
+from couponchain.store.db import Database
+from couponchain.store.models import ChainEvent, IndexedBlock
+
+log = logging.getLogger(__name__)
+
+ContractsByAddress = Callable[[], dict[str, tuple[str, CompiledContract]]]
+
+
+class Indexer:
+    """Follows the chain; `lag` is how many blocks it is behind the head."""
+
+    def __init__(
+        self,
+        db: Database,
+        rpc: RpcClient,
+        contracts: ContractsByAddress,
+        projections: Projections = PROJECTIONS,
+        *,
+        chunk: int = 5000,
+        poll_interval: float = 0.25,
+    ) -> None:
+        self.db = db
+        self.rpc = rpc
+        self.contracts = contracts
+        self.projections = projections
+        self.chunk = chunk
+        self.poll_interval = poll_interval
+        self.head = 0
+        self.indexed = -1
+        self.rewinds = 0
+        self._wake = asyncio.Event()
+        self._progress = asyncio.Condition()
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def lag(self) -> int:
+        return max(0, self.head - self.indexed)
+
+    async def start(self) -> None:
+        async with self.db.session() as s:
+            last = (await s.execute(select(func.max(IndexedBlock.number)))).scalar()
+        self.indexed = -1 if last is None else last
+        self._task = asyncio.create_task(self._run(), name="indexer")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def nudge(self) -> None:
+        """Something was just written: look now instead of at the next poll."""
+        self._wake.set()
+
+    async def wait_for(self, block_number: int, timeout: float = 30.0) -> None:
+        """Return once every block up to `block_number` is in the read models."""
+        self.nudge()
+        async with asyncio.timeout(timeout), self._progress:
+            await self._progress.wait_for(lambda: self.indexed >= block_number)
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                caught_up = await self.step()
+            except ChainUnavailable:
+                caught_up = True
+            except Exception:
+                log.exception("indexer step failed")
+                caught_up = True
+            if caught_up:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+
+    async def step(self) -> bool:
+        """Index the next range of blocks; True when caught up with the head."""
+        self.head = int(await self.rpc.call("eth_blockNumber"), 16)
+        if self.indexed >= 0 and not await self._still_canonical(self.indexed):
+            await self.rewind()
+        if self.indexed >= self.head:
+            return True
+        first, last = self.indexed + 1, min(self.head, self.indexed + self.chunk)
+        contracts = self.contracts()
+        logs: list[dict[str, Any]] = []
+        if contracts:
+            logs = await self.rpc.call("eth_getLogs", {
+                "fromBlock": hex(first), "toBlock": hex(last), "address": list(contracts),
+            })
+        numbers = sorted({int(entry["blockNumber"], 16) for entry in logs} | {last})
+        blocks = await self.rpc.batch([("eth_getBlockByNumber", [hex(n), False]) for n in numbers])
+        info = {n: (b["hash"], int(b["timestamp"], 16)) for n, b in zip(numbers, blocks,
+                                                                          strict=True)}
+        events = self._decode(logs, contracts, info)
+        async with self.db.transaction() as s:
+            await s.execute(delete(ChainEvent).where(ChainEvent.block_number.between(first, last)))
+            await s.execute(delete(IndexedBlock).where(IndexedBlock.number.between(first, last)))
+            s.add_all(
+                ChainEvent(block_number=e.block_number, block_hash=e.block_hash,
+                           log_index=e.log_index, tx_hash=e.tx_hash, block_timestamp=e.timestamp,
+                           contract=e.contract, event=e.name, args=e.args)
+                for e in events
+            )
+            s.add_all(IndexedBlock(number=n, hash=info[n][0]) for n in numbers)
+            await self.projections.apply(s, events)
+        async with self._progress:
+            self.indexed = last
+            self._progress.notify_all()
+        return last >= self.head
+
+    def _decode(
+        self, logs: list[dict[str, Any]], contracts: dict[str, tuple[str, CompiledContract]],
+        info: dict[int, tuple[str, int]],
+    ) -> list[IndexedEvent]:
+        events = []
+        for entry in logs:
+            name, code = contracts[entry["address"].lower()]
+            decoded = code.decode_log(
+                [bytes.fromhex(t[2:]) for t in entry["topics"]], bytes.fromhex(entry["data"][2:])
+            )
+            if decoded is None:
+                continue
+            number = int(entry["blockNumber"], 16)
+            events.append(IndexedEvent(
+                contract=name, name=decoded[0],
+                args={k: json_safe(v) for k, v in decoded[1].items()},
+                block_number=number, block_hash=entry["blockHash"],
+                log_index=int(entry["logIndex"], 16), tx_hash=entry["transactionHash"],
+                timestamp=info[number][1],
+            ))
+        events.sort(key=lambda e: (e.block_number, e.log_index))
+        return events
+
+    async def _still_canonical(self, number: int) -> bool:
+        async with self.db.session() as s:
+            stored = (await s.execute(
+                select(IndexedBlock.hash).where(IndexedBlock.number == number))).scalar()
+        block = await self.rpc.call("eth_getBlockByNumber", hex(number), False)
+        return block is not None and stored is not None and block["hash"] == stored
+
+    async def rewind(self) -> None:
+        """Go back to the last block whose hash still matches; rebuild the read models."""
+        async with self.db.session() as s:
+            known = (await s.execute(
+                select(IndexedBlock.number, IndexedBlock.hash)
+                .order_by(IndexedBlock.number.desc()))).tuples().all()
+        keep = -1
+        for offset in range(0, len(known), 500):
+            chunk = known[offset : offset + 500]
+            blocks = await self.rpc.batch(
+                [("eth_getBlockByNumber", [hex(n), False]) for n, _ in chunk])
+            match = next((n for (n, h), b in zip(chunk, blocks, strict=True)
+                          if isinstance(b, dict) and b["hash"] == h), None)
+            if match is not None:
+                keep = match
+                break
+        log.warning("chain changed below block %d; rewinding the indexer to %d",
+                    self.indexed, keep)
+        async with self.db.transaction() as s:
+            await s.execute(delete(ChainEvent).where(ChainEvent.block_number > keep))
+            await s.execute(delete(IndexedBlock).where(IndexedBlock.number > keep))
+            await self.rebuild(s)
+        async with self._progress:
+            self.indexed = keep
+        self.rewinds += 1
+
+    async def rebuild(self, session: Any) -> None:
+        """Empty the read models and replay every stored event through the projections."""
+        for table in reversed(self.projections.tables):
+            await session.execute(table.delete())
+        last_id = 0
+        while True:
+            rows = (await session.execute(
+                select(ChainEvent).where(ChainEvent.id > last_id)
+                .order_by(ChainEvent.id).limit(5000)
+            )).scalars().all()
+            if not rows:
+                return
+            await self.projections.apply(session, [
+                IndexedEvent(r.contract, r.event, r.args, r.block_number, r.block_hash,
+                             r.log_index, r.tx_hash, r.block_timestamp) for r in rows
+            ])
+            last_id = max(r.id for r in rows)

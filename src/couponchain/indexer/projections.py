@@ -1,0 +1,70 @@
+"""Projections: the handlers that turn chain events into read-model rows.
+
+Each capability registers its handlers and the tables it owns on the shared
+`PROJECTIONS`; the indexer applies them in chain order, and after a rewind it
+empties the owned tables and replays every stored event through them again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Table
+from sqlalchemy.ext.asyncio import AsyncSession
+
+
+@dataclass(frozen=True)
+class IndexedEvent:
+    """One event with its chain position; `args` are JSON-safe (bytes as 0x hex)."""
+
+    contract: str
+    name: str
+    args: dict[str, Any]
+    block_number: int
+    block_hash: str
+    log_index: int
+    tx_hash: str
+    timestamp: int
+
+
+Handler = Callable[[AsyncSession, IndexedEvent], Awaitable[None]]
+
+
+class Projections:
+    """Handlers by (contract, event) and the tables they own."""
+
+    def __init__(self) -> None:
+        self.handlers: dict[tuple[str, str], list[Handler]] = {}
+        self.tables: list[Table] = []
+
+    def on(self, contract: str, event: str) -> Callable[[Handler], Handler]:
+        """Register a handler for one event of one contract."""
+
+        def register(handler: Handler) -> Handler:
+            self.handlers.setdefault((contract, event), []).append(handler)
+            return handler
+
+        return register
+
+    def owns(self, *tables: Table) -> None:
+        """Declare read-model tables rebuilt from events after a rewind."""
+        self.tables.extend(tables)
+
+    async def apply(self, session: AsyncSession, events: list[IndexedEvent]) -> None:
+        for event in events:
+            for handler in self.handlers.get((event.contract, event.name), ()):
+                await handler(session, event)
+
+
+PROJECTIONS = Projections()
+
+
+def json_safe(value: Any) -> Any:
+    """Event values as JSON: bytes become 0x hex, tuples lists."""
+    if isinstance(value, bytes):
+        return "0x" + value.hex()
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value

@@ -1,0 +1,93 @@
+"""The running platform: node, database, gateway, indexer and services, wired once.
+
+`Runtime.start()` brings everything up in dependency order: schema migrations,
+the embedded node (unless an external RPC URL is set), the gateway (which first
+reconciles the node with the journal), the platform account, the contracts, the
+indexer. The API and the CLI both work through one `Runtime`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from couponchain.chain.deploy import ensure_deployed
+from couponchain.chain.gateway import Gateway
+from couponchain.chain.keys import KeyVault
+from couponchain.chain.node import NodeSupervisor
+from couponchain.chain.rpc import RpcClient
+from couponchain.config import Settings
+from couponchain.indexer import participants as _participant_projection  # noqa: F401
+from couponchain.indexer.indexer import Indexer
+from couponchain.services.participants import Caller, ParticipantService
+from couponchain.store.db import Database, migrate
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PlatformIdentity:
+    """The platform participant and the API key it signs in with."""
+
+    caller: Caller
+    api_key: str
+
+
+class Runtime:
+    """Everything a CouponChain process runs, started and stopped together."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.vault = KeyVault(settings.master_secret)
+        self.db = Database(settings.database)
+        self.supervisor: NodeSupervisor | None = None
+        self.rpc: RpcClient
+        self.gateway: Gateway
+        self.indexer: Indexer
+        self.participants: ParticipantService
+        self.platform: PlatformIdentity
+        self.addresses: dict[str, str] = {}
+        self.chain_id = settings.chain_id
+
+    async def start(self) -> None:
+        settings = self.settings
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(migrate, self.db.url)
+        url = settings.rpc_url
+        if url is None:
+            self.supervisor = NodeSupervisor(
+                settings.data_dir / "node", kind=settings.node_kind, chain_id=settings.chain_id
+            )
+            url = await self.supervisor.start()
+        self.rpc = RpcClient(url)
+        self.chain_id = int(await self.rpc.call("eth_chainId"), 16)
+        self.gateway = Gateway(
+            self.db, self.rpc, self.chain_id, batch_wait_ms=settings.batch_wait_ms,
+            batch_max=settings.batch_max, gas_limit=settings.tx_gas_limit,
+            dev_node=self.supervisor is not None,
+        )
+        if self.supervisor is not None:
+            self.supervisor.genesis_timestamp = self.gateway.reconciler.earliest_timestamp
+            self.supervisor.on_restart(self.gateway.recover)
+        self.indexer = Indexer(self.db, self.rpc, lambda: self.gateway.by_address)
+        await self.gateway.start()
+        self.participants = ParticipantService(self.db, self.vault, self.gateway, self.indexer)
+        caller, api_key = await self.participants.ensure_platform(
+            settings.admin_key if settings.dev_mode else None
+        )
+        self.platform = PlatformIdentity(caller, api_key)
+        self.addresses = await ensure_deployed(
+            self.gateway, await self.participants.signer(caller.id)
+        )
+        await self.indexer.start()
+
+    async def stop(self) -> None:
+        for part in ("indexer", "gateway"):
+            if hasattr(self, part):
+                await getattr(self, part).stop()
+        if hasattr(self, "rpc"):
+            await self.rpc.close()
+        if self.supervisor is not None:
+            await self.supervisor.stop()
+        await self.db.close()

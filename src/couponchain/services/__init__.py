@@ -1,0 +1,1 @@
+"""One service module per capability; pure rules live in `couponchain.domain`."""

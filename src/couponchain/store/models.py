@@ -1,0 +1,159 @@
+"""SQLAlchemy models.
+
+Three families live here:
+- credentials (`Participant`): off-chain secrets of each participant;
+- the chain journal (`ChainTx`, `ChainOp`, `Deployment`): what the gateway signed,
+  in order, before broadcasting it; the node's state is rebuilt from it;
+- read models (`ChainEvent`, `IndexedBlock`, projections): built from chain events
+  only, by the indexer, and rebuildable at any time.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every table."""
+
+
+class Participant(Base):
+    """A participant's credentials: chain key (encrypted) and API key (hashed)."""
+
+    __tablename__ = "participants"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    role: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(200))
+    address: Mapped[str] = mapped_column(String(42), unique=True)
+    merchant_id: Mapped[str | None] = mapped_column(ForeignKey("participants.id"), index=True)
+    encrypted_key: Mapped[bytes] = mapped_column(LargeBinary)
+    api_key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_by: Mapped[str | None] = mapped_column(String(32))
+    #: The creator's Idempotency-Key, so a retried creation reuses this row.
+    creation_key: Mapped[str | None] = mapped_column(String(300), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ChainTx(Base):
+    """One signed transaction in the journal; `id` is the journal order."""
+
+    __tablename__ = "chain_txs"
+    __table_args__ = (UniqueConstraint("account", "nonce"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    account: Mapped[str] = mapped_column(String(42))
+    nonce: Mapped[int] = mapped_column(BigInteger)
+    tx_hash: Mapped[str] = mapped_column(String(66), unique=True)
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    to: Mapped[str | None] = mapped_column(String(42))
+    #: signed -> confirmed | reverted
+    status: Mapped[str] = mapped_column(String(12), default="signed", index=True)
+    block_number: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    tx_index: Mapped[int | None] = mapped_column(Integer)
+    block_timestamp: Mapped[int | None] = mapped_column(BigInteger)
+    revert_reason: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ChainOp(Base):
+    """One operation carried by a journal transaction (a batch carries many)."""
+
+    __tablename__ = "chain_ops"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    tx_id: Mapped[int] = mapped_column(ForeignKey("chain_txs.id"), index=True)
+    item_index: Mapped[int] = mapped_column(Integer)
+    #: Caller-scoped idempotency key; a retry finds the op instead of repeating it.
+    op_key: Mapped[str | None] = mapped_column(String(300), unique=True)
+    kind: Mapped[str] = mapped_column(String(80))
+    payload_hash: Mapped[str] = mapped_column(String(64))
+    #: pending -> done | failed (the contract refused it; `error` says why)
+    status: Mapped[str] = mapped_column(String(8), default="pending")
+    error: Mapped[str | None] = mapped_column(String(500))
+
+
+class Deployment(Base):
+    """Where a contract lives on a chain."""
+
+    __tablename__ = "deployments"
+
+    chain_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    address: Mapped[str] = mapped_column(String(42))
+    source_hash: Mapped[str] = mapped_column(String(64))
+    tx_hash: Mapped[str] = mapped_column(String(66))
+
+
+class IdempotencyRecord(Base):
+    """The stored response of a write made with an Idempotency-Key."""
+
+    __tablename__ = "idempotency_records"
+
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    #: pending while the first request runs; done once its response is stored.
+    state: Mapped[str] = mapped_column(String(8), default="pending")
+    locked_until: Mapped[float] = mapped_column(default=0.0)
+    response_status: Mapped[int | None] = mapped_column(Integer)
+    #: Encrypted: a response may carry a secret shown once (a new API key).
+    response_body: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class IndexedBlock(Base):
+    """Blocks the indexer has read, to notice a changed hash (reorg or node reset)."""
+
+    __tablename__ = "indexed_blocks"
+
+    number: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    hash: Mapped[str] = mapped_column(String(66))
+
+
+class ChainEvent(Base):
+    """Every decoded contract event, append-only; projections derive from it."""
+
+    __tablename__ = "chain_events"
+    __table_args__ = (
+        UniqueConstraint("block_hash", "log_index"),
+        Index("ix_chain_events_contract_event", "contract", "event"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    block_number: Mapped[int] = mapped_column(BigInteger, index=True)
+    block_hash: Mapped[str] = mapped_column(String(66))
+    log_index: Mapped[int] = mapped_column(Integer)
+    tx_hash: Mapped[str] = mapped_column(String(66), index=True)
+    block_timestamp: Mapped[int] = mapped_column(BigInteger)
+    contract: Mapped[str] = mapped_column(String(40))
+    event: Mapped[str] = mapped_column(String(60))
+    args: Mapped[dict] = mapped_column(JSON)
+
+
+class ParticipantRecord(Base):
+    """Read model: participants as the registry contract knows them."""
+
+    __tablename__ = "participant_records"
+
+    address: Mapped[str] = mapped_column(String(42), primary_key=True)
+    role: Mapped[int] = mapped_column(Integer)
+    merchant: Mapped[str | None] = mapped_column(String(42), index=True)
+    registrar: Mapped[str] = mapped_column(String(42))
+    block_number: Mapped[int] = mapped_column(BigInteger)
+    tx_hash: Mapped[str] = mapped_column(String(66))

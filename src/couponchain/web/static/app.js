@@ -1,0 +1,131 @@
+// CouponChain pages: the API key lives in localStorage and goes in the
+// Authorization header of every call. No build step, no framework.
+"use strict";
+
+const KEY = "couponchain.apiKey";
+const $ = (id) => document.getElementById(id);
+
+async function api(path, options = {}) {
+  const headers = Object.assign({ "content-type": "application/json" }, options.headers || {});
+  const key = localStorage.getItem(KEY);
+  if (key) headers.authorization = "Bearer " + key;
+  const response = await fetch(path, Object.assign({}, options, { headers }));
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    const error = new Error(body.detail || response.statusText);
+    error.problem = body;
+    throw error;
+  }
+  return body;
+}
+
+async function whoAmI() {
+  if (!localStorage.getItem(KEY)) return null;
+  try { return await api("/v1/participants/me"); } catch { return null; }
+}
+
+function showHeader(me) {
+  if (!me) return;
+  $("who").textContent = me.name + " (" + me.role + ")";
+  $("signin-link").hidden = true;
+  $("signout").hidden = false;
+  $("signout").onclick = () => { localStorage.removeItem(KEY); location.href = "/"; };
+}
+
+const CREATABLE = { platform: ["merchant", "terminal", "consumer"], merchant: ["terminal", "consumer"] };
+
+function setUpSignin() {
+  const form = $("signin-form");
+  if (!form) return;
+  form.onsubmit = async (event) => {
+    event.preventDefault();
+    localStorage.setItem(KEY, $("api-key").value.trim());
+    const me = await whoAmI();
+    if (me) { location.href = "/me"; return; }
+    localStorage.removeItem(KEY);
+    $("signin-error").textContent = "This API key is not known here. Check it and try again.";
+    $("signin-error").hidden = false;
+  };
+}
+
+function setUpMe(me) {
+  if (!$("me-table")) return;
+  if (!me) { $("me-empty").hidden = false; return; }
+  $("me-title").textContent = "Hello, " + me.name;
+  $("me-role").textContent = me.role;
+  $("me-name").textContent = me.name;
+  $("me-address").textContent = me.address;
+  $("me-merchant").textContent = me.merchant_id ? "terminal of merchant " + me.merchant_id : "yes";
+  $("me-table").hidden = false;
+  const roles = CREATABLE[me.role];
+  if (!roles) return;
+  $("create-section").hidden = false;
+  $("create-role").innerHTML = roles.map((r) => `<option value="${r}">${r}</option>`).join("");
+  $("create-form").onsubmit = async (event) => {
+    event.preventDefault();
+    const role = $("create-role").value;
+    const result = $("create-result");
+    result.hidden = false;
+    result.textContent = "Registering on chain…";
+    try {
+      const body = { name: $("create-name").value };
+      if (role === "terminal" && me.role === "merchant") body.merchant_id = me.id;
+      const created = await api("/v1/" + role + "s", {
+        method: "POST", body: JSON.stringify(body),
+        headers: { "Idempotency-Key": crypto.randomUUID() },
+      });
+      result.textContent = `Created ${created.role} ${created.name} at ${created.address} ` +
+        `(block ${created.block_number}). API key, shown once: ${created.api_key}`;
+    } catch (error) {
+      result.textContent = "Could not create: " + error.message;
+    }
+  };
+}
+
+const heads = [];
+async function refreshStatus() {
+  if (!$("health")) return;
+  try {
+    const h = await api("/v1/health");
+    $("h-status").textContent = h.status;
+    $("h-head").textContent = h.chain_head;
+    $("h-indexed").textContent = h.indexed_block;
+    $("h-lag").textContent = h.indexer_lag;
+    $("h-outbox").textContent = h.outbox_depth;
+    $("h-restarts").textContent = h.node_restarts;
+    heads.push(h.chain_head || 0);
+    if (heads.length > 120) heads.shift();
+    drawLine($("head-chart"), heads);
+  } catch (error) {
+    $("h-status").textContent = "unreachable: " + error.message;
+  }
+  setTimeout(refreshStatus, 2000);
+}
+
+function drawLine(canvas, values) {
+  const ctx = canvas.getContext("2d");
+  const w = canvas.width, h = canvas.height;
+  ctx.clearRect(0, 0, w, h);
+  if (values.length < 2) return;
+  const min = Math.min(...values), max = Math.max(...values), span = Math.max(1, max - min);
+  ctx.strokeStyle = "#0b6bcb";
+  ctx.lineWidth = 2;
+  ctx.beginPath();
+  values.forEach((v, i) => {
+    const x = (i / (values.length - 1)) * (w - 20) + 10;
+    const y = h - 10 - ((v - min) / span) * (h - 20);
+    if (i === 0) ctx.moveTo(x, y); else ctx.lineTo(x, y);
+  });
+  ctx.stroke();
+  ctx.fillStyle = "#5b6475";
+  ctx.fillText(String(max), 4, 12);
+  ctx.fillText(String(min), 4, h - 2);
+}
+
+document.addEventListener("DOMContentLoaded", async () => {
+  setUpSignin();
+  const me = await whoAmI();
+  showHeader(me);
+  setUpMe(me);
+  refreshStatus();
+});

@@ -1,0 +1,73 @@
+"""Participants through the API: created on chain, visible in the read model."""
+
+from __future__ import annotations
+
+import httpx
+
+from couponchain.domain.roles import Role
+from couponchain.runtime import Runtime
+
+
+async def test_created_participants_appear_in_the_read_model(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    merchant = (await client.post("/v1/merchants", json={"name": "Tea House"})).json()
+    assert merchant["role"] == "merchant" and merchant["tx_hash"].startswith("0x")
+    as_merchant = {"authorization": f"Bearer {merchant['api_key']}"}
+    terminal = await client.post("/v1/terminals", json={"name": "Till 1"}, headers=as_merchant)
+    assert terminal.status_code == 201, terminal.text
+    consumer = await client.post("/v1/consumers", json={"name": "Ann"}, headers=as_merchant)
+    assert consumer.status_code == 201, consumer.text
+
+    record = await runtime.participants.on_chain(terminal.json()["address"])
+    assert record is not None
+    assert record.role == Role.TERMINAL
+    assert record.merchant == merchant["address"]
+    assert (await runtime.participants.on_chain(consumer.json()["address"])).role == Role.CONSUMER
+
+
+async def test_roles_are_enforced_with_problem_details(client: httpx.AsyncClient) -> None:
+    merchant = (await client.post("/v1/merchants", json={"name": "Books"})).json()
+    as_merchant = {"authorization": f"Bearer {merchant['api_key']}"}
+    denied = await client.post("/v1/merchants", json={"name": "Rogue"}, headers=as_merchant)
+    assert denied.status_code == 403
+    assert denied.headers["content-type"] == "application/problem+json"
+    assert denied.json()["type"].endswith("/forbidden")
+
+    nobody = await client.post("/v1/consumers", json={"name": "x"},
+                               headers={"authorization": "Bearer nope"})
+    assert nobody.status_code == 401
+
+
+async def test_bad_input_names_the_field(client: httpx.AsyncClient) -> None:
+    response = await client.post("/v1/merchants", json={"name": ""})
+    assert response.status_code == 422
+    assert response.json()["field"] == "name"
+    extra = await client.post("/v1/merchants", json={"name": "A", "colour": "red"})
+    assert extra.status_code == 422 and extra.json()["field"] == "colour"
+    terminal = await client.post("/v1/terminals", json={"name": "T"})
+    assert terminal.status_code == 422 and terminal.json()["field"] == "merchant_id"
+
+
+async def test_idempotent_retry_returns_the_stored_response(client: httpx.AsyncClient) -> None:
+    headers = {"Idempotency-Key": "merchant-42"}
+    first = await client.post("/v1/merchants", json={"name": "Once"}, headers=headers)
+    again = await client.post("/v1/merchants", json={"name": "Once"}, headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert first.json() == again.json()
+    listed = (await client.get("/v1/merchants")).json()["items"]
+    assert [m["name"] for m in listed].count("Once") == 1
+
+    other = await client.post("/v1/merchants", json={"name": "Twice"}, headers=headers)
+    assert other.status_code == 422
+    assert other.json()["field"] == "Idempotency-Key"
+
+
+async def test_health_reports_chain_indexer_and_outbox(client: httpx.AsyncClient) -> None:
+    health = (await client.get("/v1/health")).json()
+    assert health["status"] == "ok"
+    assert health["chain_head"] >= 1
+    assert health["outbox_depth"] == 0
+    assert set(health["contracts"]) >= {"registry", "token"}
+    metrics = (await client.get("/metrics")).text
+    assert "couponchain_outbox_depth 0" in metrics
