@@ -173,3 +173,7 @@ def status(api: str) -> None:
     for name, address in health.get("contracts", {}).items():
         table.add_row(f"{name} contract", address)
     console.print(table)
+
+
+if __name__ == "__main__":
+    main()

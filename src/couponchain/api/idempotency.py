@@ -25,7 +25,9 @@ from couponchain.errors import Conflict, CouponChainError, IdempotencyMismatch, 
 from couponchain.store.db import Database
 from couponchain.store.models import IdempotencyRecord
 
-LEASE_SECONDS = 30.0
+# Short: the layers below are idempotent too (creation keys, op keys), so a retry that
+# takes over the lease of a request still running converges on the same result.
+LEASE_SECONDS = 5.0
 MAX_KEY_LENGTH = 200
 
 Handler = Callable[[], Awaitable[tuple[int, dict[str, Any]]]]

@@ -158,6 +158,7 @@ class Gateway:
         self._sender: asyncio.Task[None] | None = None
         self.reconciler = Reconciler(db, rpc, replay_timestamps=dev_node)
         self.stats: dict[str, int] = defaultdict(int)
+        self._gas_per_item: dict[tuple[str, str], float] = {}
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -289,8 +290,12 @@ class Gateway:
             groups: dict[Hashable, list[_Pending]] = {}
             for pending in batch:
                 groups.setdefault(pending.call.group, []).append(pending)
+            sized = []
+            for group in groups.values():
+                cap = self._group_cap(group[0].call)
+                sized.extend(group[i : i + cap] for i in range(0, len(group), cap))
             try:
-                await self._commit_groups(account, list(groups.values()))
+                await self._commit_groups(account, sized)
             except Exception as exc:  # never leave a caller hanging
                 log.exception("commit failed")
                 for pending in batch:
@@ -302,19 +307,24 @@ class Gateway:
         while groups:
             sent = await self._journal_and_send(account, groups)
             retry: list[list[_Pending]] = []
-            done_ops: list[tuple[int, _Pending]] = []
             for group, tx in zip(groups, sent, strict=True):
                 assert tx.receipt is not None
                 if tx.refused is not None:
                     await self._fail([(p, tx.refused) for p in group], TransactionRefused)
                 elif int(tx.receipt["status"], 16) == 1:
+                    self._learn_gas(group, tx.receipt)
+                    events = self._events(tx.receipt)
                     for index, pending in enumerate(group):
-                        done_ops.append((tx.tx_id, pending))
                         if not pending.future.done():
                             pending.future.set_result(
-                                self._result(tx.receipt, tx.timestamp, index)
+                                self._result(tx.receipt, tx.timestamp, index, events)
                             )
                     self.stats["ops_applied"] += len(group)
+                elif int(tx.receipt["gasUsed"], 16) >= self.gas_limit * 0.98 and len(group) > 1:
+                    # Out of gas: the batch was too big, not wrong. Halve it.
+                    self._learn_gas(group, tx.receipt)
+                    half = len(group) // 2
+                    retry.extend([group[:half], group[half:]])
                 else:
                     retry.extend(await self._split_reverted(account, group))
             groups = retry
@@ -468,7 +478,34 @@ class Gateway:
             if not pending.future.done():
                 pending.future.set_exception(error(reason))
 
-    def _result(self, receipt: dict[str, Any], timestamp: int, item_index: int) -> OpResult:
+    def _group_cap(self, call: Call) -> int:
+        """How many items of this call fit in one transaction's gas limit."""
+        per_item = self._gas_per_item.get((call.contract, call.function))
+        if per_item is None:
+            return min(self.batch_max, 32)  # unknown yet: start small, learn from receipts
+        return max(1, min(self.batch_max, int(self.gas_limit * 0.8 // per_item)))
+
+    def _learn_gas(self, group: list[_Pending], receipt: dict[str, Any]) -> None:
+        call = group[0].call
+        per_item = int(receipt["gasUsed"], 16) / len(group)
+        key = (call.contract, call.function)
+        self._gas_per_item[key] = max(per_item, self._gas_per_item.get(key, 0) * 0.9)
+
+    def _result(self, receipt: dict[str, Any], timestamp: int, item_index: int,
+                events: list[Event] | None = None) -> OpResult:
+        if events is None:
+            events = self._events(receipt)
+        return OpResult(
+            tx_hash=receipt["transactionHash"],
+            block_number=int(receipt["blockNumber"], 16),
+            block_timestamp=timestamp,
+            item_index=item_index,
+            events=events,
+            contract_address=receipt.get("contractAddress"),
+        )
+
+    def _events(self, receipt: dict[str, Any]) -> list[Event]:
+        """The decoded events of a receipt (shared by every item of its batch)."""
         events = []
         for entry in receipt.get("logs", []):
             known = self._by_address.get(entry["address"].lower())
@@ -480,14 +517,7 @@ class Gateway:
             )
             if decoded is not None:
                 events.append(Event(name, decoded[0], decoded[1], int(entry["logIndex"], 16)))
-        return OpResult(
-            tx_hash=receipt["transactionHash"],
-            block_number=int(receipt["blockNumber"], 16),
-            block_timestamp=timestamp,
-            item_index=item_index,
-            events=events,
-            contract_address=receipt.get("contractAddress"),
-        )
+        return events
 
     # -- sending -------------------------------------------------------------------
 
