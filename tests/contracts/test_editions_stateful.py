@@ -1,0 +1,344 @@
+"""Stateful invariants of contracts/editions.vy.
+
+Random participants register editions, sell, transfer, redeem, void and let
+time pass. A ghost model predicts the exact outcome of every call (the revert
+string or the new state); after every step the chain's counters must equal the
+ghost's, `sold <= cap` and `redeemed + voided <= sold`. Each example runs in its
+own state snapshot.
+"""
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import boa
+from boa.contracts.vyper.vyper_contract import VyperContract
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+from vyper.compiler.output import build_layout_output
+
+from couponchain.domain.edition_slots import (
+    CouponStatus,
+    coupon_id_of,
+    coupon_slot,
+    decode_coupon_word,
+    edition_slot,
+    layout_from_compiler,
+)
+from couponchain.domain.roles import Role
+
+CONTRACTS = Path(__file__).resolve().parents[2] / "src" / "couponchain" / "contracts"
+REGISTRY = boa.load_partial(str(CONTRACTS / "registry.vy"))
+EDITIONS = boa.load_partial(str(CONTRACTS / "editions.vy"))
+LAYOUT = layout_from_compiler(build_layout_output(EDITIONS.compiler_data))
+ZERO = "0x" + "00" * 20
+REF = b"\x42" * 32
+PREFIX_RE = re.compile(r"[A-Z0-9]{1,16}")
+
+# name -> (role, merchant it acts for)
+PARTICIPANTS = {
+    "P": (Role.PLATFORM, None),
+    "M1": (Role.MERCHANT, "M1"),
+    "M2": (Role.MERCHANT, "M2"),
+    "T1": (Role.TERMINAL, "M1"),
+    "T2": (Role.TERMINAL, "M2"),
+    "C1": (Role.CONSUMER, None),
+    "C2": (Role.CONSUMER, None),
+    "X": (Role.NONE, None),
+}
+ADDRESS = {name: boa.env.generate_address(f"stateful_{name}") for name in PARTICIPANTS}
+NAME_OF = {address: name for name, address in ADDRESS.items()}
+
+# Weighted towards callers that may act, so that most steps change state.
+callers = st.sampled_from(["M1", "M1", "T1", "T1", "M2", "T2", "C1", "C2", "P", "X"])
+receivers = st.sampled_from(["C1", "C2", "C1", "T1", "M2", "X", "zero"])
+buyers = st.sampled_from(["C1", "C2", "C1", "C2", "X", "zero"])
+channels = st.sampled_from([1, 2, 1, 2, 0])
+
+
+class _QuietContract(VyperContract):
+    """On every revert boa keeps repr(contract), a dump of all its storage, for
+    the error message; with many expected reverts that dominates the run."""
+
+    def __repr__(self):
+        return f"<editions at {self.address}>"
+
+
+@dataclass
+class GhostEdition:
+    merchant: str
+    cap: int
+    valid_from: int
+    valid_until: int
+    serials: list[int] = field(default_factory=list)
+
+
+@dataclass
+class GhostCoupon:
+    owner: str
+    status: CouponStatus
+    channel: int
+
+
+class EditionsMachine(RuleBasedStateMachine):
+    def __init__(self):
+        super().__init__()
+        self._anchor = boa.env.anchor()
+        self._anchor.__enter__()
+        with boa.env.prank(ADDRESS["P"]):
+            registry = REGISTRY.deploy()
+            names = ["M1", "M2", "T1", "T2", "C1", "C2"]
+            registry.register_batch(
+                [ADDRESS[n] for n in names],
+                [PARTICIPANTS[n][0] for n in names],
+                [
+                    ADDRESS["M1"] if n == "T1" else ADDRESS["M2"] if n == "T2" else ZERO
+                    for n in names
+                ],
+            )
+        self.editions = EDITIONS.deploy(registry.address)
+        self.editions.__class__ = _QuietContract
+        self.ghost: dict[int, GhostEdition] = {}
+        self.coupons: dict[int, GhostCoupon] = {}
+        self.prefixes: set[str] = set()
+        self.touched: set[int] = set()  # coupons changed since the last check
+
+    def teardown(self):
+        self._anchor.__exit__(None, None, None)
+
+    # --- helpers ------------------------------------------------------------
+
+    def _call(self, caller: str, error: str | None, fn, *args):
+        with boa.env.prank(ADDRESS[caller]):
+            if error is None:
+                return fn(*args)
+            with boa.reverts(error):
+                fn(*args)
+        return None
+
+    def _pick_coupon(self, pick: int) -> int:
+        """A sold coupon, or (for pick 0) one that was never sold."""
+        known = sorted(self.coupons)
+        if pick == 0 or not known:
+            return coupon_id_of(max(1, len(self.ghost)), 2**32 - 1)
+        return known[pick % len(known)]
+
+    @staticmethod
+    def _acts_for(caller: str, merchant: str) -> bool:
+        return PARTICIPANTS[caller][1] == merchant
+
+    # --- rules --------------------------------------------------------------
+
+    @initialize(
+        merchant=st.sampled_from(["M1", "M2"]),
+        cap=st.integers(1, 6),
+        start=st.integers(-50, 100),
+        length=st.integers(60, 600),
+        buyers=st.lists(st.sampled_from(["C1", "C2"]), min_size=1, max_size=6),
+    )
+    def first_edition(self, merchant, cap, start, length, buyers):
+        """An open edition with a few sales, so that every run has coupons to act on."""
+        self.register(merchant, "FIRST", cap, start, length)
+        if self.ghost:
+            self.sell(merchant, 0, [(b, 1) for b in buyers[:cap]], False)
+
+    @rule(
+        caller=callers,
+        prefix=st.sampled_from(["A", "B7", "C", "D9", "ZZZZZZZZZZZZZZZZ", "lower", "", "A-1"]),
+        cap=st.integers(0, 6),
+        start=st.integers(-50, 100),
+        length=st.integers(-10, 300),
+    )
+    def register(self, caller, prefix, cap, start, length):
+        now = boa.env.timestamp
+        valid_from = max(0, now + start)
+        valid_until = max(0, valid_from + length)
+        error = None
+        if PARTICIPANTS[caller][0] != Role.MERCHANT:
+            error = "editions: caller is not a merchant"
+        elif prefix == "":
+            error = "editions: empty prefix"
+        elif not PREFIX_RE.fullmatch(prefix):
+            error = "editions: prefix must be A-Z or 0-9"
+        elif prefix in self.prefixes:
+            error = "editions: prefix taken"
+        elif cap == 0:
+            error = "editions: cap is zero"
+        elif valid_from >= valid_until:
+            error = "editions: empty or inverted window"
+        elif valid_until <= now:
+            error = "editions: window already ended"
+        args = ("Brand", "Title", "Terms", prefix, cap, 100, valid_from, valid_until)
+        eid = self._call(caller, error, self.editions.register_edition, *args)
+        if error is None:
+            assert eid == len(self.ghost) + 1
+            self.ghost[eid] = GhostEdition(caller, cap, valid_from, valid_until)
+            self.prefixes.add(prefix)
+
+    @rule(
+        caller=callers,
+        pick=st.integers(0, 7),
+        items=st.lists(st.tuples(buyers, channels), min_size=1, max_size=4),
+        single=st.booleans(),
+    )
+    def sell(self, caller, pick, items, single):
+        # Mostly an existing edition; otherwise the next, unregistered id.
+        eid = pick % (len(self.ghost) + 1) + 1
+        edition = self.ghost.get(eid)
+        n = len(items)
+        error = None
+        if edition is None:
+            error = "editions: unknown edition"
+        elif not self._acts_for(caller, edition.merchant):
+            error = "editions: caller may not sell this edition"
+        elif boa.env.timestamp >= edition.valid_until:
+            error = "editions: edition expired"
+        elif len(edition.serials) + n > edition.cap:
+            error = "editions: cap exceeded"
+        else:
+            for buyer, channel in items:
+                if buyer == "zero":
+                    error = "editions: zero buyer"
+                elif channel not in (1, 2):
+                    error = "editions: unknown channel"
+                if error:
+                    break
+        buyers = [ZERO if b == "zero" else ADDRESS[b] for b, _ in items]
+        channels = [c for _, c in items]
+        if single and n == 1:
+            args = (eid, buyers[0], 7, channels[0], REF)
+            first = self._call(caller, error, self.editions.record_sale, *args)
+        else:
+            args = (eid, buyers, [7] * n, channels, [REF] * n)
+            first = self._call(caller, error, self.editions.record_sales, *args)
+        if error is None:
+            assert first == len(edition.serials) + 1
+            for i, (buyer, channel) in enumerate(items):
+                edition.serials.append(first + i)
+                cid = coupon_id_of(eid, first + i)
+                self.coupons[cid] = GhostCoupon(buyer, CouponStatus.ACTIVE, channel)
+                self.touched.add(cid)
+
+    @rule(caller=callers, pick=st.integers(0, 30), receiver=receivers, by_owner=st.booleans())
+    def transfer(self, caller, pick, receiver, by_owner):
+        cid = self._pick_coupon(pick)
+        coupon = self.coupons.get(cid)
+        if by_owner and coupon is not None:
+            caller = coupon.owner
+        error = None
+        if coupon is None:
+            error = "editions: unknown coupon"
+        elif coupon.owner != caller:
+            error = "editions: caller is not the owner"
+        elif coupon.status == CouponStatus.REDEEMED:
+            error = "editions: coupon already redeemed"
+        elif coupon.status == CouponStatus.VOIDED:
+            error = "editions: coupon voided"
+        elif receiver == "zero":
+            error = "editions: zero receiver"
+        to = ZERO if receiver == "zero" else ADDRESS[receiver]
+        self._call(caller, error, self.editions.transfer, cid, to)
+        if error is None:
+            coupon.owner = receiver
+            self.touched.add(cid)
+
+    def _settle(self, caller: str, picks: list[int], redeem: bool) -> str | None:
+        """Predicts a redeem or void batch; applies it to the ghost if it passes."""
+        checked, now = 0, boa.env.timestamp
+        done: dict[int, CouponStatus] = {}
+        new_status = CouponStatus.REDEEMED if redeem else CouponStatus.VOIDED
+        for cid in picks:
+            coupon = self.coupons.get(cid)
+            if coupon is None:
+                return "editions: unknown coupon"
+            eid = cid >> 32
+            edition = self.ghost[eid]
+            if eid != checked:
+                if redeem:
+                    if not self._acts_for(caller, edition.merchant):
+                        return "editions: caller may not redeem this coupon"
+                    if now < edition.valid_from:
+                        return "editions: not yet valid"
+                    if now >= edition.valid_until:
+                        return "editions: expired"
+                elif caller != edition.merchant:
+                    return "editions: caller is not the edition's merchant"
+                checked = eid
+            status = done.get(cid, coupon.status)
+            if status == CouponStatus.REDEEMED:
+                return "editions: coupon already redeemed"
+            if status == CouponStatus.VOIDED:
+                return "editions: coupon voided"
+            done[cid] = new_status
+        return None
+
+    @rule(
+        caller=callers,
+        picks=st.lists(st.integers(0, 30), min_size=1, max_size=3),
+        redeem=st.booleans(),
+        single=st.booleans(),
+        by_merchant=st.booleans(),
+    )
+    def redeem_or_void(self, caller, picks, redeem, single, by_merchant):
+        ids = [self._pick_coupon(p) for p in picks]
+        if by_merchant and (ids[0] >> 32) in self.ghost:
+            caller = self.ghost[ids[0] >> 32].merchant
+        error = self._settle(caller, ids, redeem)
+        if single and len(ids) == 1:
+            fn = self.editions.redeem if redeem else self.editions.void
+            self._call(caller, error, fn, ids[0])
+        else:
+            fn = self.editions.redeem_batch if redeem else self.editions.void_batch
+            self._call(caller, error, fn, ids)
+        if error is None:
+            for cid in ids:
+                self.coupons[cid].status = CouponStatus.REDEEMED if redeem else CouponStatus.VOIDED
+            self.touched.update(ids)
+
+    @rule(seconds=st.integers(0, 60))
+    def wait(self, seconds):
+        boa.env.time_travel(seconds=seconds)
+
+    # --- invariants ---------------------------------------------------------
+
+    def _stored(self, slot: int) -> int:
+        return boa.env.get_storage(self.editions.address, slot)
+
+    @invariant()
+    def counters_match_the_ghost(self):
+        """Read from the slots a proof would cover (fast: no EVM call)."""
+        assert self.editions.edition_count() == len(self.ghost)
+        for eid, ghost in self.ghost.items():
+            statuses = [self.coupons[coupon_id_of(eid, s)].status for s in ghost.serials]
+            cap, sold, voided, redeemed = (
+                self._stored(edition_slot(LAYOUT, eid, name))
+                for name in ("cap", "sold", "voided", "redeemed")
+            )
+            assert sold == len(ghost.serials) <= cap == ghost.cap
+            assert redeemed == statuses.count(CouponStatus.REDEEMED)
+            assert voided == statuses.count(CouponStatus.VOIDED)
+            assert redeemed + voided <= sold
+            assert ghost.serials == list(range(1, len(ghost.serials) + 1))
+
+    @invariant()
+    def coupons_match_the_ghost(self):
+        """Every coupon changed by the last step (the others cannot have moved),
+        through the view and the raw storage word."""
+        for cid in sorted(self.touched):
+            ghost = self.coupons[cid]
+            record = self.editions.coupon(cid)
+            word = decode_coupon_word(self._stored(coupon_slot(LAYOUT, cid)))
+            assert (NAME_OF[record.owner], record.status, record.channel) == (
+                ghost.owner,
+                ghost.status,
+                ghost.channel,
+            )
+            assert (word.owner, word.status, word.channel) == (
+                record.owner,
+                record.status,
+                record.channel,
+            )
+        self.touched.clear()
+
+
+TestEditionsMachine = EditionsMachine.TestCase

@@ -1,0 +1,500 @@
+"""Promotion coupons: a stateful machine with ghost state.
+
+The machine opens rounds, allocates, grants, transfers, writes off (one or in
+batches), reverses, distributes and withdraws in random order; reversals and
+distributions may first let time pass to (or beyond) the end of a rollback
+window. Its ghost state predicts every call's outcome, down to the exact revert
+string, and after every step the invariants hold:
+
+- the contract's token balance equals the undistributed pools plus everything
+  claimable;
+- every coupon's status, holder, path and pool match the ghost, and no coupon
+  is ever written off twice (a write-off needs an active coupon; only a
+  reversal makes it active again, and a distributed coupon stays distributed);
+- each account's `claimable` matches the ghost.
+
+Records (coupons, credits) touched by a step are compared after that step;
+every record is compared every eighth step.
+"""
+
+from dataclasses import dataclass, field
+
+import boa
+import pytest
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
+from promotions_setup import (
+    STATUS_ACTIVE,
+    STATUS_DISTRIBUTED,
+    STATUS_WRITTEN_OFF,
+    ZERO,
+    build_world,
+)
+
+from couponchain.domain.splits import BPS, MAX_EARLIER_HOLDERS, Shares, incentive, payouts
+
+HOLDERS = 4
+
+share_sets = st.sampled_from(
+    [
+        Shares(platform=1_000, issuer=2_000, redeemer=2_000, holder=3_000, earlier=2_000),
+        Shares(platform=1, issuer=3_333, redeemer=3_333, holder=3_332, earlier=1),
+        Shares(platform=0, issuer=0, redeemer=0, holder=0, earlier=BPS),
+        Shares(platform=BPS, issuer=0, redeemer=0, holder=0, earlier=0),
+    ]
+)
+# Hypothesis leans towards the first alternative and small values: keep those
+# non-trivial (a zero rate or a tiny order would make every pool empty).
+amounts = st.one_of(st.integers(10**18, 10**24), st.integers(1, 10**6))
+rates = st.one_of(st.sampled_from([500, BPS, 3_333, 1]), st.integers(0, BPS))
+
+
+@dataclass
+class GhostRound:
+    round_id: int
+    first_id: int
+    total: int
+    incentive_bps: int
+    shares: Shares
+    window: int
+    allocated: int = 0
+    next_id: int = 0
+
+
+@dataclass
+class GhostCoupon:
+    round_id: int
+    issuer: str
+    holder: int  # index into world.holders
+    status: int = STATUS_ACTIVE
+    path: list[int] = field(default_factory=list)
+    redeemer: str | None = None
+    pool: int = 0
+    written_off_at: int = 0
+    write_offs: int = 0  # write-offs not reversed
+
+
+class PromotionsMachine(RuleBasedStateMachine):
+    """Random operations on one promotions contract, checked against ghost state."""
+
+    world = None  # set by the test before the run
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._snapshot = boa.env.anchor()
+        self._snapshot.__enter__()
+        self.rounds: list[GhostRound] = []
+        self.allowance: dict[tuple[int, str], int] = {}
+        self.coupons: dict[int, GhostCoupon] = {}
+        self.claimable: dict[str, int] = {}
+        self.next_coupon_id = 1
+        self.dirty: set[int] = set()
+        self.credits_moved = False
+        self.steps = 0
+
+    def teardown(self) -> None:
+        self._snapshot.__exit__(None, None, None)
+
+    # --- helpers --------------------------------------------------------
+    @property
+    def p(self):
+        return self.world.promotions
+
+    def _merchants(self) -> list[str]:
+        return [self.world.merchant, self.world.other_merchant]
+
+    def _actors(self) -> list[str]:
+        """Accounts that may write off (the terminal acts for `merchant`)."""
+        return [self.world.merchant, self.world.other_merchant, self.world.terminal]
+
+    def _acting_for(self, caller: str) -> str:
+        return self.world.merchant if caller == self.world.terminal else caller
+
+    def _pick(self, index: int, status: int | None = None, ready: bool = False) -> int:
+        """A coupon: mostly one in `status` (so rules mostly succeed), any coupon
+        when `index % 4 == 3` or none is in that status (to hit reverts). Every
+        other pick prefers coupons that were passed along (so splits among
+        earlier holders get exercised); with `ready`, written-off coupons whose
+        rollback window closed. Small indexes (Hypothesis' favourites) take the
+        happy path."""
+        ids = sorted(i for i, g in self.coupons.items() if g.status == status)
+        if index % 2 == 0:
+            ids = [i for i in ids if self.coupons[i].path] or ids
+        if ready:
+            ids = [i for i in ids if not self._in_window(i)] or ids
+        if status is None or index % 4 == 3 or not ids:
+            ids = sorted(self.coupons)
+        return ids[(index // 4) % len(ids)]
+
+    def _any(self, status: int) -> bool:
+        return any(g.status == status for g in self.coupons.values())
+
+    def _in_window(self, coupon_id: int) -> bool:
+        ghost = self.coupons[coupon_id]
+        window = self.rounds[ghost.round_id - 1].window
+        return boa.env.timestamp <= ghost.written_off_at + window
+
+    def _credit(self, account: str, amount: int) -> None:
+        if amount:
+            key = account.lower()
+            self.claimable[key] = self.claimable.get(key, 0) + amount
+
+    # --- rules ----------------------------------------------------------
+    @initialize(
+        shares=share_sets,
+        rate=rates,
+        grants=st.lists(st.integers(0, HOLDERS - 1), min_size=1, max_size=4),
+    )
+    def first_round(self, shares, rate, grants):
+        self.open_round(30, shares, rate, 60)
+        self.allocate(0, 0, 15)
+        self.allocate(0, 1, 15)
+        self.grant(0, 0, [(h, 1) for h in grants])
+
+    @precondition(lambda self: len(self.rounds) < 4)
+    @rule(
+        total=st.integers(1, 30),
+        shares=share_sets,
+        rate=rates,
+        window=st.sampled_from([0, 60, 3_600]),
+    )
+    def open_round(self, total, shares, rate, window):
+        round_id = self.world.open_round(total, incentive_bps=rate, shares=shares, window=window)
+        assert round_id == len(self.rounds) + 1
+        first = self.next_coupon_id
+        self.rounds.append(GhostRound(round_id, first, total, rate, shares, window, next_id=first))
+        self.next_coupon_id += total
+
+    @precondition(lambda self: any(g.allocated < g.total for g in self.rounds))
+    @rule(r=st.integers(0, 10), m=st.integers(0, 1), count=st.integers(1, 8))
+    def allocate(self, r, m, count):
+        ghost = self.rounds[r % len(self.rounds)]
+        merchant = self._merchants()[m]
+        if r % 4 != 3:  # mostly a round with coupons left to allocate
+            rounds = [g for g in self.rounds if g.allocated < g.total]
+            ghost = rounds[r % len(rounds)]
+        if count % 4 != 3:  # mostly stay within the round's total
+            count = max(1, min(count, ghost.total - ghost.allocated))
+        with boa.env.prank(self.world.platform):
+            if count > ghost.total - ghost.allocated:
+                with boa.reverts("promotions: allocation exceeds the round total"):
+                    self.p.allocate(ghost.round_id, [merchant], [count])
+                return
+            self.p.allocate(ghost.round_id, [merchant], [count])
+        ghost.allocated += count
+        key = (ghost.round_id, merchant)
+        self.allowance[key] = self.allowance.get(key, 0) + count
+
+    @precondition(lambda self: any(self.allowance.values()))
+    @rule(
+        r=st.integers(0, 10),
+        m=st.integers(0, 1),
+        grants=st.lists(
+            st.tuples(st.integers(0, HOLDERS - 1), st.integers(1, 3)), min_size=1, max_size=3
+        ),
+    )
+    def grant(self, r, m, grants):
+        ghost = self.rounds[r % len(self.rounds)]
+        merchant = self._merchants()[m]
+        if r % 4 != 3:  # mostly a round where this merchant has an allowance
+            rounds = [g for g in self.rounds if self.allowance.get((g.round_id, merchant), 0)]
+            ghost = rounds[r % len(rounds)] if rounds else ghost
+        consumers = [self.world.holders[h].address for h, _ in grants]
+        counts = [c for _, c in grants]
+        key = (ghost.round_id, merchant)
+        with boa.env.prank(merchant):
+            if sum(counts) > self.allowance.get(key, 0):
+                with boa.reverts("promotions: allowance exceeded"):
+                    self.p.grant(ghost.round_id, consumers, counts)
+                return
+            first = self.p.grant(ghost.round_id, consumers, counts)
+        assert first == ghost.next_id
+        next_id = first
+        for h, count in grants:
+            for coupon_id in range(next_id, next_id + count):
+                self.coupons[coupon_id] = GhostCoupon(ghost.round_id, merchant, h)
+                self.dirty.add(coupon_id)
+            next_id += count
+        ghost.next_id = next_id
+        self.allowance[key] -= sum(counts)
+        assert ghost.next_id <= ghost.first_id + ghost.total
+
+    @precondition(lambda self: self.coupons)
+    @rule(c=st.integers(0, 10**6), offsets=st.lists(st.integers(0, 7), min_size=1, max_size=5))
+    def transfer(self, c, offsets):
+        """Pass a coupon along a few holders; to its own holder when an offset is 7."""
+        coupon_id = self._pick(c, STATUS_ACTIVE)
+        ghost = self.coupons[coupon_id]
+        for offset in offsets:
+            receiver = ghost.holder
+            if offset != 7:
+                receiver = (ghost.holder + 1 + offset % (HOLDERS - 1)) % HOLDERS
+            sender = self.world.holders[ghost.holder]
+            with boa.env.prank(sender.address):
+                if ghost.status != STATUS_ACTIVE:
+                    reason = "promotions: coupon not active"
+                elif receiver == ghost.holder:
+                    reason = "promotions: transfer to self"
+                elif len(ghost.path) == MAX_EARLIER_HOLDERS:
+                    reason = "promotions: transfer limit reached (16 per coupon)"
+                else:
+                    self.p.transfer(coupon_id, self.world.holders[receiver].address)
+                    self.dirty.add(coupon_id)
+                    ghost.path.append(ghost.holder)
+                    ghost.holder = receiver
+                    continue
+                with boa.reverts(reason):
+                    self.p.transfer(coupon_id, self.world.holders[receiver].address)
+                return
+
+    @precondition(lambda self: self.coupons)
+    @rule(
+        picks=st.lists(st.integers(0, 10**6), min_size=1, max_size=3),
+        amount=amounts,
+        who=st.integers(0, 2),
+    )
+    def write_off(self, picks, amount, who):
+        caller = self._actors()[who]
+        merchant = self._acting_for(caller)
+        ids = [self._pick(c, STATUS_ACTIVE) for c in picks]
+        if picks[0] % 8 != 7:  # mostly distinct coupons; sometimes one twice
+            ids = list(dict.fromkeys(ids))
+        consents = []
+        for coupon_id in ids:
+            holder = self.world.holders[self.coupons[coupon_id].holder]
+            consents.append(self.world.consent(holder, coupon_id))
+        charges = [
+            incentive(amount, self.rounds[self.coupons[i].round_id - 1].incentive_bps) for i in ids
+        ]
+        args = (
+            ids,
+            [amount] * len(ids),
+            [n for n, _, _ in consents],
+            [e for _, e, _ in consents],
+            [s for _, _, s in consents],
+        )
+        distinct = len(set(ids)) == len(ids)
+        if not distinct or any(self.coupons[i].status != STATUS_ACTIVE for i in ids):
+            with boa.env.prank(caller), boa.reverts("promotions: coupon not active"):
+                self.p.write_off_batch(*args)
+            return
+        self.world.fund(merchant, sum(charges))
+        with boa.env.prank(caller):
+            if len(ids) == 1:
+                charged = self.p.write_off(ids[0], amount, *consents[0])
+            else:
+                charged = self.p.write_off_batch(*args)
+        assert charged == sum(charges)
+        for coupon_id, charge in zip(ids, charges, strict=True):
+            ghost = self.coupons[coupon_id]
+            self.dirty.add(coupon_id)
+            ghost.status = STATUS_WRITTEN_OFF
+            ghost.redeemer = merchant
+            ghost.pool = charge
+            ghost.written_off_at = boa.env.timestamp
+            ghost.write_offs += 1
+
+    @precondition(lambda self: self._any(STATUS_WRITTEN_OFF))
+    @rule(
+        c=st.integers(0, 10**6),
+        who=st.integers(0, 2),
+        delay=st.sampled_from(["too late", "now", "last second"]),
+    )
+    def reverse(self, c, who, delay):
+        """Reverse a write-off now, in its window's last second, or just after it."""
+        coupon_id = self._pick(c, STATUS_WRITTEN_OFF)
+        ghost = self.coupons[coupon_id]
+        caller = self._actors()[who]
+        window = self.rounds[ghost.round_id - 1].window
+        if ghost.status == STATUS_WRITTEN_OFF and delay != "now":
+            end = ghost.written_off_at + window + (delay == "too late")
+            if end > boa.env.timestamp:
+                boa.env.time_travel(seconds=end - boa.env.timestamp)
+        if ghost.status == STATUS_DISTRIBUTED:
+            reason = "promotions: pool already distributed"
+        elif ghost.status != STATUS_WRITTEN_OFF:
+            reason = "promotions: coupon not written off"
+        elif self._acting_for(caller) != ghost.redeemer:
+            reason = "promotions: caller is not the redeeming merchant"
+        elif boa.env.timestamp > ghost.written_off_at + window:
+            reason = "promotions: rollback window closed"
+        else:
+            before = self.world.token.balanceOf(ghost.redeemer)
+            with boa.env.prank(caller):
+                self.p.reverse_write_off(coupon_id)
+            assert self.world.token.balanceOf(ghost.redeemer) == before + ghost.pool
+            ghost.status, ghost.redeemer, ghost.pool, ghost.written_off_at = (
+                STATUS_ACTIVE,
+                None,
+                0,
+                0,
+            )
+            ghost.write_offs -= 1
+            self.dirty.add(coupon_id)
+            return
+        with boa.env.prank(caller), boa.reverts(reason):
+            self.p.reverse_write_off(coupon_id)
+
+    @precondition(lambda self: self._any(STATUS_WRITTEN_OFF))
+    @rule(picks=st.lists(st.integers(0, 10**6), min_size=1, max_size=4), early=st.booleans())
+    def distribute(self, picks, early):
+        """Distribute some pools, first letting their windows close unless `early`."""
+        self.credits_moved = True
+        ids = [self._pick(c, STATUS_WRITTEN_OFF, ready=True) for c in picks]
+        if picks[0] % 8 != 7:  # mostly distinct coupons; sometimes one twice
+            ids = list(dict.fromkeys(ids))
+        if not early:
+            ends = [
+                self.coupons[i].written_off_at + self.rounds[self.coupons[i].round_id - 1].window
+                for i in ids
+                if self.coupons[i].status == STATUS_WRITTEN_OFF
+            ]
+            if ends and max(ends) >= boa.env.timestamp:
+                boa.env.time_travel(seconds=max(ends) - boa.env.timestamp + 1)
+        reason = None
+        seen: set[int] = set()
+        for coupon_id in ids:
+            ghost = self.coupons[coupon_id]
+            window = self.rounds[ghost.round_id - 1].window
+            if ghost.status == STATUS_DISTRIBUTED or coupon_id in seen:
+                reason = "promotions: pool already distributed"
+            elif ghost.status != STATUS_WRITTEN_OFF:
+                reason = "promotions: coupon not written off"
+            elif boa.env.timestamp <= ghost.written_off_at + window:
+                reason = "promotions: rollback window still open"
+            if reason:
+                break
+            seen.add(coupon_id)
+        if reason:
+            with boa.reverts(reason):
+                self.p.distribute(ids)
+            return
+        self.p.distribute(ids)
+        for coupon_id in ids:
+            ghost = self.coupons[coupon_id]
+            credits = payouts(
+                ghost.pool,
+                self.rounds[ghost.round_id - 1].shares,
+                platform=self.world.platform,
+                issuer=ghost.issuer,
+                redeemer=ghost.redeemer,
+                holder=self.world.holders[ghost.holder].address,
+                earlier=[self.world.holders[h].address for h in ghost.path],
+            )
+            for account, amount in credits.items():
+                self._credit(account, amount)
+            ghost.status = STATUS_DISTRIBUTED
+            self.dirty.add(coupon_id)
+
+    @precondition(lambda self: any(self.claimable.values()))
+    @rule(who=st.integers(0, 4 * (HOLDERS + 3) - 1))
+    def withdraw(self, who):
+        """Mostly an account that is owed something; any account when `who % 4 == 3`."""
+        self.credits_moved = True
+        accounts = [
+            self.world.platform,
+            *self._merchants(),
+            *(h.address for h in self.world.holders),
+        ]
+        owed_accounts = [a for a in accounts if self.claimable.get(a.lower(), 0)]
+        if who % 4 == 3 or not owed_accounts:
+            owed_accounts = accounts
+        account = owed_accounts[(who // 4) % len(owed_accounts)]
+        owed = self.claimable.get(account.lower(), 0)
+        with boa.env.prank(account):
+            if owed == 0:
+                with boa.reverts("promotions: nothing to withdraw"):
+                    self.p.withdraw()
+                return
+            before = self.world.token.balanceOf(account)
+            assert self.p.withdraw() == owed
+        assert self.world.token.balanceOf(account) == before + owed
+        self.claimable[account.lower()] = 0
+
+    # --- invariants -----------------------------------------------------
+    @invariant()
+    def balance_covers_pools_and_payouts(self):
+        pools = sum(g.pool for g in self.coupons.values() if g.status == STATUS_WRITTEN_OFF)
+        owed = sum(self.claimable.values())
+        assert self.world.token.balanceOf(self.p.address) == pools + owed
+
+    @invariant()
+    def touched_coupons_match_the_ghost(self):
+        self._check_coupons({i: self.coupons[i] for i in self.dirty})
+        self.dirty.clear()
+
+    @invariant()
+    def everything_matches_the_ghost_now_and_then(self):
+        self.steps += 1
+        if self.steps % 8:
+            return
+        self._check_coupons(self.coupons)
+        self.credits_moved = True
+        self.claimable_matches_the_ghost()
+        assert self.p.next_coupon_id() == self.next_coupon_id
+        for ghost in self.rounds:
+            r = self.p.rounds(ghost.round_id)
+            assert (r.first_id, r.next_id, r.allocated) == (
+                ghost.first_id,
+                ghost.next_id,
+                ghost.allocated,
+            )
+
+    @invariant()
+    def claimable_matches_the_ghost(self):
+        if not self.credits_moved:
+            return
+        self.credits_moved = False
+        accounts = [
+            self.world.platform,
+            *self._merchants(),
+            *(h.address for h in self.world.holders),
+        ]
+        for account in accounts:
+            assert self.p.claimable(account) == self.claimable.get(account.lower(), 0)
+
+    def _check_coupons(self, coupons: dict[int, GhostCoupon]) -> None:
+        for coupon_id, ghost in coupons.items():
+            # never written off twice: at most one write-off stands at any time
+            assert 0 <= ghost.write_offs <= 1
+            assert ghost.write_offs == (ghost.status in (STATUS_WRITTEN_OFF, STATUS_DISTRIBUTED))
+            record = self.p.coupon(coupon_id)
+            assert record.status == ghost.status
+            assert record.holder == self.world.holders[ghost.holder].address
+            assert record.transfers == len(ghost.path)
+            assert self.p.earlier_holders(coupon_id) == [
+                self.world.holders[h].address for h in ghost.path
+            ]
+            assert record.round_id == ghost.round_id
+            assert record.issuer == ghost.issuer
+            if ghost.status != STATUS_ACTIVE:
+                assert (record.redeemer, record.pool) == (ghost.redeemer, ghost.pool)
+            else:
+                assert (record.redeemer, record.pool) == (ZERO, 0)
+
+
+@pytest.fixture(scope="module")
+def world(platform, merchant, other_merchant, terminal):
+    return build_world(platform, merchant, other_merchant, terminal, holders=HOLDERS)
+
+
+def test_promotions_state_machine(world):
+    PromotionsMachine.world = world
+    run_state_machine_as_test(
+        PromotionsMachine,
+        # Runs are long enough for grant -> transfer -> write-off -> distribute
+        # -> withdraw chains; half the profile's examples keeps `dev` fast.
+        settings=settings(
+            settings.default,
+            max_examples=max(10, settings.default.max_examples // 2),
+            stateful_step_count=40,
+        ),
+    )
