@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 
 from couponchain.chain.contracts import CompiledContract
 from couponchain.chain.reconciler import Reconciler
@@ -45,6 +45,8 @@ from couponchain.store.db import Database
 from couponchain.store.models import ChainOp, ChainTx
 
 log = logging.getLogger(__name__)
+
+SUPERSEDED = "nonce taken by a transaction outside the gateway"
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,20 @@ class Event:
     log_index: int
 
 
+class _ReceiptEvents:
+    """A receipt's events, decoded on first use and shared by the batch's items."""
+
+    def __init__(self, gateway: Gateway, receipt: dict[str, Any]) -> None:
+        self._gateway = gateway
+        self._receipt = receipt
+        self._events: list[Event] | None = None
+
+    def get(self) -> list[Event]:
+        if self._events is None:
+            self._events = self._gateway.decode_events(self._receipt)
+        return self._events
+
+
 @dataclass(frozen=True)
 class OpResult:
     """Evidence of an applied operation."""
@@ -96,8 +112,13 @@ class OpResult:
     block_number: int
     block_timestamp: int
     item_index: int
-    events: list[Event]
+    receipt_events: _ReceiptEvents
     contract_address: str | None = None
+
+    @property
+    def events(self) -> list[Event]:
+        """Every decoded event of the transaction that carried this operation."""
+        return self.receipt_events.get()
 
 
 @dataclass
@@ -106,6 +127,8 @@ class _Pending:
     op_key: str | None
     payload_hash: str
     future: asyncio.Future[OpResult]
+    #: Its journal row, once written (a retried operation moves its row).
+    op_id: int | None = None
 
 
 @dataclass
@@ -251,7 +274,7 @@ class Gateway:
             if row is None:
                 return None
             op, tx = row
-            if tx.status == "reverted" and op.status == "pending":
+            if tx.status in ("reverted", "dropped") and op.status == "pending":
                 # Its batch reverted and nobody split it (the process died): the op
                 # was never applied nor acknowledged, so it runs afresh.
                 async with self.db.transaction() as s:
@@ -270,23 +293,14 @@ class Gateway:
     # -- committing ------------------------------------------------------------
 
     async def _commit_loop(self, account: _Account) -> None:
-        loop = asyncio.get_running_loop()
+        asyncio.get_running_loop()
         while True:
             batch = [await account.queue.get()]
-            deadline = loop.time() + self.batch_wait
-            while len(batch) < self.batch_max:
-                try:
-                    batch.append(account.queue.get_nowait())
-                    continue
-                except asyncio.QueueEmpty:
-                    pass
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    break
-                try:
-                    batch.append(await asyncio.wait_for(account.queue.get(), remaining))
-                except TimeoutError:
-                    break
+            if account.queue.qsize() < self.batch_max:
+                # Bounded wait for companions: the price of one batch for many.
+                await asyncio.sleep(self.batch_wait)
+            while account.queue.qsize() and len(batch) < self.batch_max * 8:
+                batch.append(account.queue.get_nowait())
             groups: dict[Hashable, list[_Pending]] = {}
             for pending in batch:
                 groups.setdefault(pending.call.group, []).append(pending)
@@ -308,12 +322,14 @@ class Gateway:
             sent = await self._journal_and_send(account, groups)
             retry: list[list[_Pending]] = []
             for group, tx in zip(groups, sent, strict=True):
-                assert tx.receipt is not None
-                if tx.refused is not None:
+                if tx.refused == SUPERSEDED:
+                    account.next_nonce = None
+                    retry.append(group)
+                elif tx.refused is not None:
                     await self._fail([(p, tx.refused) for p in group], TransactionRefused)
-                elif int(tx.receipt["status"], 16) == 1:
+                elif tx.receipt is not None and int(tx.receipt["status"], 16) == 1:
                     self._learn_gas(group, tx.receipt)
-                    events = self._events(tx.receipt)
+                    events = _ReceiptEvents(self, tx.receipt)
                     for index, pending in enumerate(group):
                         if not pending.future.done():
                             pending.future.set_result(
@@ -345,20 +361,33 @@ class Gateway:
             ]
             s.add_all(rows)
             await s.flush()
+            fresh: list[_Pending] = []
+            new_ops: list[dict[str, Any]] = []
+            moved_ops: list[dict[str, Any]] = []
             for row, group in zip(rows, groups, strict=True):
                 for index, pending in enumerate(group):
-                    if pending.op_key is not None:
-                        # A retried op (after a split) moves to its new transaction.
-                        moved = await s.execute(
-                            update(ChainOp)
-                            .where(ChainOp.op_key == pending.op_key)
-                            .values(tx_id=row.id, item_index=index, status="pending")
-                        )
-                        if moved.rowcount:  # type: ignore[attr-defined]
-                            continue
-                    s.add(ChainOp(tx_id=row.id, item_index=index, op_key=pending.op_key,
-                                  kind=pending.call.kind or pending.call.function,
-                                  payload_hash=pending.payload_hash))
+                    if pending.op_id is not None:  # retried after a split: it moves
+                        moved_ops.append({"op_id": pending.op_id, "tx_id": row.id,
+                                          "item_index": index})
+                        continue
+                    fresh.append(pending)
+                    new_ops.append({"tx_id": row.id, "item_index": index,
+                                    "op_key": pending.op_key, "status": "pending",
+                                    "kind": pending.call.kind or pending.call.function,
+                                    "payload_hash": pending.payload_hash})
+            if new_ops:
+                ids = await s.scalars(
+                    insert(ChainOp).returning(ChainOp.id, sort_by_parameter_order=True), new_ops)
+                for pending, op_id in zip(fresh, ids, strict=True):
+                    pending.op_id = op_id
+            if moved_ops:
+                table = ChainOp.__table__
+                await s.execute(
+                    update(table).where(table.c.id == bindparam("op_id"))
+                    .values(tx_id=bindparam("new_tx"), item_index=bindparam("new_index"),
+                            status="pending"),
+                    [{"op_id": m["op_id"], "new_tx": m["tx_id"], "new_index": m["item_index"]}
+                     for m in moved_ops])
         sent = [_Sent(row.id, row.tx_hash, row.account, row.nonce) for row in rows]
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._send_queue.put_nowait((sent, done))
@@ -404,7 +433,8 @@ class Gateway:
         async with self.db.transaction() as s:
             for tx, group in zip(sent, groups, strict=True):
                 receipt = tx.receipt
-                assert receipt is not None
+                if receipt is None:  # superseded: nothing of it is on chain
+                    continue
                 ok = int(receipt["status"], 16) == 1
                 await s.execute(
                     update(ChainTx).where(ChainTx.id == tx.tx_id).values(
@@ -492,20 +522,18 @@ class Gateway:
         self._gas_per_item[key] = max(per_item, self._gas_per_item.get(key, 0) * 0.9)
 
     def _result(self, receipt: dict[str, Any], timestamp: int, item_index: int,
-                events: list[Event] | None = None) -> OpResult:
-        if events is None:
-            events = self._events(receipt)
+                events: _ReceiptEvents | None = None) -> OpResult:
         return OpResult(
             tx_hash=receipt["transactionHash"],
             block_number=int(receipt["blockNumber"], 16),
             block_timestamp=timestamp,
             item_index=item_index,
-            events=events,
+            receipt_events=events or _ReceiptEvents(self, receipt),
             contract_address=receipt.get("contractAddress"),
         )
 
-    def _events(self, receipt: dict[str, Any]) -> list[Event]:
-        """The decoded events of a receipt (shared by every item of its batch)."""
+    def decode_events(self, receipt: dict[str, Any]) -> list[Event]:
+        """The decoded events of a receipt, from the registered contracts."""
         events = []
         for entry in receipt.get("logs", []):
             known = self._by_address.get(entry["address"].lower())
@@ -546,12 +574,16 @@ class Gateway:
                     [("eth_sendRawTransaction", ["0x" + raw.hex()]) for raw in raws]
                 )
                 refused = [(tx, r) for tx, r in zip(txs, replies, strict=True)
-                           if isinstance(r, RpcError) and not r.tx_already_in_node]
+                           if isinstance(r, RpcError) and not r.tx_already_in_node
+                           and not r.nonce_too_low]
                 if refused:
                     await self._replace_refused(refused)
                     raws = await self._raw_of(txs)
                     continue
-                await self._collect_receipts(txs)
+                low = [tx for tx, r in zip(txs, replies, strict=True)
+                       if isinstance(r, RpcError) and r.nonce_too_low]
+                await self._drop_superseded(low)
+                await self._collect_receipts([tx for tx in txs if tx.refused is None])
                 self.stats["txs_sent"] += len(txs)
                 return
             except ChainUnavailable:
@@ -583,6 +615,27 @@ class Gateway:
                 await s.execute(update(ChainTx).where(ChainTx.id == tx.tx_id).values(
                     raw=bytes(filler.raw_transaction), tx_hash=tx.tx_hash, to=signer.address,
                     revert_reason=tx.refused[:500]))
+
+    async def _drop_superseded(self, txs: list[_Sent]) -> None:
+        """Journal rows whose nonce another transaction took (a foreign use of the key).
+
+        The node knows the hash of a transaction it mined; if it does not, the
+        nonce went to someone else's transaction, so this one can never land:
+        it is dropped from the journal and its operations are signed again.
+        """
+        if not txs:
+            return
+        known = await self.rpc.batch([("eth_getTransactionByHash", [t.tx_hash]) for t in txs])
+        gone = [tx for tx, found in zip(txs, known, strict=True) if not isinstance(found, dict)]
+        if not gone:
+            return
+        async with self.db.transaction() as s:
+            for tx in gone:
+                tx.refused = SUPERSEDED
+                log.warning("nonce %d of %s was taken outside the gateway; re-signing",
+                            tx.nonce, tx.account)
+                await s.execute(update(ChainTx).where(ChainTx.id == tx.tx_id)
+                                .values(status="dropped", revert_reason=SUPERSEDED))
 
     async def _raw_of(self, txs: list[_Sent]) -> list[bytes]:
         async with self.db.session() as s:

@@ -147,7 +147,8 @@ class Reconciler:
                 calls.append(("eth_sendRawTransaction", ["0x" + row.raw.hex()]))
             replies = await self.rpc.batch(calls)
             for reply in replies:
-                if isinstance(reply, RpcError) and not reply.tx_already_in_node:
+                if isinstance(reply, RpcError) and not (reply.tx_already_in_node
+                                                          or reply.nonce_too_low):
                     log.warning("replay: %s", reply)
             if self.progress:
                 self.progress(min(offset + CHUNK, len(rows)), len(rows))

@@ -36,10 +36,12 @@ class RpcError(CouponChainError):
         markers mean this very transaction (same nonce) is already known.
         """
         text = self.rpc_message.lower()
-        return any(
-            marker in text
-            for marker in ("nonce too low", "already known", "known transaction", "revert")
-        )
+        return any(marker in text for marker in ("already known", "known transaction", "revert"))
+
+    @property
+    def nonce_too_low(self) -> bool:
+        """The nonce is used: by this very transaction, or by another one."""
+        return "nonce too low" in self.rpc_message.lower()
 
 
 Call = tuple[str, Sequence[Any]]

@@ -16,7 +16,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, insert, select
 
 from couponchain.chain.contracts import CompiledContract
 from couponchain.chain.rpc import RpcClient
@@ -118,13 +118,15 @@ class Indexer:
         async with self.db.transaction() as s:
             await s.execute(delete(ChainEvent).where(ChainEvent.block_number.between(first, last)))
             await s.execute(delete(IndexedBlock).where(IndexedBlock.number.between(first, last)))
-            s.add_all(
-                ChainEvent(block_number=e.block_number, block_hash=e.block_hash,
-                           log_index=e.log_index, tx_hash=e.tx_hash, block_timestamp=e.timestamp,
-                           contract=e.contract, event=e.name, args=e.args)
-                for e in events
-            )
-            s.add_all(IndexedBlock(number=n, hash=info[n][0]) for n in numbers)
+            if events:
+                await s.execute(insert(ChainEvent), [
+                    {"block_number": e.block_number, "block_hash": e.block_hash,
+                     "log_index": e.log_index, "tx_hash": e.tx_hash,
+                     "block_timestamp": e.timestamp, "contract": e.contract, "event": e.name,
+                     "args": e.args} for e in events
+                ])
+            await s.execute(insert(IndexedBlock),
+                            [{"number": n, "hash": info[n][0]} for n in numbers])
             await self.projections.apply(s, events)
         async with self._progress:
             self.indexed = last

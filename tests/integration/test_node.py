@@ -1,0 +1,300 @@
+"""The embedded EVM node: supervision (start, crash restart, stop, parent death)
+and the chain rules the gateway relies on (zero fees, ordered batches, timestamps)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from eth_account import Account
+
+from couponchain.chain.node import NodeSupervisor
+from couponchain.errors import ConfigurationError
+
+
+async def rpc(http: httpx.AsyncClient, url: str, method: str, *params: Any) -> Any:
+    body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}
+    reply = (await http.post(url, json=body)).json()
+    assert "error" not in reply, reply
+    return reply["result"]
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie still answers kill(0); it no longer runs.
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return False
+
+
+async def eventually(check: Any, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    # One client per test: creating one costs about 30 ms.
+    async with httpx.AsyncClient(timeout=30) as client:
+        yield client
+
+
+@pytest.fixture
+async def node(tmp_path: Path) -> AsyncIterator[NodeSupervisor]:
+    supervisor = NodeSupervisor(tmp_path / "data")
+    await supervisor.start()
+    try:
+        yield supervisor
+    finally:
+        await supervisor.stop()
+
+
+async def test_node_restarts_on_the_same_url_after_a_crash(
+    tmp_path: Path, http: httpx.AsyncClient
+) -> None:
+    supervisor = NodeSupervisor(tmp_path / "data")
+    restarted = asyncio.Event()
+
+    async def on_restart() -> None:
+        restarted.set()
+
+    supervisor.on_restart(on_restart)
+    url = await supervisor.start()
+    try:
+        assert url == supervisor.url
+        assert url.startswith("http://127.0.0.1:")
+        assert await rpc(http, url, "eth_chainId") == hex(31337)
+        assert await rpc(http, url, "eth_blockNumber") == "0x0"
+        first_pid = supervisor.pid
+        assert first_pid is not None and alive(first_pid)
+
+        supervisor.kill()
+        await asyncio.wait_for(restarted.wait(), 60)
+
+        assert supervisor.restarts == 1
+        assert supervisor.url == url
+        assert supervisor.pid not in (None, first_pid)
+        assert not alive(first_pid)
+        assert await rpc(http, url, "eth_chainId") == hex(31337)
+    finally:
+        last_pid = supervisor.pid
+        await supervisor.stop()
+    assert supervisor.pid is None
+    assert last_pid is not None and not alive(last_pid)
+    assert (tmp_path / "data" / "hardhat-node.log").stat().st_size > 0
+
+
+async def test_chain_id_and_port_come_from_the_arguments(
+    tmp_path: Path, http: httpx.AsyncClient
+) -> None:
+    supervisor = NodeSupervisor(tmp_path / "data", chain_id=1337)
+    await supervisor.start()
+    try:
+        assert await rpc(http, supervisor.url, "eth_chainId") == hex(1337)
+        port = int(supervisor.url.rsplit(":", 1)[1])
+    finally:
+        await supervisor.stop()
+
+    again = NodeSupervisor(tmp_path / "data", chain_id=1337, port=port)
+    await again.start()
+    try:
+        assert again.url == f"http://127.0.0.1:{port}"
+        assert await rpc(http, again.url, "eth_chainId") == hex(1337)
+    finally:
+        await again.stop()
+
+
+async def test_node_dies_with_its_parent_even_on_kill_9(tmp_path: Path) -> None:
+    script = textwrap.dedent(f"""
+        import asyncio, sys
+        from pathlib import Path
+        from couponchain.chain.node import NodeSupervisor
+
+        async def main():
+            supervisor = NodeSupervisor(Path({str(tmp_path / "data")!r}))
+            await supervisor.start()
+            print(supervisor.pid, flush=True)
+            await asyncio.sleep(300)
+
+        asyncio.run(main())
+    """)
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert parent.stdout is not None
+        node_pid = int(await asyncio.wait_for(asyncio.to_thread(parent.stdout.readline), 90))
+        assert alive(node_pid)
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+        await eventually(lambda: not alive(node_pid), timeout=15)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
+
+
+async def test_missing_install_names_the_setup_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COUPONCHAIN_NODE_DIR", str(tmp_path / "nowhere"))
+    supervisor = NodeSupervisor(tmp_path / "data")
+    with pytest.raises(ConfigurationError, match="embedded node not installed: run scripts/setup"):
+        await supervisor.start()
+    assert supervisor.pid is None
+
+
+def test_unknown_node_kind_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="hardhat, anvil"):
+        NodeSupervisor(tmp_path, kind="geth")
+
+
+def _signed(account: Any, nonce: int, chain_id: int = 31337) -> str:
+    tx = {
+        "type": 2,
+        "chainId": chain_id,
+        "nonce": nonce,
+        "to": account.address,
+        "value": 0,
+        "gas": 21_000,
+        "maxFeePerGas": 0,
+        "maxPriorityFeePerGas": 0,
+    }
+    return "0x" + account.sign_transaction(tx).raw_transaction.hex()
+
+
+async def test_unfunded_account_sends_zero_fee_transactions(
+    node: NodeSupervisor, http: httpx.AsyncClient
+) -> None:
+    account = Account.create()
+    assert await rpc(http, node.url, "eth_getBalance", account.address, "latest") == "0x0"
+    tx_hash = await rpc(http, node.url, "eth_sendRawTransaction", _signed(account, 0))
+    receipt = await rpc(http, node.url, "eth_getTransactionReceipt", tx_hash)
+    assert receipt["status"] == "0x1"
+    assert int(receipt["effectiveGasPrice"], 16) == 0
+    block = await rpc(http, node.url, "eth_getBlockByNumber", "latest", False)
+    assert int(block["baseFeePerGas"], 16) == 0
+
+
+async def test_batch_runs_in_order_one_block_per_transaction(
+    node: NodeSupervisor, http: httpx.AsyncClient
+) -> None:
+    account = Account.create()
+    head = await rpc(http, node.url, "eth_getBlockByNumber", "latest", False)
+    start = int(head["timestamp"], 16)
+    # Repeated timestamps need allowBlocksWithSameTimestamp; order needs the
+    # serialised batch handling in node/hardhat.config.js.
+    # Each timestamp twice; 20 transactions make a reordering show up every time.
+    stamps = [start + 10 + i // 2 for i in range(20)]
+    body = []
+    for nonce, stamp in enumerate(stamps):
+        body.append(
+            {
+                "jsonrpc": "2.0",
+                "id": 2 * nonce,
+                "method": "evm_setNextBlockTimestamp",
+                "params": [hex(stamp)],
+            }
+        )
+        body.append(
+            {
+                "jsonrpc": "2.0",
+                "id": 2 * nonce + 1,
+                "method": "eth_sendRawTransaction",
+                "params": [_signed(account, nonce)],
+            }
+        )
+    replies = (await http.post(node.url, json=body)).json()
+    assert [reply.get("error") for reply in replies] == [None] * len(body)
+    hashes = [reply["result"] for reply in replies if reply["id"] % 2 == 1]
+
+    for offset, (tx_hash, stamp) in enumerate(zip(hashes, stamps, strict=True), start=1):
+        receipt = await rpc(http, node.url, "eth_getTransactionReceipt", tx_hash)
+        block = await rpc(http, node.url, "eth_getBlockByNumber", receipt["blockNumber"], False)
+        assert int(block["number"], 16) == int(head["number"], 16) + offset
+        assert block["transactions"] == [tx_hash]
+        assert int(block["timestamp"], 16) == stamp
+
+
+async def test_reverting_transaction_is_mined_and_answered_with_its_hash(
+    node: NodeSupervisor, http: httpx.AsyncClient
+) -> None:
+    # Like a production node: the revert shows in the receipt, not as an RPC error.
+    account = Account.create()
+    tx = {
+        "type": 2,
+        "chainId": 31337,
+        "nonce": 0,
+        "data": "0x60006000fd",  # a constructor that reverts
+        "value": 0,
+        "gas": 100_000,
+        "maxFeePerGas": 0,
+        "maxPriorityFeePerGas": 0,
+    }
+    raw = "0x" + account.sign_transaction(tx).raw_transaction.hex()
+    tx_hash = await rpc(http, node.url, "eth_sendRawTransaction", raw)
+    receipt = await rpc(http, node.url, "eth_getTransactionReceipt", tx_hash)
+    assert receipt["status"] == "0x0"
+    assert await rpc(http, node.url, "eth_getTransactionCount", account.address, "latest") == "0x1"
+
+
+async def test_transaction_gas_is_capped_as_on_mainnet(
+    node: NodeSupervisor, http: httpx.AsyncClient
+) -> None:
+    # EIP-7825 (osaka): a batch transaction must ask for at most 2**24 gas.
+    account = Account.create()
+    tx = {
+        "type": 2,
+        "chainId": 31337,
+        "nonce": 0,
+        "to": account.address,
+        "value": 0,
+        "gas": 2**24 + 1,
+        "maxFeePerGas": 0,
+        "maxPriorityFeePerGas": 0,
+    }
+    raw = "0x" + account.sign_transaction(tx).raw_transaction.hex()
+    body = {"jsonrpc": "2.0", "id": 1, "method": "eth_sendRawTransaction", "params": [raw]}
+    reply = (await http.post(node.url, json=body)).json()
+    assert "exceeds transaction gas cap of 16777216" in reply["error"]["message"]
+
+
+async def test_storage_proofs_and_set_balance(
+    node: NodeSupervisor, http: httpx.AsyncClient
+) -> None:
+    account = Account.create()
+    tx = {
+        "type": 2,
+        "chainId": 31337,
+        "nonce": 0,
+        "data": "0x61303960005500",  # constructor: slot 0 = 0x3039
+        "value": 0,
+        "gas": 100_000,
+        "maxFeePerGas": 0,
+        "maxPriorityFeePerGas": 0,
+    }
+    raw = "0x" + account.sign_transaction(tx).raw_transaction.hex()
+    tx_hash = await rpc(http, node.url, "eth_sendRawTransaction", raw)
+    contract = (await rpc(http, node.url, "eth_getTransactionReceipt", tx_hash))["contractAddress"]
+
+    # Storage keys go as full 32-byte hex: the node rejects the short form "0x0".
+    proof = await rpc(http, node.url, "eth_getProof", contract, ["0x" + "00" * 32], "latest")
+    assert proof["storageProof"][0]["value"] == "0x3039"
+    assert proof["accountProof"] and proof["storageProof"][0]["proof"]
+
+    await rpc(http, node.url, "hardhat_setBalance", account.address, hex(10**18))
+    assert await rpc(http, node.url, "eth_getBalance", account.address, "latest") == hex(10**18)
