@@ -1,0 +1,58 @@
+"""The foundation pages in a real browser: sign in, a role's home, chain status."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from playwright.async_api import Browser, expect
+
+from couponchain.runtime import Runtime
+
+SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+
+async def test_platform_signs_in_and_creates_a_merchant(
+    site: tuple[str, Runtime], browser: Browser
+) -> None:
+    url, runtime = site
+    page = await browser.new_page()
+    await page.goto(url + "/")
+    await expect(page.get_by_role("heading", level=1)).to_contain_text("Verifiable coupons")
+    await expect(page.locator("table.kv")).to_contain_text(runtime.addresses["registry"])
+
+    await page.goto(url + "/signin")
+    await page.fill("#api-key", "not-a-key")
+    await page.click("button[type=submit]")
+    await expect(page.locator("#signin-error")).to_contain_text("not known")
+
+    await page.fill("#api-key", "test-admin-key")
+    await page.click("button[type=submit]")
+    await page.wait_for_url(url + "/me")
+    await expect(page.locator("#me-title")).to_have_text("Hello, Platform")
+    await page.select_option("#create-role", "merchant")
+    await page.fill("#create-name", "Lotus Tea House")
+    await page.click("#create-form button[type=submit]")
+    result = page.locator("#create-result")
+    await expect(result).to_contain_text("API key, shown once", timeout=20_000)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(SHOTS / "home-platform.png"), full_page=True)
+
+    text = await result.text_content()
+    assert text is not None and "cc_" in text
+    from couponchain.domain.roles import Role
+
+    names = [row.name for row in await runtime.participants.list(Role.MERCHANT, 10, None)]
+    assert names == ["Lotus Tea House"]
+
+
+async def test_status_page_shows_the_chain_on_a_phone(
+    site: tuple[str, Runtime], browser: Browser
+) -> None:
+    url, _ = site
+    page = await browser.new_page(viewport={"width": 390, "height": 844})
+    await page.goto(url + "/status")
+    await expect(page.locator("#h-status")).to_have_text("ok")
+    await expect(page.locator("#h-outbox")).to_have_text("0")
+    width = await page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390, "the page must fit a phone screen"
+    await page.screenshot(path=str(SHOTS / "status-phone.png"), full_page=True)
