@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -125,5 +126,36 @@ async def test_acknowledged_writes_survive_a_node_crash(tmp_path: Path, database
             minted = (await s.execute(select(func.count()).select_from(ChainEvent).where(
                 ChainEvent.contract == "token", ChainEvent.event == "Transfer"))).scalar_one()
         assert minted == len(recipients)
+    finally:
+        await runtime.stop()
+
+
+@pytest.mark.slow
+async def test_a_replay_keeps_block_timestamps_and_the_clock_runs_on(
+    tmp_path: Path, database_url: str
+) -> None:
+    """Contracts read block.timestamp (validity windows), so a replayed chain must
+    carry the recorded timestamps, and new blocks the real time again."""
+    runtime = Runtime(make_settings(tmp_path, database_url, rpc_url=None))
+    await runtime.start()
+    try:
+        assert runtime.supervisor is not None
+        platform = await runtime.participants.signer(runtime.platform.caller.id)
+        first = await runtime.gateway.submit(platform, mint(Account.create().address))
+        await asyncio.sleep(2.1)
+        second = await runtime.gateway.submit(platform, mint(Account.create().address))
+        runtime.supervisor.kill()
+        await asyncio.sleep(0.5)
+        third = await runtime.gateway.submit(platform, mint(Account.create().address))
+        assert runtime.gateway.reconciler.replayed_total >= 2
+
+        async def stamp(number: int) -> int:
+            block = await runtime.rpc.call("eth_getBlockByNumber", hex(number), False)
+            return int(block["timestamp"], 16)
+
+        assert await stamp(first.block_number) == first.block_timestamp
+        assert await stamp(second.block_number) == second.block_timestamp
+        assert second.block_timestamp - first.block_timestamp >= 2
+        assert abs(third.block_timestamp - time.time()) < 5
     finally:
         await runtime.stop()

@@ -230,10 +230,11 @@ async def test_batch_runs_in_order_one_block_per_transaction(
         assert int(block["timestamp"], 16) == stamp
 
 
-async def test_reverting_transaction_is_mined_and_answered_with_its_hash(
+async def test_reverting_transaction_is_mined_and_its_error_names_the_hash(
     node: NodeSupervisor, http: httpx.AsyncClient
 ) -> None:
-    # Like a production node: the revert shows in the receipt, not as an RPC error.
+    # The gateway reads each outcome from the send reply: a hash means mined and
+    # succeeded; an error carrying data.txHash means mined and failed.
     account = Account.create()
     tx = {
         "type": 2,
@@ -245,8 +246,12 @@ async def test_reverting_transaction_is_mined_and_answered_with_its_hash(
         "maxFeePerGas": 0,
         "maxPriorityFeePerGas": 0,
     }
-    raw = "0x" + account.sign_transaction(tx).raw_transaction.hex()
-    tx_hash = await rpc(http, node.url, "eth_sendRawTransaction", raw)
+    signed = account.sign_transaction(tx)
+    body = {"jsonrpc": "2.0", "id": 1, "method": "eth_sendRawTransaction",
+            "params": ["0x" + signed.raw_transaction.hex()]}
+    reply = (await http.post(node.url, json=body)).json()
+    tx_hash = "0x" + signed.hash.hex().removeprefix("0x")
+    assert reply["error"]["data"]["txHash"] == tx_hash
     receipt = await rpc(http, node.url, "eth_getTransactionReceipt", tx_hash)
     assert receipt["status"] == "0x0"
     assert await rpc(http, node.url, "eth_getTransactionCount", account.address, "latest") == "0x1"

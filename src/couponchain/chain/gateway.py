@@ -98,9 +98,13 @@ class _ReceiptEvents:
         self._receipt = receipt
         self._events: list[Event] | None = None
 
-    def get(self) -> list[Event]:
+    async def get(self) -> list[Event]:
         if self._events is None:
-            self._events = self._gateway.decode_events(self._receipt)
+            receipt = self._receipt
+            if "logs" not in receipt:  # confirmed from the send reply: fetch the logs now
+                receipt = await self._gateway.rpc.call(
+                    "eth_getTransactionReceipt", receipt["transactionHash"])
+            self._events = self._gateway.decode_events(receipt)
         return self._events
 
 
@@ -115,10 +119,9 @@ class OpResult:
     receipt_events: _ReceiptEvents
     contract_address: str | None = None
 
-    @property
-    def events(self) -> list[Event]:
+    async def events(self) -> list[Event]:
         """Every decoded event of the transaction that carried this operation."""
-        return self.receipt_events.get()
+        return await self.receipt_events.get()
 
 
 @dataclass
@@ -127,8 +130,8 @@ class _Pending:
     op_key: str | None
     payload_hash: str
     future: asyncio.Future[OpResult]
-    #: Its journal row, once written (a retried operation moves its row).
-    op_id: int | None = None
+    #: Its keyed journal row is written (a retried operation moves that row).
+    journaled: bool = False
 
 
 @dataclass
@@ -137,6 +140,10 @@ class _Account:
     queue: asyncio.Queue[_Pending] = field(default_factory=asyncio.Queue)
     next_nonce: int | None = None
     task: asyncio.Task[None] | None = None
+    #: Held while signing and journaling, so transactions reach the sender in nonce order.
+    journal_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    #: Windows in flight at once (signed and journaled ahead of the node).
+    window_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(4))
 
 
 @dataclass
@@ -149,6 +156,9 @@ class _Sent:
     timestamp: int = 0
     #: Why the node refused the transaction itself (not a contract revert).
     refused: str | None = None
+    #: Fetch the full receipt (logs, gas used) even when the send reply says enough.
+    needs_receipt: bool = False
+    out_of_gas: bool = False
 
 
 class Gateway:
@@ -182,6 +192,9 @@ class Gateway:
         self.reconciler = Reconciler(db, rpc, replay_timestamps=dev_node)
         self.stats: dict[str, int] = defaultdict(int)
         self._gas_per_item: dict[tuple[str, str], float] = {}
+        self._receipts_seen: dict[tuple[str, str], int] = defaultdict(int)
+        #: The embedded node tells each outcome in its send reply (see _confirm_from_replies).
+        self.fast_confirm = dev_node
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -293,7 +306,7 @@ class Gateway:
     # -- committing ------------------------------------------------------------
 
     async def _commit_loop(self, account: _Account) -> None:
-        asyncio.get_running_loop()
+        in_flight: set[asyncio.Task[None]] = set()
         while True:
             batch = [await account.queue.get()]
             if account.queue.qsize() < self.batch_max:
@@ -308,13 +321,25 @@ class Gateway:
             for group in groups.values():
                 cap = self._group_cap(group[0].call)
                 sized.extend(group[i : i + cap] for i in range(0, len(group), cap))
-            try:
-                await self._commit_groups(account, sized)
-            except Exception as exc:  # never leave a caller hanging
-                log.exception("commit failed")
-                for pending in batch:
-                    if not pending.future.done():
-                        pending.future.set_exception(exc)
+            # Pipeline: the next window is signed and journaled while this one is
+            # at the node; the journal lock keeps sends in nonce order.
+            await account.window_slots.acquire()
+            task = asyncio.create_task(self._commit_window(account, sized, batch))
+            in_flight.add(task)
+            task.add_done_callback(in_flight.discard)
+
+    async def _commit_window(
+        self, account: _Account, groups: list[list[_Pending]], batch: list[_Pending]
+    ) -> None:
+        try:
+            await self._commit_groups(account, groups)
+        except Exception as exc:  # never leave a caller hanging
+            log.exception("commit failed")
+            for pending in batch:
+                if not pending.future.done():
+                    pending.future.set_exception(exc)
+        finally:
+            account.window_slots.release()
 
     async def _commit_groups(self, account: _Account, groups: list[list[_Pending]]) -> None:
         """Journal and send one transaction per group; split the ones that revert."""
@@ -328,7 +353,8 @@ class Gateway:
                 elif tx.refused is not None:
                     await self._fail([(p, tx.refused) for p in group], TransactionRefused)
                 elif tx.receipt is not None and int(tx.receipt["status"], 16) == 1:
-                    self._learn_gas(group, tx.receipt)
+                    if "gasUsed" in tx.receipt:
+                        self._learn_gas(group, tx.receipt)
                     events = _ReceiptEvents(self, tx.receipt)
                     for index, pending in enumerate(group):
                         if not pending.future.done():
@@ -336,9 +362,11 @@ class Gateway:
                                 self._result(tx.receipt, tx.timestamp, index, events)
                             )
                     self.stats["ops_applied"] += len(group)
-                elif int(tx.receipt["gasUsed"], 16) >= self.gas_limit * 0.98 and len(group) > 1:
+                elif self._ran_out_of_gas(tx) and len(group) > 1:
                     # Out of gas: the batch was too big, not wrong. Halve it.
-                    self._learn_gas(group, tx.receipt)
+                    call = group[0].call
+                    self._gas_per_item[(call.contract, call.function)] = (
+                        self.gas_limit / len(group))
                     half = len(group) // 2
                     retry.extend([group[:half], group[half:]])
                 else:
@@ -348,6 +376,16 @@ class Gateway:
     async def _journal_and_send(
         self, account: _Account, groups: list[list[_Pending]]
     ) -> list[_Sent]:
+        async with account.journal_lock:
+            sent = await self._journal(account, groups)
+            done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._send_queue.put_nowait((sent, done))
+        await done
+        await self._record_outcomes(sent, groups)
+        return sent
+
+    async def _journal(self, account: _Account, groups: list[list[_Pending]]) -> list[_Sent]:
+        """Sign one transaction per group and commit them with their operations."""
         if account.next_nonce is None:
             account.next_nonce = await self._first_nonce(account.signer.address)
         signed = []
@@ -366,9 +404,13 @@ class Gateway:
             moved_ops: list[dict[str, Any]] = []
             for row, group in zip(rows, groups, strict=True):
                 for index, pending in enumerate(group):
-                    if pending.op_id is not None:  # retried after a split: it moves
-                        moved_ops.append({"op_id": pending.op_id, "tx_id": row.id,
+                    if pending.journaled:  # retried after a split: its row moves
+                        moved_ops.append({"op_key": pending.op_key, "tx_id": row.id,
                                           "item_index": index})
+                        continue
+                    if pending.op_key is None:
+                        # Without a key nobody will look the operation up: the
+                        # journaled transaction is its durable record.
                         continue
                     fresh.append(pending)
                     new_ops.append({"tx_id": row.id, "item_index": index,
@@ -376,24 +418,20 @@ class Gateway:
                                     "kind": pending.call.kind or pending.call.function,
                                     "payload_hash": pending.payload_hash})
             if new_ops:
-                ids = await s.scalars(
-                    insert(ChainOp).returning(ChainOp.id, sort_by_parameter_order=True), new_ops)
-                for pending, op_id in zip(fresh, ids, strict=True):
-                    pending.op_id = op_id
+                await s.execute(insert(ChainOp), new_ops)
+                for pending in fresh:
+                    pending.journaled = True
             if moved_ops:
                 table = ChainOp.__table__
                 await s.execute(
-                    update(table).where(table.c.id == bindparam("op_id"))
+                    update(table).where(table.c.op_key == bindparam("key"))
                     .values(tx_id=bindparam("new_tx"), item_index=bindparam("new_index"),
                             status="pending"),
-                    [{"op_id": m["op_id"], "new_tx": m["tx_id"], "new_index": m["item_index"]}
+                    [{"key": m["op_key"], "new_tx": m["tx_id"], "new_index": m["item_index"]}
                      for m in moved_ops])
-        sent = [_Sent(row.id, row.tx_hash, row.account, row.nonce) for row in rows]
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._send_queue.put_nowait((sent, done))
-        await done
-        await self._record_outcomes(sent, groups)
-        return sent
+        return [_Sent(row.id, row.tx_hash, row.account, row.nonce,
+                      needs_receipt=self._sample_gas(group[0].call))
+                for row, group in zip(rows, groups, strict=True)]
 
     def _sign(self, account: _Account, group: list[_Pending]) -> tuple[int, str, bytes, str | None]:
         call = group[0].call
@@ -508,6 +546,12 @@ class Gateway:
             if not pending.future.done():
                 pending.future.set_exception(error(reason))
 
+    def _ran_out_of_gas(self, tx: _Sent) -> bool:
+        assert tx.receipt is not None
+        if "gasUsed" in tx.receipt:
+            return int(tx.receipt["gasUsed"], 16) >= self.gas_limit * 0.98
+        return tx.out_of_gas
+
     def _group_cap(self, call: Call) -> int:
         """How many items of this call fit in one transaction's gas limit."""
         per_item = self._gas_per_item.get((call.contract, call.function))
@@ -583,7 +627,11 @@ class Gateway:
                 low = [tx for tx, r in zip(txs, replies, strict=True)
                        if isinstance(r, RpcError) and r.nonce_too_low]
                 await self._drop_superseded(low)
-                await self._collect_receipts([tx for tx in txs if tx.refused is None])
+                live = [(tx, r) for tx, r in zip(txs, replies, strict=True) if tx.refused is None]
+                if self.fast_confirm:
+                    await self._confirm_from_replies(live)
+                else:
+                    await self._collect_receipts([tx for tx, _ in live])
                 self.stats["txs_sent"] += len(txs)
                 return
             except ChainUnavailable:
@@ -646,7 +694,48 @@ class Gateway:
             )
         return [rows[t.tx_id] for t in txs]
 
-    async def _collect_receipts(self, txs: list[_Sent]) -> None:
+    async def _confirm_from_replies(self, live: list[tuple[_Sent, Any]]) -> None:
+        """Outcomes from the send replies themselves (the embedded node).
+
+        The embedded node mines each transaction as it arrives and throws on a
+        failed one (with the mined hash in the error), so a hash reply means mined
+        and succeeded: no receipt, whose logs cost the node as much as the
+        execution, is needed. Only the position in the chain is fetched.
+        """
+        light: list[_Sent] = []
+        full: list[_Sent] = []
+        for tx, reply in live:
+            if isinstance(reply, RpcError) and not reply.mined_and_failed:
+                full.append(tx)  # already known: its outcome is in its receipt
+            elif tx.needs_receipt:
+                full.append(tx)
+            else:
+                failed = isinstance(reply, RpcError)
+                tx.out_of_gas = failed and reply.out_of_gas
+                tx.receipt = {"transactionHash": tx.tx_hash, "status": "0x0" if failed else "0x1"}
+                light.append(tx)
+        found = await self.rpc.batch([("eth_getTransactionByHash", [t.tx_hash]) for t in light])
+        for tx, info in zip(light, found, strict=True):
+            if isinstance(info, dict) and info.get("blockNumber"):
+                assert tx.receipt is not None
+                tx.receipt["blockNumber"] = info["blockNumber"]
+                tx.receipt["transactionIndex"] = info["transactionIndex"]
+            else:
+                tx.receipt = None
+                full.append(tx)
+        await self._collect_receipts(full, stamp=False)
+        await self._stamp([tx for tx, _ in live])
+
+    def _sample_gas(self, call: Call) -> bool:
+        """Whether to fetch this call's full receipt: always for deployments, and for
+        a few of each batch entry point so the batch size follows the gas used."""
+        if call.init_code is not None:
+            return True
+        key = (call.contract, call.function)
+        self._receipts_seen[key] += 1
+        return self._receipts_seen[key] <= 3 or self._receipts_seen[key] % 16 == 0
+
+    async def _collect_receipts(self, txs: list[_Sent], stamp: bool = True) -> None:
         delay = 0.005
         missing = list(txs)
         while missing:
@@ -666,6 +755,11 @@ class Gateway:
                 if delay >= 0.5:
                     # Still nothing: the node may have dropped them; rebroadcast.
                     await self.recover()
+        if stamp:
+            await self._stamp(txs)
+
+    async def _stamp(self, txs: list[_Sent]) -> None:
+        """Block timestamps, which the journal keeps for replays."""
         numbers = sorted({t.receipt["blockNumber"] for t in txs if t.receipt})
         blocks = await self.rpc.batch([("eth_getBlockByNumber", [n, False]) for n in numbers])
         stamps = {n: int(b["timestamp"], 16) for n, b in zip(numbers, blocks, strict=True)

@@ -137,6 +137,9 @@ class NodeSupervisor:
         self._callbacks: list[Callable[[], Awaitable[None]]] = []
         self._stopping = False
         self.restarts = 0
+        #: Asked before every (re)start: the earliest block timestamp the node must be
+        #: able to replay (a fresh node's genesis is set just before it), or None.
+        self.genesis_timestamp: Callable[[], Awaitable[int | None]] | None = None
 
     @property
     def url(self) -> str:
@@ -207,10 +210,12 @@ class NodeSupervisor:
 
     # -- process handling -------------------------------------------------------
 
-    def _command(self) -> tuple[list[str], Path, dict[str, str]]:
+    def _command(self, genesis: int | None = None) -> tuple[list[str], Path, dict[str, str]]:
         """The node's command line, working directory and environment."""
         root = node_dir()
         env = dict(os.environ)
+        if genesis is not None:
+            env["COUPONCHAIN_GENESIS_TIMESTAMP"] = str(genesis)
         if self.kind == "hardhat":
             cli = root / "node_modules" / "hardhat" / "internal" / "cli" / "cli.js"
             config = root / "hardhat.config.js"
@@ -255,11 +260,17 @@ class NodeSupervisor:
             "--state",
             str(self.data_dir / "anvil-state.json"),
         ]
+        if genesis is not None:
+            command += ["--timestamp", str(genesis)]
         return command, self.data_dir, env
 
     async def _launch(self) -> None:
         """Spawn the node and wait until it answers; on failure leave nothing running."""
-        command, cwd, env = self._command()
+        genesis = None
+        if self.genesis_timestamp is not None:
+            earliest = await self.genesis_timestamp()
+            genesis = None if earliest is None else earliest - 1
+        command, cwd, env = self._command(genesis)
         log_file = self._open_log()
         log_file.write(
             f"--- {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} starting "

@@ -61,6 +61,8 @@ class Reconciler:
         self.replay_timestamps = replay_timestamps
         self.last = ReplayReport()
         self.runs = 0
+        #: Transactions replayed into a node that lost them, over this process's life.
+        self.replayed_total = 0
         self.progress: Callable[[int, int], None] | None = None
         self._lock = asyncio.Lock()
 
@@ -92,6 +94,7 @@ class Reconciler:
                 await self._send(pending, with_timestamps=False)
             await self._record(replay + pending)
             self.last = ReplayReport(len(replay), len(pending), time.perf_counter() - started)
+            self.replayed_total += len(replay)
             self.runs += 1
             return self.last
 

@@ -35,8 +35,20 @@ class RpcError(CouponChainError):
         A reverted transaction is still mined, and its receipt says so; the other
         markers mean this very transaction (same nonce) is already known.
         """
+        if self.mined_and_failed:
+            return True
         text = self.rpc_message.lower()
         return any(marker in text for marker in ("already known", "known transaction", "revert"))
+
+    @property
+    def mined_and_failed(self) -> bool:
+        """A node that throws on failed transactions (Hardhat's, as configured here)
+        still mines them, and names the mined hash in the error's data."""
+        return isinstance(self.data, dict) and "txHash" in self.data
+
+    @property
+    def out_of_gas(self) -> bool:
+        return "out of gas" in self.rpc_message.lower()
 
     @property
     def nonce_too_low(self) -> bool:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import orjson
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import event
@@ -40,6 +42,13 @@ def migrate(url: str) -> None:
     command.upgrade(cfg, "head")
 
 
+def _json_dumps(value: object) -> str:
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:  # integers beyond 64 bits (uint256 amounts)
+        return json.dumps(value)
+
+
 class Database:
     """An engine and a session factory; one per process."""
 
@@ -47,11 +56,15 @@ class Database:
         self.url = url
         if is_sqlite(url):
             self.engine: AsyncEngine = create_async_engine(
-                url, connect_args={"timeout": 30}, pool_size=8, max_overflow=8
+                url, connect_args={"timeout": 30}, pool_size=8, max_overflow=8,
+                json_serializer=_json_dumps, json_deserializer=orjson.loads,
             )
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         else:
-            self.engine = create_async_engine(url, pool_size=10, max_overflow=20)
+            self.engine = create_async_engine(
+                url, pool_size=10, max_overflow=20,
+                json_serializer=_json_dumps, json_deserializer=orjson.loads,
+            )
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
 
     @asynccontextmanager
