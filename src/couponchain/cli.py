@@ -88,7 +88,8 @@ async def _up(settings: Settings, demo: bool) -> None:
             await serving
             return
         url = f"http://{settings.host}:{settings.port}"
-        console.print(f"platform admin API key: [bold]{runtime.platform.api_key}[/bold]")
+        console.print(f"platform admin API key: [bold]{runtime.platform.api_key}[/bold]",
+                      soft_wrap=True)
         console.print(f"chain: {runtime.rpc.url} (chain id {runtime.chain_id})")
         print(f"READY {url}", flush=True)
         await serving

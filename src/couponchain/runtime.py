@@ -16,6 +16,7 @@ from couponchain.chain.deploy import ensure_deployed
 from couponchain.chain.gateway import Gateway
 from couponchain.chain.keys import KeyVault
 from couponchain.chain.node import NodeSupervisor
+from couponchain.chain.reconciler import earliest_timestamp
 from couponchain.chain.rpc import RpcClient
 from couponchain.config import Settings
 from couponchain.indexer import participants as _participant_projection  # noqa: F401
@@ -59,6 +60,8 @@ class Runtime:
             self.supervisor = NodeSupervisor(
                 settings.data_dir / "node", kind=settings.node_kind, chain_id=settings.chain_id
             )
+            # A fresh node must begin before the journal's first block to replay it.
+            self.supervisor.genesis_timestamp = lambda: earliest_timestamp(self.db)
             url = await self.supervisor.start()
         self.rpc = RpcClient(url)
         self.chain_id = int(await self.rpc.call("eth_chainId"), 16)
@@ -68,7 +71,6 @@ class Runtime:
             dev_node=self.supervisor is not None,
         )
         if self.supervisor is not None:
-            self.supervisor.genesis_timestamp = self.gateway.reconciler.earliest_timestamp
             self.supervisor.on_restart(self.gateway.recover)
         self.indexer = Indexer(self.db, self.rpc, lambda: self.gateway.by_address)
         await self.gateway.start()

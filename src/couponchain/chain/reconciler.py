@@ -52,6 +52,18 @@ class _Row:
     timestamp: int | None
 
 
+async def earliest_timestamp(db: Database) -> int | None:
+    """The first journaled block's timestamp, or None for an empty journal."""
+    async with db.session() as s:
+        return (
+            await s.execute(
+                select(ChainTx.block_timestamp)
+                .where(ChainTx.block_timestamp.is_not(None))
+                .order_by(ChainTx.block_number, ChainTx.tx_index).limit(1)
+            )
+        ).scalar()
+
+
 class Reconciler:
     """Brings a node up to date with the journal; one run at a time."""
 
@@ -68,14 +80,7 @@ class Reconciler:
 
     async def earliest_timestamp(self) -> int | None:
         """The first journaled block's timestamp (a fresh dev node must start before it)."""
-        async with self.db.session() as s:
-            return (
-                await s.execute(
-                    select(ChainTx.block_timestamp)
-                    .where(ChainTx.block_timestamp.is_not(None))
-                    .order_by(ChainTx.block_number, ChainTx.tx_index).limit(1)
-                )
-            ).scalar()
+        return await earliest_timestamp(self.db)
 
     async def run(self) -> ReplayReport:
         """Wait for the node, then replay and rebroadcast what it lacks."""
