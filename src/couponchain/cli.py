@@ -12,7 +12,7 @@ import click
 import httpx
 import uvicorn
 from rich.console import Console
-from rich.progress import Progress
+from rich.progress import Progress, TaskID
 from rich.table import Table
 
 from couponchain.config import Settings
@@ -60,10 +60,26 @@ async def _up(settings: Settings, demo: bool) -> None:
     from couponchain.runtime import Runtime
     from couponchain.services import demo as demo_data
 
-    runtime = Runtime(settings)
-    try:
-        with console.status("starting the chain, the journal and the contracts…"):
+    with Progress(console=console, transient=True) as progress:
+        starting = progress.add_task("starting the chain, the journal and the contracts",
+                                     total=None)
+        replay: list[TaskID] = []
+
+        def replayed(done: int, total: int) -> None:
+            if not replay:
+                replay.append(progress.add_task("replaying the journal into the node",
+                                                total=total))
+            progress.update(replay[0], completed=done, total=total)
+
+        runtime = Runtime(settings, replay_progress=replayed)
+        try:
             await runtime.start()
+        except BaseException:
+            await runtime.stop()
+            raise
+        progress.remove_task(starting)
+        runtime.gateway.reconciler.progress = None  # later replays go to the log
+    try:
         if runtime.gateway.reconciler.last.replayed:
             report = runtime.gateway.reconciler.last
             console.print(f"replayed {report.replayed} journaled transactions into the node "

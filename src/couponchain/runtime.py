@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from couponchain.chain.deploy import ensure_deployed
@@ -38,8 +39,12 @@ class PlatformIdentity:
 class Runtime:
     """Everything a CouponChain process runs, started and stopped together."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self, settings: Settings, replay_progress: Callable[[int, int], None] | None = None
+    ) -> None:
         self.settings = settings
+        #: Told (done, total) while the journal is replayed into the node.
+        self.replay_progress = replay_progress
         self.vault = KeyVault(settings.master_secret)
         self.db = Database(settings.database)
         self.supervisor: NodeSupervisor | None = None
@@ -70,6 +75,7 @@ class Runtime:
             batch_max=settings.batch_max, gas_limit=settings.tx_gas_limit,
             dev_node=self.supervisor is not None,
         )
+        self.gateway.reconciler.progress = self.replay_progress
         if self.supervisor is not None:
             self.supervisor.on_restart(self.gateway.recover)
         self.indexer = Indexer(self.db, self.rpc, lambda: self.gateway.by_address)
