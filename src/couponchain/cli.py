@@ -192,5 +192,52 @@ def status(api: str) -> None:
     console.print(table)
 
 
+@main.command()
+@click.argument("serial")
+@click.option("--api", default="http://127.0.0.1:8000", show_default=True, help="API base URL")
+@click.option("--rpc", default=None,
+              help="a chain node you trust: the proof's block must be on it")
+def verify(serial: str, api: str, rpc: str | None) -> None:
+    """Check a coupon's claims against the chain with storage proofs; exit 0 only if all hold."""
+    from couponchain.chain import contracts
+    from couponchain.chain.proofs import verify_coupon_proof
+    from couponchain.domain.edition_slots import layout_from_compiler
+
+    try:
+        with httpx.Client(base_url=api.rstrip("/"), timeout=30) as http:
+            reply = http.get(f"/v1/coupons/{serial}/proof")
+            if reply.status_code != 200:
+                _fail(f"{api} answered {reply.status_code}: {reply.text[:300]}")
+            response = reply.json()
+        trusted = None
+        if rpc:
+            trusted = httpx.post(rpc, timeout=30, json={
+                "jsonrpc": "2.0", "id": 1, "method": "eth_getBlockByNumber",
+                "params": [response["block"]["number"], False]}).json().get("result") or {}
+    except (httpx.HTTPError, ValueError) as exc:
+        _fail(f"cannot fetch the proof: {exc}")
+        return
+    try:
+        verdicts = verify_coupon_proof(response, layout_from_compiler(contracts.layout("editions")),
+                                       trusted_block=trusted)
+    except (KeyError, TypeError, ValueError) as exc:
+        _fail(f"malformed proof response: {exc}")
+        return
+    block = response["block"]
+    console.print(f"{response.get('serial', serial)} at block {int(block['number'], 16)} "
+                  f"({block['hash']}), contract {response['contract']}", highlight=False)
+    table = Table("claim", "API says", "chain proves", "")
+    for v in verdicts:
+        table.add_row(v.claim, str(v.expected), str(v.proven),
+                      "[green]verified[/green]" if v.ok else f"[red]NOT verified[/red] {v.note}")
+    console.print(table)
+    if not rpc:
+        console.print("note: without --rpc the block header comes from the API itself; "
+                      "pass a node you trust to anchor it", highlight=False)
+    ok = all(v.ok for v in verdicts)
+    print("VERIFIED" if ok else "NOT VERIFIED", flush=True)
+    sys.exit(0 if ok else 1)
+
+
 if __name__ == "__main__":
     main()

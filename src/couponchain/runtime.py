@@ -20,8 +20,10 @@ from couponchain.chain.node import NodeSupervisor
 from couponchain.chain.reconciler import earliest_timestamp
 from couponchain.chain.rpc import RpcClient
 from couponchain.config import Settings
+from couponchain.indexer import editions as _edition_projection  # noqa: F401
 from couponchain.indexer import participants as _participant_projection  # noqa: F401
 from couponchain.indexer.indexer import Indexer
+from couponchain.services.editions import EditionService
 from couponchain.services.participants import Caller, ParticipantService
 from couponchain.store.db import Database, migrate
 
@@ -52,6 +54,7 @@ class Runtime:
         self.gateway: Gateway
         self.indexer: Indexer
         self.participants: ParticipantService
+        self.editions = EditionService(self)
         self.platform: PlatformIdentity
         self.addresses: dict[str, str] = {}
         self.chain_id = settings.chain_id

@@ -18,6 +18,7 @@ from couponchain.store.models import Deployment
 CONTRACTS: list[tuple[str, Callable[[dict[str, str]], tuple[Any, ...]]]] = [
     ("registry", lambda _: ()),
     ("token", lambda a: (a["registry"],)),
+    ("editions", lambda a: (a["registry"],)),
 ]
 
 

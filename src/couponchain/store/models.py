@@ -20,6 +20,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    Text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -157,3 +158,77 @@ class ParticipantRecord(Base):
     registrar: Mapped[str] = mapped_column(String(42))
     block_number: Mapped[int] = mapped_column(BigInteger)
     tx_hash: Mapped[str] = mapped_column(String(66))
+
+
+class EditionTerms(Base):
+    """The full terms text of an edition, kept by the platform; the chain keeps its hash."""
+
+    __tablename__ = "edition_terms"
+
+    content_hash: Mapped[str] = mapped_column(String(66), primary_key=True)
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class EditionRecord(Base):
+    """Read model: a limited edition with its counters, from the editions contract."""
+
+    __tablename__ = "edition_records"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    merchant: Mapped[str] = mapped_column(String(42), index=True)
+    brand: Mapped[str] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(String(128))
+    prefix: Mapped[str] = mapped_column(String(16), unique=True)
+    cap: Mapped[int] = mapped_column(BigInteger)
+    price: Mapped[str] = mapped_column(String(78))
+    valid_from: Mapped[int] = mapped_column(BigInteger)
+    valid_until: Mapped[int] = mapped_column(BigInteger)
+    content_hash: Mapped[str] = mapped_column(String(66))
+    sold: Mapped[int] = mapped_column(BigInteger, default=0)
+    voided: Mapped[int] = mapped_column(BigInteger, default=0)
+    redeemed: Mapped[int] = mapped_column(BigInteger, default=0)
+    registered_at: Mapped[int] = mapped_column(BigInteger)
+    block_number: Mapped[int] = mapped_column(BigInteger)
+    tx_hash: Mapped[str] = mapped_column(String(66))
+
+
+class CouponRecord(Base):
+    """Read model: one sold coupon of an edition (id = edition_id * 2**32 + serial)."""
+
+    __tablename__ = "coupon_records"
+    __table_args__ = (UniqueConstraint("edition_id", "serial"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    edition_id: Mapped[int] = mapped_column(BigInteger)
+    serial: Mapped[int] = mapped_column(BigInteger)
+    owner: Mapped[str] = mapped_column(String(42), index=True)
+    #: 1 active, 2 redeemed, 3 voided (as the contract numbers them)
+    status: Mapped[int] = mapped_column(Integer)
+    channel: Mapped[int] = mapped_column(Integer)
+    price: Mapped[str] = mapped_column(String(78))
+    order_ref: Mapped[str] = mapped_column(String(66))
+    seller: Mapped[str] = mapped_column(String(42))
+    sold_at: Mapped[int] = mapped_column(BigInteger)
+    block_number: Mapped[int] = mapped_column(BigInteger)
+    tx_hash: Mapped[str] = mapped_column(String(66))
+
+
+class CouponHistory(Base):
+    """Read model: every sale, transfer, redemption and void of a coupon, in chain order."""
+
+    __tablename__ = "coupon_history"
+    __table_args__ = (UniqueConstraint("block_hash", "log_index"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    coupon_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    #: sold | transferred | redeemed | voided
+    action: Mapped[str] = mapped_column(String(12))
+    sender: Mapped[str | None] = mapped_column(String(42))
+    receiver: Mapped[str | None] = mapped_column(String(42))
+    actor: Mapped[str] = mapped_column(String(42))
+    block_number: Mapped[int] = mapped_column(BigInteger)
+    block_hash: Mapped[str] = mapped_column(String(66))
+    log_index: Mapped[int] = mapped_column(Integer)
+    tx_hash: Mapped[str] = mapped_column(String(66))
+    timestamp: Mapped[int] = mapped_column(BigInteger)

@@ -1,0 +1,301 @@
+"""Limited editions and their coupons (DESIGN §6, editions rows)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from couponchain.api.deps import CallerDep, IdempotencyDep, IdempotencyKey, RuntimeDep
+from couponchain.api.idempotency import request_hash
+from couponchain.errors import InvalidInput
+from couponchain.services.editions import MAX_BULK, Sale
+from couponchain.services.participants import Caller
+
+router = APIRouter(prefix="/v1", tags=["editions"])
+
+Buyer = Annotated[str, Field(min_length=1, max_length=42,
+                             description="the buyer: a participant id or a chain address")]
+OrderRef = Annotated[str, Field(min_length=1, max_length=200,
+                                description="the order reference (stored on chain as its hash)")]
+MAX_CSV_BYTES = 4 * 1024 * 1024
+
+
+class EditionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    brand: str = Field(min_length=1, max_length=64)
+    title: str = Field(min_length=1, max_length=128)
+    terms: str = Field(min_length=1, max_length=4096, description="the full terms text")
+    prefix: str = Field(pattern=r"^[A-Z0-9]{1,16}$", description="serial prefix, A-Z and 0-9")
+    total_pieces: int = Field(ge=1, le=2**32 - 1, description="the cap")
+    price: int = Field(ge=0, le=2**256 - 1, description="list price, smallest token unit")
+    valid_from: datetime
+    valid_until: datetime
+
+
+class SaleCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    buyer: Buyer
+    price: int | None = Field(default=None, ge=0, le=2**256 - 1,
+                              description="price paid (default: the list price)")
+    channel: Literal["online", "offline"] = "online"
+    order_ref: OrderRef
+
+    def sale(self) -> Sale:
+        return Sale(self.buyer, self.price, self.channel, self.order_ref)
+
+
+class BulkSales(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    sales: list[SaleCreate] = Field(min_length=1, max_length=MAX_BULK)
+
+
+class TransferCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    to: Buyer
+
+
+class EditionPublic(BaseModel):
+    id: int
+    merchant: str = Field(description="the merchant's chain address")
+    merchant_id: str | None
+    brand: str
+    title: str
+    terms: str | None = Field(description="the full terms (their keccak256 is on chain)")
+    content_hash: str
+    prefix: str
+    total_pieces: int = Field(description="the declared cap")
+    price: int
+    valid_from: str
+    valid_until: str
+    sold: int
+    voided: int
+    redeemed: int
+    remaining: int
+    registered_block: int
+    registered_tx: str
+
+
+class EditionCreated(EditionPublic):
+    tx_hash: str
+    block_number: int
+
+
+class HistoryEntry(BaseModel):
+    action: Literal["sold", "transferred", "redeemed", "voided"]
+    from_: str | None = Field(alias="from")
+    to: str | None
+    by: str
+    at: str
+    tx_hash: str
+    block_number: int
+
+
+class CouponPublic(BaseModel):
+    serial: str
+    coupon_id: int
+    edition_id: int
+    owner: str
+    owner_id: str | None
+    status: Literal["active", "redeemed", "voided"]
+    channel: Literal["online", "offline"]
+    price_paid: int
+    order_ref_hash: str
+    seller: str
+    sold_at: str
+    tx_hash: str = Field(description="the sale's transaction")
+    block_number: int
+
+
+class CouponDetail(CouponPublic):
+    edition: EditionPublic
+    history: list[HistoryEntry]
+
+
+class SaleRecorded(BaseModel):
+    coupon: CouponPublic
+    tx_hash: str
+    block_number: int
+
+
+class CouponChanged(BaseModel):
+    coupon: CouponDetail
+    tx_hash: str
+    block_number: int
+
+
+class BulkCoupon(BaseModel):
+    serial: str
+    coupon_id: int
+    owner: str
+
+
+class SalesRecorded(BaseModel):
+    edition_id: int
+    recorded: int
+    coupons: list[BulkCoupon]
+    transactions: list[str]
+    tx_hash: str = Field(description="the last transaction")
+    block_number: int
+
+
+def _epoch(value: datetime) -> int:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return int(value.timestamp())
+
+
+async def _write(idem: Any, caller: Caller, key: str | None, request: Request, payload: Any,
+                 handler: Callable[[], Awaitable[dict[str, Any]]],
+                 status: int = 200) -> JSONResponse:
+    fingerprint = request_hash("POST", request.url.path, payload)
+
+    async def run() -> tuple[int, dict[str, Any]]:
+        return status, await handler()
+
+    return await idem.run(caller.id, key, fingerprint, run)  # type: ignore[no-any-return]
+
+
+@router.post("/editions", status_code=201, response_model=EditionCreated,
+             summary="Register a limited edition (merchant)")
+async def create_edition(body: EditionCreate, request: Request, runtime: RuntimeDep,
+                         caller: CallerDep, idem: IdempotencyDep,
+                         key: IdempotencyKey = None) -> JSONResponse:
+    data = {**body.model_dump(), "cap": body.total_pieces,
+            "valid_from": _epoch(body.valid_from), "valid_until": _epoch(body.valid_until)}
+    return await _write(idem, caller, key, request, body.model_dump(mode="json"),
+                        lambda: runtime.editions.create(caller, data, key), 201)
+
+
+@router.get("/editions/{edition_id}", response_model=EditionPublic,
+            summary="An edition: declared data, sold, redeemed, remaining")
+async def get_edition(edition_id: int, runtime: RuntimeDep) -> dict[str, Any]:
+    return await runtime.editions.get(edition_id)  # type: ignore[no-any-return]
+
+
+@router.post("/editions/{edition_id}/sales", status_code=201, response_model=SaleRecorded,
+             summary="Record one sale (the edition's merchant or its terminals)")
+async def record_sale(edition_id: int, body: SaleCreate, request: Request, runtime: RuntimeDep,
+                      caller: CallerDep, idem: IdempotencyDep,
+                      key: IdempotencyKey = None) -> JSONResponse:
+    return await _write(idem, caller, key, request, body.model_dump(mode="json"),
+                        lambda: runtime.editions.sell(caller, edition_id, body.sale(), key), 201)
+
+
+@router.post("/editions/{edition_id}/sales:bulk", status_code=201, response_model=SalesRecorded,
+             summary="Record up to 10,000 sales, all or nothing")
+async def record_sales(edition_id: int, body: BulkSales, request: Request, runtime: RuntimeDep,
+                       caller: CallerDep, idem: IdempotencyDep,
+                       key: IdempotencyKey = None) -> JSONResponse:
+    sales = [s.sale() for s in body.sales]
+    return await _write(idem, caller, key, request, body.model_dump(mode="json"),
+                        lambda: runtime.editions.sell_many(caller, edition_id, sales, key), 201)
+
+
+@router.post(
+    "/editions/{edition_id}/sales:import", status_code=201, response_model=SalesRecorded,
+    summary="Import offline POS sales from CSV, all or nothing",
+    description="A `text/csv` body with the header `buyer,order_ref[,price][,channel]`; "
+    "channel defaults to offline and price to the list price. A bad row is named with its "
+    "row number (the first data row is row 1) and field, and nothing is written.",
+    openapi_extra={"requestBody": {"required": True, "content": {
+        "text/csv": {"schema": {"type": "string"}}}}},
+)
+async def import_sales(
+    edition_id: int, request: Request, runtime: RuntimeDep, caller: CallerDep,
+    idem: IdempotencyDep, key: IdempotencyKey = None,
+) -> JSONResponse:
+    raw = await request.body()
+    if len(raw) > MAX_CSV_BYTES:
+        raise InvalidInput(f"the file is over {MAX_CSV_BYTES} bytes", field="file")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InvalidInput("the file is not UTF-8", field="file") from None
+    sales = parse_sales_csv(text)
+    return await _write(
+        idem, caller, key, request, text,
+        lambda: runtime.editions.sell_many(caller, edition_id, sales, key, field="file",
+                                           label=lambda i: f"row {i + 1}"), 201)
+
+
+def parse_sales_csv(text: str) -> list[Sale]:
+    """The sales of a CSV file; every row error names its row and field."""
+    reader = csv.DictReader(io.StringIO(text))
+    header = [h.strip() for h in reader.fieldnames or []]
+    missing = [h for h in ("buyer", "order_ref") if h not in header]
+    if missing:
+        raise InvalidInput(f"the header must name {', '.join(missing)}", field="header")
+    unknown = [h for h in header if h not in ("buyer", "order_ref", "price", "channel")]
+    if unknown:
+        raise InvalidInput(f"unknown column {unknown[0]!r}", field="header")
+    reader.fieldnames = header
+    sales: list[Sale] = []
+    for number, row in enumerate(reader, start=1):
+        if len(sales) >= MAX_BULK:
+            raise InvalidInput(f"a file holds at most {MAX_BULK} sales", field="file")
+        if None in row:
+            raise InvalidInput("has more cells than the header", field=f"row {number}")
+        values = {k: (v or "").strip() for k, v in row.items()}
+        price_text = values.get("price", "")
+        price = None
+        if price_text:
+            if not price_text.isdigit():
+                raise InvalidInput(f"row {number}, price: must be a non-negative integer",
+                                   field=f"row {number}.price")
+            price = int(price_text)
+        channel = values.get("channel") or "offline"
+        if channel not in ("online", "offline"):
+            raise InvalidInput(f"row {number}, channel: must be online or offline",
+                               field=f"row {number}.channel")
+        for name in ("buyer", "order_ref"):
+            if not values[name]:
+                raise InvalidInput(f"row {number}, {name}: is empty",
+                                   field=f"row {number}.{name}")
+        sales.append(Sale(values["buyer"], price, channel, values["order_ref"]))
+    if not sales:
+        raise InvalidInput("the file has no sales", field="file")
+    return sales
+
+
+@router.get("/coupons/{serial}", response_model=CouponDetail, response_model_by_alias=True,
+            summary="A coupon: edition, owner, status, full history")
+async def get_coupon(serial: str, runtime: RuntimeDep) -> dict[str, Any]:
+    return await runtime.editions.coupon(serial)  # type: ignore[no-any-return]
+
+
+@router.get("/coupons/{serial}/proof",
+            summary="EIP-1186 storage proofs of the coupon and its edition's counters")
+async def coupon_proof(serial: str, runtime: RuntimeDep) -> dict[str, Any]:
+    return await runtime.editions.proof(serial)  # type: ignore[no-any-return]
+
+
+@router.post("/coupons/{serial}/transfer", response_model=CouponChanged,
+             summary="Transfer a coupon (its owner)")
+async def transfer_coupon(serial: str, body: TransferCreate, request: Request,
+                          runtime: RuntimeDep, caller: CallerDep, idem: IdempotencyDep,
+                          key: IdempotencyKey = None) -> JSONResponse:
+    return await _write(idem, caller, key, request, body.model_dump(mode="json"),
+                        lambda: runtime.editions.transfer(caller, serial, body.to, key))
+
+
+@router.post("/coupons/{serial}/redeem", response_model=CouponChanged,
+             summary="Redeem a coupon (the edition's merchant or its terminals)")
+async def redeem_coupon(serial: str, request: Request, runtime: RuntimeDep, caller: CallerDep,
+                        idem: IdempotencyDep, key: IdempotencyKey = None) -> JSONResponse:
+    return await _write(idem, caller, key, request, {},
+                        lambda: runtime.editions.redeem(caller, serial, key))
+
+
+@router.post("/coupons/{serial}/void", response_model=CouponChanged,
+             summary="Void (refund) an unredeemed coupon (the edition's merchant)")
+async def void_coupon(serial: str, request: Request, runtime: RuntimeDep, caller: CallerDep,
+                      idem: IdempotencyDep, key: IdempotencyKey = None) -> JSONResponse:
+    return await _write(idem, caller, key, request, {},
+                        lambda: runtime.editions.void(caller, serial, key))

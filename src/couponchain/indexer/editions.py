@@ -1,0 +1,86 @@
+"""Read model of limited editions and their coupons (DESIGN §2.1).
+
+Built from the editions contract's events only: the edition's declared data
+and counters, each coupon's current state, and each coupon's history.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from couponchain.domain.edition_slots import CouponStatus
+from couponchain.indexer.projections import PROJECTIONS, IndexedEvent
+from couponchain.store.models import CouponHistory, CouponRecord, EditionRecord
+
+PROJECTIONS.owns(
+    EditionRecord.__table__,  # type: ignore[arg-type]
+    CouponRecord.__table__,  # type: ignore[arg-type]
+    CouponHistory.__table__,  # type: ignore[arg-type]
+)
+
+
+def _history(event: IndexedEvent, action: str, *, sender: str | None, receiver: str | None,
+             actor: str) -> CouponHistory:
+    return CouponHistory(
+        coupon_id=int(event.args["coupon_id"]), action=action, sender=sender, receiver=receiver,
+        actor=actor, block_number=event.block_number, block_hash=event.block_hash,
+        log_index=event.log_index, tx_hash=event.tx_hash, timestamp=event.timestamp,
+    )
+
+
+@PROJECTIONS.on("editions", "EditionRegistered")
+async def edition_registered(session: AsyncSession, event: IndexedEvent) -> None:
+    a = event.args
+    session.add(EditionRecord(
+        id=int(a["edition_id"]), merchant=a["merchant"], brand=a["brand"], title=a["title"],
+        prefix=a["prefix"], cap=int(a["cap"]), price=str(a["price"]),
+        valid_from=int(a["valid_from"]), valid_until=int(a["valid_until"]),
+        content_hash=a["content_hash"], sold=0, voided=0, redeemed=0,
+        registered_at=event.timestamp, block_number=event.block_number, tx_hash=event.tx_hash,
+    ))
+
+
+@PROJECTIONS.on("editions", "CouponSold")
+async def coupon_sold(session: AsyncSession, event: IndexedEvent) -> None:
+    a = event.args
+    edition_id = int(a["edition_id"])
+    session.add(CouponRecord(
+        id=int(a["coupon_id"]), edition_id=edition_id, serial=int(a["serial"]),
+        owner=a["buyer"], status=int(CouponStatus.ACTIVE), channel=int(a["channel"]),
+        price=str(a["price"]), order_ref=a["order_ref"], seller=a["seller"],
+        sold_at=int(a["sold_at"]), block_number=event.block_number, tx_hash=event.tx_hash,
+    ))
+    session.add(_history(event, "sold", sender=None, receiver=a["buyer"], actor=a["seller"]))
+    await session.execute(update(EditionRecord).where(EditionRecord.id == edition_id)
+                          .values(sold=EditionRecord.sold + 1))
+
+
+@PROJECTIONS.on("editions", "CouponTransferred")
+async def coupon_transferred(session: AsyncSession, event: IndexedEvent) -> None:
+    a = event.args
+    await session.execute(update(CouponRecord).where(CouponRecord.id == int(a["coupon_id"]))
+                          .values(owner=a["receiver"]))
+    session.add(_history(event, "transferred", sender=a["sender"], receiver=a["receiver"],
+                         actor=a["sender"]))
+
+
+async def _finish(session: AsyncSession, event: IndexedEvent, status: CouponStatus,
+                  counter: str, action: str) -> None:
+    a = event.args
+    await session.execute(update(CouponRecord).where(CouponRecord.id == int(a["coupon_id"]))
+                          .values(status=int(status)))
+    column = getattr(EditionRecord, counter)
+    await session.execute(update(EditionRecord).where(EditionRecord.id == int(a["edition_id"]))
+                          .values({counter: column + 1}))
+    session.add(_history(event, action, sender=a["owner"], receiver=None, actor=a["by"]))
+
+
+@PROJECTIONS.on("editions", "CouponRedeemed")
+async def coupon_redeemed(session: AsyncSession, event: IndexedEvent) -> None:
+    await _finish(session, event, CouponStatus.REDEEMED, "redeemed", "redeemed")
+
+
+@PROJECTIONS.on("editions", "CouponVoided")
+async def coupon_voided(session: AsyncSession, event: IndexedEvent) -> None:
+    await _finish(session, event, CouponStatus.VOIDED, "voided", "voided")

@@ -1,0 +1,492 @@
+"""Limited editions: registration, sales, transfers, redemptions, voids, proofs (DESIGN §2.1).
+
+The editions contract is the authority (it refuses overselling, foreign
+terminals, double redemption); this service checks the same rules first so a
+bad request gets a clear error naming the field, and the read models answer
+every read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from eth_utils import keccak, to_checksum_address
+from sqlalchemy import select
+
+from couponchain.chain import contracts
+from couponchain.chain.gateway import Call, OpResult
+from couponchain.domain.edition_slots import (
+    MAX_SERIAL,
+    Channel,
+    CouponStatus,
+    coupon_id_of,
+    edition_slot,
+    layout_from_compiler,
+    proof_slots,
+    slot_key,
+)
+from couponchain.domain.roles import Role
+from couponchain.errors import Conflict, ContractRevert, Forbidden, InvalidInput, NotFound
+from couponchain.services.participants import Caller
+from couponchain.store.models import (
+    ChainOp,
+    CouponHistory,
+    CouponRecord,
+    EditionRecord,
+    EditionTerms,
+    Participant,
+)
+
+PREFIX = re.compile(r"^[A-Z0-9]{1,16}$")
+ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+MAX_BULK = 10_000
+#: Sales per `record_sales` call: about 28k gas each, so 400 stay well inside the
+#: 16M gas a transaction may use (EIP-7825). A bulk request of at most this many
+#: is one transaction, hence atomic on chain.
+CHUNK = 400
+MAX_PRICE = 2**256 - 1
+CAP_EXCEEDED = "editions: cap exceeded"
+
+
+@dataclass(frozen=True)
+class Sale:
+    """One sale to record; `buyer` is a participant id or a chain address."""
+
+    buyer: str
+    price: int | None
+    channel: str
+    order_ref: str
+
+
+def serial_text(prefix: str, serial: int) -> str:
+    """The printed serial, e.g. `LATTE-000042`."""
+    return f"{prefix}-{serial:06d}"
+
+
+def parse_serial(text: str) -> tuple[str, int]:
+    """(prefix, number) of a printed serial."""
+    prefix, _, number = text.rpartition("-")
+    if not PREFIX.match(prefix) or not number.isdigit() or not 1 <= int(number) <= MAX_SERIAL:
+        raise InvalidInput("a serial is PREFIX-NUMBER, e.g. LATTE-000042", field="serial")
+    return prefix, int(number)
+
+
+def _utf8_len(text: str) -> int:
+    return len(text.encode())
+
+
+class EditionService:
+    """Writes go through the gateway; reads come from the read models."""
+
+    def __init__(self, runtime: Any) -> None:
+        self.rt = runtime
+        self._bulk_locks: dict[int, asyncio.Lock] = {}
+
+    @property
+    def db(self) -> Any:
+        return self.rt.db
+
+    # -- editions --------------------------------------------------------------
+
+    async def create(self, caller: Caller, data: dict[str, Any],
+                     idempotency_key: str | None) -> dict[str, Any]:
+        """Register an edition for the calling merchant."""
+        if caller.role != Role.MERCHANT:
+            raise Forbidden("only a merchant registers editions (for itself)")
+        self._check_declared(data)
+        async with self.db.session() as s:
+            taken = (await s.execute(select(EditionRecord.id).where(
+                EditionRecord.prefix == data["prefix"]))).scalar()
+        if taken is not None:
+            raise Conflict(f"prefix {data['prefix']} is taken by edition {taken}",
+                           field="prefix")
+        terms: str = data["terms"]
+        content_hash = "0x" + keccak(text=terms).hex()
+        async with self.db.transaction() as s:
+            if await s.get(EditionTerms, content_hash) is None:
+                s.add(EditionTerms(content_hash=content_hash, text=terms))
+        call = Call("editions", "register_edition", fixed=(
+            data["brand"], data["title"], terms, data["prefix"], data["cap"], data["price"],
+            data["valid_from"], data["valid_until"]), kind="register edition")
+        result = await self._submit(caller, call, idempotency_key, "edition")
+        events = await result.events()
+        edition_id = next(int(e.args["edition_id"]) for e in events
+                          if e.name == "EditionRegistered")
+        await self.rt.indexer.wait_for(result.block_number)
+        return {**await self.get(edition_id), **self._evidence(result)}
+
+    @staticmethod
+    def _check_declared(data: dict[str, Any]) -> None:
+        for name, limit in (("brand", 64), ("title", 128), ("terms", 4096)):
+            if not 1 <= _utf8_len(data[name]) <= limit:
+                raise InvalidInput(f"must be 1 to {limit} bytes of UTF-8", field=name)
+        if not PREFIX.match(data["prefix"]):
+            raise InvalidInput("must be 1 to 16 characters of A-Z and 0-9", field="prefix")
+        if not 1 <= data["cap"] <= MAX_SERIAL:
+            raise InvalidInput(f"must be 1 to {MAX_SERIAL}", field="total_pieces")
+        if not 0 <= data["price"] <= MAX_PRICE:
+            raise InvalidInput("must be a non-negative integer (smallest token unit)",
+                               field="price")
+        if data["valid_from"] < 0 or data["valid_from"] >= data["valid_until"]:
+            raise InvalidInput("must be after valid_from", field="valid_until")
+        if data["valid_until"] <= time.time():
+            raise InvalidInput("must be in the future", field="valid_until")
+
+    async def record(self, edition_id: int) -> EditionRecord:
+        async with self.db.session() as s:
+            row = await s.get(EditionRecord, edition_id)
+        if row is None:
+            raise NotFound(f"edition {edition_id} does not exist", field="id")
+        return row
+
+    async def get(self, edition_id: int) -> dict[str, Any]:
+        """An edition's declared data and counts."""
+        row = await self.record(edition_id)
+        async with self.db.session() as s:
+            terms = await s.get(EditionTerms, row.content_hash)
+            merchant_id = (await s.execute(select(Participant.id).where(
+                Participant.address == row.merchant))).scalar()
+        return self.public(row, terms.text if terms else None, merchant_id)
+
+    @staticmethod
+    def public(row: EditionRecord, terms: str | None = None,
+               merchant_id: str | None = None) -> dict[str, Any]:
+        return {
+            "id": row.id, "merchant": row.merchant, "merchant_id": merchant_id,
+            "brand": row.brand, "title": row.title, "terms": terms,
+            "content_hash": row.content_hash, "prefix": row.prefix,
+            "total_pieces": row.cap, "price": int(row.price),
+            "valid_from": _iso(row.valid_from), "valid_until": _iso(row.valid_until),
+            "sold": row.sold, "voided": row.voided, "redeemed": row.redeemed,
+            "remaining": row.cap - row.sold,
+            "registered_block": row.block_number, "registered_tx": row.tx_hash,
+        }
+
+    # -- sales -------------------------------------------------------------------
+
+    async def _seller_may_sell(self, caller: Caller, edition: EditionRecord) -> None:
+        merchant_id = caller.acts_for_merchant
+        merchant = await self.rt.participants.get(merchant_id) if merchant_id else None
+        if merchant is None or merchant.address != edition.merchant:
+            raise Forbidden("only the edition's merchant or its terminals may do this")
+
+    async def _resolve(self, values: Sequence[str], fields: Sequence[str]) -> list[str]:
+        """Chain addresses of buyers given as participant ids or addresses."""
+        ids = {v for v in values if not ADDRESS.match(v)}
+        known: dict[str, str] = {}
+        if ids:
+            async with self.db.session() as s:
+                for chunk in _chunks(sorted(ids), 500):
+                    known.update((await s.execute(select(Participant.id, Participant.address)
+                                                  .where(Participant.id.in_(chunk)))).tuples().all())
+        out: list[str] = []
+        for value, field in zip(values, fields, strict=True):
+            if ADDRESS.match(value):
+                if int(value, 16) == 0:
+                    raise InvalidInput("must not be the zero address", field=field)
+                out.append(to_checksum_address(value))
+            elif value in known:
+                out.append(known[value])
+            else:
+                raise InvalidInput(f"{value!r} is neither a participant id nor an address",
+                                   field=field)
+        return out
+
+    def _sale_item(self, sale: Sale, buyer: str, edition: EditionRecord,
+                   field: str) -> tuple[str, int, int, bytes]:
+        price = int(edition.price) if sale.price is None else sale.price
+        if not 0 <= price <= MAX_PRICE:
+            raise InvalidInput("must be a non-negative integer", field=f"{field}price")
+        try:
+            channel = Channel[sale.channel.upper()]
+        except KeyError:
+            raise InvalidInput("must be online or offline", field=f"{field}channel") from None
+        if not 1 <= len(sale.order_ref) <= 200:
+            raise InvalidInput("must be 1 to 200 characters", field=f"{field}order_ref")
+        return buyer, price, int(channel), keccak(text=sale.order_ref)
+
+    async def sell(self, caller: Caller, edition_id: int, sale: Sale,
+                   idempotency_key: str | None) -> dict[str, Any]:
+        """Record one sale; concurrent sales of one edition share one transaction."""
+        edition = await self.record(edition_id)
+        await self._seller_may_sell(caller, edition)
+        (buyer,) = await self._resolve([sale.buyer], ["buyer"])
+        item = self._sale_item(sale, buyer, edition, "")
+        if edition.sold >= edition.cap:  # sold only grows: the read model may say no early
+            raise ContractRevert(CAP_EXCEEDED)
+        result = await self._submit(
+            caller, Call("editions", "record_sales", fixed=(edition_id,), item=item,
+                         kind="record sale"), idempotency_key, "sale")
+        sold = [e for e in await result.events() if e.name == "CouponSold"]
+        event = sold[result.item_index]
+        await self.rt.indexer.wait_for(result.block_number)
+        return {"coupon": await self.coupon_by_id(int(event.args["coupon_id"])),
+                **self._evidence(result)}
+
+    async def sell_many(self, caller: Caller, edition_id: int, sales: Sequence[Sale],
+                        idempotency_key: str | None, field: str = "sales",
+                        label: Callable[[int], str] | None = None) -> dict[str, Any]:
+        """Record up to 10,000 sales, all or nothing as far as the chain allows.
+
+        Everything is validated first (each sale, the seller, the capacity left
+        on chain); only a fully valid request is sent, in calls of `CHUNK`
+        sales, one after the other so serials follow the request's order.
+        """
+        if not 1 <= len(sales) <= MAX_BULK:
+            raise InvalidInput(f"must hold 1 to {MAX_BULK} sales", field=field)
+        edition = await self.record(edition_id)
+        await self._seller_may_sell(caller, edition)
+        name = label or (lambda i: f"{field}.{i}")
+        buyers = await self._resolve([s.buyer for s in sales],
+                                     [f"{name(i)}.buyer" for i in range(len(sales))])
+        items = [self._sale_item(s, b, edition, f"{name(i)}.")
+                 for i, (s, b) in enumerate(zip(sales, buyers, strict=True))]
+        if time.time() >= edition.valid_until:
+            raise ContractRevert("editions: edition expired")
+        lock = self._bulk_locks.setdefault(edition_id, asyncio.Lock())
+        async with lock:
+            return await self._send_bulk(caller, edition_id, items, idempotency_key)
+
+    async def _send_bulk(self, caller: Caller, edition_id: int,
+                         items: list[tuple[str, int, int, bytes]],
+                         idempotency_key: str | None) -> dict[str, Any]:
+        chunks = _chunks(items, CHUNK)
+        keys: list[str | None] = [
+            f"{idempotency_key}:bulk:{n}" if idempotency_key else None
+            for n in range(len(chunks))]
+        # A retry of a request that died half-way: its journaled chunks are
+        # already counted in `sold` and will return their first outcome.
+        journaled = await self._journaled(caller, keys)
+        needed = sum(len(c) for c, k in zip(chunks, keys, strict=True) if k not in journaled)
+        remaining = await self._remaining_on_chain(edition_id)
+        if needed > remaining:
+            refused = ContractRevert(CAP_EXCEEDED, field="sales")
+            refused.message = (f"{needed} sales do not fit: {remaining} pieces are left; "
+                               "nothing was recorded")
+            raise refused
+        results: list[tuple[OpResult, int]] = []
+        for chunk, key in zip(chunks, keys, strict=True):
+            columns = tuple(list(col) for col in zip(*chunk, strict=True))
+            call = Call("editions", "record_sales", fixed=(edition_id, *columns),
+                        kind=f"record {len(chunk)} sales")
+            try:
+                results.append((await self._submit(caller, call, key, "sales"), len(chunk)))
+            except ContractRevert as exc:
+                if not results:
+                    raise
+                done = sum(n for _, n in results)
+                raise Conflict(
+                    f"{exc.reason}: the first {done} of {len(items)} sales were recorded "
+                    f"(transactions {', '.join(r.tx_hash for r, _ in results)}) and the rest "
+                    "were not; another seller took the capacity in between") from exc
+        coupons: list[dict[str, Any]] = []
+        edition = await self.record(edition_id)
+        for result, _n in results:
+            for e in await result.events():
+                if e.name == "CouponSold":
+                    serial = int(e.args["serial"])
+                    coupons.append({"serial": serial_text(edition.prefix, serial),
+                                    "coupon_id": int(e.args["coupon_id"]),
+                                    "owner": e.args["buyer"]})
+        last = results[-1][0]
+        await self.rt.indexer.wait_for(last.block_number)
+        return {"edition_id": edition_id, "recorded": len(coupons), "coupons": coupons,
+                "transactions": [r.tx_hash for r, _ in results], **self._evidence(last)}
+
+    async def _journaled(self, caller: Caller, keys: list[str | None]) -> set[str | None]:
+        """The chunk keys whose operations are already in the gateway's journal."""
+        op_keys = {f"{caller.id}:{k}:sales": k for k in keys if k is not None}
+        if not op_keys:
+            return set()
+        async with self.db.session() as s:
+            found = (await s.execute(select(ChainOp.op_key).where(
+                ChainOp.op_key.in_(list(op_keys)), ChainOp.status != "failed"))).scalars()
+            return {op_keys[k] for k in found if k is not None}
+
+    async def _remaining_on_chain(self, edition_id: int) -> int:
+        address, code = self.rt.gateway.contracts["editions"]
+        data = code.encode_call("remaining", edition_id)
+        reply = await self.rt.rpc.call("eth_call", {"to": address, "data": "0x" + data.hex()},
+                                       "latest")
+        return int(code.decode_result("remaining", bytes.fromhex(reply[2:])))
+
+    # -- coupons -------------------------------------------------------------------
+
+    async def coupon_id(self, serial: str) -> int:
+        prefix, number = parse_serial(serial)
+        async with self.db.session() as s:
+            edition_id = (await s.execute(select(EditionRecord.id).where(
+                EditionRecord.prefix == prefix))).scalar()
+        if edition_id is None:
+            raise NotFound(f"no edition has the prefix {prefix}", field="serial")
+        return coupon_id_of(edition_id, number)
+
+    async def _coupon_row(self, coupon_id: int) -> CouponRecord:
+        async with self.db.session() as s:
+            row = await s.get(CouponRecord, coupon_id)
+        if row is None:
+            raise NotFound("no coupon with this serial was sold", field="serial")
+        return row
+
+    async def coupon_by_id(self, coupon_id: int, history: bool = False) -> dict[str, Any]:
+        """A coupon's edition, owner, status and (optionally) full history."""
+        row = await self._coupon_row(coupon_id)
+        edition = await self.record(row.edition_id)
+        async with self.db.session() as s:
+            owner_id = (await s.execute(select(Participant.id).where(
+                Participant.address == row.owner))).scalar()
+            events = list((await s.execute(
+                select(CouponHistory).where(CouponHistory.coupon_id == coupon_id)
+                .order_by(CouponHistory.block_number, CouponHistory.log_index)
+            )).scalars()) if history else []
+        out: dict[str, Any] = {
+            "serial": serial_text(edition.prefix, row.serial), "coupon_id": row.id,
+            "edition_id": row.edition_id, "owner": row.owner, "owner_id": owner_id,
+            "status": CouponStatus(row.status).name.lower(),
+            "channel": Channel(row.channel).name.lower(), "price_paid": int(row.price),
+            "order_ref_hash": row.order_ref, "seller": row.seller,
+            "sold_at": _iso(row.sold_at), "tx_hash": row.tx_hash,
+            "block_number": row.block_number,
+        }
+        if history:
+            out["edition"] = self.public(edition)
+            out["history"] = [{
+                "action": h.action, "from": h.sender, "to": h.receiver, "by": h.actor,
+                "at": _iso(h.timestamp), "tx_hash": h.tx_hash, "block_number": h.block_number,
+            } for h in events]
+        return out
+
+    async def coupon(self, serial: str) -> dict[str, Any]:
+        return await self.coupon_by_id(await self.coupon_id(serial), history=True)
+
+    async def transfer(self, caller: Caller, serial: str, to: str,
+                       idempotency_key: str | None) -> dict[str, Any]:
+        """Hand a coupon to another account; only its owner may."""
+        coupon_id = await self.coupon_id(serial)
+        row = await self._coupon_row(coupon_id)
+        if row.owner != caller.address:
+            raise Forbidden("only the coupon's owner may transfer it")
+        (receiver,) = await self._resolve([to], ["to"])
+        self._check_active(row)
+        result = await self._submit(
+            caller, Call("editions", "transfer", fixed=(coupon_id, receiver),
+                         kind="transfer coupon"), idempotency_key, "transfer")
+        return await self._after(result, coupon_id)
+
+    async def redeem(self, caller: Caller, serial: str,
+                     idempotency_key: str | None) -> dict[str, Any]:
+        """Redeem a coupon once (the edition's merchant or its terminals)."""
+        coupon_id = await self.coupon_id(serial)
+        row = await self._coupon_row(coupon_id)
+        edition = await self.record(row.edition_id)
+        await self._seller_may_sell(caller, edition)
+        self._check_active(row)
+        now = time.time()
+        if now < edition.valid_from:
+            raise Conflict(f"the coupon is valid from {_iso(edition.valid_from)}",
+                           field="serial")
+        result = await self._submit(
+            caller, Call("editions", "redeem_batch", item=(coupon_id,), kind="redeem coupon"),
+            idempotency_key, "redeem")
+        return await self._after(result, coupon_id)
+
+    async def void(self, caller: Caller, serial: str,
+                   idempotency_key: str | None) -> dict[str, Any]:
+        """Void (refund) an unredeemed coupon; the edition's merchant only."""
+        coupon_id = await self.coupon_id(serial)
+        row = await self._coupon_row(coupon_id)
+        edition = await self.record(row.edition_id)
+        if caller.role != Role.MERCHANT or caller.address != edition.merchant:
+            raise Forbidden("only the edition's merchant may void its coupons")
+        self._check_active(row)
+        result = await self._submit(
+            caller, Call("editions", "void_batch", item=(coupon_id,), kind="void coupon"),
+            idempotency_key, "void")
+        return await self._after(result, coupon_id)
+
+    @staticmethod
+    def _check_active(row: CouponRecord) -> None:
+        if row.status == CouponStatus.REDEEMED:
+            raise ContractRevert("editions: coupon already redeemed")
+        if row.status == CouponStatus.VOIDED:
+            raise ContractRevert("editions: coupon voided")
+
+    async def _after(self, result: OpResult, coupon_id: int) -> dict[str, Any]:
+        await self.rt.indexer.wait_for(result.block_number)
+        return {"coupon": await self.coupon_by_id(coupon_id, history=True),
+                **self._evidence(result)}
+
+    # -- proofs --------------------------------------------------------------------
+
+    async def proof(self, serial: str) -> dict[str, Any]:
+        """EIP-1186 proofs of the edition's counters and the coupon's word.
+
+        The proof is taken at the block the read models have reached, so the
+        claims returned with it are the ones the proof must confirm.
+        """
+        coupon_id = await self.coupon_id(serial)
+        while True:
+            block_number = self.rt.indexer.indexed
+            coupon = await self.coupon_by_id(coupon_id)
+            edition = await self.record(coupon["edition_id"])
+            if self.rt.indexer.indexed == block_number:
+                break
+        _, number = parse_serial(serial)
+        layout = layout_from_compiler(contracts.layout("editions"))
+        slots = proof_slots(layout, edition.id, number)
+        slots["prefix_length"] = edition_slot(layout, edition.id, "prefix")
+        slots["prefix_data"] = slots["prefix_length"] + 1
+        address = self.rt.gateway.contracts["editions"][0]
+        block_tag = hex(block_number)
+        block, proof = await self.rt.rpc.batch([
+            ("eth_getBlockByNumber", [block_tag, False]),
+            ("eth_getProof", [address, [slot_key(s) for s in slots.values()], block_tag]),
+        ])
+        if not isinstance(block, dict) or not isinstance(proof, dict):
+            raise Conflict("the chain node could not prove this block; try again")
+        header = {k: v for k, v in block.items()
+                  if k not in ("transactions", "uncles", "withdrawals", "size",
+                               "totalDifficulty")}
+        storage = []
+        for (name, slot), entry in zip(slots.items(), proof["storageProof"], strict=True):
+            storage.append({"name": name, "slot": slot_key(slot), "key": entry["key"],
+                            "value": entry["value"], "proof": entry["proof"]})
+        return {
+            "serial": coupon["serial"], "coupon_id": coupon_id, "edition_id": edition.id,
+            "chain_id": self.rt.chain_id, "contract": address,
+            "claims": {
+                "merchant": edition.merchant, "total_pieces": edition.cap,
+                "sold": edition.sold, "voided": edition.voided, "redeemed": edition.redeemed,
+                "owner": coupon["owner"], "status": coupon["status"],
+            },
+            "block": header,
+            "account": {k: proof[k] for k in
+                        ("address", "balance", "nonce", "codeHash", "storageHash",
+                         "accountProof")},
+            "storage": storage,
+        }
+
+    # -- helpers -------------------------------------------------------------------
+
+    async def _submit(self, caller: Caller, call: Call, idempotency_key: str | None,
+                      what: str) -> OpResult:
+        op_key = f"{caller.id}:{idempotency_key}:{what}" if idempotency_key else None
+        return await self.rt.gateway.submit(  # type: ignore[no-any-return]
+            await self.rt.participants.signer(caller.id), call, op_key=op_key)
+
+    @staticmethod
+    def _evidence(result: OpResult) -> dict[str, Any]:
+        return {"tx_hash": result.tx_hash, "block_number": result.block_number}
+
+
+def _chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+def _iso(epoch: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))

@@ -1,0 +1,399 @@
+"""Limited editions end to end: API, gateway, embedded node, read models, proofs."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections import Counter
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from click.testing import CliRunner
+from fastapi import FastAPI
+
+from couponchain.api.app import create_app
+from couponchain.cli import main
+from couponchain.runtime import Runtime
+
+
+@dataclass
+class Shop:
+    """A merchant with two terminals and two consumers, each with its own headers."""
+
+    merchant: dict[str, Any]
+    terminals: list[dict[str, Any]]
+    consumers: list[dict[str, Any]]
+
+    @staticmethod
+    def auth(participant: dict[str, Any]) -> dict[str, str]:
+        return {"authorization": f"Bearer {participant['api_key']}"}
+
+    @property
+    def as_merchant(self) -> dict[str, str]:
+        return self.auth(self.merchant)
+
+
+async def _shop(client: httpx.AsyncClient, name: str = "Cafe") -> Shop:
+    merchant = (await client.post("/v1/merchants", json={"name": name})).json()
+    auth = {"authorization": f"Bearer {merchant['api_key']}"}
+    terminals = [(await client.post("/v1/terminals", json={"name": f"Till {i}"},
+                                    headers=auth)).json() for i in (1, 2)]
+    consumers = [(await client.post("/v1/consumers", json={"name": n}, headers=auth)).json()
+                 for n in ("Ann", "Bob")]
+    return Shop(merchant, terminals, consumers)
+
+
+def _edition(prefix: str, cap: int, **overrides: Any) -> dict[str, Any]:
+    now = int(time.time())
+    return {
+        "brand": "Cafe", "title": "Free latte", "terms": "One latte per coupon. No cash value.",
+        "prefix": prefix, "total_pieces": cap, "price": 300,
+        "valid_from": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now - 3600)),
+        "valid_until": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now + 86400)),
+        **overrides,
+    }
+
+
+async def _create(client: httpx.AsyncClient, shop: Shop, prefix: str, cap: int) -> dict:
+    response = await client.post("/v1/editions", json=_edition(prefix, cap),
+                                 headers=shop.as_merchant)
+    assert response.status_code == 201, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+async def test_edition_lifecycle_sale_transfer_redeem_void(client: httpx.AsyncClient) -> None:
+    shop = await _shop(client)
+    edition = await _create(client, shop, "LATTE", 5)
+    assert edition["tx_hash"].startswith("0x") and edition["block_number"] > 0
+    assert edition["terms"].startswith("One latte")
+    public = (await client.get(f"/v1/editions/{edition['id']}")).json()
+    assert (public["total_pieces"], public["sold"], public["remaining"]) == (5, 0, 5)
+
+    ann, bob = shop.consumers
+    till = shop.auth(shop.terminals[0])
+    sale = await client.post(f"/v1/editions/{edition['id']}/sales", headers=till, json={
+        "buyer": ann["id"], "price": 250, "channel": "offline", "order_ref": "POS-1"})
+    assert sale.status_code == 201, sale.text
+    coupon = sale.json()["coupon"]
+    assert coupon["serial"] == "LATTE-000001" and coupon["owner"] == ann["address"]
+    assert sale.json()["tx_hash"].startswith("0x")
+
+    moved = await client.post("/v1/coupons/LATTE-000001/transfer", json={"to": bob["id"]},
+                              headers=shop.auth(ann))
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["coupon"]["owner"] == bob["address"]
+    stolen = await client.post("/v1/coupons/LATTE-000001/transfer", json={"to": ann["id"]},
+                               headers=shop.auth(ann))
+    assert stolen.status_code == 403
+
+    redeemed = await client.post("/v1/coupons/LATTE-000001/redeem",
+                                 headers=shop.auth(shop.terminals[1]))
+    assert redeemed.status_code == 200, redeemed.text
+    again = await client.post("/v1/coupons/LATTE-000001/redeem", headers=till)
+    assert again.status_code == 409 and "already redeemed" in again.json()["detail"]
+
+    second = (await client.post(f"/v1/editions/{edition['id']}/sales", headers=till, json={
+        "buyer": ann["address"], "order_ref": "WEB-2"})).json()["coupon"]
+    assert second["serial"] == "LATTE-000002" and second["price_paid"] == 300
+    denied = await client.post("/v1/coupons/LATTE-000002/void", headers=till)
+    assert denied.status_code == 403
+    voided = await client.post("/v1/coupons/LATTE-000002/void", headers=shop.as_merchant)
+    assert voided.status_code == 200, voided.text
+
+    looked_up = (await client.get("/v1/coupons/LATTE-000001")).json()
+    assert looked_up["status"] == "redeemed" and looked_up["owner"] == bob["address"]
+    assert [h["action"] for h in looked_up["history"]] == ["sold", "transferred", "redeemed"]
+    assert looked_up["edition"]["prefix"] == "LATTE"
+    counts = (await client.get(f"/v1/editions/{edition['id']}")).json()
+    assert (counts["sold"], counts["redeemed"], counts["voided"], counts["remaining"]) == (
+        2, 1, 1, 3)
+    assert (await client.get("/v1/coupons/LATTE-000003")).status_code == 404
+    assert (await client.get("/v1/coupons/NOPE-000001")).status_code == 404
+
+
+async def test_declared_data_is_validated_with_the_field_named(
+    client: httpx.AsyncClient,
+) -> None:
+    shop = await _shop(client)
+    zero = await client.post("/v1/editions", json=_edition("ZERO", 0), headers=shop.as_merchant)
+    assert zero.status_code == 422 and zero.json()["field"] == "total_pieces"
+    inverted = _edition("INV", 5, valid_from="2030-01-02T00:00:00Z",
+                        valid_until="2030-01-01T00:00:00Z")
+    bad = await client.post("/v1/editions", json=inverted, headers=shop.as_merchant)
+    assert bad.status_code == 422 and bad.json()["field"] == "valid_until"
+    past = _edition("PAST", 5, valid_from="2020-01-01T00:00:00Z",
+                    valid_until="2020-01-02T00:00:00Z")
+    late = await client.post("/v1/editions", json=past, headers=shop.as_merchant)
+    assert late.status_code == 422 and late.json()["field"] == "valid_until"
+    lower = await client.post("/v1/editions", json=_edition("latte", 5), headers=shop.as_merchant)
+    assert lower.status_code == 422 and lower.json()["field"] == "prefix"
+    by_platform = await client.post("/v1/editions", json=_edition("PLAT", 5))
+    assert by_platform.status_code == 403
+
+    await _create(client, shop, "TAKEN", 5)
+    dup = await client.post("/v1/editions", json=_edition("TAKEN", 5), headers=shop.as_merchant)
+    assert dup.status_code == 409 and dup.json()["field"] == "prefix"
+
+
+async def test_only_the_editions_merchant_and_its_terminals_sell(
+    client: httpx.AsyncClient,
+) -> None:
+    shop, other = await _shop(client), await _shop(client, "Rival")
+    edition = await _create(client, shop, "OWN", 5)
+    sale = {"buyer": shop.consumers[0]["id"], "order_ref": "X-1"}
+    foreign = await client.post(f"/v1/editions/{edition['id']}/sales", json=sale,
+                                headers=other.auth(other.terminals[0]))
+    assert foreign.status_code == 403
+    unknown = await client.post(f"/v1/editions/{edition['id']}/sales",
+                                json={**sale, "buyer": "nobody"}, headers=shop.as_merchant)
+    assert unknown.status_code == 422 and unknown.json()["field"] == "buyer"
+    channel = await client.post(f"/v1/editions/{edition['id']}/sales",
+                                json={**sale, "channel": "fax"}, headers=shop.as_merchant)
+    assert channel.status_code == 422 and channel.json()["field"] == "channel"
+    assert (await client.post("/v1/editions/999/sales", json=sale,
+                              headers=shop.as_merchant)).status_code == 404
+
+
+async def test_idempotent_sale_retry_records_one_coupon(client: httpx.AsyncClient) -> None:
+    shop = await _shop(client)
+    edition = await _create(client, shop, "ONCE", 5)
+    body = {"buyer": shop.consumers[0]["id"], "order_ref": "R-1"}
+    headers = {**shop.as_merchant, "Idempotency-Key": "sale-1"}
+    first = await client.post(f"/v1/editions/{edition['id']}/sales", json=body, headers=headers)
+    again = await client.post(f"/v1/editions/{edition['id']}/sales", json=body, headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert first.json() == again.json()
+    assert (await client.get(f"/v1/editions/{edition['id']}")).json()["sold"] == 1
+
+
+async def test_99_declared_300_sold_concurrently_from_two_terminals(
+    client: httpx.AsyncClient,
+) -> None:
+    shop = await _shop(client)
+    edition = await _create(client, shop, "LIMITED", 99)
+    url = f"/v1/editions/{edition['id']}/sales"
+
+    async def sell(i: int) -> httpx.Response:
+        return await client.post(url, headers=shop.auth(shop.terminals[i % 2]), json={
+            "buyer": shop.consumers[i % 2]["id"], "order_ref": f"ORDER-{i}"})
+
+    responses = await asyncio.gather(*(sell(i) for i in range(300)))
+    statuses = Counter(r.status_code for r in responses)
+    assert statuses == {201: 99, 409: 201}, statuses
+    refused = [r.json() for r in responses if r.status_code == 409]
+    assert all(p["reason"] == "editions: cap exceeded" for p in refused)
+    serials = sorted(r.json()["coupon"]["serial"] for r in responses if r.status_code == 201)
+    assert serials == [f"LIMITED-{n:06d}" for n in range(1, 100)]
+    final = (await client.get(f"/v1/editions/{edition['id']}")).json()
+    assert (final["sold"], final["remaining"]) == (99, 0)
+
+
+async def test_bulk_sales_are_all_or_nothing(client: httpx.AsyncClient) -> None:
+    shop = await _shop(client)
+    edition = await _create(client, shop, "BULK", 1500)
+    url = f"/v1/editions/{edition['id']}/sales:bulk"
+    buyer = shop.consumers[0]["address"]
+    sales = [{"buyer": buyer, "order_ref": f"B-{i}", "channel": "online"} for i in range(1200)]
+
+    bad = [*sales[:7], {**sales[7], "buyer": "no-such-buyer"}, *sales[8:]]
+    rejected = await client.post(url, json={"sales": bad}, headers=shop.as_merchant)
+    assert rejected.status_code == 422 and rejected.json()["field"] == "sales.7.buyer"
+    too_many = await client.post(url, json={"sales": sales + sales[:301]},
+                                 headers=shop.as_merchant)
+    assert too_many.status_code == 409, too_many.text
+    assert too_many.json()["reason"] == "editions: cap exceeded"
+    assert (await client.get(f"/v1/editions/{edition['id']}")).json()["sold"] == 0
+
+    done = await client.post(url, json={"sales": sales}, headers=shop.auth(shop.terminals[0]))
+    assert done.status_code == 201, done.text
+    body = done.json()
+    assert body["recorded"] == 1200 and len(body["transactions"]) == 3
+    assert body["coupons"][0]["serial"] == "BULK-000001"
+    assert body["coupons"][-1]["serial"] == "BULK-001200"
+    final = (await client.get(f"/v1/editions/{edition['id']}")).json()
+    assert (final["sold"], final["remaining"]) == (1200, 300)
+
+
+async def test_csv_import_names_row_and_field_and_writes_nothing_on_error(
+    client: httpx.AsyncClient,
+) -> None:
+    shop = await _shop(client)
+    edition = await _create(client, shop, "POS", 10)
+    url = f"/v1/editions/{edition['id']}/sales:import"
+    ann, bob = (c["id"] for c in shop.consumers)
+    headers = {**shop.auth(shop.terminals[1]), "content-type": "text/csv"}
+
+    bad_price = f"buyer,order_ref,price\n{ann},T-1,100\n{bob},T-2,100\n{ann},T-3,ten\n"
+    rejected = await client.post(url, content=bad_price, headers=headers)
+    assert rejected.status_code == 422 and rejected.json()["field"] == "row 3.price"
+    unknown = f"buyer,order_ref\n{ann},T-1\nmallory,T-2\n"
+    rejected = await client.post(url, content=unknown, headers=headers)
+    assert rejected.status_code == 422 and rejected.json()["field"] == "row 2.buyer"
+    assert (await client.get(f"/v1/editions/{edition['id']}")).json()["sold"] == 0
+
+    good = f"buyer,order_ref,price\n{ann},T-1,100\n{bob},T-2,\n"
+    imported = await client.post(url, content=good, headers=headers)
+    assert imported.status_code == 201, imported.text
+    assert imported.json()["recorded"] == 2
+    coupon = (await client.get("/v1/coupons/POS-000002")).json()
+    assert coupon["channel"] == "offline" and coupon["price_paid"] == 300
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def _serve(app: FastAPI) -> AsyncIterator[str]:
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.02)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    await task
+
+
+@pytest.fixture
+async def api_url(runtime: Runtime) -> AsyncIterator[str]:
+    async for url in _serve(create_app(runtime, manage_runtime=False)):
+        yield url
+
+
+def _tampering_app(honest: str, lie: list[str]) -> FastAPI:
+    """A server that relays the honest proof with one lie (`lie[0]`) told in it."""
+    app = FastAPI()
+
+    @app.get("/v1/coupons/{serial}/proof")
+    async def proof(serial: str) -> dict[str, Any]:
+        async with httpx.AsyncClient() as http:
+            body: dict[str, Any] = (await http.get(f"{honest}/v1/coupons/{serial}/proof")).json()
+        if lie[0] == "sold":  # a count the chain never had
+            body["claims"]["sold"] += 1
+        elif lie[0] == "status":  # a redeemed coupon shown as still good
+            body["claims"]["status"] = "active"
+        elif lie[0] == "state root":  # a forged header to go with forged proofs
+            body["block"]["stateRoot"] = "0x" + "11" * 32
+        elif lie[0] == "swapped proof":  # the coupon's proof replaced by the cap's
+            proofs = {e["name"]: e for e in body["storage"]}
+            proofs["coupon"]["proof"] = proofs["cap"]["proof"]
+        return body
+
+    return app
+
+
+async def _verify(*args: str) -> tuple[int, str]:
+    result = await asyncio.to_thread(CliRunner().invoke, main, ["verify", *args])
+    return result.exit_code, result.output
+
+
+async def test_verify_checks_proofs_and_catches_a_lying_server(
+    client: httpx.AsyncClient, api_url: str, node_url: str,
+) -> None:
+    shop = await _shop(client)
+    edition = await _create(client, shop, "PROOF", 99)
+    for i in range(3):
+        assert (await client.post(f"/v1/editions/{edition['id']}/sales", json={
+            "buyer": shop.consumers[0]["id"], "order_ref": f"P-{i}"},
+            headers=shop.as_merchant)).status_code == 201
+    await client.post("/v1/coupons/PROOF-000002/redeem", headers=shop.as_merchant)
+
+    proof = (await client.get("/v1/coupons/PROOF-000002/proof")).json()
+    assert proof["claims"]["sold"] == 3 and proof["claims"]["redeemed"] == 1
+    assert proof["claims"]["status"] == "redeemed"
+
+    code, output = await _verify("PROOF-000002", "--api", api_url, "--rpc", node_url)
+    assert code == 0, output
+    assert "NOT verified" not in output and "VERIFIED" in output
+    code, output = await _verify("PROOF-000002", "--api", api_url)
+    assert code == 0, output
+
+    lie = [""]
+    async for liar in _serve(_tampering_app(api_url, lie)):
+        for told in ("sold", "status", "state root", "swapped proof"):
+            lie[0] = told
+            code, output = await _verify("PROOF-000002", "--api", liar, "--rpc", node_url)
+            assert code == 1, (told, output)
+            assert "NOT VERIFIED" in output, told
+
+
+@pytest.mark.slow
+async def test_bulk_of_ten_thousand_sales(client: httpx.AsyncClient) -> None:
+    shop = await _shop(client)
+    edition = await _create(client, shop, "MANY", 10_000)
+    buyer = shop.consumers[1]["address"]
+    sales = [{"buyer": buyer, "order_ref": f"M-{i}"} for i in range(10_000)]
+    done = await client.post(f"/v1/editions/{edition['id']}/sales:bulk", json={"sales": sales},
+                             headers=shop.as_merchant, timeout=300)
+    assert done.status_code == 201, done.text
+    assert done.json()["coupons"][-1]["serial"] == "MANY-010000"
+    final = (await client.get(f"/v1/editions/{edition['id']}")).json()
+    assert (final["sold"], final["remaining"]) == (10_000, 0)
+    over = await client.post(f"/v1/editions/{edition['id']}/sales:bulk",
+                             json={"sales": sales[:1]}, headers=shop.as_merchant)
+    assert over.status_code == 409
+
+
+async def test_coupon_page_badge_comes_from_the_proof(
+    client: httpx.AsyncClient, runtime: Runtime,
+) -> None:
+    from sqlalchemy import update
+
+    from couponchain.store.models import EditionRecord
+
+    shop = await _shop(client)
+    edition = await _create(client, shop, "PAGE", 9)
+    await client.post(f"/v1/editions/{edition['id']}/sales", headers=shop.as_merchant, json={
+        "buyer": shop.consumers[0]["id"], "order_ref": "PG-1"})
+    page = await client.get("/coupons/PAGE-000001")
+    assert page.status_code == 200
+    assert "verified ✓" in page.text and 'id="coupon-qr"' in page.text
+    assert (await client.get("/coupons", params={"serial": "page-000001"})).status_code == 200
+
+    # A read model that drifted from the chain (or was doctored) loses the badge.
+    async with runtime.db.transaction() as s:
+        await s.execute(update(EditionRecord).where(EditionRecord.id == edition["id"])
+                        .values(sold=5))
+    page = await client.get("/coupons/PAGE-000001")
+    assert "verified ✓" not in page.text and "not verified" in page.text
+    assert "sold" in page.text
+    assert (await client.get("/coupons/PAGE-000404")).status_code == 404
+
+
+async def test_bulk_retry_after_a_crash_half_way_finishes_the_rest(
+    client: httpx.AsyncClient, runtime: Runtime,
+) -> None:
+    from eth_utils import keccak
+
+    from couponchain.chain.gateway import Call
+    from couponchain.services.editions import CHUNK
+
+    shop = await _shop(client)
+    edition = await _create(client, shop, "RETRY", CHUNK + 100)
+    buyer = shop.consumers[0]["address"]
+    sales = [{"buyer": buyer, "order_ref": f"R-{i}", "channel": "online"}
+             for i in range(CHUNK + 100)]
+    # The first attempt journaled its first chunk, then the process died.
+    first = sales[:CHUNK]
+    await runtime.gateway.submit(
+        await runtime.participants.signer(shop.merchant["id"]),
+        Call("editions", "record_sales", fixed=(
+            edition["id"], [buyer] * CHUNK, [300] * CHUNK, [1] * CHUNK,
+            [keccak(text=s["order_ref"]) for s in first])),
+        op_key=f"{shop.merchant['id']}:bulk-7:bulk:0:sales")
+
+    retried = await client.post(f"/v1/editions/{edition['id']}/sales:bulk",
+                                json={"sales": sales},
+                                headers={**shop.as_merchant, "Idempotency-Key": "bulk-7"})
+    assert retried.status_code == 201, retried.text
+    assert retried.json()["recorded"] == CHUNK + 100
+    final = (await client.get(f"/v1/editions/{edition['id']}")).json()
+    assert (final["sold"], final["remaining"]) == (CHUNK + 100, 0)
