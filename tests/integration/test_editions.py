@@ -368,6 +368,41 @@ async def test_coupon_page_badge_comes_from_the_proof(
     assert (await client.get("/coupons/PAGE-000404")).status_code == 404
 
 
+async def test_listing_timeline_and_public_edition_page(client: httpx.AsyncClient) -> None:
+    shop = await _shop(client)
+    other = await _shop(client, "Bakery")
+    edition = await _create(client, shop, "TIME", 10)
+    await _create(client, other, "BREAD", 3)
+    buyer = shop.consumers[0]["id"]
+    await client.post(f"/v1/editions/{edition['id']}/sales:bulk", headers=shop.as_merchant,
+                      json={"sales": [{"buyer": buyer, "order_ref": f"T-{i}"} for i in range(3)]})
+    await client.post("/v1/coupons/TIME-000002/redeem", headers=shop.as_merchant)
+
+    mine = (await client.get("/v1/editions", params={"merchant": shop.merchant["id"]})).json()
+    assert [e["prefix"] for e in mine["editions"]] == ["TIME"]
+    assert (mine["editions"][0]["sold"], mine["editions"][0]["redeemed"]) == (3, 1)
+    by_address = (await client.get("/v1/editions",
+                                   params={"merchant": other.merchant["address"]})).json()
+    assert [e["prefix"] for e in by_address["editions"]] == ["BREAD"]
+    everyone = (await client.get("/v1/editions", params={"limit": 1})).json()
+    assert len(everyone["editions"]) == 1 and everyone["next_cursor"] is not None
+    assert (await client.get("/v1/editions", params={"merchant": "nobody"})).status_code == 404
+
+    timeline = (await client.get(f"/v1/editions/{edition['id']}/sales-timeline")).json()
+    assert sum(p["sold"] for p in timeline["points"]) == 3
+    assert all(p["at"].endswith(":00Z") for p in timeline["points"])
+    assert (await client.get("/v1/editions/999/sales-timeline")).status_code == 404
+
+    page = await client.get(f"/editions/{edition['id']}")
+    assert page.status_code == 200 and "verified ✓" in page.text
+    assert 'href="/coupons/TIME-000003"' in page.text
+    assert 'id="edition-redeemed">1<' in page.text
+    assert (await client.get("/editions/999")).status_code == 404
+    qr = await client.get("/coupons/TIME-000001/qr.png")
+    assert qr.status_code == 200 and qr.headers["content-type"] == "image/png"
+    assert (await client.get("/coupons/TIME-000009/qr.png")).status_code == 404
+
+
 async def test_bulk_retry_after_a_crash_half_way_finishes_the_rest(
     client: httpx.AsyncClient, runtime: Runtime,
 ) -> None:

@@ -354,7 +354,7 @@ class EditionService:
             "block_number": row.block_number,
         }
         if history:
-            out["edition"] = self.public(edition)
+            out["edition"] = await self.get(row.edition_id)
             out["history"] = [{
                 "action": h.action, "from": h.sender, "to": h.receiver, "by": h.actor,
                 "at": _iso(h.timestamp), "tx_hash": h.tx_hash, "block_number": h.block_number,

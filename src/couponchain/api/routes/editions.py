@@ -8,14 +8,16 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Request
+from eth_utils import to_checksum_address
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from couponchain.api.deps import CallerDep, IdempotencyDep, IdempotencyKey, RuntimeDep
 from couponchain.api.idempotency import request_hash
 from couponchain.errors import InvalidInput
-from couponchain.services.editions import MAX_BULK, Sale
+from couponchain.services import edition_views
+from couponchain.services.editions import ADDRESS, MAX_BULK, EditionService, Sale
 from couponchain.services.participants import Caller
 
 router = APIRouter(prefix="/v1", tags=["editions"])
@@ -80,6 +82,22 @@ class EditionPublic(BaseModel):
     remaining: int
     registered_block: int
     registered_tx: str
+
+
+class EditionPage(BaseModel):
+    editions: list[EditionPublic]
+    next_cursor: int | None = Field(description="pass as `cursor` for the next page")
+
+
+class TimelinePoint(BaseModel):
+    at: str = Field(description="start of the minute (UTC)")
+    sold: int = Field(description="coupons sold in that minute (voided later or not)")
+
+
+class SalesTimeline(BaseModel):
+    edition_id: int
+    minute_seconds: int
+    points: list[TimelinePoint] = Field(description="minutes with sales, oldest first")
 
 
 class EditionCreated(EditionPublic):
@@ -171,6 +189,38 @@ async def create_edition(body: EditionCreate, request: Request, runtime: Runtime
             "valid_from": _epoch(body.valid_from), "valid_until": _epoch(body.valid_until)}
     return await _write(idem, caller, key, request, body.model_dump(mode="json"),
                         lambda: runtime.editions.create(caller, data, key), 201)
+
+
+@router.get("/editions", response_model=EditionPage,
+            summary="List editions, optionally of one merchant")
+async def list_editions(
+    runtime: RuntimeDep,
+    merchant: Annotated[str | None, Query(max_length=42,
+                                          description="a merchant's id or address")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    cursor: Annotated[int | None, Query(ge=0)] = None,
+) -> dict[str, Any]:
+    address: str | None = None
+    merchant_id: str | None = None
+    if merchant is not None:
+        if ADDRESS.match(merchant):
+            address = to_checksum_address(merchant)
+        else:
+            merchant_id = merchant
+            address = (await runtime.participants.get(merchant)).address
+    rows = await edition_views.editions_of(runtime.db, address, limit, cursor)
+    return {"editions": [EditionService.public(r, merchant_id=merchant_id) for r in rows],
+            "next_cursor": rows[-1].id if len(rows) == limit else None}
+
+
+@router.get("/editions/{edition_id}/sales-timeline", response_model=SalesTimeline,
+            summary="Coupons sold per minute, for charts")
+async def sales_timeline(edition_id: int, runtime: RuntimeDep) -> dict[str, Any]:
+    await runtime.editions.record(edition_id)  # 404 for an unknown edition
+    points = await edition_views.sales_timeline(runtime.db, edition_id)
+    return {"edition_id": edition_id, "minute_seconds": edition_views.MINUTE,
+            "points": [{"at": datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                        "sold": n} for t, n in points]}
 
 
 @router.get("/editions/{edition_id}", response_model=EditionPublic,

@@ -1,26 +1,31 @@
-"""Server-rendered pages: sign in with an API key, a home per role, chain status."""
+"""Server-rendered pages: sign in, a home per role, chain status, editions and coupons."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
 import segno
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from couponchain.api.deps import RuntimeDep
 from couponchain.chain import contracts
 from couponchain.chain.proofs import verify_coupon_proof
-from couponchain.domain.edition_slots import layout_from_compiler
+from couponchain.domain.edition_slots import CouponStatus, layout_from_compiler
 from couponchain.errors import CouponChainError
+from couponchain.services import edition_views
+from couponchain.services.editions import serial_text
 
 WEB = Path(__file__).resolve().parents[2] / "web"
 templates = Jinja2Templates(directory=WEB / "templates")
 
 router = APIRouter(include_in_schema=False)
+#: Coupons listed per page on an edition's public page.
+PAGE_SIZE = 200
 
 
 def mount_static(app: FastAPI) -> None:
@@ -58,28 +63,83 @@ async def coupon_lookup(request: Request, runtime: RuntimeDep,
     return templates.TemplateResponse(request, "editions/coupon.html", {"serial": None})
 
 
+async def _proven(runtime: Any, serial: str) -> tuple[dict[str, Any], list[str]]:
+    """The coupon's proof and the claims that fail when checked against the chain."""
+    proof = await runtime.editions.proof(serial)
+    trusted = await runtime.rpc.call("eth_getBlockByNumber", proof["block"]["number"], False)
+    verdicts = verify_coupon_proof(proof, layout_from_compiler(contracts.layout("editions")),
+                                   trusted_block=trusted)
+    return proof, [v.claim for v in verdicts if not v.ok]
+
+
 @router.get("/coupons/{serial}", response_class=HTMLResponse)
 async def coupon_page(request: Request, serial: str, runtime: RuntimeDep) -> HTMLResponse:
     """A coupon's public page; the badge is the outcome of checking its storage proofs."""
     context: dict[str, Any] = {"serial": serial, "api": str(request.base_url).rstrip("/")}
     try:
         coupon = await runtime.editions.coupon(serial)
-        proof = await runtime.editions.proof(serial)
+        proof, failed = await _proven(runtime, serial)
     except CouponChainError as exc:
         context["error"] = exc.message
         return templates.TemplateResponse(request, "editions/coupon.html", context,
                                           status_code=exc.status)
-    trusted = await runtime.rpc.call("eth_getBlockByNumber", proof["block"]["number"], False)
-    verdicts = verify_coupon_proof(proof, layout_from_compiler(contracts.layout("editions")),
-                                   trusted_block=trusted)
     # The page shows the proven snapshot's counts, so badge and numbers agree.
     edition = {**coupon["edition"], **{k: proof["claims"][k] for k in
                                         ("sold", "voided", "redeemed")}}
-    page_url = str(request.url_for("coupon_page", serial=coupon["serial"]))
     context.update(
-        coupon=coupon, edition=edition, verified=all(v.ok for v in verdicts),
-        failed=[v.claim for v in verdicts if not v.ok],
+        coupon=coupon, edition=edition, verified=not failed, failed=failed,
         block_number=int(proof["block"]["number"], 16),
-        qr=segno.make(page_url, error="m").svg_data_uri(scale=4),
+        qr=request.url_for("coupon_qr", serial=coupon["serial"]),
     )
     return templates.TemplateResponse(request, "editions/coupon.html", context)
+
+
+@router.get("/coupons/{serial}/qr.png")
+async def coupon_qr(request: Request, serial: str, runtime: RuntimeDep) -> Response:
+    """A PNG QR code holding the absolute URL of the coupon's public page."""
+    coupon = await runtime.editions.coupon(serial)  # 404 for a serial never sold
+    page_url = str(request.url_for("coupon_page", serial=coupon["serial"]))
+    png = io.BytesIO()
+    segno.make(page_url, error="m").save(png, kind="png", scale=8, border=4)
+    return Response(png.getvalue(), media_type="image/png",
+                    headers={"cache-control": "public, max-age=86400"})
+
+
+@router.get("/editions", response_class=HTMLResponse)
+async def editions_console(request: Request) -> HTMLResponse:
+    """The merchant console; editions.js fills it through the JSON API."""
+    return templates.TemplateResponse(request, "editions/console.html", {})
+
+
+@router.get("/editions/{edition_id}", response_class=HTMLResponse)
+async def edition_page(request: Request, edition_id: int, runtime: RuntimeDep,
+                       after: int = 0) -> HTMLResponse:
+    """An edition's public page: declared cap against sold, redeemed and voided.
+
+    When a coupon was sold, the counters shown are the ones proven with the
+    newest coupon's storage proofs, so the badge covers them.
+    """
+    try:
+        edition = await runtime.editions.get(edition_id)
+    except CouponChainError as exc:
+        return templates.TemplateResponse(request, "editions/edition.html",
+                                          {"error": exc.message}, status_code=exc.status)
+    context: dict[str, Any] = {"edition": edition, "verified": None}
+    proven = None
+    if edition["sold"]:
+        try:
+            proven = await _proven(runtime, serial_text(edition["prefix"], edition["sold"]))
+        except CouponChainError as exc:  # e.g. the node cannot prove this block right now
+            context["unproven"] = exc.message
+    if proven:
+        proof, failed = proven
+        edition.update({k: proof["claims"][k] for k in ("sold", "voided", "redeemed")})
+        edition["remaining"] = edition["total_pieces"] - edition["sold"]
+        context.update(verified=not failed, failed=failed,
+                       block_number=int(proof["block"]["number"], 16))
+    rows = await edition_views.coupons_of(runtime.db, edition_id, PAGE_SIZE + 1, after)
+    context["coupons"] = [{"serial": serial_text(edition["prefix"], r.serial),
+                           "status": CouponStatus(r.status).name.lower(), "owner": r.owner}
+                          for r in rows[:PAGE_SIZE]]
+    context["next_after"] = rows[PAGE_SIZE - 1].serial if len(rows) > PAGE_SIZE else None
+    return templates.TemplateResponse(request, "editions/edition.html", context)

@@ -1,0 +1,203 @@
+// Merchant console: the merchant's editions with live counts, a sale form,
+// CSV import of offline sales and a chart of sales over time. Uses api(),
+// $() and drawLine() from app.js (loaded first; both scripts are deferred).
+"use strict";
+
+const REFRESH_MS = 3000;
+const CHART_MINUTES = 240;
+const consoleState = { me: null, editions: [], selected: null };
+
+function newKey() {
+  return crypto.randomUUID ? crypto.randomUUID() : Date.now() + "-" + Math.random();
+}
+
+function localInput(date) {
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}` +
+    `T${pad(date.getHours())}:${pad(date.getMinutes())}`;
+}
+
+// The API's problem details name the offending field (e.g. "row 3.buyer").
+function problemText(error) {
+  const field = error.problem && error.problem.field;
+  return field && !error.message.startsWith(field) ? `${field}: ${error.message}` : error.message;
+}
+
+function show(box, text, failed) {
+  box.hidden = false;
+  box.classList.toggle("error", Boolean(failed));
+  box.textContent = text;
+}
+
+function cell(row, value) {
+  const td = document.createElement("td");
+  td.textContent = String(value);
+  row.appendChild(td);
+  return td;
+}
+
+function renderEditions() {
+  const body = $("editions-rows");
+  body.replaceChildren();
+  $("editions-empty").hidden = consoleState.editions.length > 0;
+  for (const e of consoleState.editions) {
+    const row = document.createElement("tr");
+    row.dataset.id = e.id;
+    row.classList.toggle("current", e.id === consoleState.selected);
+    const name = cell(row, "");
+    const pick = document.createElement("button");
+    pick.className = "link";
+    pick.textContent = `${e.prefix} · ${e.title}`;
+    pick.onclick = () => select(e.id);
+    const link = document.createElement("a");
+    link.href = "/editions/" + e.id;
+    link.textContent = "public page";
+    name.append(pick, " ", link);
+    for (const key of ["total_pieces", "sold", "redeemed", "voided", "remaining"]) {
+      cell(row, e[key]).className = "count-" + key;
+    }
+    body.appendChild(row);
+  }
+}
+
+function select(id) {
+  consoleState.selected = id;
+  const edition = consoleState.editions.find((e) => e.id === id);
+  $("selected").hidden = !edition;
+  if (edition) $("selected-name").textContent = `${edition.prefix} · ${edition.title}`;
+  renderEditions();
+  drawSales();
+}
+
+async function refreshEditions() {
+  try {
+    const page = await api("/v1/editions?limit=500&merchant=" +
+                           encodeURIComponent(consoleState.me.id));
+    consoleState.editions = page.editions;
+    if (consoleState.selected === null && page.editions.length) {
+      select(page.editions[page.editions.length - 1].id);
+    } else {
+      renderEditions();
+      drawSales();
+    }
+  } catch (error) {
+    $("editions-empty").hidden = false;
+    $("editions-empty").textContent = "Could not load editions: " + error.message;
+  }
+  setTimeout(refreshEditions, REFRESH_MS);
+}
+
+// Cumulative coupons sold, one point per minute from the first sale to now.
+async function drawSales() {
+  const id = consoleState.selected;
+  if (id === null) return;
+  const timeline = await api(`/v1/editions/${id}/sales-timeline`).catch(() => null);
+  if (!timeline || id !== consoleState.selected) return;
+  const step = timeline.minute_seconds * 1000;
+  const perMinute = new Map(timeline.points.map((p) => [Date.parse(p.at), p.sold]));
+  const now = Math.floor(Date.now() / step) * step;
+  const first = timeline.points.length ? Date.parse(timeline.points[0].at) : now;
+  const start = Math.max(first, now - (CHART_MINUTES - 1) * step);
+  let total = 0;
+  for (const [at, sold] of perMinute) if (at < start) total += sold;
+  const values = [total];
+  for (let at = start; at <= now; at += step) {
+    total += perMinute.get(at) || 0;
+    values.push(total);
+  }
+  drawLine($("sales-chart"), values);
+  $("chart-note").textContent = timeline.points.length
+    ? `${total} sold in all; one point per minute since ${new Date(start).toLocaleString()}.`
+    : "No sales yet.";
+}
+
+function setUpCreate() {
+  const now = new Date();
+  $("ed-from").value = localInput(new Date(now.getTime() - 5 * 60000));
+  $("ed-until").value = localInput(new Date(now.getTime() + 30 * 86400000));
+  $("edition-form").onsubmit = async (event) => {
+    event.preventDefault();
+    const box = $("edition-result");
+    show(box, "Registering on chain…");
+    try {
+      const created = await api("/v1/editions", {
+        method: "POST", headers: { "Idempotency-Key": newKey() },
+        body: JSON.stringify({
+          brand: $("ed-brand").value, title: $("ed-title").value, terms: $("ed-terms").value,
+          prefix: $("ed-prefix").value.trim().toUpperCase(),
+          total_pieces: Number($("ed-pieces").value), price: Number($("ed-price").value),
+          valid_from: new Date($("ed-from").value).toISOString(),
+          valid_until: new Date($("ed-until").value).toISOString(),
+        }),
+      });
+      show(box, `Registered edition #${created.id} (${created.prefix}, ` +
+        `${created.total_pieces} pieces) in block ${created.block_number}.`);
+      consoleState.editions.push(created);
+      select(created.id);
+    } catch (error) {
+      show(box, "Not created: " + problemText(error), true);
+    }
+  };
+}
+
+function setUpSale() {
+  $("sale-form").onsubmit = async (event) => {
+    event.preventDefault();
+    const box = $("sale-result");
+    show(box, "Recording on chain…");
+    const body = { buyer: $("sale-buyer").value.trim(), channel: $("sale-channel").value,
+                   order_ref: $("sale-order").value.trim() };
+    if ($("sale-price").value.trim()) body.price = Number($("sale-price").value);
+    try {
+      const sold = await api(`/v1/editions/${consoleState.selected}/sales`, {
+        method: "POST", headers: { "Idempotency-Key": newKey() }, body: JSON.stringify(body),
+      });
+      const link = document.createElement("a");
+      link.id = "sold-serial";
+      link.href = "/coupons/" + sold.coupon.serial;
+      link.textContent = sold.coupon.serial;
+      show(box, "Sold ");
+      box.append(link, ` to ${sold.coupon.owner} in block ${sold.block_number}.`);
+      $("sale-order").value = "";
+    } catch (error) {
+      show(box, "Not recorded: " + problemText(error), true);
+    }
+  };
+}
+
+function setUpImport() {
+  $("import-form").onsubmit = async (event) => {
+    event.preventDefault();
+    const box = $("import-result");
+    const file = $("import-file").files[0];
+    if (!file) return;
+    show(box, `Importing ${file.name}…`);
+    try {
+      const done = await api(`/v1/editions/${consoleState.selected}/sales:import`, {
+        method: "POST", body: await file.text(),
+        headers: { "content-type": "text/csv", "Idempotency-Key": newKey() },
+      });
+      const serials = done.coupons.map((c) => c.serial);
+      show(box, `Imported ${done.recorded} sales: ${serials[0]} … ${serials[serials.length - 1]}.`);
+    } catch (error) {
+      show(box, "Nothing imported: " + problemText(error), true);
+    }
+  };
+}
+
+document.addEventListener("DOMContentLoaded", async () => {
+  if (!$("console")) return;
+  const me = await whoAmI();
+  if (!me || me.role !== "merchant") {
+    $("console-signin").hidden = false;
+    if (me) $("console-signin").textContent = "The console is for merchants; you are " +
+      `signed in as a ${me.role}.`;
+    return;
+  }
+  consoleState.me = me;
+  $("console").hidden = false;
+  setUpCreate();
+  setUpSale();
+  setUpImport();
+  refreshEditions();
+});
