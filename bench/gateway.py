@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -76,7 +77,17 @@ async def grouped(runtime: Runtime, signer, ops: int) -> tuple[float, float]:  #
     return ops / (acked - started), ops / (indexed - started)
 
 
+async def _watchdog(seconds: float) -> None:
+    """If the run takes far longer than it should, show where every task waits."""
+    await asyncio.sleep(seconds)
+    console.print(f"[red]no result after {seconds:.0f} s; the tasks and where they wait:")
+    for task in asyncio.all_tasks():
+        task.print_stack(limit=12, file=sys.stderr)
+    os._exit(3)
+
+
 async def main(ops: int, naive_ops: int) -> None:
+    watchdog = asyncio.create_task(_watchdog(120 + ops / 200))
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(data_dir=Path(tmp), master_secret="benchmark-master-secret")
         runtime = Runtime(settings)
@@ -90,6 +101,7 @@ async def main(ops: int, naive_ops: int) -> None:
             acked_rate, grouped_rate = await grouped(runtime, signer, ops)
         finally:
             await runtime.stop()
+    watchdog.cancel()
     table = Table(title=f"chain gateway, {os.cpu_count()} cores, embedded {settings.node_kind}")
     table.add_column("path")
     table.add_column("operations", justify="right")

@@ -159,3 +159,18 @@ async def test_a_replay_keeps_block_timestamps_and_the_clock_runs_on(
         assert abs(third.block_timestamp - time.time()) < 5
     finally:
         await runtime.stop()
+
+
+async def test_a_whole_batch_sent_alone_does_not_shrink_merged_batches(
+    runtime: Runtime,
+) -> None:
+    """Regression: the gas of a call carrying a whole list in its fixed arguments was
+    learned as the gas of one item, and single-item calls then went one per tx."""
+    platform = await runtime.participants.signer(runtime.platform.caller.id)
+    bulk = [Account.create().address for _ in range(300)]
+    await runtime.gateway.submit(platform, Call("token", "mint_batch",
+                                                fixed=(bulk, [AMOUNT] * 300)))
+    singles = [Account.create().address for _ in range(200)]
+    results = await asyncio.gather(*(runtime.gateway.submit(platform, mint(r))
+                                     for r in singles))
+    assert len({r.tx_hash for r in results}) < 20

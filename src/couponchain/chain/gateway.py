@@ -561,6 +561,11 @@ class Gateway:
 
     def _learn_gas(self, group: list[_Pending], receipt: dict[str, Any]) -> None:
         call = group[0].call
+        if call.item is None:
+            # Sent alone (a deployment, or a whole bulk chunk in `fixed`): its gas
+            # says nothing about one merged item, and learning it would shrink the
+            # batches of the same function's single-item calls to one per tx.
+            return
         per_item = int(receipt["gasUsed"], 16) / len(group)
         key = (call.contract, call.function)
         self._gas_per_item[key] = max(per_item, self._gas_per_item.get(key, 0) * 0.9)

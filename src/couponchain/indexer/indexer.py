@@ -41,6 +41,7 @@ class Indexer:
         projections: Projections = PROJECTIONS,
         *,
         chunk: int = 5000,
+        max_events: int = 5000,
         poll_interval: float = 0.25,
     ) -> None:
         self.db = db
@@ -48,6 +49,9 @@ class Indexer:
         self.contracts = contracts
         self.projections = projections
         self.chunk = chunk
+        #: Events per database transaction: a range holding more is cut at a block
+        #: boundary, so the SQLite write lock is never held for long.
+        self.max_events = max_events
         self.poll_interval = poll_interval
         self.head = 0
         self.indexed = -1
@@ -110,6 +114,7 @@ class Indexer:
             logs = await self.rpc.call("eth_getLogs", {
                 "fromBlock": hex(first), "toBlock": hex(last), "address": list(contracts),
             })
+            logs, last = _bounded(logs, last, self.max_events)
         numbers = sorted({int(entry["blockNumber"], 16) for entry in logs} | {last})
         blocks = await self.rpc.batch([("eth_getBlockByNumber", [hex(n), False]) for n in numbers])
         info = {n: (b["hash"], int(b["timestamp"], 16)) for n, b in zip(numbers, blocks,
@@ -206,3 +211,16 @@ class Indexer:
                              r.log_index, r.tx_hash, r.block_timestamp) for r in rows
             ])
             last_id = max(r.id for r in rows)
+
+
+def _bounded(
+    logs: list[dict[str, Any]], last: int, max_events: int
+) -> tuple[list[dict[str, Any]], int]:
+    """At most about `max_events` logs, ending at a whole block (at least one block)."""
+    if len(logs) <= max_events:
+        return logs, last
+    cut_block = int(logs[max_events]["blockNumber"], 16)
+    first_block = int(logs[0]["blockNumber"], 16)
+    end = max(cut_block - 1, first_block)
+    kept = [entry for entry in logs if int(entry["blockNumber"], 16) <= end]
+    return kept, end
