@@ -114,7 +114,19 @@ class Indexer:
             logs = await self.rpc.call("eth_getLogs", {
                 "fromBlock": hex(first), "toBlock": hex(last), "address": list(contracts),
             })
-            logs, last = _bounded(logs, last, self.max_events)
+        # One database transaction per slice of at most about `max_events` events, cut at
+        # block boundaries, so the SQLite write lock is never held for long.
+        while True:
+            part, part_last = _bounded(logs, last, self.max_events)
+            await self._store(part, first, part_last, contracts)
+            if part_last >= last:
+                break
+            logs, first = logs[len(part):], part_last + 1
+        return last >= self.head
+
+    async def _store(self, logs: list[dict[str, Any]], first: int, last: int,
+                     contracts: dict[str, tuple[str, CompiledContract]]) -> None:
+        """Store blocks first..last (their events in `logs`) and apply the projections."""
         numbers = sorted({int(entry["blockNumber"], 16) for entry in logs} | {last})
         blocks = await self.rpc.batch([("eth_getBlockByNumber", [hex(n), False]) for n in numbers])
         info = {n: (b["hash"], int(b["timestamp"], 16)) for n, b in zip(numbers, blocks,
@@ -136,7 +148,6 @@ class Indexer:
         async with self._progress:
             self.indexed = last
             self._progress.notify_all()
-        return last >= self.head
 
     def _decode(
         self, logs: list[dict[str, Any]], contracts: dict[str, tuple[str, CompiledContract]],
