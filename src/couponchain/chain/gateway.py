@@ -381,7 +381,7 @@ class Gateway:
             done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             self._send_queue.put_nowait((sent, done))
         await done
-        await self._record_outcomes(sent, groups)
+        await self._record_outcomes(sent)
         return sent
 
     async def _journal(self, account: _Account, groups: list[list[_Pending]]) -> list[_Sent]:
@@ -467,9 +467,9 @@ class Gateway:
         node = int(await self._rpc_retrying("eth_getTransactionCount", address, "pending"), 16)
         return max(node, (last + 1) if last is not None else 0)
 
-    async def _record_outcomes(self, sent: list[_Sent], groups: list[list[_Pending]]) -> None:
+    async def _record_outcomes(self, sent: list[_Sent]) -> None:
         async with self.db.transaction() as s:
-            for tx, group in zip(sent, groups, strict=True):
+            for tx in sent:
                 receipt = tx.receipt
                 if receipt is None:  # superseded: nothing of it is on chain
                     continue
@@ -486,7 +486,6 @@ class Gateway:
                     await s.execute(
                         update(ChainOp).where(ChainOp.tx_id == tx.tx_id).values(status="done")
                     )
-                del group
 
     async def _split_reverted(
         self, account: _Account, group: list[_Pending]

@@ -78,10 +78,6 @@ class Reconciler:
         self.progress: Callable[[int, int], None] | None = None
         self._lock = asyncio.Lock()
 
-    async def earliest_timestamp(self) -> int | None:
-        """The first journaled block's timestamp (a fresh dev node must start before it)."""
-        return await earliest_timestamp(self.db)
-
     async def run(self) -> ReplayReport:
         """Wait for the node, then replay and rebroadcast what it lacks."""
         async with self._lock:
