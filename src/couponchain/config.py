@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     batch_max: int = 512
     #: Gas limit used for every transaction (the embedded node's block limit is larger).
     tx_gas_limit: int = 16_000_000
+    #: Seconds between runs of the promotion pool distributor (0 turns it off).
+    distribute_interval: float = 2.0
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:

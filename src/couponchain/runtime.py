@@ -13,6 +13,7 @@ import gc
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from couponchain.chain.deploy import ensure_deployed
 from couponchain.chain.gateway import Gateway
@@ -23,9 +24,12 @@ from couponchain.chain.rpc import RpcClient
 from couponchain.config import Settings
 from couponchain.indexer import editions as _edition_projection  # noqa: F401
 from couponchain.indexer import participants as _participant_projection  # noqa: F401
+from couponchain.indexer import promotions as _promotion_projection  # noqa: F401
 from couponchain.indexer.indexer import Indexer
 from couponchain.services.editions import EditionService
 from couponchain.services.participants import Caller, ParticipantService
+from couponchain.services.payouts import PayoutService
+from couponchain.services.promotions import PromotionService
 from couponchain.store.db import Database, migrate
 
 log = logging.getLogger(__name__)
@@ -67,6 +71,8 @@ class Runtime:
         self.indexer: Indexer
         self.participants: ParticipantService
         self.editions = EditionService(self)
+        self.promotions = PromotionService(self)
+        self.payouts = PayoutService(self)
         self.platform: PlatformIdentity
         self.addresses: dict[str, str] = {}
         self.chain_id = settings.chain_id
@@ -105,8 +111,19 @@ class Runtime:
             self.gateway, await self.participants.signer(caller.id)
         )
         await self.indexer.start()
+        if settings.distribute_interval > 0:
+            self.promotions.start(settings.distribute_interval)
+
+    async def view(self, contract: str, function: str, *args: object) -> Any:
+        """The result of a view function of a deployed contract, at the latest block."""
+        address, code = self.gateway.contracts[contract]
+        data = code.encode_call(function, *args)
+        reply = await self.rpc.call("eth_call", {"to": address, "data": "0x" + data.hex()},
+                                    "latest")
+        return code.decode_result(function, bytes.fromhex(reply[2:]))
 
     async def stop(self) -> None:
+        await self.promotions.stop()
         for part in ("indexer", "gateway"):
             if hasattr(self, part):
                 await getattr(self, part).stop()

@@ -10,7 +10,15 @@ from fastapi import FastAPI
 from couponchain import __version__
 from couponchain.api import problems
 from couponchain.api.idempotency import Idempotency
-from couponchain.api.routes import editions, health, pages, participants
+from couponchain.api.routes import (
+    editions,
+    health,
+    pages,
+    participants,
+    payouts,
+    promotions,
+    scans,
+)
 from couponchain.runtime import Runtime
 
 DESCRIPTION = """Verifiable coupons and promotions on an EVM ledger.
@@ -39,6 +47,9 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> FastAPI:
     problems.install(app)
     app.include_router(participants.router)
     app.include_router(editions.router)
+    app.include_router(promotions.router)
+    app.include_router(payouts.router)
+    app.include_router(scans.router)
     app.include_router(health.router)
     app.include_router(pages.router)
     pages.mount_static(app)

@@ -118,3 +118,15 @@ class Idempotency:
         async with self.db.transaction() as s:
             await s.execute(delete(IdempotencyRecord).where(
                 IdempotencyRecord.key == scoped, IdempotencyRecord.state == "pending"))
+
+
+async def write(idem: Idempotency, caller_id: str, key: str | None, request: Any, payload: Any,
+                handler: Callable[[], Awaitable[dict[str, Any]]],
+                status: int = 200) -> JSONResponse:
+    """Run a write route's handler once per Idempotency-Key; `payload` fingerprints it."""
+    fingerprint = request_hash(request.method, request.url.path, payload)
+
+    async def run() -> tuple[int, dict[str, Any]]:
+        return status, await handler()
+
+    return await idem.run(caller_id, key, fingerprint, run)

@@ -19,6 +19,7 @@ CONTRACTS: list[tuple[str, Callable[[dict[str, str]], tuple[Any, ...]]]] = [
     ("registry", lambda _: ()),
     ("token", lambda a: (a["registry"],)),
     ("editions", lambda a: (a["registry"],)),
+    ("promotions", lambda a: (a["registry"], a["token"])),
 ]
 
 

@@ -248,16 +248,22 @@ class Gateway:
         crash) returns the first one's outcome instead of applying it again.
         Raises `ContractRevert` with the contract's reason when refused.
         """
+        future: asyncio.Future[OpResult] = asyncio.get_running_loop().create_future()
         if op_key is not None:
             if op_key in self._inflight:
                 return await asyncio.shield(self._inflight[op_key])
-            existing = await self._existing_op(op_key)
-            if existing is not None:
-                return existing
-        future: asyncio.Future[OpResult] = asyncio.get_running_loop().create_future()
-        if op_key is not None:
+            # Registered before the journal lookup, so concurrent twins wait on it.
             self._inflight[op_key] = future
             future.add_done_callback(lambda _f: self._inflight.pop(op_key, None))
+            try:
+                existing = await self._existing_op(op_key)
+            except BaseException as exc:
+                future.set_exception(exc)
+                future.exception()  # retrieved here; twins awaiting it see it too
+                raise
+            if existing is not None:
+                future.set_result(existing)
+                return existing
         account = self._account(signer)
         account.queue.put_nowait(_Pending(call, op_key, payload_hash, future))
         self.stats["ops_submitted"] += 1

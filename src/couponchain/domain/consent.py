@@ -16,6 +16,8 @@ sending a transaction.
 
 from __future__ import annotations
 
+import base64
+import binascii
 from dataclasses import dataclass
 from typing import Any
 
@@ -157,3 +159,39 @@ def check_consent(
     signer = recover_signer(consent, chain_id, contract, signature)
     if signer.lower() != holder.lower():
         raise InvalidInput("consent not signed by the holder", field="signature")
+
+
+CODE_PREFIX = "CCP1"
+"""Leads every consent code, so a scanner can tell it from other QR codes."""
+
+_MAX_CODE_LENGTH = 400
+
+
+def encode_code(consent: Consent, signature: bytes) -> str:
+    """The text a holder shows as a QR: `CCP1.<coupon>.<nonce>.<expiry>.<signature>`.
+
+    The numbers are decimal and the 65-byte signature is unpadded base64url,
+    so the code stays short (about 130 characters) and URL-safe.
+    """
+    sig = base64.urlsafe_b64encode(signature).rstrip(b"=").decode()
+    return f"{CODE_PREFIX}.{consent.coupon}.{consent.nonce}.{consent.expiry}.{sig}"
+
+
+def decode_code(text: str) -> tuple[Consent, bytes]:
+    """The consent and signature of a code; `InvalidInput` (field `code`) if malformed."""
+    text = text.strip()
+    parts = text.split(".")
+    if len(text) > _MAX_CODE_LENGTH or len(parts) != 5 or parts[0] != CODE_PREFIX:
+        raise InvalidInput("not a consent code (CCP1.<coupon>.<nonce>.<expiry>.<signature>)",
+                           field="code")
+    if not all(p.isdigit() and p.isascii() for p in parts[1:4]):
+        raise InvalidInput("coupon, nonce and expiry must be decimal numbers", field="code")
+    try:
+        signature = base64.urlsafe_b64decode(parts[4] + "=" * (-len(parts[4]) % 4))
+    except (ValueError, binascii.Error):
+        raise InvalidInput("the signature is not base64url", field="code") from None
+    try:
+        consent = Consent(coupon=int(parts[1]), nonce=int(parts[2]), expiry=int(parts[3]))
+    except InvalidInput as exc:
+        raise InvalidInput(exc.message, field="code") from None
+    return consent, signature

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from eth_utils import keccak, to_checksum_address
+from eth_utils import keccak
 from sqlalchemy import select
 
 from couponchain.chain import contracts
@@ -176,26 +176,7 @@ class EditionService:
             raise Forbidden("only the edition's merchant or its terminals may do this")
 
     async def _resolve(self, values: Sequence[str], fields: Sequence[str]) -> list[str]:
-        """Chain addresses of buyers given as participant ids or addresses."""
-        ids = {v for v in values if not ADDRESS.match(v)}
-        known: dict[str, str] = {}
-        if ids:
-            async with self.db.session() as s:
-                for chunk in _chunks(sorted(ids), 500):
-                    known.update((await s.execute(select(Participant.id, Participant.address)
-                                                  .where(Participant.id.in_(chunk)))).tuples().all())
-        out: list[str] = []
-        for value, field in zip(values, fields, strict=True):
-            if ADDRESS.match(value):
-                if int(value, 16) == 0:
-                    raise InvalidInput("must not be the zero address", field=field)
-                out.append(to_checksum_address(value))
-            elif value in known:
-                out.append(known[value])
-            else:
-                raise InvalidInput(f"{value!r} is neither a participant id nor an address",
-                                   field=field)
-        return out
+        return await self.rt.participants.addresses(values, fields)  # type: ignore[no-any-return]
 
     def _sale_item(self, sale: Sale, buyer: str, edition: EditionRecord,
                    field: str) -> tuple[str, int, int, bytes]:
@@ -309,11 +290,7 @@ class EditionService:
             return {op_keys[k] for k in found if k is not None}
 
     async def _remaining_on_chain(self, edition_id: int) -> int:
-        address, code = self.rt.gateway.contracts["editions"]
-        data = code.encode_call("remaining", edition_id)
-        reply = await self.rt.rpc.call("eth_call", {"to": address, "data": "0x" + data.hex()},
-                                       "latest")
-        return int(code.decode_result("remaining", bytes.fromhex(reply[2:])))
+        return int(await self.rt.view("editions", "remaining", edition_id))
 
     # -- coupons -------------------------------------------------------------------
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
+from eth_utils import to_checksum_address
 from sqlalchemy import delete, select
 
 from couponchain.chain.gateway import Call, Gateway
@@ -17,6 +20,7 @@ from couponchain.store.db import Database
 from couponchain.store.models import Participant, ParticipantRecord
 
 ZERO = "0x0000000000000000000000000000000000000000"
+ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 
 #: Which roles may create participants of each role (the registry enforces the same).
 CREATORS: dict[Role, set[Role]] = {
@@ -181,6 +185,46 @@ class ParticipantService:
                                field="merchant_id")
         return merchant
 
+    async def addresses(self, values: Sequence[str], fields: Sequence[str],
+                        role: Role | None = None) -> list[str]:
+        """Chain addresses of participants given by id or by address.
+
+        With `role`, every value must name a participant of that role (an
+        address is looked up too); otherwise an unknown address is accepted as
+        it is. Errors name the value's field.
+        """
+        ids = {v for v in values if not ADDRESS.match(v)}
+        wanted = {to_checksum_address(v) for v in values if ADDRESS.match(v)}
+        by_id: dict[str, tuple[str, int]] = {}
+        by_address: dict[str, int] = {}
+        async with self.db.session() as s:
+            for chunk in _chunks(sorted(ids), 500):
+                for pid, address, prole in (await s.execute(
+                        select(Participant.id, Participant.address, Participant.role)
+                        .where(Participant.id.in_(chunk)))).tuples():
+                    by_id[pid] = (address, prole)
+            if role is not None:
+                for chunk in _chunks(sorted(wanted), 500):
+                    by_address.update((await s.execute(
+                        select(Participant.address, Participant.role)
+                        .where(Participant.address.in_(chunk)))).tuples().all())
+        out: list[str] = []
+        for value, field in zip(values, fields, strict=True):
+            if ADDRESS.match(value):
+                if int(value, 16) == 0:
+                    raise InvalidInput("must not be the zero address", field=field)
+                address = to_checksum_address(value)
+                found = by_address.get(address)
+            elif value in by_id:
+                address, found = by_id[value]
+            else:
+                raise InvalidInput(f"{value!r} is neither a participant id nor an address",
+                                   field=field)
+            if role is not None and found != int(role):
+                raise InvalidInput(f"{value} is not a {role.label}", field=field)
+            out.append(address)
+        return out
+
     async def on_chain(self, address: str) -> ParticipantRecord | None:
         """The registry's record of an address, from the read model."""
         async with self.db.session() as s:
@@ -199,3 +243,7 @@ class ParticipantService:
         """What anyone may see of a participant."""
         return {"id": row.id, "role": Role(row.role).label, "name": row.name,
                 "address": row.address, "merchant_id": row.merchant_id}
+
+
+def _chunks(items: Sequence[str], size: int) -> list[Sequence[str]]:
+    return [items[i:i + size] for i in range(0, len(items), size)]

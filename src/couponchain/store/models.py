@@ -232,3 +232,127 @@ class CouponHistory(Base):
     log_index: Mapped[int] = mapped_column(Integer)
     tx_hash: Mapped[str] = mapped_column(String(66))
     timestamp: Mapped[int] = mapped_column(BigInteger)
+
+
+class PromotionEvaluation(Base):
+    """The published evaluation behind a round: inputs and formula parameters.
+
+    Kept by the platform (the chain keeps their hash and the total), so anyone
+    can recompute both; written before the round is opened.
+    """
+
+    __tablename__ = "promotion_evaluations"
+
+    inputs_hash: Mapped[str] = mapped_column(String(66), primary_key=True)
+    inputs: Mapped[dict] = mapped_column(JSON)
+    total: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PromotionRound(Base):
+    """Read model: a promotion round and its counters, from the promotions contract."""
+
+    __tablename__ = "promotion_rounds"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    platform: Mapped[str] = mapped_column(String(42))
+    first_id: Mapped[int] = mapped_column(BigInteger)
+    total: Mapped[int] = mapped_column(BigInteger)
+    inputs_hash: Mapped[str] = mapped_column(String(66))
+    incentive_bps: Mapped[int] = mapped_column(Integer)
+    #: [platform, issuer, redeemer, holder, earlier] in basis points
+    shares: Mapped[list] = mapped_column(JSON)
+    rollback_window: Mapped[int] = mapped_column(BigInteger)
+    max_consent_lifetime: Mapped[int] = mapped_column(Integer)
+    allocated: Mapped[int] = mapped_column(BigInteger, default=0)
+    granted: Mapped[int] = mapped_column(BigInteger, default=0)
+    written_off: Mapped[int] = mapped_column(BigInteger, default=0)
+    distributed: Mapped[int] = mapped_column(BigInteger, default=0)
+    opened_at: Mapped[int] = mapped_column(BigInteger)
+    block_number: Mapped[int] = mapped_column(BigInteger)
+    tx_hash: Mapped[str] = mapped_column(String(66))
+
+
+class PromotionAllocation(Base):
+    """Read model: a merchant's allocation in a round and what it may still grant."""
+
+    __tablename__ = "promotion_allocations"
+
+    round_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    merchant: Mapped[str] = mapped_column(String(42), primary_key=True)
+    allocated: Mapped[int] = mapped_column(BigInteger, default=0)
+    granted: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class PromotionCoupon(Base):
+    """Read model: a granted promotion coupon (ids not granted yet have no row)."""
+
+    __tablename__ = "promotion_coupons"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    round_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    issuer: Mapped[str] = mapped_column(String(42), index=True)
+    holder: Mapped[str] = mapped_column(String(42), index=True)
+    #: 1 active, 2 written off, 3 distributed (as the contract numbers them)
+    status: Mapped[int] = mapped_column(Integer)
+    transfers: Mapped[int] = mapped_column(Integer, default=0)
+    redeemer: Mapped[str | None] = mapped_column(String(42), index=True)
+    order_amount: Mapped[str | None] = mapped_column(String(40))
+    pool: Mapped[str | None] = mapped_column(String(40))
+    written_off_at: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    granted_at: Mapped[int] = mapped_column(BigInteger)
+    block_number: Mapped[int] = mapped_column(BigInteger)
+    tx_hash: Mapped[str] = mapped_column(String(66))
+
+
+class PromotionPath(Base):
+    """Read model: every step of a promotion coupon, in chain order."""
+
+    __tablename__ = "promotion_path"
+    __table_args__ = (UniqueConstraint("block_hash", "log_index", "coupon_id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    coupon_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    #: granted | transferred | written_off | reversed | distributed
+    action: Mapped[str] = mapped_column(String(12))
+    sender: Mapped[str | None] = mapped_column(String(42))
+    receiver: Mapped[str | None] = mapped_column(String(42))
+    actor: Mapped[str] = mapped_column(String(42))
+    amount: Mapped[str | None] = mapped_column(String(40))
+    block_number: Mapped[int] = mapped_column(BigInteger)
+    block_hash: Mapped[str] = mapped_column(String(66))
+    log_index: Mapped[int] = mapped_column(Integer)
+    tx_hash: Mapped[str] = mapped_column(String(66))
+    timestamp: Mapped[int] = mapped_column(BigInteger, index=True)
+
+
+class PayoutEntry(Base):
+    """Read model: a credit to (or a withdrawal by) an account's pull payouts."""
+
+    __tablename__ = "payout_entries"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    account: Mapped[str] = mapped_column(String(42), index=True)
+    #: the contract that holds the payout: promotions (later: referrals)
+    source: Mapped[str] = mapped_column(String(20))
+    #: platform | issuer | redeemer | holder | earlier | withdrawal (and others per source)
+    part: Mapped[str] = mapped_column(String(12))
+    #: what earned it, e.g. the promotion coupon id; empty for a withdrawal
+    reference: Mapped[str | None] = mapped_column(String(80))
+    #: credits positive, withdrawals negative, in the token's smallest unit
+    amount: Mapped[str] = mapped_column(String(40))
+    block_number: Mapped[int] = mapped_column(BigInteger)
+    log_index: Mapped[int] = mapped_column(Integer)
+    tx_hash: Mapped[str] = mapped_column(String(66))
+    timestamp: Mapped[int] = mapped_column(BigInteger)
+
+
+class PayoutBalance(Base):
+    """Read model: what an account may withdraw from one source."""
+
+    __tablename__ = "payout_balances"
+
+    account: Mapped[str] = mapped_column(String(42), primary_key=True)
+    source: Mapped[str] = mapped_column(String(20), primary_key=True)
+    credited: Mapped[str] = mapped_column(String(40), default="0")
+    withdrawn: Mapped[str] = mapped_column(String(40), default="0")

@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from couponchain.api.deps import CallerDep, IdempotencyDep, IdempotencyKey, RuntimeDep
-from couponchain.api.idempotency import request_hash
+from couponchain.api.idempotency import write
 from couponchain.errors import InvalidInput
 from couponchain.services import edition_views
 from couponchain.services.editions import ADDRESS, MAX_BULK, EditionService, Sale
@@ -172,12 +172,7 @@ def _epoch(value: datetime) -> int:
 async def _write(idem: Any, caller: Caller, key: str | None, request: Request, payload: Any,
                  handler: Callable[[], Awaitable[dict[str, Any]]],
                  status: int = 200) -> JSONResponse:
-    fingerprint = request_hash("POST", request.url.path, payload)
-
-    async def run() -> tuple[int, dict[str, Any]]:
-        return status, await handler()
-
-    return await idem.run(caller.id, key, fingerprint, run)  # type: ignore[no-any-return]
+    return await write(idem, caller.id, key, request, payload, handler, status)
 
 
 @router.post("/editions", status_code=201, response_model=EditionCreated,

@@ -1,0 +1,190 @@
+"""Read model of promotion rounds, coupons, their paths and pull payouts (DESIGN §2.2).
+
+Built from the promotions contract's events only. A round issues a range of
+ids without a row per coupon; a coupon gets its row when it is granted, and
+every later step (transfer, write-off, reversal, distribution) appends to its
+path. A distribution credits each party's payout balance; the earlier holders
+are the senders of the coupon's recorded transfers, oldest first, one entry
+per transfer, exactly as the contract pays them.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from couponchain.indexer.projections import PROJECTIONS, IndexedEvent
+from couponchain.store.models import (
+    PayoutBalance,
+    PayoutEntry,
+    PromotionAllocation,
+    PromotionCoupon,
+    PromotionPath,
+    PromotionRound,
+)
+
+ACTIVE, WRITTEN_OFF, DISTRIBUTED = 1, 2, 3
+SOURCE = "promotions"
+
+PROJECTIONS.owns(
+    PromotionRound.__table__,  # type: ignore[arg-type]
+    PromotionAllocation.__table__,  # type: ignore[arg-type]
+    PromotionCoupon.__table__,  # type: ignore[arg-type]
+    PromotionPath.__table__,  # type: ignore[arg-type]
+    PayoutEntry.__table__,  # type: ignore[arg-type]
+    PayoutBalance.__table__,  # type: ignore[arg-type]
+)
+
+
+def _step(event: IndexedEvent, coupon_id: int, action: str, *, actor: str,
+          sender: str | None = None, receiver: str | None = None,
+          amount: int | None = None) -> PromotionPath:
+    return PromotionPath(
+        coupon_id=coupon_id, action=action, sender=sender, receiver=receiver, actor=actor,
+        amount=None if amount is None else str(amount), block_number=event.block_number,
+        block_hash=event.block_hash, log_index=event.log_index, tx_hash=event.tx_hash,
+        timestamp=event.timestamp,
+    )
+
+
+async def _bump_round(session: AsyncSession, round_id: int, **deltas: int) -> None:
+    values = {name: getattr(PromotionRound, name) + delta for name, delta in deltas.items()}
+    await session.execute(update(PromotionRound).where(PromotionRound.id == round_id)
+                          .values(values))
+
+
+async def credit(session: AsyncSession, event: IndexedEvent, source: str, account: str,
+                 part: str, amount: int, reference: str | None) -> None:
+    """Add one payout entry and move the account's balance (negative: a withdrawal)."""
+    if amount == 0:
+        return
+    session.add(PayoutEntry(
+        account=account, source=source, part=part, reference=reference, amount=str(amount),
+        block_number=event.block_number, log_index=event.log_index, tx_hash=event.tx_hash,
+        timestamp=event.timestamp,
+    ))
+    await session.flush()
+    balance = await session.get(PayoutBalance, (account, source))
+    if balance is None:
+        balance = PayoutBalance(account=account, source=source, credited="0", withdrawn="0")
+        session.add(balance)
+    if amount > 0:
+        balance.credited = str(int(balance.credited) + amount)
+    else:
+        balance.withdrawn = str(int(balance.withdrawn) - amount)
+
+
+@PROJECTIONS.on("promotions", "RoundOpened")
+async def round_opened(session: AsyncSession, event: IndexedEvent) -> None:
+    a = event.args
+    session.add(PromotionRound(
+        id=int(a["round_id"]), platform=a["platform"], first_id=int(a["first_id"]),
+        total=int(a["total"]), inputs_hash=a["inputs_hash"],
+        incentive_bps=int(a["incentive_bps"]), shares=[int(s) for s in a["shares"]],
+        rollback_window=int(a["rollback_window"]),
+        max_consent_lifetime=int(a["max_consent_lifetime"]), allocated=0, granted=0,
+        written_off=0, distributed=0, opened_at=event.timestamp,
+        block_number=event.block_number, tx_hash=event.tx_hash,
+    ))
+
+
+@PROJECTIONS.on("promotions", "Allocated")
+async def allocated(session: AsyncSession, event: IndexedEvent) -> None:
+    a = event.args
+    round_id, count = int(a["round_id"]), int(a["count"])
+    row = await session.get(PromotionAllocation, (round_id, a["merchant"]))
+    if row is None:
+        session.add(PromotionAllocation(round_id=round_id, merchant=a["merchant"],
+                                        allocated=count, granted=0))
+        await session.flush()
+    else:
+        row.allocated += count
+    await _bump_round(session, round_id, allocated=count)
+
+
+@PROJECTIONS.on("promotions", "Granted")
+async def granted(session: AsyncSession, event: IndexedEvent) -> None:
+    a = event.args
+    round_id, first, last = int(a["round_id"]), int(a["first_id"]), int(a["last_id"])
+    merchant, consumer = a["merchant"], a["consumer"]
+    session.add_all([PromotionCoupon(
+        id=coupon_id, round_id=round_id, issuer=merchant, holder=consumer, status=ACTIVE,
+        transfers=0, granted_at=event.timestamp, block_number=event.block_number,
+        tx_hash=event.tx_hash) for coupon_id in range(first, last + 1)])
+    session.add_all([_step(event, coupon_id, "granted", actor=merchant, sender=merchant,
+                           receiver=consumer) for coupon_id in range(first, last + 1)])
+    count = last - first + 1
+    await session.execute(update(PromotionAllocation).where(
+        PromotionAllocation.round_id == round_id, PromotionAllocation.merchant == merchant)
+        .values(granted=PromotionAllocation.granted + count))
+    await _bump_round(session, round_id, granted=count)
+
+
+@PROJECTIONS.on("promotions", "Transferred")
+async def transferred(session: AsyncSession, event: IndexedEvent) -> None:
+    a = event.args
+    coupon_id = int(a["coupon_id"])
+    await session.execute(update(PromotionCoupon).where(PromotionCoupon.id == coupon_id)
+                          .values(holder=a["receiver"], transfers=int(a["transfers"])))
+    session.add(_step(event, coupon_id, "transferred", actor=a["sender"], sender=a["sender"],
+                      receiver=a["receiver"]))
+
+
+@PROJECTIONS.on("promotions", "WrittenOff")
+async def written_off(session: AsyncSession, event: IndexedEvent) -> None:
+    a = event.args
+    coupon_id = int(a["coupon_id"])
+    row = await session.get(PromotionCoupon, coupon_id)
+    if row is None:  # only granted coupons can be written off
+        return
+    row.status, row.redeemer = WRITTEN_OFF, a["merchant"]
+    row.order_amount, row.pool = str(a["order_amount"]), str(a["incentive"])
+    row.written_off_at = event.timestamp
+    session.add(_step(event, coupon_id, "written_off", actor=a["operator"], sender=a["holder"],
+                      receiver=a["merchant"], amount=int(a["incentive"])))
+    await _bump_round(session, row.round_id, written_off=1)
+
+
+@PROJECTIONS.on("promotions", "WriteOffReversed")
+async def write_off_reversed(session: AsyncSession, event: IndexedEvent) -> None:
+    a = event.args
+    coupon_id = int(a["coupon_id"])
+    row = await session.get(PromotionCoupon, coupon_id)
+    if row is None:
+        return
+    row.status, row.redeemer, row.order_amount, row.pool, row.written_off_at = (
+        ACTIVE, None, None, None, None)
+    session.add(_step(event, coupon_id, "reversed", actor=a["operator"], sender=a["merchant"],
+                      receiver=a["holder"], amount=int(a["refund"])))
+    await _bump_round(session, row.round_id, written_off=-1)
+
+
+@PROJECTIONS.on("promotions", "PoolDistributed")
+async def pool_distributed(session: AsyncSession, event: IndexedEvent) -> None:
+    a = event.args
+    coupon_id = int(a["coupon_id"])
+    row = await session.get(PromotionCoupon, coupon_id)
+    if row is None:
+        return
+    row.status = DISTRIBUTED
+    session.add(_step(event, coupon_id, "distributed", actor=a["platform"],
+                      amount=int(a["pool"])))
+    await _bump_round(session, row.round_id, distributed=1)
+    reference = str(coupon_id)
+    for part in ("platform", "issuer", "redeemer", "holder"):
+        await credit(session, event, SOURCE, a[part], part, int(a[f"{part}_amount"]),
+                     reference)
+    each = int(a["earlier_each"])
+    if each and int(a["earlier_count"]):
+        senders = (await session.execute(
+            select(PromotionPath.sender).where(PromotionPath.coupon_id == coupon_id,
+                                               PromotionPath.action == "transferred")
+            .order_by(PromotionPath.block_number, PromotionPath.log_index))).scalars().all()
+        for sender in senders[: int(a["earlier_count"])]:
+            await credit(session, event, SOURCE, sender, "earlier", each, reference)
+
+
+@PROJECTIONS.on("promotions", "Withdrawn")
+async def withdrawn(session: AsyncSession, event: IndexedEvent) -> None:
+    a = event.args
+    await credit(session, event, SOURCE, a["account"], "withdrawal", -int(a["amount"]), None)

@@ -1,0 +1,460 @@
+"""Universal promotion coupons: rounds, allocation, grants, consent, write-off (DESIGN §2.2).
+
+The promotions contract is the authority; this service checks the same rules
+first so a bad request gets an error naming its field, signs consents with the
+holder's key, keeps the published evaluation behind each round, and
+distributes pools whose rollback window has closed. Reads come from the read
+models (`services/promotion_views.py`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import segno
+from sqlalchemy import select
+
+from couponchain.chain.gateway import Call, OpResult
+from couponchain.domain import consent as consent_rules
+from couponchain.domain.evaluation import Evaluation, EvaluationInputs, FormulaParams, evaluate
+from couponchain.domain.roles import Role
+from couponchain.domain.splits import MAX_ORDER_AMOUNT, Shares, incentive
+from couponchain.errors import Conflict, ContractRevert, Forbidden, InvalidInput, NotFound
+from couponchain.services import promotion_views as views
+from couponchain.services.participants import Caller
+from couponchain.store.models import (
+    PromotionAllocation,
+    PromotionCoupon,
+    PromotionEvaluation,
+    PromotionRound,
+)
+
+log = logging.getLogger(__name__)
+
+#: Coupons one grant call may create (the contract's MAX_BATCH).
+GRANT_CALL_MAX = 256
+#: Coupons one grant request may create, sent in calls of GRANT_CALL_MAX.
+GRANT_REQUEST_MAX = 10_000
+ALLOCATIONS_MAX = 256
+DEFAULT_CONSENT_LIFETIME = 120
+#: Seconds a consent's lifetime stays under the round's limit: the contract
+#: measures it from the block's timestamp, which may trail this clock a little.
+CLOCK_MARGIN = 10
+#: Shortest consent lifetime a round may set (a person must be able to show it).
+MIN_CONSENT_LIFETIME = 30
+MAX_ROLLBACK_WINDOW = 30 * 86_400
+UNLIMITED = 2**256 - 1
+ACTIVE = 1
+
+
+@dataclass(frozen=True)
+class RoundRequest:
+    """A round as the platform asks for it (merchants by id or address)."""
+
+    turnover: Sequence[tuple[str, int]]
+    consumers: int
+    formula: FormulaParams
+    incentive_bps: int
+    shares: Shares
+    rollback_window: int
+    consent_lifetime: int
+
+
+class PromotionService:
+    """Writes go through the gateway; the distributor runs in the background."""
+
+    def __init__(self, runtime: Any) -> None:
+        self.rt = runtime
+        self._grant_locks: dict[tuple[str, int], asyncio.Lock] = {}
+        self._approved: set[str] = set()
+        self._distributing: set[int] = set()
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def db(self) -> Any:
+        return self.rt.db
+
+    # -- rounds ------------------------------------------------------------------
+
+    async def evaluation(self, request: RoundRequest) -> tuple[Evaluation, dict[str, Any]]:
+        """Apply the formula; returns the result and the inputs as published."""
+        merchants = await self.rt.participants.addresses(
+            [m for m, _ in request.turnover],
+            [f"evaluation.turnover.{i}.merchant" for i in range(len(request.turnover))],
+            role=Role.MERCHANT)
+        turnover: dict[str, int] = {}
+        for i, (address, (_, amount)) in enumerate(zip(merchants, request.turnover,
+                                                       strict=True)):
+            if address in turnover:
+                raise InvalidInput(f"merchant {address} appears twice",
+                                   field=f"evaluation.turnover.{i}.merchant")
+            turnover[address] = amount
+        inputs = EvaluationInputs(turnover=turnover, consumers=request.consumers)
+        result = evaluate(inputs, request.formula)
+        f = request.formula
+        published = {
+            "turnover": [[a, str(t)] for a, t in inputs.canonical_turnover()],
+            "consumers": str(inputs.consumers),
+            "formula": {"base_per_merchant": str(f.base_per_merchant),
+                        "turnover_per_coupon": str(f.turnover_per_coupon),
+                        "per_consumer": str(f.per_consumer), "max_total": str(f.max_total)},
+        }
+        return result, published
+
+    async def preview(self, caller: Caller, request: RoundRequest) -> dict[str, Any]:
+        """What a round would issue, without writing anything."""
+        self._platform_only(caller)
+        result, published = await self.evaluation(request)
+        return views.evaluation_public(result, published)
+
+    async def open_round(self, caller: Caller, request: RoundRequest,
+                         idempotency_key: str | None) -> dict[str, Any]:
+        """Publish the evaluation and open the round with its total on chain."""
+        self._platform_only(caller)
+        if not 0 <= request.rollback_window <= MAX_ROLLBACK_WINDOW:
+            raise InvalidInput(f"must be 0 to {MAX_ROLLBACK_WINDOW} seconds",
+                               field="rollback_window_seconds")
+        if not MIN_CONSENT_LIFETIME <= request.consent_lifetime \
+                <= consent_rules.MAX_CONSENT_LIFETIME:
+            raise InvalidInput(f"must be {MIN_CONSENT_LIFETIME} to 300 seconds",
+                               field="consent_lifetime_seconds")
+        if not 0 <= request.incentive_bps <= 10_000:
+            raise InvalidInput("must be 0 to 10000 basis points", field="incentive_bps")
+        result, published = await self.evaluation(request)
+        if result.total == 0:
+            raise InvalidInput("the formula issues 0 coupons for these inputs",
+                               field="evaluation")
+        inputs_hash = "0x" + result.inputs_hash.hex()
+        async with self.db.transaction() as s:
+            if await s.get(PromotionEvaluation, inputs_hash) is None:
+                s.add(PromotionEvaluation(inputs_hash=inputs_hash, inputs=published,
+                                          total=result.total))
+        call = Call("promotions", "open_round", fixed=(
+            result.inputs_hash, result.total, request.incentive_bps, request.shares.as_tuple(),
+            request.rollback_window, request.consent_lifetime), kind="open promotion round")
+        op = await self._submit(caller, call, idempotency_key, "round")
+        round_id = next(int(e.args["round_id"]) for e in await op.events()
+                        if e.name == "RoundOpened")
+        await self.rt.indexer.wait_for(op.block_number)
+        return {**await views.round_detail(self.db, round_id), **_evidence(op)}
+
+    async def allocate(self, caller: Caller, round_id: int,
+                       allocations: Sequence[tuple[str, int]],
+                       idempotency_key: str | None) -> dict[str, Any]:
+        """Let merchants grant some of the round's coupons (one transaction)."""
+        self._platform_only(caller)
+        if not 1 <= len(allocations) <= ALLOCATIONS_MAX:
+            raise InvalidInput(f"must hold 1 to {ALLOCATIONS_MAX} allocations",
+                               field="allocations")
+        row = await self._round(round_id)
+        merchants = await self.rt.participants.addresses(
+            [m for m, _ in allocations],
+            [f"allocations.{i}.merchant" for i in range(len(allocations))], role=Role.MERCHANT)
+        counts = [c for _, c in allocations]
+        for i, count in enumerate(counts):
+            if count < 1:
+                raise InvalidInput("must be at least 1", field=f"allocations.{i}.count")
+        if sum(counts) > row.total - row.allocated:
+            raise ContractRevert("promotions: allocation exceeds the round total",
+                                 field="allocations")
+        op = await self._submit(caller, Call("promotions", "allocate", fixed=(
+            round_id, merchants, counts), kind=f"allocate {sum(counts)} coupons"),
+            idempotency_key, "allocate")
+        await self.rt.indexer.wait_for(op.block_number)
+        return {**await views.round_detail(self.db, round_id), **_evidence(op)}
+
+    # -- grants and transfers ------------------------------------------------------
+
+    async def grant(self, caller: Caller, round_id: int, grants: Sequence[tuple[str, int]],
+                    idempotency_key: str | None) -> dict[str, Any]:
+        """Grant coupons to consumers out of the merchant's allowance.
+
+        Up to 256 coupons are one transaction; a larger request (up to 10,000)
+        is sent in calls of 256, under a per-merchant lock after checking the
+        allowance, so only this merchant's own requests could compete for it.
+        """
+        if caller.role != Role.MERCHANT:
+            raise Forbidden("only a merchant grants promotion coupons")
+        if not grants:
+            raise InvalidInput("must hold at least one grant", field="grants")
+        await self._round(round_id)
+        consumers = await self.rt.participants.addresses(
+            [c for c, _ in grants], [f"grants.{i}.consumer" for i in range(len(grants))],
+            role=Role.CONSUMER)
+        counts = [n for _, n in grants]
+        for i, count in enumerate(counts):
+            if count < 1:
+                raise InvalidInput("must be at least 1", field=f"grants.{i}.count")
+        total = sum(counts)
+        if total > GRANT_REQUEST_MAX:
+            raise InvalidInput(f"one request grants at most {GRANT_REQUEST_MAX} coupons",
+                               field="grants")
+        lock = self._grant_locks.setdefault((caller.address, round_id), asyncio.Lock())
+        async with lock:
+            left = await self._allowance_left(round_id, caller.address)
+            if total > left:
+                refused = ContractRevert("promotions: allowance exceeded", field="grants")
+                refused.message = (f"{total} coupons asked for, {left} left in this merchant's "
+                                   f"allocation of round {round_id}; nothing was granted")
+                raise refused
+            calls = _grant_calls(round_id, consumers, counts)
+            ops: list[OpResult] = []
+            for n, call in enumerate(calls):
+                key = f"{idempotency_key}:{n}" if idempotency_key else None
+                ops.append(await self._submit(caller, call, key, "grant"))
+        granted: list[dict[str, Any]] = []
+        for op in ops:
+            events = [e for e in await op.events() if e.name == "Granted"
+                      and e.args["merchant"] == caller.address]
+            if len(ops) == 1 and len(calls[0].fixed) == 1:  # merged: only our item's event
+                events = [events[op.item_index]]
+            granted.extend({"consumer": e.args["consumer"], "first_id": int(e.args["first_id"]),
+                            "last_id": int(e.args["last_id"])} for e in events)
+        await self.rt.indexer.wait_for(ops[-1].block_number)
+        ids = [i for g in granted for i in range(g["first_id"], g["last_id"] + 1)]
+        return {"round_id": round_id, "granted": len(ids), "coupon_ids": ids, "ranges": granted,
+                "transactions": [op.tx_hash for op in ops], **_evidence(ops[-1])}
+
+    async def _allowance_left(self, round_id: int, merchant: str) -> int:
+        async with self.db.session() as s:
+            row = await s.get(PromotionAllocation, (round_id, merchant))
+        return 0 if row is None else row.allocated - row.granted
+
+    async def transfer(self, caller: Caller, coupon_id: int, to: str,
+                       idempotency_key: str | None) -> dict[str, Any]:
+        """Pass a coupon to another consumer (its holder only)."""
+        row = await self._active_coupon(coupon_id)
+        if row.holder != caller.address:
+            raise Forbidden("only the coupon's holder may transfer it", field="id")
+        (receiver,) = await self.rt.participants.addresses([to], ["to"], role=Role.CONSUMER)
+        if receiver == caller.address:
+            raise InvalidInput("must be another consumer", field="to")
+        op = await self._submit(caller, Call("promotions", "transfer", fixed=(
+            coupon_id, receiver), kind="transfer promotion coupon"), idempotency_key, "transfer")
+        await self.rt.indexer.wait_for(op.block_number)
+        return {"coupon": await views.coupon_detail(self.db, coupon_id), **_evidence(op)}
+
+    # -- consent and write-off -------------------------------------------------------
+
+    async def consent(self, caller: Caller, coupon_id: int,
+                      lifetime: int | None) -> dict[str, Any]:
+        """A signed consent code for the holder to show (as text and as a QR)."""
+        row = await self._active_coupon(coupon_id)
+        if row.holder != caller.address:
+            raise Forbidden("only the coupon's holder may consent to its write-off", field="id")
+        round_row = await self._round(row.round_id)
+        longest = round_row.max_consent_lifetime - CLOCK_MARGIN
+        lifetime = min(DEFAULT_CONSENT_LIFETIME, longest) if lifetime is None else lifetime
+        if not 1 <= lifetime <= longest:
+            raise InvalidInput(f"must be 1 to {longest} seconds (this round's limit less "
+                               f"{CLOCK_MARGIN} s for clock skew)", field="lifetime_seconds")
+        consent = consent_rules.Consent.new(coupon_id, secrets.randbits(64),
+                                            now=int(time.time()), lifetime=lifetime)
+        signer = await self.rt.participants.signer(caller.id)
+        signature = consent_rules.sign_consent(consent, self.rt.chain_id, self._address,
+                                               signer.key)
+        code = consent_rules.encode_code(consent, signature)
+        return {"coupon_id": coupon_id, "code": code, "nonce": str(consent.nonce),
+                "expires_at": views.iso(consent.expiry), "expiry": consent.expiry,
+                "qr_svg": segno.make(code, error="m").svg_data_uri(scale=4, border=2)}
+
+    async def write_off(self, caller: Caller, code: str, order_amount: int,
+                        idempotency_key: str | None) -> dict[str, Any]:
+        """Redeem a coupon with its holder's consent; charges the incentive into its pool."""
+        merchant_id = caller.acts_for_merchant
+        if merchant_id is None:
+            raise Forbidden("only a merchant or its terminals write coupons off")
+        if not 1 <= order_amount <= MAX_ORDER_AMOUNT:
+            raise InvalidInput(f"must be 1 to {MAX_ORDER_AMOUNT}", field="order_amount")
+        consent, signature = consent_rules.decode_code(code)
+        row = await self._active_coupon(consent.coupon, field="code")
+        round_row = await self._round(row.round_id)
+        try:
+            consent_rules.check_consent(
+                consent, signature, chain_id=self.rt.chain_id, contract=self._address,
+                holder=row.holder, now=int(time.time()),
+                max_lifetime=round_row.max_consent_lifetime)
+        except InvalidInput as exc:
+            raise InvalidInput(exc.message, field="code") from None
+        charge = incentive(order_amount, round_row.incentive_bps)
+        merchant = await self.rt.participants.get(merchant_id)
+        await self._ensure_approved(merchant.id, merchant.address)
+        balance = await self.rt.view("token", "balanceOf", merchant.address)
+        if balance < charge:
+            raise Conflict(f"the merchant's credit balance ({balance}) is below this write-off's "
+                           f"incentive ({charge}); top it up first", field="order_amount")
+        op = await self._submit(caller, Call(
+            "promotions", "write_off_batch",
+            item=(consent.coupon, order_amount, consent.nonce, consent.expiry, signature),
+            kind="write off promotion coupon"), idempotency_key, "write-off")
+        event = next(e for e in await op.events() if e.name == "WrittenOff"
+                     and int(e.args["coupon_id"]) == consent.coupon)
+        await self.rt.indexer.wait_for(op.block_number)
+        return {
+            "coupon_id": consent.coupon, "round_id": row.round_id, "holder": row.holder,
+            "merchant": event.args["merchant"], "operator": event.args["operator"],
+            "order_amount": order_amount, "incentive": int(event.args["incentive"]),
+            "pool": int(event.args["incentive"]),
+            "reversible_until": views.iso(op.block_timestamp + round_row.rollback_window),
+            **_evidence(op),
+        }
+
+    async def reverse(self, caller: Caller, coupon_id: int,
+                      idempotency_key: str | None) -> dict[str, Any]:
+        """Reverse a write-off inside the round's window (the redeeming merchant or terminals)."""
+        row = await self._coupon(coupon_id)
+        if row.status != 2:
+            raise ContractRevert("promotions: pool already distributed" if row.status == 3
+                                 else "promotions: coupon not written off", field="id")
+        merchant_id = caller.acts_for_merchant
+        merchant = await self.rt.participants.get(merchant_id) if merchant_id else None
+        if merchant is None or merchant.address != row.redeemer:
+            raise Forbidden("only the redeeming merchant or its terminals may reverse this")
+        op = await self._submit(caller, Call("promotions", "reverse_write_off", fixed=(
+            coupon_id,), kind="reverse write-off"), idempotency_key, "reverse")
+        await self.rt.indexer.wait_for(op.block_number)
+        return {"coupon": await views.coupon_detail(self.db, coupon_id), **_evidence(op)}
+
+    async def _ensure_approved(self, merchant_id: str, merchant: str) -> None:
+        """Let the promotions contract charge incentives to the merchant (once)."""
+        if merchant in self._approved:
+            return
+        if await self.rt.view("token", "allowance", merchant, self._address) < UNLIMITED // 2:
+            await self.rt.gateway.submit(
+                await self.rt.participants.signer(merchant_id),
+                Call("token", "approve", fixed=(self._address, UNLIMITED),
+                     kind="approve incentives"),
+                op_key=f"approve:promotions:{merchant_id}")
+        self._approved.add(merchant)
+
+    # -- distribution --------------------------------------------------------------
+
+    def start(self, interval: float) -> None:
+        """Distribute due pools every `interval` seconds in the background."""
+        self._task = asyncio.create_task(self._distribute_loop(interval),
+                                         name="promotion pool distributor")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def _distribute_loop(self, interval: float) -> None:
+        while True:
+            try:
+                await self.distribute_due()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # keep distributing after a node restart or a DB hiccup
+                log.exception("distributing promotion pools failed; retrying")
+            await asyncio.sleep(interval)
+
+    async def distribute_due(self, limit: int = 2048) -> int:
+        """Distribute every pool whose rollback window has closed; returns how many."""
+        now = int(time.time())
+        async with self.db.session() as s:
+            due = (await s.execute(
+                select(PromotionCoupon.id).join(
+                    PromotionRound, PromotionRound.id == PromotionCoupon.round_id)
+                .where(PromotionCoupon.status == 2,
+                       PromotionCoupon.written_off_at + PromotionRound.rollback_window < now)
+                .order_by(PromotionCoupon.written_off_at).limit(limit))).scalars().all()
+        due = [c for c in due if c not in self._distributing]
+        if not due:
+            return 0
+        self._distributing.update(due)
+        signer = await self.rt.participants.signer(self.rt.platform.caller.id)
+        try:
+            outcomes = await asyncio.gather(*[
+                self.rt.gateway.submit(signer, Call("promotions", "distribute", item=(c,),
+                                                    kind="distribute pool"))
+                for c in due], return_exceptions=True)
+            done = [o for o in outcomes if isinstance(o, OpResult)]
+            for coupon_id, outcome in zip(due, outcomes, strict=True):
+                if isinstance(outcome, BaseException):
+                    log.info("pool of coupon %s not distributed: %s", coupon_id, outcome)
+            if done:
+                await self.rt.indexer.wait_for(max(o.block_number for o in done))
+            return len(done)
+        finally:
+            self._distributing.difference_update(due)
+
+    # -- helpers -------------------------------------------------------------------
+
+    @property
+    def _address(self) -> str:
+        return self.rt.gateway.contracts["promotions"][0]  # type: ignore[no-any-return]
+
+    @staticmethod
+    def _platform_only(caller: Caller) -> None:
+        if caller.role != Role.PLATFORM:
+            raise Forbidden("only the platform runs promotion rounds")
+
+    async def _round(self, round_id: int) -> PromotionRound:
+        async with self.db.session() as s:
+            row = await s.get(PromotionRound, round_id)
+        if row is None:
+            raise NotFound(f"promotion round {round_id} does not exist", field="round_id")
+        return row  # type: ignore[no-any-return]
+
+    async def _coupon(self, coupon_id: int, field: str = "id") -> PromotionCoupon:
+        async with self.db.session() as s:
+            row = await s.get(PromotionCoupon, coupon_id)
+        if row is None:
+            raise NotFound(f"promotion coupon {coupon_id} was not granted", field=field)
+        return row  # type: ignore[no-any-return]
+
+    async def _active_coupon(self, coupon_id: int, field: str = "id") -> PromotionCoupon:
+        row = await self._coupon(coupon_id, field)
+        if row.status != ACTIVE:
+            raise ContractRevert("promotions: coupon not active", field=field)
+        return row
+
+    async def _submit(self, caller: Caller, call: Call, idempotency_key: str | None,
+                      what: str) -> OpResult:
+        op_key = f"{caller.id}:{idempotency_key}:{what}" if idempotency_key else None
+        return await self.rt.gateway.submit(  # type: ignore[no-any-return]
+            await self.rt.participants.signer(caller.id), call, op_key=op_key)
+
+
+def _grant_calls(round_id: int, consumers: list[str], counts: list[int]) -> list[Call]:
+    """Calls of at most 256 coupons each, in the request's order.
+
+    A single consumer's grant of up to 256 is an item, so concurrent grants of
+    one merchant share a transaction; anything else is one call per chunk.
+    """
+    if len(consumers) == 1 and counts[0] <= GRANT_CALL_MAX:
+        return [Call("promotions", "grant", fixed=(round_id,), item=(consumers[0], counts[0]),
+                     kind="grant promotion coupons")]
+    calls: list[Call] = []
+    chunk: list[tuple[str, int]] = []
+    room = GRANT_CALL_MAX
+    for consumer, count in zip(consumers, counts, strict=True):
+        while count:
+            take = min(count, room)
+            chunk.append((consumer, take))
+            count -= take
+            room -= take
+            if room == 0:
+                calls.append(_grant_call(round_id, chunk))
+                chunk, room = [], GRANT_CALL_MAX
+    if chunk:
+        calls.append(_grant_call(round_id, chunk))
+    return calls
+
+
+def _grant_call(round_id: int, chunk: list[tuple[str, int]]) -> Call:
+    return Call("promotions", "grant", fixed=(round_id, [c for c, _ in chunk],
+                                              [n for _, n in chunk]),
+                kind=f"grant {sum(n for _, n in chunk)} promotion coupons")
+
+
+def _evidence(op: OpResult) -> dict[str, Any]:
+    return {"tx_hash": op.tx_hash, "block_number": op.block_number}

@@ -1,0 +1,308 @@
+"""Promotion coupons end to end: API, gateway, embedded node, read models, payouts."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import segno
+
+from couponchain.domain import consent as consent_rules
+from couponchain.runtime import Runtime
+
+SHARES = {"platform": 1_000, "issuer": 2_000, "redeemer": 2_000, "holder": 3_000,
+          "earlier": 2_000}
+
+
+def auth(participant: dict[str, Any]) -> dict[str, str]:
+    return {"authorization": f"Bearer {participant['api_key']}"}
+
+
+@dataclass
+class World:
+    """Two merchants (the second with a terminal) and three consumers."""
+
+    issuer: dict[str, Any]
+    redeemer: dict[str, Any]
+    terminal: dict[str, Any]
+    ann: dict[str, Any]
+    bob: dict[str, Any]
+    cy: dict[str, Any]
+
+
+async def _world(client: httpx.AsyncClient) -> World:
+    issuer = (await client.post("/v1/merchants", json={"name": "Tea House"})).json()
+    redeemer = (await client.post("/v1/merchants", json={"name": "Noodle Bar"})).json()
+    terminal = (await client.post("/v1/terminals", json={"name": "Till"},
+                                  headers=auth(redeemer))).json()
+    ann, bob, cy = [(await client.post("/v1/consumers", json={"name": n})).json()
+                    for n in ("Ann", "Bob", "Cy")]
+    credit = await client.post("/v1/credits", json={"to": redeemer["id"], "amount": 10_000_000})
+    assert credit.status_code == 201, credit.text
+    return World(issuer, redeemer, terminal, ann, bob, cy)
+
+
+def _round(w: World, window: int, **overrides: Any) -> dict[str, Any]:
+    return {
+        "evaluation": {"turnover": [{"merchant": w.issuer["id"], "amount": 1_000_000},
+                                    {"merchant": w.redeemer["address"], "amount": 3_000_000}],
+                       "consumers": 3},
+        "formula": {"base_per_merchant": 10, "turnover_per_coupon": 100_000,
+                    "per_consumer": 2, "max_total": 1_000_000},
+        "incentive_bps": 1_000, "shares": SHARES, "rollback_window_seconds": window,
+        "consent_lifetime_seconds": 120, **overrides,
+    }
+
+
+async def _open(client: httpx.AsyncClient, w: World, window: int, allocate: int = 30) -> int:
+    body = _round(w, window)
+    body["formula"]["per_consumer"] = max(2, allocate // 2)  # room for the allocation
+    opened = await client.post("/v1/promotion-rounds", json=body)
+    assert opened.status_code == 201, opened.text
+    round_id = opened.json()["id"]
+    allocated = await client.post(f"/v1/promotion-rounds/{round_id}/allocations",
+                                  json={"allocations": [{"merchant": w.issuer["id"],
+                                                         "count": allocate}]})
+    assert allocated.status_code == 200, allocated.text
+    return int(round_id)
+
+
+async def _grant(client: httpx.AsyncClient, w: World, round_id: int,
+                 consumer: dict[str, Any], count: int = 1) -> list[int]:
+    granted = await client.post("/v1/promotion-grants", headers=auth(w.issuer), json={
+        "round_id": round_id, "grants": [{"consumer": consumer["id"], "count": count}]})
+    assert granted.status_code == 201, granted.text
+    return granted.json()["coupon_ids"]  # type: ignore[no-any-return]
+
+
+async def _consent(client: httpx.AsyncClient, holder: dict[str, Any], coupon_id: int) -> str:
+    made = await client.post(f"/v1/promotion-coupons/{coupon_id}/consent", json={},
+                             headers=auth(holder))
+    assert made.status_code == 201, made.text
+    return made.json()["code"]  # type: ignore[no-any-return]
+
+
+async def _until(client: httpx.AsyncClient, path: str, status: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 30
+    while True:
+        body = (await client.get(path)).json()
+        if body.get("status") == status or time.monotonic() > deadline:
+            return body  # type: ignore[no-any-return]
+        await asyncio.sleep(0.3)
+
+
+async def test_round_preview_matches_the_opened_round(client: httpx.AsyncClient) -> None:
+    w = await _world(client)
+    preview = await client.post("/v1/promotion-rounds:evaluate", json=_round(w, 0))
+    assert preview.status_code == 200, preview.text
+    p = preview.json()
+    # 2 merchants * 10 + 4,000,000 // 100,000 + 3 consumers * 2
+    assert (p["total"], p["merchant_part"], p["turnover_part"], p["consumer_part"]) == (
+        66, 20, 40, 6)
+    opened = (await client.post("/v1/promotion-rounds", json=_round(w, 0))).json()
+    assert opened["total"] == 66 and opened["inputs_hash"] == p["inputs_hash"]
+    assert opened["evaluation"]["turnover"][0][1] in ("1000000", "3000000")
+    assert opened["last_coupon_id"] - opened["first_coupon_id"] == 65
+    # An issued id nobody granted yet belongs to the platform's account.
+    issued = (await client.get(f"/v1/promotion-coupons/{opened['first_coupon_id']}")).json()
+    assert issued["status"] == "issued" and issued["path"] == []
+
+
+async def test_grant_transfer_write_off_distribute_withdraw(
+        client: httpx.AsyncClient, runtime: Runtime) -> None:
+    w = await _world(client)
+    round_id = await _open(client, w, window=0)
+    (coupon,) = await _grant(client, w, round_id, w.ann)
+    for sender, receiver in ((w.ann, w.bob), (w.bob, w.cy)):
+        moved = await client.post(f"/v1/promotion-coupons/{coupon}/transfer",
+                                  json={"to": receiver["id"]}, headers=auth(sender))
+        assert moved.status_code == 200, moved.text
+    code = await _consent(client, w.cy, coupon)
+
+    written = await client.post("/v1/write-offs", headers=auth(w.terminal) | {
+        "idempotency-key": "order-1"}, json={"code": code, "order_amount": 1_000_000})
+    assert written.status_code == 201, written.text
+    assert written.json()["incentive"] == 100_000
+    assert written.json()["merchant"] == w.redeemer["address"]
+    again = await client.post("/v1/write-offs", headers=auth(w.terminal) | {
+        "idempotency-key": "order-1"}, json={"code": code, "order_amount": 1_000_000})
+    assert again.json() == written.json()  # the retry applied nothing twice
+    replay = await client.post("/v1/write-offs", headers=auth(w.terminal),
+                               json={"code": code, "order_amount": 1_000_000})
+    assert replay.status_code == 409 and "not active" in replay.json()["detail"]
+
+    done = await _until(client, f"/v1/promotion-coupons/{coupon}", "distributed")
+    assert done["status"] == "distributed" and done["pool"] == 100_000
+    assert [s["action"] for s in done["path"]] == [
+        "granted", "transferred", "transferred", "written_off", "distributed"]
+    expected = {w.cy["address"]: 30_000, w.ann["address"]: 10_000, w.bob["address"]: 10_000,
+                w.issuer["address"]: 20_000, w.redeemer["address"]: 20_000}
+    for who in (w.cy, w.ann, w.bob, w.issuer, w.redeemer):
+        mine = (await client.get("/v1/payouts/me", headers=auth(who))).json()
+        assert mine["claimable"]["promotions"] == expected[who["address"]], who["name"]
+        assert mine["entries"][0]["reference"] == str(coupon)
+    platform = (await client.get("/v1/payouts/me")).json()
+    assert platform["claimable"]["promotions"] == 10_000
+    assert sum(expected.values()) + 10_000 == 100_000  # the parts add up to the pool
+
+    paid = await client.post("/v1/payouts/me/withdraw", headers=auth(w.cy))
+    assert paid.status_code == 200, paid.text
+    assert paid.json()["total"] == 30_000 and paid.json()["token_balance"] == 30_000
+    empty = await client.post("/v1/payouts/me/withdraw", headers=auth(w.cy))
+    assert empty.status_code == 409 and "nothing to withdraw" in empty.json()["detail"]
+    after = (await client.get("/v1/payouts/me", headers=auth(w.cy))).json()
+    assert after["total_claimable"] == 0 and after["withdrawn"]["promotions"] == 30_000
+    # The merchant paid exactly the incentive.
+    balance = await runtime.view("token", "balanceOf", w.redeemer["address"])
+    assert balance == 10_000_000 - 100_000
+
+    timeline = (await client.get("/v1/write-offs/timeline",
+                                 params={"merchant": w.redeemer["id"]})).json()
+    assert sum(p["write_offs"] for p in timeline["points"]) == 1
+    assert sum(p["incentives"] for p in timeline["points"]) == 100_000
+
+
+async def test_reversal_inside_the_window(client: httpx.AsyncClient, runtime: Runtime) -> None:
+    w = await _world(client)
+    round_id = await _open(client, w, window=3_600)
+    (coupon,) = await _grant(client, w, round_id, w.ann)
+    code = await _consent(client, w.ann, coupon)
+    written = await client.post("/v1/write-offs", headers=auth(w.redeemer),
+                                json={"code": code, "order_amount": 250_000})
+    assert written.status_code == 201, written.text
+    foreign = await client.post(f"/v1/promotion-coupons/{coupon}/write-off-reversal",
+                                headers=auth(w.issuer))
+    assert foreign.status_code == 403
+    reversed_ = await client.post(f"/v1/promotion-coupons/{coupon}/write-off-reversal",
+                                  headers=auth(w.terminal))
+    assert reversed_.status_code == 200, reversed_.text
+    body = reversed_.json()["coupon"]
+    assert body["status"] == "active" and body["holder"] == w.ann["address"]
+    assert body["path"][-1]["action"] == "reversed" and body["path"][-1]["amount"] == 25_000
+    assert await runtime.view("token", "balanceOf", w.redeemer["address"]) == 10_000_000
+    # The reversed consent stays spent; a new one writes the coupon off again.
+    replay = await client.post("/v1/write-offs", headers=auth(w.redeemer),
+                               json={"code": code, "order_amount": 250_000})
+    assert replay.status_code == 409 and "nonce already used" in replay.json()["detail"]
+    fresh = await _consent(client, w.ann, coupon)
+    again = await client.post("/v1/write-offs", headers=auth(w.redeemer),
+                              json={"code": fresh, "order_amount": 250_000})
+    assert again.status_code == 201, again.text
+
+
+async def test_bad_requests_are_refused_with_the_field(client: httpx.AsyncClient,
+                                                       runtime: Runtime) -> None:
+    w = await _world(client)
+    bad_shares = await client.post("/v1/promotion-rounds", json=_round(
+        w, 0, shares={**SHARES, "platform": 999}))
+    assert bad_shares.status_code == 422 and bad_shares.json()["field"] == "shares"
+    stranger = await client.post("/v1/promotion-rounds", json=_round(w, 0),
+                                 headers=auth(w.issuer))
+    assert stranger.status_code == 403
+    not_merchant = _round(w, 0)
+    not_merchant["evaluation"]["turnover"][0]["merchant"] = w.ann["id"]
+    refused = await client.post("/v1/promotion-rounds", json=not_merchant)
+    assert refused.status_code == 422
+    assert refused.json()["field"] == "evaluation.turnover.0.merchant"
+    zero = await client.post("/v1/promotion-rounds", json=_round(
+        w, 0, evaluation={"turnover": [], "consumers": 0}))
+    assert zero.status_code == 422 and zero.json()["field"] == "evaluation"
+
+    round_id = await _open(client, w, window=3_600, allocate=2)
+    over = await client.post("/v1/promotion-grants", headers=auth(w.issuer), json={
+        "round_id": round_id, "grants": [{"consumer": w.ann["id"], "count": 3}]})
+    assert over.status_code == 409 and "3 coupons asked for, 2 left" in over.json()["detail"]
+    by_consumer = await client.post("/v1/promotion-grants", headers=auth(w.ann), json={
+        "round_id": round_id, "grants": [{"consumer": w.bob["id"]}]})
+    assert by_consumer.status_code == 403
+    to_merchant = await client.post("/v1/promotion-grants", headers=auth(w.issuer), json={
+        "round_id": round_id, "grants": [{"consumer": w.redeemer["id"]}]})
+    assert to_merchant.status_code == 422 and to_merchant.json()["field"] == "grants.0.consumer"
+
+    (coupon,) = await _grant(client, w, round_id, w.ann)
+    not_holder = await client.post(f"/v1/promotion-coupons/{coupon}/consent", json={},
+                                   headers=auth(w.bob))
+    assert not_holder.status_code == 403
+    garbage = await client.post("/v1/write-offs", headers=auth(w.terminal),
+                                json={"code": "hello", "order_amount": 1})
+    assert garbage.status_code == 422 and garbage.json()["field"] == "code"
+    code = await _consent(client, w.ann, coupon)
+    zero_amount = await client.post("/v1/write-offs", headers=auth(w.terminal),
+                                    json={"code": code, "order_amount": 0})
+    assert zero_amount.status_code == 422 and zero_amount.json()["field"] == "order_amount"
+    by_consumer_write_off = await client.post("/v1/write-offs", headers=auth(w.bob),
+                                              json={"code": code, "order_amount": 10})
+
+    assert by_consumer_write_off.status_code == 403
+    # Consents the contract would refuse are refused before any transaction.
+    contract = runtime.gateway.contracts["promotions"][0]
+    ann_key = (await runtime.participants.signer(w.ann["id"])).key
+    bob_key = (await runtime.participants.signer(w.bob["id"])).key
+    now = int(time.time())
+    cases = {
+        "consent expired": (consent_rules.Consent(coupon, 7, now - 5), ann_key,
+                            runtime.chain_id, contract),
+        "not signed by the holder": (consent_rules.Consent(coupon, 8, now + 60), bob_key,
+                                     runtime.chain_id, contract),
+        "lifetime longer": (consent_rules.Consent(coupon, 9, now + 3_000), ann_key,
+                            runtime.chain_id, contract),
+        "another chain": (consent_rules.Consent(coupon, 10, now + 60), ann_key,
+                          runtime.chain_id + 1, contract),
+        "another contract": (consent_rules.Consent(coupon, 11, now + 60), ann_key,
+                             runtime.chain_id, w.ann["address"]),
+    }
+    for label, (consent, key, chain_id, verifying) in cases.items():
+        signature = consent_rules.sign_consent(consent, chain_id, verifying, key)
+        forged = consent_rules.encode_code(consent, signature)
+        answer = await client.post("/v1/write-offs", headers=auth(w.terminal),
+                                   json={"code": forged, "order_amount": 10})
+        assert answer.status_code == 422, label
+        assert answer.json()["field"] == "code", label
+    coupon_now = (await client.get(f"/v1/promotion-coupons/{coupon}")).json()
+    assert coupon_now["status"] == "active"
+
+
+async def test_a_consent_qr_photo_is_decoded_by_the_server(client: httpx.AsyncClient) -> None:
+    w = await _world(client)
+    round_id = await _open(client, w, window=0)
+    (coupon,) = await _grant(client, w, round_id, w.ann)
+    code = await _consent(client, w.ann, coupon)
+    png = io.BytesIO()
+    segno.make(code, error="m").save(png, kind="png", scale=6, border=4)
+    decoded = await client.post("/v1/qr-decodes", content=png.getvalue(),
+                                headers=auth(w.terminal) | {"content-type": "image/png"})
+    assert decoded.status_code == 200, decoded.text
+    assert decoded.json()["codes"] == [code]
+    not_image = await client.post("/v1/qr-decodes", content=b"not an image",
+                                  headers=auth(w.terminal) | {"content-type": "image/png"})
+    assert not_image.status_code == 422 and not_image.json()["field"] == "image"
+
+
+async def test_many_coupons_in_one_grant_and_concurrent_write_offs(
+        client: httpx.AsyncClient) -> None:
+    w = await _world(client)
+    round_id = await _open(client, w, window=3_600, allocate=600)
+    consumers = [w.ann, w.bob, w.cy]
+    granted = await client.post("/v1/promotion-grants", headers=auth(w.issuer), json={
+        "round_id": round_id,
+        "grants": [{"consumer": c["id"], "count": 200} for c in consumers]})
+    assert granted.status_code == 201, granted.text
+    body = granted.json()
+    assert body["granted"] == 600 and len(body["transactions"]) == 3  # calls of 256
+    assert len(set(body["coupon_ids"])) == 600
+    ann_coupons = (await client.get("/v1/promotion-coupons",
+                                    params={"holder": w.ann["id"], "limit": 500})).json()
+    assert len(ann_coupons["coupons"]) == 200
+    # Forty write-offs at once from one terminal share transactions; each applies once.
+    codes = [await _consent(client, w.ann, c["id"]) for c in ann_coupons["coupons"][:40]]
+    answers = await asyncio.gather(*[client.post(
+        "/v1/write-offs", headers=auth(w.terminal), json={"code": code, "order_amount": 1_000})
+        for code in codes])
+    assert [a.status_code for a in answers] == [201] * 40
+    assert len({a.json()["tx_hash"] for a in answers}) < 40
+    round_now = (await client.get(f"/v1/promotion-rounds/{round_id}")).json()
+    assert round_now["written_off"] == 40 and round_now["granted"] == 600
