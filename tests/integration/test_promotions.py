@@ -262,6 +262,10 @@ async def test_bad_requests_are_refused_with_the_field(client: httpx.AsyncClient
                                    json={"code": forged, "order_amount": 10})
         assert answer.status_code == 422, label
         assert answer.json()["field"] == "code", label
+    unfunded = await client.post("/v1/write-offs", headers=auth(w.issuer),  # holds no credit
+                                 json={"code": code, "order_amount": 1_000})
+    assert unfunded.status_code == 409 and unfunded.json()["field"] == "order_amount"
+    assert "credit balance" in unfunded.json()["detail"]
     coupon_now = (await client.get(f"/v1/promotion-coupons/{coupon}")).json()
     assert coupon_now["status"] == "active"
 

@@ -96,16 +96,21 @@ class _ReceiptEvents:
     def __init__(self, gateway: Gateway, receipt: dict[str, Any]) -> None:
         self._gateway = gateway
         self._receipt = receipt
-        self._events: list[Event] | None = None
+        self._events: asyncio.Task[list[Event]] | None = None
 
     async def get(self) -> list[Event]:
+        # One fetch and one decoding per transaction, however many of its
+        # operations ask at once.
         if self._events is None:
-            receipt = self._receipt
-            if "logs" not in receipt:  # confirmed from the send reply: fetch the logs now
-                receipt = await self._gateway.rpc.call(
-                    "eth_getTransactionReceipt", receipt["transactionHash"])
-            self._events = self._gateway.decode_events(receipt)
-        return self._events
+            self._events = asyncio.ensure_future(self._load())
+        return await asyncio.shield(self._events)
+
+    async def _load(self) -> list[Event]:
+        receipt = self._receipt
+        if "logs" not in receipt:  # confirmed from the send reply: fetch the logs now
+            receipt = await self._gateway.rpc.call(
+                "eth_getTransactionReceipt", receipt["transactionHash"])
+        return self._gateway.decode_events(receipt)
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from couponchain.domain import consent as consent_rules
 from couponchain.domain.evaluation import Evaluation, EvaluationInputs, FormulaParams, evaluate
 from couponchain.domain.roles import Role
 from couponchain.domain.splits import MAX_ORDER_AMOUNT, Shares, incentive
-from couponchain.errors import Conflict, ContractRevert, Forbidden, InvalidInput, NotFound
+from couponchain.errors import ContractRevert, Forbidden, InvalidInput, NotFound
 from couponchain.services import promotion_views as views
 from couponchain.services.participants import Caller
 from couponchain.store.models import (
@@ -50,6 +50,9 @@ CLOCK_MARGIN = 10
 MIN_CONSENT_LIFETIME = 30
 MAX_ROLLBACK_WINDOW = 30 * 86_400
 UNLIMITED = 2**256 - 1
+#: Most coupons one round may issue here. The contract takes up to 2**64 - 1,
+#: but coupon ids must stay inside the read models' signed 64-bit integers.
+MAX_ROUND_COUPONS = 10**12
 ACTIVE = 1
 
 
@@ -130,6 +133,10 @@ class PromotionService:
         if result.total == 0:
             raise InvalidInput("the formula issues 0 coupons for these inputs",
                                field="evaluation")
+        if result.total > MAX_ROUND_COUPONS:
+            raise InvalidInput(f"the formula issues {result.total} coupons; a round issues at "
+                               f"most {MAX_ROUND_COUPONS:,} (lower formula.max_total)",
+                               field="formula.max_total")
         inputs_hash = "0x" + result.inputs_hash.hex()
         async with self.db.transaction() as s:
             if await s.get(PromotionEvaluation, inputs_hash) is None:
@@ -285,14 +292,20 @@ class PromotionService:
         charge = incentive(order_amount, round_row.incentive_bps)
         merchant = await self.rt.participants.get(merchant_id)
         await self._ensure_approved(merchant.id, merchant.address)
-        balance = await self.rt.view("token", "balanceOf", merchant.address)
-        if balance < charge:
-            raise Conflict(f"the merchant's credit balance ({balance}) is below this write-off's "
-                           f"incentive ({charge}); top it up first", field="order_amount")
-        op = await self._submit(caller, Call(
-            "promotions", "write_off_batch",
-            item=(consent.coupon, order_amount, consent.nonce, consent.expiry, signature),
-            kind="write off promotion coupon"), idempotency_key, "write-off")
+        try:
+            op = await self._submit(caller, Call(
+                "promotions", "write_off_batch",
+                item=(consent.coupon, order_amount, consent.nonce, consent.expiry, signature),
+                kind="write off promotion coupon"), idempotency_key, "write-off")
+        except ContractRevert as exc:
+            if "exceeds balance" not in exc.reason:
+                raise
+            # The token refused the charge (the balance is the token's to check:
+            # reading it first would cost every write-off a call to the node).
+            refused = ContractRevert(exc.reason, field="order_amount")
+            refused.message = (f"the merchant's credit balance does not cover this write-off's "
+                               f"incentive of {charge}; top it up first")
+            raise refused from None
         event = next(e for e in await op.events() if e.name == "WrittenOff"
                      and int(e.args["coupon_id"]) == consent.coupon)
         await self.rt.indexer.wait_for(op.block_number)
