@@ -16,6 +16,7 @@ from couponchain.api.routes import (
     pages,
     participants,
     payouts,
+    promotion_pages,
     promotions,
     scans,
 )
@@ -52,5 +53,6 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> FastAPI:
     app.include_router(scans.router)
     app.include_router(health.router)
     app.include_router(pages.router)
+    app.include_router(promotion_pages.router)
     pages.mount_static(app)
     return app

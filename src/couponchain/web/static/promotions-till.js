@@ -1,0 +1,285 @@
+// The merchant's or terminal's promotion till (/promotions/merchant): grant
+// coupons, read consent codes (camera, photo, hardware scanner), write off,
+// reverse, and a chart of write-offs. Helpers come from promotions.js.
+"use strict";
+
+(() => {
+const { REFRESH_MS, ccc, toUnits, wholeNumber, fieldError, json, problemText, show, cell, link,
+        button, when, newKey, allRounds, signedIn } = window.CouponChainPromotions;
+const CHART_MINUTES = 60;
+
+const till = { me: null, merchant: null, windows: new Map(), camera: null, armed: new Set() };
+
+async function decodeImage(blob, source) {
+  const found = await api("/v1/qr-decodes", {
+    method: "POST", body: blob,
+    headers: { "content-type": blob.type || "application/octet-stream" } });
+  if (!found.codes.length) return null;
+  $("wo-code").value = found.codes[0];
+  $("scan-status").textContent = `Read a consent code from ${source}.`;
+  $("scan-status").classList.remove("error");
+  (($("wo-amount").value.trim()) ? $("write-off-form").querySelector("button[type=submit]")
+                                 : $("wo-amount")).focus();
+  return found.codes[0];
+}
+
+function scanFailed(text) {
+  $("scan-status").textContent = text;
+  $("scan-status").classList.add("error");
+}
+
+function stopCamera() {
+  if (till.camera) till.camera.getTracks().forEach((t) => t.stop());
+  till.camera = null;
+  $("camera").hidden = true;
+}
+
+// Frames go to BarcodeDetector when the browser has one, else to the server.
+async function startCamera() {
+  if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+    scanFailed("This browser gives no camera access here; upload a photo instead.");
+    return;
+  }
+  try {
+    till.camera = await navigator.mediaDevices.getUserMedia(
+      { video: { facingMode: "environment" }, audio: false });
+  } catch (error) {
+    scanFailed("No camera: " + error.message + ". Upload a photo instead.");
+    return;
+  }
+  const video = $("camera-video");
+  video.srcObject = till.camera;
+  $("camera").hidden = false;
+  await video.play();
+  $("scan-status").textContent = "Hold the customer's QR code in front of the camera…";
+  let detector = null;
+  if ("BarcodeDetector" in window) {
+    const formats = await window.BarcodeDetector.getSupportedFormats().catch(() => []);
+    if (formats.includes("qr_code")) detector = new window.BarcodeDetector({ formats: ["qr_code"] });
+  }
+  const canvas = document.createElement("canvas");
+  const tick = async () => {
+    if (!till.camera) return;
+    try {
+      if (detector) {
+        const codes = await detector.detect(video);
+        if (codes.length) {
+          $("wo-code").value = codes[0].rawValue;
+          $("scan-status").textContent = "Read a consent code with the camera.";
+          stopCamera();
+          $("wo-amount").focus();
+          return;
+        }
+      } else if (video.videoWidth) {
+        canvas.width = video.videoWidth;
+        canvas.height = video.videoHeight;
+        canvas.getContext("2d").drawImage(video, 0, 0);
+        const frame = await new Promise((ok) => canvas.toBlob(ok, "image/jpeg", 0.85));
+        if (frame && await decodeImage(frame, "the camera")) { stopCamera(); return; }
+      }
+    } catch (error) {
+      scanFailed("Camera scan: " + problemText(error));
+    }
+    setTimeout(tick, detector ? 250 : 1000);
+  };
+  tick();
+}
+
+function setUpScanning() {
+  $("camera-start").onclick = startCamera;
+  $("camera-stop").onclick = stopCamera;
+  $("photo-input").onchange = async () => {
+    const file = $("photo-input").files[0];
+    if (!file) return;
+    $("scan-status").textContent = `Reading ${file.name}…`;
+    try {
+      if (!await decodeImage(file, "the photo")) scanFailed("No QR code found in that photo.");
+    } catch (error) {
+      scanFailed("Photo not read: " + problemText(error));
+    }
+    $("photo-input").value = "";
+  };
+  // A hardware scanner types the code and presses Enter.
+  $("wo-code").addEventListener("keydown", (event) => {
+    if (event.key !== "Enter") return;
+    event.preventDefault();
+    if ($("wo-amount").value.trim()) $("write-off-form").requestSubmit();
+    else $("wo-amount").focus();
+  });
+}
+
+function setUpWriteOff() {
+  $("write-off-form").onsubmit = async (event) => {
+    event.preventDefault();
+    const box = $("write-off-result");
+    show(box, "Writing off on chain…");
+    try {
+      const body = { code: $("wo-code").value.trim(),
+                     order_amount: toUnits($("wo-amount").value, "order_amount") };
+      const w = await api("/v1/write-offs", {
+        method: "POST", headers: { "Idempotency-Key": newKey() }, body: json(body) });
+      show(box, "");
+      const strong = document.createElement("strong");
+      strong.id = "wo-incentive";
+      strong.textContent = ccc(w.incentive);
+      box.append(`Written off coupon #${w.coupon_id} for an order of ${ccc(w.order_amount)}. ` +
+                 "Incentive charged: ", strong, ` into its pool (pool ${ccc(w.pool)}). `,
+                 w.reversible_until && Date.parse(w.reversible_until) > Date.now()
+                   ? `Reversible until ${when(w.reversible_until)}. ` : "Final. ",
+                 link("/promotion-coupons/" + w.coupon_id, "coupon page"));
+      $("wo-code").value = "";
+      $("wo-amount").value = "";
+      $("wo-code").focus();
+      refreshTill();
+    } catch (error) {
+      show(box, "Not written off: " + problemText(error), true);
+    }
+  };
+}
+
+async function reverse(coupon, b) {
+  if (!till.armed.has(coupon.id)) {  // a second click confirms: no blocking dialog at a till
+    till.armed.add(coupon.id);
+    b.textContent = "Confirm reversal";
+    return;
+  }
+  till.armed.delete(coupon.id);
+  b.disabled = true;
+  const box = $("write-off-result");
+  try {
+    const r = await api(`/v1/promotion-coupons/${coupon.id}/write-off-reversal`, {
+      method: "POST", headers: { "Idempotency-Key": newKey() } });
+    show(box, `Reversed the write-off of coupon #${coupon.id}; it is back with its holder ` +
+              `and ${ccc(r.coupon.path[r.coupon.path.length - 1].amount)} was refunded.`);
+  } catch (error) {
+    show(box, "Not reversed: " + problemText(error), true);
+  }
+  refreshTill();
+}
+
+function renderWriteOffs(rows) {
+  const body = $("write-offs-rows");
+  body.replaceChildren();
+  $("write-offs-empty").hidden = rows.length > 0;
+  for (const c of rows) {
+    const row = document.createElement("tr");
+    cell(row, link("/promotion-coupons/" + c.id, "#" + c.id))
+      .append(document.createElement("br"), c.status.replace("_", " "));
+    cell(row, when(c.written_off_at), "when");
+    const money = cell(row, ccc(c.order_amount), "amount");
+    money.append(document.createElement("br"), "pool " + ccc(c.pool));
+    const window_ = till.windows.get(c.round_id) || 0;
+    const open = c.status === "written_off" &&
+      Date.parse(c.written_off_at) + window_ * 1000 > Date.now();
+    const label = till.armed.has(c.id) ? "Confirm reversal" : "Reverse";
+    cell(row, open ? button(label, (e) => reverse(c, e.target), "secondary") : "");
+    body.appendChild(row);
+  }
+}
+
+// Write-offs per minute over the last hour, as bars; the note sums incentives.
+function drawBars(canvas, values) {
+  const ctx = canvas.getContext("2d");
+  const w = canvas.width, h = canvas.height, max = Math.max(1, ...values);
+  ctx.clearRect(0, 0, w, h);
+  const step = (w - 30) / values.length;
+  ctx.fillStyle = "#0b6bcb";
+  values.forEach((v, i) => {
+    const bar = (v / max) * (h - 24);
+    ctx.fillRect(25 + i * step, h - 12 - bar, Math.max(1, step - 2), bar);
+  });
+  ctx.fillStyle = "#5b6475";
+  ctx.fillText(String(max), 4, 12);
+  ctx.fillText("0", 4, h - 12);
+  ctx.fillText(`last ${values.length} min`, w - 70, h - 1);
+}
+
+async function drawTimeline() {
+  const t = await api("/v1/write-offs/timeline?merchant=" + encodeURIComponent(till.merchant));
+  const step = t.minute_seconds * 1000;
+  const now = Math.floor(Date.now() / step) * step;
+  const per = new Map(t.points.map((p) => [Date.parse(p.at), p]));
+  const values = [];
+  let count = 0, incentives = 0n;
+  for (let at = now - (CHART_MINUTES - 1) * step; at <= now; at += step) {
+    values.push(per.has(at) ? per.get(at).write_offs : 0);
+  }
+  for (const p of t.points) { count += p.write_offs; incentives += BigInt(p.incentives); }
+  drawBars($("write-off-chart"), values);
+  $("write-off-chart-note").textContent = count
+    ? `${count} standing write-offs in all, ${ccc(incentives)} of incentives charged.`
+    : "No write-offs yet.";
+}
+
+async function refreshGrantRounds() {
+  const select = $("grant-round");
+  const chosen = select.value;
+  const rounds = till.rounds.slice(-20).reverse();
+  const details = await Promise.all(rounds.map((r) => api("/v1/promotion-rounds/" + r.id)));
+  select.innerHTML = "";
+  for (const d of details) {
+    const mine = d.allocations.find((a) => a.merchant_id === till.me.id);
+    if (mine && mine.remaining > 0) {
+      select.add(new Option(`Round #${d.id} — ${mine.remaining} left`, d.id));
+    }
+  }
+  if (!select.options.length) select.add(new Option("no allocation left", ""));
+  if ([...select.options].some((o) => o.value === chosen)) select.value = chosen;
+}
+
+async function refreshTill() {
+  till.rounds = await allRounds();
+  for (const r of till.rounds) till.windows.set(r.id, r.rollback_window_seconds);
+  const page = await api("/v1/write-offs?limit=50&merchant=" + encodeURIComponent(till.merchant));
+  renderWriteOffs(page.write_offs);
+  await drawTimeline();
+  if (till.me.role === "merchant") await refreshGrantRounds();
+}
+
+function setUpGrant() {
+  $("grant-section").hidden = false;
+  $("grant-form").onsubmit = async (event) => {
+    event.preventDefault();
+    const box = $("grant-result");
+    show(box, "Granting on chain…");
+    try {
+      const body = { round_id: Number($("grant-round").value), grants: [{
+        consumer: $("grant-consumer").value.trim(),
+        count: Number(wholeNumber($("grant-count").value, "count")) }] };
+      if (!body.round_id) throw fieldError("round_id", "this merchant has no allocation left");
+      const g = await api("/v1/promotion-grants", {
+        method: "POST", headers: { "Idempotency-Key": newKey() }, body: json(body) });
+      const ids = g.coupon_ids;
+      show(box, `Granted ${g.granted} coupon${g.granted === 1 ? "" : "s"} to ` +
+        `${body.grants[0].consumer}: #${ids[0]}` + (ids.length > 1 ? ` … #${ids[ids.length - 1]}` : "") +
+        ` (block ${g.block_number}).`);
+      refreshTill();
+    } catch (error) {
+      show(box, "Not granted: " + problemText(error), true);
+    }
+  };
+}
+
+async function startTill() {
+  const me = await signedIn("till", ["merchant", "terminal"], "merchants and their terminals");
+  if (!me) return;
+  till.me = me;
+  till.merchant = me.role === "merchant" ? me.id : me.merchant_id;
+  const merchant = me.role === "merchant" ? me
+    : await api("/v1/participants/" + encodeURIComponent(till.merchant)).catch(() => null);
+  $("till-merchant").textContent = merchant ? merchant.name : till.merchant;
+  if (me.role === "terminal") $("till-merchant").append(` (terminal ${me.name})`);
+  setUpScanning();
+  setUpWriteOff();
+  if (me.role === "merchant") setUpGrant();
+  const loop = async () => {
+    try { await refreshTill(); } catch (e) { $("write-offs-empty").textContent = problemText(e); }
+    setTimeout(loop, REFRESH_MS + 1000);
+  };
+  loop();
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  if ($("till")) startTill();
+});
+})();

@@ -1,0 +1,201 @@
+// The consumer's wallet (/wallet): promotion coupons, a consent QR to show at
+// the till (with its countdown), transfers, a coupon's path, and payouts with
+// a Withdraw button. Helpers come from promotions.js.
+"use strict";
+
+(() => {
+const { REFRESH_MS, ccc, problemText, show, cell, link, button, when, newKey,
+        signedIn } = window.CouponChainPromotions;
+const wallet = { me: null, coupons: "", countdown: null, withdrawKey: null };
+
+function stopConsent() {
+  clearInterval(wallet.countdown);
+  wallet.countdown = null;
+  $("consent-section").hidden = true;
+}
+
+function tickConsent(expiry) {
+  const left = expiry - Math.floor(Date.now() / 1000);
+  const qr = $("consent-qr");
+  if (left > 0) {
+    $("consent-countdown").textContent =
+      `${Math.floor(left / 60)}:${String(left % 60).padStart(2, "0")}`;
+    return;
+  }
+  clearInterval(wallet.countdown);
+  $("consent-countdown").textContent = "expired — show a new code";
+  $("consent-countdown").classList.add("error");
+  qr.classList.add("expired");
+}
+
+async function showConsent(coupon) {
+  const box = $("wallet-result");
+  try {
+    const c = await api(`/v1/promotion-coupons/${coupon.id}/consent`,
+                        { method: "POST", body: "{}" });
+    stopConsent();
+    $("consent-qr").src = c.qr_svg;
+    $("consent-qr").classList.remove("expired");
+    $("consent-countdown").classList.remove("error");
+    $("consent-coupon").textContent = "#" + c.coupon_id;
+    $("consent-code").textContent = c.code;
+    $("consent-section").hidden = false;
+    box.hidden = true;
+    tickConsent(c.expiry);
+    wallet.countdown = setInterval(() => tickConsent(c.expiry), 1000);
+    $("consent-section").scrollIntoView({ block: "start" });
+  } catch (error) {
+    show(box, "No consent code: " + problemText(error), true);
+  }
+}
+
+function transferForm(coupon, item) {
+  if (item.querySelector("form")) return;
+  const form = document.createElement("form");
+  form.className = "inline";
+  const to = document.createElement("input");
+  to.required = true;
+  to.maxLength = 42;
+  to.placeholder = "consumer id or 0x address";
+  to.setAttribute("aria-label", "transfer to");
+  const send = document.createElement("button");
+  send.type = "submit";
+  send.textContent = "Send";
+  form.append(to, send);
+  form.onsubmit = async (event) => {
+    event.preventDefault();
+    const box = $("wallet-result");
+    show(box, `Passing coupon #${coupon.id} on, on chain…`);
+    try {
+      await api(`/v1/promotion-coupons/${coupon.id}/transfer`, {
+        method: "POST", headers: { "Idempotency-Key": newKey() },
+        body: JSON.stringify({ to: to.value.trim() }) });
+      show(box, `Coupon #${coupon.id} now belongs to ${to.value.trim()}.`);
+      refreshCoupons();
+    } catch (error) {
+      show(box, "Not transferred: " + problemText(error), true);
+    }
+  };
+  item.appendChild(form);
+  to.focus();
+}
+
+async function showPath(coupon) {
+  try {
+    const detail = await api("/v1/promotion-coupons/" + coupon.id);
+    $("path-coupon").textContent = "#" + coupon.id;
+    const body = $("path-rows");
+    body.replaceChildren();
+    for (const p of detail.path) {
+      const row = document.createElement("tr");
+      cell(row, when(p.at), "when");
+      cell(row, p.action.replace("_", " "));
+      cell(row, p.by_name || p.by);
+      cell(row, p.amount === null ? "" : ccc(p.amount), "amount");
+      body.appendChild(row);
+    }
+    $("path-section").hidden = false;
+    $("path-section").scrollIntoView({ block: "nearest" });
+  } catch (error) {
+    show($("wallet-result"), "No path: " + problemText(error), true);
+  }
+}
+
+function renderCoupons(coupons) {
+  const list = $("wallet-coupons");
+  list.replaceChildren();
+  $("wallet-empty").hidden = coupons.length > 0;
+  for (const c of coupons) {
+    const item = document.createElement("li");
+    item.dataset.id = c.id;
+    const head = document.createElement("p");
+    head.append(link("/promotion-coupons/" + c.id, "#" + c.id),
+                ` · round ${c.round_id} · ${c.status.replace("_", " ")}`,
+                c.issuer_name ? ` · from ${c.issuer_name}` : "",
+                c.pool !== null ? ` · pool ${ccc(c.pool)}` : "");
+    item.appendChild(head);
+    const actions = document.createElement("p");
+    actions.className = "actions";
+    if (c.status === "active") {
+      actions.append(button("Show consent QR", () => showConsent(c), "consent-button"),
+                     button("Transfer", () => transferForm(c, item), "secondary"));
+    }
+    actions.append(button("Path", () => showPath(c), "secondary"));
+    item.appendChild(actions);
+    list.appendChild(item);
+  }
+}
+
+async function refreshCoupons() {
+  const page = await api("/v1/promotion-coupons?limit=500&holder=" +
+                         encodeURIComponent(wallet.me.id));
+  const seen = JSON.stringify(page.coupons);
+  if (seen === wallet.coupons) return; // keep open transfer forms while nothing changed
+  wallet.coupons = seen;
+  renderCoupons(page.coupons);
+}
+
+async function refreshPayouts() {
+  const p = await api("/v1/payouts/me");
+  $("payout-claimable").textContent = ccc(p.total_claimable);
+  $("payout-balance").textContent = ccc(p.token_balance);
+  $("withdraw").disabled = BigInt(p.total_claimable) === 0n;
+  const body = $("payout-rows");
+  body.replaceChildren();
+  for (const e of p.entries) {
+    const row = document.createElement("tr");
+    cell(row, when(e.at), "when");
+    const why = cell(row, e.part);
+    if (e.source === "promotions" && e.reference) {
+      why.append(" of ", link("/promotion-coupons/" + e.reference, "#" + e.reference));
+    } else if (e.reference) {
+      why.append(" " + e.reference);
+    }
+    cell(row, ccc(e.amount), "amount");
+    body.appendChild(row);
+  }
+}
+
+function setUpWithdraw() {
+  $("withdraw").onclick = async () => {
+    const box = $("withdraw-result");
+    $("withdraw").disabled = true;
+    show(box, "Withdrawing on chain…");
+    wallet.withdrawKey = wallet.withdrawKey || newKey(); // a retry withdraws once
+    try {
+      const w = await api("/v1/payouts/me/withdraw", {
+        method: "POST", headers: { "Idempotency-Key": wallet.withdrawKey } });
+      wallet.withdrawKey = null;
+      show(box, `Withdrew ${ccc(w.total)}; you now hold ${ccc(w.token_balance)}.`);
+    } catch (error) {
+      if (error.problem && error.problem.status) wallet.withdrawKey = null;
+      show(box, "Not withdrawn: " + problemText(error), true);
+    }
+    refreshPayouts().catch(() => {});
+  };
+}
+
+async function startWallet() {
+  const me = await signedIn("wallet", ["consumer", "merchant", "terminal", "platform"],
+                            "participants");
+  if (!me) return;
+  wallet.me = me;
+  $("consent-close").onclick = stopConsent;
+  setUpWithdraw();
+  if (me.role !== "consumer") $("coupons-section").hidden = true;
+  const loop = async () => {
+    try {
+      await refreshPayouts();
+      if (me.role === "consumer") await refreshCoupons();
+    } catch (error) {
+      show($("wallet-result"), "Could not refresh: " + problemText(error), true);
+    }
+    setTimeout(loop, REFRESH_MS);
+  };
+  loop();
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  if ($("wallet")) startWallet();
+});
+})();
