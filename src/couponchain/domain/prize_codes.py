@@ -1,0 +1,269 @@
+"""Rotating prize codes: the short-lived signed token a consumer's phone shows as a QR.
+
+A code says "award `award_id` of `consumer`, issued at `issued_at`, valid until
+`expiry`, one-time `nonce`", signed by the platform's code-signing key. The
+server verifies it when a terminal submits a scan; a terminal that lost its
+connection can check the signature itself against the published signer
+address (any EIP-191 `personal_sign` verifier works).
+
+Text form (ASCII, 154 characters: a version 9 QR code at error level M, 7 at L):
+
+    CCPZ1.<base64url, no padding, of 111 bytes>
+
+    offset  size  field
+         0     8  award id (uint64, big-endian, >= 1)
+         8    20  consumer address
+        28     5  issued-at (uint40 epoch seconds)
+        33     1  lifetime in seconds (expiry = issued-at + lifetime)
+        34     8  nonce (random)
+        42     4  key id: the first 4 bytes of the signer's address
+        46    65  signature (r, s, v), v in {27, 28}, s in the low half
+
+The signature is EIP-191 `personal_sign` over `SIGNING_TAG + bytes[0:46]`.
+The key id is signed too; it tells a terminal which published key to try
+(key rotation) and lets `verify_code` tell a code signed by another key
+(`WRONG_SIGNER`) from a code of ours whose bytes were changed (`TAMPERED`).
+Both are rejections; the difference is diagnostic only.
+
+Time: a code is valid while `issued_at - skew <= now < expiry + skew`, with
+`skew` (default `CLOCK_SKEW`, 5 s) absorbing clock differences between the
+issuing server and an offline terminal. A lifetime above 30 s is refused even
+when correctly signed, so a screenshot is useless within 30 s (+ skew).
+
+Accepted once: this module is pure and has no memory. The service records
+each accepted `(award_id, nonce)` (and the award's claim) in its database,
+refusing a second scan of the same code; that is also what makes two
+terminals scanning one code at once produce exactly one claim.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import secrets
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from eth_account import Account
+from eth_account.messages import SignableMessage, encode_defunct
+from eth_keys.exceptions import BadSignature
+from eth_utils import is_address, to_bytes, to_checksum_address
+
+from couponchain.errors import InvalidInput
+
+PREFIX = "CCPZ1."
+SIGNING_TAG = b"CouponChain prize code v1\x00"
+MAX_LIFETIME = 30
+"""Seconds: the longest a code may be valid."""
+CLOCK_SKEW = 5
+"""Seconds of clock difference tolerated at both ends of a code's validity."""
+
+SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+_HALF_N = SECP256K1_N // 2
+
+_BODY_LEN = 46
+_SIG_LEN = 65
+_RAW_LEN = _BODY_LEN + _SIG_LEN
+_TEXT_LEN = len(PREFIX) + _RAW_LEN * 4 // 3  # 111 bytes = 37 groups of 3: no padding
+_B64URL = re.compile(r"[A-Za-z0-9_-]*")
+_MAX_AWARD_ID = 2**64 - 1
+_MAX_TIME = 2**40 - 1
+
+
+class CodeProblem(Enum):
+    """Why a code is refused; the value is a stable slug for APIs and logs."""
+
+    MALFORMED = "malformed"
+    BAD_SIGNATURE = "bad-signature"
+    WRONG_SIGNER = "wrong-signer"
+    TAMPERED = "tampered"
+    LIFETIME_TOO_LONG = "lifetime-too-long"
+    NOT_YET_VALID = "not-yet-valid"
+    EXPIRED = "expired"
+
+
+class PrizeCodeRejected(InvalidInput):
+    """A code failed verification; `problem` says which rule it broke."""
+
+    def __init__(self, problem: CodeProblem, message: str) -> None:
+        super().__init__(message, field="code")
+        self.problem = problem
+
+
+@dataclass(frozen=True, slots=True)
+class PrizeCode:
+    """A decoded code; `parse_code` does not vouch for it, `verify_code` does."""
+
+    award_id: int
+    consumer: str
+    issued_at: int
+    expiry: int
+    nonce: int
+    key_id: bytes
+    signature: bytes
+
+    @property
+    def lifetime(self) -> int:
+        """Seconds from issue to expiry."""
+        return self.expiry - self.issued_at
+
+    @property
+    def body(self) -> bytes:
+        """The 46 signed bytes of the layout."""
+        return _body(
+            self.award_id, self.consumer, self.issued_at, self.lifetime, self.nonce, self.key_id
+        )
+
+
+def signable(body: bytes) -> SignableMessage:
+    """The EIP-191 message the code-signing key signs for a code body."""
+    return encode_defunct(primitive=SIGNING_TAG + body)
+
+
+def key_id_of(address: str) -> bytes:
+    """The 4-byte key id of a signer address."""
+    return to_bytes(hexstr=address)[:4]
+
+
+def issue_code(
+    award_id: int,
+    consumer: str,
+    now: int,
+    lifetime: int,
+    key: Any,
+    *,
+    nonce: int | None = None,
+) -> str:
+    """A fresh code for `award_id` of `consumer`, valid from `now` for `lifetime` s.
+
+    `key` is the platform's code-signing private key (anything eth_account
+    accepts). `nonce` defaults to 64 random bits; pass one only in tests.
+    Raises `InvalidInput` for out-of-range arguments.
+    """
+    if not _is_int(award_id) or not 1 <= award_id <= _MAX_AWARD_ID:
+        raise InvalidInput("award id must be 1 to 2**64 - 1", field="award_id")
+    if not isinstance(consumer, str) or not is_address(consumer):
+        raise InvalidInput(f"{consumer!r} is not a chain address", field="consumer")
+    if not _is_int(now) or not 0 <= now <= _MAX_TIME - MAX_LIFETIME:
+        raise InvalidInput("now must be epoch seconds", field="now")
+    if not _is_int(lifetime) or not 1 <= lifetime <= MAX_LIFETIME:
+        raise InvalidInput(f"lifetime must be 1 to {MAX_LIFETIME} seconds", field="lifetime")
+    if nonce is None:
+        nonce = secrets.randbits(64)
+    elif not _is_int(nonce) or not 0 <= nonce < 2**64:
+        raise InvalidInput("nonce must fit in 64 bits", field="nonce")
+    signer = Account.from_key(key)
+    body = _body(award_id, consumer, now, lifetime, nonce, key_id_of(signer.address))
+    signature = bytes(signer.sign_message(signable(body)).signature)
+    return encode_code(body + signature)
+
+
+def encode_code(raw: bytes) -> str:
+    """The text form of 111 raw bytes (body and signature)."""
+    return PREFIX + base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+def parse_code(text: str) -> PrizeCode:
+    """Decode a code's text (surrounding whitespace, e.g. a scanner's Enter, is
+    ignored) without checking its signature or times.
+
+    Raises `PrizeCodeRejected` (an `InvalidInput`, field `code`) with problem
+    `MALFORMED` for anything but the exact layout.
+    """
+    if not isinstance(text, str):
+        raise _malformed("code must be text")
+    text = text.strip()
+    if not text.startswith(PREFIX):
+        raise _malformed(f"code must start with {PREFIX}")
+    if len(text) != _TEXT_LEN:
+        raise _malformed(f"code must be {_TEXT_LEN} characters")
+    encoded = text[len(PREFIX) :]
+    if not _B64URL.fullmatch(encoded):
+        raise _malformed("code must be base64url")
+    try:
+        raw = base64.urlsafe_b64decode(encoded)
+    except (binascii.Error, ValueError) as exc:  # pragma: no cover - regex-guarded
+        raise _malformed("code must be base64url") from exc
+    award_id = int.from_bytes(raw[0:8], "big")
+    if award_id == 0:
+        raise _malformed("award id 0 does not exist")
+    issued_at = int.from_bytes(raw[28:33], "big")
+    return PrizeCode(
+        award_id=award_id,
+        consumer=to_checksum_address(raw[8:28]),
+        issued_at=issued_at,
+        expiry=issued_at + raw[33],
+        nonce=int.from_bytes(raw[34:42], "big"),
+        key_id=raw[42:46],
+        signature=raw[46:],
+    )
+
+
+def verify_code(text: str, signer_address: str, now: int, *, skew: int = CLOCK_SKEW) -> PrizeCode:
+    """The code, if it is well formed, signed by `signer_address` and valid at `now`.
+
+    Checks in this order and raises `PrizeCodeRejected` with the first
+    problem: MALFORMED (layout), BAD_SIGNATURE (v not 27/28, r or s out of
+    range, high s, unrecoverable), WRONG_SIGNER (the key id names another
+    key), TAMPERED (our key id but the signature does not match the bytes),
+    LIFETIME_TOO_LONG (over 30 s), NOT_YET_VALID (`now < issued_at - skew`),
+    EXPIRED (`now >= expiry + skew`). Authenticity comes first so the time
+    reasons speak about fields the platform really signed. Whether the code
+    was already accepted is the service's check (see the module docstring).
+    """
+    if not isinstance(signer_address, str) or not is_address(signer_address):
+        raise InvalidInput(f"{signer_address!r} is not a chain address", field="signer")
+    code = parse_code(text)
+    recovered = _recover(code)
+    if code.key_id != key_id_of(signer_address):
+        raise PrizeCodeRejected(CodeProblem.WRONG_SIGNER, "code signed by another key")
+    if recovered.lower() != signer_address.lower():
+        raise PrizeCodeRejected(CodeProblem.TAMPERED, "code altered after signing")
+    if code.lifetime > MAX_LIFETIME:
+        raise PrizeCodeRejected(
+            CodeProblem.LIFETIME_TOO_LONG, f"code lifetime above {MAX_LIFETIME} seconds"
+        )
+    if now < code.issued_at - skew:
+        raise PrizeCodeRejected(CodeProblem.NOT_YET_VALID, "code not valid yet (issued later)")
+    if now >= code.expiry + skew:
+        raise PrizeCodeRejected(CodeProblem.EXPIRED, "code expired")
+    return code
+
+
+def _recover(code: PrizeCode) -> str:
+    sig = code.signature
+    r = int.from_bytes(sig[:32], "big")
+    s = int.from_bytes(sig[32:64], "big")
+    if sig[64] not in (27, 28):
+        raise PrizeCodeRejected(CodeProblem.BAD_SIGNATURE, "signature v must be 27 or 28")
+    if not 0 < r < SECP256K1_N or not 0 < s < SECP256K1_N:
+        raise PrizeCodeRejected(CodeProblem.BAD_SIGNATURE, "signature r or s out of range")
+    if s > _HALF_N:
+        raise PrizeCodeRejected(CodeProblem.BAD_SIGNATURE, "malleable signature (high s)")
+    try:
+        return Account.recover_message(signable(code.body), signature=sig)
+    except (BadSignature, ValueError) as exc:
+        raise PrizeCodeRejected(CodeProblem.BAD_SIGNATURE, "unrecoverable signature") from exc
+
+
+def _body(
+    award_id: int, consumer: str, issued_at: int, lifetime: int, nonce: int, key_id: bytes
+) -> bytes:
+    return (
+        award_id.to_bytes(8, "big")
+        + to_bytes(hexstr=consumer)
+        + issued_at.to_bytes(5, "big")
+        + lifetime.to_bytes(1, "big")
+        + nonce.to_bytes(8, "big")
+        + key_id
+    )
+
+
+def _malformed(message: str) -> PrizeCodeRejected:
+    return PrizeCodeRejected(CodeProblem.MALFORMED, message)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)

@@ -1,0 +1,382 @@
+"""Stateful invariants of contracts/prizes.vy.
+
+Random participants create campaigns, award, claim, revoke and let time pass.
+A ghost model predicts the exact outcome of every call (the revert string or
+the new state). After every step: per prize `claimed <= awarded <= quantity`
+and the counters equal the ghost's; an award is claimed at most once; no
+consumer's claims in a campaign exceed its limit; every recorded claim was made
+by an eligible account inside the window. Each example runs in its own state
+snapshot.
+"""
+
+from dataclasses import dataclass, field
+
+import boa
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+from prizes_setup import (
+    STATUS_AWARDED,
+    STATUS_CLAIMED,
+    STATUS_REVOKED,
+    ZERO,
+    QuietContract,
+)
+
+from conftest import deployer
+from couponchain.domain.roles import Role
+
+# name -> (role, merchant it acts for)
+PARTICIPANTS = {
+    "P": (Role.PLATFORM, None),
+    "M1": (Role.MERCHANT, "M1"),
+    "M2": (Role.MERCHANT, "M2"),
+    "T1": (Role.TERMINAL, "M1"),
+    "T1b": (Role.TERMINAL, "M1"),
+    "T2": (Role.TERMINAL, "M2"),
+    "C1": (Role.CONSUMER, None),
+    "C2": (Role.CONSUMER, None),
+    "C3": (Role.CONSUMER, None),
+    "X": (Role.NONE, None),
+}
+ADDRESS = {name: boa.env.generate_address(f"prizes_stateful_{name}") for name in PARTICIPANTS}
+NAME_OF = {address: name for name, address in ADDRESS.items()}
+
+callers = st.sampled_from(["M1", "M1", "T1", "T1", "T1b", "M2", "T2", "C1", "P", "X"])
+recipients = st.sampled_from(["C1", "C2", "C3"] * 4 + ["T1", "X"])
+# Mostly a prize of the campaign (taken modulo its size), 14-15: an unknown one.
+prize_picks = st.integers(0, 15)
+mostly = st.sampled_from([True, True, True, True, False])
+rarely = st.sampled_from([False, False, False, False, False, False, False, True])
+terminal_options = st.sampled_from(["T1", "T1,T1b", "all", "all", "T2", "C1", "T1,T1", "none"])
+
+
+@dataclass
+class GhostCampaign:
+    merchant: str
+    terminals: set[str] | None  # None: all terminals of the merchant
+    starts: int
+    ends: int
+    limit: int
+    quantities: list[int]
+    awarded: list[int] = field(default_factory=list)
+    claimed: list[int] = field(default_factory=list)
+    revoked: list[int] = field(default_factory=list)
+
+    def eligible(self, caller: str) -> bool:
+        if caller == self.merchant:
+            return True
+        if self.terminals is None:
+            role, merchant = PARTICIPANTS[caller]
+            return role == Role.TERMINAL and merchant == self.merchant
+        return caller in self.terminals
+
+
+@dataclass
+class GhostAward:
+    campaign: int
+    consumer: str
+    index: int
+    status: int = STATUS_AWARDED
+    claimed_by: str | None = None
+    claimed_at: int | None = None
+
+
+class PrizesMachine(RuleBasedStateMachine):
+    def __init__(self):
+        super().__init__()
+        self._anchor = boa.env.anchor()
+        self._anchor.__enter__()
+        with boa.env.prank(ADDRESS["P"]):
+            registry = deployer("registry").deploy()
+            names = [n for n, (role, _) in PARTICIPANTS.items() if role > Role.PLATFORM]
+            registry.register_batch(
+                [ADDRESS[n] for n in names],
+                [PARTICIPANTS[n][0] for n in names],
+                [
+                    ADDRESS[PARTICIPANTS[n][1]] if PARTICIPANTS[n][0] == Role.TERMINAL else ZERO
+                    for n in names
+                ],
+            )
+        self.prizes = deployer("prizes").deploy(registry.address)
+        self.prizes.__class__ = QuietContract
+        self.campaigns: dict[int, GhostCampaign] = {}
+        self.awards: dict[int, GhostAward] = {}
+        self.claims: dict[tuple[int, str], int] = {}
+        self.touched: set[int] = set()
+
+    def teardown(self):
+        self._anchor.__exit__(None, None, None)
+
+    def _call(self, caller: str, error: str | None, fn, *args):
+        with boa.env.prank(ADDRESS[caller]):
+            if error is None:
+                return fn(*args)
+            with boa.reverts(error):
+                fn(*args)
+        return None
+
+    def _pick_award(self, pick: int, live: bool = False, unknown: bool = False) -> int:
+        """A known award id (with `live`, an unclaimed, unrevoked one if any), or
+        (with `unknown`) the next, unknown one."""
+        if unknown or not self.awards:
+            return len(self.awards) + 1
+        pool = [i for i, a in self.awards.items() if a.status == STATUS_AWARDED] if live else []
+        pool = pool or sorted(self.awards)
+        return pool[pick % len(pool)]
+
+    # --- rules ----------------------------------------------------------------
+
+    @initialize(
+        merchant=st.sampled_from(["M1", "M2"]),
+        quantities=st.lists(st.integers(1, 5), min_size=1, max_size=3),
+        limit=st.integers(1, 4),
+    )
+    def first_campaign(self, merchant, quantities, limit):
+        """An open campaign, so every run has something to award and claim."""
+        self.create(merchant, "all", quantities, -5, 200, limit)
+        winners = ["C1", "C2", "C3", "C1"][: quantities[0]]
+        self.award(merchant, 1, [(who, 0) for who in winners], True)
+
+    @rule(
+        caller=callers,
+        terminals=terminal_options,
+        quantities=st.lists(st.integers(0, 5), min_size=1, max_size=3),
+        start=st.integers(-30, 60),
+        length=st.integers(-5, 200),
+        limit=st.integers(0, 3),
+    )
+    def create(self, caller, terminals, quantities, start, length, limit):
+        now = boa.env.timestamp
+        starts = max(0, now + start)
+        ends = max(0, starts + length)
+        all_terminals = terminals == "all"
+        listed = [] if terminals in ("all", "none") else terminals.split(",")
+        error = None
+        if PARTICIPANTS[caller][0] != Role.MERCHANT:
+            error = "prizes: caller is not a merchant"
+        elif starts >= ends:
+            error = "prizes: empty or inverted window"
+        elif ends <= now:
+            error = "prizes: window already ended"
+        elif limit == 0:
+            error = "prizes: zero per-consumer limit"
+        elif not all_terminals and not listed:
+            error = "prizes: no eligible terminals"
+        elif 0 in quantities:
+            error = "prizes: zero quantity"
+        else:
+            seen = set()
+            for t in listed:
+                if PARTICIPANTS[t][0] != Role.TERMINAL:
+                    error = "prizes: not a terminal"
+                elif PARTICIPANTS[t][1] != caller:
+                    error = "prizes: terminal of another merchant"
+                elif t in seen:
+                    error = "prizes: duplicate terminal"
+                if error:
+                    break
+                seen.add(t)
+        args = (
+            "Draw",
+            [f"prize {i}" for i in range(len(quantities))],
+            quantities,
+            [ADDRESS[t] for t in listed],
+            all_terminals,
+            starts,
+            ends,
+            limit,
+        )
+        cid = self._call(caller, error, self.prizes.create_campaign, *args)
+        if error is None:
+            assert cid == len(self.campaigns) + 1
+            n = len(quantities)
+            self.campaigns[cid] = GhostCampaign(
+                caller,
+                None if all_terminals else set(listed),
+                starts,
+                ends,
+                limit,
+                list(quantities),
+                [0] * n,
+                [0] * n,
+                [0] * n,
+            )
+
+    @rule(
+        caller=callers,
+        pick=st.integers(0, 5),
+        picks=st.lists(st.tuples(recipients, prize_picks), min_size=1, max_size=4),
+        by_merchant=mostly,
+    )
+    def award(self, caller, pick, picks, by_merchant):
+        # Mostly a known campaign; for pick 0 the next, unknown id.
+        cid = (pick - 1) % len(self.campaigns) + 1 if pick else len(self.campaigns) + 1
+        campaign = self.campaigns.get(cid)
+        size = len(campaign.quantities) if campaign else 1
+        items = [(who, p % size if p < 14 else size) for who, p in picks]
+        if by_merchant and campaign is not None:
+            caller = campaign.merchant
+        error, added = None, {}
+        if campaign is None:
+            error = "prizes: unknown campaign"
+        elif caller != campaign.merchant:
+            error = "prizes: caller is not the campaign's merchant"
+        elif boa.env.timestamp >= campaign.ends:
+            error = "prizes: campaign ended"
+        else:
+            for who, index in items:
+                if index >= len(campaign.quantities):
+                    error = "prizes: unknown prize"
+                elif PARTICIPANTS[who][0] != Role.CONSUMER:
+                    error = "prizes: recipient is not a consumer"
+                elif campaign.awarded[index] + added.get(index, 0) >= campaign.quantities[index]:
+                    error = "prizes: prize out of stock"
+                if error:
+                    break
+                added[index] = added.get(index, 0) + 1
+        args = (cid, [ADDRESS[w] for w, _ in items], [i for _, i in items])
+        first = self._call(caller, error, self.prizes.award, *args)
+        if error is None:
+            assert first == len(self.awards) + 1
+            for k, (who, index) in enumerate(items):
+                self.awards[first + k] = GhostAward(cid, who, index)
+                self.touched.add(first + k)
+            for index, count in added.items():
+                campaign.awarded[index] += count
+
+    @rule(
+        caller=callers,
+        picks=st.lists(st.tuples(st.integers(0, 40), mostly, rarely), min_size=1, max_size=3),
+        by_eligible=mostly,
+        live=mostly,
+    )
+    def claim(self, caller, picks, by_eligible, live):
+        ids = [self._pick_award(p, live, unknown) for p, _, unknown in picks]
+        first = self.awards.get(ids[0])
+        if by_eligible and first is not None:
+            campaign = self.campaigns[first.campaign]
+            caller = "T1" if campaign.eligible("T1") else campaign.merchant
+        consumers = []
+        for award_id, (_, right, _) in zip(ids, picks, strict=True):
+            award = self.awards.get(award_id)
+            consumers.append(award.consumer if award is not None and right else "C3")
+        now, error = boa.env.timestamp, None
+        claimed, counts = set(), {}
+        for award_id, who in zip(ids, consumers, strict=True):
+            award = self.awards.get(award_id)
+            if award is None:
+                error = "prizes: unknown award"
+                break
+            campaign = self.campaigns[award.campaign]
+            key = (award.campaign, award.consumer)
+            if who != award.consumer:
+                error = "prizes: consumer mismatch"
+            elif not campaign.eligible(caller):
+                error = "prizes: terminal not eligible"
+            elif now < campaign.starts:
+                error = "prizes: claim window not open"
+            elif now >= campaign.ends:
+                error = "prizes: claim window closed"
+            elif award.status == STATUS_CLAIMED or award_id in claimed:
+                error = "prizes: award already claimed"
+            elif award.status == STATUS_REVOKED:
+                error = "prizes: award revoked"
+            elif self.claims.get(key, 0) + counts.get(key, 0) >= campaign.limit:
+                error = "prizes: per-consumer limit reached"
+            if error:
+                break
+            claimed.add(award_id)
+            counts[key] = counts.get(key, 0) + 1
+        args = (ids, [ADDRESS[w] for w in consumers])
+        self._call(caller, error, self.prizes.claim_batch, *args)
+        if error is None:
+            for award_id in ids:
+                award = self.awards[award_id]
+                award.status = STATUS_CLAIMED
+                award.claimed_by, award.claimed_at = caller, now
+                self.campaigns[award.campaign].claimed[award.index] += 1
+                self.touched.add(award_id)
+            for key, count in counts.items():
+                self.claims[key] = self.claims.get(key, 0) + count
+            logged = [e for e in self.prizes.get_logs() if type(e).__name__ == "Claimed"]
+            assert [(e.award_id, NAME_OF[e.terminal], e.claimed_at) for e in logged] == [
+                (i, caller, now) for i in ids
+            ]
+
+    @rule(caller=callers, pick=st.integers(0, 40), by_merchant=mostly, live=mostly, unknown=rarely)
+    def revoke(self, caller, pick, by_merchant, live, unknown):
+        award_id = self._pick_award(pick, live, unknown)
+        award = self.awards.get(award_id)
+        if by_merchant and award is not None:
+            caller = self.campaigns[award.campaign].merchant
+        error = None
+        if award is None:
+            error = "prizes: unknown award"
+        elif caller != self.campaigns[award.campaign].merchant:
+            error = "prizes: caller is not the campaign's merchant"
+        elif award.status == STATUS_CLAIMED:
+            error = "prizes: award already claimed"
+        elif award.status == STATUS_REVOKED:
+            error = "prizes: award revoked"
+        self._call(caller, error, self.prizes.revoke_award, award_id)
+        if error is None:
+            award.status = STATUS_REVOKED
+            campaign = self.campaigns[award.campaign]
+            campaign.awarded[award.index] -= 1
+            campaign.revoked[award.index] += 1
+            self.touched.add(award_id)
+
+    @rule(seconds=st.integers(0, 60))
+    def wait(self, seconds):
+        boa.env.time_travel(seconds=seconds)
+
+    # --- invariants -------------------------------------------------------------
+
+    @invariant()
+    def prize_counters_match_and_hold(self):
+        assert self.prizes.campaign_count() == len(self.campaigns)
+        assert self.prizes.award_count() == len(self.awards)
+        for cid, ghost in self.campaigns.items():
+            for i, quantity in enumerate(ghost.quantities):
+                prize = self.prizes.prize(cid, i)
+                assert prize.claimed <= prize.awarded <= prize.quantity == quantity
+                assert (prize.awarded, prize.claimed, prize.revoked) == (
+                    ghost.awarded[i],
+                    ghost.claimed[i],
+                    ghost.revoked[i],
+                )
+
+    @invariant()
+    def awards_match_the_ghost(self):
+        """Every award changed by the last step (the others cannot have moved)."""
+        for award_id in sorted(self.touched):
+            ghost = self.awards[award_id]
+            record = self.prizes.award_of(award_id)
+            assert (record.campaign_id, NAME_OF[record.consumer], record.prize_index) == (
+                ghost.campaign,
+                ghost.consumer,
+                ghost.index,
+            )
+            assert record.status == ghost.status
+        self.touched.clear()
+
+    @invariant()
+    def claims_respect_limit_eligibility_and_window(self):
+        for (cid, who), count in self.claims.items():
+            assert self.prizes.claims_of(cid, ADDRESS[who]) == count
+            assert count <= self.campaigns[cid].limit
+        # Each award counts once in its prize's `claimed`: claimed at most once.
+        claimed: dict[tuple[int, int], int] = {}
+        for award in self.awards.values():
+            if award.status == STATUS_CLAIMED:
+                campaign = self.campaigns[award.campaign]
+                assert campaign.eligible(award.claimed_by)
+                assert campaign.starts <= award.claimed_at < campaign.ends
+                key = (award.campaign, award.index)
+                claimed[key] = claimed.get(key, 0) + 1
+        for cid, ghost in self.campaigns.items():
+            for i in range(len(ghost.quantities)):
+                assert self.prizes.prize(cid, i).claimed == claimed.get((cid, i), 0)
+
+
+TestPrizesMachine = PrizesMachine.TestCase
