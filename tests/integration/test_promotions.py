@@ -10,9 +10,15 @@ from typing import Any
 
 import httpx
 import segno
+from click.testing import CliRunner
+from sqlalchemy import select
 
+from couponchain.api.app import create_app
+from couponchain.cli import main
 from couponchain.domain import consent as consent_rules
 from couponchain.runtime import Runtime
+from couponchain.store.models import PromotionEvaluation
+from tests.integration.test_editions import _serve
 
 SHARES = {"platform": 1_000, "issuer": 2_000, "redeemer": 2_000, "holder": 3_000,
           "earlier": 2_000}
@@ -310,3 +316,28 @@ async def test_many_coupons_in_one_grant_and_concurrent_write_offs(
     assert len({a.json()["tx_hash"] for a in answers}) < 40
     round_now = (await client.get(f"/v1/promotion-rounds/{round_id}")).json()
     assert round_now["written_off"] == 40 and round_now["granted"] == 600
+
+
+async def test_check_round_recomputes_the_published_evaluation(
+        client: httpx.AsyncClient, runtime: Runtime, node_url: str) -> None:
+    w = await _world(client)
+    round_id = await _open(client, w, window=0)
+    async for api in _serve(create_app(runtime, manage_runtime=False)):
+        code, output = await _check_round(str(round_id), "--api", api, "--rpc", node_url)
+        assert code == 0, output
+        assert "ROUND VERIFIED" in output and "DIFFERS" not in output
+        # The platform's published inputs are changed after the fact: the
+        # recomputed hash no longer matches what the contract recorded.
+        async with runtime.db.transaction() as s:
+            row = (await s.execute(select(PromotionEvaluation))).scalar_one()
+            row.inputs = {**row.inputs, "consumers": "3000"}
+        code, output = await _check_round(str(round_id), "--api", api, "--rpc", node_url)
+        assert code == 1, output
+        assert "ROUND NOT VERIFIED" in output and "DIFFERS" in output
+    code, output = await _check_round("1", "--api", "http://127.0.0.1:9")
+    assert code == 2 and "cannot check round 1" in output
+
+
+async def _check_round(*args: str) -> tuple[int, str]:
+    result = await asyncio.to_thread(CliRunner().invoke, main, ["check-round", *args])
+    return result.exit_code, result.output
