@@ -24,12 +24,16 @@ from couponchain.chain.rpc import RpcClient
 from couponchain.config import Settings
 from couponchain.indexer import editions as _edition_projection  # noqa: F401
 from couponchain.indexer import participants as _participant_projection  # noqa: F401
+from couponchain.indexer import prizes as _prize_projection  # noqa: F401
 from couponchain.indexer import promotions as _promotion_projection  # noqa: F401
+from couponchain.indexer import referrals as _referral_projection  # noqa: F401
 from couponchain.indexer.indexer import Indexer
 from couponchain.services.editions import EditionService
 from couponchain.services.participants import Caller, ParticipantService
 from couponchain.services.payouts import PayoutService
+from couponchain.services.prizes import PrizeService
 from couponchain.services.promotions import PromotionService
+from couponchain.services.referrals import ReferralService
 from couponchain.store.db import Database, migrate
 
 log = logging.getLogger(__name__)
@@ -72,6 +76,8 @@ class Runtime:
         self.participants: ParticipantService
         self.editions = EditionService(self)
         self.promotions = PromotionService(self)
+        self.prizes = PrizeService(self)
+        self.referrals = ReferralService(self)
         self.payouts = PayoutService(self)
         self.platform: PlatformIdentity
         self.addresses: dict[str, str] = {}
@@ -124,6 +130,7 @@ class Runtime:
 
     async def stop(self) -> None:
         await self.promotions.stop()
+        await self.prizes.stop()
         for part in ("indexer", "gateway"):
             if hasattr(self, part):
                 await getattr(self, part).stop()

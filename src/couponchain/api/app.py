@@ -16,8 +16,11 @@ from couponchain.api.routes import (
     pages,
     participants,
     payouts,
+    prizes,
     promotion_pages,
     promotions,
+    referral_pages,
+    referrals,
     scans,
 )
 from couponchain.runtime import Runtime
@@ -50,9 +53,12 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> FastAPI:
     app.include_router(editions.router)
     app.include_router(promotions.router)
     app.include_router(payouts.router)
+    app.include_router(prizes.router)
+    app.include_router(referrals.router)
     app.include_router(scans.router)
     app.include_router(health.router)
     app.include_router(pages.router)
     app.include_router(promotion_pages.router)
+    app.include_router(referral_pages.router)
     pages.mount_static(app)
     return app

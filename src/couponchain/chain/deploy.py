@@ -13,6 +13,9 @@ from couponchain.chain.gateway import Call, Gateway
 from couponchain.errors import ConfigurationError
 from couponchain.store.models import Deployment
 
+#: The platform's cap on the rebate ratio of a batch (basis points), fixed at deployment.
+REFERRALS_MAX_REBATE_BPS = 3_000
+
 #: Deployment order and each contract's constructor arguments, given the
 #: addresses deployed before it.
 CONTRACTS: list[tuple[str, Callable[[dict[str, str]], tuple[Any, ...]]]] = [
@@ -20,6 +23,8 @@ CONTRACTS: list[tuple[str, Callable[[dict[str, str]], tuple[Any, ...]]]] = [
     ("token", lambda a: (a["registry"],)),
     ("editions", lambda a: (a["registry"],)),
     ("promotions", lambda a: (a["registry"], a["token"])),
+    ("prizes", lambda a: (a["registry"],)),
+    ("referrals", lambda a: (a["registry"], a["token"], REFERRALS_MAX_REBATE_BPS)),
 ]
 
 

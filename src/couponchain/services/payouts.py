@@ -20,7 +20,7 @@ from couponchain.services.participants import Caller
 from couponchain.store.models import PayoutBalance, PayoutEntry
 
 #: Contracts that hold pull payouts, in the order they are withdrawn from.
-SOURCES: list[str] = ["promotions"]
+SOURCES: list[str] = ["promotions", "referrals"]
 MAX_MINT = 2**128
 
 

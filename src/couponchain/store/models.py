@@ -356,3 +356,224 @@ class PayoutBalance(Base):
     source: Mapped[str] = mapped_column(String(20), primary_key=True)
     credited: Mapped[str] = mapped_column(String(40), default="0")
     withdrawn: Mapped[str] = mapped_column(String(40), default="0")
+
+
+class PrizeCampaign(Base):
+    """Read model: a prize campaign and its totals, from the prizes contract."""
+
+    __tablename__ = "prize_campaigns"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    merchant: Mapped[str] = mapped_column(String(42), index=True)
+    title: Mapped[str] = mapped_column(String(64))
+    all_terminals: Mapped[bool] = mapped_column(default=False)
+    #: addresses of the listed eligible terminals (empty with all_terminals)
+    terminals: Mapped[list] = mapped_column(JSON)
+    starts: Mapped[int] = mapped_column(BigInteger)
+    ends: Mapped[int] = mapped_column(BigInteger)
+    per_consumer_limit: Mapped[int] = mapped_column(BigInteger)
+    awarded: Mapped[int] = mapped_column(BigInteger, default=0)
+    claimed: Mapped[int] = mapped_column(BigInteger, default=0)
+    revoked: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    block_number: Mapped[int] = mapped_column(BigInteger)
+    tx_hash: Mapped[str] = mapped_column(String(66))
+
+
+class PrizeStock(Base):
+    """Read model: one prize kind of a campaign and its counters."""
+
+    __tablename__ = "prize_stock"
+
+    campaign_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    prize_index: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    name: Mapped[str] = mapped_column(String(32))
+    quantity: Mapped[int] = mapped_column(BigInteger)
+    #: live awards (a revoked award gives its unit back), as the contract counts them
+    awarded: Mapped[int] = mapped_column(BigInteger, default=0)
+    claimed: Mapped[int] = mapped_column(BigInteger, default=0)
+    revoked: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class PrizeAward(Base):
+    """Read model: an award of a prize to a consumer, and its claim if any."""
+
+    __tablename__ = "prize_awards"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    campaign_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    consumer: Mapped[str] = mapped_column(String(42), index=True)
+    prize_index: Mapped[int] = mapped_column(Integer)
+    #: 1 awarded, 2 claimed, 3 revoked (as the contract numbers them)
+    status: Mapped[int] = mapped_column(Integer)
+    awarded_at: Mapped[int] = mapped_column(BigInteger)
+    block_number: Mapped[int] = mapped_column(BigInteger)
+    tx_hash: Mapped[str] = mapped_column(String(66))
+
+
+class PrizeClaimRecord(Base):
+    """Read model: a claim as the chain recorded it (the `Claimed` event)."""
+
+    __tablename__ = "prize_claim_records"
+
+    award_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    campaign_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    consumer: Mapped[str] = mapped_column(String(42))
+    prize_index: Mapped[int] = mapped_column(Integer)
+    terminal: Mapped[str] = mapped_column(String(42))
+    claimed_at: Mapped[int] = mapped_column(BigInteger, index=True)
+    block_number: Mapped[int] = mapped_column(BigInteger)
+    tx_hash: Mapped[str] = mapped_column(String(66))
+
+
+class PrizeScan(Base):
+    """A terminal's scan of a prize code and the result of each claim condition.
+
+    Written by the prizes service (not a read model): the scan is the evidence
+    a claim is confirmed against.
+    """
+
+    __tablename__ = "prize_scans"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    terminal_id: Mapped[str] = mapped_column(String(32), index=True)
+    terminal: Mapped[str] = mapped_column(String(42))
+    award_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    campaign_id: Mapped[int | None] = mapped_column(BigInteger)
+    consumer: Mapped[str | None] = mapped_column(String(42))
+    #: the code's one-time nonce, as decimal text (64 bits)
+    nonce: Mapped[str | None] = mapped_column(String(20))
+    code_expiry: Mapped[int | None] = mapped_column(BigInteger)
+    claimable: Mapped[bool] = mapped_column(default=False)
+    #: [{"name", "ok", "reason"}] in the order the terminal shows them
+    conditions: Mapped[list] = mapped_column(JSON)
+    #: online | offline (queued by a terminal and reconciled later)
+    source: Mapped[str] = mapped_column(String(8), default="online")
+    scanned_at: Mapped[int] = mapped_column(BigInteger)
+    #: when the terminal scanned it, for offline scans (its own clock)
+    local_scanned_at: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class PrizeClaim(Base):
+    """The prize-claim database: one row per claimed award, written before the chain.
+
+    `award_id` is unique, so two terminals claiming one award at once make one
+    row and the other gets a conflict; `(award_id, nonce)` is unique too, so a
+    code is accepted once. The prizes contract stays the final authority: a
+    claim it refuses is deleted again.
+    """
+
+    __tablename__ = "prize_claims"
+    __table_args__ = (UniqueConstraint("award_id", "nonce"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    award_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    nonce: Mapped[str] = mapped_column(String(20))
+    scan_id: Mapped[str] = mapped_column(ForeignKey("prize_scans.id"), unique=True)
+    campaign_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    prize_index: Mapped[int] = mapped_column(Integer)
+    prize_name: Mapped[str] = mapped_column(String(32))
+    consumer: Mapped[str] = mapped_column(String(42))
+    terminal_id: Mapped[str] = mapped_column(String(32))
+    terminal: Mapped[str] = mapped_column(String(42))
+    #: the scan's conditions at the time of the claim
+    scan_result: Mapped[list] = mapped_column(JSON)
+    #: pending (written, not yet on chain) | recorded
+    status: Mapped[str] = mapped_column(String(10), default="pending")
+    source: Mapped[str] = mapped_column(String(8), default="online")
+    claimed_at: Mapped[int] = mapped_column(BigInteger)
+    tx_hash: Mapped[str | None] = mapped_column(String(66))
+    block_number: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class ProductDescription(Base):
+    """The full description of a product, kept by the platform; the chain keeps its hash."""
+
+    __tablename__ = "product_descriptions"
+
+    content_hash: Mapped[str] = mapped_column(String(66), primary_key=True)
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ReferralProduct(Base):
+    """Read model: a product of peer-to-peer batch sales, from the referrals contract."""
+
+    __tablename__ = "referral_products"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    originator: Mapped[str] = mapped_column(String(42), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    content_hash: Mapped[str] = mapped_column(String(66))
+    batch_count: Mapped[int] = mapped_column(Integer)
+    units_sold: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: the contract's per-unit accumulator after the latest sale (token units)
+    reward_per_unit: Mapped[str] = mapped_column(String(78), default="0")
+    registered_at: Mapped[int] = mapped_column(BigInteger)
+    block_number: Mapped[int] = mapped_column(BigInteger)
+    tx_hash: Mapped[str] = mapped_column(String(66))
+
+
+class ReferralBatch(Base):
+    """Read model: one batch of a product with its sales and where the money went."""
+
+    __tablename__ = "referral_batches"
+
+    product_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    batch: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    price: Mapped[str] = mapped_column(String(40))
+    circulation: Mapped[int] = mapped_column(BigInteger)
+    rebate_bps: Mapped[int] = mapped_column(Integer)
+    #: units of earlier batches that earn from this batch's sales
+    eligible_units: Mapped[int] = mapped_column(BigInteger)
+    #: the accumulator when the batch opened (units of the batch before earn from here)
+    reward_per_unit_at_open: Mapped[str] = mapped_column(String(78))
+    sold: Mapped[int] = mapped_column(BigInteger, default=0)
+    closed: Mapped[bool] = mapped_column(default=False)
+    revenue: Mapped[str] = mapped_column(String(60), default="0")
+    rebates: Mapped[str] = mapped_column(String(60), default="0")
+    promoter_paid: Mapped[str] = mapped_column(String(60), default="0")
+    holders_paid: Mapped[str] = mapped_column(String(60), default="0")
+    originator_paid: Mapped[str] = mapped_column(String(60), default="0")
+    #: holders' buffer handed to the originator when the batch ended
+    dust: Mapped[str] = mapped_column(String(60), default="0")
+    opened_at: Mapped[int] = mapped_column(BigInteger)
+    block_number: Mapped[int] = mapped_column(BigInteger)
+    tx_hash: Mapped[str] = mapped_column(String(66))
+
+
+class ReferralHolding(Base):
+    """Read model: units of a product an account bought in one batch."""
+
+    __tablename__ = "referral_holdings"
+
+    product_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    account: Mapped[str] = mapped_column(String(42), primary_key=True, index=True)
+    batch: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    units: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class ReferralPurchase(Base):
+    """Read model: a purchase and its promotion record (one `Purchased` event)."""
+
+    __tablename__ = "referral_purchases"
+    __table_args__ = (UniqueConstraint("block_hash", "log_index"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    product_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    batch: Mapped[int] = mapped_column(Integer)
+    buyer: Mapped[str] = mapped_column(String(42), index=True)
+    #: empty in batch 1 (sold without a link)
+    promoter: Mapped[str | None] = mapped_column(String(42), index=True)
+    quantity: Mapped[int] = mapped_column(BigInteger)
+    amount: Mapped[str] = mapped_column(String(60))
+    rebate: Mapped[str] = mapped_column(String(60))
+    promoter_amount: Mapped[str] = mapped_column(String(60))
+    holders_amount: Mapped[str] = mapped_column(String(60))
+    originator_amount: Mapped[str] = mapped_column(String(60))
+    link_hash: Mapped[str | None] = mapped_column(String(66))
+    block_number: Mapped[int] = mapped_column(BigInteger)
+    block_hash: Mapped[str] = mapped_column(String(66))
+    log_index: Mapped[int] = mapped_column(Integer)
+    tx_hash: Mapped[str] = mapped_column(String(66))
+    timestamp: Mapped[int] = mapped_column(BigInteger)

@@ -1,0 +1,141 @@
+"""The claim conditions of a scanned prize code, each with its result and reason.
+
+Judged off chain so a terminal sees at once why a code may or may not be
+claimed; the prizes contract checks the same rules again when the claim is
+recorded (and its word is final).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+
+from couponchain.domain import prize_codes
+from couponchain.domain.roles import Role
+from couponchain.services import prize_views as views
+from couponchain.services.participants import Caller
+from couponchain.store.models import (
+    Participant,
+    PrizeAward,
+    PrizeCampaign,
+    PrizeClaim,
+    PrizeClaimRecord,
+    PrizeStock,
+)
+
+AWARDED, CLAIMED, REVOKED = 1, 2, 3
+#: Ids above this are not in the read models (signed 64-bit columns).
+MAX_ID = 2**63 - 1
+CONDITIONS = ("signature", "not_expired", "not_claimed", "terminal_eligible",
+              "inside_window", "per_consumer_limit", "stock_left")
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One claim condition's result; `ok` is None when it could not be checked."""
+
+    name: str
+    ok: bool | None
+    reason: str
+
+    def public(self) -> dict[str, Any]:
+        return {"name": self.name, "ok": self.ok, "reason": self.reason}
+
+
+async def check(
+    db: Any, signer: str, caller: Caller, merchant_id: str, text: str,
+    parsed: prize_codes.PrizeCode, now: int, at: int,
+) -> tuple[list[Condition], PrizeAward | None, PrizeCampaign | None, PrizeStock | None]:
+    """Every claim condition of a scanned code, judged by this server at `now`
+    (the code's expiry at `at`, an offline terminal's scan time), with the
+    award, campaign and prize it names when the code is authentic."""
+    out: list[Condition] = []
+    try:  # authenticity alone: judged at the code's own issue time
+        prize_codes.verify_code(text, signer, parsed.issued_at)
+        out.append(Condition("signature", True, "signed by the platform's code key"))
+    except prize_codes.PrizeCodeRejected as exc:
+        if exc.problem is prize_codes.CodeProblem.LIFETIME_TOO_LONG:
+            out.append(Condition("signature", True, "signed by the platform's code key"))
+        else:
+            out.append(Condition("signature", False, f"{exc.problem.value}: {exc.message}"))
+            skipped = "not checked: the code is not authentic"
+            return out + [Condition(n, None, skipped) for n in CONDITIONS[1:]], \
+                None, None, None
+    try:
+        prize_codes.verify_code(text, signer, at)
+        out.append(Condition("not_expired", True,
+                             f"valid until {views.iso(parsed.expiry)}"))
+    except prize_codes.PrizeCodeRejected as exc:
+        out.append(Condition("not_expired", False, f"{exc.problem.value}: {exc.message}"))
+    async with db.session() as s:
+        award = await s.get(PrizeAward, parsed.award_id) \
+            if parsed.award_id <= MAX_ID else None
+        campaign = await s.get(PrizeCampaign, award.campaign_id) if award else None
+        stock = await s.get(PrizeStock, (award.campaign_id, award.prize_index)) \
+            if award else None
+        claim = (await s.execute(select(PrizeClaim).where(
+            PrizeClaim.award_id == award.id))).scalar() if award else None
+        merchant = await s.get(Participant, merchant_id)
+        used = 0
+        if award is not None:
+            used = await claims_of(s, award.campaign_id, award.consumer)
+    out.append(_not_claimed(parsed, award, claim))
+    if award is None or campaign is None or stock is None:
+        missing = "not checked: the award does not exist"
+        return out + [Condition(n, None, missing) for n in CONDITIONS[3:]], None, None, None
+    eligible = merchant is not None and merchant.address == campaign.merchant and (
+        caller.role == Role.MERCHANT or campaign.all_terminals
+        or caller.address in campaign.terminals)
+    out.append(Condition("terminal_eligible", eligible,
+                         "this terminal may hand out the campaign's prizes" if eligible
+                         else "this terminal is not eligible for the campaign"))
+    if now < campaign.starts:
+        out.append(Condition("inside_window", False,
+                             f"the claim window opens at {views.iso(campaign.starts)}"))
+    elif now >= campaign.ends:
+        out.append(Condition("inside_window", False,
+                             f"the claim window closed at {views.iso(campaign.ends)}"))
+    else:
+        out.append(Condition("inside_window", True,
+                             f"open until {views.iso(campaign.ends)}"))
+    mine = 1 if claim is not None and claim.consumer == award.consumer else 0
+    within = used - mine < campaign.per_consumer_limit
+    out.append(Condition("per_consumer_limit", within,
+                         f"{used} of {campaign.per_consumer_limit} claimed by this consumer"
+                         + ("" if within else ": the limit is reached")))
+    left = stock.quantity - stock.claimed
+    has_unit = award.status == CLAIMED or stock.claimed < stock.awarded
+    out.append(Condition("stock_left", has_unit and left > 0,
+                         f"{left} of {stock.quantity} {stock.name} left"))
+    return out, award, campaign, stock
+
+
+async def claims_of(s: Any, campaign_id: int, consumer: str) -> int:
+    """A consumer's claims in a campaign: the prize-claim rows (pending ones
+    included) or the chain's, whichever knows more."""
+    rows = await s.scalar(select(func.count()).select_from(PrizeClaim).where(
+        PrizeClaim.campaign_id == campaign_id, PrizeClaim.consumer == consumer))
+    chain = await s.scalar(select(func.count()).select_from(PrizeClaimRecord).where(
+        PrizeClaimRecord.campaign_id == campaign_id, PrizeClaimRecord.consumer == consumer))
+    return max(int(rows or 0), int(chain or 0))
+
+
+def _not_claimed(parsed: prize_codes.PrizeCode, award: PrizeAward | None,
+                 claim: PrizeClaim | None) -> Condition:
+    if award is None:
+        return Condition("not_claimed", False, f"award {parsed.award_id} does not exist")
+    if award.consumer != parsed.consumer:
+        return Condition("not_claimed", False, "the code names another consumer")
+    if claim is not None:
+        what = "this code was already used" if claim.nonce == str(parsed.nonce) \
+            else "the award was already claimed"
+        return Condition("not_claimed", False, f"{what} (terminal {claim.terminal_id}, "
+                                               f"{views.iso(claim.claimed_at)})")
+    if award.status == CLAIMED:
+        return Condition("not_claimed", False, "the award was already claimed")
+    if award.status == REVOKED:
+        return Condition("not_claimed", False, "the award was revoked")
+    return Condition("not_claimed", True, "not claimed yet")
+

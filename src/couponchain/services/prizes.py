@@ -1,0 +1,573 @@
+"""Prize write-off by scanning rotating codes (DESIGN §2.4).
+
+A merchant creates campaigns and awards prizes on chain; the winning consumer's
+phone shows a rotating code signed by the platform's code key (derived from the
+master secret; its address is published so terminals verify codes offline); a
+terminal scans it and gets each claim condition's result, then confirms the
+claim. A claim is written to the prize-claim database first: its unique award
+id (and code nonce) makes a code count once and two terminals racing for one
+award make exactly one claim; then it goes on chain through `claim_batch`
+items, and the contract, the final authority, deletes nothing it refuses
+silently: the row is removed and the terminal told why. Reads come from the
+read models (`services/prize_views.py`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import segno
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+
+from couponchain.chain.gateway import Call, OpResult
+from couponchain.domain import prize_codes
+from couponchain.domain.roles import Role
+from couponchain.errors import Conflict, ContractRevert, Forbidden, InvalidInput, NotFound
+from couponchain.services import prize_views as views
+from couponchain.services.participants import Caller
+from couponchain.services.prize_conditions import (
+    AWARDED,
+    CLAIMED,
+    MAX_ID,
+    claims_of,
+)
+from couponchain.services.prize_conditions import check as conditions_of
+from couponchain.store.models import (
+    Participant,
+    PrizeAward,
+    PrizeCampaign,
+    PrizeClaim,
+    PrizeScan,
+    PrizeStock,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_PRIZES = 16
+MAX_TERMINALS = 64
+#: Awards one award call may create (the contract's MAX_BATCH).
+AWARD_CALL_MAX = 256
+#: Awards one request may create, sent in calls of AWARD_CALL_MAX.
+AWARD_REQUEST_MAX = 10_000
+#: Counters live in signed 64-bit read-model columns.
+MAX_QUANTITY = 2**63 - 1
+#: Seconds a rotating code is valid; the page refreshes it REFRESH_MARGIN before.
+CODE_LIFETIME = 20
+REFRESH_MARGIN = 5
+#: Seconds after a scan within which the terminal may confirm its claim.
+SCAN_CONFIRM_SECONDS = 120
+#: Oldest offline scan a terminal may still reconcile.
+OFFLINE_MAX_AGE = 7 * 86_400
+SYNC_MAX = 500
+#: Seconds a campaign opened "now" is backdated: the contract judges the window
+#: by the block's timestamp, which may trail this clock a little.
+CLOCK_MARGIN = 10
+
+
+def code_key(master_secret: str) -> LocalAccount:
+    """The platform's code-signing account, derived from the master secret.
+
+    Deterministic, so every API worker signs with the same key and its
+    address stays the published one across restarts; the HKDF purpose keeps
+    it apart from every other key derived from the secret.
+    """
+    seed = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+                info=b"prize-code-key").derive(master_secret.encode())
+    # A 32-byte value is a valid secp256k1 key unless it is 0 or >= n
+    # (probability about 2**-128); fold it into range all the same.
+    value = int.from_bytes(seed, "big") % (prize_codes.SECP256K1_N - 1) + 1
+    return Account.from_key(value.to_bytes(32, "big"))  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True)
+class CampaignRequest:
+    """A campaign as a merchant asks for it (terminals by id or address)."""
+
+    title: str
+    prizes: Sequence[tuple[str, int]]
+    terminals: Sequence[str]
+    all_terminals: bool
+    starts: int | None
+    ends: int
+    per_consumer_limit: int
+
+
+
+class _Signals:
+    """Wakes the live streams of a campaign when its claims change."""
+
+    def __init__(self) -> None:
+        self._events: dict[int, asyncio.Event] = {}
+        self.closed = asyncio.Event()
+
+    def current(self, campaign_id: int) -> asyncio.Event:
+        """The event the next change of `campaign_id` sets (take it before reading)."""
+        return self._events.setdefault(campaign_id, asyncio.Event())
+
+    def notify(self, campaign_id: int) -> None:
+        event = self._events.pop(campaign_id, None)
+        if event is not None:
+            event.set()
+
+    def close(self) -> None:
+        self.closed.set()
+        for event in self._events.values():
+            event.set()
+        self._events.clear()
+
+
+class PrizeService:
+    """Campaigns, awards, rotating codes, scans and claims."""
+
+    def __init__(self, runtime: Any) -> None:
+        self.rt = runtime
+        self.code_signer = code_key(runtime.settings.master_secret)
+        self.signals = _Signals()
+        self._award_locks: dict[int, asyncio.Lock] = {}
+
+    @property
+    def db(self) -> Any:
+        return self.rt.db
+
+    def signer_public(self) -> dict[str, Any]:
+        """What a terminal needs to verify codes offline."""
+        return {"address": self.code_signer.address,
+                "key_id": "0x" + prize_codes.key_id_of(self.code_signer.address).hex(),
+                "scheme": "EIP-191 personal_sign over SIGNING_TAG + the code's first 46 bytes",
+                "signing_tag": prize_codes.SIGNING_TAG.decode("ascii").rstrip("\x00"),
+                "prefix": prize_codes.PREFIX, "max_lifetime_seconds": prize_codes.MAX_LIFETIME,
+                "clock_skew_seconds": prize_codes.CLOCK_SKEW}
+
+    async def stop(self) -> None:
+        """End every live stream (the runtime is stopping)."""
+        self.signals.close()
+
+    # -- campaigns and awards --------------------------------------------------------
+
+    async def create_campaign(self, caller: Caller, request: CampaignRequest,
+                              idempotency_key: str | None) -> dict[str, Any]:
+        """Create a campaign of the calling merchant on chain."""
+        if caller.role != Role.MERCHANT:
+            raise Forbidden("only a merchant creates prize campaigns")
+        _check_text(request.title, 64, "title")
+        if not 1 <= len(request.prizes) <= MAX_PRIZES:
+            raise InvalidInput(f"must hold 1 to {MAX_PRIZES} prizes", field="prizes")
+        for i, (name, quantity) in enumerate(request.prizes):
+            _check_text(name, 32, f"prizes.{i}.name")
+            if not 1 <= quantity <= MAX_QUANTITY:
+                raise InvalidInput(f"must be 1 to {MAX_QUANTITY}", field=f"prizes.{i}.quantity")
+        now = int(time.time())
+        starts = now - CLOCK_MARGIN if request.starts is None else request.starts
+        if not 0 <= starts < request.ends < 2**63:
+            raise InvalidInput("must be after starts_at", field="ends_at")
+        if request.ends <= now:
+            raise InvalidInput("must be in the future", field="ends_at")
+        if not 1 <= request.per_consumer_limit <= MAX_QUANTITY:
+            raise InvalidInput(f"must be 1 to {MAX_QUANTITY}", field="per_consumer_limit")
+        terminals = await self._own_terminals(caller, request)
+        op = await self._submit(caller, Call("prizes", "create_campaign", fixed=(
+            request.title, [n for n, _ in request.prizes], [q for _, q in request.prizes],
+            terminals, request.all_terminals, starts, request.ends,
+            request.per_consumer_limit), kind="create prize campaign"),
+            idempotency_key, "campaign")
+        campaign_id = next(int(e.args["campaign_id"]) for e in await op.events()
+                           if e.name == "CampaignCreated")
+        await self.rt.indexer.wait_for(op.block_number)
+        return {**await views.campaign_detail(self.db, campaign_id),
+                "code_signer": self.code_signer.address, **_evidence(op)}
+
+    async def _own_terminals(self, caller: Caller, request: CampaignRequest) -> list[str]:
+        if request.all_terminals:
+            if request.terminals:
+                raise InvalidInput("must be empty when all_terminals is set", field="terminals")
+            return []
+        if not 1 <= len(request.terminals) <= MAX_TERMINALS:
+            raise InvalidInput(f"must name 1 to {MAX_TERMINALS} terminals, or set "
+                               "all_terminals", field="terminals")
+        fields = [f"terminals.{i}" for i in range(len(request.terminals))]
+        addresses = await self.rt.participants.addresses(request.terminals, fields,
+                                                         role=Role.TERMINAL)
+        async with self.db.session() as s:
+            owners = dict((await s.execute(select(Participant.address, Participant.merchant_id)
+                                            .where(Participant.address.in_(addresses))))
+                          .tuples().all())
+        seen: set[str] = set()
+        for address, field in zip(addresses, fields, strict=True):
+            if owners.get(address) != caller.id:
+                raise InvalidInput(f"terminal {address} belongs to another merchant",
+                                   field=field)
+            if address in seen:
+                raise InvalidInput(f"terminal {address} is listed twice", field=field)
+            seen.add(address)
+        return addresses
+
+    async def award(self, caller: Caller, campaign_id: int, awards: Sequence[tuple[str, int]],
+                    idempotency_key: str | None) -> dict[str, Any]:
+        """Award prizes to consumers, one or many (all or nothing, up to 10,000).
+
+        One award is a merged item, so concurrent single awards of a campaign
+        share a transaction; more are sent in calls of 256 under a per-campaign
+        lock after checking the stock, so only this merchant's own requests
+        could compete for it.
+        """
+        campaign = await self._campaign(campaign_id)
+        if caller.role != Role.MERCHANT or caller.address != campaign.merchant:
+            raise Forbidden("only the campaign's merchant awards its prizes")
+        if not 1 <= len(awards) <= AWARD_REQUEST_MAX:
+            raise InvalidInput(f"must hold 1 to {AWARD_REQUEST_MAX} awards", field="awards")
+        if int(time.time()) >= campaign.ends:
+            raise ContractRevert("prizes: campaign ended", field="id")
+        consumers = await self.rt.participants.addresses(
+            [c for c, _ in awards], [f"awards.{i}.consumer" for i in range(len(awards))],
+            role=Role.CONSUMER)
+        indexes = [i for _, i in awards]
+        async with self.db.session() as s:
+            stock = {p.prize_index: p for p in (await s.execute(select(PrizeStock).where(
+                PrizeStock.campaign_id == campaign_id))).scalars()}
+        for n, index in enumerate(indexes):
+            if index not in stock:
+                raise InvalidInput(f"campaign {campaign_id} has no prize {index}",
+                                   field=f"awards.{n}.prize_index")
+        lock = self._award_locks.setdefault(campaign_id, asyncio.Lock())
+        async with lock:
+            async with self.db.session() as s:
+                stock = {p.prize_index: p for p in (await s.execute(select(PrizeStock).where(
+                    PrizeStock.campaign_id == campaign_id))).scalars()}
+            for index, wanted in Counter(indexes).items():
+                left = stock[index].quantity - stock[index].awarded
+                if wanted > left:
+                    refused = ContractRevert("prizes: prize out of stock", field="awards")
+                    refused.message = (f"{wanted} of prize {index} ({stock[index].name}) asked "
+                                       f"for, {left} left to award; nothing was awarded")
+                    raise refused
+            ops: list[OpResult] = []
+            calls = _award_calls(campaign_id, consumers, indexes)
+            for n, call in enumerate(calls):
+                key = f"{idempotency_key}:{n}" if idempotency_key else None
+                ops.append(await self._submit(caller, call, key, "award"))
+        ids: list[int] = []
+        for op in ops:
+            events = [e for e in await op.events() if e.name == "Awarded"
+                      and int(e.args["campaign_id"]) == campaign_id]
+            if calls[0].item is not None:  # merged: only our item's event
+                events = [events[op.item_index]]
+            ids.extend(int(e.args["award_id"]) for e in events)
+        await self.rt.indexer.wait_for(ops[-1].block_number)
+        self.signals.notify(campaign_id)
+        names = {p.prize_index: p.name for p in stock.values()}
+        return {"campaign_id": campaign_id, "awarded": len(ids), "awards": [
+            {"id": award_id, "consumer": consumer, "prize_index": index,
+             "prize_name": names[index]}
+            for award_id, consumer, index in zip(ids, consumers, indexes, strict=True)],
+            "transactions": [op.tx_hash for op in ops], **_evidence(ops[-1])}
+
+    # -- rotating codes ----------------------------------------------------------------
+
+    async def code(self, caller: Caller, award_id: int) -> dict[str, Any]:
+        """A fresh rotating code for the winning consumer, as text and as a QR."""
+        award = await self._award(award_id)
+        if caller.address != award.consumer:
+            raise Forbidden("only the award's consumer may show its code", field="id")
+        if award.status != AWARDED:
+            raise ContractRevert("prizes: award already claimed" if award.status == CLAIMED
+                                 else "prizes: award revoked", field="id")
+        async with self.db.session() as s:
+            taken = await s.scalar(select(PrizeClaim.id).where(PrizeClaim.award_id == award_id))
+            campaign = await s.get(PrizeCampaign, award.campaign_id)
+        if taken is not None:
+            raise ContractRevert("prizes: award already claimed", field="id")
+        now = int(time.time())
+        if campaign is not None and now >= campaign.ends:
+            raise ContractRevert("prizes: claim window closed", field="id")
+        code = prize_codes.issue_code(award_id, award.consumer, now, CODE_LIFETIME,
+                                      self.code_signer.key)
+        parsed = prize_codes.parse_code(code)
+        return {"award_id": award_id, "code": code, "nonce": str(parsed.nonce),
+                "issued_at": views.iso(now), "expiry": parsed.expiry,
+                "expires_at": views.iso(parsed.expiry),
+                "refresh_in_seconds": CODE_LIFETIME - REFRESH_MARGIN,
+                "signer": self.code_signer.address,
+                "qr_svg": segno.make(code, error="m").svg_data_uri(scale=4, border=2)}
+
+    # -- scans -----------------------------------------------------------------------
+
+    async def scan(self, caller: Caller, code: str, *, local_time: int | None = None,
+                   ) -> dict[str, Any]:
+        """Check a scanned code's every claim condition and record the scan.
+
+        A code that is not a prize code at all is refused (422, field `code`);
+        any code of the right shape gets a stored scan whose conditions say
+        why it may or may not be claimed. `local_time` is an offline
+        terminal's clock when it scanned: expiry is judged at that time.
+        """
+        merchant_id = self._terminal_of(caller)
+        parsed = prize_codes.parse_code(code)
+        now = int(time.time())
+        at = now if local_time is None else local_time
+        conditions, award, campaign, stock = await conditions_of(
+            self.db, self.code_signer.address, caller, merchant_id, code, parsed, now, at)
+        claimable = all(c.ok for c in conditions)
+        scan = PrizeScan(
+            id=uuid.uuid4().hex, terminal_id=caller.id, terminal=caller.address,
+            award_id=parsed.award_id if parsed.award_id <= MAX_ID else None,
+            campaign_id=award.campaign_id if award else None,
+            consumer=parsed.consumer, nonce=str(parsed.nonce), code_expiry=parsed.expiry,
+            claimable=claimable, conditions=[c.public() for c in conditions],
+            source="online" if local_time is None else "offline", scanned_at=now,
+            local_scanned_at=local_time)
+        async with self.db.transaction() as s:
+            s.add(scan)
+        authentic = conditions[0].ok is True
+        return {
+            "scan_id": scan.id, "claimable": claimable, "conditions": scan.conditions,
+            "problems": [c.reason for c in conditions if c.ok is not True],
+            "award": (await views.award_detail(self.db, award.id))
+            if award is not None and authentic else None,
+            "campaign": {"id": campaign.id, "title": campaign.title,
+                         "starts_at": views.iso(campaign.starts),
+                         "ends_at": views.iso(campaign.ends)}
+            if campaign is not None and authentic else None,
+            "prize": {"index": stock.prize_index, "name": stock.name}
+            if stock is not None and authentic else None,
+            "code": {"award_id": parsed.award_id, "consumer": parsed.consumer,
+                     "issued_at": views.iso(parsed.issued_at),
+                     "expires_at": views.iso(parsed.expiry), "nonce": str(parsed.nonce)},
+            "scanned_at": views.iso(now),
+            "confirm_before": views.iso(now + SCAN_CONFIRM_SECONDS) if claimable else None,
+        }
+
+
+    # -- claims ----------------------------------------------------------------------
+
+    async def claim(self, caller: Caller, scan_id: str,
+                    idempotency_key: str | None = None) -> dict[str, Any]:
+        """Record the claim of a successful scan: prize-claim row first, then the chain."""
+        self._terminal_of(caller)
+        scan = await self._scan(caller, scan_id)
+        row = await self._reserve(scan, caller, "online")
+        (outcome,) = await self._record([row])
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    async def _scan(self, caller: Caller, scan_id: str, field: str = "scan_id") -> PrizeScan:
+        async with self.db.session() as s:
+            scan = await s.get(PrizeScan, scan_id)
+        if scan is None or scan.terminal_id != caller.id:
+            raise NotFound(f"this terminal made no scan {scan_id}", field=field)
+        return scan  # type: ignore[no-any-return]
+
+    async def _reserve(self, scan: PrizeScan, caller: Caller, source: str,
+                       field: str = "scan_id") -> PrizeClaim:
+        """Write the claim row; the unique award id makes the first claim the only one."""
+        if not scan.claimable:
+            failed = next(c for c in scan.conditions if c["ok"] is not True)
+            raise Conflict(f"the scan did not pass: {failed['name']}: {failed['reason']}",
+                           field=field)
+        now = int(time.time())
+        if source == "online" and now > scan.scanned_at + SCAN_CONFIRM_SECONDS:
+            raise Conflict(f"the scan is older than {SCAN_CONFIRM_SECONDS} s: scan a fresh code",
+                           field=field)
+        assert scan.award_id is not None and scan.nonce is not None
+        async with self.db.session() as s:
+            award = await s.get(PrizeAward, scan.award_id)
+            campaign = await s.get(PrizeCampaign, award.campaign_id)
+            stock = await s.get(PrizeStock, (award.campaign_id, award.prize_index))
+        if now >= campaign.ends:
+            raise ContractRevert("prizes: claim window closed", field=field)
+        row = PrizeClaim(
+            award_id=award.id, nonce=scan.nonce, scan_id=scan.id, campaign_id=award.campaign_id,
+            prize_index=award.prize_index, prize_name=stock.name, consumer=award.consumer,
+            terminal_id=caller.id, terminal=caller.address, scan_result=scan.conditions,
+            status="pending", source=source, claimed_at=now)
+        try:
+            async with self.db.transaction() as s:
+                used = await claims_of(s, award.campaign_id, award.consumer)
+                if used >= campaign.per_consumer_limit:
+                    raise ContractRevert("prizes: per-consumer limit reached", field=field)
+                s.add(row)
+        except IntegrityError:
+            raise await self._already_claimed(award.id, field) from None
+        return row
+
+    async def _already_claimed(self, award_id: int, field: str) -> Conflict:
+        async with self.db.session() as s:
+            first = (await s.execute(select(PrizeClaim).where(
+                PrizeClaim.award_id == award_id))).scalar()
+        refused = ContractRevert("prizes: award already claimed", field=field)
+        if first is not None:
+            refused.message = (f"award {award_id} was already claimed by terminal "
+                               f"{first.terminal_id} at {views.iso(first.claimed_at)}")
+        return refused
+
+    async def _record(self, rows: Sequence[PrizeClaim]) -> list[dict[str, Any] | BaseException]:
+        """Put reserved claims on chain (merged into claim_batch calls) and settle their rows.
+
+        A claim the contract refuses is deleted, so nothing is recorded that
+        the chain does not hold; a claim whose fate is unknown (the node is
+        away) stays pending: the gateway's journal will apply it.
+        """
+        signers = {r.terminal_id: await self.rt.participants.signer(r.terminal_id) for r in rows}
+        outcomes = await asyncio.gather(*[self.rt.gateway.submit(
+            signers[r.terminal_id], Call("prizes", "claim_batch", item=(r.award_id, r.consumer),
+                                         kind="claim prize"),
+            op_key=f"prize-claim:{r.id}") for r in rows], return_exceptions=True)
+        results: list[dict[str, Any] | BaseException] = []
+        done: list[int] = []
+        async with self.db.transaction() as s:
+            for row, outcome in zip(rows, outcomes, strict=True):
+                if isinstance(outcome, OpResult):
+                    row.status, row.tx_hash, row.block_number = (
+                        "recorded", outcome.tx_hash, outcome.block_number)
+                    await s.execute(update(PrizeClaim).where(PrizeClaim.id == row.id).values(
+                        status="recorded", tx_hash=outcome.tx_hash,
+                        block_number=outcome.block_number))
+                    done.append(outcome.block_number)
+                    results.append(views.claim_public(row))
+                elif isinstance(outcome, ContractRevert):
+                    await s.execute(delete(PrizeClaim).where(PrizeClaim.id == row.id))
+                    results.append(ContractRevert(outcome.reason, field="scan_id"))
+                else:
+                    log.warning("claim of award %s not confirmed yet: %s", row.award_id, outcome)
+                    results.append(outcome)
+        if done:
+            await self.rt.indexer.wait_for(max(done))
+        for campaign_id in {r.campaign_id for r in rows}:
+            self.signals.notify(campaign_id)
+        return results
+
+    async def sync(self, caller: Caller, queued: Sequence[tuple[str, int]]) -> dict[str, Any]:
+        """Reconcile an offline terminal's queue: each item claimed, a duplicate, or refused.
+
+        Items are taken in the order the terminal scanned them; the first claim
+        of an award wins (here or at any other terminal), every later one is
+        reported as a duplicate with the claim that won. Every item gets a
+        result; nothing is dropped.
+        """
+        self._terminal_of(caller)
+        if not 1 <= len(queued) <= SYNC_MAX:
+            raise InvalidInput(f"must hold 1 to {SYNC_MAX} queued claims", field="claims")
+        now = int(time.time())
+        order = sorted(range(len(queued)), key=lambda i: (queued[i][1], i))
+        results: list[dict[str, Any]] = [{} for _ in queued]
+        reserved: list[tuple[int, PrizeClaim]] = []
+        for i in order:
+            code, local_time = queued[i]
+            field = f"claims.{i}"
+            item: dict[str, Any] = {"index": i, "award_id": None, "scan_id": None}
+            results[i] = item
+            try:
+                if not now - OFFLINE_MAX_AGE <= local_time <= now + prize_codes.CLOCK_SKEW:
+                    raise InvalidInput("must be within the last 7 days and not in the future",
+                                       field=f"{field}.scanned_at")
+                scan = await self.scan(caller, code, local_time=local_time)
+                item.update(award_id=scan["code"]["award_id"], scan_id=scan["scan_id"],
+                            conditions=scan["conditions"])
+                if not scan["claimable"]:
+                    failed = next(c for c in scan["conditions"] if c["ok"] is not True)
+                    taken = failed["name"] == "not_claimed" and "already" in failed["reason"]
+                    item.update(status="duplicate" if taken else "refused",
+                                reason=f"{failed['name']}: {failed['reason']}")
+                    continue
+                row = await self._reserve(await self._scan(caller, scan["scan_id"]), caller,
+                                          "offline", field)
+            except ContractRevert as exc:
+                duplicate = "already claimed" in exc.reason
+                item.update(status="duplicate" if duplicate else "refused",
+                            reason=exc.message)
+                continue
+            except (InvalidInput, Conflict) as exc:
+                item.update(status="refused", reason=exc.message)
+                continue
+            reserved.append((i, row))
+        outcomes = await self._record([r for _, r in reserved]) if reserved else []
+        for (i, _row), outcome in zip(reserved, outcomes, strict=True):
+            if isinstance(outcome, dict):
+                results[i].update(status="claimed", reason="recorded on chain", claim=outcome)
+            elif isinstance(outcome, ContractRevert):
+                results[i].update(status="duplicate" if "already claimed" in outcome.reason
+                                  else "refused", reason=outcome.message)
+            else:
+                results[i].update(status="pending",
+                                  reason="written; the chain has not confirmed it yet")
+        counts = Counter(r["status"] for r in results)
+        return {"results": results, "claimed": counts["claimed"],
+                "duplicates": counts["duplicate"], "refused": counts["refused"],
+                "pending": counts["pending"]}
+
+    # -- stats -----------------------------------------------------------------------
+
+    async def stats(self, caller: Caller, campaign_id: int) -> dict[str, Any]:
+        """Live statistics of a campaign (its merchant or the platform)."""
+        await self.check_watcher(caller, campaign_id)
+        return {**await views.stats(self.db, campaign_id),
+                "code_signer": self.code_signer.address}
+
+    async def check_watcher(self, caller: Caller, campaign_id: int) -> None:
+        campaign = await self._campaign(campaign_id, field="id")
+        if caller.role != Role.PLATFORM and not (
+                caller.role == Role.MERCHANT and caller.address == campaign.merchant):
+            raise Forbidden("only the campaign's merchant or the platform watches it")
+
+    # -- helpers -------------------------------------------------------------------
+
+    @staticmethod
+    def _terminal_of(caller: Caller) -> str:
+        merchant_id = caller.acts_for_merchant
+        if merchant_id is None:
+            raise Forbidden("only a terminal (or its merchant) scans and claims prizes")
+        return merchant_id
+
+    async def _campaign(self, campaign_id: int, field: str = "id") -> PrizeCampaign:
+        async with self.db.session() as s:
+            row = await s.get(PrizeCampaign, campaign_id)
+        if row is None:
+            raise NotFound(f"prize campaign {campaign_id} does not exist", field=field)
+        return row  # type: ignore[no-any-return]
+
+    async def _award(self, award_id: int, field: str = "id") -> PrizeAward:
+        async with self.db.session() as s:
+            row = await s.get(PrizeAward, award_id)
+        if row is None:
+            raise NotFound(f"prize award {award_id} does not exist", field=field)
+        return row  # type: ignore[no-any-return]
+
+    async def _submit(self, caller: Caller, call: Call, idempotency_key: str | None,
+                      what: str) -> OpResult:
+        op_key = f"{caller.id}:{idempotency_key}:{what}" if idempotency_key else None
+        return await self.rt.gateway.submit(  # type: ignore[no-any-return]
+            await self.rt.participants.signer(caller.id), call, op_key=op_key)
+
+
+
+def _check_text(value: str, limit: int, field: str) -> None:
+    size = len(value.encode())
+    if not 1 <= size <= limit:
+        raise InvalidInput(f"must be 1 to {limit} bytes of UTF-8", field=field)
+
+
+def _award_calls(campaign_id: int, consumers: list[str], indexes: list[int]) -> list[Call]:
+    """One merged item for a single award, else calls of at most 256 awards."""
+    if len(consumers) == 1:
+        return [Call("prizes", "award", fixed=(campaign_id,), item=(consumers[0], indexes[0]),
+                     kind="award prize")]
+    return [Call("prizes", "award", fixed=(campaign_id, consumers[i:i + AWARD_CALL_MAX],
+                                           indexes[i:i + AWARD_CALL_MAX]),
+                 kind=f"award {len(consumers[i:i + AWARD_CALL_MAX])} prizes")
+            for i in range(0, len(consumers), AWARD_CALL_MAX)]
+
+
+def _evidence(op: OpResult) -> dict[str, Any]:
+    return {"tx_hash": op.tx_hash, "block_number": op.block_number}

@@ -1,0 +1,394 @@
+"""Prize write-off end to end: API, gateway, embedded node, read models, prize-claim rows."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import socket
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+import uvicorn
+from eth_account import Account
+from sqlalchemy import func, select
+
+from couponchain.api.app import create_app
+from couponchain.domain import prize_codes
+from couponchain.runtime import Runtime
+from couponchain.store.models import PrizeClaim
+
+
+def auth(participant: dict[str, Any]) -> dict[str, str]:
+    return {"authorization": f"Bearer {participant['api_key']}"}
+
+
+def iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat()
+
+
+@dataclass
+class World:
+    """A merchant with two terminals, another merchant with one, three consumers."""
+
+    shop: dict[str, Any]
+    till: dict[str, Any]
+    till2: dict[str, Any]
+    rival: dict[str, Any]
+    rival_till: dict[str, Any]
+    ann: dict[str, Any]
+    bob: dict[str, Any]
+    cy: dict[str, Any]
+
+
+async def _world(client: httpx.AsyncClient) -> World:
+    shop = (await client.post("/v1/merchants", json={"name": "Tea House"})).json()
+    rival = (await client.post("/v1/merchants", json={"name": "Noodle Bar"})).json()
+    till, till2 = [(await client.post("/v1/terminals", json={"name": n},
+                                      headers=auth(shop))).json() for n in ("Till 1", "Till 2")]
+    rival_till = (await client.post("/v1/terminals", json={"name": "Till"},
+                                    headers=auth(rival))).json()
+    ann, bob, cy = [(await client.post("/v1/consumers", json={"name": n})).json()
+                    for n in ("Ann", "Bob", "Cy")]
+    return World(shop, till, till2, rival, rival_till, ann, bob, cy)
+
+
+async def _campaign(client: httpx.AsyncClient, w: World, **overrides: Any) -> dict[str, Any]:
+    body = {"title": "Summer draw", "prizes": [{"name": "Mug", "quantity": 5},
+                                               {"name": "Tote", "quantity": 1}],
+            "terminals": [w.till["id"], w.till2["address"]],
+            "ends_at": iso(time.time() + 3_600), "per_consumer_limit": 2, **overrides}
+    made = await client.post("/v1/prize-campaigns", json=body, headers=auth(w.shop))
+    assert made.status_code == 201, made.text
+    return made.json()  # type: ignore[no-any-return]
+
+
+async def _award(client: httpx.AsyncClient, w: World, campaign_id: int,
+                 *awards: tuple[dict[str, Any], int]) -> list[int]:
+    made = await client.post(f"/v1/prize-campaigns/{campaign_id}/awards", headers=auth(w.shop),
+                             json={"awards": [{"consumer": c["id"], "prize_index": i}
+                                              for c, i in awards]})
+    assert made.status_code == 201, made.text
+    return [a["id"] for a in made.json()["awards"]]
+
+
+async def _code(client: httpx.AsyncClient, consumer: dict[str, Any], award_id: int) -> str:
+    got = await client.get(f"/v1/prize-awards/{award_id}/code", headers=auth(consumer))
+    assert got.status_code == 200, got.text
+    return got.json()["code"]  # type: ignore[no-any-return]
+
+
+async def _scan(client: httpx.AsyncClient, terminal: dict[str, Any],
+                code: str) -> dict[str, Any]:
+    scanned = await client.post("/v1/prize-scans", json={"code": code}, headers=auth(terminal))
+    assert scanned.status_code == 201, scanned.text
+    return scanned.json()  # type: ignore[no-any-return]
+
+
+def _failed(scan: dict[str, Any]) -> dict[str, str]:
+    return {c["name"]: c["reason"] for c in scan["conditions"] if c["ok"] is False}
+
+
+async def test_campaign_award_code_scan_claim(client: httpx.AsyncClient,
+                                              runtime: Runtime) -> None:
+    w = await _world(client)
+    campaign = await _campaign(client, w)
+    signer = (await client.get("/v1/prize-codes/signer")).json()
+    assert campaign["code_signer"] == signer["address"]
+    assert [p["name"] for p in campaign["prizes"]] == ["Mug", "Tote"]
+    assert {t["id"] for t in campaign["terminals"]} == {w.till["id"], w.till2["id"]}
+    (award_id,) = await _award(client, w, campaign["id"], (w.ann, 0))
+    award = (await client.get(f"/v1/prize-awards/{award_id}")).json()
+    assert award["status"] == "awarded" and award["prize_name"] == "Mug"
+    mine = (await client.get("/v1/prize-awards", params={"consumer": w.ann["id"]})).json()
+    assert [a["id"] for a in mine["awards"]] == [award_id]
+
+    foreign = await client.get(f"/v1/prize-awards/{award_id}/code", headers=auth(w.bob))
+    assert foreign.status_code == 403
+    got = (await client.get(f"/v1/prize-awards/{award_id}/code", headers=auth(w.ann))).json()
+    assert got["qr_svg"].startswith("data:image/svg+xml")
+    assert got["expiry"] - time.time() <= prize_codes.MAX_LIFETIME
+    # A terminal can check the code offline against the published signer.
+    checked = prize_codes.verify_code(got["code"], signer["address"], int(time.time()))
+    assert checked.award_id == award_id and checked.consumer == w.ann["address"]
+
+    scan = await _scan(client, w.till, got["code"])
+    assert scan["claimable"], scan
+    assert [c["name"] for c in scan["conditions"]] == [
+        "signature", "not_expired", "not_claimed", "terminal_eligible", "inside_window",
+        "per_consumer_limit", "stock_left"]
+    assert all(c["ok"] for c in scan["conditions"])
+    assert scan["award"]["id"] == award_id and scan["prize"]["name"] == "Mug"
+
+    claimed = await client.post("/v1/prize-claims", json={"scan_id": scan["scan_id"]},
+                                headers=auth(w.till) | {"idempotency-key": "c1"})
+    assert claimed.status_code == 201, claimed.text
+    body = claimed.json()
+    assert body["status"] == "recorded" and body["tx_hash"] and body["terminal_id"] == w.till["id"]
+    assert body["prize_name"] == "Mug" and body["scan_result"] == scan["conditions"]
+    again = await client.post("/v1/prize-claims", json={"scan_id": scan["scan_id"]},
+                              headers=auth(w.till) | {"idempotency-key": "c1"})
+    assert again.json() == body  # the retry applied nothing twice
+    after = (await client.get(f"/v1/prize-awards/{award_id}")).json()
+    assert after["status"] == "claimed" and after["claimed_by"] == w.till["address"]
+    chain = await runtime.view("prizes", "award_of", award_id)
+    assert chain[3] == 2  # STATUS_CLAIMED on chain
+
+    # The same code again, and a fresh code of the claimed award: refused.
+    replay = await _scan(client, w.till2, got["code"])
+    assert not replay["claimable"] and "already used" in _failed(replay)["not_claimed"]
+    refused = await client.post("/v1/prize-claims", json={"scan_id": replay["scan_id"]},
+                                headers=auth(w.till2))
+    assert refused.status_code == 409 and "not_claimed" in refused.json()["detail"]
+    no_code = await client.get(f"/v1/prize-awards/{award_id}/code", headers=auth(w.ann))
+    assert no_code.status_code == 409 and "already claimed" in no_code.json()["detail"]
+
+    stats = await client.get(f"/v1/prize-campaigns/{campaign['id']}/stats",
+                             headers=auth(w.shop))
+    assert stats.status_code == 200, stats.text
+    s = stats.json()
+    assert s["claimed"] == 1 and s["awarded"] == 1 and s["pending_claims"] == 0
+    assert s["claims_by_terminal"] == [{"terminal": w.till["address"],
+                                        "terminal_id": w.till["id"],
+                                        "terminal_name": "Till 1", "claims": 1}]
+    assert sum(p["claims"] for p in s["claims_per_minute"]) == 1
+    assert [(p["name"], p["left"], p["claimed"]) for p in s["stock"]] == [
+        ("Mug", 4, 1), ("Tote", 1, 0)]
+    assert (await client.get(f"/v1/prize-campaigns/{campaign['id']}/stats",
+                             headers=auth(w.rival))).status_code == 403
+
+
+async def test_bad_codes_are_refused_with_the_reason(client: httpx.AsyncClient,
+                                                     runtime: Runtime) -> None:
+    w = await _world(client)
+    campaign = await _campaign(client, w)
+    (award_id,) = await _award(client, w, campaign["id"], (w.ann, 0))
+    key = runtime.prizes.code_signer.key
+
+    expired = prize_codes.issue_code(award_id, w.ann["address"], int(time.time()) - 600, 20, key)
+    scan = await _scan(client, w.till, expired)
+    assert list(_failed(scan)) == ["not_expired"] and "expired" in _failed(scan)["not_expired"]
+    refused = await client.post("/v1/prize-claims", json={"scan_id": scan["scan_id"]},
+                                headers=auth(w.till))
+    assert refused.status_code == 409 and "expired" in refused.json()["detail"]
+
+    forged = prize_codes.issue_code(award_id, w.ann["address"], int(time.time()), 20,
+                                    Account.create().key)
+    scan = await _scan(client, w.till, forged)
+    assert "wrong-signer" in _failed(scan)["signature"] and scan["award"] is None
+    assert all(c["ok"] is None for c in scan["conditions"][1:])
+
+    good = await _code(client, w.ann, award_id)
+    raw = bytearray(base64.urlsafe_b64decode(good[len(prize_codes.PREFIX):]))
+    raw[7] ^= 2  # another award id, same signature
+    scan = await _scan(client, w.till, prize_codes.encode_code(bytes(raw)))
+    assert "tampered" in _failed(scan)["signature"]
+
+    scan = await _scan(client, w.till, prize_codes.PREFIX + "x" * 148)  # the shape, no more
+    assert "bad-signature" in _failed(scan)["signature"]
+    for garbage in ("", "hello", prize_codes.PREFIX + "x" * 147, good[:-3], good + "=="):
+        bad = await client.post("/v1/prize-scans", json={"code": garbage},
+                                headers=auth(w.till))
+        assert bad.status_code == 422 and bad.json()["field"] == "code", garbage
+
+    # Another merchant's terminal: not eligible, and the claim is refused.
+    scan = await _scan(client, w.rival_till, good)
+    assert list(_failed(scan)) == ["terminal_eligible"]
+    refused = await client.post("/v1/prize-claims", json={"scan_id": scan["scan_id"]},
+                                headers=auth(w.rival_till))
+    assert refused.status_code == 409
+    # A scan belongs to the terminal that made it.
+    scan = await _scan(client, w.till, good)
+    stolen = await client.post("/v1/prize-claims", json={"scan_id": scan["scan_id"]},
+                               headers=auth(w.till2))
+    assert stolen.status_code == 404
+    consumer = await client.post("/v1/prize-scans", json={"code": good}, headers=auth(w.ann))
+    assert consumer.status_code == 403
+
+
+async def test_window_limit_and_stock(client: httpx.AsyncClient) -> None:
+    w = await _world(client)
+    later = await _campaign(client, w, starts_at=iso(time.time() + 1_800), all_terminals=True,
+                            terminals=[])
+    (early,) = await _award(client, w, later["id"], (w.ann, 0))
+    scan = await _scan(client, w.till2, await _code(client, w.ann, early))
+    assert list(_failed(scan)) == ["inside_window"] and "opens at" in scan["problems"][0]
+    refused = await client.post("/v1/prize-claims", json={"scan_id": scan["scan_id"]},
+                                headers=auth(w.till2))
+    assert refused.status_code == 409 and "inside_window" in refused.json()["detail"]
+
+    campaign = await _campaign(client, w, per_consumer_limit=1)
+    first, second, tote = await _award(client, w, campaign["id"], (w.bob, 0), (w.bob, 0),
+                                       (w.cy, 1))
+    scan = await _scan(client, w.till, await _code(client, w.bob, first))
+    claimed = await client.post("/v1/prize-claims", json={"scan_id": scan["scan_id"]},
+                                headers=auth(w.till))
+    assert claimed.status_code == 201, claimed.text
+    scan = await _scan(client, w.till, await _code(client, w.bob, second))
+    assert list(_failed(scan)) == ["per_consumer_limit"]
+    assert "limit is reached" in _failed(scan)["per_consumer_limit"]
+
+    # One Tote: the second award of it is refused whole, nothing awarded.
+    out = await client.post(f"/v1/prize-campaigns/{campaign['id']}/awards",
+                            headers=auth(w.shop), json={"awards": [
+                                {"consumer": w.ann["id"], "prize_index": 0},
+                                {"consumer": w.ann["id"], "prize_index": 1}]})
+    assert out.status_code == 409 and "0 left" in out.json()["detail"]
+    scan = await _scan(client, w.till, await _code(client, w.cy, tote))
+    stock = next(c for c in scan["conditions"] if c["name"] == "stock_left")
+    assert stock["ok"] and stock["reason"] == "1 of 1 Tote left"
+    detail = (await client.get(f"/v1/prize-campaigns/{campaign['id']}")).json()
+    assert [(p["awarded"], p["unawarded"]) for p in detail["prizes"]] == [(2, 3), (1, 0)]
+
+    bad = await client.post("/v1/prize-campaigns", headers=auth(w.shop), json={
+        "title": "x", "prizes": [{"name": "Mug", "quantity": 1}],
+        "terminals": [w.rival_till["id"]], "ends_at": iso(time.time() + 60)})
+    assert bad.status_code == 422 and bad.json()["field"] == "terminals.0"
+    past = await client.post("/v1/prize-campaigns", headers=auth(w.shop), json={
+        "title": "x", "prizes": [{"name": "Mug", "quantity": 1}], "all_terminals": True,
+        "ends_at": iso(time.time() - 60)})
+    assert past.status_code == 422 and past.json()["field"] == "ends_at"
+
+
+async def test_two_terminals_one_code_make_one_claim(client: httpx.AsyncClient,
+                                                     runtime: Runtime) -> None:
+    w = await _world(client)
+    campaign = await _campaign(client, w)
+    (award_id,) = await _award(client, w, campaign["id"], (w.ann, 0))
+    code = await _code(client, w.ann, award_id)
+    scans = await asyncio.gather(_scan(client, w.till, code), _scan(client, w.till2, code))
+    assert all(s["claimable"] for s in scans)  # neither has claimed yet
+    claims = await asyncio.gather(*[
+        client.post("/v1/prize-claims", json={"scan_id": s["scan_id"]}, headers=auth(t))
+        for s, t in zip(scans, (w.till, w.till2), strict=True)])
+    assert sorted(c.status_code for c in claims) == [201, 409], [c.text for c in claims]
+    lost = next(c for c in claims if c.status_code == 409).json()
+    assert "already claimed" in lost["detail"]
+    async with runtime.db.session() as s:
+        assert await s.scalar(select(func.count()).select_from(PrizeClaim)) == 1
+    stats = (await client.get(f"/v1/prize-campaigns/{campaign['id']}/stats",
+                              headers=auth(w.shop))).json()
+    assert stats["claimed"] == 1
+
+
+async def test_offline_queue_is_reconciled(client: httpx.AsyncClient) -> None:
+    w = await _world(client)
+    campaign = await _campaign(client, w)
+    a1, a2 = await _award(client, w, campaign["id"], (w.ann, 0), (w.bob, 0))
+    c1, c2 = await _code(client, w.ann, a1), await _code(client, w.bob, a2)
+    # Till 2 claims Bob's prize online while Till 1 is offline with both codes queued.
+    scan = await _scan(client, w.till2, c2)
+    online = await client.post("/v1/prize-claims", json={"scan_id": scan["scan_id"]},
+                               headers=auth(w.till2))
+    assert online.status_code == 201, online.text
+    now = time.time()
+    synced = await client.post("/v1/prize-claims:sync", headers=auth(w.till), json={"claims": [
+        {"code": c1, "scanned_at": iso(now - 2)}, {"code": c2, "scanned_at": iso(now - 1)},
+        {"code": c1, "scanned_at": iso(now)}, {"code": "garbage", "scanned_at": iso(now)}]})
+    assert synced.status_code == 200, synced.text
+    out = synced.json()
+    assert [r["status"] for r in out["results"]] == ["claimed", "duplicate", "duplicate",
+                                                      "refused"]
+    assert (out["claimed"], out["duplicates"], out["refused"]) == (1, 2, 1)
+    assert out["results"][0]["claim"]["source"] == "offline"
+    assert w.till2["id"] in out["results"][1]["reason"]  # who won is reported
+    assert (await client.get(f"/v1/prize-awards/{a1}")).json()["status"] == "claimed"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+async def api_url(runtime: Runtime) -> AsyncIterator[str]:
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(runtime, manage_runtime=False),
+                                           host="127.0.0.1", port=port, log_level="warning"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.02)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    await task
+
+
+async def _next_stats(lines: AsyncIterator[str]) -> dict[str, Any]:
+    event = None
+    async for line in lines:
+        if line.startswith("event: "):
+            event = line[7:]
+        elif line.startswith("data: ") and event == "stats":
+            return orjson.loads(line[6:])  # type: ignore[no-any-return]
+    raise AssertionError("the stream ended")
+
+
+async def _drain(lines: AsyncIterator[str]) -> list[str]:
+    return [line async for line in lines]
+
+
+async def test_live_stream_pushes_stats_after_a_claim(client: httpx.AsyncClient,
+                                                      api_url: str) -> None:
+    w = await _world(client)
+    campaign = await _campaign(client, w)
+    (award_id,) = await _award(client, w, campaign["id"], (w.ann, 0))
+    path = f"{api_url}/v1/prize-campaigns/{campaign['id']}/live"
+    async with httpx.AsyncClient(timeout=20) as http:
+        denied = await http.get(path, headers=auth(w.rival))
+        assert denied.status_code == 403
+        async with http.stream("GET", path, headers=auth(w.shop)) as stream:
+            assert stream.headers["content-type"].startswith("text/event-stream")
+            lines = stream.aiter_lines()
+            first = await asyncio.wait_for(_next_stats(lines), 10)
+            assert first["claimed"] == 0
+            scan = await _scan(client, w.till, await _code(client, w.ann, award_id))
+            claimed = await client.post("/v1/prize-claims", json={"scan_id": scan["scan_id"]},
+                                        headers=auth(w.till))
+            assert claimed.status_code == 201, claimed.text
+            pushed = await asyncio.wait_for(_next_stats(lines), 10)
+            assert pushed["claimed"] == 1
+            assert pushed["claims_by_terminal"][0]["terminal_id"] == w.till["id"]
+
+
+async def test_hundred_scans_from_ten_terminals_make_one_claim(
+        client: httpx.AsyncClient, runtime: Runtime) -> None:
+    w = await _world(client)
+    tills = [(await client.post("/v1/terminals", json={"name": f"Lane {i}"},
+                                headers=auth(w.shop))).json() for i in range(10)]
+    campaign = await _campaign(client, w, all_terminals=True, terminals=[])
+    (award_id,) = await _award(client, w, campaign["id"], (w.ann, 0))
+    code = await _code(client, w.ann, award_id)
+
+    async def scan_and_claim(till: dict[str, Any]) -> int:
+        scanned = await client.post("/v1/prize-scans", json={"code": code}, headers=auth(till))
+        assert scanned.status_code == 201, scanned.text
+        claimed = await client.post("/v1/prize-claims", headers=auth(till),
+                                    json={"scan_id": scanned.json()["scan_id"]})
+        assert claimed.status_code in (201, 409), claimed.text
+        return claimed.status_code
+
+    statuses = await asyncio.gather(*[scan_and_claim(t) for t in tills for _ in range(10)])
+    assert statuses.count(201) == 1 and statuses.count(409) == 99
+    async with runtime.db.session() as s:
+        assert await s.scalar(select(func.count()).select_from(PrizeClaim)) == 1
+    assert (await runtime.view("prizes", "prize", campaign["id"], 0))[3] == 1  # claimed
+
+
+async def test_live_stream_ends_when_the_runtime_stops(client: httpx.AsyncClient,
+                                                       runtime: Runtime, api_url: str) -> None:
+    w = await _world(client)
+    campaign = await _campaign(client, w)
+    path = f"{api_url}/v1/prize-campaigns/{campaign['id']}/live"
+    async with httpx.AsyncClient(timeout=20) as http, \
+            http.stream("GET", path, headers=auth(w.shop)) as stream:
+        lines = stream.aiter_lines()
+        await asyncio.wait_for(_next_stats(lines), 10)
+        await runtime.prizes.stop()
+        rest = await asyncio.wait_for(_drain(lines), 10)
+        assert "event: end" in rest
