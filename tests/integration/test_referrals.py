@@ -1,0 +1,296 @@
+"""Peer-to-peer batch sales end to end: API, gateway, embedded node, read models, payouts."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from couponchain.domain import links
+from couponchain.domain.rebates import Ledger
+from couponchain.runtime import Runtime
+
+CREDIT = 100_000_000
+PRICE_1, PRICE_2 = 1_000_000, 1_234_567
+
+
+def auth(participant: dict[str, Any]) -> dict[str, str]:
+    return {"authorization": f"Bearer {participant['api_key']}"}
+
+
+@dataclass
+class World:
+    """An originator, another merchant and four consumers with credit."""
+
+    originator: dict[str, Any]
+    other: dict[str, Any]
+    ann: dict[str, Any]
+    bob: dict[str, Any]
+    cy: dict[str, Any]
+    dee: dict[str, Any]
+
+
+async def _world(client: httpx.AsyncClient) -> World:
+    originator = (await client.post("/v1/merchants", json={"name": "Song Studio"})).json()
+    other = (await client.post("/v1/merchants", json={"name": "Other Shop"})).json()
+    people = [(await client.post("/v1/consumers", json={"name": n})).json()
+              for n in ("Ann", "Bob", "Cy", "Dee")]
+    for person in people:
+        credit = await client.post("/v1/credits", json={"to": person["id"], "amount": CREDIT})
+        assert credit.status_code == 201, credit.text
+    return World(originator, other, *people)
+
+
+async def _product(client: httpx.AsyncClient, w: World, circulation: int,
+                   name: str = "Song") -> int:
+    made = await client.post("/v1/products", headers=auth(w.originator), json={
+        "name": name, "description": f"{name}: a recording, licensed per unit",
+        "price": PRICE_1, "circulation": circulation})
+    assert made.status_code == 201, made.text
+    return int(made.json()["id"])
+
+
+async def _buy(client: httpx.AsyncClient, buyer: dict[str, Any], product_id: int,
+               quantity: int = 1, link: str | None = None,
+               key: str | None = None) -> httpx.Response:
+    headers = auth(buyer) | ({"idempotency-key": key} if key else {})
+    body: dict[str, Any] = {"quantity": quantity} | ({"link": link} if link else {})
+    return await client.post(f"/v1/products/{product_id}/purchases", json=body,
+                             headers=headers)
+
+
+async def _open(client: httpx.AsyncClient, w: World, product_id: int, price: int,
+                circulation: int, rebate_bps: int) -> httpx.Response:
+    return await client.post(f"/v1/products/{product_id}/batches", headers=auth(w.originator),
+                             json={"price": price, "circulation": circulation,
+                                   "rebate_bps": rebate_bps})
+
+
+async def _link(client: httpx.AsyncClient, holder: dict[str, Any], product_id: int) -> str:
+    made = await client.post(f"/v1/products/{product_id}/links", json={}, headers=auth(holder))
+    assert made.status_code == 201, made.text
+    return made.json()["link"]  # type: ignore[no-any-return]
+
+
+async def _claimable(client: httpx.AsyncClient, who: dict[str, Any]) -> int:
+    mine = (await client.get("/v1/payouts/me", headers=auth(who))).json()
+    return int(mine["claimable"]["referrals"])
+
+
+async def test_batches_links_rebates_and_payouts(client: httpx.AsyncClient,
+                                                 runtime: Runtime) -> None:
+    w = await _world(client)
+    product_id = await _product(client, w, circulation=3)
+    ledger = Ledger.new(w.originator["address"], PRICE_1, 3)
+    detail = (await client.get(f"/v1/products/{product_id}")).json()
+    assert detail["description"] == "Song: a recording, licensed per unit"
+    assert detail["current"]["status"] == "open" and detail["current"]["rebate_bps"] == 0
+
+    # Batch 1 sells without links.
+    for buyer, quantity in ((w.ann, 2), (w.bob, 1)):
+        bought = await _buy(client, buyer, product_id, quantity)
+        assert bought.status_code == 201, bought.text
+        assert bought.json()["promoter"] is None and bought.json()["rebate"] == 0
+        ledger.purchase(buyer["address"], quantity)
+
+    # Batch 2, with a rebate ratio under the platform's cap.
+    over_cap = await _open(client, w, product_id, PRICE_2, 5, 3_001)
+    assert over_cap.status_code == 422 and over_cap.json()["field"] == "rebate_bps"
+    opened = await _open(client, w, product_id, PRICE_2, 5, 1_000)
+    assert opened.status_code == 201, opened.text
+    assert opened.json()["current_batch"] == 2
+    assert opened.json()["current"]["eligible_units"] == 3
+    ledger.open_batch(PRICE_2, 5, 1_000)
+
+    # Ann's link: text, purchase-page URL, QR; it verifies before anyone pays.
+    made = await client.post(f"/v1/products/{product_id}/links", json={}, headers=auth(w.ann))
+    assert made.status_code == 201, made.text
+    link = made.json()
+    assert link["usable_now"] is True
+    assert link["path"] == f"/products/{product_id}/buy?link={quote(link['link'])}"
+    assert link["url"].endswith(link["path"])
+    assert link["qr_svg"].startswith("data:image/svg+xml")
+    assert link["expiry"] > time.time() + 29 * 86_400
+    checked = await client.get(f"/v1/products/{product_id}/links/{link['link']}")
+    assert checked.status_code == 200, checked.text
+    shown = checked.json()
+    assert shown["valid"] is True and shown["link_hash"] == link["link_hash"]
+    assert shown["promoter"] == {"address": w.ann["address"], "id": w.ann["id"],
+                                 "name": "Ann"}
+    assert shown["product"]["originator"] == w.originator["address"]
+    assert shown["product"]["originator_name"] == "Song Studio"
+    assert shown["product"]["contract"] == runtime.gateway.contracts["referrals"][0]
+    assert shown["product"]["chain_id"] == runtime.chain_id
+
+    # Cy buys through it; a retry with the same key applies once.
+    bought = await _buy(client, w.cy, product_id, 3, link["link"], key="order-1")
+    assert bought.status_code == 201, bought.text
+    again = await _buy(client, w.cy, product_id, 3, link["link"], key="order-1")
+    assert again.json() == bought.json()
+    split = ledger.purchase(w.cy["address"], 3, promoter=w.ann["address"])
+    sale = bought.json()
+    assert sale["promoter"] == w.ann["address"] and sale["link_hash"] == link["link_hash"]
+    assert (sale["amount"], sale["rebate"], sale["promoter_amount"], sale["holders_amount"],
+            sale["originator_amount"]) == (split.amount, split.rebate, split.promoter,
+                                           split.holders, split.originator)
+    assert sale["units_held"] == 3
+    # Dee buys the last two units through Bob's link: the batch sells out.
+    bob_link = await _link(client, w.bob, product_id)
+    last = await _buy(client, w.dee, product_id, 2, bob_link)
+    assert last.status_code == 201, last.text
+    ledger.purchase(w.dee["address"], 2, promoter=w.bob["address"])
+
+    # Every account's claimable is the reference model's, and the parts add up.
+    people = (w.originator, w.ann, w.bob, w.cy, w.dee)
+    for who in people:
+        assert await _claimable(client, who) == ledger.credited[who["address"]], who["name"]
+    assert sum(ledger.credited[p["address"]] for p in people) == ledger.paid
+    assert await runtime.view("token", "balanceOf",
+                              runtime.gateway.contracts["referrals"][0]) == ledger.paid
+    detail = (await client.get(f"/v1/products/{product_id}")).json()
+    assert [b["sold"] for b in detail["batches"]] == [3, 5]
+    assert detail["batches"][1]["status"] == "sold_out"
+    totals = detail["totals"]
+    assert totals["revenue"] == ledger.paid
+    assert totals["originator_paid"] == ledger.credited[w.originator["address"]]
+    assert totals["promoter_paid"] + totals["holders_paid"] == totals["rebates"]
+    sales = (await client.get(f"/v1/products/{product_id}/purchases")).json()["purchases"]
+    assert [(s["buyer_id"], s["promoter_id"], s["quantity"]) for s in sales] == [
+        (w.dee["id"], w.bob["id"], 2), (w.cy["id"], w.ann["id"], 3),
+        (w.bob["id"], None, 1), (w.ann["id"], None, 2)]
+    listed = (await client.get("/v1/products",
+                               params={"originator": w.originator["id"]})).json()
+    assert [p["id"] for p in listed["products"]] == [product_id]
+
+    # The holder view: units and rebates, exact before any settlement.
+    ann_view = (await client.get("/v1/holdings/me", headers=auth(w.ann))).json()
+    (held,) = ann_view["products"]
+    assert held["units"] == 2 and held["may_promote"] and held["promoted_sales"] == 1
+    assert held["rebates"]["promoter"] == split.promoter
+    assert held["rebates"]["total"] == ledger.credited[w.ann["address"]]
+    assert held["rebates"]["holder_settled"] == 0
+    cy_view = (await client.get("/v1/holdings/me", headers=auth(w.cy))).json()
+    assert cy_view["products"][0]["units_by_batch"] == [{"batch": 2, "units": 3}]
+    assert cy_view["products"][0]["may_promote"] is False  # batch 2 is still current
+
+    # The originator's parts are credited at each sale.
+    mine = (await client.get("/v1/payouts/me", headers=auth(w.originator))).json()
+    assert mine["earned"]["referrals"] == ledger.credited[w.originator["address"]]
+    assert {e["part"] for e in mine["entries"] if e["source"] == "referrals"} == {"originator"}
+
+    # Withdrawal realises Ann's accruals and pays everything.
+    balance = await runtime.view("token", "balanceOf", w.ann["address"])
+    paid = await client.post("/v1/payouts/me/withdraw", headers=auth(w.ann))
+    assert paid.status_code == 200, paid.text
+    owed = ledger.credited[w.ann["address"]]
+    assert paid.json()["total"] == owed
+    assert paid.json()["token_balance"] == balance + owed == CREDIT - 2 * PRICE_1 + owed
+    after = (await client.get("/v1/payouts/me", headers=auth(w.ann))).json()
+    assert after["claimable"]["referrals"] == 0
+    assert after["earned"]["referrals"] == after["withdrawn"]["referrals"] == owed
+    parts = {e["part"]: e["amount"] for e in after["entries"] if e["source"] == "referrals"}
+    assert parts["withdrawal"] == -owed and parts["promoter"] == split.promoter
+    assert parts["holder"] == owed - split.promoter
+    settled = (await client.get("/v1/holdings/me", headers=auth(w.ann))).json()
+    assert settled["products"][0]["rebates"]["holder_pending"] == 0
+    empty = await client.post("/v1/payouts/me/withdraw", headers=auth(w.ann))
+    assert empty.status_code == 409
+    originator_paid = await client.post("/v1/payouts/me/withdraw", headers=auth(w.originator))
+    assert originator_paid.json()["total"] == ledger.credited[w.originator["address"]]
+
+
+async def test_link_attacks_and_bad_purchases_are_refused(client: httpx.AsyncClient,
+                                                          runtime: Runtime) -> None:
+    w = await _world(client)
+    product_id = await _product(client, w, circulation=2)
+    other_product = await _product(client, w, circulation=5, name="Film")
+    assert (await _buy(client, w.ann, other_product)).status_code == 201
+    ann_other_link = await _link(client, w.ann, other_product)
+    # Batch 1 refuses links; buyers and holders only.
+    with_link = await _buy(client, w.bob, other_product, 1, ann_other_link)
+    assert with_link.status_code == 422 and with_link.json()["field"] == "link"
+    by_merchant = await _buy(client, w.other, product_id)
+    assert by_merchant.status_code == 403
+    for buyer in (w.ann, w.bob):
+        assert (await _buy(client, buyer, product_id)).status_code == 201
+    still_open = await _open(client, w, other_product, PRICE_2, 3, 1_000)
+    assert still_open.status_code == 409 and still_open.json()["field"] == "id"
+    foreign = await client.post(f"/v1/products/{product_id}/batches", headers=auth(w.other),
+                                json={"price": PRICE_2, "circulation": 3, "rebate_bps": 0})
+    assert foreign.status_code == 403
+    assert (await _open(client, w, product_id, PRICE_2, 3, 2_000)).status_code == 201
+    no_units = await client.post(f"/v1/products/{product_id}/links", json={},
+                                 headers=auth(w.cy))
+    assert no_units.status_code == 403
+
+    contract = runtime.gateway.contracts["referrals"][0]
+    now = int(time.time())
+
+    async def signed(promoter: dict[str, Any], signer: dict[str, Any], *, product: int = 0,
+                     expiry: int = now + 3_600, verifying: str = contract) -> str:
+        key = (await runtime.participants.signer(signer["id"])).key
+        link = links.Link(product=product or product_id, promoter=promoter["address"],
+                          expiry=expiry)
+        return links.encode_link(links.SignedLink(
+            link, runtime.chain_id, verifying, links.sign_link(link, runtime.chain_id,
+                                                               verifying, key)))
+
+    attacks = {
+        "expired": (await signed(w.ann, w.ann, expiry=now - 5), "link.expiry", "expired"),
+        "forged": (await signed(w.ann, w.cy), "link.signature", "not signed"),
+        "another product": (ann_other_link, "link.product", "another product"),
+        "another contract": (await signed(w.ann, w.ann, verifying=w.ann["address"]),
+                             "link.contract", "another contract"),
+        "promoter without units": (await signed(w.cy, w.cy), "link.promoter",
+                                   "no units of an earlier batch"),
+        "malformed": ("hello", "link", "malformed"),
+    }
+    for label, (text, field, words) in attacks.items():
+        refused = await _buy(client, w.dee, product_id, 1, text)
+        assert refused.status_code == 422, (label, refused.text)
+        assert refused.json()["field"] == field, label
+        assert words in refused.json()["detail"], label
+        if label != "malformed":
+            checked = await client.get(f"/v1/products/{product_id}/links/{text}")
+            assert checked.status_code == 422 and checked.json()["field"] == field, label
+    ann_link = await _link(client, w.ann, product_id)
+    self_referral = await _buy(client, w.ann, product_id, 1, ann_link)
+    assert self_referral.status_code == 422
+    assert self_referral.json()["field"] == "link.promoter"
+    assert "self-referral" in self_referral.json()["detail"]
+    no_link = await _buy(client, w.dee, product_id, 1)
+    assert no_link.status_code == 422 and no_link.json()["field"] == "link"
+    assert "promotion link" in no_link.json()["detail"]
+
+    # Circulation is never exceeded; a buyer of batch 2 cannot promote batch 2.
+    too_many = await _buy(client, w.dee, product_id, 4, ann_link)
+    assert too_many.status_code == 409 and too_many.json()["field"] == "quantity"
+    assert "4 units asked for, 3 left" in too_many.json()["detail"]
+    assert (await _buy(client, w.dee, product_id, 2, ann_link)).status_code == 201
+    dee_link = await _link(client, w.dee, product_id)  # dee holds batch-2 units only
+    current_only = await _buy(client, w.cy, product_id, 1, dee_link)
+    assert current_only.status_code == 422 and current_only.json()["field"] == "link.promoter"
+    poor = (await client.post("/v1/consumers", json={"name": "Eve"})).json()
+    unfunded = await _buy(client, poor, product_id, 1, ann_link)
+    assert unfunded.status_code == 409 and unfunded.json()["field"] == "quantity"
+    assert "credit balance" in unfunded.json()["detail"]
+    assert (await _buy(client, w.cy, product_id, 1, ann_link)).status_code == 201
+    sold_out = await _buy(client, w.bob, product_id, 1, ann_link)
+    assert sold_out.status_code == 409 and "0 left" in sold_out.json()["detail"]
+    detail = (await client.get(f"/v1/products/{product_id}")).json()
+    assert [b["sold"] for b in detail["batches"]] == [2, 3]
+    assert (await runtime.view("referrals", "batch", product_id, 2))[3] == 3  # sold, on chain
+
+    # Closing: only an open batch; a closed batch sells nothing.
+    closed = await client.post(f"/v1/products/{other_product}/batches/current:close",
+                               headers=auth(w.originator))
+    assert closed.status_code == 200, closed.text
+    assert closed.json()["current"]["status"] == "closed"
+    after_close = await _buy(client, w.bob, other_product)
+    assert after_close.status_code == 409 and after_close.json()["field"] == "id"
+    twice = await client.post(f"/v1/products/{other_product}/batches/current:close",
+                              headers=auth(w.originator))
+    assert twice.status_code == 409
