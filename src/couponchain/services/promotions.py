@@ -75,7 +75,7 @@ class PromotionService:
     def __init__(self, runtime: Any) -> None:
         self.rt = runtime
         self._grant_locks: dict[tuple[str, int], asyncio.Lock] = {}
-        self._approved: set[str] = set()
+        self._approved: dict[str, asyncio.Future[None]] = {}
         self._distributing: set[int] = set()
         self._task: asyncio.Task[None] | None = None
 
@@ -335,16 +335,26 @@ class PromotionService:
         return {"coupon": await views.coupon_detail(self.db, coupon_id), **_evidence(op)}
 
     async def _ensure_approved(self, merchant_id: str, merchant: str) -> None:
-        """Let the promotions contract charge incentives to the merchant (once)."""
-        if merchant in self._approved:
-            return
+        """Let the promotions contract charge incentives to the merchant (once).
+
+        Concurrent write-offs of one merchant share one check (and at most one
+        approval); a failed check is forgotten so the next write-off retries it.
+        """
+        approval = self._approved.get(merchant)
+        if approval is None:
+            approval = self._approved[merchant] = asyncio.ensure_future(
+                self._approve(merchant_id, merchant))
+            approval.add_done_callback(
+                lambda f: self._approved.pop(merchant, None) if f.exception() else None)
+        await asyncio.shield(approval)
+
+    async def _approve(self, merchant_id: str, merchant: str) -> None:
         if await self.rt.view("token", "allowance", merchant, self._address) < UNLIMITED // 2:
             await self.rt.gateway.submit(
                 await self.rt.participants.signer(merchant_id),
                 Call("token", "approve", fixed=(self._address, UNLIMITED),
                      kind="approve incentives"),
                 op_key=f"approve:promotions:{merchant_id}")
-        self._approved.add(merchant)
 
     # -- distribution --------------------------------------------------------------
 
