@@ -1,0 +1,198 @@
+// Buying units: the purchase page a promotion link opens (/products/{id}/buy)
+// and batch 1 on a product's public page (/products/{id}). The purchase page
+// asks the API to verify the link (signature, chain, contract, expiry, the
+// promoter's earlier units) and shows what it vouches for before it offers a
+// Buy button; a link that fails shows why, in red, and nothing to buy.
+"use strict";
+
+(() => {
+const { ccc, wholeNumber, json, problemText, show, newKey } = window.CouponChainPromotions;
+const { STATUS, percent, who, answered } = window.CouponChainReferrals;
+const buy = { product: null, link: null, price: 0n, left: 0, key: null, me: null,
+              promoter: null, onSignedIn: null };
+
+// The link itself from what was pasted or passed: its text, or a URL carrying it.
+function linkText(raw) {
+  const text = (raw || "").trim();
+  try {
+    const inner = new URL(text, location.origin).searchParams.get("link");
+    if (inner) return inner.trim();
+  } catch { /* not a URL: the link's text */ }
+  return text;
+}
+
+function showTotal() {
+  const box = $("buy-total");
+  try {
+    const q = wholeNumber($("buy-quantity").value, "quantity");
+    box.textContent = ccc(buy.price * q);
+    box.classList.toggle("error", q < 1n || q > BigInt(buy.left));
+  } catch {
+    box.textContent = "—";
+  }
+}
+
+async function showBalance() {
+  try {
+    const p = await api("/v1/payouts/me");
+    $("buy-balance").textContent = ccc(p.token_balance);
+  } catch (error) {
+    $("buy-balance").textContent = problemText(error);
+  }
+}
+
+// Offer the Buy form to a consumer; tell anyone else what to do instead.
+function offer(me, notSignedIn) {
+  const box = $("buy-result");
+  buy.me = me;
+  if (!me) { notSignedIn(); return; }
+  if (me.role !== "consumer") {
+    show(box, `Only consumers buy products; you are signed in as a ${me.role}.`, true);
+    return;
+  }
+  if (buy.promoter && me.address.toLowerCase() === buy.promoter.toLowerCase()) {
+    show(box, "link.promoter: this is your own link; self-referral is not allowed.", true);
+    return;
+  }
+  if (buy.left < 1) {
+    show(box, "No units are on sale right now.", true);
+    return;
+  }
+  $("buy-quantity").max = String(buy.left);
+  $("buy-form").hidden = false;
+  showTotal();
+  showBalance();
+}
+
+function setUpBuyForm(after) {
+  $("buy-quantity").addEventListener("input", showTotal);
+  $("buy-form").onsubmit = async (event) => {
+    event.preventDefault();
+    const box = $("buy-result");
+    const button = $("buy-button");
+    button.disabled = true;
+    show(box, "Buying on chain…");
+    try {
+      const body = { quantity: wholeNumber($("buy-quantity").value, "quantity") };
+      if (buy.link) body.link = buy.link;
+      buy.key = buy.key || newKey(); // a retry after a lost answer buys once
+      const r = await api(`/v1/products/${buy.product}/purchases`, {
+        method: "POST", body: json(body), headers: { "Idempotency-Key": buy.key } });
+      buy.key = null;
+      const through = r.promoter
+        ? `; ${buy.promoterName} earned ${ccc(r.promoter_amount)} and earlier holders ` +
+          `${ccc(r.holders_amount)}` : "";
+      show(box, `Bought ${r.quantity} unit${r.quantity === 1 ? "" : "s"} of batch ${r.batch} ` +
+        `for ${ccc(r.amount)}${through}. You now hold ${r.units_held} ` +
+        `(block ${r.block_number}).`);
+      await after(r);
+    } catch (error) {
+      if (answered(error) || !error.problem) buy.key = null;
+      show(box, "Not bought: " + problemText(error), true);
+    } finally {
+      button.disabled = false;
+      showBalance();
+    }
+  };
+}
+
+// ------------------------------------------------------------ link purchase
+
+function fill(id, text) {
+  $(id).textContent = text;
+}
+
+function showVerified(v) {
+  const p = v.product, c = p.current;
+  buy.promoter = v.promoter.address;
+  buy.promoterName = who(v.promoter.name, v.promoter.id, v.promoter.address);
+  buy.price = BigInt(c ? c.price : 0);
+  buy.left = c && c.status === "open" ? c.remaining : 0;
+  fill("buy-verified-what", `${p.name}, promoted by ${v.promoter.name || v.promoter.address}`);
+  fill("buy-product-name", p.name);
+  fill("buy-product", `${p.name} (#${p.id})`);
+  fill("buy-promoter", `${buy.promoterName} · ${v.promoter.address}`);
+  fill("buy-originator", `${who(p.originator_name, p.originator_id)} · ${p.originator}`);
+  fill("buy-chain", p.chain_id);
+  fill("buy-contract", p.contract);
+  fill("buy-hash", p.content_hash);
+  fill("buy-tx", p.registered_tx);
+  fill("buy-batch", c ? `batch ${c.batch}: ${STATUS[c.status]}, ${c.remaining} of ` +
+    `${c.circulation} units left, rebate ${percent(c.rebate_bps)}` : "none");
+  fill("buy-price", ccc(buy.price));
+  fill("buy-expiry", new Date(v.expiry * 1000).toLocaleString());
+  $("buy-checking").hidden = true;
+  $("buy-verified").hidden = false;
+}
+
+function refuse(error) {
+  $("buy-checking").hidden = true;
+  $("buy-verified").hidden = true;
+  const form = $("buy-form");
+  if (form) form.remove(); // nothing to pay through a link that failed
+  const box = $("buy-invalid");
+  box.hidden = false;
+  box.textContent = "✗ This link did not verify; do not pay through it. " + problemText(error);
+}
+
+async function verify() {
+  return api(`/v1/products/${buy.product}/links/${encodeURIComponent(buy.link)}`);
+}
+
+function setUpSignin() {
+  $("buy-signin-form").onsubmit = async (event) => {
+    event.preventDefault();
+    localStorage.setItem(KEY, $("buy-api-key").value.trim());
+    const me = await whoAmI();
+    if (!me) {
+      localStorage.removeItem(KEY);
+      $("buy-signin-error").textContent = "This API key is not known here.";
+      $("buy-signin-error").hidden = false;
+      return;
+    }
+    showHeader(me);
+    $("buy-signin").hidden = true;
+    offer(me, () => {});
+  };
+}
+
+async function startLinkPurchase() {
+  const root = $("buy");
+  buy.product = root.dataset.product;
+  buy.link = linkText(root.dataset.link);
+  let verified;
+  try {
+    verified = await verify();
+  } catch (error) {
+    refuse(error);
+    return;
+  }
+  showVerified(verified);
+  setUpSignin();
+  setUpBuyForm(async () => {
+    try { showVerified(await verify()); } catch (error) { refuse(error); }
+  });
+  offer(await whoAmI(), () => { $("buy-signin").hidden = false; });
+}
+
+// ------------------------------------------------------------ batch 1 purchase
+
+async function startBatchOne() {
+  const root = $("product-buy");
+  buy.product = root.dataset.product;
+  buy.price = BigInt(root.dataset.price);
+  buy.left = Number(root.dataset.left);
+  setUpBuyForm(async (r) => {
+    buy.left -= r.quantity;
+    $("buy-quantity").max = String(buy.left);
+    if (buy.left < 1) $("buy-form").hidden = true;
+  });
+  const me = await whoAmI();
+  offer(me, () => { $("product-buy-signin").hidden = false; });
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  if ($("buy")) startLinkPurchase();
+  else if ($("product-buy")) startBatchOne();
+});
+})();
