@@ -16,6 +16,7 @@ from couponchain.api.routes import (
     pages,
     participants,
     payouts,
+    prize_pages,
     prizes,
     promotion_pages,
     promotions,
@@ -59,6 +60,7 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> FastAPI:
     app.include_router(health.router)
     app.include_router(pages.router)
     app.include_router(promotion_pages.router)
+    app.include_router(prize_pages.router)
     app.include_router(referral_pages.router)
     pages.mount_static(app)
     return app

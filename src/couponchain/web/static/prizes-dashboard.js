@@ -1,0 +1,128 @@
+// A prize campaign's live dashboard (/prizes/{id}): claims by terminal and per
+// minute as canvas charts, stock per prize, pushed by the server-sent events
+// of /v1/prize-campaigns/{id}/live. EventSource cannot send the Authorization
+// header the API needs, so the stream is read with fetch() and parsed here.
+"use strict";
+
+(() => {
+const { show, problemText, cell, signedIn, when } = window.CouponChainPromotions;
+const { drawBars } = window.CouponChainPrizes;
+const MINUTES = 30;
+const dash = { id: null, retryMs: 3000, stopped: false, updates: 0 };
+
+function live(text, ok) {
+  $("dash-live").textContent = text;
+  $("dash-live").classList.toggle("status-distributed", Boolean(ok));
+}
+
+function render(s) {
+  dash.updates += 1;
+  $("dash").dataset.updates = String(dash.updates);
+  $("dash-title").textContent = `#${s.campaign_id} ${s.title}`;
+  $("dash-claimed").textContent = String(s.claimed);
+  $("dash-awarded").textContent = String(s.awarded);
+  $("dash-pending").textContent = String(s.pending_claims);
+  const terminals = s.claims_by_terminal;
+  drawBars($("terminal-chart"), terminals.map((t) => t.claims),
+           terminals.map((t) => t.terminal_name || t.terminal_id || t.terminal.slice(0, 8)));
+  $("terminal-note").textContent = terminals.length
+    ? terminals.map((t) => `${t.terminal_name || t.terminal}: ${t.claims}`).join(" · ")
+    : "No claims yet.";
+  const step = s.minute_seconds * 1000;
+  const now = Math.floor(Date.parse(s.generated_at) / step) * step;
+  const per = new Map(s.claims_per_minute.map((p) => [Date.parse(p.at), p.claims]));
+  const values = [], labels = [];
+  for (let i = MINUTES - 1; i >= 0; i--) {
+    const at = now - i * step;
+    values.push(per.get(at) || 0);
+    labels.push(i % 10 === 0 ? new Date(at).toLocaleTimeString([], { hour: "2-digit",
+                                                                     minute: "2-digit" }) : "");
+  }
+  drawBars($("minute-chart"), values, labels);
+  const recent = values.reduce((a, b) => a + b, 0);
+  $("minute-note").textContent = `${recent} claim${recent === 1 ? "" : "s"} in the last ` +
+    `${MINUTES} minutes; updated ${when(s.generated_at)}.`;
+  const body = $("stock-rows");
+  body.replaceChildren();
+  for (const p of s.stock) {
+    const row = document.createElement("tr");
+    row.dataset.index = p.index;
+    cell(row, p.name);
+    cell(row, p.quantity, "amount");
+    cell(row, p.awarded, "amount");
+    cell(row, p.claimed, "amount");
+    cell(row, p.left, "amount");
+    body.appendChild(row);
+  }
+}
+
+function handle(block) {
+  let event = "message";
+  const data = [];
+  for (const line of block.split("\n")) {
+    if (line.startsWith(":")) continue;  // heartbeat
+    const [field, ...rest] = line.split(":");
+    const value = rest.join(":").replace(/^ /, "");
+    if (field === "event") event = value;
+    else if (field === "data") data.push(value);
+    else if (field === "retry" && /^\d+$/.test(value)) dash.retryMs = Number(value);
+  }
+  if (event === "stats" && data.length) {
+    render(JSON.parse(data.join("\n")));
+    live("live", true);
+  } else if (event === "end") {
+    live("server stopping — reconnecting");
+  }
+}
+
+// Read the stream until it ends, then reconnect after the server's retry delay.
+async function follow() {
+  const url = `/v1/prize-campaigns/${dash.id}/live`;
+  while (!dash.stopped) {
+    try {
+      const response = await fetch(url, { headers: {
+        accept: "text/event-stream", authorization: "Bearer " + localStorage.getItem(KEY) } });
+      if (!response.ok) {
+        const body = await response.json().catch(() => ({}));
+        show($("dash-result"), "Not watching: " + (body.detail || response.statusText), true);
+        live("stopped");
+        if (response.status < 500) return;
+      } else {
+        $("dash-result").hidden = true;
+        const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+        let buffer = "";
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          buffer += value.replace(/\r\n?/g, "\n");
+          let end;
+          while ((end = buffer.indexOf("\n\n")) >= 0) {
+            handle(buffer.slice(0, end));
+            buffer = buffer.slice(end + 2);
+          }
+        }
+      }
+    } catch (error) {
+      show($("dash-result"), "Connection lost: " + problemText(error), true);
+    }
+    live("reconnecting…");
+    await new Promise((ok) => setTimeout(ok, dash.retryMs));
+  }
+}
+
+async function startDashboard() {
+  const me = await signedIn("dash", ["merchant", "platform"], "the campaign's merchant");
+  if (!me) return;
+  dash.id = $("dash").dataset.campaign;
+  api("/v1/prize-campaigns/" + dash.id).then((c) => {
+    $("dash-window").textContent = `Claims ${when(c.starts_at)} – ${when(c.ends_at)}, ` +
+      `${c.per_consumer_limit} per consumer, ` +
+      (c.all_terminals ? "all terminals" : c.terminals.map((t) => t.name || t.address).join(", "));
+  }).catch((e) => show($("dash-result"), problemText(e), true));
+  follow();
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  if ($("dash")) startDashboard();
+});
+})();

@@ -1,0 +1,348 @@
+// A store terminal's prize page (/terminal): read a prize code (camera, photo,
+// hardware scanner), show every claim condition, confirm the claim. Offline,
+// a code is checked here (format, signing key id, expiry) and queued in
+// localStorage with the local scan time; the queue is sent to
+// /v1/prize-claims:sync when the connection is back, and every item's result
+// (claimed, duplicate with the winning terminal, refused) is shown.
+"use strict";
+
+(() => {
+const { show, problemText, cell, when, newKey, signedIn } = window.CouponChainPromotions;
+const { MAX_LIFETIME, CLOCK_SKEW, parseCode, isNetworkError } = window.CouponChainPrizes;
+const SIGNER_KEY = "couponchain.prizeSigner";
+const SYNC_BATCH = 500;  // SYNC_MAX of the API
+const LABELS = { signature: "Signature", not_expired: "Not expired",
+                 not_claimed: "Not claimed yet", terminal_eligible: "Terminal eligible",
+                 inside_window: "Inside the claim window",
+                 per_consumer_limit: "Per-consumer limit", stock_left: "Stock left",
+                 format: "Prize code format", signing_key: "Signing key",
+                 lifetime: "Lifetime" };
+const term = { me: null, scan: null, camera: null, syncing: false };
+
+// ------------------------------------------------------------ offline queue
+
+const queueKey = () => "couponchain.prizeQueue." + term.me.id;
+const queue = () => JSON.parse(localStorage.getItem(queueKey()) || "[]");
+
+function saveQueue(items) {
+  localStorage.setItem(queueKey(), JSON.stringify(items));
+  $("queue-count").textContent = String(items.length);
+  const list = $("queue-items");
+  list.replaceChildren(...items.map((q) => {
+    const li = document.createElement("li");
+    li.textContent = `Award #${q.award_id}, scanned ${when(q.scanned_at)} — waiting to sync`;
+    return li;
+  }));
+}
+
+function enqueue(code, awardId) {
+  const items = queue();
+  if (items.some((q) => q.code === code)) return false;
+  items.push({ code, award_id: awardId, scanned_at: new Date().toISOString() });
+  saveQueue(items);
+  return true;
+}
+
+function syncRow(item, result) {
+  const row = document.createElement("tr");
+  row.className = "sync-" + result.status;
+  cell(row, "#" + (result.award_id || item.award_id));
+  cell(row, when(item.scanned_at), "when");
+  const verdict = cell(row, "");
+  const strong = document.createElement("strong");
+  strong.textContent = result.status;
+  verdict.append(strong, " — " + result.reason);
+  $("sync-rows").prepend(row);
+}
+
+// Send the queue; items leave it only once the server gave each a result.
+async function sync() {
+  const items = queue();
+  if (!items.length || term.syncing) return;
+  term.syncing = true;
+  const box = $("sync-result");
+  show(box, `Syncing ${items.length} queued claim${items.length === 1 ? "" : "s"}…`);
+  const counts = { claimed: 0, duplicate: 0, refused: 0, pending: 0 };
+  try {
+    for (let start = 0; start < items.length; start += SYNC_BATCH) {
+      const batch = items.slice(start, start + SYNC_BATCH);
+      const out = await api("/v1/prize-claims:sync", {
+        method: "POST", headers: { "Idempotency-Key": newKey() },
+        body: JSON.stringify({ claims: batch.map((q) => ({ code: q.code,
+                                                           scanned_at: q.scanned_at })) }) });
+      for (const r of out.results) {
+        counts[r.status] += 1;
+        syncRow(batch[r.index], r);
+      }
+      $("sync-table").hidden = false;
+      const sent = new Set(batch.map((q) => q.code));
+      saveQueue(queue().filter((q) => !sent.has(q.code)));
+    }
+    show(box, `Synced: ${counts.claimed} claimed, ${counts.duplicate} duplicate, ` +
+              `${counts.refused} refused` + (counts.pending ? `, ${counts.pending} pending` : "") +
+              ".", counts.duplicate + counts.refused > 0);
+  } catch (error) {
+    show(box, (isNetworkError(error) ? "Still offline; the queue is kept: "
+                                     : "Not synced; the queue is kept: ") + problemText(error), true);
+  } finally {
+    term.syncing = false;
+  }
+}
+
+// ------------------------------------------------------------ verdicts
+
+function renderVerdict(title, info, conditions, claimable) {
+  $("verdict").hidden = false;
+  $("verdict-title").textContent = title;
+  $("verdict").classList.toggle("ok", claimable);
+  const table = $("claim-info");
+  table.replaceChildren(...info.map(([k, v]) => {
+    const row = document.createElement("tr");
+    const th = document.createElement("th");
+    th.textContent = k;
+    row.appendChild(th);
+    cell(row, v);
+    return row;
+  }));
+  $("conditions").replaceChildren(...conditions.map((c) => {
+    const li = document.createElement("li");
+    li.dataset.name = c.name;
+    li.className = c.ok === true ? "ok" : c.ok === false ? "failed" : "unchecked";
+    const mark = document.createElement("span");
+    mark.className = "mark";
+    mark.textContent = c.ok === true ? "✓" : c.ok === false ? "✗" : "–";
+    const name = document.createElement("strong");
+    name.textContent = LABELS[c.name] || c.name;
+    li.append(mark, " ", name, ": " + c.reason);
+    return li;
+  }));
+  $("confirm-claim").hidden = !claimable;
+  $("confirm-claim").disabled = !claimable;
+  $("claim-result").hidden = true;
+}
+
+function scanned(s) {
+  term.scan = s;
+  const info = [["Prize", s.prize ? s.prize.name : "unknown"],
+                ["Campaign", s.campaign ? `#${s.campaign.id} ${s.campaign.title}` : "unknown"],
+                ["Award", "#" + s.code.award_id], ["Consumer", s.code.consumer],
+                ["Code valid until", when(s.code.expires_at)]];
+  renderVerdict(s.claimable ? "Ready to hand out" : "Do not hand out", info, s.conditions,
+                s.claimable);
+  if (s.claimable) $("confirm-claim").focus();
+}
+
+// Checks a terminal can make without the server: everything but the signature
+// itself (recovering a secp256k1 key needs more code than a page should carry).
+function checkOffline(text) {
+  const p = parseCode(text);
+  if (p instanceof Error) {
+    return { parsed: null, conditions: [{ name: "format", ok: false, reason: p.message }] };
+  }
+  const signer = JSON.parse(localStorage.getItem(SIGNER_KEY) || "null");
+  const now = Date.now() / 1000;
+  const conditions = [{ name: "format", ok: true, reason: "a CCPZ1 prize code" }];
+  conditions.push(signer ? { name: "signing_key", ok: signer.address.slice(2, 10).toLowerCase()
+                               === p.keyId, reason: `key id ${p.keyId}; published key ` +
+                               signer.address.slice(0, 10) + "…" }
+                         : { name: "signing_key", ok: null, reason: "no published key known yet" });
+  conditions.push({ name: "lifetime", ok: p.lifetime <= MAX_LIFETIME,
+                    reason: `${p.lifetime} s (at most ${MAX_LIFETIME} s)` });
+  const fresh = now >= p.issuedAt - CLOCK_SKEW && now < p.expiry + CLOCK_SKEW;
+  conditions.push({ name: "not_expired", ok: fresh, reason: fresh
+    ? `valid until ${when(new Date(p.expiry * 1000).toISOString())}`
+    : (now < p.issuedAt - CLOCK_SKEW ? "issued in the future: check this terminal's clock"
+                                     : "code expired: ask for the fresh one") });
+  conditions.push({ name: "signature", ok: null, reason: "checked by the server at sync" });
+  return { parsed: p, conditions };
+}
+
+function queueOffline(text, why) {
+  const { parsed, conditions } = checkOffline(text);
+  const ok = parsed !== null && conditions.every((c) => c.ok !== false);
+  const info = parsed ? [["Award", "#" + parsed.awardId], ["Consumer", parsed.consumer],
+                         ["Why offline", why]] : [["Why offline", why]];
+  let title = "Offline: not queued";
+  if (ok) title = enqueue(parsed.code, parsed.awardId) ? "Offline: claim queued"
+                                                      : "Offline: already queued";
+  renderVerdict(title, info, conditions, false);
+  $("scan-status").textContent = ok ? "Queued; it is sent when the connection is back." : "";
+}
+
+async function check(text) {
+  const code = text.trim();
+  if (!code) return;
+  term.scan = null;
+  term.code = code;
+  $("scan-status").textContent = "Checking…";
+  $("scan-status").classList.remove("error");
+  try {
+    scanned(await api("/v1/prize-scans", { method: "POST", body: JSON.stringify({ code }),
+                                           headers: { "Idempotency-Key": newKey() } }));
+    $("scan-status").textContent = "";
+  } catch (error) {
+    if (isNetworkError(error)) { queueOffline(code, "no connection to the server"); return; }
+    renderVerdict("Not a prize code", [], [{ name: "format", ok: false,
+                                             reason: problemText(error) }], false);
+    $("scan-status").textContent = "";
+  }
+}
+
+async function confirmClaim() {
+  const s = term.scan;
+  if (!s) return;
+  $("confirm-claim").disabled = true;
+  const box = $("claim-result");
+  show(box, "Recording the claim…");
+  try {
+    const c = await api("/v1/prize-claims", { method: "POST", body: JSON.stringify(
+      { scan_id: s.scan_id }), headers: { "Idempotency-Key": newKey() } });
+    show(box, `Claimed: hand out the ${c.prize_name} (award #${c.award_id})` +
+              (c.status === "recorded" ? `, recorded on chain in block ${c.block_number}.`
+                                       : "; the chain confirms it shortly."));
+    box.dataset.claim = c.id;
+    $("confirm-claim").hidden = true;
+    $("pz-code").value = "";
+  } catch (error) {
+    if (isNetworkError(error)) {
+      const queued = enqueue(term.code, String(s.code.award_id));
+      show(box, queued ? "The connection dropped: the claim is queued and sent later."
+                       : "The connection dropped and this code was not queued.", !queued);
+    } else {
+      show(box, "Not claimed: " + problemText(error), true);
+    }
+  }
+}
+
+// ------------------------------------------------------------ reading codes
+
+async function decodeImage(blob, source) {
+  let codes;
+  try {
+    codes = (await api("/v1/qr-decodes", { method: "POST", body: blob, headers: {
+      "content-type": blob.type || "application/octet-stream" } })).codes;
+  } catch (error) {
+    if (!isNetworkError(error) || !("BarcodeDetector" in window)) throw error;
+    const found = await new window.BarcodeDetector({ formats: ["qr_code"] })
+      .detect(await createImageBitmap(blob));
+    codes = found.map((c) => c.rawValue);
+  }
+  if (!codes.length) return null;
+  $("pz-code").value = codes[0];
+  $("scan-status").textContent = `Read a code from ${source}.`;
+  await check(codes[0]);
+  return codes[0];
+}
+
+function scanFailed(text) {
+  $("scan-status").textContent = text;
+  $("scan-status").classList.add("error");
+}
+
+function stopCamera() {
+  if (term.camera) term.camera.getTracks().forEach((t) => t.stop());
+  term.camera = null;
+  $("camera").hidden = true;
+}
+
+// Frames go to BarcodeDetector when the browser has one, else to the server.
+async function startCamera() {
+  if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+    scanFailed("This browser gives no camera access here; upload a photo instead.");
+    return;
+  }
+  try {
+    term.camera = await navigator.mediaDevices.getUserMedia(
+      { video: { facingMode: "environment" }, audio: false });
+  } catch (error) {
+    scanFailed("No camera: " + error.message + ". Upload a photo instead.");
+    return;
+  }
+  const video = $("camera-video");
+  video.srcObject = term.camera;
+  $("camera").hidden = false;
+  await video.play();
+  $("scan-status").textContent = "Hold the customer's prize code in front of the camera…";
+  let detector = null;
+  if ("BarcodeDetector" in window) {
+    const formats = await window.BarcodeDetector.getSupportedFormats().catch(() => []);
+    if (formats.includes("qr_code")) detector = new window.BarcodeDetector({ formats: ["qr_code"] });
+  }
+  const canvas = document.createElement("canvas");
+  const tick = async () => {
+    if (!term.camera) return;
+    try {
+      if (detector) {
+        const codes = await detector.detect(video);
+        if (codes.length) {
+          stopCamera();
+          $("pz-code").value = codes[0].rawValue;
+          await check(codes[0].rawValue);
+          return;
+        }
+      } else if (video.videoWidth) {
+        canvas.width = video.videoWidth;
+        canvas.height = video.videoHeight;
+        canvas.getContext("2d").drawImage(video, 0, 0);
+        const frame = await new Promise((ok) => canvas.toBlob(ok, "image/jpeg", 0.85));
+        if (frame && await decodeImage(frame, "the camera")) { stopCamera(); return; }
+      }
+    } catch (error) {
+      scanFailed("Camera scan: " + problemText(error));
+    }
+    setTimeout(tick, detector ? 250 : 1000);
+  };
+  tick();
+}
+
+function setUpScanning() {
+  $("camera-start").onclick = startCamera;
+  $("camera-stop").onclick = stopCamera;
+  $("photo-input").onchange = async () => {
+    const file = $("photo-input").files[0];
+    if (!file) return;
+    $("scan-status").textContent = `Reading ${file.name}…`;
+    try {
+      if (!await decodeImage(file, "the photo")) scanFailed("No QR code found in that photo.");
+    } catch (error) {
+      scanFailed("Photo not read: " + problemText(error));
+    }
+    $("photo-input").value = "";
+  };
+  // A hardware scanner types the code and presses Enter, which submits the form.
+  $("scan-form").onsubmit = (event) => { event.preventDefault(); check($("pz-code").value); };
+  $("confirm-claim").onclick = confirmClaim;
+  $("scan-next").onclick = () => {
+    $("verdict").hidden = true;
+    $("pz-code").value = "";
+    $("pz-code").focus();
+  };
+  $("sync-now").onclick = sync;
+}
+
+function network() {
+  $("net-state").textContent = navigator.onLine ? "online" : "offline";
+  $("net-state").classList.toggle("status-written_off", !navigator.onLine);
+}
+
+async function startTerminal() {
+  const me = await signedIn("terminal", ["terminal", "merchant"], "terminals and merchants");
+  if (!me) return;
+  term.me = me;
+  $("terminal-name").textContent = me.name + (me.role === "merchant" ? " (merchant)" : "");
+  setUpScanning();
+  saveQueue(queue());
+  network();
+  window.addEventListener("offline", network);
+  window.addEventListener("online", () => { network(); sync(); });
+  // Keep the published signing key for offline checks.
+  api("/v1/prize-codes/signer").then((s) => localStorage.setItem(SIGNER_KEY, JSON.stringify(
+    { address: s.address, key_id: s.key_id }))).catch(() => {});
+  if (navigator.onLine) sync();
+  $("pz-code").focus();
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  if ($("terminal")) startTerminal();
+});
+})();

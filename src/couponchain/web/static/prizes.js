@@ -1,0 +1,234 @@
+// Prize write-off: helpers shared by the prize pages, and the merchant's
+// campaign console (/prizes). Uses api(), $() and whoAmI() from app.js and
+// the helpers of promotions.js (both loaded first; the scripts are deferred).
+"use strict";
+
+(() => {
+const { show, problemText, cell, link, newKey, signedIn, when } = window.CouponChainPromotions;
+
+// ------------------------------------------------------------ shared helpers
+
+const PREFIX = "CCPZ1.";
+const CODE_LENGTH = 154;  // PREFIX + base64url of 111 bytes (domain/prize_codes.py)
+const MAX_LIFETIME = 30;
+const CLOCK_SKEW = 5;
+
+function hex(bytes) {
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function uint(bytes) {
+  return bytes.reduce((n, b) => n * 256n + BigInt(b), 0n);
+}
+
+// The fields of a prize code, or an Error saying why it is not one. The
+// signature is not checked here: that needs secp256k1, which the server does.
+function parseCode(text) {
+  const code = String(text).trim();
+  if (!code.startsWith(PREFIX)) return new Error(`a prize code starts with ${PREFIX}`);
+  if (code.length !== CODE_LENGTH) return new Error(`a prize code has ${CODE_LENGTH} characters`);
+  const body = code.slice(PREFIX.length);
+  if (!/^[A-Za-z0-9_-]+$/.test(body)) return new Error("a prize code is base64url");
+  const binary = atob(body.replace(/-/g, "+").replace(/_/g, "/"));
+  const raw = Uint8Array.from(binary, (c) => c.charCodeAt(0));
+  const awardId = uint(raw.slice(0, 8));
+  if (awardId === 0n) return new Error("award id 0 does not exist");
+  const issuedAt = Number(uint(raw.slice(28, 33)));
+  return { code, awardId: String(awardId), consumer: "0x" + hex(raw.slice(8, 28)),
+           issuedAt, lifetime: raw[33], expiry: issuedAt + raw[33],
+           nonce: String(uint(raw.slice(34, 42))), keyId: hex(raw.slice(42, 46)) };
+}
+
+// True when a request never got an answer (offline, server unreachable).
+function isNetworkError(error) {
+  return !error.problem && (error instanceof TypeError || !navigator.onLine);
+}
+
+// Vertical bars with a label under each; values are whole numbers.
+function drawBars(canvas, values, labels) {
+  const ctx = canvas.getContext("2d");
+  const w = canvas.width, h = canvas.height, max = Math.max(1, ...values);
+  ctx.clearRect(0, 0, w, h);
+  ctx.font = "12px system-ui, sans-serif";
+  const step = (w - 30) / Math.max(1, values.length);
+  const width = Math.max(1, Math.min(step - 3, 80));  // one bar must not fill the chart
+  values.forEach((v, i) => {
+    const x = 25 + i * step + 1, bar = (v / max) * (h - 40);
+    ctx.fillStyle = "#0b6bcb";
+    ctx.fillRect(x, h - 22 - bar, width, bar);
+    ctx.fillStyle = "#1d2433";
+    if (v) ctx.fillText(String(v), x, h - 26 - bar);
+    if (labels && labels[i]) {
+      ctx.fillStyle = "#5b6475";
+      const room = Math.max(step - 3, 60);  // sparse labels may use their neighbours' room
+      ctx.fillText(labels[i], Math.min(x, w - Math.min(room, ctx.measureText(labels[i]).width) - 2),
+                   h - 6, room);
+    }
+  });
+  ctx.fillStyle = "#5b6475";
+  ctx.fillText(String(max), 4, 12);
+  ctx.fillText("0", 4, h - 22);
+}
+
+window.CouponChainPrizes = { PREFIX, MAX_LIFETIME, CLOCK_SKEW, parseCode, isNetworkError,
+                             drawBars };
+
+// ------------------------------------------------------------ merchant console
+
+const con = { campaigns: [], prizes: new Map() };
+
+function addPrizeRow(name, quantity) {
+  const row = document.createElement("div");
+  row.className = "inline prize-row";
+  row.innerHTML = '<input class="prize-name" required maxlength="32" placeholder="Mug" ' +
+    'aria-label="prize name"><input class="prize-quantity" type="number" min="1" step="1" ' +
+    'required aria-label="quantity" placeholder="quantity">';
+  row.querySelector(".prize-name").value = name || "";
+  row.querySelector(".prize-quantity").value = quantity || "";
+  const remove = document.createElement("button");
+  remove.type = "button";
+  remove.className = "secondary";
+  remove.textContent = "Remove";
+  remove.onclick = () => { if ($("prize-rows").children.length > 1) row.remove(); };
+  row.appendChild(remove);
+  $("prize-rows").appendChild(row);
+}
+
+function localInput(date) {
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}` +
+         `T${pad(date.getHours())}:${pad(date.getMinutes())}`;
+}
+
+function renderTerminals(terminals) {
+  const boxes = $("terminal-boxes");
+  boxes.replaceChildren();
+  $("terminals-empty").hidden = terminals.length > 0;
+  for (const t of terminals) {
+    const label = document.createElement("label");
+    const box = document.createElement("input");
+    box.type = "checkbox";
+    box.value = t.id;
+    box.className = "terminal-box";
+    label.append(box, ` ${t.name} `);
+    const id = document.createElement("code");
+    id.textContent = t.id;
+    label.appendChild(id);
+    boxes.appendChild(label);
+  }
+  $("pc-all").onchange = () => boxes.querySelectorAll("input")
+    .forEach((b) => { b.disabled = $("pc-all").checked; });
+}
+
+function renderCampaigns(campaigns) {
+  const body = $("campaigns-rows");
+  body.replaceChildren();
+  $("campaigns-empty").hidden = campaigns.length > 0;
+  for (const c of campaigns) {
+    const row = document.createElement("tr");
+    row.dataset.id = c.id;
+    cell(row, link("/prizes/" + c.id, `#${c.id} ${c.title}`));
+    cell(row, `${when(c.starts_at)} – ${when(c.ends_at)}`, "when");
+    cell(row, `${c.claimed} / ${c.awarded}`, "amount");
+    body.appendChild(row);
+  }
+  const select = $("aw-campaign");
+  const chosen = select.value;
+  select.replaceChildren(...campaigns.map((c) => new Option(`#${c.id} ${c.title}`, c.id)));
+  if (chosen && campaigns.some((c) => String(c.id) === chosen)) select.value = chosen;
+}
+
+async function loadPrizes() {
+  const id = $("aw-campaign").value;
+  const select = $("aw-prize");
+  if (!id) { select.replaceChildren(); return; }
+  const c = await api("/v1/prize-campaigns/" + id);
+  const chosen = select.value;
+  select.replaceChildren(...c.prizes.map((p) =>
+    new Option(`${p.name} — ${p.unawarded} of ${p.quantity} to award`, p.index)));
+  if (chosen && c.prizes.some((p) => String(p.index) === chosen)) select.value = chosen;
+}
+
+async function refreshConsole() {
+  const data = await api("/prizes/console.json");
+  con.campaigns = data.campaigns;
+  renderCampaigns(data.campaigns);
+  return data;
+}
+
+function campaignBody() {
+  const prizes = [...document.querySelectorAll("#prize-rows .prize-row")].map((r) => ({
+    name: r.querySelector(".prize-name").value.trim(),
+    quantity: Number(r.querySelector(".prize-quantity").value) }));
+  const all = $("pc-all").checked;
+  const body = { title: $("pc-title").value.trim(), prizes, all_terminals: all,
+                 terminals: all ? [] : [...document.querySelectorAll(".terminal-box:checked")]
+                   .map((b) => b.value),
+                 ends_at: new Date($("pc-ends").value).toISOString(),
+                 per_consumer_limit: Number($("pc-limit").value) };
+  if ($("pc-starts").value) body.starts_at = new Date($("pc-starts").value).toISOString();
+  return body;
+}
+
+function setUpConsoleForms() {
+  addPrizeRow("", "");
+  $("add-prize").onclick = () => addPrizeRow("", "");
+  $("pc-ends").value = localInput(new Date(Date.now() + 7 * 86400 * 1000));
+  $("campaign-form").onsubmit = async (event) => {
+    event.preventDefault();
+    const box = $("campaign-result");
+    show(box, "Creating the campaign on chain…");
+    try {
+      const c = await api("/v1/prize-campaigns", { method: "POST", body: JSON.stringify(
+        campaignBody()), headers: { "Idempotency-Key": newKey() } });
+      show(box, "");
+      box.append(`Created campaign #${c.id} “${c.title}” (block ${c.block_number}). `,
+                 link("/prizes/" + c.id, "Open its live dashboard"));
+      await refreshConsole();
+      $("aw-campaign").value = String(c.id);
+      await loadPrizes();
+    } catch (error) {
+      show(box, "Not created: " + problemText(error), true);
+    }
+  };
+  $("aw-campaign").onchange = () => loadPrizes().catch(() => {});
+  $("award-form").onsubmit = async (event) => {
+    event.preventDefault();
+    const box = $("award-result");
+    const consumers = $("aw-consumers").value.split(/[\s,;]+/).filter(Boolean);
+    const index = Number($("aw-prize").value);
+    show(box, `Awarding ${consumers.length} prize${consumers.length === 1 ? "" : "s"} on chain…`);
+    try {
+      const a = await api(`/v1/prize-campaigns/${$("aw-campaign").value}/awards`, {
+        method: "POST", headers: { "Idempotency-Key": newKey() },
+        body: JSON.stringify({ awards: consumers.map((c) => ({ consumer: c, prize_index: index })) }) });
+      const ids = a.awards.map((x) => "#" + x.id);
+      show(box, `Awarded ${a.awarded} × ${a.awards[0].prize_name}: award ` +
+                `${ids.length > 3 ? ids[0] + " … " + ids[ids.length - 1] : ids.join(", ")} ` +
+                `(block ${a.block_number}). The winners see their code on “My prizes”.`);
+      $("aw-consumers").value = "";
+      await refreshConsole();
+      await loadPrizes();
+    } catch (error) {
+      show(box, "Not awarded: " + problemText(error), true);
+    }
+  };
+}
+
+async function startConsole() {
+  const me = await signedIn("prizes", ["merchant"], "merchants");
+  if (!me) return;
+  setUpConsoleForms();
+  try {
+    const data = await refreshConsole();
+    renderTerminals(data.terminals);
+    await loadPrizes();
+  } catch (error) {
+    show($("campaign-result"), "Campaigns: " + problemText(error), true);
+  }
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  if ($("prizes")) startConsole();
+});
+})();

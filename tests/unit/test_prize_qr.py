@@ -1,0 +1,84 @@
+"""Prize codes survive a real QR round trip: segno renders, zxing-cpp reads.
+
+Both a clean PNG and a photo-like image (rescaled, tilted, noisy, JPEG) must
+give back the exact token, or a terminal could not read a phone's screen.
+"""
+
+from __future__ import annotations
+
+import io
+import random
+
+import pytest
+import segno
+import zxingcpp
+from eth_account import Account
+from eth_utils import keccak
+from PIL import Image, ImageFilter
+
+from couponchain.domain import prize_codes as pc
+
+SIGNER = Account.from_key(keccak(text="couponchain prize qr signer"))
+CONSUMER = Account.from_key(keccak(text="couponchain prize qr consumer")).address
+NOW = 1_800_000_000
+
+
+def _token(award_id: int = 42, nonce: int = 7) -> str:
+    return pc.issue_code(award_id, CONSUMER, NOW, 20, SIGNER.key, nonce=nonce)
+
+
+def _png(text: str, scale: int = 6) -> bytes:
+    out = io.BytesIO()
+    segno.make(text, error="m").save(out, kind="png", scale=scale, border=4)
+    return out.getvalue()
+
+
+def _decode(image: Image.Image) -> list[str]:
+    found = zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormat.QRCode)
+    return [r.text for r in found if r.valid]
+
+
+def _photo_like(png: bytes, *, size: int, angle: float, noise: int, quality: int,
+                seed: int) -> Image.Image:
+    """The QR as a phone camera might see it: resampled, tilted, grainy, JPEG."""
+    image = Image.open(io.BytesIO(png)).convert("L").resize((size, size), Image.BILINEAR)
+    image = image.rotate(angle, resample=Image.BICUBIC, expand=True, fillcolor=255)
+    rng = random.Random(seed)
+    # Sum of three uniforms: a cheap, bounded stand-in for Gaussian sensor noise.
+    grain = bytes(max(0, min(255, 128 + sum(rng.randint(-noise, noise) for _ in range(3)) // 3))
+                  for _ in range(image.width * image.height))
+    noisy = Image.frombytes("L", image.size, grain)
+    image = Image.blend(image, noisy, 0.25).filter(ImageFilter.GaussianBlur(0.6))
+    out = io.BytesIO()
+    image.convert("RGB").save(out, format="JPEG", quality=quality)
+    return Image.open(io.BytesIO(out.getvalue()))
+
+
+def test_the_token_fits_the_documented_qr_version() -> None:
+    token = _token()
+    assert len(token) == 154
+    assert segno.make(token, error="m").version == 9
+
+
+@pytest.mark.parametrize(("award_id", "nonce"), [(1, 0), (42, 7), (2**64 - 1, 2**64 - 1)])
+def test_png_round_trip_gives_the_same_token(award_id: int, nonce: int) -> None:
+    token = _token(award_id, nonce)
+    assert _decode(Image.open(io.BytesIO(_png(token)))) == [token]
+    checked = pc.verify_code(token, SIGNER.address, NOW)
+    assert (checked.award_id, checked.nonce) == (award_id, nonce)
+
+
+@pytest.mark.parametrize(("size", "angle", "noise", "quality"), [
+    (180, 4.0, 60, 60),    # scaled down, tilted left
+    (700, -6.5, 90, 45),   # scaled up, tilted right, grainier, harder JPEG
+    (320, 2.0, 40, 75),
+])
+def test_photo_like_image_still_reads_the_same_token(size: int, angle: float, noise: int,
+                                                      quality: int) -> None:
+    token = _token()
+    photo = _photo_like(_png(token), size=size, angle=angle, noise=noise, quality=quality,
+                        seed=size)
+    assert photo.format == "JPEG"
+    assert _decode(photo) == [token]
+    assert pc.verify_code(_decode(photo)[0], SIGNER.address, NOW + 10).award_id == 42
+
