@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -66,6 +67,7 @@ class Database:
                 json_serializer=_json_dumps, json_deserializer=orjson.loads,
             )
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._write_lock = asyncio.Lock() if is_sqlite(url) else None
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -75,8 +77,19 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """A session inside one transaction, committed on success."""
-        async with self.sessions() as session, session.begin():
+        """A session inside one transaction, committed on success.
+
+        On SQLite the process's write transactions take turns on an asyncio
+        lock: SQLite has one writer at a time anyway, and connections racing
+        for its lock wait in its busy handler, which sleeps in steps of up to
+        100 ms (measured: prize claims from 200 terminals at once took seconds).
+        Reads never wait (WAL).
+        """
+        if self._write_lock is None:
+            async with self.sessions() as session, session.begin():
+                yield session
+            return
+        async with self._write_lock, self.sessions() as session, session.begin():
             yield session
 
     async def close(self) -> None:
