@@ -1,0 +1,424 @@
+"""Unit tests of contracts/marketing.vy: every rule and revert string.
+
+Access-log anchors (terminal and platform, single and batch, on-chain
+inclusion proofs), reporting rules, reports (single and batch, replay
+protection) and marketing info versions.
+"""
+
+from dataclasses import replace
+
+import boa
+import pytest
+from eth_utils import keccak
+
+from conftest import ZERO, deployer
+from couponchain.domain import access_logs as logs
+from couponchain.domain.access_logs import AccessMethod, AccessRecord, Operation
+from couponchain.domain.roles import Role
+
+ERR_NOT_SUBMITTER = "marketing: caller is not a terminal or the platform"
+ERR_NOT_MERCHANT_CALLER = "marketing: caller is not a merchant"
+ERR_NOT_PLATFORM = "marketing: caller is not the platform"
+ERR_NOT_MERCHANT = "marketing: not a merchant"
+ERR_OTHER_MERCHANT = "marketing: terminal of another merchant"
+ERR_ANCHORED = "marketing: batch already anchored"
+ERR_EMPTY_BATCH = "marketing: empty batch"
+ERR_VERSION = "marketing: unknown rules version"
+ERR_PUBLISHED = "marketing: report already published"
+
+ROOT = b"\x11" * 32
+HASH = b"\x22" * 32
+DAY = 86_400
+PERIODIC = 1
+THRESHOLD = 2
+
+
+@pytest.fixture
+def marketing(registry):
+    return deployer("marketing").deploy(registry.address)
+
+
+@pytest.fixture
+def stranger():
+    return boa.env.generate_address("marketing_stranger")
+
+
+def events(contract, name: str) -> list:
+    return [log for log in contract.get_logs() if type(log).__name__ == name]
+
+
+def anchor(marketing, caller, batch_id=1, merchant=None, root=ROOT, count=10, first=100, last=200):
+    with boa.env.prank(caller):
+        marketing.anchor_logs(batch_id, merchant or ZERO, root, count, first, last)
+
+
+def set_rules(marketing, merchant, rules=b'{"rules":[]}'):
+    with boa.env.prank(merchant):
+        return marketing.set_reporting_rules(rules)
+
+
+def publish(
+    marketing,
+    platform,
+    merchant,
+    version=1,
+    index=0,
+    report_hash=HASH,
+    start=0,
+    end=3600,
+    trigger=PERIODIC,
+):
+    with boa.env.prank(platform):
+        return marketing.publish_report(merchant, version, index, report_hash, start, end, trigger)
+
+
+def test_constructor_refuses_zero_registry():
+    with boa.reverts("marketing: zero registry"):
+        deployer("marketing").deploy(ZERO)
+
+
+def test_deploy_binds_the_registry(marketing, registry):
+    assert marketing.REGISTRY() == registry.address
+    assert (marketing.anchor_count(), marketing.report_count()) == (0, 0)
+
+
+# --- anchors ------------------------------------------------------------------
+
+
+def test_terminal_anchors_for_its_merchant(marketing, terminal, merchant):
+    anchor(marketing, terminal, batch_id=7, merchant=merchant)
+    (log,) = events(marketing, "LogsAnchored")
+    assert (log.batch_id, log.merchant, log.submitter) == (7, merchant, terminal)
+    assert (log.merkle_root, log.record_count, log.first_time, log.last_time) == (
+        ROOT,
+        10,
+        100,
+        200,
+    )
+    stored = marketing.anchor(7)
+    assert stored == (merchant, terminal, ROOT, 10, 100, 200, boa.env.timestamp)
+    assert marketing.anchor_count() == 1
+
+
+def test_platform_anchors_for_a_merchant_or_a_mixed_batch(marketing, platform, merchant):
+    anchor(marketing, platform, batch_id=1, merchant=merchant)
+    anchor(marketing, platform, batch_id=2)
+    assert marketing.anchor(1)[0] == merchant
+    assert marketing.anchor(2)[0] == ZERO
+    assert marketing.anchor_count() == 2
+
+
+@pytest.mark.parametrize("who", ["merchant", "consumer", "stranger"])
+def test_only_terminals_and_platform_anchor(marketing, who, merchant, consumer, stranger):
+    caller = {"merchant": merchant, "consumer": consumer, "stranger": stranger}[who]
+    with boa.reverts(ERR_NOT_SUBMITTER):
+        anchor(marketing, caller, merchant=merchant)
+
+
+def test_terminal_cannot_anchor_for_another_merchant(marketing, terminal, other_merchant):
+    with boa.reverts(ERR_OTHER_MERCHANT):
+        anchor(marketing, terminal, merchant=other_merchant)
+    with boa.reverts(ERR_OTHER_MERCHANT):
+        anchor(marketing, terminal)
+
+
+def test_platform_anchors_only_for_merchants(marketing, platform, consumer):
+    with boa.reverts(ERR_NOT_MERCHANT):
+        anchor(marketing, platform, merchant=consumer)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "error"),
+    [
+        ({"batch_id": 0}, "marketing: zero batch id"),
+        ({"root": b"\x00" * 32}, "marketing: zero merkle root"),
+        ({"count": 0}, "marketing: no records"),
+        ({"first": 201, "last": 200}, "marketing: inverted time range"),
+    ],
+)
+def test_anchor_checks_its_fields(marketing, terminal, merchant, overrides, error):
+    with boa.reverts(error):
+        anchor(marketing, terminal, merchant=merchant, **overrides)
+
+
+def test_single_instant_batch_is_fine(marketing, terminal, merchant):
+    anchor(marketing, terminal, merchant=merchant, first=500, last=500)
+    assert marketing.anchor(1)[5] == 500
+
+
+def test_anchor_is_immutable(marketing, terminal, platform, merchant):
+    anchor(marketing, terminal, merchant=merchant)
+    with boa.reverts(ERR_ANCHORED):
+        anchor(marketing, terminal, merchant=merchant, root=b"\x33" * 32)
+    with boa.reverts(ERR_ANCHORED):
+        anchor(marketing, platform, merchant=merchant, root=b"\x33" * 32)
+    assert marketing.anchor(1)[2] == ROOT
+
+
+def test_unknown_anchor_is_all_zero(marketing):
+    assert marketing.anchor(99) == (ZERO, ZERO, b"\x00" * 32, 0, 0, 0, 0)
+
+
+def test_anchor_batch_is_all_or_nothing(marketing, terminal, merchant):
+    good = (1, merchant, ROOT, 3, 1, 2)
+    with boa.env.prank(terminal):
+        with boa.reverts(ERR_ANCHORED):
+            marketing.anchor_logs_batch([good, (2, merchant, ROOT, 3, 1, 2), good])
+        assert marketing.anchor_count() == 0
+        with boa.reverts(ERR_EMPTY_BATCH):
+            marketing.anchor_logs_batch([])
+        marketing.anchor_logs_batch([good, (2, merchant, ROOT, 3, 1, 2)])
+    assert [log.batch_id for log in events(marketing, "LogsAnchored")] == [1, 2]
+    assert marketing.anchor_count() == 2
+
+
+def test_anchor_batch_checks_the_caller(marketing, merchant):
+    with boa.env.prank(merchant), boa.reverts(ERR_NOT_SUBMITTER):
+        marketing.anchor_logs_batch([(1, merchant, ROOT, 3, 1, 2)])
+
+
+def _records(n: int) -> list[AccessRecord]:
+    return [
+        AccessRecord(
+            visitor=bytes([i % 256]) * 32,
+            account="" if i % 3 else f"acct-{i}",
+            time=1_700_000_000 + i,
+            merchant=1 + i % 2,
+            method=AccessMethod(1 + i % 3),
+            operation=Operation(1 + i % 7),
+        )
+        for i in range(n)
+    ]
+
+
+@pytest.mark.parametrize("n", [1, 2, 5, 8, 13])
+def test_inclusion_proofs_verify_on_chain(marketing, terminal, merchant, n):
+    records = _records(n)
+    levels = logs.tree_levels([logs.leaf_hash(r) for r in records])
+    anchor(marketing, terminal, merchant=merchant, root=levels[-1][0], count=n)
+    for i, record in enumerate(records):
+        proof = logs.proof_from_levels(levels, i)
+        assert marketing.verify_inclusion(1, logs.leaf_hash(record), proof)
+    tampered = replace(records[0], time=records[0].time + 1)
+    assert not marketing.verify_inclusion(
+        1, logs.leaf_hash(tampered), logs.proof_from_levels(levels, 0)
+    )
+    assert not marketing.verify_inclusion(
+        2, logs.leaf_hash(records[0]), logs.proof_from_levels(levels, 0)
+    )
+
+
+# --- reporting rules ----------------------------------------------------------
+
+
+def test_merchant_sets_rules_and_versions_count_up(marketing, merchant):
+    first = b'{"rules":[]}'
+    second = b'{"rules":[{"x":1}]}'
+    assert set_rules(marketing, merchant, first) == 1
+    logs_ = events(marketing, "ReportingRulesSet")
+    assert set_rules(marketing, merchant, second) == 2
+    logs_ += events(marketing, "ReportingRulesSet")
+    assert [(log.merchant, log.version, log.rules) for log in logs_] == [
+        (merchant, 1, first),
+        (merchant, 2, second),
+    ]
+    assert logs_[1].rules_hash == keccak(second)
+    state = marketing.reporting_rules(merchant)
+    assert state == (2, keccak(second), boa.env.timestamp)
+    assert marketing.rules_hash_at(merchant, 1) == keccak(first)
+    assert marketing.rules_hash_at(merchant, 2) == keccak(second)
+    assert marketing.rules_hash_at(merchant, 3) == b"\x00" * 32
+
+
+def test_rules_are_per_merchant(marketing, merchant, other_merchant):
+    set_rules(marketing, merchant)
+    assert set_rules(marketing, other_merchant) == 1
+    assert marketing.reporting_rules(other_merchant)[0] == 1
+
+
+@pytest.mark.parametrize("who", ["terminal", "consumer", "platform", "stranger"])
+def test_only_merchants_set_rules(marketing, who, terminal, consumer, platform, stranger):
+    caller = {
+        "terminal": terminal,
+        "consumer": consumer,
+        "platform": platform,
+        "stranger": stranger,
+    }[who]
+    with boa.reverts(ERR_NOT_MERCHANT_CALLER):
+        set_rules(marketing, caller)
+
+
+def test_empty_rules_are_refused(marketing, merchant):
+    with boa.reverts("marketing: empty rules"):
+        set_rules(marketing, merchant, b"")
+
+
+def test_never_set_rules_read_as_version_zero(marketing, merchant):
+    assert marketing.reporting_rules(merchant) == (0, b"\x00" * 32, 0)
+
+
+# --- reports ------------------------------------------------------------------
+
+
+def test_platform_publishes_a_report(marketing, platform, merchant):
+    set_rules(marketing, merchant)
+    report_id = publish(marketing, platform, merchant, index=3, start=10, end=20, trigger=THRESHOLD)
+    assert report_id == 1
+    (log,) = events(marketing, "ReportPublished")
+    assert (
+        log.report_id,
+        log.merchant,
+        log.report_hash,
+        log.rules_version,
+        log.rule_index,
+        log.period_start,
+        log.period_end,
+        log.trigger,
+    ) == (1, merchant, HASH, 1, 3, 10, 20, THRESHOLD)
+    assert marketing.report(1) == (merchant, 1, 3, HASH, 10, 20, THRESHOLD, boa.env.timestamp)
+    assert marketing.report_id_of(HASH) == 1
+    assert marketing.report_count() == 1
+
+
+@pytest.mark.parametrize("who", ["merchant", "terminal", "stranger"])
+def test_only_the_platform_publishes(marketing, who, merchant, terminal, stranger):
+    set_rules(marketing, merchant)
+    caller = {"merchant": merchant, "terminal": terminal, "stranger": stranger}[who]
+    with boa.reverts(ERR_NOT_PLATFORM):
+        publish(marketing, caller, merchant)
+    with boa.env.prank(caller), boa.reverts(ERR_NOT_PLATFORM):
+        marketing.publish_reports([(merchant, 1, 0, HASH, 0, 1, PERIODIC)])
+
+
+@pytest.mark.parametrize(
+    ("overrides", "error"),
+    [
+        ({"version": 0}, ERR_VERSION),
+        ({"version": 2}, ERR_VERSION),
+        ({"report_hash": b"\x00" * 32}, "marketing: zero report hash"),
+        ({"start": 5, "end": 5}, "marketing: empty or inverted period"),
+        ({"start": 6, "end": 5}, "marketing: empty or inverted period"),
+        ({"trigger": 0}, "marketing: unknown trigger"),
+        ({"trigger": 4}, "marketing: unknown trigger"),
+    ],
+)
+def test_publish_checks_its_fields(marketing, platform, merchant, overrides, error):
+    set_rules(marketing, merchant)
+    with boa.reverts(error):
+        publish(marketing, platform, merchant, **overrides)
+
+
+def test_publish_needs_a_merchant(marketing, platform, terminal):
+    with boa.reverts(ERR_NOT_MERCHANT):
+        publish(marketing, platform, terminal)
+
+
+def test_publish_before_any_rules_is_refused(marketing, platform, merchant):
+    with boa.reverts(ERR_VERSION):
+        publish(marketing, platform, merchant)
+
+
+def test_a_report_hash_is_published_once(marketing, platform, merchant):
+    set_rules(marketing, merchant)
+    publish(marketing, platform, merchant)
+    with boa.reverts(ERR_PUBLISHED):
+        publish(marketing, platform, merchant, start=1)
+
+
+def test_older_rules_versions_remain_reportable(marketing, platform, merchant):
+    set_rules(marketing, merchant)
+    set_rules(marketing, merchant, b"2")
+    assert publish(marketing, platform, merchant, version=1) == 1
+
+
+def test_publish_reports_batch(marketing, platform, merchant, other_merchant):
+    set_rules(marketing, merchant)
+    set_rules(marketing, other_merchant)
+    publish(marketing, platform, merchant)
+    items = [
+        (merchant, 1, 0, b"\x01" * 32, 0, 60, PERIODIC),
+        (other_merchant, 1, 1, b"\x02" * 32, 60, 120, THRESHOLD),
+    ]
+    with boa.env.prank(platform):
+        assert marketing.publish_reports(items) == 2
+    assert [log.report_id for log in events(marketing, "ReportPublished")] == [2, 3]
+    assert marketing.report_count() == 3
+    assert marketing.report(3)[0] == other_merchant
+    assert marketing.report_id_of(b"\x02" * 32) == 3
+
+
+def test_publish_reports_is_all_or_nothing(marketing, platform, merchant):
+    set_rules(marketing, merchant)
+    dup = (merchant, 1, 0, b"\x01" * 32, 0, 60, PERIODIC)
+    with boa.env.prank(platform):
+        with boa.reverts(ERR_PUBLISHED):
+            marketing.publish_reports([dup, dup])
+        with boa.reverts(ERR_EMPTY_BATCH):
+            marketing.publish_reports([])
+    assert marketing.report_count() == 0
+    assert marketing.report_id_of(b"\x01" * 32) == 0
+
+
+# --- marketing info -----------------------------------------------------------
+
+
+INFO = b'{"headline":"Summer sale","discount_bps":1500}'
+
+
+def update(marketing, caller, info=INFO, valid_from=None, valid_until=None):
+    now = boa.env.timestamp
+    with boa.env.prank(caller):
+        return marketing.update_marketing_info(
+            info,
+            now if valid_from is None else valid_from,
+            now + DAY if valid_until is None else valid_until,
+        )
+
+
+def test_merchant_updates_info_and_history_is_kept(marketing, merchant):
+    now = boa.env.timestamp
+    assert update(marketing, merchant) == 1
+    (first_log,) = events(marketing, "MarketingInfoUpdated")
+    second = '{"headline":"Été — 20 %"}'.encode()
+    assert update(marketing, merchant, second, now + 10, now + 2 * DAY) == 2
+    (second_log,) = events(marketing, "MarketingInfoUpdated")
+    assert (second_log.merchant, second_log.version, second_log.info) == (merchant, 2, second)
+    assert second_log.content_hash == keccak(second)
+    assert (second_log.valid_from, second_log.valid_until) == (now + 10, now + 2 * DAY)
+    assert first_log.version == 1
+    assert marketing.marketing_info(merchant) == (2, keccak(second), now + 10, now + 2 * DAY, now)
+    assert marketing.info_hash_at(merchant, 1) == keccak(INFO)
+    assert marketing.info_hash_at(merchant, 2) == keccak(second)
+    assert marketing.info_hash_at(merchant, 3) == b"\x00" * 32
+
+
+@pytest.mark.parametrize("who", ["terminal", "consumer", "platform", "stranger"])
+def test_only_merchants_update_info(marketing, who, terminal, consumer, platform, stranger):
+    caller = {
+        "terminal": terminal,
+        "consumer": consumer,
+        "platform": platform,
+        "stranger": stranger,
+    }[who]
+    with boa.reverts(ERR_NOT_MERCHANT_CALLER):
+        update(marketing, caller)
+
+
+def test_info_checks_its_fields(marketing, merchant):
+    now = boa.env.timestamp
+    with boa.reverts("marketing: empty info"):
+        update(marketing, merchant, b"")
+    with boa.reverts("marketing: empty or inverted validity"):
+        update(marketing, merchant, valid_from=now + 5, valid_until=now + 5)
+    with boa.reverts("marketing: validity already ended"):
+        update(marketing, merchant, valid_from=now - 10, valid_until=now)
+
+
+def test_info_of_a_silent_merchant_is_version_zero(marketing, other_merchant):
+    assert marketing.marketing_info(other_merchant) == (0, b"\x00" * 32, 0, 0, 0)
+
+
+def test_roles_match_the_registry(registry, merchant, terminal):
+    # The fixtures the tests above rely on.
+    assert registry.role_of(merchant) == Role.MERCHANT
+    assert registry.merchant_of(terminal) == merchant
