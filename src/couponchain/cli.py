@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -34,8 +35,14 @@ def _fail(message: str) -> None:
 @click.option("-v", "--verbose", is_flag=True, help="log what happens inside")
 def main(verbose: bool) -> None:
     """CouponChain: verifiable coupons and promotions on an EVM ledger."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from couponchain.api.limits import JsonFormatter, RequestIdFilter
+
+    handler = logging.StreamHandler()
+    handler.addFilter(RequestIdFilter())
+    handler.setFormatter(
+        JsonFormatter() if os.environ.get("COUPONCHAIN_LOG_FORMAT") == "json"
+        else logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"))
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, handlers=[handler])
 
 
 @main.command()

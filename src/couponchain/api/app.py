@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from couponchain import __version__
 from couponchain.api import problems
 from couponchain.api.idempotency import Idempotency
+from couponchain.api.limits import Guard
 from couponchain.api.routes import (
     editions,
     health,
@@ -50,6 +51,9 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> FastAPI:
     app.state.runtime = runtime
     app.state.idempotency = Idempotency(runtime.db, runtime.vault)
     problems.install(app)
+    settings = runtime.settings
+    app.add_middleware(Guard, max_bytes=settings.max_request_bytes,
+                       rate=settings.write_rate_per_second, burst=settings.write_burst)
     app.include_router(participants.router)
     app.include_router(editions.router)
     app.include_router(promotions.router)

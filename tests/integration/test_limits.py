@@ -1,0 +1,76 @@
+"""Request guards through the API: request ids, body size limits, write rate limits."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from couponchain.api.app import create_app
+from couponchain.api.limits import REQUEST_ID, JsonFormatter, RequestIdFilter
+from couponchain.runtime import Runtime
+
+ADMIN = {"authorization": "Bearer test-admin-key"}
+
+
+@pytest.fixture
+async def strict(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
+    """The API with small limits: 2 KiB bodies, 3 writes a second in bursts of 3."""
+    settings = runtime.settings.model_copy(update={
+        "max_request_bytes": 2048, "write_rate_per_second": 3.0, "write_burst": 3})
+    runtime.settings, kept = settings, runtime.settings
+    app = create_app(runtime, manage_runtime=False)
+    runtime.settings = kept
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+        yield c
+
+
+async def test_every_response_carries_a_request_id(strict: httpx.AsyncClient) -> None:
+    mine = await strict.get("/v1/health", headers={"x-request-id": "till-7.scan-42"})
+    assert mine.headers["x-request-id"] == "till-7.scan-42"
+    fresh = await strict.get("/v1/health")
+    assert len(fresh.headers["x-request-id"]) == 32
+    odd = await strict.get("/v1/health", headers={"x-request-id": "bad id\twith spaces"})
+    assert odd.headers["x-request-id"] != "bad id\twith spaces"
+
+
+async def test_a_body_over_the_limit_is_refused_with_413(strict: httpx.AsyncClient) -> None:
+    big = await strict.post("/v1/merchants", headers=ADMIN,
+                            content=json.dumps({"name": "x" * 4096}))
+    assert big.status_code == 413
+    assert big.json()["type"].endswith("/too-large") and big.json()["field"] == "body"
+    small = await strict.post("/v1/merchants", headers=ADMIN, json={"name": "Tea House"})
+    assert small.status_code == 201
+
+
+async def test_writes_over_the_rate_get_429_with_retry_after(
+        strict: httpx.AsyncClient) -> None:
+    bodies = [{"name": f"Shop {i}"} for i in range(5)]
+    answers = [await strict.post("/v1/merchants", headers=ADMIN, json=b) for b in bodies]
+    codes = [a.status_code for a in answers]
+    assert codes[:3] == [201, 201, 201] and 429 in codes[3:]
+    limited = next(a for a in answers if a.status_code == 429)
+    assert int(limited.headers["retry-after"]) >= 1
+    assert "3 times a second" in limited.json()["detail"]
+    # Reads are never limited, and another key has its own budget.
+    assert (await strict.get("/v1/health")).status_code == 200
+    other = await strict.post("/v1/merchants", json={"name": "x"},
+                              headers={"authorization": "Bearer another-key"})
+    assert other.status_code == 401
+
+
+def test_log_lines_carry_the_request_id() -> None:
+    record = logging.LogRecord("couponchain.test", logging.INFO, __file__, 1,
+                               "claim %s recorded", ("A-1",), None)
+    token = REQUEST_ID.set("req-123")
+    try:
+        assert RequestIdFilter().filter(record)
+    finally:
+        REQUEST_ID.reset(token)
+    line = json.loads(JsonFormatter().format(record))
+    assert line["request_id"] == "req-123" and line["message"] == "claim A-1 recorded"
+    assert line["level"] == "info" and line["logger"] == "couponchain.test"
