@@ -45,6 +45,16 @@ class Settings(BaseSettings):
     write_burst: int = 2000
     #: Seconds between runs of the promotion pool distributor (0 turns it off).
     distribute_interval: float = 2.0
+    #: Seconds between evaluations of the merchants' reporting rules (0 turns the
+    #: report scheduler off), and between webhook delivery rounds.
+    report_interval: float = 15.0
+    webhook_interval: float = 1.0
+    #: Webhook retries: first backoff, longest backoff, attempts before giving up,
+    #: and how long one attempt may take (seconds).
+    webhook_retry_base: float = 2.0
+    webhook_retry_max_delay: float = 300.0
+    webhook_max_attempts: int = 8
+    webhook_timeout: float = 5.0
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:

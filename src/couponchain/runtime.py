@@ -23,12 +23,14 @@ from couponchain.chain.reconciler import earliest_timestamp
 from couponchain.chain.rpc import RpcClient
 from couponchain.config import Settings
 from couponchain.indexer import editions as _edition_projection  # noqa: F401
+from couponchain.indexer import marketing as _marketing_projection  # noqa: F401
 from couponchain.indexer import participants as _participant_projection  # noqa: F401
 from couponchain.indexer import prizes as _prize_projection  # noqa: F401
 from couponchain.indexer import promotions as _promotion_projection  # noqa: F401
 from couponchain.indexer import referrals as _referral_projection  # noqa: F401
 from couponchain.indexer.indexer import Indexer
 from couponchain.services.editions import EditionService
+from couponchain.services.marketing import MarketingService
 from couponchain.services.participants import Caller, ParticipantService
 from couponchain.services.payouts import PayoutService
 from couponchain.services.prizes import PrizeService
@@ -79,6 +81,7 @@ class Runtime:
         self.prizes = PrizeService(self)
         self.referrals = ReferralService(self)
         self.payouts = PayoutService(self)
+        self.marketing = MarketingService(self)
         self.platform: PlatformIdentity
         self.addresses: dict[str, str] = {}
         self.chain_id = settings.chain_id
@@ -119,6 +122,8 @@ class Runtime:
         await self.indexer.start()
         if settings.distribute_interval > 0:
             self.promotions.start(settings.distribute_interval)
+        if settings.report_interval > 0:
+            self.marketing.start(settings.report_interval, settings.webhook_interval)
 
     async def view(self, contract: str, function: str, *args: object) -> Any:
         """The result of a view function of a deployed contract, at the latest block."""
@@ -131,6 +136,7 @@ class Runtime:
     async def stop(self) -> None:
         await self.promotions.stop()
         await self.prizes.stop()
+        await self.marketing.stop()
         for part in ("indexer", "gateway"):
             if hasattr(self, part):
                 await getattr(self, part).stop()

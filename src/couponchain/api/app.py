@@ -14,6 +14,8 @@ from couponchain.api.limits import Guard
 from couponchain.api.routes import (
     editions,
     health,
+    marketing,
+    marketing_pages,
     pages,
     participants,
     payouts,
@@ -60,11 +62,13 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> FastAPI:
     app.include_router(payouts.router)
     app.include_router(prizes.router)
     app.include_router(referrals.router)
+    app.include_router(marketing.router)
     app.include_router(scans.router)
     app.include_router(health.router)
     app.include_router(pages.router)
     app.include_router(promotion_pages.router)
     app.include_router(prize_pages.router)
     app.include_router(referral_pages.router)
+    app.include_router(marketing_pages.router)
     pages.mount_static(app)
     return app

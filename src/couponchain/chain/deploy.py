@@ -25,6 +25,7 @@ CONTRACTS: list[tuple[str, Callable[[dict[str, str]], tuple[Any, ...]]]] = [
     ("promotions", lambda a: (a["registry"], a["token"])),
     ("prizes", lambda a: (a["registry"],)),
     ("referrals", lambda a: (a["registry"], a["token"], REFERRALS_MAX_REBATE_BPS)),
+    ("marketing", lambda a: (a["registry"],)),
 ]
 
 

@@ -577,3 +577,174 @@ class ReferralPurchase(Base):
     log_index: Mapped[int] = mapped_column(Integer)
     tx_hash: Mapped[str] = mapped_column(String(66))
     timestamp: Mapped[int] = mapped_column(BigInteger)
+
+
+class AccessLogBatch(Base):
+    """A batch of access logs a terminal service node submitted; its root is anchored.
+
+    Rows are written before the anchor and deleted again if the chain refuses
+    it; only `anchored` batches count in indicators and reports.
+    """
+
+    __tablename__ = "access_log_batches"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    submitter_id: Mapped[str] = mapped_column(String(32))
+    #: the merchant's address; None for a platform batch mixing merchants
+    merchant: Mapped[str | None] = mapped_column(String(42), index=True)
+    merkle_root: Mapped[str] = mapped_column(String(66))
+    record_count: Mapped[int] = mapped_column(Integer)
+    first_time: Mapped[int] = mapped_column(BigInteger)
+    last_time: Mapped[int] = mapped_column(BigInteger)
+    #: pending (stored, not yet anchored) | anchored
+    status: Mapped[str] = mapped_column(String(10), default="pending", index=True)
+    tx_hash: Mapped[str | None] = mapped_column(String(66))
+    block_number: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AccessLog(Base):
+    """One access-log record; the visitor's IP is only kept as its keyed hash."""
+
+    __tablename__ = "access_logs"
+    __table_args__ = (Index("ix_access_logs_merchant_time", "merchant", "time"),)
+
+    batch_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    record_index: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    #: HMAC-SHA256 of the normalised IP (hex), see domain.access_logs.pseudonymise_ip
+    visitor: Mapped[str] = mapped_column(String(64))
+    account: Mapped[str] = mapped_column(String(64))
+    time: Mapped[int] = mapped_column(BigInteger)
+    #: the merchant number (see services.marketing.merchant_number)
+    merchant: Mapped[int] = mapped_column(BigInteger)
+    method: Mapped[int] = mapped_column(Integer)
+    operation: Mapped[int] = mapped_column(Integer)
+
+
+class MarketingRuleState(Base):
+    """What the report scheduler persists per rule between evaluations."""
+
+    __tablename__ = "marketing_rule_states"
+
+    merchant: Mapped[str] = mapped_column(String(42), primary_key=True)
+    rules_version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    rule_index: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    last_period: Mapped[int | None] = mapped_column(BigInteger)
+    armed: Mapped[bool] = mapped_column(default=True)
+
+
+class MarketingReport(Base):
+    """A computed report: its full canonical JSON; the chain keeps its hash."""
+
+    __tablename__ = "marketing_reports"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    report_hash: Mapped[str] = mapped_column(String(66), unique=True)
+    merchant: Mapped[str] = mapped_column(String(42), index=True)
+    rules_version: Mapped[int] = mapped_column(Integer)
+    rule_index: Mapped[int] = mapped_column(Integer)
+    trigger: Mapped[int] = mapped_column(Integer)
+    period_start: Mapped[int] = mapped_column(BigInteger)
+    period_end: Mapped[int] = mapped_column(BigInteger)
+    body: Mapped[str] = mapped_column(Text)
+    #: pending (stored, not yet on chain) | published | failed (the chain refused it)
+    status: Mapped[str] = mapped_column(String(10), default="pending", index=True)
+    error: Mapped[str | None] = mapped_column(String(500))
+    chain_report_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    tx_hash: Mapped[str | None] = mapped_column(String(66))
+    block_number: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class MarketingWebhook(Base):
+    """Where a merchant's reports are pushed, and the secret that signs them."""
+
+    __tablename__ = "marketing_webhooks"
+
+    merchant_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    #: encrypted with the key vault
+    secret: Mapped[bytes] = mapped_column(LargeBinary)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class MarketingDelivery(Base):
+    """The push of one report to its merchant's webhook, with every attempt."""
+
+    __tablename__ = "marketing_deliveries"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("marketing_reports.id"), unique=True)
+    merchant_id: Mapped[str] = mapped_column(String(32), index=True)
+    #: pending | delivered | failed (gave up after the last retry)
+    status: Mapped[str] = mapped_column(String(10), default="pending", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[float] = mapped_column(default=0.0)
+    delivered_at: Mapped[int | None] = mapped_column(BigInteger)
+    #: [{"at", "url", "status_code", "error"}] per attempt
+    log: Mapped[list] = mapped_column(JSON, default=list)
+
+
+class MarketingAnchor(Base):
+    """Read model: an anchored access-log batch (`LogsAnchored`)."""
+
+    __tablename__ = "marketing_anchors"
+
+    batch_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    merchant: Mapped[str | None] = mapped_column(String(42), index=True)
+    submitter: Mapped[str] = mapped_column(String(42))
+    merkle_root: Mapped[str] = mapped_column(String(66))
+    record_count: Mapped[int] = mapped_column(BigInteger)
+    first_time: Mapped[int] = mapped_column(BigInteger)
+    last_time: Mapped[int] = mapped_column(BigInteger)
+    block_number: Mapped[int] = mapped_column(BigInteger)
+    tx_hash: Mapped[str] = mapped_column(String(66))
+    timestamp: Mapped[int] = mapped_column(BigInteger)
+
+
+class MarketingRulesVersion(Base):
+    """Read model: one version of a merchant's reporting rules (`ReportingRulesSet`)."""
+
+    __tablename__ = "marketing_rules_versions"
+
+    merchant: Mapped[str] = mapped_column(String(42), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    rules_hash: Mapped[str] = mapped_column(String(66))
+    rules: Mapped[str] = mapped_column(Text)
+    block_number: Mapped[int] = mapped_column(BigInteger)
+    tx_hash: Mapped[str] = mapped_column(String(66))
+    timestamp: Mapped[int] = mapped_column(BigInteger)
+
+
+class MarketingReportRecord(Base):
+    """Read model: a report published on chain (`ReportPublished`)."""
+
+    __tablename__ = "marketing_report_records"
+
+    report_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    merchant: Mapped[str] = mapped_column(String(42), index=True)
+    report_hash: Mapped[str] = mapped_column(String(66), unique=True)
+    rules_version: Mapped[int] = mapped_column(Integer)
+    rule_index: Mapped[int] = mapped_column(Integer)
+    period_start: Mapped[int] = mapped_column(BigInteger)
+    period_end: Mapped[int] = mapped_column(BigInteger)
+    trigger: Mapped[int] = mapped_column(Integer)
+    block_number: Mapped[int] = mapped_column(BigInteger)
+    tx_hash: Mapped[str] = mapped_column(String(66))
+    timestamp: Mapped[int] = mapped_column(BigInteger)
+
+
+class MarketingInfoVersion(Base):
+    """Read model: one version of a merchant's marketing info (`MarketingInfoUpdated`)."""
+
+    __tablename__ = "marketing_info_versions"
+
+    merchant: Mapped[str] = mapped_column(String(42), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    content_hash: Mapped[str] = mapped_column(String(66))
+    info: Mapped[str] = mapped_column(Text)
+    valid_from: Mapped[int] = mapped_column(BigInteger)
+    valid_until: Mapped[int] = mapped_column(BigInteger)
+    block_number: Mapped[int] = mapped_column(BigInteger)
+    tx_hash: Mapped[str] = mapped_column(String(66))
+    timestamp: Mapped[int] = mapped_column(BigInteger)

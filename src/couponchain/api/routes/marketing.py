@@ -1,0 +1,167 @@
+"""Marketing: access logs, reporting rules, reports, webhooks, marketing info (DESIGN §6)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from couponchain.api.deps import CallerDep, IdempotencyDep, IdempotencyKey, RuntimeDep
+from couponchain.api.idempotency import write
+from couponchain.domain.access_logs import MAX_BATCH_RECORDS
+from couponchain.domain.indicators import MAX_RULES
+from couponchain.domain.roles import Role
+from couponchain.errors import Forbidden, InvalidInput
+from couponchain.services import marketing_views as views
+from couponchain.services.marketing import MarketingInfoRequest, merchant_of
+from couponchain.services.participants import Caller
+
+router = APIRouter(prefix="/v1", tags=["marketing"])
+
+MerchantId = Annotated[str, Path(min_length=1, max_length=32, description="the merchant's id")]
+BatchId = Annotated[int, Path(ge=1, le=2**63 - 1, description="the access-log batch id")]
+ReportId = Annotated[int, Path(ge=1, le=2**63 - 1, description="the report id")]
+
+
+class AccessLogsCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    records: list[dict[str, Any]] = Field(
+        max_length=MAX_BATCH_RECORDS,
+        description="each {ip, account?, time (epoch s), merchant (number), method "
+                    "(browser|desktop|app), operation (view|search|click|share|claim|"
+                    "redeem|purchase)}; the IP is stored only as a keyed hash")
+
+
+class RulesPut(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    rules: list[dict[str, Any]] = Field(
+        max_length=MAX_RULES,
+        description="each {indicators: [...], condition: {type: periodic, every_minutes | "
+                    "every_hours} | {type: threshold, indicator, op, value, window_minutes?}, "
+                    "tz_offset_minutes?}")
+
+
+class WebhookPut(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    url: str = Field(min_length=8, max_length=2000, description="where reports are POSTed")
+    secret: str | None = Field(default=None, min_length=16, max_length=200,
+                               description="HMAC secret; generated when left out")
+
+
+class Discount(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["percent", "amount"]
+    value: int = Field(ge=1, le=2**64, description="percent (1-100) or smallest token units")
+    min_order_amount: int = Field(default=0, ge=0, le=2**64)
+
+
+class MarketingInfoPut(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    headline: str = Field(min_length=1, max_length=120)
+    description: str = Field(default="", max_length=4000)
+    discount: Discount | None = None
+    target_segment: str = Field(default="", max_length=200,
+                                description="who the offer is for, e.g. new app visitors")
+    valid_from: datetime
+    valid_until: datetime
+
+    def request(self) -> MarketingInfoRequest:
+        if self.discount is not None and self.discount.type == "percent" \
+                and self.discount.value > 100:
+            raise InvalidInput("a percentage is 1 to 100", field="discount.value")
+        content = self.model_dump(mode="json", exclude={"valid_from", "valid_until"})
+        return MarketingInfoRequest(content=content, valid_from=self.valid_from,
+                                    valid_until=self.valid_until)
+
+
+async def _may_read_reports(runtime: Any, caller: Caller, merchant_address: str) -> None:
+    if caller.role == Role.PLATFORM:
+        return
+    if caller.role == Role.MERCHANT and caller.address == merchant_address:
+        return
+    raise Forbidden("only the merchant itself or the platform reads its reports")
+
+
+@router.post("/access-logs", status_code=201,
+             summary="Submit a batch of access logs; its Merkle root is anchored (terminal)")
+async def ingest(body: AccessLogsCreate, request: Request, runtime: RuntimeDep,
+                 caller: CallerDep, idem: IdempotencyDep,
+                 key: IdempotencyKey = None) -> JSONResponse:
+    return await write(idem, caller.id, key, request, body.model_dump(mode="json"),
+                       lambda: runtime.marketing.ingest(caller, body.records, key), 201)
+
+
+@router.get("/access-logs/{batch_id}/proof/{index}",
+            summary="A record with its inclusion proof against the anchored root")
+async def log_proof(batch_id: BatchId, runtime: RuntimeDep,
+                    index: Annotated[int, Path(ge=0, le=2**31)]) -> dict[str, Any]:
+    return await views.proof(runtime.db, batch_id, index)
+
+
+@router.put("/merchants/{merchant_id}/reporting-rules",
+            summary="Set the merchant's reporting rules on chain; returns the version (merchant)")
+async def set_rules(merchant_id: MerchantId, body: RulesPut, request: Request,
+                    runtime: RuntimeDep, caller: CallerDep, idem: IdempotencyDep,
+                    key: IdempotencyKey = None) -> JSONResponse:
+    document = body.model_dump(mode="json")
+    return await write(idem, caller.id, key, request, document,
+                       lambda: runtime.marketing.set_rules(caller, merchant_id, document, key))
+
+
+@router.get("/merchants/{merchant_id}/reporting-rules",
+            summary="The merchant's current reporting rules and their history")
+async def get_rules(merchant_id: MerchantId, runtime: RuntimeDep) -> dict[str, Any]:
+    merchant = await merchant_of(runtime, merchant_id)
+    return {**await views.rules(runtime.db, merchant.address), "merchant_id": merchant.id,
+            "merchant_number": views.merchant_number(merchant.address)}
+
+
+@router.put("/merchants/{merchant_id}/webhook",
+            summary="Set where reports are pushed; the signing secret is shown once (merchant)")
+async def set_webhook(merchant_id: MerchantId, body: WebhookPut, runtime: RuntimeDep,
+                      caller: CallerDep) -> dict[str, Any]:
+    return await runtime.marketing.webhooks.configure(  # type: ignore[no-any-return]
+        caller, merchant_id, body.url, body.secret)
+
+
+@router.get("/merchants/{merchant_id}/reports",
+            summary="The merchant's report inbox, newest first (merchant, platform)")
+async def list_reports(
+    merchant_id: MerchantId, runtime: RuntimeDep, caller: CallerDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[int | None, Query(ge=0, le=2**63 - 1)] = None,
+) -> dict[str, Any]:
+    merchant = await merchant_of(runtime, merchant_id)
+    await _may_read_reports(runtime, caller, merchant.address)
+    rows = await views.reports(runtime.db, merchant.address, limit, cursor)
+    return {"reports": rows, "next_cursor": rows[-1]["id"] if len(rows) == limit else None}
+
+
+@router.get("/reports/{report_id}",
+            summary="A report: its stored JSON, chain evidence and a reproduction check")
+async def get_report(report_id: ReportId, runtime: RuntimeDep,
+                     caller: CallerDep) -> dict[str, Any]:
+    row, detail = await views.report(runtime.db, report_id)
+    await _may_read_reports(runtime, caller, row.merchant)
+    return {**detail, **await views.reproduce(runtime.db, row)}
+
+
+@router.put("/merchants/{merchant_id}/marketing-info",
+            summary="Publish a new version of the marketing info on chain (merchant)")
+async def update_info(merchant_id: MerchantId, body: MarketingInfoPut, request: Request,
+                      runtime: RuntimeDep, caller: CallerDep, idem: IdempotencyDep,
+                      key: IdempotencyKey = None) -> JSONResponse:
+    return await write(idem, caller.id, key, request, body.model_dump(mode="json"),
+                       lambda: runtime.marketing.update_info(caller, merchant_id,
+                                                             body.request(), key))
+
+
+@router.get("/merchants/{merchant_id}/marketing-info",
+            summary="The merchant's current marketing info and every earlier version")
+async def get_info(merchant_id: MerchantId, runtime: RuntimeDep) -> dict[str, Any]:
+    merchant = await merchant_of(runtime, merchant_id)
+    return {**await views.marketing_info(runtime.db, merchant.address),
+            "merchant_id": merchant.id}

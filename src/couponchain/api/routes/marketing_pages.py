@@ -1,0 +1,43 @@
+"""Pages of the marketing capability: a merchant's public storefront and its report inbox.
+
+The storefront is rendered here from the marketing-info read model, so it
+shows the version published on chain the moment it is indexed, without
+signing in. The inbox is a shell that `marketing.js` fills through the JSON
+API with the signed-in merchant's key.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+
+from couponchain.api.deps import RuntimeDep
+from couponchain.api.routes.pages import templates
+from couponchain.errors import CouponChainError
+from couponchain.services import marketing_views as views
+from couponchain.services.marketing import merchant_of
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/merchants/{merchant_id}/storefront", response_class=HTMLResponse)
+async def storefront(request: Request, merchant_id: str, runtime: RuntimeDep) -> HTMLResponse:
+    """A merchant's current marketing info, with the chain evidence of its version."""
+    context: dict[str, Any] = {"merchant_id": merchant_id}
+    try:
+        merchant = await merchant_of(runtime, merchant_id)
+    except CouponChainError as exc:
+        context["error"] = exc.message
+        return templates.TemplateResponse(request, "marketing/storefront.html", context,
+                                          status_code=exc.status)
+    info = await views.marketing_info(runtime.db, merchant.address)
+    context.update(merchant=merchant, info=info["current"], versions=len(info["history"]))
+    return templates.TemplateResponse(request, "marketing/storefront.html", context)
+
+
+@router.get("/inbox", response_class=HTMLResponse)
+async def inbox(request: Request) -> HTMLResponse:
+    """The signed-in merchant's reports, with a chart of one indicator across them."""
+    return templates.TemplateResponse(request, "marketing/inbox.html", {})

@@ -1,0 +1,396 @@
+"""Contract-driven marketing: access logs, reporting rules, reports, marketing info (DESIGN §2.5).
+
+The marketing contract is the authority for what was anchored, which rules a
+merchant set, which reports were published and which marketing info is
+current. This service keeps the records behind the anchors (visitor IPs only
+as keyed hashes), computes the indicators over them in SQL, runs the report
+scheduler and hands fired reports to the webhook deliverer
+(`services/marketing_webhooks.py`). Reads come from `services/marketing_views.py`.
+
+A merchant is named inside access logs by its *merchant number*: the top 63
+bits of its chain address, so terminals, the platform and any auditor derive
+it without asking anyone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from sqlalchemy import delete, insert, select, update
+
+from couponchain.chain.gateway import Call, OpResult
+from couponchain.domain import access_logs as logs
+from couponchain.domain import indicators as ind
+from couponchain.domain.roles import Role
+from couponchain.errors import ContractRevert, Forbidden, InvalidInput, NotFound
+from couponchain.services import marketing_views as views
+from couponchain.services.marketing_views import merchant_number
+from couponchain.services.marketing_webhooks import WebhookDeliverer
+from couponchain.services.participants import Caller
+from couponchain.store.models import (
+    AccessLog,
+    AccessLogBatch,
+    MarketingReport,
+    MarketingRuleState,
+    MarketingRulesVersion,
+    Participant,
+)
+
+log = logging.getLogger(__name__)
+
+ZERO = "0x0000000000000000000000000000000000000000"
+#: Rows per INSERT statement while storing a batch.
+INSERT_CHUNK = 5_000
+#: Reports one scheduler round publishes (the contract's MAX_BATCH per call).
+PUBLISH_MAX = 64
+MAX_RULES_BYTES = 4096
+MAX_INFO_BYTES = 8192
+
+
+def log_key(master_secret: str) -> bytes:
+    """The key that pseudonymises visitor IPs, derived from the master secret.
+
+    Deterministic, so equal IPs give equal visitors across restarts and
+    workers; the HKDF purpose keeps it apart from every other derived key.
+    """
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+                info=b"access-log-visitors").derive(master_secret.encode())
+
+
+@dataclass(frozen=True)
+class MarketingInfoRequest:
+    """A new version of a merchant's marketing information."""
+
+    content: Mapping[str, Any]
+    valid_from: datetime
+    valid_until: datetime
+
+
+class MarketingService:
+    """Writes go through the gateway; the report scheduler runs in the background."""
+
+    def __init__(self, runtime: Any) -> None:
+        self.rt = runtime
+        self.key = log_key(runtime.settings.master_secret)
+        self.webhooks = WebhookDeliverer(runtime)
+        self._tick_lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def db(self) -> Any:
+        return self.rt.db
+
+    # -- access logs ---------------------------------------------------------------
+
+    async def ingest(self, caller: Caller, items: Sequence[Mapping[str, Any]],
+                     idempotency_key: str | None) -> dict[str, Any]:
+        """Store a batch of records, anchor its Merkle root; all or nothing."""
+        if caller.role not in (Role.TERMINAL, Role.PLATFORM):
+            raise Forbidden("only terminal service nodes (or the platform) submit access logs")
+        records = await asyncio.to_thread(logs.parse_batch, items, self.key)
+        merchant = await self._batch_merchant(caller, records)
+        root = await asyncio.to_thread(logs.root, records)
+        first, last = min(r.time for r in records), max(r.time for r in records)
+        async with self.db.transaction() as s:
+            batch = AccessLogBatch(submitter_id=caller.id, merchant=merchant,
+                                   merkle_root="0x" + root.hex(), record_count=len(records),
+                                   first_time=first, last_time=last, status="pending")
+            s.add(batch)
+            await s.flush()
+            rows = [{"batch_id": batch.id, "record_index": i, "visitor": r.visitor.hex(),
+                     "account": r.account, "time": r.time, "merchant": r.merchant,
+                     "method": int(r.method), "operation": int(r.operation)}
+                    for i, r in enumerate(records)]
+            for start in range(0, len(rows), INSERT_CHUNK):
+                await s.execute(insert(AccessLog), rows[start:start + INSERT_CHUNK])
+        batch_id = batch.id
+        call = Call("marketing", "anchor_logs_batch",
+                    item=((batch_id, merchant or ZERO, root, len(records), first, last),),
+                    kind=f"anchor {len(records)} access logs")
+        try:
+            op = await self.rt.gateway.submit(
+                await self.rt.participants.signer(caller.id), call,
+                op_key=f"anchor-logs:{batch_id}")
+        except ContractRevert:
+            await self._forget_batch(batch_id)
+            raise
+        async with self.db.transaction() as s:
+            await s.execute(update(AccessLogBatch).where(AccessLogBatch.id == batch_id).values(
+                status="anchored", tx_hash=op.tx_hash, block_number=op.block_number))
+        await self.rt.indexer.wait_for(op.block_number)
+        return {"batch_id": batch_id, "merkle_root": "0x" + root.hex(),
+                "record_count": len(records), "first_time": views.iso(first),
+                "last_time": views.iso(last), "merchant": merchant,
+                "anchor_tx": op.tx_hash, **_evidence(op)}
+
+    async def _batch_merchant(self, caller: Caller,
+                              records: Sequence[logs.AccessRecord]) -> str | None:
+        """The merchant address the anchor names; checks every record's merchant."""
+        if caller.role == Role.TERMINAL:
+            assert caller.merchant_id is not None
+            own = (await self.rt.participants.get(caller.merchant_id)).address
+            number = merchant_number(own)
+            for i, record in enumerate(records):
+                if record.merchant != number:
+                    raise InvalidInput(
+                        f"record {i}: a terminal submits logs of its own merchant "
+                        f"(number {number}) only", field=f"records.{i}.merchant")
+            return own  # type: ignore[no-any-return]
+        known = await self.merchants_by_number()
+        for i, record in enumerate(records):
+            if record.merchant not in known:
+                raise InvalidInput(f"record {i}: no merchant has number {record.merchant}",
+                                   field=f"records.{i}.merchant")
+        numbers = {r.merchant for r in records}
+        return known[numbers.pop()] if len(numbers) == 1 else None
+
+    async def merchants_by_number(self) -> dict[int, str]:
+        """Every merchant's address by its merchant number."""
+        async with self.db.session() as s:
+            addresses = (await s.execute(select(Participant.address).where(
+                Participant.role == int(Role.MERCHANT)))).scalars().all()
+        return {merchant_number(a): a for a in addresses}
+
+    async def _forget_batch(self, batch_id: int) -> None:
+        async with self.db.transaction() as s:
+            await s.execute(delete(AccessLog).where(AccessLog.batch_id == batch_id))
+            await s.execute(delete(AccessLogBatch).where(AccessLogBatch.id == batch_id))
+
+    # -- reporting rules -------------------------------------------------------------
+
+    async def set_rules(self, caller: Caller, merchant_id: str, document: Mapping[str, Any],
+                        idempotency_key: str | None) -> dict[str, Any]:
+        """Validate a merchant's rules and store them on chain as a new version."""
+        await self._own_merchant(caller, merchant_id, "sets its reporting rules")
+        rules = ind.rules_from_json(document)
+        encoded = ind.rules_to_json(rules)
+        if len(encoded) > MAX_RULES_BYTES:
+            raise InvalidInput(f"the rules take {len(encoded)} bytes; at most "
+                               f"{MAX_RULES_BYTES}", field="rules")
+        op = await self._submit(caller, Call("marketing", "set_reporting_rules",
+                                             fixed=(encoded,), kind="set reporting rules"),
+                                idempotency_key, "rules")
+        version = next(int(e.args["version"]) for e in await op.events()
+                       if e.name == "ReportingRulesSet")
+        await self.rt.indexer.wait_for(op.block_number)
+        return {**await views.rules(self.db, caller.address), "version": version,
+                **_evidence(op)}
+
+    # -- marketing info ----------------------------------------------------------------
+
+    async def update_info(self, caller: Caller, merchant_id: str, request: MarketingInfoRequest,
+                          idempotency_key: str | None) -> dict[str, Any]:
+        """Publish a new version of the merchant's marketing info; current at once."""
+        await self._own_merchant(caller, merchant_id, "updates its marketing info")
+        valid_from = _epoch(request.valid_from, "valid_from")
+        valid_until = _epoch(request.valid_until, "valid_until")
+        if valid_until <= valid_from:
+            raise InvalidInput("must be after valid_from", field="valid_until")
+        if valid_until <= int(time.time()):
+            raise InvalidInput("must be in the future", field="valid_until")
+        encoded = ind.canonical_json(dict(request.content))
+        if len(encoded) > MAX_INFO_BYTES:
+            raise InvalidInput(f"the marketing info takes {len(encoded)} bytes; at most "
+                               f"{MAX_INFO_BYTES}", field="description")
+        op = await self._submit(caller, Call("marketing", "update_marketing_info",
+                                             fixed=(encoded, valid_from, valid_until),
+                                             kind="update marketing info"),
+                                idempotency_key, "info")
+        version = next(int(e.args["version"]) for e in await op.events()
+                       if e.name == "MarketingInfoUpdated")
+        await self.rt.indexer.wait_for(op.block_number)
+        return {**await views.marketing_info(self.db, caller.address), "version": version,
+                **_evidence(op)}
+
+    # -- the report scheduler ----------------------------------------------------------
+
+    def start(self, interval: float, delivery_interval: float) -> None:
+        """Evaluate rules every `interval` s and deliver webhooks every `delivery_interval` s."""
+        self._task = asyncio.create_task(self._loop(interval), name="marketing report scheduler")
+        self.webhooks.start(delivery_interval)
+
+    async def stop(self) -> None:
+        await self.webhooks.stop()
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def _loop(self, interval: float) -> None:
+        while True:
+            try:
+                await self.tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # keep reporting after a node restart or a DB hiccup
+                log.exception("marketing report round failed; retrying")
+            await asyncio.sleep(interval)
+
+    async def tick(self, now: int | None = None) -> list[int]:
+        """One scheduler round: evaluate every merchant's rules at `now`, publish
+        the fired (and any still unpublished) reports, queue their pushes.
+        Returns the ids of the reports this round made."""
+        async with self._tick_lock:
+            made = await self.evaluate(int(time.time()) if now is None else now)
+            await self.publish_pending()
+            return made
+
+    async def evaluate(self, now: int) -> list[int]:
+        """Evaluate each merchant's current rules; store every fired report."""
+        async with self.db.session() as s:
+            versions = (await s.execute(select(MarketingRulesVersion).order_by(
+                MarketingRulesVersion.merchant, MarketingRulesVersion.version))).scalars().all()
+        current = {row.merchant: row for row in versions}
+        made: list[int] = []
+        for merchant, row in current.items():
+            try:
+                rules = ind.rules_from_json(row.rules)
+            except InvalidInput:
+                log.warning("rules v%s of %s are unreadable; skipped", row.version, merchant)
+                continue
+            for index, rule in enumerate(rules.rules):
+                report_id = await self._evaluate_rule(merchant, row.version, index, rule, now)
+                if report_id is not None:
+                    made.append(report_id)
+        return made
+
+    async def _evaluate_rule(self, merchant: str, version: int, index: int,
+                             rule: ind.ReportingRule, now: int) -> int | None:
+        number = merchant_number(merchant)
+        async with self.db.session() as s:
+            row = await s.get(MarketingRuleState, (merchant, version, index))
+        state = ind.RuleState() if row is None else ind.RuleState(row.last_period, row.armed)
+        window: Mapping[str, object] = {}
+        batches: list[int] = []
+        condition = rule.condition
+        if isinstance(condition, ind.Threshold):
+            start = 0 if condition.window_minutes is None else max(
+                0, now - condition.window_minutes * 60)
+            if start < now:  # evaluate_rule computes this same window
+                batches = await views.report_batches(self.db, number, now)
+                window = await views.indicators(self.db, number, start, now, batches)
+        decision = ind.evaluate_rule(rule, state, now, lambda _s, _e: window)
+        report: MarketingReport | None = None
+        if decision.fires:
+            assert decision.period_start is not None and decision.period_end is not None
+            values = window
+            if decision.trigger != ind.Trigger.THRESHOLD:
+                # The batch list first, then the values from exactly those batches:
+                # a batch anchored meanwhile cannot make the report irreproducible.
+                batches = await views.report_batches(self.db, number, decision.period_end)
+                values = await views.indicators(self.db, number, decision.period_start,
+                                                decision.period_end, batches)
+            built = ind.Report(
+                merchant=merchant, rules_version=version, rule_index=index,
+                trigger=decision.trigger,  # type: ignore[arg-type]
+                period_start=decision.period_start, period_end=decision.period_end,
+                values={str(i): values[i] for i in rule.indicators}, batches=tuple(batches))
+            report = MarketingReport(
+                report_hash="0x" + ind.report_hash(built).hex(), merchant=merchant,
+                rules_version=version, rule_index=index, trigger=int(built.trigger),
+                period_start=built.period_start, period_end=built.period_end,
+                body=ind.report_json(built).decode("utf-8"), status="pending", created_at=now)
+        if decision.state == state and report is None:
+            return None
+        # The state and the report commit together: a restart never fires twice.
+        async with self.db.transaction() as s:
+            row = await s.get(MarketingRuleState, (merchant, version, index))
+            if row is None:
+                row = MarketingRuleState(merchant=merchant, rules_version=version,
+                                         rule_index=index)
+                s.add(row)
+            row.last_period, row.armed = decision.state.last_period, decision.state.armed
+            if report is not None:
+                known = (await s.execute(select(MarketingReport.id).where(
+                    MarketingReport.report_hash == report.report_hash))).scalar()
+                if known is not None:
+                    return None
+                s.add(report)
+                await s.flush()
+        return None if report is None else report.id
+
+    async def publish_pending(self) -> int:
+        """Publish the hashes of stored reports not yet on chain; returns how many."""
+        async with self.db.session() as s:
+            pending = (await s.execute(select(MarketingReport).where(
+                MarketingReport.status == "pending").order_by(MarketingReport.id)
+                .limit(PUBLISH_MAX))).scalars().all()
+        if not pending:
+            return 0
+        signer = await self.rt.participants.signer(self.rt.platform.caller.id)
+        outcomes = await asyncio.gather(*[self.rt.gateway.submit(signer, Call(
+            "marketing", "publish_reports", item=((
+                r.merchant, r.rules_version, r.rule_index, bytes.fromhex(r.report_hash[2:]),
+                r.period_start, r.period_end, r.trigger),), kind="publish report"),
+            op_key=f"publish-report:{r.report_hash}") for r in pending], return_exceptions=True)
+        done: list[OpResult] = []
+        for report, outcome in zip(pending, outcomes, strict=True):
+            if isinstance(outcome, ContractRevert):
+                async with self.db.transaction() as s:
+                    await s.execute(update(MarketingReport).where(
+                        MarketingReport.id == report.id).values(
+                        status="failed", error=outcome.reason[:500]))
+                continue
+            if isinstance(outcome, BaseException):
+                log.info("report %s not published yet: %s", report.id, outcome)
+                continue
+            chain_id = next(int(e.args["report_id"]) for e in await outcome.events()
+                            if e.name == "ReportPublished"
+                            and _hex(e.args["report_hash"]) == report.report_hash)
+            async with self.db.transaction() as s:
+                await s.execute(update(MarketingReport).where(
+                    MarketingReport.id == report.id).values(
+                    status="published", chain_report_id=chain_id, tx_hash=outcome.tx_hash,
+                    block_number=outcome.block_number))
+                await self.webhooks.queue(s, report)
+            done.append(outcome)
+        if done:
+            await self.rt.indexer.wait_for(max(o.block_number for o in done))
+        return len(done)
+
+    # -- helpers -----------------------------------------------------------------------
+
+    async def _own_merchant(self, caller: Caller, merchant_id: str, what: str) -> None:
+        if caller.role != Role.MERCHANT:
+            raise Forbidden(f"only a merchant {what}")
+        if caller.id != merchant_id:
+            raise Forbidden(f"a merchant {what} only for itself", field="id")
+
+    async def _submit(self, caller: Caller, call: Call, idempotency_key: str | None,
+                      what: str) -> OpResult:
+        op_key = f"{caller.id}:{idempotency_key}:{what}" if idempotency_key else None
+        return await self.rt.gateway.submit(  # type: ignore[no-any-return]
+            await self.rt.participants.signer(caller.id), call, op_key=op_key)
+
+
+async def merchant_of(runtime: Any, merchant_id: str) -> Participant:
+    """The merchant participant named by a path id, or NotFound."""
+    try:
+        row = await runtime.participants.get(merchant_id)
+    except NotFound:
+        raise NotFound(f"merchant {merchant_id} does not exist", field="id") from None
+    if row.role != Role.MERCHANT:
+        raise NotFound(f"participant {merchant_id} is not a merchant", field="id")
+    return row  # type: ignore[no-any-return]
+
+
+def _epoch(value: datetime, field: str) -> int:
+    if value.tzinfo is None:
+        raise InvalidInput("give a time zone (e.g. Z)", field=field)
+    return int(value.timestamp())
+
+
+def _hex(value: str | bytes) -> str:
+    return value if isinstance(value, str) else "0x" + value.hex()
+
+
+def _evidence(op: OpResult) -> dict[str, Any]:
+    return {"tx_hash": op.tx_hash, "block_number": op.block_number}

@@ -1,0 +1,164 @@
+"""Pushing published reports to merchants: signed webhook POSTs with retries.
+
+Each report is delivered at most once: its delivery row turns `delivered` on
+the first 2xx answer and is never sent again. A failed attempt (an error
+status, a refused connection, a timeout) is logged and retried after an
+exponential backoff (`base * 2**(attempt - 1)`, capped), up to a bounded
+number of attempts; then the delivery is `failed` and the report stays in the
+merchant's inbox.
+
+The receiver verifies `X-CouponChain-Signature: sha256=<hex>`, the
+HMAC-SHA256 of the raw body under the merchant's webhook secret, and may use
+`X-CouponChain-Report` to ignore a report it already has.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+import secrets
+import time
+from typing import Any
+
+import httpx
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from couponchain.domain.roles import Role
+from couponchain.errors import Forbidden, InvalidInput
+from couponchain.services.participants import Caller
+from couponchain.store.models import (
+    MarketingDelivery,
+    MarketingReport,
+    MarketingWebhook,
+    Participant,
+)
+
+log = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "X-CouponChain-Signature"
+MIN_SECRET_LENGTH = 16
+
+
+def sign(secret: str, body: bytes) -> str:
+    """The signature header's value for a body: `sha256=<hex HMAC-SHA256>`."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def backoff(attempts: int, base: float, cap: float) -> float:
+    """Seconds to wait after the `attempts`-th failed attempt."""
+    return float(min(cap, base * 2 ** max(0, attempts - 1)))
+
+
+class WebhookDeliverer:
+    """Webhook settings per merchant and the delivery loop."""
+
+    def __init__(self, runtime: Any) -> None:
+        self.rt = runtime
+        self._lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def db(self) -> Any:
+        return self.rt.db
+
+    async def configure(self, caller: Caller, merchant_id: str, url: str,
+                        secret: str | None) -> dict[str, Any]:
+        """Set the merchant's webhook; the secret (given or generated) is shown once."""
+        if caller.role != Role.MERCHANT or caller.id != merchant_id:
+            raise Forbidden("a merchant sets its own webhook only", field="id")
+        if not url.startswith(("http://", "https://")):
+            raise InvalidInput("must be an http or https URL", field="url")
+        if secret is not None and len(secret) < MIN_SECRET_LENGTH:
+            raise InvalidInput(f"must be at least {MIN_SECRET_LENGTH} characters",
+                               field="secret")
+        secret = secret or secrets.token_urlsafe(32)
+        async with self.db.transaction() as s:
+            row = await s.get(MarketingWebhook, merchant_id)
+            if row is None:
+                row = MarketingWebhook(merchant_id=merchant_id, url=url, secret=b"")
+                s.add(row)
+            row.url, row.secret = url, self.rt.vault.encrypt(secret.encode())
+        return {"merchant_id": merchant_id, "url": url, "secret": secret,
+                "signature_header": SIGNATURE_HEADER,
+                "signature": "sha256=<hex HMAC-SHA256 of the raw body under the secret>"}
+
+    async def queue(self, session: AsyncSession, report: MarketingReport) -> None:
+        """Queue the push of a published report (inside the publishing transaction)."""
+        merchant_id = (await session.execute(select(Participant.id).where(
+            Participant.address == report.merchant))).scalar()
+        if merchant_id is None or await session.get(MarketingWebhook, merchant_id) is None:
+            return  # no webhook: the inbox alone
+        session.add(MarketingDelivery(report_id=report.id, merchant_id=merchant_id,
+                                      status="pending", attempts=0, next_attempt_at=0.0, log=[]))
+
+    def start(self, interval: float) -> None:
+        self._task = asyncio.create_task(self._loop(interval), name="marketing webhooks")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def _loop(self, interval: float) -> None:
+        while True:
+            try:
+                await self.deliver_due()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("webhook delivery round failed; retrying")
+            await asyncio.sleep(interval)
+
+    async def deliver_due(self) -> int:
+        """Attempt every delivery whose time has come; returns how many succeeded."""
+        async with self._lock:
+            async with self.db.session() as s:
+                due = (await s.execute(select(MarketingDelivery.id).where(
+                    MarketingDelivery.status == "pending",
+                    MarketingDelivery.next_attempt_at <= time.time())
+                    .order_by(MarketingDelivery.id).limit(100))).scalars().all()
+            if not due:
+                return 0
+            async with httpx.AsyncClient(timeout=self.rt.settings.webhook_timeout) as http:
+                results = await asyncio.gather(*[self._attempt(http, d) for d in due])
+            return sum(results)
+
+    async def _attempt(self, http: httpx.AsyncClient, delivery_id: int) -> bool:
+        settings = self.rt.settings
+        async with self.db.session() as s:
+            delivery = await s.get(MarketingDelivery, delivery_id)
+            report = await s.get(MarketingReport, delivery.report_id)
+            hook = await s.get(MarketingWebhook, delivery.merchant_id)
+        body = report.body.encode("utf-8")
+        secret = self.rt.vault.decrypt(hook.secret).decode()
+        status_code: int | None = None
+        error: str | None = None
+        try:
+            reply = await http.post(hook.url, content=body, headers={
+                "Content-Type": "application/json", SIGNATURE_HEADER: sign(secret, body),
+                "X-CouponChain-Report": str(report.id),
+                "X-CouponChain-Delivery": str(delivery.id)})
+            status_code = reply.status_code
+            ok = 200 <= reply.status_code < 300
+            if not ok:
+                error = f"HTTP {reply.status_code}"
+        except httpx.HTTPError as exc:
+            ok, error = False, f"{type(exc).__name__}: {exc}"[:300]
+        now = time.time()
+        attempts = delivery.attempts + 1
+        entry = {"at": int(now), "url": hook.url, "status_code": status_code, "error": error}
+        async with self.db.transaction() as s:
+            row = await s.get(MarketingDelivery, delivery_id)
+            row.attempts, row.log = attempts, [*row.log, entry]
+            if ok:
+                row.status, row.delivered_at = "delivered", int(now)
+            elif attempts >= settings.webhook_max_attempts:
+                row.status = "failed"
+            else:
+                row.next_attempt_at = now + backoff(attempts, settings.webhook_retry_base,
+                                                    settings.webhook_retry_max_delay)
+        return ok
