@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import boa
 from boa.contracts.vyper.vyper_contract import VyperContract
 from eth_utils import keccak
+from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
@@ -297,3 +298,9 @@ class MarketingMachine(RuleBasedStateMachine):
 
 
 TestMarketingStateful = MarketingMachine.TestCase
+# As the other contract machines: half the profile's examples, 40 steps each.
+TestMarketingStateful.settings = settings(
+    settings.default,
+    max_examples=max(10, settings.default.max_examples // 2),
+    stateful_step_count=40,
+)

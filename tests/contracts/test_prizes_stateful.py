@@ -12,6 +12,7 @@ snapshot.
 from dataclasses import dataclass, field
 
 import boa
+from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 from prizes_setup import (
@@ -380,3 +381,9 @@ class PrizesMachine(RuleBasedStateMachine):
 
 
 TestPrizesMachine = PrizesMachine.TestCase
+# As the other contract machines: half the profile's examples, 40 steps each.
+TestPrizesMachine.settings = settings(
+    settings.default,
+    max_examples=max(10, settings.default.max_examples // 2),
+    stateful_step_count=40,
+)
