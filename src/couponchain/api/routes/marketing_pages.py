@@ -1,9 +1,10 @@
-"""Pages of the marketing capability: a merchant's public storefront and its report inbox.
+"""Pages of the marketing capability: a merchant's public storefront and its inbox.
 
 The storefront is rendered here from the marketing-info read model, so it
 shows the version published on chain the moment it is indexed, without
-signing in. The inbox is a shell that `marketing.js` fills through the JSON
-API with the signed-in merchant's key.
+signing in. The inbox is a shell that `marketing.js` (reports, chart, report
+detail) and `marketing-editor.js` (reporting rules, webhook, marketing info)
+fill through the JSON API with the signed-in merchant's key.
 """
 
 from __future__ import annotations
@@ -39,5 +40,5 @@ async def storefront(request: Request, merchant_id: str, runtime: RuntimeDep) ->
 
 @router.get("/inbox", response_class=HTMLResponse)
 async def inbox(request: Request) -> HTMLResponse:
-    """The signed-in merchant's reports, with a chart of one indicator across them."""
+    """The signed-in merchant's reports and chart, and its rules, webhook and info editors."""
     return templates.TemplateResponse(request, "marketing/inbox.html", {})

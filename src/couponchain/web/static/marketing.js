@@ -1,7 +1,11 @@
-// The merchant's report inbox: the reports of the signed-in merchant and a
-// chart of one scalar indicator across them (oldest to newest).
-// $(), api(), whoAmI() and drawLine() come from app.js (loaded first; both deferred).
+// The merchant's report inbox: the reports of the signed-in merchant, a bar
+// chart of one scalar indicator across them (oldest to newest) and a report's
+// detail with its chain evidence. marketing-editor.js adds the rules, webhook
+// and marketing-info editors to the same page.
+// $(), api() and whoAmI() come from app.js (loaded first; all deferred).
 "use strict";
+
+const CHART_BARS = 30; // the latest reports that fit the chart
 
 function scalar(value) {
   if (typeof value === "number") return value;
@@ -23,13 +27,47 @@ function renderTable(reports) {
   while (table.rows.length > 1) table.deleteRow(1);
   for (const r of reports) {
     const row = table.insertRow();
-    const cells = [r.id, r.trigger, r.period_start + " – " + r.period_end,
+    row.dataset.id = r.id;
+    const cells = [r.trigger, r.period_start + " – " + r.period_end,
       Object.entries(r.indicators).map(([k, v]) => k + ": " + shown(v)).join(" · "),
       r.status + (r.chain_report_id ? " (#" + r.chain_report_id + ")" : ""),
       r.delivery ? r.delivery.status + " after " + r.delivery.attempts + " attempt(s)" : "inbox only"];
+    const open = document.createElement("button");
+    open.type = "button";
+    open.className = "link";
+    open.textContent = "#" + r.id;
+    open.onclick = () => showReport(r.id);
+    row.insertCell().appendChild(open);
     for (const value of cells) row.insertCell().textContent = value;
   }
   $("inbox-empty").hidden = reports.length > 0;
+}
+
+// Bars rather than a line: one report is already worth a chart.
+function drawBars(canvas, values, labels) {
+  // Draw at the size shown, so the labels stay readable on a phone.
+  if (canvas.clientWidth && canvas.width !== canvas.clientWidth) canvas.width = canvas.clientWidth;
+  const ctx = canvas.getContext("2d");
+  const w = canvas.width, h = canvas.height, top = 16, bottom = 18;
+  ctx.clearRect(0, 0, w, h);
+  canvas.dataset.points = String(values.length);
+  if (!values.length) return;
+  const max = Math.max(1, ...values);
+  const slot = (w - 20) / values.length, bar = Math.max(2, slot * 0.7);
+  ctx.font = "12px system-ui, sans-serif";
+  ctx.textAlign = "center";
+  values.forEach((v, i) => {
+    const x = 10 + i * slot + (slot - bar) / 2;
+    const height = (v / max) * (h - top - bottom);
+    ctx.fillStyle = "#0b6bcb";
+    ctx.fillRect(x, h - bottom - height, bar, height);
+    ctx.fillStyle = "#1d2433";
+    ctx.fillText(String(Math.round(v * 1000) / 1000), x + bar / 2, h - bottom - height - 3);
+    if (values.length <= 12) {
+      ctx.fillStyle = "#5b6475";
+      ctx.fillText(labels[i], x + bar / 2, h - 4);
+    }
+  });
 }
 
 function renderChart(reports) {
@@ -42,9 +80,39 @@ function renderChart(reports) {
   select.replaceChildren(...[...names].sort().map((n) => new Option(n, n)));
   if (names.has(chosen)) select.value = chosen;
   const name = select.value;
-  const values = reports.slice().reverse().map((r) => scalar(r.indicators[name]))
-    .filter((v) => v !== null);
-  drawLine($("inbox-chart"), values);
+  const points = reports.slice(0, CHART_BARS).reverse()
+    .map((r) => ({ id: r.id, value: scalar(r.indicators[name]) }))
+    .filter((p) => p.value !== null && p.value !== undefined);
+  drawBars($("inbox-chart"), points.map((p) => p.value), points.map((p) => "#" + p.id));
+  $("inbox-chart-note").textContent = points.length
+    ? `${name} in the last ${points.length} report(s): ${points.map((p) => p.value).join(", ")}`
+    : "Nothing to chart yet.";
+}
+
+async function showReport(id) {
+  const r = await api("/v1/reports/" + id);
+  $("report-detail").hidden = false;
+  $("report-id").textContent = r.id;
+  const ok = $("report-reproduced");
+  ok.textContent = r.reproduced ? "✓ recomputed from the anchored logs: same hash"
+                                : "✗ the recomputed hash differs";
+  ok.className = r.reproduced ? "verified" : "error";
+  $("report-onchain").textContent = r.onchain_hash || "not yet published";
+  $("report-recomputed").textContent = r.recomputed_hash;
+  $("report-chain").textContent = r.chain_report_id
+    ? `report #${r.chain_report_id}, block ${r.block_number}, tx ${r.tx_hash}` : r.status;
+  const d = r.delivery;
+  $("report-delivery").textContent = d
+    ? `${d.status} after ${d.attempts} attempt(s)` + (d.delivered_at ? ` at ${d.delivered_at}` : "")
+    : "no webhook: inbox only";
+  $("report-attempts").replaceChildren(...(d ? d.log : []).map((a) => {
+    const li = document.createElement("li");
+    li.textContent = `${new Date(a.at * 1000).toISOString()} → ` +
+      (a.status_code ? "HTTP " + a.status_code : "no answer") + (a.error ? ` (${a.error})` : "");
+    return li;
+  }));
+  $("report-json").textContent = JSON.stringify(JSON.parse(r.json), null, 2);
+  $("report-detail").scrollIntoView({ block: "nearest" });
 }
 
 async function refreshInbox(me) {
@@ -58,9 +126,11 @@ document.addEventListener("DOMContentLoaded", async () => {
   const me = await whoAmI();
   if (!me || me.role !== "merchant") {
     $("inbox-signin").hidden = false;
+    if (me) $("inbox-signin").textContent = `This page is for merchants; you are signed in as a ${me.role}.`;
     return;
   }
   $("inbox").hidden = false;
+  $("inbox-storefront").href = "/merchants/" + me.id + "/storefront";
   await refreshInbox(me);
   setInterval(() => refreshInbox(me).catch(() => {}), 5000);
 });

@@ -1,0 +1,265 @@
+// The merchant's marketing editors on /inbox: reporting rules (kept on chain,
+// versioned), the webhook, and the marketing info the public storefront shows.
+// $(), api() and whoAmI() come from app.js (loaded first; all deferred).
+// Every check is the server's: its errors are shown as "field: detail".
+"use strict";
+
+(() => {
+// The documented catalogue (couponchain.domain.indicators.Indicator), in its order.
+const CATALOGUE = [
+  ["page_views", "Page views"], ["unique_visitors", "Unique visitors"],
+  ["visits_by_method", "Visits by access method"], ["new_visitors", "New visitors"],
+  ["returning_visitors", "Returning visitors"], ["coupon_claims", "Coupon claims"],
+  ["redemptions", "Redemptions"], ["purchases", "Purchases"],
+  ["conversion_rate", "Conversion rate (purchases / visitors)"],
+  ["redemption_rate", "Redemption rate (redemptions / claims)"],
+  ["top_operations", "Top operations"],
+];
+const NOT_SCALAR = new Set(["visits_by_method", "top_operations"]);
+const OPERATORS = [">=", ">", "<=", "<"];
+const MAX_RULES = 16;
+
+function newKey() {
+  return crypto.randomUUID ? crypto.randomUUID() : Date.now() + "-" + Math.random();
+}
+
+function problemText(error) {
+  const field = error.problem && error.problem.field;
+  return field && !error.message.startsWith(field) ? `${field}: ${error.message}` : error.message;
+}
+
+function show(box, text, failed) {
+  box.hidden = false;
+  box.classList.toggle("error", Boolean(failed));
+  box.textContent = text;
+}
+
+function el(tag, props = {}, ...children) {
+  const node = Object.assign(document.createElement(tag), props);
+  node.append(...children);
+  return node;
+}
+
+function options(select, pairs, chosen) {
+  for (const [value, label] of pairs) select.add(new Option(label, value));
+  if (chosen !== undefined && chosen !== null) select.value = String(chosen);
+  return select;
+}
+
+// ---------------------------------------------------------------- rules
+
+// One rule as a fieldset; `rule` is the stored JSON (or undefined for a new one).
+function ruleFieldset(rule) {
+  const n = document.querySelectorAll("#rules-list fieldset").length;
+  const set = el("fieldset", { className: "rule" });
+  set.append(el("legend", { textContent: "Rule " + (n + 1) }));
+  const picked = new Set(rule ? rule.indicators : []);
+  const boxes = el("div", { className: "indicators" });
+  for (const [name, label] of CATALOGUE) {
+    const box = el("input", { type: "checkbox", value: name, checked: picked.has(name) });
+    box.dataset.indicator = name;
+    boxes.append(el("label", {}, box, " " + label));
+  }
+  set.append(boxes);
+
+  const c = rule ? rule.condition : { type: "periodic", every_minutes: 60 };
+  const type = options(el("select", { className: "rule-type" }),
+                       [["periodic", "periodic"], ["threshold", "threshold"]], c.type);
+  set.append(el("label", {}, "Condition ", type));
+
+  const hours = c.type === "periodic" && c.every_minutes % 60 === 0;
+  const every = el("input", { className: "rule-every", inputMode: "numeric", required: false,
+                              value: c.type === "periodic" ? (hours ? c.every_minutes / 60 : c.every_minutes) : 1 });
+  const unit = options(el("select", { className: "rule-unit" }),
+                       [["minutes", "minutes"], ["hours", "hours"]], hours ? "hours" : "minutes");
+  const periodic = el("div", { className: "inline rule-periodic" }, "Every ", every, unit);
+
+  const indicator = options(el("select", { className: "rule-indicator" }),
+                            CATALOGUE.filter(([n]) => !NOT_SCALAR.has(n)), c.indicator || "unique_visitors");
+  const op = options(el("select", { className: "rule-op" }), OPERATORS.map((o) => [o, o]), c.op);
+  const value = el("input", { className: "rule-value", value: c.value ?? "",
+                              placeholder: "100, 1/4, 0.25 or 25%" });
+  const windowMinutes = el("input", { className: "rule-window", inputMode: "numeric",
+                                      value: c.window_minutes ?? 60, placeholder: "all history" });
+  const threshold = el("div", { className: "stack rule-threshold" },
+    el("div", { className: "inline" }, indicator, op, value),
+    el("label", { className: "inline" }, "over the last ", windowMinutes, " minutes"));
+
+  const remove = el("button", { type: "button", className: "secondary rule-remove",
+                                textContent: "Remove this rule" });
+  remove.onclick = () => { set.remove(); renumber(); };
+  const sync = () => {
+    periodic.hidden = type.value !== "periodic";
+    threshold.hidden = type.value !== "threshold";
+  };
+  type.onchange = sync;
+  sync();
+  set.append(periodic, threshold, remove);
+  return set;
+}
+
+function renumber() {
+  document.querySelectorAll("#rules-list fieldset legend")
+    .forEach((legend, i) => { legend.textContent = "Rule " + (i + 1); });
+  $("rule-add").disabled = document.querySelectorAll("#rules-list fieldset").length >= MAX_RULES;
+}
+
+// A whole number when the text is one, else the text (the server names the field).
+function number(text) {
+  return /^\s*\d+\s*$/.test(text) ? Number(text) : text;
+}
+
+function ruleFrom(set) {
+  const indicators = [...set.querySelectorAll("input[data-indicator]:checked")]
+    .map((b) => b.value);
+  const q = (cls) => set.querySelector("." + cls).value;
+  if (q("rule-type") === "periodic") {
+    const key = q("rule-unit") === "hours" ? "every_hours" : "every_minutes";
+    return { indicators, condition: { type: "periodic", [key]: number(q("rule-every")) } };
+  }
+  const condition = { type: "threshold", indicator: q("rule-indicator"), op: q("rule-op"),
+                      value: number(q("rule-value")) };
+  if (q("rule-window").trim() !== "") condition.window_minutes = number(q("rule-window"));
+  return { indicators, condition };
+}
+
+function summary(rule) {
+  const c = rule.condition;
+  const when = c.type === "periodic" ? `every ${c.every_minutes} min`
+    : `when ${c.indicator} ${c.op} ${c.value}` +
+      (c.window_minutes ? ` over ${c.window_minutes} min` : " over all history");
+  return `${rule.indicators.join(", ")} — ${when}`;
+}
+
+function renderRules(data) {
+  const current = data.history[0];
+  $("rules-version").textContent = current
+    ? `Version ${data.version}, set at ${current.set_at} (block ${current.block_number}, ` +
+      `tx ${current.tx_hash}); rules hash ${data.rules_hash}.`
+    : "Version 0: no rules yet. Pick indicators and a condition, then save.";
+  const list = $("rules-list");
+  list.replaceChildren();
+  const rules = data.rules ? data.rules.rules : [];
+  for (const rule of rules.length ? rules : [undefined]) list.append(ruleFieldset(rule));
+  renumber();
+  $("rules-history").replaceChildren(...data.history.map((v) => el("tr", {},
+    el("td", { textContent: String(v.version) }), el("td", { textContent: v.set_at }),
+    el("td", { textContent: v.rules.rules.map(summary).join("; ") || "no rules" }))));
+}
+
+function setUpRules(me) {
+  const load = async () => renderRules(await api(`/v1/merchants/${me.id}/reporting-rules`));
+  $("rule-add").onclick = () => { $("rules-list").append(ruleFieldset()); renumber(); };
+  $("rules-form").onsubmit = async (event) => {
+    event.preventDefault();
+    const box = $("rules-result");
+    const rules = [...document.querySelectorAll("#rules-list fieldset")].map(ruleFrom);
+    show(box, "Saving the rules on chain…");
+    try {
+      const saved = await api(`/v1/merchants/${me.id}/reporting-rules`, {
+        method: "PUT", body: JSON.stringify({ rules }), headers: { "Idempotency-Key": newKey() },
+      });
+      show(box, `Saved version ${saved.version}: ${rules.length} rule(s).`);
+      await load();
+    } catch (error) {
+      show(box, "Not saved: " + problemText(error), true);
+    }
+  };
+  return load();
+}
+
+// ---------------------------------------------------------------- webhook
+
+function setUpWebhook(me) {
+  $("webhook-form").onsubmit = async (event) => {
+    event.preventDefault();
+    const box = $("webhook-result");
+    const body = { url: $("webhook-url").value.trim() };
+    if ($("webhook-secret").value) body.secret = $("webhook-secret").value;
+    try {
+      const hook = await api(`/v1/merchants/${me.id}/webhook`, {
+        method: "PUT", body: JSON.stringify(body),
+      });
+      $("webhook-secret").value = "";
+      box.hidden = false;
+      box.classList.remove("error");
+      box.replaceChildren(`Reports go to ${hook.url}. Signing secret, shown once — keep it now: `,
+                          el("code", { id: "webhook-shown-secret", textContent: hook.secret }));
+    } catch (error) {
+      show(box, "Not saved: " + problemText(error), true);
+    }
+  };
+}
+
+// ---------------------------------------------------------------- marketing info
+
+function day(iso) {
+  return iso ? iso.slice(0, 10) : "";
+}
+
+function fillInfo(data) {
+  const c = data.current;
+  $("info-version").textContent = c
+    ? `Version ${c.version} of ${data.history.length}, published at ${c.updated_at} (tx ${c.tx_hash}).`
+    : "Nothing published yet.";
+  $("info-history").replaceChildren(...data.history.map((v) => el("tr", {},
+    el("td", { textContent: String(v.version) }), el("td", { textContent: v.headline }),
+    el("td", { textContent: v.updated_at }))));
+  if (!c) {
+    const today = new Date();
+    $("info-from").value = today.toISOString().slice(0, 10);
+    today.setMonth(today.getMonth() + 1);
+    $("info-until").value = today.toISOString().slice(0, 10);
+    return;
+  }
+  $("info-headline").value = c.headline;
+  $("info-description").value = c.description || "";
+  $("info-segment").value = c.target_segment || "";
+  $("info-discount-type").value = c.discount ? c.discount.type : "";
+  $("info-discount-value").value = c.discount ? c.discount.value : "";
+  $("info-discount-min").value = c.discount ? c.discount.min_order_amount : "";
+  $("info-from").value = day(c.valid_from);
+  $("info-until").value = day(c.valid_until);
+}
+
+function infoBody() {
+  const body = {
+    headline: $("info-headline").value, description: $("info-description").value,
+    target_segment: $("info-segment").value,
+    valid_from: $("info-from").value + "T00:00:00Z", valid_until: $("info-until").value + "T23:59:59Z",
+  };
+  const type = $("info-discount-type").value;
+  if (type) {
+    body.discount = { type, value: number($("info-discount-value").value) };
+    if ($("info-discount-min").value.trim()) body.discount.min_order_amount = number($("info-discount-min").value);
+  }
+  return body;
+}
+
+function setUpInfo(me) {
+  const path = `/v1/merchants/${me.id}/marketing-info`;
+  $("info-form").onsubmit = async (event) => {
+    event.preventDefault();
+    const box = $("info-result");
+    show(box, "Publishing on chain…");
+    try {
+      const done = await api(path, { method: "PUT", body: JSON.stringify(infoBody()),
+                                     headers: { "Idempotency-Key": newKey() } });
+      box.replaceChildren(`Published version ${done.version}. `,
+        el("a", { id: "info-storefront", href: `/merchants/${me.id}/storefront`,
+                  textContent: "See it on your storefront" }));
+      fillInfo(await api(path));
+    } catch (error) {
+      show(box, "Not published: " + problemText(error), true);
+    }
+  };
+  return api(path).then(fillInfo);
+}
+
+document.addEventListener("DOMContentLoaded", async () => {
+  const me = await whoAmI();
+  if (!me || me.role !== "merchant") return;
+  setUpWebhook(me);
+  await Promise.all([setUpRules(me), setUpInfo(me)]);
+});
+})();
