@@ -31,6 +31,14 @@ def deployer(name: str):
 def _anchor() -> Iterator[None]:
     with boa.env.anchor():
         yield
+    # The anchor reverts the state but not titanoboa's traces of every storage
+    # write and keccak preimage. Deploy addresses repeat from test to test, so
+    # the traces of one address grow all session long, and titanoboa renders
+    # them on every revert (the contract's repr in the error): a state machine
+    # late in the session ran 5x slower than alone. Tests never need the
+    # traces of earlier tests.
+    boa.env.sstore_trace.clear()
+    boa.env.sha3_trace.clear()
 
 
 @pytest.fixture(scope="session")
