@@ -41,11 +41,11 @@ def _mutated(draw: st.DrawFn, code: str) -> str:
     kind = draw(st.sampled_from(["replace", "cut", "add", "case"]))
     i = draw(st.integers(0, len(code) - 1))
     if kind == "replace":
-        return code[:i] + draw(st.characters()) + code[i + 1:]
+        return code[:i] + draw(st.characters(codec="utf-8")) + code[i + 1:]
     if kind == "cut":
         return code[:i] + code[i + 1:]
     if kind == "add":
-        return code[:i] + draw(st.characters()) + code[i:]
+        return code[:i] + draw(st.characters(codec="utf-8")) + code[i:]
     return code[:i] + code[i:].swapcase()
 
 
