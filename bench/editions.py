@@ -35,7 +35,7 @@ from couponchain.cli import main as cli
 from couponchain.config import Settings
 from couponchain.domain.roles import Role
 from couponchain.runtime import Runtime
-from couponchain.services.editions import Sale, serial_text
+from couponchain.services.editions import CHUNK, Sale, serial_text
 from couponchain.services.participants import Caller
 
 # Bound to the real stdout now: CliRunner swaps sys.stdout while `verify` runs.
@@ -231,7 +231,8 @@ async def main(args: argparse.Namespace) -> None:
     table.add_column("size", justify="right")
     table.add_column("result (journaled, on chain, indexed)", justify="right")
     table.add_row(
-        "sales:bulk (EditionService.sell_many), sequential requests",
+        "sales:bulk (EditionService.sell_many: one reservation, then chunks of "
+        f"{CHUNK}), sequential requests",
         f"{args.bulk_requests} x {args.bulk_size:,}",
         f"{bulk_rate:,.0f} sales/s",
     )

@@ -222,3 +222,76 @@ def test_batches_are_all_or_nothing(editions, merchant, consumer, picks, redeem)
         for serial in range(1, 7):
             expected = status if serial in seen and not error else CouponStatus.ACTIVE
             assert editions.coupon(coupon_id_of(eid, serial)).status == expected
+
+
+HOLD = 600
+
+ops = st.lists(
+    st.tuples(
+        st.sampled_from(["reserve", "consume", "sell", "release", "wait"]),
+        st.integers(0, 2),  # which of three holders (keys) it concerns
+        st.integers(1, 12),  # how many pieces
+    ),
+    min_size=1,
+    max_size=12,
+)
+
+
+@given(cap=st.integers(1, 30), steps=ops)
+def test_reservations_never_oversell(editions, merchant, terminal, consumer, cap, steps):
+    """Reservations, their sales, unreserved sales, releases and expiry in any
+    order: each outcome as predicted, and sold + reserved <= cap throughout."""
+    with boa.env.anchor():
+        eid = register(editions, merchant, cap=cap)
+        sold, reserved = 0, 0
+        # key index -> [reservation id, left, expires, released]
+        held: dict[int, list] = {}
+        for op, k, n in steps:
+            now = boa.env.timestamp
+            key = bytes([k + 1]) * 32
+            with boa.env.prank(terminal):
+                if op == "reserve":
+                    if k in held:
+                        with boa.reverts("editions: reservation key used"):
+                            editions.reserve(eid, n, key, now + HOLD)
+                    elif sold + reserved + n > cap:
+                        with boa.reverts("editions: cap exceeded"):
+                            editions.reserve(eid, n, key, now + HOLD)
+                    else:
+                        held[k] = [editions.reserve(eid, n, key, now + HOLD), n, now + HOLD, False]
+                        reserved += n
+                elif op == "consume" and k in held:
+                    rid, left, expires, released = held[k]
+                    args = (rid, [consumer] * n, [1] * n, [1] * n, [REF] * n)
+                    error = ("editions: reservation released" if released
+                             else "editions: reservation expired" if now >= expires
+                             else "editions: reservation exceeded" if n > left else None)
+                    if error:
+                        with boa.reverts(error):
+                            editions.record_reserved_sales(*args)
+                    else:
+                        assert editions.record_reserved_sales(*args) == sold + 1
+                        held[k][1] -= n
+                        sold, reserved = sold + n, reserved - n
+                elif op == "sell":
+                    args = (eid, [consumer] * n, [1] * n, [1] * n, [REF] * n)
+                    if sold + reserved + n > cap:
+                        with boa.reverts("editions: cap exceeded"):
+                            editions.record_sales(*args)
+                    else:
+                        assert editions.record_sales(*args) == sold + 1
+                        sold += n
+                elif op == "release" and k in held:
+                    rid, left, _, released = held[k]
+                    if released:
+                        with boa.reverts("editions: reservation released"):
+                            editions.release(rid)
+                    else:
+                        assert editions.release(rid) == left
+                        held[k][1], held[k][3] = 0, True
+                        reserved -= left
+                elif op == "wait":
+                    boa.env.time_travel(seconds=n * 100)
+            assert (editions.edition(eid).sold, editions.reserved(eid)) == (sold, reserved)
+            assert sold + reserved <= cap
+            assert editions.remaining(eid) == cap - sold - reserved

@@ -1,10 +1,11 @@
 """Stateful invariants of contracts/editions.vy.
 
-Random participants register editions, sell, transfer, redeem, void and let
-time pass. A ghost model predicts the exact outcome of every call (the revert
-string or the new state); after every step the chain's counters must equal the
-ghost's, `sold <= cap` and `redeemed + voided <= sold`. Each example runs in its
-own state snapshot.
+Random participants register editions, sell, reserve capacity, sell out of
+their reservations, release them, transfer, redeem, void and let time pass
+(reservations expire). A ghost model predicts the exact outcome of every call
+(the revert string or the new state); after every step the chain's counters
+must equal the ghost's, `sold + reserved <= cap` and `redeemed <= sold -
+voided`. Each example runs in its own state snapshot.
 """
 
 import re
@@ -24,6 +25,7 @@ from couponchain.domain.edition_slots import (
     decode_coupon_word,
     edition_slot,
     layout_from_compiler,
+    reserved_slot,
 )
 from couponchain.domain.roles import Role
 
@@ -54,6 +56,10 @@ callers = st.sampled_from(["M1", "M1", "T1", "T1", "M2", "T2", "C1", "C2", "P", 
 receivers = st.sampled_from(["C1", "C2", "C1", "T1", "M2", "X", "zero"])
 buyers = st.sampled_from(["C1", "C2", "C1", "C2", "X", "zero"])
 channels = st.sampled_from([1, 2, 1, 2, 0])
+KEYS = [bytes([i + 1]) * 32 for i in range(3)]
+# Reservation lifetimes: mostly within a run's reach (`wait` moves 0-60 s).
+holds = st.sampled_from([30, 60, 120, 600, 86_400, 30, 60, 0, 86_401])
+SELLER = {"M1": "T1", "M2": "T2"}
 
 
 class _QuietContract(VyperContract):
@@ -71,6 +77,17 @@ class GhostEdition:
     valid_from: int
     valid_until: int
     serials: list[int] = field(default_factory=list)
+    reserved: int = 0
+
+
+@dataclass
+class GhostReservation:
+    rid: bytes
+    edition_id: int
+    holder: str
+    left: int
+    expires: int
+    released: bool = False
 
 
 @dataclass
@@ -100,6 +117,7 @@ class EditionsMachine(RuleBasedStateMachine):
         self.editions.__class__ = _QuietContract
         self.ghost: dict[int, GhostEdition] = {}
         self.coupons: dict[int, GhostCoupon] = {}
+        self.reservations: dict[tuple[str, int], GhostReservation] = {}
         self.prefixes: set[str] = set()
         self.touched: set[int] = set()  # coupons changed since the last check
 
@@ -131,7 +149,7 @@ class EditionsMachine(RuleBasedStateMachine):
 
     @initialize(
         merchant=st.sampled_from(["M1", "M2"]),
-        cap=st.integers(1, 6),
+        cap=st.integers(1, 8),
         start=st.integers(-50, 100),
         length=st.integers(60, 600),
         buyers=st.lists(st.sampled_from(["C1", "C2"]), min_size=1, max_size=6),
@@ -140,7 +158,8 @@ class EditionsMachine(RuleBasedStateMachine):
         """An open edition with a few sales, so that every run has coupons to act on."""
         self.register(merchant, "FIRST", cap, start, length)
         if self.ghost:
-            self.sell(merchant, 0, [(b, 1) for b in buyers[:cap]], False)
+            # Leave pieces for reservations when the cap allows.
+            self.sell(merchant, 0, [(b, 1) for b in buyers[:max(1, cap - 2)]], False)
 
     @rule(
         caller=callers,
@@ -193,16 +212,10 @@ class EditionsMachine(RuleBasedStateMachine):
             error = "editions: caller may not sell this edition"
         elif boa.env.timestamp >= edition.valid_until:
             error = "editions: edition expired"
-        elif len(edition.serials) + n > edition.cap:
+        elif len(edition.serials) + edition.reserved + n > edition.cap:
             error = "editions: cap exceeded"
         else:
-            for buyer, channel in items:
-                if buyer == "zero":
-                    error = "editions: zero buyer"
-                elif channel not in (1, 2):
-                    error = "editions: unknown channel"
-                if error:
-                    break
+            error = self._item_error(items)
         buyers = [ZERO if b == "zero" else ADDRESS[b] for b, _ in items]
         channels = [c for _, c in items]
         if single and n == 1:
@@ -212,12 +225,120 @@ class EditionsMachine(RuleBasedStateMachine):
             args = (eid, buyers, [7] * n, channels, [REF] * n)
             first = self._call(caller, error, self.editions.record_sales, *args)
         if error is None:
-            assert first == len(edition.serials) + 1
-            for i, (buyer, channel) in enumerate(items):
-                edition.serials.append(first + i)
-                cid = coupon_id_of(eid, first + i)
-                self.coupons[cid] = GhostCoupon(buyer, CouponStatus.ACTIVE, channel)
-                self.touched.add(cid)
+            self._sold(eid, first, items)
+
+    @staticmethod
+    def _item_error(items) -> str | None:
+        for buyer, channel in items:
+            if buyer == "zero":
+                return "editions: zero buyer"
+            if channel not in (1, 2):
+                return "editions: unknown channel"
+        return None
+
+    def _sold(self, eid: int, first: int, items) -> None:
+        edition = self.ghost[eid]
+        assert first == len(edition.serials) + 1
+        for i, (buyer, channel) in enumerate(items):
+            edition.serials.append(first + i)
+            cid = coupon_id_of(eid, first + i)
+            self.coupons[cid] = GhostCoupon(buyer, CouponStatus.ACTIVE, channel)
+            self.touched.add(cid)
+
+    def _pick_reservation(self, pick: int) -> GhostReservation | None:
+        """A reservation made in this run, or (for pick 0) none."""
+        known = sorted(self.reservations)
+        if pick == 0 or not known:
+            return None
+        return self.reservations[known[pick % len(known)]]
+
+    @rule(caller=callers, pick=st.integers(0, 7), count=st.sampled_from([1, 1, 2, 3, 5, 0]),
+          key=st.integers(0, 2), hold=holds, as_seller=st.booleans())
+    def reserve(self, caller, pick, count, key, hold, as_seller):
+        # Mostly an existing edition; for pick 0 the next, unregistered id.
+        eid = pick % len(self.ghost) + 1 if pick and self.ghost else len(self.ghost) + 1
+        edition = self.ghost.get(eid)
+        if as_seller and edition is not None:  # the merchant or its terminal
+            caller = edition.merchant if caller in ("M1", "M2") else SELLER[edition.merchant]
+        now = boa.env.timestamp
+        error = None
+        if edition is None:
+            error = "editions: unknown edition"
+        elif not self._acts_for(caller, edition.merchant):
+            error = "editions: caller may not sell this edition"
+        elif now >= edition.valid_until:
+            error = "editions: edition expired"
+        elif count == 0:
+            error = "editions: empty reservation"
+        elif hold == 0:
+            error = "editions: reservation already expired"
+        elif hold > 86_400:
+            error = "editions: reservation too long"
+        elif (caller, key) in self.reservations:
+            error = "editions: reservation key used"
+        elif len(edition.serials) + edition.reserved + count > edition.cap:
+            error = "editions: cap exceeded"
+        rid = self._call(caller, error, self.editions.reserve, eid, count, KEYS[key], now + hold)
+        if error is None:
+            assert rid == self.editions.reservation_id(ADDRESS[caller], KEYS[key])
+            self.reservations[(caller, key)] = GhostReservation(rid, eid, caller, count,
+                                                                now + hold)
+            edition.reserved += count
+
+    @rule(
+        caller=callers,
+        pick=st.integers(0, 10),
+        items=st.lists(st.tuples(buyers, channels), min_size=1, max_size=4),
+        as_holder=st.booleans(),
+    )
+    def sell_reserved(self, caller, pick, items, as_holder):
+        held = self._pick_reservation(pick)
+        if as_holder and held is not None:
+            caller = held.holder
+        now, n = boa.env.timestamp, len(items)
+        error = None
+        if held is None:
+            error = "editions: unknown reservation"
+        elif caller != held.holder:
+            error = "editions: caller is not the reservation holder"
+        elif held.released:
+            error = "editions: reservation released"
+        elif now >= held.expires:
+            error = "editions: reservation expired"
+        elif n > held.left:
+            error = "editions: reservation exceeded"
+        elif now >= self.ghost[held.edition_id].valid_until:
+            error = "editions: edition expired"
+        else:
+            error = self._item_error(items)
+        rid = held.rid if held is not None else b"\x77" * 32
+        args = (rid, [ZERO if b == "zero" else ADDRESS[b] for b, _ in items], [7] * n,
+                [c for _, c in items], [REF] * n)
+        first = self._call(caller, error, self.editions.record_reserved_sales, *args)
+        if error is None:
+            self._sold(held.edition_id, first, items)
+            held.left -= n
+            self.ghost[held.edition_id].reserved -= n
+
+    @rule(caller=callers, pick=st.integers(0, 10), as_holder=st.booleans())
+    def release(self, caller, pick, as_holder):
+        held = self._pick_reservation(pick)
+        if as_holder and held is not None:
+            caller = held.holder
+        error = None
+        if held is None:
+            error = "editions: unknown reservation"
+        elif held.released:
+            error = "editions: reservation released"
+        elif not (caller in (held.holder, self.ghost[held.edition_id].merchant)
+                  or boa.env.timestamp >= held.expires):
+            error = "editions: reservation still held"
+        rid = held.rid if held is not None else b"\x77" * 32
+        returned = self._call(caller, error, self.editions.release, rid)
+        if error is None:
+            assert returned == held.left
+            self.ghost[held.edition_id].reserved -= held.left
+            held.left, held.released = 0, True
 
     @rule(caller=callers, pick=st.integers(0, 30), receiver=receivers, by_owner=st.booleans())
     def transfer(self, caller, pick, receiver, by_owner):
@@ -314,10 +435,14 @@ class EditionsMachine(RuleBasedStateMachine):
                 self._stored(edition_slot(LAYOUT, eid, name))
                 for name in ("cap", "sold", "voided", "redeemed")
             )
-            assert sold == len(ghost.serials) <= cap == ghost.cap
+            reserved = self._stored(reserved_slot(LAYOUT, eid))
+            assert sold == len(ghost.serials) and cap == ghost.cap
+            assert reserved == ghost.reserved == sum(
+                r.left for r in self.reservations.values() if r.edition_id == eid)
+            assert sold + reserved <= cap
             assert redeemed == statuses.count(CouponStatus.REDEEMED)
             assert voided == statuses.count(CouponStatus.VOIDED)
-            assert redeemed + voided <= sold
+            assert redeemed <= sold - voided
             assert ghost.serials == list(range(1, len(ghost.serials) + 1))
 
     @invariant()

@@ -28,6 +28,7 @@ from couponchain.domain.edition_slots import (
     layout_from_compiler,
     mapping_slot,
     proof_slots,
+    reserved_slot,
     sales_digest_step,
     slot_key,
     split_coupon_id,
@@ -210,3 +211,45 @@ def test_proof_slots_name_every_verified_slot(layout):
     assert slots["coupon"] == mapping_slot(layout.coupons, 7 * 2**32 + 42)
     assert slot_key(1) == "0x" + "00" * 31 + "01"
     assert len(slot_key(slots["coupon"])) == 66
+
+
+def test_reserved_slot_holds_the_open_reservations(editions, layout, merchant, terminal, consumer):
+    now = boa.env.timestamp
+    with boa.env.prank(merchant):
+        eid = editions.register_edition("Mugs", "Refill", TERMS, "MUG", 9, 450, now, now + 1000)
+        editions.reserve(eid, 4, b"\x01" * 32, now + 600)
+    with boa.env.prank(terminal):
+        rid = editions.reserve(eid, 3, b"\x01" * 32, now + 600)
+        editions.record_reserved_sales(rid, [consumer] * 2, [450] * 2, [1] * 2, [REF] * 2)
+    assert storage(editions, reserved_slot(layout, eid)) == 5 == editions.reserved(eid)
+    # The counters the proofs read did not move: sold counts the reserved sales.
+    assert storage(editions, edition_slot(layout, eid, "sold")) == 2
+    assert storage(editions, edition_slot(layout, eid, "cap")) == 9
+
+
+def test_a_layout_before_reservations_still_reads(compiler_layout):
+    old = {k: v for k, v in compiler_layout["storage_layout"].items()
+           if k not in ("_reserved", "_reservations")}
+    layout = layout_from_compiler(old)
+    assert (layout.editions, layout.coupons, layout.reserved) == (
+        old["_editions"]["slot"], old["_coupons"]["slot"], None)
+    with pytest.raises(LayoutError, match="_reserved"):
+        reserved_slot(layout, 1)
+    with pytest.raises(LayoutError, match="_reserved"):
+        layout_from_compiler({**old, "_reserved": {"type": "uint256", "slot": 9}})
+
+
+def test_sales_digest_covers_reserved_sales(editions, merchant, consumer):
+    now = boa.env.timestamp
+    with boa.env.prank(merchant):
+        eid = editions.register_edition("Mugs", "Refill", TERMS, "MUG", 9, 450, now, now + 1000)
+        editions.record_sale(eid, consumer, 400, 2, b"\x01" * 32)
+        logs = list(editions.get_logs())
+        rid = editions.reserve(eid, 2, b"\x02" * 32, now + 600)
+        editions.record_reserved_sales(rid, [consumer] * 2, [1, 2], [1, 2], [REF, REF])
+        logs += [x for x in editions.get_logs() if type(x).__name__ == "CouponSold"]
+    digest = b"\0" * 32
+    for log in logs:
+        digest = sales_digest_step(digest, log.coupon_id, log.buyer, log.price, log.channel,
+                                   log.order_ref, log.sold_at, log.seller)
+    assert editions.edition(eid).sales_digest == digest

@@ -403,32 +403,307 @@ async def test_listing_timeline_and_public_edition_page(client: httpx.AsyncClien
     assert (await client.get("/coupons/TIME-000009/qr.png")).status_code == 404
 
 
-async def test_bulk_retry_after_a_crash_half_way_finishes_the_rest(
+async def _sold_by(runtime: Runtime, edition_id: int, seller: str) -> int:
+    """Coupons of an edition in the read model sold by one account."""
+    from sqlalchemy import func, select
+
+    from couponchain.store.models import CouponRecord
+
+    async with runtime.db.session() as s:
+        return int((await s.execute(select(func.count()).where(
+            CouponRecord.edition_id == edition_id, CouponRecord.seller == seller))).scalar_one())
+
+
+async def _sell_outside(runtime: Runtime, signer: Any, edition_id: int, buyer: str,
+                        n: int, times: int) -> list[bool]:
+    """`times` transactions of `n` sales each, signed and sent past this runtime's
+    gateway, as another API worker process would; whether the node took each."""
+    address, code = runtime.gateway.contracts["editions"]
+    data = code.encode_call("record_sales", edition_id, [buyer] * n, [300] * n, [1] * n,
+                            [b"\x0f" * 32] * n)
+    took = []
+    for _ in range(times):
+        nonce = int(await runtime.rpc.call("eth_getTransactionCount", signer.address,
+                                           "pending"), 16)
+        raw = signer.sign_transaction({
+            "type": 2, "chainId": runtime.chain_id, "nonce": nonce, "gas": 3_000_000,
+            "maxFeePerGas": 0, "maxPriorityFeePerGas": 0, "to": address, "data": data,
+        }).raw_transaction
+        try:
+            await runtime.rpc.call("eth_sendRawTransaction", "0x" + bytes(raw).hex())
+            took.append(True)
+        except Exception:  # the contract refused it (cap exceeded); still mined
+            took.append(False)
+        await asyncio.sleep(0.01)
+    return took
+
+
+async def _caught_up(runtime: Runtime) -> None:
+    """Wait until the read models have every block the node has."""
+    await runtime.indexer.wait_for(int(await runtime.rpc.call("eth_blockNumber"), 16))
+
+
+async def _wait_reserved(runtime: Runtime, edition_id: int) -> None:
+    for _ in range(2000):
+        if int(await runtime.view("editions", "reserved", edition_id)):
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError("the bulk request never reserved")
+
+
+async def test_bulk_racing_single_sales_is_never_partial(
     client: httpx.AsyncClient, runtime: Runtime,
 ) -> None:
-    from eth_utils import keccak
+    shop = await _shop(client)
+    merchant = shop.merchant["address"]
+    tills = [t["address"] for t in shop.terminals]
+    buyer = shop.consumers[0]["address"]
+    outside = await runtime.participants.signer(shop.terminals[1]["id"])
+    bulk = [{"buyer": buyer, "order_ref": f"BULK-{i}"} for i in range(2000)]
 
-    from couponchain.chain.gateway import Call
+    async def singles(url: str, n: int) -> list[int]:
+        async def one(i: int) -> int:
+            return (await client.post(url, headers=shop.auth(shop.terminals[0]), json={
+                "buyer": buyer, "order_ref": f"ONE-{i}"})).status_code
+        return list(await asyncio.gather(*(one(i) for i in range(n))))
+
+    # The bulk request gets its reservation first: 2,000 of the 2,100 pieces left.
+    # Single sales through this API and sales from another process then race its
+    # five chunks for the remaining capacity; none of its chunks may lose.
+    first = await _create(client, shop, "RACEA", 2500)
+    url = f"/v1/editions/{first['id']}"
+    ok = await client.post(f"{url}/sales:bulk", headers=shop.as_merchant,
+                           json={"sales": bulk[:400]})
+    assert ok.status_code == 201, ok.text
+    request = asyncio.create_task(client.post(f"{url}/sales:bulk", headers=shop.as_merchant,
+                                              json={"sales": bulk}, timeout=120))
+    await _wait_reserved(runtime, first["id"])
+    statuses, took = await asyncio.gather(
+        singles(f"{url}/sales", 150),
+        _sell_outside(runtime, outside, first["id"], buyer, 10, 5))
+    done = await request
+    await _caught_up(runtime)
+    assert done.status_code == 201, done.text
+    assert done.json()["recorded"] == 2000 and len(done.json()["transactions"]) == 5
+    assert await _sold_by(runtime, first["id"], merchant) == 2400
+    singles_sold = statuses.count(201) + 10 * sum(took)
+    assert singles_sold == 100, (Counter(statuses), took)
+    assert set(statuses) <= {201, 409}
+    final = (await client.get(url)).json()
+    assert (final["sold"], final["reserved"], final["remaining"]) == (2500, 0, 0)
+
+    # The other order: the singles take the capacity first; the bulk request is
+    # refused whole, with nothing of it written and nothing left reserved.
+    second = await _create(client, shop, "RACEB", 2100)
+    url = f"/v1/editions/{second['id']}"
+    statuses, took = await asyncio.gather(
+        singles(f"{url}/sales", 100),
+        _sell_outside(runtime, outside, second["id"], buyer, 10, 5))
+    assert statuses.count(201) == 100 and all(took)
+    refused = await client.post(f"{url}/sales:bulk", headers=shop.as_merchant,
+                                json={"sales": bulk}, timeout=120)
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["reason"] == "editions: cap exceeded"
+    assert "1950 pieces are left; nothing was recorded" in refused.json()["detail"]
+    await _caught_up(runtime)
+    assert await _sold_by(runtime, second["id"], merchant) == 0
+    final = (await client.get(url)).json()
+    assert (final["sold"], final["reserved"], final["remaining"]) == (150, 0, 1950)
+    assert {c: await _sold_by(runtime, second["id"], c) for c in tills} == {
+        tills[0]: 100, tills[1]: 50}
+
+
+async def test_bulk_racing_singles_all_at_once_is_all_or_nothing(
+    client: httpx.AsyncClient, runtime: Runtime,
+) -> None:
+    # The same race without ordering it: the bulk request gets all its pieces
+    # or none, whichever sale reached the chain first.
+    shop = await _shop(client)
+    edition = await _create(client, shop, "RACEC", 2050)
+    url = f"/v1/editions/{edition['id']}"
+    buyer = shop.consumers[1]["address"]
+    bulk = [{"buyer": buyer, "order_ref": f"B-{i}"} for i in range(2000)]
+
+    async def one(i: int) -> int:
+        return (await client.post(f"{url}/sales", headers=shop.auth(shop.terminals[i % 2]),
+                                  json={"buyer": buyer, "order_ref": f"S-{i}"})).status_code
+
+    results = await asyncio.gather(
+        client.post(f"{url}/sales:bulk", headers=shop.as_merchant, json={"sales": bulk},
+                    timeout=120),
+        *(one(i) for i in range(200)))
+    done, statuses = results[0], list(results[1:])
+    await _caught_up(runtime)
+    bulk_sold = await _sold_by(runtime, edition["id"], shop.merchant["address"])
+    assert (done.status_code, bulk_sold) in ((201, 2000), (409, 0)), done.text
+    final = (await client.get(url)).json()
+    assert final["sold"] == bulk_sold + statuses.count(201) <= 2050
+    assert final["reserved"] == 0
+
+
+async def test_99_declared_299_tried_by_bulk_and_singles_ends_with_99(
+    client: httpx.AsyncClient,
+) -> None:
     from couponchain.services.editions import CHUNK
 
     shop = await _shop(client)
-    edition = await _create(client, shop, "RETRY", CHUNK + 100)
-    buyer = shop.consumers[0]["address"]
-    sales = [{"buyer": buyer, "order_ref": f"R-{i}", "channel": "online"}
-             for i in range(CHUNK + 100)]
-    # The first attempt journaled its first chunk, then the process died.
-    first = sales[:CHUNK]
-    await runtime.gateway.submit(
-        await runtime.participants.signer(shop.merchant["id"]),
-        Call("editions", "record_sales", fixed=(
-            edition["id"], [buyer] * CHUNK, [300] * CHUNK, [1] * CHUNK,
-            [keccak(text=s["order_ref"]) for s in first])),
-        op_key=f"{shop.merchant['id']}:bulk-7:bulk:0:sales")
+    edition = await _create(client, shop, "NINETY9", 99)
+    url = f"/v1/editions/{edition['id']}"
+    buyer = shop.consumers[0]["id"]
 
-    retried = await client.post(f"/v1/editions/{edition['id']}/sales:bulk",
-                                json={"sales": sales},
-                                headers={**shop.as_merchant, "Idempotency-Key": "bulk-7"})
+    async def one(i: int) -> int:
+        return (await client.post(f"{url}/sales", headers=shop.auth(shop.terminals[i % 2]),
+                                  json={"buyer": buyer, "order_ref": f"S-{i}"})).status_code
+
+    big = [{"buyer": buyer, "order_ref": f"B-{i}"} for i in range(CHUNK + 1)]
+    results = await asyncio.gather(
+        client.post(f"{url}/sales:bulk", headers=shop.as_merchant, json={"sales": big[:150]}),
+        client.post(f"{url}/sales:bulk", headers=shop.as_merchant, json={"sales": big}),
+        *(one(i) for i in range(149)))
+    assert [r.status_code for r in results[:2]] == [409, 409]
+    assert Counter(results[2:]) == {201: 99, 409: 50}
+    final = (await client.get(url)).json()
+    assert (final["sold"], final["reserved"], final["remaining"]) == (99, 0, 0)
+
+
+class _Crash:
+    """Makes the gateway fail the `n`th reserved-sales chunk with `error`."""
+
+    def __init__(self, runtime: Runtime, n: int, error: Exception) -> None:
+        self.real = runtime.gateway.submit
+        self.left, self.error = n, error
+
+    async def __call__(self, signer: Any, call: Any, **kw: Any) -> Any:
+        if call.function == "record_reserved_sales":
+            self.left -= 1
+            if self.left == 0:
+                raise self.error
+        return await self.real(signer, call, **kw)
+
+
+async def test_bulk_retry_after_a_crash_half_way_finishes_exactly_once(
+    client: httpx.AsyncClient, runtime: Runtime, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from couponchain.errors import ChainUnavailable
+    from couponchain.services.editions import CHUNK
+
+    shop = await _shop(client)
+    total = 2 * CHUNK + 100
+    edition = await _create(client, shop, "RETRY", total + 50)
+    url = f"/v1/editions/{edition['id']}"
+    buyer = shop.consumers[0]["address"]
+    sales = [{"buyer": buyer, "order_ref": f"R-{i}", "channel": "online"} for i in range(total)]
+    headers = {**shop.as_merchant, "Idempotency-Key": "bulk-7"}
+
+    # The first attempt records its first chunk, then the node goes away.
+    monkeypatch.setattr(runtime.gateway, "submit",
+                        _Crash(runtime, 2, ChainUnavailable("node gone")))
+    crashed = await client.post(f"{url}/sales:bulk", json={"sales": sales}, headers=headers)
+    assert crashed.status_code == 503, crashed.text
+    monkeypatch.undo()
+    await _caught_up(runtime)
+    mid = (await client.get(url)).json()
+    # Its reservation still holds the rest: nobody else can take it meanwhile.
+    assert (mid["sold"], mid["reserved"], mid["remaining"]) == (CHUNK, CHUNK + 100, 50)
+
+    retried = await client.post(f"{url}/sales:bulk", json={"sales": sales}, headers=headers)
     assert retried.status_code == 201, retried.text
-    assert retried.json()["recorded"] == CHUNK + 100
-    final = (await client.get(f"/v1/editions/{edition['id']}")).json()
-    assert (final["sold"], final["remaining"]) == (CHUNK + 100, 0)
+    body = retried.json()
+    assert body["recorded"] == total and len(body["transactions"]) == 3
+    assert [c["serial"] for c in body["coupons"]] == [
+        f"RETRY-{n:06d}" for n in range(1, total + 1)]
+    again = await client.post(f"{url}/sales:bulk", json={"sales": sales}, headers=headers)
+    assert again.json() == body
+    final = (await client.get(url)).json()
+    assert (final["sold"], final["reserved"], final["remaining"]) == (total, 0, 50)
+
+
+async def test_bulk_that_fails_for_good_releases_its_reservation(
+    client: httpx.AsyncClient, runtime: Runtime, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from couponchain.errors import ContractRevert
+    from couponchain.services.editions import CHUNK
+
+    shop = await _shop(client)
+    edition = await _create(client, shop, "GIVEBACK", 3 * CHUNK)
+    url = f"/v1/editions/{edition['id']}"
+    buyer = shop.consumers[0]["address"]
+    sales = [{"buyer": buyer, "order_ref": f"G-{i}"} for i in range(3 * CHUNK)]
+    monkeypatch.setattr(runtime.gateway, "submit",
+                        _Crash(runtime, 2, ContractRevert("editions: edition expired")))
+    failed = await client.post(f"{url}/sales:bulk", json={"sales": sales},
+                               headers={**shop.as_merchant, "Idempotency-Key": "give-1"})
+    monkeypatch.undo()
+    assert failed.status_code == 409, failed.text
+    assert f"the first {CHUNK} of {3 * CHUNK} sales were recorded" in failed.json()["detail"]
+    await _caught_up(runtime)
+    final = (await client.get(url)).json()
+    assert (final["sold"], final["reserved"], final["remaining"]) == (CHUNK, 0, 2 * CHUNK)
+
+
+async def test_an_abandoned_reservation_expires_and_is_released(
+    client: httpx.AsyncClient, runtime: Runtime, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from couponchain.errors import ChainUnavailable
+    from couponchain.services import edition_bulk
+    from couponchain.services.editions import CHUNK
+
+    shop = await _shop(client)
+    edition = await _create(client, shop, "ABANDON", 2 * CHUNK)
+    url = f"/v1/editions/{edition['id']}"
+    buyer = shop.consumers[0]["address"]
+    sales = [{"buyer": buyer, "order_ref": f"A-{i}"} for i in range(2 * CHUNK)]
+    monkeypatch.setattr(edition_bulk, "RESERVATION_SECONDS", 2)
+    monkeypatch.setattr(runtime.gateway, "submit",
+                        _Crash(runtime, 1, ChainUnavailable("node gone")))
+    crashed = await client.post(f"{url}/sales:bulk", json={"sales": sales},
+                                headers={**shop.as_merchant, "Idempotency-Key": "lost"})
+    assert crashed.status_code == 503
+    monkeypatch.undo()
+    # Never retried: its pieces stay booked until it expires...
+    sale = {"buyer": buyer, "order_ref": "late"}
+    refused = await client.post(f"{url}/sales", json=sale, headers=shop.as_merchant)
+    assert refused.status_code == 409, refused.text
+    await asyncio.sleep(3)
+    # ...then the next seller short of capacity (a terminal, which may release
+    # only an expired reservation) releases it first.
+    late = await client.post(f"{url}/sales:bulk", headers=shop.auth(shop.terminals[0]),
+                             json={"sales": sales[: CHUNK + 1]})
+    assert late.status_code == 201, late.text
+    await _caught_up(runtime)
+    final = (await client.get(url)).json()
+    assert (final["sold"], final["reserved"]) == (CHUNK + 1, 0)
+
+
+async def test_bulk_retry_after_the_last_chunk_answers_after_the_reservation_expired(
+    client: httpx.AsyncClient, runtime: Runtime, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from couponchain.errors import ChainUnavailable
+    from couponchain.services import edition_bulk
+    from couponchain.services.editions import CHUNK
+
+    shop = await _shop(client)
+    edition = await _create(client, shop, "LATE", CHUNK + 10)
+    url = f"/v1/editions/{edition['id']}"
+    buyer = shop.consumers[0]["address"]
+    sales = [{"buyer": buyer, "order_ref": f"L-{i}"} for i in range(CHUNK + 10)]
+    headers = {**shop.as_merchant, "Idempotency-Key": "late-1"}
+    monkeypatch.setattr(edition_bulk, "RESERVATION_SECONDS", 2)
+    real_wait = runtime.indexer.wait_for
+
+    async def wait_then_die(block_number: int, timeout: float = 30.0) -> None:
+        await real_wait(block_number, timeout)
+        raise ChainUnavailable("process died before answering")
+
+    # Every chunk landed, then the answer was lost; the retry comes after the
+    # reservation (used up) expired, and answers from the journal.
+    monkeypatch.setattr(runtime.indexer, "wait_for", wait_then_die)
+    lost = await client.post(f"{url}/sales:bulk", json={"sales": sales}, headers=headers)
+    assert lost.status_code == 503
+    monkeypatch.setattr(runtime.indexer, "wait_for", real_wait)
+    await asyncio.sleep(3)
+    retried = await client.post(f"{url}/sales:bulk", json={"sales": sales}, headers=headers)
+    assert retried.status_code == 201, retried.text
+    assert retried.json()["recorded"] == CHUNK + 10
+    final = (await client.get(url)).json()
+    assert (final["sold"], final["reserved"], final["remaining"]) == (CHUNK + 10, 0, 0)

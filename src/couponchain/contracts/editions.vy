@@ -13,7 +13,24 @@
         cid = eid * 2**32 + first                       # coupon "LATTE-000001"
         editions.transfer(cid, friend)                  # owner
         editions.redeem_batch([cid])                    # merchant or its terminal, in the window
+
+        # More sales than one transaction holds, all or nothing:
+        rid = editions.reserve(eid, 2000, key, now + 600)   # fails whole if 2000 do not fit
+        editions.record_reserved_sales(rid, buyers[:400], ...)  # ... 5 calls, cannot run short
+        editions.release(rid)                           # on failure: give back what is left
         ```
+
+        Capacity reservations: `reserve` books `count` pieces of an edition
+        for its caller (`holder`) until `expires`; only the holder consumes
+        them (`record_reserved_sales`), while everyone else's sales check
+        `sold + reserved + n <= cap`. So `sold + reserved <= cap` holds after
+        every call, and a reservation's sales can never be refused for
+        capacity. `release` returns what is left: by the holder or the
+        edition's merchant at any time, by anyone once expired (an expired
+        reservation cannot be consumed). A reservation id is
+        `keccak256(abi_encode(holder, key))`, so one holder's keys never
+        collide with another's, and a key is used once, ever: a client that
+        derives it from its request finds the same reservation on a retry.
 
         Coupon ids: `coupon_id = edition_id * 2**32 + serial` (serials start
         at 1, so "LATTE-000042" is serial 42 of the edition with prefix LATTE).
@@ -29,6 +46,9 @@
           sold coupon at `keccak256(C . coupon_id)`:
           bits 0-159 owner, 160-167 status, 168-175 channel, 176-239 sale time.
           A word of 0 means "never sold" (status 0).
+        - `_reserved: HashMap[uint256, uint256]` at slot R (after the others):
+          the pieces of edition `id` held by open reservations, at
+          `keccak256(R . id)`; the `Edition` struct is unchanged.
         Price paid and order reference are not stored per coupon (that would
         cost another fresh slot, 22,100 gas, per sale). They are in the
         `CouponSold` event, and each edition's `sales_digest` is a hash chain
@@ -54,6 +74,9 @@ CHANNEL_ONLINE: constant(uint8) = 1
 CHANNEL_OFFLINE: constant(uint8) = 2
 
 MAX_BATCH: constant(uint256) = 1024
+# A reservation blocks other sellers: it lives one day at most. A bulk
+# request needs minutes; a day covers a client retrying after an outage.
+MAX_HOLD: constant(uint256) = 86400
 MAX_CAP: constant(uint256) = 2**32 - 1
 SERIAL_BITS: constant(uint256) = 32
 # The full terms text is at most 4096 bytes of UTF-8: a printed page of
@@ -81,6 +104,14 @@ struct Edition:
     brand: String[64]
     title: String[128]
     prefix: String[16]
+
+
+struct Reservation:
+    edition_id: uint256
+    holder: address
+    left: uint256
+    expires: uint64
+    released: bool
 
 
 struct CouponRecord:
@@ -116,6 +147,26 @@ event CouponSold:
     sold_at: uint64
     seller: address
 
+event CapacityReserved:
+    edition_id: indexed(uint256)
+    reservation: indexed(bytes32)
+    holder: indexed(address)
+    key: bytes32
+    count: uint256
+    expires: uint64
+
+event ReservationConsumed:
+    edition_id: indexed(uint256)
+    reservation: indexed(bytes32)
+    count: uint256
+    left: uint256
+
+event ReservationReleased:
+    edition_id: indexed(uint256)
+    reservation: indexed(bytes32)
+    by: indexed(address)
+    returned: uint256
+
 event CouponTransferred:
     coupon_id: indexed(uint256)
     sender: indexed(address)
@@ -143,6 +194,8 @@ edition_count: public(uint256)
 _editions: HashMap[uint256, Edition]
 _coupons: HashMap[uint256, uint256]
 _edition_by_prefix: HashMap[bytes32, uint256]
+_reserved: HashMap[uint256, uint256]
+_reservations: HashMap[bytes32, Reservation]
 
 
 @deploy
@@ -293,6 +346,135 @@ def record_sales(
 
 
 @external
+def reserve(edition_id: uint256, count: uint256, key: bytes32, expires: uint64) -> bytes32:
+    """
+    @dev Books `count` pieces of an edition for the caller until `expires`,
+         so that sales spread over many transactions cannot run short of
+         capacity half-way. Refused whole when they do not fit.
+    @param edition_id The edition.
+    @param count The pieces to hold, at least 1 and at most `remaining`.
+    @param key The caller's key for this reservation; each key is used once.
+    @param expires When the reservation lapses (epoch seconds, exclusive): in
+           the future and at most MAX_HOLD (one day) ahead.
+    @return The reservation id, keccak256(abi_encode(caller, key)).
+    @custom:security The edition's merchant or a terminal bound to it only
+                     (the same rule as selling). The reserved pieces stay
+                     unavailable to other sellers until consumed, released,
+                     or released by anyone after `expires`.
+    """
+    self._check_seller(edition_id)
+    assert count > 0, "editions: empty reservation"
+    now: uint256 = block.timestamp
+    assert convert(expires, uint256) > now, "editions: reservation already expired"
+    assert convert(expires, uint256) <= now + MAX_HOLD, "editions: reservation too long"
+    reservation_id: bytes32 = keccak256(abi_encode(msg.sender, key))
+    assert self._reservations[reservation_id].holder == empty(address), (
+        "editions: reservation key used"
+    )
+    assert count <= self._unbooked(edition_id), "editions: cap exceeded"
+    # Cannot overflow: reserved + count <= cap - sold < 2**32.
+    self._reserved[edition_id] = unsafe_add(self._reserved[edition_id], count)
+    self._reservations[reservation_id] = Reservation(
+        edition_id=edition_id, holder=msg.sender, left=count, expires=expires, released=False
+    )
+    log CapacityReserved(
+        edition_id=edition_id,
+        reservation=reservation_id,
+        holder=msg.sender,
+        key=key,
+        count=count,
+        expires=expires,
+    )
+    return reservation_id
+
+
+@external
+def record_reserved_sales(
+    reservation_id: bytes32,
+    buyers: DynArray[address, MAX_BATCH],
+    prices: DynArray[uint256, MAX_BATCH],
+    channels: DynArray[uint8, MAX_BATCH],
+    order_refs: DynArray[bytes32, MAX_BATCH],
+) -> uint256:
+    """
+    @dev Records many sales of a reserved edition out of the reservation,
+         serials assigned in order; all or nothing. Never refused for the
+         cap: the pieces were booked by `reserve`.
+    @param reservation_id The reservation, made by the caller.
+    @param buyers The buyers, one per sale (non-zero).
+    @param prices The prices paid, one per sale.
+    @param channels The channels (1 online, 2 offline), one per sale.
+    @param order_refs The order reference hashes, one per sale.
+    @return The first serial assigned; the others follow consecutively.
+    @custom:security The reservation's holder only, before it expires or is
+                     released, and only while it may still sell the edition.
+    """
+    n: uint256 = len(buyers)
+    assert n > 0, "editions: empty batch"
+    assert len(prices) == n, "editions: prices length mismatch"
+    assert len(channels) == n, "editions: channels length mismatch"
+    assert len(order_refs) == n, "editions: order refs length mismatch"
+    held: Reservation = self._reservations[reservation_id]
+    assert held.holder != empty(address), "editions: unknown reservation"
+    assert held.holder == msg.sender, "editions: caller is not the reservation holder"
+    assert not held.released, "editions: reservation released"
+    assert block.timestamp < convert(held.expires, uint256), "editions: reservation expired"
+    assert n <= held.left, "editions: reservation exceeded"
+    edition_id: uint256 = held.edition_id
+    self._check_seller(edition_id)
+
+    # Cannot underflow: n <= left <= reserved. Cannot overflow: the pieces
+    # move from reserved to sold, so sold + n <= cap < 2**32.
+    left: uint256 = unsafe_sub(held.left, n)
+    self._reservations[reservation_id].left = left
+    self._reserved[edition_id] = unsafe_sub(self._reserved[edition_id], n)
+    sold: uint256 = self._editions[edition_id].sold
+    self._editions[edition_id].sold = unsafe_add(sold, n)
+    log ReservationConsumed(edition_id=edition_id, reservation=reservation_id, count=n, left=left)
+
+    first: uint256 = unsafe_add(sold, 1)
+    digest: bytes32 = self._editions[edition_id].sales_digest
+    for i: uint256 in range(n, bound=MAX_BATCH):
+        # Cannot overflow: first + i <= cap < 2**32.
+        digest = self._sell(
+            edition_id, unsafe_add(first, i), buyers[i], prices[i], channels[i], order_refs[i],
+            digest,
+        )
+    self._editions[edition_id].sales_digest = digest
+    return first
+
+
+@external
+def release(reservation_id: bytes32) -> uint256:
+    """
+    @dev Closes a reservation and returns its unused pieces to everyone.
+    @param reservation_id The reservation.
+    @return The pieces returned.
+    @custom:security The holder or the edition's merchant at any time;
+                     anyone once the reservation expired (so an abandoned
+                     one cannot block an edition). A released reservation
+                     stays closed: its key is not reusable.
+    """
+    held: Reservation = self._reservations[reservation_id]
+    assert held.holder != empty(address), "editions: unknown reservation"
+    assert not held.released, "editions: reservation released"
+    edition_id: uint256 = held.edition_id
+    assert (
+        msg.sender == held.holder
+        or msg.sender == self._editions[edition_id].merchant
+        or block.timestamp >= convert(held.expires, uint256)
+    ), "editions: reservation still held"
+    self._reservations[reservation_id].left = 0
+    self._reservations[reservation_id].released = True
+    # Cannot underflow: every open reservation's left is counted in reserved.
+    self._reserved[edition_id] = unsafe_sub(self._reserved[edition_id], held.left)
+    log ReservationReleased(
+        edition_id=edition_id, reservation=reservation_id, by=msg.sender, returned=held.left
+    )
+    return held.left
+
+
+@external
 def transfer(coupon_id: uint256, receiver: address):
     """
     @dev Hands an active (unredeemed, unvoided) coupon to another account.
@@ -377,10 +559,45 @@ def remaining(edition_id: uint256) -> uint256:
     """
     @dev Pieces still for sale.
     @param edition_id The edition.
-    @return cap - sold (voided serials are not reissued).
+    @return cap - sold - reserved: what a seller without a reservation may
+            still sell (voided serials are not reissued).
     """
-    # Cannot underflow: sold <= cap is enforced by every sale.
-    return unsafe_sub(self._editions[edition_id].cap, self._editions[edition_id].sold)
+    return self._unbooked(edition_id)
+
+
+@view
+@external
+def reserved(edition_id: uint256) -> uint256:
+    """
+    @dev Pieces held by open (unreleased) reservations, expired ones included
+         until someone releases them.
+    @param edition_id The edition.
+    @return The reserved count.
+    """
+    return self._reserved[edition_id]
+
+
+@view
+@external
+def reservation(reservation_id: bytes32) -> Reservation:
+    """
+    @dev A reservation's edition, holder, pieces left, expiry and state.
+    @param reservation_id The reservation, `keccak256(abi_encode(holder, key))`.
+    @return The reservation; all zero (holder empty) for an unknown id.
+    """
+    return self._reservations[reservation_id]
+
+
+@pure
+@external
+def reservation_id(holder: address, key: bytes32) -> bytes32:
+    """
+    @dev The id of the reservation `holder` makes (or made) with `key`.
+    @param holder The account that reserves.
+    @param key The holder's key for it.
+    @return keccak256(abi_encode(holder, key)).
+    """
+    return keccak256(abi_encode(holder, key))
 
 
 @view
@@ -470,21 +687,38 @@ def _acts_for(merchant: address) -> bool:
     return staticcall REGISTRY.merchant_of(msg.sender) == merchant
 
 
+@view
 @internal
-def _open_sales(edition_id: uint256, n: uint256) -> uint256:
-    """Checks a sale of n pieces, books them; returns the first serial."""
+def _check_seller(edition_id: uint256):
+    """Checks that the caller may sell the edition now."""
     merchant: address = self._editions[edition_id].merchant
     assert merchant != empty(address), "editions: unknown edition"
     assert self._acts_for(merchant), "editions: caller may not sell this edition"
     assert block.timestamp < convert(self._editions[edition_id].valid_until, uint256), (
         "editions: edition expired"
     )
+
+
+@view
+@internal
+def _unbooked(edition_id: uint256) -> uint256:
+    """Pieces neither sold nor reserved: cap - sold - reserved."""
+    # Cannot underflow: sold + reserved <= cap holds after every call.
+    return unsafe_sub(
+        unsafe_sub(self._editions[edition_id].cap, self._editions[edition_id].sold),
+        self._reserved[edition_id],
+    )
+
+
+@internal
+def _open_sales(edition_id: uint256, n: uint256) -> uint256:
+    """Checks an unreserved sale of n pieces, books them; returns the first serial."""
+    self._check_seller(edition_id)
+    assert n <= self._unbooked(edition_id), "editions: cap exceeded"
     sold: uint256 = self._editions[edition_id].sold
-    # Cannot overflow: sold <= 2**32 and n <= MAX_BATCH.
-    new_sold: uint256 = unsafe_add(sold, n)
-    assert new_sold <= self._editions[edition_id].cap, "editions: cap exceeded"
-    self._editions[edition_id].sold = new_sold
-    return sold + 1
+    # Cannot overflow: sold + n <= cap < 2**32.
+    self._editions[edition_id].sold = unsafe_add(sold, n)
+    return unsafe_add(sold, 1)
 
 
 @internal

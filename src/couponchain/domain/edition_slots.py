@@ -12,6 +12,10 @@ fixed by the contract source:
   order (`EDITION_FIELD_OFFSETS`; a `String[N]` takes 1 + ceil(N / 32) slots).
 - `_coupons: HashMap[uint256, uint256]`: one packed word per sold coupon at
   `keccak256(base . coupon_id)`, decoded by `decode_coupon_word`.
+- `_reserved: HashMap[uint256, uint256]` (declared after the others, so the
+  slots above never moved): the pieces of edition `id` held by open capacity
+  reservations, at `keccak256(base . id)` (`reserved_slot`). `sold + reserved
+  <= cap` holds after every transaction.
 - each edition's `sales_digest` chains every sale: `sales_digest_step` replays
   it from the `CouponSold` events.
 """
@@ -76,6 +80,8 @@ class EditionsLayout:
 
     editions: int
     coupons: int
+    #: `_reserved`; None for a layout of the contract before reservations.
+    reserved: int | None = None
 
 
 @dataclass(frozen=True)
@@ -92,6 +98,7 @@ _EXPECTED_TYPES = {
     "_editions": "HashMap[uint256, Edition]",
     "_coupons": "HashMap[uint256, uint256]",
 }
+_RESERVED_TYPE = "HashMap[uint256, uint256]"
 
 
 def layout_from_compiler(layout: Mapping[str, Any]) -> EditionsLayout:
@@ -110,7 +117,16 @@ def layout_from_compiler(layout: Mapping[str, Any]) -> EditionsLayout:
         if not isinstance(slot, int) or slot < 0:
             raise LayoutError(f"storage layout gives `{name}` no slot number")
         slots[name] = slot
-    return EditionsLayout(editions=slots["_editions"], coupons=slots["_coupons"])
+    reserved = storage.get("_reserved")
+    reserved_slot_ = None
+    if reserved is not None:
+        if not isinstance(reserved, Mapping) or reserved.get("type") != _RESERVED_TYPE:
+            raise LayoutError(f"storage layout has no `_reserved: {_RESERVED_TYPE}`")
+        reserved_slot_ = reserved.get("slot")
+        if not isinstance(reserved_slot_, int) or reserved_slot_ < 0:
+            raise LayoutError("storage layout gives `_reserved` no slot number")
+    return EditionsLayout(editions=slots["_editions"], coupons=slots["_coupons"],
+                          reserved=reserved_slot_)
 
 
 def mapping_slot(base: int, key: int) -> int:
@@ -130,6 +146,13 @@ def edition_slot(layout: EditionsLayout, edition_id: int, field: str) -> int:
 def coupon_slot(layout: EditionsLayout, coupon_id: int) -> int:
     """The slot of a coupon's packed word."""
     return mapping_slot(layout.coupons, coupon_id)
+
+
+def reserved_slot(layout: EditionsLayout, edition_id: int) -> int:
+    """The slot of an edition's reserved count (pieces held by open reservations)."""
+    if layout.reserved is None:
+        raise LayoutError("this layout has no `_reserved` (a contract before reservations)")
+    return mapping_slot(layout.reserved, edition_id)
 
 
 def proof_slots(layout: EditionsLayout, edition_id: int, serial: int) -> dict[str, int]:
@@ -154,6 +177,11 @@ def coupon_id_of(edition_id: int, serial: int) -> int:
     if edition_id < 1:
         raise ValueError(f"edition_id must be at least 1, got {edition_id}")
     return (edition_id << SERIAL_BITS) | serial
+
+
+def serial_text(prefix: str, serial: int) -> str:
+    """The printed serial, e.g. `LATTE-000042` (at least six digits, as `serial_of`)."""
+    return f"{prefix}-{serial:06d}"
 
 
 def split_coupon_id(coupon_id: int) -> tuple[int, int]:

@@ -1,7 +1,8 @@
 """Read model of limited editions and their coupons (DESIGN §2.1).
 
 Built from the editions contract's events only: the edition's declared data
-and counters, each coupon's current state, and each coupon's history.
+and counters (with the pieces held by open capacity reservations), each
+coupon's current state, each coupon's history, and each reservation.
 """
 
 from __future__ import annotations
@@ -11,12 +12,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from couponchain.domain.edition_slots import CouponStatus
 from couponchain.indexer.projections import PROJECTIONS, IndexedEvent
-from couponchain.store.models import CouponHistory, CouponRecord, EditionRecord
+from couponchain.store.models import (
+    CouponHistory,
+    CouponRecord,
+    EditionRecord,
+    EditionReservation,
+)
 
 PROJECTIONS.owns(
     EditionRecord.__table__,  # type: ignore[arg-type]
     CouponRecord.__table__,  # type: ignore[arg-type]
     CouponHistory.__table__,  # type: ignore[arg-type]
+    EditionReservation.__table__,  # type: ignore[arg-type]
 )
 
 
@@ -36,7 +43,7 @@ async def edition_registered(session: AsyncSession, event: IndexedEvent) -> None
         id=int(a["edition_id"]), merchant=a["merchant"], brand=a["brand"], title=a["title"],
         prefix=a["prefix"], cap=int(a["cap"]), price=str(a["price"]),
         valid_from=int(a["valid_from"]), valid_until=int(a["valid_until"]),
-        content_hash=a["content_hash"], sold=0, voided=0, redeemed=0,
+        content_hash=a["content_hash"], sold=0, voided=0, redeemed=0, reserved=0,
         registered_at=event.timestamp, block_number=event.block_number, tx_hash=event.tx_hash,
     ))
 
@@ -84,3 +91,39 @@ async def coupon_redeemed(session: AsyncSession, event: IndexedEvent) -> None:
 @PROJECTIONS.on("editions", "CouponVoided")
 async def coupon_voided(session: AsyncSession, event: IndexedEvent) -> None:
     await _finish(session, event, CouponStatus.VOIDED, "voided", "voided")
+
+
+async def _reserved_by(session: AsyncSession, edition_id: int, delta: int) -> None:
+    await session.execute(update(EditionRecord).where(EditionRecord.id == edition_id)
+                          .values(reserved=EditionRecord.reserved + delta))
+
+
+@PROJECTIONS.on("editions", "CapacityReserved")
+async def capacity_reserved(session: AsyncSession, event: IndexedEvent) -> None:
+    a = event.args
+    edition_id, count = int(a["edition_id"]), int(a["count"])
+    session.add(EditionReservation(
+        id=a["reservation"], edition_id=edition_id, holder=a["holder"], count=count,
+        left=count, expires=int(a["expires"]), status="open",
+        block_number=event.block_number, tx_hash=event.tx_hash,
+    ))
+    await _reserved_by(session, edition_id, count)
+
+
+@PROJECTIONS.on("editions", "ReservationConsumed")
+async def reservation_consumed(session: AsyncSession, event: IndexedEvent) -> None:
+    # `sold` moves with the sale's own CouponSold events.
+    a = event.args
+    await session.execute(update(EditionReservation)
+                          .where(EditionReservation.id == a["reservation"])
+                          .values(left=int(a["left"])))
+    await _reserved_by(session, int(a["edition_id"]), -int(a["count"]))
+
+
+@PROJECTIONS.on("editions", "ReservationReleased")
+async def reservation_released(session: AsyncSession, event: IndexedEvent) -> None:
+    a = event.args
+    await session.execute(update(EditionReservation)
+                          .where(EditionReservation.id == a["reservation"])
+                          .values(left=0, status="released"))
+    await _reserved_by(session, int(a["edition_id"]), -int(a["returned"]))

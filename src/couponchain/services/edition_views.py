@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from couponchain.store.models import CouponRecord, EditionRecord
+from couponchain.store.models import CouponRecord, EditionRecord, EditionReservation
 
 #: Width of one point of the sales timeline, in seconds.
 MINUTE = 60
@@ -51,3 +51,17 @@ async def sales_timeline(db: Any, edition_id: int) -> list[tuple[int, int]]:
     async with db.session() as s:
         rows = (await s.execute(query)).tuples().all()
     return [(int(m) * MINUTE, int(n)) for m, n in rows]
+
+
+async def reservations_of(db: Any, edition_id: int,
+                          expired_at: int | None = None) -> list[EditionReservation]:
+    """An edition's open reservations (pieces still held), oldest first; with
+    `expired_at`, only those expired by then (anyone may release those)."""
+    query = select(EditionReservation).where(
+        EditionReservation.edition_id == edition_id, EditionReservation.status == "open",
+        EditionReservation.left > 0)
+    if expired_at is not None:
+        query = query.where(EditionReservation.expires <= expired_at)
+    async with db.session() as s:
+        return list((await s.execute(
+            query.order_by(EditionReservation.block_number))).scalars())

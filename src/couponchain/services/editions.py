@@ -8,7 +8,6 @@ every read.
 
 from __future__ import annotations
 
-import asyncio
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -28,13 +27,14 @@ from couponchain.domain.edition_slots import (
     edition_slot,
     layout_from_compiler,
     proof_slots,
+    serial_text,
     slot_key,
 )
 from couponchain.domain.roles import Role
 from couponchain.errors import Conflict, ContractRevert, Forbidden, InvalidInput, NotFound
+from couponchain.services.edition_bulk import CAP_EXCEEDED, CHUNK, BulkSeller
 from couponchain.services.participants import Caller
 from couponchain.store.models import (
-    ChainOp,
     CouponHistory,
     CouponRecord,
     EditionRecord,
@@ -45,12 +45,8 @@ from couponchain.store.models import (
 PREFIX = re.compile(r"^[A-Z0-9]{1,16}$")
 ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 MAX_BULK = 10_000
-#: Sales per `record_sales` call: about 28k gas each, so 400 stay well inside the
-#: 16M gas a transaction may use (EIP-7825). A bulk request of at most this many
-#: is one transaction, hence atomic on chain.
-CHUNK = 400
 MAX_PRICE = 2**256 - 1
-CAP_EXCEEDED = "editions: cap exceeded"
+__all__ = ["CAP_EXCEEDED", "CHUNK", "MAX_BULK", "EditionService", "Sale", "serial_text"]
 
 
 @dataclass(frozen=True)
@@ -61,11 +57,6 @@ class Sale:
     price: int | None
     channel: str
     order_ref: str
-
-
-def serial_text(prefix: str, serial: int) -> str:
-    """The printed serial, e.g. `LATTE-000042`."""
-    return f"{prefix}-{serial:06d}"
 
 
 def parse_serial(text: str) -> tuple[str, int]:
@@ -85,7 +76,7 @@ class EditionService:
 
     def __init__(self, runtime: Any) -> None:
         self.rt = runtime
-        self._bulk_locks: dict[int, asyncio.Lock] = {}
+        self._bulk = BulkSeller(self)
 
     @property
     def db(self) -> Any:
@@ -163,7 +154,7 @@ class EditionService:
             "total_pieces": row.cap, "price": int(row.price),
             "valid_from": _iso(row.valid_from), "valid_until": _iso(row.valid_until),
             "sold": row.sold, "voided": row.voided, "redeemed": row.redeemed,
-            "remaining": row.cap - row.sold,
+            "reserved": row.reserved, "remaining": row.cap - row.sold - row.reserved,
             "registered_block": row.block_number, "registered_tx": row.tx_hash,
         }
 
@@ -200,6 +191,10 @@ class EditionService:
         item = self._sale_item(sale, buyer, edition, "")
         if edition.sold >= edition.cap:  # sold only grows: the read model may say no early
             raise ContractRevert(CAP_EXCEEDED)
+        if edition.sold + edition.reserved >= edition.cap:
+            # The last pieces may be held by an abandoned bulk request: free them
+            # if its reservation expired (anyone may), else the contract says no.
+            await self._bulk.free_expired(caller, edition_id, 1)
         result = await self._submit(
             caller, Call("editions", "record_sales", fixed=(edition_id,), item=item,
                          kind="record sale"), idempotency_key, "sale")
@@ -212,11 +207,14 @@ class EditionService:
     async def sell_many(self, caller: Caller, edition_id: int, sales: Sequence[Sale],
                         idempotency_key: str | None, field: str = "sales",
                         label: Callable[[int], str] | None = None) -> dict[str, Any]:
-        """Record up to 10,000 sales, all or nothing as far as the chain allows.
+        """Record up to 10,000 sales, all or nothing.
 
-        Everything is validated first (each sale, the seller, the capacity left
-        on chain); only a fully valid request is sent, in calls of `CHUNK`
-        sales, one after the other so serials follow the request's order.
+        Everything is validated first (each sale, the seller, the window); only
+        a fully valid request is sent: as one transaction when it fits one,
+        otherwise as one capacity reservation for the whole count (refused
+        whole when the pieces are not there) consumed by calls of `CHUNK`
+        sales, one after the other so serials follow the request's order. See
+        `couponchain.services.edition_bulk`.
         """
         if not 1 <= len(sales) <= MAX_BULK:
             raise InvalidInput(f"must hold 1 to {MAX_BULK} sales", field=field)
@@ -229,68 +227,7 @@ class EditionService:
                  for i, (s, b) in enumerate(zip(sales, buyers, strict=True))]
         if time.time() >= edition.valid_until:
             raise ContractRevert("editions: edition expired")
-        lock = self._bulk_locks.setdefault(edition_id, asyncio.Lock())
-        async with lock:
-            return await self._send_bulk(caller, edition_id, items, idempotency_key)
-
-    async def _send_bulk(self, caller: Caller, edition_id: int,
-                         items: list[tuple[str, int, int, bytes]],
-                         idempotency_key: str | None) -> dict[str, Any]:
-        chunks = _chunks(items, CHUNK)
-        keys: list[str | None] = [
-            f"{idempotency_key}:bulk:{n}" if idempotency_key else None
-            for n in range(len(chunks))]
-        # A retry of a request that died half-way: its journaled chunks are
-        # already counted in `sold` and will return their first outcome.
-        journaled = await self._journaled(caller, keys)
-        needed = sum(len(c) for c, k in zip(chunks, keys, strict=True) if k not in journaled)
-        remaining = await self._remaining_on_chain(edition_id)
-        if needed > remaining:
-            refused = ContractRevert(CAP_EXCEEDED, field="sales")
-            refused.message = (f"{needed} sales do not fit: {remaining} pieces are left; "
-                               "nothing was recorded")
-            raise refused
-        results: list[tuple[OpResult, int]] = []
-        for chunk, key in zip(chunks, keys, strict=True):
-            columns = tuple(list(col) for col in zip(*chunk, strict=True))
-            call = Call("editions", "record_sales", fixed=(edition_id, *columns),
-                        kind=f"record {len(chunk)} sales")
-            try:
-                results.append((await self._submit(caller, call, key, "sales"), len(chunk)))
-            except ContractRevert as exc:
-                if not results:
-                    raise
-                done = sum(n for _, n in results)
-                raise Conflict(
-                    f"{exc.reason}: the first {done} of {len(items)} sales were recorded "
-                    f"(transactions {', '.join(r.tx_hash for r, _ in results)}) and the rest "
-                    "were not; another seller took the capacity in between") from exc
-        coupons: list[dict[str, Any]] = []
-        edition = await self.record(edition_id)
-        for result, _n in results:
-            for e in await result.events():
-                if e.name == "CouponSold":
-                    serial = int(e.args["serial"])
-                    coupons.append({"serial": serial_text(edition.prefix, serial),
-                                    "coupon_id": int(e.args["coupon_id"]),
-                                    "owner": e.args["buyer"]})
-        last = results[-1][0]
-        await self.rt.indexer.wait_for(last.block_number)
-        return {"edition_id": edition_id, "recorded": len(coupons), "coupons": coupons,
-                "transactions": [r.tx_hash for r, _ in results], **self._evidence(last)}
-
-    async def _journaled(self, caller: Caller, keys: list[str | None]) -> set[str | None]:
-        """The chunk keys whose operations are already in the gateway's journal."""
-        op_keys = {f"{caller.id}:{k}:sales": k for k in keys if k is not None}
-        if not op_keys:
-            return set()
-        async with self.db.session() as s:
-            found = (await s.execute(select(ChainOp.op_key).where(
-                ChainOp.op_key.in_(list(op_keys)), ChainOp.status != "failed"))).scalars()
-            return {op_keys[k] for k in found if k is not None}
-
-    async def _remaining_on_chain(self, edition_id: int) -> int:
-        return int(await self.rt.view("editions", "remaining", edition_id))
+        return await self._bulk.send(caller, edition_id, items, idempotency_key)
 
     # -- coupons -------------------------------------------------------------------
 
@@ -459,10 +396,6 @@ class EditionService:
     @staticmethod
     def _evidence(result: OpResult) -> dict[str, Any]:
         return {"tx_hash": result.tx_hash, "block_number": result.block_number}
-
-
-def _chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
-    return [items[i:i + size] for i in range(0, len(items), size)]
 
 
 def _iso(epoch: int) -> str:

@@ -188,7 +188,27 @@ class EditionRecord(Base):
     sold: Mapped[int] = mapped_column(BigInteger, default=0)
     voided: Mapped[int] = mapped_column(BigInteger, default=0)
     redeemed: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: pieces held by open capacity reservations (sold + reserved <= cap)
+    reserved: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     registered_at: Mapped[int] = mapped_column(BigInteger)
+    block_number: Mapped[int] = mapped_column(BigInteger)
+    tx_hash: Mapped[str] = mapped_column(String(66))
+
+
+class EditionReservation(Base):
+    """Read model: a capacity reservation of an edition (a bulk sale in progress)."""
+
+    __tablename__ = "edition_reservations"
+
+    #: keccak256(abi_encode(holder, key)), 0x hex
+    id: Mapped[str] = mapped_column(String(66), primary_key=True)
+    edition_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    holder: Mapped[str] = mapped_column(String(42))
+    count: Mapped[int] = mapped_column(BigInteger)
+    left: Mapped[int] = mapped_column(BigInteger)
+    expires: Mapped[int] = mapped_column(BigInteger)
+    #: open | released (an open one with nothing left is used up)
+    status: Mapped[str] = mapped_column(String(10))
     block_number: Mapped[int] = mapped_column(BigInteger)
     tx_hash: Mapped[str] = mapped_column(String(66))
 
@@ -604,7 +624,11 @@ class AccessLogBatch(Base):
 
 
 class AccessLog(Base):
-    """One access-log record; the visitor's IP is only kept as its keyed hash."""
+    """One access-log record; the visitor's IP is only kept as its keyed hash.
+
+    No longer written: records live in the analytics store (`store/analytics.py`,
+    one Parquet file per batch). The table stays until a migration drops it.
+    """
 
     __tablename__ = "access_logs"
     __table_args__ = (Index("ix_access_logs_merchant_time", "merchant", "time"),)

@@ -79,7 +79,9 @@ class EditionPublic(BaseModel):
     sold: int
     voided: int
     redeemed: int
-    remaining: int
+    reserved: int = Field(description="pieces held by bulk sales in progress (capacity "
+                          "reservations); they are sold or released shortly")
+    remaining: int = Field(description="pieces for sale: total_pieces - sold - reserved")
     registered_block: int
     registered_tx: str
 
@@ -234,7 +236,16 @@ async def record_sale(edition_id: int, body: SaleCreate, request: Request, runti
 
 
 @router.post("/editions/{edition_id}/sales:bulk", status_code=201, response_model=SalesRecorded,
-             summary="Record up to 10,000 sales, all or nothing")
+             summary="Record up to 10,000 sales, all or nothing",
+             description="Every sale is validated first (a bad one is named by its index and "
+             "field, and nothing is written). Up to 400 sales are one transaction. A larger "
+             "request first reserves its whole count of pieces on chain in one transaction "
+             "(409 `editions: cap exceeded`, nothing written, when they are not there), then "
+             "records the sales in transactions of 400 out of that reservation, which "
+             "concurrent sales by other requests, terminals or API processes cannot take. "
+             "Send an `Idempotency-Key`: a retry after a crash or a 5xx finds the request's "
+             "reservation and records exactly the sales still missing. A request that fails "
+             "for good releases its reservation; an abandoned one expires after 10 minutes.")
 async def record_sales(edition_id: int, body: BulkSales, request: Request, runtime: RuntimeDep,
                        caller: CallerDep, idem: IdempotencyDep,
                        key: IdempotencyKey = None) -> JSONResponse:
