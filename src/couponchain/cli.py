@@ -209,6 +209,54 @@ def status(api: str) -> None:
     console.print(table)
 
 
+@main.command("demo-logs")
+@click.option("--merchant", "merchant_id", required=True, help="the merchant's id")
+@click.option("--records", type=click.IntRange(min=1), default=1_000_000, show_default=True)
+@click.option("--days", type=click.IntRange(min=1, max=366), default=30, show_default=True,
+              help="spread over the days before now")
+@click.option("--batch-size", type=click.IntRange(1, 50_000), default=50_000, show_default=True)
+@click.option("--seed", type=int, default=7, show_default=True)
+@click.option("--api", default="http://127.0.0.1:8000", show_default=True, help="API base URL")
+@click.option("--key", envvar="COUPONCHAIN_API_KEY", required=True,
+              help="the platform's or a terminal of the merchant's API key "
+                   "(or COUPONCHAIN_API_KEY)")
+def demo_logs(merchant_id: str, records: int, days: int, batch_size: int, seed: int, api: str,
+              key: str) -> None:
+    """Post realistic demo access logs for a merchant to a running platform.
+
+    Daily and weekly seasonality, returning visitors and the funnel view -> claim
+    -> redeem -> purchase (services/marketing_demo.py); every batch is validated,
+    stored and anchored on chain like any terminal's.
+    """
+    import orjson
+    from rich.progress import BarColumn, MofNCompleteColumn, TimeRemainingColumn
+
+    from couponchain.services.marketing_demo import demo_batches
+
+    base = api.rstrip("/")
+    headers = {"authorization": f"Bearer {key}", "content-type": "application/json"}
+    with httpx.Client(base_url=base, headers=headers, timeout=300) as client:
+        try:
+            rules = client.get(f"/v1/merchants/{merchant_id}/reporting-rules")
+        except httpx.HTTPError as exc:
+            _fail(f"cannot reach {api}: {exc}")
+            return
+        if rules.status_code != 200:
+            _fail(rules.json().get("detail", rules.text))
+        number = rules.json()["merchant_number"]
+        with Progress(*Progress.get_default_columns()[:1], BarColumn(), MofNCompleteColumn(),
+                      TimeRemainingColumn(), console=console) as progress:
+            task = progress.add_task(f"access logs for {merchant_id}", total=records)
+            for batch in demo_batches(number, records, days=days, batch_size=batch_size,
+                                      seed=seed):
+                made = client.post("/v1/access-logs", content=orjson.dumps({"records": batch}))
+                if made.status_code != 201:
+                    _fail(made.json().get("detail", made.text))
+                progress.advance(task, len(batch))
+    console.print(f"{records:,} access logs anchored for merchant {merchant_id}; "
+                  f"see {base}/marketing")
+
+
 @main.command()
 @click.argument("serial")
 @click.option("--api", default="http://127.0.0.1:8000", show_default=True, help="API base URL")

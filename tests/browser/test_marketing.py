@@ -1,10 +1,12 @@
 """Marketing in a real browser: a rule set in the editor, logs ingested, the report in the
-inbox with its chart and evidence, and the marketing info live on the storefront."""
+inbox with its chart and evidence, the marketing info live on the storefront, and the
+dashboard's charts of the same logs."""
 
 from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -171,8 +173,36 @@ async def test_a_rule_set_in_the_editor_reports_to_the_inbox_and_info_reaches_th
     await _fits_a_phone(inbox)
     await inbox.screenshot(path=str(SHOTS / "storefront.png"), full_page=True)
 
+    # The dashboard, one click from the inbox, charts the same anchored logs.
+    await inbox.goto(url + "/inbox")
+    await inbox.click("#inbox-dashboard")
+    await inbox.wait_for_url(url + "/marketing")
+    await expect(inbox.locator("#dash-range")).to_contain_text("24 records, per hour",
+                                                               timeout=10_000)
+    await expect(inbox.locator("#dash-visits")).to_have_attribute("data-points", "1")
+    await expect(inbox.locator("#dash-visits-note")).to_contain_text("with 24 records")
+    await expect(inbox.locator("#dash-methods")).to_have_attribute("data-points", "3")
+    await expect(inbox.locator("#dash-methods-note")).to_have_text(
+        "browser: 8, desktop: 0, app: 16")
+    await expect(inbox.locator("#dash-funnel")).to_have_attribute("data-points", "4")
+    await expect(inbox.locator("#dash-funnel-note")).to_have_text(
+        "visit: 5 → claim: 5 → redeem: 0 → purchase: 0")
+    # The charts are drawn, not just announced: the canvases hold coloured pixels.
+    for chart in ("#dash-visits", "#dash-methods", "#dash-funnel"):
+        assert await inbox.locator(chart).evaluate(
+            "c => c.getContext('2d').getImageData(0, 0, c.width, c.height).data"
+            ".some((v, i) => i % 4 === 3 && v > 0)"), chart
+    # The latest 24 hours before the newest record: hourly buckets, the same 24 records.
+    await inbox.select_option("#dash-window", "1")
+    since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(T + MINUTE + 5 - 86_400))
+    await expect(inbox.locator("#dash-range")).to_contain_text(f"{since} – ")
+    await expect(inbox.locator("#dash-range")).to_contain_text("24 records, per hour")
+    await expect(inbox.locator("#dash-visits")).to_have_attribute("data-points", "25")
+    await _fits_a_phone(inbox)
+    await inbox.screenshot(path=str(SHOTS / "marketing-dashboard.png"), full_page=True)
 
-async def test_the_inbox_asks_a_merchant_to_sign_in(
+
+async def test_the_inbox_and_the_dashboard_ask_a_merchant_to_sign_in(
     quiet_site: tuple[str, Runtime], browser: Browser
 ) -> None:
     url, _ = quiet_site
@@ -181,3 +211,6 @@ async def test_the_inbox_asks_a_merchant_to_sign_in(
     await expect(page.locator("#inbox-signin")).to_be_visible()
     await expect(page.locator("#inbox")).to_be_hidden()
     await expect(page.locator("header nav a[href='/inbox']")).to_have_text("Inbox")
+    await page.goto(url + "/marketing")
+    await expect(page.locator("#dash-signin")).to_be_visible()
+    await expect(page.locator("#dash")).to_be_hidden()

@@ -25,10 +25,11 @@ from starlette.routing import Route
 from couponchain.api.app import create_app
 from couponchain.domain import access_logs as logs
 from couponchain.domain import indicators as ind
+from couponchain.domain.access_log_columns import RecordColumns
 from couponchain.runtime import Runtime
 from couponchain.services import marketing_views as views
 from couponchain.services.marketing import MarketingService
-from couponchain.store.models import AccessLog, AccessLogBatch, MarketingDelivery
+from couponchain.store.models import AccessLogBatch, MarketingDelivery
 from tests.integration.conftest import make_settings
 
 HOUR = 3600
@@ -88,6 +89,12 @@ async def _count(rt: Runtime, model: Any) -> int:
         return int((await s.execute(select(func.count()).select_from(model))).scalar_one())
 
 
+def _files(rt: Runtime) -> list[Path]:
+    """Every file in the analytics store, temporary ones included."""
+    directory = rt.marketing.store.directory
+    return sorted(directory.iterdir()) if directory.exists() else []
+
+
 async def _set_rules(client: httpx.AsyncClient, w: World, rules: list[dict[str, Any]]) -> int:
     put = await client.put(f"/v1/merchants/{w.shop['id']}/reporting-rules",
                            json={"rules": rules}, headers=auth(w.shop))
@@ -133,9 +140,11 @@ async def test_a_batch_is_anchored_and_each_record_proves_its_inclusion(
     missing = await client.get(f"/v1/access-logs/{batch['batch_id']}/proof/101")
     assert missing.status_code == 404
     # The raw IP is never stored, only its keyed hash.
-    async with runtime.db.session() as s:
-        visitors = (await s.execute(select(AccessLog.visitor))).scalars().all()
-    assert len(visitors) == 101 and not any("10.0." in v for v in visitors)
+    store = runtime.marketing.store
+    visitors = store.read(batch["batch_id"]).visitor
+    assert len(visitors) == 101 and all(len(v) == 32 for v in visitors)
+    stored = store.path(batch["batch_id"]).read_bytes()
+    assert not any(f"10.0.{i % 7}.{i % 5}".encode() in stored for i in range(101))
 
 
 async def test_a_bad_record_rejects_the_whole_batch(client: httpx.AsyncClient,
@@ -153,13 +162,14 @@ async def test_a_bad_record_rejects_the_whole_batch(client: httpx.AsyncClient,
     records[8]["merchant"] = w.other_number  # a terminal logs its own merchant only
     bad = await client.post("/v1/access-logs", json={"records": records}, headers=auth(w.till))
     assert bad.status_code == 422 and bad.json()["field"] == "records.8.merchant"
-    assert await _count(runtime, AccessLog) == 0 and await _count(runtime, AccessLogBatch) == 0
+    assert await _count(runtime, AccessLogBatch) == 0 and _files(runtime) == []
     refused = await client.post("/v1/access-logs", json={"records": records[:2]},
                                 headers=auth(w.shop))
     assert refused.status_code == 403
     # The platform may anchor a batch mixing merchants.
     mixed = await _ingest(client, {"api_key": "test-admin-key"}, records)
-    assert mixed["merchant"] is None and await _count(runtime, AccessLog) == 10
+    assert mixed["merchant"] is None and len(runtime.marketing.store.read(mixed["batch_id"])) == 10
+    assert _files(runtime) == [runtime.marketing.store.path(mixed["batch_id"])]
 
 
 async def test_sql_indicators_equal_the_domain_reference(client: httpx.AsyncClient,
@@ -174,12 +184,13 @@ async def test_sql_indicators_equal_the_domain_reference(client: httpx.AsyncClie
     for start, end in ((T, T + HOUR), (T + 1800, T + 2 * HOUR), (T - HOUR, T),
                        (T + 5 * HOUR, T + 6 * HOUR), (0, T + 3 * HOUR), (T + 7, T + 7)):
         for number in (w.number, w.other_number):
-            got = await views.indicators(runtime.db, number, start, end)
+            got = await views.indicators(runtime.db, runtime.marketing.store, number, start,
+                                          end)
             assert got == ind.compute(parsed, start, end, merchant=number), (start, end)
 
 
 async def test_sql_indicators_equal_the_reference_on_random_logs(runtime: Runtime) -> None:
-    """Random logs around a day boundary, written straight into the store (the chain
+    """Random logs around a day boundary, written straight into the analytics store (the chain
     plays no part in the arithmetic); every window, empty ones included."""
     rng = random.Random(20261122)
     day = (T // 86_400 + 1) * 86_400
@@ -197,16 +208,53 @@ async def test_sql_indicators_equal_the_reference_on_random_logs(runtime: Runtim
                                    status="anchored")
             s.add(batch)
             await s.flush()
-            s.add_all([AccessLog(batch_id=batch.id, record_index=i, visitor=r.visitor.hex(),
-                                 account=r.account, time=r.time, merchant=r.merchant,
-                                 method=int(r.method), operation=int(r.operation))
-                       for i, r in enumerate(records)])
+            runtime.marketing.store.write(batch.id, RecordColumns.of(records))
         for start, end in ((day - 3600, day), (day, day + 3600), (day - 7200, day + 7200),
                            (day + 7200, day + 9000), (day, day),
                            ind.day_window(day, tz_offset_minutes=-60)):
-            got = await views.indicators(runtime.db, merchant, start, end)
+            got = await views.indicators(runtime.db, runtime.marketing.store, merchant, start,
+                                          end)
             assert got == ind.compute(records, start, end, merchant=merchant), (case_number,
                                                                                 start, end)
+
+
+async def test_the_dashboard_activity_counts_the_anchored_logs(client: httpx.AsyncClient,
+                                                               runtime: Runtime) -> None:
+    w = await _world(client)
+    records = _mixed(w, 300, T)
+    await _ingest(client, w.till, records)
+    parsed = logs.parse_batch(records, runtime.marketing.key)
+    url = f"/v1/merchants/{w.shop['id']}/activity"
+    got = (await client.get(url, headers=auth(w.shop))).json()
+    assert got["records"] == 300 and got["bucket"] == "hour", got
+    assert got["start"] == views.iso(T) and got["end"] == views.iso(max(r.time for r in parsed) + 1)
+    assert got["by_method"] == ind.compute(parsed, T, T + 2 * HOUR)[ind.Indicator.VISITS_BY_METHOD]
+    per_hour = [sum(1 for r in parsed if T + h * HOUR <= r.time < T + (h + 1) * HOUR)
+                for h in range(2)]
+    assert [sum(v[m] for m in ("browser", "desktop", "app")) for v in got["visits"]] == per_hour
+
+    def visitors(op: logs.Operation | None) -> int:
+        return len({r.visitor_key for r in parsed if op is None or r.operation == op})
+
+    assert got["funnel"] == [
+        {"step": "visit", "visitors": visitors(None)},
+        {"step": "claim", "visitors": visitors(logs.Operation.CLAIM)},
+        {"step": "redeem", "visitors": visitors(logs.Operation.REDEEM)},
+        {"step": "purchase", "visitors": visitors(logs.Operation.PURCHASE)}]
+    # A window of its own, in daily buckets aligned to local midnight (UTC+2).
+    day = (T // 86_400) * 86_400
+    daily = (await client.get(url, headers=auth(w.shop), params={
+        "start": views.iso(day - 5 * 86_400), "end": views.iso(day + 86_400),
+        "tz_offset_minutes": 120})).json()
+    assert daily["bucket"] == "day" and daily["records"] == 300
+    assert [v["at"] for v in daily["visits"]][-1] == views.iso(day + 86_400 - 7_200)
+    empty = (await client.get(url, headers=auth(w.shop), params={
+        "start": views.iso(T - HOUR), "end": views.iso(T)})).json()
+    assert empty["records"] == 0 and empty["funnel"][0]["visitors"] == 0
+    naive = await client.get(url, headers=auth(w.shop), params={"start": "2023-01-01T00:00:00"})
+    assert naive.status_code == 422 and naive.json()["field"] == "start"
+    other = await client.get(url, headers=auth(w.other))
+    assert other.status_code == 403
 
 
 async def test_rules_are_validated_naming_the_field_and_versioned(

@@ -71,6 +71,15 @@ def test_pseudonym_refuses_short_keys_and_bad_ips():
     assert bad.value.field == "ip"
 
 
+@pytest.mark.parametrize("written", ["198.51.100.23:443", "198.51.100.23/32",
+                                     "[2001:db8::7]:443", "203.0.113.007"])
+def test_a_refused_address_is_not_repeated_in_the_error(written):
+    with pytest.raises(InvalidInput) as refused:
+        logs.pseudonymise_ip(written, KEY)
+    assert refused.value.field == "ip"
+    assert written.split("/")[0].rsplit(":", 1)[0].strip("[]") not in refused.value.message
+
+
 def test_anonymous_visitor_has_no_account():
     record = logs.parse_record(raw(account=None), KEY)
     assert record.account == ""

@@ -1,10 +1,11 @@
 """Reads of the marketing capability: indicators in SQL, proofs, rules, reports, info.
 
 `indicators` computes the catalogue of `couponchain.domain.indicators` with
-three aggregate queries over the anchored records; it returns exactly what
-`indicators.compute` returns over the same records (the domain function stays
-the reference, and the tests compare the two). `reproduce` recomputes a
-report from the anchored logs with the domain code alone.
+two DuckDB aggregate queries over the anchored batches' files
+(`store/analytics.py`); it returns exactly what `indicators.compute` returns
+over the same records (the domain function stays the reference, and the tests
+compare the two). `reproduce` recomputes a report from the anchored logs with
+the domain code alone.
 """
 
 from __future__ import annotations
@@ -12,19 +13,17 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import case, func, literal, select
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy import select
 
+from couponchain.domain import access_log_columns as columnar
 from couponchain.domain import access_logs as logs
 from couponchain.domain import indicators as ind
-from couponchain.domain.access_logs import AccessMethod, Operation
-from couponchain.errors import NotFound
+from couponchain.errors import InvalidInput, NotFound
+from couponchain.store.analytics import AccessLogStore
 from couponchain.store.models import (
-    AccessLog,
     AccessLogBatch,
     MarketingAnchor,
     MarketingDelivery,
@@ -46,87 +45,99 @@ def merchant_number(address: str) -> int:
     return int(address[2:18], 16) >> 1 or 1
 
 
-def _anchored() -> ColumnElement[bool]:
-    return AccessLog.batch_id.in_(
-        select(AccessLogBatch.id).where(AccessLogBatch.status == "anchored"))
+async def source_batches(db: Any, merchant: int, end: int) -> tuple[list[int], list[int]]:
+    """The anchored batches that may hold a merchant's records before `end`:
+    (the merchant's own batches, the platform's batches mixing merchants)."""
+    async with db.session() as s:
+        rows = (await s.execute(
+            select(AccessLogBatch.id, AccessLogBatch.merchant)
+            .where(AccessLogBatch.status == "anchored", AccessLogBatch.first_time < end)
+            .order_by(AccessLogBatch.id))).all()
+    # The number is derived from the address, so it is matched here, not in SQL.
+    own = [i for i, address in rows if address is not None and merchant_number(address) == merchant]
+    mixed = [i for i, address in rows if address is None]
+    return own, mixed
 
 
-def _visitor_key() -> ColumnElement[str]:
-    # AccessRecord.visitor_key: the account when logged in, else the IP's hash.
-    return case((AccessLog.account != "", literal("a:") + AccessLog.account),
-                else_=literal("v:") + AccessLog.visitor)
-
-
-async def indicators(db: Any, merchant: int, start: int, end: int,
+async def indicators(db: Any, store: AccessLogStore, merchant: int, start: int, end: int,
                      batches: Sequence[int] | None = None) -> dict[str, object]:
     """Every indicator of the catalogue for one merchant number over `[start, end)`,
     from the anchored records, or from the records of `batches` only (what
-    `indicators.compute` gives over them)."""
-    sources = _anchored() if batches is None else AccessLog.batch_id.in_(list(batches))
-    in_window = (AccessLog.merchant == merchant, AccessLog.time >= start, AccessLog.time < end,
-                 sources)
-    key = _visitor_key()
-    seen = (select(key.label("k"), func.min(AccessLog.time).label("first"),
-                   func.max(AccessLog.time).label("last"))
-            .where(AccessLog.merchant == merchant, AccessLog.time < end, sources)
-            .group_by(key).subquery())
-    async with db.session() as s:
-        counts = (await s.execute(
-            select(AccessLog.operation, AccessLog.method, func.count())
-            .where(*in_window).group_by(AccessLog.operation, AccessLog.method))).all()
-        visitors, new = (await s.execute(
-            select(func.count(), func.coalesce(func.sum(case((seen.c.first >= start, 1),
-                                                               else_=0)), 0))
-            .where(seen.c.last >= start))).one()
-    operations: Counter[Operation] = Counter()
-    methods: Counter[AccessMethod] = Counter()
-    for operation, method, n in counts:
-        operations[Operation(operation)] += n
-        methods[AccessMethod(method)] += n
-    visitors, new = int(visitors), int(new)
-    claims, redemptions = operations[Operation.CLAIM], operations[Operation.REDEEM]
-    purchases = operations[Operation.PURCHASE]
-    top = sorted(operations.items(), key=lambda item: (-item[1], item[0].label))
-    return {
-        ind.Indicator.PAGE_VIEWS: operations[Operation.VIEW],
-        ind.Indicator.UNIQUE_VISITORS: visitors,
-        ind.Indicator.VISITS_BY_METHOD: {m.label: methods[m] for m in AccessMethod},
-        ind.Indicator.NEW_VISITORS: new,
-        ind.Indicator.RETURNING_VISITORS: visitors - new,
-        ind.Indicator.COUPON_CLAIMS: claims,
-        ind.Indicator.REDEMPTIONS: redemptions,
-        ind.Indicator.PURCHASES: purchases,
-        ind.Indicator.CONVERSION_RATE: ind.Rate(purchases, visitors),
-        ind.Indicator.REDEMPTION_RATE: ind.Rate(redemptions, claims),
-        ind.Indicator.TOP_OPERATIONS: [(op.label, n) for op, n in top[:ind.TOP_OPERATIONS]],
-    }
+    `indicators.compute` gives over them), aggregated by DuckDB."""
+    if batches is None:
+        own, mixed = await source_batches(db, merchant, end)
+        batches = own + mixed
+
+    def run() -> dict[str, object]:
+        counts = store.counts(batches, merchant, start, end)
+        visitors, new = store.visitors(batches, merchant, start, end)
+        return ind.from_aggregates(counts, visitors, new)
+
+    return await asyncio.to_thread(run)
 
 
-async def report_batches(db: Any, merchant: int, end: int) -> list[int]:
+async def report_batches(db: Any, store: AccessLogStore, merchant: int, end: int) -> list[int]:
     """The anchored batches holding a merchant's records before `end` (a report's sources)."""
+    own, mixed = await source_batches(db, merchant, end)
+    return sorted(own + await asyncio.to_thread(store.batches_with, mixed, merchant, end))
+
+
+# -- the dashboard -----------------------------------------------------------------------
+
+FUNNEL = (("visit", None), ("claim", logs.Operation.CLAIM), ("redeem", logs.Operation.REDEEM),
+          ("purchase", logs.Operation.PURCHASE))
+DEFAULT_DAYS = 30
+#: Hourly buckets up to this many; daily beyond.
+MAX_HOURLY = 72
+
+
+async def activity(db: Any, store: AccessLogStore, merchant: int, start: int | None,
+                   end: int | None, tz_offset_minutes: int = 0) -> dict[str, Any]:
+    """What the dashboard charts over `[start, end)`: records per time bucket and
+    access method, totals per method, and the funnel visit -> claim -> redeem ->
+    purchase in distinct visitors. Without a window: the last 30 days of the
+    merchant's anchored logs (or of the clock, when it has none)."""
     async with db.session() as s:
-        return list((await s.execute(
-            select(AccessLog.batch_id).where(AccessLog.merchant == merchant,
-                                             AccessLog.time < end, _anchored())
-            .distinct().order_by(AccessLog.batch_id))).scalars())
+        rows = (await s.execute(
+            select(AccessLogBatch.id, AccessLogBatch.merchant, AccessLogBatch.first_time,
+                   AccessLogBatch.last_time)
+            .where(AccessLogBatch.status == "anchored").order_by(AccessLogBatch.id))).all()
+    rows = [r for r in rows if r[1] is None or merchant_number(r[1]) == merchant]
+    if end is None:
+        end = max((r[3] for r in rows), default=int(time.time())) + 1
+    if start is None:
+        start = max(min((r[2] for r in rows), default=end), end - DEFAULT_DAYS * 86_400)
+    if start >= end:
+        raise InvalidInput("the window ends before it starts", field="end")
+    bucket = 3600 if end - start <= MAX_HOURLY * 3600 else 86_400
+    offset = tz_offset_minutes * 60
+    batches = [r[0] for r in rows if r[2] < end and r[3] >= start]
+
+    def run() -> tuple[list[tuple[int, int, int]], dict[int, int]]:
+        return (store.activity(batches, merchant, start, end, bucket, offset),
+                store.funnel(batches, merchant, start, end))
+
+    counts, funnel = await asyncio.to_thread(run)
+    methods = [m.label for m in logs.AccessMethod]
+    first = (start + offset) // bucket * bucket - offset
+    series = {at: dict.fromkeys(methods, 0) for at in range(first, end, bucket)}
+    for at, method, n in counts:
+        series[at][logs.AccessMethod(method).label] += n
+    return {"start": iso(start), "end": iso(end), "tz_offset_minutes": tz_offset_minutes,
+            "bucket": "hour" if bucket == 3600 else "day",
+            "visits": [{"at": iso(at), **by_method} for at, by_method in series.items()],
+            "by_method": {m: sum(v[m] for v in series.values()) for m in methods},
+            "records": sum(n for _, _, n in counts),
+            "funnel": [{"step": step, "visitors": funnel.get(0 if op is None else int(op), 0)}
+                       for step, op in FUNNEL]}
 
 
 # -- access logs -----------------------------------------------------------------------
 
 
-def _record(row: AccessLog) -> logs.AccessRecord:
-    return logs.AccessRecord(visitor=bytes.fromhex(row.visitor), account=row.account,
-                             time=row.time, merchant=row.merchant,
-                             method=AccessMethod(row.method),
-                             operation=Operation(row.operation))
-
-
-async def batch_records(db: Any, batch_id: int) -> list[logs.AccessRecord]:
+async def batch_records(store: AccessLogStore, batch_id: int) -> list[logs.AccessRecord]:
     """A batch's records in batch order."""
-    async with db.session() as s:
-        rows = (await s.execute(select(AccessLog).where(AccessLog.batch_id == batch_id)
-                                .order_by(AccessLog.record_index))).scalars().all()
-    return [_record(r) for r in rows]
+    return (await asyncio.to_thread(store.read, batch_id)).records()
 
 
 def record_public(record: logs.AccessRecord) -> dict[str, Any]:
@@ -135,7 +146,7 @@ def record_public(record: logs.AccessRecord) -> dict[str, Any]:
             "operation": record.operation.label}
 
 
-async def proof(db: Any, batch_id: int, index: int) -> dict[str, Any]:
+async def proof(db: Any, store: AccessLogStore, batch_id: int, index: int) -> dict[str, Any]:
     """A record of an anchored batch with its inclusion proof and the anchor's evidence."""
     async with db.session() as s:
         batch = await s.get(AccessLogBatch, batch_id)
@@ -145,13 +156,17 @@ async def proof(db: Any, batch_id: int, index: int) -> dict[str, Any]:
     if not 0 <= index < batch.record_count:
         raise NotFound(f"batch {batch_id} has records 0 to {batch.record_count - 1}",
                        field="index")
-    records = await batch_records(db, batch_id)
-    levels = await asyncio.to_thread(logs.tree_levels, [logs.leaf_hash(r) for r in records])
+
+    def build() -> tuple[logs.AccessRecord, list[list[bytes]]]:
+        columns = store.read(batch_id)
+        return columns.record(index), logs.tree_levels(columnar.leaves(columns))
+
+    record, levels = await asyncio.to_thread(build)
     path = logs.proof_from_levels(levels, index)
     leaf = levels[0][index]
     root = bytes.fromhex(anchor.merkle_root[2:])
-    return {"batch_id": batch_id, "index": index, "record": record_public(records[index]),
-            "encoded": "0x" + logs.encode_record(records[index]).hex(),
+    return {"batch_id": batch_id, "index": index, "record": record_public(record),
+            "encoded": "0x" + logs.encode_record(record).hex(),
             "leaf": "0x" + leaf.hex(), "proof": ["0x" + p.hex() for p in path],
             "merkle_root": anchor.merkle_root, "verified": logs.verify(leaf, path, root),
             "anchor_tx": anchor.tx_hash, "block_number": anchor.block_number,
@@ -230,7 +245,7 @@ async def report(db: Any, report_id: int) -> tuple[MarketingReport, dict[str, An
                  "report": json.loads(row.body)}
 
 
-async def reproduce(db: Any, row: MarketingReport) -> dict[str, Any]:
+async def reproduce(db: Any, store: AccessLogStore, row: MarketingReport) -> dict[str, Any]:
     """Recompute a report from its anchored batches with the domain code alone.
 
     Each batch's records must hash to the root anchored on chain, and the
@@ -242,15 +257,23 @@ async def reproduce(db: Any, row: MarketingReport) -> dict[str, Any]:
             MarketingReportRecord.report_hash == row.report_hash))).scalar()
         anchors = {a.batch_id: a.merkle_root for a in (await s.execute(select(
             MarketingAnchor).where(MarketingAnchor.batch_id.in_(body["batches"])))).scalars()}
-    records: list[logs.AccessRecord] = []
-    roots_match = True
-    for batch_id in body["batches"]:
-        batch = await batch_records(db, batch_id)
-        root = "0x" + (await asyncio.to_thread(logs.root, batch)).hex() if batch else None
-        roots_match = roots_match and root is not None and anchors.get(batch_id) == root
-        records.extend(batch)
-    values = ind.compute(records, body["period_start"], body["period_end"],
-                         merchant=merchant_number(body["merchant"]))
+
+    def recompute() -> tuple[bool, dict[str, object]]:
+        records: list[logs.AccessRecord] = []
+        roots_match = True
+        for batch_id in body["batches"]:
+            try:
+                columns = store.read(batch_id)
+            except FileNotFoundError:
+                roots_match = False
+                continue
+            root = "0x" + columnar.root(columns).hex()
+            roots_match = roots_match and anchors.get(batch_id) == root
+            records.extend(columns.records())
+        return roots_match, ind.compute(records, body["period_start"], body["period_end"],
+                                        merchant=merchant_number(body["merchant"]))
+
+    roots_match, values = await asyncio.to_thread(recompute)
     again = ind.Report(merchant=body["merchant"], rules_version=body["rules_version"],
                        rule_index=body["rule_index"], trigger=ind.Trigger[body["trigger"].upper()],
                        period_start=body["period_start"], period_end=body["period_end"],

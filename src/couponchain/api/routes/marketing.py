@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
+import orjson
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -12,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from couponchain.api.deps import CallerDep, IdempotencyDep, IdempotencyKey, RuntimeDep
 from couponchain.api.idempotency import write
 from couponchain.domain.access_logs import MAX_BATCH_RECORDS
-from couponchain.domain.indicators import MAX_RULES
+from couponchain.domain.indicators import MAX_RULES, MAX_TZ_OFFSET_MINUTES, MIN_TZ_OFFSET_MINUTES
 from couponchain.domain.roles import Role
 from couponchain.errors import Forbidden, InvalidInput
 from couponchain.services import marketing_views as views
@@ -85,20 +87,45 @@ async def _may_read_reports(runtime: Any, caller: Caller, merchant_address: str)
     raise Forbidden("only the merchant itself or the platform reads its reports")
 
 
+def _records(raw: bytes) -> list[Any]:
+    """The `records` of an access-log body, parsed with orjson: pydantic would build
+    and check 50,000 dicts one by one before the columnar parser sees them."""
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        try:  # orjson stops at 64-bit integers; let the record checks name such a value
+            body = json.loads(raw)
+        except ValueError:
+            raise InvalidInput("the body is not valid JSON", field="body") from None
+    if not isinstance(body, dict):
+        raise InvalidInput("the body must be an object {records: [...]}", field="body")
+    unknown = sorted(set(body) - {"records"})
+    if unknown:
+        raise InvalidInput(f"unknown field {unknown[0]!r}", field=unknown[0])
+    records = body.get("records")
+    if not isinstance(records, list):
+        raise InvalidInput("records must be a list", field="records")
+    if len(records) > MAX_BATCH_RECORDS:
+        raise InvalidInput(f"a batch holds at most {MAX_BATCH_RECORDS} records", field="records")
+    return records
+
+
 @router.post("/access-logs", status_code=201,
-             summary="Submit a batch of access logs; its Merkle root is anchored (terminal)")
-async def ingest(body: AccessLogsCreate, request: Request, runtime: RuntimeDep,
-                 caller: CallerDep, idem: IdempotencyDep,
-                 key: IdempotencyKey = None) -> JSONResponse:
-    return await write(idem, caller.id, key, request, body.model_dump(mode="json"),
-                       lambda: runtime.marketing.ingest(caller, body.records, key), 201)
+             summary="Submit a batch of access logs; its Merkle root is anchored (terminal)",
+             openapi_extra={"requestBody": {"required": True, "content": {
+                 "application/json": {"schema": AccessLogsCreate.model_json_schema()}}}})
+async def ingest(request: Request, runtime: RuntimeDep, caller: CallerDep,
+                 idem: IdempotencyDep, key: IdempotencyKey = None) -> JSONResponse:
+    records = _records(await request.body())
+    return await write(idem, caller.id, key, request, {"records": records},
+                       lambda: runtime.marketing.ingest(caller, records, key), 201)
 
 
 @router.get("/access-logs/{batch_id}/proof/{index}",
             summary="A record with its inclusion proof against the anchored root")
 async def log_proof(batch_id: BatchId, runtime: RuntimeDep,
                     index: Annotated[int, Path(ge=0, le=2**31)]) -> dict[str, Any]:
-    return await views.proof(runtime.db, batch_id, index)
+    return await views.proof(runtime.db, runtime.marketing.store, batch_id, index)
 
 
 @router.put("/merchants/{merchant_id}/reporting-rules",
@@ -146,7 +173,35 @@ async def get_report(report_id: ReportId, runtime: RuntimeDep,
                      caller: CallerDep) -> dict[str, Any]:
     row, detail = await views.report(runtime.db, report_id)
     await _may_read_reports(runtime, caller, row.merchant)
-    return {**detail, **await views.reproduce(runtime.db, row)}
+    return {**detail, **await views.reproduce(runtime.db, runtime.marketing.store, row)}
+
+
+@router.get("/merchants/{merchant_id}/activity",
+            summary="What the marketing dashboard charts: visits over time and by access "
+                    "method, the claim and redeem funnel (merchant, platform)")
+async def activity(
+    merchant_id: MerchantId, runtime: RuntimeDep, caller: CallerDep,
+    start: Annotated[datetime | None, Query(description="window start (ISO 8601); "
+                                            "default: 30 days before `end`")] = None,
+    end: Annotated[datetime | None, Query(description="window end, exclusive (ISO 8601); "
+                                          "default: just after the latest record")] = None,
+    tz_offset_minutes: Annotated[int, Query(ge=MIN_TZ_OFFSET_MINUTES,
+                                            le=MAX_TZ_OFFSET_MINUTES)] = 0,
+) -> dict[str, Any]:
+    merchant = await merchant_of(runtime, merchant_id)
+    await _may_read_reports(runtime, caller, merchant.address)
+    number = views.merchant_number(merchant.address)
+    return {"merchant_id": merchant.id, "merchant_number": number,
+            **await views.activity(runtime.db, runtime.marketing.store, number,
+                                   None if start is None else _epoch(start, "start"),
+                                   None if end is None else _epoch(end, "end"),
+                                   tz_offset_minutes=tz_offset_minutes)}
+
+
+def _epoch(value: datetime, field: str) -> int:
+    if value.tzinfo is None:
+        raise InvalidInput("give a time zone (e.g. Z)", field=field)
+    return max(0, int(value.timestamp()))
 
 
 @router.put("/merchants/{merchant_id}/marketing-info",

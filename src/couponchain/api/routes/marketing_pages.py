@@ -1,10 +1,12 @@
-"""Pages of the marketing capability: a merchant's public storefront and its inbox.
+"""Pages of the marketing capability: a merchant's storefront, inbox and dashboard.
 
 The storefront is rendered here from the marketing-info read model, so it
 shows the version published on chain the moment it is indexed, without
 signing in. The inbox is a shell that `marketing.js` (reports, chart, report
 detail) and `marketing-editor.js` (reporting rules, webhook, marketing info)
-fill through the JSON API with the signed-in merchant's key.
+fill through the JSON API with the signed-in merchant's key; the dashboard
+(`/marketing`) is one that `marketing-dashboard.js` fills with charts of the
+activity endpoint (visits over time, by access method, the claim funnel).
 """
 
 from __future__ import annotations
@@ -42,3 +44,9 @@ async def storefront(request: Request, merchant_id: str, runtime: RuntimeDep) ->
 async def inbox(request: Request) -> HTMLResponse:
     """The signed-in merchant's reports and chart, and its rules, webhook and info editors."""
     return templates.TemplateResponse(request, "marketing/inbox.html", {})
+
+
+@router.get("/marketing", response_class=HTMLResponse)
+async def dashboard(request: Request) -> HTMLResponse:
+    """The signed-in merchant's marketing dashboard (charts drawn by `marketing-dashboard.js`)."""
+    return templates.TemplateResponse(request, "marketing/dashboard.html", {})

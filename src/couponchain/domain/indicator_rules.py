@@ -1,0 +1,332 @@
+"""Reporting rules: what a merchant asks to be reported, and when.
+
+A merchant's `RuleSet` lists up to 16 rules; each selects indicators of the
+catalogue (`indicator_catalogue.py`) and a condition, either `Periodic`
+(every N minutes, periods aligned to midnight of the rule's time zone offset)
+or `Threshold` (an indicator, over the last W minutes or all history,
+compared with a value). Threshold values are exact fractions ("1/4", "0.25",
+"25%"). `evaluate_rule` decides whether a rule fires now, from a persisted
+`RuleState`:
+
+- periodic: fires once for each completed period, keyed by its index, so
+  evaluating twice, or after a scheduler restart with the persisted state,
+  never fires twice; after a downtime only the latest completed period is
+  reported (missed ones are not back-filled).
+- threshold: fires when the condition holds and the rule is armed, then
+  disarms; it is re-armed by an evaluation where the condition does not hold.
+
+Rules travel as canonical JSON (`indicator_reports.canonical_json`); its
+keccak256 is what goes on chain.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from fractions import Fraction
+
+from couponchain.domain.access_logs import keccak
+from couponchain.domain.indicator_catalogue import (
+    _ORDER,
+    SCALAR_INDICATORS,
+    Indicator,
+    Rate,
+    aligned_period,
+)
+from couponchain.domain.indicator_reports import Trigger, canonical_json
+from couponchain.errors import InvalidInput
+
+MAX_RULES = 16
+MAX_PERIOD_MINUTES = 31 * 24 * 60
+MIN_TZ_OFFSET_MINUTES = -12 * 60
+MAX_TZ_OFFSET_MINUTES = 14 * 60
+
+
+@dataclass(frozen=True, slots=True)
+class Periodic:
+    """Report every `every_minutes` minutes, over the period that just ended."""
+
+    every_minutes: int
+
+    def __post_init__(self) -> None:
+        _check_int(self.every_minutes, "every_minutes", 1, MAX_PERIOD_MINUTES)
+
+
+_OPERATORS: dict[str, Callable[[Fraction, Fraction], bool]] = {
+    ">=": lambda a, b: a >= b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    "<": lambda a, b: a < b,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Threshold:
+    """Report when `indicator op value` holds, the indicator computed over the
+    last `window_minutes` minutes (None: all records before now)."""
+
+    indicator: Indicator
+    op: str
+    value: Fraction
+    window_minutes: int | None = None
+
+    def __post_init__(self) -> None:
+        try:
+            indicator = Indicator(self.indicator)
+        except ValueError:
+            raise InvalidInput(f"unknown indicator {self.indicator!r}", field="indicator") from None
+        if indicator not in SCALAR_INDICATORS:
+            raise InvalidInput(f"{indicator} has no single value to compare", field="indicator")
+        object.__setattr__(self, "indicator", indicator)
+        if self.op not in _OPERATORS:
+            raise InvalidInput(f"op must be one of {', '.join(_OPERATORS)}", field="op")
+        object.__setattr__(self, "value", _fraction(self.value))
+        if self.window_minutes is not None:
+            _check_int(self.window_minutes, "window_minutes", 1, MAX_PERIOD_MINUTES)
+
+    def holds(self, values: Mapping[str, object]) -> bool:
+        """Whether the condition holds for computed indicator values (an
+        undefined rate never holds)."""
+        value = values[self.indicator]
+        if isinstance(value, Rate):
+            if value.value is None:
+                return False
+            exact = value.value
+        elif isinstance(value, int):
+            exact = Fraction(value)
+        else:
+            raise InvalidInput(f"{self.indicator} has no single value", field="indicator")
+        return _OPERATORS[self.op](exact, self.value)
+
+
+@dataclass(frozen=True, slots=True)
+class ReportingRule:
+    """Which indicators a report carries and when it is made. The indicators
+    are kept in catalogue order; `tz_offset_minutes` aligns periodic reports
+    to the merchant's local midnight."""
+
+    indicators: tuple[Indicator, ...]
+    condition: Periodic | Threshold
+    tz_offset_minutes: int = 0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.indicators, (str, bytes)) or not self.indicators:
+            raise InvalidInput("select at least one indicator", field="indicators")
+        chosen = []
+        for i, name in enumerate(self.indicators):
+            try:
+                chosen.append(Indicator(name))
+            except ValueError:
+                raise InvalidInput(f"unknown indicator {name!r}", field=f"indicators.{i}") from None
+        if len(set(chosen)) != len(chosen):
+            raise InvalidInput("an indicator is selected twice", field="indicators")
+        object.__setattr__(self, "indicators", tuple(sorted(chosen, key=_ORDER.__getitem__)))
+        if not isinstance(self.condition, (Periodic, Threshold)):
+            raise InvalidInput("condition must be periodic or threshold", field="condition")
+        _check_int(
+            self.tz_offset_minutes,
+            "tz_offset_minutes",
+            MIN_TZ_OFFSET_MINUTES,
+            MAX_TZ_OFFSET_MINUTES,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RuleSet:
+    """A merchant's rules; a rule is addressed by its index here."""
+
+    rules: tuple[ReportingRule, ...]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "rules", tuple(self.rules))
+        if len(self.rules) > MAX_RULES:
+            raise InvalidInput(f"at most {MAX_RULES} rules", field="rules")
+
+
+def rules_from_json(data: bytes | str | Mapping[str, object]) -> RuleSet:
+    """A `RuleSet` from its JSON (`{"rules": [...]}`, see `rules_to_json`);
+    errors name the field, e.g. `rules.2.condition.every_minutes`. A
+    periodic condition may give `every_hours` instead of `every_minutes`."""
+    if isinstance(data, (bytes, str)):
+        try:
+            data = json.loads(data, parse_float=_no_float, parse_constant=_no_float)
+        except InvalidInput:
+            raise
+        except ValueError as error:
+            raise InvalidInput(f"rules are not valid JSON: {error}", field="rules") from None
+    items = data.get("rules") if isinstance(data, Mapping) else None
+    if not isinstance(items, list):
+        raise InvalidInput("rules must be an object with a list `rules`", field="rules")
+    if len(items) > MAX_RULES:
+        raise InvalidInput(f"at most {MAX_RULES} rules", field="rules")
+    rules = []
+    for i, item in enumerate(items):
+        rules.append(_within(f"rules.{i}", _rule_from_dict, item))
+    return RuleSet(tuple(rules))
+
+
+def rules_to_json(rules: RuleSet) -> bytes:
+    """The canonical JSON of a rule set: what `set_reporting_rules` stores."""
+    return canonical_json({"rules": [_rule_to_dict(rule) for rule in rules.rules]})
+
+
+def rules_hash(rules: RuleSet) -> bytes:
+    """keccak256 of the canonical JSON (the contract's `rules_hash`)."""
+    return keccak(rules_to_json(rules))
+
+# --- evaluation ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RuleState:
+    """What the scheduler persists per rule between evaluations."""
+
+    last_period: int | None = None
+    armed: bool = True
+
+    def to_dict(self) -> dict[str, object]:
+        return {"last_period": self.last_period, "armed": self.armed}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, object]) -> RuleState:
+        return cls(last_period=data.get("last_period"), armed=bool(data.get("armed", True)))  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The outcome of one evaluation: persist `state` in every case; when
+    `fires`, report over `[period_start, period_end)`."""
+
+    fires: bool
+    state: RuleState
+    trigger: Trigger | None = None
+    period_start: int | None = None
+    period_end: int | None = None
+    period_index: int | None = None
+
+
+def evaluate_rule(
+    rule: ReportingRule,
+    state: RuleState,
+    now: int,
+    compute: Callable[[int, int], Mapping[str, object]],
+) -> Decision:
+    """Whether `rule` fires at `now`, given its persisted `state`.
+
+    `compute(start, end)` returns the indicator values over `[start, end)`
+    (e.g. `indicator_catalogue.compute`, or the analytics store); it is called only
+    for threshold rules.
+    """
+    condition = rule.condition
+    if isinstance(condition, Periodic):
+        every = condition.every_minutes * 60
+        index, start, _ = aligned_period(now, every, rule.tz_offset_minutes * 60)
+        done = index - 1  # the latest period that has ended
+        if state.last_period is not None and done <= state.last_period:
+            return Decision(False, state)
+        return Decision(
+            True, replace(state, last_period=done), Trigger.PERIODIC, start - every, start, done
+        )
+    start = 0 if condition.window_minutes is None else max(0, now - condition.window_minutes * 60)
+    if start >= now:
+        return Decision(False, replace(state, armed=True))
+    if not condition.holds(compute(start, now)):
+        return Decision(False, replace(state, armed=True))
+    if not state.armed:
+        return Decision(False, state)
+    return Decision(True, replace(state, armed=False), Trigger.THRESHOLD, start, now)
+
+
+# --- helpers ------------------------------------------------------------------
+
+
+def _rule_from_dict(item: object) -> ReportingRule:
+    if not isinstance(item, Mapping):
+        raise InvalidInput("a rule must be an object", field=None)
+    indicators = item.get("indicators")
+    if not isinstance(indicators, list):
+        raise InvalidInput("indicators must be a list", field="indicators")
+    condition = _within("condition", _condition_from_dict, item.get("condition"))
+    return ReportingRule(
+        indicators=tuple(indicators),
+        condition=condition,
+        tz_offset_minutes=item.get("tz_offset_minutes", 0),  # type: ignore[arg-type]
+    )
+
+
+def _condition_from_dict(item: object) -> Periodic | Threshold:
+    if not isinstance(item, Mapping):
+        raise InvalidInput("condition must be an object", field=None)
+    kind = item.get("type")
+    if kind == "periodic":
+        if "every_hours" in item and "every_minutes" not in item:
+            hours = item["every_hours"]
+            _check_int(hours, "every_hours", 1, MAX_PERIOD_MINUTES // 60)
+            return Periodic(hours * 60)  # type: ignore[operator]
+        return Periodic(item.get("every_minutes"))  # type: ignore[arg-type]
+    if kind == "threshold":
+        if "value" not in item:
+            raise InvalidInput("value is required", field="value")
+        return Threshold(
+            indicator=item.get("indicator"),  # type: ignore[arg-type]
+            op=item.get("op"),  # type: ignore[arg-type]
+            value=item["value"],  # type: ignore[arg-type]
+            window_minutes=item.get("window_minutes"),  # type: ignore[arg-type]
+        )
+    raise InvalidInput("type must be periodic or threshold", field="type")
+
+
+def _rule_to_dict(rule: ReportingRule) -> dict[str, object]:
+    condition = rule.condition
+    if isinstance(condition, Periodic):
+        cond: dict[str, object] = {"type": "periodic", "every_minutes": condition.every_minutes}
+    else:
+        cond = {
+            "type": "threshold",
+            "indicator": str(condition.indicator),
+            "op": condition.op,
+            "value": str(condition.value),
+            "window_minutes": condition.window_minutes,
+        }
+    return {
+        "indicators": [str(i) for i in rule.indicators],
+        "condition": cond,
+        "tz_offset_minutes": rule.tz_offset_minutes,
+    }
+
+
+def _within(prefix: str, build: Callable[[object], object], item: object):
+    try:
+        return build(item)
+    except InvalidInput as error:
+        where = prefix + (f".{error.field}" if error.field else "")
+        raise InvalidInput(error.message, field=where) from None
+
+
+def _fraction(value: object) -> Fraction:
+    if isinstance(value, (bool, float)):
+        raise InvalidInput(
+            "value must be exact: an integer or a string like 1/4, 0.25, 25%", field="value"
+        )
+    try:
+        if isinstance(value, str) and value.strip().endswith("%"):
+            result = Fraction(value.strip()[:-1]) / 100
+        elif isinstance(value, (int, str, Fraction)):
+            result = Fraction(value)
+        else:
+            raise ValueError(value)
+    except (ValueError, ZeroDivisionError):
+        raise InvalidInput(f"{value!r} is not an exact number", field="value") from None
+    if result < 0:
+        raise InvalidInput("value must not be negative", field="value")
+    return result
+
+
+def _no_float(text: str) -> object:
+    raise InvalidInput(f"{text} is a float; write exact values as strings", field="rules")
+
+
+def _check_int(value: object, field: str, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise InvalidInput(f"{field} must be an integer from {low} to {high}", field=field)

@@ -1,0 +1,130 @@
+// The merchant's marketing dashboard: visits over time stacked by access
+// method, totals per method and the funnel visit → claim → redeem → purchase,
+// all from GET /v1/merchants/{id}/activity (DuckDB over the anchored logs).
+// Each canvas carries data-points (what it drew) and a note with the numbers,
+// for readers of the page and for the tests.
+// $(), api() and whoAmI() come from app.js (loaded first; all deferred).
+"use strict";
+
+const COLOURS = { browser: "#0b6bcb", desktop: "#7a4cc2", app: "#1f9d63" };
+const INK = "#1d2433", MUTED = "#5b6475";
+const DAY = 86400 * 1000;
+
+// Draw at the size shown, so the labels stay readable on a phone.
+function surface(canvas) {
+  if (canvas.clientWidth && canvas.width !== canvas.clientWidth) canvas.width = canvas.clientWidth;
+  const ctx = canvas.getContext("2d");
+  ctx.clearRect(0, 0, canvas.width, canvas.height);
+  ctx.font = "12px system-ui, sans-serif";
+  return ctx;
+}
+
+function drawVisits(canvas, visits, methods) {
+  const ctx = surface(canvas);
+  const w = canvas.width, h = canvas.height, top = 12, bottom = 20, left = 8;
+  canvas.dataset.points = String(visits.length);
+  const totals = visits.map((v) => methods.reduce((sum, m) => sum + v[m], 0));
+  const max = Math.max(1, ...totals);
+  const slot = (w - 2 * left) / Math.max(1, visits.length), bar = Math.max(1, slot * 0.8);
+  visits.forEach((v, i) => {
+    let y = h - bottom;
+    for (const m of methods) {  // stacked: browser at the bottom, then desktop, app
+      const height = (v[m] / max) * (h - top - bottom);
+      ctx.fillStyle = COLOURS[m];
+      ctx.fillRect(left + i * slot, y - height, bar, height);
+      y -= height;
+    }
+  });
+  // A handful of time labels, whatever the number of buckets.
+  ctx.fillStyle = MUTED;
+  ctx.textAlign = "center";
+  const every = Math.max(1, Math.ceil(visits.length / 6));
+  visits.forEach((v, i) => {
+    if (i % every) return;
+    const label = v.at.length > 10 && !v.at.endsWith("T00:00:00Z") ? v.at.slice(11, 16) : v.at.slice(5, 10);
+    ctx.fillText(label, left + i * slot + bar / 2, h - 5);
+  });
+  ctx.textAlign = "left";
+  ctx.fillStyle = INK;
+  ctx.fillText("max " + max.toLocaleString() + " per bucket", left, top);
+}
+
+function drawHorizontal(canvas, rows) {
+  const ctx = surface(canvas);
+  const w = canvas.width, label = 80, gap = 6;
+  const height = Math.max(10, (canvas.height - gap * (rows.length + 1)) / Math.max(1, rows.length));
+  const max = Math.max(1, ...rows.map((r) => r.value));
+  canvas.dataset.points = String(rows.length);
+  rows.forEach((r, i) => {
+    const y = gap + i * (height + gap);
+    ctx.fillStyle = INK;
+    ctx.textBaseline = "middle";
+    ctx.fillText(r.name, 0, y + height / 2);
+    const length = (r.value / max) * (w - label - 110);
+    ctx.fillStyle = r.colour;
+    ctx.fillRect(label, y, Math.max(1, length), height);
+    ctx.fillStyle = INK;
+    ctx.fillText(r.text, label + length + 6, y + height / 2);
+  });
+}
+
+function percent(part, whole) {
+  return whole ? (Math.round((part / whole) * 1000) / 10) + " %" : "n/a";
+}
+
+function render(a) {
+  const methods = Object.keys(a.by_method);
+  $("dash-range").textContent =
+    `${a.start} – ${a.end}: ${a.records.toLocaleString()} records, per ${a.bucket}`;
+  $("dash-legend").replaceChildren(...methods.map((m) => {
+    const span = document.createElement("span");
+    span.textContent = "■ " + m + " ";
+    span.style.color = COLOURS[m];
+    return span;
+  }));
+  drawVisits($("dash-visits"), a.visits, methods);
+  const busiest = a.visits.reduce((best, v) => {
+    const n = methods.reduce((s, m) => s + v[m], 0);
+    return n > best.n ? { at: v.at, n } : best;
+  }, { at: null, n: 0 });
+  $("dash-visits-note").textContent = a.records
+    ? `${a.visits.length} bucket(s) of one ${a.bucket}; busiest ${busiest.at} with ${busiest.n.toLocaleString()} records.`
+    : "No access logs in this window yet.";
+  drawHorizontal($("dash-methods"), methods.map((m) => ({
+    name: m, value: a.by_method[m], colour: COLOURS[m],
+    text: `${a.by_method[m].toLocaleString()} (${percent(a.by_method[m], a.records)})` })));
+  $("dash-methods-note").textContent = methods.map((m) => `${m}: ${a.by_method[m]}`).join(", ");
+  const visitors = a.funnel[0].visitors;
+  drawHorizontal($("dash-funnel"), a.funnel.map((s) => ({
+    name: s.step, value: s.visitors, colour: "#0b6bcb",
+    text: `${s.visitors.toLocaleString()} (${percent(s.visitors, visitors)})` })));
+  $("dash-funnel-note").textContent = a.funnel.map((s) => `${s.step}: ${s.visitors}`).join(" → ");
+}
+
+async function load(me, latestEnd) {
+  const days = $("dash-window").value;
+  let query = "";
+  if (days && latestEnd) {
+    const end = new Date(latestEnd);
+    const start = new Date(end.getTime() - Number(days) * DAY);
+    query = `?start=${start.toISOString()}&end=${end.toISOString()}`;
+  }
+  const a = await api(`/v1/merchants/${me.id}/activity${query}`);
+  render(a);
+  return a;
+}
+
+document.addEventListener("DOMContentLoaded", async () => {
+  const me = await whoAmI();
+  if (!me || me.role !== "merchant") {
+    $("dash-signin").hidden = false;
+    if (me) $("dash-signin").textContent = `This page is for merchants; you are signed in as a ${me.role}.`;
+    return;
+  }
+  $("dash").hidden = false;
+  $("dash-storefront").href = "/merchants/" + me.id + "/storefront";
+  const first = await load(me, null);
+  $("dash-window").onchange = () => load(me, first.end).catch((e) => {
+    $("dash-range").textContent = "Could not load: " + e.message;
+  });
+});
