@@ -10,7 +10,6 @@ import segno
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
-from fastapi.templating import Jinja2Templates
 
 from couponchain.api.deps import RuntimeDep
 from couponchain.chain import contracts
@@ -19,9 +18,12 @@ from couponchain.domain.edition_slots import CouponStatus, layout_from_compiler
 from couponchain.errors import CouponChainError
 from couponchain.services import edition_views
 from couponchain.services.editions import serial_text
+from couponchain.web import i18n
 
 WEB = Path(__file__).resolve().parents[2] / "web"
-templates = Jinja2Templates(directory=WEB / "templates")
+# Every page router renders with this object, so each page gets the request's locale.
+templates = i18n.LocalizedTemplates(env=i18n.template_environment(WEB / "templates"),
+                                    context_processors=[i18n.page_context])
 
 router = APIRouter(include_in_schema=False)
 #: Coupons listed per page on an edition's public page.

@@ -5,6 +5,51 @@
 const KEY = "couponchain.apiKey";
 const $ = (id) => document.getElementById(id);
 
+// The page's translations of the scripts' messages (msgid -> text), rendered by
+// base.html from the message catalogue; empty in English.
+const MESSAGES = (() => {
+  try { return JSON.parse(document.getElementById("messages").textContent) || {}; }
+  catch { return {}; }
+})();
+
+// A message in the page's language, its {name} placeholders filled from params.
+// Babel extracts the msgids of t("...") calls, so pass a string literal.
+function t(msgid, params) {
+  const text = Object.prototype.hasOwnProperty.call(MESSAGES, msgid) ? MESSAGES[msgid] : msgid;
+  if (!params) return text;
+  return text.replace(/\{(\w+)\}/g, (all, name) =>
+    (Object.prototype.hasOwnProperty.call(params, name) ? String(params[name]) : all));
+}
+
+// Like t(), but as parts for Element.append(): a param may be a DOM node (a link).
+function tParts(msgid, params) {
+  return t(msgid).split(/(\{\w+\})/).filter((part) => part !== "").map((part) => {
+    const name = /^\{(\w+)\}$/.exec(part);
+    if (!name || !Object.prototype.hasOwnProperty.call(params, name[1])) return part;
+    const value = params[name[1]];
+    return value instanceof Node ? value : String(value);
+  });
+}
+
+const ROLE_NAMES = { platform: t("platform"), merchant: t("merchant"), terminal: t("terminal"),
+                     consumer: t("consumer") };
+function roleName(role) {
+  return ROLE_NAMES[role] || role;
+}
+
+// The language switch remembers the choice in a cookie that the server reads.
+function setUpLanguages() {
+  document.querySelectorAll("a[data-lang]").forEach((a) => {
+    a.onclick = (event) => {
+      event.preventDefault();
+      document.cookie = "lang=" + a.dataset.lang + "; path=/; max-age=31536000; samesite=lax";
+      const url = new URL(location.href);
+      url.searchParams.delete("lang");
+      location.href = url.toString();
+    };
+  });
+}
+
 async function api(path, options = {}) {
   const headers = Object.assign({ "content-type": "application/json" }, options.headers || {});
   const key = localStorage.getItem(KEY);
@@ -26,7 +71,7 @@ async function whoAmI() {
 
 function showHeader(me) {
   if (!me) return;
-  $("who").textContent = me.name + " (" + me.role + ")";
+  $("who").textContent = me.name + " (" + roleName(me.role) + ")";
   $("signin-link").hidden = true;
   $("signout").hidden = false;
   $("signout").onclick = () => { localStorage.removeItem(KEY); location.href = "/"; };
@@ -43,7 +88,7 @@ function setUpSignin() {
     const me = await whoAmI();
     if (me) { location.href = "/me"; return; }
     localStorage.removeItem(KEY);
-    $("signin-error").textContent = "This API key is not known here. Check it and try again.";
+    $("signin-error").textContent = t("This API key is not known here. Check it and try again.");
     $("signin-error").hidden = false;
   };
 }
@@ -51,22 +96,23 @@ function setUpSignin() {
 function setUpMe(me) {
   if (!$("me-table")) return;
   if (!me) { $("me-empty").hidden = false; return; }
-  $("me-title").textContent = "Hello, " + me.name;
-  $("me-role").textContent = me.role;
+  $("me-title").textContent = t("Hello, {name}", { name: me.name });
+  $("me-role").textContent = roleName(me.role);
   $("me-name").textContent = me.name;
   $("me-address").textContent = me.address;
-  $("me-merchant").textContent = me.merchant_id ? "terminal of merchant " + me.merchant_id : "yes";
+  $("me-merchant").textContent = me.merchant_id
+    ? t("terminal of merchant {id}", { id: me.merchant_id }) : t("yes");
   $("me-table").hidden = false;
   const roles = CREATABLE[me.role];
   if (!roles) return;
   $("create-section").hidden = false;
-  $("create-role").innerHTML = roles.map((r) => `<option value="${r}">${r}</option>`).join("");
+  $("create-role").innerHTML = roles.map((r) => `<option value="${r}">${roleName(r)}</option>`).join("");
   $("create-form").onsubmit = async (event) => {
     event.preventDefault();
     const role = $("create-role").value;
     const result = $("create-result");
     result.hidden = false;
-    result.textContent = "Registering on chain…";
+    result.textContent = t("Registering on chain…");
     try {
       const body = { name: $("create-name").value };
       if (role === "terminal" && me.role === "merchant") body.merchant_id = me.id;
@@ -74,10 +120,11 @@ function setUpMe(me) {
         method: "POST", body: JSON.stringify(body),
         headers: { "Idempotency-Key": crypto.randomUUID() },
       });
-      result.textContent = `Created ${created.role} ${created.name} at ${created.address} ` +
-        `(block ${created.block_number}). API key, shown once: ${created.api_key}`;
+      result.textContent = t("Created {role} {name} at {address} (block {block}). " +
+        "API key, shown once: {key}", { role: roleName(created.role), name: created.name,
+        address: created.address, block: created.block_number, key: created.api_key });
     } catch (error) {
-      result.textContent = "Could not create: " + error.message;
+      result.textContent = t("Could not create: {error}", { error: error.message });
     }
   };
 }
@@ -97,7 +144,7 @@ async function refreshStatus() {
     if (heads.length > 120) heads.shift();
     drawLine($("head-chart"), heads);
   } catch (error) {
-    $("h-status").textContent = "unreachable: " + error.message;
+    $("h-status").textContent = t("unreachable: {error}", { error: error.message });
   }
   setTimeout(refreshStatus, 2000);
 }
@@ -123,6 +170,7 @@ function drawLine(canvas, values) {
 }
 
 document.addEventListener("DOMContentLoaded", async () => {
+  setUpLanguages();
   setUpSignin();
   const me = await whoAmI();
   showHeader(me);

@@ -51,7 +51,7 @@ function renderEditions() {
     pick.onclick = () => select(e.id);
     const link = document.createElement("a");
     link.href = "/editions/" + e.id;
-    link.textContent = "public page";
+    link.textContent = t("public page");
     name.append(pick, " ", link);
     for (const key of ["total_pieces", "sold", "redeemed", "voided", "remaining"]) {
       cell(row, e[key]).className = "count-" + key;
@@ -82,7 +82,7 @@ async function refreshEditions() {
     }
   } catch (error) {
     $("editions-empty").hidden = false;
-    $("editions-empty").textContent = "Could not load editions: " + error.message;
+    $("editions-empty").textContent = t("Could not load editions: {error}", { error: error.message });
   }
   setTimeout(refreshEditions, REFRESH_MS);
 }
@@ -107,8 +107,9 @@ async function drawSales() {
   }
   drawLine($("sales-chart"), values);
   $("chart-note").textContent = timeline.points.length
-    ? `${total} sold in all; one point per minute since ${new Date(start).toLocaleString()}.`
-    : "No sales yet.";
+    ? t("{total} sold in all; one point per minute since {start}.",
+        { total, start: new Date(start).toLocaleString() })
+    : t("No sales yet.");
 }
 
 function setUpCreate() {
@@ -118,7 +119,7 @@ function setUpCreate() {
   $("edition-form").onsubmit = async (event) => {
     event.preventDefault();
     const box = $("edition-result");
-    show(box, "Registering on chain…");
+    show(box, t("Registering on chain…"));
     try {
       const created = await api("/v1/editions", {
         method: "POST", headers: { "Idempotency-Key": newKey() },
@@ -130,12 +131,13 @@ function setUpCreate() {
           valid_until: new Date($("ed-until").value).toISOString(),
         }),
       });
-      show(box, `Registered edition #${created.id} (${created.prefix}, ` +
-        `${created.total_pieces} pieces) in block ${created.block_number}.`);
+      show(box, t("Registered edition #{id} ({prefix}, {pieces} pieces) in block {block}.",
+        { id: created.id, prefix: created.prefix, pieces: created.total_pieces,
+          block: created.block_number }));
       consoleState.editions.push(created);
       select(created.id);
     } catch (error) {
-      show(box, "Not created: " + problemText(error), true);
+      show(box, t("Not created: {error}", { error: problemText(error) }), true);
     }
   };
 }
@@ -144,7 +146,7 @@ function setUpSale() {
   $("sale-form").onsubmit = async (event) => {
     event.preventDefault();
     const box = $("sale-result");
-    show(box, "Recording on chain…");
+    show(box, t("Recording on chain…"));
     const body = { buyer: $("sale-buyer").value.trim(), channel: $("sale-channel").value,
                    order_ref: $("sale-order").value.trim() };
     if ($("sale-price").value.trim()) body.price = Number($("sale-price").value);
@@ -156,11 +158,12 @@ function setUpSale() {
       link.id = "sold-serial";
       link.href = "/coupons/" + sold.coupon.serial;
       link.textContent = sold.coupon.serial;
-      show(box, "Sold ");
-      box.append(link, ` to ${sold.coupon.owner} in block ${sold.block_number}.`);
+      show(box, "");
+      box.append(...tParts("Sold {serial} to {owner} in block {block}.",
+        { serial: link, owner: sold.coupon.owner, block: sold.block_number }));
       $("sale-order").value = "";
     } catch (error) {
-      show(box, "Not recorded: " + problemText(error), true);
+      show(box, t("Not recorded: {error}", { error: problemText(error) }), true);
     }
   };
 }
@@ -171,16 +174,17 @@ function setUpImport() {
     const box = $("import-result");
     const file = $("import-file").files[0];
     if (!file) return;
-    show(box, `Importing ${file.name}…`);
+    show(box, t("Importing {file}…", { file: file.name }));
     try {
       const done = await api(`/v1/editions/${consoleState.selected}/sales:import`, {
         method: "POST", body: await file.text(),
         headers: { "content-type": "text/csv", "Idempotency-Key": newKey() },
       });
       const serials = done.coupons.map((c) => c.serial);
-      show(box, `Imported ${done.recorded} sales: ${serials[0]} … ${serials[serials.length - 1]}.`);
+      show(box, t("Imported {count} sales: {first} … {last}.", { count: done.recorded,
+        first: serials[0], last: serials[serials.length - 1] }));
     } catch (error) {
-      show(box, "Nothing imported: " + problemText(error), true);
+      show(box, t("Nothing imported: {error}", { error: problemText(error) }), true);
     }
   };
 }
@@ -190,8 +194,10 @@ document.addEventListener("DOMContentLoaded", async () => {
   const me = await whoAmI();
   if (!me || me.role !== "merchant") {
     $("console-signin").hidden = false;
-    if (me) $("console-signin").textContent = "The console is for merchants; you are " +
-      `signed in as a ${me.role}.`;
+    if (me) {
+      $("console-signin").textContent = t("The console is for merchants; you are signed in " +
+        "as a {role}.", { role: roleName(me.role) });
+    }
     return;
   }
   consoleState.me = me;

@@ -24,10 +24,10 @@ function render(s) {
   $("dash-pending").textContent = String(s.pending_claims);
   const terminals = s.claims_by_terminal;
   drawBars($("terminal-chart"), terminals.map((t) => t.claims),
-           terminals.map((t) => t.terminal_name || t.terminal_id || t.terminal.slice(0, 8)));
+           terminals.map((x) => x.terminal_name || x.terminal_id || x.terminal.slice(0, 8)));
   $("terminal-note").textContent = terminals.length
-    ? terminals.map((t) => `${t.terminal_name || t.terminal}: ${t.claims}`).join(" · ")
-    : "No claims yet.";
+    ? terminals.map((x) => `${x.terminal_name || x.terminal}: ${x.claims}`).join(" · ")
+    : t("No claims yet.");
   const step = s.minute_seconds * 1000;
   const now = Math.floor(Date.parse(s.generated_at) / step) * step;
   const per = new Map(s.claims_per_minute.map((p) => [Date.parse(p.at), p.claims]));
@@ -40,8 +40,10 @@ function render(s) {
   }
   drawBars($("minute-chart"), values, labels);
   const recent = values.reduce((a, b) => a + b, 0);
-  $("minute-note").textContent = `${recent} claim${recent === 1 ? "" : "s"} in the last ` +
-    `${MINUTES} minutes; updated ${when(s.generated_at)}.`;
+  const params = { count: recent, minutes: MINUTES, when: when(s.generated_at) };
+  $("minute-note").textContent = recent === 1
+    ? t("{count} claim in the last {minutes} minutes; updated {when}.", params)
+    : t("{count} claims in the last {minutes} minutes; updated {when}.", params);
   const body = $("stock-rows");
   body.replaceChildren();
   for (const p of s.stock) {
@@ -69,9 +71,9 @@ function handle(block) {
   }
   if (event === "stats" && data.length) {
     render(JSON.parse(data.join("\n")));
-    live("live", true);
+    live(t("live"), true);
   } else if (event === "end") {
-    live("server stopping — reconnecting");
+    live(t("server stopping — reconnecting"));
   }
 }
 
@@ -84,8 +86,9 @@ async function follow() {
         accept: "text/event-stream", authorization: "Bearer " + localStorage.getItem(KEY) } });
       if (!response.ok) {
         const body = await response.json().catch(() => ({}));
-        show($("dash-result"), "Not watching: " + (body.detail || response.statusText), true);
-        live("stopped");
+        show($("dash-result"), t("Not watching: {error}",
+                                 { error: body.detail || response.statusText }), true);
+        live(t("stopped"));
         if (response.status < 500) return;
       } else {
         $("dash-result").hidden = true;
@@ -103,21 +106,22 @@ async function follow() {
         }
       }
     } catch (error) {
-      show($("dash-result"), "Connection lost: " + problemText(error), true);
+      show($("dash-result"), t("Connection lost: {error}", { error: problemText(error) }), true);
     }
-    live("reconnecting…");
+    live(t("reconnecting…"));
     await new Promise((ok) => setTimeout(ok, dash.retryMs));
   }
 }
 
 async function startDashboard() {
-  const me = await signedIn("dash", ["merchant", "platform"], "the campaign's merchant");
+  const me = await signedIn("dash", ["merchant", "platform"], t("the campaign's merchant"));
   if (!me) return;
   dash.id = $("dash").dataset.campaign;
   api("/v1/prize-campaigns/" + dash.id).then((c) => {
-    $("dash-window").textContent = `Claims ${when(c.starts_at)} – ${when(c.ends_at)}, ` +
-      `${c.per_consumer_limit} per consumer, ` +
-      (c.all_terminals ? "all terminals" : c.terminals.map((t) => t.name || t.address).join(", "));
+    const terminals = c.all_terminals ? t("all terminals")
+      : c.terminals.map((x) => x.name || x.address).join(", ");
+    $("dash-window").textContent = t("Claims {start} – {end}, {limit} per consumer, {terminals}",
+      { start: when(c.starts_at), end: when(c.ends_at), limit: c.per_consumer_limit, terminals });
   }).catch((e) => show($("dash-result"), problemText(e), true));
   follow();
 }

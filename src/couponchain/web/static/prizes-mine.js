@@ -5,7 +5,8 @@
 "use strict";
 
 (() => {
-const { REFRESH_MS, show, problemText, button, when, signedIn } = window.CouponChainPromotions;
+const { REFRESH_MS, show, problemText, button, when, signedIn,
+        word } = window.CouponChainPromotions;
 const mine = { me: null, awards: [], current: null, refresh: null, countdown: null,
                listed: "", fetching: 0 };
 
@@ -57,7 +58,7 @@ async function showCode() {
   } catch (error) {
     if (ticket !== mine.fetching) return;
     stopCode();
-    show($("mine-result"), "No code: " + problemText(error), !error.problem ||
+    show($("mine-result"), t("No code: {error}", { error: problemText(error) }), !error.problem ||
          !/claimed/.test(error.message));
     refreshAwards().catch(() => {});
   }
@@ -65,8 +66,9 @@ async function showCode() {
 
 function choose(award) {
   mine.current = award;
-  $("code-prize").textContent = award.prize_name || `prize ${award.prize_index}`;
-  $("code-campaign").textContent = award.campaign_title || `campaign #${award.campaign_id}`;
+  $("code-prize").textContent = award.prize_name || t("prize {index}", { index: award.prize_index });
+  $("code-campaign").textContent = award.campaign_title ||
+    t("campaign #{id}", { id: award.campaign_id });
   document.querySelectorAll("#awards li").forEach((li) =>
     li.classList.toggle("current", li.dataset.id === String(award.id)));
   showCode();
@@ -74,9 +76,9 @@ function choose(award) {
 }
 
 function describe(a) {
-  if (a.status === "claimed") return `claimed ${when(a.claimed_at)}`;
-  if (a.status === "revoked") return "revoked";
-  return `to collect until ${when(a.claim_ends_at)}`;
+  if (a.status === "claimed") return t("claimed {when}", { when: when(a.claimed_at) });
+  if (a.status === "revoked") return t("revoked");
+  return t("to collect until {when}", { when: when(a.claim_ends_at) });
 }
 
 function renderAwards(awards) {
@@ -88,16 +90,17 @@ function renderAwards(awards) {
     item.dataset.id = a.id;
     item.dataset.status = a.status;
     const title = document.createElement("strong");
-    title.textContent = a.prize_name || `prize ${a.prize_index}`;
+    title.textContent = a.prize_name || t("prize {index}", { index: a.prize_index });
     const pill = document.createElement("span");
     pill.className = "pill status-" + (a.status === "claimed" ? "distributed" : a.status);
-    pill.textContent = a.status;
+    pill.textContent = word(a.status);
     const text = document.createElement("p");
-    text.append(title, ` — ${a.campaign_title || "campaign #" + a.campaign_id} `, pill,
-                document.createElement("br"), `Award #${a.id}, ${describe(a)}`);
+    text.append(title, ` — ${a.campaign_title || t("campaign #{id}", { id: a.campaign_id })} `,
+                pill, document.createElement("br"),
+                t("Award #{id}, {state}", { id: a.id, state: describe(a) }));
     item.appendChild(text);
     if (a.status === "awarded") {
-      item.appendChild(button("Show code", () => choose(a)));
+      item.appendChild(button(t("Show code"), () => choose(a)));
     }
     if (mine.current && mine.current.id === a.id) item.classList.add("current");
     list.appendChild(item);
@@ -119,7 +122,8 @@ async function refreshAwards() {
     const done = awards.find((a) => a.id === mine.current.id);
     stopCode();
     if (done && done.status === "claimed") {
-      show($("mine-result"), `Enjoy your ${done.prize_name}! Claimed ${when(done.claimed_at)}.`);
+      show($("mine-result"), t("Enjoy your {prize}! Claimed {when}.",
+                               { prize: done.prize_name, when: when(done.claimed_at) }));
     }
   }
   if (!mine.current && open.length && !mine.shownOnce) {
@@ -138,7 +142,7 @@ function onVisibility() {
 }
 
 async function startMine() {
-  const me = await signedIn("mine", ["consumer"], "consumers");
+  const me = await signedIn("mine", ["consumer"], t("consumers"));
   if (!me) return;
   mine.me = me;
   document.addEventListener("visibilitychange", onVisibility);
@@ -146,7 +150,7 @@ async function startMine() {
     try {
       if (document.visibilityState !== "hidden") await refreshAwards();
     } catch (error) {
-      show($("mine-result"), "Prizes: " + problemText(error), true);
+      show($("mine-result"), t("Prizes: {error}", { error: problemText(error) }), true);
     }
     setTimeout(loop, REFRESH_MS);
   };

@@ -80,15 +80,20 @@ const con = { campaigns: [], prizes: new Map() };
 function addPrizeRow(name, quantity) {
   const row = document.createElement("div");
   row.className = "inline prize-row";
-  row.innerHTML = '<input class="prize-name" required maxlength="32" placeholder="Mug" ' +
-    'aria-label="prize name"><input class="prize-quantity" type="number" min="1" step="1" ' +
-    'required aria-label="quantity" placeholder="quantity">';
+  row.innerHTML = '<input class="prize-name" required maxlength="32">' +
+    '<input class="prize-quantity" type="number" min="1" step="1" required>';
+  const nameInput = row.querySelector(".prize-name");
+  nameInput.placeholder = t("Mug");
+  nameInput.setAttribute("aria-label", t("prize name"));
+  const quantityInput = row.querySelector(".prize-quantity");
+  quantityInput.placeholder = t("quantity");
+  quantityInput.setAttribute("aria-label", t("quantity"));
   row.querySelector(".prize-name").value = name || "";
   row.querySelector(".prize-quantity").value = quantity || "";
   const remove = document.createElement("button");
   remove.type = "button";
   remove.className = "secondary";
-  remove.textContent = "Remove";
+  remove.textContent = t("Remove");
   remove.onclick = () => { if ($("prize-rows").children.length > 1) row.remove(); };
   row.appendChild(remove);
   $("prize-rows").appendChild(row);
@@ -104,15 +109,15 @@ function renderTerminals(terminals) {
   const boxes = $("terminal-boxes");
   boxes.replaceChildren();
   $("terminals-empty").hidden = terminals.length > 0;
-  for (const t of terminals) {
+  for (const terminal of terminals) {
     const label = document.createElement("label");
     const box = document.createElement("input");
     box.type = "checkbox";
-    box.value = t.id;
+    box.value = terminal.id;
     box.className = "terminal-box";
-    label.append(box, ` ${t.name} `);
+    label.append(box, ` ${terminal.name} `);
     const id = document.createElement("code");
-    id.textContent = t.id;
+    id.textContent = terminal.id;
     label.appendChild(id);
     boxes.appendChild(label);
   }
@@ -145,7 +150,8 @@ async function loadPrizes() {
   const c = await api("/v1/prize-campaigns/" + id);
   const chosen = select.value;
   select.replaceChildren(...c.prizes.map((p) =>
-    new Option(`${p.name} — ${p.unawarded} of ${p.quantity} to award`, p.index)));
+    new Option(t("{prize} — {left} of {quantity} to award",
+                 { prize: p.name, left: p.unawarded, quantity: p.quantity }), p.index)));
   if (chosen && c.prizes.some((p) => String(p.index) === chosen)) select.value = chosen;
 }
 
@@ -177,18 +183,19 @@ function setUpConsoleForms() {
   $("campaign-form").onsubmit = async (event) => {
     event.preventDefault();
     const box = $("campaign-result");
-    show(box, "Creating the campaign on chain…");
+    show(box, t("Creating the campaign on chain…"));
     try {
       const c = await api("/v1/prize-campaigns", { method: "POST", body: JSON.stringify(
         campaignBody()), headers: { "Idempotency-Key": newKey() } });
       show(box, "");
-      box.append(`Created campaign #${c.id} “${c.title}” (block ${c.block_number}). `,
-                 link("/prizes/" + c.id, "Open its live dashboard"));
+      box.append(t("Created campaign #{id} “{title}” (block {block}). ",
+                   { id: c.id, title: c.title, block: c.block_number }),
+                 link("/prizes/" + c.id, t("Open its live dashboard")));
       await refreshConsole();
       $("aw-campaign").value = String(c.id);
       await loadPrizes();
     } catch (error) {
-      show(box, "Not created: " + problemText(error), true);
+      show(box, t("Not created: {error}", { error: problemText(error) }), true);
     }
   };
   $("aw-campaign").onchange = () => loadPrizes().catch(() => {});
@@ -197,26 +204,29 @@ function setUpConsoleForms() {
     const box = $("award-result");
     const consumers = $("aw-consumers").value.split(/[\s,;]+/).filter(Boolean);
     const index = Number($("aw-prize").value);
-    show(box, `Awarding ${consumers.length} prize${consumers.length === 1 ? "" : "s"} on chain…`);
+    show(box, consumers.length === 1
+      ? t("Awarding {count} prize on chain…", { count: consumers.length })
+      : t("Awarding {count} prizes on chain…", { count: consumers.length }));
     try {
       const a = await api(`/v1/prize-campaigns/${$("aw-campaign").value}/awards`, {
         method: "POST", headers: { "Idempotency-Key": newKey() },
         body: JSON.stringify({ awards: consumers.map((c) => ({ consumer: c, prize_index: index })) }) });
       const ids = a.awards.map((x) => "#" + x.id);
-      show(box, `Awarded ${a.awarded} × ${a.awards[0].prize_name}: award ` +
-                `${ids.length > 3 ? ids[0] + " … " + ids[ids.length - 1] : ids.join(", ")} ` +
-                `(block ${a.block_number}). The winners see their code on “My prizes”.`);
+      show(box, t("Awarded {count} × {prize}: award {ids} (block {block}). The winners see " +
+                  "their code on “My prizes”.",
+                  { count: a.awarded, prize: a.awards[0].prize_name, block: a.block_number,
+                    ids: ids.length > 3 ? ids[0] + " … " + ids[ids.length - 1] : ids.join(", ") }));
       $("aw-consumers").value = "";
       await refreshConsole();
       await loadPrizes();
     } catch (error) {
-      show(box, "Not awarded: " + problemText(error), true);
+      show(box, t("Not awarded: {error}", { error: problemText(error) }), true);
     }
   };
 }
 
 async function startConsole() {
-  const me = await signedIn("prizes", ["merchant"], "merchants");
+  const me = await signedIn("prizes", ["merchant"], t("merchants"));
   if (!me) return;
   setUpConsoleForms();
   try {
@@ -224,7 +234,7 @@ async function startConsole() {
     renderTerminals(data.terminals);
     await loadPrizes();
   } catch (error) {
-    show($("campaign-result"), "Campaigns: " + problemText(error), true);
+    show($("campaign-result"), t("Campaigns: {error}", { error: problemText(error) }), true);
   }
 }
 

@@ -5,18 +5,19 @@
 
 (() => {
 const { REFRESH_MS, ccc, toUnits, wholeNumber, fieldError, json, problemText, show, cell, link,
-        button, when, newKey, allRounds, signedIn } = window.CouponChainPromotions;
+        button, when, newKey, allRounds, signedIn, word } = window.CouponChainPromotions;
 const CHART_MINUTES = 60;
 
 const till = { me: null, merchant: null, windows: new Map(), camera: null, armed: new Set() };
 
+// source: where the code was read, already in the page's language ("the photo").
 async function decodeImage(blob, source) {
   const found = await api("/v1/qr-decodes", {
     method: "POST", body: blob,
     headers: { "content-type": blob.type || "application/octet-stream" } });
   if (!found.codes.length) return null;
   $("wo-code").value = found.codes[0];
-  $("scan-status").textContent = `Read a consent code from ${source}.`;
+  $("scan-status").textContent = t("Read a consent code from {source}.", { source });
   $("scan-status").classList.remove("error");
   (($("wo-amount").value.trim()) ? $("write-off-form").querySelector("button[type=submit]")
                                  : $("wo-amount")).focus();
@@ -37,21 +38,21 @@ function stopCamera() {
 // Frames go to BarcodeDetector when the browser has one, else to the server.
 async function startCamera() {
   if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
-    scanFailed("This browser gives no camera access here; upload a photo instead.");
+    scanFailed(t("This browser gives no camera access here; upload a photo instead."));
     return;
   }
   try {
     till.camera = await navigator.mediaDevices.getUserMedia(
       { video: { facingMode: "environment" }, audio: false });
   } catch (error) {
-    scanFailed("No camera: " + error.message + ". Upload a photo instead.");
+    scanFailed(t("No camera: {error}. Upload a photo instead.", { error: error.message }));
     return;
   }
   const video = $("camera-video");
   video.srcObject = till.camera;
   $("camera").hidden = false;
   await video.play();
-  $("scan-status").textContent = "Hold the customer's QR code in front of the camera…";
+  $("scan-status").textContent = t("Hold the customer's QR code in front of the camera…");
   let detector = null;
   if ("BarcodeDetector" in window) {
     const formats = await window.BarcodeDetector.getSupportedFormats().catch(() => []);
@@ -65,7 +66,7 @@ async function startCamera() {
         const codes = await detector.detect(video);
         if (codes.length) {
           $("wo-code").value = codes[0].rawValue;
-          $("scan-status").textContent = "Read a consent code with the camera.";
+          $("scan-status").textContent = t("Read a consent code with the camera.");
           stopCamera();
           $("wo-amount").focus();
           return;
@@ -75,10 +76,10 @@ async function startCamera() {
         canvas.height = video.videoHeight;
         canvas.getContext("2d").drawImage(video, 0, 0);
         const frame = await new Promise((ok) => canvas.toBlob(ok, "image/jpeg", 0.85));
-        if (frame && await decodeImage(frame, "the camera")) { stopCamera(); return; }
+        if (frame && await decodeImage(frame, t("the camera"))) { stopCamera(); return; }
       }
     } catch (error) {
-      scanFailed("Camera scan: " + problemText(error));
+      scanFailed(t("Camera scan: {error}", { error: problemText(error) }));
     }
     setTimeout(tick, detector ? 250 : 1000);
   };
@@ -91,11 +92,11 @@ function setUpScanning() {
   $("photo-input").onchange = async () => {
     const file = $("photo-input").files[0];
     if (!file) return;
-    $("scan-status").textContent = `Reading ${file.name}…`;
+    $("scan-status").textContent = t("Reading {file}…", { file: file.name });
     try {
-      if (!await decodeImage(file, "the photo")) scanFailed("No QR code found in that photo.");
+      if (!await decodeImage(file, t("the photo"))) scanFailed(t("No QR code found in that photo."));
     } catch (error) {
-      scanFailed("Photo not read: " + problemText(error));
+      scanFailed(t("Photo not read: {error}", { error: problemText(error) }));
     }
     $("photo-input").value = "";
   };
@@ -112,7 +113,7 @@ function setUpWriteOff() {
   $("write-off-form").onsubmit = async (event) => {
     event.preventDefault();
     const box = $("write-off-result");
-    show(box, "Writing off on chain…");
+    show(box, t("Writing off on chain…"));
     try {
       const body = { code: $("wo-code").value.trim(),
                      order_amount: toUnits($("wo-amount").value, "order_amount") };
@@ -122,17 +123,20 @@ function setUpWriteOff() {
       const strong = document.createElement("strong");
       strong.id = "wo-incentive";
       strong.textContent = ccc(w.incentive);
-      box.append(`Written off coupon #${w.coupon_id} for an order of ${ccc(w.order_amount)}. ` +
-                 "Incentive charged: ", strong, ` into its pool (pool ${ccc(w.pool)}). `,
+      box.append(...tParts("Written off coupon #{id} for an order of {order}. Incentive " +
+                           "charged: {incentive} into its pool (pool {pool}). ",
+                           { id: w.coupon_id, order: ccc(w.order_amount), incentive: strong,
+                             pool: ccc(w.pool) }),
                  w.reversible_until && Date.parse(w.reversible_until) > Date.now()
-                   ? `Reversible until ${when(w.reversible_until)}. ` : "Final. ",
-                 link("/promotion-coupons/" + w.coupon_id, "coupon page"));
+                   ? t("Reversible until {when}. ", { when: when(w.reversible_until) })
+                   : t("Final. "),
+                 link("/promotion-coupons/" + w.coupon_id, t("coupon page")));
       $("wo-code").value = "";
       $("wo-amount").value = "";
       $("wo-code").focus();
       refreshTill();
     } catch (error) {
-      show(box, "Not written off: " + problemText(error), true);
+      show(box, t("Not written off: {error}", { error: problemText(error) }), true);
     }
   };
 }
@@ -140,7 +144,7 @@ function setUpWriteOff() {
 async function reverse(coupon, b) {
   if (!till.armed.has(coupon.id)) {  // a second click confirms: no blocking dialog at a till
     till.armed.add(coupon.id);
-    b.textContent = "Confirm reversal";
+    b.textContent = t("Confirm reversal");
     return;
   }
   till.armed.delete(coupon.id);
@@ -149,10 +153,11 @@ async function reverse(coupon, b) {
   try {
     const r = await api(`/v1/promotion-coupons/${coupon.id}/write-off-reversal`, {
       method: "POST", headers: { "Idempotency-Key": newKey() } });
-    show(box, `Reversed the write-off of coupon #${coupon.id}; it is back with its holder ` +
-              `and ${ccc(r.coupon.path[r.coupon.path.length - 1].amount)} was refunded.`);
+    show(box, t("Reversed the write-off of coupon #{id}; it is back with its holder and " +
+                "{amount} was refunded.",
+                { id: coupon.id, amount: ccc(r.coupon.path[r.coupon.path.length - 1].amount) }));
   } catch (error) {
-    show(box, "Not reversed: " + problemText(error), true);
+    show(box, t("Not reversed: {error}", { error: problemText(error) }), true);
   }
   refreshTill();
 }
@@ -164,14 +169,14 @@ function renderWriteOffs(rows) {
   for (const c of rows) {
     const row = document.createElement("tr");
     cell(row, link("/promotion-coupons/" + c.id, "#" + c.id))
-      .append(document.createElement("br"), c.status.replace("_", " "));
+      .append(document.createElement("br"), word(c.status));
     cell(row, when(c.written_off_at), "when");
     const money = cell(row, ccc(c.order_amount), "amount");
-    money.append(document.createElement("br"), "pool " + ccc(c.pool));
+    money.append(document.createElement("br"), t("pool {amount}", { amount: ccc(c.pool) }));
     const window_ = till.windows.get(c.round_id) || 0;
     const open = c.status === "written_off" &&
       Date.parse(c.written_off_at) + window_ * 1000 > Date.now();
-    const label = till.armed.has(c.id) ? "Confirm reversal" : "Reverse";
+    const label = till.armed.has(c.id) ? t("Confirm reversal") : t("Reverse");
     cell(row, open ? button(label, (e) => reverse(c, e.target), "secondary") : "");
     body.appendChild(row);
   }
@@ -191,24 +196,26 @@ function drawBars(canvas, values) {
   ctx.fillStyle = "#5b6475";
   ctx.fillText(String(max), 4, 12);
   ctx.fillText("0", 4, h - 12);
-  ctx.fillText(`last ${values.length} min`, w - 70, h - 1);
+  const caption = t("last {minutes} min", { minutes: values.length });
+  ctx.fillText(caption, w - Math.max(70, ctx.measureText(caption).width + 4), h - 1);
 }
 
 async function drawTimeline() {
-  const t = await api("/v1/write-offs/timeline?merchant=" + encodeURIComponent(till.merchant));
-  const step = t.minute_seconds * 1000;
+  const line = await api("/v1/write-offs/timeline?merchant=" + encodeURIComponent(till.merchant));
+  const step = line.minute_seconds * 1000;
   const now = Math.floor(Date.now() / step) * step;
-  const per = new Map(t.points.map((p) => [Date.parse(p.at), p]));
+  const per = new Map(line.points.map((p) => [Date.parse(p.at), p]));
   const values = [];
   let count = 0, incentives = 0n;
   for (let at = now - (CHART_MINUTES - 1) * step; at <= now; at += step) {
     values.push(per.has(at) ? per.get(at).write_offs : 0);
   }
-  for (const p of t.points) { count += p.write_offs; incentives += BigInt(p.incentives); }
+  for (const p of line.points) { count += p.write_offs; incentives += BigInt(p.incentives); }
   drawBars($("write-off-chart"), values);
   $("write-off-chart-note").textContent = count
-    ? `${count} standing write-offs in all, ${ccc(incentives)} of incentives charged.`
-    : "No write-offs yet.";
+    ? t("{count} standing write-offs in all, {amount} of incentives charged.",
+        { count, amount: ccc(incentives) })
+    : t("No write-offs yet.");
 }
 
 async function refreshGrantRounds() {
@@ -220,10 +227,10 @@ async function refreshGrantRounds() {
   for (const d of details) {
     const mine = d.allocations.find((a) => a.merchant_id === till.me.id);
     if (mine && mine.remaining > 0) {
-      select.add(new Option(`Round #${d.id} — ${mine.remaining} left`, d.id));
+      select.add(new Option(t("Round #{id} — {left} left", { id: d.id, left: mine.remaining }), d.id));
     }
   }
-  if (!select.options.length) select.add(new Option("no allocation left", ""));
+  if (!select.options.length) select.add(new Option(t("no allocation left"), ""));
   if ([...select.options].some((o) => o.value === chosen)) select.value = chosen;
 }
 
@@ -241,34 +248,39 @@ function setUpGrant() {
   $("grant-form").onsubmit = async (event) => {
     event.preventDefault();
     const box = $("grant-result");
-    show(box, "Granting on chain…");
+    show(box, t("Granting on chain…"));
     try {
       const body = { round_id: Number($("grant-round").value), grants: [{
         consumer: $("grant-consumer").value.trim(),
         count: Number(wholeNumber($("grant-count").value, "count")) }] };
-      if (!body.round_id) throw fieldError("round_id", "this merchant has no allocation left");
+      if (!body.round_id) throw fieldError("round_id", t("this merchant has no allocation left"));
       const g = await api("/v1/promotion-grants", {
         method: "POST", headers: { "Idempotency-Key": newKey() }, body: json(body) });
       const ids = g.coupon_ids;
-      show(box, `Granted ${g.granted} coupon${g.granted === 1 ? "" : "s"} to ` +
-        `${body.grants[0].consumer}: #${ids[0]}` + (ids.length > 1 ? ` … #${ids[ids.length - 1]}` : "") +
-        ` (block ${g.block_number}).`);
+      const params = { count: g.granted, consumer: body.grants[0].consumer,
+                       ids: "#" + ids[0] + (ids.length > 1 ? ` … #${ids[ids.length - 1]}` : ""),
+                       block: g.block_number };
+      show(box, g.granted === 1
+        ? t("Granted {count} coupon to {consumer}: {ids} (block {block}).", params)
+        : t("Granted {count} coupons to {consumer}: {ids} (block {block}).", params));
       refreshTill();
     } catch (error) {
-      show(box, "Not granted: " + problemText(error), true);
+      show(box, t("Not granted: {error}", { error: problemText(error) }), true);
     }
   };
 }
 
 async function startTill() {
-  const me = await signedIn("till", ["merchant", "terminal"], "merchants and their terminals");
+  const me = await signedIn("till", ["merchant", "terminal"], t("merchants and their terminals"));
   if (!me) return;
   till.me = me;
   till.merchant = me.role === "merchant" ? me.id : me.merchant_id;
   const merchant = me.role === "merchant" ? me
     : await api("/v1/participants/" + encodeURIComponent(till.merchant)).catch(() => null);
   $("till-merchant").textContent = merchant ? merchant.name : till.merchant;
-  if (me.role === "terminal") $("till-merchant").append(` (terminal ${me.name})`);
+  if (me.role === "terminal") {
+    $("till-merchant").append(" " + t("(terminal {name})", { name: me.name }));
+  }
   setUpScanning();
   setUpWriteOff();
   if (me.role === "merchant") setUpGrant();

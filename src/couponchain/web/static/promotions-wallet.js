@@ -5,7 +5,7 @@
 
 (() => {
 const { REFRESH_MS, ccc, problemText, show, cell, link, button, when, newKey,
-        signedIn } = window.CouponChainPromotions;
+        signedIn, word } = window.CouponChainPromotions;
 const wallet = { me: null, coupons: "", countdown: null, withdrawKey: null };
 
 function stopConsent() {
@@ -23,7 +23,7 @@ function tickConsent(expiry) {
     return;
   }
   clearInterval(wallet.countdown);
-  $("consent-countdown").textContent = "expired — show a new code";
+  $("consent-countdown").textContent = t("expired — show a new code");
   $("consent-countdown").classList.add("error");
   qr.classList.add("expired");
 }
@@ -45,7 +45,7 @@ async function showConsent(coupon) {
     wallet.countdown = setInterval(() => tickConsent(c.expiry), 1000);
     $("consent-section").scrollIntoView({ block: "start" });
   } catch (error) {
-    show(box, "No consent code: " + problemText(error), true);
+    show(box, t("No consent code: {error}", { error: problemText(error) }), true);
   }
 }
 
@@ -56,24 +56,24 @@ function transferForm(coupon, item) {
   const to = document.createElement("input");
   to.required = true;
   to.maxLength = 42;
-  to.placeholder = "consumer id or 0x address";
-  to.setAttribute("aria-label", "transfer to");
+  to.placeholder = t("consumer id or 0x address");
+  to.setAttribute("aria-label", t("transfer to"));
   const send = document.createElement("button");
   send.type = "submit";
-  send.textContent = "Send";
+  send.textContent = t("Send");
   form.append(to, send);
   form.onsubmit = async (event) => {
     event.preventDefault();
     const box = $("wallet-result");
-    show(box, `Passing coupon #${coupon.id} on, on chain…`);
+    show(box, t("Passing coupon #{id} on, on chain…", { id: coupon.id }));
     try {
       await api(`/v1/promotion-coupons/${coupon.id}/transfer`, {
         method: "POST", headers: { "Idempotency-Key": newKey() },
         body: JSON.stringify({ to: to.value.trim() }) });
-      show(box, `Coupon #${coupon.id} now belongs to ${to.value.trim()}.`);
+      show(box, t("Coupon #{id} now belongs to {to}.", { id: coupon.id, to: to.value.trim() }));
       refreshCoupons();
     } catch (error) {
-      show(box, "Not transferred: " + problemText(error), true);
+      show(box, t("Not transferred: {error}", { error: problemText(error) }), true);
     }
   };
   item.appendChild(form);
@@ -89,7 +89,7 @@ async function showPath(coupon) {
     for (const p of detail.path) {
       const row = document.createElement("tr");
       cell(row, when(p.at), "when");
-      cell(row, p.action.replace("_", " "));
+      cell(row, word(p.action));
       cell(row, p.by_name || p.by);
       cell(row, p.amount === null ? "" : ccc(p.amount), "amount");
       body.appendChild(row);
@@ -97,7 +97,7 @@ async function showPath(coupon) {
     $("path-section").hidden = false;
     $("path-section").scrollIntoView({ block: "nearest" });
   } catch (error) {
-    show($("wallet-result"), "No path: " + problemText(error), true);
+    show($("wallet-result"), t("No path: {error}", { error: problemText(error) }), true);
   }
 }
 
@@ -110,17 +110,17 @@ function renderCoupons(coupons) {
     item.dataset.id = c.id;
     const head = document.createElement("p");
     head.append(link("/promotion-coupons/" + c.id, "#" + c.id),
-                ` · round ${c.round_id} · ${c.status.replace("_", " ")}`,
-                c.issuer_name ? ` · from ${c.issuer_name}` : "",
-                c.pool !== null ? ` · pool ${ccc(c.pool)}` : "");
+                " · " + t("round {id}", { id: c.round_id }) + " · " + word(c.status),
+                c.issuer_name ? " · " + t("from {issuer}", { issuer: c.issuer_name }) : "",
+                c.pool !== null ? " · " + t("pool {amount}", { amount: ccc(c.pool) }) : "");
     item.appendChild(head);
     const actions = document.createElement("p");
     actions.className = "actions";
     if (c.status === "active") {
-      actions.append(button("Show consent QR", () => showConsent(c), "consent-button"),
-                     button("Transfer", () => transferForm(c, item), "secondary"));
+      actions.append(button(t("Show consent QR"), () => showConsent(c), "consent-button"),
+                     button(t("Transfer"), () => transferForm(c, item), "secondary"));
     }
-    actions.append(button("Path", () => showPath(c), "secondary"));
+    actions.append(button(t("Path"), () => showPath(c), "secondary"));
     item.appendChild(actions);
     list.appendChild(item);
   }
@@ -145,9 +145,9 @@ async function refreshPayouts() {
   for (const e of p.entries) {
     const row = document.createElement("tr");
     cell(row, when(e.at), "when");
-    const why = cell(row, e.part);
+    const why = cell(row, word(e.part));
     if (e.source === "promotions" && e.reference) {
-      why.append(" of ", link("/promotion-coupons/" + e.reference, "#" + e.reference));
+      why.append(" " + t("of"), " ", link("/promotion-coupons/" + e.reference, "#" + e.reference));
     } else if (e.reference) {
       why.append(" " + e.reference);
     }
@@ -160,16 +160,17 @@ function setUpWithdraw() {
   $("withdraw").onclick = async () => {
     const box = $("withdraw-result");
     $("withdraw").disabled = true;
-    show(box, "Withdrawing on chain…");
+    show(box, t("Withdrawing on chain…"));
     wallet.withdrawKey = wallet.withdrawKey || newKey(); // a retry withdraws once
     try {
       const w = await api("/v1/payouts/me/withdraw", {
         method: "POST", headers: { "Idempotency-Key": wallet.withdrawKey } });
       wallet.withdrawKey = null;
-      show(box, `Withdrew ${ccc(w.total)}; you now hold ${ccc(w.token_balance)}.`);
+      show(box, t("Withdrew {amount}; you now hold {balance}.",
+                  { amount: ccc(w.total), balance: ccc(w.token_balance) }));
     } catch (error) {
       if (error.problem && error.problem.status) wallet.withdrawKey = null;
-      show(box, "Not withdrawn: " + problemText(error), true);
+      show(box, t("Not withdrawn: {error}", { error: problemText(error) }), true);
     }
     refreshPayouts().catch(() => {});
   };
@@ -177,7 +178,7 @@ function setUpWithdraw() {
 
 async function startWallet() {
   const me = await signedIn("wallet", ["consumer", "merchant", "terminal", "platform"],
-                            "participants");
+                            t("participants"));
   if (!me) return;
   wallet.me = me;
   $("consent-close").onclick = stopConsent;
@@ -188,7 +189,7 @@ async function startWallet() {
       await refreshPayouts();
       if (me.role === "consumer") await refreshCoupons();
     } catch (error) {
-      show($("wallet-result"), "Could not refresh: " + problemText(error), true);
+      show($("wallet-result"), t("Could not refresh: {error}", { error: problemText(error) }), true);
     }
     setTimeout(loop, REFRESH_MS);
   };

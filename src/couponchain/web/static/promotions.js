@@ -28,12 +28,12 @@ function fieldError(field, message) {
 // The smallest unit from text such as "12.5"; refuses more than 6 decimals.
 function toUnits(text, field) {
   const m = /^\s*(\d+)(?:\.(\d{0,6}))?\s*$/.exec(text);
-  if (!m) throw fieldError(field, "must be an amount in CCC with at most 6 decimals");
+  if (!m) throw fieldError(field, t("must be an amount in CCC with at most 6 decimals"));
   return BigInt(m[1]) * UNIT + BigInt((m[2] || "").padEnd(6, "0"));
 }
 
 function wholeNumber(text, field) {
-  if (!/^\s*\d+\s*$/.test(String(text))) throw fieldError(field, "must be a whole number");
+  if (!/^\s*\d+\s*$/.test(String(text))) throw fieldError(field, t("must be a whole number"));
   return BigInt(String(text).trim());
 }
 
@@ -104,8 +104,27 @@ async function signedIn(prefix, roles, what) {
   }
   const note = $(prefix + "-signin");
   note.hidden = false;
-  if (me) note.textContent = `This page is for ${what}; you are signed in as a ${me.role}.`;
+  if (me) {
+    note.textContent = t("This page is for {who}; you are signed in as a {role}.",
+                         { who: what, role: roleName(me.role) });
+  }
   return null;
+}
+
+// Words the read models keep in English (statuses, path steps, payout parts), in the
+// page's language; the same list as templates/words.html.
+const WORDS = {
+  active: t("active"), redeemed: t("redeemed"), voided: t("voided"), sold: t("sold"),
+  transferred: t("transferred"), issued: t("issued"), granted: t("granted"),
+  written_off: t("written off"), reversed: t("reversed"), distributed: t("distributed"),
+  open: t("open"), sold_out: t("sold out"), closed: t("closed"), platform: t("platform"),
+  issuer: t("issuer"), redeemer: t("redeemer"), holder: t("holder"),
+  earlier: t("earlier holders"), withdrawal: t("withdrawal"), promoter: t("promoter"),
+  originator: t("originator"), dust: t("rounding dust"), awarded: t("awarded"),
+  claimed: t("claimed"), revoked: t("revoked"),
+};
+function word(key) {
+  return Object.prototype.hasOwnProperty.call(WORDS, key) ? WORDS[key] : key.replace(/_/g, " ");
 }
 
 // ---------------------------------------------------------------- console
@@ -122,7 +141,7 @@ function addTurnoverRow(merchant, label) {
   input.dataset.merchant = merchant;
   input.inputMode = "decimal";
   input.placeholder = "0.00";
-  input.setAttribute("aria-label", "turnover of " + label);
+  input.setAttribute("aria-label", t("turnover of {merchant}", { merchant: label }));
   cell(row, input);
   $("turnover-rows").appendChild(row);
 }
@@ -137,7 +156,7 @@ async function loadMerchants() {
 
 function sharesSum() {
   const sum = SHARES.reduce((s, k) => s + Number($("s-" + k).value || 0), 0);
-  $("shares-sum").textContent = `${sum.toLocaleString("en")} of 10,000`;
+  $("shares-sum").textContent = t("{sum} of 10,000", { sum: sum.toLocaleString("en") });
   $("shares-sum").classList.toggle("error", sum !== 10000);
 }
 
@@ -167,15 +186,18 @@ function readRound() {
 
 function previewTerms(p, body) {
   const rows = [
-    ["Merchants settled in", p.merchants],
-    ["Merchant part", `${p.merchant_part} (${body.formula.base_per_merchant} each)`],
-    ["Turnover part", `${p.turnover_part} (one per ${ccc(body.formula.turnover_per_coupon)})`],
-    ["Consumer part", `${p.consumer_part} (${body.formula.per_consumer} each)`],
-    ["Capped at the maximum", p.clipped ? "yes" : "no"],
-    ["Incentive", `${body.incentive_bps / 100} % of each order`],
-    ["Pool split", SHARES.map((k) => `${k} ${body.shares[k] / 100} %`).join(" · ")],
-    ["Rollback window", `${body.rollback_window_seconds} s`],
-    ["Inputs hash (goes on chain)", p.inputs_hash],
+    [t("Merchants settled in"), p.merchants],
+    [t("Merchant part"), t("{part} ({each} each)",
+                           { part: p.merchant_part, each: body.formula.base_per_merchant })],
+    [t("Turnover part"), t("{part} (one per {amount})",
+                           { part: p.turnover_part, amount: ccc(body.formula.turnover_per_coupon) })],
+    [t("Consumer part"), t("{part} ({each} each)",
+                           { part: p.consumer_part, each: body.formula.per_consumer })],
+    [t("Capped at the maximum"), p.clipped ? t("yes") : t("no")],
+    [t("Incentive"), t("{rate} % of each order", { rate: body.incentive_bps / 100 })],
+    [t("Pool split"), SHARES.map((k) => `${word(k)} ${body.shares[k] / 100} %`).join(" · ")],
+    [t("Rollback window"), `${body.rollback_window_seconds} s`],
+    [t("Inputs hash (goes on chain)"), p.inputs_hash],
   ];
   const table = $("preview-terms");
   table.replaceChildren();
@@ -210,7 +232,7 @@ function setUpRoundForm() {
     event.preventDefault();
     forgetPreview();
     const box = $("round-result");
-    show(box, "Evaluating…");
+    show(box, t("Evaluating…"));
     try {
       const body = readRound();
       const p = await api("/v1/promotion-rounds:evaluate", { method: "POST", body: json(body) });
@@ -221,25 +243,26 @@ function setUpRoundForm() {
       $("preview").hidden = false;
       $("open-round").focus();
     } catch (error) {
-      show(box, "Cannot preview: " + problemText(error), true);
+      show(box, t("Cannot preview: {error}", { error: problemText(error) }), true);
     }
   };
   $("open-round").onclick = async () => {
     const pending = cons.pending;
     if (!pending) return;
     const box = $("round-result");
-    show(box, "Opening the round on chain…");
+    show(box, t("Opening the round on chain…"));
     $("open-round").disabled = true;
     try {
       const r = await api("/v1/promotion-rounds", {
         method: "POST", body: json(pending.body), headers: { "Idempotency-Key": pending.key } });
       forgetPreview();
-      show(box, `Opened round #${r.id}: ${r.total} coupons (ids ${r.first_coupon_id}–` +
-        `${r.last_coupon_id}) in block ${r.block_number}.`);
+      show(box, t("Opened round #{id}: {total} coupons (ids {first}–{last}) in block {block}.",
+        { id: r.id, total: r.total, first: r.first_coupon_id, last: r.last_coupon_id,
+          block: r.block_number }));
       await refreshRounds();
       selectRound(r.id);
     } catch (error) {
-      show(box, "Not opened: " + problemText(error), true);
+      show(box, t("Not opened: {error}", { error: problemText(error) }), true);
     } finally {
       $("open-round").disabled = false;
     }
@@ -286,7 +309,7 @@ async function showAllocations() {
     body.appendChild(row);
   }
   $("allocations-note").textContent =
-    `${r.total - r.allocated} of ${r.total} coupons not allocated yet.`;
+    t("{left} of {total} coupons not allocated yet.", { left: r.total - r.allocated, total: r.total });
 }
 
 function selectRound(id) {
@@ -301,27 +324,28 @@ function setUpAllocate() {
   $("allocate-form").onsubmit = async (event) => {
     event.preventDefault();
     const box = $("allocate-result");
-    show(box, "Allocating on chain…");
+    show(box, t("Allocating on chain…"));
     try {
       const count = wholeNumber($("allocate-count").value, "count");
       const merchant = $("allocate-merchant").value;
       await api(`/v1/promotion-rounds/${cons.selected}/allocations`, {
         method: "POST", headers: { "Idempotency-Key": newKey() },
         body: json({ allocations: [{ merchant, count }] }) });
-      show(box, `Allocated ${count} coupons of round #${cons.selected} to ${merchant}.`);
+      show(box, t("Allocated {count} coupons of round #{round} to {merchant}.",
+                  { count, round: cons.selected, merchant }));
       await refreshRounds();
     } catch (error) {
-      show(box, "Not allocated: " + problemText(error), true);
+      show(box, t("Not allocated: {error}", { error: problemText(error) }), true);
     }
   };
 }
 
 async function startConsole() {
-  const me = await signedIn("promo-console", ["platform"], "the platform");
+  const me = await signedIn("promo-console", ["platform"], t("the platform"));
   if (!me) return;
   setUpRoundForm();
   setUpAllocate();
-  loadMerchants().catch((e) => show($("round-result"), "Merchants: " + problemText(e), true));
+  loadMerchants().catch((e) => show($("round-result"), t("Merchants: {error}", { error: problemText(e) }), true));
   const loop = async () => {
     try { await refreshRounds(); } catch (e) { $("rounds-empty").textContent = problemText(e); }
     setTimeout(loop, REFRESH_MS);
@@ -332,7 +356,7 @@ async function startConsole() {
 // Shared with promotions-till.js and promotions-wallet.js (loaded after this file).
 window.CouponChainPromotions = { REFRESH_MS, ccc, toUnits, wholeNumber, fieldError, json,
                                  problemText, show, cell, link, button, when, newKey,
-                                 allRounds, signedIn };
+                                 allRounds, signedIn, word };
 document.addEventListener("DOMContentLoaded", () => {
   if ($("promo-console")) startConsole();
 });

@@ -47,15 +47,16 @@ function offer(me, notSignedIn) {
   buy.me = me;
   if (!me) { notSignedIn(); return; }
   if (me.role !== "consumer") {
-    show(box, `Only consumers buy products; you are signed in as a ${me.role}.`, true);
+    show(box, t("Only consumers buy products; you are signed in as a {role}.",
+                { role: roleName(me.role) }), true);
     return;
   }
   if (buy.promoter && me.address.toLowerCase() === buy.promoter.toLowerCase()) {
-    show(box, "link.promoter: this is your own link; self-referral is not allowed.", true);
+    show(box, t("link.promoter: this is your own link; self-referral is not allowed."), true);
     return;
   }
   if (buy.left < 1) {
-    show(box, "No units are on sale right now.", true);
+    show(box, t("No units are on sale right now."), true);
     return;
   }
   $("buy-quantity").max = String(buy.left);
@@ -71,7 +72,7 @@ function setUpBuyForm(after) {
     const box = $("buy-result");
     const button = $("buy-button");
     button.disabled = true;
-    show(box, "Buying on chain…");
+    show(box, t("Buying on chain…"));
     try {
       const body = { quantity: wholeNumber($("buy-quantity").value, "quantity") };
       if (buy.link) body.link = buy.link;
@@ -79,16 +80,19 @@ function setUpBuyForm(after) {
       const r = await api(`/v1/products/${buy.product}/purchases`, {
         method: "POST", body: json(body), headers: { "Idempotency-Key": buy.key } });
       buy.key = null;
+      const params = { quantity: r.quantity, batch: r.batch, amount: ccc(r.amount),
+                       held: r.units_held, block: r.block_number, promoter: buy.promoterName,
+                       earned: ccc(r.promoter_amount), holders: ccc(r.holders_amount) };
+      const bought = r.quantity === 1
+        ? t("Bought {quantity} unit of batch {batch} for {amount}", params)
+        : t("Bought {quantity} units of batch {batch} for {amount}", params);
       const through = r.promoter
-        ? `; ${buy.promoterName} earned ${ccc(r.promoter_amount)} and earlier holders ` +
-          `${ccc(r.holders_amount)}` : "";
-      show(box, `Bought ${r.quantity} unit${r.quantity === 1 ? "" : "s"} of batch ${r.batch} ` +
-        `for ${ccc(r.amount)}${through}. You now hold ${r.units_held} ` +
-        `(block ${r.block_number}).`);
+        ? t("; {promoter} earned {earned} and earlier holders {holders}", params) : "";
+      show(box, bought + through + t(". You now hold {held} (block {block}).", params));
       await after(r);
     } catch (error) {
       if (answered(error) || !error.problem) buy.key = null;
-      show(box, "Not bought: " + problemText(error), true);
+      show(box, t("Not bought: {error}", { error: problemText(error) }), true);
     } finally {
       button.disabled = false;
       showBalance();
@@ -108,7 +112,8 @@ function showVerified(v) {
   buy.promoterName = who(v.promoter.name, v.promoter.id, v.promoter.address);
   buy.price = BigInt(c ? c.price : 0);
   buy.left = c && c.status === "open" ? c.remaining : 0;
-  fill("buy-verified-what", `${p.name}, promoted by ${v.promoter.name || v.promoter.address}`);
+  fill("buy-verified-what", t("{product}, promoted by {promoter}",
+                              { product: p.name, promoter: v.promoter.name || v.promoter.address }));
   fill("buy-product-name", p.name);
   fill("buy-product", `${p.name} (#${p.id})`);
   fill("buy-promoter", `${buy.promoterName} · ${v.promoter.address}`);
@@ -117,8 +122,9 @@ function showVerified(v) {
   fill("buy-contract", p.contract);
   fill("buy-hash", p.content_hash);
   fill("buy-tx", p.registered_tx);
-  fill("buy-batch", c ? `batch ${c.batch}: ${STATUS[c.status]}, ${c.remaining} of ` +
-    `${c.circulation} units left, rebate ${percent(c.rebate_bps)}` : "none");
+  fill("buy-batch", c ? t("batch {batch}: {status}, {left} of {units} units left, rebate {rate}",
+                          { batch: c.batch, status: STATUS[c.status], left: c.remaining,
+                            units: c.circulation, rate: percent(c.rebate_bps) }) : t("none"));
   fill("buy-price", ccc(buy.price));
   fill("buy-expiry", new Date(v.expiry * 1000).toLocaleString());
   $("buy-checking").hidden = true;
@@ -132,7 +138,8 @@ function refuse(error) {
   if (form) form.remove(); // nothing to pay through a link that failed
   const box = $("buy-invalid");
   box.hidden = false;
-  box.textContent = "✗ This link did not verify; do not pay through it. " + problemText(error);
+  box.textContent = t("✗ This link did not verify; do not pay through it. {error}",
+                      { error: problemText(error) });
 }
 
 async function verify() {
@@ -146,7 +153,7 @@ function setUpSignin() {
     const me = await whoAmI();
     if (!me) {
       localStorage.removeItem(KEY);
-      $("buy-signin-error").textContent = "This API key is not known here.";
+      $("buy-signin-error").textContent = t("This API key is not known here.");
       $("buy-signin-error").hidden = false;
       return;
     }

@@ -6,7 +6,7 @@
 
 (() => {
 const { REFRESH_MS, ccc, problemText, show, cell, link, button, when, newKey,
-        signedIn } = window.CouponChainPromotions;
+        signedIn, word } = window.CouponChainPromotions;
 const { STATUS, answered } = window.CouponChainReferrals;
 const page = { me: null, shown: "", withdrawKey: null };
 
@@ -17,15 +17,21 @@ function line(...parts) {
 }
 
 function units(h) {
-  const parts = h.units_by_batch.map((u) => `batch ${u.batch} × ${u.units}`);
-  return `${h.units} unit${h.units === 1 ? "" : "s"}` +
+  const parts = h.units_by_batch.map((u) => t("batch {batch} × {units}",
+                                              { batch: u.batch, units: u.units }));
+  return (h.units === 1 ? t("{count} unit", { count: h.units })
+                        : t("{count} units", { count: h.units })) +
     (parts.length ? ` (${parts.join(", ")})` : "");
 }
 
 function rebateText(r, sales) {
-  return `Rebates ${ccc(r.total)}: as promoter ${ccc(r.promoter)} from ${sales} ` +
-    `sale${sales === 1 ? "" : "s"}; as holder ${ccc(r.holder)} (settled ` +
-    `${ccc(r.holder_settled)}, pending ${ccc(r.holder_pending)})`;
+  const params = { total: ccc(r.total), promoter: ccc(r.promoter), sales, holder: ccc(r.holder),
+                   settled: ccc(r.holder_settled), pending: ccc(r.holder_pending) };
+  return sales === 1
+    ? t("Rebates {total}: as promoter {promoter} from {sales} sale; as holder {holder} " +
+        "(settled {settled}, pending {pending})", params)
+    : t("Rebates {total}: as promoter {promoter} from {sales} sales; as holder {holder} " +
+        "(settled {settled}, pending {pending})", params);
 }
 
 function renderHoldings(h) {
@@ -39,7 +45,7 @@ function renderHoldings(h) {
     const c = p.current || {};
     item.append(
       line(link("/products/" + p.id, `${p.name} (#${p.id})`),
-           ` · batch ${p.current_batch} ${STATUS[c.status] || ""}`),
+           " · " + t("batch {batch}", { batch: p.current_batch }) + ` ${STATUS[c.status] || ""}`),
       line(units(p)));
     const rebates = line(rebateText(p.rebates, p.promoted_sales));
     rebates.className = "rebates";
@@ -47,11 +53,11 @@ function renderHoldings(h) {
     const actions = document.createElement("p");
     actions.className = "actions";
     if (page.me.role === "consumer" && p.units > 0) {
-      actions.append(button("Make my promotion link", () => makeLink(p), "link-button"));
+      actions.append(button(t("Make my promotion link"), () => makeLink(p), "link-button"));
       if (!p.may_promote) {
         const note = document.createElement("span");
         note.className = "note";
-        note.textContent = `usable once batch ${p.current_batch + 1} opens`;
+        note.textContent = t("usable once batch {batch} opens", { batch: p.current_batch + 1 });
         actions.append(note);
       }
     }
@@ -71,12 +77,12 @@ async function makeLink(product) {
     $("link-copied").textContent = "";
     $("link-expiry").textContent = new Date(l.expiry * 1000).toLocaleString();
     $("link-usable").textContent = l.usable_now
-      ? "Buyers can use it now."
-      : "It works once the next batch opens (you hold units of the current batch only).";
+      ? t("Buyers can use it now.")
+      : t("It works once the next batch opens (you hold units of the current batch only).");
     $("link-section").hidden = false;
     $("link-section").scrollIntoView({ block: "start" });
   } catch (error) {
-    show(box, "No link: " + problemText(error), true);
+    show(box, t("No link: {error}", { error: problemText(error) }), true);
   }
 }
 
@@ -88,7 +94,7 @@ async function copyLink() {
     input.select(); // older browsers, or no clipboard permission
     document.execCommand("copy");
   }
-  $("link-copied").textContent = "Copied to the clipboard.";
+  $("link-copied").textContent = t("Copied to the clipboard.");
 }
 
 async function refreshHoldings() {
@@ -109,7 +115,7 @@ async function refreshPayouts() {
   for (const e of p.entries) {
     const row = document.createElement("tr");
     cell(row, when(e.at), "when");
-    cell(row, e.reference ? `${e.part}, ${e.reference}` : e.part);
+    cell(row, e.reference ? `${word(e.part)}, ${e.reference}` : word(e.part));
     cell(row, ccc(e.amount), "amount");
     body.appendChild(row);
   }
@@ -119,16 +125,17 @@ function setUpWithdraw() {
   $("ref-withdraw").onclick = async () => {
     const box = $("ref-withdraw-result");
     $("ref-withdraw").disabled = true;
-    show(box, "Withdrawing on chain…");
+    show(box, t("Withdrawing on chain…"));
     page.withdrawKey = page.withdrawKey || newKey(); // a retry withdraws once
     try {
       const w = await api("/v1/payouts/me/withdraw", {
         method: "POST", headers: { "Idempotency-Key": page.withdrawKey } });
       page.withdrawKey = null;
-      show(box, `Withdrew ${ccc(w.total)}; you now hold ${ccc(w.token_balance)}.`);
+      show(box, t("Withdrew {amount}; you now hold {balance}.",
+                  { amount: ccc(w.total), balance: ccc(w.token_balance) }));
     } catch (error) {
       if (answered(error)) page.withdrawKey = null;
-      show(box, "Not withdrawn: " + problemText(error), true);
+      show(box, t("Not withdrawn: {error}", { error: problemText(error) }), true);
     }
     refreshPayouts().catch(() => {});
     refreshHoldings().catch(() => {});
@@ -136,7 +143,7 @@ function setUpWithdraw() {
 }
 
 async function startHoldings() {
-  const me = await signedIn("holdings", ["consumer"], "consumers holding units");
+  const me = await signedIn("holdings", ["consumer"], t("consumers holding units"));
   if (!me) return;
   page.me = me;
   $("link-copy").onclick = copyLink;
@@ -146,7 +153,7 @@ async function startHoldings() {
     try {
       await Promise.all([refreshHoldings(), refreshPayouts()]);
     } catch (error) {
-      show($("holdings-result"), "Could not refresh: " + problemText(error), true);
+      show($("holdings-result"), t("Could not refresh: {error}", { error: problemText(error) }), true);
     }
     setTimeout(loop, REFRESH_MS);
   };

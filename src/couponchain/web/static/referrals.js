@@ -8,7 +8,7 @@
 (() => {
 const { REFRESH_MS, ccc, toUnits, wholeNumber, json, problemText, show, cell, button, when,
         newKey, signedIn } = window.CouponChainPromotions;
-const STATUS = { open: "open", sold_out: "sold out", closed: "closed" };
+const STATUS = { open: t("open"), sold_out: t("sold out"), closed: t("closed") };
 const COLORS = { revenue: "#0b6bcb", rebates: "#e07b00", text: "#5b6475", grid: "#e3e6ea" };
 
 // "12.5 %" from 1250 basis points.
@@ -50,8 +50,8 @@ function drawSales(canvas, batches) {
   const cccOf = (units) => Number(BigInt(units)) / 1e6; // drawing only
   const max = Math.max(1e-6, ...batches.map((b) => cccOf(b.revenue)));
   ctx.fillStyle = COLORS.text;
-  ctx.fillText(`max ${ccc(batches.reduce((m, b) => (BigInt(b.revenue) > m ? BigInt(b.revenue) : m),
-                                          0n))}`, left, 14);
+  ctx.fillText(t("max {amount}", { amount: ccc(batches.reduce(
+    (m, b) => (BigInt(b.revenue) > m ? BigInt(b.revenue) : m), 0n)) }), left, 14);
   ctx.strokeStyle = COLORS.grid;
   ctx.beginPath();
   ctx.moveTo(left, top + plotH + 0.5);
@@ -69,7 +69,7 @@ function drawSales(canvas, batches) {
     }
     ctx.fillStyle = COLORS.text;
     ctx.textAlign = "center";
-    ctx.fillText(`Batch ${b.batch}`, x, height - 6);
+    ctx.fillText(t("Batch {batch}", { batch: b.batch }), x, height - 6);
     ctx.textAlign = "start";
   });
 }
@@ -121,11 +121,15 @@ function renderBatches(d) {
     cell(row, ccc(b.originator_paid), "amount");
     body.appendChild(row);
   }
-  const t = d.totals;
-  $("batches-totals").textContent =
-    `Revenue ${ccc(t.revenue)} · rebates paid ${ccc(t.rebates)} (promoters ` +
-    `${ccc(t.promoter_paid)}, earlier holders ${ccc(t.holders_paid)}) · to me ` +
-    `${ccc(t.originator_paid)}${BigInt(t.dust) > 0n ? ` (incl. rounding dust ${ccc(t.dust)})` : ""}.`;
+  const sum = d.totals;
+  const params = { revenue: ccc(sum.revenue), rebates: ccc(sum.rebates),
+                   promoters: ccc(sum.promoter_paid), holders: ccc(sum.holders_paid),
+                   me: ccc(sum.originator_paid), dust: ccc(sum.dust) };
+  $("batches-totals").textContent = BigInt(sum.dust) > 0n
+    ? t("Revenue {revenue} · rebates paid {rebates} (promoters {promoters}, earlier holders " +
+        "{holders}) · to me {me} (incl. rounding dust {dust}).", params)
+    : t("Revenue {revenue} · rebates paid {rebates} (promoters {promoters}, earlier holders " +
+        "{holders}) · to me {me}.", params);
 }
 
 function renderSales(purchases) {
@@ -187,7 +191,7 @@ function setUpProductForm() {
   $("product-form").onsubmit = async (event) => {
     event.preventDefault();
     const box = $("product-result");
-    show(box, "Registering the product on chain…");
+    show(box, t("Registering the product on chain…"));
     try {
       const body = {
         name: $("product-name").value.trim(),
@@ -199,14 +203,15 @@ function setUpProductForm() {
       const p = await api("/v1/products", {
         method: "POST", body: json(body), headers: { "Idempotency-Key": cons.productKey } });
       cons.productKey = null;
-      show(box, `Registered product #${p.id} “${p.name}” in block ${p.block_number}: ` +
-        `batch 1 has ${p.current.circulation} units at ${ccc(p.current.price)}.`);
+      show(box, t("Registered product #{id} “{name}” in block {block}: batch 1 has {units} " +
+        "units at {price}.", { id: p.id, name: p.name, block: p.block_number,
+                               units: p.current.circulation, price: ccc(p.current.price) }));
       $("product-form").reset();
       await refreshProducts();
       selectProduct(p.id);
     } catch (error) {
       if (answered(error) || !error.problem) cons.productKey = null;
-      show(box, "Not registered: " + problemText(error), true);
+      show(box, t("Not registered: {error}", { error: problemText(error) }), true);
     }
   };
 }
@@ -214,8 +219,9 @@ function setUpProductForm() {
 function rebateNote() {
   const bps = Number($("batch-rebate").value || 0);
   $("batch-rebate-note").textContent =
-    `Each sale pays ${percent(bps)} of its price as rebate: ${percent(cons.direct)} of it to ` +
-    "the promoter whose link sold it, the rest to every unit of the earlier batches.";
+    t("Each sale pays {rate} of its price as rebate: {direct} of it to the promoter whose " +
+      "link sold it, the rest to every unit of the earlier batches.",
+      { rate: percent(bps), direct: percent(cons.direct) });
   $("batch-rebate-note").classList.toggle("error", bps > cons.cap);
 }
 
@@ -226,7 +232,7 @@ function setUpBatchControls() {
     event.preventDefault();
     const box = $("batch-result");
     const id = cons.selected;
-    show(box, "Opening the batch on chain…");
+    show(box, t("Opening the batch on chain…"));
     try {
       const body = {
         price: toUnits($("batch-price").value, "price"),
@@ -238,38 +244,40 @@ function setUpBatchControls() {
         method: "POST", body: json(body), headers: { "Idempotency-Key": cons.batchKey } });
       cons.batchKey = null;
       const c = p.current;
-      show(box, `Opened batch ${c.batch} of #${p.id}: ${c.circulation} units at ` +
-        `${ccc(c.price)}, rebate ${percent(c.rebate_bps)} (block ${p.block_number}).`);
+      show(box, t("Opened batch {batch} of #{id}: {units} units at {price}, rebate {rate} " +
+        "(block {block}).", { batch: c.batch, id: p.id, units: c.circulation, price: ccc(c.price),
+                              rate: percent(c.rebate_bps), block: p.block_number }));
       $("batch-price").value = "";
       $("batch-circulation").value = "";
       await refreshProducts();
     } catch (error) {
       if (answered(error) || !error.problem) cons.batchKey = null;
-      show(box, "Not opened: " + problemText(error), true);
+      show(box, t("Not opened: {error}", { error: problemText(error) }), true);
     }
   };
   $("close-batch").onclick = () => { $("close-confirm").hidden = false; };
   $("close-confirm").onclick = async () => {
     const box = $("batch-result");
     $("close-confirm").hidden = true;
-    show(box, "Closing the batch on chain…");
+    show(box, t("Closing the batch on chain…"));
     try {
       cons.closeKey = cons.closeKey || newKey();
       const p = await api(`/v1/products/${cons.selected}/batches/current:close`, {
         method: "POST", headers: { "Idempotency-Key": cons.closeKey } });
       cons.closeKey = null;
-      show(box, `Closed batch ${p.current.batch} of #${p.id} with ${p.current.sold} of ` +
-        `${p.current.circulation} units sold; you may open the next batch now.`);
+      show(box, t("Closed batch {batch} of #{id} with {sold} of {units} units sold; you may " +
+        "open the next batch now.", { batch: p.current.batch, id: p.id, sold: p.current.sold,
+                                      units: p.current.circulation }));
       await refreshProducts();
     } catch (error) {
       if (answered(error)) cons.closeKey = null;
-      show(box, "Not closed: " + problemText(error), true);
+      show(box, t("Not closed: {error}", { error: problemText(error) }), true);
     }
   };
 }
 
 async function startConsole() {
-  const me = await signedIn("ref-console", ["merchant"], "originators (merchants)");
+  const me = await signedIn("ref-console", ["merchant"], t("originators (merchants)"));
   if (!me) return;
   cons.me = me;
   cons.cap = Number($("ref-console").dataset.maxRebateBps);

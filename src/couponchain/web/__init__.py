@@ -1,0 +1,1 @@
+"""The pages: Jinja2 templates, static files, and their translations (i18n)."""
