@@ -307,6 +307,7 @@ async def test_many_coupons_in_one_grant_and_concurrent_write_offs(
     ann_coupons = (await client.get("/v1/promotion-coupons",
                                     params={"holder": w.ann["id"], "limit": 500})).json()
     assert len(ann_coupons["coupons"]) == 200
+    assert {c["holder_id"] for c in ann_coupons["coupons"]} == {w.ann["id"]}
     # Forty write-offs at once from one terminal share transactions; each applies once.
     codes = [await _consent(client, w.ann, c["id"]) for c in ann_coupons["coupons"][:40]]
     answers = await asyncio.gather(*[client.post(
