@@ -131,8 +131,9 @@ function scanned(s) {
   if (s.claimable) $("confirm-claim").focus();
 }
 
-// Checks a terminal can make without the server: everything but the signature
-// itself (recovering a secp256k1 key needs more code than a page should carry).
+// Checks a terminal can make without the server, the signature included when
+// prize-signature.js could load (it needs the published key, kept from the last
+// time the terminal was online).
 function checkOffline(text) {
   const p = parseCode(text);
   if (p instanceof Error) {
@@ -152,7 +153,11 @@ function checkOffline(text) {
     ? `valid until ${when(new Date(p.expiry * 1000).toISOString())}`
     : (now < p.issuedAt - CLOCK_SKEW ? "issued in the future: check this terminal's clock"
                                      : "code expired: ask for the fresh one") });
-  conditions.push({ name: "signature", ok: null, reason: "checked by the server at sync" });
+  if (window.prizeSignature && signer) {
+    conditions.push({ name: "signature", ...window.prizeSignature.verify(text, signer.address) });
+  } else {
+    conditions.push({ name: "signature", ok: null, reason: "checked by the server at sync" });
+  }
   return { parsed: p, conditions };
 }
 
