@@ -150,6 +150,11 @@ async def test_campaign_award_code_scan_claim(client: httpx.AsyncClient,
     again = await client.post("/v1/prize-claims", json={"scan_id": scan["scan_id"]},
                               headers=auth(w.till) | {"idempotency-key": "c1"})
     assert again.json() == body  # the retry applied nothing twice
+    # A retry whose stored answer was lost (the API died after the claim's commit)
+    # gets the same claim back, not a conflict with itself.
+    lost = await client.post("/v1/prize-claims", json={"scan_id": scan["scan_id"]},
+                             headers=auth(w.till) | {"idempotency-key": "c1-after-crash"})
+    assert lost.status_code == 201 and lost.json()["id"] == body["id"], lost.text
     settled = await _settled(client, w.till, body)
     assert settled["status"] == "recorded" and settled["tx_hash"] and settled["block_number"]
     for outsider in (w.rival, w.rival_till, w.ann):

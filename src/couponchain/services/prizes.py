@@ -389,6 +389,11 @@ class PrizeService:
         """
         self._terminal_of(caller)
         scan = await self._scan(caller, scan_id)
+        async with self.db.session() as s:
+            done = (await s.execute(select(PrizeClaim).where(
+                PrizeClaim.scan_id == scan.id))).scalar()
+        if done is not None:  # a retry (the answer was lost, e.g. a crash): the same claim
+            return views.claim_public(done)
         row = await self._reserve(scan, caller, "online")
         self.recorder.record([row])
         self.signals.notify(row.campaign_id)
