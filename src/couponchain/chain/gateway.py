@@ -284,6 +284,16 @@ class Gateway:
             )
         return account
 
+    async def outcome(self, op_key: str) -> OpResult | None:
+        """The outcome of an operation journaled under `op_key`, or None if there is none.
+
+        A service calls it first when retrying a client's write: its checks
+        against the read models (coupon still active, not yet redeemed) would
+        refuse an operation that was applied before the client heard of it.
+        Raises `ContractRevert` if the contract refused that operation.
+        """
+        return await self._existing_op(op_key)
+
     async def _existing_op(self, op_key: str) -> OpResult | None:
         """The outcome of an operation journaled earlier under `op_key`, if any."""
         while True:
