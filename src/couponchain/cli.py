@@ -110,6 +110,17 @@ async def _up(settings: Settings, demo: bool) -> None:
                 console.print(f"demo: promotion round {story['round_id']} with "
                               f"{story['granted']} coupons granted and "
                               f"{story['written_off']} written off")
+            stories = [("a limited edition of 99, sold online and at the till",
+                        demo_data.seed_editions),
+                       ("a product in its third batch, sold through links",
+                        demo_data.seed_referrals),
+                       ("a prize campaign, claimed by scanning", demo_data.seed_prizes)]
+            for label, seed_story in stories:
+                with console.status(f"demo: {label}"):
+                    told = await seed_story(runtime, seeded)
+                if told.pop("created"):
+                    facts = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in told.items())
+                    console.print(f"demo: {label} ({facts})")
         app = create_app(runtime, manage_runtime=False)
         server = uvicorn.Server(uvicorn.Config(
             app, host=settings.host, port=settings.port, log_level="warning",

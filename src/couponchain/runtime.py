@@ -120,6 +120,7 @@ class Runtime:
             self.gateway, await self.participants.signer(caller.id)
         )
         await self.indexer.start()
+        self.prizes.start()
         if settings.distribute_interval > 0:
             self.promotions.start(settings.distribute_interval)
         if settings.report_interval > 0:

@@ -3,6 +3,7 @@ the terminal's conditions and claim, the live dashboard, the offline queue."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import re
 import time
@@ -176,10 +177,18 @@ async def test_offline_terminal_queues_and_syncs(site: tuple[str, Runtime],
     await terminal.press("#pz-code", "Enter")
     await expect(terminal.locator("#verdict-title")).to_have_text("Offline: not queued")
     await expect(terminal.locator("#conditions li[data-name=format]")).to_contain_text("✗")
+    # A forged code (its signature changed) is refused by the page's own check.
+    forged = code[:100] + ("A" if code[100] != "A" else "B") + code[101:]
+    await terminal.fill("#pz-code", forged)
+    await terminal.press("#pz-code", "Enter")
+    await expect(terminal.locator("#verdict-title")).to_have_text("Offline: not queued")
+    await expect(terminal.locator("#conditions li[data-name=signature]")).to_contain_text("✗")
     await terminal.fill("#pz-code", code)
     await terminal.press("#pz-code", "Enter")
     await expect(terminal.locator("#verdict-title")).to_have_text("Offline: claim queued")
     await expect(terminal.locator("#conditions li[data-name=not_expired]")).to_contain_text("✓")
+    await expect(terminal.locator("#conditions li[data-name=signature]")).to_contain_text(
+        "checked in this terminal")
     await expect(terminal.locator("#queue-count")).to_have_text("1")
     stored = await terminal.evaluate(
         "(id) => JSON.parse(localStorage.getItem('couponchain.prizeQueue.' + id))",
@@ -192,7 +201,11 @@ async def test_offline_terminal_queues_and_syncs(site: tuple[str, Runtime],
     await expect(terminal.locator("#queue-count")).to_have_text("0")
     await expect(terminal.locator("#sync-result")).to_contain_text("1 claimed")
     async with httpx.AsyncClient(base_url=url, timeout=60) as client:
-        award = _created(await client.get(f"/v1/prize-awards/{w['awards'][0]}"))
+        for _ in range(200):  # the claim is stored at once, on chain a moment later
+            award = _created(await client.get(f"/v1/prize-awards/{w['awards'][0]}"))
+            if award["status"] == "claimed":
+                break
+            await asyncio.sleep(0.1)
     assert award["status"] == "claimed" and award["claimed_by"] == w["till"]["address"]
 
 

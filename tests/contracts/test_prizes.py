@@ -408,6 +408,41 @@ def test_claim_batch_across_campaigns(world, alice, bob, other_merchant):
         world.claim([z], [alice])
 
 
+def test_the_merchant_records_claims_of_several_terminals_at_once(world, alice, bob):
+    cid = world.create(terminals=[world.terminal, world.second_terminal], per_consumer_limit=2)
+    first = world.award(cid, [alice, bob, alice], [0, 0, 1])
+    with boa.env.prank(world.merchant):
+        world.prizes.claim_batch_at([first, first + 1, first + 2], [alice, bob, alice],
+                                    [world.terminal, world.second_terminal, world.merchant])
+    claimed = events(world.prizes, "Claimed")
+    assert [(e.award_id, e.terminal) for e in claimed] == [
+        (first, world.terminal), (first + 1, world.second_terminal), (first + 2, world.merchant)]
+    assert world.prizes.award_of(first + 1).status == STATUS_CLAIMED
+    assert tuple(world.prizes.prize(cid, 0))[1:] == (5, 2, 2, 0)
+
+
+def test_claims_at_terminals_are_recorded_only_by_the_campaigns_merchant(
+        world, alice, bob, other_merchant):
+    cid = world.create()  # `terminal` only
+    first = world.award(cid, [alice, bob], [0, 0])
+    # A terminal cannot vouch for another one, even an eligible terminal for itself.
+    with boa.env.prank(world.terminal), boa.reverts(ERR_NOT_CAMPAIGN_MERCHANT):
+        world.prizes.claim_batch_at([first], [alice], [world.terminal])
+    with boa.env.prank(other_merchant), boa.reverts(ERR_NOT_CAMPAIGN_MERCHANT):
+        world.prizes.claim_batch_at([first], [alice], [world.other_terminal])
+    # The merchant cannot name a terminal the campaign does not admit, nor another
+    # merchant's; and the whole batch fails with the first refusal.
+    for stranger in (world.second_terminal, world.other_terminal):
+        with boa.env.prank(world.merchant), boa.reverts(ERR_NOT_ELIGIBLE):
+            world.prizes.claim_batch_at([first, first + 1], [alice, bob],
+                                        [world.terminal, stranger])
+    assert world.prizes.award_of(first).status == STATUS_AWARDED
+    with boa.env.prank(world.merchant), boa.reverts("prizes: terminals length mismatch"):
+        world.prizes.claim_batch_at([first, first + 1], [alice, bob], [world.terminal])
+    with boa.env.prank(world.merchant), boa.reverts("prizes: empty batch"):
+        world.prizes.claim_batch_at([], [], [])
+
+
 # --- revocation -----------------------------------------------------------------
 
 

@@ -247,23 +247,31 @@ class PrizesMachine(RuleBasedStateMachine):
 
     @rule(
         caller=callers,
-        picks=st.lists(st.tuples(st.integers(0, 40), mostly, rarely), min_size=1, max_size=3),
+        picks=st.lists(st.tuples(st.integers(0, 40), mostly, rarely, callers), min_size=1,
+                       max_size=3),
         by_eligible=mostly,
         live=mostly,
+        at_terminals=st.booleans(),
     )
-    def claim(self, caller, picks, by_eligible, live):
-        ids = [self._pick_award(p, live, unknown) for p, _, unknown in picks]
+    def claim(self, caller, picks, by_eligible, live, at_terminals):
+        """`claim_batch` by a terminal, or `claim_batch_at` by a merchant naming
+        the terminal of each claim (drawn, or an eligible one when `by_eligible`)."""
+        ids = [self._pick_award(p, live, unknown) for p, _, unknown, _ in picks]
+        terminals = [t for _, _, _, t in picks]
         first = self.awards.get(ids[0])
         if by_eligible and first is not None:
             campaign = self.campaigns[first.campaign]
             caller = "T1" if campaign.eligible("T1") else campaign.merchant
+            if at_terminals:
+                caller = campaign.merchant
+                terminals = ["T1" if campaign.eligible("T1") else caller for _ in terminals]
         consumers = []
-        for award_id, (_, right, _) in zip(ids, picks, strict=True):
+        for award_id, (_, right, _, _) in zip(ids, picks, strict=True):
             award = self.awards.get(award_id)
             consumers.append(award.consumer if award is not None and right else "C3")
         now, error = boa.env.timestamp, None
         claimed, counts = set(), {}
-        for award_id, who in zip(ids, consumers, strict=True):
+        for award_id, who, terminal in zip(ids, consumers, terminals, strict=True):
             award = self.awards.get(award_id)
             if award is None:
                 error = "prizes: unknown award"
@@ -272,12 +280,16 @@ class PrizesMachine(RuleBasedStateMachine):
             key = (award.campaign, award.consumer)
             if who != award.consumer:
                 error = "prizes: consumer mismatch"
-            elif not campaign.eligible(caller):
+            elif at_terminals and caller != campaign.merchant:
+                error = "prizes: caller is not the campaign's merchant"
+            elif not at_terminals and not campaign.eligible(caller):
                 error = "prizes: terminal not eligible"
             elif now < campaign.starts:
                 error = "prizes: claim window not open"
             elif now >= campaign.ends:
                 error = "prizes: claim window closed"
+            elif at_terminals and not campaign.eligible(terminal):
+                error = "prizes: terminal not eligible"
             elif award.status == STATUS_CLAIMED or award_id in claimed:
                 error = "prizes: award already claimed"
             elif award.status == STATUS_REVOKED:
@@ -289,19 +301,24 @@ class PrizesMachine(RuleBasedStateMachine):
             claimed.add(award_id)
             counts[key] = counts.get(key, 0) + 1
         args = (ids, [ADDRESS[w] for w in consumers])
-        self._call(caller, error, self.prizes.claim_batch, *args)
+        if at_terminals:
+            self._call(caller, error, self.prizes.claim_batch_at, *args,
+                       [ADDRESS[t] for t in terminals])
+        else:
+            terminals = [caller] * len(ids)
+            self._call(caller, error, self.prizes.claim_batch, *args)
         if error is None:
-            for award_id in ids:
+            for award_id, terminal in zip(ids, terminals, strict=True):
                 award = self.awards[award_id]
                 award.status = STATUS_CLAIMED
-                award.claimed_by, award.claimed_at = caller, now
+                award.claimed_by, award.claimed_at = terminal, now
                 self.campaigns[award.campaign].claimed[award.index] += 1
                 self.touched.add(award_id)
             for key, count in counts.items():
                 self.claims[key] = self.claims.get(key, 0) + count
             logged = [e for e in self.prizes.get_logs() if type(e).__name__ == "Claimed"]
             assert [(e.award_id, NAME_OF[e.terminal], e.claimed_at) for e in logged] == [
-                (i, caller, now) for i in ids
+                (i, t, now) for i, t in zip(ids, terminals, strict=True)
             ]
 
     @rule(caller=callers, pick=st.integers(0, 40), by_merchant=mostly, live=mostly, unknown=rarely)

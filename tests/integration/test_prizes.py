@@ -16,7 +16,7 @@ import orjson
 import pytest
 import uvicorn
 from eth_account import Account
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from couponchain.api.app import create_app
 from couponchain.domain import prize_codes
@@ -90,6 +90,21 @@ async def _scan(client: httpx.AsyncClient, terminal: dict[str, Any],
     return scanned.json()  # type: ignore[no-any-return]
 
 
+async def _settled(client: httpx.AsyncClient, terminal: dict[str, Any],
+                   claim: dict[str, Any]) -> dict[str, Any]:
+    """The claim once the chain settled it, and its award's read model caught up."""
+    for _ in range(400):
+        got = await client.get(f"/v1/prize-claims/{claim['id']}", headers=auth(terminal))
+        assert got.status_code == 200, got.text
+        row = got.json()
+        award = (await client.get(f"/v1/prize-awards/{claim['award_id']}")).json()
+        if row["status"] != "pending" and (row["status"] == "refused"
+                                           or award["status"] == "claimed"):
+            return row  # type: ignore[no-any-return]
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"claim {claim['id']} is still pending")
+
+
 def _failed(scan: dict[str, Any]) -> dict[str, str]:
     return {c["name"]: c["reason"] for c in scan["conditions"] if c["ok"] is False}
 
@@ -129,11 +144,24 @@ async def test_campaign_award_code_scan_claim(client: httpx.AsyncClient,
                                 headers=auth(w.till) | {"idempotency-key": "c1"})
     assert claimed.status_code == 201, claimed.text
     body = claimed.json()
-    assert body["status"] == "recorded" and body["tx_hash"] and body["terminal_id"] == w.till["id"]
+    # Acknowledged once the claim row is committed; the chain records it next.
+    assert body["status"] in ("pending", "recorded") and body["terminal_id"] == w.till["id"]
     assert body["prize_name"] == "Mug" and body["scan_result"] == scan["conditions"]
     again = await client.post("/v1/prize-claims", json={"scan_id": scan["scan_id"]},
                               headers=auth(w.till) | {"idempotency-key": "c1"})
     assert again.json() == body  # the retry applied nothing twice
+    # A retry whose stored answer was lost (the API died after the claim's commit)
+    # gets the same claim back, not a conflict with itself.
+    lost = await client.post("/v1/prize-claims", json={"scan_id": scan["scan_id"]},
+                             headers=auth(w.till) | {"idempotency-key": "c1-after-crash"})
+    assert lost.status_code == 201 and lost.json()["id"] == body["id"], lost.text
+    settled = await _settled(client, w.till, body)
+    assert settled["status"] == "recorded" and settled["tx_hash"] and settled["block_number"]
+    for outsider in (w.rival, w.rival_till, w.ann):
+        hidden = await client.get(f"/v1/prize-claims/{body['id']}", headers=auth(outsider))
+        assert hidden.status_code == 403, hidden.text
+    own = await client.get(f"/v1/prize-claims/{body['id']}", headers=auth(w.shop))
+    assert own.json()["status"] == "recorded"
     after = (await client.get(f"/v1/prize-awards/{award_id}")).json()
     assert after["status"] == "claimed" and after["claimed_by"] == w.till["address"]
     chain = await runtime.view("prizes", "award_of", award_id)
@@ -229,6 +257,7 @@ async def test_window_limit_and_stock(client: httpx.AsyncClient) -> None:
     claimed = await client.post("/v1/prize-claims", json={"scan_id": scan["scan_id"]},
                                 headers=auth(w.till))
     assert claimed.status_code == 201, claimed.text
+    # The limit counts the stored claim before the chain has it.
     scan = await _scan(client, w.till, await _code(client, w.bob, second))
     assert list(_failed(scan)) == ["per_consumer_limit"]
     assert "limit is reached" in _failed(scan)["per_consumer_limit"]
@@ -271,6 +300,8 @@ async def test_two_terminals_one_code_make_one_claim(client: httpx.AsyncClient,
     assert "already claimed" in lost["detail"]
     async with runtime.db.session() as s:
         assert await s.scalar(select(func.count()).select_from(PrizeClaim)) == 1
+    won = next(c for c in claims if c.status_code == 201).json()
+    await _settled(client, w.till, won)
     stats = (await client.get(f"/v1/prize-campaigns/{campaign['id']}/stats",
                               headers=auth(w.shop))).json()
     assert stats["claimed"] == 1
@@ -297,7 +328,7 @@ async def test_offline_queue_is_reconciled(client: httpx.AsyncClient) -> None:
     assert (out["claimed"], out["duplicates"], out["refused"]) == (1, 2, 1)
     assert out["results"][0]["claim"]["source"] == "offline"
     assert w.till2["id"] in out["results"][1]["reason"]  # who won is reported
-    assert (await client.get(f"/v1/prize-awards/{a1}")).json()["status"] == "claimed"
+    assert (await _settled(client, w.till, out["results"][0]["claim"]))["status"] == "recorded"
 
 
 def _free_port() -> int:
@@ -352,7 +383,10 @@ async def test_live_stream_pushes_stats_after_a_claim(client: httpx.AsyncClient,
                                         headers=auth(w.till))
             assert claimed.status_code == 201, claimed.text
             pushed = await asyncio.wait_for(_next_stats(lines), 10)
-            assert pushed["claimed"] == 1
+            assert pushed["claimed"] + pushed["pending_claims"] == 1  # at once, on the row
+            while pushed["claimed"] == 0:  # and again when the chain recorded it
+                pushed = await asyncio.wait_for(_next_stats(lines), 10)
+            assert pushed["claimed"] == 1 and pushed["pending_claims"] == 0
             assert pushed["claims_by_terminal"][0]["terminal_id"] == w.till["id"]
 
 
@@ -377,7 +411,42 @@ async def test_hundred_scans_from_ten_terminals_make_one_claim(
     assert statuses.count(201) == 1 and statuses.count(409) == 99
     async with runtime.db.session() as s:
         assert await s.scalar(select(func.count()).select_from(PrizeClaim)) == 1
+        claim_id = await s.scalar(select(PrizeClaim.id))
+    await runtime.prizes.recorder.settled([claim_id])
     assert (await runtime.view("prizes", "prize", campaign["id"], 0))[3] == 1  # claimed
+
+
+async def test_a_claim_left_pending_by_a_crash_is_recorded_once(
+        client: httpx.AsyncClient, runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    w = await _world(client)
+    campaign = await _campaign(client, w)
+    (award_id,) = await _award(client, w, campaign["id"], (w.ann, 0))
+    scan = await _scan(client, w.till, await _code(client, w.ann, award_id))
+    recorder = runtime.prizes.recorder
+    # The process "dies" after acknowledging the claim, before submitting it.
+    with monkeypatch.context() as m:
+        m.setattr(recorder, "record", lambda rows: None)
+        claimed = await client.post("/v1/prize-claims", json={"scan_id": scan["scan_id"]},
+                                    headers=auth(w.till))
+    assert claimed.status_code == 201 and claimed.json()["status"] == "pending"
+    claim_id = claimed.json()["id"]
+    assert await recorder.sweep() == 0  # too fresh: maybe still on its way
+    async with runtime.db.transaction() as s:
+        await s.execute(update(PrizeClaim).where(PrizeClaim.id == claim_id).values(
+            claimed_at=PrizeClaim.claimed_at - 60))
+    assert await recorder.sweep() == 1
+    assert await recorder.sweep() == 0  # already on its way: not submitted twice
+    first = await _settled(client, w.till, claimed.json())
+    assert first["status"] == "recorded"
+    # Resubmitting a recorded claim (a sweep that raced the settle) claims nothing twice:
+    # the gateway answers with the journaled outcome of the same operation key.
+    async with runtime.db.transaction() as s:
+        await s.execute(update(PrizeClaim).where(PrizeClaim.id == claim_id).values(
+            status="pending", tx_hash=None))
+    assert await recorder.sweep() == 1
+    again = await _settled(client, w.till, claimed.json())
+    assert (again["status"], again["tx_hash"]) == ("recorded", first["tx_hash"])
+    assert (await runtime.view("prizes", "prize", campaign["id"], 0))[3] == 1
 
 
 async def test_live_stream_ends_when_the_runtime_stops(client: httpx.AsyncClient,

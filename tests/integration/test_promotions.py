@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import pytest
 import segno
 from click.testing import CliRunner
 from sqlalchemy import select
@@ -16,6 +17,7 @@ from sqlalchemy import select
 from couponchain.api.app import create_app
 from couponchain.cli import main
 from couponchain.domain import consent as consent_rules
+from couponchain.errors import ContractRevert
 from couponchain.runtime import Runtime
 from couponchain.store.models import PromotionEvaluation
 from tests.integration.test_editions import _serve
@@ -200,6 +202,27 @@ async def test_reversal_inside_the_window(client: httpx.AsyncClient, runtime: Ru
     assert again.status_code == 201, again.text
 
 
+async def test_a_retry_whose_answer_was_lost_gets_what_was_applied(
+        client: httpx.AsyncClient, runtime: Runtime) -> None:
+    """The API died after the chain applied a write and before it answered: the
+    client's retry (same Idempotency-Key, no stored answer) must get that write's
+    outcome, not a refusal from the read models, which already show it applied."""
+    w = await _world(client)
+    round_id = await _open(client, w, window=3_600)
+    first, second = await _grant(client, w, round_id, w.ann, count=2)
+    till = await runtime.participants.authenticate(w.redeemer["api_key"])
+    ann = await runtime.participants.authenticate(w.ann["api_key"])
+    code = await _consent(client, w.ann, first)
+    written = await runtime.promotions.write_off(till, code, 250_000, "lost-1")
+    assert await runtime.promotions.write_off(till, code, 250_000, "lost-1") == written
+    with pytest.raises(ContractRevert, match="not active"):  # a new request is refused
+        await runtime.promotions.write_off(till, code, 250_000, "another-key")
+    moved = await runtime.promotions.transfer(ann, second, w.bob["id"], "lost-2")
+    again = await runtime.promotions.transfer(ann, second, w.bob["id"], "lost-2")
+    assert again["tx_hash"] == moved["tx_hash"]
+    assert again["coupon"]["holder"] == w.bob["address"]
+
+
 async def test_bad_requests_are_refused_with_the_field(client: httpx.AsyncClient,
                                                        runtime: Runtime) -> None:
     w = await _world(client)
@@ -307,6 +330,7 @@ async def test_many_coupons_in_one_grant_and_concurrent_write_offs(
     ann_coupons = (await client.get("/v1/promotion-coupons",
                                     params={"holder": w.ann["id"], "limit": 500})).json()
     assert len(ann_coupons["coupons"]) == 200
+    assert {c["holder_id"] for c in ann_coupons["coupons"]} == {w.ann["id"]}
     # Forty write-offs at once from one terminal share transactions; each applies once.
     codes = [await _consent(client, w.ann, c["id"]) for c in ann_coupons["coupons"][:40]]
     answers = await asyncio.gather(*[client.post(

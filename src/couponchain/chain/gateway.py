@@ -284,6 +284,16 @@ class Gateway:
             )
         return account
 
+    async def outcome(self, op_key: str) -> OpResult | None:
+        """The outcome of an operation journaled under `op_key`, or None if there is none.
+
+        A service calls it first when retrying a client's write: its checks
+        against the read models (coupon still active, not yet redeemed) would
+        refuse an operation that was applied before the client heard of it.
+        Raises `ContractRevert` if the contract refused that operation.
+        """
+        return await self._existing_op(op_key)
+
     async def _existing_op(self, op_key: str) -> OpResult | None:
         """The outcome of an operation journaled earlier under `op_key`, if any."""
         while True:
@@ -402,7 +412,11 @@ class Gateway:
         signed = []
         for group in groups:
             signed.append(self._sign(account, group))
-        async with self.db.transaction() as s:
+        fresh = [p for group in groups for p in group
+                 if not p.journaled and p.op_key is not None]
+
+        async def journal(s: Any) -> list[ChainTx]:
+            # Many accounts' windows share one commit (`Database.write`).
             rows = [
                 ChainTx(account=account.signer.address, nonce=nonce, tx_hash=tx_hash, raw=raw,
                         to=to, status="signed")
@@ -410,7 +424,6 @@ class Gateway:
             ]
             s.add_all(rows)
             await s.flush()
-            fresh: list[_Pending] = []
             new_ops: list[dict[str, Any]] = []
             moved_ops: list[dict[str, Any]] = []
             for row, group in zip(rows, groups, strict=True):
@@ -423,15 +436,12 @@ class Gateway:
                         # Without a key nobody will look the operation up: the
                         # journaled transaction is its durable record.
                         continue
-                    fresh.append(pending)
                     new_ops.append({"tx_id": row.id, "item_index": index,
                                     "op_key": pending.op_key, "status": "pending",
                                     "kind": pending.call.kind or pending.call.function,
                                     "payload_hash": pending.payload_hash})
             if new_ops:
                 await s.execute(insert(ChainOp), new_ops)
-                for pending in fresh:
-                    pending.journaled = True
             if moved_ops:
                 table = ChainOp.__table__
                 await s.execute(
@@ -440,6 +450,11 @@ class Gateway:
                             status="pending"),
                     [{"key": m["op_key"], "new_tx": m["tx_id"], "new_index": m["item_index"]}
                      for m in moved_ops])
+            return rows
+
+        rows = await self.db.write(journal)
+        for pending in fresh:
+            pending.journaled = True
         return [_Sent(row.id, row.tx_hash, row.account, row.nonce,
                       needs_receipt=self._sample_gas(group[0].call))
                 for row, group in zip(rows, groups, strict=True)]
@@ -479,7 +494,7 @@ class Gateway:
         return max(node, (last + 1) if last is not None else 0)
 
     async def _record_outcomes(self, sent: list[_Sent]) -> None:
-        async with self.db.transaction() as s:
+        async def record(s: Any) -> None:
             for tx in sent:
                 receipt = tx.receipt
                 if receipt is None:  # superseded: nothing of it is on chain
@@ -497,6 +512,8 @@ class Gateway:
                     await s.execute(
                         update(ChainOp).where(ChainOp.tx_id == tx.tx_id).values(status="done")
                     )
+
+        await self.db.write(record)
 
     async def _split_reverted(
         self, account: _Account, group: list[_Pending]

@@ -14,6 +14,7 @@
                                      [t1, t2], False, starts, ends, 1)       # merchant
         first = prizes.award(cid, [alice, bob], [0, 1])   # merchant; awards first, first + 1
         prizes.claim_batch([first, first + 1], [alice, bob])  # eligible terminal or merchant
+        prizes.claim_batch_at([first], [alice], [t1])     # merchant, for its terminal t1
         prizes.revoke_award(first + 1)                    # merchant, unclaimed awards only
         ```
 
@@ -303,7 +304,7 @@ def claim(award_id: uint256, consumer: address):
     @param consumer The award's consumer (as read from the scanned code).
     @custom:security See `claim_batch`.
     """
-    self._claim_all([award_id], [consumer])
+    self._claim_all([award_id], [consumer], [])
 
 
 @external
@@ -326,7 +327,32 @@ def claim_batch(
     """
     assert len(award_ids) != 0, "prizes: empty batch"
     assert len(consumers) == len(award_ids), "prizes: consumers length mismatch"
-    self._claim_all(award_ids, consumers)
+    self._claim_all(award_ids, consumers, [])
+
+
+@external
+def claim_batch_at(
+    award_ids: DynArray[uint256, MAX_BATCH],
+    consumers: DynArray[address, MAX_BATCH],
+    terminals: DynArray[address, MAX_BATCH],
+):
+    """
+    @dev Records claims made at the merchant's terminals, many terminals in
+         one transaction (how the platform records a busy campaign's claims).
+         All or nothing, as `claim_batch`; each `Claimed` event names the
+         terminal that scanned the code.
+    @param award_ids The awards collected.
+    @param consumers The consumer of each award, as read from its code.
+    @param terminals The terminal that scanned each award's code.
+    @custom:security The caller is the campaign's merchant, vouching for its
+                     own terminals: each terminal must be eligible for the
+                     campaign (an eligible terminal of that merchant, or the
+                     merchant itself). Window and limit rules as `claim_batch`.
+    """
+    assert len(award_ids) != 0, "prizes: empty batch"
+    assert len(consumers) == len(award_ids), "prizes: consumers length mismatch"
+    assert len(terminals) == len(award_ids), "prizes: terminals length mismatch"
+    self._claim_all(award_ids, consumers, terminals)
 
 
 @external
@@ -448,13 +474,21 @@ def _eligible_caller(campaign_id: uint256, account: address) -> bool:
 
 
 @internal
-def _claim_all(award_ids: DynArray[uint256, MAX_BATCH], consumers: DynArray[address, MAX_BATCH]):
+def _claim_all(
+    award_ids: DynArray[uint256, MAX_BATCH],
+    consumers: DynArray[address, MAX_BATCH],
+    terminals: DynArray[address, MAX_BATCH],
+):
     """Claims every award; caller and window checks run once per run of awards
-    of the same campaign, and each run's prize counters are written once."""
+    of the same campaign, and each run's prize counters are written once.
+    Without `terminals` the caller is the terminal of every claim; with them
+    the caller must be the campaign's merchant and each terminal eligible."""
     current: uint256 = 0
     limit: uint256 = 0
     added: uint256[MAX_PRIZES] = empty(uint256[MAX_PRIZES])
     claimed_at: uint64 = convert(block.timestamp, uint64)
+    at_terminals: bool = len(terminals) != 0
+    checked: address = empty(address)
     for i: uint256 in range(len(award_ids), bound=MAX_BATCH):
         award_id: uint256 = award_ids[i]
         word: uint256 = self._awards[award_id]
@@ -466,7 +500,14 @@ def _claim_all(award_ids: DynArray[uint256, MAX_BATCH], consumers: DynArray[addr
             if current != 0:
                 self._add_claimed(current, added)
                 added = empty(uint256[MAX_PRIZES])
-            assert self._eligible_caller(campaign_id, msg.sender), "prizes: terminal not eligible"
+            if at_terminals:
+                assert msg.sender == self._campaigns[campaign_id].merchant, (
+                    "prizes: caller is not the campaign's merchant"
+                )
+            else:
+                assert self._eligible_caller(campaign_id, msg.sender), (
+                    "prizes: terminal not eligible"
+                )
             assert block.timestamp >= convert(self._campaigns[campaign_id].starts, uint256), (
                 "prizes: claim window not open"
             )
@@ -475,6 +516,15 @@ def _claim_all(award_ids: DynArray[uint256, MAX_BATCH], consumers: DynArray[addr
             )
             limit = self._campaigns[campaign_id].per_consumer_limit
             current = campaign_id
+            checked = empty(address)
+        terminal: address = msg.sender
+        if at_terminals:
+            terminal = terminals[i]
+            if terminal != checked:  # runs of one terminal are checked once
+                assert self._eligible_caller(campaign_id, terminal), (
+                    "prizes: terminal not eligible"
+                )
+                checked = terminal
         self._check_awarded(word)
         claims: uint256 = self._claims[campaign_id][consumer]
         assert claims < limit, "prizes: per-consumer limit reached"
@@ -488,7 +538,7 @@ def _claim_all(award_ids: DynArray[uint256, MAX_BATCH], consumers: DynArray[addr
             campaign_id=campaign_id,
             consumer=consumer,
             prize_index=index,
-            terminal=msg.sender,
+            terminal=terminal,
             claimed_at=claimed_at,
         )
     self._add_claimed(current, added)

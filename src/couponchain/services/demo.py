@@ -7,14 +7,20 @@ Every step uses an idempotency key, so running the demo again (every
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
+
+from sqlalchemy import select
 
 from couponchain.domain.evaluation import FormulaParams
 from couponchain.domain.roles import Role
 from couponchain.domain.splits import Shares
 from couponchain.runtime import Runtime
-from couponchain.services import promotion_views
+from couponchain.services import edition_views, promotion_views, referral_views
+from couponchain.services.editions import Sale, serial_text
+from couponchain.services.prizes import CampaignRequest
 from couponchain.services.promotions import RoundRequest
+from couponchain.store.models import PrizeCampaign
 
 MERCHANTS = ["Lotus Tea House", "Harbor Books", "Pine & Stone Outfitters"]
 TERMINALS_PER_MERCHANT = 2
@@ -128,3 +134,97 @@ async def seed_promotions(runtime: Runtime, seeded: dict,
     step()
     step()
     return {"round_id": round_id, "created": True, "granted": len(grants), "written_off": 40}
+
+
+DAY = 86_400
+#: CCC has 6 decimals in the demo's prices: 88_000_000 is 88 CCC.
+CCC = 1_000_000
+
+
+async def seed_editions(runtime: Runtime, seeded: dict) -> dict:
+    """A limited edition of 99, partly sold online and at the till, some redeemed (once)."""
+    service = runtime.editions
+    merchant = seeded["merchants"][0]
+    caller = await runtime.participants.authenticate(merchant["api_key"])
+    listed = await edition_views.editions_of(runtime.db, merchant["address"], 1, None)
+    if listed:
+        return {"edition_id": listed[0].id, "created": False}
+    now = int(time.time())
+    edition = await service.create(caller, {
+        "brand": merchant["name"], "title": "Mid-Autumn mooncake gift box",
+        "terms": "Limited to 99 boxes. One box of six lotus-seed mooncakes, collected at the "
+                 "shop before the end of the festival. Not exchangeable for cash.",
+        "prefix": "MOON26", "cap": 99, "price": 88 * CCC,
+        "valid_from": now - DAY, "valid_until": now + 60 * DAY}, "demo-edition-1")
+    edition_id = edition["id"]
+    consumers = seeded["consumers"]
+    online = [Sale(c["id"], None, "online", f"web-{n:04d}") for n, c in enumerate(consumers[:40])]
+    await service.sell_many(caller, edition_id, online, "demo-edition-1-online")
+    offline = [Sale(c["id"], 80 * CCC, "offline", f"pos-{n:04d}")
+               for n, c in enumerate(consumers[40:65])]
+    await service.sell_many(caller, edition_id, offline, "demo-edition-1-pos")
+    till = await runtime.participants.authenticate(seeded["terminals"][0]["api_key"])
+    for n in range(1, 11):
+        await service.redeem(till, serial_text("MOON26", n), f"demo-edition-1-redeem-{n}")
+    return {"edition_id": edition_id, "created": True, "sold": 65, "redeemed": 10}
+
+
+async def seed_referrals(runtime: Runtime, seeded: dict) -> dict:
+    """A product in its third batch, sold through holders' links with rebates (once)."""
+    service = runtime.referrals
+    merchant = seeded["merchants"][1]
+    caller = await runtime.participants.authenticate(merchant["api_key"])
+    if await referral_views.products(runtime.db, merchant["address"], 1, None):
+        return {"created": False}
+    platform = runtime.platform.caller
+    buyers = seeded["consumers"][65:95]
+    for c in buyers:
+        await runtime.payouts.top_up(platform, c["id"], 1_000 * CCC, f"demo-credit-{c['id']}")
+    product = await service.register(
+        caller, "Signed first edition: The Quiet Harbor",
+        "A hardback signed by the author, numbered, with a bookmark from the shop.",
+        50 * CCC, 10, "demo-product-1")
+    product_id = product["id"]
+    by_id = {c["id"]: await runtime.participants.authenticate(c["api_key"]) for c in buyers}
+    for c in buyers[:10]:  # batch 1: sold without links
+        await service.purchase(by_id[c["id"]], product_id, 1, None, f"demo-buy-{c['id']}")
+    batches = [(2, 60 * CCC, 10, 2_000, buyers[10:20]), (3, 70 * CCC, 20, 2_500, buyers[20:26])]
+    for batch, price, circulation, rebate, wave in batches:
+        await service.open_batch(caller, product_id, price, circulation, rebate,
+                                 f"demo-product-1-batch-{batch}")
+        for n, c in enumerate(wave):  # each buys through a link of an earlier holder
+            promoter = by_id[buyers[n % 10]["id"]]
+            link = await service.make_link(promoter, product_id, None, "")
+            await service.purchase(by_id[c["id"]], product_id, 1, link["link"],
+                                   f"demo-buy-{c['id']}")
+    return {"product_id": product_id, "created": True, "batch": 3, "sold": 26}
+
+
+async def seed_prizes(runtime: Runtime, seeded: dict) -> dict:
+    """A prize campaign with awards, some claimed at the tills by scanning (once)."""
+    service = runtime.prizes
+    merchant = seeded["merchants"][2]
+    caller = await runtime.participants.authenticate(merchant["api_key"])
+    async with runtime.db.session() as s:
+        if await s.scalar(select(PrizeCampaign.id).where(
+                PrizeCampaign.merchant == merchant["address"]).limit(1)) is not None:
+            return {"created": False}
+    campaign = await service.create_campaign(caller, CampaignRequest(
+        title="Grand opening draw", prizes=[("Camping mug", 50), ("Trail backpack", 5)],
+        terminals=[], all_terminals=True, starts=None, ends=int(time.time()) + 30 * DAY,
+        per_consumer_limit=1), "demo-campaign-1")
+    winners = seeded["consumers"][:30]
+    awarded = await service.award(caller, campaign["id"],
+                                  [(c["id"], 1 if n % 10 == 0 else 0)
+                                   for n, c in enumerate(winners)], "demo-campaign-1-awards")
+    tills = [t for t in seeded["terminals"] if t["merchant_id"] == merchant["id"]]
+    claims = []
+    for n, award in enumerate(awarded["awards"][:12]):
+        consumer = await runtime.participants.authenticate(winners[n]["api_key"])
+        code = (await service.code(consumer, award["id"]))["code"]
+        till = await runtime.participants.authenticate(tills[n % len(tills)]["api_key"])
+        scan = await service.scan(till, code)
+        claims.append((await service.claim(till, scan["scan_id"]))["id"])
+    await service.recorder.settled(claims, timeout=120)
+    return {"campaign_id": campaign["id"], "created": True, "awarded": len(winners),
+            "claimed": len(claims)}

@@ -10,14 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
+from sqlalchemy.orm import aliased
 
 from couponchain.domain import prize_codes
 from couponchain.domain.roles import Role
 from couponchain.services import prize_views as views
 from couponchain.services.participants import Caller
 from couponchain.store.models import (
-    Participant,
     PrizeAward,
     PrizeCampaign,
     PrizeClaim,
@@ -45,7 +45,7 @@ class Condition:
 
 
 async def check(
-    db: Any, signer: str, caller: Caller, merchant_id: str, text: str,
+    db: Any, signer: str, caller: Caller, merchant_address: str, text: str,
     parsed: prize_codes.PrizeCode, now: int, at: int,
 ) -> tuple[list[Condition], PrizeAward | None, PrizeCampaign | None, PrizeStock | None]:
     """Every claim condition of a scanned code, judged by this server at `now`
@@ -69,23 +69,19 @@ async def check(
                              f"valid until {views.iso(parsed.expiry)}"))
     except prize_codes.PrizeCodeRejected as exc:
         out.append(Condition("not_expired", False, f"{exc.problem.value}: {exc.message}"))
-    async with db.session() as s:
-        award = await s.get(PrizeAward, parsed.award_id) \
-            if parsed.award_id <= MAX_ID else None
-        campaign = await s.get(PrizeCampaign, award.campaign_id) if award else None
-        stock = await s.get(PrizeStock, (award.campaign_id, award.prize_index)) \
-            if award else None
-        claim = (await s.execute(select(PrizeClaim).where(
-            PrizeClaim.award_id == award.id))).scalar() if award else None
-        merchant = await s.get(Participant, merchant_id)
-        used = 0
-        if award is not None:
-            used = await claims_of(s, award.campaign_id, award.consumer)
+    award = campaign = stock = claim = None
+    used = 0
+    if parsed.award_id <= MAX_ID:
+        async with db.session() as s:
+            row = (await s.execute(_SCANNED, {"award_id": parsed.award_id})).first()
+        if row is not None:
+            award, campaign, stock, claim, rows, chain = row
+            used = max(int(rows or 0), int(chain or 0))
     out.append(_not_claimed(parsed, award, claim))
     if award is None or campaign is None or stock is None:
         missing = "not checked: the award does not exist"
         return out + [Condition(n, None, missing) for n in CONDITIONS[3:]], None, None, None
-    eligible = merchant is not None and merchant.address == campaign.merchant and (
+    eligible = merchant_address == campaign.merchant and (
         caller.role == Role.MERCHANT or campaign.all_terminals
         or caller.address in campaign.terminals)
     out.append(Condition("terminal_eligible", eligible,
@@ -112,13 +108,43 @@ async def check(
     return out, award, campaign, stock
 
 
+def _claim_rows(campaign_id: Any, consumer: Any) -> Any:
+    """The consumer's prize-claim rows in the campaign (pending ones included,
+    refused ones not), as a scalar subquery."""
+    rows = aliased(PrizeClaim)  # apart from the claim row the scan query joins
+    return (select(func.count()).select_from(rows).where(
+        rows.campaign_id == campaign_id, rows.consumer == consumer,
+        rows.status != "refused").correlate_except(rows).scalar_subquery())
+
+
+def _chain_claims(campaign_id: Any, consumer: Any) -> Any:
+    """The consumer's claims in the campaign as the chain recorded them."""
+    return (select(func.count()).select_from(PrizeClaimRecord).where(
+        PrizeClaimRecord.campaign_id == campaign_id,
+        PrizeClaimRecord.consumer == consumer).correlate_except(PrizeClaimRecord)
+        .scalar_subquery())
+
+
+# Built once: a scan is the hot path of a busy campaign, and building a statement
+# costs more than running it. One round trip: the award with its campaign, prize,
+# claim row and the consumer's claim counts.
+_SCANNED = (select(PrizeAward, PrizeCampaign, PrizeStock, PrizeClaim,
+                   _claim_rows(PrizeAward.campaign_id, PrizeAward.consumer),
+                   _chain_claims(PrizeAward.campaign_id, PrizeAward.consumer))
+            .join(PrizeCampaign, PrizeCampaign.id == PrizeAward.campaign_id)
+            .join(PrizeStock, (PrizeStock.campaign_id == PrizeAward.campaign_id)
+                  & (PrizeStock.prize_index == PrizeAward.prize_index))
+            .outerjoin(PrizeClaim, PrizeClaim.award_id == PrizeAward.id)
+            .where(PrizeAward.id == bindparam("award_id")))
+_CLAIMS_OF = select(_claim_rows(bindparam("campaign_id"), bindparam("consumer")),
+                    _chain_claims(bindparam("campaign_id"), bindparam("consumer")))
+
+
 async def claims_of(s: Any, campaign_id: int, consumer: str) -> int:
-    """A consumer's claims in a campaign: the prize-claim rows (pending ones
-    included) or the chain's, whichever knows more."""
-    rows = await s.scalar(select(func.count()).select_from(PrizeClaim).where(
-        PrizeClaim.campaign_id == campaign_id, PrizeClaim.consumer == consumer))
-    chain = await s.scalar(select(func.count()).select_from(PrizeClaimRecord).where(
-        PrizeClaimRecord.campaign_id == campaign_id, PrizeClaimRecord.consumer == consumer))
+    """A consumer's claims in a campaign: the prize-claim rows or the chain's,
+    whichever knows more."""
+    rows, chain = (await s.execute(_CLAIMS_OF, {"campaign_id": campaign_id,
+                                                "consumer": consumer})).one()
     return max(int(rows or 0), int(chain or 0))
 
 

@@ -113,6 +113,17 @@ async def award_detail(db: Any, award_id: int, field: str = "id") -> dict[str, A
         return (await _award_rows(s, [row]))[0]
 
 
+async def award_of_rows(db: Any, award: PrizeAward, campaign: PrizeCampaign,
+                        stock: PrizeStock) -> dict[str, Any]:
+    """An award as `award_detail` shows it, from rows already loaded (the claim
+    evidence is read only for a claimed award)."""
+    claim = None
+    if award.status == 2:
+        async with db.session() as s:
+            claim = await s.get(PrizeClaimRecord, award.id)
+    return _award_public(award, campaign, stock, claim)
+
+
 async def awards_of(db: Any, consumer: str, limit: int, after: int | None,
                     campaign_id: int | None = None) -> list[dict[str, Any]]:
     """A consumer's awards by id, `limit` after the cursor."""
@@ -134,7 +145,7 @@ def claim_public(row: PrizeClaim) -> dict[str, Any]:
         "consumer": row.consumer, "terminal": row.terminal, "terminal_id": row.terminal_id,
         "scan_id": row.scan_id, "scan_result": row.scan_result, "status": row.status,
         "source": row.source, "claimed_at": iso(row.claimed_at), "tx_hash": row.tx_hash,
-        "block_number": row.block_number,
+        "block_number": row.block_number, "refusal": row.refusal,
     }
 
 

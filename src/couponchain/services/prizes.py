@@ -4,12 +4,12 @@ A merchant creates campaigns and awards prizes on chain; the winning consumer's
 phone shows a rotating code signed by the platform's code key (derived from the
 master secret; its address is published so terminals verify codes offline); a
 terminal scans it and gets each claim condition's result, then confirms the
-claim. A claim is written to the prize-claim database first: its unique award
-id (and code nonce) makes a code count once and two terminals racing for one
-award make exactly one claim; then it goes on chain through `claim_batch`
-items, and the contract, the final authority, deletes nothing it refuses
-silently: the row is removed and the terminal told why. Reads come from the
-read models (`services/prize_views.py`).
+claim. The claim is acknowledged once its row is committed to the prize-claim
+database: its unique award id (and code nonce) makes a code count once and two
+terminals racing for one award make exactly one claim. The recorder
+(`services/prize_recorder.py`) then puts it on chain as a `claim_batch` item
+signed by the terminal; the contract stays the final authority. Reads come
+from the read models (`services/prize_views.py`).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 
 from couponchain.chain.gateway import Call, OpResult
@@ -44,6 +44,7 @@ from couponchain.services.prize_conditions import (
     claims_of,
 )
 from couponchain.services.prize_conditions import check as conditions_of
+from couponchain.services.prize_recorder import ClaimRecorder
 from couponchain.store.models import (
     Participant,
     PrizeAward,
@@ -74,17 +75,24 @@ SYNC_MAX = 500
 #: Seconds a campaign opened "now" is backdated: the contract judges the window
 #: by the block's timestamp, which may trail this clock a little.
 CLOCK_MARGIN = 10
+#: Seconds between sweeps for pending claims to (re)submit.
+SWEEP_INTERVAL = 2.0
 
 
-def code_key(master_secret: str) -> LocalAccount:
-    """The platform's code-signing account, derived from the master secret.
+def code_key(master_secret: str, chain_id: int, prizes: str) -> LocalAccount:
+    """The platform's code-signing account of one deployment.
 
-    Deterministic, so every API worker signs with the same key and its
-    address stays the published one across restarts; the HKDF purpose keeps
-    it apart from every other key derived from the secret.
+    Derived from the master secret, so every API worker signs with the same
+    key and its address stays the published one across restarts; the chain id
+    and the prizes contract's address go into the derivation, so deployments
+    that share a secret (a staging copy, dev installs on the default secret)
+    sign with different keys and refuse each other's codes, whose award ids
+    repeat across deployments. The HKDF purpose keeps it apart from every
+    other key derived from the secret.
     """
+    info = b"prize-code-key:" + chain_id.to_bytes(32, "big") + bytes.fromhex(prizes[2:])
     seed = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
-                info=b"prize-code-key").derive(master_secret.encode())
+                info=info).derive(master_secret.encode())
     # A 32-byte value is a valid secp256k1 key unless it is 0 or >= n
     # (probability about 2**-128); fold it into range all the same.
     value = int.from_bytes(seed, "big") % (prize_codes.SECP256K1_N - 1) + 1
@@ -133,13 +141,24 @@ class PrizeService:
 
     def __init__(self, runtime: Any) -> None:
         self.rt = runtime
-        self.code_signer = code_key(runtime.settings.master_secret)
+        self._code_signer: LocalAccount | None = None
         self.signals = _Signals()
+        self.recorder = ClaimRecorder(runtime, self.signals.notify)
         self._award_locks: dict[int, asyncio.Lock] = {}
+        self._addresses: dict[str, str] = {}
 
     @property
     def db(self) -> Any:
         return self.rt.db
+
+    @property
+    def code_signer(self) -> LocalAccount:
+        """The code key of this deployment (known once the contracts are deployed)."""
+        if self._code_signer is None:
+            prizes, _code = self.rt.gateway.contracts["prizes"]
+            self._code_signer = code_key(self.rt.settings.master_secret, self.rt.chain_id,
+                                         prizes)
+        return self._code_signer
 
     def signer_public(self) -> dict[str, Any]:
         """What a terminal needs to verify codes offline."""
@@ -150,9 +169,14 @@ class PrizeService:
                 "prefix": prize_codes.PREFIX, "max_lifetime_seconds": prize_codes.MAX_LIFETIME,
                 "clock_skew_seconds": prize_codes.CLOCK_SKEW}
 
+    def start(self) -> None:
+        """Record claims on chain in the background (pending ones left by a crash first)."""
+        self.recorder.start(SWEEP_INTERVAL)
+
     async def stop(self) -> None:
-        """End every live stream (the runtime is stopping)."""
+        """End every live stream and the recorder (the runtime is stopping)."""
         self.signals.close()
+        await self.recorder.stop()
 
     # -- campaigns and awards --------------------------------------------------------
 
@@ -317,7 +341,8 @@ class PrizeService:
         now = int(time.time())
         at = now if local_time is None else local_time
         conditions, award, campaign, stock = await conditions_of(
-            self.db, self.code_signer.address, caller, merchant_id, code, parsed, now, at)
+            self.db, self.code_signer.address, caller, await self._address_of(merchant_id),
+            code, parsed, now, at)
         claimable = all(c.ok for c in conditions)
         scan = PrizeScan(
             id=uuid.uuid4().hex, terminal_id=caller.id, terminal=caller.address,
@@ -327,14 +352,17 @@ class PrizeService:
             claimable=claimable, conditions=[c.public() for c in conditions],
             source="online" if local_time is None else "offline", scanned_at=now,
             local_scanned_at=local_time)
-        async with self.db.transaction() as s:
+        async def store(s: Any) -> None:
             s.add(scan)
+
+        await self.db.write(store)  # group-committed with other terminals' scans
         authentic = conditions[0].ok is True
         return {
             "scan_id": scan.id, "claimable": claimable, "conditions": scan.conditions,
             "problems": [c.reason for c in conditions if c.ok is not True],
-            "award": (await views.award_detail(self.db, award.id))
-            if award is not None and authentic else None,
+            "award": (await views.award_of_rows(self.db, award, campaign, stock))
+            if award is not None and campaign is not None and stock is not None
+            and authentic else None,
             "campaign": {"id": campaign.id, "title": campaign.title,
                          "starts_at": views.iso(campaign.starts),
                          "ends_at": views.iso(campaign.ends)}
@@ -353,14 +381,38 @@ class PrizeService:
 
     async def claim(self, caller: Caller, scan_id: str,
                     idempotency_key: str | None = None) -> dict[str, Any]:
-        """Record the claim of a successful scan: prize-claim row first, then the chain."""
+        """Claim the award of a successful scan; answered once the claim row is committed.
+
+        The row's unique award id and code nonce make this the only claim of
+        the award; the recorder puts it on chain next (status `pending` until
+        then, `recorded` with its transaction after; `GET /v1/prize-claims/{id}`).
+        """
         self._terminal_of(caller)
         scan = await self._scan(caller, scan_id)
+        async with self.db.session() as s:
+            done = (await s.execute(select(PrizeClaim).where(
+                PrizeClaim.scan_id == scan.id))).scalar()
+        if done is not None:  # a retry (the answer was lost, e.g. a crash): the same claim
+            return views.claim_public(done)
         row = await self._reserve(scan, caller, "online")
-        (outcome,) = await self._record([row])
-        if isinstance(outcome, BaseException):
-            raise outcome
-        return outcome
+        self.recorder.record([row])
+        self.signals.notify(row.campaign_id)
+        return views.claim_public(row)
+
+    async def get_claim(self, caller: Caller, claim_id: int) -> dict[str, Any]:
+        """A claim row, for its campaign's merchant, that merchant's terminals or the platform."""
+        async with self.db.session() as s:
+            row = await s.get(PrizeClaim, claim_id) if claim_id <= MAX_ID else None
+            campaign = await s.get(PrizeCampaign, row.campaign_id) if row else None
+            merchant = await s.get(Participant, caller.acts_for_merchant) \
+                if caller.acts_for_merchant else None
+        if row is None or campaign is None:
+            raise NotFound(f"prize claim {claim_id} does not exist", field="claim_id")
+        if caller.role != Role.PLATFORM and (
+                merchant is None or merchant.address != campaign.merchant):
+            raise Forbidden("only the campaign's merchant, its terminals or the platform "
+                            "may read its claims", field="claim_id")
+        return views.claim_public(row)
 
     async def _scan(self, caller: Caller, scan_id: str, field: str = "scan_id") -> PrizeScan:
         async with self.db.session() as s:
@@ -382,9 +434,8 @@ class PrizeService:
                            field=field)
         assert scan.award_id is not None and scan.nonce is not None
         async with self.db.session() as s:
-            award = await s.get(PrizeAward, scan.award_id)
-            campaign = await s.get(PrizeCampaign, award.campaign_id)
-            stock = await s.get(PrizeStock, (award.campaign_id, award.prize_index))
+            award, campaign, stock = (await s.execute(
+                _AWARD_IN_FULL, {"award_id": scan.award_id})).one()
         if now >= campaign.ends:
             raise ContractRevert("prizes: claim window closed", field=field)
         row = PrizeClaim(
@@ -392,12 +443,14 @@ class PrizeService:
             prize_index=award.prize_index, prize_name=stock.name, consumer=award.consumer,
             terminal_id=caller.id, terminal=caller.address, scan_result=scan.conditions,
             status="pending", source=source, claimed_at=now)
+        async def store(s: Any) -> None:
+            used = await claims_of(s, award.campaign_id, award.consumer)
+            if used >= campaign.per_consumer_limit:
+                raise ContractRevert("prizes: per-consumer limit reached", field=field)
+            s.add(row)
+
         try:
-            async with self.db.transaction() as s:
-                used = await claims_of(s, award.campaign_id, award.consumer)
-                if used >= campaign.per_consumer_limit:
-                    raise ContractRevert("prizes: per-consumer limit reached", field=field)
-                s.add(row)
+            await self.db.write(store)  # group-committed with other terminals' claims
         except IntegrityError:
             raise await self._already_claimed(award.id, field) from None
         return row
@@ -411,42 +464,6 @@ class PrizeService:
             refused.message = (f"award {award_id} was already claimed by terminal "
                                f"{first.terminal_id} at {views.iso(first.claimed_at)}")
         return refused
-
-    async def _record(self, rows: Sequence[PrizeClaim]) -> list[dict[str, Any] | BaseException]:
-        """Put reserved claims on chain (merged into claim_batch calls) and settle their rows.
-
-        A claim the contract refuses is deleted, so nothing is recorded that
-        the chain does not hold; a claim whose fate is unknown (the node is
-        away) stays pending: the gateway's journal will apply it.
-        """
-        signers = {r.terminal_id: await self.rt.participants.signer(r.terminal_id) for r in rows}
-        outcomes = await asyncio.gather(*[self.rt.gateway.submit(
-            signers[r.terminal_id], Call("prizes", "claim_batch", item=(r.award_id, r.consumer),
-                                         kind="claim prize"),
-            op_key=f"prize-claim:{r.id}") for r in rows], return_exceptions=True)
-        results: list[dict[str, Any] | BaseException] = []
-        done: list[int] = []
-        async with self.db.transaction() as s:
-            for row, outcome in zip(rows, outcomes, strict=True):
-                if isinstance(outcome, OpResult):
-                    row.status, row.tx_hash, row.block_number = (
-                        "recorded", outcome.tx_hash, outcome.block_number)
-                    await s.execute(update(PrizeClaim).where(PrizeClaim.id == row.id).values(
-                        status="recorded", tx_hash=outcome.tx_hash,
-                        block_number=outcome.block_number))
-                    done.append(outcome.block_number)
-                    results.append(views.claim_public(row))
-                elif isinstance(outcome, ContractRevert):
-                    await s.execute(delete(PrizeClaim).where(PrizeClaim.id == row.id))
-                    results.append(ContractRevert(outcome.reason, field="scan_id"))
-                else:
-                    log.warning("claim of award %s not confirmed yet: %s", row.award_id, outcome)
-                    results.append(outcome)
-        if done:
-            await self.rt.indexer.wait_for(max(done))
-        for campaign_id in {r.campaign_id for r in rows}:
-            self.signals.notify(campaign_id)
-        return results
 
     async def sync(self, caller: Caller, queued: Sequence[tuple[str, int]]) -> dict[str, Any]:
         """Reconcile an offline terminal's queue: each item claimed, a duplicate, or refused.
@@ -492,20 +509,15 @@ class PrizeService:
                 item.update(status="refused", reason=exc.message)
                 continue
             reserved.append((i, row))
-        outcomes = await self._record([r for _, r in reserved]) if reserved else []
-        for (i, _row), outcome in zip(reserved, outcomes, strict=True):
-            if isinstance(outcome, dict):
-                results[i].update(status="claimed", reason="recorded on chain", claim=outcome)
-            elif isinstance(outcome, ContractRevert):
-                results[i].update(status="duplicate" if "already claimed" in outcome.reason
-                                  else "refused", reason=outcome.message)
-            else:
-                results[i].update(status="pending",
-                                  reason="written; the chain has not confirmed it yet")
+        self.recorder.record(row for _, row in reserved)
+        for i, row in reserved:
+            results[i].update(status="claimed", reason="claimed; being recorded on chain",
+                              claim=views.claim_public(row))
+        for campaign_id in {row.campaign_id for _, row in reserved}:
+            self.signals.notify(campaign_id)
         counts = Counter(r["status"] for r in results)
         return {"results": results, "claimed": counts["claimed"],
-                "duplicates": counts["duplicate"], "refused": counts["refused"],
-                "pending": counts["pending"]}
+                "duplicates": counts["duplicate"], "refused": counts["refused"]}
 
     # -- stats -----------------------------------------------------------------------
 
@@ -522,6 +534,18 @@ class PrizeService:
             raise Forbidden("only the campaign's merchant or the platform watches it")
 
     # -- helpers -------------------------------------------------------------------
+
+    async def _address_of(self, participant_id: str) -> str:
+        """A participant's chain address (it never changes: cached)."""
+        address = self._addresses.get(participant_id)
+        if address is None:
+            async with self.db.session() as s:
+                address = await s.scalar(select(Participant.address).where(
+                    Participant.id == participant_id))
+            if address is None:
+                raise NotFound(f"participant {participant_id} does not exist")
+            self._addresses[participant_id] = address
+        return address
 
     @staticmethod
     def _terminal_of(caller: Caller) -> str:
@@ -550,6 +574,14 @@ class PrizeService:
         return await self.rt.gateway.submit(  # type: ignore[no-any-return]
             await self.rt.participants.signer(caller.id), call, op_key=op_key)
 
+
+
+#: An award with its campaign and prize (built once: claiming is a hot path).
+_AWARD_IN_FULL = (select(PrizeAward, PrizeCampaign, PrizeStock)
+                  .join(PrizeCampaign, PrizeCampaign.id == PrizeAward.campaign_id)
+                  .join(PrizeStock, (PrizeStock.campaign_id == PrizeAward.campaign_id)
+                        & (PrizeStock.prize_index == PrizeAward.prize_index))
+                  .where(PrizeAward.id == bindparam("award_id")))
 
 
 def _check_text(value: str, limit: int, field: str) -> None:

@@ -151,8 +151,8 @@ async def coupons_of(db: Any, holder: str, limit: int, after: int | None,
         query = query.where(PromotionCoupon.id > after)
     async with db.session() as s:
         rows = list((await s.execute(query.order_by(PromotionCoupon.id).limit(limit))).scalars())
-        names = await _names(s, {r.issuer for r in rows} | {r.redeemer for r in rows
-                                                            if r.redeemer})
+        names = await _names(s, {holder} | {r.issuer for r in rows}
+                             | {r.redeemer for r in rows if r.redeemer})
     return [_coupon_public(r, names) for r in rows]
 
 

@@ -236,14 +236,18 @@ class PromotionService:
     async def transfer(self, caller: Caller, coupon_id: int, to: str,
                        idempotency_key: str | None) -> dict[str, Any]:
         """Pass a coupon to another consumer (its holder only)."""
-        row = await self._active_coupon(coupon_id)
-        if row.holder != caller.address:
-            raise Forbidden("only the coupon's holder may transfer it", field="id")
-        (receiver,) = await self.rt.participants.addresses([to], ["to"], role=Role.CONSUMER)
-        if receiver == caller.address:
-            raise InvalidInput("must be another consumer", field="to")
-        op = await self._submit(caller, Call("promotions", "transfer", fixed=(
-            coupon_id, receiver), kind="transfer promotion coupon"), idempotency_key, "transfer")
+        op = await self._applied(caller, idempotency_key, "transfer")
+        if op is None:
+            row = await self._active_coupon(coupon_id)
+            if row.holder != caller.address:
+                raise Forbidden("only the coupon's holder may transfer it", field="id")
+            (receiver,) = await self.rt.participants.addresses([to], ["to"],
+                                                               role=Role.CONSUMER)
+            if receiver == caller.address:
+                raise InvalidInput("must be another consumer", field="to")
+            op = await self._submit(caller, Call("promotions", "transfer", fixed=(
+                coupon_id, receiver), kind="transfer promotion coupon"), idempotency_key,
+                "transfer")
         await self.rt.indexer.wait_for(op.block_number)
         return {"coupon": await views.coupon_detail(self.db, coupon_id), **_evidence(op)}
 
@@ -280,6 +284,9 @@ class PromotionService:
         if not 1 <= order_amount <= MAX_ORDER_AMOUNT:
             raise InvalidInput(f"must be 1 to {MAX_ORDER_AMOUNT}", field="order_amount")
         consent, signature = consent_rules.decode_code(code)
+        applied = await self._applied(caller, idempotency_key, "write-off")
+        if applied is not None:
+            return await self._written_off(applied, consent.coupon, order_amount)
         row = await self._active_coupon(consent.coupon, field="code")
         round_row = await self._round(row.round_id)
         try:
@@ -306,11 +313,17 @@ class PromotionService:
             refused.message = (f"the merchant's credit balance does not cover this write-off's "
                                f"incentive of {charge}; top it up first")
             raise refused from None
+        return await self._written_off(op, consent.coupon, order_amount)
+
+    async def _written_off(self, op: OpResult, coupon_id: int,
+                           order_amount: int) -> dict[str, Any]:
         event = next(e for e in await op.events() if e.name == "WrittenOff"
-                     and int(e.args["coupon_id"]) == consent.coupon)
+                     and int(e.args["coupon_id"]) == coupon_id)
         await self.rt.indexer.wait_for(op.block_number)
+        row = await self._coupon(coupon_id, "code")
+        round_row = await self._round(row.round_id)
         return {
-            "coupon_id": consent.coupon, "round_id": row.round_id, "holder": row.holder,
+            "coupon_id": coupon_id, "round_id": row.round_id, "holder": event.args["holder"],
             "merchant": event.args["merchant"], "operator": event.args["operator"],
             "order_amount": order_amount, "incentive": int(event.args["incentive"]),
             "pool": int(event.args["incentive"]),
@@ -439,6 +452,14 @@ class PromotionService:
         if row.status != ACTIVE:
             raise ContractRevert("promotions: coupon not active", field=field)
         return row
+
+    async def _applied(self, caller: Caller, idempotency_key: str | None,
+                       what: str) -> OpResult | None:
+        """The operation a retried request applied before its answer was lost, if any."""
+        if idempotency_key is None:
+            return None
+        return await self.rt.gateway.outcome(  # type: ignore[no-any-return]
+            f"{caller.id}:{idempotency_key}:{what}")
 
     async def _submit(self, caller: Caller, call: Call, idempotency_key: str | None,
                       what: str) -> OpResult:

@@ -479,8 +479,9 @@ class PrizeClaim(Base):
 
     `award_id` is unique, so two terminals claiming one award at once make one
     row and the other gets a conflict; `(award_id, nonce)` is unique too, so a
-    code is accepted once. The prizes contract stays the final authority: a
-    claim it refuses is deleted again.
+    code is accepted once. The claim is acknowledged once this row is
+    committed; the prizes contract records it next and stays the final
+    authority: a claim it refuses is kept as `refused` with its reason.
     """
 
     __tablename__ = "prize_claims"
@@ -498,12 +499,14 @@ class PrizeClaim(Base):
     terminal: Mapped[str] = mapped_column(String(42))
     #: the scan's conditions at the time of the claim
     scan_result: Mapped[list] = mapped_column(JSON)
-    #: pending (written, not yet on chain) | recorded
-    status: Mapped[str] = mapped_column(String(10), default="pending")
+    #: pending (written, not yet on chain) | recorded | refused (by the contract)
+    status: Mapped[str] = mapped_column(String(10), default="pending", index=True)
     source: Mapped[str] = mapped_column(String(8), default="online")
     claimed_at: Mapped[int] = mapped_column(BigInteger)
     tx_hash: Mapped[str | None] = mapped_column(String(66))
     block_number: Mapped[int | None] = mapped_column(BigInteger)
+    #: the contract's reason, for a refused claim
+    refusal: Mapped[str | None] = mapped_column(String(200))
 
 
 class ProductDescription(Base):

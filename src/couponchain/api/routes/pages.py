@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 
 from couponchain.api.deps import RuntimeDep
 from couponchain.chain import contracts
+from couponchain.chain.node import node_dir
 from couponchain.chain.proofs import verify_coupon_proof
 from couponchain.domain.edition_slots import CouponStatus, layout_from_compiler
 from couponchain.errors import CouponChainError
@@ -32,6 +33,25 @@ PAGE_SIZE = 200
 
 def mount_static(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=WEB / "static"), name="static")
+    # The terminal page checks prize-code signatures offline with @noble/curves,
+    # installed (not vendored) with the embedded node; absent, the page keeps the
+    # server's check.
+    for name, folder in noble_modules().items():
+        app.mount(f"/vendor/noble-{name}", StaticFiles(directory=folder), name=f"noble-{name}")
+
+
+def noble_modules() -> dict[str, Path]:
+    """The ES module folders of @noble/curves and the @noble/hashes it uses."""
+    noble = node_dir() / "node_modules" / "@noble"
+    candidates = {"curves": [noble / "curves" / "esm"],
+                  "hashes": [noble / "curves" / "node_modules" / "@noble" / "hashes" / "esm",
+                             noble / "hashes" / "esm"]}
+    found = {}
+    for name, folders in candidates.items():
+        folder = next((f for f in folders if f.is_dir()), None)
+        if folder is not None:
+            found[name] = folder
+    return found
 
 
 @router.get("/", response_class=HTMLResponse)

@@ -34,6 +34,7 @@ Participant = Annotated[str, Field(min_length=1, max_length=42,
                                    description="a participant id or a chain address")]
 CampaignId = Annotated[int, Path(ge=1, le=2**63 - 1, description="the prize campaign id")]
 AwardId = Annotated[int, Path(ge=1, le=2**63 - 1, description="the prize award id")]
+ClaimId = Annotated[int, Path(ge=1, le=2**63 - 1, description="the prize claim id")]
 Code = Annotated[str, Field(min_length=1, max_length=400,
                             description="the scanned code text (CCPZ1.…)")]
 
@@ -259,16 +260,19 @@ class ClaimOut(BaseModel):
     terminal_id: str
     scan_id: str
     scan_result: list[ConditionOut]
-    status: Literal["pending", "recorded"]
+    status: Literal["pending", "recorded", "refused"] = Field(
+        description="pending: stored, on its way to the chain; recorded: on chain "
+                    "(tx_hash, block_number); refused: the contract said no (refusal)")
     source: Literal["online", "offline"]
     claimed_at: str
     tx_hash: str | None
     block_number: int | None
+    refusal: str | None = Field(description="the contract's reason, for a refused claim")
 
 
 class SyncItem(BaseModel):
     index: int = Field(description="the item's position in the request")
-    status: Literal["claimed", "duplicate", "refused", "pending"]
+    status: Literal["claimed", "duplicate", "refused"]
     reason: str
     award_id: int | None
     scan_id: str | None
@@ -281,7 +285,6 @@ class SyncOut(BaseModel):
     claimed: int
     duplicates: int
     refused: int
-    pending: int
 
 
 class TerminalClaims(BaseModel):
@@ -380,12 +383,20 @@ async def scan(body: ScanCreate, request: Request, runtime: RuntimeDep, caller: 
 
 
 @router.post("/prize-claims", status_code=201, response_model=ClaimOut,
-             summary="Confirm a successful scan: the claim is stored and put on chain "
-                     "(terminal)")
+             summary="Confirm a successful scan: the claim is stored (answered then) and "
+                     "put on chain right after (terminal)")
 async def claim(body: ClaimCreate, request: Request, runtime: RuntimeDep, caller: CallerDep,
                 idem: IdempotencyDep, key: IdempotencyKey = None) -> JSONResponse:
     return await write(idem, caller.id, key, request, body.model_dump(mode="json"),
                        lambda: runtime.prizes.claim(caller, body.scan_id, key), 201)
+
+
+@router.get("/prize-claims/{claim_id}", response_model=ClaimOut,
+            summary="A claim and whether the chain recorded it (the campaign's merchant, "
+                    "its terminals, platform)")
+async def get_claim(claim_id: ClaimId, runtime: RuntimeDep, caller: CallerDep,
+                    ) -> dict[str, Any]:
+    return await runtime.prizes.get_claim(caller, claim_id)
 
 
 @router.post("/prize-claims:sync", response_model=SyncOut,

@@ -62,7 +62,7 @@ async function sync() {
   term.syncing = true;
   const box = $("sync-result");
   show(box, `Syncing ${items.length} queued claim${items.length === 1 ? "" : "s"}…`);
-  const counts = { claimed: 0, duplicate: 0, refused: 0, pending: 0 };
+  const counts = { claimed: 0, duplicate: 0, refused: 0 };
   try {
     for (let start = 0; start < items.length; start += SYNC_BATCH) {
       const batch = items.slice(start, start + SYNC_BATCH);
@@ -79,8 +79,7 @@ async function sync() {
       saveQueue(queue().filter((q) => !sent.has(q.code)));
     }
     show(box, `Synced: ${counts.claimed} claimed, ${counts.duplicate} duplicate, ` +
-              `${counts.refused} refused` + (counts.pending ? `, ${counts.pending} pending` : "") +
-              ".", counts.duplicate + counts.refused > 0);
+              `${counts.refused} refused.`, counts.duplicate + counts.refused > 0);
   } catch (error) {
     show(box, (isNetworkError(error) ? "Still offline; the queue is kept: "
                                      : "Not synced; the queue is kept: ") + problemText(error), true);
@@ -132,8 +131,9 @@ function scanned(s) {
   if (s.claimable) $("confirm-claim").focus();
 }
 
-// Checks a terminal can make without the server: everything but the signature
-// itself (recovering a secp256k1 key needs more code than a page should carry).
+// Checks a terminal can make without the server, the signature included when
+// prize-signature.js could load (it needs the published key, kept from the last
+// time the terminal was online).
 function checkOffline(text) {
   const p = parseCode(text);
   if (p instanceof Error) {
@@ -153,7 +153,11 @@ function checkOffline(text) {
     ? `valid until ${when(new Date(p.expiry * 1000).toISOString())}`
     : (now < p.issuedAt - CLOCK_SKEW ? "issued in the future: check this terminal's clock"
                                      : "code expired: ask for the fresh one") });
-  conditions.push({ name: "signature", ok: null, reason: "checked by the server at sync" });
+  if (window.prizeSignature && signer) {
+    conditions.push({ name: "signature", ...window.prizeSignature.verify(text, signer.address) });
+  } else {
+    conditions.push({ name: "signature", ok: null, reason: "checked by the server at sync" });
+  }
   return { parsed: p, conditions };
 }
 
@@ -188,6 +192,28 @@ async function check(text) {
   }
 }
 
+// The claim is stored when answered; the chain records it a moment later.
+async function followClaim(claim, box, handOut) {
+  let c = claim;
+  for (let i = 0; i < 40 && c.status === "pending"; i += 1) {
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    if (box.dataset.claim !== String(claim.id)) return;  // the next claim took the box
+    try {
+      c = await api(`/v1/prize-claims/${claim.id}`);
+    } catch (error) {
+      return;  // offline again: the claim is stored, the chain catches up by itself
+    }
+  }
+  if (box.dataset.claim !== String(claim.id)) return;
+  if (c.status === "recorded") {
+    show(box, `${handOut}, recorded on chain in block ${c.block_number}.`);
+  } else if (c.status === "refused") {
+    show(box, `${handOut}; the prizes contract refused it: ${c.refusal}`, true);
+  } else {
+    show(box, `${handOut}; the chain has not recorded it yet (it will be retried).`);
+  }
+}
+
 async function confirmClaim() {
   const s = term.scan;
   if (!s) return;
@@ -197,10 +223,10 @@ async function confirmClaim() {
   try {
     const c = await api("/v1/prize-claims", { method: "POST", body: JSON.stringify(
       { scan_id: s.scan_id }), headers: { "Idempotency-Key": newKey() } });
-    show(box, `Claimed: hand out the ${c.prize_name} (award #${c.award_id})` +
-              (c.status === "recorded" ? `, recorded on chain in block ${c.block_number}.`
-                                       : "; the chain confirms it shortly."));
+    const handOut = `Claimed: hand out the ${c.prize_name} (award #${c.award_id})`;
+    show(box, handOut + "; recording it on chain…");
     box.dataset.claim = c.id;
+    followClaim(c, box, handOut);
     $("confirm-claim").hidden = true;
     $("pz-code").value = "";
   } catch (error) {

@@ -1,0 +1,291 @@
+"""Crash campaign: kill -9 the API process and the chain node at random points of a
+mixed load; count acknowledged operations lost or applied twice.
+
+One `couponchain up` process (embedded node, its own data directory). Clients
+create consumers, sell coupons of a limited edition and redeem them, every
+write with an Idempotency-Key, retrying on connection errors and 5xx as a
+real client would, while this script kills the API process (`--api-kills`
+times; its node dies with it) or only its node (`--node-kills` times; the
+platform's supervisor restarts it and replays the journal) at random moments.
+At the end every acknowledged operation must be on chain exactly once: the
+chain's own logs (read straight from the node) are counted per operation, the
+edition's counters are read from the contract, and the read models served by
+the API must say the same.
+
+    .venv/bin/python bench/crash.py [--api-kills 50] [--node-kills 20] [--workers 12]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import httpx
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from couponchain.chain import contracts
+
+console = Console(file=sys.stdout)
+ADMIN = "crash-campaign-admin-key"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Platform:
+    """A `couponchain up` process on one data directory, killed and started again."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {**os.environ, "COUPONCHAIN_DATA_DIR": str(data_dir),
+                    "COUPONCHAIN_MASTER_SECRET": "crash-campaign-master-secret",
+                    "COUPONCHAIN_ADMIN_KEY": ADMIN, "COUPONCHAIN_DISTRIBUTE_INTERVAL": "0",
+                    "COUPONCHAIN_REPORT_INTERVAL": "0"}
+        self.log = open(data_dir.parent / "platform.log", "ab")  # noqa: SIM115 - closed in stop
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.rpc_url = ""
+
+    async def start(self) -> float:
+        """Start and wait for READY; returns the seconds it took."""
+        started = time.perf_counter()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "couponchain.cli", "up", "--port", str(self.port)],
+            env=self.env, stdout=subprocess.PIPE, stderr=self.log)
+        assert self.proc.stdout is not None
+        loop = asyncio.get_running_loop()
+        while True:
+            line = await asyncio.wait_for(
+                loop.run_in_executor(None, self.proc.stdout.readline), timeout=300)
+            if not line:
+                raise RuntimeError("couponchain up exited before READY (see platform.log)")
+            if line.startswith(b"chain: "):
+                self.rpc_url = line.split()[1].decode()
+            if line.startswith(b"READY "):
+                return time.perf_counter() - started
+
+    def node_pid(self) -> int | None:
+        assert self.proc is not None
+        children = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True,
+                                  text=True).stdout.split()
+        return int(children[0]) if children else None
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self.log.close()
+
+
+class Load:
+    """Clients doing a mix of writes with idempotency keys, retrying until answered."""
+
+    def __init__(self, client: httpx.AsyncClient, edition_id: int, merchant: dict[str, Any],
+                 terminal: dict[str, Any]) -> None:
+        self.client = client
+        self.edition_id = edition_id
+        self.merchant = merchant
+        self.terminal = terminal
+        self.acked: dict[str, dict[str, Any]] = {}  # idempotency key -> answer
+        self.kinds: Counter[str] = Counter()
+        self.retries = 0
+        self.refused: list[str] = []
+        self.running = True
+        self._n = 0
+
+    async def _write(self, key: str, path: str, body: dict[str, Any],
+                     who: dict[str, Any] | None = None) -> dict[str, Any] | None:
+        headers = {"Idempotency-Key": key}
+        if who is not None:
+            headers["authorization"] = f"Bearer {who['api_key']}"
+        while True:
+            try:
+                answer = await self.client.post(path, json=body, headers=headers)
+            except httpx.TransportError:
+                answer = None
+            if answer is not None and answer.status_code < 500:
+                break
+            self.retries += 1
+            await asyncio.sleep(0.3)
+        if answer.status_code >= 300:
+            self.refused.append(f"{path} {answer.status_code} {answer.text[:200]}")
+            return None
+        self.acked[key] = answer.json()
+        return answer.json()  # type: ignore[no-any-return]
+
+    async def client_loop(self, worker: int) -> None:
+        while self.running:
+            self._n += 1
+            n = self._n
+            consumer = await self._write(f"consumer-{n}", "/v1/consumers",
+                                         {"name": f"Crash {n}"})
+            if consumer is None:
+                continue
+            self.kinds["consumer created"] += 1
+            sale = await self._write(f"sale-{n}", f"/v1/editions/{self.edition_id}/sales",
+                                     {"buyer": consumer["id"], "channel": "offline",
+                                      "order_ref": f"crash-{n}"}, self.terminal)
+            if sale is None:
+                continue
+            self.kinds["coupon sold"] += 1
+            if n % 2:
+                serial = sale["coupon"]["serial"]
+                if await self._write(f"redeem-{n}", f"/v1/coupons/{serial}/redeem", {},
+                                     self.terminal) is not None:
+                    self.kinds["coupon redeemed"] += 1
+
+
+async def _logs(rpc: str, address: str, topic: bytes) -> list[dict[str, Any]]:
+    async with httpx.AsyncClient(timeout=120) as http:
+        reply = (await http.post(rpc, json={
+            "jsonrpc": "2.0", "id": 1, "method": "eth_getLogs", "params": [{
+                "fromBlock": "0x0", "toBlock": "latest", "address": address,
+                "topics": ["0x" + topic.hex()]}]})).json()
+    return reply["result"]  # type: ignore[no-any-return]
+
+
+def _topic(contract: str, event: str) -> bytes:
+    compiled = contracts.load(contract)
+    return next(spec.topic for spec in compiled.events.values() if spec.name == event)
+
+
+async def main(args: argparse.Namespace) -> None:
+    random.seed(args.seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        platform = Platform(Path(tmp) / "data")
+        restarts: list[float] = [await platform.start()]
+        try:
+            async with httpx.AsyncClient(base_url=platform.url, timeout=120, headers={
+                    "authorization": f"Bearer {ADMIN}"}) as client:
+                merchant = (await client.post("/v1/merchants", json={"name": "Crash Books"},
+                                              headers={"Idempotency-Key": "m"})).json()
+                terminal = (await client.post(
+                    "/v1/terminals", json={"name": "Till"}, headers={
+                        "Idempotency-Key": "t", "authorization": f"Bearer {merchant['api_key']}"
+                    })).json()
+                now = int(time.time())
+                edition = (await client.post("/v1/editions", headers={
+                    "Idempotency-Key": "e", "authorization": f"Bearer {merchant['api_key']}"},
+                    json={"brand": "Crash Books", "title": "Crash edition",
+                          "terms": "Sold while the platform is being killed.",
+                          "prefix": "CRASH", "total_pieces": 1_000_000, "price": 1,
+                          "valid_from": now - 60, "valid_until": now + 86_400})).json()
+                load = Load(client, edition["id"], merchant, terminal)
+                clients = [asyncio.create_task(load.client_loop(w)) for w in range(args.workers)]
+                kills = ["api"] * args.api_kills + ["node"] * args.node_kills
+                random.shuffle(kills)
+                with Progress(console=console, transient=True) as progress:
+                    task = progress.add_task("killing at random points of the load",
+                                             total=len(kills))
+                    for kind in kills:
+                        await asyncio.sleep(random.uniform(args.min_gap, args.max_gap))
+                        if kind == "api":
+                            platform.kill()
+                            restarts.append(await platform.start())
+                        else:
+                            pid = platform.node_pid()
+                            if pid is not None:
+                                os.kill(pid, signal.SIGKILL)
+                        progress.advance(task)
+                    await asyncio.sleep(args.max_gap)  # load after the last kill
+                    load.running = False
+                    await asyncio.wait_for(asyncio.gather(*clients), timeout=600)
+                # Retrying every acknowledged key must give back the same answer.
+                changed = 0
+                for key in random.sample(sorted(load.acked), min(200, len(load.acked))):
+                    kind, _, n = key.partition("-")
+                    if kind != "consumer":
+                        continue
+                    again = await client.post("/v1/consumers", json={"name": f"Crash {n}"},
+                                              headers={"Idempotency-Key": key})
+                    changed += again.json() != load.acked[key]
+                edition_now = (await client.get(f"/v1/editions/{edition['id']}")).json()
+                health = (await client.get("/v1/health")).json()
+            addresses = health["contracts"]
+            sold = await _logs(platform.rpc_url, addresses["editions"],
+                               _topic("editions", "CouponSold"))
+            redeemed = await _logs(platform.rpc_url, addresses["editions"],
+                                   _topic("editions", "CouponRedeemed"))
+            registered = await _logs(platform.rpc_url, addresses["registry"],
+                                     _topic("registry", "ParticipantRegistered"))
+        finally:
+            platform.stop()
+
+    acked_sales = [a["coupon"]["coupon_id"] for k, a in load.acked.items()
+                   if k.startswith("sale-")]
+    acked_consumers = {a["address"].lower() for k, a in load.acked.items()
+                       if k.startswith("consumer-")}
+    per_coupon = Counter(int(entry["topics"][2], 16) for entry in sold)
+    per_redeemed = Counter(int(entry["topics"][2], 16) for entry in redeemed)
+    per_account = Counter("0x" + entry["topics"][1][-40:] for entry in registered)
+    acked_redeemed = [load.acked[k]["coupon"]["coupon_id"] for k in load.acked
+                      if k.startswith("redeem-")]
+    lost = (sum(per_coupon[c] == 0 for c in acked_sales)
+            + sum(per_account[a] == 0 for a in acked_consumers)
+            + sum(per_redeemed[c] == 0 for c in acked_redeemed))
+    doubled = (sum(n > 1 for n in per_coupon.values()) + sum(n > 1 for n in per_account.values())
+               + sum(n > 1 for n in per_redeemed.values()))
+    extra_sales = len(per_coupon) - len(set(acked_sales))
+    agrees = (edition_now["sold"], edition_now["redeemed"]) == (len(per_coupon),
+                                                                len(per_redeemed))
+    table = Table(title=f"crash campaign, {os.cpu_count()} cores, embedded node")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    table.add_row("kill -9 of the API process (its node with it)", f"{args.api_kills}")
+    table.add_row("kill -9 of the chain node alone", f"{args.node_kills}")
+    for kind, count in sorted(load.kinds.items()):
+        table.add_row(f"acknowledged: {kind}", f"{count:,}")
+    table.add_row("client retries (connection lost or 5xx)", f"{load.retries:,}")
+    table.add_row("refused with a 4xx", f"{len(load.refused)}")
+    table.add_row("acknowledged but not on chain (lost)", f"{lost}")
+    table.add_row("on chain more than once (doubled)", f"{doubled}")
+    table.add_row("sales on chain nobody was told of (unacknowledged, applied)",
+                  f"{extra_sales}")
+    table.add_row("retried keys answered differently", f"{changed}")
+    table.add_row("read models = chain (edition sold / redeemed)",
+                  f"{'yes' if agrees else 'NO'} ({edition_now['sold']} / "
+                  f"{edition_now['redeemed']})")
+    table.add_row("restart to READY, median / max",
+                  f"{sorted(restarts)[len(restarts) // 2]:.1f} / {max(restarts):.1f} s")
+    console.print(table)
+    if load.refused:
+        console.print(f"first refusal: {load.refused[0]}")
+    print(f"api_kills={args.api_kills} node_kills={args.node_kills} "
+          f"acked={len(load.acked)} lost={lost} doubled={doubled} changed={changed} "
+          f"read_models_agree={agrees}", flush=True)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--api-kills", type=int, default=50)
+    parser.add_argument("--node-kills", type=int, default=20)
+    parser.add_argument("--workers", type=int, default=12)
+    parser.add_argument("--min-gap", type=float, default=0.5,
+                        help="least seconds of load between two kills")
+    parser.add_argument("--max-gap", type=float, default=4.0)
+    parser.add_argument("--seed", type=int, default=1)
+    asyncio.run(main(parser.parse_args()))

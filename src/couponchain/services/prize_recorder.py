@@ -1,0 +1,191 @@
+"""Puts acknowledged prize claims on chain, in the background (DESIGN §2.4).
+
+A terminal's claim is acknowledged as soon as its row is committed in the
+prize-claim database: that commit is what makes a code count once (the award
+id and the code nonce are unique), and it is durable, so the terminal can hand
+the prize over at once instead of waiting for a block. Recording it on chain
+follows here: each claim is submitted as a `claim_batch_at` item naming the
+terminal that scanned it, signed by the campaign's merchant, so the claims of
+all of a merchant's terminals are group-committed into few transactions (one
+per terminal would cost a transaction and a block each); the gateway journals
+each under the claim's operation key. The row is then settled `recorded`
+(with the transaction) or `refused` (with the contract's reason; the contract
+stays the final authority, and a refusal is kept and shown rather than
+silently deleted).
+
+Nothing is lost between the two steps: a row stays `pending` until settled,
+and a sweep resubmits pending rows that have no submission in flight, at
+start-up (after a crash of the API process) and whenever the node was away.
+A resubmission carries the same operation key, so the gateway returns the
+first submission's outcome instead of claiming twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import select, update
+
+from couponchain.chain.gateway import Call, OpResult
+from couponchain.errors import ContractRevert
+from couponchain.store.models import Participant, PrizeClaim
+
+log = logging.getLogger(__name__)
+
+#: A pending claim older than this, with no submission in flight, is resubmitted.
+RESUBMIT_AFTER = 10
+#: Rows one sweep picks up.
+SWEEP_LIMIT = 5_000
+#: The longest refusal reason kept with a row.
+REASON_MAX = 200
+
+
+class ClaimRecorder:
+    """Submits claim rows to the prizes contract and settles them as outcomes arrive."""
+
+    def __init__(self, runtime: Any, notify: Any) -> None:
+        self.rt = runtime
+        self._notify = notify
+        self._inflight: dict[int, asyncio.Task[None]] = {}
+        self._settled: list[tuple[int, int, OpResult | ContractRevert]] = []
+        self._wake = asyncio.Event()
+        self._loops: list[asyncio.Task[None]] = []
+        self._merchants: dict[str, str] = {}
+
+    def start(self, sweep_interval: float) -> None:
+        """Settle outcomes as they come, and sweep pending rows every `sweep_interval` s."""
+        self._loops = [
+            asyncio.create_task(self._settle_loop(), name="prize claim settler"),
+            asyncio.create_task(self._sweep_loop(sweep_interval), name="prize claim sweeper"),
+        ]
+
+    async def stop(self) -> None:
+        tasks = [*self._loops, *self._inflight.values()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._loops, self._inflight = [], {}
+        if self._settled:  # outcomes that arrived before the stop still count
+            await self._settle()
+
+    def record(self, rows: Iterable[PrizeClaim]) -> None:
+        """Put committed claim rows on chain (a row already on its way is skipped)."""
+        for row in rows:
+            if row.id not in self._inflight:
+                self._inflight[row.id] = asyncio.create_task(
+                    self._submit(row.id, row.campaign_id, row.terminal_id, row.terminal,
+                                 row.award_id, row.consumer), name=f"prize claim {row.id}")
+
+    async def settled(self, claim_ids: Iterable[int], timeout: float = 30) -> None:
+        """Wait until none of `claim_ids` is pending (tests and scripts follow a claim)."""
+        ids = list(claim_ids)
+        deadline = time.monotonic() + timeout
+        while True:
+            async with self.rt.db.session() as s:
+                pending = await s.scalar(select(PrizeClaim.id).where(
+                    PrizeClaim.id.in_(ids), PrizeClaim.status == "pending").limit(1))
+            if pending is None:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"claim {pending} is still pending after {timeout} s")
+            await asyncio.sleep(0.05)
+
+    async def sweep(self) -> int:
+        """Resubmit pending claims that have no submission in flight; returns how many."""
+        cutoff = int(time.time()) - RESUBMIT_AFTER
+        async with self.rt.db.session() as s:
+            rows = (await s.execute(select(PrizeClaim).where(
+                PrizeClaim.status == "pending", PrizeClaim.claimed_at <= cutoff)
+                .order_by(PrizeClaim.id).limit(SWEEP_LIMIT))).scalars().all()
+        stale = [r for r in rows if r.id not in self._inflight]
+        if stale:
+            log.info("resubmitting %d pending prize claims", len(stale))
+            self.record(stale)
+        return len(stale)
+
+    async def _submit(self, claim_id: int, campaign_id: int, terminal_id: str,
+                      terminal: str, award_id: int, consumer: str) -> None:
+        try:
+            signer = await self.rt.participants.signer(await self._merchant_of(terminal_id))
+            outcome: OpResult | ContractRevert = await self.rt.gateway.submit(
+                signer, Call("prizes", "claim_batch_at", item=(award_id, consumer, terminal),
+                             kind="claim prize"),
+                op_key=f"prize-claim:{claim_id}")
+        except ContractRevert as exc:
+            outcome = exc
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the node is away: the row stays pending, the sweep retries
+            log.warning("claim %s of award %s not on chain yet: %s", claim_id, award_id, exc)
+            self._inflight.pop(claim_id, None)
+            return
+        self._settled.append((claim_id, campaign_id, outcome))
+        self._wake.set()
+
+    async def _merchant_of(self, terminal_id: str) -> str:
+        """The merchant a claiming terminal (or merchant) belongs to; never changes."""
+        merchant_id = self._merchants.get(terminal_id)
+        if merchant_id is None:
+            async with self.rt.db.session() as s:
+                row = await s.get(Participant, terminal_id)
+            merchant_id = row.merchant_id or row.id
+            self._merchants[terminal_id] = merchant_id
+        return merchant_id
+
+    async def _settle_loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            try:
+                await self._settle()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a database hiccup: the outcomes wait for the next round
+                log.exception("settling prize claims failed; retrying")
+                await asyncio.sleep(1)
+                self._wake.set()
+
+    async def _settle(self) -> None:
+        """Write every outcome that arrived, in one transaction."""
+        batch, self._settled = self._settled, []
+        if not batch:
+            return
+        try:
+            async with self.rt.db.transaction() as s:
+                for claim_id, _campaign, outcome in batch:
+                    if isinstance(outcome, OpResult):
+                        values: dict[str, Any] = {
+                            "status": "recorded", "tx_hash": outcome.tx_hash,
+                            "block_number": outcome.block_number}
+                    else:
+                        log.warning("the prizes contract refused claim %s: %s",
+                                    claim_id, outcome.reason)
+                        values = {"status": "refused", "refusal": outcome.reason[:REASON_MAX]}
+                    await s.execute(update(PrizeClaim).where(
+                        PrizeClaim.id == claim_id, PrizeClaim.status == "pending")
+                        .values(**values))
+        except BaseException:
+            self._settled[:0] = batch
+            raise
+        for claim_id, _campaign, _outcome in batch:
+            self._inflight.pop(claim_id, None)
+        # The live views count the chain's claims: wake them once those are indexed.
+        blocks = [o.block_number for _, _, o in batch if isinstance(o, OpResult)]
+        if blocks:
+            await self.rt.indexer.wait_for(max(blocks))
+        for campaign_id in {c for _, c, _ in batch}:
+            self._notify(campaign_id)
+
+    async def _sweep_loop(self, interval: float) -> None:
+        while True:
+            try:
+                await self.sweep()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("sweeping pending prize claims failed; retrying")
+            await asyncio.sleep(interval)
