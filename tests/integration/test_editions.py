@@ -18,7 +18,9 @@ from fastapi import FastAPI
 
 from couponchain.api.app import create_app
 from couponchain.cli import main
+from couponchain.errors import ContractRevert
 from couponchain.runtime import Runtime
+from couponchain.services.editions import Sale
 
 
 @dataclass
@@ -169,6 +171,30 @@ async def test_idempotent_sale_retry_records_one_coupon(client: httpx.AsyncClien
     assert first.status_code == again.status_code == 201
     assert first.json() == again.json()
     assert (await client.get(f"/v1/editions/{edition['id']}")).json()["sold"] == 1
+
+
+async def test_a_retry_whose_answer_was_lost_gets_the_applied_outcome(
+        client: httpx.AsyncClient, runtime: Runtime) -> None:
+    """The API died after the chain applied a write and before it stored its answer:
+    the retry (same key) must report that write, not be refused by the read models
+    ("already redeemed", "cap exceeded") that already show it. Found by bench/crash.py."""
+    shop = await _shop(client)
+    edition = await _create(client, shop, "LOST", 1)
+    till = await runtime.participants.authenticate(shop.terminals[0]["api_key"])
+    merchant = await runtime.participants.authenticate(shop.merchant["api_key"])
+    sale = Sale(shop.consumers[0]["id"], None, "offline", "R-lost")
+    sold = await runtime.editions.sell(till, edition["id"], sale, "lost-sale")
+    assert await runtime.editions.sell(till, edition["id"], sale, "lost-sale") == sold
+    with pytest.raises(ContractRevert, match="cap exceeded"):  # a new sale is refused
+        await runtime.editions.sell(till, edition["id"], sale, "another-sale")
+    serial = sold["coupon"]["serial"]
+    redeemed = await runtime.editions.redeem(till, serial, "lost-redeem")
+    again = await runtime.editions.redeem(till, serial, "lost-redeem")
+    assert again["tx_hash"] == redeemed["tx_hash"] and again["coupon"]["status"] == "redeemed"
+    with pytest.raises(ContractRevert, match="already redeemed"):
+        await runtime.editions.redeem(till, serial, "another-redeem")
+    with pytest.raises(ContractRevert, match="already redeemed"):
+        await runtime.editions.void(merchant, serial, "void-after")
 
 
 async def test_99_declared_300_sold_concurrently_from_two_terminals(

@@ -177,8 +177,8 @@ def _deployment(master_secret: str, chain_id: int, prizes: str) -> SimpleNamespa
 
 def test_prize_code_of_another_platform_is_refused_as_wrong_signer() -> None:
     """Another deployment (another master secret) signs with another key."""
-    ours, theirs = code_key("our master secret, 32 bytes long"), code_key(
-        "their master secret, 32 bytes long")
+    ours, theirs = code_key("our master secret, 32 bytes long", CHAIN, CONTRACT), code_key(
+        "their master secret, 32 bytes long", CHAIN, CONTRACT)
     code = pc.issue_code(5, CONSUMER, NOW, 20, theirs.key)
     with pytest.raises(PrizeCodeRejected) as caught:
         pc.verify_code(code, ours.address, NOW)
@@ -192,9 +192,7 @@ def test_prize_code_of_another_chain_or_contract_is_refused(other: str) -> None:
     """Two deployments that share a master secret (a staging copy, every dev
     install with the default secret) but not the chain or the prizes contract
     must not accept each other's codes: award ids repeat across deployments.
-
-    Fails today: the code key is derived from the master secret alone and the
-    signed bytes name neither the chain nor the contract (issue 9 finding).
+    The code key is derived from the secret, the chain id and the contract.
     """
     secret = "one master secret shared by two deployments"
     here = PrizeService(_deployment(secret, CHAIN, CONTRACT))

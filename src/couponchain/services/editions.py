@@ -185,6 +185,9 @@ class EditionService:
     async def sell(self, caller: Caller, edition_id: int, sale: Sale,
                    idempotency_key: str | None) -> dict[str, Any]:
         """Record one sale; concurrent sales of one edition share one transaction."""
+        applied = await self._applied(caller, idempotency_key, "sale")
+        if applied is not None:  # a retry whose answer was lost: report that sale
+            return await self._sold(applied)
         edition = await self.record(edition_id)
         await self._seller_may_sell(caller, edition)
         (buyer,) = await self._resolve([sale.buyer], ["buyer"])
@@ -198,6 +201,9 @@ class EditionService:
         result = await self._submit(
             caller, Call("editions", "record_sales", fixed=(edition_id,), item=item,
                          kind="record sale"), idempotency_key, "sale")
+        return await self._sold(result)
+
+    async def _sold(self, result: OpResult) -> dict[str, Any]:
         sold = [e for e in await result.events() if e.name == "CouponSold"]
         event = sold[result.item_index]
         await self.rt.indexer.wait_for(result.block_number)
@@ -282,6 +288,9 @@ class EditionService:
                        idempotency_key: str | None) -> dict[str, Any]:
         """Hand a coupon to another account; only its owner may."""
         coupon_id = await self.coupon_id(serial)
+        applied = await self._applied(caller, idempotency_key, "transfer")
+        if applied is not None:  # a retry whose answer was lost: report that outcome
+            return await self._after(applied, coupon_id)
         row = await self._coupon_row(coupon_id)
         if row.owner != caller.address:
             raise Forbidden("only the coupon's owner may transfer it")
@@ -296,6 +305,9 @@ class EditionService:
                      idempotency_key: str | None) -> dict[str, Any]:
         """Redeem a coupon once (the edition's merchant or its terminals)."""
         coupon_id = await self.coupon_id(serial)
+        applied = await self._applied(caller, idempotency_key, "redeem")
+        if applied is not None:  # a retry whose answer was lost: report that outcome
+            return await self._after(applied, coupon_id)
         row = await self._coupon_row(coupon_id)
         edition = await self.record(row.edition_id)
         await self._seller_may_sell(caller, edition)
@@ -313,6 +325,9 @@ class EditionService:
                    idempotency_key: str | None) -> dict[str, Any]:
         """Void (refund) an unredeemed coupon; the edition's merchant only."""
         coupon_id = await self.coupon_id(serial)
+        applied = await self._applied(caller, idempotency_key, "void")
+        if applied is not None:  # a retry whose answer was lost: report that outcome
+            return await self._after(applied, coupon_id)
         row = await self._coupon_row(coupon_id)
         edition = await self.record(row.edition_id)
         if caller.role != Role.MERCHANT or caller.address != edition.merchant:
@@ -386,6 +401,18 @@ class EditionService:
         }
 
     # -- helpers -------------------------------------------------------------------
+
+    async def _applied(self, caller: Caller, idempotency_key: str | None,
+                       what: str) -> OpResult | None:
+        """The operation a retried request applied before its answer was lost, if any.
+
+        Looked up first: the checks against the read models (coupon active, cap
+        left) would refuse what the chain already applied for this very request.
+        """
+        if idempotency_key is None:
+            return None
+        return await self.rt.gateway.outcome(  # type: ignore[no-any-return]
+            f"{caller.id}:{idempotency_key}:{what}")
 
     async def _submit(self, caller: Caller, call: Call, idempotency_key: str | None,
                       what: str) -> OpResult:

@@ -156,7 +156,8 @@ async def edition_page(request: Request, edition_id: int, runtime: RuntimeDep,
     if proven:
         proof, failed = proven
         edition.update({k: proof["claims"][k] for k in ("sold", "voided", "redeemed")})
-        edition["remaining"] = edition["total_pieces"] - edition["sold"]
+        edition["remaining"] = (edition["total_pieces"] - edition["sold"]
+                                - edition.get("reserved", 0))
         context.update(verified=not failed, failed=failed,
                        block_number=int(proof["block"]["number"], 16))
     rows = await edition_views.coupons_of(runtime.db, edition_id, PAGE_SIZE + 1, after)
