@@ -294,3 +294,17 @@ async def test_link_attacks_and_bad_purchases_are_refused(client: httpx.AsyncCli
     twice = await client.post(f"/v1/products/{other_product}/batches/current:close",
                               headers=auth(w.originator))
     assert twice.status_code == 409
+
+
+async def test_a_retried_purchase_whose_answer_was_lost_reports_that_purchase(
+        client: httpx.AsyncClient, runtime: Runtime) -> None:
+    """The last unit sold, then the answer was lost: the retry (same key) reports the
+    purchase instead of "not enough units left"; a new request is refused."""
+    w = await _world(client)
+    product_id = await _product(client, w, circulation=1)
+    ann = await runtime.participants.authenticate(w.ann["api_key"])
+    bought = await runtime.referrals.purchase(ann, product_id, 1, None, "lost-buy")
+    again = await runtime.referrals.purchase(ann, product_id, 1, None, "lost-buy")
+    assert again["tx_hash"] == bought["tx_hash"] and again["amount"] == bought["amount"]
+    refused = await _buy(client, w.ann, product_id, key="another-buy")
+    assert refused.status_code == 409 and "left" in refused.json()["detail"]

@@ -208,6 +208,11 @@ class ReferralService:
         """Buy units of the current batch, paid in credit; batch ≥ 2 through a link."""
         if caller.role != Role.CONSUMER:
             raise Forbidden("only a consumer buys products")
+        if idempotency_key is not None:  # a retry whose answer was lost: report that purchase
+            applied = await self.rt.gateway.outcome(
+                f"{caller.id}:{idempotency_key}:referrals:purchase")
+            if applied is not None:
+                return await self._purchased(caller, product_id, applied)
         product = await views.product_row(self.db, product_id)
         batch = await views.current_batch(self.db, product)
         if not 1 <= quantity <= MAX_BATCH_UNITS:
@@ -247,6 +252,9 @@ class ReferralService:
         op = await self._submit(caller, Call("referrals", "purchase", fixed=(
             product_id, quantity, promoter, expiry, signature), kind="buy product units"),
             idempotency_key, "purchase")
+        return await self._purchased(caller, product_id, op)
+
+    async def _purchased(self, caller: Caller, product_id: int, op: OpResult) -> dict[str, Any]:
         event = next(e for e in await op.events() if e.name == "Purchased"
                      and e.args["buyer"] == caller.address)
         await self.rt.indexer.wait_for(op.block_number)
