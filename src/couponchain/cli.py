@@ -115,6 +115,15 @@ async def _up(settings: Settings, demo: bool) -> None:
                        ("a product in its third batch, sold through links",
                         demo_data.seed_referrals),
                        ("a prize campaign, claimed by scanning", demo_data.seed_prizes)]
+            with Progress(console=console, transient=True) as progress:
+                task = progress.add_task("demo: a month of access logs, rules and reports",
+                                         total=None)
+                told = await demo_data.seed_marketing(
+                    runtime, seeded, lambda done, total: progress.update(
+                        task, completed=done, total=total))
+            if told["created"]:
+                console.print(f"demo: {told['records']:,} access-log records, "
+                              f"{told['reports']} reports delivered")
             for label, seed_story in stories:
                 with console.status(f"demo: {label}"):
                     told = await seed_story(runtime, seeded)

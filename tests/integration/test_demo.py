@@ -20,6 +20,7 @@ async def test_the_demo_tells_every_story_once(runtime: Runtime,
         "editions": await demo.seed_editions(runtime, seeded),
         "referrals": await demo.seed_referrals(runtime, seeded),
         "prizes": await demo.seed_prizes(runtime, seeded),
+        "marketing": await demo.seed_marketing(runtime, seeded),
     }
     assert all(story["created"] for story in told.values()), told
 
@@ -34,12 +35,16 @@ async def test_the_demo_tells_every_story_once(runtime: Runtime,
     stats = (await client.get(f"/v1/prize-campaigns/{told['prizes']['campaign_id']}/stats",
                               headers={"authorization": f"Bearer {merchant['api_key']}"})).json()
     assert (stats["awarded"], stats["claimed"]) == (30, 12)
+    assert told["marketing"]["records"] == 3 * demo.DEMO_LOG_RECORDS
+    inbox = (await client.get(f"/v1/merchants/{merchant['id']}/reports",
+                              headers={"authorization": f"Bearer {merchant['api_key']}"})).json()
+    assert inbox["reports"] and inbox["reports"][0]["status"] == "published"
 
     # Starting the demo again on the same data finds the story instead of repeating it.
     again = await demo.seed(runtime, None)
     assert [m["id"] for m in again["merchants"]] == [m["id"] for m in seeded["merchants"]]
     for seed_story in (demo.seed_promotions, demo.seed_editions, demo.seed_referrals,
-                       demo.seed_prizes):
+                       demo.seed_prizes, demo.seed_marketing):
         assert not (await seed_story(runtime, again))["created"]
     edition = (await client.get(f"/v1/editions/{told['editions']['edition_id']}")).json()
     assert edition["sold"] == 65

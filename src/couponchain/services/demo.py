@@ -18,9 +18,11 @@ from couponchain.domain.splits import Shares
 from couponchain.runtime import Runtime
 from couponchain.services import edition_views, promotion_views, referral_views
 from couponchain.services.editions import Sale, serial_text
+from couponchain.services.marketing_demo import ingest_demo_logs
+from couponchain.services.marketing_views import merchant_number
 from couponchain.services.prizes import CampaignRequest
 from couponchain.services.promotions import RoundRequest
-from couponchain.store.models import PrizeCampaign
+from couponchain.store.models import AccessLogBatch, PrizeCampaign
 
 MERCHANTS = ["Lotus Tea House", "Harbor Books", "Pine & Stone Outfitters"]
 TERMINALS_PER_MERCHANT = 2
@@ -228,3 +230,42 @@ async def seed_prizes(runtime: Runtime, seeded: dict) -> dict:
     await service.recorder.settled(claims, timeout=120)
     return {"campaign_id": campaign["id"], "created": True, "awarded": len(winners),
             "claimed": len(claims)}
+
+
+#: Access-log records per demo merchant: a month of visits (the generator scales
+#: to millions: `couponchain demo-logs`).
+DEMO_LOG_RECORDS = 60_000
+DEMO_RULES = {"rules": [
+    {"indicators": ["page_views", "unique_visitors", "visits_by_method", "conversion_rate",
+                    "redemption_rate", "top_operations"],
+     "condition": {"type": "periodic", "every_hours": 24}},
+    {"indicators": ["unique_visitors", "new_visitors", "returning_visitors"],
+     "condition": {"type": "threshold", "indicator": "unique_visitors", "op": ">=",
+                   "value": 20, "window_minutes": 60}},
+]}
+
+
+async def seed_marketing(runtime: Runtime, seeded: dict,
+                         progress: Callable[[int, int], None] | None = None) -> dict:
+    """A month of access logs per merchant, reporting rules, and the first reports (once)."""
+    async with runtime.db.session() as s:
+        if await s.scalar(select(AccessLogBatch.id).limit(1)) is not None:
+            return {"created": False}
+    platform = runtime.platform.caller
+    merchants = seeded["merchants"]
+    total = DEMO_LOG_RECORDS * len(merchants)
+    for n, merchant in enumerate(merchants):
+        caller = await runtime.participants.authenticate(merchant["api_key"])
+        await runtime.marketing.set_rules(caller, merchant["id"], DEMO_RULES,
+                                          f"demo-rules-{merchant['id']}")
+        before = n * DEMO_LOG_RECORDS
+
+        def advanced(done: int, before: int = before) -> None:
+            if progress:
+                progress(before + done, total)
+
+        await ingest_demo_logs(runtime.marketing, platform,
+                               merchant_number(merchant["address"]), DEMO_LOG_RECORDS,
+                               seed=n + 1, progress=advanced)
+    reports = await runtime.marketing.tick(int(time.time()))
+    return {"created": True, "records": total, "reports": len(reports)}
