@@ -130,6 +130,8 @@ async def _up(settings: Settings, demo: bool) -> None:
                 if told.pop("created"):
                     facts = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in told.items())
                     console.print(f"demo: {label} ({facts})")
+            if settings.dev_mode:  # the home page's tour hands out the demo keys
+                runtime.demo_tour = demo_data.tour(runtime, seeded)
         app = create_app(runtime, manage_runtime=False)
         server = uvicorn.Server(uvicorn.Config(
             app, host=settings.host, port=settings.port, log_level="warning",

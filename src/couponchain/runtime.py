@@ -83,6 +83,8 @@ class Runtime:
         self.payouts = PayoutService(self)
         self.marketing = MarketingService(self)
         self.platform: PlatformIdentity
+        #: In demo mode: who to act as, and where, for each capability (home page).
+        self.demo_tour: list[dict[str, str]] = []
         self.addresses: dict[str, str] = {}
         self.chain_id = settings.chain_id
 

@@ -269,3 +269,30 @@ async def seed_marketing(runtime: Runtime, seeded: dict,
                                seed=n + 1, progress=advanced)
     reports = await runtime.marketing.tick(int(time.time()))
     return {"created": True, "records": total, "reports": len(reports)}
+
+
+def tour(runtime: Runtime, seeded: dict) -> list[dict]:
+    """Who to act as, and where, to see each capability of the demo (demo mode only:
+    it hands out the demo participants' API keys)."""
+    m = seeded["merchants"]
+    c = seeded["consumers"]
+    tills = {t["merchant_id"]: t for t in seeded["terminals"]}
+    platform = {"name": "Platform", "api_key": runtime.platform.api_key}
+
+    def step(capability: str, who: dict, role: str, page: str) -> dict:
+        return {"capability": capability, "name": who["name"], "role": role,
+                "api_key": who["api_key"], "page": page}
+
+    return [
+        step("editions", m[0], "merchant", "/editions"),
+        step("editions", c[0], "consumer", "/coupons/MOON26-000001"),
+        step("promotions", platform, "platform", "/promotions"),
+        step("promotions", tills[m[0]["id"]], "terminal", "/promotions/merchant"),
+        step("promotions", c[0], "consumer", "/wallet"),
+        step("referrals", m[1], "merchant", "/products"),
+        step("referrals", c[65], "consumer", "/holdings"),
+        step("prizes", m[2], "merchant", "/prizes"),
+        step("prizes", tills[m[2]["id"]], "terminal", "/terminal"),
+        step("prizes", c[12], "consumer", "/my-prizes"),
+        step("marketing", m[0], "merchant", "/marketing"),
+    ]

@@ -59,6 +59,7 @@ async def home(request: Request, runtime: RuntimeDep) -> HTMLResponse:
     return templates.TemplateResponse(request, "home.html", {
         "dev_mode": runtime.settings.dev_mode,
         "contracts": runtime.addresses, "chain_id": runtime.chain_id,
+        "tour": runtime.demo_tour if runtime.settings.dev_mode else [],
     })
 
 

@@ -79,6 +79,13 @@ function showHeader(me) {
 
 const CREATABLE = { platform: ["merchant", "terminal", "consumer"], merchant: ["terminal", "consumer"] };
 
+// The home page's demo tour: open a page signed in as the participant who uses it.
+function setUpTour() {
+  for (const link of document.querySelectorAll("a.act-as")) {
+    link.onclick = () => { localStorage.setItem(KEY, link.dataset.key); };
+  }
+}
+
 function setUpSignin() {
   const form = $("signin-form");
   if (!form) return;
@@ -172,6 +179,7 @@ function drawLine(canvas, values) {
 document.addEventListener("DOMContentLoaded", async () => {
   setUpLanguages();
   setUpSignin();
+  setUpTour();
   const me = await whoAmI();
   showHeader(me);
   setUpMe(me);
