@@ -9,7 +9,9 @@ and are never rebuilt from here.
 
 from __future__ import annotations
 
-from sqlalchemy import update
+from collections import Counter
+
+from sqlalchemy import bindparam, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from couponchain.indexer.projections import PROJECTIONS, IndexedEvent
@@ -53,33 +55,40 @@ async def campaign_created(session: AsyncSession, event: IndexedEvent) -> None:
                                                               strict=True))])
 
 
-@PROJECTIONS.on("prizes", "Awarded")
-async def awarded(session: AsyncSession, event: IndexedEvent) -> None:
-    a = event.args
-    campaign_id, index = int(a["campaign_id"]), int(a["prize_index"])
-    session.add(PrizeAward(
-        id=int(a["award_id"]), campaign_id=campaign_id, consumer=a["consumer"],
-        prize_index=index, status=AWARDED, awarded_at=event.timestamp,
-        block_number=event.block_number, tx_hash=event.tx_hash,
-    ))
+@PROJECTIONS.on_runs("prizes", "Awarded")
+async def awarded(session: AsyncSession, events: list[IndexedEvent]) -> None:
+    session.add_all([PrizeAward(
+        id=int(e.args["award_id"]), campaign_id=int(e.args["campaign_id"]),
+        consumer=e.args["consumer"], prize_index=int(e.args["prize_index"]), status=AWARDED,
+        awarded_at=e.timestamp, block_number=e.block_number, tx_hash=e.tx_hash,
+    ) for e in events])
     await session.flush()
-    await _bump(session, campaign_id, index, awarded=1)
+    await _bump_each(session, events, "awarded")
 
 
-@PROJECTIONS.on("prizes", "Claimed")
-async def claimed(session: AsyncSession, event: IndexedEvent) -> None:
-    a = event.args
-    award_id, campaign_id, index = int(a["award_id"]), int(a["campaign_id"]), int(
-        a["prize_index"])
-    await session.execute(update(PrizeAward).where(PrizeAward.id == award_id)
-                          .values(status=CLAIMED))
-    session.add(PrizeClaimRecord(
-        award_id=award_id, campaign_id=campaign_id, consumer=a["consumer"], prize_index=index,
-        terminal=a["terminal"], claimed_at=int(a["claimed_at"]),
-        block_number=event.block_number, tx_hash=event.tx_hash,
-    ))
+@PROJECTIONS.on_runs("prizes", "Claimed")
+async def claimed(session: AsyncSession, events: list[IndexedEvent]) -> None:
+    table = PrizeAward.__table__
+    await session.execute(  # one statement for the run (executemany)
+        update(table).where(table.c.id == bindparam("award"))  # type: ignore[arg-type]
+        .values(status=CLAIMED),
+        [{"award": int(e.args["award_id"])} for e in events])
+    session.add_all([PrizeClaimRecord(
+        award_id=int(e.args["award_id"]), campaign_id=int(e.args["campaign_id"]),
+        consumer=e.args["consumer"], prize_index=int(e.args["prize_index"]),
+        terminal=e.args["terminal"], claimed_at=int(e.args["claimed_at"]),
+        block_number=e.block_number, tx_hash=e.tx_hash,
+    ) for e in events])
     await session.flush()
-    await _bump(session, campaign_id, index, claimed=1)
+    await _bump_each(session, events, "claimed")
+
+
+async def _bump_each(session: AsyncSession, events: list[IndexedEvent], counter: str) -> None:
+    """Add each event's unit to its prize's and campaign's `counter`, once per prize."""
+    per_prize = Counter((int(e.args["campaign_id"]), int(e.args["prize_index"]))
+                        for e in events)
+    for (campaign_id, index), count in sorted(per_prize.items()):
+        await _bump(session, campaign_id, index, **{counter: count})
 
 
 @PROJECTIONS.on("prizes", "AwardRevoked")

@@ -28,7 +28,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from couponchain.chain.gateway import Call, OpResult
 from couponchain.errors import ContractRevert
@@ -154,20 +154,25 @@ class ClaimRecorder:
         batch, self._settled = self._settled, []
         if not batch:
             return
+        recorded = [{"claim": c, "tx": o.tx_hash, "block": o.block_number}
+                    for c, _, o in batch if isinstance(o, OpResult)]
+        refused = []
+        for claim_id, _campaign, outcome in batch:
+            if not isinstance(outcome, OpResult):
+                log.warning("the prizes contract refused claim %s: %s", claim_id,
+                            outcome.reason)
+                refused.append({"claim": claim_id, "reason": outcome.reason[:REASON_MAX]})
+        table = PrizeClaim.__table__
+        pending = (table.c.id == bindparam("claim")) & (table.c.status == "pending")
         try:
-            async with self.rt.db.transaction() as s:
-                for claim_id, _campaign, outcome in batch:
-                    if isinstance(outcome, OpResult):
-                        values: dict[str, Any] = {
-                            "status": "recorded", "tx_hash": outcome.tx_hash,
-                            "block_number": outcome.block_number}
-                    else:
-                        log.warning("the prizes contract refused claim %s: %s",
-                                    claim_id, outcome.reason)
-                        values = {"status": "refused", "refusal": outcome.reason[:REASON_MAX]}
-                    await s.execute(update(PrizeClaim).where(
-                        PrizeClaim.id == claim_id, PrizeClaim.status == "pending")
-                        .values(**values))
+            async with self.rt.db.transaction() as s:  # one statement each (executemany)
+                if recorded:
+                    await s.execute(update(table).where(pending).values(  # type: ignore[arg-type]
+                        status="recorded", tx_hash=bindparam("tx"),
+                        block_number=bindparam("block")), recorded)
+                if refused:
+                    await s.execute(update(table).where(pending).values(  # type: ignore[arg-type]
+                        status="refused", refusal=bindparam("reason")), refused)
         except BaseException:
             self._settled[:0] = batch
             raise
