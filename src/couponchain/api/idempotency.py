@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -34,9 +35,12 @@ Handler = Callable[[], Awaitable[tuple[int, dict[str, Any]]]]
 
 
 def request_hash(method: str, path: str, payload: Any) -> str:
-    return hashlib.sha256(
-        orjson.dumps([method, path, payload], option=orjson.OPT_SORT_KEYS)
-    ).hexdigest()
+    try:
+        canonical = orjson.dumps([method, path, payload], option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # integers beyond 64 bits (token amounts) or lone surrogates
+        canonical = json.dumps([method, path, payload], sort_keys=True,
+                               separators=(",", ":")).encode()
+    return hashlib.sha256(canonical).hexdigest()
 
 
 class Idempotency:

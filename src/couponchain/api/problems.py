@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException
 
 from couponchain.errors import CouponChainError
@@ -16,6 +17,38 @@ log = logging.getLogger(__name__)
 
 TYPE_BASE = "https://couponchain.dev/problems/"
 MEDIA_TYPE = "application/problem+json"
+
+
+class FieldRule(BaseModel):
+    field: str
+    rule: str
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem: what went wrong, and which field broke which rule."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    field: str | None = None
+    reason: str | None = None
+    errors: list[FieldRule] | None = None
+
+
+_STATUSES = {400: "Bad request", 401: "Not signed in (no or unknown API key)",
+             403: "Not allowed for this caller", 404: "Not found",
+             409: "Conflicts with the current state (or the contract refused it)",
+             413: "Request too large", 422: "Input breaks a rule; `field` names it",
+             429: "Too many writes; see Retry-After",
+             503: "The chain or the database is unavailable; see Retry-After"}
+#: The error answers every API operation documents (routers are included with them).
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"description": text, "model": Problem,
+             "content": {MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+    for status, text in _STATUSES.items()}
 
 
 def problem(status: int, type_: str, title: str, detail: str, **extra: Any) -> JSONResponse:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from eth_utils import to_checksum_address
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -24,6 +24,7 @@ router = APIRouter(prefix="/v1", tags=["editions"])
 
 Buyer = Annotated[str, Field(min_length=1, max_length=42,
                              description="the buyer: a participant id or a chain address")]
+EditionId = Annotated[int, Path(ge=1, le=2**63 - 1, description="the edition id")]
 OrderRef = Annotated[str, Field(min_length=1, max_length=200,
                                 description="the order reference (stored on chain as its hash)")]
 MAX_CSV_BYTES = 4 * 1024 * 1024
@@ -195,7 +196,7 @@ async def list_editions(
     merchant: Annotated[str | None, Query(max_length=42,
                                           description="a merchant's id or address")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    cursor: Annotated[int | None, Query(ge=0)] = None,
+    cursor: Annotated[int | None, Query(ge=0, le=2**63 - 1)] = None,
 ) -> dict[str, Any]:
     address: str | None = None
     merchant_id: str | None = None
@@ -212,7 +213,7 @@ async def list_editions(
 
 @router.get("/editions/{edition_id}/sales-timeline", response_model=SalesTimeline,
             summary="Coupons sold per minute, for charts")
-async def sales_timeline(edition_id: int, runtime: RuntimeDep) -> dict[str, Any]:
+async def sales_timeline(edition_id: EditionId, runtime: RuntimeDep) -> dict[str, Any]:
     await runtime.editions.record(edition_id)  # 404 for an unknown edition
     points = await edition_views.sales_timeline(runtime.db, edition_id)
     return {"edition_id": edition_id, "minute_seconds": edition_views.MINUTE,
@@ -222,14 +223,14 @@ async def sales_timeline(edition_id: int, runtime: RuntimeDep) -> dict[str, Any]
 
 @router.get("/editions/{edition_id}", response_model=EditionPublic,
             summary="An edition: declared data, sold, redeemed, remaining")
-async def get_edition(edition_id: int, runtime: RuntimeDep) -> dict[str, Any]:
+async def get_edition(edition_id: EditionId, runtime: RuntimeDep) -> dict[str, Any]:
     return await runtime.editions.get(edition_id)  # type: ignore[no-any-return]
 
 
 @router.post("/editions/{edition_id}/sales", status_code=201, response_model=SaleRecorded,
              summary="Record one sale (the edition's merchant or its terminals)")
-async def record_sale(edition_id: int, body: SaleCreate, request: Request, runtime: RuntimeDep,
-                      caller: CallerDep, idem: IdempotencyDep,
+async def record_sale(edition_id: EditionId, body: SaleCreate, request: Request,
+                      runtime: RuntimeDep, caller: CallerDep, idem: IdempotencyDep,
                       key: IdempotencyKey = None) -> JSONResponse:
     return await _write(idem, caller, key, request, body.model_dump(mode="json"),
                         lambda: runtime.editions.sell(caller, edition_id, body.sale(), key), 201)
@@ -246,8 +247,8 @@ async def record_sale(edition_id: int, body: SaleCreate, request: Request, runti
              "Send an `Idempotency-Key`: a retry after a crash or a 5xx finds the request's "
              "reservation and records exactly the sales still missing. A request that fails "
              "for good releases its reservation; an abandoned one expires after 10 minutes.")
-async def record_sales(edition_id: int, body: BulkSales, request: Request, runtime: RuntimeDep,
-                       caller: CallerDep, idem: IdempotencyDep,
+async def record_sales(edition_id: EditionId, body: BulkSales, request: Request,
+                       runtime: RuntimeDep, caller: CallerDep, idem: IdempotencyDep,
                        key: IdempotencyKey = None) -> JSONResponse:
     sales = [s.sale() for s in body.sales]
     return await _write(idem, caller, key, request, body.model_dump(mode="json"),
@@ -264,7 +265,7 @@ async def record_sales(edition_id: int, body: BulkSales, request: Request, runti
         "text/csv": {"schema": {"type": "string"}}}}},
 )
 async def import_sales(
-    edition_id: int, request: Request, runtime: RuntimeDep, caller: CallerDep,
+    edition_id: EditionId, request: Request, runtime: RuntimeDep, caller: CallerDep,
     idem: IdempotencyDep, key: IdempotencyKey = None,
 ) -> JSONResponse:
     raw = await request.body()

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import segno
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi import Path as UrlPath
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
@@ -135,8 +136,9 @@ async def editions_console(request: Request) -> HTMLResponse:
 
 
 @router.get("/editions/{edition_id}", response_class=HTMLResponse)
-async def edition_page(request: Request, edition_id: int, runtime: RuntimeDep,
-                       after: int = 0) -> HTMLResponse:
+async def edition_page(request: Request, runtime: RuntimeDep,
+                       edition_id: Annotated[int, UrlPath(ge=1, le=2**63 - 1)],
+                       after: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0) -> HTMLResponse:
     """An edition's public page: declared cap against sold, redeemed and voided.
 
     When a coupon was sold, the counters shown are the ones proven with the
