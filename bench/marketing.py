@@ -156,7 +156,7 @@ async def run(args: argparse.Namespace) -> None:
                                 f"{min(times):.2f} s best, {statistics.median(times):.2f} s "
                                 f"median, {times[0]:.2f} s first of {len(times)}"))
                 if label == "whole period":
-                    summary = values
+                    summary, whole_median = values, statistics.median(times)
                 if args.records <= args.check_limit:
                     await _check(runtime, number, window, values, figures)
         finally:
@@ -169,6 +169,8 @@ async def run(args: argparse.Namespace) -> None:
         table.add_row(name, value)
     console.print(table)
     console.print({str(k): v for k, v in summary.items()})
+    print(f"records={args.records} ingest_records_per_s={timed_records / ingest_s:.0f} "
+          f"indicators_seconds={whole_median:.2f}", flush=True)
 
 
 async def _check(runtime: Runtime, number: int, window: tuple[int, int],
