@@ -7,8 +7,9 @@ terminal scans it and gets each claim condition's result, then confirms the
 claim. The claim is acknowledged once its row is committed to the prize-claim
 database: its unique award id (and code nonce) makes a code count once and two
 terminals racing for one award make exactly one claim. The recorder
-(`services/prize_recorder.py`) then puts it on chain as a `claim_batch` item
-signed by the terminal; the contract stays the final authority. Reads come
+(`services/prize_recorder.py`) then puts it on chain as a `claim_batch_at` item
+naming the terminal, signed by the merchant with its other terminals' claims;
+the contract stays the final authority. Reads come
 from the read models (`services/prize_views.py`).
 """
 
