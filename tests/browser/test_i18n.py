@@ -115,3 +115,32 @@ async def test_an_english_browser_gets_english_and_may_ask_for_chinese(
     await expect(page.locator("#mine-signin")).to_contain_text("请使用你的 API 密钥登录")
     await _fits(page)
     await context.close()
+
+
+async def test_the_prize_terminal_speaks_chinese_online_and_offline(
+    site: tuple[str, Runtime], browser: Browser
+) -> None:
+    url, _ = site
+    async with httpx.AsyncClient(base_url=url, timeout=60, headers=ADMIN) as client:
+        shop = _created(await client.post("/v1/merchants", json={"name": "Lotus Tea"}))
+        till = _created(await client.post(
+            "/v1/terminals", json={"name": "Till 1"},
+            headers={"authorization": f"Bearer {shop['api_key']}"}))
+    context = await browser.new_context(locale="zh-CN", viewport=PHONE)
+    terminal = await _signed_in(context, url, till["api_key"], "/terminal")
+    await expect(terminal.get_by_role("heading", level=1)).to_have_text("兑奖终端")
+    await expect(terminal.locator("#terminal-name")).to_have_text("Till 1")
+    await expect(terminal.locator("#terminal")).to_contain_text("离线队列")
+    # Online, the server refuses what is not a prize code; the verdict is the page's.
+    await terminal.fill("#pz-code", "hello")
+    await terminal.press("#pz-code", "Enter")
+    await expect(terminal.locator("#verdict-title")).to_have_text("不是兑奖码", timeout=10_000)
+    # Offline, the page checks the code itself: its verdict and reasons in Chinese too.
+    await context.set_offline(True)
+    await terminal.fill("#pz-code", "hello")
+    await terminal.press("#pz-code", "Enter")
+    await expect(terminal.locator("#verdict-title")).to_have_text("离线：未加入队列")
+    await expect(terminal.locator("#conditions li[data-name=format]")).to_contain_text(
+        "兑奖码格式：兑奖码应以 CCPZ1. 开头")
+    await _fits(terminal)
+    await context.close()

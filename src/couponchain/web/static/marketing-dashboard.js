@@ -9,6 +9,16 @@
 const COLOURS = { browser: "#0b6bcb", desktop: "#7a4cc2", app: "#1f9d63" };
 const INK = "#1d2433", MUTED = "#5b6475";
 const DAY = 86400 * 1000;
+// The read model's words (access methods, funnel steps, bucket sizes), in the page's
+// language; the English notes keep the API's words.
+const DASH_WORDS = {
+  browser: t("browser"), desktop: t("desktop"), app: t("app"), visit: t("visit"),
+  claim: t("claim"), redeem: t("redeem"), purchase: t("purchase"), hour: t("hour"), day: t("day"),
+};
+
+function dashWord(key) {
+  return Object.prototype.hasOwnProperty.call(DASH_WORDS, key) ? DASH_WORDS[key] : key;
+}
 
 // Draw at the size shown, so the labels stay readable on a phone.
 function surface(canvas) {
@@ -46,7 +56,7 @@ function drawVisits(canvas, visits, methods) {
   });
   ctx.textAlign = "left";
   ctx.fillStyle = INK;
-  ctx.fillText("max " + max.toLocaleString() + " per bucket", left, top);
+  ctx.fillText(t("max {count} per bucket", { count: max.toLocaleString() }), left, top);
 }
 
 function drawHorizontal(canvas, rows) {
@@ -69,16 +79,17 @@ function drawHorizontal(canvas, rows) {
 }
 
 function percent(part, whole) {
-  return whole ? (Math.round((part / whole) * 1000) / 10) + " %" : "n/a";
+  return whole ? (Math.round((part / whole) * 1000) / 10) + " %" : t("n/a");
 }
 
 function render(a) {
   const methods = Object.keys(a.by_method);
   $("dash-range").textContent =
-    `${a.start} – ${a.end}: ${a.records.toLocaleString()} records, per ${a.bucket}`;
+    t("{start} – {end}: {records} records, per {bucket}",
+      { start: a.start, end: a.end, records: a.records.toLocaleString(), bucket: dashWord(a.bucket) });
   $("dash-legend").replaceChildren(...methods.map((m) => {
     const span = document.createElement("span");
-    span.textContent = "■ " + m + " ";
+    span.textContent = "■ " + dashWord(m) + " ";
     span.style.color = COLOURS[m];
     return span;
   }));
@@ -88,17 +99,21 @@ function render(a) {
     return n > best.n ? { at: v.at, n } : best;
   }, { at: null, n: 0 });
   $("dash-visits-note").textContent = a.records
-    ? `${a.visits.length} bucket(s) of one ${a.bucket}; busiest ${busiest.at} with ${busiest.n.toLocaleString()} records.`
-    : "No access logs in this window yet.";
+    ? t("{count} bucket(s) of one {bucket}; busiest {at} with {records} records.",
+        { count: a.visits.length, bucket: dashWord(a.bucket), at: busiest.at,
+          records: busiest.n.toLocaleString() })
+    : t("No access logs in this window yet.");
   drawHorizontal($("dash-methods"), methods.map((m) => ({
-    name: m, value: a.by_method[m], colour: COLOURS[m],
+    name: dashWord(m), value: a.by_method[m], colour: COLOURS[m],
     text: `${a.by_method[m].toLocaleString()} (${percent(a.by_method[m], a.records)})` })));
-  $("dash-methods-note").textContent = methods.map((m) => `${m}: ${a.by_method[m]}`).join(", ");
+  $("dash-methods-note").textContent = methods.map((m) => `${dashWord(m)}: ${a.by_method[m]}`)
+    .join(", ");
   const visitors = a.funnel[0].visitors;
   drawHorizontal($("dash-funnel"), a.funnel.map((s) => ({
-    name: s.step, value: s.visitors, colour: "#0b6bcb",
+    name: dashWord(s.step), value: s.visitors, colour: "#0b6bcb",
     text: `${s.visitors.toLocaleString()} (${percent(s.visitors, visitors)})` })));
-  $("dash-funnel-note").textContent = a.funnel.map((s) => `${s.step}: ${s.visitors}`).join(" → ");
+  $("dash-funnel-note").textContent = a.funnel.map((s) => `${dashWord(s.step)}: ${s.visitors}`)
+    .join(" → ");
 }
 
 async function load(me, latestEnd) {
@@ -118,13 +133,16 @@ document.addEventListener("DOMContentLoaded", async () => {
   const me = await whoAmI();
   if (!me || me.role !== "merchant") {
     $("dash-signin").hidden = false;
-    if (me) $("dash-signin").textContent = `This page is for merchants; you are signed in as a ${me.role}.`;
+    if (me) {
+      $("dash-signin").textContent = t("This page is for {who}; you are signed in as a {role}.",
+                                       { who: t("merchants"), role: roleName(me.role) });
+    }
     return;
   }
   $("dash").hidden = false;
   $("dash-storefront").href = "/merchants/" + me.id + "/storefront";
   const first = await load(me, null);
   $("dash-window").onchange = () => load(me, first.end).catch((e) => {
-    $("dash-range").textContent = "Could not load: " + e.message;
+    $("dash-range").textContent = t("Could not load: {error}", { error: e.message });
   });
 });

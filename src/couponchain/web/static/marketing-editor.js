@@ -7,13 +7,13 @@
 (() => {
 // The documented catalogue (couponchain.domain.indicators.Indicator), in its order.
 const CATALOGUE = [
-  ["page_views", "Page views"], ["unique_visitors", "Unique visitors"],
-  ["visits_by_method", "Visits by access method"], ["new_visitors", "New visitors"],
-  ["returning_visitors", "Returning visitors"], ["coupon_claims", "Coupon claims"],
-  ["redemptions", "Redemptions"], ["purchases", "Purchases"],
-  ["conversion_rate", "Conversion rate (purchases / visitors)"],
-  ["redemption_rate", "Redemption rate (redemptions / claims)"],
-  ["top_operations", "Top operations"],
+  ["page_views", t("Page views")], ["unique_visitors", t("Unique visitors")],
+  ["visits_by_method", t("Visits by access method")], ["new_visitors", t("New visitors")],
+  ["returning_visitors", t("Returning visitors")], ["coupon_claims", t("Coupon claims")],
+  ["redemptions", t("Redemptions")], ["purchases", t("Purchases")],
+  ["conversion_rate", t("Conversion rate (purchases / visitors)")],
+  ["redemption_rate", t("Redemption rate (redemptions / claims)")],
+  ["top_operations", t("Top operations")],
 ];
 const NOT_SCALAR = new Set(["visits_by_method", "top_operations"]);
 const OPERATORS = [">=", ">", "<=", "<"];
@@ -52,7 +52,7 @@ function options(select, pairs, chosen) {
 function ruleFieldset(rule) {
   const n = document.querySelectorAll("#rules-list fieldset").length;
   const set = el("fieldset", { className: "rule" });
-  set.append(el("legend", { textContent: "Rule " + (n + 1) }));
+  set.append(el("legend", { textContent: t("Rule {number}", { number: n + 1 }) }));
   const picked = new Set(rule ? rule.indicators : []);
   const boxes = el("div", { className: "indicators" });
   for (const [name, label] of CATALOGUE) {
@@ -64,29 +64,30 @@ function ruleFieldset(rule) {
 
   const c = rule ? rule.condition : { type: "periodic", every_minutes: 60 };
   const type = options(el("select", { className: "rule-type" }),
-                       [["periodic", "periodic"], ["threshold", "threshold"]], c.type);
-  set.append(el("label", {}, "Condition ", type));
+                       [["periodic", t("periodic")], ["threshold", t("threshold")]], c.type);
+  set.append(el("label", {}, t("Condition") + " ", type));
 
   const hours = c.type === "periodic" && c.every_minutes % 60 === 0;
   const every = el("input", { className: "rule-every", inputMode: "numeric", required: false,
                               value: c.type === "periodic" ? (hours ? c.every_minutes / 60 : c.every_minutes) : 1 });
   const unit = options(el("select", { className: "rule-unit" }),
-                       [["minutes", "minutes"], ["hours", "hours"]], hours ? "hours" : "minutes");
-  const periodic = el("div", { className: "inline rule-periodic" }, "Every ", every, unit);
+                       [["minutes", t("minutes")], ["hours", t("hours")]], hours ? "hours" : "minutes");
+  const periodic = el("div", { className: "inline rule-periodic" }, t("Every") + " ", every, unit);
 
   const indicator = options(el("select", { className: "rule-indicator" }),
                             CATALOGUE.filter(([n]) => !NOT_SCALAR.has(n)), c.indicator || "unique_visitors");
   const op = options(el("select", { className: "rule-op" }), OPERATORS.map((o) => [o, o]), c.op);
   const value = el("input", { className: "rule-value", value: c.value ?? "",
-                              placeholder: "100, 1/4, 0.25 or 25%" });
+                              placeholder: t("100, 1/4, 0.25 or 25%") });
   const windowMinutes = el("input", { className: "rule-window", inputMode: "numeric",
-                                      value: c.window_minutes ?? 60, placeholder: "all history" });
+                                      value: c.window_minutes ?? 60, placeholder: t("all history") });
   const threshold = el("div", { className: "stack rule-threshold" },
     el("div", { className: "inline" }, indicator, op, value),
-    el("label", { className: "inline" }, "over the last ", windowMinutes, " minutes"));
+    el("label", { className: "inline" },
+       ...tParts("over the last {minutes} minutes", { minutes: windowMinutes })));
 
   const remove = el("button", { type: "button", className: "secondary rule-remove",
-                                textContent: "Remove this rule" });
+                                textContent: t("Remove this rule") });
   remove.onclick = () => { set.remove(); renumber(); };
   const sync = () => {
     periodic.hidden = type.value !== "periodic";
@@ -100,7 +101,7 @@ function ruleFieldset(rule) {
 
 function renumber() {
   document.querySelectorAll("#rules-list fieldset legend")
-    .forEach((legend, i) => { legend.textContent = "Rule " + (i + 1); });
+    .forEach((legend, i) => { legend.textContent = t("Rule {number}", { number: i + 1 }); });
   $("rule-add").disabled = document.querySelectorAll("#rules-list fieldset").length >= MAX_RULES;
 }
 
@@ -125,18 +126,22 @@ function ruleFrom(set) {
 
 function summary(rule) {
   const c = rule.condition;
-  const when = c.type === "periodic" ? `every ${c.every_minutes} min`
-    : `when ${c.indicator} ${c.op} ${c.value}` +
-      (c.window_minutes ? ` over ${c.window_minutes} min` : " over all history");
+  const when = c.type === "periodic" ? t("every {minutes} min", { minutes: c.every_minutes })
+    : c.window_minutes
+      ? t("when {indicator} {op} {value} over {minutes} min",
+          { indicator: c.indicator, op: c.op, value: c.value, minutes: c.window_minutes })
+      : t("when {indicator} {op} {value} over all history",
+          { indicator: c.indicator, op: c.op, value: c.value });
   return `${rule.indicators.join(", ")} — ${when}`;
 }
 
 function renderRules(data) {
   const current = data.history[0];
   $("rules-version").textContent = current
-    ? `Version ${data.version}, set at ${current.set_at} (block ${current.block_number}, ` +
-      `tx ${current.tx_hash}); rules hash ${data.rules_hash}.`
-    : "Version 0: no rules yet. Pick indicators and a condition, then save.";
+    ? t("Version {version}, set at {when} (block {block}, tx {tx}); rules hash {hash}.",
+        { version: data.version, when: current.set_at, block: current.block_number,
+          tx: current.tx_hash, hash: data.rules_hash })
+    : t("Version 0: no rules yet. Pick indicators and a condition, then save.");
   const list = $("rules-list");
   list.replaceChildren();
   const rules = data.rules ? data.rules.rules : [];
@@ -144,7 +149,7 @@ function renderRules(data) {
   renumber();
   $("rules-history").replaceChildren(...data.history.map((v) => el("tr", {},
     el("td", { textContent: String(v.version) }), el("td", { textContent: v.set_at }),
-    el("td", { textContent: v.rules.rules.map(summary).join("; ") || "no rules" }))));
+    el("td", { textContent: v.rules.rules.map(summary).join("; ") || t("no rules") }))));
 }
 
 function setUpRules(me) {
@@ -154,15 +159,16 @@ function setUpRules(me) {
     event.preventDefault();
     const box = $("rules-result");
     const rules = [...document.querySelectorAll("#rules-list fieldset")].map(ruleFrom);
-    show(box, "Saving the rules on chain…");
+    show(box, t("Saving the rules on chain…"));
     try {
       const saved = await api(`/v1/merchants/${me.id}/reporting-rules`, {
         method: "PUT", body: JSON.stringify({ rules }), headers: { "Idempotency-Key": newKey() },
       });
-      show(box, `Saved version ${saved.version}: ${rules.length} rule(s).`);
+      show(box, t("Saved version {version}: {count} rule(s).",
+                  { version: saved.version, count: rules.length }));
       await load();
     } catch (error) {
-      show(box, "Not saved: " + problemText(error), true);
+      show(box, t("Not saved: {error}", { error: problemText(error) }), true);
     }
   };
   return load();
@@ -183,10 +189,12 @@ function setUpWebhook(me) {
       $("webhook-secret").value = "";
       box.hidden = false;
       box.classList.remove("error");
-      box.replaceChildren(`Reports go to ${hook.url}. Signing secret, shown once — keep it now: `,
-                          el("code", { id: "webhook-shown-secret", textContent: hook.secret }));
+      box.replaceChildren(...tParts(
+        "Reports go to {url}. Signing secret, shown once — keep it now: {secret}",
+        { url: hook.url,
+          secret: el("code", { id: "webhook-shown-secret", textContent: hook.secret }) }));
     } catch (error) {
-      show(box, "Not saved: " + problemText(error), true);
+      show(box, t("Not saved: {error}", { error: problemText(error) }), true);
     }
   };
 }
@@ -200,8 +208,9 @@ function day(iso) {
 function fillInfo(data) {
   const c = data.current;
   $("info-version").textContent = c
-    ? `Version ${c.version} of ${data.history.length}, published at ${c.updated_at} (tx ${c.tx_hash}).`
-    : "Nothing published yet.";
+    ? t("Version {version} of {versions}, published at {when} (tx {tx}).",
+        { version: c.version, versions: data.history.length, when: c.updated_at, tx: c.tx_hash })
+    : t("Nothing published yet.");
   $("info-history").replaceChildren(...data.history.map((v) => el("tr", {},
     el("td", { textContent: String(v.version) }), el("td", { textContent: v.headline }),
     el("td", { textContent: v.updated_at }))));
@@ -241,16 +250,16 @@ function setUpInfo(me) {
   $("info-form").onsubmit = async (event) => {
     event.preventDefault();
     const box = $("info-result");
-    show(box, "Publishing on chain…");
+    show(box, t("Publishing on chain…"));
     try {
       const done = await api(path, { method: "PUT", body: JSON.stringify(infoBody()),
                                      headers: { "Idempotency-Key": newKey() } });
-      box.replaceChildren(`Published version ${done.version}. `,
+      box.replaceChildren(t("Published version {version}.", { version: done.version }) + " ",
         el("a", { id: "info-storefront", href: `/merchants/${me.id}/storefront`,
-                  textContent: "See it on your storefront" }));
+                  textContent: t("See it on your storefront") }));
       fillInfo(await api(path));
     } catch (error) {
-      show(box, "Not published: " + problemText(error), true);
+      show(box, t("Not published: {error}", { error: problemText(error) }), true);
     }
   };
   return api(path).then(fillInfo);

@@ -6,6 +6,25 @@
 "use strict";
 
 const CHART_BARS = 30; // the latest reports that fit the chart
+// The words of the read models (report triggers and statuses, webhook deliveries), in
+// the page's language; indicator names stay as the catalogue spells them.
+const REPORT_WORDS = {
+  periodic: t("periodic"), threshold: t("threshold"), pending: t("pending"),
+  published: t("published"), delivered: t("delivered"), failed: t("failed"),
+};
+
+function reportWord(key) {
+  return Object.prototype.hasOwnProperty.call(REPORT_WORDS, key) ? REPORT_WORDS[key] : key;
+}
+
+// "delivered after 2 attempt(s)", "… at <time>" when it was delivered.
+function deliveryText(d) {
+  const status = reportWord(d.status);
+  return d.delivered_at
+    ? t("{status} after {attempts} attempt(s) at {when}",
+        { status, attempts: d.attempts, when: d.delivered_at })
+    : t("{status} after {attempts} attempt(s)", { status, attempts: d.attempts });
+}
 
 function scalar(value) {
   if (typeof value === "number") return value;
@@ -17,7 +36,7 @@ function scalar(value) {
 
 function shown(value) {
   if (value && typeof value === "object" && "numerator" in value) {
-    return value.denominator ? value.numerator + "/" + value.denominator : "n/a";
+    return value.denominator ? value.numerator + "/" + value.denominator : t("n/a");
   }
   return typeof value === "object" ? JSON.stringify(value) : String(value);
 }
@@ -28,10 +47,12 @@ function renderTable(reports) {
   for (const r of reports) {
     const row = table.insertRow();
     row.dataset.id = r.id;
-    const cells = [r.trigger, r.period_start + " – " + r.period_end,
+    const cells = [reportWord(r.trigger), r.period_start + " – " + r.period_end,
       Object.entries(r.indicators).map(([k, v]) => k + ": " + shown(v)).join(" · "),
-      r.status + (r.chain_report_id ? " (#" + r.chain_report_id + ")" : ""),
-      r.delivery ? r.delivery.status + " after " + r.delivery.attempts + " attempt(s)" : "inbox only"];
+      reportWord(r.status) + (r.chain_report_id ? " (#" + r.chain_report_id + ")" : ""),
+      r.delivery ? t("{status} after {attempts} attempt(s)",
+                     { status: reportWord(r.delivery.status), attempts: r.delivery.attempts })
+                 : t("inbox only")];
     const open = document.createElement("button");
     open.type = "button";
     open.className = "link";
@@ -85,8 +106,9 @@ function renderChart(reports) {
     .filter((p) => p.value !== null && p.value !== undefined);
   drawBars($("inbox-chart"), points.map((p) => p.value), points.map((p) => "#" + p.id));
   $("inbox-chart-note").textContent = points.length
-    ? `${name} in the last ${points.length} report(s): ${points.map((p) => p.value).join(", ")}`
-    : "Nothing to chart yet.";
+    ? t("{indicator} in the last {count} report(s): {values}",
+        { indicator: name, count: points.length, values: points.map((p) => p.value).join(", ") })
+    : t("Nothing to chart yet.");
 }
 
 async function showReport(id) {
@@ -94,21 +116,21 @@ async function showReport(id) {
   $("report-detail").hidden = false;
   $("report-id").textContent = r.id;
   const ok = $("report-reproduced");
-  ok.textContent = r.reproduced ? "✓ recomputed from the anchored logs: same hash"
-                                : "✗ the recomputed hash differs";
+  ok.textContent = r.reproduced ? t("✓ recomputed from the anchored logs: same hash")
+                                : t("✗ the recomputed hash differs");
   ok.className = r.reproduced ? "verified" : "error";
-  $("report-onchain").textContent = r.onchain_hash || "not yet published";
+  $("report-onchain").textContent = r.onchain_hash || t("not yet published");
   $("report-recomputed").textContent = r.recomputed_hash;
   $("report-chain").textContent = r.chain_report_id
-    ? `report #${r.chain_report_id}, block ${r.block_number}, tx ${r.tx_hash}` : r.status;
+    ? t("report #{id}, block {block}, tx {tx}",
+        { id: r.chain_report_id, block: r.block_number, tx: r.tx_hash })
+    : reportWord(r.status);
   const d = r.delivery;
-  $("report-delivery").textContent = d
-    ? `${d.status} after ${d.attempts} attempt(s)` + (d.delivered_at ? ` at ${d.delivered_at}` : "")
-    : "no webhook: inbox only";
+  $("report-delivery").textContent = d ? deliveryText(d) : t("no webhook: inbox only");
   $("report-attempts").replaceChildren(...(d ? d.log : []).map((a) => {
     const li = document.createElement("li");
     li.textContent = `${new Date(a.at * 1000).toISOString()} → ` +
-      (a.status_code ? "HTTP " + a.status_code : "no answer") + (a.error ? ` (${a.error})` : "");
+      (a.status_code ? "HTTP " + a.status_code : t("no answer")) + (a.error ? ` (${a.error})` : "");
     return li;
   }));
   $("report-json").textContent = JSON.stringify(JSON.parse(r.json), null, 2);
@@ -126,7 +148,10 @@ document.addEventListener("DOMContentLoaded", async () => {
   const me = await whoAmI();
   if (!me || me.role !== "merchant") {
     $("inbox-signin").hidden = false;
-    if (me) $("inbox-signin").textContent = `This page is for merchants; you are signed in as a ${me.role}.`;
+    if (me) {
+      $("inbox-signin").textContent = t("This page is for {who}; you are signed in as a {role}.",
+                                        { who: t("merchants"), role: roleName(me.role) });
+    }
     return;
   }
   $("inbox").hidden = false;

@@ -3,7 +3,8 @@
 // personal_sign over SIGNING_TAG + the code's first 46 bytes, low s only).
 // The curve arithmetic is @noble/curves, installed with the embedded node by
 // scripts/setup and served under /vendor/; where it is missing the page keeps
-// the server's check at sync.
+// the server's check at sync. Its reasons are shown on the page: t() is app.js's
+// (a global of that classic script, loaded before this module runs).
 import { secp256k1 } from "@noble/curves/secp256k1";
 import { keccak_256 } from "@noble/hashes/sha3";
 
@@ -30,23 +31,25 @@ function personalHash(message) {
 
 // The address that signed a code's raw bytes (body and signature), or an Error.
 function recoverSigner(raw) {
-  if (raw.length !== BODY + SIGNATURE) return new Error("a prize code has 111 bytes");
+  if (raw.length !== BODY + SIGNATURE) {
+    return new Error(t("a prize code has {count} bytes", { count: BODY + SIGNATURE }));
+  }
   const body = raw.slice(0, BODY);
   const sig = raw.slice(BODY);
   const v = sig[64];
-  if (v !== 27 && v !== 28) return new Error("signature v must be 27 or 28");
+  if (v !== 27 && v !== 28) return new Error(t("signature v must be 27 or 28"));
   let signature;
   try {
     signature = secp256k1.Signature.fromCompact(sig.slice(0, 64)).addRecoveryBit(v - 27);
   } catch (error) {
-    return new Error("signature r or s out of range");
+    return new Error(t("signature r or s out of range"));
   }
-  if (signature.hasHighS()) return new Error("malleable signature (high s)");
+  if (signature.hasHighS()) return new Error(t("malleable signature (high s)"));
   try {
     const key = signature.recoverPublicKey(personalHash(concat(SIGNING_TAG, body)));
     return "0x" + hex(keccak_256(key.toRawBytes(false).slice(1)).slice(12));
   } catch (error) {
-    return new Error("unrecoverable signature");
+    return new Error(t("unrecoverable signature"));
   }
 }
 
@@ -57,9 +60,10 @@ function verify(text, signerAddress) {
   const signer = recoverSigner(Uint8Array.from(binary, (c) => c.charCodeAt(0)));
   if (signer instanceof Error) return { ok: false, reason: signer.message };
   if (signer.toLowerCase() !== signerAddress.toLowerCase()) {
-    return { ok: false, reason: `signed by ${signer.slice(0, 10)}…, not the published key` };
+    return { ok: false, reason: t("signed by {signer}…, not the published key",
+                                  { signer: signer.slice(0, 10) }) };
   }
-  return { ok: true, reason: "signed by the platform's code key (checked in this terminal)" };
+  return { ok: true, reason: t("signed by the platform's code key (checked in this terminal)") };
 }
 
 window.prizeSignature = { verify, recoverSigner };

@@ -11,12 +11,14 @@ const { show, problemText, cell, when, newKey, signedIn } = window.CouponChainPr
 const { MAX_LIFETIME, CLOCK_SKEW, parseCode, isNetworkError } = window.CouponChainPrizes;
 const SIGNER_KEY = "couponchain.prizeSigner";
 const SYNC_BATCH = 500;  // SYNC_MAX of the API
-const LABELS = { signature: "Signature", not_expired: "Not expired",
-                 not_claimed: "Not claimed yet", terminal_eligible: "Terminal eligible",
-                 inside_window: "Inside the claim window",
-                 per_consumer_limit: "Per-consumer limit", stock_left: "Stock left",
-                 format: "Prize code format", signing_key: "Signing key",
-                 lifetime: "Lifetime" };
+const LABELS = { signature: t("Signature"), not_expired: t("Not expired"),
+                 not_claimed: t("Not claimed yet"), terminal_eligible: t("Terminal eligible"),
+                 inside_window: t("Inside the claim window"),
+                 per_consumer_limit: t("Per-consumer limit"), stock_left: t("Stock left"),
+                 format: t("Prize code format"), signing_key: t("Signing key"),
+                 lifetime: t("Lifetime") };
+// The statuses of a synced claim, in the page's language.
+const SYNC_STATUSES = { claimed: t("claimed"), duplicate: t("duplicate"), refused: t("refused") };
 const term = { me: null, scan: null, camera: null, syncing: false };
 
 // ------------------------------------------------------------ offline queue
@@ -30,7 +32,8 @@ function saveQueue(items) {
   const list = $("queue-items");
   list.replaceChildren(...items.map((q) => {
     const li = document.createElement("li");
-    li.textContent = `Award #${q.award_id}, scanned ${when(q.scanned_at)} — waiting to sync`;
+    li.textContent = t("Award #{id}, scanned {when} — waiting to sync",
+                       { id: q.award_id, when: when(q.scanned_at) });
     return li;
   }));
 }
@@ -50,7 +53,7 @@ function syncRow(item, result) {
   cell(row, when(item.scanned_at), "when");
   const verdict = cell(row, "");
   const strong = document.createElement("strong");
-  strong.textContent = result.status;
+  strong.textContent = SYNC_STATUSES[result.status] || result.status;
   verdict.append(strong, " — " + result.reason);
   $("sync-rows").prepend(row);
 }
@@ -61,7 +64,8 @@ async function sync() {
   if (!items.length || term.syncing) return;
   term.syncing = true;
   const box = $("sync-result");
-  show(box, `Syncing ${items.length} queued claim${items.length === 1 ? "" : "s"}…`);
+  show(box, items.length === 1 ? t("Syncing {count} queued claim…", { count: items.length })
+                               : t("Syncing {count} queued claims…", { count: items.length }));
   const counts = { claimed: 0, duplicate: 0, refused: 0 };
   try {
     for (let start = 0; start < items.length; start += SYNC_BATCH) {
@@ -78,11 +82,12 @@ async function sync() {
       const sent = new Set(batch.map((q) => q.code));
       saveQueue(queue().filter((q) => !sent.has(q.code)));
     }
-    show(box, `Synced: ${counts.claimed} claimed, ${counts.duplicate} duplicate, ` +
-              `${counts.refused} refused.`, counts.duplicate + counts.refused > 0);
+    show(box, t("Synced: {claimed} claimed, {duplicate} duplicate, {refused} refused.", counts),
+         counts.duplicate + counts.refused > 0);
   } catch (error) {
-    show(box, (isNetworkError(error) ? "Still offline; the queue is kept: "
-                                     : "Not synced; the queue is kept: ") + problemText(error), true);
+    show(box, isNetworkError(error)
+      ? t("Still offline; the queue is kept: {error}", { error: problemText(error) })
+      : t("Not synced; the queue is kept: {error}", { error: problemText(error) }), true);
   } finally {
     term.syncing = false;
   }
@@ -112,7 +117,7 @@ function renderVerdict(title, info, conditions, claimable) {
     mark.textContent = c.ok === true ? "✓" : c.ok === false ? "✗" : "–";
     const name = document.createElement("strong");
     name.textContent = LABELS[c.name] || c.name;
-    li.append(mark, " ", name, ": " + c.reason);
+    li.append(mark, " ", ...tParts("{condition}: {reason}", { condition: name, reason: c.reason }));
     return li;
   }));
   $("confirm-claim").hidden = !claimable;
@@ -122,11 +127,11 @@ function renderVerdict(title, info, conditions, claimable) {
 
 function scanned(s) {
   term.scan = s;
-  const info = [["Prize", s.prize ? s.prize.name : "unknown"],
-                ["Campaign", s.campaign ? `#${s.campaign.id} ${s.campaign.title}` : "unknown"],
-                ["Award", "#" + s.code.award_id], ["Consumer", s.code.consumer],
-                ["Code valid until", when(s.code.expires_at)]];
-  renderVerdict(s.claimable ? "Ready to hand out" : "Do not hand out", info, s.conditions,
+  const info = [[t("Prize"), s.prize ? s.prize.name : t("unknown")],
+                [t("Campaign"), s.campaign ? `#${s.campaign.id} ${s.campaign.title}` : t("unknown")],
+                [t("Award"), "#" + s.code.award_id], [t("Consumer"), s.code.consumer],
+                [t("Code valid until"), when(s.code.expires_at)]];
+  renderVerdict(s.claimable ? t("Ready to hand out") : t("Do not hand out"), info, s.conditions,
                 s.claimable);
   if (s.claimable) $("confirm-claim").focus();
 }
@@ -141,22 +146,24 @@ function checkOffline(text) {
   }
   const signer = JSON.parse(localStorage.getItem(SIGNER_KEY) || "null");
   const now = Date.now() / 1000;
-  const conditions = [{ name: "format", ok: true, reason: "a CCPZ1 prize code" }];
+  const conditions = [{ name: "format", ok: true, reason: t("a CCPZ1 prize code") }];
   conditions.push(signer ? { name: "signing_key", ok: signer.address.slice(2, 10).toLowerCase()
-                               === p.keyId, reason: `key id ${p.keyId}; published key ` +
-                               signer.address.slice(0, 10) + "…" }
-                         : { name: "signing_key", ok: null, reason: "no published key known yet" });
+                               === p.keyId, reason: t("key id {id}; published key {key}…",
+                               { id: p.keyId, key: signer.address.slice(0, 10) }) }
+                         : { name: "signing_key", ok: null,
+                             reason: t("no published key known yet") });
   conditions.push({ name: "lifetime", ok: p.lifetime <= MAX_LIFETIME,
-                    reason: `${p.lifetime} s (at most ${MAX_LIFETIME} s)` });
+                    reason: t("{lifetime} s (at most {max} s)",
+                              { lifetime: p.lifetime, max: MAX_LIFETIME }) });
   const fresh = now >= p.issuedAt - CLOCK_SKEW && now < p.expiry + CLOCK_SKEW;
   conditions.push({ name: "not_expired", ok: fresh, reason: fresh
-    ? `valid until ${when(new Date(p.expiry * 1000).toISOString())}`
-    : (now < p.issuedAt - CLOCK_SKEW ? "issued in the future: check this terminal's clock"
-                                     : "code expired: ask for the fresh one") });
+    ? t("valid until {when}", { when: when(new Date(p.expiry * 1000).toISOString()) })
+    : (now < p.issuedAt - CLOCK_SKEW ? t("issued in the future: check this terminal's clock")
+                                     : t("code expired: ask for the fresh one")) });
   if (window.prizeSignature && signer) {
     conditions.push({ name: "signature", ...window.prizeSignature.verify(text, signer.address) });
   } else {
-    conditions.push({ name: "signature", ok: null, reason: "checked by the server at sync" });
+    conditions.push({ name: "signature", ok: null, reason: t("checked by the server at sync") });
   }
   return { parsed: p, conditions };
 }
@@ -164,13 +171,13 @@ function checkOffline(text) {
 function queueOffline(text, why) {
   const { parsed, conditions } = checkOffline(text);
   const ok = parsed !== null && conditions.every((c) => c.ok !== false);
-  const info = parsed ? [["Award", "#" + parsed.awardId], ["Consumer", parsed.consumer],
-                         ["Why offline", why]] : [["Why offline", why]];
-  let title = "Offline: not queued";
-  if (ok) title = enqueue(parsed.code, parsed.awardId) ? "Offline: claim queued"
-                                                      : "Offline: already queued";
+  const info = parsed ? [[t("Award"), "#" + parsed.awardId], [t("Consumer"), parsed.consumer],
+                         [t("Why offline"), why]] : [[t("Why offline"), why]];
+  let title = t("Offline: not queued");
+  if (ok) title = enqueue(parsed.code, parsed.awardId) ? t("Offline: claim queued")
+                                                      : t("Offline: already queued");
   renderVerdict(title, info, conditions, false);
-  $("scan-status").textContent = ok ? "Queued; it is sent when the connection is back." : "";
+  $("scan-status").textContent = ok ? t("Queued; it is sent when the connection is back.") : "";
 }
 
 async function check(text) {
@@ -178,15 +185,15 @@ async function check(text) {
   if (!code) return;
   term.scan = null;
   term.code = code;
-  $("scan-status").textContent = "Checking…";
+  $("scan-status").textContent = t("Checking…");
   $("scan-status").classList.remove("error");
   try {
     scanned(await api("/v1/prize-scans", { method: "POST", body: JSON.stringify({ code }),
                                            headers: { "Idempotency-Key": newKey() } }));
     $("scan-status").textContent = "";
   } catch (error) {
-    if (isNetworkError(error)) { queueOffline(code, "no connection to the server"); return; }
-    renderVerdict("Not a prize code", [], [{ name: "format", ok: false,
+    if (isNetworkError(error)) { queueOffline(code, t("no connection to the server")); return; }
+    renderVerdict(t("Not a prize code"), [], [{ name: "format", ok: false,
                                              reason: problemText(error) }], false);
     $("scan-status").textContent = "";
   }
@@ -206,11 +213,14 @@ async function followClaim(claim, box, handOut) {
   }
   if (box.dataset.claim !== String(claim.id)) return;
   if (c.status === "recorded") {
-    show(box, `${handOut}, recorded on chain in block ${c.block_number}.`);
+    show(box, t("{claim}, recorded on chain in block {block}.",
+                { claim: handOut, block: c.block_number }));
   } else if (c.status === "refused") {
-    show(box, `${handOut}; the prizes contract refused it: ${c.refusal}`, true);
+    show(box, t("{claim}; the prizes contract refused it: {refusal}",
+                { claim: handOut, refusal: c.refusal }), true);
   } else {
-    show(box, `${handOut}; the chain has not recorded it yet (it will be retried).`);
+    show(box, t("{claim}; the chain has not recorded it yet (it will be retried).",
+                { claim: handOut }));
   }
 }
 
@@ -219,12 +229,13 @@ async function confirmClaim() {
   if (!s) return;
   $("confirm-claim").disabled = true;
   const box = $("claim-result");
-  show(box, "Recording the claim…");
+  show(box, t("Recording the claim…"));
   try {
     const c = await api("/v1/prize-claims", { method: "POST", body: JSON.stringify(
       { scan_id: s.scan_id }), headers: { "Idempotency-Key": newKey() } });
-    const handOut = `Claimed: hand out the ${c.prize_name} (award #${c.award_id})`;
-    show(box, handOut + "; recording it on chain…");
+    const handOut = t("Claimed: hand out the {prize} (award #{id})",
+                      { prize: c.prize_name, id: c.award_id });
+    show(box, t("{claim}; recording it on chain…", { claim: handOut }));
     box.dataset.claim = c.id;
     followClaim(c, box, handOut);
     $("confirm-claim").hidden = true;
@@ -232,10 +243,10 @@ async function confirmClaim() {
   } catch (error) {
     if (isNetworkError(error)) {
       const queued = enqueue(term.code, String(s.code.award_id));
-      show(box, queued ? "The connection dropped: the claim is queued and sent later."
-                       : "The connection dropped and this code was not queued.", !queued);
+      show(box, queued ? t("The connection dropped: the claim is queued and sent later.")
+                       : t("The connection dropped and this code was not queued."), !queued);
     } else {
-      show(box, "Not claimed: " + problemText(error), true);
+      show(box, t("Not claimed: {error}", { error: problemText(error) }), true);
     }
   }
 }
@@ -255,7 +266,7 @@ async function decodeImage(blob, source) {
   }
   if (!codes.length) return null;
   $("pz-code").value = codes[0];
-  $("scan-status").textContent = `Read a code from ${source}.`;
+  $("scan-status").textContent = t("Read a code from {source}.", { source });
   await check(codes[0]);
   return codes[0];
 }
@@ -274,21 +285,21 @@ function stopCamera() {
 // Frames go to BarcodeDetector when the browser has one, else to the server.
 async function startCamera() {
   if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
-    scanFailed("This browser gives no camera access here; upload a photo instead.");
+    scanFailed(t("This browser gives no camera access here; upload a photo instead."));
     return;
   }
   try {
     term.camera = await navigator.mediaDevices.getUserMedia(
       { video: { facingMode: "environment" }, audio: false });
   } catch (error) {
-    scanFailed("No camera: " + error.message + ". Upload a photo instead.");
+    scanFailed(t("No camera: {error}. Upload a photo instead.", { error: error.message }));
     return;
   }
   const video = $("camera-video");
   video.srcObject = term.camera;
   $("camera").hidden = false;
   await video.play();
-  $("scan-status").textContent = "Hold the customer's prize code in front of the camera…";
+  $("scan-status").textContent = t("Hold the customer's prize code in front of the camera…");
   let detector = null;
   if ("BarcodeDetector" in window) {
     const formats = await window.BarcodeDetector.getSupportedFormats().catch(() => []);
@@ -311,10 +322,10 @@ async function startCamera() {
         canvas.height = video.videoHeight;
         canvas.getContext("2d").drawImage(video, 0, 0);
         const frame = await new Promise((ok) => canvas.toBlob(ok, "image/jpeg", 0.85));
-        if (frame && await decodeImage(frame, "the camera")) { stopCamera(); return; }
+        if (frame && await decodeImage(frame, t("the camera"))) { stopCamera(); return; }
       }
     } catch (error) {
-      scanFailed("Camera scan: " + problemText(error));
+      scanFailed(t("Camera scan: {error}", { error: problemText(error) }));
     }
     setTimeout(tick, detector ? 250 : 1000);
   };
@@ -327,11 +338,11 @@ function setUpScanning() {
   $("photo-input").onchange = async () => {
     const file = $("photo-input").files[0];
     if (!file) return;
-    $("scan-status").textContent = `Reading ${file.name}…`;
+    $("scan-status").textContent = t("Reading {file}…", { file: file.name });
     try {
-      if (!await decodeImage(file, "the photo")) scanFailed("No QR code found in that photo.");
+      if (!await decodeImage(file, t("the photo"))) scanFailed(t("No QR code found in that photo."));
     } catch (error) {
-      scanFailed("Photo not read: " + problemText(error));
+      scanFailed(t("Photo not read: {error}", { error: problemText(error) }));
     }
     $("photo-input").value = "";
   };
@@ -347,15 +358,16 @@ function setUpScanning() {
 }
 
 function network() {
-  $("net-state").textContent = navigator.onLine ? "online" : "offline";
+  $("net-state").textContent = navigator.onLine ? t("online") : t("offline");
   $("net-state").classList.toggle("status-written_off", !navigator.onLine);
 }
 
 async function startTerminal() {
-  const me = await signedIn("terminal", ["terminal", "merchant"], "terminals and merchants");
+  const me = await signedIn("terminal", ["terminal", "merchant"], t("terminals and merchants"));
   if (!me) return;
   term.me = me;
-  $("terminal-name").textContent = me.name + (me.role === "merchant" ? " (merchant)" : "");
+  $("terminal-name").textContent = me.name + (me.role === "merchant"
+    ? " (" + roleName("merchant") + ")" : "");
   setUpScanning();
   saveQueue(queue());
   network();

@@ -25,14 +25,18 @@ function uint(bytes) {
 // signature is not checked here: that needs secp256k1, which the server does.
 function parseCode(text) {
   const code = String(text).trim();
-  if (!code.startsWith(PREFIX)) return new Error(`a prize code starts with ${PREFIX}`);
-  if (code.length !== CODE_LENGTH) return new Error(`a prize code has ${CODE_LENGTH} characters`);
+  if (!code.startsWith(PREFIX)) {
+    return new Error(t("a prize code starts with {prefix}", { prefix: PREFIX }));
+  }
+  if (code.length !== CODE_LENGTH) {
+    return new Error(t("a prize code has {count} characters", { count: CODE_LENGTH }));
+  }
   const body = code.slice(PREFIX.length);
-  if (!/^[A-Za-z0-9_-]+$/.test(body)) return new Error("a prize code is base64url");
+  if (!/^[A-Za-z0-9_-]+$/.test(body)) return new Error(t("a prize code is base64url"));
   const binary = atob(body.replace(/-/g, "+").replace(/_/g, "/"));
   const raw = Uint8Array.from(binary, (c) => c.charCodeAt(0));
   const awardId = uint(raw.slice(0, 8));
-  if (awardId === 0n) return new Error("award id 0 does not exist");
+  if (awardId === 0n) return new Error(t("award id 0 does not exist"));
   const issuedAt = Number(uint(raw.slice(28, 33)));
   return { code, awardId: String(awardId), consumer: "0x" + hex(raw.slice(8, 28)),
            issuedAt, lifetime: raw[33], expiry: issuedAt + raw[33],
