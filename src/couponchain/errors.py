@@ -82,6 +82,14 @@ class ChainUnavailable(CouponChainError, ConnectionError):
     status = 503
 
 
+class ReadModelsBehind(CouponChainError):
+    """The read models are being rebuilt after the chain changed (a node that
+    restarted and replayed); the request is safe to retry in a moment."""
+
+    type = "read-models-behind"
+    status = 503
+
+
 class TransactionRefused(CouponChainError):
     """The chain node refused a transaction outright (not a contract revert)."""
 

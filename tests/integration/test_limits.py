@@ -74,3 +74,20 @@ def test_log_lines_carry_the_request_id() -> None:
     line = json.loads(JsonFormatter().format(record))
     assert line["request_id"] == "req-123" and line["message"] == "claim A-1 recorded"
     assert line["level"] == "info" and line["logger"] == "couponchain.test"
+
+
+async def test_requests_wait_for_read_models_rebuilt_after_a_rewind(
+        client: httpx.AsyncClient, runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    """After a restarted node changed the chain, the read models go back and catch up:
+    meanwhile an API call must not answer from them (a 404 for an edition that exists)."""
+    from couponchain.api import deps
+
+    monkeypatch.setattr(deps, "REBUILD_WAIT", 0.3)
+    runtime.indexer.rebuilding_to = runtime.indexer.indexed + 1_000  # far behind
+    behind = await client.get("/v1/merchants")
+    assert behind.status_code == 503, behind.text
+    assert behind.json()["type"].endswith("/read-models-behind")
+    assert behind.headers["retry-after"] == "1"
+    assert (await client.get("/v1/health")).status_code == 200  # operators still see it
+    runtime.indexer.rebuilding_to = None
+    assert (await client.get("/v1/merchants")).status_code == 200

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from couponchain import __version__
 from couponchain.api import problems
+from couponchain.api.deps import read_models_whole
 from couponchain.api.idempotency import Idempotency
 from couponchain.api.limits import Guard
 from couponchain.api.routes import (
@@ -56,14 +58,17 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> FastAPI:
     settings = runtime.settings
     app.add_middleware(Guard, max_bytes=settings.max_request_bytes,
                        rate=settings.write_rate_per_second, burst=settings.write_burst)
-    app.include_router(participants.router, responses=problems.PROBLEM_RESPONSES)
-    app.include_router(editions.router, responses=problems.PROBLEM_RESPONSES)
-    app.include_router(promotions.router, responses=problems.PROBLEM_RESPONSES)
-    app.include_router(payouts.router, responses=problems.PROBLEM_RESPONSES)
-    app.include_router(prizes.router, responses=problems.PROBLEM_RESPONSES)
-    app.include_router(referrals.router, responses=problems.PROBLEM_RESPONSES)
-    app.include_router(marketing.router, responses=problems.PROBLEM_RESPONSES)
-    app.include_router(scans.router, responses=problems.PROBLEM_RESPONSES)
+    # Every API call but health waits for whole read models after a rewind.
+    api: dict[str, Any] = {"responses": problems.PROBLEM_RESPONSES,
+                           "dependencies": [Depends(read_models_whole)]}
+    app.include_router(participants.router, **api)
+    app.include_router(editions.router, **api)
+    app.include_router(promotions.router, **api)
+    app.include_router(payouts.router, **api)
+    app.include_router(prizes.router, **api)
+    app.include_router(referrals.router, **api)
+    app.include_router(marketing.router, **api)
+    app.include_router(scans.router, **api)
     app.include_router(health.router, responses=problems.PROBLEM_RESPONSES)
     app.include_router(pages.router)
     app.include_router(promotion_pages.router)

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 
 from couponchain.api.idempotency import Idempotency
+from couponchain.errors import ReadModelsBehind
 from couponchain.runtime import Runtime
 from couponchain.services.participants import Caller
 
@@ -16,6 +17,18 @@ def get_runtime(request: Request) -> Runtime:
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+#: Seconds a request waits for the read models to be whole again after a rewind.
+REBUILD_WAIT = 10.0
+
+
+async def read_models_whole(runtime: RuntimeDep) -> None:
+    """Hold a request while the read models catch up after the chain changed under
+    them (a restarted node): served then, they would miss rows (a 404 for an edition
+    that exists) or show old counts. Past `REBUILD_WAIT`, a 503 to retry."""
+    if not await runtime.indexer.whole(REBUILD_WAIT):
+        raise ReadModelsBehind("the read models are catching up with the chain after it "
+                               "changed; retry in a moment")
 
 
 async def get_caller(

@@ -56,6 +56,8 @@ class Indexer:
         self.head = 0
         self.indexed = -1
         self.rewinds = 0
+        #: After a rewind, the chain head the read models must reach to be whole again.
+        self.rebuilding_to: int | None = None
         self._wake = asyncio.Event()
         self._progress = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
@@ -79,6 +81,19 @@ class Indexer:
     def nudge(self) -> None:
         """Something was just written: look now instead of at the next poll."""
         self._wake.set()
+
+    async def whole(self, timeout: float) -> bool:
+        """Wait while a rewind left the read models behind the chain (a node that
+        restarted and replayed: the read models went back to the last block it
+        kept, and later rows are missing until re-indexed). True once whole."""
+        target = self.rebuilding_to
+        if target is None:
+            return True
+        try:
+            await self.wait_for(target, timeout)
+        except TimeoutError:
+            return False
+        return True
 
     async def wait_for(self, block_number: int, timeout: float = 30.0) -> None:
         """Return once every block up to `block_number` is in the read models."""
@@ -147,6 +162,8 @@ class Indexer:
             await self.projections.apply(s, events)
         async with self._progress:
             self.indexed = last
+            if self.rebuilding_to is not None and last >= self.rebuilding_to:
+                self.rebuilding_to = None
             self._progress.notify_all()
 
     def _decode(
@@ -203,6 +220,8 @@ class Indexer:
             await self.rebuild(s)
         async with self._progress:
             self.indexed = keep
+            if keep < self.head:
+                self.rebuilding_to = max(self.head, self.rebuilding_to or 0)
         self.rewinds += 1
 
     async def rebuild(self, session: Any) -> None:
