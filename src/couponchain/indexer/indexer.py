@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -23,9 +24,12 @@ from couponchain.chain.rpc import RpcClient
 from couponchain.errors import ChainUnavailable
 from couponchain.indexer.projections import PROJECTIONS, IndexedEvent, Projections, json_safe
 from couponchain.store.db import Database
-from couponchain.store.models import ChainEvent, IndexedBlock
+from couponchain.store.models import ChainEvent, ChainTx, IndexedBlock
 
 log = logging.getLogger(__name__)
+
+#: Seconds after a rewind the read models may stay held for a chain still replaying.
+REBUILD_PATIENCE = 60.0
 
 ContractsByAddress = Callable[[], dict[str, tuple[str, CompiledContract]]]
 
@@ -58,6 +62,7 @@ class Indexer:
         self.rewinds = 0
         #: After a rewind, the chain head the read models must reach to be whole again.
         self.rebuilding_to: int | None = None
+        self._rebuild_deadline = 0.0
         self._wake = asyncio.Event()
         self._progress = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
@@ -121,6 +126,12 @@ class Indexer:
         if self.indexed >= 0 and not await self._still_canonical(self.indexed):
             await self.rewind()
         if self.indexed >= self.head:
+            if self.rebuilding_to is not None and time.monotonic() > self._rebuild_deadline:
+                # The chain stopped short of the journal's last block (it cannot be
+                # replayed whole): what is indexed is all there is; stop holding calls.
+                log.warning("the chain stopped at block %d, short of block %d; serving "
+                            "the read models as they are", self.head, self.rebuilding_to)
+                self.rebuilding_to = None
             return True
         first, last = self.indexed + 1, min(self.head, self.indexed + self.chunk)
         contracts = self.contracts()
@@ -218,10 +229,15 @@ class Indexer:
             await s.execute(delete(ChainEvent).where(ChainEvent.block_number > keep))
             await s.execute(delete(IndexedBlock).where(IndexedBlock.number > keep))
             await self.rebuild(s)
+            # A node still replaying the journal has not reached its old head yet:
+            # the read models are whole only once past the journal's last block too.
+            journaled = await s.scalar(select(func.max(ChainTx.block_number)))
         async with self._progress:
             self.indexed = keep
-            if keep < self.head:
-                self.rebuilding_to = max(self.head, self.rebuilding_to or 0)
+            target = max(self.head, journaled or 0, self.rebuilding_to or 0)
+            if keep < target:
+                self.rebuilding_to = target
+                self._rebuild_deadline = time.monotonic() + REBUILD_PATIENCE
         self.rewinds += 1
 
     async def rebuild(self, session: Any) -> None:
