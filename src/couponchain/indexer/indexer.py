@@ -87,6 +87,12 @@ class Indexer:
         """Something was just written: look now instead of at the next poll."""
         self._wake.set()
 
+    def hold_until(self, block_number: int) -> None:
+        """Count the read models as not whole until `block_number` is indexed (at most
+        `REBUILD_PATIENCE` seconds once caught up with the chain's head)."""
+        self.rebuilding_to = block_number
+        self._rebuild_deadline = time.monotonic() + REBUILD_PATIENCE
+
     async def whole(self, timeout: float) -> bool:
         """Wait while a rewind left the read models behind the chain (a node that
         restarted and replayed: the read models went back to the last block it
@@ -236,8 +242,7 @@ class Indexer:
             self.indexed = keep
             target = max(self.head, journaled or 0, self.rebuilding_to or 0)
             if keep < target:
-                self.rebuilding_to = target
-                self._rebuild_deadline = time.monotonic() + REBUILD_PATIENCE
+                self.hold_until(target)
         self.rewinds += 1
 
     async def rebuild(self, session: Any) -> None:
