@@ -83,7 +83,8 @@ async def test_requests_wait_for_read_models_rebuilt_after_a_rewind(
     from couponchain.api import deps
 
     monkeypatch.setattr(deps, "REBUILD_WAIT", 0.3)
-    runtime.indexer.hold_until(runtime.indexer.indexed + 1_000)  # far behind
+    # Far beyond the shared node's head (it holds every earlier test's blocks).
+    runtime.indexer.hold_until(runtime.indexer.head + 1_000_000)
     behind = await client.get("/v1/merchants")
     assert behind.status_code == 503, behind.text
     assert behind.json()["type"].endswith("/read-models-behind")
