@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,16 @@ console = Console()
 
 def _settings(**overrides: Any) -> Settings:
     return Settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+async def _with_progress(label: str, seed: Callable[[Callable[[int, int], None]],
+                                                    Awaitable[dict[str, Any]]],
+                         ) -> dict[str, Any]:
+    """Run one demo seeding step under a progress bar fed by its (done, total) ticks."""
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task(label, total=None)
+        return await seed(lambda done, total: progress.update(task, completed=done,
+                                                                total=total))
 
 
 def _fail(message: str) -> None:
@@ -92,38 +103,29 @@ async def _up(settings: Settings, demo: bool) -> None:
             console.print(f"replayed {report.replayed} journaled transactions into the node "
                           f"in {report.seconds:.1f} s")
         if demo:
-            with Progress(console=console, transient=True) as progress:
-                task = progress.add_task("seeding demo participants", total=None)
-                seeded = await demo_data.seed(
-                    runtime, lambda done, total: progress.update(task, completed=done,
-                                                                 total=total))
+            seeded = await _with_progress("seeding demo participants",
+                                          lambda tick: demo_data.seed(runtime, tick))
             console.print(f"demo: {len(seeded['merchants'])} merchants, "
                           f"{len(seeded['terminals'])} terminals, "
                           f"{len(seeded['consumers'])} consumers")
-            with Progress(console=console, transient=True) as progress:
-                task = progress.add_task("demo promotion round: grants, transfers, write-offs",
-                                         total=None)
-                story = await demo_data.seed_promotions(
-                    runtime, seeded, lambda done, total: progress.update(
-                        task, completed=done, total=total))
+            story = await _with_progress(
+                "demo promotion round: grants, transfers, write-offs",
+                lambda tick: demo_data.seed_promotions(runtime, seeded, tick))
             if story["created"]:
                 console.print(f"demo: promotion round {story['round_id']} with "
                               f"{story['granted']} coupons granted and "
                               f"{story['written_off']} written off")
+            told = await _with_progress(
+                "demo: a month of access logs, rules and reports",
+                lambda tick: demo_data.seed_marketing(runtime, seeded, tick))
+            if told["created"]:
+                console.print(f"demo: {told['records']:,} access-log records, "
+                              f"{told['reports']} reports delivered")
             stories = [("a limited edition of 99, sold online and at the till",
                         demo_data.seed_editions),
                        ("a product in its third batch, sold through links",
                         demo_data.seed_referrals),
                        ("a prize campaign, claimed by scanning", demo_data.seed_prizes)]
-            with Progress(console=console, transient=True) as progress:
-                task = progress.add_task("demo: a month of access logs, rules and reports",
-                                         total=None)
-                told = await demo_data.seed_marketing(
-                    runtime, seeded, lambda done, total: progress.update(
-                        task, completed=done, total=total))
-            if told["created"]:
-                console.print(f"demo: {told['records']:,} access-log records, "
-                              f"{told['reports']} reports delivered")
             for label, seed_story in stories:
                 with console.status(f"demo: {label}"):
                     told = await seed_story(runtime, seeded)
