@@ -221,6 +221,13 @@ def verify_code(text: str, signer_address: str, now: int, *, skew: int = CLOCK_S
         raise PrizeCodeRejected(CodeProblem.WRONG_SIGNER, "code signed by another key")
     if recovered.lower() != signer_address.lower():
         raise PrizeCodeRejected(CodeProblem.TAMPERED, "code altered after signing")
+    check_times(code, now, skew=skew)
+    return code
+
+
+def check_times(code: PrizeCode, now: int, *, skew: int = CLOCK_SKEW) -> None:
+    """The time checks of `verify_code` alone, for a code already verified:
+    raises `PrizeCodeRejected` with LIFETIME_TOO_LONG, NOT_YET_VALID or EXPIRED."""
     if code.lifetime > MAX_LIFETIME:
         raise PrizeCodeRejected(
             CodeProblem.LIFETIME_TOO_LONG, f"code lifetime above {MAX_LIFETIME} seconds"
@@ -229,7 +236,6 @@ def verify_code(text: str, signer_address: str, now: int, *, skew: int = CLOCK_S
         raise PrizeCodeRejected(CodeProblem.NOT_YET_VALID, "code not valid yet (issued later)")
     if now >= code.expiry + skew:
         raise PrizeCodeRejected(CodeProblem.EXPIRED, "code expired")
-    return code
 
 
 def _recover(code: PrizeCode) -> str:

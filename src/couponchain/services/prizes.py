@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,29 +28,22 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from sqlalchemy import bindparam, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select
 
 from couponchain.chain.gateway import Call, OpResult
 from couponchain.domain import prize_codes
 from couponchain.domain.roles import Role
-from couponchain.errors import Conflict, ContractRevert, Forbidden, InvalidInput, NotFound
+from couponchain.errors import ContractRevert, Forbidden, InvalidInput, NotFound
 from couponchain.services import prize_views as views
 from couponchain.services.participants import Caller
-from couponchain.services.prize_conditions import (
-    AWARDED,
-    CLAIMED,
-    MAX_ID,
-    claims_of,
-)
-from couponchain.services.prize_conditions import check as conditions_of
+from couponchain.services.prize_claims import ClaimDesk, RecentScans
+from couponchain.services.prize_conditions import AWARDED, CLAIMED
 from couponchain.services.prize_recorder import ClaimRecorder
 from couponchain.store.models import (
     Participant,
     PrizeAward,
     PrizeCampaign,
     PrizeClaim,
-    PrizeScan,
     PrizeStock,
 )
 
@@ -68,11 +60,6 @@ MAX_QUANTITY = 2**63 - 1
 #: Seconds a rotating code is valid; the page refreshes it REFRESH_MARGIN before.
 CODE_LIFETIME = 20
 REFRESH_MARGIN = 5
-#: Seconds after a scan within which the terminal may confirm its claim.
-SCAN_CONFIRM_SECONDS = 120
-#: Oldest offline scan a terminal may still reconcile.
-OFFLINE_MAX_AGE = 7 * 86_400
-SYNC_MAX = 500
 #: Seconds a campaign opened "now" is backdated: the contract judges the window
 #: by the block's timestamp, which may trail this clock a little.
 CLOCK_MARGIN = 10
@@ -137,8 +124,8 @@ class _Signals:
         self._events.clear()
 
 
-class PrizeService:
-    """Campaigns, awards, rotating codes, scans and claims."""
+class PrizeService(ClaimDesk):
+    """Campaigns, awards, rotating codes, scans and claims (`ClaimDesk`)."""
 
     def __init__(self, runtime: Any) -> None:
         self.rt = runtime
@@ -147,6 +134,7 @@ class PrizeService:
         self.recorder = ClaimRecorder(runtime, self.signals.notify)
         self._award_locks: dict[int, asyncio.Lock] = {}
         self._addresses: dict[str, str] = {}
+        self.recent_scans = RecentScans()
 
     @property
     def db(self) -> Any:
@@ -326,200 +314,6 @@ class PrizeService:
                 "signer": self.code_signer.address,
                 "qr_svg": segno.make(code, error="m").svg_data_uri(scale=4, border=2)}
 
-    # -- scans -----------------------------------------------------------------------
-
-    async def scan(self, caller: Caller, code: str, *, local_time: int | None = None,
-                   ) -> dict[str, Any]:
-        """Check a scanned code's every claim condition and record the scan.
-
-        A code that is not a prize code at all is refused (422, field `code`);
-        any code of the right shape gets a stored scan whose conditions say
-        why it may or may not be claimed. `local_time` is an offline
-        terminal's clock when it scanned: expiry is judged at that time.
-        """
-        merchant_id = self._terminal_of(caller)
-        parsed = prize_codes.parse_code(code)
-        now = int(time.time())
-        at = now if local_time is None else local_time
-        conditions, award, campaign, stock = await conditions_of(
-            self.db, self.code_signer.address, caller, await self._address_of(merchant_id),
-            code, parsed, now, at)
-        claimable = all(c.ok for c in conditions)
-        scan = PrizeScan(
-            id=uuid.uuid4().hex, terminal_id=caller.id, terminal=caller.address,
-            award_id=parsed.award_id if parsed.award_id <= MAX_ID else None,
-            campaign_id=award.campaign_id if award else None,
-            consumer=parsed.consumer, nonce=str(parsed.nonce), code_expiry=parsed.expiry,
-            claimable=claimable, conditions=[c.public() for c in conditions],
-            source="online" if local_time is None else "offline", scanned_at=now,
-            local_scanned_at=local_time)
-        async def store(s: Any) -> None:
-            s.add(scan)
-
-        await self.db.write(store)  # group-committed with other terminals' scans
-        authentic = conditions[0].ok is True
-        return {
-            "scan_id": scan.id, "claimable": claimable, "conditions": scan.conditions,
-            "problems": [c.reason for c in conditions if c.ok is not True],
-            "award": (await views.award_of_rows(self.db, award, campaign, stock))
-            if award is not None and campaign is not None and stock is not None
-            and authentic else None,
-            "campaign": {"id": campaign.id, "title": campaign.title,
-                         "starts_at": views.iso(campaign.starts),
-                         "ends_at": views.iso(campaign.ends)}
-            if campaign is not None and authentic else None,
-            "prize": {"index": stock.prize_index, "name": stock.name}
-            if stock is not None and authentic else None,
-            "code": {"award_id": parsed.award_id, "consumer": parsed.consumer,
-                     "issued_at": views.iso(parsed.issued_at),
-                     "expires_at": views.iso(parsed.expiry), "nonce": str(parsed.nonce)},
-            "scanned_at": views.iso(now),
-            "confirm_before": views.iso(now + SCAN_CONFIRM_SECONDS) if claimable else None,
-        }
-
-
-    # -- claims ----------------------------------------------------------------------
-
-    async def claim(self, caller: Caller, scan_id: str,
-                    idempotency_key: str | None = None) -> dict[str, Any]:
-        """Claim the award of a successful scan; answered once the claim row is committed.
-
-        The row's unique award id and code nonce make this the only claim of
-        the award; the recorder puts it on chain next (status `pending` until
-        then, `recorded` with its transaction after; `GET /v1/prize-claims/{id}`).
-        """
-        self._terminal_of(caller)
-        scan = await self._scan(caller, scan_id)
-        async with self.db.session() as s:
-            done = (await s.execute(select(PrizeClaim).where(
-                PrizeClaim.scan_id == scan.id))).scalar()
-        if done is not None:  # a retry (the answer was lost, e.g. a crash): the same claim
-            return views.claim_public(done)
-        row = await self._reserve(scan, caller, "online")
-        self.recorder.record([row])
-        self.signals.notify(row.campaign_id)
-        return views.claim_public(row)
-
-    async def get_claim(self, caller: Caller, claim_id: int) -> dict[str, Any]:
-        """A claim row, for its campaign's merchant, that merchant's terminals or the platform."""
-        async with self.db.session() as s:
-            row = await s.get(PrizeClaim, claim_id) if claim_id <= MAX_ID else None
-            campaign = await s.get(PrizeCampaign, row.campaign_id) if row else None
-            merchant = await s.get(Participant, caller.acts_for_merchant) \
-                if caller.acts_for_merchant else None
-        if row is None or campaign is None:
-            raise NotFound(f"prize claim {claim_id} does not exist", field="claim_id")
-        if caller.role != Role.PLATFORM and (
-                merchant is None or merchant.address != campaign.merchant):
-            raise Forbidden("only the campaign's merchant, its terminals or the platform "
-                            "may read its claims", field="claim_id")
-        return views.claim_public(row)
-
-    async def _scan(self, caller: Caller, scan_id: str, field: str = "scan_id") -> PrizeScan:
-        async with self.db.session() as s:
-            scan = await s.get(PrizeScan, scan_id)
-        if scan is None or scan.terminal_id != caller.id:
-            raise NotFound(f"this terminal made no scan {scan_id}", field=field)
-        return scan  # type: ignore[no-any-return]
-
-    async def _reserve(self, scan: PrizeScan, caller: Caller, source: str,
-                       field: str = "scan_id") -> PrizeClaim:
-        """Write the claim row; the unique award id makes the first claim the only one."""
-        if not scan.claimable:
-            failed = next(c for c in scan.conditions if c["ok"] is not True)
-            raise Conflict(f"the scan did not pass: {failed['name']}: {failed['reason']}",
-                           field=field)
-        now = int(time.time())
-        if source == "online" and now > scan.scanned_at + SCAN_CONFIRM_SECONDS:
-            raise Conflict(f"the scan is older than {SCAN_CONFIRM_SECONDS} s: scan a fresh code",
-                           field=field)
-        assert scan.award_id is not None and scan.nonce is not None
-        async with self.db.session() as s:
-            award, campaign, stock = (await s.execute(
-                _AWARD_IN_FULL, {"award_id": scan.award_id})).one()
-        if now >= campaign.ends:
-            raise ContractRevert("prizes: claim window closed", field=field)
-        row = PrizeClaim(
-            award_id=award.id, nonce=scan.nonce, scan_id=scan.id, campaign_id=award.campaign_id,
-            prize_index=award.prize_index, prize_name=stock.name, consumer=award.consumer,
-            terminal_id=caller.id, terminal=caller.address, scan_result=scan.conditions,
-            status="pending", source=source, claimed_at=now)
-        async def store(s: Any) -> None:
-            used = await claims_of(s, award.campaign_id, award.consumer)
-            if used >= campaign.per_consumer_limit:
-                raise ContractRevert("prizes: per-consumer limit reached", field=field)
-            s.add(row)
-
-        try:
-            await self.db.write(store)  # group-committed with other terminals' claims
-        except IntegrityError:
-            raise await self._already_claimed(award.id, field) from None
-        return row
-
-    async def _already_claimed(self, award_id: int, field: str) -> Conflict:
-        async with self.db.session() as s:
-            first = (await s.execute(select(PrizeClaim).where(
-                PrizeClaim.award_id == award_id))).scalar()
-        refused = ContractRevert("prizes: award already claimed", field=field)
-        if first is not None:
-            refused.message = (f"award {award_id} was already claimed by terminal "
-                               f"{first.terminal_id} at {views.iso(first.claimed_at)}")
-        return refused
-
-    async def sync(self, caller: Caller, queued: Sequence[tuple[str, int]]) -> dict[str, Any]:
-        """Reconcile an offline terminal's queue: each item claimed, a duplicate, or refused.
-
-        Items are taken in the order the terminal scanned them; the first claim
-        of an award wins (here or at any other terminal), every later one is
-        reported as a duplicate with the claim that won. Every item gets a
-        result; nothing is dropped.
-        """
-        self._terminal_of(caller)
-        if not 1 <= len(queued) <= SYNC_MAX:
-            raise InvalidInput(f"must hold 1 to {SYNC_MAX} queued claims", field="claims")
-        now = int(time.time())
-        order = sorted(range(len(queued)), key=lambda i: (queued[i][1], i))
-        results: list[dict[str, Any]] = [{} for _ in queued]
-        reserved: list[tuple[int, PrizeClaim]] = []
-        for i in order:
-            code, local_time = queued[i]
-            field = f"claims.{i}"
-            item: dict[str, Any] = {"index": i, "award_id": None, "scan_id": None}
-            results[i] = item
-            try:
-                if not now - OFFLINE_MAX_AGE <= local_time <= now + prize_codes.CLOCK_SKEW:
-                    raise InvalidInput("must be within the last 7 days and not in the future",
-                                       field=f"{field}.scanned_at")
-                scan = await self.scan(caller, code, local_time=local_time)
-                item.update(award_id=scan["code"]["award_id"], scan_id=scan["scan_id"],
-                            conditions=scan["conditions"])
-                if not scan["claimable"]:
-                    failed = next(c for c in scan["conditions"] if c["ok"] is not True)
-                    taken = failed["name"] == "not_claimed" and "already" in failed["reason"]
-                    item.update(status="duplicate" if taken else "refused",
-                                reason=f"{failed['name']}: {failed['reason']}")
-                    continue
-                row = await self._reserve(await self._scan(caller, scan["scan_id"]), caller,
-                                          "offline", field)
-            except ContractRevert as exc:
-                duplicate = "already claimed" in exc.reason
-                item.update(status="duplicate" if duplicate else "refused",
-                            reason=exc.message)
-                continue
-            except (InvalidInput, Conflict) as exc:
-                item.update(status="refused", reason=exc.message)
-                continue
-            reserved.append((i, row))
-        self.recorder.record(row for _, row in reserved)
-        for i, row in reserved:
-            results[i].update(status="claimed", reason="claimed; being recorded on chain",
-                              claim=views.claim_public(row))
-        for campaign_id in {row.campaign_id for _, row in reserved}:
-            self.signals.notify(campaign_id)
-        counts = Counter(r["status"] for r in results)
-        return {"results": results, "claimed": counts["claimed"],
-                "duplicates": counts["duplicate"], "refused": counts["refused"]}
-
     # -- stats -----------------------------------------------------------------------
 
     async def stats(self, caller: Caller, campaign_id: int) -> dict[str, Any]:
@@ -535,25 +329,6 @@ class PrizeService:
             raise Forbidden("only the campaign's merchant or the platform watches it")
 
     # -- helpers -------------------------------------------------------------------
-
-    async def _address_of(self, participant_id: str) -> str:
-        """A participant's chain address (it never changes: cached)."""
-        address = self._addresses.get(participant_id)
-        if address is None:
-            async with self.db.session() as s:
-                address = await s.scalar(select(Participant.address).where(
-                    Participant.id == participant_id))
-            if address is None:
-                raise NotFound(f"participant {participant_id} does not exist")
-            self._addresses[participant_id] = address
-        return address
-
-    @staticmethod
-    def _terminal_of(caller: Caller) -> str:
-        merchant_id = caller.acts_for_merchant
-        if merchant_id is None:
-            raise Forbidden("only a terminal (or its merchant) scans and claims prizes")
-        return merchant_id
 
     async def _campaign(self, campaign_id: int, field: str = "id") -> PrizeCampaign:
         async with self.db.session() as s:
@@ -575,14 +350,6 @@ class PrizeService:
         return await self.rt.gateway.submit(  # type: ignore[no-any-return]
             await self.rt.participants.signer(caller.id), call, op_key=op_key)
 
-
-
-#: An award with its campaign and prize (built once: claiming is a hot path).
-_AWARD_IN_FULL = (select(PrizeAward, PrizeCampaign, PrizeStock)
-                  .join(PrizeCampaign, PrizeCampaign.id == PrizeAward.campaign_id)
-                  .join(PrizeStock, (PrizeStock.campaign_id == PrizeAward.campaign_id)
-                        & (PrizeStock.prize_index == PrizeAward.prize_index))
-                  .where(PrizeAward.id == bindparam("award_id")))
 
 
 def _check_text(value: str, limit: int, field: str) -> None:

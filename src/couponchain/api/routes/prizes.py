@@ -16,12 +16,12 @@ from couponchain.api.deps import CallerDep, IdempotencyDep, IdempotencyKey, Runt
 from couponchain.api.idempotency import write
 from couponchain.runtime import Runtime
 from couponchain.services import prize_views as views
+from couponchain.services.prize_claims import SYNC_MAX
 from couponchain.services.prizes import (
     AWARD_REQUEST_MAX,
     MAX_PRIZES,
     MAX_QUANTITY,
     MAX_TERMINALS,
-    SYNC_MAX,
     CampaignRequest,
 )
 
