@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import socket
 import time
 from collections import Counter
@@ -217,6 +218,40 @@ async def test_99_declared_300_sold_concurrently_from_two_terminals(
     assert serials == [f"LIMITED-{n:06d}" for n in range(1, 100)]
     final = (await client.get(f"/v1/editions/{edition['id']}")).json()
     assert (final["sold"], final["remaining"]) == (99, 0)
+
+
+async def test_1000_redemptions_of_100_coupons_from_10_terminals_redeem_each_once(
+    client: httpx.AsyncClient,
+) -> None:
+    shop = await _shop(client)
+    auth = shop.as_merchant
+    tills = [shop.auth(shop.terminals[0]), shop.auth(shop.terminals[1])] + [
+        shop.auth((await client.post("/v1/terminals", json={"name": f"Till {i}"},
+                                     headers=auth)).json()) for i in range(3, 11)]
+    edition = await _create(client, shop, "RACE", 100)
+    sold = await client.post(f"/v1/editions/{edition['id']}/sales:bulk", headers=auth, json={
+        "sales": [{"buyer": shop.consumers[i % 2]["id"], "order_ref": f"R-{i}"}
+                  for i in range(100)]})
+    assert sold.status_code == 201, sold.text
+    serials = [c["serial"] for c in sold.json()["coupons"]]
+    # Every coupon tried once at each of the ten tills, the thousand in a shuffled order.
+    attempts = [(serial, till) for serial in serials for till in range(10)]
+    random.Random(1000).shuffle(attempts)
+
+    async def redeem(serial: str, till: int) -> tuple[str, httpx.Response]:
+        return serial, await client.post(f"/v1/coupons/{serial}/redeem", headers=tills[till])
+
+    results = await asyncio.gather(*(redeem(s, t) for s, t in attempts))
+    statuses = Counter(r.status_code for _, r in results)
+    assert statuses == {200: 100, 409: 900}, statuses
+    assert sorted(s for s, r in results if r.status_code == 200) == sorted(serials)
+    refused = [r.json() for _, r in results if r.status_code == 409]
+    assert {p["reason"] for p in refused} == {"editions: coupon already redeemed"}, refused[0]
+    final = (await client.get(f"/v1/editions/{edition['id']}")).json()
+    assert (final["sold"], final["redeemed"]) == (100, 100)
+    for serial in serials[:10]:
+        history = (await client.get(f"/v1/coupons/{serial}")).json()["history"]
+        assert [h["action"] for h in history].count("redeemed") == 1
 
 
 async def test_bulk_sales_are_all_or_nothing(client: httpx.AsyncClient) -> None:
