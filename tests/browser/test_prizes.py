@@ -170,6 +170,11 @@ async def test_offline_terminal_queues_and_syncs(site: tuple[str, Runtime],
                                          headers=_auth(w["ann"])))["code"]
     terminal = await _signed_in(browser, url, w["till"]["api_key"], "/terminal", PHONE)
     await expect(terminal.locator("#queue-count")).to_have_text("0", timeout=10_000)
+    # The page checks signatures offline once it holds the published key and the
+    # curve module; it fetches both on load (going offline earlier leaves the check
+    # to the server at sync, which is not what this test is about).
+    await terminal.wait_for_function(
+        "() => window.prizeSignature && localStorage.getItem('couponchain.prizeSigner')")
     await terminal.context.set_offline(True)
     await expect(terminal.locator("#net-state")).to_have_text("offline")
     # A hardware scanner types garbage, then the real code, each ending with Enter.
