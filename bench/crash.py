@@ -22,8 +22,6 @@ import asyncio
 import os
 import random
 import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from harness import Platform
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
@@ -40,65 +39,6 @@ from couponchain.chain import contracts
 
 console = Console(file=sys.stdout)
 ADMIN = "crash-campaign-admin-key"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Platform:
-    """A `couponchain up` process on one data directory, killed and started again."""
-
-    def __init__(self, data_dir: Path) -> None:
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ, "COUPONCHAIN_DATA_DIR": str(data_dir),
-                    "COUPONCHAIN_MASTER_SECRET": "crash-campaign-master-secret",
-                    "COUPONCHAIN_ADMIN_KEY": ADMIN, "COUPONCHAIN_DISTRIBUTE_INTERVAL": "0",
-                    "COUPONCHAIN_REPORT_INTERVAL": "0"}
-        self.log = open(data_dir.parent / "platform.log", "ab")  # noqa: SIM115 - closed in stop
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.rpc_url = ""
-
-    async def start(self) -> float:
-        """Start and wait for READY; returns the seconds it took."""
-        started = time.perf_counter()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "couponchain.cli", "up", "--port", str(self.port)],
-            env=self.env, stdout=subprocess.PIPE, stderr=self.log)
-        assert self.proc.stdout is not None
-        loop = asyncio.get_running_loop()
-        while True:
-            line = await asyncio.wait_for(
-                loop.run_in_executor(None, self.proc.stdout.readline), timeout=300)
-            if not line:
-                raise RuntimeError("couponchain up exited before READY (see platform.log)")
-            if line.startswith(b"chain: "):
-                self.rpc_url = line.split()[1].decode()
-            if line.startswith(b"READY "):
-                return time.perf_counter() - started
-
-    def node_pid(self) -> int | None:
-        assert self.proc is not None
-        children = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True,
-                                  text=True).stdout.split()
-        return int(children[0]) if children else None
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        self.log.close()
 
 
 class Load:
@@ -178,7 +118,7 @@ def _topic(contract: str, event: str) -> bytes:
 async def main(args: argparse.Namespace) -> None:
     random.seed(args.seed)
     with tempfile.TemporaryDirectory() as tmp:
-        platform = Platform(Path(tmp) / "data")
+        platform = Platform(Path(tmp) / "data", ADMIN)
         restarts: list[float] = [await platform.start()]
         try:
             async with httpx.AsyncClient(base_url=platform.url, timeout=120, headers={

@@ -1,0 +1,85 @@
+"""What the benchmarks share: a `couponchain up` process to load from outside.
+
+Benchmarks whose figure is about the platform as clients see it (over HTTP,
+the load generated in another process) start it with `Platform` on a
+throwaway data directory and stop it at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Platform:
+    """A `couponchain up` process on one data directory, killed and started again."""
+
+    def __init__(self, data_dir: Path, admin_key: str, **settings: str) -> None:
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {**os.environ, "COUPONCHAIN_DATA_DIR": str(data_dir),
+                    "COUPONCHAIN_MASTER_SECRET": f"{admin_key}-master-secret",
+                    "COUPONCHAIN_ADMIN_KEY": admin_key, "COUPONCHAIN_DISTRIBUTE_INTERVAL": "0",
+                    "COUPONCHAIN_REPORT_INTERVAL": "0",
+                    **{f"COUPONCHAIN_{k.upper()}": v for k, v in settings.items()}}
+        self.log = open(data_dir.parent / "platform.log", "ab")  # noqa: SIM115 - closed in stop
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.rpc_url = ""
+
+    async def start(self) -> float:
+        """Start and wait for READY; returns the seconds it took."""
+        started = time.perf_counter()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "couponchain.cli", "up", "--port", str(self.port)],
+            env=self.env, stdout=subprocess.PIPE, stderr=self.log)
+        assert self.proc.stdout is not None
+        loop = asyncio.get_running_loop()
+        while True:
+            line = await asyncio.wait_for(
+                loop.run_in_executor(None, self.proc.stdout.readline), timeout=300)
+            if not line:
+                raise RuntimeError("couponchain up exited before READY (see platform.log)")
+            if line.startswith(b"chain: "):
+                self.rpc_url = line.split()[1].decode()
+            if line.startswith(b"READY "):
+                return time.perf_counter() - started
+
+    def node_pid(self) -> int | None:
+        assert self.proc is not None
+        children = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True,
+                                  text=True).stdout.split()
+        return int(children[0]) if children else None
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+    def peak_rss_mib(self) -> float:
+        """The API process's peak resident memory so far (VmHWM), in MiB."""
+        assert self.proc is not None
+        status = Path(f"/proc/{self.proc.pid}/status").read_text()
+        kib = next(int(line.split()[1]) for line in status.splitlines()
+                   if line.startswith("VmHWM:"))
+        return kib / 1024
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self.log.close()
