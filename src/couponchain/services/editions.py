@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from eth_utils import keccak
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from couponchain.chain import contracts
 from couponchain.chain.gateway import Call, OpResult
@@ -77,6 +77,9 @@ class EditionService:
     def __init__(self, runtime: Any) -> None:
         self.rt = runtime
         self._bulk = BulkSeller(self)
+        #: Edition ids by prefix: the contract refuses a prefix already taken, and
+        #: ids follow the journal's order, which a replay after a node loss repeats.
+        self._by_prefix: dict[str, int] = {}
 
     @property
     def db(self) -> Any:
@@ -239,27 +242,39 @@ class EditionService:
 
     async def coupon_id(self, serial: str) -> int:
         prefix, number = parse_serial(serial)
-        async with self.db.session() as s:
-            edition_id = (await s.execute(select(EditionRecord.id).where(
-                EditionRecord.prefix == prefix))).scalar()
+        edition_id = self._by_prefix.get(prefix)
         if edition_id is None:
-            raise NotFound(f"no edition has the prefix {prefix}", field="serial")
+            async with self.db.session() as s:
+                edition_id = (await s.execute(select(EditionRecord.id).where(
+                    EditionRecord.prefix == prefix))).scalar()
+            if edition_id is None:
+                raise NotFound(f"no edition has the prefix {prefix}", field="serial")
+            self._by_prefix[prefix] = edition_id
         return coupon_id_of(edition_id, number)
 
     async def _coupon_row(self, coupon_id: int) -> CouponRecord:
-        async with self.db.session() as s:
-            row = await s.get(CouponRecord, coupon_id)
-        if row is None:
-            raise NotFound("no coupon with this serial was sold", field="serial")
+        row, _edition, _merchant = await self._coupon_in_full(coupon_id)
         return row
+
+    async def _coupon_in_full(self, coupon_id: int, merchant_id: str | None = None,
+                              ) -> tuple[CouponRecord, EditionRecord, str | None]:
+        """A sold coupon with its edition and the address of `merchant_id`, in one read
+        (redemption is the hot path of a busy till)."""
+        async with self.db.session() as s:
+            found = (await s.execute(_COUPON_IN_FULL, {
+                "coupon_id": coupon_id, "merchant_id": merchant_id})).first()
+        if found is None:
+            raise NotFound("no coupon with this serial was sold", field="serial")
+        row, edition, merchant = found
+        return row, edition, merchant
 
     async def coupon_by_id(self, coupon_id: int, history: bool = False) -> dict[str, Any]:
         """A coupon's edition, owner, status and (optionally) full history."""
-        row = await self._coupon_row(coupon_id)
-        edition = await self.record(row.edition_id)
         async with self.db.session() as s:
-            owner_id = (await s.execute(select(Participant.id).where(
-                Participant.address == row.owner))).scalar()
+            found = (await s.execute(_COUPON_SHOWN, {"coupon_id": coupon_id})).first()
+            if found is None:
+                raise NotFound("no coupon with this serial was sold", field="serial")
+            row, edition, owner_id, merchant_id, terms = found
             events = list((await s.execute(
                 select(CouponHistory).where(CouponHistory.coupon_id == coupon_id)
                 .order_by(CouponHistory.block_number, CouponHistory.log_index)
@@ -274,7 +289,7 @@ class EditionService:
             "block_number": row.block_number,
         }
         if history:
-            out["edition"] = await self.get(row.edition_id)
+            out["edition"] = self.public(edition, terms, merchant_id)
             out["history"] = [{
                 "action": h.action, "from": h.sender, "to": h.receiver, "by": h.actor,
                 "at": _iso(h.timestamp), "tx_hash": h.tx_hash, "block_number": h.block_number,
@@ -308,9 +323,9 @@ class EditionService:
         applied = await self._applied(caller, idempotency_key, "redeem")
         if applied is not None:  # a retry whose answer was lost: report that outcome
             return await self._after(applied, coupon_id)
-        row = await self._coupon_row(coupon_id)
-        edition = await self.record(row.edition_id)
-        await self._seller_may_sell(caller, edition)
+        row, edition, merchant = await self._coupon_in_full(coupon_id, caller.acts_for_merchant)
+        if merchant is None or merchant != edition.merchant:
+            raise Forbidden("only the edition's merchant or its terminals may do this")
         self._check_active(row)
         now = time.time()
         if now < edition.valid_from:
@@ -328,8 +343,7 @@ class EditionService:
         applied = await self._applied(caller, idempotency_key, "void")
         if applied is not None:  # a retry whose answer was lost: report that outcome
             return await self._after(applied, coupon_id)
-        row = await self._coupon_row(coupon_id)
-        edition = await self.record(row.edition_id)
+        row, edition, _merchant = await self._coupon_in_full(coupon_id)
         if caller.role != Role.MERCHANT or caller.address != edition.merchant:
             raise Forbidden("only the edition's merchant may void its coupons")
         self._check_active(row)
@@ -427,3 +441,23 @@ class EditionService:
 
 def _iso(epoch: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+
+
+#: A coupon with its edition and the address of the participant `merchant_id`.
+_COUPON_IN_FULL = (
+    select(CouponRecord, EditionRecord,
+           select(Participant.address).where(Participant.id == bindparam("merchant_id"))
+           .scalar_subquery())
+    .join(EditionRecord, EditionRecord.id == CouponRecord.edition_id)
+    .where(CouponRecord.id == bindparam("coupon_id")))
+#: A coupon as shown: with its edition, its owner's and merchant's ids and the terms.
+_COUPON_SHOWN = (
+    select(CouponRecord, EditionRecord,
+           select(Participant.id).where(Participant.address == CouponRecord.owner)
+           .limit(1).scalar_subquery(),
+           select(Participant.id).where(Participant.address == EditionRecord.merchant)
+           .limit(1).scalar_subquery(),
+           EditionTerms.text)
+    .join(EditionRecord, EditionRecord.id == CouponRecord.edition_id)
+    .outerjoin(EditionTerms, EditionTerms.content_hash == EditionRecord.content_hash)
+    .where(CouponRecord.id == bindparam("coupon_id")))
