@@ -63,6 +63,21 @@ async def test_idempotent_retry_returns_the_stored_response(client: httpx.AsyncC
     assert other.json()["field"] == "Idempotency-Key"
 
 
+async def test_idempotent_retry_keeps_amounts_beyond_64_bits(client: httpx.AsyncClient) -> None:
+    """Found by the stateful OpenAPI test: a credit of more than 2**64 units was issued but
+    answered 500 (the stored response could not be serialised), and a replay would have
+    turned the amounts into floats."""
+    consumer = (await client.post("/v1/consumers", json={"name": "Rich"})).json()
+    headers = {"Idempotency-Key": "credit-big"}
+    body = {"to": consumer["id"], "amount": 2**70 + 1}
+    first = await client.post("/v1/credits", json=body, headers=headers)
+    assert first.status_code == 201, first.text
+    assert first.json()["amount"] == first.json()["token_balance"] == 2**70 + 1
+    again = await client.post("/v1/credits", json=body, headers=headers)
+    assert again.status_code == 201
+    assert again.json() == first.json() and isinstance(again.json()["amount"], int)
+
+
 async def test_health_reports_chain_indexer_and_outbox(client: httpx.AsyncClient) -> None:
     health = (await client.get("/v1/health")).json()
     assert health["status"] == "ok"

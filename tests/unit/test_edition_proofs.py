@@ -65,6 +65,11 @@ def test_csv_rows_are_parsed_with_defaults() -> None:
         ("abc", "R1", 5, "online"), ("xyz", "R2", None, "offline")]
 
 
+def test_csv_with_cr_line_ends_is_parsed() -> None:
+    sales = parse_sales_csv("buyer,order_ref\rabc,R1\rxyz,R2\r")
+    assert [(s.buyer, s.order_ref) for s in sales] == [("abc", "R1"), ("xyz", "R2")]
+
+
 @pytest.mark.parametrize(("text", "field"), [
     ("buyer\nabc\n", "header"),
     ("buyer,order_ref,colour\nabc,R1,red\n", "header"),
@@ -73,6 +78,9 @@ def test_csv_rows_are_parsed_with_defaults() -> None:
     ("buyer,order_ref,channel\nabc,R1,fax\n", "row 1.channel"),
     ("buyer,order_ref\nabc,R1,extra\n", "row 1"),
     ("buyer,order_ref\n", "file"),
+    # Found by the stateful OpenAPI test: a bare CR and an overlong field were 500s.
+    ("\x1a\x10f\rx\n", "header"),
+    ("buyer,order_ref\n" + "a" * 200_000 + ",R1\n", "file"),
 ])
 def test_csv_errors_name_the_row_and_field(text: str, field: str) -> None:
     with pytest.raises(InvalidInput) as caught:

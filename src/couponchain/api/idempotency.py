@@ -34,6 +34,20 @@ MAX_KEY_LENGTH = 200
 Handler = Callable[[], Awaitable[tuple[int, dict[str, Any]]]]
 
 
+def _dumps(body: Any) -> bytes:
+    """JSON of a stored response; orjson refuses integers beyond 64 bits (token amounts)."""
+    try:
+        return orjson.dumps(body)
+    except TypeError:
+        return json.dumps(body, separators=(",", ":")).encode()
+
+
+def _loads(raw: bytes | memoryview) -> Any:
+    """A stored response; the standard parser, as orjson reads integers beyond 64 bits
+    as floats and a replay must answer what the first request did."""
+    return json.loads(bytes(raw))
+
+
 def request_hash(method: str, path: str, payload: Any) -> str:
     try:
         canonical = orjson.dumps([method, path, payload], option=orjson.OPT_SORT_KEYS)
@@ -70,7 +84,7 @@ class Idempotency:
                 await self._release(scoped)
                 raise
             response = problem_of(exc)
-            await self._store(scoped, response.status_code, orjson.loads(response.body))
+            await self._store(scoped, response.status_code, _loads(response.body))
             return response
         except BaseException:
             await self._release(scoped)
@@ -97,7 +111,7 @@ class Idempotency:
                             field="Idempotency-Key")
                     if row.state == "done":
                         assert row.response_body is not None
-                        body = orjson.loads(self.vault.decrypt(row.response_body))
+                        body = _loads(self.vault.decrypt(row.response_body))
                         media = ("application/problem+json" if row.response_status
                                  and row.response_status >= 400 else "application/json")
                         return JSONResponse(body, status_code=row.response_status or 200,
@@ -116,7 +130,7 @@ class Idempotency:
         async with self.db.transaction() as s:
             await s.execute(update(IdempotencyRecord).where(IdempotencyRecord.key == scoped)
                             .values(state="done", response_status=status,
-                                    response_body=self.vault.encrypt(orjson.dumps(body))))
+                                    response_body=self.vault.encrypt(_dumps(body))))
 
     async def _release(self, scoped: str) -> None:
         async with self.db.transaction() as s:

@@ -284,7 +284,15 @@ async def import_sales(
 
 def parse_sales_csv(text: str) -> list[Sale]:
     """The sales of a CSV file; every row error names its row and field."""
-    reader = csv.DictReader(io.StringIO(text))
+    # newline="": the csv module splits the lines itself (CR-only files included).
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        return _sales_of(reader)
+    except csv.Error as exc:  # e.g. a field over the csv module's 128 KiB limit
+        raise InvalidInput(f"not readable as CSV: {exc}", field="file") from None
+
+
+def _sales_of(reader: csv.DictReader[str]) -> list[Sale]:
     header = [h.strip() for h in reader.fieldnames or []]
     missing = [h for h in ("buyer", "order_ref") if h not in header]
     if missing:
