@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import Depends, FastAPI
 
 from couponchain import __version__
-from couponchain.api import problems
+from couponchain.api import links, problems
 from couponchain.api.deps import read_models_whole
 from couponchain.api.idempotency import Idempotency
 from couponchain.api.limits import Guard
@@ -76,4 +76,18 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> FastAPI:
     app.include_router(referral_pages.router)
     app.include_router(marketing_pages.router)
     pages.mount_static(app)
+    _document_links(app)
     return app
+
+
+def _document_links(app: FastAPI) -> None:
+    """Generate the OpenAPI document once, with the links between operations added."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            links.add_links(generate())  # generate() caches the document it returns
+        assert app.openapi_schema is not None
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
