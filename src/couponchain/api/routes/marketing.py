@@ -93,7 +93,9 @@ def _records(raw: bytes) -> list[Any]:
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        try:  # orjson stops at 64-bit integers; let the record checks name such a value
+        # orjson reads an integer beyond 64 bits as a float (the record checks then
+        # refuse it as not an integer); what it refuses outright, json may still read.
+        try:
             body = json.loads(raw)
         except ValueError:
             raise InvalidInput("the body is not valid JSON", field="body") from None
