@@ -69,10 +69,17 @@ class Platform:
 
     def peak_rss_mib(self) -> float:
         """The API process's peak resident memory so far (VmHWM), in MiB."""
+        return self._status_mib("VmHWM:")
+
+    def rss_mib(self) -> float:
+        """The API process's resident memory now (VmRSS), in MiB."""
+        return self._status_mib("VmRSS:")
+
+    def _status_mib(self, field: str) -> float:
         assert self.proc is not None
         status = Path(f"/proc/{self.proc.pid}/status").read_text()
         kib = next(int(line.split()[1]) for line in status.splitlines()
-                   if line.startswith("VmHWM:"))
+                   if line.startswith(field))
         return kib / 1024
 
     def stop(self) -> None:

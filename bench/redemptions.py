@@ -121,10 +121,20 @@ async def main(args: argparse.Namespace) -> None:
                 receive, send = multiprocessing.Pipe(duplex=False)
                 generator = multiprocessing.get_context("spawn").Process(
                     target=_generate, args=(platform.url, serials, keys, args.rate, send))
+                rss: list[float] = [platform.rss_mib()]
+
+                async def sample() -> None:
+                    while True:
+                        await asyncio.sleep(1)
+                        rss.append(platform.rss_mib())
+
+                sampler = asyncio.create_task(sample())
                 started = time.perf_counter()
                 generator.start()
                 results = await asyncio.get_running_loop().run_in_executor(None, receive.recv)
                 elapsed = time.perf_counter() - started - 0.5
+                sampler.cancel()
+                rss.append(platform.rss_mib())
                 generator.join()
             async with httpx.AsyncClient(base_url=platform.url, timeout=60) as client:
                 edition = (await client.get("/v1/coupons/" + serials[0])).json()["edition"]
@@ -152,7 +162,11 @@ async def main(args: argparse.Namespace) -> None:
     table.add_row("redemptions per second (answered, whole run)",
                   f"{statuses[200] / elapsed:,.0f}")
     table.add_row("read models: sold / redeemed", f"{counts['sold']:,} / {counts['redeemed']:,}")
-    table.add_row("platform process peak RSS", f"{peak:,.0f} MiB")
+    half = len(rss) // 2
+    table.add_row("platform process RSS: before the load / end / peak",
+                  f"{rss[0]:,.0f} / {rss[-1]:,.0f} / {peak:,.0f} MiB")
+    table.add_row("  second half of the load vs first half (flat = no growth per op)",
+                  f"{statistics.mean(rss[half:]) - statistics.mean(rss[:half] or rss):+,.1f} MiB")
     console.print(table)
     failed = [r for r in results if r[1] != 200]
     if failed:
@@ -161,7 +175,7 @@ async def main(args: argparse.Namespace) -> None:
     p50 = _pct(latencies, 0.5) * 1000 if latencies else float("nan")
     print(f"rate={args.rate:g} requests={len(results)} ok={statuses[200]} errors={errors} "
           f"p50_ms={p50:.1f} p99_ms={p99:.1f} redeemed_per_s={statuses[200] / elapsed:.0f} "
-          f"peak_rss_mib={peak:.0f}", flush=True)
+          f"peak_rss_mib={peak:.0f} rss_growth_mib={rss[-1] - rss[0]:.1f}", flush=True)
 
 
 if __name__ == "__main__":
