@@ -23,7 +23,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import segno
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from eth_account import Account
@@ -46,6 +45,7 @@ from couponchain.store.models import (
     PrizeClaim,
     PrizeStock,
 )
+from couponchain.web import qr
 
 log = logging.getLogger(__name__)
 
@@ -312,7 +312,7 @@ class PrizeService(ClaimDesk):
                 "expires_at": views.iso(parsed.expiry),
                 "refresh_in_seconds": CODE_LIFETIME - REFRESH_MARGIN,
                 "signer": self.code_signer.address,
-                "qr_svg": segno.make(code, error="m").svg_data_uri(scale=4, border=2)}
+                "qr_svg": qr.svg_data_uri(code)}
 
     # -- stats -----------------------------------------------------------------------
 

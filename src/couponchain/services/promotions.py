@@ -17,7 +17,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import segno
 from sqlalchemy import select
 
 from couponchain.chain.gateway import Call, OpResult
@@ -34,6 +33,7 @@ from couponchain.store.models import (
     PromotionEvaluation,
     PromotionRound,
 )
+from couponchain.web import qr
 
 log = logging.getLogger(__name__)
 
@@ -273,7 +273,7 @@ class PromotionService:
         code = consent_rules.encode_code(consent, signature)
         return {"coupon_id": coupon_id, "code": code, "nonce": str(consent.nonce),
                 "expires_at": views.iso(consent.expiry), "expiry": consent.expiry,
-                "qr_svg": segno.make(code, error="m").svg_data_uri(scale=4, border=2)}
+                "qr_svg": qr.svg_data_uri(code)}
 
     async def write_off(self, caller: Caller, code: str, order_amount: int,
                         idempotency_key: str | None) -> dict[str, Any]:

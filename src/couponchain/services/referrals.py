@@ -16,7 +16,6 @@ import time
 from typing import Any
 from urllib.parse import quote
 
-import segno
 from eth_utils import keccak
 
 from couponchain.chain.gateway import Call, OpResult
@@ -27,6 +26,7 @@ from couponchain.errors import ContractRevert, Forbidden, InvalidInput
 from couponchain.services import referral_views as views
 from couponchain.services.participants import Caller
 from couponchain.store.models import ProductDescription
+from couponchain.web import qr
 
 ZERO = "0x0000000000000000000000000000000000000000"
 UNLIMITED = 2**256 - 1
@@ -160,7 +160,7 @@ class ReferralService:
             "expires_at": views.iso(link.expiry),
             "link_hash": "0x" + links.digest(link, self.rt.chain_id, self.address).hex(),
             "usable_now": bool(usable),
-            "qr_svg": segno.make(url, error="m").svg_data_uri(scale=4, border=2),
+            "qr_svg": qr.svg_data_uri(url),
         }
 
     async def verify_link(self, text: str, product_id: int | None = None,

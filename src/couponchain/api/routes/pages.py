@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Annotated, Any
 
-import segno
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi import Path as UrlPath
 from fastapi.responses import HTMLResponse, Response
@@ -20,7 +18,7 @@ from couponchain.domain.edition_slots import CouponStatus, layout_from_compiler
 from couponchain.errors import CouponChainError
 from couponchain.services import edition_views
 from couponchain.services.editions import serial_text
-from couponchain.web import i18n
+from couponchain.web import i18n, qr
 
 WEB = Path(__file__).resolve().parents[2] / "web"
 # Every page router renders with this object, so each page gets the request's locale.
@@ -123,9 +121,7 @@ async def coupon_qr(request: Request, serial: str, runtime: RuntimeDep) -> Respo
     """A PNG QR code holding the absolute URL of the coupon's public page."""
     coupon = await runtime.editions.coupon(serial)  # 404 for a serial never sold
     page_url = str(request.url_for("coupon_page", serial=coupon["serial"]))
-    png = io.BytesIO()
-    segno.make(page_url, error="m").save(png, kind="png", scale=8, border=4)
-    return Response(png.getvalue(), media_type="image/png",
+    return Response(qr.png(page_url), media_type="image/png",
                     headers={"cache-control": "public, max-age=86400"})
 
 
