@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from couponchain.chain.gateway import Call, OpResult
 from couponchain.domain import prize_codes
@@ -290,15 +290,16 @@ class PrizeService(ClaimDesk):
 
     async def code(self, caller: Caller, award_id: int) -> dict[str, Any]:
         """A fresh rotating code for the winning consumer, as text and as a QR."""
-        award = await self._award(award_id)
+        async with self.db.session() as s:  # a phone asks every 15 s: one read
+            found = (await s.execute(_AWARD_TO_SHOW, {"award_id": award_id})).first()
+        if found is None:
+            raise NotFound(f"prize award {award_id} does not exist", field="id")
+        award, campaign, taken = found
         if caller.address != award.consumer:
             raise Forbidden("only the award's consumer may show its code", field="id")
         if award.status != AWARDED:
             raise ContractRevert("prizes: award already claimed" if award.status == CLAIMED
                                  else "prizes: award revoked", field="id")
-        async with self.db.session() as s:
-            taken = await s.scalar(select(PrizeClaim.id).where(PrizeClaim.award_id == award_id))
-            campaign = await s.get(PrizeCampaign, award.campaign_id)
         if taken is not None:
             raise ContractRevert("prizes: award already claimed", field="id")
         now = int(time.time())
@@ -350,6 +351,14 @@ class PrizeService(ClaimDesk):
         return await self.rt.gateway.submit(  # type: ignore[no-any-return]
             await self.rt.participants.signer(caller.id), call, op_key=op_key)
 
+
+
+#: An award with its campaign and the id of its claim row, if any.
+_AWARD_TO_SHOW = (select(PrizeAward, PrizeCampaign,
+                         select(PrizeClaim.id).where(PrizeClaim.award_id == PrizeAward.id)
+                         .scalar_subquery())
+                  .join(PrizeCampaign, PrizeCampaign.id == PrizeAward.campaign_id)
+                  .where(PrizeAward.id == bindparam("award_id")))
 
 
 def _check_text(value: str, limit: int, field: str) -> None:
