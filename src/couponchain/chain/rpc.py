@@ -61,6 +61,9 @@ class RpcError(CouponChainError):
 
 Call = tuple[str, Sequence[Any]]
 
+#: Seconds an idle connection to the node is kept for reuse.
+KEEPALIVE = 2.0
+
 
 class RpcClient:
     """An async JSON-RPC client for one endpoint."""
@@ -75,7 +78,9 @@ class RpcClient:
         if self._http is None or self._http.closed:
             self._http = aiohttp.ClientSession(
                 timeout=self._timeout,
-                connector=aiohttp.TCPConnector(limit=16, force_close=False),
+                # Nodes close an idle connection after a few seconds (Hardhat's and
+                # Node's default is 5): reuse one only while it is surely still open.
+                connector=aiohttp.TCPConnector(limit=16, keepalive_timeout=KEEPALIVE),
                 headers={"content-type": "application/json"},
             )
         return self._http
@@ -86,12 +91,24 @@ class RpcClient:
             self._http = None
 
     async def _post(self, body: Any) -> Any:
-        try:
-            async with self._session().post(self.url, data=orjson.dumps(body)) as response:
-                content = await response.read()
-                status = response.status
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise ChainUnavailable(f"chain node at {self.url} does not answer: {exc!r}") from exc
+        data = orjson.dumps(body)
+        for attempt in (1, 2):
+            try:
+                async with self._session().post(self.url, data=data) as response:
+                    content = await response.read()
+                    status = response.status
+                break
+            except aiohttp.ServerDisconnectedError as exc:
+                # A kept-alive connection the node closed as we sent on it (our loop
+                # was busy past its idle timeout): send once more on a fresh one.
+                # Every request here may be sent twice: reads, and raw transactions,
+                # which the node knows by hash.
+                if attempt == 2:
+                    raise ChainUnavailable(
+                        f"chain node at {self.url} does not answer: {exc!r}") from exc
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                raise ChainUnavailable(
+                    f"chain node at {self.url} does not answer: {exc!r}") from exc
         if status >= 500 and not content:
             raise ChainUnavailable(f"chain node at {self.url} answered {status}")
         try:
