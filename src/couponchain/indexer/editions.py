@@ -7,11 +7,15 @@ coupon's current state, each coupon's history, and each reservation.
 
 from __future__ import annotations
 
-from sqlalchemy import update
+from collections import Counter
+from typing import cast
+
+from sqlalchemy import Table, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from couponchain.domain.edition_slots import CouponStatus
 from couponchain.indexer.projections import PROJECTIONS, IndexedEvent
+from couponchain.indexer.rows import insert_rows
 from couponchain.store.models import (
     CouponHistory,
     CouponRecord,
@@ -25,6 +29,14 @@ PROJECTIONS.owns(
     CouponHistory.__table__,  # type: ignore[arg-type]
     EditionReservation.__table__,  # type: ignore[arg-type]
 )
+
+_COUPONS = cast(Table, CouponRecord.__table__)
+_COUPON_COLUMNS = ("id", "edition_id", "serial", "owner", "status", "channel", "price",
+                   "order_ref", "seller", "sold_at", "block_number", "tx_hash")
+_HISTORY = cast(Table, CouponHistory.__table__)
+_HISTORY_COLUMNS = ("coupon_id", "action", "sender", "receiver", "actor", "block_number",
+                    "block_hash", "log_index", "tx_hash", "timestamp")
+ACTIVE = int(CouponStatus.ACTIVE)
 
 
 def _history(event: IndexedEvent, action: str, *, sender: str | None, receiver: str | None,
@@ -48,19 +60,23 @@ async def edition_registered(session: AsyncSession, event: IndexedEvent) -> None
     ))
 
 
-@PROJECTIONS.on("editions", "CouponSold")
-async def coupon_sold(session: AsyncSession, event: IndexedEvent) -> None:
-    a = event.args
-    edition_id = int(a["edition_id"])
-    session.add(CouponRecord(
-        id=int(a["coupon_id"]), edition_id=edition_id, serial=int(a["serial"]),
-        owner=a["buyer"], status=int(CouponStatus.ACTIVE), channel=int(a["channel"]),
-        price=str(a["price"]), order_ref=a["order_ref"], seller=a["seller"],
-        sold_at=int(a["sold_at"]), block_number=event.block_number, tx_hash=event.tx_hash,
-    ))
-    session.add(_history(event, "sold", sender=None, receiver=a["buyer"], actor=a["seller"]))
-    await session.execute(update(EditionRecord).where(EditionRecord.id == edition_id)
-                          .values(sold=EditionRecord.sold + 1))
+@PROJECTIONS.on_runs("editions", "CouponSold")
+async def coupons_sold(session: AsyncSession, events: list[IndexedEvent]) -> None:
+    """A run of sales (a bulk sale makes hundreds in a row): its coupon and history
+    rows in one statement each, and each edition's `sold` moved once by the run's count."""
+    await session.flush()  # rows earlier handlers added (the edition itself) go first
+    await insert_rows(session, _COUPONS, _COUPON_COLUMNS, [
+        (int(e.args["coupon_id"]), int(e.args["edition_id"]), int(e.args["serial"]),
+         e.args["buyer"], ACTIVE, int(e.args["channel"]), str(e.args["price"]),
+         e.args["order_ref"], e.args["seller"], int(e.args["sold_at"]), e.block_number,
+         e.tx_hash) for e in events])
+    await insert_rows(session, _HISTORY, _HISTORY_COLUMNS, [
+        (int(e.args["coupon_id"]), "sold", None, e.args["buyer"], e.args["seller"],
+         e.block_number, e.block_hash, e.log_index, e.tx_hash, e.timestamp) for e in events])
+    per_edition = Counter(int(e.args["edition_id"]) for e in events)
+    for edition_id, count in per_edition.items():
+        await session.execute(update(EditionRecord).where(EditionRecord.id == edition_id)
+                              .values(sold=EditionRecord.sold + count))
 
 
 @PROJECTIONS.on("editions", "CouponTransferred")

@@ -1,11 +1,17 @@
 """The indexer: follows contract events into SQL, resumable and idempotent.
 
-It reads logs in ranges of blocks with one `eth_getLogs`, stores each event
-once per (block hash, log index) and applies the projections in the same
-database transaction, so a crash leaves either the whole range or none of it.
+It reads logs in ranges of blocks with `eth_getLogs`, stores each event once
+per (block hash, log index) and applies the projections in the same database
+transaction, so a crash leaves either a whole slice of the range or none of it.
 Before each range it checks that the last block it read still has the same
 hash; if not (a reorg, or a dev node that restarted and replayed), it rewinds to
 the last block that matches and rebuilds the read models from the stored events.
+
+Catching up, a range is read in pieces of about `max_events` logs, the next
+piece fetched while the last one is stored, so the node serialises logs on one
+core while this process decodes and writes on the other. Measured with
+bench/indexer.py (210,000 events): 635 events/s before the pieces, the
+plain-row inserts and the decoding in `decoding.py`, about 20,000 after.
 """
 
 from __future__ import annotations
@@ -15,21 +21,31 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, cast
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import Table, delete, func, select
 
 from couponchain.chain.contracts import CompiledContract
 from couponchain.chain.rpc import RpcClient
 from couponchain.errors import ChainUnavailable
-from couponchain.indexer.projections import PROJECTIONS, IndexedEvent, Projections, json_safe
+from couponchain.indexer.decoding import LogDecoder
+from couponchain.indexer.projections import PROJECTIONS, IndexedEvent, Projections
+from couponchain.indexer.rows import insert_rows
 from couponchain.store.db import Database
 from couponchain.store.models import ChainEvent, ChainTx, IndexedBlock
 
 log = logging.getLogger(__name__)
 
+_EVENTS = cast(Table, ChainEvent.__table__)
+_EVENT_COLUMNS = ("block_number", "block_hash", "log_index", "tx_hash", "block_timestamp",
+                  "contract", "event", "args")
+_BLOCKS = cast(Table, IndexedBlock.__table__)
+
 #: Seconds after a rewind the read models may stay held for a chain still replaying.
 REBUILD_PATIENCE = 60.0
+#: Blocks in the first eth_getLogs of a catch-up, before the density is known.
+FIRST_SPAN = 10
 
 ContractsByAddress = Callable[[], dict[str, tuple[str, CompiledContract]]]
 
@@ -66,6 +82,8 @@ class Indexer:
         self._wake = asyncio.Event()
         self._progress = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
+        #: Blocks per eth_getLogs, learned from the density of the last piece.
+        self._span = min(chunk, FIRST_SPAN)
 
     @property
     def lag(self) -> int:
@@ -141,70 +159,75 @@ class Indexer:
             return True
         first, last = self.indexed + 1, min(self.head, self.indexed + self.chunk)
         contracts = self.contracts()
-        logs: list[dict[str, Any]] = []
-        if contracts:
-            logs = await self.rpc.call("eth_getLogs", {
-                "fromBlock": hex(first), "toBlock": hex(last), "address": list(contracts),
-            })
-        # One database transaction per slice of at most about `max_events` events, cut at
-        # block boundaries, so the SQLite write lock is never held for long.
-        while True:
-            part, part_last = _bounded(logs, last, self.max_events)
-            await self._store(part, first, part_last, contracts)
-            if part_last >= last:
-                break
-            logs, first = logs[len(part):], part_last + 1
+        addresses = list(contracts)
+        # The range is read in pieces of about `max_events` logs (the span in blocks
+        # is learned from the density of the last piece), and the next piece is
+        # fetched while this one is stored: the node works beside the database.
+        fetching = asyncio.ensure_future(
+            self._fetch(addresses, first, min(last, first + self._span - 1)))
+        try:
+            while True:
+                piece = await fetching
+                if piece.last < last:
+                    self._span = _next_span(self._span, piece, self.max_events, self.chunk)
+                    fetching = asyncio.ensure_future(self._fetch(
+                        addresses, piece.last + 1, min(last, piece.last + self._span)))
+                for part, part_first, part_last in piece.parts:
+                    await self._store(part, part_first, part_last, contracts, piece.blocks)
+                if piece.last >= last:
+                    break
+        finally:
+            if not fetching.done():
+                fetching.cancel()
+                with contextlib.suppress(asyncio.CancelledError, ChainUnavailable):
+                    await fetching
         return last >= self.head
 
-    async def _store(self, logs: list[dict[str, Any]], first: int, last: int,
-                     contracts: dict[str, tuple[str, CompiledContract]]) -> None:
-        """Store blocks first..last (their events in `logs`) and apply the projections."""
-        numbers = sorted({int(entry["blockNumber"], 16) for entry in logs} | {last})
-        blocks = await self.rpc.batch([("eth_getBlockByNumber", [hex(n), False]) for n in numbers])
+    async def _fetch(self, addresses: list[str], first: int, last: int) -> _Piece:
+        """The logs of blocks first..last, cut into slices of at most about `max_events`
+        at block boundaries (one database transaction each), with their blocks' hashes
+        and timestamps."""
+        logs: list[dict[str, Any]] = []
+        if addresses:
+            logs = await self.rpc.call("eth_getLogs", {
+                "fromBlock": hex(first), "toBlock": hex(last), "address": addresses,
+            })
+        count = len(logs)
+        parts: list[tuple[list[dict[str, Any]], int, int]] = []
+        part_first = first
+        while True:
+            part, part_last = _bounded(logs, last, self.max_events)
+            parts.append((part, part_first, part_last))
+            if part_last >= last:
+                break
+            logs, part_first = logs[len(part):], part_last + 1
+        numbers = sorted({int(entry["blockNumber"], 16) for part, _, _ in parts
+                          for entry in part} | {part_last for _, _, part_last in parts})
+        blocks = await self.rpc.batch([("eth_getBlockByNumber", [hex(n), False])
+                                       for n in numbers])
         info = {n: (b["hash"], int(b["timestamp"], 16)) for n, b in zip(numbers, blocks,
                                                                           strict=True)}
-        events = self._decode(logs, contracts, info)
+        return _Piece(first, last, count, parts, info)
+
+    async def _store(self, logs: list[dict[str, Any]], first: int, last: int,
+                     contracts: dict[str, tuple[str, CompiledContract]],
+                     info: dict[int, tuple[str, int]]) -> None:
+        """Store blocks first..last (their events in `logs`) and apply the projections."""
+        numbers = sorted({int(entry["blockNumber"], 16) for entry in logs} | {last})
+        events = LogDecoder(contracts).decode(logs, {n: t for n, (_, t) in info.items()})
         async with self.db.transaction() as s:
             await s.execute(delete(ChainEvent).where(ChainEvent.block_number.between(first, last)))
             await s.execute(delete(IndexedBlock).where(IndexedBlock.number.between(first, last)))
-            if events:
-                await s.execute(insert(ChainEvent), [
-                    {"block_number": e.block_number, "block_hash": e.block_hash,
-                     "log_index": e.log_index, "tx_hash": e.tx_hash,
-                     "block_timestamp": e.timestamp, "contract": e.contract, "event": e.name,
-                     "args": e.args} for e in events
-                ])
-            await s.execute(insert(IndexedBlock),
-                            [{"number": n, "hash": info[n][0]} for n in numbers])
+            await insert_rows(s, _EVENTS, _EVENT_COLUMNS, [
+                (e.block_number, e.block_hash, e.log_index, e.tx_hash, e.timestamp, e.contract,
+                 e.name, e.args) for e in events])
+            await insert_rows(s, _BLOCKS, ("number", "hash"), [(n, info[n][0]) for n in numbers])
             await self.projections.apply(s, events)
         async with self._progress:
             self.indexed = last
             if self.rebuilding_to is not None and last >= self.rebuilding_to:
                 self.rebuilding_to = None
             self._progress.notify_all()
-
-    def _decode(
-        self, logs: list[dict[str, Any]], contracts: dict[str, tuple[str, CompiledContract]],
-        info: dict[int, tuple[str, int]],
-    ) -> list[IndexedEvent]:
-        events = []
-        for entry in logs:
-            name, code = contracts[entry["address"].lower()]
-            decoded = code.decode_log(
-                [bytes.fromhex(t[2:]) for t in entry["topics"]], bytes.fromhex(entry["data"][2:])
-            )
-            if decoded is None:
-                continue
-            number = int(entry["blockNumber"], 16)
-            events.append(IndexedEvent(
-                contract=name, name=decoded[0],
-                args={k: json_safe(v) for k, v in decoded[1].items()},
-                block_number=number, block_hash=entry["blockHash"],
-                log_index=int(entry["logIndex"], 16), tx_hash=entry["transactionHash"],
-                timestamp=info[number][1],
-            ))
-        events.sort(key=lambda e: (e.block_number, e.log_index))
-        return events
 
     async def _still_canonical(self, number: int) -> bool:
         async with self.db.session() as s:
@@ -250,18 +273,43 @@ class Indexer:
         for table in reversed(self.projections.tables):
             await session.execute(table.delete())
         last_id = 0
-        while True:
+        c = _EVENTS.c
+        while True:  # plain rows, not ORM objects: loading those cost more than applying
             rows = (await session.execute(
-                select(ChainEvent).where(ChainEvent.id > last_id)
-                .order_by(ChainEvent.id).limit(5000)
-            )).scalars().all()
+                select(c.id, c.contract, c.event, c.args, c.block_number, c.block_hash,
+                       c.log_index, c.tx_hash, c.block_timestamp)
+                .where(c.id > last_id).order_by(c.id).limit(5000)
+            )).tuples().all()
             if not rows:
                 return
-            await self.projections.apply(session, [
-                IndexedEvent(r.contract, r.event, r.args, r.block_number, r.block_hash,
-                             r.log_index, r.tx_hash, r.block_timestamp) for r in rows
-            ])
-            last_id = max(r.id for r in rows)
+            await self.projections.apply(session, [IndexedEvent(*r[1:]) for r in rows])
+            last_id = max(r[0] for r in rows)
+
+
+@dataclass(frozen=True)
+class _Piece:
+    """Blocks first..last as fetched: `count` logs in slices (logs, first, last), and
+    each needed block's (hash, timestamp)."""
+
+    first: int
+    last: int
+    count: int
+    parts: list[tuple[list[dict[str, Any]], int, int]]
+    blocks: dict[int, tuple[str, int]]
+
+
+def _next_span(span: int, piece: _Piece, max_events: int, chunk: int) -> int:
+    """Blocks to ask for next so that a piece holds about `max_events` logs.
+
+    It at most doubles from one piece to the next: a sparse stretch (deployments,
+    quiet hours) says little about the blocks after it, and a piece far over
+    `max_events` cannot be stored while the next one is fetched.
+    """
+    blocks = piece.last - piece.first + 1
+    grown = min(chunk, max(span, blocks) * 2)
+    if piece.count == 0:
+        return grown
+    return max(1, min(grown, blocks * max_events // piece.count))
 
 
 def _bounded(

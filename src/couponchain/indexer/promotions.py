@@ -10,10 +10,14 @@ per transfer, exactly as the contract pays them.
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from collections import Counter
+from typing import cast
+
+from sqlalchemy import Table, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from couponchain.indexer.projections import PROJECTIONS, IndexedEvent
+from couponchain.indexer.rows import insert_rows
 from couponchain.store.models import (
     PayoutBalance,
     PayoutEntry,
@@ -34,6 +38,13 @@ PROJECTIONS.owns(
     PayoutEntry.__table__,  # type: ignore[arg-type]
     PayoutBalance.__table__,  # type: ignore[arg-type]
 )
+
+_COUPONS = cast(Table, PromotionCoupon.__table__)
+_COUPON_COLUMNS = ("id", "round_id", "issuer", "holder", "status", "transfers", "granted_at",
+                   "block_number", "tx_hash")
+_PATHS = cast(Table, PromotionPath.__table__)
+_PATH_COLUMNS = ("coupon_id", "action", "sender", "receiver", "actor", "amount", "block_number",
+                 "block_hash", "log_index", "tx_hash", "timestamp")
 
 
 def _step(event: IndexedEvent, coupon_id: int, action: str, *, actor: str,
@@ -102,22 +113,34 @@ async def allocated(session: AsyncSession, event: IndexedEvent) -> None:
     await _bump_round(session, round_id, allocated=count)
 
 
-@PROJECTIONS.on("promotions", "Granted")
-async def granted(session: AsyncSession, event: IndexedEvent) -> None:
-    a = event.args
-    round_id, first, last = int(a["round_id"]), int(a["first_id"]), int(a["last_id"])
-    merchant, consumer = a["merchant"], a["consumer"]
-    session.add_all([PromotionCoupon(
-        id=coupon_id, round_id=round_id, issuer=merchant, holder=consumer, status=ACTIVE,
-        transfers=0, granted_at=event.timestamp, block_number=event.block_number,
-        tx_hash=event.tx_hash) for coupon_id in range(first, last + 1)])
-    session.add_all([_step(event, coupon_id, "granted", actor=merchant, sender=merchant,
-                           receiver=consumer) for coupon_id in range(first, last + 1)])
-    count = last - first + 1
-    await session.execute(update(PromotionAllocation).where(
-        PromotionAllocation.round_id == round_id, PromotionAllocation.merchant == merchant)
-        .values(granted=PromotionAllocation.granted + count))
-    await _bump_round(session, round_id, granted=count)
+@PROJECTIONS.on_runs("promotions", "Granted")
+async def granted(session: AsyncSession, events: list[IndexedEvent]) -> None:
+    """A run of grants (a grant call makes one per consumer): its coupon and path rows
+    in one statement each, each allocation and round counter moved once by the run."""
+    await session.flush()  # rows earlier handlers added (the allocation) go first
+    coupons: list[tuple[object, ...]] = []
+    paths: list[tuple[object, ...]] = []
+    per_allocation: Counter[tuple[int, str]] = Counter()
+    for e in events:
+        a = e.args
+        round_id, first, last = int(a["round_id"]), int(a["first_id"]), int(a["last_id"])
+        merchant, consumer = a["merchant"], a["consumer"]
+        coupons.extend((coupon_id, round_id, merchant, consumer, ACTIVE, 0, e.timestamp,
+                        e.block_number, e.tx_hash) for coupon_id in range(first, last + 1))
+        paths.extend((coupon_id, "granted", merchant, consumer, merchant, None, e.block_number,
+                      e.block_hash, e.log_index, e.tx_hash, e.timestamp)
+                     for coupon_id in range(first, last + 1))
+        per_allocation[(round_id, merchant)] += last - first + 1
+    await insert_rows(session, _COUPONS, _COUPON_COLUMNS, coupons)
+    await insert_rows(session, _PATHS, _PATH_COLUMNS, paths)
+    per_round: Counter[int] = Counter()
+    for (round_id, merchant), count in per_allocation.items():
+        await session.execute(update(PromotionAllocation).where(
+            PromotionAllocation.round_id == round_id, PromotionAllocation.merchant == merchant)
+            .values(granted=PromotionAllocation.granted + count))
+        per_round[round_id] += count
+    for round_id, count in per_round.items():
+        await _bump_round(session, round_id, granted=count)
 
 
 @PROJECTIONS.on("promotions", "Transferred")
