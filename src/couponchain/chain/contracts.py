@@ -148,6 +148,8 @@ def checksum(address: str) -> str:
 
 def _word_decoder(kind: str) -> Callable[[bytes], Any] | None:
     """A fast decoder of one 32-byte ABI word, for the static types events use most."""
+    if "[" in kind:  # an array (`uint256[]`, `uint8[3]`) is no single word
+        return None
     if kind == "address":
         return lambda w: checksum(w[12:].hex())
     if kind.startswith("uint"):

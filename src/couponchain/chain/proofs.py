@@ -107,14 +107,22 @@ def _rlp_length(length: int, offset: int) -> bytes:
 
 def rlp_decode(data: bytes) -> Rlp:
     """The item RLP-encoded in `data` (all of it); ProofError when it is not RLP."""
-    item, end = _rlp_item(data, 0)
+    item, end = _rlp_item(data, 0, 0)
     if end != len(data):
         raise ProofError("trailing bytes after an RLP item")
     return item
 
 
-def _rlp_item(data: bytes, pos: int) -> tuple[Rlp, int]:
-    """The item at `pos` and the position after it."""
+#: Lists nested deeper than this are refused: a trie node nests at most a few levels
+#: (a branch holding an embedded node), and a forged node nested thousands deep would
+#: otherwise exhaust Python's recursion limit instead of failing as a bad proof.
+MAX_RLP_DEPTH = 16
+
+
+def _rlp_item(data: bytes, pos: int, depth: int) -> tuple[Rlp, int]:
+    """The item at `pos`, `depth` lists down, and the position after it."""
+    if depth > MAX_RLP_DEPTH:
+        raise ProofError(f"RLP lists nested deeper than {MAX_RLP_DEPTH}")
     if pos >= len(data):
         raise ProofError("truncated RLP")
     prefix = data[pos]
@@ -137,7 +145,7 @@ def _rlp_item(data: bytes, pos: int) -> tuple[Rlp, int]:
         return data[start:end], end
     items: list[Rlp] = []
     while start < end:
-        child, start = _rlp_item(data, start)
+        child, start = _rlp_item(data, start, depth + 1)
         items.append(child)
     if start != end:
         raise ProofError("an RLP list overruns its length")

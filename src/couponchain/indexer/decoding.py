@@ -62,6 +62,8 @@ def _bytes32(word: str) -> str:
 
 def word_decoder(kind: str) -> WordDecoder | None:
     """The hex twin of `contracts._word_decoder` for one ABI type, with the same rules."""
+    if "[" in kind:  # an array (`uint256[]`, `uint8[3]`) is no single word
+        return None
     if kind == "address":
         return _address
     if kind.startswith("uint"):
