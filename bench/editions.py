@@ -39,6 +39,7 @@ from pathlib import Path
 
 import uvicorn
 from click.testing import CliRunner
+from harness import pct
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
@@ -208,11 +209,6 @@ async def verify_latency(
     return times, process_times, startup
 
 
-def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
-
-
 async def main(args: argparse.Namespace) -> None:
     rng = random.Random(args.seed)
     with tempfile.TemporaryDirectory() as tmp:
@@ -306,17 +302,17 @@ async def main(args: argparse.Namespace) -> None:
     ):
         if times:
             table.add_row(label, str(len(times)),
-                          f"{_pct(times, 0.5) * 1000:,.0f} / {_pct(times, 0.95) * 1000:,.0f} ms")
+                          f"{pct(times, 0.5) * 1000:,.0f} / {pct(times, 0.95) * 1000:,.0f} ms")
     console.print(table)
     print(
         f"bulk_sales_per_s={bulk_rate:.0f} single_sales_per_s={single_rate:.0f} "
         f"single_sale_txs={single_txs} "
-        f"verify_p50_ms={_pct(plain, 0.5) * 1000:.1f} verify_p95_ms={_pct(plain, 0.95) * 1000:.1f} "
-        f"verify_rpc_p50_ms={_pct(anchored, 0.5) * 1000:.1f} "
-        f"verify_rpc_p95_ms={_pct(anchored, 0.95) * 1000:.1f} coupons={sum(edition_counts)}"
-        + (f" verify_process_p50_ms={_pct(plain_process, 0.5) * 1000:.1f}"
-           f" verify_rpc_process_p50_ms={_pct(anchored_process, 0.5) * 1000:.1f}"
-           f" python_startup_p50_ms={_pct(startup, 0.5) * 1000:.1f}" if startup else ""),
+        f"verify_p50_ms={pct(plain, 0.5) * 1000:.1f} verify_p95_ms={pct(plain, 0.95) * 1000:.1f} "
+        f"verify_rpc_p50_ms={pct(anchored, 0.5) * 1000:.1f} "
+        f"verify_rpc_p95_ms={pct(anchored, 0.95) * 1000:.1f} coupons={sum(edition_counts)}"
+        + (f" verify_process_p50_ms={pct(plain_process, 0.5) * 1000:.1f}"
+           f" verify_rpc_process_p50_ms={pct(anchored_process, 0.5) * 1000:.1f}"
+           f" python_startup_p50_ms={pct(startup, 0.5) * 1000:.1f}" if startup else ""),
         flush=True,
     )
 

@@ -1,4 +1,5 @@
-"""What the benchmarks share: a `couponchain up` process to load from outside.
+"""What the benchmarks share: a `couponchain up` process to load from outside,
+and the percentile they report latencies with (`pct`).
 
 Benchmarks whose figure is about the platform as clients see it (over HTTP,
 the load generated in another process) start it with `Platform` on a
@@ -15,6 +16,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+
+def pct(values: list[float], q: float) -> float:
+    """The value at quantile `q` (0..1) of `values`, nearest rank."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
 def _free_port() -> int:

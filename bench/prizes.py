@@ -28,6 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from harness import pct
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
@@ -47,11 +48,6 @@ console = Console(file=sys.stdout)
 async def _participant(runtime: Runtime, creator: Caller, role: Role, name: str) -> Caller:
     created = await runtime.participants.create(creator, role, name)
     return await runtime.participants.authenticate(created["api_key"])
-
-
-def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -154,13 +150,13 @@ async def main(args: argparse.Namespace) -> None:
                   f"({sum(r.status == 'refused' for r in rows)} refused)")
     table.add_row("failed scans or claims", f"{len(failures)}")
     table.add_row("scan→claim latency p50 / p99",
-                  f"{_pct(latencies, 0.5) * 1000:.0f} / {_pct(latencies, 0.99) * 1000:.0f} ms")
+                  f"{pct(latencies, 0.5) * 1000:.0f} / {pct(latencies, 0.99) * 1000:.0f} ms")
     table.add_row("  mean", f"{statistics.mean(latencies) * 1000:.0f} ms")
     table.add_row("  of which the scan, p50 / p99",
-                  f"{_pct(scan_latencies, 0.5) * 1000:.0f} / "
-                  f"{_pct(scan_latencies, 0.99) * 1000:.0f} ms")
+                  f"{pct(scan_latencies, 0.5) * 1000:.0f} / "
+                  f"{pct(scan_latencies, 0.99) * 1000:.0f} ms")
     table.add_row("event loop lag p50 / p99 / max",
-                  f"{_pct(lags, 0.5) * 1000:.1f} / {_pct(lags, 0.99) * 1000:.1f} / "
+                  f"{pct(lags, 0.5) * 1000:.1f} / {pct(lags, 0.99) * 1000:.1f} / "
                   f"{max(lags) * 1000:.0f} ms")
     table.add_row("claims per second", f"{rate:,.0f}")
     table.add_row("last claim on chain and indexed, after the last answer",
@@ -170,7 +166,7 @@ async def main(args: argparse.Namespace) -> None:
         console.print(f"first failure: {failures[0]}")
     console.print(f"campaign stats say {stats['claimed']} claimed")
     print(f"terminals={args.terminals} claims={len(latencies)} failures={len(failures)} "
-          f"p50_ms={_pct(latencies, 0.5) * 1000:.1f} p99_ms={_pct(latencies, 0.99) * 1000:.1f} "
+          f"p50_ms={pct(latencies, 0.5) * 1000:.1f} p99_ms={pct(latencies, 0.99) * 1000:.1f} "
           f"claims_per_s={rate:.0f} interval_s={args.interval}", flush=True)
 
 

@@ -33,17 +33,12 @@ from typing import Any
 
 import aiohttp
 import httpx
-from harness import Platform
+from harness import Platform, pct
 from rich.console import Console
 from rich.table import Table
 
 console = Console(file=sys.stdout)
 ADMIN = "prize-bench-admin-key"
-
-
-def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
 async def _prepare(url: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -169,19 +164,19 @@ async def main(args: argparse.Namespace) -> None:
     table.add_row("failed fetches, scans or claims", f"{len(run['failures'])}")
     if latencies:
         table.add_row("scan→claim latency p50 / p99 / max",
-                      f"{_pct(latencies, 0.5) * 1000:.0f} / {_pct(latencies, 0.99) * 1000:.0f}"
+                      f"{pct(latencies, 0.5) * 1000:.0f} / {pct(latencies, 0.99) * 1000:.0f}"
                       f" / {max(latencies) * 1000:.0f} ms")
         table.add_row("  mean", f"{statistics.mean(latencies) * 1000:.0f} ms")
         table.add_row("  of which the scan, p50 / p99",
-                      f"{_pct(scans, 0.5) * 1000:.0f} / {_pct(scans, 0.99) * 1000:.0f} ms")
+                      f"{pct(scans, 0.5) * 1000:.0f} / {pct(scans, 0.99) * 1000:.0f} ms")
     table.add_row("claims per second", f"{rate:,.1f}")
     table.add_row("platform process RSS: before / after / peak",
                   f"{rss[0]:,.0f} / {rss[-1]:,.0f} / {peak:,.0f} MiB")
     console.print(table)
     if run["failures"]:
         console.print(f"first failure: {run['failures'][0]}")
-    p50 = _pct(latencies, 0.5) * 1000 if latencies else float("nan")
-    p99 = _pct(latencies, 0.99) * 1000 if latencies else float("nan")
+    p50 = pct(latencies, 0.5) * 1000 if latencies else float("nan")
+    p99 = pct(latencies, 0.99) * 1000 if latencies else float("nan")
     print(f"terminals={args.terminals} claims={len(latencies)} failures={len(run['failures'])} "
           f"p50_ms={p50:.1f} p99_ms={p99:.1f} claims_per_s={rate:.1f} "
           f"interval_s={args.interval} peak_rss_mib={peak:.0f}", flush=True)

@@ -30,18 +30,13 @@ from typing import Any
 
 import aiohttp
 import httpx
-from harness import Platform
+from harness import Platform, pct
 from rich.console import Console
 from rich.table import Table
 
 console = Console(file=sys.stdout)
 ADMIN = "redemption-bench-admin-key"
 BULK_MAX = 10_000
-
-
-def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
 async def _prepare(url: str, count: int, terminals: int) -> tuple[list[str], list[str]]:
@@ -156,7 +151,7 @@ async def main(args: argparse.Namespace) -> None:
                   f"{errors} {dict((k, v) for k, v in statuses.items() if k != 200)}")
     if latencies:
         table.add_row("latency p50 / p99 / max",
-                      f"{_pct(latencies, 0.5) * 1000:.0f} / {_pct(latencies, 0.99) * 1000:.0f}"
+                      f"{pct(latencies, 0.5) * 1000:.0f} / {pct(latencies, 0.99) * 1000:.0f}"
                       f" / {max(latencies) * 1000:.0f} ms")
         table.add_row("  mean", f"{statistics.mean(latencies) * 1000:.0f} ms")
     table.add_row("redemptions per second (answered, whole run)",
@@ -171,8 +166,8 @@ async def main(args: argparse.Namespace) -> None:
     failed = [r for r in results if r[1] != 200]
     if failed:
         console.print(f"first error: {failed[0][1]} {failed[0][2]}")
-    p99 = _pct(latencies, 0.99) * 1000 if latencies else float("nan")
-    p50 = _pct(latencies, 0.5) * 1000 if latencies else float("nan")
+    p99 = pct(latencies, 0.99) * 1000 if latencies else float("nan")
+    p50 = pct(latencies, 0.5) * 1000 if latencies else float("nan")
     print(f"rate={args.rate:g} requests={len(results)} ok={statuses[200]} errors={errors} "
           f"p50_ms={p50:.1f} p99_ms={p99:.1f} redeemed_per_s={statuses[200] / elapsed:.0f} "
           f"peak_rss_mib={peak:.0f} rss_growth_mib={rss[-1] - rss[0]:.1f}", flush=True)
