@@ -1,7 +1,9 @@
 """Shared test configuration: Hypothesis profiles.
 
 `dev` (default) keeps the suite fast; `ci` runs many more examples. Choose with
-HYPOTHESIS_PROFILE=ci.
+HYPOTHESIS_PROFILE=ci. The contract state machines take their examples and
+steps per profile from `MACHINE_EXAMPLES` and `MACHINE_STEPS` in
+tests/contracts/conftest.py (5,000 examples each under `ci`).
 """
 
 import os

@@ -10,9 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import boa
-from boa.contracts.vyper.vyper_contract import VyperContract
 
-from conftest import deployer
+from conftest import deployer, quiet
 from couponchain.domain.roles import Role
 
 ZERO = "0x" + "00" * 20
@@ -24,12 +23,14 @@ STATUS_CLAIMED = 2
 STATUS_REVOKED = 3
 
 
-class QuietContract(VyperContract):
-    """On every revert boa keeps repr(contract), a dump of all its storage, for
-    the error message; with many expected reverts that dominates the run."""
+_COUNTER_BITS = 64
+_COUNTER_MASK = 2**_COUNTER_BITS - 1
 
-    def __repr__(self):
-        return f"<prizes at {self.address}>"
+
+def prize_counters(word: int) -> tuple[int, int, int, int]:
+    """(quantity, awarded, claimed, revoked) of a prize's packed storage word
+    (`_prizes[campaign][index]`: 64 bits each, in that order; see prizes.vy)."""
+    return tuple((word >> (_COUNTER_BITS * i)) & _COUNTER_MASK for i in range(4))
 
 
 @dataclass
@@ -88,8 +89,7 @@ def build_world(platform, merchant, other_merchant, terminal, consumers: int = 4
             + [Role.CONSUMER] * consumers,
             [ZERO, ZERO, merchant, merchant, other_merchant] + [ZERO] * consumers,
         )
-    prizes = deployer("prizes").deploy(registry.address)
-    prizes.__class__ = QuietContract
+    prizes = quiet(deployer("prizes").deploy(registry.address))
     return PrizeWorld(
         registry=registry,
         prizes=prizes,

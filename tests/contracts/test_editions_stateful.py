@@ -10,14 +10,13 @@ voided`. Each example runs in its own state snapshot.
 
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import boa
-from boa.contracts.vyper.vyper_contract import VyperContract
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+from hypothesis.stateful import initialize, invariant, rule
 from vyper.compiler.output import build_layout_output
 
+from conftest import ZERO, ContractMachine, deployer, quiet
 from couponchain.domain.edition_slots import (
     CouponStatus,
     coupon_id_of,
@@ -29,11 +28,9 @@ from couponchain.domain.edition_slots import (
 )
 from couponchain.domain.roles import Role
 
-CONTRACTS = Path(__file__).resolve().parents[2] / "src" / "couponchain" / "contracts"
-REGISTRY = boa.load_partial(str(CONTRACTS / "registry.vy"))
-EDITIONS = boa.load_partial(str(CONTRACTS / "editions.vy"))
-LAYOUT = layout_from_compiler(build_layout_output(EDITIONS.compiler_data))
-ZERO = "0x" + "00" * 20
+_LAYOUT_OUTPUT = build_layout_output(deployer("editions").compiler_data)
+LAYOUT = layout_from_compiler(_LAYOUT_OUTPUT)
+EDITION_COUNT_SLOT = _LAYOUT_OUTPUT["storage_layout"]["edition_count"]["slot"]
 REF = b"\x42" * 32
 PREFIX_RE = re.compile(r"[A-Z0-9]{1,16}")
 
@@ -60,14 +57,6 @@ KEYS = [bytes([i + 1]) * 32 for i in range(3)]
 # Reservation lifetimes: mostly within a run's reach (`wait` moves 0-60 s).
 holds = st.sampled_from([30, 60, 120, 600, 86_400, 30, 60, 0, 86_401])
 SELLER = {"M1": "T1", "M2": "T2"}
-
-
-class _QuietContract(VyperContract):
-    """On every revert boa keeps repr(contract), a dump of all its storage, for
-    the error message; with many expected reverts that dominates the run."""
-
-    def __repr__(self):
-        return f"<editions at {self.address}>"
 
 
 @dataclass
@@ -97,13 +86,13 @@ class GhostCoupon:
     channel: int
 
 
-class EditionsMachine(RuleBasedStateMachine):
-    def __init__(self):
-        super().__init__()
-        self._anchor = boa.env.anchor()
-        self._anchor.__enter__()
+class EditionsMachine(ContractMachine):
+    editions = None  # deployed once per test
+
+    @classmethod
+    def deploy(cls) -> None:
         with boa.env.prank(ADDRESS["P"]):
-            registry = REGISTRY.deploy()
+            registry = quiet(deployer("registry").deploy())
             names = ["M1", "M2", "T1", "T2", "C1", "C2"]
             registry.register_batch(
                 [ADDRESS[n] for n in names],
@@ -113,16 +102,15 @@ class EditionsMachine(RuleBasedStateMachine):
                     for n in names
                 ],
             )
-        self.editions = EDITIONS.deploy(registry.address)
-        self.editions.__class__ = _QuietContract
+        cls.editions = quiet(deployer("editions").deploy(registry.address))
+
+    def __init__(self):
+        super().__init__()
         self.ghost: dict[int, GhostEdition] = {}
         self.coupons: dict[int, GhostCoupon] = {}
         self.reservations: dict[tuple[str, int], GhostReservation] = {}
         self.prefixes: set[str] = set()
         self.touched: set[int] = set()  # coupons changed since the last check
-
-    def teardown(self):
-        self._anchor.__exit__(None, None, None)
 
     # --- helpers ------------------------------------------------------------
 
@@ -190,7 +178,7 @@ class EditionsMachine(RuleBasedStateMachine):
         args = ("Brand", "Title", "Terms", prefix, cap, 100, valid_from, valid_until)
         eid = self._call(caller, error, self.editions.register_edition, *args)
         if error is None:
-            assert eid == len(self.ghost) + 1
+            assert eid == len(self.ghost) + 1 == self.editions.edition_count()
             self.ghost[eid] = GhostEdition(caller, cap, valid_from, valid_until)
             self.prefixes.add(prefix)
 
@@ -428,7 +416,7 @@ class EditionsMachine(RuleBasedStateMachine):
     @invariant()
     def counters_match_the_ghost(self):
         """Read from the slots a proof would cover (fast: no EVM call)."""
-        assert self.editions.edition_count() == len(self.ghost)
+        assert self._stored(EDITION_COUNT_SLOT) == len(self.ghost)
         for eid, ghost in self.ghost.items():
             statuses = [self.coupons[coupon_id_of(eid, s)].status for s in ghost.serials]
             cap, sold, voided, redeemed = (
@@ -466,4 +454,4 @@ class EditionsMachine(RuleBasedStateMachine):
         self.touched.clear()
 
 
-TestEditionsMachine = EditionsMachine.TestCase
+TestEditionsMachine = EditionsMachine.test_case("editions")

@@ -5,20 +5,20 @@ update marketing info and let time pass. A ghost model predicts the exact
 outcome of every call (the revert string or the new state). After every step:
 rules and info versions equal the ghost's and never decrease; only merchants
 ever changed their own rules or info; every anchor, once written, is unchanged;
-every report hash maps to the one report that published it. Each example runs
-in its own state snapshot.
+every report hash maps to the one report that published it. The whole state is
+read from storage after every step (no EVM call); the views are compared for
+the records the step changed. Each example runs in its own state snapshot.
 """
 
 from dataclasses import dataclass
 
 import boa
-from boa.contracts.vyper.vyper_contract import VyperContract
 from eth_utils import keccak
-from hypothesis import settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+from hypothesis.stateful import invariant, rule
+from storage_reader import StorageReader, as_word, as_words
 
-from conftest import ZERO, deployer
+from conftest import ZERO, ContractMachine, deployer, quiet
 from couponchain.domain.roles import Role
 
 # name -> (role, merchant it acts for)
@@ -39,15 +39,9 @@ owners = st.sampled_from(["M1", "M1", "M2", "T1", "P", "X"])
 merchants = st.sampled_from(["M1", "M2", "none", "C1", "T1"])
 batch_ids = st.integers(0, 6)
 roots = st.sampled_from([b"\x00" * 32] + [bytes([i]) * 32 for i in range(1, 5)])
-hashes = st.sampled_from([b"\x00" * 32] + [bytes([0x40 + i]) * 32 for i in range(1, 6)])
+HASHES = [b"\x00" * 32] + [bytes([0x40 + i]) * 32 for i in range(1, 6)]
+hashes = st.sampled_from(HASHES)
 payloads = st.binary(min_size=0, max_size=40)
-
-
-class QuietContract(VyperContract):
-    """Keeps boa from dumping all storage into every expected revert's message."""
-
-    def __repr__(self):
-        return f"<marketing at {self.address}>"
 
 
 @dataclass
@@ -60,12 +54,19 @@ class GhostAnchor:
     last: int
     at: int
 
+    def words(self) -> tuple[int, ...]:
+        """The `Anchor` struct as its storage words."""
+        merchant = ZERO if self.merchant is None else ADDRESS[self.merchant]
+        return as_words(
+            merchant, ADDRESS[self.submitter], self.root, self.count, self.first, self.last, self.at
+        )
 
-class MarketingMachine(RuleBasedStateMachine):
-    def __init__(self):
-        super().__init__()
-        self._anchor = boa.env.anchor()
-        self._anchor.__enter__()
+
+class MarketingMachine(ContractMachine):
+    registry = marketing = state = None  # deployed once per test
+
+    @classmethod
+    def deploy(cls) -> None:
         with boa.env.prank(ADDRESS["P"]):
             registry = deployer("registry").deploy()
             names = [n for n, (role, _) in PARTICIPANTS.items() if role > Role.PLATFORM]
@@ -77,17 +78,21 @@ class MarketingMachine(RuleBasedStateMachine):
                     for n in names
                 ],
             )
-        self.marketing = deployer("marketing").deploy(registry.address)
-        self.marketing.__class__ = QuietContract
+        cls.registry = quiet(registry)
+        cls.marketing = quiet(deployer("marketing").deploy(registry.address))
+        cls.state = StorageReader(cls.marketing)
+
+    def __init__(self):
+        super().__init__()
         self.anchors: dict[int, GhostAnchor] = {}
-        self.rules: dict[str, list[bytes]] = {"M1": [], "M2": []}
+        # merchant -> (rules hash, set at) of each version
+        self.rules: dict[str, list[tuple[bytes, int]]] = {"M1": [], "M2": []}
+        # merchant -> (content hash, valid from, valid until, set at) of each version
         self.info: dict[str, list[tuple[bytes, int, int, int]]] = {"M1": [], "M2": []}
         self.reports: dict[bytes, int] = {}
-        self.report_count = 0
+        self.report_rows: dict[int, tuple[int, ...]] = {}  # report id -> its storage words
         self.seen_versions: dict[tuple[str, str], int] = {}
-
-    def teardown(self):
-        self._anchor.__exit__(None, None, None)
+        self.touched: set[tuple[str, object]] = set()  # records the last step changed
 
     def _call(self, caller: str, error: str | None, fn, *args):
         with boa.env.prank(ADDRESS[caller]):
@@ -151,6 +156,7 @@ class MarketingMachine(RuleBasedStateMachine):
                 last,
                 boa.env.timestamp,
             )
+            self.touched.add(("anchor", batch_id))
 
     @rule(caller=owners, payload=payloads)
     def set_rules(self, caller, payload):
@@ -161,8 +167,9 @@ class MarketingMachine(RuleBasedStateMachine):
             error = "marketing: empty rules"
         version = self._call(caller, error, self.marketing.set_reporting_rules, payload)
         if error is None:
-            self.rules[caller].append(payload)
+            self.rules[caller].append((keccak(payload), boa.env.timestamp))
             assert version == len(self.rules[caller])
+            self.touched.add(("rules", caller))
 
     @rule(
         caller=owners,
@@ -187,8 +194,9 @@ class MarketingMachine(RuleBasedStateMachine):
             caller, error, self.marketing.update_marketing_info, payload, valid_from, valid_until
         )
         if error is None:
-            self.info[caller].append((payload, valid_from, valid_until, now))
+            self.info[caller].append((keccak(payload), valid_from, valid_until, now))
             assert version == len(self.info[caller])
+            self.touched.add(("info", caller))
 
     @rule(
         caller=st.sampled_from(["P", "P", "P", "M1", "T1"]),
@@ -229,78 +237,94 @@ class MarketingMachine(RuleBasedStateMachine):
             trigger,
         )
         if error is None:
-            self.report_count += 1
-            assert report_id == self.report_count
+            assert report_id == len(self.reports) + 1
             self.reports[report_hash] = report_id
+            self.report_rows[report_id] = as_words(
+                ADDRESS[merchant], version, 0, report_hash, start, end, trigger, boa.env.timestamp
+            )
+            self.touched.add(("report", report_id))
 
     @rule(seconds=st.integers(1, 120))
     def time_passes(self, seconds):
         boa.env.time_travel(seconds=seconds)
 
+    # --- invariants ---------------------------------------------------------
+    # The whole state, read from storage (no EVM call) after every step; the
+    # views, for what the step changed.
+
     @invariant()
     def versions_match_and_only_increase(self):
-        for merchant in ("M1", "M2"):
-            for kind, history, read in (
-                ("rules", self.rules[merchant], self.marketing.reporting_rules),
-                ("info", self.info[merchant], self.marketing.marketing_info),
+        for name in PARTICIPANTS:
+            for kind, history, var in (
+                ("rules", self.rules.get(name, []), "_rules"),
+                ("info", self.info.get(name, []), "_info"),
             ):
-                version = read(ADDRESS[merchant])[0]
+                version = self.state.word(var, ADDRESS[name], member="version")
                 assert version == len(history)
-                assert version >= self.seen_versions.get((kind, merchant), 0)
-                self.seen_versions[(kind, merchant)] = version
-        for name in ("P", "T1", "C1", "X"):
-            assert self.marketing.reporting_rules(ADDRESS[name])[0] == 0
-            assert self.marketing.marketing_info(ADDRESS[name])[0] == 0
+                assert version >= self.seen_versions.get((kind, name), 0)
+                self.seen_versions[(kind, name)] = version
 
     @invariant()
     def histories_are_kept(self):
         for merchant in ("M1", "M2"):
             address = ADDRESS[merchant]
-            for version, payload in enumerate(self.rules[merchant], start=1):
-                assert self.marketing.rules_hash_at(address, version) == keccak(payload)
-            for version, (payload, *_) in enumerate(self.info[merchant], start=1):
-                assert self.marketing.info_hash_at(address, version) == keccak(payload)
+            for var, history in (
+                ("_rules_hashes", self.rules[merchant]),
+                ("_info_hashes", self.info[merchant]),
+            ):
+                stored = [self.state.word(var, address, v) for v in range(len(history) + 2)]
+                assert stored == [0, *(as_word(h[0]) for h in history), 0]
+            if self.rules[merchant]:
+                rules_hash, at = self.rules[merchant][-1]
+                assert self.state.words("_rules", address) == as_words(
+                    len(self.rules[merchant]), rules_hash, at
+                )
             if self.info[merchant]:
-                payload, valid_from, valid_until, at = self.info[merchant][-1]
-                assert self.marketing.marketing_info(address) == (
-                    len(self.info[merchant]),
-                    keccak(payload),
-                    valid_from,
-                    valid_until,
-                    at,
+                assert self.state.words("_info", address) == as_words(
+                    len(self.info[merchant]), *self.info[merchant][-1]
                 )
 
     @invariant()
     def anchors_are_immutable(self):
-        assert self.marketing.anchor_count() == len(self.anchors)
+        assert self.state.word("anchor_count") == len(self.anchors)
         for batch_id in range(7):
-            stored = self.marketing.anchor(batch_id)
             ghost = self.anchors.get(batch_id)
-            if ghost is None:
-                assert stored[2] == b"\x00" * 32
-                continue
-            assert stored == (
-                ZERO if ghost.merchant is None else ADDRESS[ghost.merchant],
-                ADDRESS[ghost.submitter],
-                ghost.root,
-                ghost.count,
-                ghost.first,
-                ghost.last,
-                ghost.at,
-            )
+            if ghost is None:  # an anchor's root is never zero
+                assert self.state.word("_anchors", batch_id, member="merkle_root") == 0
+            else:
+                assert self.state.words("_anchors", batch_id) == ghost.words()
 
     @invariant()
     def reports_are_unique(self):
-        assert self.marketing.report_count() == self.report_count
-        for report_hash, report_id in self.reports.items():
-            assert self.marketing.report_id_of(report_hash) == report_id
-            assert self.marketing.report(report_id)[3] == report_hash
+        assert self.state.word("report_count") == len(self.reports)
+        for report_hash in HASHES:
+            assert self.state.word("_report_ids", report_hash) == self.reports.get(report_hash, 0)
+        for report_id, row in self.report_rows.items():
+            assert self.state.words("_reports", report_id) == row
+        assert self.state.word("_reports", len(self.reports) + 1, member="report_hash") == 0
+
+    @invariant()
+    def views_match_what_changed(self):
+        for kind, key in sorted(self.touched, key=str):
+            if kind == "anchor":
+                assert as_words(*self.marketing.anchor(key)) == self.anchors[key].words()
+            elif kind == "report":
+                report = self.marketing.report(key)
+                assert as_words(*report) == self.report_rows[key]
+                assert self.marketing.report_id_of(report.report_hash) == key
+            elif kind == "rules":
+                history = self.rules[key]
+                assert as_words(*self.marketing.reporting_rules(ADDRESS[key])) == as_words(
+                    len(history), *history[-1]
+                )
+                assert self.marketing.rules_hash_at(ADDRESS[key], len(history)) == history[-1][0]
+            else:
+                history = self.info[key]
+                assert as_words(*self.marketing.marketing_info(ADDRESS[key])) == as_words(
+                    len(history), *history[-1]
+                )
+                assert self.marketing.info_hash_at(ADDRESS[key], len(history)) == history[-1][0]
+        self.touched.clear()
 
 
-TestMarketingStateful = MarketingMachine.TestCase
-# As the other contract machines: half the profile's examples, 40 steps each.
-TestMarketingStateful.settings = settings(
-    settings.default,
-    max_examples=max(10, settings.default.max_examples // 2),
-    stateful_step_count=40,
-)
+TestMarketingStateful = MarketingMachine.test_case("marketing")

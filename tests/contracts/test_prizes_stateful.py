@@ -5,25 +5,21 @@ A ghost model predicts the exact outcome of every call (the revert string or
 the new state). After every step: per prize `claimed <= awarded <= quantity`
 and the counters equal the ghost's; an award is claimed at most once; no
 consumer's claims in a campaign exceed its limit; every recorded claim was made
-by an eligible account inside the window. Each example runs in its own state
-snapshot.
+by an eligible account inside the window. Counters are read from storage after
+every step (no EVM call; the packing is the one prizes.vy documents); the
+views are compared for the awards, prizes and claim counts the step changed.
+Each example runs in its own state snapshot.
 """
 
 from dataclasses import dataclass, field
 
 import boa
-from hypothesis import settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
-from prizes_setup import (
-    STATUS_AWARDED,
-    STATUS_CLAIMED,
-    STATUS_REVOKED,
-    ZERO,
-    QuietContract,
-)
+from hypothesis.stateful import initialize, invariant, rule
+from prizes_setup import STATUS_AWARDED, STATUS_CLAIMED, STATUS_REVOKED, ZERO, prize_counters
+from storage_reader import StorageReader
 
-from conftest import deployer
+from conftest import ContractMachine, deployer, quiet
 from couponchain.domain.roles import Role
 
 # name -> (role, merchant it acts for)
@@ -82,13 +78,13 @@ class GhostAward:
     claimed_at: int | None = None
 
 
-class PrizesMachine(RuleBasedStateMachine):
-    def __init__(self):
-        super().__init__()
-        self._anchor = boa.env.anchor()
-        self._anchor.__enter__()
+class PrizesMachine(ContractMachine):
+    prizes = state = None  # deployed once per test
+
+    @classmethod
+    def deploy(cls) -> None:
         with boa.env.prank(ADDRESS["P"]):
-            registry = deployer("registry").deploy()
+            registry = quiet(deployer("registry").deploy())
             names = [n for n, (role, _) in PARTICIPANTS.items() if role > Role.PLATFORM]
             registry.register_batch(
                 [ADDRESS[n] for n in names],
@@ -98,15 +94,16 @@ class PrizesMachine(RuleBasedStateMachine):
                     for n in names
                 ],
             )
-        self.prizes = deployer("prizes").deploy(registry.address)
-        self.prizes.__class__ = QuietContract
+        cls.prizes = quiet(deployer("prizes").deploy(registry.address))
+        cls.state = StorageReader(cls.prizes)
+
+    def __init__(self):
+        super().__init__()
         self.campaigns: dict[int, GhostCampaign] = {}
         self.awards: dict[int, GhostAward] = {}
         self.claims: dict[tuple[int, str], int] = {}
-        self.touched: set[int] = set()
-
-    def teardown(self):
-        self._anchor.__exit__(None, None, None)
+        self.touched: set[int] = set()  # awards changed since the last check
+        self.new_prizes: set[tuple[int, int]] = set()  # prizes created since then
 
     def _call(self, caller: str, error: str | None, fn, *args):
         with boa.env.prank(ADDRESS[caller]):
@@ -202,6 +199,7 @@ class PrizesMachine(RuleBasedStateMachine):
                 [0] * n,
                 [0] * n,
             )
+            self.new_prizes.update((cid, i) for i in range(n))
 
     @rule(
         caller=callers,
@@ -349,16 +347,22 @@ class PrizesMachine(RuleBasedStateMachine):
         boa.env.time_travel(seconds=seconds)
 
     # --- invariants -------------------------------------------------------------
+    # Counters read from storage (no EVM call) after every step; the views, for
+    # the awards the step changed.
+
+    def _counters(self, cid: int, index: int) -> tuple[int, int, int, int]:
+        """(quantity, awarded, claimed, revoked) of a prize, from storage."""
+        return prize_counters(self.state.word("_prizes", cid, index))
 
     @invariant()
     def prize_counters_match_and_hold(self):
-        assert self.prizes.campaign_count() == len(self.campaigns)
-        assert self.prizes.award_count() == len(self.awards)
+        assert self.state.word("campaign_count") == len(self.campaigns)
+        assert self.state.word("award_count") == len(self.awards)
         for cid, ghost in self.campaigns.items():
             for i, quantity in enumerate(ghost.quantities):
-                prize = self.prizes.prize(cid, i)
-                assert prize.claimed <= prize.awarded <= prize.quantity == quantity
-                assert (prize.awarded, prize.claimed, prize.revoked) == (
+                stored_quantity, awarded, claimed, revoked = self._counters(cid, i)
+                assert claimed <= awarded <= stored_quantity == quantity
+                assert (awarded, claimed, revoked) == (
                     ghost.awarded[i],
                     ghost.claimed[i],
                     ghost.revoked[i],
@@ -366,7 +370,9 @@ class PrizesMachine(RuleBasedStateMachine):
 
     @invariant()
     def awards_match_the_ghost(self):
-        """Every award changed by the last step (the others cannot have moved)."""
+        """Every award changed by the last step (the others cannot have moved),
+        and the prizes and claim counts it changed, through the views."""
+        prizes, claimants = set(self.new_prizes), set()
         for award_id in sorted(self.touched):
             ghost = self.awards[award_id]
             record = self.prizes.award_of(award_id)
@@ -376,12 +382,26 @@ class PrizesMachine(RuleBasedStateMachine):
                 ghost.index,
             )
             assert record.status == ghost.status
+            prizes.add((ghost.campaign, ghost.index))
+            if ghost.status == STATUS_CLAIMED:
+                claimants.add((ghost.campaign, ghost.consumer))
+        for cid, i in sorted(prizes):
+            prize, ghost = self.prizes.prize(cid, i), self.campaigns[cid]
+            assert (prize.quantity, prize.awarded, prize.claimed, prize.revoked) == (
+                ghost.quantities[i],
+                ghost.awarded[i],
+                ghost.claimed[i],
+                ghost.revoked[i],
+            )
+        for cid, who in sorted(claimants):
+            assert self.prizes.claims_of(cid, ADDRESS[who]) == self.claims[(cid, who)]
         self.touched.clear()
+        self.new_prizes.clear()
 
     @invariant()
     def claims_respect_limit_eligibility_and_window(self):
         for (cid, who), count in self.claims.items():
-            assert self.prizes.claims_of(cid, ADDRESS[who]) == count
+            assert self.state.word("_claims", cid, ADDRESS[who]) == count
             assert count <= self.campaigns[cid].limit
         # Each award counts once in its prize's `claimed`: claimed at most once.
         claimed: dict[tuple[int, int], int] = {}
@@ -394,13 +414,7 @@ class PrizesMachine(RuleBasedStateMachine):
                 claimed[key] = claimed.get(key, 0) + 1
         for cid, ghost in self.campaigns.items():
             for i in range(len(ghost.quantities)):
-                assert self.prizes.prize(cid, i).claimed == claimed.get((cid, i), 0)
+                assert self._counters(cid, i)[2] == claimed.get((cid, i), 0)
 
 
-TestPrizesMachine = PrizesMachine.TestCase
-# As the other contract machines: half the profile's examples, 40 steps each.
-TestPrizesMachine.settings = settings(
-    settings.default,
-    max_examples=max(10, settings.default.max_examples // 2),
-    stateful_step_count=40,
-)
+TestPrizesMachine = PrizesMachine.test_case("prizes")

@@ -13,24 +13,17 @@ string, and after every step the invariants hold:
   reversal makes it active again, and a distributed coupon stays distributed);
 - each account's `claimable` matches the ghost.
 
-Records (coupons, credits) touched by a step are compared after that step;
-every record is compared every eighth step.
+The whole state (every coupon, round, credit and the token balance) is read
+from storage after every step (no EVM call; the packing is the one the
+contract's storage declarations document); the views (`coupon`,
+`earlier_holders`, `claimable`) are compared for what the step touched.
 """
 
 from dataclasses import dataclass, field
 
 import boa
-import pytest
-from hypothesis import settings
 from hypothesis import strategies as st
-from hypothesis.stateful import (
-    RuleBasedStateMachine,
-    initialize,
-    invariant,
-    precondition,
-    rule,
-    run_state_machine_as_test,
-)
+from hypothesis.stateful import initialize, invariant, precondition, rule
 from promotions_setup import (
     STATUS_ACTIVE,
     STATUS_DISTRIBUTED,
@@ -38,10 +31,13 @@ from promotions_setup import (
     ZERO,
     build_world,
 )
+from storage_reader import StorageReader
 
+from conftest import ContractMachine, quiet
 from couponchain.domain.splits import BPS, MAX_EARLIER_HOLDERS, Shares, incentive, payouts
 
 HOLDERS = 4
+MERCHANT_FUNDS = 2**200
 
 share_sets = st.sampled_from(
     [
@@ -82,15 +78,32 @@ class GhostCoupon:
     write_offs: int = 0  # write-offs not reversed
 
 
-class PromotionsMachine(RuleBasedStateMachine):
+class PromotionsMachine(ContractMachine):
     """Random operations on one promotions contract, checked against ghost state."""
 
-    world = None  # set by the test before the run
+    world = state = token_state = None  # deployed once per test
+
+    @classmethod
+    def deploy(cls) -> None:
+        cls.world = build_world(
+            *(
+                boa.env.generate_address(f"promotions_stateful_{name}")
+                for name in ("platform", "merchant", "other_merchant", "terminal")
+            ),
+            holders=HOLDERS,
+        )
+        for contract in (cls.world.registry, cls.world.token, cls.world.promotions):
+            quiet(contract)
+        cls.state = StorageReader(cls.world.promotions)
+        cls.token_state = StorageReader(cls.world.token)
+        # Merchants pay incentives from a balance and approval far beyond what a
+        # run can spend (up to 3 * 10**24 per write-off); each write-off checks
+        # that exactly the incentive left the merchant's balance.
+        for merchant in cls.world.merchant, cls.world.other_merchant:
+            cls.world.fund(merchant, MERCHANT_FUNDS)
 
     def __init__(self) -> None:
         super().__init__()
-        self._snapshot = boa.env.anchor()
-        self._snapshot.__enter__()
         self.rounds: list[GhostRound] = []
         self.allowance: dict[tuple[int, str], int] = {}
         self.coupons: dict[int, GhostCoupon] = {}
@@ -98,10 +111,6 @@ class PromotionsMachine(RuleBasedStateMachine):
         self.next_coupon_id = 1
         self.dirty: set[int] = set()
         self.credits_moved = False
-        self.steps = 0
-
-    def teardown(self) -> None:
-        self._snapshot.__exit__(None, None, None)
 
     # --- helpers --------------------------------------------------------
     @property
@@ -141,6 +150,10 @@ class PromotionsMachine(RuleBasedStateMachine):
         ghost = self.coupons[coupon_id]
         window = self.rounds[ghost.round_id - 1].window
         return boa.env.timestamp <= ghost.written_off_at + window
+
+    def _balance(self, account: str) -> int:
+        """A token balance, read from storage."""
+        return self.token_state.word("balanceOf", account)
 
     def _credit(self, account: str, amount: int) -> None:
         if amount:
@@ -286,13 +299,13 @@ class PromotionsMachine(RuleBasedStateMachine):
             with boa.env.prank(caller), boa.reverts("promotions: coupon not active"):
                 self.p.write_off_batch(*args)
             return
-        self.world.fund(merchant, sum(charges))
+        before = self._balance(merchant)
         with boa.env.prank(caller):
             if len(ids) == 1:
                 charged = self.p.write_off(ids[0], amount, *consents[0])
             else:
                 charged = self.p.write_off_batch(*args)
-        assert charged == sum(charges)
+        assert charged == sum(charges) == before - self._balance(merchant)
         for coupon_id, charge in zip(ids, charges, strict=True):
             ghost = self.coupons[coupon_id]
             self.dirty.add(coupon_id)
@@ -327,10 +340,10 @@ class PromotionsMachine(RuleBasedStateMachine):
         elif boa.env.timestamp > ghost.written_off_at + window:
             reason = "promotions: rollback window closed"
         else:
-            before = self.world.token.balanceOf(ghost.redeemer)
+            before = self._balance(ghost.redeemer)
             with boa.env.prank(caller):
                 self.p.reverse_write_off(coupon_id)
-            assert self.world.token.balanceOf(ghost.redeemer) == before + ghost.pool
+            assert self._balance(ghost.redeemer) == before + ghost.pool
             ghost.status, ghost.redeemer, ghost.pool, ghost.written_off_at = (
                 STATUS_ACTIVE,
                 None,
@@ -414,58 +427,68 @@ class PromotionsMachine(RuleBasedStateMachine):
                 with boa.reverts("promotions: nothing to withdraw"):
                     self.p.withdraw()
                 return
-            before = self.world.token.balanceOf(account)
+            before = self._balance(account)
             assert self.p.withdraw() == owed
-        assert self.world.token.balanceOf(account) == before + owed
+        assert self._balance(account) == before + owed
         self.claimable[account.lower()] = 0
 
     # --- invariants -----------------------------------------------------
+    def _accounts(self) -> list[str]:
+        return [self.world.platform, *self._merchants(), *(h.address for h in self.world.holders)]
+
     @invariant()
     def balance_covers_pools_and_payouts(self):
         pools = sum(g.pool for g in self.coupons.values() if g.status == STATUS_WRITTEN_OFF)
         owed = sum(self.claimable.values())
-        assert self.world.token.balanceOf(self.p.address) == pools + owed
+        assert self._balance(self.p.address) == pools + owed
 
     @invariant()
-    def touched_coupons_match_the_ghost(self):
-        self._check_coupons({i: self.coupons[i] for i in self.dirty})
-        self.dirty.clear()
-
-    @invariant()
-    def everything_matches_the_ghost_now_and_then(self):
-        self.steps += 1
-        if self.steps % 8:
-            return
-        self._check_coupons(self.coupons)
-        self.credits_moved = True
-        self.claimable_matches_the_ghost()
-        assert self.p.next_coupon_id() == self.next_coupon_id
-        for ghost in self.rounds:
-            r = self.p.rounds(ghost.round_id)
-            assert (r.first_id, r.next_id, r.allocated) == (
-                ghost.first_id,
-                ghost.next_id,
-                ghost.allocated,
-            )
-
-    @invariant()
-    def claimable_matches_the_ghost(self):
-        if not self.credits_moved:
-            return
-        self.credits_moved = False
-        accounts = [
-            self.world.platform,
-            *self._merchants(),
-            *(h.address for h in self.world.holders),
-        ]
-        for account in accounts:
-            assert self.p.claimable(account) == self.claimable.get(account.lower(), 0)
-
-    def _check_coupons(self, coupons: dict[int, GhostCoupon]) -> None:
-        for coupon_id, ghost in coupons.items():
+    def coupons_match_the_ghost(self):
+        """Every coupon, from its storage words: holder | status | transfers |
+        write-off time, issuer | round, redeemer | pool, and the path."""
+        word = self.state.word
+        for coupon_id, ghost in self.coupons.items():
             # never written off twice: at most one write-off stands at any time
             assert 0 <= ghost.write_offs <= 1
             assert ghost.write_offs == (ghost.status in (STATUS_WRITTEN_OFF, STATUS_DISTRIBUTED))
+            holder = int(self.world.holders[ghost.holder].address, 16)
+            assert word("_holding", coupon_id) == (
+                holder | ghost.status << 160 | len(ghost.path) << 168 | ghost.written_off_at << 176
+            )
+            assert word("_origin", coupon_id) == int(ghost.issuer, 16) | ghost.round_id << 160
+            redemption = 0
+            if ghost.status != STATUS_ACTIVE:
+                redemption = int(ghost.redeemer, 16) | ghost.pool << 160
+            assert word("_redemption", coupon_id) == redemption
+            for k, h in enumerate(ghost.path):
+                assert word("_earlier", coupon_id, k) == int(self.world.holders[h].address, 16)
+
+    @invariant()
+    def rounds_match_the_ghost(self):
+        assert self.state.word("next_coupon_id") == self.next_coupon_id
+        assert self.state.word("round_count") == len(self.rounds)
+        for ghost in self.rounds:
+            stored = [
+                self.state.word("rounds", ghost.round_id, member=m)
+                for m in ("first_id", "next_id", "allocated")
+            ]
+            assert stored == [ghost.first_id, ghost.next_id, ghost.allocated]
+        for (round_id, merchant), left in self.allowance.items():
+            assert self.state.word("allowance", round_id, merchant) == left
+
+    @invariant()
+    def claimable_matches_the_ghost(self):
+        for account in self._accounts():
+            assert self.state.word("claimable", account) == self.claimable.get(account.lower(), 0)
+        if self.credits_moved:  # and through the view
+            for account in self._accounts():
+                assert self.p.claimable(account) == self.claimable.get(account.lower(), 0)
+            self.credits_moved = False
+
+    @invariant()
+    def touched_coupons_match_the_views(self):
+        for coupon_id in sorted(self.dirty):
+            ghost = self.coupons[coupon_id]
             record = self.p.coupon(coupon_id)
             assert record.status == ghost.status
             assert record.holder == self.world.holders[ghost.holder].address
@@ -477,24 +500,10 @@ class PromotionsMachine(RuleBasedStateMachine):
             assert record.issuer == ghost.issuer
             if ghost.status != STATUS_ACTIVE:
                 assert (record.redeemer, record.pool) == (ghost.redeemer, ghost.pool)
+                assert record.written_off_at == ghost.written_off_at
             else:
-                assert (record.redeemer, record.pool) == (ZERO, 0)
+                assert (record.redeemer, record.pool, record.written_off_at) == (ZERO, 0, 0)
+        self.dirty.clear()
 
 
-@pytest.fixture(scope="module")
-def world(platform, merchant, other_merchant, terminal):
-    return build_world(platform, merchant, other_merchant, terminal, holders=HOLDERS)
-
-
-def test_promotions_state_machine(world):
-    PromotionsMachine.world = world
-    run_state_machine_as_test(
-        PromotionsMachine,
-        # Runs are long enough for grant -> transfer -> write-off -> distribute
-        # -> withdraw chains; half the profile's examples keeps `dev` fast.
-        settings=settings(
-            settings.default,
-            max_examples=max(10, settings.default.max_examples // 2),
-            stateful_step_count=40,
-        ),
-    )
+TestPromotionsMachine = PromotionsMachine.test_case("promotions")

@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 
 import boa
 import pytest
-from hypothesis import settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+from hypothesis.stateful import invariant, rule
+from storage_reader import StorageReader
 
-from conftest import ZERO, deployer
+from conftest import ZERO, ContractMachine, deployer, quiet
 from couponchain.domain.roles import Role
 
 ERR_ZERO = "registry: zero account"
@@ -361,11 +361,10 @@ def test_transfer_platform_to_registered_account(registry, people, platform, tar
 # Every run starts with the platform and two merchants registered, so that every
 # rule (a merchant's own and foreign terminals among them) is reachable in a few
 # steps; six accounts leave three to register (a rotation frees the old platform
-# key), ten steps reach that depth, and the number of runs comes from the
-# Hypothesis profile.
+# key), ten steps reach that depth (`conftest.MACHINE_STEPS`; the number of runs
+# comes from `conftest.MACHINE_EXAMPLES`).
 N_ACCOUNTS = 6
 N_MERCHANTS = 2
-STATEFUL_STEPS = 10
 ROLES = st.sampled_from([2, 3, 4] * 4 + [0, 1, 5, 255])  # mostly valid roles
 
 
@@ -414,44 +413,41 @@ class Ghost:
         return None
 
 
-class RegistryMachine(RuleBasedStateMachine):
+class RegistryMachine(ContractMachine):
     """Random registrations, batches and platform rotations by random callers.
 
-    The registry is deployed, with two merchants, once per test run
-    (`TestRegistryMachine.setUp`: boa rebuilds a source map on every deployment);
-    each example starts from that state inside its own `boa.env.anchor()`.
+    The registry is deployed, with two merchants, once per test run.
     """
 
     accounts: list[str] = []
-    registry = None
+    registry = state = None
 
     def __init__(self) -> None:
         super().__init__()
-        self._anchor = boa.env.anchor()
-        self._anchor.__enter__()
         platform, *merchants = self.accounts[: 1 + N_MERCHANTS]
         self.ghost = Ghost(
             platform=platform,
             roles={platform: Role.PLATFORM} | {m: Role.MERCHANT for m in merchants},
             merchant_of={m: m for m in merchants},
         )
-        self.touched: set[str] = set()  # accounts named by the last step
+        self.changed: set[str] = set()  # accounts the last step registered or rotated
 
     def teardown(self) -> None:
         try:
             self._check_bindings(self.accounts)
         finally:
-            self._anchor.__exit__(None, None, None)
+            super().teardown()
 
     @classmethod
     def deploy(cls) -> None:
         cls.accounts = [boa.env.generate_address(f"participant-{i}") for i in range(N_ACCOUNTS)]
         merchants = cls.accounts[1 : 1 + N_MERCHANTS]
         with boa.env.prank(cls.accounts[0]):
-            cls.registry = deployer("registry").deploy()
+            cls.registry = quiet(deployer("registry").deploy())
             cls.registry.register_batch(
                 merchants, [Role.MERCHANT] * N_MERCHANTS, [ZERO] * N_MERCHANTS
             )
+        cls.state = StorageReader(cls.registry)
 
     # Draws depend on the ghost so that most calls can succeed: the platform and
     # registered merchants call more often, unregistered accounts are registered
@@ -462,9 +458,7 @@ class RegistryMachine(RuleBasedStateMachine):
         return [a for a, r in self.ghost.roles.items() if r == Role.MERCHANT]
 
     def _draw(self, data, pool: list[str], label: str) -> str:
-        account = data.draw(st.sampled_from(pool), label=label)
-        self.touched.add(account)
-        return account
+        return data.draw(st.sampled_from(pool), label=label)
 
     def _draw_caller(self, data) -> str:
         merchants = self._merchants()
@@ -497,6 +491,7 @@ class RegistryMachine(RuleBasedStateMachine):
             self.registry.register(account, role, merchant)
         assert as_tuples(self.registry.get_logs()) == [registered(account, role, merchant, caller)]
         self.ghost = after
+        self.changed.add(account)
 
     @rule(data=st.data(), size=st.integers(0, 4))
     def register_batch(self, data, size) -> None:
@@ -521,6 +516,7 @@ class RegistryMachine(RuleBasedStateMachine):
             registered(a, r, m, caller) for a, r, m in items
         ]
         self.ghost = after
+        self.changed.update(accounts)
 
     @rule(data=st.data(), n_roles=st.integers(0, 3), n_merchants=st.integers(0, 3))
     def register_batch_mismatched(self, data, n_roles, n_merchants) -> None:
@@ -557,6 +553,7 @@ class RegistryMachine(RuleBasedStateMachine):
         del self.ghost.roles[caller]
         self.ghost.roles[new] = Role.PLATFORM
         self.ghost.platform = new
+        self.changed.update((caller, new))
 
     def _check_bindings(self, accounts) -> None:
         for account in accounts:
@@ -564,14 +561,21 @@ class RegistryMachine(RuleBasedStateMachine):
 
     @invariant()
     def matches_ghost(self) -> None:
-        # Every role after every step; bindings of the accounts the step named (a
-        # call writes only accounts it names: the argument accounts and merchants,
-        # the caller), and every binding once more when the run ends.
-        assert self.registry.platform() == self.ghost.platform
+        # Every role and binding after every step, read from storage (no EVM
+        # call); through the views, the accounts the step changed, and every
+        # binding once more when the run ends.
+        assert self.state.get("platform") == self.ghost.platform
         for account in [ZERO, *self.accounts]:
+            assert self.state.word("role_of", account) == self.ghost.role(account)
+            assert self.state.word("_merchant_of", account) == int(
+                self.ghost.merchant_of.get(account, ZERO), 16
+            )
+        if self.changed:
+            assert self.registry.platform() == self.ghost.platform
+        for account in sorted(self.changed):
             assert self.registry.role_of(account) == self.ghost.role(account)
-        self._check_bindings(sorted(self.touched))
-        self.touched.clear()
+        self._check_bindings(sorted(self.changed))
+        self.changed.clear()
 
     @invariant()
     def one_platform_and_bound_terminals(self) -> None:
@@ -585,8 +589,4 @@ class RegistryMachine(RuleBasedStateMachine):
                 assert self.ghost.merchant_of[account] == account
 
 
-class TestRegistryMachine(RegistryMachine.TestCase):
-    settings = settings(stateful_step_count=STATEFUL_STEPS)
-
-    def setUp(self) -> None:
-        RegistryMachine.deploy()
+TestRegistryMachine = RegistryMachine.test_case("registry")

@@ -9,11 +9,12 @@ from dataclasses import dataclass, field
 
 import boa
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+from hypothesis.stateful import invariant, rule
+from storage_reader import StorageReader
 
-from conftest import ZERO, deployer
+from conftest import ZERO, ContractMachine, deployer, quiet
 
 MAX_UINT256 = 2**256 - 1
 ONE_CCC = 10**6
@@ -442,10 +443,9 @@ def test_transfers_conserve_supply(funded, holders, moves):
 
 # --- stateful machine --------------------------------------------------------------------
 
-# Five accounts (the first deploys the registry and is the first platform); ten
-# steps per run; the number of runs comes from the Hypothesis profile.
+# Five accounts (the first deploys the registry and is the first platform); the
+# number of runs and steps comes from `conftest.machine_settings("token")`.
 N_ACCOUNTS = 5
-STATEFUL_STEPS = 10
 
 
 @dataclass
@@ -467,32 +467,24 @@ class Ghost:
         return self.allowances.get((owner, spender), 0)
 
 
-class TokenMachine(RuleBasedStateMachine):
-    """Random mints, batches, transfers, approvals and platform rotations.
-
-    The contracts are deployed once per test run (`TestTokenMachine.setUp`: boa
-    rebuilds a source map on every deployment, which would dominate the run); each
-    example starts from that state inside its own `boa.env.anchor()`.
-    """
+class TokenMachine(ContractMachine):
+    """Random mints, batches, transfers, approvals and platform rotations."""
 
     accounts: list[str] = []
-    registry = token = None
+    registry = token = state = None  # deployed once per test
 
     def __init__(self) -> None:
         super().__init__()
-        self._anchor = boa.env.anchor()
-        self._anchor.__enter__()
         self.ghost = Ghost(platform=self.accounts[0])
-
-    def teardown(self) -> None:
-        self._anchor.__exit__(None, None, None)
+        self.touched: set[str] = set()  # accounts whose balance the last step may move
 
     @classmethod
     def deploy(cls) -> None:
         cls.accounts = [boa.env.generate_address(f"account-{i}") for i in range(N_ACCOUNTS)]
         with boa.env.prank(cls.accounts[0]):
-            cls.registry = deployer("registry").deploy()
-            cls.token = deployer("token").deploy(cls.registry)
+            cls.registry = quiet(deployer("registry").deploy())
+            cls.token = quiet(deployer("token").deploy(cls.registry))
+        cls.state = StorageReader(cls.token)
 
     caller = st.integers(0, N_ACCOUNTS - 1)
     target = st.integers(-1, N_ACCOUNTS - 1)  # -1 is the zero address
@@ -530,6 +522,7 @@ class TokenMachine(RuleBasedStateMachine):
             error = OVERFLOW
         else:
             error = None
+        self.touched.add(to)
         with boa.env.prank(caller):
             if self._expect(error, lambda: self.token.mint(to, amount)):
                 assert as_tuples(self.token.get_logs()) == [transfer(ZERO, to, amount)]
@@ -560,6 +553,7 @@ class TokenMachine(RuleBasedStateMachine):
                 if supply > MAX_UINT256:
                     error = OVERFLOW
                     break
+        self.touched.update(recipients)
         with boa.env.prank(caller):
             if self._expect(error, lambda: self.token.mint_batch(recipients, values)):
                 assert as_tuples(self.token.get_logs()) == [
@@ -578,6 +572,7 @@ class TokenMachine(RuleBasedStateMachine):
             error = ERR_BALANCE
         else:
             error = None
+        self.touched.update((sender, to))
         with boa.env.prank(sender):
             if self._expect(error, lambda: self.token.transfer(to, amount)):
                 assert as_tuples(self.token.get_logs()) == [transfer(sender, to, amount)]
@@ -618,6 +613,7 @@ class TokenMachine(RuleBasedStateMachine):
             error = ERR_BALANCE
         else:
             error = None
+        self.touched.update((owner, to))
         with boa.env.prank(spender):
             if self._expect(error, lambda: self.token.transferFrom(owner, to, amount)):
                 expected = [transfer(owner, to, amount)]
@@ -643,15 +639,20 @@ class TokenMachine(RuleBasedStateMachine):
 
     @invariant()
     def balances_match_ghost_and_sum_to_supply(self) -> None:
-        balances = [self.token.balanceOf(a) for a in self.accounts]
+        # Read from storage (no EVM call): every balance after every step.
+        balances = [self.state.word("erc20.balanceOf", a) for a in self.accounts]
         assert balances == [self.ghost.balance(a) for a in self.accounts]
         # Every recipient is one of the accounts, so they hold the whole supply.
-        assert sum(balances) == self.token.totalSupply() == self.ghost.supply
-        assert self.token.balanceOf(ZERO) == 0
+        assert sum(balances) == self.state.word("erc20.totalSupply") == self.ghost.supply
+        assert self.state.word("erc20.balanceOf", ZERO) == 0
+
+    @invariant()
+    def views_match_what_moved(self) -> None:
+        for account in sorted(self.touched):
+            assert self.token.balanceOf(account) == self.ghost.balance(account)
+        if self.touched:
+            assert self.token.totalSupply() == self.ghost.supply
+        self.touched.clear()
 
 
-class TestTokenMachine(TokenMachine.TestCase):
-    settings = settings(stateful_step_count=STATEFUL_STEPS)
-
-    def setUp(self) -> None:
-        TokenMachine.deploy()
+TestTokenMachine = TokenMachine.test_case("token")
