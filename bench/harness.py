@@ -9,19 +9,53 @@ throwaway data directory and stop it at the end.
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 
 def pct(values: list[float], q: float) -> float:
     """The value at quantile `q` (0..1) of `values`, nearest rank."""
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+async def load_from_another_process(
+    platform: Platform, target: Callable[..., Awaitable[Any]], *args: Any,
+) -> tuple[Any, list[float]]:
+    """Run the coroutine function `target(*args)` in a fresh process (the load
+    generator) and return its result, with the platform process's RSS in MiB
+    sampled every second meanwhile (the first sample before, the last after)."""
+    receive, send = multiprocessing.Pipe(duplex=False)
+    generator = multiprocessing.get_context("spawn").Process(
+        target=_generate, args=(target, args, send))
+    rss = [platform.rss_mib()]
+
+    async def sample() -> None:
+        while True:
+            await asyncio.sleep(1)
+            rss.append(platform.rss_mib())
+
+    sampler = asyncio.create_task(sample())
+    generator.start()
+    try:
+        result = await asyncio.get_running_loop().run_in_executor(None, receive.recv)
+    finally:
+        sampler.cancel()
+    generator.join()
+    rss.append(platform.rss_mib())
+    return result, rss
+
+
+def _generate(target: Callable[..., Awaitable[Any]], args: tuple[Any, ...], out: Any) -> None:
+    out.send(asyncio.run(target(*args)))
 
 
 def _free_port() -> int:

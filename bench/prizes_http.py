@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import multiprocessing
 import os
 import random
 import statistics
@@ -33,7 +32,7 @@ from typing import Any
 
 import aiohttp
 import httpx
-from harness import Platform, pct
+from harness import Platform, load_from_another_process, pct
 from rich.console import Console
 from rich.table import Table
 
@@ -73,11 +72,6 @@ async def _prepare(url: str, args: argparse.Namespace) -> dict[str, Any]:
             "terminals": [t["api_key"] for t in terminals],
             "awards": [(a["id"], owners[i]["api_key"])
                        for i, a in enumerate(awarded["awards"])]}
-
-
-def _generate(url: str, world: dict[str, Any], interval: float, out: Any) -> None:
-    """The load generator's process: run every terminal, report what each claim took."""
-    out.send(asyncio.run(_terminals(url, world, interval)))
 
 
 async def _terminals(url: str, world: dict[str, Any], interval: float) -> dict[str, Any]:
@@ -130,14 +124,8 @@ async def main(args: argparse.Namespace) -> None:
                 world = await _prepare(platform.url, args)
             with console.status(f"{args.terminals} terminals scanning and claiming "
                                 "(load in another process)"):
-                receive, send = multiprocessing.Pipe(duplex=False)
-                generator = multiprocessing.get_context("spawn").Process(
-                    target=_generate, args=(platform.url, world, args.interval, send))
-                rss = [platform.rss_mib()]
-                generator.start()
-                run = await asyncio.get_running_loop().run_in_executor(None, receive.recv)
-                generator.join()
-                rss.append(platform.rss_mib())
+                run, rss = await load_from_another_process(
+                    platform, _terminals, platform.url, world, args.interval)
             async with httpx.AsyncClient(base_url=platform.url, timeout=60) as client:
                 # Every claim on chain and indexed: the campaign's count catches up.
                 deadline = time.monotonic() + 300

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import multiprocessing
 import os
 import statistics
 import sys
@@ -26,11 +25,10 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import httpx
-from harness import Platform, pct
+from harness import Platform, load_from_another_process, pct
 from rich.console import Console
 from rich.table import Table
 
@@ -65,12 +63,6 @@ async def _prepare(url: str, count: int, terminals: int) -> tuple[list[str], lis
             sold.raise_for_status()
             serials += [c["serial"] for c in sold.json()["coupons"]]
     return serials, keys
-
-
-def _generate(url: str, serials: list[str], keys: list[str], rate: float,
-              out: Any) -> None:
-    """The load generator's process: send on schedule, report (latency, status) pairs."""
-    out.send(asyncio.run(_send_all(url, serials, keys, rate)))
 
 
 async def _send_all(url: str, serials: list[str], keys: list[str],
@@ -113,24 +105,10 @@ async def main(args: argparse.Namespace) -> None:
                 serials, keys = await _prepare(platform.url, count, args.terminals)
             with console.status(f"redeeming them at {args.rate:,.0f} requests/s "
                                 f"from {args.terminals} terminals (load in another process)"):
-                receive, send = multiprocessing.Pipe(duplex=False)
-                generator = multiprocessing.get_context("spawn").Process(
-                    target=_generate, args=(platform.url, serials, keys, args.rate, send))
-                rss: list[float] = [platform.rss_mib()]
-
-                async def sample() -> None:
-                    while True:
-                        await asyncio.sleep(1)
-                        rss.append(platform.rss_mib())
-
-                sampler = asyncio.create_task(sample())
                 started = time.perf_counter()
-                generator.start()
-                results = await asyncio.get_running_loop().run_in_executor(None, receive.recv)
+                results, rss = await load_from_another_process(
+                    platform, _send_all, platform.url, serials, keys, args.rate)
                 elapsed = time.perf_counter() - started - 0.5
-                sampler.cancel()
-                rss.append(platform.rss_mib())
-                generator.join()
             async with httpx.AsyncClient(base_url=platform.url, timeout=60) as client:
                 edition = (await client.get("/v1/coupons/" + serials[0])).json()["edition"]
                 counts = (await client.get(f"/v1/editions/{edition['id']}")).json()
