@@ -166,8 +166,7 @@ class EditionService:
     async def _seller_may_sell(self, caller: Caller, edition: EditionRecord) -> None:
         merchant_id = caller.acts_for_merchant
         merchant = await self.rt.participants.get(merchant_id) if merchant_id else None
-        if merchant is None or merchant.address != edition.merchant:
-            raise Forbidden("only the edition's merchant or its terminals may do this")
+        _check_seller(merchant.address if merchant else None, edition)
 
     async def _resolve(self, values: Sequence[str], fields: Sequence[str]) -> list[str]:
         return await self.rt.participants.addresses(values, fields)  # type: ignore[no-any-return]
@@ -324,8 +323,7 @@ class EditionService:
         if applied is not None:  # a retry whose answer was lost: report that outcome
             return await self._after(applied, coupon_id)
         row, edition, merchant = await self._coupon_in_full(coupon_id, caller.acts_for_merchant)
-        if merchant is None or merchant != edition.merchant:
-            raise Forbidden("only the edition's merchant or its terminals may do this")
+        _check_seller(merchant, edition)
         self._check_active(row)
         now = time.time()
         if now < edition.valid_from:
@@ -441,6 +439,13 @@ class EditionService:
 
 def _iso(epoch: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+
+
+def _check_seller(merchant: str | None, edition: EditionRecord) -> None:
+    """The caller acts for `merchant` (an address; None for no merchant): it must be
+    the edition's."""
+    if merchant is None or merchant != edition.merchant:
+        raise Forbidden("only the edition's merchant or its terminals may do this")
 
 
 #: A coupon with its edition and the address of the participant `merchant_id`.

@@ -338,13 +338,6 @@ class PrizeService(ClaimDesk):
             raise NotFound(f"prize campaign {campaign_id} does not exist", field=field)
         return row  # type: ignore[no-any-return]
 
-    async def _award(self, award_id: int, field: str = "id") -> PrizeAward:
-        async with self.db.session() as s:
-            row = await s.get(PrizeAward, award_id)
-        if row is None:
-            raise NotFound(f"prize award {award_id} does not exist", field=field)
-        return row  # type: ignore[no-any-return]
-
     async def _submit(self, caller: Caller, call: Call, idempotency_key: str | None,
                       what: str) -> OpResult:
         op_key = f"{caller.id}:{idempotency_key}:{what}" if idempotency_key else None
