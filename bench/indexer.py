@@ -208,8 +208,7 @@ async def rebuild(runtime: Runtime, url: str) -> float:
     try:
         with console.status("rebuilding the read models from the stored events"):
             started = time.perf_counter()
-            async with db.transaction() as s:
-                await indexer.rebuild(s)
+            await db.write(indexer.rebuild)
             return time.perf_counter() - started
     finally:
         await db.close()

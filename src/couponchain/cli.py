@@ -104,6 +104,7 @@ def up(demo: bool, host: str | None, port: int | None, data_dir: Path | None) ->
 
 async def _up(settings: Settings, demo: bool) -> None:
     import asyncio
+    import gc
 
     import uvicorn
     from rich.progress import Progress
@@ -178,6 +179,11 @@ async def _up(settings: Settings, demo: bool) -> None:
         if serving.done():
             await serving
             return
+        # What start-up made (modules, compiled contracts, the app) lives as long as the
+        # process: frozen out of the collector's way, a full collection under load scans
+        # only what came after (measured: 30-50 ms pauses among prize claims before).
+        gc.collect()
+        gc.freeze()
         url = f"http://{settings.host}:{settings.port}"
         console.print(f"platform admin API key: [bold]{runtime.platform.api_key}[/bold]",
                       soft_wrap=True)

@@ -30,6 +30,7 @@ from typing import Any
 
 from eth_account.signers.local import LocalAccount
 from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy.orm import Session
 
 from couponchain.chain.contracts import CompiledContract
 from couponchain.chain.reconciler import Reconciler
@@ -415,7 +416,7 @@ class Gateway:
         fresh = [p for group in groups for p in group
                  if not p.journaled and p.op_key is not None]
 
-        async def journal(s: Any) -> list[ChainTx]:
+        def journal(s: Session) -> list[ChainTx]:
             # Many accounts' windows share one commit (`Database.write`).
             rows = [
                 ChainTx(account=account.signer.address, nonce=nonce, tx_hash=tx_hash, raw=raw,
@@ -423,7 +424,7 @@ class Gateway:
                 for nonce, tx_hash, raw, to in signed
             ]
             s.add_all(rows)
-            await s.flush()
+            s.flush()
             new_ops: list[dict[str, Any]] = []
             moved_ops: list[dict[str, Any]] = []
             for row, group in zip(rows, groups, strict=True):
@@ -441,10 +442,10 @@ class Gateway:
                                     "kind": pending.call.kind or pending.call.function,
                                     "payload_hash": pending.payload_hash})
             if new_ops:
-                await s.execute(insert(ChainOp), new_ops)
+                s.execute(insert(ChainOp), new_ops)
             if moved_ops:
                 table = ChainOp.__table__
-                await s.execute(
+                s.execute(
                     update(table).where(table.c.op_key == bindparam("key"))
                     .values(tx_id=bindparam("new_tx"), item_index=bindparam("new_index"),
                             status="pending"),
@@ -494,13 +495,13 @@ class Gateway:
         return max(node, (last + 1) if last is not None else 0)
 
     async def _record_outcomes(self, sent: list[_Sent]) -> None:
-        async def record(s: Any) -> None:
+        def record(s: Session) -> None:
             for tx in sent:
                 receipt = tx.receipt
                 if receipt is None:  # superseded: nothing of it is on chain
                     continue
                 ok = int(receipt["status"], 16) == 1
-                await s.execute(
+                s.execute(
                     update(ChainTx).where(ChainTx.id == tx.tx_id).values(
                         status="confirmed" if ok else "reverted",
                         block_number=int(receipt["blockNumber"], 16),
@@ -509,7 +510,7 @@ class Gateway:
                     )
                 )
                 if ok and tx.refused is None:
-                    await s.execute(
+                    s.execute(
                         update(ChainOp).where(ChainOp.tx_id == tx.tx_id).values(status="done")
                     )
 

@@ -11,7 +11,7 @@ from collections import Counter
 from typing import cast
 
 from sqlalchemy import Table, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from couponchain.domain.edition_slots import CouponStatus
 from couponchain.indexer.projections import PROJECTIONS, IndexedEvent
@@ -49,7 +49,7 @@ def _history(event: IndexedEvent, action: str, *, sender: str | None, receiver: 
 
 
 @PROJECTIONS.on("editions", "EditionRegistered")
-async def edition_registered(session: AsyncSession, event: IndexedEvent) -> None:
+def edition_registered(session: Session, event: IndexedEvent) -> None:
     a = event.args
     session.add(EditionRecord(
         id=int(a["edition_id"]), merchant=a["merchant"], brand=a["brand"], title=a["title"],
@@ -61,61 +61,61 @@ async def edition_registered(session: AsyncSession, event: IndexedEvent) -> None
 
 
 @PROJECTIONS.on_runs("editions", "CouponSold")
-async def coupons_sold(session: AsyncSession, events: list[IndexedEvent]) -> None:
+def coupons_sold(session: Session, events: list[IndexedEvent]) -> None:
     """A run of sales (a bulk sale makes hundreds in a row): its coupon and history
     rows in one statement each, and each edition's `sold` moved once by the run's count."""
-    await session.flush()  # rows earlier handlers added (the edition itself) go first
-    await insert_rows(session, _COUPONS, _COUPON_COLUMNS, [
+    session.flush()  # rows earlier handlers added (the edition itself) go first
+    insert_rows(session, _COUPONS, _COUPON_COLUMNS, [
         (int(e.args["coupon_id"]), int(e.args["edition_id"]), int(e.args["serial"]),
          e.args["buyer"], ACTIVE, int(e.args["channel"]), str(e.args["price"]),
          e.args["order_ref"], e.args["seller"], int(e.args["sold_at"]), e.block_number,
          e.tx_hash) for e in events])
-    await insert_rows(session, _HISTORY, _HISTORY_COLUMNS, [
+    insert_rows(session, _HISTORY, _HISTORY_COLUMNS, [
         (int(e.args["coupon_id"]), "sold", None, e.args["buyer"], e.args["seller"],
          e.block_number, e.block_hash, e.log_index, e.tx_hash, e.timestamp) for e in events])
     per_edition = Counter(int(e.args["edition_id"]) for e in events)
     for edition_id, count in per_edition.items():
-        await session.execute(update(EditionRecord).where(EditionRecord.id == edition_id)
+        session.execute(update(EditionRecord).where(EditionRecord.id == edition_id)
                               .values(sold=EditionRecord.sold + count))
 
 
 @PROJECTIONS.on("editions", "CouponTransferred")
-async def coupon_transferred(session: AsyncSession, event: IndexedEvent) -> None:
+def coupon_transferred(session: Session, event: IndexedEvent) -> None:
     a = event.args
-    await session.execute(update(CouponRecord).where(CouponRecord.id == int(a["coupon_id"]))
+    session.execute(update(CouponRecord).where(CouponRecord.id == int(a["coupon_id"]))
                           .values(owner=a["receiver"]))
     session.add(_history(event, "transferred", sender=a["sender"], receiver=a["receiver"],
                          actor=a["sender"]))
 
 
-async def _finish(session: AsyncSession, event: IndexedEvent, status: CouponStatus,
+def _finish(session: Session, event: IndexedEvent, status: CouponStatus,
                   counter: str, action: str) -> None:
     a = event.args
-    await session.execute(update(CouponRecord).where(CouponRecord.id == int(a["coupon_id"]))
+    session.execute(update(CouponRecord).where(CouponRecord.id == int(a["coupon_id"]))
                           .values(status=int(status)))
     column = getattr(EditionRecord, counter)
-    await session.execute(update(EditionRecord).where(EditionRecord.id == int(a["edition_id"]))
+    session.execute(update(EditionRecord).where(EditionRecord.id == int(a["edition_id"]))
                           .values({counter: column + 1}))
     session.add(_history(event, action, sender=a["owner"], receiver=None, actor=a["by"]))
 
 
 @PROJECTIONS.on("editions", "CouponRedeemed")
-async def coupon_redeemed(session: AsyncSession, event: IndexedEvent) -> None:
-    await _finish(session, event, CouponStatus.REDEEMED, "redeemed", "redeemed")
+def coupon_redeemed(session: Session, event: IndexedEvent) -> None:
+    _finish(session, event, CouponStatus.REDEEMED, "redeemed", "redeemed")
 
 
 @PROJECTIONS.on("editions", "CouponVoided")
-async def coupon_voided(session: AsyncSession, event: IndexedEvent) -> None:
-    await _finish(session, event, CouponStatus.VOIDED, "voided", "voided")
+def coupon_voided(session: Session, event: IndexedEvent) -> None:
+    _finish(session, event, CouponStatus.VOIDED, "voided", "voided")
 
 
-async def _reserved_by(session: AsyncSession, edition_id: int, delta: int) -> None:
-    await session.execute(update(EditionRecord).where(EditionRecord.id == edition_id)
+def _reserved_by(session: Session, edition_id: int, delta: int) -> None:
+    session.execute(update(EditionRecord).where(EditionRecord.id == edition_id)
                           .values(reserved=EditionRecord.reserved + delta))
 
 
 @PROJECTIONS.on("editions", "CapacityReserved")
-async def capacity_reserved(session: AsyncSession, event: IndexedEvent) -> None:
+def capacity_reserved(session: Session, event: IndexedEvent) -> None:
     a = event.args
     edition_id, count = int(a["edition_id"]), int(a["count"])
     session.add(EditionReservation(
@@ -123,23 +123,23 @@ async def capacity_reserved(session: AsyncSession, event: IndexedEvent) -> None:
         left=count, expires=int(a["expires"]), status="open",
         block_number=event.block_number, tx_hash=event.tx_hash,
     ))
-    await _reserved_by(session, edition_id, count)
+    _reserved_by(session, edition_id, count)
 
 
 @PROJECTIONS.on("editions", "ReservationConsumed")
-async def reservation_consumed(session: AsyncSession, event: IndexedEvent) -> None:
+def reservation_consumed(session: Session, event: IndexedEvent) -> None:
     # `sold` moves with the sale's own CouponSold events.
     a = event.args
-    await session.execute(update(EditionReservation)
+    session.execute(update(EditionReservation)
                           .where(EditionReservation.id == a["reservation"])
                           .values(left=int(a["left"])))
-    await _reserved_by(session, int(a["edition_id"]), -int(a["count"]))
+    _reserved_by(session, int(a["edition_id"]), -int(a["count"]))
 
 
 @PROJECTIONS.on("editions", "ReservationReleased")
-async def reservation_released(session: AsyncSession, event: IndexedEvent) -> None:
+def reservation_released(session: Session, event: IndexedEvent) -> None:
     a = event.args
-    await session.execute(update(EditionReservation)
+    session.execute(update(EditionReservation)
                           .where(EditionReservation.id == a["reservation"])
                           .values(left=0, status="released"))
-    await _reserved_by(session, int(a["edition_id"]), -int(a["returned"]))
+    _reserved_by(session, int(a["edition_id"]), -int(a["returned"]))

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import Table, delete, func, select
+from sqlalchemy.orm import Session
 
 from couponchain.chain.contracts import CompiledContract
 from couponchain.chain.rpc import RpcClient
@@ -215,14 +216,17 @@ class Indexer:
         """Store blocks first..last (their events in `logs`) and apply the projections."""
         numbers = sorted({int(entry["blockNumber"], 16) for entry in logs} | {last})
         events = LogDecoder(contracts).decode(logs, {n: t for n, (_, t) in info.items()})
-        async with self.db.transaction() as s:
-            await s.execute(delete(ChainEvent).where(ChainEvent.block_number.between(first, last)))
-            await s.execute(delete(IndexedBlock).where(IndexedBlock.number.between(first, last)))
-            await insert_rows(s, _EVENTS, _EVENT_COLUMNS, [
+
+        def store(s: Session) -> None:
+            s.execute(delete(ChainEvent).where(ChainEvent.block_number.between(first, last)))
+            s.execute(delete(IndexedBlock).where(IndexedBlock.number.between(first, last)))
+            insert_rows(s, _EVENTS, _EVENT_COLUMNS, [
                 (e.block_number, e.block_hash, e.log_index, e.tx_hash, e.timestamp, e.contract,
                  e.name, e.args) for e in events])
-            await insert_rows(s, _BLOCKS, ("number", "hash"), [(n, info[n][0]) for n in numbers])
-            await self.projections.apply(s, events)
+            insert_rows(s, _BLOCKS, ("number", "hash"), [(n, info[n][0]) for n in numbers])
+            self.projections.apply(s, events)
+
+        await self.db.write(store)  # in the writer thread, committed with other writes
         async with self._progress:
             self.indexed = last
             if self.rebuilding_to is not None and last >= self.rebuilding_to:
@@ -254,13 +258,15 @@ class Indexer:
                 break
         log.warning("chain changed below block %d; rewinding the indexer to %d",
                     self.indexed, keep)
-        async with self.db.transaction() as s:
-            await s.execute(delete(ChainEvent).where(ChainEvent.block_number > keep))
-            await s.execute(delete(IndexedBlock).where(IndexedBlock.number > keep))
-            await self.rebuild(s)
+        def rewind(s: Session) -> int | None:
+            s.execute(delete(ChainEvent).where(ChainEvent.block_number > keep))
+            s.execute(delete(IndexedBlock).where(IndexedBlock.number > keep))
+            self.rebuild(s)
             # A node still replaying the journal has not reached its old head yet:
             # the read models are whole only once past the journal's last block too.
-            journaled = await s.scalar(select(func.max(ChainTx.block_number)))
+            return s.scalar(select(func.max(ChainTx.block_number)))
+
+        journaled = await self.db.write(rewind)
         async with self._progress:
             self.indexed = keep
             target = max(self.head, journaled or 0, self.rebuilding_to or 0)
@@ -268,21 +274,22 @@ class Indexer:
                 self.hold_until(target)
         self.rewinds += 1
 
-    async def rebuild(self, session: Any) -> None:
-        """Empty the read models and replay every stored event through the projections."""
+    def rebuild(self, session: Session) -> None:
+        """Empty the read models and replay every stored event through the projections
+        (inside a `Database.write` work)."""
         for table in reversed(self.projections.tables):
-            await session.execute(table.delete())
+            session.execute(table.delete())
         last_id = 0
         c = _EVENTS.c
         while True:  # plain rows, not ORM objects: loading those cost more than applying
-            rows = (await session.execute(
+            rows = (session.execute(
                 select(c.id, c.contract, c.event, c.args, c.block_number, c.block_hash,
                        c.log_index, c.tx_hash, c.block_timestamp)
                 .where(c.id > last_id).order_by(c.id).limit(5000)
             )).tuples().all()
             if not rows:
                 return
-            await self.projections.apply(session, [IndexedEvent(*r[1:]) for r in rows])
+            self.projections.apply(session, [IndexedEvent(*r[1:]) for r in rows])
             last_id = max(r[0] for r in rows)
 
 

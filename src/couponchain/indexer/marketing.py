@@ -7,7 +7,7 @@ report's rules checked) without trusting the platform's own copy.
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from couponchain.indexer.projections import PROJECTIONS, IndexedEvent
 from couponchain.store.models import (
@@ -33,7 +33,7 @@ def _text(value: str) -> str:
 
 
 @PROJECTIONS.on("marketing", "LogsAnchored")
-async def logs_anchored(session: AsyncSession, event: IndexedEvent) -> None:
+def logs_anchored(session: Session, event: IndexedEvent) -> None:
     a = event.args
     session.add(MarketingAnchor(
         batch_id=int(a["batch_id"]), merchant=None if a["merchant"] == ZERO else a["merchant"],
@@ -45,7 +45,7 @@ async def logs_anchored(session: AsyncSession, event: IndexedEvent) -> None:
 
 
 @PROJECTIONS.on("marketing", "ReportingRulesSet")
-async def rules_set(session: AsyncSession, event: IndexedEvent) -> None:
+def rules_set(session: Session, event: IndexedEvent) -> None:
     a = event.args
     session.add(MarketingRulesVersion(
         merchant=a["merchant"], version=int(a["version"]), rules_hash=a["rules_hash"],
@@ -55,7 +55,7 @@ async def rules_set(session: AsyncSession, event: IndexedEvent) -> None:
 
 
 @PROJECTIONS.on("marketing", "ReportPublished")
-async def report_published(session: AsyncSession, event: IndexedEvent) -> None:
+def report_published(session: Session, event: IndexedEvent) -> None:
     a = event.args
     session.add(MarketingReportRecord(
         report_id=int(a["report_id"]), merchant=a["merchant"], report_hash=a["report_hash"],
@@ -67,7 +67,7 @@ async def report_published(session: AsyncSession, event: IndexedEvent) -> None:
 
 
 @PROJECTIONS.on("marketing", "MarketingInfoUpdated")
-async def info_updated(session: AsyncSession, event: IndexedEvent) -> None:
+def info_updated(session: Session, event: IndexedEvent) -> None:
     a = event.args
     session.add(MarketingInfoVersion(
         merchant=a["merchant"], version=int(a["version"]), content_hash=a["content_hash"],

@@ -13,9 +13,9 @@ PROJECTIONS.owns(ParticipantRecord.__table__)  # type: ignore[arg-type]
 
 
 @PROJECTIONS.on("registry", "ParticipantRegistered")
-async def participant_registered(session, event: IndexedEvent) -> None:  # noqa: ANN001
+def participant_registered(session, event: IndexedEvent) -> None:  # noqa: ANN001
     args = event.args
-    await session.execute(delete(ParticipantRecord).where(
+    session.execute(delete(ParticipantRecord).where(
         ParticipantRecord.address == args["account"]))
     session.add(ParticipantRecord(
         address=args["account"], role=args["role"],
@@ -25,6 +25,6 @@ async def participant_registered(session, event: IndexedEvent) -> None:  # noqa:
 
 
 @PROJECTIONS.on("registry", "PlatformTransferred")
-async def platform_transferred(session, event: IndexedEvent) -> None:  # noqa: ANN001
-    await session.execute(delete(ParticipantRecord).where(
+def platform_transferred(session, event: IndexedEvent) -> None:  # noqa: ANN001
+    session.execute(delete(ParticipantRecord).where(
         ParticipantRecord.address == event.args["previous"]))

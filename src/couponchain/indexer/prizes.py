@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import Counter
 
 from sqlalchemy import bindparam, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from couponchain.indexer.projections import PROJECTIONS, IndexedEvent
 from couponchain.store.models import PrizeAward, PrizeCampaign, PrizeClaimRecord, PrizeStock
@@ -27,19 +27,19 @@ PROJECTIONS.owns(
 )
 
 
-async def _bump(session: AsyncSession, campaign_id: int, prize_index: int,
+def _bump(session: Session, campaign_id: int, prize_index: int,
                 **deltas: int) -> None:
     """Move a prize's counters and its campaign's totals by the same deltas."""
-    await session.execute(update(PrizeStock).where(
+    session.execute(update(PrizeStock).where(
         PrizeStock.campaign_id == campaign_id, PrizeStock.prize_index == prize_index)
         .values({n: getattr(PrizeStock, n) + d for n, d in deltas.items()}))
-    await session.execute(update(PrizeCampaign).where(PrizeCampaign.id == campaign_id)
+    session.execute(update(PrizeCampaign).where(PrizeCampaign.id == campaign_id)
                           .values({n: getattr(PrizeCampaign, n) + d
                                    for n, d in deltas.items()}))
 
 
 @PROJECTIONS.on("prizes", "CampaignCreated")
-async def campaign_created(session: AsyncSession, event: IndexedEvent) -> None:
+def campaign_created(session: Session, event: IndexedEvent) -> None:
     a = event.args
     campaign_id = int(a["campaign_id"])
     session.add(PrizeCampaign(
@@ -56,20 +56,20 @@ async def campaign_created(session: AsyncSession, event: IndexedEvent) -> None:
 
 
 @PROJECTIONS.on_runs("prizes", "Awarded")
-async def awarded(session: AsyncSession, events: list[IndexedEvent]) -> None:
+def awarded(session: Session, events: list[IndexedEvent]) -> None:
     session.add_all([PrizeAward(
         id=int(e.args["award_id"]), campaign_id=int(e.args["campaign_id"]),
         consumer=e.args["consumer"], prize_index=int(e.args["prize_index"]), status=AWARDED,
         awarded_at=e.timestamp, block_number=e.block_number, tx_hash=e.tx_hash,
     ) for e in events])
-    await session.flush()
-    await _bump_each(session, events, "awarded")
+    session.flush()
+    _bump_each(session, events, "awarded")
 
 
 @PROJECTIONS.on_runs("prizes", "Claimed")
-async def claimed(session: AsyncSession, events: list[IndexedEvent]) -> None:
+def claimed(session: Session, events: list[IndexedEvent]) -> None:
     table = PrizeAward.__table__
-    await session.execute(  # one statement for the run (executemany)
+    session.execute(  # one statement for the run (executemany)
         update(table).where(table.c.id == bindparam("award"))  # type: ignore[arg-type]
         .values(status=CLAIMED),
         [{"award": int(e.args["award_id"])} for e in events])
@@ -79,22 +79,22 @@ async def claimed(session: AsyncSession, events: list[IndexedEvent]) -> None:
         terminal=e.args["terminal"], claimed_at=int(e.args["claimed_at"]),
         block_number=e.block_number, tx_hash=e.tx_hash,
     ) for e in events])
-    await session.flush()
-    await _bump_each(session, events, "claimed")
+    session.flush()
+    _bump_each(session, events, "claimed")
 
 
-async def _bump_each(session: AsyncSession, events: list[IndexedEvent], counter: str) -> None:
+def _bump_each(session: Session, events: list[IndexedEvent], counter: str) -> None:
     """Add each event's unit to its prize's and campaign's `counter`, once per prize."""
     per_prize = Counter((int(e.args["campaign_id"]), int(e.args["prize_index"]))
                         for e in events)
     for (campaign_id, index), count in sorted(per_prize.items()):
-        await _bump(session, campaign_id, index, **{counter: count})
+        _bump(session, campaign_id, index, **{counter: count})
 
 
 @PROJECTIONS.on("prizes", "AwardRevoked")
-async def award_revoked(session: AsyncSession, event: IndexedEvent) -> None:
+def award_revoked(session: Session, event: IndexedEvent) -> None:
     a = event.args
     campaign_id, index = int(a["campaign_id"]), int(a["prize_index"])
-    await session.execute(update(PrizeAward).where(PrizeAward.id == int(a["award_id"]))
+    session.execute(update(PrizeAward).where(PrizeAward.id == int(a["award_id"]))
                           .values(status=REVOKED))
-    await _bump(session, campaign_id, index, awarded=-1, revoked=1)
+    _bump(session, campaign_id, index, awarded=-1, revoked=1)

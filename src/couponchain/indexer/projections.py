@@ -7,12 +7,12 @@ empties the owned tables and replays every stored event through them again.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Table
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 
 @dataclass(frozen=True)
@@ -29,8 +29,8 @@ class IndexedEvent:
     timestamp: int
 
 
-Handler = Callable[[AsyncSession, IndexedEvent], Awaitable[None]]
-RunHandler = Callable[[AsyncSession, list[IndexedEvent]], Awaitable[None]]
+Handler = Callable[[Session, IndexedEvent], None]
+RunHandler = Callable[[Session, list[IndexedEvent]], None]
 
 
 class Projections:
@@ -69,7 +69,7 @@ class Projections:
         """Declare read-model tables rebuilt from events after a rewind."""
         self.tables.extend(tables)
 
-    async def apply(self, session: AsyncSession, events: list[IndexedEvent]) -> None:
+    def apply(self, session: Session, events: list[IndexedEvent]) -> None:
         i = 0
         while i < len(events):
             key = (events[i].contract, events[i].name)
@@ -78,10 +78,10 @@ class Projections:
                 while end < len(events) and (events[end].contract, events[end].name) == key:
                     end += 1
                 for run_handler in self.run_handlers[key]:
-                    await run_handler(session, events[i:end])
+                    run_handler(session, events[i:end])
             for event in events[i:end]:
                 for handler in self.handlers.get(key, ()):
-                    await handler(session, event)
+                    handler(session, event)
             i = end
 
 

@@ -14,7 +14,7 @@ from collections import Counter
 from typing import cast
 
 from sqlalchemy import Table, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from couponchain.indexer.projections import PROJECTIONS, IndexedEvent
 from couponchain.indexer.rows import insert_rows
@@ -58,13 +58,13 @@ def _step(event: IndexedEvent, coupon_id: int, action: str, *, actor: str,
     )
 
 
-async def _bump_round(session: AsyncSession, round_id: int, **deltas: int) -> None:
+def _bump_round(session: Session, round_id: int, **deltas: int) -> None:
     values = {name: getattr(PromotionRound, name) + delta for name, delta in deltas.items()}
-    await session.execute(update(PromotionRound).where(PromotionRound.id == round_id)
+    session.execute(update(PromotionRound).where(PromotionRound.id == round_id)
                           .values(values))
 
 
-async def credit(session: AsyncSession, event: IndexedEvent, source: str, account: str,
+def credit(session: Session, event: IndexedEvent, source: str, account: str,
                  part: str, amount: int, reference: str | None) -> None:
     """Add one payout entry and move the account's balance (negative: a withdrawal)."""
     if amount == 0:
@@ -74,8 +74,8 @@ async def credit(session: AsyncSession, event: IndexedEvent, source: str, accoun
         block_number=event.block_number, log_index=event.log_index, tx_hash=event.tx_hash,
         timestamp=event.timestamp,
     ))
-    await session.flush()
-    balance = await session.get(PayoutBalance, (account, source))
+    session.flush()
+    balance = session.get(PayoutBalance, (account, source))
     if balance is None:
         balance = PayoutBalance(account=account, source=source, credited="0", withdrawn="0")
         session.add(balance)
@@ -86,7 +86,7 @@ async def credit(session: AsyncSession, event: IndexedEvent, source: str, accoun
 
 
 @PROJECTIONS.on("promotions", "RoundOpened")
-async def round_opened(session: AsyncSession, event: IndexedEvent) -> None:
+def round_opened(session: Session, event: IndexedEvent) -> None:
     a = event.args
     session.add(PromotionRound(
         id=int(a["round_id"]), platform=a["platform"], first_id=int(a["first_id"]),
@@ -100,24 +100,24 @@ async def round_opened(session: AsyncSession, event: IndexedEvent) -> None:
 
 
 @PROJECTIONS.on("promotions", "Allocated")
-async def allocated(session: AsyncSession, event: IndexedEvent) -> None:
+def allocated(session: Session, event: IndexedEvent) -> None:
     a = event.args
     round_id, count = int(a["round_id"]), int(a["count"])
-    row = await session.get(PromotionAllocation, (round_id, a["merchant"]))
+    row = session.get(PromotionAllocation, (round_id, a["merchant"]))
     if row is None:
         session.add(PromotionAllocation(round_id=round_id, merchant=a["merchant"],
                                         allocated=count, granted=0))
-        await session.flush()
+        session.flush()
     else:
         row.allocated += count
-    await _bump_round(session, round_id, allocated=count)
+    _bump_round(session, round_id, allocated=count)
 
 
 @PROJECTIONS.on_runs("promotions", "Granted")
-async def granted(session: AsyncSession, events: list[IndexedEvent]) -> None:
+def granted(session: Session, events: list[IndexedEvent]) -> None:
     """A run of grants (a grant call makes one per consumer): its coupon and path rows
     in one statement each, each allocation and round counter moved once by the run."""
-    await session.flush()  # rows earlier handlers added (the allocation) go first
+    session.flush()  # rows earlier handlers added (the allocation) go first
     coupons: list[tuple[object, ...]] = []
     paths: list[tuple[object, ...]] = []
     per_allocation: Counter[tuple[int, str]] = Counter()
@@ -131,33 +131,33 @@ async def granted(session: AsyncSession, events: list[IndexedEvent]) -> None:
                       e.block_hash, e.log_index, e.tx_hash, e.timestamp)
                      for coupon_id in range(first, last + 1))
         per_allocation[(round_id, merchant)] += last - first + 1
-    await insert_rows(session, _COUPONS, _COUPON_COLUMNS, coupons)
-    await insert_rows(session, _PATHS, _PATH_COLUMNS, paths)
+    insert_rows(session, _COUPONS, _COUPON_COLUMNS, coupons)
+    insert_rows(session, _PATHS, _PATH_COLUMNS, paths)
     per_round: Counter[int] = Counter()
     for (round_id, merchant), count in per_allocation.items():
-        await session.execute(update(PromotionAllocation).where(
+        session.execute(update(PromotionAllocation).where(
             PromotionAllocation.round_id == round_id, PromotionAllocation.merchant == merchant)
             .values(granted=PromotionAllocation.granted + count))
         per_round[round_id] += count
     for round_id, count in per_round.items():
-        await _bump_round(session, round_id, granted=count)
+        _bump_round(session, round_id, granted=count)
 
 
 @PROJECTIONS.on("promotions", "Transferred")
-async def transferred(session: AsyncSession, event: IndexedEvent) -> None:
+def transferred(session: Session, event: IndexedEvent) -> None:
     a = event.args
     coupon_id = int(a["coupon_id"])
-    await session.execute(update(PromotionCoupon).where(PromotionCoupon.id == coupon_id)
+    session.execute(update(PromotionCoupon).where(PromotionCoupon.id == coupon_id)
                           .values(holder=a["receiver"], transfers=int(a["transfers"])))
     session.add(_step(event, coupon_id, "transferred", actor=a["sender"], sender=a["sender"],
                       receiver=a["receiver"]))
 
 
 @PROJECTIONS.on("promotions", "WrittenOff")
-async def written_off(session: AsyncSession, event: IndexedEvent) -> None:
+def written_off(session: Session, event: IndexedEvent) -> None:
     a = event.args
     coupon_id = int(a["coupon_id"])
-    row = await session.get(PromotionCoupon, coupon_id)
+    row = session.get(PromotionCoupon, coupon_id)
     if row is None:  # only granted coupons can be written off
         return
     row.status, row.redeemer = WRITTEN_OFF, a["merchant"]
@@ -165,49 +165,49 @@ async def written_off(session: AsyncSession, event: IndexedEvent) -> None:
     row.written_off_at = event.timestamp
     session.add(_step(event, coupon_id, "written_off", actor=a["operator"], sender=a["holder"],
                       receiver=a["merchant"], amount=int(a["incentive"])))
-    await _bump_round(session, row.round_id, written_off=1)
+    _bump_round(session, row.round_id, written_off=1)
 
 
 @PROJECTIONS.on("promotions", "WriteOffReversed")
-async def write_off_reversed(session: AsyncSession, event: IndexedEvent) -> None:
+def write_off_reversed(session: Session, event: IndexedEvent) -> None:
     a = event.args
     coupon_id = int(a["coupon_id"])
-    row = await session.get(PromotionCoupon, coupon_id)
+    row = session.get(PromotionCoupon, coupon_id)
     if row is None:
         return
     row.status, row.redeemer, row.order_amount, row.pool, row.written_off_at = (
         ACTIVE, None, None, None, None)
     session.add(_step(event, coupon_id, "reversed", actor=a["operator"], sender=a["merchant"],
                       receiver=a["holder"], amount=int(a["refund"])))
-    await _bump_round(session, row.round_id, written_off=-1)
+    _bump_round(session, row.round_id, written_off=-1)
 
 
 @PROJECTIONS.on("promotions", "PoolDistributed")
-async def pool_distributed(session: AsyncSession, event: IndexedEvent) -> None:
+def pool_distributed(session: Session, event: IndexedEvent) -> None:
     a = event.args
     coupon_id = int(a["coupon_id"])
-    row = await session.get(PromotionCoupon, coupon_id)
+    row = session.get(PromotionCoupon, coupon_id)
     if row is None:
         return
     row.status = DISTRIBUTED
     session.add(_step(event, coupon_id, "distributed", actor=a["platform"],
                       amount=int(a["pool"])))
-    await _bump_round(session, row.round_id, distributed=1)
+    _bump_round(session, row.round_id, distributed=1)
     reference = str(coupon_id)
     for part in ("platform", "issuer", "redeemer", "holder"):
-        await credit(session, event, SOURCE, a[part], part, int(a[f"{part}_amount"]),
+        credit(session, event, SOURCE, a[part], part, int(a[f"{part}_amount"]),
                      reference)
     each = int(a["earlier_each"])
     if each and int(a["earlier_count"]):
-        senders = (await session.execute(
+        senders = (session.execute(
             select(PromotionPath.sender).where(PromotionPath.coupon_id == coupon_id,
                                                PromotionPath.action == "transferred")
             .order_by(PromotionPath.block_number, PromotionPath.log_index))).scalars().all()
         for sender in senders[: int(a["earlier_count"])]:
-            await credit(session, event, SOURCE, sender, "earlier", each, reference)
+            credit(session, event, SOURCE, sender, "earlier", each, reference)
 
 
 @PROJECTIONS.on("promotions", "Withdrawn")
-async def withdrawn(session: AsyncSession, event: IndexedEvent) -> None:
+def withdrawn(session: Session, event: IndexedEvent) -> None:
     a = event.args
-    await credit(session, event, SOURCE, a["account"], "withdrawal", -int(a["amount"]), None)
+    credit(session, event, SOURCE, a["account"], "withdrawal", -int(a["amount"]), None)

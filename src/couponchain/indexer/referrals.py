@@ -17,7 +17,7 @@ the contract's `claimable`.
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from couponchain.indexer.projections import PROJECTIONS, IndexedEvent
 from couponchain.indexer.promotions import credit
@@ -50,21 +50,21 @@ def reference(product_id: int, batch: int | None = None) -> str:
 
 
 @PROJECTIONS.on("referrals", "ProductRegistered")
-async def product_registered(session: AsyncSession, event: IndexedEvent) -> None:
+def product_registered(session: Session, event: IndexedEvent) -> None:
     a = event.args
     session.add(ReferralProduct(
         id=int(a["product_id"]), originator=a["originator"], name=a["name"],
         content_hash=a["content_hash"], batch_count=0, units_sold=0, reward_per_unit="0",
         registered_at=event.timestamp, block_number=event.block_number, tx_hash=event.tx_hash,
     ))
-    await session.flush()
+    session.flush()
 
 
 @PROJECTIONS.on("referrals", "BatchOpened")
-async def batch_opened(session: AsyncSession, event: IndexedEvent) -> None:
+def batch_opened(session: Session, event: IndexedEvent) -> None:
     a = event.args
     product_id, batch = int(a["product_id"]), int(a["batch"])
-    product = await session.get(ReferralProduct, product_id)
+    product = session.get(ReferralProduct, product_id)
     if product is None:
         return
     product.batch_count = batch
@@ -76,27 +76,27 @@ async def batch_opened(session: AsyncSession, event: IndexedEvent) -> None:
         rebates="0", promoter_paid="0", holders_paid="0", originator_paid="0", dust="0",
         opened_at=event.timestamp, block_number=event.block_number, tx_hash=event.tx_hash,
     ))
-    await session.flush()
+    session.flush()
 
 
 @PROJECTIONS.on("referrals", "BatchClosed")
-async def batch_closed(session: AsyncSession, event: IndexedEvent) -> None:
+def batch_closed(session: Session, event: IndexedEvent) -> None:
     a = event.args
     product_id, batch_no = int(a["product_id"]), int(a["batch"])
-    batch = await session.get(ReferralBatch, (product_id, batch_no))
-    product = await session.get(ReferralProduct, product_id)
+    batch = session.get(ReferralBatch, (product_id, batch_no))
+    product = session.get(ReferralProduct, product_id)
     if batch is None or product is None:
         return
     dust = int(a["dust"])
     batch.closed = True
     batch.dust = _add(batch.dust, dust)
     batch.originator_paid = _add(batch.originator_paid, dust)
-    await credit(session, event, SOURCE, product.originator, "dust", dust,
+    credit(session, event, SOURCE, product.originator, "dust", dust,
                  reference(product_id, batch_no))
 
 
 @PROJECTIONS.on("referrals", "Purchased")
-async def purchased(session: AsyncSession, event: IndexedEvent) -> None:
+def purchased(session: Session, event: IndexedEvent) -> None:
     a = event.args
     product_id, batch_no = int(a["product_id"]), int(a["batch"])
     quantity = int(a["quantity"])
@@ -113,8 +113,8 @@ async def purchased(session: AsyncSession, event: IndexedEvent) -> None:
         block_number=event.block_number, block_hash=event.block_hash,
         log_index=event.log_index, tx_hash=event.tx_hash, timestamp=event.timestamp,
     ))
-    product = await session.get(ReferralProduct, product_id)
-    batch = await session.get(ReferralBatch, (product_id, batch_no))
+    product = session.get(ReferralProduct, product_id)
+    batch = session.get(ReferralBatch, (product_id, batch_no))
     if product is None or batch is None:
         return
     product.units_sold += quantity
@@ -127,28 +127,28 @@ async def purchased(session: AsyncSession, event: IndexedEvent) -> None:
     batch.originator_paid = _add(batch.originator_paid, originator_amount)
     # On sell-out the contract adds the batch's leftover buffer to the originator's part.
     batch.dust = _add(batch.dust, originator_amount - (amount - rebate))
-    holding = await session.get(ReferralHolding, (product_id, a["buyer"], batch_no))
+    holding = session.get(ReferralHolding, (product_id, a["buyer"], batch_no))
     if holding is None:
         session.add(ReferralHolding(product_id=product_id, account=a["buyer"], batch=batch_no,
                                     units=quantity))
-        await session.flush()
+        session.flush()
     else:
         holding.units += quantity
     ref = reference(product_id, batch_no)
-    await credit(session, event, SOURCE, product.originator, "originator", originator_amount,
+    credit(session, event, SOURCE, product.originator, "originator", originator_amount,
                  ref)
     if promoter is not None:
-        await credit(session, event, SOURCE, promoter, "promoter", promoter_amount, ref)
+        credit(session, event, SOURCE, promoter, "promoter", promoter_amount, ref)
 
 
 @PROJECTIONS.on("referrals", "Settled")
-async def settled(session: AsyncSession, event: IndexedEvent) -> None:
+def settled(session: Session, event: IndexedEvent) -> None:
     a = event.args
-    await credit(session, event, SOURCE, a["account"], "holder", int(a["amount"]),
+    credit(session, event, SOURCE, a["account"], "holder", int(a["amount"]),
                  reference(int(a["product_id"])))
 
 
 @PROJECTIONS.on("referrals", "Withdrawn")
-async def withdrawn(session: AsyncSession, event: IndexedEvent) -> None:
+def withdrawn(session: Session, event: IndexedEvent) -> None:
     a = event.args
-    await credit(session, event, SOURCE, a["account"], "withdrawal", -int(a["amount"]), None)
+    credit(session, event, SOURCE, a["account"], "withdrawal", -int(a["amount"]), None)

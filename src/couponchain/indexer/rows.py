@@ -17,14 +17,14 @@ from typing import Any
 
 from sqlalchemy import Table, insert
 from sqlalchemy.engine import Dialect
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 #: The compiled statement, the position of each of its parameters in a row, and
 #: the bind processors by position (None when no column needs one).
 _Plan = tuple[str, tuple[int, ...], list[tuple[int, Callable[[Any], Any]]]]
 
 
-async def insert_rows(session: AsyncSession, table: Table, columns: Sequence[str],
+def insert_rows(session: Session, table: Table, columns: Sequence[str],
                       rows: Sequence[Sequence[Any]]) -> None:
     """INSERT `rows` (values in the order of `columns`) into `table`.
 
@@ -33,10 +33,10 @@ async def insert_rows(session: AsyncSession, table: Table, columns: Sequence[str
     """
     if not rows:
         return
-    connection = await session.connection()
+    connection = session.connection()
     plan = _plan(connection.dialect, table, tuple(columns))
     if plan is None:
-        await session.execute(insert(table), [dict(zip(columns, r, strict=True)) for r in rows])
+        session.execute(insert(table), [dict(zip(columns, r, strict=True)) for r in rows])
         return
     sql, order, processors = plan
     if order != tuple(range(len(columns))):
@@ -49,7 +49,7 @@ async def insert_rows(session: AsyncSession, table: Table, columns: Sequence[str
                 values[position] = process(values[position])
             processed.append(tuple(values))
         rows = processed
-    await connection.exec_driver_sql(sql, list(rows))  # type: ignore[arg-type]
+    connection.exec_driver_sql(sql, list(rows))  # type: ignore[arg-type]
 
 
 @lru_cache(maxsize=64)

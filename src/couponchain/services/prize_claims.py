@@ -28,6 +28,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from couponchain.domain import prize_codes
 from couponchain.domain.roles import Role
@@ -151,7 +152,7 @@ class ClaimDesk:
             claimable=claimable, conditions=[c.public() for c in conditions],
             source="online" if local_time is None else "offline", scanned_at=now,
             local_scanned_at=local_time)
-        async def store(s: Any) -> None:
+        def store(s: Session) -> None:
             s.add(scan)
 
         await self.db.write(store)  # group-committed with other terminals' scans
@@ -255,8 +256,8 @@ class ClaimDesk:
             prize_index=award.prize_index, prize_name=stock.name, consumer=award.consumer,
             terminal_id=caller.id, terminal=caller.address, scan_result=scan.conditions,
             status="pending", source=source, claimed_at=now)
-        async def store(s: Any) -> None:
-            used = await claims_of(s, award.campaign_id, award.consumer)
+        def store(s: Session) -> None:
+            used = claims_of(s, award.campaign_id, award.consumer)
             if used >= campaign.per_consumer_limit:
                 raise ContractRevert("prizes: per-consumer limit reached", field=field)
             s.add(row)

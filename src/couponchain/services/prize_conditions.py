@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import bindparam, func, select
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import Session, aliased
 
 from couponchain.domain import prize_codes
 from couponchain.domain.roles import Role
@@ -72,8 +72,8 @@ async def check(
     award = campaign = stock = claim = None
     used = 0
     if parsed.award_id <= MAX_ID:
-        async with db.session() as s:
-            row = (await s.execute(_SCANNED, {"award_id": parsed.award_id})).first()
+        row = await db.read(
+            lambda s: s.execute(_SCANNED, {"award_id": parsed.award_id}).first())
         if row is not None:
             award, campaign, stock, claim, rows, chain = row
             used = max(int(rows or 0), int(chain or 0))
@@ -140,11 +140,11 @@ _CLAIMS_OF = select(_claim_rows(bindparam("campaign_id"), bindparam("consumer"))
                     _chain_claims(bindparam("campaign_id"), bindparam("consumer")))
 
 
-async def claims_of(s: Any, campaign_id: int, consumer: str) -> int:
+def claims_of(s: Session, campaign_id: int, consumer: str) -> int:
     """A consumer's claims in a campaign: the prize-claim rows or the chain's,
-    whichever knows more."""
-    rows, chain = (await s.execute(_CLAIMS_OF, {"campaign_id": campaign_id,
-                                                "consumer": consumer})).one()
+    whichever knows more (inside a `Database.write` work)."""
+    rows, chain = s.execute(_CLAIMS_OF, {"campaign_id": campaign_id,
+                                         "consumer": consumer}).one()
     return max(int(rows or 0), int(chain or 0))
 
 

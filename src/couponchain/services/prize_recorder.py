@@ -29,6 +29,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import bindparam, select, update
+from sqlalchemy.orm import Session
 
 from couponchain.chain.gateway import Call, OpResult
 from couponchain.errors import ContractRevert
@@ -164,15 +165,17 @@ class ClaimRecorder:
                 refused.append({"claim": claim_id, "reason": outcome.reason[:REASON_MAX]})
         table = PrizeClaim.__table__
         pending = (table.c.id == bindparam("claim")) & (table.c.status == "pending")
+        def store(s: Session) -> None:  # one statement each (executemany)
+            if recorded:
+                s.execute(update(table).where(pending).values(  # type: ignore[arg-type]
+                    status="recorded", tx_hash=bindparam("tx"),
+                    block_number=bindparam("block")), recorded)
+            if refused:
+                s.execute(update(table).where(pending).values(  # type: ignore[arg-type]
+                    status="refused", refusal=bindparam("reason")), refused)
+
         try:
-            async with self.rt.db.transaction() as s:  # one statement each (executemany)
-                if recorded:
-                    await s.execute(update(table).where(pending).values(  # type: ignore[arg-type]
-                        status="recorded", tx_hash=bindparam("tx"),
-                        block_number=bindparam("block")), recorded)
-                if refused:
-                    await s.execute(update(table).where(pending).values(  # type: ignore[arg-type]
-                        status="refused", refusal=bindparam("reason")), refused)
+            await self.rt.db.write(store)
         except BaseException:
             self._settled[:0] = batch
             raise

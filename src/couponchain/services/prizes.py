@@ -290,8 +290,8 @@ class PrizeService(ClaimDesk):
 
     async def code(self, caller: Caller, award_id: int) -> dict[str, Any]:
         """A fresh rotating code for the winning consumer, as text and as a QR."""
-        async with self.db.session() as s:  # a phone asks every 15 s: one read
-            found = (await s.execute(_AWARD_TO_SHOW, {"award_id": award_id})).first()
+        found = await self.db.read(  # a phone asks every 15 s: one read
+            lambda s: s.execute(_AWARD_TO_SHOW, {"award_id": award_id}).first())
         if found is None:
             raise NotFound(f"prize award {award_id} does not exist", field="id")
         award, campaign, taken = found
