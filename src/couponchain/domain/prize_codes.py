@@ -48,6 +48,7 @@ from typing import Any
 
 from eth_account import Account
 from eth_account.messages import SignableMessage, encode_defunct
+from eth_account.signers.local import LocalAccount
 from eth_keys.exceptions import BadSignature
 from eth_utils import is_address, to_bytes, to_checksum_address
 
@@ -138,8 +139,9 @@ def issue_code(
 ) -> str:
     """A fresh code for `award_id` of `consumer`, valid from `now` for `lifetime` s.
 
-    `key` is the platform's code-signing private key (anything eth_account
-    accepts). `nonce` defaults to 64 random bits; pass one only in tests.
+    `key` is the platform's code-signing key: its account (deriving that from a
+    private key costs more than the signature) or anything eth_account accepts.
+    `nonce` defaults to 64 random bits; pass one only in tests.
     Raises `InvalidInput` for out-of-range arguments.
     """
     if not _is_int(award_id) or not 1 <= award_id <= _MAX_AWARD_ID:
@@ -154,7 +156,7 @@ def issue_code(
         nonce = secrets.randbits(64)
     elif not _is_int(nonce) or not 0 <= nonce < 2**64:
         raise InvalidInput("nonce must fit in 64 bits", field="nonce")
-    signer = Account.from_key(key)
+    signer = key if isinstance(key, LocalAccount) else Account.from_key(key)
     body = _body(award_id, consumer, now, lifetime, nonce, key_id_of(signer.address))
     signature = bytes(signer.sign_message(signable(body)).signature)
     return encode_code(body + signature)

@@ -306,7 +306,7 @@ class PrizeService(ClaimDesk):
         if campaign is not None and now >= campaign.ends:
             raise ContractRevert("prizes: claim window closed", field="id")
         code = prize_codes.issue_code(award_id, award.consumer, now, CODE_LIFETIME,
-                                      self.code_signer.key)
+                                      self.code_signer)
         parsed = prize_codes.parse_code(code)
         return {"award_id": award_id, "code": code, "nonce": str(parsed.nonce),
                 "issued_at": views.iso(now), "expiry": parsed.expiry,
