@@ -22,6 +22,7 @@ from couponchain.cli import main
 from couponchain.errors import ContractRevert
 from couponchain.runtime import Runtime
 from couponchain.services.editions import Sale
+from tests.integration.read_models import assert_replays_alike
 
 
 @dataclass
@@ -252,6 +253,60 @@ async def test_1000_redemptions_of_100_coupons_from_10_terminals_redeem_each_onc
     for serial in serials[:10]:
         history = (await client.get(f"/v1/coupons/{serial}")).json()["history"]
         assert [h["action"] for h in history].count("redeemed") == 1
+
+
+async def test_runs_of_transfers_redemptions_and_voids_read_as_one_by_one(
+        client: httpx.AsyncClient, runtime: Runtime) -> None:
+    """Transfers, redemptions and voids sent at once share transactions, so a block
+    holds runs of one kind of event, each written in a few statements: the read
+    models must be what those events applied one by one make, counters and history
+    rows in chain order included, and what replaying the stored events makes."""
+    shop = await _shop(client)
+    ann, bob = shop.consumers
+    tills = [shop.auth(t) for t in shop.terminals]
+    serials: list[str] = []
+    editions: list[int] = []
+    for prefix in ("RUNA", "RUNB"):
+        edition = await _create(client, shop, prefix, 40)
+        editions.append(edition["id"])
+        sold = await client.post(f"/v1/editions/{edition['id']}/sales:bulk",
+                                 headers=shop.as_merchant, json={"sales": [
+                                     {"buyer": ann["id"], "order_ref": f"{prefix}-{i}"}
+                                     for i in range(30)]})
+        assert sold.status_code == 201, sold.text
+        serials += [c["serial"] for c in sold.json()["coupons"]]
+    a, b = serials[:30], serials[30:]
+
+    async def post(path: str, headers: dict[str, str], **body: Any) -> None:
+        response = await client.post(path, headers=headers, json=body or None)
+        assert response.status_code == 200, (path, response.text)
+
+    # Ten of each edition to Bob at once, then five of those back to Ann at once.
+    await asyncio.gather(*(post(f"/v1/coupons/{s}/transfer", shop.auth(ann), to=bob["id"])
+                           for s in a[:10] + b[:10]))
+    await asyncio.gather(*(post(f"/v1/coupons/{s}/transfer", shop.auth(bob), to=ann["id"])
+                           for s in a[:5] + b[:5]))
+    # Redemptions from both tills and voids by the merchant, all at once, twice over.
+    for redeem, void in ((slice(0, 15), slice(15, 25)), (slice(25, 28), slice(28, 30))):
+        await asyncio.gather(
+            *(post(f"/v1/coupons/{s}/redeem", tills[i % 2])
+              for i, s in enumerate(a[redeem] + b[redeem])),
+            *(post(f"/v1/coupons/{s}/void", shop.as_merchant) for s in a[void] + b[void]))
+
+    for serial in (a[0], b[0]):
+        coupon = (await client.get(f"/v1/coupons/{serial}")).json()
+        assert (coupon["status"], coupon["owner"]) == ("redeemed", ann["address"])
+        assert [h["action"] for h in coupon["history"]] == [
+            "sold", "transferred", "transferred", "redeemed"]
+    coupon = (await client.get(f"/v1/coupons/{a[7]}")).json()
+    assert (coupon["status"], coupon["owner"]) == ("redeemed", bob["address"])
+    coupon = (await client.get(f"/v1/coupons/{b[20]}")).json()
+    assert coupon["status"] == "voided"
+    assert [h["action"] for h in coupon["history"]] == ["sold", "voided"]
+    for edition_id in editions:
+        counts = (await client.get(f"/v1/editions/{edition_id}")).json()
+        assert (counts["sold"], counts["redeemed"], counts["voided"]) == (30, 18, 12)
+    await assert_replays_alike(runtime)
 
 
 async def test_bulk_sales_are_all_or_nothing(client: httpx.AsyncClient) -> None:

@@ -20,6 +20,7 @@ from couponchain.domain import consent as consent_rules
 from couponchain.errors import ContractRevert
 from couponchain.runtime import Runtime
 from couponchain.store.models import PromotionEvaluation
+from tests.integration.read_models import assert_replays_alike
 from tests.integration.test_editions import _serve
 
 SHARES = {"platform": 1_000, "issuer": 2_000, "redeemer": 2_000, "holder": 3_000,
@@ -172,6 +173,7 @@ async def test_grant_transfer_write_off_distribute_withdraw(
                                  params={"merchant": w.redeemer["id"]})).json()
     assert sum(p["write_offs"] for p in timeline["points"]) == 1
     assert sum(p["incentives"] for p in timeline["points"]) == 100_000
+    await assert_replays_alike(runtime)
 
 
 async def test_reversal_inside_the_window(client: httpx.AsyncClient, runtime: Runtime) -> None:
@@ -340,6 +342,55 @@ async def test_many_coupons_in_one_grant_and_concurrent_write_offs(
     assert len({a.json()["tx_hash"] for a in answers}) < 40
     round_now = (await client.get(f"/v1/promotion-rounds/{round_id}")).json()
     assert round_now["written_off"] == 40 and round_now["granted"] == 600
+
+
+async def test_runs_of_transfers_write_offs_and_reversals_read_as_one_by_one(
+        client: httpx.AsyncClient, runtime: Runtime) -> None:
+    """Transfers and write-offs sent at once share transactions, so a block holds runs
+    of one kind of event, each written in a few statements: the read models must be
+    what those events applied one by one make (round counters and path rows in chain
+    order included), and what replaying the stored events makes."""
+    w = await _world(client)
+    round_id = await _open(client, w, window=3_600, allocate=40)
+    coupons = await _grant(client, w, round_id, w.ann, count=30)
+
+    async def post(path: str, who: dict[str, Any], status: int = 200, **body: Any) -> None:
+        response = await client.post(path, headers=auth(who), json=body)
+        assert response.status_code == status, (path, response.text)
+
+    # Ten to Bob at once, then five of those on to Cy at once.
+    await asyncio.gather(*(post(f"/v1/promotion-coupons/{c}/transfer", w.ann, to=w.bob["id"])
+                           for c in coupons[:10]))
+    await asyncio.gather(*(post(f"/v1/promotion-coupons/{c}/transfer", w.bob, to=w.cy["id"])
+                           for c in coupons[:5]))
+    holders = [w.cy] * 5 + [w.bob] * 5 + [w.ann] * 20
+    # Twenty write-offs at once from the terminal and the merchant, then three
+    # reversed at once, then two of those written off again with the rest at once.
+    codes = [await _consent(client, holders[i], c) for i, c in enumerate(coupons[:20])]
+    await asyncio.gather(*(post("/v1/write-offs", (w.terminal, w.redeemer)[i % 2], 201,
+                                code=code, order_amount=10_000 + i)
+                           for i, code in enumerate(codes)))
+    await asyncio.gather(*(post(f"/v1/promotion-coupons/{c}/write-off-reversal", w.terminal)
+                           for c in coupons[:3]))
+    again = coupons[:2] + coupons[20:25]
+    codes = [await _consent(client, holders[coupons.index(c)], c) for c in again]
+    await asyncio.gather(*(post("/v1/write-offs", w.terminal, 201, code=code,
+                                order_amount=20_000) for code in codes))
+
+    await runtime.indexer.wait_for(int(await runtime.rpc.call("eth_blockNumber"), 16))
+    round_now = (await client.get(f"/v1/promotion-rounds/{round_id}")).json()
+    assert (round_now["granted"], round_now["written_off"]) == (30, 20 - 3 + 7)
+    twice = (await client.get(f"/v1/promotion-coupons/{coupons[0]}")).json()
+    assert [s["action"] for s in twice["path"]] == [
+        "granted", "transferred", "transferred", "written_off", "reversed", "written_off"]
+    assert (twice["status"], twice["holder"], twice["pool"]) == (
+        "written_off", w.cy["address"], 2_000)
+    reversed_ = (await client.get(f"/v1/promotion-coupons/{coupons[2]}")).json()
+    assert (reversed_["status"], reversed_["pool"]) == ("active", None)
+    once = (await client.get(f"/v1/promotion-coupons/{coupons[7]}")).json()
+    assert (once["status"], once["holder"], once["pool"]) == (
+        "written_off", w.bob["address"], 1_000)
+    await assert_replays_alike(runtime)
 
 
 async def test_check_round_recomputes_the_published_evaluation(

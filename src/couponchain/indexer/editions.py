@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import cast
 
-from sqlalchemy import Table, update
+from sqlalchemy import Table, bindparam, update
 from sqlalchemy.orm import Session
 
 from couponchain.domain.edition_slots import CouponStatus
@@ -37,15 +37,12 @@ _HISTORY = cast(Table, CouponHistory.__table__)
 _HISTORY_COLUMNS = ("coupon_id", "action", "sender", "receiver", "actor", "block_number",
                     "block_hash", "log_index", "tx_hash", "timestamp")
 ACTIVE = int(CouponStatus.ACTIVE)
-
-
-def _history(event: IndexedEvent, action: str, *, sender: str | None, receiver: str | None,
-             actor: str) -> CouponHistory:
-    return CouponHistory(
-        coupon_id=int(event.args["coupon_id"]), action=action, sender=sender, receiver=receiver,
-        actor=actor, block_number=event.block_number, block_hash=event.block_hash,
-        log_index=event.log_index, tx_hash=event.tx_hash, timestamp=event.timestamp,
-    )
+#: One statement each for a whole run (executemany), straight to the coupon rows: no
+#: handler loads coupon objects into the session, so none can hold stale values.
+_SET_OWNER = (update(_COUPONS).where(_COUPONS.c.id == bindparam("coupon"))
+              .values(owner=bindparam("receiver")))
+_SET_STATUS = (update(_COUPONS).where(_COUPONS.c.id == bindparam("coupon"))
+               .values(status=bindparam("status_to")))
 
 
 @PROJECTIONS.on("editions", "EditionRegistered")
@@ -79,34 +76,46 @@ def coupons_sold(session: Session, events: list[IndexedEvent]) -> None:
                               .values(sold=EditionRecord.sold + count))
 
 
-@PROJECTIONS.on("editions", "CouponTransferred")
-def coupon_transferred(session: Session, event: IndexedEvent) -> None:
-    a = event.args
-    session.execute(update(CouponRecord).where(CouponRecord.id == int(a["coupon_id"]))
-                          .values(owner=a["receiver"]))
-    session.add(_history(event, "transferred", sender=a["sender"], receiver=a["receiver"],
-                         actor=a["sender"]))
+@PROJECTIONS.on_runs("editions", "CouponTransferred")
+def coupons_transferred(session: Session, events: list[IndexedEvent]) -> None:
+    """A run of transfers: each coupon's owner set once, to its last receiver in the run
+    (what the transfers one by one leave), and the run's history rows in one statement."""
+    session.flush()  # rows earlier handlers added go first
+    owners = {int(e.args["coupon_id"]): e.args["receiver"] for e in events}
+    session.execute(_SET_OWNER, [{"coupon": coupon_id, "receiver": owner}
+                                 for coupon_id, owner in owners.items()])
+    insert_rows(session, _HISTORY, _HISTORY_COLUMNS, [
+        (int(e.args["coupon_id"]), "transferred", e.args["sender"], e.args["receiver"],
+         e.args["sender"], e.block_number, e.block_hash, e.log_index, e.tx_hash, e.timestamp)
+        for e in events])
 
 
-def _finish(session: Session, event: IndexedEvent, status: CouponStatus,
-                  counter: str, action: str) -> None:
-    a = event.args
-    session.execute(update(CouponRecord).where(CouponRecord.id == int(a["coupon_id"]))
-                          .values(status=int(status)))
+def _finish(session: Session, events: list[IndexedEvent], status: CouponStatus,
+            counter: str, action: str) -> None:
+    """A run of redemptions or voids: the coupons' status in one statement (the same
+    for the whole run), the history rows in another, and each edition's `counter`
+    moved once by its count in the run."""
+    session.flush()  # rows earlier handlers added go first
+    session.execute(_SET_STATUS, [{"coupon": int(e.args["coupon_id"]), "status_to": int(status)}
+                                  for e in events])
+    insert_rows(session, _HISTORY, _HISTORY_COLUMNS, [
+        (int(e.args["coupon_id"]), action, e.args["owner"], None, e.args["by"],
+         e.block_number, e.block_hash, e.log_index, e.tx_hash, e.timestamp) for e in events])
     column = getattr(EditionRecord, counter)
-    session.execute(update(EditionRecord).where(EditionRecord.id == int(a["edition_id"]))
-                          .values({counter: column + 1}))
-    session.add(_history(event, action, sender=a["owner"], receiver=None, actor=a["by"]))
+    per_edition = Counter(int(e.args["edition_id"]) for e in events)
+    for edition_id, count in per_edition.items():
+        session.execute(update(EditionRecord).where(EditionRecord.id == edition_id)
+                              .values({counter: column + count}))
 
 
-@PROJECTIONS.on("editions", "CouponRedeemed")
-def coupon_redeemed(session: Session, event: IndexedEvent) -> None:
-    _finish(session, event, CouponStatus.REDEEMED, "redeemed", "redeemed")
+@PROJECTIONS.on_runs("editions", "CouponRedeemed")
+def coupons_redeemed(session: Session, events: list[IndexedEvent]) -> None:
+    _finish(session, events, CouponStatus.REDEEMED, "redeemed", "redeemed")
 
 
-@PROJECTIONS.on("editions", "CouponVoided")
-def coupon_voided(session: Session, event: IndexedEvent) -> None:
-    _finish(session, event, CouponStatus.VOIDED, "voided", "voided")
+@PROJECTIONS.on_runs("editions", "CouponVoided")
+def coupons_voided(session: Session, events: list[IndexedEvent]) -> None:
+    _finish(session, events, CouponStatus.VOIDED, "voided", "voided")
 
 
 def _reserved_by(session: Session, edition_id: int, delta: int) -> None:

@@ -11,9 +11,10 @@ per transfer, exactly as the contract pays them.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from typing import cast
 
-from sqlalchemy import Table, select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from couponchain.indexer.projections import PROJECTIONS, IndexedEvent
@@ -45,6 +46,17 @@ _COUPON_COLUMNS = ("id", "round_id", "issuer", "holder", "status", "transfers", 
 _PATHS = cast(Table, PromotionPath.__table__)
 _PATH_COLUMNS = ("coupon_id", "action", "sender", "receiver", "actor", "amount", "block_number",
                  "block_hash", "log_index", "tx_hash", "timestamp")
+#: One statement each for a whole run (executemany), straight to the coupon rows.
+_SET_HOLDER = (update(_COUPONS).where(_COUPONS.c.id == bindparam("coupon"))
+               .values(holder=bindparam("receiver"), transfers=bindparam("transfers_to")))
+_WRITE_OFF = (update(_COUPONS).where(_COUPONS.c.id == bindparam("coupon"))
+              .values(status=WRITTEN_OFF, redeemer=bindparam("merchant"),
+                      order_amount=bindparam("order"), pool=bindparam("incentive"),
+                      written_off_at=bindparam("at")))
+_ROUNDS = (select(_COUPONS.c.id, _COUPONS.c.round_id)
+           .where(_COUPONS.c.id.in_(bindparam("ids", expanding=True))))
+#: Coupon ids per IN list: far below any driver's limit on parameters.
+_IN_LIMIT = 500
 
 
 def _step(event: IndexedEvent, coupon_id: int, action: str, *, actor: str,
@@ -143,29 +155,72 @@ def granted(session: Session, events: list[IndexedEvent]) -> None:
         _bump_round(session, round_id, granted=count)
 
 
-@PROJECTIONS.on("promotions", "Transferred")
-def transferred(session: Session, event: IndexedEvent) -> None:
-    a = event.args
-    coupon_id = int(a["coupon_id"])
-    session.execute(update(PromotionCoupon).where(PromotionCoupon.id == coupon_id)
-                          .values(holder=a["receiver"], transfers=int(a["transfers"])))
-    session.add(_step(event, coupon_id, "transferred", actor=a["sender"], sender=a["sender"],
-                      receiver=a["receiver"]))
+@PROJECTIONS.on_runs("promotions", "Transferred")
+def transferred(session: Session, events: list[IndexedEvent]) -> None:
+    """A run of transfers: each coupon's holder and transfer count set once, from its
+    last transfer in the run (what the transfers one by one leave: the count is the
+    contract's running total), and the run's path rows in one statement."""
+    session.flush()  # rows earlier handlers added or changed go first
+    last = {int(e.args["coupon_id"]): e for e in events}
+    session.execute(_SET_HOLDER, [
+        {"coupon": coupon_id, "receiver": e.args["receiver"],
+         "transfers_to": int(e.args["transfers"])} for coupon_id, e in last.items()])
+    _forget(session, last)
+    insert_rows(session, _PATHS, _PATH_COLUMNS, [
+        (int(e.args["coupon_id"]), "transferred", e.args["sender"], e.args["receiver"],
+         e.args["sender"], None, e.block_number, e.block_hash, e.log_index, e.tx_hash,
+         e.timestamp) for e in events])
 
 
-@PROJECTIONS.on("promotions", "WrittenOff")
-def written_off(session: Session, event: IndexedEvent) -> None:
-    a = event.args
-    coupon_id = int(a["coupon_id"])
-    row = session.get(PromotionCoupon, coupon_id)
-    if row is None:  # only granted coupons can be written off
+@PROJECTIONS.on_runs("promotions", "WrittenOff")
+def written_off(session: Session, events: list[IndexedEvent]) -> None:
+    """A run of write-offs (a terminal's batch makes one per coupon): the coupons in
+    one statement, their path rows in another, each round's counter moved once.
+
+    Only granted coupons can be written off: an event for a coupon without a row
+    changes nothing, as before. A coupon is written off at most once in a run (a
+    second write-off needs a reversal between), and if it were not, the last one
+    would win, as one by one.
+    """
+    session.flush()  # rows earlier handlers added or changed go first
+    rounds = _rounds_of(session, {int(e.args["coupon_id"]) for e in events})
+    events = [e for e in events if int(e.args["coupon_id"]) in rounds]
+    if not events:
         return
-    row.status, row.redeemer = WRITTEN_OFF, a["merchant"]
-    row.order_amount, row.pool = str(a["order_amount"]), str(a["incentive"])
-    row.written_off_at = event.timestamp
-    session.add(_step(event, coupon_id, "written_off", actor=a["operator"], sender=a["holder"],
-                      receiver=a["merchant"], amount=int(a["incentive"])))
-    _bump_round(session, row.round_id, written_off=1)
+    session.execute(_WRITE_OFF, [
+        {"coupon": int(e.args["coupon_id"]), "merchant": e.args["merchant"],
+         "order": str(e.args["order_amount"]), "incentive": str(e.args["incentive"]),
+         "at": e.timestamp} for e in events])
+    _forget(session, rounds)
+    insert_rows(session, _PATHS, _PATH_COLUMNS, [
+        (int(e.args["coupon_id"]), "written_off", e.args["holder"], e.args["merchant"],
+         e.args["operator"], str(int(e.args["incentive"])), e.block_number, e.block_hash,
+         e.log_index, e.tx_hash, e.timestamp) for e in events])
+    per_round = Counter(rounds[int(e.args["coupon_id"])] for e in events)
+    for round_id, count in per_round.items():
+        _bump_round(session, round_id, written_off=count)
+
+
+def _rounds_of(session: Session, coupon_ids: set[int]) -> dict[int, int]:
+    """The round of each of `coupon_ids` that has a row (a granted coupon)."""
+    ids = sorted(coupon_ids)
+    rounds: dict[int, int] = {}
+    for at in range(0, len(ids), _IN_LIMIT):
+        rounds.update(session.execute(_ROUNDS, {"ids": ids[at : at + _IN_LIMIT]}).tuples().all())
+    return rounds
+
+
+def _forget(session: Session, coupon_ids: Iterable[int]) -> None:
+    """Expire the coupons the session holds among `coupon_ids`: a straight UPDATE
+    leaves them as loaded (a reversal or a distribution earlier in the transaction
+    loads its coupon), and a handler reading one later must see the new values."""
+    held = session.identity_map
+    if not len(held):
+        return
+    for coupon_id in coupon_ids:
+        row = held.get(session.identity_key(PromotionCoupon, coupon_id))
+        if row is not None:
+            session.expire(row)
 
 
 @PROJECTIONS.on("promotions", "WriteOffReversed")
