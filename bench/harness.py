@@ -15,8 +15,10 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +58,26 @@ async def load_from_another_process(
 
 def _generate(target: Callable[..., Awaitable[Any]], args: tuple[Any, ...], out: Any) -> None:
     out.send(asyncio.run(target(*args)))
+
+
+@asynccontextmanager
+async def embedded_runtime(**settings: Any) -> AsyncIterator[Any]:
+    """A `Runtime` on the embedded node in a throwaway data directory
+    (`runtime.settings.data_dir`), started and, at the end, stopped."""
+    from rich.console import Console  # imported here: load generators import this module
+
+    from couponchain.config import Settings
+    from couponchain.runtime import Runtime
+
+    with tempfile.TemporaryDirectory() as tmp:
+        runtime = Runtime(Settings(data_dir=Path(tmp), master_secret="benchmark-master-secret",
+                                   **settings))
+        with Console().status("starting the embedded node and deploying"):
+            await runtime.start()
+        try:
+            yield runtime
+        finally:
+            await runtime.stop()
 
 
 def _free_port() -> int:

@@ -35,17 +35,15 @@ import asyncio
 import os
 import statistics
 import sys
-import tempfile
 import time
-from pathlib import Path
 
+from harness import embedded_runtime
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 from sqlalchemy import func, select
 
 from couponchain.chain.gateway import Call, OpResult
-from couponchain.config import Settings
 from couponchain.domain.evaluation import FormulaParams
 from couponchain.domain.roles import Role
 from couponchain.domain.splits import Shares
@@ -215,29 +213,22 @@ async def rebuild(runtime: Runtime, url: str) -> float:
 
 
 async def main(args: argparse.Namespace) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(data_dir=Path(tmp), master_secret="benchmark-master-secret",
-                            distribute_interval=0, report_interval=0)
-        runtime = Runtime(settings)
-        with console.status("starting the embedded node and deploying"):
-            await runtime.start()
-        try:
-            t0 = time.perf_counter()
-            last = await fill(runtime, args)
-            fill_seconds = time.perf_counter() - t0
-            head = int(await runtime.rpc.call("eth_blockNumber"), 16)
-            assert head >= last, (head, last)
-            runs: list[tuple[int, float, dict[str, int], int]] = []
-            for n in range(args.runs):
-                url = f"sqlite+aiosqlite:///{Path(tmp) / f'catch-up-{n}.db'}"
-                runs.append(await catch_up(runtime, url, head))
-            rebuilt = await rebuild(runtime, url)
-            blocks_per_request = max(1, round((head + 1) * 5000 / max(1, runs[-1][0])))
-            with console.status("the node's eth_getLogs alone over the same blocks"):
-                bare = [await node_logs_rate(runtime, head, blocks_per_request)
-                        for _ in range(2)]
-        finally:
-            await runtime.stop()
+    async with embedded_runtime(distribute_interval=0, report_interval=0) as runtime:
+        settings = runtime.settings
+        t0 = time.perf_counter()
+        last = await fill(runtime, args)
+        fill_seconds = time.perf_counter() - t0
+        head = int(await runtime.rpc.call("eth_blockNumber"), 16)
+        assert head >= last, (head, last)
+        runs: list[tuple[int, float, dict[str, int], int]] = []
+        for n in range(args.runs):
+            url = f"sqlite+aiosqlite:///{runtime.settings.data_dir / f'catch-up-{n}.db'}"
+            runs.append(await catch_up(runtime, url, head))
+        rebuilt = await rebuild(runtime, url)
+        blocks_per_request = max(1, round((head + 1) * 5000 / max(1, runs[-1][0])))
+        with console.status("the node's eth_getLogs alone over the same blocks"):
+            bare = [await node_logs_rate(runtime, head, blocks_per_request)
+                    for _ in range(2)]
 
     events, _, counts, _ = runs[-1]
     expected = {"coupons": args.sales, "history": args.sales, "sold": args.sales,

@@ -51,7 +51,6 @@ import random
 import resource
 import secrets
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -60,6 +59,7 @@ from typing import Any
 
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
+from harness import embedded_runtime
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -498,46 +498,39 @@ async def main(args: argparse.Namespace) -> None:
     results: list[tuple[int, int, float, Mix, Mix | None]] = []
     naive_rate = 0.0
     naive_ops = 0
-    with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(data_dir=Path(tmp), master_secret="benchmark-master-secret",
-                            distribute_interval=0, report_interval=0)
-        runtime = Runtime(settings)
-        with console.status("starting the embedded node and deploying"):
-            await runtime.start()
-        try:
-            with console.status("a merchant, terminals, consumers, an edition and a round"):
-                cast = await setup(runtime, args.coupons, args.terminals, args.consumers)
-            ledger = Ledger()
-            for n, size in enumerate(sizes):
-                filled, seconds = await fill(runtime, cast, ledger, size)
-                console.print(f"ledger filled to {ledger.coupons:,} coupons: {filled:,} issued "
-                              f"in {seconds:.1f} s ({filled / max(seconds, 1e-9):,.0f}/s)")
-                if n == 0:
-                    if args.naive_ops:
-                        naive_work = await plan(runtime, cast, ledger, args.naive_ops, 1, "naive")
-                        naive_rate = await asyncio.to_thread(naive, runtime, cast, naive_work)
-                        naive_ops = len(naive_work.shuffled())
-                        await runtime.gateway.recover()  # the naive path used the keys
-                        _account(ledger, Mix("naive", 0, {k: naive_ops // 3 for k in KINDS}))
-                    # Warm up: the gateway learns each entry point's batch size from its gas.
-                    warm = await mixed(runtime, cast, ledger, args.warmup, args.sale_batch,
-                                       "warm-up mix")
-                    console.print(f"warm-up: {warm.ops / warm.indexed:,.0f} ops/s")
-                mix = await mixed(runtime, cast, ledger, args.ops, args.sale_batch,
-                                  f"mix at {_size(size)} coupons (gateway)")
-                console.print(f"mix at {mix.ledger:,} coupons: "
-                              f"{mix.ops / mix.indexed:,.0f} ops/s indexed")
-                service = None
-                if args.service_ops:
-                    service = await through_services(
-                        runtime, cast, ledger, args.service_ops, args.sale_batch,
-                        args.in_flight, f"mix at {_size(size)} coupons (services)")
-                await check_read_models(runtime, cast, ledger)
-                results.append((size, filled, seconds, mix, service))
-            node_peak = _node_peak_mib(runtime)
-            console.print(f"gateway: {dict(runtime.gateway.stats)}")
-        finally:
-            await runtime.stop()
+    async with embedded_runtime(distribute_interval=0, report_interval=0) as runtime:
+        settings = runtime.settings
+        with console.status("a merchant, terminals, consumers, an edition and a round"):
+            cast = await setup(runtime, args.coupons, args.terminals, args.consumers)
+        ledger = Ledger()
+        for n, size in enumerate(sizes):
+            filled, seconds = await fill(runtime, cast, ledger, size)
+            console.print(f"ledger filled to {ledger.coupons:,} coupons: {filled:,} issued "
+                          f"in {seconds:.1f} s ({filled / max(seconds, 1e-9):,.0f}/s)")
+            if n == 0:
+                if args.naive_ops:
+                    naive_work = await plan(runtime, cast, ledger, args.naive_ops, 1, "naive")
+                    naive_rate = await asyncio.to_thread(naive, runtime, cast, naive_work)
+                    naive_ops = len(naive_work.shuffled())
+                    await runtime.gateway.recover()  # the naive path used the keys
+                    _account(ledger, Mix("naive", 0, {k: naive_ops // 3 for k in KINDS}))
+                # Warm up: the gateway learns each entry point's batch size from its gas.
+                warm = await mixed(runtime, cast, ledger, args.warmup, args.sale_batch,
+                                   "warm-up mix")
+                console.print(f"warm-up: {warm.ops / warm.indexed:,.0f} ops/s")
+            mix = await mixed(runtime, cast, ledger, args.ops, args.sale_batch,
+                              f"mix at {_size(size)} coupons (gateway)")
+            console.print(f"mix at {mix.ledger:,} coupons: "
+                          f"{mix.ops / mix.indexed:,.0f} ops/s indexed")
+            service = None
+            if args.service_ops:
+                service = await through_services(
+                    runtime, cast, ledger, args.service_ops, args.sale_batch,
+                    args.in_flight, f"mix at {_size(size)} coupons (services)")
+            await check_read_models(runtime, cast, ledger)
+            results.append((size, filled, seconds, mix, service))
+        node_peak = _node_peak_mib(runtime)
+        console.print(f"gateway: {dict(runtime.gateway.stats)}")
 
     peak = _mib(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
     report(args, settings, results, naive_rate, naive_ops, peak, node_peak)
