@@ -160,6 +160,10 @@ async def main(args: argparse.Namespace) -> None:
     table.add_row("claims per second", f"{rate:,.1f}")
     table.add_row("platform process RSS: before / after / peak",
                   f"{rss[0]:,.0f} / {rss[-1]:,.0f} / {peak:,.0f} MiB")
+    half = len(rss) // 2
+    growth = statistics.mean(rss[half:]) - statistics.mean(rss[:half] or rss)
+    table.add_row("  mean RSS, second half of the run minus first half (flat: no growth "
+                  "per claim)", f"{growth:+,.1f} MiB")
     console.print(table)
     if run["failures"]:
         console.print(f"first failure: {run['failures'][0]}")
@@ -167,7 +171,8 @@ async def main(args: argparse.Namespace) -> None:
     p99 = pct(latencies, 0.99) * 1000 if latencies else float("nan")
     print(f"terminals={args.terminals} claims={len(latencies)} failures={len(run['failures'])} "
           f"p50_ms={p50:.1f} p99_ms={p99:.1f} claims_per_s={rate:.1f} "
-          f"interval_s={args.interval} peak_rss_mib={peak:.0f}", flush=True)
+          f"interval_s={args.interval} peak_rss_mib={peak:.0f} "
+          f"rss_half_growth_mib={growth:.1f}", flush=True)
 
 
 if __name__ == "__main__":
