@@ -6,7 +6,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -25,8 +25,8 @@ from sqlalchemy.orm import Session, sessionmaker
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 T = TypeVar("T")
-#: A unit of work for `Database.write`: it adds or changes rows in the (synchronous)
-#: session it is given, and runs in the database's writer thread.
+#: A unit of work for `Database.write` (it adds or changes rows in the synchronous
+#: session it is given, in the database's writer thread) or `Database.read`.
 Work = Callable[[Session], T]
 
 
@@ -64,26 +64,24 @@ class Database:
     def __init__(self, url: str) -> None:
         self.url = url
         codec = {"json_serializer": _json_dumps, "json_deserializer": orjson.loads}
+        #: The synchronous engine of point reads on the loop (`read`): SQLite only.
+        self._reader_engine: Engine | None = None
         if is_sqlite(url):
+            pool = {"connect_args": {"timeout": 30}, **codec}
             self.engine: AsyncEngine = create_async_engine(
-                url, connect_args={"timeout": 30}, pool_size=8, max_overflow=8, **codec)
+                url, pool_size=8, max_overflow=8, **pool)
             self.writer_engine: Engine = create_engine(
-                sync_url(url), connect_args={"timeout": 30}, pool_size=1, max_overflow=0,
-                **codec)
-            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
-            event.listen(self.writer_engine, "connect", _sqlite_pragmas)
+                sync_url(url), pool_size=1, max_overflow=0, **pool)
+            self._reader_engine = create_engine(
+                sync_url(url), pool_size=1, max_overflow=0, **pool)
+            for engine in (self.engine.sync_engine, self.writer_engine, self._reader_engine):
+                event.listen(engine, "connect", _sqlite_pragmas)
+            self._reader_sessions = sessionmaker(self._reader_engine, expire_on_commit=False)
         else:
             self.engine = create_async_engine(url, pool_size=10, max_overflow=20, **codec)
             self.writer_engine = create_engine(url, pool_size=1, max_overflow=0, **codec)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self.writer_sessions = sessionmaker(self.writer_engine, expire_on_commit=False)
-        if is_sqlite(url):
-            self._reader_engine: Engine | None = create_engine(
-                sync_url(url), pool_size=1, max_overflow=0, **codec)
-            event.listen(self._reader_engine, "connect", _sqlite_pragmas)
-            self._reader_sessions = sessionmaker(self._reader_engine, expire_on_commit=False)
-        else:
-            self._reader_engine = None
         self._writer_thread = ThreadPoolExecutor(1, thread_name_prefix="group-commit")
         self._write_lock = asyncio.Lock() if is_sqlite(url) else None
         self._queued: list[tuple[Work[Any], asyncio.Future[Any]]] = []
@@ -106,12 +104,12 @@ class Database:
         100 ms (measured: prize claims from 200 terminals at once took seconds).
         Reads never wait (WAL).
         """
-        if self._write_lock is None:
-            async with self.sessions() as session, session.begin():
-                yield session
-            return
-        async with self._write_lock, self.sessions() as session, session.begin():
+        async with self._write_turn(), self.sessions() as session, session.begin():
             yield session
+
+    def _write_turn(self) -> AbstractAsyncContextManager[Any]:
+        """This process's turn to write: the SQLite write lock, or nothing to wait for."""
+        return self._write_lock if self._write_lock is not None else nullcontext()
 
     async def read(self, work: Work[T]) -> T:
         """Run `work`, a point read (a few rows by key), in a synchronous session.
@@ -168,12 +166,8 @@ class Database:
         while self._queued:
             batch, self._queued = self._queued, []
             self._current = batch
-            if self._write_lock is None:
+            async with self._write_turn():
                 outcomes = await loop.run_in_executor(self._writer_thread, self._commit, batch)
-            else:
-                async with self._write_lock:
-                    outcomes = await loop.run_in_executor(
-                        self._writer_thread, self._commit, batch)
             for (_work, future), (result, exc) in zip(batch, outcomes, strict=True):
                 _settle(future, result, exc=exc)
 
