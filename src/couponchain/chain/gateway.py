@@ -26,10 +26,10 @@ import logging
 from collections import defaultdict
 from collections.abc import Hashable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from eth_account.signers.local import LocalAccount
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from couponchain.chain.contracts import CompiledContract
@@ -339,7 +339,7 @@ class Gateway:
             groups: dict[Hashable, list[_Pending]] = {}
             for pending in batch:
                 groups.setdefault(pending.call.group, []).append(pending)
-            sized = []
+            sized: list[list[_Pending]] = []
             for group in groups.values():
                 cap = self._group_cap(group[0].call)
                 sized.extend(group[i : i + cap] for i in range(0, len(group), cap))
@@ -444,7 +444,9 @@ class Gateway:
             if new_ops:
                 s.execute(insert(ChainOp), new_ops)
             if moved_ops:
-                table = ChainOp.__table__
+                # A Core update, not an ORM one: with a list of parameter sets an ORM
+                # update would be a bulk update by primary key.
+                table = cast(Table, ChainOp.__table__)
                 s.execute(
                     update(table).where(table.c.op_key == bindparam("key"))
                     .values(tx_id=bindparam("new_tx"), item_index=bindparam("new_index"),

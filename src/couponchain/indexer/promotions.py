@@ -259,6 +259,8 @@ def pool_distributed(session: Session, event: IndexedEvent) -> None:
                                                PromotionPath.action == "transferred")
             .order_by(PromotionPath.block_number, PromotionPath.log_index))).scalars().all()
         for sender in senders[: int(a["earlier_count"])]:
+            if sender is None:  # every transfer has a sender: the read model is broken
+                raise RuntimeError(f"promotions: transfer of coupon {coupon_id} has no sender")
             credit(session, event, SOURCE, sender, "earlier", each, reference)
 
 

@@ -21,6 +21,7 @@ router = APIRouter(prefix="/v1", tags=["scans"])
 
 MAX_IMAGE_BYTES = 8 * 1024 * 1024
 MAX_PIXELS = 40_000_000
+QR_ONLY = zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode)
 
 
 class Decoded(BaseModel):
@@ -41,7 +42,7 @@ def decode_qr(data: bytes) -> list[str]:
     except (UnidentifiedImageError, OSError, Image.DecompressionBombError):
         raise InvalidInput("not an image this server can read (PNG, JPEG, WebP, GIF)",
                            field="image") from None
-    results = zxingcpp.read_barcodes(gray, formats=zxingcpp.BarcodeFormat.QRCode)
+    results = zxingcpp.read_barcodes(gray, formats=QR_ONLY)
     return [r.text for r in results if r.valid]
 
 

@@ -3,6 +3,7 @@
 from alembic import context
 from sqlalchemy import create_engine, pool
 
+from couponchain.errors import ConfigurationError
 from couponchain.store.models import Base
 
 config = context.config
@@ -10,7 +11,11 @@ target_metadata = Base.metadata
 
 
 def run_migrations_online() -> None:
-    engine = create_engine(config.get_main_option("sqlalchemy.url"), poolclass=pool.NullPool)
+    url = config.get_main_option("sqlalchemy.url")
+    if url is None:
+        raise ConfigurationError(
+            "migrations: sqlalchemy.url is not set (run them through couponchain.store.db.migrate)")
+    engine = create_engine(url, poolclass=pool.NullPool)
     with engine.connect() as connection:
         context.configure(
             connection=connection,
