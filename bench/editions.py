@@ -33,20 +33,18 @@ import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import uvicorn
 from click.testing import CliRunner
-from harness import pct
+from harness import embedded_runtime, pct
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
 from couponchain.api.app import create_app
 from couponchain.cli import main as cli
-from couponchain.config import Settings
 from couponchain.domain.roles import Role
 from couponchain.runtime import Runtime
 from couponchain.services.editions import CHUNK, Sale, serial_text
@@ -211,64 +209,57 @@ async def verify_latency(
 
 async def main(args: argparse.Namespace) -> None:
     rng = random.Random(args.seed)
-    with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(data_dir=Path(tmp), master_secret="benchmark-master-secret")
-        runtime = Runtime(settings)
-        with console.status("starting the embedded node and deploying"):
-            await runtime.start()
-        try:
-            with console.status("creating a merchant, a terminal and two editions"):
-                platform = runtime.platform.caller
-                merchant = await _participant(runtime, platform, Role.MERCHANT, "Bench Coffee")
-                terminal = await _participant(runtime, merchant, Role.TERMINAL, "Bench POS 1")
-                bulk_total = args.bulk_requests * args.bulk_size
-                bulk_id = await _edition(runtime, merchant, "BULK", bulk_total + args.warmup)
-                single_id = await _edition(runtime, merchant, "ONE", args.singles + args.warmup)
-            # warm up both paths (compiled calls, connection pools, batch sizing)
-            await runtime.editions.sell_many(
-                merchant,
-                bulk_id,
-                [Sale(_buyer(), None, "online", f"W-{i}") for i in range(args.warmup)],
-                None,
-            )
-            await singles(runtime, terminal, single_id, args.warmup, "warm-up single sales")
+    async with embedded_runtime() as runtime:
+        with console.status("creating a merchant, a terminal and two editions"):
+            platform = runtime.platform.caller
+            merchant = await _participant(runtime, platform, Role.MERCHANT, "Bench Coffee")
+            terminal = await _participant(runtime, merchant, Role.TERMINAL, "Bench POS 1")
+            bulk_total = args.bulk_requests * args.bulk_size
+            bulk_id = await _edition(runtime, merchant, "BULK", bulk_total + args.warmup)
+            single_id = await _edition(runtime, merchant, "ONE", args.singles + args.warmup)
+        # warm up both paths (compiled calls, connection pools, batch sizing)
+        await runtime.editions.sell_many(
+            merchant,
+            bulk_id,
+            [Sale(_buyer(), None, "online", f"W-{i}") for i in range(args.warmup)],
+            None,
+        )
+        await singles(runtime, terminal, single_id, args.warmup, "warm-up single sales")
 
-            bulk_rate, per_request = await bulk(
-                runtime, merchant, bulk_id, args.bulk_requests, args.bulk_size
-            )
-            single_rate, single_txs = await singles(
-                runtime,
-                terminal,
-                single_id,
-                args.singles,
-                f"{args.singles:,} concurrent single sales",
-                args.in_flight,
-            )
+        bulk_rate, per_request = await bulk(
+            runtime, merchant, bulk_id, args.bulk_requests, args.bulk_size
+        )
+        single_rate, single_txs = await singles(
+            runtime,
+            terminal,
+            single_id,
+            args.singles,
+            f"{args.singles:,} concurrent single sales",
+            args.in_flight,
+        )
 
-            edition_counts = [(await runtime.editions.get(i))["sold"] for i in (bulk_id, single_id)]
-            assert edition_counts == [bulk_total + args.warmup, args.singles + args.warmup], (
-                edition_counts
-            )
-            pool = [serial_text("BULK", n) for n in range(1, edition_counts[0] + 1)] + [
-                serial_text("ONE", n) for n in range(1, edition_counts[1] + 1)
-            ]
-            serials = rng.sample(pool, min(args.verifications, len(pool)))
-            process_serials = serials[: args.process_verifications]
-            plain, plain_process, startup = await verify_latency(
-                runtime, serials, None, f"couponchain verify x {len(serials)}", process_serials
-            )
-            anchored, anchored_process, startup_rpc = await verify_latency(
-                runtime, serials, runtime.rpc.url, f"couponchain verify --rpc x {len(serials)}",
-                process_serials,
-            )
-            startup += startup_rpc
-        finally:
-            await runtime.stop()
+        edition_counts = [(await runtime.editions.get(i))["sold"] for i in (bulk_id, single_id)]
+        assert edition_counts == [bulk_total + args.warmup, args.singles + args.warmup], (
+            edition_counts
+        )
+        pool = [serial_text("BULK", n) for n in range(1, edition_counts[0] + 1)] + [
+            serial_text("ONE", n) for n in range(1, edition_counts[1] + 1)
+        ]
+        serials = rng.sample(pool, min(args.verifications, len(pool)))
+        process_serials = serials[: args.process_verifications]
+        plain, plain_process, startup = await verify_latency(
+            runtime, serials, None, f"couponchain verify x {len(serials)}", process_serials
+        )
+        anchored, anchored_process, startup_rpc = await verify_latency(
+            runtime, serials, runtime.rpc.url, f"couponchain verify --rpc x {len(serials)}",
+            process_serials,
+        )
+        startup += startup_rpc
 
     load = os.getloadavg()[0]
     table = Table(
         title=f"limited editions, {os.cpu_count()} cores, embedded "
-        f"{settings.node_kind} (load avg {load:.1f} at the end)"
+        f"{runtime.settings.node_kind} (load avg {load:.1f} at the end)"
     )
     table.add_column("measure")
     table.add_column("size", justify="right")

@@ -13,18 +13,16 @@ import argparse
 import asyncio
 import os
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 from eth_account import Account
+from harness import embedded_runtime
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 from web3 import Web3
 
 from couponchain.chain.gateway import Call
-from couponchain.config import Settings
 from couponchain.runtime import Runtime
 
 console = Console()
@@ -88,21 +86,15 @@ async def _watchdog(seconds: float) -> None:
 
 async def main(ops: int, naive_ops: int) -> None:
     watchdog = asyncio.create_task(_watchdog(120 + ops / 200))
-    with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(data_dir=Path(tmp), master_secret="benchmark-master-secret")
-        runtime = Runtime(settings)
-        with console.status("starting the embedded node and deploying"):
-            await runtime.start()
-        try:
-            signer = await runtime.participants.signer(runtime.platform.caller.id)
-            naive_rate = await asyncio.to_thread(naive, runtime, signer, naive_ops)
-            await runtime.gateway.recover()  # the naive path used the key behind its back
-            await grouped(runtime, signer, 1000)  # warm up: learn batch sizes
-            acked_rate, grouped_rate = await grouped(runtime, signer, ops)
-        finally:
-            await runtime.stop()
+    async with embedded_runtime() as runtime:
+        signer = await runtime.participants.signer(runtime.platform.caller.id)
+        naive_rate = await asyncio.to_thread(naive, runtime, signer, naive_ops)
+        await runtime.gateway.recover()  # the naive path used the key behind its back
+        await grouped(runtime, signer, 1000)  # warm up: learn batch sizes
+        acked_rate, grouped_rate = await grouped(runtime, signer, ops)
     watchdog.cancel()
-    table = Table(title=f"chain gateway, {os.cpu_count()} cores, embedded {settings.node_kind}")
+    table = Table(title=f"chain gateway, {os.cpu_count()} cores, "
+                        f"embedded {runtime.settings.node_kind}")
     table.add_column("path")
     table.add_column("operations", justify="right")
     table.add_column("ops/s (journaled, on chain, indexed)", justify="right")

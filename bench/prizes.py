@@ -24,17 +24,14 @@ import os
 import random
 import statistics
 import sys
-import tempfile
 import time
-from pathlib import Path
 
-from harness import pct
+from harness import embedded_runtime, pct
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 from sqlalchemy import select
 
-from couponchain.config import Settings
 from couponchain.domain import prize_codes
 from couponchain.domain.roles import Role
 from couponchain.runtime import Runtime
@@ -52,93 +49,86 @@ async def _participant(runtime: Runtime, creator: Caller, role: Role, name: str)
 
 async def main(args: argparse.Namespace) -> None:
     claims = args.terminals * args.claims_per_terminal
-    with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(data_dir=Path(tmp), master_secret="benchmark-master-secret",
-                            distribute_interval=0)
-        runtime = Runtime(settings)
-        with console.status("starting the embedded node and deploying"):
-            await runtime.start()
-        try:
-            platform = runtime.platform.caller
-            with console.status(f"a merchant, {args.terminals} terminals, {claims:,} awards"):
-                merchant = await _participant(runtime, platform, Role.MERCHANT, "Bench Arcade")
-                terminals = await asyncio.gather(*[
-                    _participant(runtime, merchant, Role.TERMINAL, f"Gate {i}")
-                    for i in range(args.terminals)])
-                consumers = await asyncio.gather(*[
-                    _participant(runtime, platform, Role.CONSUMER, f"Player {i}")
-                    for i in range(args.consumers)])
-                campaign = await runtime.prizes.create_campaign(merchant, CampaignRequest(
-                    title="Bench prizes", prizes=[("Plush toy", claims), ("Keyring", claims)],
-                    terminals=[], all_terminals=True, starts=None,
-                    ends=int(time.time()) + 86_400, per_consumer_limit=claims), None)
-                awarded = await runtime.prizes.award(
-                    merchant, campaign["id"],
-                    [(consumers[i % len(consumers)].id, i % 2) for i in range(claims)], None)
-                award_ids = [a["id"] for a in awarded["awards"]]
-            by_address = {c.address: c for c in consumers}
-            owner = {a: consumers[i % len(consumers)] for i, a in enumerate(award_ids)}
-            assert len(by_address) == len(consumers)
-            latencies: list[float] = []
-            failures: list[str] = []
+    async with embedded_runtime(distribute_interval=0) as runtime:
+        platform = runtime.platform.caller
+        with console.status(f"a merchant, {args.terminals} terminals, {claims:,} awards"):
+            merchant = await _participant(runtime, platform, Role.MERCHANT, "Bench Arcade")
+            terminals = await asyncio.gather(*[
+                _participant(runtime, merchant, Role.TERMINAL, f"Gate {i}")
+                for i in range(args.terminals)])
+            consumers = await asyncio.gather(*[
+                _participant(runtime, platform, Role.CONSUMER, f"Player {i}")
+                for i in range(args.consumers)])
+            campaign = await runtime.prizes.create_campaign(merchant, CampaignRequest(
+                title="Bench prizes", prizes=[("Plush toy", claims), ("Keyring", claims)],
+                terminals=[], all_terminals=True, starts=None,
+                ends=int(time.time()) + 86_400, per_consumer_limit=claims), None)
+            awarded = await runtime.prizes.award(
+                merchant, campaign["id"],
+                [(consumers[i % len(consumers)].id, i % 2) for i in range(claims)], None)
+            award_ids = [a["id"] for a in awarded["awards"]]
+        by_address = {c.address: c for c in consumers}
+        owner = {a: consumers[i % len(consumers)] for i, a in enumerate(award_ids)}
+        assert len(by_address) == len(consumers)
+        latencies: list[float] = []
+        failures: list[str] = []
 
-            acknowledged: dict[int, float] = {}
-            scan_latencies: list[float] = []
-            lags: list[float] = []
+        acknowledged: dict[int, float] = {}
+        scan_latencies: list[float] = []
+        lags: list[float] = []
 
-            async def loop_lag() -> None:
-                """How late the event loop wakes a 5 ms sleeper: time nobody else got."""
-                while True:
-                    t0 = time.perf_counter()
-                    await asyncio.sleep(0.005)
-                    lags.append(time.perf_counter() - t0 - 0.005)
+        async def loop_lag() -> None:
+            """How late the event loop wakes a 5 ms sleeper: time nobody else got."""
+            while True:
+                t0 = time.perf_counter()
+                await asyncio.sleep(0.005)
+                lags.append(time.perf_counter() - t0 - 0.005)
 
-            async def terminal_loop(t: int, progress: Progress, task: object) -> None:
-                mine = award_ids[t::args.terminals]
-                due = time.perf_counter() + random.uniform(0, args.interval)
-                for award_id in mine:
-                    await asyncio.sleep(max(0.0, due - time.perf_counter()))
-                    due += args.interval
-                    # The phone's code: signed as GET /v1/prize-awards/{id}/code does,
-                    # without drawing its QR image (the phone shows it, not the till).
-                    code = prize_codes.issue_code(award_id, owner[award_id].address,
-                                                  int(time.time()), 20,
-                                                  runtime.prizes.code_signer.key)
-                    t0 = time.perf_counter()
-                    try:
-                        scan = await runtime.prizes.scan(terminals[t], code)
-                        scan_latencies.append(time.perf_counter() - t0)
-                        claim = await runtime.prizes.claim(terminals[t], scan["scan_id"])
-                    except Exception as exc:  # counted, not hidden
-                        failures.append(f"{type(exc).__name__}: {exc}")
-                        continue
-                    latencies.append(time.perf_counter() - t0)
-                    acknowledged[claim["id"]] = time.perf_counter()
-                    progress.advance(task)  # type: ignore[arg-type]
+        async def terminal_loop(t: int, progress: Progress, task: object) -> None:
+            mine = award_ids[t::args.terminals]
+            due = time.perf_counter() + random.uniform(0, args.interval)
+            for award_id in mine:
+                await asyncio.sleep(max(0.0, due - time.perf_counter()))
+                due += args.interval
+                # The phone's code: signed as GET /v1/prize-awards/{id}/code does,
+                # without drawing its QR image (the phone shows it, not the till).
+                code = prize_codes.issue_code(award_id, owner[award_id].address,
+                                              int(time.time()), 20,
+                                              runtime.prizes.code_signer.key)
+                t0 = time.perf_counter()
+                try:
+                    scan = await runtime.prizes.scan(terminals[t], code)
+                    scan_latencies.append(time.perf_counter() - t0)
+                    claim = await runtime.prizes.claim(terminals[t], scan["scan_id"])
+                except Exception as exc:  # counted, not hidden
+                    failures.append(f"{type(exc).__name__}: {exc}")
+                    continue
+                latencies.append(time.perf_counter() - t0)
+                acknowledged[claim["id"]] = time.perf_counter()
+                progress.advance(task)  # type: ignore[arg-type]
 
-            with Progress(console=console, transient=True) as progress:
-                task = progress.add_task(f"{args.terminals} terminals scanning and claiming",
-                                         total=claims)
-                started = time.perf_counter()
-                watcher = asyncio.create_task(loop_lag())
-                await asyncio.gather(*[terminal_loop(t, progress, task)
-                                       for t in range(args.terminals)])
-                elapsed = time.perf_counter() - started
-                watcher.cancel()
-            with console.status("waiting until every claim is on chain and indexed"):
-                await runtime.prizes.recorder.settled(acknowledged, timeout=600)
-                async with runtime.db.session() as s:
-                    rows = (await s.execute(select(PrizeClaim.id, PrizeClaim.status,
-                                                   PrizeClaim.block_number))).all()
-                await runtime.indexer.wait_for(max(r.block_number or 0 for r in rows))
-                recorded_by = time.perf_counter()
-            stats = await runtime.prizes.stats(merchant, campaign["id"])
-        finally:
-            await runtime.stop()
+        with Progress(console=console, transient=True) as progress:
+            task = progress.add_task(f"{args.terminals} terminals scanning and claiming",
+                                     total=claims)
+            started = time.perf_counter()
+            watcher = asyncio.create_task(loop_lag())
+            await asyncio.gather(*[terminal_loop(t, progress, task)
+                                   for t in range(args.terminals)])
+            elapsed = time.perf_counter() - started
+            watcher.cancel()
+        with console.status("waiting until every claim is on chain and indexed"):
+            await runtime.prizes.recorder.settled(acknowledged, timeout=600)
+            async with runtime.db.session() as s:
+                rows = (await s.execute(select(PrizeClaim.id, PrizeClaim.status,
+                                               PrizeClaim.block_number))).all()
+            await runtime.indexer.wait_for(max(r.block_number or 0 for r in rows))
+            recorded_by = time.perf_counter()
+        stats = await runtime.prizes.stats(merchant, campaign["id"])
 
     rate = len(latencies) / elapsed
     table = Table(title=f"prize scan→claim, {os.cpu_count()} cores, embedded "
-                        f"{settings.node_kind} (load avg {os.getloadavg()[0]:.1f} at the end)")
+                        f"{runtime.settings.node_kind} "
+                        f"(load avg {os.getloadavg()[0]:.1f} at the end)")
     table.add_column("measure")
     table.add_column("value", justify="right")
     offered = (f"one per {args.interval:g} s each ({args.terminals / args.interval:,.0f}/s)"

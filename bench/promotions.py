@@ -20,15 +20,13 @@ import argparse
 import asyncio
 import os
 import sys
-import tempfile
 import time
-from pathlib import Path
 
+from harness import embedded_runtime
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from couponchain.config import Settings
 from couponchain.domain.evaluation import FormulaParams
 from couponchain.domain.roles import Role
 from couponchain.domain.splits import Shares
@@ -89,57 +87,49 @@ async def write_offs(runtime: Runtime, terminals: list[Caller], codes: list[str]
 
 
 async def main(args: argparse.Namespace) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(data_dir=Path(tmp), master_secret="benchmark-master-secret",
-                            distribute_interval=0)
-        runtime = Runtime(settings)
-        with console.status("starting the embedded node and deploying"):
-            await runtime.start()
-        try:
-            platform = runtime.platform.caller
-            total = args.write_offs + args.warmup
-            with console.status("participants, a round, grants and consents"):
-                merchant = await _participant(runtime, platform, Role.MERCHANT, "Bench Noodles")
-                terminals = [await _participant(runtime, merchant, Role.TERMINAL, f"Till {i}")
-                             for i in range(args.terminals)]
-                consumers = await asyncio.gather(*[
-                    _participant(runtime, platform, Role.CONSUMER, f"Diner {i}")
-                    for i in range(args.consumers)])
-                await runtime.payouts.top_up(platform, merchant.id, 10**15, None)
-                opened = await runtime.promotions.open_round(platform, _round(total), None)
-                await runtime.promotions.allocate(platform, opened["id"],
-                                                  [(merchant.id, total)], None)
-                per = -(-total // len(consumers))
-                grants = [(c.id, per) for c in consumers]
-                granted: list[tuple[Caller, int]] = []
-                for start in range(0, len(grants), 40):  # at most 10,000 coupons a request
-                    chunk = grants[start:start + 40]
-                    done = await runtime.promotions.grant(merchant, opened["id"], chunk, None)
-                    by_address = {c.address: c for c in consumers}
-                    granted += [(by_address[r["consumer"]], i) for r in done["ranges"]
-                                for i in range(r["first_id"], r["last_id"] + 1)]
-                granted = granted[:total]
-            with Progress(console=console, transient=True) as progress:
-                task = progress.add_task("holders sign consents", total=len(granted))
-                codes = []
-                for holder, coupon_id in granted:
-                    codes.append((await runtime.promotions.consent(holder, coupon_id, 280))
-                                 ["code"])
-                    progress.advance(task)
-            await write_offs(runtime, terminals, codes[:args.warmup], args.in_flight,
-                             "warm-up write-offs")
-            rate, txs = await write_offs(runtime, terminals, codes[args.warmup:], args.in_flight,
-                                         f"{args.write_offs:,} concurrent write-offs")
-            counted = (await views.round_detail(runtime.db, opened["id"]))["written_off"]
-            assert counted == total, counted  # every write-off is in the read model
-            console.print(f"gateway: {dict(runtime.gateway.stats)}")
-            costs = {n: await open_round_cost(runtime, n) for n in (10, 10_000_000, 10**12)}
-        finally:
-            await runtime.stop()
+    async with embedded_runtime(distribute_interval=0) as runtime:
+        platform = runtime.platform.caller
+        total = args.write_offs + args.warmup
+        with console.status("participants, a round, grants and consents"):
+            merchant = await _participant(runtime, platform, Role.MERCHANT, "Bench Noodles")
+            terminals = [await _participant(runtime, merchant, Role.TERMINAL, f"Till {i}")
+                         for i in range(args.terminals)]
+            consumers = await asyncio.gather(*[
+                _participant(runtime, platform, Role.CONSUMER, f"Diner {i}")
+                for i in range(args.consumers)])
+            await runtime.payouts.top_up(platform, merchant.id, 10**15, None)
+            opened = await runtime.promotions.open_round(platform, _round(total), None)
+            await runtime.promotions.allocate(platform, opened["id"],
+                                              [(merchant.id, total)], None)
+            per = -(-total // len(consumers))
+            grants = [(c.id, per) for c in consumers]
+            granted: list[tuple[Caller, int]] = []
+            for start in range(0, len(grants), 40):  # at most 10,000 coupons a request
+                chunk = grants[start:start + 40]
+                done = await runtime.promotions.grant(merchant, opened["id"], chunk, None)
+                by_address = {c.address: c for c in consumers}
+                granted += [(by_address[r["consumer"]], i) for r in done["ranges"]
+                            for i in range(r["first_id"], r["last_id"] + 1)]
+            granted = granted[:total]
+        with Progress(console=console, transient=True) as progress:
+            task = progress.add_task("holders sign consents", total=len(granted))
+            codes = []
+            for holder, coupon_id in granted:
+                codes.append((await runtime.promotions.consent(holder, coupon_id, 280))
+                             ["code"])
+                progress.advance(task)
+        await write_offs(runtime, terminals, codes[:args.warmup], args.in_flight,
+                         "warm-up write-offs")
+        rate, txs = await write_offs(runtime, terminals, codes[args.warmup:], args.in_flight,
+                                     f"{args.write_offs:,} concurrent write-offs")
+        counted = (await views.round_detail(runtime.db, opened["id"]))["written_off"]
+        assert counted == total, counted  # every write-off is in the read model
+        console.print(f"gateway: {dict(runtime.gateway.stats)}")
+        costs = {n: await open_round_cost(runtime, n) for n in (10, 10_000_000, 10**12)}
 
     load = os.getloadavg()[0]
     table = Table(title=f"promotion coupons, {os.cpu_count()} cores, embedded "
-                        f"{settings.node_kind} (load avg {load:.1f} at the end)")
+                        f"{runtime.settings.node_kind} (load avg {load:.1f} at the end)")
     table.add_column("measure")
     table.add_column("size", justify="right")
     table.add_column("result", justify="right")

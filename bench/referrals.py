@@ -20,18 +20,17 @@ import argparse
 import asyncio
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import boa
 from eth_account import Account
 from eth_utils import keccak
+from harness import embedded_runtime
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from couponchain.config import Settings
 from couponchain.domain import links
 from couponchain.domain.roles import Role
 from couponchain.runtime import Runtime
@@ -96,45 +95,39 @@ async def _participant(runtime: Runtime, creator: Caller, role: Role, name: str)
 
 async def purchases_per_second(buyers: int, purchases: int) -> tuple[float, int]:
     """(purchases/s, purchases) through the service, concurrently, through links."""
-    with tempfile.TemporaryDirectory() as tmp:
-        runtime = Runtime(Settings(data_dir=Path(tmp), master_secret="benchmark-master-secret",
-                                   distribute_interval=0))
-        await runtime.start()
-        try:
-            platform = runtime.platform.caller
-            with console.status(f"an originator, {buyers} buyers with credit, batch 1"):
-                originator = await _participant(runtime, platform, Role.MERCHANT, "Bench Label")
-                consumers = await asyncio.gather(*[
-                    _participant(runtime, platform, Role.CONSUMER, f"Fan {i}")
-                    for i in range(buyers)])
-                for c in consumers:
-                    await runtime.payouts.top_up(platform, c.id, 10**12, None)
-                product = await runtime.referrals.register(
-                    originator, "Bench song", "A song for the benchmark.", 10**6, buyers, None)
-                await asyncio.gather(*[runtime.referrals.purchase(c, product["id"], 1, None, None)
-                                       for c in consumers])
-                await runtime.referrals.open_batch(originator, product["id"], 2 * 10**6,
-                                                   purchases, 1_000, None)
-                link_of = {}
-                for c in consumers:
-                    made = await runtime.referrals.make_link(c, product["id"], None,
-                                                             "http://127.0.0.1")
-                    link_of[c.id] = made["link"]
-            started = time.perf_counter()
-            with Progress(console=console, transient=True) as progress:
-                task = progress.add_task(f"{purchases} purchases through links", total=purchases)
+    async with embedded_runtime(distribute_interval=0) as runtime:
+        platform = runtime.platform.caller
+        with console.status(f"an originator, {buyers} buyers with credit, batch 1"):
+            originator = await _participant(runtime, platform, Role.MERCHANT, "Bench Label")
+            consumers = await asyncio.gather(*[
+                _participant(runtime, platform, Role.CONSUMER, f"Fan {i}")
+                for i in range(buyers)])
+            for c in consumers:
+                await runtime.payouts.top_up(platform, c.id, 10**12, None)
+            product = await runtime.referrals.register(
+                originator, "Bench song", "A song for the benchmark.", 10**6, buyers, None)
+            await asyncio.gather(*[runtime.referrals.purchase(c, product["id"], 1, None, None)
+                                   for c in consumers])
+            await runtime.referrals.open_batch(originator, product["id"], 2 * 10**6,
+                                               purchases, 1_000, None)
+            link_of = {}
+            for c in consumers:
+                made = await runtime.referrals.make_link(c, product["id"], None,
+                                                         "http://127.0.0.1")
+                link_of[c.id] = made["link"]
+        started = time.perf_counter()
+        with Progress(console=console, transient=True) as progress:
+            task = progress.add_task(f"{purchases} purchases through links", total=purchases)
 
-                async def buy(i: int) -> None:
-                    buyer = consumers[i % buyers]
-                    promoter = consumers[(i + 1) % buyers]
-                    await runtime.referrals.purchase(buyer, product["id"], 1,
-                                                     link_of[promoter.id], None)
-                    progress.advance(task)
+            async def buy(i: int) -> None:
+                buyer = consumers[i % buyers]
+                promoter = consumers[(i + 1) % buyers]
+                await runtime.referrals.purchase(buyer, product["id"], 1,
+                                                 link_of[promoter.id], None)
+                progress.advance(task)
 
-                await asyncio.gather(*[buy(i) for i in range(purchases)])
-            return purchases / (time.perf_counter() - started), purchases
-        finally:
-            await runtime.stop()
+            await asyncio.gather(*[buy(i) for i in range(purchases)])
+        return purchases / (time.perf_counter() - started), purchases
 
 
 def main(args: argparse.Namespace) -> None:

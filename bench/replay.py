@@ -12,48 +12,37 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import tempfile
 import time
-from pathlib import Path
 
+from harness import embedded_runtime
 from rich.console import Console
 from rich.progress import Progress
 
 from couponchain.chain.gateway import Call
-from couponchain.config import Settings
-from couponchain.runtime import Runtime
 
 console = Console()
 
 
 async def main(txs: int) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        # No waiting for companions: every operation becomes its own transaction.
-        settings = Settings(data_dir=Path(tmp), master_secret="benchmark-master-secret",
-                            batch_wait_ms=0)
-        runtime = Runtime(settings)
-        with console.status("starting the embedded node and deploying"):
-            await runtime.start()
-        try:
-            signer = await runtime.participants.signer(runtime.platform.caller.id)
-            with Progress(console=console, transient=True) as progress:
-                task = progress.add_task("writing the journal", total=txs)
-                for _ in range(txs):
-                    await runtime.gateway.submit(signer, Call(
-                        "token", "mint_batch", item=("0x" + os.urandom(20).hex(), 1)))
-                    progress.advance(task)
-            head = int(await runtime.rpc.call("eth_blockNumber"), 16)
-            assert runtime.supervisor is not None
-            before = runtime.gateway.reconciler.replayed_total
-            started = time.perf_counter()
-            runtime.supervisor.kill()
-            while runtime.gateway.reconciler.replayed_total == before:
-                await asyncio.sleep(0.01)
-            seconds = time.perf_counter() - started
-            replayed = runtime.gateway.reconciler.replayed_total - before
-            assert int(await runtime.rpc.call("eth_blockNumber"), 16) == head
-        finally:
-            await runtime.stop()
+    # No waiting for companions: every operation becomes its own transaction.
+    async with embedded_runtime(batch_wait_ms=0) as runtime:
+        signer = await runtime.participants.signer(runtime.platform.caller.id)
+        with Progress(console=console, transient=True) as progress:
+            task = progress.add_task("writing the journal", total=txs)
+            for _ in range(txs):
+                await runtime.gateway.submit(signer, Call(
+                    "token", "mint_batch", item=("0x" + os.urandom(20).hex(), 1)))
+                progress.advance(task)
+        head = int(await runtime.rpc.call("eth_blockNumber"), 16)
+        assert runtime.supervisor is not None
+        before = runtime.gateway.reconciler.replayed_total
+        started = time.perf_counter()
+        runtime.supervisor.kill()
+        while runtime.gateway.reconciler.replayed_total == before:
+            await asyncio.sleep(0.01)
+        seconds = time.perf_counter() - started
+        replayed = runtime.gateway.reconciler.replayed_total - before
+        assert int(await runtime.rpc.call("eth_blockNumber"), 16) == head
     console.print(f"replayed {replayed} journaled transactions (chain head {head}) in "
                   f"{seconds:.1f} s, node restart included: {replayed / seconds:,.0f} tx/s")
     print(f"replay_txs={replayed} replay_seconds={seconds:.2f} "
