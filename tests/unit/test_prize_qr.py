@@ -1,19 +1,22 @@
-"""Prize codes survive a real QR round trip: segno renders, zxing-cpp reads.
+"""Prize codes survive a real QR round trip: segno draws the PNG and zxing-cpp's
+writer the SVG a page shows; zxing-cpp's reader reads both.
 
-Both a clean PNG and a photo-like image (rescaled, tilted, noisy, JPEG) must
+Both a clean image and a photo-like one (rescaled, tilted, noisy, JPEG) must
 give back the exact token, or a terminal could not read a phone's screen.
 """
 
 from __future__ import annotations
 
+import base64
 import io
 import random
+import re
 
 import pytest
 import zxingcpp
 from eth_account import Account
 from eth_utils import keccak
-from PIL import Image, ImageFilter
+from PIL import Image, ImageDraw, ImageFilter
 
 from couponchain.domain import prize_codes as pc
 from couponchain.web import qr
@@ -80,3 +83,31 @@ def test_photo_like_image_still_reads_the_same_token(size: int, angle: float, no
     assert _decode(photo) == [token]
     assert pc.verify_code(_decode(photo)[0], SIGNER.address, NOW + 10).award_id == 42
 
+
+
+def _raster(svg: str) -> Image.Image:
+    """The SVG drawn pixel for pixel: a white canvas and the path's black rectangles
+    (zxing-cpp's writer draws each dark run as `Mx yhWvHh-WZ`)."""
+    size = re.search(r'<svg width="(\d+)" height="(\d+)"', svg)
+    assert size is not None
+    image = Image.new("L", (int(size[1]), int(size[2])), 255)
+    draw = ImageDraw.Draw(image)
+    runs = re.findall(r"M(\d+) (\d+)h(\d+)v(\d+)h-\d+Z", svg)
+    assert runs
+    for x, y, w, h in map(lambda run: map(int, run), runs):
+        draw.rectangle((x, y, x + w - 1, y + h - 1), fill=0)
+    return image
+
+
+def test_the_svg_a_page_shows_reads_back_as_the_same_token() -> None:
+    token = _token(7, 2**63)
+    uri = qr.svg_data_uri(token)
+    prefix = "data:image/svg+xml;base64,"
+    assert uri.startswith(prefix)
+    image = _raster(base64.b64decode(uri[len(prefix):]).decode())
+    assert _decode(image) == [token]
+    # And as a phone camera sees the screen.
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    photo = _photo_like(out.getvalue(), size=300, angle=3.0, noise=60, quality=60, seed=3)
+    assert _decode(photo) == [token]
