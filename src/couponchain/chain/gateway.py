@@ -297,19 +297,17 @@ class Gateway:
 
     async def _existing_op(self, op_key: str) -> OpResult | None:
         """The outcome of an operation journaled earlier under `op_key`, if any."""
+        lookup = (select(ChainOp.id, ChainOp.status, ChainOp.error, ChainOp.item_index,
+                         ChainTx.status.label("tx_status"), ChainTx.tx_hash,
+                         ChainTx.block_timestamp)
+                  .join(ChainTx, ChainTx.id == ChainOp.tx_id).where(ChainOp.op_key == op_key))
         while True:
-            async with self.db.session() as s:
-                row = (
-                    await s.execute(
-                        select(ChainOp, ChainTx)
-                        .join(ChainTx, ChainTx.id == ChainOp.tx_id)
-                        .where(ChainOp.op_key == op_key)
-                    )
-                ).first()
-            if row is None:
+            # A point read by key, made on every keyed write: `read` keeps it off the
+            # async driver's thread hops.
+            op = await self.db.read(lambda s: s.execute(lookup).first())
+            if op is None:
                 return None
-            op, tx = row
-            if tx.status in ("reverted", "dropped") and op.status == "pending":
+            if op.tx_status in ("reverted", "dropped") and op.status == "pending":
                 # Its batch reverted and nobody split it (the process died): the op
                 # was never applied nor acknowledged, so it runs afresh.
                 async with self.db.transaction() as s:
@@ -317,12 +315,12 @@ class Gateway:
                 return None
             if op.status == "failed":
                 raise ContractRevert(op.error or "operation refused")
-            if tx.status == "confirmed":
-                receipt = await self.rpc.call("eth_getTransactionReceipt", tx.tx_hash)
+            if op.tx_status == "confirmed":
+                receipt = await self.rpc.call("eth_getTransactionReceipt", op.tx_hash)
                 if receipt is None:  # the node is being reconciled; wait for it
                     await asyncio.sleep(0.2)
                     continue
-                return self._result(receipt, tx.block_timestamp or 0, op.item_index)
+                return self._result(receipt, op.block_timestamp or 0, op.item_index)
             await asyncio.sleep(0.05)  # still in flight (or awaiting the reconciler)
 
     # -- committing ------------------------------------------------------------

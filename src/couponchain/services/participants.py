@@ -93,10 +93,9 @@ class ParticipantService:
             raise Unauthorized("an API key is required: Authorization: Bearer <key>")
         digest = hash_api_key(api_key)
         caller = self._by_key.get(digest)
-        if caller is None:
-            async with self.db.session() as s:
-                row = (await s.execute(
-                    select(Participant).where(Participant.api_key_hash == digest))).scalar()
+        if caller is None:  # a point read (`read`): many new callers may come at once
+            row = await self.db.read(lambda s: s.execute(
+                select(Participant).where(Participant.api_key_hash == digest)).scalar())
             if row is None:
                 raise Unauthorized("unknown API key")
             caller = self._by_key[digest] = _caller(row)
@@ -106,8 +105,7 @@ class ParticipantService:
         """The participant's chain account, decrypted once and kept in memory."""
         account = self._signers.get(participant_id)
         if account is None:
-            async with self.db.session() as s:
-                row = await s.get(Participant, participant_id)
+            row = await self.db.read(lambda s: s.get(Participant, participant_id))
             if row is None:
                 raise NotFound(f"participant {participant_id} does not exist", field="id")
             account = self._signers[participant_id] = self.vault.decrypt_key(row.encrypted_key)

@@ -110,9 +110,8 @@ class ClaimDesk:
         """A participant's chain address (it never changes: cached)."""
         address = self._addresses.get(participant_id)
         if address is None:
-            async with self.db.session() as s:
-                address = await s.scalar(select(Participant.address).where(
-                    Participant.id == participant_id))
+            address = await self.db.read(lambda s: s.scalar(select(Participant.address).where(
+                Participant.id == participant_id)))
             if address is None:
                 raise NotFound(f"participant {participant_id} does not exist")
             self._addresses[participant_id] = address

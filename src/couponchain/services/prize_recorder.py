@@ -131,8 +131,7 @@ class ClaimRecorder:
         """The merchant a claiming terminal (or merchant) belongs to; never changes."""
         merchant_id = self._merchants.get(terminal_id)
         if merchant_id is None:
-            async with self.rt.db.session() as s:
-                row = await s.get(Participant, terminal_id)
+            row = await self.rt.db.read(lambda s: s.get(Participant, terminal_id))
             merchant_id = row.merchant_id or row.id
             self._merchants[terminal_id] = merchant_id
         return merchant_id
