@@ -435,9 +435,12 @@ class PrizeClaimRecord(Base):
     """Read model: a claim as the chain recorded it (the `Claimed` event)."""
 
     __tablename__ = "prize_claim_records"
+    #: a consumer's claims in a campaign are counted on every scan and claim
+    __table_args__ = (Index("ix_prize_claim_records_campaign_consumer", "campaign_id",
+                            "consumer"),)
 
     award_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    campaign_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    campaign_id: Mapped[int] = mapped_column(BigInteger)
     consumer: Mapped[str] = mapped_column(String(42))
     prize_index: Mapped[int] = mapped_column(Integer)
     terminal: Mapped[str] = mapped_column(String(42))
@@ -485,13 +488,15 @@ class PrizeClaim(Base):
     """
 
     __tablename__ = "prize_claims"
-    __table_args__ = (UniqueConstraint("award_id", "nonce"),)
+    #: a consumer's claims in a campaign are counted on every scan and claim
+    __table_args__ = (UniqueConstraint("award_id", "nonce"),
+                      Index("ix_prize_claims_campaign_consumer", "campaign_id", "consumer"))
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     award_id: Mapped[int] = mapped_column(BigInteger, unique=True)
     nonce: Mapped[str] = mapped_column(String(20))
     scan_id: Mapped[str] = mapped_column(ForeignKey("prize_scans.id"), unique=True)
-    campaign_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    campaign_id: Mapped[int] = mapped_column(BigInteger)
     prize_index: Mapped[int] = mapped_column(Integer)
     prize_name: Mapped[str] = mapped_column(String(32))
     consumer: Mapped[str] = mapped_column(String(42))
