@@ -16,6 +16,7 @@ from typing import Any
 
 from eth_utils import keccak
 from sqlalchemy import bindparam, select
+from sqlalchemy.orm import Session
 
 from couponchain.chain import contracts
 from couponchain.chain.gateway import Call, OpResult
@@ -132,8 +133,7 @@ class EditionService:
             raise InvalidInput("must be in the future", field="valid_until")
 
     async def record(self, edition_id: int) -> EditionRecord:
-        async with self.db.session() as s:
-            row = await s.get(EditionRecord, edition_id)
+        row = await self.db.read(lambda s: s.get(EditionRecord, edition_id))
         if row is None:
             raise NotFound(f"edition {edition_id} does not exist", field="id")
         return row
@@ -259,9 +259,8 @@ class EditionService:
                               ) -> tuple[CouponRecord, EditionRecord, str | None]:
         """A sold coupon with its edition and the address of `merchant_id`, in one read
         (redemption is the hot path of a busy till)."""
-        async with self.db.session() as s:
-            found = (await s.execute(_COUPON_IN_FULL, {
-                "coupon_id": coupon_id, "merchant_id": merchant_id})).first()
+        found = await self.db.read(lambda s: s.execute(_COUPON_IN_FULL, {
+            "coupon_id": coupon_id, "merchant_id": merchant_id}).first())
         if found is None:
             raise NotFound("no coupon with this serial was sold", field="serial")
         row, edition, merchant = found
@@ -269,15 +268,19 @@ class EditionService:
 
     async def coupon_by_id(self, coupon_id: int, history: bool = False) -> dict[str, Any]:
         """A coupon's edition, owner, status and (optionally) full history."""
-        async with self.db.session() as s:
-            found = (await s.execute(_COUPON_SHOWN, {"coupon_id": coupon_id})).first()
+        def read(s: Session) -> tuple[Any, list[CouponHistory]] | None:
+            found = s.execute(_COUPON_SHOWN, {"coupon_id": coupon_id}).first()
             if found is None:
-                raise NotFound("no coupon with this serial was sold", field="serial")
-            row, edition, owner_id, merchant_id, terms = found
-            events = list((await s.execute(
+                return None
+            return found, list(s.execute(
                 select(CouponHistory).where(CouponHistory.coupon_id == coupon_id)
                 .order_by(CouponHistory.block_number, CouponHistory.log_index)
-            )).scalars()) if history else []
+            ).scalars()) if history else []
+
+        got = await self.db.read(read)  # a coupon's few rows, on every redemption
+        if got is None:
+            raise NotFound("no coupon with this serial was sold", field="serial")
+        (row, edition, owner_id, merchant_id, terms), events = got
         out: dict[str, Any] = {
             "serial": serial_text(edition.prefix, row.serial), "coupon_id": row.id,
             "edition_id": row.edition_id, "owner": row.owner, "owner_id": owner_id,
