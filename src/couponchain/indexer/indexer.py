@@ -234,9 +234,8 @@ class Indexer:
             self._progress.notify_all()
 
     async def _still_canonical(self, number: int) -> bool:
-        async with self.db.session() as s:
-            stored = (await s.execute(
-                select(IndexedBlock.hash).where(IndexedBlock.number == number))).scalar()
+        stored = await self.db.read(lambda s: s.scalar(  # a point read, before every step
+            select(IndexedBlock.hash).where(IndexedBlock.number == number)))
         block = await self.rpc.call("eth_getBlockByNumber", hex(number), False)
         return block is not None and stored is not None and block["hash"] == stored
 
