@@ -13,12 +13,14 @@ import hashlib
 import json
 import time
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 import orjson
 from fastapi.responses import JSONResponse
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from couponchain.api.problems import problem_of
 from couponchain.chain.keys import KeyVault
@@ -55,6 +57,28 @@ def request_hash(method: str, path: str, payload: Any) -> str:
         canonical = json.dumps([method, path, payload], sort_keys=True,
                                separators=(",", ":")).encode()
     return hashlib.sha256(canonical).hexdigest()
+
+
+def _lease(s: Session, *, scoped: str, fingerprint: str,
+           now: float) -> tuple[int | None, bytes | None] | None:
+    """Take the lease of key `scoped` (a `Database.write` work). None: the lease is
+    taken; (status, encrypted body): the stored response; (None, None): the first
+    request with this key is still running."""
+    row = s.execute(select(IdempotencyRecord).where(IdempotencyRecord.key == scoped)).scalar()
+    if row is None:
+        s.add(IdempotencyRecord(key=scoped, request_hash=fingerprint,
+                                locked_until=now + LEASE_SECONDS))
+        return None
+    if row.request_hash != fingerprint:
+        raise IdempotencyMismatch("this Idempotency-Key was used with a different request",
+                                  field="Idempotency-Key")
+    if row.state == "done":
+        assert row.response_body is not None
+        return row.response_status, bytes(row.response_body)
+    if row.locked_until < now:  # its first request died: take over
+        row.locked_until = now + LEASE_SECONDS
+        return None
+    return None, None
 
 
 class Idempotency:
@@ -96,46 +120,33 @@ class Idempotency:
         """Take the key's lease, or return the response stored under it."""
         deadline = time.monotonic() + LEASE_SECONDS * 2
         while True:
-            now = time.time()
-            try:
-                async with self.db.transaction() as s:
-                    row = (await s.execute(select(IdempotencyRecord).where(
-                        IdempotencyRecord.key == scoped))).scalar()
-                    if row is None:
-                        s.add(IdempotencyRecord(key=scoped, request_hash=fingerprint,
-                                                locked_until=now + LEASE_SECONDS))
-                        return None
-                    if row.request_hash != fingerprint:
-                        raise IdempotencyMismatch(
-                            "this Idempotency-Key was used with a different request",
-                            field="Idempotency-Key")
-                    if row.state == "done":
-                        assert row.response_body is not None
-                        body = _loads(self.vault.decrypt(row.response_body))
-                        media = ("application/problem+json" if row.response_status
-                                 and row.response_status >= 400 else "application/json")
-                        return JSONResponse(body, status_code=row.response_status or 200,
-                                            media_type=media)
-                    if row.locked_until < now:  # its first request died: take over
-                        row.locked_until = now + LEASE_SECONDS
-                        return None
+            try:  # group-committed with other writes, in the writer thread
+                found = await self.db.write(partial(
+                    _lease, scoped=scoped, fingerprint=fingerprint, now=time.time()))
             except IntegrityError:
-                pass  # another request inserted the key first; look again
+                found = (None, None)  # another request inserted the key first; look again
+            if found is None:
+                return None
+            status, stored = found
+            if stored is not None:
+                body = _loads(self.vault.decrypt(stored))
+                media = ("application/problem+json" if status and status >= 400
+                         else "application/json")
+                return JSONResponse(body, status_code=status or 200, media_type=media)
             if time.monotonic() > deadline:
                 raise Conflict("a request with this Idempotency-Key is still running",
-                                          field="Idempotency-Key")
+                               field="Idempotency-Key")
             await asyncio.sleep(0.05)
 
     async def _store(self, scoped: str, status: int, body: dict[str, Any]) -> None:
-        async with self.db.transaction() as s:
-            await s.execute(update(IdempotencyRecord).where(IdempotencyRecord.key == scoped)
-                            .values(state="done", response_status=status,
-                                    response_body=self.vault.encrypt(_dumps(body))))
+        sealed = self.vault.encrypt(_dumps(body))
+        await self.db.write(lambda s: s.execute(
+            update(IdempotencyRecord).where(IdempotencyRecord.key == scoped)
+            .values(state="done", response_status=status, response_body=sealed)))
 
     async def _release(self, scoped: str) -> None:
-        async with self.db.transaction() as s:
-            await s.execute(delete(IdempotencyRecord).where(
-                IdempotencyRecord.key == scoped, IdempotencyRecord.state == "pending"))
+        await self.db.write(lambda s: s.execute(delete(IdempotencyRecord).where(
+            IdempotencyRecord.key == scoped, IdempotencyRecord.state == "pending")))
 
 
 async def write(idem: Idempotency, caller_id: str, key: str | None, request: Any, payload: Any,
