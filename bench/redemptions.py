@@ -12,6 +12,7 @@ A redemption is answered once it is on chain and its outcome journaled. The
 platform process's peak RSS is read from /proc.
 
     .venv/bin/python bench/redemptions.py [--rate 1000] [--seconds 10] [--terminals 20]
+                                          [--idempotency-keys]
 """
 
 from __future__ import annotations
@@ -65,14 +66,16 @@ async def _prepare(url: str, count: int, terminals: int) -> tuple[list[str], lis
     return serials, keys
 
 
-async def _send_all(url: str, serials: list[str], keys: list[str],
-                    rate: float) -> list[tuple[float, int, str]]:
+async def _send_all(url: str, serials: list[str], keys: list[str], rate: float,
+                    idempotency_keys: bool) -> list[tuple[float, int, str]]:
     results: list[tuple[float, int, str]] = []
     connector = aiohttp.TCPConnector(limit=0)  # as many connections as requests in flight
     async with aiohttp.ClientSession(url, connector=connector,
                                      timeout=aiohttp.ClientTimeout(total=120)) as http:
         async def one(i: int, due: float) -> None:
             headers = {"authorization": f"Bearer {keys[i % len(keys)]}"}
+            if idempotency_keys:  # as a till that retries would send it
+                headers["idempotency-key"] = f"redeem-{serials[i]}"
             try:
                 async with http.post(f"/v1/coupons/{serials[i]}/redeem",
                                      headers=headers) as response:
@@ -107,7 +110,8 @@ async def main(args: argparse.Namespace) -> None:
                                 f"from {args.terminals} terminals (load in another process)"):
                 started = time.perf_counter()
                 results, rss = await load_from_another_process(
-                    platform, _send_all, platform.url, serials, keys, args.rate)
+                    platform, _send_all, platform.url, serials, keys, args.rate,
+                    args.idempotency_keys)
                 elapsed = time.perf_counter() - started - 0.5
             async with httpx.AsyncClient(base_url=platform.url, timeout=60) as client:
                 edition = (await client.get("/v1/coupons/" + serials[0])).json()["edition"]
@@ -123,7 +127,9 @@ async def main(args: argparse.Namespace) -> None:
     table.add_column("measure")
     table.add_column("value", justify="right")
     table.add_row("offered", f"{args.rate:,.0f} requests/s for {args.seconds:g} s "
-                             f"({count:,} coupons, {args.terminals} terminals)")
+                             f"({count:,} coupons, {args.terminals} terminals"
+                             + (", each request with an Idempotency-Key)"
+                                if args.idempotency_keys else ")"))
     table.add_row("answered 200", f"{statuses[200]:,}")
     table.add_row("errors (other status or no answer)",
                   f"{errors} {dict((k, v) for k, v in statuses.items() if k != 200)}")
@@ -156,4 +162,6 @@ if __name__ == "__main__":
     parser.add_argument("--rate", type=float, default=1000.0, help="requests per second")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--terminals", type=int, default=20)
+    parser.add_argument("--idempotency-keys", action="store_true",
+                        help="send each redemption with an Idempotency-Key header")
     asyncio.run(main(parser.parse_args()))
