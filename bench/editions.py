@@ -38,7 +38,7 @@ from pathlib import Path
 
 import uvicorn
 from click.testing import CliRunner
-from harness import embedded_runtime, pct
+from harness import embedded_runtime, participant, pct
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
@@ -56,12 +56,6 @@ console = Console(file=sys.stdout)
 
 def _buyer() -> str:
     return "0x" + os.urandom(20).hex()
-
-
-async def _participant(runtime: Runtime, creator: Caller, role: Role, name: str) -> Caller:
-    """Create a participant and sign in with its API key, as the API would."""
-    created = await runtime.participants.create(creator, role, name)
-    return await runtime.participants.authenticate(created["api_key"])
 
 
 async def _edition(runtime: Runtime, merchant: Caller, prefix: str, cap: int) -> int:
@@ -212,8 +206,8 @@ async def main(args: argparse.Namespace) -> None:
     async with embedded_runtime() as runtime:
         with console.status("creating a merchant, a terminal and two editions"):
             platform = runtime.platform.caller
-            merchant = await _participant(runtime, platform, Role.MERCHANT, "Bench Coffee")
-            terminal = await _participant(runtime, merchant, Role.TERMINAL, "Bench POS 1")
+            merchant = await participant(runtime, platform, Role.MERCHANT, "Bench Coffee")
+            terminal = await participant(runtime, merchant, Role.TERMINAL, "Bench POS 1")
             bulk_total = args.bulk_requests * args.bulk_size
             bulk_id = await _edition(runtime, merchant, "BULK", bulk_total + args.warmup)
             single_id = await _edition(runtime, merchant, "ONE", args.singles + args.warmup)

@@ -1,9 +1,11 @@
 """What the benchmarks share: a `couponchain up` process to load from outside,
-and the percentile they report latencies with (`pct`).
+an in-process runtime, and the percentile they report latencies with (`pct`).
 
 Benchmarks whose figure is about the platform as clients see it (over HTTP,
 the load generated in another process) start it with `Platform` on a
-throwaway data directory and stop it at the end.
+throwaway data directory and stop it at the end. Those that measure the
+services in-process start a `Runtime` with `embedded_runtime` and make their
+participants with `participant`.
 """
 
 from __future__ import annotations
@@ -78,6 +80,13 @@ async def embedded_runtime(**settings: Any) -> AsyncIterator[Any]:
             yield runtime
         finally:
             await runtime.stop()
+
+
+async def participant(runtime: Any, creator: Any, role: Any, name: str) -> Any:
+    """A new participant of `role` made by `creator` (a `Caller`) through the
+    runtime's service, as the `Caller` its API key authenticates as."""
+    created = await runtime.participants.create(creator, role, name)
+    return await runtime.participants.authenticate(created["api_key"])
 
 
 def _free_port() -> int:

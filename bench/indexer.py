@@ -37,7 +37,7 @@ import statistics
 import sys
 import time
 
-from harness import embedded_runtime
+from harness import embedded_runtime, participant
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
@@ -50,7 +50,6 @@ from couponchain.domain.splits import Shares
 from couponchain.errors import ChainUnavailable
 from couponchain.indexer.indexer import Indexer
 from couponchain.runtime import Runtime
-from couponchain.services.participants import Caller
 from couponchain.services.promotions import RoundRequest
 from couponchain.store.db import Database, migrate
 from couponchain.store.models import (
@@ -68,11 +67,6 @@ GRANTS_PER_TX = 256
 MINTS_PER_TX = 400
 #: Transactions sent at once: enough to keep the node busy, few enough for its pool.
 IN_FLIGHT = 8
-
-
-async def _participant(runtime: Runtime, creator: Caller, role: Role, name: str) -> Caller:
-    created = await runtime.participants.create(creator, role, name)
-    return await runtime.participants.authenticate(created["api_key"])
 
 
 def _address(i: int) -> str:
@@ -100,9 +94,9 @@ async def fill(runtime: Runtime, args: argparse.Namespace) -> int:
     """Fill the chain; returns the last block with filled events."""
     platform = runtime.platform.caller
     with console.status("a merchant, consumers, an edition and a promotion round"):
-        merchant = await _participant(runtime, platform, Role.MERCHANT, "Bench Books")
+        merchant = await participant(runtime, platform, Role.MERCHANT, "Bench Books")
         consumers = await asyncio.gather(*[
-            _participant(runtime, platform, Role.CONSUMER, f"Reader {i}") for i in range(16)])
+            participant(runtime, platform, Role.CONSUMER, f"Reader {i}") for i in range(16)])
         now = int(time.time())
         edition = await runtime.editions.create(merchant, {
             "brand": "Bench Books", "title": "Indexer benchmark edition",

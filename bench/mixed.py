@@ -59,7 +59,7 @@ from typing import Any
 
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
-from harness import embedded_runtime
+from harness import embedded_runtime, participant
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -171,19 +171,14 @@ def _size(n: int) -> str:
     return f"{n // 1000}k" if n % 1000 == 0 else str(n)
 
 
-async def _participant(runtime: Runtime, creator: Caller, role: Role, name: str) -> Caller:
-    created = await runtime.participants.create(creator, role, name)
-    return await runtime.participants.authenticate(created["api_key"])
-
-
 async def setup(runtime: Runtime, coupons: int, terminals: int, consumers: int) -> Cast:
     """Participants, credit, approval, one edition and one round big enough for the run."""
     platform = runtime.platform.caller
-    merchant = await _participant(runtime, platform, Role.MERCHANT, "Bench Bakery")
-    tills = [await _participant(runtime, merchant, Role.TERMINAL, f"Till {i}")
+    merchant = await participant(runtime, platform, Role.MERCHANT, "Bench Bakery")
+    tills = [await participant(runtime, merchant, Role.TERMINAL, f"Till {i}")
              for i in range(terminals)]
     people = await asyncio.gather(*[
-        _participant(runtime, platform, Role.CONSUMER, f"Shopper {i}") for i in range(consumers)])
+        participant(runtime, platform, Role.CONSUMER, f"Shopper {i}") for i in range(consumers)])
     await runtime.payouts.top_up(platform, merchant.id, 10**15, None)
     merchant_key = await runtime.participants.signer(merchant.id)
     # What PromotionService._ensure_approved does before a merchant's first write-off.

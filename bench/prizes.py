@@ -26,7 +26,7 @@ import statistics
 import sys
 import time
 
-from harness import embedded_runtime, pct
+from harness import embedded_runtime, participant, pct
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
@@ -34,17 +34,10 @@ from sqlalchemy import select
 
 from couponchain.domain import prize_codes
 from couponchain.domain.roles import Role
-from couponchain.runtime import Runtime
-from couponchain.services.participants import Caller
 from couponchain.services.prizes import CampaignRequest
 from couponchain.store.models import PrizeClaim
 
 console = Console(file=sys.stdout)
-
-
-async def _participant(runtime: Runtime, creator: Caller, role: Role, name: str) -> Caller:
-    created = await runtime.participants.create(creator, role, name)
-    return await runtime.participants.authenticate(created["api_key"])
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -52,12 +45,12 @@ async def main(args: argparse.Namespace) -> None:
     async with embedded_runtime(distribute_interval=0) as runtime:
         platform = runtime.platform.caller
         with console.status(f"a merchant, {args.terminals} terminals, {claims:,} awards"):
-            merchant = await _participant(runtime, platform, Role.MERCHANT, "Bench Arcade")
+            merchant = await participant(runtime, platform, Role.MERCHANT, "Bench Arcade")
             terminals = await asyncio.gather(*[
-                _participant(runtime, merchant, Role.TERMINAL, f"Gate {i}")
+                participant(runtime, merchant, Role.TERMINAL, f"Gate {i}")
                 for i in range(args.terminals)])
             consumers = await asyncio.gather(*[
-                _participant(runtime, platform, Role.CONSUMER, f"Player {i}")
+                participant(runtime, platform, Role.CONSUMER, f"Player {i}")
                 for i in range(args.consumers)])
             campaign = await runtime.prizes.create_campaign(merchant, CampaignRequest(
                 title="Bench prizes", prizes=[("Plush toy", claims), ("Keyring", claims)],

@@ -22,7 +22,7 @@ import os
 import sys
 import time
 
-from harness import embedded_runtime
+from harness import embedded_runtime, participant
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
@@ -38,11 +38,6 @@ from couponchain.services.promotions import RoundRequest
 console = Console(file=sys.stdout)
 SHARES = Shares(platform=1_000, issuer=2_000, redeemer=2_000, holder=3_000, earlier=2_000)
 ORDER_AMOUNT = 1_000_000
-
-
-async def _participant(runtime: Runtime, creator: Caller, role: Role, name: str) -> Caller:
-    created = await runtime.participants.create(creator, role, name)
-    return await runtime.participants.authenticate(created["api_key"])
 
 
 def _round(total: int, window: int = 86_400) -> RoundRequest:
@@ -91,11 +86,11 @@ async def main(args: argparse.Namespace) -> None:
         platform = runtime.platform.caller
         total = args.write_offs + args.warmup
         with console.status("participants, a round, grants and consents"):
-            merchant = await _participant(runtime, platform, Role.MERCHANT, "Bench Noodles")
-            terminals = [await _participant(runtime, merchant, Role.TERMINAL, f"Till {i}")
+            merchant = await participant(runtime, platform, Role.MERCHANT, "Bench Noodles")
+            terminals = [await participant(runtime, merchant, Role.TERMINAL, f"Till {i}")
                          for i in range(args.terminals)]
             consumers = await asyncio.gather(*[
-                _participant(runtime, platform, Role.CONSUMER, f"Diner {i}")
+                participant(runtime, platform, Role.CONSUMER, f"Diner {i}")
                 for i in range(args.consumers)])
             await runtime.payouts.top_up(platform, merchant.id, 10**15, None)
             opened = await runtime.promotions.open_round(platform, _round(total), None)

@@ -26,15 +26,13 @@ from pathlib import Path
 import boa
 from eth_account import Account
 from eth_utils import keccak
-from harness import embedded_runtime
+from harness import embedded_runtime, participant
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
 from couponchain.domain import links
 from couponchain.domain.roles import Role
-from couponchain.runtime import Runtime
-from couponchain.services.participants import Caller
 
 CONTRACTS = Path(__file__).resolve().parents[1] / "src" / "couponchain" / "contracts"
 ZERO = "0x" + "00" * 20
@@ -88,19 +86,14 @@ def purchase_gas(holders: int) -> int:
         return int(referrals._computation.get_gas_used())
 
 
-async def _participant(runtime: Runtime, creator: Caller, role: Role, name: str) -> Caller:
-    created = await runtime.participants.create(creator, role, name)
-    return await runtime.participants.authenticate(created["api_key"])
-
-
 async def purchases_per_second(buyers: int, purchases: int) -> tuple[float, int]:
     """(purchases/s, purchases) through the service, concurrently, through links."""
     async with embedded_runtime(distribute_interval=0) as runtime:
         platform = runtime.platform.caller
         with console.status(f"an originator, {buyers} buyers with credit, batch 1"):
-            originator = await _participant(runtime, platform, Role.MERCHANT, "Bench Label")
+            originator = await participant(runtime, platform, Role.MERCHANT, "Bench Label")
             consumers = await asyncio.gather(*[
-                _participant(runtime, platform, Role.CONSUMER, f"Fan {i}")
+                participant(runtime, platform, Role.CONSUMER, f"Fan {i}")
                 for i in range(buyers)])
             for c in consumers:
                 await runtime.payouts.top_up(platform, c.id, 10**12, None)
