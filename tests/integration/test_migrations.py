@@ -1,0 +1,48 @@
+"""The Alembic migrations build the schema the models describe, and each step back
+and forth keeps it so: a deployment that migrates gets the tables, columns and
+indexes the code queries with (a missing index is only ever noticed under load)."""
+
+from __future__ import annotations
+
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine
+
+from couponchain.store.db import MIGRATIONS, migrate, sync_url
+from couponchain.store.models import Base
+
+
+def _config(url: str) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("sqlalchemy.url", sync_url(url))
+    cfg.attributes["configure_logger"] = False
+    return cfg
+
+
+def _differences(url: str) -> list[object]:
+    engine = create_engine(sync_url(url))
+    try:
+        with engine.connect() as connection:
+            return list(compare_metadata(MigrationContext.configure(connection),
+                                         Base.metadata))
+    finally:
+        engine.dispose()
+
+
+def test_the_migrated_schema_is_the_models_schema(database_url: str) -> None:
+    migrate(database_url)
+    assert _differences(database_url) == []
+
+
+def test_every_migration_goes_down_and_up_again(database_url: str) -> None:
+    migrate(database_url)
+    cfg = _config(database_url)
+    revisions = [r.revision for r in ScriptDirectory.from_config(cfg).walk_revisions()]
+    assert len(revisions) >= 9
+    command.downgrade(cfg, "base")
+    command.upgrade(cfg, "head")
+    assert _differences(database_url) == []
