@@ -6,21 +6,12 @@ from __future__ import annotations
 
 from alembic import command
 from alembic.autogenerate import compare_metadata
-from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine
 
-from couponchain.store.db import MIGRATIONS, migrate, sync_url
+from couponchain.store.db import alembic_config, migrate, sync_url
 from couponchain.store.models import Base
-
-
-def _config(url: str) -> Config:
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
-    cfg.set_main_option("sqlalchemy.url", sync_url(url))
-    cfg.attributes["configure_logger"] = False
-    return cfg
 
 
 def _differences(url: str) -> list[object]:
@@ -40,7 +31,7 @@ def test_the_migrated_schema_is_the_models_schema(database_url: str) -> None:
 
 def test_every_migration_goes_down_and_up_again(database_url: str) -> None:
     migrate(database_url)
-    cfg = _config(database_url)
+    cfg = alembic_config(database_url)
     revisions = [r.revision for r in ScriptDirectory.from_config(cfg).walk_revisions()]
     assert len(revisions) >= 9
     command.downgrade(cfg, "base")

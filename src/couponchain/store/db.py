@@ -39,16 +39,21 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
+def alembic_config(url: str) -> Config:
+    """The Alembic configuration of this project's migrations on the database `url`."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("sqlalchemy.url", sync_url(url))
+    cfg.attributes["configure_logger"] = False
+    return cfg
+
+
 def migrate(url: str) -> None:
     """Bring the schema to the newest Alembic revision."""
     if is_sqlite(url):
         path = url.split("///", 1)[-1]
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
-    cfg.set_main_option("sqlalchemy.url", sync_url(url))
-    cfg.attributes["configure_logger"] = False
-    command.upgrade(cfg, "head")
+    command.upgrade(alembic_config(url), "head")
 
 
 def _json_dumps(value: object) -> str:
