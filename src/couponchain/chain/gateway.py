@@ -167,6 +167,14 @@ class _Sent:
     out_of_gas: bool = False
 
 
+#: An operation journaled under a key, with its transaction's state; built once, as
+#: every keyed write looks it up first.
+_OP_BY_KEY = (select(ChainOp.id, ChainOp.status, ChainOp.error, ChainOp.item_index,
+                     ChainTx.status.label("tx_status"), ChainTx.tx_hash, ChainTx.block_timestamp)
+              .join(ChainTx, ChainTx.id == ChainOp.tx_id)
+              .where(ChainOp.op_key == bindparam("op_key")))
+
+
 class Gateway:
     """Durable, group-committing writer to the chain."""
 
@@ -297,14 +305,10 @@ class Gateway:
 
     async def _existing_op(self, op_key: str) -> OpResult | None:
         """The outcome of an operation journaled earlier under `op_key`, if any."""
-        lookup = (select(ChainOp.id, ChainOp.status, ChainOp.error, ChainOp.item_index,
-                         ChainTx.status.label("tx_status"), ChainTx.tx_hash,
-                         ChainTx.block_timestamp)
-                  .join(ChainTx, ChainTx.id == ChainOp.tx_id).where(ChainOp.op_key == op_key))
         while True:
             # A point read by key, made on every keyed write: `read` keeps it off the
             # async driver's thread hops.
-            op = await self.db.read(lambda s: s.execute(lookup).first())
+            op = await self.db.read(lambda s: s.execute(_OP_BY_KEY, {"op_key": op_key}).first())
             if op is None:
                 return None
             if op.tx_status in ("reverted", "dropped") and op.status == "pending":
