@@ -84,7 +84,6 @@ def test_photo_like_image_still_reads_the_same_token(size: int, angle: float, no
     assert pc.verify_code(_decode(photo)[0], SIGNER.address, NOW + 10).award_id == 42
 
 
-
 def _raster(svg: str) -> Image.Image:
     """The SVG drawn pixel for pixel: a white canvas and the path's black rectangles
     (zxing-cpp's writer draws each dark run as `Mx yhWvHh-WZ`)."""
@@ -92,9 +91,9 @@ def _raster(svg: str) -> Image.Image:
     assert size is not None
     image = Image.new("L", (int(size[1]), int(size[2])), 255)
     draw = ImageDraw.Draw(image)
-    runs = re.findall(r"M(\d+) (\d+)h(\d+)v(\d+)h-\d+Z", svg)
+    runs = [tuple(map(int, run)) for run in re.findall(r"M(\d+) (\d+)h(\d+)v(\d+)h-\d+Z", svg)]
     assert runs
-    for x, y, w, h in map(lambda run: map(int, run), runs):
+    for x, y, w, h in runs:
         draw.rectangle((x, y, x + w - 1, y + h - 1), fill=0)
     return image
 
