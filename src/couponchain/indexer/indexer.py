@@ -28,7 +28,7 @@ from sqlalchemy import Table, delete, func, select
 from sqlalchemy.orm import Session
 
 from couponchain.chain.contracts import CompiledContract
-from couponchain.chain.rpc import RpcClient
+from couponchain.chain.rpc import RpcClient, RpcError
 from couponchain.errors import ChainUnavailable
 from couponchain.indexer.decoding import LogDecoder
 from couponchain.indexer.projections import PROJECTIONS, IndexedEvent, Projections
@@ -47,6 +47,9 @@ _BLOCKS = cast(Table, IndexedBlock.__table__)
 REBUILD_PATIENCE = 60.0
 #: Blocks in the first eth_getLogs of a catch-up, before the density is known.
 FIRST_SPAN = 10
+#: A range of at most this many blocks (following the head) is read in one request:
+#: its logs and every block's hash and timestamp together.
+NEAR_HEAD = 16
 
 ContractsByAddress = Callable[[], dict[str, tuple[str, CompiledContract]]]
 
@@ -82,6 +85,9 @@ class Indexer:
         self._rebuild_deadline = 0.0
         self._wake = asyncio.Event()
         self._progress = asyncio.Condition()
+        #: (number, hash) of the last block stored, so the check before each step
+        #: needs no read of the database.
+        self._last_stored: tuple[int, str] | None = None
         self._task: asyncio.Task[None] | None = None
         #: Blocks per eth_getLogs, learned from the density of the last piece.
         self._span = min(chunk, FIRST_SPAN)
@@ -147,9 +153,17 @@ class Indexer:
 
     async def step(self) -> bool:
         """Index the next range of blocks; True when caught up with the head."""
-        self.head = int(await self.rpc.call("eth_blockNumber"), 16)
-        if self.indexed >= 0 and not await self._still_canonical(self.indexed):
-            await self.rewind()
+        if self.indexed < 0:
+            self.head = int(await self.rpc.call("eth_blockNumber"), 16)
+        else:  # the head and the last indexed block, in one request
+            head, block = await self.rpc.batch([
+                ("eth_blockNumber", []), ("eth_getBlockByNumber", [hex(self.indexed), False])])
+            for reply in (head, block):
+                if isinstance(reply, RpcError):
+                    raise reply
+            self.head = int(head, 16)
+            if not await self._still_canonical(self.indexed, block):
+                await self.rewind()
         if self.indexed >= self.head:
             if self.rebuilding_to is not None and time.monotonic() > self._rebuild_deadline:
                 # The chain stopped short of the journal's last block (it cannot be
@@ -189,10 +203,22 @@ class Indexer:
         at block boundaries (one database transaction each), with their blocks' hashes
         and timestamps."""
         logs: list[dict[str, Any]] = []
-        if addresses:
-            logs = await self.rpc.call("eth_getLogs", {
-                "fromBlock": hex(first), "toBlock": hex(last), "address": addresses,
-            })
+        query = {"fromBlock": hex(first), "toBlock": hex(last), "address": addresses}
+        known: dict[int, tuple[str, int]] = {}
+        if last - first < NEAR_HEAD:  # following the head: one request for everything
+            numbers = range(first, last + 1)
+            replies = await self.rpc.batch(
+                ([("eth_getLogs", [query])] if addresses else [])
+                + [("eth_getBlockByNumber", [hex(n), False]) for n in numbers])
+            for reply in replies:
+                if isinstance(reply, RpcError):
+                    raise reply
+            if addresses:
+                logs = replies.pop(0)
+            known = {n: (b["hash"], int(b["timestamp"], 16))
+                     for n, b in zip(numbers, replies, strict=True)}
+        elif addresses:
+            logs = await self.rpc.call("eth_getLogs", query)
         count = len(logs)
         parts: list[tuple[list[dict[str, Any]], int, int]] = []
         part_first = first
@@ -202,11 +228,13 @@ class Indexer:
             if part_last >= last:
                 break
             logs, part_first = logs[len(part):], part_last + 1
-        numbers = sorted({int(entry["blockNumber"], 16) for part, _, _ in parts
-                          for entry in part} | {part_last for _, _, part_last in parts})
+        if known:
+            return _Piece(first, last, count, parts, known)
+        needed = sorted({int(entry["blockNumber"], 16) for part, _, _ in parts
+                         for entry in part} | {part_last for _, _, part_last in parts})
         blocks = await self.rpc.batch([("eth_getBlockByNumber", [hex(n), False])
-                                       for n in numbers])
-        info = {n: (b["hash"], int(b["timestamp"], 16)) for n, b in zip(numbers, blocks,
+                                       for n in needed])
+        info = {n: (b["hash"], int(b["timestamp"], 16)) for n, b in zip(needed, blocks,
                                                                           strict=True)}
         return _Piece(first, last, count, parts, info)
 
@@ -229,14 +257,18 @@ class Indexer:
         await self.db.write(store)  # in the writer thread, committed with other writes
         async with self._progress:
             self.indexed = last
+            self._last_stored = (last, info[last][0])
             if self.rebuilding_to is not None and last >= self.rebuilding_to:
                 self.rebuilding_to = None
             self._progress.notify_all()
 
-    async def _still_canonical(self, number: int) -> bool:
-        stored = await self.db.read(lambda s: s.scalar(  # a point read, before every step
-            select(IndexedBlock.hash).where(IndexedBlock.number == number)))
-        block = await self.rpc.call("eth_getBlockByNumber", hex(number), False)
+    async def _still_canonical(self, number: int, block: dict[str, Any] | None) -> bool:
+        """Whether `block` (the node's block `number`) is the one stored."""
+        if self._last_stored is not None and self._last_stored[0] == number:
+            stored: str | None = self._last_stored[1]
+        else:  # after a start or a rewind
+            stored = await self.db.read(lambda s: s.scalar(
+                select(IndexedBlock.hash).where(IndexedBlock.number == number)))
         return block is not None and stored is not None and block["hash"] == stored
 
     async def rewind(self) -> None:
@@ -268,6 +300,7 @@ class Indexer:
         journaled = await self.db.write(rewind)
         async with self._progress:
             self.indexed = keep
+            self._last_stored = None
             target = max(self.head, journaled or 0, self.rebuilding_to or 0)
             if keep < target:
                 self.hold_until(target)
