@@ -10,7 +10,9 @@ Path of one operation:
    transactions with their operations to the journal (the outbox) *before* any
    is broadcast.
 3. The sender broadcasts everything ready, from all accounts, in one JSON-RPC
-   batch, then fetches receipts and block timestamps in one batch each.
+   batch, then fetches receipts and block timestamps in one batch each (on the
+   embedded node, which mines each transaction as it arrives, the send's batch
+   asks for each one's block too, so usually nothing more is fetched).
 4. The committer records the outcome; a reverted batch is split so that only the
    operations the contract refuses fail, each with the contract's reason.
 
@@ -158,6 +160,8 @@ class _Sent:
     tx_hash: str
     account: str
     nonce: int
+    #: The signed transaction as journaled (kept to send it: no read of the journal back).
+    raw: bytes
     receipt: dict[str, Any] | None = None
     timestamp: int = 0
     #: Why the node refused the transaction itself (not a contract revert).
@@ -165,8 +169,18 @@ class _Sent:
     #: Fetch the full receipt (logs, gas used) even when the send reply says enough.
     needs_receipt: bool = False
     out_of_gas: bool = False
+    #: Whether operations of it were journaled under keys (rows in `chain_ops`).
+    keyed: bool = False
+    #: (block number, index in the block, timestamp) when the send's request found
+    #: the transaction mined (`Gateway._send`).
+    mined_in: tuple[str, str, int] | None = None
 
 
+_TXS, _OPS = cast(Table, ChainTx.__table__), cast(Table, ChainOp.__table__)
+#: A transaction's outcome, for many transactions at once (an executemany).
+_RECORD_OUTCOME = (update(_TXS).where(_TXS.c.id == bindparam("tx"))
+                   .values(status=bindparam("outcome"), block_number=bindparam("number"),
+                           tx_index=bindparam("index"), block_timestamp=bindparam("stamp")))
 #: An operation journaled under a key, with its transaction's state; built once, as
 #: every keyed write looks it up first.
 _OP_BY_KEY = (select(ChainOp.id, ChainOp.status, ChainOp.error, ChainOp.item_index,
@@ -448,9 +462,8 @@ class Gateway:
             if moved_ops:
                 # A Core update, not an ORM one: with a list of parameter sets an ORM
                 # update would be a bulk update by primary key.
-                table = cast(Table, ChainOp.__table__)
                 s.execute(
-                    update(table).where(table.c.op_key == bindparam("key"))
+                    update(_OPS).where(_OPS.c.op_key == bindparam("key"))
                     .values(tx_id=bindparam("new_tx"), item_index=bindparam("new_index"),
                             status="pending"),
                     [{"key": m["op_key"], "new_tx": m["tx_id"], "new_index": m["item_index"]}
@@ -460,8 +473,9 @@ class Gateway:
         rows = await self.db.write(journal)
         for pending in fresh:
             pending.journaled = True
-        return [_Sent(row.id, row.tx_hash, row.account, row.nonce,
-                      needs_receipt=self._sample_gas(group[0].call))
+        return [_Sent(row.id, row.tx_hash, row.account, row.nonce, row.raw,
+                      needs_receipt=self._sample_gas(group[0].call),
+                      keyed=any(p.op_key is not None for p in group))
                 for row, group in zip(rows, groups, strict=True)]
 
     def _sign(self, account: _Account, group: list[_Pending]) -> tuple[int, str, bytes, str | None]:
@@ -499,24 +513,22 @@ class Gateway:
         return max(node, (last + 1) if last is not None else 0)
 
     async def _record_outcomes(self, sent: list[_Sent]) -> None:
-        def record(s: Session) -> None:
-            for tx in sent:
-                receipt = tx.receipt
-                if receipt is None:  # superseded: nothing of it is on chain
-                    continue
-                ok = int(receipt["status"], 16) == 1
-                s.execute(
-                    update(ChainTx).where(ChainTx.id == tx.tx_id).values(
-                        status="confirmed" if ok else "reverted",
-                        block_number=int(receipt["blockNumber"], 16),
-                        tx_index=int(receipt["transactionIndex"], 16),
-                        block_timestamp=tx.timestamp,
-                    )
-                )
-                if ok and tx.refused is None:
-                    s.execute(
-                        update(ChainOp).where(ChainOp.tx_id == tx.tx_id).values(status="done")
-                    )
+        on_chain = [(tx, tx.receipt) for tx in sent
+                    if tx.receipt is not None]  # None: superseded, nothing of it on chain
+        if not on_chain:
+            return
+        outcomes = [{"tx": tx.tx_id,
+                     "outcome": "confirmed" if int(receipt["status"], 16) == 1 else "reverted",
+                     "number": int(receipt["blockNumber"], 16),
+                     "index": int(receipt["transactionIndex"], 16), "stamp": tx.timestamp}
+                    for tx, receipt in on_chain]
+        done = [tx.tx_id for tx, receipt in on_chain
+                if int(receipt["status"], 16) == 1 and tx.refused is None and tx.keyed]
+
+        def record(s: Session) -> None:  # two statements for the whole window
+            s.execute(_RECORD_OUTCOME, outcomes)
+            if done:
+                s.execute(update(_OPS).where(_OPS.c.tx_id.in_(done)).values(status="done"))
 
         await self.db.write(record)
 
@@ -648,18 +660,14 @@ class Gateway:
 
     async def _broadcast(self, txs: list[_Sent]) -> None:
         """Send, then wait for every receipt; recover the node when it fails."""
-        raws = await self._raw_of(txs)
         while True:
             try:
-                replies = await self.rpc.batch(
-                    [("eth_sendRawTransaction", ["0x" + raw.hex()]) for raw in raws]
-                )
+                replies = await self._send(txs)
                 refused = [(tx, r) for tx, r in zip(txs, replies, strict=True)
                            if isinstance(r, RpcError) and not r.tx_already_in_node
                            and not r.nonce_too_low]
                 if refused:
                     await self._replace_refused(refused)
-                    raws = await self._raw_of(txs)
                     continue
                 low = [tx for tx, r in zip(txs, replies, strict=True)
                        if isinstance(r, RpcError) and r.nonce_too_low]
@@ -674,6 +682,27 @@ class Gateway:
             except ChainUnavailable:
                 log.warning("chain node unavailable; waiting to reconcile")
                 await self.recover()
+
+    async def _send(self, txs: list[_Sent]) -> list[Any]:
+        """Send `txs` in one request; the send replies, in order.
+
+        The embedded node mines each transaction as it arrives, one block each:
+        after each send the same request asks for the newest block, and a
+        transaction found in it has its position and timestamp without another
+        request (`_confirm_from_replies` asks for the others).
+        """
+        if not self.fast_confirm:
+            return await self.rpc.batch(
+                [("eth_sendRawTransaction", ["0x" + tx.raw.hex()]) for tx in txs])
+        replies = await self.rpc.batch([call for tx in txs for call in (
+            ("eth_sendRawTransaction", ["0x" + tx.raw.hex()]),
+            ("eth_getBlockByNumber", ["latest", False]))])
+        for tx, block in zip(txs, replies[1::2], strict=True):
+            tx.mined_in = None
+            if isinstance(block, dict) and tx.tx_hash in block["transactions"]:
+                tx.mined_in = (block["number"], hex(block["transactions"].index(tx.tx_hash)),
+                               int(block["timestamp"], 16))
+        return replies[0::2]
 
     async def _replace_refused(self, refused: list[tuple[_Sent, RpcError]]) -> None:
         """Put a no-op in place of each transaction the node will never take.
@@ -696,9 +725,10 @@ class Gateway:
                 })
                 tx.refused = error.rpc_message or "refused by the node"
                 tx.tx_hash = "0x" + filler.hash.hex().removeprefix("0x")
+                tx.raw = bytes(filler.raw_transaction)
                 log.error("node refused transaction %d: %s", tx.tx_id, tx.refused)
                 await s.execute(update(ChainTx).where(ChainTx.id == tx.tx_id).values(
-                    raw=bytes(filler.raw_transaction), tx_hash=tx.tx_hash, to=signer.address,
+                    raw=tx.raw, tx_hash=tx.tx_hash, to=signer.address,
                     revert_reason=tx.refused[:500]))
 
     async def _drop_superseded(self, txs: list[_Sent]) -> None:
@@ -722,15 +752,6 @@ class Gateway:
                 await s.execute(update(ChainTx).where(ChainTx.id == tx.tx_id)
                                 .values(status="dropped", revert_reason=SUPERSEDED))
 
-    async def _raw_of(self, txs: list[_Sent]) -> list[bytes]:
-        async with self.db.session() as s:
-            rows = dict(
-                (await s.execute(
-                    select(ChainTx.id, ChainTx.raw).where(ChainTx.id.in_([t.tx_id for t in txs]))
-                )).tuples().all()
-            )
-        return [rows[t.tx_id] for t in txs]
-
     async def _confirm_from_replies(self, live: list[tuple[_Sent, Any]]) -> None:
         """Outcomes from the send replies themselves (the embedded node).
 
@@ -750,7 +771,11 @@ class Gateway:
                 failed = isinstance(reply, RpcError)
                 tx.out_of_gas = failed and reply.out_of_gas
                 tx.receipt = {"transactionHash": tx.tx_hash, "status": "0x0" if failed else "0x1"}
-                light.append(tx)
+                if tx.mined_in is not None:  # seen in its block by `_send`
+                    tx.receipt["blockNumber"], tx.receipt["transactionIndex"], tx.timestamp = (
+                        tx.mined_in)
+                else:
+                    light.append(tx)
         found = await self.rpc.batch([("eth_getTransactionByHash", [t.tx_hash]) for t in light])
         for tx, info in zip(light, found, strict=True):
             if isinstance(info, dict) and info.get("blockNumber"):
@@ -761,7 +786,7 @@ class Gateway:
                 tx.receipt = None
                 full.append(tx)
         await self._collect_receipts(full, stamp=False)
-        await self._stamp([tx for tx, _ in live])
+        await self._stamp([tx for tx, _ in live if not tx.timestamp])
 
     def _sample_gas(self, call: Call) -> bool:
         """Whether to fetch this call's full receipt: always for deployments, and for
