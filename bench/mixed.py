@@ -37,6 +37,11 @@ million coupons. The naive path runs the same mix, one web3.py transaction
 per operation, receipt awaited, on the same node in the same run, once, at
 the first ledger size.
 
+After each mix, the node's own share is measured: one full batch of each kind
+executed with `eth_call` (nothing mined), so the figure it gives for the mix,
+three operations per one of each kind's cost, is the most any client could get
+from this node with no blocks, receipts or client work at all.
+
     .venv/bin/python bench/mixed.py [--coupons 1000000] [--also-at 10000]
         [--ops 9000] [--service-ops 900] [--naive-ops 300] [--sale-batch 400]
     .venv/bin/python bench/mixed.py --coupons 10000     # the small ledger only
@@ -433,6 +438,50 @@ async def check_read_models(runtime: Runtime, cast: Cast, ledger: Ledger) -> Non
                               f"!= {expected}"
 
 
+# -- the node's own share -------------------------------------------------------------
+
+
+#: Operations per probed transaction, per kind (sales: one `sales:bulk` chunk).
+PROBE_BATCH = {"sale": CHUNK, "redemption": 200, "write-off": 100}
+
+
+async def node_execution(runtime: Runtime, cast: Cast, ledger: Ledger,
+                         repeat: int = 5) -> dict[str, float]:
+    """Microseconds the node spends executing one operation of each kind.
+
+    One full batch of each kind is executed with `eth_call` from the account
+    that would send it (the calldata the gateway would sign), `repeat` times;
+    the fastest run divided by the batch size. Nothing is mined, so this is
+    the node's execution alone, without block production, receipts or any
+    client: the least any path through this node can cost per operation.
+    The coupons it uses are skipped by the later mixes.
+    """
+    work = Plan(sales=[[("0x" + os.urandom(20).hex(), f"probe-{i}")
+                        for i in range(PROBE_BATCH["sale"])]],
+                serials=_redemptions(cast, ledger, PROBE_BATCH["redemption"]),
+                write_offs=await _write_off_items(runtime, cast, ledger,
+                                                  PROBE_BATCH["write-off"]))
+    batches = {"sale": [_gateway_op(cast, "sale", work.sales[0], 0)],
+               "redemption": [_gateway_op(cast, "redemption", s, 0) for s in work.serials],
+               "write-off": [_gateway_op(cast, "write-off", w, 0) for w in work.write_offs]}
+    micros = {}
+    for kind, ops in batches.items():
+        signer, call = ops[0][0], ops[0][1]
+        address, code = runtime.gateway.contracts[call.contract]
+        args = list(call.fixed)
+        if call.item is not None:
+            args.extend(list(col) for col in zip(*(c.item for _, c, _ in ops), strict=True))
+        request = {"from": signer.address, "to": address, "gas": hex(runtime.gateway.gas_limit),
+                   "data": "0x" + code.encode_call(call.function, *args).hex()}
+        best = float("inf")
+        for _ in range(repeat):
+            started = time.perf_counter()
+            await runtime.rpc.call("eth_call", request, "latest")
+            best = min(best, time.perf_counter() - started)
+        micros[kind] = best / sum(n for _, _, n in ops) * 1e6
+    return micros
+
+
 # -- the naive path --------------------------------------------------------------------
 
 
@@ -490,7 +539,7 @@ def _node_peak_mib(runtime: Runtime) -> float | None:
 
 async def main(args: argparse.Namespace) -> None:
     sizes = sorted({args.coupons, *([args.also_at] if 0 < args.also_at < args.coupons else [])})
-    results: list[tuple[int, int, float, Mix, Mix | None]] = []
+    results: list[tuple[int, int, float, Mix, Mix | None, dict[str, float]]] = []
     naive_rate = 0.0
     naive_ops = 0
     async with embedded_runtime(distribute_interval=0, report_interval=0) as runtime:
@@ -523,7 +572,10 @@ async def main(args: argparse.Namespace) -> None:
                     runtime, cast, ledger, args.service_ops, args.sale_batch,
                     args.in_flight, f"mix at {_size(size)} coupons (services)")
             await check_read_models(runtime, cast, ledger)
-            results.append((size, filled, seconds, mix, service))
+            node = await node_execution(runtime, cast, ledger)
+            console.print("node execution per op: " + ", ".join(
+                f"{k} {v:,.0f} µs" for k, v in node.items()))
+            results.append((size, filled, seconds, mix, service, node))
         node_peak = _node_peak_mib(runtime)
         console.print(f"gateway: {dict(runtime.gateway.stats)}")
 
@@ -532,7 +584,8 @@ async def main(args: argparse.Namespace) -> None:
 
 
 def report(args: argparse.Namespace, settings: Settings,
-           results: list[tuple[int, int, float, Mix, Mix | None]], naive_rate: float,
+           results: list[tuple[int, int, float, Mix, Mix | None, dict[str, float]]],
+           naive_rate: float,
            naive_ops: int, peak: float, node_peak: float | None) -> None:
     table = Table(title=f"mixed coupon ops, {os.cpu_count()} cores, embedded "
                         f"{settings.node_kind}, SQLite (load avg {os.getloadavg()[0]:.1f} "
@@ -541,7 +594,7 @@ def report(args: argparse.Namespace, settings: Settings,
         table.add_column(column, justify="left" if column == "measure" else "right")
     keys: dict[str, str] = {}
     fill_total, fill_seconds = 0, 0.0
-    for size, filled, seconds, mix, service in results:
+    for size, filled, seconds, mix, service, node in results:
         tag = _size(size)
         fill_total, fill_seconds = fill_total + filled, fill_seconds + seconds
         table.add_row(f"fill to {size:,}: edition sales and promotion grants, on chain, "
@@ -562,6 +615,16 @@ def report(args: argparse.Namespace, settings: Settings,
                           f"{service.ledger:,}", f"{service.ops:,}",
                           f"{service.ops / service.indexed:,.0f} ops/s")
             keys[f"service_ops_per_s_{tag}"] = f"{service.ops / service.indexed:.0f}"
+        # Equal thirds: three operations cost the node one of each kind.
+        ceiling = 3e6 / sum(node.values())
+        table.add_row("  the node executing one op (eth_call of a full batch): sale / "
+                      "redemption / write-off", "", "",
+                      " / ".join(f"{node[k]:,.0f} µs" for k in KINDS))
+        table.add_row("  so the node alone, for this mix, at most (no blocks, no client)", "",
+                      "", f"{ceiling:,.0f} ops/s")
+        for k in KINDS:
+            keys[f"node_us_{k.replace('-', '_')}_{tag}"] = f"{node[k]:.0f}"
+        keys[f"node_ceiling_ops_per_s_{tag}"] = f"{ceiling:.0f}"
     largest = results[-1][3]
     ours = largest.ops / largest.indexed
     if naive_ops:
