@@ -466,13 +466,9 @@ async def node_execution(runtime: Runtime, cast: Cast, ledger: Ledger,
                "write-off": [_gateway_op(cast, "write-off", w, 0) for w in work.write_offs]}
     micros = {}
     for kind, ops in batches.items():
-        signer, call = ops[0][0], ops[0][1]
-        address, code = runtime.gateway.contracts[call.contract]
-        args = list(call.fixed)
-        if call.item is not None:
-            args.extend(list(col) for col in zip(*(c.item for _, c, _ in ops), strict=True))
-        request = {"from": signer.address, "to": address, "gas": hex(runtime.gateway.gas_limit),
-                   "data": "0x" + code.encode_call(call.function, *args).hex()}
+        to, data = runtime.gateway.encode([call for _, call, _ in ops])
+        request = {"from": ops[0][0].address, "to": to, "gas": hex(runtime.gateway.gas_limit),
+                   "data": "0x" + data.hex()}
         best = float("inf")
         for _ in range(repeat):
             started = time.perf_counter()

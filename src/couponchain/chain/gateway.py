@@ -26,7 +26,7 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -476,17 +476,20 @@ class Gateway:
                       keyed=any(p.op_key is not None for p in group))
                 for row, group in zip(rows, groups, strict=True)]
 
-    def _sign(self, account: _Account, group: list[_Pending]) -> tuple[int, str, bytes, str | None]:
-        call = group[0].call
+    def encode(self, calls: Sequence[Call]) -> tuple[str | None, bytes]:
+        """(to, data) of the one transaction that carries `calls`, operations of one
+        group (see `Call`): None for `to` when it deploys a contract."""
+        call = calls[0]
         if call.init_code is not None:
-            to, data = None, call.init_code
-        else:
-            address, code = self.contracts[call.contract]
-            args: list[Any] = list(call.fixed)
-            if call.item is not None:
-                columns = [list(col) for col in zip(*(p.call.item for p in group), strict=True)]
-                args.extend(columns)
-            to, data = address, code.encode_call(call.function, *args)
+            return None, call.init_code
+        address, code = self.contracts[call.contract]
+        args: list[Any] = list(call.fixed)
+        if call.item is not None:
+            args.extend(list(col) for col in zip(*(c.item for c in calls), strict=True))
+        return address, code.encode_call(call.function, *args)
+
+    def _sign(self, account: _Account, group: list[_Pending]) -> tuple[int, str, bytes, str | None]:
+        to, data = self.encode([p.call for p in group])
         assert account.next_nonce is not None
         nonce = account.next_nonce
         account.next_nonce += 1
