@@ -126,11 +126,12 @@ class RpcClient:
             raise RpcError(method, reply["error"])
         return reply["result"]
 
-    async def batch(self, calls: Sequence[Call]) -> list[Any]:
+    async def batch(self, calls: Sequence[Call], *, strict: bool = False) -> list[Any]:
         """Many requests in one POST, answered in order.
 
         An item that failed is returned as an `RpcError` instance (not raised), so
-        one bad item does not hide the others' results.
+        one bad item does not hide the others' results; with `strict`, the first
+        failed item's error is raised instead, for callers that need every answer.
         """
         if not calls:
             return []
@@ -154,4 +155,8 @@ class RpcClient:
                 out.append(RpcError(method, reply["error"]))
             else:
                 out.append(reply["result"])
+        if strict:
+            failed = next((reply for reply in out if isinstance(reply, RpcError)), None)
+            if failed is not None:
+                raise failed
         return out

@@ -28,7 +28,7 @@ from sqlalchemy import Table, delete, func, select
 from sqlalchemy.orm import Session
 
 from couponchain.chain.contracts import CompiledContract
-from couponchain.chain.rpc import RpcClient, RpcError
+from couponchain.chain.rpc import RpcClient
 from couponchain.errors import ChainUnavailable
 from couponchain.indexer.decoding import LogDecoder
 from couponchain.indexer.projections import PROJECTIONS, IndexedEvent, Projections
@@ -157,10 +157,8 @@ class Indexer:
             self.head = int(await self.rpc.call("eth_blockNumber"), 16)
         else:  # the head and the last indexed block, in one request
             head, block = await self.rpc.batch([
-                ("eth_blockNumber", []), ("eth_getBlockByNumber", [hex(self.indexed), False])])
-            for reply in (head, block):
-                if isinstance(reply, RpcError):
-                    raise reply
+                ("eth_blockNumber", []), ("eth_getBlockByNumber", [hex(self.indexed), False])],
+                strict=True)
             self.head = int(head, 16)
             if not await self._still_canonical(self.indexed, block):
                 await self.rewind()
@@ -209,10 +207,7 @@ class Indexer:
             numbers = range(first, last + 1)
             replies = await self.rpc.batch(
                 ([("eth_getLogs", [query])] if addresses else [])
-                + [("eth_getBlockByNumber", [hex(n), False]) for n in numbers])
-            for reply in replies:
-                if isinstance(reply, RpcError):
-                    raise reply
+                + [("eth_getBlockByNumber", [hex(n), False]) for n in numbers], strict=True)
             if addresses:
                 logs = replies.pop(0)
             known = {n: (b["hash"], int(b["timestamp"], 16))
