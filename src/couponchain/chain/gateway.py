@@ -514,17 +514,15 @@ class Gateway:
         return max(node, (last + 1) if last is not None else 0)
 
     async def _record_outcomes(self, sent: list[_Sent]) -> None:
-        on_chain = [(tx, tx.receipt) for tx in sent
+        on_chain = [(tx, tx.receipt, int(tx.receipt["status"], 16) == 1) for tx in sent
                     if tx.receipt is not None]  # None: superseded, nothing of it on chain
         if not on_chain:
             return
-        outcomes = [{"tx": tx.tx_id,
-                     "outcome": "confirmed" if int(receipt["status"], 16) == 1 else "reverted",
+        outcomes = [{"tx": tx.tx_id, "outcome": "confirmed" if ok else "reverted",
                      "number": int(receipt["blockNumber"], 16),
                      "index": int(receipt["transactionIndex"], 16), "stamp": tx.timestamp}
-                    for tx, receipt in on_chain]
-        done = [tx.tx_id for tx, receipt in on_chain
-                if int(receipt["status"], 16) == 1 and tx.refused is None and tx.keyed]
+                    for tx, receipt, ok in on_chain]
+        done = [tx.tx_id for tx, _, ok in on_chain if ok and tx.refused is None and tx.keyed]
 
         def record(s: Session) -> None:  # two statements for the whole window
             s.execute(_RECORD_OUTCOME, outcomes)
