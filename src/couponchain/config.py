@@ -38,8 +38,6 @@ class Settings(BaseSettings):
     batch_max: int = 512
     #: Gas limit used for every transaction (the embedded node's block limit is larger).
     tx_gas_limit: int = 16_000_000
-    #: Largest request body accepted (a batch of 50,000 access logs fits).
-    max_request_bytes: int = 32 * 1024 * 1024
     #: Writes per second per API key (token bucket; 0 turns the limit off), and the burst.
     write_rate_per_second: float = 1000.0
     write_burst: int = 2000

@@ -29,6 +29,13 @@ class InvalidInput(CouponChainError, ValueError):
     status = 422
 
 
+class TooLarge(CouponChainError, ValueError):
+    """The request is larger than the route accepts (bytes or JSON elements)."""
+
+    type = "too-large"
+    status = 413
+
+
 class NotFound(CouponChainError, LookupError):
     """The named thing does not exist."""
 

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from couponchain.api.app import create_app
+from couponchain.api.bounds import DEFAULT_BYTES
 from couponchain.api.limits import REQUEST_ID, JsonFormatter, RequestIdFilter
 from couponchain.runtime import Runtime
 
@@ -18,9 +19,9 @@ ADMIN = {"authorization": "Bearer test-admin-key"}
 
 @pytest.fixture
 async def strict(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
-    """The API with small limits: 2 KiB bodies, 3 writes a second in bursts of 3."""
+    """The API with a small write rate: 3 writes a second in bursts of 3."""
     settings = runtime.settings.model_copy(update={
-        "max_request_bytes": 2048, "write_rate_per_second": 3.0, "write_burst": 3})
+        "write_rate_per_second": 3.0, "write_burst": 3})
     runtime.settings, kept = settings, runtime.settings
     app = create_app(runtime, manage_runtime=False)
     runtime.settings = kept
@@ -40,9 +41,10 @@ async def test_every_response_carries_a_request_id(strict: httpx.AsyncClient) ->
 
 async def test_a_body_over_the_limit_is_refused_with_413(strict: httpx.AsyncClient) -> None:
     big = await strict.post("/v1/merchants", headers=ADMIN,
-                            content=json.dumps({"name": "x" * 4096}))
+                            content=json.dumps({"name": "x" * DEFAULT_BYTES}))
     assert big.status_code == 413
     assert big.json()["type"].endswith("/too-large") and big.json()["field"] == "body"
+    assert f"over {DEFAULT_BYTES} bytes" in big.json()["detail"]
     small = await strict.post("/v1/merchants", headers=ADMIN, json={"name": "Tea House"})
     assert small.status_code == 201
 

@@ -50,14 +50,14 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> FastAPI:
             if manage_runtime:
                 await runtime.stop()
 
+    settings = runtime.settings
+    # Request bodies are bounded per route (api.bounds), before any dependency runs.
     app = FastAPI(title="CouponChain", version=__version__, description=DESCRIPTION,
                   lifespan=lifespan)
     app.state.runtime = runtime
     app.state.idempotency = Idempotency(runtime.db, runtime.vault)
     problems.install(app)
-    settings = runtime.settings
-    app.add_middleware(Guard, max_bytes=settings.max_request_bytes,
-                       rate=settings.write_rate_per_second, burst=settings.write_burst)
+    app.add_middleware(Guard, rate=settings.write_rate_per_second, burst=settings.write_burst)
     # Every API call but health waits for whole read models after a rewind.
     api: dict[str, Any] = {"responses": problems.PROBLEM_RESPONSES,
                            "dependencies": [Depends(read_models_whole)]}

@@ -1,4 +1,4 @@
-"""Request guards: a request id on every log line, body size limits, write rate limits.
+"""Request guards: a request id on every log line, write rate limits.
 
 `Guard` is plain ASGI middleware (streams such as the prize dashboard's
 server-sent events pass through untouched):
@@ -6,7 +6,6 @@ server-sent events pass through untouched):
 - every request gets an id (a well-formed incoming `X-Request-ID` is kept),
   returned in the `X-Request-ID` header and attached to every log record
   written while the request runs (`RequestIdFilter`);
-- a body larger than `max_bytes` is refused with 413 before it is read whole;
 - writes (anything but GET, HEAD and OPTIONS) are limited per API key by a
   token bucket (`rate` per second, bursts up to `burst`); over the limit the
   answer is 429 with `Retry-After`. Reads are not limited.
@@ -24,7 +23,6 @@ import uuid
 from contextvars import ContextVar
 from typing import Any
 
-from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from couponchain.api.problems import problem
@@ -58,13 +56,6 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
-class BodyTooLarge(HTTPException):
-    """A request body over the limit (answered as a 413 problem)."""
-
-    def __init__(self, limit: int) -> None:
-        super().__init__(413, f"the request body is over {limit} bytes")
-
-
 class _Bucket:
     __slots__ = ("tokens", "stamp")
 
@@ -76,9 +67,8 @@ class _Bucket:
 class Guard:
     """The ASGI middleware described in the module docstring."""
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int, rate: float, burst: int) -> None:
+    def __init__(self, app: ASGIApp, *, rate: float, burst: int) -> None:
         self.app = app
-        self.max_bytes = max_bytes
         self.rate = rate
         self.burst = float(burst)
         self._buckets: dict[bytes, _Bucket] = {}
@@ -103,15 +93,11 @@ class Guard:
             if refusal is not None:
                 await refusal(scope, receive, send_with_id)
                 return
-            await self.app(scope, self._counted(receive), send_with_id)
+            await self.app(scope, receive, send_with_id)
         finally:
             REQUEST_ID.reset(token)
 
     def _refusal(self, scope: Scope, headers: dict[bytes, bytes]) -> Any:
-        length = headers.get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.max_bytes:
-            return problem(413, "too-large", "Request body too large",
-                           f"the request body is over {self.max_bytes} bytes", field="body")
         if scope["method"] in _READS or self.rate <= 0:
             return None
         key = hashlib.sha256(headers.get(b"authorization", b"")).digest()[:16]
@@ -138,17 +124,3 @@ class Guard:
             bucket.tokens -= 1
             return 0.0
         return (1 - bucket.tokens) / self.rate
-
-    def _counted(self, receive: Receive) -> Receive:
-        seen = 0
-
-        async def counted() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise BodyTooLarge(self.max_bytes)
-            return message
-
-        return counted

@@ -146,8 +146,10 @@ def pseudonymise_ip(ip: str, key: bytes) -> bytes:
     """
     if not isinstance(key, bytes) or len(key) < MIN_KEY_BYTES:
         raise InvalidInput(f"the platform key needs at least {MIN_KEY_BYTES} bytes", field="key")
+    if not isinstance(ip, str):  # ipaddress would read true or 5 as 0.0.0.1 or 0.0.0.5
+        raise InvalidInput("must be text: an IP address (IPv4 or IPv6)", field="ip")
     try:
-        address = ipaddress.ip_address(ip.strip() if isinstance(ip, str) else ip)
+        address = ipaddress.ip_address(ip.strip())
     except ValueError:
         # The value is not repeated: a malformed address is still personal data.
         raise InvalidInput("not an IP address (IPv4 or IPv6, without port or prefix length)",

@@ -9,18 +9,20 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from eth_utils import to_checksum_address
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import Path, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
+from couponchain.api.bounds import body_limits, bounded_router
 from couponchain.api.deps import CallerDep, IdempotencyDep, IdempotencyKey, RuntimeDep
 from couponchain.api.idempotency import write
+from couponchain.api.inputs import ChainTime, Input, epoch
 from couponchain.errors import InvalidInput
 from couponchain.services import edition_views
 from couponchain.services.editions import ADDRESS, MAX_BULK, EditionService, Sale
 from couponchain.services.participants import Caller
 
-router = APIRouter(prefix="/v1", tags=["editions"])
+router = bounded_router(prefix="/v1", tags=["editions"])
 
 Buyer = Annotated[str, Field(min_length=1, max_length=42,
                              description="the buyer: a participant id or a chain address")]
@@ -30,20 +32,18 @@ OrderRef = Annotated[str, Field(min_length=1, max_length=200,
 MAX_CSV_BYTES = 4 * 1024 * 1024
 
 
-class EditionCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class EditionCreate(Input):
     brand: str = Field(min_length=1, max_length=64)
     title: str = Field(min_length=1, max_length=128)
     terms: str = Field(min_length=1, max_length=4096, description="the full terms text")
     prefix: str = Field(pattern=r"^[A-Z0-9]{1,16}$", description="serial prefix, A-Z and 0-9")
     total_pieces: int = Field(ge=1, le=2**32 - 1, description="the cap")
     price: int = Field(ge=0, le=2**256 - 1, description="list price, smallest token unit")
-    valid_from: datetime
-    valid_until: datetime
+    valid_from: ChainTime
+    valid_until: ChainTime
 
 
-class SaleCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class SaleCreate(Input):
     buyer: Buyer
     price: int | None = Field(default=None, ge=0, le=2**256 - 1,
                               description="price paid (default: the list price)")
@@ -54,13 +54,11 @@ class SaleCreate(BaseModel):
         return Sale(self.buyer, self.price, self.channel, self.order_ref)
 
 
-class BulkSales(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class BulkSales(Input):
     sales: list[SaleCreate] = Field(min_length=1, max_length=MAX_BULK)
 
 
-class TransferCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class TransferCreate(Input):
     to: Buyer
 
 
@@ -166,12 +164,6 @@ class SalesRecorded(BaseModel):
     block_number: int
 
 
-def _epoch(value: datetime) -> int:
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return int(value.timestamp())
-
-
 async def _write(idem: Any, caller: Caller, key: str | None, request: Request, payload: Any,
                  handler: Callable[[], Awaitable[dict[str, Any]]],
                  status: int = 200) -> JSONResponse:
@@ -184,7 +176,7 @@ async def create_edition(body: EditionCreate, request: Request, runtime: Runtime
                          caller: CallerDep, idem: IdempotencyDep,
                          key: IdempotencyKey = None) -> JSONResponse:
     data = {**body.model_dump(), "cap": body.total_pieces,
-            "valid_from": _epoch(body.valid_from), "valid_until": _epoch(body.valid_until)}
+            "valid_from": epoch(body.valid_from), "valid_until": epoch(body.valid_until)}
     return await _write(idem, caller, key, request, body.model_dump(mode="json"),
                         lambda: runtime.editions.create(caller, data, key), 201)
 
@@ -237,6 +229,7 @@ async def record_sale(edition_id: EditionId, body: SaleCreate, request: Request,
 
 
 @router.post("/editions/{edition_id}/sales:bulk", status_code=201, response_model=SalesRecorded,
+             **body_limits(4 * 1024 * 1024, 6 * MAX_BULK),
              summary="Record up to 10,000 sales, all or nothing",
              description="Every sale is validated first (a bad one is named by its index and "
              "field, and nothing is written). Up to 400 sales are one transaction. A larger "
@@ -261,8 +254,8 @@ async def record_sales(edition_id: EditionId, body: BulkSales, request: Request,
     description="A `text/csv` body with the header `buyer,order_ref[,price][,channel]`; "
     "channel defaults to offline and price to the list price. A bad row is named with its "
     "row number (the first data row is row 1) and field, and nothing is written.",
-    openapi_extra={"requestBody": {"required": True, "content": {
-        "text/csv": {"schema": {"type": "string"}}}}},
+    **body_limits(MAX_CSV_BYTES, openapi_extra={"requestBody": {"required": True, "content": {
+        "text/csv": {"schema": {"type": "string"}}}}}),
 )
 async def import_sales(
     edition_id: EditionId, request: Request, runtime: RuntimeDep, caller: CallerDep,

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel
 
+from couponchain.api.bounds import bounded_router
 from couponchain.api.deps import RuntimeDep
 from couponchain.errors import ChainUnavailable
 
-router = APIRouter(tags=["operations"])
+router = bounded_router(tags=["operations"])
 
 
 class Health(BaseModel):

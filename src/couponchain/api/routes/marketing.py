@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import json
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
-import orjson
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import Path, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from couponchain.api.bounds import MAX_BYTES, body_limits, bounded_router
 from couponchain.api.deps import CallerDep, IdempotencyDep, IdempotencyKey, RuntimeDep
 from couponchain.api.idempotency import write
+from couponchain.api.inputs import ChainTime, Input, epoch
 from couponchain.domain.access_logs import MAX_BATCH_RECORDS
 from couponchain.domain.indicators import MAX_RULES, MAX_TZ_OFFSET_MINUTES, MIN_TZ_OFFSET_MINUTES
 from couponchain.domain.roles import Role
@@ -21,15 +20,14 @@ from couponchain.services import marketing_views as views
 from couponchain.services.marketing import MarketingInfoRequest, merchant_of
 from couponchain.services.participants import Caller
 
-router = APIRouter(prefix="/v1", tags=["marketing"])
+router = bounded_router(prefix="/v1", tags=["marketing"])
 
 MerchantId = Annotated[str, Path(min_length=1, max_length=32, description="the merchant's id")]
 BatchId = Annotated[int, Path(ge=1, le=2**63 - 1, description="the access-log batch id")]
 ReportId = Annotated[int, Path(ge=1, le=2**63 - 1, description="the report id")]
 
 
-class AccessLogsCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class AccessLogsCreate(Input):
     records: list[dict[str, Any]] = Field(
         max_length=MAX_BATCH_RECORDS,
         description="each {ip, account?, time (epoch s), merchant (number), method "
@@ -37,8 +35,7 @@ class AccessLogsCreate(BaseModel):
                     "redeem|purchase)}; the IP is stored only as a keyed hash")
 
 
-class RulesPut(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class RulesPut(Input):
     rules: list[dict[str, Any]] = Field(
         max_length=MAX_RULES,
         description="each {indicators: [...], condition: {type: periodic, every_minutes | "
@@ -46,29 +43,26 @@ class RulesPut(BaseModel):
                     "tz_offset_minutes?}")
 
 
-class WebhookPut(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class WebhookPut(Input):
     url: str = Field(min_length=8, max_length=2000, description="where reports are POSTed")
     secret: str | None = Field(default=None, min_length=16, max_length=200,
                                description="HMAC secret; generated when left out")
 
 
-class Discount(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Discount(Input):
     type: Literal["percent", "amount"]
     value: int = Field(ge=1, le=2**64, description="percent (1-100) or smallest token units")
     min_order_amount: int = Field(default=0, ge=0, le=2**64)
 
 
-class MarketingInfoPut(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class MarketingInfoPut(Input):
     headline: str = Field(min_length=1, max_length=120)
     description: str = Field(default="", max_length=4000)
     discount: Discount | None = None
     target_segment: str = Field(default="", max_length=200,
                                 description="who the offer is for, e.g. new app visitors")
-    valid_from: datetime
-    valid_until: datetime
+    valid_from: ChainTime
+    valid_until: ChainTime
 
     def request(self) -> MarketingInfoRequest:
         if self.discount is not None and self.discount.type == "percent" \
@@ -87,18 +81,10 @@ async def _may_read_reports(runtime: Any, caller: Caller, merchant_address: str)
     raise Forbidden("only the merchant itself or the platform reads its reports")
 
 
-def _records(raw: bytes) -> list[Any]:
-    """The `records` of an access-log body, parsed with orjson: pydantic would build
-    and check 50,000 dicts one by one before the columnar parser sees them."""
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        # orjson reads an integer beyond 64 bits as a float (the record checks then
-        # refuse it as not an integer); what it refuses outright, json may still read.
-        try:
-            body = json.loads(raw)
-        except ValueError:
-            raise InvalidInput("the body is not valid JSON", field="body") from None
+def _records(body: Any) -> list[Any]:
+    """The `records` of an access-log body (parsed within the route's bounds by
+    `api.bounds`, with orjson: pydantic would build and check 50,000 dicts one by one
+    before the columnar parser sees them)."""
     if not isinstance(body, dict):
         raise InvalidInput("the body must be an object {records: [...]}", field="body")
     unknown = sorted(set(body) - {"records"})
@@ -114,11 +100,12 @@ def _records(raw: bytes) -> list[Any]:
 
 @router.post("/access-logs", status_code=201,
              summary="Submit a batch of access logs; its Merkle root is anchored (terminal)",
-             openapi_extra={"requestBody": {"required": True, "content": {
-                 "application/json": {"schema": AccessLogsCreate.model_json_schema()}}}})
+             **body_limits(MAX_BYTES, 10 * MAX_BATCH_RECORDS, openapi_extra={
+                 "requestBody": {"required": True, "content": {
+                     "application/json": {"schema": AccessLogsCreate.model_json_schema()}}}}))
 async def ingest(request: Request, runtime: RuntimeDep, caller: CallerDep,
                  idem: IdempotencyDep, key: IdempotencyKey = None) -> JSONResponse:
-    records = _records(await request.body())
+    records = _records(await request.json())
     return await write(idem, caller.id, key, request, {"records": records},
                        lambda: runtime.marketing.ingest(caller, records, key), 201)
 
@@ -183,9 +170,9 @@ async def get_report(report_id: ReportId, runtime: RuntimeDep,
                     "method, the claim and redeem funnel (merchant, platform)")
 async def activity(
     merchant_id: MerchantId, runtime: RuntimeDep, caller: CallerDep,
-    start: Annotated[datetime | None, Query(description="window start (ISO 8601); "
+    start: Annotated[ChainTime | None, Query(description="window start (ISO 8601); "
                                             "default: 30 days before `end`")] = None,
-    end: Annotated[datetime | None, Query(description="window end, exclusive (ISO 8601); "
+    end: Annotated[ChainTime | None, Query(description="window end, exclusive (ISO 8601); "
                                           "default: just after the latest record")] = None,
     tz_offset_minutes: Annotated[int, Query(ge=MIN_TZ_OFFSET_MINUTES,
                                             le=MAX_TZ_OFFSET_MINUTES)] = 0,
@@ -195,15 +182,11 @@ async def activity(
     number = views.merchant_number(merchant.address)
     return {"merchant_id": merchant.id, "merchant_number": number,
             **await views.activity(runtime.db, runtime.marketing.store, number,
-                                   None if start is None else _epoch(start, "start"),
-                                   None if end is None else _epoch(end, "end"),
+                                   None if start is None else epoch(start),
+                                   None if end is None else epoch(end),
                                    tz_offset_minutes=tz_offset_minutes)}
 
 
-def _epoch(value: datetime, field: str) -> int:
-    if value.tzinfo is None:
-        raise InvalidInput("give a time zone (e.g. Z)", field=field)
-    return max(0, int(value.timestamp()))
 
 
 @router.put("/merchants/{merchant_id}/marketing-info",

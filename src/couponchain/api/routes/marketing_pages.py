@@ -13,16 +13,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import HTMLResponse
 
+from couponchain.api.bounds import bounded_router
 from couponchain.api.deps import RuntimeDep
 from couponchain.api.routes.pages import templates
 from couponchain.errors import CouponChainError
 from couponchain.services import marketing_views as views
 from couponchain.services.marketing import merchant_of
 
-router = APIRouter(include_in_schema=False)
+router = bounded_router(include_in_schema=False)
 
 
 @router.get("/merchants/{merchant_id}/storefront", response_class=HTMLResponse)

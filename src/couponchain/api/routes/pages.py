@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi import FastAPI, Query, Request
 from fastapi import Path as UrlPath
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
+from couponchain.api.bounds import bounded_router
 from couponchain.api.deps import RuntimeDep
 from couponchain.chain import contracts
 from couponchain.chain.node import node_dir
@@ -25,7 +26,7 @@ WEB = Path(__file__).resolve().parents[2] / "web"
 templates = i18n.LocalizedTemplates(env=i18n.template_environment(WEB / "templates"),
                                     context_processors=[i18n.page_context])
 
-router = APIRouter(include_in_schema=False)
+router = bounded_router(include_in_schema=False)
 #: Coupons listed per page on an edition's public page.
 PAGE_SIZE = 200
 

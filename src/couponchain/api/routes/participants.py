@@ -4,26 +4,26 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
+from couponchain.api.bounds import bounded_router
 from couponchain.api.deps import CallerDep, IdempotencyDep, IdempotencyKey, RuntimeDep
 from couponchain.api.idempotency import request_hash
+from couponchain.api.inputs import Input
 from couponchain.domain.roles import Role
 
-router = APIRouter(prefix="/v1", tags=["participants"])
+router = bounded_router(prefix="/v1", tags=["participants"])
 
 Name = Annotated[str, Field(min_length=1, max_length=200, description="display name")]
 
 
-class ParticipantCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ParticipantCreate(Input):
     name: Name
 
 
-class TerminalCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class TerminalCreate(Input):
     name: Name
     merchant_id: str | None = Field(
         default=None, max_length=32,

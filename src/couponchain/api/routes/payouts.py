@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
+from couponchain.api.bounds import bounded_router
 from couponchain.api.deps import CallerDep, IdempotencyDep, IdempotencyKey, RuntimeDep
 from couponchain.api.idempotency import write
+from couponchain.api.inputs import Input
 from couponchain.services.payouts import MAX_MINT
 
-router = APIRouter(prefix="/v1", tags=["payouts"])
+router = bounded_router(prefix="/v1", tags=["payouts"])
 
 
 class PayoutEntryOut(BaseModel):
@@ -50,8 +52,7 @@ class Withdrawn(BaseModel):
     block_number: int
 
 
-class CreditCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class CreditCreate(Input):
     to: str = Field(min_length=1, max_length=42, description="a participant id or address")
     amount: int = Field(ge=1, le=MAX_MINT, description="smallest unit (1 CCC = 1,000,000)")
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 
+from couponchain.api.bounds import bounded_router
 from couponchain.api.deps import CallerDep, RuntimeDep
 from couponchain.api.routes.pages import templates
 from couponchain.domain.roles import Role
@@ -22,7 +23,7 @@ from couponchain.errors import Forbidden
 from couponchain.services.prize_views import iso
 from couponchain.store.models import Participant, PrizeCampaign
 
-router = APIRouter(include_in_schema=False)
+router = bounded_router(include_in_schema=False)
 
 _LARGEST_ID = 2**63 - 1
 #: Newest campaigns the console lists.

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import Path, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
+from couponchain.api.bounds import body_limits, bounded_router
 from couponchain.api.deps import CallerDep, IdempotencyDep, IdempotencyKey, RuntimeDep
 from couponchain.api.idempotency import write
+from couponchain.api.inputs import ChainTime, Input, epoch
 from couponchain.runtime import Runtime
 from couponchain.services import prize_views as views
 from couponchain.services.prize_claims import SYNC_MAX
@@ -25,7 +26,7 @@ from couponchain.services.prizes import (
     CampaignRequest,
 )
 
-router = APIRouter(prefix="/v1", tags=["prizes"])
+router = bounded_router(prefix="/v1", tags=["prizes"])
 
 #: Seconds between heartbeats of a live stream (proxies drop silent connections).
 HEARTBEAT_SECONDS = 15.0
@@ -39,21 +40,12 @@ Code = Annotated[str, Field(min_length=1, max_length=400,
                             description="the scanned code text (CCPZ1.…)")]
 
 
-def epoch(value: datetime) -> int:
-    """Epoch seconds of an ISO 8601 time; a time without a zone is UTC."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return int(value.timestamp())
-
-
-class PrizeIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class PrizeIn(Input):
     name: str = Field(min_length=1, max_length=32, description="1-32 bytes of UTF-8")
     quantity: int = Field(ge=1, le=MAX_QUANTITY)
 
 
-class CampaignCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class CampaignCreate(Input):
     title: str = Field(min_length=1, max_length=64)
     prizes: list[PrizeIn] = Field(min_length=1, max_length=MAX_PRIZES)
     terminals: list[Participant] = Field(
@@ -61,8 +53,8 @@ class CampaignCreate(BaseModel):
         description="the merchant's terminals that may hand prizes out")
     all_terminals: bool = Field(default=False,
                                 description="every terminal of the merchant, present and future")
-    starts_at: datetime | None = Field(default=None, description="default: now")
-    ends_at: datetime
+    starts_at: ChainTime | None = Field(default=None, description="default: now")
+    ends_at: ChainTime
     per_consumer_limit: int = Field(default=1, ge=1, le=MAX_QUANTITY)
 
     def request(self) -> CampaignRequest:
@@ -73,35 +65,29 @@ class CampaignCreate(BaseModel):
             ends=epoch(self.ends_at), per_consumer_limit=self.per_consumer_limit)
 
 
-class AwardIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class AwardIn(Input):
     consumer: Participant
     prize_index: int = Field(default=0, ge=0, lt=MAX_PRIZES)
 
 
-class AwardsCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class AwardsCreate(Input):
     awards: list[AwardIn] = Field(min_length=1, max_length=AWARD_REQUEST_MAX)
 
 
-class ScanCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ScanCreate(Input):
     code: Code
 
 
-class ClaimCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ClaimCreate(Input):
     scan_id: str = Field(min_length=1, max_length=32, description="from POST /v1/prize-scans")
 
 
-class QueuedClaim(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class QueuedClaim(Input):
     code: Code
-    scanned_at: datetime = Field(description="when the offline terminal scanned it")
+    scanned_at: ChainTime = Field(description="when the offline terminal scanned it")
 
 
-class SyncCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class SyncCreate(Input):
     claims: list[QueuedClaim] = Field(min_length=1, max_length=SYNC_MAX)
 
 
@@ -331,6 +317,7 @@ async def get_campaign(campaign_id: CampaignId, runtime: RuntimeDep) -> dict[str
 
 
 @router.post("/prize-campaigns/{campaign_id}/awards", status_code=201, response_model=Awarded,
+             **body_limits(2 * 1024 * 1024, 5 * AWARD_REQUEST_MAX),
              summary="Award prizes to consumers, one or many (the campaign's merchant)")
 async def award(campaign_id: CampaignId, body: AwardsCreate, request: Request,
                 runtime: RuntimeDep, caller: CallerDep, idem: IdempotencyDep,

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from couponchain.api.bounds import bounded_router
 from couponchain.api.deps import RuntimeDep
 from couponchain.api.routes.pages import templates
 from couponchain.errors import CouponChainError, InvalidInput
 from couponchain.services import promotion_views as views
 
-router = APIRouter(include_in_schema=False)
+router = bounded_router(include_in_schema=False)
 
 #: Decimals of the credit token (CCC): amounts are kept in its smallest unit.
 TOKEN_DECIMALS = 6

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import Path, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
+from couponchain.api.bounds import body_limits, bounded_router
 from couponchain.api.deps import CallerDep, IdempotencyDep, IdempotencyKey, RuntimeDep
 from couponchain.api.idempotency import write
+from couponchain.api.inputs import Input
 from couponchain.domain.evaluation import MAX_ROUND_TOTAL, FormulaParams
 from couponchain.domain.splits import MAX_ORDER_AMOUNT, Shares
 from couponchain.services import promotion_views as views
@@ -20,7 +22,9 @@ from couponchain.services.promotions import (
     RoundRequest,
 )
 
-router = APIRouter(prefix="/v1", tags=["promotions"])
+router = bounded_router(prefix="/v1", tags=["promotions"])
+#: A round's evaluation lists up to 10,000 merchants' turnovers.
+ROUND_LIMITS = body_limits(2 * 1024 * 1024, 40_000)
 
 Participant = Annotated[str, Field(min_length=1, max_length=42,
                                    description="a participant id or a chain address")]
@@ -30,29 +34,25 @@ RoundId = Annotated[int, Path(ge=1, le=2**63 - 1, description="the round id")]
 Bps = Annotated[int, Field(ge=0, le=10_000)]
 
 
-class Turnover(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Turnover(Input):
     merchant: Participant
     amount: Amount = Field(description="turnover in the period, smallest token unit")
 
 
-class EvaluationIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class EvaluationIn(Input):
     turnover: list[Turnover] = Field(max_length=10_000,
                                      description="each merchant settled in, with its turnover")
     consumers: int = Field(ge=0, le=2**64, description="registered consumers")
 
 
-class FormulaIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class FormulaIn(Input):
     base_per_merchant: Amount = 0
     turnover_per_coupon: int = Field(ge=1, le=2**256 - 1)
     per_consumer: Amount = 0
     max_total: int = Field(ge=1, le=MAX_ROUND_TOTAL)
 
 
-class SharesIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class SharesIn(Input):
     platform: Bps
     issuer: Bps
     redeemer: Bps
@@ -60,8 +60,7 @@ class SharesIn(BaseModel):
     earlier: Bps
 
 
-class RoundCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class RoundCreate(Input):
     evaluation: EvaluationIn
     formula: FormulaIn
     incentive_bps: Bps = Field(description="incentive charged per write-off, of the order amount")
@@ -80,42 +79,35 @@ class RoundCreate(BaseModel):
             consent_lifetime=self.consent_lifetime_seconds)
 
 
-class AllocationIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class AllocationIn(Input):
     merchant: Participant
     count: int = Field(ge=1, le=MAX_ROUND_TOTAL)
 
 
-class AllocationsCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class AllocationsCreate(Input):
     allocations: list[AllocationIn] = Field(min_length=1, max_length=ALLOCATIONS_MAX)
 
 
-class GrantIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class GrantIn(Input):
     consumer: Participant
     count: int = Field(default=1, ge=1, le=GRANT_REQUEST_MAX)
 
 
-class GrantsCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class GrantsCreate(Input):
     round_id: int = Field(ge=1, le=2**63 - 1)
     grants: list[GrantIn] = Field(min_length=1, max_length=GRANT_REQUEST_MAX)
 
 
-class TransferCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class TransferCreate(Input):
     to: Participant
 
 
-class ConsentCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ConsentCreate(Input):
     lifetime_seconds: int | None = Field(
         default=None, ge=1, le=300, description="default: 120 s or the round's limit")
 
 
-class WriteOffCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class WriteOffCreate(Input):
     code: str = Field(min_length=1, max_length=400, description="the holder's consent code")
     order_amount: int = Field(ge=1, le=MAX_ORDER_AMOUNT,
                               description="the order's amount, smallest token unit")
@@ -276,7 +268,7 @@ class Timeline(BaseModel):
     points: list[TimelinePoint]
 
 
-@router.post("/promotion-rounds:evaluate", response_model=EvaluationOut,
+@router.post("/promotion-rounds:evaluate", response_model=EvaluationOut, **ROUND_LIMITS,
              summary="Preview a round: the formula's total for these inputs (platform)")
 async def evaluate_round(body: RoundCreate, runtime: RuntimeDep,
                          caller: CallerDep) -> dict[str, Any]:
@@ -284,6 +276,7 @@ async def evaluate_round(body: RoundCreate, runtime: RuntimeDep,
 
 
 @router.post("/promotion-rounds", status_code=201, response_model=RoundWritten,
+             **ROUND_LIMITS,
              summary="Open a round from an evaluation; the total is issued on chain (platform)")
 async def open_round(body: RoundCreate, request: Request, runtime: RuntimeDep,
                      caller: CallerDep, idem: IdempotencyDep,
@@ -318,6 +311,7 @@ async def allocate(round_id: RoundId, body: AllocationsCreate, request: Request,
 
 
 @router.post("/promotion-grants", status_code=201, response_model=Granted,
+             **body_limits(2 * 1024 * 1024, 4 * GRANT_REQUEST_MAX),
              summary="Grant coupons to consumers out of the merchant's allocation (merchant)")
 async def grant(body: GrantsCreate, request: Request, runtime: RuntimeDep, caller: CallerDep,
                 idem: IdempotencyDep, key: IdempotencyKey = None) -> JSONResponse:

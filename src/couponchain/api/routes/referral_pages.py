@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from couponchain.api.bounds import bounded_router
 from couponchain.api.deps import RuntimeDep
 from couponchain.api.routes.pages import templates
 from couponchain.api.routes.promotion_pages import token_amount
@@ -21,7 +22,7 @@ from couponchain.domain.rebates import DIRECT_SHARE_BPS
 from couponchain.errors import CouponChainError, InvalidInput
 from couponchain.services import referral_views as views
 
-router = APIRouter(include_in_schema=False)
+router = bounded_router(include_in_schema=False)
 
 _LARGEST_ID = 2**63 - 1
 #: Longest link text the API accepts (see `LinkText` in routes/referrals.py).

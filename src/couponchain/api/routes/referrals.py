@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import Path, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
+from couponchain.api.bounds import bounded_router
 from couponchain.api.deps import CallerDep, IdempotencyDep, IdempotencyKey, RuntimeDep
 from couponchain.api.idempotency import write
+from couponchain.api.inputs import Input
 from couponchain.domain.rebates import MAX_PRICE
 from couponchain.services import referral_views as views
 from couponchain.services.referrals import MAX_BATCH_UNITS, MAX_LINK_LIFETIME
 
-router = APIRouter(prefix="/v1", tags=["referrals"])
+router = bounded_router(prefix="/v1", tags=["referrals"])
 
 ProductId = Annotated[int, Path(ge=1, le=2**63 - 1, description="the product id")]
 Price = Annotated[int, Field(ge=1, le=MAX_PRICE, description="unit price, smallest token unit")]
@@ -23,8 +25,7 @@ LinkText = Annotated[str, Field(min_length=1, max_length=400,
                                 description="the promotion link's text (its ?link= value)")]
 
 
-class ProductCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ProductCreate(Input):
     name: str = Field(min_length=1, max_length=64)
     description: str = Field(min_length=1, max_length=4096,
                              description="kept by the platform; the chain keeps its keccak256")
@@ -32,22 +33,19 @@ class ProductCreate(BaseModel):
     circulation: Units
 
 
-class BatchCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class BatchCreate(Input):
     price: Price
     circulation: Units
     rebate_bps: int = Field(ge=0, le=10_000,
                             description="rebate of each sale, at most the platform's cap")
 
 
-class LinkCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class LinkCreate(Input):
     lifetime_seconds: int | None = Field(default=None, ge=60, le=MAX_LINK_LIFETIME,
                                          description="default: 30 days")
 
 
-class PurchaseCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class PurchaseCreate(Input):
     quantity: Units = 1
     link: LinkText | None = Field(default=None,
                                   description="required from batch 2 on; none in batch 1")

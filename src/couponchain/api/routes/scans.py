@@ -10,14 +10,15 @@ import io
 from typing import Any
 
 import zxingcpp
-from fastapi import APIRouter, Request
+from fastapi import Request
 from PIL import Image, UnidentifiedImageError
 from pydantic import BaseModel, Field
 
+from couponchain.api.bounds import body_limits, bounded_router
 from couponchain.api.deps import CallerDep
 from couponchain.errors import InvalidInput
 
-router = APIRouter(prefix="/v1", tags=["scans"])
+router = bounded_router(prefix="/v1", tags=["scans"])
 
 MAX_IMAGE_BYTES = 8 * 1024 * 1024
 MAX_PIXELS = 40_000_000
@@ -49,8 +50,8 @@ def decode_qr(data: bytes) -> list[str]:
 @router.post(
     "/qr-decodes", response_model=Decoded, summary="Read the QR codes in a photo",
     description="The request body is the image itself (`image/png`, `image/jpeg`, ...).",
-    openapi_extra={"requestBody": {"required": True, "content": {
-        "image/*": {"schema": {"type": "string", "format": "binary"}}}}},
+    **body_limits(MAX_IMAGE_BYTES, openapi_extra={"requestBody": {"required": True, "content": {
+        "image/*": {"schema": {"type": "string", "format": "binary"}}}}}),
 )
 async def qr_decodes(request: Request, caller: CallerDep) -> dict[str, Any]:
     del caller  # any participant may decode; the key keeps the endpoint from being public
