@@ -93,6 +93,51 @@ def test_no_input_gets_a_server_error_or_breaks_the_schema(
     assert not failures, "\n\n".join(failures)
 
 
+def _extreme_bodies(limits: dict[str, int]) -> dict[str, bytes]:
+    """Bodies no generator makes by chance: far too deep, over the route's byte limit,
+    over its element count, and a duplicate key."""
+    return {
+        "deep": b"[" * 100_000 + b"]" * 100_000,
+        "deep-objects": b'{"a":' * 50_000 + b"1" + b"}" * 50_000,
+        "unclosed": b"[" * 1_000_000,
+        "over-size": b'{"a": "' + b"x" * limits["max_bytes"] + b'"}',
+        "over-elements": b"[" + b"0," * limits["max_elements"] + b"0]",
+        "duplicate-key": b'{"name": "a", "name": "b"}',
+    }
+
+
+def test_extreme_bodies_get_problem_answers_on_every_operation(
+        platform: Platform, session: requests.Session) -> None:
+    """Every operation with a JSON request body, through schemathesis's checks (no
+    5xx, a documented status, the problem media type): each extreme body is refused
+    with 413 or 422 naming the body, and the process stays up throughout."""
+    document = requests.get(f"{platform.url}/openapi.json", timeout=30).json()
+    schema = schemathesis.openapi.from_dict(document)
+    schema.config.update(base_url=platform.url)
+    tried: Counter[int] = Counter()
+    operations = 0
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        if "application/json" not in (operation.definition.raw.get("requestBody") or {}).get(
+                "content", {}):
+            continue
+        limits = operation.definition.raw.get("x-body-limits") or {
+            "max_bytes": 256 * 1024, "max_elements": 10_000}
+        names = [p.name for p in operation.path_parameters]
+        operations += 1
+        for label, body in _extreme_bodies(limits).items():
+            case = operation.Case(path_parameters=dict.fromkeys(names, "1"),
+                                  headers={"content-type": "application/json"})
+            response = case.call_and_validate(session=session, timeout=60, checks=CHECKS,
+                                              data=body)
+            assert response.status_code in (413, 422), (operation.label, label)
+            assert response.json()["field"] == "body", (operation.label, label)
+            tried[response.status_code] += 1
+    assert operations >= 25 and tried.total() == 6 * operations, tried
+    assert tried[413] >= 2 * operations and tried[422] >= 2 * operations, tried
+    assert platform.proc is not None and platform.proc.poll() is None
+
+
 #: Stateful runs: the whole API (chains across capabilities), then one capability at a
 #: time (fewer operations to choose from, so chains go deeper): OpenAPI tags, scenarios,
 #: and the most steps (calls) in one. About 2 minutes on 2 cores in all.
