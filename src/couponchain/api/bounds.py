@@ -81,15 +81,15 @@ def _shape(tree: Any) -> tuple[int, int, int, bool]:
         else:
             members = node
         values += len(node)
-        for value in members:
-            kind = type(value)
-            if kind is dict or kind is list:
-                if value:
-                    stack.append((value, level + 1))
-                else:
-                    depth = max(depth, level + 1)
-            elif kind is float:
-                floats = True
+        kinds = set(map(type, members))  # one pass in C; most nodes hold no container
+        floats = floats or float in kinds
+        if dict in kinds or list in kinds:
+            for value in members:
+                if type(value) is dict or type(value) is list:
+                    if value:
+                        stack.append((value, level + 1))
+                    else:
+                        depth = max(depth, level + 1)
     return depth, values, keys, floats
 
 
