@@ -58,6 +58,26 @@ JsonRpcHandler.prototype._handleSingleRequest = function orderedSingleRequest(re
 const genesisEnv = process.env.COUPONCHAIN_GENESIS_TIMESTAMP;
 const genesis = genesisEnv ? Number.parseInt(genesisEnv, 10) : undefined;
 
+// The chain's clock is the wall clock. Hardhat fills in a missing initialDate
+// with the time it resolves this config, and the node then starts its clock
+// at that date when it creates the chain, which comes after loading the
+// native node module and running the startup tasks: the chain runs behind the
+// wall clock by those seconds for its whole life (measured: 4-9 s on a busy
+// 2-core machine), so an expiry checked on chain (a reservation, a sales
+// window) lapses that much later than the platform computed. Without a date
+// the node takes its creation time, at zero offset. A replay's genesis date is
+// kept: the reconciler pins every replayed block's time anyway.
+const { EdrProviderWrapper } = require("hardhat/internal/hardhat-network/provider/provider");
+const createChain = EdrProviderWrapper.create;
+if (typeof createChain !== "function") {
+  throw new Error("couponchain: this hardhat version has no EdrProviderWrapper.create");
+}
+if (genesis === undefined) {
+  EdrProviderWrapper.create = function createChainOnTheWallClock(config, ...rest) {
+    return createChain.call(this, { ...config, initialDate: undefined }, ...rest);
+  };
+}
+
 module.exports = {
   networks: {
     hardhat: {

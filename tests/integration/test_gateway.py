@@ -161,6 +161,34 @@ async def test_a_replay_keeps_block_timestamps_and_the_clock_runs_on(
         await runtime.stop()
 
 
+@pytest.mark.slow
+async def test_after_a_replay_the_clock_keeps_the_real_time_while_the_chain_is_idle(
+    tmp_path: Path, database_url: str
+) -> None:
+    """Regression: the replay pinned the next block to the time it finished, and the
+    node then kept that block's distance from the real time: a chain left idle
+    after a restart ran behind by the idle time, so expiries lapsed that late."""
+    runtime = Runtime(make_settings(tmp_path, database_url, rpc_url=None))
+    await runtime.start()
+    try:
+        assert runtime.supervisor is not None
+        platform = await runtime.participants.signer(runtime.platform.caller.id)
+        await runtime.gateway.submit(platform, mint(Account.create().address))
+        runs = runtime.gateway.reconciler.runs
+        runtime.supervisor.kill()
+        deadline = time.monotonic() + 120
+        while runtime.gateway.reconciler.runs == runs or (
+                runtime.gateway.reconciler.last.replayed == 0):
+            assert time.monotonic() < deadline, "the node was not replayed in time"
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(3)
+        before = int(time.time())
+        later = await runtime.gateway.submit(platform, mint(Account.create().address))
+        assert before <= later.block_timestamp <= time.time()
+    finally:
+        await runtime.stop()
+
+
 async def test_a_whole_batch_sent_alone_does_not_shrink_merged_batches(
     runtime: Runtime,
 ) -> None:

@@ -18,7 +18,7 @@ import httpx
 import pytest
 from eth_account import Account
 
-from couponchain.chain.node import NodeSupervisor
+from couponchain.chain.node import NodeSupervisor, node_dir
 from couponchain.errors import ConfigurationError
 
 
@@ -303,3 +303,38 @@ async def test_storage_proofs_and_set_balance(
 
     await rpc(http, node.url, "hardhat_setBalance", account.address, hex(10**18))
     assert await rpc(http, node.url, "eth_getBalance", account.address, "latest") == hex(10**18)
+
+
+# Stands in for a busy machine: hardhat takes a few seconds between resolving its
+# config (where it dates the chain by default) and creating the chain.
+_SLOW_START = """
+const resolution = require({module!r});
+const resolve = resolution.resolveConfig;
+resolution.resolveConfig = function slowAfterResolving(...args) {{
+  const config = resolve.apply(this, args);
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, {millis});
+  return config;
+}};
+"""
+
+
+async def test_a_fresh_nodes_clock_is_the_wall_clock_however_slowly_it_starts(
+    tmp_path: Path, http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Expiries are computed from the wall clock and checked on chain: a node
+    # dated at hardhat's config time ran seconds behind, so an expired
+    # reservation could not be released yet.
+    resolution = node_dir() / "node_modules/hardhat/internal/core/config/config-resolution.js"
+    preload = tmp_path / "slow-start.js"
+    preload.write_text(_SLOW_START.format(module=str(resolution), millis=3000))
+    monkeypatch.setenv("NODE_OPTIONS", f"--require {preload}")
+    supervisor = NodeSupervisor(tmp_path / "data")
+    await supervisor.start()
+    try:
+        # The pending block carries the node's clock without mining anything.
+        before = int(time.time())
+        pending = await rpc(http, supervisor.url, "eth_getBlockByNumber", "pending", False)
+        after = time.time()
+        assert before <= int(pending["timestamp"], 16) <= after
+    finally:
+        await supervisor.stop()

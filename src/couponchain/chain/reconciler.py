@@ -159,9 +159,16 @@ class Reconciler:
 
     async def _catch_up_clock(self, last: int | None) -> None:
         """After replaying old timestamps, let new blocks carry the real time again."""
-        now = int(time.time())
+        # The node keeps the distance between the last pinned block's time and
+        # the moment it mined it. Pinning the next block to now would date it
+        # whenever the next transaction comes, and the clock would then run
+        # behind by however long the chain stayed idle after the restart; so
+        # move the clock itself forward to now (the pending block is its time).
         try:
-            await self.rpc.call("evm_setNextBlockTimestamp", max(now, last or 0))
+            pending = await self.rpc.call("eth_getBlockByNumber", "pending", False)
+            behind = max(int(time.time()), last or 0) - int(pending["timestamp"], 16)
+            if behind > 0:
+                await self.rpc.call("evm_increaseTime", behind)
         except RpcError as exc:
             log.warning("could not reset the node's clock: %s", exc)
 
