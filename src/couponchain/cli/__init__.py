@@ -130,7 +130,8 @@ def status(api: str) -> None:
         return
     table = Table("", "")
     for key in ("status", "chain_id", "chain_head", "indexed_block", "indexer_lag",
-                "outbox_depth", "node_restarts"):
+                "outbox_depth", "node_restarts", "platform_restarts", "last_restart_cause",
+                "last_restart_at"):
         table.add_row(key, str(health.get(key)))
     for name, address in health.get("contracts", {}).items():
         table.add_row(f"{name} contract", address)
