@@ -27,6 +27,7 @@ import contextlib
 import ctypes
 import errno
 import json
+import logging
 import os
 import select
 import signal
@@ -39,8 +40,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import FrameType
 
-__all__ = ["PlatformState", "PortInUse", "Supervisor", "backoff", "check_port", "describe_exit",
-           "current", "mark_ready", "notify"]
+__all__ = ["PlatformState", "PortInUse", "Supervisor", "backoff", "check_port", "current",
+           "describe_exit", "die_with_parent", "mark_ready", "notify"]
+
+log = logging.getLogger(__name__)
 
 STATE_ENV = "COUPONCHAIN_SUPERVISION"  # JSON of PlatformState, set by the supervisor
 NOTIFY_ENV = "COUPONCHAIN_SUPERVISION_FD"  # the pipe the platform says "ready" on
@@ -171,21 +174,28 @@ def notify(message: str) -> None:
         os.write(int(fd), line.encode(errors="replace"))
 
 
+def die_with_parent(parent: int) -> None:
+    """Ask the kernel to SIGKILL this process when its parent dies (Linux; else nothing).
+
+    Called first thing in a child: `parent` is the pid the parent had when it
+    started the child, so a parent that died before the call is noticed too.
+    The signal comes when the parent's *thread* that started the child exits:
+    start children from a thread that lives as long as the process.
+    """
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:
+            os._exit(1)
+
+
 def _die_with_parent(parent: int) -> Callable[[], None]:
-    """A preexec_fn: the platform gets SIGKILL when the supervisor dies (Linux).
+    """A preexec_fn: the platform gets SIGKILL when the supervisor dies.
 
     SIGKILL, as if the platform itself had been killed: that is what a crash of
     the supervisor means, and the platform's node follows through its own death
-    signal. The check after prctl covers a supervisor that died before it.
+    signal.
     """
-
-    def preexec() -> None:
-        if sys.platform.startswith("linux"):
-            ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-            if os.getppid() != parent:
-                os._exit(1)
-
-    return preexec
+    return lambda: die_with_parent(parent)
 
 
 class Supervisor:
@@ -195,7 +205,9 @@ class Supervisor:
                  say: Callable[[str], None] | None = None) -> None:
         self.command = command
         self.env = dict(os.environ if env is None else env)
-        self.say = say or (lambda line: print(line, file=sys.stderr, flush=True))
+        #: Where the restart lines go: a warning of this module's logger by default
+        #: (stderr, or JSON with COUPONCHAIN_LOG_FORMAT=json).
+        self.say = say or log.warning
         self.state = PlatformState(supervised=True)
         self._proc: subprocess.Popen[bytes] | None = None
         self._stop_signal: int | None = None

@@ -9,6 +9,7 @@ before anything starts.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import re
@@ -59,14 +60,21 @@ def _children(pid: int) -> list[int]:
 
 
 def _left(pids: set[int], groups: set[int], timeout: float = 10.0) -> list[str]:
-    """What is still running, after up to `timeout` s, of these processes and groups."""
+    """What is still running, after up to `timeout` s, of these processes and groups.
+
+    What is found is killed then, so a failing test leaves nothing behind either.
+    """
     deadline = time.monotonic() + timeout
     while True:
-        left = [f"{p} {cmd}" for p, (_, group, cmd) in _processes().items()
-                if p in pids or group in groups]
+        left = {p: cmd for p, (_, group, cmd) in _processes().items()
+                if p in pids or group in groups}
         if not left or time.monotonic() > deadline:
-            return left
+            break
         time.sleep(0.1)
+    for pid in left:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    return [f"{pid} {cmd}" for pid, cmd in left.items()]
 
 
 class Up:
@@ -236,6 +244,21 @@ def test_ctrl_c_stops_everything_without_a_word(tmp_path: Path, node_url: str) -
     assert _left({platform, *workers}, {platform}) == []
     time.sleep(0.2)  # the pump threads read the last lines
     assert up.stderr == [], "\n".join(up.stderr[:20])
+
+
+def test_kill_9_of_couponchain_up_takes_the_platform_and_its_workers_along(
+    tmp_path: Path, node_url: str
+) -> None:
+    up = Up(tmp_path, COUPONCHAIN_RPC_URL=node_url)
+    try:
+        up.wait_for("READY ")
+        platform = up.platform_pid()
+        _spawn_workers(up)
+        workers = set(_children(platform))
+        assert workers
+    finally:
+        up.stop(signal.SIGKILL)
+    assert _left({platform, *workers}, {platform}) == []
 
 
 def test_sigterm_to_an_unsupervised_platform_stops_its_workers(
