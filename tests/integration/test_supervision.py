@@ -296,3 +296,15 @@ def test_a_busy_port_is_one_line_before_anything_starts(tmp_path: Path) -> None:
     assert ran.stderr == ""
     assert time.monotonic() - started < 10
     assert not (tmp_path / "data").exists(), "nothing may start before the port is checked"
+
+
+async def test_an_unsupervised_platform_says_so(client: httpx.AsyncClient) -> None:
+    health = (await client.get("/v1/health")).json()
+    assert {k: health[k] for k in ("supervised", "platform_restarts", "last_restart_cause",
+                                   "last_restart_at", "last_outage_seconds")} == {
+        "supervised": False, "platform_restarts": 0, "last_restart_cause": None,
+        "last_restart_at": None, "last_outage_seconds": None}
+    metrics = (await client.get("/metrics")).text
+    assert "couponchain_platform_restarts_total 0\n" in metrics
+    assert "couponchain_platform_deaths_total" not in metrics
+    assert "couponchain_node_restarts_total 0\n" in metrics
