@@ -24,7 +24,6 @@ is killed (PR_SET_PDEATHSIG), and its node dies with it the same way.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
 import json
 import logging
@@ -183,6 +182,8 @@ def die_with_parent(parent: int) -> None:
     start children from a thread that lives as long as the process.
     """
     if sys.platform.startswith("linux"):
+        import ctypes  # here: ctypes costs the `couponchain` command 20-50 ms to import
+
         ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         if os.getppid() != parent:
             os._exit(1)
