@@ -7,7 +7,9 @@ the embedded node as its own child):
     supervisor = Supervisor([sys.executable, "-m", "couponchain.cli", "up", "--no-supervise"])
     sys.exit(supervisor.run())
 
-The supervisor restarts the platform after any death but a clean stop (exit code
+The supervisor binds the listen address itself (a busy port is an error before
+anything starts) and hands the socket to each platform process. It restarts the
+platform after any death but a clean stop (exit code
 0): at once after a run that was ready for `STABLE_AFTER` seconds, else after a
 delay doubling from `BACKOFF_FIRST` to `BACKOFF_MAX` (a crash loop), printing one
 line per restart that names the cause. Each platform process learns what came
@@ -39,13 +41,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import FrameType
 
-__all__ = ["PlatformState", "PortInUse", "Supervisor", "backoff", "check_port", "current",
-           "describe_exit", "die_with_parent", "mark_ready", "notify"]
+__all__ = ["PlatformState", "PortInUse", "Supervisor", "backoff", "current", "describe_exit",
+           "die_with_parent", "inherited_listener", "listen", "mark_ready", "notify"]
 
 log = logging.getLogger(__name__)
 
 STATE_ENV = "COUPONCHAIN_SUPERVISION"  # JSON of PlatformState, set by the supervisor
 NOTIFY_ENV = "COUPONCHAIN_SUPERVISION_FD"  # the pipe the platform says "ready" on
+LISTEN_ENV = "COUPONCHAIN_SUPERVISION_LISTEN_FD"  # the socket the platform serves on
+LISTEN_BACKLOG = 2048  # uvicorn's default
 
 STABLE_AFTER = 30.0  # seconds ready before a death no longer counts as a crash loop
 BACKOFF_FIRST = 0.5  # seconds; doubles per quick death in a row
@@ -58,26 +62,37 @@ class PortInUse(OSError):
     """The listen address cannot be bound: something else holds it."""
 
 
-def check_port(host: str, port: int, wait: float = 2.0) -> None:
-    """Raise PortInUse unless (host, port) can be bound now, trying for up to `wait` s.
+def listen(host: str, port: int, wait: float = 2.0) -> socket.socket:
+    """A listening TCP socket on (host, port), or PortInUse, trying for up to `wait` s.
 
     Bound the way uvicorn binds (SO_REUSEADDR), so a port in TIME_WAIT counts as
     free; the short wait covers a platform that was just killed and whose
-    process is still being torn down by the kernel.
+    process is still being torn down by the kernel. The supervisor holds it for
+    as long as it runs and hands it to each platform process: the port cannot be
+    taken while the platform restarts, and connections made meanwhile wait in
+    its backlog for the next platform instead of being refused.
     """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     deadline = time.monotonic() + wait
     while True:
-        with socket.socket(family, socket.SOCK_STREAM) as sock:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                sock.bind((host, port))
-                return
-            except OSError as exc:
-                if exc.errno != errno.EADDRINUSE or time.monotonic() >= deadline:
-                    raise PortInUse(exc.errno, f"cannot listen on {host}:{port}: "
-                                    f"{exc.strerror or exc}") from exc
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+            sock.listen(LISTEN_BACKLOG)
+            return sock
+        except OSError as exc:
+            sock.close()
+            if exc.errno != errno.EADDRINUSE or time.monotonic() >= deadline:
+                raise PortInUse(exc.errno, f"cannot listen on {host}:{port}: "
+                                f"{exc.strerror or exc}") from exc
         time.sleep(0.1)
+
+
+def inherited_listener() -> socket.socket | None:
+    """The listening socket the supervisor handed this process, if it handed one."""
+    fd = os.environ.get(LISTEN_ENV)
+    return None if not fd else socket.socket(fileno=int(fd))
 
 
 def describe_exit(returncode: int) -> str:
@@ -203,8 +218,11 @@ class Supervisor:
     """Runs one command (the platform) until asked to stop; restarts it when it dies."""
 
     def __init__(self, command: list[str], env: Mapping[str, str] | None = None,
-                 say: Callable[[str], None] | None = None) -> None:
+                 say: Callable[[str], None] | None = None,
+                 listener: socket.socket | None = None) -> None:
         self.command = command
+        #: Handed to every platform process (see `listen`).
+        self.listener = listener
         self.env = dict(os.environ if env is None else env)
         #: Where the restart lines go: a warning of this module's logger by default
         #: (stderr, or JSON with COUPONCHAIN_LOG_FORMAT=json).
@@ -278,9 +296,13 @@ class Supervisor:
         """
         read_end, write_end = os.pipe()
         env = {**self.env, STATE_ENV: self.state.to_env(), NOTIFY_ENV: str(write_end)}
+        passed = [write_end]
+        if self.listener is not None:
+            env[LISTEN_ENV] = str(self.listener.fileno())
+            passed.append(self.listener.fileno())
         try:
             self._proc = proc = subprocess.Popen(
-                self.command, env=env, stdin=subprocess.DEVNULL, pass_fds=(write_end,),
+                self.command, env=env, stdin=subprocess.DEVNULL, pass_fds=passed,
                 process_group=0, preexec_fn=_die_with_parent(os.getpid()))
         finally:
             os.close(write_end)

@@ -1,7 +1,8 @@
 """`couponchain up` supervises the platform: real processes, real signals.
 
 A killed platform comes back by itself (and says so in its log, `/v1/health` and
-`/metrics`) without leaving its node behind; a platform that cannot start is
+`/metrics`) without leaving its node behind, and a connection made meanwhile waits
+for it; a platform that cannot start is
 retried with a growing delay and the reason; Ctrl-C and SIGTERM stop everything
 (platform, node, access-log workers) without a word; a busy port is one line
 before anything starts.
@@ -171,6 +172,11 @@ def test_a_killed_platform_comes_back_and_sigterm_leaves_nothing(
 
         killed = time.monotonic()
         os.kill(first, signal.SIGKILL)
+        assert _left({first}, set()) == []
+        # The supervisor holds the port: a connection made while no platform runs
+        # waits for the next one instead of being refused.
+        waited = httpx.get(f"{up.url}/v1/health", timeout=120)
+        assert waited.status_code == 200 and waited.json()["platform_restarts"] == 1
         while True:  # a client retrying its write, as a real one would
             try:
                 if _create_consumer(client).status_code == 201:

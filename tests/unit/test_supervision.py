@@ -17,8 +17,8 @@ from couponchain.supervision import (
     PortInUse,
     Supervisor,
     backoff,
-    check_port,
     describe_exit,
+    listen,
 )
 
 
@@ -104,11 +104,14 @@ def test_a_clean_exit_ends_supervision(tmp_path: Path) -> None:
     assert (code, said) == (0, [])
 
 
-def test_a_busy_port_is_refused_and_a_free_one_accepted() -> None:
+def test_a_busy_port_is_refused_and_a_free_one_held() -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
         with pytest.raises(PortInUse, match=f"cannot listen on 127.0.0.1:{port}"):
-            check_port("127.0.0.1", port, wait=0.2)
-    check_port("127.0.0.1", port, wait=0)
+            listen("127.0.0.1", port, wait=0.2)
+    with listen("127.0.0.1", port, wait=0) as held:
+        assert held.getsockname() == ("127.0.0.1", port)
+        with pytest.raises(PortInUse):
+            listen("127.0.0.1", port, wait=0)

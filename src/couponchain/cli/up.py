@@ -51,7 +51,7 @@ def up(ctx: click.Context, demo: bool, host: str | None, port: int | None,
         _serve(settings, demo)
         return
     try:
-        supervision.check_port(settings.host, settings.port)
+        listener = supervision.listen(settings.host, settings.port)
     except supervision.PortInUse as exc:
         _fail(f"{exc.strerror}; is another `couponchain up` running? "
               "Stop it or choose another --port")
@@ -61,7 +61,9 @@ def up(ctx: click.Context, demo: bool, host: str | None, port: int | None,
                "--no-supervise", "--host", settings.host, "--port", str(settings.port),
                *(["--data-dir", str(data_dir)] if data_dir is not None else []),
                *(["--demo"] if demo else [])]
-    sys.exit(supervision.Supervisor(command).run())
+    with listener:
+        code = supervision.Supervisor(command, listener=listener).run()
+    sys.exit(code)
 
 
 def _serve(settings: Settings, demo: bool) -> None:
@@ -173,7 +175,8 @@ async def _up(settings: Settings, demo: bool) -> None:
         server = uvicorn.Server(uvicorn.Config(
             app, host=settings.host, port=settings.port, log_level="warning",
             timeout_graceful_shutdown=5))
-        serving = asyncio.create_task(server.serve())
+        listener = supervision.inherited_listener()  # the supervisor's, when supervised
+        serving = asyncio.create_task(server.serve(None if listener is None else [listener]))
         while not server.started and not serving.done():
             await asyncio.sleep(0.05)
         if serving.done():
