@@ -17,8 +17,8 @@ before it from the environment (`PlatformState`), so `/v1/health` and `/metrics`
 show the restarts, the last cause and the last outage.
 
 The platform runs in its own process group: Ctrl-C and SIGTERM reach the
-supervisor only, which asks the platform to stop (SIGINT, the platform's clean
-stop) and, once it has exited, kills whatever is left in its group (access-log
+supervisor only, which asks the platform to stop (SIGTERM, which the platform
+takes as Ctrl-C) and, once it has exited, kills whatever is left in its group (access-log
 worker processes). The platform dies with the supervisor even when the supervisor
 is killed (PR_SET_PDEATHSIG), and its node dies with it the same way.
 """
@@ -246,7 +246,10 @@ class Supervisor:
         if self._stop_signal is None:
             self._stop_signal = signum
             self._stop_deadline = time.monotonic() + STOP_TIMEOUT
-            self._signal_platform(signal.SIGINT)  # the platform's own clean stop
+            # SIGTERM: the platform's clean stop (cli.up._serve) once it has set up,
+            # and a silent end while it is still importing (SIGINT would print a
+            # KeyboardInterrupt traceback then).
+            self._signal_platform(signal.SIGTERM)
         else:  # asked twice: stop now
             self._stop_deadline = time.monotonic()
 
@@ -307,7 +310,7 @@ class Supervisor:
         finally:
             os.close(write_end)
         if self._stop_signal is not None:  # a signal came while it was being spawned
-            self._signal_platform(signal.SIGINT)
+            self._signal_platform(signal.SIGTERM)
         ready_at: float | None = None
         error: str | None = None
         buffer = b""

@@ -252,6 +252,29 @@ def test_ctrl_c_stops_everything_without_a_word(tmp_path: Path, node_url: str) -
     assert up.stderr == [], "\n".join(up.stderr[:20])
 
 
+@pytest.mark.parametrize("after", [0.0, 1.5, 4.0])
+def test_ctrl_c_while_starting_stops_without_a_word(
+    tmp_path: Path, after: float
+) -> None:
+    """Whatever the platform is doing (importing, migrating, starting its node):
+    `after` seconds after the platform process appears."""
+    up = Up(tmp_path)  # the embedded node
+    try:
+        deadline = time.monotonic() + 60
+        while not _children(up.proc.pid):
+            assert time.monotonic() < deadline, "no platform process"
+            time.sleep(0.02)
+        time.sleep(after)
+        platform = up.platform_pid()
+        nodes = {p for p in _children(platform) if "node" in _processes()[p][2]}
+        assert up.stop(signal.SIGINT, group=True) == 0
+    finally:
+        up.stop(signal.SIGKILL)
+    assert _left({platform, *nodes}, {platform}) == []
+    time.sleep(0.2)
+    assert up.stderr == [], "\n".join(up.stderr[:20])
+
+
 def test_kill_9_of_couponchain_up_takes_the_platform_and_its_workers_along(
     tmp_path: Path, node_url: str
 ) -> None:
