@@ -11,6 +11,7 @@ participants with `participant`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import multiprocessing
 import os
 import signal
@@ -95,6 +96,17 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is `pid`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        with contextlib.suppress(OSError, IndexError):
+            if entry.name.isdigit() and int(
+                    (entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
 class Platform:
     """A `couponchain up` process on one data directory, killed and started again."""
 
@@ -128,13 +140,23 @@ class Platform:
             if line.startswith(b"READY "):
                 return time.perf_counter() - started
 
-    def node_pid(self) -> int | None:
+    def platform_pid(self) -> int:
+        """The platform process: the child `couponchain up` supervises (it serves the API)."""
         assert self.proc is not None
-        children = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True,
-                                  text=True).stdout.split()
-        return int(children[0]) if children else None
+        children = _children(self.proc.pid)
+        assert len(children) == 1, f"couponchain up runs {len(children)} platform processes"
+        return children[0]
+
+    def node_pid(self) -> int | None:
+        """The embedded node: the platform process's child running Node.js."""
+        for pid in _children(self.platform_pid()):
+            with contextlib.suppress(OSError):
+                if b"node" in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]:
+                    return pid
+        return None
 
     def kill(self) -> None:
+        """kill -9 of `couponchain up` (the platform and its node die with it)."""
         assert self.proc is not None
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait()
@@ -148,8 +170,7 @@ class Platform:
         return self._status_mib("VmRSS:")
 
     def _status_mib(self, field: str) -> float:
-        assert self.proc is not None
-        status = Path(f"/proc/{self.proc.pid}/status").read_text()
+        status = Path(f"/proc/{self.platform_pid()}/status").read_text()
         kib = next(int(line.split()[1]) for line in status.splitlines()
                    if line.startswith(field))
         return kib / 1024

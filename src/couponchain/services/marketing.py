@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import delete, select, update
 
+from couponchain import supervision
 from couponchain.chain.gateway import Call, OpResult
 from couponchain.domain import access_log_columns as columnar
 from couponchain.domain import indicators as ind
@@ -159,9 +160,12 @@ class MarketingService:
                 or self._workers is False):
             return await asyncio.to_thread(columnar.parse_and_hash, items, self.key)
         if not isinstance(self._workers, ProcessPoolExecutor):
+            # Workers die with this process even when it is killed (they would
+            # wait for work forever); started from the event loop's thread.
             self._workers = ProcessPoolExecutor(
                 max_workers=min(2, os.cpu_count() or 1),
-                mp_context=multiprocessing.get_context("spawn"))  # no fork of a threaded loop
+                mp_context=multiprocessing.get_context("spawn"),  # no fork of a threaded loop
+                initializer=supervision.die_with_parent, initargs=(os.getpid(),))
         try:
             outcome = await asyncio.get_running_loop().run_in_executor(
                 self._workers, columnar.parse_and_hash_plain, items, self.key)

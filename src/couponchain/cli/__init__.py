@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Awaitable, Callable
 from functools import cache
 from http.client import HTTPConnection, HTTPException, HTTPSConnection
 from pathlib import Path
@@ -13,44 +12,14 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 import click
-from rich.console import Console
 from rich.table import Table
 
+from couponchain.cli.common import _fail, _settings, console
+from couponchain.cli.up import up
 from couponchain.errors import CouponChainError
 
 if TYPE_CHECKING:
-    from rich.progress import TaskID
-
-    from couponchain.config import Settings
     from couponchain.domain.edition_slots import EditionsLayout
-
-# Heavier modules (asyncio, httpx, uvicorn, pydantic settings, the API, the
-# contracts) are imported by the commands that use them: `verify` runs in a fresh
-# process each time, and its latency is mostly what it imports.
-console = Console()
-
-
-def _settings(**overrides: Any) -> Settings:
-    from couponchain.config import Settings
-
-    return Settings(**{k: v for k, v in overrides.items() if v is not None})
-
-
-async def _with_progress(label: str, seed: Callable[[Callable[[int, int], None]],
-                                                    Awaitable[dict[str, Any]]],
-                         ) -> dict[str, Any]:
-    """Run one demo seeding step under a progress bar fed by its (done, total) ticks."""
-    from rich.progress import Progress
-
-    with Progress(console=console, transient=True) as progress:
-        task = progress.add_task(label, total=None)
-        return await seed(lambda done, total: progress.update(task, completed=done,
-                                                                total=total))
-
-
-def _fail(message: str) -> None:
-    console.print(f"[red]error:[/red] {message}", highlight=False)
-    sys.exit(2)
 
 
 @click.group()
@@ -70,6 +39,9 @@ def main(verbose: bool) -> None:
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, handlers=[handler])
 
 
+main.add_command(up)
+
+
 class _RequestId(logging.Filter):
     """`api.limits.RequestIdFilter` without importing the API (Starlette) up front:
     until the API is imported no request can be running, and the id is "-"."""
@@ -78,120 +50,6 @@ class _RequestId(logging.Filter):
         limits = sys.modules.get("couponchain.api.limits")
         record.request_id = limits.REQUEST_ID.get() if limits is not None else "-"
         return True
-
-
-@main.command()
-@click.option("--demo", is_flag=True, help="seed demo participants")
-@click.option("--host", default=None, help="listen address (default 127.0.0.1)")
-@click.option("--port", type=int, default=None, help="listen port (default 8000)")
-@click.option("--data-dir", type=click.Path(path_type=Path), default=None,
-              help="where the database, journal and node logs live")
-def up(demo: bool, host: str | None, port: int | None, data_dir: Path | None) -> None:
-    """Start the platform (embedded node unless COUPONCHAIN_RPC_URL is set) and serve it."""
-    import uvloop
-
-    try:
-        settings = _settings(host=host, port=port, data_dir=data_dir)
-        # uvloop: the platform's event loop carries the API, the gateway, the indexer
-        # and the recorders; uvloop runs its I/O in C (uvicorn's HTTP parsing is
-        # httptools' for the same reason).
-        uvloop.run(_up(settings, demo))
-    except CouponChainError as exc:
-        _fail(exc.message)
-    except KeyboardInterrupt:
-        pass
-
-
-async def _up(settings: Settings, demo: bool) -> None:
-    import asyncio
-    import gc
-
-    import uvicorn
-    from rich.progress import Progress
-
-    from couponchain.api.app import create_app
-    from couponchain.runtime import Runtime
-    from couponchain.services import demo as demo_data
-
-    with Progress(console=console, transient=True) as progress:
-        starting = progress.add_task("starting the chain, the journal and the contracts",
-                                     total=None)
-        replay: list[TaskID] = []
-
-        def replayed(done: int, total: int) -> None:
-            if not replay:
-                replay.append(progress.add_task("replaying the journal into the node",
-                                                total=total))
-            progress.update(replay[0], completed=done, total=total)
-
-        runtime = Runtime(settings, replay_progress=replayed)
-        try:
-            await runtime.start()
-        except BaseException:
-            await runtime.stop()
-            raise
-        progress.remove_task(starting)
-        runtime.gateway.reconciler.progress = None  # later replays go to the log
-    try:
-        if runtime.gateway.reconciler.last.replayed:
-            report = runtime.gateway.reconciler.last
-            console.print(f"replayed {report.replayed} journaled transactions into the node "
-                          f"in {report.seconds:.1f} s")
-        if demo:
-            seeded = await _with_progress("seeding demo participants",
-                                          lambda tick: demo_data.seed(runtime, tick))
-            console.print(f"demo: {len(seeded['merchants'])} merchants, "
-                          f"{len(seeded['terminals'])} terminals, "
-                          f"{len(seeded['consumers'])} consumers")
-            story = await _with_progress(
-                "demo promotion round: grants, transfers, write-offs",
-                lambda tick: demo_data.seed_promotions(runtime, seeded, tick))
-            if story["created"]:
-                console.print(f"demo: promotion round {story['round_id']} with "
-                              f"{story['granted']} coupons granted and "
-                              f"{story['written_off']} written off")
-            told = await _with_progress(
-                "demo: a month of access logs, rules and reports",
-                lambda tick: demo_data.seed_marketing(runtime, seeded, tick))
-            if told["created"]:
-                console.print(f"demo: {told['records']:,} access-log records, "
-                              f"{told['reports']} reports delivered")
-            stories = [("a limited edition of 99, sold online and at the till",
-                        demo_data.seed_editions),
-                       ("a product in its third batch, sold through links",
-                        demo_data.seed_referrals),
-                       ("a prize campaign, claimed by scanning", demo_data.seed_prizes)]
-            for label, seed_story in stories:
-                with console.status(f"demo: {label}"):
-                    told = await seed_story(runtime, seeded)
-                if told.pop("created"):
-                    facts = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in told.items())
-                    console.print(f"demo: {label} ({facts})")
-            if settings.dev_mode:  # the home page's tour hands out the demo keys
-                runtime.demo_tour = demo_data.tour(runtime, seeded)
-        app = create_app(runtime, manage_runtime=False)
-        server = uvicorn.Server(uvicorn.Config(
-            app, host=settings.host, port=settings.port, log_level="warning",
-            timeout_graceful_shutdown=5))
-        serving = asyncio.create_task(server.serve())
-        while not server.started and not serving.done():
-            await asyncio.sleep(0.05)
-        if serving.done():
-            await serving
-            return
-        # What start-up made (modules, compiled contracts, the app) lives as long as the
-        # process: frozen out of the collector's way, a full collection under load scans
-        # only what came after (measured: 30-50 ms pauses among prize claims before).
-        gc.collect()
-        gc.freeze()
-        url = f"http://{settings.host}:{settings.port}"
-        console.print(f"platform admin API key: [bold]{runtime.platform.api_key}[/bold]",
-                      soft_wrap=True)
-        console.print(f"chain: {runtime.rpc.url} (chain id {runtime.chain_id})")
-        print(f"READY {url}", flush=True)
-        await serving
-    finally:
-        await runtime.stop()
 
 
 @main.command()
@@ -272,7 +130,8 @@ def status(api: str) -> None:
         return
     table = Table("", "")
     for key in ("status", "chain_id", "chain_head", "indexed_block", "indexer_lag",
-                "outbox_depth", "node_restarts"):
+                "outbox_depth", "node_restarts", "platform_restarts", "last_restart_cause",
+                "last_restart_at"):
         table.add_row(key, str(health.get(key)))
     for name, address in health.get("contracts", {}).items():
         table.add_row(f"{name} contract", address)

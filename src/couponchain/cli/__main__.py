@@ -1,0 +1,5 @@
+"""`python -m couponchain.cli`: the `couponchain` command."""
+
+from couponchain.cli import main
+
+main()
