@@ -504,7 +504,8 @@ async def test_an_offline_scan_counts_only_while_valid_and_synced_within_the_win
                               headers=auth(w.shop))
     assert listed.status_code == 200, listed.text
     (row,) = listed.json()["claims"]
-    assert (row["id"], row["source"]) == (claim["id"], "offline")
+    assert (row["id"], row["source"], row["terminal_name"]) == (claim["id"], "offline",
+                                                                 "Till 1")
     assert row["scanned_offline_at"] == iso(issued + 5).replace("+00:00", "Z")
     stats = (await client.get(f"/v1/prize-campaigns/{campaign['id']}/stats",
                               headers=auth(w.shop))).json()

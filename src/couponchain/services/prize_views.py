@@ -155,16 +155,17 @@ async def campaign_claims(db: Any, campaign_id: int, limit: int,
     """A campaign's claim rows, newest first, for its merchant: an offline claim
     carries `source: offline` and `scanned_offline_at`, the terminal's own clock
     when it scanned (the server could not check that time, only bound it)."""
-    query = (select(PrizeClaim, PrizeScan.local_scanned_at)
+    query = (select(PrizeClaim, PrizeScan.local_scanned_at, Participant.name)
              .join(PrizeScan, PrizeScan.id == PrizeClaim.scan_id)
+             .outerjoin(Participant, Participant.id == PrizeClaim.terminal_id)
              .where(PrizeClaim.campaign_id == campaign_id))
     if before is not None:
         query = query.where(PrizeClaim.id < before)
     async with db.session() as s:
         rows = (await s.execute(query.order_by(PrizeClaim.id.desc()).limit(limit))).all()
-    return [{**claim_public(claim), "scanned_offline_at": iso(local)
+    return [{**claim_public(claim), "terminal_name": name, "scanned_offline_at": iso(local)
              if claim.source == "offline" and local is not None else None}
-            for claim, local in rows]
+            for claim, local, name in rows]
 
 
 async def stats(db: Any, campaign_id: int) -> dict[str, Any]:

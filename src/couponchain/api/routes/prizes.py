@@ -274,6 +274,7 @@ class ClaimOut(BaseModel):
 
 
 class CampaignClaim(ClaimOut):
+    terminal_name: str | None
     scanned_offline_at: str | None = Field(
         description="an offline claim's scan time by the terminal's own clock (bounded by "
                     "the code's validity and the offline window); null when online")
