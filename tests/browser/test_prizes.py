@@ -220,6 +220,7 @@ async def test_offline_terminal_queues_and_syncs(site: tuple[str, Runtime],
     await expect(row).to_have_count(1)
     await expect(row).to_contain_text("offline scan")
     await expect(row).to_contain_text("Till 1")
+    await dash.screenshot(path=str(SHOTS / "prize-dashboard-offline.png"), full_page=True)
     await expect(row).to_contain_text("terminal's clock")
 
 
