@@ -53,6 +53,13 @@ class Settings(BaseSettings):
     webhook_retry_max_delay: float = 300.0
     webhook_max_attempts: int = 8
     webhook_timeout: float = 5.0
+    #: Webhook address policy (issue 20 §3): hosts and CIDRs, comma-separated, that a
+    #: webhook may reach although they are loopback, private, link-local... (the
+    #: operator's own receivers; the tests' local ones). Every other address is refused.
+    webhook_allow_hosts: str = ""
+    #: Offline prize claims (issue 20 §4): an offline scan counts only when synced
+    #: within this many seconds of its code's issue.
+    prize_offline_window_seconds: int = Field(default=900, ge=0, le=7 * 86_400)
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:

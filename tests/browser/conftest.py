@@ -1,4 +1,9 @@
-"""Browser fixtures: the platform served on 127.0.0.1, Debian's chromium via Playwright."""
+"""Browser fixtures: the platform served on 127.0.0.1, Debian's chromium via Playwright.
+
+Every page a test opens is watched for Content-Security-Policy violations (the
+browser's console errors and `securitypolicyviolation` events): a test whose
+pages broke the policy fails when its browser closes (issue 20 §7).
+"""
 
 from __future__ import annotations
 
@@ -6,10 +11,11 @@ import asyncio
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 import uvicorn
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, async_playwright
 
 from couponchain.api.app import create_app
 from couponchain.runtime import Runtime
@@ -45,11 +51,59 @@ async def site(tmp_path: Path, node_url: str) -> AsyncIterator[tuple[str, Runtim
     await runtime.stop()
 
 
+#: Runs in every document before its own scripts (injected by the browser, so the
+#: page's CSP does not apply to it): each violation becomes a console error.
+REPORT_VIOLATIONS = """document.addEventListener("securitypolicyviolation", (e) =>
+  console.error(`CSP violation: ${e.effectiveDirective} blocked ${e.blockedURI || "inline"}`
+                + ` at ${e.sourceFile || document.URL}:${e.lineNumber}`));"""
+
+
+class CspWatch:
+    """Collects the CSP violations of every page opened through `WatchedBrowser`."""
+
+    def __init__(self) -> None:
+        self.violations: list[str] = []
+
+    async def attach(self, context: BrowserContext) -> None:
+        await context.add_init_script(REPORT_VIOLATIONS)
+        context.on("console", self._console)
+
+    def _console(self, message: ConsoleMessage) -> None:
+        text = message.text
+        if message.type == "error" and ("Content Security Policy" in text
+                                         or text.startswith("CSP violation")):
+            where = message.page.url if message.page is not None else "?"
+            self.violations.append(f"{where}: {text}")
+
+
+class WatchedBrowser:
+    """A Playwright `Browser` whose new pages and contexts report to a `CspWatch`."""
+
+    def __init__(self, browser: Browser, watch: CspWatch) -> None:
+        self._browser = browser
+        self.csp = watch
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._browser, name)
+
+    async def new_context(self, **options: Any) -> BrowserContext:
+        context = await self._browser.new_context(**options)
+        await self.csp.attach(context)
+        return context
+
+    async def new_page(self, **options: Any) -> Page:
+        page = await self._browser.new_page(**options)
+        await self.csp.attach(page.context)  # before its first navigation
+        return page
+
+
 @pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
     if not CHROMIUM.exists():
         pytest.fail("Debian chromium is missing: run scripts/setup")
+    watch = CspWatch()
     async with async_playwright() as p:
         b = await p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield b
+        yield cast(Browser, WatchedBrowser(b, watch))
         await b.close()
+    assert not watch.violations, "pages broke their CSP:\n" + "\n".join(watch.violations)

@@ -34,7 +34,8 @@ async def quiet_site(tmp_path: Path, node_url: str) -> AsyncIterator[tuple[str, 
     """The platform served over HTTP with its report scheduler off: the test runs the
     scheduler's rounds itself, at chosen times, so reports arrive deterministically."""
     settings = make_settings(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'm.db'}",
-                             node_url).model_copy(update={"report_interval": 0.0})
+                             node_url).model_copy(update={"report_interval": 0.0,
+                                                          "webhook_allow_hosts": "127.0.0.1"})
     runtime = Runtime(settings)
     await runtime.start()
     port = _free_port()

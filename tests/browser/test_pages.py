@@ -56,3 +56,28 @@ async def test_status_page_shows_the_chain_on_a_phone(
     width = await page.evaluate("document.documentElement.scrollWidth")
     assert width <= 390, "the page must fit a phone screen"
     await page.screenshot(path=str(SHOTS / "status-phone.png"), full_page=True)
+
+
+async def test_the_pages_csp_blocks_inline_script_and_the_watch_reports_it(
+    site: tuple[str, Runtime], browser: Browser
+) -> None:
+    """The check every browser test ends with can fail: an injected inline script
+    is blocked by the page's policy and reported."""
+    url, _ = site
+    page = await browser.new_page()
+    response = await page.goto(url + "/")
+    assert response is not None
+    assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+    await page.evaluate("""() => {
+        const s = document.createElement("script");
+        s.textContent = "window.injected = true";
+        document.body.appendChild(s);
+    }""")
+    watch = browser.csp  # type: ignore[attr-defined]
+    for _ in range(50):
+        if watch.violations:
+            break
+        await page.wait_for_timeout(20)
+    assert await page.evaluate("window.injected === undefined")
+    assert watch.violations and "script-src" in " ".join(watch.violations)
+    watch.violations.clear()  # seen: not a failure of this test

@@ -212,6 +212,16 @@ async def test_offline_terminal_queues_and_syncs(site: tuple[str, Runtime],
                 break
             await asyncio.sleep(0.1)
     assert award["status"] == "claimed" and award["claimed_by"] == w["till"]["address"]
+    # The merchant's dashboard keeps the claim marked offline, with the terminal's time.
+    dash = await _signed_in(browser, url, w["shop"]["api_key"],
+                            f"/prizes/{w['campaign']['id']}")
+    await expect(dash.locator("#dash-offline")).to_have_text("1", timeout=10_000)
+    row = dash.locator("#claims-rows tr[data-source=offline]")
+    await expect(row).to_have_count(1)
+    await expect(row).to_contain_text("offline scan")
+    await expect(row).to_contain_text("Till 1")
+    await dash.screenshot(path=str(SHOTS / "prize-dashboard-offline.png"), full_page=True)
+    await expect(row).to_contain_text("terminal's clock")
 
 
 async def test_merchant_creates_a_campaign_and_awards_in_bulk(

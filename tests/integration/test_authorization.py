@@ -489,7 +489,7 @@ async def _rules(w: World, role: str, expect: Expect) -> Req:
 @builds("PUT", "/v1/merchants/{merchant_id}/webhook")
 async def _webhook(w: World, role: str, expect: Expect) -> Req:
     return Req(f"/v1/merchants/{w.who[MERCHANT_A]['id']}/webhook",
-               {"url": "https://merchant-a.example/hooks/reports"})
+               {"url": "http://127.0.0.1:9/hooks/reports"})
 
 
 @builds("PUT", "/v1/merchants/{merchant_id}/marketing-info")
@@ -520,7 +520,8 @@ async def api(tmp_path_factory: pytest.TempPathFactory, node_url: str) -> AsyncI
     """One runtime and API for the module (background loops off: nothing moves alone)."""
     tmp: Path = tmp_path_factory.mktemp("authorization")
     settings = make_settings(tmp, f"sqlite+aiosqlite:///{tmp / 'couponchain.db'}", node_url)
-    settings = settings.model_copy(update={"distribute_interval": 0.0, "report_interval": 0.0})
+    settings = settings.model_copy(update={"distribute_interval": 0.0, "report_interval": 0.0,
+                                           "webhook_allow_hosts": "127.0.0.1"})
     runtime = Runtime(settings)
     await runtime.start()
     app = create_app(runtime, manage_runtime=False)

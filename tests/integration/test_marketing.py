@@ -35,13 +35,17 @@ from tests.integration.conftest import make_settings
 HOUR = 3600
 #: A whole hour well in the past: every record and evaluation time is relative to it.
 T = (1_700_000_000 // HOUR) * HOUR
+#: The tests' webhook receivers listen on loopback, which the address policy
+#: refuses unless the operator allows it.
+LOCAL_RECEIVERS = "127.0.0.1"
 
 
 @pytest.fixture
 async def runtime(tmp_path: Path, database_url: str, node_url: str) -> AsyncIterator[Runtime]:
     # The scheduler is off: the tests run its rounds themselves, at chosen times.
     settings = make_settings(tmp_path, database_url, node_url).model_copy(update={
-        "report_interval": 0.0, "webhook_retry_base": 0.2, "webhook_retry_max_delay": 1.0})
+        "report_interval": 0.0, "webhook_retry_base": 0.2, "webhook_retry_max_delay": 1.0,
+        "webhook_allow_hosts": LOCAL_RECEIVERS})
     rt = Runtime(settings)
     await rt.start()
     yield rt
@@ -453,7 +457,7 @@ async def test_marketing_info_versions_are_live_at_once_with_history(
 async def test_the_runtime_scheduler_reports_and_pushes_on_its_own(
         tmp_path: Path, database_url: str, node_url: str) -> None:
     settings = make_settings(tmp_path, database_url, node_url).model_copy(update={
-        "report_interval": 0.3, "webhook_interval": 0.2})
+        "report_interval": 0.3, "webhook_interval": 0.2, "webhook_allow_hosts": LOCAL_RECEIVERS})
     rt = Runtime(settings)
     await rt.start()
     got: list[tuple[bytes, dict[str, str]]] = []

@@ -50,6 +50,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory, node_url: str) -> Iterato
     # The fuzzer writes fast: the per-key write rate must not turn its calls into 429s.
     running.env["COUPONCHAIN_WRITE_RATE_PER_SECOND"] = "100000"
     running.env["COUPONCHAIN_WRITE_BURST"] = "100000"
+    running.env["COUPONCHAIN_WEBHOOK_ALLOW_HOSTS"] = "127.0.0.1"  # the webhook example's host
     asyncio.run(running.start())
     yield running
     running.stop()

@@ -461,3 +461,80 @@ async def test_live_stream_ends_when_the_runtime_stops(client: httpx.AsyncClient
         await runtime.prizes.stop()
         rest = await asyncio.wait_for(_drain(lines), 10)
         assert "event: end" in rest
+
+
+async def test_an_offline_scan_counts_only_while_valid_and_synced_within_the_window(
+        client: httpx.AsyncClient, runtime: Runtime) -> None:
+    """Issue 20 §4: a 20 s code synced 45 s after its issue with a backdated scan time
+    was claimed whatever the scan time; a screenshotted code could be claimed for days."""
+    w = await _world(client)
+    campaign = await _campaign(client, w, per_consumer_limit=5, prizes=[
+        {"name": "Mug", "quantity": 10}])
+    a1, a2, a3, a4 = await _award(client, w, campaign["id"], (w.ann, 0), (w.bob, 0),
+                                  (w.cy, 0), (w.ann, 0))
+    key = runtime.prizes.code_signer
+    now = int(time.time())
+    window = runtime.settings.prize_offline_window_seconds
+    assert window == 900  # the default
+    issued = now - 45  # the finding: lifetime 20 s, synced 45 s after the issue
+    valid_then = prize_codes.issue_code(a1, w.ann["address"], issued, 20, key)
+    expired_then = prize_codes.issue_code(a2, w.bob["address"], issued, 20, key)
+    too_old = prize_codes.issue_code(a3, w.cy["address"], now - window - 60, 20, key)
+    fresh = prize_codes.issue_code(a4, w.ann["address"], now, 20, key)
+    synced = await client.post("/v1/prize-claims:sync", headers=auth(w.till), json={"claims": [
+        {"code": valid_then, "scanned_at": iso(issued + 5)},  # backdated, inside validity
+        {"code": expired_then, "scanned_at": iso(issued + 40)},  # after its expiry
+        {"code": too_old, "scanned_at": iso(now - window - 55)},  # valid then, synced late
+        {"code": fresh, "scanned_at": iso(now + 60)},  # the terminal's clock is ahead
+    ]})
+    assert synced.status_code == 200, synced.text
+    out = synced.json()
+    assert [r["status"] for r in out["results"]] == ["claimed", "refused", "refused",
+                                                      "refused"]
+    reasons = [r.get("reason", "") for r in out["results"]]
+    assert reasons[1].startswith("not_expired: scanned-while-invalid: the scan time")
+    assert reasons[2].startswith("not_expired: offline-window-passed: synced")
+    assert f"within {window} s of its code's issue" in reasons[2]
+    assert reasons[3].startswith("not_expired: scanned-in-future:")
+    claim = out["results"][0]["claim"]
+    assert claim["source"] == "offline"
+
+    # The merchant sees the claim marked offline, with the terminal's scan time.
+    listed = await client.get(f"/v1/prize-campaigns/{campaign['id']}/claims",
+                              headers=auth(w.shop))
+    assert listed.status_code == 200, listed.text
+    (row,) = listed.json()["claims"]
+    assert (row["id"], row["source"], row["terminal_name"]) == (claim["id"], "offline",
+                                                                 "Till 1")
+    assert row["scanned_offline_at"] == iso(issued + 5).replace("+00:00", "Z")
+    stats = (await client.get(f"/v1/prize-campaigns/{campaign['id']}/stats",
+                              headers=auth(w.shop))).json()
+    assert stats["offline_claims"] == 1
+    assert (await client.get(f"/v1/prize-campaigns/{campaign['id']}/claims",
+                             headers=auth(w.rival))).status_code == 403
+
+    # An online scan stays online and unmarked; an offline scan is never "confirmed".
+    code = await _code(client, w.ann, a4)
+    scan = await _scan(client, w.till, code)
+    online = await client.post("/v1/prize-claims", json={"scan_id": scan["scan_id"]},
+                               headers=auth(w.till))
+    assert online.status_code == 201, online.text
+    listed = (await client.get(f"/v1/prize-campaigns/{campaign['id']}/claims",
+                               headers=auth(w.shop))).json()["claims"]
+    assert [(c["source"], c["scanned_offline_at"]) for c in listed] == [
+        ("online", None), ("offline", iso(issued + 5).replace("+00:00", "Z"))]
+
+
+async def test_a_stored_offline_scan_cannot_be_confirmed_as_an_online_claim(
+        client: httpx.AsyncClient, runtime: Runtime) -> None:
+    w = await _world(client)
+    campaign = await _campaign(client, w)
+    (award_id,) = await _award(client, w, campaign["id"], (w.ann, 0))
+    code = await _code(client, w.ann, award_id)
+    terminal = await runtime.participants.authenticate(w.till["api_key"])
+    scanned = await runtime.prizes.scan(terminal, code, local_time=int(time.time()))
+    assert scanned["claimable"] is True
+    confirmed = await client.post("/v1/prize-claims", json={"scan_id": scanned["scan_id"]},
+                                  headers=auth(w.till))
+    assert confirmed.status_code == 409, confirmed.text
+    assert "offline scan is claimed by its sync" in confirmed.json()["detail"]

@@ -299,3 +299,26 @@ def test_round_trip_for_any_fields(award_id, now, lifetime, nonce, consumer):
         now + lifetime,
         nonce,
     )
+
+
+@pytest.mark.parametrize(("scanned_at", "synced_at", "problem"), [
+    # Issued at NOW, 20 s lifetime, 900 s window, 5 s skew.
+    (NOW + 5, NOW + 45, None),  # the finding's sync 45 s on, scan time inside validity
+    (NOW - 5, NOW + 45, None),  # the skew at the start
+    (NOW + 24, NOW + 900, None),  # the last second of validity (+ skew), the window's end
+    (NOW + 25, NOW + 45, CodeProblem.SCANNED_WHILE_INVALID),  # after expiry + skew
+    (NOW - 6, NOW + 45, CodeProblem.SCANNED_WHILE_INVALID),  # before issue - skew
+    (NOW + 5, NOW + 901, CodeProblem.OFFLINE_WINDOW_PASSED),
+    (NOW + 5, NOW + 7 * 86_400, CodeProblem.OFFLINE_WINDOW_PASSED),  # days later
+    (NOW + 15, NOW + 9, CodeProblem.SCANNED_IN_FUTURE),  # 6 s ahead of the server
+    (NOW + 14, NOW + 9, None),  # 5 s ahead: the skew
+])
+def test_an_offline_scan_counts_while_valid_and_within_the_window(scanned_at, synced_at,
+                                                                   problem):
+    code = pc.parse_code(issue())
+    if problem is None:
+        pc.check_offline(code, scanned_at, synced_at, 900)
+        return
+    with pytest.raises(PrizeCodeRejected) as info:
+        pc.check_offline(code, scanned_at, synced_at, 900)
+    assert info.value.problem is problem, info.value.message

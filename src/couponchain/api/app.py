@@ -29,6 +29,7 @@ from couponchain.api.routes import (
     referrals,
     scans,
 )
+from couponchain.api.security_headers import SecurityHeaders
 from couponchain.runtime import Runtime
 
 DESCRIPTION = """Verifiable coupons and promotions on an EVM ledger.
@@ -58,6 +59,8 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> FastAPI:
     app.state.idempotency = Idempotency(runtime.db, runtime.vault)
     problems.install(app)
     app.add_middleware(Guard, rate=settings.write_rate_per_second, burst=settings.write_burst)
+    # Outermost: the Guard's own refusals (429) carry the headers too.
+    app.add_middleware(SecurityHeaders)
     # Every API call but health waits for whole read models after a rewind.
     api: dict[str, Any] = {"responses": problems.PROBLEM_RESPONSES,
                            "dependencies": [Depends(read_models_whole)]}

@@ -28,7 +28,11 @@ Both are rejections; the difference is diagnostic only.
 Time: a code is valid while `issued_at - skew <= now < expiry + skew`, with
 `skew` (default `CLOCK_SKEW`, 5 s) absorbing clock differences between the
 issuing server and an offline terminal. A lifetime above 30 s is refused even
-when correctly signed, so a screenshot is useless within 30 s (+ skew).
+when correctly signed, so a screenshot is useless within 30 s (+ skew). An
+offline terminal's scan is timed by its own clock, which the server cannot
+check: it counts only if it lies within the code's validity and is synced
+within an offline window of the code's issue (`check_offline`), so a backdated
+scan of a screenshot is useless after that window.
 
 Accepted once: this module is pure and has no memory. The service records
 each accepted `(award_id, nonce)` (and the award's claim) in its database,
@@ -42,6 +46,7 @@ import base64
 import binascii
 import re
 import secrets
+import time
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -83,6 +88,9 @@ class CodeProblem(Enum):
     LIFETIME_TOO_LONG = "lifetime-too-long"
     NOT_YET_VALID = "not-yet-valid"
     EXPIRED = "expired"
+    SCANNED_IN_FUTURE = "scanned-in-future"
+    SCANNED_WHILE_INVALID = "scanned-while-invalid"
+    OFFLINE_WINDOW_PASSED = "offline-window-passed"
 
 
 class PrizeCodeRejected(InvalidInput):
@@ -238,6 +246,51 @@ def check_times(code: PrizeCode, now: int, *, skew: int = CLOCK_SKEW) -> None:
         raise PrizeCodeRejected(CodeProblem.NOT_YET_VALID, "code not valid yet (issued later)")
     if now >= code.expiry + skew:
         raise PrizeCodeRejected(CodeProblem.EXPIRED, "code expired")
+
+
+def check_offline(code: PrizeCode, scanned_at: int, synced_at: int, window: int, *,
+                  skew: int = CLOCK_SKEW) -> None:
+    """The time rule of an offline scan (issue 20 §4), for a code already verified.
+
+    A terminal without a connection scans at its own clock's `scanned_at` and
+    syncs at the server's `synced_at`. The scan counts only when
+
+    1. `scanned_at <= synced_at + skew` (not in the future: SCANNED_IN_FUTURE),
+    2. `issued_at - skew <= scanned_at < expiry + skew`: the terminal recorded it
+       while the code was valid (SCANNED_WHILE_INVALID), and
+    3. `synced_at <= issued_at + window`: it is synced within the offline window
+       of the code's issue (OFFLINE_WINDOW_PASSED).
+
+    `scanned_at` is the terminal's word, so rule 3 is what bounds a backdated
+    scan of a screenshotted code: at most `window` seconds after its issue.
+    Raises `PrizeCodeRejected` with the first rule broken (LIFETIME_TOO_LONG first).
+    """
+    if code.lifetime > MAX_LIFETIME:
+        raise PrizeCodeRejected(
+            CodeProblem.LIFETIME_TOO_LONG, f"code lifetime above {MAX_LIFETIME} seconds"
+        )
+    if scanned_at > synced_at + skew:
+        raise PrizeCodeRejected(
+            CodeProblem.SCANNED_IN_FUTURE,
+            f"the scan time {_iso(scanned_at)} is {scanned_at - synced_at} s ahead of the "
+            f"server's clock ({skew} s tolerated)",
+        )
+    if not code.issued_at - skew <= scanned_at < code.expiry + skew:
+        raise PrizeCodeRejected(
+            CodeProblem.SCANNED_WHILE_INVALID,
+            f"the scan time {_iso(scanned_at)} lies outside the code's validity "
+            f"({_iso(code.issued_at)} to {_iso(code.expiry)}, {skew} s tolerated)",
+        )
+    if synced_at > code.issued_at + window:
+        raise PrizeCodeRejected(
+            CodeProblem.OFFLINE_WINDOW_PASSED,
+            f"synced {synced_at - code.issued_at} s after the code was issued; an offline "
+            f"scan counts only when synced within {window} s of its code's issue",
+        )
+
+
+def _iso(epoch: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
 def _recover(code: PrizeCode) -> str:

@@ -22,6 +22,7 @@ from couponchain.domain import access_log_columns as columnar
 from couponchain.domain import access_logs as logs
 from couponchain.domain import indicators as ind
 from couponchain.errors import InvalidInput, NotFound
+from couponchain.services.marketing_webhooks import public_log
 from couponchain.store.analytics import AccessLogStore
 from couponchain.store.models import (
     AccessLogBatch,
@@ -219,7 +220,7 @@ def report_summary(row: MarketingReport, delivery: MarketingDelivery | None) -> 
             "delivery": None if delivery is None else {
                 "status": delivery.status, "attempts": delivery.attempts,
                 "delivered_at": None if delivery.delivered_at is None
-                else iso(delivery.delivered_at), "log": delivery.log}}
+                else iso(delivery.delivered_at), "log": public_log(delivery.log)}}
 
 
 async def reports(db: Any, merchant: str, limit: int, cursor: int | None) -> list[dict[str, Any]]:

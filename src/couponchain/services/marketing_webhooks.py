@@ -7,6 +7,12 @@ exponential backoff (`base * 2**(attempt - 1)`, capped), up to a bounded
 number of attempts; then the delivery is `failed` and the report stays in the
 merchant's inbox.
 
+A webhook reaches public addresses only (`services/webhook_addresses.py`):
+its host is checked when the URL is set and again before each attempt, which
+connects to the address checked. An attempt's log entry says what happened
+as a status code or a generic class (`FAILURES`), never a connection error's
+text: that would tell a merchant which of the operator's ports answer.
+
 The receiver verifies `X-CouponChain-Signature: sha256=<hex>`, the
 HMAC-SHA256 of the raw body under the merchant's webhook secret, and may use
 `X-CouponChain-Report` to ignore a report it already has.
@@ -29,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from couponchain.domain.roles import Role
 from couponchain.errors import Forbidden, InvalidInput
 from couponchain.services.participants import Caller
+from couponchain.services.webhook_addresses import AddressGuard, AddressRefused, Unresolvable
 from couponchain.store.models import (
     MarketingDelivery,
     MarketingReport,
@@ -40,11 +47,23 @@ log = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-CouponChain-Signature"
 MIN_SECRET_LENGTH = 16
+#: What a failed attempt's log entry may say besides `HTTP <status>`.
+REFUSED, UNRESOLVED, TIMED_OUT, CONNECTION_FAILED = (
+    "refused by address policy", "host did not resolve", "timed out", "connection failed")
+FAILURES = (REFUSED, UNRESOLVED, TIMED_OUT, CONNECTION_FAILED)
 
 
 def sign(secret: str, body: bytes) -> str:
     """The signature header's value for a body: `sha256=<hex HMAC-SHA256>`."""
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def public_log(log: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A delivery log as merchants see it: an error other than a status or a
+    generic class (an entry written before the address policy) reads as
+    `connection failed`."""
+    return [{**e, "error": e["error"] if e.get("error") is None or e["error"] in FAILURES
+             or str(e["error"]).startswith("HTTP ") else CONNECTION_FAILED} for e in log]
 
 
 def backoff(attempts: int, base: float, cap: float) -> float:
@@ -59,6 +78,10 @@ class WebhookDeliverer:
         self.rt = runtime
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
+        # The settings are read at each check: what the operator allows now counts.
+        self.guard = AddressGuard(lambda: self.rt.settings.webhook_allow_hosts,
+                                  lambda: self.rt.settings.webhook_timeout)
+        _ = self.guard.allowed  # a bad allow-list fails at start, not at the first delivery
 
     @property
     def db(self) -> Any:
@@ -69,8 +92,7 @@ class WebhookDeliverer:
         """Set the merchant's webhook; the secret (given or generated) is shown once."""
         if caller.role != Role.MERCHANT or caller.id != merchant_id:
             raise Forbidden("a merchant sets its own webhook only", field="id")
-        if not url.startswith(("http://", "https://")):
-            raise InvalidInput("must be an http or https URL", field="url")
+        await self.guard.check(url)  # the address policy; raises naming `url`
         if secret is not None and len(secret) < MIN_SECRET_LENGTH:
             raise InvalidInput(f"must be at least {MIN_SECRET_LENGTH} characters",
                                field="secret")
@@ -123,7 +145,13 @@ class WebhookDeliverer:
                     .order_by(MarketingDelivery.id).limit(100))).scalars().all()
             if not due:
                 return 0
-            async with httpx.AsyncClient(timeout=self.rt.settings.webhook_timeout) as http:
+            # No proxy from the environment (it would resolve the host itself), no
+            # redirects (one could point anywhere), no kept connection (a pinned one
+            # must not carry another host's request).
+            async with httpx.AsyncClient(
+                    timeout=self.rt.settings.webhook_timeout, trust_env=False,
+                    follow_redirects=False,
+                    limits=httpx.Limits(max_keepalive_connections=0)) as http:
                 results = await asyncio.gather(*[self._attempt(http, d) for d in due])
             return sum(results)
 
@@ -135,19 +163,11 @@ class WebhookDeliverer:
             hook = await s.get(MarketingWebhook, delivery.merchant_id)
         body = report.body.encode("utf-8")
         secret = self.rt.vault.decrypt(hook.secret).decode()
-        status_code: int | None = None
-        error: str | None = None
-        try:
-            reply = await http.post(hook.url, content=body, headers={
-                "Content-Type": "application/json", SIGNATURE_HEADER: sign(secret, body),
-                "X-CouponChain-Report": str(report.id),
-                "X-CouponChain-Delivery": str(delivery.id)})
-            status_code = reply.status_code
-            ok = 200 <= reply.status_code < 300
-            if not ok:
-                error = f"HTTP {reply.status_code}"
-        except httpx.HTTPError as exc:
-            ok, error = False, f"{type(exc).__name__}: {exc}"[:300]
+        status_code, error = await self._post(http, hook.url, body, {
+            "Content-Type": "application/json", SIGNATURE_HEADER: sign(secret, body),
+            "X-CouponChain-Report": str(report.id),
+            "X-CouponChain-Delivery": str(delivery.id)})
+        ok = error is None
         now = time.time()
         attempts = delivery.attempts + 1
         entry = {"at": int(now), "url": hook.url, "status_code": status_code, "error": error}
@@ -162,3 +182,28 @@ class WebhookDeliverer:
                 row.next_attempt_at = now + backoff(attempts, settings.webhook_retry_base,
                                                     settings.webhook_retry_max_delay)
         return ok
+
+    async def _post(self, http: httpx.AsyncClient, url: str, body: bytes,
+                    headers: dict[str, str]) -> tuple[int | None, str | None]:
+        """POST to the webhook's checked address: the status and None on a 2xx,
+        else the status (if any) and what the log may say."""
+        try:
+            target = await self.guard.check(url)
+        except AddressRefused:
+            return None, REFUSED
+        except Unresolvable:
+            return None, UNRESOLVED
+        except InvalidInput:  # stored before the rules of today: no longer a URL we send to
+            return None, REFUSED
+        args = target.request_args()
+        try:
+            # Streamed and not read: the receiver's answer body does not matter.
+            async with http.stream("POST", args["url"], content=body,
+                                   headers={**headers, **args["headers"]},
+                                   extensions=args["extensions"]) as reply:
+                status = reply.status_code
+        except httpx.TimeoutException:
+            return None, TIMED_OUT
+        except httpx.HTTPError:
+            return None, CONNECTION_FAILED
+        return status, None if 200 <= status < 300 else f"HTTP {status}"

@@ -48,8 +48,6 @@ from couponchain.store.models import (
 
 #: Seconds after a scan within which the terminal may confirm its claim.
 SCAN_CONFIRM_SECONDS = 120
-#: Oldest offline scan a terminal may still reconcile.
-OFFLINE_MAX_AGE = 7 * 86_400
 SYNC_MAX = 500
 #: Claimable scans kept in memory at most (200 terminals scanning every second
 #: for the whole confirm window hold 24,000).
@@ -99,6 +97,7 @@ class ClaimDesk:
     """The scan-and-claim half of `PrizeService` (mixed into it; it uses the
     service's `db`, `code_signer`, `recorder`, `signals` and `_addresses`)."""
 
+    rt: Any
     db: Any
     code_signer: Any
     recorder: Any
@@ -133,15 +132,18 @@ class ClaimDesk:
         A code that is not a prize code at all is refused (422, field `code`);
         any code of the right shape gets a stored scan whose conditions say
         why it may or may not be claimed. `local_time` is an offline
-        terminal's clock when it scanned: expiry is judged at that time.
+        terminal's clock when it scanned: the code must have been valid then,
+        and this sync must come within the offline window of the code's issue
+        (`prize_codes.check_offline`).
         """
         merchant_id = self._terminal_of(caller)
         parsed = prize_codes.parse_code(code)
         now = int(time.time())
         at = now if local_time is None else local_time
+        window = None if local_time is None else self.rt.settings.prize_offline_window_seconds
         conditions, award, campaign, stock = await conditions_of(
             self.db, self.code_signer.address, caller, await self._address_of(merchant_id),
-            code, parsed, now, at)
+            code, parsed, now, at, window)
         claimable = all(c.ok for c in conditions)
         scan = PrizeScan(
             id=uuid.uuid4().hex, terminal_id=caller.id, terminal=caller.address,
@@ -242,6 +244,10 @@ class ClaimDesk:
             raise Conflict(f"the scan did not pass: {failed['name']}: {failed['reason']}",
                            field=field)
         now = int(time.time())
+        if source == "online" and scan.source != "online":
+            # Its time rules are the offline ones, judged when it was synced.
+            raise Conflict("an offline scan is claimed by its sync "
+                           "(POST /v1/prize-claims:sync), not confirmed", field=field)
         if source == "online" and now > scan.scanned_at + SCAN_CONFIRM_SECONDS:
             raise Conflict(f"the scan is older than {SCAN_CONFIRM_SECONDS} s: scan a fresh code",
                            field=field)
@@ -285,12 +291,15 @@ class ClaimDesk:
         Items are taken in the order the terminal scanned them; the first claim
         of an award wins (here or at any other terminal), every later one is
         reported as a duplicate with the claim that won. Every item gets a
-        result; nothing is dropped.
+        result; nothing is dropped. An item counts only if the terminal scanned
+        it while its code was valid and it arrives within the offline window
+        of the code's issue (`prize_codes.check_offline`); otherwise it is
+        refused, its reason naming the rule (`not_expired: offline-window-passed:
+        ...`). Its claim stays marked `source: offline`.
         """
         self._terminal_of(caller)
         if not 1 <= len(queued) <= SYNC_MAX:
             raise InvalidInput(f"must hold 1 to {SYNC_MAX} queued claims", field="claims")
-        now = int(time.time())
         order = sorted(range(len(queued)), key=lambda i: (queued[i][1], i))
         results: list[dict[str, Any]] = [{} for _ in queued]
         reserved: list[tuple[int, PrizeClaim]] = []
@@ -300,9 +309,6 @@ class ClaimDesk:
             item: dict[str, Any] = {"index": i, "award_id": None, "scan_id": None}
             results[i] = item
             try:
-                if not now - OFFLINE_MAX_AGE <= local_time <= now + prize_codes.CLOCK_SKEW:
-                    raise InvalidInput("must be within the last 7 days and not in the future",
-                                       field=f"{field}.scanned_at")
                 scan = await self.scan(caller, code, local_time=local_time)
                 item.update(award_id=scan["code"]["award_id"], scan_id=scan["scan_id"],
                             conditions=scan["conditions"])

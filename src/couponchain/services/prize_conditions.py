@@ -46,11 +46,14 @@ class Condition:
 
 async def check(
     db: Any, signer: str, caller: Caller, merchant_address: str, text: str,
-    parsed: prize_codes.PrizeCode, now: int, at: int,
+    parsed: prize_codes.PrizeCode, now: int, at: int, offline_window: int | None = None,
 ) -> tuple[list[Condition], PrizeAward | None, PrizeCampaign | None, PrizeStock | None]:
-    """Every claim condition of a scanned code, judged by this server at `now`
-    (the code's expiry at `at`, an offline terminal's scan time), with the
-    award, campaign and prize it names when the code is authentic."""
+    """Every claim condition of a scanned code, judged by this server at `now`,
+    with the award, campaign and prize it names when the code is authentic.
+
+    An online scan (`offline_window` None) needs the code valid at `at`
+    (= `now`); an offline one, scanned at the terminal's `at`, is judged by
+    `prize_codes.check_offline` with the deployment's offline window."""
     out: list[Condition] = []
     try:  # authenticity alone: judged at the code's own issue time
         prize_codes.verify_code(text, signer, parsed.issued_at)
@@ -64,9 +67,16 @@ async def check(
             return out + [Condition(n, None, skipped) for n in CONDITIONS[1:]], \
                 None, None, None
     try:  # the signature is checked: judge the times alone (recovering a key twice costs)
-        prize_codes.check_times(parsed, at)
-        out.append(Condition("not_expired", True,
-                             f"valid until {views.iso(parsed.expiry)}"))
+        if offline_window is None:
+            prize_codes.check_times(parsed, at)
+            out.append(Condition("not_expired", True,
+                                 f"valid until {views.iso(parsed.expiry)}"))
+        else:
+            prize_codes.check_offline(parsed, at, now, offline_window)
+            out.append(Condition("not_expired", True,
+                                 f"scanned offline at {views.iso(at)}, while valid (until "
+                                 f"{views.iso(parsed.expiry)}), and synced within "
+                                 f"{offline_window} s of its issue"))
     except prize_codes.PrizeCodeRejected as exc:
         out.append(Condition("not_expired", False, f"{exc.problem.value}: {exc.message}"))
     award = campaign = stock = claim = None

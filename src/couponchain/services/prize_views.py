@@ -20,6 +20,7 @@ from couponchain.store.models import (
     PrizeCampaign,
     PrizeClaim,
     PrizeClaimRecord,
+    PrizeScan,
     PrizeStock,
 )
 
@@ -149,6 +150,24 @@ def claim_public(row: PrizeClaim) -> dict[str, Any]:
     }
 
 
+async def campaign_claims(db: Any, campaign_id: int, limit: int,
+                          before: int | None) -> list[dict[str, Any]]:
+    """A campaign's claim rows, newest first, for its merchant: an offline claim
+    carries `source: offline` and `scanned_offline_at`, the terminal's own clock
+    when it scanned (the server could not check that time, only bound it)."""
+    query = (select(PrizeClaim, PrizeScan.local_scanned_at, Participant.name)
+             .join(PrizeScan, PrizeScan.id == PrizeClaim.scan_id)
+             .outerjoin(Participant, Participant.id == PrizeClaim.terminal_id)
+             .where(PrizeClaim.campaign_id == campaign_id))
+    if before is not None:
+        query = query.where(PrizeClaim.id < before)
+    async with db.session() as s:
+        rows = (await s.execute(query.order_by(PrizeClaim.id.desc()).limit(limit))).all()
+    return [{**claim_public(claim), "terminal_name": name, "scanned_offline_at": iso(local)
+             if claim.source == "offline" and local is not None else None}
+            for claim, local, name in rows]
+
+
 async def stats(db: Any, campaign_id: int) -> dict[str, Any]:
     """Claims by terminal, claims per minute and stock per prize, from the chain's claims.
 
@@ -170,6 +189,9 @@ async def stats(db: Any, campaign_id: int) -> dict[str, Any]:
             .group_by(minute).order_by(minute))).tuples().all()
         pending = (await s.execute(select(func.count()).select_from(PrizeClaim).where(
             PrizeClaim.campaign_id == campaign_id, PrizeClaim.status == "pending"))).scalar()
+        offline = (await s.execute(select(func.count()).select_from(PrizeClaim).where(
+            PrizeClaim.campaign_id == campaign_id, PrizeClaim.source == "offline",
+            PrizeClaim.status != "refused"))).scalar()
         names = await _names(s, {t for t, _ in by_terminal})
     terminals = sorted(({"terminal": t, "terminal_id": names.get(t, (None, None))[0],
                          "terminal_name": names.get(t, (None, None))[1], "claims": int(n)}
@@ -177,6 +199,7 @@ async def stats(db: Any, campaign_id: int) -> dict[str, Any]:
     return {
         "campaign_id": campaign_id, "title": row.title, "awarded": row.awarded,
         "claimed": row.claimed, "revoked": row.revoked, "pending_claims": int(pending or 0),
+        "offline_claims": int(offline or 0),
         "claims_by_terminal": terminals,
         "claims_per_minute": [{"at": iso(int(m) * MINUTE), "claims": int(n)}
                               for m, n in per_minute],

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from couponchain.api.bounds import bounded_router
 from couponchain.api.deps import CallerDep, RuntimeDep
 from couponchain.api.routes.pages import templates
+from couponchain.api.security_headers import IMPORT_MAP
 from couponchain.domain.roles import Role
 from couponchain.errors import Forbidden
 from couponchain.services.prize_views import iso
@@ -80,4 +81,5 @@ async def my_prizes(request: Request) -> HTMLResponse:
 @router.get("/terminal", response_class=HTMLResponse)
 async def terminal(request: Request) -> HTMLResponse:
     """A store terminal: scan a prize code, see every condition, confirm the claim."""
-    return templates.TemplateResponse(request, "prizes/terminal.html", {})
+    return templates.TemplateResponse(request, "prizes/terminal.html",
+                                      {"importmap": IMPORT_MAP})

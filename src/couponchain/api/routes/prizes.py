@@ -249,11 +249,26 @@ class ClaimOut(BaseModel):
     status: Literal["pending", "recorded", "refused"] = Field(
         description="pending: stored, on its way to the chain; recorded: on chain "
                     "(tx_hash, block_number); refused: the contract said no (refusal)")
-    source: Literal["online", "offline"]
+    source: Literal["online", "offline"] = Field(
+        description="offline: queued by a terminal without a connection and synced later; "
+                    "its scan time is the terminal's word, bounded by the code's validity "
+                    "and the offline window")
     claimed_at: str
     tx_hash: str | None
     block_number: int | None
     refusal: str | None = Field(description="the contract's reason, for a refused claim")
+
+
+class CampaignClaim(ClaimOut):
+    terminal_name: str | None
+    scanned_offline_at: str | None = Field(
+        description="an offline claim's scan time by the terminal's own clock (bounded by "
+                    "the code's validity and the offline window); null when online")
+
+
+class ClaimPage(BaseModel):
+    claims: list[CampaignClaim]
+    next_cursor: int | None = Field(description="pass as `before` for older claims")
 
 
 class SyncItem(BaseModel):
@@ -292,6 +307,8 @@ class StatsOut(BaseModel):
     claimed: int
     revoked: int
     pending_claims: int = Field(description="written, not yet confirmed on chain")
+    offline_claims: int = Field(description="claims an offline terminal synced (source "
+                                            "offline), refused ones not counted")
     claims_by_terminal: list[TerminalClaims]
     claims_per_minute: list[MinuteClaims]
     stock: list[PrizeOut]
@@ -394,6 +411,18 @@ async def sync(body: SyncCreate, request: Request, runtime: RuntimeDep, caller: 
     queued = [(c.code, epoch(c.scanned_at)) for c in body.claims]
     return await write(idem, caller.id, key, request, body.model_dump(mode="json"),
                        lambda: runtime.prizes.sync(caller, queued))
+
+
+@router.get("/prize-campaigns/{campaign_id}/claims", response_model=ClaimPage,
+            summary="The campaign's claims, newest first; offline ones marked (merchant, "
+                    "platform)")
+async def campaign_claims(
+    campaign_id: CampaignId, runtime: RuntimeDep, caller: CallerDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    before: Annotated[int | None, Query(ge=1, le=2**63 - 1,
+                                        description="claims with a smaller id")] = None,
+) -> dict[str, Any]:
+    return await runtime.prizes.claims(caller, campaign_id, limit, before)
 
 
 @router.get("/prize-campaigns/{campaign_id}/stats", response_model=StatsOut,

@@ -8,7 +8,8 @@
 const { show, problemText, cell, signedIn, when } = window.CouponChainPromotions;
 const { drawBars } = window.CouponChainPrizes;
 const MINUTES = 30;
-const dash = { id: null, retryMs: 3000, stopped: false, updates: 0 };
+const dash = { id: null, retryMs: 3000, stopped: false, updates: 0, claimsSeen: null };
+const LATEST = 20;
 
 function live(text, ok) {
   $("dash-live").textContent = text;
@@ -22,6 +23,12 @@ function render(s) {
   $("dash-claimed").textContent = String(s.claimed);
   $("dash-awarded").textContent = String(s.awarded);
   $("dash-pending").textContent = String(s.pending_claims);
+  $("dash-offline").textContent = String(s.offline_claims);
+  const seen = `${s.claimed}/${s.pending_claims}/${s.offline_claims}`;
+  if (seen !== dash.claimsSeen) {
+    dash.claimsSeen = seen;
+    latestClaims();
+  }
   const terminals = s.claims_by_terminal;
   drawBars($("terminal-chart"), terminals.map((t) => t.claims),
            terminals.map((x) => x.terminal_name || x.terminal_id || x.terminal.slice(0, 8)));
@@ -56,6 +63,39 @@ function render(s) {
     cell(row, p.left, "amount");
     body.appendChild(row);
   }
+}
+
+// The newest claims, offline ones marked with the terminal's own scan time.
+async function latestClaims() {
+  let page;
+  try {
+    page = await api(`/v1/prize-campaigns/${dash.id}/claims?limit=${LATEST}`);
+  } catch (error) {
+    show($("dash-result"), problemText(error), true);
+    return;
+  }
+  const body = $("claims-rows");
+  body.replaceChildren();
+  for (const c of page.claims) {
+    const row = document.createElement("tr");
+    row.dataset.id = c.id;
+    row.dataset.source = c.source;
+    cell(row, when(c.claimed_at));
+    cell(row, c.prize_name);
+    cell(row, c.terminal_name || c.terminal_id);
+    const how = cell(row, "");
+    const pill = document.createElement("span");
+    pill.className = c.source === "offline" ? "pill offline" : "pill";
+    pill.textContent = c.source === "offline" ? t("offline scan") : t("online scan");
+    how.appendChild(pill);
+    if (c.scanned_offline_at) {
+      how.append(" " + t("scanned {when} (terminal's clock)", { when: when(c.scanned_offline_at) }));
+    }
+    cell(row, c.status === "recorded" ? t("recorded") : c.status === "pending"
+      ? t("pending") : t("refused"));
+    body.appendChild(row);
+  }
+  $("claims-table").dataset.rows = String(page.claims.length);
 }
 
 function handle(block) {
