@@ -75,7 +75,7 @@ async def test_duplicate_keys_are_refused(client: httpx.AsyncClient) -> None:
                                headers={"content-type": "application/json"})
     problem = _refused(answer, "body")
     assert "'name' appears twice" in problem["detail"]
-    assert (await client.get("/v1/merchants")).json()["merchants"] == [], "nothing written"
+    assert (await client.get("/v1/merchants")).json()["items"] == [], "nothing written"
 
 
 async def test_an_access_log_ip_must_be_text(runtime: Runtime,
@@ -83,9 +83,7 @@ async def test_an_access_log_ip_must_be_text(runtime: Runtime,
     merchant = (await client.post("/v1/merchants", json={"name": "Logs"})).json()
     terminal = (await client.post("/v1/terminals", json={"name": "Till",
                                                          "merchant_id": merchant["id"]})).json()
-    rules = await client.put(f"/v1/merchants/{merchant['id']}/reporting-rules",
-                             json={"rules": []},
-                             headers={"authorization": f"Bearer {merchant['api_key']}"})
+    rules = await client.get(f"/v1/merchants/{merchant['id']}/reporting-rules")
     number = rules.json()["merchant_number"]
     for ip in (True, 16909060, None, ["1.2.3.4"]):
         record = {"ip": ip, "time": 1_700_000_000, "merchant": number, "method": "app",
