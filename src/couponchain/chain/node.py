@@ -1,9 +1,12 @@
 """Supervise the embedded local EVM node: start it, restart it when it dies, stop it.
 
-The default chain is a Hardhat node (EDR) installed from the npm registry into the
-repository's `node/` folder by `scripts/setup`; anvil can stand in for it. The node
-keeps no state across restarts that we rely on: after every restart the registered
-`on_restart` callbacks run, so the gateway can replay its journal into the new node.
+The default chain is geth in developer mode (see `couponchain.chain.geth`), built by
+`scripts/setup` into the repository's `node/bin/` from the Go module proxy, with its
+state in `<data_dir>/geth`; a Hardhat node (EDR, installed from the npm registry into
+`node/`) and anvil can stand in for it (`COUPONCHAIN_NODE_KIND`). Hardhat and anvil
+keep no state across restarts, and geth may lose the block it was sealing when
+killed: after every restart the registered `on_restart` callbacks run, so the
+gateway can replay into the node what its journal holds and the node lacks.
 
     supervisor = NodeSupervisor(data_dir)
     supervisor.on_restart(gateway.replay)
@@ -35,13 +38,16 @@ from typing import IO, Any
 
 import httpx
 
+from couponchain.chain.geth import geth_binary, geth_command, initialise
 from couponchain.errors import ChainUnavailable, ConfigurationError
 
-__all__ = ["NODE_KINDS", "NodeSupervisor", "node_dir"]
+__all__ = ["DEFAULT_KIND", "NODE_KINDS", "NodeSupervisor", "default_kind", "node_dir"]
 
 log = logging.getLogger(__name__)
 
-NODE_KINDS = ("hardhat", "anvil")
+NODE_KINDS = ("geth", "hardhat", "anvil")
+#: The embedded default (`COUPONCHAIN_NODE_KIND` picks another).
+DEFAULT_KIND = "geth"
 HOST = "127.0.0.1"
 # EIP-1559 raises the base fee only when a block uses more than half its gas limit;
 # with this limit that never happens, so the base fee stays 0 (see node/hardhat.config.js).
@@ -67,6 +73,11 @@ def node_dir() -> Path:
         return Path(override).resolve()
     # src/couponchain/chain/node.py -> repository root
     return Path(__file__).resolve().parents[3] / "node"
+
+
+def default_kind() -> str:
+    """The node kind to run when none is given: `COUPONCHAIN_NODE_KIND`, else geth."""
+    return os.environ.get("COUPONCHAIN_NODE_KIND") or DEFAULT_KIND
 
 
 def _free_port() -> int:
@@ -117,10 +128,11 @@ class NodeSupervisor:
     def __init__(
         self,
         data_dir: Path,
-        kind: str = "hardhat",
+        kind: str | None = None,
         chain_id: int = 31337,
         port: int | None = None,
     ) -> None:
+        kind = kind or default_kind()
         if kind not in NODE_KINDS:
             raise ConfigurationError(
                 f"node kind must be one of {', '.join(NODE_KINDS)}, got {kind!r}", field="kind"
@@ -216,6 +228,9 @@ class NodeSupervisor:
         env = dict(os.environ)
         if genesis is not None:
             env["COUPONCHAIN_GENESIS_TIMESTAMP"] = str(genesis)
+        if self.kind == "geth":
+            command = geth_command(geth_binary(root), self.data_dir / "geth", HOST, self._port)
+            return command, self.data_dir, env
         if self.kind == "hardhat":
             cli = root / "node_modules" / "hardhat" / "internal" / "cli" / "cli.js"
             config = root / "hardhat.config.js"
@@ -271,6 +286,9 @@ class NodeSupervisor:
             earliest = await self.genesis_timestamp()
             genesis = None if earliest is None else earliest - 1
         command, cwd, env = self._command(genesis)
+        if self.kind == "geth":  # a fresh data directory gets its genesis first
+            await asyncio.to_thread(initialise, command[0], self.data_dir / "geth",
+                                    self.chain_id, genesis)
         log_file = self._open_log()
         log_file.write(
             f"--- {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} starting "
@@ -289,6 +307,7 @@ class NodeSupervisor:
         )
         try:
             await self._wait_ready(self._proc)
+            await self._after_ready()
         except BaseException:
             await self._terminate()
             raise
@@ -319,6 +338,17 @@ class NodeSupervisor:
                         f"{START_TIMEOUT:.0f} s; see {self.log_path}:\n{self._log_tail()}"
                     )
                 await asyncio.sleep(0.05)
+
+    async def _after_ready(self) -> None:
+        """Settings a node forgets when it stops: geth's minimum tip goes to 0 (its
+        pool and miner would refuse the platform's zero-fee transactions)."""
+        if self.kind != "geth":
+            return
+        body = {"jsonrpc": "2.0", "id": 1, "method": "miner_setGasPrice", "params": ["0x0"]}
+        async with httpx.AsyncClient(timeout=10.0) as client:
+            reply = (await client.post(self.url, json=body)).json()
+        if reply.get("result") is not True:
+            raise ChainUnavailable(f"geth refused miner_setGasPrice 0: {reply}")
 
     async def _chain_id(self, client: httpx.AsyncClient, body: dict[str, Any]) -> int | None:
         """The chain id the URL answers, or None while nothing answers properly."""

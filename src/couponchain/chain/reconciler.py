@@ -1,12 +1,17 @@
 """The reconciler: makes the node hold everything the journal holds.
 
-The journal (`chain_txs`) is the source of truth, not the node. The embedded
-node keeps no state across restarts, and any node may drop a transaction, so
-whenever the node comes (back) up:
+The journal (`chain_txs`) is the source of truth, not the node. A Hardhat or
+anvil node keeps no state across restarts, geth may lose the last blocks it
+sealed when killed (its database writes them a moment later), and any node may
+drop a transaction, so whenever the node comes (back) up:
 
 1. confirmed journal transactions the node does not know are replayed in chain
-   order, each in its own block at its recorded timestamp (dev nodes), which
-   reproduces the same state, addresses and outcomes;
+   order at their recorded timestamps (dev nodes), which reproduces the same
+   state, addresses and outcomes: on Hardhat and anvil each in its own block after
+   `evm_setNextBlockTimestamp`; on geth the transactions of each journaled block
+   together in one block sealed with `testing_commitBlockV1` at that block's time.
+   The node holds a prefix of the journal, found by bisection, so only what it
+   lacks is replayed: nothing at all after geth stopped cleanly;
 2. signed but unconfirmed transactions are broadcast again in journal order;
 3. the journal rows are updated with where each transaction now sits.
 
@@ -33,6 +38,11 @@ from couponchain.store.models import ChainTx
 log = logging.getLogger(__name__)
 
 CHUNK = 500
+#: Longest wait, after a replay into geth, for the wall clock to pass the replayed
+#: chain's time: geth seals its next block at max(now, its last block's time at
+#: start + 1), which must be later than the head the replay left.
+MAX_CLOCK_WAIT = 30.0
+_ZERO32 = "0x" + "00" * 32
 
 
 @dataclass
@@ -50,6 +60,7 @@ class _Row:
     tx_hash: str
     raw: bytes
     timestamp: int | None
+    block: int | None = None
 
 
 async def earliest_timestamp(db: Database) -> int | None:
@@ -88,9 +99,12 @@ class Reconciler:
             replay = confirmed[start:] if start is not None else []
             if replay:
                 log.warning("node lacks %d journaled transactions; replaying", len(replay))
-                await self._send(replay, with_timestamps=self.replay_timestamps)
-                if self.replay_timestamps:
-                    await self._catch_up_clock(replay[-1].timestamp)
+                if self.replay_timestamps and await self._is_geth():
+                    await self._seal_blocks(replay)
+                else:
+                    await self._send(replay, with_timestamps=self.replay_timestamps)
+                    if self.replay_timestamps:
+                        await self._catch_up_clock(replay[-1].timestamp)
             if pending:
                 await self._send(pending, with_timestamps=False)
             await self._record(replay + pending)
@@ -113,7 +127,8 @@ class Reconciler:
         async with self.db.session() as s:
             done = (
                 await s.execute(
-                    select(ChainTx.id, ChainTx.tx_hash, ChainTx.raw, ChainTx.block_timestamp)
+                    select(ChainTx.id, ChainTx.tx_hash, ChainTx.raw, ChainTx.block_timestamp,
+                           ChainTx.block_number)
                     .where(ChainTx.status.in_(("confirmed", "reverted")))
                     .order_by(ChainTx.block_number, ChainTx.tx_index)
                 )
@@ -156,6 +171,47 @@ class Reconciler:
                     log.warning("replay: %s", reply)
             if self.progress:
                 self.progress(min(offset + CHUNK, len(rows)), len(rows))
+
+    async def _is_geth(self) -> bool:
+        try:
+            version = await self.rpc.call("web3_clientVersion")
+        except RpcError:
+            return False
+        return str(version).startswith("Geth/")
+
+    async def _seal_blocks(self, rows: list[_Row]) -> None:
+        """Replay into geth: each journaled block's transactions in one block sealed at
+        that block's recorded time (`testing_commitBlockV1`, dev mode only)."""
+        head = await self.rpc.call("eth_getBlockByNumber", "latest", False)
+        parent_time = int(head["timestamp"], 16)
+        groups: list[list[_Row]] = []
+        for row in rows:
+            if groups and groups[-1][0].block == row.block:
+                groups[-1].append(row)
+            else:
+                groups.append([row])
+        for done, group in enumerate(groups, start=1):
+            stamp = group[0].timestamp or int(time.time())
+            if stamp <= parent_time:
+                # Blocks must be later than their parent; a journal written on a
+                # node allowing equal times (Hardhat) lands one second later.
+                log.warning("replay: block %s at %d moved to %d", group[0].block, stamp,
+                            parent_time + 1)
+                stamp = parent_time + 1
+            attributes = {"timestamp": hex(stamp), "prevRandao": _ZERO32,
+                          "suggestedFeeRecipient": "0x" + "00" * 20, "withdrawals": [],
+                          "parentBeaconBlockRoot": _ZERO32}
+            await self.rpc.call("testing_commitBlockV1", attributes,
+                                ["0x" + row.raw.hex() for row in group], "0x")
+            parent_time = stamp
+            if self.progress:
+                self.progress(min(done * len(rows) // len(groups), len(rows)), len(rows))
+        wait = parent_time + 1 - time.time()
+        if wait > MAX_CLOCK_WAIT:
+            log.warning("the replayed chain's clock leads the wall clock by %.0f s: geth seals "
+                        "no new block until it has passed", wait)
+        elif wait > 0:
+            await asyncio.sleep(wait)
 
     async def _catch_up_clock(self, last: int | None) -> None:
         """After replaying old timestamps, let new blocks carry the real time again."""
