@@ -81,11 +81,13 @@ async def geth(tmp_path: Path) -> AsyncIterator[NodeSupervisor]:
         await supervisor.stop()
 
 
-def test_geth_is_the_default_kind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_node_kind_setting_picks_the_kind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("COUPONCHAIN_NODE_KIND", raising=False)
-    assert NodeSupervisor(tmp_path).kind == "geth"
-    monkeypatch.setenv("COUPONCHAIN_NODE_KIND", "hardhat")
     assert NodeSupervisor(tmp_path).kind == "hardhat"
+    monkeypatch.setenv("COUPONCHAIN_NODE_KIND", "geth")
+    assert NodeSupervisor(tmp_path).kind == "geth"
 
 
 @pytest.mark.parametrize("kind", KINDS)

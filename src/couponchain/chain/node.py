@@ -1,9 +1,10 @@
 """Supervise the embedded local EVM node: start it, restart it when it dies, stop it.
 
-The default chain is geth in developer mode (see `couponchain.chain.geth`), built by
-`scripts/setup` into the repository's `node/bin/` from the Go module proxy, with its
-state in `<data_dir>/geth`; a Hardhat node (EDR, installed from the npm registry into
-`node/`) and anvil can stand in for it (`COUPONCHAIN_NODE_KIND`). Hardhat and anvil
+The default chain is a Hardhat node (EDR) installed from the npm registry into the
+repository's `node/` folder by `scripts/setup`; geth in developer mode (see
+`couponchain.chain.geth`, built by `scripts/setup` into `node/bin/` from the Go module
+proxy, with its state on disk in `<data_dir>/geth`) and anvil can stand in for it
+(`COUPONCHAIN_NODE_KIND`). Hardhat and anvil
 keep no state across restarts, and geth may lose the block it was sealing when
 killed: after every restart the registered `on_restart` callbacks run, so the
 gateway can replay into the node what its journal holds and the node lacks.
@@ -46,8 +47,12 @@ __all__ = ["DEFAULT_KIND", "NODE_KINDS", "NodeSupervisor", "default_kind", "node
 log = logging.getLogger(__name__)
 
 NODE_KINDS = ("geth", "hardhat", "anvil")
-#: The embedded default (`COUPONCHAIN_NODE_KIND` picks another).
-DEFAULT_KIND = "geth"
+#: The embedded default (`COUPONCHAIN_NODE_KIND` picks another). Not geth yet: geth
+#: gives every block at least its parent's time + 1 s, so a chain sealing more than a
+#: block a second runs ahead of the wall clock (measured: 2-3 minutes ahead after
+#: the demo's ~200 blocks in a minute), and the services compare the wall clock with
+#: block times (consent expiry, reservations): see docs/performance.md.
+DEFAULT_KIND = "hardhat"
 HOST = "127.0.0.1"
 # EIP-1559 raises the base fee only when a block uses more than half its gas limit;
 # with this limit that never happens, so the base fee stays 0 (see node/hardhat.config.js).
@@ -76,7 +81,7 @@ def node_dir() -> Path:
 
 
 def default_kind() -> str:
-    """The node kind to run when none is given: `COUPONCHAIN_NODE_KIND`, else geth."""
+    """The node kind to run when none is given: `COUPONCHAIN_NODE_KIND`, else hardhat."""
     return os.environ.get("COUPONCHAIN_NODE_KIND") or DEFAULT_KIND
 
 
@@ -147,6 +152,7 @@ class NodeSupervisor:
         self._log_file: IO[bytes] | None = None
         self._watch_task: asyncio.Task[None] | None = None
         self._callbacks: list[Callable[[], Awaitable[None]]] = []
+        self._callback_tasks: set[asyncio.Task[None]] = set()
         self._stopping = False
         self.restarts = 0
         #: Asked before every (re)start: the earliest block timestamp the node must be
@@ -210,8 +216,22 @@ class NodeSupervisor:
                 pass
             except Exception:
                 log.exception("the %s node's watch task had failed", self.kind)
+        for callbacks in list(self._callback_tasks):
+            callbacks.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await callbacks
         await self._terminate()
         self._close_log()
+
+    async def restart(self) -> None:
+        """Stop the node cleanly (SIGTERM) and let supervision start it again; the
+        `on_restart` callbacks then run as after a crash. Returns once it stopped."""
+        proc = self._proc
+        if proc is not None and proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.terminate()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(proc.wait()), STOP_TIMEOUT)
 
     def kill(self) -> None:
         """SIGKILL the node without stopping supervision (simulates a crash)."""
@@ -409,7 +429,12 @@ class NodeSupervisor:
                 quick_failures += 1
                 continue
             self.restarts += 1
-            await self._run_callbacks()
+            # In their own task: a callback may wait for the node, or restart it
+            # (`restart`), and this loop must be free to start it again meanwhile.
+            task = asyncio.get_running_loop().create_task(
+                self._run_callbacks(), name=f"couponchain-{self.kind}-on-restart")
+            self._callback_tasks.add(task)
+            task.add_done_callback(self._callback_tasks.discard)
 
     async def _run_callbacks(self) -> None:
         for callback in list(self._callbacks):

@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,31 +87,52 @@ class Reconciler:
         #: Transactions replayed into a node that lost them, over this process's life.
         self.replayed_total = 0
         self.progress: Callable[[int, int], None] | None = None
+        #: Stops the node cleanly for its supervisor to start again (set by the runtime
+        #: for the embedded node): see `_seal_blocks`.
+        self.restart_node: Callable[[], Awaitable[None]] | None = None
         self._lock = asyncio.Lock()
 
     async def run(self) -> ReplayReport:
-        """Wait for the node, then replay and rebroadcast what it lacks."""
+        """Wait for the node, then replay and rebroadcast what it lacks.
+
+        A node that stops answering midway (restarted, or killed again) is waited
+        for and reconciled from the start: every step may be repeated.
+        """
         async with self._lock:
-            started = time.perf_counter()
-            await self._wait_for_node()
-            confirmed, pending = await self._journal()
-            start = await self._first_missing(confirmed)
-            replay = confirmed[start:] if start is not None else []
-            if replay:
-                log.warning("node lacks %d journaled transactions; replaying", len(replay))
-                if self.replay_timestamps and await self._is_geth():
-                    await self._seal_blocks(replay)
-                else:
-                    await self._send(replay, with_timestamps=self.replay_timestamps)
-                    if self.replay_timestamps:
-                        await self._catch_up_clock(replay[-1].timestamp)
-            if pending:
-                await self._send(pending, with_timestamps=False)
-            await self._record(replay + pending)
-            self.last = ReplayReport(len(replay), len(pending), time.perf_counter() - started)
-            self.replayed_total += len(replay)
-            self.runs += 1
-            return self.last
+            while True:
+                try:
+                    return await self._run_once()
+                except ChainUnavailable as exc:
+                    log.warning("reconciling: %s; waiting for the node", exc)
+                    await asyncio.sleep(0.2)
+
+    async def _run_once(self) -> ReplayReport:
+        started = time.perf_counter()
+        await self._wait_for_node()
+        confirmed, pending = await self._journal()
+        start = await self._first_missing(confirmed)
+        replay = confirmed[start:] if start is not None else []
+        if replay:
+            log.warning("node lacks %d journaled transactions; replaying", len(replay))
+            if self.replay_timestamps and await self._is_geth():
+                if await self._seal_blocks(replay):
+                    # The node is restarting; its supervisor runs us again once it is
+                    # up (waiting for it here would hold up that very restart).
+                    return self._report(len(replay), 0, started)
+            else:
+                await self._send(replay, with_timestamps=self.replay_timestamps)
+                if self.replay_timestamps:
+                    await self._catch_up_clock(replay[-1].timestamp)
+        if pending:
+            await self._send(pending, with_timestamps=False)
+        await self._record(replay + pending)
+        return self._report(len(replay), len(pending), started)
+
+    def _report(self, replayed: int, rebroadcast: int, started: float) -> ReplayReport:
+        self.last = ReplayReport(replayed, rebroadcast, time.perf_counter() - started)
+        self.replayed_total += replayed
+        self.runs += 1
+        return self.last
 
     async def _wait_for_node(self) -> None:
         delay = 0.05
@@ -142,7 +163,14 @@ class Reconciler:
         return [_Row(*r) for r in done], [_Row(*r) for r in signed]
 
     async def _has(self, row: _Row) -> bool:
-        return await self.rpc.call("eth_getTransactionReceipt", row.tx_hash) is not None
+        while True:
+            try:
+                return await self.rpc.call("eth_getTransactionReceipt", row.tx_hash) is not None
+            except RpcError as exc:
+                # geth, just started, answers so until it has indexed its transactions.
+                if "indexing is in progress" not in exc.rpc_message:
+                    raise
+                await asyncio.sleep(0.1)
 
     async def _first_missing(self, rows: list[_Row]) -> int | None:
         """Index of the first confirmed row the node lacks (the node holds a prefix)."""
@@ -179,9 +207,10 @@ class Reconciler:
             return False
         return str(version).startswith("Geth/")
 
-    async def _seal_blocks(self, rows: list[_Row]) -> None:
+    async def _seal_blocks(self, rows: list[_Row]) -> bool:
         """Replay into geth: each journaled block's transactions in one block sealed at
-        that block's recorded time (`testing_commitBlockV1`, dev mode only)."""
+        that block's recorded time (`testing_commitBlockV1`, dev mode only). True when
+        the node was then told to restart."""
         head = await self.rpc.call("eth_getBlockByNumber", "latest", False)
         parent_time = int(head["timestamp"], 16)
         groups: list[list[_Row]] = []
@@ -190,6 +219,8 @@ class Reconciler:
                 groups[-1].append(row)
             else:
                 groups.append([row])
+        log.info("replay: %d blocks from %s (%s) after head %s", len(groups), groups[0][0].block,
+                 groups[0][0].tx_hash, int(head["number"], 16))
         for done, group in enumerate(groups, start=1):
             stamp = group[0].timestamp or int(time.time())
             if stamp <= parent_time:
@@ -207,11 +238,21 @@ class Reconciler:
             if self.progress:
                 self.progress(min(done * len(rows) // len(groups), len(rows)), len(rows))
         wait = parent_time + 1 - time.time()
+        if wait > 0 and self.restart_node is not None:
+            # geth's sealer took its clock from the head it started on; the replayed
+            # head is later than the wall clock (blocks come faster than one a second
+            # under load, each a second after its parent), so it would refuse to seal
+            # until the wall clock passed. Started again, it begins from the new head.
+            log.warning("the replayed chain leads the wall clock by %.0f s; restarting "
+                        "the node so that it seals after the replayed head", wait)
+            await self.restart_node()
+            return True
         if wait > MAX_CLOCK_WAIT:
             log.warning("the replayed chain's clock leads the wall clock by %.0f s: geth seals "
                         "no new block until it has passed", wait)
         elif wait > 0:
             await asyncio.sleep(wait)
+        return False
 
     async def _catch_up_clock(self, last: int | None) -> None:
         """After replaying old timestamps, let new blocks carry the real time again."""
