@@ -120,3 +120,38 @@ async def test_the_platform_runs_on_each_node_kind(tmp_path: Path, kind: str) ->
                 assert again.indexer.rewinds == 0
     finally:
         await again.stop()
+
+
+async def test_a_chain_charging_a_base_fee_is_refused_in_one_line(tmp_path: Path) -> None:
+    """Against a chain with a base fee (anvil's default is 1 gwei) `couponchain up` used
+    to loop on "max fee per gas less than block base fee"; it now stops at once."""
+    import json
+    import subprocess
+
+    from couponchain.chain import geth
+    from couponchain.chain.node import NodeSupervisor, node_dir
+    from couponchain.errors import ConfigurationError
+
+    binary = geth.geth_binary(node_dir())
+    datadir = tmp_path / "node" / "geth"
+    datadir.mkdir(parents=True)
+    genesis = geth._genesis(binary, 31337, None)
+    genesis["baseFeePerGas"] = hex(10**9)
+    (datadir / "genesis.json").write_text(json.dumps(genesis))
+    subprocess.run([binary, "--datadir", str(datadir), *geth._STORAGE, "init",
+                    str(datadir / "genesis.json")], check=True, capture_output=True)
+    node = NodeSupervisor(tmp_path / "node", kind="geth")  # keeps the chain it finds
+    url = await node.start()
+    try:
+        settings = _settings(tmp_path, "geth").model_copy(update={"rpc_url": url})
+        runtime = Runtime(settings)
+        try:
+            with pytest.raises(ConfigurationError) as refused:
+                await asyncio.wait_for(runtime.start(), 60)
+        finally:
+            await runtime.stop()
+    finally:
+        await node.stop()
+    message = str(refused.value)
+    assert "\n" not in message
+    assert "base fee of 1000000000 wei" in message and "COUPONCHAIN_RPC_URL" in message

@@ -339,12 +339,17 @@ async def test_storage_proofs_and_set_balance(
 
 
 async def _mined(http: httpx.AsyncClient, url: str, tx_hash: str) -> dict[str, Any]:
-    """geth seals asynchronously: wait for the receipt."""
-    deadline = time.monotonic() + 10
+    """geth seals asynchronously: wait for the receipt (until it has indexed its
+    transactions, geth answers an error instead of null)."""
+    deadline = time.monotonic() + 30
+    body = {"jsonrpc": "2.0", "id": 1, "method": "eth_getTransactionReceipt",
+            "params": [tx_hash]}
     while True:
-        receipt = await rpc(http, url, "eth_getTransactionReceipt", tx_hash)
-        if receipt is not None:
-            return dict(receipt)
+        reply = (await http.post(url, json=body)).json()
+        if "error" in reply:
+            assert "indexing is in progress" in reply["error"]["message"], reply
+        elif reply["result"] is not None:
+            return dict(reply["result"])
         assert time.monotonic() < deadline, f"{tx_hash} not mined"
         await asyncio.sleep(0.01)
 

@@ -14,10 +14,10 @@ never raises the fee under, and after every start the pool's and the miner's
 minimum tip go to 0 (`miner_setGasPrice`, which geth does not persist). A data
 directory that holds a chain already keeps it: `--dev` then uses the stored genesis.
 
-State is stored by hash with `--gcmode archive`: every block's state is written
-to the database as the block is, so a `kill -9` of the node loses at most the
-block being sealed (measured in tests/integration/test_node.py) and proofs can be
-asked at any block, not only the last 128.
+State is stored by hash with `--gcmode archive` in LevelDB: every block and its
+state are handed to the kernel as the block is sealed, so a `kill -9` of the node
+loses at most the block being sealed (tests/integration/test_node.py), and proofs
+can be asked at any block, not only the last 128.
 """
 
 from __future__ import annotations
@@ -40,6 +40,11 @@ GAS_LIMIT = 1_000_000_000_000
 #: Megabytes geth may use for its caches (its default, 4096, is most of this
 #: machine's memory budget for the node; measured in bench/ledger.py).
 CACHE_MB = 256
+#: LevelDB, not geth's default Pebble: Pebble keeps recent writes in the process
+#: until about 500 KB of them are waiting (geth's `WALBytesPerSync`), so a kill -9
+#: of a lightly loaded node lost every block of the last seconds or minutes;
+#: LevelDB hands each write to the kernel, where a kill -9 of the process leaves it.
+_STORAGE = ("--db.engine", "leveldb", "--state.scheme", "hash")
 _MAINNET_FORKS = ("shanghaiTime", "cancunTime", "pragueTime", "osakaTime")
 
 
@@ -88,7 +93,7 @@ def initialise(binary: str, datadir: Path, chain_id: int, timestamp: int | None)
     path = datadir / "genesis.json"
     path.write_text(json.dumps(_genesis(binary, chain_id, timestamp)))
     done = subprocess.run(
-        [binary, "--datadir", str(datadir), "--state.scheme", "hash", "init", str(path)],
+        [binary, "--datadir", str(datadir), *_STORAGE, "init", str(path)],
         capture_output=True, text=True, timeout=120, check=False)
     if done.returncode != 0:
         raise ConfigurationError(f"geth init failed in {datadir}: "
@@ -103,7 +108,7 @@ def geth_command(binary: str, datadir: Path, host: str, port: int) -> list[str]:
         "--dev",
         "--dev.period", "0",  # seal a block as soon as a transaction waits
         "--datadir", str(datadir),
-        "--state.scheme", "hash",
+        *_STORAGE,
         "--gcmode", "archive",
         "--cache", str(CACHE_MB),
         "--miner.gaslimit", str(GAS_LIMIT),

@@ -60,6 +60,8 @@ class _Row:
     tx_hash: str
     raw: bytes
     timestamp: int | None
+    account: str
+    nonce: int
     block: int | None = None
 
 
@@ -149,28 +151,32 @@ class Reconciler:
             done = (
                 await s.execute(
                     select(ChainTx.id, ChainTx.tx_hash, ChainTx.raw, ChainTx.block_timestamp,
-                           ChainTx.block_number)
+                           ChainTx.account, ChainTx.nonce, ChainTx.block_number)
                     .where(ChainTx.status.in_(("confirmed", "reverted")))
                     .order_by(ChainTx.block_number, ChainTx.tx_index)
                 )
             ).tuples().all()
             signed = (
                 await s.execute(
-                    select(ChainTx.id, ChainTx.tx_hash, ChainTx.raw, ChainTx.block_timestamp)
+                    select(ChainTx.id, ChainTx.tx_hash, ChainTx.raw, ChainTx.block_timestamp,
+                           ChainTx.account, ChainTx.nonce)
                     .where(ChainTx.status == "signed").order_by(ChainTx.id)
                 )
             ).tuples().all()
         return [_Row(*r) for r in done], [_Row(*r) for r in signed]
 
     async def _has(self, row: _Row) -> bool:
-        while True:
-            try:
-                return await self.rpc.call("eth_getTransactionReceipt", row.tx_hash) is not None
-            except RpcError as exc:
-                # geth, just started, answers so until it has indexed its transactions.
-                if "indexing is in progress" not in exc.rpc_message:
-                    raise
-                await asyncio.sleep(0.1)
+        try:
+            return await self.rpc.call("eth_getTransactionReceipt", row.tx_hash) is not None
+        except RpcError as exc:
+            # geth, just started, answers so for a hash it has not indexed (yet, or
+            # ever: on a chain of its genesis alone it never finishes). Its account
+            # nonces say the same for a journaled transaction: mined iff the node's
+            # nonce of the account is past it.
+            if "indexing is in progress" not in exc.rpc_message:
+                raise
+        count = await self.rpc.call("eth_getTransactionCount", row.account, "latest")
+        return int(count, 16) > row.nonce
 
     async def _first_missing(self, rows: list[_Row]) -> int | None:
         """Index of the first confirmed row the node lacks (the node holds a prefix)."""

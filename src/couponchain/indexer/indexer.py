@@ -54,9 +54,10 @@ FIRST_SPAN = 10
 #: A range of at most this many blocks (following the head) is read in one request:
 #: its logs and every block's hash and timestamp together.
 NEAR_HEAD = 16
-#: At most this many changed blocks are compared event by event with the stored
-#: ones (to keep the read models) instead of rewound.
+#: At most this many changed blocks, holding at most this many events, are compared
+#: event by event with the stored ones (to keep the read models) instead of rewound.
 RECHECK_BLOCKS = 5000
+RECHECK_EVENTS = 50_000
 
 ContractsByAddress = Callable[[], dict[str, tuple[str, CompiledContract]]]
 
@@ -302,6 +303,10 @@ class Indexer:
         node, short of those blocks, may still be replaying them."""
         top = self.indexed
         if top - keep > RECHECK_BLOCKS:
+            return False
+        events = await self.db.read(lambda s: s.scalar(
+            select(func.count()).select_from(_EVENTS).where(_EVENTS.c.block_number > keep)))
+        if (events or 0) > RECHECK_EVENTS:
             return False
         head = int(await self.rpc.call("eth_blockNumber"), 16)
         if head < top:
