@@ -26,7 +26,7 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".data")
     database_url: str | None = None
     rpc_url: str | None = Field(default=None, description="external EVM JSON-RPC endpoint")
-    node_kind: str = "hardhat"
+    node_kind: str = Field(default="hardhat", description="embedded node: hardhat, geth or anvil")
     chain_id: int = 31337
     master_secret: str = DEV_MASTER_SECRET
     admin_key: str | None = None

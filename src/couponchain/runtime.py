@@ -111,6 +111,7 @@ class Runtime:
         self.gateway.reconciler.progress = self.replay_progress
         if self.supervisor is not None:
             self.supervisor.on_restart(self.gateway.recover)
+            self.gateway.reconciler.restart_node = self.supervisor.restart
         self.indexer = Indexer(self.db, self.rpc, lambda: self.gateway.by_address)
         await self.gateway.start()
         self.participants = ParticipantService(self.db, self.vault, self.gateway, self.indexer)

@@ -1,5 +1,6 @@
-"""The embedded EVM node: supervision (start, crash restart, stop, parent death)
-and the chain rules the gateway relies on (zero fees, ordered batches, timestamps)."""
+"""The embedded EVM node: supervision (start, crash restart, stop, parent death) for
+every node kind, and the chain rules the gateway relies on (zero fees, ordered
+batches, timestamps, what survives a crash)."""
 
 from __future__ import annotations
 
@@ -55,9 +56,14 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
+#: The embedded kinds this machine runs (anvil is not installed by scripts/setup).
+KINDS = ["geth", "hardhat"]
+
+
 @pytest.fixture
 async def node(tmp_path: Path) -> AsyncIterator[NodeSupervisor]:
-    supervisor = NodeSupervisor(tmp_path / "data")
+    """A Hardhat node: the tests using it check Hardhat's own rules."""
+    supervisor = NodeSupervisor(tmp_path / "data", kind="hardhat")
     await supervisor.start()
     try:
         yield supervisor
@@ -65,10 +71,30 @@ async def node(tmp_path: Path) -> AsyncIterator[NodeSupervisor]:
         await supervisor.stop()
 
 
-async def test_node_restarts_on_the_same_url_after_a_crash(
-    tmp_path: Path, http: httpx.AsyncClient
+@pytest.fixture
+async def geth(tmp_path: Path) -> AsyncIterator[NodeSupervisor]:
+    supervisor = NodeSupervisor(tmp_path / "data", kind="geth")
+    await supervisor.start()
+    try:
+        yield supervisor
+    finally:
+        await supervisor.stop()
+
+
+def test_the_node_kind_setting_picks_the_kind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    supervisor = NodeSupervisor(tmp_path / "data")
+    monkeypatch.delenv("COUPONCHAIN_NODE_KIND", raising=False)
+    assert NodeSupervisor(tmp_path).kind == "hardhat"
+    monkeypatch.setenv("COUPONCHAIN_NODE_KIND", "geth")
+    assert NodeSupervisor(tmp_path).kind == "geth"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_node_restarts_on_the_same_url_after_a_crash(
+    tmp_path: Path, http: httpx.AsyncClient, kind: str
+) -> None:
+    supervisor = NodeSupervisor(tmp_path / "data", kind=kind)
     restarted = asyncio.Event()
 
     async def on_restart() -> None:
@@ -97,13 +123,14 @@ async def test_node_restarts_on_the_same_url_after_a_crash(
         await supervisor.stop()
     assert supervisor.pid is None
     assert last_pid is not None and not alive(last_pid)
-    assert (tmp_path / "data" / "hardhat-node.log").stat().st_size > 0
+    assert (tmp_path / "data" / f"{kind}-node.log").stat().st_size > 0
 
 
+@pytest.mark.parametrize("kind", KINDS)
 async def test_chain_id_and_port_come_from_the_arguments(
-    tmp_path: Path, http: httpx.AsyncClient
+    tmp_path: Path, http: httpx.AsyncClient, kind: str
 ) -> None:
-    supervisor = NodeSupervisor(tmp_path / "data", chain_id=1337)
+    supervisor = NodeSupervisor(tmp_path / "data", kind=kind, chain_id=1337)
     await supervisor.start()
     try:
         assert await rpc(http, supervisor.url, "eth_chainId") == hex(1337)
@@ -111,7 +138,7 @@ async def test_chain_id_and_port_come_from_the_arguments(
     finally:
         await supervisor.stop()
 
-    again = NodeSupervisor(tmp_path / "data", chain_id=1337, port=port)
+    again = NodeSupervisor(tmp_path / "data", kind=kind, chain_id=1337, port=port)
     await again.start()
     try:
         assert again.url == f"http://127.0.0.1:{port}"
@@ -120,14 +147,15 @@ async def test_chain_id_and_port_come_from_the_arguments(
         await again.stop()
 
 
-async def test_node_dies_with_its_parent_even_on_kill_9(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", KINDS)
+async def test_node_dies_with_its_parent_even_on_kill_9(tmp_path: Path, kind: str) -> None:
     script = textwrap.dedent(f"""
         import asyncio, sys
         from pathlib import Path
         from couponchain.chain.node import NodeSupervisor
 
         async def main():
-            supervisor = NodeSupervisor(Path({str(tmp_path / "data")!r}))
+            supervisor = NodeSupervisor(Path({str(tmp_path / "data")!r}), kind={kind!r})
             await supervisor.start()
             print(supervisor.pid, flush=True)
             await asyncio.sleep(300)
@@ -148,19 +176,21 @@ async def test_node_dies_with_its_parent_even_on_kill_9(tmp_path: Path) -> None:
             parent.wait()
 
 
+@pytest.mark.parametrize("kind", KINDS)
 async def test_missing_install_names_the_setup_command(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
 ) -> None:
     monkeypatch.setenv("COUPONCHAIN_NODE_DIR", str(tmp_path / "nowhere"))
-    supervisor = NodeSupervisor(tmp_path / "data")
+    monkeypatch.setenv("PATH", str(tmp_path / "nowhere"))  # no geth on PATH either
+    supervisor = NodeSupervisor(tmp_path / "data", kind=kind)
     with pytest.raises(ConfigurationError, match="embedded node not installed: run scripts/setup"):
         await supervisor.start()
     assert supervisor.pid is None
 
 
 def test_unknown_node_kind_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(ConfigurationError, match="hardhat, anvil"):
-        NodeSupervisor(tmp_path, kind="geth")
+    with pytest.raises(ConfigurationError, match="geth, hardhat, anvil"):
+        NodeSupervisor(tmp_path, kind="besu")
 
 
 def _signed(account: Any, nonce: int, chain_id: int = 31337) -> str:
@@ -338,3 +368,101 @@ async def test_a_fresh_nodes_clock_is_the_wall_clock_however_slowly_it_starts(
         assert before <= int(pending["timestamp"], 16) <= after
     finally:
         await supervisor.stop()
+
+
+# -- geth, the embedded default ---------------------------------------------------
+
+
+async def _mined(http: httpx.AsyncClient, url: str, tx_hash: str) -> dict[str, Any]:
+    """geth seals asynchronously: wait for the receipt (until it has indexed its
+    transactions, geth answers an error instead of null)."""
+    deadline = time.monotonic() + 30
+    body = {"jsonrpc": "2.0", "id": 1, "method": "eth_getTransactionReceipt",
+            "params": [tx_hash]}
+    while True:
+        reply = (await http.post(url, json=body)).json()
+        if "error" in reply:
+            assert "indexing is in progress" in reply["error"]["message"], reply
+        elif reply["result"] is not None:
+            return dict(reply["result"])
+        assert time.monotonic() < deadline, f"{tx_hash} not mined"
+        await asyncio.sleep(0.01)
+
+
+async def test_geth_takes_zero_fee_transactions_from_unfunded_accounts(
+    geth: NodeSupervisor, http: httpx.AsyncClient
+) -> None:
+    # The genesis sets no base fee and the supervisor lowers geth's minimum tip to 0.
+    assert await rpc(http, geth.url, "eth_chainId") == hex(31337)
+    account = Account.create()
+    assert await rpc(http, geth.url, "eth_getBalance", account.address, "latest") == "0x0"
+    receipt = await _mined(http, geth.url,
+                           await rpc(http, geth.url, "eth_sendRawTransaction", _signed(account, 0)))
+    assert receipt["status"] == "0x1"
+    assert int(receipt["effectiveGasPrice"], 16) == 0
+    block = await rpc(http, geth.url, "eth_getBlockByNumber", receipt["blockNumber"], False)
+    assert int(block["baseFeePerGas"], 16) == 0
+
+
+async def test_geth_keeps_its_chain_across_a_kill_9_and_a_restart(
+    geth: NodeSupervisor, http: httpx.AsyncClient
+) -> None:
+    account = Account.create()
+    hashes = [await rpc(http, geth.url, "eth_sendRawTransaction", _signed(account, n))
+              for n in range(5)]
+    receipts = [await _mined(http, geth.url, h) for h in hashes]
+    last = receipts[-1]["blockNumber"]
+    kept = await rpc(http, geth.url, "eth_getBlockByNumber", last, False)
+    await asyncio.sleep(1.0)  # its database writes what it sealed within a moment
+
+    restarted = asyncio.Event()
+
+    async def on_restart() -> None:
+        restarted.set()
+
+    geth.on_restart(on_restart)
+    geth.kill()
+    await asyncio.wait_for(restarted.wait(), 60)
+    assert await rpc(http, geth.url, "eth_getBlockByNumber", last, False) == kept
+    assert await rpc(http, geth.url, "eth_getTransactionCount", account.address,
+                     "latest") == "0x5"
+    # And it still takes zero-fee transactions (the minimum tip is set again).
+    receipt = await _mined(http, geth.url,
+                           await rpc(http, geth.url, "eth_sendRawTransaction", _signed(account, 5)))
+    assert receipt["status"] == "0x1"
+
+
+async def test_geth_proves_storage_at_an_older_block(
+    geth: NodeSupervisor, http: httpx.AsyncClient
+) -> None:
+    account = Account.create()
+    tx = {"type": 2, "chainId": 31337, "nonce": 0, "data": "0x61303960005500", "value": 0,
+          "gas": 100_000, "maxFeePerGas": 0, "maxPriorityFeePerGas": 0}
+    raw = "0x" + account.sign_transaction(tx).raw_transaction.hex()
+    receipt = await _mined(http, geth.url, await rpc(http, geth.url, "eth_sendRawTransaction", raw))
+    contract, at = receipt["contractAddress"], receipt["blockNumber"]
+    for nonce in range(1, 4):  # later blocks
+        await _mined(http, geth.url,
+                     await rpc(http, geth.url, "eth_sendRawTransaction", _signed(account, nonce)))
+    # An archive node: the state of every block stays provable, not only the last 128.
+    proof = await rpc(http, geth.url, "eth_getProof", contract, ["0x" + "00" * 32], at)
+    assert proof["storageProof"][0]["value"] == "0x3039"
+    assert proof["accountProof"] and proof["storageProof"][0]["proof"]
+
+
+async def test_geth_seals_a_replayed_block_at_its_recorded_time(
+    geth: NodeSupervisor, http: httpx.AsyncClient
+) -> None:
+    # What the reconciler does after geth lost blocks: the journaled block's
+    # transactions, together, at the journaled time.
+    account = Account.create()
+    head = await rpc(http, geth.url, "eth_getBlockByNumber", "latest", False)
+    stamp = max(int(head["timestamp"], 16), int(time.time())) + 1
+    attributes = {"timestamp": hex(stamp), "prevRandao": "0x" + "00" * 32,
+                  "suggestedFeeRecipient": "0x" + "00" * 20, "withdrawals": [],
+                  "parentBeaconBlockRoot": "0x" + "00" * 32}
+    sealed = await rpc(http, geth.url, "testing_commitBlockV1", attributes,
+                       [_signed(account, 0), _signed(account, 1)], "0x")
+    block = await rpc(http, geth.url, "eth_getBlockByNumber", "latest", False)
+    assert block["hash"] == sealed
+    assert int(block["timestamp"], 16) == stamp and len(block["transactions"]) == 2

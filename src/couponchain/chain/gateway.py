@@ -40,6 +40,7 @@ from couponchain.chain.revert import revert_reason
 from couponchain.chain.rpc import RpcClient, RpcError
 from couponchain.errors import (
     ChainUnavailable,
+    ConfigurationError,
     ContractRevert,
     CouponChainError,
     TransactionRefused,
@@ -219,8 +220,12 @@ class Gateway:
         self.stats: dict[str, int] = defaultdict(int)
         self._gas_per_item: dict[tuple[str, str], float] = {}
         self._receipts_seen: dict[tuple[str, str], int] = defaultdict(int)
-        #: The embedded node tells each outcome in its send reply (see _confirm_from_replies).
+        #: The embedded node tells each outcome in its send reply (see _confirm_from_replies);
+        #: only a Hardhat node does (checked in `start`).
         self.fast_confirm = dev_node
+        #: EIP-1559 fees every transaction offers, in wei a gas (read in `start`).
+        self.max_fee = 0
+        self.tip = 0
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -235,7 +240,17 @@ class Gateway:
         return self._by_address
 
     async def start(self) -> None:
-        """Reconcile the node with the journal, then start sending."""
+        """Read the chain's fees, reconcile the node with the journal, then start sending.
+
+        Raises ConfigurationError (one line naming the setting) on a chain that
+        charges a base fee: the platform's accounts hold no ether to pay it.
+        """
+        await self._read_fees()
+        if self.fast_confirm:
+            # Outcomes from send replies need a node that mines on send and throws on
+            # a failed transaction with its hash: Hardhat's, as node/ configures it.
+            version = str(await self._rpc_retrying("web3_clientVersion"))
+            self.fast_confirm = version.lower().startswith("hardhat")
         await self.reconciler.run()
         self._sender = asyncio.create_task(self._send_loop(), name="gateway-sender")
 
@@ -248,6 +263,30 @@ class Gateway:
             if task:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
+
+    async def _read_fees(self) -> None:
+        """The fee the chain asks for: its latest base fee and the tip it suggests.
+
+        A chain without a base fee (the embedded nodes) is paid nothing. One with a
+        base fee would be paid 2 x base fee + tip (room for six full blocks of
+        rises), but every participant account of the platform starts without
+        ether and nothing funds it: refuse to start instead of looping on refusals.
+        """
+        block = await self._rpc_retrying("eth_getBlockByNumber", "latest", False)
+        base = int(block.get("baseFeePerGas") or "0x0", 16)
+        if base == 0:
+            self.max_fee = self.tip = 0
+            return
+        try:
+            tip = int(await self.rpc.call("eth_maxPriorityFeePerGas"), 16)
+        except RpcError:
+            tip = 0
+        self.max_fee, self.tip = 2 * base + tip, tip
+        raise ConfigurationError(
+            f"the chain at {self.rpc.url} charges a base fee of {base} wei per gas and "
+            "couponchain's accounts hold no ether to pay it: set COUPONCHAIN_RPC_URL to a "
+            "chain without fees (unset it for the embedded node, or run anvil --base-fee 0)",
+            field="rpc_url")
 
     async def recover(self) -> None:
         """Replay the journal into the node (after it restarted or lost blocks)."""
@@ -495,7 +534,8 @@ class Gateway:
         account.next_nonce += 1
         tx: dict[str, Any] = {
             "type": 2, "chainId": self.chain_id, "nonce": nonce, "gas": self.gas_limit,
-            "maxFeePerGas": 0, "maxPriorityFeePerGas": 0, "value": 0, "data": data,
+            "maxFeePerGas": self.max_fee, "maxPriorityFeePerGas": self.tip, "value": 0,
+            "data": data,
         }
         if to is not None:
             tx["to"] = to
@@ -721,8 +761,8 @@ class Gateway:
                 signer = self._accounts[tx.account].signer
                 filler = signer.sign_transaction({
                     "type": 2, "chainId": self.chain_id, "nonce": tx.nonce, "gas": 21_000,
-                    "maxFeePerGas": 0, "maxPriorityFeePerGas": 0, "value": 0,
-                    "to": signer.address, "data": b"",
+                    "maxFeePerGas": self.max_fee, "maxPriorityFeePerGas": self.tip,
+                    "value": 0, "to": signer.address, "data": b"",
                 })
                 tx.refused = error.rpc_message or "refused by the node"
                 tx.tx_hash = "0x" + filler.hash.hex().removeprefix("0x")

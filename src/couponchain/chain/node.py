@@ -1,9 +1,13 @@
 """Supervise the embedded local EVM node: start it, restart it when it dies, stop it.
 
 The default chain is a Hardhat node (EDR) installed from the npm registry into the
-repository's `node/` folder by `scripts/setup`; anvil can stand in for it. The node
-keeps no state across restarts that we rely on: after every restart the registered
-`on_restart` callbacks run, so the gateway can replay its journal into the new node.
+repository's `node/` folder by `scripts/setup`; geth in developer mode (see
+`couponchain.chain.geth`, built by `scripts/setup` into `node/bin/` from the Go module
+proxy, with its state on disk in `<data_dir>/geth`) and anvil can stand in for it
+(`COUPONCHAIN_NODE_KIND`). Hardhat and anvil
+keep no state across restarts, and geth may lose the block it was sealing when
+killed: after every restart the registered `on_restart` callbacks run, so the
+gateway can replay into the node what its journal holds and the node lacks.
 
     supervisor = NodeSupervisor(data_dir)
     supervisor.on_restart(gateway.replay)
@@ -35,13 +39,20 @@ from typing import IO, Any
 
 import httpx
 
+from couponchain.chain.geth import geth_binary, geth_command, initialise
 from couponchain.errors import ChainUnavailable, ConfigurationError
 
-__all__ = ["NODE_KINDS", "NodeSupervisor", "node_dir"]
+__all__ = ["DEFAULT_KIND", "NODE_KINDS", "NodeSupervisor", "default_kind", "node_dir"]
 
 log = logging.getLogger(__name__)
 
-NODE_KINDS = ("hardhat", "anvil")
+NODE_KINDS = ("geth", "hardhat", "anvil")
+#: The embedded default (`COUPONCHAIN_NODE_KIND` picks another). Not geth yet: geth
+#: gives every block at least its parent's time + 1 s, so a chain sealing more than a
+#: block a second runs ahead of the wall clock (measured: 2-3 minutes ahead after
+#: the demo's ~200 blocks in a minute), and the services compare the wall clock with
+#: block times (consent expiry, reservations): see docs/performance.md.
+DEFAULT_KIND = "hardhat"
 HOST = "127.0.0.1"
 # EIP-1559 raises the base fee only when a block uses more than half its gas limit;
 # with this limit that never happens, so the base fee stays 0 (see node/hardhat.config.js).
@@ -67,6 +78,11 @@ def node_dir() -> Path:
         return Path(override).resolve()
     # src/couponchain/chain/node.py -> repository root
     return Path(__file__).resolve().parents[3] / "node"
+
+
+def default_kind() -> str:
+    """The node kind to run when none is given: `COUPONCHAIN_NODE_KIND`, else hardhat."""
+    return os.environ.get("COUPONCHAIN_NODE_KIND") or DEFAULT_KIND
 
 
 def _free_port() -> int:
@@ -117,10 +133,11 @@ class NodeSupervisor:
     def __init__(
         self,
         data_dir: Path,
-        kind: str = "hardhat",
+        kind: str | None = None,
         chain_id: int = 31337,
         port: int | None = None,
     ) -> None:
+        kind = kind or default_kind()
         if kind not in NODE_KINDS:
             raise ConfigurationError(
                 f"node kind must be one of {', '.join(NODE_KINDS)}, got {kind!r}", field="kind"
@@ -135,6 +152,7 @@ class NodeSupervisor:
         self._log_file: IO[bytes] | None = None
         self._watch_task: asyncio.Task[None] | None = None
         self._callbacks: list[Callable[[], Awaitable[None]]] = []
+        self._callback_tasks: set[asyncio.Task[None]] = set()
         self._stopping = False
         self.restarts = 0
         #: Asked before every (re)start: the earliest block timestamp the node must be
@@ -198,8 +216,22 @@ class NodeSupervisor:
                 pass
             except Exception:
                 log.exception("the %s node's watch task had failed", self.kind)
+        for callbacks in list(self._callback_tasks):
+            callbacks.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await callbacks
         await self._terminate()
         self._close_log()
+
+    async def restart(self) -> None:
+        """Stop the node cleanly (SIGTERM) and let supervision start it again; the
+        `on_restart` callbacks then run as after a crash. Returns once it stopped."""
+        proc = self._proc
+        if proc is not None and proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.terminate()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(proc.wait()), STOP_TIMEOUT)
 
     def kill(self) -> None:
         """SIGKILL the node without stopping supervision (simulates a crash)."""
@@ -216,6 +248,9 @@ class NodeSupervisor:
         env = dict(os.environ)
         if genesis is not None:
             env["COUPONCHAIN_GENESIS_TIMESTAMP"] = str(genesis)
+        if self.kind == "geth":
+            command = geth_command(geth_binary(root), self.data_dir / "geth", HOST, self._port)
+            return command, self.data_dir, env
         if self.kind == "hardhat":
             cli = root / "node_modules" / "hardhat" / "internal" / "cli" / "cli.js"
             config = root / "hardhat.config.js"
@@ -271,6 +306,9 @@ class NodeSupervisor:
             earliest = await self.genesis_timestamp()
             genesis = None if earliest is None else earliest - 1
         command, cwd, env = self._command(genesis)
+        if self.kind == "geth":  # a fresh data directory gets its genesis first
+            await asyncio.to_thread(initialise, command[0], self.data_dir / "geth",
+                                    self.chain_id, genesis)
         log_file = self._open_log()
         log_file.write(
             f"--- {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} starting "
@@ -289,6 +327,7 @@ class NodeSupervisor:
         )
         try:
             await self._wait_ready(self._proc)
+            await self._after_ready()
         except BaseException:
             await self._terminate()
             raise
@@ -319,6 +358,17 @@ class NodeSupervisor:
                         f"{START_TIMEOUT:.0f} s; see {self.log_path}:\n{self._log_tail()}"
                     )
                 await asyncio.sleep(0.05)
+
+    async def _after_ready(self) -> None:
+        """Settings a node forgets when it stops: geth's minimum tip goes to 0 (its
+        pool and miner would refuse the platform's zero-fee transactions)."""
+        if self.kind != "geth":
+            return
+        body = {"jsonrpc": "2.0", "id": 1, "method": "miner_setGasPrice", "params": ["0x0"]}
+        async with httpx.AsyncClient(timeout=10.0) as client:
+            reply = (await client.post(self.url, json=body)).json()
+        if reply.get("result") is not True:
+            raise ChainUnavailable(f"geth refused miner_setGasPrice 0: {reply}")
 
     async def _chain_id(self, client: httpx.AsyncClient, body: dict[str, Any]) -> int | None:
         """The chain id the URL answers, or None while nothing answers properly."""
@@ -379,7 +429,12 @@ class NodeSupervisor:
                 quick_failures += 1
                 continue
             self.restarts += 1
-            await self._run_callbacks()
+            # In their own task: a callback may wait for the node, or restart it
+            # (`restart`), and this loop must be free to start it again meanwhile.
+            task = asyncio.get_running_loop().create_task(
+                self._run_callbacks(), name=f"couponchain-{self.kind}-on-restart")
+            self._callback_tasks.add(task)
+            task.add_done_callback(self._callback_tasks.discard)
 
     async def _run_callbacks(self) -> None:
         for callback in list(self._callbacks):

@@ -4,8 +4,12 @@ It reads logs in ranges of blocks with `eth_getLogs`, stores each event once
 per (block hash, log index) and applies the projections in the same database
 transaction, so a crash leaves either a whole slice of the range or none of it.
 Before each range it checks that the last block it read still has the same
-hash; if not (a reorg, or a dev node that restarted and replayed), it rewinds to
-the last block that matches and rebuilds the read models from the stored events.
+hash; if not (a reorg, or a dev node that restarted and replayed), it finds the
+last block that matches. When the node re-made the blocks after it from the same
+transactions (geth sealing again, at their recorded times, the blocks a `kill -9`
+lost), their events are the same: only the stored block hashes change, and no
+read model is rebuilt. Otherwise it rewinds to that block and rebuilds the read
+models from the stored events.
 
 Catching up, a range is read in pieces of about `max_events` logs, the next
 piece fetched while the last one is stored, so the node serialises logs on one
@@ -50,6 +54,10 @@ FIRST_SPAN = 10
 #: A range of at most this many blocks (following the head) is read in one request:
 #: its logs and every block's hash and timestamp together.
 NEAR_HEAD = 16
+#: At most this many changed blocks, holding at most this many events, are compared
+#: event by event with the stored ones (to keep the read models) instead of rewound.
+RECHECK_BLOCKS = 5000
+RECHECK_EVENTS = 50_000
 
 ContractsByAddress = Callable[[], dict[str, tuple[str, CompiledContract]]]
 
@@ -91,6 +99,10 @@ class Indexer:
         self._task: asyncio.Task[None] | None = None
         #: Blocks per eth_getLogs, learned from the density of the last piece.
         self._span = min(chunk, FIRST_SPAN)
+        #: Blocks whose hashes changed but whose events were the same (kept, not rewound).
+        self.rehashed = 0
+        #: Until when a node short of the changed blocks may still be replaying them.
+        self._recheck_deadline: float | None = None
 
     @property
     def lag(self) -> int:
@@ -266,22 +278,92 @@ class Indexer:
                 select(IndexedBlock.hash).where(IndexedBlock.number == number)))
         return block is not None and stored is not None and block["hash"] == stored
 
-    async def rewind(self) -> None:
-        """Go back to the last block whose hash still matches; rebuild the read models."""
-        async with self.db.session() as s:
-            known = (await s.execute(
-                select(IndexedBlock.number, IndexedBlock.hash)
-                .order_by(IndexedBlock.number.desc()))).tuples().all()
-        keep = -1
-        for offset in range(0, len(known), 500):
-            chunk = known[offset : offset + 500]
+    async def _last_matching(self) -> int:
+        """The last stored block whose hash the node still has (-1: none)."""
+        below = self.indexed + 1
+        while True:
+            async with self.db.session() as s:
+                chunk = (await s.execute(
+                    select(IndexedBlock.number, IndexedBlock.hash)
+                    .where(IndexedBlock.number < below)
+                    .order_by(IndexedBlock.number.desc()).limit(500))).tuples().all()
+            if not chunk:
+                return -1
             blocks = await self.rpc.batch(
                 [("eth_getBlockByNumber", [hex(n), False]) for n, _ in chunk])
             match = next((n for (n, h), b in zip(chunk, blocks, strict=True)
                           if isinstance(b, dict) and b["hash"] == h), None)
             if match is not None:
-                keep = match
-                break
+                return match
+            below = chunk[-1][0]
+
+    async def _same_events_after(self, keep: int) -> bool | None:
+        """Whether the node's blocks keep+1..indexed carry exactly the stored events;
+        if so, store their new hashes (events and read models stay). None while the
+        node, short of those blocks, may still be replaying them."""
+        top = self.indexed
+        if top - keep > RECHECK_BLOCKS:
+            return False
+        events = await self.db.read(lambda s: s.scalar(
+            select(func.count()).select_from(_EVENTS).where(_EVENTS.c.block_number > keep)))
+        if (events or 0) > RECHECK_EVENTS:
+            return False
+        head = int(await self.rpc.call("eth_blockNumber"), 16)
+        if head < top:
+            if self._recheck_deadline is None:
+                self._recheck_deadline = time.monotonic() + REBUILD_PATIENCE
+            if time.monotonic() < self._recheck_deadline:
+                return None
+            return False
+        self._recheck_deadline = None
+        contracts = self.contracts()
+        numbers = range(keep + 1, top + 1)
+        replies = await self.rpc.batch(
+            [("eth_getLogs", [{"fromBlock": hex(keep + 1), "toBlock": hex(top),
+                               "address": list(contracts)}])]
+            + [("eth_getBlockByNumber", [hex(n), False]) for n in numbers], strict=True)
+        logs = replies.pop(0) if contracts else []
+        info = {n: (b["hash"], int(b["timestamp"], 16))
+                for n, b in zip(numbers, replies, strict=True)}
+        fresh = sorted((e.block_number, e.log_index, e.tx_hash, e.timestamp, e.contract,
+                        e.name, e.args) for e in LogDecoder(contracts).decode(
+                            logs, {n: t for n, (_, t) in info.items()}))
+        c = _EVENTS.c
+
+        def compare_and_rehash(s: Session) -> bool:
+            stored = sorted(tuple(r) for r in s.execute(
+                select(c.block_number, c.log_index, c.tx_hash, c.block_timestamp, c.contract,
+                       c.event, c.args).where(c.block_number > keep)).tuples().all())
+            if stored != fresh:
+                return False
+            old = dict(s.execute(select(_BLOCKS.c.number, _BLOCKS.c.hash)
+                                 .where(_BLOCKS.c.number > keep)).tuples().all())
+            for number, old_hash in old.items():
+                new_hash = info[number][0]
+                s.execute(_BLOCKS.update().where(_BLOCKS.c.number == number)
+                          .values(hash=new_hash))
+                for table in [_EVENTS, *self.projections.tables]:
+                    if "block_hash" in table.c:
+                        s.execute(table.update().where(table.c.block_hash == old_hash)
+                                  .values(block_hash=new_hash))
+            return True
+
+        if not await self.db.write(compare_and_rehash):
+            return False
+        self._last_stored = (top, info[top][0])
+        self.rehashed += top - keep
+        log.warning("blocks %d-%d were sealed again with the same events; kept the read "
+                    "models and stored the new hashes", keep + 1, top)
+        return True
+
+    async def rewind(self) -> None:
+        """Go back to the last block whose hash still matches and rebuild the read models,
+        unless the blocks after it were re-made with the same events."""
+        keep = await self._last_matching()
+        if keep < self.indexed:
+            same = await self._same_events_after(keep)
+            if same is None or same:
+                return  # None: the node is still replaying; look again next step
         log.warning("chain changed below block %d; rewinding the indexer to %d",
                     self.indexed, keep)
         def rewind(s: Session) -> int | None:
