@@ -16,6 +16,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from couponchain import cli_keys
 from couponchain.errors import CouponChainError
 
 if TYPE_CHECKING:
@@ -81,7 +82,8 @@ class _RequestId(logging.Filter):
 
 
 @main.command()
-@click.option("--demo", is_flag=True, help="seed demo participants")
+@click.option("--demo", is_flag=True,
+              help="dev mode with demo participants; the home page hands out their keys")
 @click.option("--host", default=None, help="listen address (default 127.0.0.1)")
 @click.option("--port", type=int, default=None, help="listen port (default 8000)")
 @click.option("--data-dir", type=click.Path(path_type=Path), default=None,
@@ -91,7 +93,9 @@ def up(demo: bool, host: str | None, port: int | None, data_dir: Path | None) ->
     import uvloop
 
     try:
-        settings = _settings(host=host, port=port, data_dir=data_dir)
+        # --demo is the explicit ask for dev mode (default secret allowed, demo keys shown).
+        settings = _settings(host=host, port=port, data_dir=data_dir,
+                             dev_mode=True if demo else None)
         # uvloop: the platform's event loop carries the API, the gateway, the indexer
         # and the recorders; uvloop runs its I/O in C (uvicorn's HTTP parsing is
         # httptools' for the same reason).
@@ -185,8 +189,12 @@ async def _up(settings: Settings, demo: bool) -> None:
         gc.collect()
         gc.freeze()
         url = f"http://{settings.host}:{settings.port}"
-        console.print(f"platform admin API key: [bold]{runtime.platform.api_key}[/bold]",
-                      soft_wrap=True)
+        if runtime.platform.api_key:
+            console.print(f"platform admin API key: [bold]{runtime.platform.api_key}[/bold]"
+                          " (shown now only; store it)", soft_wrap=True, highlight=False)
+        else:
+            console.print("platform admin API key: shown at the first start only; "
+                          "`couponchain keys create-admin` makes a new one", highlight=False)
         console.print(f"chain: {runtime.rpc.url} (chain id {runtime.chain_id})")
         print(f"READY {url}", flush=True)
         await serving
@@ -217,45 +225,6 @@ def deploy(data_dir: Path | None) -> None:
     table = Table("contract", "address")
     for name, address in addresses.items():
         table.add_row(name, address)
-    console.print(table)
-
-
-@main.command()
-@click.option("--data-dir", type=click.Path(path_type=Path), default=None)
-def keys(data_dir: Path | None) -> None:
-    """Show the platform account and its API key (needs the master secret)."""
-    import asyncio
-
-    from sqlalchemy import select
-
-    from couponchain.chain.keys import KeyVault
-    from couponchain.domain.roles import Role
-    from couponchain.store.db import Database, migrate
-    from couponchain.store.models import Participant
-
-    settings = _settings(data_dir=data_dir)
-
-    async def run() -> tuple[str, str, str] | None:
-        db = Database(settings.database)
-        try:
-            async with db.session() as s:
-                row = (await s.execute(select(Participant).where(
-                    Participant.role == int(Role.PLATFORM)))).scalar()
-        finally:
-            await db.close()
-        if row is None:
-            return None
-        key = settings.admin_key if settings.dev_mode and settings.admin_key else (
-            KeyVault(settings.master_secret).api_key(row.id))
-        return row.id, row.address, key
-
-    migrate(settings.database)
-    found = asyncio.run(run())
-    if found is None:
-        _fail("no platform account yet: run `couponchain up` once")
-        return
-    table = Table("platform id", "chain account", "API key")
-    table.add_row(*found)
     console.print(table)
 
 
@@ -545,6 +514,10 @@ def _round_on_chain(rpc: str, contract: str, round_id: int) -> dict[str, Any]:
     record = code.decode_result("rounds", bytes.fromhex(reply["result"][2:]))
     return {"total": int(record[1]), "inputs_hash": "0x" + bytes(record[4]).hex()}
 
+
+# Commands defined in their own modules, registered here.
+main.add_command(cli_keys.keys)
+main.add_command(cli_keys.rotate_master_secret)
 
 if __name__ == "__main__":
     main()
