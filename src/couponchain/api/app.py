@@ -17,6 +17,7 @@ from couponchain.api.routes import (
     credentials,
     editions,
     health,
+    key_pages,
     marketing,
     marketing_pages,
     pages,
@@ -75,6 +76,7 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> FastAPI:
     app.include_router(scans.router, **api)
     app.include_router(health.router, responses=problems.PROBLEM_RESPONSES)
     app.include_router(pages.router)
+    app.include_router(key_pages.router)
     app.include_router(promotion_pages.router)
     app.include_router(prize_pages.router)
     app.include_router(referral_pages.router)
