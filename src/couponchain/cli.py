@@ -210,22 +210,25 @@ def deploy(data_dir: Path | None) -> None:
 
     from couponchain.runtime import Runtime
 
-    async def run() -> dict[str, str]:
+    async def run() -> tuple[dict[str, str], str | None]:
         runtime = Runtime(_settings(data_dir=data_dir))
         try:
             await runtime.start()
-            return runtime.addresses
+            return runtime.addresses, runtime.platform.api_key
         finally:
             await runtime.stop()
 
     try:
-        addresses = asyncio.run(run())
+        addresses, admin_key = asyncio.run(run())
     except CouponChainError as exc:
         _fail(exc.message)
     table = Table("contract", "address")
     for name, address in addresses.items():
         table.add_row(name, address)
     console.print(table)
+    if admin_key:  # a new database: its platform key, shown this once
+        console.print(f"platform admin API key (shown now only; store it): {admin_key}",
+                      highlight=False, soft_wrap=True)
 
 
 @main.command()

@@ -5,8 +5,9 @@ the credential in lists and revocations, `secret` is 32 random bytes. The
 database keeps the SHA-256 of the whole string, never the string.
 
 Every request checks its credential against the database (one indexed point
-read, `check`): a revocation committed by any process is refused at the very
-next request everywhere, with no cache to expire or invalidate. What a
+read, `check`, kept off the ORM: credential_lookup.py): a revocation committed
+by any process is refused at the very next request everywhere, with no cache
+to expire or invalidate. What a
 credential names (the participant) never changes, so that part is cached by
 the callers of `check`. `last_used_at` is written at most once a minute per
 credential, in the background, so a busy key costs no write per request.
@@ -25,10 +26,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, or_, select, update
+from sqlalchemy import delete, or_, select, update
 
 from couponchain.chain.keys import hash_api_key
 from couponchain.errors import InvalidInput, NotFound, Unauthorized
+from couponchain.services.credential_lookup import CredentialLookup
 from couponchain.store.db import Database
 from couponchain.store.models import Credential, utcnow
 
@@ -43,10 +45,6 @@ TOUCH_EVERY = 60.0
 #: Expired sessions are deleted this long after they expired (when their owner
 #: opens a new one), so a list of sessions does not grow for ever.
 SESSION_KEEP = timedelta(days=7)
-
-_BY_HASH = select(Credential.id, Credential.participant_id, Credential.kind,
-                  Credential.expires_at, Credential.revoked_at,
-                  Credential.last_used_at).where(Credential.secret_hash == bindparam("digest"))
 
 
 @dataclass(frozen=True)
@@ -111,6 +109,7 @@ class CredentialStore:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        self.lookup = CredentialLookup(db)
         #: credential id -> monotonic time its last use was last written (this process).
         self._touched: dict[str, float] = {}
         self._pending: set[asyncio.Task[None]] = set()
@@ -126,7 +125,7 @@ class CredentialStore:
             raise Unauthorized(f"{what} is required: Authorization: Bearer <key>"
                                if kind == API_KEY else "not signed in")
         digest = hash_api_key(token)
-        row = await self.db.read(lambda s: s.execute(_BY_HASH, {"digest": digest}).first())
+        row = await self.lookup.find(digest)
         if row is None:
             raise Unauthorized("unknown API key" if kind == API_KEY else "unknown session")
         if row.kind != kind:
@@ -170,6 +169,7 @@ class CredentialStore:
         """Let the background writes of last use finish (before the database closes)."""
         if self._pending:
             await asyncio.wait(list(self._pending), timeout=5)
+        self.lookup.close()
 
     # -- API keys ---------------------------------------------------------------------------
 
