@@ -63,6 +63,22 @@ async def test_writes_over_the_rate_get_429_with_retry_after(
     assert other.status_code == 401
 
 
+async def test_each_page_session_has_its_own_write_budget(strict: httpx.AsyncClient) -> None:
+    """Page writes carry a session cookie, not an Authorization header: each session is
+    limited on its own (they once all shared the budget of "no header")."""
+    codes = []
+    for n in range(2):
+        async with httpx.AsyncClient(transport=strict._transport,
+                                     base_url="http://test") as page:
+            assert (await page.post("/v1/sessions", headers=ADMIN)).status_code == 201
+            csrf = {"x-csrf-token": page.cookies["cc_csrf"]}
+            # Quick writes (no chain call), so the bucket does not refill meanwhile.
+            codes.append([(await page.post("/v1/api-keys", json={"name": f"k{n}{i}"},
+                                           headers=csrf)).status_code for i in range(4)])
+    assert codes[0][:3] == [201, 201, 201] and codes[0][3] == 429
+    assert codes[1][:3] == [201, 201, 201], codes
+
+
 def test_log_lines_carry_the_request_id() -> None:
     record = logging.LogRecord("couponchain.test", logging.INFO, __file__, 1,
                                "claim %s recorded", ("A-1",), None)

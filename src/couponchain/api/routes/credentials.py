@@ -21,7 +21,7 @@ from couponchain.api.deps import (
     CallerDep,
     RuntimeDep,
 )
-from couponchain.errors import Forbidden, NotFound
+from couponchain.errors import Forbidden, NotFound, Unauthorized
 from couponchain.services import credentials
 from couponchain.services.credentials import API_KEY, SESSION, SESSION_LIFETIME
 
@@ -69,6 +69,10 @@ class SessionPublic(BaseModel):
 
 async def _owner(runtime: RuntimeDep, caller: CallerDep, participant: str | None) -> str:
     owner = participant or caller.id
+    try:
+        await runtime.participants.caller(owner)
+    except Unauthorized:
+        raise NotFound(f"participant {owner} does not exist", field="participant") from None
     if not await runtime.participants.may_manage(caller, owner):
         raise Forbidden(f"the keys of participant {owner} are not yours to manage",
                         field="participant")
