@@ -105,6 +105,7 @@ async def main(args: argparse.Namespace) -> None:
     table = Table("credential check", "p50 µs", "p99 µs", f"checks/s ({args.concurrency} at once)",
                   "SELECT 1 via the pool, p50 µs")
     old = baseline(args.checks, args.keys)
+    figures = {"auth_cache_p50_us": f"{old['p50']:.1f}"}
     table.add_row("in-memory cache (before)", f"{old['p50']:.1f}", f"{old['p99']:.1f}",
                   f"{old['rate']:,.0f} (one at a time)", "")
     with tempfile.TemporaryDirectory() as tmp:
@@ -115,7 +116,12 @@ async def main(args: argparse.Namespace) -> None:
             got = await measure(url, args.checks, args.concurrency, args.keys)
             table.add_row(f"database read, {name}", f"{got['p50']:.1f}", f"{got['p99']:.1f}",
                           f"{got['rate']:,.0f}", f"{got['trip']:.0f}")
+            tag = name.lower()
+            figures.update({f"auth_{tag}_p50_us": f"{got['p50']:.1f}",
+                            f"auth_{tag}_p99_us": f"{got['p99']:.1f}",
+                            f"auth_{tag}_checks_per_s": f"{got['rate']:.0f}"})
     console.print(table)
+    print(" ".join(f"{k}={v}" for k, v in figures.items()), flush=True)
 
 
 if __name__ == "__main__":
