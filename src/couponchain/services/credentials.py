@@ -169,7 +169,7 @@ class CredentialStore:
         """Let the background writes of last use finish (before the database closes)."""
         if self._pending:
             await asyncio.wait(list(self._pending), timeout=5)
-        self.lookup.close()
+        await self.lookup.close()
 
     # -- API keys ---------------------------------------------------------------------------
 
