@@ -115,6 +115,8 @@ class Platform:
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, "COUPONCHAIN_DATA_DIR": str(data_dir),
                     "COUPONCHAIN_MASTER_SECRET": f"{admin_key}-master-secret",
+                    # A fixed admin key is a dev-mode convenience (the bench asks for it).
+                    "COUPONCHAIN_DEV_MODE": "1",
                     "COUPONCHAIN_ADMIN_KEY": admin_key, "COUPONCHAIN_DISTRIBUTE_INTERVAL": "0",
                     "COUPONCHAIN_REPORT_INTERVAL": "0",
                     **{f"COUPONCHAIN_{k.upper()}": v for k, v in settings.items()}}

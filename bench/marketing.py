@@ -90,7 +90,8 @@ async def run(args: argparse.Namespace) -> None:
     end = (1_763_800_000 // 3600) * 3600  # a fixed clock: the same records every run
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(data_dir=Path(tmp), database_url=os.environ.get(
-            "COUPONCHAIN_DATABASE_URL"), report_interval=0.0)
+            "COUPONCHAIN_DATABASE_URL"), report_interval=0.0,
+                            master_secret="benchmark-master-secret")
         runtime = Runtime(settings)
         await runtime.start()
         try:

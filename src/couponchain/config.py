@@ -17,12 +17,14 @@ class Settings(BaseSettings):
     """Everything the platform reads from its environment.
 
     Outside dev mode a real `master_secret` is required: it encrypts every
-    participant key at rest.
+    participant key at rest. Dev mode is off unless asked for
+    (`COUPONCHAIN_DEV_MODE=1`, or `couponchain up --demo`); only then is the
+    fixed `admin_key` honoured.
     """
 
     model_config = SettingsConfigDict(env_prefix="COUPONCHAIN_", extra="ignore")
 
-    dev_mode: bool = True
+    dev_mode: bool = False
     data_dir: Path = Path(".data")
     database_url: str | None = None
     rpc_url: str | None = Field(default=None, description="external EVM JSON-RPC endpoint")
@@ -65,7 +67,13 @@ class Settings(BaseSettings):
     def _refuse_default_secret(self) -> Settings:
         if not self.dev_mode and self.master_secret == DEV_MASTER_SECRET:
             raise ConfigurationError(
-                "COUPONCHAIN_MASTER_SECRET must be set outside dev mode", field="master_secret"
+                "COUPONCHAIN_MASTER_SECRET must be set (the default is for dev mode only: "
+                "`couponchain up --demo` or COUPONCHAIN_DEV_MODE=1)", field="master_secret"
+            )
+        if not self.dev_mode and self.admin_key:
+            raise ConfigurationError(
+                "COUPONCHAIN_ADMIN_KEY is honoured in dev mode only; outside it, make keys "
+                "with `couponchain keys create-admin`", field="admin_key"
             )
         if len(self.master_secret) < 16:
             raise ConfigurationError(

@@ -29,11 +29,18 @@ from couponchain.indexer import prizes as _prize_projection  # noqa: F401
 from couponchain.indexer import promotions as _promotion_projection  # noqa: F401
 from couponchain.indexer import referrals as _referral_projection  # noqa: F401
 from couponchain.indexer.indexer import Indexer
+from couponchain.services.credentials import CredentialStore
 from couponchain.services.editions import EditionService
-from couponchain.services.marketing import MarketingService
+from couponchain.services.marketing import MarketingService, log_key
 from couponchain.services.participants import Caller, ParticipantService
 from couponchain.services.payouts import PayoutService
-from couponchain.services.prizes import PrizeService
+from couponchain.services.platform_secrets import (
+    VISITORS,
+    PlatformSecrets,
+    prize_code_name,
+    random_prize_key,
+)
+from couponchain.services.prizes import PrizeService, code_key
 from couponchain.services.promotions import PromotionService
 from couponchain.services.referrals import ReferralService
 from couponchain.store.db import Database, migrate
@@ -43,10 +50,11 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class PlatformIdentity:
-    """The platform participant and the API key it signs in with."""
+    """The platform participant, and an API key of it when one may be shown (made on
+    the first start, the dev-mode admin key, the demo's)."""
 
     caller: Caller
-    api_key: str
+    api_key: str | None
 
 
 def _tune_gc() -> None:
@@ -71,6 +79,8 @@ class Runtime:
         self.replay_progress = replay_progress
         self.vault = KeyVault(settings.master_secret)
         self.db = Database(settings.database)
+        self.credentials = CredentialStore(self.db)
+        self.secrets = PlatformSecrets(self.db, self.vault)
         self.supervisor: NodeSupervisor | None = None
         self.rpc: RpcClient
         self.gateway: Gateway
@@ -93,6 +103,9 @@ class Runtime:
         settings = self.settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         await asyncio.to_thread(migrate, self.db.url)
+        await self.secrets.verify_master()
+        master = settings.master_secret
+        self.marketing.key = await self.secrets.value(VISITORS, lambda: log_key(master))
         url = settings.rpc_url
         if url is None:
             self.supervisor = NodeSupervisor(
@@ -114,7 +127,8 @@ class Runtime:
             self.gateway.reconciler.restart_node = self.supervisor.restart
         self.indexer = Indexer(self.db, self.rpc, lambda: self.gateway.by_address)
         await self.gateway.start()
-        self.participants = ParticipantService(self.db, self.vault, self.gateway, self.indexer)
+        self.participants = ParticipantService(self.db, self.vault, self.gateway, self.indexer,
+                                               self.credentials)
         caller, api_key = await self.participants.ensure_platform(
             settings.admin_key if settings.dev_mode else None
         )
@@ -122,6 +136,11 @@ class Runtime:
         self.addresses = await ensure_deployed(
             self.gateway, await self.participants.signer(caller.id)
         )
+        prizes = self.addresses["prizes"]
+        self.prizes.use_code_key(await self.secrets.value(
+            prize_code_name(self.chain_id, prizes),
+            legacy=lambda: bytes(code_key(master, self.chain_id, prizes).key),
+            fresh=random_prize_key))
         await self.indexer.start()
         self.prizes.start()
         if settings.distribute_interval > 0:
@@ -141,6 +160,7 @@ class Runtime:
         await self.promotions.stop()
         await self.prizes.stop()
         await self.marketing.stop()
+        await self.credentials.stop()
         for part in ("indexer", "gateway"):
             if hasattr(self, part):
                 await getattr(self, part).stop()

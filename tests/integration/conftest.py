@@ -56,9 +56,13 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     yield from _postgres_database()
 
 
-def make_settings(tmp_path: Path, database_url: str, rpc_url: str | None) -> Settings:
-    return Settings(data_dir=tmp_path / "data", database_url=database_url, rpc_url=rpc_url,
-                    master_secret=MASTER, admin_key="test-admin-key")
+def make_settings(tmp_path: Path, database_url: str, rpc_url: str | None,
+                  **overrides: object) -> Settings:
+    """Test settings: dev mode asked for explicitly, for the fixed admin key."""
+    values: dict[str, object] = {"data_dir": tmp_path / "data", "database_url": database_url,
+                                 "rpc_url": rpc_url, "master_secret": MASTER,
+                                 "admin_key": "test-admin-key", "dev_mode": True}
+    return Settings(**{**values, **overrides})
 
 
 @pytest.fixture

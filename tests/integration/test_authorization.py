@@ -95,6 +95,13 @@ POLICY: dict[tuple[str, str], dict[str, Expect]] = {
     ("POST", "/v1/merchants"): policy(ok=(PLATFORM,)),
     ("POST", "/v1/terminals"): policy(ok=(PLATFORM, MERCHANT_A)),  # body: merchant_id = A
     ("POST", "/v1/consumers"): policy(ok=(PLATFORM, *MERCHANTS)),
+    # credentials: anyone makes keys and page sessions of its own; a key of terminal A
+    # is revoked by itself, its merchant or the platform; to anyone else it does not exist.
+    ("POST", "/v1/api-keys"): policy(ok=SIGNED_IN),
+    ("DELETE", "/v1/api-keys/{key_id}"): policy(
+        ok=(PLATFORM, MERCHANT_A, TERMINAL_A), hidden=(MERCHANT_B, TERMINAL_B, *CONSUMERS)),
+    ("POST", "/v1/sessions"): policy(ok=SIGNED_IN),
+    ("DELETE", "/v1/sessions/current"): policy(ok=SIGNED_IN),  # with a key: nothing to end
     # editions (edition and coupons of merchant A, coupons held by consumer 1)
     ("POST", "/v1/editions"): policy(ok=MERCHANTS),  # each registers its own
     ("POST", "/v1/editions/{edition_id}/sales"): policy(ok=(MERCHANT_A, TERMINAL_A)),
@@ -284,6 +291,34 @@ async def _terminal(w: World, role: str, expect: Expect) -> Req:
 @builds("POST", "/v1/consumers")
 async def _consumer(w: World, role: str, expect: Expect) -> Req:
     return Req("/v1/consumers", {"name": w.unique("Consumer ")})
+
+
+@builds("POST", "/v1/api-keys")
+async def _api_key(w: World, role: str, expect: Expect) -> Req:
+    return Req("/v1/api-keys", {"name": w.unique("key ")})
+
+
+@builds("DELETE", "/v1/api-keys/{key_id}")
+async def _revoke_key(w: World, role: str, expect: Expect) -> Req:
+    async def spare() -> str:
+        made = await w.call(TERMINAL_A, "POST", "/v1/api-keys", json={"name": "spare"})
+        return made["id"]  # type: ignore[no-any-return]
+
+    if expect is Expect.OK:
+        return Req(f"/v1/api-keys/{await spare()}")
+    if "key" not in w.shared:  # a refused revocation changes nothing
+        w.shared["key"] = await spare()
+    return Req(f"/v1/api-keys/{w.shared['key']}")
+
+
+@builds("POST", "/v1/sessions")
+async def _session(w: World, role: str, expect: Expect) -> Req:
+    return Req("/v1/sessions")
+
+
+@builds("DELETE", "/v1/sessions/current")
+async def _sign_out(w: World, role: str, expect: Expect) -> Req:
+    return Req("/v1/sessions/current")
 
 
 # -- editions ---------------------------------------------------------------------------
@@ -635,6 +670,7 @@ async def test_role_endpoint_matrix(api: Api, world: World, route: tuple[str, st
             headers["content-type"] = request.content_type
         answer = await api.client.request(method, request.path, json=request.json,
                                           content=request.content, headers=headers)
+        api.client.cookies.clear()  # a session cookie must not sign the next caller in
         if not _acceptable(role, expect, answer.status_code):
             wrong.append(f"{role}: expected {expect.value}, got {answer.status_code} "
                          f"{answer.text[:300]}")

@@ -41,7 +41,9 @@ class Platform:
         self.env = {**os.environ, "COUPONCHAIN_RPC_URL": node_url,
                     "COUPONCHAIN_DATABASE_URL": database_url,
                     "COUPONCHAIN_DATA_DIR": str(tmp_path / "data"),
-                    "COUPONCHAIN_MASTER_SECRET": MASTER, "COUPONCHAIN_ADMIN_KEY": ADMIN}
+                    "COUPONCHAIN_MASTER_SECRET": MASTER, "COUPONCHAIN_ADMIN_KEY": ADMIN,
+                    # the fixed admin key is a dev-mode convenience, asked for here
+                    "COUPONCHAIN_DEV_MODE": "1"}
         self.log = open(tmp_path / "platform.log", "ab")  # noqa: SIM115 - closed in stop()
         self.proc: subprocess.Popen[bytes] | None = None
 

@@ -14,8 +14,10 @@ test knows:
   database file itself (SQLite) for anything left in free pages.
 
 The only places a secret may appear: a participant's API key in the response
-that created it (shown once; an idempotent retry of the creation shows it again), and
-a webhook secret in the response that set it.
+that created it (shown once; an idempotent retry of the creation shows it again), an
+extra API key in the response that made it, a page session's token in the response
+that set its cookie, and a webhook secret in the response that set it. The stable
+platform secrets (visitor pseudonym key, prize-code key) appear only encrypted.
 Checked on SQLite, and on PostgreSQL when `scripts/test` provides one.
 """
 
@@ -186,6 +188,7 @@ async def test_no_secret_in_logs_responses_or_database(
             keys = {pid: (await runtime.participants.signer(pid)).key
                     for pid in made["participants"]}
             code_key = runtime.prizes.code_signer.key
+            visitor_key = runtime.marketing.key
         finally:
             await runtime.stop()
 
@@ -193,7 +196,15 @@ async def test_no_secret_in_logs_responses_or_database(
         Needle("the master secret", MASTER),
         Needle("the platform's API key (admin key)", ADMIN_KEY),
         Needle("the prize-code signing key", code_key.hex(), case_sensitive=False),
+        Needle("the visitor pseudonym key", visitor_key.hex(), case_sensitive=False),
+        Needle("the visitor pseudonym key (base64)",
+               base64.urlsafe_b64encode(visitor_key).decode().rstrip("=")),
     ]
+    for what, secret, shown_in in made["credentials"]:
+        assert secret in seen.responses[shown_in], what  # the scan sees it where shown
+        needles.append(Needle(what, secret, allowed_in={shown_in}))
+        needles.append(Needle(f"the secret part of {what}", secret.split("_", 2)[2],
+                              allowed_in={shown_in}))
     for purpose in (b"chain-keys", b"api-keys", b"data", b"access-log-visitors",
                     b"prize-code-key"):
         secret = derived(purpose)
@@ -209,8 +220,8 @@ async def test_no_secret_in_logs_responses_or_database(
         api_key = made["participants"][pid]["api_key"]
         if api_key == ADMIN_KEY:
             continue  # the platform signs in with the admin key (a needle above)
-        secret_part = api_key[len(f"cc_{pid}_"):]
-        assert api_key.startswith(f"cc_{pid}_") and len(secret_part) >= 24
+        prefix, _key_id, secret_part = api_key.split("_", 2)
+        assert prefix == "cc" and len(secret_part) >= 43  # 32 random bytes
         shown = made["participants"][pid]["shown_in"]
         # A positive control: the scan does see the key where it is shown.
         assert shown and all(api_key in seen.responses[i] for i in shown), name
@@ -437,7 +448,25 @@ async def _workload(api: httpx.AsyncClient, runtime: Runtime) -> dict[str, Any]:
     assert (await api.get("/v1/health")).status_code == 200
     assert (await api.get("/metrics")).status_code == 200
 
-    return {"participants": participants, "webhook_secret": hook.json()["secret"],
+    # Credentials: one more API key, and a page session (its token only in the cookie).
+    extra = await api.post("/v1/api-keys", json={"name": "export"}, headers=auth(shop))
+    assert extra.status_code == 201, extra.text
+    credentials = [("an extra API key", extra.json()["api_key"], responses_seen[0] - 1)]
+    signed_in = await api.post("/v1/sessions", headers=auth(shop))
+    assert signed_in.status_code == 201, signed_in.text
+    token = api.cookies["cc_session"]
+    credentials.append(("a page session token", token, responses_seen[0] - 1))
+    page_write = await api.post("/v1/consumers", json={"name": "Cleo"},
+                                headers={"x-csrf-token": api.cookies["cc_csrf"]})
+    assert page_write.status_code == 201, page_write.text
+    assert (await api.delete("/v1/sessions/current", headers={
+        "x-csrf-token": api.cookies["cc_csrf"]})).status_code == 204
+    api.cookies.clear()
+    assert (await api.get("/v1/participants/me", headers=auth(
+        {"api_key": extra.json()["api_key"]}))).status_code == 200
+
+    return {"participants": participants, "credentials": credentials,
+            "webhook_secret": hook.json()["secret"],
             "webhook_shown_in": webhook_shown_in, "refused_ip": refused_ip}
 
 

@@ -37,6 +37,7 @@ from couponchain.domain import prize_codes as pc
 from couponchain.domain.consent import Consent
 from couponchain.domain.prize_codes import CodeProblem, PrizeCodeRejected
 from couponchain.errors import InvalidInput
+from couponchain.services.platform_secrets import prize_code_name, random_prize_key
 from couponchain.services.prizes import PrizeService, code_key
 
 HOLDER = Account.from_key(keccak(text="rejections holder"))
@@ -168,13 +169,6 @@ def test_a_signature_of_junk_characters_is_refused() -> None:
 CONSUMER = Account.from_key(keccak(text="rejections prize consumer")).address
 
 
-def _deployment(master_secret: str, chain_id: int, prizes: str) -> SimpleNamespace:
-    """As much of a runtime as the prize service reads for its code key."""
-    settings = SimpleNamespace(master_secret=master_secret, chain_id=chain_id)
-    gateway = SimpleNamespace(contracts={"prizes": (prizes, None)})
-    return SimpleNamespace(settings=settings, chain_id=chain_id, gateway=gateway)
-
-
 def test_prize_code_of_another_platform_is_refused_as_wrong_signer() -> None:
     """Another deployment (another master secret) signs with another key."""
     ours, theirs = code_key("our master secret, 32 bytes long", CHAIN, CONTRACT), code_key(
@@ -192,16 +186,22 @@ def test_prize_code_of_another_chain_or_contract_is_refused(other: str) -> None:
     """Two deployments that share a master secret (a staging copy, every dev
     install with the default secret) but not the chain or the prizes contract
     must not accept each other's codes: award ids repeat across deployments.
-    The code key is derived from the secret, the chain id and the contract.
+    A new deployment's code key is random, stored under a name that holds the
+    chain id and the contract; a database from before keeps the key derived
+    from the secret, the chain id and the contract. Both differ per deployment.
     """
+    chain, contract = (1, CONTRACT) if other == "chain" else (CHAIN, OTHER_CONTRACT)
+    assert prize_code_name(CHAIN, CONTRACT) != prize_code_name(chain, contract)
     secret = "one master secret shared by two deployments"
-    here = PrizeService(_deployment(secret, CHAIN, CONTRACT))
-    there = PrizeService(_deployment(secret, 1 if other == "chain" else CHAIN,
-                                     OTHER_CONTRACT if other == "contract" else CONTRACT))
-    code = pc.issue_code(5, CONSUMER, NOW, 20, there.code_signer.key)
-    with pytest.raises(PrizeCodeRejected) as caught:
-        pc.verify_code(code, here.code_signer.address, NOW)
-    assert caught.value.problem in (CodeProblem.WRONG_SIGNER, CodeProblem.TAMPERED)
+    derived = (code_key(secret, CHAIN, CONTRACT), code_key(secret, chain, contract))
+    here, there = PrizeService(SimpleNamespace()), PrizeService(SimpleNamespace())
+    here.use_code_key(random_prize_key())
+    there.use_code_key(random_prize_key())
+    for ours, theirs in (derived, (here.code_signer, there.code_signer)):
+        code = pc.issue_code(5, CONSUMER, NOW, 20, theirs.key)
+        with pytest.raises(PrizeCodeRejected) as caught:
+            pc.verify_code(code, ours.address, NOW)
+        assert caught.value.problem in (CodeProblem.WRONG_SIGNER, CodeProblem.TAMPERED)
 
 
 # -- promotion links ---------------------------------------------------------------------

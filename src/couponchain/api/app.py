@@ -14,8 +14,10 @@ from couponchain.api.deps import read_models_whole
 from couponchain.api.idempotency import Idempotency
 from couponchain.api.limits import Guard
 from couponchain.api.routes import (
+    credentials,
     editions,
     health,
+    key_pages,
     marketing,
     marketing_pages,
     pages,
@@ -34,7 +36,9 @@ from couponchain.runtime import Runtime
 
 DESCRIPTION = """Verifiable coupons and promotions on an EVM ledger.
 
-Authenticate with `Authorization: Bearer <API key>`. Every write accepts an
+Authenticate with `Authorization: Bearer <API key>` (keys are made, listed and
+revoked under /v1/api-keys; pages sign in with a session cookie from
+/v1/sessions and send `X-CSRF-Token` on writes). Every write accepts an
 `Idempotency-Key` header; errors are RFC 9457 problem details."""
 
 
@@ -65,6 +69,7 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> FastAPI:
     api: dict[str, Any] = {"responses": problems.PROBLEM_RESPONSES,
                            "dependencies": [Depends(read_models_whole)]}
     app.include_router(participants.router, **api)
+    app.include_router(credentials.router, **api)
     app.include_router(editions.router, **api)
     app.include_router(promotions.router, **api)
     app.include_router(payouts.router, **api)
@@ -74,6 +79,7 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> FastAPI:
     app.include_router(scans.router, **api)
     app.include_router(health.router, responses=problems.PROBLEM_RESPONSES)
     app.include_router(pages.router)
+    app.include_router(key_pages.router)
     app.include_router(promotion_pages.router)
     app.include_router(prize_pages.router)
     app.include_router(referral_pages.router)

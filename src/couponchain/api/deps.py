@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import hmac
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
 from couponchain.api.idempotency import Idempotency
-from couponchain.errors import ReadModelsBehind
+from couponchain.errors import Forbidden, ReadModelsBehind, Unauthorized
 from couponchain.runtime import Runtime
+from couponchain.services.credentials import API_KEY, SESSION, Grant, csrf_token
 from couponchain.services.participants import Caller
 
 # The dependencies are coroutines even where nothing is awaited: FastAPI runs a
@@ -35,15 +38,50 @@ async def read_models_whole(runtime: RuntimeDep) -> None:
                                "changed; retry in a moment")
 
 
-async def get_caller(
+#: The page session cookie (HttpOnly) and the CSRF cookie the page's script reads.
+SESSION_COOKIE, CSRF_COOKIE, CSRF_HEADER = "cc_session", "cc_csrf", "x-csrf-token"
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+@dataclass(frozen=True)
+class Auth:
+    """Who is calling, and with which credential (an API key, or a page session)."""
+
+    caller: Caller
+    grant: Grant
+
+
+async def get_auth(
+    request: Request,
     runtime: RuntimeDep,
     authorization: Annotated[str | None, Header(description="Bearer <API key>")] = None,
-) -> Caller:
-    key = None
+) -> Auth:
+    """The caller of an `Authorization: Bearer <API key>` header, or else of the page
+    session cookie. A write through the cookie must carry the session's CSRF token
+    in `X-CSRF-Token` (a page sends it; another site cannot read it)."""
+    participants = runtime.participants
     if authorization:
         scheme, _, value = authorization.partition(" ")
         key = value.strip() if scheme.lower() == "bearer" else None
-    return await runtime.participants.authenticate(key)
+        caller, grant = await participants.grant(key, API_KEY)
+        return Auth(caller, grant)
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        raise Unauthorized("an API key is required: Authorization: Bearer <key>")
+    caller, grant = await participants.grant(token, SESSION)
+    if request.method not in _SAFE_METHODS:
+        sent = request.headers.get(CSRF_HEADER, "")
+        if not hmac.compare_digest(sent.encode(), csrf_token(token).encode()):
+            raise Forbidden("a write from a signed-in page needs the X-CSRF-Token header "
+                            "(the value of the cc_csrf cookie)", field="X-CSRF-Token")
+    return Auth(caller, grant)
+
+
+AuthDep = Annotated[Auth, Depends(get_auth)]
+
+
+async def get_caller(auth: AuthDep) -> Caller:
+    return auth.caller
 
 
 CallerDep = Annotated[Caller, Depends(get_caller)]

@@ -6,8 +6,8 @@ server-sent events pass through untouched):
 - every request gets an id (a well-formed incoming `X-Request-ID` is kept),
   returned in the `X-Request-ID` header and attached to every log record
   written while the request runs (`RequestIdFilter`);
-- writes (anything but GET, HEAD and OPTIONS) are limited per API key by a
-  token bucket (`rate` per second, bursts up to `burst`); over the limit the
+- writes (anything but GET, HEAD and OPTIONS) are limited per API key (or
+  page session) by a token bucket (`rate` per second, bursts up to `burst`); over the limit the
   answer is 429 with `Retry-After`. Reads are not limited.
 """
 
@@ -56,6 +56,16 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
+def _session(headers: dict[bytes, bytes]) -> bytes:
+    """The page session cookie's value (a page's writes carry no Authorization
+    header: without this, every signed-in page would share one bucket)."""
+    for part in headers.get(b"cookie", b"").split(b";"):
+        name, _, value = part.strip().partition(b"=")
+        if name == b"cc_session":
+            return value
+    return b""
+
+
 class _Bucket:
     __slots__ = ("tokens", "stamp")
 
@@ -100,7 +110,7 @@ class Guard:
     def _refusal(self, scope: Scope, headers: dict[bytes, bytes]) -> Any:
         if scope["method"] in _READS or self.rate <= 0:
             return None
-        key = hashlib.sha256(headers.get(b"authorization", b"")).digest()[:16]
+        key = hashlib.sha256(headers.get(b"authorization") or _session(headers)).digest()[:16]
         wait = self._take(key)
         if wait > 0:
             response = problem(429, "rate-limited", "Too many writes",

@@ -1,15 +1,15 @@
-"""Participant keys: chain accounts encrypted at rest, API keys stored hashed.
+"""Participant keys: chain accounts encrypted at rest under the master secret.
 
-The master secret never touches the database. Chain keys are encrypted with a
-Fernet key derived from it; API keys are derived from it per participant, so a
-retried creation can show the same key again while only its hash is stored.
+The master secret never touches the database. Chain keys (and every other blob
+kept secret at rest) are encrypted with a Fernet key derived from it. API keys
+are random and stored as hashes (services/credentials.py); nothing else is
+derived from the master secret, so it can be rotated (`rotate-master-secret`).
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-import hmac
 from dataclasses import dataclass
 
 from cryptography.fernet import Fernet
@@ -26,7 +26,11 @@ def _derive(master_secret: str, purpose: bytes) -> bytes:
 
 
 def hash_api_key(api_key: str) -> str:
-    """The stored form of an API key."""
+    """The stored form of an API key or a session token (SHA-256, hex).
+
+    A plain hash suffices: every key is 32 random bytes (the keys of before
+    were 24-byte MACs), so there is nothing to guess at any speed.
+    """
     return hashlib.sha256(api_key.encode()).hexdigest()
 
 
@@ -37,12 +41,10 @@ class NewAccount:
 
 
 class KeyVault:
-    """Encrypts chain keys and derives API keys under one master secret."""
+    """Encrypts chain keys and other secrets at rest under one master secret."""
 
     def __init__(self, master_secret: str) -> None:
         self._fernet = Fernet(base64.urlsafe_b64encode(_derive(master_secret, b"chain-keys")))
-        self._api_secret = _derive(master_secret, b"api-keys")
-        self._data_secret = _derive(master_secret, b"data")
 
     @staticmethod
     def new_account() -> NewAccount:
@@ -61,12 +63,3 @@ class KeyVault:
 
     def decrypt(self, token: bytes) -> bytes:
         return self._fernet.decrypt(token)
-
-    def api_key(self, participant_id: str) -> str:
-        """The API key of a participant (shown once, recomputable by the server)."""
-        mac = hmac.new(self._api_secret, participant_id.encode(), hashlib.sha256).digest()
-        return f"cc_{participant_id}_{base64.urlsafe_b64encode(mac[:24]).decode()}"
-
-    def pseudonym(self, value: str) -> str:
-        """A keyed hash of a personal value (visitor IPs), never reversible."""
-        return hmac.new(self._data_secret, value.encode(), hashlib.sha256).hexdigest()

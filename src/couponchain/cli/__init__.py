@@ -14,6 +14,7 @@ from urllib.parse import quote, urlsplit
 import click
 from rich.table import Table
 
+from couponchain.cli import keys as key_commands
 from couponchain.cli.common import _fail, _settings, console
 from couponchain.cli.up import up
 from couponchain.errors import CouponChainError
@@ -60,61 +61,25 @@ def deploy(data_dir: Path | None) -> None:
 
     from couponchain.runtime import Runtime
 
-    async def run() -> dict[str, str]:
+    async def run() -> tuple[dict[str, str], str | None]:
         runtime = Runtime(_settings(data_dir=data_dir))
         try:
             await runtime.start()
-            return runtime.addresses
+            return runtime.addresses, runtime.platform.api_key
         finally:
             await runtime.stop()
 
     try:
-        addresses = asyncio.run(run())
+        addresses, admin_key = asyncio.run(run())
     except CouponChainError as exc:
         _fail(exc.message)
     table = Table("contract", "address")
     for name, address in addresses.items():
         table.add_row(name, address)
     console.print(table)
-
-
-@main.command()
-@click.option("--data-dir", type=click.Path(path_type=Path), default=None)
-def keys(data_dir: Path | None) -> None:
-    """Show the platform account and its API key (needs the master secret)."""
-    import asyncio
-
-    from sqlalchemy import select
-
-    from couponchain.chain.keys import KeyVault
-    from couponchain.domain.roles import Role
-    from couponchain.store.db import Database, migrate
-    from couponchain.store.models import Participant
-
-    settings = _settings(data_dir=data_dir)
-
-    async def run() -> tuple[str, str, str] | None:
-        db = Database(settings.database)
-        try:
-            async with db.session() as s:
-                row = (await s.execute(select(Participant).where(
-                    Participant.role == int(Role.PLATFORM)))).scalar()
-        finally:
-            await db.close()
-        if row is None:
-            return None
-        key = settings.admin_key if settings.dev_mode and settings.admin_key else (
-            KeyVault(settings.master_secret).api_key(row.id))
-        return row.id, row.address, key
-
-    migrate(settings.database)
-    found = asyncio.run(run())
-    if found is None:
-        _fail("no platform account yet: run `couponchain up` once")
-        return
-    table = Table("platform id", "chain account", "API key")
-    table.add_row(*found)
-    console.print(table)
+    if admin_key:  # a new database: its platform key, shown this once
+        console.print(f"platform admin API key (shown now only; store it): {admin_key}",
+                      highlight=False, soft_wrap=True)
 
 
 @main.command()
@@ -404,6 +369,10 @@ def _round_on_chain(rpc: str, contract: str, round_id: int) -> dict[str, Any]:
     record = code.decode_result("rounds", bytes.fromhex(reply["result"][2:]))
     return {"total": int(record[1]), "inputs_hash": "0x" + bytes(record[4]).hex()}
 
+
+# Commands defined in their own modules, registered here.
+main.add_command(key_commands.keys)
+main.add_command(key_commands.rotate_master_secret)
 
 if __name__ == "__main__":
     main()

@@ -27,7 +27,8 @@ if TYPE_CHECKING:
 
 
 @click.command()
-@click.option("--demo", is_flag=True, help="seed demo participants")
+@click.option("--demo", is_flag=True,
+              help="dev mode with demo participants; the home page hands out their keys")
 @click.option("--host", default=None, help="listen address (default 127.0.0.1)")
 @click.option("--port", type=int, default=None, help="listen port (default 8000)")
 @click.option("--data-dir", type=click.Path(path_type=Path), default=None,
@@ -43,7 +44,9 @@ def up(ctx: click.Context, demo: bool, host: str | None, port: int | None,
     from couponchain import supervision
 
     try:
-        settings = _settings(host=host, port=port, data_dir=data_dir)
+        # --demo is the explicit ask for dev mode (default secret allowed, demo keys shown).
+        settings = _settings(host=host, port=port, data_dir=data_dir,
+                             dev_mode=True if demo else None)
     except CouponChainError as exc:  # a configuration error: no restart would mend it
         _fail(exc.message)
         return
@@ -188,8 +191,12 @@ async def _up(settings: Settings, demo: bool) -> None:
         gc.collect()
         gc.freeze()
         url = f"http://{settings.host}:{settings.port}"
-        console.print(f"platform admin API key: [bold]{runtime.platform.api_key}[/bold]",
-                      soft_wrap=True)
+        if runtime.platform.api_key:
+            console.print(f"platform admin API key: [bold]{runtime.platform.api_key}[/bold]"
+                          " (shown now only; store it)", soft_wrap=True, highlight=False)
+        else:
+            console.print("platform admin API key: shown at the first start only; "
+                          "`couponchain keys create-admin` makes a new one", highlight=False)
         console.print(f"chain: {runtime.rpc.url} (chain id {runtime.chain_id})")
         print(f"READY {url}", flush=True)
         supervision.mark_ready()

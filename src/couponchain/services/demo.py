@@ -33,6 +33,8 @@ async def seed(runtime: Runtime, progress: Callable[[int, int], None] | None = N
     """Create the demo participants (once); returns what the demo holds."""
     service = runtime.participants
     platform = runtime.platform.caller
+    if runtime.platform.api_key is None:  # the tour signs in as the platform too
+        runtime.platform.api_key = await runtime.credentials.rekey(platform.id, "demo")
     total = len(MERCHANTS) * (1 + TERMINALS_PER_MERCHANT) + CONSUMERS
     done = 0
 

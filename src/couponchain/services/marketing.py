@@ -63,7 +63,8 @@ MAX_INFO_BYTES = 8192
 
 
 def log_key(master_secret: str) -> bytes:
-    """The key that pseudonymises visitor IPs, derived from the master secret.
+    """The key that pseudonymised visitor IPs before it became a stored secret
+    (services/platform_secrets.py): a database from then keeps this value.
 
     Deterministic, so equal IPs give equal visitors across restarts and
     workers; the HKDF purpose keeps it apart from every other derived key.
@@ -86,7 +87,8 @@ class MarketingService:
 
     def __init__(self, runtime: Any) -> None:
         self.rt = runtime
-        self.key = log_key(runtime.settings.master_secret)
+        #: The visitor pseudonym key, a stable platform secret (loaded at start).
+        self.key = b""
         #: The access-log records (the SQL store keeps the batches' rows only).
         self.store = AccessLogStore(runtime.settings.data_dir / "access-logs")
         self.webhooks = WebhookDeliverer(runtime)

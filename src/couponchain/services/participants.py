@@ -1,4 +1,5 @@
-"""Participants: creation (chain account, API key, registry entry) and authentication."""
+"""Participants: creation (chain account, first API key, registry entry) and
+authentication (an API key or a page session, to the participant it names)."""
 
 from __future__ import annotations
 
@@ -16,8 +17,9 @@ from couponchain.chain.gateway import Call, Gateway
 from couponchain.chain.keys import KeyVault, hash_api_key
 from couponchain.domain.roles import Role
 from couponchain.errors import ContractRevert, Forbidden, InvalidInput, NotFound, Unauthorized
+from couponchain.services.credentials import API_KEY, CredentialStore, Grant, new_credential
 from couponchain.store.db import Database
-from couponchain.store.models import Participant, ParticipantRecord
+from couponchain.store.models import Credential, Participant, ParticipantRecord
 
 ZERO = "0x0000000000000000000000000000000000000000"
 ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
@@ -55,51 +57,93 @@ def _caller(row: Participant) -> Caller:
 class ParticipantService:
     """Creates participants and resolves API keys and signing accounts."""
 
-    def __init__(self, db: Database, vault: KeyVault, gateway: Gateway, indexer: Any) -> None:
+    def __init__(self, db: Database, vault: KeyVault, gateway: Gateway, indexer: Any,
+                 credentials: CredentialStore) -> None:
         self.db = db
         self.vault = vault
         self.gateway = gateway
         self.indexer = indexer
-        self._by_key: dict[str, Caller] = {}
+        self.credentials = credentials
+        #: Participants by id: what a participant is never changes, so this cache
+        #: cannot go stale (whether its key is still valid is checked every time).
+        self._callers: dict[str, Caller] = {}
         self._signers: dict[str, LocalAccount] = {}
 
-    async def ensure_platform(self, admin_key: str | None) -> tuple[Caller, str]:
-        """The platform participant (created on first start) and its API key."""
+    async def ensure_platform(self, admin_key: str | None) -> tuple[Caller, str | None]:
+        """The platform participant and an API key of it when one can be shown.
+
+        On the first start the platform is created with a new key, returned to
+        be shown once. `admin_key` (dev mode only) is registered as a key of the
+        platform, so tests and demos sign in with a known one. Otherwise None:
+        a lost admin key is replaced with `couponchain keys create-admin`.
+        """
+        shown: str | None = None
         async with self.db.transaction() as s:
             row = (await s.execute(
                 select(Participant).where(Participant.role == int(Role.PLATFORM)))).scalar()
             if row is None:
-                row = self._new_row(Role.PLATFORM, "Platform", None, None, None)
-                s.add(row)
-            api_key = admin_key or self.vault.api_key(row.id)
-            row.api_key_hash = hash_api_key(api_key)
-        self._by_key.clear()
-        return _caller(row), api_key
+                row, shown = await self._new_row(s, Role.PLATFORM, "Platform", None, None, None)
+            if admin_key:
+                digest = hash_api_key(admin_key)
+                known = (await s.execute(select(Credential.participant_id).where(
+                    Credential.secret_hash == digest))).scalar()
+                if known is None:
+                    key, _token = new_credential(row.id, API_KEY, "admin key (dev mode)")
+                    key.secret_hash = digest
+                    s.add(key)
+                elif known != row.id:
+                    raise Forbidden("COUPONCHAIN_ADMIN_KEY is another participant's key",
+                                    field="admin_key")
+                shown = admin_key
+        return _caller(row), shown
 
-    def _new_row(self, role: Role, name: str, merchant_id: str | None, created_by: str | None,
-                 creation_key: str | None) -> Participant:
+    async def _new_row(self, s: Any, role: Role, name: str, merchant_id: str | None,
+                 created_by: str | None, creation_key: str | None) -> tuple[Participant, str]:
+        """A new participant and its first API key, added to the session `s`; the key."""
         pid = uuid.uuid4().hex
         account = self.vault.new_account()
-        return Participant(
+        row = Participant(
             id=pid, role=int(role), name=name, address=account.address, merchant_id=merchant_id,
-            encrypted_key=self.vault.encrypt_key(account.private_key),
-            api_key_hash=hash_api_key(self.vault.api_key(pid)), created_by=created_by,
+            encrypted_key=self.vault.encrypt_key(account.private_key), created_by=created_by,
             creation_key=creation_key,
         )
+        key, token = new_credential(pid, API_KEY, "initial", created_by=created_by)
+        s.add(row)
+        await s.flush()  # the participant before its key (no ORM relationship orders them)
+        s.add(key)
+        return row, token
 
     async def authenticate(self, api_key: str | None) -> Caller:
-        """The participant an API key belongs to."""
-        if not api_key:
-            raise Unauthorized("an API key is required: Authorization: Bearer <key>")
-        digest = hash_api_key(api_key)
-        caller = self._by_key.get(digest)
+        """The participant a live API key belongs to."""
+        return await self.caller((await self.credentials.check(api_key)).participant_id)
+
+    async def grant(self, token: str | None, kind: str = API_KEY) -> tuple[Caller, Grant]:
+        """The participant a live credential of `kind` belongs to, and the grant."""
+        grant = await self.credentials.check(token, kind)
+        return await self.caller(grant.participant_id), grant
+
+    async def caller(self, participant_id: str) -> Caller:
+        """A participant as a caller (cached: a participant never changes)."""
+        caller = self._callers.get(participant_id)
         if caller is None:  # a point read (`read`): many new callers may come at once
-            row = await self.db.read(lambda s: s.execute(
-                select(Participant).where(Participant.api_key_hash == digest)).scalar())
+            row = await self.db.read(lambda s: s.get(Participant, participant_id))
             if row is None:
-                raise Unauthorized("unknown API key")
-            caller = self._by_key[digest] = _caller(row)
+                raise Unauthorized("the participant of this key no longer exists")
+            caller = self._callers[participant_id] = _caller(row)
         return caller
+
+    async def may_manage(self, caller: Caller, participant_id: str) -> bool:
+        """Whether `caller` may create, list and revoke the keys of `participant_id`:
+        its own; a merchant, its terminals'; the platform, anyone's."""
+        if caller.id == participant_id or caller.role == Role.PLATFORM:
+            return True
+        if caller.role != Role.MERCHANT:
+            return False
+        try:
+            owner = await self.caller(participant_id)
+        except Unauthorized:
+            return False
+        return owner.role == Role.TERMINAL and owner.merchant_id == caller.id
 
     async def signer(self, participant_id: str) -> LocalAccount:
         """The participant's chain account, decrypted once and kept in memory."""
@@ -131,15 +175,17 @@ class ParticipantService:
             raise Forbidden(f"a {caller.role.label} may not create a {role.label}")
         merchant = await self._merchant_for(caller, role, merchant_id)
         creation_key = f"{caller.id}:{idempotency_key}" if idempotency_key else None
+        api_key: str | None = None
         async with self.db.transaction() as s:
             row = None
             if creation_key:
                 row = (await s.execute(select(Participant).where(
                     Participant.creation_key == creation_key))).scalar()
             if row is None:
-                row = self._new_row(role, name, merchant.id if merchant else None, caller.id,
-                                    creation_key)
-                s.add(row)
+                row, api_key = await self._new_row(s, role, name, merchant.id if merchant else None,
+                                             caller.id, creation_key)
+        if api_key is None:  # a retry: the first key was never shown, or shown and lost
+            api_key = await self.credentials.rekey(row.id, "initial", created_by=caller.id)
         try:
             result = await self.gateway.submit(
                 await self.signer(caller.id),
@@ -150,11 +196,12 @@ class ParticipantService:
             )
         except ContractRevert:
             async with self.db.transaction() as s:
+                await s.execute(delete(Credential).where(Credential.participant_id == row.id))
                 await s.execute(delete(Participant).where(Participant.id == row.id))
             raise
         await self.indexer.wait_for(result.block_number)
         return {
-            **self.public(row), "api_key": self.vault.api_key(row.id),
+            **self.public(row), "api_key": api_key,
             "tx_hash": result.tx_hash, "block_number": result.block_number,
         }
 

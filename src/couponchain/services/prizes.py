@@ -68,7 +68,9 @@ SWEEP_INTERVAL = 2.0
 
 
 def code_key(master_secret: str, chain_id: int, prizes: str) -> LocalAccount:
-    """The platform's code-signing account of one deployment.
+    """The platform's code-signing account of one deployment, as it was derived
+    before it became a stored secret (services/platform_secrets.py): a database
+    from then keeps this value.
 
     Derived from the master secret, so every API worker signs with the same
     key and its address stays the published one across restarts; the chain id
@@ -144,10 +146,12 @@ class PrizeService(ClaimDesk):
     def code_signer(self) -> LocalAccount:
         """The code key of this deployment (known once the contracts are deployed)."""
         if self._code_signer is None:
-            prizes, _code = self.rt.gateway.contracts["prizes"]
-            self._code_signer = code_key(self.rt.settings.master_secret, self.rt.chain_id,
-                                         prizes)
+            raise RuntimeError("the prize-code key is loaded when the runtime starts")
         return self._code_signer
+
+    def use_code_key(self, private_key: bytes) -> None:
+        """Sign codes with this key (a stored platform secret, see platform_secrets)."""
+        self._code_signer = Account.from_key(private_key)
 
     def signer_public(self) -> dict[str, Any]:
         """What a terminal needs to verify codes offline."""

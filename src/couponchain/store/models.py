@@ -1,7 +1,8 @@
 """SQLAlchemy models.
 
 Three families live here:
-- credentials (`Participant`): off-chain secrets of each participant;
+- credentials (`Participant`, `Credential`, `PlatformSecret`): off-chain secrets of
+  each participant (chain key encrypted, API keys and sessions hashed) and of the platform;
 - the chain journal (`ChainTx`, `ChainOp`, `Deployment`): what the gateway signed,
   in order, before broadcasting it; the node's state is rebuilt from it;
 - read models (`ChainEvent`, `IndexedBlock`, projections): built from chain events
@@ -35,7 +36,7 @@ class Base(DeclarativeBase):
 
 
 class Participant(Base):
-    """A participant's credentials: chain key (encrypted) and API key (hashed)."""
+    """A participant and its chain key (encrypted); its API keys are `Credential` rows."""
 
     __tablename__ = "participants"
 
@@ -45,10 +46,47 @@ class Participant(Base):
     address: Mapped[str] = mapped_column(String(42), unique=True)
     merchant_id: Mapped[str | None] = mapped_column(ForeignKey("participants.id"), index=True)
     encrypted_key: Mapped[bytes] = mapped_column(LargeBinary)
-    api_key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_by: Mapped[str | None] = mapped_column(String(32))
     #: The creator's Idempotency-Key, so a retried creation reuses this row.
     creation_key: Mapped[str | None] = mapped_column(String(300), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Credential(Base):
+    """An API key or a page session of a participant, stored as a hash only.
+
+    `kind` is "api_key" or "session"; a session names the API key it was opened
+    with (`parent_id`) and is revoked with it. A credential is valid while
+    `revoked_at` is empty and `expires_at` (if any) is ahead.
+    """
+
+    __tablename__ = "credentials"
+
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    participant_id: Mapped[str] = mapped_column(ForeignKey("participants.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    name: Mapped[str] = mapped_column(String(100))
+    #: SHA-256 (hex) of the whole key or session token.
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    parent_id: Mapped[str | None] = mapped_column(ForeignKey("credentials.id"), index=True)
+    created_by: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: Written at most once a minute per key (not on every request).
+    last_used_at: Mapped[datetime | None] = mapped_column()
+    expires_at: Mapped[datetime | None] = mapped_column()
+    revoked_at: Mapped[datetime | None] = mapped_column()
+
+
+class PlatformSecret(Base):
+    """A platform secret kept stable across master-secret rotations, stored encrypted
+    under the master secret (the visitor pseudonym key, the prize-code key, a check
+    value that tells a wrong master secret at start)."""
+
+    __tablename__ = "platform_secrets"
+
+    name: Mapped[str] = mapped_column(String(120), primary_key=True)
+    #: Fernet token under the master secret; empty for the `legacy` marker.
+    value: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

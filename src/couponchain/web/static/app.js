@@ -1,8 +1,9 @@
-// CouponChain pages: the API key lives in localStorage and goes in the
-// Authorization header of every call. No build step, no framework.
+// CouponChain pages. Signing in posts the API key once to /v1/sessions: the
+// browser then holds a session cookie (HttpOnly: no script reads it) and a CSRF
+// token cookie, sent back in X-CSRF-Token on every write. Nothing secret is kept
+// in localStorage. No build step, no framework.
 "use strict";
 
-const KEY = "couponchain.apiKey";
 const $ = (id) => document.getElementById(id);
 
 // The page's translations of the scripts' messages (msgid -> text), rendered by
@@ -50,11 +51,20 @@ function setUpLanguages() {
   });
 }
 
+// The CSRF token of this browser's session (a cookie scripts may read), or "".
+function csrfToken() {
+  const found = document.cookie.split("; ").find((c) => c.startsWith("cc_csrf="));
+  return found ? decodeURIComponent(found.slice("cc_csrf=".length)) : "";
+}
+
 async function api(path, options = {}) {
   const headers = Object.assign({ "content-type": "application/json" }, options.headers || {});
-  const key = localStorage.getItem(KEY);
-  if (key) headers.authorization = "Bearer " + key;
-  const response = await fetch(path, Object.assign({}, options, { headers }));
+  const method = (options.method || "GET").toUpperCase();
+  if (!["GET", "HEAD", "OPTIONS"].includes(method) && csrfToken()) {
+    headers["x-csrf-token"] = csrfToken();
+  }
+  const response = await fetch(path, Object.assign({ credentials: "same-origin" }, options,
+                                                   { headers }));
   const body = await response.json().catch(() => ({}));
   if (!response.ok) {
     const error = new Error(body.detail || response.statusText);
@@ -65,16 +75,31 @@ async function api(path, options = {}) {
 }
 
 async function whoAmI() {
-  if (!localStorage.getItem(KEY)) return null;
+  if (!csrfToken()) return null; // no session cookie pair: not signed in
   try { return await api("/v1/participants/me"); } catch { return null; }
+}
+
+// Sign this browser in with an API key: the key goes to the server once, in
+// exchange for a session cookie. True when the key was accepted.
+async function signIn(key) {
+  try {
+    await api("/v1/sessions", { method: "POST", headers: { authorization: "Bearer " + key } });
+    return true;
+  } catch { return false; }
+}
+
+async function signOut() {
+  try { await api("/v1/sessions/current", { method: "DELETE" }); } catch { /* gone already */ }
+  location.href = "/";
 }
 
 function showHeader(me) {
   if (!me) return;
   $("who").textContent = me.name + " (" + roleName(me.role) + ")";
   $("signin-link").hidden = true;
+  if ($("keys-link")) $("keys-link").hidden = false;
   $("signout").hidden = false;
-  $("signout").onclick = () => { localStorage.removeItem(KEY); location.href = "/"; };
+  $("signout").onclick = signOut;
 }
 
 const CREATABLE = { platform: ["merchant", "terminal", "consumer"], merchant: ["terminal", "consumer"] };
@@ -82,7 +107,11 @@ const CREATABLE = { platform: ["merchant", "terminal", "consumer"], merchant: ["
 // The home page's demo tour: open a page signed in as the participant who uses it.
 function setUpTour() {
   for (const link of document.querySelectorAll("a.act-as")) {
-    link.onclick = () => { localStorage.setItem(KEY, link.dataset.key); };
+    link.onclick = async (event) => {
+      event.preventDefault();
+      await signIn(link.dataset.key);
+      location.href = link.href;
+    };
   }
 }
 
@@ -91,10 +120,8 @@ function setUpSignin() {
   if (!form) return;
   form.onsubmit = async (event) => {
     event.preventDefault();
-    localStorage.setItem(KEY, $("api-key").value.trim());
-    const me = await whoAmI();
+    const me = await signIn($("api-key").value.trim()) ? await whoAmI() : null;
     if (me) { location.href = "/me"; return; }
-    localStorage.removeItem(KEY);
     $("signin-error").textContent = t("This API key is not known here. Check it and try again.");
     $("signin-error").hidden = false;
   };

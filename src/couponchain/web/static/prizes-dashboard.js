@@ -122,8 +122,8 @@ async function follow() {
   const url = `/v1/prize-campaigns/${dash.id}/live`;
   while (!dash.stopped) {
     try {
-      const response = await fetch(url, { headers: {
-        accept: "text/event-stream", authorization: "Bearer " + localStorage.getItem(KEY) } });
+      const response = await fetch(url, { credentials: "same-origin",
+                                          headers: { accept: "text/event-stream" } });
       if (!response.ok) {
         const body = await response.json().catch(() => ({}));
         show($("dash-result"), t("Not watching: {error}",

@@ -149,10 +149,8 @@ async function verify() {
 function setUpSignin() {
   $("buy-signin-form").onsubmit = async (event) => {
     event.preventDefault();
-    localStorage.setItem(KEY, $("buy-api-key").value.trim());
-    const me = await whoAmI();
+    const me = await signIn($("buy-api-key").value.trim()) ? await whoAmI() : null;
     if (!me) {
-      localStorage.removeItem(KEY);
       $("buy-signin-error").textContent = t("This API key is not known here.");
       $("buy-signin-error").hidden = false;
       return;
