@@ -46,7 +46,7 @@ PER_REQUEST = 10_000
 
 def _settings(data: Path) -> Settings:
     return Settings(data_dir=data, rpc_url=None, master_secret="ledger-bench-master-secret",
-                    admin_key=ADMIN, distribute_interval=0, report_interval=0)
+                    admin_key=ADMIN, dev_mode=True, distribute_interval=0, report_interval=0)
 
 
 def _rss_mib(pid: int | None) -> float:

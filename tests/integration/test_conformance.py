@@ -37,7 +37,7 @@ KINDS = ["geth", "hardhat"]
 def _settings(tmp_path: Path, kind: str) -> Settings:
     return Settings(data_dir=tmp_path / "data", node_kind=kind, rpc_url=None,
                     database_url=f"sqlite+aiosqlite:///{tmp_path / 'couponchain.db'}",
-                    master_secret=MASTER, admin_key="test-admin-key")
+                    master_secret=MASTER, admin_key="test-admin-key", dev_mode=True)
 
 
 async def _client(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:

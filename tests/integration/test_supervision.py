@@ -87,6 +87,8 @@ class Up:
         self.env = {**{k: v for k, v in os.environ.items() if not k.startswith("COUPONCHAIN_")},
                     "COUPONCHAIN_DATA_DIR": str(tmp_path / "data"),
                     "COUPONCHAIN_MASTER_SECRET": MASTER, "COUPONCHAIN_ADMIN_KEY": ADMIN,
+                    # A fixed admin key is a dev-mode convenience, asked for explicitly.
+                    "COUPONCHAIN_DEV_MODE": "1",
                     "COUPONCHAIN_DISTRIBUTE_INTERVAL": "0", "COUPONCHAIN_REPORT_INTERVAL": "0",
                     **env}
         self.proc = subprocess.Popen(
@@ -316,7 +318,8 @@ def test_a_busy_port_is_one_line_before_anything_starts(tmp_path: Path) -> None:
         started = time.monotonic()
         ran = subprocess.run(
             [sys.executable, "-m", "couponchain.cli", "up", "--port", str(port)],
-            env={**os.environ, "COUPONCHAIN_DATA_DIR": str(tmp_path / "data")},
+            env={**os.environ, "COUPONCHAIN_DATA_DIR": str(tmp_path / "data"),
+                 "COUPONCHAIN_MASTER_SECRET": MASTER},
             capture_output=True, text=True, timeout=60)
     assert ran.returncode == 2
     assert ran.stdout.splitlines() == [
