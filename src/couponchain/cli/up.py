@@ -191,6 +191,9 @@ async def _up(settings: Settings, demo: bool) -> None:
         console.print(f"platform admin API key: [bold]{runtime.platform.api_key}[/bold]",
                       soft_wrap=True)
         console.print(f"chain: {runtime.rpc.url} (chain id {runtime.chain_id})")
+        # The trust anchor of `couponchain verify` (docs/verification.md): publish it.
+        console.print(f"trust anchor: chain id {runtime.chain_id}, registry "
+                      f"{runtime.addresses.get('registry')}", highlight=False)
         print(f"READY {url}", flush=True)
         supervision.mark_ready()
         await serving
