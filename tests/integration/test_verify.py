@@ -100,7 +100,9 @@ async def test_verify_honest_and_each_lie_class(
     assert code == 0, output
     assert "warning: no trusted registry" in output and registry in output
     assert output.rstrip().endswith("VERIFIED") and "FAILED" not in output
-    assert "NOT PROVEN" in output and "price_paid" in output
+    assert "NOT PROVEN" in output and "history" in output
+    not_proven = next(line for line in output.splitlines() if line.startswith("NOT PROVEN"))
+    assert "price_paid" not in not_proven and "seller" not in not_proven  # sales replayed
     code, output = await _verify("PROOF-000002", *pinned, "--registry", registry)
     assert code == 0 and "warning" not in output, output
     # Without a node of one's own: never VERIFIED.
@@ -138,6 +140,10 @@ async def test_verify_honest_and_each_lie_class(
         "terms shown hash to the proven content_hash")
     lies["json owner"] = (
         on("coupon", lambda b: {**b, "owner": shop.consumers[1]["address"]}), "json owner")
+    lies["json price paid"] = (on("coupon", lambda b: {**b, "price_paid": 0}),
+                               "json price_paid")
+    lies["json seller"] = (
+        on("coupon", lambda b: {**b, "seller": shop.consumers[1]["address"]}), "json seller")
     lies["json sold_at"] = (
         on("coupon", lambda b: {**b, "sold_at": "2020-01-01T00:00:00Z"}), "json sold_at")
 

@@ -80,6 +80,8 @@ class Outcome:
 
     verdicts: list[Verdict] = field(default_factory=list)
     anchored: bool = False
+    #: The proven storage values by slot name (None: no valid proof).
+    proven: dict[str, int | None] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -127,7 +129,7 @@ def check_coupon(serial: str, proof: Mapping[str, Any], coupon: Mapping[str, Any
     edition_id = int(proof["edition_id"])
     slots = verification_slots(layout, edition_id, number, prefix)
     proofs = {str(e["slot"]).lower(): e["proof"] for e in proof["storage"]}
-    proven: dict[str, int | None] = {}
+    proven = out.proven
     for name, slot in slots.items():
         entry = proofs.get(slot_key(slot))
         try:
@@ -232,3 +234,55 @@ def _check_json(out: Outcome, serial: str, edition_id: int, coupon: Mapping[str,
     terms = edition.get("terms")
     shown = None if not isinstance(terms, str) else "0x" + keccak(terms.encode()).hex()
     out.add("terms shown hash to the proven content_hash", content_hex, shown)
+
+
+#: topic0 of `CouponSold(edition_id, coupon_id, buyer, serial, price, channel, order_ref,
+#: sold_at, seller)`, the first three indexed.
+COUPON_SOLD = "0x" + keccak(
+    b"CouponSold(uint256,uint256,address,uint256,uint256,uint8,bytes32,uint64,address)").hex()
+
+#: What `check_sales` proves: taken off `NOT_PROVEN` when the sales were replayed.
+SALE_FIELDS = ("price_paid", "seller", "order_ref_hash")
+
+
+def sold_logs_filter(contract: str, edition_id: int, to_block: str) -> dict[str, Any]:
+    """The `eth_getLogs` filter for every sale of an edition up to the proven block."""
+    return {"address": contract, "fromBlock": "0x0", "toBlock": to_block,
+            "topics": [COUPON_SOLD, "0x" + edition_id.to_bytes(32, "big").hex()]}
+
+
+def check_sales(out: Outcome, logs: list[Mapping[str, Any]], proven_digest: int | None,
+                coupon_id: int, coupon: Mapping[str, Any]) -> None:
+    """Replay the edition's `CouponSold` logs (from the trusted node) into its sales
+    digest; when it equals the proven `sales_digest`, the logs are the sales the
+    contract hashed, and the coupon's own sale proves the JSON's sale fields."""
+    from couponchain.domain.edition_slots import sales_digest_step
+
+    digest, sale = bytes(32), None
+    ordered = sorted(logs, key=lambda e: (int(e["blockNumber"], 16), int(e["logIndex"], 16)))
+    for entry in ordered:
+        topics, data = entry["topics"], bytes.fromhex(str(entry["data"])[2:])
+        words = [int.from_bytes(data[i:i + 32], "big") for i in range(0, len(data), 32)]
+        if len(topics) != 4 or len(words) != 6:
+            continue
+        cid, buyer = int(topics[2], 16), to_checksum_address("0x" + topics[3][-40:])
+        _serial, price, channel, order_ref, sold_at, seller_word = words
+        seller = to_checksum_address(seller_word.to_bytes(20, "big"))
+        ref = order_ref.to_bytes(32, "big")
+        digest = sales_digest_step(digest, cid, buyer, price, channel, ref, sold_at, seller)
+        if cid == coupon_id:
+            sale = {"price_paid": price, "seller": seller, "order_ref_hash": "0x" + ref.hex()}
+    proven = None if proven_digest is None else proven_digest.to_bytes(32, "big")
+    out.add("sales replayed from the node's CouponSold logs = proven sales_digest",
+            None if proven is None else "0x" + proven.hex(), "0x" + digest.hex(),
+            note=f"{len(ordered)} sales")
+    if sale is None:
+        out.add("the coupon's sale is among the edition's sales", coupon_id, None, False)
+        return
+    for name in SALE_FIELDS:
+        shown = coupon.get(name)
+        expected = sale[name]
+        if isinstance(expected, str):
+            out.add(f"json {name}", expected.lower(), str(shown).lower())
+        else:
+            out.add(f"json {name}", expected, shown)

@@ -43,7 +43,13 @@ EXIT_FAILED, EXIT_ERROR, EXIT_UNANCHORED = 1, 2, 3
 def verify(serial: str, api: str, rpc: str | None, registry: str | None, trust_file: Path,
            max_age_blocks: int) -> None:
     """Check a coupon against the chain with storage proofs; exit 0 only if all hold."""
-    from couponchain.chain.coupon_check import NOT_PROVEN, CheckError, Trusted, check_coupon
+    from couponchain.chain.coupon_check import (
+        NOT_PROVEN,
+        SALE_FIELDS,
+        CheckError,
+        Trusted,
+        check_coupon,
+    )
 
     try:
         from couponchain.chain.coupon_check import parse_serial
@@ -76,6 +82,10 @@ def verify(serial: str, api: str, rpc: str | None, registry: str | None, trust_f
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         _fail(f"the API's answer is not a coupon proof ({exc.__class__.__name__}: {exc})")
         return
+    not_proven = list(NOT_PROVEN)
+    if node and outcome.ok:
+        _sales(rpc or "", proof, coupon, outcome)
+        not_proven = [f for f in not_proven if f not in SALE_FIELDS]
     block = proof["block"]
     console.print(f"{serial} at block {int(block['number'], 16)} ({block['hash']}), "
                   f"chain {chain_id}, registry {anchor}, contract {proof.get('contract')}",
@@ -95,7 +105,7 @@ def verify(serial: str, api: str, rpc: str | None, registry: str | None, trust_f
                       else Text.assemble(("FAILED", "red"), f" {v.note}"))
     console.print(table)
     console.print("NOT PROVEN (shown by the platform, not held in the contract's storage): "
-                  + ", ".join(NOT_PROVEN), highlight=False, soft_wrap=True)
+                  + ", ".join(not_proven), highlight=False, soft_wrap=True)
     failed = [v.claim for v in outcome.verdicts if not v.ok]
     if failed:
         print("NOT VERIFIED: failed: " + "; ".join(failed), flush=True)
@@ -107,6 +117,32 @@ def verify(serial: str, api: str, rpc: str | None, registry: str | None, trust_f
         sys.exit(EXIT_UNANCHORED)
     print("VERIFIED", flush=True)
     sys.exit(0)
+
+
+def _sales(rpc: str, proof: dict[str, Any], coupon: dict[str, Any], outcome: Any) -> None:
+    """Replay the edition's sales from the trusted node's logs against the proven
+    `sales_digest` (only once the contract and edition are proven: the filter names them)."""
+    import orjson
+
+    from couponchain.chain.coupon_check import check_sales, sold_logs_filter
+
+    http = _Http(timeout=60)
+    try:
+        _status, body = http.request("POST", rpc, orjson.dumps({
+            "jsonrpc": "2.0", "id": 1, "method": "eth_getLogs",
+            "params": [sold_logs_filter(proof["contract"], int(proof["edition_id"]),
+                                        proof["block"]["number"])]}))
+        logs = orjson.loads(body).get("result")
+    except (OSError, HTTPException, ValueError, AttributeError) as exc:
+        _fail(f"cannot read the sales logs from the node at {rpc}: {exc}")
+        return
+    finally:
+        http.close()
+    if not isinstance(logs, list):
+        _fail(f"the node at {rpc} returned no logs for eth_getLogs")
+        return
+    check_sales(outcome, logs, outcome.proven.get("sales_digest"), int(proof["coupon_id"]),
+                coupon)
 
 
 def _api_json(http: _Http, base: str, path: str, serial: str) -> dict[str, Any]:
