@@ -19,7 +19,13 @@ from fastapi import FastAPI
 
 from couponchain.api.app import create_app
 from couponchain.chain import contracts
-from couponchain.chain.coupon_check import create_address
+from couponchain.chain.coupon_check import (
+    Trusted,
+    check_coupon,
+    check_sales,
+    create_address,
+    sold_logs_filter,
+)
 from couponchain.chain.proofs import header_hash
 from couponchain.cli import main
 from couponchain.domain.edition_slots import layout_from_compiler, slot_key, verification_slots
@@ -112,6 +118,24 @@ async def test_verify_honest_and_each_lie_class(
     # Another registry than the one the user trusts.
     code, output = await _verify("PROOF-000002", *pinned, "--registry", "0x" + "ab" * 20)
     assert code == 1 and "registry is the trusted one" in output, output
+
+    # The library with altered inputs: one sale left out of the logs breaks the replay.
+    proof = (await client.get("/v1/coupons/PROOF-000002/proof")).json()
+    coupon_json = (await client.get("/v1/coupons/PROOF-000002")).json()
+    honest = check_coupon("PROOF-000002", proof, coupon_json,
+                          layout_from_compiler(contracts.layout("editions")),
+                          Trusted(chain_id=runtime.chain_id, registry=registry))
+    assert honest.ok and not honest.anchored
+    logs = await runtime.rpc.call("eth_getLogs", sold_logs_filter(
+        proof["contract"], edition["id"], proof["block"]["number"]))
+    assert len(logs) == 3
+    for kept, ok in ((logs, True), (logs[:1] + logs[2:], False), (logs[::-1], True)):
+        outcome = check_coupon("PROOF-000002", proof, coupon_json,
+                               layout_from_compiler(contracts.layout("editions")),
+                               Trusted(chain_id=runtime.chain_id, registry=registry))
+        check_sales(outcome, kept, outcome.proven["sales_digest"], proof["coupon_id"],
+                    coupon_json)
+        assert outcome.ok is ok, [v for v in outcome.verdicts if not v.ok]
 
     layout = layout_from_compiler(contracts.layout("editions"))
     editions_address = runtime.addresses["editions"]
