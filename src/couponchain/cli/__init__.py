@@ -5,11 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from functools import cache
-from http.client import HTTPConnection, HTTPException, HTTPSConnection
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlsplit
+from typing import Any
 
 import click
 from rich.table import Table
@@ -17,10 +14,8 @@ from rich.table import Table
 from couponchain.cli import keys as key_commands
 from couponchain.cli.common import _fail, _settings, console
 from couponchain.cli.up import up
+from couponchain.cli.verify import verify
 from couponchain.errors import CouponChainError
-
-if TYPE_CHECKING:
-    from couponchain.domain.edition_slots import EditionsLayout
 
 
 @click.group()
@@ -41,6 +36,7 @@ def main(verbose: bool) -> None:
 
 
 main.add_command(up)
+main.add_command(verify)
 
 
 class _RequestId(logging.Filter):
@@ -150,148 +146,6 @@ def demo_logs(merchant_id: str, records: int, days: int, batch_size: int, seed: 
                 progress.advance(task, len(batch))
     console.print(f"{records:,} access logs anchored for merchant {merchant_id}; "
                   f"see {base}/marketing")
-
-
-@main.command()
-@click.argument("serial")
-@click.option("--api", default="http://127.0.0.1:8000", show_default=True, help="API base URL")
-@click.option("--rpc", default=None,
-              help="a chain node you trust: the proof's block must be on it")
-def verify(serial: str, api: str, rpc: str | None) -> None:
-    """Check a coupon's claims against the chain with storage proofs; exit 0 only if all hold."""
-    import orjson
-
-    from couponchain.chain.proofs import verify_coupon_proof
-
-    http = _Http(timeout=30)
-    try:
-        status, body = http.request("GET", f"{api.rstrip('/')}/v1/coupons/{quote(serial)}/proof")
-        if status != 200:
-            _fail(f"{api} answered {status}: {body.decode('utf-8', 'replace')[:300]}")
-        response = orjson.loads(body)
-        trusted = None
-        if rpc:
-            _status, body = http.request("POST", rpc, orjson.dumps({
-                "jsonrpc": "2.0", "id": 1, "method": "eth_getBlockByNumber",
-                "params": [response["block"]["number"], False]}))
-            trusted = orjson.loads(body).get("result") or {}
-    except (OSError, HTTPException, ValueError) as exc:
-        _fail(f"cannot fetch the proof: {exc}")
-        return
-    finally:
-        http.close()
-    try:
-        verdicts = verify_coupon_proof(response, _editions_layout(), trusted_block=trusted)
-    except (KeyError, TypeError, ValueError) as exc:
-        _fail(f"malformed proof response: {exc}")
-        return
-    block = response["block"]
-    console.print(f"{response.get('serial', serial)} at block {int(block['number'], 16)} "
-                  f"({block['hash']}), contract {response['contract']}", highlight=False)
-    from rich.text import Text
-
-    # Text cells, not markup: nothing from the response is read as markup, and the
-    # table renders faster (it is a fifth of the command's own time).
-    table = Table("claim", "API says", "chain proves", "")
-    for v in verdicts:
-        table.add_row(Text(v.claim), Text(str(v.expected)), Text(str(v.proven)),
-                      Text.assemble(("verified", "green")) if v.ok
-                      else Text.assemble(("NOT verified", "red"), f" {v.note}"))
-    console.print(table)
-    if not rpc:
-        console.print("note: without --rpc the block header comes from the API itself; "
-                      "pass a node you trust to anchor it", highlight=False)
-    ok = all(v.ok for v in verdicts)
-    print("VERIFIED" if ok else "NOT VERIFIED", flush=True)
-    sys.exit(0 if ok else 1)
-
-
-class _Http:
-    """Blocking HTTP/1.1 from the standard library, one kept-alive connection per origin.
-
-    `verify` makes one or two requests in a fresh process: setting up an httpx
-    client (its TLS context, even for plain http) cost more than the requests.
-    """
-
-    def __init__(self, timeout: float) -> None:
-        self.timeout = timeout
-        self._open: dict[tuple[str, str], HTTPConnection] = {}
-
-    def request(self, method: str, url: str, body: bytes | None = None) -> tuple[int, bytes]:
-        """(status, body) of one request; OSError or HTTPException when it fails."""
-        parts = urlsplit(url)
-        connection = self._open.get((parts.scheme, parts.netloc))
-        if connection is None:
-            if parts.scheme == "https":
-                import ssl
-
-                connection = HTTPSConnection(parts.netloc, timeout=self.timeout,
-                                             context=ssl.create_default_context())
-            elif parts.scheme == "http":
-                connection = HTTPConnection(parts.netloc, timeout=self.timeout)
-            else:
-                raise ValueError(f"not an http(s) URL: {url}")
-            self._open[(parts.scheme, parts.netloc)] = connection
-        headers = {"accept": "application/json"}
-        if body is not None:
-            headers["content-type"] = "application/json"
-        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        connection.request(method, target, body=body, headers=headers)
-        reply = connection.getresponse()
-        return reply.status, reply.read()
-
-    def close(self) -> None:
-        for connection in self._open.values():
-            connection.close()
-
-
-@cache
-def _editions_layout() -> EditionsLayout:
-    """The editions contract's storage layout, from which `verify` computes the slots.
-
-    Read from the compile cache when it holds the current sources' layout: the
-    cache file is named by `contracts.source_hash`, which needs the compiler's
-    version only, while importing `contracts` loads the compiler itself (0.23 s
-    more for a fresh `verify`). Without a cache file, `contracts.layout` compiles
-    as usual.
-    """
-    from couponchain.domain.edition_slots import layout_from_compiler
-
-    cached = _cached_layout("editions")
-    if cached is None:
-        from couponchain.chain import contracts
-
-        cached = contracts.layout("editions")
-    return layout_from_compiler(cached)
-
-
-def _cached_layout(name: str) -> dict[str, Any] | None:
-    """`contracts.layout(name)` from its cache file, or None when there is none.
-
-    Mirrors `contracts.source_hash` and `contracts._cache_dir`: a mismatch only
-    misses the cache (the fallback compiles); a hit is a layout compiled from
-    exactly these sources by this compiler version.
-    """
-    import hashlib
-    from importlib import metadata
-
-    sources = Path(__file__).resolve().parent / "contracts"
-    try:
-        compilers = f"vyper {metadata.version('vyper')} snekmate {metadata.version('snekmate')}"
-    except metadata.PackageNotFoundError:
-        return None
-    digest = hashlib.sha256(compilers.encode())
-    for path in [sources / f"{name}.vy", *sorted((sources / "interfaces").glob("*.vyi"))]:
-        digest.update(path.name.encode())
-        digest.update(path.read_bytes())
-    base = os.environ.get("COUPONCHAIN_CACHE_DIR") or Path.home() / ".cache" / "couponchain"
-    cached = Path(base) / "contracts" / f"{name}-{digest.hexdigest()[:16]}.json"
-    try:
-        import orjson
-
-        return dict(orjson.loads(cached.read_bytes())["layout"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
 
 
 @main.command("check-round")

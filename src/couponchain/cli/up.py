@@ -198,6 +198,9 @@ async def _up(settings: Settings, demo: bool) -> None:
             console.print("platform admin API key: shown at the first start only; "
                           "`couponchain keys create-admin` makes a new one", highlight=False)
         console.print(f"chain: {runtime.rpc.url} (chain id {runtime.chain_id})")
+        # The trust anchor of `couponchain verify` (docs/verification.md): publish it.
+        console.print(f"trust anchor: chain id {runtime.chain_id}, registry "
+                      f"{runtime.addresses.get('registry')}", highlight=False)
         print(f"READY {url}", flush=True)
         supervision.mark_ready()
         await serving

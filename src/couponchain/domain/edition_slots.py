@@ -20,7 +20,7 @@ fixed by the contract source:
   it from the `CouponSold` events.
 """
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
@@ -82,6 +82,9 @@ class EditionsLayout:
     coupons: int
     #: `_reserved`; None for a layout of the contract before reservations.
     reserved: int | None = None
+    #: `_edition_by_prefix: HashMap[bytes32, uint256]` (keccak256 of a prefix to its
+    #: edition); None when the layout given did not name it.
+    by_prefix: int | None = None
 
 
 @dataclass(frozen=True)
@@ -125,8 +128,14 @@ def layout_from_compiler(layout: Mapping[str, Any]) -> EditionsLayout:
         reserved_slot_ = reserved.get("slot")
         if not isinstance(reserved_slot_, int) or reserved_slot_ < 0:
             raise LayoutError("storage layout gives `_reserved` no slot number")
+    by_prefix = storage.get("_edition_by_prefix")
+    by_prefix_slot = None
+    if isinstance(by_prefix, Mapping) and by_prefix.get("type") == "HashMap[bytes32, uint256]":
+        by_prefix_slot = by_prefix.get("slot")
+        if not isinstance(by_prefix_slot, int) or by_prefix_slot < 0:
+            raise LayoutError("storage layout gives `_edition_by_prefix` no slot number")
     return EditionsLayout(editions=slots["_editions"], coupons=slots["_coupons"],
-                          reserved=reserved_slot_)
+                          reserved=reserved_slot_, by_prefix=by_prefix_slot)
 
 
 def mapping_slot(base: int, key: int) -> int:
@@ -163,6 +172,47 @@ def proof_slots(layout: EditionsLayout, edition_id: int, serial: int) -> dict[st
     }
     slots["coupon"] = coupon_slot(layout, coupon_id_of(edition_id, serial))
     return slots
+
+
+#: Declared members a verifier proves besides the counters: (name, first slot, slots).
+#: A `String[N]` is its length slot, then ceil(N / 32) data slots.
+_DECLARED = (("price", 1), ("valid_from", 1), ("valid_until", 1), ("content_hash", 1),
+             ("brand", 3), ("title", 5), ("prefix", 2))
+
+
+def verification_slots(layout: EditionsLayout, edition_id: int, serial: int,
+                       prefix: str) -> dict[str, int]:
+    """Every slot `couponchain verify` proves for one coupon, by name: the counters
+    and coupon word of `proof_slots`, every declared member of the edition (strings
+    as `<name>_length` and `<name>_0`, `<name>_1`...), and `edition_by_prefix`, the
+    edition the contract files under `prefix` (which ties the serial asked for to
+    the edition proven)."""
+    slots = proof_slots(layout, edition_id, serial)
+    for name, count in _DECLARED:
+        first = edition_slot(layout, edition_id, name)
+        if count == 1:
+            slots[name] = first
+            continue
+        slots[f"{name}_length"] = first
+        for i in range(count - 1):
+            slots[f"{name}_{i}"] = first + 1 + i
+    if layout.by_prefix is None:
+        raise LayoutError("this layout has no `_edition_by_prefix`")
+    slots["edition_by_prefix"] = mapping_slot(
+        layout.by_prefix, int.from_bytes(keccak(prefix.encode("ascii")), "big"))
+    return slots
+
+
+def decode_string(length: int, words: Sequence[int]) -> str | None:
+    """A Vyper storage `String` from its length word and data words (None when the
+    length does not fit the words or the bytes are not UTF-8)."""
+    if length > 32 * len(words):
+        return None
+    data = b"".join(w.to_bytes(32, "big") for w in words)[:length]
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
 
 
 def slot_key(slot: int) -> str:

@@ -25,11 +25,10 @@ from couponchain.domain.edition_slots import (
     Channel,
     CouponStatus,
     coupon_id_of,
-    edition_slot,
     layout_from_compiler,
-    proof_slots,
     serial_text,
     slot_key,
+    verification_slots,
 )
 from couponchain.domain.roles import Role
 from couponchain.errors import Conflict, ContractRevert, Forbidden, InvalidInput, NotFound
@@ -38,6 +37,7 @@ from couponchain.services.participants import Caller
 from couponchain.store.models import (
     CouponHistory,
     CouponRecord,
+    Deployment,
     EditionRecord,
     EditionTerms,
     Participant,
@@ -81,6 +81,7 @@ class EditionService:
         #: Edition ids by prefix: the contract refuses a prefix already taken, and
         #: ids follow the journal's order, which a replay after a node loss repeats.
         self._by_prefix: dict[str, int] = {}
+        self._deployed: dict[str, Any] | None = None
 
     @property
     def db(self) -> Any:
@@ -379,9 +380,7 @@ class EditionService:
                 break
         _, number = parse_serial(serial)
         layout = layout_from_compiler(contracts.layout("editions"))
-        slots = proof_slots(layout, edition.id, number)
-        slots["prefix_length"] = edition_slot(layout, edition.id, "prefix")
-        slots["prefix_data"] = slots["prefix_length"] + 1
+        slots = verification_slots(layout, edition.id, number, edition.prefix)
         address = self.rt.gateway.contracts["editions"][0]
         block_tag = hex(block_number)
         block, proof = await self.rt.rpc.batch([
@@ -406,11 +405,36 @@ class EditionService:
                 "owner": coupon["owner"], "status": coupon["status"],
             },
             "block": header,
+            "deployment": await self._deployment(),
             "account": {k: proof[k] for k in
                         ("address", "balance", "nonce", "codeHash", "storageHash",
                          "accountProof")},
             "storage": storage,
         }
+
+    async def _deployment(self) -> dict[str, Any]:
+        """Where the editions contract comes from: the account that deployed the
+        registry and the editions contract, and its nonce for each. A verifier checks
+        that both addresses derive from them (keccak256(rlp([deployer, nonce]))), so
+        the editions contract is tied to the registry address it trusts."""
+        if self._deployed is None:
+            async with self.rt.db.session() as s:
+                rows = {d.name: d for d in (await s.execute(select(Deployment).where(
+                    Deployment.chain_id == self.rt.chain_id))).scalars()}
+            txs = await self.rt.rpc.batch([("eth_getTransactionByHash", [rows[n].tx_hash])
+                                           for n in ("registry", "editions")])
+            if not all(isinstance(tx, dict) for tx in txs):
+                raise Conflict("the chain node does not know the deployment; try again")
+            if txs[0]["from"].lower() != txs[1]["from"].lower():
+                raise Conflict("the registry and the editions contract have different "
+                               "deployers")
+            self._deployed = {
+                "chain_id": self.rt.chain_id, "registry": rows["registry"].address,
+                "editions": rows["editions"].address, "deployer": txs[0]["from"],
+                "registry_nonce": int(txs[0]["nonce"], 16),
+                "editions_nonce": int(txs[1]["nonce"], 16),
+            }
+        return self._deployed
 
     # -- helpers -------------------------------------------------------------------
 

@@ -32,6 +32,9 @@ class Health(BaseModel):
     last_restart_at: str | None
     last_outage_seconds: float | None
     contracts: dict[str, str]
+    #: What `couponchain verify` pins: the chain and the registry address, the
+    #: contract the editions contract is anchored to (docs/verification.md).
+    trust_anchor: dict[str, int | str]
 
 
 @router.get("/v1/health", response_model=Health, summary="Chain head, indexer lag, outbox depth")
@@ -48,6 +51,8 @@ async def health(runtime: RuntimeDep) -> dict:
         "node_restarts": runtime.supervisor.restarts if runtime.supervisor else 0,
         **_platform(supervision.current()),
         "contracts": runtime.addresses,
+        "trust_anchor": {"chain_id": runtime.chain_id,
+                         "registry": runtime.addresses.get("registry", "")},
     }
 
 

@@ -1,0 +1,279 @@
+"""`couponchain verify` on the real node, against an honest API and a lying proxy.
+
+The proxy is an HTTP server on 127.0.0.1 in front of the real API that relays the
+honest answers with one lie told in them (issue 22's lie classes); each lie must
+make `verify` exit non-zero and name the check that failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from click.testing import CliRunner
+from fastapi import FastAPI
+
+from couponchain.api.app import create_app
+from couponchain.chain import contracts
+from couponchain.chain.coupon_check import (
+    Trusted,
+    check_coupon,
+    check_sales,
+    create_address,
+    sold_logs_filter,
+)
+from couponchain.chain.proofs import header_hash
+from couponchain.cli import main
+from couponchain.domain.edition_slots import layout_from_compiler, slot_key, verification_slots
+from couponchain.runtime import Runtime
+from tests.integration.test_editions import _create, _free_port, _serve, _shop
+
+Lie = Callable[[str, dict[str, Any]], Any]
+
+
+@pytest.fixture
+async def api_url(runtime: Runtime) -> AsyncIterator[str]:
+    async for url in _serve(create_app(runtime, manage_runtime=False)):
+        yield url
+
+
+def _lying_app(honest: str, lie: list[Lie | None]) -> FastAPI:
+    """Relays the honest `/proof` and coupon JSON; `lie[0](kind, body)` rewrites one."""
+    app = FastAPI()
+
+    async def relay(kind: str, path: str) -> Any:
+        async with httpx.AsyncClient() as http:
+            got = await http.get(f"{honest}{path}")
+        body = got.json()
+        if got.status_code == 200 and lie[0] is not None:
+            body = lie[0](kind, body) or body
+        return body
+
+    @app.get("/v1/coupons/{serial}/proof")
+    async def proof(serial: str) -> Any:
+        return await relay("proof", f"/v1/coupons/{serial}/proof")
+
+    @app.get("/v1/coupons/{serial}")
+    async def coupon(serial: str) -> Any:
+        return await relay("coupon", f"/v1/coupons/{serial}")
+
+    return app
+
+
+async def _verify(*args: str) -> tuple[int, str]:
+    result = await asyncio.to_thread(CliRunner().invoke, main, ["verify", *args])
+    return result.exit_code, result.output
+
+
+async def _sell(client: httpx.AsyncClient, shop: Any, edition: dict[str, Any], n: int) -> None:
+    for i in range(n):
+        made = await client.post(f"/v1/editions/{edition['id']}/sales", json={
+            "buyer": shop.consumers[0]["id"], "order_ref": f"{edition['prefix']}-{i}"},
+            headers=shop.as_merchant)
+        assert made.status_code == 201, made.text
+
+
+def _rehash(block: dict[str, Any]) -> None:
+    block["hash"] = "0x" + header_hash(block).hex()
+
+
+async def test_verify_honest_and_each_lie_class(
+    client: httpx.AsyncClient, api_url: str, node_url: str, runtime: Runtime, tmp_path: Path,
+) -> None:
+    shop = await _shop(client)
+    edition = await _create(client, shop, "PROOF", 99)
+    other = await _create(client, shop, "OTHER", 9)
+    await _sell(client, shop, edition, 3)
+    await _sell(client, shop, other, 1)
+    stale = (await client.get("/v1/coupons/PROOF-000002/proof")).json()
+    stale_coupon = (await client.get("/v1/coupons/PROOF-000002")).json()
+    await client.post("/v1/coupons/PROOF-000002/redeem", headers=shop.as_merchant)
+    for _ in range(10):  # the stale proof falls behind the default --max-age-blocks
+        await runtime.rpc.call("evm_mine")
+    await runtime.indexer.wait_for(int(await runtime.rpc.call("eth_blockNumber"), 16))
+    registry = runtime.addresses["registry"]
+    health = (await client.get("/v1/health")).json()
+    assert health["trust_anchor"] == {"chain_id": runtime.chain_id, "registry": registry}
+    trust = str(tmp_path / "trust.json")
+    pinned = ("--api", api_url, "--rpc", node_url, "--trust-file", trust)
+
+    # Honest: trust on first use (with a warning), then the saved anchor.
+    code, output = await _verify("PROOF-000002", *pinned)
+    assert code == 0, output
+    assert "warning: no trusted registry" in output and registry in output
+    assert output.rstrip().endswith("VERIFIED") and "FAILED" not in output
+    assert "NOT PROVEN" in output and "history" in output
+    not_proven = next(line for line in output.splitlines() if line.startswith("NOT PROVEN"))
+    assert "price_paid" not in not_proven and "seller" not in not_proven  # sales replayed
+    code, output = await _verify("PROOF-000002", *pinned, "--registry", registry)
+    assert code == 0 and "warning" not in output, output
+    # Without a node of one's own: never VERIFIED.
+    code, output = await _verify("PROOF-000002", "--api", api_url, "--trust-file", trust)
+    assert code == 3, output
+    assert "NOT ANCHORED" in output and not output.rstrip().endswith("\nVERIFIED")
+    # Another registry than the one the user trusts.
+    code, output = await _verify("PROOF-000002", *pinned, "--registry", "0x" + "ab" * 20)
+    assert code == 1 and "registry is the trusted one" in output, output
+
+    # The library with altered inputs: one sale left out of the logs breaks the replay.
+    proof = (await client.get("/v1/coupons/PROOF-000002/proof")).json()
+    coupon_json = (await client.get("/v1/coupons/PROOF-000002")).json()
+    honest = check_coupon("PROOF-000002", proof, coupon_json,
+                          layout_from_compiler(contracts.layout("editions")),
+                          Trusted(chain_id=runtime.chain_id, registry=registry))
+    assert honest.ok and not honest.anchored
+    logs = await runtime.rpc.call("eth_getLogs", sold_logs_filter(
+        proof["contract"], edition["id"], proof["block"]["number"]))
+    assert len(logs) == 3
+    for kept, ok in ((logs, True), (logs[:1] + logs[2:], False), (logs[::-1], True)):
+        outcome = check_coupon("PROOF-000002", proof, coupon_json,
+                               layout_from_compiler(contracts.layout("editions")),
+                               Trusted(chain_id=runtime.chain_id, registry=registry))
+        check_sales(outcome, kept, outcome.proven["sales_digest"], proof["coupon_id"],
+                    coupon_json)
+        assert outcome.ok is ok, [v for v in outcome.verdicts if not v.ok]
+
+    layout = layout_from_compiler(contracts.layout("editions"))
+    editions_address = runtime.addresses["editions"]
+    third = (await client.get("/v1/coupons/PROOF-000003/proof")).json()
+    other_proof = (await client.get("/v1/coupons/OTHER-000001/proof")).json()
+    absent_slot = verification_slots(layout, edition["id"], 77, "PROOF")["coupon"]
+
+    lies: dict[str, tuple[Lie, str]] = {}
+
+    def on(kind: str, change: Callable[[dict[str, Any]], Any]) -> Lie:
+        return lambda k, body: change(body) if k == kind else None
+
+    lies["stale block"] = (
+        lambda k, body: stale if k == "proof" else stale_coupon,
+        "blocks behind the trusted head")
+    lies["another coupon's proof"] = (
+        on("proof", lambda b: {**third, "serial": b["serial"], "coupon_id": b["coupon_id"]}),
+        "storage proofs hold for every slot")
+    lies["another edition's coupon"] = (
+        on("proof", lambda b: other_proof), "answer is about the serial asked for")
+    lies["json price"] = (
+        on("coupon", lambda b: {**b, "edition": {**b["edition"], "price": 1}}),
+        "json edition.price")
+    lies["json terms"] = (
+        on("coupon", lambda b: {**b, "edition": {**b["edition"], "terms": "Two lattes."}}),
+        "terms shown hash to the proven content_hash")
+    lies["json owner"] = (
+        on("coupon", lambda b: {**b, "owner": shop.consumers[1]["address"]}), "json owner")
+    lies["json price paid"] = (on("coupon", lambda b: {**b, "price_paid": 0}),
+                               "json price_paid")
+    lies["json seller"] = (
+        on("coupon", lambda b: {**b, "seller": shop.consumers[1]["address"]}), "json seller")
+    lies["json sold_at"] = (
+        on("coupon", lambda b: {**b, "sold_at": "2020-01-01T00:00:00Z"}), "json sold_at")
+
+    def swap(body: dict[str, Any]) -> None:
+        by_name = {e["name"]: e for e in body["storage"]}
+        by_name["coupon"]["proof"] = by_name["cap"]["proof"]
+    lies["swapped proof node"] = (on("proof", swap), "storage proofs hold for every slot")
+
+    absent = await runtime.rpc.call("eth_getProof", editions_address, [slot_key(absent_slot)],
+                                    stale["block"]["number"])
+
+    def absent_proof(body: dict[str, Any]) -> None:
+        for entry in body["storage"]:
+            if entry["name"] == "coupon":
+                entry["proof"] = absent["storageProof"][0]["proof"]
+    lies["proof of an absent slot"] = (on("proof", absent_proof),
+                                      "storage proofs hold for every slot")
+
+    def other_chain(body: dict[str, Any]) -> None:
+        body["block"]["extraData"] = "0x" + b"another chain".hex()
+        _rehash(body["block"])
+    lies["header from another chain"] = (
+        on("proof", other_chain), "block is the trusted node's block")
+    lies["chain id"] = (on("proof", lambda b: {**b, "chain_id": 1}), "chain id")
+
+    # A look-alike: the same runtime code at another address, its storage copied
+    # from the real contract with the coupon given to someone else.
+    lookalike = "0x" + "c0" * 20
+    code_hex = await runtime.rpc.call("eth_getCode", editions_address, "latest")
+    await runtime.rpc.call("hardhat_setCode", lookalike, code_hex)
+    slots = verification_slots(layout, edition["id"], 2, "PROOF")
+    for slot in slots.values():
+        value = await runtime.rpc.call("eth_getStorageAt", editions_address,
+                                       slot_key(slot), "latest")
+        await runtime.rpc.call("hardhat_setStorageAt", lookalike, slot_key(slot), value)
+    await runtime.rpc.call("evm_mine")
+    block = await runtime.rpc.call("eth_getBlockByNumber", "latest", False)
+    fake = await runtime.rpc.call("eth_getProof", lookalike,
+                                  [slot_key(s) for s in slots.values()], block["number"])
+
+    def look_alike(body: dict[str, Any]) -> dict[str, Any]:
+        header = {k: v for k, v in block.items()
+                  if k not in ("transactions", "uncles", "withdrawals", "size",
+                               "totalDifficulty")}
+        storage = [{"name": n, "slot": slot_key(s), "proof": p["proof"],
+                    "key": p["key"], "value": p["value"]}
+                   for (n, s), p in zip(slots.items(), fake["storageProof"], strict=True)]
+        account = {k: fake[k] for k in ("address", "balance", "nonce", "codeHash",
+                                        "storageHash", "accountProof")}
+        return {**body, "contract": lookalike, "block": header, "account": account,
+                "storage": storage}
+    lie: list[Lie | None] = [None]
+    async for liar in _serve(_lying_app(api_url, lie)):
+        for told, (change, check) in lies.items():
+            lie[0] = change
+            code, output = await _verify("PROOF-000002", "--api", liar, "--rpc", node_url,
+                                         "--trust-file", trust)
+            failed = output.rstrip().rpartition("\n")[2]
+            assert code == 1, (told, output)
+            assert failed.startswith("NOT VERIFIED: failed:") and check in failed, (told, failed)
+
+        lie[0] = on("proof", look_alike)
+        code, output = await _verify("PROOF-000002", "--api", liar, "--rpc", node_url,
+                                     "--trust-file", trust)
+        failed = output.rstrip().rpartition("\n")[2]
+        assert code == 1, output
+        assert "contract is the one the trusted registry's deployer created" in failed, failed
+        assert "storage proofs" not in failed  # the look-alike's own proofs hold
+
+        # Without a node, a made-up state under a re-hashed header is not VERIFIED.
+        def made_up(body: dict[str, Any]) -> None:
+            body["block"]["stateRoot"] = "0x" + "11" * 32
+            _rehash(body["block"])
+        lie[0] = on("proof", made_up)
+        code, output = await _verify("PROOF-000002", "--api", liar, "--trust-file", trust)
+        assert code in (1, 3) and "\nVERIFIED" not in output, output
+
+
+async def test_verify_errors_are_one_clear_line(
+    client: httpx.AsyncClient, api_url: str, node_url: str, tmp_path: Path,
+) -> None:
+    shop = await _shop(client)
+    edition = await _create(client, shop, "ERRS", 9)
+    await _sell(client, shop, edition, 1)
+    trust = str(tmp_path / "trust.json")
+    dead = f"http://127.0.0.1:{_free_port()}"
+    cases = {
+        "unknown serial": (["ERRS-000777", "--api", api_url], "unknown serial ERRS-000777"),
+        "not a serial": (["nonsense", "--api", api_url], "'nonsense' is not a serial"),
+        "API unreachable": (["ERRS-000001", "--api", dead], f"cannot reach the API at {dead}"),
+        "node unreachable": (["ERRS-000001", "--api", api_url, "--rpc", dead],
+                             f"cannot reach the node at {dead}"),
+        "not a chain node": (["ERRS-000001", "--api", api_url, "--rpc", api_url],
+                             "is not an Ethereum JSON-RPC node"),
+        "not the API": (["ERRS-000001", "--api", node_url], "is it a CouponChain API?"),
+    }
+    for label, (args, message) in cases.items():
+        code, output = await _verify(*args, "--trust-file", trust)
+        lines = output.strip().splitlines()
+        assert code == 2, (label, output)
+        assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], \
+            (label, output)
+
+
+def test_create_address_matches_a_known_deployment() -> None:
+    # The first contract of the well-known development account (nonce 0).
+    deployer = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
+    assert create_address(deployer, 0) == "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+    assert create_address(deployer, 1) == "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512"
