@@ -24,7 +24,7 @@ from eth_account import Account
 from couponchain.api.app import create_app
 from couponchain.chain.gateway import Call
 from couponchain.chain.proofs import verify_coupon_proof
-from couponchain.cli import _editions_layout
+from couponchain.cli.verify import _editions_layout
 from couponchain.config import Settings
 from couponchain.errors import ContractRevert
 from couponchain.runtime import Runtime
