@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Coroutine
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -96,8 +97,9 @@ def _shape(tree: Any) -> tuple[int, int, int, bool]:
 def parse_json(body: bytes, max_elements: int = DEFAULT_ELEMENTS) -> Any:
     """A JSON body within the bounds, or `InvalidInput` / `TooLarge` naming the rule.
 
-    Integers keep every digit (orjson alone reads those beyond 64 bits as floats);
-    a duplicate key in any object is refused (parsers silently keep one of them).
+    Integers keep every digit (orjson alone reads those beyond 64 bits as floats), and
+    a whole number written 1.0 or 1e3 is an integer, as JSON Schema counts it; a
+    duplicate key in any object is refused (parsers silently keep one of them).
     """
     try:
         tree = orjson.loads(body)
@@ -118,11 +120,20 @@ def parse_json(body: bytes, max_elements: int = DEFAULT_ELEMENTS) -> Any:
     # only make the check take the exact path below).
     if floats or body.count(b":") != keys:
         try:  # safe now: the depth is at most MAX_DEPTH
-            tree = json.loads(body, object_pairs_hook=_unique_keys)
+            tree = json.loads(body, object_pairs_hook=_unique_keys, parse_float=_number)
         except _Duplicate as dup:
             raise InvalidInput(f"the key {dup.args[0]!r} appears twice in one object",
                                field="body") from None
     return tree
+
+
+def _number(text: str) -> int | float:
+    """A JSON number with a fraction or exponent: an integer when its value is whole
+    (JSON Schema counts 1.0 as an integer; so do generated clients), else a float."""
+    value = Decimal(text)
+    if abs(value.adjusted()) <= 80 and value == value.to_integral_value():
+        return int(value)
+    return float(text)
 
 
 def _is_json(content_type: str | None) -> bool:
