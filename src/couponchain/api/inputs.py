@@ -1,8 +1,9 @@
 """What every request body is checked against before a route sees it: strict types.
 
 `Input` is the base of every request model. It refuses unknown fields and does not
-coerce: a JSON `true` is not the integer 1, `"5"` is not 5, `1.0` is not 1 (pydantic's
-strict mode). Times are `ChainTime`: an ISO 8601 string with its UTC offset (`Z` or
+coerce: a JSON `true` is not the integer 1, `"5"` is not 5, `1.5` is not an integer
+(pydantic's strict mode; a whole `1.0` is read as 1 by `api.bounds`, as JSON Schema
+counts it). Times are `ChainTime`: an ISO 8601 string with its UTC offset (`Z` or
 `+08:00`; a number is not a date, and a time without an offset is ambiguous), within
 what the contracts store (unsigned 64-bit epoch seconds, so not before
 1970-01-01T00:00:00Z), normalised to UTC.
