@@ -30,6 +30,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Message, Receive
 
+from couponchain.api.limits import READS
 from couponchain.errors import InvalidInput, TooLarge
 
 #: The deepest JSON nesting any route accepts (the deepest request model is 4).
@@ -40,7 +41,6 @@ DEFAULT_ELEMENTS = 10_000
 #: The largest body of any route (a batch of 50,000 access logs).
 MAX_BYTES = 32 * 1024 * 1024
 _LIMITS = "x-body-limits"
-_READS = {"GET", "HEAD", "OPTIONS"}
 
 
 def body_limits(max_bytes: int, max_elements: int = DEFAULT_ELEMENTS,
@@ -186,7 +186,7 @@ class BoundedRoute(APIRoute):
         max_elements = int(limits.get("max_elements", DEFAULT_ELEMENTS))
 
         async def bounded(request: Request) -> Response:
-            if request.method not in _READS:
+            if request.method not in READS:
                 length = request.headers.get("content-length", "")
                 if length.isdigit() and int(length) > max_bytes:
                     raise _too_large(max_bytes)

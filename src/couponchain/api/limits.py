@@ -29,7 +29,8 @@ from couponchain.api.problems import problem
 
 REQUEST_ID: ContextVar[str] = ContextVar("couponchain_request_id", default="-")
 _GOOD_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-_READS = {"GET", "HEAD", "OPTIONS"}
+#: Methods that carry no body to check and are not rate limited (api.bounds too).
+READS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class RequestIdFilter(logging.Filter):
@@ -108,7 +109,7 @@ class Guard:
             REQUEST_ID.reset(token)
 
     def _refusal(self, scope: Scope, headers: dict[bytes, bytes]) -> Any:
-        if scope["method"] in _READS or self.rate <= 0:
+        if scope["method"] in READS or self.rate <= 0:
             return None
         key = hashlib.sha256(headers.get(b"authorization") or _session(headers)).digest()[:16]
         wait = self._take(key)
