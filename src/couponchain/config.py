@@ -84,6 +84,10 @@ class Settings(BaseSettings):
             raise ConfigurationError(
                 "COUPONCHAIN_MASTER_SECRET must be at least 16 characters", field="master_secret"
             )
+        if self.public_rpc_url and not self.public_rpc_url.startswith(("https://", "http://")):
+            raise ConfigurationError(
+                "COUPONCHAIN_PUBLIC_RPC_URL must be an http(s) URL of a JSON-RPC node",
+                field="public_rpc_url")
         return self
 
     @cached_property

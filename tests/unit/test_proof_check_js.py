@@ -143,3 +143,13 @@ def test_header_hash_address_slots_and_serials_agree(run_js: Any) -> None:
         ["MOON26", "42"], ["A-B", "7"], None, None, None, None,
     ]
     assert run_js(cases) == expected
+
+
+def test_the_published_node_must_be_an_http_url(tmp_path: Path) -> None:
+    from couponchain.config import Settings
+    from couponchain.errors import ConfigurationError
+
+    base = {"data_dir": tmp_path, "dev_mode": True}
+    assert Settings(**base, public_rpc_url="https://rpc.example:8545").public_rpc_url
+    with pytest.raises(ConfigurationError, match="PUBLIC_RPC_URL"):
+        Settings(**base, public_rpc_url="javascript:alert(1)")

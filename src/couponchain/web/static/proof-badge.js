@@ -242,7 +242,7 @@ async function run(badge) {
       [warning,
         t("Proven against block {number} of {node} ({age} blocks behind its head {head}): {items}.",
           { number, node: nodeName, age, head: node.head, items: shown.proven.join(", ") }),
-        t("Also proven: the coupon's serial, edition and sale time, and the edition's declared data."),
+        t("Also proven, with coupon {serial}: its edition, owner, status and sale time, and the edition's declared data.", { serial }),
         trust.note, notProven,
         relay || published ? t("For an independent check, enter a node of your own below.") : null]);
   } catch (error) {
