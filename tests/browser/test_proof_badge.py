@@ -91,6 +91,16 @@ async def test_honest_pages_are_verified_against_the_chosen_node(
     await expect(page.locator(BADGE)).to_have_class(re.compile(r"\bunchecked\b"))
     await context.close()
 
+    # In Chinese the status word shown is compared in Chinese, and the badge speaks it.
+    chinese = await browser.new_context(locale="zh-CN")
+    zh = await chinese.new_page()
+    await zh.goto(url + "/coupons/HONEST-000002")
+    await _choose_node(zh, node_url)
+    await expect(zh.locator(STATE)).to_have_text("已验证 ✓", timeout=20_000)
+    await expect(zh.locator("#coupon-status.proven")).to_have_text("已核销")
+    await expect(zh.locator(BADGE)).to_contain_text("未证明（由平台显示，不在合约存储中）")
+    await chinese.close()
+
     # Without JavaScript the server says nothing was checked, and how to check.
     bare = await browser.new_context(java_script_enabled=False)
     plain = await bare.new_page()
