@@ -76,14 +76,16 @@ async function fromPlatform(serial) {
 }
 
 // The node's chain id, head and block at `number`; CouldNotCheck when it cannot tell.
-async function fromNode(url, number) {
+// The platform's relay answers the same three calls to a GET (/v1/node-relay?block=).
+async function fromNode(url, number, relay) {
   const calls = [["eth_chainId", []], ["eth_blockNumber", []],
     ["eth_getBlockByNumber", [number, false]]]
     .map(([method, params], id) => ({ jsonrpc: "2.0", id, method, params }));
   let answer;
   try {
-    answer = await getJson(url, { method: "POST", body: JSON.stringify(calls),
-      headers: { "content-type": "application/json" } });
+    answer = relay ? await getJson(`${url}?block=${encodeURIComponent(number)}`)
+      : await getJson(url, { method: "POST", body: JSON.stringify(calls),
+        headers: { "content-type": "application/json" } });
   } catch (error) {
     // A browser tells unreachable and CORS-refused apart to nobody, scripts included.
     throw new CouldNotCheck(error instanceof SyntaxError
@@ -176,7 +178,7 @@ function unprovenLabels() {
   return labels;
 }
 
-function render(badge, state, headline, lines) {
+function show(badge, state, headline, lines) {
   badge.className = `badge ${state}`;
   badge.querySelector("#badge-state").textContent = headline;
   const details = badge.querySelector("#badge-details");
@@ -198,7 +200,12 @@ function askedSerial(badge) {
   return badge.dataset.serial;
 }
 
+// Each check renders only while it is the newest ("Check again" during a check).
+let newest = 0;
+
 async function run(badge) {
+  const mine = ++newest;
+  const render = (...args) => { if (mine === newest) show(badge, ...args); };
   const serial = askedSerial(badge);
   const chosen = localStorage.getItem(NODE_KEY) || badge.dataset.defaultNode || "";
   const relay = !chosen;
@@ -207,13 +214,13 @@ async function run(badge) {
   const nodeName = relay ? t("the platform's node, via the platform (not an independent check)")
     : published ? t("the node the platform publishes, {node}", { node: chosen })
       : t("your node {node}", { node: chosen });
-  render(badge, "checking", t("checking the proofs against {node}…", { node: nodeName }), []);
+  render("checking", t("checking the proofs against {node}…", { node: nodeName }), []);
   const notProven = t("Not proven (shown by the platform, not held in the contract's storage): {items}.",
     { items: unprovenLabels().join(", ") });
   try {
     const { anchor, proof, coupon } = await fromPlatform(serial);
     const trust = trustedRegistry(anchor);
-    const node = await fromNode(nodeUrl, proof.block.number);
+    const node = await fromNode(nodeUrl, proof.block.number, relay);
     const outcome = checkCoupon(serial, proof, coupon, { chainId: Number(anchor.chain_id),
       registry: trust.registry, maxAge: MAX_AGE, node });
     const failed = outcome.verdicts.filter((v) => !v.ok).map((v) => claimName(v.claim));
@@ -230,13 +237,13 @@ async function run(badge) {
     const warning = trust.warning ? { text: trust.warning, className: "error banner" } : null;
     const all = [...failed, ...shown.failed];
     if (all.length) {
-      render(badge, "failed", t("NOT verified ✗ — failed: {checks}", { checks: all.join("; ") }),
+      render("failed", t("NOT verified ✗ — failed: {checks}", { checks: all.join("; ") }),
         [warning, t("Checked against block {number} of {node}.", { number, node: nodeName }),
           trust.note, notProven]);
       return;
     }
     const age = node.head - number;
-    render(badge, relay || published ? "partial" : "verified",
+    render(relay || published ? "partial" : "verified",
       relay || published ? t("verified ✓ against the platform's own node only: not independent")
         : t("verified ✓"),
       [warning,
@@ -247,10 +254,10 @@ async function run(badge) {
         relay || published ? t("For an independent check, enter a node of your own below.") : null]);
   } catch (error) {
     if (error instanceof CouldNotCheck) {
-      render(badge, "unchecked", t("could not check: {reason}", { reason: error.message }),
+      render("unchecked", t("could not check: {reason}", { reason: error.message }),
         [notProven]);
     } else {  // a field missing or of the wrong type: the answer is not a proof
-      render(badge, "failed", t("NOT verified ✗ — the platform's answer is not a coupon proof ({error})",
+      render("failed", t("NOT verified ✗ — the platform's answer is not a coupon proof ({error})",
         { error: error.message }), [notProven]);
     }
   }
