@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import FastAPI, Query, Request
 from fastapi import Path as UrlPath
@@ -19,6 +19,9 @@ from couponchain.errors import CouponChainError
 from couponchain.services import edition_views
 from couponchain.services.editions import serial_text
 from couponchain.web import i18n, qr
+
+if TYPE_CHECKING:
+    from couponchain.runtime import Runtime
 
 WEB = Path(__file__).resolve().parents[2] / "web"
 # Every page router renders with this object, so each page gets the request's locale.
@@ -85,7 +88,7 @@ async def coupon_lookup(request: Request, runtime: RuntimeDep,
     return templates.TemplateResponse(request, "editions/coupon.html", {"serial": None})
 
 
-def _badge(request: Request, runtime: Any, serial: str) -> dict[str, Any]:
+def _badge(request: Request, runtime: Runtime, serial: str) -> dict[str, Any]:
     """What the page's proof badge (static/proof-badge.js) needs: the serial whose
     proofs it checks, the node offered by default and the import map of its modules.
     The server renders no verdict: the browser computes it from the proofs."""
