@@ -34,8 +34,8 @@ import httpx
 from eth_account import Account
 
 from couponchain.api.app import create_app
+from couponchain.chain.coupon_check import Trusted, check_coupon
 from couponchain.chain.gateway import Call
-from couponchain.chain.proofs import verify_coupon_proof
 from couponchain.cli.verify import _editions_layout
 from couponchain.config import Settings
 from couponchain.runtime import Runtime
@@ -93,9 +93,14 @@ async def _verify_p50(runtime: Runtime, client: httpx.AsyncClient, prefix: str, 
     address, _code = runtime.gateway.contracts["editions"]
     for serial_no in random.sample(range(1, coupons + 1), min(samples, coupons)):
         started = time.perf_counter()
-        proof = (await client.get(f"/v1/coupons/{prefix}-{serial_no:06d}/proof")).json()
-        trusted = await runtime.rpc.call("eth_getBlockByNumber", proof["block"]["number"], False)
-        assert all(v.ok for v in verify_coupon_proof(proof, layout, trusted_block=trusted))
+        serial = f"{prefix}-{serial_no:06d}"
+        proof = (await client.get(f"/v1/coupons/{serial}/proof")).json()
+        coupon = (await client.get(f"/v1/coupons/{serial}")).json()
+        block, head = await runtime.rpc.batch([
+            ("eth_getBlockByNumber", [proof["block"]["number"], False]), ("eth_blockNumber", [])])
+        trusted = Trusted(chain_id=runtime.chain_id, registry=runtime.addresses["registry"],
+                          node_chain_id=runtime.chain_id, head=int(head, 16), block=block)
+        assert check_coupon(serial, proof, coupon, layout, trusted).ok
         verify.append(time.perf_counter() - started)
         slots = [entry["slot"] for entry in proof["storage"]]  # as the API asks for them
         started = time.perf_counter()

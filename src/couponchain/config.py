@@ -29,6 +29,11 @@ class Settings(BaseSettings):
     database_url: str | None = None
     rpc_url: str | None = Field(default=None, description="external EVM JSON-RPC endpoint")
     node_kind: str = Field(default="hardhat", description="embedded node: hardhat, geth or anvil")
+    #: The chain node the pages offer by default for checking proofs in the browser (a
+    #: JSON-RPC URL that answers CORS requests, e.g. a validator's public read-only
+    #: endpoint); unset, the pages use the platform's read-only relay (`/v1/node-relay`)
+    #: and say that it is the platform's node, not an independent one.
+    public_rpc_url: str | None = None
     chain_id: int = 31337
     master_secret: str = DEV_MASTER_SECRET
     admin_key: str | None = None
@@ -79,6 +84,10 @@ class Settings(BaseSettings):
             raise ConfigurationError(
                 "COUPONCHAIN_MASTER_SECRET must be at least 16 characters", field="master_secret"
             )
+        if self.public_rpc_url and not self.public_rpc_url.startswith(("https://", "http://")):
+            raise ConfigurationError(
+                "COUPONCHAIN_PUBLIC_RPC_URL must be an http(s) URL of a JSON-RPC node",
+                field="public_rpc_url")
         return self
 
     @cached_property

@@ -22,8 +22,8 @@ import pytest
 from eth_account import Account
 
 from couponchain.api.app import create_app
+from couponchain.chain.coupon_check import Trusted, check_coupon
 from couponchain.chain.gateway import Call
-from couponchain.chain.proofs import verify_coupon_proof
 from couponchain.cli.verify import _editions_layout
 from couponchain.config import Settings
 from couponchain.errors import ContractRevert
@@ -58,9 +58,13 @@ async def _story(client: httpx.AsyncClient, told: dict[str, Any]) -> tuple[Any, 
 
 async def _proof_holds(runtime: Runtime, client: httpx.AsyncClient) -> None:
     proof = (await client.get("/v1/coupons/MOON26-000001/proof")).json()
-    trusted = await runtime.rpc.call("eth_getBlockByNumber", proof["block"]["number"], False)
-    verdicts = verify_coupon_proof(proof, _editions_layout(), trusted_block=trusted)
-    assert verdicts and all(v.ok for v in verdicts), verdicts
+    coupon = (await client.get("/v1/coupons/MOON26-000001")).json()
+    block, head = await runtime.rpc.batch([
+        ("eth_getBlockByNumber", [proof["block"]["number"], False]), ("eth_blockNumber", [])])
+    outcome = check_coupon("MOON26-000001", proof, coupon, _editions_layout(), Trusted(
+        chain_id=runtime.chain_id, registry=runtime.addresses["registry"],
+        node_chain_id=runtime.chain_id, head=int(head, 16), block=block))
+    assert outcome.verdicts and outcome.ok, [v for v in outcome.verdicts if not v.ok]
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -59,6 +59,9 @@ async def test_every_page_has_a_strict_policy_and_only_hashed_inline_script(
         assert policy["frame-ancestors"] == ["'none'"], path
         assert policy["object-src"] == ["'none'"] and policy["base-uri"] == ["'none'"], path
         assert policy["style-src"] == ["'self'"], path
+        # Only a coupon's or edition's page (none here: id 1 is unknown) may fetch from
+        # another origin, the chain node its proof badge asks (test_editions checks it).
+        assert policy["connect-src"] == ["'self'"], path
         script_src = policy["script-src"]
         assert "'unsafe-inline'" not in script_src and "'unsafe-eval'" not in script_src, path
         allowed = {s for s in script_src if s.startswith("'sha256-")}

@@ -3,8 +3,8 @@
 Tries are built with py-trie (`HexaryTrie`), keys hashed with keccak256 as in
 the state and storage tries, and their proofs sent as eth_getProof sends them
 (0x hex of each node's RLP). py-trie is the reference: a proof py-trie cannot
-follow must raise `ProofError` here, the one error `verify_coupon_proof` turns
-into a "NOT verified" verdict (anything else would crash `couponchain verify`).
+follow must raise `ProofError` here, the one error `coupon_check.check_coupon`
+turns into a "NOT verified" verdict (anything else would crash `couponchain verify`).
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from couponchain.api.routes import (
     key_pages,
     marketing,
     marketing_pages,
+    node_relay,
     pages,
     participants,
     payouts,
@@ -78,6 +79,7 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> FastAPI:
     app.include_router(marketing.router, **api)
     app.include_router(scans.router, **api)
     app.include_router(health.router, responses=problems.PROBLEM_RESPONSES)
+    app.include_router(node_relay.router, responses=problems.PROBLEM_RESPONSES)
     app.include_router(pages.router)
     app.include_router(key_pages.router)
     app.include_router(promotion_pages.router)

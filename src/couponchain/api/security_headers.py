@@ -14,8 +14,10 @@ FastAPI's Swagger UI (`/docs`) and ReDoc (`/redoc`) load their scripts and
 styles from a CDN and start with an inline script: those routes alone get
 `DOCS_POLICY`, which allows the CDN and inline script and style (they show
 no participant data; the key typed into Swagger's Authorize box stays in
-that page). Answers that are not HTML (JSON, files) get `API_POLICY`, which
-allows nothing: a JSON answer opened as a document runs nothing.
+that page). The coupon and edition pages set `PROOF_PAGE_POLICY` themselves:
+their proof check calls a chain node the person chooses, on any origin. Answers
+that are not HTML (JSON, files) get `API_POLICY`, which allows nothing: a JSON
+answer opened as a document runs nothing.
 """
 
 from __future__ import annotations
@@ -57,6 +59,10 @@ PAGE_POLICY = "; ".join([
     "form-action 'self'",
     "frame-ancestors 'none'",
 ])
+#: The coupon and edition pages check their proofs against a chain node the person
+#: chooses, anywhere: their scripts may connect to any http(s) origin. They run the
+#: same scripts from this origin only, and show nothing private.
+PROOF_PAGE_POLICY = PAGE_POLICY.replace("connect-src 'self'", "connect-src 'self' https: http:")
 _CDN = "https://cdn.jsdelivr.net"
 DOCS_POLICY = "; ".join([
     "default-src 'self'",

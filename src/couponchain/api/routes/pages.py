@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import FastAPI, Query, Request
 from fastapi import Path as UrlPath
@@ -12,14 +12,16 @@ from fastapi.staticfiles import StaticFiles
 
 from couponchain.api.bounds import bounded_router
 from couponchain.api.deps import RuntimeDep
-from couponchain.chain import contracts
+from couponchain.api.security_headers import IMPORT_MAP, PROOF_PAGE_POLICY
 from couponchain.chain.node import node_dir
-from couponchain.chain.proofs import verify_coupon_proof
-from couponchain.domain.edition_slots import CouponStatus, layout_from_compiler
+from couponchain.domain.edition_slots import CouponStatus
 from couponchain.errors import CouponChainError
 from couponchain.services import edition_views
 from couponchain.services.editions import serial_text
 from couponchain.web import i18n, qr
+
+if TYPE_CHECKING:
+    from couponchain.runtime import Runtime
 
 WEB = Path(__file__).resolve().parents[2] / "web"
 # Every page router renders with this object, so each page gets the request's locale.
@@ -86,35 +88,34 @@ async def coupon_lookup(request: Request, runtime: RuntimeDep,
     return templates.TemplateResponse(request, "editions/coupon.html", {"serial": None})
 
 
-async def _proven(runtime: Any, serial: str) -> tuple[dict[str, Any], list[str]]:
-    """The coupon's proof and the claims that fail when checked against the chain."""
-    proof = await runtime.editions.proof(serial)
-    trusted = await runtime.rpc.call("eth_getBlockByNumber", proof["block"]["number"], False)
-    verdicts = verify_coupon_proof(proof, layout_from_compiler(contracts.layout("editions")),
-                                   trusted_block=trusted)
-    return proof, [v.claim for v in verdicts if not v.ok]
+def _badge(request: Request, runtime: Runtime, serial: str) -> dict[str, Any]:
+    """What the page's proof badge (static/proof-badge.js) needs: the serial whose
+    proofs it checks, the node offered by default and the import map of its modules.
+    The server renders no verdict: the browser computes it from the proofs."""
+    return {"badge_serial": serial, "default_node": runtime.settings.public_rpc_url or "",
+            "importmap": IMPORT_MAP, "api": str(request.base_url).rstrip("/")}
+
+
+def _proof_page(response: HTMLResponse) -> HTMLResponse:
+    """The page's scripts may call the chain node the person chooses, on any origin."""
+    response.headers["Content-Security-Policy"] = PROOF_PAGE_POLICY
+    return response
 
 
 @router.get("/coupons/{serial}", response_class=HTMLResponse)
 async def coupon_page(request: Request, serial: str, runtime: RuntimeDep) -> HTMLResponse:
-    """A coupon's public page; the badge is the outcome of checking its storage proofs."""
+    """A coupon's public page; its badge is computed in the browser from the proofs."""
     context: dict[str, Any] = {"serial": serial, "api": str(request.base_url).rstrip("/")}
     try:
         coupon = await runtime.editions.coupon(serial)
-        proof, failed = await _proven(runtime, serial)
     except CouponChainError as exc:
         context["error"] = exc.message
         return templates.TemplateResponse(request, "editions/coupon.html", context,
                                           status_code=exc.status)
-    # The page shows the proven snapshot's counts, so badge and numbers agree.
-    edition = {**coupon["edition"], **{k: proof["claims"][k] for k in
-                                        ("sold", "voided", "redeemed")}}
-    context.update(
-        coupon=coupon, edition=edition, verified=not failed, failed=failed,
-        block_number=int(proof["block"]["number"], 16),
-        qr=request.url_for("coupon_qr", serial=coupon["serial"]),
-    )
-    return templates.TemplateResponse(request, "editions/coupon.html", context)
+    context.update(coupon=coupon, edition=coupon["edition"],
+                   qr=request.url_for("coupon_qr", serial=coupon["serial"]),
+                   **_badge(request, runtime, coupon["serial"]))
+    return _proof_page(templates.TemplateResponse(request, "editions/coupon.html", context))
 
 
 @router.get("/coupons/{serial}/qr.png")
@@ -138,31 +139,20 @@ async def edition_page(request: Request, runtime: RuntimeDep,
                        after: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0) -> HTMLResponse:
     """An edition's public page: declared cap against sold, redeemed and voided.
 
-    When a coupon was sold, the counters shown are the ones proven with the
-    newest coupon's storage proofs, so the badge covers them.
+    When a coupon was sold, the page's badge checks the counters shown against the
+    newest coupon's storage proofs, in the browser.
     """
     try:
         edition = await runtime.editions.get(edition_id)
     except CouponChainError as exc:
         return templates.TemplateResponse(request, "editions/edition.html",
                                           {"error": exc.message}, status_code=exc.status)
-    context: dict[str, Any] = {"edition": edition, "verified": None}
-    proven = None
-    if edition["sold"]:
-        try:
-            proven = await _proven(runtime, serial_text(edition["prefix"], edition["sold"]))
-        except CouponChainError as exc:  # e.g. the node cannot prove this block right now
-            context["unproven"] = exc.message
-    if proven:
-        proof, failed = proven
-        edition.update({k: proof["claims"][k] for k in ("sold", "voided", "redeemed")})
-        edition["remaining"] = (edition["total_pieces"] - edition["sold"]
-                                - edition.get("reserved", 0))
-        context.update(verified=not failed, failed=failed,
-                       block_number=int(proof["block"]["number"], 16))
+    context: dict[str, Any] = {"edition": edition}
+    if edition["sold"]:  # the badge proves the counters with the newest coupon's proofs
+        context.update(_badge(request, runtime, serial_text(edition["prefix"], edition["sold"])))
     rows = await edition_views.coupons_of(runtime.db, edition_id, PAGE_SIZE + 1, after)
     context["coupons"] = [{"serial": serial_text(edition["prefix"], r.serial),
                            "status": CouponStatus(r.status).name.lower(), "owner": r.owner}
                           for r in rows[:PAGE_SIZE]]
     context["next_after"] = rows[PAGE_SIZE - 1].serial if len(rows) > PAGE_SIZE else None
-    return templates.TemplateResponse(request, "editions/edition.html", context)
+    return _proof_page(templates.TemplateResponse(request, "editions/edition.html", context))

@@ -1,0 +1,283 @@
+// The proof badge of the coupon and edition pages, computed in the browser.
+//
+// The server renders no verdict. This module reads the platform's proof of one
+// coupon (/v1/coupons/{serial}/proof) and its JSON, asks a chain node the person
+// chooses for its chain id, its head and the proven block, runs proof-check.js,
+// then compares every number the page shows (elements marked data-proof) with
+// the proven value. The badge says which node it asked, what it proved, what it
+// could not, and names the check that failed. The registry address is trusted
+// on first use (saved in this browser), with a loud warning when the platform
+// later publishes another. t() is app.js's (a classic script that runs first).
+import { checkCoupon, decodeCouponWord, decodeString, iso, keccakHex, parseSerial }
+  from "/static/proof-check.js";
+
+const NODE_KEY = "couponchain.node";
+const REGISTRY_KEY = "couponchain.registry.";
+const MAX_AGE = 8;  // blocks, as `couponchain verify --max-age-blocks`
+const TIMEOUT_MS = 15000;
+
+// Check names as the page says them (proof-check.js names them in English).
+const CLAIMS = {
+  "chain id: the node's is the anchor's": t("the node's chain is the published chain"),
+  "block hash = keccak(rlp(header))": t("block hash = keccak(rlp(header))"),
+  "block is the node's block of that number": t("the block is the node's block of that number"),
+  "block is recent": t("the block is at most 8 blocks behind the node's head"),
+  "chain id: the answer's is the anchor's": t("the answer's chain is the published chain"),
+  "registry is the trusted one (created by the deployer)": t("the registry is the one you trust"),
+  "contract is the one the trusted registry's deployer created":
+    t("the contract is the one the trusted registry's deployer created"),
+  "proven account is that contract": t("the proven account is that contract"),
+  "contract account in the state root": t("the contract's account proof"),
+  "storage proofs hold for every slot of the serial asked for":
+    t("the storage proofs of this serial's slots"),
+  "prefix names the edition proven": t("the serial's prefix names the edition proven"),
+  "answer is about the serial asked for": t("the answer is about this serial"),
+  "coupon id is the serial asked for": t("the coupon id is this serial's"),
+  "terms shown hash to the proven content_hash": t("the terms hash to the proven hash"),
+};
+
+function claimName(claim) {
+  if (CLAIMS[claim]) return CLAIMS[claim];
+  if (claim.startsWith("json ")) return t("the API's {field}", { field: claim.slice(5) });
+  return claim;
+}
+
+class CouldNotCheck extends Error {}
+
+async function getJson(url, options = {}) {
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), TIMEOUT_MS);
+  try {
+    const response = await fetch(url, { ...options, signal: abort.signal });
+    const text = await response.text();
+    return { status: response.status, body: JSON.parse(text) };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+// The platform's three answers; CouldNotCheck naming what is missing.
+async function fromPlatform(serial) {
+  const path = `/v1/coupons/${encodeURIComponent(serial)}`;
+  try {
+    const [health, proof, coupon] = await Promise.all(
+      ["/v1/health", `${path}/proof`, path].map((url) => getJson(url)));
+    for (const answer of [health, proof, coupon]) {
+      if (answer.status !== 200) {
+        throw new CouldNotCheck(t("the platform could not give the proof (HTTP {status}): {detail}",
+          { status: answer.status, detail: answer.body.detail || "" }));
+      }
+    }
+    return { anchor: health.body.trust_anchor || {}, proof: proof.body, coupon: coupon.body };
+  } catch (error) {
+    if (error instanceof CouldNotCheck) throw error;
+    throw new CouldNotCheck(t("the platform's API did not answer ({error})", { error: error.message }));
+  }
+}
+
+// The node's chain id, head and block at `number`; CouldNotCheck when it cannot tell.
+// The platform's relay answers the same three calls to a GET (/v1/node-relay?block=).
+async function fromNode(url, number, relay) {
+  const calls = [["eth_chainId", []], ["eth_blockNumber", []],
+    ["eth_getBlockByNumber", [number, false]]]
+    .map(([method, params], id) => ({ jsonrpc: "2.0", id, method, params }));
+  let answer;
+  try {
+    answer = relay ? await getJson(`${url}?block=${encodeURIComponent(number)}`)
+      : await getJson(url, { method: "POST", body: JSON.stringify(calls),
+        headers: { "content-type": "application/json" } });
+  } catch (error) {
+    // A browser tells unreachable and CORS-refused apart to nobody, scripts included.
+    throw new CouldNotCheck(error instanceof SyntaxError
+      ? t("{node} is not a chain node (it did not answer JSON-RPC)", { node: url })
+      : t("the node {node} did not answer: unreachable, or it refuses requests from web pages (CORS)",
+        { node: url }));
+  }
+  const replies = Array.isArray(answer.body) ? answer.body : [];
+  const result = (id) => replies.find((r) => r && r.id === id)?.result;
+  if (!result(0) || !result(1)) {
+    throw new CouldNotCheck(t("{node} is not a chain node (it did not answer JSON-RPC)", { node: url }));
+  }
+  if (!result(2)) {
+    throw new CouldNotCheck(t("the node {node} has no block {number}", { node: url, number: Number(number) }));
+  }
+  return { chainId: Number(result(0)), head: Number(result(1)), block: result(2) };
+}
+
+// The registry address trusted for this chain (trust on first use), and a warning.
+function trustedRegistry(anchor) {
+  const key = REGISTRY_KEY + anchor.chain_id;
+  const saved = localStorage.getItem(key);
+  const published = String(anchor.registry || "");
+  if (!saved) {
+    localStorage.setItem(key, published);
+    return { registry: published, note: t("First check in this browser: trusting registry {registry}, the one the platform publishes (saved here). Compare it with the address the platform publishes elsewhere.", { registry: published }) };
+  }
+  if (saved.toLowerCase() !== published.toLowerCase()) {
+    return { registry: saved, changed: published, warning: t("WARNING: the platform now publishes registry {published}, but this browser trusted {saved}. The check uses {saved}. Do not trust the new address unless the platform announced the change.", { published, saved }) };
+  }
+  return { registry: saved, note: t("Registry {registry}, trusted in this browser since its first check.", { registry: saved }) };
+}
+
+// What the page shows for each proven value (data-proof names), as text.
+function expectedTexts(serial, proven, editionId) {
+  const word = proven.coupon ? decodeCouponWord(proven.coupon) : null;
+  const string = (name, words) => decodeString(proven[`${name}_length`],
+    Array.from({ length: words }, (_, i) => proven[`${name}_${i}`]));
+  const words = { active: t("active"), redeemed: t("redeemed"), voided: t("voided") };
+  return {
+    serial, edition_id: String(editionId), owner: word?.owner,
+    status: word ? words[word.status] || word.status : undefined,
+    cap: String(proven.cap), sold: String(proven.sold), redeemed: String(proven.redeemed),
+    voided: String(proven.voided), price: String(proven.price),
+    valid_from: iso(proven.valid_from), valid_until: iso(proven.valid_until),
+    brand: string("brand", 2), title: string("title", 4), prefix: string("prefix", 1),
+    merchant: "0x" + proven.merchant.toString(16).padStart(40, "0"),
+    content_hash: "0x" + proven.content_hash.toString(16).padStart(64, "0"),
+  };
+}
+
+// Compares each data-proof element with the proven value; marks it; returns failures.
+function checkShown(expected) {
+  const failed = [];
+  const proven = [];
+  for (const el of document.querySelectorAll("[data-proof]")) {
+    const name = el.dataset.proof;
+    const label = el.dataset.label || el.closest("tr")?.querySelector("th")?.textContent || name;
+    const shown = el.textContent.trim();
+    let ok;
+    let want = expected[name];
+    if (name === "terms") {  // the terms shown must hash to the proven content hash
+      want = expected.content_hash;
+      ok = "0x" + keccakHex(new TextEncoder().encode(el.textContent)) === want;
+    } else {
+      ok = want !== undefined && want !== null && shown.toLowerCase() === String(want).toLowerCase();
+    }
+    el.classList.remove("proven", "disproven");
+    el.classList.add(ok ? "proven" : "disproven");
+    if (ok) proven.push(name === "terms" ? label : `${label} ${shown}`);
+    else {
+      const otherTerms = t("other terms");  // (babel extracts no t() nested in another's args)
+      failed.push(t("the page shows {label} = {shown}, the chain says {proven}",
+        { label, shown: name === "terms" ? "…" : shown, proven: name === "terms" ? otherTerms : want }));
+    }
+  }
+  return { failed, proven: [...new Set(proven)] };
+}
+
+function unprovenLabels() {
+  const labels = [];
+  for (const el of document.querySelectorAll("[data-unproven]")) {
+    labels.push(el.dataset.unproven);
+    if (el.querySelector(".unproven-tag")) continue;
+    const tag = document.createElement("span");
+    tag.className = "unproven-tag";
+    tag.textContent = t("not proven");
+    (el.tagName === "TR" ? el.querySelector("th") : el).append(tag);
+  }
+  return labels;
+}
+
+function show(badge, state, headline, lines) {
+  badge.className = `badge ${state}`;
+  badge.querySelector("#badge-state").textContent = headline;
+  const details = badge.querySelector("#badge-details");
+  details.replaceChildren(...lines.filter(Boolean).map((line) => {
+    const p = document.createElement("p");
+    if (typeof line === "string") p.textContent = line;
+    else { p.textContent = line.text; p.className = line.className; }
+    return p;
+  }));
+}
+
+// The serial the person asked for: from the address bar, not from the page's HTML
+// (on an edition page, the newest coupon, whose proven number must be the sold count).
+function askedSerial(badge) {
+  const match = /^\/coupons\/([^/]+)$/.exec(location.pathname);
+  if (match) return decodeURIComponent(match[1]);
+  const query = new URLSearchParams(location.search).get("serial");
+  if (location.pathname === "/coupons" && query) return query.trim().toUpperCase();
+  return badge.dataset.serial;
+}
+
+// Each check renders only while it is the newest ("Check again" during a check).
+let newest = 0;
+
+async function run(badge) {
+  const mine = ++newest;
+  const render = (...args) => { if (mine === newest) show(badge, ...args); };
+  const serial = askedSerial(badge);
+  const chosen = localStorage.getItem(NODE_KEY) || badge.dataset.defaultNode || "";
+  const relay = !chosen;
+  const nodeUrl = chosen || new URL(badge.dataset.relay, location.href).href;
+  const published = chosen && chosen === badge.dataset.defaultNode;
+  const nodeName = relay ? t("the platform's node, via the platform (not an independent check)")
+    : published ? t("the node the platform publishes, {node}", { node: chosen })
+      : t("your node {node}", { node: chosen });
+  render("checking", t("checking the proofs against {node}…", { node: nodeName }), []);
+  const notProven = t("Not proven (shown by the platform, not held in the contract's storage): {items}.",
+    { items: unprovenLabels().join(", ") });
+  try {
+    const { anchor, proof, coupon } = await fromPlatform(serial);
+    const trust = trustedRegistry(anchor);
+    const node = await fromNode(nodeUrl, proof.block.number, relay);
+    const outcome = checkCoupon(serial, proof, coupon, { chainId: Number(anchor.chain_id),
+      registry: trust.registry, maxAge: MAX_AGE, node });
+    const failed = outcome.verdicts.filter((v) => !v.ok).map((v) => claimName(v.claim));
+    const number = Number(BigInt(proof.block.number));
+    const editionPage = /^\/editions\/(\d+)/.exec(location.pathname);
+    let shown = { failed: [], proven: [] };
+    if (!failed.length) {
+      if (editionPage && (String(proof.edition_id) !== editionPage[1]
+          || parseSerial(serial)[1] !== outcome.proven.sold)) {
+        failed.push(t("the coupon checked is this edition's newest"));
+      }
+      shown = checkShown(expectedTexts(serial, outcome.proven, proof.edition_id));
+    }
+    const warning = trust.warning ? { text: trust.warning, className: "error banner" } : null;
+    const all = [...failed, ...shown.failed];
+    if (all.length) {
+      render("failed", t("NOT verified ✗ — failed: {checks}", { checks: all.join("; ") }),
+        [warning, t("Checked against block {number} of {node}.", { number, node: nodeName }),
+          trust.note, notProven]);
+      return;
+    }
+    const age = node.head - number;
+    render(relay || published ? "partial" : "verified",
+      relay || published ? t("verified ✓ against the platform's own node only: not independent")
+        : t("verified ✓"),
+      [warning,
+        t("Proven against block {number} of {node} ({age} blocks behind its head {head}): {items}.",
+          { number, node: nodeName, age, head: node.head, items: shown.proven.join(", ") }),
+        t("Also proven, with coupon {serial}: its edition, owner, status and sale time, and the edition's declared data.", { serial }),
+        trust.note, notProven,
+        relay || published ? t("For an independent check, enter a node of your own below.") : null]);
+  } catch (error) {
+    if (error instanceof CouldNotCheck) {
+      render("unchecked", t("could not check: {reason}", { reason: error.message }),
+        [notProven]);
+    } else {  // a field missing or of the wrong type: the answer is not a proof
+      render("failed", t("NOT verified ✗ — the platform's answer is not a coupon proof ({error})",
+        { error: error.message }), [notProven]);
+    }
+  }
+}
+
+function start() {
+  const badge = document.getElementById("proof-badge");
+  if (!badge) return;
+  const form = badge.querySelector("#badge-node");
+  const field = badge.querySelector("#badge-node-url");
+  field.value = localStorage.getItem(NODE_KEY) || badge.dataset.defaultNode || "";
+  form.hidden = false;
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const url = field.value.trim();
+    if (url && url !== badge.dataset.defaultNode) localStorage.setItem(NODE_KEY, url);
+    else localStorage.removeItem(NODE_KEY);
+    run(badge);
+  });
+  run(badge);
+}
+
+start();
