@@ -264,8 +264,10 @@ def _holding_compare(out: Outcome, key: tuple[Any, ...], item: Mapping[str, Any]
     rebates = shown_rebates if isinstance(shown_rebates, Mapping) else {}
     out.same("json rebates.holder_pending (the contract's unsettled rebate)",
              _owed(p), rebates.get("holder_pending"))
+    out.not_proven.append("rebates: promoter, holder, holder_settled, total (holder_pending "
+                          "is proven)")
     return {"id", "account", "units", "originator", "content_hash", "current_batch",
-            "units_sold"}
+            "units_sold", "rebates"}
 
 
 def _owed(p: Mapping[str, int | None]) -> int | None:

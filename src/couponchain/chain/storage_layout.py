@@ -136,7 +136,8 @@ def _struct_members(name: str) -> dict[str, dict[str, int]]:
                         input_bundle=FilesystemInputBundle(get_search_paths([str(SOURCES)])))
     module = data.annotated_vyper_module._metadata["type"]
     structs: dict[str, dict[str, int]] = {}
-    for struct_name, struct in module.struct_defs.items():
+    for node in module.struct_defs:
+        struct_name, struct = node.name, node._metadata["struct_type"]
         offset, members = 0, {}
         for member, typ in struct.members.items():
             members[member] = offset

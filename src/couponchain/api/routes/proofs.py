@@ -15,7 +15,7 @@ from couponchain.api.bounds import bounded_router
 from couponchain.api.deps import RuntimeDep
 from couponchain.services.proofs import MAX_SLOTS, PROVABLE
 
-router = bounded_router(tags=["verification"])
+router = bounded_router(prefix="/v1", tags=["verification"])
 
 
 @router.get("/proofs/{contract}",
