@@ -106,15 +106,17 @@ async def test_verify_honest_and_each_lie_class(
     assert code == 0, output
     assert "warning: no trusted registry" in output and registry in output
     assert output.rstrip().endswith("VERIFIED") and "FAILED" not in output
-    assert "NOT PROVEN" in output and "history" in output
+    assert "NOT PROVEN" in output and "history: 2 entries checked" in output
     not_proven = next(line for line in output.splitlines() if line.startswith("NOT PROVEN"))
     assert "price_paid" not in not_proven and "seller" not in not_proven  # sales replayed
+    assert "history" not in not_proven  # each entry checked against the node's logs
     code, output = await _verify("PROOF-000002", *pinned, "--registry", registry)
     assert code == 0 and "warning" not in output, output
     # Without a node of one's own: never VERIFIED.
     code, output = await _verify("PROOF-000002", "--api", api_url, "--trust-file", trust)
     assert code == 3, output
     assert "NOT ANCHORED" in output and not output.rstrip().endswith("\nVERIFIED")
+    assert "history: 2 entries NOT PROVEN" in output
     # Another registry than the one the user trusts.
     code, output = await _verify("PROOF-000002", *pinned, "--registry", "0x" + "ab" * 20)
     assert code == 1 and "registry is the trusted one" in output, output
@@ -168,6 +170,16 @@ async def test_verify_honest_and_each_lie_class(
                                "json price_paid")
     lies["json seller"] = (
         on("coupon", lambda b: {**b, "seller": shop.consumers[1]["address"]}), "json seller")
+    lies["history entry dropped"] = (
+        on("coupon", lambda b: {**b, "history": b["history"][:1]}),
+        "history has one entry per event of the coupon")
+    lies["history entry altered"] = (
+        on("coupon", lambda b: {**b, "history": [{**b["history"][0],
+                                                  "by": shop.consumers[1]["address"]},
+                                                 *b["history"][1:]]}),
+        "history[0] (sold) is the trusted node's log")
+    lies["json tx_hash"] = (on("coupon", lambda b: {**b, "tx_hash": "0x" + "ab" * 32}),
+                            "json tx_hash")
     lies["json sold_at"] = (
         on("coupon", lambda b: {**b, "sold_at": "2020-01-01T00:00:00Z"}), "json sold_at")
 

@@ -261,3 +261,30 @@ def check_history(out: Outcome, logs: list[Mapping[str, Any]],
     if sale is not None:
         out.add("json tx_hash", sale["tx_hash"], str(coupon.get("tx_hash")).lower())
         out.add("json block_number", sale["block_number"], coupon.get("block_number"))
+
+
+def check_receipts(out: Outcome, logs: list[Mapping[str, Any]],
+                   blocks: Mapping[int, Mapping[str, Any]],
+                   receipts: Mapping[int, list[Mapping[str, Any]]]) -> None:
+    """Receipt proofs of the history's logs: each block's receipts (from the trusted
+    node) rebuild the `receiptsRoot` of its header, whose hash is recomputed, and each
+    of the coupon's logs is in its block's receipts."""
+    from couponchain.chain.proofs import header_hash
+    from couponchain.chain.receipts import log_in_receipts, receipts_root
+
+    for number in sorted(blocks):
+        header, found = blocks[number], receipts.get(number) or []
+        try:
+            hashed = "0x" + header_hash(header).hex() == str(header.get("hash")).lower()
+            root = "0x" + receipts_root(found).hex()
+        except (KeyError, ValueError, TypeError) as exc:
+            out.add(f"block {number}: its receipts rebuild the header's receiptsRoot",
+                    header.get("receiptsRoot"), None, False, str(exc))
+            continue
+        out.add(f"block {number}: its receipts rebuild the header's receiptsRoot",
+                str(header.get("receiptsRoot")).lower(), root,
+                hashed and root == str(header.get("receiptsRoot")).lower(),
+                "" if hashed else "the header does not hash to its hash")
+    missing = [int(log["logIndex"], 16) for log in logs
+               if not log_in_receipts(log, receipts.get(int(log["blockNumber"], 16)) or [])]
+    out.add("every history log is in its block's proven receipts", [], missing)

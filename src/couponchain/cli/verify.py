@@ -95,19 +95,23 @@ def verify_coupon(serial: str, api: str, rpc: str | None, registry: str | None,
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         _fail(f"the API's answer is not a coupon proof ({exc.__class__.__name__}: {exc})")
         return
-    if node and outcome.ok:
+    # The logs are read only once the contract and edition are proven: the filters name them.
+    replayed = bool(node) and outcome.ok
+    if replayed:
         _sales_and_history(rpc or "", proof, coupon, outcome)
     block = proof["block"]
     shown = coupon.get("history")
     history = shown if isinstance(shown, list) else []
     heading = (f"{serial} at block {int(block['number'], 16)} ({block['hash']}), "
                f"chain {chain_id}, registry {trusted_registry}, contract {proof.get('contract')}")
-    if node and outcome.ok:
+    if replayed:
         heading += (f"\nhistory: {len(history)} entries checked against the trusted node's logs "
-                    "of the pinned contract up to the proven block (the sale also against "
-                    "the proven sales_digest); no receipt proofs")
+                    "of the pinned contract up to the proven block, each log also by a "
+                    "receipt proof against its block's receiptsRoot (the sale also against "
+                    "the proven sales_digest)")
     else:
-        heading += f"\nhistory: {len(history)} entries NOT PROVEN (no trusted node)"
+        heading += (f"\nhistory: {len(history)} entries NOT PROVEN ("
+                    + ("no trusted node)" if not node else "the proofs above failed)"))
     conclude(outcome, node, heading, block, max_age_blocks,
              "shown by the platform, not held in the contract's storage")
 
@@ -119,6 +123,7 @@ def _sales_and_history(rpc: str, proof: dict[str, Any], coupon: dict[str, Any],
     once the contract and edition are proven: the filters name them)."""
     from couponchain.chain.coupon_check import (
         check_history,
+        check_receipts,
         check_sales,
         history_filters,
         sold_logs_filter,
@@ -141,6 +146,14 @@ def _sales_and_history(rpc: str, proof: dict[str, Any], coupon: dict[str, Any],
     timestamps = {int(b, 16): int(h["timestamp"], 16) for b, h in zip(blocks, headers, strict=True)
                   if isinstance(h, dict)}
     check_history(outcome, logs, timestamps, coupon)
+    # Receipt proofs: each block's receipts against its header's receiptsRoot.
+    receipts = rpc_call(rpc, [("eth_getBlockReceipts", [b]) for b in blocks],
+                        "the history's receipts") if blocks else []
+    check_receipts(outcome, logs,
+                   {int(b, 16): h for b, h in zip(blocks, headers, strict=True)
+                    if isinstance(h, dict)},
+                   {int(b, 16): r for b, r in zip(blocks, receipts, strict=True)
+                    if isinstance(r, list)})
 
 
 def _verify_item(cap: Capability, key: tuple[Any, ...], api: str, rpc: str | None,
