@@ -8,6 +8,7 @@ make `verify` exit non-zero and name the check that failed.
 from __future__ import annotations
 
 import asyncio
+import copy
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -20,8 +21,10 @@ from fastapi import FastAPI
 from couponchain.api.app import create_app
 from couponchain.chain import contracts
 from couponchain.chain.coupon_check import (
+    Outcome,
     Trusted,
     check_coupon,
+    check_receipts,
     check_sales,
     create_address,
     sold_logs_filter,
@@ -138,6 +141,26 @@ async def test_verify_honest_and_each_lie_class(
         check_sales(outcome, kept, outcome.proven["sales_digest"], proof["coupon_id"],
                     coupon_json)
         assert outcome.ok is ok, [v for v in outcome.verdicts if not v.ok]
+
+    # Receipt proofs: the sale's block's receipts rebuild its receiptsRoot; a receipt
+    # with one log altered (or the sale's log left out) does not.
+    sale_log = logs[1]
+    number = int(sale_log["blockNumber"], 16)
+    header = await runtime.rpc.call("eth_getBlockByNumber", hex(number), False)
+    receipts = [await runtime.rpc.call("eth_getTransactionReceipt", tx)
+                for tx in header["transactions"]]
+    for altered, ok in ((False, True), (True, False)):
+        told = copy.deepcopy(receipts)
+        if altered:
+            told[0]["logs"][0]["data"] = "0x" + "00" * 32
+        receipt_check = Outcome()
+        check_receipts(receipt_check, [sale_log], {number: header}, {number: told})
+        assert receipt_check.ok is ok, receipt_check.verdicts
+    left_out = Outcome()
+    check_receipts(left_out, [sale_log], {number: header}, {number: []})
+    assert [v.claim for v in left_out.verdicts if not v.ok] == [
+        f"block {number}: its receipts rebuild the header's receiptsRoot",
+        "every history log is in its block's proven receipts"]
 
     layout = layout_from_compiler(contracts.layout("editions"))
     editions_address = runtime.addresses["editions"]

@@ -48,7 +48,7 @@ from couponchain.domain.edition_slots import (
 )
 
 __all__ = ["NOT_PROVEN", "CheckError", "Outcome", "Trusted", "check_coupon", "check_history",
-           "check_sales", "create_address", "history_filters", "parse_serial",
+           "check_receipts", "check_sales", "create_address", "history_filters", "parse_serial",
            "sold_logs_filter"]
 
 #: Fields of the coupon JSON the contract's storage does not hold: shown, never proven.

@@ -147,13 +147,26 @@ def _sales_and_history(rpc: str, proof: dict[str, Any], coupon: dict[str, Any],
                   if isinstance(h, dict)}
     check_history(outcome, logs, timestamps, coupon)
     # Receipt proofs: each block's receipts against its header's receiptsRoot.
-    receipts = rpc_call(rpc, [("eth_getBlockReceipts", [b]) for b in blocks],
-                        "the history's receipts") if blocks else []
-    check_receipts(outcome, logs,
-                   {int(b, 16): h for b, h in zip(blocks, headers, strict=True)
-                    if isinstance(h, dict)},
-                   {int(b, 16): r for b, r in zip(blocks, receipts, strict=True)
-                    if isinstance(r, list)})
+    by_number = {int(b, 16): h for b, h in zip(blocks, headers, strict=True)
+                 if isinstance(h, dict)}
+    check_receipts(outcome, logs, by_number, _block_receipts(rpc, by_number))
+
+
+def _block_receipts(rpc: str, blocks: dict[int, dict[str, Any]]) -> dict[int, list[Any]]:
+    """Every receipt of each block: `eth_getBlockReceipts`, or one
+    `eth_getTransactionReceipt` per transaction where the node lacks it."""
+    numbers = sorted(blocks)
+    found = rpc_call(rpc, [("eth_getBlockReceipts", [hex(n)]) for n in numbers],
+                     "the history's receipts") if numbers else []
+    receipts = {n: r for n, r in zip(numbers, found, strict=True) if isinstance(r, list)}
+    missing = [(n, str(tx)) for n in numbers if n not in receipts
+               for tx in blocks[n].get("transactions") or []]
+    if missing:
+        one_by_one = rpc_call(rpc, [("eth_getTransactionReceipt", [tx]) for _, tx in missing],
+                              "the history's receipts")
+        for (number, _), receipt in zip(missing, one_by_one, strict=True):
+            receipts.setdefault(number, []).append(receipt)
+    return receipts
 
 
 def _verify_item(cap: Capability, key: tuple[Any, ...], api: str, rpc: str | None,
