@@ -155,7 +155,13 @@ def _promotion_compare(out: Outcome, key: tuple[Any, ...], item: Mapping[str, An
     if status in (2, 3):
         out.same("json redeemer", address_of(redemption), item.get("redeemer"))
         out.same("json pool", redemption >> 160, item.get("pool"))
-        compared |= {"redeemer", "pool"}
+    else:
+        # Not written off (or reversed): the contract holds no redemption record.
+        out.add("json redeemer and pool: none before a write-off", (0, None, None),
+                (redemption, item.get("redeemer"), item.get("pool")),
+                redemption == 0 and item.get("redeemer") is None
+                and item.get("pool") in (None, 0))
+    compared |= {"redeemer", "pool"}
     shown_path = item.get("path")
     path = shown_path if isinstance(shown_path, list) else []
     senders = [s.get("from") for s in path
