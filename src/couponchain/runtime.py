@@ -42,6 +42,7 @@ from couponchain.services.platform_secrets import (
 )
 from couponchain.services.prizes import PrizeService, code_key
 from couponchain.services.promotions import PromotionService
+from couponchain.services.proofs import StorageProofs
 from couponchain.services.referrals import ReferralService
 from couponchain.store.db import Database, migrate
 
@@ -92,6 +93,7 @@ class Runtime:
         self.referrals = ReferralService(self)
         self.payouts = PayoutService(self)
         self.marketing = MarketingService(self)
+        self.proofs = StorageProofs(self)
         self.platform: PlatformIdentity
         #: In demo mode: who to act as, and where, for each capability (home page).
         self.demo_tour: list[dict[str, str]] = []

@@ -8,6 +8,7 @@ make `verify` exit non-zero and name the check that failed.
 from __future__ import annotations
 
 import asyncio
+import copy
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -20,8 +21,10 @@ from fastapi import FastAPI
 from couponchain.api.app import create_app
 from couponchain.chain import contracts
 from couponchain.chain.coupon_check import (
+    Outcome,
     Trusted,
     check_coupon,
+    check_receipts,
     check_sales,
     create_address,
     sold_logs_filter,
@@ -106,15 +109,17 @@ async def test_verify_honest_and_each_lie_class(
     assert code == 0, output
     assert "warning: no trusted registry" in output and registry in output
     assert output.rstrip().endswith("VERIFIED") and "FAILED" not in output
-    assert "NOT PROVEN" in output and "history" in output
+    assert "NOT PROVEN" in output and "history: 2 entries checked" in output
     not_proven = next(line for line in output.splitlines() if line.startswith("NOT PROVEN"))
     assert "price_paid" not in not_proven and "seller" not in not_proven  # sales replayed
+    assert "history" not in not_proven  # each entry checked against the node's logs
     code, output = await _verify("PROOF-000002", *pinned, "--registry", registry)
     assert code == 0 and "warning" not in output, output
     # Without a node of one's own: never VERIFIED.
     code, output = await _verify("PROOF-000002", "--api", api_url, "--trust-file", trust)
     assert code == 3, output
     assert "NOT ANCHORED" in output and not output.rstrip().endswith("\nVERIFIED")
+    assert "history: 2 entries NOT PROVEN" in output
     # Another registry than the one the user trusts.
     code, output = await _verify("PROOF-000002", *pinned, "--registry", "0x" + "ab" * 20)
     assert code == 1 and "registry is the trusted one" in output, output
@@ -136,6 +141,26 @@ async def test_verify_honest_and_each_lie_class(
         check_sales(outcome, kept, outcome.proven["sales_digest"], proof["coupon_id"],
                     coupon_json)
         assert outcome.ok is ok, [v for v in outcome.verdicts if not v.ok]
+
+    # Receipt proofs: the sale's block's receipts rebuild its receiptsRoot; a receipt
+    # with one log altered (or the sale's log left out) does not.
+    sale_log = logs[1]
+    number = int(sale_log["blockNumber"], 16)
+    header = await runtime.rpc.call("eth_getBlockByNumber", hex(number), False)
+    receipts = [await runtime.rpc.call("eth_getTransactionReceipt", tx)
+                for tx in header["transactions"]]
+    for altered, ok in ((False, True), (True, False)):
+        told = copy.deepcopy(receipts)
+        if altered:
+            told[0]["logs"][0]["data"] = "0x" + "00" * 32
+        receipt_check = Outcome()
+        check_receipts(receipt_check, [sale_log], {number: header}, {number: told})
+        assert receipt_check.ok is ok, receipt_check.verdicts
+    left_out = Outcome()
+    check_receipts(left_out, [sale_log], {number: header}, {number: []})
+    assert [v.claim for v in left_out.verdicts if not v.ok] == [
+        f"block {number}: its receipts rebuild the header's receiptsRoot",
+        "every history log is in its block's proven receipts"]
 
     layout = layout_from_compiler(contracts.layout("editions"))
     editions_address = runtime.addresses["editions"]
@@ -168,6 +193,16 @@ async def test_verify_honest_and_each_lie_class(
                                "json price_paid")
     lies["json seller"] = (
         on("coupon", lambda b: {**b, "seller": shop.consumers[1]["address"]}), "json seller")
+    lies["history entry dropped"] = (
+        on("coupon", lambda b: {**b, "history": b["history"][:1]}),
+        "history has one entry per event of the coupon")
+    lies["history entry altered"] = (
+        on("coupon", lambda b: {**b, "history": [{**b["history"][0],
+                                                  "by": shop.consumers[1]["address"]},
+                                                 *b["history"][1:]]}),
+        "history[0] (sold) is the trusted node's log")
+    lies["json tx_hash"] = (on("coupon", lambda b: {**b, "tx_hash": "0x" + "ab" * 32}),
+                            "json tx_hash")
     lies["json sold_at"] = (
         on("coupon", lambda b: {**b, "sold_at": "2020-01-01T00:00:00Z"}), "json sold_at")
 

@@ -28,6 +28,7 @@ from couponchain.api.routes import (
     prizes,
     promotion_pages,
     promotions,
+    proofs,
     referral_pages,
     referrals,
     scans,
@@ -78,6 +79,7 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> FastAPI:
     app.include_router(referrals.router, **api)
     app.include_router(marketing.router, **api)
     app.include_router(scans.router, **api)
+    app.include_router(proofs.router, **api)
     app.include_router(health.router, responses=problems.PROBLEM_RESPONSES)
     app.include_router(node_relay.router, responses=problems.PROBLEM_RESPONSES)
     app.include_router(pages.router)

@@ -21,20 +21,20 @@ proof:
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from eth_utils import keccak, to_checksum_address
 
-from couponchain.chain.proofs import (
-    ProofError,
-    Verdict,
-    header_hash,
-    rlp_encode,
-    verify_account,
-    verify_storage,
+from couponchain.chain.verification import (
+    CheckError,
+    Outcome,
+    Trusted,
+    check_block,
+    check_contract,
+    create_address,
+    iso,
+    prove_slots,
 )
 from couponchain.domain.edition_slots import (
     MAX_SERIAL,
@@ -44,61 +44,20 @@ from couponchain.domain.edition_slots import (
     coupon_id_of,
     decode_coupon_word,
     decode_string,
-    slot_key,
     verification_slots,
 )
 
+__all__ = ["NOT_PROVEN", "CheckError", "Outcome", "Trusted", "check_coupon", "check_history",
+           "check_receipts", "check_sales", "create_address", "history_filters", "parse_serial",
+           "sold_logs_filter"]
+
 #: Fields of the coupon JSON the contract's storage does not hold: shown, never proven.
+#: (`check_sales` and `check_history` take theirs off when they hold.)
 NOT_PROVEN = (
     "price_paid", "seller", "order_ref_hash", "tx_hash", "block_number", "owner_id",
-    "history (transfers, redemption, void)", "edition.merchant_id", "edition.reserved",
+    "history", "edition.merchant_id", "edition.reserved",
     "edition.remaining", "edition.registered_block", "edition.registered_tx",
 )
-
-
-class CheckError(ValueError):
-    """The input cannot be checked at all (e.g. a serial that is not PREFIX-NUMBER)."""
-
-
-@dataclass(frozen=True)
-class Trusted:
-    """What the user trusts: the deployment's anchor and a node's answers."""
-
-    chain_id: int
-    registry: str
-    #: The node's own chain id, head number and its block at the proof's number;
-    #: None for a check without a node (which can never pass as VERIFIED).
-    node_chain_id: int | None = None
-    head: int | None = None
-    block: Mapping[str, Any] | None = None
-    max_age: int = 8
-
-
-@dataclass
-class Outcome:
-    """The verdicts, and whether the check was anchored to a trusted node."""
-
-    verdicts: list[Verdict] = field(default_factory=list)
-    anchored: bool = False
-    #: The proven storage values by slot name (None: no valid proof).
-    proven: dict[str, int | None] = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        """Every check holds (anchored or not)."""
-        return all(v.ok for v in self.verdicts)
-
-    def add(self, claim: str, expected: Any, proven: Any, ok: bool | None = None,
-            note: str = "") -> None:
-        self.verdicts.append(Verdict(claim, expected, proven,
-                                     expected == proven if ok is None else ok, note))
-
-
-def create_address(sender: str, nonce: int) -> str:
-    """The address of the contract `sender` creates with its transaction `nonce`."""
-    raw = bytes.fromhex(sender.removeprefix("0x"))
-    nonce_bytes = nonce.to_bytes((nonce.bit_length() + 7) // 8, "big")
-    return to_checksum_address(keccak(rlp_encode([raw, nonce_bytes]))[12:])
 
 
 def parse_serial(serial: str) -> tuple[str, int]:
@@ -111,34 +70,21 @@ def parse_serial(serial: str) -> tuple[str, int]:
 
 
 
-def _iso(epoch: int | None) -> str | None:
-    return None if epoch is None else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
-
 
 def check_coupon(serial: str, proof: Mapping[str, Any], coupon: Mapping[str, Any],
                  layout: EditionsLayout, trusted: Trusted) -> Outcome:
     """Check the coupon `serial` (as asked for) from the API's `/proof` answer and
     JSON against the trust anchor and node in `trusted`; one verdict per check."""
     prefix, number = parse_serial(serial)
-    out = Outcome(anchored=trusted.block is not None)
-    block = proof["block"]
-    _check_block(out, block, trusted)
-    storage_root = _check_contract(out, proof, trusted)
+    out = Outcome(anchored=trusted.block is not None, not_proven=list(NOT_PROVEN))
+    check_block(out, proof["block"], trusted)
+    storage_root = check_contract(out, proof, trusted, nonce_key="editions_nonce")
     if storage_root is None:
         return out
     edition_id = int(proof["edition_id"])
     slots = verification_slots(layout, edition_id, number, prefix)
-    proofs = {str(e["slot"]).lower(): e["proof"] for e in proof["storage"]}
+    prove_slots(out, storage_root, slots, proof["storage"], "serial")
     proven = out.proven
-    for name, slot in slots.items():
-        entry = proofs.get(slot_key(slot))
-        try:
-            proven[name] = None if entry is None else verify_storage(storage_root, slot, entry)
-        except ProofError:
-            proven[name] = None
-    missing = sorted(n for n, v in proven.items() if v is None)
-    out.add("storage proofs hold for every slot of the serial asked for", [], missing,
-            note="no valid proof of " + ", ".join(missing) if missing else "")
     # The serial asked for names the edition (prefix) and the coupon (number).
     out.add("prefix names the edition proven", edition_id, proven["edition_by_prefix"])
     out.add("answer is about the serial asked for", serial, proof.get("serial"))
@@ -146,55 +92,6 @@ def check_coupon(serial: str, proof: Mapping[str, Any], coupon: Mapping[str, Any
             proof.get("coupon_id"))
     _check_json(out, serial, edition_id, coupon, proven)
     return out
-
-
-def _check_block(out: Outcome, block: Mapping[str, Any], trusted: Trusted) -> None:
-    try:
-        computed = "0x" + header_hash(block).hex()
-    except (KeyError, ValueError, TypeError) as exc:
-        computed = f"unhashable header: {exc}"
-    out.add("block hash = keccak(rlp(header))", block.get("hash"), computed)
-    if trusted.block is None:
-        return
-    out.add("chain id: the trusted node's is the anchor's", trusted.chain_id,
-            trusted.node_chain_id)
-    out.add("block is the trusted node's block of that number", trusted.block.get("hash"),
-            block.get("hash"), trusted.block.get("hash") == block.get("hash")
-            and trusted.block.get("stateRoot") == block.get("stateRoot"))
-    number = int(block.get("number", "0x0"), 16)
-    head = trusted.head if trusted.head is not None else number
-    out.add(f"block is at most {trusted.max_age} blocks behind the trusted head ({head})",
-            f">= {head - trusted.max_age}", number, head - number <= trusted.max_age,
-            f"{head - number} blocks old")
-
-
-def _check_contract(out: Outcome, proof: Mapping[str, Any], trusted: Trusted) -> bytes | None:
-    """The proven storage root of the editions contract the anchor names, or None."""
-    contract = str(proof.get("contract", ""))
-    deployment = proof.get("deployment") or {}
-    try:
-        deployer = str(deployment["deployer"])
-        registry = create_address(deployer, int(deployment["registry_nonce"]))
-        editions = create_address(deployer, int(deployment["editions_nonce"]))
-    except (KeyError, TypeError, ValueError) as exc:
-        out.add("contract is the one the trusted registry's deployer created", contract, None,
-                False, f"no usable deployment record ({exc})")
-        return None
-    out.add("chain id: the answer's is the anchor's", trusted.chain_id, proof.get("chain_id"))
-    out.add("registry is the trusted one (created by the deployer)", trusted.registry.lower(),
-            registry.lower())
-    out.add("contract is the one the trusted registry's deployer created", editions.lower(),
-            contract.lower())
-    account = proof["account"]
-    out.add("proven account is that contract", contract.lower(), str(account["address"]).lower())
-    try:
-        storage_root = verify_account(bytes.fromhex(str(proof["block"]["stateRoot"])[2:]),
-                                      account)
-    except (ProofError, ValueError, KeyError) as exc:
-        out.add("contract account in the state root", contract, None, False, str(exc))
-        return None
-    out.add("contract account in the state root", contract, account["address"], True)
-    return storage_root
 
 
 def _check_json(out: Outcome, serial: str, edition_id: int, coupon: Mapping[str, Any],
@@ -211,7 +108,7 @@ def _check_json(out: Outcome, serial: str, edition_id: int, coupon: Mapping[str,
     channel = Channel(decoded.channel).name.lower() if decoded and decoded.channel in (1, 2) \
         else None
     out.add("json channel", channel, coupon.get("channel"))
-    out.add("json sold_at", _iso(decoded.sold_at) if decoded else None, coupon.get("sold_at"))
+    out.add("json sold_at", iso(decoded.sold_at) if decoded else None, coupon.get("sold_at"))
     edition = coupon.get("edition") or {}
     merchant = proven.get("merchant")
     out.add("json edition.merchant",
@@ -221,7 +118,7 @@ def _check_json(out: Outcome, serial: str, edition_id: int, coupon: Mapping[str,
                       ("redeemed", "redeemed"), ("price", "price")):
         out.add(f"json edition.{name}", proven.get(key), edition.get(name))
     for name in ("valid_from", "valid_until"):
-        out.add(f"json edition.{name}", _iso(proven.get(name)), edition.get(name))
+        out.add(f"json edition.{name}", iso(proven.get(name)), edition.get(name))
     for name, words in (("brand", 2), ("title", 4), ("prefix", 1)):
         length = proven.get(f"{name}_length")
         data = [proven.get(f"{name}_{i}") for i in range(words)]
@@ -279,6 +176,7 @@ def check_sales(out: Outcome, logs: list[Mapping[str, Any]], proven_digest: int 
     if sale is None:
         out.add("the coupon's sale is among the edition's sales", coupon_id, None, False)
         return
+    out.not_proven = [f for f in out.not_proven if f not in SALE_FIELDS]
     for name in SALE_FIELDS:
         shown = coupon.get(name)
         expected = sale[name]
@@ -286,3 +184,107 @@ def check_sales(out: Outcome, logs: list[Mapping[str, Any]], proven_digest: int 
             out.add(f"json {name}", expected.lower(), str(shown).lower())
         else:
             out.add(f"json {name}", expected, shown)
+
+
+def _topic(signature: bytes) -> str:
+    return "0x" + keccak(signature).hex()
+
+
+COUPON_TRANSFERRED = _topic(b"CouponTransferred(uint256,address,address,uint256)")
+COUPON_REDEEMED = _topic(b"CouponRedeemed(uint256,uint256,address,address)")
+COUPON_VOIDED = _topic(b"CouponVoided(uint256,uint256,address,address)")
+_ACTIONS = {COUPON_SOLD: "sold", COUPON_TRANSFERRED: "transferred",
+            COUPON_REDEEMED: "redeemed", COUPON_VOIDED: "voided"}
+
+
+def history_filters(contract: str, coupon_id: int, to_block: str) -> list[dict[str, Any]]:
+    """The `eth_getLogs` filters for every event of one coupon up to the proven block:
+    sale, redemption and void (coupon id in topic 2), transfers (in topic 1)."""
+    edition_id, coupon = coupon_id >> 32, "0x" + coupon_id.to_bytes(32, "big").hex()
+    edition = "0x" + edition_id.to_bytes(32, "big").hex()
+    return [
+        {"address": contract, "fromBlock": "0x0", "toBlock": to_block,
+         "topics": [[COUPON_SOLD, COUPON_REDEEMED, COUPON_VOIDED], edition, coupon]},
+        {"address": contract, "fromBlock": "0x0", "toBlock": to_block,
+         "topics": [COUPON_TRANSFERRED, coupon]},
+    ]
+
+
+def _entry(log: Mapping[str, Any], timestamps: Mapping[int, int]) -> dict[str, Any] | None:
+    """A history entry as the API shows it, from one of the coupon's logs."""
+    topics = [str(t).lower() for t in log.get("topics", [])]
+    action = _ACTIONS.get(topics[0]) if topics else None
+    if action is None or len(topics) != 4:
+        return None
+    data = bytes.fromhex(str(log.get("data", "0x"))[2:])
+    words = [int.from_bytes(data[i:i + 32], "big") for i in range(0, len(data), 32)]
+
+    def address(word: str | int) -> str:
+        raw = int(word, 16) if isinstance(word, str) else word
+        return to_checksum_address(raw.to_bytes(32, "big")[12:])
+    block = int(log["blockNumber"], 16)
+    if action == "sold":
+        sender, receiver, by = None, address(topics[3]), address(words[5])
+    elif action == "transferred":
+        sender, receiver, by = address(topics[2]), address(topics[3]), address(topics[2])
+    else:
+        sender, receiver, by = address(topics[3]), None, address(words[0])
+    return {"action": action, "from": sender, "to": receiver, "by": by,
+            "at": iso(timestamps.get(block)), "tx_hash": str(log["transactionHash"]).lower(),
+            "block_number": block}
+
+
+def check_history(out: Outcome, logs: list[Mapping[str, Any]],
+                  timestamps: Mapping[int, int], coupon: Mapping[str, Any]) -> None:
+    """Each history entry of the coupon's JSON against the coupon's logs from the
+    trusted node (`history_filters`, the pinned contract, up to the proven block),
+    in chain order, with each block's time from the node; none may be added,
+    dropped or altered."""
+    ordered = sorted(logs, key=lambda e: (int(e["blockNumber"], 16), int(e["logIndex"], 16)))
+    expected = [e for e in (_entry(log, timestamps) for log in ordered) if e is not None]
+    shown = coupon.get("history")
+    shown = shown if isinstance(shown, list) else []
+    out.add("history has one entry per event of the coupon on the trusted node",
+            len(expected), len(shown))
+    for i, (want, got) in enumerate(zip(expected, shown, strict=False)):
+        got = got if isinstance(got, Mapping) else {}
+        differ = [k for k, v in want.items()
+                  if (str(v).lower() != str(got.get(k)).lower() if isinstance(v, str)
+                      else v != got.get(k))]
+        out.add(f"history[{i}] ({want['action']}) is the trusted node's log",
+                {k: want[k] for k in differ} or want["action"],
+                {k: got.get(k) for k in differ} or got.get("action"), not differ,
+                "differs in " + ", ".join(differ) if differ else "")
+    out.not_proven = [f for f in out.not_proven if f not in ("history", "tx_hash",
+                                                            "block_number")]
+    sale = next((e for e in expected if e["action"] == "sold"), None)
+    if sale is not None:
+        out.add("json tx_hash", sale["tx_hash"], str(coupon.get("tx_hash")).lower())
+        out.add("json block_number", sale["block_number"], coupon.get("block_number"))
+
+
+def check_receipts(out: Outcome, logs: list[Mapping[str, Any]],
+                   blocks: Mapping[int, Mapping[str, Any]],
+                   receipts: Mapping[int, list[Mapping[str, Any]]]) -> None:
+    """Receipt proofs of the history's logs: each block's receipts (from the trusted
+    node) rebuild the `receiptsRoot` of its header, whose hash is recomputed, and each
+    of the coupon's logs is in its block's receipts."""
+    from couponchain.chain.proofs import header_hash
+    from couponchain.chain.receipts import log_in_receipts, receipts_root
+
+    for number in sorted(blocks):
+        header, found = blocks[number], receipts.get(number) or []
+        try:
+            hashed = "0x" + header_hash(header).hex() == str(header.get("hash")).lower()
+            root = "0x" + receipts_root(found).hex()
+        except (KeyError, ValueError, TypeError) as exc:
+            out.add(f"block {number}: its receipts rebuild the header's receiptsRoot",
+                    header.get("receiptsRoot"), None, False, str(exc))
+            continue
+        out.add(f"block {number}: its receipts rebuild the header's receiptsRoot",
+                str(header.get("receiptsRoot")).lower(), root,
+                hashed and root == str(header.get("receiptsRoot")).lower(),
+                "" if hashed else "the header does not hash to its hash")
+    missing = [int(log["logIndex"], 16) for log in logs
+               if not log_in_receipts(log, receipts.get(int(log["blockNumber"], 16)) or [])]
+    out.add("every history log is in its block's proven receipts", [], missing)

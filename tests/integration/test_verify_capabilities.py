@@ -1,0 +1,276 @@
+"""`couponchain verify promotion-coupon | prize-award | referral-holding | report` on the
+real node, against the honest API and a lying proxy.
+
+One platform is seeded per database with one item of each capability; each command
+must exit 0 on the honest answers, and exit 1 naming the failed check when the
+proxy forges a field of the JSON, serves another item's proof, or serves a proof
+from a block too far behind the trusted node's head.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from click.testing import CliRunner
+from fastapi import FastAPI, Request
+
+from couponchain.api.app import create_app
+from couponchain.chain.capability_check import (
+    PRIZE_AWARD,
+    PROMOTION_COUPON,
+    REFERRAL_HOLDING,
+    REPORT,
+    Capability,
+    item_of,
+)
+from couponchain.chain.storage_layout import storage_layout
+from couponchain.cli import main
+from couponchain.domain.edition_slots import slot_key
+from couponchain.runtime import Runtime
+from tests.integration import test_marketing as mk
+from tests.integration import test_prizes as pz
+from tests.integration import test_promotions as pr
+from tests.integration import test_referrals as rf
+from tests.integration.conftest import make_settings
+from tests.integration.test_editions import _serve
+
+#: (path, answer) -> the answer told instead (None: the honest one).
+Lie = Callable[[str, dict[str, Any]], dict[str, Any] | None]
+
+
+@pytest.fixture
+async def runtime(tmp_path: Path, database_url: str, node_url: str) -> AsyncIterator[Runtime]:
+    # The report scheduler is off: the test publishes its report at a chosen time.
+    settings = make_settings(tmp_path, database_url, node_url).model_copy(
+        update={"report_interval": 0.0})
+    rt = Runtime(settings)
+    await rt.start()
+    yield rt
+    await rt.stop()
+
+
+@dataclass
+class Case:
+    """One command on one item, with a second item of the same kind and a forged field."""
+
+    name: str
+    cap: Capability
+    args: list[str]
+    key: tuple[Any, ...]
+    other: tuple[Any, ...]
+    forge: Callable[[dict[str, Any]], None]
+    forged_check: str
+    api_key: str | None = None
+
+
+def _lying_app(honest: str, lie: list[Lie | None]) -> FastAPI:
+    """Relays every GET to the honest API (with its query and authorization);
+    `lie[0](path, answer)` may replace an answer."""
+    app = FastAPI()
+
+    @app.get("/{path:path}")
+    async def relay(path: str, request: Request) -> Any:
+        headers = {k: v for k, v in request.headers.items() if k == "authorization"}
+        async with httpx.AsyncClient() as http:
+            got = await http.get(f"{honest}/{path}", params=request.query_params,
+                                 headers=headers)
+        body = got.json()
+        if got.status_code == 200 and lie[0] is not None:
+            told = lie[0]("/" + path, body)
+            body = body if told is None else told
+        return body
+
+    return app
+
+
+async def _verify(*args: str) -> tuple[int, str]:
+    result = await asyncio.to_thread(CliRunner().invoke, main, ["verify", *args])
+    return result.exit_code, result.output
+
+
+async def _proof_of(client: httpx.AsyncClient, cap: Capability, key: tuple[Any, ...],
+                    headers: dict[str, str]) -> dict[str, Any]:
+    """The honest proof answer for an item's slots, as a verifier asks for it."""
+    item = item_of(cap, key, (await client.get(cap.path(key), headers=headers)).json())
+    slots = cap.slots(storage_layout(cap.contract), key, item)
+    got = await client.get(f"/v1/proofs/{cap.contract}",
+                           params={"slots": ",".join(slot_key(s) for s in slots.values())})
+    assert got.status_code == 200, got.text
+    return got.json()  # type: ignore[no-any-return]
+
+
+async def _seed(client: httpx.AsyncClient, runtime: Runtime) -> list[Case]:
+    """One item (and a second one) of each capability, on one platform."""
+    # Promotions: a coupon granted, passed on twice and written off (a long rollback
+    # window keeps it written off), and a second coupon only granted.
+    w = await pr._world(client)
+    round_id = await pr._open(client, w, window=3_600)
+    coupon, second = await pr._grant(client, w, round_id, w.ann, count=2)
+    for sender, receiver in ((w.ann, w.bob), (w.bob, w.cy)):
+        moved = await client.post(f"/v1/promotion-coupons/{coupon}/transfer",
+                                  json={"to": receiver["id"]}, headers=pr.auth(sender))
+        assert moved.status_code == 200, moved.text
+    code = await pr._consent(client, w.cy, coupon)
+    written = await client.post("/v1/write-offs", headers=pr.auth(w.terminal),
+                                json={"code": code, "order_amount": 1_000_000})
+    assert written.status_code == 201, written.text
+
+    # Prizes: two awards of one campaign.
+    p = await pz._world(client)
+    campaign = await pz._campaign(client, p)
+    award, other_award = await pz._award(client, p, campaign["id"], (p.ann, 0), (p.bob, 1))
+
+    # Referrals: Ann buys batch 1 out; batch 2 opens with a rebate; Bob buys, which
+    # through Ann's link, which pays Ann's units a rebate not settled yet.
+    r = await rf._world(client)
+    product = await rf._product(client, r, circulation=2)
+    assert (await rf._buy(client, r.ann, product, 2)).status_code == 201
+    assert (await rf._open(client, r, product, 2_000, 5, 1_000)).status_code == 201
+    link = await rf._link(client, r.ann, product)
+    assert (await rf._buy(client, r.bob, product, 1, link)).status_code == 201
+    other_product = await rf._product(client, r, circulation=3, name="Other song")
+    assert (await rf._buy(client, r.ann, other_product, 1)).status_code == 201
+
+    # Marketing: one report, published on chain.
+    m = await mk._world(client)
+    await mk._set_rules(client, m, [{"indicators": ["page_views", "unique_visitors"],
+                                     "condition": {"type": "periodic", "every_minutes": 60}}])
+    await mk._ingest(client, m.till, mk._mixed(m, 40, mk.T))
+    reports = await runtime.marketing.tick(mk.T + mk.HOUR + 600)
+    reports += await runtime.marketing.tick(mk.T + 2 * mk.HOUR + 600)
+    assert len(reports) == 2, reports
+    await runtime.indexer.wait_for(int(await runtime.rpc.call("eth_blockNumber"), 16))
+
+    def nested(field: str, value: Any) -> Callable[[dict[str, Any]], None]:
+        def forge(body: dict[str, Any]) -> None:
+            for product in body["products"]:
+                product[field] = value
+        return forge
+
+    return [
+        Case("promotion pool", PROMOTION_COUPON, ["promotion-coupon", str(coupon)],
+             (coupon,), (second,), lambda b: b.update(pool=b["pool"] * 2), "json pool"),
+        Case("promotion path", PROMOTION_COUPON, ["promotion-coupon", str(coupon)],
+             (coupon,), (second,),
+             lambda b: b["path"][2].update({"from": w.ann["address"]}),
+             "path: the senders of its transfers"),
+        Case("prize status", PRIZE_AWARD, ["prize-award", str(award)], (award,),
+             (other_award,), lambda b: b.update(status="claimed"), "json status"),
+        Case("referral units", REFERRAL_HOLDING,
+             ["referral-holding", str(product), r.ann["address"]],
+             (product, r.ann["address"]), (other_product, r.ann["address"]),
+             nested("units", 7), "json units", r.ann["api_key"]),
+        Case("referral rebate", REFERRAL_HOLDING,
+             ["referral-holding", str(product), r.ann["address"]],
+             (product, r.ann["address"]), (other_product, r.ann["address"]),
+             lambda b: [p["rebates"].update(holder_pending=p["rebates"]["holder_pending"] + 1)
+                        for p in b["products"]], "json rebates.holder_pending",
+             r.ann["api_key"]),
+        Case("report hash", REPORT, ["report", str(reports[0])], (reports[0],),
+             (reports[1],), lambda b: b.update(report_hash="0x" + "ab" * 32),
+             "json report_hash", m.shop["api_key"]),
+        Case("report document", REPORT, ["report", str(reports[0])], (reports[0],),
+             (reports[1],), lambda b: b.update(json=b["json"].replace('"page_views":',
+                                                                      '"page_views":1')),
+             "the report's JSON hashes to the proven report_hash", m.shop["api_key"]),
+    ]
+
+
+async def test_each_capability_honest_and_lies(
+    client: httpx.AsyncClient, runtime: Runtime, node_url: str, tmp_path: Path,
+) -> None:
+    started = time.monotonic()
+    cases = await _seed(client, runtime)
+    async for api_url in _serve(create_app(runtime, manage_runtime=False)):
+        trust = ["--trust-file", str(tmp_path / "trust.json"), "--registry",
+                 runtime.addresses["registry"]]
+        honest: dict[str, str] = {}
+        stale: dict[str, dict[str, Any]] = {}
+        for case in cases:
+            keyed = ["--api-key", case.api_key] if case.api_key else []
+            if case.name.split()[0] in honest:
+                continue
+            code, output = await _verify(*case.args, "--api", api_url, "--rpc", node_url,
+                                         *trust, *keyed)
+            assert code == 0, (case.name, output)
+            assert output.rstrip().endswith("VERIFIED") and "FAILED" not in output, output
+            honest[case.name.split()[0]] = output
+            headers = {"authorization": f"Bearer {case.api_key}"} if case.api_key else {}
+            stale[case.cap.contract] = await _proof_of(client, case.cap, case.key, headers)
+        assert "NOT PROVEN" in honest["promotion"] and "order_amount" in honest["promotion"]
+        assert "awarded_tx" in honest["prize"]
+        # Without a node of one's own: never VERIFIED.
+        code, output = await _verify(*cases[0].args, "--api", api_url, *trust)
+        assert code == 3 and "NOT ANCHORED" in output, output
+
+        for _ in range(10):  # the proofs taken above fall behind --max-age-blocks
+            await runtime.rpc.call("evm_mine")
+        await runtime.indexer.wait_for(int(await runtime.rpc.call("eth_blockNumber"), 16))
+
+        lie: list[Lie | None] = [None]
+        async for liar in _serve(_lying_app(api_url, lie)):
+            for case in cases:
+                headers = {"authorization": f"Bearer {case.api_key}"} if case.api_key else {}
+                other = await _proof_of(client, case.cap, case.other, headers)
+                keyed = ["--api-key", case.api_key] if case.api_key else []
+
+                def json_lie(path: str, body: dict[str, Any], c: Case = case) -> Any:
+                    if path.startswith("/v1/proofs/"):
+                        return None
+                    c.forge(body)
+                    return body
+
+                lies: list[tuple[str, Lie, str]] = [
+                    ("forged field", json_lie, case.forged_check),
+                    ("another item's proof",
+                     lambda path, body, o=other: o if path.startswith("/v1/proofs/") else None,
+                     "storage proofs hold for every slot"),
+                    ("stale block",
+                     lambda path, body, s=stale[case.cap.contract]:
+                     s if path.startswith("/v1/proofs/") else None,
+                     "blocks behind the trusted head"),
+                ]
+                for told, change, check in lies:
+                    if told != "forged field" and case.name.endswith(("path", "rebate",
+                                                                      "document")):
+                        continue  # the proof lies are told once per command
+                    lie[0] = change
+                    code, output = await _verify(*case.args, "--api", liar, "--rpc",
+                                                 node_url, *trust, *keyed)
+                    failed = output.rstrip().rpartition("\n")[2]
+                    assert code == 1, (case.name, told, output)
+                    assert failed.startswith("NOT VERIFIED: failed:") and check in failed, \
+                        (case.name, told, failed)
+    assert time.monotonic() - started < 240
+
+
+async def test_capability_errors_are_one_clear_line(
+    client: httpx.AsyncClient, runtime: Runtime, node_url: str, tmp_path: Path,
+) -> None:
+    async for api_url in _serve(create_app(runtime, manage_runtime=False)):
+        trust = ["--trust-file", str(tmp_path / "trust.json")]
+        cases = {
+            "unknown promotion coupon": (["promotion-coupon", "999999", "--api", api_url],
+                                         "unknown promotion coupon 999999"),
+            "unknown prize award": (["prize-award", "4242", "--api", api_url],
+                                    "unknown prize award 4242"),
+            "no API key": (["report", "1", "--api", api_url, "--api-key", "nope"],
+                           "refused /v1/reports/1"),
+            "not an account": (["referral-holding", "1", "nobody", "--api", api_url],
+                               "'nobody' is not an account address"),
+            "not the API": (["prize-award", "1", "--api", node_url],
+                            "is it a CouponChain API?"),
+        }
+        for label, (args, message) in cases.items():
+            code, output = await _verify(*args, *trust)
+            lines = output.strip().splitlines()
+            assert code == 2, (label, output)
+            assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], \
+                (label, output)
