@@ -312,6 +312,9 @@ async def _workload(api: httpx.AsyncClient, runtime: Runtime) -> dict[str, Any]:
         credit = await api.post("/v1/credits", json={"to": who["id"], "amount": 50_000_000},
                                 headers=admin)
         assert credit.status_code == 201, credit.text
+    capped = await api.put(f"/v1/merchants/{shop['id']}/incentive-cap",
+                           json={"cap": 50_000_000}, headers=auth(shop))
+    assert capped.status_code == 200, capped.text
 
     # An edition: a sale by the terminal, a transfer, a redemption, an idempotent retry.
     now = time.time()
@@ -378,8 +381,8 @@ async def _workload(api: httpx.AsyncClient, runtime: Runtime) -> dict[str, Any]:
     assert granted.status_code == 201, granted.text
     coupon = granted.json()["coupon_ids"][0]
     for _ in range(2):
-        consent = await api.post(f"/v1/promotion-coupons/{coupon}/consent", json={},
-                                 headers=auth(ann))
+        consent = await api.post(f"/v1/promotion-coupons/{coupon}/consent", json={
+            "merchant": "any", "max_order_amount": 100_000}, headers=auth(ann))
         assert consent.status_code == 201, consent.text
     code = consent.json()["code"]
     written = await api.post("/v1/write-offs", headers=auth(till),

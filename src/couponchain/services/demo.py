@@ -112,6 +112,9 @@ async def seed_promotions(runtime: Runtime, seeded: dict,
     step()
     callers = {p["id"]: await runtime.participants.authenticate(p["api_key"])
                for p in [*merchants, *consumers, *seeded["terminals"]]}
+    for m in merchants:  # each merchant caps what incentives may cost it
+        await service.caps.set_cap(callers[m["id"]], m["id"], 5_000_000_000,
+                                   f"demo-cap-{m['id']}")
     grants: list[tuple[int, dict]] = []
     for i, m in enumerate(merchants):
         mine = consumers[i * 30:(i + 1) * 30]
@@ -131,9 +134,11 @@ async def seed_promotions(runtime: Runtime, seeded: dict,
     # Write-offs at the merchants' tills: each with the holder's fresh consent.
     terminals = seeded["terminals"]
     for n, (coupon_id, holder) in enumerate(grants[:40]):
-        consent = await service.consent(callers[holder["id"]], coupon_id, None)
         till = terminals[n % len(terminals)]
-        await service.write_off(callers[till["id"]], consent["code"], 20_000_000 + n * 1_250_000,
+        order = 20_000_000 + n * 1_250_000
+        consent = await service.consent(callers[holder["id"]], coupon_id, None,
+                                        merchant=till["merchant_id"], max_order_amount=order)
+        await service.write_off(callers[till["id"]], consent["code"], order,
                                 f"demo-write-off-{coupon_id}")
     step()
     step()
