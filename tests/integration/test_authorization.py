@@ -506,7 +506,8 @@ async def _link(w: World, role: str, expect: Expect) -> Req:
 
 @builds("POST", "/v1/products/{product_id}/purchases")
 async def _purchase(w: World, role: str, expect: Expect) -> Req:
-    return Req(f"/v1/products/{w.product_id}/purchases", {"quantity": 1})
+    return Req(f"/v1/products/{w.product_id}/purchases",
+               {"quantity": 1, "batch": 1, "max_price": 1_000})
 
 
 # -- marketing ----------------------------------------------------------------------------
@@ -619,7 +620,7 @@ async def world(api: Api) -> World:
 
     w.product_id = await product("Song of A", 1_000)
     await w.call(CONSUMER_1, "POST", f"/v1/products/{w.product_id}/purchases",
-                 json={"quantity": 1})  # consumer 1 holds units: may promote
+                 json={"quantity": 1, "batch": 1, "max_price": 1_000})  # may promote
     w.closed_product_id = await product("Closed song of A", 5)
     await w.call(MERCHANT_A, "POST",
                  f"/v1/products/{w.closed_product_id}/batches/current:close")

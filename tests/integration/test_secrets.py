@@ -418,8 +418,8 @@ async def _workload(api: httpx.AsyncClient, runtime: Runtime) -> dict[str, Any]:
         "name": "Song", "description": "A recording.", "price": 1_000, "circulation": 5})
     assert product.status_code == 201, product.text
     product_id = product.json()["id"]
-    bought = await api.post(f"/v1/products/{product_id}/purchases", json={"quantity": 1},
-                            headers=auth(ann))
+    bought = await api.post(f"/v1/products/{product_id}/purchases", headers=auth(ann),
+                            json={"quantity": 1, "batch": 1, "max_price": 1_000})
     assert bought.status_code == 201, bought.text
     link = await api.post(f"/v1/products/{product_id}/links", json={}, headers=auth(ann))
     assert link.status_code == 201, link.text
@@ -432,7 +432,8 @@ async def _workload(api: httpx.AsyncClient, runtime: Runtime) -> dict[str, Any]:
     checked = await api.get(f"/v1/products/{product_id}/links/{link.json()['link']}")
     assert checked.status_code == 200, checked.text
     referred = await api.post(f"/v1/products/{product_id}/purchases", headers=auth(bob),
-                              json={"quantity": 1, "link": link.json()["link"]})
+                              json={"quantity": 1, "link": link.json()["link"], "batch": 2,
+                                    "max_price": 2_000})
     assert referred.status_code == 201, referred.text
 
     # Reads of one's own data, and refused credentials (never echoed back).

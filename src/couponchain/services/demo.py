@@ -196,7 +196,8 @@ async def seed_referrals(runtime: Runtime, seeded: dict) -> dict:
     product_id = product["id"]
     by_id = {c["id"]: await runtime.participants.authenticate(c["api_key"]) for c in buyers}
     for c in buyers[:10]:  # batch 1: sold without links
-        await service.purchase(by_id[c["id"]], product_id, 1, None, f"demo-buy-{c['id']}")
+        await service.purchase(by_id[c["id"]], product_id, 1, None, f"demo-buy-{c['id']}",
+                               **await service.current_terms(product_id))
     batches = [(2, 60 * CCC, 10, 2_000, buyers[10:20]), (3, 70 * CCC, 20, 2_500, buyers[20:26])]
     for batch, price, circulation, rebate, wave in batches:
         await service.open_batch(caller, product_id, price, circulation, rebate,
@@ -205,7 +206,8 @@ async def seed_referrals(runtime: Runtime, seeded: dict) -> dict:
             promoter = by_id[buyers[n % 10]["id"]]
             link = await service.make_link(promoter, product_id, None, "")
             await service.purchase(by_id[c["id"]], product_id, 1, link["link"],
-                                   f"demo-buy-{c['id']}")
+                                   f"demo-buy-{c['id']}",
+                                   **await service.current_terms(product_id))
     return {"product_id": product_id, "created": True, "batch": 3, "sold": 26}
 
 
