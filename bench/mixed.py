@@ -90,7 +90,7 @@ from couponchain.domain.splits import Shares
 from couponchain.runtime import Runtime
 from couponchain.services.editions import CHUNK, Sale
 from couponchain.services.participants import Caller
-from couponchain.services.promotions import UNLIMITED, RoundRequest
+from couponchain.services.promotions import RoundRequest
 from couponchain.store.models import EditionRecord, PromotionCoupon, PromotionRound
 
 console = Console(file=sys.stdout)
@@ -186,10 +186,8 @@ async def setup(runtime: Runtime, coupons: int, terminals: int, consumers: int) 
         participant(runtime, platform, Role.CONSUMER, f"Shopper {i}") for i in range(consumers)])
     await runtime.payouts.top_up(platform, merchant.id, 10**15, None)
     merchant_key = await runtime.participants.signer(merchant.id)
-    # What PromotionService._ensure_approved does before a merchant's first write-off.
-    await runtime.gateway.submit(merchant_key, Call(
-        "token", "approve", fixed=(runtime.gateway.contracts["promotions"][0], UNLIMITED),
-        kind="approve incentives"))
+    # The merchant's spending cap for incentives (its approval), as large as its credit.
+    await runtime.promotions.caps.set_cap(merchant, merchant.id, 10**15, None)
     now = int(time.time())
     room = coupons + 200_000  # the measured sales come on top of the fill
     edition = await runtime.editions.create(merchant, {
@@ -287,10 +285,12 @@ async def _write_off_items(runtime: Runtime, cast: Cast, ledger: Ledger,
     items = []
     for coupon_id, holder in rows:
         consent = consent_rules.Consent(coupon=coupon_id, nonce=secrets.randbits(64),
-                                        expiry=expiry)
+                                        expiry=expiry, merchant=consent_rules.ANY_MERCHANT,
+                                        max_amount=ORDER_AMOUNT)
         signature = consent_rules.sign_consent(consent, runtime.chain_id, contract,
                                                cast.holder_keys[holder].key)
-        items.append((coupon_id, ORDER_AMOUNT, consent.nonce, expiry, signature))
+        items.append((coupon_id, ORDER_AMOUNT, consent.nonce, expiry, consent.merchant,
+                      ORDER_AMOUNT, signature))
     return items
 
 
@@ -310,7 +310,7 @@ class Plan:
 
     sales: list[list[tuple[str, str]]]  # requests of (buyer, order reference)
     serials: list[int]
-    write_offs: list[tuple[int, int, int, int, bytes]]
+    write_offs: list[tuple[int, int, int, int, str, int, bytes]]
 
     def shuffled(self) -> list[tuple[str, Any]]:
         ops = ([("sale", s) for s in self.sales] + [("redemption", s) for s in self.serials]
@@ -382,7 +382,8 @@ async def through_services(runtime: Runtime, cast: Cast, ledger: Ledger, ops: in
     before = ledger.coupons
     work = await plan(runtime, cast, ledger, ops, sale_batch, label)
     codes = {w[0]: consent_rules.encode_code(
-        consent_rules.Consent(coupon=w[0], nonce=w[2], expiry=w[3]), w[4])
+        consent_rules.Consent(coupon=w[0], nonce=w[2], expiry=w[3], merchant=w[4],
+                              max_amount=w[5]), w[6])
         for w in work.write_offs}
     shuffled = work.shuffled()
     mix = Mix(label, before, {"sale": ops // 3, "redemption": ops // 3, "write-off": ops // 3})

@@ -93,6 +93,7 @@ async def main(args: argparse.Namespace) -> None:
                 participant(runtime, platform, Role.CONSUMER, f"Diner {i}")
                 for i in range(args.consumers)])
             await runtime.payouts.top_up(platform, merchant.id, 10**15, None)
+            await runtime.promotions.caps.set_cap(merchant, merchant.id, 10**15, None)
             opened = await runtime.promotions.open_round(platform, _round(total), None)
             await runtime.promotions.allocate(platform, opened["id"],
                                               [(merchant.id, total)], None)
@@ -110,8 +111,9 @@ async def main(args: argparse.Namespace) -> None:
             task = progress.add_task("holders sign consents", total=len(granted))
             codes = []
             for holder, coupon_id in granted:
-                codes.append((await runtime.promotions.consent(holder, coupon_id, 280))
-                             ["code"])
+                codes.append((await runtime.promotions.consent(
+                    holder, coupon_id, 280, merchant="any", max_order_amount=ORDER_AMOUNT))
+                    ["code"])
                 progress.advance(task)
         await write_offs(runtime, terminals, codes[:args.warmup], args.in_flight,
                          "warm-up write-offs")

@@ -69,7 +69,7 @@ def purchase_gas(holders: int) -> int:
             for n, account in enumerate(batch_one):
                 with boa.env.prank(account):
                     token.approve(referrals.address, 2**256 - 1)
-                    referrals.purchase(product, 1, ZERO, 0, b"")
+                    referrals.purchase(product, 1, 1, 10**6, ZERO, 0, b"")
                 if n % 500 == 0:
                     progress.update(task, completed=n)
         with boa.env.prank(originator):
@@ -80,9 +80,9 @@ def purchase_gas(holders: int) -> int:
                                     promoter.key)
         with boa.env.prank(buyer.address):
             token.approve(referrals.address, 2**256 - 1)
-            referrals.purchase(product, 1, promoter.address, expiry, signature)
+            referrals.purchase(product, 1, 2, 2 * 10**6, promoter.address, expiry, signature)
             # The second linked purchase: all its slots are warm like the first's.
-            referrals.purchase(product, 1, promoter.address, expiry, signature)
+            referrals.purchase(product, 1, 2, 2 * 10**6, promoter.address, expiry, signature)
         return int(referrals._computation.get_gas_used())
 
 
@@ -99,10 +99,13 @@ async def purchases_per_second(buyers: int, purchases: int) -> tuple[float, int]
                 await runtime.payouts.top_up(platform, c.id, 10**12, None)
             product = await runtime.referrals.register(
                 originator, "Bench song", "A song for the benchmark.", 10**6, buyers, None)
-            await asyncio.gather(*[runtime.referrals.purchase(c, product["id"], 1, None, None)
+            first = await runtime.referrals.current_terms(product["id"])
+            await asyncio.gather(*[runtime.referrals.purchase(c, product["id"], 1, None, None,
+                                                              **first)
                                    for c in consumers])
             await runtime.referrals.open_batch(originator, product["id"], 2 * 10**6,
                                                purchases, 1_000, None)
+            terms = await runtime.referrals.current_terms(product["id"])
             link_of = {}
             for c in consumers:
                 made = await runtime.referrals.make_link(c, product["id"], None,
@@ -116,7 +119,7 @@ async def purchases_per_second(buyers: int, purchases: int) -> tuple[float, int]
                 buyer = consumers[i % buyers]
                 promoter = consumers[(i + 1) % buyers]
                 await runtime.referrals.purchase(buyer, product["id"], 1,
-                                                 link_of[promoter.id], None)
+                                                 link_of[promoter.id], None, **terms)
                 progress.advance(task)
 
             await asyncio.gather(*[buy(i) for i in range(purchases)])

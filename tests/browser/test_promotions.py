@@ -39,6 +39,9 @@ async def _world(url: str) -> dict[str, dict[str, Any]]:
         bob = _created(await client.post("/v1/consumers", json={"name": "Bob"}))
         _created(await client.post("/v1/credits", json={"to": redeemer["id"],
                                                                "amount": 10_000_000}))
+        capped = await client.put(f"/v1/merchants/{redeemer['id']}/incentive-cap",
+                                  json={"cap": 10_000_000}, headers=_auth(redeemer))
+        assert capped.status_code == 200, capped.text
         opened = _created(await client.post("/v1/promotion-rounds", json={
             "evaluation": {"turnover": [{"merchant": issuer["id"], "amount": 1_000_000},
                                         {"merchant": redeemer["id"], "amount": 3_000_000}],
@@ -114,6 +117,13 @@ async def test_console_till_and_wallet_from_round_to_withdrawn_payout(
     await issuer.click("#grant-form button[type=submit]")
     await expect(issuer.locator("#grant-result")).to_contain_text("Granted 1 coupon to",
                                                                   timeout=20_000)
+    # It never set an incentive cap (no unlimited approval is given for it): it sets one.
+    await expect(issuer.locator("#cap-value")).to_contain_text("not set", timeout=10_000)
+    await issuer.fill("#cap-input", "500")
+    await issuer.click("#cap-form button[type=submit]")
+    await expect(issuer.locator("#cap-result")).to_contain_text(
+        "Cap set to 500.000000 CCC; 500.000000 CCC left.", timeout=20_000)
+    await expect(issuer.locator("#cap-left")).to_have_text("500.000000 CCC")
 
     # The consumer shows a consent QR on her phone.
     wallet = await _signed_in(browser, url, w["ann"]["api_key"], "/wallet", PHONE)
@@ -121,9 +131,15 @@ async def test_console_till_and_wallet_from_round_to_withdrawn_payout(
     await expect(coupon).to_contain_text("active", timeout=10_000)
     coupon_id = await coupon.get_attribute("data-id")
     await coupon.locator("button", has_text="Show consent QR").click()
+    # She consents for the Noodle Bar only, for an order of at most 1 CCC.
+    await coupon.locator(".consent-merchant").select_option(label="Noodle Bar")
+    await coupon.locator(".consent-max").fill("1")
+    await coupon.locator(".consent-form button[type=submit]").click()
     qr = wallet.locator("#consent-qr")
     await expect(qr).to_be_visible(timeout=10_000)
     await expect(wallet.locator("#consent-countdown")).to_have_text(re.compile(r"^[0-4]:\d\d$"))
+    await expect(wallet.locator("#consent-merchant")).to_have_text("Noodle Bar")
+    await expect(wallet.locator("#consent-max")).to_have_text("1.000000 CCC")
     code = await wallet.locator("#consent-code").text_content()
     assert code
     await _fits_a_phone(wallet)
@@ -138,6 +154,10 @@ async def test_console_till_and_wallet_from_round_to_withdrawn_payout(
         "name": "consent.png", "mimeType": "image/png", "buffer": photo})
     await expect(till.locator("#scan-status")).to_contain_text("from the photo", timeout=10_000)
     await expect(till.locator("#wo-code")).to_have_value(code)
+    await till.fill("#wo-amount", "1.5")  # above the consent's maximum: refused, saying so
+    await till.click("#write-off-form button[type=submit]")
+    await expect(till.locator("#write-off-result")).to_contain_text(
+        "above the 1000000 the holder's consent allows", timeout=20_000)
     await till.fill("#wo-amount", "1")
     await till.click("#write-off-form button[type=submit]")
     await expect(till.locator("#wo-incentive")).to_have_text("0.100000 CCC", timeout=20_000)
@@ -197,8 +217,9 @@ async def test_a_hardware_scanner_writes_off_and_the_merchant_reverses(
                                              json={"round_id": opened["id"],
                                                    "grants": [{"consumer": w["bob"]["id"]}]}))
         (coupon_id,) = granted["coupon_ids"]
-        code = _created(await client.post(f"/v1/promotion-coupons/{coupon_id}/consent",
-                                          json={}, headers=_auth(w["bob"])))["code"]
+        code = _created(await client.post(
+            f"/v1/promotion-coupons/{coupon_id}/consent", headers=_auth(w["bob"]),
+            json={"merchant": w["redeemer"]["id"], "max_order_amount": 2_500_000}))["code"]
 
     till = await _signed_in(browser, url, w["redeemer"]["api_key"], "/promotions/merchant")
     await till.fill("#wo-amount", "2.5")

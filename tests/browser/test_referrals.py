@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +40,14 @@ async def _world(url: str) -> dict[str, Any]:
             "name": "Night Song", "description": "A recording, licensed per unit",
             "price": 1_000_000, "circulation": 3}))
         _created(await client.post(f"/v1/products/{product['id']}/purchases",
-                                   headers=_auth(ann), json={"quantity": 2}))
+                                   headers=_auth(ann),
+                                   json={"quantity": 2, "batch": 1, "max_price": 1_000_000}))
     return {"originator": originator, "ann": ann, "bob": bob, "product": product["id"]}
+
+
+def _ok(response: httpx.Response) -> Any:
+    assert response.status_code == 200, response.text
+    return response.json()
 
 
 async def _signed_in(browser: Browser, url: str, key: str, path: str,
@@ -182,6 +189,23 @@ async def test_link_purchase_is_verified_before_paying_and_pays_the_promoter(
     await expect(row.locator(".count-rebates")).to_have_text("0.300000 CCC")
     await expect(console.locator("#sales-rows tr")).to_have_count(3)
     await console.screenshot(path=str(SHOTS / "referrals-console.png"), full_page=True)
+
+    # Issue 23: the page sends the batch and price it showed. Bob looks at batch 2 at
+    # 1.5 CCC; the originator closes it and opens batch 3 at 4 CCC before he clicks Buy.
+    await bob.goto(link_url)
+    await expect(bob.locator("#buy-price")).to_have_text("1.500000 CCC", timeout=10_000)
+    async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+        originator = _auth(w["originator"])
+        product_path = f"/v1/products/{product}"
+        _ok(await client.post(f"{product_path}/batches/current:close", headers=originator))
+        _created(await client.post(f"{product_path}/batches", headers=originator, json={
+            "price": 4_000_000, "circulation": 5, "rebate_bps": 1_000}))
+    await bob.click("#buy-button")
+    await expect(bob.locator("#buy-result")).to_contain_text(
+        "batch 3 is on sale now", timeout=20_000)
+    await expect(bob.locator("#buy-result")).to_have_class(re.compile("error"))
+    await expect(bob.locator("#buy-price")).to_have_text("4.000000 CCC", timeout=10_000)
+    await expect(bob.locator("#buy-balance")).to_have_text("46.000000 CCC")  # nothing paid
 
 
 async def test_pages_without_the_right_role_or_product(

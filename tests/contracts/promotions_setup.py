@@ -18,7 +18,7 @@ from eth_utils import keccak
 from conftest import deployer
 from couponchain.domain import consent as consent_rules
 from couponchain.domain.roles import Role
-from couponchain.domain.splits import Shares
+from couponchain.domain.splits import MAX_ORDER_AMOUNT, Shares
 
 ZERO = "0x" + "00" * 20
 MOCKS = Path(__file__).resolve().parent / "mocks"
@@ -125,14 +125,21 @@ class World:
         expiry: int | None = None,
         chain_id: int | None = None,
         contract: str | None = None,
-    ) -> tuple[int, int, bytes]:
-        """(nonce, expiry, signature) of a consent signed by `holder`."""
+        merchant: str = ZERO,
+        max_amount: int = MAX_ORDER_AMOUNT,
+    ) -> tuple[int, int, str, int, bytes]:
+        """(nonce, expiry, merchant, max_amount, signature) of a consent signed by
+        `holder`: the write-off arguments after the order amount. By default any
+        merchant may use it, for any order the contract takes."""
         nonce = self.next_nonce(holder) if nonce is None else nonce
         expiry = boa.env.timestamp + 120 if expiry is None else expiry
         chain_id = boa.env.evm.patch.chain_id if chain_id is None else chain_id
         contract = contract or self.promotions.address
-        signed = consent_rules.Consent(coupon=coupon_id, nonce=nonce, expiry=expiry)
-        return nonce, expiry, consent_rules.sign_consent(signed, chain_id, contract, holder.key)
+        signed = consent_rules.Consent(
+            coupon=coupon_id, nonce=nonce, expiry=expiry, merchant=merchant, max_amount=max_amount
+        )
+        signature = consent_rules.sign_consent(signed, chain_id, contract, holder.key)
+        return nonce, expiry, merchant, max_amount, signature
 
     def transfer(self, coupon_id: int, sender: LocalAccount, receiver: LocalAccount) -> None:
         """Transfer a coupon between keyed consumers."""
@@ -148,9 +155,8 @@ class World:
         payer = self.registry.merchant_of(caller)
         rate = self.promotions.rounds(self.promotions.coupon(coupon_id).round_id).incentive_bps
         self.fund(payer, amount * rate // 10_000)
-        nonce, expiry, signature = self.consent(holder, coupon_id)
         with boa.env.prank(caller):
-            return self.promotions.write_off(coupon_id, amount, nonce, expiry, signature)
+            return self.promotions.write_off(coupon_id, amount, *self.consent(holder, coupon_id))
 
 
 def build_world(platform, merchant, other_merchant, terminal, holders=6) -> World:

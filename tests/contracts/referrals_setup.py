@@ -66,6 +66,12 @@ class World:
             self.referrals.close_batch(product_id)
 
     # --- buyers and promoters -------------------------------------------
+    def seen(self, product_id: int) -> tuple[int, int]:
+        """(batch, price) of the product's current batch: what a buyer sees and
+        sends with its purchase as (seen_batch, max_price)."""
+        current = self.referrals.product(product_id).batch_count
+        return current, self.referrals.batch(product_id, current).price
+
     def fund(self, buyer: str, amount: int) -> None:
         """Mint `amount` to `buyer` and approve the referrals contract for it."""
         self.token.mint(buyer, amount)
@@ -108,7 +114,7 @@ class World:
             expiry, signature = self.link(promoter, product_id)
             args = (promoter.address, expiry, signature)
         with boa.env.prank(buyer.address):
-            return self.referrals.purchase(product_id, quantity, *args)
+            return self.referrals.purchase(product_id, quantity, *self.seen(product_id), *args)
 
 
 def build_world(platform, merchant, other_merchant, terminal, consumers=6) -> World:

@@ -43,6 +43,7 @@ ERR_WINDOW_CLOSED = "promotions: rollback window closed"
 ERR_DISTRIBUTED = "promotions: pool already distributed"
 ERR_NOT_WRITTEN_OFF = "promotions: coupon not written off"
 ERR_HIGH_S = "ecdsa: invalid signature `s` value"
+ERR_CAP = "promotions: incentive cap exceeded"
 
 ORDER = 2 * 10**18
 INCENTIVE = ORDER * DEFAULT_INCENTIVE_BPS // 10_000
@@ -79,9 +80,12 @@ def test_deploy_binds_registry_token_and_eip712_domain(world):
 
 
 def test_consent_digest_matches_domain_rules(world):
-    consent = consent_rules.Consent(coupon=7, nonce=3, expiry=1_700_000_000)
-    expected = consent_rules.digest(consent, 1, world.promotions.address)
-    assert world.promotions.consent_digest(7, 3, 1_700_000_000) == expected
+    for merchant, cap in ((ZERO, 2**96 - 1), (world.merchant, 12_345)):
+        consent = consent_rules.Consent(
+            coupon=7, nonce=3, expiry=1_700_000_000, merchant=merchant, max_amount=cap
+        )
+        expected = consent_rules.digest(consent, 1, world.promotions.address)
+        assert world.promotions.consent_digest(7, 3, 1_700_000_000, merchant, cap) == expected
 
 
 # --- rounds ----------------------------------------------------------------
@@ -386,9 +390,9 @@ def test_write_off_charges_the_merchant_into_the_coupon_pool(world):
     a = world.holders[0]
     coupon_id = world.give(a)
     world.fund(world.merchant, INCENTIVE)
-    nonce, expiry, signature = world.consent(a, coupon_id)
+    nonce, expiry, to, cap, signature = world.consent(a, coupon_id)
     with boa.env.prank(world.merchant):
-        assert p.write_off(coupon_id, ORDER, nonce, expiry, signature) == INCENTIVE
+        assert p.write_off(coupon_id, ORDER, nonce, expiry, to, cap, signature) == INCENTIVE
     (event,) = events(p, "WrittenOff")
     assert (event.coupon_id, event.holder, event.merchant, event.operator) == (
         coupon_id,
@@ -432,29 +436,59 @@ def test_zero_rate_round_charges_nothing_and_needs_no_approval(world):
     a = world.holders[0]
     round_id = world.open_round(incentive_bps=0)
     coupon_id = world.give(a, round_id=round_id)
-    nonce, expiry, signature = world.consent(a, coupon_id)
+    nonce, expiry, to, cap, signature = world.consent(a, coupon_id)
     with boa.env.prank(world.merchant):
-        assert world.promotions.write_off(coupon_id, ORDER, nonce, expiry, signature) == 0
+        assert world.promotions.write_off(coupon_id, ORDER, nonce, expiry, to, cap, signature) == 0
     assert world.promotions.coupon(coupon_id).status == STATUS_WRITTEN_OFF
 
 
 def test_write_off_without_approval_fails(world):
     a = world.holders[0]
     coupon_id = world.give(a)
-    nonce, expiry, signature = world.consent(a, coupon_id)
-    with boa.env.prank(world.merchant), boa.reverts():
-        world.promotions.write_off(coupon_id, ORDER, nonce, expiry, signature)
+    nonce, expiry, to, cap, signature = world.consent(a, coupon_id)
+    with boa.env.prank(world.merchant), boa.reverts(ERR_CAP):
+        world.promotions.write_off(coupon_id, ORDER, nonce, expiry, to, cap, signature)
     assert world.promotions.coupon(coupon_id).status == STATUS_ACTIVE
+
+
+def test_incentives_stay_inside_the_merchants_cap(world, granted):
+    """Issue 23: the merchant's approval is a cap it sets, not 2**256 - 1; each
+    incentive uses it up, and a charge beyond what is left is refused by name."""
+    a, p = world.holders[0], world.promotions
+    with boa.env.prank(world.merchant):
+        world.token.approve(p.address, INCENTIVE + INCENTIVE // 2)  # funded 10x (`granted`)
+    _submit(world, granted[0], *world.consent(a, granted[0]))
+    assert world.token.allowance(world.merchant, p.address) == INCENTIVE // 2
+    signed = world.consent(a, granted[1])
+    with boa.reverts(ERR_CAP):
+        _submit(world, granted[1], *signed)
+    assert world.token.balanceOf(world.merchant) == 9 * INCENTIVE  # the balance was not the limit
+    with boa.env.prank(world.merchant):
+        world.token.approve(p.address, INCENTIVE)  # the merchant raises its cap
+    assert _submit(world, granted[1], *signed) == INCENTIVE
+    assert world.token.allowance(world.merchant, p.address) == 0
+
+
+def test_a_batch_beyond_the_cap_is_refused_whole(world, granted):
+    a = world.holders[0]
+    with boa.env.prank(world.merchant):
+        world.token.approve(world.promotions.address, 2 * INCENTIVE - 1)
+    one, two = world.consent(a, granted[0]), world.consent(a, granted[1])
+    with boa.env.prank(world.terminal), boa.reverts(ERR_CAP):
+        world.promotions.write_off_batch(
+            list(granted), [ORDER, ORDER], *([x, y] for x, y in zip(one, two, strict=True))
+        )
+    assert world.promotions.coupon(granted[0]).status == STATUS_ACTIVE
 
 
 @pytest.mark.parametrize("caller", ["platform", "consumer", "stranger"])
 def test_write_off_only_by_merchants_and_terminals(world, stranger, caller):
     a = world.holders[0]
     coupon_id = world.give(a)
-    nonce, expiry, signature = world.consent(a, coupon_id)
+    nonce, expiry, to, cap, signature = world.consent(a, coupon_id)
     account = {"platform": world.platform, "consumer": a.address, "stranger": stranger}[caller]
     with boa.env.prank(account), boa.reverts(ERR_NOT_ACTOR):
-        world.promotions.write_off(coupon_id, ORDER, nonce, expiry, signature)
+        world.promotions.write_off(coupon_id, ORDER, nonce, expiry, to, cap, signature)
 
 
 @pytest.mark.parametrize(
@@ -464,9 +498,9 @@ def test_write_off_only_by_merchants_and_terminals(world, stranger, caller):
 def test_write_off_rejects_order_amounts(world, amount, reason):
     a = world.holders[0]
     coupon_id = world.give(a)
-    nonce, expiry, signature = world.consent(a, coupon_id)
+    nonce, expiry, to, cap, signature = world.consent(a, coupon_id)
     with boa.env.prank(world.merchant), boa.reverts(reason):
-        world.promotions.write_off(coupon_id, amount, nonce, expiry, signature)
+        world.promotions.write_off(coupon_id, amount, nonce, expiry, to, cap, signature)
 
 
 def test_largest_order_amount_is_accepted(world):
@@ -479,9 +513,9 @@ def test_largest_order_amount_is_accepted(world):
 def test_ungranted_coupon_cannot_be_written_off(world):
     a = world.holders[0]
     coupon_id = world.give(a) + 1  # issued, still the platform's
-    nonce, expiry, signature = world.consent(a, coupon_id)
+    nonce, expiry, to, cap, signature = world.consent(a, coupon_id)
     with boa.env.prank(world.merchant), boa.reverts(ERR_NOT_ACTIVE):
-        world.promotions.write_off(coupon_id, ORDER, nonce, expiry, signature)
+        world.promotions.write_off(coupon_id, ORDER, nonce, expiry, to, cap, signature)
 
 
 # --- consent attacks -------------------------------------------------------
@@ -498,140 +532,207 @@ def granted(world):
     return first, first + 1
 
 
-def _submit(world, coupon_id, nonce, expiry, signature, caller=None):
+def _submit(world, coupon_id, nonce, expiry, to, cap, signature, caller=None, amount=ORDER):
     with boa.env.prank(caller or world.merchant):
-        return world.promotions.write_off(coupon_id, ORDER, nonce, expiry, signature)
+        return world.promotions.write_off(coupon_id, amount, nonce, expiry, to, cap, signature)
 
 
 def test_consent_expired(world, granted):
     a = world.holders[0]
-    nonce, expiry, signature = world.consent(a, granted[0], expiry=boa.env.timestamp + 60)
+    nonce, expiry, to, cap, signature = world.consent(a, granted[0], expiry=boa.env.timestamp + 60)
     boa.env.time_travel(seconds=61)
     with boa.reverts(ERR_EXPIRED):
-        _submit(world, granted[0], nonce, expiry, signature)
+        _submit(world, granted[0], nonce, expiry, to, cap, signature)
 
 
 def test_consent_valid_until_its_expiry_second(world, granted):
     a = world.holders[0]
-    nonce, expiry, signature = world.consent(a, granted[0], expiry=boa.env.timestamp + 60)
+    nonce, expiry, to, cap, signature = world.consent(a, granted[0], expiry=boa.env.timestamp + 60)
     boa.env.time_travel(seconds=60)
-    assert _submit(world, granted[0], nonce, expiry, signature) == INCENTIVE
+    assert _submit(world, granted[0], nonce, expiry, to, cap, signature) == INCENTIVE
 
 
 def test_consent_lifetime_capped_by_the_round(world, granted):
     a = world.holders[0]
-    nonce, expiry, signature = world.consent(a, granted[0], expiry=boa.env.timestamp + 301)
+    nonce, expiry, to, cap, signature = world.consent(a, granted[0], expiry=boa.env.timestamp + 301)
     with boa.reverts(ERR_LIFETIME):
-        _submit(world, granted[0], nonce, expiry, signature)
+        _submit(world, granted[0], nonce, expiry, to, cap, signature)
     short = world.open_round(lifetime=30)
     coupon_id = world.give(a, round_id=short)
-    nonce, expiry, signature = world.consent(a, coupon_id, expiry=boa.env.timestamp + 31)
+    nonce, expiry, to, cap, signature = world.consent(a, coupon_id, expiry=boa.env.timestamp + 31)
     with boa.reverts(ERR_LIFETIME):
-        _submit(world, coupon_id, nonce, expiry, signature)
-    nonce, expiry, signature = world.consent(a, coupon_id, expiry=boa.env.timestamp + 30)
-    assert _submit(world, coupon_id, nonce, expiry, signature) == INCENTIVE
+        _submit(world, coupon_id, nonce, expiry, to, cap, signature)
+    nonce, expiry, to, cap, signature = world.consent(a, coupon_id, expiry=boa.env.timestamp + 30)
+    assert _submit(world, coupon_id, nonce, expiry, to, cap, signature) == INCENTIVE
 
 
 def test_consent_nonce_cannot_be_replayed_on_another_coupon(world, granted):
     a = world.holders[0]
-    nonce, expiry, signature = world.consent(a, granted[0], nonce=42)
-    _submit(world, granted[0], nonce, expiry, signature)
-    _, expiry, signature = world.consent(a, granted[1], nonce=42)
+    nonce, expiry, to, cap, signature = world.consent(a, granted[0], nonce=42)
+    _submit(world, granted[0], nonce, expiry, to, cap, signature)
+    _, expiry, to, cap, signature = world.consent(a, granted[1], nonce=42)
     with boa.reverts(ERR_NONCE):
-        _submit(world, granted[1], 42, expiry, signature)
+        _submit(world, granted[1], 42, expiry, to, cap, signature)
 
 
 def test_consent_cannot_be_replayed_on_the_same_coupon(world, granted):
     a = world.holders[0]
-    nonce, expiry, signature = world.consent(a, granted[0])
-    _submit(world, granted[0], nonce, expiry, signature)
+    nonce, expiry, to, cap, signature = world.consent(a, granted[0])
+    _submit(world, granted[0], nonce, expiry, to, cap, signature)
     with boa.reverts(ERR_NOT_ACTIVE):
-        _submit(world, granted[0], nonce, expiry, signature)
+        _submit(world, granted[0], nonce, expiry, to, cap, signature)
     # after a rollback the coupon is active again, but the consent stays spent
     with boa.env.prank(world.merchant):
         world.promotions.reverse_write_off(granted[0])
     with boa.reverts(ERR_NONCE):
-        _submit(world, granted[0], nonce, expiry, signature)
+        _submit(world, granted[0], nonce, expiry, to, cap, signature)
 
 
 def test_consent_for_another_chain(world, granted):
-    nonce, expiry, signature = world.consent(world.holders[0], granted[0], chain_id=5)
+    nonce, expiry, to, cap, signature = world.consent(world.holders[0], granted[0], chain_id=5)
     with boa.reverts(ERR_SIGNER):
-        _submit(world, granted[0], nonce, expiry, signature)
+        _submit(world, granted[0], nonce, expiry, to, cap, signature)
 
 
 def test_consent_after_a_chain_fork(world, granted):
-    nonce, expiry, signature = world.consent(world.holders[0], granted[0])
+    nonce, expiry, to, cap, signature = world.consent(world.holders[0], granted[0])
     chain_id = boa.env.evm.patch.chain_id
     boa.env.evm.patch.chain_id = 1_234
     try:
         with boa.reverts(ERR_SIGNER):
-            _submit(world, granted[0], nonce, expiry, signature)
+            _submit(world, granted[0], nonce, expiry, to, cap, signature)
     finally:
         boa.env.evm.patch.chain_id = chain_id
 
 
 def test_consent_for_another_contract(world, granted):
     other = deployer("promotions").deploy(world.registry.address, world.token.address)
-    nonce, expiry, signature = world.consent(world.holders[0], granted[0], contract=other.address)
+    signed = world.consent(world.holders[0], granted[0], contract=other.address)
     with boa.reverts(ERR_SIGNER):
-        _submit(world, granted[0], nonce, expiry, signature)
+        _submit(world, granted[0], *signed)
 
 
 def test_consent_with_tampered_fields(world, granted):
     a = world.holders[0]
-    nonce, expiry, signature = world.consent(a, granted[0])
+    nonce, expiry, to, cap, signature = world.consent(a, granted[0])
     with boa.reverts(ERR_SIGNER):
-        _submit(world, granted[1], nonce, expiry, signature)  # other coupon id
+        _submit(world, granted[1], nonce, expiry, to, cap, signature)  # other coupon id
     with boa.reverts(ERR_SIGNER):
-        _submit(world, granted[0], nonce + 1, expiry, signature)
+        _submit(world, granted[0], nonce + 1, expiry, to, cap, signature)
     with boa.reverts(ERR_SIGNER):
-        _submit(world, granted[0], nonce, expiry - 1, signature)
+        _submit(world, granted[0], nonce, expiry - 1, to, cap, signature)
 
 
 def test_high_s_malleated_consent(world, granted):
-    nonce, expiry, signature = world.consent(world.holders[0], granted[0])
+    nonce, expiry, to, cap, signature = world.consent(world.holders[0], granted[0])
     r, s, v = signature[:32], int.from_bytes(signature[32:64], "big"), signature[64]
     malleated = r + (consent_rules.SECP256K1_N - s).to_bytes(32, "big") + bytes([55 - v])
     with boa.reverts(ERR_HIGH_S):
-        _submit(world, granted[0], nonce, expiry, malleated)
+        _submit(world, granted[0], nonce, expiry, to, cap, malleated)
     # the honest form still works: the failed attempt did not spend the nonce
-    assert _submit(world, granted[0], nonce, expiry, signature) == INCENTIVE
+    assert _submit(world, granted[0], nonce, expiry, to, cap, signature) == INCENTIVE
 
 
 def test_compact_and_malformed_signatures(world, granted):
-    nonce, expiry, signature = world.consent(world.holders[0], granted[0])
+    nonce, expiry, to, cap, signature = world.consent(world.holders[0], granted[0])
     r, s, v = signature[:32], signature[32:64], signature[64]
     compact = r + ((v - 27) << 255 | int.from_bytes(s, "big")).to_bytes(32, "big")  # EIP-2098
     with boa.reverts("promotions: signature must be 65 bytes"):
-        _submit(world, granted[0], nonce, expiry, compact)
+        _submit(world, granted[0], nonce, expiry, to, cap, compact)
     with boa.reverts("ecdsa: invalid signature"):
-        _submit(world, granted[0], nonce, expiry, r + s + bytes([v + 2]))
+        _submit(world, granted[0], nonce, expiry, to, cap, r + s + bytes([v + 2]))
     with boa.reverts("ecdsa: invalid signature"):
-        _submit(world, granted[0], nonce, expiry, b"\x00" * 64 + bytes([v]))
+        _submit(world, granted[0], nonce, expiry, to, cap, b"\x00" * 64 + bytes([v]))
 
 
 def test_consent_signed_by_someone_else(world, granted):
     a, b = world.holders[:2]
-    nonce, expiry, signature = world.consent(b, granted[0])
+    nonce, expiry, to, cap, signature = world.consent(b, granted[0])
     with boa.reverts(ERR_SIGNER):
-        _submit(world, granted[0], nonce, expiry, signature)
+        _submit(world, granted[0], nonce, expiry, to, cap, signature)
 
 
 def test_consent_of_a_previous_holder(world, granted):
     a, b = world.holders[:2]
-    nonce, expiry, signature = world.consent(a, granted[0])
+    nonce, expiry, to, cap, signature = world.consent(a, granted[0])
     world.transfer(granted[0], a, b)
     with boa.reverts(ERR_SIGNER):
-        _submit(world, granted[0], nonce, expiry, signature)
-    nonce, expiry, signature = world.consent(b, granted[0])
-    assert _submit(world, granted[0], nonce, expiry, signature) == INCENTIVE
+        _submit(world, granted[0], nonce, expiry, to, cap, signature)
+    nonce, expiry, to, cap, signature = world.consent(b, granted[0])
+    assert _submit(world, granted[0], nonce, expiry, to, cap, signature) == INCENTIVE
+
+
+# --- bounded consent (issue 23) ----------------------------------------------
+
+ERR_OTHER_MERCHANT = "promotions: consent is for another merchant"
+ERR_ABOVE_MAXIMUM = "promotions: order amount above the consent's maximum"
+
+
+def test_consent_for_one_merchant_refuses_every_other_caller(world, granted):
+    """Whoever sees the QR cannot write the coupon off at another merchant."""
+    a = world.holders[0]
+    world.fund(world.other_merchant, 10 * INCENTIVE)
+    signed = world.consent(a, granted[0], merchant=world.other_merchant)
+    # the merchant and its terminal are not the merchant the consent names
+    for caller in (world.merchant, world.terminal):
+        with boa.reverts(ERR_OTHER_MERCHANT):
+            _submit(world, granted[0], *signed, caller=caller)
+    # naming the caller's merchant instead breaks the holder's signature
+    nonce, expiry, _, cap, signature = signed
+    with boa.reverts(ERR_SIGNER):
+        _submit(world, granted[0], nonce, expiry, world.merchant, cap, signature)
+    assert _submit(world, granted[0], *signed, caller=world.other_merchant) == INCENTIVE
+    (event,) = events(world.promotions, "WrittenOff")
+    assert (event.consent_merchant, event.max_amount) == (world.other_merchant, cap)
+
+
+def test_consent_for_a_merchant_is_good_at_its_terminals(world, granted):
+    signed = world.consent(world.holders[0], granted[0], merchant=world.merchant)
+    assert _submit(world, granted[0], *signed, caller=world.terminal) == INCENTIVE
+    assert world.promotions.coupon(granted[0]).redeemer == world.merchant
+
+
+def test_consent_for_any_merchant_only_when_the_holder_signed_zero(world, granted):
+    world.fund(world.other_merchant, 10 * INCENTIVE)
+    signed = world.consent(world.holders[0], granted[0])  # merchant = zero: any
+    assert signed[2] == ZERO
+    assert _submit(world, granted[0], *signed, caller=world.other_merchant) == INCENTIVE
+
+
+def test_order_above_the_consents_maximum_is_refused(world, granted):
+    """The consent caps the order amount: nothing larger can be charged against it."""
+    signed = world.consent(world.holders[0], granted[0], max_amount=ORDER - 1)
+    with boa.reverts(ERR_ABOVE_MAXIMUM):
+        _submit(world, granted[0], *signed)
+    nonce, expiry, to, _, signature = signed
+    with boa.reverts(ERR_SIGNER):  # raising the maximum breaks the signature
+        _submit(world, granted[0], nonce, expiry, to, ORDER, signature)
+    assert not world.promotions.nonce_used(world.holders[0].address, nonce)
+    assert _submit(world, granted[0], *signed, amount=ORDER - 1) == (
+        (ORDER - 1) * DEFAULT_INCENTIVE_BPS // 10_000
+    )
+
+
+def test_order_of_exactly_the_maximum_is_accepted(world, granted):
+    signed = world.consent(world.holders[0], granted[0], merchant=world.merchant, max_amount=ORDER)
+    assert _submit(world, granted[0], *signed) == INCENTIVE
+
+
+def test_batch_checks_every_consents_bounds(world, granted):
+    a = world.holders[0]
+    good = world.consent(a, granted[0], merchant=world.merchant)
+    bad = world.consent(a, granted[1], merchant=world.other_merchant)
+    with boa.env.prank(world.merchant), boa.reverts(ERR_OTHER_MERCHANT):
+        world.promotions.write_off_batch(
+            list(granted), [ORDER, ORDER], *([g, b] for g, b in zip(good, bad, strict=True))
+        )
+    assert world.promotions.coupon(granted[0]).status == STATUS_ACTIVE
 
 
 def test_domain_check_refuses_what_the_contract_refuses(world):
     a, b = world.holders[:2]
     chain_id, contract, now = 1, world.promotions.address, 1_000_000
-    good = consent_rules.Consent(coupon=1, nonce=0, expiry=now + 100)
+    good = consent_rules.Consent(coupon=1, nonce=0, expiry=now + 100, merchant=ZERO, max_amount=9)
     signature = consent_rules.sign_consent(good, chain_id, contract, a.key)
     check = dict(chain_id=chain_id, contract=contract, holder=a.address, now=now)
     consent_rules.check_consent(good, signature, **check)
@@ -643,10 +744,12 @@ def test_domain_check_refuses_what_the_contract_refuses(world):
     )
     cases = [
         (good, signature, {**check, "now": now + 101}),  # expired
-        (consent_rules.Consent(1, 0, now + 301), signature, check),  # lifetime
+        (consent_rules.Consent(1, 0, now + 301, ZERO, 9), signature, check),  # lifetime
         (good, consent_rules.sign_consent(good, 5, contract, a.key), check),  # chain
         (good, consent_rules.sign_consent(good, chain_id, "0x" + "22" * 20, a.key), check),
-        (consent_rules.Consent(2, 0, now + 100), signature, check),  # tampered coupon
+        (consent_rules.Consent(2, 0, now + 100, ZERO, 9), signature, check),  # tampered coupon
+        (consent_rules.Consent(1, 0, now + 100, ZERO, 10), signature, check),  # raised maximum
+        (consent_rules.Consent(1, 0, now + 100, "0x" + "11" * 20, 9), signature, check),
         (good, high_s, check),
         (good, signature[:64], check),
         (good, consent_rules.sign_consent(good, chain_id, contract, b.key), check),
@@ -677,6 +780,8 @@ def test_write_off_batch_charges_once_for_all(world):
                 [c[0] for c in consents],
                 [c[1] for c in consents],
                 [c[2] for c in consents],
+                [c[3] for c in consents],
+                [c[4] for c in consents],
             )
             == total
         )
@@ -693,7 +798,7 @@ def test_write_off_batch_is_all_or_nothing(world, granted):
     bad = world.consent(world.holders[1], granted[1])
     with boa.env.prank(world.merchant), boa.reverts(ERR_SIGNER):
         world.promotions.write_off_batch(
-            list(granted), [ORDER, ORDER], [good[0], bad[0]], [good[1], bad[1]], [good[2], bad[2]]
+            list(granted), [ORDER, ORDER], *([g, b] for g, b in zip(good, bad, strict=True))
         )
     assert world.promotions.coupon(granted[0]).status == STATUS_ACTIVE
     assert not world.promotions.nonce_used(a.address, good[0])
@@ -704,23 +809,25 @@ def test_write_off_batch_rejects_a_coupon_twice(world, granted):
     one, two = world.consent(a, granted[0]), world.consent(a, granted[0])
     with boa.env.prank(world.merchant), boa.reverts(ERR_NOT_ACTIVE):
         world.promotions.write_off_batch(
-            [granted[0]] * 2, [ORDER] * 2, [one[0], two[0]], [one[1], two[1]], [one[2], two[2]]
+            [granted[0]] * 2, [ORDER] * 2, *([x, y] for x, y in zip(one, two, strict=True))
         )
 
 
 @pytest.mark.parametrize(
     ("lengths", "reason"),
     [
-        ((0, 0, 0, 0, 0), "promotions: empty batch"),
-        ((1, 2, 1, 1, 1), "promotions: order amounts length mismatch"),
-        ((1, 1, 0, 1, 1), "promotions: nonces length mismatch"),
-        ((1, 1, 1, 2, 1), "promotions: expiries length mismatch"),
-        ((1, 1, 1, 1, 0), "promotions: signatures length mismatch"),
+        ((0, 0, 0, 0, 0, 0, 0), "promotions: empty batch"),
+        ((1, 2, 1, 1, 1, 1, 1), "promotions: order amounts length mismatch"),
+        ((1, 1, 0, 1, 1, 1, 1), "promotions: nonces length mismatch"),
+        ((1, 1, 1, 2, 1, 1, 1), "promotions: expiries length mismatch"),
+        ((1, 1, 1, 1, 0, 1, 1), "promotions: merchants length mismatch"),
+        ((1, 1, 1, 1, 1, 2, 1), "promotions: max amounts length mismatch"),
+        ((1, 1, 1, 1, 1, 1, 0), "promotions: signatures length mismatch"),
     ],
 )
 def test_write_off_batch_length_checks(world, granted, lengths, reason):
-    nonce, expiry, signature = world.consent(world.holders[0], granted[0])
-    values = [granted[0], ORDER, nonce, expiry, signature]
+    nonce, expiry, to, cap, signature = world.consent(world.holders[0], granted[0])
+    values = [granted[0], ORDER, nonce, expiry, to, cap, signature]
     args = [[value] * n for value, n in zip(values, lengths, strict=True)]
     with boa.env.prank(world.merchant), boa.reverts(reason):
         world.promotions.write_off_batch(*args)

@@ -8,10 +8,16 @@ string, and after every step the invariants hold:
 
 - the contract's token balance equals the undistributed pools plus everything
   claimable;
+- every write-off stays inside its consent's bounds: the consent names the
+  redeeming merchant (or any merchant) and a maximum at least the order
+  amount; a consent for another merchant or below the order is refused;
 - every coupon's status, holder, path and pool match the ghost, and no coupon
   is ever written off twice (a write-off needs an active coupon; only a
   reversal makes it active again, and a distributed coupon stays distributed);
-- each account's `claimable` matches the ghost.
+- each account's `claimable` matches the ghost;
+- capped allowances: each merchant's approval (its spending cap for
+  incentives, set by a rule) has exactly its cap less what was charged since
+  left, and a write-off charging more is refused by name.
 
 The whole state (every coupon, round, credit and the token balance) is read
 from storage after every step (no EVM call; the packing is the one the
@@ -34,7 +40,14 @@ from promotions_setup import (
 from storage_reader import StorageReader
 
 from conftest import ContractMachine, quiet
-from couponchain.domain.splits import BPS, MAX_EARLIER_HOLDERS, Shares, incentive, payouts
+from couponchain.domain.splits import (
+    BPS,
+    MAX_EARLIER_HOLDERS,
+    MAX_ORDER_AMOUNT,
+    Shares,
+    incentive,
+    payouts,
+)
 
 HOLDERS = 4
 MERCHANT_FUNDS = 2**200
@@ -111,6 +124,8 @@ class PromotionsMachine(ContractMachine):
         self.next_coupon_id = 1
         self.dirty: set[int] = set()
         self.credits_moved = False
+        # What each merchant's approval (its spending cap for incentives) has left.
+        self.caps = {m: MERCHANT_FUNDS for m in self._merchants()}
 
     # --- helpers --------------------------------------------------------
     @property
@@ -273,30 +288,52 @@ class PromotionsMachine(ContractMachine):
         picks=st.lists(st.integers(0, 10**6), min_size=1, max_size=3),
         amount=amounts,
         who=st.integers(0, 2),
+        scope=st.sampled_from(["any merchant", "this merchant", "another merchant", "below"]),
     )
-    def write_off(self, picks, amount, who):
+    def write_off(self, picks, amount, who, scope):
+        """Write off with consents bounded as `scope` says: for any merchant up to
+        exactly the order, for the caller's merchant, for the other merchant, or
+        with a maximum one below the order (the last two must be refused)."""
         caller = self._actors()[who]
         merchant = self._acting_for(caller)
+        other = next(m for m in self._merchants() if m != merchant)
+        to, cap = {
+            "any merchant": (ZERO, amount),
+            "this merchant": (merchant, MAX_ORDER_AMOUNT),
+            "another merchant": (other, MAX_ORDER_AMOUNT),
+            "below": (ZERO, amount - 1),
+        }[scope]
         ids = [self._pick(c, STATUS_ACTIVE) for c in picks]
         if picks[0] % 8 != 7:  # mostly distinct coupons; sometimes one twice
             ids = list(dict.fromkeys(ids))
         consents = []
         for coupon_id in ids:
             holder = self.world.holders[self.coupons[coupon_id].holder]
-            consents.append(self.world.consent(holder, coupon_id))
+            consents.append(self.world.consent(holder, coupon_id, merchant=to, max_amount=cap))
         charges = [
             incentive(amount, self.rounds[self.coupons[i].round_id - 1].incentive_bps) for i in ids
         ]
         args = (
             ids,
             [amount] * len(ids),
-            [n for n, _, _ in consents],
-            [e for _, e, _ in consents],
-            [s for _, _, s in consents],
+            *(list(column) for column in zip(*consents, strict=True)),
         )
         distinct = len(set(ids)) == len(ids)
+        # The bounds are checked before the coupon's status: the first coupon fails.
+        refusal = {
+            "another merchant": "promotions: consent is for another merchant",
+            "below": "promotions: order amount above the consent's maximum",
+        }.get(scope)
+        if refusal is not None:
+            with boa.env.prank(caller), boa.reverts(refusal):
+                self.p.write_off_batch(*args)
+            return
         if not distinct or any(self.coupons[i].status != STATUS_ACTIVE for i in ids):
             with boa.env.prank(caller), boa.reverts("promotions: coupon not active"):
+                self.p.write_off_batch(*args)
+            return
+        if sum(charges) > self.caps[merchant]:  # charged once, after every coupon's checks
+            with boa.env.prank(caller), boa.reverts("promotions: incentive cap exceeded"):
                 self.p.write_off_batch(*args)
             return
         before = self._balance(merchant)
@@ -306,6 +343,12 @@ class PromotionsMachine(ContractMachine):
             else:
                 charged = self.p.write_off_batch(*args)
         assert charged == sum(charges) == before - self._balance(merchant)
+        self.caps[merchant] -= charged
+        # Bounded consents: every write-off stayed inside what its holder signed.
+        for event in self.p.get_logs():
+            if type(event).__name__ == "WrittenOff":
+                assert event.consent_merchant in (ZERO, event.merchant)
+                assert event.order_amount <= event.max_amount
         for coupon_id, charge in zip(ids, charges, strict=True):
             ghost = self.coupons[coupon_id]
             self.dirty.add(coupon_id)
@@ -314,6 +357,17 @@ class PromotionsMachine(ContractMachine):
             ghost.pool = charge
             ghost.written_off_at = boa.env.timestamp
             ghost.write_offs += 1
+
+    @rule(
+        m=st.integers(0, 1),
+        cap=st.one_of(st.just(MERCHANT_FUNDS), st.integers(0, 4 * 10**24), st.integers(0, 10**6)),
+    )
+    def set_cap(self, m, cap):
+        """A merchant sets its spending cap for incentives (its approval)."""
+        merchant = self._merchants()[m]
+        with boa.env.prank(merchant):
+            self.world.token.approve(self.p.address, cap)
+        self.caps[merchant] = cap
 
     @precondition(lambda self: self._any(STATUS_WRITTEN_OFF))
     @rule(
@@ -475,6 +529,13 @@ class PromotionsMachine(ContractMachine):
             assert stored == [ghost.first_id, ghost.next_id, ghost.allocated]
         for (round_id, merchant), left in self.allowance.items():
             assert self.state.word("allowance", round_id, merchant) == left
+
+    @invariant()
+    def incentives_stay_inside_the_caps(self):
+        """Capped allowances: what a merchant's cap has left is exactly its cap less
+        the incentives charged since it was set (never 2**256 - 1, never below 0)."""
+        for merchant, left in self.caps.items():
+            assert self.token_state.word("allowance", merchant, self.p.address) == left
 
     @invariant()
     def claimable_matches_the_ghost(self):

@@ -198,7 +198,7 @@ def test_unknown_products_are_refused(world, product_id):
     with boa.env.prank(world.originator), boa.reverts(ERR_UNKNOWN):
         r.close_batch(product_id)
     with boa.env.prank(world.consumers[0].address), boa.reverts(ERR_UNKNOWN):
-        r.purchase(product_id, 1, ZERO, 0, b"")
+        r.purchase(product_id, 1, *world.seen(product_id), ZERO, 0, b"")
     with boa.reverts(ERR_UNKNOWN):
         r.settle(product_id, world.consumers[0].address)
 
@@ -250,16 +250,18 @@ def test_batch_one_refuses_links(world):
     world.fund(b.address, 10**6)
     expiry, signature = world.link(a, product_id)
     with boa.env.prank(b.address), boa.reverts(ERR_NO_LINK_B1):
-        world.referrals.purchase(product_id, 1, a.address, expiry, signature)
+        world.referrals.purchase(
+            product_id, 1, *world.seen(product_id), a.address, expiry, signature
+        )
     with boa.env.prank(b.address), boa.reverts(ERR_NO_LINK_B1):
-        world.referrals.purchase(product_id, 1, ZERO, 0, signature)
+        world.referrals.purchase(product_id, 1, *world.seen(product_id), ZERO, 0, signature)
 
 
 @pytest.mark.parametrize("caller", ["originator", "other_merchant", "terminal", "platform"])
 def test_only_consumers_buy(world, caller):
     product_id = world.register()
     with boa.env.prank(getattr(world, caller)), boa.reverts(ERR_NOT_CONSUMER):
-        world.referrals.purchase(product_id, 1, ZERO, 0, b"")
+        world.referrals.purchase(product_id, 1, *world.seen(product_id), ZERO, 0, b"")
 
 
 def test_sales_never_exceed_circulation(world):
@@ -289,8 +291,56 @@ def test_payment_needs_the_buyers_approval(world):
     product_id = world.register()
     a = world.consumers[0]
     with boa.env.prank(a.address), boa.reverts():
-        world.referrals.purchase(product_id, 1, ZERO, 0, b"")
+        world.referrals.purchase(product_id, 1, *world.seen(product_id), ZERO, 0, b"")
     assert world.referrals.units_of(product_id, a.address) == 0
+
+
+# --- price-bounded purchases (issue 23) ---------------------------------------
+
+ERR_BATCH_CHANGED = "referrals: batch changed since the buyer saw it"
+ERR_ABOVE_MAX = "referrals: price above the buyer's maximum"
+
+
+def test_a_batch_reopened_at_a_higher_price_refuses_a_pending_purchase(world):
+    """The originator closes and reopens the batch between the buyer's look and the
+    purchase landing: the purchase is refused with a reason, never charged more."""
+    r = world.referrals
+    a, b, c = world.consumers[:3]
+    product_id = two_batches(world)  # batch 2 open at 2 CCC
+    seen = world.seen(product_id)
+    assert seen == (2, 2 * 10**6)
+    expiry, signature = world.link(a, product_id)
+    world.fund(c.address, 10 * 10**6)
+    world.close_batch(product_id)
+    world.open_batch(product_id, price=5 * 10**6, circulation=10, rebate_bps=1_000)
+    with boa.env.prank(c.address), boa.reverts(ERR_BATCH_CHANGED):
+        r.purchase(product_id, 1, *seen, a.address, expiry, signature)
+    # Sending the new batch with the old price as the maximum is refused too.
+    with boa.env.prank(c.address), boa.reverts(ERR_ABOVE_MAX):
+        r.purchase(product_id, 1, 3, seen[1], a.address, expiry, signature)
+    assert world.token.balanceOf(c.address) == 10 * 10**6
+    assert r.units_of(product_id, c.address) == 0
+    # The buyer saw the new terms and accepts them.
+    with boa.env.prank(c.address):
+        assert r.purchase(product_id, 1, 3, 5 * 10**6, a.address, expiry, signature) == 5 * 10**6
+    [bought] = events(r, "Purchased")
+    assert (bought.batch, bought.amount) == (3, 5 * 10**6)
+
+
+def test_a_purchase_pays_the_batch_price_up_to_the_buyers_maximum(world):
+    r = world.referrals
+    product_id = world.register(price=10**6)
+    a = world.consumers[0]
+    world.fund(a.address, 4 * 10**6)
+    with boa.env.prank(a.address), boa.reverts(ERR_ABOVE_MAX):
+        r.purchase(product_id, 1, 1, 10**6 - 1, ZERO, 0, b"")
+    with boa.env.prank(a.address), boa.reverts(ERR_BATCH_CHANGED):
+        r.purchase(product_id, 1, 0, 10**6, ZERO, 0, b"")
+    with boa.env.prank(a.address):
+        assert r.purchase(product_id, 2, 1, 10**6, ZERO, 0, b"") == 2 * 10**6
+        # a higher maximum never raises the price paid
+        assert r.purchase(product_id, 1, 1, 5 * 10**6, ZERO, 0, b"") == 10**6
+    assert world.token.balanceOf(a.address) == 10**6
 
 
 # --- rebates -----------------------------------------------------------------
@@ -305,7 +355,10 @@ def test_rebate_split_of_a_linked_purchase(world):
     expiry, signature = world.link(a, product_id)
     world.fund(c.address, 4 * 10**6)
     with boa.env.prank(c.address):
-        assert r.purchase(product_id, 2, a.address, expiry, signature) == 4 * 10**6
+        assert (
+            r.purchase(product_id, 2, *world.seen(product_id), a.address, expiry, signature)
+            == 4 * 10**6
+        )
     split = sale_split(2 * 10**6, 2, 1_000)
     assert (split.rebate, split.promoter, split.holders) == (400_000, 80_000, 320_000)
     [bought] = events(r, "Purchased")
@@ -385,7 +438,7 @@ def test_zero_rebate_batch_still_needs_a_link(world):
     product_id = two_batches(world, rebate_bps=0)
     world.fund(c.address, 2 * 10**6)
     with boa.env.prank(c.address), boa.reverts(ERR_LINK_REQUIRED):
-        r.purchase(product_id, 1, ZERO, 0, b"")
+        r.purchase(product_id, 1, *world.seen(product_id), ZERO, 0, b"")
     world.buy(c, product_id, 1, promoter=a)
     [bought] = events(r, "Purchased")
     assert (bought.rebate, bought.originator_amount) == (0, 2 * 10**6)
@@ -466,7 +519,7 @@ def test_payout_cannot_reenter_a_purchase(world):
     a, _, c = world.consumers[:3]
     product_id = two_batches(world)
     world.buy(c, product_id, 1, promoter=a)
-    calldata = r.purchase.prepare_calldata(product_id, 1, ZERO, 0, b"")
+    calldata = r.purchase.prepare_calldata(product_id, 1, *world.seen(product_id), ZERO, 0, b"")
     token.set_reentry(r.address, calldata)
     with boa.env.prank(a.address):
         r.withdraw()
@@ -489,7 +542,9 @@ def linked(world):
 
 def attempt(world, buyer, product_id, promoter, expiry, signature, quantity=1):
     with boa.env.prank(buyer.address):
-        return world.referrals.purchase(product_id, quantity, promoter, expiry, signature)
+        return world.referrals.purchase(
+            product_id, quantity, *world.seen(product_id), promoter, expiry, signature
+        )
 
 
 def test_a_valid_link_is_accepted_until_its_expiry(world, linked):
@@ -608,7 +663,9 @@ def _purchase_gas(world, holders: int) -> int:
     world.fund(buyer.address, 2 * 10**6)
     expiry, signature = world.link(promoter, product_id)
     with boa.env.prank(buyer.address):
-        world.referrals.purchase(product_id, 1, promoter.address, expiry, signature)
+        world.referrals.purchase(
+            product_id, 1, *world.seen(product_id), promoter.address, expiry, signature
+        )
     return world.referrals._computation.get_gas_used()
 
 
@@ -643,7 +700,7 @@ def test_an_account_holds_at_most_128_products(world):
         world.register(price=1, circulation=1)
     with boa.env.prank(a.address):
         for product_id in range(1, 129):
-            r.purchase(product_id, 1, ZERO, 0, b"")
+            r.purchase(product_id, 1, *world.seen(product_id), ZERO, 0, b"")
         with boa.reverts("referrals: buyer holds 128 products already"):
-            r.purchase(129, 1, ZERO, 0, b"")
+            r.purchase(129, 1, *world.seen(129), ZERO, 0, b"")
     assert r.held_count(a.address) == 128

@@ -8,6 +8,8 @@ every call's outcome, down to the exact revert string, and after every step
 the invariants hold:
 
 - no batch ever sells more than its circulation;
+- a purchase lands only in the batch the buyer saw, at no more than the price
+  it saw (a batch closed and reopened meanwhile refuses it, naming the rule);
 - a batch's rebates never exceed its rebate ratio of its revenue;
 - batches open in order: every batch before the current one has ended;
 - tokens are conserved: the contract holds exactly what is claimable plus the
@@ -35,6 +37,8 @@ BUYER_FUNDS = 2**200
 FIRST_PRODUCT = 1
 FIRST_SALES = ((0, 2), (1, 1))  # (consumer, units) bought in the first product's batch 1
 LINKS = ["valid", "valid", "valid", "expired", "forged", "other_product", "none", "self", "short"]
+# What the buyer saw and sends: mostly the current batch and price.
+SEEN = ["current", "current", "current", "earlier batch", "lower price"]
 
 
 class ReferralsMachine(ContractMachine):
@@ -65,7 +69,7 @@ class ReferralsMachine(ContractMachine):
         assert w.register(price=1_001, circulation=5) == FIRST_PRODUCT
         for consumer, quantity in FIRST_SALES:
             with boa.env.prank(w.consumers[consumer].address):
-                w.referrals.purchase(FIRST_PRODUCT, quantity, ZERO, 0, b"")
+                w.referrals.purchase(FIRST_PRODUCT, quantity, *w.seen(FIRST_PRODUCT), ZERO, 0, b"")
         w.close_batch(FIRST_PRODUCT)
 
     def _first_product(self) -> Ledger:
@@ -208,11 +212,22 @@ class ReferralsMachine(ContractMachine):
         quantity=st.integers(0, 4),
         promoter=st.integers(0, CONSUMERS - 1),
         link=st.sampled_from(LINKS),
+        seen=st.sampled_from(SEEN),
     )
-    def purchase(self, index, buyer, quantity, promoter, link):
+    def purchase(self, index, buyer, quantity, promoter, link, seen):
+        """Buy with a link as `link` says, sending what the buyer saw as `seen` says:
+        the current batch and price, an earlier batch (the originator moved on), or a
+        maximum one below the price (both refused)."""
         w = self.world
         product_id = self._product(index)
         ledger = self.ledgers.get(product_id)
+        bounds = (1, 10**6)  # an unknown product: refused before its bounds are read
+        if ledger is not None:
+            bounds = {
+                "current": (ledger.current, ledger.batches[-1].price),
+                "earlier batch": (ledger.current - 1, ledger.batches[-1].price),
+                "lower price": (ledger.current, ledger.batches[-1].price - 1),
+            }[seen]
         # index 2 * CONSUMERS: a merchant tries to buy
         buyer = CONSUMERS if buyer == 2 * CONSUMERS else buyer % CONSUMERS
         buyer_address = w.other_merchant if buyer == CONSUMERS else w.consumers[buyer].address
@@ -236,19 +251,24 @@ class ReferralsMachine(ContractMachine):
                 signature = signature[:64]
             args = (promoter_account.address, expiry, signature)
 
-        error = self._purchase_error(ledger, buyer, buyer_address, quantity, args, link)
+        error = self._purchase_error(ledger, buyer, buyer_address, quantity, args, link, bounds)
         event(f"purchase: {error or ('batch 1' if ledger.current == 1 else 'linked')}")
         before = self._balance(buyer_address)
         with boa.env.prank(buyer_address):
             if error:
                 with boa.reverts(error):
-                    self.r.purchase(product_id, quantity, *args)
+                    self.r.purchase(product_id, quantity, *bounds, *args)
                 return
-            paid = self.r.purchase(product_id, quantity, *args)
+            paid = self.r.purchase(product_id, quantity, *bounds, *args)
+        # Price-bounded purchases: the sale happened in the batch, at a price, the buyer saw.
+        [bought] = [e for e in self.r.get_logs() if type(e).__name__ == "Purchased"]
+        assert bought.batch == bounds[0] and bought.amount <= bounds[1] * quantity
         split = ledger.purchase(buyer_address, quantity, args[0] if args[0] != ZERO else None)
         assert paid == split.amount == before - self._balance(buyer_address)
 
-    def _purchase_error(self, ledger, buyer, buyer_address, quantity, args, link) -> str | None:
+    def _purchase_error(
+        self, ledger, buyer, buyer_address, quantity, args, link, bounds
+    ) -> str | None:
         if buyer == CONSUMERS:
             return "referrals: caller is not a consumer"
         if ledger is None:
@@ -256,6 +276,10 @@ class ReferralsMachine(ContractMachine):
         if quantity == 0:
             return "referrals: zero quantity"
         batch = ledger.batches[-1]
+        if bounds[0] != ledger.current:
+            return "referrals: batch changed since the buyer saw it"
+        if batch.price > bounds[1]:
+            return "referrals: price above the buyer's maximum"
         if batch.closed:
             return "referrals: batch closed"
         if batch.sold == batch.circulation:

@@ -123,6 +123,8 @@ POLICY: dict[tuple[str, str], dict[str, Expect]] = {
         ok=(MERCHANT_A, TERMINAL_A)),
     # Universal coupons: any merchant or terminal writes one off with the holder's consent.
     ("POST", "/v1/write-offs"): policy(ok=SELLERS),
+    # Each merchant sets its own spending cap for incentives; nobody sets it for it.
+    ("PUT", "/v1/merchants/{merchant_id}/incentive-cap"): policy(ok=(MERCHANT_A,)),
     # payouts: everyone withdraws their own (nobody here has anything claimable: 409).
     ("POST", "/v1/payouts/me/withdraw"): policy(authorized=SIGNED_IN),
     ("POST", "/v1/credits"): policy(ok=(PLATFORM,)),
@@ -237,7 +239,8 @@ class World:
 
     async def consent_code(self, coupon_id: int) -> str:
         made = await self.call(CONSUMER_1, "POST",
-                               f"/v1/promotion-coupons/{coupon_id}/consent", json={},
+                               f"/v1/promotion-coupons/{coupon_id}/consent",
+                               json={"merchant": "any", "max_order_amount": 10**12},
                                expect=201)
         return made["code"]  # type: ignore[no-any-return]
 
@@ -403,7 +406,8 @@ async def _promo_transfer(w: World, role: str, expect: Expect) -> Req:
 async def _consent(w: World, role: str, expect: Expect) -> Req:
     if "consent" not in w.shared:  # asking for a consent changes nothing
         w.shared["consent"] = w.take(w.promo_coupons, "promotion coupons")
-    return Req(f"/v1/promotion-coupons/{w.shared['consent']}/consent", {})
+    return Req(f"/v1/promotion-coupons/{w.shared['consent']}/consent",
+               {"merchant": "any", "max_order_amount": 1_000})
 
 
 @builds("POST", "/v1/promotion-coupons/{coupon_id}/write-off-reversal")
@@ -502,7 +506,8 @@ async def _link(w: World, role: str, expect: Expect) -> Req:
 
 @builds("POST", "/v1/products/{product_id}/purchases")
 async def _purchase(w: World, role: str, expect: Expect) -> Req:
-    return Req(f"/v1/products/{w.product_id}/purchases", {"quantity": 1})
+    return Req(f"/v1/products/{w.product_id}/purchases",
+               {"quantity": 1, "batch": 1, "max_price": 1_000})
 
 
 # -- marketing ----------------------------------------------------------------------------
@@ -525,6 +530,11 @@ async def _rules(w: World, role: str, expect: Expect) -> Req:
 async def _webhook(w: World, role: str, expect: Expect) -> Req:
     return Req(f"/v1/merchants/{w.who[MERCHANT_A]['id']}/webhook",
                {"url": "http://127.0.0.1:9/hooks/reports"})
+
+
+@builds("PUT", "/v1/merchants/{merchant_id}/incentive-cap")
+async def _incentive_cap(w: World, role: str, expect: Expect) -> Req:
+    return Req(f"/v1/merchants/{w.who[MERCHANT_A]['id']}/incentive-cap", {"cap": 1_000_000})
 
 
 @builds("PUT", "/v1/merchants/{merchant_id}/marketing-info")
@@ -610,7 +620,7 @@ async def world(api: Api) -> World:
 
     w.product_id = await product("Song of A", 1_000)
     await w.call(CONSUMER_1, "POST", f"/v1/products/{w.product_id}/purchases",
-                 json={"quantity": 1})  # consumer 1 holds units: may promote
+                 json={"quantity": 1, "batch": 1, "max_price": 1_000})  # may promote
     w.closed_product_id = await product("Closed song of A", 5)
     await w.call(MERCHANT_A, "POST",
                  f"/v1/products/{w.closed_product_id}/batches/current:close")

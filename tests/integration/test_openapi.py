@@ -172,6 +172,7 @@ ROLES = {
         "POST /v1/products/{product_id}/batches/current:close",
         "PUT /v1/merchants/{merchant_id}/reporting-rules",
         "PUT /v1/merchants/{merchant_id}/webhook",
+        "PUT /v1/merchants/{merchant_id}/incentive-cap",
         "PUT /v1/merchants/{merchant_id}/marketing-info"], "merchant"),
     **dict.fromkeys([
         "POST /v1/coupons/{serial}/redeem", "POST /v1/write-offs", "POST /v1/prize-scans",
@@ -259,6 +260,12 @@ DRESS: dict[str, Callable[[World, dict[str, Any]], object]] = {
         for g in b["grants"][:2]]),
     "POST /v1/promotion-coupons/{coupon_id}/transfer": lambda w, b: b.update(to=w.other["id"]),
     "POST /v1/write-offs": lambda w, b: b.update(order_amount=1 + b["order_amount"] % 10**9),
+    # A consent any merchant may use, above every order the write-offs send.
+    "POST /v1/promotion-coupons/{coupon_id}/consent": lambda w, b: b.update(
+        merchant="any", max_order_amount=10**10),
+    # A cap large enough that write-offs keep being charged.
+    "PUT /v1/merchants/{merchant_id}/incentive-cap": lambda w, b: b.update(
+        cap=10**22 + b.get("cap", 0) % 10**22),
     "POST /v1/prize-campaigns": _campaign,
     "POST /v1/prize-campaigns/{campaign_id}/awards": lambda w, b: [
         a.update(consumer=w.consumer["id"], prize_index=0) for a in b["awards"]],
@@ -290,6 +297,10 @@ def world(platform: Platform, session: requests.Session) -> World:
     consumer, other = (post("/v1/consumers", {"name": n}) for n in ("Ann", "Bob"))
     for who in (merchant, consumer, other):
         post("/v1/credits", {"to": who["id"], "amount": 10**24})
+    capped = session.put(f"{platform.url}/v1/merchants/{merchant['id']}/incentive-cap",
+                         json={"cap": 10**24}, timeout=60,
+                         headers={"authorization": f"Bearer {merchant['api_key']}"})
+    assert capped.status_code == 200, capped.text
     number = session.get(f"{platform.url}/v1/merchants/{merchant['id']}/reporting-rules",
                          timeout=60).json()["merchant_number"]
     return World(merchant, terminal, consumer, other, number,

@@ -23,6 +23,7 @@ from couponchain.store.models import PromotionEvaluation
 from tests.integration.read_models import assert_replays_alike
 from tests.integration.test_editions import _serve
 
+ANY = consent_rules.ANY_MERCHANT
 SHARES = {"platform": 1_000, "issuer": 2_000, "redeemer": 2_000, "holder": 3_000,
           "earlier": 2_000}
 
@@ -52,7 +53,16 @@ async def _world(client: httpx.AsyncClient) -> World:
                     for n in ("Ann", "Bob", "Cy")]
     credit = await client.post("/v1/credits", json={"to": redeemer["id"], "amount": 10_000_000})
     assert credit.status_code == 201, credit.text
+    await _cap(client, redeemer, 10_000_000)
     return World(issuer, redeemer, terminal, ann, bob, cy)
+
+
+async def _cap(client: httpx.AsyncClient, merchant: dict[str, Any], cap: int) -> dict[str, Any]:
+    """The merchant sets its spending cap for incentives."""
+    done = await client.put(f"/v1/merchants/{merchant['id']}/incentive-cap", json={"cap": cap},
+                            headers=auth(merchant))
+    assert done.status_code == 200, done.text
+    return done.json()  # type: ignore[no-any-return]
 
 
 def _round(w: World, window: int, **overrides: Any) -> dict[str, Any]:
@@ -88,11 +98,17 @@ async def _grant(client: httpx.AsyncClient, w: World, round_id: int,
     return granted.json()["coupon_ids"]  # type: ignore[no-any-return]
 
 
-async def _consent(client: httpx.AsyncClient, holder: dict[str, Any], coupon_id: int) -> str:
-    made = await client.post(f"/v1/promotion-coupons/{coupon_id}/consent", json={},
-                             headers=auth(holder))
+async def _consent(client: httpx.AsyncClient, holder: dict[str, Any], coupon_id: int,
+                   merchant: str = "any", max_order_amount: int = 10**12) -> str:
+    made = await client.post(f"/v1/promotion-coupons/{coupon_id}/consent", json={
+        "merchant": merchant, "max_order_amount": max_order_amount}, headers=auth(holder))
     assert made.status_code == 201, made.text
     return made.json()["code"]  # type: ignore[no-any-return]
+
+
+def _bounded(coupon: int, nonce: int, expiry: int) -> consent_rules.Consent:
+    """A consent any merchant may use for orders up to 1,000,000."""
+    return consent_rules.Consent(coupon, nonce, expiry, ANY, 1_000_000)
 
 
 async def _until(client: httpx.AsyncClient, path: str, status: str) -> dict[str, Any]:
@@ -255,8 +271,8 @@ async def test_bad_requests_are_refused_with_the_field(client: httpx.AsyncClient
     assert to_merchant.status_code == 422 and to_merchant.json()["field"] == "grants.0.consumer"
 
     (coupon,) = await _grant(client, w, round_id, w.ann)
-    not_holder = await client.post(f"/v1/promotion-coupons/{coupon}/consent", json={},
-                                   headers=auth(w.bob))
+    not_holder = await client.post(f"/v1/promotion-coupons/{coupon}/consent", json={
+        "merchant": "any", "max_order_amount": 10}, headers=auth(w.bob))
     assert not_holder.status_code == 403
     garbage = await client.post("/v1/write-offs", headers=auth(w.terminal),
                                 json={"code": "hello", "order_amount": 1})
@@ -275,15 +291,15 @@ async def test_bad_requests_are_refused_with_the_field(client: httpx.AsyncClient
     bob_key = (await runtime.participants.signer(w.bob["id"])).key
     now = int(time.time())
     cases = {
-        "consent expired": (consent_rules.Consent(coupon, 7, now - 5), ann_key,
+        "consent expired": (_bounded(coupon, 7, now - 5), ann_key,
                             runtime.chain_id, contract),
-        "not signed by the holder": (consent_rules.Consent(coupon, 8, now + 60), bob_key,
+        "not signed by the holder": (_bounded(coupon, 8, now + 60), bob_key,
                                      runtime.chain_id, contract),
-        "lifetime longer": (consent_rules.Consent(coupon, 9, now + 3_000), ann_key,
+        "lifetime longer": (_bounded(coupon, 9, now + 3_000), ann_key,
                             runtime.chain_id, contract),
-        "another chain": (consent_rules.Consent(coupon, 10, now + 60), ann_key,
+        "another chain": (_bounded(coupon, 10, now + 60), ann_key,
                           runtime.chain_id + 1, contract),
-        "another contract": (consent_rules.Consent(coupon, 11, now + 60), ann_key,
+        "another contract": (_bounded(coupon, 11, now + 60), ann_key,
                              runtime.chain_id, w.ann["address"]),
     }
     for label, (consent, key, chain_id, verifying) in cases.items():
@@ -293,12 +309,110 @@ async def test_bad_requests_are_refused_with_the_field(client: httpx.AsyncClient
                                    json={"code": forged, "order_amount": 10})
         assert answer.status_code == 422, label
         assert answer.json()["field"] == "code", label
+    uncapped = await client.post("/v1/write-offs", headers=auth(w.issuer),  # never set a cap
+                                 json={"code": code, "order_amount": 1_000})
+    assert uncapped.status_code == 409 and uncapped.json()["field"] == "order_amount"
+    assert uncapped.json()["reason"] == "promotions: incentive cap exceeded"
+    await _cap(client, w.issuer, 10**9)
     unfunded = await client.post("/v1/write-offs", headers=auth(w.issuer),  # holds no credit
                                  json={"code": code, "order_amount": 1_000})
     assert unfunded.status_code == 409 and unfunded.json()["field"] == "order_amount"
     assert "credit balance" in unfunded.json()["detail"]
     coupon_now = (await client.get(f"/v1/promotion-coupons/{coupon}")).json()
     assert coupon_now["status"] == "active"
+
+
+async def test_a_consent_is_good_at_its_merchant_and_up_to_its_maximum(
+        client: httpx.AsyncClient) -> None:
+    """Issue 23: a consent names its merchant (or any) and a maximum order amount; a
+    till of another merchant, or a larger order, gets a problem naming the rule."""
+    w = await _world(client)
+    round_id = await _open(client, w, window=0)
+    first, second = await _grant(client, w, round_id, w.ann, count=2)
+    # A consent must name a merchant and a maximum; a consumer is no merchant.
+    for body, field in (({"max_order_amount": 5}, "merchant"),
+                        ({"merchant": "any"}, "max_order_amount"),
+                        ({"merchant": "any", "max_order_amount": 0}, "max_order_amount"),
+                        ({"merchant": w.bob["id"], "max_order_amount": 5}, "merchant")):
+        refused = await client.post(f"/v1/promotion-coupons/{first}/consent",
+                                    headers=auth(w.ann), json=body)
+        assert refused.status_code == 422 and refused.json()["field"] == field, refused.text
+    await client.post("/v1/credits", json={"to": w.issuer["id"], "amount": 10_000_000})
+    await _cap(client, w.issuer, 10_000_000)
+    made = await client.post(f"/v1/promotion-coupons/{first}/consent", headers=auth(w.ann),
+                             json={"merchant": w.redeemer["id"], "max_order_amount": 50_000})
+    assert made.status_code == 201, made.text
+    consent = made.json()
+    assert (consent["merchant"], consent["merchant_name"], consent["max_order_amount"]) == (
+        w.redeemer["address"], "Noodle Bar", 50_000)
+    code = consent["code"]
+    elsewhere = await client.post("/v1/write-offs", headers=auth(w.issuer),
+                                  json={"code": code, "order_amount": 1_000})
+    assert elsewhere.status_code == 409, elsewhere.text
+    problem = elsewhere.json()
+    assert problem["reason"] == "promotions: consent is for another merchant"
+    assert problem["field"] == "code"
+    assert w.redeemer["address"] in problem["detail"]
+    too_much = await client.post("/v1/write-offs", headers=auth(w.terminal),
+                                 json={"code": code, "order_amount": 50_001})
+    assert too_much.status_code == 409, too_much.text
+    assert too_much.json()["reason"] == "promotions: order amount above the consent's maximum"
+    assert too_much.json()["field"] == "order_amount"
+    assert "50000" in too_much.json()["detail"]
+    done = await client.post("/v1/write-offs", headers=auth(w.terminal),
+                             json={"code": code, "order_amount": 50_000})
+    assert done.status_code == 201, done.text
+    assert done.json()["merchant"] == w.redeemer["address"]
+    # "any" is the holder's explicit choice: then another merchant's till may use it.
+    anywhere = await _consent(client, w.ann, second, merchant="any", max_order_amount=900)
+    taken = await client.post("/v1/write-offs", headers=auth(w.issuer),
+                              json={"code": anywhere, "order_amount": 900})
+    assert taken.status_code == 201, taken.text
+
+
+async def test_incentives_are_charged_inside_the_cap_the_merchant_sets(
+        client: httpx.AsyncClient, runtime: Runtime) -> None:
+    """Issue 23: no unlimited approval; the merchant's cap is used up by each incentive,
+    and a write-off beyond what is left gets a problem naming the cap."""
+    w = await _world(client)
+    round_id = await _open(client, w, window=0)  # incentive: 10 % of the order
+    coupons = await _grant(client, w, round_id, w.ann, count=3)
+    path = f"/v1/merchants/{w.issuer['id']}/incentive-cap"
+    never = (await client.get(path)).json()
+    assert (never["cap"], never["left"], never["used"]) == (None, 0, None)
+    await client.post("/v1/credits", json={"to": w.issuer["id"], "amount": 10_000_000})
+    for who, body, status, field in (
+            (w.terminal, {"cap": 150}, 403, None),  # a terminal never sets a cap
+            (w.redeemer, {"cap": 150}, 403, None),  # nor another merchant
+            (w.issuer, {"cap": 2**256 - 1}, 422, "cap"),  # a cap, never unlimited
+            (w.issuer, {"cap": -1}, 422, "cap")):
+        refused = await client.put(path, json=body, headers=auth(who))
+        assert refused.status_code == status, refused.text
+        assert field is None or refused.json()["field"] == field
+    capped = await _cap(client, w.issuer, 150)
+    assert (capped["cap"], capped["left"], capped["used"]) == (150, 150, 0)
+    promotions = runtime.gateway.contracts["promotions"][0]
+    assert await runtime.view("token", "allowance", w.issuer["address"], promotions) == 150
+
+    first = await client.post("/v1/write-offs", headers=auth(w.issuer), json={
+        "code": await _consent(client, w.ann, coupons[0]), "order_amount": 1_000})
+    assert first.status_code == 201 and first.json()["incentive"] == 100, first.text
+    after = (await client.get(path)).json()
+    assert (after["cap"], after["left"], after["used"]) == (150, 50, 100)
+    code = await _consent(client, w.ann, coupons[1])
+    over = await client.post("/v1/write-offs", headers=auth(w.issuer),
+                             json={"code": code, "order_amount": 1_000})
+    assert over.status_code == 409, over.text
+    problem = over.json()
+    assert (problem["reason"], problem["field"]) == ("promotions: incentive cap exceeded",
+                                                     "order_amount")
+    assert "incentive of 100 is more than the 50 left" in problem["detail"]
+    assert (await client.get(f"/v1/promotion-coupons/{coupons[1]}")).json()["status"] == "active"
+    assert (await _cap(client, w.issuer, 1_000))["left"] == 1_000  # replaces what was left
+    again = await client.post("/v1/write-offs", headers=auth(w.issuer),
+                              json={"code": code, "order_amount": 1_000})
+    assert again.status_code == 201, again.text
+    assert (await client.get(path)).json()["left"] == 900
 
 
 async def test_a_consent_qr_photo_is_decoded_by_the_server(client: httpx.AsyncClient) -> None:

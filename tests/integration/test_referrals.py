@@ -8,9 +8,12 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+import pytest
 
+from couponchain.chain.gateway import Call
 from couponchain.domain import links
 from couponchain.domain.rebates import Ledger
+from couponchain.errors import ContractRevert
 from couponchain.runtime import Runtime
 
 CREDIT = 100_000_000
@@ -53,11 +56,18 @@ async def _product(client: httpx.AsyncClient, w: World, circulation: int,
     return int(made.json()["id"])
 
 
+async def _seen(client: httpx.AsyncClient, product_id: int) -> dict[str, int]:
+    """What a buyer sees of the batch on sale: sent with the purchase."""
+    current = (await client.get(f"/v1/products/{product_id}")).json().get("current") or {}
+    return {"batch": current.get("batch", 1), "max_price": current.get("price", 1)}
+
+
 async def _buy(client: httpx.AsyncClient, buyer: dict[str, Any], product_id: int,
                quantity: int = 1, link: str | None = None,
-               key: str | None = None) -> httpx.Response:
+               key: str | None = None, seen: dict[str, int] | None = None) -> httpx.Response:
     headers = auth(buyer) | ({"idempotency-key": key} if key else {})
     body: dict[str, Any] = {"quantity": quantity} | ({"link": link} if link else {})
+    body |= seen if seen is not None else await _seen(client, product_id)
     return await client.post(f"/v1/products/{product_id}/purchases", json=body,
                              headers=headers)
 
@@ -296,6 +306,50 @@ async def test_link_attacks_and_bad_purchases_are_refused(client: httpx.AsyncCli
     assert twice.status_code == 409
 
 
+async def test_a_purchase_lands_only_at_the_batch_and_price_the_buyer_saw(
+        client: httpx.AsyncClient, runtime: Runtime) -> None:
+    """Issue 23: the originator closes batch 2 and reopens at a higher price while a
+    purchase is pending: it is refused with a reason naming the rule, and costs nothing."""
+    w = await _world(client)
+    product_id = await _product(client, w, 2)
+    assert (await _buy(client, w.ann, product_id, 2)).status_code == 201
+    assert (await _open(client, w, product_id, PRICE_2, 5, 1_000)).status_code == 201
+    link = await client.post(f"/v1/products/{product_id}/links", json={}, headers=auth(w.ann))
+    assert link.json()["current"]["batch"] == 2  # the terms the link page shows
+    assert link.json()["current"]["price"] == PRICE_2
+    seen = await _seen(client, product_id)  # the buyer looks at the link page
+    assert seen == {"batch": 2, "max_price": PRICE_2}
+    closed = await client.post(f"/v1/products/{product_id}/batches/current:close",
+                               headers=auth(w.originator))
+    assert closed.status_code == 200, closed.text
+    assert (await _open(client, w, product_id, 3 * PRICE_2, 5, 1_000)).status_code == 201
+    balance = await runtime.view("token", "balanceOf", w.bob["address"])
+    changed = await _buy(client, w.bob, product_id, 1, link.json()["link"], seen=seen)
+    assert changed.status_code == 409, changed.text
+    problem = changed.json()
+    assert (problem["reason"], problem["field"]) == (
+        "referrals: batch changed since the buyer saw it", "batch")
+    assert "batch 3 is on sale now" in problem["detail"]
+    pricier = await _buy(client, w.bob, product_id, 1, link.json()["link"],
+                         seen={"batch": 3, "max_price": PRICE_2})
+    assert pricier.status_code == 409, pricier.text
+    assert (pricier.json()["reason"], pricier.json()["field"]) == (
+        "referrals: price above the buyer's maximum", "max_price")
+    assert await runtime.view("token", "balanceOf", w.bob["address"]) == balance
+    # The contract refuses it too, sent straight to the node past the API's checks.
+    signed = links.decode_link(link.json()["link"])
+    with pytest.raises(ContractRevert) as on_chain:
+        await runtime.gateway.submit(
+            await runtime.participants.signer(w.bob["id"]),
+            Call("referrals", "purchase", fixed=(
+                product_id, 1, 2, PRICE_2, signed.link.promoter, signed.link.expiry,
+                signed.signature), kind="buy product units"))
+    assert on_chain.value.reason == "referrals: batch changed since the buyer saw it"
+    accepted = await _buy(client, w.bob, product_id, 1, link.json()["link"])  # new terms seen
+    assert accepted.status_code == 201, accepted.text
+    assert (accepted.json()["batch"], accepted.json()["amount"]) == (3, 3 * PRICE_2)
+
+
 async def test_a_retried_purchase_whose_answer_was_lost_reports_that_purchase(
         client: httpx.AsyncClient, runtime: Runtime) -> None:
     """The last unit sold, then the answer was lost: the retry (same key) reports the
@@ -303,8 +357,9 @@ async def test_a_retried_purchase_whose_answer_was_lost_reports_that_purchase(
     w = await _world(client)
     product_id = await _product(client, w, circulation=1)
     ann = await runtime.participants.authenticate(w.ann["api_key"])
-    bought = await runtime.referrals.purchase(ann, product_id, 1, None, "lost-buy")
-    again = await runtime.referrals.purchase(ann, product_id, 1, None, "lost-buy")
+    terms = await runtime.referrals.current_terms(product_id)
+    bought = await runtime.referrals.purchase(ann, product_id, 1, None, "lost-buy", **terms)
+    again = await runtime.referrals.purchase(ann, product_id, 1, None, "lost-buy", **terms)
     assert again["tx_hash"] == bought["tx_hash"] and again["amount"] == bought["amount"]
     refused = await _buy(client, w.ann, product_id, key="another-buy")
     assert refused.status_code == 409 and "left" in refused.json()["detail"]

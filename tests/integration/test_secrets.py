@@ -312,6 +312,9 @@ async def _workload(api: httpx.AsyncClient, runtime: Runtime) -> dict[str, Any]:
         credit = await api.post("/v1/credits", json={"to": who["id"], "amount": 50_000_000},
                                 headers=admin)
         assert credit.status_code == 201, credit.text
+    capped = await api.put(f"/v1/merchants/{shop['id']}/incentive-cap",
+                           json={"cap": 50_000_000}, headers=auth(shop))
+    assert capped.status_code == 200, capped.text
 
     # An edition: a sale by the terminal, a transfer, a redemption, an idempotent retry.
     now = time.time()
@@ -378,8 +381,8 @@ async def _workload(api: httpx.AsyncClient, runtime: Runtime) -> dict[str, Any]:
     assert granted.status_code == 201, granted.text
     coupon = granted.json()["coupon_ids"][0]
     for _ in range(2):
-        consent = await api.post(f"/v1/promotion-coupons/{coupon}/consent", json={},
-                                 headers=auth(ann))
+        consent = await api.post(f"/v1/promotion-coupons/{coupon}/consent", json={
+            "merchant": "any", "max_order_amount": 100_000}, headers=auth(ann))
         assert consent.status_code == 201, consent.text
     code = consent.json()["code"]
     written = await api.post("/v1/write-offs", headers=auth(till),
@@ -415,8 +418,8 @@ async def _workload(api: httpx.AsyncClient, runtime: Runtime) -> dict[str, Any]:
         "name": "Song", "description": "A recording.", "price": 1_000, "circulation": 5})
     assert product.status_code == 201, product.text
     product_id = product.json()["id"]
-    bought = await api.post(f"/v1/products/{product_id}/purchases", json={"quantity": 1},
-                            headers=auth(ann))
+    bought = await api.post(f"/v1/products/{product_id}/purchases", headers=auth(ann),
+                            json={"quantity": 1, "batch": 1, "max_price": 1_000})
     assert bought.status_code == 201, bought.text
     link = await api.post(f"/v1/products/{product_id}/links", json={}, headers=auth(ann))
     assert link.status_code == 201, link.text
@@ -429,7 +432,8 @@ async def _workload(api: httpx.AsyncClient, runtime: Runtime) -> dict[str, Any]:
     checked = await api.get(f"/v1/products/{product_id}/links/{link.json()['link']}")
     assert checked.status_code == 200, checked.text
     referred = await api.post(f"/v1/products/{product_id}/purchases", headers=auth(bob),
-                              json={"quantity": 1, "link": link.json()["link"]})
+                              json={"quantity": 1, "link": link.json()["link"], "batch": 2,
+                                    "max_price": 2_000})
     assert referred.status_code == 201, referred.text
 
     # Reads of one's own data, and refused credentials (never echoed back).

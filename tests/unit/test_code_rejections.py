@@ -36,7 +36,7 @@ from couponchain.domain import links
 from couponchain.domain import prize_codes as pc
 from couponchain.domain.consent import Consent
 from couponchain.domain.prize_codes import CodeProblem, PrizeCodeRejected
-from couponchain.errors import InvalidInput
+from couponchain.errors import ContractRevert, InvalidInput
 from couponchain.services.platform_secrets import prize_code_name, random_prize_key
 from couponchain.services.prizes import PrizeService, code_key
 
@@ -54,9 +54,11 @@ COUPON = 42
 
 def consent_code(*, coupon: int = COUPON, nonce: int = 7, expiry: int = NOW + 60,
                  key: bytes | None = None, chain_id: int = CHAIN,
-                 contract: str = CONTRACT) -> str:
-    """The text a holder shows (CCP1...), signed as told."""
-    consent = Consent(coupon=coupon, nonce=nonce, expiry=expiry)
+                 contract: str = CONTRACT, merchant: str = consent_rules.ANY_MERCHANT,
+                 max_amount: int = 10**6) -> str:
+    """The text a holder shows (CCP2...), signed as told."""
+    consent = Consent(coupon=coupon, nonce=nonce, expiry=expiry, merchant=merchant,
+                      max_amount=max_amount)
     signature = consent_rules.sign_consent(consent, chain_id, contract, key or HOLDER.key)
     return consent_rules.encode_code(consent, signature)
 
@@ -111,8 +113,9 @@ def test_consent_code_for_another_contract() -> None:
             "signature")
 
 
-@pytest.mark.parametrize("part,value", [(1, "43"), (2, "8"), (3, str(NOW + 59))],
-                         ids=["coupon", "nonce", "expiry"])
+@pytest.mark.parametrize("part,value", [(1, "43"), (2, "8"), (3, str(NOW + 59)),
+                                        (4, "ab" * 20), (5, str(10**6 + 1))],
+                         ids=["coupon", "nonce", "expiry", "merchant", "max_amount"])
 def test_consent_code_with_a_tampered_field(part: int, value: str) -> None:
     parts = consent_code().split(".")
     parts[part] = value
@@ -145,16 +148,43 @@ def test_consent_code_with_a_tampered_signature() -> None:
 
 
 @pytest.mark.parametrize("text", [
-    "", "hello", "CCP2.42.7.1800000060.AAAA", "CCP1.42.7.1800000060",
-    "CCP1.42.7.1800000060.sig.extra", "CCP1.-42.7.1800000060.AAAA",
-    "CCP1.42.0x7.1800000060.AAAA", "CCP1.٤٢.7.1800000060.AAAA",
-    "CCP1." + "9" * 80 + ".7.1800000060.AAAA",
-    "CCP1.42.7.1800000060." + "A" * 400,
+    "", "hello", "CCP9.42.7.1800000060.0.5.AAAA", "CCP2.42.7.1800000060.0.5",
+    "CCP2.42.7.1800000060.0.5.sig.extra", "CCP2.-42.7.1800000060.0.5.AAAA",
+    "CCP2.42.0x7.1800000060.0.5.AAAA", "CCP2.٤٢.7.1800000060.0.5.AAAA",
+    "CCP2." + "9" * 80 + ".7.1800000060.0.5.AAAA",
+    "CCP2.42.7.1800000060.0.5." + "A" * 400,
+    "CCP2.42.7.1800000060.0x" + "ab" * 20 + ".5.AAAA", "CCP2.42.7.1800000060.any.5.AAAA",
+    "CCP2.42.7.1800000060." + "AB" * 20 + ".5.AAAA", "CCP2.42.7.1800000060.0.-5.AAAA",
+    "CCP1.42.7.1800000060.AAAA",  # an unbounded consent of the first contracts
 ])
 def test_malformed_consent_codes_name_the_code(text: str) -> None:
     with pytest.raises(InvalidInput) as caught:
         consent_rules.decode_code(text)
     assert caught.value.field == "code"
+
+
+def test_an_old_unbounded_code_is_refused_with_its_reason() -> None:
+    with pytest.raises(InvalidInput, match="names no merchant and no maximum"):
+        consent_rules.decode_code("CCP1.42.7.1800000060.AAAA")
+
+
+def test_a_consent_allows_its_merchant_up_to_its_maximum() -> None:
+    """The bounds the contract checks first, applied to a decoded code."""
+    shop, other = to_checksum_address("0x" + "12" * 20), to_checksum_address("0x" + "34" * 20)
+    consent, _ = consent_rules.decode_code(consent_code(merchant=shop, max_amount=500))
+    assert (consent.merchant, consent.max_amount, consent.any_merchant) == (shop, 500, False)
+    consent.allows(shop, 500)
+    with pytest.raises(ContractRevert) as caught:
+        consent.allows(other, 500)
+    assert (caught.value.reason, caught.value.field) == (
+        "promotions: consent is for another merchant", "code")
+    with pytest.raises(ContractRevert) as caught:
+        consent.allows(shop, 501)
+    assert (caught.value.reason, caught.value.field) == (
+        "promotions: order amount above the consent's maximum", "order_amount")
+    anywhere, _ = consent_rules.decode_code(consent_code())
+    assert anywhere.any_merchant
+    anywhere.allows(other, 10**6)
 
 
 def test_a_signature_of_junk_characters_is_refused() -> None:

@@ -105,9 +105,12 @@ def _round(pointer: str) -> list[Link]:
 
 def _product(pointer: str) -> list[Link]:
     p = {"path.product_id": f"{R}{pointer}"}
+    # A purchase names the batch and price the buyer saw: the answer's current batch.
+    seen = pointer.rsplit("/", 1)[0] + "/current"
     return [
         Link("GetProduct", "GET /v1/products/{product_id}", p),
-        Link("Purchase", "POST /v1/products/{product_id}/purchases", p),
+        Link("Purchase", "POST /v1/products/{product_id}/purchases", p,
+             body={"batch": f"{R}{seen}/batch", "max_price": f"{R}{seen}/price"}),
         Link("ListPurchases", "GET /v1/products/{product_id}/purchases", p),
         Link("MakePromotionLink", "POST /v1/products/{product_id}/links", p),
         Link("OpenBatch", "POST /v1/products/{product_id}/batches", p),
@@ -227,7 +230,9 @@ LINKS: dict[str, list[Link]] = {
         Link("VerifyPromotionLink", "GET /v1/products/{product_id}/links/{link}",
              {"path.product_id": f"{R}/product_id", "path.link": f"{R}/link"}),
         Link("PurchaseThroughLink", "POST /v1/products/{product_id}/purchases",
-             {"path.product_id": f"{R}/product_id"}, body={"link": f"{R}/link"},
+             {"path.product_id": f"{R}/product_id"},
+             body={"link": f"{R}/link", "batch": f"{R}/current/batch",
+                   "max_price": f"{R}/current/price"},
              description="a buyer pays through the promoter's link"),
     ],
     # prizes

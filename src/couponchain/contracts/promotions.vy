@@ -16,8 +16,9 @@
         promotions.allocate(round_id, [merchant], [1000])                        # platform
         promotions.grant(round_id, [alice, bob], [1, 2])                         # merchant
         promotions.transfer(coupon_id, carol)                                    # holder
-        token.approve(promotions, incentive)                                     # merchant
-        promotions.write_off(coupon_id, order_amount, nonce, expiry, signature)  # merchant or terminal
+        token.approve(promotions, cap)                                           # merchant: its cap
+        promotions.write_off(coupon_id, order_amount, nonce, expiry,             # merchant or terminal
+                             merchant, max_amount, signature)
         promotions.distribute([coupon_id])                                       # anyone, after the window
         promotions.withdraw()                                                    # each party
         ```
@@ -32,6 +33,10 @@
         pool costs bounded gas. Earlier holders are the senders of the
         recorded transfers, one entry per transfer: an account that held the
         coupon twice takes two equal parts of the earlier holders' share.
+        A consent is bounded: it names the merchant it is for (or the zero
+        address, when the holder chooses any merchant) and the largest order
+        amount it covers, so whoever sees the QR can neither redeem it at
+        another merchant nor charge a larger order against it.
 @custom:security Consent signatures are recovered by snekmate's `ecdsa`
                  (high-s signatures rejected); only the 65-byte (r, s, v) form
                  is accepted, and replay protection rests on per-holder nonces,
@@ -70,7 +75,7 @@ MAX_ROUND_TOTAL: constant(uint256) = 2**64 - 1
 MAX_ORDER_AMOUNT: constant(uint256) = 2**96 - 1
 
 CONSENT_TYPEHASH: constant(bytes32) = keccak256(
-    "Consent(uint256 coupon,uint256 nonce,uint256 expiry)"
+    "Consent(uint256 coupon,uint256 nonce,uint256 expiry,address merchant,uint256 max_amount)"
 )
 
 _ADDRESS_MASK: constant(uint256) = 2**160 - 1
@@ -147,6 +152,8 @@ event WrittenOff:
     order_amount: uint256
     incentive: uint256
     nonce: uint256
+    consent_merchant: address
+    max_amount: uint256
 
 event WriteOffReversed:
     coupon_id: indexed(uint256)
@@ -408,6 +415,8 @@ def write_off(
     order_amount: uint256,
     nonce: uint256,
     expiry: uint256,
+    merchant: address,
+    max_amount: uint256,
     signature: Bytes[65],
 ) -> uint256:
     """
@@ -419,19 +428,25 @@ def write_off(
     @param nonce The consent's nonce, unused by the holder so far.
     @param expiry The consent's expiry (epoch seconds): not past, and at most
            the round's `max_consent_lifetime` ahead.
+    @param merchant The merchant the consent is for (the caller's merchant),
+           or empty(address) when the holder consented to any merchant.
+    @param max_amount The largest order amount the consent covers.
     @param signature The holder's 65-byte (r, s, v) EIP-712 signature of
-           `Consent(coupon, nonce, expiry)`.
+           `Consent(coupon, nonce, expiry, merchant, max_amount)`.
     @return uint256 The incentive charged, `order_amount * incentive_bps // 10000`
             (rounded down).
-    @custom:security The caller is a merchant or a terminal; the merchant it
-                     acts for pays through `transferFrom`, so it must have
-                     approved this contract for at least the incentive.
+    @custom:security The caller is a merchant or a terminal of the merchant
+                     the consent names (any, for the zero address), and
+                     `order_amount <= max_amount`; the merchant it acts for
+                     pays through `transferFrom`, out of its approval of this
+                     contract: its spending cap for incentives, refused with
+                     "promotions: incentive cap exceeded" beyond what is left.
     """
-    merchant: address = self._acting_merchant()
+    acting: address = self._acting_merchant()
     incentive: uint256 = self._write_off(
-        merchant, coupon_id, order_amount, nonce, expiry, signature
+        acting, coupon_id, order_amount, nonce, expiry, merchant, max_amount, signature
     )
-    self._charge(merchant, incentive)
+    self._charge(acting, incentive)
     return incentive
 
 
@@ -442,6 +457,8 @@ def write_off_batch(
     order_amounts: DynArray[uint256, MAX_BATCH],
     nonces: DynArray[uint256, MAX_BATCH],
     expiries: DynArray[uint256, MAX_BATCH],
+    merchants: DynArray[address, MAX_BATCH],
+    max_amounts: DynArray[uint256, MAX_BATCH],
     signatures: DynArray[Bytes[65], MAX_BATCH],
 ) -> uint256:
     """
@@ -451,6 +468,8 @@ def write_off_batch(
     @param order_amounts One order amount per coupon.
     @param nonces One consent nonce per coupon.
     @param expiries One consent expiry per coupon.
+    @param merchants The merchant each consent names (empty(address): any).
+    @param max_amounts The largest order amount each consent covers.
     @param signatures One holder signature per coupon.
     @return uint256 The total incentive charged.
     """
@@ -459,15 +478,24 @@ def write_off_batch(
     assert len(order_amounts) == n, "promotions: order amounts length mismatch"
     assert len(nonces) == n, "promotions: nonces length mismatch"
     assert len(expiries) == n, "promotions: expiries length mismatch"
+    assert len(merchants) == n, "promotions: merchants length mismatch"
+    assert len(max_amounts) == n, "promotions: max amounts length mismatch"
     assert len(signatures) == n, "promotions: signatures length mismatch"
-    merchant: address = self._acting_merchant()
+    acting: address = self._acting_merchant()
     total: uint256 = 0
     for i: uint256 in range(n, bound=MAX_BATCH):
         # Each incentive is below 2**96 and there are at most 256: no overflow.
         total += self._write_off(
-            merchant, coupon_ids[i], order_amounts[i], nonces[i], expiries[i], signatures[i]
+            acting,
+            coupon_ids[i],
+            order_amounts[i],
+            nonces[i],
+            expiries[i],
+            merchants[i],
+            max_amounts[i],
+            signatures[i],
         )
-    self._charge(merchant, total)
+    self._charge(acting, total)
     return total
 
 
@@ -625,15 +653,19 @@ def nonce_used(holder: address, nonce: uint256) -> bool:
 
 @view
 @external
-def consent_digest(coupon_id: uint256, nonce: uint256, expiry: uint256) -> bytes32:
+def consent_digest(
+    coupon_id: uint256, nonce: uint256, expiry: uint256, merchant: address, max_amount: uint256
+) -> bytes32:
     """
     @dev The EIP-712 digest a holder signs to consent to a write-off.
     @param coupon_id The coupon.
     @param nonce The holder's nonce.
     @param expiry The consent's expiry (epoch seconds).
+    @param merchant The merchant the consent is for (empty(address): any).
+    @param max_amount The largest order amount it covers.
     @return bytes32 keccak256(0x1901 || domainSeparator || hashStruct(Consent)).
     """
-    return self._consent_digest(coupon_id, nonce, expiry)
+    return self._consent_digest(coupon_id, nonce, expiry, merchant, max_amount)
 
 
 @view
@@ -654,10 +686,18 @@ def _write_off(
     order_amount: uint256,
     nonce: uint256,
     expiry: uint256,
+    consent_merchant: address,
+    max_amount: uint256,
     signature: Bytes[65],
 ) -> uint256:
     assert order_amount != 0, "promotions: zero order amount"
     assert order_amount <= MAX_ORDER_AMOUNT, "promotions: order amount too large"
+    # The bounds are checked before the signature so the reason names the
+    # rule; the signature binds them, so a forged bound fails there anyway.
+    assert consent_merchant == empty(address) or consent_merchant == merchant, (
+        "promotions: consent is for another merchant"
+    )
+    assert order_amount <= max_amount, "promotions: order amount above the consent's maximum"
     holder: address = empty(address)
     status: uint8 = 0
     transfers: uint256 = 0
@@ -672,7 +712,7 @@ def _write_off(
     # The 64-byte EIP-2098 form is refused so one consent has one encoding.
     assert len(signature) == 65, "promotions: signature must be 65 bytes"
     signer: address = ecdsa._recover_sig(
-        self._consent_digest(coupon_id, nonce, expiry), signature
+        self._consent_digest(coupon_id, nonce, expiry, consent_merchant, max_amount), signature
     )
     assert signer == holder, "promotions: consent not signed by the holder"
     self._use_nonce(holder, nonce)
@@ -691,6 +731,8 @@ def _write_off(
         order_amount=order_amount,
         incentive=incentive,
         nonce=nonce,
+        consent_merchant=consent_merchant,
+        max_amount=max_amount,
     )
     return incentive
 
@@ -762,6 +804,12 @@ def _credit(account: address, amount: uint256):
 @internal
 def _charge(merchant: address, amount: uint256):
     if amount != 0:
+        # The merchant's token approval is its spending cap for incentives
+        # (set by the merchant, never unlimited by the platform): a charge
+        # beyond what is left is refused with a reason naming the cap.
+        assert staticcall token.allowance(merchant, self) >= amount, (
+            "promotions: incentive cap exceeded"
+        )
         assert extcall token.transferFrom(merchant, self, amount, default_return_value=True), (
             "promotions: incentive transfer failed"
         )
@@ -792,9 +840,11 @@ def _check_round(round_id: uint256):
 
 @view
 @internal
-def _consent_digest(coupon_id: uint256, nonce: uint256, expiry: uint256) -> bytes32:
+def _consent_digest(
+    coupon_id: uint256, nonce: uint256, expiry: uint256, merchant: address, max_amount: uint256
+) -> bytes32:
     return eip712._hash_typed_data_v4(
-        keccak256(abi_encode(CONSENT_TYPEHASH, coupon_id, nonce, expiry))
+        keccak256(abi_encode(CONSENT_TYPEHASH, coupon_id, nonce, expiry, merchant, max_amount))
     )
 
 

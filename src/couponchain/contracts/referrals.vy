@@ -15,9 +15,9 @@
         ```
         referrals.register_product("Song", content_hash, price, 100)      # originator
         token.approve(referrals, price * 2)                              # buyer
-        referrals.purchase(product_id, 2, empty(address), 0, b"")         # batch 1
-        referrals.open_batch(product_id, price2, 500, 1_000)              # originator
-        referrals.purchase(product_id, 1, promoter, expiry, signature)    # batch 2, via a link
+        referrals.purchase(product_id, 2, 1, price, empty(address), 0, b"")       # batch 1
+        referrals.open_batch(product_id, price2, 500, 1_000)                      # originator
+        referrals.purchase(product_id, 1, 2, price2, promoter, expiry, signature) # via a link
         referrals.withdraw()                                              # each party
         ```
 
@@ -34,6 +34,10 @@
         and less by under `u` token units per batch (that dust is the
         originator's). Units bought in batch i earn from batch i+1 on, never
         from batch i's own sales.
+        A purchase carries what the buyer saw: the batch number and the
+        highest unit price it accepts. If the originator closed the batch and
+        opened another (at a higher price) before the purchase landed, the
+        purchase is refused with a reason instead of charging the new price.
 @custom:security Links are recovered by snekmate's `ecdsa` (high-s refused);
                  only 65-byte (r, s, v) signatures are accepted. A link is
                  bound to product, promoter, expiry, chain id and this
@@ -307,6 +311,8 @@ def close_batch(product_id: uint256):
 def purchase(
     product_id: uint256,
     quantity: uint256,
+    seen_batch: uint256,
+    max_price: uint256,
     promoter: address,
     expiry: uint256,
     signature: Bytes[65],
@@ -318,6 +324,9 @@ def purchase(
          empty. From batch 2 on the purchase needs the promoter's link.
     @param product_id A registered product.
     @param quantity Units to buy, at most what the batch has left.
+    @param seen_batch The batch the buyer saw: must still be the current one.
+    @param max_price The highest unit price the buyer accepts (the price it
+           saw); the batch's price must not be above it.
     @param promoter The link's signer: holds units of an earlier batch and is
            not the caller.
     @param expiry The link's expiry (epoch seconds, not past).
@@ -335,6 +344,10 @@ def purchase(
     assert quantity != 0, "referrals: zero quantity"
     batch_no: uint256 = self._products[product_id].batch_count
     batch: Batch = self._batches[product_id][batch_no]
+    # The buyer's bounds first: a batch closed and reopened since the buyer
+    # looked is refused as "changed", never charged at its new price.
+    assert seen_batch == batch_no, "referrals: batch changed since the buyer saw it"
+    assert batch.price <= max_price, "referrals: price above the buyer's maximum"
     assert not batch.closed, "referrals: batch closed"
     assert batch.sold < batch.circulation, "referrals: batch sold out"
     # sold < circulation: no underflow.

@@ -112,6 +112,9 @@ async def seed_promotions(runtime: Runtime, seeded: dict,
     step()
     callers = {p["id"]: await runtime.participants.authenticate(p["api_key"])
                for p in [*merchants, *consumers, *seeded["terminals"]]}
+    for m in merchants:  # each merchant caps what incentives may cost it
+        await service.caps.set_cap(callers[m["id"]], m["id"], 5_000_000_000,
+                                   f"demo-cap-{m['id']}")
     grants: list[tuple[int, dict]] = []
     for i, m in enumerate(merchants):
         mine = consumers[i * 30:(i + 1) * 30]
@@ -131,9 +134,11 @@ async def seed_promotions(runtime: Runtime, seeded: dict,
     # Write-offs at the merchants' tills: each with the holder's fresh consent.
     terminals = seeded["terminals"]
     for n, (coupon_id, holder) in enumerate(grants[:40]):
-        consent = await service.consent(callers[holder["id"]], coupon_id, None)
         till = terminals[n % len(terminals)]
-        await service.write_off(callers[till["id"]], consent["code"], 20_000_000 + n * 1_250_000,
+        order = 20_000_000 + n * 1_250_000
+        consent = await service.consent(callers[holder["id"]], coupon_id, None,
+                                        merchant=till["merchant_id"], max_order_amount=order)
+        await service.write_off(callers[till["id"]], consent["code"], order,
                                 f"demo-write-off-{coupon_id}")
     step()
     step()
@@ -191,7 +196,8 @@ async def seed_referrals(runtime: Runtime, seeded: dict) -> dict:
     product_id = product["id"]
     by_id = {c["id"]: await runtime.participants.authenticate(c["api_key"]) for c in buyers}
     for c in buyers[:10]:  # batch 1: sold without links
-        await service.purchase(by_id[c["id"]], product_id, 1, None, f"demo-buy-{c['id']}")
+        await service.purchase(by_id[c["id"]], product_id, 1, None, f"demo-buy-{c['id']}",
+                               **await service.current_terms(product_id))
     batches = [(2, 60 * CCC, 10, 2_000, buyers[10:20]), (3, 70 * CCC, 20, 2_500, buyers[20:26])]
     for batch, price, circulation, rebate, wave in batches:
         await service.open_batch(caller, product_id, price, circulation, rebate,
@@ -200,7 +206,8 @@ async def seed_referrals(runtime: Runtime, seeded: dict) -> dict:
             promoter = by_id[buyers[n % 10]["id"]]
             link = await service.make_link(promoter, product_id, None, "")
             await service.purchase(by_id[c["id"]], product_id, 1, link["link"],
-                                   f"demo-buy-{c['id']}")
+                                   f"demo-buy-{c['id']}",
+                                   **await service.current_terms(product_id))
     return {"product_id": product_id, "created": True, "batch": 3, "sold": 26}
 
 

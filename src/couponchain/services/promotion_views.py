@@ -51,6 +51,12 @@ async def _names(s: Any, addresses: set[str]) -> dict[str, tuple[str, str]]:
     return {a: (pid, name) for a, pid, name in rows.tuples()}
 
 
+async def name_of(db: Any, address: str) -> str | None:
+    """The name of the participant at `address` (None for an unknown address)."""
+    async with db.session() as s:
+        return (await _names(s, {address})).get(address, (None, None))[1]
+
+
 def _round_public(row: PromotionRound) -> dict[str, Any]:
     return {
         "id": row.id, "first_coupon_id": row.first_id,

@@ -26,6 +26,7 @@ from couponchain.domain.roles import Role
 from couponchain.domain.splits import MAX_ORDER_AMOUNT, Shares, incentive
 from couponchain.errors import ContractRevert, Forbidden, InvalidInput, NotFound
 from couponchain.services import promotion_views as views
+from couponchain.services.incentive_caps import IncentiveCaps
 from couponchain.services.participants import Caller
 from couponchain.store.models import (
     PromotionAllocation,
@@ -49,10 +50,11 @@ CLOCK_MARGIN = 10
 #: Shortest consent lifetime a round may set (a person must be able to show it).
 MIN_CONSENT_LIFETIME = 30
 MAX_ROLLBACK_WINDOW = 30 * 86_400
-UNLIMITED = 2**256 - 1
 #: Most coupons one round may issue here. The contract takes up to 2**64 - 1,
 #: but coupon ids must stay inside the read models' signed 64-bit integers.
 MAX_ROUND_COUPONS = 10**12
+#: What a holder writes for `merchant` to let any merchant use a consent.
+ANY_MERCHANT_WORD = "any"
 ACTIVE = 1
 
 
@@ -75,7 +77,8 @@ class PromotionService:
     def __init__(self, runtime: Any) -> None:
         self.rt = runtime
         self._grant_locks: dict[tuple[str, int], asyncio.Lock] = {}
-        self._approved: dict[str, asyncio.Future[None]] = {}
+        #: Each merchant's spending cap for incentives (its token approval).
+        self.caps = IncentiveCaps(runtime)
         self._distributing: set[int] = set()
         self._task: asyncio.Task[None] | None = None
 
@@ -253,12 +256,26 @@ class PromotionService:
 
     # -- consent and write-off -------------------------------------------------------
 
-    async def consent(self, caller: Caller, coupon_id: int,
-                      lifetime: int | None) -> dict[str, Any]:
-        """A signed consent code for the holder to show (as text and as a QR)."""
+    async def consent(self, caller: Caller, coupon_id: int, lifetime: int | None, *,
+                      merchant: str, max_order_amount: int) -> dict[str, Any]:
+        """A signed consent code for the holder to show (as text and as a QR).
+
+        The consent is for `merchant` (an id or address; `"any"` when the
+        holder lets any merchant use it) and orders up to `max_order_amount`:
+        the contract refuses every other merchant and any larger order.
+        """
         row = await self._active_coupon(coupon_id)
         if row.holder != caller.address:
             raise Forbidden("only the coupon's holder may consent to its write-off", field="id")
+        if not 1 <= max_order_amount <= MAX_ORDER_AMOUNT:
+            raise InvalidInput(f"must be 1 to {MAX_ORDER_AMOUNT}", field="max_order_amount")
+        merchant_name: str | None = None
+        if merchant == ANY_MERCHANT_WORD:
+            merchant_address = consent_rules.ANY_MERCHANT
+        else:
+            (merchant_address,) = await self.rt.participants.addresses(
+                [merchant], ["merchant"], role=Role.MERCHANT)
+            merchant_name = await views.name_of(self.db, merchant_address)
         round_row = await self._round(row.round_id)
         longest = round_row.max_consent_lifetime - CLOCK_MARGIN
         lifetime = min(DEFAULT_CONSENT_LIFETIME, longest) if lifetime is None else lifetime
@@ -266,13 +283,17 @@ class PromotionService:
             raise InvalidInput(f"must be 1 to {longest} seconds (this round's limit less "
                                f"{CLOCK_MARGIN} s for clock skew)", field="lifetime_seconds")
         consent = consent_rules.Consent.new(coupon_id, secrets.randbits(64),
-                                            now=int(time.time()), lifetime=lifetime)
+                                            now=int(time.time()), lifetime=lifetime,
+                                            merchant=merchant_address,
+                                            max_amount=max_order_amount)
         signer = await self.rt.participants.signer(caller.id)
         signature = consent_rules.sign_consent(consent, self.rt.chain_id, self._address,
                                                signer.key)
         code = consent_rules.encode_code(consent, signature)
         return {"coupon_id": coupon_id, "code": code, "nonce": str(consent.nonce),
                 "expires_at": views.iso(consent.expiry), "expiry": consent.expiry,
+                "merchant": None if consent.any_merchant else consent.merchant,
+                "merchant_name": merchant_name, "max_order_amount": consent.max_amount,
                 "qr_svg": qr.svg_data_uri(code)}
 
     async def write_off(self, caller: Caller, code: str, order_amount: int,
@@ -289,6 +310,8 @@ class PromotionService:
             return await self._written_off(applied, consent.coupon, order_amount)
         row = await self._active_coupon(consent.coupon, field="code")
         round_row = await self._round(row.round_id)
+        merchant = await self.rt.participants.get(merchant_id)
+        consent.allows(merchant.address, order_amount)
         try:
             consent_rules.check_consent(
                 consent, signature, chain_id=self.rt.chain_id, contract=self._address,
@@ -297,14 +320,20 @@ class PromotionService:
         except InvalidInput as exc:
             raise InvalidInput(exc.message, field="code") from None
         charge = incentive(order_amount, round_row.incentive_bps)
-        merchant = await self.rt.participants.get(merchant_id)
-        await self._ensure_approved(merchant.id, merchant.address)
         try:
             op = await self._submit(caller, Call(
                 "promotions", "write_off_batch",
-                item=(consent.coupon, order_amount, consent.nonce, consent.expiry, signature),
+                item=(consent.coupon, order_amount, consent.nonce, consent.expiry,
+                      consent.merchant, consent.max_amount, signature),
                 kind="write off promotion coupon"), idempotency_key, "write-off")
         except ContractRevert as exc:
+            if exc.reason == "promotions: incentive cap exceeded":
+                left = await self.caps.left(merchant.address)
+                refused = ContractRevert(exc.reason, field="order_amount")
+                refused.message = (f"this write-off's incentive of {charge} is more than the "
+                                   f"{left} left of the merchant's incentive cap; the merchant "
+                                   "raises its cap first (PUT /v1/merchants/{id}/incentive-cap)")
+                raise refused from None
             if "exceeds balance" not in exc.reason:
                 raise
             # The token refused the charge (the balance is the token's to check:
@@ -346,28 +375,6 @@ class PromotionService:
             coupon_id,), kind="reverse write-off"), idempotency_key, "reverse")
         await self.rt.indexer.wait_for(op.block_number)
         return {"coupon": await views.coupon_detail(self.db, coupon_id), **_evidence(op)}
-
-    async def _ensure_approved(self, merchant_id: str, merchant: str) -> None:
-        """Let the promotions contract charge incentives to the merchant (once).
-
-        Concurrent write-offs of one merchant share one check (and at most one
-        approval); a failed check is forgotten so the next write-off retries it.
-        """
-        approval = self._approved.get(merchant)
-        if approval is None:
-            approval = self._approved[merchant] = asyncio.ensure_future(
-                self._approve(merchant_id, merchant))
-            approval.add_done_callback(
-                lambda f: self._approved.pop(merchant, None) if f.exception() else None)
-        await asyncio.shield(approval)
-
-    async def _approve(self, merchant_id: str, merchant: str) -> None:
-        if await self.rt.view("token", "allowance", merchant, self._address) < UNLIMITED // 2:
-            await self.rt.gateway.submit(
-                await self.rt.participants.signer(merchant_id),
-                Call("token", "approve", fixed=(self._address, UNLIMITED),
-                     kind="approve incentives"),
-                op_key=f"approve:promotions:{merchant_id}")
 
     # -- distribution --------------------------------------------------------------
 

@@ -160,6 +160,7 @@ class ReferralService:
             "expires_at": views.iso(link.expiry),
             "link_hash": "0x" + links.digest(link, self.rt.chain_id, self.address).hex(),
             "usable_now": bool(usable),
+            "current": (await views.product_detail(self.db, product_id))["current"],
             "qr_svg": qr.svg_data_uri(url),
         }
 
@@ -204,8 +205,13 @@ class ReferralService:
     # -- purchases ----------------------------------------------------------------
 
     async def purchase(self, caller: Caller, product_id: int, quantity: int,
-                       link_text: str | None, idempotency_key: str | None) -> dict[str, Any]:
-        """Buy units of the current batch, paid in credit; batch ≥ 2 through a link."""
+                       link_text: str | None, idempotency_key: str | None, *,
+                       seen_batch: int, max_price: int) -> dict[str, Any]:
+        """Buy units of the current batch, paid in credit; batch ≥ 2 through a link.
+
+        `seen_batch` and `max_price` are what the buyer saw: a batch closed and
+        reopened since (at another price) is refused with a reason, on chain too.
+        """
         if caller.role != Role.CONSUMER:
             raise Forbidden("only a consumer buys products")
         if idempotency_key is not None:  # a retry whose answer was lost: report that purchase
@@ -221,6 +227,15 @@ class ReferralService:
             raise _refused("referrals: batch closed", "id",
                            f"batch {batch.batch} of product {product_id} is closed; "
                            "no batch is on sale")
+        if batch.batch != seen_batch:
+            raise _refused("referrals: batch changed since the buyer saw it", "batch",
+                           f"you saw batch {seen_batch}; batch {batch.batch} is on sale now, at "
+                           f"{batch.price} a unit; nothing was bought: look at the new terms "
+                           "and buy again")
+        if int(batch.price) > max_price:
+            raise _refused("referrals: price above the buyer's maximum", "max_price",
+                           f"batch {batch.batch} sells at {batch.price} a unit, above the "
+                           f"{max_price} you accepted; nothing was bought")
         left = batch.circulation - batch.sold
         if quantity > left:
             raise _refused("referrals: not enough units left", "quantity",
@@ -250,9 +265,16 @@ class ReferralService:
                            " top it up first")
         await self._ensure_approved(caller)
         op = await self._submit(caller, Call("referrals", "purchase", fixed=(
-            product_id, quantity, promoter, expiry, signature), kind="buy product units"),
+            product_id, quantity, seen_batch, max_price, promoter, expiry, signature),
+            kind="buy product units"),
             idempotency_key, "purchase")
         return await self._purchased(caller, product_id, op)
+
+    async def current_terms(self, product_id: int) -> dict[str, int]:
+        """What a buyer sees now, as `purchase` takes it: `seen_batch` and `max_price`."""
+        product = await views.product_row(self.db, product_id)
+        batch = await views.current_batch(self.db, product)
+        return {"seen_batch": int(batch.batch), "max_price": int(batch.price)}
 
     async def _purchased(self, caller: Caller, product_id: int, op: OpResult) -> dict[str, Any]:
         event = next(e for e in await op.events() if e.name == "Purchased"

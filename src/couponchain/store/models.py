@@ -331,6 +331,22 @@ class PromotionRound(Base):
     tx_hash: Mapped[str] = mapped_column(String(66))
 
 
+class IncentiveCap(Base):
+    """A merchant's spending cap for incentives, as the merchant last set it.
+
+    The chain keeps what is left of it (the merchant's token approval of the
+    promotions contract, which every incentive uses up); this row keeps the
+    figure the merchant chose, to show beside what is left.
+    """
+
+    __tablename__ = "incentive_caps"
+
+    merchant: Mapped[str] = mapped_column(String(42), primary_key=True)
+    cap: Mapped[str] = mapped_column(String(80))
+    tx_hash: Mapped[str] = mapped_column(String(66))
+    set_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class PromotionAllocation(Base):
     """Read model: a merchant's allocation in a round and what it may still grant."""
 

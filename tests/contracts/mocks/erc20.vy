@@ -19,9 +19,9 @@ balanceOf: public(HashMap[address, uint256])
 allowance: public(HashMap[address, HashMap[address, uint256]])
 
 reenter_target: public(address)
-reenter_data: public(Bytes[256])
+reenter_data: public(Bytes[512])
 reentry_reverted: public(bool)
-reentry_revert_data: public(Bytes[256])
+reentry_revert_data: public(Bytes[512])
 
 
 @deploy
@@ -39,7 +39,7 @@ def mint(owner: address, amount: uint256):
 
 
 @external
-def set_reentry(target: address, data: Bytes[256]):
+def set_reentry(target: address, data: Bytes[512]):
     self.reenter_target = target
     self.reenter_data = data
 
@@ -50,7 +50,7 @@ def transfer(receiver: address, amount: uint256) -> bool:
         target: address = self.reenter_target
         self.reenter_target = empty(address)
         ok: bool = False
-        data: Bytes[256] = b""
+        data: Bytes[512] = b""
         ok, data = raw_call(
             target, self.reenter_data, max_outsize=256, revert_on_failure=False
         )

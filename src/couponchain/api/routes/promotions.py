@@ -15,6 +15,7 @@ from couponchain.api.inputs import Input
 from couponchain.domain.evaluation import MAX_ROUND_TOTAL, FormulaParams
 from couponchain.domain.splits import MAX_ORDER_AMOUNT, Shares
 from couponchain.services import promotion_views as views
+from couponchain.services.incentive_caps import MAX_CAP
 from couponchain.services.promotions import (
     ALLOCATIONS_MAX,
     GRANT_REQUEST_MAX,
@@ -32,6 +33,7 @@ Amount = Annotated[int, Field(ge=0, le=2**256 - 1)]
 CouponId = Annotated[int, Path(ge=1, le=2**63 - 1, description="the promotion coupon id")]
 RoundId = Annotated[int, Path(ge=1, le=2**63 - 1, description="the round id")]
 Bps = Annotated[int, Field(ge=0, le=10_000)]
+MerchantId = Annotated[str, Path(min_length=1, max_length=32, description="the merchant's id")]
 
 
 class Turnover(Input):
@@ -103,6 +105,12 @@ class TransferCreate(Input):
 
 
 class ConsentCreate(Input):
+    merchant: Participant = Field(
+        description="the merchant (id or address) that may use this consent, with its "
+                    "terminals; \"any\" lets any merchant use it")
+    max_order_amount: int = Field(ge=1, le=MAX_ORDER_AMOUNT,
+                                  description="the largest order amount (smallest token unit) "
+                                              "the consent covers")
     lifetime_seconds: int | None = Field(
         default=None, ge=1, le=300, description="default: 120 s or the round's limit")
 
@@ -111,6 +119,24 @@ class WriteOffCreate(Input):
     code: str = Field(min_length=1, max_length=400, description="the holder's consent code")
     order_amount: int = Field(ge=1, le=MAX_ORDER_AMOUNT,
                               description="the order's amount, smallest token unit")
+
+
+class IncentiveCapPut(Input):
+    cap: int = Field(ge=0, le=MAX_CAP,
+                     description="the most this merchant lets the promotions contract charge it "
+                                 "in incentives from now on (smallest token unit); replaces "
+                                 "what was left; 0 stops write-offs that charge an incentive")
+
+
+class IncentiveCapOut(BaseModel):
+    merchant_id: str
+    merchant: str
+    cap: int | None = Field(description="the cap as the merchant last set it (null: never)")
+    left: int = Field(description="what is left of it on chain (the token approval)")
+    used: int | None = Field(description="incentives charged since it was set")
+    set_at: str | None
+    tx_hash: str | None
+    block_number: int | None = None
 
 
 class EvaluationOut(BaseModel):
@@ -236,6 +262,9 @@ class ConsentOut(BaseModel):
     nonce: str
     expiry: int
     expires_at: str
+    merchant: str | None = Field(description="the merchant it is for; null: any merchant")
+    merchant_name: str | None
+    max_order_amount: int = Field(description="the largest order it covers")
     qr_svg: str = Field(description="the code as an SVG data URI")
 
 
@@ -357,7 +386,8 @@ async def transfer(coupon_id: CouponId, body: TransferCreate, request: Request,
 async def consent(coupon_id: CouponId, body: ConsentCreate, runtime: RuntimeDep,
                   caller: CallerDep) -> dict[str, Any]:
     return await runtime.promotions.consent(  # type: ignore[no-any-return]
-        caller, coupon_id, body.lifetime_seconds)
+        caller, coupon_id, body.lifetime_seconds, merchant=body.merchant,
+        max_order_amount=body.max_order_amount)
 
 
 @router.post("/promotion-coupons/{coupon_id}/write-off-reversal", response_model=CouponWritten,
@@ -378,6 +408,22 @@ async def write_off(body: WriteOffCreate, request: Request, runtime: RuntimeDep,
     return await write(idem, caller.id, key, request, body.model_dump(mode="json"),
                        lambda: runtime.promotions.write_off(caller, body.code,
                                                             body.order_amount, key), 201)
+
+
+@router.get("/merchants/{merchant_id}/incentive-cap", response_model=IncentiveCapOut,
+            summary="A merchant's spending cap for incentives and what is left of it")
+async def get_incentive_cap(merchant_id: MerchantId, runtime: RuntimeDep) -> dict[str, Any]:
+    return await runtime.promotions.caps.get(merchant_id)  # type: ignore[no-any-return]
+
+
+@router.put("/merchants/{merchant_id}/incentive-cap", response_model=IncentiveCapOut,
+            summary="Set the merchant's spending cap for incentives on chain (merchant)")
+async def set_incentive_cap(merchant_id: MerchantId, body: IncentiveCapPut, request: Request,
+                            runtime: RuntimeDep, caller: CallerDep, idem: IdempotencyDep,
+                            key: IdempotencyKey = None) -> JSONResponse:
+    return await write(idem, caller.id, key, request, body.model_dump(mode="json"),
+                       lambda: runtime.promotions.caps.set_cap(caller, merchant_id, body.cap,
+                                                               key))
 
 
 @router.get("/write-offs", response_model=WriteOffPage,

@@ -47,6 +47,11 @@ class LinkCreate(Input):
 
 class PurchaseCreate(Input):
     quantity: Units = 1
+    batch: int = Field(ge=1, le=2**63 - 1,
+                       description="the batch the buyer saw; refused if another is on sale now")
+    max_price: int = Field(ge=1, le=MAX_PRICE,
+                           description="the highest unit price the buyer accepts (the price "
+                                       "it saw); refused if the batch sells above it")
     link: LinkText | None = Field(default=None,
                                   description="required from batch 2 on; none in batch 1")
 
@@ -123,6 +128,8 @@ class LinkOut(BaseModel):
     link_hash: str = Field(description="the EIP-712 digest the promoter signed")
     usable_now: bool = Field(description="the promoter holds units of a batch before the "
                                          "current one (otherwise: once the next batch opens)")
+    current: BatchOut | None = Field(description="the batch on sale now, which a purchase "
+                                                 "names with its price")
     qr_svg: str = Field(description="the URL as a QR, SVG data URI")
 
 
@@ -291,7 +298,8 @@ async def purchase(product_id: ProductId, body: PurchaseCreate, request: Request
                    key: IdempotencyKey = None) -> JSONResponse:
     return await write(idem, caller.id, key, request, body.model_dump(mode="json"),
                        lambda: runtime.referrals.purchase(
-                           caller, product_id, body.quantity, body.link, key), 201)
+                           caller, product_id, body.quantity, body.link, key,
+                           seen_batch=body.batch, max_price=body.max_price), 201)
 
 
 @router.get("/products/{product_id}/purchases", response_model=PurchasePage,

@@ -1,6 +1,8 @@
 // The merchant's or terminal's promotion till (/promotions/merchant): grant
 // coupons, read consent codes (camera, photo, hardware scanner), write off,
-// reverse, and a chart of write-offs. Helpers come from promotions.js.
+// reverse, a chart of write-offs, and the merchant's incentive cap (set by the
+// merchant; what is left is shown to its terminals too). Helpers come from
+// promotions.js.
 "use strict";
 
 (() => {
@@ -234,7 +236,34 @@ async function refreshGrantRounds() {
   if ([...select.options].some((o) => o.value === chosen)) select.value = chosen;
 }
 
+async function refreshCap() {
+  const c = await api(`/v1/merchants/${encodeURIComponent(till.merchant)}/incentive-cap`);
+  $("cap-value").textContent = c.cap === null ? t("not set (write-offs that charge an " +
+                                                  "incentive are refused)") : ccc(c.cap);
+  $("cap-left").textContent = ccc(c.left);
+}
+
+function setUpCap() {
+  $("cap-form").hidden = false;
+  $("cap-form").onsubmit = async (event) => {
+    event.preventDefault();
+    const box = $("cap-result");
+    show(box, t("Setting the cap on chain…"));
+    try {
+      const body = { cap: toUnits($("cap-input").value, "cap") };
+      const c = await api(`/v1/merchants/${encodeURIComponent(till.merchant)}/incentive-cap`, {
+        method: "PUT", headers: { "Idempotency-Key": newKey() }, body: json(body) });
+      show(box, t("Cap set to {cap}; {left} left.", { cap: ccc(c.cap), left: ccc(c.left) }));
+      $("cap-input").value = "";
+      await refreshCap();
+    } catch (error) {
+      show(box, t("Cap not set: {error}", { error: problemText(error) }), true);
+    }
+  };
+}
+
 async function refreshTill() {
+  await refreshCap();
   till.rounds = await allRounds();
   for (const r of till.rounds) till.windows.set(r.id, r.rollback_window_seconds);
   const page = await api("/v1/write-offs?limit=50&merchant=" + encodeURIComponent(till.merchant));
@@ -283,7 +312,7 @@ async function startTill() {
   }
   setUpScanning();
   setUpWriteOff();
-  if (me.role === "merchant") setUpGrant();
+  if (me.role === "merchant") { setUpGrant(); setUpCap(); }
   const loop = async () => {
     try { await refreshTill(); } catch (e) { $("write-offs-empty").textContent = problemText(e); }
     setTimeout(loop, REFRESH_MS + 1000);

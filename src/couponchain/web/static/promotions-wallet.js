@@ -1,12 +1,14 @@
 // The consumer's wallet (/wallet): promotion coupons, a consent QR to show at
 // the till (with its countdown), transfers, a coupon's path, and payouts with
-// a Withdraw button. Helpers come from promotions.js.
+// a Withdraw button. Helpers come from promotions.js. A consent names the
+// merchant it is for (or any merchant, when the holder picks that) and the
+// largest order it covers; the contract refuses every other till and amount.
 "use strict";
 
 (() => {
-const { REFRESH_MS, ccc, problemText, show, cell, link, button, when, newKey,
+const { REFRESH_MS, ccc, toUnits, json, problemText, show, cell, link, button, when, newKey,
         signedIn, word } = window.CouponChainPromotions;
-const wallet = { me: null, coupons: "", countdown: null, withdrawKey: null };
+const wallet = { me: null, coupons: "", countdown: null, withdrawKey: null, merchants: null };
 
 function stopConsent() {
   clearInterval(wallet.countdown);
@@ -28,12 +30,55 @@ function tickConsent(expiry) {
   qr.classList.add("expired");
 }
 
-async function showConsent(coupon) {
+async function merchants() {
+  if (!wallet.merchants) wallet.merchants = (await api("/v1/merchants?limit=500")).items;
+  return wallet.merchants;
+}
+
+// The holder chooses who may use the consent and for how much, then sees the QR.
+async function consentForm(coupon, item) {
+  if (item.querySelector(".consent-form")) return;
+  const form = document.createElement("form");
+  form.className = "inline consent-form";
+  const merchant = document.createElement("select");
+  merchant.className = "consent-merchant";
+  merchant.setAttribute("aria-label", t("for merchant"));
+  merchant.append(new Option(t("choose the merchant"), ""));
+  try {
+    for (const m of await merchants()) merchant.append(new Option(m.name, m.id));
+  } catch (error) {
+    show($("wallet-result"), t("No merchants: {error}", { error: problemText(error) }), true);
+  }
+  merchant.append(new Option(t("any merchant"), "any"));
+  merchant.required = true;
+  const max = document.createElement("input");
+  max.className = "consent-max";
+  max.required = true;
+  max.inputMode = "decimal";
+  max.placeholder = t("largest order, CCC");
+  max.setAttribute("aria-label", t("largest order, CCC"));
+  const go = document.createElement("button");
+  go.type = "submit";
+  go.textContent = t("Show QR");
+  form.append(merchant, max, go);
+  form.onsubmit = (event) => {
+    event.preventDefault();
+    showConsent(coupon, merchant.value, max.value);
+  };
+  item.appendChild(form);
+  merchant.focus();
+}
+
+async function showConsent(coupon, merchant, max) {
   const box = $("wallet-result");
   try {
+    const body = { merchant, max_order_amount: toUnits(max, "max_order_amount") };
     const c = await api(`/v1/promotion-coupons/${coupon.id}/consent`,
-                        { method: "POST", body: "{}" });
+                        { method: "POST", body: json(body) });
     stopConsent();
+    $("consent-merchant").textContent = c.merchant ? (c.merchant_name || c.merchant)
+                                                   : t("any merchant");
+    $("consent-max").textContent = ccc(c.max_order_amount);
     $("consent-qr").src = c.qr_svg;
     $("consent-qr").classList.remove("expired");
     $("consent-countdown").classList.remove("error");
@@ -117,7 +162,7 @@ function renderCoupons(coupons) {
     const actions = document.createElement("p");
     actions.className = "actions";
     if (c.status === "active") {
-      actions.append(button(t("Show consent QR"), () => showConsent(c), "consent-button"),
+      actions.append(button(t("Show consent QR"), () => consentForm(c, item), "consent-button"),
                      button(t("Transfer"), () => transferForm(c, item), "secondary"));
     }
     actions.append(button(t("Path"), () => showPath(c), "secondary"));

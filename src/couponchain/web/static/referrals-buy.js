@@ -74,7 +74,9 @@ function setUpBuyForm(after) {
     button.disabled = true;
     show(box, t("Buying on chain…"));
     try {
-      const body = { quantity: wholeNumber($("buy-quantity").value, "quantity") };
+      // What the page showed: a batch closed and reopened meanwhile refuses the purchase.
+      const body = { quantity: wholeNumber($("buy-quantity").value, "quantity"),
+                     batch: buy.batch, max_price: buy.price };
       if (buy.link) body.link = buy.link;
       buy.key = buy.key || newKey(); // a retry after a lost answer buys once
       const r = await api(`/v1/products/${buy.product}/purchases`, {
@@ -93,6 +95,10 @@ function setUpBuyForm(after) {
     } catch (error) {
       if (answered(error) || !error.problem) buy.key = null;
       show(box, t("Not bought: {error}", { error: problemText(error) }), true);
+      if (error.problem && error.problem.field === "batch" && buy.refresh) {
+        buy.key = null;
+        buy.refresh().catch(() => {});  // show the new terms the buyer may accept
+      }
     } finally {
       button.disabled = false;
       showBalance();
@@ -111,6 +117,7 @@ function showVerified(v) {
   buy.promoter = v.promoter.address;
   buy.promoterName = who(v.promoter.name, v.promoter.id, v.promoter.address);
   buy.price = BigInt(c ? c.price : 0);
+  buy.batch = c ? c.batch : 0;
   buy.left = c && c.status === "open" ? c.remaining : 0;
   fill("buy-verified-what", t("{product}, promoted by {promoter}",
                               { product: p.name, promoter: v.promoter.name || v.promoter.address }));
@@ -173,6 +180,7 @@ async function startLinkPurchase() {
     return;
   }
   showVerified(verified);
+  buy.refresh = async () => showVerified(await verify());
   setUpSignin();
   setUpBuyForm(async () => {
     try { showVerified(await verify()); } catch (error) { refuse(error); }
@@ -186,6 +194,7 @@ async function startBatchOne() {
   const root = $("product-buy");
   buy.product = root.dataset.product;
   buy.price = BigInt(root.dataset.price);
+  buy.batch = Number(root.dataset.batch);
   buy.left = Number(root.dataset.left);
   setUpBuyForm(async (r) => {
     buy.left -= r.quantity;
