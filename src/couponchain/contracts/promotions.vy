@@ -236,6 +236,7 @@ def open_round(
            is submitted, in seconds (1 to 300).
     @return uint256 The new round's id (from 1).
     """
+    assert staticcall registry.check_live(self, msg.sender)  # the registry reverts with its reason
     platform: address = staticcall registry.platform()
     assert msg.sender == platform, "promotions: caller is not the platform"
     assert total != 0, "promotions: zero total"
@@ -290,6 +291,7 @@ def allocate(
     @param counts Coupons per merchant, each non-zero; the round's allocations
            never exceed its total.
     """
+    assert staticcall registry.check_live(self, msg.sender)  # the registry reverts with its reason
     assert msg.sender == staticcall registry.platform(), "promotions: caller is not the platform"
     self._check_round(round_id)
     assert len(counts) == len(merchants), "promotions: counts length mismatch"
@@ -328,6 +330,7 @@ def grant(
             `[first, first + sum(counts))`.
     @custom:security Writes two storage slots per coupon; bounded by MAX_BATCH.
     """
+    assert staticcall registry.check_live(self, msg.sender)  # the registry reverts with its reason
     assert staticcall registry.role_of(msg.sender) == ROLE_MERCHANT, (
         "promotions: caller is not a merchant"
     )
@@ -382,6 +385,7 @@ def transfer(coupon_id: uint256, receiver: address):
     @custom:security At most MAX_EARLIER_HOLDERS (16) transfers per coupon;
                      the 17th is refused, which bounds `distribute`.
     """
+    assert staticcall registry.check_live(self, msg.sender)  # the registry reverts with its reason
     holder: address = empty(address)
     status: uint8 = 0
     transfers: uint256 = 0
@@ -427,6 +431,7 @@ def write_off(
                      acts for pays through `transferFrom`, so it must have
                      approved this contract for at least the incentive.
     """
+    assert staticcall registry.check_live(self, msg.sender)  # the registry reverts with its reason
     merchant: address = self._acting_merchant()
     incentive: uint256 = self._write_off(
         merchant, coupon_id, order_amount, nonce, expiry, signature
@@ -454,6 +459,7 @@ def write_off_batch(
     @param signatures One holder signature per coupon.
     @return uint256 The total incentive charged.
     """
+    assert staticcall registry.check_live(self, msg.sender)  # the registry reverts with its reason
     n: uint256 = len(coupon_ids)
     assert n != 0, "promotions: empty batch"
     assert len(order_amounts) == n, "promotions: order amounts length mismatch"
@@ -483,6 +489,7 @@ def reverse_write_off(coupon_id: uint256):
            rollback_window`).
     @custom:security Callable by the redeeming merchant or its terminals.
     """
+    assert staticcall registry.check_live(self, msg.sender)  # the registry reverts with its reason
     merchant: address = self._acting_merchant()
     holder: address = empty(address)
     status: uint8 = 0
@@ -522,6 +529,7 @@ def distribute(coupon_ids: DynArray[uint256, MAX_BATCH]):
                      the platform, so the parts add up to the pool exactly.
                      The platform account is the registry's at distribution.
     """
+    assert staticcall registry.check_live(self, msg.sender)  # the registry reverts with its reason
     assert len(coupon_ids) != 0, "promotions: empty batch"
     platform: address = staticcall registry.platform()
     for i: uint256 in range(len(coupon_ids), bound=MAX_BATCH):
