@@ -32,6 +32,7 @@ from couponchain.indexer.indexer import Indexer
 from couponchain.services.credentials import CredentialStore
 from couponchain.services.editions import EditionService
 from couponchain.services.marketing import MarketingService, log_key
+from couponchain.services.participant_standing import StandingService
 from couponchain.services.participants import Caller, ParticipantService
 from couponchain.services.payouts import PayoutService
 from couponchain.services.platform_secrets import (
@@ -87,6 +88,7 @@ class Runtime:
         self.gateway: Gateway
         self.indexer: Indexer
         self.participants: ParticipantService
+        self.standing: StandingService
         self.editions = EditionService(self)
         self.promotions = PromotionService(self)
         self.prizes = PrizeService(self)
@@ -131,6 +133,8 @@ class Runtime:
         await self.gateway.start()
         self.participants = ParticipantService(self.db, self.vault, self.gateway, self.indexer,
                                                self.credentials)
+        self.standing = StandingService(self.db, self.vault, self.gateway, self.indexer,
+                                        self.participants, lambda: self.addresses)
         caller, api_key = await self.participants.ensure_platform(
             settings.admin_key if settings.dev_mode else None
         )

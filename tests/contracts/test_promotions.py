@@ -1039,7 +1039,9 @@ def test_distribution_credits_the_current_platform(world, stranger):
     coupon_id = world.give(a)
     world.write_off(coupon_id, a, ORDER)
     with boa.env.prank(world.platform):
-        world.registry.transfer_platform(stranger)
+        world.registry.propose_platform(stranger)
+    with boa.env.prank(stranger):
+        world.registry.accept_platform()
     boa.env.time_travel(seconds=DEFAULT_WINDOW + 1)
     world.promotions.distribute([coupon_id])
     assert world.promotions.claimable(stranger) > 0

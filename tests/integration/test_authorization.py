@@ -95,6 +95,17 @@ POLICY: dict[tuple[str, str], dict[str, Expect]] = {
     ("POST", "/v1/merchants"): policy(ok=(PLATFORM,)),
     ("POST", "/v1/terminals"): policy(ok=(PLATFORM, MERCHANT_A)),  # body: merchant_id = A
     ("POST", "/v1/consumers"): policy(ok=(PLATFORM, *MERCHANTS)),
+    # standing (issue 23): a merchant suspends, reinstates and unbinds its own terminals
+    # (here terminals of A; the platform suspends merchants, not their terminals); the
+    # platform pauses capabilities and hands its role to a new key.
+    ("POST", "/v1/participants/{participant_id}/suspend"): policy(ok=(MERCHANT_A,)),
+    ("POST", "/v1/participants/{participant_id}/reinstate"): policy(ok=(MERCHANT_A,)),
+    ("POST", "/v1/terminals/{participant_id}/unbind"): policy(ok=(MERCHANT_A,)),
+    ("POST", "/v1/capabilities/{capability}/pause"): policy(ok=(PLATFORM,)),
+    ("POST", "/v1/capabilities/{capability}/unpause"): policy(ok=(PLATFORM,)),
+    ("POST", "/v1/platform/transfer"): policy(ok=(PLATFORM,)),
+    ("POST", "/v1/platform/transfer/accept"): policy(ok=(PLATFORM,)),
+    ("POST", "/v1/platform/transfer/cancel"): policy(ok=(PLATFORM,)),
     # credentials: anyone makes keys and page sessions of its own; a key of terminal A
     # is revoked by itself, its merchant or the platform; to anyone else it does not exist.
     ("POST", "/v1/api-keys"): policy(ok=SIGNED_IN),
@@ -198,6 +209,9 @@ class World:
     merchant_number: int = 0
     shared: dict[str, Any] = field(default_factory=dict)
     counter: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    #: What a route's requests changed that the next route must not see (a pause),
+    #: undone before the next route runs, whatever the order.
+    undo: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     def headers(self, role: str) -> dict[str, str]:
         if role == ANONYMOUS:
@@ -322,6 +336,90 @@ async def _session(w: World, role: str, expect: Expect) -> Req:
 @builds("DELETE", "/v1/sessions/current")
 async def _sign_out(w: World, role: str, expect: Expect) -> Req:
     return Req("/v1/sessions/current")
+
+
+# -- standing ---------------------------------------------------------------------------
+
+
+async def _till_of_a(w: World, suspended: bool = False) -> str:
+    till = await w.call(MERCHANT_A, "POST", "/v1/terminals", json={"name": w.unique("Till ")})
+    if suspended:
+        await w.call(MERCHANT_A, "POST", f"/v1/participants/{till['id']}/suspend",
+                     json={"reason": "lost"})
+    return till["id"]  # type: ignore[no-any-return]
+
+
+async def _standing_target(w: World, expect: Expect, kind: str) -> str:
+    """A fresh terminal of A for each allowed caller; one shared by the refused ones."""
+    suspended = kind == "reinstate"
+    if expect is Expect.OK:
+        return await _till_of_a(w, suspended)
+    if kind not in w.shared:
+        w.shared[kind] = await _till_of_a(w, suspended)
+    return w.shared[kind]  # type: ignore[no-any-return]
+
+
+@builds("POST", "/v1/participants/{participant_id}/suspend")
+async def _suspend(w: World, role: str, expect: Expect) -> Req:
+    till = await _standing_target(w, expect, "suspend")
+    return Req(f"/v1/participants/{till}/suspend", {"reason": "lost"})
+
+
+@builds("POST", "/v1/participants/{participant_id}/reinstate")
+async def _reinstate(w: World, role: str, expect: Expect) -> Req:
+    till = await _standing_target(w, expect, "reinstate")
+    return Req(f"/v1/participants/{till}/reinstate", {"reason": "found"})
+
+
+@builds("POST", "/v1/terminals/{participant_id}/unbind")
+async def _unbind(w: World, role: str, expect: Expect) -> Req:
+    till = await _standing_target(w, expect, "unbind")
+    return Req(f"/v1/terminals/{till}/unbind", {"reason": "retired"})
+
+
+async def _running(w: World, capability: str) -> None:
+    listed = (await w.api.get("/v1/capabilities")).json()["capabilities"]
+    if next(c for c in listed if c["capability"] == capability)["paused"]:
+        await w.call(PLATFORM, "POST", f"/v1/capabilities/{capability}/unpause", json={})
+
+
+@builds("POST", "/v1/capabilities/{capability}/pause")
+async def _pause(w: World, role: str, expect: Expect) -> Req:
+    if expect is Expect.OK:
+        await _running(w, "marketing")
+        w.undo.append(lambda: _running(w, "marketing"))  # every other route needs it
+    return Req("/v1/capabilities/marketing/pause", {"reason": "incident"})
+
+
+@builds("POST", "/v1/capabilities/{capability}/unpause")
+async def _unpause(w: World, role: str, expect: Expect) -> Req:
+    if expect is Expect.OK:
+        await _running(w, "marketing")
+        await w.call(PLATFORM, "POST", "/v1/capabilities/marketing/pause",
+                     json={"reason": "incident"})
+        w.undo.append(lambda: _running(w, "marketing"))
+    return Req("/v1/capabilities/marketing/unpause", {"reason": "fixed"})
+
+
+@builds("POST", "/v1/platform/transfer")
+async def _propose_platform(w: World, role: str, expect: Expect) -> Req:
+    return Req("/v1/platform/transfer")
+
+
+# Accepting rotates the platform's chain key for the rest of the module: every later
+# platform write (credits, rounds, reports) then signs with the new key.
+@builds("POST", "/v1/platform/transfer/accept")
+async def _accept_platform(w: World, role: str, expect: Expect) -> Req:
+    if expect is Expect.OK:
+        await w.call(PLATFORM, "POST", "/v1/platform/transfer")
+    return Req("/v1/platform/transfer/accept")
+
+
+@builds("POST", "/v1/platform/transfer/cancel")
+async def _cancel_platform(w: World, role: str, expect: Expect) -> Req:
+    if expect is Expect.OK:
+        await w.call(PLATFORM, "POST", "/v1/platform/transfer")
+    return Req("/v1/platform/transfer/cancel")
 
 
 # -- editions ---------------------------------------------------------------------------
@@ -669,6 +767,8 @@ def _acceptable(role: str, expect: Expect, status: int) -> bool:
 @pytest.mark.parametrize("route", sorted(POLICY), ids=lambda r: f"{r[0]} {r[1]}")
 async def test_role_endpoint_matrix(api: Api, world: World, route: tuple[str, str]) -> None:
     method, _template = route
+    while world.undo:
+        await world.undo.pop()()
     wrong: list[str] = []
     for role in ROLES:
         expect = POLICY[route][role]

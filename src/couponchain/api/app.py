@@ -22,6 +22,7 @@ from couponchain.api.routes import (
     marketing_pages,
     node_relay,
     pages,
+    participant_standing,
     participants,
     payouts,
     prize_pages,
@@ -71,6 +72,7 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> FastAPI:
     api: dict[str, Any] = {"responses": problems.PROBLEM_RESPONSES,
                            "dependencies": [Depends(read_models_whole)]}
     app.include_router(participants.router, **api)
+    app.include_router(participant_standing.router, **api)
     app.include_router(credentials.router, **api)
     app.include_router(editions.router, **api)
     app.include_router(promotions.router, **api)

@@ -12,6 +12,7 @@ import click
 from rich.table import Table
 
 from couponchain.cli import keys as key_commands
+from couponchain.cli import standing as standing_commands
 from couponchain.cli.common import _fail, _settings, console
 from couponchain.cli.up import up
 from couponchain.cli.verify import verify
@@ -227,6 +228,9 @@ def _round_on_chain(rpc: str, contract: str, round_id: int) -> dict[str, Any]:
 # Commands defined in their own modules, registered here.
 main.add_command(key_commands.keys)
 main.add_command(key_commands.rotate_master_secret)
+main.add_command(standing_commands.participants)
+main.add_command(standing_commands.capabilities)
+main.add_command(standing_commands.platform_transfer)
 
 if __name__ == "__main__":
     main()

@@ -30,13 +30,16 @@ def _fail(message: str) -> NoReturn:
     sys.exit(2)
 
 
-def _call(api: str, key: str, method: str, path: str, **kwargs: Any) -> Any:
-    """One API call; any failure ends the command with one line."""
+def _call(api: str, key: str, method: str, path: str, *,
+          headers: dict[str, str] | None = None, **kwargs: Any) -> Any:
+    """One API call (with `headers` besides the key); any failure ends the command
+    with one line."""
     import httpx
 
     try:
         reply = httpx.request(method, f"{api.rstrip('/')}{path}", timeout=30,
-                              headers={"authorization": f"Bearer {key}"}, **kwargs)
+                              headers={"authorization": f"Bearer {key}", **(headers or {})},
+                              **kwargs)
     except httpx.HTTPError as exc:
         _fail(f"cannot reach {api}: {exc}")
     if reply.status_code >= 400:

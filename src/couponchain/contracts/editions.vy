@@ -235,6 +235,7 @@ def register_edition(
     @custom:security Only an account with the merchant role registers, and
                      only for itself.
     """
+    assert staticcall REGISTRY.check_live(self, msg.sender)  # the registry reverts with its reason
     assert staticcall REGISTRY.role_of(msg.sender) == ROLE_MERCHANT, (
         "editions: caller is not a merchant"
     )
@@ -300,6 +301,7 @@ def record_sale(
     @custom:security The edition's merchant or a terminal bound to it only;
                      the sale is refused once `sold == cap`.
     """
+    assert staticcall REGISTRY.check_live(self, msg.sender)  # the registry reverts with its reason
     serial: uint256 = self._open_sales(edition_id, 1)
     self._editions[edition_id].sales_digest = self._sell(
         edition_id, serial, buyer, price, channel, order_ref,
@@ -328,6 +330,7 @@ def record_sales(
     @custom:security Same rules as `record_sale`; bounded by MAX_BATCH and
                      constant gas per item.
     """
+    assert staticcall REGISTRY.check_live(self, msg.sender)  # the registry reverts with its reason
     n: uint256 = len(buyers)
     assert n > 0, "editions: empty batch"
     assert len(prices) == n, "editions: prices length mismatch"
@@ -362,6 +365,7 @@ def reserve(edition_id: uint256, count: uint256, key: bytes32, expires: uint64) 
                      unavailable to other sellers until consumed, released,
                      or released by anyone after `expires`.
     """
+    assert staticcall REGISTRY.check_live(self, msg.sender)  # the registry reverts with its reason
     self._check_seller(edition_id)
     assert count > 0, "editions: empty reservation"
     now: uint256 = block.timestamp
@@ -409,6 +413,7 @@ def record_reserved_sales(
     @custom:security The reservation's holder only, before it expires or is
                      released, and only while it may still sell the edition.
     """
+    assert staticcall REGISTRY.check_live(self, msg.sender)  # the registry reverts with its reason
     n: uint256 = len(buyers)
     assert n > 0, "editions: empty batch"
     assert len(prices) == n, "editions: prices length mismatch"
@@ -455,6 +460,7 @@ def release(reservation_id: bytes32) -> uint256:
                      one cannot block an edition). A released reservation
                      stays closed: its key is not reusable.
     """
+    assert staticcall REGISTRY.check_live(self, msg.sender)  # the registry reverts with its reason
     held: Reservation = self._reservations[reservation_id]
     assert held.holder != empty(address), "editions: unknown reservation"
     assert not held.released, "editions: reservation released"
@@ -482,6 +488,7 @@ def transfer(coupon_id: uint256, receiver: address):
     @param receiver The new owner (non-zero).
     @custom:security Only the current owner; redeemed and voided coupons stay put.
     """
+    assert staticcall REGISTRY.check_live(self, msg.sender)  # the registry reverts with its reason
     word: uint256 = self._coupons[coupon_id]
     assert word != 0, "editions: unknown coupon"
     owner: address = self._owner(word)
@@ -503,6 +510,7 @@ def redeem(coupon_id: uint256):
                      The holder's consent (showing the coupon) is checked off
                      chain by the redeeming store.
     """
+    assert staticcall REGISTRY.check_live(self, msg.sender)  # the registry reverts with its reason
     self._redeem(coupon_id, 0)
 
 
@@ -514,6 +522,7 @@ def redeem_batch(coupon_ids: DynArray[uint256, MAX_BATCH]):
     @custom:security Same rules as `redeem`; the caller and window checks are
                      done once per run of coupons of the same edition.
     """
+    assert staticcall REGISTRY.check_live(self, msg.sender)  # the registry reverts with its reason
     checked: uint256 = 0
     for coupon_id: uint256 in coupon_ids:
         checked = self._redeem(coupon_id, checked)
@@ -527,6 +536,7 @@ def void(coupon_id: uint256):
     @param coupon_id The coupon.
     @custom:security The edition's merchant account only (not its terminals).
     """
+    assert staticcall REGISTRY.check_live(self, msg.sender)  # the registry reverts with its reason
     self._void(coupon_id, 0)
 
 
@@ -537,6 +547,7 @@ def void_batch(coupon_ids: DynArray[uint256, MAX_BATCH]):
     @param coupon_ids The coupons, of editions of the caller.
     @custom:security Same rules as `void`.
     """
+    assert staticcall REGISTRY.check_live(self, msg.sender)  # the registry reverts with its reason
     checked: uint256 = 0
     for coupon_id: uint256 in coupon_ids:
         checked = self._void(coupon_id, checked)

@@ -194,6 +194,7 @@ def anchor_logs(
                      platform for anyone. Record times are not compared with
                      the block time: terminals' clocks differ from the chain's.
     """
+    assert staticcall REGISTRY.check_live(self, msg.sender)  # the registry reverts with its reason
     self._anchor(
         LogBatch(
             batch_id=batch_id,
@@ -215,6 +216,7 @@ def anchor_logs_batch(batches: DynArray[LogBatch, MAX_BATCH]):
     @param batches The batches, each checked as in `anchor_logs`.
     @custom:security See `anchor_logs`.
     """
+    assert staticcall REGISTRY.check_live(self, msg.sender)  # the registry reverts with its reason
     assert len(batches) != 0, "marketing: empty batch"
     role: uint8 = self._submitter_role()
     for batch: LogBatch in batches:
@@ -264,6 +266,7 @@ def set_reporting_rules(rules: Bytes[MAX_RULES_BYTES]) -> uint256:
     @return uint256 The new version (sequential from 1 per merchant).
     @custom:security Only a merchant, for itself (not its terminals).
     """
+    assert staticcall REGISTRY.check_live(self, msg.sender)  # the registry reverts with its reason
     assert staticcall REGISTRY.role_of(msg.sender) == ROLE_MERCHANT, (
         "marketing: caller is not a merchant"
     )
@@ -329,6 +332,7 @@ def publish_report(
     @return uint256 The report id (sequential from 1).
     @custom:security The platform only.
     """
+    assert staticcall REGISTRY.check_live(self, msg.sender)  # the registry reverts with its reason
     self._check_platform()
     report_id: uint256 = self.report_count + 1
     self._publish(
@@ -357,6 +361,7 @@ def publish_reports(reports: DynArray[ReportInput, MAX_BATCH]) -> uint256:
     @return uint256 The first report id; the call made `[first, first + n)`.
     @custom:security The platform only.
     """
+    assert staticcall REGISTRY.check_live(self, msg.sender)  # the registry reverts with its reason
     self._check_platform()
     n: uint256 = len(reports)
     assert n != 0, "marketing: empty batch"
@@ -407,6 +412,7 @@ def update_marketing_info(
     @return uint256 The new version (sequential from 1 per merchant).
     @custom:security Only a merchant, for itself (not its terminals).
     """
+    assert staticcall REGISTRY.check_live(self, msg.sender)  # the registry reverts with its reason
     assert staticcall REGISTRY.role_of(msg.sender) == ROLE_MERCHANT, (
         "marketing: caller is not a merchant"
     )

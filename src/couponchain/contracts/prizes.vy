@@ -181,6 +181,7 @@ def create_campaign(
                      itself; listed terminals must be bound to it in the
                      registry (the binding never changes).
     """
+    assert staticcall REGISTRY.check_live(self, msg.sender)  # the registry reverts with its reason
     assert staticcall REGISTRY.role_of(msg.sender) == ROLE_MERCHANT, (
         "prizes: caller is not a merchant"
     )
@@ -256,6 +257,7 @@ def award(
                      fresh slot per award; prize counters written once per
                      prize kind.
     """
+    assert staticcall REGISTRY.check_live(self, msg.sender)  # the registry reverts with its reason
     merchant: address = self._campaigns[campaign_id].merchant
     assert merchant != empty(address), "prizes: unknown campaign"
     assert msg.sender == merchant, "prizes: caller is not the campaign's merchant"
@@ -304,6 +306,7 @@ def claim(award_id: uint256, consumer: address):
     @param consumer The award's consumer (as read from the scanned code).
     @custom:security See `claim_batch`.
     """
+    assert staticcall REGISTRY.check_live(self, msg.sender)  # the registry reverts with its reason
     self._claim_all([award_id], [consumer], [])
 
 
@@ -325,6 +328,7 @@ def claim_batch(
                      within the limit. The code's signature and one-time use
                      are checked off chain by the service.
     """
+    assert staticcall REGISTRY.check_live(self, msg.sender)  # the registry reverts with its reason
     assert len(award_ids) != 0, "prizes: empty batch"
     assert len(consumers) == len(award_ids), "prizes: consumers length mismatch"
     self._claim_all(award_ids, consumers, [])
@@ -349,6 +353,7 @@ def claim_batch_at(
                      campaign (an eligible terminal of that merchant, or the
                      merchant itself). Window and limit rules as `claim_batch`.
     """
+    assert staticcall REGISTRY.check_live(self, msg.sender)  # the registry reverts with its reason
     assert len(award_ids) != 0, "prizes: empty batch"
     assert len(consumers) == len(award_ids), "prizes: consumers length mismatch"
     assert len(terminals) == len(award_ids), "prizes: terminals length mismatch"
@@ -362,6 +367,7 @@ def revoke_award(award_id: uint256):
     @param award_id An awarded, unclaimed award.
     @custom:security The campaign's merchant only.
     """
+    assert staticcall REGISTRY.check_live(self, msg.sender)  # the registry reverts with its reason
     word: uint256 = self._awards[award_id]
     assert word != 0, "prizes: unknown award"
     campaign_id: uint256 = word >> _CAMPAIGN_SHIFT

@@ -243,6 +243,7 @@ def open_round(
            is submitted, in seconds (1 to 300).
     @return uint256 The new round's id (from 1).
     """
+    assert staticcall registry.check_live(self, msg.sender)  # the registry reverts with its reason
     platform: address = staticcall registry.platform()
     assert msg.sender == platform, "promotions: caller is not the platform"
     assert total != 0, "promotions: zero total"
@@ -297,6 +298,7 @@ def allocate(
     @param counts Coupons per merchant, each non-zero; the round's allocations
            never exceed its total.
     """
+    assert staticcall registry.check_live(self, msg.sender)  # the registry reverts with its reason
     assert msg.sender == staticcall registry.platform(), "promotions: caller is not the platform"
     self._check_round(round_id)
     assert len(counts) == len(merchants), "promotions: counts length mismatch"
@@ -335,6 +337,7 @@ def grant(
             `[first, first + sum(counts))`.
     @custom:security Writes two storage slots per coupon; bounded by MAX_BATCH.
     """
+    assert staticcall registry.check_live(self, msg.sender)  # the registry reverts with its reason
     assert staticcall registry.role_of(msg.sender) == ROLE_MERCHANT, (
         "promotions: caller is not a merchant"
     )
@@ -389,6 +392,7 @@ def transfer(coupon_id: uint256, receiver: address):
     @custom:security At most MAX_EARLIER_HOLDERS (16) transfers per coupon;
                      the 17th is refused, which bounds `distribute`.
     """
+    assert staticcall registry.check_live(self, msg.sender)  # the registry reverts with its reason
     holder: address = empty(address)
     status: uint8 = 0
     transfers: uint256 = 0
@@ -442,6 +446,7 @@ def write_off(
                      contract: its spending cap for incentives, refused with
                      "promotions: incentive cap exceeded" beyond what is left.
     """
+    assert staticcall registry.check_live(self, msg.sender)  # the registry reverts with its reason
     acting: address = self._acting_merchant()
     incentive: uint256 = self._write_off(
         acting, coupon_id, order_amount, nonce, expiry, merchant, max_amount, signature
@@ -473,6 +478,7 @@ def write_off_batch(
     @param signatures One holder signature per coupon.
     @return uint256 The total incentive charged.
     """
+    assert staticcall registry.check_live(self, msg.sender)  # the registry reverts with its reason
     n: uint256 = len(coupon_ids)
     assert n != 0, "promotions: empty batch"
     assert len(order_amounts) == n, "promotions: order amounts length mismatch"
@@ -511,6 +517,7 @@ def reverse_write_off(coupon_id: uint256):
            rollback_window`).
     @custom:security Callable by the redeeming merchant or its terminals.
     """
+    assert staticcall registry.check_live(self, msg.sender)  # the registry reverts with its reason
     merchant: address = self._acting_merchant()
     holder: address = empty(address)
     status: uint8 = 0
@@ -550,6 +557,7 @@ def distribute(coupon_ids: DynArray[uint256, MAX_BATCH]):
                      the platform, so the parts add up to the pool exactly.
                      The platform account is the registry's at distribution.
     """
+    assert staticcall registry.check_live(self, msg.sender)  # the registry reverts with its reason
     assert len(coupon_ids) != 0, "promotions: empty batch"
     platform: address = staticcall registry.platform()
     for i: uint256 in range(len(coupon_ids), bound=MAX_BATCH):

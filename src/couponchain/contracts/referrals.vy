@@ -194,6 +194,7 @@ def register_product(
     @param circulation Batch 1 units for sale (1 to 2**64 - 1).
     @return uint256 The new product's id (from 1).
     """
+    assert staticcall registry.check_live(self, msg.sender)  # the registry reverts with its reason
     assert staticcall registry.role_of(msg.sender) == ROLE_MERCHANT, (
         "referrals: caller is not a merchant"
     )
@@ -254,6 +255,7 @@ def open_batch(
     @param rebate_bps Rebate ratio of each sale, at most `max_rebate_bps`.
     @return uint256 The new batch's number (from 2).
     """
+    assert staticcall registry.check_live(self, msg.sender)  # the registry reverts with its reason
     self._check_originator(product_id)
     current: uint256 = self._products[product_id].batch_count
     assert self._ended(product_id, current), "referrals: current batch still open"
@@ -293,6 +295,7 @@ def close_batch(product_id: uint256):
     @param product_id A product of the caller whose current batch is open and
            not sold out.
     """
+    assert staticcall registry.check_live(self, msg.sender)  # the registry reverts with its reason
     originator: address = self._check_originator(product_id)
     batch: uint256 = self._products[product_id].batch_count
     assert not self._ended(product_id, batch), "referrals: batch already ended"
@@ -337,6 +340,7 @@ def purchase(
                      promotion record is the `Purchased` event of this same
                      transaction. State is written before the token call.
     """
+    assert staticcall registry.check_live(self, msg.sender)  # the registry reverts with its reason
     assert staticcall registry.role_of(msg.sender) == ROLE_CONSUMER, (
         "referrals: caller is not a consumer"
     )

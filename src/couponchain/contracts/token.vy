@@ -14,7 +14,7 @@
         token.transfer(b, 250_000)                           # any holder
         ```
 @custom:security Minting rights follow `registry.platform()` at call time,
-                 so a `transfer_platform` on the registry moves them too.
+                 so a platform transfer on the registry (once accepted) moves them too.
                  snekmate's own owner and minter roles are renounced in the
                  constructor and its `mint`, `set_minter`, `burn` and
                  ownership functions are not exported, so no second minting

@@ -64,8 +64,9 @@ class ParticipantService:
         self.gateway = gateway
         self.indexer = indexer
         self.credentials = credentials
-        #: Participants by id: what a participant is never changes, so this cache
-        #: cannot go stale (whether its key is still valid is checked every time).
+        #: Participants by id: what a participant is never changes (but for the
+        #: platform's account after a key rotation, which calls `forget`), so this
+        #: cache cannot go stale (whether its key is still valid is checked every time).
         self._callers: dict[str, Caller] = {}
         self._signers: dict[str, LocalAccount] = {}
 
@@ -131,6 +132,12 @@ class ParticipantService:
                 raise Unauthorized("the participant of this key no longer exists")
             caller = self._callers[participant_id] = _caller(row)
         return caller
+
+    def forget(self, participant_id: str) -> None:
+        """Drop the cached caller and signer of a participant whose chain account
+        changed (the platform's, after a key rotation)."""
+        self._callers.pop(participant_id, None)
+        self._signers.pop(participant_id, None)
 
     async def may_manage(self, caller: Caller, participant_id: str) -> bool:
         """Whether `caller` may create, list and revoke the keys of `participant_id`:
@@ -274,6 +281,16 @@ class ParticipantService:
         """The registry's record of an address, from the read model."""
         async with self.db.session() as s:
             return await s.get(ParticipantRecord, address)
+
+    async def terminals_of(self, merchant_id: str, limit: int,
+                           after: str | None) -> list[Participant]:
+        """A merchant's terminals, by id, `limit` after the cursor `after`."""
+        query = select(Participant).where(Participant.role == int(Role.TERMINAL),
+                                          Participant.merchant_id == merchant_id)
+        if after:
+            query = query.where(Participant.id > after)
+        async with self.db.session() as s:
+            return list((await s.execute(query.order_by(Participant.id).limit(limit))).scalars())
 
     async def list(self, role: Role, limit: int, after: str | None) -> list[Participant]:
         """Participants of one role, by id, `limit` after the cursor `after`."""

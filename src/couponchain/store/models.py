@@ -196,6 +196,37 @@ class ParticipantRecord(Base):
     registrar: Mapped[str] = mapped_column(String(42))
     block_number: Mapped[int] = mapped_column(BigInteger)
     tx_hash: Mapped[str] = mapped_column(String(66))
+    #: 0 active, 1 suspended, 2 unbound: the account's own standing (a terminal
+    #: of a suspended merchant keeps 0; see `domain.roles.Standing`).
+    status: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: The reason, caller and transaction of the last change of standing.
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    status_by: Mapped[str | None] = mapped_column(String(42))
+    status_block: Mapped[int | None] = mapped_column(BigInteger)
+    status_tx: Mapped[str | None] = mapped_column(String(66))
+
+
+class CapabilityPause(Base):
+    """Read model: a capability contract's pause switch and the last reason given."""
+
+    __tablename__ = "capability_pauses"
+
+    address: Mapped[str] = mapped_column(String(42), primary_key=True)
+    paused: Mapped[bool]
+    reason: Mapped[str] = mapped_column(Text)
+    by: Mapped[str] = mapped_column(String(42))
+    block_number: Mapped[int] = mapped_column(BigInteger)
+    tx_hash: Mapped[str] = mapped_column(String(66))
+
+
+class PlatformRotation(Base):
+    """The custodial key of a proposed next platform account, until it accepts."""
+
+    __tablename__ = "platform_rotations"
+
+    candidate: Mapped[str] = mapped_column(String(42), primary_key=True)
+    encrypted_key: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class EditionTerms(Base):

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import Query, Request
+from fastapi import Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
@@ -13,6 +13,7 @@ from couponchain.api.deps import CallerDep, IdempotencyDep, IdempotencyKey, Runt
 from couponchain.api.idempotency import request_hash
 from couponchain.api.inputs import Input
 from couponchain.domain.roles import Role
+from couponchain.errors import Forbidden
 
 router = bounded_router(prefix="/v1", tags=["participants"])
 
@@ -38,6 +39,18 @@ class ParticipantPublic(BaseModel):
     merchant_id: str | None
 
 
+class ParticipantWithStanding(ParticipantPublic):
+    standing: Literal["active", "suspended", "unbound"] = Field(
+        description="the participant's own standing in the registry")
+    active: bool = Field(description="whether it may act on chain now: its own standing "
+                         "and, for a terminal, its merchant's are active")
+    standing_reason: str | None = Field(description="the reason given with the last change")
+    standing_changed_by: str | None = Field(description="who made the last change (address)")
+    standing_tx: str | None = Field(description="the transaction of the last change")
+    merchant_standing: Literal["active", "suspended", "unbound"] | None = Field(
+        description="a terminal's merchant's standing")
+
+
 class ParticipantCreated(ParticipantPublic):
     api_key: str = Field(description="shown once; store it safely")
     tx_hash: str
@@ -45,7 +58,7 @@ class ParticipantCreated(ParticipantPublic):
 
 
 class ParticipantPage(BaseModel):
-    items: list[ParticipantPublic]
+    items: list[ParticipantWithStanding]
     next_cursor: str | None
 
 
@@ -84,15 +97,20 @@ async def create_consumer(body: ParticipantCreate, request: Request, runtime: Ru
     return await _create(runtime, caller, idem, key, request, Role.CONSUMER, body.name)
 
 
-@router.get("/participants/me", response_model=ParticipantPublic, summary="Who am I")
+async def _with_standing(runtime, rows: list) -> list[dict]:  # noqa: ANN001
+    standings = await runtime.standing.standings(rows)
+    return [{**runtime.participants.public(r), **standings[r.id].public()} for r in rows]
+
+
+@router.get("/participants/me", response_model=ParticipantWithStanding, summary="Who am I")
 async def me(runtime: RuntimeDep, caller: CallerDep) -> dict:
-    return runtime.participants.public(await runtime.participants.get(caller.id))
+    return (await _with_standing(runtime, [await runtime.participants.get(caller.id)]))[0]
 
 
-@router.get("/participants/{participant_id}", response_model=ParticipantPublic,
-            summary="A participant's public data")
+@router.get("/participants/{participant_id}", response_model=ParticipantWithStanding,
+            summary="A participant's public data and standing (active, suspended, unbound)")
 async def get_participant(participant_id: str, runtime: RuntimeDep) -> dict:
-    return runtime.participants.public(await runtime.participants.get(participant_id))
+    return (await _with_standing(runtime, [await runtime.participants.get(participant_id)]))[0]
 
 
 @router.get("/merchants", response_model=ParticipantPage, summary="List merchants")
@@ -102,5 +120,21 @@ async def list_merchants(
     cursor: Annotated[str | None, Query(max_length=32)] = None,
 ) -> dict:
     rows = await runtime.participants.list(Role.MERCHANT, limit, cursor)
-    return {"items": [runtime.participants.public(r) for r in rows],
+    return {"items": await _with_standing(runtime, rows),
+            "next_cursor": rows[-1].id if len(rows) == limit else None}
+
+
+@router.get("/merchants/{merchant_id}/terminals", response_model=ParticipantPage,
+            summary="A merchant's terminals with their standing (the merchant, platform)")
+async def list_terminals(
+    merchant_id: Annotated[str, Path(max_length=32)],
+    runtime: RuntimeDep,
+    caller: CallerDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    cursor: Annotated[str | None, Query(max_length=32)] = None,
+) -> dict:
+    if caller.role != Role.PLATFORM and caller.id != merchant_id:
+        raise Forbidden("a merchant lists its own terminals only", field="merchant_id")
+    rows = await runtime.participants.terminals_of(merchant_id, limit, cursor)
+    return {"items": await _with_standing(runtime, rows),
             "next_cursor": rows[-1].id if len(rows) == limit else None}
