@@ -307,6 +307,42 @@ async def test_two_terminals_one_code_make_one_claim(client: httpx.AsyncClient,
     assert stats["claimed"] == 1
 
 
+async def test_a_suspended_terminal_or_one_of_a_suspended_merchant_claims_nothing(
+        client: httpx.AsyncClient, runtime: Runtime) -> None:
+    """A claim is acknowledged before the chain records it, so the registry's refusal of
+    a suspended terminal must be applied before: no scan, no claim row, no offline sync."""
+    w = await _world(client)
+    campaign = await _campaign(client, w)
+    (award_id,) = await _award(client, w, campaign["id"], (w.ann, 0))
+    code = await _code(client, w.ann, award_id)
+    scanned = await _scan(client, w.till, code)  # before the suspension
+
+    async def standing(who: dict[str, Any], by: dict[str, Any], change: str) -> None:
+        done = await client.post(f"/v1/participants/{who['id']}/{change}", headers={
+            **auth(by), "Idempotency-Key": f"{change}-{who['id']}-{time.time_ns()}"},
+            json={"reason": "till stolen"} if change == "suspend" else {})
+        assert done.is_success, done.text
+
+    await standing(w.till, w.shop, "suspend")
+    for answer in (
+            await client.post("/v1/prize-scans", json={"code": code}, headers=auth(w.till)),
+            await client.post("/v1/prize-claims", json={"scan_id": scanned["scan_id"]},
+                              headers=auth(w.till)),
+            await client.post("/v1/prize-claims:sync", headers=auth(w.till),
+                              json={"claims": [{"code": code, "scanned_at": iso(time.time())}]})):
+        assert answer.status_code == 403, answer.text
+        assert "it is suspended (till stolen)" in answer.json()["detail"]
+    await standing(w.till, w.shop, "reinstate")
+    await standing(w.shop, {"api_key": "test-admin-key"}, "suspend")
+    refused = await client.post("/v1/prize-scans", json={"code": code}, headers=auth(w.till2))
+    assert refused.status_code == 403, refused.text
+    assert "its merchant is suspended" in refused.json()["detail"]
+    async with runtime.db.session() as s:
+        assert await s.scalar(select(func.count()).select_from(PrizeClaim)) == 0
+    await standing(w.shop, {"api_key": "test-admin-key"}, "reinstate")
+    assert (await _scan(client, w.till2, code))["claimable"]
+
+
 async def test_offline_queue_is_reconciled(client: httpx.AsyncClient) -> None:
     w = await _world(client)
     campaign = await _campaign(client, w)

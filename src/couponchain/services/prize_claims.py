@@ -116,11 +116,28 @@ class ClaimDesk:
             self._addresses[participant_id] = address
         return address
 
-    @staticmethod
-    def _terminal_of(caller: Caller) -> str:
+    async def _terminal_of(self, caller: Caller) -> str:
+        """The merchant a scanning caller acts for, once its standing allows it.
+
+        A claim is acknowledged here and recorded on chain later, where the
+        registry refuses a suspended or unbound terminal (or one of a suspended
+        merchant); so the same rule is applied before anything is acknowledged."""
         merchant_id = caller.acts_for_merchant
         if merchant_id is None:
             raise Forbidden("only a terminal (or its merchant) scans and claims prizes")
+        async with self.db.session() as s:
+            row = await s.get(Participant, caller.id)
+        if row is not None:
+            # Judged on the registry's read model; a participant it has not indexed
+            # yet counts as active, as the registry registered it so.
+            standing = await self.rt.standing.standing(row)
+            if standing.merchant_standing not in (None, "active"):
+                raise Forbidden(f"this {caller.role.name.lower()} may not claim prizes: "
+                                f"its merchant is {standing.merchant_standing}")
+            if standing.standing != "active":
+                why = f" ({standing.reason})" if standing.reason else ""
+                raise Forbidden(f"this {caller.role.name.lower()} may not claim prizes: "
+                                f"it is {standing.standing}{why}")
         return merchant_id
 
     # -- scans -----------------------------------------------------------------------
@@ -136,7 +153,7 @@ class ClaimDesk:
         and this sync must come within the offline window of the code's issue
         (`prize_codes.check_offline`).
         """
-        merchant_id = self._terminal_of(caller)
+        merchant_id = await self._terminal_of(caller)
         parsed = prize_codes.parse_code(code)
         now = int(time.time())
         at = now if local_time is None else local_time
@@ -190,7 +207,7 @@ class ClaimDesk:
         then, `recorded` with its transaction after; `GET /v1/prize-claims/{id}`).
         A retry of a claim (the answer was lost, e.g. a crash) gets the same claim.
         """
-        self._terminal_of(caller)
+        await self._terminal_of(caller)
         scanned = self.recent_scans.take(scan_id, caller.id) \
             or await self._scanned(caller, scan_id)
         try:
@@ -297,7 +314,7 @@ class ClaimDesk:
         refused, its reason naming the rule (`not_expired: offline-window-passed:
         ...`). Its claim stays marked `source: offline`.
         """
-        self._terminal_of(caller)
+        await self._terminal_of(caller)
         if not 1 <= len(queued) <= SYNC_MAX:
             raise InvalidInput(f"must hold 1 to {SYNC_MAX} queued claims", field="claims")
         order = sorted(range(len(queued)), key=lambda i: (queued[i][1], i))
