@@ -95,7 +95,7 @@ def test_terminal_anchors_for_its_merchant(marketing, terminal, merchant):
         100,
         200,
     )
-    stored = marketing.anchor(7)
+    stored = marketing.anchor(terminal, 7)
     assert stored == (merchant, terminal, ROOT, 10, 100, 200, boa.env.timestamp)
     assert marketing.anchor_count() == 1
 
@@ -103,8 +103,8 @@ def test_terminal_anchors_for_its_merchant(marketing, terminal, merchant):
 def test_platform_anchors_for_a_merchant_or_a_mixed_batch(marketing, platform, merchant):
     anchor(marketing, platform, batch_id=1, merchant=merchant)
     anchor(marketing, platform, batch_id=2)
-    assert marketing.anchor(1)[0] == merchant
-    assert marketing.anchor(2)[0] == ZERO
+    assert marketing.anchor(platform, 1)[0] == merchant
+    assert marketing.anchor(platform, 2)[0] == ZERO
     assert marketing.anchor_count() == 2
 
 
@@ -143,20 +143,39 @@ def test_anchor_checks_its_fields(marketing, terminal, merchant, overrides, erro
 
 def test_single_instant_batch_is_fine(marketing, terminal, merchant):
     anchor(marketing, terminal, merchant=merchant, first=500, last=500)
-    assert marketing.anchor(1)[5] == 500
+    assert marketing.anchor(terminal, 1)[5] == 500
 
 
 def test_anchor_is_immutable(marketing, terminal, platform, merchant):
     anchor(marketing, terminal, merchant=merchant)
     with boa.reverts(ERR_ANCHORED):
         anchor(marketing, terminal, merchant=merchant, root=b"\x33" * 32)
-    with boa.reverts(ERR_ANCHORED):
-        anchor(marketing, platform, merchant=merchant, root=b"\x33" * 32)
-    assert marketing.anchor(1)[2] == ROOT
+    assert marketing.anchor(terminal, 1)[2] == ROOT
 
 
-def test_unknown_anchor_is_all_zero(marketing):
-    assert marketing.anchor(99) == (ZERO, ZERO, b"\x00" * 32, 0, 0, 0, 0)
+def test_unknown_anchor_is_all_zero(marketing, terminal):
+    assert marketing.anchor(terminal, 99) == (ZERO, ZERO, b"\x00" * 32, 0, 0, 0, 0)
+
+
+def test_ids_are_per_submitter_so_none_can_take_another_s(
+    marketing, registry, platform, terminal, merchant, other_merchant
+):
+    # Regression (issue 23): batch ids were global and first come first
+    # served, so a terminal that anchored ids ahead of another's blocked its
+    # anchoring for good ("batch already anchored").
+    rogue = boa.env.generate_address("marketing_rogue_terminal")
+    with boa.env.prank(platform):
+        registry.register(rogue, Role.TERMINAL, other_merchant)
+    for batch_id in (1, 2, 3):
+        anchor(marketing, rogue, batch_id=batch_id, merchant=other_merchant, root=b"\x66" * 32)
+    anchor(marketing, terminal, batch_id=1, merchant=merchant)
+    with boa.env.prank(terminal):
+        marketing.anchor_logs_batch([(2, merchant, ROOT, 3, 1, 2), (3, merchant, ROOT, 3, 1, 2)])
+    anchor(marketing, platform, batch_id=1, merchant=merchant, root=b"\x77" * 32)
+    assert marketing.anchor(terminal, 1)[:3] == (merchant, terminal, ROOT)
+    assert marketing.anchor(rogue, 1)[:3] == (other_merchant, rogue, b"\x66" * 32)
+    assert marketing.anchor(platform, 1)[2] == b"\x77" * 32
+    assert marketing.anchor_count() == 7
 
 
 def test_anchor_batch_is_all_or_nothing(marketing, terminal, merchant):
@@ -198,13 +217,15 @@ def test_inclusion_proofs_verify_on_chain(marketing, terminal, merchant, n):
     anchor(marketing, terminal, merchant=merchant, root=levels[-1][0], count=n)
     for i, record in enumerate(records):
         proof = logs.proof_from_levels(levels, i)
-        assert marketing.verify_inclusion(1, logs.leaf_hash(record), proof)
+        assert marketing.verify_inclusion(terminal, 1, logs.leaf_hash(record), proof)
+        # the same id under another submitter is another batch
+        assert not marketing.verify_inclusion(merchant, 1, logs.leaf_hash(record), proof)
     tampered = replace(records[0], time=records[0].time + 1)
     assert not marketing.verify_inclusion(
-        1, logs.leaf_hash(tampered), logs.proof_from_levels(levels, 0)
+        terminal, 1, logs.leaf_hash(tampered), logs.proof_from_levels(levels, 0)
     )
     assert not marketing.verify_inclusion(
-        2, logs.leaf_hash(records[0]), logs.proof_from_levels(levels, 0)
+        terminal, 2, logs.leaf_hash(records[0]), logs.proof_from_levels(levels, 0)
     )
 
 

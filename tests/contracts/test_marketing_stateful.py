@@ -4,7 +4,8 @@ Random participants anchor log batches, set reporting rules, publish reports,
 update marketing info and let time pass. A ghost model predicts the exact
 outcome of every call (the revert string or the new state). After every step:
 rules and info versions equal the ghost's and never decrease; only merchants
-ever changed their own rules or info; every anchor, once written, is unchanged;
+ever changed their own rules or info; every anchor, once written, is unchanged
+and lives under its submitter's own ids (one caller never blocks another's);
 every report hash maps to the one report that published it. The whole state is
 read from storage after every step (no EVM call); the views are compared for
 the records the step changed. Each example runs in its own state snapshot.
@@ -84,7 +85,7 @@ class MarketingMachine(ContractMachine):
 
     def __init__(self):
         super().__init__()
-        self.anchors: dict[int, GhostAnchor] = {}
+        self.anchors: dict[tuple[str, int], GhostAnchor] = {}  # (submitter, batch id)
         # merchant -> (rules hash, set at) of each version
         self.rules: dict[str, list[tuple[bytes, int]]] = {"M1": [], "M2": []}
         # merchant -> (content hash, valid from, valid until, set at) of each version
@@ -123,7 +124,7 @@ class MarketingMachine(ContractMachine):
             error = "marketing: caller is not a terminal or the platform"
         elif batch_id == 0:
             error = "marketing: zero batch id"
-        elif batch_id in self.anchors:
+        elif (caller, batch_id) in self.anchors:
             error = "marketing: batch already anchored"
         elif role == Role.TERMINAL and merchant != own:
             error = "marketing: terminal of another merchant"
@@ -147,7 +148,7 @@ class MarketingMachine(ContractMachine):
             last,
         )
         if error is None:
-            self.anchors[batch_id] = GhostAnchor(
+            self.anchors[caller, batch_id] = GhostAnchor(
                 None if merchant == "none" else merchant,
                 caller,
                 root,
@@ -156,7 +157,7 @@ class MarketingMachine(ContractMachine):
                 last,
                 boa.env.timestamp,
             )
-            self.touched.add(("anchor", batch_id))
+            self.touched.add(("anchor", (caller, batch_id)))
 
     @rule(caller=owners, payload=payloads)
     def set_rules(self, caller, payload):
@@ -287,12 +288,14 @@ class MarketingMachine(ContractMachine):
     @invariant()
     def anchors_are_immutable(self):
         assert self.state.word("anchor_count") == len(self.anchors)
-        for batch_id in range(7):
-            ghost = self.anchors.get(batch_id)
-            if ghost is None:  # an anchor's root is never zero
-                assert self.state.word("_anchors", batch_id, member="merkle_root") == 0
-            else:
-                assert self.state.words("_anchors", batch_id) == ghost.words()
+        for submitter in ("P", "T1", "T2"):
+            for batch_id in range(7):
+                ghost = self.anchors.get((submitter, batch_id))
+                keys = (ADDRESS[submitter], batch_id)
+                if ghost is None:  # an anchor's root is never zero
+                    assert self.state.word("_anchors", *keys, member="merkle_root") == 0
+                else:
+                    assert self.state.words("_anchors", *keys) == ghost.words()
 
     @invariant()
     def reports_are_unique(self):
@@ -307,7 +310,9 @@ class MarketingMachine(ContractMachine):
     def views_match_what_changed(self):
         for kind, key in sorted(self.touched, key=str):
             if kind == "anchor":
-                assert as_words(*self.marketing.anchor(key)) == self.anchors[key].words()
+                submitter, batch_id = key
+                anchor = self.marketing.anchor(ADDRESS[submitter], batch_id)
+                assert as_words(*anchor) == self.anchors[key].words()
             elif kind == "report":
                 report = self.marketing.report(key)
                 assert as_words(*report) == self.report_rows[key]

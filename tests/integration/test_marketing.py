@@ -23,13 +23,14 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from couponchain.api.app import create_app
+from couponchain.chain.gateway import Call
 from couponchain.domain import access_logs as logs
 from couponchain.domain import indicators as ind
 from couponchain.domain.access_log_columns import RecordColumns
 from couponchain.runtime import Runtime
 from couponchain.services import marketing_views as views
 from couponchain.services.marketing import MarketingService
-from couponchain.store.models import AccessLogBatch, MarketingDelivery
+from couponchain.store.models import AccessLogBatch, MarketingAnchor, MarketingDelivery
 from tests.integration.conftest import make_settings
 
 HOUR = 3600
@@ -119,7 +120,8 @@ async def test_a_batch_is_anchored_and_each_record_proves_its_inclusion(
     w = await _world(client)
     batch = await _ingest(client, w.till, _mixed(w, 101, T))
     assert batch["record_count"] == 101 and batch["anchor_tx"] == batch["tx_hash"]
-    anchor = await runtime.view("marketing", "anchor", batch["batch_id"])
+    till = w.till["address"]
+    anchor = await runtime.view("marketing", "anchor", till, batch["batch_id"])
     assert "0x" + bytes(anchor[2]).hex() == batch["merkle_root"]
 
     for index in (0, 37, 100):
@@ -128,7 +130,9 @@ async def test_a_batch_is_anchored_and_each_record_proves_its_inclusion(
         root = bytes.fromhex(p["merkle_root"][2:])
         assert p["verified"] and logs.verify(leaf, path, root)
         assert p["merkle_root"] == batch["merkle_root"] and p["anchor_tx"] == batch["tx_hash"]
-        assert await runtime.view("marketing", "verify_inclusion", batch["batch_id"], leaf, path)
+        assert p["submitter"] == till
+        assert await runtime.view("marketing", "verify_inclusion", till, batch["batch_id"],
+                                  leaf, path)
         # The record as served hashes to the leaf; changed in any field, it proves nothing.
         r = p["record"]
         served = logs.AccessRecord(bytes.fromhex(r["visitor"][2:]), r["account"], r["time"],
@@ -139,7 +143,7 @@ async def test_a_batch_is_anchored_and_each_record_proves_its_inclusion(
             served.visitor, served.account, served.time + 1, served.merchant, served.method,
             served.operation))
         assert not logs.verify(tampered, path, root)
-        assert not await runtime.view("marketing", "verify_inclusion", batch["batch_id"],
+        assert not await runtime.view("marketing", "verify_inclusion", till, batch["batch_id"],
                                       tampered, path)
     missing = await client.get(f"/v1/access-logs/{batch['batch_id']}/proof/101")
     assert missing.status_code == 404
@@ -149,6 +153,53 @@ async def test_a_batch_is_anchored_and_each_record_proves_its_inclusion(
     assert len(visitors) == 101 and all(len(v) == 32 for v in visitors)
     stored = store.path(batch["batch_id"]).read_bytes()
     assert not any(f"10.0.{i % 7}.{i % 5}".encode() in stored for i in range(101))
+
+
+async def _proves_on_chain(runtime: Runtime, p: dict[str, Any]) -> bool:
+    leaf, path = bytes.fromhex(p["leaf"][2:]), [bytes.fromhex(h[2:]) for h in p["proof"]]
+    return bool(await runtime.view("marketing", "verify_inclusion", p["submitter"],
+                                   p["batch_id"], leaf, path))
+
+
+async def test_terminals_of_two_merchants_anchor_the_same_batch_id_and_both_prove(
+        client: httpx.AsyncClient, runtime: Runtime) -> None:
+    # Regression (issue 23): batch ids were global on chain, first come first
+    # served, so another merchant's terminal that anchored the id the service
+    # would use next blocked this terminal's anchoring (and its event would
+    # have collided in the read model).
+    w = await _world(client)
+    rogue = (await client.post("/v1/terminals", json={"name": "Rogue till"},
+                               headers=auth(w.other))).json()
+    first = await _ingest(client, w.till, _mixed(w, 5, T))
+    taken = first["batch_id"] + 1  # the service's next id
+    rogue_records = [logs.AccessRecord(bytes([i]) * 32, "", T + i, w.other_number,
+                                       logs.AccessMethod.APP, logs.Operation.VIEW)
+                     for i in range(1, 4)]
+    levels = logs.tree_levels([logs.leaf_hash(r) for r in rogue_records])
+    call = Call("marketing", "anchor_logs_batch",
+                item=((taken, w.other["address"], levels[-1][0], 3, T + 1, T + 3),),
+                kind="anchor 3 access logs")
+    op = await runtime.gateway.submit(await runtime.participants.signer(rogue["id"]), call,
+                                      op_key=f"rogue-anchor:{taken}")
+    await runtime.indexer.wait_for(op.block_number)
+
+    mine = await _ingest(client, w.till, _mixed(w, 9, T))
+    assert mine["batch_id"] == taken
+    p = (await client.get(f"/v1/access-logs/{taken}/proof/4")).json()
+    assert p["verified"] and p["submitter"] == w.till["address"]
+    assert p["merkle_root"] == mine["merkle_root"] and p["anchor_tx"] == mine["tx_hash"]
+    assert await _proves_on_chain(runtime, p)
+    for i, r in enumerate(rogue_records):
+        leaf, path = logs.leaf_hash(r), logs.proof_from_levels(levels, i)
+        assert await runtime.view("marketing", "verify_inclusion", rogue["address"], taken,
+                                  leaf, path)
+        assert not await runtime.view("marketing", "verify_inclusion", w.till["address"],
+                                      taken, leaf, path)
+    async with runtime.db.session() as s:
+        rows = (await s.execute(select(MarketingAnchor.submitter, MarketingAnchor.merkle_root)
+                                .where(MarketingAnchor.batch_id == taken))).all()
+    assert sorted(rows) == sorted([(w.till["address"], mine["merkle_root"]),
+                                   (rogue["address"], "0x" + levels[-1][0].hex())])
 
 
 async def test_a_bad_record_rejects_the_whole_batch(client: httpx.AsyncClient,

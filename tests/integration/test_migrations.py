@@ -8,7 +8,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, inspect
 
 from couponchain.store.db import alembic_config, migrate, sync_url
 from couponchain.store.models import Base
@@ -27,6 +27,21 @@ def _differences(url: str) -> list[object]:
 def test_the_migrated_schema_is_the_models_schema(database_url: str) -> None:
     migrate(database_url)
     assert _differences(database_url) == []
+
+
+def test_the_migrated_primary_keys_are_the_models(database_url: str) -> None:
+    # compare_metadata does not compare primary keys; a read model keyed
+    # differently from its model (e.g. marketing anchors, keyed per submitter
+    # since 0013) would only show as a duplicate key in the indexer.
+    migrate(database_url)
+    engine = create_engine(sync_url(database_url))
+    try:
+        reflected = inspect(engine)
+        for table in Base.metadata.sorted_tables:
+            key = reflected.get_pk_constraint(table.name)["constrained_columns"]
+            assert set(key) == {c.name for c in table.primary_key.columns}, table.name
+    finally:
+        engine.dispose()
 
 
 def test_every_migration_goes_down_and_up_again(database_url: str) -> None:

@@ -9,13 +9,15 @@
         rid = marketing.publish_report(merchant, v, 0, report_hash,
                                        start, end, TRIGGER_PERIODIC)         # platform
         info_v = marketing.update_marketing_info(info_json, valid_from, valid_until)  # merchant
-        marketing.verify_inclusion(batch_id, leaf, proof)                    # anyone
+        marketing.verify_inclusion(submitter, batch_id, leaf, proof)         # anyone
         ```
 
         - Access-log batches: a terminal (for its own merchant) or the platform
           (for any merchant, or `empty(address)` for a batch mixing
           merchants) anchors the Merkle root of a batch under a batch id the
-          service chose. An anchor is written once and never changes; the
+          service chose. Anchors are keyed by (submitter, batch id): each
+          submitter has its own id space, so no caller can take, or block,
+          another's ids. An anchor is written once and never changes; the
           tree is the one of `couponchain.domain.access_logs` (keccak256,
           sorted pairs, as snekmate's `merkle_proof_verification`), so
           `verify_inclusion` checks a record's proof on chain.
@@ -149,7 +151,7 @@ REGISTRY: public(immutable(IRegistry))
 # rely on the layout).
 anchor_count: public(uint256)
 report_count: public(uint256)
-_anchors: HashMap[uint256, Anchor]
+_anchors: HashMap[address, HashMap[uint256, Anchor]]  # submitter -> batch id -> anchor
 _rules: HashMap[address, RulesState]
 _rules_hashes: HashMap[address, HashMap[uint256, bytes32]]
 _reports: HashMap[uint256, Report]
@@ -182,7 +184,8 @@ def anchor_logs(
 ):
     """
     @dev Anchors the Merkle root of one access-log batch.
-    @param batch_id The service's id of the batch, not 0, never anchored before.
+    @param batch_id The service's id of the batch, not 0, never anchored
+           before by the same caller (ids are per submitter).
     @param merchant The merchant whose records the batch holds; for a terminal
            its own merchant; the platform may pass `empty(address)` for a
            batch mixing merchants.
@@ -191,7 +194,9 @@ def anchor_logs(
     @param first_time The earliest record time (epoch seconds, UTC).
     @param last_time The latest record time, not before `first_time`.
     @custom:security A terminal anchors for the merchant it is bound to, the
-                     platform for anyone. Record times are not compared with
+                     platform for anyone. The anchor is keyed by the caller
+                     and the id, so another caller's anchors never collide
+                     with this caller's. Record times are not compared with
                      the block time: terminals' clocks differ from the chain's.
     """
     assert staticcall REGISTRY.check_live(self, msg.sender)  # the registry reverts with its reason
@@ -225,30 +230,32 @@ def anchor_logs_batch(batches: DynArray[LogBatch, MAX_BATCH]):
 
 @view
 @external
-def anchor(batch_id: uint256) -> Anchor:
+def anchor(submitter: address, batch_id: uint256) -> Anchor:
     """
     @dev The anchor of a batch.
-    @param batch_id The batch.
+    @param submitter The terminal or platform account that anchored it.
+    @param batch_id The batch's id in that submitter's id space.
     @return Anchor All zero for a batch never anchored.
     """
-    return self._anchors[batch_id]
+    return self._anchors[submitter][batch_id]
 
 
 @view
 @external
 def verify_inclusion(
-    batch_id: uint256, leaf: bytes32, proof: DynArray[bytes32, MAX_PROOF]
+    submitter: address, batch_id: uint256, leaf: bytes32, proof: DynArray[bytes32, MAX_PROOF]
 ) -> bool:
     """
     @dev Whether `leaf` (a record's leaf hash, see
          `couponchain.domain.access_logs.leaf_hash`) belongs to an anchored
          batch.
-    @param batch_id The batch.
+    @param submitter The terminal or platform account that anchored the batch.
+    @param batch_id The batch's id in that submitter's id space.
     @param leaf The record's leaf hash.
     @param proof The sibling hashes from the leaf up to the root.
     @return bool False for an unknown batch or a wrong proof.
     """
-    root: bytes32 = self._anchors[batch_id].merkle_root
+    root: bytes32 = self._anchors[submitter][batch_id].merkle_root
     if root == empty(bytes32):
         return False
     return merkle._verify(proof, root, leaf)
@@ -480,7 +487,7 @@ def _submitter_role() -> uint8:
 @internal
 def _anchor(batch: LogBatch, role: uint8):
     assert batch.batch_id != 0, "marketing: zero batch id"
-    assert self._anchors[batch.batch_id].merkle_root == empty(bytes32), (
+    assert self._anchors[msg.sender][batch.batch_id].merkle_root == empty(bytes32), (
         "marketing: batch already anchored"
     )
     if role == ROLE_TERMINAL:
@@ -494,7 +501,7 @@ def _anchor(batch: LogBatch, role: uint8):
     assert batch.merkle_root != empty(bytes32), "marketing: zero merkle root"
     assert batch.record_count != 0, "marketing: no records"
     assert batch.first_time <= batch.last_time, "marketing: inverted time range"
-    self._anchors[batch.batch_id] = Anchor(
+    self._anchors[msg.sender][batch.batch_id] = Anchor(
         merchant=batch.merchant,
         submitter=msg.sender,
         merkle_root=batch.merkle_root,
@@ -503,7 +510,7 @@ def _anchor(batch: LogBatch, role: uint8):
         last_time=batch.last_time,
         anchored_at=convert(block.timestamp, uint64),
     )
-    # Cannot overflow: one anchor per batch id.
+    # Cannot overflow: one anchor per transaction item, at most 64 per call.
     self.anchor_count = unsafe_add(self.anchor_count, 1)
     log LogsAnchored(
         batch_id=batch.batch_id,

@@ -16,7 +16,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 
 from couponchain.domain import access_log_columns as columnar
 from couponchain.domain import access_logs as logs
@@ -32,6 +32,7 @@ from couponchain.store.models import (
     MarketingReport,
     MarketingReportRecord,
     MarketingRulesVersion,
+    Participant,
 )
 
 TRIGGERS = {int(t): t.name.lower() for t in ind.Trigger}
@@ -147,11 +148,25 @@ def record_public(record: logs.AccessRecord) -> dict[str, Any]:
             "operation": record.operation.label}
 
 
+def _anchors_of(batch_ids: Sequence[int]) -> Select[MarketingAnchor]:
+    """The anchors of the service's batches `batch_ids`.
+
+    Anchor ids are per submitter on chain, so each batch's anchor is found
+    under the account of the participant that submitted it: an anchor another
+    caller made with the same id is never taken for it.
+    """
+    return (select(MarketingAnchor)
+            .join(AccessLogBatch, AccessLogBatch.id == MarketingAnchor.batch_id)
+            .join(Participant, Participant.id == AccessLogBatch.submitter_id)
+            .where(MarketingAnchor.batch_id.in_(batch_ids),
+                   MarketingAnchor.submitter == Participant.address))
+
+
 async def proof(db: Any, store: AccessLogStore, batch_id: int, index: int) -> dict[str, Any]:
     """A record of an anchored batch with its inclusion proof and the anchor's evidence."""
     async with db.session() as s:
         batch = await s.get(AccessLogBatch, batch_id)
-        anchor = await s.get(MarketingAnchor, batch_id)
+        anchor = None if batch is None else (await s.execute(_anchors_of([batch_id]))).scalar()
     if batch is None or batch.status != "anchored" or anchor is None:
         raise NotFound(f"access-log batch {batch_id} is not anchored", field="batch_id")
     if not 0 <= index < batch.record_count:
@@ -170,6 +185,7 @@ async def proof(db: Any, store: AccessLogStore, batch_id: int, index: int) -> di
             "encoded": "0x" + logs.encode_record(record).hex(),
             "leaf": "0x" + leaf.hex(), "proof": ["0x" + p.hex() for p in path],
             "merkle_root": anchor.merkle_root, "verified": logs.verify(leaf, path, root),
+            "submitter": anchor.submitter,
             "anchor_tx": anchor.tx_hash, "block_number": anchor.block_number,
             "merchant": anchor.merchant, "anchored_at": iso(anchor.timestamp)}
 
@@ -256,8 +272,8 @@ async def reproduce(db: Any, store: AccessLogStore, row: MarketingReport) -> dic
     async with db.session() as s:
         published = (await s.execute(select(MarketingReportRecord).where(
             MarketingReportRecord.report_hash == row.report_hash))).scalar()
-        anchors = {a.batch_id: a.merkle_root for a in (await s.execute(select(
-            MarketingAnchor).where(MarketingAnchor.batch_id.in_(body["batches"])))).scalars()}
+        anchors = {a.batch_id: a.merkle_root
+                   for a in (await s.execute(_anchors_of(body["batches"]))).scalars()}
 
     def recompute() -> tuple[bool, dict[str, object]]:
         records: list[logs.AccessRecord] = []

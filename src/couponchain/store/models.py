@@ -803,13 +803,18 @@ class MarketingDelivery(Base):
 
 
 class MarketingAnchor(Base):
-    """Read model: an anchored access-log batch (`LogsAnchored`)."""
+    """Read model: an anchored access-log batch (`LogsAnchored`).
+
+    Keyed as on chain by (submitter, batch id): each terminal (and the
+    platform) has its own id space, so another caller's anchor with the same
+    id is another row, never a collision.
+    """
 
     __tablename__ = "marketing_anchors"
 
+    submitter: Mapped[str] = mapped_column(String(42), primary_key=True)
     batch_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     merchant: Mapped[str | None] = mapped_column(String(42), index=True)
-    submitter: Mapped[str] = mapped_column(String(42))
     merkle_root: Mapped[str] = mapped_column(String(66))
     record_count: Mapped[int] = mapped_column(BigInteger)
     first_time: Mapped[int] = mapped_column(BigInteger)
