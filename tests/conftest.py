@@ -1,4 +1,4 @@
-"""Shared test configuration: Hypothesis profiles.
+"""Shared test configuration: Hypothesis profiles, and the order files run in.
 
 `dev` (default) keeps the suite fast; `ci` runs many more examples. Choose with
 HYPOTHESIS_PROFILE=ci. The contract state machines take their examples and
@@ -8,6 +8,7 @@ tests/contracts/conftest.py (5,000 examples each under `ci`).
 
 import os
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 settings.register_profile(
@@ -23,3 +24,16 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+
+#: Files that run for minutes each under `ci` (the contract state machines, the
+#: schemathesis runs). They are collected first, so that with several workers
+#: (`scripts/test` runs one per core, a file to a worker) the long files start at
+#: once and the many short ones fill in around them, instead of one worker still
+#: running a state machine long after the other ran out of work.
+LONG_FILES = ("_stateful.py", "test_openapi.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Long files first; otherwise the collection order, unchanged (a stable sort)."""
+    items.sort(key=lambda item: not item.path.name.endswith(LONG_FILES))
