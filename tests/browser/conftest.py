@@ -15,13 +15,24 @@ from typing import Any, cast
 
 import pytest
 import uvicorn
-from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, async_playwright
+from playwright.async_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Page,
+    async_playwright,
+    expect,
+)
 
 from couponchain.api.app import create_app
 from couponchain.runtime import Runtime
 from tests.integration.conftest import make_settings, node_url  # noqa: F401 - fixture
 
 CHROMIUM = Path("/usr/bin/chromium")
+#: How long an `expect` waits for the page: Playwright's 5 s default is short when the
+#: suite runs on one worker per core and a state machine holds the other core (the
+#: page waits on chain writes and the indexer); a passing check returns at once.
+expect.set_options(timeout=20_000)
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                  "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
