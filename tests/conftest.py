@@ -26,12 +26,13 @@ settings.register_profile(
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 
-#: Files that run for minutes each under `ci` (the contract state machines, the
-#: schemathesis runs). They are collected first, so that with several workers
-#: (`scripts/test` runs one per core, a file to a worker) the long files start at
-#: once and the many short ones fill in around them, instead of one worker still
-#: running a state machine long after the other ran out of work.
-LONG_FILES = ("_stateful.py", "test_openapi.py")
+#: Files that run for minutes each under `ci` (the contract state machines, among
+#: them the one in test_token.py, and the schemathesis runs). They are collected
+#: first, so that with several workers (`scripts/test` runs one per core, a file to
+#: a worker) the long files start at once and the many short ones fill in around
+#: them, instead of one worker still running a state machine long after the other
+#: ran out of work.
+LONG_FILES = ("_stateful.py", "test_token.py", "test_openapi.py")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
