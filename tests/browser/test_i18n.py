@@ -81,6 +81,11 @@ async def test_a_chinese_browser_gets_the_pages_in_chinese(
     await expect(coupon.locator("button").first).to_have_text("出示授权二维码")
     await _fits(wallet)
     await coupon.locator("button", has_text="出示授权二维码").click()
+    # The consent names its merchant (any, here) and a maximum order amount (issue 23).
+    await expect(coupon.locator(".consent-merchant")).to_contain_text("任意商户")
+    await coupon.locator(".consent-max").fill("1")
+    await coupon.locator(".consent-form button[type=submit]").click()
+    await expect(wallet.locator(".error:visible")).to_have_count(0)
     await expect(wallet.locator("#consent-qr")).to_be_visible(timeout=10_000)
     await _fits(wallet)
 
