@@ -82,7 +82,7 @@ async def test_a_chinese_browser_gets_the_pages_in_chinese(
     await _fits(wallet)
     await coupon.locator("button", has_text="出示授权二维码").click()
     # The consent names its merchant (any, here) and a maximum order amount (issue 23).
-    await expect(coupon.locator(".consent-merchant")).to_contain_text("任意商户")
+    await coupon.locator(".consent-merchant").select_option(label="任意商户")
     await coupon.locator(".consent-max").fill("1")
     await coupon.locator(".consent-form button[type=submit]").click()
     await expect(wallet.locator(".error:visible")).to_have_count(0)
