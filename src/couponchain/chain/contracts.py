@@ -7,14 +7,10 @@ changed source can never run stale bytecode.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache, cached_property, lru_cache
-from importlib import metadata
-from pathlib import Path
 from typing import Any
 
 import eth_abi
@@ -24,9 +20,9 @@ from eth_utils import keccak
 from vyper.cli.vyper_compile import get_search_paths
 from vyper.compiler.input_bundle import FilesystemInputBundle
 
+from couponchain.chain import contract_sources
+from couponchain.chain.contract_sources import SOURCES, cache_dir
 from couponchain.errors import ConfigurationError
-
-SOURCES = Path(__file__).resolve().parent.parent / "contracts"
 
 
 def _type_str(param: dict[str, Any]) -> str:
@@ -174,17 +170,7 @@ def _checksummed(kind: str, value: Any) -> Any:
 
 def source_hash(name: str) -> str:
     """Hash of a contract's source, the interfaces and the compilers that build it."""
-    compilers = f"vyper {vyper.__version__} snekmate {metadata.version('snekmate')}"
-    digest = hashlib.sha256(compilers.encode())
-    for path in [SOURCES / f"{name}.vy", *sorted((SOURCES / "interfaces").glob("*.vyi"))]:
-        digest.update(path.name.encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
-
-
-def _cache_dir() -> Path:
-    base = os.environ.get("COUPONCHAIN_CACHE_DIR") or Path.home() / ".cache" / "couponchain"
-    return Path(base) / "contracts"
+    return contract_sources.source_hash(name, vyper.__version__)
 
 
 @cache
@@ -194,7 +180,7 @@ def load(name: str) -> CompiledContract:
     if not source.exists():
         raise ConfigurationError(f"no contract named {name!r} in {SOURCES}")
     digest = source_hash(name)
-    cached = _cache_dir() / f"{name}-{digest[:16]}.json"
+    cached = cache_dir() / f"{name}-{digest[:16]}.json"
     if cached.exists():
         data = json.loads(cached.read_text())
     else:
@@ -215,5 +201,5 @@ def load(name: str) -> CompiledContract:
 def layout(name: str) -> dict[str, Any]:
     """The compiler's storage layout of a contract (for storage proofs)."""
     load(name)
-    cached = _cache_dir() / f"{name}-{source_hash(name)[:16]}.json"
+    cached = cache_dir() / f"{name}-{source_hash(name)[:16]}.json"
     return dict(json.loads(cached.read_text())["layout"])

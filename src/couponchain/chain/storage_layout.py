@@ -17,7 +17,6 @@ that slot plus the member's offset.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,9 +25,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from couponchain.chain import contract_sources
+from couponchain.chain.contract_sources import SOURCES, cache_dir
 from couponchain.domain.edition_slots import LayoutError, mapping_slot
-
-SOURCES = Path(__file__).resolve().parent.parent / "contracts"
 
 
 @dataclass(frozen=True)
@@ -77,19 +76,9 @@ def _digest(name: str) -> str | None:
     """`contracts.source_hash(name)` without importing the compiler (None when the
     compiler's version cannot be read: the caller then compiles as usual)."""
     try:
-        compilers = f"vyper {metadata.version('vyper')} snekmate {metadata.version('snekmate')}"
+        return contract_sources.source_hash(name, metadata.version("vyper"))
     except metadata.PackageNotFoundError:
         return None
-    digest = hashlib.sha256(compilers.encode())
-    for path in [SOURCES / f"{name}.vy", *sorted((SOURCES / "interfaces").glob("*.vyi"))]:
-        digest.update(path.name.encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
-
-
-def _cache_dir() -> Path:
-    base = os.environ.get("COUPONCHAIN_CACHE_DIR") or Path.home() / ".cache" / "couponchain"
-    return Path(base) / "contracts"
 
 
 def cached_layout(name: str) -> dict[str, Any] | None:
@@ -100,7 +89,7 @@ def cached_layout(name: str) -> dict[str, Any] | None:
     if digest is None:
         return None
     try:
-        return dict(orjson.loads((_cache_dir() / f"{name}-{digest[:16]}.json")
+        return dict(orjson.loads((cache_dir() / f"{name}-{digest[:16]}.json")
                                  .read_bytes())["layout"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
@@ -121,7 +110,7 @@ def _struct_members(name: str) -> dict[str, dict[str, int]]:
     import orjson
 
     digest = _digest(name)
-    cached = None if digest is None else _cache_dir() / f"{name}-{digest[:16]}-structs.json"
+    cached = None if digest is None else cache_dir() / f"{name}-{digest[:16]}-structs.json"
     if cached is not None:
         try:
             return dict(orjson.loads(cached.read_bytes()))
