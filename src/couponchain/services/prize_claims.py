@@ -153,7 +153,11 @@ class ClaimDesk:
         and this sync must come within the offline window of the code's issue
         (`prize_codes.check_offline`).
         """
-        merchant_id = await self._terminal_of(caller)
+        return await self._scan(caller, await self._terminal_of(caller), code, local_time)
+
+    async def _scan(self, caller: Caller, merchant_id: str, code: str,
+                    local_time: int | None) -> dict[str, Any]:
+        """`scan`, for a caller already found to act for `merchant_id` in good standing."""
         parsed = prize_codes.parse_code(code)
         now = int(time.time())
         at = now if local_time is None else local_time
@@ -314,7 +318,7 @@ class ClaimDesk:
         refused, its reason naming the rule (`not_expired: offline-window-passed:
         ...`). Its claim stays marked `source: offline`.
         """
-        await self._terminal_of(caller)
+        merchant_id = await self._terminal_of(caller)
         if not 1 <= len(queued) <= SYNC_MAX:
             raise InvalidInput(f"must hold 1 to {SYNC_MAX} queued claims", field="claims")
         order = sorted(range(len(queued)), key=lambda i: (queued[i][1], i))
@@ -326,7 +330,7 @@ class ClaimDesk:
             item: dict[str, Any] = {"index": i, "award_id": None, "scan_id": None}
             results[i] = item
             try:
-                scan = await self.scan(caller, code, local_time=local_time)
+                scan = await self._scan(caller, merchant_id, code, local_time)
                 item.update(award_id=scan["code"]["award_id"], scan_id=scan["scan_id"],
                             conditions=scan["conditions"])
                 if not scan["claimable"]:
