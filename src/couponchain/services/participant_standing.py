@@ -10,7 +10,7 @@ naming the rule before anything is signed); the contract checks them again.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -40,6 +40,16 @@ class BlockWaiter(Protocol):
     """What the service needs of the indexer: the read models at a block."""
 
     async def wait_for(self, block_number: int) -> None: ...
+
+
+class Account(Protocol):
+    """What a standing is read by: a participant row, or an authenticated caller."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def address(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -85,11 +95,11 @@ class StandingService:
 
     # -- reads --------------------------------------------------------------------------
 
-    async def standing(self, row: Participant) -> StandingView:
+    async def standing(self, row: Account) -> StandingView:
         """A participant's standing from the registry's read model."""
         return (await self.standings([row]))[row.id]
 
-    async def standings(self, rows: list[Participant]) -> dict[str, StandingView]:
+    async def standings(self, rows: Sequence[Account]) -> dict[str, StandingView]:
         """Standings by participant id, read in one query. A terminal of a
         suspended merchant is not active, whatever its own standing."""
         wanted = {r.address for r in rows}

@@ -125,19 +125,16 @@ class ClaimDesk:
         merchant_id = caller.acts_for_merchant
         if merchant_id is None:
             raise Forbidden("only a terminal (or its merchant) scans and claims prizes")
-        async with self.db.session() as s:
-            row = await s.get(Participant, caller.id)
-        if row is not None:
-            # Judged on the registry's read model; a participant it has not indexed
-            # yet counts as active, as the registry registered it so.
-            standing = await self.rt.standing.standing(row)
-            if standing.merchant_standing not in (None, "active"):
-                raise Forbidden(f"this {caller.role.name.lower()} may not claim prizes: "
-                                f"its merchant is {standing.merchant_standing}")
-            if standing.standing != "active":
-                why = f" ({standing.reason})" if standing.reason else ""
-                raise Forbidden(f"this {caller.role.name.lower()} may not claim prizes: "
-                                f"it is {standing.standing}{why}")
+        # Judged on the registry's read model; a participant it has not indexed yet
+        # counts as active, as the registry registered it so.
+        standing = await self.rt.standing.standing(caller)
+        if standing.merchant_standing not in (None, "active"):
+            raise Forbidden(f"this {caller.role.name.lower()} may not claim prizes: "
+                            f"its merchant is {standing.merchant_standing}")
+        if standing.standing != "active":
+            why = f" ({standing.reason})" if standing.reason else ""
+            raise Forbidden(f"this {caller.role.name.lower()} may not claim prizes: "
+                            f"it is {standing.standing}{why}")
         return merchant_id
 
     # -- scans -----------------------------------------------------------------------
