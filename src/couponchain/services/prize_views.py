@@ -115,6 +115,17 @@ async def _award_rows(s: Any, rows: list[PrizeAward]) -> list[dict[str, Any]]:
             for r in rows]
 
 
+async def campaign_awards(db: Any, campaign_id: int, limit: int,
+                          after: int | None) -> list[dict[str, Any]]:
+    """A campaign's awards by id, `limit` after the cursor (for its merchant's page)."""
+    query = select(PrizeAward).where(PrizeAward.campaign_id == campaign_id)
+    if after is not None:
+        query = query.where(PrizeAward.id > after)
+    async with db.session() as s:
+        rows = list((await s.execute(query.order_by(PrizeAward.id).limit(limit))).scalars())
+        return await _award_rows(s, rows)
+
+
 async def award_detail(db: Any, award_id: int, field: str = "id") -> dict[str, Any]:
     """An award: its campaign, prize, status and claim evidence."""
     async with db.session() as s:

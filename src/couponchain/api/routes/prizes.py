@@ -361,6 +361,16 @@ async def award(campaign_id: CampaignId, body: AwardsCreate, request: Request,
                        lambda: runtime.prizes.award(caller, campaign_id, awards, key), 201)
 
 
+@router.get("/prize-campaigns/{campaign_id}/awards", response_model=AwardPage,
+            summary="A campaign's awards (its merchant or the platform)")
+async def campaign_awards(
+    campaign_id: CampaignId, runtime: RuntimeDep, caller: CallerDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    cursor: Annotated[int | None, Query(ge=0, le=2**63 - 1)] = None,
+) -> dict[str, Any]:
+    return await runtime.prizes.awards(caller, campaign_id, limit, cursor)
+
+
 @router.get("/prize-awards", response_model=AwardPage, summary="A consumer's prize awards")
 async def list_awards(
     runtime: RuntimeDep,
