@@ -256,3 +256,32 @@ async def test_merchant_creates_a_campaign_and_awards_in_bulk(
         detail = _created(await client.get("/v1/prize-campaigns/1"))
     assert [t["id"] for t in detail["terminals"]] == [till["id"]]
     assert detail["per_consumer_limit"] == 1 and detail["prizes"][0]["awarded"] == 2
+
+
+async def test_merchant_revokes_an_unclaimed_award_with_a_reason(
+    site: tuple[str, Runtime], browser: Browser
+) -> None:
+    url, _ = site
+    w = await _world(url)
+    revoked, kept = w["awards"]
+    dash = await _signed_in(browser, url, w["shop"]["api_key"], f"/prizes/{w['campaign']['id']}")
+    rows = dash.locator("#awards-rows tr")
+    await expect(rows).to_have_count(2, timeout=10_000)
+    await expect(dash.locator("#awards-rows button.revoke")).to_have_count(2)
+    row = dash.locator(f"#awards-rows tr[data-id='{revoked}']")
+    await row.locator("button.revoke").click()
+    await row.locator(".revoke-reason").fill("Winner entered twice")
+    await row.locator("button.confirm-revoke").click()
+    await expect(dash.locator("#awards-result")).to_contain_text(
+        f"Revoked award #{revoked}", timeout=20_000)
+    row = dash.locator(f"#awards-rows tr[data-id='{revoked}']")
+    await expect(row.locator(".award-status")).to_have_text("revoked: Winner entered twice")
+    await expect(row.locator("button.revoke")).to_have_count(0)
+    await expect(dash.locator(f"#awards-rows tr[data-id='{kept}'] button.revoke")).to_have_count(1)
+    await dash.screenshot(path=str(SHOTS / "prize-revoke.png"), full_page=True)
+
+    phone = await _signed_in(browser, url, w["ann"]["api_key"], "/my-prizes", PHONE)
+    await expect(phone.locator("#awards")).to_contain_text("revoked: Winner entered twice",
+                                                           timeout=10_000)
+    await phone.close()
+    await dash.close()

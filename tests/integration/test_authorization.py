@@ -142,6 +142,8 @@ POLICY: dict[tuple[str, str], dict[str, Expect]] = {
     # prizes (campaign of merchant A listing terminal A; awards of consumer 1)
     ("POST", "/v1/prize-campaigns"): policy(ok=MERCHANTS),  # each creates its own
     ("POST", "/v1/prize-campaigns/{campaign_id}/awards"): policy(ok=(MERCHANT_A,)),
+    # As the contract rules: the campaign's merchant only (not the platform).
+    ("POST", "/v1/prize-awards/{award_id}/revoke"): policy(ok=(MERCHANT_A,)),
     # A scan is a check: any merchant or terminal may scan; the conditions say
     # whether it may claim (another merchant's terminal: not eligible).
     ("POST", "/v1/prize-scans"): policy(ok=SELLERS),
@@ -552,6 +554,17 @@ async def _award(w: World, role: str, expect: Expect) -> Req:
                {"awards": [{"consumer": w.who[CONSUMER_1]["id"], "prize_index": 0}]})
 
 
+@builds("POST", "/v1/prize-awards/{award_id}/revoke")
+async def _revoke(w: World, role: str, expect: Expect) -> Req:
+    if expect is Expect.OK:
+        award_id = w.take(w.awards, "prize awards")
+    else:  # refused: one unrevoked award serves every other role
+        if "to_revoke" not in w.shared:
+            w.shared["to_revoke"] = w.take(w.awards, "prize awards")
+        award_id = w.shared["to_revoke"]
+    return Req(f"/v1/prize-awards/{award_id}/revoke", {"reason": "entered twice"})
+
+
 @builds("POST", "/v1/prize-scans")
 async def _scan(w: World, role: str, expect: Expect) -> Req:
     if "scanned" not in w.shared:  # scanning claims nothing: one award serves every role
@@ -730,7 +743,7 @@ async def world(api: Api) -> World:
         "per_consumer_limit": 1_000})
     w.campaign_id = campaign["id"]
     awarded = await w.call(MERCHANT_A, "POST", f"/v1/prize-campaigns/{w.campaign_id}/awards",
-                           json={"awards": [{"consumer": c1} for _ in range(24)]})
+                           json={"awards": [{"consumer": c1} for _ in range(26)]})
     w.awards = [a["id"] for a in awarded["awards"]]
 
     rules = (await api.client.get(

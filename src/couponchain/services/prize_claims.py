@@ -42,6 +42,7 @@ from couponchain.store.models import (
     PrizeAward,
     PrizeCampaign,
     PrizeClaim,
+    PrizeRevocation,
     PrizeScan,
     PrizeStock,
 )
@@ -280,6 +281,15 @@ class ClaimDesk:
             terminal_id=caller.id, terminal=caller.address, scan_result=scan.conditions,
             status="pending", source=source, claimed_at=now)
         def store(s: Session) -> None:
+            # The award's row lock orders this against a revocation of it
+            # (services/prizes.py `revoke`): one of the two refuses the other.
+            # SQLite has one writer at a time already (and this extra read in
+            # its shared write transaction delayed the claim's live push).
+            if s.get_bind().dialect.name != "sqlite":
+                s.execute(select(PrizeAward.id).where(PrizeAward.id == award.id)
+                          .with_for_update())
+            if s.get(PrizeRevocation, award.id) is not None:
+                raise ContractRevert("prizes: award revoked", field=field)
             used = claims_of(s, award.campaign_id, award.consumer)
             if used >= campaign.per_consumer_limit:
                 raise ContractRevert("prizes: per-consumer limit reached", field=field)

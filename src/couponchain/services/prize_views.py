@@ -20,6 +20,7 @@ from couponchain.store.models import (
     PrizeCampaign,
     PrizeClaim,
     PrizeClaimRecord,
+    PrizeRevocation,
     PrizeScan,
     PrizeStock,
 )
@@ -75,7 +76,8 @@ async def campaign_detail(db: Any, campaign_id: int, field: str = "id") -> dict[
 
 
 def _award_public(row: PrizeAward, campaign: PrizeCampaign | None, prize: PrizeStock | None,
-                  claim: PrizeClaimRecord | None) -> dict[str, Any]:
+                  claim: PrizeClaimRecord | None,
+                  revocation: PrizeRevocation | None = None) -> dict[str, Any]:
     return {
         "id": row.id, "campaign_id": row.campaign_id,
         "campaign_title": campaign.title if campaign else None,
@@ -88,6 +90,10 @@ def _award_public(row: PrizeAward, campaign: PrizeCampaign | None, prize: PrizeS
         "claimed_at": iso(claim.claimed_at) if claim else None,
         "claimed_by": claim.terminal if claim else None,
         "claim_tx": claim.tx_hash if claim else None,
+        # The reason is the merchant's, kept off chain; shown once the chain revoked it.
+        "revoked_reason": revocation.reason if revocation and row.status == 3 else None,
+        "revoked_at": iso(revocation.requested_at) if revocation and row.status == 3 else None,
+        "revoke_tx": revocation.tx_hash if revocation and row.status == 3 else None,
     }
 
 
@@ -100,9 +106,24 @@ async def _award_rows(s: Any, rows: list[PrizeAward]) -> list[dict[str, Any]]:
     claimed = [r.id for r in rows if r.status == 2]
     claims = {c.award_id: c for c in (await s.execute(select(PrizeClaimRecord).where(
         PrizeClaimRecord.award_id.in_(claimed)))).scalars()} if claimed else {}
+    revoked = [r.id for r in rows if r.status == 3]
+    revocations = {v.award_id: v for v in (await s.execute(select(PrizeRevocation).where(
+        PrizeRevocation.award_id.in_(revoked)))).scalars()} if revoked else {}
     return [_award_public(r, campaigns.get(r.campaign_id),
-                          stock.get((r.campaign_id, r.prize_index)), claims.get(r.id))
+                          stock.get((r.campaign_id, r.prize_index)), claims.get(r.id),
+                          revocations.get(r.id))
             for r in rows]
+
+
+async def campaign_awards(db: Any, campaign_id: int, limit: int,
+                          after: int | None) -> list[dict[str, Any]]:
+    """A campaign's awards by id, `limit` after the cursor (for its merchant's page)."""
+    query = select(PrizeAward).where(PrizeAward.campaign_id == campaign_id)
+    if after is not None:
+        query = query.where(PrizeAward.id > after)
+    async with db.session() as s:
+        rows = list((await s.execute(query.order_by(PrizeAward.id).limit(limit))).scalars())
+        return await _award_rows(s, rows)
 
 
 async def award_detail(db: Any, award_id: int, field: str = "id") -> dict[str, Any]:

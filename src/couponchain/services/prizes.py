@@ -27,7 +27,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy.orm import Session
 
 from couponchain.chain.gateway import Call, OpResult
 from couponchain.domain import prize_codes
@@ -36,13 +37,14 @@ from couponchain.errors import ContractRevert, Forbidden, InvalidInput, NotFound
 from couponchain.services import prize_views as views
 from couponchain.services.participants import Caller
 from couponchain.services.prize_claims import ClaimDesk, RecentScans
-from couponchain.services.prize_conditions import AWARDED, CLAIMED
+from couponchain.services.prize_conditions import AWARDED, CLAIMED, REVOKED
 from couponchain.services.prize_recorder import ClaimRecorder
 from couponchain.store.models import (
     Participant,
     PrizeAward,
     PrizeCampaign,
     PrizeClaim,
+    PrizeRevocation,
     PrizeStock,
 )
 from couponchain.web import qr
@@ -65,6 +67,8 @@ REFRESH_MARGIN = 5
 CLOCK_MARGIN = 10
 #: Seconds between sweeps for pending claims to (re)submit.
 SWEEP_INTERVAL = 2.0
+#: Characters of a revocation's reason (kept off chain: the event has none).
+REASON_MAX = 500
 
 
 def code_key(master_secret: str, chain_id: int, prizes: str) -> LocalAccount:
@@ -290,6 +294,65 @@ class PrizeService(ClaimDesk):
             for award_id, consumer, index in zip(ids, consumers, indexes, strict=True)],
             "transactions": [op.tx_hash for op in ops], **_evidence(ops[-1])}
 
+    async def revoke(self, caller: Caller, award_id: int, reason: str,
+                     idempotency_key: str | None) -> dict[str, Any]:
+        """Revoke an unclaimed award (the campaign's merchant, as the contract rules).
+
+        The contract's `AwardRevoked` event has no reason, so the reason is kept
+        off chain (`PrizeRevocation`), written before the chain call: from then
+        on a terminal's claim of the award is refused, and a claim row already
+        written refuses the revocation (the claim was acknowledged). A retry
+        with the same Idempotency-Key reaches the same transaction.
+        """
+        reason = reason.strip()
+        if not 1 <= len(reason) <= REASON_MAX:
+            raise InvalidInput(f"must be 1 to {REASON_MAX} characters (not only spaces)",
+                               field="reason")
+        found = await self.db.read(
+            lambda s: s.execute(_AWARD_TO_SHOW, {"award_id": award_id}).first())
+        if found is None:
+            raise NotFound(f"prize award {award_id} does not exist", field="id")
+        award, campaign, _ = found
+        if caller.role != Role.MERCHANT or caller.address != campaign.merchant:
+            raise Forbidden("only the campaign's merchant revokes its awards "
+                            "(prizes: caller is not the campaign's merchant)", field="id")
+        if award.status == CLAIMED:
+            raise ContractRevert("prizes: award already claimed", field="id")
+        if award.status == REVOKED and idempotency_key is None:
+            raise ContractRevert("prizes: award revoked", field="id")
+        row = PrizeRevocation(award_id=award_id, campaign_id=award.campaign_id, reason=reason,
+                              revoked_by=caller.id, requested_at=int(time.time()))
+
+        def store(s: Session) -> None:
+            # Locking the award's row orders this against a claim of the same award
+            # (the claim takes the same lock), so one of the two refuses the other.
+            s.execute(select(PrizeAward.id).where(PrizeAward.id == award_id).with_for_update())
+            if s.execute(select(PrizeClaim.id).where(PrizeClaim.award_id == award_id)).first():
+                raise ContractRevert("prizes: award already claimed", field="id")
+            if s.get(PrizeRevocation, award_id) is None:
+                s.add(row)
+            elif idempotency_key is None:
+                raise ContractRevert("prizes: award revoked", field="id")
+
+        await self.db.write(store)
+        try:
+            op = await self._submit(caller, Call("prizes", "revoke_award", fixed=(award_id,),
+                                                 kind="revoke prize award"),
+                                    idempotency_key, f"revoke:{award_id}")
+        except ContractRevert as refused:
+            # Nothing was revoked: the award stays claimable. Unless the chain says
+            # it was revoked already (by a request racing this one): the row then
+            # keeps that first revocation's reason.
+            if refused.reason != "prizes: award revoked":
+                await self.db.write(lambda s: s.execute(delete(PrizeRevocation).where(
+                    PrizeRevocation.award_id == award_id, PrizeRevocation.tx_hash.is_(None))))
+            raise
+        await self.db.write(lambda s: s.execute(update(PrizeRevocation).where(
+            PrizeRevocation.award_id == award_id).values(tx_hash=op.tx_hash)))
+        await self.rt.indexer.wait_for(op.block_number)
+        self.signals.notify(award.campaign_id)
+        return {**await views.award_detail(self.db, award_id), **_evidence(op)}
+
     # -- rotating codes ----------------------------------------------------------------
 
     async def code(self, caller: Caller, award_id: int) -> dict[str, Any]:
@@ -334,6 +397,13 @@ class PrizeService(ClaimDesk):
         await self.check_watcher(caller, campaign_id)
         rows = await views.campaign_claims(self.db, campaign_id, limit, before)
         return {"claims": rows, "next_cursor": rows[-1]["id"] if len(rows) == limit else None}
+
+    async def awards(self, caller: Caller, campaign_id: int, limit: int,
+                     after: int | None) -> dict[str, Any]:
+        """A campaign's awards by id (its merchant or the platform); `next_cursor` pages on."""
+        await self.check_watcher(caller, campaign_id)
+        rows = await views.campaign_awards(self.db, campaign_id, limit, after)
+        return {"awards": rows, "next_cursor": rows[-1]["id"] if len(rows) == limit else None}
 
     async def check_watcher(self, caller: Caller, campaign_id: int) -> None:
         campaign = await self._campaign(campaign_id, field="id")

@@ -516,6 +516,26 @@ class PrizeAward(Base):
     tx_hash: Mapped[str] = mapped_column(String(66))
 
 
+class PrizeRevocation(Base):
+    """A merchant's revocation of an award, with the reason it gave (not a read model).
+
+    The prizes contract's `AwardRevoked` event carries no reason, so the reason
+    is kept here, off chain, written before the chain call; the unique award id
+    makes one revocation per award, and a claim row and a revocation row of one
+    award exclude each other (both lock the award's row first). `tx_hash` is
+    set once the contract recorded it.
+    """
+
+    __tablename__ = "prize_revocations"
+
+    award_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    campaign_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    reason: Mapped[str] = mapped_column(Text)
+    revoked_by: Mapped[str] = mapped_column(String(32))
+    requested_at: Mapped[int] = mapped_column(BigInteger)
+    tx_hash: Mapped[str | None] = mapped_column(String(66), nullable=True)
+
+
 class PrizeClaimRecord(Base):
     """Read model: a claim as the chain recorded it (the `Claimed` event)."""
 

@@ -23,6 +23,7 @@ from couponchain.services.prizes import (
     MAX_PRIZES,
     MAX_QUANTITY,
     MAX_TERMINALS,
+    REASON_MAX,
     CampaignRequest,
 )
 
@@ -43,6 +44,13 @@ Code = Annotated[str, Field(min_length=1, max_length=400,
 class PrizeIn(Input):
     name: str = Field(min_length=1, max_length=32, description="1-32 bytes of UTF-8")
     quantity: int = Field(ge=1, le=MAX_QUANTITY)
+
+
+class AwardRevoke(Input):
+    reason: str = Field(min_length=1, max_length=REASON_MAX,
+                        description="why the award is withdrawn; kept off chain (the "
+                                    "contract's AwardRevoked event has no reason) and "
+                                    "shown with the award")
 
 
 class CampaignCreate(Input):
@@ -166,6 +174,15 @@ class AwardOut(BaseModel):
     claimed_at: str | None
     claimed_by: str | None
     claim_tx: str | None
+    revoked_reason: str | None = Field(
+        description="the merchant's reason, kept off chain (revoked awards)")
+    revoked_at: str | None
+    revoke_tx: str | None
+
+
+class AwardRevoked(AwardOut):
+    tx_hash: str
+    block_number: int
 
 
 class AwardPage(BaseModel):
@@ -344,6 +361,16 @@ async def award(campaign_id: CampaignId, body: AwardsCreate, request: Request,
                        lambda: runtime.prizes.award(caller, campaign_id, awards, key), 201)
 
 
+@router.get("/prize-campaigns/{campaign_id}/awards", response_model=AwardPage,
+            summary="A campaign's awards (its merchant or the platform)")
+async def campaign_awards(
+    campaign_id: CampaignId, runtime: RuntimeDep, caller: CallerDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    cursor: Annotated[int | None, Query(ge=0, le=2**63 - 1)] = None,
+) -> dict[str, Any]:
+    return await runtime.prizes.awards(caller, campaign_id, limit, cursor)
+
+
 @router.get("/prize-awards", response_model=AwardPage, summary="A consumer's prize awards")
 async def list_awards(
     runtime: RuntimeDep,
@@ -362,6 +389,15 @@ async def list_awards(
             summary="An award: prize, status and claim evidence")
 async def get_award(award_id: AwardId, runtime: RuntimeDep) -> dict[str, Any]:
     return await views.award_detail(runtime.db, award_id)
+
+
+@router.post("/prize-awards/{award_id}/revoke", response_model=AwardRevoked,
+             summary="Revoke an unclaimed award (the campaign's merchant)")
+async def revoke_award(award_id: AwardId, body: AwardRevoke, request: Request,
+                       runtime: RuntimeDep, caller: CallerDep, idem: IdempotencyDep,
+                       key: IdempotencyKey = None) -> JSONResponse:
+    return await write(idem, caller.id, key, request, body.model_dump(mode="json"),
+                       lambda: runtime.prizes.revoke(caller, award_id, body.reason, key), 200)
 
 
 @router.get("/prize-awards/{award_id}/code", response_model=CodeOut,

@@ -77,7 +77,9 @@ function choose(award) {
 
 function describe(a) {
   if (a.status === "claimed") return t("claimed {when}", { when: when(a.claimed_at) });
-  if (a.status === "revoked") return t("revoked");
+  if (a.status === "revoked") {  // the merchant's reason, kept off chain
+    return a.revoked_reason ? t("revoked: {reason}", { reason: a.revoked_reason }) : t("revoked");
+  }
   return t("to collect until {when}", { when: when(a.claim_ends_at) });
 }
 
