@@ -19,6 +19,7 @@ import httpx
 import pytest
 from eth_account import Account
 
+from couponchain.chain.geth import seal_attributes
 from couponchain.chain.node import NodeSupervisor, node_dir
 from couponchain.errors import ConfigurationError
 
@@ -85,9 +86,9 @@ def test_the_node_kind_setting_picks_the_kind(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("COUPONCHAIN_NODE_KIND", raising=False)
+    assert NodeSupervisor(tmp_path).kind == "geth"  # the embedded default
+    monkeypatch.setenv("COUPONCHAIN_NODE_KIND", "hardhat")
     assert NodeSupervisor(tmp_path).kind == "hardhat"
-    monkeypatch.setenv("COUPONCHAIN_NODE_KIND", "geth")
-    assert NodeSupervisor(tmp_path).kind == "geth"
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -106,7 +107,9 @@ async def test_node_restarts_on_the_same_url_after_a_crash(
         assert url == supervisor.url
         assert url.startswith("http://127.0.0.1:")
         assert await rpc(http, url, "eth_chainId") == hex(31337)
-        assert await rpc(http, url, "eth_blockNumber") == "0x0"
+        # A fresh chain: geth's own sealer seals one empty block as it starts (and
+        # never again: see couponchain.chain.geth).
+        assert int(await rpc(http, url, "eth_blockNumber"), 16) <= (kind == "geth")
         first_pid = supervisor.pid
         assert first_pid is not None and alive(first_pid)
 
@@ -373,9 +376,17 @@ async def test_a_fresh_nodes_clock_is_the_wall_clock_however_slowly_it_starts(
 # -- geth, the embedded default ---------------------------------------------------
 
 
+async def _seal(http: httpx.AsyncClient, url: str) -> str:
+    """Seal the pool into one block, as the gateway does (geth's own sealer is off)."""
+    head = await rpc(http, url, "eth_getBlockByNumber", "latest", False)
+    stamp = max(int(head["timestamp"], 16) + 1, int(time.time()))
+    return str(await rpc(http, url, "testing_commitBlockV1", seal_attributes(stamp), None, "0x"))
+
+
 async def _mined(http: httpx.AsyncClient, url: str, tx_hash: str) -> dict[str, Any]:
-    """geth seals asynchronously: wait for the receipt (until it has indexed its
+    """Seal the pool, then wait for the receipt (until it has indexed its
     transactions, geth answers an error instead of null)."""
+    await _seal(http, url)
     deadline = time.monotonic() + 30
     body = {"jsonrpc": "2.0", "id": 1, "method": "eth_getTransactionReceipt",
             "params": [tx_hash]}
@@ -404,13 +415,38 @@ async def test_geth_takes_zero_fee_transactions_from_unfunded_accounts(
     assert int(block["baseFeePerGas"], 16) == 0
 
 
+async def test_geth_seals_only_on_request_one_block_for_all_that_waits(
+    geth: NodeSupervisor, http: httpx.AsyncClient
+) -> None:
+    # Its own sealer would make a block of the first transaction and more blocks for
+    # the rest, each a second after its parent, running ahead of the wall clock.
+    accounts = [Account.create() for _ in range(3)]
+    for account in accounts:
+        await rpc(http, geth.url, "eth_sendRawTransaction", _signed(account, 0))
+    head = await rpc(http, geth.url, "eth_blockNumber")
+    for account in accounts:
+        await rpc(http, geth.url, "eth_sendRawTransaction", _signed(account, 1))
+    await asyncio.sleep(1.5)
+    assert await rpc(http, geth.url, "eth_blockNumber") == head  # nothing sealed by itself
+    # geth holds one transaction in flight for an account absent from its state (its
+    # EIP-7702 limit reads it as delegated): the first seal takes the nonce-0 ones,
+    first = await rpc(http, geth.url, "eth_getBlockByHash", await _seal(http, geth.url), False)
+    assert len(first["transactions"]) == len(accounts)
+    assert int(first["timestamp"], 16) <= time.time() + 1
+    # and once the accounts exist, all that waits goes into one block.
+    hashes = [await rpc(http, geth.url, "eth_sendRawTransaction", _signed(a, n))
+              for a in accounts for n in (1, 2)]
+    second = await rpc(http, geth.url, "eth_getBlockByHash", await _seal(http, geth.url), False)
+    assert sorted(second["transactions"]) == sorted(hashes)
+    assert int(second["number"], 16) == int(first["number"], 16) + 1
+
+
 async def test_geth_keeps_its_chain_across_a_kill_9_and_a_restart(
     geth: NodeSupervisor, http: httpx.AsyncClient
 ) -> None:
     account = Account.create()
-    hashes = [await rpc(http, geth.url, "eth_sendRawTransaction", _signed(account, n))
-              for n in range(5)]
-    receipts = [await _mined(http, geth.url, h) for h in hashes]
+    receipts = [await _mined(http, geth.url, await rpc(
+        http, geth.url, "eth_sendRawTransaction", _signed(account, n))) for n in range(5)]
     last = receipts[-1]["blockNumber"]
     kept = await rpc(http, geth.url, "eth_getBlockByNumber", last, False)
     await asyncio.sleep(1.0)  # its database writes what it sealed within a moment
@@ -458,10 +494,7 @@ async def test_geth_seals_a_replayed_block_at_its_recorded_time(
     account = Account.create()
     head = await rpc(http, geth.url, "eth_getBlockByNumber", "latest", False)
     stamp = max(int(head["timestamp"], 16), int(time.time())) + 1
-    attributes = {"timestamp": hex(stamp), "prevRandao": "0x" + "00" * 32,
-                  "suggestedFeeRecipient": "0x" + "00" * 20, "withdrawals": [],
-                  "parentBeaconBlockRoot": "0x" + "00" * 32}
-    sealed = await rpc(http, geth.url, "testing_commitBlockV1", attributes,
+    sealed = await rpc(http, geth.url, "testing_commitBlockV1", seal_attributes(stamp),
                        [_signed(account, 0), _signed(account, 1)], "0x")
     block = await rpc(http, geth.url, "eth_getBlockByNumber", "latest", False)
     assert block["hash"] == sealed

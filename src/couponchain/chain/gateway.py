@@ -18,6 +18,14 @@ Path of one operation:
 
 If the node stops answering or lost blocks, the reconciler (see
 `couponchain.chain.reconciler`) replays the journal before anything else is sent.
+
+Pacing: a chain whose every block must be at least a second after its parent
+(geth's developer mode, any proof-of-stake or BFT chain) runs ahead of the wall
+clock whenever it seals more than a block a second, and the contracts judge
+consents, links and windows by block time while people and services read the wall
+clock. So the sender holds the next window while the chain's clock is more than
+`MAX_AHEAD` seconds ahead: the waiting operations join that window, throughput
+stays, and the chain's clock stays within the services' `CLOCK_MARGIN` of the wall.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
@@ -35,6 +44,7 @@ from sqlalchemy import Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from couponchain.chain.contracts import CompiledContract
+from couponchain.chain.geth import seal_attributes
 from couponchain.chain.reconciler import Reconciler
 from couponchain.chain.revert import revert_reason
 from couponchain.chain.rpc import RpcClient, RpcError
@@ -51,6 +61,10 @@ from couponchain.store.models import ChainOp, ChainTx
 log = logging.getLogger(__name__)
 
 SUPERSEDED = "nonce taken by a transaction outside the gateway"
+#: Seconds the chain's clock may run ahead of the wall clock before the sender
+#: holds the next window (a window may add a few blocks of a second each; the
+#: services allow 10 s of skew, `CLOCK_MARGIN`).
+MAX_AHEAD = 2.0
 
 
 @dataclass(frozen=True)
@@ -223,9 +237,14 @@ class Gateway:
         #: The embedded node tells each outcome in its send reply (see _confirm_from_replies);
         #: only a Hardhat node does (checked in `start`).
         self.fast_confirm = dev_node
+        #: Seal each window into one block with `testing_commitBlockV1` (the embedded
+        #: geth, whose own sealer is off: see `couponchain.chain.geth`; set in `start`).
+        self.seal_on_request = dev_node
         #: EIP-1559 fees every transaction offers, in wei a gas (read in `start`).
         self.max_fee = 0
         self.tip = 0
+        #: The latest block time seen (epoch seconds), for pacing (see the module doc).
+        self.chain_time = 0
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -251,6 +270,11 @@ class Gateway:
             # a failed transaction with its hash: Hardhat's, as node/ configures it.
             version = str(await self._rpc_retrying("web3_clientVersion"))
             self.fast_confirm = version.lower().startswith("hardhat")
+        if self.seal_on_request:
+            version = str(await self._rpc_retrying("web3_clientVersion"))
+            self.seal_on_request = version.startswith("Geth/")
+        if self.seal_on_request:
+            self.reconciler.seal = self._seal
         await self.reconciler.run()
         self._sender = asyncio.create_task(self._send_loop(), name="gateway-sender")
 
@@ -273,6 +297,7 @@ class Gateway:
         ether and nothing funds it: refuse to start instead of looping on refusals.
         """
         block = await self._rpc_retrying("eth_getBlockByNumber", "latest", False)
+        self.chain_time = int(block["timestamp"], 16)
         base = int(block.get("baseFeePerGas") or "0x0", 16)
         if base == 0:
             self.max_fee = self.tip = 0
@@ -702,6 +727,7 @@ class Gateway:
         raws = await self._raw_of(txs)
         while True:
             try:
+                await self._pace()
                 replies = await self._send(txs, raws)
                 refused = [(tx, r) for tx, r in zip(txs, replies, strict=True)
                            if isinstance(r, RpcError) and not r.tx_already_in_node
@@ -724,6 +750,22 @@ class Gateway:
                 log.warning("chain node unavailable; waiting to reconcile")
                 await self.recover()
 
+    async def _pace(self) -> None:
+        """Wait while the chain's clock is more than MAX_AHEAD s ahead of the wall's."""
+        ahead = self.chain_time - time.time()
+        if ahead > MAX_AHEAD:
+            self.stats["paced_ms"] += int((ahead - MAX_AHEAD) * 1000)
+            await asyncio.sleep(ahead - MAX_AHEAD)
+
+    async def _seal(self) -> None:
+        """Seal every transaction waiting in the node's pool into one block, a second
+        after its parent or now, whichever is later (geth, see `seal_on_request`)."""
+        head = await self.rpc.call("eth_getBlockByNumber", "latest", False)
+        stamp = max(int(time.time()), int(head["timestamp"], 16) + 1)
+        await self.rpc.call("testing_commitBlockV1", seal_attributes(stamp), None, "0x")
+        self.chain_time = max(self.chain_time, stamp)
+        self.stats["blocks_sealed"] += 1
+
     async def _send(self, txs: list[_Sent], raws: list[bytes]) -> list[Any]:
         """Send `txs` in one request; the send replies, in order.
 
@@ -732,6 +774,11 @@ class Gateway:
         transaction found in it has its position and timestamp without another
         request (`_confirm_from_replies` asks for the others).
         """
+        if self.seal_on_request:
+            replies = await self.rpc.batch(
+                [("eth_sendRawTransaction", ["0x" + raw.hex()]) for raw in raws])
+            await self._seal()
+            return replies
         if not self.fast_confirm:
             return await self.rpc.batch(
                 [("eth_sendRawTransaction", ["0x" + raw.hex()]) for raw in raws])
@@ -863,7 +910,16 @@ class Gateway:
                     tx.receipt = reply
                 else:
                     still.append(tx)
-            missing = still
+            progressed, missing = len(still) < len(missing), still
+            if missing and self.seal_on_request and progressed:
+                # geth keeps one transaction in flight for an account absent from its
+                # state (its EIP-7702 limit reads the absent account as delegated) and
+                # drops the account's others: now that one is sealed, send them again.
+                raws = await self._raw_of(missing)
+                await self.rpc.batch([("eth_sendRawTransaction", ["0x" + raw.hex()])
+                                      for raw in raws])
+                await self._seal()
+                continue
             if missing:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 0.5)
@@ -879,6 +935,7 @@ class Gateway:
         blocks = await self.rpc.batch([("eth_getBlockByNumber", [n, False]) for n in numbers])
         stamps = {n: int(b["timestamp"], 16) for n, b in zip(numbers, blocks, strict=True)
                   if isinstance(b, dict)}
+        self.chain_time = max([self.chain_time, *stamps.values()])
         for tx in txs:
             assert tx.receipt is not None
             tx.timestamp = stamps.get(tx.receipt["blockNumber"], 0)

@@ -2,8 +2,19 @@
 
 `scripts/setup` builds geth from the Go module proxy at `GETH_VERSION` into
 `node/bin/geth`. Its developer mode (`--dev`) is a single-node proof-of-stake
-chain that seals a block as soon as transactions wait, keeps blocks, receipts and
-state in a Pebble database under `--datadir`, and answers `eth_getProof` from it.
+chain that keeps blocks, receipts and state in a database under `--datadir`, and
+answers `eth_getProof` from it.
+
+Blocks are sealed on request, not by geth's own sealer: the gateway sends a
+window's transactions to the pool, then seals them all into one block with
+`testing_commitBlockV1` at a time it chooses (`seal_attributes`). geth's own
+sealer, on demand (`--dev.period 0`), commits on the first transaction of a window
+and again until the pool is empty, so a window of 50 transactions became 2-7 blocks
+(some empty), each a second after its parent: the chain ran ahead of the wall clock
+(21.5 s after five such windows) and a dependent write waited a second per block.
+The sealer also builds on the head it last sealed, so it must never run after a
+block sealed on request: `SEALER_PERIOD` keeps it from ever ticking again after the
+(empty) block it seals as the node starts.
 
 geth's own developer genesis has chain id 1337, a 1 gwei base fee and an 11.5 M
 gas limit, and its pool refuses a tip under 1 wei; the platform signs at zero fees
@@ -31,7 +42,7 @@ from typing import Any
 
 from couponchain.errors import ConfigurationError
 
-__all__ = ["GETH_VERSION", "geth_binary", "geth_command", "initialise"]
+__all__ = ["GETH_VERSION", "geth_binary", "geth_command", "initialise", "seal_attributes"]
 
 #: The go-ethereum release scripts/setup builds (`go install ...cmd/geth@GETH_VERSION`).
 GETH_VERSION = "v1.17.10"
@@ -46,6 +57,10 @@ CACHE_MB = 256
 #: LevelDB hands each write to the kernel, where a kill -9 of the process leaves it.
 _STORAGE = ("--db.engine", "leveldb", "--state.scheme", "hash")
 _MAINNET_FORKS = ("shanghaiTime", "cancunTime", "pragueTime", "osakaTime")
+#: geth's own sealer's period in seconds (2^32: 136 years), so blocks are sealed on
+#: request only (see the module doc).
+SEALER_PERIOD = 2**32
+_ZERO32 = "0x" + "00" * 32
 
 
 def geth_binary(root: Path) -> str:
@@ -106,7 +121,7 @@ def geth_command(binary: str, datadir: Path, host: str, port: int) -> list[str]:
     return [
         binary,
         "--dev",
-        "--dev.period", "0",  # seal a block as soon as a transaction waits
+        "--dev.period", str(SEALER_PERIOD),  # blocks are sealed on request only
         "--datadir", str(datadir),
         *_STORAGE,
         "--gcmode", "archive",
@@ -120,3 +135,11 @@ def geth_command(binary: str, datadir: Path, host: str, port: int) -> list[str]:
         "--rpc.batch-request-limit", "100000", "--rpc.batch-response-max-size", "1000000000",
         "--verbosity", "2",
     ]
+
+
+def seal_attributes(timestamp: int) -> dict[str, Any]:
+    """The payload attributes of a block sealed on request (`testing_commitBlockV1`)
+    at `timestamp`: no fee recipient, randomness, withdrawals or beacon root."""
+    return {"timestamp": hex(timestamp), "prevRandao": _ZERO32,
+            "suggestedFeeRecipient": "0x" + "00" * 20, "withdrawals": [],
+            "parentBeaconBlockRoot": _ZERO32}

@@ -30,6 +30,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
+from couponchain.chain.geth import seal_attributes
 from couponchain.chain.rpc import RpcClient, RpcError
 from couponchain.errors import ChainUnavailable
 from couponchain.store.db import Database
@@ -42,7 +43,6 @@ CHUNK = 500
 #: chain's time: geth seals its next block at max(now, its last block's time at
 #: start + 1), which must be later than the head the replay left.
 MAX_CLOCK_WAIT = 30.0
-_ZERO32 = "0x" + "00" * 32
 
 
 @dataclass
@@ -92,6 +92,9 @@ class Reconciler:
         #: Stops the node cleanly for its supervisor to start again (set by the runtime
         #: for the embedded node): see `_seal_blocks`.
         self.restart_node: Callable[[], Awaitable[None]] | None = None
+        #: Seals the pool's transactions into a block (set by a gateway that seals
+        #: geth's blocks on request): rebroadcast transactions wait for it.
+        self.seal: Callable[[], Awaitable[None]] | None = None
         self._lock = asyncio.Lock()
 
     async def run(self) -> ReplayReport:
@@ -127,6 +130,8 @@ class Reconciler:
                     await self._catch_up_clock(replay[-1].timestamp)
         if pending:
             await self._send(pending, with_timestamps=False)
+            if self.seal is not None:
+                await self.seal()
         await self._record(replay + pending)
         return self._report(len(replay), len(pending), started)
 
@@ -235,15 +240,14 @@ class Reconciler:
                 log.warning("replay: block %s at %d moved to %d", group[0].block, stamp,
                             parent_time + 1)
                 stamp = parent_time + 1
-            attributes = {"timestamp": hex(stamp), "prevRandao": _ZERO32,
-                          "suggestedFeeRecipient": "0x" + "00" * 20, "withdrawals": [],
-                          "parentBeaconBlockRoot": _ZERO32}
-            await self.rpc.call("testing_commitBlockV1", attributes,
+            await self.rpc.call("testing_commitBlockV1", seal_attributes(stamp),
                                 ["0x" + row.raw.hex() for row in group], "0x")
             parent_time = stamp
             if self.progress:
                 self.progress(min(done * len(rows) // len(groups), len(rows)), len(rows))
         wait = parent_time + 1 - time.time()
+        if self.seal is not None:
+            return False  # the gateway seals after this head and paces its clock
         if wait > 0 and self.restart_node is not None:
             # geth's sealer took its clock from the head it started on; the replayed
             # head is later than the wall clock (blocks come faster than one a second
