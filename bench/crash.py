@@ -36,6 +36,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from couponchain.chain import contracts
+from couponchain.config import DEFAULT_NODE_KIND
 
 console = Console(file=sys.stdout)
 ADMIN = "crash-campaign-admin-key"
@@ -203,7 +204,7 @@ async def main(args: argparse.Namespace) -> None:
     # more than 50 ms after the kill (one already answered by then was sent before).
     answered_again = sorted(next((a - k for a in load.acked_at if a > k + 0.05), float("nan"))
                             for k in node_kills)
-    node_kind = os.environ.get("COUPONCHAIN_NODE_KIND", "hardhat")
+    node_kind = os.environ.get("COUPONCHAIN_NODE_KIND", DEFAULT_NODE_KIND)
     table = Table(title=f"crash campaign, {os.cpu_count()} cores, embedded node ({node_kind})")
     table.add_column("measure")
     table.add_column("value", justify="right")

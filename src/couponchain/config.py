@@ -10,6 +10,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from couponchain.errors import ConfigurationError
 
+#: The embedded node kind: geth, whose state is on disk, so memory stays flat and a
+#: restart replays nothing. Its blocks are a second apart at least: the gateway
+#: seals one block per window and paces windows so the chain's clock stays within
+#: seconds of the wall clock (see `couponchain.chain.gateway`).
+DEFAULT_NODE_KIND = "geth"
+
 DEV_MASTER_SECRET = "dev-only-master-secret-change-me"
 
 
@@ -28,7 +34,8 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".data")
     database_url: str | None = None
     rpc_url: str | None = Field(default=None, description="external EVM JSON-RPC endpoint")
-    node_kind: str = Field(default="hardhat", description="embedded node: hardhat, geth or anvil")
+    node_kind: str = Field(default=DEFAULT_NODE_KIND,
+                           description="embedded node: geth, hardhat or anvil")
     #: The chain node the pages offer by default for checking proofs in the browser (a
     #: JSON-RPC URL that answers CORS requests, e.g. a validator's public read-only
     #: endpoint); unset, the pages use the platform's read-only relay (`/v1/node-relay`)

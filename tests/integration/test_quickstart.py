@@ -89,6 +89,8 @@ def test_the_readme_quickstart_works_in_a_clean_directory(clean_copy: Path) -> N
                                             "marketing"}
         edition = httpx.get(url + "/v1/editions/1", timeout=30).json()
         assert (edition["sold"], edition["total_pieces"]) == (65, 99)
+        # The default node, geth, keeps the chain on disk in the data directory.
+        assert (clean_copy / ".data" / "node" / "geth" / "geth" / "chaindata").is_dir()
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:

@@ -1,13 +1,13 @@
 """Supervise the embedded local EVM node: start it, restart it when it dies, stop it.
 
-The default chain is a Hardhat node (EDR) installed from the npm registry into the
-repository's `node/` folder by `scripts/setup`; geth in developer mode (see
-`couponchain.chain.geth`, built by `scripts/setup` into `node/bin/` from the Go module
-proxy, with its state on disk in `<data_dir>/geth`) and anvil can stand in for it
-(`COUPONCHAIN_NODE_KIND`). Hardhat and anvil
-keep no state across restarts, and geth may lose the block it was sealing when
-killed: after every restart the registered `on_restart` callbacks run, so the
-gateway can replay into the node what its journal holds and the node lacks.
+The default chain is geth in developer mode (see `couponchain.chain.geth`), built by
+`scripts/setup` into `node/bin/` from the Go module proxy, with its state on disk in
+`<data_dir>/geth`; a Hardhat node (EDR, installed from the npm registry into the
+repository's `node/` folder; the test suite's fast node) and anvil can stand in for
+it (`COUPONCHAIN_NODE_KIND`). Hardhat and anvil keep no state across restarts, and
+geth may lose the block it was sealing when killed: after every restart the
+registered `on_restart` callbacks run, so the gateway can replay into the node what
+its journal holds and the node lacks.
 
     supervisor = NodeSupervisor(data_dir)
     supervisor.on_restart(gateway.replay)
@@ -40,6 +40,7 @@ from typing import IO, Any
 import httpx
 
 from couponchain.chain.geth import geth_binary, geth_command, initialise
+from couponchain.config import DEFAULT_NODE_KIND
 from couponchain.errors import ChainUnavailable, ConfigurationError
 
 __all__ = ["DEFAULT_KIND", "NODE_KINDS", "NodeSupervisor", "default_kind", "node_dir"]
@@ -47,12 +48,8 @@ __all__ = ["DEFAULT_KIND", "NODE_KINDS", "NodeSupervisor", "default_kind", "node
 log = logging.getLogger(__name__)
 
 NODE_KINDS = ("geth", "hardhat", "anvil")
-#: The embedded default (`COUPONCHAIN_NODE_KIND` picks another). Not geth yet: geth
-#: gives every block at least its parent's time + 1 s, so a chain sealing more than a
-#: block a second runs ahead of the wall clock (measured: 2-3 minutes ahead after
-#: the demo's ~200 blocks in a minute), and the services compare the wall clock with
-#: block times (consent expiry, reservations): see docs/performance.md.
-DEFAULT_KIND = "hardhat"
+#: The embedded default (`COUPONCHAIN_NODE_KIND` picks another); see `config.py`.
+DEFAULT_KIND = DEFAULT_NODE_KIND
 HOST = "127.0.0.1"
 # EIP-1559 raises the base fee only when a block uses more than half its gas limit;
 # with this limit that never happens, so the base fee stays 0 (see node/hardhat.config.js).
@@ -81,7 +78,7 @@ def node_dir() -> Path:
 
 
 def default_kind() -> str:
-    """The node kind to run when none is given: `COUPONCHAIN_NODE_KIND`, else hardhat."""
+    """The node kind to run when none is given: `COUPONCHAIN_NODE_KIND`, else geth."""
     return os.environ.get("COUPONCHAIN_NODE_KIND") or DEFAULT_KIND
 
 
