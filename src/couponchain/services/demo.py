@@ -2,6 +2,10 @@
 
 Every step uses an idempotency key, so running the demo again (every
 `couponchain up --demo`) finds what exists instead of making it twice.
+
+Steps that do not depend on each other run concurrently, so the gateway puts
+them in one window: on a chain whose blocks are a second apart (geth, the
+embedded default) each round of dependent writes costs about a second.
 """
 
 from __future__ import annotations
@@ -107,14 +111,14 @@ async def seed_promotions(runtime: Runtime, seeded: dict,
     await service.allocate(platform, round_id, [(m["id"], 300) for m in merchants],
                            "demo-round-1-allocations")
     step()
-    for m in merchants:
-        await runtime.payouts.top_up(platform, m["id"], 5_000_000_000, f"demo-credit-{m['id']}")
+    await asyncio.gather(*(runtime.payouts.top_up(platform, m["id"], 5_000_000_000,
+                                                  f"demo-credit-{m['id']}") for m in merchants))
     step()
     callers = {p["id"]: await runtime.participants.authenticate(p["api_key"])
                for p in [*merchants, *consumers, *seeded["terminals"]]}
-    for m in merchants:  # each merchant caps what incentives may cost it
-        await service.caps.set_cap(callers[m["id"]], m["id"], 5_000_000_000,
-                                   f"demo-cap-{m['id']}")
+    await asyncio.gather(*(  # each merchant caps what incentives may cost it
+        service.caps.set_cap(callers[m["id"]], m["id"], 5_000_000_000, f"demo-cap-{m['id']}")
+        for m in merchants))
     grants: list[tuple[int, dict]] = []
     for i, m in enumerate(merchants):
         mine = consumers[i * 30:(i + 1) * 30]
@@ -125,21 +129,27 @@ async def seed_promotions(runtime: Runtime, seeded: dict,
                    for cid in range(r["first_id"], r["last_id"] + 1)]
     step()
     # A few coupons travel between friends before they are used.
-    for n, (coupon_id, holder) in enumerate(grants[:12:2]):
+    async def give(n: int, coupon_id: int, holder: dict) -> None:
         friend = consumers[60 + n]
         await service.transfer(callers[holder["id"]], coupon_id, friend["id"],
                                f"demo-transfer-{coupon_id}")
         grants[2 * n] = (coupon_id, friend)
+
+    await asyncio.gather(*(give(n, coupon_id, holder)
+                           for n, (coupon_id, holder) in enumerate(grants[:12:2])))
     step()
     # Write-offs at the merchants' tills: each with the holder's fresh consent.
     terminals = seeded["terminals"]
-    for n, (coupon_id, holder) in enumerate(grants[:40]):
+    async def write_off(n: int, coupon_id: int, holder: dict) -> None:
         till = terminals[n % len(terminals)]
         order = 20_000_000 + n * 1_250_000
         consent = await service.consent(callers[holder["id"]], coupon_id, None,
                                         merchant=till["merchant_id"], max_order_amount=order)
         await service.write_off(callers[till["id"]], consent["code"], order,
                                 f"demo-write-off-{coupon_id}")
+
+    await asyncio.gather(*(write_off(n, coupon_id, holder)
+                           for n, (coupon_id, holder) in enumerate(grants[:40])))
     step()
     step()
     return {"round_id": round_id, "created": True, "granted": len(grants), "written_off": 40}
@@ -173,8 +183,8 @@ async def seed_editions(runtime: Runtime, seeded: dict) -> dict:
                for n, c in enumerate(consumers[40:65])]
     await service.sell_many(caller, edition_id, offline, "demo-edition-1-pos")
     till = await runtime.participants.authenticate(seeded["terminals"][0]["api_key"])
-    for n in range(1, 11):
-        await service.redeem(till, serial_text("MOON26", n), f"demo-edition-1-redeem-{n}")
+    await asyncio.gather(*(service.redeem(till, serial_text("MOON26", n),
+                                          f"demo-edition-1-redeem-{n}") for n in range(1, 11)))
     return {"edition_id": edition_id, "created": True, "sold": 65, "redeemed": 10}
 
 
@@ -187,27 +197,31 @@ async def seed_referrals(runtime: Runtime, seeded: dict) -> dict:
         return {"created": False}
     platform = runtime.platform.caller
     buyers = seeded["consumers"][65:95]
-    for c in buyers:
-        await runtime.payouts.top_up(platform, c["id"], 1_000 * CCC, f"demo-credit-{c['id']}")
+    await asyncio.gather(*(runtime.payouts.top_up(platform, c["id"], 1_000 * CCC,
+                                                  f"demo-credit-{c['id']}") for c in buyers))
     product = await service.register(
         caller, "Signed first edition: The Quiet Harbor",
         "A hardback signed by the author, numbered, with a bookmark from the shop.",
         50 * CCC, 10, "demo-product-1")
     product_id = product["id"]
     by_id = {c["id"]: await runtime.participants.authenticate(c["api_key"]) for c in buyers}
-    for c in buyers[:10]:  # batch 1: sold without links
-        await service.purchase(by_id[c["id"]], product_id, 1, None, f"demo-buy-{c['id']}",
-                               **await service.current_terms(product_id))
+    terms = await service.current_terms(product_id)
+    await asyncio.gather(*(  # batch 1: sold without links
+        service.purchase(by_id[c["id"]], product_id, 1, None, f"demo-buy-{c['id']}", **terms)
+        for c in buyers[:10]))
     batches = [(2, 60 * CCC, 10, 2_000, buyers[10:20]), (3, 70 * CCC, 20, 2_500, buyers[20:26])]
     for batch, price, circulation, rebate, wave in batches:
         await service.open_batch(caller, product_id, price, circulation, rebate,
                                  f"demo-product-1-batch-{batch}")
-        for n, c in enumerate(wave):  # each buys through a link of an earlier holder
-            promoter = by_id[buyers[n % 10]["id"]]
+        terms = await service.current_terms(product_id)
+
+        async def buy(n: int, c: dict, terms: dict = terms) -> None:
+            promoter = by_id[buyers[n % 10]["id"]]  # each buys through an earlier holder's link
             link = await service.make_link(promoter, product_id, None, "")
             await service.purchase(by_id[c["id"]], product_id, 1, link["link"],
-                                   f"demo-buy-{c['id']}",
-                                   **await service.current_terms(product_id))
+                                   f"demo-buy-{c['id']}", **terms)
+
+        await asyncio.gather(*(buy(n, c) for n, c in enumerate(wave)))
     return {"product_id": product_id, "created": True, "batch": 3, "sold": 26}
 
 
@@ -229,13 +243,16 @@ async def seed_prizes(runtime: Runtime, seeded: dict) -> dict:
                                   [(c["id"], 1 if n % 10 == 0 else 0)
                                    for n, c in enumerate(winners)], "demo-campaign-1-awards")
     tills = [t for t in seeded["terminals"] if t["merchant_id"] == merchant["id"]]
-    claims = []
-    for n, award in enumerate(awarded["awards"][:12]):
+
+    async def claim(n: int, award: dict) -> int:
         consumer = await runtime.participants.authenticate(winners[n]["api_key"])
         code = (await service.code(consumer, award["id"]))["code"]
         till = await runtime.participants.authenticate(tills[n % len(tills)]["api_key"])
         scan = await service.scan(till, code)
-        claims.append((await service.claim(till, scan["scan_id"]))["id"])
+        return int((await service.claim(till, scan["scan_id"]))["id"])
+
+    claims = list(await asyncio.gather(*(claim(n, award)
+                                         for n, award in enumerate(awarded["awards"][:12]))))
     await service.recorder.settled(claims, timeout=120)
     return {"campaign_id": campaign["id"], "created": True, "awarded": len(winners),
             "claimed": len(claims)}
