@@ -24,6 +24,70 @@ ZERO = "0x" + "00" * 20
 _deployers: dict[str, object] = {}
 
 
+# --- interpreter caches ------------------------------------------------------------------
+# The state machines spend over 80% of their time in py-evm running the contracts'
+# opcodes (py-spy on `ci` runs; a trivial view costs about 0.8 ms of CPU,
+# `promotions.allocate` about 9 ms). Two pure computations in there are redone on every
+# call although their inputs repeat all run long; both are cached here, with
+# results identical to the uncached ones, so the machines check exactly as much.
+
+
+def _share_jump_analysis() -> None:
+    """Let every code stream of the same bytecode share its jump-destination analysis.
+
+    py-evm decides whether a JUMP target is a real JUMPDEST (not PUSH data) by
+    scanning up to 32 bytes back, and keeps the answer in two sets on the code
+    stream, which boa builds afresh for every message: each call re-analysed the
+    targets it jumps to (about 4% of a machine's time). Validity depends on the
+    code bytes alone, so streams of the same code can share the sets.
+    """
+    from boa.vm.py_evm import TracingCodeStream
+
+    analyses: dict[bytes, tuple[set[int], set[int]]] = {}
+    init = TracingCodeStream.__init__
+
+    def __init__(self, code_bytes, *args, **kwargs):
+        init(self, code_bytes, *args, **kwargs)
+        if type(code_bytes) is not bytes:  # py-evm passes bytes; anything else: unshared
+            return
+        analysis = analyses.get(code_bytes)
+        if analysis is None:
+            if len(analyses) >= 512:  # init code differs with each deployment's arguments
+                analyses.clear()
+            analysis = analyses[code_bytes] = (set(), set())
+        self.valid_positions, self.invalid_positions = analysis
+
+    TracingCodeStream.__init__ = __init__
+
+
+def _remember_hashes() -> None:
+    """Memoise keccak for the SHA3 opcode and py-evm's storage-key hashing.
+
+    Every HashMap access hashes a (slot, key) pair, and every storage read or
+    write hashes its slot number again to find the trie key; the same few
+    thousand inputs come back in every example (pycryptodome builds a hasher
+    object per call: about 7% of a machine's time).
+    """
+    from functools import lru_cache
+
+    import eth.db.storage
+    import eth.vm.logic.sha3
+
+    original = eth.vm.logic.sha3.keccak
+    cached = lru_cache(maxsize=1 << 16)(original)
+
+    def keccak(preimage):
+        # Only bytes are hashable (both callers pass bytes today).
+        return cached(preimage) if type(preimage) is bytes else original(preimage)
+
+    eth.vm.logic.sha3.keccak = keccak
+    eth.db.storage.keccak = keccak
+
+
+_share_jump_analysis()
+_remember_hashes()
+
+
 def deployer(name: str):
     """The compiled deployer of `contracts/<name>.vy` (compiled once per session)."""
     if name not in _deployers:
