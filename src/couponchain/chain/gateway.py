@@ -19,13 +19,9 @@ Path of one operation:
 If the node stops answering or lost blocks, the reconciler (see
 `couponchain.chain.reconciler`) replays the journal before anything else is sent.
 
-Pacing: a chain whose every block must be at least a second after its parent
-(geth's developer mode, any proof-of-stake or BFT chain) runs ahead of the wall
-clock whenever it seals more than a block a second, and the contracts judge
-consents, links and windows by block time while people and services read the wall
-clock. So the sender holds the next window while the chain's clock is more than
-`MAX_AHEAD` seconds ahead: the waiting operations join that window, throughput
-stays, and the chain's clock stays within the services' `CLOCK_MARGIN` of the wall.
+Modules: `calls` (what is carried: `Call`, `OpResult`, `Event`), `sender`
+(broadcast, sealing, pacing, receipts), `reconciler` (the journal replayed into a
+node); this one queues, groups, signs and journals, and records outcomes.
 """
 
 from __future__ import annotations
@@ -33,7 +29,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections import defaultdict
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
@@ -43,14 +38,13 @@ from eth_account.signers.local import LocalAccount
 from sqlalchemy import Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
+from couponchain.chain.calls import Call, Event, OpResult, ReceiptEvents
 from couponchain.chain.contracts import CompiledContract
-from couponchain.chain.geth import seal_attributes
 from couponchain.chain.reconciler import Reconciler
 from couponchain.chain.revert import revert_reason
 from couponchain.chain.rpc import RpcClient, RpcError
+from couponchain.chain.sender import SUPERSEDED, Sender, SentTx, call_retrying
 from couponchain.errors import (
-    ChainUnavailable,
-    ConfigurationError,
     ContractRevert,
     CouponChainError,
     TransactionRefused,
@@ -60,91 +54,7 @@ from couponchain.store.models import ChainOp, ChainTx
 
 log = logging.getLogger(__name__)
 
-SUPERSEDED = "nonce taken by a transaction outside the gateway"
-#: Seconds the chain's clock may run ahead of the wall clock before the sender
-#: holds the next window (a window may add a few blocks of a second each; the
-#: services allow 10 s of skew, `CLOCK_MARGIN`).
-MAX_AHEAD = 2.0
-
-
-@dataclass(frozen=True)
-class Call:
-    """One operation for the chain.
-
-    Operations of one account with equal (`contract`, `function`, `fixed`) and an
-    `item` are merged: the call becomes `function(*fixed, *columns)` where each
-    column is the list of the items' values at that position. Without an `item`
-    the call is sent alone as `function(*fixed)`; with `init_code` it deploys a
-    contract.
-    """
-
-    contract: str
-    function: str
-    fixed: tuple[Any, ...] = ()
-    item: tuple[Any, ...] | None = None
-    kind: str = ""
-    init_code: bytes | None = None
-
-    @property
-    def group(self) -> Hashable:
-        if self.item is None or self.init_code is not None:
-            return id(self)
-        return (self.contract, self.function, _freeze(self.fixed))
-
-
-def _freeze(value: Any) -> Hashable:
-    if isinstance(value, list | tuple):
-        return tuple(_freeze(v) for v in value)
-    return value
-
-
-@dataclass(frozen=True)
-class Event:
-    """A decoded event from a transaction's receipt."""
-
-    contract: str
-    name: str
-    args: dict[str, Any]
-    log_index: int
-
-
-class _ReceiptEvents:
-    """A receipt's events, decoded on first use and shared by the batch's items."""
-
-    def __init__(self, gateway: Gateway, receipt: dict[str, Any]) -> None:
-        self._gateway = gateway
-        self._receipt = receipt
-        self._events: asyncio.Task[list[Event]] | None = None
-
-    async def get(self) -> list[Event]:
-        # One fetch and one decoding per transaction, however many of its
-        # operations ask at once.
-        if self._events is None:
-            self._events = asyncio.ensure_future(self._load())
-        return await asyncio.shield(self._events)
-
-    async def _load(self) -> list[Event]:
-        receipt = self._receipt
-        if "logs" not in receipt:  # confirmed from the send reply: fetch the logs now
-            receipt = await self._gateway.rpc.call(
-                "eth_getTransactionReceipt", receipt["transactionHash"])
-        return self._gateway.decode_events(receipt)
-
-
-@dataclass(frozen=True)
-class OpResult:
-    """Evidence of an applied operation."""
-
-    tx_hash: str
-    block_number: int
-    block_timestamp: int
-    item_index: int
-    receipt_events: _ReceiptEvents
-    contract_address: str | None = None
-
-    async def events(self) -> list[Event]:
-        """Every decoded event of the transaction that carried this operation."""
-        return await self.receipt_events.get()
+__all__ = ["Call", "Event", "Gateway", "OpResult"]
 
 
 @dataclass
@@ -167,26 +77,6 @@ class _Account:
     journal_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     #: Windows in flight at once (signed and journaled ahead of the node).
     window_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(4))
-
-
-@dataclass
-class _Sent:
-    tx_id: int
-    tx_hash: str
-    account: str
-    nonce: int
-    receipt: dict[str, Any] | None = None
-    timestamp: int = 0
-    #: Why the node refused the transaction itself (not a contract revert).
-    refused: str | None = None
-    #: Fetch the full receipt (logs, gas used) even when the send reply says enough.
-    needs_receipt: bool = False
-    out_of_gas: bool = False
-    #: Whether operations of it were journaled under keys (rows in `chain_ops`).
-    keyed: bool = False
-    #: (block number, index in the block, timestamp) when the send's request found
-    #: the transaction mined (`Gateway._send`).
-    mined_in: tuple[str, str, int] | None = None
 
 
 _TXS, _OPS = cast(Table, ChainTx.__table__), cast(Table, ChainOp.__table__)
@@ -226,25 +116,13 @@ class Gateway:
         self._by_address: dict[str, tuple[str, CompiledContract]] = {}
         self._accounts: dict[str, _Account] = {}
         self._inflight: dict[str, asyncio.Future[OpResult]] = {}
-        self._send_queue: asyncio.Queue[tuple[list[_Sent], asyncio.Future[None]]] = (
-            asyncio.Queue()
-        )
-        self._sender: asyncio.Task[None] | None = None
         self.reconciler = Reconciler(db, rpc, replay_timestamps=dev_node)
         self.stats: dict[str, int] = defaultdict(int)
+        self.sender = Sender(db, rpc, chain_id, dev_node=dev_node, stats=self.stats,
+                             recover=self.recover,
+                             signer_of=lambda address: self._accounts[address].signer)
         self._gas_per_item: dict[tuple[str, str], float] = {}
         self._receipts_seen: dict[tuple[str, str], int] = defaultdict(int)
-        #: The embedded node tells each outcome in its send reply (see _confirm_from_replies);
-        #: only a Hardhat node does (checked in `start`).
-        self.fast_confirm = dev_node
-        #: Seal each window into one block with `testing_commitBlockV1` (the embedded
-        #: geth, whose own sealer is off: see `couponchain.chain.geth`; set in `start`).
-        self.seal_on_request = dev_node
-        #: EIP-1559 fees every transaction offers, in wei a gas (read in `start`).
-        self.max_fee = 0
-        self.tip = 0
-        #: The latest block time seen (epoch seconds), for pacing (see the module doc).
-        self.chain_time = 0
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -264,22 +142,13 @@ class Gateway:
         Raises ConfigurationError (one line naming the setting) on a chain that
         charges a base fee: the platform's accounts hold no ether to pay it.
         """
-        await self._read_fees()
-        if self.fast_confirm:
-            # Outcomes from send replies need a node that mines on send and throws on
-            # a failed transaction with its hash: Hardhat's, as node/ configures it.
-            version = str(await self._rpc_retrying("web3_clientVersion"))
-            self.fast_confirm = version.lower().startswith("hardhat")
-        if self.seal_on_request:
-            version = str(await self._rpc_retrying("web3_clientVersion"))
-            self.seal_on_request = version.startswith("Geth/")
-        if self.seal_on_request:
-            self.reconciler.seal = self._seal
+        await self.sender.read_fees()
+        await self.sender.detect_node(self.reconciler)
         await self.reconciler.run()
-        self._sender = asyncio.create_task(self._send_loop(), name="gateway-sender")
+        self.sender.start()
 
     async def stop(self) -> None:
-        tasks = [a.task for a in self._accounts.values() if a.task] + [self._sender]
+        tasks = [a.task for a in self._accounts.values() if a.task]
         for task in tasks:
             if task:
                 task.cancel()
@@ -287,31 +156,7 @@ class Gateway:
             if task:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
-
-    async def _read_fees(self) -> None:
-        """The fee the chain asks for: its latest base fee and the tip it suggests.
-
-        A chain without a base fee (the embedded nodes) is paid nothing. One with a
-        base fee would be paid 2 x base fee + tip (room for six full blocks of
-        rises), but every participant account of the platform starts without
-        ether and nothing funds it: refuse to start instead of looping on refusals.
-        """
-        block = await self._rpc_retrying("eth_getBlockByNumber", "latest", False)
-        self.chain_time = int(block["timestamp"], 16)
-        base = int(block.get("baseFeePerGas") or "0x0", 16)
-        if base == 0:
-            self.max_fee = self.tip = 0
-            return
-        try:
-            tip = int(await self.rpc.call("eth_maxPriorityFeePerGas"), 16)
-        except RpcError:
-            tip = 0
-        self.max_fee, self.tip = 2 * base + tip, tip
-        raise ConfigurationError(
-            f"the chain at {self.rpc.url} charges a base fee of {base} wei per gas and "
-            "couponchain's accounts hold no ether to pay it: set COUPONCHAIN_RPC_URL to a "
-            "chain without fees (unset it for the embedded node, or run anvil --base-fee 0)",
-            field="rpc_url")
+        await self.sender.stop()
 
     async def recover(self) -> None:
         """Replay the journal into the node (after it restarted or lost blocks)."""
@@ -455,7 +300,7 @@ class Gateway:
                 elif tx.receipt is not None and int(tx.receipt["status"], 16) == 1:
                     if "gasUsed" in tx.receipt:
                         self._learn_gas(group, tx.receipt)
-                    events = _ReceiptEvents(self, tx.receipt)
+                    events = ReceiptEvents(self.rpc, self.decode_events, tx.receipt)
                     for index, pending in enumerate(group):
                         if not pending.future.done():
                             pending.future.set_result(
@@ -475,16 +320,15 @@ class Gateway:
 
     async def _journal_and_send(
         self, account: _Account, groups: list[list[_Pending]]
-    ) -> list[_Sent]:
+    ) -> list[SentTx]:
         async with account.journal_lock:
             sent = await self._journal(account, groups)
-            done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            self._send_queue.put_nowait((sent, done))
+            done = self.sender.enqueue(sent)
         await done
         await self._record_outcomes(sent)
         return sent
 
-    async def _journal(self, account: _Account, groups: list[list[_Pending]]) -> list[_Sent]:
+    async def _journal(self, account: _Account, groups: list[list[_Pending]]) -> list[SentTx]:
         """Sign one transaction per group and commit them with their operations."""
         if account.next_nonce is None:
             account.next_nonce = await self._first_nonce(account.signer.address)
@@ -535,7 +379,7 @@ class Gateway:
         rows = await self.db.write(journal)
         for pending in fresh:
             pending.journaled = True
-        return [_Sent(row.id, row.tx_hash, row.account, row.nonce,
+        return [SentTx(row.id, row.tx_hash, row.account, row.nonce,
                       needs_receipt=self._sample_gas(group[0].call),
                       keyed=any(p.op_key is not None for p in group))
                 for row, group in zip(rows, groups, strict=True)]
@@ -559,7 +403,8 @@ class Gateway:
         account.next_nonce += 1
         tx: dict[str, Any] = {
             "type": 2, "chainId": self.chain_id, "nonce": nonce, "gas": self.gas_limit,
-            "maxFeePerGas": self.max_fee, "maxPriorityFeePerGas": self.tip, "value": 0,
+            "maxFeePerGas": self.sender.max_fee, "maxPriorityFeePerGas": self.sender.tip,
+            "value": 0,
             "data": data,
         }
         if to is not None:
@@ -575,10 +420,11 @@ class Gateway:
                     .order_by(ChainTx.nonce.desc()).limit(1)
                 )
             ).scalar()
-        node = int(await self._rpc_retrying("eth_getTransactionCount", address, "pending"), 16)
+        node = int(await call_retrying(self.rpc, "eth_getTransactionCount", address, "pending"),
+                   16)
         return max(node, (last + 1) if last is not None else 0)
 
-    async def _record_outcomes(self, sent: list[_Sent]) -> None:
+    async def _record_outcomes(self, sent: list[SentTx]) -> None:
         on_chain = [(tx, tx.receipt, int(tx.receipt["status"], 16) == 1) for tx in sent
                     if tx.receipt is not None]  # None: superseded, nothing of it on chain
         if not on_chain:
@@ -654,7 +500,7 @@ class Gateway:
             if not pending.future.done():
                 pending.future.set_exception(error(reason))
 
-    def _ran_out_of_gas(self, tx: _Sent) -> bool:
+    def _ran_out_of_gas(self, tx: SentTx) -> bool:
         assert tx.receipt is not None
         if "gasUsed" in tx.receipt:
             return int(tx.receipt["gasUsed"], 16) >= self.gas_limit * 0.98
@@ -679,13 +525,13 @@ class Gateway:
         self._gas_per_item[key] = max(per_item, self._gas_per_item.get(key, 0) * 0.9)
 
     def _result(self, receipt: dict[str, Any], timestamp: int, item_index: int,
-                events: _ReceiptEvents | None = None) -> OpResult:
+                events: ReceiptEvents | None = None) -> OpResult:
         return OpResult(
             tx_hash=receipt["transactionHash"],
             block_number=int(receipt["blockNumber"], 16),
             block_timestamp=timestamp,
             item_index=item_index,
-            receipt_events=events or _ReceiptEvents(self, receipt),
+            receipt_events=events or ReceiptEvents(self.rpc, self.decode_events, receipt),
             contract_address=receipt.get("contractAddress"),
         )
 
@@ -704,190 +550,6 @@ class Gateway:
                 events.append(Event(name, decoded[0], decoded[1], int(entry["logIndex"], 16)))
         return events
 
-    # -- sending -------------------------------------------------------------------
-
-    async def _send_loop(self) -> None:
-        while True:
-            jobs = [await self._send_queue.get()]
-            while not self._send_queue.empty():
-                jobs.append(self._send_queue.get_nowait())
-            txs = [tx for sent, _ in jobs for tx in sent]
-            try:
-                await self._broadcast(txs)
-                for _, done in jobs:
-                    done.set_result(None)
-            except Exception as exc:
-                log.exception("broadcast failed")
-                for _, done in jobs:
-                    if not done.done():
-                        done.set_exception(exc)
-
-    async def _broadcast(self, txs: list[_Sent]) -> None:
-        """Send, then wait for every receipt; recover the node when it fails."""
-        raws = await self._raw_of(txs)
-        while True:
-            try:
-                await self._pace()
-                replies = await self._send(txs, raws)
-                refused = [(tx, r) for tx, r in zip(txs, replies, strict=True)
-                           if isinstance(r, RpcError) and not r.tx_already_in_node
-                           and not r.nonce_too_low]
-                if refused:
-                    await self._replace_refused(refused)
-                    raws = await self._raw_of(txs)
-                    continue
-                low = [tx for tx, r in zip(txs, replies, strict=True)
-                       if isinstance(r, RpcError) and r.nonce_too_low]
-                await self._drop_superseded(low)
-                live = [(tx, r) for tx, r in zip(txs, replies, strict=True) if tx.refused is None]
-                if self.fast_confirm:
-                    await self._confirm_from_replies(live)
-                else:
-                    await self._collect_receipts([tx for tx, _ in live])
-                self.stats["txs_sent"] += len(txs)
-                return
-            except ChainUnavailable:
-                log.warning("chain node unavailable; waiting to reconcile")
-                await self.recover()
-
-    async def _pace(self) -> None:
-        """Wait while the chain's clock is more than MAX_AHEAD s ahead of the wall's."""
-        ahead = self.chain_time - time.time()
-        if ahead > MAX_AHEAD:
-            self.stats["paced_ms"] += int((ahead - MAX_AHEAD) * 1000)
-            await asyncio.sleep(ahead - MAX_AHEAD)
-
-    async def _seal(self) -> None:
-        """Seal every transaction waiting in the node's pool into one block, a second
-        after its parent or now, whichever is later (geth, see `seal_on_request`)."""
-        head = await self.rpc.call("eth_getBlockByNumber", "latest", False)
-        stamp = max(int(time.time()), int(head["timestamp"], 16) + 1)
-        await self.rpc.call("testing_commitBlockV1", seal_attributes(stamp), None, "0x")
-        self.chain_time = max(self.chain_time, stamp)
-        self.stats["blocks_sealed"] += 1
-
-    async def _send(self, txs: list[_Sent], raws: list[bytes]) -> list[Any]:
-        """Send `txs` in one request; the send replies, in order.
-
-        The embedded node mines each transaction as it arrives, one block each:
-        after each send the same request asks for the newest block, and a
-        transaction found in it has its position and timestamp without another
-        request (`_confirm_from_replies` asks for the others).
-        """
-        if self.seal_on_request:
-            replies = await self.rpc.batch(
-                [("eth_sendRawTransaction", ["0x" + raw.hex()]) for raw in raws])
-            await self._seal()
-            return replies
-        if not self.fast_confirm:
-            return await self.rpc.batch(
-                [("eth_sendRawTransaction", ["0x" + raw.hex()]) for raw in raws])
-        replies = await self.rpc.batch([call for raw in raws for call in (
-            ("eth_sendRawTransaction", ["0x" + raw.hex()]),
-            ("eth_getBlockByNumber", ["latest", False]))])
-        for tx, block in zip(txs, replies[1::2], strict=True):
-            tx.mined_in = None
-            if isinstance(block, dict) and tx.tx_hash in block["transactions"]:
-                tx.mined_in = (block["number"], hex(block["transactions"].index(tx.tx_hash)),
-                               int(block["timestamp"], 16))
-        return replies[0::2]
-
-    async def _replace_refused(self, refused: list[tuple[_Sent, RpcError]]) -> None:
-        """Put a no-op in place of each transaction the node will never take.
-
-        The node refuses some transactions outright (over its gas cap, say). Its
-        nonce must still be used, or every later transaction of that account
-        would wait forever; so the journal row becomes a zero-value transfer to
-        itself with the same nonce, and the operations it carried fail with the
-        node's reason.
-        """
-        async with self.db.transaction() as s:
-            for tx, error in refused:
-                if error.rpc_message and "nonce too high" in error.rpc_message.lower():
-                    continue  # an earlier gap: fixed by the replacement of that one
-                signer = self._accounts[tx.account].signer
-                filler = signer.sign_transaction({
-                    "type": 2, "chainId": self.chain_id, "nonce": tx.nonce, "gas": 21_000,
-                    "maxFeePerGas": self.max_fee, "maxPriorityFeePerGas": self.tip,
-                    "value": 0, "to": signer.address, "data": b"",
-                })
-                tx.refused = error.rpc_message or "refused by the node"
-                tx.tx_hash = "0x" + filler.hash.hex().removeprefix("0x")
-                log.error("node refused transaction %d: %s", tx.tx_id, tx.refused)
-                await s.execute(update(ChainTx).where(ChainTx.id == tx.tx_id).values(
-                    raw=bytes(filler.raw_transaction), tx_hash=tx.tx_hash, to=signer.address,
-                    revert_reason=tx.refused[:500]))
-
-    async def _drop_superseded(self, txs: list[_Sent]) -> None:
-        """Journal rows whose nonce another transaction took (a foreign use of the key).
-
-        The node knows the hash of a transaction it mined; if it does not, the
-        nonce went to someone else's transaction, so this one can never land:
-        it is dropped from the journal and its operations are signed again.
-        """
-        if not txs:
-            return
-        known = await self.rpc.batch([("eth_getTransactionByHash", [t.tx_hash]) for t in txs])
-        gone = [tx for tx, found in zip(txs, known, strict=True) if not isinstance(found, dict)]
-        if not gone:
-            return
-        async with self.db.transaction() as s:
-            for tx in gone:
-                tx.refused = SUPERSEDED
-                log.warning("nonce %d of %s was taken outside the gateway; re-signing",
-                            tx.nonce, tx.account)
-                await s.execute(update(ChainTx).where(ChainTx.id == tx.tx_id)
-                                .values(status="dropped", revert_reason=SUPERSEDED))
-
-    async def _raw_of(self, txs: list[_Sent]) -> list[bytes]:
-        """The transactions as the journal holds them. Read back rather than kept: the
-        read also paces the send loop, so that under a burst more operations join
-        each window (measured: 3,000 concurrent sales in 38 transactions with it, in
-        about 330 without it, and a third fewer sales per second)."""
-        async with self.db.session() as s:
-            rows = dict(
-                (await s.execute(
-                    select(ChainTx.id, ChainTx.raw).where(ChainTx.id.in_([t.tx_id for t in txs]))
-                )).tuples().all()
-            )
-        return [rows[t.tx_id] for t in txs]
-
-    async def _confirm_from_replies(self, live: list[tuple[_Sent, Any]]) -> None:
-        """Outcomes from the send replies themselves (the embedded node).
-
-        The embedded node mines each transaction as it arrives and throws on a
-        failed one (with the mined hash in the error), so a hash reply means mined
-        and succeeded: no receipt, whose logs cost the node as much as the
-        execution, is needed. Only the position in the chain is fetched.
-        """
-        light: list[_Sent] = []
-        full: list[_Sent] = []
-        for tx, reply in live:
-            if isinstance(reply, RpcError) and not reply.mined_and_failed:
-                full.append(tx)  # already known: its outcome is in its receipt
-            elif tx.needs_receipt:
-                full.append(tx)
-            else:
-                failed = isinstance(reply, RpcError)
-                tx.out_of_gas = failed and reply.out_of_gas
-                tx.receipt = {"transactionHash": tx.tx_hash, "status": "0x0" if failed else "0x1"}
-                if tx.mined_in is not None:  # seen in its block by `_send`
-                    tx.receipt["blockNumber"], tx.receipt["transactionIndex"], tx.timestamp = (
-                        tx.mined_in)
-                else:
-                    light.append(tx)
-        found = await self.rpc.batch([("eth_getTransactionByHash", [t.tx_hash]) for t in light])
-        for tx, info in zip(light, found, strict=True):
-            if isinstance(info, dict) and info.get("blockNumber"):
-                assert tx.receipt is not None
-                tx.receipt["blockNumber"] = info["blockNumber"]
-                tx.receipt["transactionIndex"] = info["transactionIndex"]
-            else:
-                tx.receipt = None
-                full.append(tx)
-        await self._collect_receipts(full, stamp=False)
-        await self._stamp([tx for tx, _ in live if not tx.timestamp])
-
     def _sample_gas(self, call: Call) -> bool:
         """Whether to fetch this call's full receipt: always for deployments, and for
         a few of each batch entry point so the batch size follows the gas used."""
@@ -896,54 +558,4 @@ class Gateway:
         key = (call.contract, call.function)
         self._receipts_seen[key] += 1
         return self._receipts_seen[key] <= 3 or self._receipts_seen[key] % 16 == 0
-
-    async def _collect_receipts(self, txs: list[_Sent], stamp: bool = True) -> None:
-        delay = 0.005
-        missing = list(txs)
-        while missing:
-            replies = await self.rpc.batch(
-                [("eth_getTransactionReceipt", [t.tx_hash]) for t in missing]
-            )
-            still = []
-            for tx, reply in zip(missing, replies, strict=True):
-                if isinstance(reply, dict):
-                    tx.receipt = reply
-                else:
-                    still.append(tx)
-            progressed, missing = len(still) < len(missing), still
-            if missing and self.seal_on_request and progressed:
-                # geth keeps one transaction in flight for an account absent from its
-                # state (its EIP-7702 limit reads the absent account as delegated) and
-                # drops the account's others: now that one is sealed, send them again.
-                raws = await self._raw_of(missing)
-                await self.rpc.batch([("eth_sendRawTransaction", ["0x" + raw.hex()])
-                                      for raw in raws])
-                await self._seal()
-                continue
-            if missing:
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 0.5)
-                if delay >= 0.5:
-                    # Still nothing: the node may have dropped them; rebroadcast.
-                    await self.recover()
-        if stamp:
-            await self._stamp(txs)
-
-    async def _stamp(self, txs: list[_Sent]) -> None:
-        """Block timestamps, which the journal keeps for replays."""
-        numbers = sorted({t.receipt["blockNumber"] for t in txs if t.receipt})
-        blocks = await self.rpc.batch([("eth_getBlockByNumber", [n, False]) for n in numbers])
-        stamps = {n: int(b["timestamp"], 16) for n, b in zip(numbers, blocks, strict=True)
-                  if isinstance(b, dict)}
-        self.chain_time = max([self.chain_time, *stamps.values()])
-        for tx in txs:
-            assert tx.receipt is not None
-            tx.timestamp = stamps.get(tx.receipt["blockNumber"], 0)
-
-    async def _rpc_retrying(self, method: str, *params: Any) -> Any:
-        while True:
-            try:
-                return await self.rpc.call(method, *params)
-            except ChainUnavailable:
-                await asyncio.sleep(0.2)
 
