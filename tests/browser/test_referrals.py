@@ -106,7 +106,8 @@ async def test_link_purchase_is_verified_before_paying_and_pays_the_promoter(
     await expect(console.locator("#batch-rebate-note")).to_have_class(re.compile("error"))
     await console.fill("#batch-share", "4000")
     await expect(console.locator("#batch-rebate-note")).to_contain_text("10 % of its price")
-    await expect(console.locator("#batch-rebate-note")).to_contain_text("40 % of it to the promoter")
+    await expect(console.locator("#batch-rebate-note")).to_contain_text(
+        "40 % of it to the promoter")
     await console.click("#batch-form button[type=submit]")
     await expect(console.locator("#batch-result")).to_contain_text(
         "Opened batch 2", timeout=20_000)
