@@ -49,7 +49,7 @@ def purchase_gas(holders: int) -> int:
             registry = boa.load(str(CONTRACTS / "registry.vy"))
             token = boa.load(str(CONTRACTS / "token.vy"), registry.address)
             referrals = boa.load(str(CONTRACTS / "referrals.vy"), registry.address,
-                                 token.address, 3_000)
+                                 token.address, 3_000, 500, 5_000)
         promoter = Account.from_key(keccak(text="bench promoter"))
         buyer = Account.from_key(keccak(text="bench buyer"))
         accounts = [promoter.address, buyer.address] + [
@@ -73,7 +73,7 @@ def purchase_gas(holders: int) -> int:
                 if n % 500 == 0:
                     progress.update(task, completed=n)
         with boa.env.prank(originator):
-            referrals.open_batch(product, 2 * 10**6, 100, 1_000)
+            referrals.open_batch(product, 2 * 10**6, 100, 1_000, 2_000)
         expiry = boa.env.timestamp + 3_600
         link = links.Link(product=product, promoter=promoter.address, expiry=expiry)
         signature = links.sign_link(link, boa.env.evm.patch.chain_id, referrals.address,

@@ -90,7 +90,8 @@ async def test_link_purchase_is_verified_before_paying_and_pays_the_promoter(
     await expect(bob.locator("#buy-result")).to_contain_text(
         "Bought 1 unit of batch 1 for 1.000000 CCC", timeout=20_000)
 
-    # The originator opens batch 2 with a 10 % rebate in the console.
+    # The originator opens batch 2 with a 10 % rebate, 40 % of it to the promoter (the
+    # platform allows 5 % to 50 %), in the console.
     console = await _signed_in(browser, url, w["originator"]["api_key"], "/products")
     await expect(console.locator(f"#products-rows tr[data-id='{product}']")).to_contain_text(
         "Night Song")
@@ -100,11 +101,20 @@ async def test_link_purchase_is_verified_before_paying_and_pays_the_promoter(
     await console.fill("#batch-price", "1.5")
     await console.fill("#batch-circulation", "5")
     await console.fill("#batch-rebate", "1000")
+    await expect(console.locator("#batch-share-bounds")).to_have_text("500 to 5000")
+    await console.fill("#batch-share", "6000")
+    await expect(console.locator("#batch-rebate-note")).to_have_class(re.compile("error"))
+    await console.fill("#batch-share", "4000")
     await expect(console.locator("#batch-rebate-note")).to_contain_text("10 % of its price")
+    await expect(console.locator("#batch-rebate-note")).to_contain_text(
+        "40 % of it to the promoter")
     await console.click("#batch-form button[type=submit]")
     await expect(console.locator("#batch-result")).to_contain_text(
         "Opened batch 2", timeout=20_000)
-    await expect(console.locator("#batch-result")).to_contain_text("rebate 10 %")
+    await expect(console.locator("#batch-result")).to_contain_text(
+        "rebate 10 %, 40 % of it to the promoter")
+    await expect(console.locator("#batches-rows tr[data-batch='2'] .count-share")).to_have_text(
+        "40 %", timeout=10_000)
     await expect(console.locator("#batches-rows tr")).to_have_count(2, timeout=10_000)
     await expect(console.locator("#close-section")).to_be_visible()
     await expect(console.locator("#batch-form")).to_be_hidden()
@@ -133,6 +143,12 @@ async def test_link_purchase_is_verified_before_paying_and_pays_the_promoter(
     await anonymous.goto(f"{url}/products/{product}")
     await expect(anonymous.locator("#product-link")).to_contain_text("Batch 2 is on sale")
     await expect(anonymous.locator("#product-batches tbody tr")).to_have_count(2)
+    await expect(anonymous.locator("#product-batches tbody tr").nth(1)).to_contain_text("40.0 %")
+    # The terms in Chinese too.
+    await anonymous.goto(link_url + "&lang=zh-CN")
+    await expect(anonymous.locator("#buy-identity")).to_contain_text("推广者所得返利份额",
+                                                                     timeout=10_000)
+    await expect(anonymous.locator("#buy-share")).to_contain_text("40 % 归推广者")
 
     # Bob follows it: the product's on-chain identity and the promoter, verified, before paying.
     await bob.goto(link_url)
@@ -146,17 +162,21 @@ async def test_link_purchase_is_verified_before_paying_and_pays_the_promoter(
         runtime.gateway.contracts["referrals"][0])
     await expect(bob.locator("#buy-batch")).to_contain_text("batch 2: open, 5 of 5 units left")
     await expect(bob.locator("#buy-price")).to_have_text("1.500000 CCC")
+    # The batch's rebate terms, as its originator set them, before paying.
+    await expect(bob.locator("#buy-rebate")).to_have_text("10 % of the price")
+    await expect(bob.locator("#buy-share")).to_have_text(
+        "40 % to the promoter, the rest to holders of earlier batches")
     await bob.screenshot(path=str(SHOTS / "referrals-buy.png"), full_page=True)
     await bob.fill("#buy-quantity", "2")
     await expect(bob.locator("#buy-total")).to_have_text("3.000000 CCC")
     await expect(bob.locator("#buy-button")).to_be_visible()
     await _fits_a_phone(bob)
     await bob.click("#buy-button")
-    # 10 % of 3 CCC is 0.3 CCC: 20 % to Ann directly, the rest over 3 earlier units.
+    # 10 % of 3 CCC is 0.3 CCC: 40 % to Ann directly, the rest over 3 earlier units.
     await expect(bob.locator("#buy-result")).to_contain_text(
         "Bought 2 units of batch 2 for 3.000000 CCC; Ann", timeout=20_000)
     await expect(bob.locator("#buy-result")).to_contain_text(
-        "earned 0.060000 CCC and earlier holders 0.240000 CCC")
+        "earned 0.120000 CCC and earlier holders 0.180000 CCC")
     await expect(bob.locator("#buy-batch")).to_contain_text("3 of 5 units left")
 
     # A tampered copy of the link shows why in red, and nothing to buy.
@@ -168,17 +188,17 @@ async def test_link_purchase_is_verified_before_paying_and_pays_the_promoter(
     await expect(bob.locator("#buy-verified")).to_be_hidden()
     await expect(bob.locator("#buy-button")).to_have_count(0)
 
-    # Ann sees her rebate: 0.06 CCC as promoter and 2 × 0.08 CCC as an earlier holder.
-    await expect(ann.locator("#holdings-total")).to_have_text("0.220000 CCC", timeout=10_000)
+    # Ann sees her rebate: 0.12 CCC as promoter and 2 × 0.06 CCC as an earlier holder.
+    await expect(ann.locator("#holdings-total")).to_have_text("0.240000 CCC", timeout=10_000)
     await expect(item.locator(".rebates")).to_contain_text(
-        "as promoter 0.060000 CCC from 1 sale; as holder 0.160000 CCC")
-    await expect(ann.locator("#ref-claimable")).to_have_text("0.220000 CCC", timeout=10_000)
+        "as promoter 0.120000 CCC from 1 sale; as holder 0.120000 CCC")
+    await expect(ann.locator("#ref-claimable")).to_have_text("0.240000 CCC", timeout=10_000)
     await ann.click("#link-close")
     await _fits_a_phone(ann)
     await ann.screenshot(path=str(SHOTS / "holdings.png"), full_page=True)
     await ann.click("#ref-withdraw")
     await expect(ann.locator("#ref-withdraw-result")).to_contain_text(
-        "Withdrew 0.220000 CCC", timeout=20_000)
+        "Withdrew 0.240000 CCC", timeout=20_000)
     await expect(item.locator(".rebates")).to_contain_text("pending 0.000000 CCC",
                                                            timeout=10_000)
 

@@ -21,6 +21,10 @@ from couponchain.domain.roles import Role
 
 ZERO = "0x" + "00" * 20
 MAX_REBATE_BPS = 3_000
+# The platform's bounds on a batch's promoter share at deployment.
+MIN_SHARE_BPS = 500
+MAX_SHARE_BPS = 5_000
+SHARE_BPS = 2_000  # the share the helpers give a batch unless told
 CONTENT_HASH = keccak(text="test product content")
 LINK_LIFETIME = 7 * 86_400
 
@@ -55,11 +59,18 @@ class World:
             return self.referrals.register_product(name, CONTENT_HASH, price, circulation)
 
     def open_batch(
-        self, product_id: int, price: int = 2 * 10**6, circulation: int = 100, rebate_bps=1_000
+        self,
+        product_id: int,
+        price: int = 2 * 10**6,
+        circulation: int = 100,
+        rebate_bps=1_000,
+        promoter_share_bps=SHARE_BPS,
     ) -> int:
         """Open the product's next batch as the originator; returns its number."""
         with boa.env.prank(self.originator):
-            return self.referrals.open_batch(product_id, price, circulation, rebate_bps)
+            return self.referrals.open_batch(
+                product_id, price, circulation, rebate_bps, promoter_share_bps
+            )
 
     def close_batch(self, product_id: int) -> None:
         with boa.env.prank(self.originator):
@@ -120,7 +131,8 @@ class World:
 def build_world(platform, merchant, other_merchant, terminal, consumers=6) -> World:
     """Deploy a registry (two merchants, a terminal of `merchant`, `consumers`
     keyed consumers), the test token and the referrals contract with a
-    `MAX_REBATE_BPS` cap. `merchant` is the originator."""
+    `MAX_REBATE_BPS` cap and promoter shares of `MIN_SHARE_BPS` to
+    `MAX_SHARE_BPS`. `merchant` is the originator."""
     accounts = keyed_consumers(consumers)
     with boa.env.prank(platform):
         registry = deployer("registry").deploy()
@@ -133,7 +145,9 @@ def build_world(platform, merchant, other_merchant, terminal, consumers=6) -> Wo
             [a.address for a in accounts], [Role.CONSUMER] * consumers, [ZERO] * consumers
         )
         token = erc20_deployer().deploy()
-        referrals = deployer("referrals").deploy(registry.address, token.address, MAX_REBATE_BPS)
+        referrals = deployer("referrals").deploy(
+            registry.address, token.address, MAX_REBATE_BPS, MIN_SHARE_BPS, MAX_SHARE_BPS
+        )
     return World(
         registry=registry,
         token=token,

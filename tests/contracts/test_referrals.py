@@ -9,11 +9,19 @@ that does not depend on the number of holders.
 import boa
 import pytest
 from eth_utils import keccak
-from referrals_setup import CONTENT_HASH, MAX_REBATE_BPS, ZERO, build_world
+from referrals_setup import (
+    CONTENT_HASH,
+    MAX_REBATE_BPS,
+    MAX_SHARE_BPS,
+    MIN_SHARE_BPS,
+    SHARE_BPS,
+    ZERO,
+    build_world,
+)
 
 from conftest import deployer
 from couponchain.domain import links
-from couponchain.domain.rebates import DIRECT_SHARE_BPS, sale_split
+from couponchain.domain.rebates import sale_split
 
 ERR_NOT_MERCHANT = "referrals: caller is not a merchant"
 ERR_NOT_ORIGINATOR = "referrals: caller is not the originator"
@@ -32,6 +40,9 @@ ERR_SIG_LENGTH = "referrals: signature must be 65 bytes"
 ERR_SIGNER = "referrals: link not signed by the promoter"
 ERR_NO_UNITS = "referrals: promoter holds no earlier units"
 ERR_CAP = "referrals: rebate above the platform cap"
+ERR_SHARE_LOW = "referrals: promoter share below the platform minimum"
+ERR_SHARE_HIGH = "referrals: promoter share above the platform maximum"
+ERR_NOT_PLATFORM = "referrals: caller is not the platform"
 ERR_NOTHING = "referrals: nothing to withdraw"
 ERR_HIGH_S = "ecdsa: invalid signature `s` value"
 ERR_BAD_SIG = "ecdsa: invalid signature"
@@ -67,7 +78,10 @@ def test_deploy_binds_registry_token_cap_and_eip712_domain(world):
     assert r.registry() == world.registry.address
     assert r.token() == world.token.address
     assert r.max_rebate_bps() == MAX_REBATE_BPS
-    assert r.direct_share_bps() == DIRECT_SHARE_BPS
+    assert (r.min_promoter_share_bps(), r.max_promoter_share_bps()) == (
+        MIN_SHARE_BPS,
+        MAX_SHARE_BPS,
+    )
     assert r.product_count() == 0
     fields, name, version, chain_id, contract, salt, extensions = r.eip712Domain()
     assert (fields, name, version) == (b"\x0f", "CouponChain Referrals", "1")
@@ -75,10 +89,22 @@ def test_deploy_binds_registry_token_cap_and_eip712_domain(world):
     assert (salt, extensions) == (b"\x00" * 32, [])
 
 
-def test_deploy_refuses_a_cap_above_100_percent(world):
-    with boa.reverts("referrals: rebate cap above 10000 bps"):
-        deployer("referrals").deploy(world.registry.address, world.token.address, 10_001)
-    deployer("referrals").deploy(world.registry.address, world.token.address, 10_000)
+@pytest.mark.parametrize(
+    "bounds,reason",
+    [
+        ((10_001, 0, 0), "referrals: rebate cap above 10000 bps"),
+        ((0, 0, 10_001), "referrals: promoter share cap above 10000 bps"),
+        ((0, 2, 1), "referrals: promoter share minimum above its maximum"),
+    ],
+)
+def test_deploy_refuses_bounds_beyond_100_percent(world, bounds, reason):
+    with boa.reverts(reason):
+        deployer("referrals").deploy(world.registry.address, world.token.address, *bounds)
+    deployed = deployer("referrals").deploy(
+        world.registry.address, world.token.address, 10_000, 10_000, 10_000
+    )
+    [bounds_set] = events(deployed, "RebateBoundsSet")
+    assert (bounds_set.max_rebate_bps, bounds_set.max_promoter_share_bps) == (10_000, 10_000)
 
 
 def test_link_digest_matches_domain_rules(world):
@@ -147,10 +173,12 @@ def test_open_batch_after_sell_out_counts_earlier_units(world):
     with boa.reverts(ERR_STILL_OPEN):
         world.open_batch(product_id)
     world.buy(world.consumers[1], product_id, 1)
-    assert world.open_batch(product_id, 9, 4, MAX_REBATE_BPS) == 2
+    assert world.open_batch(product_id, 9, 4, MAX_REBATE_BPS, MAX_SHARE_BPS) == 2
     [opened] = events(r, "BatchOpened")
     assert (opened.product_id, opened.batch, opened.price) == (product_id, 2, 9)
     assert (opened.circulation, opened.rebate_bps, opened.eligible_units) == (4, 3_000, 3)
+    assert opened.promoter_share_bps == MAX_SHARE_BPS
+    assert r.batch(product_id, 2).promoter_share_bps == MAX_SHARE_BPS
     assert r.product(product_id).batch_count == 2
     assert r.batch(product_id, 2).eligible_units == 3
 
@@ -163,20 +191,23 @@ def test_open_batch_after_close(world):
 
 
 @pytest.mark.parametrize(
-    "price,circulation,rebate_bps,reason",
+    "price,circulation,rebate_bps,share_bps,reason",
     [
-        (0, 1, 0, "referrals: zero price"),
-        (2**96, 1, 0, "referrals: price too large"),
-        (1, 0, 0, "referrals: zero circulation"),
-        (1, 2**64, 0, "referrals: circulation too large"),
-        (1, 1, MAX_REBATE_BPS + 1, ERR_CAP),
+        (0, 1, 0, SHARE_BPS, "referrals: zero price"),
+        (2**96, 1, 0, SHARE_BPS, "referrals: price too large"),
+        (1, 0, 0, SHARE_BPS, "referrals: zero circulation"),
+        (1, 2**64, 0, SHARE_BPS, "referrals: circulation too large"),
+        (1, 1, MAX_REBATE_BPS + 1, SHARE_BPS, ERR_CAP),
+        (1, 1, 0, MIN_SHARE_BPS - 1, ERR_SHARE_LOW),
+        (1, 1, 0, MAX_SHARE_BPS + 1, ERR_SHARE_HIGH),
+        (1, 1, 0, 10_001, ERR_SHARE_HIGH),
     ],
 )
-def test_open_batch_rejects(world, price, circulation, rebate_bps, reason):
+def test_open_batch_rejects(world, price, circulation, rebate_bps, share_bps, reason):
     product_id = world.register()
     world.close_batch(product_id)
     with boa.reverts(reason):
-        world.open_batch(product_id, price, circulation, rebate_bps)
+        world.open_batch(product_id, price, circulation, rebate_bps, share_bps)
 
 
 def test_batch_management_only_by_the_originator(world):
@@ -186,7 +217,7 @@ def test_batch_management_only_by_the_originator(world):
             world.referrals.close_batch(product_id)
     world.close_batch(product_id)
     with boa.env.prank(world.other_merchant), boa.reverts(ERR_NOT_ORIGINATOR):
-        world.referrals.open_batch(product_id, 1, 1, 0)
+        world.referrals.open_batch(product_id, 1, 1, 0, SHARE_BPS)
 
 
 @pytest.mark.parametrize("product_id", [0, 2])
@@ -194,7 +225,7 @@ def test_unknown_products_are_refused(world, product_id):
     world.register()
     r = world.referrals
     with boa.env.prank(world.originator), boa.reverts(ERR_UNKNOWN):
-        r.open_batch(product_id, 1, 1, 0)
+        r.open_batch(product_id, 1, 1, 0, SHARE_BPS)
     with boa.env.prank(world.originator), boa.reverts(ERR_UNKNOWN):
         r.close_batch(product_id)
     with boa.env.prank(world.consumers[0].address), boa.reverts(ERR_UNKNOWN):
@@ -327,6 +358,22 @@ def test_a_batch_reopened_at_a_higher_price_refuses_a_pending_purchase(world):
     assert (bought.batch, bought.amount) == (3, 5 * 10**6)
 
 
+def test_a_batch_reopened_at_the_same_price_with_other_terms_refuses_a_pending_purchase(world):
+    """Same price, lower rebate and promoter share: the buyer saw batch 2's terms,
+    so the purchase is refused rather than landing under batch 3's."""
+    r = world.referrals
+    a, c = world.consumers[0], world.consumers[2]
+    product_id = two_batches(world)  # batch 2: 2 CCC, 10 % rebate, 20 % to the promoter
+    seen = world.seen(product_id)
+    expiry, signature = world.link(a, product_id)
+    world.fund(c.address, 2 * 10**6)
+    world.close_batch(product_id)
+    world.open_batch(product_id, 2 * 10**6, 10, 1, MIN_SHARE_BPS)
+    with boa.env.prank(c.address), boa.reverts(ERR_BATCH_CHANGED):
+        r.purchase(product_id, 1, *seen, a.address, expiry, signature)
+    assert r.units_of(product_id, c.address) == 0
+
+
 def test_a_purchase_pays_the_batch_price_up_to_the_buyers_maximum(world):
     r = world.referrals
     product_id = world.register(price=10**6)
@@ -378,6 +425,102 @@ def test_rebate_split_of_a_linked_purchase(world):
     assert (batch.sold, batch.revenue) == (2, 4 * 10**6)
     assert (batch.rebates, batch.undistributed) == (400_000, 0)
     assert not r.holds_earlier_batch(product_id, c.address)
+
+
+# --- rebate terms per batch --------------------------------------------------
+
+
+def test_each_batch_pays_the_promoter_share_its_originator_chose(world):
+    """Batch 2 at 50 %, batch 3 at the 5 % minimum: each sale splits by its own batch."""
+    r = world.referrals
+    a, b, c, d = world.consumers[:4]
+    product_id = two_batches(world, units=(1,), price2=10_000)
+    world.close_batch(product_id)
+    world.open_batch(product_id, 10_000, 10, 2_000, MAX_SHARE_BPS)
+    assert (r.batch(product_id, 3).rebate_bps, r.batch(product_id, 3).promoter_share_bps) == (
+        2_000,
+        MAX_SHARE_BPS,
+    )
+    world.buy(b, product_id, 1, promoter=a)
+    [bought] = events(r, "Purchased")
+    # rebate 2,000: half to the promoter, half to a's one earlier unit
+    assert (bought.rebate, bought.promoter_amount, bought.holders_amount) == (2_000, 1_000, 1_000)
+    world.close_batch(product_id)
+    world.open_batch(product_id, 10_000, 10, 3_000, MIN_SHARE_BPS)
+    world.buy(c, product_id, 1, promoter=b)
+    [bought] = events(r, "Purchased")
+    assert (bought.rebate, bought.promoter_amount, bought.holders_amount) == (3_000, 150, 2_850)
+    split = sale_split(10_000, 1, 3_000, MIN_SHARE_BPS)
+    assert (split.promoter, split.holders) == (150, 2_850)
+    assert r.batch(product_id, 3).promoter_share_bps == MAX_SHARE_BPS  # kept with its batch
+    world.buy(d, product_id, 1, promoter=a)
+    [bought] = events(r, "Purchased")
+    assert bought.promoter_amount == 150
+
+
+def test_batch_one_records_no_rebate_terms(world):
+    product_id = world.register()
+    [opened] = events(world.referrals, "BatchOpened")
+    assert opened.promoter_share_bps == 0
+    batch = world.referrals.batch(product_id, 1)
+    assert (batch.rebate_bps, batch.promoter_share_bps) == (0, 0)
+
+
+def test_only_the_platform_sets_the_bounds(world):
+    r = world.referrals
+    for caller in (world.originator, world.terminal, world.consumers[0].address):
+        with boa.env.prank(caller), boa.reverts(ERR_NOT_PLATFORM):
+            r.set_rebate_bounds(10_000, 0, 10_000)
+    assert r.max_rebate_bps() == MAX_REBATE_BPS
+    with boa.env.prank(world.platform):
+        r.set_rebate_bounds(1_000, 1_000, 3_000)
+    [bounds_set] = events(r, "RebateBoundsSet")
+    assert bounds_set.by == world.platform
+    assert (
+        bounds_set.max_rebate_bps,
+        bounds_set.min_promoter_share_bps,
+        bounds_set.max_promoter_share_bps,
+    ) == (1_000, 1_000, 3_000)
+    assert (r.max_rebate_bps(), r.min_promoter_share_bps(), r.max_promoter_share_bps()) == (
+        1_000,
+        1_000,
+        3_000,
+    )
+
+
+@pytest.mark.parametrize(
+    "bounds,reason",
+    [
+        ((10_001, 0, 0), "referrals: rebate cap above 10000 bps"),
+        ((0, 0, 10_001), "referrals: promoter share cap above 10000 bps"),
+        ((0, 2, 1), "referrals: promoter share minimum above its maximum"),
+    ],
+)
+def test_the_platform_cannot_set_bounds_beyond_100_percent(world, bounds, reason):
+    with boa.env.prank(world.platform), boa.reverts(reason):
+        world.referrals.set_rebate_bounds(*bounds)
+
+
+def test_new_bounds_apply_to_batches_opened_later_not_to_the_open_one(world):
+    """The platform narrows the bounds while batch 2 is on sale: its sales keep
+    the terms the buyer saw; the next batch must fit the new bounds."""
+    r = world.referrals
+    a, b, c = world.consumers[:3]
+    product_id = two_batches(world, units=(1,), price2=10_000, rebate_bps=MAX_REBATE_BPS)
+    with boa.env.prank(world.platform):
+        r.set_rebate_bounds(1_000, 1_000, 1_000)
+    world.buy(b, product_id, 1, promoter=a)
+    [bought] = events(r, "Purchased")
+    assert (bought.rebate, bought.promoter_amount) == (3_000, 3_000 * SHARE_BPS // 10_000)
+    world.close_batch(product_id)
+    with boa.reverts(ERR_CAP):
+        world.open_batch(product_id, 10_000, 10, MAX_REBATE_BPS, 1_000)
+    with boa.reverts(ERR_SHARE_HIGH):
+        world.open_batch(product_id, 10_000, 10, 1_000, SHARE_BPS)
+    world.open_batch(product_id, 10_000, 10, 1_000, 1_000)
+    world.buy(c, product_id, 1, promoter=a)
+    [bought] = events(r, "Purchased")
+    assert (bought.rebate, bought.promoter_amount) == (1_000, 100)
 
 
 def test_units_of_the_current_batch_earn_from_the_next_one(world):
@@ -583,7 +726,7 @@ def test_link_of_another_product_is_rejected(world, linked):
 
 def test_link_for_another_contract_or_chain_is_rejected(world, linked):
     product_id, promoter, buyer = linked
-    other = deployer("referrals").deploy(world.registry.address, world.token.address, 1)
+    other = deployer("referrals").deploy(world.registry.address, world.token.address, 1, 0, 1)
     expiry, signature = world.link(promoter, product_id, contract=other.address)
     with boa.reverts(ERR_SIGNER):
         attempt(world, buyer, product_id, promoter.address, expiry, signature)

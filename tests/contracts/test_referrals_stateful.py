@@ -10,7 +10,10 @@ the invariants hold:
 - no batch ever sells more than its circulation;
 - a purchase lands only in the batch the buyer saw, at no more than the price
   it saw (a batch closed and reopened meanwhile refuses it, naming the rule);
-- a batch's rebates never exceed its rebate ratio of its revenue;
+- a batch's rebates never exceed its rebate ratio of its revenue, and each
+  sale pays the promoter the share its batch was opened with (the
+  originator's terms, within the platform's bounds at opening; the platform
+  alone moves the bounds, and a batch keeps its terms when they move);
 - batches open in order: every batch before the current one has ended;
 - tokens are conserved: the contract holds exactly what is claimable plus the
   open batches' buffers, and each account's `claimable` is the ghost's.
@@ -26,11 +29,11 @@ import boa
 from hypothesis import event
 from hypothesis import strategies as st
 from hypothesis.stateful import initialize, invariant, precondition, rule
-from referrals_setup import MAX_REBATE_BPS, ZERO, build_world
+from referrals_setup import MAX_REBATE_BPS, MAX_SHARE_BPS, MIN_SHARE_BPS, ZERO, build_world
 from storage_reader import StorageReader, as_words
 
 from conftest import ContractMachine, quiet
-from couponchain.domain.rebates import BPS, Ledger
+from couponchain.domain.rebates import BPS, Ledger, RebateBounds
 
 CONSUMERS = 4
 BUYER_FUNDS = 2**200
@@ -39,6 +42,8 @@ FIRST_SALES = ((0, 2), (1, 1))  # (consumer, units) bought in the first product'
 LINKS = ["valid", "valid", "valid", "expired", "forged", "other_product", "none", "self", "short"]
 # What the buyer saw and sends: mostly the current batch and price.
 SEEN = ["current", "current", "current", "earlier batch", "lower price"]
+# Promoter shares an originator asks for: inside and just outside the bounds.
+SHARES = [0, MIN_SHARE_BPS - 1, MIN_SHARE_BPS, 2_000, MAX_SHARE_BPS, MAX_SHARE_BPS + 1, 10_000]
 
 
 class ReferralsMachine(ContractMachine):
@@ -85,6 +90,7 @@ class ReferralsMachine(ContractMachine):
         self.ledgers: dict[int, Ledger] = {FIRST_PRODUCT: self._first_product()}
         self.withdrawn: dict[str, int] = {}
         self.seen: dict[tuple[int, int], tuple] = {}  # batch -> its ghost at the last check
+        self.bounds = RebateBounds(MAX_REBATE_BPS, MIN_SHARE_BPS, MAX_SHARE_BPS)
 
     # --- helpers --------------------------------------------------------
     @property
@@ -110,13 +116,24 @@ class ReferralsMachine(ContractMachine):
         return None
 
     # --- rules ----------------------------------------------------------
-    @initialize(rebate_bps=st.sampled_from([1_000, MAX_REBATE_BPS, 1]))
-    def product_in_batch_two(self, rebate_bps):
+    @initialize(
+        rebate_bps=st.sampled_from([1_000, MAX_REBATE_BPS, 1]),
+        share_bps=st.sampled_from([2_000, MIN_SHARE_BPS, MAX_SHARE_BPS]),
+    )
+    def product_in_batch_two(self, rebate_bps, share_bps):
         """Start with a product past batch 1 (consumers 0 and 1 hold units, see
         `deploy`), so linked purchases are reachable from the first step."""
         ledger = self.ledgers[FIRST_PRODUCT]
-        self.world.open_batch(FIRST_PRODUCT, 7_777, 6, rebate_bps)
-        ledger.open_batch(7_777, 6, rebate_bps)
+        self.world.open_batch(FIRST_PRODUCT, 7_777, 6, rebate_bps, share_bps)
+        ledger.open_batch(7_777, 6, rebate_bps, share_bps)
+
+    def _within_bounds(self, rebate_bps: int, share_bps: int) -> tuple[int, int]:
+        """Terms moved inside the current bounds (for rules that must succeed)."""
+        b = self.bounds
+        return (
+            min(rebate_bps, b.max_rebate_bps),
+            min(max(share_bps, b.min_promoter_share_bps), b.max_promoter_share_bps),
+        )
 
     @precondition(lambda self: self.ledgers)
     @rule(
@@ -124,17 +141,43 @@ class ReferralsMachine(ContractMachine):
         price=st.sampled_from([1, 1_001, 7_777, 10**6]),
         circulation=st.integers(1, 6),
         rebate_bps=st.sampled_from([0, 1, 1_000, MAX_REBATE_BPS]),
+        share_bps=st.sampled_from(SHARES),
     )
-    def next_batch(self, index, price, circulation, rebate_bps):
-        """Close the product's current batch if it is open, then open the next."""
+    def next_batch(self, index, price, circulation, rebate_bps, share_bps):
+        """Close the product's current batch if it is open, then open the next
+        (with terms inside the platform's current bounds)."""
         product_id = self._product(index)
         ledger = self.ledgers[product_id]
+        rebate_bps, share_bps = self._within_bounds(rebate_bps, share_bps)
         with boa.env.prank(ledger.originator):
             if not ledger.batches[-1].ended:
                 self.r.close_batch(product_id)
                 ledger.close_batch()
-            self.r.open_batch(product_id, price, circulation, rebate_bps)
-        ledger.open_batch(price, circulation, rebate_bps)
+            self.r.open_batch(product_id, price, circulation, rebate_bps, share_bps)
+        ledger.open_batch(price, circulation, rebate_bps, share_bps)
+
+    @rule(
+        caller=st.sampled_from(["platform", "platform", "platform", "originator", "consumer"]),
+        max_rebate_bps=st.sampled_from([0, 1_000, MAX_REBATE_BPS, 10_000, 10_001]),
+        min_share_bps=st.sampled_from([0, MIN_SHARE_BPS, 2_000, 6_000]),
+        max_share_bps=st.sampled_from([MIN_SHARE_BPS, 2_000, MAX_SHARE_BPS, 10_000, 10_001]),
+    )
+    def set_bounds(self, caller, max_rebate_bps, min_share_bps, max_share_bps):
+        """The platform moves the bounds on new batches' terms; anyone else is refused,
+        and so are bounds beyond 100 % or a minimum above the maximum."""
+        w = self.world
+        address = {"platform": w.platform, "originator": w.originator,
+                   "consumer": w.consumers[0].address}[caller]
+        error = ("referrals: caller is not the platform" if caller != "platform"
+                 else RebateBounds.invalid(max_rebate_bps, min_share_bps, max_share_bps))
+        event(f"set_bounds: {error or 'set'}")
+        with boa.env.prank(address):
+            if error:
+                with boa.reverts(error):
+                    self.r.set_rebate_bounds(max_rebate_bps, min_share_bps, max_share_bps)
+                return
+            self.r.set_rebate_bounds(max_rebate_bps, min_share_bps, max_share_bps)
+        self.bounds = RebateBounds(max_rebate_bps, min_share_bps, max_share_bps)
 
     @rule(
         by_other=st.booleans(),
@@ -160,8 +203,9 @@ class ReferralsMachine(ContractMachine):
         price=st.sampled_from([1, 1_001, 7_777, 10**6]),
         circulation=st.integers(1, 6),
         rebate_bps=st.sampled_from([0, 1, 1_000, MAX_REBATE_BPS, MAX_REBATE_BPS + 1]),
+        share_bps=st.sampled_from(SHARES),
     )
-    def open_batch(self, index, wrong_caller, price, circulation, rebate_bps):
+    def open_batch(self, index, wrong_caller, price, circulation, rebate_bps, share_bps):
         product_id = self._product(index)
         ledger = self.ledgers.get(product_id)
         caller = ledger.originator if ledger else self.world.originator
@@ -173,17 +217,16 @@ class ReferralsMachine(ContractMachine):
             error = "referrals: caller is not the originator"
         elif not ledger.batches[-1].ended:
             error = "referrals: current batch still open"
-        elif rebate_bps > MAX_REBATE_BPS:
-            error = "referrals: rebate above the platform cap"
         else:
-            error = None
+            refusal = self.bounds.refusal(rebate_bps, share_bps)
+            error = refusal[2] if refusal else None
         with boa.env.prank(caller):
             if error:
                 with boa.reverts(error):
-                    self.r.open_batch(product_id, price, circulation, rebate_bps)
+                    self.r.open_batch(product_id, price, circulation, rebate_bps, share_bps)
                 return
-            batch_no = self.r.open_batch(product_id, price, circulation, rebate_bps)
-        assert batch_no == ledger.open_batch(price, circulation, rebate_bps)
+            batch_no = self.r.open_batch(product_id, price, circulation, rebate_bps, share_bps)
+        assert batch_no == ledger.open_batch(price, circulation, rebate_bps, share_bps)
 
     @rule(index=st.integers(0, 9))
     def close_batch(self, index):
@@ -265,6 +308,12 @@ class ReferralsMachine(ContractMachine):
         assert bought.batch == bounds[0] and bought.amount <= bounds[1] * quantity
         split = ledger.purchase(buyer_address, quantity, args[0] if args[0] != ZERO else None)
         assert paid == split.amount == before - self._balance(buyer_address)
+        # The split follows the batch's own terms (the ghost's, set when it opened).
+        assert (bought.rebate, bought.promoter_amount, bought.holders_amount) == (
+            split.rebate,
+            split.promoter,
+            split.holders,
+        )
 
     def _purchase_error(
         self, ledger, buyer, buyer_address, quantity, args, link, bounds
@@ -343,6 +392,15 @@ class ReferralsMachine(ContractMachine):
     def batches_respect_circulation_ratio_and_order(self):
         word = self.state.word
         assert word("product_count") == len(self.ledgers)
+        assert (
+            word("max_rebate_bps"),
+            word("min_promoter_share_bps"),
+            word("max_promoter_share_bps"),
+        ) == (
+            self.bounds.max_rebate_bps,
+            self.bounds.min_promoter_share_bps,
+            self.bounds.max_promoter_share_bps,
+        )
         for product_id, ledger in self.ledgers.items():
             assert word("_products", product_id, member="batch_count") == ledger.current
             assert word("_products", product_id, member="units_sold") == sum(
@@ -360,10 +418,15 @@ class ReferralsMachine(ContractMachine):
                     undistributed,
                     revenue,
                     rebates,
+                    promoter_share_bps,
                 ) = self.state.words("_batches", product_id, number)
                 assert sold == ghost.sold <= circulation
                 assert rebates * BPS <= revenue * rebate_bps
-                assert rebate_bps <= MAX_REBATE_BPS
+                # Terms are the ones the batch opened with, whatever the bounds became.
+                assert (rebate_bps, promoter_share_bps) == (
+                    ghost.rebate_bps,
+                    ghost.promoter_share_bps,
+                )
                 assert closed == ghost.closed
                 if number < ledger.current:
                     assert closed or sold == circulation
@@ -385,7 +448,14 @@ class ReferralsMachine(ContractMachine):
             changed = False
             for number, ghost in enumerate(ledger.batches, start=1):
                 key = (product_id, number)
-                now = (ghost.price, ghost.circulation, ghost.rebate_bps, ghost.sold, ghost.closed)
+                now = (
+                    ghost.price,
+                    ghost.circulation,
+                    ghost.rebate_bps,
+                    ghost.sold,
+                    ghost.closed,
+                    ghost.promoter_share_bps,
+                )
                 if self.seen.get(key) == now:
                     continue
                 self.seen[key], changed = now, True
@@ -393,6 +463,7 @@ class ReferralsMachine(ContractMachine):
                 assert as_words(*batch) == self.state.words("_batches", product_id, number)
                 assert (batch.price, batch.circulation, batch.rebate_bps, batch.sold) == now[:4]
                 assert batch.closed == ghost.closed
+                assert batch.promoter_share_bps == ghost.promoter_share_bps
             if changed:
                 product = self.r.product(product_id)
                 assert (product.batch_count, product.units_sold) == (

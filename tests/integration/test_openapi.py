@@ -273,7 +273,13 @@ DRESS: dict[str, Callable[[World, dict[str, Any]], object]] = {
                                                circulation=1 + b["circulation"] % 100),
     "POST /v1/products/{product_id}/batches": lambda w, b: b.update(
         price=1 + b["price"] % 1000, circulation=1 + b["circulation"] % 100,
-        rebate_bps=b["rebate_bps"] % 501),
+        rebate_bps=b["rebate_bps"] % 501,
+        promoter_share_bps=500 + b.get("promoter_share_bps", 0) % 4501),
+    # Bounds never narrower than at deployment, so the batches above stay within them.
+    "PUT /v1/rebate-bounds": lambda w, b: b.update(
+        max_rebate_bps=3_000 + b["max_rebate_bps"] % 7_001,
+        min_promoter_share_bps=b["min_promoter_share_bps"] % 501,
+        max_promoter_share_bps=5_000 + b["max_promoter_share_bps"] % 5_001),
     "POST /v1/products/{product_id}/purchases": lambda w, b: b.update(
         quantity=1 + b.get("quantity", 0) % 3),
     "POST /v1/access-logs": _records,
@@ -301,6 +307,11 @@ def world(platform: Platform, session: requests.Session) -> World:
                          json={"cap": 10**24}, timeout=60,
                          headers={"authorization": f"Bearer {merchant['api_key']}"})
     assert capped.status_code == 200, capped.text
+    # The stateless phase may have left any bounds on rebate terms: the deployment's again.
+    bounds = session.put(f"{platform.url}/v1/rebate-bounds", timeout=60, json={
+        "max_rebate_bps": 3_000, "min_promoter_share_bps": 500, "max_promoter_share_bps": 5_000},
+        headers={"authorization": f"Bearer {ADMIN}"})
+    assert bounds.status_code == 200, bounds.text
     number = session.get(f"{platform.url}/v1/merchants/{merchant['id']}/reporting-rules",
                          timeout=60).json()["merchant_number"]
     return World(merchant, terminal, consumer, other, number,

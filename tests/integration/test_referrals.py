@@ -363,3 +363,94 @@ async def test_a_retried_purchase_whose_answer_was_lost_reports_that_purchase(
     assert again["tx_hash"] == bought["tx_hash"] and again["amount"] == bought["amount"]
     refused = await _buy(client, w.ann, product_id, key="another-buy")
     assert refused.status_code == 409 and "left" in refused.json()["detail"]
+
+
+async def test_the_originator_sets_each_batchs_terms_within_the_platforms_bounds(
+        client: httpx.AsyncClient, runtime: Runtime) -> None:
+    """Issue 27: rebate ratio and promoter share per batch, chosen by the originator
+    within bounds only the platform moves (on chain); a batch keeps its terms when the
+    bounds move, and its sales split by them."""
+    w = await _world(client)
+    bounds = await client.get("/v1/rebate-bounds")
+    assert bounds.status_code == 200, bounds.text
+    assert bounds.json() == {"max_rebate_bps": 3_000, "min_promoter_share_bps": 500,
+                             "max_promoter_share_bps": 5_000}
+    product_id = await _product(client, w, 2)
+    assert (await _buy(client, w.ann, product_id, 2)).status_code == 201
+
+    async def open_with(rebate_bps: int, share_bps: int) -> httpx.Response:
+        return await client.post(
+            f"/v1/products/{product_id}/batches", headers=auth(w.originator),
+            json={"price": PRICE_2, "circulation": 5, "rebate_bps": rebate_bps,
+                  "promoter_share_bps": share_bps})
+
+    for rebate_bps, share_bps, field, words in (
+            (1_000, 5_001, "promoter_share_bps", "500 to 5000 basis points"),
+            (1_000, 499, "promoter_share_bps", "500 to 5000 basis points"),
+            (3_001, 2_000, "rebate_bps", "0 to 3000 basis points"),
+            (1_000, -1, "promoter_share_bps", ""), (1_000, 10_001, "promoter_share_bps", "")):
+        refused = await open_with(rebate_bps, share_bps)
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["field"] == field and words in refused.json()["detail"]
+
+    # Only the platform moves the bounds; the contract refuses anyone else too.
+    by_merchant = await client.put("/v1/rebate-bounds", headers=auth(w.originator), json={
+        "max_rebate_bps": 10_000, "min_promoter_share_bps": 0, "max_promoter_share_bps": 10_000})
+    assert by_merchant.status_code == 403, by_merchant.text
+    with pytest.raises(ContractRevert) as on_chain:
+        await runtime.gateway.submit(
+            await runtime.participants.signer(w.originator["id"]),
+            Call("referrals", "set_rebate_bounds", fixed=(10_000, 0, 10_000),
+                 kind="set rebate bounds"))
+    assert on_chain.value.reason == "referrals: caller is not the platform"
+    upside_down = await client.put("/v1/rebate-bounds", json={
+        "max_rebate_bps": 5_000, "min_promoter_share_bps": 8_000, "max_promoter_share_bps": 1_000})
+    assert upside_down.status_code == 422
+    assert upside_down.json()["field"] == "min_promoter_share_bps"
+    widened = await client.put("/v1/rebate-bounds", json={
+        "max_rebate_bps": 5_000, "min_promoter_share_bps": 1_000, "max_promoter_share_bps": 8_000})
+    assert widened.status_code == 200, widened.text
+    assert widened.json()["max_promoter_share_bps"] == 8_000 and widened.json()["tx_hash"]
+    assert await runtime.view("referrals", "max_promoter_share_bps") == 8_000
+
+    # Batch 2 at 40 % rebate, 75 % of it to the promoter: recorded on chain and read models.
+    opened = await open_with(4_000, 7_500)
+    assert opened.status_code == 201, opened.text
+    assert (opened.json()["current"]["rebate_bps"],
+            opened.json()["current"]["promoter_share_bps"]) == (4_000, 7_500)
+    on_chain_batch = await runtime.view("referrals", "batch", product_id, 2)
+    assert (on_chain_batch[2], on_chain_batch[10]) == (4_000, 7_500)
+    link = await _link(client, w.ann, product_id)
+    shown = (await client.get(f"/v1/products/{product_id}/links/{link}")).json()
+    assert shown["product"]["current"]["promoter_share_bps"] == 7_500
+
+    # The platform narrows the bounds while batch 2 is on sale: its terms stay.
+    narrowed = await client.put("/v1/rebate-bounds", json={
+        "max_rebate_bps": 1_000, "min_promoter_share_bps": 1_000, "max_promoter_share_bps": 2_000})
+    assert narrowed.status_code == 200, narrowed.text
+    ledger = Ledger.new(w.originator["address"], PRICE_1, 2)
+    ledger.purchase(w.ann["address"], 2)
+    ledger.open_batch(PRICE_2, 5, 4_000, 7_500)
+    bought = await _buy(client, w.bob, product_id, 2, link)
+    assert bought.status_code == 201, bought.text
+    split = ledger.purchase(w.bob["address"], 2, promoter=w.ann["address"])
+    assert (bought.json()["rebate"], bought.json()["promoter_amount"],
+            bought.json()["holders_amount"]) == (split.rebate, split.promoter, split.holders)
+    assert split.promoter == split.rebate * 7_500 // 10_000
+    detail = (await client.get(f"/v1/products/{product_id}")).json()
+    assert [(b["rebate_bps"], b["promoter_share_bps"]) for b in detail["batches"]] == [
+        (0, 0), (4_000, 7_500)]
+    assert detail["totals"]["promoter_paid"] == split.promoter
+    # The next batch must fit the new bounds.
+    closed = await client.post(f"/v1/products/{product_id}/batches/current:close",
+                               headers=auth(w.originator))
+    assert closed.status_code == 200, closed.text
+    too_generous = await open_with(1_000, 7_500)
+    assert too_generous.status_code == 422 and "1000 to 2000" in too_generous.json()["detail"]
+    with pytest.raises(ContractRevert) as past_the_api:
+        await runtime.gateway.submit(
+            await runtime.participants.signer(w.originator["id"]),
+            Call("referrals", "open_batch", fixed=(product_id, PRICE_2, 5, 1_000, 7_500),
+                 kind="open product batch"))
+    assert past_the_api.value.reason == "referrals: promoter share above the platform maximum"
+    assert (await open_with(1_000, 2_000)).status_code == 201

@@ -173,6 +173,13 @@ async def _seed(client: httpx.AsyncClient, runtime: Runtime) -> list[Case]:
              lambda b: [p["rebates"].update(holder_pending=p["rebates"]["holder_pending"] + 1)
                         for p in b["products"]], "json rebates.holder_pending",
              r.ann["api_key"]),
+        Case("referral terms", REFERRAL_HOLDING,
+             ["referral-holding", str(product), r.ann["address"]],
+             (product, r.ann["address"]), (other_product, r.ann["address"]),
+             lambda b: [p["current"].update(promoter_share_bps=p["current"]
+                                            ["promoter_share_bps"] + 1)
+                        for p in b["products"]], "json current.promoter_share_bps",
+             r.ann["api_key"]),
         Case("report hash", REPORT, ["report", str(reports[0])], (reports[0],),
              (reports[1],), lambda b: b.update(report_hash="0x" + "ab" * 32),
              "json report_hash", m.shop["api_key"]),

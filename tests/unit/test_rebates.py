@@ -8,10 +8,11 @@ from hypothesis import strategies as st
 
 from couponchain.domain.rebates import (
     BPS,
-    DIRECT_SHARE_BPS,
+    DEFAULT_PROMOTER_SHARE_BPS,
     MAX_CIRCULATION,
     MAX_PRICE,
     Ledger,
+    RebateBounds,
     SaleSplit,
     sale_split,
 )
@@ -35,13 +36,36 @@ def test_sale_split_rounds_down_in_the_originators_favour():
     price=st.integers(1, MAX_PRICE),
     quantity=st.integers(1, MAX_CIRCULATION),
     rebate_bps=st.integers(0, BPS),
+    share_bps=st.integers(0, BPS),
 )
-def test_sale_split_parts_sum_to_the_amount(price, quantity, rebate_bps):
-    split = sale_split(price, quantity, rebate_bps)
+def test_sale_split_parts_sum_to_the_amount(price, quantity, rebate_bps, share_bps):
+    split = sale_split(price, quantity, rebate_bps, share_bps)
     assert split.amount == price * quantity
     assert split.promoter + split.holders + split.originator == split.amount
     assert split.rebate * BPS <= split.amount * rebate_bps
-    assert split.promoter * BPS <= split.rebate * DIRECT_SHARE_BPS
+    assert split.promoter == split.rebate * share_bps // BPS
+
+
+def test_sale_split_uses_the_batch_promoter_share():
+    assert sale_split(2 * 10**6, 2, 1_000).promoter == 400_000 * DEFAULT_PROMOTER_SHARE_BPS // BPS
+    split = sale_split(2 * 10**6, 2, 1_000, 5_000)
+    assert (split.promoter, split.holders) == (200_000, 200_000)
+    assert sale_split(2 * 10**6, 2, 1_000, 0).holders == 400_000
+
+
+def test_rebate_bounds_name_the_field_and_the_contract_reason():
+    bounds = RebateBounds(3_000, 500, 5_000)
+    assert bounds.refusal(3_000, 500) is None and bounds.refusal(0, 5_000) is None
+    assert bounds.refusal(3_001, 500)[0::2] == (
+        "rebate_bps", "referrals: rebate above the platform cap")
+    assert bounds.refusal(0, 499)[0::2] == (
+        "promoter_share_bps", "referrals: promoter share below the platform minimum")
+    assert bounds.refusal(0, 5_001)[0::2] == (
+        "promoter_share_bps", "referrals: promoter share above the platform maximum")
+    assert RebateBounds.invalid(10_000, 0, 10_000) is None
+    assert RebateBounds.invalid(10_001, 0, 0) == "referrals: rebate cap above 10000 bps"
+    assert RebateBounds.invalid(0, 0, 10_001) == "referrals: promoter share cap above 10000 bps"
+    assert RebateBounds.invalid(0, 2, 1) == "referrals: promoter share minimum above its maximum"
 
 
 @pytest.mark.parametrize(
@@ -52,6 +76,7 @@ def test_sale_split_parts_sum_to_the_amount(price, quantity, rebate_bps):
         ((1, 0, 0), "quantity"),
         ((1, 1, BPS + 1), "rebate_bps"),
         ((1, 1, True), "rebate_bps"),
+        ((1, 1, 0, BPS + 1), "promoter_share_bps"),
         ((1.0, 1, 0), "price"),
     ],
 )

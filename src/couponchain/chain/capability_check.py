@@ -227,6 +227,9 @@ PRIZE_AWARD = Capability(
 
 _HOLDING = ("eligible", "recent", "recent_batch", "checkpoint")
 _PRODUCT = ("originator", "content_hash", "batch_count", "units_sold", "reward_per_unit")
+#: The current batch's terms a holding shows (`current`): the price and the rebate terms
+#: its originator opened it with (issue 27).
+_TERMS = ("price", "rebate_bps", "promoter_share_bps")
 
 
 def _holding_select(key: tuple[Any, ...], answer: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -250,6 +253,9 @@ def _holding_slots(layout: StorageLayout, key: tuple[Any, ...],
     for b in range(max(2, batches - MAX_BATCHES + 1), batches + 1):
         slots[f"opened_{b}"] = layout.slot("_batches", product_id, b,
                                            member="reward_per_unit_at_open")
+    # The batch the JSON calls current; `current_batch` is compared with the proven count.
+    slots |= {f"current_{m}": layout.slot("_batches", product_id, batches, member=m)
+              for m in _TERMS}
     return slots
 
 
@@ -266,6 +272,13 @@ def _holding_compare(out: Outcome, key: tuple[Any, ...], item: Mapping[str, Any]
              item.get("content_hash"))
     out.same("json current_batch", p.get("product_batch_count"), item.get("current_batch"))
     out.same("json units_sold", p.get("product_units_sold"), item.get("units_sold"))
+    shown_current = item.get("current")
+    current = shown_current if isinstance(shown_current, Mapping) else {}
+    out.same("json current.batch", p.get("product_batch_count"), current.get("batch"))
+    for m in _TERMS:
+        out.same(f"json current.{m}", p.get(f"current_{m}"), current.get(m))
+    out.not_proven.append("current: its counters and times (batch, price, rebate_bps and "
+                          "promoter_share_bps are proven)")
     shown_rebates = item.get("rebates")
     rebates = shown_rebates if isinstance(shown_rebates, Mapping) else {}
     out.same("json rebates.holder_pending (the contract's unsettled rebate)",
@@ -273,7 +286,7 @@ def _holding_compare(out: Outcome, key: tuple[Any, ...], item: Mapping[str, Any]
     out.not_proven.append("rebates: promoter, holder, holder_settled, total (holder_pending "
                           "is proven)")
     return {"id", "account", "units", "originator", "content_hash", "current_batch",
-            "units_sold", "rebates"}
+            "units_sold", "rebates", "current"}
 
 
 def _owed(p: Mapping[str, int | None]) -> int | None:

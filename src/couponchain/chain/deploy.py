@@ -13,8 +13,12 @@ from couponchain.chain.gateway import Call, Gateway
 from couponchain.errors import ConfigurationError
 from couponchain.store.models import Deployment
 
-#: The platform's cap on the rebate ratio of a batch (basis points), fixed at deployment.
+#: The platform's first bounds on the rebate terms an originator gives a batch
+#: (basis points): the rebate ratio's cap and the promoter share's range. The
+#: platform account moves them on chain later (`referrals.set_rebate_bounds`).
 REFERRALS_MAX_REBATE_BPS = 3_000
+REFERRALS_MIN_PROMOTER_SHARE_BPS = 500
+REFERRALS_MAX_PROMOTER_SHARE_BPS = 5_000
 
 #: Deployment order and each contract's constructor arguments, given the
 #: addresses deployed before it.
@@ -24,7 +28,8 @@ CONTRACTS: list[tuple[str, Callable[[dict[str, str]], tuple[Any, ...]]]] = [
     ("editions", lambda a: (a["registry"],)),
     ("promotions", lambda a: (a["registry"], a["token"])),
     ("prizes", lambda a: (a["registry"],)),
-    ("referrals", lambda a: (a["registry"], a["token"], REFERRALS_MAX_REBATE_BPS)),
+    ("referrals", lambda a: (a["registry"], a["token"], REFERRALS_MAX_REBATE_BPS,
+                             REFERRALS_MIN_PROMOTER_SHARE_BPS, REFERRALS_MAX_PROMOTER_SHARE_BPS)),
     ("marketing", lambda a: (a["registry"],)),
 ]
 

@@ -7,16 +7,25 @@
         closed. Batch 1 sells directly. A purchase in batch i+1 goes through a
         promotion link signed (EIP-712) by a holder of batches 1..i; its
         rebate (`price * quantity * rebate_bps // 10_000`) pays the promoter a
-        direct share (`DIRECT_SHARE_BPS` of the rebate, rounded down) and the
-        rest to every unit of batches 1..i, pro rata per unit. The originator
-        receives the payment less the rebate. Every party pulls its payout
-        with `withdraw`.
+        direct share (the batch's `promoter_share_bps` of the rebate, rounded
+        down) and the rest to every unit of batches 1..i, pro rata per unit.
+        The originator receives the payment less the rebate. Every party
+        pulls its payout with `withdraw`.
+
+        Rebate terms: the originator sets each batch's rebate ratio and
+        promoter share when it opens the batch; both must lie within the
+        platform's bounds (`max_rebate_bps`, `min_promoter_share_bps`..
+        `max_promoter_share_bps`), which only the registry's platform account
+        changes (`set_rebate_bounds`, event `RebateBoundsSet`). A batch's
+        terms are recorded with it and never change while it is open (new
+        bounds apply to batches opened later), so the batch a buyer saw fixes
+        the terms its purchase lands under.
 
         ```
         referrals.register_product("Song", content_hash, price, 100)      # originator
         token.approve(referrals, price * 2)                              # buyer
         referrals.purchase(product_id, 2, 1, price, empty(address), 0, b"")       # batch 1
-        referrals.open_batch(product_id, price2, 500, 1_000)                      # originator
+        referrals.open_batch(product_id, price2, 500, 1_000, 2_000)               # originator
         referrals.purchase(product_id, 1, 2, price2, promoter, expiry, signature) # via a link
         referrals.withdraw()                                              # each party
         ```
@@ -59,8 +68,6 @@ ROLE_MERCHANT: constant(uint8) = 2
 ROLE_CONSUMER: constant(uint8) = 4
 
 BPS: constant(uint256) = 10_000
-# The promoter's direct share of each rebate; the rest goes to earlier units.
-DIRECT_SHARE_BPS: constant(uint256) = 2_000
 MAX_PRICE: constant(uint256) = 2**96 - 1
 MAX_CIRCULATION: constant(uint256) = 2**64 - 1
 # Products one account may hold units of: `withdraw` settles each of them.
@@ -91,6 +98,9 @@ struct Batch:
     undistributed: uint256
     revenue: uint256
     rebates: uint256
+    # The promoter's direct share of each rebate (the rest goes to earlier
+    # units). Last member, so the members before it keep their slots.
+    promoter_share_bps: uint256
 
 
 # A holder's units of one product: `eligible` units earn from every sale;
@@ -119,6 +129,13 @@ event BatchOpened:
     circulation: uint256
     rebate_bps: uint256
     eligible_units: uint256
+    promoter_share_bps: uint256
+
+event RebateBoundsSet:
+    by: indexed(address)
+    max_rebate_bps: uint256
+    min_promoter_share_bps: uint256
+    max_promoter_share_bps: uint256
 
 event BatchClosed:
     product_id: indexed(uint256)
@@ -152,7 +169,11 @@ event Withdrawn:
 
 registry: public(immutable(IRegistry))
 token: public(immutable(IERC20))
-max_rebate_bps: public(immutable(uint256))
+
+# The platform's bounds on the terms an originator may give a new batch.
+max_rebate_bps: public(uint256)
+min_promoter_share_bps: public(uint256)
+max_promoter_share_bps: public(uint256)
 
 product_count: public(uint256)
 _products: HashMap[uint256, Product]
@@ -166,19 +187,43 @@ held_count: public(HashMap[address, uint256])
 
 
 @deploy
-def __init__(registry_: IRegistry, token_: IERC20, max_rebate_bps_: uint256):
+def __init__(
+    registry_: IRegistry,
+    token_: IERC20,
+    max_rebate_bps_: uint256,
+    min_promoter_share_bps_: uint256,
+    max_promoter_share_bps_: uint256,
+):
     """
-    @dev Binds the participant registry, the settlement token and the
-         platform's cap on rebate ratios.
-    @param registry_ The participant registry (roles).
+    @dev Binds the participant registry and the settlement token, and sets
+         the platform's first bounds on batch terms (event `RebateBoundsSet`).
+    @param registry_ The participant registry (roles, the platform account).
     @param token_ The ERC-20 settlement token prices are paid in.
     @param max_rebate_bps_ Highest rebate ratio a batch may have (0 to 10,000 bps).
+    @param min_promoter_share_bps_ Lowest promoter share of a rebate (bps).
+    @param max_promoter_share_bps_ Highest promoter share of a rebate (min to 10,000 bps).
     """
-    assert max_rebate_bps_ <= BPS, "referrals: rebate cap above 10000 bps"
     eip712.__init__("CouponChain Referrals", "1")
     registry = registry_
     token = token_
-    max_rebate_bps = max_rebate_bps_
+    self._set_bounds(max_rebate_bps_, min_promoter_share_bps_, max_promoter_share_bps_)
+
+
+@external
+def set_rebate_bounds(
+    max_rebate_bps_: uint256, min_promoter_share_bps_: uint256, max_promoter_share_bps_: uint256
+):
+    """
+    @dev Sets the bounds on the terms of batches opened from now on. Open
+         batches keep the terms they were opened with.
+    @param max_rebate_bps_ Highest rebate ratio (0 to 10,000 bps).
+    @param min_promoter_share_bps_ Lowest promoter share of a rebate (bps).
+    @param max_promoter_share_bps_ Highest promoter share (min to 10,000 bps).
+    @custom:security The registry's platform account only.
+    """
+    assert staticcall registry.check_live(self, msg.sender)  # the registry reverts with its reason
+    assert msg.sender == staticcall registry.platform(), "referrals: caller is not the platform"
+    self._set_bounds(max_rebate_bps_, min_promoter_share_bps_, max_promoter_share_bps_)
 
 
 @external
@@ -221,6 +266,7 @@ def register_product(
         undistributed=0,
         revenue=0,
         rebates=0,
+        promoter_share_bps=0,
     )
     log ProductRegistered(
         product_id=product_id,
@@ -237,30 +283,46 @@ def register_product(
         circulation=circulation,
         rebate_bps=0,
         eligible_units=0,
+        promoter_share_bps=0,
     )
     return product_id
 
 
 @external
 def open_batch(
-    product_id: uint256, price: uint256, circulation: uint256, rebate_bps: uint256
+    product_id: uint256,
+    price: uint256,
+    circulation: uint256,
+    rebate_bps: uint256,
+    promoter_share_bps: uint256,
 ) -> uint256:
     """
-    @dev Opens the product's next batch. Its rebates go to every unit sold in
-         the batches before it.
+    @dev Opens the product's next batch with the originator's rebate terms.
+         Its rebates go to the promoter (its share) and to every unit sold in
+         the batches before it (the rest).
     @param product_id A product of the caller whose current batch is sold
            out or closed.
     @param price Unit price in token units (1 to 2**96 - 1).
     @param circulation Units for sale (1 to 2**64 - 1).
     @param rebate_bps Rebate ratio of each sale, at most `max_rebate_bps`.
+    @param promoter_share_bps The promoter's direct share of each rebate,
+           from `min_promoter_share_bps` to `max_promoter_share_bps`.
     @return uint256 The new batch's number (from 2).
+    @custom:security The terms are fixed for the batch's life: a buyer's
+                     `seen_batch` pins them.
     """
     assert staticcall registry.check_live(self, msg.sender)  # the registry reverts with its reason
     self._check_originator(product_id)
     current: uint256 = self._products[product_id].batch_count
     assert self._ended(product_id, current), "referrals: current batch still open"
     self._check_terms(price, circulation)
-    assert rebate_bps <= max_rebate_bps, "referrals: rebate above the platform cap"
+    assert rebate_bps <= self.max_rebate_bps, "referrals: rebate above the platform cap"
+    assert promoter_share_bps >= self.min_promoter_share_bps, (
+        "referrals: promoter share below the platform minimum"
+    )
+    assert promoter_share_bps <= self.max_promoter_share_bps, (
+        "referrals: promoter share above the platform maximum"
+    )
     batch: uint256 = current + 1
     eligible: uint256 = self._products[product_id].units_sold
     self._products[product_id].batch_count = batch
@@ -275,6 +337,7 @@ def open_batch(
         undistributed=0,
         revenue=0,
         rebates=0,
+        promoter_share_bps=promoter_share_bps,
     )
     log BatchOpened(
         product_id=product_id,
@@ -283,6 +346,7 @@ def open_batch(
         circulation=circulation,
         rebate_bps=rebate_bps,
         eligible_units=eligible,
+        promoter_share_bps=promoter_share_bps,
     )
     return batch
 
@@ -349,7 +413,8 @@ def purchase(
     batch_no: uint256 = self._products[product_id].batch_count
     batch: Batch = self._batches[product_id][batch_no]
     # The buyer's bounds first: a batch closed and reopened since the buyer
-    # looked is refused as "changed", never charged at its new price.
+    # looked is refused as "changed", never charged at its new price or
+    # under its new rebate terms (a batch's terms never change).
     assert seen_batch == batch_no, "referrals: batch changed since the buyer saw it"
     assert batch.price <= max_price, "referrals: price above the buyer's maximum"
     assert not batch.closed, "referrals: batch closed"
@@ -365,10 +430,11 @@ def purchase(
         link_hash = self._check_link(product_id, batch_no, promoter, expiry, signature)
 
     # price < 2**96 and quantity < 2**64: amount < 2**160, and
-    # amount * rebate_bps (<= 10**4) cannot overflow.
+    # amount * rebate_bps and rebate * promoter_share_bps (both <= 10**4)
+    # cannot overflow.
     amount: uint256 = batch.price * quantity
     rebate: uint256 = amount * batch.rebate_bps // BPS
-    promoter_amount: uint256 = rebate * DIRECT_SHARE_BPS // BPS
+    promoter_amount: uint256 = rebate * batch.promoter_share_bps // BPS
     holders_amount: uint256 = rebate - promoter_amount
     originator: address = self._products[product_id].originator
     originator_amount: uint256 = amount - rebate
@@ -497,7 +563,8 @@ def batch(product_id: uint256, batch_no: uint256) -> Batch:
     @param batch_no The batch number (from 1).
     @return Batch Price, circulation, rebate ratio, units sold, whether it
             was closed, units earning from it, the accumulator when it
-            opened, its undistributed buffer, revenue and rebates.
+            opened, its undistributed buffer, revenue, rebates and the
+            promoter's share of each rebate.
     """
     return self._batches[product_id][batch_no]
 
@@ -550,16 +617,6 @@ def domain_separator() -> bytes32:
     @return bytes32 The domain separator for the current chain.
     """
     return eip712._domain_separator_v4()
-
-
-@view
-@external
-def direct_share_bps() -> uint256:
-    """
-    @dev The promoter's direct share of each rebate.
-    @return uint256 Basis points (the rest goes to earlier units).
-    """
-    return DIRECT_SHARE_BPS
 
 
 @internal
@@ -694,6 +751,22 @@ def _earlier_units(product_id: uint256, account: address) -> uint256:
 def _link_digest(product_id: uint256, promoter: address, expiry: uint256) -> bytes32:
     return eip712._hash_typed_data_v4(
         keccak256(abi_encode(LINK_TYPEHASH, product_id, promoter, expiry))
+    )
+
+
+@internal
+def _set_bounds(max_rebate: uint256, min_share: uint256, max_share: uint256):
+    assert max_rebate <= BPS, "referrals: rebate cap above 10000 bps"
+    assert max_share <= BPS, "referrals: promoter share cap above 10000 bps"
+    assert min_share <= max_share, "referrals: promoter share minimum above its maximum"
+    self.max_rebate_bps = max_rebate
+    self.min_promoter_share_bps = min_share
+    self.max_promoter_share_bps = max_share
+    log RebateBoundsSet(
+        by=msg.sender,
+        max_rebate_bps=max_rebate,
+        min_promoter_share_bps=min_share,
+        max_promoter_share_bps=max_share,
     )
 
 

@@ -6,12 +6,16 @@ promoter's link, pays `amount = price * quantity` and splits it as
 
 - `rebate = amount * rebate_bps // 10_000` (rounded down: the dust of the
   ratio is the originator's);
-- the promoter's direct share `rebate * DIRECT_SHARE_BPS // 10_000` (rounded
-  down; what rounding leaves goes to the holders);
+- the promoter's direct share `rebate * promoter_share_bps // 10_000`
+  (rounded down; what rounding leaves goes to the holders);
 - the holders' part (`rebate` less the direct share), owed to every unit of
   batches 1..i pro rata per unit (units bought in batch i+1 itself, this
   sale's included, do not earn from batch i+1's sales);
 - the originator keeps `amount - rebate`.
+
+The originator chooses each batch's `rebate_bps` and `promoter_share_bps`
+when opening it, within the platform's `RebateBounds`; a batch keeps its
+terms for its whole life.
 
 The contract pays the holders' part with a per-unit accumulator counted in
 whole token units, so its gas does not grow with the number of holders. Each
@@ -42,8 +46,9 @@ from couponchain.errors import InvalidInput
 BPS = 10_000
 """Basis points in a whole."""
 
-DIRECT_SHARE_BPS = 2_000
-"""The promoter's direct share of every rebate; the rest goes to earlier units."""
+DEFAULT_PROMOTER_SHARE_BPS = 2_000
+"""The promoter share a batch gets when its originator names none (the API's
+default; the contract always takes it explicitly)."""
 
 MAX_PRICE = 2**96 - 1
 """Largest unit price (token's smallest unit) a batch accepts."""
@@ -68,14 +73,54 @@ class SaleSplit:
     originator: int
 
 
-def sale_split(price: int, quantity: int, rebate_bps: int) -> SaleSplit:
+@dataclass(frozen=True, slots=True)
+class RebateBounds:
+    """The platform's bounds on the rebate terms of a new batch (basis points)."""
+
+    max_rebate_bps: int
+    min_promoter_share_bps: int
+    max_promoter_share_bps: int
+
+    def refusal(self, rebate_bps: int, promoter_share_bps: int) -> tuple[str, str, str] | None:
+        """None when the terms are within bounds, else (field, rule, contract
+        revert reason) of the first rule broken, in the contract's order."""
+        if rebate_bps > self.max_rebate_bps:
+            return ("rebate_bps", f"must be 0 to {self.max_rebate_bps} basis points (the "
+                    "platform's cap)", "referrals: rebate above the platform cap")
+        if promoter_share_bps < self.min_promoter_share_bps:
+            return ("promoter_share_bps", self._share_rule(),
+                    "referrals: promoter share below the platform minimum")
+        if promoter_share_bps > self.max_promoter_share_bps:
+            return ("promoter_share_bps", self._share_rule(),
+                    "referrals: promoter share above the platform maximum")
+        return None
+
+    def _share_rule(self) -> str:
+        return (f"must be {self.min_promoter_share_bps} to {self.max_promoter_share_bps} "
+                "basis points (the platform's bounds)")
+
+    @staticmethod
+    def invalid(max_rebate_bps: int, min_share: int, max_share: int) -> str | None:
+        """The contract's revert reason for bounds it refuses to set, or None."""
+        if max_rebate_bps > BPS:
+            return "referrals: rebate cap above 10000 bps"
+        if max_share > BPS:
+            return "referrals: promoter share cap above 10000 bps"
+        if min_share > max_share:
+            return "referrals: promoter share minimum above its maximum"
+        return None
+
+
+def sale_split(price: int, quantity: int, rebate_bps: int,
+               promoter_share_bps: int = DEFAULT_PROMOTER_SHARE_BPS) -> SaleSplit:
     """The contract's split of a sale, before the holders' part is spread per unit."""
     _check_int(price, "price", 1, MAX_PRICE)
     _check_int(quantity, "quantity", 1, MAX_CIRCULATION)
     _check_int(rebate_bps, "rebate_bps", 0, BPS)
+    _check_int(promoter_share_bps, "promoter_share_bps", 0, BPS)
     amount = price * quantity
     rebate = amount * rebate_bps // BPS
-    promoter = rebate * DIRECT_SHARE_BPS // BPS
+    promoter = rebate * promoter_share_bps // BPS
     return SaleSplit(
         amount=amount,
         rebate=rebate,
@@ -96,6 +141,7 @@ class Batch:
     sold: int = 0
     closed: bool = False
     buffer: int = 0
+    promoter_share_bps: int = 0
 
     @property
     def ended(self) -> bool:
@@ -129,7 +175,7 @@ class Ledger:
         ledger = cls(originator=originator)
         _check_int(price, "price", 1, MAX_PRICE)
         _check_int(circulation, "circulation", 1, MAX_CIRCULATION)
-        ledger.batches.append(Batch(price, circulation, 0, eligible_units=0))
+        ledger.batches.append(Batch(price, circulation, 0, eligible_units=0))  # no rebate
         return ledger
 
     @property
@@ -150,15 +196,19 @@ class Ledger:
         """Units the account bought before the current batch (it may promote)."""
         return sum(u for b, u in self.units.get(account, {}).items() if b < self.current)
 
-    def open_batch(self, price: int, circulation: int, rebate_bps: int) -> int:
-        """Open the next batch once the current one has ended; returns its number."""
+    def open_batch(self, price: int, circulation: int, rebate_bps: int,
+                   promoter_share_bps: int = DEFAULT_PROMOTER_SHARE_BPS) -> int:
+        """Open the next batch once the current one has ended, with its own rebate
+        terms; returns its number."""
         if not self.batches[-1].ended:
             raise InvalidInput("the current batch is still open", field="batch")
         _check_int(price, "price", 1, MAX_PRICE)
         _check_int(circulation, "circulation", 1, MAX_CIRCULATION)
         _check_int(rebate_bps, "rebate_bps", 0, BPS)
+        _check_int(promoter_share_bps, "promoter_share_bps", 0, BPS)
         eligible = sum(b.sold for b in self.batches)
-        self.batches.append(Batch(price, circulation, rebate_bps, eligible_units=eligible))
+        self.batches.append(Batch(price, circulation, rebate_bps, eligible_units=eligible,
+                                  promoter_share_bps=promoter_share_bps))
         return self.current
 
     def close_batch(self) -> int:
@@ -180,7 +230,7 @@ class Ledger:
                 raise InvalidInput("a holder's link is required after batch 1", field="promoter")
         elif promoter is not None:
             raise InvalidInput("batch 1 sells without a link", field="promoter")
-        split = sale_split(batch.price, quantity, batch.rebate_bps)
+        split = sale_split(batch.price, quantity, batch.rebate_bps, batch.promoter_share_bps)
         self.paid += split.amount
         self._pay(self.originator, split.originator)
         if promoter is not None:

@@ -1,7 +1,8 @@
 """Read model of peer-to-peer batch sales, holdings and rebate payouts (DESIGN §2.3).
 
 Built from the referrals contract's events only. Products and batches carry
-their counters and where each sale's money went; holdings count units per
+their counters, each batch its rebate terms as its originator opened it with
+(rebate ratio, promoter share), and where each sale's money went; holdings count units per
 account, product and batch; each `Purchased` event is one purchase row with
 its promotion record (promoter, link hash).
 
@@ -71,6 +72,7 @@ def batch_opened(session: Session, event: IndexedEvent) -> None:
     session.add(ReferralBatch(
         product_id=product_id, batch=batch, price=str(a["price"]),
         circulation=int(a["circulation"]), rebate_bps=int(a["rebate_bps"]),
+        promoter_share_bps=int(a["promoter_share_bps"]),
         eligible_units=int(a["eligible_units"]),
         reward_per_unit_at_open=product.reward_per_unit, sold=0, closed=False, revenue="0",
         rebates="0", promoter_paid="0", holders_paid="0", originator_paid="0", dust="0",

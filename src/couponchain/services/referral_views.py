@@ -47,7 +47,8 @@ def batch_public(row: ReferralBatch) -> dict[str, Any]:
     ended = row.closed or row.sold == row.circulation
     return {
         "batch": row.batch, "price": int(row.price), "circulation": row.circulation,
-        "rebate_bps": row.rebate_bps, "sold": row.sold, "remaining": row.circulation - row.sold,
+        "rebate_bps": row.rebate_bps, "promoter_share_bps": row.promoter_share_bps,
+        "sold": row.sold, "remaining": row.circulation - row.sold,
         "status": "closed" if row.closed else "sold_out" if ended else "open",
         "eligible_units": row.eligible_units, "revenue": int(row.revenue),
         "rebates": int(row.rebates), "promoter_paid": int(row.promoter_paid),

@@ -20,7 +20,13 @@ from eth_utils import keccak
 
 from couponchain.chain.gateway import Call, OpResult
 from couponchain.domain import links
-from couponchain.domain.rebates import MAX_PRICE, sale_split
+from couponchain.domain.rebates import (
+    BPS,
+    DEFAULT_PROMOTER_SHARE_BPS,
+    MAX_PRICE,
+    RebateBounds,
+    sale_split,
+)
 from couponchain.domain.roles import Role
 from couponchain.errors import ContractRevert, Forbidden, InvalidInput
 from couponchain.services import referral_views as views
@@ -46,6 +52,11 @@ REVERT_FIELDS = {
     "not enough units left": "quantity", "batch sold out": "quantity",
     "batch closed": "id", "current batch still open": "id", "batch already ended": "id",
     "rebate above the platform cap": "rebate_bps", "link expired": "link.expiry",
+    "promoter share below the platform minimum": "promoter_share_bps",
+    "promoter share above the platform maximum": "promoter_share_bps",
+    "promoter share cap above": "max_promoter_share_bps",
+    "promoter share minimum above": "min_promoter_share_bps",
+    "rebate cap above": "max_rebate_bps",
     "self-referral": "link.promoter", "promoter holds no earlier units": "link.promoter",
     "link not signed by the promoter": "link.signature", "link required after batch 1": "link",
     "batch 1 sells without a link": "link", "exceeds balance": "quantity",
@@ -58,7 +69,6 @@ class ReferralService:
     def __init__(self, runtime: Any) -> None:
         self.rt = runtime
         self._approved: set[str] = set()
-        self._cap: int | None = None
 
     @property
     def db(self) -> Any:
@@ -88,21 +98,24 @@ class ReferralService:
         return {**await views.product_detail(self.db, product_id), **_evidence(op)}
 
     async def open_batch(self, caller: Caller, product_id: int, price: int, circulation: int,
-                         rebate_bps: int, idempotency_key: str | None) -> dict[str, Any]:
-        """Open the product's next batch once the current one is sold out or closed."""
+                         rebate_bps: int, idempotency_key: str | None, *,
+                         promoter_share_bps: int = DEFAULT_PROMOTER_SHARE_BPS,
+                         ) -> dict[str, Any]:
+        """Open the product's next batch once the current one is sold out or closed,
+        with the originator's rebate terms (within the platform's bounds)."""
         product = await self._own_product(caller, product_id)
         _check_terms(price, circulation)
-        cap = await self.max_rebate_bps()
-        if not 0 <= rebate_bps <= cap:
-            raise InvalidInput(f"must be 0 to {cap} basis points (the platform's cap)",
-                               field="rebate_bps")
+        refusal = (await self.rebate_bounds()).refusal(rebate_bps, promoter_share_bps)
+        if refusal is not None:
+            raise InvalidInput(refusal[1], field=refusal[0])
         current = await views.current_batch(self.db, product)
         if not (current.closed or current.sold == current.circulation):
             raise _refused("referrals: current batch still open", "id",
                            f"batch {current.batch} still has {current.circulation - current.sold}"
                            " units for sale: close it or sell it out first")
         op = await self._submit(caller, Call("referrals", "open_batch", fixed=(
-            product_id, price, circulation, rebate_bps), kind="open product batch"),
+            product_id, price, circulation, rebate_bps, promoter_share_bps),
+            kind="open product batch"),
             idempotency_key, "batch")
         return await self._detail_after(product_id, op)
 
@@ -122,11 +135,28 @@ class ReferralService:
         await self.rt.indexer.wait_for(op.block_number)
         return {**await views.product_detail(self.db, product_id), **_evidence(op)}
 
-    async def max_rebate_bps(self) -> int:
-        """The platform's cap on rebate ratios, as the deployed contract enforces it."""
-        if self._cap is None:
-            self._cap = int(await self.rt.view("referrals", "max_rebate_bps"))
-        return self._cap
+    async def rebate_bounds(self) -> RebateBounds:
+        """The platform's bounds on new batches' terms, as the contract holds them now
+        (read each time: the platform may move them)."""
+        return RebateBounds(*[int(await self.rt.view("referrals", name)) for name in (
+            "max_rebate_bps", "min_promoter_share_bps", "max_promoter_share_bps")])
+
+    async def set_rebate_bounds(self, caller: Caller, bounds: RebateBounds,
+                                idempotency_key: str | None) -> dict[str, Any]:
+        """The platform sets the bounds on the terms of batches opened from now on."""
+        if caller.role != Role.PLATFORM:
+            raise Forbidden("only the platform sets the bounds on rebate terms")
+        for name in ("max_rebate_bps", "min_promoter_share_bps", "max_promoter_share_bps"):
+            if not 0 <= getattr(bounds, name) <= BPS:
+                raise InvalidInput(f"must be 0 to {BPS} basis points", field=name)
+        if bounds.min_promoter_share_bps > bounds.max_promoter_share_bps:
+            raise InvalidInput("must not be above max_promoter_share_bps",
+                               field="min_promoter_share_bps")
+        op = await self._submit(caller, Call("referrals", "set_rebate_bounds", fixed=(
+            bounds.max_rebate_bps, bounds.min_promoter_share_bps,
+            bounds.max_promoter_share_bps), kind="set rebate bounds"),
+            idempotency_key, "bounds")
+        return {**bounds_public(await self.rebate_bounds()), **_evidence(op)}
 
     # -- promotion links ------------------------------------------------------------
 
@@ -334,6 +364,13 @@ class ReferralService:
                                   if reason in exc.reason), None)
             raise
         return op
+
+
+def bounds_public(bounds: RebateBounds) -> dict[str, int]:
+    """The bounds as the API shows them."""
+    return {"max_rebate_bps": bounds.max_rebate_bps,
+            "min_promoter_share_bps": bounds.min_promoter_share_bps,
+            "max_promoter_share_bps": bounds.max_promoter_share_bps}
 
 
 def _check_text(value: str, limit: int, field: str) -> None:

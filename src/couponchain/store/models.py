@@ -657,6 +657,8 @@ class ReferralBatch(Base):
     price: Mapped[str] = mapped_column(String(40))
     circulation: Mapped[int] = mapped_column(BigInteger)
     rebate_bps: Mapped[int] = mapped_column(Integer)
+    #: the promoter's direct share of each rebate, set by the originator with the batch
+    promoter_share_bps: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     #: units of earlier batches that earn from this batch's sales
     eligible_units: Mapped[int] = mapped_column(BigInteger)
     #: the accumulator when the batch opened (units of the batch before earn from here)

@@ -18,7 +18,7 @@ from couponchain.api.bounds import bounded_router
 from couponchain.api.deps import RuntimeDep
 from couponchain.api.routes.pages import templates
 from couponchain.api.routes.promotion_pages import token_amount
-from couponchain.domain.rebates import DIRECT_SHARE_BPS
+from couponchain.domain.rebates import DEFAULT_PROMOTER_SHARE_BPS
 from couponchain.errors import CouponChainError, InvalidInput
 from couponchain.services import referral_views as views
 
@@ -39,10 +39,15 @@ def _product_number(text: str) -> int:
 
 @router.get("/products", response_class=HTMLResponse)
 async def products_console(request: Request, runtime: RuntimeDep) -> HTMLResponse:
-    """The originator's console: register products, open and close batches, sales."""
+    """The originator's console: register products, open and close batches (with
+    their rebate terms, within the platform's bounds as the contract holds them), sales."""
+    bounds = await runtime.referrals.rebate_bounds()
+    share = min(max(DEFAULT_PROMOTER_SHARE_BPS, bounds.min_promoter_share_bps),
+                bounds.max_promoter_share_bps)
     return templates.TemplateResponse(request, "referrals/console.html", {
-        "max_rebate_bps": await runtime.referrals.max_rebate_bps(),
-        "direct_share_bps": DIRECT_SHARE_BPS})
+        "max_rebate_bps": bounds.max_rebate_bps,
+        "min_share_bps": bounds.min_promoter_share_bps,
+        "max_share_bps": bounds.max_promoter_share_bps, "share_bps": share})
 
 
 @router.get("/products/{product_id}", response_class=HTMLResponse)

@@ -12,9 +12,9 @@ from couponchain.api.bounds import bounded_router
 from couponchain.api.deps import CallerDep, IdempotencyDep, IdempotencyKey, RuntimeDep
 from couponchain.api.idempotency import write
 from couponchain.api.inputs import Input
-from couponchain.domain.rebates import MAX_PRICE
+from couponchain.domain.rebates import DEFAULT_PROMOTER_SHARE_BPS, MAX_PRICE, RebateBounds
 from couponchain.services import referral_views as views
-from couponchain.services.referrals import MAX_BATCH_UNITS, MAX_LINK_LIFETIME
+from couponchain.services.referrals import MAX_BATCH_UNITS, MAX_LINK_LIFETIME, bounds_public
 
 router = bounded_router(prefix="/v1", tags=["referrals"])
 
@@ -38,6 +38,29 @@ class BatchCreate(Input):
     circulation: Units
     rebate_bps: int = Field(ge=0, le=10_000,
                             description="rebate of each sale, at most the platform's cap")
+    promoter_share_bps: int = Field(
+        default=DEFAULT_PROMOTER_SHARE_BPS, ge=0, le=10_000,
+        description="the promoter's direct share of each rebate (the rest goes to earlier "
+                    "units), within the platform's bounds (GET /v1/rebate-bounds)")
+
+
+class BoundsIn(Input):
+    max_rebate_bps: int = Field(ge=0, le=10_000, description="highest rebate ratio of a batch")
+    min_promoter_share_bps: int = Field(ge=0, le=10_000,
+                                        description="lowest promoter share of a rebate")
+    max_promoter_share_bps: int = Field(ge=0, le=10_000,
+                                        description="highest promoter share of a rebate")
+
+
+class BoundsOut(BaseModel):
+    max_rebate_bps: int
+    min_promoter_share_bps: int
+    max_promoter_share_bps: int
+
+
+class BoundsWritten(BoundsOut):
+    tx_hash: str
+    block_number: int
 
 
 class LinkCreate(Input):
@@ -61,6 +84,8 @@ class BatchOut(BaseModel):
     price: int
     circulation: int
     rebate_bps: int
+    promoter_share_bps: int = Field(description="the promoter's direct share of each rebate; "
+                                                "the batch keeps it for its whole life")
     sold: int
     remaining: int
     status: Literal["open", "sold_out", "closed"]
@@ -261,7 +286,23 @@ async def open_batch(product_id: ProductId, body: BatchCreate, request: Request,
     return await write(idem, caller.id, key, request, body.model_dump(mode="json"),
                        lambda: runtime.referrals.open_batch(
                            caller, product_id, body.price, body.circulation, body.rebate_bps,
-                           key), 201)
+                           key, promoter_share_bps=body.promoter_share_bps), 201)
+
+
+@router.get("/rebate-bounds", response_model=BoundsOut,
+            summary="The platform's bounds on the rebate terms of new batches (anyone)")
+async def get_rebate_bounds(runtime: RuntimeDep) -> dict[str, int]:
+    return bounds_public(await runtime.referrals.rebate_bounds())
+
+
+@router.put("/rebate-bounds", response_model=BoundsWritten,
+            summary="Set the bounds on the rebate terms of batches opened from now on (platform)")
+async def set_rebate_bounds(body: BoundsIn, request: Request, runtime: RuntimeDep,
+                            caller: CallerDep, idem: IdempotencyDep,
+                            key: IdempotencyKey = None) -> JSONResponse:
+    return await write(idem, caller.id, key, request, body.model_dump(mode="json"),
+                       lambda: runtime.referrals.set_rebate_bounds(
+                           caller, RebateBounds(**body.model_dump()), key))
 
 
 @router.post("/products/{product_id}/batches/current:close", response_model=ProductWritten,

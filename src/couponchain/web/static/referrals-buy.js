@@ -133,6 +133,10 @@ function showVerified(v) {
                           { batch: c.batch, status: STATUS[c.status], left: c.remaining,
                             units: c.circulation, rate: percent(c.rebate_bps) }) : t("none"));
   fill("buy-price", ccc(buy.price));
+  // The batch's own terms, fixed when the originator opened it: what this purchase splits by.
+  fill("buy-rebate", c ? t("{rate} of the price", { rate: percent(c.rebate_bps) }) : t("none"));
+  fill("buy-share", c ? t("{share} to the promoter, the rest to holders of earlier batches",
+                          { share: percent(c.promoter_share_bps) }) : t("none"));
   fill("buy-expiry", new Date(v.expiry * 1000).toLocaleString());
   $("buy-checking").hidden = true;
   $("buy-verified").hidden = false;

@@ -115,6 +115,7 @@ function renderBatches(d) {
     cell(row, ccc(b.price), "amount");
     cell(row, `${b.sold} / ${b.circulation}`, "count-sold");
     cell(row, percent(b.rebate_bps), "count-rebate");
+    cell(row, percent(b.promoter_share_bps), "count-share");
     cell(row, STATUS[b.status], "count-status");
     cell(row, ccc(b.revenue), "amount count-revenue");
     cell(row, ccc(b.rebates), "amount count-rebates");
@@ -218,15 +219,18 @@ function setUpProductForm() {
 
 function rebateNote() {
   const bps = Number($("batch-rebate").value || 0);
+  const share = Number($("batch-share").value || 0);
   $("batch-rebate-note").textContent =
     t("Each sale pays {rate} of its price as rebate: {direct} of it to the promoter whose " +
       "link sold it, the rest to every unit of the earlier batches.",
-      { rate: percent(bps), direct: percent(cons.direct) });
-  $("batch-rebate-note").classList.toggle("error", bps > cons.cap);
+      { rate: percent(bps), direct: percent(share) });
+  $("batch-rebate-note").classList.toggle(
+    "error", bps > cons.cap || share < cons.minShare || share > cons.maxShare);
 }
 
 function setUpBatchControls() {
   $("batch-rebate").addEventListener("input", rebateNote);
+  $("batch-share").addEventListener("input", rebateNote);
   rebateNote();
   $("batch-form").onsubmit = async (event) => {
     event.preventDefault();
@@ -238,15 +242,18 @@ function setUpBatchControls() {
         price: toUnits($("batch-price").value, "price"),
         circulation: wholeNumber($("batch-circulation").value, "circulation"),
         rebate_bps: Number(wholeNumber($("batch-rebate").value, "rebate_bps")),
+        promoter_share_bps: Number(wholeNumber($("batch-share").value, "promoter_share_bps")),
       };
       cons.batchKey = cons.batchKey || newKey();
       const p = await api(`/v1/products/${id}/batches`, {
         method: "POST", body: json(body), headers: { "Idempotency-Key": cons.batchKey } });
       cons.batchKey = null;
       const c = p.current;
-      show(box, t("Opened batch {batch} of #{id}: {units} units at {price}, rebate {rate} " +
-        "(block {block}).", { batch: c.batch, id: p.id, units: c.circulation, price: ccc(c.price),
-                              rate: percent(c.rebate_bps), block: p.block_number }));
+      show(box, t("Opened batch {batch} of #{id}: {units} units at {price}, rebate {rate}, " +
+        "{share} of it to the promoter (block {block}).",
+        { batch: c.batch, id: p.id, units: c.circulation, price: ccc(c.price),
+          rate: percent(c.rebate_bps), share: percent(c.promoter_share_bps),
+          block: p.block_number }));
       $("batch-price").value = "";
       $("batch-circulation").value = "";
       await refreshProducts();
@@ -281,7 +288,8 @@ async function startConsole() {
   if (!me) return;
   cons.me = me;
   cons.cap = Number($("ref-console").dataset.maxRebateBps);
-  cons.direct = Number($("ref-console").dataset.directShareBps);
+  cons.minShare = Number($("ref-console").dataset.minShareBps);
+  cons.maxShare = Number($("ref-console").dataset.maxShareBps);
   setUpProductForm();
   setUpBatchControls();
   let width = 0;
