@@ -32,14 +32,13 @@ import logging
 from collections import defaultdict
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 from eth_account.signers.local import LocalAccount
-from sqlalchemy import Table, bindparam, delete, func, insert, select, update
-from sqlalchemy.orm import Session
 
 from couponchain.chain.calls import Call, Event, OpResult, ReceiptEvents
 from couponchain.chain.contracts import CompiledContract
+from couponchain.chain.journal import Journal, KeyedOp, Signed
 from couponchain.chain.reconciler import Reconciler
 from couponchain.chain.revert import revert_reason
 from couponchain.chain.rpc import RpcClient, RpcError
@@ -50,7 +49,6 @@ from couponchain.errors import (
     TransactionRefused,
 )
 from couponchain.store.db import Database
-from couponchain.store.models import ChainOp, ChainTx
 
 log = logging.getLogger(__name__)
 
@@ -79,19 +77,6 @@ class _Account:
     window_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(4))
 
 
-_TXS, _OPS = cast(Table, ChainTx.__table__), cast(Table, ChainOp.__table__)
-#: A transaction's outcome, for many transactions at once (an executemany).
-_RECORD_OUTCOME = (update(_TXS).where(_TXS.c.id == bindparam("tx"))
-                   .values(status=bindparam("outcome"), block_number=bindparam("number"),
-                           tx_index=bindparam("index"), block_timestamp=bindparam("stamp")))
-#: An operation journaled under a key, with its transaction's state; built once, as
-#: every keyed write looks it up first.
-_OP_BY_KEY = (select(ChainOp.id, ChainOp.status, ChainOp.error, ChainOp.item_index,
-                     ChainTx.status.label("tx_status"), ChainTx.tx_hash, ChainTx.block_timestamp)
-              .join(ChainTx, ChainTx.id == ChainOp.tx_id)
-              .where(ChainOp.op_key == bindparam("op_key")))
-
-
 class Gateway:
     """Durable, group-committing writer to the chain."""
 
@@ -107,6 +92,7 @@ class Gateway:
         dev_node: bool = True,
     ) -> None:
         self.db = db
+        self.journal = Journal(db)
         self.rpc = rpc
         self.chain_id = chain_id
         self.batch_wait = batch_wait_ms / 1000
@@ -166,10 +152,7 @@ class Gateway:
 
     async def outbox_depth(self) -> int:
         """Journal transactions not yet confirmed on chain."""
-        async with self.db.session() as s:
-            return int((await s.execute(
-                select(func.count()).select_from(ChainTx).where(ChainTx.status == "signed")
-            )).scalar_one())
+        return await self.journal.unconfirmed()
 
     # -- submitting ------------------------------------------------------------
 
@@ -227,16 +210,13 @@ class Gateway:
     async def _existing_op(self, op_key: str) -> OpResult | None:
         """The outcome of an operation journaled earlier under `op_key`, if any."""
         while True:
-            # A point read by key, made on every keyed write: `read` keeps it off the
-            # async driver's thread hops.
-            op = await self.db.read(lambda s: s.execute(_OP_BY_KEY, {"op_key": op_key}).first())
+            op = await self.journal.op(op_key)
             if op is None:
                 return None
             if op.tx_status in ("reverted", "dropped") and op.status == "pending":
                 # Its batch reverted and nobody split it (the process died): the op
                 # was never applied nor acknowledged, so it runs afresh.
-                async with self.db.transaction() as s:
-                    await s.execute(delete(ChainOp).where(ChainOp.id == op.id))
+                await self.journal.forget_op(op.id)
                 return None
             if op.status == "failed":
                 raise ContractRevert(op.error or "operation refused")
@@ -337,46 +317,14 @@ class Gateway:
             signed.append(self._sign(account, group))
         fresh = [p for group in groups for p in group
                  if not p.journaled and p.op_key is not None]
-
-        def journal(s: Session) -> list[ChainTx]:
-            # Many accounts' windows share one commit (`Database.write`).
-            rows = [
-                ChainTx(account=account.signer.address, nonce=nonce, tx_hash=tx_hash, raw=raw,
-                        to=to, status="signed")
-                for nonce, tx_hash, raw, to in signed
-            ]
-            s.add_all(rows)
-            s.flush()
-            new_ops: list[dict[str, Any]] = []
-            moved_ops: list[dict[str, Any]] = []
-            for row, group in zip(rows, groups, strict=True):
-                for index, pending in enumerate(group):
-                    if pending.journaled:  # retried after a split: its row moves
-                        moved_ops.append({"op_key": pending.op_key, "tx_id": row.id,
-                                          "item_index": index})
-                        continue
-                    if pending.op_key is None:
-                        # Without a key nobody will look the operation up: the
-                        # journaled transaction is its durable record.
-                        continue
-                    new_ops.append({"tx_id": row.id, "item_index": index,
-                                    "op_key": pending.op_key, "status": "pending",
-                                    "kind": pending.call.kind or pending.call.function,
-                                    "payload_hash": pending.payload_hash})
-            if new_ops:
-                s.execute(insert(ChainOp), new_ops)
-            if moved_ops:
-                # A Core update, not an ORM one: with a list of parameter sets an ORM
-                # update would be a bulk update by primary key.
-                s.execute(
-                    update(_OPS).where(_OPS.c.op_key == bindparam("key"))
-                    .values(tx_id=bindparam("new_tx"), item_index=bindparam("new_index"),
-                            status="pending"),
-                    [{"key": m["op_key"], "new_tx": m["tx_id"], "new_index": m["item_index"]}
-                     for m in moved_ops])
-            return rows
-
-        rows = await self.db.write(journal)
+        window = [(Signed(*signature), [
+            KeyedOp(p.op_key, index, p.call.kind or p.call.function, p.payload_hash,
+                    moved=p.journaled)  # retried after a split: its row moves
+            # Without a key nobody will look an operation up: the journaled
+            # transaction is its durable record.
+            for index, p in enumerate(group) if p.op_key is not None])
+            for signature, group in zip(signed, groups, strict=True)]
+        rows = await self.journal.write(account.signer.address, window)
         for pending in fresh:
             pending.journaled = True
         return [SentTx(row.id, row.tx_hash, row.account, row.nonce,
@@ -413,13 +361,7 @@ class Gateway:
         return nonce, "0x" + signed.hash.hex().removeprefix("0x"), bytes(signed.raw_transaction), to
 
     async def _first_nonce(self, address: str) -> int:
-        async with self.db.session() as s:
-            last = (
-                await s.execute(
-                    select(ChainTx.nonce).where(ChainTx.account == address)
-                    .order_by(ChainTx.nonce.desc()).limit(1)
-                )
-            ).scalar()
+        last = await self.journal.last_nonce(address)
         node = int(await call_retrying(self.rpc, "eth_getTransactionCount", address, "pending"),
                    16)
         return max(node, (last + 1) if last is not None else 0)
@@ -435,12 +377,7 @@ class Gateway:
                     for tx, receipt, ok in on_chain]
         done = [tx.tx_id for tx, _, ok in on_chain if ok and tx.refused is None and tx.keyed]
 
-        def record(s: Session) -> None:  # two statements for the whole window
-            s.execute(_RECORD_OUTCOME, outcomes)
-            if done:
-                s.execute(update(_OPS).where(_OPS.c.tx_id.in_(done)).values(status="done"))
-
-        await self.db.write(record)
+        await self.journal.record_outcomes(outcomes, done)
 
     async def _split_reverted(
         self, account: _Account, group: list[_Pending]
@@ -489,12 +426,7 @@ class Gateway:
                     error: type[CouponChainError] = ContractRevert) -> None:
         keyed = [(p.op_key, reason) for p, reason in refused if p.op_key is not None]
         if keyed:
-            async with self.db.transaction() as s:
-                for op_key, reason in keyed:
-                    await s.execute(
-                        update(ChainOp).where(ChainOp.op_key == op_key)
-                        .values(status="failed", error=reason[:500])
-                    )
+            await self.journal.fail_ops(keyed)
         for pending, reason in refused:
             self.stats["ops_refused"] += 1
             if not pending.future.done():
