@@ -17,14 +17,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from couponchain.chain.gateway import Call, OpResult
 from couponchain.domain import consent as consent_rules
-from couponchain.domain.evaluation import Evaluation, EvaluationInputs, FormulaParams, evaluate
+from couponchain.domain.evaluation import (
+    Evaluation,
+    FormulaParams,
+    combine,
+    evaluate,
+    measured_hash,
+)
 from couponchain.domain.roles import Role
 from couponchain.domain.splits import MAX_ORDER_AMOUNT, Shares, incentive
 from couponchain.errors import ContractRevert, Forbidden, InvalidInput, NotFound
+from couponchain.services import promotion_measure as measure
 from couponchain.services import promotion_views as views
 from couponchain.services.incentive_caps import IncentiveCaps
 from couponchain.services.participants import Caller
@@ -60,7 +67,13 @@ ACTIVE = 1
 
 @dataclass(frozen=True)
 class RoundRequest:
-    """A round as the platform asks for it (merchants by id or address)."""
+    """A round as the platform asks for it (merchants by id or address).
+
+    `turnover` and `consumers` are the platform's declared inputs, added to
+    what is measured from the ledger over the period (`promotion_measure`);
+    `period_from`/`period_to` default to the block after the last measured
+    round's period and the chain's head.
+    """
 
     turnover: Sequence[tuple[str, int]]
     consumers: int
@@ -69,6 +82,8 @@ class RoundRequest:
     shares: Shares
     rollback_window: int
     consent_lifetime: int
+    period_from: int | None = None
+    period_to: int | None = None
 
 
 class PromotionService:
@@ -89,22 +104,39 @@ class PromotionService:
     # -- rounds ------------------------------------------------------------------
 
     async def evaluation(self, request: RoundRequest) -> tuple[Evaluation, dict[str, Any]]:
-        """Apply the formula; returns the result and the inputs as published."""
+        """Measure the period, add the declared inputs and apply the formula.
+
+        Returns the result and the evaluation as published: the period, the
+        measured inputs (with their hash and sources), the declared ones, their
+        sums (what the formula used) and the formula.
+        """
         merchants = await self.rt.participants.addresses(
             [m for m, _ in request.turnover],
             [f"evaluation.turnover.{i}.merchant" for i in range(len(request.turnover))],
             role=Role.MERCHANT)
-        turnover: dict[str, int] = {}
+        declared: dict[str, int] = {}
         for i, (address, (_, amount)) in enumerate(zip(merchants, request.turnover,
                                                        strict=True)):
-            if address in turnover:
+            if address in declared:
                 raise InvalidInput(f"merchant {address} appears twice",
                                    field=f"evaluation.turnover.{i}.merchant")
-            turnover[address] = amount
-        inputs = EvaluationInputs(turnover=turnover, consumers=request.consumers)
+            declared[address] = amount
+        measurement = await self.measure(*await self._period(request))
+        measured = measurement.inputs
+        inputs = combine(measured, declared, request.consumers)
         result = evaluate(inputs, request.formula)
         f = request.formula
         published = {
+            "period": {"from_block": measured.period_from, "to_block": measured.period_to},
+            "measured": {
+                "turnover": [[a, str(t)] for a, t in measured.inputs.canonical_turnover()],
+                "consumers": str(measured.consumers),
+                "hash": "0x" + measured_hash(measured).hex(),
+                "sources": measure.sources_public(measurement.sources)},
+            "declared": {
+                "turnover": [[a, str(t)] for a, t in sorted(declared.items(),
+                                                            key=lambda p: p[0].lower())],
+                "consumers": str(request.consumers)},
             "turnover": [[a, str(t)] for a, t in inputs.canonical_turnover()],
             "consumers": str(inputs.consumers),
             "formula": {"base_per_merchant": str(f.base_per_merchant),
@@ -112,6 +144,34 @@ class PromotionService:
                         "per_consumer": str(f.per_consumer), "max_total": str(f.max_total)},
         }
         return result, published
+
+    async def measure(self, period_from: int, period_to: int) -> measure.Measurement:
+        """The inputs measured from the node's logs over `[period_from, period_to]`."""
+        addresses = {name: self.rt.gateway.contracts[name][0]
+                     for name in ("registry", "editions", "referrals", "promotions")}
+
+        async def get_logs(request: measure.LogFilter) -> list[dict[str, Any]]:
+            return await self.rt.rpc.call(  # type: ignore[no-any-return]
+                "eth_getLogs", request.params())
+
+        return await measure.measure(get_logs, addresses, period_from, period_to)
+
+    async def _period(self, request: RoundRequest) -> tuple[int, int]:
+        """The request's period, its defaults filled in and checked against the head."""
+        head = int(await self.rt.rpc.call("eth_blockNumber"), 16)
+        period_to = head if request.period_to is None else request.period_to
+        if not 0 <= period_to <= head:
+            raise InvalidInput(f"must be a mined block (the head is {head})",
+                               field="evaluation.period.to_block")
+        period_from = request.period_from
+        if period_from is None:
+            async with self.db.session() as s:
+                last = (await s.execute(select(func.max(PromotionRound.period_to)))).scalar()
+            period_from = 0 if last is None else min(int(last) + 1, period_to)
+        if not 0 <= period_from <= period_to:
+            raise InvalidInput(f"must be at most the period's cut-off block {period_to}",
+                               field="evaluation.period.from_block")
+        return period_from, period_to
 
     async def preview(self, caller: Caller, request: RoundRequest) -> dict[str, Any]:
         """What a round would issue, without writing anything."""
@@ -140,14 +200,18 @@ class PromotionService:
             raise InvalidInput(f"the formula issues {result.total} coupons; a round issues at "
                                f"most {MAX_ROUND_COUPONS:,} (lower formula.max_total)",
                                field="formula.max_total")
-        inputs_hash = "0x" + result.inputs_hash.hex()
+        key = views.evaluation_key("0x" + result.inputs_hash.hex(),
+                                   published["measured"]["hash"])
         async with self.db.transaction() as s:
-            if await s.get(PromotionEvaluation, inputs_hash) is None:
-                s.add(PromotionEvaluation(inputs_hash=inputs_hash, inputs=published,
+            if await s.get(PromotionEvaluation, key) is None:
+                s.add(PromotionEvaluation(inputs_hash=key, inputs=published,
                                           total=result.total))
-        call = Call("promotions", "open_round", fixed=(
+        period = published["period"]
+        call = Call("promotions", "open_measured_round", fixed=(
             result.inputs_hash, result.total, request.incentive_bps, request.shares.as_tuple(),
-            request.rollback_window, request.consent_lifetime), kind="open promotion round")
+            request.rollback_window, request.consent_lifetime, period["from_block"],
+            period["to_block"], bytes.fromhex(published["measured"]["hash"][2:])),
+            kind="open promotion round")
         op = await self._submit(caller, call, idempotency_key, "round")
         round_id = next(int(e.args["round_id"]) for e in await op.events()
                         if e.name == "RoundOpened")
