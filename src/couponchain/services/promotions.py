@@ -167,7 +167,7 @@ class PromotionService:
         if period_from is None:
             async with self.db.session() as s:
                 last = (await s.execute(select(func.max(PromotionRound.period_to)))).scalar()
-            period_from = 0 if last is None else min(int(last) + 1, period_to)
+            period_from = 0 if last is None else int(last) + 1
         if not 0 <= period_from <= period_to:
             raise InvalidInput(f"must be at most the period's cut-off block {period_to}",
                                field="evaluation.period.from_block")
