@@ -43,7 +43,8 @@ async def test_measured_inputs_come_from_the_ledger_and_check_round_recomputes_t
     first_period = (await client.get(f"/v1/promotion-rounds/{first}")).json()["period"]
     assert first_period["from_block"] == 0
 
-    # In the next period: the issuer sells two edition coupons and voids one;
+    # In the next period: the issuer sells two edition coupons and voids one
+    # (sales: 250);
     # the redeemer writes off two promotion coupons and reverses one.
     issuer = auth(w.issuer)
     edition = await client.post("/v1/editions", json=_edition("EVAL", 5), headers=issuer)
@@ -58,6 +59,17 @@ async def test_measured_inputs_come_from_the_ledger_and_check_round_recomputes_t
         serials.append(sold.json()["coupon"]["serial"])
     voided = await client.post(f"/v1/coupons/{serials[1]}/void", headers=issuer)
     assert voided.status_code == 200, voided.text
+    # The issuer also originates a product, of which Ann buys two units.
+    product = await client.post("/v1/products", headers=issuer, json={
+        "name": "Song", "description": "a recording, licensed per unit", "price": 100,
+        "circulation": 10})
+    assert product.status_code == 201, product.text
+    credit = await client.post("/v1/credits", json={"to": w.ann["id"], "amount": 1_000})
+    assert credit.status_code == 201, credit.text
+    bought = await client.post(f"/v1/products/{product.json()['id']}/purchases",
+                               headers=auth(w.ann),
+                               json={"quantity": 2, "batch": 1, "max_price": 100})
+    assert bought.status_code == 201, bought.text
     coupons = await _grant(client, w, first, w.cy, count=2)
     for coupon, amount in zip(coupons, (5_000, 7_000), strict=True):
         written = await client.post("/v1/write-offs", headers=auth(w.terminal), json={
@@ -73,15 +85,15 @@ async def test_measured_inputs_come_from_the_ledger_and_check_round_recomputes_t
     inputs = preview.json()["inputs"]
     assert inputs["period"]["from_block"] == first_period["to_block"] + 1
     measured = dict(inputs["measured"]["turnover"])
-    assert measured == {w.issuer["address"]: "250", w.redeemer["address"]: "5000"}
+    assert measured == {w.issuer["address"]: "450", w.redeemer["address"]: "5000"}
     assert inputs["measured"]["consumers"] == "3"
     assert inputs["measured"]["sources"] == {
-        "sales": {w.issuer["address"]: "250"}, "purchases": {},
+        "sales": {w.issuer["address"]: "250"}, "purchases": {w.issuer["address"]: "200"},
         "write_offs": {w.redeemer["address"]: "5000"}}
     assert inputs["declared"] == {"turnover": [[w.issuer["address"], "1000000"]],
                                   "consumers": "2"}
-    assert dict(inputs["turnover"])[w.issuer["address"]] == "1000250"
-    # 2 merchants * 10 + 1,005,250 // 1,000 + (3 measured + 2 declared) * 1
+    assert dict(inputs["turnover"])[w.issuer["address"]] == "1000450"
+    # 2 merchants * 10 + 1,005,450 // 1,000 + (3 measured + 2 declared) * 1
     assert preview.json()["total"] == 20 + 1_005 + 5
 
     opened = await client.post("/v1/promotion-rounds", json=_body(declared, 2))
