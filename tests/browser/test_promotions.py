@@ -89,13 +89,18 @@ async def test_console_till_and_wallet_from_round_to_withdrawn_payout(
     await console.fill("#ev-consumers", "2")
     await console.fill("#r-window", "0")
     await console.click("#preview-button")
-    # 2 merchants * 10 + 4.5 CCC // 1 CCC + 2 consumers * 2
-    await expect(console.locator("#preview-total")).to_have_text("28", timeout=10_000)
+    # 2 merchants * 10 + 4.5 CCC // 1 CCC + (2 registered + 2 declared consumers) * 2
+    await expect(console.locator("#preview-total")).to_have_text("32", timeout=10_000)
     await expect(console.locator("#preview-terms")).to_contain_text("Turnover part")
+    # Measured and declared inputs are told apart.
+    await expect(console.locator("#preview-terms")).to_contain_text(
+        "Measured: consumers registered2")
+    await expect(console.locator("#preview-terms")).to_contain_text(
+        "Declared: turnover4.500000 CCC")
     await expect(console.locator("#open-round")).to_be_visible()
     await expect(console.locator("#rounds-rows tr")).to_have_count(1)  # nothing opened yet
     await console.click("#open-round")
-    await expect(console.locator("#round-result")).to_contain_text("Opened round #2: 28 coupons",
+    await expect(console.locator("#round-result")).to_contain_text("Opened round #2: 32 coupons",
                                                                    timeout=20_000)
     await expect(console.locator("#rounds-rows tr")).to_have_count(2)
     await console.select_option("#allocate-merchant", w["redeemer"]["id"])

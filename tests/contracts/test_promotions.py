@@ -158,6 +158,67 @@ def test_open_round_accepts_the_limits(world):
     assert world.promotions.next_coupon_id() == 2**64
 
 
+MEASURED_HASH = keccak(text="test measured inputs")
+
+
+def _open_measured(world, period_from, period_to, measured_hash=MEASURED_HASH, total=10):
+    with boa.env.prank(world.platform):
+        return world.promotions.open_measured_round(
+            INPUTS_HASH, total, 500, DEFAULT_SHARES.as_tuple(), 0, 60,
+            period_from, period_to, measured_hash,
+        )
+
+
+def test_a_measured_round_records_its_period_and_measured_hash(world):
+    boa.env.time_travel(blocks=20)
+    cut_off = boa.env.evm.patch.block_number - 1
+    round_id = _open_measured(world, 5, cut_off)
+    (event,) = events(world.promotions, "RoundOpened")
+    assert (event.period_from, event.period_to, event.measured_hash) == (
+        5, cut_off, MEASURED_HASH)
+    r = world.promotions.rounds(round_id)
+    assert (r.period_from, r.period_to, r.measured_hash) == (5, cut_off, MEASURED_HASH)
+    assert r.inputs_hash == INPUTS_HASH  # the full evaluation's hash, kept apart
+    # A period of one block is a period.
+    r2 = world.promotions.rounds(_open_measured(world, cut_off, cut_off))
+    assert (r2.period_from, r2.period_to) == (cut_off, cut_off)
+
+
+def test_a_declared_round_records_no_period(world):
+    round_id = world.open_round(10)
+    (event,) = events(world.promotions, "RoundOpened")
+    assert event.measured_hash == b"\x00" * 32
+    r = world.promotions.rounds(round_id)
+    assert (r.period_from, r.period_to, r.measured_hash) == (0, 0, b"\x00" * 32)
+
+
+@pytest.mark.parametrize(
+    ("from_offset", "to_offset", "measured", "reason"),
+    [
+        (-3, -1, b"\x00" * 32, "promotions: zero measured-inputs hash"),
+        (-1, -2, MEASURED_HASH, "promotions: period ends before it starts"),
+        (-3, 0, MEASURED_HASH, "promotions: period not yet mined"),
+        (-3, 5, MEASURED_HASH, "promotions: period not yet mined"),
+    ],
+    ids=["zero hash", "ends before it starts", "current block", "future block"],
+)
+def test_a_measured_round_refuses_a_bad_period(world, from_offset, to_offset, measured, reason):
+    boa.env.time_travel(blocks=10)
+    number = boa.env.evm.patch.block_number
+    period_from, period_to = number + from_offset, number + to_offset
+    before = world.promotions.round_count()
+    with boa.reverts(reason):
+        _open_measured(world, period_from, period_to, measured)
+    assert world.promotions.round_count() == before
+
+
+def test_only_the_platform_opens_a_measured_round(world, merchant):
+    boa.env.time_travel(blocks=2)
+    with boa.env.prank(merchant), boa.reverts(ERR_NOT_PLATFORM):
+        world.promotions.open_measured_round(
+            INPUTS_HASH, 10, 0, DEFAULT_SHARES.as_tuple(), 0, 60, 0, 0, MEASURED_HASH)
+
+
 def _gas(contract) -> int:
     """Execution gas of the contract's last call (intrinsic gas aside)."""
     return contract._computation.get_gas_used()

@@ -31,6 +31,7 @@ import boa
 from hypothesis import strategies as st
 from hypothesis.stateful import initialize, invariant, precondition, rule
 from promotions_setup import (
+    INPUTS_HASH,
     STATUS_ACTIVE,
     STATUS_DISTRIBUTED,
     STATUS_WRITTEN_OFF,
@@ -76,6 +77,10 @@ class GhostRound:
     window: int
     allocated: int = 0
     next_id: int = 0
+    # The evaluation period and measured-inputs hash (all zero: none recorded).
+    period_from: int = 0
+    period_to: int = 0
+    measured_hash: int = 0
 
 
 @dataclass
@@ -199,6 +204,38 @@ class PromotionsMachine(ContractMachine):
         assert round_id == len(self.rounds) + 1
         first = self.next_coupon_id
         self.rounds.append(GhostRound(round_id, first, total, rate, shares, window, next_id=first))
+        self.next_coupon_id += total
+
+    @precondition(lambda self: len(self.rounds) < 4)
+    @rule(
+        total=st.integers(1, 30),
+        back=st.integers(-2, 40),
+        span=st.integers(-1, 30),
+        zero_hash=st.booleans(),
+    )
+    def open_measured_round(self, total, back, span, zero_hash):
+        """A round recording a period `back` blocks behind the current one (0 or
+        less: not mined yet) of `span + 1` blocks (0 blocks: ends before it starts)."""
+        number = boa.env.evm.patch.block_number
+        period_to = max(0, number - back)
+        period_from = max(0, period_to - span) if span >= 0 else period_to + 1
+        measured = 0 if zero_hash else total * 2**200 + period_to + 1
+        args = (INPUTS_HASH, total, 500, self.rounds[0].shares.as_tuple(), 60, 300,
+                period_from, period_to, measured.to_bytes(32, "big"))
+        reason = ("promotions: zero measured-inputs hash" if zero_hash
+                  else "promotions: period ends before it starts" if period_from > period_to
+                  else "promotions: period not yet mined" if period_to >= number else None)
+        with boa.env.prank(self.world.platform):
+            if reason is not None:
+                with boa.reverts(reason):
+                    self.p.open_measured_round(*args)
+                return
+            round_id = self.p.open_measured_round(*args)
+        assert round_id == len(self.rounds) + 1
+        first = self.next_coupon_id
+        self.rounds.append(GhostRound(round_id, first, total, 500, self.rounds[0].shares, 60,
+                                      next_id=first, period_from=period_from,
+                                      period_to=period_to, measured_hash=measured))
         self.next_coupon_id += total
 
     @precondition(lambda self: any(g.allocated < g.total for g in self.rounds))
@@ -524,9 +561,11 @@ class PromotionsMachine(ContractMachine):
         for ghost in self.rounds:
             stored = [
                 self.state.word("rounds", ghost.round_id, member=m)
-                for m in ("first_id", "next_id", "allocated")
+                for m in ("first_id", "next_id", "allocated", "period_from", "period_to",
+                          "measured_hash")
             ]
-            assert stored == [ghost.first_id, ghost.next_id, ghost.allocated]
+            assert stored == [ghost.first_id, ghost.next_id, ghost.allocated,
+                              ghost.period_from, ghost.period_to, ghost.measured_hash]
         for (round_id, merchant), left in self.allowance.items():
             assert self.state.word("allowance", round_id, merchant) == left
 

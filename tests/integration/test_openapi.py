@@ -224,7 +224,9 @@ def _window(_w: World, body: dict[str, Any]) -> None:
 
 
 def _round(w: World, body: dict[str, Any]) -> None:
-    amount = body["evaluation"]["turnover"][0]["amount"] if body["evaluation"]["turnover"] else 1
+    # The declared turnover is optional (issue 27: inputs are measured from the ledger).
+    declared = body["evaluation"].get("turnover")
+    amount = declared[0]["amount"] if declared else 1
     body["evaluation"]["turnover"] = [{"merchant": w.merchant["id"], "amount": amount}]
     body["shares"] = dict(SHARES)
 

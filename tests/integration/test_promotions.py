@@ -125,13 +125,15 @@ async def test_round_preview_matches_the_opened_round(client: httpx.AsyncClient)
     preview = await client.post("/v1/promotion-rounds:evaluate", json=_round(w, 0))
     assert preview.status_code == 200, preview.text
     p = preview.json()
-    # 2 merchants * 10 + 4,000,000 // 100,000 + 3 consumers * 2
+    # 2 merchants * 10 + 4,000,000 // 100,000 + (3 registered + 3 declared consumers) * 2
     assert (p["total"], p["merchant_part"], p["turnover_part"], p["consumer_part"]) == (
-        66, 20, 40, 6)
+        72, 20, 40, 12)
     opened = (await client.post("/v1/promotion-rounds", json=_round(w, 0))).json()
-    assert opened["total"] == 66 and opened["inputs_hash"] == p["inputs_hash"]
+    assert opened["total"] == 72 and opened["inputs_hash"] == p["inputs_hash"]
     assert opened["evaluation"]["turnover"][0][1] in ("1000000", "3000000")
-    assert opened["last_coupon_id"] - opened["first_coupon_id"] == 65
+    assert opened["evaluation"]["measured"]["consumers"] == "3"
+    assert opened["evaluation"]["declared"]["consumers"] == "3"
+    assert opened["last_coupon_id"] - opened["first_coupon_id"] == 71
     # An issued id nobody granted yet belongs to the platform's account.
     issued = (await client.get(f"/v1/promotion-coupons/{opened['first_coupon_id']}")).json()
     assert issued["status"] == "issued" and issued["path"] == []
@@ -256,8 +258,16 @@ async def test_bad_requests_are_refused_with_the_field(client: httpx.AsyncClient
     assert refused.status_code == 422
     assert refused.json()["field"] == "evaluation.turnover.0.merchant"
     zero = await client.post("/v1/promotion-rounds", json=_round(
-        w, 0, evaluation={"turnover": [], "consumers": 0}))
+        w, 0, evaluation={"turnover": [], "consumers": 0},
+        formula={"turnover_per_coupon": 1, "max_total": 10}))
     assert zero.status_code == 422 and zero.json()["field"] == "evaluation"
+    late = await client.post("/v1/promotion-rounds", json=_round(
+        w, 0, evaluation={"period": {"to_block": 10**12}}))
+    assert late.status_code == 422 and late.json()["field"] == "evaluation.period.to_block"
+    backwards = await client.post("/v1/promotion-rounds", json=_round(
+        w, 0, evaluation={"period": {"from_block": 5, "to_block": 4}}))
+    assert backwards.status_code == 422
+    assert backwards.json()["field"] == "evaluation.period.from_block"
 
     round_id = await _open(client, w, window=3_600, allocate=2)
     over = await client.post("/v1/promotion-grants", headers=auth(w.issuer), json={
@@ -524,7 +534,7 @@ async def test_check_round_recomputes_the_published_evaluation(
         assert code == 1, output
         assert "ROUND NOT VERIFIED" in output and "DIFFERS" in output
     code, output = await _check_round("1", "--api", "http://127.0.0.1:9")
-    assert code == 2 and "cannot check round 1" in output
+    assert code == 2 and "Missing option '--rpc'" in output
 
 
 async def _check_round(*args: str) -> tuple[int, str]:

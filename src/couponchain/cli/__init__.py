@@ -6,13 +6,13 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
 from rich.table import Table
 
 from couponchain.cli import keys as key_commands
 from couponchain.cli import standing as standing_commands
+from couponchain.cli.check_round import check_round
 from couponchain.cli.common import _fail, _settings, console
 from couponchain.cli.up import up
 from couponchain.cli.verify import verify
@@ -149,88 +149,13 @@ def demo_logs(merchant_id: str, records: int, days: int, batch_size: int, seed: 
                   f"see {base}/marketing")
 
 
-@main.command("check-round")
-@click.argument("round_id", type=click.IntRange(min=1))
-@click.option("--api", required=True, help="the platform's base URL")
-@click.option("--rpc", default=None, help="a chain node you trust, to read the round on chain")
-def check_round(round_id: int, api: str, rpc: str | None) -> None:
-    """Recompute a promotion round's total and inputs hash from its published evaluation.
-
-    Exit 0 only when the formula applied to the published inputs gives the
-    total and the hash the platform reports, and (with --rpc) the ones the
-    promotions contract recorded.
-    """
-    import httpx
-
-    from couponchain.domain.evaluation import EvaluationInputs, FormulaParams, evaluate
-
-    try:
-        with httpx.Client(base_url=api.rstrip("/"), timeout=30) as http:
-            reply = http.get(f"/v1/promotion-rounds/{round_id}")
-            if reply.status_code != 200:
-                _fail(f"{api} answered {reply.status_code}: {reply.text[:300]}")
-            stated = reply.json()
-            contract = http.get("/v1/health").json()["contracts"]["promotions"]
-        published = stated["evaluation"]
-        if published is None:
-            _fail(f"round {round_id} has no published evaluation")
-        inputs = EvaluationInputs(turnover={a: int(t) for a, t in published["turnover"]},
-                                  consumers=int(published["consumers"]))
-        params = FormulaParams(**{k: int(v) for k, v in published["formula"].items()})
-        result = evaluate(inputs, params)
-        recomputed = {"total": result.total, "inputs_hash": "0x" + result.inputs_hash.hex()}
-        rows = [(name, recomputed[name], stated[name], "platform says")
-                for name in ("total", "inputs_hash")]
-        if rpc:
-            chain = _round_on_chain(rpc, contract, round_id)
-            rows += [(name, recomputed[name], chain[name], "contract recorded")
-                     for name in ("total", "inputs_hash")]
-    except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
-        _fail(f"cannot check round {round_id}: {exc}")
-        return
-    except CouponChainError as exc:
-        _fail(f"the published evaluation is malformed: {exc.message}")
-        return
-    console.print(f"round {round_id}: {inputs.merchants} merchants, {inputs.consumers} consumers; "
-                  f"formula {params}", highlight=False)
-    table = Table("value", "recomputed", "compared with", "source", "")
-    ok = True
-    for name, mine, theirs, source in rows:
-        same = str(mine).lower() == str(theirs).lower()
-        ok &= same
-        table.add_row(name, str(mine), str(theirs), source,
-                      "[green]matches[/green]" if same else "[red]DIFFERS[/red]")
-    console.print(table)
-    if not rpc:
-        console.print("note: without --rpc only the platform's own figures are compared; "
-                      "pass a node you trust to compare with the contract", highlight=False)
-    print("ROUND VERIFIED" if ok else "ROUND NOT VERIFIED", flush=True)
-    sys.exit(0 if ok else 1)
-
-
-def _round_on_chain(rpc: str, contract: str, round_id: int) -> dict[str, Any]:
-    """The total and inputs hash the promotions contract stores for a round."""
-    import httpx
-
-    from couponchain.chain import contracts
-
-    code = contracts.load("promotions")
-    data = "0x" + code.encode_call("rounds", round_id).hex()
-    reply = httpx.post(rpc, timeout=30, json={
-        "jsonrpc": "2.0", "id": 1, "method": "eth_call",
-        "params": [{"to": contract, "data": data}, "latest"]}).json()
-    if "result" not in reply:
-        raise ValueError(f"the node refused eth_call: {reply.get('error')}")
-    record = code.decode_result("rounds", bytes.fromhex(reply["result"][2:]))
-    return {"total": int(record[1]), "inputs_hash": "0x" + bytes(record[4]).hex()}
-
-
 # Commands defined in their own modules, registered here.
 main.add_command(key_commands.keys)
 main.add_command(key_commands.rotate_master_secret)
 main.add_command(standing_commands.participants)
 main.add_command(standing_commands.capabilities)
 main.add_command(standing_commands.platform_transfer)
+main.add_command(check_round)
 
 if __name__ == "__main__":
     main()

@@ -1,8 +1,10 @@
 # pragma version ~=0.4.3
 """
 @title Universal promotion coupons with incentive pools
-@notice The platform opens a round from an off-chain evaluation (its inputs'
-        hash and the resulting total are recorded here), allocates counts to
+@notice The platform opens a round from an evaluation (its inputs' hash and
+        the resulting total are recorded here, and for a measured evaluation
+        the period's block range and the hash of the inputs measured from the
+        ledger over it, apart from any declared ones), allocates counts to
         merchants, and merchants grant coupons to consumers, who may pass them
         on to other consumers. Any participating merchant (or one of its
         terminals) writes a coupon off with the holder's EIP-712 consent and
@@ -12,7 +14,9 @@
         its payout with `withdraw`.
 
         ```
-        promotions.open_round(inputs_hash, total, 50, (2000, 2000, 2000, 2000, 2000), 86400, 300)  # platform
+        promotions.open_measured_round(inputs_hash, total, 50,                   # platform
+                                       (2000, 2000, 2000, 2000, 2000), 86400, 300,
+                                       period_from, period_to, measured_hash)
         promotions.allocate(round_id, [merchant], [1000])                        # platform
         promotions.grant(round_id, [alice, bob], [1, 2])                         # merchant
         promotions.transfer(coupon_id, carol)                                    # holder
@@ -101,6 +105,12 @@ struct Round:
     rollback_window: uint256
     max_consent_lifetime: uint256
     opened_at: uint256
+    # The evaluation period (blocks, inclusive) and the commitment to the
+    # inputs measured from the ledger over it; all zero when the round
+    # records no measured inputs (`open_round`).
+    period_from: uint256
+    period_to: uint256
+    measured_hash: bytes32
 
 
 struct Coupon:
@@ -124,6 +134,9 @@ event RoundOpened:
     shares: Shares
     rollback_window: uint256
     max_consent_lifetime: uint256
+    period_from: uint256
+    period_to: uint256
+    measured_hash: bytes32
 
 event Allocated:
     round_id: indexed(uint256)
@@ -230,6 +243,8 @@ def open_round(
     """
     @dev Issues `total` coupons (the next `total` ids) to the platform's
          account and fixes the round's parameters. Costs the same for any total.
+         The round records no evaluation period and no measured inputs (all
+         its inputs are declared); `open_measured_round` records them.
     @param inputs_hash keccak256 of the ABI-encoded evaluation inputs and
            formula parameters (see `couponchain.domain.evaluation`).
     @param total The issued total the formula gave, 1 to 2**64 - 1.
@@ -243,45 +258,53 @@ def open_round(
            is submitted, in seconds (1 to 300).
     @return uint256 The new round's id (from 1).
     """
-    assert staticcall registry.check_live(self, msg.sender)  # the registry reverts with its reason
-    platform: address = staticcall registry.platform()
-    assert msg.sender == platform, "promotions: caller is not the platform"
-    assert total != 0, "promotions: zero total"
-    assert total <= MAX_ROUND_TOTAL, "promotions: total too large"
-    assert incentive_bps <= BPS, "promotions: incentive rate above 10000 bps"
-    self._check_shares(shares)
-    assert rollback_window <= MAX_ROLLBACK_WINDOW, "promotions: rollback window too long"
-    assert max_consent_lifetime != 0, "promotions: zero consent lifetime"
-    assert max_consent_lifetime <= MAX_CONSENT_LIFETIME, "promotions: consent lifetime above 300 s"
+    return self._open_round(
+        inputs_hash, total, incentive_bps, shares, rollback_window, max_consent_lifetime,
+        0, 0, empty(bytes32),
+    )
 
-    round_id: uint256 = self.round_count + 1
-    first_id: uint256 = self.next_coupon_id
-    self.round_count = round_id
-    self.next_coupon_id = first_id + total
-    self.rounds[round_id] = Round(
-        first_id=first_id,
-        total=total,
-        next_id=first_id,
-        allocated=0,
-        inputs_hash=inputs_hash,
-        incentive_bps=incentive_bps,
-        shares=shares,
-        rollback_window=rollback_window,
-        max_consent_lifetime=max_consent_lifetime,
-        opened_at=block.timestamp,
+
+@external
+def open_measured_round(
+    inputs_hash: bytes32,
+    total: uint256,
+    incentive_bps: uint256,
+    shares: Shares,
+    rollback_window: uint256,
+    max_consent_lifetime: uint256,
+    period_from: uint256,
+    period_to: uint256,
+    measured_hash: bytes32,
+) -> uint256:
+    """
+    @dev `open_round` for an evaluation measured from the ledger: also records
+         the period's block range and the hash of the inputs measured over it,
+         so anyone can recompute them from the chain's logs
+         (`couponchain check-round`) and tell them from the declared ones.
+    @param inputs_hash keccak256 of everything the formula used (measured and
+           declared inputs, formula parameters).
+    @param total The issued total the formula gave, 1 to 2**64 - 1.
+    @param incentive_bps As in `open_round`.
+    @param shares As in `open_round`.
+    @param rollback_window As in `open_round`.
+    @param max_consent_lifetime As in `open_round`.
+    @param period_from The period's first block.
+    @param period_to The period's last block (the cut-off), at or after
+           `period_from` and already mined (below this block's number).
+    @param measured_hash keccak256 of the ABI-encoded measured inputs (see
+           `couponchain.domain.evaluation.measured_hash`), not zero.
+    @return uint256 The new round's id (from 1).
+    @custom:security The contract cannot recompute the measurement (that is a
+                     log scan); it fixes the range and the commitment so that
+                     a wrong measurement is provable from the chain alone.
+    """
+    assert measured_hash != empty(bytes32), "promotions: zero measured-inputs hash"
+    assert period_from <= period_to, "promotions: period ends before it starts"
+    assert period_to < block.number, "promotions: period not yet mined"
+    return self._open_round(
+        inputs_hash, total, incentive_bps, shares, rollback_window, max_consent_lifetime,
+        period_from, period_to, measured_hash,
     )
-    log RoundOpened(
-        round_id=round_id,
-        platform=platform,
-        first_id=first_id,
-        total=total,
-        inputs_hash=inputs_hash,
-        incentive_bps=incentive_bps,
-        shares=shares,
-        rollback_window=rollback_window,
-        max_consent_lifetime=max_consent_lifetime,
-    )
-    return round_id
 
 
 @external
@@ -685,6 +708,65 @@ def domain_separator() -> bytes32:
     @return bytes32 The domain separator for the current chain.
     """
     return eip712._domain_separator_v4()
+
+
+@internal
+def _open_round(
+    inputs_hash: bytes32,
+    total: uint256,
+    incentive_bps: uint256,
+    shares: Shares,
+    rollback_window: uint256,
+    max_consent_lifetime: uint256,
+    period_from: uint256,
+    period_to: uint256,
+    measured_hash: bytes32,
+) -> uint256:
+    assert staticcall registry.check_live(self, msg.sender)  # the registry reverts with its reason
+    platform: address = staticcall registry.platform()
+    assert msg.sender == platform, "promotions: caller is not the platform"
+    assert total != 0, "promotions: zero total"
+    assert total <= MAX_ROUND_TOTAL, "promotions: total too large"
+    assert incentive_bps <= BPS, "promotions: incentive rate above 10000 bps"
+    self._check_shares(shares)
+    assert rollback_window <= MAX_ROLLBACK_WINDOW, "promotions: rollback window too long"
+    assert max_consent_lifetime != 0, "promotions: zero consent lifetime"
+    assert max_consent_lifetime <= MAX_CONSENT_LIFETIME, "promotions: consent lifetime above 300 s"
+
+    round_id: uint256 = self.round_count + 1
+    first_id: uint256 = self.next_coupon_id
+    self.round_count = round_id
+    self.next_coupon_id = first_id + total
+    self.rounds[round_id] = Round(
+        first_id=first_id,
+        total=total,
+        next_id=first_id,
+        allocated=0,
+        inputs_hash=inputs_hash,
+        incentive_bps=incentive_bps,
+        shares=shares,
+        rollback_window=rollback_window,
+        max_consent_lifetime=max_consent_lifetime,
+        opened_at=block.timestamp,
+        period_from=period_from,
+        period_to=period_to,
+        measured_hash=measured_hash,
+    )
+    log RoundOpened(
+        round_id=round_id,
+        platform=platform,
+        first_id=first_id,
+        total=total,
+        inputs_hash=inputs_hash,
+        incentive_bps=incentive_bps,
+        shares=shares,
+        rollback_window=rollback_window,
+        max_consent_lifetime=max_consent_lifetime,
+        period_from=period_from,
+        period_to=period_to,
+        measured_hash=measured_hash,
+    )
+    return round_id
 
 
 @internal

@@ -19,8 +19,18 @@ where
 - `per_consumer` coupons are issued per registered consumer,
 - `max_total` caps the round (at most 2**64 - 1, the contract's cap).
 
-All values are integers. The contract stores only `inputs_hash(inputs,
-params)` and the total; anyone holding the published inputs can recompute both.
+All values are integers. The contract stores `inputs_hash(inputs, params)`
+and the total; anyone holding the published inputs can recompute both.
+
+Measured and declared inputs. The platform measures `merchants`, `consumers`
+and each merchant's turnover from the ledger over a period of blocks
+(`MeasuredInputs`, measured by `services/promotion_measure.py`): the round
+records the period and `measured_hash(measured)` on chain, so anyone can
+recompute that part from the chain's logs (`couponchain check-round`). The
+platform may add declared inputs (turnover made off the chain, per merchant);
+the formula runs over their sum (`combine`), and `inputs_hash` covers that sum.
+A declared amount therefore never enters the measured hash: passing one off
+as measured makes the recorded hash differ from the chain's.
 """
 
 from __future__ import annotations
@@ -41,6 +51,18 @@ _UINT256_MAX = 2**256 - 1
 
 EVALUATION_TAG = keccak(text="CouponChain.PromotionEvaluation.v1")
 """Leads the hashed encoding, so a hash names the formula version it used."""
+
+MEASURED_TAG = keccak(text="CouponChain.PromotionMeasuredInputs.v1")
+"""Leads the measured inputs' encoding (a hash names the measurement's version)."""
+
+_MEASURED_ENCODING = (
+    "bytes32",  # MEASURED_TAG
+    "uint256",  # period_from (block)
+    "uint256",  # period_to (block, the cut-off)
+    "address[]",  # merchants registered by the cut-off, sorted by address
+    "uint256[]",  # their measured turnover in the period, same order
+    "uint256",  # consumers registered by the cut-off
+)
 
 _ENCODING = (
     "bytes32",  # EVALUATION_TAG
@@ -161,6 +183,65 @@ def encode_inputs(inputs: EvaluationInputs, params: FormulaParams) -> bytes:
 def inputs_hash(inputs: EvaluationInputs, params: FormulaParams) -> bytes:
     """keccak256 of `encode_inputs(inputs, params)`: the round's `inputs_hash`."""
     return keccak(encode_inputs(inputs, params))
+
+
+@dataclass(frozen=True, slots=True)
+class MeasuredInputs:
+    """What the ledger says for a period of blocks `[period_from, period_to]`.
+
+    `turnover` maps every merchant registered by the cut-off block
+    (`period_to`) to its turnover measured in the period (0 when it had
+    none); `consumers` counts the consumers registered by the cut-off.
+    """
+
+    period_from: int
+    period_to: int
+    turnover: Mapping[str, int]
+    consumers: int
+
+    def __post_init__(self) -> None:
+        _check_int(self.period_from, "period.from_block", 0, _UINT256_MAX)
+        _check_int(self.period_to, "period.to_block", self.period_from, _UINT256_MAX)
+        # The same checks as the formula's inputs (addresses, repeats, ranges).
+        inputs = EvaluationInputs(turnover=self.turnover, consumers=self.consumers)
+        object.__setattr__(self, "turnover", inputs.turnover)
+
+    @property
+    def inputs(self) -> EvaluationInputs:
+        """The measured part alone, as formula inputs."""
+        return EvaluationInputs(turnover=self.turnover, consumers=self.consumers)
+
+
+def measured_hash(measured: MeasuredInputs) -> bytes:
+    """keccak256 of the measured inputs' ABI encoding (`_MEASURED_ENCODING`):
+    the round's `measured_hash`."""
+    pairs = measured.inputs.canonical_turnover()
+    return keccak(encode(list(_MEASURED_ENCODING), [
+        MEASURED_TAG, measured.period_from, measured.period_to,
+        [account for account, _ in pairs], [amount for _, amount in pairs],
+        measured.consumers,
+    ]))
+
+
+def combine(measured: MeasuredInputs, declared: Mapping[str, int],
+            declared_consumers: int = 0) -> EvaluationInputs:
+    """The formula's inputs: the measured ones plus the declared turnover and consumers.
+
+    Each declared merchant must be one the measurement counted (registered
+    by the cut-off): a declaration adds turnover, never a merchant.
+    """
+    known = {a.lower(): a for a in measured.turnover}
+    turnover = dict(measured.turnover)
+    for account, amount in declared.items():
+        key = known.get(str(account).lower())
+        if key is None:
+            raise InvalidInput(f"merchant {account} was not registered by the period's "
+                               f"cut-off block {measured.period_to}",
+                               field="evaluation.declared_turnover")
+        _check_int(amount, f"declared turnover of {account}", 0, _UINT256_MAX)
+        turnover[key] += amount
+    _check_int(declared_consumers, "evaluation.consumers", 0, _UINT256_MAX)
+    return EvaluationInputs(turnover=turnover, consumers=measured.consumers + declared_consumers)
 
 
 def _check_int(value: int, field: str, low: int, high: int) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
@@ -108,7 +108,21 @@ def round_opened(session: Session, event: IndexedEvent) -> None:
         max_consent_lifetime=int(a["max_consent_lifetime"]), allocated=0, granted=0,
         written_off=0, distributed=0, opened_at=event.timestamp,
         block_number=event.block_number, tx_hash=event.tx_hash,
+        **_period(a),
     ))
+
+
+def _period(a: dict[str, Any]) -> dict[str, Any]:
+    """The round's period and measured hash; all None when it records none."""
+    measured = _hex(a["measured_hash"])
+    if int(measured, 16) == 0:
+        return {"period_from": None, "period_to": None, "measured_hash": None}
+    return {"period_from": int(a["period_from"]), "period_to": int(a["period_to"]),
+            "measured_hash": measured}
+
+
+def _hex(value: Any) -> str:
+    return value if isinstance(value, str) else "0x" + bytes(value).hex()
 
 
 @PROJECTIONS.on("promotions", "Allocated")

@@ -93,7 +93,9 @@ async def seed_promotions(runtime: Runtime, seeded: dict,
     service = runtime.promotions
     request = RoundRequest(
         turnover=[(m["id"], t) for m, t in zip(merchants, DEMO_TURNOVER, strict=True)],
-        consumers=len(consumers),
+        # The consumers are measured from the ledger (registered on chain);
+        # the turnover stands for the merchants' off-chain trade, declared.
+        consumers=0,
         formula=FormulaParams(base_per_merchant=100, turnover_per_coupon=100_000_000,
                               per_consumer=5, max_total=100_000),
         incentive_bps=300, shares=DEMO_SHARES, rollback_window=120, consent_lifetime=300)

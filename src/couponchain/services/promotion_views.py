@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from eth_utils import keccak
 from sqlalchemy import Numeric, cast, func, select
 
 from couponchain.domain.evaluation import Evaluation
@@ -30,6 +31,15 @@ MINUTE = 60
 
 def iso(epoch: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+
+
+def evaluation_key(inputs_hash: str, measured: str | None) -> str:
+    """Where a round's published evaluation is kept: its inputs hash, or for a
+    measured round keccak(inputs_hash || measured_hash), since two periods may
+    give the same formula inputs."""
+    if measured is None or int(measured, 16) == 0:
+        return inputs_hash
+    return "0x" + keccak(bytes.fromhex(inputs_hash[2:]) + bytes.fromhex(measured[2:])).hex()
 
 
 def evaluation_public(result: Evaluation, published: dict[str, Any]) -> dict[str, Any]:
@@ -68,6 +78,9 @@ def _round_public(row: PromotionRound) -> dict[str, Any]:
         "allocated": row.allocated, "granted": row.granted, "written_off": row.written_off,
         "distributed": row.distributed, "opened_at": iso(row.opened_at),
         "opened_block": row.block_number, "opened_tx": row.tx_hash,
+        "period": None if row.period_to is None else {
+            "from_block": row.period_from, "to_block": row.period_to},
+        "measured_hash": row.measured_hash,
     }
 
 
@@ -87,7 +100,8 @@ async def round_detail(db: Any, round_id: int) -> dict[str, Any]:
         row = await s.get(PromotionRound, round_id)
         if row is None:
             raise NotFound(f"promotion round {round_id} does not exist", field="id")
-        evaluation = await s.get(PromotionEvaluation, row.inputs_hash)
+        evaluation = await s.get(PromotionEvaluation,
+                                 evaluation_key(row.inputs_hash, row.measured_hash))
         allocations = list((await s.execute(select(PromotionAllocation).where(
             PromotionAllocation.round_id == round_id)
             .order_by(PromotionAllocation.merchant))).scalars())

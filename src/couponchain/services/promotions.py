@@ -14,20 +14,20 @@ import logging
 import secrets
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
 
 from couponchain.chain.gateway import Call, OpResult
 from couponchain.domain import consent as consent_rules
-from couponchain.domain.evaluation import Evaluation, EvaluationInputs, FormulaParams, evaluate
+from couponchain.domain.evaluation import Evaluation
 from couponchain.domain.roles import Role
-from couponchain.domain.splits import MAX_ORDER_AMOUNT, Shares, incentive
+from couponchain.domain.splits import MAX_ORDER_AMOUNT, incentive
 from couponchain.errors import ContractRevert, Forbidden, InvalidInput, NotFound
 from couponchain.services import promotion_views as views
 from couponchain.services.incentive_caps import IncentiveCaps
 from couponchain.services.participants import Caller
+from couponchain.services.promotion_evaluation import RoundEvaluator, RoundRequest
 from couponchain.store.models import (
     PromotionAllocation,
     PromotionCoupon,
@@ -58,19 +58,6 @@ ANY_MERCHANT_WORD = "any"
 ACTIVE = 1
 
 
-@dataclass(frozen=True)
-class RoundRequest:
-    """A round as the platform asks for it (merchants by id or address)."""
-
-    turnover: Sequence[tuple[str, int]]
-    consumers: int
-    formula: FormulaParams
-    incentive_bps: int
-    shares: Shares
-    rollback_window: int
-    consent_lifetime: int
-
-
 class PromotionService:
     """Writes go through the gateway; the distributor runs in the background."""
 
@@ -89,29 +76,9 @@ class PromotionService:
     # -- rounds ------------------------------------------------------------------
 
     async def evaluation(self, request: RoundRequest) -> tuple[Evaluation, dict[str, Any]]:
-        """Apply the formula; returns the result and the inputs as published."""
-        merchants = await self.rt.participants.addresses(
-            [m for m, _ in request.turnover],
-            [f"evaluation.turnover.{i}.merchant" for i in range(len(request.turnover))],
-            role=Role.MERCHANT)
-        turnover: dict[str, int] = {}
-        for i, (address, (_, amount)) in enumerate(zip(merchants, request.turnover,
-                                                       strict=True)):
-            if address in turnover:
-                raise InvalidInput(f"merchant {address} appears twice",
-                                   field=f"evaluation.turnover.{i}.merchant")
-            turnover[address] = amount
-        inputs = EvaluationInputs(turnover=turnover, consumers=request.consumers)
-        result = evaluate(inputs, request.formula)
-        f = request.formula
-        published = {
-            "turnover": [[a, str(t)] for a, t in inputs.canonical_turnover()],
-            "consumers": str(inputs.consumers),
-            "formula": {"base_per_merchant": str(f.base_per_merchant),
-                        "turnover_per_coupon": str(f.turnover_per_coupon),
-                        "per_consumer": str(f.per_consumer), "max_total": str(f.max_total)},
-        }
-        return result, published
+        """Measure the period, add the declared inputs and apply the formula
+        (`promotion_evaluation.RoundEvaluator.evaluate`)."""
+        return await RoundEvaluator(self.rt).evaluate(request)
 
     async def preview(self, caller: Caller, request: RoundRequest) -> dict[str, Any]:
         """What a round would issue, without writing anything."""
@@ -140,14 +107,18 @@ class PromotionService:
             raise InvalidInput(f"the formula issues {result.total} coupons; a round issues at "
                                f"most {MAX_ROUND_COUPONS:,} (lower formula.max_total)",
                                field="formula.max_total")
-        inputs_hash = "0x" + result.inputs_hash.hex()
+        key = views.evaluation_key("0x" + result.inputs_hash.hex(),
+                                   published["measured"]["hash"])
         async with self.db.transaction() as s:
-            if await s.get(PromotionEvaluation, inputs_hash) is None:
-                s.add(PromotionEvaluation(inputs_hash=inputs_hash, inputs=published,
+            if await s.get(PromotionEvaluation, key) is None:
+                s.add(PromotionEvaluation(inputs_hash=key, inputs=published,
                                           total=result.total))
-        call = Call("promotions", "open_round", fixed=(
+        period = published["period"]
+        call = Call("promotions", "open_measured_round", fixed=(
             result.inputs_hash, result.total, request.incentive_bps, request.shares.as_tuple(),
-            request.rollback_window, request.consent_lifetime), kind="open promotion round")
+            request.rollback_window, request.consent_lifetime, period["from_block"],
+            period["to_block"], bytes.fromhex(published["measured"]["hash"][2:])),
+            kind="open promotion round")
         op = await self._submit(caller, call, idempotency_key, "round")
         round_id = next(int(e.args["round_id"]) for e in await op.events()
                         if e.name == "RoundOpened")

@@ -360,6 +360,11 @@ class PromotionRound(Base):
     opened_at: Mapped[int] = mapped_column(BigInteger)
     block_number: Mapped[int] = mapped_column(BigInteger)
     tx_hash: Mapped[str] = mapped_column(String(66))
+    #: The evaluation period (blocks, inclusive) and the measured inputs' hash;
+    #: None when the round records no measured inputs.
+    period_from: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    period_to: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    measured_hash: Mapped[str | None] = mapped_column(String(66), nullable=True)
 
 
 class IncentiveCap(Base):

@@ -38,13 +38,31 @@ MerchantId = Annotated[str, Path(min_length=1, max_length=32, description="the m
 
 class Turnover(Input):
     merchant: Participant
-    amount: Amount = Field(description="turnover in the period, smallest token unit")
+    amount: Amount = Field(description="declared turnover in the period (made off the chain), "
+                                       "smallest token unit")
+
+
+class PeriodIn(Input):
+    from_block: int | None = Field(
+        default=None, ge=0, le=2**63 - 1,
+        description="the period's first block (default: the block after the last measured "
+                    "round's period, or 0)")
+    to_block: int | None = Field(
+        default=None, ge=0, le=2**63 - 1,
+        description="the cut-off block: merchants and consumers registered by it count "
+                    "(default: the chain's head)")
 
 
 class EvaluationIn(Input):
-    turnover: list[Turnover] = Field(max_length=10_000,
-                                     description="each merchant settled in, with its turnover")
-    consumers: int = Field(ge=0, le=2**64, description="registered consumers")
+    period: PeriodIn = Field(default_factory=PeriodIn,
+                             description="the blocks whose logs are measured")
+    turnover: list[Turnover] = Field(
+        default_factory=list, max_length=10_000,
+        description="declared inputs: turnover the ledger does not hold, per merchant "
+                    "registered by the cut-off, added to the measured turnover")
+    consumers: int = Field(default=0, ge=0, le=2**64,
+                           description="declared inputs: consumers not registered on the "
+                                       "chain, added to the measured count")
 
 
 class FormulaIn(Input):
@@ -78,7 +96,9 @@ class RoundCreate(Input):
             formula=FormulaParams(**self.formula.model_dump()),
             incentive_bps=self.incentive_bps, shares=Shares(**self.shares.model_dump()),
             rollback_window=self.rollback_window_seconds,
-            consent_lifetime=self.consent_lifetime_seconds)
+            consent_lifetime=self.consent_lifetime_seconds,
+            period_from=self.evaluation.period.from_block,
+            period_to=self.evaluation.period.to_block)
 
 
 class AllocationIn(Input):
@@ -176,10 +196,17 @@ class RoundOut(BaseModel):
     opened_at: str
     opened_block: int
     opened_tx: str
+    period: dict[str, int] | None = Field(
+        description="the evaluation period recorded on chain (blocks, inclusive); null when "
+                    "the round records no measured inputs")
+    measured_hash: str | None = Field(
+        description="the hash of the inputs measured from the ledger, recorded on chain")
 
 
 class RoundDetail(RoundOut):
-    evaluation: dict[str, Any] | None = Field(description="the published inputs and formula")
+    evaluation: dict[str, Any] | None = Field(
+        description="the published evaluation: period, measured inputs (with their hash and "
+                    "sources), declared inputs, their sums (what the formula used), formula")
     allocations: list[AllocationOut]
 
 

@@ -141,7 +141,7 @@ function addTurnoverRow(merchant, label) {
   input.dataset.merchant = merchant;
   input.inputMode = "decimal";
   input.placeholder = "0.00";
-  input.setAttribute("aria-label", t("turnover of {merchant}", { merchant: label }));
+  input.setAttribute("aria-label", t("declared turnover of {merchant}", { merchant: label }));
   cell(row, input);
   $("turnover-rows").appendChild(row);
 }
@@ -169,8 +169,11 @@ function readRound() {
   }
   const shares = {};
   for (const k of SHARES) shares[k] = Number(wholeNumber($("s-" + k).value, "shares." + k));
+  const period = {};
+  if ($("ev-from").value.trim()) period.from_block = Number(wholeNumber($("ev-from").value, "from block"));
+  if ($("ev-to").value.trim()) period.to_block = Number(wholeNumber($("ev-to").value, "to block"));
   return {
-    evaluation: { turnover, consumers: wholeNumber($("ev-consumers").value, "consumers") },
+    evaluation: { period, turnover, consumers: wholeNumber($("ev-consumers").value, "consumers") },
     formula: {
       base_per_merchant: wholeNumber($("f-base").value, "base per merchant"),
       turnover_per_coupon: toUnits($("f-turnover").value, "turnover per coupon"),
@@ -184,8 +187,20 @@ function readRound() {
   };
 }
 
+function turnoverSum(pairs) {
+  return pairs.reduce((sum, [, amount]) => sum + BigInt(amount), 0n);
+}
+
 function previewTerms(p, body) {
+  const ev = p.inputs;
   const rows = [
+    [t("Period (blocks)"), `${ev.period.from_block}–${ev.period.to_block}`],
+    [t("Measured: merchants registered"), ev.measured.turnover.length],
+    [t("Measured: consumers registered"), ev.measured.consumers],
+    [t("Measured: turnover"), ccc(turnoverSum(ev.measured.turnover))],
+    [t("Declared: turnover"), ccc(turnoverSum(ev.declared.turnover))],
+    [t("Declared: consumers"), ev.declared.consumers],
+    [t("Measured-inputs hash (goes on chain)"), ev.measured.hash],
     [t("Merchants settled in"), p.merchants],
     [t("Merchant part"), t("{part} ({each} each)",
                            { part: p.merchant_part, each: body.formula.base_per_merchant })],
@@ -309,7 +324,11 @@ async function showAllocations() {
     body.appendChild(row);
   }
   $("allocations-note").textContent =
-    t("{left} of {total} coupons not allocated yet.", { left: r.total - r.allocated, total: r.total });
+    t("{left} of {total} coupons not allocated yet.", { left: r.total - r.allocated, total: r.total })
+    + " " + (r.period
+      ? t("Evaluated over blocks {from}–{to}; measured-inputs hash {hash} (check it: couponchain check-round {id}).",
+          { from: r.period.from_block, to: r.period.to_block, hash: r.measured_hash, id: r.id })
+      : t("All inputs of this round were declared; none was measured from the ledger."));
 }
 
 function selectRound(id) {
