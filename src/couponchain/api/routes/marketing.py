@@ -16,6 +16,7 @@ from couponchain.domain.access_logs import MAX_BATCH_RECORDS
 from couponchain.domain.indicators import MAX_RULES, MAX_TZ_OFFSET_MINUTES, MIN_TZ_OFFSET_MINUTES
 from couponchain.domain.roles import Role
 from couponchain.errors import Forbidden, InvalidInput
+from couponchain.services import marketing_overdue
 from couponchain.services import marketing_views as views
 from couponchain.services.marketing import MarketingInfoRequest, merchant_of
 from couponchain.services.participants import Caller
@@ -154,6 +155,22 @@ async def list_reports(
     await _may_read_reports(runtime, caller, merchant.address)
     rows = await views.reports(runtime.db, merchant.address, limit, cursor)
     return {"reports": rows, "next_cursor": rows[-1]["id"] if len(rows) == limit else None}
+
+
+@router.get("/merchants/{merchant_id}/reports/overdue",
+            summary="Every period of the merchant's periodic rules that is due and not "
+                    "published on chain, oldest first (anyone)")
+async def overdue_reports(
+    merchant_id: MerchantId, runtime: RuntimeDep,
+    at: Annotated[ChainTime | None, Query(description="the time to check at (ISO 8601); "
+                                         "default: now")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000, description="periods listed at most; the "
+                                                          "counts are always whole")] = 100,
+) -> dict[str, Any]:
+    merchant = await merchant_of(runtime, merchant_id)
+    return {"merchant_id": merchant.id,
+            **await marketing_overdue.overdue(runtime.db, merchant.address,
+                                              None if at is None else epoch(at), limit)}
 
 
 @router.get("/reports/{report_id}",
