@@ -8,6 +8,8 @@ projection, and every answer here is checked against the contract's views.
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -17,15 +19,19 @@ from couponchain.chain.gateway import Call
 from couponchain.errors import ContractRevert
 from couponchain.runtime import Runtime
 from couponchain.store.models import MarketingRuleState
-from tests.integration.test_marketing import (  # noqa: F401 (the runtime fixture)
-    HOUR,
-    _ingest,
-    _set_rules,
-    _world,
-    auth,
-    record,
-    runtime,
-)
+from tests.integration.conftest import make_settings
+from tests.integration.test_marketing import HOUR, _ingest, _set_rules, _world, auth, record
+
+
+@pytest.fixture
+async def runtime(tmp_path: Path, database_url: str, node_url: str) -> AsyncIterator[Runtime]:
+    # The scheduler is off: the test runs its rounds itself, at chosen times.
+    settings = make_settings(tmp_path, database_url, node_url).model_copy(
+        update={"report_interval": 0.0})
+    rt = Runtime(settings)
+    await rt.start()
+    yield rt
+    await rt.stop()
 
 
 async def _chain_view(runtime: Runtime, address: str, rule_id: int, at: int,
