@@ -5,9 +5,10 @@ shows the version published on chain the moment it is indexed, without
 signing in, and the reports the merchant's rules have made due but nobody
 published (`services/marketing_overdue.py`). The inbox is a shell that
 `marketing.js` (reports, chart, report detail) and `marketing-editor.js`
-(reporting rules, webhook, marketing info) fill through the JSON API with the signed-in merchant's key; the dashboard
-(`/marketing`) is one that `marketing-dashboard.js` fills with charts of the
-activity endpoint (visits over time, by access method, the claim funnel).
+(reporting rules, webhook, marketing info) fill through the JSON API with
+the signed-in merchant's key; the dashboard (`/marketing`) is one that
+`marketing-dashboard.js` fills with charts of the activity endpoint (visits
+over time, by access method, the claim funnel).
 """
 
 from __future__ import annotations
