@@ -201,6 +201,9 @@ async def test_a_rule_set_in_the_editor_reports_to_the_inbox_and_info_reaches_th
     await expect(inbox.locator("#dash-funnel")).to_have_attribute("data-points", "4")
     await expect(inbox.locator("#dash-funnel-note")).to_have_text(
         "visit: 5 → claim: 5 → redeem: 0 → purchase: 0")
+    # Beside the logged funnel, the contracts' own records of the window: none here.
+    await expect(inbox.locator("#dash-chain")).to_contain_text("Coupon redemptions (chain events)")
+    await expect(inbox.locator("#dash-chain-prizes")).to_have_text("0")
     # The charts are drawn, not just announced: the canvases hold coloured pixels.
     for chart in ("#dash-visits", "#dash-methods", "#dash-funnel"):
         assert await inbox.locator(chart).evaluate(
