@@ -115,6 +115,8 @@ async def test_a_rule_set_in_the_editor_reports_to_the_inbox_and_info_reaches_th
     await rule.locator(".rule-type").select_option("periodic")
     await rule.locator(".rule-every").fill("1")
     await rule.locator(".rule-unit").select_option("minutes")
+    # Periods from T (long past): period n is [T + n - 1 min, T + n min).
+    await rule.locator(".rule-from").fill(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(T)))
     await inbox.click("#rules-form button[type=submit]")
     await expect(inbox.locator("#rules-result")).to_have_text("Saved version 1: 1 rule(s).",
                                                               timeout=20_000)
@@ -171,8 +173,19 @@ async def test_a_rule_set_in_the_editor_reports_to_the_inbox_and_info_reaches_th
     await expect(inbox.locator("#storefront-discount")).to_contain_text("25 % off")
     await expect(inbox.locator("#storefront-version")).to_contain_text("2 of 2")
     await expect(inbox.locator("main")).not_to_contain_text("Spring tea week")
+    # Periods 1 and 2 were published; every later minute since T is due and is not:
+    # the public page lists them, oldest first, from the chain's events.
+    overdue = inbox.locator("#overdue-table tr[data-period]")
+    await expect(overdue.first).to_have_attribute("data-period", "3")
+    await expect(overdue.first).to_contain_text(
+        time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(T + 2 * MINUTE)))
+    await expect(overdue).to_have_count(20)
+    await expect(inbox.locator("#overdue-count")).to_contain_text("period(s) overdue at")
     await _fits_a_phone(inbox)
     await inbox.screenshot(path=str(SHOTS / "storefront.png"), full_page=True)
+    await inbox.goto(f"{url}/merchants/{shop['id']}/storefront?lang=zh-CN")
+    await expect(inbox.locator("#storefront-overdue h2")).to_have_text("应发布而未发布的报告")
+    await expect(inbox.locator("#overdue-count")).to_contain_text("逾期未发布")
 
     # The dashboard, one click from the inbox, charts the same anchored logs.
     await inbox.goto(url + "/inbox")
@@ -188,6 +201,9 @@ async def test_a_rule_set_in_the_editor_reports_to_the_inbox_and_info_reaches_th
     await expect(inbox.locator("#dash-funnel")).to_have_attribute("data-points", "4")
     await expect(inbox.locator("#dash-funnel-note")).to_have_text(
         "visit: 5 → claim: 5 → redeem: 0 → purchase: 0")
+    # Beside the logged funnel, the contracts' own records of the window: none here.
+    await expect(inbox.locator("#dash-chain")).to_contain_text("Coupon redemptions (chain events)")
+    await expect(inbox.locator("#dash-chain-prizes")).to_have_text("0")
     # The charts are drawn, not just announced: the canvases hold coloured pixels.
     for chart in ("#dash-visits", "#dash-methods", "#dash-funnel"):
         assert await inbox.locator(chart).evaluate(

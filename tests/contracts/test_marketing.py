@@ -23,14 +23,21 @@ ERR_NOT_MERCHANT = "marketing: not a merchant"
 ERR_OTHER_MERCHANT = "marketing: terminal of another merchant"
 ERR_ANCHORED = "marketing: batch already anchored"
 ERR_EMPTY_BATCH = "marketing: empty batch"
-ERR_VERSION = "marketing: unknown rules version"
+ERR_UNKNOWN_RULE = "marketing: unknown rule"
 ERR_PUBLISHED = "marketing: report already published"
+ERR_PERIOD_PUBLISHED = "marketing: period already published"
+ERR_NOT_CLOSED = "marketing: period not closed"
+ERR_OTHER_RULE = "marketing: rule of another merchant"
 
 ROOT = b"\x11" * 32
 HASH = b"\x22" * 32
 DAY = 86_400
 PERIODIC = 1
 THRESHOLD = 2
+MANUAL = 3
+HOUR = 3600
+#: One threshold rule: no schedule.
+NOT_PERIODIC = ((0, 0),)
 
 
 @pytest.fixture
@@ -52,24 +59,27 @@ def anchor(marketing, caller, batch_id=1, merchant=None, root=ROOT, count=10, fi
         marketing.anchor_logs(batch_id, merchant or ZERO, root, count, first, last)
 
 
-def set_rules(marketing, merchant, rules=b'{"rules":[]}'):
+def set_rules(marketing, merchant, rules=b'{"rules":[]}', schedules=NOT_PERIODIC):
     with boa.env.prank(merchant):
-        return marketing.set_reporting_rules(rules)
+        return marketing.set_reporting_rules(rules, list(schedules))
 
 
 def publish(
     marketing,
     platform,
     merchant,
-    version=1,
-    index=0,
+    rule=1,
+    period=0,
     report_hash=HASH,
     start=0,
     end=3600,
-    trigger=PERIODIC,
+    trigger=MANUAL,
+    sources=(),
 ):
     with boa.env.prank(platform):
-        return marketing.publish_report(merchant, version, index, report_hash, start, end, trigger)
+        return marketing.publish_report(
+            merchant, rule, period, report_hash, start, end, trigger, list(sources)
+        )
 
 
 def test_constructor_refuses_zero_registry():
@@ -282,8 +292,8 @@ def test_never_set_rules_read_as_version_zero(marketing, merchant):
 
 
 def test_platform_publishes_a_report(marketing, platform, merchant):
-    set_rules(marketing, merchant)
-    report_id = publish(marketing, platform, merchant, index=3, start=10, end=20, trigger=THRESHOLD)
+    set_rules(marketing, merchant, schedules=NOT_PERIODIC * 4)
+    report_id = publish(marketing, platform, merchant, rule=4, start=10, end=20, trigger=THRESHOLD)
     assert report_id == 1
     (log,) = events(marketing, "ReportPublished")
     assert (
@@ -299,6 +309,8 @@ def test_platform_publishes_a_report(marketing, platform, merchant):
     assert marketing.report(1) == (merchant, 1, 3, HASH, 10, 20, THRESHOLD, boa.env.timestamp)
     assert marketing.report_id_of(HASH) == 1
     assert marketing.report_count() == 1
+    assert marketing.report_rule(1) == (4, 0)
+    assert (log.rule_id, log.period, log.source_submitters, log.source_batch_ids) == (4, 0, [], [])
 
 
 @pytest.mark.parametrize("who", ["merchant", "terminal", "stranger"])
@@ -308,19 +320,22 @@ def test_only_the_platform_publishes(marketing, who, merchant, terminal, strange
     with boa.reverts(ERR_NOT_PLATFORM):
         publish(marketing, caller, merchant)
     with boa.env.prank(caller), boa.reverts(ERR_NOT_PLATFORM):
-        marketing.publish_reports([(merchant, 1, 0, HASH, 0, 1, PERIODIC)])
+        marketing.publish_reports([(merchant, 1, 0, HASH, 0, 1, MANUAL, [])])
 
 
 @pytest.mark.parametrize(
     ("overrides", "error"),
     [
-        ({"version": 0}, ERR_VERSION),
-        ({"version": 2}, ERR_VERSION),
+        ({"rule": 0}, ERR_UNKNOWN_RULE),
+        ({"rule": 2}, ERR_UNKNOWN_RULE),
         ({"report_hash": b"\x00" * 32}, "marketing: zero report hash"),
         ({"start": 5, "end": 5}, "marketing: empty or inverted period"),
         ({"start": 6, "end": 5}, "marketing: empty or inverted period"),
         ({"trigger": 0}, "marketing: unknown trigger"),
         ({"trigger": 4}, "marketing: unknown trigger"),
+        ({"trigger": PERIODIC}, "marketing: rule is not periodic"),
+        ({"period": 1}, "marketing: only a periodic report names a period"),
+        ({"period": 1, "trigger": THRESHOLD}, "marketing: only a periodic report names a period"),
     ],
 )
 def test_publish_checks_its_fields(marketing, platform, merchant, overrides, error):
@@ -335,7 +350,7 @@ def test_publish_needs_a_merchant(marketing, platform, terminal):
 
 
 def test_publish_before_any_rules_is_refused(marketing, platform, merchant):
-    with boa.reverts(ERR_VERSION):
+    with boa.reverts(ERR_UNKNOWN_RULE):
         publish(marketing, platform, merchant)
 
 
@@ -349,7 +364,8 @@ def test_a_report_hash_is_published_once(marketing, platform, merchant):
 def test_older_rules_versions_remain_reportable(marketing, platform, merchant):
     set_rules(marketing, merchant)
     set_rules(marketing, merchant, b"2")
-    assert publish(marketing, platform, merchant, version=1) == 1
+    assert publish(marketing, platform, merchant, rule=1) == 1
+    assert marketing.report(1)[1:3] == (1, 0)  # rules version 1, rule 0
 
 
 def test_publish_reports_batch(marketing, platform, merchant, other_merchant):
@@ -357,8 +373,8 @@ def test_publish_reports_batch(marketing, platform, merchant, other_merchant):
     set_rules(marketing, other_merchant)
     publish(marketing, platform, merchant)
     items = [
-        (merchant, 1, 0, b"\x01" * 32, 0, 60, PERIODIC),
-        (other_merchant, 1, 1, b"\x02" * 32, 60, 120, THRESHOLD),
+        (merchant, 1, 0, b"\x01" * 32, 0, 60, MANUAL, []),
+        (other_merchant, 2, 0, b"\x02" * 32, 60, 120, THRESHOLD, []),
     ]
     with boa.env.prank(platform):
         assert marketing.publish_reports(items) == 2
@@ -370,7 +386,7 @@ def test_publish_reports_batch(marketing, platform, merchant, other_merchant):
 
 def test_publish_reports_is_all_or_nothing(marketing, platform, merchant):
     set_rules(marketing, merchant)
-    dup = (merchant, 1, 0, b"\x01" * 32, 0, 60, PERIODIC)
+    dup = (merchant, 1, 0, b"\x01" * 32, 0, 60, MANUAL, [])
     with boa.env.prank(platform):
         with boa.reverts(ERR_PUBLISHED):
             marketing.publish_reports([dup, dup])
@@ -378,6 +394,182 @@ def test_publish_reports_is_all_or_nothing(marketing, platform, merchant):
             marketing.publish_reports([])
     assert marketing.report_count() == 0
     assert marketing.report_id_of(b"\x01" * 32) == 0
+
+
+# --- schedules: due periods, published periods, sources ------------------------
+
+
+def periodic_rule(marketing, merchant, start=None, period=HOUR):
+    """One periodic rule starting at `start` (default: now); returns its id."""
+    start = boa.env.timestamp if start is None else start
+    version = set_rules(marketing, merchant, schedules=((start, period), (0, 0)))
+    return marketing.rule_id_of(merchant, version, 0), start
+
+
+def publish_period(marketing, platform, merchant, rule, n, start, period=HOUR, report_hash=None):
+    return publish(
+        marketing,
+        platform,
+        merchant,
+        rule=rule,
+        period=n,
+        report_hash=report_hash or bytes([n]) * 32,
+        start=start + (n - 1) * period,
+        end=start + n * period,
+        trigger=PERIODIC,
+    )
+
+
+def test_rules_record_their_schedule_under_global_ids(marketing, merchant, other_merchant):
+    now = boa.env.timestamp
+    set_rules(marketing, merchant, schedules=((now, HOUR), (0, 0)))
+    (first, second) = events(marketing, "RuleScheduled")
+    assert (first.rule_id, first.merchant, first.rules_version, first.rule_index) == (
+        1, merchant, 1, 0
+    )
+    assert (first.start, first.period, second.start, second.period) == (now, HOUR, 0, 0)
+    set_rules(marketing, other_merchant, schedules=((now + 5, 2 * HOUR),))
+    assert marketing.rule_count() == 3
+    assert marketing.rule(3) == (other_merchant, 1, 0, now + 5, 2 * HOUR)
+    assert marketing.rule_id_of(merchant, 1, 1) == 2
+    assert marketing.rule_id_of(other_merchant, 1, 0) == 3
+    assert marketing.rule_id_of(merchant, 1, 2) == 0  # no such position
+    assert marketing.rule_id_of(merchant, 2, 0) == 0  # no such version
+    assert marketing.rule(4) == (ZERO, 0, 0, 0, 0)
+
+
+@pytest.mark.parametrize("schedule", [(5, 0), (0, 60)])
+def test_a_schedule_has_both_start_and_period_or_neither(marketing, merchant, schedule):
+    with boa.reverts("marketing: a schedule needs both start and period, or neither"):
+        set_rules(marketing, merchant, schedules=(schedule,))
+
+
+def test_period_due_counts_closed_periods(marketing, merchant):
+    rule, start = periodic_rule(marketing, merchant)
+    assert marketing.period_due(rule, start) == 0
+    assert marketing.period_due(rule, start + HOUR - 1) == 0
+    assert marketing.period_due(rule, start + HOUR) == 1
+    assert marketing.period_due(rule, start + 5 * HOUR + 59) == 5
+    assert marketing.period_due(rule, start - 1) == 0
+    assert marketing.period_due(rule + 1, start + 9 * HOUR) == 0  # the threshold rule
+    assert marketing.period_due(99, start + 9 * HOUR) == 0
+
+
+def test_a_past_start_makes_its_closed_periods_due_at_once(marketing, platform, merchant):
+    rule, start = periodic_rule(marketing, merchant, start=boa.env.timestamp - 3 * HOUR)
+    assert marketing.period_due(rule, boa.env.timestamp) == 3
+    assert publish_period(marketing, platform, merchant, rule, 2, start) == 1
+    assert [marketing.period_published(rule, n) for n in (1, 2, 3)] == [False, True, False]
+
+
+def test_a_period_is_published_once_and_only_when_closed(marketing, platform, merchant):
+    rule, start = periodic_rule(marketing, merchant)
+    with boa.reverts(ERR_NOT_CLOSED):
+        publish_period(marketing, platform, merchant, rule, 1, start)
+    boa.env.time_travel(seconds=HOUR)
+    assert publish_period(marketing, platform, merchant, rule, 1, start) == 1
+    (log,) = events(marketing, "ReportPublished")
+    assert (log.rule_id, log.period, log.period_start, log.period_end) == (
+        rule, 1, start, start + HOUR
+    )
+    assert marketing.period_published(rule, 1)
+    assert marketing.period_report(rule, 1) == 1
+    assert marketing.report_rule(1) == (rule, 1)
+    # Another report (another hash) for the same period is refused.
+    with boa.reverts(ERR_PERIOD_PUBLISHED):
+        publish_period(marketing, platform, merchant, rule, 1, start, report_hash=b"\x77" * 32)
+    with boa.reverts(ERR_NOT_CLOSED):
+        publish_period(marketing, platform, merchant, rule, 2, start)
+    with boa.reverts("marketing: zero period"):
+        publish_period(marketing, platform, merchant, rule, 0, start, report_hash=b"\x55" * 32)
+    assert not marketing.period_published(rule, 2)
+
+
+@pytest.mark.parametrize(("start_shift", "end_shift"), [(1, 0), (0, 1), (-HOUR, -HOUR), (0, -1)])
+def test_a_period_must_match_the_rule_s_schedule(
+    marketing, platform, merchant, start_shift, end_shift
+):
+    rule, start = periodic_rule(marketing, merchant)
+    boa.env.time_travel(seconds=3 * HOUR)
+    with boa.reverts("marketing: period does not match the rule"):
+        publish(
+            marketing,
+            platform,
+            merchant,
+            rule=rule,
+            period=2,
+            start=start + HOUR + start_shift,
+            end=start + 2 * HOUR + end_shift,
+            trigger=PERIODIC,
+        )
+
+
+def test_a_rule_of_another_merchant_is_refused(marketing, platform, merchant, other_merchant):
+    rule, start = periodic_rule(marketing, other_merchant)
+    boa.env.time_travel(seconds=HOUR)
+    with boa.reverts(ERR_OTHER_RULE):
+        publish_period(marketing, platform, merchant, rule, 1, start)
+    with boa.reverts(ERR_OTHER_RULE):
+        publish(marketing, platform, merchant, rule=rule + 1, trigger=THRESHOLD)
+    assert not marketing.period_published(rule, 1)
+
+
+def test_a_threshold_report_needs_a_threshold_rule(marketing, platform, merchant):
+    rule, _ = periodic_rule(marketing, merchant)
+    with boa.reverts("marketing: rule is not a threshold"):
+        publish(marketing, platform, merchant, rule=rule, trigger=THRESHOLD)
+    assert publish(marketing, platform, merchant, rule=rule, trigger=MANUAL) == 1
+
+
+def test_periods_still_open_when_the_rules_change_never_fall_due(marketing, platform, merchant):
+    rule, start = periodic_rule(marketing, merchant)
+    boa.env.time_travel(seconds=HOUR + HOUR // 2)
+    set_rules(marketing, merchant, b"v2", schedules=((boa.env.timestamp, HOUR),))
+    boa.env.time_travel(seconds=5 * HOUR)
+    assert marketing.period_due(rule, boa.env.timestamp) == 1
+    with boa.reverts(ERR_NOT_CLOSED):
+        publish_period(marketing, platform, merchant, rule, 2, start)
+    # The superseded version's closed period stays due and publishable.
+    assert publish_period(marketing, platform, merchant, rule, 1, start) == 1
+    assert marketing.period_due(marketing.rule_id_of(merchant, 2, 0), boa.env.timestamp) == 5
+
+
+def test_publish_reports_refuses_a_period_twice_in_one_batch(marketing, platform, merchant):
+    rule, start = periodic_rule(marketing, merchant)
+    boa.env.time_travel(seconds=HOUR)
+    one = (merchant, rule, 1, b"\x01" * 32, start, start + HOUR, PERIODIC, [])
+    again = (merchant, rule, 1, b"\x02" * 32, start, start + HOUR, PERIODIC, [])
+    with boa.env.prank(platform), boa.reverts(ERR_PERIOD_PUBLISHED):
+        marketing.publish_reports([one, again])
+    assert not marketing.period_published(rule, 1)
+
+
+def test_a_threshold_report_names_the_anchors_it_read(
+    marketing, platform, terminal, merchant, other_merchant
+):
+    set_rules(marketing, merchant)
+    anchor(marketing, terminal, batch_id=7, merchant=merchant)
+    anchor(marketing, platform, batch_id=7)  # a mixed batch, the platform's id space
+    anchor(marketing, platform, batch_id=8, merchant=other_merchant)
+    sources = [(terminal, 7), (platform, 7)]
+    assert publish(marketing, platform, merchant, trigger=THRESHOLD, sources=sources) == 1
+    (log,) = events(marketing, "ReportPublished")
+    assert log.source_submitters == [terminal, platform]
+    assert log.source_batch_ids == [7, 7]
+    for bad, error in (
+        ([(terminal, 8)], "marketing: unknown anchor"),  # 8 is the platform's id, not T's
+        ([(platform, 8)], "marketing: anchor of another merchant"),
+        ([(terminal, 7), (ZERO, 7)], "marketing: unknown anchor"),
+    ):
+        with boa.reverts(error):
+            publish(
+                marketing,
+                platform,
+                merchant,
+                report_hash=b"\x33" * 32,
+                trigger=THRESHOLD,
+                sources=bad,
+            )
 
 
 # --- marketing info -----------------------------------------------------------

@@ -6,7 +6,9 @@ outcome of every call (the revert string or the new state). After every step:
 rules and info versions equal the ghost's and never decrease; only merchants
 ever changed their own rules or info; every anchor, once written, is unchanged
 and lives under its submitter's own ids (one caller never blocks another's);
-every report hash maps to the one report that published it. The whole state is
+every report hash maps to the one report that published it; every rule keeps
+its merchant and schedule, and each of its periods is published at most once,
+only after it closed, under its merchant's own rule, with the schedule's bounds. The whole state is
 read from storage after every step (no EVM call); the views are compared for
 the records the step changed. Each example runs in its own state snapshot.
 """
@@ -16,7 +18,7 @@ from dataclasses import dataclass
 import boa
 from eth_utils import keccak
 from hypothesis import strategies as st
-from hypothesis.stateful import invariant, rule
+from hypothesis.stateful import invariant, precondition, rule
 from storage_reader import StorageReader, as_word, as_words
 
 from conftest import ZERO, ContractMachine, deployer, quiet
@@ -43,6 +45,29 @@ roots = st.sampled_from([b"\x00" * 32] + [bytes([i]) * 32 for i in range(1, 5)])
 HASHES = [b"\x00" * 32] + [bytes([0x40 + i]) * 32 for i in range(1, 6)]
 hashes = st.sampled_from(HASHES)
 payloads = st.binary(min_size=0, max_size=40)
+PERIODS = (30, 60)
+# (start relative to now, or None for 0; period): valid periodic, valid
+# threshold, and the two halves that the contract refuses.
+_periodic = st.tuples(st.integers(-240, 30), st.sampled_from(PERIODS))
+schedules = st.lists(
+    st.one_of(
+        _periodic, _periodic, st.just((None, 0)), st.sampled_from([(None, 30), (5, 0)])
+    ),
+    max_size=3,
+)
+sources = st.lists(st.tuples(st.sampled_from(["P", "T1", "T2"]), batch_ids), max_size=2)
+
+
+@dataclass
+class GhostRule:
+    merchant: str
+    version: int
+    index: int
+    start: int
+    period: int
+
+    def words(self) -> tuple[int, ...]:
+        return as_words(ADDRESS[self.merchant], self.version, self.index, self.start, self.period)
 
 
 @dataclass
@@ -93,6 +118,10 @@ class MarketingMachine(ContractMachine):
         self.reports: dict[bytes, int] = {}
         self.report_rows: dict[int, tuple[int, ...]] = {}  # report id -> its storage words
         self.seen_versions: dict[tuple[str, str], int] = {}
+        self.rule_defs: dict[int, GhostRule] = {}  # global rule id -> rule
+        self.version_times: dict[tuple[str, int], int] = {}  # (merchant, version) -> set at
+        self.period_reports: dict[tuple[int, int], int] = {}  # (rule id, period) -> report id
+        self.report_rules: dict[int, tuple[int, int]] = {}  # report id -> (rule id, period)
         self.touched: set[tuple[str, object]] = set()  # records the last step changed
 
     def _call(self, caller: str, error: str | None, fn, *args):
@@ -159,18 +188,35 @@ class MarketingMachine(ContractMachine):
             )
             self.touched.add(("anchor", (caller, batch_id)))
 
-    @rule(caller=owners, payload=payloads)
-    def set_rules(self, caller, payload):
+    @rule(caller=owners, payload=payloads, plan=schedules)
+    def set_rules(self, caller, payload, plan):
+        now = boa.env.timestamp
+        given = [(0 if at is None else max(1, now + at), period) for at, period in plan]
         error = None
         if PARTICIPANTS[caller][0] != Role.MERCHANT:
             error = "marketing: caller is not a merchant"
         elif not payload:
             error = "marketing: empty rules"
-        version = self._call(caller, error, self.marketing.set_reporting_rules, payload)
+        elif any((start == 0) != (period == 0) for start, period in given):
+            error = "marketing: a schedule needs both start and period, or neither"
+        version = self._call(caller, error, self.marketing.set_reporting_rules, payload, given)
         if error is None:
-            self.rules[caller].append((keccak(payload), boa.env.timestamp))
+            self.rules[caller].append((keccak(payload), now))
             assert version == len(self.rules[caller])
+            self.version_times[caller, version] = now
+            for index, (start, period) in enumerate(given):
+                rule_id = len(self.rule_defs) + 1
+                self.rule_defs[rule_id] = GhostRule(caller, version, index, start, period)
+                self.touched.add(("rule", rule_id))
             self.touched.add(("rules", caller))
+
+    def _due(self, rule_id: int, at: int) -> int:
+        """The ghost's `period_due`: periods closed while the rule's version was current."""
+        r = self.rule_defs.get(rule_id)
+        if r is None or r.period == 0:
+            return 0
+        until = min(at, self.version_times.get((r.merchant, r.version + 1), at))
+        return 0 if until < r.start else (until - r.start) // r.period
 
     @rule(
         caller=owners,
@@ -202,21 +248,49 @@ class MarketingMachine(ContractMachine):
     @rule(
         caller=st.sampled_from(["P", "P", "P", "M1", "T1"]),
         merchant=st.sampled_from(["M1", "M1", "M2", "C1"]),
-        version=st.integers(0, 3),
+        rule_id=st.integers(0, 6),
+        period=st.sampled_from([0, 0, 1, 1, 2, 3]),
         report_hash=hashes,
+        on_schedule=st.booleans(),
         start=st.integers(0, 5),
         length=st.integers(-1, 5),
-        trigger=st.integers(0, 4),
+        trigger=st.sampled_from([0, 1, 1, 2, 3, 4]),
+        read=sources,
     )
-    def publish(self, caller, merchant, version, report_hash, start, length, trigger):
-        end = max(0, start + length)
+    def publish(
+        self, caller, merchant, rule_id, period, report_hash, on_schedule, start, length, trigger,
+        read,
+    ):
+        self._publish(
+            caller, merchant, rule_id, period, report_hash, on_schedule, start, length, trigger,
+            read,
+        )
+
+    def _publish(
+        self, caller, merchant, rule_id, period, report_hash, on_schedule, start, length, trigger,
+        read,
+    ):
+        """Publish one report and predict its outcome. `on_schedule`: the
+        bounds are the rule's schedule's for `period`, `start` shifted by
+        the given seconds (a periodic rule only)."""
+        r = self.rule_defs.get(rule_id)
+        if on_schedule and r is not None and r.period:
+            # The bounds the rule's schedule gives the period (when the
+            # period is 0 these are the period before the first: refused).
+            shift = start
+            start = max(0, r.start + (period - 1) * r.period + shift)
+            end = r.start + period * r.period
+        else:
+            end = max(0, start + length)
         error = None
         if caller != "P":
             error = "marketing: caller is not the platform"
         elif merchant not in ("M1", "M2"):
             error = "marketing: not a merchant"
-        elif version == 0 or version > len(self.rules[merchant]):
-            error = "marketing: unknown rules version"
+        elif r is None:
+            error = "marketing: unknown rule"
+        elif r.merchant != merchant:
+            error = "marketing: rule of another merchant"
         elif report_hash == b"\x00" * 32:
             error = "marketing: zero report hash"
         elif report_hash in self.reports:
@@ -225,25 +299,80 @@ class MarketingMachine(ContractMachine):
             error = "marketing: empty or inverted period"
         elif not 1 <= trigger <= 3:
             error = "marketing: unknown trigger"
+        elif trigger == 1:
+            if r.period == 0:
+                error = "marketing: rule is not periodic"
+            elif period == 0:
+                error = "marketing: zero period"
+            elif period > self._due(rule_id, boa.env.timestamp):
+                error = "marketing: period not closed"
+            elif (start, end) != (r.start + (period - 1) * r.period, r.start + period * r.period):
+                error = "marketing: period does not match the rule"
+            elif (rule_id, period) in self.period_reports:
+                error = "marketing: period already published"
+        elif period != 0:
+            error = "marketing: only a periodic report names a period"
+        elif trigger == 2 and r.period != 0:
+            error = "marketing: rule is not a threshold"
+        if error is None:
+            for submitter, batch_id in read:
+                anchored = self.anchors.get((submitter, batch_id))
+                if anchored is None:
+                    error = "marketing: unknown anchor"
+                    break
+                if anchored.merchant not in (None, merchant):
+                    error = "marketing: anchor of another merchant"
+                    break
         report_id = self._call(
             caller,
             error,
             self.marketing.publish_report,
             ADDRESS[merchant],
-            version,
-            0,
+            rule_id,
+            period,
             report_hash,
             start,
             end,
             trigger,
+            [(ADDRESS[submitter], batch_id) for submitter, batch_id in read],
         )
         if error is None:
             assert report_id == len(self.reports) + 1
             self.reports[report_hash] = report_id
             self.report_rows[report_id] = as_words(
-                ADDRESS[merchant], version, 0, report_hash, start, end, trigger, boa.env.timestamp
+                ADDRESS[merchant], r.version, r.index, report_hash, start, end, trigger,
+                boa.env.timestamp,
             )
+            self.report_rules[report_id] = (rule_id, period)
+            if trigger == 1:
+                self.period_reports[rule_id, period] = report_id
             self.touched.add(("report", report_id))
+            self.touched.add(("rule", rule_id))
+
+    @precondition(lambda self: self.rule_defs)
+    @rule(
+        pick=st.integers(0, 20),
+        own_rule=st.sampled_from([True, True, True, False]),
+        offset=st.sampled_from([-1, 0, 0, 1]),
+        shift=st.sampled_from([0, 0, 0, 1]),
+        fresh=st.sampled_from([True, True, True, False]),
+        report_hash=hashes,
+    )
+    def publish_period(self, pick, own_rule, offset, shift, fresh, report_hash):
+        """The scheduler's call: a periodic report of a known rule, mostly well
+        formed, so the refusals a scheduler can meet (not closed, a period
+        published before, bounds off the schedule, another merchant's rule)
+        and the successes are all reached."""
+        ids = sorted(self.rule_defs)
+        rule_id = ids[pick % len(ids)]
+        merchant = self.rule_defs[rule_id].merchant
+        if not own_rule:
+            merchant = "M2" if merchant == "M1" else "M1"
+        period = max(0, self._due(rule_id, boa.env.timestamp) + offset)
+        if fresh:
+            report_hash = keccak(b"period report %d" % len(self.reports))
+        # A threshold rule gets a one-second period (refused: not periodic).
+        self._publish("P", merchant, rule_id, period, report_hash, True, shift, 1, 1, [])
 
     @rule(seconds=st.integers(1, 120))
     def time_passes(self, seconds):
@@ -307,6 +436,27 @@ class MarketingMachine(ContractMachine):
         assert self.state.word("_reports", len(self.reports) + 1, member="report_hash") == 0
 
     @invariant()
+    def rules_keep_their_schedule_and_periods_are_published_once(self):
+        assert self.state.word("rule_count") == len(self.rule_defs)
+        for rule_id, ghost in self.rule_defs.items():
+            assert self.state.words("_rule_defs", rule_id) == ghost.words()
+            for period in range(5):
+                assert self.state.word("_period_reports", rule_id, period) == (
+                    self.period_reports.get((rule_id, period), 0)
+                )
+        assert self.state.word("_rule_defs", len(self.rule_defs) + 1, member="merchant") == 0
+        for report_id, (rule_id, period) in self.report_rules.items():
+            assert self.state.word("_report_rules", report_id) == rule_id
+            assert self.state.word("_report_periods", report_id) == period
+        for (rule_id, period), report_id in self.period_reports.items():
+            # Published only after it closed, for the rule's merchant.
+            published_at = self.report_rows[report_id][-1]
+            assert period <= self._due(rule_id, published_at)
+            assert self.report_rows[report_id][0] == as_word(
+                ADDRESS[self.rule_defs[rule_id].merchant]
+            )
+
+    @invariant()
     def views_match_what_changed(self):
         for kind, key in sorted(self.touched, key=str):
             if kind == "anchor":
@@ -317,6 +467,17 @@ class MarketingMachine(ContractMachine):
                 report = self.marketing.report(key)
                 assert as_words(*report) == self.report_rows[key]
                 assert self.marketing.report_id_of(report.report_hash) == key
+            elif kind == "rule":
+                ghost = self.rule_defs[key]
+                assert as_words(*self.marketing.rule(key)) == ghost.words()
+                assert self.marketing.rule_id_of(ADDRESS[ghost.merchant], ghost.version,
+                                                 ghost.index) == key
+                now = boa.env.timestamp
+                assert self.marketing.period_due(key, now) == self._due(key, now)
+                for period in (1, 2):
+                    assert self.marketing.period_published(key, period) == (
+                        (key, period) in self.period_reports
+                    )
             elif kind == "rules":
                 history = self.rules[key]
                 assert as_words(*self.marketing.reporting_rules(ADDRESS[key])) == as_words(

@@ -317,7 +317,7 @@ def test_suspended_merchant_in_marketing(registry, marketing, platform, merchant
     with boa.reverts(SUSPENDED):
         anchor(marketing, terminal, merchant)
     with boa.env.prank(merchant), boa.reverts(SUSPENDED):
-        marketing.set_reporting_rules(b"{}")
+        marketing.set_reporting_rules(b"{}", [])
     # The platform anchors nothing in a suspended merchant's name either.
     with boa.reverts("marketing: not a merchant"):
         anchor(marketing, platform, merchant)

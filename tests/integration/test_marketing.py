@@ -8,6 +8,7 @@ import hmac
 import json
 import random
 import socket
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -376,7 +377,8 @@ async def test_a_periodic_rule_fires_once_per_period_across_a_restart(
     await _set_rules(client, w, [{"indicators": ["page_views", "unique_visitors",
                                                  "visits_by_method", "top_operations",
                                                  "new_visitors", "conversion_rate"],
-                                  "condition": {"type": "periodic", "every_minutes": 60}}])
+                                  "condition": {"type": "periodic", "every_minutes": 60,
+                                                "starts_at": T}}])
     await _ingest(client, w.till, _mixed(w, 120, T))
     now = T + HOUR + 600
     made = await runtime.marketing.tick(now)
@@ -431,7 +433,8 @@ async def test_webhook_is_signed_retried_and_delivered_once(
     assert hook.status_code == 200, hook.text
     secret = hook.json()["secret"]
     await _set_rules(client, w, [{"indicators": ["page_views"],
-                                  "condition": {"type": "periodic", "every_minutes": 60}}])
+                                  "condition": {"type": "periodic", "every_minutes": 60,
+                                                "starts_at": T}}])
     await _ingest(client, w.till, _mixed(w, 20, T))
     (report_id,) = await runtime.marketing.tick(T + HOUR + 5)
     # The receiver is down: the attempt fails and is retried later.
@@ -522,8 +525,10 @@ async def test_the_runtime_scheduler_reports_and_pushes_on_its_own(
             await client.put(f"/v1/merchants/{w.shop['id']}/webhook", headers=auth(w.shop),
                              json={"url": f"http://127.0.0.1:{port}/hook",
                                    "secret": "a-merchant-chosen-secret"})
+            # One hourly period closed an hour ago or less: the scheduler reports it.
+            start = (int(time.time()) // HOUR - 1) * HOUR
             await _set_rules(client, w, [{"indicators": ["page_views"], "condition": {
-                "type": "periodic", "every_minutes": 60}}])
+                "type": "periodic", "every_minutes": 60, "starts_at": start}}])
             for _ in range(100):
                 if got:
                     break

@@ -141,7 +141,8 @@ async def _seed(client: httpx.AsyncClient, runtime: Runtime) -> list[Case]:
     # Marketing: one report, published on chain.
     m = await mk._world(client)
     await mk._set_rules(client, m, [{"indicators": ["page_views", "unique_visitors"],
-                                     "condition": {"type": "periodic", "every_minutes": 60}}])
+                                     "condition": {"type": "periodic", "every_minutes": 60,
+                                                   "starts_at": mk.T}}])
     await mk._ingest(client, m.till, mk._mixed(m, 40, mk.T))
     reports = await runtime.marketing.tick(mk.T + mk.HOUR + 600)
     reports += await runtime.marketing.tick(mk.T + 2 * mk.HOUR + 600)

@@ -5,9 +5,13 @@
 
         ```
         marketing.anchor_logs(batch_id, merchant, root, count, first, last)  # terminal or platform
-        v = marketing.set_reporting_rules(rules_json)                        # merchant
-        rid = marketing.publish_report(merchant, v, 0, report_hash,
-                                       start, end, TRIGGER_PERIODIC)         # platform
+        v = marketing.set_reporting_rules(rules_json, [Schedule(start, 3600)])  # merchant
+        rule = marketing.rule_id_of(merchant, v, 0)
+        n = marketing.period_due(rule, block.timestamp)       # latest closed period
+        rid = marketing.publish_report(merchant, rule, n, report_hash,
+                                       start + (n - 1) * 3600, start + n * 3600,
+                                       TRIGGER_PERIODIC, [])                 # platform
+        marketing.period_published(rule, n)                                  # anyone
         info_v = marketing.update_marketing_info(info_json, valid_from, valid_until)  # merchant
         marketing.verify_inclusion(submitter, batch_id, leaf, proof)         # anyone
         ```
@@ -24,12 +28,25 @@
         - Reporting rules: a merchant stores its rules as the canonical JSON
           of `couponchain.domain.indicators` (the full bytes go into the event,
           so the rules are recoverable from the chain; storage keeps their
-          keccak256 per version). Versions count up from 1.
+          keccak256 per version). Versions count up from 1. With the JSON
+          come the rules' schedules, one per rule, which the contract keeps:
+          each rule gets a global id (`rule_id_of`), and a periodic rule its
+          `start` and `period` (seconds), so its period n (from 1) is
+          `[start + (n - 1) * period, start + n * period)` and is due once
+          it has closed, while its rules version is current (a period still
+          open when the merchant sets a new version is never due).
+          `period_due` gives the latest due period at a time, and
+          `period_published` whether a period was published: a skipped or
+          late report is visible from chain state alone.
         - Reports: the platform publishes the keccak256 of a report's
-          canonical JSON with the rules version and rule it answers, its
-          period `[period_start, period_end)` and what triggered it. A report
-          hash is published at most once, so a retried transaction cannot
-          record a report twice.
+          canonical JSON naming the rule it answers (its merchant's), its
+          period `[period_start, period_end)` and what triggered it. A
+          periodic report names its period number: the contract refuses one
+          not closed, not matching the rule's schedule, or published
+          before. A threshold report names the anchored batches it read, as
+          (submitter, batch id), each an anchor of the report's merchant (or
+          a mixed platform batch). A report hash is published at most once,
+          so a retried transaction cannot record a report twice.
         - Marketing info: a merchant publishes the full JSON of its marketing
           information (headline, description, discount parameters, target
           segment) with its validity; the new version is current at once and
@@ -55,6 +72,8 @@ MAX_RULES_BYTES: constant(uint256) = 4096
 MAX_INFO_BYTES: constant(uint256) = 8192
 MAX_BATCH: constant(uint256) = 64
 MAX_PROOF: constant(uint256) = 32
+MAX_RULES: constant(uint256) = 16
+MAX_SOURCES: constant(uint256) = 64
 
 
 struct LogBatch:
@@ -82,14 +101,33 @@ struct RulesState:
     updated_at: uint64
 
 
-struct ReportInput:
+struct Schedule:
+    start: uint64  # the first period's start (epoch seconds); 0 for a threshold rule
+    period: uint64  # seconds; 0 for a threshold rule
+
+
+struct Rule:
     merchant: address
     rules_version: uint256
     rule_index: uint256
+    start: uint64
+    period: uint64
+
+
+struct BatchRef:
+    submitter: address
+    batch_id: uint256
+
+
+struct ReportInput:
+    merchant: address
+    rule_id: uint256
+    period: uint256  # periodic reports: the period number (from 1); otherwise 0
     report_hash: bytes32
     period_start: uint64
     period_end: uint64
     trigger: uint8
+    sources: DynArray[BatchRef, MAX_SOURCES]
 
 
 struct Report:
@@ -126,6 +164,14 @@ event ReportingRulesSet:
     rules_hash: bytes32
     rules: Bytes[MAX_RULES_BYTES]
 
+event RuleScheduled:
+    rule_id: indexed(uint256)
+    merchant: indexed(address)
+    rules_version: indexed(uint256)
+    rule_index: uint256
+    start: uint64
+    period: uint64
+
 event ReportPublished:
     report_id: indexed(uint256)
     merchant: indexed(address)
@@ -135,6 +181,10 @@ event ReportPublished:
     period_start: uint64
     period_end: uint64
     trigger: uint8
+    rule_id: uint256
+    period: uint256
+    source_submitters: DynArray[address, MAX_SOURCES]
+    source_batch_ids: DynArray[uint256, MAX_SOURCES]
 
 event MarketingInfoUpdated:
     merchant: indexed(address)
@@ -158,6 +208,14 @@ _reports: HashMap[uint256, Report]
 _report_ids: HashMap[bytes32, uint256]
 _info: HashMap[address, MarketingInfo]
 _info_hashes: HashMap[address, HashMap[uint256, bytes32]]
+rule_count: public(uint256)
+_rule_defs: HashMap[uint256, Rule]  # rule id -> its merchant, version, index and schedule
+_first_rule_ids: HashMap[address, HashMap[uint256, uint256]]  # merchant -> version -> id
+_version_rule_counts: HashMap[address, HashMap[uint256, uint256]]  # merchant -> version -> n
+_version_times: HashMap[address, HashMap[uint256, uint64]]  # merchant -> version -> set at
+_period_reports: HashMap[uint256, HashMap[uint256, uint256]]  # rule id -> period -> report id
+_report_rules: HashMap[uint256, uint256]  # report id -> rule id
+_report_periods: HashMap[uint256, uint256]  # report id -> period (0: not periodic)
 
 
 @deploy
@@ -265,13 +323,21 @@ def verify_inclusion(
 
 
 @external
-def set_reporting_rules(rules: Bytes[MAX_RULES_BYTES]) -> uint256:
+def set_reporting_rules(
+    rules: Bytes[MAX_RULES_BYTES], schedules: DynArray[Schedule, MAX_RULES]
+) -> uint256:
     """
     @dev Replaces the calling merchant's reporting rules by a new version.
     @param rules The canonical JSON of the rules (1-4096 bytes); it is not
            parsed on chain, the platform refuses rules it cannot read.
+    @param schedules One per rule, in the rules' order: a periodic rule's
+           first period start and period length (both non-zero), a threshold
+           rule's (0, 0). Each rule gets the next global rule id.
     @return uint256 The new version (sequential from 1 per merchant).
-    @custom:security Only a merchant, for itself (not its terminals).
+    @custom:security Only a merchant, for itself (not its terminals). The
+                     start may lie in the past (reports back-dated to it are
+                     due at once) or in the future; it is the merchant's own
+                     commitment, so no caller can move another's schedule.
     """
     assert staticcall REGISTRY.check_live(self, msg.sender)  # the registry reverts with its reason
     assert staticcall REGISTRY.role_of(msg.sender) == ROLE_MERCHANT, (
@@ -285,6 +351,34 @@ def set_reporting_rules(rules: Bytes[MAX_RULES_BYTES]) -> uint256:
         version=version, rules_hash=rules_hash, updated_at=convert(block.timestamp, uint64)
     )
     self._rules_hashes[msg.sender][version] = rules_hash
+    self._version_times[msg.sender][version] = convert(block.timestamp, uint64)
+    first: uint256 = self.rule_count + 1
+    self._first_rule_ids[msg.sender][version] = first
+    self._version_rule_counts[msg.sender][version] = len(schedules)
+    for i: uint256 in range(len(schedules), bound=MAX_RULES):
+        schedule: Schedule = schedules[i]
+        assert (schedule.start == 0) == (schedule.period == 0), (
+            "marketing: a schedule needs both start and period, or neither"
+        )
+        # Cannot overflow: rule ids count up from 1, at most 16 per call.
+        rule_id: uint256 = unsafe_add(first, i)
+        self._rule_defs[rule_id] = Rule(
+            merchant=msg.sender,
+            rules_version=version,
+            rule_index=i,
+            start=schedule.start,
+            period=schedule.period,
+        )
+        log RuleScheduled(
+            rule_id=rule_id,
+            merchant=msg.sender,
+            rules_version=version,
+            rule_index=i,
+            start=schedule.start,
+            period=schedule.period,
+        )
+    # Cannot overflow: at most 16 per call.
+    self.rule_count = unsafe_add(self.rule_count, len(schedules))
     log ReportingRulesSet(merchant=msg.sender, version=version, rules_hash=rules_hash, rules=rules)
     return version
 
@@ -312,32 +406,116 @@ def rules_hash_at(merchant: address, version: uint256) -> bytes32:
     return self._rules_hashes[merchant][version]
 
 
+@view
+@external
+def rule(rule_id: uint256) -> Rule:
+    """
+    @dev A rule's merchant, version, position and schedule.
+    @param rule_id The rule's global id.
+    @return Rule All zero for an unknown id.
+    """
+    return self._rule_defs[rule_id]
+
+
+@view
+@external
+def rule_id_of(merchant: address, version: uint256, index: uint256) -> uint256:
+    """
+    @dev The global id of a merchant's rule.
+    @param merchant The merchant.
+    @param version The rules version.
+    @param index The rule's position in that version.
+    @return uint256 0 when the version or the position does not exist.
+    """
+    if index >= self._version_rule_counts[merchant][version]:
+        return 0
+    return self._first_rule_ids[merchant][version] + index
+
+
+@view
+@external
+def period_due(rule_id: uint256, timestamp: uint256) -> uint256:
+    """
+    @dev The latest period of a periodic rule that is due at `timestamp`:
+         periods 1 to the result are closed (their end is at or before
+         `timestamp`) and ended while the rule's version was current.
+    @param rule_id The rule.
+    @param timestamp The time asked about (epoch seconds).
+    @return uint256 0 when none is due (or the rule is not periodic).
+    """
+    return self._period_due(rule_id, timestamp)
+
+
+@view
+@external
+def period_published(rule_id: uint256, period: uint256) -> bool:
+    """
+    @dev Whether a period of a rule was published.
+    @param rule_id The rule.
+    @param period The period number (from 1).
+    @return bool True once a report for it is on chain.
+    """
+    return self._period_reports[rule_id][period] != 0
+
+
+@view
+@external
+def period_report(rule_id: uint256, period: uint256) -> uint256:
+    """
+    @dev The report published for a period of a rule.
+    @param rule_id The rule.
+    @param period The period number.
+    @return uint256 The report id; 0 when the period was not published.
+    """
+    return self._period_reports[rule_id][period]
+
+
+@view
+@external
+def report_rule(report_id: uint256) -> (uint256, uint256):
+    """
+    @dev The rule and period a report answers.
+    @param report_id The report.
+    @return (uint256, uint256) The rule id and the period number (0 for a
+            threshold or manual report); (0, 0) for an unknown report.
+    """
+    return self._report_rules[report_id], self._report_periods[report_id]
+
+
 # --- reports ------------------------------------------------------------------
 
 
 @external
 def publish_report(
     merchant: address,
-    rules_version: uint256,
-    rule_index: uint256,
+    rule_id: uint256,
+    period: uint256,
     report_hash: bytes32,
     period_start: uint64,
     period_end: uint64,
     trigger: uint8,
+    sources: DynArray[BatchRef, MAX_SOURCES],
 ) -> uint256:
     """
     @dev Records a report computed for a merchant under one of its rules.
     @param merchant The merchant the report is for.
-    @param rules_version A version of the merchant's rules that exists.
-    @param rule_index The rule's position in that version (not checked on
-           chain: the rules are not parsed here).
+    @param rule_id One of the merchant's rules (`rule_id_of`).
+    @param period A periodic report's period number: closed, matching
+           `[period_start, period_end)` to the rule's schedule, and never
+           published before; 0 for a threshold or manual report.
     @param report_hash keccak256 of the report's canonical JSON; not zero and
            never published before.
     @param period_start Start of the reported period (inclusive, epoch seconds).
     @param period_end End of the reported period (exclusive), after the start.
-    @param trigger 1 periodic, 2 threshold, 3 manual.
+    @param trigger 1 periodic (a periodic rule), 2 threshold (a threshold
+           rule), 3 manual (any rule).
+    @param sources The anchored batches the report read, as (submitter,
+           batch id): each anchored, of this merchant or mixed.
     @return uint256 The report id (sequential from 1).
-    @custom:security The platform only.
+    @custom:security The platform only. The rule, its merchant and its
+                     schedule are the merchant's own on-chain records, so the
+                     platform cannot answer a period early, twice, or under
+                     another merchant's rule.
     """
     assert staticcall REGISTRY.check_live(self, msg.sender)  # the registry reverts with its reason
     self._check_platform()
@@ -346,12 +524,13 @@ def publish_report(
         report_id,
         ReportInput(
             merchant=merchant,
-            rules_version=rules_version,
-            rule_index=rule_index,
+            rule_id=rule_id,
+            period=period,
             report_hash=report_hash,
             period_start=period_start,
             period_end=period_end,
             trigger=trigger,
+            sources=sources,
         ),
     )
     self.report_count = report_id
@@ -364,7 +543,7 @@ def publish_reports(reports: DynArray[ReportInput, MAX_BATCH]) -> uint256:
     @dev Records many reports in one transaction (the scheduler's group
          commit). All or nothing.
     @param reports The reports, each checked as in `publish_report` (a hash
-           repeated inside the batch fails as "already published").
+           or a period repeated inside the batch fails as "already published").
     @return uint256 The first report id; the call made `[first, first + n)`.
     @custom:security The platform only.
     """
@@ -529,39 +708,99 @@ def _check_platform():
     assert msg.sender == staticcall REGISTRY.platform(), "marketing: caller is not the platform"
 
 
+@view
+@internal
+def _period_due(rule_id: uint256, at: uint256) -> uint256:
+    r: Rule = self._rule_defs[rule_id]
+    if r.period == 0:
+        return 0
+    # A period is due only if it closed while its rules version was current.
+    until: uint256 = at
+    superseded: uint64 = self._version_times[r.merchant][r.rules_version + 1]
+    if superseded != 0 and convert(superseded, uint256) < until:
+        until = convert(superseded, uint256)
+    start: uint256 = convert(r.start, uint256)
+    if until < start:
+        return 0
+    # Cannot underflow: until >= start; the quotient bounds the period numbers.
+    return unsafe_sub(until, start) // convert(r.period, uint256)
+
+
+@internal
+def _check_sources(merchant: address, sources: DynArray[BatchRef, MAX_SOURCES]):
+    for source: BatchRef in sources:
+        anchored: Anchor = self._anchors[source.submitter][source.batch_id]
+        assert anchored.merkle_root != empty(bytes32), "marketing: unknown anchor"
+        assert anchored.merchant == merchant or anchored.merchant == empty(address), (
+            "marketing: anchor of another merchant"
+        )
+
+
 @internal
 def _publish(report_id: uint256, item: ReportInput):
     assert staticcall REGISTRY.role_of(item.merchant) == ROLE_MERCHANT, (
         "marketing: not a merchant"
     )
-    assert item.rules_version != 0, "marketing: unknown rules version"
-    assert item.rules_version <= self._rules[item.merchant].version, (
-        "marketing: unknown rules version"
-    )
+    r: Rule = self._rule_defs[item.rule_id]
+    assert r.merchant != empty(address), "marketing: unknown rule"
+    assert r.merchant == item.merchant, "marketing: rule of another merchant"
     assert item.report_hash != empty(bytes32), "marketing: zero report hash"
     assert self._report_ids[item.report_hash] == 0, "marketing: report already published"
     assert item.period_start < item.period_end, "marketing: empty or inverted period"
     assert item.trigger >= TRIGGER_PERIODIC and item.trigger <= TRIGGER_MANUAL, (
         "marketing: unknown trigger"
     )
+    if item.trigger == TRIGGER_PERIODIC:
+        assert r.period != 0, "marketing: rule is not periodic"
+        assert item.period != 0, "marketing: zero period"
+        assert item.period <= self._period_due(item.rule_id, block.timestamp), (
+            "marketing: period not closed"
+        )
+        # Cannot overflow: period <= (due time - start) // length, so the end
+        # is at most the due time.
+        end: uint256 = convert(r.start, uint256) + item.period * convert(r.period, uint256)
+        assert (
+            convert(item.period_end, uint256) == end
+            and convert(item.period_start, uint256) == end - convert(r.period, uint256)
+        ), "marketing: period does not match the rule"
+        assert self._period_reports[item.rule_id][item.period] == 0, (
+            "marketing: period already published"
+        )
+        self._period_reports[item.rule_id][item.period] = report_id
+    else:
+        assert item.period == 0, "marketing: only a periodic report names a period"
+        if item.trigger == TRIGGER_THRESHOLD:
+            assert r.period == 0, "marketing: rule is not a threshold"
+    self._check_sources(item.merchant, item.sources)
     self._report_ids[item.report_hash] = report_id
+    self._report_rules[report_id] = item.rule_id
+    self._report_periods[report_id] = item.period
     self._reports[report_id] = Report(
         merchant=item.merchant,
-        rules_version=item.rules_version,
-        rule_index=item.rule_index,
+        rules_version=r.rules_version,
+        rule_index=r.rule_index,
         report_hash=item.report_hash,
         period_start=item.period_start,
         period_end=item.period_end,
         trigger=item.trigger,
         published_at=convert(block.timestamp, uint64),
     )
+    submitters: DynArray[address, MAX_SOURCES] = []
+    batch_ids: DynArray[uint256, MAX_SOURCES] = []
+    for source: BatchRef in item.sources:
+        submitters.append(source.submitter)
+        batch_ids.append(source.batch_id)
     log ReportPublished(
         report_id=report_id,
         merchant=item.merchant,
         report_hash=item.report_hash,
-        rules_version=item.rules_version,
-        rule_index=item.rule_index,
+        rules_version=r.rules_version,
+        rule_index=r.rule_index,
         period_start=item.period_start,
         period_end=item.period_end,
         trigger=item.trigger,
+        rule_id=item.rule_id,
+        period=item.period,
+        source_submitters=submitters,
+        source_batch_ids=batch_ids,
     )

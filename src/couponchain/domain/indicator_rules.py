@@ -43,14 +43,27 @@ MIN_TZ_OFFSET_MINUTES = -12 * 60
 MAX_TZ_OFFSET_MINUTES = 14 * 60
 
 
+#: The latest first-period start a rule may name (epoch seconds, year 2286).
+MAX_STARTS_AT = 9_999_999_999
+
+
 @dataclass(frozen=True, slots=True)
 class Periodic:
-    """Report every `every_minutes` minutes, over the period that just ended."""
+    """Report every `every_minutes` minutes, over each period once it has ended.
+
+    Period n (from 1) is `[starts_at + (n - 1) * every, starts_at + n * every)`:
+    the schedule the contract keeps (`Schedule`). `starts_at` None means "from
+    the next period boundary" (midnight-aligned in the rule's time zone), which
+    `with_start` fixes before the rules go on chain.
+    """
 
     every_minutes: int
+    starts_at: int | None = None
 
     def __post_init__(self) -> None:
         _check_int(self.every_minutes, "every_minutes", 1, MAX_PERIOD_MINUTES)
+        if self.starts_at is not None:
+            _check_int(self.starts_at, "starts_at", 1, MAX_STARTS_AT)
 
 
 _OPERATORS: dict[str, Callable[[Fraction, Fraction], bool]] = {
@@ -175,6 +188,50 @@ def rules_hash(rules: RuleSet) -> bytes:
     """keccak256 of the canonical JSON (the contract's `rules_hash`)."""
     return keccak(rules_to_json(rules))
 
+
+def with_start(rules: RuleSet, now: int) -> RuleSet:
+    """The rules with every periodic rule's `starts_at` fixed: a rule without
+    one starts at the first period boundary at or after `now` (aligned to
+    midnight of its time zone), so no period before the rules existed is due."""
+    fixed = []
+    for rule in rules.rules:
+        condition = rule.condition
+        if isinstance(condition, Periodic) and condition.starts_at is None:
+            every = condition.every_minutes * 60
+            _, start, end = aligned_period(now, every, rule.tz_offset_minutes * 60)
+            condition = Periodic(condition.every_minutes, start if start == now else end)
+            rule = replace(rule, condition=condition)
+        fixed.append(rule)
+    return RuleSet(tuple(fixed))
+
+
+def schedules(rules: RuleSet) -> list[tuple[int, int]]:
+    """The contract's `schedules` argument: (start, period in seconds) of each
+    periodic rule, (0, 0) for a threshold rule. Call on `with_start`'s rules."""
+    out = []
+    for rule in rules.rules:
+        condition = rule.condition
+        if isinstance(condition, Periodic):
+            if condition.starts_at is None:
+                raise InvalidInput("a periodic rule needs its start", field="starts_at")
+            out.append((condition.starts_at, condition.every_minutes * 60))
+        else:
+            out.append((0, 0))
+    return out
+
+
+def period_bounds(start: int, every_seconds: int, period: int) -> tuple[int, int]:
+    """`[start, end)` of period number `period` (from 1) of a schedule."""
+    return start + (period - 1) * every_seconds, start + period * every_seconds
+
+
+def due_period(start: int, every_seconds: int, at: int, until: int | None = None) -> int:
+    """The latest period closed at `at` (0: none), as the contract's
+    `period_due`: only periods that ended by `until` (when the rules were
+    superseded) count."""
+    end = at if until is None else min(at, until)
+    return 0 if every_seconds <= 0 or end < start else (end - start) // every_seconds
+
 # --- evaluation ---------------------------------------------------------------
 
 
@@ -260,11 +317,12 @@ def _condition_from_dict(item: object) -> Periodic | Threshold:
         raise InvalidInput("condition must be an object", field=None)
     kind = item.get("type")
     if kind == "periodic":
+        starts_at = item.get("starts_at")
         if "every_hours" in item and "every_minutes" not in item:
             hours = item["every_hours"]
             _check_int(hours, "every_hours", 1, MAX_PERIOD_MINUTES // 60)
-            return Periodic(hours * 60)  # type: ignore[operator]
-        return Periodic(item.get("every_minutes"))  # type: ignore[arg-type]
+            return Periodic(hours * 60, starts_at)  # type: ignore[operator, arg-type]
+        return Periodic(item.get("every_minutes"), starts_at)  # type: ignore[arg-type]
     if kind == "threshold":
         if "value" not in item:
             raise InvalidInput("value is required", field="value")
@@ -281,6 +339,8 @@ def _rule_to_dict(rule: ReportingRule) -> dict[str, object]:
     condition = rule.condition
     if isinstance(condition, Periodic):
         cond: dict[str, object] = {"type": "periodic", "every_minutes": condition.every_minutes}
+        if condition.starts_at is not None:
+            cond["starts_at"] = condition.starts_at
     else:
         cond = {
             "type": "threshold",

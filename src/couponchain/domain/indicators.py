@@ -44,17 +44,21 @@ from couponchain.domain.indicator_rules import (
     RuleSet,
     RuleState,
     Threshold,
+    due_period,
     evaluate_rule,
+    period_bounds,
     rules_from_json,
     rules_hash,
     rules_to_json,
+    schedules,
+    with_start,
 )
 
 __all__ = [
     "MAX_PERIOD_MINUTES", "MAX_RULES", "MAX_TZ_OFFSET_MINUTES", "MIN_TZ_OFFSET_MINUTES",
     "SCALAR_INDICATORS", "TOP_OPERATIONS", "Decision", "Indicator", "Periodic", "Rate",
     "Report", "ReportingRule", "RuleSet", "RuleState", "Threshold", "Trigger",
-    "aligned_period", "canonical_json", "compute", "day_window", "evaluate_rule",
-    "from_aggregates", "make_report", "report_hash", "report_json", "rules_from_json",
-    "rules_hash", "rules_to_json",
+    "aligned_period", "canonical_json", "compute", "day_window", "due_period",
+    "evaluate_rule", "from_aggregates", "make_report", "period_bounds", "report_hash",
+    "report_json", "rules_from_json", "rules_hash", "rules_to_json", "schedules", "with_start",
 ]

@@ -7,6 +7,8 @@ report's rules checked) without trusting the platform's own copy.
 
 from __future__ import annotations
 
+import json
+
 from sqlalchemy.orm import Session
 
 from couponchain.indexer.projections import PROJECTIONS, IndexedEvent
@@ -14,6 +16,7 @@ from couponchain.store.models import (
     MarketingAnchor,
     MarketingInfoVersion,
     MarketingReportRecord,
+    MarketingRuleSchedule,
     MarketingRulesVersion,
 )
 
@@ -24,6 +27,7 @@ PROJECTIONS.owns(
     MarketingRulesVersion.__table__,  # type: ignore[arg-type]
     MarketingReportRecord.__table__,  # type: ignore[arg-type]
     MarketingInfoVersion.__table__,  # type: ignore[arg-type]
+    MarketingRuleSchedule.__table__,  # type: ignore[arg-type]
 )
 
 
@@ -62,7 +66,19 @@ def report_published(session: Session, event: IndexedEvent) -> None:
         rules_version=int(a["rules_version"]), rule_index=int(a["rule_index"]),
         period_start=int(a["period_start"]), period_end=int(a["period_end"]),
         trigger=int(a["trigger"]), block_number=event.block_number, tx_hash=event.tx_hash,
-        timestamp=event.timestamp,
+        timestamp=event.timestamp, rule_id=int(a["rule_id"]), period=int(a["period"]),
+        sources=json.dumps([[s, int(b)] for s, b in zip(
+            a["source_submitters"], a["source_batch_ids"], strict=True)]),
+    ))
+
+
+@PROJECTIONS.on("marketing", "RuleScheduled")
+def rule_scheduled(session: Session, event: IndexedEvent) -> None:
+    a = event.args
+    session.add(MarketingRuleSchedule(
+        rule_id=int(a["rule_id"]), merchant=a["merchant"], rules_version=int(a["rules_version"]),
+        rule_index=int(a["rule_index"]), start=int(a["start"]), period=int(a["period"]),
+        block_number=event.block_number, tx_hash=event.tx_hash, timestamp=event.timestamp,
     ))
 
 

@@ -11,8 +11,10 @@ embedded default) each round of dependent writes costs about a second.
 from __future__ import annotations
 
 import asyncio
+import copy
 import time
 from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy import select
 
@@ -282,9 +284,14 @@ async def seed_marketing(runtime: Runtime, seeded: dict,
     platform = runtime.platform.caller
     merchants = seeded["merchants"]
     total = DEMO_LOG_RECORDS * len(merchants)
+    # The daily rule starts three UTC midnights ago, so the demo opens with
+    # three closed periods for the scheduler to report (a rule starts at the
+    # next boundary otherwise).
+    rules: dict[str, Any] = copy.deepcopy(DEMO_RULES)
+    rules["rules"][0]["condition"]["starts_at"] = (int(time.time()) // 86_400 - 3) * 86_400
     for n, merchant in enumerate(merchants):
         caller = await runtime.participants.authenticate(merchant["api_key"])
-        await runtime.marketing.set_rules(caller, merchant["id"], DEMO_RULES,
+        await runtime.marketing.set_rules(caller, merchant["id"], rules,
                                           f"demo-rules-{merchant['id']}")
         before = n * DEMO_LOG_RECORDS
 

@@ -16,6 +16,7 @@ it without asking anyone.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import multiprocessing
 import os
@@ -46,6 +47,7 @@ from couponchain.store.analytics import AccessLogStore
 from couponchain.store.models import (
     AccessLogBatch,
     MarketingReport,
+    MarketingRuleSchedule,
     MarketingRuleState,
     MarketingRulesVersion,
     Participant,
@@ -60,6 +62,12 @@ PUBLISH_MAX = 64
 POOL_MIN_RECORDS = 5_000
 MAX_RULES_BYTES = 4096
 MAX_INFO_BYTES = 8192
+#: Anchored batches one report may name (the contract's MAX_SOURCES).
+MAX_SOURCES = 64
+#: Periods of one rule one scheduler round reports at most (catching up).
+BACKFILL_MAX = 8
+#: The revert of a period the chain's clock has not closed yet (retried).
+NOT_CLOSED = "marketing: period not closed"
 
 
 def log_key(master_secret: str) -> bytes:
@@ -219,13 +227,16 @@ class MarketingService:
                         idempotency_key: str | None) -> dict[str, Any]:
         """Validate a merchant's rules and store them on chain as a new version."""
         await self._own_merchant(caller, merchant_id, "sets its reporting rules")
-        rules = ind.rules_from_json(document)
+        # A periodic rule without a start starts at the next period boundary:
+        # the start goes into the JSON and the contract's schedule alike.
+        rules = ind.with_start(ind.rules_from_json(document), int(time.time()))
         encoded = ind.rules_to_json(rules)
         if len(encoded) > MAX_RULES_BYTES:
             raise InvalidInput(f"the rules take {len(encoded)} bytes; at most "
                                f"{MAX_RULES_BYTES}", field="rules")
         op = await self._submit(caller, Call("marketing", "set_reporting_rules",
-                                             fixed=(encoded,), kind="set reporting rules"),
+                                             fixed=(encoded, ind.schedules(rules)),
+                                             kind="set reporting rules"),
                                 idempotency_key, "rules")
         version = next(int(e.args["version"]) for e in await op.events()
                        if e.name == "ReportingRulesSet")
@@ -300,7 +311,9 @@ class MarketingService:
         async with self.db.session() as s:
             versions = (await s.execute(select(MarketingRulesVersion).order_by(
                 MarketingRulesVersion.merchant, MarketingRulesVersion.version))).scalars().all()
+            scheduled = (await s.execute(select(MarketingRuleSchedule))).scalars().all()
         current = {row.merchant: row for row in versions}
+        by_rule = {(r.merchant, r.rules_version, r.rule_index): r for r in scheduled}
         made: list[int] = []
         for merchant, row in current.items():
             try:
@@ -309,13 +322,22 @@ class MarketingService:
                 log.warning("rules v%s of %s are unreadable; skipped", row.version, merchant)
                 continue
             for index, rule in enumerate(rules.rules):
-                report_id = await self._evaluate_rule(merchant, row.version, index, rule, now)
-                if report_id is not None:
+                schedule = by_rule.get((merchant, row.version, index))
+                if schedule is None:  # the indexer has not seen RuleScheduled yet
+                    continue
+                # A periodic rule reports each due period in turn, a few per
+                # round, so a scheduler that was down catches up.
+                for _ in range(BACKFILL_MAX):
+                    report_id = await self._evaluate_rule(merchant, row.version, index, rule,
+                                                          schedule, now)
+                    if report_id is None:
+                        break
                     made.append(report_id)
         return made
 
     async def _evaluate_rule(self, merchant: str, version: int, index: int,
-                             rule: ind.ReportingRule, now: int) -> int | None:
+                             rule: ind.ReportingRule, schedule: MarketingRuleSchedule,
+                             now: int) -> int | None:
         number = merchant_number(merchant)
         async with self.db.session() as s:
             row = await s.get(MarketingRuleState, (merchant, version, index))
@@ -327,10 +349,12 @@ class MarketingService:
             start = 0 if condition.window_minutes is None else max(
                 0, now - condition.window_minutes * 60)
             if start < now:  # evaluate_rule computes this same window
-                batches = await views.report_batches(self.db, self.store, number, now)
+                batches = await views.report_batches(self.db, self.store, number, now, start)
                 window = await views.indicators(self.db, self.store, number, start, now,
                                                 batches)
-        decision = ind.evaluate_rule(rule, state, now, lambda _s, _e: window)
+            decision = ind.evaluate_rule(rule, state, now, lambda _s, _e: window)
+        else:
+            decision = _next_period(schedule, state, now)
         report: MarketingReport | None = None
         if decision.fires:
             assert decision.period_start is not None and decision.period_end is not None
@@ -348,11 +372,20 @@ class MarketingService:
                 trigger=decision.trigger,  # type: ignore[arg-type]
                 period_start=decision.period_start, period_end=decision.period_end,
                 values={str(i): values[i] for i in rule.indicators}, batches=tuple(batches))
+            # A threshold report names the anchors it read; a periodic one its period.
+            sources = [] if decision.trigger != ind.Trigger.THRESHOLD else \
+                await views.batch_sources(self.db, batches)
             report = MarketingReport(
                 report_hash="0x" + ind.report_hash(built).hex(), merchant=merchant,
                 rules_version=version, rule_index=index, trigger=int(built.trigger),
                 period_start=built.period_start, period_end=built.period_end,
-                body=ind.report_json(built).decode("utf-8"), status="pending", created_at=now)
+                body=ind.report_json(built).decode("utf-8"), status="pending", created_at=now,
+                rule_id=schedule.rule_id, period=decision.period_index or 0,
+                sources=json.dumps(sources))
+            if len(sources) > MAX_SOURCES:
+                report.status = "failed"
+                report.error = (f"the report read {len(sources)} anchored batches; the "
+                                f"contract takes at most {MAX_SOURCES} per report")
         if decision.state == state and report is None:
             return None
         # The state and the report commit together: a restart never fires twice.
@@ -383,11 +416,16 @@ class MarketingService:
         signer = await self.rt.participants.signer(self.rt.platform.caller.id)
         outcomes = await asyncio.gather(*[self.rt.gateway.submit(signer, Call(
             "marketing", "publish_reports", item=((
-                r.merchant, r.rules_version, r.rule_index, bytes.fromhex(r.report_hash[2:]),
-                r.period_start, r.period_end, r.trigger),), kind="publish report"),
+                r.merchant, r.rule_id or 0, r.period, bytes.fromhex(r.report_hash[2:]),
+                r.period_start, r.period_end, r.trigger,
+                [(a, int(b)) for a, b in json.loads(r.sources)]),), kind="publish report"),
             op_key=f"publish-report:{r.report_hash}") for r in pending], return_exceptions=True)
         done: list[OpResult] = []
         for report, outcome in zip(pending, outcomes, strict=True):
+            if isinstance(outcome, ContractRevert) and outcome.reason == NOT_CLOSED:
+                # The node's clock is behind ours: the period closes in a block or two.
+                log.info("report %s waits for its period to close on chain", report.id)
+                continue
             if isinstance(outcome, ContractRevert):
                 async with self.db.transaction() as s:
                     await s.execute(update(MarketingReport).where(
@@ -435,6 +473,22 @@ async def merchant_of(runtime: Any, merchant_id: str) -> Participant:
     if row.role != Role.MERCHANT:
         raise NotFound(f"participant {merchant_id} is not a merchant", field="id")
     return row  # type: ignore[no-any-return]
+
+
+def _next_period(schedule: MarketingRuleSchedule, state: ind.RuleState,
+                 now: int) -> ind.Decision:
+    """The periodic rule's next unreported period, when it has closed at `now`.
+
+    Periods are the contract's (`period_due`): numbered from 1 from the rule's
+    on-chain start; the persisted `last_period` is the last one reported.
+    """
+    due = ind.due_period(schedule.start, schedule.period, now)
+    period = (state.last_period or 0) + 1
+    if period > due:
+        return ind.Decision(False, state)
+    start, end = ind.period_bounds(schedule.start, schedule.period, period)
+    return ind.Decision(True, ind.RuleState(period, state.armed), ind.Trigger.PERIODIC,
+                        start, end, period)
 
 
 def _epoch(value: datetime, field: str) -> int:

@@ -47,13 +47,15 @@ def merchant_number(address: str) -> int:
     return int(address[2:18], 16) >> 1 or 1
 
 
-async def source_batches(db: Any, merchant: int, end: int) -> tuple[list[int], list[int]]:
-    """The anchored batches that may hold a merchant's records before `end`:
+async def source_batches(db: Any, merchant: int, end: int,
+                         start: int = 0) -> tuple[list[int], list[int]]:
+    """The anchored batches that may hold a merchant's records in `[start, end)`:
     (the merchant's own batches, the platform's batches mixing merchants)."""
     async with db.session() as s:
         rows = (await s.execute(
             select(AccessLogBatch.id, AccessLogBatch.merchant)
-            .where(AccessLogBatch.status == "anchored", AccessLogBatch.first_time < end)
+            .where(AccessLogBatch.status == "anchored", AccessLogBatch.first_time < end,
+                   AccessLogBatch.last_time >= start)
             .order_by(AccessLogBatch.id))).all()
     # The number is derived from the address, so it is matched here, not in SQL.
     own = [i for i, address in rows if address is not None and merchant_number(address) == merchant]
@@ -78,10 +80,25 @@ async def indicators(db: Any, store: AccessLogStore, merchant: int, start: int, 
     return await asyncio.to_thread(run)
 
 
-async def report_batches(db: Any, store: AccessLogStore, merchant: int, end: int) -> list[int]:
-    """The anchored batches holding a merchant's records before `end` (a report's sources)."""
-    own, mixed = await source_batches(db, merchant, end)
+async def report_batches(db: Any, store: AccessLogStore, merchant: int, end: int,
+                         start: int = 0) -> list[int]:
+    """The anchored batches that may hold a merchant's records in `[start, end)`
+    (a report's sources; the default `start` 0 is all history before `end`)."""
+    own, mixed = await source_batches(db, merchant, end, start)
     return sorted(own + await asyncio.to_thread(store.batches_with, mixed, merchant, end))
+
+
+async def batch_sources(db: Any, batch_ids: Sequence[int]) -> list[list[Any]]:
+    """The anchors of the service's batches as the contract names them:
+    [submitter address, batch id] (anchors are keyed per submitter on chain)."""
+    if not batch_ids:
+        return []
+    async with db.session() as s:
+        rows = (await s.execute(
+            select(Participant.address, AccessLogBatch.id)
+            .join(Participant, Participant.id == AccessLogBatch.submitter_id)
+            .where(AccessLogBatch.id.in_(batch_ids)).order_by(AccessLogBatch.id))).all()
+    return [[address, batch_id] for address, batch_id in rows]
 
 
 # -- the dashboard -----------------------------------------------------------------------
@@ -228,6 +245,8 @@ async def marketing_info(db: Any, merchant: str) -> dict[str, Any]:
 def report_summary(row: MarketingReport, delivery: MarketingDelivery | None) -> dict[str, Any]:
     return {"id": row.id, "report_hash": row.report_hash, "merchant": row.merchant,
             "rules_version": row.rules_version, "rule_index": row.rule_index,
+            "rule_id": row.rule_id, "period": row.period or None,
+            "sources": json.loads(row.sources or "[]"),
             "trigger": TRIGGERS[row.trigger], "period_start": iso(row.period_start),
             "period_end": iso(row.period_end), "status": row.status,
             "chain_report_id": row.chain_report_id, "tx_hash": row.tx_hash,

@@ -798,6 +798,12 @@ class MarketingReport(Base):
     tx_hash: Mapped[str | None] = mapped_column(String(66))
     block_number: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[int] = mapped_column(BigInteger)
+    #: the contract's global id of the rule the report answers
+    rule_id: Mapped[int | None] = mapped_column(BigInteger)
+    #: a periodic report's period number (from 1); 0 otherwise
+    period: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    #: JSON [[submitter address, batch id], ...]: the anchors a threshold report read
+    sources: Mapped[str] = mapped_column(Text, default="[]", server_default="[]")
 
 
 class MarketingWebhook(Base):
@@ -878,6 +884,32 @@ class MarketingReportRecord(Base):
     period_start: Mapped[int] = mapped_column(BigInteger)
     period_end: Mapped[int] = mapped_column(BigInteger)
     trigger: Mapped[int] = mapped_column(Integer)
+    block_number: Mapped[int] = mapped_column(BigInteger)
+    tx_hash: Mapped[str] = mapped_column(String(66))
+    timestamp: Mapped[int] = mapped_column(BigInteger)
+    rule_id: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0", index=True)
+    #: the period number of a periodic report; 0 for threshold and manual ones
+    period: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    #: JSON [[submitter address, batch id], ...] as in the event
+    sources: Mapped[str] = mapped_column(Text, default="[]", server_default="[]")
+
+
+class MarketingRuleSchedule(Base):
+    """Read model: one rule of a rules version with its on-chain schedule (`RuleScheduled`).
+
+    Period n of a periodic rule is `[start + (n - 1) * period, start + n * period)`;
+    with the rules versions' times and the published periods this is all the
+    overdue check needs, as the contract's `period_due` / `period_published`.
+    """
+
+    __tablename__ = "marketing_rule_schedules"
+
+    rule_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    merchant: Mapped[str] = mapped_column(String(42), index=True)
+    rules_version: Mapped[int] = mapped_column(Integer)
+    rule_index: Mapped[int] = mapped_column(Integer)
+    start: Mapped[int] = mapped_column(BigInteger)
+    period: Mapped[int] = mapped_column(BigInteger)
     block_number: Mapped[int] = mapped_column(BigInteger)
     tx_hash: Mapped[str] = mapped_column(String(66))
     timestamp: Mapped[int] = mapped_column(BigInteger)

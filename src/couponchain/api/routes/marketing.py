@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import Path, Query, Request
@@ -16,8 +17,10 @@ from couponchain.domain.access_logs import MAX_BATCH_RECORDS
 from couponchain.domain.indicators import MAX_RULES, MAX_TZ_OFFSET_MINUTES, MIN_TZ_OFFSET_MINUTES
 from couponchain.domain.roles import Role
 from couponchain.errors import Forbidden, InvalidInput
+from couponchain.services import marketing_overdue
 from couponchain.services import marketing_views as views
 from couponchain.services.marketing import MarketingInfoRequest, merchant_of
+from couponchain.services.marketing_chain_activity import chain_activity
 from couponchain.services.participants import Caller
 
 router = bounded_router(prefix="/v1", tags=["marketing"])
@@ -156,6 +159,22 @@ async def list_reports(
     return {"reports": rows, "next_cursor": rows[-1]["id"] if len(rows) == limit else None}
 
 
+@router.get("/merchants/{merchant_id}/reports/overdue",
+            summary="Every period of the merchant's periodic rules that is due and not "
+                    "published on chain, oldest first (anyone)")
+async def overdue_reports(
+    merchant_id: MerchantId, runtime: RuntimeDep,
+    at: Annotated[ChainTime | None, Query(description="the time to check at (ISO 8601); "
+                                         "default: now")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000, description="periods listed at most; the "
+                                                          "counts are always whole")] = 100,
+) -> dict[str, Any]:
+    merchant = await merchant_of(runtime, merchant_id)
+    return {"merchant_id": merchant.id,
+            **await marketing_overdue.overdue(runtime.db, merchant.address,
+                                              None if at is None else epoch(at), limit)}
+
+
 @router.get("/reports/{report_id}",
             summary="A report: its stored JSON, chain evidence and a reproduction check")
 async def get_report(report_id: ReportId, runtime: RuntimeDep,
@@ -167,7 +186,8 @@ async def get_report(report_id: ReportId, runtime: RuntimeDep,
 
 @router.get("/merchants/{merchant_id}/activity",
             summary="What the marketing dashboard charts: visits over time and by access "
-                    "method, the claim and redeem funnel (merchant, platform)")
+                    "method, the claim and redeem funnel (merchant, platform), and the "
+                    "window's claims and redemptions from chain events")
 async def activity(
     merchant_id: MerchantId, runtime: RuntimeDep, caller: CallerDep,
     start: Annotated[ChainTime | None, Query(description="window start (ISO 8601); "
@@ -180,11 +200,20 @@ async def activity(
     merchant = await merchant_of(runtime, merchant_id)
     await _may_read_reports(runtime, caller, merchant.address)
     number = views.merchant_number(merchant.address)
-    return {"merchant_id": merchant.id, "merchant_number": number,
-            **await views.activity(runtime.db, runtime.marketing.store, number,
+    charted = await views.activity(runtime.db, runtime.marketing.store, number,
                                    None if start is None else epoch(start),
                                    None if end is None else epoch(end),
-                                   tz_offset_minutes=tz_offset_minutes)}
+                                   tz_offset_minutes=tz_offset_minutes)
+    # The same window's claims and redemptions as the contracts recorded them.
+    chain = await chain_activity(runtime.db, merchant.address, _epoch_of(charted["start"]),
+                                 _epoch_of(charted["end"]))
+    return {"merchant_id": merchant.id, "merchant_number": number, **charted,
+            "chain_events": chain}
+
+
+def _epoch_of(text: str) -> int:
+    """Epoch seconds of the ISO 8601 UTC text `views.iso` writes."""
+    return int(datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp())
 
 
 

@@ -2,11 +2,13 @@
 
 The storefront is rendered here from the marketing-info read model, so it
 shows the version published on chain the moment it is indexed, without
-signing in. The inbox is a shell that `marketing.js` (reports, chart, report
-detail) and `marketing-editor.js` (reporting rules, webhook, marketing info)
-fill through the JSON API with the signed-in merchant's key; the dashboard
-(`/marketing`) is one that `marketing-dashboard.js` fills with charts of the
-activity endpoint (visits over time, by access method, the claim funnel).
+signing in, and the reports the merchant's rules have made due but nobody
+published (`services/marketing_overdue.py`). The inbox is a shell that
+`marketing.js` (reports, chart, report detail) and `marketing-editor.js`
+(reporting rules, webhook, marketing info) fill through the JSON API with
+the signed-in merchant's key; the dashboard (`/marketing`) is one that
+`marketing-dashboard.js` fills with charts of the activity endpoint (visits
+over time, by access method, the claim funnel).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from couponchain.api.bounds import bounded_router
 from couponchain.api.deps import RuntimeDep
 from couponchain.api.routes.pages import templates
 from couponchain.errors import CouponChainError
+from couponchain.services import marketing_overdue
 from couponchain.services import marketing_views as views
 from couponchain.services.marketing import merchant_of
 
@@ -37,7 +40,9 @@ async def storefront(request: Request, merchant_id: str, runtime: RuntimeDep) ->
         return templates.TemplateResponse(request, "marketing/storefront.html", context,
                                           status_code=exc.status)
     info = await views.marketing_info(runtime.db, merchant.address)
-    context.update(merchant=merchant, info=info["current"], versions=len(info["history"]))
+    overdue = await marketing_overdue.overdue(runtime.db, merchant.address, limit=20)
+    context.update(merchant=merchant, info=info["current"], versions=len(info["history"]),
+                   overdue=overdue)
     return templates.TemplateResponse(request, "marketing/storefront.html", context)
 
 

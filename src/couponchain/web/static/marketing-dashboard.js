@@ -114,6 +114,11 @@ function render(a) {
     text: `${s.visitors.toLocaleString()} (${percent(s.visitors, visitors)})` })));
   $("dash-funnel-note").textContent = a.funnel.map((s) => `${dashWord(s.step)}: ${s.visitors}`)
     .join(" → ");
+  // Counted from indexed contract events, not from what terminals logged.
+  const chain = a.chain_events;
+  $("dash-chain-prizes").textContent = chain.prize_claims.toLocaleString();
+  $("dash-chain-redemptions").textContent = chain.edition_redemptions.toLocaleString();
+  $("dash-chain-write-offs").textContent = chain.promotion_write_offs.toLocaleString();
 }
 
 async function load(me, latestEnd) {

@@ -72,7 +72,12 @@ function ruleFieldset(rule) {
                               value: c.type === "periodic" ? (hours ? c.every_minutes / 60 : c.every_minutes) : 1 });
   const unit = options(el("select", { className: "rule-unit" }),
                        [["minutes", t("minutes")], ["hours", t("hours")]], hours ? "hours" : "minutes");
-  const periodic = el("div", { className: "inline rule-periodic" }, t("Every") + " ", every, unit);
+  // The first period's start, on chain with the rule (empty: the next boundary).
+  const from = el("input", { className: "rule-from", placeholder: "2026-12-08T00:00:00Z",
+                             value: c.type === "periodic" && c.starts_at
+                               ? new Date(c.starts_at * 1000).toISOString().replace(".000Z", "Z") : "" });
+  const periodic = el("div", { className: "inline rule-periodic" }, t("Every") + " ", every, unit,
+                      el("label", { className: "inline" }, t("from (UTC, optional)") + " ", from));
 
   const indicator = options(el("select", { className: "rule-indicator" }),
                             CATALOGUE.filter(([n]) => !NOT_SCALAR.has(n)), c.indicator || "unique_visitors");
@@ -116,7 +121,13 @@ function ruleFrom(set) {
   const q = (cls) => set.querySelector("." + cls).value;
   if (q("rule-type") === "periodic") {
     const key = q("rule-unit") === "hours" ? "every_hours" : "every_minutes";
-    return { indicators, condition: { type: "periodic", [key]: number(q("rule-every")) } };
+    const condition = { type: "periodic", [key]: number(q("rule-every")) };
+    const from = q("rule-from").trim();
+    if (from !== "") {  // a date the browser cannot read goes as typed: the server names it
+      const ms = Date.parse(from);
+      condition.starts_at = Number.isNaN(ms) ? from : Math.floor(ms / 1000);
+    }
+    return { indicators, condition };
   }
   const condition = { type: "threshold", indicator: q("rule-indicator"), op: q("rule-op"),
                       value: number(q("rule-value")) };
@@ -126,7 +137,9 @@ function ruleFrom(set) {
 
 function summary(rule) {
   const c = rule.condition;
-  const when = c.type === "periodic" ? t("every {minutes} min", { minutes: c.every_minutes })
+  const when = c.type === "periodic"
+    ? t("every {minutes} min", { minutes: c.every_minutes }) + (c.starts_at
+      ? " " + t("from {when}", { when: new Date(c.starts_at * 1000).toISOString() }) : "")
     : c.window_minutes
       ? t("when {indicator} {op} {value} over {minutes} min",
           { indicator: c.indicator, op: c.op, value: c.value, minutes: c.window_minutes })
