@@ -129,7 +129,8 @@ function expectedTexts(serial, proven, editionId) {
     serial, edition_id: String(editionId), owner: word?.owner,
     status: word ? words[word.status] || word.status : undefined,
     cap: String(proven.cap), sold: String(proven.sold), redeemed: String(proven.redeemed),
-    voided: String(proven.voided), price: String(proven.price),
+    voided: String(proven.voided),
+    price: window.CouponChainMoney.formatAmount(proven.price),  // as the page shows money
     valid_from: iso(proven.valid_from), valid_until: iso(proven.valid_until),
     brand: string("brand", 2), title: string("title", 4), prefix: string("prefix", 1),
     merchant: "0x" + proven.merchant.toString(16).padStart(40, "0"),
@@ -147,7 +148,12 @@ function checkShown(expected) {
     const shown = el.textContent.trim();
     let ok;
     let want = expected[name];
-    if (name === "terms") {  // the terms shown must hash to the proven content hash
+    if (el.localName === "time") {
+      // A moment (web/display.py's `when`): its datetime is the proven one, and its text
+      // is that moment as app.js writes it in the reader's time zone.
+      localizeTimes(el.parentElement);
+      ok = Boolean(want) && el.dateTime === want && el.textContent.trim() === localTime(want);
+    } else if (name === "terms") {  // the terms shown must hash to the proven content hash
       want = expected.content_hash;
       ok = "0x" + keccakHex(new TextEncoder().encode(el.textContent)) === want;
     } else {
@@ -155,7 +161,10 @@ function checkShown(expected) {
     }
     el.classList.remove("proven", "disproven");
     el.classList.add(ok ? "proven" : "disproven");
-    if (ok) proven.push(name === "terms" ? label : `${label} ${shown}`);
+    // Addresses and hashes are named, not written out: people read the badge (the
+    // values stay on the page, behind their details toggles, for an auditor).
+    const opaque = name === "terms" || /^0x[0-9a-f]{40,}$/i.test(shown);
+    if (ok) proven.push(opaque ? label : `${label} ${shown}`);
     else {
       const otherTerms = t("other terms");  // (babel extracts no t() nested in another's args)
       failed.push(t("the page shows {label} = {shown}, the chain says {proven}",
