@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import re
 import time
+from pathlib import Path
 from typing import Any
 
 from playwright.async_api import Browser, BrowserContext, Page, expect
@@ -22,10 +23,11 @@ from playwright.async_api import TimeoutError as PlaywrightTimeout
 from couponchain.runtime import Runtime
 from couponchain.services import demo
 
+SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 900}
 #: How long a page may take to fill itself before it is read.
-QUIET_MS = 2_500
+QUIET_MS = 1_500
 
 #: What people must not read (outside a details toggle), by what it is.
 LEAKS = {
@@ -34,7 +36,7 @@ LEAKS = {
     "API key": re.compile(r"\bcc_[0-9a-f]{16}_[A-Za-z0-9_-]{20,}"),
     "epoch seconds": re.compile(r"(?<![\d.,])1[6-9]\d{8}(?![\d.,])"),
     "raw JSON": re.compile(r"\[\[\"|\{\"|conversion_rate"),
-    "CLI line": re.compile(r"couponchain verify .*--rpc"),
+    "CLI line": re.compile(r"couponchain verify\s[\s\S]{0,300}?--rpc"),
 }
 
 #: The page's visible text outside closed <details> (their summaries stay), and the
@@ -79,7 +81,7 @@ def test_the_leak_patterns_catch_what_they_name() -> None:
     assert leaks("key cc_0123456789abcdef_" + "Z" * 43)[0].startswith("API key")
     assert leaks("valid until 1796083200")[0].startswith("epoch seconds")
     assert leaks('[["view",1901]]')[0].startswith("raw JSON")
-    assert leaks("couponchain verify MOON26-000001 --rpc http://x")[0].startswith("CLI")
+    assert leaks("couponchain verify MOON26-000001 --api x\n  --rpc <a node>")[0].startswith("CLI")
     assert leaks("Price 88.000000 CCC, Ann Lee, 7 Dec 2026, 14:43, block 1901") == []
 
 
@@ -119,6 +121,8 @@ async def _check_nav(page: Page, role: str, viewport: dict[str, int],
             problems.append(f"{role}: nav link {href} shown to the wrong role")
     if role != "anonymous" and not await page.locator("#signout").is_visible():
         problems.append(f"{role}: Sign out not reachable")
+    if role == "consumer" and viewport is PHONE:
+        await page.screenshot(path=str(SHOTS / "nav-phone-consumer.png"))
     box = await page.locator("header.top").bounding_box()
     if box is None or box["width"] > viewport["width"]:
         problems.append(f"{role}: the header is wider than the screen")

@@ -111,12 +111,12 @@ function trustedRegistry(anchor) {
   const published = String(anchor.registry || "");
   if (!saved) {
     localStorage.setItem(key, published);
-    return { registry: published, note: t("First check in this browser: trusting registry {registry}, the one the platform publishes (saved here). Compare it with the address the platform publishes elsewhere.", { registry: published }) };
+    return { registry: published, note: { address: published, text: t("First check in this browser: trusting the registry the platform publishes (saved here). Compare its address with the one the platform publishes elsewhere.") } };
   }
   if (saved.toLowerCase() !== published.toLowerCase()) {
     return { registry: saved, changed: published, warning: t("WARNING: the platform now publishes registry {published}, but this browser trusted {saved}. The check uses {saved}. Do not trust the new address unless the platform announced the change.", { published, saved }) };
   }
-  return { registry: saved, note: t("Registry {registry}, trusted in this browser since its first check.", { registry: saved }) };
+  return { registry: saved, note: { address: saved, text: t("The registry trusted in this browser since its first check.") } };
 }
 
 // What the page shows for each proven value (data-proof names), as text.
@@ -194,7 +194,8 @@ function show(badge, state, headline, lines) {
   details.replaceChildren(...lines.filter(Boolean).map((line) => {
     const p = document.createElement("p");
     if (typeof line === "string") p.textContent = line;
-    else { p.textContent = line.text; p.className = line.className; }
+    else { p.textContent = line.text; p.className = line.className || ""; }
+    if (line.address) p.append(" ", auditDetails(line.address, t("address")));  // for auditors
     return p;
   }));
 }
