@@ -29,6 +29,11 @@ DESKTOP = {"width": 1280, "height": 900}
 #: How long a page may take to fill itself before it is read.
 QUIET_MS = 1_500
 
+#: True once no visible element still shows a loading placeholder.
+FILLED = """() => ![...document.querySelectorAll("main *")].some((el) =>
+  el.childElementCount === 0 && /^(Loading…|…)$/.test(el.textContent.trim())
+  && el.checkVisibility())"""
+
 #: What people must not read (outside a details toggle), by what it is.
 LEAKS = {
     "address": re.compile(r"0x[0-9a-fA-F]{40}(?![0-9a-fA-F])"),
@@ -100,6 +105,8 @@ async def _read(page: Page, url: str, path: str) -> dict[str, Any]:
     # The scripts' first answers in; live pages (a dashboard) never fall quiet.
     with contextlib.suppress(PlaywrightTimeout):
         await page.wait_for_load_state("networkidle", timeout=QUIET_MS)
+    with contextlib.suppress(PlaywrightTimeout):  # placeholders ("Loading…", "…") filled in
+        await page.wait_for_function(FILLED, timeout=QUIET_MS)
     result: dict[str, Any] = await page.evaluate(READ_PAGE)
     return result
 

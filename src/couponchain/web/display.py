@@ -4,18 +4,16 @@ Registered once on the template environment (`register`): the `amount` filter
 writes an integer of the token's smallest unit in its display unit
 (web/money.py); the `when` filter writes a moment (epoch seconds, an ISO text or
 a datetime) as a `<time>` element in UTC that app.js rewrites in the reader's
-own time zone; `page_context` hands money.js the token's symbol and decimals.
+own time zone; the `token` global hands money.js the token's symbol and decimals.
 The `party` macro of templates/people.html puts an address behind a toggle.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 from jinja2 import Environment
 from markupsafe import Markup
-from starlette.requests import Request
 
 from couponchain.web.money import format_amount, token
 
@@ -54,13 +52,10 @@ def when(value: int | float | str | datetime | None, proof: str | None = None,
         iso, marks, at.strftime("%Y-%m-%d %H:%M UTC"))
 
 
-def page_context(request: Request) -> dict[str, Any]:
-    """What base.html gives money.js: the credit token's symbol and decimals."""
-    t = token()
-    return {"token": {"symbol": t.symbol, "decimals": t.decimals}}
-
-
 def register(env: Environment) -> None:
     """Install the display filters on the pages' template environment."""
     env.filters["amount"] = format_amount
     env.filters["when"] = when
+    # What base.html gives money.js: the same for every page, so a global, not per request.
+    t = token()
+    env.globals["token"] = {"symbol": t.symbol, "decimals": t.decimals}

@@ -27,8 +27,7 @@ if TYPE_CHECKING:
 WEB = Path(__file__).resolve().parents[2] / "web"
 # Every page router renders with this object, so each page gets the request's locale.
 templates = i18n.LocalizedTemplates(env=i18n.template_environment(WEB / "templates"),
-                                    context_processors=[i18n.page_context,
-                                                        display.page_context])
+                                    context_processors=[i18n.page_context])
 display.register(templates.env)
 
 router = bounded_router(include_in_schema=False)
