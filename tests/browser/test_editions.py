@@ -45,7 +45,10 @@ async def test_merchant_sells_and_a_consumer_verifies_the_coupon_from_its_qr(
     await page.click("#signin-form button[type=submit]")
     await page.wait_for_url(url + "/me")
 
-    await page.click("nav >> text=Editions")
+    # On a phone the merchant's links are behind the Menu button.
+    await expect(page.locator("#site-nav")).to_be_hidden()
+    await page.click("#menu-toggle")
+    await page.click("#site-nav >> text=Editions")
     await page.wait_for_url(url + "/editions")
     await expect(page.locator("#editions-empty")).to_be_visible()
     await page.fill("#ed-brand", "Lotus")
@@ -53,7 +56,15 @@ async def test_merchant_sells_and_a_consumer_verifies_the_coupon_from_its_qr(
     await page.fill("#ed-terms", "One pot of jasmine tea for two. No cash value.")
     await page.fill("#ed-prefix", "TEA")
     await page.fill("#ed-pieces", "99")
-    await page.fill("#ed-price", "450")
+    # The price is typed in CCC (issue 24: 25 used to mean 0.000025 CCC); a bad one is
+    # refused in the page, naming the field.
+    for typed, refusal in (("4.1234567", "List price has more than 6 decimals"),
+                           ("-1", "List price must not be negative"),
+                           ("four", "List price must be a number such as 12.50")):
+        await page.fill("#ed-price", typed)
+        await page.click("#edition-form button[type=submit]")
+        await expect(page.locator("#edition-result")).to_have_text(f"Not created: {refusal}")
+    await page.fill("#ed-price", "4.50")
     await page.click("#edition-form button[type=submit]")
     await expect(page.locator("#edition-result")).to_contain_text("Registered edition",
                                                                   timeout=20_000)
@@ -88,6 +99,7 @@ async def test_merchant_sells_and_a_consumer_verifies_the_coupon_from_its_qr(
     await row.locator("a", has_text="public page").click()
     await expect(page.locator("#edition-sold")).to_have_text("3")
     await expect(page.locator("#edition-cap")).to_have_text("99")
+    await expect(page.locator("#edition-price")).to_have_text("4.500000 CCC")
     # The badge is computed in this browser, by default against the platform's relay.
     await expect(page.locator("#badge-state")).to_contain_text("verified ✓", timeout=20_000)
     await page.screenshot(path=str(SHOTS / "edition-page.png"), full_page=True)

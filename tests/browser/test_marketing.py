@@ -142,12 +142,13 @@ async def test_a_rule_set_in_the_editor_reports_to_the_inbox_and_info_reaches_th
     await inbox.reload()
     rows = inbox.locator("#inbox-table tr[data-id]")
     await expect(rows).to_have_count(2, timeout=10_000)
-    await expect(rows.first).to_contain_text("page_views: 10 · unique_visitors: 5")
-    await expect(rows.last).to_contain_text("page_views: 6 · unique_visitors: 3")
+    # Indicators in words, not their JSON keys (issue 24).
+    await expect(rows.first).to_contain_text("page views: 10 · unique visitors: 5")
+    await expect(rows.last).to_contain_text("page views: 6 · unique visitors: 3")
     await inbox.select_option("#inbox-indicator", "unique_visitors")
     await expect(inbox.locator("#inbox-chart")).to_have_attribute("data-points", "2")
     await expect(inbox.locator("#inbox-chart-note")).to_have_text(
-        "unique_visitors in the last 2 report(s): 3, 5")
+        "unique visitors in the last 2 report(s): 3, 5")
     await rows.first.locator("button").click()
     await expect(inbox.locator("#report-reproduced")).to_contain_text("✓", timeout=10_000)
     onchain = await inbox.locator("#report-onchain").text_content()

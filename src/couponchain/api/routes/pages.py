@@ -18,7 +18,8 @@ from couponchain.domain.edition_slots import CouponStatus
 from couponchain.errors import CouponChainError
 from couponchain.services import edition_views
 from couponchain.services.editions import serial_text
-from couponchain.web import i18n, qr
+from couponchain.services.participant_names import names_by_address
+from couponchain.web import display, i18n, qr
 
 if TYPE_CHECKING:
     from couponchain.runtime import Runtime
@@ -27,6 +28,7 @@ WEB = Path(__file__).resolve().parents[2] / "web"
 # Every page router renders with this object, so each page gets the request's locale.
 templates = i18n.LocalizedTemplates(env=i18n.template_environment(WEB / "templates"),
                                     context_processors=[i18n.page_context])
+display.register(templates.env)
 
 router = bounded_router(include_in_schema=False)
 #: Coupons listed per page on an edition's public page.
@@ -112,7 +114,11 @@ async def coupon_page(request: Request, serial: str, runtime: RuntimeDep) -> HTM
         context["error"] = exc.message
         return templates.TemplateResponse(request, "editions/coupon.html", context,
                                           status_code=exc.status)
+    people = [coupon["owner"], coupon["edition"]["merchant"]]
+    for step in coupon["history"]:
+        people += [step.get("from"), step.get("to"), step.get("by")]
     context.update(coupon=coupon, edition=coupon["edition"],
+                   names=await names_by_address(runtime.db, people),
                    qr=request.url_for("coupon_qr", serial=coupon["serial"]),
                    **_badge(request, runtime, coupon["serial"]))
     return _proof_page(templates.TemplateResponse(request, "editions/coupon.html", context))
@@ -155,4 +161,6 @@ async def edition_page(request: Request, runtime: RuntimeDep,
                            "status": CouponStatus(r.status).name.lower(), "owner": r.owner}
                           for r in rows[:PAGE_SIZE]]
     context["next_after"] = rows[PAGE_SIZE - 1].serial if len(rows) > PAGE_SIZE else None
+    context["names"] = await names_by_address(
+        runtime.db, [edition["merchant"], *(c["owner"] for c in context["coupons"])])
     return _proof_page(templates.TemplateResponse(request, "editions/edition.html", context))

@@ -17,22 +17,18 @@ from couponchain.api.deps import RuntimeDep
 from couponchain.api.routes.pages import templates
 from couponchain.errors import CouponChainError, InvalidInput
 from couponchain.services import promotion_views as views
+from couponchain.services.participant_names import names_by_address
+from couponchain.web.money import format_amount
 
 router = bounded_router(include_in_schema=False)
 
-#: Decimals of the credit token (CCC): amounts are kept in its smallest unit.
-TOKEN_DECIMALS = 6
-TOKEN_SYMBOL = "CCC"
 _LARGEST_ID = 2**63 - 1
 
 
 def token_amount(units: int | None) -> str:
-    """An amount in the smallest unit as CCC text, e.g. 1250000 -> "1.250000 CCC"."""
-    if units is None:
-        return ""
-    sign = "-" if units < 0 else ""
-    whole, fraction = divmod(abs(units), 10**TOKEN_DECIMALS)
-    return f"{sign}{whole}.{fraction:0{TOKEN_DECIMALS}d} {TOKEN_SYMBOL}"
+    """An amount in the smallest unit as CCC text, e.g. 1250000 -> "1.250000 CCC"
+    (the pages' one formatter, web/money.py; templates may use its `amount` filter)."""
+    return format_amount(units)
 
 
 @router.get("/promotions", response_class=HTMLResponse)
@@ -77,5 +73,8 @@ async def promotion_coupon_page(request: Request, coupon_id: str,
         context["error"] = exc.message
         return templates.TemplateResponse(request, "promotions/coupon.html", context,
                                           status_code=exc.status)
-    context.update(coupon=coupon, round=round_)
+    people = [coupon.get("holder"), *(p.get(k) for p in coupon.get("path") or ()
+                                      for k in ("from", "to", "by"))]
+    context.update(coupon=coupon, round=round_,
+                   names=await names_by_address(runtime.db, people))
     return templates.TemplateResponse(request, "promotions/coupon.html", context)

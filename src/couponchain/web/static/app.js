@@ -93,7 +93,61 @@ async function signOut() {
   location.href = "/";
 }
 
+// The navigation shows each role its own pages (data-roles on each link, see
+// templates/nav.html); signed out, the links marked "anyone".
+function showNav(me) {
+  const role = me ? me.role : "anyone";
+  for (const link of document.querySelectorAll("#site-nav a[data-roles]")) {
+    link.hidden = !link.dataset.roles.split(" ").includes(role);
+  }
+}
+
+// On a phone the navigation folds behind the Menu button (app.css shows the button).
+function setUpMenu() {
+  const toggle = $("menu-toggle");
+  if (!toggle) return;
+  toggle.onclick = () => {
+    const open = toggle.getAttribute("aria-expanded") !== "true";
+    toggle.setAttribute("aria-expanded", String(open));
+    document.body.classList.toggle("menu-open", open);
+  };
+}
+
+// "7 Dec 2026, 14:43" in the reader's language and time zone, from an ISO text or
+// epoch seconds; "" for none. Every page writes its dates with this.
+function localTime(value) {
+  if (value === null || value === undefined || value === "") return "";
+  const at = typeof value === "number" || /^\d+$/.test(String(value))
+    ? new Date(Number(value) * 1000) : new Date(value);
+  if (Number.isNaN(at.getTime())) return String(value);
+  return at.toLocaleString(document.documentElement.lang || undefined,
+                           { dateStyle: "medium", timeStyle: "short" });
+}
+
+// The server writes moments as <time datetime=… data-local> in UTC (web/display.py):
+// rewritten here in local time, the UTC text kept as the tooltip.
+function localizeTimes(root = document) {
+  for (const el of root.querySelectorAll("time[data-local]")) {
+    if (!el.title) el.title = el.textContent;
+    el.textContent = localTime(el.dateTime);
+  }
+}
+
+// An address or a hash for auditors, behind a toggle (as templates/people.html does):
+// <details><summary>label</summary><code>value</code></details>.
+function auditDetails(value, label) {
+  const details = document.createElement("details");
+  details.className = "audit";
+  const summary = document.createElement("summary");
+  summary.textContent = label || t("details");
+  const code = document.createElement("code");
+  code.textContent = value || "";
+  details.append(summary, code);
+  return details;
+}
+
 function showHeader(me) {
+  showNav(me);
   if (!me) return;
   $("who").textContent = me.name + " (" + roleName(me.role) + ")";
   $("signin-link").hidden = true;
@@ -204,7 +258,9 @@ function drawLine(canvas, values) {
 }
 
 document.addEventListener("DOMContentLoaded", async () => {
+  localizeTimes();
   setUpLanguages();
+  setUpMenu();
   setUpSignin();
   setUpTour();
   const me = await whoAmI();

@@ -119,14 +119,21 @@ function setUpCreate() {
   $("edition-form").onsubmit = async (event) => {
     event.preventDefault();
     const box = $("edition-result");
+    let price;
+    try {  // typed in the token's display unit (money.js); the API takes the smallest unit
+      price = window.CouponChainMoney.parseAmount($("ed-price").value, "price", t("List price"));
+    } catch (error) {
+      show(box, t("Not created: {error}", { error: error.message }), true);
+      return;
+    }
     show(box, t("Registering on chain…"));
     try {
       const created = await api("/v1/editions", {
         method: "POST", headers: { "Idempotency-Key": newKey() },
-        body: JSON.stringify({
+        body: window.CouponChainMoney.json({
           brand: $("ed-brand").value, title: $("ed-title").value, terms: $("ed-terms").value,
           prefix: $("ed-prefix").value.trim().toUpperCase(),
-          total_pieces: Number($("ed-pieces").value), price: Number($("ed-price").value),
+          total_pieces: Number($("ed-pieces").value), price,
           valid_from: new Date($("ed-from").value).toISOString(),
           valid_until: new Date($("ed-until").value).toISOString(),
         }),
@@ -146,13 +153,22 @@ function setUpSale() {
   $("sale-form").onsubmit = async (event) => {
     event.preventDefault();
     const box = $("sale-result");
-    show(box, t("Recording on chain…"));
     const body = { buyer: $("sale-buyer").value.trim(), channel: $("sale-channel").value,
                    order_ref: $("sale-order").value.trim() };
-    if ($("sale-price").value.trim()) body.price = Number($("sale-price").value);
+    try {
+      if ($("sale-price").value.trim()) {
+        body.price = window.CouponChainMoney.parseAmount($("sale-price").value, "price",
+                                                         t("Price paid"));
+      }
+    } catch (error) {
+      show(box, t("Not recorded: {error}", { error: error.message }), true);
+      return;
+    }
+    show(box, t("Recording on chain…"));
     try {
       const sold = await api(`/v1/editions/${consoleState.selected}/sales`, {
-        method: "POST", headers: { "Idempotency-Key": newKey() }, body: JSON.stringify(body),
+        method: "POST", headers: { "Idempotency-Key": newKey() },
+        body: window.CouponChainMoney.json(body),
       });
       const link = document.createElement("a");
       link.id = "sold-serial";
@@ -160,7 +176,8 @@ function setUpSale() {
       link.textContent = sold.coupon.serial;
       show(box, "");
       box.append(...tParts("Sold {serial} to {owner} in block {block}.",
-        { serial: link, owner: sold.coupon.owner, block: sold.block_number }));
+        { serial: link, owner: sold.coupon.owner_name || $("sale-buyer").value.trim(),
+          block: sold.block_number }));
       $("sale-order").value = "";
     } catch (error) {
       show(box, t("Not recorded: {error}", { error: problemText(error) }), true);

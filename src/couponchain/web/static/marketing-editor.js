@@ -151,17 +151,21 @@ function summary(rule) {
 function renderRules(data) {
   const current = data.history[0];
   $("rules-version").textContent = current
-    ? t("Version {version}, set at {when} (block {block}, tx {tx}); rules hash {hash}.",
-        { version: data.version, when: current.set_at, block: current.block_number,
-          tx: current.tx_hash, hash: data.rules_hash })
+    ? t("Version {version}, set at {when} (block {block}).",
+        { version: data.version, when: localTime(current.set_at), block: current.block_number })
     : t("Version 0: no rules yet. Pick indicators and a condition, then save.");
+  // The transaction and the rules hash for an auditor, behind toggles (issue 24).
+  if (current) {
+    $("rules-version").append(" ", auditDetails(current.tx_hash, t("transaction")), " ",
+                              auditDetails(data.rules_hash, t("rules hash")));
+  }
   const list = $("rules-list");
   list.replaceChildren();
   const rules = data.rules ? data.rules.rules : [];
   for (const rule of rules.length ? rules : [undefined]) list.append(ruleFieldset(rule));
   renumber();
   $("rules-history").replaceChildren(...data.history.map((v) => el("tr", {},
-    el("td", { textContent: String(v.version) }), el("td", { textContent: v.set_at }),
+    el("td", { textContent: String(v.version) }), el("td", { textContent: localTime(v.set_at) }),
     el("td", { textContent: v.rules.rules.map(summary).join("; ") || t("no rules") }))));
 }
 
@@ -221,12 +225,13 @@ function day(iso) {
 function fillInfo(data) {
   const c = data.current;
   $("info-version").textContent = c
-    ? t("Version {version} of {versions}, published at {when} (tx {tx}).",
-        { version: c.version, versions: data.history.length, when: c.updated_at, tx: c.tx_hash })
+    ? t("Version {version} of {versions}, published at {when}.",
+        { version: c.version, versions: data.history.length, when: localTime(c.updated_at) })
     : t("Nothing published yet.");
+  if (c) $("info-version").append(" ", auditDetails(c.tx_hash, t("transaction")));
   $("info-history").replaceChildren(...data.history.map((v) => el("tr", {},
     el("td", { textContent: String(v.version) }), el("td", { textContent: v.headline }),
-    el("td", { textContent: v.updated_at }))));
+    el("td", { textContent: localTime(v.updated_at) }))));
   if (!c) {
     const today = new Date();
     $("info-from").value = today.toISOString().slice(0, 10);

@@ -34,11 +34,30 @@ function scalar(value) {
   return null;
 }
 
+// An indicator's value as people read it: a ratio as a percentage, a list of
+// [name, count] pairs as "name count, …", never raw JSON.
 function shown(value) {
-  if (value && typeof value === "object" && "numerator" in value) {
-    return value.denominator ? value.numerator + "/" + value.denominator : t("n/a");
+  if (value === null || value === undefined) return t("n/a");
+  if (typeof value === "number") return value.toLocaleString();
+  if (typeof value === "object" && "numerator" in value) {
+    if (!value.denominator) return t("n/a");
+    const share = (100 * value.numerator) / value.denominator;
+    return `${share.toLocaleString(undefined, { maximumFractionDigits: 1 })} % ` +
+      `(${value.numerator}/${value.denominator})`;
   }
-  return typeof value === "object" ? JSON.stringify(value) : String(value);
+  if (Array.isArray(value)) {
+    return value.map((item) => (Array.isArray(item) ? item.map(shown).join(" ") : shown(item)))
+      .join(", ") || t("none");
+  }
+  if (typeof value === "object") {
+    return Object.entries(value).map(([k, v]) => `${indicatorName(k)} ${shown(v)}`).join(", ");
+  }
+  return String(value);
+}
+
+// An indicator's key ("conversion_rate") as words ("conversion rate").
+function indicatorName(key) {
+  return String(key).replace(/_/g, " ");
 }
 
 function renderTable(reports) {
@@ -47,8 +66,8 @@ function renderTable(reports) {
   for (const r of reports) {
     const row = table.insertRow();
     row.dataset.id = r.id;
-    const cells = [reportWord(r.trigger), r.period_start + " – " + r.period_end,
-      Object.entries(r.indicators).map(([k, v]) => k + ": " + shown(v)).join(" · "),
+    const cells = [reportWord(r.trigger), localTime(r.period_start) + " – " + localTime(r.period_end),
+      Object.entries(r.indicators).map(([k, v]) => indicatorName(k) + ": " + shown(v)).join(" · "),
       reportWord(r.status) + (r.chain_report_id ? " (#" + r.chain_report_id + ")" : ""),
       r.delivery ? t("{status} after {attempts} attempt(s)",
                      { status: reportWord(r.delivery.status), attempts: r.delivery.attempts })
@@ -98,7 +117,7 @@ function renderChart(reports) {
     for (const [k, v] of Object.entries(r.indicators)) if (scalar(v) !== null) names.add(k);
   }
   const chosen = select.value;
-  select.replaceChildren(...[...names].sort().map((n) => new Option(n, n)));
+  select.replaceChildren(...[...names].sort().map((n) => new Option(indicatorName(n), n)));
   if (names.has(chosen)) select.value = chosen;
   const name = select.value;
   const points = reports.slice(0, CHART_BARS).reverse()
@@ -107,7 +126,7 @@ function renderChart(reports) {
   drawBars($("inbox-chart"), points.map((p) => p.value), points.map((p) => "#" + p.id));
   $("inbox-chart-note").textContent = points.length
     ? t("{indicator} in the last {count} report(s): {values}",
-        { indicator: name, count: points.length, values: points.map((p) => p.value).join(", ") })
+        { indicator: indicatorName(name), count: points.length, values: points.map((p) => p.value).join(", ") })
     : t("Nothing to chart yet.");
 }
 
@@ -122,14 +141,14 @@ async function showReport(id) {
   $("report-onchain").textContent = r.onchain_hash || t("not yet published");
   $("report-recomputed").textContent = r.recomputed_hash;
   $("report-chain").textContent = r.chain_report_id
-    ? t("report #{id}, block {block}, tx {tx}",
-        { id: r.chain_report_id, block: r.block_number, tx: r.tx_hash })
+    ? t("report #{id}, block {block}", { id: r.chain_report_id, block: r.block_number })
     : reportWord(r.status);
+  if (r.chain_report_id) $("report-chain").append(" ", auditDetails(r.tx_hash, t("transaction")));
   const d = r.delivery;
   $("report-delivery").textContent = d ? deliveryText(d) : t("no webhook: inbox only");
   $("report-attempts").replaceChildren(...(d ? d.log : []).map((a) => {
     const li = document.createElement("li");
-    li.textContent = `${new Date(a.at * 1000).toISOString()} → ` +
+    li.textContent = `${localTime(a.at)} → ` +
       (a.status_code ? "HTTP " + a.status_code : t("no answer")) + (a.error ? ` (${a.error})` : "");
     return li;
   }));

@@ -88,7 +88,8 @@ async function renderAwards(campaignId) {
     row.dataset.status = a.status;
     cell(row, `#${a.id}`);
     cell(row, a.prize_name || String(a.prize_index));
-    cell(row, a.consumer, "address");
+    // The winner's address for an auditor, behind a toggle (the award rows carry no name).
+    cell(row, "", "address").append(auditDetails(a.consumer, t("winner")));
     cell(row, statusText(a), "award-status");
     renderAction(a, cell(row, ""), campaignId);
     body.appendChild(row);

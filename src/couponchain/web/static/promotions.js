@@ -6,31 +6,16 @@
 
 (() => {
 const REFRESH_MS = 3000;
-const UNIT = 1000000n; // CCC has 6 decimals
 
 function newKey() {
   return crypto.randomUUID ? crypto.randomUUID() : Date.now() + "-" + Math.random();
 }
 
-// "1.250000 CCC" from 1250000 (a number or a decimal string).
-function ccc(units) {
-  if (units === null || units === undefined) return "";
-  const n = BigInt(units), a = n < 0n ? -n : n;
-  return `${n < 0n ? "-" : ""}${a / UNIT}.${String(a % UNIT).padStart(6, "0")} CCC`;
-}
-
-function fieldError(field, message) {
-  const error = new Error(message);
-  error.problem = { field, detail: message };
-  return error;
-}
-
-// The smallest unit from text such as "12.5"; refuses more than 6 decimals.
-function toUnits(text, field) {
-  const m = /^\s*(\d+)(?:\.(\d{0,6}))?\s*$/.exec(text);
-  if (!m) throw fieldError(field, t("must be an amount in CCC with at most 6 decimals"));
-  return BigInt(m[1]) * UNIT + BigInt((m[2] || "").padEnd(6, "0"));
-}
+// Amounts in the token's display unit, both ways: the shared helpers of money.js
+// (loaded by base.html), under the names these pages have always used.
+const { fieldError } = window.CouponChainMoney;
+const ccc = (units) => window.CouponChainMoney.formatAmount(units);
+const toUnits = (text, field, label) => window.CouponChainMoney.parseAmount(text, field, label);
 
 function wholeNumber(text, field) {
   if (!/^\s*\d+\s*$/.test(String(text))) throw fieldError(field, t("must be a whole number"));

@@ -111,12 +111,12 @@ function trustedRegistry(anchor) {
   const published = String(anchor.registry || "");
   if (!saved) {
     localStorage.setItem(key, published);
-    return { registry: published, note: t("First check in this browser: trusting registry {registry}, the one the platform publishes (saved here). Compare it with the address the platform publishes elsewhere.", { registry: published }) };
+    return { registry: published, note: { address: published, text: t("First check in this browser: trusting the registry the platform publishes (saved here). Compare its address with the one the platform publishes elsewhere.") } };
   }
   if (saved.toLowerCase() !== published.toLowerCase()) {
     return { registry: saved, changed: published, warning: t("WARNING: the platform now publishes registry {published}, but this browser trusted {saved}. The check uses {saved}. Do not trust the new address unless the platform announced the change.", { published, saved }) };
   }
-  return { registry: saved, note: t("Registry {registry}, trusted in this browser since its first check.", { registry: saved }) };
+  return { registry: saved, note: { address: saved, text: t("The registry trusted in this browser since its first check.") } };
 }
 
 // What the page shows for each proven value (data-proof names), as text.
@@ -129,7 +129,8 @@ function expectedTexts(serial, proven, editionId) {
     serial, edition_id: String(editionId), owner: word?.owner,
     status: word ? words[word.status] || word.status : undefined,
     cap: String(proven.cap), sold: String(proven.sold), redeemed: String(proven.redeemed),
-    voided: String(proven.voided), price: String(proven.price),
+    voided: String(proven.voided),
+    price: window.CouponChainMoney.formatAmount(proven.price),  // as the page shows money
     valid_from: iso(proven.valid_from), valid_until: iso(proven.valid_until),
     brand: string("brand", 2), title: string("title", 4), prefix: string("prefix", 1),
     merchant: "0x" + proven.merchant.toString(16).padStart(40, "0"),
@@ -147,7 +148,12 @@ function checkShown(expected) {
     const shown = el.textContent.trim();
     let ok;
     let want = expected[name];
-    if (name === "terms") {  // the terms shown must hash to the proven content hash
+    if (el.localName === "time") {
+      // A moment (web/display.py's `when`): its datetime is the proven one, and its text
+      // is that moment as app.js writes it in the reader's time zone.
+      localizeTimes(el.parentElement);
+      ok = Boolean(want) && el.dateTime === want && el.textContent.trim() === localTime(want);
+    } else if (name === "terms") {  // the terms shown must hash to the proven content hash
       want = expected.content_hash;
       ok = "0x" + keccakHex(new TextEncoder().encode(el.textContent)) === want;
     } else {
@@ -155,7 +161,10 @@ function checkShown(expected) {
     }
     el.classList.remove("proven", "disproven");
     el.classList.add(ok ? "proven" : "disproven");
-    if (ok) proven.push(name === "terms" ? label : `${label} ${shown}`);
+    // Addresses and hashes are named, not written out: people read the badge (the
+    // values stay on the page, behind their details toggles, for an auditor).
+    const opaque = name === "terms" || /^0x[0-9a-f]{40,}$/i.test(shown);
+    if (ok) proven.push(opaque ? label : `${label} ${shown}`);
     else {
       const otherTerms = t("other terms");  // (babel extracts no t() nested in another's args)
       failed.push(t("the page shows {label} = {shown}, the chain says {proven}",
@@ -185,7 +194,8 @@ function show(badge, state, headline, lines) {
   details.replaceChildren(...lines.filter(Boolean).map((line) => {
     const p = document.createElement("p");
     if (typeof line === "string") p.textContent = line;
-    else { p.textContent = line.text; p.className = line.className; }
+    else { p.textContent = line.text; p.className = line.className || ""; }
+    if (line.address) p.append(" ", auditDetails(line.address, t("address")));  // for auditors
     return p;
   }));
 }

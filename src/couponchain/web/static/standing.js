@@ -54,9 +54,7 @@ function participantRow(section, row, actions) {
   const tr = document.createElement("tr");
   tr.dataset.id = row.id;
   const address = document.createElement("td");
-  const code = document.createElement("code");
-  code.textContent = row.address;
-  address.append(code);
+  address.append(auditDetails(row.address));
   tr.append(cell(row.name), address, cell(standingLabel(row)), cell(row.standing_reason));
   const td = document.createElement("td");
   td.append(...actions);
