@@ -136,6 +136,8 @@ POLICY: dict[tuple[str, str], dict[str, Expect]] = {
     ("POST", "/v1/write-offs"): policy(ok=SELLERS),
     # Each merchant sets its own spending cap for incentives; nobody sets it for it.
     ("PUT", "/v1/merchants/{merchant_id}/incentive-cap"): policy(ok=(MERCHANT_A,)),
+    # The bounds on every originator's rebate terms are the platform's alone.
+    ("PUT", "/v1/rebate-bounds"): policy(ok=(PLATFORM,)),
     # payouts: everyone withdraws their own (nobody here has anything claimable: 409).
     ("POST", "/v1/payouts/me/withdraw"): policy(authorized=SIGNED_IN),
     ("POST", "/v1/credits"): policy(ok=(PLATFORM,)),
@@ -603,6 +605,13 @@ async def _product(w: World, role: str, expect: Expect) -> Req:
 async def _open_batch(w: World, role: str, expect: Expect) -> Req:
     return Req(f"/v1/products/{w.closed_product_id}/batches",
                {"price": 1_000, "circulation": 5, "rebate_bps": 0})
+
+
+@builds("PUT", "/v1/rebate-bounds")
+async def _rebate_bounds(w: World, role: str, expect: Expect) -> Req:
+    # The deployment's own bounds: allowed, and nothing else in the matrix moves.
+    return Req("/v1/rebate-bounds", {"max_rebate_bps": 3_000, "min_promoter_share_bps": 500,
+                                     "max_promoter_share_bps": 5_000})
 
 
 @builds("POST", "/v1/products/{product_id}/batches/current:close")
