@@ -1,6 +1,8 @@
 """Stateful invariants of contracts/prizes.vy.
 
-Random participants create campaigns, award, claim, revoke and let time pass.
+Random participants create campaigns, award, claim (with the winner's
+signature, or a forged, misdirected or expired one), revoke, adjust running
+campaigns (window, stock, terminals) and let time pass.
 A ghost model predicts the exact outcome of every call (the revert string or
 the new state). After every step: per prize `claimed <= awarded <= quantity`
 and the counters equal the ghost's; an award is claimed at most once; no
@@ -16,7 +18,15 @@ from dataclasses import dataclass, field
 import boa
 from hypothesis import strategies as st
 from hypothesis.stateful import initialize, invariant, rule
-from prizes_setup import STATUS_AWARDED, STATUS_CLAIMED, STATUS_REVOKED, ZERO, prize_counters
+from prizes_setup import (
+    STATUS_AWARDED,
+    STATUS_CLAIMED,
+    STATUS_REVOKED,
+    ZERO,
+    claim_signature,
+    keyed_consumer,
+    prize_counters,
+)
 from storage_reader import StorageReader
 
 from conftest import ContractMachine, deployer, quiet
@@ -35,8 +45,16 @@ PARTICIPANTS = {
     "C3": (Role.CONSUMER, None),
     "X": (Role.NONE, None),
 }
-ADDRESS = {name: boa.env.generate_address(f"prizes_stateful_{name}") for name in PARTICIPANTS}
+# Consumers hold keys: a claim carries its winner's signature.
+KEYS = {name: keyed_consumer(f"stateful {name}") for name, (role, _) in PARTICIPANTS.items()
+        if role == Role.CONSUMER}
+ADDRESS = {name: KEYS[name].address if name in KEYS
+           else boa.env.generate_address(f"prizes_stateful_{name}") for name in PARTICIPANTS}
 NAME_OF = {address: name for name, address in ADDRESS.items()}
+STRANGER_KEY = keyed_consumer("stateful stranger")
+ERR_NOT_SIGNED = "prizes: claim not signed by the consumer"
+# How a claim's signature is made: the winner's own, or a bad one.
+forgeries = st.sampled_from(["stranger", "other award", "expired", "other merchant"])
 
 callers = st.sampled_from(["M1", "M1", "T1", "T1", "T1b", "M2", "T2", "C1", "P", "X"])
 recipients = st.sampled_from(["C1", "C2", "C3"] * 4 + ["T1", "X"])
@@ -253,7 +271,40 @@ class PrizesMachine(ContractMachine):
     )
     def claim(self, caller, picks, by_eligible, live, at_terminals):
         """`claim_batch` by a terminal, or `claim_batch_at` by a merchant naming
-        the terminal of each claim (drawn, or an eligible one when `by_eligible`)."""
+        the terminal of each claim (drawn, or an eligible one when `by_eligible`),
+        each with its winner's signature."""
+        self._claim(caller, picks, by_eligible, live, at_terminals, ["good"] * len(picks))
+
+    @rule(
+        caller=callers,
+        picks=st.lists(st.tuples(st.integers(0, 40), mostly, rarely, callers), min_size=1,
+                       max_size=3),
+        at_terminals=st.booleans(),
+        forged=st.integers(0, 2),
+        how=forgeries,
+    )
+    def claim_with_a_bad_signature(self, caller, picks, at_terminals, forged, how):
+        """An eligible caller's batch in which one claim carries no valid signature
+        of its winner: refused whole (if nothing before it failed), whoever sends it."""
+        kinds = ["good"] * len(picks)
+        kinds[forged % len(picks)] = how
+        self._claim(caller, picks, True, True, at_terminals, kinds)
+
+    def _signature(self, award_id: int, kind: str, expiry: int) -> bytes:
+        award = self.awards.get(award_id)
+        if award is None or award.consumer not in KEYS:
+            return bytes(65)
+        merchant = ADDRESS[self.campaigns[award.campaign].merchant]
+        key, signed_award = KEYS[award.consumer], award_id
+        if kind == "stranger":
+            key = STRANGER_KEY
+        elif kind == "other award":
+            signed_award = award_id + 1
+        elif kind == "other merchant":
+            merchant = ADDRESS["M2" if merchant == ADDRESS["M1"] else "M1"]
+        return claim_signature(self.prizes, key, signed_award, award.campaign, merchant, expiry)
+
+    def _claim(self, caller, picks, by_eligible, live, at_terminals, kinds):
         ids = [self._pick_award(p, live, unknown) for p, _, unknown, _ in picks]
         terminals = [t for _, _, _, t in picks]
         first = self.awards.get(ids[0])
@@ -269,7 +320,7 @@ class PrizesMachine(ContractMachine):
             consumers.append(award.consumer if award is not None and right else "C3")
         now, error = boa.env.timestamp, None
         claimed, counts = set(), {}
-        for award_id, who, terminal in zip(ids, consumers, terminals, strict=True):
+        for award_id, who, terminal, kind in zip(ids, consumers, terminals, kinds, strict=True):
             award = self.awards.get(award_id)
             if award is None:
                 error = "prizes: unknown award"
@@ -292,6 +343,10 @@ class PrizesMachine(ContractMachine):
                 error = "prizes: award already claimed"
             elif award.status == STATUS_REVOKED:
                 error = "prizes: award revoked"
+            elif kind == "expired":
+                error = "prizes: claim signature expired"
+            elif kind != "good":
+                error = ERR_NOT_SIGNED
             elif self.claims.get(key, 0) + counts.get(key, 0) >= campaign.limit:
                 error = "prizes: per-consumer limit reached"
             if error:
@@ -299,12 +354,15 @@ class PrizesMachine(ContractMachine):
             claimed.add(award_id)
             counts[key] = counts.get(key, 0) + 1
         args = (ids, [ADDRESS[w] for w in consumers])
+        expiries = [now - 1 if kind == "expired" else now + 600 for kind in kinds]
+        signed = (expiries, [self._signature(i, kind, expiry)
+                             for i, kind, expiry in zip(ids, kinds, expiries, strict=True)])
         if at_terminals:
             self._call(caller, error, self.prizes.claim_batch_at, *args,
-                       [ADDRESS[t] for t in terminals])
+                       [ADDRESS[t] for t in terminals], *signed)
         else:
             terminals = [caller] * len(ids)
-            self._call(caller, error, self.prizes.claim_batch, *args)
+            self._call(caller, error, self.prizes.claim_batch, *args, *signed)
         if error is None:
             for award_id, terminal in zip(ids, terminals, strict=True):
                 award = self.awards[award_id]
