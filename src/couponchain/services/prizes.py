@@ -31,11 +31,13 @@ from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from couponchain.chain.gateway import Call, OpResult
+from couponchain.domain import prize_claim_consent as claim_consent
 from couponchain.domain import prize_codes
 from couponchain.domain.roles import Role
 from couponchain.errors import ContractRevert, Forbidden, InvalidInput, NotFound
 from couponchain.services import prize_views as views
 from couponchain.services.participants import Caller
+from couponchain.services.prize_changes import CampaignChanges
 from couponchain.services.prize_claims import ClaimDesk, RecentScans
 from couponchain.services.prize_conditions import AWARDED, CLAIMED, REVOKED
 from couponchain.services.prize_recorder import ClaimRecorder
@@ -130,7 +132,7 @@ class _Signals:
         self._events.clear()
 
 
-class PrizeService(ClaimDesk):
+class PrizeService(ClaimDesk, CampaignChanges):
     """Campaigns, awards, rotating codes, scans and claims (`ClaimDesk`)."""
 
     def __init__(self, runtime: Any) -> None:
@@ -372,14 +374,25 @@ class PrizeService(ClaimDesk):
         now = int(time.time())
         if campaign is not None and now >= campaign.ends:
             raise ContractRevert("prizes: claim window closed", field="id")
+        # The winner's own signature of the claim rides in the code: the contract
+        # records the claim only with it (keys are custodial: signed here for them).
+        claim = claim_consent.PrizeClaimConsent(
+            award=award_id, campaign=award.campaign_id, merchant=campaign.merchant,
+            expiry=now + claim_consent.claim_lifetime(
+                self.rt.settings.prize_offline_window_seconds))
+        signature = claim_consent.sign_claim(
+            claim, self.rt.chain_id, self.prizes_address,
+            (await self.rt.participants.signer(caller.id)).key)
         code = prize_codes.issue_code(award_id, award.consumer, now, CODE_LIFETIME,
-                                      self.code_signer)
+                                      self.code_signer, claim_expiry=claim.expiry,
+                                      claim_signature=signature)
         parsed = prize_codes.parse_code(code)
         return {"award_id": award_id, "code": code, "nonce": str(parsed.nonce),
                 "issued_at": views.iso(now), "expiry": parsed.expiry,
                 "expires_at": views.iso(parsed.expiry),
                 "refresh_in_seconds": CODE_LIFETIME - REFRESH_MARGIN,
                 "signer": self.code_signer.address,
+                "claim_signature_expires_at": views.iso(claim.expiry),
                 "qr_svg": qr.svg_data_uri(code)}
 
     # -- stats -----------------------------------------------------------------------
