@@ -55,6 +55,7 @@ STRANGER_KEY = keyed_consumer("stateful stranger")
 ERR_NOT_SIGNED = "prizes: claim not signed by the consumer"
 # How a claim's signature is made: the winner's own, or a bad one.
 forgeries = st.sampled_from(["stranger", "other award", "expired", "other merchant"])
+REASON = b"\x27" * 32  # a reason's hash: its text is kept off chain
 
 callers = st.sampled_from(["M1", "M1", "T1", "T1", "T1b", "M2", "T2", "C1", "P", "X"])
 recipients = st.sampled_from(["C1", "C2", "C3"] * 4 + ["T1", "X"])
@@ -68,7 +69,8 @@ terminal_options = st.sampled_from(["T1", "T1,T1b", "all", "all", "T2", "C1", "T
 @dataclass
 class GhostCampaign:
     merchant: str
-    terminals: set[str] | None  # None: all terminals of the merchant
+    terminals: set[str]  # listed terminals
+    all_terminals: bool  # every terminal of the merchant (the list is kept)
     starts: int
     ends: int
     limit: int
@@ -78,12 +80,10 @@ class GhostCampaign:
     revoked: list[int] = field(default_factory=list)
 
     def eligible(self, caller: str) -> bool:
-        if caller == self.merchant:
+        if caller == self.merchant or caller in self.terminals:
             return True
-        if self.terminals is None:
-            role, merchant = PARTICIPANTS[caller]
-            return role == Role.TERMINAL and merchant == self.merchant
-        return caller in self.terminals
+        role, merchant = PARTICIPANTS[caller]
+        return self.all_terminals and role == Role.TERMINAL and merchant == self.merchant
 
 
 @dataclass
@@ -208,7 +208,8 @@ class PrizesMachine(ContractMachine):
             n = len(quantities)
             self.campaigns[cid] = GhostCampaign(
                 caller,
-                None if all_terminals else set(listed),
+                set(listed),
+                all_terminals,
                 starts,
                 ends,
                 limit,
@@ -366,6 +367,10 @@ class PrizesMachine(ContractMachine):
         if error is None:
             for award_id, terminal in zip(ids, terminals, strict=True):
                 award = self.awards[award_id]
+                campaign = self.campaigns[award.campaign]
+                # Judged now: the campaign's terminals and window may change later.
+                assert campaign.eligible(terminal)
+                assert campaign.starts <= now < campaign.ends
                 award.status = STATUS_CLAIMED
                 award.claimed_by, award.claimed_at = terminal, now
                 self.campaigns[award.campaign].claimed[award.index] += 1
@@ -399,6 +404,89 @@ class PrizesMachine(ContractMachine):
             campaign.awarded[award.index] -= 1
             campaign.revoked[award.index] += 1
             self.touched.add(award_id)
+
+    # --- adjusting a running campaign (issue 27) ----------------------------------
+
+    def _adjustable(self, caller: str, pick: int, by_merchant: bool, reason: bool):
+        """(campaign id, ghost, caller, reason hash, the shared refusal or None)."""
+        cid = (pick - 1) % len(self.campaigns) + 1 if pick else len(self.campaigns) + 1
+        campaign = self.campaigns.get(cid)
+        if by_merchant and campaign is not None:
+            caller = campaign.merchant
+        error = None
+        if campaign is None:
+            error = "prizes: unknown campaign"
+        elif caller != campaign.merchant:
+            error = "prizes: caller is not the campaign's merchant"
+        elif boa.env.timestamp >= campaign.ends:
+            error = "prizes: campaign ended"
+        elif not reason:
+            error = "prizes: no reason"
+        return cid, campaign, caller, REASON if reason else bytes(32), error
+
+    @rule(caller=callers, pick=st.integers(0, 5), delta=st.integers(-10, 300),
+          by_merchant=mostly, reason=mostly)
+    def change_window(self, caller, pick, delta, by_merchant, reason):
+        cid, campaign, caller, hashed, error = self._adjustable(caller, pick, by_merchant, reason)
+        now = boa.env.timestamp
+        ends = max(0, now + delta)
+        if error is None and ends <= now:
+            error = "prizes: window end not in the future"
+        elif error is None and ends <= campaign.starts:
+            error = "prizes: empty or inverted window"
+        self._call(caller, error, self.prizes.change_window, cid, ends, hashed)
+        if error is None:
+            campaign.ends = ends
+            assert self.prizes.campaign(cid).ends == ends
+
+    @rule(caller=callers, pick=st.integers(0, 5), index=st.integers(0, 3),
+          quantity=st.integers(0, 8), by_merchant=mostly, reason=mostly)
+    def change_stock(self, caller, pick, index, quantity, by_merchant, reason):
+        cid, campaign, caller, hashed, error = self._adjustable(caller, pick, by_merchant, reason)
+        if error is None and index >= len(campaign.quantities):
+            error = "prizes: unknown prize"
+        elif error is None and quantity == 0:
+            error = "prizes: zero quantity"
+        elif error is None and quantity < campaign.awarded[index]:
+            error = "prizes: stock below awarded"
+        self._call(caller, error, self.prizes.change_stock, cid, index, quantity, hashed)
+        if error is None:
+            campaign.quantities[index] = quantity
+            self.new_prizes.add((cid, index))
+
+    @rule(caller=callers, pick=st.integers(0, 5),
+          added=st.lists(st.sampled_from(["T1", "T1b", "T2", "C1"]), max_size=2),
+          removed=st.lists(st.sampled_from(["T1", "T1b", "T2"]), max_size=2),
+          all_terminals=st.booleans(), by_merchant=mostly, reason=mostly)
+    def change_terminals(self, caller, pick, added, removed, all_terminals, by_merchant,
+                         reason):
+        cid, campaign, caller, hashed, error = self._adjustable(caller, pick, by_merchant, reason)
+        listed = set(campaign.terminals) if campaign is not None else set()
+        if error is None:
+            for t in removed:  # removals first, each once
+                if t not in listed:
+                    error = "prizes: terminal not listed"
+                    break
+                listed.discard(t)
+        if error is None:
+            for t in added:
+                if PARTICIPANTS[t][0] != Role.TERMINAL:
+                    error = "prizes: not a terminal"
+                elif PARTICIPANTS[t][1] != caller:
+                    error = "prizes: terminal of another merchant"
+                elif t in listed:
+                    error = "prizes: duplicate terminal"
+                if error:
+                    break
+                listed.add(t)
+        self._call(caller, error, self.prizes.change_terminals, cid,
+                   [ADDRESS[t] for t in added], [ADDRESS[t] for t in removed],
+                   all_terminals, hashed)
+        if error is None:
+            campaign.terminals, campaign.all_terminals = listed, all_terminals
+            for name in ("T1", "T1b", "T2", "M1"):
+                assert self.prizes.terminal_eligible(cid, ADDRESS[name]) == \
+                    campaign.eligible(name)
 
     @rule(seconds=st.integers(0, 60))
     def wait(self, seconds):
@@ -465,9 +553,7 @@ class PrizesMachine(ContractMachine):
         claimed: dict[tuple[int, int], int] = {}
         for award in self.awards.values():
             if award.status == STATUS_CLAIMED:
-                campaign = self.campaigns[award.campaign]
-                assert campaign.eligible(award.claimed_by)
-                assert campaign.starts <= award.claimed_at < campaign.ends
+                # Eligibility and window were asserted when the claim was made.
                 key = (award.campaign, award.index)
                 claimed[key] = claimed.get(key, 0) + 1
         for cid, ghost in self.campaigns.items():
