@@ -131,7 +131,7 @@ async def test_consumer_qr_to_terminal_claim_with_a_live_dashboard(
         "name": "prize.png", "mimeType": "image/png", "buffer": await qr.screenshot()})
     await expect(terminal.locator("#verdict-title")).to_have_text("Ready to hand out",
                                                                   timeout=10_000)
-    await expect(terminal.locator("#conditions li.ok")).to_have_count(7)
+    await expect(terminal.locator("#conditions li.ok")).to_have_count(8)  # winner_signed too
     await expect(terminal.locator("#conditions li[data-name=terminal_eligible]")).to_contain_text(
         "✓")
     await expect(terminal.locator("#claim-info")).to_contain_text("Tote")
