@@ -32,10 +32,9 @@ from rich.progress import Progress
 from rich.table import Table
 from sqlalchemy import select
 
-from couponchain.domain import prize_codes
 from couponchain.domain.roles import Role
 from couponchain.services.prizes import CampaignRequest
-from couponchain.store.models import PrizeClaim
+from couponchain.store.models import PrizeAward, PrizeClaim
 
 console = Console(file=sys.stdout)
 
@@ -83,11 +82,13 @@ async def main(args: argparse.Namespace) -> None:
             for award_id in mine:
                 await asyncio.sleep(max(0.0, due - time.perf_counter()))
                 due += args.interval
-                # The phone's code: signed as GET /v1/prize-awards/{id}/code does,
-                # without drawing its QR image (the phone shows it, not the till).
-                code = prize_codes.issue_code(award_id, owner[award_id].address,
-                                              int(time.time()), 20,
-                                              runtime.prizes.code_signer.key)
+                # The phone's code, with the winner's claim signature: issued as
+                # GET /v1/prize-awards/{id}/code does, without drawing its QR image
+                # (the phone shows it, not the till).
+                award = PrizeAward(id=award_id, campaign_id=campaign["id"],
+                                   consumer=owner[award_id].address)
+                code = await runtime.prizes.signed_code(award, merchant.address,
+                                                        owner[award_id].id, int(time.time()))
                 t0 = time.perf_counter()
                 try:
                     scan = await runtime.prizes.scan(terminals[t], code)

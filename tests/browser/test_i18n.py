@@ -146,6 +146,6 @@ async def test_the_prize_terminal_speaks_chinese_online_and_offline(
     await terminal.press("#pz-code", "Enter")
     await expect(terminal.locator("#verdict-title")).to_have_text("离线：未加入队列")
     await expect(terminal.locator("#conditions li[data-name=format]")).to_contain_text(
-        "兑奖码格式：兑奖码应以 CCPZ1. 开头")
+        "兑奖码格式：兑奖码应以 CCPZ2. 开头")
     await _fits(terminal)
     await context.close()

@@ -122,7 +122,7 @@ async def test_consumer_qr_to_terminal_claim_with_a_live_dashboard(
     await phone.screenshot(path=str(SHOTS / "prize-consumer.png"), full_page=True)
     code = _decode_qr(await qr.screenshot(type="png"))
     assert code == await phone.locator("#prize-code").text_content()
-    assert code.startswith("CCPZ1.")
+    assert code.startswith("CCPZ2.")
 
     # The terminal uploads the QR as a photo: every condition passes; it confirms.
     terminal = await _signed_in(browser, url, w["till"]["api_key"], "/terminal", PHONE)
@@ -131,7 +131,7 @@ async def test_consumer_qr_to_terminal_claim_with_a_live_dashboard(
         "name": "prize.png", "mimeType": "image/png", "buffer": await qr.screenshot()})
     await expect(terminal.locator("#verdict-title")).to_have_text("Ready to hand out",
                                                                   timeout=10_000)
-    await expect(terminal.locator("#conditions li.ok")).to_have_count(7)
+    await expect(terminal.locator("#conditions li.ok")).to_have_count(8)  # winner_signed too
     await expect(terminal.locator("#conditions li[data-name=terminal_eligible]")).to_contain_text(
         "✓")
     await expect(terminal.locator("#claim-info")).to_contain_text("Tote")
@@ -284,4 +284,36 @@ async def test_merchant_revokes_an_unclaimed_award_with_a_reason(
     await expect(phone.locator("#awards")).to_contain_text("revoked: Winner entered twice",
                                                            timeout=10_000)
     await phone.close()
+    await dash.close()
+
+
+async def test_merchant_adjusts_a_running_campaign_from_the_dashboard(
+    site: tuple[str, Runtime], browser: Browser
+) -> None:
+    url, _ = site
+    w = await _world(url)
+    dash = await _signed_in(browser, url, w["shop"]["api_key"], f"/prizes/{w['campaign']['id']}")
+    await expect(dash.locator("#adjust")).to_be_visible(timeout=10_000)
+    # A window end in the past is refused, naming the contract's rule.
+    await dash.fill("#adjust-ends", "2020-01-01T00:00")
+    await dash.fill("#window-reason", "typo")
+    await dash.click("#window-submit")
+    await expect(dash.locator("#adjust-result")).to_contain_text(
+        "window end not in the future", timeout=20_000)
+    await dash.fill("#adjust-ends", datetime.fromtimestamp(time.time() + 7_200)
+                    .strftime("%Y-%m-%dT%H:%M"))
+    await dash.fill("#window-reason", "The fair runs longer")
+    await dash.click("#window-submit")
+    await expect(dash.locator("#adjust-result")).to_contain_text("The window now ends at",
+                                                                 timeout=20_000)
+    await dash.select_option("#adjust-prize", "0")
+    await dash.fill("#adjust-quantity", "9")
+    await dash.fill("#stock-reason", "More mugs arrived")
+    await dash.click("#stock-submit")
+    await expect(dash.locator("#adjust-result")).to_contain_text("The stock is now 9.",
+                                                                 timeout=20_000)
+    await expect(dash.locator("#stock-rows")).to_contain_text("9", timeout=10_000)
+    await expect(dash.locator("#changes-rows tr")).to_have_count(2)
+    await expect(dash.locator("#changes-rows")).to_contain_text("More mugs arrived")
+    await dash.screenshot(path=str(SHOTS / "prize-adjust.png"), full_page=True)
     await dash.close()

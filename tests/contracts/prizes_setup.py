@@ -1,8 +1,9 @@
 """Shared set-up for the prizes contract tests (unit, fuzz, stateful).
 
 `PrizeWorld` holds a registry with two merchants, three terminals (two bound to
-`merchant`, one to `other_merchant`), a few consumers and the prizes contract,
-plus helpers that act as a merchant or a terminal would.
+`merchant`, one to `other_merchant`), a few consumers (whose keys the tests
+hold, to sign their claims) and the prizes contract, plus helpers that act as
+a merchant, a terminal or a winner would.
 """
 
 from __future__ import annotations
@@ -10,8 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import boa
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from eth_utils import keccak
 
 from conftest import deployer, quiet
+from couponchain.domain import prize_claim_consent as claim_consent
 from couponchain.domain.roles import Role
 
 ZERO = "0x" + "00" * 20
@@ -21,6 +26,26 @@ STATUS_NONE = 0
 STATUS_AWARDED = 1
 STATUS_CLAIMED = 2
 STATUS_REVOKED = 3
+#: What a claim carries for an award whose consumer no test key signs for.
+NO_SIGNATURE = bytes(65)
+#: Seconds a test claim signature stays valid.
+CLAIM_LIFETIME = 3_600
+
+
+def keyed_consumer(name: str) -> LocalAccount:
+    """A deterministic consumer account whose key the tests hold."""
+    return Account.from_key(keccak(text=f"couponchain prizes test consumer {name}"))
+
+
+def claim_signature(prizes, account: LocalAccount, award_id: int, campaign_id: int,
+                    merchant: str, expiry: int, *, chain_id: int | None = None,
+                    contract: str | None = None) -> bytes:
+    """`account`'s EIP-712 signature of a prize claim (domain/prize_claim_consent.py)."""
+    claim = claim_consent.PrizeClaimConsent(award=award_id, campaign=campaign_id,
+                                            merchant=merchant, expiry=expiry)
+    return claim_consent.sign_claim(
+        claim, boa.env.evm.patch.chain_id if chain_id is None else chain_id,
+        contract or prizes.address, account.key)
 
 
 _COUNTER_BITS = 64
@@ -45,6 +70,7 @@ class PrizeWorld:
     second_terminal: str
     other_terminal: str
     consumers: list[str]
+    keys: dict[str, LocalAccount]
 
     def create(self, caller: str | None = None, **overrides) -> int:
         """Create a campaign (default: two prizes of 5 and 2, `terminal` only,
@@ -68,10 +94,33 @@ class PrizeWorld:
         with boa.env.prank(caller or self.merchant):
             return self.prizes.award(campaign_id, consumers, indexes)
 
+    def signed(self, award_ids: list[int]) -> tuple[list[int], list[bytes]]:
+        """(expiries, signatures) of each award's consumer's claim signature, valid
+        for an hour (`NO_SIGNATURE` for an unknown award)."""
+        expiry = boa.env.timestamp + CLAIM_LIFETIME
+        signatures = []
+        for award_id in award_ids:
+            award = self.prizes.award_of(award_id)
+            key = self.keys.get(award.consumer)
+            if award.status == STATUS_NONE or key is None:
+                signatures.append(NO_SIGNATURE)
+                continue
+            merchant = self.prizes.campaign(award.campaign_id).merchant
+            signatures.append(claim_signature(self.prizes, key, award_id, award.campaign_id,
+                                              merchant, expiry))
+        return [expiry] * len(award_ids), signatures
+
+    def signed_one(self, award_id: int) -> tuple[int, bytes]:
+        """(expiry, signature) of one award's claim, as `signed`."""
+        expiries, signatures = self.signed([award_id])
+        return expiries[0], signatures[0]
+
     def claim(self, award_ids: list[int], consumers: list[str], caller=None) -> None:
-        """Claim a batch as `terminal` (or `caller`)."""
+        """Claim a batch as `terminal` (or `caller`), each with its winner's signature."""
+        expiries, signatures = self.signed(award_ids)
         with boa.env.prank(caller or self.terminal):
-            self.prizes.claim_batch(award_ids, consumers)
+            self.prizes.claim_batch(award_ids, consumers, expiries[:len(consumers)],
+                                    signatures[:len(consumers)])
 
 
 def build_world(platform, merchant, other_merchant, terminal, consumers: int = 4) -> PrizeWorld:
@@ -80,7 +129,8 @@ def build_world(platform, merchant, other_merchant, terminal, consumers: int = 4
     `other_merchant` and `consumers` consumers) and the prizes contract."""
     second = boa.env.generate_address("prizes_second_terminal")
     other = boa.env.generate_address("prizes_other_terminal")
-    people = [boa.env.generate_address(f"prizes_consumer_{i}") for i in range(consumers)]
+    keyed = [keyed_consumer(str(i)) for i in range(consumers)]
+    people = [account.address for account in keyed]
     with boa.env.prank(platform):
         registry = deployer("registry").deploy()
         registry.register_batch(
@@ -99,4 +149,5 @@ def build_world(platform, merchant, other_merchant, terminal, consumers: int = 4
         second_terminal=second,
         other_terminal=other,
         consumers=people,
+        keys={account.address: account for account in keyed},
     )

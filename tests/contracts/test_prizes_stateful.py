@@ -1,6 +1,8 @@
 """Stateful invariants of contracts/prizes.vy.
 
-Random participants create campaigns, award, claim, revoke and let time pass.
+Random participants create campaigns, award, claim (with the winner's
+signature, or a forged, misdirected or expired one), revoke, adjust running
+campaigns (window, stock, terminals) and let time pass.
 A ghost model predicts the exact outcome of every call (the revert string or
 the new state). After every step: per prize `claimed <= awarded <= quantity`
 and the counters equal the ghost's; an award is claimed at most once; no
@@ -16,7 +18,15 @@ from dataclasses import dataclass, field
 import boa
 from hypothesis import strategies as st
 from hypothesis.stateful import initialize, invariant, rule
-from prizes_setup import STATUS_AWARDED, STATUS_CLAIMED, STATUS_REVOKED, ZERO, prize_counters
+from prizes_setup import (
+    STATUS_AWARDED,
+    STATUS_CLAIMED,
+    STATUS_REVOKED,
+    ZERO,
+    claim_signature,
+    keyed_consumer,
+    prize_counters,
+)
 from storage_reader import StorageReader
 
 from conftest import ContractMachine, deployer, quiet
@@ -35,8 +45,17 @@ PARTICIPANTS = {
     "C3": (Role.CONSUMER, None),
     "X": (Role.NONE, None),
 }
-ADDRESS = {name: boa.env.generate_address(f"prizes_stateful_{name}") for name in PARTICIPANTS}
+# Consumers hold keys: a claim carries its winner's signature.
+KEYS = {name: keyed_consumer(f"stateful {name}") for name, (role, _) in PARTICIPANTS.items()
+        if role == Role.CONSUMER}
+ADDRESS = {name: KEYS[name].address if name in KEYS
+           else boa.env.generate_address(f"prizes_stateful_{name}") for name in PARTICIPANTS}
 NAME_OF = {address: name for name, address in ADDRESS.items()}
+STRANGER_KEY = keyed_consumer("stateful stranger")
+ERR_NOT_SIGNED = "prizes: claim not signed by the consumer"
+# How a claim's signature is made: the winner's own, or a bad one.
+forgeries = st.sampled_from(["stranger", "other award", "expired", "other merchant"])
+REASON = b"\x27" * 32  # a reason's hash: its text is kept off chain
 
 callers = st.sampled_from(["M1", "M1", "T1", "T1", "T1b", "M2", "T2", "C1", "P", "X"])
 recipients = st.sampled_from(["C1", "C2", "C3"] * 4 + ["T1", "X"])
@@ -50,7 +69,8 @@ terminal_options = st.sampled_from(["T1", "T1,T1b", "all", "all", "T2", "C1", "T
 @dataclass
 class GhostCampaign:
     merchant: str
-    terminals: set[str] | None  # None: all terminals of the merchant
+    terminals: set[str]  # listed terminals
+    all_terminals: bool  # every terminal of the merchant (the list is kept)
     starts: int
     ends: int
     limit: int
@@ -60,12 +80,10 @@ class GhostCampaign:
     revoked: list[int] = field(default_factory=list)
 
     def eligible(self, caller: str) -> bool:
-        if caller == self.merchant:
+        if caller == self.merchant or caller in self.terminals:
             return True
-        if self.terminals is None:
-            role, merchant = PARTICIPANTS[caller]
-            return role == Role.TERMINAL and merchant == self.merchant
-        return caller in self.terminals
+        role, merchant = PARTICIPANTS[caller]
+        return self.all_terminals and role == Role.TERMINAL and merchant == self.merchant
 
 
 @dataclass
@@ -190,7 +208,8 @@ class PrizesMachine(ContractMachine):
             n = len(quantities)
             self.campaigns[cid] = GhostCampaign(
                 caller,
-                None if all_terminals else set(listed),
+                set(listed),
+                all_terminals,
                 starts,
                 ends,
                 limit,
@@ -253,7 +272,40 @@ class PrizesMachine(ContractMachine):
     )
     def claim(self, caller, picks, by_eligible, live, at_terminals):
         """`claim_batch` by a terminal, or `claim_batch_at` by a merchant naming
-        the terminal of each claim (drawn, or an eligible one when `by_eligible`)."""
+        the terminal of each claim (drawn, or an eligible one when `by_eligible`),
+        each with its winner's signature."""
+        self._claim(caller, picks, by_eligible, live, at_terminals, ["good"] * len(picks))
+
+    @rule(
+        caller=callers,
+        picks=st.lists(st.tuples(st.integers(0, 40), mostly, rarely, callers), min_size=1,
+                       max_size=3),
+        at_terminals=st.booleans(),
+        forged=st.integers(0, 2),
+        how=forgeries,
+    )
+    def claim_with_a_bad_signature(self, caller, picks, at_terminals, forged, how):
+        """An eligible caller's batch in which one claim carries no valid signature
+        of its winner: refused whole (if nothing before it failed), whoever sends it."""
+        kinds = ["good"] * len(picks)
+        kinds[forged % len(picks)] = how
+        self._claim(caller, picks, True, True, at_terminals, kinds)
+
+    def _signature(self, award_id: int, kind: str, expiry: int) -> bytes:
+        award = self.awards.get(award_id)
+        if award is None or award.consumer not in KEYS:
+            return bytes(65)
+        merchant = ADDRESS[self.campaigns[award.campaign].merchant]
+        key, signed_award = KEYS[award.consumer], award_id
+        if kind == "stranger":
+            key = STRANGER_KEY
+        elif kind == "other award":
+            signed_award = award_id + 1
+        elif kind == "other merchant":
+            merchant = ADDRESS["M2" if merchant == ADDRESS["M1"] else "M1"]
+        return claim_signature(self.prizes, key, signed_award, award.campaign, merchant, expiry)
+
+    def _claim(self, caller, picks, by_eligible, live, at_terminals, kinds):
         ids = [self._pick_award(p, live, unknown) for p, _, unknown, _ in picks]
         terminals = [t for _, _, _, t in picks]
         first = self.awards.get(ids[0])
@@ -269,7 +321,7 @@ class PrizesMachine(ContractMachine):
             consumers.append(award.consumer if award is not None and right else "C3")
         now, error = boa.env.timestamp, None
         claimed, counts = set(), {}
-        for award_id, who, terminal in zip(ids, consumers, terminals, strict=True):
+        for award_id, who, terminal, kind in zip(ids, consumers, terminals, kinds, strict=True):
             award = self.awards.get(award_id)
             if award is None:
                 error = "prizes: unknown award"
@@ -292,6 +344,10 @@ class PrizesMachine(ContractMachine):
                 error = "prizes: award already claimed"
             elif award.status == STATUS_REVOKED:
                 error = "prizes: award revoked"
+            elif kind == "expired":
+                error = "prizes: claim signature expired"
+            elif kind != "good":
+                error = ERR_NOT_SIGNED
             elif self.claims.get(key, 0) + counts.get(key, 0) >= campaign.limit:
                 error = "prizes: per-consumer limit reached"
             if error:
@@ -299,15 +355,22 @@ class PrizesMachine(ContractMachine):
             claimed.add(award_id)
             counts[key] = counts.get(key, 0) + 1
         args = (ids, [ADDRESS[w] for w in consumers])
+        expiries = [now - 1 if kind == "expired" else now + 600 for kind in kinds]
+        signed = (expiries, [self._signature(i, kind, expiry)
+                             for i, kind, expiry in zip(ids, kinds, expiries, strict=True)])
         if at_terminals:
             self._call(caller, error, self.prizes.claim_batch_at, *args,
-                       [ADDRESS[t] for t in terminals])
+                       [ADDRESS[t] for t in terminals], *signed)
         else:
             terminals = [caller] * len(ids)
-            self._call(caller, error, self.prizes.claim_batch, *args)
+            self._call(caller, error, self.prizes.claim_batch, *args, *signed)
         if error is None:
             for award_id, terminal in zip(ids, terminals, strict=True):
                 award = self.awards[award_id]
+                campaign = self.campaigns[award.campaign]
+                # Judged now: the campaign's terminals and window may change later.
+                assert campaign.eligible(terminal)
+                assert campaign.starts <= now < campaign.ends
                 award.status = STATUS_CLAIMED
                 award.claimed_by, award.claimed_at = terminal, now
                 self.campaigns[award.campaign].claimed[award.index] += 1
@@ -341,6 +404,89 @@ class PrizesMachine(ContractMachine):
             campaign.awarded[award.index] -= 1
             campaign.revoked[award.index] += 1
             self.touched.add(award_id)
+
+    # --- adjusting a running campaign (issue 27) ----------------------------------
+
+    def _adjustable(self, caller: str, pick: int, by_merchant: bool, reason: bool):
+        """(campaign id, ghost, caller, reason hash, the shared refusal or None)."""
+        cid = (pick - 1) % len(self.campaigns) + 1 if pick else len(self.campaigns) + 1
+        campaign = self.campaigns.get(cid)
+        if by_merchant and campaign is not None:
+            caller = campaign.merchant
+        error = None
+        if campaign is None:
+            error = "prizes: unknown campaign"
+        elif caller != campaign.merchant:
+            error = "prizes: caller is not the campaign's merchant"
+        elif boa.env.timestamp >= campaign.ends:
+            error = "prizes: campaign ended"
+        elif not reason:
+            error = "prizes: no reason"
+        return cid, campaign, caller, REASON if reason else bytes(32), error
+
+    @rule(caller=callers, pick=st.integers(0, 5), delta=st.integers(-10, 300),
+          by_merchant=mostly, reason=mostly)
+    def change_window(self, caller, pick, delta, by_merchant, reason):
+        cid, campaign, caller, hashed, error = self._adjustable(caller, pick, by_merchant, reason)
+        now = boa.env.timestamp
+        ends = max(0, now + delta)
+        if error is None and ends <= now:
+            error = "prizes: window end not in the future"
+        elif error is None and ends <= campaign.starts:
+            error = "prizes: empty or inverted window"
+        self._call(caller, error, self.prizes.change_window, cid, ends, hashed)
+        if error is None:
+            campaign.ends = ends
+            assert self.prizes.campaign(cid).ends == ends
+
+    @rule(caller=callers, pick=st.integers(0, 5), index=st.integers(0, 3),
+          quantity=st.integers(0, 8), by_merchant=mostly, reason=mostly)
+    def change_stock(self, caller, pick, index, quantity, by_merchant, reason):
+        cid, campaign, caller, hashed, error = self._adjustable(caller, pick, by_merchant, reason)
+        if error is None and index >= len(campaign.quantities):
+            error = "prizes: unknown prize"
+        elif error is None and quantity == 0:
+            error = "prizes: zero quantity"
+        elif error is None and quantity < campaign.awarded[index]:
+            error = "prizes: stock below awarded"
+        self._call(caller, error, self.prizes.change_stock, cid, index, quantity, hashed)
+        if error is None:
+            campaign.quantities[index] = quantity
+            self.new_prizes.add((cid, index))
+
+    @rule(caller=callers, pick=st.integers(0, 5),
+          added=st.lists(st.sampled_from(["T1", "T1b", "T2", "C1"]), max_size=2),
+          removed=st.lists(st.sampled_from(["T1", "T1b", "T2"]), max_size=2),
+          all_terminals=st.booleans(), by_merchant=mostly, reason=mostly)
+    def change_terminals(self, caller, pick, added, removed, all_terminals, by_merchant,
+                         reason):
+        cid, campaign, caller, hashed, error = self._adjustable(caller, pick, by_merchant, reason)
+        listed = set(campaign.terminals) if campaign is not None else set()
+        if error is None:
+            for t in removed:  # removals first, each once
+                if t not in listed:
+                    error = "prizes: terminal not listed"
+                    break
+                listed.discard(t)
+        if error is None:
+            for t in added:
+                if PARTICIPANTS[t][0] != Role.TERMINAL:
+                    error = "prizes: not a terminal"
+                elif PARTICIPANTS[t][1] != caller:
+                    error = "prizes: terminal of another merchant"
+                elif t in listed:
+                    error = "prizes: duplicate terminal"
+                if error:
+                    break
+                listed.add(t)
+        self._call(caller, error, self.prizes.change_terminals, cid,
+                   [ADDRESS[t] for t in added], [ADDRESS[t] for t in removed],
+                   all_terminals, hashed)
+        if error is None:
+            campaign.terminals, campaign.all_terminals = listed, all_terminals
+            for name in ("T1", "T1b", "T2", "M1"):
+                assert self.prizes.terminal_eligible(cid, ADDRESS[name]) == \
+                    campaign.eligible(name)
 
     @rule(seconds=st.integers(0, 60))
     def wait(self, seconds):
@@ -407,9 +553,7 @@ class PrizesMachine(ContractMachine):
         claimed: dict[tuple[int, int], int] = {}
         for award in self.awards.values():
             if award.status == STATUS_CLAIMED:
-                campaign = self.campaigns[award.campaign]
-                assert campaign.eligible(award.claimed_by)
-                assert campaign.starts <= award.claimed_at < campaign.ends
+                # Eligibility and window were asserted when the claim was made.
                 key = (award.campaign, award.index)
                 claimed[key] = claimed.get(key, 0) + 1
         for cid, ghost in self.campaigns.items():

@@ -146,6 +146,10 @@ POLICY: dict[tuple[str, str], dict[str, Expect]] = {
     ("POST", "/v1/prize-campaigns/{campaign_id}/awards"): policy(ok=(MERCHANT_A,)),
     # As the contract rules: the campaign's merchant only (not the platform).
     ("POST", "/v1/prize-awards/{award_id}/revoke"): policy(ok=(MERCHANT_A,)),
+    # Campaign changes (issue 27): the campaign's merchant only, as the contract rules.
+    ("POST", "/v1/prize-campaigns/{campaign_id}/window"): policy(ok=(MERCHANT_A,)),
+    ("POST", "/v1/prize-campaigns/{campaign_id}/stock"): policy(ok=(MERCHANT_A,)),
+    ("POST", "/v1/prize-campaigns/{campaign_id}/terminals"): policy(ok=(MERCHANT_A,)),
     # A scan is a check: any merchant or terminal may scan; the conditions say
     # whether it may claim (another merchant's terminal: not eligible).
     ("POST", "/v1/prize-scans"): policy(ok=SELLERS),
@@ -565,6 +569,26 @@ async def _revoke(w: World, role: str, expect: Expect) -> Req:
             w.shared["to_revoke"] = w.take(w.awards, "prize awards")
         award_id = w.shared["to_revoke"]
     return Req(f"/v1/prize-awards/{award_id}/revoke", {"reason": "entered twice"})
+
+
+# Each change only widens the campaign (a later end, more stock, every terminal of A),
+# so the other prize routes' requests stay valid whatever order they run in.
+@builds("POST", "/v1/prize-campaigns/{campaign_id}/window")
+async def _change_window(w: World, role: str, expect: Expect) -> Req:
+    return Req(f"/v1/prize-campaigns/{w.campaign_id}/window",
+               {"ends_at": iso(time.time() + 7_200), "reason": "runs longer"})
+
+
+@builds("POST", "/v1/prize-campaigns/{campaign_id}/stock")
+async def _change_stock(w: World, role: str, expect: Expect) -> Req:
+    return Req(f"/v1/prize-campaigns/{w.campaign_id}/stock",
+               {"prize_index": 0, "quantity": 1_000, "reason": "more arrived"})
+
+
+@builds("POST", "/v1/prize-campaigns/{campaign_id}/terminals")
+async def _change_terminals(w: World, role: str, expect: Expect) -> Req:
+    return Req(f"/v1/prize-campaigns/{w.campaign_id}/terminals",
+               {"all_terminals": True, "reason": "every till"})
 
 
 @builds("POST", "/v1/prize-scans")

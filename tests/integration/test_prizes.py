@@ -19,6 +19,7 @@ from eth_account import Account
 from sqlalchemy import func, select, update
 
 from couponchain.api.app import create_app
+from couponchain.domain import prize_claim_consent as claim_consent
 from couponchain.domain import prize_codes
 from couponchain.runtime import Runtime
 from couponchain.store.models import PrizeClaim
@@ -105,6 +106,22 @@ async def _settled(client: httpx.AsyncClient, terminal: dict[str, Any],
     raise AssertionError(f"claim {claim['id']} is still pending")
 
 
+async def _issued(runtime: Runtime, w: World, consumer: dict[str, Any], award_id: int,
+                  campaign_id: int, issued: int, key: Any = None) -> str:
+    """A code issued at `issued` as the server issues it: signed by the code key
+    (or `key`), carrying the winner's claim signature (their custodial key)."""
+    claim = claim_consent.PrizeClaimConsent(
+        award=award_id, campaign=campaign_id, merchant=w.shop["address"],
+        expiry=issued + claim_consent.claim_lifetime(
+            runtime.settings.prize_offline_window_seconds))
+    winner = await runtime.participants.signer(consumer["id"])
+    signature = claim_consent.sign_claim(claim, runtime.chain_id,
+                                         runtime.prizes.prizes_address, winner.key)
+    return prize_codes.issue_code(award_id, consumer["address"], issued, 20,
+                                  key or runtime.prizes.code_signer, claim_expiry=claim.expiry,
+                                  claim_signature=signature)
+
+
 def _failed(scan: dict[str, Any]) -> dict[str, str]:
     return {c["name"]: c["reason"] for c in scan["conditions"] if c["ok"] is False}
 
@@ -136,7 +153,7 @@ async def test_campaign_award_code_scan_claim(client: httpx.AsyncClient,
     assert scan["claimable"], scan
     assert [c["name"] for c in scan["conditions"]] == [
         "signature", "not_expired", "not_claimed", "terminal_eligible", "inside_window",
-        "per_consumer_limit", "stock_left"]
+        "per_consumer_limit", "stock_left", "winner_signed"]
     assert all(c["ok"] for c in scan["conditions"])
     assert scan["award"]["id"] == award_id and scan["prize"]["name"] == "Mug"
 
@@ -196,17 +213,15 @@ async def test_bad_codes_are_refused_with_the_reason(client: httpx.AsyncClient,
     w = await _world(client)
     campaign = await _campaign(client, w)
     (award_id,) = await _award(client, w, campaign["id"], (w.ann, 0))
-    key = runtime.prizes.code_signer.key
-
-    expired = prize_codes.issue_code(award_id, w.ann["address"], int(time.time()) - 600, 20, key)
+    expired = await _issued(runtime, w, w.ann, award_id, campaign["id"], int(time.time()) - 600)
     scan = await _scan(client, w.till, expired)
     assert list(_failed(scan)) == ["not_expired"] and "expired" in _failed(scan)["not_expired"]
     refused = await client.post("/v1/prize-claims", json={"scan_id": scan["scan_id"]},
                                 headers=auth(w.till))
     assert refused.status_code == 409 and "expired" in refused.json()["detail"]
 
-    forged = prize_codes.issue_code(award_id, w.ann["address"], int(time.time()), 20,
-                                    Account.create().key)
+    forged = await _issued(runtime, w, w.ann, award_id, campaign["id"], int(time.time()),
+                           Account.create().key)
     scan = await _scan(client, w.till, forged)
     assert "wrong-signer" in _failed(scan)["signature"] and scan["award"] is None
     assert all(c["ok"] is None for c in scan["conditions"][1:])
@@ -217,9 +232,9 @@ async def test_bad_codes_are_refused_with_the_reason(client: httpx.AsyncClient,
     scan = await _scan(client, w.till, prize_codes.encode_code(bytes(raw)))
     assert "tampered" in _failed(scan)["signature"]
 
-    scan = await _scan(client, w.till, prize_codes.PREFIX + "x" * 148)  # the shape, no more
+    scan = await _scan(client, w.till, prize_codes.PREFIX + "x" * 240)  # the shape, no more
     assert "bad-signature" in _failed(scan)["signature"]
-    for garbage in ("", "hello", prize_codes.PREFIX + "x" * 147, good[:-3], good + "=="):
+    for garbage in ("", "hello", prize_codes.PREFIX + "x" * 239, good[:-3], good + "=="):
         bad = await client.post("/v1/prize-scans", json={"code": garbage},
                                 headers=auth(w.till))
         assert bad.status_code == 422 and bad.json()["field"] == "code", garbage
@@ -516,15 +531,15 @@ async def test_an_offline_scan_counts_only_while_valid_and_synced_within_the_win
         {"name": "Mug", "quantity": 10}])
     a1, a2, a3, a4 = await _award(client, w, campaign["id"], (w.ann, 0), (w.bob, 0),
                                   (w.cy, 0), (w.ann, 0))
-    key = runtime.prizes.code_signer
     now = int(time.time())
     window = runtime.settings.prize_offline_window_seconds
     assert window == 900  # the default
     issued = now - 45  # the finding: lifetime 20 s, synced 45 s after the issue
-    valid_then = prize_codes.issue_code(a1, w.ann["address"], issued, 20, key)
-    expired_then = prize_codes.issue_code(a2, w.bob["address"], issued, 20, key)
-    too_old = prize_codes.issue_code(a3, w.cy["address"], now - window - 60, 20, key)
-    fresh = prize_codes.issue_code(a4, w.ann["address"], now, 20, key)
+    cid = campaign["id"]
+    valid_then = await _issued(runtime, w, w.ann, a1, cid, issued)
+    expired_then = await _issued(runtime, w, w.bob, a2, cid, issued)
+    too_old = await _issued(runtime, w, w.cy, a3, cid, now - window - 60)
+    fresh = await _issued(runtime, w, w.ann, a4, cid, now)
     synced = await client.post("/v1/prize-claims:sync", headers=auth(w.till), json={"claims": [
         {"code": valid_then, "scanned_at": iso(issued + 5)},  # backdated, inside validity
         {"code": expired_then, "scanned_at": iso(issued + 40)},  # after its expiry

@@ -41,7 +41,7 @@ def rejected(text, problem, now=NOW, signer=PLATFORM.address) -> PrizeCodeReject
 
 def resign(raw: bytearray, key) -> str:
     """A code whose (altered) body is correctly signed by `key`."""
-    body = bytes(raw[:46])
+    body = bytes(raw[:115])
     signature = bytes(Account.sign_message(pc.signable(body), key).signature)
     return pc.encode_code(body + signature)
 
@@ -51,8 +51,8 @@ def resign(raw: bytearray, key) -> str:
 
 def test_issue_and_verify_round_trip():
     text = issue()
-    assert text.startswith("CCPZ1.")
-    assert len(text) == 154
+    assert text.startswith("CCPZ2.")
+    assert len(text) == 246
     code = pc.verify_code(text, PLATFORM.address, NOW)
     assert (code.award_id, code.consumer, code.issued_at, code.expiry, code.nonce) == (
         42,
@@ -173,6 +173,9 @@ def test_forgery_claiming_our_key_id_is_tampered():
         (33, "lifetime"),
         (34, "nonce"),
         (41, "nonce"),
+        (46, "claim lifetime"),
+        (50, "winner's signature"),
+        (114, "winner's signature"),
     ],
 )
 def test_tampered_fields(offset, what):
@@ -191,9 +194,9 @@ def test_tampered_key_id_is_wrong_signer():
 
 def test_high_s_signature_is_refused():
     raw = raw_of(issue())
-    s = int.from_bytes(raw[78:110], "big")
-    raw[78:110] = (pc.SECP256K1_N - s).to_bytes(32, "big")
-    raw[110] = 55 - raw[110]  # 27 <-> 28: the same signer, malleated
+    s = int.from_bytes(raw[147:179], "big")
+    raw[147:179] = (pc.SECP256K1_N - s).to_bytes(32, "big")
+    raw[179] = 55 - raw[179]  # 27 <-> 28: the same signer, malleated
     error = rejected(pc.encode_code(bytes(raw)), CodeProblem.BAD_SIGNATURE)
     assert "high s" in error.message
 
@@ -201,10 +204,10 @@ def test_high_s_signature_is_refused():
 @pytest.mark.parametrize(
     ("offset", "value", "message"),
     [
-        (110, 0, "v must be 27 or 28"),
-        (110, 29, "v must be 27 or 28"),
-        (46, None, "out of range"),  # r = 0
-        (78, None, "out of range"),  # s = 0
+        (179, 0, "v must be 27 or 28"),
+        (179, 29, "v must be 27 or 28"),
+        (115, None, "out of range"),  # r = 0
+        (147, None, "out of range"),  # s = 0
     ],
 )
 def test_bad_signature_values(offset, value, message):
@@ -231,19 +234,20 @@ def test_signer_must_be_an_address():
     [
         "",
         "   ",
-        "CCPZ1.",
-        "CCPZ2." + "A" * 148,
-        "ccpz1." + "A" * 148,
-        "CCPZ1." + "A" * 147,
-        "CCPZ1." + "A" * 149,
-        "CCPZ1." + "A" * 147 + "=",
-        "CCPZ1." + "A" * 147 + "+",
-        "CCPZ1." + "A" * 147 + "/",
-        "CCPZ1." + "A" * 147 + "é",
-        "CCPZ1." + "A" * 148,  # award id 0
-        "https://example.com/?code=CCPZ1.",
+        "CCPZ2.",
+        "CCPZ1." + "A" * 148,  # the old layout: no winner's signature
+        "CCPZ3." + "A" * 240,
+        "ccpz2." + "A" * 240,
+        "CCPZ2." + "A" * 239,
+        "CCPZ2." + "A" * 241,
+        "CCPZ2." + "A" * 239 + "=",
+        "CCPZ2." + "A" * 239 + "+",
+        "CCPZ2." + "A" * 239 + "/",
+        "CCPZ2." + "A" * 239 + "é",
+        "CCPZ2." + "A" * 240,  # award id 0
+        "https://example.com/?code=CCPZ2.",
         None,
-        b"CCPZ1.",
+        b"CCPZ2.",
         42,
     ],
 )
@@ -268,7 +272,7 @@ def test_garbage_is_always_refused_with_a_reason(text):
     assert isinstance(info.value.problem, CodeProblem)
 
 
-@given(st.binary(min_size=111, max_size=111))
+@given(st.binary(min_size=180, max_size=180))
 def test_random_bytes_in_the_right_layout_never_verify(raw):
     text = pc.encode_code(raw)
     with pytest.raises(PrizeCodeRejected) as info:
@@ -291,7 +295,7 @@ def test_random_bytes_in_the_right_layout_never_verify(raw):
 def test_round_trip_for_any_fields(award_id, now, lifetime, nonce, consumer):
     address = "0x" + consumer.hex()
     text = pc.issue_code(award_id, address, now, lifetime, PLATFORM.key, nonce=nonce)
-    assert len(text) == 154
+    assert len(text) == 246
     code = pc.verify_code(text, PLATFORM.address, now)
     assert (code.award_id, code.consumer.lower(), code.expiry, code.nonce) == (
         award_id,
@@ -322,3 +326,25 @@ def test_an_offline_scan_counts_while_valid_and_within_the_window(scanned_at, sy
     with pytest.raises(PrizeCodeRejected) as info:
         pc.check_offline(code, scanned_at, synced_at, 900)
     assert info.value.problem is problem, info.value.message
+
+
+def test_the_claim_part_rides_along_unchanged():
+    """The winner's claim signature and its expiry come back as issued, under
+    the platform's signature (`test_tampered_fields` changes them)."""
+    claim = bytes(range(65))
+    text = pc.issue_code(42, CONSUMER, NOW, 20, PLATFORM.key, nonce=7,
+                         claim_expiry=NOW + 3600, claim_signature=claim)
+    code = pc.verify_code(text, PLATFORM.address, NOW)
+    assert (code.claim_expiry, code.claim_signature) == (NOW + 3600, claim)
+    assert pc.parse_code(issue()).claim_signature == bytes(65)  # none given
+    with pytest.raises(InvalidInput) as info:
+        pc.issue_code(42, CONSUMER, NOW, 20, PLATFORM.key, claim_signature=claim[:64])
+    assert info.value.field == "claim_signature"
+    with pytest.raises(InvalidInput) as info:
+        pc.issue_code(42, CONSUMER, NOW, 20, PLATFORM.key, claim_expiry=NOW - 1)
+    assert info.value.field == "claim_expiry"
+
+
+def test_an_old_ccpz1_code_is_refused_with_a_reason():
+    error = rejected("CCPZ1." + "A" * 148, CodeProblem.MALFORMED)
+    assert "winner" in error.message

@@ -24,10 +24,17 @@ from couponchain.web import qr
 SIGNER = Account.from_key(keccak(text="couponchain prize qr signer"))
 CONSUMER = Account.from_key(keccak(text="couponchain prize qr consumer")).address
 NOW = 1_800_000_000
+#: The QR version of a CCPZ2 code (246 characters, level M).
+VERSION = 11
+
+
+#: Stands in for the winner's claim signature (its bytes look as random as one).
+CLAIM_SIGNATURE = keccak(text="claim r") + keccak(text="claim s") + b"\x1b"
 
 
 def _token(award_id: int = 42, nonce: int = 7) -> str:
-    return pc.issue_code(award_id, CONSUMER, NOW, 20, SIGNER.key, nonce=nonce)
+    return pc.issue_code(award_id, CONSUMER, NOW, 20, SIGNER.key, nonce=nonce,
+                         claim_expiry=NOW + 86_400 + 900, claim_signature=CLAIM_SIGNATURE)
 
 
 def _png(text: str, scale: int = 6) -> bytes:
@@ -57,8 +64,8 @@ def _photo_like(png: bytes, *, size: int, angle: float, noise: int, quality: int
 
 def test_the_token_fits_the_documented_qr_version() -> None:
     token = _token()
-    assert len(token) == 154
-    assert qr.qr(token).version == 9
+    assert len(token) == 246
+    assert qr.qr(token).version == VERSION
 
 
 @pytest.mark.parametrize(("award_id", "nonce"), [(1, 0), (42, 7), (2**64 - 1, 2**64 - 1)])

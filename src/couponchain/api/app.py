@@ -25,6 +25,7 @@ from couponchain.api.routes import (
     participant_standing,
     participants,
     payouts,
+    prize_changes,
     prize_pages,
     prizes,
     promotion_pages,
@@ -78,6 +79,7 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> FastAPI:
     app.include_router(promotions.router, **api)
     app.include_router(payouts.router, **api)
     app.include_router(prizes.router, **api)
+    app.include_router(prize_changes.router, **api)
     app.include_router(referrals.router, **api)
     app.include_router(marketing.router, **api)
     app.include_router(scans.router, **api)

@@ -126,6 +126,10 @@ def _campaign(pointer: str) -> list[Link]:
         Link("GetCampaignStats", "GET /v1/prize-campaigns/{campaign_id}/stats", p),
         Link("ListCampaignAwards", "GET /v1/prize-awards",
              {"query.campaign_id": f"{R}{pointer}"}),
+        Link("ChangeCampaignWindow", "POST /v1/prize-campaigns/{campaign_id}/window", p),
+        Link("ChangeCampaignStock", "POST /v1/prize-campaigns/{campaign_id}/stock", p),
+        Link("ChangeCampaignTerminals", "POST /v1/prize-campaigns/{campaign_id}/terminals", p),
+        Link("ListCampaignChanges", "GET /v1/prize-campaigns/{campaign_id}/changes", p),
     ]
 
 

@@ -6,23 +6,36 @@
         a per-consumer claim limit), awards prizes to registered consumers, and
         its eligible terminals (or the merchant itself) record the claims made
         at the counter by scanning the consumer's rotating code (see
-        `couponchain.domain.prize_codes`; the code itself is checked off
-        chain, the contract enforces the campaign's rules).
+        `couponchain.domain.prize_codes`). The code carries the winner's
+        EIP-712 signature of `PrizeClaim(award, campaign, merchant, expiry)`
+        (`couponchain.domain.prize_claim_consent`), checked here: a claim is
+        recorded only with the signature of the award's consumer, whoever
+        sends it. The campaign's merchant may adjust a running campaign:
+        move the window's end, change a prize's stock, change the eligible
+        terminals; each change is an event naming who made it and the hash
+        of its reason (the text is kept off chain).
 
         ```
         cid = prizes.create_campaign("Summer draw", ["Mug", "Tote"], [100, 20],
                                      [t1, t2], False, starts, ends, 1)       # merchant
         first = prizes.award(cid, [alice, bob], [0, 1])   # merchant; awards first, first + 1
-        prizes.claim_batch([first, first + 1], [alice, bob])  # eligible terminal or merchant
-        prizes.claim_batch_at([first], [alice], [t1])     # merchant, for its terminal t1
+        prizes.claim_batch([first, first + 1], [alice, bob],    # eligible terminal or merchant,
+                           [expiry, expiry], [sig_a, sig_b])  # with each winner's signature
+        prizes.claim_batch_at([first], [alice], [t1], [expiry], [sig_a])  # merchant, for t1
         prizes.revoke_award(first + 1)                    # merchant, unclaimed awards only
+        prizes.change_window(cid, new_ends, reason_hash)  # merchant, campaign not ended
+        prizes.change_stock(cid, 1, 30, reason_hash)      # merchant: not below awarded
+        prizes.change_terminals(cid, [t3], [t2], False, reason_hash)  # merchant
         ```
 
         Rules that cannot be broken: per prize `claimed <= awarded <= quantity`;
         an award is claimed at most once; a consumer claims at most
         `per_consumer_limit` prizes of a campaign; claims happen only inside
         the half-open window `starts <= block.timestamp < ends` and only by the
-        campaign's merchant or an eligible terminal of that merchant.
+        campaign's merchant or an eligible terminal of that merchant, and only
+        with the consumer's signature of the claim (bound to the award, its
+        campaign and merchant, and an expiry at most `MAX_CLAIM_LIFETIME`
+        ahead; an award is claimed once, so the signature cannot be replayed).
         `awarded` counts live awards: revoking an unclaimed award gives its unit
         back to the stock (and `revoked` counts it).
 
@@ -39,7 +52,13 @@
           claimed (128-191) | revoked (192-255).
 """
 
+from snekmate.utils import ecdsa
+from snekmate.utils import eip712_domain_separator as eip712
+
 from interfaces import IRegistry
+
+initializes: eip712
+exports: eip712.eip712Domain
 
 ROLE_MERCHANT: constant(uint8) = 2
 ROLE_TERMINAL: constant(uint8) = 3
@@ -55,6 +74,13 @@ MAX_PRIZES: constant(uint256) = 16
 MAX_TERMINALS: constant(uint256) = 64
 MAX_BATCH: constant(uint256) = 256
 MAX_QUANTITY: constant(uint256) = 2**64 - 1
+# The longest a winner's claim signature may still be valid when recorded:
+# the offline window (at most 7 days) and a day to put the claim on chain.
+MAX_CLAIM_LIFETIME: constant(uint256) = 8 * 86_400
+
+PRIZE_CLAIM_TYPEHASH: constant(bytes32) = keccak256(
+    "PrizeClaim(uint256 award,uint256 campaign,address merchant,uint256 expiry)"
+)
 
 _ADDRESS_MASK: constant(uint256) = 2**160 - 1
 _BYTE_MASK: constant(uint256) = 2**8 - 1
@@ -126,6 +152,31 @@ event AwardRevoked:
     prize_index: uint256
 
 
+event WindowChanged:
+    campaign_id: indexed(uint256)
+    by: indexed(address)
+    starts: uint64
+    old_ends: uint64
+    ends: uint64
+    reason_hash: bytes32
+
+event StockChanged:
+    campaign_id: indexed(uint256)
+    by: indexed(address)
+    prize_index: uint256
+    old_quantity: uint256
+    quantity: uint256
+    reason_hash: bytes32
+
+event TerminalsChanged:
+    campaign_id: indexed(uint256)
+    by: indexed(address)
+    added: DynArray[address, MAX_TERMINALS]
+    removed: DynArray[address, MAX_TERMINALS]
+    all_terminals: bool
+    reason_hash: bytes32
+
+
 REGISTRY: public(immutable(IRegistry))
 
 # Append new variables at the end, never reorder (read models and proofs
@@ -148,6 +199,7 @@ def __init__(registry: address):
     """
     assert registry != empty(address), "prizes: zero registry"
     REGISTRY = IRegistry(registry)
+    eip712.__init__("CouponChain Prizes", "1")
 
 
 @external
@@ -299,20 +351,26 @@ def award(
 
 
 @external
-def claim(award_id: uint256, consumer: address):
+def claim(award_id: uint256, consumer: address, expiry: uint256, signature: Bytes[65]):
     """
     @dev Records that `consumer` collected the prize of `award_id`.
     @param award_id An awarded, unclaimed, unrevoked award.
     @param consumer The award's consumer (as read from the scanned code).
+    @param expiry The consumer's claim signature's expiry (epoch seconds).
+    @param signature The consumer's 65-byte (r, s, v) EIP-712 signature of
+           `PrizeClaim(award_id, campaign, merchant, expiry)`.
     @custom:security See `claim_batch`.
     """
     assert staticcall REGISTRY.check_live(self, msg.sender)  # the registry reverts with its reason
-    self._claim_all([award_id], [consumer], [])
+    self._claim_all([award_id], [consumer], [], [expiry], [signature])
 
 
 @external
 def claim_batch(
-    award_ids: DynArray[uint256, MAX_BATCH], consumers: DynArray[address, MAX_BATCH]
+    award_ids: DynArray[uint256, MAX_BATCH],
+    consumers: DynArray[address, MAX_BATCH],
+    expiries: DynArray[uint256, MAX_BATCH],
+    signatures: DynArray[Bytes[65], MAX_BATCH],
 ):
     """
     @dev Records many claims, of any campaigns the caller may claim for.
@@ -322,16 +380,23 @@ def claim_batch(
     @param award_ids The awards collected.
     @param consumers The consumer of each award, as read from its code; a
            mismatch is refused.
+    @param expiries The expiry of each consumer's claim signature: not past,
+           at most `MAX_CLAIM_LIFETIME` ahead.
+    @param signatures Each award's consumer's 65-byte EIP-712 signature of
+           `PrizeClaim(award, campaign, merchant, expiry)` (`claim_digest`).
     @custom:security The caller is the campaign's merchant or a terminal
                      eligible for the campaign; the time must be inside the
-                     claim window; the consumer's claims in the campaign stay
-                     within the limit. The code's signature and one-time use
-                     are checked off chain by the service.
+                     claim window; the award's consumer signed the claim;
+                     the consumer's claims in the campaign stay within the
+                     limit. The rotating code's platform signature and
+                     one-time use are checked off chain by the service.
     """
     assert staticcall REGISTRY.check_live(self, msg.sender)  # the registry reverts with its reason
     assert len(award_ids) != 0, "prizes: empty batch"
     assert len(consumers) == len(award_ids), "prizes: consumers length mismatch"
-    self._claim_all(award_ids, consumers, [])
+    assert len(expiries) == len(award_ids), "prizes: expiries length mismatch"
+    assert len(signatures) == len(award_ids), "prizes: signatures length mismatch"
+    self._claim_all(award_ids, consumers, [], expiries, signatures)
 
 
 @external
@@ -339,6 +404,8 @@ def claim_batch_at(
     award_ids: DynArray[uint256, MAX_BATCH],
     consumers: DynArray[address, MAX_BATCH],
     terminals: DynArray[address, MAX_BATCH],
+    expiries: DynArray[uint256, MAX_BATCH],
+    signatures: DynArray[Bytes[65], MAX_BATCH],
 ):
     """
     @dev Records claims made at the merchant's terminals, many terminals in
@@ -348,16 +415,21 @@ def claim_batch_at(
     @param award_ids The awards collected.
     @param consumers The consumer of each award, as read from its code.
     @param terminals The terminal that scanned each award's code.
+    @param expiries The expiry of each consumer's claim signature.
+    @param signatures Each award's consumer's claim signature, as `claim_batch`.
     @custom:security The caller is the campaign's merchant, vouching for its
                      own terminals: each terminal must be eligible for the
                      campaign (an eligible terminal of that merchant, or the
-                     merchant itself). Window and limit rules as `claim_batch`.
+                     merchant itself). Window, signature and limit rules as
+                     `claim_batch`.
     """
     assert staticcall REGISTRY.check_live(self, msg.sender)  # the registry reverts with its reason
     assert len(award_ids) != 0, "prizes: empty batch"
     assert len(consumers) == len(award_ids), "prizes: consumers length mismatch"
     assert len(terminals) == len(award_ids), "prizes: terminals length mismatch"
-    self._claim_all(award_ids, consumers, terminals)
+    assert len(expiries) == len(award_ids), "prizes: expiries length mismatch"
+    assert len(signatures) == len(award_ids), "prizes: signatures length mismatch"
+    self._claim_all(award_ids, consumers, terminals, expiries, signatures)
 
 
 @external
@@ -387,6 +459,115 @@ def revoke_award(award_id: uint256):
         campaign_id=campaign_id,
         consumer=self._to_address(word),
         prize_index=index,
+    )
+
+
+@external
+def change_window(campaign_id: uint256, ends: uint64, reason_hash: bytes32):
+    """
+    @dev Moves the end of a running campaign's claim window (extends or
+         shortens it); the start stays.
+    @param campaign_id A campaign of the caller that has not ended.
+    @param ends The new end (epoch seconds, exclusive): in the future and
+           after the window's start.
+    @param reason_hash keccak256 of the merchant's reason (the text is kept
+           off chain); not zero.
+    @custom:security The campaign's merchant only. Claims already recorded
+                     stay valid; a shortened window refuses later claims.
+    """
+    assert staticcall REGISTRY.check_live(self, msg.sender)  # the registry reverts with its reason
+    self._check_adjustable(campaign_id, reason_hash)
+    assert convert(ends, uint256) > block.timestamp, "prizes: window end not in the future"
+    starts: uint64 = self._campaigns[campaign_id].starts
+    assert starts < ends, "prizes: empty or inverted window"
+    old_ends: uint64 = self._campaigns[campaign_id].ends
+    self._campaigns[campaign_id].ends = ends
+    log WindowChanged(
+        campaign_id=campaign_id,
+        by=msg.sender,
+        starts=starts,
+        old_ends=old_ends,
+        ends=ends,
+        reason_hash=reason_hash,
+    )
+
+
+@external
+def change_stock(campaign_id: uint256, prize_index: uint256, quantity: uint256,
+                 reason_hash: bytes32):
+    """
+    @dev Sets a prize's stock of a running campaign (adds units, or takes
+         back units not awarded).
+    @param campaign_id A campaign of the caller that has not ended.
+    @param prize_index A prize of the campaign.
+    @param quantity The new stock: at least the prize's live awards and 1,
+           at most 2**64 - 1.
+    @param reason_hash keccak256 of the merchant's reason; not zero.
+    @custom:security The campaign's merchant only; `claimed <= awarded <=
+                     quantity` keeps holding.
+    """
+    assert staticcall REGISTRY.check_live(self, msg.sender)  # the registry reverts with its reason
+    self._check_adjustable(campaign_id, reason_hash)
+    assert prize_index < self._campaigns[campaign_id].prize_count, "prizes: unknown prize"
+    assert quantity != 0, "prizes: zero quantity"
+    assert quantity <= MAX_QUANTITY, "prizes: quantity too large"
+    word: uint256 = self._prizes[campaign_id][prize_index]
+    assert quantity >= (word >> _AWARDED_SHIFT) & _COUNTER_MASK, "prizes: stock below awarded"
+    old_quantity: uint256 = word & _COUNTER_MASK
+    # quantity < 2**64: it replaces the quantity field alone.
+    self._prizes[campaign_id][prize_index] = (word & ~_COUNTER_MASK) | quantity
+    log StockChanged(
+        campaign_id=campaign_id,
+        by=msg.sender,
+        prize_index=prize_index,
+        old_quantity=old_quantity,
+        quantity=quantity,
+        reason_hash=reason_hash,
+    )
+
+
+@external
+def change_terminals(
+    campaign_id: uint256,
+    added: DynArray[address, MAX_TERMINALS],
+    removed: DynArray[address, MAX_TERMINALS],
+    all_terminals: bool,
+    reason_hash: bytes32,
+):
+    """
+    @dev Changes which terminals may record a running campaign's claims.
+    @param campaign_id A campaign of the caller that has not ended.
+    @param added Terminals of the caller to list (not listed yet).
+    @param removed Listed terminals to drop.
+    @param all_terminals The new value of the campaign's "every terminal of
+           the merchant" flag (with it, the list is kept but not needed).
+    @param reason_hash keccak256 of the merchant's reason; not zero.
+    @custom:security The campaign's merchant only; a terminal is checked as
+                     at creation (role, bound to the merchant). Removing
+                     terminals is applied before adding.
+    """
+    assert staticcall REGISTRY.check_live(self, msg.sender)  # the registry reverts with its reason
+    self._check_adjustable(campaign_id, reason_hash)
+    for terminal: address in removed:
+        assert self._eligible[campaign_id][terminal], "prizes: terminal not listed"
+        self._eligible[campaign_id][terminal] = False
+    for terminal: address in added:
+        assert staticcall REGISTRY.role_of(terminal) == ROLE_TERMINAL, (
+            "prizes: not a terminal"
+        )
+        assert staticcall REGISTRY.merchant_of(terminal) == msg.sender, (
+            "prizes: terminal of another merchant"
+        )
+        assert not self._eligible[campaign_id][terminal], "prizes: duplicate terminal"
+        self._eligible[campaign_id][terminal] = True
+    self._campaigns[campaign_id].all_terminals = all_terminals
+    log TerminalsChanged(
+        campaign_id=campaign_id,
+        by=msg.sender,
+        added=added,
+        removed=removed,
+        all_terminals=all_terminals,
+        reason_hash=reason_hash,
     )
 
 
@@ -464,6 +645,71 @@ def terminal_eligible(campaign_id: uint256, terminal: address) -> bool:
 
 
 @view
+@external
+def claim_digest(award_id: uint256, campaign_id: uint256, merchant: address,
+                 expiry: uint256) -> bytes32:
+    """
+    @dev The EIP-712 digest a winner signs to let a prize claim be recorded.
+    @param award_id The award.
+    @param campaign_id The award's campaign.
+    @param merchant The campaign's merchant.
+    @param expiry The signature's expiry (epoch seconds).
+    @return bytes32 keccak256(0x1901 || domainSeparator || hashStruct(PrizeClaim)).
+    """
+    return self._claim_digest(award_id, campaign_id, merchant, expiry)
+
+
+@view
+@external
+def domain_separator() -> bytes32:
+    """
+    @dev The EIP-712 domain separator ("CouponChain Prizes", "1", chain id,
+         this contract).
+    @return bytes32 The domain separator for the current chain.
+    """
+    return eip712._domain_separator_v4()
+
+
+@view
+@internal
+def _claim_digest(award_id: uint256, campaign_id: uint256, merchant: address,
+                  expiry: uint256) -> bytes32:
+    return eip712._hash_typed_data_v4(
+        keccak256(abi_encode(PRIZE_CLAIM_TYPEHASH, award_id, campaign_id, merchant, expiry))
+    )
+
+
+@view
+@internal
+def _check_signed(award_id: uint256, campaign_id: uint256, merchant: address,
+                  consumer: address, expiry: uint256, signature: Bytes[65]):
+    """The winner's own word that this award is being handed over: the claim
+    is recorded only with the consumer's signature, whoever sends it."""
+    assert expiry >= block.timestamp, "prizes: claim signature expired"
+    assert expiry - block.timestamp <= MAX_CLAIM_LIFETIME, (
+        "prizes: claim signature lifetime too long"
+    )
+    # The 64-byte EIP-2098 form is refused so one claim has one encoding.
+    assert len(signature) == 65, "prizes: signature must be 65 bytes"
+    signer: address = ecdsa._recover_sig(
+        self._claim_digest(award_id, campaign_id, merchant, expiry), signature
+    )
+    assert signer == consumer, "prizes: claim not signed by the consumer"
+
+
+@view
+@internal
+def _check_adjustable(campaign_id: uint256, reason_hash: bytes32):
+    merchant: address = self._campaigns[campaign_id].merchant
+    assert merchant != empty(address), "prizes: unknown campaign"
+    assert msg.sender == merchant, "prizes: caller is not the campaign's merchant"
+    assert block.timestamp < convert(self._campaigns[campaign_id].ends, uint256), (
+        "prizes: campaign ended"
+    )
+    assert reason_hash != empty(bytes32), "prizes: no reason"
+
+
+@view
 @internal
 def _eligible_caller(campaign_id: uint256, account: address) -> bool:
     merchant: address = self._campaigns[campaign_id].merchant
@@ -484,6 +730,8 @@ def _claim_all(
     award_ids: DynArray[uint256, MAX_BATCH],
     consumers: DynArray[address, MAX_BATCH],
     terminals: DynArray[address, MAX_BATCH],
+    expiries: DynArray[uint256, MAX_BATCH],
+    signatures: DynArray[Bytes[65], MAX_BATCH],
 ):
     """Claims every award; caller and window checks run once per run of awards
     of the same campaign, and each run's prize counters are written once.
@@ -495,6 +743,7 @@ def _claim_all(
     claimed_at: uint64 = convert(block.timestamp, uint64)
     at_terminals: bool = len(terminals) != 0
     checked: address = empty(address)
+    merchant: address = empty(address)
     for i: uint256 in range(len(award_ids), bound=MAX_BATCH):
         award_id: uint256 = award_ids[i]
         word: uint256 = self._awards[award_id]
@@ -506,8 +755,9 @@ def _claim_all(
             if current != 0:
                 self._add_claimed(current, added)
                 added = empty(uint256[MAX_PRIZES])
+            merchant = self._campaigns[campaign_id].merchant
             if at_terminals:
-                assert msg.sender == self._campaigns[campaign_id].merchant, (
+                assert msg.sender == merchant, (
                     "prizes: caller is not the campaign's merchant"
                 )
             else:
@@ -532,6 +782,7 @@ def _claim_all(
                 )
                 checked = terminal
         self._check_awarded(word)
+        self._check_signed(award_id, campaign_id, merchant, consumer, expiries[i], signatures[i])
         claims: uint256 = self._claims[campaign_id][consumer]
         assert claims < limit, "prizes: per-consumer limit reached"
         # Cannot overflow: claims < limit.

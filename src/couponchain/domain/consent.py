@@ -149,7 +149,14 @@ def digest(consent: Consent, chain_id: int, contract: str) -> bytes:
 
 def sign_consent(consent: Consent, chain_id: int, contract: str, private_key: Any) -> bytes:
     """The holder's 65-byte (r, s, v) signature, v in {27, 28}, s in the low half."""
-    signed = Account.sign_message(signable(consent, chain_id, contract), private_key)
+    return sign_typed(typed_data(consent, chain_id, contract), private_key)
+
+
+def sign_typed(full_message: dict[str, Any], private_key: Any) -> bytes:
+    """A 65-byte (r, s, v) EIP-712 signature of `full_message` (the
+    `eth_signTypedData_v4` shape), v in {27, 28}, s in the low half: the form
+    the contracts accept (promotion consents, prize claims)."""
+    signed = Account.sign_message(encode_typed_data(full_message=full_message), private_key)
     return bytes(signed.signature)
 
 
@@ -159,6 +166,12 @@ def recover_signer(consent: Consent, chain_id: int, contract: str, signature: by
     Raises `InvalidInput` (field `signature`) for anything but 65 bytes,
     v other than 27/28, r or s out of range, or a high-s (malleated) s.
     """
+    return recover_typed(typed_data(consent, chain_id, contract), signature)
+
+
+def recover_typed(full_message: dict[str, Any], signature: bytes) -> str:
+    """The checksummed address that signed an EIP-712 message, refusing what
+    the contracts refuse (see `recover_signer`)."""
     if len(signature) != 65:
         raise InvalidInput("signature must be 65 bytes", field="signature")
     r = int.from_bytes(signature[:32], "big")
@@ -169,7 +182,8 @@ def recover_signer(consent: Consent, chain_id: int, contract: str, signature: by
     if not 0 < r < SECP256K1_N or not 0 < s <= _HALF_N:
         raise InvalidInput("malleable or invalid signature (high s)", field="signature")
     try:
-        signer = Account.recover_message(signable(consent, chain_id, contract), signature=signature)
+        signer = Account.recover_message(encode_typed_data(full_message=full_message),
+                                         signature=signature)
     except BadSignature as exc:
         raise InvalidInput("invalid signature", field="signature") from exc
     return to_checksum_address(signer)

@@ -1,14 +1,16 @@
 """Rotating prize codes: the short-lived signed token a consumer's phone shows as a QR.
 
 A code says "award `award_id` of `consumer`, issued at `issued_at`, valid until
-`expiry`, one-time `nonce`", signed by the platform's code-signing key. The
-server verifies it when a terminal submits a scan; a terminal that lost its
-connection can check the signature itself against the published signer
-address (any EIP-191 `personal_sign` verifier works).
+`expiry`, one-time `nonce`", signed by the platform's code-signing key, and
+carries the winner's own EIP-712 claim signature (`domain/prize_claim_consent.py`),
+which the prizes contract checks when the claim is recorded. The server
+verifies the code when a terminal submits a scan; a terminal that lost its
+connection can check the platform's signature itself against the published
+signer address (any EIP-191 `personal_sign` verifier works).
 
-Text form (ASCII, 154 characters: a version 9 QR code at error level M, 7 at L):
+Text form (ASCII, 246 characters: a version 11 QR code at error level M):
 
-    CCPZ1.<base64url, no padding, of 111 bytes>
+    CCPZ2.<base64url, no padding, of 180 bytes>
 
     offset  size  field
          0     8  award id (uint64, big-endian, >= 1)
@@ -17,9 +19,14 @@ Text form (ASCII, 154 characters: a version 9 QR code at error level M, 7 at L):
         33     1  lifetime in seconds (expiry = issued-at + lifetime)
         34     8  nonce (random)
         42     4  key id: the first 4 bytes of the signer's address
-        46    65  signature (r, s, v), v in {27, 28}, s in the low half
+        46     4  claim lifetime (uint32 s; claim expiry = issued-at + it)
+        50    65  the consumer's EIP-712 `PrizeClaim` signature (r, s, v)
+       115    65  signature (r, s, v), v in {27, 28}, s in the low half
 
-The signature is EIP-191 `personal_sign` over `SIGNING_TAG + bytes[0:46]`.
+The platform's signature is EIP-191 `personal_sign` over `SIGNING_TAG +
+bytes[0:115]`: it vouches for the whole code, the winner's signature
+included, so a terminal (online or not) refuses a code whose claim part was
+swapped. CCPZ1 codes (no claim signature) are refused as malformed.
 The key id is signed too; it tells a terminal which published key to try
 (key rotation) and lets `verify_code` tell a code signed by another key
 (`WRONG_SIGNER`) from a code of ours whose bytes were changed (`TAMPERED`).
@@ -59,8 +66,9 @@ from eth_utils import is_address, to_bytes, to_checksum_address
 
 from couponchain.errors import InvalidInput
 
-PREFIX = "CCPZ1."
-SIGNING_TAG = b"CouponChain prize code v1\x00"
+PREFIX = "CCPZ2."
+OLD_PREFIX = "CCPZ1."
+SIGNING_TAG = b"CouponChain prize code v2\x00"
 MAX_LIFETIME = 30
 """Seconds: the longest a code may be valid."""
 CLOCK_SKEW = 5
@@ -69,10 +77,11 @@ CLOCK_SKEW = 5
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 _HALF_N = SECP256K1_N // 2
 
-_BODY_LEN = 46
 _SIG_LEN = 65
+_BODY_LEN = 46 + 4 + _SIG_LEN  # the fields, the claim lifetime, the winner's signature
 _RAW_LEN = _BODY_LEN + _SIG_LEN
-_TEXT_LEN = len(PREFIX) + _RAW_LEN * 4 // 3  # 111 bytes = 37 groups of 3: no padding
+_TEXT_LEN = len(PREFIX) + _RAW_LEN * 4 // 3  # 180 bytes = 60 groups of 3: no padding
+_NO_CLAIM_SIGNATURE = bytes(_SIG_LEN)
 _B64URL = re.compile(r"[A-Za-z0-9_-]*")
 _MAX_AWARD_ID = 2**64 - 1
 _MAX_TIME = 2**40 - 1
@@ -112,6 +121,10 @@ class PrizeCode:
     nonce: int
     key_id: bytes
     signature: bytes
+    #: until when the winner's signature lets the contract record the claim
+    claim_expiry: int = 0
+    #: the winner's EIP-712 `PrizeClaim` signature (65 zero bytes: none)
+    claim_signature: bytes = _NO_CLAIM_SIGNATURE
 
     @property
     def lifetime(self) -> int:
@@ -120,10 +133,10 @@ class PrizeCode:
 
     @property
     def body(self) -> bytes:
-        """The 46 signed bytes of the layout."""
+        """The 115 bytes the platform signs (all but its signature)."""
         return _body(
             self.award_id, self.consumer, self.issued_at, self.lifetime, self.nonce, self.key_id
-        )
+        ) + (self.claim_expiry - self.issued_at).to_bytes(4, "big") + self.claim_signature
 
 
 def signable(body: bytes) -> SignableMessage:
@@ -143,12 +156,17 @@ def issue_code(
     lifetime: int,
     key: Any,
     *,
+    claim_expiry: int | None = None,
+    claim_signature: bytes = _NO_CLAIM_SIGNATURE,
     nonce: int | None = None,
 ) -> str:
     """A fresh code for `award_id` of `consumer`, valid from `now` for `lifetime` s.
 
     `key` is the platform's code-signing key: its account (deriving that from a
     private key costs more than the signature) or anything eth_account accepts.
+    `claim_signature` is the consumer's `PrizeClaim` signature expiring at
+    `claim_expiry` (at most 2**32 - 1 s after `now`); a code without one
+    (zero bytes) is refused at the counter and by the contract.
     `nonce` defaults to 64 random bits; pass one only in tests.
     Raises `InvalidInput` for out-of-range arguments.
     """
@@ -164,14 +182,22 @@ def issue_code(
         nonce = secrets.randbits(64)
     elif not _is_int(nonce) or not 0 <= nonce < 2**64:
         raise InvalidInput("nonce must fit in 64 bits", field="nonce")
+    if claim_expiry is None:
+        claim_expiry = now
+    if not _is_int(claim_expiry) or not 0 <= claim_expiry - now < 2**32:
+        raise InvalidInput("claim expiry must be 0 to 2**32 - 1 s after now",
+                           field="claim_expiry")
+    if not isinstance(claim_signature, bytes) or len(claim_signature) != _SIG_LEN:
+        raise InvalidInput("the claim signature must be 65 bytes", field="claim_signature")
     signer = key if isinstance(key, LocalAccount) else Account.from_key(key)
-    body = _body(award_id, consumer, now, lifetime, nonce, key_id_of(signer.address))
+    body = _body(award_id, consumer, now, lifetime, nonce, key_id_of(signer.address)) \
+        + (claim_expiry - now).to_bytes(4, "big") + claim_signature
     signature = bytes(signer.sign_message(signable(body)).signature)
     return encode_code(body + signature)
 
 
 def encode_code(raw: bytes) -> str:
-    """The text form of 111 raw bytes (body and signature)."""
+    """The text form of 180 raw bytes (the signed body and the platform's signature)."""
     return PREFIX + base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
 
 
@@ -185,6 +211,9 @@ def parse_code(text: str) -> PrizeCode:
     if not isinstance(text, str):
         raise _malformed("code must be text")
     text = text.strip()
+    if text.startswith(OLD_PREFIX):
+        raise _malformed("an old prize code (CCPZ1) carries no winner's signature: "
+                         "the winner must show a fresh one")
     if not text.startswith(PREFIX):
         raise _malformed(f"code must start with {PREFIX}")
     if len(text) != _TEXT_LEN:
@@ -207,7 +236,9 @@ def parse_code(text: str) -> PrizeCode:
         expiry=issued_at + raw[33],
         nonce=int.from_bytes(raw[34:42], "big"),
         key_id=raw[42:46],
-        signature=raw[46:],
+        signature=raw[115:],
+        claim_expiry=issued_at + int.from_bytes(raw[46:50], "big"),
+        claim_signature=raw[50:115],
     )
 
 

@@ -98,3 +98,32 @@ def award_revoked(session: Session, event: IndexedEvent) -> None:
     session.execute(update(PrizeAward).where(PrizeAward.id == int(a["award_id"]))
                           .values(status=REVOKED))
     _bump(session, campaign_id, index, awarded=-1, revoked=1)
+
+
+@PROJECTIONS.on("prizes", "WindowChanged")
+def window_changed(session: Session, event: IndexedEvent) -> None:
+    """The merchant moved a running campaign's window end."""
+    session.execute(update(PrizeCampaign).where(
+        PrizeCampaign.id == int(event.args["campaign_id"])).values(ends=int(event.args["ends"])))
+
+
+@PROJECTIONS.on("prizes", "StockChanged")
+def stock_changed(session: Session, event: IndexedEvent) -> None:
+    """The merchant set a prize's stock."""
+    a = event.args
+    session.execute(update(PrizeStock).where(
+        PrizeStock.campaign_id == int(a["campaign_id"]),
+        PrizeStock.prize_index == int(a["prize_index"])).values(quantity=int(a["quantity"])))
+
+
+@PROJECTIONS.on("prizes", "TerminalsChanged")
+def terminals_changed(session: Session, event: IndexedEvent) -> None:
+    """The merchant changed which terminals may hand the campaign's prizes out
+    (removals first, as the contract applies them)."""
+    a = event.args
+    campaign = session.get(PrizeCampaign, int(a["campaign_id"]))
+    if campaign is None:  # pragma: no cover - the contract refuses unknown campaigns
+        return
+    removed = set(a["removed"])
+    campaign.terminals = [t for t in campaign.terminals if t not in removed] + list(a["added"])
+    campaign.all_terminals = bool(a["all_terminals"])

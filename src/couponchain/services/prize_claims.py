@@ -106,6 +106,11 @@ class ClaimDesk:
     recent_scans: RecentScans
     _addresses: dict[str, str]
 
+    @property
+    def prizes_address(self) -> str:
+        """The prizes contract's address (the verifying contract of claim signatures)."""
+        return self.rt.gateway.contracts["prizes"][0]  # type: ignore[no-any-return]
+
     async def _address_of(self, participant_id: str) -> str:
         """A participant's chain address (it never changes: cached)."""
         address = self._addresses.get(participant_id)
@@ -162,13 +167,15 @@ class ClaimDesk:
         window = None if local_time is None else self.rt.settings.prize_offline_window_seconds
         conditions, award, campaign, stock = await conditions_of(
             self.db, self.code_signer.address, caller, await self._address_of(merchant_id),
-            code, parsed, now, at, window)
+            code, parsed, now, at, window, chain_id=self.rt.chain_id,
+            contract=self.prizes_address)
         claimable = all(c.ok for c in conditions)
         scan = PrizeScan(
             id=uuid.uuid4().hex, terminal_id=caller.id, terminal=caller.address,
             award_id=parsed.award_id if parsed.award_id <= MAX_ID else None,
             campaign_id=award.campaign_id if award else None,
             consumer=parsed.consumer, nonce=str(parsed.nonce), code_expiry=parsed.expiry,
+            claim_expiry=parsed.claim_expiry, claim_signature=parsed.claim_signature,
             claimable=claimable, conditions=[c.public() for c in conditions],
             source="online" if local_time is None else "offline", scanned_at=now,
             local_scanned_at=local_time)
@@ -279,6 +286,7 @@ class ClaimDesk:
             award_id=award.id, nonce=scan.nonce, scan_id=scan.id, campaign_id=award.campaign_id,
             prize_index=award.prize_index, prize_name=stock.name, consumer=award.consumer,
             terminal_id=caller.id, terminal=caller.address, scan_result=scan.conditions,
+            claim_expiry=scan.claim_expiry, claim_signature=scan.claim_signature,
             status="pending", source=source, claimed_at=now)
         def store(s: Session) -> None:
             # The award's row lock orders this against a revocation of it

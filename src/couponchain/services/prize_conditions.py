@@ -13,8 +13,10 @@ from typing import Any
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session, aliased
 
+from couponchain.domain import prize_claim_consent as claim_consent
 from couponchain.domain import prize_codes
 from couponchain.domain.roles import Role
+from couponchain.errors import InvalidInput
 from couponchain.services import prize_views as views
 from couponchain.services.participants import Caller
 from couponchain.store.models import (
@@ -29,7 +31,7 @@ AWARDED, CLAIMED, REVOKED = 1, 2, 3
 #: Ids above this are not in the read models (signed 64-bit columns).
 MAX_ID = 2**63 - 1
 CONDITIONS = ("signature", "not_expired", "not_claimed", "terminal_eligible",
-              "inside_window", "per_consumer_limit", "stock_left")
+              "inside_window", "per_consumer_limit", "stock_left", "winner_signed")
 
 
 @dataclass(frozen=True)
@@ -47,13 +49,16 @@ class Condition:
 async def check(
     db: Any, signer: str, caller: Caller, merchant_address: str, text: str,
     parsed: prize_codes.PrizeCode, now: int, at: int, offline_window: int | None = None,
+    *, chain_id: int, contract: str,
 ) -> tuple[list[Condition], PrizeAward | None, PrizeCampaign | None, PrizeStock | None]:
     """Every claim condition of a scanned code, judged by this server at `now`,
     with the award, campaign and prize it names when the code is authentic.
 
     An online scan (`offline_window` None) needs the code valid at `at`
     (= `now`); an offline one, scanned at the terminal's `at`, is judged by
-    `prize_codes.check_offline` with the deployment's offline window."""
+    `prize_codes.check_offline` with the deployment's offline window. The
+    winner's claim signature is checked last, as the prizes contract at
+    `contract` on chain `chain_id` will check it (`winner_signed`)."""
     out: list[Condition] = []
     try:  # authenticity alone: judged at the code's own issue time
         prize_codes.verify_code(text, signer, parsed.issued_at)
@@ -115,7 +120,23 @@ async def check(
     has_unit = award.status == CLAIMED or stock.claimed < stock.awarded
     out.append(Condition("stock_left", has_unit and left > 0,
                          f"{left} of {stock.quantity} {stock.name} left"))
+    out.append(_winner_signed(parsed, campaign, now, chain_id, contract))
     return out, award, campaign, stock
+
+
+def _winner_signed(parsed: prize_codes.PrizeCode, campaign: PrizeCampaign, now: int,
+                   chain_id: int, contract: str) -> Condition:
+    """Whether the code carries the award's consumer's claim signature, valid now."""
+    claim = claim_consent.PrizeClaimConsent(
+        award=parsed.award_id, campaign=campaign.id, merchant=campaign.merchant,
+        expiry=parsed.claim_expiry)
+    try:
+        claim_consent.check_claim(claim, parsed.claim_signature, chain_id=chain_id,
+                                  contract=contract, consumer=parsed.consumer, now=now)
+    except InvalidInput as exc:
+        return Condition("winner_signed", False, exc.message)
+    return Condition("winner_signed", True,
+                     f"signed by the winner; recordable until {views.iso(claim.expiry)}")
 
 
 def _claim_rows(campaign_id: Any, consumer: Any) -> Any:

@@ -5,7 +5,9 @@ prize-claim database: that commit is what makes a code count once (the award
 id and the code nonce are unique), and it is durable, so the terminal can hand
 the prize over at once instead of waiting for a block. Recording it on chain
 follows here: each claim is submitted as a `claim_batch_at` item naming the
-terminal that scanned it, signed by the campaign's merchant, so the claims of
+terminal that scanned it and carrying the winner's claim signature (from the
+code it showed; the contract refuses a claim without it), sent by the
+campaign's merchant, so the claims of
 all of a merchant's terminals are group-committed into few transactions (one
 per terminal would cost a transaction and a block each); the gateway journals
 each under the claim's operation key. The row is then settled `recorded`
@@ -79,7 +81,9 @@ class ClaimRecorder:
             if row.id not in self._inflight:
                 self._inflight[row.id] = asyncio.create_task(
                     self._submit(row.id, row.campaign_id, row.terminal_id, row.terminal,
-                                 row.award_id, row.consumer), name=f"prize claim {row.id}")
+                                 row.award_id, row.consumer, row.claim_expiry or 0,
+                                 bytes(row.claim_signature or b"")),
+                    name=f"prize claim {row.id}")
 
     async def settled(self, claim_ids: Iterable[int], timeout: float = 30) -> None:
         """Wait until none of `claim_ids` is pending (tests and scripts follow a claim)."""
@@ -109,11 +113,13 @@ class ClaimRecorder:
         return len(stale)
 
     async def _submit(self, claim_id: int, campaign_id: int, terminal_id: str,
-                      terminal: str, award_id: int, consumer: str) -> None:
+                      terminal: str, award_id: int, consumer: str, expiry: int,
+                      signature: bytes) -> None:
         try:
             signer = await self.rt.participants.signer(await self._merchant_of(terminal_id))
             outcome: OpResult | ContractRevert = await self.rt.gateway.submit(
-                signer, Call("prizes", "claim_batch_at", item=(award_id, consumer, terminal),
+                signer, Call("prizes", "claim_batch_at",
+                             item=(award_id, consumer, terminal, expiry, signature),
                              kind="claim prize"),
                 op_key=f"prize-claim:{claim_id}")
         except ContractRevert as exc:

@@ -31,11 +31,13 @@ from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from couponchain.chain.gateway import Call, OpResult
+from couponchain.domain import prize_claim_consent as claim_consent
 from couponchain.domain import prize_codes
 from couponchain.domain.roles import Role
 from couponchain.errors import ContractRevert, Forbidden, InvalidInput, NotFound
 from couponchain.services import prize_views as views
 from couponchain.services.participants import Caller
+from couponchain.services.prize_changes import CampaignChanges
 from couponchain.services.prize_claims import ClaimDesk, RecentScans
 from couponchain.services.prize_conditions import AWARDED, CLAIMED, REVOKED
 from couponchain.services.prize_recorder import ClaimRecorder
@@ -130,7 +132,7 @@ class _Signals:
         self._events.clear()
 
 
-class PrizeService(ClaimDesk):
+class PrizeService(ClaimDesk, CampaignChanges):
     """Campaigns, awards, rotating codes, scans and claims (`ClaimDesk`)."""
 
     def __init__(self, runtime: Any) -> None:
@@ -372,15 +374,32 @@ class PrizeService(ClaimDesk):
         now = int(time.time())
         if campaign is not None and now >= campaign.ends:
             raise ContractRevert("prizes: claim window closed", field="id")
-        code = prize_codes.issue_code(award_id, award.consumer, now, CODE_LIFETIME,
-                                      self.code_signer)
+        code = await self.signed_code(award, campaign.merchant, caller.id, now)
         parsed = prize_codes.parse_code(code)
         return {"award_id": award_id, "code": code, "nonce": str(parsed.nonce),
                 "issued_at": views.iso(now), "expiry": parsed.expiry,
                 "expires_at": views.iso(parsed.expiry),
                 "refresh_in_seconds": CODE_LIFETIME - REFRESH_MARGIN,
                 "signer": self.code_signer.address,
+                "claim_signature_expires_at": views.iso(parsed.claim_expiry),
                 "qr_svg": qr.svg_data_uri(code)}
+
+    async def signed_code(self, award: PrizeAward, merchant: str, consumer_id: str,
+                          now: int) -> str:
+        """The code text for `award` issued at `now` (`code` without its checks and
+        QR; benchmarks call it too). The winner's own signature of the claim rides
+        in it: the contract records the claim only with it (keys are custodial, so
+        it is signed here with the consumer's key)."""
+        claim = claim_consent.PrizeClaimConsent(
+            award=award.id, campaign=award.campaign_id, merchant=merchant,
+            expiry=now + claim_consent.claim_lifetime(
+                self.rt.settings.prize_offline_window_seconds))
+        signature = claim_consent.sign_claim(
+            claim, self.rt.chain_id, self.prizes_address,
+            (await self.rt.participants.signer(consumer_id)).key)
+        return prize_codes.issue_code(award.id, award.consumer, now, CODE_LIFETIME,
+                                      self.code_signer, claim_expiry=claim.expiry,
+                                      claim_signature=signature)
 
     # -- stats -----------------------------------------------------------------------
 

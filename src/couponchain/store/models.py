@@ -541,6 +541,29 @@ class PrizeRevocation(Base):
     tx_hash: Mapped[str | None] = mapped_column(String(66), nullable=True)
 
 
+class PrizeCampaignChange(Base):
+    """A merchant's change to a running campaign, with the reason it gave (not a
+    read model): the contract's `WindowChanged`, `StockChanged` and
+    `TerminalsChanged` events carry only the reason's hash (`reason_hash`,
+    keccak256 of the UTF-8 text), so the text is kept here, written before
+    the chain call; `tx_hash` is set once the contract recorded it."""
+
+    __tablename__ = "prize_campaign_changes"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    #: window | stock | terminals
+    kind: Mapped[str] = mapped_column(String(16))
+    #: what was asked: {"ends"} | {"prize_index", "quantity"} |
+    #: {"added", "removed", "all_terminals"}
+    detail: Mapped[dict] = mapped_column(JSON)
+    reason: Mapped[str] = mapped_column(Text)
+    reason_hash: Mapped[str] = mapped_column(String(66))
+    changed_by: Mapped[str] = mapped_column(String(32))
+    requested_at: Mapped[int] = mapped_column(BigInteger)
+    tx_hash: Mapped[str | None] = mapped_column(String(66), nullable=True)
+
+
 class PrizeClaimRecord(Base):
     """Read model: a claim as the chain recorded it (the `Claimed` event)."""
 
@@ -577,6 +600,9 @@ class PrizeScan(Base):
     #: the code's one-time nonce, as decimal text (64 bits)
     nonce: Mapped[str | None] = mapped_column(String(20))
     code_expiry: Mapped[int | None] = mapped_column(BigInteger)
+    #: the winner's EIP-712 claim signature carried by the code, and its expiry
+    claim_expiry: Mapped[int | None] = mapped_column(BigInteger)
+    claim_signature: Mapped[bytes | None] = mapped_column(LargeBinary)
     claimable: Mapped[bool] = mapped_column(default=False)
     #: [{"name", "ok", "reason"}] in the order the terminal shows them
     conditions: Mapped[list] = mapped_column(JSON)
@@ -614,6 +640,9 @@ class PrizeClaim(Base):
     terminal: Mapped[str] = mapped_column(String(42))
     #: the scan's conditions at the time of the claim
     scan_result: Mapped[list] = mapped_column(JSON)
+    #: the winner's claim signature and its expiry, sent to the contract with the claim
+    claim_expiry: Mapped[int | None] = mapped_column(BigInteger)
+    claim_signature: Mapped[bytes | None] = mapped_column(LargeBinary)
     #: pending (written, not yet on chain) | recorded | refused (by the contract)
     status: Mapped[str] = mapped_column(String(10), default="pending", index=True)
     source: Mapped[str] = mapped_column(String(8), default="online")

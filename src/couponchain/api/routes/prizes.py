@@ -38,7 +38,7 @@ CampaignId = Annotated[int, Path(ge=1, le=2**63 - 1, description="the prize camp
 AwardId = Annotated[int, Path(ge=1, le=2**63 - 1, description="the prize award id")]
 ClaimId = Annotated[int, Path(ge=1, le=2**63 - 1, description="the prize claim id")]
 Code = Annotated[str, Field(min_length=1, max_length=400,
-                            description="the scanned code text (CCPZ1.…)")]
+                            description="the scanned code text (CCPZ2.…)")]
 
 
 class PrizeIn(Input):
@@ -214,7 +214,8 @@ class SignerOut(BaseModel):
 
 class ConditionOut(BaseModel):
     name: Literal["signature", "not_expired", "not_claimed", "terminal_eligible",
-                  "inside_window", "per_consumer_limit", "stock_left"]
+                  "inside_window", "per_consumer_limit", "stock_left",
+                  "winner_signed"]
     ok: bool | None = Field(description="null: not checked (an earlier condition failed)")
     reason: str
 

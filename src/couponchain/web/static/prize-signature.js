@@ -1,6 +1,7 @@
 // Checks a prize code's signature in the page, so a terminal without a connection
 // still refuses forged codes (domain/prize_codes.py is the reference: EIP-191
-// personal_sign over SIGNING_TAG + the code's first 46 bytes, low s only).
+// personal_sign over SIGNING_TAG + the code's first 115 bytes, low s only; the
+// winner's claim signature inside them is the server's and the contract's check).
 // The curve arithmetic is @noble/curves, installed with the embedded node by
 // scripts/setup and served under /vendor/; where it is missing the page keeps
 // the server's check at sync. Its reasons are shown on the page: t() is app.js's
@@ -8,9 +9,10 @@
 import { secp256k1 } from "@noble/curves/secp256k1";
 import { keccak_256 } from "@noble/hashes/sha3";
 
-const SIGNING_TAG = new TextEncoder().encode("CouponChain prize code v1\0");
-const BODY = 46;
+const SIGNING_TAG = new TextEncoder().encode("CouponChain prize code v2\0");
+const BODY = 115;  // fields, claim lifetime and the winner's signature: what the platform signs
 const SIGNATURE = 65;
+const CODE_BYTES = BODY + SIGNATURE;
 
 function concat(...parts) {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
@@ -29,13 +31,13 @@ function personalHash(message) {
   return keccak_256(concat(prefix, message));
 }
 
-// The address that signed a code's raw bytes (body and signature), or an Error.
+// The address that signed a code's raw bytes (the platform's signature), or an Error.
 function recoverSigner(raw) {
-  if (raw.length !== BODY + SIGNATURE) {
-    return new Error(t("a prize code has {count} bytes", { count: BODY + SIGNATURE }));
+  if (raw.length !== CODE_BYTES) {
+    return new Error(t("a prize code has {count} bytes", { count: CODE_BYTES }));
   }
   const body = raw.slice(0, BODY);
-  const sig = raw.slice(BODY);
+  const sig = raw.slice(BODY, BODY + SIGNATURE);
   const v = sig[64];
   if (v !== 27 && v !== 28) return new Error(t("signature v must be 27 or 28"));
   let signature;
@@ -55,7 +57,7 @@ function recoverSigner(raw) {
 
 // { ok, reason } for a code's text against the published signer address.
 function verify(text, signerAddress) {
-  const body = String(text).trim().slice("CCPZ1.".length);
+  const body = String(text).trim().slice("CCPZ2.".length);
   const binary = atob(body.replace(/-/g, "+").replace(/_/g, "/"));
   const signer = recoverSigner(Uint8Array.from(binary, (c) => c.charCodeAt(0)));
   if (signer instanceof Error) return { ok: false, reason: signer.message };

@@ -15,6 +15,7 @@ const LABELS = { signature: t("Signature"), not_expired: t("Not expired"),
                  not_claimed: t("Not claimed yet"), terminal_eligible: t("Terminal eligible"),
                  inside_window: t("Inside the claim window"),
                  per_consumer_limit: t("Per-consumer limit"), stock_left: t("Stock left"),
+                 winner_signed: t("Signed by the winner"),
                  format: t("Prize code format"), signing_key: t("Signing key"),
                  lifetime: t("Lifetime") };
 // The statuses of a synced claim, in the page's language.
@@ -146,7 +147,7 @@ function checkOffline(text) {
   }
   const signer = JSON.parse(localStorage.getItem(SIGNER_KEY) || "null");
   const now = Date.now() / 1000;
-  const conditions = [{ name: "format", ok: true, reason: t("a CCPZ1 prize code") }];
+  const conditions = [{ name: "format", ok: true, reason: t("a CCPZ2 prize code") }];
   conditions.push(signer ? { name: "signing_key", ok: signer.address.slice(2, 10).toLowerCase()
                                === p.keyId, reason: t("key id {id}; published key {key}…",
                                { id: p.keyId, key: signer.address.slice(0, 10) }) }

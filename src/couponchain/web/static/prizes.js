@@ -8,8 +8,8 @@ const { show, problemText, cell, link, newKey, signedIn, when } = window.CouponC
 
 // ------------------------------------------------------------ shared helpers
 
-const PREFIX = "CCPZ1.";
-const CODE_LENGTH = 154;  // PREFIX + base64url of 111 bytes (domain/prize_codes.py)
+const PREFIX = "CCPZ2.";
+const CODE_LENGTH = 246;  // PREFIX + base64url of 180 bytes (domain/prize_codes.py)
 const MAX_LIFETIME = 30;
 const CLOCK_SKEW = 5;
 
