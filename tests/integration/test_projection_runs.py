@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 import couponchain.runtime  # noqa: F401 - registers every projection
 from couponchain.indexer.projections import PROJECTIONS, IndexedEvent, Projections
 from couponchain.store.db import migrate
+from couponchain.store.models import PromotionRound
 from tests.integration.read_models import OneByOne, rows_of
 
 A, B, C = ("0x" + c * 40 for c in "abc")
@@ -39,7 +40,8 @@ def _events() -> list[IndexedEvent]:
             "round_id": ROUND, "platform": PLATFORM, "first_id": 100, "total": 10,
             "inputs_hash": "0x" + "22" * 32, "incentive_bps": 1_000,
             "shares": [1_000, 2_000, 2_000, 3_000, 2_000], "rollback_window": 3_600,
-            "max_consent_lifetime": 120}),
+            "max_consent_lifetime": 120, "period_from": 5, "period_to": 9,
+            "measured_hash": "0x" + "33" * 32}),
         ("promotions", "Allocated", {"round_id": ROUND, "merchant": MERCHANT, "count": 10}),
         ("promotions", "Granted", {"round_id": ROUND, "first_id": 100, "last_id": 105,
                                    "merchant": MERCHANT, "consumer": A}),
@@ -123,5 +125,10 @@ def test_runs_leave_what_the_events_one_by_one_leave(engine: Engine) -> None:
     assert promoted[100][3:9] == (C, 2, 2, MERCHANT, "5000", "500")  # holder..pool
     assert promoted[101][4] == 3 and promoted[103][4] == 2 and promoted[102][4] == 2
     (round_,) = in_runs["promotion_rounds"]
-    assert round_[-6:-3] == (6, 4, 1)  # granted, written_off (5 - 1 reversed), distributed
+    columns = [c.name for c in PromotionRound.__table__.columns]
+    field = dict(zip(columns, round_, strict=True))
+    # granted, written_off (5 - 1 reversed), distributed; the measured period
+    assert (field["granted"], field["written_off"], field["distributed"]) == (6, 4, 1)
+    assert (field["period_from"], field["period_to"]) == (5, 9)
+    assert field["measured_hash"] == "0x" + "33" * 32
     assert 999 not in promoted
