@@ -234,6 +234,12 @@ class Gateway:
         in_flight: set[asyncio.Task[None]] = set()
         while True:
             batch = [await account.queue.get()]
+            # Pipeline: the next window is signed and journaled while this one is
+            # at the node; the journal lock keeps sends in nonce order. A window
+            # takes its slot before it gathers, so what arrives while every slot is
+            # busy (geth paced to a block a second) joins it instead of waiting in
+            # small windows formed before a slot was free.
+            await account.window_slots.acquire()
             if account.queue.qsize() < self.batch_max:
                 # Bounded wait for companions: the price of one batch for many.
                 await asyncio.sleep(self.batch_wait)
@@ -246,9 +252,6 @@ class Gateway:
             for group in groups.values():
                 cap = self._group_cap(group[0].call)
                 sized.extend(group[i : i + cap] for i in range(0, len(group), cap))
-            # Pipeline: the next window is signed and journaled while this one is
-            # at the node; the journal lock keeps sends in nonce order.
-            await account.window_slots.acquire()
             task = asyncio.create_task(self._commit_window(account, sized, batch))
             in_flight.add(task)
             task.add_done_callback(in_flight.discard)
