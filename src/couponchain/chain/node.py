@@ -43,13 +43,11 @@ from couponchain.chain.geth import geth_binary, geth_command, initialise
 from couponchain.config import DEFAULT_NODE_KIND
 from couponchain.errors import ChainUnavailable, ConfigurationError
 
-__all__ = ["DEFAULT_KIND", "NODE_KINDS", "NodeSupervisor", "default_kind", "node_dir"]
+__all__ = ["NODE_KINDS", "NodeSupervisor", "default_kind", "node_dir"]
 
 log = logging.getLogger(__name__)
 
 NODE_KINDS = ("geth", "hardhat", "anvil")
-#: The embedded default (`COUPONCHAIN_NODE_KIND` picks another); see `config.py`.
-DEFAULT_KIND = DEFAULT_NODE_KIND
 HOST = "127.0.0.1"
 # EIP-1559 raises the base fee only when a block uses more than half its gas limit;
 # with this limit that never happens, so the base fee stays 0 (see node/hardhat.config.js).
@@ -79,7 +77,7 @@ def node_dir() -> Path:
 
 def default_kind() -> str:
     """The node kind to run when none is given: `COUPONCHAIN_NODE_KIND`, else geth."""
-    return os.environ.get("COUPONCHAIN_NODE_KIND") or DEFAULT_KIND
+    return os.environ.get("COUPONCHAIN_NODE_KIND") or DEFAULT_NODE_KIND
 
 
 def _free_port() -> int:
