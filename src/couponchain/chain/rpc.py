@@ -58,6 +58,11 @@ class RpcError(CouponChainError):
         """The nonce is used: by this very transaction, or by another one."""
         return "nonce too low" in self.rpc_message.lower()
 
+    @property
+    def tip_below_minimum(self) -> bool:
+        """geth's pool asks a higher tip than the transaction offers."""
+        return "gas price below minimum" in self.rpc_message.lower()
+
 
 Call = tuple[str, Sequence[Any]]
 

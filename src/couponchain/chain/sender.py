@@ -193,6 +193,11 @@ class Sender:
                 refused = [(tx, r) for tx, r in zip(txs, replies, strict=True)
                            if isinstance(r, RpcError) and not r.tx_already_in_node
                            and not r.nonce_too_low]
+                if (self.seal_on_request and refused
+                        and all(r.tip_below_minimum for _, r in refused)):
+                    # The embedded geth forgets its zero minimum tip when it restarts
+                    # and answers before its supervisor sets it again: not a refusal.
+                    raise ChainUnavailable("geth restarted; its minimum tip is not set yet")
                 if refused:
                     await self._replace_refused(refused)
                     raws = await self._raw_of(txs)
