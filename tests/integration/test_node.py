@@ -19,8 +19,9 @@ import httpx
 import pytest
 from eth_account import Account
 
-from couponchain.chain.geth import seal_attributes
+from couponchain.chain.geth import seal_attributes, seal_pool
 from couponchain.chain.node import NodeSupervisor, node_dir
+from couponchain.chain.rpc import RpcClient
 from couponchain.errors import ConfigurationError
 
 
@@ -376,17 +377,20 @@ async def test_a_fresh_nodes_clock_is_the_wall_clock_however_slowly_it_starts(
 # -- geth, the embedded default ---------------------------------------------------
 
 
-async def _seal(http: httpx.AsyncClient, url: str) -> str:
+async def _seal(url: str) -> str:
     """Seal the pool into one block, as the gateway does (geth's own sealer is off)."""
-    head = await rpc(http, url, "eth_getBlockByNumber", "latest", False)
-    stamp = max(int(head["timestamp"], 16) + 1, int(time.time()))
-    return str(await rpc(http, url, "testing_commitBlockV1", seal_attributes(stamp), None, "0x"))
+    client = RpcClient(url)
+    try:
+        sealed, _ = await seal_pool(client)
+    finally:
+        await client.close()
+    return sealed
 
 
 async def _mined(http: httpx.AsyncClient, url: str, tx_hash: str) -> dict[str, Any]:
     """Seal the pool, then wait for the receipt (until it has indexed its
     transactions, geth answers an error instead of null)."""
-    await _seal(http, url)
+    await _seal(url)
     deadline = time.monotonic() + 30
     body = {"jsonrpc": "2.0", "id": 1, "method": "eth_getTransactionReceipt",
             "params": [tx_hash]}
@@ -430,13 +434,13 @@ async def test_geth_seals_only_on_request_one_block_for_all_that_waits(
     assert await rpc(http, geth.url, "eth_blockNumber") == head  # nothing sealed by itself
     # geth holds one transaction in flight for an account absent from its state (its
     # EIP-7702 limit reads it as delegated): the first seal takes the nonce-0 ones,
-    first = await rpc(http, geth.url, "eth_getBlockByHash", await _seal(http, geth.url), False)
+    first = await rpc(http, geth.url, "eth_getBlockByHash", await _seal(geth.url), False)
     assert len(first["transactions"]) == len(accounts)
     assert int(first["timestamp"], 16) <= time.time() + 1
     # and once the accounts exist, all that waits goes into one block.
     hashes = [await rpc(http, geth.url, "eth_sendRawTransaction", _signed(a, n))
               for a in accounts for n in (1, 2)]
-    second = await rpc(http, geth.url, "eth_getBlockByHash", await _seal(http, geth.url), False)
+    second = await rpc(http, geth.url, "eth_getBlockByHash", await _seal(geth.url), False)
     assert sorted(second["transactions"]) == sorted(hashes)
     assert int(second["number"], 16) == int(first["number"], 16) + 1
 

@@ -37,12 +37,15 @@ import json
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
+from couponchain.chain.rpc import RpcClient
 from couponchain.errors import ConfigurationError
 
-__all__ = ["GETH_VERSION", "geth_binary", "geth_command", "initialise", "seal_attributes"]
+__all__ = ["GETH_VERSION", "geth_binary", "geth_command", "initialise", "seal_attributes",
+           "seal_pool"]
 
 #: The go-ethereum release scripts/setup builds (`go install ...cmd/geth@GETH_VERSION`).
 GETH_VERSION = "v1.17.10"
@@ -143,3 +146,12 @@ def seal_attributes(timestamp: int) -> dict[str, Any]:
     return {"timestamp": hex(timestamp), "prevRandao": _ZERO32,
             "suggestedFeeRecipient": "0x" + "00" * 20, "withdrawals": [],
             "parentBeaconBlockRoot": _ZERO32}
+
+
+async def seal_pool(rpc: RpcClient) -> tuple[str, int]:
+    """Seal every transaction waiting in the node's pool into one block, a second
+    after its parent or now, whichever is later; returns its hash and time."""
+    head = await rpc.call("eth_getBlockByNumber", "latest", False)
+    stamp = max(int(time.time()), int(head["timestamp"], 16) + 1)
+    sealed = await rpc.call("testing_commitBlockV1", seal_attributes(stamp), None, "0x")
+    return str(sealed), stamp

@@ -36,7 +36,7 @@ from typing import Any
 from eth_account.signers.local import LocalAccount
 from sqlalchemy import select, update
 
-from couponchain.chain.geth import seal_attributes
+from couponchain.chain.geth import seal_pool
 from couponchain.chain.reconciler import Reconciler
 from couponchain.chain.rpc import RpcClient, RpcError
 from couponchain.errors import ChainUnavailable, ConfigurationError
@@ -224,11 +224,8 @@ class Sender:
             await asyncio.sleep(ahead - MAX_AHEAD)
 
     async def _seal(self) -> None:
-        """Seal every transaction waiting in the node's pool into one block, a second
-        after its parent or now, whichever is later (geth, see `seal_on_request`)."""
-        head = await self.rpc.call("eth_getBlockByNumber", "latest", False)
-        stamp = max(int(time.time()), int(head["timestamp"], 16) + 1)
-        await self.rpc.call("testing_commitBlockV1", seal_attributes(stamp), None, "0x")
+        """Seal the node's pool into one block (geth, see `seal_on_request`)."""
+        _, stamp = await seal_pool(self.rpc)
         self.chain_time = max(self.chain_time, stamp)
         self.stats["blocks_sealed"] += 1
 
