@@ -618,18 +618,18 @@ async def test_99_declared_299_tried_by_bulk_and_singles_ends_with_99(
 
 
 class _Crash:
-    """Makes the gateway fail the `n`th reserved-sales chunk with `error`."""
+    """Makes the gateway fail a bulk request's reserved-sales chunks from the `n`th
+    on with `error`, as when the node goes away half-way (the chunks go together)."""
 
     def __init__(self, runtime: Runtime, n: int, error: Exception) -> None:
-        self.real = runtime.gateway.submit
-        self.left, self.error = n, error
+        self.real = runtime.gateway.submit_in_order
+        self.n, self.error = n, error
 
-    async def __call__(self, signer: Any, call: Any, **kw: Any) -> Any:
-        if call.function == "record_reserved_sales":
-            self.left -= 1
-            if self.left == 0:
-                raise self.error
-        return await self.real(signer, call, **kw)
+    async def __call__(self, signer: Any, calls: Any) -> Any:
+        if not calls or calls[0][0].function != "record_reserved_sales":
+            return await self.real(signer, calls)
+        done = await self.real(signer, calls[: self.n - 1])
+        return [*done, *(self.error for _ in calls[self.n - 1:])]
 
 
 async def test_bulk_retry_after_a_crash_half_way_finishes_exactly_once(
@@ -647,7 +647,7 @@ async def test_bulk_retry_after_a_crash_half_way_finishes_exactly_once(
     headers = {**shop.as_merchant, "Idempotency-Key": "bulk-7"}
 
     # The first attempt records its first chunk, then the node goes away.
-    monkeypatch.setattr(runtime.gateway, "submit",
+    monkeypatch.setattr(runtime.gateway, "submit_in_order",
                         _Crash(runtime, 2, ChainUnavailable("node gone")))
     crashed = await client.post(f"{url}/sales:bulk", json={"sales": sales}, headers=headers)
     assert crashed.status_code == 503, crashed.text
@@ -680,13 +680,14 @@ async def test_bulk_that_fails_for_good_releases_its_reservation(
     url = f"/v1/editions/{edition['id']}"
     buyer = shop.consumers[0]["address"]
     sales = [{"buyer": buyer, "order_ref": f"G-{i}"} for i in range(3 * CHUNK)]
-    monkeypatch.setattr(runtime.gateway, "submit",
+    monkeypatch.setattr(runtime.gateway, "submit_in_order",
                         _Crash(runtime, 2, ContractRevert("editions: edition expired")))
     failed = await client.post(f"{url}/sales:bulk", json={"sales": sales},
                                headers={**shop.as_merchant, "Idempotency-Key": "give-1"})
     monkeypatch.undo()
     assert failed.status_code == 409, failed.text
-    assert f"the first {CHUNK} of {3 * CHUNK} sales were recorded" in failed.json()["detail"]
+    assert f"{CHUNK} of {3 * CHUNK} sales were recorded" in failed.json()["detail"]
+    assert "chunks 2, 3 of 3 were not" in failed.json()["detail"]
     await _caught_up(runtime)
     final = (await client.get(url)).json()
     assert (final["sold"], final["reserved"], final["remaining"]) == (CHUNK, 0, 2 * CHUNK)
@@ -705,7 +706,7 @@ async def test_an_abandoned_reservation_expires_and_is_released(
     buyer = shop.consumers[0]["address"]
     sales = [{"buyer": buyer, "order_ref": f"A-{i}"} for i in range(2 * CHUNK)]
     monkeypatch.setattr(edition_bulk, "RESERVATION_SECONDS", 2)
-    monkeypatch.setattr(runtime.gateway, "submit",
+    monkeypatch.setattr(runtime.gateway, "submit_in_order",
                         _Crash(runtime, 1, ChainUnavailable("node gone")))
     crashed = await client.post(f"{url}/sales:bulk", json={"sales": sales},
                                 headers={**shop.as_merchant, "Idempotency-Key": "lost"})

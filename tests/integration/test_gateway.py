@@ -202,3 +202,37 @@ async def test_a_whole_batch_sent_alone_does_not_shrink_merged_batches(
     results = await asyncio.gather(*(runtime.gateway.submit(platform, mint(r))
                                      for r in singles))
     assert len({r.tx_hash for r in results}) < 20
+
+
+async def test_operations_submitted_in_order_land_in_that_order_and_once(
+    runtime: Runtime,
+) -> None:
+    """A bulk request's chunks go together (sharing blocks) and keep their order."""
+    platform = await runtime.participants.signer(runtime.platform.caller.id)
+    chunks = [[Account.create().address for _ in range(50)] for _ in range(6)]
+    calls = [(Call("token", "mint_batch", fixed=(chunk, [AMOUNT] * 50)), f"ordered:{n}")
+             for n, chunk in enumerate(chunks)]
+    first = await runtime.gateway.submit_in_order(platform, calls)
+    assert all(isinstance(r, OpResult) for r in first), first
+    landed = [(r.block_number, await _tx_index(runtime, r.tx_hash))
+              for r in first if isinstance(r, OpResult)]
+    assert landed == sorted(landed), "chunks landed out of the order given"
+    assert await balances(runtime, [a for chunk in chunks for a in chunk]) == [AMOUNT] * 300
+
+    # A retry of the same keys answers the first outcomes and applies nothing twice,
+    # also for a refused one mixed in (a list of other length cannot be minted).
+    again = await runtime.gateway.submit_in_order(platform, [
+        *calls, (Call("token", "mint_batch", fixed=(chunks[0], [AMOUNT])), "ordered:bad")])
+    assert [r.tx_hash for r in again[:6] if isinstance(r, OpResult)] == [
+        r.tx_hash for r in first if isinstance(r, OpResult)]
+    assert isinstance(again[6], ContractRevert)
+    assert await total_supply_of(runtime, chunks) == AMOUNT * 300
+
+
+async def _tx_index(runtime: Runtime, tx_hash: str) -> int:
+    receipt = await runtime.rpc.call("eth_getTransactionReceipt", tx_hash)
+    return int(receipt["transactionIndex"], 16)
+
+
+async def total_supply_of(runtime: Runtime, chunks: list[list[str]]) -> int:
+    return sum(await balances(runtime, [a for chunk in chunks for a in chunk]))

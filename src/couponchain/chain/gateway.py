@@ -38,6 +38,7 @@ from eth_account.signers.local import LocalAccount
 
 from couponchain.chain.calls import Call, Event, OpResult, ReceiptEvents
 from couponchain.chain.contracts import CompiledContract
+from couponchain.chain.gas import GasModel
 from couponchain.chain.journal import Journal, KeyedOp, Signed
 from couponchain.chain.reconciler import Reconciler
 from couponchain.chain.revert import revert_reason
@@ -107,8 +108,7 @@ class Gateway:
         self.sender = Sender(db, rpc, chain_id, dev_node=dev_node, stats=self.stats,
                              recover=self.recover,
                              signer_of=lambda address: self._accounts[address].signer)
-        self._gas_per_item: dict[tuple[str, str], float] = {}
-        self._receipts_seen: dict[tuple[str, str], int] = defaultdict(int)
+        self.gas = GasModel(gas_limit, batch_max)
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -167,25 +167,68 @@ class Gateway:
         Raises `ContractRevert` with the contract's reason when refused.
         """
         future: asyncio.Future[OpResult] = asyncio.get_running_loop().create_future()
-        if op_key is not None:
-            if op_key in self._inflight:
-                return await asyncio.shield(self._inflight[op_key])
-            # Registered before the journal lookup, so concurrent twins wait on it.
-            self._inflight[op_key] = future
-            future.add_done_callback(lambda _f: self._inflight.pop(op_key, None))
-            try:
-                existing = await self._existing_op(op_key)
-            except BaseException as exc:
-                future.set_exception(exc)
-                future.exception()  # retrieved here; twins awaiting it see it too
-                raise
-            if existing is not None:
-                future.set_result(existing)
-                return existing
-        account = self._account(signer)
-        account.queue.put_nowait(_Pending(call, op_key, payload_hash, future))
+        earlier = await self._admit(op_key, future)
+        if earlier is not None:
+            return await asyncio.shield(earlier)
+        self._account(signer).queue.put_nowait(_Pending(call, op_key, payload_hash, future))
         self.stats["ops_submitted"] += 1
         return await asyncio.shield(future)
+
+    async def submit_in_order(
+        self, signer: LocalAccount, calls: Sequence[tuple[Call, str | None]],
+    ) -> list[OpResult | BaseException]:
+        """Apply several `(call, op_key)` as `signer` at once, queued in this order.
+
+        They share windows (a bulk request's chunks land in as few blocks as
+        the gas allows, not a block each) and keep their order on chain. Each
+        one is keyed and answered as `submit` would: the outcome, or the
+        exception it raised, in the order given.
+        """
+        loop = asyncio.get_running_loop()
+        waits: list[asyncio.Future[OpResult]] = []
+        queued: list[_Pending] = []
+        try:
+            for call, op_key in calls:
+                future: asyncio.Future[OpResult] = loop.create_future()
+                earlier = await self._admit(op_key, future)
+                if earlier is None:
+                    queued.append(_Pending(call, op_key, "", future))
+                waits.append(earlier if earlier is not None else future)
+        except BaseException as exc:
+            for pending in queued:  # admitted but never queued: free their twins
+                pending.future.set_exception(exc)
+                pending.future.exception()
+            raise
+        account = self._account(signer)
+        for pending in queued:
+            account.queue.put_nowait(pending)
+        self.stats["ops_submitted"] += len(queued)
+        return await asyncio.gather(*(asyncio.shield(w) for w in waits), return_exceptions=True)
+
+    async def _admit(self, op_key: str | None,
+                     future: asyncio.Future[OpResult]) -> asyncio.Future[OpResult] | None:
+        """Make `future` the outcome of `op_key`; None if the operation is to be sent.
+
+        Otherwise the future to wait on instead: a twin's still in flight, or
+        `future` itself, done with what the journal holds for the key.
+        """
+        if op_key is None:
+            return None
+        if op_key in self._inflight:
+            return self._inflight[op_key]
+        # Registered before the journal lookup, so concurrent twins wait on it.
+        self._inflight[op_key] = future
+        future.add_done_callback(lambda _f: self._inflight.pop(op_key, None))
+        try:
+            existing = await self._existing_op(op_key)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved here; twins awaiting it see it too
+            raise
+        if existing is None:
+            return None
+        future.set_result(existing)
+        return future
 
     def _account(self, signer: LocalAccount) -> _Account:
         account = self._accounts.get(signer.address)
@@ -250,7 +293,7 @@ class Gateway:
                 groups.setdefault(pending.call.group, []).append(pending)
             sized: list[list[_Pending]] = []
             for group in groups.values():
-                cap = self._group_cap(group[0].call)
+                cap = self.gas.group_cap(group[0].call)
                 sized.extend(group[i : i + cap] for i in range(0, len(group), cap))
             task = asyncio.create_task(self._commit_window(account, sized, batch))
             in_flight.add(task)
@@ -282,7 +325,7 @@ class Gateway:
                     await self._fail([(p, tx.refused) for p in group], TransactionRefused)
                 elif tx.receipt is not None and int(tx.receipt["status"], 16) == 1:
                     if "gasUsed" in tx.receipt:
-                        self._learn_gas(group, tx.receipt)
+                        self.gas.learn(group[0].call, len(group), tx.receipt)
                     events = ReceiptEvents(self.rpc, self.decode_events, tx.receipt)
                     for index, pending in enumerate(group):
                         if not pending.future.done():
@@ -290,11 +333,9 @@ class Gateway:
                                 self._result(tx.receipt, tx.timestamp, index, events)
                             )
                     self.stats["ops_applied"] += len(group)
-                elif self._ran_out_of_gas(tx) and len(group) > 1:
+                elif self.gas.ran_out(tx) and len(group) > 1:
                     # Out of gas: the batch was too big, not wrong. Halve it.
-                    call = group[0].call
-                    self._gas_per_item[(call.contract, call.function)] = (
-                        self.gas_limit / len(group))
+                    self.gas.too_big(group[0].call, len(group))
                     half = len(group) // 2
                     retry.extend([group[:half], group[half:]])
                 else:
@@ -331,7 +372,7 @@ class Gateway:
         for pending in fresh:
             pending.journaled = True
         return [SentTx(row.id, row.tx_hash, row.account, row.nonce,
-                      needs_receipt=self._sample_gas(group[0].call),
+                      needs_receipt=self.gas.sample(group[0].call),
                       keyed=any(p.op_key is not None for p in group))
                 for row, group in zip(rows, groups, strict=True)]
 
@@ -435,30 +476,6 @@ class Gateway:
             if not pending.future.done():
                 pending.future.set_exception(error(reason))
 
-    def _ran_out_of_gas(self, tx: SentTx) -> bool:
-        assert tx.receipt is not None
-        if "gasUsed" in tx.receipt:
-            return int(tx.receipt["gasUsed"], 16) >= self.gas_limit * 0.98
-        return tx.out_of_gas
-
-    def _group_cap(self, call: Call) -> int:
-        """How many items of this call fit in one transaction's gas limit."""
-        per_item = self._gas_per_item.get((call.contract, call.function))
-        if per_item is None:
-            return min(self.batch_max, 32)  # unknown yet: start small, learn from receipts
-        return max(1, min(self.batch_max, int(self.gas_limit * 0.8 // per_item)))
-
-    def _learn_gas(self, group: list[_Pending], receipt: dict[str, Any]) -> None:
-        call = group[0].call
-        if call.item is None:
-            # Sent alone (a deployment, or a whole bulk chunk in `fixed`): its gas
-            # says nothing about one merged item, and learning it would shrink the
-            # batches of the same function's single-item calls to one per tx.
-            return
-        per_item = int(receipt["gasUsed"], 16) / len(group)
-        key = (call.contract, call.function)
-        self._gas_per_item[key] = max(per_item, self._gas_per_item.get(key, 0) * 0.9)
-
     def _result(self, receipt: dict[str, Any], timestamp: int, item_index: int,
                 events: ReceiptEvents | None = None) -> OpResult:
         return OpResult(
@@ -484,13 +501,3 @@ class Gateway:
             if decoded is not None:
                 events.append(Event(name, decoded[0], decoded[1], int(entry["logIndex"], 16)))
         return events
-
-    def _sample_gas(self, call: Call) -> bool:
-        """Whether to fetch this call's full receipt: always for deployments, and for
-        a few of each batch entry point so the batch size follows the gas used."""
-        if call.init_code is not None:
-            return True
-        key = (call.contract, call.function)
-        self._receipts_seen[key] += 1
-        return self._receipts_seen[key] <= 3 or self._receipts_seen[key] % 16 == 0
-

@@ -452,9 +452,14 @@ class EditionService:
 
     async def _submit(self, caller: Caller, call: Call, idempotency_key: str | None,
                       what: str) -> OpResult:
-        op_key = f"{caller.id}:{idempotency_key}:{what}" if idempotency_key else None
         return await self.rt.gateway.submit(  # type: ignore[no-any-return]
-            await self.rt.participants.signer(caller.id), call, op_key=op_key)
+            await self.rt.participants.signer(caller.id), call,
+            op_key=self.op_key(caller, idempotency_key, what))
+
+    @staticmethod
+    def op_key(caller: Caller, idempotency_key: str | None, what: str) -> str | None:
+        """The journal's key of `caller`'s operation `what` under a request's key."""
+        return f"{caller.id}:{idempotency_key}:{what}" if idempotency_key else None
 
     @staticmethod
     def _evidence(result: OpResult) -> dict[str, Any]:
