@@ -1,7 +1,8 @@
 """Benchmark: the ledger at a size, on one embedded node kind (issue 21's curves).
 
-Fills one limited edition with `--coupons` coupons sold in bulk (10,000 a request),
-then measures, on the node the platform started itself:
+Fills one limited edition with `--coupons` coupons sold in bulk (10,000 a request;
+with `--single`, each sale its own transaction, sent 2,000 at a time through the
+gateway), then measures, on the node the platform started itself:
 
 - `eth_getProof` of the edition contract for one coupon's slots, p50 over samples;
 - `verify` in process: the API's proof for a coupon (`/v1/coupons/{serial}/proof`,
@@ -15,6 +16,7 @@ One size and kind a run; run it per point of a curve:
 
     COUPONCHAIN_NODE_KIND=geth .venv/bin/python bench/ledger.py --coupons 10000
     COUPONCHAIN_NODE_KIND=hardhat .venv/bin/python bench/ledger.py --coupons 100000
+    .venv/bin/python bench/ledger.py --coupons 100000 --single
 """
 
 from __future__ import annotations
@@ -25,13 +27,15 @@ import os
 import random
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
 from eth_account import Account
+from eth_utils import keccak
+from rich.console import Console
+from rich.progress import MofNCompleteColumn, Progress
 
 from couponchain.api.app import create_app
 from couponchain.chain.coupon_check import Trusted, check_coupon
@@ -42,6 +46,8 @@ from couponchain.runtime import Runtime
 
 ADMIN = "ledger-bench-admin-key"
 PER_REQUEST = 10_000
+#: Single-sale transactions in flight at once with --single.
+WAVE = 2_000
 
 
 def _settings(data: Path) -> Settings:
@@ -63,7 +69,8 @@ def _du_mib(path: Path) -> float:
     return int(out.stdout.split()[0]) / 1024
 
 
-async def _fill(client: httpx.AsyncClient, coupons: int) -> tuple[int, str]:
+async def _fill(runtime: Runtime, client: httpx.AsyncClient, coupons: int,
+                single: bool) -> tuple[int, str]:
     merchant = (await client.post("/v1/merchants", json={"name": "Ledger"})).json()
     auth = {"authorization": f"Bearer {merchant['api_key']}"}
     buyer = (await client.post("/v1/consumers", json={"name": "Bulk"}, headers=auth)).json()
@@ -74,16 +81,46 @@ async def _fill(client: httpx.AsyncClient, coupons: int) -> tuple[int, str]:
         "valid_from": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now - 3600)),
         "valid_until": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now + 30 * 86400)),
     })).json()
+    if single:
+        await _fill_single(runtime, merchant["id"], edition["id"], buyer["address"], coupons)
+        return int(edition["id"]), str(edition["prefix"])
     sold = 0
-    while sold < coupons:
-        n = min(PER_REQUEST, coupons - sold)
-        sales = [{"buyer": buyer["address"], "order_ref": f"L-{sold + i}"} for i in range(n)]
-        done = await client.post(f"/v1/editions/{edition['id']}/sales:bulk",
-                                 json={"sales": sales}, headers=auth, timeout=3600)
-        assert done.status_code == 201, done.text
-        sold += n
-        print(f"  sold {sold:,} of {coupons:,}", file=sys.stderr, flush=True)
+    with _progress() as progress:
+        task = progress.add_task("bulk sales", total=coupons)
+        while sold < coupons:
+            n = min(PER_REQUEST, coupons - sold)
+            sales = [{"buyer": buyer["address"], "order_ref": f"L-{sold + i}"} for i in range(n)]
+            done = await client.post(f"/v1/editions/{edition['id']}/sales:bulk",
+                                     json={"sales": sales}, headers=auth, timeout=3600)
+            assert done.status_code == 201, done.text
+            sold += n
+            progress.update(task, completed=sold)
     return int(edition["id"]), str(edition["prefix"])
+
+
+async def _fill_single(runtime: Runtime, merchant_id: str, edition_id: int, buyer: str,
+                       coupons: int) -> None:
+    """Each sale its own transaction (the node's worst case: a block's and a
+    transaction's overhead per coupon), in waves that share blocks."""
+    signer = await runtime.participants.signer(merchant_id)
+    sold = 0
+    with _progress() as progress:
+        task = progress.add_task("single-sale transactions", total=coupons)
+        while sold < coupons:
+            n = min(WAVE, coupons - sold)
+            await asyncio.gather(*(runtime.gateway.submit(signer, Call(
+                "editions", "record_sales",
+                fixed=(edition_id, [buyer], [1], [0], [keccak(text=f"S-{sold + i}")])))
+                for i in range(n)))
+            sold += n
+            progress.update(task, completed=sold)
+    head = int(await runtime.rpc.call("eth_blockNumber"), 16)
+    await runtime.indexer.wait_for(head, timeout=3600)
+
+
+def _progress() -> Progress:
+    return Progress(*Progress.get_default_columns(), MofNCompleteColumn(),
+                    console=Console(stderr=True))
 
 
 async def _verify_p50(runtime: Runtime, client: httpx.AsyncClient, prefix: str, coupons: int,
@@ -120,7 +157,7 @@ async def main(args: argparse.Namespace) -> None:
         async with httpx.AsyncClient(transport=transport, base_url="http://bench",
                                      headers={"authorization": f"Bearer {ADMIN}"}) as client:
             started = time.perf_counter()
-            _edition_id, prefix = await _fill(client, args.coupons)
+            _edition_id, prefix = await _fill(runtime, client, args.coupons, args.single)
             fill = time.perf_counter() - started
             getproof, verify = await _verify_p50(runtime, client, prefix, args.coupons,
                                                  args.samples)
@@ -140,7 +177,8 @@ async def main(args: argparse.Namespace) -> None:
         restart = time.perf_counter() - started
         replayed = again.gateway.reconciler.last.replayed
         await again.stop()
-    print(f"kind={kind} coupons={args.coupons} fill_s={fill:.1f} getproof_p50_ms={getproof:.1f} "
+    print(f"kind={kind} coupons={args.coupons} single={args.single} fill_s={fill:.1f} "
+          f"getproof_p50_ms={getproof:.1f} "
           f"verify_p50_ms={verify:.1f} node_rss_mib={rss:.0f} node_disk_mib={disk:.0f} "
           f"disk_per_coupon_b={disk * 1024 * 1024 / args.coupons:.0f} "
           f"kill9_to_write_s={after_kill:.1f} restart_s={restart:.1f} replayed={replayed} "
@@ -151,5 +189,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--coupons", type=int, default=10_000)
     parser.add_argument("--samples", type=int, default=50)
+    parser.add_argument("--single", action="store_true",
+                        help="each sale its own transaction instead of bulk requests")
     parser.add_argument("--tmp", default=None, help="where the data directory goes")
     asyncio.run(main(parser.parse_args()))
