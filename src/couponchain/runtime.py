@@ -22,12 +22,7 @@ from couponchain.chain.node import NodeSupervisor
 from couponchain.chain.reconciler import earliest_timestamp
 from couponchain.chain.rpc import RpcClient
 from couponchain.config import Settings
-from couponchain.indexer import editions as _edition_projection  # noqa: F401
-from couponchain.indexer import marketing as _marketing_projection  # noqa: F401
-from couponchain.indexer import participants as _participant_projection  # noqa: F401
-from couponchain.indexer import prizes as _prize_projection  # noqa: F401
-from couponchain.indexer import promotions as _promotion_projection  # noqa: F401
-from couponchain.indexer import referrals as _referral_projection  # noqa: F401
+from couponchain.indexer.capabilities import all_projections
 from couponchain.indexer.indexer import Indexer
 from couponchain.services.credentials import CredentialStore
 from couponchain.services.editions import EditionService
@@ -129,7 +124,8 @@ class Runtime:
         if self.supervisor is not None:
             self.supervisor.on_restart(self.gateway.recover)
             self.gateway.reconciler.restart_node = self.supervisor.restart
-        self.indexer = Indexer(self.db, self.rpc, lambda: self.gateway.by_address)
+        self.indexer = Indexer(self.db, self.rpc, lambda: self.gateway.by_address,
+                               all_projections())
         await self.gateway.start()
         self.participants = ParticipantService(self.db, self.vault, self.gateway, self.indexer,
                                                self.credentials)
