@@ -114,6 +114,10 @@ async def _logs(rpc: str, address: str, topic: bytes) -> list[dict[str, Any]]:
     return reply["result"]  # type: ignore[no-any-return]
 
 
+def _iso(epoch: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+
+
 def _topic(contract: str, event: str) -> bytes:
     compiled = contracts.load(contract)
     return next(spec.topic for spec in compiled.events.values() if spec.name == event)
@@ -134,12 +138,14 @@ async def main(args: argparse.Namespace) -> None:
                         "Idempotency-Key": "t", "authorization": f"Bearer {merchant['api_key']}"
                     })).json()
                 now = int(time.time())
-                edition = (await client.post("/v1/editions", headers={
+                created = await client.post("/v1/editions", headers={
                     "Idempotency-Key": "e", "authorization": f"Bearer {merchant['api_key']}"},
                     json={"brand": "Crash Books", "title": "Crash edition",
                           "terms": "Sold while the platform is being killed.",
                           "prefix": "CRASH", "total_pieces": 1_000_000, "price": 1,
-                          "valid_from": now - 60, "valid_until": now + 86_400})).json()
+                          "valid_from": _iso(now - 60), "valid_until": _iso(now + 86_400)})
+                assert created.status_code == 201, created.text
+                edition = created.json()
                 load = Load(client, edition["id"], merchant, terminal)
                 clients = [asyncio.create_task(load.client_loop(w)) for w in range(args.workers)]
                 kills = ["api"] * args.api_kills + ["node"] * args.node_kills
