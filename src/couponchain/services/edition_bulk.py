@@ -38,6 +38,7 @@ from couponchain.chain.gateway import Call, OpResult
 from couponchain.domain.edition_slots import serial_text
 from couponchain.errors import Conflict, ContractRevert, CouponChainError
 from couponchain.services import edition_views
+from couponchain.services.op_keys import op_key
 from couponchain.store.models import ChainOp
 
 if TYPE_CHECKING:
@@ -115,8 +116,8 @@ class BulkSeller:
         # a block a second, 10,000 sales take one or two, not 25).
         calls = [(Call("editions", "record_reserved_sales", fixed=(held, *_columns(part)),
                        kind=f"record {len(part)} reserved sales"),
-                  self.svc.op_key(caller, op_key, "sales"))
-                 for part, op_key in zip(parts, op_keys, strict=True)]
+                  op_key(caller.id, chunk_key, "sales"))
+                 for part, chunk_key in zip(parts, op_keys, strict=True)]
         outcomes = await self.rt.gateway.submit_in_order(signer, calls)
         results = [o for o in outcomes if isinstance(o, OpResult)]
         failed = [(n, o) for n, o in enumerate(outcomes) if isinstance(o, BaseException)]
@@ -203,7 +204,7 @@ class BulkSeller:
 
     async def _journaled(self, caller: Caller, keys: list[str | None]) -> set[str | None]:
         """The chunk keys whose operations are already in the gateway's journal."""
-        op_keys = {self.svc.op_key(caller, k, "sales"): k for k in keys if k is not None}
+        op_keys = {op_key(caller.id, k, "sales"): k for k in keys if k is not None}
         if not op_keys:
             return set()
         async with self.rt.db.session() as s:

@@ -33,6 +33,7 @@ from couponchain.domain.edition_slots import (
 from couponchain.domain.roles import Role
 from couponchain.errors import Conflict, ContractRevert, Forbidden, InvalidInput, NotFound
 from couponchain.services.edition_bulk import CAP_EXCEEDED, CHUNK, BulkSeller
+from couponchain.services.op_keys import op_key
 from couponchain.services.participants import Caller
 from couponchain.store.models import (
     CouponHistory,
@@ -448,18 +449,13 @@ class EditionService:
         if idempotency_key is None:
             return None
         return await self.rt.gateway.outcome(  # type: ignore[no-any-return]
-            f"{caller.id}:{idempotency_key}:{what}")
+            op_key(caller.id, idempotency_key, what))
 
     async def _submit(self, caller: Caller, call: Call, idempotency_key: str | None,
                       what: str) -> OpResult:
         return await self.rt.gateway.submit(  # type: ignore[no-any-return]
             await self.rt.participants.signer(caller.id), call,
-            op_key=self.op_key(caller, idempotency_key, what))
-
-    @staticmethod
-    def op_key(caller: Caller, idempotency_key: str | None, what: str) -> str | None:
-        """The journal's key of `caller`'s operation `what` under a request's key."""
-        return f"{caller.id}:{idempotency_key}:{what}" if idempotency_key else None
+            op_key=op_key(caller.id, idempotency_key, what))
 
     @staticmethod
     def _evidence(result: OpResult) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from sqlalchemy import select
 from couponchain.chain.gateway import Call
 from couponchain.domain.roles import Role
 from couponchain.errors import Forbidden, InvalidInput, NotFound
+from couponchain.services.op_keys import op_key
 from couponchain.services.participants import Caller
 from couponchain.store.models import IncentiveCap, Participant, utcnow
 
@@ -66,11 +67,11 @@ class IncentiveCaps:
             raise Forbidden("only the merchant itself sets its incentive cap")
         if not 0 <= cap <= MAX_CAP:
             raise InvalidInput(f"must be 0 to {MAX_CAP} (a cap, never unlimited)", field="cap")
-        op_key = f"{caller.id}:{idempotency_key}:incentive-cap" if idempotency_key else None
+        key = op_key(caller.id, idempotency_key, "incentive-cap")
         op = await self.rt.gateway.submit(
             await self.rt.participants.signer(caller.id),
             Call("token", "approve", fixed=(self._promotions, cap), kind="set incentive cap"),
-            op_key=op_key)
+            op_key=key)
         async with self.rt.db.transaction() as s:
             row = await s.get(IncentiveCap, merchant.address)
             if row is None:

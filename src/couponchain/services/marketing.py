@@ -42,6 +42,7 @@ from couponchain.errors import ContractRevert, Forbidden, InvalidInput, NotFound
 from couponchain.services import marketing_views as views
 from couponchain.services.marketing_views import merchant_number
 from couponchain.services.marketing_webhooks import WebhookDeliverer
+from couponchain.services.op_keys import op_key
 from couponchain.services.participants import Caller
 from couponchain.store.analytics import AccessLogStore
 from couponchain.store.models import (
@@ -459,9 +460,9 @@ class MarketingService:
 
     async def _submit(self, caller: Caller, call: Call, idempotency_key: str | None,
                       what: str) -> OpResult:
-        op_key = f"{caller.id}:{idempotency_key}:{what}" if idempotency_key else None
         return await self.rt.gateway.submit(  # type: ignore[no-any-return]
-            await self.rt.participants.signer(caller.id), call, op_key=op_key)
+            await self.rt.participants.signer(caller.id), call,
+            op_key=op_key(caller.id, idempotency_key, what))
 
 
 async def merchant_of(runtime: Any, merchant_id: str) -> Participant:

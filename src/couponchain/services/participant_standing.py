@@ -21,6 +21,7 @@ from couponchain.chain.gateway import Call, Gateway, OpResult
 from couponchain.chain.keys import KeyVault
 from couponchain.domain.roles import Role, Standing
 from couponchain.errors import Conflict, ContractRevert, Forbidden, InvalidInput, NotFound
+from couponchain.services.op_keys import op_key
 from couponchain.services.participants import Caller, ParticipantService
 from couponchain.store.db import Database
 from couponchain.store.models import (
@@ -276,8 +277,8 @@ class StandingService:
         signer = self.vault.decrypt_key(rotation.encrypted_key)
         op = await self.gateway.submit(
             signer, Call("registry", "accept_platform", kind="accept platform"),
-            op_key=f"{caller.id}:{idempotency_key}:accept-platform" if idempotency_key
-            else f"accept-platform:{rotation.candidate}")
+            op_key=op_key(caller.id, idempotency_key, "accept-platform")
+            or f"accept-platform:{rotation.candidate}")
         previous = caller.address
         async with self.db.transaction() as s:
             row = await s.get(Participant, caller.id)
@@ -321,9 +322,9 @@ class StandingService:
 
     async def _submit(self, caller: Caller, call: Call, idempotency_key: str | None,
                       what: str) -> OpResult:
-        op_key = f"{caller.id}:{idempotency_key}:{what}" if idempotency_key else None
         signer: LocalAccount = await self.participants.signer(caller.id)
-        return await self.gateway.submit(signer, call, op_key=op_key)
+        return await self.gateway.submit(signer, call,
+                                         op_key=op_key(caller.id, idempotency_key, what))
 
 
 def _evidence(op: OpResult) -> dict[str, Any]:

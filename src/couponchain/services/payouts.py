@@ -16,6 +16,7 @@ from sqlalchemy import select
 from couponchain.chain.gateway import Call
 from couponchain.domain.roles import Role
 from couponchain.errors import Conflict, ContractRevert, Forbidden, InvalidInput
+from couponchain.services.op_keys import op_key
 from couponchain.services.participants import Caller
 from couponchain.store.models import PayoutBalance, PayoutEntry
 
@@ -64,11 +65,10 @@ class PayoutService:
         for source in self._sources():
             if await self.rt.view(source, "claimable", caller.address) == 0:
                 continue
-            op_key = f"{caller.id}:{idempotency_key}:withdraw:{source}" \
-                if idempotency_key else None
+            key = op_key(caller.id, idempotency_key, "withdraw", source)
             try:
                 op = await self.rt.gateway.submit(
-                    signer, Call(source, "withdraw", kind="withdraw payout"), op_key=op_key)
+                    signer, Call(source, "withdraw", kind="withdraw payout"), op_key=key)
             except ContractRevert as exc:
                 if "nothing to withdraw" in exc.reason and paid:
                     continue  # a concurrent withdrawal took it
@@ -92,11 +92,11 @@ class PayoutService:
         if not 1 <= amount <= MAX_MINT:
             raise InvalidInput(f"must be 1 to {MAX_MINT}", field="amount")
         (address,) = await self.rt.participants.addresses([to], ["to"])
-        op_key = f"{caller.id}:{idempotency_key}:credit" if idempotency_key else None
+        key = op_key(caller.id, idempotency_key, "credit")
         op = await self.rt.gateway.submit(
             await self.rt.participants.signer(caller.id),
             Call("token", "mint_batch", item=(address, amount), kind="issue credit"),
-            op_key=op_key)
+            op_key=key)
         return {"to": address, "amount": amount,
                 "token_balance": await self.rt.view("token", "balanceOf", address),
                 "tx_hash": op.tx_hash, "block_number": op.block_number}

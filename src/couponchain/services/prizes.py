@@ -36,6 +36,7 @@ from couponchain.domain import prize_codes
 from couponchain.domain.roles import Role
 from couponchain.errors import ContractRevert, Forbidden, InvalidInput, NotFound
 from couponchain.services import prize_views as views
+from couponchain.services.op_keys import op_key
 from couponchain.services.participants import Caller
 from couponchain.services.prize_changes import CampaignChanges
 from couponchain.services.prize_claims import ClaimDesk, RecentScans
@@ -441,9 +442,9 @@ class PrizeService(ClaimDesk, CampaignChanges):
 
     async def _submit(self, caller: Caller, call: Call, idempotency_key: str | None,
                       what: str) -> OpResult:
-        op_key = f"{caller.id}:{idempotency_key}:{what}" if idempotency_key else None
         return await self.rt.gateway.submit(  # type: ignore[no-any-return]
-            await self.rt.participants.signer(caller.id), call, op_key=op_key)
+            await self.rt.participants.signer(caller.id), call,
+            op_key=op_key(caller.id, idempotency_key, what))
 
 
 

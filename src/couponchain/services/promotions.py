@@ -26,6 +26,7 @@ from couponchain.domain.splits import MAX_ORDER_AMOUNT, incentive
 from couponchain.errors import ContractRevert, Forbidden, InvalidInput, NotFound
 from couponchain.services import promotion_views as views
 from couponchain.services.incentive_caps import IncentiveCaps
+from couponchain.services.op_keys import op_key
 from couponchain.services.participants import Caller
 from couponchain.services.promotion_evaluation import RoundEvaluator, RoundRequest
 from couponchain.store.models import (
@@ -437,13 +438,13 @@ class PromotionService:
         if idempotency_key is None:
             return None
         return await self.rt.gateway.outcome(  # type: ignore[no-any-return]
-            f"{caller.id}:{idempotency_key}:{what}")
+            op_key(caller.id, idempotency_key, what))
 
     async def _submit(self, caller: Caller, call: Call, idempotency_key: str | None,
                       what: str) -> OpResult:
-        op_key = f"{caller.id}:{idempotency_key}:{what}" if idempotency_key else None
         return await self.rt.gateway.submit(  # type: ignore[no-any-return]
-            await self.rt.participants.signer(caller.id), call, op_key=op_key)
+            await self.rt.participants.signer(caller.id), call,
+            op_key=op_key(caller.id, idempotency_key, what))
 
 
 def _grant_calls(round_id: int, consumers: list[str], counts: list[int]) -> list[Call]:

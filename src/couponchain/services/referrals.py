@@ -30,6 +30,7 @@ from couponchain.domain.rebates import (
 from couponchain.domain.roles import Role
 from couponchain.errors import ContractRevert, Forbidden, InvalidInput
 from couponchain.services import referral_views as views
+from couponchain.services.op_keys import op_key
 from couponchain.services.participants import Caller
 from couponchain.store.models import ProductDescription
 from couponchain.web import qr
@@ -246,7 +247,7 @@ class ReferralService:
             raise Forbidden("only a consumer buys products")
         if idempotency_key is not None:  # a retry whose answer was lost: report that purchase
             applied = await self.rt.gateway.outcome(
-                f"{caller.id}:{idempotency_key}:referrals:purchase")
+                op_key(caller.id, idempotency_key, "referrals", "purchase"))
             if applied is not None:
                 return await self._purchased(caller, product_id, applied)
         product = await views.product_row(self.db, product_id)
@@ -354,10 +355,10 @@ class ReferralService:
 
     async def _submit(self, caller: Caller, call: Call, idempotency_key: str | None,
                       what: str) -> OpResult:
-        op_key = f"{caller.id}:{idempotency_key}:referrals:{what}" if idempotency_key else None
+        key = op_key(caller.id, idempotency_key, "referrals", what)
         try:
             op: OpResult = await self.rt.gateway.submit(
-                await self.rt.participants.signer(caller.id), call, op_key=op_key)
+                await self.rt.participants.signer(caller.id), call, op_key=key)
         except ContractRevert as exc:
             if exc.field is None:
                 exc.field = next((f for reason, f in REVERT_FIELDS.items()
