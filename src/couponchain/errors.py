@@ -97,6 +97,14 @@ class ReadModelsBehind(CouponChainError):
     status = 503
 
 
+class DatabaseBusy(CouponChainError):
+    """Every database connection stayed busy for the pool's timeout (overload);
+    the request is safe to retry with its Idempotency-Key."""
+
+    type = "database-busy"
+    status = 503
+
+
 class TransactionRefused(CouponChainError):
     """The chain node refused a transaction outright (not a contract revert)."""
 

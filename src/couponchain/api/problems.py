@@ -9,9 +9,10 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 
-from couponchain.errors import CouponChainError
+from couponchain.errors import CouponChainError, DatabaseBusy
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +92,15 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if isinstance(exc, PoolTimeout):
+            # Overload, not a fault (also raised in a middleware, which only this
+            # handler sees): say so, 503 and retry later, instead of a bare 500.
+            log.warning("database pool exhausted on %s %s", request.method, request.url.path)
+            response = problem_of(DatabaseBusy(
+                "every database connection stayed busy; retry in a moment "
+                "(with the same Idempotency-Key for a write)"))
+            response.headers["Retry-After"] = "1"
+            return response
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem(500, "internal", "Internal error",
                        "the server failed; the request may be retried with its Idempotency-Key")
