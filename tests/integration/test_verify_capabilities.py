@@ -188,6 +188,13 @@ async def _seed(client: httpx.AsyncClient, runtime: Runtime) -> list[Case]:
              (reports[1],), lambda b: b.update(json=b["json"].replace('"page_views":',
                                                                       '"page_views":1')),
              "the report's JSON hashes to the proven report_hash", m.shop["api_key"]),
+        Case("report rule", REPORT, ["report", str(reports[0])], (reports[0],),
+             (reports[1],), lambda b: b.update(rule_id=b["rule_id"] + 1),
+             "json rule_id (the contract's report_rule)", m.shop["api_key"]),
+        # The first period's report passed off as the second's (whose report exists).
+        Case("report period", REPORT, ["report", str(reports[0])], (reports[0],),
+             (reports[1],), lambda b: b.update(period=b["period"] + 1),
+             "json period (the contract's report_rule)", m.shop["api_key"]),
     ]
 
 
@@ -214,6 +221,10 @@ async def test_each_capability_honest_and_lies(
             stale[case.cap.contract] = await _proof_of(client, case.cap, case.key, headers)
         assert "NOT PROVEN" in honest["promotion"] and "order_amount" in honest["promotion"]
         assert "awarded_tx" in honest["prize"]
+        # The report's rule and period are proven, no longer listed as NOT PROVEN.
+        unproven = honest["report"].partition("NOT PROVEN")[2].partition("\nVERIFIED")[0]
+        assert "sources" in unproven and "rule_id" not in unproven \
+            and "period," not in unproven, unproven
         # Without a node of one's own: never VERIFIED.
         code, output = await _verify(*cases[0].args, "--api", api_url, *trust)
         assert code == 3 and "NOT ANCHORED" in output, output
@@ -247,7 +258,8 @@ async def test_each_capability_honest_and_lies(
                 ]
                 for told, change, check in lies:
                     if told != "forged field" and case.name.endswith(("path", "rebate",
-                                                                      "document")):
+                                                                      "document", "rule",
+                                                                      "period")):
                         continue  # the proof lies are told once per command
                     lie[0] = change
                     code, output = await _verify(*case.args, "--api", liar, "--rpc",
