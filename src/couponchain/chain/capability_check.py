@@ -25,6 +25,7 @@ from typing import Any
 
 from eth_utils import keccak
 
+from couponchain.chain.event_check import AWARD_EVENTS, PATH_EVENTS, REBATE_EVENTS, EventPlan
 from couponchain.chain.storage_layout import StorageLayout
 from couponchain.chain.verification import (
     CheckError,
@@ -61,6 +62,8 @@ class Capability:
     compare: Callable[[Outcome, tuple[Any, ...], Mapping[str, Any]], set[str]]
     #: The part of the API's answer that describes the item (None: all of it).
     select: Callable[[tuple[Any, ...], Mapping[str, Any]], Mapping[str, Any]] | None = None
+    #: The logs that prove the item's past, checked once its storage is proven.
+    events: EventPlan | None = None
 
 
 def item_of(cap: Capability, key: tuple[Any, ...], answer: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -178,7 +181,7 @@ def _promotion_compare(out: Outcome, key: tuple[Any, ...], item: Mapping[str, An
 PROMOTION_COUPON = Capability(
     contract="promotions", what="promotion coupon",
     path=lambda key: f"/v1/promotion-coupons/{key[0]}",
-    slots=_promotion_slots, compare=_promotion_compare)
+    slots=_promotion_slots, compare=_promotion_compare, events=PATH_EVENTS)
 
 
 # -- prize awards ---------------------------------------------------------------------
@@ -220,7 +223,7 @@ def _award_compare(out: Outcome, key: tuple[Any, ...], item: Mapping[str, Any]) 
 
 PRIZE_AWARD = Capability(
     contract="prizes", what="prize award", path=lambda key: f"/v1/prize-awards/{key[0]}",
-    slots=_award_slots, compare=_award_compare)
+    slots=_award_slots, compare=_award_compare, events=AWARD_EVENTS)
 
 
 # -- referral holdings ----------------------------------------------------------------
@@ -309,7 +312,8 @@ def _owed(p: Mapping[str, int | None]) -> int | None:
 
 REFERRAL_HOLDING = Capability(
     contract="referrals", what="referral holding", path=lambda key: "/v1/holdings/me",
-    slots=_holding_slots, compare=_holding_compare, select=_holding_select)
+    slots=_holding_slots, compare=_holding_compare, select=_holding_select,
+    events=REBATE_EVENTS)
 
 
 # -- reports --------------------------------------------------------------------------

@@ -40,6 +40,9 @@ if TYPE_CHECKING:
 
 __all__ = ["EXIT_ERROR", "EXIT_FAILED", "EXIT_UNANCHORED", "TRUST_FILE", "verify"]
 
+#: Block headers asked for in one JSON-RPC batch (the ancestry walk asks for many).
+HEADERS_PER_BATCH = 1_000
+
 
 class _DefaultToCoupon(click.Group):
     """`couponchain verify SERIAL` stays `couponchain verify coupon SERIAL`."""
@@ -123,7 +126,6 @@ def _sales_and_history(rpc: str, proof: dict[str, Any], coupon: dict[str, Any],
     once the contract and edition are proven: the filters name them)."""
     from couponchain.chain.coupon_check import (
         check_history,
-        check_receipts,
         check_sales,
         history_filters,
         sold_logs_filter,
@@ -140,16 +142,36 @@ def _sales_and_history(rpc: str, proof: dict[str, Any], coupon: dict[str, Any],
         return
     check_sales(outcome, sales, outcome.proven.get("sales_digest"), coupon_id, coupon)
     logs = [log for found in events for log in found]
-    blocks = sorted({str(log["blockNumber"]) for log in logs})
-    headers = rpc_call(rpc, [("eth_getBlockByNumber", [b, False]) for b in blocks],
-                       "the history's blocks") if blocks else []
-    timestamps = {int(b, 16): int(h["timestamp"], 16) for b, h in zip(blocks, headers, strict=True)
-                  if isinstance(h, dict)}
-    check_history(outcome, logs, timestamps, coupon)
+    check_history(outcome, logs, prove_logs(rpc, proof["block"], logs, outcome), coupon)
+
+
+def prove_logs(rpc: str, proven: dict[str, Any], logs: list[Any],
+               outcome: Outcome) -> dict[int, int]:
+    """Prove the logs' blocks (their headers are ancestors of the proven block, their
+    receipts rebuild each header's receiptsRoot and hold the logs) and return each
+    block's time from its proven header."""
+    from couponchain.chain.coupon_check import check_receipts
+    from couponchain.chain.event_check import MAX_ANCESTRY_BLOCKS, blocks_to_walk, check_ancestry
+
+    numbers = sorted({int(str(log["blockNumber"]), 16) for log in logs})
+    if not numbers:
+        return {}
+    top = int(str(proven["number"]), 16)
+    wanted = sorted(set(blocks_to_walk(top, numbers[0])) | set(numbers))
+    headers: dict[int, dict[str, Any]] = {}
+    for i in range(0, len(wanted), HEADERS_PER_BATCH):
+        chunk = wanted[i:i + HEADERS_PER_BATCH]
+        found = rpc_call(rpc, [("eth_getBlockByNumber", [hex(n), False]) for n in chunk],
+                         "the history's blocks")
+        headers |= {n: h for n, h in zip(chunk, found, strict=True) if isinstance(h, dict)}
+    start = check_ancestry(outcome, proven, headers, numbers[0])
+    if numbers[0] < start:
+        outcome.not_proven.append(f"that blocks before {start} are ancestors of the proven "
+                                  f"block (more than {MAX_ANCESTRY_BLOCKS} blocks back)")
     # Receipt proofs: each block's receipts against its header's receiptsRoot.
-    by_number = {int(b, 16): h for b, h in zip(blocks, headers, strict=True)
-                 if isinstance(h, dict)}
+    by_number = {n: headers[n] for n in numbers if n in headers}
     check_receipts(outcome, logs, by_number, _block_receipts(rpc, by_number))
+    return {n: int(h["timestamp"], 16) for n, h in by_number.items()}
 
 
 def _block_receipts(rpc: str, blocks: dict[int, dict[str, Any]]) -> dict[int, list[Any]]:
@@ -212,9 +234,30 @@ def _verify_item(cap: Capability, key: tuple[Any, ...], api: str, rpc: str | Non
         _fail(f"the API's answer is not a storage proof ({exc.__class__.__name__}: {exc})")
         return
     block = proof["block"]
+    if node and outcome.ok and cap.events is not None:
+        _item_past(rpc or "", cap, key, item, proof, outcome)
     conclude(outcome, node, f"{label} at block {int(block['number'], 16)} ({block['hash']}), "
              f"chain {chain_id}, registry {trusted_registry}, contract {proof.get('contract')}",
              block, max_age_blocks, "shown by the platform, not held in the contract's storage")
+
+
+def _item_past(rpc: str, cap: Capability, key: tuple[Any, ...], item: Any,
+               proof: dict[str, Any], outcome: Outcome) -> None:
+    """The item's past from the pinned contract's logs on the trusted node (only once
+    its storage is proven: the filters use proven values), each log proven."""
+    from couponchain.chain.event_check import decode
+
+    assert cap.events is not None
+    filters = cap.events.filters(proof["contract"], key, item, outcome.proven,
+                                 proof["block"]["number"])
+    found = rpc_call(rpc, [("eth_getLogs", [f]) for f in filters], f"the {cap.what}'s logs")
+    if not all(isinstance(f, list) for f in found):
+        _fail(f"the node at {rpc} returned no logs for eth_getLogs")
+    unique = {(str(log["blockNumber"]), str(log["logIndex"])): log for f in found for log in f}
+    logs = list(unique.values())
+    times = prove_logs(rpc, proof["block"], logs, outcome)
+    compared = cap.events.compare(outcome, key, item, decode(cap.contract, logs), times)
+    outcome.not_proven = [f for f in outcome.not_proven if f not in compared]
 
 
 _API_KEY = click.option("--api-key", envvar="COUPONCHAIN_API_KEY", default=None,

@@ -48,8 +48,9 @@ def pin_contracts(http: Http, base: str, rpc: str, names: tuple[str, ...],
     trusted = anchor(trust_file, chain_id, registry,
                      {"deployment": {"registry": (named or {}).get("registry", "")}})
     pinned = Pinned(chain_id=chain_id, registry=trusted, addresses={"registry": trusted})
-    listed = health.get("contracts") if isinstance(health.get("contracts"), dict) else {}
-    if str((listed or {}).get("registry", trusted)).lower() != trusted.lower():
+    contracts = health.get("contracts")
+    listed: dict[str, Any] = contracts if isinstance(contracts, dict) else {}
+    if str(listed.get("registry", trusted)).lower() != trusted.lower():
         pinned.failed.append(f"registry: the API names {listed['registry']}, not the trusted "
                              f"{trusted}")
     for name in names:
@@ -62,7 +63,7 @@ def pin_contracts(http: Http, base: str, rpc: str, names: tuple[str, ...],
             pinned.failed.append(f"{name}: {problem}")
             continue
         address = _created(answer)
-        shown = (listed or {}).get(name)
+        shown = listed.get(name)
         if isinstance(shown, str) and shown.lower() != address.lower():
             pinned.failed.append(f"{name}: the API names {shown}, an address the trusted "
                                  f"registry's deployer did not create ({address} is)")
