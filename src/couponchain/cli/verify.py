@@ -31,6 +31,7 @@ from couponchain.cli.verify_io import (
     rpc_call,
     trust_options,
     trusted_node,
+    validator_set,
 )
 
 if TYPE_CHECKING:
@@ -63,7 +64,8 @@ def verify() -> None:
 @click.argument("serial")
 @trust_options
 def verify_coupon(serial: str, api: str, rpc: str | None, registry: str | None,
-                  trust_file: Path, max_age_blocks: int) -> None:
+                  trust_file: Path, max_age_blocks: int, engine: str = "auto",
+                  validators: str | None = None) -> None:
     """A limited-edition coupon: edition, counters, owner, status, sale and history."""
     from couponchain.chain.coupon_check import CheckError, Trusted, check_coupon, parse_serial
 
@@ -87,9 +89,11 @@ def verify_coupon(serial: str, api: str, rpc: str | None, registry: str | None,
         _fail(f"the API at {base} names no chain id: is it a CouponChain API?")
         return
     trusted_registry = anchor(trust_file, chain_id, registry, proof)
+    resolved, validator_list = validator_set(validators, engine, rpc, proof.get("block") or {})
     trusted = Trusted(chain_id=int(chain_id), registry=trusted_registry,
                       node_chain_id=node.get("chain_id"), head=node.get("head"),
-                      block=node.get("block"), max_age=max_age_blocks)
+                      block=node.get("block"), max_age=max_age_blocks, engine=resolved,
+                      validators=validator_list)
     try:
         outcome = check_coupon(serial, proof, coupon, _editions_layout(), trusted)
     except CheckError as exc:
@@ -193,7 +197,8 @@ def _block_receipts(rpc: str, blocks: dict[int, dict[str, Any]]) -> dict[int, li
 
 def _verify_item(cap: Capability, key: tuple[Any, ...], api: str, rpc: str | None,
                  registry: str | None, trust_file: Path, max_age_blocks: int,
-                 api_key: str | None = None) -> None:
+                 api_key: str | None = None, engine: str = "auto",
+                 validators: str | None = None) -> None:
     """Fetch one item and the proofs of its slots, check them, print, exit."""
     from couponchain.chain.capability_check import check_item, item_of
     from couponchain.chain.storage_layout import storage_layout
@@ -222,9 +227,11 @@ def _verify_item(cap: Capability, key: tuple[Any, ...], api: str, rpc: str | Non
         _fail(f"the API at {base} names no chain id: is it a CouponChain API?")
         return
     trusted_registry = anchor(trust_file, chain_id, registry, proof)
+    resolved, validator_list = validator_set(validators, engine, rpc, proof.get("block") or {})
     trusted = Trusted(chain_id=chain_id, registry=trusted_registry,
                       node_chain_id=node.get("chain_id"), head=node.get("head"),
-                      block=node.get("block"), max_age=max_age_blocks)
+                      block=node.get("block"), max_age=max_age_blocks, engine=resolved,
+                      validators=validator_list)
     try:
         outcome = check_item(cap, key, item, proof, layout, trusted)
     except CheckError as exc:
