@@ -352,6 +352,13 @@ async def test_a_history_header_from_a_fork_is_refused(
         # Its receipts and time agree: only the ancestry check catches it.
         assert failed == f"NOT VERIFIED: failed: history blocks {sale_block}–" \
             f"{sale_block + 1} are ancestors of the proven block (parentHash chain)", failed
+        # With the walk cut short of the sale's block, its ancestry is not checked and
+        # says so: listed as not proven, never counted as verified.
+        code, output = await _verify("FORK-000001", "--rpc", forking, *pinned,
+                                     "--max-ancestry-blocks", "1")
+        assert code == 0, output
+        assert f"that blocks before {sale_block + 1} are ancestors of the proven block" \
+            in " ".join(output.split()), output
 
 
 def test_create_address_matches_a_known_deployment() -> None:

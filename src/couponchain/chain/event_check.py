@@ -29,9 +29,11 @@ from typing import Any
 from couponchain.chain.proofs import header_hash
 from couponchain.chain.verification import Outcome, address_of, iso
 
-#: How many blocks back from the proven block `check_ancestry` walks: beyond it the
-#: ancestry of older logs is listed as not proven (the walk costs one header a block).
-MAX_ANCESTRY_BLOCKS = 20_000
+#: How many blocks back from the proven block `check_ancestry` walks by default
+#: (`verify --max-ancestry-blocks`): beyond it the ancestry of older logs is listed as
+#: not proven. The walk costs one header a block, about 1 ms each from a local node on
+#: a busy machine, so the default keeps it well under a second.
+MAX_ANCESTRY_BLOCKS = 256
 
 
 @dataclass(frozen=True)
@@ -77,12 +79,13 @@ def decode(contract_name: str, logs: list[Mapping[str, Any]]) -> list[Event]:
 
 
 def check_ancestry(out: Outcome, proven: Mapping[str, Any],
-                   headers: Mapping[int, Mapping[str, Any]], lowest: int) -> int:
+                   headers: Mapping[int, Mapping[str, Any]], lowest: int,
+                   limit: int = MAX_ANCESTRY_BLOCKS) -> int:
     """The headers from `lowest` up to the proven block form one chain ending at the
     proven block's hash; returns the lowest block whose ancestry is proven (blocks
-    below it, past MAX_ANCESTRY_BLOCKS, are left to the caller to list)."""
+    below it, more than `limit` back, are left to the caller to list)."""
     top = int(str(proven["number"]), 16)
-    start = max(lowest, top - MAX_ANCESTRY_BLOCKS)
+    start = max(lowest, top - limit)
     # The proven block's header is checked already (its hash, and that it is the trusted
     # node's); each older header must hash to the parentHash of the one above it.
     child = str(proven.get("parentHash")).lower()
@@ -104,9 +107,10 @@ def check_ancestry(out: Outcome, proven: Mapping[str, Any],
     return start
 
 
-def blocks_to_walk(proven_number: int, lowest: int) -> list[int]:
+def blocks_to_walk(proven_number: int, lowest: int,
+                   limit: int = MAX_ANCESTRY_BLOCKS) -> list[int]:
     """The block numbers whose headers `check_ancestry` needs."""
-    return list(range(max(lowest, proven_number - MAX_ANCESTRY_BLOCKS), proven_number))
+    return list(range(max(lowest, proven_number - limit), proven_number))
 
 
 def _topic(value: int) -> str:

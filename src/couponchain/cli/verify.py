@@ -65,7 +65,7 @@ def verify() -> None:
 @trust_options
 def verify_coupon(serial: str, api: str, rpc: str | None, registry: str | None,
                   trust_file: Path, max_age_blocks: int, engine: str = "auto",
-                  validators: str | None = None) -> None:
+                  validators: str | None = None, max_ancestry_blocks: int = 256) -> None:
     """A limited-edition coupon: edition, counters, owner, status, sale and history."""
     from couponchain.chain.coupon_check import CheckError, Trusted, check_coupon, parse_serial
 
@@ -105,7 +105,7 @@ def verify_coupon(serial: str, api: str, rpc: str | None, registry: str | None,
     # The logs are read only once the contract and edition are proven: the filters name them.
     replayed = bool(node) and outcome.ok
     if replayed:
-        _sales_and_history(rpc or "", proof, coupon, outcome)
+        _sales_and_history(rpc or "", proof, coupon, outcome, max_ancestry_blocks)
     block = proof["block"]
     shown = coupon.get("history")
     history = shown if isinstance(shown, list) else []
@@ -124,7 +124,7 @@ def verify_coupon(serial: str, api: str, rpc: str | None, registry: str | None,
 
 
 def _sales_and_history(rpc: str, proof: dict[str, Any], coupon: dict[str, Any],
-                       outcome: Outcome) -> None:
+                       outcome: Outcome, limit: int) -> None:
     """Replay the edition's sales from the trusted node's logs against the proven
     `sales_digest`, and check each history entry against the coupon's logs (only
     once the contract and edition are proven: the filters name them)."""
@@ -146,32 +146,32 @@ def _sales_and_history(rpc: str, proof: dict[str, Any], coupon: dict[str, Any],
         return
     check_sales(outcome, sales, outcome.proven.get("sales_digest"), coupon_id, coupon)
     logs = [log for found in events for log in found]
-    check_history(outcome, logs, prove_logs(rpc, proof["block"], logs, outcome), coupon)
+    check_history(outcome, logs, prove_logs(rpc, proof["block"], logs, outcome, limit), coupon)
 
 
 def prove_logs(rpc: str, proven: dict[str, Any], logs: list[Any],
-               outcome: Outcome) -> dict[int, int]:
+               outcome: Outcome, limit: int) -> dict[int, int]:
     """Prove the logs' blocks (their headers are ancestors of the proven block, their
     receipts rebuild each header's receiptsRoot and hold the logs) and return each
     block's time from its proven header."""
     from couponchain.chain.coupon_check import check_receipts
-    from couponchain.chain.event_check import MAX_ANCESTRY_BLOCKS, blocks_to_walk, check_ancestry
+    from couponchain.chain.event_check import blocks_to_walk, check_ancestry
 
     numbers = sorted({int(str(log["blockNumber"]), 16) for log in logs})
     if not numbers:
         return {}
     top = int(str(proven["number"]), 16)
-    wanted = sorted(set(blocks_to_walk(top, numbers[0])) | set(numbers))
+    wanted = sorted(set(blocks_to_walk(top, numbers[0], limit)) | set(numbers))
     headers: dict[int, dict[str, Any]] = {}
     for i in range(0, len(wanted), HEADERS_PER_BATCH):
         chunk = wanted[i:i + HEADERS_PER_BATCH]
         found = rpc_call(rpc, [("eth_getBlockByNumber", [hex(n), False]) for n in chunk],
                          "the history's blocks")
         headers |= {n: h for n, h in zip(chunk, found, strict=True) if isinstance(h, dict)}
-    start = check_ancestry(outcome, proven, headers, numbers[0])
+    start = check_ancestry(outcome, proven, headers, numbers[0], limit)
     if numbers[0] < start:
         outcome.not_proven.append(f"that blocks before {start} are ancestors of the proven "
-                                  f"block (more than {MAX_ANCESTRY_BLOCKS} blocks back)")
+                                  f"block (more than --max-ancestry-blocks {limit} back)")
     # Receipt proofs: each block's receipts against its header's receiptsRoot.
     by_number = {n: headers[n] for n in numbers if n in headers}
     check_receipts(outcome, logs, by_number, _block_receipts(rpc, by_number))
@@ -198,7 +198,7 @@ def _block_receipts(rpc: str, blocks: dict[int, dict[str, Any]]) -> dict[int, li
 def _verify_item(cap: Capability, key: tuple[Any, ...], api: str, rpc: str | None,
                  registry: str | None, trust_file: Path, max_age_blocks: int,
                  api_key: str | None = None, engine: str = "auto",
-                 validators: str | None = None) -> None:
+                 validators: str | None = None, max_ancestry_blocks: int = 256) -> None:
     """Fetch one item and the proofs of its slots, check them, print, exit."""
     from couponchain.chain.capability_check import check_item, item_of
     from couponchain.chain.storage_layout import storage_layout
@@ -242,14 +242,14 @@ def _verify_item(cap: Capability, key: tuple[Any, ...], api: str, rpc: str | Non
         return
     block = proof["block"]
     if node and outcome.ok and cap.events is not None:
-        _item_past(rpc or "", cap, key, item, proof, outcome)
+        _item_past(rpc or "", cap, key, item, proof, outcome, max_ancestry_blocks)
     conclude(outcome, node, f"{label} at block {int(block['number'], 16)} ({block['hash']}), "
              f"chain {chain_id}, registry {trusted_registry}, contract {proof.get('contract')}",
              block, max_age_blocks, "shown by the platform, not held in the contract's storage")
 
 
 def _item_past(rpc: str, cap: Capability, key: tuple[Any, ...], item: Any,
-               proof: dict[str, Any], outcome: Outcome) -> None:
+               proof: dict[str, Any], outcome: Outcome, limit: int) -> None:
     """The item's past from the pinned contract's logs on the trusted node (only once
     its storage is proven: the filters use proven values), each log proven."""
     from couponchain.chain.event_check import decode
@@ -262,7 +262,7 @@ def _item_past(rpc: str, cap: Capability, key: tuple[Any, ...], item: Any,
         _fail(f"the node at {rpc} returned no logs for eth_getLogs")
     unique = {(str(log["blockNumber"]), str(log["logIndex"])): log for f in found for log in f}
     logs = list(unique.values())
-    times = prove_logs(rpc, proof["block"], logs, outcome)
+    times = prove_logs(rpc, proof["block"], logs, outcome, limit)
     compared = cap.events.compare(outcome, key, item, decode(cap.contract, logs), times)
     outcome.not_proven = [f for f in outcome.not_proven if f not in compared]
 

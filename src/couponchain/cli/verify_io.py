@@ -46,6 +46,11 @@ def trust_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--max-age-blocks", type=click.IntRange(min=0), default=8,
                      show_default=True,
                      help="how far behind the trusted node's head the proven block may be"),
+        click.option("--max-ancestry-blocks", type=click.IntRange(min=0), default=256,
+                     show_default=True,
+                     help="how far back from the proven block the history's headers are "
+                          "checked to be its ancestors (one header a block); older ones "
+                          "are listed as not proven"),
         click.option("--engine", type=click.Choice(["auto", "ethash", "clique", "qbft",
                                                     "ibft2"]), default="auto",
                      show_default=True,
