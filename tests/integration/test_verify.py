@@ -298,6 +298,12 @@ async def test_verify_errors_are_one_clear_line(
         "not a chain node": (["ERRS-000001", "--api", api_url, "--rpc", api_url],
                              "is not an Ethereum JSON-RPC node"),
         "not the API": (["ERRS-000001", "--api", node_url], "is it a CouponChain API?"),
+        "not a validator": (["ERRS-000001", "--api", api_url, "--registry", "0x" + "00" * 20,
+                             "--validators", "0xabc,nope"],
+                            "--validators: '0xabc' is not an address"),
+        "genesis without a node": (["ERRS-000001", "--api", api_url, "--registry",
+                                    "0x" + "00" * 20, "--validators", "genesis"],
+                                   "--validators genesis reads the genesis block from --rpc"),
     }
     for label, (args, message) in cases.items():
         code, output = await _verify(*args, "--trust-file", trust)

@@ -81,6 +81,14 @@ def test_check_block_reports_the_seals_against_the_validators_given() -> None:
                                          validators=tuple(VALIDATORS)))
     assert [v.claim for v in out.verdicts if not v.ok] == [
         "block sealed by the given validators (clique)"]
+    # A chain whose blocks carry no seals (the development node's) cannot pass a seal check.
+    plain = {**GOERLI_GENESIS, "number": "0x3", "extraData": "0x"}
+    plain["hash"] = _hex(consensus.block_hash(plain, "ethash"))
+    out = Outcome()
+    check_block(out, plain, Trusted(chain_id=5, registry="0x", validators=(GOERLI_SIGNER,)))
+    failed = [v for v in out.verdicts if not v.ok]
+    assert [v.claim for v in failed] == ["block sealed by the given validators (ethash)"]
+    assert "carry no validator seals" in failed[0].note
 
 
 def test_a_real_qbft_genesis_names_its_validators() -> None:
