@@ -225,6 +225,12 @@ async def _seed(client: httpx.AsyncClient, runtime: Runtime) -> list[Case]:
              (reports[1],), lambda b: b.update(json=b["json"].replace('"page_views":',
                                                                       '"page_views":1')),
              "the report's JSON hashes to the proven report_hash", m.shop["api_key"]),
+        Case("report sources", REPORT, ["report", str(reports[0])], (reports[0],),
+             (reports[1],), lambda b: b.update(sources=[[m.till["address"], 1]]),
+             "json sources are the ReportPublished event's", m.shop["api_key"]),
+        Case("report tx", REPORT, ["report", str(reports[0])], (reports[0],),
+             (reports[1],), lambda b: b.update(block_number=b["block_number"] - 1),
+             "json tx_hash, block_number are the ReportPublished log's", m.shop["api_key"]),
         Case("report rule", REPORT, ["report", str(reports[0])], (reports[0],),
              (reports[1],), lambda b: b.update(rule_id=b["rule_id"] + 1),
              "json rule_id (the contract's report_rule)", m.shop["api_key"]),
@@ -268,7 +274,8 @@ async def test_each_capability_honest_and_lies(
         # The promoter's and settled rebates are proven from the referral logs.
         assert "rebates" not in unproven["referral"], unproven["referral"]
         # The report's rule and period are proven, no longer listed as NOT PROVEN.
-        assert "sources" in unproven["report"] and "rule_id" not in unproven["report"] \
+        assert "status" in unproven["report"] and "sources" not in unproven["report"] \
+            and "tx_hash" not in unproven["report"] and "rule_id" not in unproven["report"] \
             and "period," not in unproven["report"], unproven["report"]
         # Without a node of one's own: never VERIFIED.
         code, output = await _verify(*cases[0].args, "--api", api_url, *trust)
@@ -305,7 +312,7 @@ async def test_each_capability_honest_and_lies(
                     if told != "forged field" and (
                             case.name.endswith(("path", "rebate", "document", "rule", "period",
                                                 "terminal", "tx", "amount", "time",
-                                                "settled"))):
+                                                "settled", "sources"))):
                         continue  # the proof lies are told once per command
                     lie[0] = change
                     code, output = await _verify(*case.args, "--api", liar, "--rpc",

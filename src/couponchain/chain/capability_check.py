@@ -25,7 +25,13 @@ from typing import Any
 
 from eth_utils import keccak
 
-from couponchain.chain.event_check import AWARD_EVENTS, PATH_EVENTS, REBATE_EVENTS, EventPlan
+from couponchain.chain.event_check import (
+    AWARD_EVENTS,
+    PATH_EVENTS,
+    REBATE_EVENTS,
+    REPORT_EVENTS,
+    EventPlan,
+)
 from couponchain.chain.storage_layout import StorageLayout
 from couponchain.chain.verification import (
     CheckError,
@@ -410,4 +416,4 @@ def _report_rule(out: Outcome, item: Mapping[str, Any]) -> None:
 
 REPORT = Capability(
     contract="marketing", what="report", path=lambda key: f"/v1/reports/{key[0]}",
-    slots=_report_slots, compare=_report_compare)
+    slots=_report_slots, compare=_report_compare, events=REPORT_EVENTS)

@@ -298,3 +298,42 @@ def _pending(out: Outcome) -> int | None:
 
 
 REBATE_EVENTS = EventPlan(_rebate_filters, _rebate_events)
+
+
+# -- reports --------------------------------------------------------------------------
+
+def _report_filters(contract: str, key: tuple[Any, ...], item: Mapping[str, Any],
+                    proven: Mapping[str, int | None], to_block: str) -> list[dict[str, Any]]:
+    chain_id = item.get("chain_report_id")
+    number = chain_id if isinstance(chain_id, int) and chain_id > 0 else 0
+    return [{"address": contract, "fromBlock": "0x0", "toBlock": to_block,
+             "topics": [_event_topic("marketing", "ReportPublished"), _topic(number)]}]
+
+
+def _report_events(out: Outcome, key: tuple[Any, ...], item: Mapping[str, Any],
+                   events: list[Event], times: Mapping[int, int]) -> set[str]:
+    published = [e for e in events if e.name == "ReportPublished"]
+    out.add("the report has one ReportPublished event (trusted node, pinned contract)", 1,
+            len(published))
+    if len(published) != 1:
+        return set()
+    e = published[0]
+    proven_hash = out.proven.get("report_hash")
+    out.add("the ReportPublished event is of the proven report hash",
+            None if proven_hash is None else proven_hash.to_bytes(32, "big"),
+            e.args.get("report_hash"))
+    sources: list[tuple[str, int]] = [
+        (str(a), int(b)) for a, b in zip(e.args.get("source_submitters") or [],
+                                         e.args.get("source_batch_ids") or [], strict=False)]
+    shown = item.get("sources") if isinstance(item.get("sources"), list) else None
+    same = isinstance(shown, list) and len(shown) == len(sources) and all(
+        isinstance(s, list) and len(s) == 2 and str(s[0]).lower() == a.lower() and s[1] == b
+        for s, (a, b) in zip(shown, sources, strict=False))
+    out.add("json sources are the ReportPublished event's (submitter, batch id)",
+            [list(p) for p in sources], shown, same)
+    _same_entry(out, "json tx_hash, block_number are the ReportPublished log's",
+                {"tx_hash": e.tx_hash, "block_number": e.block}, item)
+    return {"sources", "tx_hash", "block_number"}
+
+
+REPORT_EVENTS = EventPlan(_report_filters, _report_events)
