@@ -4,6 +4,7 @@ inputs, and `couponchain check-round` recomputing the measured part from the nod
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -31,13 +32,20 @@ def _body(declared: list[dict[str, Any]], consumers: int = 0) -> dict[str, Any]:
             "rollback_window_seconds": 3_600, "consent_lifetime_seconds": 120}
 
 
-async def _check_round(*args: str) -> tuple[int, str]:
-    result = await asyncio.to_thread(CliRunner().invoke, main, ["check-round", *args])
+async def _check_round(trust: tuple[str, ...], *args: str) -> tuple[int, str]:
+    result = await asyncio.to_thread(CliRunner().invoke, main, ["check-round", *args, *trust])
     return result.exit_code, result.output
 
 
+def _trust(runtime: Runtime, tmp_path: Path) -> tuple[str, ...]:
+    """The registry the contracts are reached through, trusted in the test's own file."""
+    return ("--registry", runtime.addresses["registry"], "--trust-file",
+            str(tmp_path / "trust.json"))
+
+
 async def test_measured_inputs_come_from_the_ledger_and_check_round_recomputes_them(
-        client: httpx.AsyncClient, runtime: Runtime, node_url: str) -> None:
+        client: httpx.AsyncClient, runtime: Runtime, node_url: str, tmp_path: Path) -> None:
+    trust = _trust(runtime, tmp_path)
     w = await _world(client)
     first = await _open(client, w, window=3_600)
     first_period = (await client.get(f"/v1/promotion-rounds/{first}")).json()["period"]
@@ -104,7 +112,8 @@ async def test_measured_inputs_come_from_the_ledger_and_check_round_recomputes_t
     assert second["evaluation"]["measured"]["turnover"] == inputs["measured"]["turnover"]
 
     async for api in _serve(create_app(runtime, manage_runtime=False)):
-        code, output = await _check_round(str(second["id"]), "--api", api, "--rpc", node_url)
+        code, output = await _check_round(trust, str(second["id"]), "--api", api,
+                                           "--rpc", node_url)
         assert code == 0, output
         assert "ROUND VERIFIED" in output and "DIFFERS" not in output
         # The published declared inputs are changed after the fact: the sums
@@ -115,14 +124,17 @@ async def test_measured_inputs_come_from_the_ledger_and_check_round_recomputes_t
             assert row is not None
             row.inputs = {**row.inputs, "declared": {**row.inputs["declared"],
                                                      "consumers": "200"}}
-        code, output = await _check_round(str(second["id"]), "--api", api, "--rpc", node_url)
+        code, output = await _check_round(trust, str(second["id"]), "--api", api,
+                                           "--rpc", node_url)
         assert code == 1 and "ROUND NOT VERIFIED" in output, output
-    code, output = await _check_round("1", "--api", "http://127.0.0.1:9", "--rpc", node_url)
+    code, output = await _check_round(trust, "1", "--api", "http://127.0.0.1:9", "--rpc",
+                                      node_url)
     assert code == 2 and "cannot check round 1" in output
 
 
 async def test_check_round_catches_declared_turnover_passed_off_as_measured(
-        client: httpx.AsyncClient, runtime: Runtime, node_url: str) -> None:
+        client: httpx.AsyncClient, runtime: Runtime, node_url: str, tmp_path: Path) -> None:
+    trust = _trust(runtime, tmp_path)
     w = await _world(client)
     service = runtime.promotions
     request = RoundRequest(
@@ -155,7 +167,8 @@ async def test_check_round_catches_declared_turnover_passed_off_as_measured(
                     if e.name == "RoundOpened")
 
     async for api in _serve(create_app(runtime, manage_runtime=False)):
-        code, output = await _check_round(str(round_id), "--api", api, "--rpc", node_url)
+        code, output = await _check_round(trust, str(round_id), "--api", api,
+                                           "--rpc", node_url)
         assert code == 1, output
         assert "ROUND NOT VERIFIED" in output
         assert "measured_hash (contract recorded)" in output

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 from click.testing import CliRunner
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 
 from couponchain.api.app import create_app
 from couponchain.chain import contracts
@@ -298,6 +298,12 @@ async def test_verify_errors_are_one_clear_line(
         "not a chain node": (["ERRS-000001", "--api", api_url, "--rpc", api_url],
                              "is not an Ethereum JSON-RPC node"),
         "not the API": (["ERRS-000001", "--api", node_url], "is it a CouponChain API?"),
+        "not a validator": (["ERRS-000001", "--api", api_url, "--registry", "0x" + "00" * 20,
+                             "--validators", "0xabc,nope"],
+                            "--validators: '0xabc' is not an address"),
+        "genesis without a node": (["ERRS-000001", "--api", api_url, "--registry",
+                                    "0x" + "00" * 20, "--validators", "genesis"],
+                                   "--validators genesis reads the genesis block from --rpc"),
     }
     for label, (args, message) in cases.items():
         code, output = await _verify(*args, "--trust-file", trust)
@@ -305,6 +311,60 @@ async def test_verify_errors_are_one_clear_line(
         assert code == 2, (label, output)
         assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], \
             (label, output)
+
+
+def _forking_node(node: str, forked: str) -> FastAPI:
+    """A JSON-RPC relay to the real node that answers block `forked` (hex number) with a
+    header from a fork: another extraData, re-hashed, every other field the same (its
+    receipts and time still match, only the parentHash chain can tell)."""
+    app = FastAPI()
+
+    @app.post("/")
+    async def relay(request: Request) -> Any:
+        asked = await request.json()
+        async with httpx.AsyncClient() as http:
+            answered = (await http.post(node, json=asked)).json()
+        for call, reply in zip(asked if isinstance(asked, list) else [asked],
+                               answered if isinstance(answered, list) else [answered],
+                               strict=True):
+            block = reply.get("result")
+            if call["method"] == "eth_getBlockByNumber" and call["params"][0] == forked \
+                    and isinstance(block, dict):
+                block["extraData"] = "0x" + b"a fork".hex()
+                _rehash(block)
+        return answered
+
+    return app
+
+
+async def test_a_history_header_from_a_fork_is_refused(
+    client: httpx.AsyncClient, api_url: str, node_url: str, runtime: Runtime, tmp_path: Path,
+) -> None:
+    shop = await _shop(client)
+    edition = await _create(client, shop, "FORK", 9)
+    await _sell(client, shop, edition, 1)
+    for _ in range(2):  # the sale's block is an ancestor of the proven block, not it
+        await runtime.rpc.call("evm_mine")
+    await runtime.indexer.wait_for(int(await runtime.rpc.call("eth_blockNumber"), 16))
+    sale_block = (await client.get("/v1/coupons/FORK-000001")).json()["block_number"]
+    pinned = ("--api", api_url, "--trust-file", str(tmp_path / "trust.json"), "--registry",
+              runtime.addresses["registry"])
+    code, output = await _verify("FORK-000001", "--rpc", node_url, *pinned)
+    assert code == 0, output
+    async for forking in _serve(_forking_node(node_url, hex(sale_block))):
+        code, output = await _verify("FORK-000001", "--rpc", forking, *pinned)
+        failed = output.rstrip().rpartition("\n")[2]
+        assert code == 1, output
+        # Its receipts and time agree: only the ancestry check catches it.
+        assert failed == f"NOT VERIFIED: failed: history blocks {sale_block}–" \
+            f"{sale_block + 1} are ancestors of the proven block (parentHash chain)", failed
+        # With the walk cut short of the sale's block, its ancestry is not checked and
+        # says so: listed as not proven, never counted as verified.
+        code, output = await _verify("FORK-000001", "--rpc", forking, *pinned,
+                                     "--max-ancestry-blocks", "1")
+        assert code == 0, output
+        assert f"that blocks before {sale_block + 1} are ancestors of the proven block" \
+            in " ".join(output.split()), output
 
 
 def test_create_address_matches_a_known_deployment() -> None:

@@ -126,6 +126,12 @@ async def _seed(client: httpx.AsyncClient, runtime: Runtime) -> list[Case]:
     p = await pz._world(client)
     campaign = await pz._campaign(client, p)
     award, other_award = await pz._award(client, p, campaign["id"], (p.ann, 0), (p.bob, 1))
+    # Ann's award is claimed at a terminal, which the chain records (a Claimed event).
+    scan = await pz._scan(client, p.till, await pz._code(client, p.ann, award))
+    claim = await client.post("/v1/prize-claims", json={"scan_id": scan["scan_id"]},
+                              headers=pz.auth(p.till) | {"idempotency-key": "verify"})
+    assert claim.status_code == 201, claim.text
+    assert (await pz._settled(client, p.till, claim.json()))["status"] == "recorded"
 
     # Referrals: Ann buys batch 1 out; batch 2 opens with a rebate; Bob buys, which
     # through Ann's link, which pays Ann's units a rebate not settled yet.
@@ -162,8 +168,26 @@ async def _seed(client: httpx.AsyncClient, runtime: Runtime) -> list[Case]:
              (coupon,), (second,),
              lambda b: b["path"][2].update({"from": w.ann["address"]}),
              "path: the senders of its transfers"),
+        Case("promotion path amount", PROMOTION_COUPON, ["promotion-coupon", str(coupon)],
+             (coupon,), (second,), lambda b: b["path"][3].update(amount=b["path"][3]["amount"] + 1),
+             "path[3] (written_off) is the trusted node's log"),
+        Case("promotion path time", PROMOTION_COUPON, ["promotion-coupon", str(coupon)],
+             (coupon,), (second,), lambda b: b["path"][1].update(at="2000-01-01T00:00:00Z"),
+             "path[1] (transferred) is the trusted node's log"),
+        Case("promotion granted time", PROMOTION_COUPON, ["promotion-coupon", str(coupon)],
+             (coupon,), (second,), lambda b: b.update(granted_at="2000-01-01T00:00:00Z"),
+             "json granted_at (the Granted log's block time)"),
+        Case("promotion order amount", PROMOTION_COUPON, ["promotion-coupon", str(coupon)],
+             (coupon,), (second,), lambda b: b.update(order_amount=1),
+             "json order_amount (the last WrittenOff log's)"),
         Case("prize status", PRIZE_AWARD, ["prize-award", str(award)], (award,),
-             (other_award,), lambda b: b.update(status="claimed"), "json status"),
+             (other_award,), lambda b: b.update(status="awarded"), "json status"),
+        Case("prize claim terminal", PRIZE_AWARD, ["prize-award", str(award)], (award,),
+             (other_award,), lambda b: b.update(claimed_by=p.till2["address"]),
+             "json claimed_at, claimed_by, claim_tx are the Claimed log's"),
+        Case("prize award tx", PRIZE_AWARD, ["prize-award", str(award)], (award,),
+             (other_award,), lambda b: b.update(awarded_tx=b["claim_tx"]),
+             "json awarded_at, awarded_block, awarded_tx are the Awarded log's"),
         Case("referral units", REFERRAL_HOLDING,
              ["referral-holding", str(product), r.ann["address"]],
              (product, r.ann["address"]), (other_product, r.ann["address"]),
@@ -181,6 +205,19 @@ async def _seed(client: httpx.AsyncClient, runtime: Runtime) -> list[Case]:
                                             ["promoter_share_bps"] + 1)
                         for p in b["products"]], "json current.promoter_share_bps",
              r.ann["api_key"]),
+        Case("referral promoter rebate", REFERRAL_HOLDING,
+             ["referral-holding", str(product), r.ann["address"]],
+             (product, r.ann["address"]), (other_product, r.ann["address"]),
+             lambda b: [p["rebates"].update(promoter=p["rebates"]["promoter"] + 1)
+                        for p in b["products"]],
+             "json rebates.promoter (the account's Purchased logs as promoter)",
+             r.ann["api_key"]),
+        Case("referral settled", REFERRAL_HOLDING,
+             ["referral-holding", str(product), r.ann["address"]],
+             (product, r.ann["address"]), (other_product, r.ann["address"]),
+             lambda b: [p["rebates"].update(holder_settled=p["rebates"]["holder_settled"] + 5)
+                        for p in b["products"]],
+             "json rebates.holder_settled (the account's Settled logs)", r.ann["api_key"]),
         Case("report hash", REPORT, ["report", str(reports[0])], (reports[0],),
              (reports[1],), lambda b: b.update(report_hash="0x" + "ab" * 32),
              "json report_hash", m.shop["api_key"]),
@@ -188,6 +225,19 @@ async def _seed(client: httpx.AsyncClient, runtime: Runtime) -> list[Case]:
              (reports[1],), lambda b: b.update(json=b["json"].replace('"page_views":',
                                                                       '"page_views":1')),
              "the report's JSON hashes to the proven report_hash", m.shop["api_key"]),
+        Case("report sources", REPORT, ["report", str(reports[0])], (reports[0],),
+             (reports[1],), lambda b: b.update(sources=[[m.till["address"], 1]]),
+             "json sources are the ReportPublished event's", m.shop["api_key"]),
+        Case("report tx", REPORT, ["report", str(reports[0])], (reports[0],),
+             (reports[1],), lambda b: b.update(block_number=b["block_number"] - 1),
+             "json tx_hash, block_number are the ReportPublished log's", m.shop["api_key"]),
+        Case("report rule", REPORT, ["report", str(reports[0])], (reports[0],),
+             (reports[1],), lambda b: b.update(rule_id=b["rule_id"] + 1),
+             "json rule_id (the contract's report_rule)", m.shop["api_key"]),
+        # The first period's report passed off as the second's (whose report exists).
+        Case("report period", REPORT, ["report", str(reports[0])], (reports[0],),
+             (reports[1],), lambda b: b.update(period=b["period"] + 1),
+             "json period (the contract's report_rule)", m.shop["api_key"]),
     ]
 
 
@@ -212,8 +262,21 @@ async def test_each_capability_honest_and_lies(
             honest[case.name.split()[0]] = output
             headers = {"authorization": f"Bearer {case.api_key}"} if case.api_key else {}
             stale[case.cap.contract] = await _proof_of(client, case.cap, case.key, headers)
-        assert "NOT PROVEN" in honest["promotion"] and "order_amount" in honest["promotion"]
-        assert "awarded_tx" in honest["prize"]
+        unproven = {name: output.partition("NOT PROVEN")[2].partition("\nVERIFIED")[0]
+                    for name, output in honest.items()}
+        # The path's amounts, times and transactions and the order amount are proven
+        # from the coupon's logs; the actors' names are not.
+        assert "by_name" in unproven["promotion"] and "order_amount" not in unproven["promotion"]
+        assert "times" not in unproven["promotion"], unproven["promotion"]
+        # The award's and claim's times and transactions are proven from their logs.
+        assert "awarded_tx" not in unproven["prize"] and "claim_tx" not in unproven["prize"]
+        assert "revoked_reason" in unproven["prize"]
+        # The promoter's and settled rebates are proven from the referral logs.
+        assert "rebates" not in unproven["referral"], unproven["referral"]
+        # The report's rule and period are proven, no longer listed as NOT PROVEN.
+        assert "status" in unproven["report"] and "sources" not in unproven["report"] \
+            and "tx_hash" not in unproven["report"] and "rule_id" not in unproven["report"] \
+            and "period," not in unproven["report"], unproven["report"]
         # Without a node of one's own: never VERIFIED.
         code, output = await _verify(*cases[0].args, "--api", api_url, *trust)
         assert code == 3 and "NOT ANCHORED" in output, output
@@ -246,8 +309,10 @@ async def test_each_capability_honest_and_lies(
                      "blocks behind the trusted head"),
                 ]
                 for told, change, check in lies:
-                    if told != "forged field" and case.name.endswith(("path", "rebate",
-                                                                      "document")):
+                    if told != "forged field" and (
+                            case.name.endswith(("path", "rebate", "document", "rule", "period",
+                                                "terminal", "tx", "amount", "time",
+                                                "settled", "sources"))):
                         continue  # the proof lies are told once per command
                     lie[0] = change
                     code, output = await _verify(*case.args, "--api", liar, "--rpc",

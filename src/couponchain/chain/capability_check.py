@@ -25,6 +25,13 @@ from typing import Any
 
 from eth_utils import keccak
 
+from couponchain.chain.event_check import (
+    AWARD_EVENTS,
+    PATH_EVENTS,
+    REBATE_EVENTS,
+    REPORT_EVENTS,
+    EventPlan,
+)
 from couponchain.chain.storage_layout import StorageLayout
 from couponchain.chain.verification import (
     CheckError,
@@ -61,6 +68,8 @@ class Capability:
     compare: Callable[[Outcome, tuple[Any, ...], Mapping[str, Any]], set[str]]
     #: The part of the API's answer that describes the item (None: all of it).
     select: Callable[[tuple[Any, ...], Mapping[str, Any]], Mapping[str, Any]] | None = None
+    #: The logs that prove the item's past, checked once its storage is proven.
+    events: EventPlan | None = None
 
 
 def item_of(cap: Capability, key: tuple[Any, ...], answer: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -178,7 +187,7 @@ def _promotion_compare(out: Outcome, key: tuple[Any, ...], item: Mapping[str, An
 PROMOTION_COUPON = Capability(
     contract="promotions", what="promotion coupon",
     path=lambda key: f"/v1/promotion-coupons/{key[0]}",
-    slots=_promotion_slots, compare=_promotion_compare)
+    slots=_promotion_slots, compare=_promotion_compare, events=PATH_EVENTS)
 
 
 # -- prize awards ---------------------------------------------------------------------
@@ -220,7 +229,7 @@ def _award_compare(out: Outcome, key: tuple[Any, ...], item: Mapping[str, Any]) 
 
 PRIZE_AWARD = Capability(
     contract="prizes", what="prize award", path=lambda key: f"/v1/prize-awards/{key[0]}",
-    slots=_award_slots, compare=_award_compare)
+    slots=_award_slots, compare=_award_compare, events=AWARD_EVENTS)
 
 
 # -- referral holdings ----------------------------------------------------------------
@@ -309,13 +318,16 @@ def _owed(p: Mapping[str, int | None]) -> int | None:
 
 REFERRAL_HOLDING = Capability(
     contract="referrals", what="referral holding", path=lambda key: "/v1/holdings/me",
-    slots=_holding_slots, compare=_holding_compare, select=_holding_select)
+    slots=_holding_slots, compare=_holding_compare, select=_holding_select,
+    events=REBATE_EVENTS)
 
 
 # -- reports --------------------------------------------------------------------------
 
 _REPORT = ("merchant", "rules_version", "rule_index", "report_hash", "period_start",
            "period_end", "trigger", "published_at")
+#: The members of the marketing contract's `Rule` a report is checked against.
+_RULE = ("merchant", "rules_version", "rule_index", "start", "period")
 
 
 def _report_slots(layout: StorageLayout, key: tuple[Any, ...], item: Mapping[str, Any]) -> Slots:
@@ -323,6 +335,15 @@ def _report_slots(layout: StorageLayout, key: tuple[Any, ...], item: Mapping[str
     if not isinstance(chain_id, int) or chain_id < 1:
         raise CheckError(f"report {key[0]} is not published on chain (no chain_report_id)")
     slots = {m: layout.slot("_reports", chain_id, member=m) for m in _REPORT}
+    # The rule and period it answers (`report_rule`); the JSON's rule id and period only
+    # say which rule and period slots to ask for, and are compared with the proven ones.
+    slots["report_rule"] = layout.slot("_report_rules", chain_id)
+    slots["report_period"] = layout.slot("_report_periods", chain_id)
+    rule_id, period = item.get("rule_id"), item.get("period")
+    if isinstance(rule_id, int) and rule_id > 0:
+        slots |= {f"rule_{m}": layout.slot("_rule_defs", rule_id, member=m) for m in _RULE}
+        if isinstance(period, int) and period > 0:
+            slots["period_report"] = layout.slot("_period_reports", rule_id, period)
     body = item.get("json")
     if isinstance(body, str):
         slots["id_of_shown_hash"] = layout.slot("_report_ids", "0x" + keccak(
@@ -349,6 +370,7 @@ def _report_compare(out: Outcome, key: tuple[Any, ...], item: Mapping[str, Any])
              item.get("trigger"))
     out.same("json period_start", iso(p.get("period_start")), item.get("period_start"))
     out.same("json period_end", iso(p.get("period_end")), item.get("period_end"))
+    _report_rule(out, item)
     try:
         document = json.loads(body) if isinstance(body, str) else None
     except ValueError:
@@ -360,9 +382,38 @@ def _report_compare(out: Outcome, key: tuple[Any, ...], item: Mapping[str, Any])
         out.add(f"json {name} is the hashed report's", "as in the hashed JSON",
                 "same" if shown == expected else "differs", shown == expected)
     return {"report_hash", "json", "chain_report_id", "merchant", "rules_version",
-            "rule_index", "trigger", "period_start", "period_end", "report", "indicators"}
+            "rule_index", "trigger", "period_start", "period_end", "report", "indicators",
+            "rule_id", "period"}
+
+
+def _report_rule(out: Outcome, item: Mapping[str, Any]) -> None:
+    """The report's rule and period (`report_rule`), the rule's merchant, version and
+    index, and for a periodic report its period: the contract files the report under
+    it (`period_report`, hence `period_published`) and the schedule gives its times."""
+    p = out.proven
+    out.same("json rule_id (the contract's report_rule)", p.get("report_rule"),
+             item.get("rule_id"))
+    period = p.get("report_period")
+    out.same("json period (the contract's report_rule)", period or None, item.get("period"))
+    if "rule_merchant" not in p:
+        return  # no rule id shown: its verdict above failed already
+    out.same("the rule's merchant is the report's", address_of(p.get("rule_merchant")),
+             address_of(p.get("merchant")))
+    rule = (p.get("rule_rules_version"), p.get("rule_rule_index"))
+    report = (p.get("rules_version"), p.get("rule_index"))
+    out.add("the rule's version and index are the report's", rule, report,
+            None not in rule and rule == report)
+    if not period:
+        return
+    out.same("the contract's period_report(rule, period) is this report (period_published)",
+             p.get("period_report"), item.get("chain_report_id"))
+    start, length = p.get("rule_start"), p.get("rule_period")
+    bounds = None if start is None or length is None \
+        else (iso(start + (period - 1) * length), iso(start + period * length))
+    out.same("json period_start and period_end are the rule's period by its schedule",
+             bounds, (item.get("period_start"), item.get("period_end")))
 
 
 REPORT = Capability(
     contract="marketing", what="report", path=lambda key: f"/v1/reports/{key[0]}",
-    slots=_report_slots, compare=_report_compare)
+    slots=_report_slots, compare=_report_compare, events=REPORT_EVENTS)

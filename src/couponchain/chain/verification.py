@@ -33,7 +33,6 @@ from eth_utils import keccak, to_checksum_address
 from couponchain.chain.proofs import (
     ProofError,
     Verdict,
-    header_hash,
     rlp_encode,
     verify_account,
     verify_storage,
@@ -57,6 +56,10 @@ class Trusted:
     head: int | None = None
     block: Mapping[str, Any] | None = None
     max_age: int = 8
+    #: How the chain hashes and seals blocks (`consensus.ENGINES`, or "auto"), and the
+    #: validator set whose seals the proven block must carry (empty: seals not checked).
+    engine: str = "auto"
+    validators: tuple[str, ...] = ()
 
 
 @dataclass
@@ -117,11 +120,19 @@ def word_hex(word: int | None) -> str | None:
 def check_block(out: Outcome, block: Mapping[str, Any], trusted: Trusted) -> None:
     """The header hashes to its hash, is the trusted node's block of that number,
     and is at most `trusted.max_age` blocks behind the trusted head."""
+    from couponchain.chain import consensus
+
+    engine = "ethash"
     try:
-        computed = "0x" + header_hash(block).hex()
+        engine = consensus.engine_of(block, trusted.engine)
+        computed = "0x" + consensus.block_hash(block, engine).hex()
     except (KeyError, ValueError, TypeError) as exc:
         computed = f"unhashable header: {exc}"
-    out.add("block hash = keccak(rlp(header))", block.get("hash"), computed)
+    out.add("block hash = keccak(rlp(header))" if engine in ("ethash", "clique")
+            else f"block hash = {engine} hash of the header (seals and round excluded)",
+            block.get("hash"), computed)
+    if trusted.validators:
+        _check_seals(out, block, engine, trusted.validators)
     if trusted.block is None:
         return
     out.add("chain id: the trusted node's is the anchor's", trusted.chain_id,
@@ -134,6 +145,21 @@ def check_block(out: Outcome, block: Mapping[str, Any], trusted: Trusted) -> Non
     out.add(f"block is at most {trusted.max_age} blocks behind the trusted head ({head})",
             f">= {head - trusted.max_age}", number, head - number <= trusted.max_age,
             f"{head - number} blocks old")
+
+
+def _check_seals(out: Outcome, block: Mapping[str, Any], engine: str,
+                 validators: tuple[str, ...]) -> None:
+    """The proven block carries enough seals of the validator set the user gave."""
+    from couponchain.chain import consensus
+
+    claim = f"block sealed by the given validators ({engine})"
+    try:
+        seals = consensus.check_seals(block, engine, validators)
+    except (consensus.ConsensusError, KeyError, ValueError, TypeError) as exc:
+        out.add(claim, f"{len(validators)} validators", None, False, str(exc))
+        return
+    out.add(claim, f"at least {seals.required} of {len(validators)}",
+            f"{len(seals.valid)}: " + ", ".join(seals.valid), seals.ok, seals.note)
 
 
 def check_contract(out: Outcome, proof: Mapping[str, Any], trusted: Trusted,

@@ -11,18 +11,22 @@ ones, and the formula over measured plus declared inputs must give the total
 and the inputs hash the contract recorded. Exit codes as for `verify`: 0
 ROUND VERIFIED, 1 ROUND NOT VERIFIED, 2 the check could not run.
 
-The contracts' addresses come from the API's health answer (`contracts`):
-compare them with the ones the platform publishes.
+The contracts are reached through the registry the user trusts, as `verify`
+does (`--registry`, else the trust file, else trust on first use): each address
+is computed from the deployer of that registry (`verify_pin`), and a contract
+the API names at another address is refused before anything is read from it.
 """
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
 
 from couponchain.cli.common import _fail, console
+from couponchain.cli.verify_io import TRUST_FILE
 from couponchain.errors import CouponChainError
 
 #: Requests of a measurement from which the progress bar is shown.
@@ -31,11 +35,17 @@ PROGRESS_FROM = 4
 
 @click.command("check-round")
 @click.argument("round_id", type=click.IntRange(min=1))
-@click.option("--api", required=True, help="the platform's base URL (contract addresses, "
+@click.option("--api", required=True, help="the platform's base URL (the deployment record, "
                                            "the published evaluation)")
 @click.option("--rpc", required=True, help="a chain node you trust: the round's record and "
                                            "the period's logs are read from it")
-def check_round(round_id: int, api: str, rpc: str) -> None:
+@click.option("--registry", default=None,
+              help="the platform's registry address you trust (published by the platform); "
+                   "the contracts are reached through it")
+@click.option("--trust-file", type=click.Path(path_type=Path), default=TRUST_FILE,
+              show_default=True, help="saved registry addresses by chain id (as `verify`)")
+def check_round(round_id: int, api: str, rpc: str, registry: str | None,
+                trust_file: Path) -> None:
     """Recompute a promotion round's measured inputs from the chain and its total.
 
     Exit 0 only when the inputs measured again from the trusted node's logs
@@ -54,10 +64,13 @@ def check_round(round_id: int, api: str, rpc: str) -> None:
                 _fail(f"{api} answered {reply.status_code} for round {round_id}: "
                       f"{reply.text[:200]}")
             stated = reply.json()
-            addresses = http.get("/v1/health").json()["contracts"]
+            health = http.get("/v1/health").json()
+            if not isinstance(health, dict):
+                raise TypeError("the health answer is not an object")
     except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
         _fail(f"cannot check round {round_id}: {exc}")
         return
+    addresses = _pinned(api, rpc, health, registry, trust_file)
     recorded = _round_on_chain(rpc, addresses["promotions"], round_id)
     if recorded["total"] == 0:
         _fail(f"the promotions contract at {addresses['promotions']} has no round {round_id} "
@@ -79,6 +92,32 @@ def check_round(round_id: int, api: str, rpc: str) -> None:
     rows = [("measured_hash", recomputed_hash, recorded["measured_hash"], "contract recorded")]
     rows += _published_rows(stated.get("evaluation"), mine, recomputed_hash, recorded)
     _conclude(rows)
+
+
+def _pinned(api: str, rpc: str, health: dict[str, Any], registry: str | None,
+            trust_file: Path) -> dict[str, str]:
+    """The addresses of the contracts the check reads, reached through the trusted
+    registry; ROUND NOT VERIFIED (exit 1) naming each one the API lies about."""
+    from couponchain.cli.verify_io import Http
+    from couponchain.cli.verify_pin import pin_contracts
+    from couponchain.services import promotion_measure as measure
+
+    names = tuple(sorted({"promotions", *measure.REGISTRATION_EVENTS,
+                          *measure.TURNOVER_EVENTS}))
+    http = Http(timeout=30)
+    try:
+        pinned = pin_contracts(http, api.rstrip("/"), rpc, names, health, registry, trust_file)
+    finally:
+        http.close()
+    console.print(f"contracts reached through the trusted registry {pinned.registry} "
+                  f"(chain {pinned.chain_id}): "
+                  + ", ".join(f"{n} {a}" for n, a in sorted(pinned.addresses.items())),
+                  highlight=False, soft_wrap=True)
+    if pinned.failed:
+        print("ROUND NOT VERIFIED: failed: contracts pinned to the trusted registry: "
+              + "; ".join(pinned.failed), flush=True)
+        sys.exit(1)
+    return pinned.addresses
 
 
 def _published_rows(published: Any, mine: Any, recomputed_hash: str,

@@ -31,6 +31,7 @@ from couponchain.cli.verify_io import (
     rpc_call,
     trust_options,
     trusted_node,
+    validator_set,
 )
 
 if TYPE_CHECKING:
@@ -39,6 +40,9 @@ if TYPE_CHECKING:
     from couponchain.domain.edition_slots import EditionsLayout
 
 __all__ = ["EXIT_ERROR", "EXIT_FAILED", "EXIT_UNANCHORED", "TRUST_FILE", "verify"]
+
+#: Block headers asked for in one JSON-RPC batch (the ancestry walk asks for many).
+HEADERS_PER_BATCH = 1_000
 
 
 class _DefaultToCoupon(click.Group):
@@ -60,7 +64,8 @@ def verify() -> None:
 @click.argument("serial")
 @trust_options
 def verify_coupon(serial: str, api: str, rpc: str | None, registry: str | None,
-                  trust_file: Path, max_age_blocks: int) -> None:
+                  trust_file: Path, max_age_blocks: int, engine: str = "auto",
+                  validators: str | None = None, max_ancestry_blocks: int = 256) -> None:
     """A limited-edition coupon: edition, counters, owner, status, sale and history."""
     from couponchain.chain.coupon_check import CheckError, Trusted, check_coupon, parse_serial
 
@@ -84,9 +89,11 @@ def verify_coupon(serial: str, api: str, rpc: str | None, registry: str | None,
         _fail(f"the API at {base} names no chain id: is it a CouponChain API?")
         return
     trusted_registry = anchor(trust_file, chain_id, registry, proof)
+    resolved, validator_list = validator_set(validators, engine, rpc, proof.get("block") or {})
     trusted = Trusted(chain_id=int(chain_id), registry=trusted_registry,
                       node_chain_id=node.get("chain_id"), head=node.get("head"),
-                      block=node.get("block"), max_age=max_age_blocks)
+                      block=node.get("block"), max_age=max_age_blocks, engine=resolved,
+                      validators=validator_list)
     try:
         outcome = check_coupon(serial, proof, coupon, _editions_layout(), trusted)
     except CheckError as exc:
@@ -98,7 +105,7 @@ def verify_coupon(serial: str, api: str, rpc: str | None, registry: str | None,
     # The logs are read only once the contract and edition are proven: the filters name them.
     replayed = bool(node) and outcome.ok
     if replayed:
-        _sales_and_history(rpc or "", proof, coupon, outcome)
+        _sales_and_history(rpc or "", proof, coupon, outcome, max_ancestry_blocks)
     block = proof["block"]
     shown = coupon.get("history")
     history = shown if isinstance(shown, list) else []
@@ -117,13 +124,12 @@ def verify_coupon(serial: str, api: str, rpc: str | None, registry: str | None,
 
 
 def _sales_and_history(rpc: str, proof: dict[str, Any], coupon: dict[str, Any],
-                       outcome: Outcome) -> None:
+                       outcome: Outcome, limit: int) -> None:
     """Replay the edition's sales from the trusted node's logs against the proven
     `sales_digest`, and check each history entry against the coupon's logs (only
     once the contract and edition are proven: the filters name them)."""
     from couponchain.chain.coupon_check import (
         check_history,
-        check_receipts,
         check_sales,
         history_filters,
         sold_logs_filter,
@@ -140,16 +146,36 @@ def _sales_and_history(rpc: str, proof: dict[str, Any], coupon: dict[str, Any],
         return
     check_sales(outcome, sales, outcome.proven.get("sales_digest"), coupon_id, coupon)
     logs = [log for found in events for log in found]
-    blocks = sorted({str(log["blockNumber"]) for log in logs})
-    headers = rpc_call(rpc, [("eth_getBlockByNumber", [b, False]) for b in blocks],
-                       "the history's blocks") if blocks else []
-    timestamps = {int(b, 16): int(h["timestamp"], 16) for b, h in zip(blocks, headers, strict=True)
-                  if isinstance(h, dict)}
-    check_history(outcome, logs, timestamps, coupon)
+    check_history(outcome, logs, prove_logs(rpc, proof["block"], logs, outcome, limit), coupon)
+
+
+def prove_logs(rpc: str, proven: dict[str, Any], logs: list[Any],
+               outcome: Outcome, limit: int) -> dict[int, int]:
+    """Prove the logs' blocks (their headers are ancestors of the proven block, their
+    receipts rebuild each header's receiptsRoot and hold the logs) and return each
+    block's time from its proven header."""
+    from couponchain.chain.coupon_check import check_receipts
+    from couponchain.chain.event_check import blocks_to_walk, check_ancestry
+
+    numbers = sorted({int(str(log["blockNumber"]), 16) for log in logs})
+    if not numbers:
+        return {}
+    top = int(str(proven["number"]), 16)
+    wanted = sorted(set(blocks_to_walk(top, numbers[0], limit)) | set(numbers))
+    headers: dict[int, dict[str, Any]] = {}
+    for i in range(0, len(wanted), HEADERS_PER_BATCH):
+        chunk = wanted[i:i + HEADERS_PER_BATCH]
+        found = rpc_call(rpc, [("eth_getBlockByNumber", [hex(n), False]) for n in chunk],
+                         "the history's blocks")
+        headers |= {n: h for n, h in zip(chunk, found, strict=True) if isinstance(h, dict)}
+    start = check_ancestry(outcome, proven, headers, numbers[0], limit)
+    if numbers[0] < start:
+        outcome.not_proven.append(f"that blocks before {start} are ancestors of the proven "
+                                  f"block (more than --max-ancestry-blocks {limit} back)")
     # Receipt proofs: each block's receipts against its header's receiptsRoot.
-    by_number = {int(b, 16): h for b, h in zip(blocks, headers, strict=True)
-                 if isinstance(h, dict)}
+    by_number = {n: headers[n] for n in numbers if n in headers}
     check_receipts(outcome, logs, by_number, _block_receipts(rpc, by_number))
+    return {n: int(h["timestamp"], 16) for n, h in by_number.items()}
 
 
 def _block_receipts(rpc: str, blocks: dict[int, dict[str, Any]]) -> dict[int, list[Any]]:
@@ -171,7 +197,8 @@ def _block_receipts(rpc: str, blocks: dict[int, dict[str, Any]]) -> dict[int, li
 
 def _verify_item(cap: Capability, key: tuple[Any, ...], api: str, rpc: str | None,
                  registry: str | None, trust_file: Path, max_age_blocks: int,
-                 api_key: str | None = None) -> None:
+                 api_key: str | None = None, engine: str = "auto",
+                 validators: str | None = None, max_ancestry_blocks: int = 256) -> None:
     """Fetch one item and the proofs of its slots, check them, print, exit."""
     from couponchain.chain.capability_check import check_item, item_of
     from couponchain.chain.storage_layout import storage_layout
@@ -200,9 +227,11 @@ def _verify_item(cap: Capability, key: tuple[Any, ...], api: str, rpc: str | Non
         _fail(f"the API at {base} names no chain id: is it a CouponChain API?")
         return
     trusted_registry = anchor(trust_file, chain_id, registry, proof)
+    resolved, validator_list = validator_set(validators, engine, rpc, proof.get("block") or {})
     trusted = Trusted(chain_id=chain_id, registry=trusted_registry,
                       node_chain_id=node.get("chain_id"), head=node.get("head"),
-                      block=node.get("block"), max_age=max_age_blocks)
+                      block=node.get("block"), max_age=max_age_blocks, engine=resolved,
+                      validators=validator_list)
     try:
         outcome = check_item(cap, key, item, proof, layout, trusted)
     except CheckError as exc:
@@ -212,9 +241,30 @@ def _verify_item(cap: Capability, key: tuple[Any, ...], api: str, rpc: str | Non
         _fail(f"the API's answer is not a storage proof ({exc.__class__.__name__}: {exc})")
         return
     block = proof["block"]
+    if node and outcome.ok and cap.events is not None:
+        _item_past(rpc or "", cap, key, item, proof, outcome, max_ancestry_blocks)
     conclude(outcome, node, f"{label} at block {int(block['number'], 16)} ({block['hash']}), "
              f"chain {chain_id}, registry {trusted_registry}, contract {proof.get('contract')}",
              block, max_age_blocks, "shown by the platform, not held in the contract's storage")
+
+
+def _item_past(rpc: str, cap: Capability, key: tuple[Any, ...], item: Any,
+               proof: dict[str, Any], outcome: Outcome, limit: int) -> None:
+    """The item's past from the pinned contract's logs on the trusted node (only once
+    its storage is proven: the filters use proven values), each log proven."""
+    from couponchain.chain.event_check import decode
+
+    assert cap.events is not None
+    filters = cap.events.filters(proof["contract"], key, item, outcome.proven,
+                                 proof["block"]["number"])
+    found = rpc_call(rpc, [("eth_getLogs", [f]) for f in filters], f"the {cap.what}'s logs")
+    if not all(isinstance(f, list) for f in found):
+        _fail(f"the node at {rpc} returned no logs for eth_getLogs")
+    unique = {(str(log["blockNumber"]), str(log["logIndex"])): log for f in found for log in f}
+    logs = list(unique.values())
+    times = prove_logs(rpc, proof["block"], logs, outcome, limit)
+    compared = cap.events.compare(outcome, key, item, decode(cap.contract, logs), times)
+    outcome.not_proven = [f for f in outcome.not_proven if f not in compared]
 
 
 _API_KEY = click.option("--api-key", envvar="COUPONCHAIN_API_KEY", default=None,

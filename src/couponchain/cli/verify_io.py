@@ -46,6 +46,20 @@ def trust_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--max-age-blocks", type=click.IntRange(min=0), default=8,
                      show_default=True,
                      help="how far behind the trusted node's head the proven block may be"),
+        click.option("--max-ancestry-blocks", type=click.IntRange(min=0), default=256,
+                     show_default=True,
+                     help="how far back from the proven block the history's headers are "
+                          "checked to be its ancestors (one header a block); older ones "
+                          "are listed as not proven"),
+        click.option("--engine", type=click.Choice(["auto", "ethash", "clique", "qbft",
+                                                    "ibft2"]), default="auto",
+                     show_default=True,
+                     help="how the chain hashes and seals blocks (auto: QBFT/IBFT 2.0 by "
+                          "their mixHash, else the plain Ethereum hash)"),
+        click.option("--validators", default=None,
+                     help="comma-separated validator addresses whose seals the proven block "
+                          "must carry, or 'genesis' to read them from the trusted node's "
+                          "genesis extraData (Clique, QBFT, IBFT 2.0)"),
     ]
     for option in reversed(options):
         command = option(command)
@@ -136,6 +150,36 @@ def anchor(trust_file: Path, chain_id: Any, registry: str | None,
                   "address the platform publishes.", highlight=False, soft_wrap=True)
     save(trust_file, {**saved, key: named})
     return named
+
+
+def validator_set(validators: str | None, engine: str, rpc: str | None,
+                  block: dict[str, Any]) -> tuple[str, tuple[str, ...]]:
+    """The engine (resolved from `auto` on the proven header) and the validator set the
+    user gave: addresses, or `genesis` (the trusted node's block 0 extraData)."""
+    from couponchain.chain import consensus
+
+    try:
+        resolved = consensus.engine_of(block, engine)
+    except consensus.ConsensusError as exc:
+        _fail(str(exc))
+        raise AssertionError from None
+    if not validators:
+        return resolved, ()
+    if validators.strip().lower() != "genesis":
+        listed = tuple(v.strip() for v in validators.split(",") if v.strip())
+        bad = [v for v in listed if not (v.startswith("0x") and len(v) == 42)]
+        if bad:
+            _fail(f"--validators: {bad[0]!r} is not an address (0x and 40 hex digits)")
+        return resolved, listed
+    if not rpc:
+        _fail("--validators genesis reads the genesis block from --rpc: pass a node you trust")
+    (genesis,) = rpc_call(rpc or "", [("eth_getBlockByNumber", ["0x0", False])],
+                          "the genesis block")
+    try:
+        return resolved, tuple(consensus.genesis_validators(genesis, resolved))
+    except (consensus.ConsensusError, KeyError, TypeError, ValueError) as exc:
+        _fail(f"cannot read the validators from the genesis block at {rpc}: {exc}")
+        raise AssertionError from None
 
 
 def save(trust_file: Path, entries: dict[str, Any]) -> None:
