@@ -39,6 +39,7 @@ language, and a preset's name may be used inside an expression.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
@@ -52,7 +53,8 @@ from lark.exceptions import (
     VisitError,
 )
 
-from couponchain.domain.access_logs import AccessMethod, Operation
+from couponchain.domain.access_logs import AccessMethod, Operation, keccak
+from couponchain.domain.indicator_reports import canonical_json
 from couponchain.errors import InvalidInput
 
 MAX_LENGTH = 500
@@ -410,3 +412,17 @@ def check_name(name: object, field: str = "name") -> str:
     if name in PRESETS or name in SOURCES or name in ("count", "where", "and", "in"):
         raise InvalidInput(f"{name!r} is taken by a preset or a source", field=field)
     return name
+
+
+def definitions_json(definitions: Mapping[str, str]) -> bytes:
+    """The canonical JSON of indicator definitions, what a rule's on-chain hash
+    covers: `[{"expression": text, "name": name}, ...]` sorted by name, each
+    expression exactly as the merchant wrote it."""
+    return canonical_json([{"expression": definitions[name], "name": name}
+                           for name in sorted(definitions)])
+
+
+def definitions_hash(definitions: Mapping[str, str]) -> bytes:
+    """keccak256 of `definitions_json`; 32 zero bytes for no definitions (a rule
+    of catalogue indicators only), as the contract stores it."""
+    return keccak(definitions_json(definitions)) if definitions else bytes(32)
