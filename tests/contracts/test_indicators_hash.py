@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from conftest import deployer
 from couponchain.domain import indicator_language as lang
 
-DEFINITIONS = {"claim_rate": 'count(claims, window=7d) / count(views where method="app", window=7d)'}
+DEFINITIONS = {
+    "claim_rate": 'count(claims, window=7d) / count(views where method="app", window=7d)'}
 ERR_HASHES = "marketing: one indicator hash per rule"
 HOUR = 3600
 
