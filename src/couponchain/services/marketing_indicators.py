@@ -22,7 +22,9 @@ lower-cased, so a visitor who logged in with the address joins its events.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import json
+import time
+from collections.abc import Mapping, Sequence
 from fractions import Fraction
 from typing import Any
 
@@ -32,13 +34,17 @@ from sqlalchemy import select
 
 from couponchain.domain import indicator_language as lang
 from couponchain.domain.access_logs import AccessMethod, Operation
+from couponchain.domain.indicator_rules import RuleSet
 from couponchain.domain.indicator_sql import compile_indicator, earliest
+from couponchain.errors import InvalidInput
 from couponchain.services.marketing_views import merchant_number, source_batches
 from couponchain.store.analytics import AccessLogStore
 from couponchain.store.models import (
     CouponHistory,
     CouponRecord,
     EditionRecord,
+    MarketingIndicator,
+    MarketingRuleIndicators,
     PrizeCampaign,
     PrizeClaimRecord,
     PromotionPath,
@@ -157,3 +163,108 @@ def plain(value: object) -> object:
                 "value": f"{float(value):.6g}"}
     return value
 
+
+
+def describe(tree: lang.Node) -> dict[str, Any]:
+    """What a valid expression reads, for the editor: its counts and shape."""
+    return {"grouped": lang.is_grouped(tree),
+            "counts": [{"source": c.source, "table": c.table,
+                        "filters": [{"field": f.field, "values": list(f.values),
+                                     "negated": f.negated} for f in c.filters],
+                        "window_seconds": c.window, "by": c.by, "top": c.top}
+                       for c in lang.counts(tree)]}
+
+
+async def evaluate_in(db: Any, store: AccessLogStore, merchant: str, tree: lang.Node,
+                      start: int, end: int, batches: Sequence[int]) -> object:
+    """`run` over exactly `batches` (a report's sources) and the ledger events."""
+    ledger = await ledger_rows(db, merchant, earliest(tree, start, end), end)
+    return await asyncio.to_thread(run, store, batches, merchant_number(merchant), ledger,
+                                   tree, start, end)
+
+
+# -- the merchant's library and the rules' commitments ------------------------------------
+
+
+def _row(row: MarketingIndicator) -> dict[str, Any]:
+    return {"name": row.name, "expression": row.expression,
+            "definition_hash": row.definition_hash, "updated_at": row.updated_at}
+
+
+async def define(db: Any, merchant: str, name: str, expression: str) -> dict[str, Any]:
+    """Store (or replace) one of the merchant's indicators after validating it.
+    Rules set earlier keep the definitions they committed to."""
+    lang.check_name(name)
+    lang.parse(expression)
+    digest = "0x" + lang.definitions_hash({name: expression}).hex()
+    async with db.transaction() as s:
+        row = await s.get(MarketingIndicator, (merchant, name))
+        if row is None:
+            row = MarketingIndicator(merchant=merchant, name=name)
+            s.add(row)
+        row.expression, row.definition_hash = expression, digest
+        row.updated_at = int(time.time())
+        await s.flush()
+        return _row(row)
+
+
+async def library(db: Any, merchant: str) -> list[dict[str, Any]]:
+    """The merchant's indicators by name."""
+    async with db.session() as s:
+        rows = (await s.execute(select(MarketingIndicator).where(
+            MarketingIndicator.merchant == merchant).order_by(MarketingIndicator.name)
+        )).scalars().all()
+    return [_row(r) for r in rows]
+
+
+async def rule_definitions(db: Any, merchant: str, rules: RuleSet) -> list[dict[str, str]]:
+    """Each rule's definitions ({name: expression}) from the merchant's library,
+    or InvalidInput naming the rule's field when a name is not defined."""
+    async with db.session() as s:
+        rows = (await s.execute(select(MarketingIndicator).where(
+            MarketingIndicator.merchant == merchant))).scalars().all()
+    known = {r.name: r.expression for r in rows}
+    out = []
+    for i, rule in enumerate(rules.rules):
+        for j, name in enumerate(rule.custom):
+            if name not in known:
+                raise InvalidInput(f"no indicator named {name!r}: define it first",
+                                   field=f"rules.{i}.custom.{j}")
+        out.append({name: known[name] for name in rule.custom})
+    return out
+
+
+async def record_rules(db: Any, merchant: str, version: int,
+                       definitions: Sequence[Mapping[str, str]]) -> None:
+    """Keep the definitions each rule of `version` committed to on chain."""
+    async with db.transaction() as s:
+        for index, defs in enumerate(definitions):
+            if defs and await s.get(MarketingRuleIndicators,
+                                    (merchant, version, index)) is None:
+                s.add(MarketingRuleIndicators(
+                    merchant=merchant, rules_version=version, rule_index=index,
+                    definitions=lang.definitions_json(defs).decode("utf-8"),
+                    indicators_hash="0x" + lang.definitions_hash(defs).hex()))
+
+
+async def committed(db: Any, merchant: str, version: int) -> dict[int, dict[str, Any]]:
+    """Per rule index of a rules version: its definitions and their hash."""
+    async with db.session() as s:
+        rows = (await s.execute(select(MarketingRuleIndicators).where(
+            MarketingRuleIndicators.merchant == merchant,
+            MarketingRuleIndicators.rules_version == version))).scalars().all()
+    return {r.rule_index: {"definitions": json.loads(r.definitions),
+                           "definitions_json": r.definitions,
+                           "indicators_hash": r.indicators_hash} for r in rows}
+
+
+async def custom_values(db: Any, store: AccessLogStore, merchant: str, version: int,
+                        index: int, start: int, end: int,
+                        batches: Sequence[int]) -> dict[str, object]:
+    """The values of a rule's own indicators over `[start, end)` (report form)."""
+    rule = (await committed(db, merchant, version)).get(index)
+    if rule is None:
+        return {}
+    return {d["name"]: plain(await evaluate_in(db, store, merchant, lang.parse(d["expression"]),
+                                               start, end, batches))
+            for d in rule["definitions"]}
