@@ -28,7 +28,7 @@ async def _redeemed_on_chain(rt: Runtime, owners: set[str]) -> int:
 
 
 async def test_a_merchant_indicator_is_committed_on_chain_and_reported_from_ledger_events(
-        client: httpx.AsyncClient, runtime: Runtime) -> None:
+        client: httpx.AsyncClient, runtime: Runtime) -> None:  # noqa: F811 - the scheduler-off fixture
     w = await _world(client)
     shop = w.shop["id"]
     ann = await _sell_and_redeem(client, w.shop, w.till, "TEA")
