@@ -94,6 +94,7 @@ async function setUp(me) {
       else say(t("Not saved: {error}", { error: error.message }), true);
     }
   };
+  $("indicator-form").dataset.ready = "1";  // handlers set: the form may be used
   api("/v1/indicators/language").then((lang) => {
     $("indicator-language").textContent = JSON.stringify(lang, null, 2);
   });
