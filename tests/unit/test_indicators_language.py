@@ -17,7 +17,7 @@ from couponchain.domain.access_log_columns import RecordColumns
 from couponchain.domain.access_logs import AccessMethod, Operation
 from couponchain.domain.indicator_sql import compile_indicator
 from couponchain.errors import InvalidInput
-from couponchain.services.marketing_indicators import run
+from couponchain.services.marketing_indicators import plain, run
 from couponchain.store.analytics import AccessLogStore
 
 _ids = itertools.count(1)
@@ -215,3 +215,14 @@ def test_kinds_group_and_reversals_net_out(store):
     assert run(store, [], 1, ledger, lang.parse("count(claims) / count(purchases)"),
                BASE, BASE + 10) is None
     assert Operation.CLAIM.label == "claim"
+
+
+def test_values_beyond_a_double_are_shown_without_floats(store):
+    # Found by review: float() of this fraction overflowed (a 500 in preview).
+    tiny = "0." + "0" * 400 + "1"
+    tree = lang.parse(f"(count(views) + 3) / {tiny} / 7")
+    got = run(store, [], 1, [], tree, BASE, BASE + 10)
+    assert got == Fraction(3 * 10**401, 7)
+    assert plain(got)["value"] == "4.28571E+400"
+    assert run(store, [], 1, [], lang.parse("(count(views) + 4) / 2"), BASE, BASE + 1) == 2
+    assert plain(Fraction(1, 3))["value"] == "0.333333"

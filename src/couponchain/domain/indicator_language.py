@@ -394,7 +394,7 @@ def combine(tree: Node, values: list[int]) -> Value:
         if right == 0:
             return None
         result = Fraction(left) / Fraction(right)
-        return result
+        return int(result) if result.denominator == 1 else result
 
     return walk(tree)
 

@@ -25,6 +25,7 @@ import asyncio
 import json
 import time
 from collections.abc import Mapping, Sequence
+from decimal import Decimal, localcontext
 from fractions import Fraction
 from typing import Any
 
@@ -159,8 +160,12 @@ def plain(value: object) -> object:
     """A value as JSON without floats: a fraction as {numerator, denominator, value}
     (the value a decimal string for display), an undefined one as null."""
     if isinstance(value, Fraction):
+        # Decimal, not float: a fraction beyond a double's range (10^400 / 3) still shows.
+        with localcontext() as context:
+            context.prec = 6
+            shown = Decimal(value.numerator) / Decimal(value.denominator)
         return {"numerator": value.numerator, "denominator": value.denominator,
-                "value": f"{float(value):.6g}"}
+                "value": str(shown)}
     return value
 
 
