@@ -80,3 +80,17 @@ def test_the_hash_is_order_free_and_stored_as_given(marketing, merchant, definit
     with boa.env.anchor(), boa.env.prank(merchant):
         marketing.set_reporting_rules_with_indicators(b"{}", [(0, 0)], [digest])
         assert marketing.rule_indicators_hash(marketing.rule_count()) == digest
+
+
+def test_a_paused_contract_or_suspended_merchant_commits_nothing(registry, marketing, platform,
+                                                                 merchant):
+    from test_registry_standing import PAUSED, SUSPENDED, pause, suspend
+
+    digest = lang.definitions_hash(DEFINITIONS)
+    with boa.env.anchor():
+        pause(registry, platform, marketing)
+        with boa.env.prank(merchant), boa.reverts(PAUSED):
+            marketing.set_reporting_rules_with_indicators(b"{}", [(0, 0)], [digest])
+    suspend(registry, platform, merchant)
+    with boa.env.prank(merchant), boa.reverts(SUSPENDED):
+        marketing.set_reporting_rules_with_indicators(b"{}", [(0, 0)], [digest])
