@@ -71,6 +71,12 @@ async def test_a_merchant_indicator_is_committed_on_chain_and_reported_from_ledg
     assert preview.status_code == 200, preview.text
     assert preview.json()["value"] == on_chain  # not the 4 logged redeem verbs
 
+    undefined = await client.put(f"/v1/merchants/{shop}/reporting-rules", headers=auth(w.shop),
+                                 json={"rules": [{"indicators": ["page_views"],
+                                                  "custom": ["nowhere"],
+                                                  "condition": {"type": "periodic",
+                                                                "every_hours": 1}}]})
+    assert undefined.status_code == 422 and undefined.json()["field"] == "rules.0.custom.0"
     put = await client.put(f"/v1/merchants/{shop}/reporting-rules", headers=auth(w.shop), json={
         "rules": [{"indicators": ["page_views"],
                    "custom": ["ledger_redemptions", "app_redemption_rate"],

@@ -226,3 +226,29 @@ def test_values_beyond_a_double_are_shown_without_floats(store):
     assert plain(got)["value"] == "4.28571E+400"
     assert run(store, [], 1, [], lang.parse("(count(views) + 4) / 2"), BASE, BASE + 1) == 2
     assert plain(Fraction(1, 3))["value"] == "0.333333"
+
+
+# --- rules naming the merchant's indicators ---------------------------------------
+
+
+def test_rules_name_custom_indicators_and_keep_old_bytes_without_them():
+    from couponchain.domain import indicators as ind
+
+    periodic = {"type": "periodic", "every_minutes": 60, "starts_at": BASE}
+    plain_rules = {"rules": [{"indicators": ["page_views"], "condition": periodic}]}
+    # Without custom indicators the canonical JSON (and its hash on chain) is unchanged.
+    assert b"custom" not in ind.rules_to_json(ind.rules_from_json(plain_rules))
+    mine = ind.rules_from_json({"rules": [{"indicators": [], "custom": ["zeta", "alpha"],
+                                           "condition": periodic}]})
+    assert mine.rules[0].custom == ("alpha", "zeta")
+    assert ind.rules_from_json(ind.rules_to_json(mine)) == mine
+    for custom, field in ((["page_views"], "rules.0.custom.0"),
+                          (["ok", "Bad!"], "rules.0.custom.1"),
+                          (["a", "a"], "rules.0.custom"), ("a", "rules.0.custom")):
+        with pytest.raises(InvalidInput) as caught:
+            ind.rules_from_json({"rules": [{"indicators": ["page_views"], "custom": custom,
+                                            "condition": periodic}]})
+        assert caught.value.field == field, custom
+    with pytest.raises(InvalidInput) as caught:
+        ind.rules_from_json({"rules": [{"indicators": [], "condition": periodic}]})
+    assert caught.value.field == "rules.0.indicators"
