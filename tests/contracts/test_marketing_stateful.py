@@ -55,6 +55,8 @@ schedules = st.lists(
     ),
     max_size=3,
 )
+# A rule's commitment to its merchant-defined indicators: none (zero) or a hash.
+indicator_hashes = st.lists(st.sampled_from([bytes(32), b"\x01" * 32, b"\x02" * 32]), max_size=3)
 sources = st.lists(st.tuples(st.sampled_from(["P", "T1", "T2"]), batch_ids), max_size=2)
 
 
@@ -119,6 +121,7 @@ class MarketingMachine(ContractMachine):
         self.report_rows: dict[int, tuple[int, ...]] = {}  # report id -> its storage words
         self.seen_versions: dict[tuple[str, str], int] = {}
         self.rule_defs: dict[int, GhostRule] = {}  # global rule id -> rule
+        self.rule_hashes: dict[int, bytes] = {}  # rule id -> its indicator definitions' hash
         self.version_times: dict[tuple[str, int], int] = {}  # (merchant, version) -> set at
         self.period_reports: dict[tuple[int, int], int] = {}  # (rule id, period) -> report id
         self.report_rules: dict[int, tuple[int, int]] = {}  # report id -> (rule id, period)
@@ -190,16 +193,31 @@ class MarketingMachine(ContractMachine):
 
     @rule(caller=owners, payload=payloads, plan=schedules)
     def set_rules(self, caller, payload, plan):
+        self._set_rules(caller, payload, plan, None)
+
+    @rule(caller=owners, payload=payloads, plan=schedules, hashes=indicator_hashes)
+    def set_rules_with_indicators(self, caller, payload, plan, hashes):
+        self._set_rules(caller, payload, plan, hashes)
+
+    def _set_rules(self, caller, payload, plan, hashes):
         now = boa.env.timestamp
         given = [(0 if at is None else max(1, now + at), period) for at, period in plan]
         error = None
-        if PARTICIPANTS[caller][0] != Role.MERCHANT:
+        if hashes is not None and hashes and len(hashes) != len(given):
+            error = "marketing: one indicator hash per rule"
+        elif PARTICIPANTS[caller][0] != Role.MERCHANT:
             error = "marketing: caller is not a merchant"
         elif not payload:
             error = "marketing: empty rules"
         elif any((start == 0) != (period == 0) for start, period in given):
             error = "marketing: a schedule needs both start and period, or neither"
-        version = self._call(caller, error, self.marketing.set_reporting_rules, payload, given)
+        if hashes is None:
+            version = self._call(caller, error, self.marketing.set_reporting_rules, payload,
+                                 given)
+        else:
+            version = self._call(caller, error,
+                                 self.marketing.set_reporting_rules_with_indicators, payload,
+                                 given, hashes)
         if error is None:
             self.rules[caller].append((keccak(payload), now))
             assert version == len(self.rules[caller])
@@ -207,6 +225,8 @@ class MarketingMachine(ContractMachine):
             for index, (start, period) in enumerate(given):
                 rule_id = len(self.rule_defs) + 1
                 self.rule_defs[rule_id] = GhostRule(caller, version, index, start, period)
+                if hashes and hashes[index] != bytes(32):
+                    self.rule_hashes[rule_id] = hashes[index]
                 self.touched.add(("rule", rule_id))
             self.touched.add(("rules", caller))
 
@@ -470,6 +490,8 @@ class MarketingMachine(ContractMachine):
             elif kind == "rule":
                 ghost = self.rule_defs[key]
                 assert as_words(*self.marketing.rule(key)) == ghost.words()
+                assert self.marketing.rule_indicators_hash(key) == self.rule_hashes.get(
+                    key, bytes(32))
                 assert self.marketing.rule_id_of(ADDRESS[ghost.merchant], ghost.version,
                                                  ghost.index) == key
                 now = boa.env.timestamp

@@ -170,6 +170,13 @@ POLICY: dict[tuple[str, str], dict[str, Expect]] = {
     ("PUT", "/v1/merchants/{merchant_id}/reporting-rules"): policy(ok=(MERCHANT_A,)),
     ("PUT", "/v1/merchants/{merchant_id}/webhook"): policy(ok=(MERCHANT_A,)),
     ("PUT", "/v1/merchants/{merchant_id}/marketing-info"): policy(ok=(MERCHANT_A,)),
+    # merchant-defined indicators (issue 27): merchant A defines its own; A and the
+    # platform check and preview them over A's data.
+    ("PUT", "/v1/merchants/{merchant_id}/indicators/{name}"): policy(ok=(MERCHANT_A,)),
+    ("POST", "/v1/merchants/{merchant_id}/indicators:validate"): policy(
+        ok=(PLATFORM, MERCHANT_A)),
+    ("POST", "/v1/merchants/{merchant_id}/indicators:preview"): policy(
+        ok=(PLATFORM, MERCHANT_A)),
     # scans: any participant decodes a photo; the key only keeps it from being public.
     ("POST", "/v1/qr-decodes"): policy(ok=SIGNED_IN),
 }
@@ -686,6 +693,24 @@ async def _info(w: World, role: str, expect: Expect) -> Req:
     return Req(f"/v1/merchants/{w.who[MERCHANT_A]['id']}/marketing-info", {
         "headline": "Spring tea week", "valid_from": "2026-01-01T00:00:00Z",
         "valid_until": "2099-01-01T00:00:00Z"})
+
+
+@builds("PUT", "/v1/merchants/{merchant_id}/indicators/{name}")
+async def _indicator(w: World, role: str, expect: Expect) -> Req:
+    return Req(f"/v1/merchants/{w.who[MERCHANT_A]['id']}/indicators/claim_rate",
+               {"expression": "count(claims) / count(views)"})
+
+
+@builds("POST", "/v1/merchants/{merchant_id}/indicators:validate")
+async def _indicator_check(w: World, role: str, expect: Expect) -> Req:
+    return Req(f"/v1/merchants/{w.who[MERCHANT_A]['id']}/indicators:validate",
+               {"expression": "count(claims) / count(views)"})
+
+
+@builds("POST", "/v1/merchants/{merchant_id}/indicators:preview")
+async def _indicator_preview(w: World, role: str, expect: Expect) -> Req:
+    return Req(f"/v1/merchants/{w.who[MERCHANT_A]['id']}/indicators:preview",
+               {"expression": "count(claims) / count(views)"})
 
 
 @builds("POST", "/v1/qr-decodes")

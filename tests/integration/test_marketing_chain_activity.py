@@ -19,7 +19,7 @@ def _edition(prefix: str) -> dict[str, Any]:
 
 
 async def _sell_and_redeem(client: httpx.AsyncClient, merchant: dict[str, Any],
-                           till: dict[str, Any], prefix: str) -> None:
+                           till: dict[str, Any], prefix: str) -> str:
     edition = await client.post("/v1/editions", json=_edition(prefix), headers=auth(merchant))
     assert edition.status_code == 201, edition.text
     buyer = (await client.post("/v1/consumers", json={"name": "Ann"},
@@ -31,6 +31,7 @@ async def _sell_and_redeem(client: httpx.AsyncClient, merchant: dict[str, Any],
     redeemed = await client.post(f"/v1/coupons/{sale.json()['coupon']['serial']}/redeem",
                                  headers=auth(till))
     assert redeemed.status_code == 200, redeemed.text
+    return str(buyer["address"])
 
 
 async def test_redemptions_come_from_chain_events_not_from_logged_verbs(

@@ -19,6 +19,7 @@ from couponchain.api.routes import (
     health,
     key_pages,
     marketing,
+    marketing_indicators,
     marketing_pages,
     node_relay,
     pages,
@@ -82,6 +83,7 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> FastAPI:
     app.include_router(prize_changes.router, **api)
     app.include_router(referrals.router, **api)
     app.include_router(marketing.router, **api)
+    app.include_router(marketing_indicators.router, **api)
     app.include_router(scans.router, **api)
     app.include_router(proofs.router, **api)
     app.include_router(health.router, responses=problems.PROBLEM_RESPONSES)

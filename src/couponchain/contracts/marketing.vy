@@ -38,6 +38,11 @@
           `period_due` gives the latest due period at a time, and
           `period_published` whether a period was published: a skipped or
           late report is visible from chain state alone.
+        - Merchant-defined indicators: with
+          `set_reporting_rules_with_indicators` each rule also commits to the
+          keccak256 of its indicator definitions (expressions of
+          `couponchain.domain.indicator_language`, kept off chain);
+          `rule_indicators_hash` lets anyone check definitions shown to them.
         - Reports: the platform publishes the keccak256 of a report's
           canonical JSON naming the rule it answers (its merchant's), its
           period `[period_start, period_end)` and what triggered it. A
@@ -172,6 +177,11 @@ event RuleScheduled:
     start: uint64
     period: uint64
 
+event RuleIndicators:
+    rule_id: indexed(uint256)
+    merchant: indexed(address)
+    indicators_hash: bytes32
+
 event ReportPublished:
     report_id: indexed(uint256)
     merchant: indexed(address)
@@ -216,6 +226,7 @@ _version_times: HashMap[address, HashMap[uint256, uint64]]  # merchant -> versio
 _period_reports: HashMap[uint256, HashMap[uint256, uint256]]  # rule id -> period -> report id
 _report_rules: HashMap[uint256, uint256]  # report id -> rule id
 _report_periods: HashMap[uint256, uint256]  # report id -> period (0: not periodic)
+_rule_indicators: HashMap[uint256, bytes32]  # rule id -> its indicator definitions' hash
 
 
 @deploy
@@ -327,6 +338,50 @@ def set_reporting_rules(
     rules: Bytes[MAX_RULES_BYTES], schedules: DynArray[Schedule, MAX_RULES]
 ) -> uint256:
     """
+    @dev Replaces the calling merchant's reporting rules by a new version
+         whose rules use catalogue indicators only (see
+         `set_reporting_rules_with_indicators`).
+    @param rules The canonical JSON of the rules (1-4096 bytes).
+    @param schedules One per rule, in the rules' order.
+    @return uint256 The new version (sequential from 1 per merchant).
+    @custom:security As `set_reporting_rules_with_indicators`.
+    """
+    return self._set_rules(rules, schedules, [])
+
+
+@external
+def set_reporting_rules_with_indicators(
+    rules: Bytes[MAX_RULES_BYTES],
+    schedules: DynArray[Schedule, MAX_RULES],
+    indicator_hashes: DynArray[bytes32, MAX_RULES],
+) -> uint256:
+    """
+    @dev Replaces the calling merchant's reporting rules by a new version,
+         each rule committing to the merchant-defined indicators it reports.
+    @param rules The canonical JSON of the rules (1-4096 bytes).
+    @param schedules One per rule, in the rules' order.
+    @param indicator_hashes One per rule (or none at all): the keccak256 of
+           the canonical JSON of the rule's indicator definitions, zero for
+           a rule of catalogue indicators only. The definitions stay off
+           chain; anyone holding them checks them against
+           `rule_indicators_hash`.
+    @return uint256 The new version (sequential from 1 per merchant).
+    @custom:security As `set_reporting_rules`; the hash is the merchant's
+                     own commitment and is never changed afterwards.
+    """
+    assert len(indicator_hashes) == 0 or len(indicator_hashes) == len(schedules), (
+        "marketing: one indicator hash per rule"
+    )
+    return self._set_rules(rules, schedules, indicator_hashes)
+
+
+@internal
+def _set_rules(
+    rules: Bytes[MAX_RULES_BYTES],
+    schedules: DynArray[Schedule, MAX_RULES],
+    indicator_hashes: DynArray[bytes32, MAX_RULES],
+) -> uint256:
+    """
     @dev Replaces the calling merchant's reporting rules by a new version.
     @param rules The canonical JSON of the rules (1-4096 bytes); it is not
            parsed on chain, the platform refuses rules it cannot read.
@@ -377,6 +432,11 @@ def set_reporting_rules(
             start=schedule.start,
             period=schedule.period,
         )
+        if len(indicator_hashes) != 0 and indicator_hashes[i] != empty(bytes32):
+            self._rule_indicators[rule_id] = indicator_hashes[i]
+            log RuleIndicators(
+                rule_id=rule_id, merchant=msg.sender, indicators_hash=indicator_hashes[i]
+            )
     # Cannot overflow: at most 16 per call.
     self.rule_count = unsafe_add(self.rule_count, len(schedules))
     log ReportingRulesSet(merchant=msg.sender, version=version, rules_hash=rules_hash, rules=rules)
@@ -415,6 +475,17 @@ def rule(rule_id: uint256) -> Rule:
     @return Rule All zero for an unknown id.
     """
     return self._rule_defs[rule_id]
+
+
+@view
+@external
+def rule_indicators_hash(rule_id: uint256) -> bytes32:
+    """
+    @dev The hash a rule committed to for its merchant-defined indicators.
+    @param rule_id The rule's global id.
+    @return bytes32 Zero for a rule of catalogue indicators only, or an unknown id.
+    """
+    return self._rule_indicators[rule_id]
 
 
 @view

@@ -34,6 +34,7 @@ from couponchain.domain.indicator_catalogue import (
     Rate,
     aligned_period,
 )
+from couponchain.domain.indicator_language import check_name
 from couponchain.domain.indicator_reports import Trigger, canonical_json
 from couponchain.errors import InvalidInput
 
@@ -122,9 +123,18 @@ class ReportingRule:
     indicators: tuple[Indicator, ...]
     condition: Periodic | Threshold
     tz_offset_minutes: int = 0
+    #: names of the merchant's own indicators (`indicator_language`), sorted
+    custom: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        if isinstance(self.indicators, (str, bytes)) or not self.indicators:
+        if isinstance(self.custom, (str, bytes)) or not isinstance(self.custom, (tuple, list)):
+            raise InvalidInput("custom must be a list of indicator names", field="custom")
+        for i, name in enumerate(self.custom):
+            check_name(name, f"custom.{i}")
+        if len(set(self.custom)) != len(self.custom):
+            raise InvalidInput("an indicator is selected twice", field="custom")
+        object.__setattr__(self, "custom", tuple(sorted(self.custom)))
+        if isinstance(self.indicators, (str, bytes)) or not (self.indicators or self.custom):
             raise InvalidInput("select at least one indicator", field="indicators")
         chosen = []
         for i, name in enumerate(self.indicators):
@@ -305,10 +315,14 @@ def _rule_from_dict(item: object) -> ReportingRule:
     if not isinstance(indicators, list):
         raise InvalidInput("indicators must be a list", field="indicators")
     condition = _within("condition", _condition_from_dict, item.get("condition"))
+    custom = item.get("custom", [])
+    if not isinstance(custom, list):
+        raise InvalidInput("custom must be a list of indicator names", field="custom")
     return ReportingRule(
         indicators=tuple(indicators),
         condition=condition,
         tz_offset_minutes=item.get("tz_offset_minutes", 0),  # type: ignore[arg-type]
+        custom=tuple(custom),
     )
 
 
@@ -349,11 +363,14 @@ def _rule_to_dict(rule: ReportingRule) -> dict[str, object]:
             "value": str(condition.value),
             "window_minutes": condition.window_minutes,
         }
-    return {
+    out: dict[str, object] = {
         "indicators": [str(i) for i in rule.indicators],
         "condition": cond,
         "tz_offset_minutes": rule.tz_offset_minutes,
     }
+    if rule.custom:  # absent otherwise: rules of catalogue indicators keep their bytes
+        out["custom"] = list(rule.custom)
+    return out
 
 
 def _within(prefix: str, build: Callable[[object], object], item: object):

@@ -39,6 +39,7 @@ from couponchain.domain import indicators as ind
 from couponchain.domain.access_log_columns import RecordColumns
 from couponchain.domain.roles import Role
 from couponchain.errors import ContractRevert, Forbidden, InvalidInput, NotFound
+from couponchain.services import marketing_indicators as own_indicators
 from couponchain.services import marketing_views as views
 from couponchain.services.marketing_views import merchant_number
 from couponchain.services.marketing_webhooks import WebhookDeliverer
@@ -235,12 +236,18 @@ class MarketingService:
         if len(encoded) > MAX_RULES_BYTES:
             raise InvalidInput(f"the rules take {len(encoded)} bytes; at most "
                                f"{MAX_RULES_BYTES}", field="rules")
-        op = await self._submit(caller, Call("marketing", "set_reporting_rules",
-                                             fixed=(encoded, ind.schedules(rules)),
-                                             kind="set reporting rules"),
-                                idempotency_key, "rules")
+        # A rule with the merchant's own indicators commits to their hash.
+        definitions = await own_indicators.rule_definitions(self.db, caller.address, rules)
+        call = Call("marketing", "set_reporting_rules", fixed=(encoded, ind.schedules(rules)),
+                    kind="set reporting rules") if not any(definitions) else Call(
+            "marketing", "set_reporting_rules_with_indicators", fixed=(
+                encoded, ind.schedules(rules),
+                [own_indicators.lang.definitions_hash(d) for d in definitions]),
+            kind="set reporting rules")
+        op = await self._submit(caller, call, idempotency_key, "rules")
         version = next(int(e.args["version"]) for e in await op.events()
                        if e.name == "ReportingRulesSet")
+        await own_indicators.record_rules(self.db, caller.address, version, definitions)
         await self.rt.indexer.wait_for(op.block_number)
         return {**await views.rules(self.db, caller.address), "version": version,
                 **_evidence(op)}
@@ -368,11 +375,16 @@ class MarketingService:
                 values = await views.indicators(self.db, self.store, number,
                                                 decision.period_start, decision.period_end,
                                                 batches)
+            if rule.custom:  # the merchant's own, over the same batches
+                values = {**values, **await own_indicators.custom_values(
+                    self.db, self.store, merchant, version, index, decision.period_start,
+                    decision.period_end, batches)}
             built = ind.Report(
                 merchant=merchant, rules_version=version, rule_index=index,
                 trigger=decision.trigger,  # type: ignore[arg-type]
                 period_start=decision.period_start, period_end=decision.period_end,
-                values={str(i): values[i] for i in rule.indicators}, batches=tuple(batches))
+                values={str(i): values[i] for i in (*rule.indicators, *rule.custom)},
+                batches=tuple(batches))
             # A threshold report names the anchors it read; a periodic one its period.
             sources = [] if decision.trigger != ind.Trigger.THRESHOLD else \
                 await views.batch_sources(self.db, batches)

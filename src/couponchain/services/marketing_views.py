@@ -310,10 +310,19 @@ async def reproduce(db: Any, store: AccessLogStore, row: MarketingReport) -> dic
                                         merchant=merchant_number(body["merchant"]))
 
     roots_match, values = await asyncio.to_thread(recompute)
+    own: dict[str, object] = {}
+    if set(body["indicators"]) - set(ind.Indicator):
+        # The merchant's own indicators, from the same batches and the indexed
+        # ledger events (imported here: that module builds on this one).
+        from couponchain.services.marketing_indicators import custom_values
+        own = await custom_values(db, store, body["merchant"], body["rules_version"],
+                                  body["rule_index"], body["period_start"],
+                                  body["period_end"], body["batches"])
     again = ind.Report(merchant=body["merchant"], rules_version=body["rules_version"],
                        rule_index=body["rule_index"], trigger=ind.Trigger[body["trigger"].upper()],
                        period_start=body["period_start"], period_end=body["period_end"],
-                       values={k: values[ind.Indicator(k)] for k in body["indicators"]},
+                       values={k: values[ind.Indicator(k)] if k in set(ind.Indicator)
+                               else own.get(k) for k in body["indicators"]},
                        batches=tuple(body["batches"]))
     recomputed = "0x" + ind.report_hash(again).hex()
     onchain = published.report_hash if published else None

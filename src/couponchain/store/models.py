@@ -958,3 +958,32 @@ class MarketingInfoVersion(Base):
     block_number: Mapped[int] = mapped_column(BigInteger)
     tx_hash: Mapped[str] = mapped_column(String(66))
     timestamp: Mapped[int] = mapped_column(BigInteger)
+
+
+class MarketingIndicator(Base):
+    """A merchant's own indicator definition (issue 27), kept off chain: the
+    rules that use it commit to its hash on chain (`rule_indicators_hash`)."""
+
+    __tablename__ = "marketing_indicators"
+
+    merchant: Mapped[str] = mapped_column(String(42), primary_key=True)
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    expression: Mapped[str] = mapped_column(Text)
+    #: keccak256 of `definitions_json({name: expression})`
+    definition_hash: Mapped[str] = mapped_column(String(66))
+    updated_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class MarketingRuleIndicators(Base):
+    """The indicator definitions one rule of a rules version reports, as the
+    merchant's library held them when the rules were set; their hash is the one
+    the rule committed to on chain."""
+
+    __tablename__ = "marketing_rule_indicators"
+
+    merchant: Mapped[str] = mapped_column(String(42), primary_key=True)
+    rules_version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    rule_index: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    #: `definitions_json` of the rule's definitions (the bytes the hash covers)
+    definitions: Mapped[str] = mapped_column(Text)
+    indicators_hash: Mapped[str] = mapped_column(String(66))

@@ -18,6 +18,8 @@ const CATALOGUE = [
 const NOT_SCALAR = new Set(["visits_by_method", "top_operations"]);
 const OPERATORS = [">=", ">", "<=", "<"];
 const MAX_RULES = 16;
+// The merchant's own indicators (names), loaded with the rules.
+let OWN = [];
 
 function newKey() {
   return crypto.randomUUID ? crypto.randomUUID() : Date.now() + "-" + Math.random();
@@ -59,6 +61,12 @@ function ruleFieldset(rule) {
     const box = el("input", { type: "checkbox", value: name, checked: picked.has(name) });
     box.dataset.indicator = name;
     boxes.append(el("label", {}, box, " " + label));
+  }
+  const custom = new Set(rule && rule.custom ? rule.custom : []);
+  for (const name of OWN) {  // the merchant's own: their hash goes on chain with the rule
+    const box = el("input", { type: "checkbox", value: name, checked: custom.has(name) });
+    box.dataset.custom = name;
+    boxes.append(el("label", { className: "own" }, box, " " + name));
   }
   set.append(boxes);
 
@@ -118,6 +126,7 @@ function number(text) {
 function ruleFrom(set) {
   const indicators = [...set.querySelectorAll("input[data-indicator]:checked")]
     .map((b) => b.value);
+  const custom = [...set.querySelectorAll("input[data-custom]:checked")].map((b) => b.value);
   const q = (cls) => set.querySelector("." + cls).value;
   if (q("rule-type") === "periodic") {
     const key = q("rule-unit") === "hours" ? "every_hours" : "every_minutes";
@@ -127,12 +136,12 @@ function ruleFrom(set) {
       const ms = Date.parse(from);
       condition.starts_at = Number.isNaN(ms) ? from : Math.floor(ms / 1000);
     }
-    return { indicators, condition };
+    return custom.length ? { indicators, custom, condition } : { indicators, condition };
   }
   const condition = { type: "threshold", indicator: q("rule-indicator"), op: q("rule-op"),
                       value: number(q("rule-value")) };
   if (q("rule-window").trim() !== "") condition.window_minutes = number(q("rule-window"));
-  return { indicators, condition };
+  return custom.length ? { indicators, custom, condition } : { indicators, condition };
 }
 
 function summary(rule) {
@@ -145,7 +154,7 @@ function summary(rule) {
           { indicator: c.indicator, op: c.op, value: c.value, minutes: c.window_minutes })
       : t("when {indicator} {op} {value} over all history",
           { indicator: c.indicator, op: c.op, value: c.value });
-  return `${rule.indicators.join(", ")} — ${when}`;
+  return `${rule.indicators.concat(rule.custom || []).join(", ")} — ${when}`;
 }
 
 function renderRules(data) {
@@ -170,7 +179,11 @@ function renderRules(data) {
 }
 
 function setUpRules(me) {
-  const load = async () => renderRules(await api(`/v1/merchants/${me.id}/reporting-rules`));
+  const load = async () => {
+    OWN = (await api(`/v1/merchants/${me.id}/indicators`)).indicators.map((i) => i.name);
+    renderRules(await api(`/v1/merchants/${me.id}/reporting-rules`));
+  };
+  document.addEventListener("indicators-changed", load);
   $("rule-add").onclick = () => { $("rules-list").append(ruleFieldset()); renumber(); };
   $("rules-form").onsubmit = async (event) => {
     event.preventDefault();

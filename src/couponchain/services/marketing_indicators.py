@@ -1,0 +1,275 @@
+"""Merchant-defined indicators computed by DuckDB over access logs and ledger events.
+
+An expression (`domain/indicator_language.py`) compiles to one DuckDB query
+(`domain/indicator_sql.py`) over two relations: the merchant's anchored
+access-log records (the Parquet files of `store/analytics.py`, read in
+place) and the merchant's chain events as the indexer recorded them, loaded
+from the read models into an Arrow table:
+
+- `claim`, kind `prize`: `PrizeClaimed` of the merchant's campaigns (the
+  consumer's account);
+- `redeem`, kind `edition`: `CouponRedeemed` of the merchant's editions (the
+  owner); kind `promotion`: `WrittenOff` with the merchant redeeming (the
+  holder), and each reversal by the merchant as weight -1 (a write-off
+  undone in the window does not count);
+- `purchase`, kind `referral`: `Purchased` of the merchant's referral
+  products (the buyer).
+
+Accounts are lower-cased addresses; the access logs' `account` is compared
+lower-cased, so a visitor who logged in with the address joins its events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Mapping, Sequence
+from decimal import Decimal, localcontext
+from fractions import Fraction
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+from sqlalchemy import select
+
+from couponchain.domain import indicator_language as lang
+from couponchain.domain.access_logs import AccessMethod, Operation
+from couponchain.domain.indicator_rules import RuleSet
+from couponchain.domain.indicator_sql import compile_indicator, earliest
+from couponchain.errors import InvalidInput
+from couponchain.services.marketing_views import merchant_number, source_batches
+from couponchain.store.analytics import AccessLogStore
+from couponchain.store.models import (
+    CouponHistory,
+    CouponRecord,
+    EditionRecord,
+    MarketingIndicator,
+    MarketingRuleIndicators,
+    PrizeCampaign,
+    PrizeClaimRecord,
+    PromotionPath,
+    ReferralProduct,
+    ReferralPurchase,
+)
+
+LEDGER_SCHEMA = pa.schema([("time", pa.int64()), ("kind", pa.string()),
+                           ("action", pa.string()), ("account", pa.string()),
+                           ("weight", pa.int64())])
+LOGS_SCHEMA = pa.schema([("time", pa.int64()), ("method", pa.uint8()),
+                         ("operation", pa.uint8()), ("account", pa.string()),
+                         ("visitor_id", pa.decimal128(38, 0))])
+LedgerRow = tuple[int, str, str, str, int]
+#: Holds nothing: queries read the files and the Arrow tables registered per cursor.
+_DUCK = duckdb.connect(":memory:")
+
+
+async def ledger_rows(db: Any, merchant: str, since: int, end: int) -> list[LedgerRow]:
+    """The merchant's chain events in `[since, end)` as (time, kind, action,
+    account, weight) rows (see the module docstring)."""
+    async with db.session() as s:
+        claims = (await s.execute(
+            select(PrizeClaimRecord.claimed_at, PrizeClaimRecord.consumer)
+            .join(PrizeCampaign, PrizeCampaign.id == PrizeClaimRecord.campaign_id)
+            .where(PrizeCampaign.merchant == merchant, PrizeClaimRecord.claimed_at >= since,
+                   PrizeClaimRecord.claimed_at < end))).all()
+        redeemed = (await s.execute(
+            select(CouponHistory.timestamp, CouponHistory.sender)
+            .join(CouponRecord, CouponRecord.id == CouponHistory.coupon_id)
+            .join(EditionRecord, EditionRecord.id == CouponRecord.edition_id)
+            .where(EditionRecord.merchant == merchant, CouponHistory.action == "redeemed",
+                   CouponHistory.timestamp >= since, CouponHistory.timestamp < end))).all()
+        steps = (await s.execute(
+            select(PromotionPath.timestamp, PromotionPath.action, PromotionPath.sender,
+                   PromotionPath.receiver)
+            .where(((PromotionPath.action == "written_off") & (PromotionPath.receiver == merchant))
+                   | ((PromotionPath.action == "reversed") & (PromotionPath.sender == merchant)),
+                   PromotionPath.timestamp >= since, PromotionPath.timestamp < end))).all()
+        purchases = (await s.execute(
+            select(ReferralPurchase.timestamp, ReferralPurchase.buyer)
+            .join(ReferralProduct, ReferralProduct.id == ReferralPurchase.product_id)
+            .where(ReferralProduct.originator == merchant, ReferralPurchase.timestamp >= since,
+                   ReferralPurchase.timestamp < end))).all()
+    rows: list[LedgerRow] = [(int(t), "prize", "claim", a.lower(), 1) for t, a in claims]
+    rows += [(int(t), "edition", "redeem", (a or "").lower(), 1) for t, a in redeemed]
+    for t, action, sender, receiver in steps:
+        # A write-off's sender is the holder; a reversal returns it to the holder.
+        holder = sender if action == "written_off" else receiver
+        rows.append((int(t), "promotion", "redeem", (holder or "").lower(),
+                     1 if action == "written_off" else -1))
+    rows += [(int(t), "referral", "purchase", a.lower(), 1) for t, a in purchases]
+    return rows
+
+
+def run(store: AccessLogStore, batches: Sequence[int], number: int,
+        ledger: Sequence[LedgerRow], tree: lang.Node, start: int, end: int) -> object:
+    """The indicator's value over `[start, end)` (blocking: call it in a thread):
+    an int, an exact Fraction, None (undefined: a denominator counted 0), or for
+    a grouped count a mapping (or, with top=, a ranked list) of counts."""
+    compiled = compile_indicator(tree, start, end)
+    # A cursor per evaluation (a connection of its own to the shared in-memory
+    # database, ~70x cheaper than a new database): cursors are not shared
+    # across threads, and the Arrow tables registered on one are its own.
+    with _DUCK.cursor() as duck:
+        duck.register("ledger_rows", pa.Table.from_pylist(
+            [dict(zip(LEDGER_SCHEMA.names, r, strict=True)) for r in ledger],
+            schema=LEDGER_SCHEMA))
+        params: dict[str, Any] = dict(compiled.params)
+        if batches:
+            logs = ("SELECT time, method, operation, account, visitor_id "
+                    "FROM read_parquet($files) WHERE merchant = $merchant AND time < $end_all")
+            params.update(files=[str(store.path(b)) for b in batches], merchant=number,
+                          end_all=end)
+        else:
+            duck.register("no_logs", LOGS_SCHEMA.empty_table())
+            logs = "SELECT * FROM no_logs"
+        sql = (f"WITH logs AS MATERIALIZED ({logs}), ledger AS (SELECT * FROM ledger_rows) "
+               + compiled.sql)
+        rows = duck.execute(sql, params).fetchall()
+    if not compiled.grouped:
+        return lang.combine(tree, [int(v) for v in rows[0]])
+    assert isinstance(tree, lang.Count) and tree.by is not None
+    return _groups(tree, {k: int(n) for k, n in rows})
+
+
+def _groups(count: lang.Count, found: dict[Any, int]) -> object:
+    labels: dict[Any, str]
+    if count.by == "method":
+        labels = {int(m): m.label for m in AccessMethod}
+    elif count.by == "operation":
+        labels = {int(o): o.label for o in Operation}
+    else:
+        labels = {k: k for k in lang.KINDS}
+    if count.top is None:
+        return {label: found.get(key, 0) for key, label in labels.items()}
+    ranked = sorted(((labels[k], n) for k, n in found.items() if n),
+                    key=lambda item: (-item[1], item[0]))
+    return [list(item) for item in ranked[:count.top]]
+
+
+async def evaluate(db: Any, store: AccessLogStore, merchant: str, tree: lang.Node,
+                   start: int, end: int) -> object:
+    """`run` for a merchant address over its anchored batches and its ledger events."""
+    number = merchant_number(merchant)
+    own, mixed = await source_batches(db, number, end)
+    ledger = await ledger_rows(db, merchant, earliest(tree, start, end), end)
+    return await asyncio.to_thread(run, store, own + mixed, number, ledger, tree, start, end)
+
+
+def plain(value: object) -> object:
+    """A value as JSON without floats: a fraction as {numerator, denominator, value}
+    (the value a decimal string for display), an undefined one as null."""
+    if isinstance(value, Fraction):
+        # Decimal, not float: a fraction beyond a double's range (10^400 / 3) still shows.
+        with localcontext() as context:
+            context.prec = 6
+            shown = Decimal(value.numerator) / Decimal(value.denominator)
+        return {"numerator": value.numerator, "denominator": value.denominator,
+                "value": str(shown)}
+    return value
+
+
+
+def describe(tree: lang.Node) -> dict[str, Any]:
+    """What a valid expression reads, for the editor: its counts and shape."""
+    return {"grouped": lang.is_grouped(tree),
+            "counts": [{"source": c.source, "table": c.table,
+                        "filters": [{"field": f.field, "values": list(f.values),
+                                     "negated": f.negated} for f in c.filters],
+                        "window_seconds": c.window, "by": c.by, "top": c.top}
+                       for c in lang.counts(tree)]}
+
+
+async def evaluate_in(db: Any, store: AccessLogStore, merchant: str, tree: lang.Node,
+                      start: int, end: int, batches: Sequence[int]) -> object:
+    """`run` over exactly `batches` (a report's sources) and the ledger events."""
+    ledger = await ledger_rows(db, merchant, earliest(tree, start, end), end)
+    return await asyncio.to_thread(run, store, batches, merchant_number(merchant), ledger,
+                                   tree, start, end)
+
+
+# -- the merchant's library and the rules' commitments ------------------------------------
+
+
+def _row(row: MarketingIndicator) -> dict[str, Any]:
+    return {"name": row.name, "expression": row.expression,
+            "definition_hash": row.definition_hash, "updated_at": row.updated_at}
+
+
+async def define(db: Any, merchant: str, name: str, expression: str) -> dict[str, Any]:
+    """Store (or replace) one of the merchant's indicators after validating it.
+    Rules set earlier keep the definitions they committed to."""
+    lang.check_name(name)
+    lang.parse(expression)
+    digest = "0x" + lang.definitions_hash({name: expression}).hex()
+    async with db.transaction() as s:
+        row = await s.get(MarketingIndicator, (merchant, name))
+        if row is None:
+            row = MarketingIndicator(merchant=merchant, name=name)
+            s.add(row)
+        row.expression, row.definition_hash = expression, digest
+        row.updated_at = int(time.time())
+        await s.flush()
+        return _row(row)
+
+
+async def library(db: Any, merchant: str) -> list[dict[str, Any]]:
+    """The merchant's indicators by name."""
+    async with db.session() as s:
+        rows = (await s.execute(select(MarketingIndicator).where(
+            MarketingIndicator.merchant == merchant).order_by(MarketingIndicator.name)
+        )).scalars().all()
+    return [_row(r) for r in rows]
+
+
+async def rule_definitions(db: Any, merchant: str, rules: RuleSet) -> list[dict[str, str]]:
+    """Each rule's definitions ({name: expression}) from the merchant's library,
+    or InvalidInput naming the rule's field when a name is not defined."""
+    async with db.session() as s:
+        rows = (await s.execute(select(MarketingIndicator).where(
+            MarketingIndicator.merchant == merchant))).scalars().all()
+    known = {r.name: r.expression for r in rows}
+    out = []
+    for i, rule in enumerate(rules.rules):
+        for j, name in enumerate(rule.custom):
+            if name not in known:
+                raise InvalidInput(f"no indicator named {name!r}: define it first",
+                                   field=f"rules.{i}.custom.{j}")
+        out.append({name: known[name] for name in rule.custom})
+    return out
+
+
+async def record_rules(db: Any, merchant: str, version: int,
+                       definitions: Sequence[Mapping[str, str]]) -> None:
+    """Keep the definitions each rule of `version` committed to on chain."""
+    async with db.transaction() as s:
+        for index, defs in enumerate(definitions):
+            if defs and await s.get(MarketingRuleIndicators,
+                                    (merchant, version, index)) is None:
+                s.add(MarketingRuleIndicators(
+                    merchant=merchant, rules_version=version, rule_index=index,
+                    definitions=lang.definitions_json(defs).decode("utf-8"),
+                    indicators_hash="0x" + lang.definitions_hash(defs).hex()))
+
+
+async def committed(db: Any, merchant: str, version: int) -> dict[int, dict[str, Any]]:
+    """Per rule index of a rules version: its definitions and their hash."""
+    async with db.session() as s:
+        rows = (await s.execute(select(MarketingRuleIndicators).where(
+            MarketingRuleIndicators.merchant == merchant,
+            MarketingRuleIndicators.rules_version == version))).scalars().all()
+    return {r.rule_index: {"definitions": json.loads(r.definitions),
+                           "definitions_json": r.definitions,
+                           "indicators_hash": r.indicators_hash} for r in rows}
+
+
+async def custom_values(db: Any, store: AccessLogStore, merchant: str, version: int,
+                        index: int, start: int, end: int,
+                        batches: Sequence[int]) -> dict[str, object]:
+    """The values of a rule's own indicators over `[start, end)` (report form)."""
+    rule = (await committed(db, merchant, version)).get(index)
+    if rule is None:
+        return {}
+    return {d["name"]: plain(await evaluate_in(db, store, merchant, lang.parse(d["expression"]),
+                                               start, end, batches))
+            for d in rule["definitions"]}
