@@ -8,6 +8,8 @@ acknowledged: the reconciler replays it into a node that lacks it.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -30,6 +32,14 @@ _OP_BY_KEY = (select(ChainOp.id, ChainOp.status, ChainOp.error, ChainOp.item_ind
                      ChainTx.status.label("tx_status"), ChainTx.tx_hash, ChainTx.block_timestamp)
               .join(ChainTx, ChainTx.id == ChainOp.tx_id)
               .where(ChainOp.op_key == bindparam("op_key")))
+#: The same for many keys at once (a burst of keyed writes looks them up together).
+_OPS_BY_KEYS = (select(ChainOp.op_key, ChainOp.id, ChainOp.status, ChainOp.error,
+                       ChainOp.item_index, ChainTx.status.label("tx_status"), ChainTx.tx_hash,
+                       ChainTx.block_timestamp)
+                .join(ChainTx, ChainTx.id == ChainOp.tx_id)
+                .where(ChainOp.op_key.in_(bindparam("op_keys", expanding=True))))
+#: Keys a lookup query carries at most.
+_LOOKUP_CHUNK = 500
 
 
 @dataclass(frozen=True)
@@ -59,13 +69,42 @@ class Journal:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        #: Keys waiting to be looked up, each with the lookups waiting on it.
+        self._wanted: dict[str, list[asyncio.Future[Any]]] = {}
+        self._looking: asyncio.Task[None] | None = None
 
     async def op(self, op_key: str) -> Any:
         """The operation journaled under `op_key` with its transaction's state (a row:
-        id, status, error, item_index, tx_status, tx_hash, block_timestamp), or None."""
-        # A point read by key, made on every keyed write: `read` keeps it off the
-        # async driver's thread hops.
-        return await self.db.read(lambda s: s.execute(_OP_BY_KEY, {"op_key": op_key}).first())
+        id, status, error, item_index, tx_status, tx_hash, block_timestamp), or None.
+
+        Made on every keyed write. Lookups made while one is at the database share
+        the next query: a burst of 3,000 keyed writes took a pooled connection
+        each, and on a loaded PostgreSQL some waited past the pool's timeout.
+        """
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._wanted.setdefault(op_key, []).append(future)
+        if self._looking is None or self._looking.done():
+            self._looking = asyncio.create_task(self._look_up())
+        return await future
+
+    async def _look_up(self) -> None:
+        while self._wanted:
+            wanted, self._wanted = self._wanted, {}
+            keys = list(wanted)
+            try:
+                found: dict[str, Any] = {}
+                for i in range(0, len(keys), _LOOKUP_CHUNK):
+                    found.update(await self.db.read(_rows_by_key(keys[i:i + _LOOKUP_CHUNK])))
+            except Exception as exc:  # each lookup that waited on it sees it
+                for futures in wanted.values():
+                    for future in futures:
+                        if not future.done():
+                            future.set_exception(exc)
+                continue
+            for key, futures in wanted.items():
+                for future in futures:
+                    if not future.done():
+                        future.set_result(found.get(key))
 
     async def forget_op(self, op_id: int) -> None:
         """Delete an operation row (its batch reverted and it was never applied)."""
@@ -138,3 +177,15 @@ class Journal:
             return int((await s.execute(
                 select(func.count()).select_from(ChainTx).where(ChainTx.status == "signed")
             )).scalar_one())
+
+
+def _rows_by_key(keys: list[str]) -> Callable[[Session], dict[str, Any]]:
+    """A read of the operations journaled under `keys`, by key (absent ones left out)."""
+
+    def read(s: Session) -> dict[str, Any]:
+        if len(keys) == 1:  # the common case: a point read by key
+            row = s.execute(_OP_BY_KEY, {"op_key": keys[0]}).first()
+            return {keys[0]: row} if row is not None else {}
+        return {row.op_key: row for row in s.execute(_OPS_BY_KEYS, {"op_keys": keys})}
+
+    return read
