@@ -113,5 +113,6 @@ async def test_a_device_key_registers_without_leaving_the_browser(
     await expect(fresh.locator("#dk-result")).to_contain_text("wrong passphrase")
     await fresh.fill("#dk-import-passphrase", PASSPHRASE)
     await fresh.click("#dk-import-form button[type=submit]")
-    await expect(fresh.locator("#dk-result")).to_contain_text(f"Key restored on this device: {address}")
+    await expect(fresh.locator("#dk-result")).to_contain_text(
+        f"Key restored on this device: {address}")
     sent.assert_never_sent(await _device_private_key(page))
