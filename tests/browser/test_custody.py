@@ -13,6 +13,7 @@ import httpx
 from playwright.async_api import Browser, Page, Request, expect
 
 from couponchain.runtime import Runtime
+from tests.integration.test_promotions import _grant, _open, _world
 
 ADMIN = {"authorization": "Bearer test-admin-key"}
 PASSPHRASE = "correct horse battery"
@@ -115,4 +116,42 @@ async def test_a_device_key_registers_without_leaving_the_browser(
     await fresh.click("#dk-import-form button[type=submit]")
     await expect(fresh.locator("#dk-result")).to_contain_text(
         f"Key restored on this device: {address}")
+    sent.assert_never_sent(await _device_private_key(page))
+
+
+async def _unlock(page: Page) -> None:
+    """Type the passphrase into the device key's dialog (it asks once per page)."""
+    await expect(page.locator("#device-key-dialog")).to_be_visible()
+    await page.fill("#device-key-passphrase", PASSPHRASE)
+    await page.click("#device-key-dialog button[type=submit]")
+
+
+async def test_a_consumer_signs_a_consent_in_the_browser_and_a_till_writes_it_off(
+        site: tuple[str, Runtime], browser: Browser) -> None:
+    url, runtime = site
+    async with httpx.AsyncClient(base_url=url, timeout=60, headers=ADMIN) as client:
+        w = await _world(client)
+        round_id = await _open(client, w, window=60)
+        sent = Sent()
+        page = await _signed_in(browser, url, w.ann["api_key"], sent)
+        address = await _make_and_register_key(page, url)
+        (coupon,) = await _grant(client, w, round_id, w.ann)
+
+        await page.goto(url + "/wallet")
+        await expect(page.locator("#wallet-custody")).to_contain_text("own key")
+        item = page.locator(f"#wallet-coupons li[data-id='{coupon}']")
+        await item.locator("button", has_text="Show consent QR").click()
+        await item.locator(".consent-merchant").select_option(label="Noodle Bar")
+        await item.locator(".consent-max").fill("1")
+        await item.locator(".consent-form button[type=submit]").click()
+        await _unlock(page)
+        await expect(page.locator("#consent-merchant")).to_have_text("Noodle Bar")
+        code = (await page.locator("#consent-code").text_content() or "").strip()
+        assert code.startswith("CCP2.")
+        done = await client.post("/v1/write-offs", headers={
+            "authorization": f"Bearer {w.terminal['api_key']}"},
+            json={"code": code, "order_amount": 800_000})
+        assert done.status_code == 201, done.text
+        assert done.json()["holder"] == address
+    assert any("/signed-consent" in text for text in sent.texts)
     sent.assert_never_sent(await _device_private_key(page))

@@ -13,6 +13,7 @@ from eth_account import Account
 from couponchain.domain.consent import sign_typed
 from couponchain.domain.roles import Role
 from couponchain.runtime import Runtime
+from tests.integration.test_promotions import _grant, _open, _world, auth
 
 
 async def own_key(client: httpx.AsyncClient, headers: dict[str, str],
@@ -102,3 +103,60 @@ async def test_a_merchant_creates_a_consumer_with_its_own_key(client: httpx.Asyn
     headers = {"authorization": f"Bearer {created.json()['api_key']}"}
     me = (await client.get("/v1/participants/me", headers=headers)).json()
     assert me["custody"] == "own" and me["address"] == account.address
+
+
+def _typed(typed: dict) -> dict:
+    """Typed data as the API sends it (integers as decimal text), with its integers
+    read back by their EIP-712 types, as the browser reads them."""
+    def read(kind: str, values: dict) -> dict:
+        uints = {f["name"] for f in typed["types"][kind] if f["type"].startswith("uint")}
+        return {k: int(v) if k in uints else v for k, v in values.items()}
+    return {**typed, "domain": read("EIP712Domain", typed["domain"]),
+            "message": read(typed["primaryType"], typed["message"])}
+
+
+async def test_a_consent_signed_with_the_holders_own_key_is_written_off(
+        client: httpx.AsyncClient, runtime: Runtime) -> None:
+    w = await _world(client)
+    account, switched = await own_key(client, auth(w.ann))
+    assert switched.status_code == 200, switched.text
+    round_id = await _open(client, w, window=60)
+    (coupon,) = await _grant(client, w, round_id, w.ann)
+    # The server holds no key for Ann: its own consent route refuses, naming custody.
+    custodial = await client.post(f"/v1/promotion-coupons/{coupon}/consent", headers=auth(w.ann),
+                                  json={"merchant": "any", "max_order_amount": 500_000})
+    assert custodial.status_code == 403 and custodial.json()["field"] == "custody"
+
+    asked = await client.post(f"/v1/promotion-coupons/{coupon}/consent-request",
+                              headers=auth(w.ann), json={"merchant": w.redeemer["id"],
+                                                         "max_order_amount": 500_000})
+    assert asked.status_code == 200, asked.text
+    typed = _typed(asked.json()["typed_data"])
+    assert typed["message"]["merchant"] == w.redeemer["address"]
+    body = {"nonce": str(typed["message"]["nonce"]), "expiry": typed["message"]["expiry"],
+            "merchant": w.redeemer["address"], "max_order_amount": 500_000}
+    # Signed by another key: refused before anything is relayed.
+    forged = await client.post(f"/v1/promotion-coupons/{coupon}/signed-consent",
+                               headers=auth(w.ann), json={
+                                   **body, "signature": "0x" + sign_typed(
+                                       typed, Account.create().key).hex()})
+    assert forged.status_code == 422 and forged.json()["field"] == "signature"
+    signed = await client.post(f"/v1/promotion-coupons/{coupon}/signed-consent",
+                               headers=auth(w.ann), json={
+                                   **body, "signature": "0x" + sign_typed(typed,
+                                                                          account.key).hex()})
+    assert signed.status_code == 200, signed.text
+    code = signed.json()["code"]
+    # The contract checks the holder's own signature and the merchant the consent names.
+    other = await client.post("/v1/write-offs", headers=auth(w.issuer),
+                              json={"code": code, "order_amount": 100_000})
+    assert other.status_code == 409 and "for merchant" in other.json()["detail"]
+    done = await client.post("/v1/write-offs", headers=auth(w.terminal),
+                             json={"code": code, "order_amount": 400_000})
+    assert done.status_code == 201, done.text
+    assert done.json()["holder"] == account.address and done.json()["incentive"] == 40_000
+    replay = await client.post(f"/v1/promotion-coupons/{coupon}/signed-consent",
+                               headers=auth(w.ann), json={
+                                   **body, "signature": "0x" + sign_typed(typed,
+                                                                          account.key).hex()})
+    assert replay.status_code == 409  # the coupon is written off

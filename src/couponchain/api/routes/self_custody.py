@@ -21,8 +21,11 @@ from couponchain.api.bounds import bounded_router
 from couponchain.api.deps import CallerDep, IdempotencyDep, IdempotencyKey, RuntimeDep
 from couponchain.api.idempotency import write
 from couponchain.api.inputs import Input
+from couponchain.api.routes.promotions import ConsentOut, CouponId
 from couponchain.domain import intents
+from couponchain.domain.splits import MAX_ORDER_AMOUNT
 from couponchain.services.self_custody import SelfCustodyService
+from couponchain.services.self_custody_relay import SelfCustodyRelay
 
 router = bounded_router(prefix="/v1", tags=["self-custody"])
 
@@ -106,3 +109,49 @@ async def create_own_key_consumer(body: OwnKeyConsumerCreate, request: Request,
             caller, body.name, body.address, body.expiry, signature_bytes(body.signature), key)
 
     return await write(idem, caller.id, key, request, body.model_dump(), handler, status=201)
+
+
+# -- what a self-custodied consumer signs ------------------------------------------
+
+Participant = Annotated[str, Field(min_length=1, max_length=42,
+                                   description="a participant id or a chain address")]
+Decimal = Annotated[str, Field(pattern=r"^[0-9]{1,78}$",
+                               description="an unsigned integer as decimal text")]
+
+
+class ConsentRequest(Input):
+    merchant: Participant = Field(description="the merchant (id or address) that may use "
+                                  "the consent, with its terminals; \"any\" for any merchant")
+    max_order_amount: int = Field(ge=1, le=MAX_ORDER_AMOUNT,
+                                  description="the largest order amount it covers")
+    lifetime_seconds: int | None = Field(default=None, ge=1, le=300)
+
+
+class SignedConsent(Input):
+    nonce: Decimal = Field(description="the nonce of the consent typed data, as signed")
+    expiry: Expiry
+    merchant: AddressIn = Field(description="as signed (the zero address: any merchant)")
+    max_order_amount: int = Field(ge=1, le=MAX_ORDER_AMOUNT)
+    signature: SignatureIn
+
+
+class ConsentTypedData(TypedData):
+    merchant_name: str | None
+
+
+@router.post("/promotion-coupons/{coupon_id}/consent-request", response_model=ConsentTypedData,
+             summary="The consent a holder with its own key signs (typed data, fresh nonce)")
+async def consent_request(coupon_id: CouponId, body: ConsentRequest, runtime: RuntimeDep,
+                          caller: CallerDep) -> dict[str, Any]:
+    return await SelfCustodyRelay(runtime).consent_request(
+        caller, coupon_id, body.lifetime_seconds, merchant=body.merchant,
+        max_order_amount=body.max_order_amount)
+
+
+@router.post("/promotion-coupons/{coupon_id}/signed-consent", response_model=ConsentOut,
+             summary="The code of a consent its holder signed with its own key")
+async def signed_consent(coupon_id: CouponId, body: SignedConsent, runtime: RuntimeDep,
+                         caller: CallerDep) -> dict[str, Any]:
+    return await SelfCustodyRelay(runtime).signed_consent(
+        caller, coupon_id, nonce=int(body.nonce), expiry=body.expiry, merchant=body.merchant,
+        max_order_amount=body.max_order_amount, signature=signature_bytes(body.signature))

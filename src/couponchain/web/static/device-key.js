@@ -18,6 +18,12 @@ const FORMAT = "couponchain-device-key-v1";
 
 let unlocked = null; // { address, privateKey } while this page holds the key
 
+// JSON with BigInts written as plain numbers (token amounts exceed 2**53).
+function jsonBody(body) {
+  return JSON.stringify(body, (_k, v) => (typeof v === "bigint" ? "bigint:" + v : v))
+    .replace(/"bigint:(\d+)"/g, "$1");
+}
+
 function b64(bytes) { return btoa(String.fromCharCode(...bytes)); }
 function unb64(text) { return Uint8Array.from(atob(text), (c) => c.charCodeAt(0)); }
 
@@ -164,7 +170,7 @@ async function register() {
   const typed = message.typed_data;
   return api("/v1/participants/me/own-key", {
     method: "PUT",
-    body: JSON.stringify({ address: me, expiry: Number(typed.message.expiry),
+    body: jsonBody({ address: me, expiry: BigInt(typed.message.expiry),
                            signature: signTyped(typed, unlocked.privateKey) }),
   });
 }
@@ -172,13 +178,13 @@ async function register() {
 // A consent code for a promotion coupon, signed here; same answer as POST .../consent.
 async function consent(couponId, request) {
   const asked = await api(`/v1/promotion-coupons/${couponId}/consent-request`, {
-    method: "POST", body: JSON.stringify(request) });
+    method: "POST", body: jsonBody(request) });
   const signature = await sign(asked.typed_data);
   const m = asked.typed_data.message;
   return api(`/v1/promotion-coupons/${couponId}/signed-consent`, {
     method: "POST",
-    body: JSON.stringify({ nonce: String(m.nonce), expiry: Number(m.expiry), merchant: m.merchant,
-                           max_order_amount: Number(m.max_amount), signature }),
+    body: jsonBody({ nonce: String(m.nonce), expiry: BigInt(m.expiry), merchant: m.merchant,
+                     max_order_amount: BigInt(m.max_amount), signature }),
   });
 }
 
@@ -186,16 +192,16 @@ async function consent(couponId, request) {
 // server; same answer as POST .../purchases. `idempotencyKey` makes a retry buy once.
 async function purchase(productId, request, idempotencyKey) {
   const asked = await api(`/v1/products/${productId}/purchase-intents`, {
-    method: "POST", body: JSON.stringify(request) });
+    method: "POST", body: jsonBody(request) });
   const signature = await sign(asked.intent);
   const permitSignature = await sign(asked.permit);
   const m = asked.intent.message;
-  const body = { quantity: Number(m.quantity), batch: Number(m.batch),
-                 max_price: Number(m.max_price), nonce: String(m.nonce),
-                 expiry: Number(m.expiry), signature, permit_signature: permitSignature };
+  const body = { quantity: BigInt(m.quantity), batch: BigInt(m.batch),
+                 max_price: BigInt(m.max_price), nonce: String(m.nonce),
+                 expiry: BigInt(m.expiry), signature, permit_signature: permitSignature };
   if (request.link) body.link = request.link;
   return api(`/v1/products/${productId}/signed-purchases`, {
-    method: "POST", body: JSON.stringify(body),
+    method: "POST", body: jsonBody(body),
     headers: idempotencyKey ? { "Idempotency-Key": idempotencyKey } : {},
   });
 }
