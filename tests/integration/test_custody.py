@@ -160,3 +160,70 @@ async def test_a_consent_signed_with_the_holders_own_key_is_written_off(
                                    **body, "signature": "0x" + sign_typed(typed,
                                                                           account.key).hex()})
     assert replay.status_code == 409  # the coupon is written off
+
+
+async def _sign_and_relay(client: httpx.AsyncClient, headers: dict[str, str], account: object,
+                          product: int, body: dict, *, tamper: str = "") -> httpx.Response:
+    asked = await client.post(f"/v1/products/{product}/purchase-intents", headers=headers,
+                              json=body)
+    assert asked.status_code == 200, asked.text
+    intent, permit = _typed(asked.json()["intent"]), _typed(asked.json()["permit"])
+    assert permit["message"]["value"] == body["quantity"] * body["max_price"]
+    assert permit["message"]["spender"] == intent["domain"]["verifyingContract"]
+    key = Account.create().key if tamper == "signer" else account.key
+    signed = {**body, "nonce": str(intent["message"]["nonce"]),
+              "expiry": intent["message"]["expiry"],
+              "signature": "0x" + sign_typed(intent, key).hex(),
+              "permit_signature": "0x" + sign_typed(
+                  permit, Account.create().key if tamper == "permit" else account.key).hex()}
+    return await client.post(f"/v1/products/{product}/signed-purchases", json=signed,
+                             headers={**headers, "Idempotency-Key": f"buy-{tamper}-{product}"
+                                                                    f"-{body['quantity']}"})
+
+
+async def test_a_buyer_with_its_own_key_buys_through_a_link_relayed(
+        client: httpx.AsyncClient, runtime: Runtime) -> None:
+    originator = (await client.post("/v1/merchants", json={"name": "Studio"})).json()
+    ann = (await client.post("/v1/consumers", json={"name": "Ann"})).json()
+    bob = (await client.post("/v1/consumers", json={"name": "Bob"})).json()
+    account, switched = await own_key(client, auth(bob))
+    assert switched.status_code == 200, switched.text
+    for person in (ann, bob):
+        issued = await client.post("/v1/credits", json={"to": person["id"],
+                                                        "amount": 50_000_000})
+        assert issued.status_code == 201, issued.text
+    product = (await client.post("/v1/products", headers=auth(originator), json={
+        "name": "Song", "description": "a song", "price": 1_000_000,
+        "circulation": 2})).json()["id"]
+    bought = await client.post(f"/v1/products/{product}/purchases", headers=auth(ann),
+                               json={"quantity": 2, "batch": 1, "max_price": 1_000_000})
+    assert bought.status_code == 201, bought.text
+    opened = await client.post(f"/v1/products/{product}/batches", headers=auth(originator),
+                               json={"price": 2_000_000, "circulation": 10,
+                                     "rebate_bps": 1_000})
+    assert opened.status_code == 201, opened.text
+    link = (await client.post(f"/v1/products/{product}/links", json={},
+                              headers=auth(ann))).json()["link"]
+    body = {"quantity": 3, "batch": 2, "max_price": 2_000_000, "link": link}
+
+    # Refused before relaying: another key signed the intent, or the permit.
+    for tamper, field in (("signer", "signature"), ("permit", "permit_signature")):
+        refused = await _sign_and_relay(client, auth(bob), account, product, body,
+                                        tamper=tamper)
+        assert refused.status_code == 422 and refused.json()["field"] == field, refused.text
+    # A price above what the buyer saw is refused as in a custodial purchase.
+    low = await client.post(f"/v1/products/{product}/purchase-intents", headers=auth(bob),
+                            json={**body, "max_price": 1_999_999})
+    assert low.status_code == 409 and low.json()["field"] == "max_price"
+
+    done = await _sign_and_relay(client, auth(bob), account, product, body)
+    assert done.status_code == 201, done.text
+    paid = done.json()
+    assert paid["buyer"] == account.address and paid["promoter"] == ann["address"]
+    assert paid["amount"] == 6_000_000 and paid["units_held"] == 3
+    # Paid through the exact permit: no allowance is left for anyone to take.
+    referrals = runtime.gateway.contracts["referrals"][0]
+    assert await runtime.view("token", "allowance", account.address, referrals) == 0
+    assert await runtime.view("token", "balanceOf", account.address) == 44_000_000
+    holdings = await client.get("/v1/holdings/me", headers=auth(bob))
+    assert holdings.status_code == 200, holdings.text

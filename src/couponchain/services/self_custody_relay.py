@@ -20,12 +20,15 @@ Nothing here ever receives a private key.
 
 from __future__ import annotations
 
+import secrets
 import time
 from typing import Any
 
+from couponchain.chain.gateway import Call, OpResult
 from couponchain.domain import consent as consent_rules
+from couponchain.domain import intents
 from couponchain.domain.roles import Role
-from couponchain.errors import Forbidden, InvalidInput
+from couponchain.errors import ContractRevert, Forbidden, InvalidInput
 from couponchain.services import promotion_views
 from couponchain.services.participants import OWN_KEY, Caller
 
@@ -98,6 +101,86 @@ class SelfCustodyRelay:
         answer: dict[str, Any] = self.rt.promotions.consent_answer(consent, signature,
                                                                   merchant_name)
         return answer
+
+    # -- purchases through a promotion link ------------------------------------------
+
+    async def purchase_request(self, caller: Caller, product_id: int, quantity: int,
+                               link_text: str | None, *, seen_batch: int,
+                               max_price: int) -> dict[str, Any]:
+        """The purchase intent and its permit for the buyer to sign, after the checks a
+        custodial purchase gets (batch, price bound, units left, link, balance)."""
+        await self._custody(caller)
+        promoter, _expiry, _signature = await self.rt.referrals.purchase_terms(
+            caller, product_id, quantity, link_text, seen_batch=seen_batch, max_price=max_price)
+        intent = intents.PurchaseIntent(
+            buyer=caller.address, product=product_id, quantity=quantity, batch=seen_batch,
+            max_price=max_price, promoter=promoter, nonce=secrets.randbits(64),
+            expiry=int(time.time()) + INTENT_LIFETIME)
+        return {"intent": json_safe(self._intent_message(intent)),
+                "permit": json_safe(await self._permit_message(intent))}
+
+    async def signed_purchase(self, caller: Caller, product_id: int, quantity: int,
+                              link_text: str | None, *, seen_batch: int, max_price: int,
+                              nonce: int, expiry: int, signature: bytes,
+                              permit_signature: bytes,
+                              idempotency_key: str | None) -> dict[str, Any]:
+        """Relay a purchase the buyer signed (intent and permit) in the gateway's
+        group-committed `purchase_signed_batch`; the same answer as a purchase."""
+        await self._custody(caller)
+        op_key = (f"{caller.id}:{idempotency_key}:referrals:signed-purchase"
+                  if idempotency_key else None)
+        if op_key is not None:  # a retry whose answer was lost: report that purchase
+            applied = await self.rt.gateway.outcome(op_key)
+            if applied is not None:
+                return await self._purchased(caller, product_id, applied)
+        promoter, link_expiry, link_signature = await self.rt.referrals.purchase_terms(
+            caller, product_id, quantity, link_text, seen_batch=seen_batch, max_price=max_price)
+        intent = intents.PurchaseIntent(
+            buyer=caller.address, product=product_id, quantity=quantity, batch=seen_batch,
+            max_price=max_price, promoter=promoter, nonce=nonce, expiry=expiry)
+        now = int(time.time())
+        if not now < expiry <= now + intents.MAX_INTENT_LIFETIME:
+            raise InvalidInput(f"must lie between now and {intents.MAX_INTENT_LIFETIME} s "
+                               "ahead: sign a fresh intent", field="expiry")
+        if consent_rules.recover_typed(self._intent_message(intent), signature) != intent.buyer:
+            raise InvalidInput("the intent is not signed by the buyer's key", field="signature")
+        if await self.rt.view("referrals", "intent_nonce_used", intent.buyer, nonce):
+            raise InvalidInput("this intent's nonce was used already: sign a fresh one",
+                               field="nonce")
+        permit = consent_rules.recover_typed(await self._permit_message(intent),
+                                             permit_signature)
+        if permit != intent.buyer:
+            raise InvalidInput("the permit is not signed by the buyer's key for this "
+                               "purchase's amount and the buyer's token nonce",
+                               field="permit_signature")
+        try:
+            # The platform's account relays: the buyer's own key holds no gas.
+            op = await self.rt.gateway.submit(
+                await self.rt.participants.signer(self.rt.platform.caller.id),
+                Call("referrals", "purchase_signed_batch", item=(
+                    intent.buyer, product_id, quantity, seen_batch, max_price, promoter,
+                    link_expiry, link_signature, nonce, expiry, signature, permit_signature),
+                    kind="relay a signed purchase"),
+                op_key=op_key)
+        except ContractRevert as exc:
+            if exc.field is None:
+                exc.field = next((f for reason, f in INTENT_FIELDS.items()
+                                  if reason in exc.reason), None)
+            raise
+        return await self._purchased(caller, product_id, op)
+
+    async def _purchased(self, caller: Caller, product_id: int, op: OpResult) -> dict[str, Any]:
+        answer: dict[str, Any] = await self.rt.referrals.purchased(caller, product_id, op)
+        return answer
+
+    def _intent_message(self, intent: intents.PurchaseIntent) -> dict[str, Any]:
+        return intents.purchase_message(intent, self.rt.chain_id, self.rt.referrals.address)
+
+    async def _permit_message(self, intent: intents.PurchaseIntent) -> dict[str, Any]:
+        token_nonce = await self.rt.view("token", "nonces", intent.buyer)
+        return intents.permit_message(intent, token_nonce, self.rt.chain_id,
+                                      self.rt.gateway.contracts["token"][0],
+                                      self.rt.referrals.address)
 
     @property
     def _promotions(self) -> str:

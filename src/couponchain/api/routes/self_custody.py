@@ -22,8 +22,11 @@ from couponchain.api.deps import CallerDep, IdempotencyDep, IdempotencyKey, Runt
 from couponchain.api.idempotency import write
 from couponchain.api.inputs import Input
 from couponchain.api.routes.promotions import ConsentOut, CouponId
+from couponchain.api.routes.referrals import LinkText, ProductId, PurchaseOut
 from couponchain.domain import intents
+from couponchain.domain.rebates import MAX_PRICE
 from couponchain.domain.splits import MAX_ORDER_AMOUNT
+from couponchain.services.referrals import MAX_BATCH_UNITS
 from couponchain.services.self_custody import SelfCustodyService
 from couponchain.services.self_custody_relay import SelfCustodyRelay
 
@@ -155,3 +158,49 @@ async def signed_consent(coupon_id: CouponId, body: SignedConsent, runtime: Runt
     return await SelfCustodyRelay(runtime).signed_consent(
         caller, coupon_id, nonce=int(body.nonce), expiry=body.expiry, merchant=body.merchant,
         max_order_amount=body.max_order_amount, signature=signature_bytes(body.signature))
+
+
+class PurchaseRequest(Input):
+    quantity: int = Field(ge=1, le=MAX_BATCH_UNITS)
+    batch: int = Field(ge=1, le=2**63 - 1, description="the batch the buyer saw")
+    max_price: int = Field(ge=1, le=MAX_PRICE, description="the unit price the buyer saw")
+    link: LinkText | None = Field(default=None,
+                                  description="the promotion link (from batch 2 on)")
+
+
+class SignedPurchase(PurchaseRequest):
+    nonce: Decimal = Field(description="the intent's nonce, as signed")
+    expiry: Expiry = Field(description="the intent's expiry, as signed (the permit's deadline)")
+    signature: SignatureIn = Field(description="the buyer's signature of the Purchase intent")
+    permit_signature: SignatureIn = Field(description="the buyer's EIP-2612 permit signature")
+
+
+class PurchaseTypedData(BaseModel):
+    intent: dict[str, Any] = Field(description="the Purchase intent (EIP-712) to sign")
+    permit: dict[str, Any] = Field(description="the token permit (EIP-2612) for exactly "
+                                   "quantity x max_price to the referrals contract")
+
+
+@router.post("/products/{product_id}/purchase-intents", response_model=PurchaseTypedData,
+             summary="The purchase intent and permit a buyer with its own key signs")
+async def purchase_intent(product_id: ProductId, body: PurchaseRequest, runtime: RuntimeDep,
+                          caller: CallerDep) -> dict[str, Any]:
+    return await SelfCustodyRelay(runtime).purchase_request(
+        caller, product_id, body.quantity, body.link, seen_batch=body.batch,
+        max_price=body.max_price)
+
+
+@router.post("/products/{product_id}/signed-purchases", status_code=201,
+             response_model=PurchaseOut,
+             summary="Relay a purchase its buyer signed with its own key (intent and permit)")
+async def signed_purchase(product_id: ProductId, body: SignedPurchase, request: Request,
+                          runtime: RuntimeDep, caller: CallerDep, idem: IdempotencyDep,
+                          key: IdempotencyKey = None) -> JSONResponse:
+    async def handler() -> dict[str, Any]:
+        return await SelfCustodyRelay(runtime).signed_purchase(
+            caller, product_id, body.quantity, body.link, seen_batch=body.batch,
+            max_price=body.max_price, nonce=int(body.nonce), expiry=body.expiry,
+            signature=signature_bytes(body.signature),
+            permit_signature=signature_bytes(body.permit_signature), idempotency_key=key)
+
+    return await write(idem, caller.id, key, request, body.model_dump(), handler, status=201)
