@@ -80,8 +80,8 @@ async def _make_and_register_key(page: Page, url: str) -> str:
     await page.fill("#dk-passphrase-again", PASSPHRASE)
     await page.click("#dk-create-form button[type=submit]")
     await expect(page.locator("#dk-result")).to_contain_text("Key created on this device")
+    await expect(page.locator("#dk-address")).to_have_text(re.compile(r"^0x[0-9a-fA-F]{40}$"))
     address = (await page.locator("#dk-address").inner_text()).strip()
-    assert re.fullmatch(r"0x[0-9a-fA-F]{40}", address)
     await page.click("#dk-register")
     await expect(page.locator("#dk-result")).to_contain_text("now signs with this key")
     await expect(page.locator("#dk-custody")).to_contain_text("own key")
@@ -126,7 +126,7 @@ async def _unlock(page: Page) -> None:
     await page.click("#device-key-dialog button[type=submit]")
 
 
-async def test_a_consumer_signs_a_consent_in_the_browser_and_a_till_writes_it_off(
+async def test_a_device_key_signs_a_consent_written_off_and_a_purchase_through_a_link(
         site: tuple[str, Runtime], browser: Browser) -> None:
     url, runtime = site
     async with httpx.AsyncClient(base_url=url, timeout=60, headers=ADMIN) as client:
@@ -153,5 +153,39 @@ async def test_a_consumer_signs_a_consent_in_the_browser_and_a_till_writes_it_of
             json={"code": code, "order_amount": 800_000})
         assert done.status_code == 201, done.text
         assert done.json()["holder"] == address
+
+        # She buys through Bob's promotion link: the purchase is signed here too.
+        link = await _product_with_a_link(client, w)
+        _ok(await client.post("/v1/credits", json={"to": w.ann["id"], "amount": 10_000_000}))
+        await page.goto(url + link["path"])
+        await expect(page.locator("#buy-verified")).to_be_visible()
+        await page.fill("#buy-quantity", "2")
+        await page.click("#buy-button")
+        await _unlock(page)
+        await expect(page.locator("#buy-result")).to_contain_text("Bought 2 units of batch 2")
+        bought = _ok(await client.get(f"/v1/products/{link['product']}"))
+        assert bought["batches"][-1]["sold"] == 2
+        referrals = runtime.gateway.contracts["referrals"][0]
+        assert await runtime.view("token", "allowance", address, referrals) == 0
     assert any("/signed-consent" in text for text in sent.texts)
+    assert any("/signed-purchases" in text for text in sent.texts)
     sent.assert_never_sent(await _device_private_key(page))
+
+
+async def _product_with_a_link(client: httpx.AsyncClient, w: Any) -> dict[str, Any]:
+    """A product in batch 2 and a promotion link of Bob (custodial), who bought batch 1."""
+    studio = w.issuer
+    product = _ok(await client.post("/v1/products", headers={
+        "authorization": f"Bearer {studio['api_key']}"}, json={
+        "name": "Night Song", "description": "a song", "price": 1_000_000,
+        "circulation": 1}))["id"]
+    _ok(await client.post("/v1/credits", json={"to": w.bob["id"], "amount": 1_000_000}))
+    _ok(await client.post(f"/v1/products/{product}/purchases", headers={
+        "authorization": f"Bearer {w.bob['api_key']}"},
+        json={"quantity": 1, "batch": 1, "max_price": 1_000_000}))
+    _ok(await client.post(f"/v1/products/{product}/batches", headers={
+        "authorization": f"Bearer {studio['api_key']}"},
+        json={"price": 2_000_000, "circulation": 5, "rebate_bps": 1_000}))
+    made = _ok(await client.post(f"/v1/products/{product}/links", json={}, headers={
+        "authorization": f"Bearer {w.bob['api_key']}"}))
+    return {**made, "product": product}
