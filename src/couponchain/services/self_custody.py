@@ -24,13 +24,13 @@ import uuid
 from typing import Any
 
 from eth_utils import to_checksum_address
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from couponchain.chain.gateway import Call
 from couponchain.domain import consent as signing
 from couponchain.domain import intents
 from couponchain.domain.roles import Role
-from couponchain.errors import Conflict, Forbidden, InvalidInput
+from couponchain.errors import Conflict, ContractRevert, Forbidden, InvalidInput
 from couponchain.services.credentials import API_KEY, new_credential
 from couponchain.services.participants import (
     ADDRESS,
@@ -42,6 +42,7 @@ from couponchain.services.participants import (
 )
 from couponchain.store.models import (
     CouponRecord,
+    Credential,
     Participant,
     PayoutBalance,
     PrizeAward,
@@ -139,7 +140,13 @@ class SelfCustodyService:
                 api_key = None
         if api_key is None:
             api_key = await self.rt.credentials.rekey(row.id, "initial", created_by=caller.id)
-        op = await self._register_on_chain(row.address, f"register:{row.id}")
+        try:
+            op = await self._register_on_chain(row.address, f"register:{row.id}")
+        except ContractRevert:  # e.g. the address is registered on chain already
+            async with self.rt.db.transaction() as s:
+                await s.execute(delete(Credential).where(Credential.participant_id == row.id))
+                await s.execute(delete(Participant).where(Participant.id == row.id))
+            raise
         return {**self._public(row), "api_key": api_key, "tx_hash": op.tx_hash,
                 "block_number": op.block_number}
 
