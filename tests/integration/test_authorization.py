@@ -45,10 +45,12 @@ from typing import Any
 import httpx
 import pytest
 import segno
+from eth_account import Account
 from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
 
 from couponchain.api.app import create_app
+from couponchain.domain.consent import sign_typed
 from couponchain.runtime import Runtime
 from tests.integration.conftest import make_settings
 
@@ -179,6 +181,17 @@ POLICY: dict[tuple[str, str], dict[str, Expect]] = {
         ok=(PLATFORM, MERCHANT_A)),
     # scans: any participant decodes a photo; the key only keeps it from being public.
     ("POST", "/v1/qr-decodes"): policy(ok=SIGNED_IN),
+    # self-custody (issue 23): a consumer switches to its own key (these consumers hold
+    # coupons and credit already: refused, 409); platform and merchants create own-key
+    # consumers as they create custodial ones. The signed-action routes serve consumers
+    # holding their own key only: every caller here is custodial, so all are refused
+    # (an own-key holder's success is tests/integration/test_custody.py's).
+    ("PUT", "/v1/participants/me/own-key"): policy(authorized=CONSUMERS),
+    ("POST", "/v1/consumers/own-key"): policy(ok=(PLATFORM, *MERCHANTS)),
+    ("POST", "/v1/promotion-coupons/{coupon_id}/consent-request"): policy(),
+    ("POST", "/v1/promotion-coupons/{coupon_id}/signed-consent"): policy(),
+    ("POST", "/v1/products/{product_id}/purchase-intents"): policy(),
+    ("POST", "/v1/products/{product_id}/signed-purchases"): policy(),
 }
 
 
@@ -659,6 +672,63 @@ async def _link(w: World, role: str, expect: Expect) -> Req:
 async def _purchase(w: World, role: str, expect: Expect) -> Req:
     return Req(f"/v1/products/{w.product_id}/purchases",
                {"quantity": 1, "batch": 1, "max_price": 1_000})
+
+
+# -- self-custody -------------------------------------------------------------------------
+
+
+async def _own_key_proof(w: World, role: str, participant_route: bool) -> dict[str, Any]:
+    """A fresh key's valid `OwnKey` proof for `role` (any well-formed one for a caller
+    without a key: it is refused before the proof is read)."""
+    account = Account.create()
+    path = "/v1/participants/me/own-key/message" if participant_route else "/v1/own-key/message"
+    headers = w.headers(role) if participant_route and role not in UNAUTHENTICATED else {}
+    if participant_route and role in UNAUTHENTICATED:
+        return {"address": account.address, "expiry": int(time.time()) + 60,
+                "signature": "0x" + "11" * 65}
+    asked = await w.api.get(path, params={"address": account.address}, headers=headers)
+    assert asked.status_code == 200, asked.text
+    typed = asked.json()["typed_data"]
+    return {"address": account.address, "expiry": typed["message"]["expiry"],
+            "signature": "0x" + sign_typed(typed, account.key).hex()}
+
+
+@builds("PUT", "/v1/participants/me/own-key")
+async def _own_key(w: World, role: str, expect: Expect) -> Req:
+    return Req("/v1/participants/me/own-key", await _own_key_proof(w, role, True))
+
+
+@builds("POST", "/v1/consumers/own-key")
+async def _own_key_consumer(w: World, role: str, expect: Expect) -> Req:
+    return Req("/v1/consumers/own-key",
+               {"name": w.unique("Own key "), **await _own_key_proof(w, role, False)})
+
+
+@builds("POST", "/v1/promotion-coupons/{coupon_id}/consent-request")
+async def _consent_request(w: World, role: str, expect: Expect) -> Req:
+    return Req(f"/v1/promotion-coupons/{w.promo_coupons[0]}/consent-request",
+               {"merchant": "any", "max_order_amount": 1_000})
+
+
+@builds("POST", "/v1/promotion-coupons/{coupon_id}/signed-consent")
+async def _signed_consent(w: World, role: str, expect: Expect) -> Req:
+    return Req(f"/v1/promotion-coupons/{w.promo_coupons[0]}/signed-consent", {
+        "nonce": "1", "expiry": int(time.time()) + 60, "merchant": "0x" + "00" * 20,
+        "max_order_amount": 1_000, "signature": "0x" + "11" * 65})
+
+
+@builds("POST", "/v1/products/{product_id}/purchase-intents")
+async def _purchase_intent(w: World, role: str, expect: Expect) -> Req:
+    return Req(f"/v1/products/{w.product_id}/purchase-intents",
+               {"quantity": 1, "batch": 1, "max_price": 1_000})
+
+
+@builds("POST", "/v1/products/{product_id}/signed-purchases")
+async def _signed_purchase(w: World, role: str, expect: Expect) -> Req:
+    return Req(f"/v1/products/{w.product_id}/signed-purchases", {
+        "quantity": 1, "batch": 1, "max_price": 1_000, "nonce": "1",
+        "expiry": int(time.time()) + 60, "signature": "0x" + "11" * 65,
+        "permit_signature": "0x" + "11" * 65})
 
 
 # -- marketing ----------------------------------------------------------------------------

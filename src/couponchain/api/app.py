@@ -35,6 +35,8 @@ from couponchain.api.routes import (
     referral_pages,
     referrals,
     scans,
+    self_custody,
+    self_custody_pages,
 )
 from couponchain.api.security_headers import SecurityHeaders
 from couponchain.runtime import Runtime
@@ -94,6 +96,8 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> FastAPI:
     app.include_router(prize_pages.router)
     app.include_router(referral_pages.router)
     app.include_router(marketing_pages.router)
+    app.include_router(self_custody.router, **api)
+    app.include_router(self_custody_pages.router)
     pages.mount_static(app)
     _document_links(app)
     return app

@@ -47,11 +47,30 @@
         highest unit price it accepts. If the originator closed the batch and
         opened another (at a higher price) before the purchase landed, the
         purchase is refused with a reason instead of charging the new price.
+
+        Self-custodied buyers (issue 23) do not send transactions: each signs
+        an EIP-712 purchase intent `Purchase(buyer, product, quantity, batch,
+        max_price, promoter, nonce, expiry)` and an EIP-2612 permit of the
+        token for exactly `quantity * max_price` to this contract, and any
+        relayer (the platform's gateway, in group-committed batches) submits
+        them with `purchase_signed_batch`. The contract checks the buyer's
+        signature, the expiry and the one-time nonce, then the same bounds as
+        `purchase` (batch, maximum price, the promoter's link).
 @custom:security Links are recovered by snekmate's `ecdsa` (high-s refused);
                  only 65-byte (r, s, v) signatures are accepted. A link is
                  bound to product, promoter, expiry, chain id and this
                  contract (EIP-712 domain); it is meant to be reused by many
                  buyers until it expires, so it carries no nonce.
+                 Relayed purchases: the relayer chooses nothing the buyer did
+                 not sign (product, quantity, batch, price bound, promoter,
+                 expiry); a nonce is used once per buyer. The payment is
+                 bounded by the buyer's permit (`quantity * max_price`, until
+                 the intent's expiry) rather than an unlimited approval: the
+                 simplest sound design, because the token already implements
+                 EIP-2612 (snekmate) and the buyer's key, which holds no gas,
+                 signs it; a permit seen in the mempool and submitted alone
+                 only sets the same bounded allowance, and the purchase then
+                 uses that allowance without a second permit call.
 """
 
 from ethereum.ercs import IERC20
@@ -76,6 +95,26 @@ MAX_HELD_PRODUCTS: constant(uint256) = 128
 LINK_TYPEHASH: constant(bytes32) = keccak256(
     "Link(uint256 product,address promoter,uint256 expiry)"
 )
+PURCHASE_TYPEHASH: constant(bytes32) = keccak256(
+    "Purchase(address buyer,uint256 product,uint256 quantity,uint256 batch,uint256 max_price,"
+    "address promoter,uint256 nonce,uint256 expiry)"
+)
+# Relayed purchases per transaction: the gateway's largest group-commit batch
+# (`Settings.batch_max`, 512 by default).
+MAX_SIGNED_BATCH: constant(uint256) = 512
+
+
+# The token's EIP-2612 entry point (token.vy exports snekmate's `permit`).
+interface IERC20Permit:
+    def permit(
+        owner: address,
+        spender: address,
+        amount: uint256,
+        deadline: uint256,
+        v: uint8,
+        r: bytes32,
+        s: bytes32,
+    ): nonpayable
 
 
 struct Product:
@@ -157,6 +196,12 @@ event Purchased:
     reward_per_unit: uint256
     link_hash: bytes32
 
+event IntentRelayed:
+    buyer: indexed(address)
+    relayer: indexed(address)
+    nonce: uint256
+    digest: bytes32
+
 event Settled:
     product_id: indexed(uint256)
     account: indexed(address)
@@ -184,6 +229,9 @@ _credited: HashMap[address, uint256]
 # account => index => product id, for the products it holds units of
 _held: HashMap[address, HashMap[uint256, uint256]]
 held_count: public(HashMap[address, uint256])
+# buyer => nonce >> 8 => bitmap of used purchase-intent nonces (after every
+# earlier member, so their slots are unchanged)
+_intent_nonces: HashMap[address, HashMap[uint256, uint256]]
 
 
 @deploy
@@ -404,8 +452,109 @@ def purchase(
                      promotion record is the `Purchased` event of this same
                      transaction. State is written before the token call.
     """
+    return self._purchase(
+        msg.sender, product_id, quantity, seen_batch, max_price, promoter, expiry, signature
+    )
+
+
+@external
+@nonreentrant
+def purchase_signed_batch(
+    buyers: DynArray[address, MAX_SIGNED_BATCH],
+    product_ids: DynArray[uint256, MAX_SIGNED_BATCH],
+    quantities: DynArray[uint256, MAX_SIGNED_BATCH],
+    seen_batches: DynArray[uint256, MAX_SIGNED_BATCH],
+    max_prices: DynArray[uint256, MAX_SIGNED_BATCH],
+    promoters: DynArray[address, MAX_SIGNED_BATCH],
+    link_expiries: DynArray[uint256, MAX_SIGNED_BATCH],
+    link_signatures: DynArray[Bytes[65], MAX_SIGNED_BATCH],
+    nonces: DynArray[uint256, MAX_SIGNED_BATCH],
+    expiries: DynArray[uint256, MAX_SIGNED_BATCH],
+    signatures: DynArray[Bytes[65], MAX_SIGNED_BATCH],
+    permits: DynArray[Bytes[65], MAX_SIGNED_BATCH],
+) -> uint256:
+    """
+    @dev Relays purchases that self-custodied buyers signed, all or nothing:
+         each item is `purchase` for `buyers[i]`, authorised by the buyer's
+         EIP-712 intent and paid through the buyer's EIP-2612 permit.
+    @param buyers The buyers (registered consumers), one per item.
+    @param product_ids The products, as signed.
+    @param quantities Units to buy, as signed.
+    @param seen_batches The batch each buyer saw, as signed.
+    @param max_prices The highest unit price each buyer accepts, as signed.
+    @param promoters The link's promoter, as signed (empty(address) in batch 1).
+    @param link_expiries The promotion links' expiries (0 in batch 1).
+    @param link_signatures The promoters' link signatures (empty in batch 1).
+    @param nonces The intents' nonces, each used once per buyer.
+    @param expiries The intents' expiries (epoch seconds, not past); also
+           the permits' deadlines.
+    @param signatures The buyers' 65-byte EIP-712 signatures of
+           Purchase(buyer, product, quantity, batch, max_price, promoter,
+           nonce, expiry).
+    @param permits The buyers' 65-byte (r, s, v) EIP-2612 signatures of a
+           permit of `quantity * max_price` to this contract until `expiry`
+           at the buyer's current token nonce; empty when the buyer's
+           allowance already covers it.
+    @return uint256 The total paid.
+    @custom:security Anyone may relay: the buyer's signature binds every
+                     term. The nonce is spent before any token call.
+    """
     assert staticcall registry.check_live(self, msg.sender)  # the registry reverts with its reason
-    assert staticcall registry.role_of(msg.sender) == ROLE_CONSUMER, (
+    n: uint256 = len(buyers)
+    assert n != 0, "referrals: empty batch"
+    assert len(product_ids) == n, "referrals: product ids length mismatch"
+    assert len(quantities) == n, "referrals: quantities length mismatch"
+    assert len(seen_batches) == n, "referrals: seen batches length mismatch"
+    assert len(max_prices) == n, "referrals: max prices length mismatch"
+    assert len(promoters) == n, "referrals: promoters length mismatch"
+    assert len(link_expiries) == n, "referrals: link expiries length mismatch"
+    assert len(link_signatures) == n, "referrals: link signatures length mismatch"
+    assert len(nonces) == n, "referrals: nonces length mismatch"
+    assert len(expiries) == n, "referrals: expiries length mismatch"
+    assert len(signatures) == n, "referrals: signatures length mismatch"
+    assert len(permits) == n, "referrals: permits length mismatch"
+    total: uint256 = 0
+    for i: uint256 in range(n, bound=MAX_SIGNED_BATCH):
+        buyer: address = buyers[i]
+        self._check_intent(
+            buyer,
+            product_ids[i],
+            quantities[i],
+            seen_batches[i],
+            max_prices[i],
+            promoters[i],
+            nonces[i],
+            expiries[i],
+            signatures[i],
+        )
+        self._take_permit(buyer, quantities[i] * max_prices[i], expiries[i], permits[i])
+        # Each amount is below 2**160 and there are at most 512: no overflow.
+        total += self._purchase(
+            buyer,
+            product_ids[i],
+            quantities[i],
+            seen_batches[i],
+            max_prices[i],
+            promoters[i],
+            link_expiries[i],
+            link_signatures[i],
+        )
+    return total
+
+
+@internal
+def _purchase(
+    buyer: address,
+    product_id: uint256,
+    quantity: uint256,
+    seen_batch: uint256,
+    max_price: uint256,
+    promoter: address,
+    expiry: uint256,
+    signature: Bytes[65],
+) -> uint256:
+    assert staticcall registry.check_live(self, buyer)  # the registry reverts with its reason
+    assert staticcall registry.role_of(buyer) == ROLE_CONSUMER, (
         "referrals: caller is not a consumer"
     )
     self._check_product(product_id)
@@ -427,7 +576,7 @@ def purchase(
         assert promoter == empty(address), "referrals: batch 1 sells without a link"
         assert len(signature) == 0, "referrals: batch 1 sells without a link"
     else:
-        link_hash = self._check_link(product_id, batch_no, promoter, expiry, signature)
+        link_hash = self._check_link(buyer, product_id, batch_no, promoter, expiry, signature)
 
     # price < 2**96 and quantity < 2**64: amount < 2**160, and
     # amount * rebate_bps and rebate * promoter_share_bps (both <= 10**4)
@@ -439,7 +588,7 @@ def purchase(
     originator: address = self._products[product_id].originator
     originator_amount: uint256 = amount - rebate
 
-    self._settle(product_id, msg.sender)
+    self._settle(product_id, buyer)
     reward_per_unit: uint256 = self._products[product_id].reward_per_unit
     if holders_amount != 0:
         # batch >= 2 and the promoter holds earlier units: eligible_units >= 1.
@@ -457,13 +606,13 @@ def purchase(
         batch.undistributed = 0
     self._batches[product_id][batch_no] = batch
     self._products[product_id].units_sold += quantity
-    self._add_units(product_id, msg.sender, batch_no, quantity)
+    self._add_units(product_id, buyer, batch_no, quantity)
     self._credit(originator, originator_amount)
     self._credit(promoter, promoter_amount)
 
     log Purchased(
         product_id=product_id,
-        buyer=msg.sender,
+        buyer=buyer,
         promoter=promoter,
         batch=batch_no,
         quantity=quantity,
@@ -475,7 +624,7 @@ def purchase(
         reward_per_unit=reward_per_unit,
         link_hash=link_hash,
     )
-    assert extcall token.transferFrom(msg.sender, self, amount, default_return_value=True), (
+    assert extcall token.transferFrom(buyer, self, amount, default_return_value=True), (
         "referrals: payment transfer failed"
     )
     return amount
@@ -610,6 +759,47 @@ def link_digest(product_id: uint256, promoter: address, expiry: uint256) -> byte
 
 @view
 @external
+def intent_nonce_used(buyer: address, nonce: uint256) -> bool:
+    """
+    @dev Whether a buyer's purchase-intent nonce was used.
+    @param buyer The buyer.
+    @param nonce The intent's nonce.
+    @return bool True once a purchase with this nonce was relayed.
+    """
+    return self._intent_nonces[buyer][nonce >> 8] & (1 << (nonce & 255)) != 0
+
+
+@view
+@external
+def purchase_digest(
+    buyer: address,
+    product_id: uint256,
+    quantity: uint256,
+    seen_batch: uint256,
+    max_price: uint256,
+    promoter: address,
+    nonce: uint256,
+    expiry: uint256,
+) -> bytes32:
+    """
+    @dev The EIP-712 digest a buyer signs for a relayed purchase.
+    @param buyer The buyer.
+    @param product_id The product.
+    @param quantity Units.
+    @param seen_batch The batch the buyer saw.
+    @param max_price The highest unit price the buyer accepts.
+    @param promoter The link's promoter (empty(address) in batch 1).
+    @param nonce The intent's nonce.
+    @param expiry The intent's expiry.
+    @return bytes32 keccak256(0x1901 || domainSeparator || hashStruct(Purchase)).
+    """
+    return self._purchase_digest(
+        buyer, product_id, quantity, seen_batch, max_price, promoter, nonce, expiry
+    )
+
+
+@view
+@external
 def domain_separator() -> bytes32:
     """
     @dev The EIP-712 domain separator ("CouponChain Referrals", "1", chain id,
@@ -621,6 +811,7 @@ def domain_separator() -> bytes32:
 
 @internal
 def _check_link(
+    buyer: address,
     product_id: uint256,
     batch_no: uint256,
     promoter: address,
@@ -628,7 +819,7 @@ def _check_link(
     signature: Bytes[65],
 ) -> bytes32:
     assert promoter != empty(address), "referrals: link required after batch 1"
-    assert promoter != msg.sender, "referrals: self-referral"
+    assert promoter != buyer, "referrals: self-referral"
     assert expiry >= block.timestamp, "referrals: link expired"
     # The 64-byte EIP-2098 form is refused so one link has one encoding.
     assert len(signature) == 65, "referrals: signature must be 65 bytes"
@@ -640,6 +831,48 @@ def _check_link(
         "referrals: promoter holds no earlier units"
     )
     return digest
+
+
+@internal
+def _check_intent(
+    buyer: address,
+    product_id: uint256,
+    quantity: uint256,
+    seen_batch: uint256,
+    max_price: uint256,
+    promoter: address,
+    nonce: uint256,
+    expiry: uint256,
+    signature: Bytes[65],
+):
+    assert expiry >= block.timestamp, "referrals: intent expired"
+    # The 64-byte EIP-2098 form is refused so one intent has one encoding.
+    assert len(signature) == 65, "referrals: signature must be 65 bytes"
+    digest: bytes32 = self._purchase_digest(
+        buyer, product_id, quantity, seen_batch, max_price, promoter, nonce, expiry
+    )
+    assert buyer != empty(address) and ecdsa._recover_sig(digest, signature) == buyer, (
+        "referrals: intent not signed by the buyer"
+    )
+    word: uint256 = nonce >> 8
+    bit: uint256 = 1 << (nonce & 255)
+    used: uint256 = self._intent_nonces[buyer][word]
+    assert used & bit == 0, "referrals: intent nonce already used"
+    self._intent_nonces[buyer][word] = used | bit
+    log IntentRelayed(buyer=buyer, relayer=msg.sender, nonce=nonce, digest=digest)
+
+
+@internal
+def _take_permit(buyer: address, amount: uint256, deadline: uint256, permit: Bytes[65]):
+    # A permit already submitted by someone else (it is public once signed)
+    # left the same allowance: use it rather than fail on a spent nonce.
+    if staticcall token.allowance(buyer, self) >= amount:
+        return
+    assert len(permit) == 65, "referrals: permit must be 65 bytes"
+    r: bytes32 = extract32(permit, 0)
+    s: bytes32 = extract32(permit, 32)
+    v: uint8 = convert(convert(slice(permit, 64, 1), bytes1), uint8)
+    extcall IERC20Permit(token.address).permit(buyer, self, amount, deadline, v, r, s)
 
 
 @internal
@@ -751,6 +984,35 @@ def _earlier_units(product_id: uint256, account: address) -> uint256:
 def _link_digest(product_id: uint256, promoter: address, expiry: uint256) -> bytes32:
     return eip712._hash_typed_data_v4(
         keccak256(abi_encode(LINK_TYPEHASH, product_id, promoter, expiry))
+    )
+
+
+@view
+@internal
+def _purchase_digest(
+    buyer: address,
+    product_id: uint256,
+    quantity: uint256,
+    seen_batch: uint256,
+    max_price: uint256,
+    promoter: address,
+    nonce: uint256,
+    expiry: uint256,
+) -> bytes32:
+    return eip712._hash_typed_data_v4(
+        keccak256(
+            abi_encode(
+                PURCHASE_TYPEHASH,
+                buyer,
+                product_id,
+                quantity,
+                seen_batch,
+                max_price,
+                promoter,
+                nonce,
+                expiry,
+            )
+        )
     )
 
 

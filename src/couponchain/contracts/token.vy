@@ -12,6 +12,7 @@
         token.mint(merchant, 1_000_000)                      # platform: 1 CCC
         token.mint_batch([a, b], [5_000_000, 2_500_000])     # platform, all or nothing
         token.transfer(b, 250_000)                           # any holder
+        token.permit(owner, spender, value, deadline, v, r, s)  # EIP-2612, signed by owner
         ```
 @custom:security Minting rights follow `registry.platform()` at call time,
                  so a platform transfer on the registry (once accepted) moves them too.
@@ -45,6 +46,13 @@ exports: (
     erc20.name,
     erc20.symbol,
     erc20.decimals,
+    # EIP-2612: a holder signs an allowance for exactly one payment (a
+    # self-custodied consumer's purchase, issue 23) instead of approving
+    # without limit from an account that has no gas.
+    erc20.permit,
+    erc20.nonces,
+    erc20.DOMAIN_SEPARATOR,
+    erc20.eip712Domain,
 )
 
 NAME: constant(String[25]) = "CouponChain Credit"

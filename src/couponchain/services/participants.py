@@ -23,6 +23,8 @@ from couponchain.store.models import Credential, Participant, ParticipantRecord
 
 ZERO = "0x0000000000000000000000000000000000000000"
 ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+#: `Participant.custody`: the server keeps the key, or the participant does.
+CUSTODIAL, OWN_KEY = "custodial", "own"
 
 #: Which roles may create participants of each role (the registry enforces the same).
 CREATORS: dict[Role, set[Role]] = {
@@ -159,6 +161,10 @@ class ParticipantService:
             row = await self.db.read(lambda s: s.get(Participant, participant_id))
             if row is None:
                 raise NotFound(f"participant {participant_id} does not exist", field="id")
+            if row.custody == OWN_KEY:  # self-custody (services/self_custody.py)
+                raise Forbidden(f"participant {participant_id} signs with its own key, which "
+                                "the server never holds: sign in its browser or wallet",
+                                field="custody")
             account = self._signers[participant_id] = self.vault.decrypt_key(row.encrypted_key)
         return account
 
@@ -304,7 +310,8 @@ class ParticipantService:
     def public(row: Participant) -> dict[str, Any]:
         """What anyone may see of a participant."""
         return {"id": row.id, "role": Role(row.role).label, "name": row.name,
-                "address": row.address, "merchant_id": row.merchant_id}
+                "address": row.address, "merchant_id": row.merchant_id,
+                "custody": row.custody or CUSTODIAL}
 
 
 def _chunks(items: Sequence[str], size: int) -> list[Sequence[str]]:

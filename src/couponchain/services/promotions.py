@@ -234,8 +234,32 @@ class PromotionService:
 
         The consent is for `merchant` (an id or address; `"any"` when the
         holder lets any merchant use it) and orders up to `max_order_amount`:
-        the contract refuses every other merchant and any larger order.
+        the contract refuses every other merchant and any larger order. The
+        holder's custodial key signs it (a holder with its own key signs the
+        same terms itself: services/self_custody_relay.py).
         """
+        consent, merchant_name = await self.consent_terms(
+            caller, coupon_id, lifetime, merchant=merchant, max_order_amount=max_order_amount)
+        signer = await self.rt.participants.signer(caller.id)
+        signature = consent_rules.sign_consent(consent, self.rt.chain_id, self._address,
+                                               signer.key)
+        return self.consent_answer(consent, signature, merchant_name)
+
+    def consent_answer(self, consent: consent_rules.Consent, signature: bytes,
+                       merchant_name: str | None) -> dict[str, Any]:
+        """A signed consent as the holder shows it: code, QR and what it allows."""
+        code = consent_rules.encode_code(consent, signature)
+        return {"coupon_id": consent.coupon, "code": code, "nonce": str(consent.nonce),
+                "expires_at": views.iso(consent.expiry), "expiry": consent.expiry,
+                "merchant": None if consent.any_merchant else consent.merchant,
+                "merchant_name": merchant_name, "max_order_amount": consent.max_amount,
+                "qr_svg": qr.svg_data_uri(code)}
+
+    async def consent_terms(self, caller: Caller, coupon_id: int, lifetime: int | None, *,
+                            merchant: str, max_order_amount: int
+                            ) -> tuple[consent_rules.Consent, str | None]:
+        """The consent the holder may sign now (fresh nonce, expiry within the round's
+        limit), checked as `consent` checks it, and the merchant's name (None: any)."""
         row = await self._active_coupon(coupon_id)
         if row.holder != caller.address:
             raise Forbidden("only the coupon's holder may consent to its write-off", field="id")
@@ -258,15 +282,7 @@ class PromotionService:
                                             now=int(time.time()), lifetime=lifetime,
                                             merchant=merchant_address,
                                             max_amount=max_order_amount)
-        signer = await self.rt.participants.signer(caller.id)
-        signature = consent_rules.sign_consent(consent, self.rt.chain_id, self._address,
-                                               signer.key)
-        code = consent_rules.encode_code(consent, signature)
-        return {"coupon_id": coupon_id, "code": code, "nonce": str(consent.nonce),
-                "expires_at": views.iso(consent.expiry), "expiry": consent.expiry,
-                "merchant": None if consent.any_merchant else consent.merchant,
-                "merchant_name": merchant_name, "max_order_amount": consent.max_amount,
-                "qr_svg": qr.svg_data_uri(code)}
+        return consent, merchant_name
 
     async def write_off(self, caller: Caller, code: str, order_amount: int,
                         idempotency_key: str | None) -> dict[str, Any]:

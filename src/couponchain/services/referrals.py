@@ -250,6 +250,23 @@ class ReferralService:
                 op_key(caller.id, idempotency_key, "referrals", "purchase"))
             if applied is not None:
                 return await self._purchased(caller, product_id, applied)
+        promoter, expiry, signature = await self.purchase_terms(
+            caller, product_id, quantity, link_text, seen_batch=seen_batch, max_price=max_price)
+        await self._ensure_approved(caller)
+        op = await self._submit(caller, Call("referrals", "purchase", fixed=(
+            product_id, quantity, seen_batch, max_price, promoter, expiry, signature),
+            kind="buy product units"),
+            idempotency_key, "purchase")
+        return await self._purchased(caller, product_id, op)
+
+    async def purchase_terms(self, caller: Caller, product_id: int, quantity: int,
+                             link_text: str | None, *, seen_batch: int,
+                             max_price: int) -> tuple[str, int, bytes]:
+        """Check a purchase as the contract will (batch, price bound, units left, the
+        link, the buyer's balance); the link's (promoter, expiry, signature), or
+        (zero address, 0, b"") in batch 1. Shared by custodial and signed purchases."""
+        if caller.role != Role.CONSUMER:
+            raise Forbidden("only a consumer buys products")
         product = await views.product_row(self.db, product_id)
         batch = await views.current_batch(self.db, product)
         if not 1 <= quantity <= MAX_BATCH_UNITS:
@@ -294,18 +311,17 @@ class ReferralService:
             raise _refused("token: transfer amount exceeds balance", "quantity",
                            f"{quantity} units cost {amount}; your credit balance is {balance}:"
                            " top it up first")
-        await self._ensure_approved(caller)
-        op = await self._submit(caller, Call("referrals", "purchase", fixed=(
-            product_id, quantity, seen_batch, max_price, promoter, expiry, signature),
-            kind="buy product units"),
-            idempotency_key, "purchase")
-        return await self._purchased(caller, product_id, op)
+        return promoter, expiry, signature
 
     async def current_terms(self, product_id: int) -> dict[str, int]:
         """What a buyer sees now, as `purchase` takes it: `seen_batch` and `max_price`."""
         product = await views.product_row(self.db, product_id)
         batch = await views.current_batch(self.db, product)
         return {"seen_batch": int(batch.batch), "max_price": int(batch.price)}
+
+    async def purchased(self, caller: Caller, product_id: int, op: OpResult) -> dict[str, Any]:
+        """A purchase's answer from its `Purchased` event (the read models caught up)."""
+        return await self._purchased(caller, product_id, op)
 
     async def _purchased(self, caller: Caller, product_id: int, op: OpResult) -> dict[str, Any]:
         event = next(e for e in await op.events() if e.name == "Purchased"

@@ -50,6 +50,10 @@ class Participant(Base):
     #: The creator's Idempotency-Key, so a retried creation reuses this row.
     creation_key: Mapped[str | None] = mapped_column(String(300), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: Whose key signs for it: "custodial" (the server's, encrypted above) or "own"
+    #: (an address the participant registered; `encrypted_key` is then empty).
+    custody: Mapped[str] = mapped_column(String(10), default="custodial",
+                                         server_default="custodial")
 
 
 class Credential(Base):

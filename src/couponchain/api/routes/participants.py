@@ -37,6 +37,9 @@ class ParticipantPublic(BaseModel):
     name: str
     address: str
     merchant_id: str | None
+    custody: Literal["custodial", "own"] = Field(
+        default="custodial", description="whose key signs for it: the server's (custodial) "
+        "or one the participant holds (own: the server never sees it)")
 
 
 class ParticipantWithStanding(ParticipantPublic):

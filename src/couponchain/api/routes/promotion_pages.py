@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from couponchain.api.bounds import bounded_router
 from couponchain.api.deps import RuntimeDep
 from couponchain.api.routes.pages import templates
+from couponchain.api.security_headers import IMPORT_MAP
 from couponchain.errors import CouponChainError, InvalidInput
 from couponchain.services import promotion_views as views
 from couponchain.services.participant_names import names_by_address
@@ -46,7 +47,8 @@ async def promotions_merchant(request: Request) -> HTMLResponse:
 @router.get("/wallet", response_class=HTMLResponse)
 async def wallet(request: Request) -> HTMLResponse:
     """A consumer's wallet: coupons, consent QR, transfers and payouts."""
-    return templates.TemplateResponse(request, "promotions/wallet.html", {})
+    return templates.TemplateResponse(request, "promotions/wallet.html",
+                                      {"importmap": IMPORT_MAP})
 
 
 @router.get("/promotion-coupons", response_class=HTMLResponse, response_model=None)

@@ -18,6 +18,7 @@ from couponchain.api.bounds import bounded_router
 from couponchain.api.deps import RuntimeDep
 from couponchain.api.routes.pages import templates
 from couponchain.api.routes.promotion_pages import token_amount
+from couponchain.api.security_headers import IMPORT_MAP
 from couponchain.domain.rebates import DEFAULT_PROMOTER_SHARE_BPS
 from couponchain.errors import CouponChainError, InvalidInput
 from couponchain.services import referral_views as views
@@ -53,7 +54,8 @@ async def products_console(request: Request, runtime: RuntimeDep) -> HTMLRespons
 @router.get("/products/{product_id}", response_class=HTMLResponse)
 async def product_page(request: Request, product_id: str, runtime: RuntimeDep) -> HTMLResponse:
     """A product's public page: on-chain identity, batches, and batch 1 purchases."""
-    context: dict[str, Any] = {"product_id": product_id, "amount": token_amount}
+    context: dict[str, Any] = {"product_id": product_id, "amount": token_amount,
+                               "importmap": IMPORT_MAP}
     try:
         product = await views.product_detail(runtime.db, _product_number(product_id))
     except CouponChainError as exc:
@@ -81,7 +83,7 @@ async def purchase_page(request: Request, product_id: str,
     if not link:
         return RedirectResponse(f"/products/{number}", status_code=303)
     return templates.TemplateResponse(request, "referrals/buy.html", {
-        "product_id": number, "link": link[:_MAX_LINK + 1]})
+        "product_id": number, "link": link[:_MAX_LINK + 1], "importmap": IMPORT_MAP})
 
 
 @router.get("/holdings", response_class=HTMLResponse)

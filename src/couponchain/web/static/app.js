@@ -181,6 +181,22 @@ function setUpSignin() {
   };
 }
 
+// Who holds a participant's chain key (issue 23): the server (custodial) or the
+// participant (its own key, made on a device or in a wallet: /keys/device).
+function showCustody(cell, me) {
+  const link = document.createElement("a");
+  link.href = "/keys/device";
+  if (me.custody === "own") {
+    link.textContent = t("your device key");
+    cell.replaceChildren(...tParts("You do: you sign with your own key ({link}); the server " +
+                                   "never sees it.", { link }));
+  } else {
+    link.textContent = t("hold your own key");
+    cell.replaceChildren(...tParts("The platform, for you (custodial). Consumers may {link} " +
+                                   "instead.", { link }));
+  }
+}
+
 function setUpMe(me) {
   if (!$("me-table")) return;
   if (!me) { $("me-empty").hidden = false; return; }
@@ -190,6 +206,7 @@ function setUpMe(me) {
   $("me-address").textContent = me.address;
   $("me-merchant").textContent = me.merchant_id
     ? t("terminal of merchant {id}", { id: me.merchant_id }) : t("yes");
+  if ($("me-custody")) showCustody($("me-custody"), me);
   $("me-table").hidden = false;
   const roles = CREATABLE[me.role];
   if (!roles) return;

@@ -69,12 +69,24 @@ async function consentForm(coupon, item) {
   merchant.focus();
 }
 
+function ownKey() {
+  if (!window.deviceKey || !window.deviceKey.address()) {
+    throw new Error(t("your account signs with its own key, which is not in this browser: " +
+                      "restore it on the device key page (/keys/device)"));
+  }
+  return window.deviceKey;
+}
+
 async function showConsent(coupon, merchant, max) {
   const box = $("wallet-result");
   try {
     const body = { merchant, max_order_amount: toUnits(max, "max_order_amount") };
-    const c = await api(`/v1/promotion-coupons/${coupon.id}/consent`,
-                        { method: "POST", body: json(body) });
+    // A holder with its own key signs the consent in this browser (device-key.js);
+    // the server signs a custodial holder's.
+    const c = wallet.me.custody === "own"
+      ? await ownKey().consent(coupon.id, body)
+      : await api(`/v1/promotion-coupons/${coupon.id}/consent`,
+                  { method: "POST", body: json(body) });
     stopConsent();
     $("consent-merchant").textContent = c.merchant ? (c.merchant_name || c.merchant)
                                                    : t("any merchant");
@@ -226,6 +238,7 @@ async function startWallet() {
                             t("participants"));
   if (!me) return;
   wallet.me = me;
+  showCustody($("wallet-custody"), me);
   $("consent-close").onclick = stopConsent;
   setUpWithdraw();
   if (me.role !== "consumer") $("coupons-section").hidden = true;

@@ -65,6 +65,14 @@ function offer(me, notSignedIn) {
   showBalance();
 }
 
+function ownKey() {
+  if (!window.deviceKey || !window.deviceKey.address()) {
+    throw new Error(t("your account signs with its own key, which is not in this browser: " +
+                      "restore it on the device key page (/keys/device)"));
+  }
+  return window.deviceKey;
+}
+
 function setUpBuyForm(after) {
   $("buy-quantity").addEventListener("input", showTotal);
   $("buy-form").onsubmit = async (event) => {
@@ -79,8 +87,12 @@ function setUpBuyForm(after) {
                      batch: buy.batch, max_price: buy.price };
       if (buy.link) body.link = buy.link;
       buy.key = buy.key || newKey(); // a retry after a lost answer buys once
-      const r = await api(`/v1/products/${buy.product}/purchases`, {
-        method: "POST", body: json(body), headers: { "Idempotency-Key": buy.key } });
+      // A buyer holding its own key signs the purchase here (intent and the exact
+      // permit that pays it, device-key.js); the server relays it.
+      const r = buy.me && buy.me.custody === "own"
+        ? await ownKey().purchase(buy.product, body, buy.key)
+        : await api(`/v1/products/${buy.product}/purchases`, {
+          method: "POST", body: json(body), headers: { "Idempotency-Key": buy.key } });
       buy.key = null;
       const params = { quantity: r.quantity, batch: r.batch, amount: ccc(r.amount),
                        held: r.units_held, block: r.block_number, promoter: buy.promoterName,

@@ -1,0 +1,154 @@
+"""EIP-712 messages a self-custodied participant signs with its own key (issue 23).
+
+Three messages, each built here as the full `eth_signTypedData_v4` shape so the
+browser (static/device-key-eip712.js), an injected wallet and this module sign
+and check the very same bytes:
+
+- `OwnKey(address account,string participant,uint256 expiry)` in the domain
+  `{name: "CouponChain Accounts", version: "1", chainId}`: the proof that whoever
+  asks to register `account` holds its key. Off chain only (no verifying
+  contract); `participant` is the id of the consumer switching to its own key,
+  or "" for a consumer a merchant or the platform creates with it.
+- `Purchase(address buyer,uint256 product,uint256 quantity,uint256 batch,
+  uint256 max_price,address promoter,uint256 nonce,uint256 expiry)` in the
+  referrals contract's domain: a purchase through a promotion link (or in
+  batch 1 with no promoter), checked by `referrals.purchase_signed_batch`.
+- `Permit(address owner,address spender,uint256 value,uint256 nonce,uint256
+  deadline)` (EIP-2612) in the token's domain: the allowance for exactly
+  `quantity * max_price` that pays that one purchase.
+
+Signatures are 65-byte (r, s, v), low s: `consent.sign_typed` and
+`consent.recover_typed` make and check them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from eth_utils import is_address, to_checksum_address
+
+from couponchain.errors import InvalidInput
+
+_UINT256_MAX = 2**256 - 1
+#: Longest lifetime of an ownership proof: it is made just before it is sent.
+MAX_PROOF_LIFETIME = 600
+#: Longest lifetime of a purchase intent (and of its permit): a relayed purchase
+#: waits for the next batch, never for hours.
+MAX_INTENT_LIFETIME = 3600
+
+_DOMAIN_FIELDS = [
+    {"name": "name", "type": "string"},
+    {"name": "version", "type": "string"},
+    {"name": "chainId", "type": "uint256"},
+]
+_CONTRACT_DOMAIN = [*_DOMAIN_FIELDS, {"name": "verifyingContract", "type": "address"}]
+
+OWN_KEY_TYPE = [
+    {"name": "account", "type": "address"},
+    {"name": "participant", "type": "string"},
+    {"name": "expiry", "type": "uint256"},
+]
+PURCHASE_TYPE = [
+    {"name": "buyer", "type": "address"},
+    {"name": "product", "type": "uint256"},
+    {"name": "quantity", "type": "uint256"},
+    {"name": "batch", "type": "uint256"},
+    {"name": "max_price", "type": "uint256"},
+    {"name": "promoter", "type": "address"},
+    {"name": "nonce", "type": "uint256"},
+    {"name": "expiry", "type": "uint256"},
+]
+PERMIT_TYPE = [
+    {"name": "owner", "type": "address"},
+    {"name": "spender", "type": "address"},
+    {"name": "value", "type": "uint256"},
+    {"name": "nonce", "type": "uint256"},
+    {"name": "deadline", "type": "uint256"},
+]
+#: The referrals contract's EIP-712 domain name and the token's (snekmate erc20).
+REFERRALS_DOMAIN = "CouponChain Referrals"
+TOKEN_DOMAIN = "CouponChain Credit"
+
+
+def _uint(value: Any, field: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _UINT256_MAX:
+        raise InvalidInput(f"{field} must be an integer that fits in uint256", field=field)
+    return value
+
+
+def _address(value: Any, field: str) -> str:
+    if not isinstance(value, str) or not is_address(value):
+        raise InvalidInput(f"{field} must be a chain address", field=field)
+    return to_checksum_address(value)
+
+
+def own_key_message(account: str, participant: str, expiry: int,
+                    chain_id: int) -> dict[str, Any]:
+    """The `OwnKey` proof the holder of `account` signs to register it."""
+    return {
+        "types": {"EIP712Domain": _DOMAIN_FIELDS, "OwnKey": OWN_KEY_TYPE},
+        "primaryType": "OwnKey",
+        "domain": {"name": "CouponChain Accounts", "version": "1", "chainId": chain_id},
+        "message": {"account": _address(account, "address"), "participant": participant,
+                    "expiry": _uint(expiry, "expiry")},
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class PurchaseIntent:
+    """What a self-custodied buyer agrees to pay for: `quantity` units of `product`
+    in `batch` at no more than `max_price` each, through `promoter`'s link (the
+    zero address in batch 1), once (`nonce`), until `expiry`."""
+
+    buyer: str
+    product: int
+    quantity: int
+    batch: int
+    max_price: int
+    promoter: str
+    nonce: int
+    expiry: int
+
+    def __post_init__(self) -> None:
+        for field in ("product", "quantity", "batch", "max_price", "nonce", "expiry"):
+            _uint(getattr(self, field), field)
+        object.__setattr__(self, "buyer", _address(self.buyer, "buyer"))
+        object.__setattr__(self, "promoter", _address(self.promoter, "promoter"))
+
+    @property
+    def allowance(self) -> int:
+        """The most this purchase may take from the buyer: what its permit allows."""
+        return self.quantity * self.max_price
+
+    def message(self) -> dict[str, Any]:
+        """The intent's fields as the typed data's `message`."""
+        return {"buyer": self.buyer, "product": self.product, "quantity": self.quantity,
+                "batch": self.batch, "max_price": self.max_price, "promoter": self.promoter,
+                "nonce": self.nonce, "expiry": self.expiry}
+
+
+def purchase_message(intent: PurchaseIntent, chain_id: int, referrals: str) -> dict[str, Any]:
+    """The full EIP-712 message of a purchase intent (the referrals contract's domain)."""
+    return {
+        "types": {"EIP712Domain": _CONTRACT_DOMAIN, "Purchase": PURCHASE_TYPE},
+        "primaryType": "Purchase",
+        "domain": {"name": REFERRALS_DOMAIN, "version": "1", "chainId": chain_id,
+                   "verifyingContract": _address(referrals, "contract")},
+        "message": intent.message(),
+    }
+
+
+def permit_message(intent: PurchaseIntent, token_nonce: int, chain_id: int, token: str,
+                   referrals: str) -> dict[str, Any]:
+    """The EIP-2612 permit that lets the referrals contract take at most what the
+    intent allows (`quantity * max_price`), until the intent's expiry."""
+    return {
+        "types": {"EIP712Domain": _CONTRACT_DOMAIN, "Permit": PERMIT_TYPE},
+        "primaryType": "Permit",
+        "domain": {"name": TOKEN_DOMAIN, "version": "1", "chainId": chain_id,
+                   "verifyingContract": _address(token, "contract")},
+        "message": {"owner": intent.buyer, "spender": _address(referrals, "contract"),
+                    "value": intent.allowance, "nonce": _uint(token_nonce, "nonce"),
+                    "deadline": intent.expiry},
+    }

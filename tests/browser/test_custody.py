@@ -1,0 +1,191 @@
+"""Self-custody in a real browser (issue 23): a consumer makes a key on the device,
+registers its address, signs a write-off consent and a purchase there; the server
+relays them and never sees the private key (every request the page sends is checked).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import httpx
+from playwright.async_api import Browser, Page, Request, expect
+
+from couponchain.runtime import Runtime
+from tests.integration.test_promotions import _grant, _open, _world
+
+ADMIN = {"authorization": "Bearer test-admin-key"}
+PASSPHRASE = "correct horse battery"
+
+
+def _auth(participant: dict[str, Any]) -> dict[str, str]:
+    return {"authorization": f"Bearer {participant['api_key']}"}
+
+
+def _ok(response: httpx.Response) -> Any:
+    assert response.status_code in (200, 201), response.text
+    return response.json()
+
+
+class Sent:
+    """Every request body and URL the browser sends, to look for the key in."""
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+
+    def watch(self, request: Request) -> None:
+        self.texts.append(request.url + " " + (request.post_data or ""))
+
+    def assert_never_sent(self, secret_hex: str) -> None:
+        secret = secret_hex.lower().removeprefix("0x")
+        assert len(secret) == 64
+        assert any("/own-key" in text for text in self.texts), "no request was watched"
+        for text in self.texts:
+            assert secret not in text.lower(), "the private key left the browser"
+
+
+async def _signed_in(browser: Browser, url: str, key: str, sent: Sent) -> Page:
+    context = await browser.new_context()
+    page = await context.new_page()
+    page.on("request", sent.watch)
+    await page.goto(url + "/signin")
+    await page.fill("#api-key", key)
+    await page.click("#signin-form button[type=submit]")
+    await page.wait_for_url(url + "/me")
+    return page
+
+
+async def _device_private_key(page: Page) -> str:
+    """The unlocked key, read back from the page's memory for the test's check only:
+    decrypting the stored backup with the passphrase, as the page does."""
+    return str(await page.evaluate("""async (pass) => {
+      const s = JSON.parse(localStorage.getItem("couponchain.device-key"));
+      const b = (t) => Uint8Array.from(atob(t), (c) => c.charCodeAt(0));
+      const m = await crypto.subtle.importKey("raw", new TextEncoder().encode(pass), "PBKDF2",
+                                              false, ["deriveKey"]);
+      const k = await crypto.subtle.deriveKey({ name: "PBKDF2", hash: "SHA-256",
+        salt: b(s.salt), iterations: s.iterations }, m, { name: "AES-GCM", length: 256 },
+        false, ["decrypt"]);
+      const plain = new Uint8Array(await crypto.subtle.decrypt({ name: "AES-GCM", iv: b(s.iv),
+        additionalData: new TextEncoder().encode(s.address) }, k, b(s.ciphertext)));
+      return Array.from(plain, (x) => x.toString(16).padStart(2, "0")).join("");
+    }""", PASSPHRASE))
+
+
+async def _make_and_register_key(page: Page, url: str) -> str:
+    await page.goto(url + "/keys/device")
+    await expect(page.locator("#dk-custody")).to_contain_text("custodial")
+    await page.fill("#dk-passphrase", PASSPHRASE)
+    await page.fill("#dk-passphrase-again", PASSPHRASE)
+    await page.click("#dk-create-form button[type=submit]")
+    await expect(page.locator("#dk-result")).to_contain_text("Key created on this device")
+    await expect(page.locator("#dk-address")).to_have_text(re.compile(r"^0x[0-9a-fA-F]{40}$"))
+    address = (await page.locator("#dk-address").inner_text()).strip()
+    await page.click("#dk-register")
+    await expect(page.locator("#dk-result")).to_contain_text("now signs with this key")
+    await expect(page.locator("#dk-custody")).to_contain_text("own key")
+    # The backup is the encrypted key: it opens only with the passphrase.
+    await page.click("#dk-export")
+    backup = json.loads(await page.locator("#dk-backup").input_value())
+    assert backup["address"] == address and "ciphertext" in backup
+    return address
+
+
+async def test_a_device_key_registers_without_leaving_the_browser(
+        site: tuple[str, Runtime], browser: Browser) -> None:
+    url, runtime = site
+    async with httpx.AsyncClient(base_url=url, timeout=60, headers=ADMIN) as client:
+        ann = _ok(await client.post("/v1/consumers", json={"name": "Ann"}))
+    sent = Sent()
+    page = await _signed_in(browser, url, ann["api_key"], sent)
+    address = await _make_and_register_key(page, url)
+    row = await runtime.participants.get(ann["id"])
+    assert row.address == address and row.custody == "own"
+    # Restoring the backup elsewhere needs the passphrase.
+    backup = await page.locator("#dk-backup").input_value()
+    other = await browser.new_context()
+    fresh = await other.new_page()
+    fresh.on("request", sent.watch)
+    await fresh.goto(url + "/keys/device")
+    await fresh.fill("#dk-import-text", backup)
+    await fresh.fill("#dk-import-passphrase", "wrong passphrase")
+    await fresh.click("#dk-import-form button[type=submit]")
+    await expect(fresh.locator("#dk-result")).to_contain_text("wrong passphrase")
+    await fresh.fill("#dk-import-passphrase", PASSPHRASE)
+    await fresh.click("#dk-import-form button[type=submit]")
+    await expect(fresh.locator("#dk-result")).to_contain_text(
+        f"Key restored on this device: {address}")
+    sent.assert_never_sent(await _device_private_key(page))
+
+
+async def _unlock(page: Page) -> None:
+    """Type the passphrase into the device key's dialog (it asks once per page)."""
+    await expect(page.locator("#device-key-dialog")).to_be_visible()
+    await page.fill("#device-key-passphrase", PASSPHRASE)
+    await page.click("#device-key-dialog button[type=submit]")
+
+
+async def test_a_device_key_signs_a_consent_written_off_and_a_purchase_through_a_link(
+        site: tuple[str, Runtime], browser: Browser) -> None:
+    url, runtime = site
+    async with httpx.AsyncClient(base_url=url, timeout=60, headers=ADMIN) as client:
+        w = await _world(client)
+        round_id = await _open(client, w, window=60)
+        sent = Sent()
+        page = await _signed_in(browser, url, w.ann["api_key"], sent)
+        address = await _make_and_register_key(page, url)
+        (coupon,) = await _grant(client, w, round_id, w.ann)
+
+        await page.goto(url + "/wallet")
+        await expect(page.locator("#wallet-custody")).to_contain_text("own key")
+        item = page.locator(f"#wallet-coupons li[data-id='{coupon}']")
+        await item.locator("button", has_text="Show consent QR").click()
+        await item.locator(".consent-merchant").select_option(label="Noodle Bar")
+        await item.locator(".consent-max").fill("1")
+        await item.locator(".consent-form button[type=submit]").click()
+        await _unlock(page)
+        await expect(page.locator("#consent-merchant")).to_have_text("Noodle Bar")
+        code = (await page.locator("#consent-code").text_content() or "").strip()
+        assert code.startswith("CCP2.")
+        done = await client.post("/v1/write-offs", headers={
+            "authorization": f"Bearer {w.terminal['api_key']}"},
+            json={"code": code, "order_amount": 800_000})
+        assert done.status_code == 201, done.text
+        assert done.json()["holder"] == address
+
+        # She buys through Bob's promotion link: the purchase is signed here too.
+        link = await _product_with_a_link(client, w)
+        _ok(await client.post("/v1/credits", json={"to": w.ann["id"], "amount": 10_000_000}))
+        await page.goto(url + link["path"])
+        await expect(page.locator("#buy-verified")).to_be_visible()
+        await page.fill("#buy-quantity", "2")
+        await page.click("#buy-button")
+        await _unlock(page)
+        await expect(page.locator("#buy-result")).to_contain_text("Bought 2 units of batch 2")
+        bought = _ok(await client.get(f"/v1/products/{link['product']}"))
+        assert bought["batches"][-1]["sold"] == 2
+        referrals = runtime.gateway.contracts["referrals"][0]
+        assert await runtime.view("token", "allowance", address, referrals) == 0
+    assert any("/signed-consent" in text for text in sent.texts)
+    assert any("/signed-purchases" in text for text in sent.texts)
+    sent.assert_never_sent(await _device_private_key(page))
+
+
+async def _product_with_a_link(client: httpx.AsyncClient, w: Any) -> dict[str, Any]:
+    """A product in batch 2 and a promotion link of Bob (custodial), who bought batch 1."""
+    studio = w.issuer
+    product = _ok(await client.post("/v1/products", headers={
+        "authorization": f"Bearer {studio['api_key']}"}, json={
+        "name": "Night Song", "description": "a song", "price": 1_000_000,
+        "circulation": 1}))["id"]
+    _ok(await client.post("/v1/credits", json={"to": w.bob["id"], "amount": 1_000_000}))
+    _ok(await client.post(f"/v1/products/{product}/purchases", headers={
+        "authorization": f"Bearer {w.bob['api_key']}"},
+        json={"quantity": 1, "batch": 1, "max_price": 1_000_000}))
+    _ok(await client.post(f"/v1/products/{product}/batches", headers={
+        "authorization": f"Bearer {studio['api_key']}"},
+        json={"price": 2_000_000, "circulation": 5, "rebate_bps": 1_000}))
+    made = _ok(await client.post(f"/v1/products/{product}/links", json={}, headers={
+        "authorization": f"Bearer {w.bob['api_key']}"}))
+    return {**made, "product": product}

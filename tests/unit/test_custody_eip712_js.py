@@ -1,0 +1,92 @@
+"""The browser's EIP-712 signing (`static/device-key-eip712.js`) agrees with Python's.
+
+The module runs in Node with the node's installed @noble packages, on the typed
+messages a self-custodied consumer signs (OwnKey, Consent, Purchase, Permit):
+its digest must be eth_account's, its address derivation the checksummed one, and
+its signature must recover, through `recover_typed` (the contracts' rules: 65
+bytes, v 27/28, low s), to the key's address.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from eth_account import Account
+from eth_account.messages import encode_typed_data
+from eth_utils import keccak
+
+from couponchain.chain.node import node_dir
+from couponchain.domain import consent, intents
+from couponchain.domain.consent import recover_typed
+
+STATIC = Path(__file__).resolve().parents[2] / "src" / "couponchain" / "web" / "static"
+DRIVER = """
+import * as e from "./device-key-eip712.js";
+const cases = JSON.parse(await new Promise((done) => {
+  let text = "";
+  process.stdin.on("data", (c) => { text += c; });
+  process.stdin.on("end", () => done(text));
+}));
+console.log(JSON.stringify(cases.map(([typed, key]) => {
+  const k = e.fromHex(key);
+  return ["0x" + e.toHex(e.typedDigest(typed)), e.addressOf(k), e.signTyped(typed, k)];
+})));
+"""
+CONTRACT = "0x" + "ab" * 20
+
+
+def _json_safe(typed: dict[str, Any]) -> dict[str, Any]:
+    """As the API sends it: integers as decimal strings (a JS number has 53 bits)."""
+    def safe(values: dict[str, Any]) -> dict[str, Any]:
+        return {k: str(v) if isinstance(v, int) else v for k, v in values.items()}
+    return {**typed, "domain": safe(typed["domain"]), "message": safe(typed["message"])}
+
+
+@pytest.fixture(scope="module")
+def run_js(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    modules = node_dir() / "node_modules"
+    if shutil.which("node") is None or not (modules / "@noble" / "curves").is_dir():
+        pytest.fail("node or @noble/curves is missing: run scripts/setup")
+    folder = tmp_path_factory.mktemp("device-key")
+    (folder / "node_modules").symlink_to(modules)
+    shutil.copy(STATIC / "device-key-eip712.js", folder / "device-key-eip712.js")
+    (folder / "package.json").write_text('{"type": "module"}')
+    (folder / "driver.js").write_text(DRIVER)
+
+    def run(cases: list[tuple[dict[str, Any], str]]) -> list[Any]:
+        done = subprocess.run(["node", "driver.js"], cwd=folder, input=json.dumps(cases),
+                              capture_output=True, text=True, timeout=60, check=True)
+        return json.loads(done.stdout)  # type: ignore[no-any-return]
+
+    return run
+
+
+def test_digests_addresses_and_signatures_agree(run_js: Any) -> None:
+    accounts = [Account.create() for _ in range(4)]
+    buyer = accounts[0].address
+    intent = intents.PurchaseIntent(buyer=buyer, product=3, quantity=2, batch=2,
+                                    max_price=2**90 + 7, promoter=accounts[1].address,
+                                    nonce=2**63 + 5, expiry=1_900_000_000)
+    messages = [
+        intents.own_key_message(buyer, "c0ffee", 1_900_000_000, 1337),
+        intents.own_key_message(buyer, "", 1_900_000_000, 1337),
+        consent.typed_data(consent.Consent(7, 2**64 - 1, 1_900_000_000, consent.ANY_MERCHANT,
+                                           10**20), 1337, CONTRACT),
+        intents.purchase_message(intent, 1337, CONTRACT),
+        intents.permit_message(intent, 4, 1337, "0x" + "cd" * 20, CONTRACT),
+    ]
+    cases = [(_json_safe(m), "0x" + accounts[i % 4].key.hex().removeprefix("0x"))
+             for i, m in enumerate(messages)]
+    answers = run_js(cases)
+    for i, (message, (digest, address, signature)) in enumerate(zip(messages, answers,
+                                                                    strict=True)):
+        signable = encode_typed_data(full_message=message)
+        assert digest == "0x" + keccak(b"\x19" + signable.version + signable.header
+                                       + signable.body).hex()
+        assert address == accounts[i % 4].address
+        assert recover_typed(message, bytes.fromhex(signature[2:])) == address
