@@ -42,17 +42,15 @@ def mount_static(app: FastAPI) -> None:
     # server's check.
     for name, folder in noble_modules().items():
         app.mount(f"/vendor/noble-{name}", StaticFiles(directory=folder), name=f"noble-{name}")
-    # The charts (uPlot) and the API docs (Swagger UI, ReDoc) come from the npm
-    # packages the set-up installs beside the node, never from a CDN.
+    # The charts (uPlot) and Swagger UI come from the npm packages the set-up
+    # installs beside the node, never from a CDN (ReDoc's bundle: routes/docs.py).
     for name, folder in vendor_bundles().items():
         app.mount(f"/vendor/{name}", StaticFiles(directory=folder), name=f"vendor-{name}")
 
 
 #: The npm packages served under /vendor/<name>: the folder of each that holds its
 #: browser bundles.
-VENDOR_BUNDLES = {"uplot": Path("uplot") / "dist",
-                  "swagger-ui": Path("swagger-ui-dist"),
-                  "redoc": Path("redoc") / "bundles"}
+VENDOR_BUNDLES = {"uplot": Path("uplot") / "dist", "swagger-ui": Path("swagger-ui-dist")}
 
 
 def vendor_bundles() -> dict[str, Path]:
