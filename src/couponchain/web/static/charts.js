@@ -91,8 +91,14 @@ window.CouponChainCharts = (() => {
         paths: bars ? uPlot.paths.bars({ size: [many > 1 && !spec.stacked ? 0.4 : 0.7, 64],
                                          align })
           : undefined,
-        value: (u, v, si, i) => (i == null ? "—" : state.text[si - 1]
-          ? String(state.text[si - 1][i]) : format(state.raw[si - 1][i])),
+        // A category chart names the hovered label with the value (its legend has no
+        // x entry: see app.css).
+        value: (u, v, si, i) => {
+          if (i == null) return "—";
+          const shown = state.text[si - 1] ? String(state.text[si - 1][i])
+            : format(state.raw[si - 1][i]);
+          return time ? shown : `${state.labels[i]} · ${shown}`;
+        },
       });
     });
     return {
@@ -173,6 +179,7 @@ window.CouponChainCharts = (() => {
     const state = { raw: [], text: [], labels: [], points: 0 };
     const u = new uPlot(options(el, spec, state, box.clientWidth || 320, height),
                         data(spec, state), box);
+    box.classList.toggle("chart-categories", spec.x === undefined);
     const canvas = u.ctx.canvas;
     canvas.id = id;
     canvas.setAttribute("role", "img");
