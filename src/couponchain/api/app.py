@@ -9,12 +9,13 @@ from typing import Any
 from fastapi import Depends, FastAPI
 
 from couponchain import __version__
-from couponchain.api import links, problems
+from couponchain.api import links, openapi_extras, problems
 from couponchain.api.deps import read_models_whole
 from couponchain.api.idempotency import Idempotency
 from couponchain.api.limits import Guard
 from couponchain.api.routes import (
     credentials,
+    docs,
     editions,
     health,
     key_pages,
@@ -64,8 +65,9 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> FastAPI:
 
     settings = runtime.settings
     # Request bodies are bounded per route (api.bounds), before any dependency runs.
+    # /docs and /redoc are served from node_modules by routes/docs.py, not from a CDN.
     app = FastAPI(title="CouponChain", version=__version__, description=DESCRIPTION,
-                  lifespan=lifespan)
+                  lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.runtime = runtime
     app.state.idempotency = Idempotency(runtime.db, runtime.vault)
     problems.install(app)
@@ -98,18 +100,22 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> FastAPI:
     app.include_router(marketing_pages.router)
     app.include_router(self_custody.router, **api)
     app.include_router(self_custody_pages.router)
+    app.include_router(docs.router)
     pages.mount_static(app)
     _document_links(app)
     return app
 
 
 def _document_links(app: FastAPI) -> None:
-    """Generate the OpenAPI document once, with the links between operations added."""
+    """Generate the OpenAPI document once, with the links between operations, the API
+    key scheme and the example bodies added."""
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            links.add_links(generate())  # generate() caches the document it returns
+            document = generate()  # cached in app.openapi_schema, edited in place
+            links.add_links(document)
+            openapi_extras.describe(document)
         assert app.openapi_schema is not None
         return app.openapi_schema
 

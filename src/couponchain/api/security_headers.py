@@ -10,11 +10,13 @@ drift. Styles come from this origin only too, images also from `data:` URLs
 MIME-sniffed (`nosniff`, on API answers too), and no URL, with the promotion
 link tokens some carry, leaves the origin as a referrer.
 
-FastAPI's Swagger UI (`/docs`) and ReDoc (`/redoc`) load their scripts and
-styles from a CDN and start with an inline script: those routes alone get
-`DOCS_POLICY`, which allows the CDN and inline script and style (they show
-no participant data; the key typed into Swagger's Authorize box stays in
-that page). The coupon and edition pages set `PROOF_PAGE_POLICY` themselves:
+Swagger UI (`/docs`) and ReDoc (`/redoc`) run from this origin too (their
+bundles are served from node_modules, see `routes/docs.py`), but they style
+their elements inline and ReDoc starts a worker from a `blob:` URL: those
+routes alone get `DOCS_POLICY`, which allows inline styles, `data:` fonts and
+images and `blob:` workers, and still scripts from this origin only (they show
+no participant data; the key typed into Swagger's Authorize box stays in that
+page). The coupon and edition pages set `PROOF_PAGE_POLICY` themselves:
 their proof check calls a chain node the person chooses, on any origin. Answers
 that are not HTML (JSON, files) get `API_POLICY`, which allows nothing: a JSON
 answer opened as a document runs nothing.
@@ -63,13 +65,12 @@ PAGE_POLICY = "; ".join([
 #: chooses, anywhere: their scripts may connect to any http(s) origin. They run the
 #: same scripts from this origin only, and show nothing private.
 PROOF_PAGE_POLICY = PAGE_POLICY.replace("connect-src 'self'", "connect-src 'self' https: http:")
-_CDN = "https://cdn.jsdelivr.net"
 DOCS_POLICY = "; ".join([
     "default-src 'self'",
-    f"script-src 'self' 'unsafe-inline' {_CDN}",
-    f"style-src 'self' 'unsafe-inline' {_CDN} https://fonts.googleapis.com",
-    "img-src 'self' data: https://fastapi.tiangolo.com https://cdn.redoc.ly",
-    "font-src 'self' https://fonts.gstatic.com",
+    "script-src 'self'",
+    "style-src 'self' 'unsafe-inline'",
+    "img-src 'self' data: blob:",
+    "font-src 'self' data:",
     "worker-src 'self' blob:",
     "connect-src 'self'",
     "object-src 'none'",
@@ -77,8 +78,8 @@ DOCS_POLICY = "; ".join([
     "frame-ancestors 'none'",
 ])
 API_POLICY = "default-src 'none'; frame-ancestors 'none'"
-#: The routes of the relaxed policy (FastAPI's defaults).
-DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"})
+#: The routes of the relaxed policy.
+DOCS_PATHS = frozenset({"/docs", "/redoc"})
 COMMON = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",

@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
+from couponchain import __version__
 from couponchain.cli import keys as key_commands
 from couponchain.cli import standing as standing_commands
 from couponchain.cli.check_round import check_round
@@ -20,6 +21,8 @@ from couponchain.errors import CouponChainError
 
 
 @click.group()
+@click.version_option(__version__, "-V", "--version", prog_name="couponchain",
+                      message="%(prog)s %(version)s")
 @click.option("-v", "--verbose", is_flag=True, help="log what happens inside")
 def main(verbose: bool) -> None:
     """CouponChain: verifiable coupons and promotions on an EVM ledger."""

@@ -3,13 +3,17 @@
     couponchain up                  # a supervisor, and the platform as its child
     couponchain up --no-supervise   # the platform in this process (what the child runs)
 
-The supervisor (`couponchain.supervision`) checks the listen address first, then
-starts the platform and restarts it whenever it dies; see docs/operations.md.
+Both check what start-up needs and no restart would mend first (the listen
+address, then the data directory), and say what is wrong in one line before
+anything starts. The supervisor (`couponchain.supervision`) then starts the
+platform and restarts it whenever it dies; see docs/operations.md.
 """
 
 from __future__ import annotations
 
+import os
 import signal
+import socket
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -50,14 +54,22 @@ def up(ctx: click.Context, demo: bool, host: str | None, port: int | None,
     except CouponChainError as exc:  # a configuration error: no restart would mend it
         _fail(exc.message)
         return
+    # The supervisor's platform process inherits its listener, checked already.
+    listener = supervision.inherited_listener()
+    if listener is None:
+        try:
+            listener = supervision.listen(settings.host, settings.port)
+        except supervision.PortInUse as exc:
+            _fail(f"{exc.strerror}; is another `couponchain up` running? "
+                  "Stop it or choose another --port")
+            return
+        problem = data_dir_problem(settings.data_dir)
+        if problem is not None:
+            listener.close()
+            _fail(problem)
+            return
     if not supervise:
-        _serve(settings, demo)
-        return
-    try:
-        listener = supervision.listen(settings.host, settings.port)
-    except supervision.PortInUse as exc:
-        _fail(f"{exc.strerror}; is another `couponchain up` running? "
-              "Stop it or choose another --port")
+        _serve(settings, demo, listener)
         return
     verbose = ctx.find_root().params.get("verbose", False)
     command = [sys.executable, "-m", "couponchain.cli", *(["-v"] if verbose else []), "up",
@@ -69,7 +81,23 @@ def up(ctx: click.Context, demo: bool, host: str | None, port: int | None,
     sys.exit(code)
 
 
-def _serve(settings: Settings, demo: bool) -> None:
+def data_dir_problem(path: Path) -> str | None:
+    """Why the data directory cannot be used (one line), or None. Creates nothing:
+    the platform makes the directory when it starts."""
+    where = path.absolute()
+    existing = where
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        return (f"the data directory {where} cannot be made: {existing} is not a directory "
+                "(set --data-dir or COUPONCHAIN_DATA_DIR)")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return (f"the data directory {where} cannot be written: no write permission on "
+                f"{existing} (set --data-dir or COUPONCHAIN_DATA_DIR)")
+    return None
+
+
+def _serve(settings: Settings, demo: bool, listener: socket.socket) -> None:
     """Run the platform in this process until SIGINT or SIGTERM, then stop it cleanly."""
     import uvloop
 
@@ -83,7 +111,7 @@ def _serve(settings: Settings, demo: bool) -> None:
         # uvloop: the platform's event loop carries the API, the gateway, the indexer
         # and the recorders; uvloop runs its I/O in C (uvicorn's HTTP parsing is
         # httptools' for the same reason).
-        uvloop.run(_up(settings, demo))
+        uvloop.run(_up(settings, demo, listener))
     except CouponChainError as exc:
         supervision.notify(f"error {exc.message}")
         _fail(exc.message)
@@ -106,7 +134,7 @@ async def _with_progress(label: str, seed: Callable[[Callable[[int, int], None]]
                                                                 total=total))
 
 
-async def _up(settings: Settings, demo: bool) -> None:
+async def _up(settings: Settings, demo: bool, listener: socket.socket) -> None:
     import asyncio
     import gc
 
@@ -182,8 +210,8 @@ async def _up(settings: Settings, demo: bool) -> None:
         server = uvicorn.Server(uvicorn.Config(
             app, host=settings.host, port=settings.port, log_level="warning",
             timeout_graceful_shutdown=5))
-        listener = supervision.inherited_listener()  # the supervisor's, when supervised
-        serving = asyncio.create_task(server.serve(None if listener is None else [listener]))
+        # The listener was bound before anything started (the supervisor's, when supervised).
+        serving = asyncio.create_task(server.serve([listener]))
         while not server.started and not serving.done():
             await asyncio.sleep(0.05)
         if serving.done():

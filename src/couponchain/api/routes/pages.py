@@ -42,6 +42,22 @@ def mount_static(app: FastAPI) -> None:
     # server's check.
     for name, folder in noble_modules().items():
         app.mount(f"/vendor/noble-{name}", StaticFiles(directory=folder), name=f"noble-{name}")
+    # The charts (uPlot) and Swagger UI come from the npm packages the set-up
+    # installs beside the node, never from a CDN (ReDoc's bundle: routes/docs.py).
+    for name, folder in vendor_bundles().items():
+        app.mount(f"/vendor/{name}", StaticFiles(directory=folder), name=f"vendor-{name}")
+
+
+#: The npm packages served under /vendor/<name>: the folder of each that holds its
+#: browser bundles.
+VENDOR_BUNDLES = {"uplot": Path("uplot") / "dist", "swagger-ui": Path("swagger-ui-dist")}
+
+
+def vendor_bundles() -> dict[str, Path]:
+    """The installed folders of `VENDOR_BUNDLES` (one missing is left out)."""
+    modules = node_dir() / "node_modules"
+    return {name: modules / sub for name, sub in VENDOR_BUNDLES.items()
+            if (modules / sub).is_dir()}
 
 
 def noble_modules() -> dict[str, Path]:

@@ -234,7 +234,7 @@ function setUpMe(me) {
   };
 }
 
-const heads = [];
+const heads = [], headTimes = [];
 async function refreshStatus() {
   if (!$("health")) return;
   try {
@@ -246,32 +246,15 @@ async function refreshStatus() {
     $("h-outbox").textContent = h.outbox_depth;
     $("h-restarts").textContent = h.node_restarts;
     heads.push(h.chain_head || 0);
-    if (heads.length > 120) heads.shift();
-    drawLine($("head-chart"), heads);
+    headTimes.push(Date.now() / 1000);
+    if (heads.length > 120) { heads.shift(); headTimes.shift(); }
+    CouponChainCharts.time($("head-chart"), {
+      kind: "line", x: headTimes, integer: true,
+      series: [{ label: t("chain head"), values: heads }] });
   } catch (error) {
     $("h-status").textContent = t("unreachable: {error}", { error: error.message });
   }
   setTimeout(refreshStatus, 2000);
-}
-
-function drawLine(canvas, values) {
-  const ctx = canvas.getContext("2d");
-  const w = canvas.width, h = canvas.height;
-  ctx.clearRect(0, 0, w, h);
-  if (values.length < 2) return;
-  const min = Math.min(...values), max = Math.max(...values), span = Math.max(1, max - min);
-  ctx.strokeStyle = "#0b6bcb";
-  ctx.lineWidth = 2;
-  ctx.beginPath();
-  values.forEach((v, i) => {
-    const x = (i / (values.length - 1)) * (w - 20) + 10;
-    const y = h - 10 - ((v - min) / span) * (h - 20);
-    if (i === 0) ctx.moveTo(x, y); else ctx.lineTo(x, y);
-  });
-  ctx.stroke();
-  ctx.fillStyle = "#5b6475";
-  ctx.fillText(String(max), 4, 12);
-  ctx.fillText(String(min), 4, h - 2);
 }
 
 document.addEventListener("DOMContentLoaded", async () => {

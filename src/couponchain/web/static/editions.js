@@ -1,6 +1,6 @@
 // Merchant console: the merchant's editions with live counts, a sale form,
-// CSV import of offline sales and a chart of sales over time. Uses api(),
-// $() and drawLine() from app.js (loaded first; both scripts are deferred).
+// CSV import of offline sales and a chart of sales over time. Uses api() and
+// $() from app.js and CouponChainCharts from charts.js (loaded first; all deferred).
 "use strict";
 
 const REFRESH_MS = 3000;
@@ -100,12 +100,15 @@ async function drawSales() {
   const start = Math.max(first, now - (CHART_MINUTES - 1) * step);
   let total = 0;
   for (const [at, sold] of perMinute) if (at < start) total += sold;
-  const values = [total];
+  const values = [], times = [];
   for (let at = start; at <= now; at += step) {
     total += perMinute.get(at) || 0;
     values.push(total);
+    times.push(at / 1000);
   }
-  drawLine($("sales-chart"), values);
+  CouponChainCharts.time($("sales-chart"), {
+    kind: "line", x: times, integer: true,
+    series: [{ label: t("coupons sold"), values }] });
   $("chart-note").textContent = timeline.points.length
     ? t("{total} sold in all; one point per minute since {start}.",
         { total, start: new Date(start).toLocaleString() })

@@ -1,13 +1,12 @@
 // The merchant's marketing dashboard: visits over time stacked by access
 // method, totals per method and the funnel visit → claim → redeem → purchase,
 // all from GET /v1/merchants/{id}/activity (DuckDB over the anchored logs).
-// Each canvas carries data-points (what it drew) and a note with the numbers,
-// for readers of the page and for the tests.
+// Each chart (charts.js) carries data-points (what it drew) and a note with the
+// numbers, for readers of the page and for the tests.
 // $(), api() and whoAmI() come from app.js (loaded first; all deferred).
 "use strict";
 
 const COLOURS = { browser: "#0b6bcb", desktop: "#7a4cc2", app: "#1f9d63" };
-const INK = "#1d2433", MUTED = "#5b6475";
 const DAY = 86400 * 1000;
 // The read model's words (access methods, funnel steps, bucket sizes), in the page's
 // language; the English notes keep the API's words.
@@ -20,62 +19,20 @@ function dashWord(key) {
   return Object.prototype.hasOwnProperty.call(DASH_WORDS, key) ? DASH_WORDS[key] : key;
 }
 
-// Draw at the size shown, so the labels stay readable on a phone.
-function surface(canvas) {
-  if (canvas.clientWidth && canvas.width !== canvas.clientWidth) canvas.width = canvas.clientWidth;
-  const ctx = canvas.getContext("2d");
-  ctx.clearRect(0, 0, canvas.width, canvas.height);
-  ctx.font = "12px system-ui, sans-serif";
-  return ctx;
-}
-
+// Visits per bucket on a time axis, stacked by access method (charts.js).
 function drawVisits(canvas, visits, methods) {
-  const ctx = surface(canvas);
-  const w = canvas.width, h = canvas.height, top = 12, bottom = 20, left = 8;
-  canvas.dataset.points = String(visits.length);
-  const totals = visits.map((v) => methods.reduce((sum, m) => sum + v[m], 0));
-  const max = Math.max(1, ...totals);
-  const slot = (w - 2 * left) / Math.max(1, visits.length), bar = Math.max(1, slot * 0.8);
-  visits.forEach((v, i) => {
-    let y = h - bottom;
-    for (const m of methods) {  // stacked: browser at the bottom, then desktop, app
-      const height = (v[m] / max) * (h - top - bottom);
-      ctx.fillStyle = COLOURS[m];
-      ctx.fillRect(left + i * slot, y - height, bar, height);
-      y -= height;
-    }
-  });
-  // A handful of time labels, whatever the number of buckets.
-  ctx.fillStyle = MUTED;
-  ctx.textAlign = "center";
-  const every = Math.max(1, Math.ceil(visits.length / 6));
-  visits.forEach((v, i) => {
-    if (i % every) return;
-    const label = v.at.length > 10 && !v.at.endsWith("T00:00:00Z") ? v.at.slice(11, 16) : v.at.slice(5, 10);
-    ctx.fillText(label, left + i * slot + bar / 2, h - 5);
-  });
-  ctx.textAlign = "left";
-  ctx.fillStyle = INK;
-  ctx.fillText(t("max {count} per bucket", { count: max.toLocaleString() }), left, top);
+  CouponChainCharts.time(canvas, {
+    stacked: true, integer: true, x: visits.map((v) => Date.parse(v.at) / 1000),
+    series: methods.map((m) => ({ label: dashWord(m), colour: COLOURS[m],
+                                  values: visits.map((v) => v[m]) })) });
 }
 
-function drawHorizontal(canvas, rows) {
-  const ctx = surface(canvas);
-  const w = canvas.width, label = 80, gap = 6;
-  const height = Math.max(10, (canvas.height - gap * (rows.length + 1)) / Math.max(1, rows.length));
-  const max = Math.max(1, ...rows.map((r) => r.value));
-  canvas.dataset.points = String(rows.length);
-  rows.forEach((r, i) => {
-    const y = gap + i * (height + gap);
-    ctx.fillStyle = INK;
-    ctx.textBaseline = "middle";
-    ctx.fillText(r.name, 0, y + height / 2);
-    const length = (r.value / max) * (w - label - 110);
-    ctx.fillStyle = r.colour;
-    ctx.fillRect(label, y, Math.max(1, length), height);
-    ctx.fillStyle = INK;
-    ctx.fillText(r.text, label + length + 6, y + height / 2);
-  });
+// One bar per row, each with its count and share as the hover text.
+function drawHorizontal(canvas, rows, label) {
+  CouponChainCharts.categories(canvas, {
+    integer: true, labels: rows.map((r) => r.name),
+    series: [{ label, values: rows.map((r) => r.value), colour: rows[0] && rows[0].colour,
+               text: rows.map((r) => r.text) }] });
 }
 
 function percent(part, whole) {
@@ -105,13 +62,15 @@ function render(a) {
     : t("No access logs in this window yet.");
   drawHorizontal($("dash-methods"), methods.map((m) => ({
     name: dashWord(m), value: a.by_method[m], colour: COLOURS[m],
-    text: `${a.by_method[m].toLocaleString()} (${percent(a.by_method[m], a.records)})` })));
+    text: `${a.by_method[m].toLocaleString()} (${percent(a.by_method[m], a.records)})` })),
+    t("records"));
   $("dash-methods-note").textContent = methods.map((m) => `${dashWord(m)}: ${a.by_method[m]}`)
     .join(", ");
   const visitors = a.funnel[0].visitors;
   drawHorizontal($("dash-funnel"), a.funnel.map((s) => ({
     name: dashWord(s.step), value: s.visitors, colour: "#0b6bcb",
-    text: `${s.visitors.toLocaleString()} (${percent(s.visitors, visitors)})` })));
+    text: `${s.visitors.toLocaleString()} (${percent(s.visitors, visitors)})` })),
+    t("visitors"));
   $("dash-funnel-note").textContent = a.funnel.map((s) => `${dashWord(s.step)}: ${s.visitors}`)
     .join(" → ");
   // Counted from indexed contract events, not from what terminals logged.

@@ -83,33 +83,6 @@ function renderTable(reports) {
   $("inbox-empty").hidden = reports.length > 0;
 }
 
-// Bars rather than a line: one report is already worth a chart.
-function drawBars(canvas, values, labels) {
-  // Draw at the size shown, so the labels stay readable on a phone.
-  if (canvas.clientWidth && canvas.width !== canvas.clientWidth) canvas.width = canvas.clientWidth;
-  const ctx = canvas.getContext("2d");
-  const w = canvas.width, h = canvas.height, top = 16, bottom = 18;
-  ctx.clearRect(0, 0, w, h);
-  canvas.dataset.points = String(values.length);
-  if (!values.length) return;
-  const max = Math.max(1, ...values);
-  const slot = (w - 20) / values.length, bar = Math.max(2, slot * 0.7);
-  ctx.font = "12px system-ui, sans-serif";
-  ctx.textAlign = "center";
-  values.forEach((v, i) => {
-    const x = 10 + i * slot + (slot - bar) / 2;
-    const height = (v / max) * (h - top - bottom);
-    ctx.fillStyle = "#0b6bcb";
-    ctx.fillRect(x, h - bottom - height, bar, height);
-    ctx.fillStyle = "#1d2433";
-    ctx.fillText(String(Math.round(v * 1000) / 1000), x + bar / 2, h - bottom - height - 3);
-    if (values.length <= 12) {
-      ctx.fillStyle = "#5b6475";
-      ctx.fillText(labels[i], x + bar / 2, h - 4);
-    }
-  });
-}
-
 function renderChart(reports) {
   const select = $("inbox-indicator");
   const names = new Set();
@@ -123,7 +96,9 @@ function renderChart(reports) {
   const points = reports.slice(0, CHART_BARS).reverse()
     .map((r) => ({ id: r.id, value: scalar(r.indicators[name]) }))
     .filter((p) => p.value !== null && p.value !== undefined);
-  drawBars($("inbox-chart"), points.map((p) => p.value), points.map((p) => "#" + p.id));
+  // Bars rather than a line: one report is already worth a chart.
+  CouponChainCharts.categories($("inbox-chart"), { labels: points.map((p) => "#" + p.id),
+    series: [{ label: indicatorName(name), values: points.map((p) => p.value) }] });
   $("inbox-chart-note").textContent = points.length
     ? t("{indicator} in the last {count} report(s): {values}",
         { indicator: indicatorName(name), count: points.length, values: points.map((p) => p.value).join(", ") })

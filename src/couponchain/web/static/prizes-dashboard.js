@@ -1,12 +1,11 @@
 // A prize campaign's live dashboard (/prizes/{id}): claims by terminal and per
-// minute as canvas charts, stock per prize, pushed by the server-sent events
+// minute as charts (charts.js), stock per prize, pushed by the server-sent events
 // of /v1/prize-campaigns/{id}/live. EventSource cannot send the Authorization
 // header the API needs, so the stream is read with fetch() and parsed here.
 "use strict";
 
 (() => {
 const { show, problemText, cell, signedIn, when } = window.CouponChainPromotions;
-const { drawBars } = window.CouponChainPrizes;
 const MINUTES = 30;
 const dash = { id: null, retryMs: 3000, stopped: false, updates: 0, claimsSeen: null };
 const LATEST = 20;
@@ -30,22 +29,24 @@ function render(s) {
     latestClaims();
   }
   const terminals = s.claims_by_terminal;
-  drawBars($("terminal-chart"), terminals.map((t) => t.claims),
-           terminals.map((x) => x.terminal_name || x.terminal_id || x.terminal.slice(0, 8)));
+  CouponChainCharts.categories($("terminal-chart"), {
+    integer: true, labels: terminals.map((x) => x.terminal_name || x.terminal_id
+                                              || x.terminal.slice(0, 8)),
+    series: [{ label: t("claims"), values: terminals.map((x) => x.claims) }] });
   $("terminal-note").textContent = terminals.length
     ? terminals.map((x) => `${x.terminal_name || x.terminal}: ${x.claims}`).join(" · ")
     : t("No claims yet.");
   const step = s.minute_seconds * 1000;
   const now = Math.floor(Date.parse(s.generated_at) / step) * step;
   const per = new Map(s.claims_per_minute.map((p) => [Date.parse(p.at), p.claims]));
-  const values = [], labels = [];
+  const values = [], times = [];
   for (let i = MINUTES - 1; i >= 0; i--) {
     const at = now - i * step;
     values.push(per.get(at) || 0);
-    labels.push(i % 10 === 0 ? new Date(at).toLocaleTimeString([], { hour: "2-digit",
-                                                                     minute: "2-digit" }) : "");
+    times.push(at / 1000);
   }
-  drawBars($("minute-chart"), values, labels);
+  CouponChainCharts.time($("minute-chart"), {
+    integer: true, x: times, series: [{ label: t("claims per minute"), values }] });
   const recent = values.reduce((a, b) => a + b, 0);
   const params = { count: recent, minutes: MINUTES, when: when(s.generated_at) };
   $("minute-note").textContent = recent === 1

@@ -48,34 +48,7 @@ function isNetworkError(error) {
   return !error.problem && (error instanceof TypeError || !navigator.onLine);
 }
 
-// Vertical bars with a label under each; values are whole numbers.
-function drawBars(canvas, values, labels) {
-  const ctx = canvas.getContext("2d");
-  const w = canvas.width, h = canvas.height, max = Math.max(1, ...values);
-  ctx.clearRect(0, 0, w, h);
-  ctx.font = "12px system-ui, sans-serif";
-  const step = (w - 30) / Math.max(1, values.length);
-  const width = Math.max(1, Math.min(step - 3, 80));  // one bar must not fill the chart
-  values.forEach((v, i) => {
-    const x = 25 + i * step + 1, bar = (v / max) * (h - 40);
-    ctx.fillStyle = "#0b6bcb";
-    ctx.fillRect(x, h - 22 - bar, width, bar);
-    ctx.fillStyle = "#1d2433";
-    if (v) ctx.fillText(String(v), x, h - 26 - bar);
-    if (labels && labels[i]) {
-      ctx.fillStyle = "#5b6475";
-      const room = Math.max(step - 3, 60);  // sparse labels may use their neighbours' room
-      ctx.fillText(labels[i], Math.min(x, w - Math.min(room, ctx.measureText(labels[i]).width) - 2),
-                   h - 6, room);
-    }
-  });
-  ctx.fillStyle = "#5b6475";
-  ctx.fillText(String(max), 4, 12);
-  ctx.fillText("0", 4, h - 22);
-}
-
-window.CouponChainPrizes = { PREFIX, MAX_LIFETIME, CLOCK_SKEW, parseCode, isNetworkError,
-                             drawBars };
+window.CouponChainPrizes = { PREFIX, MAX_LIFETIME, CLOCK_SKEW, parseCode, isNetworkError };
 
 // ------------------------------------------------------------ merchant console
 

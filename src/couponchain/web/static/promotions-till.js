@@ -185,35 +185,20 @@ function renderWriteOffs(rows) {
 }
 
 // Write-offs per minute over the last hour, as bars; the note sums incentives.
-function drawBars(canvas, values) {
-  const ctx = canvas.getContext("2d");
-  const w = canvas.width, h = canvas.height, max = Math.max(1, ...values);
-  ctx.clearRect(0, 0, w, h);
-  const step = (w - 30) / values.length;
-  ctx.fillStyle = "#0b6bcb";
-  values.forEach((v, i) => {
-    const bar = (v / max) * (h - 24);
-    ctx.fillRect(25 + i * step, h - 12 - bar, Math.max(1, step - 2), bar);
-  });
-  ctx.fillStyle = "#5b6475";
-  ctx.fillText(String(max), 4, 12);
-  ctx.fillText("0", 4, h - 12);
-  const caption = t("last {minutes} min", { minutes: values.length });
-  ctx.fillText(caption, w - Math.max(70, ctx.measureText(caption).width + 4), h - 1);
-}
-
 async function drawTimeline() {
   const line = await api("/v1/write-offs/timeline?merchant=" + encodeURIComponent(till.merchant));
   const step = line.minute_seconds * 1000;
   const now = Math.floor(Date.now() / step) * step;
   const per = new Map(line.points.map((p) => [Date.parse(p.at), p]));
-  const values = [];
+  const values = [], times = [];
   let count = 0, incentives = 0n;
   for (let at = now - (CHART_MINUTES - 1) * step; at <= now; at += step) {
     values.push(per.has(at) ? per.get(at).write_offs : 0);
+    times.push(at / 1000);
   }
   for (const p of line.points) { count += p.write_offs; incentives += BigInt(p.incentives); }
-  drawBars($("write-off-chart"), values);
+  CouponChainCharts.time($("write-off-chart"), {
+    integer: true, x: times, series: [{ label: t("write-offs per minute"), values }] });
   $("write-off-chart-note").textContent = count
     ? t("{count} standing write-offs in all, {amount} of incentives charged.",
         { count, amount: ccc(incentives) })

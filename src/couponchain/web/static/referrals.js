@@ -35,43 +35,15 @@ function answered(error) {
   return Boolean(error.problem && error.problem.status);
 }
 
-// Revenue and rebates per batch as side-by-side bars, sized to the canvas's CSS box.
+// Revenue and rebates per batch as side-by-side bars; hovering a batch names both
+// amounts exactly (the bars' heights alone are floating point).
 function drawSales(canvas, batches) {
-  const ratio = window.devicePixelRatio || 1;
-  const width = canvas.clientWidth || 640, height = canvas.clientHeight || 240;
-  canvas.width = Math.round(width * ratio);
-  canvas.height = Math.round(height * ratio);
-  const ctx = canvas.getContext("2d");
-  ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
-  ctx.clearRect(0, 0, width, height);
-  ctx.font = "12px system-ui, sans-serif";
-  const top = 22, bottom = 24, left = 8, right = 8;
-  const plotH = height - top - bottom;
-  const cccOf = (units) => Number(BigInt(units)) / 1e6; // drawing only
-  const max = Math.max(1e-6, ...batches.map((b) => cccOf(b.revenue)));
-  ctx.fillStyle = COLORS.text;
-  ctx.fillText(t("max {amount}", { amount: ccc(batches.reduce(
-    (m, b) => (BigInt(b.revenue) > m ? BigInt(b.revenue) : m), 0n)) }), left, 14);
-  ctx.strokeStyle = COLORS.grid;
-  ctx.beginPath();
-  ctx.moveTo(left, top + plotH + 0.5);
-  ctx.lineTo(width - right, top + plotH + 0.5);
-  ctx.stroke();
-  if (!batches.length) return;
-  const slot = (width - left - right) / batches.length;
-  const bar = Math.max(4, Math.min(48, slot * 0.32));
-  batches.forEach((b, i) => {
-    const x = left + slot * i + slot / 2;
-    for (const [k, dx] of [["revenue", -bar - 2], ["rebates", 2]]) {
-      const h = (cccOf(b[k]) / max) * plotH;
-      ctx.fillStyle = COLORS[k];
-      ctx.fillRect(x + dx, top + plotH - h, bar, Math.max(h, BigInt(b[k]) > 0n ? 1 : 0));
-    }
-    ctx.fillStyle = COLORS.text;
-    ctx.textAlign = "center";
-    ctx.fillText(t("Batch {batch}", { batch: b.batch }), x, height - 6);
-    ctx.textAlign = "start";
-  });
+  const drawn = (k) => batches.map((b) => Number(BigInt(b[k])) / 1e6); // drawing only
+  const names = { revenue: t("revenue"), rebates: t("rebates") };
+  CouponChainCharts.categories(canvas, {
+    labels: batches.map((b) => t("Batch {batch}", { batch: b.batch })),
+    series: ["revenue", "rebates"].map((k) => ({
+      label: names[k], values: drawn(k), colour: COLORS[k], text: batches.map((b) => ccc(b[k])) })) });
 }
 
 // ---------------------------------------------------------------- console
@@ -292,14 +264,6 @@ async function startConsole() {
   cons.maxShare = Number($("ref-console").dataset.maxShareBps);
   setUpProductForm();
   setUpBatchControls();
-  let width = 0;
-  window.addEventListener("resize", () => {
-    const d = cons.shown && JSON.parse(cons.shown)[0];
-    if (d && $("sales-chart").clientWidth !== width) {
-      width = $("sales-chart").clientWidth;
-      drawSales($("sales-chart"), d.batches);
-    }
-  });
   const loop = async () => {
     try {
       await refreshProducts();
