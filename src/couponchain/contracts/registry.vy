@@ -8,7 +8,7 @@
 
         ```
         registry.register_batch([m], [ROLE_MERCHANT], [empty(address)])   # platform
-        registry.register_batch([t], [ROLE_TERMINAL], [m])                # platform or m
+        registry.register_batch([t], [ROLE_TERMINAL], [m])                # m only
         registry.register_batch([c], [ROLE_CONSUMER], [empty(address)])   # platform or any merchant
         registry.suspend(t, "till lost")   # m; `reinstate(t, ...)` undoes it
         registry.unbind(t, "till retired") # m; for good: the key never acts again
@@ -28,16 +28,17 @@
         the registry's own reason, including where the capability compares
         the caller with a merchant it stored (no registry call otherwise).
 
-        Authority. The platform registers merchants, suspends and reinstates
-        them, pauses and unpauses capabilities, and proposes its successor;
-        each of these logs an event anyone can read, with a reason where one
-        applies. Only a terminal's own merchant suspends, reinstates or
-        unbinds it. Platform ownership moves in two steps: the current
-        platform proposes, the proposed account accepts.
-@custom:security The platform may still register terminals for any merchant
-                 (issue 23 keeps that hole open for the self-custody work);
-                 a merchant sees them in its `ParticipantRegistered` events and
-                 can suspend or unbind them.
+        Authority. The platform registers merchants and consumers, suspends
+        and reinstates merchants, pauses and unpauses capabilities, and
+        proposes its successor; each of these logs an event anyone can read,
+        with a reason where one applies. Only a terminal's own merchant
+        registers, suspends, reinstates or unbinds it. Platform ownership
+        moves in two steps: the current platform proposes, the proposed
+        account accepts.
+@custom:security No one but a merchant binds a terminal to it: a stolen
+                 platform key cannot put a till of its own into a merchant's
+                 name (it can still suspend the merchant, which is an event
+                 with a reason anyone can read).
 """
 
 from interfaces import IRegistry
@@ -234,9 +235,10 @@ def register_batch(
 ):
     """
     @dev Registers many participants in one transaction; all or nothing.
-         The platform registers merchants, terminals and consumers; a merchant
-         registers its own terminals and consumers. Terminals are bound to
-         active merchants only; a suspended merchant registers no one.
+         The platform registers merchants and consumers; a merchant registers
+         its own terminals (only it: not the platform) and consumers.
+         Terminals are bound to active merchants only; a suspended merchant
+         registers no one.
     @param accounts The new participants' chain accounts (unregistered, non-zero).
     @param roles Their roles, one per account.
     @param merchants For terminals, the bound merchant; empty(address) otherwise.
@@ -436,9 +438,9 @@ def _register(account: address, role: uint8, merchant: address):
     elif role == ROLE_TERMINAL:
         assert self._role[merchant] == ROLE_MERCHANT, "registry: unknown merchant"
         assert self._status[merchant] == STATUS_ACTIVE, "registry: merchant suspended"
-        assert caller_role == ROLE_PLATFORM or msg.sender == merchant, (
-            "registry: caller may not register terminals of this merchant"
-        )
+        # Only the merchant itself binds a terminal to it: the platform key
+        # must not be able to act for a merchant through a till of its own.
+        assert msg.sender == merchant, "registry: only the merchant registers its terminals"
         self._merchant_of[account] = merchant
     elif role == ROLE_CONSUMER:
         assert caller_role == ROLE_PLATFORM or caller_role == ROLE_MERCHANT, (
