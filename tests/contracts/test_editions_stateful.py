@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import initialize, invariant, rule
 from vyper.compiler.output import build_layout_output
 
-from conftest import ContractMachine, ZERO, deployer, quiet, register_all
+from conftest import ZERO, ContractMachine, deployer, quiet, register_all
 from couponchain.domain.edition_slots import (
     CouponStatus,
     coupon_id_of,

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import invariant, precondition, rule
 from storage_reader import StorageReader, as_word, as_words
 
-from conftest import ContractMachine, ZERO, deployer, quiet, register_all
+from conftest import ZERO, ContractMachine, deployer, quiet, register_all
 from couponchain.domain.roles import Role
 
 # name -> (role, merchant it acts for)
