@@ -1,0 +1,179 @@
+"""Carrying a deployment over to changed contracts (`couponchain migrate`, issue 23).
+
+When a contract's runtime code changed since it was deployed, a start refuses
+(`deploy.check_unchanged`); a migration instead deploys the whole set anew (every
+capability names the registry, so a new registry means new capabilities), has
+the new contracts read the state of the old ones on chain, and records the old
+deployment as retired and the new one with the next version.
+
+Carried over: the registry's participants (roles, and each terminal's merchant,
+read from the old registry), and limited editions (every edition and every sold
+coupon with its owner, status, channel and sale time, read from the old editions
+contract; the contract refuses to finish while one is missing). Not carried over
+yet: the token's balances, promotion rounds and coupons, prize campaigns,
+referral products and holdings, marketing rules and anchors. A deployment whose
+other capabilities hold anything on chain is therefore refused, with one line
+naming what would be lost, before anything is sent.
+
+Every write goes through the gateway with a key derived from the step, so a
+migration interrupted by a crash is resumed by running it again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+from eth_utils import to_checksum_address
+from sqlalchemy import func, select
+
+from couponchain.chain import contracts
+from couponchain.chain.gateway import Call, Gateway
+from couponchain.domain.roles import Role
+from couponchain.errors import ConfigurationError
+from couponchain.store.models import ChainEvent, Deployment, RetiredDeployment
+
+log = logging.getLogger(__name__)
+
+#: Capabilities whose state a migration carries over (the rest must be empty).
+CARRIED = ("registry", "editions")
+#: Items per transaction: participants and coupons cost about 30,000 gas each to
+#: carry over, an edition (its strings included) about 300,000.
+PARTICIPANTS_PER_TX = 200
+EDITIONS_PER_TX = 20
+COUPONS_PER_TX = 200
+
+
+async def migrate(gateway: Gateway, platform: LocalAccount, rows: dict[str, Deployment],
+                  plan: Sequence[tuple[str, Any]]) -> dict[str, str]:
+    """Deploy `plan` (deploy.CONTRACTS) anew, carry the registry and editions over
+    from `rows` (the deployment now recorded) and record the new deployment.
+
+    Returns the new addresses by name.
+    """
+    chain = gateway.chain_id
+    await _refuse_uncarried_state(gateway, rows)
+    version = max(row.version for row in rows.values()) + 1
+    step = _Steps(gateway, platform, f"migrate:{chain}:v{version}")
+    addresses: dict[str, str] = {}
+    for name, constructor_args in plan:
+        code = contracts.load(name)
+        deployed = await step.send(name, Call(
+            name, "constructor", init_code=code.deploy_data(*constructor_args(addresses)),
+            kind=f"deploy {name} v{version}"), "deploy")
+        if not deployed.contract_address:
+            raise ConfigurationError(f"deploying {name} v{version} created no contract")
+        address = str(to_checksum_address(deployed.contract_address))
+        addresses[name] = address
+        staged = f"{name}.v{version}"  # the old contract keeps its name until the end
+        gateway.register_contract(staged, address, code)
+        if name == "registry":
+            await _carry_participants(gateway, step, staged, rows["registry"].address)
+        elif name == "editions":
+            await _carry_editions(gateway, step, staged, rows["editions"].address)
+        step.txs[name] = deployed.tx_hash
+    retired_at = await gateway.rpc.call("eth_blockNumber")
+    async with gateway.db.transaction() as s:
+        for name, address in addresses.items():
+            row = rows[name]
+            s.add(RetiredDeployment(
+                chain_id=chain, name=name, version=row.version, address=row.address,
+                code_hash=row.code_hash, replaced_by=address,
+                retired_at_block=int(retired_at, 16)))
+            current = await s.get(Deployment, (chain, name))
+            assert current is not None
+            code = contracts.load(name)
+            current.address, current.version = address, version
+            current.source_hash, current.code_hash = code.source_hash, code.code_hash
+            current.tx_hash = step.txs[name]
+    for name, address in addresses.items():
+        gateway.register_contract(name, address, contracts.load(name))
+    log.info("migrated to version %d: %s", version,
+             ", ".join(f"{n} {rows[n].address} -> {a}" for n, a in addresses.items()))
+    return addresses
+
+
+class _Steps:
+    """Sends the migration's writes as the platform, each under a key of its own."""
+
+    def __init__(self, gateway: Gateway, platform: LocalAccount, prefix: str) -> None:
+        self.gateway, self.platform, self.prefix = gateway, platform, prefix
+        self.txs: dict[str, str] = {}
+
+    async def send(self, name: str, call: Call, what: str) -> Any:
+        return await self.gateway.submit(self.platform, call, op_key=f"{self.prefix}:{name}:{what}")
+
+
+async def _refuse_uncarried_state(gateway: Gateway, rows: dict[str, Deployment]) -> None:
+    """Refuse, before anything is sent, when a capability not carried over holds state:
+    any event of it beyond its deployment's own."""
+    async with gateway.db.session() as s:
+        for name, row in rows.items():
+            if name in CARRIED:
+                continue
+            count = (await s.execute(select(func.count()).select_from(ChainEvent).where(
+                ChainEvent.contract == name, ChainEvent.tx_hash != row.tx_hash))).scalar_one()
+            if count:
+                raise ConfigurationError(
+                    f"couponchain migrate carries participants and limited editions over, not "
+                    f"yet {name}, which has {count} events on chain: nothing was changed; "
+                    "keep the contracts of this deployment or start on a new data directory")
+
+
+async def _views(gateway: Gateway, name: str, address: str, function: str,
+                 args: Sequence[tuple[Any, ...]]) -> list[Any]:
+    """`function(*a)` of the contract at `address` for each `a`, read from the chain
+    (the views used are the same in every release), in batched requests."""
+    code = contracts.load(name)
+    out: list[Any] = []
+    for i in range(0, len(args), 500):
+        replies = await gateway.rpc.batch([
+            ("eth_call", [{"to": address, "data": "0x" + code.encode_call(function, *a).hex()},
+                          "latest"]) for a in args[i:i + 500]], strict=True)
+        out.extend(code.decode_result(function, bytes.fromhex(str(r).removeprefix("0x")))
+                   for r in replies)
+    return out
+
+
+async def _carry_participants(gateway: Gateway, step: _Steps, registry: str, old: str) -> None:
+    """Every account the old registry ever registered (its own logs), carried over
+    when the old registry gives it a role now; merchants first."""
+    code = contracts.load("registry")
+    topic = next(t for t, e in code.events.items() if e.name == "ParticipantRegistered")
+    logs = await gateway.rpc.call("eth_getLogs", {
+        "address": old, "fromBlock": "0x0", "toBlock": "latest", "topics": ["0x" + topic.hex()]})
+    accounts = list(dict.fromkeys(
+        to_checksum_address("0x" + entry["topics"][1][-40:]) for entry in logs))
+    roles = await _views(gateway, "registry", old, "role_of", [(a,) for a in accounts])
+    order = {int(Role.MERCHANT): 0, int(Role.TERMINAL): 1, int(Role.CONSUMER): 2}
+    carried = sorted((order[r], n, a) for n, (a, r) in enumerate(zip(accounts, roles,
+                                                                      strict=True)) if r in order)
+    active = [a for _, _, a in carried]
+    log.info("migration: %d participants to carry over, %d without a role now (suspended, "
+             "unbound, or the platform)", len(active), len(accounts) - len(active))
+    await step.send(registry, Call(registry, "begin_migration", (old,)), "begin")
+    for i in range(0, len(active), PARTICIPANTS_PER_TX):
+        await step.send(registry, Call(registry, "import_participants",
+                                       (active[i:i + PARTICIPANTS_PER_TX],)), f"import:{i}")
+    await step.send(registry, Call(registry, "finish_migration"), "finish")
+
+
+async def _carry_editions(gateway: Gateway, step: _Steps, editions: str, old: str) -> None:
+    """Every edition of the old contract, then every coupon they sold (serials 1 to
+    `sold` of each), all read from the chain."""
+    [count] = await _views(gateway, "editions", old, "edition_count", [()])
+    found = await _views(gateway, "editions", old, "edition",
+                         [(e,) for e in range(1, count + 1)])
+    coupon_ids = [(e << 32) | serial for e, record in enumerate(found, start=1)
+                  for serial in range(1, record[2] + 1)]  # record[2]: sold
+    await step.send(editions, Call(editions, "begin_migration", (old,)), "begin")
+    for first in range(0, count, EDITIONS_PER_TX):
+        await step.send(editions, Call(editions, "import_editions",
+                                       (min(EDITIONS_PER_TX, count - first),)),
+                        f"editions:{first}")
+    for i in range(0, len(coupon_ids), COUPONS_PER_TX):
+        await step.send(editions, Call(editions, "import_coupons",
+                                       (coupon_ids[i:i + COUPONS_PER_TX],)), f"coupons:{i}")
+    await step.send(editions, Call(editions, "finish_migration"), "finish")
