@@ -109,7 +109,8 @@ async def test_migrate_carries_participants_editions_and_coupons_over(
             assert redeemed["coupon"]["status"] == "redeemed"
             # sells after the last serial,
             sale = _ok(await client.post(f"/v1/editions/{world['edition']['id']}/sales",
-                                         headers=_auth(till), json={"buyer": bob["id"]}))
+                                         headers=_auth(till),
+                                         json={"buyer": bob["id"], "order_ref": "POS-4"}))
             assert sale["coupon"]["serial"] == "LATTE-000004"
             # and the new registry keeps today's rule: terminals by their merchant only.
             refused = await client.post("/v1/terminals", json={"name": "Rogue"}, headers=ADMIN)
@@ -124,3 +125,34 @@ async def test_migrate_carries_participants_editions_and_coupons_over(
         assert restarted.addresses == new
     finally:
         await restarted.stop()
+
+
+async def test_migrate_refuses_state_it_cannot_carry_before_sending_anything(
+    sources: Path, tmp_path: Path, database_url: str, node_url: str  # noqa: F811
+) -> None:
+    settings = make_settings(tmp_path, database_url, node_url)
+    runtime = Runtime(settings)
+    await runtime.start()
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(
+                app=create_app(runtime, manage_runtime=False)), base_url="http://test") as client:
+            shop = _ok(await client.post("/v1/merchants", json={"name": "Cafe"}, headers=ADMIN))
+            _ok(await client.post("/v1/credits", json={"to": shop["id"], "amount": 5_000_000},
+                                  headers=ADMIN))  # token balances: not carried over yet
+        old = dict(runtime.addresses)
+        head = int(await runtime.rpc.call("eth_blockNumber"), 16)
+    finally:
+        await runtime.stop()
+    _edit(sources / "editions.vy", '"editions: empty batch"', '"editions: no coupons"')
+    runtime = Runtime(settings)
+    runtime.migrate_contracts = True
+    try:
+        with pytest.raises(ConfigurationError, match=r"not yet token, which has \d+ events? "):
+            await runtime.start()
+        assert int(await runtime.rpc.call("eth_blockNumber"), 16) == head, "nothing sent"
+        async with runtime.db.session() as s:
+            rows = {d.name: (d.address, d.version) for d in (await s.execute(
+                select(Deployment))).scalars()}
+        assert rows == {name: (address, 1) for name, address in old.items()}
+    finally:
+        await runtime.stop()

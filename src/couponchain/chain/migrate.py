@@ -27,13 +27,12 @@ from typing import Any
 
 from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
-from sqlalchemy import func, select
 
 from couponchain.chain import contracts
 from couponchain.chain.gateway import Call, Gateway
 from couponchain.domain.roles import Role
 from couponchain.errors import ConfigurationError
-from couponchain.store.models import ChainEvent, Deployment, RetiredDeployment
+from couponchain.store.models import Deployment, RetiredDeployment
 
 log = logging.getLogger(__name__)
 
@@ -108,18 +107,20 @@ class _Steps:
 
 async def _refuse_uncarried_state(gateway: Gateway, rows: dict[str, Deployment]) -> None:
     """Refuse, before anything is sent, when a capability not carried over holds state:
-    any event of it beyond its deployment's own."""
-    async with gateway.db.session() as s:
-        for name, row in rows.items():
-            if name in CARRIED:
-                continue
-            count = (await s.execute(select(func.count()).select_from(ChainEvent).where(
-                ChainEvent.contract == name, ChainEvent.tx_hash != row.tx_hash))).scalar_one()
-            if count:
-                raise ConfigurationError(
-                    f"couponchain migrate carries participants and limited editions over, not "
-                    f"yet {name}, which has {count} events on chain: nothing was changed; "
-                    "keep the contracts of this deployment or start on a new data directory")
+    any log of it on chain beyond its deployment's own (read from the node, not the
+    read models, which may lag)."""
+    for name, row in rows.items():
+        if name in CARRIED:
+            continue
+        logs = await gateway.rpc.call("eth_getLogs", {
+            "address": row.address, "fromBlock": "0x0", "toBlock": "latest"})
+        count = sum(1 for entry in logs if entry["transactionHash"] != row.tx_hash)
+        if count:
+            raise ConfigurationError(
+                f"couponchain migrate carries participants and limited editions over, not "
+                f"yet {name}, which has {count} event{'s' if count != 1 else ''} on chain: "
+                "nothing was changed; keep the contracts of this deployment or start on a "
+                "new data directory")
 
 
 async def _views(gateway: Gateway, name: str, address: str, function: str,
