@@ -52,11 +52,21 @@ async def _populate(client: httpx.AsyncClient) -> dict[str, Any]:
                           headers=_auth(ann)))
     _ok(await client.post("/v1/coupons/LATTE-000001/redeem", headers=_auth(till)))
     _ok(await client.post("/v1/coupons/LATTE-000002/void", headers=_auth(shop)))
-    return {"shop": shop, "till": till, "ann": ann, "bob": bob, "edition": edition}
+    campaign = _ok(await client.post("/v1/prize-campaigns", headers=_auth(shop), json={
+        "title": "Spring draw", "prizes": [{"name": "Mug", "quantity": 5},
+                                           {"name": "Tote", "quantity": 1}],
+        "terminals": [till["id"]], "ends_at": time.strftime(
+            "%Y-%m-%dT%H:%M:%SZ", time.gmtime(now + 3600)), "per_consumer_limit": 2}))
+    _ok(await client.post(f"/v1/prize-campaigns/{campaign['id']}/awards", headers=_auth(shop),
+                          json={"awards": [{"consumer": ann["id"], "prize_index": 0},
+                                           {"consumer": bob["id"], "prize_index": 1}]}))
+    return {"shop": shop, "till": till, "ann": ann, "bob": bob, "edition": edition,
+            "campaign": campaign}
 
 
-async def _view(runtime: Runtime, address: str, function: str, *args: Any) -> str:
-    code = contracts.load("editions")
+async def _view(runtime: Runtime, address: str, function: str, *args: Any,
+                contract: str = "editions") -> str:
+    code = contracts.load(contract)
     data = "0x" + code.encode_call(function, *args).hex()
     return str(await runtime.rpc.call("eth_call", {"to": address, "data": data}, "latest"))
 
@@ -75,6 +85,10 @@ async def test_migrate_carries_participants_editions_and_coupons_over(
         coupon_ids = [(1 << 32) | serial for serial in (1, 2, 3)]
         before = [await _view(runtime, old["editions"], "edition", 1)] + [
             await _view(runtime, old["editions"], "coupon", c) for c in coupon_ids]
+        prize_views = [("campaign", 1), ("prize", 1, 0), ("prize", 1, 1), ("award_of", 1),
+                       ("award_of", 2), ("terminal_eligible", 1, world["till"]["address"])]
+        prizes_before = [await _view(runtime, old["prizes"], *v, contract="prizes")
+                         for v in prize_views]
     finally:
         await runtime.stop()
 
@@ -91,6 +105,16 @@ async def test_migrate_carries_participants_editions_and_coupons_over(
         after = [await _view(runtime, new["editions"], "edition", 1)] + [
             await _view(runtime, new["editions"], "coupon", c) for c in coupon_ids]
         assert after == before, "editions and coupons carried over as they were"
+        assert [await _view(runtime, new["prizes"], *v, contract="prizes")
+                for v in prize_views] == prizes_before, "the campaign and its awards too"
+        # The old capabilities were paused in the old registry before the copy: they
+        # refuse every write from then on, and the pause is a public event.
+        registry = contracts.load("registry")
+        for name in ("editions", "promotions", "prizes", "referrals", "marketing"):
+            data = "0x" + registry.encode_call("paused", old[name]).hex()
+            answer = await runtime.rpc.call("eth_call", {"to": old["registry"], "data": data},
+                                            "latest")
+            assert int(answer, 16) == 1, name
         async with runtime.db.session() as s:
             rows = {d.name: d for d in (await s.execute(select(Deployment))).scalars()}
             retired = {r.name: r for r in (await s.execute(select(RetiredDeployment))).scalars()}
@@ -112,6 +136,11 @@ async def test_migrate_carries_participants_editions_and_coupons_over(
                                          headers=_auth(till),
                                          json={"buyer": bob["id"], "order_ref": "POS-4"}))
             assert sale["coupon"]["serial"] == "LATTE-000004"
+            # and the merchant awards on after the last award id,
+            more = _ok(await client.post(
+                f"/v1/prize-campaigns/{world['campaign']['id']}/awards", headers=_auth(shop),
+                json={"awards": [{"consumer": bob["id"], "prize_index": 0}]}))
+            assert [a["id"] for a in more["awards"]] == [3]
             # and the new registry keeps today's rule: terminals by their merchant only.
             refused = await client.post("/v1/terminals", json={"name": "Rogue"}, headers=ADMIN)
             assert refused.status_code == 403

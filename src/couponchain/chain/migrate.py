@@ -7,11 +7,12 @@ the new contracts read the state of the old ones on chain, and records the old
 deployment as retired and the new one with the next version.
 
 Carried over: the registry's participants (roles, and each terminal's merchant,
-read from the old registry), and limited editions (every edition and every sold
-coupon with its owner, status, channel and sale time, read from the old editions
-contract; the contract refuses to finish while one is missing). Not carried over
-yet: the token's balances, promotion rounds and coupons, prize campaigns,
-referral products and holdings, marketing rules and anchors. A deployment whose
+read from the old registry); limited editions (every edition and every sold
+coupon with its owner, status, channel and sale time; the contract refuses to
+finish while one is missing); prize campaigns (prizes and counters, listed
+terminals, awards with their status, winners' claim counts). Not carried over
+yet: the token's balances, promotion rounds and coupons, referral products and
+holdings, marketing rules and anchors. A deployment whose
 other capabilities hold anything on chain is therefore refused, with one line
 naming what would be lost, before anything is sent.
 
@@ -30,6 +31,7 @@ from eth_utils import to_checksum_address
 
 from couponchain.chain import contracts
 from couponchain.chain.gateway import Call, Gateway
+from couponchain.chain.rpc import RpcError
 from couponchain.domain.roles import Role
 from couponchain.errors import ConfigurationError
 from couponchain.store.models import Deployment, RetiredDeployment
@@ -37,12 +39,17 @@ from couponchain.store.models import Deployment, RetiredDeployment
 log = logging.getLogger(__name__)
 
 #: Capabilities whose state a migration carries over (the rest must be empty).
-CARRIED = ("registry", "editions")
+CARRIED = ("registry", "editions", "prizes")
 #: Items per transaction: participants and coupons cost about 30,000 gas each to
 #: carry over, an edition (its strings included) about 300,000.
 PARTICIPANTS_PER_TX = 200
 EDITIONS_PER_TX = 20
 COUPONS_PER_TX = 200
+#: A campaign (up to 16 prizes with their names) costs up to about 900,000 gas, an
+#: award about 55,000.
+CAMPAIGNS_PER_TX = 10
+AWARDS_PER_TX = 100
+TERMINALS_PER_TX = 64
 
 
 async def migrate(gateway: Gateway, platform: LocalAccount, rows: dict[str, Deployment],
@@ -56,6 +63,7 @@ async def migrate(gateway: Gateway, platform: LocalAccount, rows: dict[str, Depl
     await _refuse_uncarried_state(gateway, rows)
     version = max(row.version for row in rows.values()) + 1
     step = _Steps(gateway, platform, f"migrate:{chain}:v{version}")
+    await _freeze_old(gateway, step, rows, version)
     addresses: dict[str, str] = {}
     for name, constructor_args in plan:
         code = contracts.load(name)
@@ -72,6 +80,8 @@ async def migrate(gateway: Gateway, platform: LocalAccount, rows: dict[str, Depl
             await _carry_participants(gateway, step, staged, rows["registry"].address)
         elif name == "editions":
             await _carry_editions(gateway, step, staged, rows["editions"].address)
+        elif name == "prizes":
+            await _carry_prizes(gateway, step, staged, rows["prizes"].address)
         step.txs[name] = deployed.tx_hash
     retired_at = await gateway.rpc.call("eth_blockNumber")
     async with gateway.db.transaction() as s:
@@ -100,9 +110,36 @@ class _Steps:
     def __init__(self, gateway: Gateway, platform: LocalAccount, prefix: str) -> None:
         self.gateway, self.platform, self.prefix = gateway, platform, prefix
         self.txs: dict[str, str] = {}
+        #: The terminals carried over, by the merchant they are bound to.
+        self.terminals: dict[str, list[str]] = {}
 
     async def send(self, name: str, call: Call, what: str) -> Any:
         return await self.gateway.submit(self.platform, call, op_key=f"{self.prefix}:{name}:{what}")
+
+
+async def _freeze_old(gateway: Gateway, step: _Steps, rows: dict[str, Deployment],
+                      version: int) -> None:
+    """Pause every old capability in the old registry before anything is read from
+    it, so nothing changes behind the copy and the old contracts refuse every write
+    from then on (`CapabilityPaused`, public, with the reason). A registry of a
+    release without pauses (1feec7f) cannot be asked: its retirement is the new
+    contracts' `MigrationStarted` events naming it."""
+    registry = rows["registry"].address
+    try:
+        [paused] = await _views(gateway, "registry", registry, "paused",
+                                [(rows["editions"].address,)])
+    except RpcError:  # the call reverts: no `paused` view, a release without pauses
+        log.info("migration: the old registry %s cannot pause its capabilities", registry)
+        return
+    del paused
+    for name, row in rows.items():
+        if name in ("registry", "token"):  # the token has no pause switch
+            continue
+        [paused] = await _views(gateway, "registry", registry, "paused", [(row.address,)])
+        if not paused:
+            await step.send("registry", Call("registry", "pause", (
+                row.address, f"retired: migrating to deployment version {version}")),
+                f"retire:{name}")
 
 
 async def _refuse_uncarried_state(gateway: Gateway, rows: dict[str, Deployment]) -> None:
@@ -117,8 +154,9 @@ async def _refuse_uncarried_state(gateway: Gateway, rows: dict[str, Deployment])
         count = sum(1 for entry in logs if entry["transactionHash"] != row.tx_hash)
         if count:
             raise ConfigurationError(
-                f"couponchain migrate carries participants and limited editions over, not "
-                f"yet {name}, which has {count} event{'s' if count != 1 else ''} on chain: "
+                "couponchain migrate carries participants, limited editions and prize "
+                f"campaigns over, not yet {name}, which has {count} "
+                f"event{'s' if count != 1 else ''} on chain: "
                 "nothing was changed; keep the contracts of this deployment or start on a "
                 "new data directory")
 
@@ -152,6 +190,10 @@ async def _carry_participants(gateway: Gateway, step: _Steps, registry: str, old
     carried = sorted((order[r], n, a) for n, (a, r) in enumerate(zip(accounts, roles,
                                                                       strict=True)) if r in order)
     active = [a for _, _, a in carried]
+    terminals = [a for o, _, a in carried if o == order[int(Role.TERMINAL)]]
+    merchants = await _views(gateway, "registry", old, "merchant_of", [(t,) for t in terminals])
+    for terminal, merchant in zip(terminals, merchants, strict=True):
+        step.terminals.setdefault(str(to_checksum_address(merchant)), []).append(terminal)
     log.info("migration: %d participants to carry over, %d without a role now (suspended, "
              "unbound, or the platform)", len(active), len(accounts) - len(active))
     await step.send(registry, Call(registry, "begin_migration", (old,)), "begin")
@@ -178,3 +220,30 @@ async def _carry_editions(gateway: Gateway, step: _Steps, editions: str, old: st
         await step.send(editions, Call(editions, "import_coupons",
                                        (coupon_ids[i:i + COUPONS_PER_TX],)), f"coupons:{i}")
     await step.send(editions, Call(editions, "finish_migration"), "finish")
+
+
+async def _carry_prizes(gateway: Gateway, step: _Steps, prizes: str, old: str) -> None:
+    """Every campaign, the terminals each lists (every carried terminal of its
+    merchant is asked), then every award, all read from the chain."""
+    [campaigns] = await _views(gateway, "prizes", old, "campaign_count", [()])
+    [awards] = await _views(gateway, "prizes", old, "award_count", [()])
+    found = await _views(gateway, "prizes", old, "campaign",
+                         [(c,) for c in range(1, campaigns + 1)])
+    await step.send(prizes, Call(prizes, "begin_migration", (old,)), "begin")
+    for first in range(0, campaigns, CAMPAIGNS_PER_TX):
+        await step.send(prizes, Call(prizes, "import_campaigns",
+                                     (min(CAMPAIGNS_PER_TX, campaigns - first),)),
+                        f"campaigns:{first}")
+    for campaign_id, campaign in enumerate(found, start=1):
+        merchant, all_terminals = str(to_checksum_address(campaign[0])), campaign[5]
+        candidates = [] if all_terminals else step.terminals.get(merchant, [])
+        eligible = await _views(gateway, "prizes", old, "terminal_eligible",
+                                [(campaign_id, t) for t in candidates])
+        listed = [t for t, ok in zip(candidates, eligible, strict=True) if ok]
+        for i in range(0, len(listed), TERMINALS_PER_TX):
+            await step.send(prizes, Call(prizes, "import_terminals", (
+                campaign_id, listed[i:i + TERMINALS_PER_TX])), f"terminals:{campaign_id}:{i}")
+    for first in range(0, awards, AWARDS_PER_TX):
+        await step.send(prizes, Call(prizes, "import_awards",
+                                     (min(AWARDS_PER_TX, awards - first),)), f"awards:{first}")
+    await step.send(prizes, Call(prizes, "finish_migration"), "finish")

@@ -18,7 +18,7 @@ def migrate(data_dir: Path | None) -> None:
     """Move this deployment to the contracts of this version of CouponChain.
 
     When a contract's code changed since it was deployed, deploys the whole set
-    anew, carries participants and limited editions over (read by the new
+    anew, carries participants, limited editions and prize campaigns over (read by the new
     contracts from the old ones) and records the old contracts as retired. A
     deployment whose other capabilities hold state is refused before anything
     is sent. Run it again after an interruption; nothing is done twice.
