@@ -97,8 +97,8 @@ async def run(args: argparse.Namespace) -> None:
         try:
             platform = runtime.platform.caller
             merchant = await runtime.participants.create(platform, Role.MERCHANT, "Bench Shop")
-            terminal = await runtime.participants.create(platform, Role.TERMINAL, "Bench Till",
-                                                         merchant_id=merchant["id"])
+            owner = await runtime.participants.caller(merchant["id"])  # its terminals' registrar
+            terminal = await runtime.participants.create(owner, Role.TERMINAL, "Bench Till")
             till = await runtime.participants.authenticate(terminal["api_key"])
             number = views.merchant_number(merchant["address"])
             stream = demo_batches(number, args.records, days=args.days, end=end,

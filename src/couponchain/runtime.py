@@ -72,6 +72,9 @@ class Runtime:
         self, settings: Settings, replay_progress: Callable[[int, int], None] | None = None
     ) -> None:
         self.settings = settings
+        #: Set by `couponchain migrate`: changed contracts are deployed anew with
+        #: their state carried over instead of stopping the start.
+        self.migrate_contracts = False
         #: Told (done, total) while the journal is replayed into the node.
         self.replay_progress = replay_progress
         self.vault = KeyVault(settings.master_secret)
@@ -136,7 +139,7 @@ class Runtime:
         )
         self.platform = PlatformIdentity(caller, api_key)
         self.addresses = await ensure_deployed(
-            self.gateway, await self.participants.signer(caller.id)
+            self.gateway, await self.participants.signer(caller.id), self.migrate_contracts
         )
         prizes = self.addresses["prizes"]
         self.prizes.use_code_key(await self.secrets.value(

@@ -134,18 +134,33 @@ def consumer() -> str:
     return boa.env.generate_address("consumer")
 
 
+def register_all(registry, platform, accounts, roles, merchants) -> None:
+    """Register participants as the registry wants them registered: the
+    platform its merchants and consumers (in one batch, in the given order),
+    then each merchant its own terminals (the platform may not)."""
+    own = [i for i, role in enumerate(roles) if role != Role.TERMINAL]
+    with boa.env.prank(platform):
+        registry.register_batch([accounts[i] for i in own], [roles[i] for i in own],
+                                [merchants[i] for i in own])
+    tills: dict[str, list[str]] = {}
+    for account, role, bound in zip(accounts, roles, merchants, strict=True):
+        if role == Role.TERMINAL:
+            tills.setdefault(bound, []).append(account)
+    for bound, terminals in tills.items():
+        with boa.env.prank(bound):
+            registry.register_batch(terminals, [Role.TERMINAL] * len(terminals),
+                                    [bound] * len(terminals))
+
+
 @pytest.fixture
 def registry(platform, merchant, other_merchant, terminal, consumer):
     """A registry deployed by the platform with two merchants, a terminal of
-    `merchant` and a consumer already registered."""
+    `merchant` (registered by `merchant`) and a consumer already registered."""
     with boa.env.prank(platform):
         reg = deployer("registry").deploy()
-        reg.register_batch(
-            [merchant, other_merchant, terminal, consumer],
-            [Role.MERCHANT, Role.MERCHANT, Role.TERMINAL, Role.CONSUMER],
-            [ZERO, ZERO, merchant,
-             ZERO],
-        )
+    register_all(reg, platform, [merchant, other_merchant, terminal, consumer],
+                 [Role.MERCHANT, Role.MERCHANT, Role.TERMINAL, Role.CONSUMER],
+                 [ZERO, ZERO, merchant, ZERO])
     return reg
 
 

@@ -15,7 +15,7 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
 
-from conftest import deployer, quiet
+from conftest import deployer, quiet, register_all
 from couponchain.domain import prize_claim_consent as claim_consent
 from couponchain.domain.roles import Role
 
@@ -133,7 +133,8 @@ def build_world(platform, merchant, other_merchant, terminal, consumers: int = 4
     people = [account.address for account in keyed]
     with boa.env.prank(platform):
         registry = deployer("registry").deploy()
-        registry.register_batch(
+        register_all(
+            registry, platform,
             [merchant, other_merchant, terminal, second, other, *people],
             [Role.MERCHANT, Role.MERCHANT, Role.TERMINAL, Role.TERMINAL, Role.TERMINAL]
             + [Role.CONSUMER] * consumers,

@@ -15,7 +15,7 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
 
-from conftest import deployer
+from conftest import deployer, register_all
 from couponchain.domain import consent as consent_rules
 from couponchain.domain.roles import Role
 from couponchain.domain.splits import MAX_ORDER_AMOUNT, Shares
@@ -170,7 +170,8 @@ def build_world(platform, merchant, other_merchant, terminal, holders=6) -> Worl
     accounts = keyed_consumers(holders)
     with boa.env.prank(platform):
         registry = deployer("registry").deploy()
-        registry.register_batch(
+        register_all(
+            registry, platform,
             [merchant, other_merchant, terminal],
             [Role.MERCHANT, Role.MERCHANT, Role.TERMINAL],
             [ZERO, ZERO, merchant],

@@ -15,7 +15,7 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
 from promotions_setup import erc20_deployer
 
-from conftest import deployer
+from conftest import deployer, register_all
 from couponchain.domain import links
 from couponchain.domain.roles import Role
 
@@ -136,7 +136,8 @@ def build_world(platform, merchant, other_merchant, terminal, consumers=6) -> Wo
     accounts = keyed_consumers(consumers)
     with boa.env.prank(platform):
         registry = deployer("registry").deploy()
-        registry.register_batch(
+        register_all(
+            registry, platform,
             [merchant, other_merchant, terminal],
             [Role.MERCHANT, Role.MERCHANT, Role.TERMINAL],
             [ZERO, ZERO, merchant],

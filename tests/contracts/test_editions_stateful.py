@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import initialize, invariant, rule
 from vyper.compiler.output import build_layout_output
 
-from conftest import ZERO, ContractMachine, deployer, quiet
+from conftest import ZERO, ContractMachine, deployer, quiet, register_all
 from couponchain.domain.edition_slots import (
     CouponStatus,
     coupon_id_of,
@@ -94,7 +94,8 @@ class EditionsMachine(ContractMachine):
         with boa.env.prank(ADDRESS["P"]):
             registry = quiet(deployer("registry").deploy())
             names = ["M1", "M2", "T1", "T2", "C1", "C2"]
-            registry.register_batch(
+            register_all(
+                registry, ADDRESS["P"],
                 [ADDRESS[n] for n in names],
                 [PARTICIPANTS[n][0] for n in names],
                 [

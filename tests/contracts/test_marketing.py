@@ -174,7 +174,7 @@ def test_ids_are_per_submitter_so_none_can_take_another_s(
     # served, so a terminal that anchored ids ahead of another's blocked its
     # anchoring for good ("batch already anchored").
     rogue = boa.env.generate_address("marketing_rogue_terminal")
-    with boa.env.prank(platform):
+    with boa.env.prank(other_merchant):
         registry.register(rogue, Role.TERMINAL, other_merchant)
     for batch_id in (1, 2, 3):
         anchor(marketing, rogue, batch_id=batch_id, merchant=other_merchant, root=b"\x66" * 32)

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import invariant, precondition, rule
 from storage_reader import StorageReader, as_word, as_words
 
-from conftest import ZERO, ContractMachine, deployer, quiet
+from conftest import ZERO, ContractMachine, deployer, quiet, register_all
 from couponchain.domain.roles import Role
 
 # name -> (role, merchant it acts for)
@@ -98,7 +98,8 @@ class MarketingMachine(ContractMachine):
         with boa.env.prank(ADDRESS["P"]):
             registry = deployer("registry").deploy()
             names = [n for n, (role, _) in PARTICIPANTS.items() if role > Role.PLATFORM]
-            registry.register_batch(
+            register_all(
+                registry, ADDRESS["P"],
                 [ADDRESS[n] for n in names],
                 [PARTICIPANTS[n][0] for n in names],
                 [

@@ -29,7 +29,7 @@ from prizes_setup import (
 )
 from storage_reader import StorageReader
 
-from conftest import ContractMachine, deployer, quiet
+from conftest import ContractMachine, deployer, quiet, register_all
 from couponchain.domain.roles import Role
 
 # name -> (role, merchant it acts for)
@@ -104,7 +104,8 @@ class PrizesMachine(ContractMachine):
         with boa.env.prank(ADDRESS["P"]):
             registry = quiet(deployer("registry").deploy())
             names = [n for n, (role, _) in PARTICIPANTS.items() if role > Role.PLATFORM]
-            registry.register_batch(
+            register_all(
+                registry, ADDRESS["P"],
                 [ADDRESS[n] for n in names],
                 [PARTICIPANTS[n][0] for n in names],
                 [

@@ -13,7 +13,7 @@ ERR_DUPLICATE = "registry: account already registered"
 ERR_MERCHANT_BY_NON_PLATFORM = "registry: only the platform registers merchants"
 ERR_MERCHANT_HAS_MERCHANT = "registry: a merchant has no merchant"
 ERR_UNKNOWN_MERCHANT = "registry: unknown merchant"
-ERR_FOREIGN_TERMINAL = "registry: caller may not register terminals of this merchant"
+ERR_FOREIGN_TERMINAL = "registry: only the merchant registers its terminals"
 ERR_CONSUMER_CALLER = "registry: caller may not register consumers"
 ERR_CONSUMER_HAS_MERCHANT = "registry: a consumer has no merchant"
 ERR_UNKNOWN_ROLE = "registry: unknown role"
@@ -143,14 +143,32 @@ def test_merchant_has_no_merchant(registry, platform, merchant, newcomer):
 # --- terminals ---------------------------------------------------------------------------
 
 
-def test_platform_registers_terminal_of_any_merchant(registry, platform, other_merchant, newcomer):
+@pytest.mark.parametrize("bound_to", ["merchant", "other_merchant"])
+def test_platform_registers_no_terminal(registry, people, platform, bound_to, newcomer):
+    # Regression (issue 23): the platform key bound a terminal of its own to
+    # any merchant, and so could sell, redeem and claim in that merchant's name.
+    with boa.env.prank(platform), boa.reverts(ERR_FOREIGN_TERMINAL):
+        registry.register(newcomer, Role.TERMINAL, people[bound_to])
+    assert registry.role_of(newcomer) == Role.NONE
+    assert registry.merchant_of(newcomer) == ZERO
+
+
+def test_platform_batch_with_a_terminal_is_refused_whole(registry, platform, merchant, newcomer):
+    buyer = boa.env.generate_address("buyer")
+    with boa.env.prank(platform), boa.reverts(ERR_FOREIGN_TERMINAL):
+        registry.register_batch([buyer, newcomer], [Role.CONSUMER, Role.TERMINAL],
+                                [ZERO, merchant])
+    assert registry.role_of(buyer) == Role.NONE
+
+
+def test_rotated_platform_registers_no_terminal(registry, platform, merchant, newcomer):
+    successor = boa.env.generate_address("successor")
     with boa.env.prank(platform):
-        registry.register(newcomer, Role.TERMINAL, other_merchant)
-    assert as_tuples(registry.get_logs()) == [
-        registered(newcomer, Role.TERMINAL, other_merchant, platform)
-    ]
-    assert registry.role_of(newcomer) == Role.TERMINAL
-    assert registry.merchant_of(newcomer) == other_merchant
+        registry.propose_platform(successor)
+    with boa.env.prank(successor):
+        registry.accept_platform()
+        with boa.reverts(ERR_FOREIGN_TERMINAL):
+            registry.register(newcomer, Role.TERMINAL, merchant)
 
 
 def test_merchant_registers_own_terminal(registry, merchant, newcomer):
@@ -162,7 +180,9 @@ def test_merchant_registers_own_terminal(registry, merchant, newcomer):
     assert registry.merchant_of(newcomer) == merchant
 
 
-@pytest.mark.parametrize("caller_name", ["other_merchant", "terminal", "consumer", "stranger"])
+@pytest.mark.parametrize(
+    "caller_name", ["platform", "other_merchant", "terminal", "consumer", "stranger"]
+)
 def test_terminal_of_another_merchant_refused(registry, people, caller_name, merchant, newcomer):
     caller = people[caller_name]
     with boa.env.prank(caller), boa.reverts(ERR_FOREIGN_TERMINAL):
@@ -236,19 +256,19 @@ def test_duplicate_account(registry, people, platform, account_name, role):
 # --- batches -----------------------------------------------------------------------------
 
 
-def test_batch_registers_merchant_then_its_terminal(registry, platform):
+def test_batch_registers_merchant_and_consumer_then_the_merchant_its_terminal(
+    registry, platform
+):
     shop, till, buyer = (boa.env.generate_address(n) for n in ("shop", "till", "buyer"))
     with boa.env.prank(platform):
-        registry.register_batch(
-            [shop, till, buyer],
-            [Role.MERCHANT, Role.TERMINAL, Role.CONSUMER],
-            [ZERO, shop, ZERO],
-        )
+        registry.register_batch([shop, buyer], [Role.MERCHANT, Role.CONSUMER], [ZERO, ZERO])
     assert as_tuples(registry.get_logs()) == [
         registered(shop, Role.MERCHANT, ZERO, platform),
-        registered(till, Role.TERMINAL, shop, platform),
         registered(buyer, Role.CONSUMER, ZERO, platform),
     ]
+    with boa.env.prank(shop):
+        registry.register_batch([till], [Role.TERMINAL], [shop])
+    assert as_tuples(registry.get_logs()) == [registered(till, Role.TERMINAL, shop, shop)]
     assert [registry.role_of(a) for a in (shop, till, buyer)] == [2, 3, 4]
     assert registry.merchant_of(till) == shop
 

@@ -75,10 +75,12 @@ class Ghost:
     status: dict[str, int] = field(default_factory=dict)
     pending: str = ZERO
     paused: set[str] = field(default_factory=set)
+    #: Who registered each terminal: always its own merchant (issue 23).
+    registrar: dict[str, str] = field(default_factory=dict)
 
     def copy(self) -> "Ghost":
         return Ghost(self.platform, dict(self.roles), dict(self.merchant_of), dict(self.status),
-                     self.pending, set(self.paused))
+                     self.pending, set(self.paused), dict(self.registrar))
 
     def role(self, account: str) -> int:
         """The registered role, whatever the standing."""
@@ -129,9 +131,10 @@ class Ghost:
                 return ERR_UNKNOWN_MERCHANT
             if self.own_status(merchant) != STATUS_ACTIVE:
                 return ERR_MERCHANT_SUSPENDED
-            if caller_role != Role.PLATFORM and caller != merchant:
+            if caller != merchant:  # not even the platform (issue 23)
                 return ERR_FOREIGN_TERMINAL
             self.merchant_of[account] = merchant
+            self.registrar[account] = caller
         elif role == Role.CONSUMER:
             if caller_role not in (Role.PLATFORM, Role.MERCHANT):
                 return ERR_CONSUMER_CALLER
@@ -172,6 +175,7 @@ class RegistryMachine(ContractMachine):
             roles={platform: Role.PLATFORM} | {m: Role.MERCHANT for m in merchants}
             | {terminal: Role.TERMINAL},
             merchant_of={m: m for m in merchants} | {terminal: merchants[0]},
+            registrar={terminal: merchants[0]},
         )
         self.changed: set[str] = set()  # accounts the last step registered, rotated or moved
 
@@ -188,11 +192,10 @@ class RegistryMachine(ContractMachine):
         merchants = cls.accounts[1 : 1 + N_MERCHANTS]
         with boa.env.prank(cls.accounts[0]):
             cls.registry = quiet(deployer("registry").deploy())
-            cls.registry.register_batch(
-                [*merchants, cls.accounts[1 + N_MERCHANTS]],
-                [Role.MERCHANT] * N_MERCHANTS + [Role.TERMINAL],
-                [ZERO] * N_MERCHANTS + [merchants[0]],
-            )
+            cls.registry.register_batch(merchants, [Role.MERCHANT] * N_MERCHANTS,
+                                        [ZERO] * N_MERCHANTS)
+        with boa.env.prank(merchants[0]):
+            cls.registry.register(cls.accounts[1 + N_MERCHANTS], Role.TERMINAL, merchants[0])
         cls.state = StorageReader(cls.registry)
 
     # Draws depend on the ghost so that most calls can succeed: the platform and
@@ -287,6 +290,19 @@ class RegistryMachine(ContractMachine):
             ]
             self.ghost = after
             self.changed.update(accounts)
+
+    @rule(data=st.data())
+    def platform_registers_terminal(self, data) -> None:
+        # The hole issue 23 closes: the platform key binding a till of its own
+        # to a merchant. Refused for every merchant, whatever its standing and
+        # whoever holds the platform key after a rotation.
+        merchant = self._draw(data, self._merchants() + [ZERO], "merchant")
+        account = self._draw_account(data)
+        after = self.ghost.copy()
+        error = after.register(self.ghost.platform, account, Role.TERMINAL, merchant)
+        assert error is not None
+        self._call(self.ghost.platform, error,
+                   lambda: self.registry.register(account, Role.TERMINAL, merchant))
 
     @rule(data=st.data(), n_roles=st.integers(0, 3), n_merchants=st.integers(0, 3))
     def register_batch_mismatched(self, data, n_roles, n_merchants) -> None:
@@ -491,8 +507,10 @@ class RegistryMachine(ContractMachine):
         assert self.ghost.pending != self.ghost.platform
         for account, role in roles.items():
             if role == Role.TERMINAL:
-                # Bound for ever to a merchant (its binding survives unbinding).
+                # Bound for ever to a merchant (its binding survives unbinding),
+                # by that merchant and no one else.
                 assert roles[self.ghost.merchant_of[account]] == Role.MERCHANT
+                assert self.ghost.registrar[account] == self.ghost.merchant_of[account]
             if role == Role.MERCHANT:
                 assert self.ghost.merchant_of[account] == account
                 assert self.ghost.own_status(account) != STATUS_UNBOUND

@@ -95,7 +95,8 @@ def policy(ok: tuple[str, ...] = (), authorized: tuple[str, ...] = (),
 POLICY: dict[tuple[str, str], dict[str, Expect]] = {
     # participants
     ("POST", "/v1/merchants"): policy(ok=(PLATFORM,)),
-    ("POST", "/v1/terminals"): policy(ok=(PLATFORM, MERCHANT_A)),  # body: merchant_id = A
+    # body: merchant_id = A; only A itself (issue 23: not even the platform key)
+    ("POST", "/v1/terminals"): policy(ok=(MERCHANT_A,)),
     ("POST", "/v1/consumers"): policy(ok=(PLATFORM, *MERCHANTS)),
     # standing (issue 23): a merchant suspends, reinstates and unbinds its own terminals
     # (here terminals of A; the platform suspends merchants, not their terminals); the

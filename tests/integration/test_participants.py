@@ -45,8 +45,6 @@ async def test_bad_input_names_the_field(client: httpx.AsyncClient) -> None:
     assert response.json()["field"] == "name"
     extra = await client.post("/v1/merchants", json={"name": "A", "colour": "red"})
     assert extra.status_code == 422 and extra.json()["field"] == "colour"
-    terminal = await client.post("/v1/terminals", json={"name": "T"})
-    assert terminal.status_code == 422 and terminal.json()["field"] == "merchant_id"
 
 
 async def test_idempotent_retry_returns_the_stored_response(client: httpx.AsyncClient) -> None:
@@ -86,3 +84,28 @@ async def test_health_reports_chain_indexer_and_outbox(client: httpx.AsyncClient
     assert set(health["contracts"]) >= {"registry", "token"}
     metrics = (await client.get("/metrics")).text
     assert "couponchain_outbox_depth 0" in metrics
+
+
+async def test_only_its_merchant_creates_a_terminal(client: httpx.AsyncClient,
+                                                   runtime: Runtime) -> None:
+    # Issue 23: the platform key bound terminals to any merchant; now the
+    # merchant's own key registers them, and the platform is refused before
+    # anything is written (no account, no key, no transaction).
+    merchant = (await client.post("/v1/merchants", json={"name": "Lotus"})).json()
+    as_merchant = {"authorization": f"Bearer {merchant['api_key']}"}
+    refused = await client.post("/v1/terminals", json={"name": "Rogue till",
+                                                       "merchant_id": merchant["id"]})
+    assert refused.status_code == 403, refused.text
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert refused.json()["field"] == "merchant_id"
+    assert "its own merchant" in refused.json()["detail"]
+    listed = await client.get(f"/v1/merchants/{merchant['id']}/terminals", headers=as_merchant)
+    assert listed.json()["items"] == []
+
+    own = await client.post("/v1/terminals", json={"name": "Till 1",
+                                                   "merchant_id": merchant["id"]},
+                            headers=as_merchant)
+    assert own.status_code == 201, own.text
+    record = await runtime.participants.on_chain(own.json()["address"])
+    assert record is not None and record.merchant == merchant["address"]
+    assert record.registrar == merchant["address"], "signed with the merchant's key"

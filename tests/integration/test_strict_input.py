@@ -81,8 +81,8 @@ async def test_duplicate_keys_are_refused(client: httpx.AsyncClient) -> None:
 async def test_an_access_log_ip_must_be_text(runtime: Runtime,
                                              client: httpx.AsyncClient) -> None:
     merchant = (await client.post("/v1/merchants", json={"name": "Logs"})).json()
-    terminal = (await client.post("/v1/terminals", json={"name": "Till",
-                                                         "merchant_id": merchant["id"]})).json()
+    terminal = (await client.post("/v1/terminals", json={"name": "Till"}, headers={
+        "authorization": f"Bearer {merchant['api_key']}"})).json()
     rules = await client.get(f"/v1/merchants/{merchant['id']}/reporting-rules")
     number = rules.json()["merchant_number"]
     for ip in (True, 16909060, None, ["1.2.3.4"]):

@@ -7,6 +7,7 @@ changed source can never run stale bytecode.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -73,6 +74,9 @@ class CompiledContract:
     abi: list[dict[str, Any]]
     bytecode: bytes
     source_hash: str
+    #: The runtime code the compiler produces (what the chain stores, before
+    #: the immutables' values the constructor appends).
+    runtime: bytes = b""
     functions: dict[str, FunctionSpec] = field(default_factory=dict)
     events: dict[bytes, EventSpec] = field(default_factory=dict)
     constructor_inputs: list[str] = field(default_factory=list)
@@ -96,6 +100,20 @@ class CompiledContract:
                 )
             elif item["type"] == "constructor":
                 self.constructor_inputs = [_type_str(p) for p in item["inputs"]]
+
+    @property
+    def code_hash(self) -> str:
+        """SHA-256 of the runtime code: what decides whether a deployed contract is
+        this one. A comment or docstring edit leaves it unchanged (unlike the init
+        code, whose metadata carries a hash of the source)."""
+        return hashlib.sha256(self.runtime).hexdigest()
+
+    def runs_on_chain(self, deployed: bytes) -> bool:
+        """Whether `deployed` (an address's code, `eth_getCode`) is this runtime code
+        followed by its immutables' values, one 32-byte word each."""
+        extra = len(deployed) - len(self.runtime)
+        return bool(self.runtime) and deployed.startswith(self.runtime) and extra >= 0 \
+            and extra % 32 == 0
 
     def encode_call(self, function: str, *args: Any) -> bytes:
         """Calldata for `function(*args)`."""
@@ -181,20 +199,22 @@ def load(name: str) -> CompiledContract:
         raise ConfigurationError(f"no contract named {name!r} in {SOURCES}")
     digest = source_hash(name)
     cached = cache_dir() / f"{name}-{digest[:16]}.json"
-    if cached.exists():
-        data = json.loads(cached.read_text())
-    else:
+    data = json.loads(cached.read_text()) if cached.exists() else {}
+    if "bytecode_runtime" not in data:  # not cached, or cached before it was kept
         bundle = FilesystemInputBundle(get_search_paths([str(SOURCES)]))
         out = vyper.compile_code(
             source.read_text(), contract_path=source.name, resolved_path=source,
-            input_bundle=bundle, output_formats=["abi", "bytecode", "layout"],
+            input_bundle=bundle,
+            output_formats=["abi", "bytecode", "bytecode_runtime", "layout"],
         )
-        data = {"abi": out["abi"], "bytecode": out["bytecode"], "layout": out["layout"]}
+        data = {"abi": out["abi"], "bytecode": out["bytecode"],
+                "bytecode_runtime": out["bytecode_runtime"], "layout": out["layout"]}
         cached.parent.mkdir(parents=True, exist_ok=True)
         tmp = cached.with_suffix(".tmp")
         tmp.write_text(json.dumps(data))
         tmp.replace(cached)
-    return CompiledContract(name, data["abi"], bytes.fromhex(data["bytecode"][2:]), digest)
+    return CompiledContract(name, data["abi"], bytes.fromhex(data["bytecode"][2:]), digest,
+                            bytes.fromhex(data["bytecode_runtime"][2:]))
 
 
 @cache

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from couponchain.chain import contracts
 from couponchain.chain.gateway import Call, Gateway
@@ -34,11 +34,15 @@ CONTRACTS: list[tuple[str, Callable[[dict[str, str]], tuple[Any, ...]]]] = [
 ]
 
 
-async def ensure_deployed(gateway: Gateway, platform: LocalAccount) -> dict[str, str]:
+async def ensure_deployed(gateway: Gateway, platform: LocalAccount,
+                          migrate: bool = False) -> dict[str, str]:
     """Deploy what is missing on this chain; a no-op when all are deployed.
 
     Deployments go through the gateway like every write, so the journal can
-    replay them into a node that lost its state.
+    replay them into a node that lost its state. A contract whose code changed
+    since it was deployed stops the start, unless `migrate` (`couponchain
+    migrate`): then the set is deployed anew and the state carried over
+    (`chain/migrate.py`).
     """
     async with gateway.db.session() as s:
         rows = {
@@ -46,6 +50,7 @@ async def ensure_deployed(gateway: Gateway, platform: LocalAccount) -> dict[str,
                 select(Deployment).where(Deployment.chain_id == gateway.chain_id))).scalars()
         }
     addresses: dict[str, str] = {}
+    changed: list[str] = []
     for name, constructor_args in CONTRACTS:
         code = contracts.load(name)
         row = rows.get(name)
@@ -60,18 +65,55 @@ async def ensure_deployed(gateway: Gateway, platform: LocalAccount) -> dict[str,
                 raise ConfigurationError(f"deploying {name} created no contract")
             row = Deployment(chain_id=gateway.chain_id, name=name,
                              address=_checksum(result.contract_address),
-                             source_hash=code.source_hash, tx_hash=result.tx_hash)
+                             source_hash=code.source_hash, code_hash=code.code_hash,
+                             tx_hash=result.tx_hash)
             async with gateway.db.transaction() as s:
                 s.add(row)
-        elif row.source_hash != code.source_hash:
-            raise ConfigurationError(
-                f"contract {name} changed since it was deployed at {row.address} on chain "
-                f"{gateway.chain_id}; deployed contracts are immutable: start on a new chain "
-                "or a new data directory"
-            )
+            rows[name] = row
+        elif not await is_unchanged(gateway, row, code):
+            if not migrate:
+                raise ConfigurationError(changed_message(name, row.address, gateway.chain_id))
+            changed.append(name)
         addresses[name] = row.address
         gateway.register_contract(name, row.address, code)
+    if changed:
+        from couponchain.chain.migrate import migrate as carry_over
+
+        return await carry_over(gateway, platform, rows, CONTRACTS)
     return addresses
+
+
+async def is_unchanged(gateway: Gateway, row: Deployment,
+                       code: contracts.CompiledContract) -> bool:
+    """Whether `row`'s contract runs the code its source compiles to now; a
+    comment or docstring edit compiles to the same code.
+
+    Rows written before the code hash was kept are judged once by the code on
+    chain (when the node has it) and then remember the hash.
+    """
+    if row.code_hash == code.code_hash:
+        return True
+    if row.code_hash is None:
+        same = row.source_hash == code.source_hash
+        if not same:
+            deployed = await gateway.rpc.call("eth_getCode", row.address, "latest")
+            same = code.runs_on_chain(bytes.fromhex(str(deployed).removeprefix("0x")))
+        if same:
+            async with gateway.db.transaction() as s:
+                await s.execute(update(Deployment).where(
+                    Deployment.chain_id == row.chain_id, Deployment.name == row.name,
+                ).values(code_hash=code.code_hash, source_hash=code.source_hash))
+            row.code_hash = code.code_hash
+            return True
+    return False
+
+
+def changed_message(name: str, address: str, chain_id: int) -> str:
+    """The one line a start prints when a contract's code changed."""
+    return (f"contracts/{name}.vy compiles to other code than the {name} contract deployed at "
+            f"{address} on chain {chain_id} (a code change, not a comment): run `couponchain "
+            "migrate` to deploy the new contracts and carry the state over, or start on a new "
+            "data directory")
 
 
 def _checksum(address: str) -> str:

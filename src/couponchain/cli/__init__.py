@@ -15,6 +15,7 @@ from couponchain.cli import keys as key_commands
 from couponchain.cli import standing as standing_commands
 from couponchain.cli.check_round import check_round
 from couponchain.cli.common import _fail, _settings, console
+from couponchain.cli.migrate import migrate
 from couponchain.cli.up import up
 from couponchain.cli.verify import verify
 from couponchain.errors import CouponChainError
@@ -159,6 +160,7 @@ main.add_command(standing_commands.participants)
 main.add_command(standing_commands.capabilities)
 main.add_command(standing_commands.platform_transfer)
 main.add_command(check_round)
+main.add_command(migrate)
 
 if __name__ == "__main__":
     main()

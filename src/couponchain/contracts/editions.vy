@@ -55,6 +55,12 @@
         over every sale's full data, so the complete sale list recovered from
         the events can be checked against one proven slot.
 
+        Migration. A contract that replaces another (a new release) starts
+        with no edition; the platform carries the predecessor's editions and
+        sold coupons over in batches (`begin_migration`, `import_editions`,
+        `import_coupons`), each read from the predecessor, and
+        `finish_migration` refuses until every sold coupon is carried over.
+
         Validity windows are half-open: a coupon is redeemable while
         `valid_from <= block.timestamp < valid_until`. Sales are accepted until
         `valid_until` (presales before `valid_from` are allowed).
@@ -185,6 +191,27 @@ event CouponVoided:
     owner: indexed(address)
     by: address
 
+event MigrationStarted:
+    predecessor: indexed(address)
+
+event EditionImported:
+    edition_id: indexed(uint256)
+    merchant: indexed(address)
+    sold: uint256
+
+event MigrationFinished:
+    predecessor: indexed(address)
+    editions: uint256
+    coupons: uint256
+
+
+# What a migration reads from the editions contract it replaces (unchanged
+# since the first release).
+interface Predecessor:
+    def edition_count() -> uint256: view
+    def edition(edition_id: uint256) -> Edition: view
+    def coupon(coupon_id: uint256) -> CouponRecord: view
+
 
 REGISTRY: public(immutable(IRegistry))
 
@@ -196,6 +223,14 @@ _coupons: HashMap[uint256, uint256]
 _edition_by_prefix: HashMap[bytes32, uint256]
 _reserved: HashMap[uint256, uint256]
 _reservations: HashMap[bytes32, Reservation]
+# @dev The editions contract this one carries state over from (a migration).
+predecessor: public(address)
+# @dev Whether state is being carried over now: no edition is registered then.
+migrating: public(bool)
+# @dev Coupons the imported editions sold, and those carried over so far:
+#      the migration finishes only when they are equal.
+coupons_expected: public(uint256)
+coupons_imported: public(uint256)
 
 
 @deploy
@@ -236,6 +271,7 @@ def register_edition(
                      only for itself.
     """
     assert staticcall REGISTRY.check_live(self, msg.sender)  # the registry reverts with its reason
+    assert not self.migrating, "editions: migration in progress"
     assert staticcall REGISTRY.role_of(msg.sender) == ROLE_MERCHANT, (
         "editions: caller is not a merchant"
     )
@@ -672,6 +708,103 @@ def coupon_id_of(edition_id: uint256, serial: uint256) -> uint256:
     """
     assert serial != 0 and serial <= MAX_CAP, "editions: serial out of range"
     return (edition_id << SERIAL_BITS) | serial
+
+
+# --- migration -----------------------------------------------------------------------------
+
+
+@external
+def begin_migration(predecessor: address):
+    """
+    @dev Starts carrying editions and coupons over from the contract this one
+         replaces: by the platform, on a contract with no edition yet, once.
+    @param predecessor The editions contract being replaced.
+    @custom:security Every edition and coupon is read from the predecessor
+                     (the platform chooses only the order and the batches),
+                     and `finish_migration` refuses until every coupon the
+                     imported editions sold is carried over.
+    """
+    assert msg.sender == staticcall REGISTRY.platform(), "editions: caller is not the platform"
+    assert predecessor != empty(address), "editions: zero predecessor"
+    assert self.edition_count == 0 and self.predecessor == empty(address), (
+        "editions: a migration starts on an unused contract"
+    )
+    self.predecessor = predecessor
+    self.migrating = True
+    log MigrationStarted(predecessor=predecessor)
+
+
+@external
+def import_editions(count: uint256):
+    """
+    @dev Carries the predecessor's next `count` editions over, in id order,
+         as they are there now (counters, sales digest and strings included).
+    @param count How many, at most MAX_BATCH.
+    """
+    self._check_migrator()
+    old: Predecessor = Predecessor(self.predecessor)
+    last: uint256 = staticcall old.edition_count()
+    first: uint256 = self.edition_count + 1
+    assert count > 0 and count <= MAX_BATCH, "editions: empty or oversized batch"
+    assert first + count - 1 <= last, "editions: beyond the predecessor's editions"
+    for i: uint256 in range(count, bound=MAX_BATCH):
+        edition_id: uint256 = first + i
+        e: Edition = staticcall old.edition(edition_id)
+        self._editions[edition_id] = e
+        self._edition_by_prefix[keccak256(e.prefix)] = edition_id
+        self.coupons_expected += e.sold
+        log EditionImported(edition_id=edition_id, merchant=e.merchant, sold=e.sold)
+    self.edition_count = first + count - 1
+
+
+@external
+def import_coupons(coupon_ids: DynArray[uint256, MAX_BATCH]):
+    """
+    @dev Carries coupons of imported editions over with their owner, status,
+         channel and sale time as the predecessor holds them now.
+    @param coupon_ids Sold coupons, each once.
+    """
+    self._check_migrator()
+    old: Predecessor = Predecessor(self.predecessor)
+    for coupon_id: uint256 in coupon_ids:
+        assert self._coupons[coupon_id] == 0, "editions: coupon already carried over"
+        c: CouponRecord = staticcall old.coupon(coupon_id)
+        assert c.status != STATUS_NONE, "editions: coupon never sold"
+        assert self._editions[c.edition_id].merchant != empty(address), (
+            "editions: carry the coupon's edition over first"
+        )
+        self._coupons[coupon_id] = (
+            convert(c.owner, uint256)
+            | (convert(c.status, uint256) << STATUS_SHIFT)
+            | (convert(c.channel, uint256) << CHANNEL_SHIFT)
+            | (convert(c.sold_at, uint256) << SOLD_AT_SHIFT)
+        )
+    self.coupons_imported += len(coupon_ids)
+
+
+@external
+def finish_migration():
+    """
+    @dev Ends the migration for good, once every edition and every coupon
+         they sold is carried over. Open reservations are not carried: their
+         pieces are free again.
+    """
+    self._check_migrator()
+    assert self.edition_count == staticcall Predecessor(self.predecessor).edition_count(), (
+        "editions: editions left to carry over"
+    )
+    assert self.coupons_imported == self.coupons_expected, "editions: coupons left to carry over"
+    self.migrating = False
+    log MigrationFinished(
+        predecessor=self.predecessor, editions=self.edition_count, coupons=self.coupons_imported
+    )
+
+
+@view
+@internal
+def _check_migrator():
+    assert msg.sender == staticcall REGISTRY.platform(), "editions: caller is not the platform"
+    assert self.migrating, "editions: no migration in progress"
 
 
 @view

@@ -176,6 +176,26 @@ event TerminalsChanged:
     all_terminals: bool
     reason_hash: bytes32
 
+event MigrationStarted:
+    predecessor: indexed(address)
+
+event MigrationFinished:
+    predecessor: indexed(address)
+    campaigns: uint256
+    awards: uint256
+
+
+# What a migration reads from the prizes contract it replaces (unchanged since
+# the first release).
+interface Predecessor:
+    def campaign_count() -> uint256: view
+    def award_count() -> uint256: view
+    def campaign(campaign_id: uint256) -> Campaign: view
+    def prize(campaign_id: uint256, index: uint256) -> Prize: view
+    def award_of(award_id: uint256) -> Award: view
+    def claims_of(campaign_id: uint256, consumer: address) -> uint256: view
+    def terminal_eligible(campaign_id: uint256, terminal: address) -> bool: view
+
 
 REGISTRY: public(immutable(IRegistry))
 
@@ -189,6 +209,10 @@ _prize_names: HashMap[uint256, HashMap[uint256, String[32]]]
 _eligible: HashMap[uint256, HashMap[address, bool]]
 _awards: HashMap[uint256, uint256]
 _claims: HashMap[uint256, HashMap[address, uint256]]
+# @dev The prizes contract this one carries state over from (a migration).
+predecessor: public(address)
+# @dev Whether state is being carried over now: no campaign is created then.
+migrating: public(bool)
 
 
 @deploy
@@ -234,6 +258,7 @@ def create_campaign(
                      registry (the binding never changes).
     """
     assert staticcall REGISTRY.check_live(self, msg.sender)  # the registry reverts with its reason
+    assert not self.migrating, "prizes: migration in progress"
     assert staticcall REGISTRY.role_of(msg.sender) == ROLE_MERCHANT, (
         "prizes: caller is not a merchant"
     )
@@ -310,6 +335,7 @@ def award(
                      prize kind.
     """
     assert staticcall REGISTRY.check_live(self, msg.sender)  # the registry reverts with its reason
+    assert not self.migrating, "prizes: migration in progress"
     merchant: address = self._campaigns[campaign_id].merchant
     assert merchant != empty(address), "prizes: unknown campaign"
     assert msg.sender == merchant, "prizes: caller is not the campaign's merchant"
@@ -569,6 +595,140 @@ def change_terminals(
         all_terminals=all_terminals,
         reason_hash=reason_hash,
     )
+
+
+# --- migration -----------------------------------------------------------------------------
+
+
+@external
+def begin_migration(predecessor: address):
+    """
+    @dev Starts carrying campaigns, awards and claims over from the contract
+         this one replaces: by the platform, on an unused contract, once.
+    @param predecessor The prizes contract being replaced.
+    @custom:security Every campaign, prize counter, award and claim count is
+                     read from the predecessor; the platform chooses only
+                     the batches, and which terminals to ask about (each
+                     must be eligible there). `finish_migration` refuses
+                     until every campaign and award is carried over.
+    """
+    self._check_platform()
+    assert predecessor != empty(address) and self.campaign_count == 0 and (
+        self.predecessor == empty(address)
+    ), "prizes: migration needs an unused contract"
+    self.predecessor = predecessor
+    self.migrating = True
+    log MigrationStarted(predecessor=predecessor)
+
+
+@external
+def import_campaigns(count: uint256):
+    """
+    @dev Carries the predecessor's next `count` campaigns over, in id order,
+         with their prizes and counters as they are there now.
+    @param count How many, at most MAX_BATCH.
+    """
+    self._check_migrator()
+    old: Predecessor = Predecessor(self.predecessor)
+    first: uint256 = self._next_batch(self.campaign_count, count, staticcall old.campaign_count())
+    for i: uint256 in range(count, bound=MAX_BATCH):
+        campaign_id: uint256 = first + i
+        c: Campaign = staticcall old.campaign(campaign_id)
+        self._campaigns[campaign_id] = c
+        for index: uint256 in range(c.prize_count, bound=MAX_PRIZES):
+            p: Prize = staticcall old.prize(campaign_id, index)
+            self._prize_names[campaign_id][index] = p.name
+            self._prizes[campaign_id][index] = (
+                p.quantity
+                | (p.awarded << _AWARDED_SHIFT)
+                | (p.claimed << _CLAIMED_SHIFT)
+                | (p.revoked << _REVOKED_SHIFT)
+            )
+    self.campaign_count = first + count - 1
+
+
+@external
+def import_terminals(campaign_id: uint256, terminals: DynArray[address, MAX_TERMINALS]):
+    """
+    @dev Carries over which terminals a carried campaign lists; each must be
+         eligible in the predecessor (a campaign of all the merchant's
+         terminals lists none).
+    @param campaign_id A carried campaign.
+    @param terminals Terminals the predecessor's campaign lists.
+    """
+    self._check_migrator()
+    merchant: address = self._campaigns[campaign_id].merchant
+    assert merchant != empty(address), "prizes: carry the campaign over first"
+    old: Predecessor = Predecessor(self.predecessor)
+    for terminal: address in terminals:
+        assert terminal != merchant and staticcall old.terminal_eligible(campaign_id, terminal), (
+            "prizes: terminal not listed there"
+        )
+        self._eligible[campaign_id][terminal] = True
+
+
+@external
+def import_awards(count: uint256):
+    """
+    @dev Carries the predecessor's next `count` awards over, in id order, with
+         their status, and each winner's claim count in the award's campaign.
+    @param count How many, at most MAX_BATCH.
+    """
+    self._check_migrator()
+    old: Predecessor = Predecessor(self.predecessor)
+    first: uint256 = self._next_batch(self.award_count, count, staticcall old.award_count())
+    for i: uint256 in range(count, bound=MAX_BATCH):
+        award_id: uint256 = first + i
+        a: Award = staticcall old.award_of(award_id)
+        assert self._campaigns[a.campaign_id].merchant != empty(address), (
+            "prizes: carry the campaign over first"
+        )
+        self._awards[award_id] = self._pack_award(a.consumer, a.status, a.prize_index,
+                                                  a.campaign_id)
+        self._claims[a.campaign_id][a.consumer] = staticcall old.claims_of(
+            a.campaign_id, a.consumer
+        )
+    self.award_count = first + count - 1
+
+
+@external
+def finish_migration():
+    """
+    @dev Ends the migration for good, once every campaign and award is
+         carried over.
+    """
+    self._check_migrator()
+    old: Predecessor = Predecessor(self.predecessor)
+    assert self.campaign_count == staticcall old.campaign_count() and (
+        self.award_count == staticcall old.award_count()
+    ), "prizes: state left to carry over"
+    self.migrating = False
+    log MigrationFinished(
+        predecessor=self.predecessor, campaigns=self.campaign_count, awards=self.award_count
+    )
+
+
+@view
+@internal
+def _check_platform():
+    assert msg.sender == staticcall REGISTRY.platform(), "prizes: caller is not the platform"
+
+
+@view
+@internal
+def _check_migrator():
+    self._check_platform()
+    assert self.migrating, "prizes: no migration in progress"
+
+
+@pure
+@internal
+def _next_batch(have: uint256, count: uint256, total: uint256) -> uint256:
+    # The first id of a batch of `count` after `have`, within the predecessor's `total`.
+    assert count > 0 and count <= MAX_BATCH and have + count <= total, (
+        "prizes: batch beyond the predecessor"
+    )
+    return have + 1
 
 
 @view

@@ -8,7 +8,7 @@
 
         ```
         registry.register_batch([m], [ROLE_MERCHANT], [empty(address)])   # platform
-        registry.register_batch([t], [ROLE_TERMINAL], [m])                # platform or m
+        registry.register_batch([t], [ROLE_TERMINAL], [m])                # m only
         registry.register_batch([c], [ROLE_CONSUMER], [empty(address)])   # platform or any merchant
         registry.suspend(t, "till lost")   # m; `reinstate(t, ...)` undoes it
         registry.unbind(t, "till retired") # m; for good: the key never acts again
@@ -28,16 +28,22 @@
         the registry's own reason, including where the capability compares
         the caller with a merchant it stored (no registry call otherwise).
 
-        Authority. The platform registers merchants, suspends and reinstates
-        them, pauses and unpauses capabilities, and proposes its successor;
-        each of these logs an event anyone can read, with a reason where one
-        applies. Only a terminal's own merchant suspends, reinstates or
-        unbinds it. Platform ownership moves in two steps: the current
-        platform proposes, the proposed account accepts.
-@custom:security The platform may still register terminals for any merchant
-                 (issue 23 keeps that hole open for the self-custody work);
-                 a merchant sees them in its `ParticipantRegistered` events and
-                 can suspend or unbind them.
+        Authority. The platform registers merchants and consumers, suspends
+        and reinstates merchants, pauses and unpauses capabilities, and
+        proposes its successor; each of these logs an event anyone can read,
+        with a reason where one applies. Only a terminal's own merchant
+        registers, suspends, reinstates or unbinds it. Platform ownership
+        moves in two steps: the current platform proposes, the proposed
+        account accepts.
+        Migration. A registry that replaces another starts unused, and the
+        platform carries participants over (`begin_migration`,
+        `import_participants`, `finish_migration`): each account's role and a
+        terminal's merchant are read from the predecessor, never given by
+        the caller; no one registers until the migration finishes.
+@custom:security No one but a merchant binds a terminal to it: a stolen
+                 platform key cannot put a till of its own into a merchant's
+                 name (it can still suspend the merchant, which is an event
+                 with a reason anyone can read).
 """
 
 from interfaces import IRegistry
@@ -105,6 +111,19 @@ event CapabilityUnpaused:
     by: indexed(address)
     reason: String[MAX_REASON]
 
+event MigrationStarted:
+    predecessor: indexed(address)
+
+event MigrationFinished:
+    predecessor: indexed(address)
+    imported: uint256
+
+
+# What a migration reads from the registry it replaces (every version has these).
+interface Predecessor:
+    def role_of(account: address) -> uint8: view
+    def merchant_of(account: address) -> address: view
+
 platform: public(address)
 # @dev The account proposed as the next platform; empty when none is.
 pending_platform: public(address)
@@ -113,6 +132,16 @@ paused: public(HashMap[address, bool])
 _role: HashMap[address, uint8]
 _merchant_of: HashMap[address, address]
 _status: HashMap[address, uint8]
+# @dev The registry this one carries participants over from (a migration);
+#      empty for a fresh deployment.
+predecessor: public(address)
+# @dev Whether participants are being carried over now: no one registers then.
+migrating: public(bool)
+# @dev Participants carried over from the predecessor.
+imported: public(uint256)
+# @dev Whether anyone was ever registered or carried over: a migration can only
+#      start on an unused registry.
+_used: bool
 
 
 @deploy
@@ -234,9 +263,10 @@ def register_batch(
 ):
     """
     @dev Registers many participants in one transaction; all or nothing.
-         The platform registers merchants, terminals and consumers; a merchant
-         registers its own terminals and consumers. Terminals are bound to
-         active merchants only; a suspended merchant registers no one.
+         The platform registers merchants and consumers; a merchant registers
+         its own terminals (only it: not the platform) and consumers.
+         Terminals are bound to active merchants only; a suspended merchant
+         registers no one.
     @param accounts The new participants' chain accounts (unregistered, non-zero).
     @param roles Their roles, one per account.
     @param merchants For terminals, the bound merchant; empty(address) otherwise.
@@ -381,6 +411,75 @@ def accept_platform():
     )
 
 
+# --- migration -----------------------------------------------------------------------------
+
+
+@external
+def begin_migration(predecessor: address):
+    """
+    @dev Starts carrying participants over from the registry this one replaces;
+         only on an unused registry, once. Registrations wait until
+         `finish_migration`.
+    @param predecessor The registry being replaced.
+    @custom:security The platform picks only the predecessor (public in the
+                     event) and which accounts to carry; what each account is
+                     and which merchant a terminal belongs to are read from
+                     the predecessor, so no one is bound anew.
+    """
+    self._check_platform()
+    assert predecessor != empty(address), "registry: zero account"
+    assert not self._used, "registry: a migration starts on an unused registry"
+    self._used = True
+    self.predecessor = predecessor
+    self.migrating = True
+    log MigrationStarted(predecessor=predecessor)
+
+
+@external
+def import_participants(accounts: DynArray[address, MAX_BATCH]):
+    """
+    @dev Carries accounts over with the role and merchant the predecessor
+         gives them now (merchants before their terminals); each logs
+         `ParticipantRegistered` with the predecessor as the registrar.
+    @param accounts Merchants, terminals or consumers of the predecessor.
+    """
+    self._check_platform()
+    assert self.migrating, "registry: no migration in progress"
+    old: Predecessor = Predecessor(self.predecessor)
+    for account: address in accounts:
+        role: uint8 = staticcall old.role_of(account)
+        assert role >= ROLE_MERCHANT and role <= ROLE_CONSUMER, (
+            "registry: not a participant of the predecessor"
+        )
+        assert self._role[account] == ROLE_NONE, "registry: account already registered"
+        merchant: address = empty(address)
+        if role == ROLE_MERCHANT:
+            self._merchant_of[account] = account
+        elif role == ROLE_TERMINAL:
+            merchant = staticcall old.merchant_of(account)
+            assert self._role[merchant] == ROLE_MERCHANT, (
+                "registry: carry the terminal's merchant over first"
+            )
+            self._merchant_of[account] = merchant
+        self._role[account] = role
+        log ParticipantRegistered(
+            account=account, role=role, merchant=merchant, registrar=self.predecessor
+        )
+    self.imported += len(accounts)
+
+
+@external
+def finish_migration():
+    """
+    @dev Ends the migration for good: registrations resume, nothing more is
+         carried over.
+    """
+    self._check_platform()
+    assert self.migrating, "registry: no migration in progress"
+    self.migrating = False
+    log MigrationFinished(predecessor=self.predecessor, imported=self.imported)
+
+
 # --- internals -----------------------------------------------------------------------------
 
 
@@ -424,6 +523,9 @@ def _check_manager(account: address):
 
 @internal
 def _register(account: address, role: uint8, merchant: address):
+    assert not self.migrating, "registry: migration in progress"
+    if not self._used:
+        self._used = True
     caller_role: uint8 = ROLE_NONE
     if self._active(msg.sender):
         caller_role = self._role[msg.sender]
@@ -436,9 +538,9 @@ def _register(account: address, role: uint8, merchant: address):
     elif role == ROLE_TERMINAL:
         assert self._role[merchant] == ROLE_MERCHANT, "registry: unknown merchant"
         assert self._status[merchant] == STATUS_ACTIVE, "registry: merchant suspended"
-        assert caller_role == ROLE_PLATFORM or msg.sender == merchant, (
-            "registry: caller may not register terminals of this merchant"
-        )
+        # Only the merchant itself binds a terminal to it: the platform key
+        # must not be able to act for a merchant through a till of its own.
+        assert msg.sender == merchant, "registry: only the merchant registers its terminals"
         self._merchant_of[account] = merchant
     elif role == ROLE_CONSUMER:
         assert caller_role == ROLE_PLATFORM or caller_role == ROLE_MERCHANT, (

@@ -57,8 +57,10 @@ async def seed(runtime: Runtime, progress: Callable[[int, int], None] | None = N
         step()
 
     async def terminal(m: dict, j: int) -> dict:
-        created = await service.create(platform, Role.TERMINAL, f"{m['name']} till {j}",
-                                       m["id"], f"demo-terminal-{m['id']}-{j}")
+        # A terminal is registered with its merchant's key: the platform may not.
+        owner = await service.caller(m["id"])
+        created = await service.create(owner, Role.TERMINAL, f"{m['name']} till {j}",
+                                       None, f"demo-terminal-{m['id']}-{j}")
         step()
         return created
 

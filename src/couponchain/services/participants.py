@@ -27,9 +27,11 @@ ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 CUSTODIAL, OWN_KEY = "custodial", "own"
 
 #: Which roles may create participants of each role (the registry enforces the same).
+#: A terminal only by its own merchant, whose key signs the registration: the
+#: platform key cannot bind a terminal to a merchant (issue 23).
 CREATORS: dict[Role, set[Role]] = {
     Role.MERCHANT: {Role.PLATFORM},
-    Role.TERMINAL: {Role.PLATFORM, Role.MERCHANT},
+    Role.TERMINAL: {Role.MERCHANT},
     Role.CONSUMER: {Role.PLATFORM, Role.MERCHANT},
 }
 
@@ -184,6 +186,10 @@ class ParticipantService:
         A retry with the same idempotency key reuses the first attempt's account,
         so a crash between the database and the chain never makes two.
         """
+        if role == Role.TERMINAL and caller.role != Role.MERCHANT:
+            raise Forbidden("a terminal is created by its own merchant only (the merchant's "
+                            "key registers it on chain): sign in as the merchant",
+                            field="merchant_id")
         if caller.role not in CREATORS[role]:
             raise Forbidden(f"a {caller.role.label} may not create a {role.label}")
         merchant = await self._merchant_for(caller, role, merchant_id)
@@ -225,23 +231,11 @@ class ParticipantService:
                 raise InvalidInput(f"a {role.label} is not bound to a merchant",
                                    field="merchant_id")
             return None
-        if caller.role == Role.MERCHANT:
-            if merchant_id not in (None, caller.id):
-                raise Forbidden("a merchant creates terminals for itself only",
-                                field="merchant_id")
-            merchant_id = caller.id
-        if not merchant_id:
-            raise InvalidInput("a terminal needs the merchant it belongs to",
-                               field="merchant_id")
-        try:
-            merchant = await self.get(merchant_id)
-        except NotFound:
-            raise InvalidInput(f"merchant {merchant_id} does not exist",
-                               field="merchant_id") from None
-        if merchant.role != Role.MERCHANT:
-            raise InvalidInput(f"participant {merchant_id} is not a merchant",
-                               field="merchant_id")
-        return merchant
+        # Only a merchant gets here (CREATORS): its terminals are its own.
+        if merchant_id not in (None, caller.id):
+            raise Forbidden("a merchant creates terminals for itself only",
+                            field="merchant_id")
+        return await self.get(caller.id)
 
     async def addresses(self, values: Sequence[str], fields: Sequence[str],
                         role: Role | None = None) -> list[str]:

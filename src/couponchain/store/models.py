@@ -142,6 +142,27 @@ class Deployment(Base):
     address: Mapped[str] = mapped_column(String(42))
     source_hash: Mapped[str] = mapped_column(String(64))
     tx_hash: Mapped[str] = mapped_column(String(66))
+    #: SHA-256 of the runtime code deployed (`CompiledContract.code_hash`): a start
+    #: compares it, so an edited comment passes and changed code is refused.
+    #: None in rows written before it was kept (checked against the chain once).
+    code_hash: Mapped[str | None] = mapped_column(String(64))
+    #: The deployment's version: 1 at first, one more with each migration.
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+
+
+class RetiredDeployment(Base):
+    """A contract a migration replaced: where it was, and what replaced it."""
+
+    __tablename__ = "retired_deployments"
+
+    chain_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    address: Mapped[str] = mapped_column(String(42))
+    code_hash: Mapped[str | None] = mapped_column(String(64))
+    replaced_by: Mapped[str] = mapped_column(String(42))
+    #: The block of the new contract's `Migrated` event (the retirement anyone sees).
+    retired_at_block: Mapped[int] = mapped_column(BigInteger)
 
 
 class IdempotencyRecord(Base):

@@ -28,7 +28,8 @@ class TerminalCreate(Input):
     name: Name
     merchant_id: str | None = Field(
         default=None, max_length=32,
-        description="the merchant the terminal belongs to (a merchant caller: itself)")
+        description="the merchant the terminal belongs to: the calling merchant "
+                    "itself (the default; no one else may create its terminals)")
 
 
 class ParticipantPublic(BaseModel):
@@ -84,7 +85,7 @@ async def create_merchant(body: ParticipantCreate, request: Request, runtime: Ru
 
 
 @router.post("/terminals", status_code=201, response_model=ParticipantCreated,
-             summary="Create a terminal (platform, or a merchant for itself)")
+             summary="Create a terminal (its merchant only; the merchant's key registers it)")
 async def create_terminal(body: TerminalCreate, request: Request, runtime: RuntimeDep,
                           caller: CallerDep, idem: IdempotencyDep,
                           key: IdempotencyKey = None) -> JSONResponse:

@@ -1,0 +1,856 @@
+# pragma version ~=0.4.3
+"""
+@title Universal promotion coupons with incentive pools
+@notice The platform opens a round from an off-chain evaluation (its inputs'
+        hash and the resulting total are recorded here), allocates counts to
+        merchants, and merchants grant coupons to consumers, who may pass them
+        on to other consumers. Any participating merchant (or one of its
+        terminals) writes a coupon off with the holder's EIP-712 consent and
+        pays an incentive (the round's rate of the order amount) into the
+        reward pool bound to that coupon. After the round's rollback window
+        anyone distributes the pool among the coupon's path; every party pulls
+        its payout with `withdraw`.
+
+        ```
+        promotions.open_round(inputs_hash, total, 50, (2000, 2000, 2000, 2000, 2000), 86400, 300)  # platform
+        promotions.allocate(round_id, [merchant], [1000])                        # platform
+        promotions.grant(round_id, [alice, bob], [1, 2])                         # merchant
+        promotions.transfer(coupon_id, carol)                                    # holder
+        token.approve(promotions, incentive)                                     # merchant
+        promotions.write_off(coupon_id, order_amount, nonce, expiry, signature)  # merchant or terminal
+        promotions.distribute([coupon_id])                                       # anyone, after the window
+        promotions.withdraw()                                                    # each party
+        ```
+
+        Coupon ids are global and sequential: round r covers
+        `[first_id, first_id + total)`. Opening a round writes one record
+        whatever its total (ids not yet granted belong to the platform's
+        account); a coupon gets its own record when it is granted.
+
+        The path is bounded: a coupon records at most `MAX_EARLIER_HOLDERS`
+        (16) transfers, further transfers are refused, so distributing one
+        pool costs bounded gas. Earlier holders are the senders of the
+        recorded transfers, one entry per transfer: an account that held the
+        coupon twice takes two equal parts of the earlier holders' share.
+@custom:security Consent signatures are recovered by snekmate's `ecdsa`
+                 (high-s signatures rejected); only the 65-byte (r, s, v) form
+                 is accepted, and replay protection rests on per-holder nonces,
+                 never on the signature bytes.
+"""
+
+from ethereum.ercs import IERC20
+from snekmate.utils import ecdsa
+from snekmate.utils import eip712_domain_separator as eip712
+
+from interfaces import IRegistry
+
+initializes: eip712
+exports: eip712.eip712Domain
+
+
+ROLE_MERCHANT: constant(uint8) = 2
+ROLE_CONSUMER: constant(uint8) = 4
+
+# Coupon status. An issued coupon that is not granted yet has no record
+# (STATUS_NONE) and belongs to the platform's account.
+STATUS_NONE: constant(uint8) = 0
+STATUS_ACTIVE: constant(uint8) = 1
+STATUS_WRITTEN_OFF: constant(uint8) = 2
+STATUS_DISTRIBUTED: constant(uint8) = 3
+
+BPS: constant(uint256) = 10_000
+# Bound of every batch argument (grant: of the coupons granted in one call).
+MAX_BATCH: constant(uint256) = 256
+MAX_EARLIER_HOLDERS: constant(uint256) = 16
+MAX_CONSENT_LIFETIME: constant(uint256) = 300
+MAX_ROLLBACK_WINDOW: constant(uint256) = 30 * 86_400
+MAX_ROUND_TOTAL: constant(uint256) = 2**64 - 1
+# Keeps every incentive (<= the order amount) inside the 96 bits the
+# redemption record reserves for the pool, and `pool * bps` far from overflow.
+MAX_ORDER_AMOUNT: constant(uint256) = 2**96 - 1
+
+CONSENT_TYPEHASH: constant(bytes32) = keccak256(
+    "Consent(uint256 coupon,uint256 nonce,uint256 expiry)"
+)
+
+_ADDRESS_MASK: constant(uint256) = 2**160 - 1
+_BYTE_MASK: constant(uint256) = 2**8 - 1
+
+
+struct Shares:
+    platform: uint256
+    issuer: uint256
+    redeemer: uint256
+    holder: uint256
+    earlier: uint256
+
+
+struct Round:
+    first_id: uint256
+    total: uint256
+    next_id: uint256
+    allocated: uint256
+    inputs_hash: bytes32
+    incentive_bps: uint256
+    shares: Shares
+    rollback_window: uint256
+    max_consent_lifetime: uint256
+    opened_at: uint256
+
+
+struct Coupon:
+    holder: address
+    status: uint8
+    transfers: uint256
+    round_id: uint256
+    issuer: address
+    redeemer: address
+    written_off_at: uint256
+    pool: uint256
+
+
+event RoundOpened:
+    round_id: indexed(uint256)
+    platform: indexed(address)
+    first_id: uint256
+    total: uint256
+    inputs_hash: bytes32
+    incentive_bps: uint256
+    shares: Shares
+    rollback_window: uint256
+    max_consent_lifetime: uint256
+
+event Allocated:
+    round_id: indexed(uint256)
+    merchant: indexed(address)
+    count: uint256
+    allowance: uint256
+
+event Granted:
+    round_id: indexed(uint256)
+    merchant: indexed(address)
+    consumer: indexed(address)
+    first_id: uint256
+    last_id: uint256
+
+event Transferred:
+    coupon_id: indexed(uint256)
+    sender: indexed(address)
+    receiver: indexed(address)
+    transfers: uint256
+
+event WrittenOff:
+    coupon_id: indexed(uint256)
+    holder: indexed(address)
+    merchant: indexed(address)
+    operator: address
+    order_amount: uint256
+    incentive: uint256
+    nonce: uint256
+
+event WriteOffReversed:
+    coupon_id: indexed(uint256)
+    holder: indexed(address)
+    merchant: indexed(address)
+    operator: address
+    refund: uint256
+
+event PoolDistributed:
+    coupon_id: indexed(uint256)
+    pool: uint256
+    platform: address
+    platform_amount: uint256
+    issuer: address
+    issuer_amount: uint256
+    redeemer: address
+    redeemer_amount: uint256
+    holder: address
+    holder_amount: uint256
+    earlier_count: uint256
+    earlier_each: uint256
+
+event Withdrawn:
+    account: indexed(address)
+    amount: uint256
+
+
+registry: public(immutable(IRegistry))
+token: public(immutable(IERC20))
+
+round_count: public(uint256)
+rounds: public(HashMap[uint256, Round])
+next_coupon_id: public(uint256)
+# round id => merchant => coupons it may still grant
+allowance: public(HashMap[uint256, HashMap[address, uint256]])
+claimable: public(HashMap[address, uint256])
+
+# Per granted coupon, packed to keep a grant at two fresh slots per coupon:
+# _holding: holder (bits 0-159) | status (160-167) | transfers (168-175) |
+#           written_off_at (176-255)
+# _origin:  issuer (0-159) | round id (160-255)
+# _redemption (written off only): redeeming merchant (0-159) | pool (160-255)
+_holding: HashMap[uint256, uint256]
+_origin: HashMap[uint256, uint256]
+_redemption: HashMap[uint256, uint256]
+# coupon id => transfer index => sender of that transfer
+_earlier: HashMap[uint256, HashMap[uint256, address]]
+# holder => nonce >> 8 => bitmap of used nonces
+_used_nonces: HashMap[address, HashMap[uint256, uint256]]
+
+
+@deploy
+def __init__(registry_: IRegistry, token_: IERC20):
+    """
+    @dev Binds the participant registry and the settlement token.
+    @param registry_ The participant registry (roles, platform account).
+    @param token_ The ERC-20 settlement token incentives are paid in.
+    """
+    eip712.__init__("CouponChain Promotions", "1")
+    registry = registry_
+    token = token_
+    self.next_coupon_id = 1
+
+
+@external
+def open_round(
+    inputs_hash: bytes32,
+    total: uint256,
+    incentive_bps: uint256,
+    shares: Shares,
+    rollback_window: uint256,
+    max_consent_lifetime: uint256,
+) -> uint256:
+    """
+    @dev Issues `total` coupons (the next `total` ids) to the platform's
+         account and fixes the round's parameters. Costs the same for any total.
+    @param inputs_hash keccak256 of the ABI-encoded evaluation inputs and
+           formula parameters (see `couponchain.domain.evaluation`).
+    @param total The issued total the formula gave, 1 to 2**64 - 1.
+    @param incentive_bps The incentive charged per write-off, in basis points
+           of the order amount (0 to 10,000).
+    @param shares The pool split in basis points (platform, issuing merchant,
+           redeeming merchant, final holder, earlier holders), summing to 10,000.
+    @param rollback_window Seconds after a write-off during which the
+           redeeming merchant may reverse it (at most 30 days).
+    @param max_consent_lifetime Longest a consent may still be valid when it
+           is submitted, in seconds (1 to 300).
+    @return uint256 The new round's id (from 1).
+    """
+    platform: address = staticcall registry.platform()
+    assert msg.sender == platform, "promotions: caller is not the platform"
+    assert total != 0, "promotions: zero total"
+    assert total <= MAX_ROUND_TOTAL, "promotions: total too large"
+    assert incentive_bps <= BPS, "promotions: incentive rate above 10000 bps"
+    self._check_shares(shares)
+    assert rollback_window <= MAX_ROLLBACK_WINDOW, "promotions: rollback window too long"
+    assert max_consent_lifetime != 0, "promotions: zero consent lifetime"
+    assert max_consent_lifetime <= MAX_CONSENT_LIFETIME, "promotions: consent lifetime above 300 s"
+
+    round_id: uint256 = self.round_count + 1
+    first_id: uint256 = self.next_coupon_id
+    self.round_count = round_id
+    self.next_coupon_id = first_id + total
+    self.rounds[round_id] = Round(
+        first_id=first_id,
+        total=total,
+        next_id=first_id,
+        allocated=0,
+        inputs_hash=inputs_hash,
+        incentive_bps=incentive_bps,
+        shares=shares,
+        rollback_window=rollback_window,
+        max_consent_lifetime=max_consent_lifetime,
+        opened_at=block.timestamp,
+    )
+    log RoundOpened(
+        round_id=round_id,
+        platform=platform,
+        first_id=first_id,
+        total=total,
+        inputs_hash=inputs_hash,
+        incentive_bps=incentive_bps,
+        shares=shares,
+        rollback_window=rollback_window,
+        max_consent_lifetime=max_consent_lifetime,
+    )
+    return round_id
+
+
+@external
+def allocate(
+    round_id: uint256,
+    merchants: DynArray[address, MAX_BATCH],
+    counts: DynArray[uint256, MAX_BATCH],
+):
+    """
+    @dev Lets merchants grant some of the round's coupons: adds `counts[i]`
+         to `merchants[i]`'s allowance. All or nothing.
+    @param round_id An opened round.
+    @param merchants Registered merchants (repeats add up).
+    @param counts Coupons per merchant, each non-zero; the round's allocations
+           never exceed its total.
+    """
+    assert msg.sender == staticcall registry.platform(), "promotions: caller is not the platform"
+    self._check_round(round_id)
+    assert len(counts) == len(merchants), "promotions: counts length mismatch"
+    total: uint256 = self.rounds[round_id].total
+    allocated: uint256 = self.rounds[round_id].allocated
+    for i: uint256 in range(len(merchants), bound=MAX_BATCH):
+        merchant: address = merchants[i]
+        count: uint256 = counts[i]
+        assert count != 0, "promotions: zero count"
+        # `allocated <= total` holds before and after every step.
+        assert count <= total - allocated, "promotions: allocation exceeds the round total"
+        assert staticcall registry.role_of(merchant) == ROLE_MERCHANT, (
+            "promotions: allocation to a non-merchant"
+        )
+        allocated += count
+        allowance: uint256 = self.allowance[round_id][merchant] + count
+        self.allowance[round_id][merchant] = allowance
+        log Allocated(round_id=round_id, merchant=merchant, count=count, allowance=allowance)
+    self.rounds[round_id].allocated = allocated
+
+
+@external
+def grant(
+    round_id: uint256,
+    consumers: DynArray[address, MAX_BATCH],
+    counts: DynArray[uint256, MAX_BATCH],
+) -> uint256:
+    """
+    @dev Grants `counts[i]` coupons to `consumers[i]`, taken in order from the
+         round's next unassigned id, out of the caller's allowance. Each
+         consumer receives a contiguous id range (one `Granted` event each).
+    @param round_id An opened round the caller has an allowance in.
+    @param consumers Registered consumers (repeats allowed).
+    @param counts Coupons per consumer, each non-zero, at most 256 in total.
+    @return uint256 The first granted id; the call granted
+            `[first, first + sum(counts))`.
+    @custom:security Writes two storage slots per coupon; bounded by MAX_BATCH.
+    """
+    assert staticcall registry.role_of(msg.sender) == ROLE_MERCHANT, (
+        "promotions: caller is not a merchant"
+    )
+    self._check_round(round_id)
+    assert len(consumers) != 0, "promotions: empty batch"
+    assert len(counts) == len(consumers), "promotions: counts length mismatch"
+    remaining: uint256 = self.allowance[round_id][msg.sender]
+    first: uint256 = self.rounds[round_id].next_id
+    next_id: uint256 = first
+    granted: uint256 = 0
+    origin: uint256 = self._pack_origin(msg.sender, round_id)
+    for i: uint256 in range(len(consumers), bound=MAX_BATCH):
+        consumer: address = consumers[i]
+        count: uint256 = counts[i]
+        assert count != 0, "promotions: zero count"
+        assert count <= MAX_BATCH - granted, "promotions: more than 256 coupons in one grant"
+        assert count <= remaining, "promotions: allowance exceeded"
+        assert staticcall registry.role_of(consumer) == ROLE_CONSUMER, (
+            "promotions: recipient is not a consumer"
+        )
+        remaining -= count
+        granted += count
+        holding: uint256 = self._pack_holding(consumer, STATUS_ACTIVE, 0, 0)
+        for j: uint256 in range(count, bound=MAX_BATCH):
+            self._holding[next_id + j] = holding
+            self._origin[next_id + j] = origin
+        log Granted(
+            round_id=round_id,
+            merchant=msg.sender,
+            consumer=consumer,
+            first_id=next_id,
+            last_id=next_id + count - 1,
+        )
+        next_id += count
+    # The round's allowances add up to at most its total, so the ids granted
+    # stay inside [first_id, first_id + total); checked again for safety.
+    assert next_id <= self.rounds[round_id].first_id + self.rounds[round_id].total, (
+        "promotions: round exhausted"
+    )
+    self.allowance[round_id][msg.sender] = remaining
+    self.rounds[round_id].next_id = next_id
+    return first
+
+
+@external
+def transfer(coupon_id: uint256, receiver: address):
+    """
+    @dev Passes an active coupon from its holder to another consumer and
+         records the holder on the coupon's path.
+    @param coupon_id An active coupon the caller holds.
+    @param receiver A registered consumer other than the caller.
+    @custom:security At most MAX_EARLIER_HOLDERS (16) transfers per coupon;
+                     the 17th is refused, which bounds `distribute`.
+    """
+    holder: address = empty(address)
+    status: uint8 = 0
+    transfers: uint256 = 0
+    written_off_at: uint256 = 0
+    holder, status, transfers, written_off_at = self._unpack_holding(self._holding[coupon_id])
+    assert status == STATUS_ACTIVE, "promotions: coupon not active"
+    assert holder == msg.sender, "promotions: caller is not the holder"
+    assert receiver != msg.sender, "promotions: transfer to self"
+    assert transfers < MAX_EARLIER_HOLDERS, "promotions: transfer limit reached (16 per coupon)"
+    assert staticcall registry.role_of(receiver) == ROLE_CONSUMER, (
+        "promotions: recipient is not a consumer"
+    )
+    self._earlier[coupon_id][transfers] = msg.sender
+    self._holding[coupon_id] = self._pack_holding(receiver, STATUS_ACTIVE, transfers + 1, 0)
+    log Transferred(
+        coupon_id=coupon_id, sender=msg.sender, receiver=receiver, transfers=transfers + 1
+    )
+
+
+@external
+@nonreentrant
+def write_off(
+    coupon_id: uint256,
+    order_amount: uint256,
+    nonce: uint256,
+    expiry: uint256,
+    signature: Bytes[65],
+) -> uint256:
+    """
+    @dev Redeems a coupon with its holder's consent and charges the redeeming
+         merchant the round's incentive into the coupon's pool.
+    @param coupon_id An active coupon.
+    @param order_amount The order's amount in the token's smallest unit
+           (1 to 2**96 - 1).
+    @param nonce The consent's nonce, unused by the holder so far.
+    @param expiry The consent's expiry (epoch seconds): not past, and at most
+           the round's `max_consent_lifetime` ahead.
+    @param signature The holder's 65-byte (r, s, v) EIP-712 signature of
+           `Consent(coupon, nonce, expiry)`.
+    @return uint256 The incentive charged, `order_amount * incentive_bps // 10000`
+            (rounded down).
+    @custom:security The caller is a merchant or a terminal; the merchant it
+                     acts for pays through `transferFrom`, so it must have
+                     approved this contract for at least the incentive.
+    """
+    merchant: address = self._acting_merchant()
+    incentive: uint256 = self._write_off(
+        merchant, coupon_id, order_amount, nonce, expiry, signature
+    )
+    self._charge(merchant, incentive)
+    return incentive
+
+
+@external
+@nonreentrant
+def write_off_batch(
+    coupon_ids: DynArray[uint256, MAX_BATCH],
+    order_amounts: DynArray[uint256, MAX_BATCH],
+    nonces: DynArray[uint256, MAX_BATCH],
+    expiries: DynArray[uint256, MAX_BATCH],
+    signatures: DynArray[Bytes[65], MAX_BATCH],
+) -> uint256:
+    """
+    @dev `write_off` for many coupons at once, all or nothing; the merchant is
+         charged once for the sum of the incentives.
+    @param coupon_ids Active coupons, no repeats.
+    @param order_amounts One order amount per coupon.
+    @param nonces One consent nonce per coupon.
+    @param expiries One consent expiry per coupon.
+    @param signatures One holder signature per coupon.
+    @return uint256 The total incentive charged.
+    """
+    n: uint256 = len(coupon_ids)
+    assert n != 0, "promotions: empty batch"
+    assert len(order_amounts) == n, "promotions: order amounts length mismatch"
+    assert len(nonces) == n, "promotions: nonces length mismatch"
+    assert len(expiries) == n, "promotions: expiries length mismatch"
+    assert len(signatures) == n, "promotions: signatures length mismatch"
+    merchant: address = self._acting_merchant()
+    total: uint256 = 0
+    for i: uint256 in range(n, bound=MAX_BATCH):
+        # Each incentive is below 2**96 and there are at most 256: no overflow.
+        total += self._write_off(
+            merchant, coupon_ids[i], order_amounts[i], nonces[i], expiries[i], signatures[i]
+        )
+    self._charge(merchant, total)
+    return total
+
+
+@external
+@nonreentrant
+def reverse_write_off(coupon_id: uint256):
+    """
+    @dev Reverses a write-off (the order was refunded): the pool goes back to
+         the redeeming merchant and the coupon is active again for its holder.
+         The consent's nonce stays used.
+    @param coupon_id A coupon written off by the caller's merchant, whose
+           round's rollback window has not closed (`now <= written_off_at +
+           rollback_window`).
+    @custom:security Callable by the redeeming merchant or its terminals.
+    """
+    merchant: address = self._acting_merchant()
+    holder: address = empty(address)
+    status: uint8 = 0
+    transfers: uint256 = 0
+    written_off_at: uint256 = 0
+    holder, status, transfers, written_off_at = self._unpack_holding(self._holding[coupon_id])
+    assert status != STATUS_DISTRIBUTED, "promotions: pool already distributed"
+    assert status == STATUS_WRITTEN_OFF, "promotions: coupon not written off"
+    redeemer: address = empty(address)
+    pool: uint256 = 0
+    redeemer, pool = self._unpack_redemption(self._redemption[coupon_id])
+    assert merchant == redeemer, "promotions: caller is not the redeeming merchant"
+    round_id: uint256 = self._origin[coupon_id] >> 160
+    assert block.timestamp <= written_off_at + self.rounds[round_id].rollback_window, (
+        "promotions: rollback window closed"
+    )
+    self._holding[coupon_id] = self._pack_holding(holder, STATUS_ACTIVE, transfers, 0)
+    self._redemption[coupon_id] = 0
+    log WriteOffReversed(
+        coupon_id=coupon_id, holder=holder, merchant=merchant, operator=msg.sender, refund=pool
+    )
+    if pool != 0:
+        assert extcall token.transfer(merchant, pool, default_return_value=True), (
+            "promotions: refund transfer failed"
+        )
+
+
+@external
+def distribute(coupon_ids: DynArray[uint256, MAX_BATCH]):
+    """
+    @dev Splits the pools of written-off coupons whose rollback window has
+         closed (`now > written_off_at + rollback_window`) and credits each
+         party's `claimable`. All or nothing; anyone may call.
+    @param coupon_ids Written-off, undistributed coupons, no repeats.
+    @custom:security Each coupon costs bounded gas: at most 4 + 16 credits.
+                     The split rounds every part down; the remainder goes to
+                     the platform, so the parts add up to the pool exactly.
+                     The platform account is the registry's at distribution.
+    """
+    assert len(coupon_ids) != 0, "promotions: empty batch"
+    platform: address = staticcall registry.platform()
+    for i: uint256 in range(len(coupon_ids), bound=MAX_BATCH):
+        self._distribute(coupon_ids[i], platform)
+
+
+@external
+@nonreentrant
+def withdraw() -> uint256:
+    """
+    @dev Pays the caller everything credited to it.
+    @return uint256 The amount paid.
+    @custom:security Checks-effects-interactions: the credit is zeroed before
+                     the token transfer.
+    """
+    amount: uint256 = self.claimable[msg.sender]
+    assert amount != 0, "promotions: nothing to withdraw"
+    self.claimable[msg.sender] = 0
+    log Withdrawn(account=msg.sender, amount=amount)
+    assert extcall token.transfer(msg.sender, amount, default_return_value=True), (
+        "promotions: payout transfer failed"
+    )
+    return amount
+
+
+@view
+@external
+def coupon(coupon_id: uint256) -> Coupon:
+    """
+    @dev A granted coupon's record (all zero for a coupon not granted).
+    @param coupon_id The coupon.
+    @return Coupon Holder, status (0 not granted, 1 active, 2 written off,
+            3 distributed), transfers, round, issuing merchant, redeeming
+            merchant, write-off time and pool (kept after distribution).
+    """
+    holder: address = empty(address)
+    status: uint8 = 0
+    transfers: uint256 = 0
+    written_off_at: uint256 = 0
+    holder, status, transfers, written_off_at = self._unpack_holding(self._holding[coupon_id])
+    origin: uint256 = self._origin[coupon_id]
+    redeemer: address = empty(address)
+    pool: uint256 = 0
+    redeemer, pool = self._unpack_redemption(self._redemption[coupon_id])
+    return Coupon(
+        holder=holder,
+        status=status,
+        transfers=transfers,
+        round_id=origin >> 160,
+        issuer=self._to_address(origin),
+        redeemer=redeemer,
+        written_off_at=written_off_at,
+        pool=pool,
+    )
+
+
+@view
+@external
+def holder_of(coupon_id: uint256) -> address:
+    """
+    @dev Who holds a coupon.
+    @param coupon_id The coupon.
+    @return address The holder of a granted coupon, the platform's account for
+            an issued coupon not granted yet, empty(address) for an id no
+            round issued.
+    """
+    holding: uint256 = self._holding[coupon_id]
+    if holding != 0:
+        return self._to_address(holding)
+    if coupon_id != 0 and coupon_id < self.next_coupon_id:
+        return staticcall registry.platform()
+    return empty(address)
+
+
+@view
+@external
+def earlier_holders(coupon_id: uint256) -> DynArray[address, MAX_EARLIER_HOLDERS]:
+    """
+    @dev The coupon's recorded path before its current holder.
+    @param coupon_id The coupon.
+    @return DynArray The sender of each recorded transfer, oldest first.
+    """
+    transfers: uint256 = (self._holding[coupon_id] >> 168) & _BYTE_MASK
+    path: DynArray[address, MAX_EARLIER_HOLDERS] = []
+    for k: uint256 in range(transfers, bound=MAX_EARLIER_HOLDERS):
+        path.append(self._earlier[coupon_id][k])
+    return path
+
+
+@view
+@external
+def nonce_used(holder: address, nonce: uint256) -> bool:
+    """
+    @dev Whether a holder already spent a consent nonce.
+    @param holder The holder.
+    @param nonce The nonce.
+    @return bool True once a write-off used it (even if later reversed).
+    """
+    return (self._used_nonces[holder][nonce >> 8] >> (nonce & 255)) & 1 == 1
+
+
+@view
+@external
+def consent_digest(coupon_id: uint256, nonce: uint256, expiry: uint256) -> bytes32:
+    """
+    @dev The EIP-712 digest a holder signs to consent to a write-off.
+    @param coupon_id The coupon.
+    @param nonce The holder's nonce.
+    @param expiry The consent's expiry (epoch seconds).
+    @return bytes32 keccak256(0x1901 || domainSeparator || hashStruct(Consent)).
+    """
+    return self._consent_digest(coupon_id, nonce, expiry)
+
+
+@view
+@external
+def domain_separator() -> bytes32:
+    """
+    @dev The EIP-712 domain separator ("CouponChain Promotions", "1", chain id,
+         this contract).
+    @return bytes32 The domain separator for the current chain.
+    """
+    return eip712._domain_separator_v4()
+
+
+@internal
+def _write_off(
+    merchant: address,
+    coupon_id: uint256,
+    order_amount: uint256,
+    nonce: uint256,
+    expiry: uint256,
+    signature: Bytes[65],
+) -> uint256:
+    assert order_amount != 0, "promotions: zero order amount"
+    assert order_amount <= MAX_ORDER_AMOUNT, "promotions: order amount too large"
+    holder: address = empty(address)
+    status: uint8 = 0
+    transfers: uint256 = 0
+    written_off_at: uint256 = 0
+    holder, status, transfers, written_off_at = self._unpack_holding(self._holding[coupon_id])
+    assert status == STATUS_ACTIVE, "promotions: coupon not active"
+    round_id: uint256 = self._origin[coupon_id] >> 160
+    assert expiry >= block.timestamp, "promotions: consent expired"
+    assert expiry - block.timestamp <= self.rounds[round_id].max_consent_lifetime, (
+        "promotions: consent lifetime too long"
+    )
+    # The 64-byte EIP-2098 form is refused so one consent has one encoding.
+    assert len(signature) == 65, "promotions: signature must be 65 bytes"
+    signer: address = ecdsa._recover_sig(
+        self._consent_digest(coupon_id, nonce, expiry), signature
+    )
+    assert signer == holder, "promotions: consent not signed by the holder"
+    self._use_nonce(holder, nonce)
+    # order_amount < 2**96 and incentive_bps <= 10**4: no overflow, and the
+    # incentive (<= order_amount) fits the pool's 96 bits.
+    incentive: uint256 = order_amount * self.rounds[round_id].incentive_bps // BPS
+    self._holding[coupon_id] = self._pack_holding(
+        holder, STATUS_WRITTEN_OFF, transfers, block.timestamp
+    )
+    self._redemption[coupon_id] = convert(merchant, uint256) | (incentive << 160)
+    log WrittenOff(
+        coupon_id=coupon_id,
+        holder=holder,
+        merchant=merchant,
+        operator=msg.sender,
+        order_amount=order_amount,
+        incentive=incentive,
+        nonce=nonce,
+    )
+    return incentive
+
+
+@internal
+def _distribute(coupon_id: uint256, platform: address):
+    holder: address = empty(address)
+    status: uint8 = 0
+    transfers: uint256 = 0
+    written_off_at: uint256 = 0
+    holder, status, transfers, written_off_at = self._unpack_holding(self._holding[coupon_id])
+    assert status != STATUS_DISTRIBUTED, "promotions: pool already distributed"
+    assert status == STATUS_WRITTEN_OFF, "promotions: coupon not written off"
+    origin: uint256 = self._origin[coupon_id]
+    round_id: uint256 = origin >> 160
+    assert block.timestamp > written_off_at + self.rounds[round_id].rollback_window, (
+        "promotions: rollback window still open"
+    )
+    redeemer: address = empty(address)
+    pool: uint256 = 0
+    redeemer, pool = self._unpack_redemption(self._redemption[coupon_id])
+    shares: Shares = self.rounds[round_id].shares
+
+    # pool < 2**96 and every share <= 10**4: the products cannot overflow.
+    # Every part rounds down; the platform takes what is left.
+    issuer_amount: uint256 = pool * shares.issuer // BPS
+    redeemer_amount: uint256 = pool * shares.redeemer // BPS
+    holder_amount: uint256 = pool * shares.holder // BPS
+    earlier_each: uint256 = 0
+    if transfers != 0:
+        earlier_each = pool * shares.earlier // BPS // transfers
+    platform_amount: uint256 = (
+        pool - issuer_amount - redeemer_amount - holder_amount - earlier_each * transfers
+    )
+
+    self._holding[coupon_id] = self._pack_holding(
+        holder, STATUS_DISTRIBUTED, transfers, written_off_at
+    )
+    issuer: address = self._to_address(origin)
+    self._credit(platform, platform_amount)
+    self._credit(issuer, issuer_amount)
+    self._credit(redeemer, redeemer_amount)
+    self._credit(holder, holder_amount)
+    if earlier_each != 0:
+        for k: uint256 in range(transfers, bound=MAX_EARLIER_HOLDERS):
+            self._credit(self._earlier[coupon_id][k], earlier_each)
+    log PoolDistributed(
+        coupon_id=coupon_id,
+        pool=pool,
+        platform=platform,
+        platform_amount=platform_amount,
+        issuer=issuer,
+        issuer_amount=issuer_amount,
+        redeemer=redeemer,
+        redeemer_amount=redeemer_amount,
+        holder=holder,
+        holder_amount=holder_amount,
+        earlier_count=transfers,
+        earlier_each=earlier_each,
+    )
+
+
+@internal
+def _credit(account: address, amount: uint256):
+    if amount != 0:
+        self.claimable[account] += amount
+
+
+@internal
+def _charge(merchant: address, amount: uint256):
+    if amount != 0:
+        assert extcall token.transferFrom(merchant, self, amount, default_return_value=True), (
+            "promotions: incentive transfer failed"
+        )
+
+
+@internal
+def _use_nonce(holder: address, nonce: uint256):
+    word: uint256 = nonce >> 8
+    bit: uint256 = 1 << (nonce & 255)
+    used: uint256 = self._used_nonces[holder][word]
+    assert used & bit == 0, "promotions: consent nonce already used"
+    self._used_nonces[holder][word] = used | bit
+
+
+@view
+@internal
+def _acting_merchant() -> address:
+    merchant: address = staticcall registry.merchant_of(msg.sender)
+    assert merchant != empty(address), "promotions: caller is not a merchant or terminal"
+    return merchant
+
+
+@view
+@internal
+def _check_round(round_id: uint256):
+    assert round_id != 0 and round_id <= self.round_count, "promotions: unknown round"
+
+
+@view
+@internal
+def _consent_digest(coupon_id: uint256, nonce: uint256, expiry: uint256) -> bytes32:
+    return eip712._hash_typed_data_v4(
+        keccak256(abi_encode(CONSENT_TYPEHASH, coupon_id, nonce, expiry))
+    )
+
+
+@pure
+@internal
+def _check_shares(shares: Shares):
+    assert shares.platform <= BPS, "promotions: shares must sum to 10000 bps"
+    assert shares.issuer <= BPS, "promotions: shares must sum to 10000 bps"
+    assert shares.redeemer <= BPS, "promotions: shares must sum to 10000 bps"
+    assert shares.holder <= BPS, "promotions: shares must sum to 10000 bps"
+    assert shares.earlier <= BPS, "promotions: shares must sum to 10000 bps"
+    # Each term is <= 10**4 (checked above): the sum cannot overflow.
+    assert (
+        shares.platform + shares.issuer + shares.redeemer + shares.holder + shares.earlier == BPS
+    ), "promotions: shares must sum to 10000 bps"
+
+
+@pure
+@internal
+def _pack_holding(
+    holder: address, status: uint8, transfers: uint256, written_off_at: uint256
+) -> uint256:
+    # transfers <= 16 fits 8 bits; a block timestamp fits the top 80 bits.
+    return (
+        convert(holder, uint256)
+        | (convert(status, uint256) << 160)
+        | (transfers << 168)
+        | (written_off_at << 176)
+    )
+
+
+@pure
+@internal
+def _unpack_holding(word: uint256) -> (address, uint8, uint256, uint256):
+    return (
+        self._to_address(word),
+        convert((word >> 160) & _BYTE_MASK, uint8),
+        (word >> 168) & _BYTE_MASK,
+        word >> 176,
+    )
+
+
+@pure
+@internal
+def _pack_origin(issuer: address, round_id: uint256) -> uint256:
+    # round ids count up from 1 and never reach 2**96.
+    return convert(issuer, uint256) | (round_id << 160)
+
+
+@pure
+@internal
+def _unpack_redemption(word: uint256) -> (address, uint256):
+    return self._to_address(word), word >> 160
+
+
+@pure
+@internal
+def _to_address(word: uint256) -> address:
+    return convert(convert(word & _ADDRESS_MASK, uint160), address)

@@ -1,0 +1,187 @@
+"""`couponchain migrate` on the real node (issue 23): a deployment with
+participants and a limited edition whose contracts changed is deployed anew,
+its participants, editions and coupons carried over (read by the new contracts
+from the old ones), the old contracts recorded as retired, and the platform
+goes on with the new contracts."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from couponchain.api.app import create_app
+from couponchain.chain import contracts
+from couponchain.errors import ConfigurationError
+from couponchain.runtime import Runtime
+from couponchain.store.models import Deployment, RetiredDeployment
+from tests.integration.conftest import make_settings
+from tests.integration.test_upgrade_code_check import _edit, _start, sources  # noqa: F401
+
+ADMIN = {"authorization": "Bearer test-admin-key"}
+
+
+def _auth(participant: dict[str, Any]) -> dict[str, str]:
+    return {"authorization": f"Bearer {participant['api_key']}"}
+
+
+def _ok(response: httpx.Response) -> dict[str, Any]:
+    assert response.status_code in (200, 201), response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+async def _populate(client: httpx.AsyncClient) -> dict[str, Any]:
+    shop = _ok(await client.post("/v1/merchants", json={"name": "Cafe"}, headers=ADMIN))
+    till = _ok(await client.post("/v1/terminals", json={"name": "Till"}, headers=_auth(shop)))
+    ann, bob = [_ok(await client.post("/v1/consumers", json={"name": n}, headers=_auth(shop)))
+                for n in ("Ann", "Bob")]
+    now = int(time.time())
+    edition = _ok(await client.post("/v1/editions", headers=_auth(shop), json={
+        "brand": "Cafe", "title": "Latte", "terms": "One latte.", "prefix": "LATTE",
+        "total_pieces": 5, "price": 300,
+        "valid_from": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now - 3600)),
+        "valid_until": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now + 86400))}))
+    for buyer in (ann, ann, bob):
+        _ok(await client.post(f"/v1/editions/{edition['id']}/sales", headers=_auth(till),
+                              json={"buyer": buyer["id"], "order_ref": "POS"}))
+    _ok(await client.post("/v1/coupons/LATTE-000001/transfer", json={"to": bob["id"]},
+                          headers=_auth(ann)))
+    _ok(await client.post("/v1/coupons/LATTE-000001/redeem", headers=_auth(till)))
+    _ok(await client.post("/v1/coupons/LATTE-000002/void", headers=_auth(shop)))
+    campaign = _ok(await client.post("/v1/prize-campaigns", headers=_auth(shop), json={
+        "title": "Spring draw", "prizes": [{"name": "Mug", "quantity": 5},
+                                           {"name": "Tote", "quantity": 1}],
+        "terminals": [till["id"]], "ends_at": time.strftime(
+            "%Y-%m-%dT%H:%M:%SZ", time.gmtime(now + 3600)), "per_consumer_limit": 2}))
+    _ok(await client.post(f"/v1/prize-campaigns/{campaign['id']}/awards", headers=_auth(shop),
+                          json={"awards": [{"consumer": ann["id"], "prize_index": 0},
+                                           {"consumer": bob["id"], "prize_index": 1}]}))
+    return {"shop": shop, "till": till, "ann": ann, "bob": bob, "edition": edition,
+            "campaign": campaign}
+
+
+async def _view(runtime: Runtime, address: str, function: str, *args: Any,
+                contract: str = "editions") -> str:
+    code = contracts.load(contract)
+    data = "0x" + code.encode_call(function, *args).hex()
+    return str(await runtime.rpc.call("eth_call", {"to": address, "data": data}, "latest"))
+
+
+async def test_migrate_carries_participants_editions_and_coupons_over(
+    sources: Path, tmp_path: Path, database_url: str, node_url: str  # noqa: F811
+) -> None:
+    settings = make_settings(tmp_path, database_url, node_url)
+    runtime = Runtime(settings)
+    await runtime.start()
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(
+                app=create_app(runtime, manage_runtime=False)), base_url="http://test") as client:
+            world = await _populate(client)
+        old = dict(runtime.addresses)
+        coupon_ids = [(1 << 32) | serial for serial in (1, 2, 3)]
+        before = [await _view(runtime, old["editions"], "edition", 1)] + [
+            await _view(runtime, old["editions"], "coupon", c) for c in coupon_ids]
+        prize_views = [("campaign", 1), ("prize", 1, 0), ("prize", 1, 1), ("award_of", 1),
+                       ("award_of", 2), ("terminal_eligible", 1, world["till"]["address"])]
+        prizes_before = [await _view(runtime, old["prizes"], *v, contract="prizes")
+                         for v in prize_views]
+    finally:
+        await runtime.stop()
+
+    _edit(sources / "editions.vy", '"editions: empty batch"', '"editions: no coupons"')
+    with pytest.raises(ConfigurationError, match="couponchain migrate"):
+        await _start(settings)
+
+    runtime = Runtime(settings)
+    runtime.migrate_contracts = True
+    await runtime.start()
+    try:
+        new = dict(runtime.addresses)
+        assert all(new[name] != old[name] for name in old)
+        after = [await _view(runtime, new["editions"], "edition", 1)] + [
+            await _view(runtime, new["editions"], "coupon", c) for c in coupon_ids]
+        assert after == before, "editions and coupons carried over as they were"
+        assert [await _view(runtime, new["prizes"], *v, contract="prizes")
+                for v in prize_views] == prizes_before, "the campaign and its awards too"
+        # The old capabilities were paused in the old registry before the copy: they
+        # refuse every write from then on, and the pause is a public event.
+        registry = contracts.load("registry")
+        for name in ("editions", "promotions", "prizes", "referrals", "marketing"):
+            data = "0x" + registry.encode_call("paused", old[name]).hex()
+            answer = await runtime.rpc.call("eth_call", {"to": old["registry"], "data": data},
+                                            "latest")
+            assert int(answer, 16) == 1, name
+        async with runtime.db.session() as s:
+            rows = {d.name: d for d in (await s.execute(select(Deployment))).scalars()}
+            retired = {r.name: r for r in (await s.execute(select(RetiredDeployment))).scalars()}
+        assert {name: row.version for name, row in rows.items()} == dict.fromkeys(old, 2)
+        assert {name: (r.address, r.replaced_by, r.version) for name, r in retired.items()} == {
+            name: (old[name], new[name], 1) for name in old}
+
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(
+                app=create_app(runtime, manage_runtime=False)), base_url="http://test") as client:
+            shop, till, bob = world["shop"], world["till"], world["bob"]
+            first = _ok(await client.get("/v1/coupons/LATTE-000001"))
+            assert (first["status"], first["owner"]) == ("redeemed", bob["address"])
+            # The carried-over terminal redeems a carried-over coupon on the new contract,
+            redeemed = _ok(await client.post("/v1/coupons/LATTE-000003/redeem",
+                                             headers=_auth(till)))
+            assert redeemed["coupon"]["status"] == "redeemed"
+            # sells after the last serial,
+            sale = _ok(await client.post(f"/v1/editions/{world['edition']['id']}/sales",
+                                         headers=_auth(till),
+                                         json={"buyer": bob["id"], "order_ref": "POS-4"}))
+            assert sale["coupon"]["serial"] == "LATTE-000004"
+            # and the merchant awards on after the last award id,
+            more = _ok(await client.post(
+                f"/v1/prize-campaigns/{world['campaign']['id']}/awards", headers=_auth(shop),
+                json={"awards": [{"consumer": bob["id"], "prize_index": 0}]}))
+            assert [a["id"] for a in more["awards"]] == [3]
+            # and the new registry keeps today's rule: terminals by their merchant only.
+            refused = await client.post("/v1/terminals", json={"name": "Rogue"}, headers=ADMIN)
+            assert refused.status_code == 403
+            _ok(await client.post("/v1/terminals", json={"name": "Till 2"}, headers=_auth(shop)))
+    finally:
+        await runtime.stop()
+
+    restarted = Runtime(settings)  # the new deployment starts as any other
+    await restarted.start()
+    try:
+        assert restarted.addresses == new
+    finally:
+        await restarted.stop()
+
+
+async def test_migrate_refuses_state_it_cannot_carry_before_sending_anything(
+    sources: Path, tmp_path: Path, database_url: str, node_url: str  # noqa: F811
+) -> None:
+    settings = make_settings(tmp_path, database_url, node_url)
+    runtime = Runtime(settings)
+    await runtime.start()
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(
+                app=create_app(runtime, manage_runtime=False)), base_url="http://test") as client:
+            shop = _ok(await client.post("/v1/merchants", json={"name": "Cafe"}, headers=ADMIN))
+            _ok(await client.post("/v1/credits", json={"to": shop["id"], "amount": 5_000_000},
+                                  headers=ADMIN))  # token balances: not carried over yet
+        old = dict(runtime.addresses)
+        head = int(await runtime.rpc.call("eth_blockNumber"), 16)
+    finally:
+        await runtime.stop()
+    _edit(sources / "editions.vy", '"editions: empty batch"', '"editions: no coupons"')
+    runtime = Runtime(settings)
+    runtime.migrate_contracts = True
+    try:
+        with pytest.raises(ConfigurationError, match=r"not yet token, which has \d+ events? "):
+            await runtime.start()
+        assert int(await runtime.rpc.call("eth_blockNumber"), 16) == head, "nothing sent"
+        async with runtime.db.session() as s:
+            rows = {d.name: (d.address, d.version) for d in (await s.execute(
+                select(Deployment))).scalars()}
+        assert rows == {name: (address, 1) for name, address in old.items()}
+    finally:
+        await runtime.stop()
