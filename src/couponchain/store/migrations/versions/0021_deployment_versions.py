@@ -6,8 +6,8 @@ A migration deploys new contracts, carries the state over and retires the old
 ones: `version` counts the migrations, `retired_deployments` keeps where each
 replaced contract was and what replaced it.
 
-Revision ID: 0019
-Revises: 0018
+Revision ID: 0021
+Revises: 0020
 Create Date: 2026-12-07 11:00:00
 """
 
@@ -15,8 +15,8 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision = '0019'
-down_revision = '0018'
+revision = '0021'
+down_revision = '0020'
 branch_labels = None
 depends_on = None
 
