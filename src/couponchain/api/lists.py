@@ -60,6 +60,10 @@ async def list_params(
 
 
 ListParamsDep = Annotated[ListParams, Depends(list_params)]
+#: A list route's `responses=`: its 200 is JSON, or CSV with `format=csv`.
+CSV_RESPONSE: dict[int | str, dict[str, Any]] = {200: {"content": {"text/csv": {
+    "schema": {"type": "string"}}}, "description": "a page (JSON), or with format=csv "
+                                                   "every filtered row (CSV)"}}
 
 
 async def respond(db: Any, spec: ListSpec, base: Select[Any], params: ListParams, key: str,

@@ -20,7 +20,7 @@ import csv
 import io
 import json
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -243,7 +243,7 @@ async def csv_lines(db: Any, spec: ListSpec, base: Select[Any], query: ListQuery
         if header is None:
             header = list(rendered[0])
             yield _csv_row(header)
-        yield b"".join(_csv_row([_cell(r.get(c)) for c in header]) for r in rendered)
+        yield _csv_rows([_cell(r.get(c)) for c in header] for r in rendered)
         if len(found) < EXPORT_PAGE:
             return
         after = _key_of(spec, found[-1])
@@ -260,8 +260,14 @@ def _cell(value: Any) -> str:
 
 
 def _csv_row(values: Sequence[Any]) -> bytes:
+    return _csv_rows([values])
+
+
+def _csv_rows(rows: Iterable[Sequence[Any]]) -> bytes:
     out = io.StringIO()
-    csv.writer(out).writerow([_formula_safe(str(v)) for v in values])
+    write = csv.writer(out).writerow
+    for values in rows:
+        write([_formula_safe(str(v)) for v in values])
     return out.getvalue().encode()
 
 

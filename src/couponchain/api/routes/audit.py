@@ -48,6 +48,7 @@ class AuditPage(BaseModel):
 
 
 @router.get("/audit-log", response_model=AuditPage,
+            responses=lists.CSV_RESPONSE,
             summary="Who did what, when, with the chain evidence (a merchant: its own; "
                     "the platform: all)")
 async def list_audit_log(

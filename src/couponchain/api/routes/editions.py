@@ -197,6 +197,7 @@ async def create_edition(body: EditionCreate, request: Request, runtime: Runtime
 
 
 @router.get("/editions", response_model=EditionPage,
+            responses=lists.CSV_RESPONSE,
             summary="List editions, optionally of one merchant (search, filters, CSV)")
 async def list_editions(
     runtime: RuntimeDep,
@@ -220,6 +221,7 @@ async def list_editions(
 
 
 @router.get("/editions/{edition_id}/coupons", response_model=SalesPage,
+            responses=lists.CSV_RESPONSE,
             summary="An edition's sales (its merchant, platform): search by serial, "
                     "customer or order reference; status and date filters; CSV")
 async def list_edition_coupons(edition_id: EditionId, runtime: RuntimeDep, caller: CallerDep,

@@ -122,6 +122,7 @@ async def get_participant(participant_id: str, runtime: RuntimeDep) -> dict:
 
 
 @router.get("/merchants", response_model=ParticipantPage,
+            responses=lists.CSV_RESPONSE,
             summary="List merchants (search by name, id or address; date filter; CSV)")
 async def list_merchants(runtime: RuntimeDep, params: ListParamsDep,
                          ) -> dict[str, Any] | StreamingResponse:
@@ -131,6 +132,7 @@ async def list_merchants(runtime: RuntimeDep, params: ListParamsDep,
 
 
 @router.get("/merchants/{merchant_id}/terminals", response_model=ParticipantPage,
+            responses=lists.CSV_RESPONSE,
             summary="A merchant's terminals with their standing (the merchant, platform)")
 async def list_terminals(
     merchant_id: Annotated[str, Path(max_length=32)],

@@ -347,6 +347,7 @@ async def open_round(body: RoundCreate, request: Request, runtime: RuntimeDep,
 
 
 @router.get("/promotion-rounds", response_model=RoundPage,
+            responses=lists.CSV_RESPONSE,
             summary="List rounds (search, status and date filters, CSV)")
 async def list_rounds(runtime: RuntimeDep, params: ListParamsDep,
                       ) -> dict[str, Any] | StreamingResponse:
@@ -381,6 +382,7 @@ async def grant(body: GrantsCreate, request: Request, runtime: RuntimeDep, calle
 
 
 @router.get("/promotion-coupons", response_model=CouponPage,
+            responses=lists.CSV_RESPONSE,
             summary="A holder's promotion coupons (search, status and date filters, CSV)")
 async def list_coupons(
     runtime: RuntimeDep,
