@@ -147,3 +147,30 @@ async def test_editions_and_merchants_lists_keep_their_shape(client: httpx.Async
     terminals = await client.get(f"/v1/merchants/{shop.merchant['id']}/terminals",
                                  headers=shop.as_merchant, params={"q": "Till 2"})
     assert [t["name"] for t in terminals.json()["items"]] == ["Till 2"]
+
+
+async def test_referral_purchases_newest_first_search_and_export(
+        client: httpx.AsyncClient) -> None:
+    from tests.integration.test_referrals import _buy, _product, _world
+
+    w = await _world(client)
+    product_id = await _product(client, w, 10, name="Tea song")
+    for buyer, units in ((w.ann, 1), (w.bob, 2), (w.ann, 3)):
+        bought = await _buy(client, buyer, product_id, units)
+        assert bought.status_code == 201, bought.text
+    url = f"/v1/products/{product_id}/purchases"
+
+    first = (await client.get(url, params={"limit": 2})).json()
+    assert [p["quantity"] for p in first["purchases"]] == [3, 2]  # newest first
+    rest = (await client.get(url, params={"limit": 2, "cursor": first["next_cursor"]})).json()
+    assert [p["quantity"] for p in rest["purchases"]] == [1] and rest["next_cursor"] is None
+    anns = (await client.get(url, params={"q": "Ann"})).json()["purchases"]
+    assert [p["quantity"] for p in anns] == [3, 1]
+    assert {p["buyer_id"] for p in anns} == {w.ann["id"]}
+    exported = _read_csv((await client.get(url, params={"q": "Bob", "format": "csv"})).text)
+    assert [(r["buyer_id"], r["quantity"]) for r in exported] == [(w.bob["id"], "2")]
+    assert (await client.get(url, params={"from": _day(1)})).json()["purchases"] == []
+
+    listed = (await client.get("/v1/products", params={"q": "tea"})).json()
+    assert [p["id"] for p in listed["products"]] == [product_id]
+    assert (await client.get("/v1/products", params={"q": "coffee"})).json()["products"] == []

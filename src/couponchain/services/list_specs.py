@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, select
 
 from couponchain.domain.edition_slots import Channel, CouponStatus, serial_text
-from couponchain.services import promotion_views
+from couponchain.services import promotion_views, referral_views
 from couponchain.services.editions import EditionService
 from couponchain.services.listing import ListSpec, contains, exact, integer, order_ref, party
 from couponchain.store.models import (
@@ -24,6 +24,9 @@ from couponchain.store.models import (
     Participant,
     PromotionCoupon,
     PromotionRound,
+    ReferralBatch,
+    ReferralProduct,
+    ReferralPurchase,
 )
 
 
@@ -131,3 +134,33 @@ def promotion_coupons(db: Any) -> ListSpec:
                     search=(integer(c.id), party(c.issuer), party(c.redeemer)),
                     statuses={v: c.status == k for k, v in promotion_views.STATUS.items()},
                     date=c.granted_at)
+
+
+def referral_products(db: Any) -> ListSpec:
+    """Products by id: searched by id, name or originator; dated by registration."""
+    async def render(rows: Sequence[Any]) -> list[dict[str, Any]]:
+        async with db.session() as s:
+            current = {(b.product_id, b.batch): b for b in (await s.execute(
+                select(ReferralBatch).where(ReferralBatch.product_id.in_(
+                    [r.id for r in rows])))).scalars()} if rows else {}
+        names = await _ids_by_address(db, {r.originator for r in rows})
+        return [referral_views._product_public(r, names, current.get((r.id, r.batch_count)))
+                for r in rows]
+
+    p = ReferralProduct
+    return ListSpec(name="products", key=p.id, render=render,
+                    search=(integer(p.id), contains(p.name), party(p.originator)),
+                    date=p.registered_at)
+
+
+def referral_purchases(db: Any) -> ListSpec:
+    """A product's purchases, newest first: searched by id or by the buyer or
+    promoter (name, id or address); dated by purchase."""
+    async def render(rows: Sequence[Any]) -> list[dict[str, Any]]:
+        names = await _ids_by_address(db, {x for r in rows for x in (r.buyer, r.promoter) if x})
+        return [referral_views._purchase_public(r, names) for r in rows]
+
+    b = ReferralPurchase
+    return ListSpec(name="purchases", key=b.id, render=render, descending=True,
+                    search=(integer(b.id), party(b.buyer), party(b.promoter)),
+                    date=b.timestamp)

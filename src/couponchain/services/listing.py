@@ -59,10 +59,11 @@ class ListQuery:
 class ListSpec:
     """How one list is searched, filtered and paged.
 
-    `key` orders the list (ascending) and is unique, so the cursor is the last
-    row's key. `date` is an epoch-seconds column, or a datetime column when
-    `date_is_datetime`. `statuses` maps each status a caller may name to its
-    condition; `search` lists the matchers a search text is tried against (OR).
+    `key` orders the list (ascending, or newest first with `descending`) and is
+    unique, so the cursor is the last row's key. `date` is an epoch-seconds column,
+    or a datetime column when `date_is_datetime`. `statuses` maps each status a
+    caller may name to its condition; `search` lists the matchers a search text is
+    tried against (OR).
     """
 
     name: str
@@ -73,6 +74,8 @@ class ListSpec:
     statuses: Mapping[str, ColumnElement[bool]] = field(default_factory=dict)
     date: Any = None
     date_is_datetime: bool = False
+    #: Newest first (the key descending; the cursor then pages to smaller keys).
+    descending: bool = False
 
 
 # -- matchers -----------------------------------------------------------------
@@ -179,7 +182,7 @@ def filtered(spec: ListSpec, base: Select[Any], query: ListQuery) -> Select[Any]
         stmt = stmt.where(spec.date >= _moment(spec, query.since))
     if query.until is not None:
         stmt = stmt.where(spec.date < _moment(spec, query.until))
-    return stmt.order_by(spec.key)
+    return stmt.order_by(spec.key.desc() if spec.descending else spec.key)
 
 
 def _moment(spec: ListSpec, seconds: int) -> Any:
@@ -200,7 +203,7 @@ async def rows(db: Any, spec: ListSpec, base: Select[Any], query: ListQuery,
     `base` selects one mapped entity."""
     stmt = filtered(spec, base, query)
     if after is not None:
-        stmt = stmt.where(spec.key > after)
+        stmt = stmt.where(spec.key < after if spec.descending else spec.key > after)
     async with db.session() as s:
         return list((await s.execute(stmt.limit(limit))).scalars())
 
