@@ -71,6 +71,9 @@ async def test_find_a_customer_filter_export_and_read_the_audit_entry(
     await page.wait_for_url(url + "/me")
 
     await page.goto(url + "/editions")
+    # The shared controls speak the page's language (an imported macro needs the context).
+    await expect(page.locator("#sales-export")).to_have_text(
+        "导出 CSV" if locale == "zh-CN" else "Export CSV")
     rows = page.locator("#sales-rows tr")
     await expect(rows).to_have_count(5)
     # Find a customer by part of her name.
