@@ -36,6 +36,9 @@ EXPORT_PAGE = 1000
 #: The longest search text accepted (a name, an address, a code or an order reference).
 MAX_SEARCH = 200
 ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+#: The last second a date filter may name (9999-12-31T23:59:59Z, and the day after
+#: it as the exclusive end of that day).
+LATEST = 253402300800
 
 #: A condition for a search text, or None when the text cannot match this column.
 Matcher = Callable[[str], ColumnElement[bool] | None]
@@ -130,18 +133,23 @@ def parse_moment(text: str | None, field_name: str, *, end: bool = False) -> int
     """
     if text is None or text == "":
         return None
+    rule = ("must be an ISO 8601 date (2026-12-07) or date-time (2026-12-07T10:00:00Z) "
+            "from 1970 to 9999")
     try:
         if len(text) == 10:
             day = date.fromisoformat(text)
             start = datetime(day.year, day.month, day.day, tzinfo=UTC)
-            return int((start + timedelta(days=1 if end else 0)).timestamp())
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise InvalidInput("must be an ISO 8601 date (2026-12-07) or date-time "
-                           "(2026-12-07T10:00:00Z)", field=field_name) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp()) + (1 if end else 0)
+            seconds = int((start + timedelta(days=1 if end else 0)).timestamp())
+        else:
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=UTC)
+            seconds = int(moment.timestamp()) + (1 if end else 0)
+    except (ValueError, OverflowError):
+        raise InvalidInput(rule, field=field_name) from None
+    if not 0 <= seconds <= LATEST:
+        raise InvalidInput(rule, field=field_name)
+    return seconds
 
 
 def query_of(spec: ListSpec, *, q: str | None, status: str | None, since: str | None,
