@@ -10,10 +10,12 @@ from fastapi import Depends, FastAPI
 
 from couponchain import __version__
 from couponchain.api import links, openapi_extras, problems
+from couponchain.api.audit_hook import AuditHook
 from couponchain.api.deps import read_models_whole
 from couponchain.api.idempotency import Idempotency
 from couponchain.api.limits import Guard
 from couponchain.api.routes import (
+    audit,
     credentials,
     docs,
     editions,
@@ -71,6 +73,8 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> FastAPI:
     app.state.runtime = runtime
     app.state.idempotency = Idempotency(runtime.db, runtime.vault)
     problems.install(app)
+    # Inside the Guard: a write it refuses never reached a route, so has no caller to log.
+    app.add_middleware(AuditHook)
     app.add_middleware(Guard, rate=settings.write_rate_per_second, burst=settings.write_burst)
     # Outermost: the Guard's own refusals (429) carry the headers too.
     app.add_middleware(SecurityHeaders)
@@ -90,6 +94,7 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> FastAPI:
     app.include_router(marketing_indicators.router, **api)
     app.include_router(scans.router, **api)
     app.include_router(proofs.router, **api)
+    app.include_router(audit.router, **api)
     app.include_router(health.router, responses=problems.PROBLEM_RESPONSES)
     app.include_router(node_relay.router, responses=problems.PROBLEM_RESPONSES)
     app.include_router(pages.router)
@@ -101,6 +106,7 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> FastAPI:
     app.include_router(self_custody.router, **api)
     app.include_router(self_custody_pages.router)
     app.include_router(docs.router)
+    app.include_router(audit.pages)
     pages.mount_static(app)
     _document_links(app)
     return app

@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
+from couponchain.api.audit_hook import STATE_KEY as AUDIT_STATE_KEY
 from couponchain.api.idempotency import Idempotency
 from couponchain.errors import Forbidden, ReadModelsBehind, Unauthorized
 from couponchain.runtime import Runtime
@@ -64,7 +65,7 @@ async def get_auth(
         scheme, _, value = authorization.partition(" ")
         key = value.strip() if scheme.lower() == "bearer" else None
         caller, grant = await participants.grant(key, API_KEY)
-        return Auth(caller, grant)
+        return _seen(request, Auth(caller, grant))
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
         raise Unauthorized("an API key is required: Authorization: Bearer <key>")
@@ -74,7 +75,13 @@ async def get_auth(
         if not hmac.compare_digest(sent.encode(), csrf_token(token).encode()):
             raise Forbidden("a write from a signed-in page needs the X-CSRF-Token header "
                             "(the value of the cc_csrf cookie)", field="X-CSRF-Token")
-    return Auth(caller, grant)
+    return _seen(request, Auth(caller, grant))
+
+
+def _seen(request: Request, auth: Auth) -> Auth:
+    # The audit hook (api/audit_hook.py) records who made each write from here.
+    setattr(request.state, AUDIT_STATE_KEY, auth)
+    return auth
 
 
 AuthDep = Annotated[Auth, Depends(get_auth)]

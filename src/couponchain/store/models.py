@@ -1012,3 +1012,26 @@ class MarketingRuleIndicators(Base):
     #: `definitions_json` of the rule's definitions (the bytes the hash covers)
     definitions: Mapped[str] = mapped_column(Text)
     indicators_hash: Mapped[str] = mapped_column(String(66))
+
+
+class AuditEntry(Base):
+    """Off-chain audit log: one row per write request through the API (who, what,
+    when, and the chain evidence it answered with). Not a read model: the chain
+    does not say which credential asked, so it is kept, never rebuilt."""
+
+    __tablename__ = "audit_entries"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    at: Mapped[int] = mapped_column(BigInteger, index=True)
+    merchant_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    participant_id: Mapped[str] = mapped_column(String(32), index=True)
+    role: Mapped[str] = mapped_column(String(12))
+    credential_id: Mapped[str] = mapped_column(String(16))
+    credential_kind: Mapped[str] = mapped_column(String(8))
+    method: Mapped[str] = mapped_column(String(8))
+    path: Mapped[str] = mapped_column(String(300))
+    operation: Mapped[str] = mapped_column(String(80))
+    status: Mapped[int] = mapped_column(Integer)
+    tx_hash: Mapped[str | None] = mapped_column(String(66), index=True)
+    block_number: Mapped[int | None] = mapped_column(BigInteger)
+    op_key: Mapped[str | None] = mapped_column(String(300))

@@ -10,17 +10,22 @@ from typing import Annotated, Any, Literal
 
 from eth_utils import to_checksum_address
 from fastapi import Path, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
+from sqlalchemy import select
 
+from couponchain.api import lists
 from couponchain.api.bounds import body_limits, bounded_router
 from couponchain.api.deps import CallerDep, IdempotencyDep, IdempotencyKey, RuntimeDep
 from couponchain.api.idempotency import write
 from couponchain.api.inputs import ChainTime, Input, epoch
-from couponchain.errors import InvalidInput
-from couponchain.services import edition_views
-from couponchain.services.editions import ADDRESS, MAX_BULK, EditionService, Sale
+from couponchain.api.lists import ListParamsDep
+from couponchain.domain.roles import Role
+from couponchain.errors import Forbidden, InvalidInput
+from couponchain.services import edition_views, list_specs
+from couponchain.services.editions import ADDRESS, MAX_BULK, Sale
 from couponchain.services.participants import Caller
+from couponchain.store.models import CouponRecord, EditionRecord
 
 router = bounded_router(prefix="/v1", tags=["editions"])
 
@@ -137,6 +142,16 @@ class CouponDetail(CouponPublic):
     history: list[HistoryEntry]
 
 
+class SaleRow(CouponPublic):
+    owner_name: str | None = None
+    seller_name: str | None = None
+
+
+class SalesPage(BaseModel):
+    coupons: list[SaleRow]
+    next_cursor: int | None = Field(description="pass as `cursor` for the next page")
+
+
 class SaleRecorded(BaseModel):
     coupon: CouponPublic
     tx_hash: str
@@ -182,14 +197,14 @@ async def create_edition(body: EditionCreate, request: Request, runtime: Runtime
 
 
 @router.get("/editions", response_model=EditionPage,
-            summary="List editions, optionally of one merchant")
+            responses=lists.CSV_RESPONSE,
+            summary="List editions, optionally of one merchant (search, filters, CSV)")
 async def list_editions(
     runtime: RuntimeDep,
+    params: ListParamsDep,
     merchant: Annotated[str | None, Query(max_length=42,
                                           description="a merchant's id or address")] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    cursor: Annotated[int | None, Query(ge=0, le=2**63 - 1)] = None,
-) -> dict[str, Any]:
+) -> dict[str, Any] | StreamingResponse:
     address: str | None = None
     merchant_id: str | None = None
     if merchant is not None:
@@ -198,9 +213,26 @@ async def list_editions(
         else:
             merchant_id = merchant
             address = (await runtime.participants.get(merchant)).address
-    rows = await edition_views.editions_of(runtime.db, address, limit, cursor)
-    return {"editions": [EditionService.public(r, merchant_id=merchant_id) for r in rows],
-            "next_cursor": rows[-1].id if len(rows) == limit else None}
+    base = select(EditionRecord)
+    if address is not None:
+        base = base.where(EditionRecord.merchant == address)
+    return await lists.respond(runtime.db, list_specs.editions(merchant_id), base, params,
+                               "editions")
+
+
+@router.get("/editions/{edition_id}/coupons", response_model=SalesPage,
+            responses=lists.CSV_RESPONSE,
+            summary="An edition's sales (its merchant, platform): search by serial, "
+                    "customer or order reference; status and date filters; CSV")
+async def list_edition_coupons(edition_id: EditionId, runtime: RuntimeDep, caller: CallerDep,
+                               params: ListParamsDep) -> dict[str, Any] | StreamingResponse:
+    edition = await runtime.editions.get(edition_id)  # 404 for an unknown edition
+    if caller.role != Role.PLATFORM and caller.acts_for_merchant != edition["merchant_id"]:
+        raise Forbidden("an edition's sales are its merchant's to list", field="edition_id")
+    base = select(CouponRecord).where(CouponRecord.edition_id == edition_id)
+    return await lists.respond(runtime.db, list_specs.edition_coupons(runtime.db,
+                                                                      edition["prefix"]),
+                               base, params, "coupons")
 
 
 @router.get("/editions/{edition_id}/sales-timeline", response_model=SalesTimeline,

@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from collections.abc import Sequence
+from typing import Annotated, Any, Literal
 
-from fastapi import Path, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi import Path, Request
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
+from sqlalchemy import select
 
+from couponchain.api import lists
 from couponchain.api.bounds import bounded_router
 from couponchain.api.deps import CallerDep, IdempotencyDep, IdempotencyKey, RuntimeDep
 from couponchain.api.idempotency import request_hash
 from couponchain.api.inputs import Input
+from couponchain.api.lists import ListParamsDep
 from couponchain.domain.roles import Role
 from couponchain.errors import Forbidden
+from couponchain.runtime import Runtime
+from couponchain.services import list_specs
+from couponchain.services.listing import ListSpec
+from couponchain.store.models import Participant
 
 router = bounded_router(prefix="/v1", tags=["participants"])
 
@@ -117,28 +125,33 @@ async def get_participant(participant_id: str, runtime: RuntimeDep) -> dict:
     return (await _with_standing(runtime, [await runtime.participants.get(participant_id)]))[0]
 
 
-@router.get("/merchants", response_model=ParticipantPage, summary="List merchants")
-async def list_merchants(
-    runtime: RuntimeDep,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    cursor: Annotated[str | None, Query(max_length=32)] = None,
-) -> dict:
-    rows = await runtime.participants.list(Role.MERCHANT, limit, cursor)
-    return {"items": await _with_standing(runtime, rows),
-            "next_cursor": rows[-1].id if len(rows) == limit else None}
+@router.get("/merchants", response_model=ParticipantPage,
+            responses=lists.CSV_RESPONSE,
+            summary="List merchants (search by name, id or address; date filter; CSV)")
+async def list_merchants(runtime: RuntimeDep, params: ListParamsDep,
+                         ) -> dict[str, Any] | StreamingResponse:
+    return await lists.respond(runtime.db, _spec(runtime, "merchants"),
+                               select(Participant).where(Participant.role == int(Role.MERCHANT)),
+                               params, "items")
 
 
 @router.get("/merchants/{merchant_id}/terminals", response_model=ParticipantPage,
+            responses=lists.CSV_RESPONSE,
             summary="A merchant's terminals with their standing (the merchant, platform)")
 async def list_terminals(
     merchant_id: Annotated[str, Path(max_length=32)],
     runtime: RuntimeDep,
     caller: CallerDep,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    cursor: Annotated[str | None, Query(max_length=32)] = None,
-) -> dict:
+    params: ListParamsDep,
+) -> dict[str, Any] | StreamingResponse:
     if caller.role != Role.PLATFORM and caller.id != merchant_id:
         raise Forbidden("a merchant lists its own terminals only", field="merchant_id")
-    rows = await runtime.participants.terminals_of(merchant_id, limit, cursor)
-    return {"items": await _with_standing(runtime, rows),
-            "next_cursor": rows[-1].id if len(rows) == limit else None}
+    base = select(Participant).where(Participant.role == int(Role.TERMINAL),
+                                     Participant.merchant_id == merchant_id)
+    return await lists.respond(runtime.db, _spec(runtime, "terminals"), base, params, "items")
+
+
+def _spec(runtime: Runtime, name: str) -> ListSpec:
+    async def render(rows: Sequence[Any]) -> list[dict[str, Any]]:
+        return await _with_standing(runtime, list(rows))
+    return list_specs.participants(render, name)

@@ -5,15 +5,19 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import Path, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
+from sqlalchemy import select
 
+from couponchain.api import lists
 from couponchain.api.bounds import body_limits, bounded_router
 from couponchain.api.deps import CallerDep, IdempotencyDep, IdempotencyKey, RuntimeDep
 from couponchain.api.idempotency import write
 from couponchain.api.inputs import Input
+from couponchain.api.lists import ListParamsDep
 from couponchain.domain.evaluation import MAX_ROUND_TOTAL, FormulaParams
 from couponchain.domain.splits import MAX_ORDER_AMOUNT, Shares
+from couponchain.services import list_specs
 from couponchain.services import promotion_views as views
 from couponchain.services.incentive_caps import MAX_CAP
 from couponchain.services.promotions import (
@@ -22,6 +26,7 @@ from couponchain.services.promotions import (
     MAX_ROLLBACK_WINDOW,
     RoundRequest,
 )
+from couponchain.store.models import PromotionCoupon, PromotionRound
 
 router = bounded_router(prefix="/v1", tags=["promotions"])
 #: A round's evaluation lists up to 10,000 merchants' turnovers.
@@ -341,13 +346,13 @@ async def open_round(body: RoundCreate, request: Request, runtime: RuntimeDep,
                        lambda: runtime.promotions.open_round(caller, body.request(), key), 201)
 
 
-@router.get("/promotion-rounds", response_model=RoundPage, summary="List rounds")
-async def list_rounds(runtime: RuntimeDep,
-                      limit: Annotated[int, Query(ge=1, le=500)] = 100,
-                      cursor: Annotated[int | None, Query(ge=0, le=2**63 - 1)] = None,
-                      ) -> dict[str, Any]:
-    rows = await views.rounds(runtime.db, limit, cursor)
-    return {"rounds": rows, "next_cursor": rows[-1]["id"] if len(rows) == limit else None}
+@router.get("/promotion-rounds", response_model=RoundPage,
+            responses=lists.CSV_RESPONSE,
+            summary="List rounds (search, status and date filters, CSV)")
+async def list_rounds(runtime: RuntimeDep, params: ListParamsDep,
+                      ) -> dict[str, Any] | StreamingResponse:
+    return await lists.respond(runtime.db, list_specs.promotion_rounds(),
+                               select(PromotionRound), params, "rounds")
 
 
 @router.get("/promotion-rounds/{round_id}", response_model=RoundDetail,
@@ -377,19 +382,18 @@ async def grant(body: GrantsCreate, request: Request, runtime: RuntimeDep, calle
 
 
 @router.get("/promotion-coupons", response_model=CouponPage,
-            summary="A holder's promotion coupons")
+            responses=lists.CSV_RESPONSE,
+            summary="A holder's promotion coupons (search, status and date filters, CSV)")
 async def list_coupons(
     runtime: RuntimeDep,
+    params: ListParamsDep,
     holder: Annotated[str, Query(min_length=1, max_length=42,
                                  description="a participant id or address")],
-    status: Annotated[Literal["active", "written_off", "distributed"] | None, Query()] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    cursor: Annotated[int | None, Query(ge=0, le=2**63 - 1)] = None,
-) -> dict[str, Any]:
+) -> dict[str, Any] | StreamingResponse:
     (address,) = await runtime.participants.addresses([holder], ["holder"])
-    code = {v: k for k, v in views.STATUS.items()}.get(status) if status else None
-    rows = await views.coupons_of(runtime.db, address, limit, cursor, code)
-    return {"coupons": rows, "next_cursor": rows[-1]["id"] if len(rows) == limit else None}
+    return await lists.respond(runtime.db, list_specs.promotion_coupons(runtime.db),
+                               select(PromotionCoupon).where(PromotionCoupon.holder == address),
+                               params, "coupons")
 
 
 @router.get("/promotion-coupons/{coupon_id}", response_model=CouponDetail,

@@ -5,16 +5,21 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import Path, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
+from sqlalchemy import select
 
+from couponchain.api import lists
 from couponchain.api.bounds import bounded_router
 from couponchain.api.deps import CallerDep, IdempotencyDep, IdempotencyKey, RuntimeDep
 from couponchain.api.idempotency import write
 from couponchain.api.inputs import Input
+from couponchain.api.lists import ListParamsDep
 from couponchain.domain.rebates import DEFAULT_PROMOTER_SHARE_BPS, MAX_PRICE, RebateBounds
+from couponchain.services import list_specs
 from couponchain.services import referral_views as views
 from couponchain.services.referrals import MAX_BATCH_UNITS, MAX_LINK_LIFETIME, bounds_public
+from couponchain.store.models import ReferralProduct, ReferralPurchase
 
 router = bounded_router(prefix="/v1", tags=["referrals"])
 
@@ -257,19 +262,21 @@ async def register_product(body: ProductCreate, request: Request, runtime: Runti
                            key), 201)
 
 
-@router.get("/products", response_model=ProductPage, summary="List products")
+@router.get("/products", response_model=ProductPage,
+            responses=lists.CSV_RESPONSE,
+            summary="List products (search by id, name or originator; date filter; CSV)")
 async def list_products(
     runtime: RuntimeDep,
+    params: ListParamsDep,
     originator: Annotated[str | None, Query(min_length=1, max_length=42,
                                             description="an originator's id or address")] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    cursor: Annotated[int | None, Query(ge=0, le=2**63 - 1)] = None,
-) -> dict[str, Any]:
-    address = None
+) -> dict[str, Any] | StreamingResponse:
+    base = select(ReferralProduct)
     if originator is not None:
         (address,) = await runtime.participants.addresses([originator], ["originator"])
-    rows = await views.products(runtime.db, address, limit, cursor)
-    return {"products": rows, "next_cursor": rows[-1]["id"] if len(rows) == limit else None}
+        base = base.where(ReferralProduct.originator == address)
+    return await lists.respond(runtime.db, list_specs.referral_products(runtime.db), base,
+                               params, "products")
 
 
 @router.get("/products/{product_id}", response_model=ProductDetail,
@@ -344,15 +351,15 @@ async def purchase(product_id: ProductId, body: PurchaseCreate, request: Request
 
 
 @router.get("/products/{product_id}/purchases", response_model=PurchasePage,
-            summary="A product's purchases and promotion records, newest first")
-async def list_purchases(
-    product_id: ProductId, runtime: RuntimeDep,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    cursor: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
-) -> dict[str, Any]:
+            responses=lists.CSV_RESPONSE,
+            summary="A product's purchases and promotion records, newest first (search by "
+                    "buyer or promoter; date filter; CSV)")
+async def list_purchases(product_id: ProductId, runtime: RuntimeDep, params: ListParamsDep,
+                         ) -> dict[str, Any] | StreamingResponse:
     await views.product_row(runtime.db, product_id)
-    rows, next_cursor = await views.purchases(runtime.db, product_id, limit, cursor)
-    return {"purchases": rows, "next_cursor": next_cursor}
+    base = select(ReferralPurchase).where(ReferralPurchase.product_id == product_id)
+    return await lists.respond(runtime.db, list_specs.referral_purchases(runtime.db), base,
+                               params, "purchases")
 
 
 @router.get("/holdings/me", response_model=Holdings,

@@ -67,6 +67,25 @@ function select(id) {
   if (edition) $("selected-name").textContent = `${edition.prefix} · ${edition.title}`;
   renderEditions();
   drawSales();
+  if (edition) consoleState.sales.reload();
+}
+
+const SALE_WORDS = { active: t("active"), redeemed: t("redeemed"), voided: t("voided"),
+                     online: t("online"), offline: t("offline") };
+
+// One row of the selected edition's sales list (lists.js does the filters and paging).
+function saleRow(coupon) {
+  const row = document.createElement("tr");
+  const link = document.createElement("a");
+  link.href = "/coupons/" + coupon.serial;
+  link.textContent = coupon.serial;
+  listCell(row, link);
+  listCell(row, coupon.owner_name || coupon.owner_id || coupon.owner, "customer");
+  listCell(row, SALE_WORDS[coupon.status] || coupon.status, "status");
+  listCell(row, SALE_WORDS[coupon.channel] || coupon.channel);
+  listCell(row, window.CouponChainMoney.formatAmount(coupon.price_paid));
+  listCell(row, localTime(coupon.sold_at));
+  return row;
 }
 
 async function refreshEditions() {
@@ -221,6 +240,8 @@ document.addEventListener("DOMContentLoaded", async () => {
     return;
   }
   consoleState.me = me;
+  consoleState.sales = makeList({ id: "sales", rows: "coupons", render: saleRow,
+                                  url: () => `/v1/editions/${consoleState.selected}/coupons` });
   $("console").hidden = false;
   setUpCreate();
   setUpSale();
