@@ -143,7 +143,7 @@ def _json(options: Any) -> dict[str, Any]:
 
 
 #: What py_webauthn raises on a malformed answer, besides its own errors.
-_MALFORMED = (WebAuthnException, ValueError, KeyError, TypeError, IndexError)
+_MALFORMED = (WebAuthnException, ValueError, KeyError, TypeError, IndexError, AttributeError)
 
 
 def check_registration(row: WebauthnChallenge, credential: dict[str, Any]) -> VerifiedRegistration:
