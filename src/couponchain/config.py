@@ -74,6 +74,14 @@ class Settings(BaseSettings):
     #: Offline prize claims (issue 20 §4): an offline scan counts only when synced
     #: within this many seconds of its code's issue.
     prize_offline_window_seconds: int = Field(default=900, ge=0, le=7 * 86_400)
+    #: Accounts for people (issue 24): the site's public origin, e.g.
+    #: https://coupons.example.com, which passkeys are made for and which cookie-signed
+    #: writes must come from. Unset, each request's own origin is used (fine on one
+    #: host name; behind a proxy or with several names, set it).
+    public_origin: str | None = None
+    #: Behind a TLS-terminating proxy: trust its X-Forwarded-Proto (https), so the
+    #: session cookie is Secure and the origin is https.
+    trust_forwarded_proto: bool = False
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:
@@ -95,6 +103,10 @@ class Settings(BaseSettings):
             raise ConfigurationError(
                 "COUPONCHAIN_PUBLIC_RPC_URL must be an http(s) URL of a JSON-RPC node",
                 field="public_rpc_url")
+        if self.public_origin and not self.public_origin.startswith(("https://", "http://")):
+            raise ConfigurationError(
+                "COUPONCHAIN_PUBLIC_ORIGIN must be an origin such as https://coupons.example.com",
+                field="public_origin")
         return self
 
     @cached_property

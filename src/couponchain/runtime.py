@@ -24,6 +24,7 @@ from couponchain.chain.rpc import RpcClient
 from couponchain.config import Settings
 from couponchain.indexer.capabilities import all_projections
 from couponchain.indexer.indexer import Indexer
+from couponchain.services.accounts import AccountService
 from couponchain.services.credentials import CredentialStore
 from couponchain.services.editions import EditionService
 from couponchain.services.marketing import MarketingService, log_key
@@ -87,6 +88,8 @@ class Runtime:
         self.indexer: Indexer
         self.participants: ParticipantService
         self.standing: StandingService
+        #: Accounts for people: passkeys, recovery codes, invitations (issue 24).
+        self.accounts: AccountService
         self.editions = EditionService(self)
         self.promotions = PromotionService(self)
         self.prizes = PrizeService(self)
@@ -138,6 +141,8 @@ class Runtime:
             settings.admin_key if settings.dev_mode else None
         )
         self.platform = PlatformIdentity(caller, api_key)
+        self.accounts = AccountService(self.db, self.participants, self.credentials,
+                                       lambda: self.platform.caller)
         self.addresses = await ensure_deployed(
             self.gateway, await self.participants.signer(caller.id), self.migrate_contracts
         )

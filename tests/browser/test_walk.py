@@ -178,10 +178,13 @@ async def test_every_page_reads_as_names_amounts_and_dates_as_each_role(
     consumer_pages = ["/wallet", "/holdings", "/my-prizes"]
     roles: dict[str, tuple[str | None, list[str], list[str]]] = {
         # role: (API key, pages walked, its own navigation links)
-        "anonymous": (None, ["/", "/signin", "/status", "/coupons", *public], ["/coupons"]),
-        "consumer": (consumer["api_key"], ["/me", *consumer_pages, public[1], public[3]],
+        "anonymous": (None, ["/", "/signin", "/signup", "/status", "/coupons", *public],
+                      ["/coupons"]),
+        "consumer": (consumer["api_key"], ["/me", *consumer_pages, "/account", public[1],
+                                           public[3]],
                      ["/me", *consumer_pages]),
-        "merchant": (merchant["api_key"], ["/me", *merchant_pages, "/keys", public[0]],
+        "merchant": (merchant["api_key"], ["/me", *merchant_pages, "/keys", "/account",
+                                           public[0]],
                      ["/me", *merchant_pages]),
         "terminal": (terminal["api_key"], ["/me", "/promotions/merchant", "/terminal"],
                      ["/me", "/promotions/merchant", "/terminal"]),

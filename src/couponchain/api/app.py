@@ -40,6 +40,9 @@ from couponchain.api.routes import (
     scans,
     self_custody,
     self_custody_pages,
+    session_accounts,
+    session_manage,
+    session_pages,
 )
 from couponchain.api.security_headers import SecurityHeaders
 from couponchain.runtime import Runtime
@@ -48,7 +51,8 @@ DESCRIPTION = """Verifiable coupons and promotions on an EVM ledger.
 
 Authenticate with `Authorization: Bearer <API key>` (keys are made, listed and
 revoked under /v1/api-keys; pages sign in with a session cookie from
-/v1/sessions and send `X-CSRF-Token` on writes). Every write accepts an
+/v1/sessions, or people sign in with a passkey under /v1/accounts, and send
+`X-CSRF-Token` on writes). Every write accepts an
 `Idempotency-Key` header; errors are RFC 9457 problem details."""
 
 
@@ -95,6 +99,8 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> FastAPI:
     app.include_router(scans.router, **api)
     app.include_router(proofs.router, **api)
     app.include_router(audit.router, **api)
+    app.include_router(session_accounts.router, **api)
+    app.include_router(session_manage.router, **api)
     app.include_router(health.router, responses=problems.PROBLEM_RESPONSES)
     app.include_router(node_relay.router, responses=problems.PROBLEM_RESPONSES)
     app.include_router(pages.router)
@@ -107,6 +113,7 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> FastAPI:
     app.include_router(self_custody_pages.router)
     app.include_router(docs.router)
     app.include_router(audit.pages)
+    app.include_router(session_pages.router)
     pages.mount_static(app)
     _document_links(app)
     return app

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 
 from couponchain.api.audit_hook import STATE_KEY as AUDIT_STATE_KEY
+from couponchain.api.csrf import CSRF_HEADER, SESSION_COOKIE, same_origin
 from couponchain.api.idempotency import Idempotency
 from couponchain.errors import Forbidden, ReadModelsBehind, Unauthorized
 from couponchain.runtime import Runtime
@@ -39,8 +40,6 @@ async def read_models_whole(runtime: RuntimeDep) -> None:
                                "changed; retry in a moment")
 
 
-#: The page session cookie (HttpOnly) and the CSRF cookie the page's script reads.
-SESSION_COOKIE, CSRF_COOKIE, CSRF_HEADER = "cc_session", "cc_csrf", "x-csrf-token"
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -59,7 +58,8 @@ async def get_auth(
 ) -> Auth:
     """The caller of an `Authorization: Bearer <API key>` header, or else of the page
     session cookie. A write through the cookie must carry the session's CSRF token
-    in `X-CSRF-Token` (a page sends it; another site cannot read it)."""
+    in `X-CSRF-Token` (a page sends it; another site cannot read it), and come from
+    the platform's own origin (api/csrf.py)."""
     participants = runtime.participants
     if authorization:
         scheme, _, value = authorization.partition(" ")
@@ -71,6 +71,7 @@ async def get_auth(
         raise Unauthorized("an API key is required: Authorization: Bearer <key>")
     caller, grant = await participants.grant(token, SESSION)
     if request.method not in _SAFE_METHODS:
+        same_origin(request, runtime.settings)
         sent = request.headers.get(CSRF_HEADER, "")
         if not hmac.compare_digest(sent.encode(), csrf_token(token).encode()):
             raise Forbidden("a write from a signed-in page needs the X-CSRF-Token header "

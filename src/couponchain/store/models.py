@@ -1035,3 +1035,90 @@ class AuditEntry(Base):
     tx_hash: Mapped[str | None] = mapped_column(String(66), index=True)
     block_number: Mapped[int | None] = mapped_column(BigInteger)
     op_key: Mapped[str | None] = mapped_column(String(300))
+
+
+# -- accounts for people: passkeys, ceremonies, recovery codes, invitations (issue 24) ------
+
+
+class Passkey(Base):
+    """A WebAuthn credential (a passkey) that signs a participant in.
+
+    `credential_id` is the authenticator's id of it (base64url); `public_key` its
+    COSE key; `sign_count` the last counter seen (a counter that goes back marks a
+    cloned authenticator). `rp_id` is the site it was made for: a sign-in for
+    another site is refused even if the signature holds.
+    """
+
+    __tablename__ = "passkeys"
+
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    participant_id: Mapped[str] = mapped_column(ForeignKey("participants.id"), index=True)
+    credential_id: Mapped[str] = mapped_column(String(1400), unique=True)
+    #: WebAuthn's user handle (base64url): one per participant, on all its passkeys.
+    user_handle: Mapped[str] = mapped_column(String(64), index=True)
+    public_key: Mapped[bytes] = mapped_column(LargeBinary)
+    sign_count: Mapped[int] = mapped_column(BigInteger)
+    rp_id: Mapped[str] = mapped_column(String(255))
+    transports: Mapped[str] = mapped_column(String(100))
+    name: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column()
+
+
+class WebauthnChallenge(Base):
+    """A registration or sign-in ceremony in progress: its challenge, kept server
+    side, usable once (`used_at`) and before `expires_at`.
+
+    `purpose` is "sign-up", "invitation", "add" (a passkey for the signed-in
+    participant `participant_id`) or "sign-in".
+    """
+
+    __tablename__ = "webauthn_challenges"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    purpose: Mapped[str] = mapped_column(String(16))
+    challenge: Mapped[str] = mapped_column(String(128))
+    rp_id: Mapped[str] = mapped_column(String(255))
+    origin: Mapped[str] = mapped_column(String(300))
+    participant_id: Mapped[str | None] = mapped_column(String(32))
+    user_handle: Mapped[str | None] = mapped_column(String(64))
+    name: Mapped[str | None] = mapped_column(String(100))
+    invitation_id: Mapped[str | None] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    used_at: Mapped[datetime | None] = mapped_column()
+
+
+class RecoveryCode(Base):
+    """A one-time recovery code of a participant, stored as its SHA-256 only."""
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    participant_id: Mapped[str] = mapped_column(ForeignKey("participants.id"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    used_at: Mapped[datetime | None] = mapped_column()
+
+
+class Invitation(Base):
+    """A merchant's one-time invitation link for a member of staff (a passkey that acts
+    as the merchant) or a terminal (a new terminal participant of the merchant).
+
+    Only the SHA-256 of the link's token is kept; the link works once, before
+    `expires_at`, unless revoked. `participant_id` is who it signed in once used.
+    """
+
+    __tablename__ = "invitations"
+
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    merchant_id: Mapped[str] = mapped_column(ForeignKey("participants.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(100))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_by: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
+    used_at: Mapped[datetime | None] = mapped_column()
+    revoked_at: Mapped[datetime | None] = mapped_column()
+    participant_id: Mapped[str | None] = mapped_column(String(32))

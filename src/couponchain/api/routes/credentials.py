@@ -15,9 +15,8 @@ from fastapi import Query, Request, Response
 from pydantic import BaseModel, Field
 
 from couponchain.api.bounds import bounded_router
+from couponchain.api.csrf import clear_session_cookies, set_session_cookies
 from couponchain.api.deps import (
-    CSRF_COOKIE,
-    SESSION_COOKIE,
     AuthDep,
     CallerDep,
     RuntimeDep,
@@ -25,7 +24,7 @@ from couponchain.api.deps import (
 from couponchain.api.inputs import ChainTime, Input
 from couponchain.errors import Forbidden, NotFound, Unauthorized
 from couponchain.services import credentials
-from couponchain.services.credentials import API_KEY, SESSION, SESSION_LIFETIME
+from couponchain.services.credentials import API_KEY, SESSION
 
 router = bounded_router(prefix="/v1", tags=["credentials"])
 
@@ -116,20 +115,14 @@ async def revoke_api_key(key_id: Annotated[str, UrlPath(max_length=16)], runtime
              summary="Sign a page in with an API key: a session cookie, not the key")
 async def open_session(request: Request, response: Response, runtime: RuntimeDep,
                        auth: AuthDep) -> dict:
-    """Sets `cc_session` (HttpOnly, SameSite=Strict, Secure over https) and `cc_csrf`,
+    """Sets `cc_session` (HttpOnly, SameSite=Lax, Secure over https) and `cc_csrf`,
     whose value a page sends back in `X-CSRF-Token` on every write."""
     if auth.grant.kind != API_KEY:
         raise Forbidden("a session is opened with an API key (Authorization: Bearer)",
                         field="Authorization")
     agent = request.headers.get("user-agent", "")[:80]
     row, token = await runtime.credentials.open_session(auth.grant, f"page sign-in {agent}")
-    secure = request.url.scheme == "https"
-    lifetime = int(SESSION_LIFETIME.total_seconds())
-    response.set_cookie(SESSION_COOKIE, token, max_age=lifetime, path="/", httponly=True,
-                        samesite="strict", secure=secure)
-    response.set_cookie(CSRF_COOKIE, credentials.csrf_token(token), max_age=lifetime,
-                        path="/", httponly=False, samesite="strict", secure=secure)
-    response.headers["cache-control"] = "no-store"
+    set_session_cookies(response, request, runtime.settings, token)
     public = credentials.public(row)
     return {"id": row.id, "participant_id": row.participant_id,
             "expires_at": public["expires_at"]}
@@ -143,8 +136,5 @@ async def close_session(request: Request, runtime: RuntimeDep, auth: AuthDep) ->
     if auth.grant.kind == SESSION:
         await runtime.credentials.close_session(auth.grant.credential_id)
     response = Response(status_code=204)
-    secure = request.url.scheme == "https"
-    for name, http_only in ((SESSION_COOKIE, True), (CSRF_COOKIE, False)):
-        response.delete_cookie(name, path="/", httponly=http_only, samesite="strict",
-                               secure=secure)
+    clear_session_cookies(response, request, runtime.settings)
     return response

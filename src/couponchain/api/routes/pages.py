@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from couponchain.api.bounds import bounded_router
+from couponchain.api.csrf import safe_next
 from couponchain.api.deps import RuntimeDep
 from couponchain.api.security_headers import IMPORT_MAP, PROOF_PAGE_POLICY
 from couponchain.chain.node import node_dir
@@ -84,8 +85,8 @@ async def home(request: Request, runtime: RuntimeDep) -> HTMLResponse:
 
 
 @router.get("/signin", response_class=HTMLResponse)
-async def signin(request: Request) -> HTMLResponse:
-    return templates.TemplateResponse(request, "signin.html", {})
+async def signin(request: Request, next: str | None = None) -> HTMLResponse:  # noqa: A002
+    return templates.TemplateResponse(request, "signin.html", {"next": safe_next(next)})
 
 
 @router.get("/me", response_class=HTMLResponse)

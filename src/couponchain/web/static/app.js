@@ -151,6 +151,8 @@ function showHeader(me) {
   if (!me) return;
   $("who").textContent = me.name + " (" + roleName(me.role) + ")";
   $("signin-link").hidden = true;
+  if ($("signup-link")) $("signup-link").hidden = true;
+  if ($("account-link")) $("account-link").hidden = false;
   if ($("keys-link")) $("keys-link").hidden = false;
   $("signout").hidden = false;
   $("signout").onclick = signOut;
@@ -175,7 +177,9 @@ function setUpSignin() {
   form.onsubmit = async (event) => {
     event.preventDefault();
     const me = await signIn($("api-key").value.trim()) ? await whoAmI() : null;
-    if (me) { location.href = "/me"; return; }
+    // Back to the page that sent the person to sign in (a promotion link, say).
+    const next = form.closest("main").querySelector("[data-next]");
+    if (me) { location.href = (next && next.dataset.next) || "/me"; return; }
     $("signin-error").textContent = t("This API key is not known here. Check it and try again.");
     $("signin-error").hidden = false;
   };
