@@ -233,6 +233,10 @@ async def _up(settings: Settings, demo: bool, listener: socket.socket) -> None:
         # The trust anchor of `couponchain verify` (docs/verification.md): publish it.
         console.print(f"trust anchor: chain id {runtime.chain_id}, registry "
                       f"{runtime.addresses.get('registry')}", highlight=False)
+        if settings.host in ("127.0.0.1", "::1"):
+            # Browsers refuse passkeys on an IP address; the same server answers here.
+            console.print(f"passkeys: open http://localhost:{settings.port} to sign up or "
+                          "sign in with one", highlight=False)
         print(f"READY {url}", flush=True)
         supervision.mark_ready()
         await serving
