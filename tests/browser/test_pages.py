@@ -22,11 +22,11 @@ async def test_platform_signs_in_and_creates_a_merchant(
 
     await page.goto(url + "/signin")
     await page.fill("#api-key", "not-a-key")
-    await page.click("button[type=submit]")
+    await page.click("#signin-form button[type=submit]")
     await expect(page.locator("#signin-error")).to_contain_text("not known")
 
     await page.fill("#api-key", "test-admin-key")
-    await page.click("button[type=submit]")
+    await page.click("#signin-form button[type=submit]")
     await page.wait_for_url(url + "/me")
     await expect(page.locator("#me-title")).to_have_text("Hello, Platform")
     await page.select_option("#create-role", "merchant")
