@@ -26,13 +26,8 @@ _TXS, _OPS = cast(Table, ChainTx.__table__), cast(Table, ChainOp.__table__)
 _RECORD_OUTCOME = (update(_TXS).where(_TXS.c.id == bindparam("tx"))
                    .values(status=bindparam("outcome"), block_number=bindparam("number"),
                            tx_index=bindparam("index"), block_timestamp=bindparam("stamp")))
-#: An operation journaled under a key, with its transaction's state; built once, as
-#: every keyed write looks it up first.
-_OP_BY_KEY = (select(ChainOp.id, ChainOp.status, ChainOp.error, ChainOp.item_index,
-                     ChainTx.status.label("tx_status"), ChainTx.tx_hash, ChainTx.block_timestamp)
-              .join(ChainTx, ChainTx.id == ChainOp.tx_id)
-              .where(ChainOp.op_key == bindparam("op_key")))
-#: The same for many keys at once (a burst of keyed writes looks them up together).
+#: The operations journaled under some keys, with their transactions' state; built once,
+#: as every keyed write looks its key up first (a burst of them together).
 _OPS_BY_KEYS = (select(ChainOp.op_key, ChainOp.id, ChainOp.status, ChainOp.error,
                        ChainOp.item_index, ChainTx.status.label("tx_status"), ChainTx.tx_hash,
                        ChainTx.block_timestamp)
@@ -183,9 +178,6 @@ def _rows_by_key(keys: list[str]) -> Callable[[Session], dict[str, Any]]:
     """A read of the operations journaled under `keys`, by key (absent ones left out)."""
 
     def read(s: Session) -> dict[str, Any]:
-        if len(keys) == 1:  # the common case: a point read by key
-            row = s.execute(_OP_BY_KEY, {"op_key": keys[0]}).first()
-            return {keys[0]: row} if row is not None else {}
         return {row.op_key: row for row in s.execute(_OPS_BY_KEYS, {"op_keys": keys})}
 
     return read
