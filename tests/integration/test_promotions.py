@@ -6,6 +6,7 @@ import asyncio
 import io
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -518,11 +519,14 @@ async def test_runs_of_transfers_write_offs_and_reversals_read_as_one_by_one(
 
 
 async def test_check_round_recomputes_the_published_evaluation(
-        client: httpx.AsyncClient, runtime: Runtime, node_url: str) -> None:
+        client: httpx.AsyncClient, runtime: Runtime, node_url: str, tmp_path: Path) -> None:
+    trust = ("--registry", runtime.addresses["registry"], "--trust-file",
+             str(tmp_path / "trust.json"))
     w = await _world(client)
     round_id = await _open(client, w, window=0)
     async for api in _serve(create_app(runtime, manage_runtime=False)):
-        code, output = await _check_round(str(round_id), "--api", api, "--rpc", node_url)
+        code, output = await _check_round(str(round_id), "--api", api, "--rpc", node_url,
+                                          *trust)
         assert code == 0, output
         assert "ROUND VERIFIED" in output and "DIFFERS" not in output
         # The platform's published inputs are changed after the fact: the
@@ -530,7 +534,8 @@ async def test_check_round_recomputes_the_published_evaluation(
         async with runtime.db.transaction() as s:
             row = (await s.execute(select(PromotionEvaluation))).scalar_one()
             row.inputs = {**row.inputs, "consumers": "3000"}
-        code, output = await _check_round(str(round_id), "--api", api, "--rpc", node_url)
+        code, output = await _check_round(str(round_id), "--api", api, "--rpc", node_url,
+                                          *trust)
         assert code == 1, output
         assert "ROUND NOT VERIFIED" in output and "DIFFERS" in output
     code, output = await _check_round("1", "--api", "http://127.0.0.1:9")

@@ -48,9 +48,13 @@ def _iso_text(value: Any) -> Any:
 def _on_chain(value: datetime) -> datetime:
     if value.tzinfo is None:
         raise ValueError("give the UTC offset, e.g. 2026-01-31T12:00:00Z or +08:00")
-    value = value.astimezone(UTC)
+    out_of_range = ValueError(f"must lie in {TIME_RANGE} (what the contracts store)")
+    try:  # an offset can carry 0001-01-01 or 9999-12-31 past what a datetime holds
+        value = value.astimezone(UTC)
+    except OverflowError:
+        raise out_of_range from None
     if value < EARLIEST:
-        raise ValueError(f"must lie in {TIME_RANGE} (what the contracts store)")
+        raise out_of_range
     return value
 
 
