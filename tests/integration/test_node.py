@@ -462,10 +462,15 @@ async def test_geth_keeps_its_chain_across_a_kill_9_and_a_restart(
 
     geth.on_restart(on_restart)
     geth.kill()
-    await asyncio.wait_for(restarted.wait(), 60)
-    assert await rpc(http, geth.url, "eth_getBlockByNumber", last, False) == kept
+    try:
+        await asyncio.wait_for(restarted.wait(), 60)
+    except TimeoutError:
+        pytest.fail(f"geth did not restart within 60 s:\n{geth._log_tail(40)}")
+    # On failure, the node's own account of its restart (what it rewound, if anything).
+    log = geth._log_tail(40)
+    assert await rpc(http, geth.url, "eth_getBlockByNumber", last, False) == kept, log
     assert await rpc(http, geth.url, "eth_getTransactionCount", account.address,
-                     "latest") == "0x5"
+                     "latest") == "0x5", log
     # And it still takes zero-fee transactions (the minimum tip is set again).
     receipt = await _mined(http, geth.url,
                            await rpc(http, geth.url, "eth_sendRawTransaction", _signed(account, 5)))
