@@ -70,6 +70,13 @@ def engine_of(header: Mapping[str, Any], stated: str = "auto") -> str:
         fields = _bft_fields(header)
         return "ibft2" if len(fields) == 5 and isinstance(fields[3], bytes) \
             and len(fields[3]) == 4 else "qbft"
+    # Vanity, whole signer addresses and a seal at a Clique difficulty: no Ethereum
+    # mainnet header looks like this (its extraData is at most 32 bytes).
+    extra = _hex(header.get("extraData", "0x"))
+    if len(extra) >= CLIQUE_VANITY + CLIQUE_SEAL \
+            and (len(extra) - CLIQUE_VANITY - CLIQUE_SEAL) % 20 == 0 \
+            and int(str(header.get("difficulty", "0x0")), 16) in (1, 2):
+        return "clique"
     return "ethash"
 
 
