@@ -168,3 +168,17 @@ def test_bft_hash_excludes_seals_and_round_and_quorum_is_checked(engine: str) ->
     forged = {**sealed, "stateRoot": "0x" + "11" * 32}
     assert not consensus.check_seals(forged, engine, VALIDATORS).ok
     assert consensus.quorum(1) == 1 and consensus.quorum(4) == 3 and consensus.quorum(6) == 4
+
+
+def test_auto_recognises_clique_headers() -> None:
+    """`--engine auto` took Clique headers for plain Ethereum ones, so `--validators` on a
+    Clique chain failed with "ethash blocks carry no validator seals"."""
+    assert consensus.engine_of(GOERLI_ONE) == "clique"
+    assert consensus.engine_of(GOERLI_GENESIS) == "clique"
+    out = Outcome()
+    check_block(out, GOERLI_ONE, Trusted(chain_id=5, registry="0x",
+                                         validators=(GOERLI_SIGNER,)))
+    assert out.ok, out.verdicts
+    # An Ethereum header (extraData at most 32 bytes, or difficulty 0 after the merge).
+    assert consensus.engine_of({**GOERLI_ONE, "extraData": "0x" + "00" * 32}) == "ethash"
+    assert consensus.engine_of({**GOERLI_ONE, "difficulty": "0x0"}) == "ethash"
