@@ -55,7 +55,8 @@ def trust_options(command: Callable[..., Any]) -> Callable[..., Any]:
                                                     "ibft2"]), default="auto",
                      show_default=True,
                      help="how the chain hashes and seals blocks (auto: QBFT/IBFT 2.0 by "
-                          "their mixHash, else the plain Ethereum hash)"),
+                          "their mixHash, Clique by its extraData and difficulty, else the "
+                          "plain Ethereum hash)"),
         click.option("--validators", default=None,
                      help="comma-separated validator addresses whose seals the proven block "
                           "must carry, or 'genesis' to read them from the trusted node's "
