@@ -76,6 +76,22 @@ async def test_honest_pages_are_verified_against_the_chosen_node(
                                         "contract's storage): history entries.")
     await expect(page.locator("#edition-sold.proven")).to_have_text("3")
     await expect(page.locator("h2 .unproven-tag")).to_have_text("not proven")
+    # The development chain's blocks carry no seals: nothing to say about them, and a
+    # validator set entered cannot be met (as `verify --validators`); "genesis" names none.
+    await expect(badge).not_to_contain_text("Seals not checked")
+    for entered, said in (("0x" + "11" * 20, "NOT verified ✗"), ("genesis", "could not check"),
+                          ("0x12, nope", "could not check")):
+        await page.fill("#badge-validators", entered)
+        await page.click("#badge-node button[type=submit]")
+        await expect(state).to_contain_text(said, timeout=20_000)
+    await expect(state).to_contain_text("not addresses (0x and 40 hex digits): 0x12")
+    await page.fill("#badge-validators", "0x" + "11" * 20)
+    await page.click("#badge-node button[type=submit]")
+    await expect(state).to_contain_text(
+        "failed: the block is sealed by the validators entered (ethash)", timeout=20_000)
+    await page.fill("#badge-validators", "")
+    await page.click("#badge-node button[type=submit]")
+    await expect(state).to_have_text("verified ✓", timeout=20_000)
 
     # The choice is remembered; the edition page checks its counters the same way.
     await page.goto(url + f"/editions/{edition['id']}")

@@ -30,6 +30,7 @@ from couponchain.domain.edition_slots import EditionsLayout, verification_slots
 STATIC = Path(__file__).resolve().parents[2] / "src" / "couponchain" / "web" / "static"
 DRIVER = """
 import * as check from "./proof-check.js";
+import * as consensus from "./proof-consensus.js";
 const cases = JSON.parse(await new Promise((done) => {
   let text = "";
   process.stdin.on("data", (c) => { text += c; });
@@ -49,6 +50,21 @@ const out = cases.map(([fn, args]) => {
       const p = check.parseSerial(args[0]);
       return p && [p[0], p[1].toString()];
     }
+    if (fn === "engineOf") return consensus.engineOf(args[0]);
+    if (fn === "blockHash") return consensus.blockHash(args[0], args[1]);
+    if (fn === "signers") return consensus.signers(args[0], args[1]);
+    if (fn === "checkSeals") {
+      const seals = consensus.checkSeals(args[0], args[1], args[2]);
+      return [seals.ok, seals.required, seals.note];
+    }
+    if (fn === "genesisValidators") return consensus.genesisValidators(args[0], args[1]);
+    if (fn === "blockVerdicts") {  // the block's verdicts of the whole coupon check
+      const out = check.checkCoupon("A-1", { block: args[0], storage: [] }, {},
+        { chainId: 1, registry: "0x", maxAge: 8, engine: args[1], validators: args[2],
+          node: { chainId: 1, head: Number(BigInt(args[0].number)), block: args[0] } });
+      return [out.engine, out.verdicts.filter((v) => /^block (hash|sealed)/.test(v.claim))
+        .map((v) => [v.claim, v.ok])];
+    }
     return "unknown " + fn;
   } catch (error) {
     return { error: error.constructor.name };
@@ -62,11 +78,13 @@ console.log(JSON.stringify(out));
 def run_js(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """Runs cases [(function, args)] through proof-check.js in Node; their answers."""
     modules = node_dir() / "node_modules"
-    if shutil.which("node") is None or not (modules / "@noble" / "hashes").is_dir():
-        pytest.fail("node or @noble/hashes is missing: run scripts/setup")
+    if shutil.which("node") is None or not all(
+            (modules / "@noble" / name).is_dir() for name in ("hashes", "curves")):
+        pytest.fail("node, @noble/hashes or @noble/curves is missing: run scripts/setup")
     folder = tmp_path_factory.mktemp("proof-check")
     (folder / "node_modules").symlink_to(modules)
-    shutil.copy(STATIC / "proof-check.js", folder / "proof-check.js")
+    for name in ("proof-check.js", "proof-consensus.js"):
+        shutil.copy(STATIC / name, folder / name)
     (folder / "package.json").write_text('{"type": "module"}')
     (folder / "driver.js").write_text(DRIVER)
 
@@ -153,3 +171,79 @@ def test_the_published_node_must_be_an_http_url(tmp_path: Path) -> None:
     assert Settings(**base, public_rpc_url="https://rpc.example:8545").public_rpc_url
     with pytest.raises(ConfigurationError, match="PUBLIC_RPC_URL"):
         Settings(**base, public_rpc_url="javascript:alert(1)")
+
+
+def test_block_hashes_and_seals_agree_with_the_consensus_module(run_js: Any) -> None:
+    """proof-consensus.js hashes and seal-checks the headers `test_verify_consensus` uses
+    (real Görli headers, a real QBFT genesis, BFT headers sealed by four known keys) as
+    `chain/consensus.py` does."""
+    from tests.unit.test_verify_consensus import (
+        GOERLI_GENESIS,
+        GOERLI_ONE,
+        GOERLI_SIGNER,
+        KEYS,
+        QBFT_GENESIS_EXTRA,
+        VALIDATORS,
+        _bft_header,
+    )
+
+    from couponchain.chain import consensus
+    from couponchain.chain.verification import Outcome, Trusted, check_block
+
+    qbft_genesis = {**GOERLI_GENESIS, "extraData": QBFT_GENESIS_EXTRA,
+                    "mixHash": consensus.BFT_MIX_HASH}
+    headers: list[tuple[dict[str, Any], str]] = [
+        (GOERLI_GENESIS, "clique"), (GOERLI_ONE, "clique"), (qbft_genesis, "qbft"),
+        ({**GOERLI_ONE, "timestamp": "0x5c530ffe"}, "clique"),  # a changed header
+    ]
+    for engine in ("qbft", "ibft2"):
+        sealed = _bft_header(engine, 0, KEYS[:3])
+        headers += [(sealed, engine), (_bft_header(engine, 2, [KEYS[3], KEYS[1], KEYS[0]]), engine),
+                    (_bft_header(engine, 1, KEYS[:2]), engine),  # below the quorum
+                    (_bft_header(engine, 1, [KEYS[0], KEYS[1], KEYS[4]]), engine),  # a stranger
+                    (_bft_header(engine, 1, [KEYS[0], KEYS[1], KEYS[1]]), engine),  # twice
+                    ({**sealed, "stateRoot": "0x" + "11" * 32}, engine)]  # changed header
+    plain = {**GOERLI_GENESIS, "number": "0x3", "extraData": "0x"}
+    plain["hash"] = "0x" + consensus.block_hash(plain, "ethash").hex()
+    cases: list[tuple[str, list[Any]]] = []
+    expected: list[Any] = []
+    def python(fn: Any, *args: Any) -> Any:
+        try:
+            return fn(*args)
+        except consensus.ConsensusError:
+            return {"error": "ProofError"}
+
+    for header, engine in headers:
+        sets = [VALIDATORS, [GOERLI_SIGNER]]
+        listing = "signers" if int(header["number"], 16) else "genesisValidators"
+        cases += [("engineOf", [header]), ("blockHash", [header, engine]),
+                  (listing, [header, engine]),
+                  *[("checkSeals", [header, engine, s]) for s in sets]]
+        found = python(consensus.signers if int(header["number"], 16)
+                       else consensus.genesis_validators, header, engine)
+        expected += [consensus.engine_of(header), "0x" + consensus.block_hash(header, engine).hex(),
+                     [a.lower() for a in found] if isinstance(found, list) else found]
+        for s in sets:
+            seals = python(consensus.check_seals, header, engine, s)
+            expected.append(seals if isinstance(seals, dict)
+                            else [seals.ok, seals.required, seals.note.lower()])
+    # The whole block check: the claim names and verdicts of `verify`'s check_block.
+    for header, engine, validators in [
+            (GOERLI_ONE, "auto", [GOERLI_SIGNER]), (GOERLI_ONE, "clique", VALIDATORS),
+            (headers[4][0], "auto", VALIDATORS), (headers[4][0], "auto", []),
+            (headers[10][0], "auto", VALIDATORS), (plain, "auto", [GOERLI_SIGNER]),
+            (plain, "auto", [])]:
+        cases.append(("blockVerdicts", [header, engine, validators]))
+        out = Outcome()
+        check_block(out, header, Trusted(chain_id=1, registry="0x", engine=engine,
+                                         validators=tuple(validators)))
+        expected.append([consensus.engine_of(header, engine),
+                         [[v.claim, v.ok] for v in out.verdicts]])
+    answers = run_js(cases)
+    # Notes name addresses: JS writes them in lower case, Python checksummed.
+    for i, (fn, _) in enumerate(cases):
+        if fn == "checkSeals" and isinstance(answers[i], list):
+            answers[i][2] = answers[i][2].lower()
+    assert answers == expected
+    # The BFT headers are not hashed as plain keccak(rlp(header)): the cases differ.
+    assert expected[headers.index(headers[4]) * 5 + 1] == headers[4][0]["hash"]

@@ -168,3 +168,154 @@ def test_bft_hash_excludes_seals_and_round_and_quorum_is_checked(engine: str) ->
     forged = {**sealed, "stateRoot": "0x" + "11" * 32}
     assert not consensus.check_seals(forged, engine, VALIDATORS).ok
     assert consensus.quorum(1) == 1 and consensus.quorum(4) == 3 and consensus.quorum(6) == 4
+
+
+def test_auto_recognises_clique_headers() -> None:
+    """`--engine auto` took Clique headers for plain Ethereum ones, so `--validators` on a
+    Clique chain failed with "ethash blocks carry no validator seals"."""
+    assert consensus.engine_of(GOERLI_ONE) == "clique"
+    assert consensus.engine_of(GOERLI_GENESIS) == "clique"
+    out = Outcome()
+    check_block(out, GOERLI_ONE, Trusted(chain_id=5, registry="0x",
+                                         validators=(GOERLI_SIGNER,)))
+    assert out.ok, out.verdicts
+    # An Ethereum header (extraData at most 32 bytes, or difficulty 0 after the merge).
+    assert consensus.engine_of({**GOERLI_ONE, "extraData": "0x" + "00" * 32}) == "ethash"
+    assert consensus.engine_of({**GOERLI_ONE, "difficulty": "0x0"}) == "ethash"
+
+
+def _clique_chain(signers: list[keys.PrivateKey], steps: list[tuple[int, int | None, bool]],
+                  epoch: int = consensus.CLIQUE_EPOCH) -> list[dict[str, Any]]:
+    """A Clique chain: a checkpoint (block 0) listing `signers`, then one block per step
+    (sealer's index in KEYS, the index of the address voted on or None, add or drop),
+    sealed by the rules (pyrlp hash of the header without its seal, an eth_keys signature)."""
+    vanity, zero_seal = b"\x00" * 32, b"\x00" * 65
+    listed = b"".join(bytes.fromhex(k.public_key.to_checksum_address()[2:]) for k in signers)
+    checkpoint = {**GOERLI_GENESIS, "extraData": _hex(vanity + listed + zero_seal)}
+    chain = [checkpoint]
+    for sealer, voted, add in steps:
+        parent = chain[-1]
+        extra = vanity + (listed if (len(chain)) % epoch == 0 else b"")
+        header = {**GOERLI_ONE, "parentHash": _hex(consensus.block_hash(parent, "clique")),
+                  "number": hex(len(chain)),
+                  "miner": "0x" + "00" * 20 if voted is None else VALIDATORS[voted]
+                  if voted < 4 else KEYS[voted].public_key.to_checksum_address(),
+                  "nonce": "0x" + ("ff" if add else "00") * 8}
+        digest = keccak(rlp.encode(_fields(header, extra)))
+        header["extraData"] = _hex(extra + KEYS[sealer].sign_msg_hash(digest).to_bytes())
+        header["hash"] = _hex(keccak(rlp.encode(_fields(header, bytes.fromhex(
+            header["extraData"][2:])))))
+        chain.append(header)
+    return chain
+
+
+def test_clique_signer_votes_are_followed_from_the_checkpoint() -> None:
+    """EIP-225's votes: two of three signers add a fourth, which may then seal; two of
+    the four dropping one are not enough (more than half is three), three are."""
+    start = KEYS[:3]
+    chain = _clique_chain(start, [(0, 3, True), (1, 3, True), (3, None, False), (2, None, False)])
+    assert consensus.clique_signers(chain[0], chain[1:2]) == sorted(VALIDATORS[:3])
+    assert consensus.clique_signers(chain[0], chain[1:3]) == sorted(VALIDATORS)
+    assert consensus.clique_signers(chain[0], chain[1:]) == sorted(VALIDATORS)
+    # The block sealed by the added signer passes against the followed set, not genesis's.
+    followed = consensus.clique_signers(chain[0], chain[1:3])
+    assert consensus.check_seals(chain[3], "clique", followed).ok
+    assert not consensus.check_seals(chain[3], "clique",
+                                     consensus.genesis_validators(chain[0], "clique")).ok
+    # A drop: two votes of four are not more than half, the third passes it; a vote
+    # repeated by the same signer counts once.
+    drop = _clique_chain(KEYS[:4], [(0, 2, False), (1, 2, False), (3, None, False),
+                                    (0, 2, False), (2, None, False), (3, 2, False)])
+    assert consensus.clique_signers(drop[0], drop[1:6]) == sorted(VALIDATORS)
+    assert consensus.clique_signers(drop[0], drop[1:]) == sorted(
+        [VALIDATORS[0], VALIDATORS[1], VALIDATORS[3]])
+    # A vote to add a signer already in the set changes nothing.
+    assert consensus.clique_signers(drop[0], _clique_chain(KEYS[:4], [(0, 1, True)])[1:]) \
+        == sorted(VALIDATORS)
+
+
+@pytest.mark.parametrize("case", ["stranger", "twice in a row", "dropped then sealing",
+                                  "broken link", "no vote nonce", "checkpoint set"])
+def test_clique_signer_replay_refuses_an_inconsistent_chain(case: str) -> None:
+    start = KEYS[:3]
+    if case == "stranger":  # a key that is no signer seals block 2
+        chain, message = _clique_chain(start, [(0, None, False), (4, None, False)]), \
+            "not a signer then"
+    elif case == "twice in a row":  # with three signers, one may seal every other block
+        chain, message = _clique_chain(start, [(0, None, False), (0, None, False)]), \
+            "sealed one of the 1 blocks before"
+    elif case == "dropped then sealing":
+        chain, message = _clique_chain(start, [(0, 2, False), (1, 2, False), (2, None, False)]), \
+            "not a signer then"
+    elif case == "broken link":
+        chain = _clique_chain(start, [(0, None, False), (1, None, False)])
+        chain[2] = {**chain[2], "parentHash": "0x" + "11" * 32}
+        message = "does not follow block 1"
+    elif case == "no vote nonce":
+        chain = _clique_chain(start, [(0, None, False)])
+        header = {**chain[1], "nonce": "0x0000000000000001"}
+        extra = bytes.fromhex(header["extraData"][2:])[:-65]
+        digest = keccak(rlp.encode(_fields(header, extra)))
+        header["extraData"] = _hex(extra + KEYS[0].sign_msg_hash(digest).to_bytes())
+        chain[1] = header
+        message = "carries no vote nonce"
+    else:  # epoch 3: block 3 is a checkpoint, which lists the signers before the drop
+        chain = _clique_chain(start, [(0, 2, False), (1, 2, False), (0, None, False)], epoch=3)
+        with pytest.raises(consensus.ConsensusError, match="checkpoint 3 lists another"):
+            consensus.clique_signers(chain[0], chain[1:], epoch=3)
+        # Epoch 2: block 1's vote is dropped at the checkpoint (block 2), so block 3's
+        # vote counts alone and the set stays; without the checkpoint the two pass.
+        steps = [(0, 2, False), (1, None, False), (2, 2, False)]
+        chain = _clique_chain(start, steps, epoch=2)
+        assert consensus.clique_signers(chain[0], chain[1:], epoch=2) == sorted(VALIDATORS[:3])
+        chain = _clique_chain(start, steps)
+        assert consensus.clique_signers(chain[0], chain[1:]) == sorted(VALIDATORS[:2])
+        return
+    with pytest.raises(consensus.ConsensusError, match=message):
+        consensus.clique_signers(chain[0], chain[1:])
+
+
+def test_verify_follows_clique_votes_read_from_a_node() -> None:
+    """`--validators checkpoint`: the headers from the last checkpoint, read from a
+    JSON-RPC node serving a Clique chain (block 2 adds a signer, who seals block 3), give
+    the set that sealed the proven block; `genesis` gives the set before the vote."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from couponchain.cli.verify_io import validator_set
+
+    chain = _clique_chain(KEYS[:3], [(0, 3, True), (1, 3, True), (3, None, False)])
+
+    class Node(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+            calls = json.loads(self.rfile.read(int(self.headers["content-length"])))
+            body = json.dumps([{"jsonrpc": "2.0", "id": c["id"],
+                                "result": chain[int(c["params"][0], 16)]} for c in calls]).encode()
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Node)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        engine, followed = validator_set("checkpoint", "auto", url, chain[3])
+        assert (engine, list(followed)) == ("clique", sorted(VALIDATORS))
+        out = Outcome()
+        check_block(out, chain[3], Trusted(chain_id=5, registry="0x", engine=engine,
+                                           validators=followed))
+        assert out.ok, out.verdicts
+        _, at_genesis = validator_set("genesis", "auto", url, chain[3])
+        assert not consensus.check_seals(chain[3], "clique", at_genesis).ok
+        with pytest.raises(SystemExit) as refused:  # a BFT chain has no Clique votes
+            validator_set("checkpoint", "qbft", url, chain[3])
+        assert refused.value.code == 2
+    finally:
+        server.shutdown()
+        server.server_close()

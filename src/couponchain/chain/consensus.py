@@ -22,7 +22,8 @@ re-encoded `extraData` (the rules as Hyperledger Besu publishes them):
 Seals are checked against a validator set the user gives (or reads from the
 genesis header's `extraData`): QBFT and IBFT 2.0 need distinct committers from
 the set, at least ceil(2n/3) of n (Besu's quorum); a Clique block needs its
-signer in the set. A set that changed since (votes) is not followed: blocks
+signer in the set. A Clique set changed by votes is followed from the last
+checkpoint (`clique_signers`); a BFT set changed since genesis is not: blocks
 sealed by validators added later fail, which is the safe side.
 """
 
@@ -70,6 +71,13 @@ def engine_of(header: Mapping[str, Any], stated: str = "auto") -> str:
         fields = _bft_fields(header)
         return "ibft2" if len(fields) == 5 and isinstance(fields[3], bytes) \
             and len(fields[3]) == 4 else "qbft"
+    # Vanity, whole signer addresses and a seal at a Clique difficulty: no Ethereum
+    # mainnet header looks like this (its extraData is at most 32 bytes).
+    extra = _hex(header.get("extraData", "0x"))
+    if len(extra) >= CLIQUE_VANITY + CLIQUE_SEAL \
+            and (len(extra) - CLIQUE_VANITY - CLIQUE_SEAL) % 20 == 0 \
+            and int(str(header.get("difficulty", "0x0")), 16) in (1, 2):
+        return "clique"
     return "ethash"
 
 
@@ -155,6 +163,88 @@ def genesis_validators(genesis: Mapping[str, Any], engine: str) -> list[str]:
             raise ConsensusError("BFT genesis extraData names no validator list")
         return [to_checksum_address(a) for a in listed_bft if isinstance(a, bytes)]
     raise ConsensusError(f"{engine} chains have no validator set")
+
+
+#: Clique's default epoch: every EPOCH-th block is a checkpoint whose extraData lists the
+#: signers, and which drops every pending vote.
+CLIQUE_EPOCH = 30_000
+_VOTE_ADD, _VOTE_DROP = "0x" + "ff" * 8, "0x" + "00" * 8
+
+
+def clique_signers(checkpoint: Mapping[str, Any], headers: Sequence[Mapping[str, Any]],
+                   epoch: int = CLIQUE_EPOCH) -> list[str]:
+    """The signers that may seal the block after `headers` (the headers that follow the
+    checkpoint block `checkpoint`, in order): the checkpoint's list, changed by each
+    header's vote as Clique applies them (EIP-225, go-ethereum's `Snapshot.apply`): a
+    header votes to add (`nonce` 0xff..ff) or drop (0x00..00) its `miner`; a signer's
+    new vote on an address replaces its old one; a vote that would change nothing is
+    not counted; more than half of the signers passes it, which drops the votes on that
+    address (and, for a dropped signer, the votes it cast); a checkpoint drops all votes
+    and must list the current signers. Raises ConsensusError for a header that does not
+    follow the one before, is sealed by no signer of its height or by one that sealed
+    one of the last n/2 blocks, or carries another nonce."""
+    if int(str(checkpoint["number"]), 16) % epoch:
+        raise ConsensusError(f"block {int(str(checkpoint['number']), 16)} is not a Clique "
+                             f"checkpoint (epoch {epoch})")
+    current = {a.lower() for a in genesis_validators(checkpoint, "clique")}
+    votes: list[tuple[str, str, bool]] = []  # (signer, address, add), in order
+    tally: dict[str, list[Any]] = {}  # address -> [add, votes]
+    recents: dict[int, str] = {}
+    parent = checkpoint
+    for header in headers:
+        number = int(str(header["number"]), 16)
+        if number != int(str(parent["number"]), 16) + 1 or str(header["parentHash"]).lower() \
+                != "0x" + block_hash(parent, "clique").hex():
+            raise ConsensusError(f"block {number} does not follow block {number - 1}")
+        if number % epoch == 0:
+            votes, tally = [], {}
+            if {a.lower() for a in genesis_validators(header, "clique")} != current:
+                raise ConsensusError(f"checkpoint {number} lists another signer set")
+        limit = len(current) // 2 + 1
+        recents.pop(number - limit, None)
+        signer = signers(header, "clique")[0].lower()
+        if signer not in current:
+            raise ConsensusError(f"block {number} is sealed by {signer}, not a signer then")
+        if signer in recents.values():
+            raise ConsensusError(f"block {number}: {signer} sealed one of the {limit - 1} "
+                                 "blocks before")
+        recents[number] = signer
+        address, nonce = str(header["miner"]).lower(), str(header["nonce"]).lower()
+        if nonce not in (_VOTE_ADD, _VOTE_DROP):
+            raise ConsensusError(f"block {number} carries no vote nonce ({nonce})")
+        add = nonce == _VOTE_ADD
+        for vote in votes:
+            if vote[:2] == (signer, address):
+                _uncast(tally, vote)
+                votes.remove(vote)
+                break
+        if (address in current) != add:  # a vote that would change the set counts
+            counted = tally.setdefault(address, [add, 0])
+            if counted[0] == add:
+                counted[1] += 1
+                votes.append((signer, address, add))
+        passed = tally.get(address)
+        if passed is not None and passed[1] > len(current) // 2:
+            if passed[0]:
+                current.add(address)
+            else:
+                current.discard(address)
+                recents.pop(number - (len(current) // 2 + 1), None)
+                for vote in [v for v in votes if v[0] == address]:
+                    _uncast(tally, vote)
+                    votes.remove(vote)
+            votes = [v for v in votes if v[1] != address]
+            tally.pop(address, None)
+        parent = header
+    return sorted(to_checksum_address(a) for a in current)
+
+
+def _uncast(tally: dict[str, list[Any]], vote: tuple[str, str, bool]) -> None:
+    counted = tally.get(vote[1])
+    if counted is not None and counted[0] == vote[2]:
+        counted[1] -= 1
+        if not counted[1]:
+            del tally[vote[1]]
 
 
 def _hex(value: Any) -> bytes:

@@ -8,10 +8,14 @@ each log is proven three ways before it is believed:
 
 - it is in its block's receipts, which rebuild the `receiptsRoot` of that block's
   header (`coupon_check.check_receipts`);
-- that header is an ancestor of the proven block (`check_ancestry`): the headers
-  from the oldest log's block up to the proven block hash into each other's
-  `parentHash`, ending at the proven block's hash, so a header from a fork (or
-  from a node that answers another chain for old blocks) is refused;
+- that header is an ancestor of the proven block: where the chain keeps EIP-2935's
+  history contract (Prague; geth), its hash is read from that contract's storage,
+  proven against the proven block's state root (`check_history_hashes`), for
+  blocks up to 8191 back; elsewhere (Hardhat, or older blocks) the headers from
+  the oldest log's block up to the proven block hash into each other's
+  `parentHash`, ending at the proven block's hash (`check_ancestry`). Either way a
+  header from a fork (or from a node that answers another chain for old blocks)
+  is refused;
 - the set of logs agrees with what storage commits to (`EventPlan.compare`: one
   `Awarded` per award, a `Claimed` exactly when the proven status is claimed, as
   many `Transferred` as the proven transfer count, ...).
@@ -26,7 +30,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from couponchain.chain.proofs import header_hash
+from eth_utils import keccak
+
+from couponchain.chain.proofs import ProofError, verify_account, verify_storage
 from couponchain.chain.verification import Outcome, address_of, iso
 
 #: How many blocks back from the proven block `check_ancestry` walks by default
@@ -34,6 +40,20 @@ from couponchain.chain.verification import Outcome, address_of, iso
 #: not proven. The walk costs one header a block, about 1 ms each from a local node on
 #: a busy machine, so the default keeps it well under a second.
 MAX_ANCESTRY_BLOCKS = 256
+
+#: EIP-2935 (Prague): a system contract keeps the last HISTORY_SERVE_WINDOW block hashes
+#: in its storage, block n's hash (a 32-byte word) at slot n % HISTORY_SERVE_WINDOW.
+#: Before a block's transactions, its `set` routine stores the parent's hash at slot
+#: (number - 1) % 8191 (the code below: `5f35 611fff 6001 43 03 06 55`), so the state
+#: after block B holds the hashes of blocks B - 8191 ... B - 1.
+HISTORY_STORAGE_ADDRESS = "0x0000F90827F1C53a10cb7A02335B175320002935"
+HISTORY_SERVE_WINDOW = 8191
+#: The contract's code as EIP-2935 publishes it: a node whose account there has other
+#: code (Hardhat deploys a stub that reverts) is not keeping the history.
+HISTORY_STORAGE_CODE = bytes.fromhex(
+    "3373fffffffffffffffffffffffffffffffffffffffe14604657602036036042575f35600143038111604257"
+    "611fff81430311604257611fff9006545f5260205ff35b5f5ffd5b5f35611fff60014303065500")
+HISTORY_CODE_HASH = "0x" + keccak(HISTORY_STORAGE_CODE).hex()
 
 
 @dataclass(frozen=True)
@@ -78,12 +98,69 @@ def decode(contract_name: str, logs: list[Mapping[str, Any]]) -> list[Event]:
     return sorted(events, key=lambda e: (e.block, e.log_index))
 
 
+def in_history_window(proven_number: int, numbers: list[int]) -> list[int]:
+    """The blocks among `numbers` whose hashes the history contract holds in the state
+    after the proven block (at most HISTORY_SERVE_WINDOW back, the proven one excluded)."""
+    return sorted({n for n in numbers if proven_number - HISTORY_SERVE_WINDOW <= n < proven_number})
+
+
+def history_slot(number: int) -> str:
+    """The history contract's storage slot of block `number`'s hash, as eth_getProof takes it."""
+    return "0x" + (number % HISTORY_SERVE_WINDOW).to_bytes(32, "big").hex()
+
+
+def check_history_hashes(out: Outcome, proven: Mapping[str, Any], answer: Any,
+                         headers: Mapping[int, Mapping[str, Any]], numbers: list[int],
+                         engine: str = "ethash") -> list[int] | None:
+    """Each header of `numbers` hashes (as `engine` does) to the hash the history
+    contract holds for its number in the proven block's state (`answer`: the trusted
+    node's eth_getProof of the contract at the proven block, every slot of `numbers`),
+    which makes it an ancestor of the proven block. Returns the blocks proven so (a
+    zero slot: a block before the contract kept hashes, left to the header walk), or
+    None when the node says the contract is not there (then the walk does it all:
+    a node that hides it costs time, never a false pass)."""
+    from couponchain.chain import consensus
+
+    if not isinstance(answer, Mapping) \
+            or str(answer.get("codeHash", "")).lower() != HISTORY_CODE_HASH:
+        return None
+    top = int(str(proven["number"]), 16)
+    claim = (f"history blocks {numbers[0]}–{numbers[-1]} are ancestors of the proven block "
+             f"(their hashes in the EIP-2935 history contract at block {top})")
+    try:
+        storage_root = verify_account(bytes.fromhex(str(proven["stateRoot"])[2:]), answer)
+        stored = {int(str(e["key"]), 16): e["proof"] for e in answer.get("storageProof") or []}
+        values = {n: verify_storage(storage_root, n % HISTORY_SERVE_WINDOW,
+                                    stored[n % HISTORY_SERVE_WINDOW]) for n in numbers}
+    except (ProofError, KeyError, ValueError, TypeError) as exc:
+        out.add(claim, "a proof of each block's slot", None, False,
+                f"the history contract's proof does not hold: {exc}")
+        return []
+    kept = [n for n in numbers if values[n]]
+    broken: list[int] = []
+    for n in kept:
+        try:
+            computed = int.from_bytes(consensus.block_hash(headers[n], engine), "big")
+        except (KeyError, ValueError, TypeError):
+            computed = None
+        if computed != values[n]:
+            broken.append(n)
+    if kept:
+        out.add(claim, [], broken,
+                note=f"block {broken[0]}'s header does not hash to the hash the proven state "
+                     "holds for it (a header from a fork?)" if broken else "")
+    return kept
+
+
 def check_ancestry(out: Outcome, proven: Mapping[str, Any],
                    headers: Mapping[int, Mapping[str, Any]], lowest: int,
-                   limit: int = MAX_ANCESTRY_BLOCKS) -> int:
+                   limit: int = MAX_ANCESTRY_BLOCKS, engine: str = "ethash") -> int:
     """The headers from `lowest` up to the proven block form one chain ending at the
-    proven block's hash; returns the lowest block whose ancestry is proven (blocks
-    below it, more than `limit` back, are left to the caller to list)."""
+    proven block's hash (each hashed as `engine` does); returns the lowest block whose
+    ancestry is proven (blocks below it, more than `limit` back, are left to the
+    caller to list)."""
+    from couponchain.chain import consensus
+
     top = int(str(proven["number"]), 16)
     start = max(lowest, top - limit)
     # The proven block's header is checked already (its hash, and that it is the trusted
@@ -93,7 +170,8 @@ def check_ancestry(out: Outcome, proven: Mapping[str, Any],
     for number in range(top - 1, start - 1, -1):
         header = headers.get(number)
         try:
-            computed = "0x" + header_hash(header).hex() if header is not None else None
+            computed = "0x" + consensus.block_hash(header, engine).hex() \
+                if header is not None else None
         except (KeyError, ValueError, TypeError):
             computed = None
         if computed is None or computed != child:

@@ -105,7 +105,7 @@ def verify_coupon(serial: str, api: str, rpc: str | None, registry: str | None,
     # The logs are read only once the contract and edition are proven: the filters name them.
     replayed = bool(node) and outcome.ok
     if replayed:
-        _sales_and_history(rpc or "", proof, coupon, outcome, max_ancestry_blocks)
+        _sales_and_history(rpc or "", proof, coupon, outcome, max_ancestry_blocks, resolved)
     block = proof["block"]
     shown = coupon.get("history")
     history = shown if isinstance(shown, list) else []
@@ -124,7 +124,7 @@ def verify_coupon(serial: str, api: str, rpc: str | None, registry: str | None,
 
 
 def _sales_and_history(rpc: str, proof: dict[str, Any], coupon: dict[str, Any],
-                       outcome: Outcome, limit: int) -> None:
+                       outcome: Outcome, limit: int, engine: str = "auto") -> None:
     """Replay the edition's sales from the trusted node's logs against the proven
     `sales_digest`, and check each history entry against the coupon's logs (only
     once the contract and edition are proven: the filters name them)."""
@@ -146,36 +146,78 @@ def _sales_and_history(rpc: str, proof: dict[str, Any], coupon: dict[str, Any],
         return
     check_sales(outcome, sales, outcome.proven.get("sales_digest"), coupon_id, coupon)
     logs = [log for found in events for log in found]
-    check_history(outcome, logs, prove_logs(rpc, proof["block"], logs, outcome, limit), coupon)
+    check_history(outcome, logs, prove_logs(rpc, proof["block"], logs, outcome, limit, engine),
+                  coupon)
 
 
 def prove_logs(rpc: str, proven: dict[str, Any], logs: list[Any],
-               outcome: Outcome, limit: int) -> dict[int, int]:
+               outcome: Outcome, limit: int, engine: str = "auto") -> dict[int, int]:
     """Prove the logs' blocks (their headers are ancestors of the proven block, their
     receipts rebuild each header's receiptsRoot and hold the logs) and return each
     block's time from its proven header."""
     from couponchain.chain.coupon_check import check_receipts
-    from couponchain.chain.event_check import blocks_to_walk, check_ancestry
 
     numbers = sorted({int(str(log["blockNumber"]), 16) for log in logs})
     if not numbers:
         return {}
-    top = int(str(proven["number"]), 16)
-    wanted = sorted(set(blocks_to_walk(top, numbers[0], limit)) | set(numbers))
-    headers: dict[int, dict[str, Any]] = {}
-    for i in range(0, len(wanted), HEADERS_PER_BATCH):
-        chunk = wanted[i:i + HEADERS_PER_BATCH]
-        found = rpc_call(rpc, [("eth_getBlockByNumber", [hex(n), False]) for n in chunk],
-                         "the history's blocks")
-        headers |= {n: h for n, h in zip(chunk, found, strict=True) if isinstance(h, dict)}
-    start = check_ancestry(outcome, proven, headers, numbers[0], limit)
-    if numbers[0] < start:
-        outcome.not_proven.append(f"that blocks before {start} are ancestors of the proven "
-                                  f"block (more than --max-ancestry-blocks {limit} back)")
+    headers = prove_ancestry(rpc, proven, numbers, outcome, limit, engine)
     # Receipt proofs: each block's receipts against its header's receiptsRoot.
     by_number = {n: headers[n] for n in numbers if n in headers}
     check_receipts(outcome, logs, by_number, _block_receipts(rpc, by_number))
     return {n: int(h["timestamp"], 16) for n, h in by_number.items()}
+
+
+def prove_ancestry(rpc: str, proven: dict[str, Any], numbers: list[int], outcome: Outcome,
+                   limit: int, engine: str = "auto") -> dict[int, dict[str, Any]]:
+    """Prove that blocks `numbers` (sorted) are ancestors of the proven block and return
+    their headers (and those walked): from the EIP-2935 history contract's storage in
+    the proven state where the node keeps it (one eth_getProof for blocks up to 8191
+    back), else by the parentHash walk of at most `limit` headers; the ancestry of
+    blocks beyond both is listed as NOT PROVEN."""
+    from couponchain.chain import consensus
+    from couponchain.chain.event_check import (
+        HISTORY_STORAGE_ADDRESS,
+        blocks_to_walk,
+        check_ancestry,
+        check_history_hashes,
+        history_slot,
+        in_history_window,
+    )
+
+    top = int(str(proven["number"]), 16)
+    resolved = consensus.engine_of(proven, engine)
+    headers = _headers(rpc, numbers)
+    window = in_history_window(top, numbers)
+    from_contract: list[int] = []
+    if window:
+        answer, = rpc_call(rpc, [("eth_getProof", [
+            HISTORY_STORAGE_ADDRESS, sorted({history_slot(n) for n in window}), hex(top)])],
+            "the history contract's proof")
+        from_contract = check_history_hashes(outcome, proven, answer, headers, window,
+                                             resolved) or []
+    rest = [n for n in numbers if n not in set(from_contract)]
+    if not rest or (from_contract and rest[0] >= top):  # left: only the proven block
+        return headers
+    walked = [n for n in blocks_to_walk(top, rest[0], limit) if n not in headers]
+    headers |= _headers(rpc, walked)
+    start = check_ancestry(outcome, proven, headers, rest[0], limit, resolved)
+    if rest[0] < start:
+        outcome.not_proven.append(f"that blocks before {start} are ancestors of the proven "
+                                  f"block (more than --max-ancestry-blocks {limit} back"
+                                  + (", and not in the chain's EIP-2935 history contract)"
+                                     if window else ")"))
+    return headers
+
+
+def _headers(rpc: str, numbers: list[int]) -> dict[int, dict[str, Any]]:
+    """The trusted node's headers of blocks `numbers`, in batches."""
+    headers: dict[int, dict[str, Any]] = {}
+    for i in range(0, len(numbers), HEADERS_PER_BATCH):
+        chunk = numbers[i:i + HEADERS_PER_BATCH]
+        found = rpc_call(rpc, [("eth_getBlockByNumber", [hex(n), False]) for n in chunk],
+                         "the history's blocks")
+        headers |= {n: h for n, h in zip(chunk, found, strict=True) if isinstance(h, dict)}
+    return headers
 
 
 def _block_receipts(rpc: str, blocks: dict[int, dict[str, Any]]) -> dict[int, list[Any]]:
@@ -242,14 +284,15 @@ def _verify_item(cap: Capability, key: tuple[Any, ...], api: str, rpc: str | Non
         return
     block = proof["block"]
     if node and outcome.ok and cap.events is not None:
-        _item_past(rpc or "", cap, key, item, proof, outcome, max_ancestry_blocks)
+        _item_past(rpc or "", cap, key, item, proof, outcome, max_ancestry_blocks, resolved)
     conclude(outcome, node, f"{label} at block {int(block['number'], 16)} ({block['hash']}), "
              f"chain {chain_id}, registry {trusted_registry}, contract {proof.get('contract')}",
              block, max_age_blocks, "shown by the platform, not held in the contract's storage")
 
 
 def _item_past(rpc: str, cap: Capability, key: tuple[Any, ...], item: Any,
-               proof: dict[str, Any], outcome: Outcome, limit: int) -> None:
+               proof: dict[str, Any], outcome: Outcome, limit: int,
+               engine: str = "auto") -> None:
     """The item's past from the pinned contract's logs on the trusted node (only once
     its storage is proven: the filters use proven values), each log proven."""
     from couponchain.chain.event_check import decode
@@ -262,7 +305,7 @@ def _item_past(rpc: str, cap: Capability, key: tuple[Any, ...], item: Any,
         _fail(f"the node at {rpc} returned no logs for eth_getLogs")
     unique = {(str(log["blockNumber"]), str(log["logIndex"])): log for f in found for log in f}
     logs = list(unique.values())
-    times = prove_logs(rpc, proof["block"], logs, outcome, limit)
+    times = prove_logs(rpc, proof["block"], logs, outcome, limit, engine)
     compared = cap.events.compare(outcome, key, item, decode(cap.contract, logs), times)
     outcome.not_proven = [f for f in outcome.not_proven if f not in compared]
 

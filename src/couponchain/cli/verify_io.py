@@ -55,11 +55,14 @@ def trust_options(command: Callable[..., Any]) -> Callable[..., Any]:
                                                     "ibft2"]), default="auto",
                      show_default=True,
                      help="how the chain hashes and seals blocks (auto: QBFT/IBFT 2.0 by "
-                          "their mixHash, else the plain Ethereum hash)"),
+                          "their mixHash, Clique by its extraData and difficulty, else the "
+                          "plain Ethereum hash)"),
         click.option("--validators", default=None,
                      help="comma-separated validator addresses whose seals the proven block "
                           "must carry, or 'genesis' to read them from the trusted node's "
-                          "genesis extraData (Clique, QBFT, IBFT 2.0)"),
+                          "genesis extraData (Clique, QBFT, IBFT 2.0), or 'checkpoint' "
+                          "(Clique; 'checkpoint:EPOCH' when the epoch is not 30000) to "
+                          "follow the signer votes from the last checkpoint before it"),
     ]
     for option in reversed(options):
         command = option(command)
@@ -165,6 +168,9 @@ def validator_set(validators: str | None, engine: str, rpc: str | None,
         raise AssertionError from None
     if not validators:
         return resolved, ()
+    if validators.strip().lower().startswith("checkpoint"):
+        return resolved, _clique_checkpoint_signers(validators.strip().lower(), resolved, rpc,
+                                                    block)
     if validators.strip().lower() != "genesis":
         listed = tuple(v.strip() for v in validators.split(",") if v.strip())
         bad = [v for v in listed if not (v.startswith("0x") and len(v) == 42)]
@@ -179,6 +185,38 @@ def validator_set(validators: str | None, engine: str, rpc: str | None,
         return resolved, tuple(consensus.genesis_validators(genesis, resolved))
     except (consensus.ConsensusError, KeyError, TypeError, ValueError) as exc:
         _fail(f"cannot read the validators from the genesis block at {rpc}: {exc}")
+        raise AssertionError from None
+
+
+def _clique_checkpoint_signers(option: str, engine: str, rpc: str | None,
+                               block: dict[str, Any]) -> tuple[str, ...]:
+    """The Clique signers of the proven block: the last checkpoint's list before it, with
+    the votes of every header since applied (`consensus.clique_signers`), all headers
+    from the trusted node."""
+    from couponchain.chain import consensus
+
+    _, _, epoch_text = option.partition(":")
+    if engine != "clique":
+        _fail(f"--validators checkpoint follows Clique signer votes; this chain is {engine} "
+              "(--engine clique if it is Clique)")
+    if not epoch_text.isdigit() and epoch_text:
+        _fail(f"--validators {option}: the epoch after 'checkpoint:' is not a number")
+    epoch = int(epoch_text or consensus.CLIQUE_EPOCH)
+    if not rpc or epoch < 1:
+        _fail("--validators checkpoint reads the headers from --rpc (a node you trust) and "
+              "needs an epoch of at least 1")
+    proven = int(str(block.get("number", "0x0")), 16)
+    last = max(proven - 1, 0)
+    numbers = list(range(last - last % epoch, max(proven, 1)))
+    headers: list[Any] = []
+    for i in range(0, len(numbers), 1_000):
+        headers += rpc_call(rpc or "", [("eth_getBlockByNumber", [hex(n), False])
+                                        for n in numbers[i:i + 1_000]], "the Clique headers")
+    try:
+        return tuple(consensus.clique_signers(headers[0], headers[1:], epoch))
+    except (consensus.ConsensusError, KeyError, TypeError, ValueError, IndexError) as exc:
+        _fail(f"cannot follow the Clique signer votes from checkpoint {numbers[0]} to block "
+              f"{proven} at {rpc}: {exc}")
         raise AssertionError from None
 
 

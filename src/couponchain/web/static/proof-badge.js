@@ -10,8 +10,11 @@
 // later publishes another. t() is app.js's (a classic script that runs first).
 import { checkCoupon, decodeCouponWord, decodeString, iso, keccakHex, parseSerial }
   from "/static/proof-check.js";
+import { engineOf, genesisValidators } from "/static/proof-consensus.js";
 
 const NODE_KEY = "couponchain.node";
+const VALIDATORS_KEY = "couponchain.validators";
+const SEALED_ENGINES = ["clique", "qbft", "ibft2"];
 const REGISTRY_KEY = "couponchain.registry.";
 const MAX_AGE = 8;  // blocks, as `couponchain verify --max-age-blocks`
 const TIMEOUT_MS = 15000;
@@ -38,6 +41,13 @@ const CLAIMS = {
 
 function claimName(claim) {
   if (CLAIMS[claim]) return CLAIMS[claim];
+  const engine = /\((\w+)\)$/.exec(claim)?.[1] || "";
+  if (claim.startsWith("block sealed by the given validators")) {
+    return t("the block is sealed by the validators entered ({engine})", { engine });
+  }
+  if (claim.startsWith("block hash = ")) {  // a BFT engine's hash: seals and round excluded
+    return t("block hash = the {engine} hash of the header", { engine: claim.split(" ")[3] });
+  }
   if (claim.startsWith("json ")) return t("the API's {field}", { field: claim.slice(5) });
   return claim;
 }
@@ -102,6 +112,43 @@ async function fromNode(url, number, relay) {
     throw new CouldNotCheck(t("the node {node} has no block {number}", { node: url, number: Number(number) }));
   }
   return { chainId: Number(result(0)), head: Number(result(1)), block: result(2) };
+}
+
+// The validator set entered under the badge: addresses, or "genesis" (read from the
+// node's block 0, as `verify --validators genesis`); [] when none was entered.
+async function validatorSet(text, block, nodeUrl, relay) {
+  const entered = text.trim();
+  if (!entered) return [];
+  if (entered.toLowerCase() === "genesis") {
+    const genesis = await fromNode(nodeUrl, "0x0", relay);
+    try {
+      return genesisValidators(genesis.block, engineOf(block));
+    } catch (error) {
+      throw new CouldNotCheck(t("the genesis block of {node} names no validator set ({error})",
+        { node: nodeUrl, error: error.message }));
+    }
+  }
+  const listed = entered.split(/[\s,]+/).filter(Boolean);
+  const bad = listed.find((a) => !/^0x[0-9a-fA-F]{40}$/.test(a));
+  if (bad) {
+    throw new CouldNotCheck(t("the validators entered are not addresses (0x and 40 hex digits): {bad}",
+      { bad }));
+  }
+  return listed;
+}
+
+// What the badge says of the block's seals: checked against the validators entered,
+// or plainly not checked on a chain whose blocks carry seals.
+function sealLine(outcome, validators, number) {
+  const engine = outcome.engine;
+  if (validators.length) {
+    const sealed = outcome.verdicts.find((v) => v.claim.startsWith("block sealed by"));
+    return sealed?.ok ? t("Block {number} is sealed by the validators entered ({engine}): {count} of {total}.",
+      { number, engine, count: sealed.proven.split(":")[0], total: validators.length }) : null;
+  }
+  if (!SEALED_ENGINES.includes(engine)) return null;
+  return t("Seals not checked ({engine}): no validator set was entered below, so that the chain's validators sealed block {number} is NOT PROVEN.",
+    { engine, number });
 }
 
 // The registry address trusted for this chain (trust on first use), and a warning.
@@ -231,8 +278,10 @@ async function run(badge) {
     const { anchor, proof, coupon } = await fromPlatform(serial);
     const trust = trustedRegistry(anchor);
     const node = await fromNode(nodeUrl, proof.block.number, relay);
+    const validators = await validatorSet(localStorage.getItem(VALIDATORS_KEY) || "",
+      proof.block, nodeUrl, relay);
     const outcome = checkCoupon(serial, proof, coupon, { chainId: Number(anchor.chain_id),
-      registry: trust.registry, maxAge: MAX_AGE, node });
+      registry: trust.registry, maxAge: MAX_AGE, node, validators });
     const failed = outcome.verdicts.filter((v) => !v.ok).map((v) => claimName(v.claim));
     const number = Number(BigInt(proof.block.number));
     const editionPage = /^\/editions\/(\d+)/.exec(location.pathname);
@@ -249,7 +298,7 @@ async function run(badge) {
     if (all.length) {
       render("failed", t("NOT verified ✗ — failed: {checks}", { checks: all.join("; ") }),
         [warning, t("Checked against block {number} of {node}.", { number, node: nodeName }),
-          trust.note, notProven]);
+          trust.note, sealLine(outcome, validators, number), notProven]);
       return;
     }
     const age = node.head - number;
@@ -260,7 +309,7 @@ async function run(badge) {
         t("Proven against block {number} of {node} ({age} blocks behind its head {head}): {items}.",
           { number, node: nodeName, age, head: node.head, items: shown.proven.join(", ") }),
         t("Also proven, with coupon {serial}: its edition, owner, status and sale time, and the edition's declared data.", { serial }),
-        trust.note, notProven,
+        sealLine(outcome, validators, number), trust.note, notProven,
         relay || published ? t("For an independent check, enter a node of your own below.") : null]);
   } catch (error) {
     if (error instanceof CouldNotCheck) {
@@ -278,13 +327,17 @@ function start() {
   if (!badge) return;
   const form = badge.querySelector("#badge-node");
   const field = badge.querySelector("#badge-node-url");
+  const validators = badge.querySelector("#badge-validators");
   field.value = localStorage.getItem(NODE_KEY) || badge.dataset.defaultNode || "";
+  validators.value = localStorage.getItem(VALIDATORS_KEY) || "";
   form.hidden = false;
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     const url = field.value.trim();
     if (url && url !== badge.dataset.defaultNode) localStorage.setItem(NODE_KEY, url);
     else localStorage.removeItem(NODE_KEY);
+    if (validators.value.trim()) localStorage.setItem(VALIDATORS_KEY, validators.value.trim());
+    else localStorage.removeItem(VALIDATORS_KEY);
     run(badge);
   });
   run(badge);

@@ -11,6 +11,7 @@
 // keccak256 is @noble/hashes (installed with the embedded node, served under
 // /vendor/); the RLP decoder and the trie walk are below.
 import { keccak_256 } from "@noble/hashes/sha3";
+import { blockHash, checkSeals, engineOf } from "./proof-consensus.js";
 
 // The editions contract's base storage slots (`vyper -f layout editions.vy`);
 // tests/unit/test_proof_check_js.py keeps them equal to the compiler's layout.
@@ -294,10 +295,12 @@ export function iso(epoch) {
 const lower = (v) => (v === null || v === undefined ? v : String(v).toLowerCase());
 const str = (v) => (v === null || v === undefined ? v : String(v));
 
-// One verdict per check: { claim, expected, proven, ok, note }. `trusted` is
-// { chainId, registry, maxAge, node: { chainId, head, block } }.
+// One verdict per check: { claim, expected, proven, ok, note }, and the engine the
+// block was hashed with. `trusted` is { chainId, registry, maxAge, node: { chainId,
+// head, block }, engine ("auto" when absent), validators (addresses; empty: seals
+// not checked) }.
 export function checkCoupon(serial, proof, coupon, trusted) {
-  const out = { verdicts: [], proven: {} };
+  const out = { verdicts: [], proven: {}, engine: null };
   const add = (claim, expected, proven, ok, note = "") => out.verdicts.push(
     { claim, expected, proven, ok: ok === undefined ? expected === proven : ok, note });
   const parsed = parseSerial(serial);
@@ -306,7 +309,7 @@ export function checkCoupon(serial, proof, coupon, trusted) {
     return out;
   }
   const [prefix, number] = parsed;
-  checkBlock(add, proof.block, trusted);
+  out.engine = checkBlock(add, proof.block, trusted);
   const storageRoot = checkContract(add, proof, trusted);
   if (storageRoot === null) return out;
   const editionId = BigInt(proof.edition_id);
@@ -335,22 +338,42 @@ export function checkCoupon(serial, proof, coupon, trusted) {
   return out;
 }
 
+// The block's hash as its engine computes it (proof-consensus.js), the seals of the
+// validators given (none given: not checked, and the badge says so), and the node's
+// block of that number, recent. Returns the engine.
 function checkBlock(add, block, trusted) {
   let computed;
+  let engine = "ethash";
   try {
-    computed = headerHash(block);
+    engine = engineOf(block, trusted.engine || "auto");
+    computed = blockHash(block, engine);
   } catch (error) {
     computed = `unhashable header: ${error.message}`;
   }
   const node = trusted.node;
   add("chain id: the node's is the anchor's", trusted.chainId, node.chainId);
-  add("block hash = keccak(rlp(header))", lower(node.block?.hash), computed);
+  add(engine === "ethash" || engine === "clique" ? "block hash = keccak(rlp(header))"
+    : `block hash = ${engine} hash of the header (seals and round excluded)`,
+  lower(node.block?.hash), computed);
+  const validators = trusted.validators || [];
+  if (validators.length) {
+    const claim = `block sealed by the given validators (${engine})`;
+    try {
+      const seals = checkSeals(block, engine, validators);
+      add(claim, `at least ${seals.required} of ${validators.length}`,
+        `${seals.valid.length}: ${seals.valid.join(", ")}`, seals.ok, seals.note);
+    } catch (error) {
+      if (!(error instanceof ProofError)) throw error;
+      add(claim, `${validators.length} validators`, null, false, error.message);
+    }
+  }
   add("block is the node's block of that number", lower(node.block?.hash), lower(block.hash),
     lower(node.block?.hash) === lower(block.hash)
     && lower(node.block?.stateRoot) === lower(block.stateRoot));
   const number = Number(BigInt(block.number));
   add("block is recent", node.head - trusted.maxAge, number, node.head - number <= trusted.maxAge,
     `${node.head - number}`);
+  return engine;
 }
 
 function checkContract(add, proof, trusted) {
