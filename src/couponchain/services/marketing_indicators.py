@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from decimal import Decimal, localcontext
 from fractions import Fraction
 from typing import Any
@@ -32,6 +33,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from couponchain.domain import indicator_language as lang
 from couponchain.domain.access_logs import AccessMethod, Operation
@@ -45,7 +47,10 @@ from couponchain.store.models import (
     CouponRecord,
     EditionRecord,
     MarketingIndicator,
+    MarketingIndicatorSet,
     MarketingRuleIndicators,
+    MarketingRuleSchedule,
+    MarketingRulesVersion,
     PrizeCampaign,
     PrizeClaimRecord,
     PromotionPath,
@@ -60,6 +65,9 @@ LOGS_SCHEMA = pa.schema([("time", pa.int64()), ("method", pa.uint8()),
                          ("operation", pa.uint8()), ("account", pa.string()),
                          ("visitor_id", pa.decimal128(38, 0))])
 LedgerRow = tuple[int, str, str, str, int]
+#: A contract view call: (contract, function, *args) -> its value (`Runtime.view`).
+View = Callable[..., Awaitable[Any]]
+log = logging.getLogger(__name__)
 #: Holds nothing: queries read the files and the Arrow tables registered per cursor.
 _DUCK = duckdb.connect(":memory:")
 
@@ -239,17 +247,102 @@ async def rule_definitions(db: Any, merchant: str, rules: RuleSet) -> list[dict[
     return out
 
 
-async def record_rules(db: Any, merchant: str, version: int,
-                       definitions: Sequence[Mapping[str, str]]) -> None:
-    """Keep the definitions each rule of `version` committed to on chain."""
+async def stage(db: Any, merchant: str, definitions: Sequence[Mapping[str, str]]) -> None:
+    """Save each rule's definitions under their hash (`pending`) before the chain
+    call that commits to the hash: whatever happens after the call (a crash, a
+    lost answer), every hash a rule commits to has its definitions here.
+
+    Idempotent: a retry, or another request with the same definitions, finds
+    the row (the hash covers every byte of it) and leaves it as it is.
+    """
+    rows = {"0x" + lang.definitions_hash(d).hex(): lang.definitions_json(d).decode("utf-8")
+            for d in definitions if d}
+    for _ in range(2):  # a concurrent twin may insert the same row first
+        try:
+            async with db.transaction() as s:
+                known = set((await s.execute(select(MarketingIndicatorSet.indicators_hash).where(
+                    MarketingIndicatorSet.merchant == merchant,
+                    MarketingIndicatorSet.indicators_hash.in_(rows)))).scalars())
+                s.add_all(MarketingIndicatorSet(
+                    merchant=merchant, indicators_hash=digest, definitions=text,
+                    status="pending", created_at=int(time.time()))
+                    for digest, text in rows.items() if digest not in known)
+            return
+        except IntegrityError:
+            continue
+    raise RuntimeError("indicator definitions could not be staged")  # pragma: no cover
+
+
+async def record_committed(db: Any, merchant: str,
+                           commitments: Iterable[tuple[int, int, str]]) -> int:
+    """Keep, per (rules version, rule index, hash on chain), the definitions the
+    rule committed to, found by the hash among those staged; returns how many
+    rules it recorded. A hash staged by nobody (never the case for rules set
+    through `stage`) is logged and left out: it cannot be recomputed."""
+    recorded = 0
     async with db.transaction() as s:
-        for index, defs in enumerate(definitions):
-            if defs and await s.get(MarketingRuleIndicators,
-                                    (merchant, version, index)) is None:
-                s.add(MarketingRuleIndicators(
-                    merchant=merchant, rules_version=version, rule_index=index,
-                    definitions=lang.definitions_json(defs).decode("utf-8"),
-                    indicators_hash="0x" + lang.definitions_hash(defs).hex()))
+        for version, index, digest in commitments:
+            if await s.get(MarketingRuleIndicators, (merchant, version, index)) is not None:
+                continue
+            staged = await s.get(MarketingIndicatorSet, (merchant, digest))
+            if staged is None:
+                log.error("rule %s of rules v%s of %s commits to %s, which no staged "
+                          "definitions hash to", index, version, merchant, digest)
+                continue
+            staged.status = "committed"
+            s.add(MarketingRuleIndicators(
+                merchant=merchant, rules_version=version, rule_index=index,
+                definitions=staged.definitions, indicators_hash=digest))
+            recorded += 1
+    return recorded
+
+
+def commitments(events: Iterable[Any]) -> list[tuple[int, int, str]]:
+    """(rules version, rule index, hash) of each `RuleIndicators` of a
+    `set_reporting_rules_with_indicators` transaction's events."""
+    scheduled = {int(e.args["rule_id"]): (int(e.args["rules_version"]), int(e.args["rule_index"]))
+                 for e in events if e.name == "RuleScheduled"}
+    return [(*scheduled[int(e.args["rule_id"])], _hex(e.args["indicators_hash"]))
+            for e in events if e.name == "RuleIndicators"]
+
+
+async def reconcile(db: Any, view: View, merchant: str | None = None) -> int:
+    """Record the definitions of every rule (of `merchant`, or of all) the chain
+    holds but `marketing_rule_indicators` does not, e.g. after a crash between
+    the chain call and `record_committed`: the hash is read from the contract
+    and the definitions found among those staged. Returns how many it recorded."""
+    query = (select(MarketingRuleSchedule.rule_id, MarketingRuleSchedule.merchant,
+                    MarketingRuleSchedule.rules_version, MarketingRuleSchedule.rule_index,
+                    MarketingRulesVersion.rules)
+             .join(MarketingRulesVersion,
+                   (MarketingRulesVersion.merchant == MarketingRuleSchedule.merchant)
+                   & (MarketingRulesVersion.version == MarketingRuleSchedule.rules_version))
+             .outerjoin(MarketingRuleIndicators,
+                        (MarketingRuleIndicators.merchant == MarketingRuleSchedule.merchant)
+                        & (MarketingRuleIndicators.rules_version
+                           == MarketingRuleSchedule.rules_version)
+                        & (MarketingRuleIndicators.rule_index
+                           == MarketingRuleSchedule.rule_index))
+             .where(MarketingRuleIndicators.merchant.is_(None),
+                    # Only rules that name the merchant's own indicators commit to a hash.
+                    MarketingRulesVersion.rules.contains('"custom"')))
+    if merchant is not None:
+        query = query.where(MarketingRuleSchedule.merchant == merchant)
+    async with db.session() as s:
+        rows = (await s.execute(query)).all()
+    found: dict[str, list[tuple[int, int, str]]] = {}
+    for rule_id, owner, version, index, text in rows:
+        rules = json.loads(text).get("rules", [])
+        if index >= len(rules) or not rules[index].get("custom"):
+            continue
+        digest = _hex(await view("marketing", "rule_indicators_hash", rule_id))
+        if int(digest, 16):
+            found.setdefault(owner, []).append((version, index, digest))
+    return sum([await record_committed(db, owner, items) for owner, items in found.items()])
+
+
+def _hex(value: str | bytes) -> str:
+    return value if isinstance(value, str) else "0x" + bytes(value).hex()
 
 
 async def committed(db: Any, merchant: str, version: int) -> dict[int, dict[str, Any]]:
