@@ -30,16 +30,14 @@ from decimal import Decimal, localcontext
 from fractions import Fraction
 from typing import Any
 
-import duckdb
-import pyarrow as pa
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from couponchain.domain import indicator_language as lang
-from couponchain.domain.access_logs import AccessMethod, Operation
 from couponchain.domain.indicator_rules import RuleSet
-from couponchain.domain.indicator_sql import compile_indicator, earliest
+from couponchain.domain.indicator_sql import earliest
 from couponchain.errors import InvalidInput
+from couponchain.services.marketing_engine import LedgerRow, run
 from couponchain.services.marketing_views import merchant_number, source_batches
 from couponchain.store.analytics import AccessLogStore
 from couponchain.store.models import (
@@ -58,18 +56,9 @@ from couponchain.store.models import (
     ReferralPurchase,
 )
 
-LEDGER_SCHEMA = pa.schema([("time", pa.int64()), ("kind", pa.string()),
-                           ("action", pa.string()), ("account", pa.string()),
-                           ("weight", pa.int64())])
-LOGS_SCHEMA = pa.schema([("time", pa.int64()), ("method", pa.uint8()),
-                         ("operation", pa.uint8()), ("account", pa.string()),
-                         ("visitor_id", pa.decimal128(38, 0))])
-LedgerRow = tuple[int, str, str, str, int]
 #: A contract view call: (contract, function, *args) -> its value (`Runtime.view`).
 View = Callable[..., Awaitable[Any]]
 log = logging.getLogger(__name__)
-#: Holds nothing: queries read the files and the Arrow tables registered per cursor.
-_DUCK = duckdb.connect(":memory:")
 
 
 async def ledger_rows(db: Any, merchant: str, since: int, end: int) -> list[LedgerRow]:
@@ -107,52 +96,6 @@ async def ledger_rows(db: Any, merchant: str, since: int, end: int) -> list[Ledg
                      1 if action == "written_off" else -1))
     rows += [(int(t), "referral", "purchase", a.lower(), 1) for t, a in purchases]
     return rows
-
-
-def run(store: AccessLogStore, batches: Sequence[int], number: int,
-        ledger: Sequence[LedgerRow], tree: lang.Node, start: int, end: int) -> object:
-    """The indicator's value over `[start, end)` (blocking: call it in a thread):
-    an int, an exact Fraction, None (undefined: a denominator counted 0), or for
-    a grouped count a mapping (or, with top=, a ranked list) of counts."""
-    compiled = compile_indicator(tree, start, end)
-    # A cursor per evaluation (a connection of its own to the shared in-memory
-    # database, ~70x cheaper than a new database): cursors are not shared
-    # across threads, and the Arrow tables registered on one are its own.
-    with _DUCK.cursor() as duck:
-        duck.register("ledger_rows", pa.Table.from_pylist(
-            [dict(zip(LEDGER_SCHEMA.names, r, strict=True)) for r in ledger],
-            schema=LEDGER_SCHEMA))
-        params: dict[str, Any] = dict(compiled.params)
-        if batches:
-            logs = ("SELECT time, method, operation, account, visitor_id "
-                    "FROM read_parquet($files) WHERE merchant = $merchant AND time < $end_all")
-            params.update(files=[str(store.path(b)) for b in batches], merchant=number,
-                          end_all=end)
-        else:
-            duck.register("no_logs", LOGS_SCHEMA.empty_table())
-            logs = "SELECT * FROM no_logs"
-        sql = (f"WITH logs AS MATERIALIZED ({logs}), ledger AS (SELECT * FROM ledger_rows) "
-               + compiled.sql)
-        rows = duck.execute(sql, params).fetchall()
-    if not compiled.grouped:
-        return lang.combine(tree, [int(v) for v in rows[0]])
-    assert isinstance(tree, lang.Count) and tree.by is not None
-    return _groups(tree, {k: int(n) for k, n in rows})
-
-
-def _groups(count: lang.Count, found: dict[Any, int]) -> object:
-    labels: dict[Any, str]
-    if count.by == "method":
-        labels = {int(m): m.label for m in AccessMethod}
-    elif count.by == "operation":
-        labels = {int(o): o.label for o in Operation}
-    else:
-        labels = {k: k for k in lang.KINDS}
-    if count.top is None:
-        return {label: found.get(key, 0) for key, label in labels.items()}
-    ranked = sorted(((labels[k], n) for k, n in found.items() if n),
-                    key=lambda item: (-item[1], item[0]))
-    return [list(item) for item in ranked[:count.top]]
 
 
 async def evaluate(db: Any, store: AccessLogStore, merchant: str, tree: lang.Node,
