@@ -366,6 +366,10 @@ class MarketingService:
                 batches = await views.report_batches(self.db, self.store, number, now, start)
                 window = await views.indicators(self.db, self.store, number, start, now,
                                                 batches)
+                if condition.custom is not None:  # the merchant's own, as committed
+                    window = {**window, **await own_indicators.custom_raw(
+                        self.db, self.store, merchant, version, index, start, now, batches,
+                        [condition.custom])}
             decision = ind.evaluate_rule(rule, state, now, lambda _s, _e: window)
         else:
             decision = _next_period(schedule, state, now)

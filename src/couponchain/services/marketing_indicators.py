@@ -34,7 +34,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from couponchain.domain import indicator_language as lang
-from couponchain.domain.indicator_rules import RuleSet
+from couponchain.domain.indicator_rules import RuleSet, Threshold
 from couponchain.domain.indicator_sql import earliest
 from couponchain.errors import InvalidInput
 from couponchain.services.marketing_engine import LedgerRow, run
@@ -187,6 +187,11 @@ async def rule_definitions(db: Any, merchant: str, rules: RuleSet) -> list[dict[
                 raise InvalidInput(f"no indicator named {name!r}: define it first",
                                    field=f"rules.{i}.custom.{j}")
         out.append({name: known[name] for name in rule.custom})
+        condition = rule.condition
+        if isinstance(condition, Threshold) and condition.custom is not None \
+                and lang.is_grouped(lang.parse(known[condition.custom])):
+            raise InvalidInput(f"{condition.custom!r} is a table (by=), not one value to "
+                               "compare", field=f"rules.{i}.condition.custom")
     return out
 
 
@@ -299,13 +304,23 @@ async def committed(db: Any, merchant: str, version: int) -> dict[int, dict[str,
                            "indicators_hash": r.indicators_hash} for r in rows}
 
 
+async def custom_raw(db: Any, store: AccessLogStore, merchant: str, version: int,
+                     index: int, start: int, end: int, batches: Sequence[int],
+                     names: Iterable[str] | None = None) -> dict[str, object]:
+    """The values of a rule's own indicators (or of `names` among them) over
+    `[start, end)`, exact (see `run`), from the definitions the rule committed to."""
+    rule = (await committed(db, merchant, version)).get(index)
+    if rule is None:
+        return {}
+    wanted = None if names is None else set(names)
+    return {d["name"]: await evaluate_in(db, store, merchant, lang.parse(d["expression"]),
+                                         start, end, batches)
+            for d in rule["definitions"] if wanted is None or d["name"] in wanted}
+
+
 async def custom_values(db: Any, store: AccessLogStore, merchant: str, version: int,
                         index: int, start: int, end: int,
                         batches: Sequence[int]) -> dict[str, object]:
     """The values of a rule's own indicators over `[start, end)` (report form)."""
-    rule = (await committed(db, merchant, version)).get(index)
-    if rule is None:
-        return {}
-    return {d["name"]: plain(await evaluate_in(db, store, merchant, lang.parse(d["expression"]),
-                                               start, end, batches))
-            for d in rule["definitions"]}
+    raw = await custom_raw(db, store, merchant, version, index, start, end, batches)
+    return {name: plain(value) for name, value in raw.items()}
