@@ -205,6 +205,8 @@ async def stage(db: Any, merchant: str, definitions: Sequence[Mapping[str, str]]
     """
     rows = {"0x" + lang.definitions_hash(d).hex(): lang.definitions_json(d).decode("utf-8")
             for d in definitions if d}
+    if not rows:  # rules of catalogue indicators only commit to nothing
+        return
     for _ in range(2):  # a concurrent twin may insert the same row first
         try:
             async with db.transaction() as s:
