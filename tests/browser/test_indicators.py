@@ -47,6 +47,19 @@ async def test_the_editor_shows_errors_beside_their_field_and_saves_an_indicator
     await expect(page.locator("#indicator-list")).to_contain_text("count(claims) / count(views)")
     # The rules editor offers it (its hash goes on chain with the rule).
     await expect(page.locator("#rules-list input[data-custom=claim_rate]")).to_have_count(1)
+    # A threshold on it: the rule reports it too, and the condition names it.
+    rule = page.locator("#rules-list fieldset").first
+    await rule.locator(".rule-type").select_option("threshold")
+    await rule.locator(".rule-indicator").select_option("custom:claim_rate")
+    await rule.locator(".rule-op").select_option(">=")
+    await rule.locator(".rule-value").fill("1/2")
+    await page.click("#rules-form button[type=submit]")
+    await expect(page.locator("#rules-result")).to_contain_text("Saved version 1")
+    async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+        saved = _ok(await client.get(f"/v1/merchants/{shop['id']}/reporting-rules"))["rules"]
+    assert saved["rules"][0]["custom"] == ["claim_rate"]
+    assert saved["rules"][0]["condition"]["custom"] == "claim_rate"
+    await expect(page.locator("#rules-history")).to_contain_text("claim_rate >= 1/2")
 
     await page.goto(url + "/inbox?lang=zh_CN")
     await expect(page.locator("#indicators-section h2")).to_have_text("自定义指标")

@@ -252,3 +252,39 @@ def test_rules_name_custom_indicators_and_keep_old_bytes_without_them():
     with pytest.raises(InvalidInput) as caught:
         ind.rules_from_json({"rules": [{"indicators": [], "condition": periodic}]})
     assert caught.value.field == "rules.0.indicators"
+
+
+def test_a_threshold_compares_one_of_the_rule_s_own_indicators():
+    from couponchain.domain import indicators as ind
+
+    catalogue = {"type": "threshold", "indicator": "page_views", "op": ">=", "value": "3",
+                 "window_minutes": 60}
+    old = {"rules": [{"indicators": ["page_views"], "condition": catalogue}]}
+    # A catalogue threshold keeps its bytes (and its hash on chain).
+    assert ind.rules_to_json(ind.rules_from_json(old)) == (
+        b'{"rules":[{"condition":{"indicator":"page_views","op":">=","type":"threshold",'
+        b'"value":"3","window_minutes":60},"indicators":["page_views"],"tz_offset_minutes":0}]}')
+    own = {"type": "threshold", "custom": "app_rate", "op": ">", "value": "1/4"}
+    rules = ind.rules_from_json({"rules": [{"indicators": [], "custom": ["app_rate"],
+                                            "condition": own}]})
+    assert ind.rules_from_json(ind.rules_to_json(rules)) == rules
+    condition = rules.rules[0].condition
+    assert isinstance(condition, ind.Threshold) and condition.name == "app_rate"
+    assert condition.holds({"app_rate": Fraction(1, 3)})
+    assert not condition.holds({"app_rate": Fraction(1, 4)})
+    assert not condition.holds({"app_rate": None})  # a ratio over a count of 0
+    assert not condition.holds({})  # definitions not (yet) recorded: never fires
+    for rule, field in (({"indicators": ["page_views"], "condition": own},
+                         "rules.0.condition.custom"),
+                        ({"indicators": [], "custom": ["app_rate"],
+                          "condition": {**own, "indicator": "page_views"}},
+                         "rules.0.condition.custom"),
+                        ({"indicators": [], "custom": ["app_rate"],
+                          "condition": {**own, "custom": "Bad!"}},
+                         "rules.0.condition.custom"),
+                        ({"indicators": ["page_views"],
+                          "condition": {k: v for k, v in own.items() if k != "custom"}},
+                         "rules.0.condition.indicator")):
+        with pytest.raises(InvalidInput) as caught:
+            ind.rules_from_json({"rules": [rule]})
+        assert caught.value.field == field, rule

@@ -3,10 +3,10 @@
 A merchant's `RuleSet` lists up to 16 rules; each selects indicators of the
 catalogue (`indicator_catalogue.py`) and a condition, either `Periodic`
 (every N minutes, periods aligned to midnight of the rule's time zone offset)
-or `Threshold` (an indicator, over the last W minutes or all history,
-compared with a value). Threshold values are exact fractions ("1/4", "0.25",
-"25%"). `evaluate_rule` decides whether a rule fires now, from a persisted
-`RuleState`:
+or `Threshold` (an indicator of the catalogue or one of the merchant's own,
+over the last W minutes or all history, compared with a value). Threshold
+values are exact fractions ("1/4", "0.25", "25%"). `evaluate_rule` decides
+whether a rule fires now, from a persisted `RuleState`:
 
 - periodic: fires once for each completed period, keyed by its index, so
   evaluating twice, or after a scheduler restart with the persisted state,
@@ -78,39 +78,65 @@ _OPERATORS: dict[str, Callable[[Fraction, Fraction], bool]] = {
 @dataclass(frozen=True, slots=True)
 class Threshold:
     """Report when `indicator op value` holds, the indicator computed over the
-    last `window_minutes` minutes (None: all records before now)."""
+    last `window_minutes` minutes (None: all records before now).
 
-    indicator: Indicator
+    The indicator is one of the catalogue's (`indicator`) or, with `custom`,
+    one of the merchant's own that the rule reports (`ReportingRule.custom`):
+    its definition is then covered by the rule's hash on chain, as the
+    condition is by the rules' hash.
+    """
+
+    indicator: Indicator | None
     op: str
     value: Fraction
     window_minutes: int | None = None
+    custom: str | None = None
 
     def __post_init__(self) -> None:
-        try:
-            indicator = Indicator(self.indicator)
-        except ValueError:
-            raise InvalidInput(f"unknown indicator {self.indicator!r}", field="indicator") from None
-        if indicator not in SCALAR_INDICATORS:
-            raise InvalidInput(f"{indicator} has no single value to compare", field="indicator")
-        object.__setattr__(self, "indicator", indicator)
+        if self.custom is not None:
+            if self.indicator is not None:
+                raise InvalidInput("give indicator or custom, not both", field="custom")
+            check_name(self.custom, "custom")
+        else:
+            self._check_indicator()
         if self.op not in _OPERATORS:
             raise InvalidInput(f"op must be one of {', '.join(_OPERATORS)}", field="op")
         object.__setattr__(self, "value", _fraction(self.value))
         if self.window_minutes is not None:
             _check_int(self.window_minutes, "window_minutes", 1, MAX_PERIOD_MINUTES)
 
+    @property
+    def name(self) -> str:
+        """The compared indicator's name (catalogue or the merchant's own)."""
+        return self.custom if self.custom is not None else str(self.indicator)
+
+    def _check_indicator(self) -> None:
+        if self.indicator is None:
+            raise InvalidInput("give indicator (of the catalogue) or custom (one of the "
+                               "rule's own indicators)", field="indicator")
+        try:
+            indicator = Indicator(self.indicator)  # type: ignore[arg-type]
+        except ValueError:
+            raise InvalidInput(f"unknown indicator {self.indicator!r}", field="indicator") from None
+        if indicator not in SCALAR_INDICATORS:
+            raise InvalidInput(f"{indicator} has no single value to compare", field="indicator")
+        object.__setattr__(self, "indicator", indicator)
+
     def holds(self, values: Mapping[str, object]) -> bool:
         """Whether the condition holds for computed indicator values (an
-        undefined rate never holds)."""
-        value = values[self.indicator]
+        undefined value, a rate over 0 or a merchant's ratio over a count of
+        0, never holds)."""
+        value = values.get(self.name)
         if isinstance(value, Rate):
             if value.value is None:
                 return False
             exact = value.value
-        elif isinstance(value, int):
+        elif isinstance(value, (int, Fraction)) and not isinstance(value, bool):
             exact = Fraction(value)
+        elif value is None and self.custom is not None:
+            return False
         else:
-            raise InvalidInput(f"{self.indicator} has no single value", field="indicator")
+            raise InvalidInput(f"{self.name} has no single value", field="indicator")
         return _OPERATORS[self.op](exact, self.value)
 
 
@@ -147,6 +173,10 @@ class ReportingRule:
         object.__setattr__(self, "indicators", tuple(sorted(chosen, key=_ORDER.__getitem__)))
         if not isinstance(self.condition, (Periodic, Threshold)):
             raise InvalidInput("condition must be periodic or threshold", field="condition")
+        if isinstance(self.condition, Threshold) and self.condition.custom is not None \
+                and self.condition.custom not in self.custom:
+            raise InvalidInput(f"{self.condition.custom!r} is not one of the rule's custom "
+                               "indicators: add it to custom", field="condition.custom")
         _check_int(
             self.tz_offset_minutes,
             "tz_offset_minutes",
@@ -345,6 +375,7 @@ def _condition_from_dict(item: object) -> Periodic | Threshold:
             op=item.get("op"),  # type: ignore[arg-type]
             value=item["value"],  # type: ignore[arg-type]
             window_minutes=item.get("window_minutes"),  # type: ignore[arg-type]
+            custom=item.get("custom"),  # type: ignore[arg-type]
         )
     raise InvalidInput("type must be periodic or threshold", field="type")
 
@@ -358,11 +389,15 @@ def _rule_to_dict(rule: ReportingRule) -> dict[str, object]:
     else:
         cond = {
             "type": "threshold",
-            "indicator": str(condition.indicator),
             "op": condition.op,
             "value": str(condition.value),
             "window_minutes": condition.window_minutes,
         }
+        # One key or the other: catalogue thresholds keep their bytes.
+        if condition.custom is None:
+            cond["indicator"] = str(condition.indicator)
+        else:
+            cond["custom"] = condition.custom
     out: dict[str, object] = {
         "indicators": [str(i) for i in rule.indicators],
         "condition": cond,

@@ -238,6 +238,8 @@ class MarketingService:
                                f"{MAX_RULES_BYTES}", field="rules")
         # A rule with the merchant's own indicators commits to their hash.
         definitions = await own_indicators.rule_definitions(self.db, caller.address, rules)
+        # Saved before the chain call: a hash on chain never lacks its definitions.
+        await own_indicators.stage(self.db, caller.address, definitions)
         call = Call("marketing", "set_reporting_rules", fixed=(encoded, ind.schedules(rules)),
                     kind="set reporting rules") if not any(definitions) else Call(
             "marketing", "set_reporting_rules_with_indicators", fixed=(
@@ -245,9 +247,11 @@ class MarketingService:
                 [own_indicators.lang.definitions_hash(d) for d in definitions]),
             kind="set reporting rules")
         op = await self._submit(caller, call, idempotency_key, "rules")
-        version = next(int(e.args["version"]) for e in await op.events()
-                       if e.name == "ReportingRulesSet")
-        await own_indicators.record_rules(self.db, caller.address, version, definitions)
+        events = await op.events()
+        version = next(int(e.args["version"]) for e in events if e.name == "ReportingRulesSet")
+        # From the hashes the chain recorded (a retry's library may have changed since).
+        await own_indicators.record_committed(self.db, caller.address,
+                                              own_indicators.commitments(events))
         await self.rt.indexer.wait_for(op.block_number)
         return {**await views.rules(self.db, caller.address), "version": version,
                 **_evidence(op)}
@@ -310,6 +314,8 @@ class MarketingService:
         the fired (and any still unpublished) reports, queue their pushes.
         Returns the ids of the reports this round made."""
         async with self._tick_lock:
+            # Rules whose definitions were not recorded after their chain call.
+            await own_indicators.reconcile(self.db, self.rt.view)
             made = await self.evaluate(int(time.time()) if now is None else now)
             await self.publish_pending()
             return made
@@ -360,6 +366,10 @@ class MarketingService:
                 batches = await views.report_batches(self.db, self.store, number, now, start)
                 window = await views.indicators(self.db, self.store, number, start, now,
                                                 batches)
+                if condition.custom is not None:  # the merchant's own, as committed
+                    window = {**window, **await own_indicators.custom_raw(
+                        self.db, self.store, merchant, version, index, start, now, batches,
+                        [condition.custom])}
             decision = ind.evaluate_rule(rule, state, now, lambda _s, _e: window)
         else:
             decision = _next_period(schedule, state, now)

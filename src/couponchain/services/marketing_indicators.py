@@ -23,21 +23,21 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from decimal import Decimal, localcontext
 from fractions import Fraction
 from typing import Any
 
-import duckdb
-import pyarrow as pa
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from couponchain.domain import indicator_language as lang
-from couponchain.domain.access_logs import AccessMethod, Operation
-from couponchain.domain.indicator_rules import RuleSet
-from couponchain.domain.indicator_sql import compile_indicator, earliest
+from couponchain.domain.indicator_rules import RuleSet, Threshold
+from couponchain.domain.indicator_sql import earliest
 from couponchain.errors import InvalidInput
+from couponchain.services.marketing_engine import LedgerRow, run
 from couponchain.services.marketing_views import merchant_number, source_batches
 from couponchain.store.analytics import AccessLogStore
 from couponchain.store.models import (
@@ -45,7 +45,10 @@ from couponchain.store.models import (
     CouponRecord,
     EditionRecord,
     MarketingIndicator,
+    MarketingIndicatorSet,
     MarketingRuleIndicators,
+    MarketingRuleSchedule,
+    MarketingRulesVersion,
     PrizeCampaign,
     PrizeClaimRecord,
     PromotionPath,
@@ -53,15 +56,9 @@ from couponchain.store.models import (
     ReferralPurchase,
 )
 
-LEDGER_SCHEMA = pa.schema([("time", pa.int64()), ("kind", pa.string()),
-                           ("action", pa.string()), ("account", pa.string()),
-                           ("weight", pa.int64())])
-LOGS_SCHEMA = pa.schema([("time", pa.int64()), ("method", pa.uint8()),
-                         ("operation", pa.uint8()), ("account", pa.string()),
-                         ("visitor_id", pa.decimal128(38, 0))])
-LedgerRow = tuple[int, str, str, str, int]
-#: Holds nothing: queries read the files and the Arrow tables registered per cursor.
-_DUCK = duckdb.connect(":memory:")
+#: A contract view call: (contract, function, *args) -> its value (`Runtime.view`).
+View = Callable[..., Awaitable[Any]]
+log = logging.getLogger(__name__)
 
 
 async def ledger_rows(db: Any, merchant: str, since: int, end: int) -> list[LedgerRow]:
@@ -99,52 +96,6 @@ async def ledger_rows(db: Any, merchant: str, since: int, end: int) -> list[Ledg
                      1 if action == "written_off" else -1))
     rows += [(int(t), "referral", "purchase", a.lower(), 1) for t, a in purchases]
     return rows
-
-
-def run(store: AccessLogStore, batches: Sequence[int], number: int,
-        ledger: Sequence[LedgerRow], tree: lang.Node, start: int, end: int) -> object:
-    """The indicator's value over `[start, end)` (blocking: call it in a thread):
-    an int, an exact Fraction, None (undefined: a denominator counted 0), or for
-    a grouped count a mapping (or, with top=, a ranked list) of counts."""
-    compiled = compile_indicator(tree, start, end)
-    # A cursor per evaluation (a connection of its own to the shared in-memory
-    # database, ~70x cheaper than a new database): cursors are not shared
-    # across threads, and the Arrow tables registered on one are its own.
-    with _DUCK.cursor() as duck:
-        duck.register("ledger_rows", pa.Table.from_pylist(
-            [dict(zip(LEDGER_SCHEMA.names, r, strict=True)) for r in ledger],
-            schema=LEDGER_SCHEMA))
-        params: dict[str, Any] = dict(compiled.params)
-        if batches:
-            logs = ("SELECT time, method, operation, account, visitor_id "
-                    "FROM read_parquet($files) WHERE merchant = $merchant AND time < $end_all")
-            params.update(files=[str(store.path(b)) for b in batches], merchant=number,
-                          end_all=end)
-        else:
-            duck.register("no_logs", LOGS_SCHEMA.empty_table())
-            logs = "SELECT * FROM no_logs"
-        sql = (f"WITH logs AS MATERIALIZED ({logs}), ledger AS (SELECT * FROM ledger_rows) "
-               + compiled.sql)
-        rows = duck.execute(sql, params).fetchall()
-    if not compiled.grouped:
-        return lang.combine(tree, [int(v) for v in rows[0]])
-    assert isinstance(tree, lang.Count) and tree.by is not None
-    return _groups(tree, {k: int(n) for k, n in rows})
-
-
-def _groups(count: lang.Count, found: dict[Any, int]) -> object:
-    labels: dict[Any, str]
-    if count.by == "method":
-        labels = {int(m): m.label for m in AccessMethod}
-    elif count.by == "operation":
-        labels = {int(o): o.label for o in Operation}
-    else:
-        labels = {k: k for k in lang.KINDS}
-    if count.top is None:
-        return {label: found.get(key, 0) for key, label in labels.items()}
-    ranked = sorted(((labels[k], n) for k, n in found.items() if n),
-                    key=lambda item: (-item[1], item[0]))
-    return [list(item) for item in ranked[:count.top]]
 
 
 async def evaluate(db: Any, store: AccessLogStore, merchant: str, tree: lang.Node,
@@ -236,20 +187,112 @@ async def rule_definitions(db: Any, merchant: str, rules: RuleSet) -> list[dict[
                 raise InvalidInput(f"no indicator named {name!r}: define it first",
                                    field=f"rules.{i}.custom.{j}")
         out.append({name: known[name] for name in rule.custom})
+        condition = rule.condition
+        if isinstance(condition, Threshold) and condition.custom is not None \
+                and lang.is_grouped(lang.parse(known[condition.custom])):
+            raise InvalidInput(f"{condition.custom!r} is a table (by=), not one value to "
+                               "compare", field=f"rules.{i}.condition.custom")
     return out
 
 
-async def record_rules(db: Any, merchant: str, version: int,
-                       definitions: Sequence[Mapping[str, str]]) -> None:
-    """Keep the definitions each rule of `version` committed to on chain."""
+async def stage(db: Any, merchant: str, definitions: Sequence[Mapping[str, str]]) -> None:
+    """Save each rule's definitions under their hash (`pending`) before the chain
+    call that commits to the hash: whatever happens after the call (a crash, a
+    lost answer), every hash a rule commits to has its definitions here.
+
+    Idempotent: a retry, or another request with the same definitions, finds
+    the row (the hash covers every byte of it) and leaves it as it is.
+    """
+    rows = {"0x" + lang.definitions_hash(d).hex(): lang.definitions_json(d).decode("utf-8")
+            for d in definitions if d}
+    if not rows:  # rules of catalogue indicators only commit to nothing
+        return
+    for _ in range(2):  # a concurrent twin may insert the same row first
+        try:
+            async with db.transaction() as s:
+                known = set((await s.execute(select(MarketingIndicatorSet.indicators_hash).where(
+                    MarketingIndicatorSet.merchant == merchant,
+                    MarketingIndicatorSet.indicators_hash.in_(rows)))).scalars())
+                s.add_all(MarketingIndicatorSet(
+                    merchant=merchant, indicators_hash=digest, definitions=text,
+                    status="pending", created_at=int(time.time()))
+                    for digest, text in rows.items() if digest not in known)
+            return
+        except IntegrityError:
+            continue
+    raise RuntimeError("indicator definitions could not be staged")  # pragma: no cover
+
+
+async def record_committed(db: Any, merchant: str,
+                           commitments: Iterable[tuple[int, int, str]]) -> int:
+    """Keep, per (rules version, rule index, hash on chain), the definitions the
+    rule committed to, found by the hash among those staged; returns how many
+    rules it recorded. A hash staged by nobody (never the case for rules set
+    through `stage`) is logged and left out: it cannot be recomputed."""
+    recorded = 0
     async with db.transaction() as s:
-        for index, defs in enumerate(definitions):
-            if defs and await s.get(MarketingRuleIndicators,
-                                    (merchant, version, index)) is None:
-                s.add(MarketingRuleIndicators(
-                    merchant=merchant, rules_version=version, rule_index=index,
-                    definitions=lang.definitions_json(defs).decode("utf-8"),
-                    indicators_hash="0x" + lang.definitions_hash(defs).hex()))
+        for version, index, digest in commitments:
+            if await s.get(MarketingRuleIndicators, (merchant, version, index)) is not None:
+                continue
+            staged = await s.get(MarketingIndicatorSet, (merchant, digest))
+            if staged is None:
+                log.error("rule %s of rules v%s of %s commits to %s, which no staged "
+                          "definitions hash to", index, version, merchant, digest)
+                continue
+            staged.status = "committed"
+            s.add(MarketingRuleIndicators(
+                merchant=merchant, rules_version=version, rule_index=index,
+                definitions=staged.definitions, indicators_hash=digest))
+            recorded += 1
+    return recorded
+
+
+def commitments(events: Iterable[Any]) -> list[tuple[int, int, str]]:
+    """(rules version, rule index, hash) of each `RuleIndicators` of a
+    `set_reporting_rules_with_indicators` transaction's events."""
+    scheduled = {int(e.args["rule_id"]): (int(e.args["rules_version"]), int(e.args["rule_index"]))
+                 for e in events if e.name == "RuleScheduled"}
+    return [(*scheduled[int(e.args["rule_id"])], _hex(e.args["indicators_hash"]))
+            for e in events if e.name == "RuleIndicators"]
+
+
+async def reconcile(db: Any, view: View, merchant: str | None = None) -> int:
+    """Record the definitions of every rule (of `merchant`, or of all) the chain
+    holds but `marketing_rule_indicators` does not, e.g. after a crash between
+    the chain call and `record_committed`: the hash is read from the contract
+    and the definitions found among those staged. Returns how many it recorded."""
+    query = (select(MarketingRuleSchedule.rule_id, MarketingRuleSchedule.merchant,
+                    MarketingRuleSchedule.rules_version, MarketingRuleSchedule.rule_index,
+                    MarketingRulesVersion.rules)
+             .join(MarketingRulesVersion,
+                   (MarketingRulesVersion.merchant == MarketingRuleSchedule.merchant)
+                   & (MarketingRulesVersion.version == MarketingRuleSchedule.rules_version))
+             .outerjoin(MarketingRuleIndicators,
+                        (MarketingRuleIndicators.merchant == MarketingRuleSchedule.merchant)
+                        & (MarketingRuleIndicators.rules_version
+                           == MarketingRuleSchedule.rules_version)
+                        & (MarketingRuleIndicators.rule_index
+                           == MarketingRuleSchedule.rule_index))
+             .where(MarketingRuleIndicators.merchant.is_(None),
+                    # Only rules that name the merchant's own indicators commit to a hash.
+                    MarketingRulesVersion.rules.contains('"custom"')))
+    if merchant is not None:
+        query = query.where(MarketingRuleSchedule.merchant == merchant)
+    async with db.session() as s:
+        rows = (await s.execute(query)).all()
+    found: dict[str, list[tuple[int, int, str]]] = {}
+    for rule_id, owner, version, index, text in rows:
+        rules = json.loads(text).get("rules", [])
+        if index >= len(rules) or not rules[index].get("custom"):
+            continue
+        digest = _hex(await view("marketing", "rule_indicators_hash", rule_id))
+        if int(digest, 16):
+            found.setdefault(owner, []).append((version, index, digest))
+    return sum([await record_committed(db, owner, items) for owner, items in found.items()])
+
+
+def _hex(value: str | bytes) -> str:
+    return value if isinstance(value, str) else "0x" + bytes(value).hex()
 
 
 async def committed(db: Any, merchant: str, version: int) -> dict[int, dict[str, Any]]:
@@ -263,13 +306,23 @@ async def committed(db: Any, merchant: str, version: int) -> dict[int, dict[str,
                            "indicators_hash": r.indicators_hash} for r in rows}
 
 
+async def custom_raw(db: Any, store: AccessLogStore, merchant: str, version: int,
+                     index: int, start: int, end: int, batches: Sequence[int],
+                     names: Iterable[str] | None = None) -> dict[str, object]:
+    """The values of a rule's own indicators (or of `names` among them) over
+    `[start, end)`, exact (see `run`), from the definitions the rule committed to."""
+    rule = (await committed(db, merchant, version)).get(index)
+    if rule is None:
+        return {}
+    wanted = None if names is None else set(names)
+    return {d["name"]: await evaluate_in(db, store, merchant, lang.parse(d["expression"]),
+                                         start, end, batches)
+            for d in rule["definitions"] if wanted is None or d["name"] in wanted}
+
+
 async def custom_values(db: Any, store: AccessLogStore, merchant: str, version: int,
                         index: int, start: int, end: int,
                         batches: Sequence[int]) -> dict[str, object]:
     """The values of a rule's own indicators over `[start, end)` (report form)."""
-    rule = (await committed(db, merchant, version)).get(index)
-    if rule is None:
-        return {}
-    return {d["name"]: plain(await evaluate_in(db, store, merchant, lang.parse(d["expression"]),
-                                               start, end, batches))
-            for d in rule["definitions"]}
+    raw = await custom_raw(db, store, merchant, version, index, start, end, batches)
+    return {name: plain(value) for name, value in raw.items()}

@@ -1,10 +1,11 @@
 """Reads of the marketing capability: indicators in SQL, proofs, rules, reports, info.
 
-`indicators` computes the catalogue of `couponchain.domain.indicators` with
-two DuckDB aggregate queries over the anchored batches' files
-(`store/analytics.py`); it returns exactly what `indicators.compute` returns
-over the same records (the domain function stays the reference, and the tests
-compare the two). `reproduce` recomputes a report from the anchored logs with
+`indicators` computes the catalogue of `couponchain.domain.indicators` from
+its preset expressions (`indicator_language.PRESETS`) with the engine of the
+merchant-defined indicators (`marketing_engine.py`, DuckDB over the anchored
+batches' files); it returns exactly what `indicators.compute` returns over the
+same records (the domain function stays the reference, and the tests compare
+the two). `reproduce` recomputes a report from the anchored logs with
 the domain code alone.
 """
 
@@ -22,6 +23,7 @@ from couponchain.domain import access_log_columns as columnar
 from couponchain.domain import access_logs as logs
 from couponchain.domain import indicators as ind
 from couponchain.errors import InvalidInput, NotFound
+from couponchain.services import marketing_engine as engine
 from couponchain.services.marketing_webhooks import public_log
 from couponchain.store.analytics import AccessLogStore
 from couponchain.store.models import (
@@ -72,12 +74,9 @@ async def indicators(db: Any, store: AccessLogStore, merchant: int, start: int, 
         own, mixed = await source_batches(db, merchant, end)
         batches = own + mixed
 
-    def run() -> dict[str, object]:
-        counts = store.counts(batches, merchant, start, end)
-        visitors, new = store.visitors(batches, merchant, start, end)
-        return ind.from_aggregates(counts, visitors, new)
-
-    return await asyncio.to_thread(run)
+    # The presets are expressions of the indicator language: the one engine
+    # that computes the merchant's own indicators computes them too.
+    return await asyncio.to_thread(engine.catalogue, store, batches, merchant, start, end)
 
 
 async def report_batches(db: Any, store: AccessLogStore, merchant: int, end: int,

@@ -1014,6 +1014,22 @@ class MarketingRuleIndicators(Base):
     indicators_hash: Mapped[str] = mapped_column(String(66))
 
 
+class MarketingIndicatorSet(Base):
+    """Indicator definitions a rule may commit to, keyed by their hash and
+    saved before the chain call that commits to it (`pending`), so a hash on
+    chain always has its definitions here, whatever happened after the call;
+    `committed` once a rule on chain is known to name it."""
+
+    __tablename__ = "marketing_indicator_sets"
+
+    merchant: Mapped[str] = mapped_column(String(42), primary_key=True)
+    indicators_hash: Mapped[str] = mapped_column(String(66), primary_key=True)
+    #: `definitions_json` of the definitions (the bytes the hash covers)
+    definitions: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(12))
+    created_at: Mapped[int] = mapped_column(BigInteger)
+
+
 class AuditEntry(Base):
     """Off-chain audit log: one row per write request through the API (who, what,
     when, and the chain evidence it answered with). Not a read model: the chain

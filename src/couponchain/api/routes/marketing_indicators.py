@@ -110,6 +110,8 @@ async def list_indicators(merchant_id: MerchantId, runtime: RuntimeDep,
 async def committed(merchant_id: MerchantId, runtime: RuntimeDep,
                     version: Annotated[int, Path(ge=1, le=2**31)]) -> dict[str, Any]:
     merchant = await merchant_of(runtime, merchant_id)
+    # A rule set just before a crash has its definitions staged, not yet recorded.
+    await own.reconcile(runtime.db, runtime.view, merchant.address)
     rules = await own.committed(runtime.db, merchant.address, version)
     return {"merchant": merchant.address, "rules_version": version,
             "check": "keccak256(definitions_json) == marketing.rule_indicators_hash(rule_id)",

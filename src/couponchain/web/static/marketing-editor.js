@@ -88,7 +88,13 @@ function ruleFieldset(rule) {
                       el("label", { className: "inline" }, t("from (UTC, optional)") + " ", from));
 
   const indicator = options(el("select", { className: "rule-indicator" }),
-                            CATALOGUE.filter(([n]) => !NOT_SCALAR.has(n)), c.indicator || "unique_visitors");
+                            CATALOGUE.filter(([n]) => !NOT_SCALAR.has(n)));
+  if (OWN.length) {  // a threshold on one of the merchant's own (value "custom:<name>")
+    const group = el("optgroup", { label: t("Your indicators") });
+    for (const name of OWN) group.append(new Option(name, "custom:" + name));
+    indicator.append(group);
+  }
+  indicator.value = c.custom ? "custom:" + c.custom : c.indicator || "unique_visitors";
   const op = options(el("select", { className: "rule-op" }), OPERATORS.map((o) => [o, o]), c.op);
   const value = el("input", { className: "rule-value", value: c.value ?? "",
                               placeholder: t("100, 1/4, 0.25 or 25%") });
@@ -138,8 +144,15 @@ function ruleFrom(set) {
     }
     return custom.length ? { indicators, custom, condition } : { indicators, condition };
   }
-  const condition = { type: "threshold", indicator: q("rule-indicator"), op: q("rule-op"),
-                      value: number(q("rule-value")) };
+  const condition = { type: "threshold", op: q("rule-op"), value: number(q("rule-value")) };
+  const compared = q("rule-indicator");
+  if (compared.startsWith("custom:")) {
+    // The compared indicator is reported too: its definition's hash goes on chain.
+    condition.custom = compared.slice("custom:".length);
+    if (!custom.includes(condition.custom)) custom.push(condition.custom);
+  } else {
+    condition.indicator = compared;
+  }
   if (q("rule-window").trim() !== "") condition.window_minutes = number(q("rule-window"));
   return custom.length ? { indicators, custom, condition } : { indicators, condition };
 }
@@ -151,9 +164,10 @@ function summary(rule) {
       ? " " + t("from {when}", { when: new Date(c.starts_at * 1000).toISOString() }) : "")
     : c.window_minutes
       ? t("when {indicator} {op} {value} over {minutes} min",
-          { indicator: c.indicator, op: c.op, value: c.value, minutes: c.window_minutes })
+          { indicator: c.custom || c.indicator, op: c.op, value: c.value,
+            minutes: c.window_minutes })
       : t("when {indicator} {op} {value} over all history",
-          { indicator: c.indicator, op: c.op, value: c.value });
+          { indicator: c.custom || c.indicator, op: c.op, value: c.value });
   return `${rule.indicators.concat(rule.custom || []).join(", ")} — ${when}`;
 }
 

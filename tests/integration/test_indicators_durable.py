@@ -1,0 +1,125 @@
+"""A rule's indicator definitions survive a crash between its chain call and the
+database (real node, SQLite and PostgreSQL): they are saved, keyed by their
+hash, before the call, and recorded from the hash the chain holds."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import pytest
+from eth_utils import keccak
+from sqlalchemy import select
+
+from couponchain.runtime import Runtime
+from couponchain.store.models import MarketingIndicatorSet, MarketingRuleIndicators
+from tests.integration.test_marketing import _world, auth, runtime  # noqa: F401
+
+RULES = {"rules": [{"indicators": ["page_views"], "custom": ["shown"],
+                    "condition": {"type": "periodic", "every_hours": 1}}]}
+
+
+class Crash(Exception):
+    """The process dying right after the transaction went on chain."""
+
+
+def crash_after_rules(rt: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the real gateway apply the rules transaction, then fail before the
+    service hears back (as a crash, or a lost answer, would)."""
+    submit = rt.gateway.submit
+
+    async def applied_then_crash(signer: Any, call: Any, **kwargs: Any) -> Any:
+        result = await submit(signer, call, **kwargs)
+        if call.function.startswith("set_reporting_rules"):
+            raise Crash("after the chain call")
+        return result
+
+    monkeypatch.setattr(rt.gateway, "submit", applied_then_crash)
+
+
+async def _define(client: httpx.AsyncClient, shop: dict[str, Any], text: str) -> None:
+    put = await client.put(f"/v1/merchants/{shop['id']}/indicators/shown",
+                           json={"expression": text}, headers=auth(shop))
+    assert put.status_code == 200, put.text
+
+
+async def _caught_up(rt: Runtime) -> None:
+    """Wait for the indexer to read every block (the crash came before the service did)."""
+    await rt.indexer.wait_for(int(await rt.rpc.call("eth_blockNumber"), 16))
+
+
+async def _on_chain(rt: Runtime, shop: dict[str, Any], version: int) -> str:
+    rule_id = await rt.view("marketing", "rule_id_of", shop["address"], version, 0)
+    return "0x" + bytes(await rt.view("marketing", "rule_indicators_hash", rule_id)).hex()
+
+
+async def test_definitions_committed_before_a_crash_are_read_back_matching_the_chain(
+        client: httpx.AsyncClient, runtime: Runtime,  # noqa: F811 - the scheduler-off fixture
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    w = await _world(client)
+    await _define(client, w.shop, "count(views)")
+    crash_after_rules(runtime, monkeypatch)
+    with pytest.raises(Crash):
+        await client.put(f"/v1/merchants/{w.shop['id']}/reporting-rules", json=RULES,
+                         headers=auth(w.shop))
+    monkeypatch.undo()
+    await _caught_up(runtime)
+    async with runtime.db.session() as s:
+        staged = (await s.execute(select(MarketingIndicatorSet))).scalars().all()
+        assert (await s.execute(select(MarketingRuleIndicators))).first() is None
+    assert [r.status for r in staged] == ["pending"]
+
+    # The merchant redefines the indicator meanwhile: the rule keeps what it committed to.
+    await _define(client, w.shop, "count(clicks)")
+    shown = (await client.get(f"/v1/merchants/{w.shop['id']}/reporting-rules/1/indicators")
+             ).json()["rules"]
+    assert len(shown) == 1, shown
+    assert shown[0]["definitions"] == [{"expression": "count(views)", "name": "shown"}]
+    on_chain = await _on_chain(runtime, w.shop, 1)
+    assert on_chain == shown[0]["indicators_hash"] == staged[0].indicators_hash
+    assert on_chain == "0x" + keccak(shown[0]["definitions_json"].encode()).hex()
+    async with runtime.db.session() as s:
+        assert (await s.get(MarketingIndicatorSet,
+                            (w.shop["address"], on_chain))).status == "committed"
+
+
+async def test_a_retry_after_a_crash_records_the_definitions_on_chain_not_the_library(
+        client: httpx.AsyncClient, runtime: Runtime,  # noqa: F811
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    w = await _world(client)
+    await _define(client, w.shop, "count(views)")
+    key = {**auth(w.shop), "idempotency-key": "rules-after-crash"}
+    crash_after_rules(runtime, monkeypatch)
+    with pytest.raises(Crash):
+        await client.put(f"/v1/merchants/{w.shop['id']}/reporting-rules", json=RULES,
+                         headers=key)
+    monkeypatch.undo()
+    await _define(client, w.shop, "count(clicks)")
+    # The client retries: the gateway answers with the transaction already applied.
+    again = await client.put(f"/v1/merchants/{w.shop['id']}/reporting-rules", json=RULES,
+                             headers=key)
+    assert again.status_code == 200, again.text
+    assert again.json()["version"] == 1
+    async with runtime.db.session() as s:
+        row = await s.get(MarketingRuleIndicators, (w.shop["address"], 1, 0))
+    assert row is not None
+    assert json.loads(row.definitions) == [{"expression": "count(views)", "name": "shown"}]
+    assert row.indicators_hash == await _on_chain(runtime, w.shop, 1)
+
+
+async def test_the_scheduler_reconciles_a_rule_whose_definitions_were_not_recorded(
+        client: httpx.AsyncClient, runtime: Runtime,  # noqa: F811
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    w = await _world(client)
+    await _define(client, w.shop, "count(views)")
+    crash_after_rules(runtime, monkeypatch)
+    with pytest.raises(Crash):
+        await client.put(f"/v1/merchants/{w.shop['id']}/reporting-rules", json=RULES,
+                         headers=auth(w.shop))
+    monkeypatch.undo()
+    await _caught_up(runtime)
+    await runtime.marketing.tick()
+    async with runtime.db.session() as s:
+        row = await s.get(MarketingRuleIndicators, (w.shop["address"], 1, 0))
+    assert row is not None and row.indicators_hash == await _on_chain(runtime, w.shop, 1)
