@@ -20,7 +20,7 @@ from eth_account import Account
 from eth_utils import keccak
 from hypothesis import event, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import invariant, rule
+from hypothesis.stateful import invariant, precondition, rule
 from referrals_setup import CONTENT_HASH, MAX_REBATE_BPS, MAX_SHARE_BPS, MIN_SHARE_BPS, ZERO
 
 from conftest import ContractMachine, deployer, quiet
@@ -30,13 +30,13 @@ from couponchain.domain.roles import Role
 
 PRICE = 1_000
 CIRCULATION = 40
-FUNDS = 6 * PRICE  # a buyer runs out within a run: "exceeds balance" is reachable
+FUNDS = 4 * PRICE  # a buyer runs out within a run: "exceeds balance" is reachable
 BUYERS = 3
-NONCES = st.integers(0, 3)  # few, so replays happen
+NONCES = st.integers(0, 1)  # two, so replays happen often
 TAMPER = ["none", "none", "none", "intent key", "permit key", "permit amount", "expired",
           "stale batch", "low price"]
 #: Examples per profile: few, because every step signs (see the module docstring).
-EXAMPLES = {"dev": 15, "ci": 150}
+EXAMPLES = {"dev": 15, "ci": 60}
 STEPS = 10
 
 
@@ -170,12 +170,13 @@ class CustodyMachine(ContractMachine):
         self.allowance[buyer.address] = value
         self.token_nonce[buyer.address] += 1
 
+    # Batch 2 sells only through links, which this machine leaves out: it opens
+    # once some units sold, so most runs buy in batch 1 first.
+    @precondition(lambda self: self.batch == 1 and self.sold >= 3)
     @rule()
     def next_batch(self) -> None:
         """The originator closes the open batch and opens the next at twice the price:
         intents signed for the old batch are refused, never charged the new price."""
-        if self.batch > 1:
-            return  # batch 2 sells only through links, which this machine leaves out
         with boa.env.prank(self.originator):
             self.referrals.close_batch(1)
             self.referrals.open_batch(1, 2 * PRICE, CIRCULATION, 1_000, 2_000)
@@ -194,7 +195,7 @@ class CustodyMachine(ContractMachine):
             assert self.referrals.units_of(1, a) == self.units[a]
             assert self.token.nonces(a) == self.token_nonce[a]
             assert self.token.allowance(a, self.referrals.address) == self.allowance[a]
-            for nonce in range(4):
+            for nonce in range(2):
                 assert self.referrals.intent_nonce_used(a, nonce) == (nonce in self.used[a])
 
 
