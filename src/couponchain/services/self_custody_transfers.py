@@ -93,9 +93,12 @@ class SelfCustodyTransfers:
         keys = [f"{caller.id}:{idempotency_key}:token:credit-transfer:{step}"
                 if idempotency_key else None for step in ("permit", "move")]
         if keys[1] is not None:  # a retry whose answer was lost: report that transfer
-            moved = await self.rt.gateway.outcome(keys[1])
+            try:
+                moved = await self.rt.gateway.outcome(keys[1])
+                permitted = await self.rt.gateway.outcome(keys[0]) if moved else None
+            except ContractRevert as exc:  # that attempt was refused: say why, as then
+                raise _field_of(exc, CREDIT_FIELDS) from None
             if moved is not None:
-                permitted = await self.rt.gateway.outcome(keys[0])
                 return await self._credit_answer(caller, to, amount, permitted, moved)
         recipient = await self._credit_terms(caller, to, amount)
         _check_lifetime(deadline, "deadline")
