@@ -1,6 +1,7 @@
 """Self-custody in a real browser (issue 23): a consumer makes a key on the device,
-registers its address, signs a write-off consent and a purchase there; the server
-relays them and never sees the private key (every request the page sends is checked).
+registers its address, signs a write-off consent, a purchase, a coupon transfer and a
+credit transfer there; the server relays them and never sees the private key (every
+request the page sends is checked).
 """
 
 from __future__ import annotations
@@ -135,7 +136,7 @@ async def test_a_device_key_signs_a_consent_written_off_and_a_purchase_through_a
         sent = Sent()
         page = await _signed_in(browser, url, w.ann["api_key"], sent)
         address = await _make_and_register_key(page, url)
-        (coupon,) = await _grant(client, w, round_id, w.ann)
+        coupon, second = await _grant(client, w, round_id, w.ann, count=2)
 
         await page.goto(url + "/wallet")
         await expect(page.locator("#wallet-custody")).to_contain_text("own key")
@@ -167,8 +168,33 @@ async def test_a_device_key_signs_a_consent_written_off_and_a_purchase_through_a
         assert bought["batches"][-1]["sold"] == 2
         referrals = runtime.gateway.contracts["referrals"][0]
         assert await runtime.view("token", "allowance", address, referrals) == 0
+
+        # She passes her second coupon on to Cy, signed here too.
+        await page.goto(url + "/wallet")
+        item = page.locator(f"#wallet-coupons li[data-id='{second}']")
+        await item.locator("button", has_text="Transfer").click()
+        await item.locator("form input").fill(w.cy["id"])
+        await item.locator("form button[type=submit]").click()
+        await _unlock(page)
+        await expect(page.locator("#wallet-result")).to_contain_text(f"Coupon #{second} now")
+        moved = _ok(await client.get(f"/v1/promotion-coupons/{second}"))
+        assert moved["holder"] == w.cy["address"]
+
+        # And sends 1.5 CCC of her credit to Cy from the device key page.
+        await page.goto(url + "/keys/device")
+        await expect(page.locator("#dk-credit-section")).to_be_visible()
+        await expect(page.locator("#dk-balance")).to_contain_text("6.000000")
+        await page.fill("#dk-credit-to", w.cy["id"])
+        await page.fill("#dk-credit-amount", "1.5")
+        await page.click("#dk-credit-form button[type=submit]")
+        await _unlock(page)
+        await expect(page.locator("#dk-result")).to_contain_text("Sent 1.500000")
+        await expect(page.locator("#dk-balance")).to_contain_text("4.500000")
+        assert await runtime.view("token", "balanceOf", w.cy["address"]) == 1_500_000
     assert any("/signed-consent" in text for text in sent.texts)
     assert any("/signed-purchases" in text for text in sent.texts)
+    assert any("/signed-transfer" in text for text in sent.texts)
+    assert any("/v1/credit-transfers " in text for text in sent.texts)
     sent.assert_never_sent(await _device_private_key(page))
 
 

@@ -207,6 +207,10 @@ POLICY: dict[tuple[str, str], dict[str, Expect]] = {
     ("POST", "/v1/promotion-coupons/{coupon_id}/signed-consent"): policy(),
     ("POST", "/v1/products/{product_id}/purchase-intents"): policy(),
     ("POST", "/v1/products/{product_id}/signed-purchases"): policy(),
+    ("POST", "/v1/credit-transfers/permit-request"): policy(),
+    ("POST", "/v1/credit-transfers"): policy(),
+    ("POST", "/v1/promotion-coupons/{coupon_id}/transfer-request"): policy(),
+    ("POST", "/v1/promotion-coupons/{coupon_id}/signed-transfer"): policy(),
 }
 
 
@@ -831,6 +835,31 @@ async def _signed_purchase(w: World, role: str, expect: Expect) -> Req:
         "quantity": 1, "batch": 1, "max_price": 1_000, "nonce": "1",
         "expiry": int(time.time()) + 60, "signature": "0x" + "11" * 65,
         "permit_signature": "0x" + "11" * 65})
+
+
+@builds("POST", "/v1/credit-transfers/permit-request")
+async def _credit_permit(w: World, role: str, expect: Expect) -> Req:
+    return Req("/v1/credit-transfers/permit-request", {"to": "0x" + "22" * 20, "amount": 1})
+
+
+@builds("POST", "/v1/credit-transfers")
+async def _credit_transfer(w: World, role: str, expect: Expect) -> Req:
+    return Req("/v1/credit-transfers", {"to": "0x" + "22" * 20, "amount": 1,
+                                        "deadline": int(time.time()) + 60,
+                                        "signature": "0x" + "11" * 65})
+
+
+@builds("POST", "/v1/promotion-coupons/{coupon_id}/transfer-request")
+async def _coupon_transfer_request(w: World, role: str, expect: Expect) -> Req:
+    return Req(f"/v1/promotion-coupons/{w.promo_coupons[0]}/transfer-request",
+               {"to": "0x" + "22" * 20})
+
+
+@builds("POST", "/v1/promotion-coupons/{coupon_id}/signed-transfer")
+async def _signed_coupon_transfer(w: World, role: str, expect: Expect) -> Req:
+    return Req(f"/v1/promotion-coupons/{w.promo_coupons[0]}/signed-transfer", {
+        "to": "0x" + "22" * 20, "nonce": "1", "expiry": int(time.time()) + 60,
+        "signature": "0x" + "11" * 65})
 
 
 # -- marketing ----------------------------------------------------------------------------

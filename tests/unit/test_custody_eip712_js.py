@@ -79,6 +79,11 @@ def test_digests_addresses_and_signatures_agree(run_js: Any) -> None:
                                            10**20), 1337, CONTRACT),
         intents.purchase_message(intent, 1337, CONTRACT),
         intents.permit_message(intent, 4, 1337, "0x" + "cd" * 20, CONTRACT),
+        intents.credit_permit_message(buyer, accounts[2].address, 2**128, 9, 1_900_000_000,
+                                      1337, "0x" + "cd" * 20),
+        intents.coupon_transfer_message(intents.CouponTransfer(
+            coupon=2**63 - 1, receiver=accounts[3].address, nonce=2**64 - 1,
+            expiry=1_900_000_000), 1337, CONTRACT),
     ]
     cases = [(_json_safe(m), "0x" + accounts[i % 4].key.hex().removeprefix("0x"))
              for i, m in enumerate(messages)]

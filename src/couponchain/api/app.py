@@ -40,6 +40,7 @@ from couponchain.api.routes import (
     scans,
     self_custody,
     self_custody_pages,
+    self_custody_transfers,
     session_accounts,
     session_manage,
     session_pages,
@@ -111,6 +112,7 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> FastAPI:
     app.include_router(marketing_pages.router)
     app.include_router(self_custody.router, **api)
     app.include_router(self_custody_pages.router)
+    app.include_router(self_custody_transfers.router, **api)
     app.include_router(docs.router)
     app.include_router(audit.pages)
     app.include_router(session_pages.router)

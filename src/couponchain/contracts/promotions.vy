@@ -20,6 +20,7 @@
         promotions.allocate(round_id, [merchant], [1000])                        # platform
         promotions.grant(round_id, [alice, bob], [1, 2])                         # merchant
         promotions.transfer(coupon_id, carol)                                    # holder
+        promotions.transfer_signed(coupon_id, carol, nonce, expiry, signature)   # anyone, relaying
         token.approve(promotions, cap)                                           # merchant: its cap
         promotions.write_off(coupon_id, order_amount, nonce, expiry,             # merchant or terminal
                              merchant, max_amount, signature)
@@ -81,6 +82,14 @@ MAX_ORDER_AMOUNT: constant(uint256) = 2**96 - 1
 CONSENT_TYPEHASH: constant(bytes32) = keccak256(
     "Consent(uint256 coupon,uint256 nonce,uint256 expiry,address merchant,uint256 max_amount)"
 )
+
+# Signed transfers (issue 23): a holder with its own key signs
+# CouponTransfer(coupon, receiver, nonce, expiry) and anyone relays it with
+# `transfer_signed`; the signature is good for at most an hour.
+COUPON_TRANSFER_TYPEHASH: constant(bytes32) = keccak256(
+    "CouponTransfer(uint256 coupon,address receiver,uint256 nonce,uint256 expiry)"
+)
+MAX_TRANSFER_LIFETIME: constant(uint256) = 3600
 
 _ADDRESS_MASK: constant(uint256) = 2**160 - 1
 _BYTE_MASK: constant(uint256) = 2**8 - 1
@@ -193,6 +202,12 @@ event Withdrawn:
     account: indexed(address)
     amount: uint256
 
+event TransferRelayed:
+    coupon_id: indexed(uint256)
+    holder: indexed(address)
+    relayer: indexed(address)
+    nonce: uint256
+
 
 registry: public(immutable(IRegistry))
 token: public(immutable(IERC20))
@@ -216,6 +231,9 @@ _redemption: HashMap[uint256, uint256]
 _earlier: HashMap[uint256, HashMap[uint256, address]]
 # holder => nonce >> 8 => bitmap of used nonces
 _used_nonces: HashMap[address, HashMap[uint256, uint256]]
+# holder => nonce >> 8 => bitmap of used signed-transfer nonces (issue 23); a
+# separate space from consents', so neither kind can spend the other's nonce
+_transfer_nonces: HashMap[address, HashMap[uint256, uint256]]
 
 
 @deploy
@@ -433,6 +451,49 @@ def transfer(coupon_id: uint256, receiver: address):
     log Transferred(
         coupon_id=coupon_id, sender=msg.sender, receiver=receiver, transfers=transfers + 1
     )
+
+
+@external
+def transfer_signed(
+    coupon_id: uint256, receiver: address, nonce: uint256, expiry: uint256, signature: Bytes[65]
+):
+    """
+    @dev Relays a transfer that a self-custodied holder signed: `transfer` by
+         the coupon's holder, authorised by the holder's EIP-712 signature of
+         `CouponTransfer(coupon, receiver, nonce, expiry)` instead of the
+         holder's own transaction (its key holds no gas).
+    @param coupon_id An active coupon, as signed.
+    @param receiver The registered consumer it goes to, as signed.
+    @param nonce The holder's transfer nonce, used once per holder.
+    @param expiry The signature's expiry (epoch seconds): not past, and at
+           most MAX_TRANSFER_LIFETIME (3600 s) ahead.
+    @param signature The holder's 65-byte (r, s, v) signature.
+    @custom:security Anyone may relay: the holder's signature binds the
+                     coupon, the receiver and the expiry, and the nonce is
+                     spent before the coupon moves, so a relayer can neither
+                     redirect nor replay a transfer. The holder must be live
+                     in the registry, as if it sent `transfer` itself; the
+                     recovered signer must be the coupon's current holder, so
+                     a signature made before the coupon moved on is void.
+                     One call per transfer, not a batch: a batch entry point
+                     (measured) took this contract to exactly the EIP-170
+                     code size limit, and consumers' transfers are rare next
+                     to write-offs.
+    """
+    assert staticcall registry.check_live(self, msg.sender)  # the registry reverts with its reason
+    self._transfer_signed(coupon_id, receiver, nonce, expiry, signature)
+
+
+@view
+@external
+def transfer_nonce_used(holder: address, nonce: uint256) -> bool:
+    """
+    @dev Whether a holder already spent a signed-transfer nonce.
+    @param holder The holder.
+    @param nonce The nonce.
+    @return bool True once a relayed transfer used it.
+    """
+    return (self._transfer_nonces[holder][nonce >> 8] >> (nonce & 255)) & 1 == 1
 
 
 @external
@@ -825,6 +886,53 @@ def _write_off(
         max_amount=max_amount,
     )
     return incentive
+
+
+@internal
+def _transfer_signed(
+    coupon_id: uint256, receiver: address, nonce: uint256, expiry: uint256, signature: Bytes[65]
+):
+    holder: address = empty(address)
+    status: uint8 = 0
+    transfers: uint256 = 0
+    written_off_at: uint256 = 0
+    holder, status, transfers, written_off_at = self._unpack_holding(self._holding[coupon_id])
+    assert status == STATUS_ACTIVE, "promotions: coupon not active"
+    assert expiry >= block.timestamp, "promotions: transfer expired"
+    assert expiry - block.timestamp <= MAX_TRANSFER_LIFETIME, (
+        "promotions: transfer lifetime above 3600 s"
+    )
+    # The 64-byte EIP-2098 form is refused so one transfer has one encoding.
+    assert len(signature) == 65, "promotions: signature must be 65 bytes"
+    signer: address = ecdsa._recover_sig(
+        self._transfer_digest(coupon_id, receiver, nonce, expiry), signature
+    )
+    assert signer == holder, "promotions: transfer not signed by the holder"
+    assert staticcall registry.check_live(self, holder)  # the registry reverts with its reason
+    assert receiver != holder, "promotions: transfer to self"
+    assert transfers < MAX_EARLIER_HOLDERS, "promotions: transfer limit reached (16 per coupon)"
+    assert staticcall registry.role_of(receiver) == ROLE_CONSUMER, (
+        "promotions: recipient is not a consumer"
+    )
+    word: uint256 = nonce >> 8
+    bit: uint256 = 1 << (nonce & 255)
+    used: uint256 = self._transfer_nonces[holder][word]
+    assert used & bit == 0, "promotions: transfer nonce already used"
+    self._transfer_nonces[holder][word] = used | bit
+    self._earlier[coupon_id][transfers] = holder
+    self._holding[coupon_id] = self._pack_holding(receiver, STATUS_ACTIVE, transfers + 1, 0)
+    log TransferRelayed(coupon_id=coupon_id, holder=holder, relayer=msg.sender, nonce=nonce)
+    log Transferred(coupon_id=coupon_id, sender=holder, receiver=receiver, transfers=transfers + 1)
+
+
+@view
+@internal
+def _transfer_digest(
+    coupon_id: uint256, receiver: address, nonce: uint256, expiry: uint256
+) -> bytes32:
+    return eip712._hash_typed_data_v4(
+        keccak256(abi_encode(COUPON_TRANSFER_TYPEHASH, coupon_id, receiver, nonce, expiry))
+    )
 
 
 @internal

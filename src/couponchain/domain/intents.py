@@ -1,6 +1,6 @@
 """EIP-712 messages a self-custodied participant signs with its own key (issue 23).
 
-Three messages, each built here as the full `eth_signTypedData_v4` shape so the
+Five messages, each built here as the full `eth_signTypedData_v4` shape so the
 browser (static/device-key-eip712.js), an injected wallet and this module sign
 and check the very same bytes:
 
@@ -15,7 +15,12 @@ and check the very same bytes:
   batch 1 with no promoter), checked by `referrals.purchase_signed_batch`.
 - `Permit(address owner,address spender,uint256 value,uint256 nonce,uint256
   deadline)` (EIP-2612) in the token's domain: the allowance for exactly
-  `quantity * max_price` that pays that one purchase.
+  `quantity * max_price` that pays that one purchase, or for exactly the
+  amount of a credit transfer to the platform's relaying account
+  (`credit_permit_message`), which relays it with `transferFrom`.
+- `CouponTransfer(uint256 coupon,address receiver,uint256 nonce,uint256 expiry)`
+  in the promotions contract's domain: the holder passes a promotion coupon
+  on, checked by `promotions.transfer_signed_batch`.
 
 Signatures are 65-byte (r, s, v), low s: `consent.sign_typed` and
 `consent.recover_typed` make and check them.
@@ -33,8 +38,9 @@ from couponchain.errors import InvalidInput
 _UINT256_MAX = 2**256 - 1
 #: Longest lifetime of an ownership proof: it is made just before it is sent.
 MAX_PROOF_LIFETIME = 600
-#: Longest lifetime of a purchase intent (and of its permit): a relayed purchase
-#: waits for the next batch, never for hours.
+#: Longest lifetime of a purchase intent (and of its permit), a credit permit or a
+#: coupon transfer: a relayed action waits for the next batch, never for hours.
+#: promotions.vy's `MAX_TRANSFER_LIFETIME` is the same bound for transfers.
 MAX_INTENT_LIFETIME = 3600
 
 _DOMAIN_FIELDS = [
@@ -66,8 +72,15 @@ PERMIT_TYPE = [
     {"name": "nonce", "type": "uint256"},
     {"name": "deadline", "type": "uint256"},
 ]
-#: The referrals contract's EIP-712 domain name and the token's (snekmate erc20).
+COUPON_TRANSFER_TYPE = [
+    {"name": "coupon", "type": "uint256"},
+    {"name": "receiver", "type": "address"},
+    {"name": "nonce", "type": "uint256"},
+    {"name": "expiry", "type": "uint256"},
+]
+#: The contracts' EIP-712 domain names, and the token's (snekmate erc20).
 REFERRALS_DOMAIN = "CouponChain Referrals"
+PROMOTIONS_DOMAIN = "CouponChain Promotions"
 TOKEN_DOMAIN = "CouponChain Credit"
 
 
@@ -143,12 +156,49 @@ def permit_message(intent: PurchaseIntent, token_nonce: int, chain_id: int, toke
                    referrals: str) -> dict[str, Any]:
     """The EIP-2612 permit that lets the referrals contract take at most what the
     intent allows (`quantity * max_price`), until the intent's expiry."""
+    return credit_permit_message(intent.buyer, referrals, intent.allowance, token_nonce,
+                                 intent.expiry, chain_id, token)
+
+
+def credit_permit_message(owner: str, spender: str, value: int, token_nonce: int,
+                          deadline: int, chain_id: int, token: str) -> dict[str, Any]:
+    """The EIP-2612 permit by which `owner` lets `spender` take exactly `value` of the
+    settlement token, signed at the owner's current token nonce, usable until `deadline`."""
     return {
         "types": {"EIP712Domain": _CONTRACT_DOMAIN, "Permit": PERMIT_TYPE},
         "primaryType": "Permit",
         "domain": {"name": TOKEN_DOMAIN, "version": "1", "chainId": chain_id,
                    "verifyingContract": _address(token, "contract")},
-        "message": {"owner": intent.buyer, "spender": _address(referrals, "contract"),
-                    "value": intent.allowance, "nonce": _uint(token_nonce, "nonce"),
-                    "deadline": intent.expiry},
+        "message": {"owner": _address(owner, "owner"), "spender": _address(spender, "spender"),
+                    "value": _uint(value, "amount"), "nonce": _uint(token_nonce, "nonce"),
+                    "deadline": _uint(deadline, "deadline")},
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class CouponTransfer:
+    """A holder's order to pass promotion coupon `coupon` to `receiver`, once
+    (`nonce`, one of the holder's transfer nonces), until `expiry`."""
+
+    coupon: int
+    receiver: str
+    nonce: int
+    expiry: int
+
+    def __post_init__(self) -> None:
+        for field in ("coupon", "nonce", "expiry"):
+            _uint(getattr(self, field), field)
+        object.__setattr__(self, "receiver", _address(self.receiver, "to"))
+
+
+def coupon_transfer_message(transfer: CouponTransfer, chain_id: int,
+                            promotions: str) -> dict[str, Any]:
+    """The full EIP-712 message of a coupon transfer (the promotions contract's domain)."""
+    return {
+        "types": {"EIP712Domain": _CONTRACT_DOMAIN, "CouponTransfer": COUPON_TRANSFER_TYPE},
+        "primaryType": "CouponTransfer",
+        "domain": {"name": PROMOTIONS_DOMAIN, "version": "1", "chainId": chain_id,
+                   "verifyingContract": _address(promotions, "contract")},
+        "message": {"coupon": transfer.coupon, "receiver": transfer.receiver,
+                    "nonce": transfer.nonce, "expiry": transfer.expiry},
     }

@@ -22,7 +22,32 @@ async function refresh() {
     showCustody($("dk-custody"), me);
   }
   $("dk-register-section").hidden = !(me && me.role === "consumer" && me.custody !== "own" && here);
+  const sends = Boolean(me && me.custody === "own" && here === me.address);
+  $("dk-credit-section").hidden = !sends;
+  if (sends) {
+    const mine = await api("/v1/payouts/me").catch(() => null);
+    $("dk-balance").textContent = mine
+      ? window.CouponChainMoney.formatAmount(mine.token_balance) : "?";
+  }
 }
+
+$("dk-credit-form").onsubmit = async (event) => {
+  event.preventDefault();
+  const to = $("dk-credit-to").value.trim();
+  try {
+    const amount = window.CouponChainMoney.parseAmount($("dk-credit-amount").value, "amount",
+                                                       t("Amount"));
+    say(t("Sending credit on chain…"));
+    const done = await dk.sendCredit(to, amount, crypto.randomUUID());
+    say(t("Sent {amount} to {to} (block {block}).", {
+      amount: window.CouponChainMoney.formatAmount(done.amount), to: done.to,
+      block: done.block_number }));
+    $("dk-credit-form").reset();
+  } catch (error) {
+    say(t("Not sent: {error}", { error: error.message }), true);
+  }
+  await refresh();
+};
 
 $("dk-create-form").onsubmit = async (event) => {
   event.preventDefault();

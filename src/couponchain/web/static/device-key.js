@@ -206,6 +206,43 @@ async function purchase(productId, request, idempotencyKey) {
   });
 }
 
+// A promotion coupon passed on: the CouponTransfer is signed here and relayed by the
+// server to promotions.transfer_signed; same answer as POST .../transfer.
+async function transferCoupon(couponId, to, idempotencyKey) {
+  const asked = await api(`/v1/promotion-coupons/${couponId}/transfer-request`, {
+    method: "POST", body: jsonBody({ to }) });
+  const signature = await sign(asked.typed_data);
+  const m = asked.typed_data.message;
+  return api(`/v1/promotion-coupons/${couponId}/signed-transfer`, {
+    method: "POST",
+    body: jsonBody({ to, nonce: String(m.nonce), expiry: BigInt(m.expiry), signature }),
+    headers: idempotencyKey ? { "Idempotency-Key": idempotencyKey } : {},
+  });
+}
+
+// Credit sent to a participant or an address: an EIP-2612 permit of exactly `amount`
+// (a BigInt, smallest unit) to the platform's relaying account, signed here; the
+// server relays permit + transferFrom.
+async function sendCredit(to, amount, idempotencyKey) {
+  const asked = await api("/v1/credit-transfers/permit-request", {
+    method: "POST", body: jsonBody({ to, amount }) });
+  const m = asked.typed_data.message;
+  if (BigInt(m.value) !== BigInt(amount) || m.owner !== unlockedOrStoredAddress()) {
+    throw new Error(t("the permit the server prepared is not for this amount and key"));
+  }
+  const signature = await sign(asked.typed_data);
+  return api("/v1/credit-transfers", {
+    method: "POST",
+    body: jsonBody({ to, amount, deadline: BigInt(m.deadline), signature }),
+    headers: idempotencyKey ? { "Idempotency-Key": idempotencyKey } : {},
+  });
+}
+
+function unlockedOrStoredAddress() {
+  return unlocked ? unlocked.address : address();
+}
+
 window.deviceKey = { address, create, unlock, lock, exportBackup, importBackup, askPassphrase,
-                     sign, register, consent, purchase, isUnlocked: () => unlocked !== null };
+                     sign, register, consent, purchase, transferCoupon, sendCredit,
+                     isUnlocked: () => unlocked !== null };
 window.dispatchEvent(new Event("device-key-ready"));

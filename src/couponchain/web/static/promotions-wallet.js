@@ -124,9 +124,14 @@ function transferForm(coupon, item) {
     const box = $("wallet-result");
     show(box, t("Passing coupon #{id} on, on chain…", { id: coupon.id }));
     try {
-      await api(`/v1/promotion-coupons/${coupon.id}/transfer`, {
-        method: "POST", headers: { "Idempotency-Key": newKey() },
-        body: JSON.stringify({ to: to.value.trim() }) });
+      // A holder with its own key signs the transfer in this browser (device-key.js).
+      if (wallet.me.custody === "own") {
+        await ownKey().transferCoupon(coupon.id, to.value.trim(), newKey());
+      } else {
+        await api(`/v1/promotion-coupons/${coupon.id}/transfer`, {
+          method: "POST", headers: { "Idempotency-Key": newKey() },
+          body: JSON.stringify({ to: to.value.trim() }) });
+      }
       show(box, t("Coupon #{id} now belongs to {to}.", { id: coupon.id, to: to.value.trim() }));
       refreshCoupons();
     } catch (error) {
