@@ -10,7 +10,8 @@ chain: balances, units, intent nonces, token nonces and allowances.
 
 It runs on the real token (token.vy, snekmate's EIP-2612 permit). Signing
 costs about a millisecond per signature, so this machine keeps to few
-examples under every profile (`EXAMPLES`): its rules are few and shallow.
+examples under every profile (conftest's `MACHINE_EXAMPLES_BY_MACHINE`): its
+rules are few and shallow.
 """
 
 from __future__ import annotations
@@ -18,12 +19,12 @@ from __future__ import annotations
 import boa
 from eth_account import Account
 from eth_utils import keccak
-from hypothesis import event, settings
+from hypothesis import event
 from hypothesis import strategies as st
 from hypothesis.stateful import invariant, precondition, rule
 from referrals_setup import CONTENT_HASH, MAX_REBATE_BPS, MAX_SHARE_BPS, MIN_SHARE_BPS, ZERO
 
-from conftest import ContractMachine, deployer, quiet
+from conftest import ContractMachine, deployer, machine_settings, quiet
 from couponchain.domain import intents
 from couponchain.domain.consent import sign_typed
 from couponchain.domain.roles import Role
@@ -35,9 +36,6 @@ BUYERS = 3
 NONCES = st.integers(0, 1)  # two, so replays happen often
 TAMPER = ["none", "none", "none", "intent key", "permit key", "permit amount", "expired",
           "stale batch", "low price"]
-#: Examples per profile: few, because every step signs (see the module docstring).
-EXAMPLES = {"dev": 15, "ci": 60}
-STEPS = 10
 
 
 class CustodyMachine(ContractMachine):
@@ -200,11 +198,7 @@ class CustodyMachine(ContractMachine):
 
 
 class TestCustody(CustodyMachine.TestCase):  # type: ignore[name-defined]
-    settings = settings(
-        settings.default,
-        max_examples=EXAMPLES.get(settings.get_current_profile_name(), EXAMPLES["dev"]),
-        stateful_step_count=STEPS,
-    )
+    settings = machine_settings("custody")
 
     def setUp(self) -> None:
         CustodyMachine.deploy()
