@@ -150,7 +150,8 @@ async def set_webhook(merchant_id: MerchantId, body: WebhookPut, runtime: Runtim
         caller, merchant_id, body.url, body.secret)
 
 
-@router.get("/merchants/{merchant_id}/reports", responses=lists.CSV_RESPONSE,
+@router.get("/merchants/{merchant_id}/reports", response_model=None,
+            responses=lists.CSV_RESPONSE,
             summary="The merchant's report inbox, newest first (merchant, platform): search "
                     "by report number or hash; status and date filters; CSV")
 async def list_reports(merchant_id: MerchantId, runtime: RuntimeDep, caller: CallerDep,
