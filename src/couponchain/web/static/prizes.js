@@ -102,7 +102,7 @@ function renderTerminals(terminals) {
     .forEach((b) => { b.disabled = $("pc-all").checked; });
 }
 
-const CAMPAIGN_STATUS = { upcoming: t("upcoming"), open: t("open"), ended: t("ended") };
+const CAMPAIGN_STATUS = { upcoming: t("upcoming"), open: t("claims open"), ended: t("ended") };
 
 // A row of the campaigns list (lists.js pages, filters and exports it).
 function campaignRow(c) {
