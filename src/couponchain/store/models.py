@@ -311,8 +311,10 @@ class CouponRecord(Base):
     """Read model: one sold coupon of an edition (id = edition_id * 2**32 + serial)."""
 
     __tablename__ = "coupon_records"
-    #: a sales list searched by order reference looks the hash up within its edition
+    #: a sales list searched by customer or order reference looks them up within
+    #: its edition
     __table_args__ = (UniqueConstraint("edition_id", "serial"),
+                      Index("ix_coupon_records_edition_owner", "edition_id", "owner"),
                       Index("ix_coupon_records_edition_order_ref", "edition_id", "order_ref"))
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
