@@ -30,6 +30,7 @@ from couponchain.api.routes import (
     participants,
     payouts,
     prize_changes,
+    prize_lists,
     prize_pages,
     prizes,
     promotion_pages,
@@ -94,6 +95,7 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> FastAPI:
     app.include_router(payouts.router, **api)
     app.include_router(prizes.router, **api)
     app.include_router(prize_changes.router, **api)
+    app.include_router(prize_lists.router, **api)
     app.include_router(referrals.router, **api)
     app.include_router(marketing.router, **api)
     app.include_router(marketing_indicators.router, **api)

@@ -84,8 +84,10 @@ def edition_coupons(db: Any, prefix: str) -> ListSpec:
             else text
         return integer(c.serial)(tail)
 
+    # Each search part is an index search within the edition: (edition_id, serial),
+    # (edition_id, owner), (edition_id, order_ref).
     return ListSpec(
-        name="sales", key=c.serial, render=render,
+        name="sales", key=c.serial, render=render, union_search=True,
         search=(serial, party(c.owner), order_ref(c.order_ref)),
         statuses={s.name.lower(): c.status == int(s) for s in CouponStatus if s.value},
         date=c.sold_at)

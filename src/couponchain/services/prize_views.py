@@ -21,7 +21,6 @@ from couponchain.store.models import (
     PrizeClaim,
     PrizeClaimRecord,
     PrizeRevocation,
-    PrizeScan,
     PrizeStock,
 )
 
@@ -115,17 +114,6 @@ async def _award_rows(s: Any, rows: list[PrizeAward]) -> list[dict[str, Any]]:
             for r in rows]
 
 
-async def campaign_awards(db: Any, campaign_id: int, limit: int,
-                          after: int | None) -> list[dict[str, Any]]:
-    """A campaign's awards by id, `limit` after the cursor (for its merchant's page)."""
-    query = select(PrizeAward).where(PrizeAward.campaign_id == campaign_id)
-    if after is not None:
-        query = query.where(PrizeAward.id > after)
-    async with db.session() as s:
-        rows = list((await s.execute(query.order_by(PrizeAward.id).limit(limit))).scalars())
-        return await _award_rows(s, rows)
-
-
 async def award_detail(db: Any, award_id: int, field: str = "id") -> dict[str, Any]:
     """An award: its campaign, prize, status and claim evidence."""
     async with db.session() as s:
@@ -146,19 +134,6 @@ async def award_of_rows(db: Any, award: PrizeAward, campaign: PrizeCampaign,
     return _award_public(award, campaign, stock, claim)
 
 
-async def awards_of(db: Any, consumer: str, limit: int, after: int | None,
-                    campaign_id: int | None = None) -> list[dict[str, Any]]:
-    """A consumer's awards by id, `limit` after the cursor."""
-    query = select(PrizeAward).where(PrizeAward.consumer == consumer)
-    if campaign_id is not None:
-        query = query.where(PrizeAward.campaign_id == campaign_id)
-    if after is not None:
-        query = query.where(PrizeAward.id > after)
-    async with db.session() as s:
-        rows = list((await s.execute(query.order_by(PrizeAward.id).limit(limit))).scalars())
-        return await _award_rows(s, rows)
-
-
 def claim_public(row: PrizeClaim) -> dict[str, Any]:
     """A row of the prize-claim database as the API shows it."""
     return {
@@ -169,24 +144,6 @@ def claim_public(row: PrizeClaim) -> dict[str, Any]:
         "source": row.source, "claimed_at": iso(row.claimed_at), "tx_hash": row.tx_hash,
         "block_number": row.block_number, "refusal": row.refusal,
     }
-
-
-async def campaign_claims(db: Any, campaign_id: int, limit: int,
-                          before: int | None) -> list[dict[str, Any]]:
-    """A campaign's claim rows, newest first, for its merchant: an offline claim
-    carries `source: offline` and `scanned_offline_at`, the terminal's own clock
-    when it scanned (the server could not check that time, only bound it)."""
-    query = (select(PrizeClaim, PrizeScan.local_scanned_at, Participant.name)
-             .join(PrizeScan, PrizeScan.id == PrizeClaim.scan_id)
-             .outerjoin(Participant, Participant.id == PrizeClaim.terminal_id)
-             .where(PrizeClaim.campaign_id == campaign_id))
-    if before is not None:
-        query = query.where(PrizeClaim.id < before)
-    async with db.session() as s:
-        rows = (await s.execute(query.order_by(PrizeClaim.id.desc()).limit(limit))).all()
-    return [{**claim_public(claim), "terminal_name": name, "scanned_offline_at": iso(local)
-             if claim.source == "offline" and local is not None else None}
-            for claim, local, name in rows]
 
 
 async def stats(db: Any, campaign_id: int) -> dict[str, Any]:

@@ -410,21 +410,6 @@ class PrizeService(ClaimDesk, CampaignChanges):
         return {**await views.stats(self.db, campaign_id),
                 "code_signer": self.code_signer.address}
 
-    async def claims(self, caller: Caller, campaign_id: int, limit: int,
-                     before: int | None) -> dict[str, Any]:
-        """A campaign's claims, newest first, offline ones marked (its merchant or the
-        platform); `next_cursor` pages on."""
-        await self.check_watcher(caller, campaign_id)
-        rows = await views.campaign_claims(self.db, campaign_id, limit, before)
-        return {"claims": rows, "next_cursor": rows[-1]["id"] if len(rows) == limit else None}
-
-    async def awards(self, caller: Caller, campaign_id: int, limit: int,
-                     after: int | None) -> dict[str, Any]:
-        """A campaign's awards by id (its merchant or the platform); `next_cursor` pages on."""
-        await self.check_watcher(caller, campaign_id)
-        rows = await views.campaign_awards(self.db, campaign_id, limit, after)
-        return {"awards": rows, "next_cursor": rows[-1]["id"] if len(rows) == limit else None}
-
     async def check_watcher(self, caller: Caller, campaign_id: int) -> None:
         campaign = await self._campaign(campaign_id, field="id")
         if caller.role != Role.PLATFORM and not (

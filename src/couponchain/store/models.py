@@ -311,7 +311,11 @@ class CouponRecord(Base):
     """Read model: one sold coupon of an edition (id = edition_id * 2**32 + serial)."""
 
     __tablename__ = "coupon_records"
-    __table_args__ = (UniqueConstraint("edition_id", "serial"),)
+    #: a sales list searched by customer or order reference looks them up within
+    #: its edition
+    __table_args__ = (UniqueConstraint("edition_id", "serial"),
+                      Index("ix_coupon_records_edition_owner", "edition_id", "owner"),
+                      Index("ix_coupon_records_edition_order_ref", "edition_id", "order_ref"))
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     edition_id: Mapped[int] = mapped_column(BigInteger)

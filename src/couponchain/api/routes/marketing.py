@@ -6,22 +6,26 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import Path, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import Field
+from sqlalchemy import select
 
+from couponchain.api import lists
 from couponchain.api.bounds import MAX_BYTES, body_limits, bounded_router
 from couponchain.api.deps import CallerDep, IdempotencyDep, IdempotencyKey, RuntimeDep
 from couponchain.api.idempotency import write
 from couponchain.api.inputs import ChainTime, Input, epoch
+from couponchain.api.lists import ListParamsDep
 from couponchain.domain.access_logs import MAX_BATCH_RECORDS
 from couponchain.domain.indicators import MAX_RULES, MAX_TZ_OFFSET_MINUTES, MIN_TZ_OFFSET_MINUTES
 from couponchain.domain.roles import Role
 from couponchain.errors import Forbidden, InvalidInput
-from couponchain.services import marketing_overdue
+from couponchain.services import list_specs_prizes, marketing_overdue
 from couponchain.services import marketing_views as views
 from couponchain.services.marketing import MarketingInfoRequest, merchant_of
 from couponchain.services.marketing_chain_activity import chain_activity
 from couponchain.services.participants import Caller
+from couponchain.store.models import MarketingReport
 
 router = bounded_router(prefix="/v1", tags=["marketing"])
 
@@ -146,17 +150,17 @@ async def set_webhook(merchant_id: MerchantId, body: WebhookPut, runtime: Runtim
         caller, merchant_id, body.url, body.secret)
 
 
-@router.get("/merchants/{merchant_id}/reports",
-            summary="The merchant's report inbox, newest first (merchant, platform)")
-async def list_reports(
-    merchant_id: MerchantId, runtime: RuntimeDep, caller: CallerDep,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: Annotated[int | None, Query(ge=0, le=2**63 - 1)] = None,
-) -> dict[str, Any]:
+@router.get("/merchants/{merchant_id}/reports", response_model=None,
+            responses=lists.CSV_RESPONSE,
+            summary="The merchant's report inbox, newest first (merchant, platform): search "
+                    "by report number or hash; status and date filters; CSV")
+async def list_reports(merchant_id: MerchantId, runtime: RuntimeDep, caller: CallerDep,
+                       params: ListParamsDep) -> dict[str, Any] | StreamingResponse:
     merchant = await merchant_of(runtime, merchant_id)
     await _may_read_reports(runtime, caller, merchant.address)
-    rows = await views.reports(runtime.db, merchant.address, limit, cursor)
-    return {"reports": rows, "next_cursor": rows[-1]["id"] if len(rows) == limit else None}
+    base = select(MarketingReport).where(MarketingReport.merchant == merchant.address)
+    return await lists.respond(runtime.db, list_specs_prizes.reports(runtime.db), base,
+                               params, "reports")
 
 
 @router.get("/merchants/{merchant_id}/reports/overdue",

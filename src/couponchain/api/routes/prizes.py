@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import Path, Query, Request
+from fastapi import Path, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
@@ -178,6 +178,9 @@ class AwardOut(BaseModel):
         description="the merchant's reason, kept off chain (revoked awards)")
     revoked_at: str | None
     revoke_tx: str | None
+    consumer_id: str | None = Field(default=None, description="the winner's participant id "
+                                                              "(in lists)")
+    consumer_name: str | None = Field(default=None, description="the winner's name (in lists)")
 
 
 class AwardRevoked(AwardOut):
@@ -279,6 +282,8 @@ class ClaimOut(BaseModel):
 
 class CampaignClaim(ClaimOut):
     terminal_name: str | None
+    consumer_id: str | None = None
+    consumer_name: str | None = None
     scanned_offline_at: str | None = Field(
         description="an offline claim's scan time by the terminal's own clock (bounded by "
                     "the code's validity and the offline window); null when online")
@@ -286,7 +291,7 @@ class CampaignClaim(ClaimOut):
 
 class ClaimPage(BaseModel):
     claims: list[CampaignClaim]
-    next_cursor: int | None = Field(description="pass as `before` for older claims")
+    next_cursor: int | None = Field(description="pass as `cursor` for older claims")
 
 
 class SyncItem(BaseModel):
@@ -362,30 +367,6 @@ async def award(campaign_id: CampaignId, body: AwardsCreate, request: Request,
                        lambda: runtime.prizes.award(caller, campaign_id, awards, key), 201)
 
 
-@router.get("/prize-campaigns/{campaign_id}/awards", response_model=AwardPage,
-            summary="A campaign's awards (its merchant or the platform)")
-async def campaign_awards(
-    campaign_id: CampaignId, runtime: RuntimeDep, caller: CallerDep,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    cursor: Annotated[int | None, Query(ge=0, le=2**63 - 1)] = None,
-) -> dict[str, Any]:
-    return await runtime.prizes.awards(caller, campaign_id, limit, cursor)
-
-
-@router.get("/prize-awards", response_model=AwardPage, summary="A consumer's prize awards")
-async def list_awards(
-    runtime: RuntimeDep,
-    consumer: Annotated[str, Query(min_length=1, max_length=42,
-                                   description="a participant id or address")],
-    campaign_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    cursor: Annotated[int | None, Query(ge=0, le=2**63 - 1)] = None,
-) -> dict[str, Any]:
-    (address,) = await runtime.participants.addresses([consumer], ["consumer"])
-    rows = await views.awards_of(runtime.db, address, limit, cursor, campaign_id)
-    return {"awards": rows, "next_cursor": rows[-1]["id"] if len(rows) == limit else None}
-
-
 @router.get("/prize-awards/{award_id}", response_model=AwardOut,
             summary="An award: prize, status and claim evidence")
 async def get_award(award_id: AwardId, runtime: RuntimeDep) -> dict[str, Any]:
@@ -448,18 +429,6 @@ async def sync(body: SyncCreate, request: Request, runtime: RuntimeDep, caller: 
     queued = [(c.code, epoch(c.scanned_at)) for c in body.claims]
     return await write(idem, caller.id, key, request, body.model_dump(mode="json"),
                        lambda: runtime.prizes.sync(caller, queued))
-
-
-@router.get("/prize-campaigns/{campaign_id}/claims", response_model=ClaimPage,
-            summary="The campaign's claims, newest first; offline ones marked (merchant, "
-                    "platform)")
-async def campaign_claims(
-    campaign_id: CampaignId, runtime: RuntimeDep, caller: CallerDep,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    before: Annotated[int | None, Query(ge=1, le=2**63 - 1,
-                                        description="claims with a smaller id")] = None,
-) -> dict[str, Any]:
-    return await runtime.prizes.claims(caller, campaign_id, limit, before)
 
 
 @router.get("/prize-campaigns/{campaign_id}/stats", response_model=StatsOut,

@@ -45,7 +45,7 @@ function makeList({ id, url, rows, render, pageSize = LIST_PAGE }) {
   const count = $(id + "-count");
   const error = $(id + "-error");
   const exportLink = $(id + "-export");
-  const state = { cursor: null, shown: 0, busy: false };
+  const state = { cursor: null, shown: 0, busy: false, pages: 0 };
 
   function exportHref() {
     const params = listParams(form);
@@ -64,7 +64,9 @@ function makeList({ id, url, rows, render, pageSize = LIST_PAGE }) {
       if (!append) {
         body.replaceChildren();
         state.shown = 0;
+        state.pages = 0;
       }
+      state.pages += 1;
       for (const row of page[rows]) body.appendChild(render(row));
       state.shown += page[rows].length;
       state.cursor = page.next_cursor;
@@ -91,7 +93,8 @@ function makeList({ id, url, rows, render, pageSize = LIST_PAGE }) {
     input.onchange = () => load(false);
   }
   next.onclick = () => load(true);
-  return { reload: () => load(false) };
+  // pagedOn: the reader asked for a next page (a live page then leaves the list be).
+  return { reload: () => load(false), pagedOn: () => state.pages > 1 };
 }
 
 // A table cell holding `value` (a string or a node).

@@ -1,4 +1,5 @@
-// The merchant's report inbox: the reports of the signed-in merchant, a bar
+// The merchant's report inbox: the reports of the signed-in merchant (searched,
+// filtered, paged and exported by the shared list controls of lists.js), a bar
 // chart of one scalar indicator across them (oldest to newest) and a report's
 // detail with its chain evidence. marketing-editor.js adds the rules, webhook
 // and marketing-info editors to the same page.
@@ -60,27 +61,25 @@ function indicatorName(key) {
   return String(key).replace(/_/g, " ");
 }
 
-function renderTable(reports) {
-  const table = $("inbox-table");
-  while (table.rows.length > 1) table.deleteRow(1);
-  for (const r of reports) {
-    const row = table.insertRow();
-    row.dataset.id = r.id;
-    const cells = [reportWord(r.trigger), localTime(r.period_start) + " – " + localTime(r.period_end),
-      Object.entries(r.indicators).map(([k, v]) => indicatorName(k) + ": " + shown(v)).join(" · "),
-      reportWord(r.status) + (r.chain_report_id ? " (#" + r.chain_report_id + ")" : ""),
-      r.delivery ? t("{status} after {attempts} attempt(s)",
-                     { status: reportWord(r.delivery.status), attempts: r.delivery.attempts })
-                 : t("inbox only")];
-    const open = document.createElement("button");
-    open.type = "button";
-    open.className = "link";
-    open.textContent = "#" + r.id;
-    open.onclick = () => showReport(r.id);
-    row.insertCell().appendChild(open);
-    for (const value of cells) row.insertCell().textContent = value;
-  }
-  $("inbox-empty").hidden = reports.length > 0;
+// A row of the reports list (lists.js searches, filters, pages and exports it).
+function reportRow(r) {
+  const row = document.createElement("tr");
+  row.dataset.id = r.id;
+  row.dataset.status = r.status;
+  const cells = [reportWord(r.trigger), localTime(r.period_start) + " – " + localTime(r.period_end),
+    Object.entries(r.indicators).map(([k, v]) => indicatorName(k) + ": " + shown(v)).join(" · "),
+    reportWord(r.status) + (r.chain_report_id ? " (#" + r.chain_report_id + ")" : ""),
+    r.delivery ? t("{status} after {attempts} attempt(s)",
+                   { status: reportWord(r.delivery.status), attempts: r.delivery.attempts })
+               : t("inbox only")];
+  const open = document.createElement("button");
+  open.type = "button";
+  open.className = "link";
+  open.textContent = "#" + r.id;
+  open.onclick = () => showReport(r.id);
+  row.insertCell().appendChild(open);
+  for (const value of cells) row.insertCell().textContent = value;
+  return row;
 }
 
 function renderChart(reports) {
@@ -131,11 +130,20 @@ async function showReport(id) {
   $("report-detail").scrollIntoView({ block: "nearest" });
 }
 
+const inbox = { list: null, seen: null };
+
+// The chart from the newest reports; the list again when a report came or changed
+// (unless the reader paged on in it).
 async function refreshInbox(me) {
   const page = await api("/v1/merchants/" + me.id + "/reports?limit=200");
-  renderTable(page.reports);
   renderChart(page.reports);
   $("inbox-indicator").onchange = () => renderChart(page.reports);
+  $("inbox-empty").hidden = page.reports.length > 0;
+  const seen = JSON.stringify(page.reports.map((r) => [r.id, r.status, r.delivery && r.delivery.status]));
+  if (seen !== inbox.seen && !inbox.list.pagedOn()) {
+    inbox.seen = seen;
+    inbox.list.reload();
+  }
 }
 
 document.addEventListener("DOMContentLoaded", async () => {
@@ -150,6 +158,8 @@ document.addEventListener("DOMContentLoaded", async () => {
   }
   $("inbox").hidden = false;
   $("inbox-storefront").href = "/merchants/" + me.id + "/storefront";
+  inbox.list = makeList({ id: "reports", url: () => `/v1/merchants/${me.id}/reports`,
+                          rows: "reports", render: reportRow });
   await refreshInbox(me);
   setInterval(() => refreshInbox(me).catch(() => {}), 5000);
 });

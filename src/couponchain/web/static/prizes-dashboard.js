@@ -7,8 +7,8 @@
 (() => {
 const { show, problemText, cell, signedIn, when } = window.CouponChainPromotions;
 const MINUTES = 30;
-const dash = { id: null, retryMs: 3000, stopped: false, updates: 0, claimsSeen: null };
-const LATEST = 20;
+const dash = { id: null, retryMs: 3000, stopped: false, updates: 0, claimsSeen: null,
+               claims: null };
 
 function live(text, ok) {
   $("dash-live").textContent = text;
@@ -26,7 +26,8 @@ function render(s) {
   const seen = `${s.claimed}/${s.pending_claims}/${s.offline_claims}`;
   if (seen !== dash.claimsSeen) {
     dash.claimsSeen = seen;
-    latestClaims();
+    // The claims list follows the live counts, unless the reader paged on in it.
+    if (dash.claims && !dash.claims.pagedOn()) dash.claims.reload();
   }
   const terminals = s.claims_by_terminal;
   CouponChainCharts.categories($("terminal-chart"), {
@@ -66,37 +67,26 @@ function render(s) {
   }
 }
 
-// The newest claims, offline ones marked with the terminal's own scan time.
-async function latestClaims() {
-  let page;
-  try {
-    page = await api(`/v1/prize-campaigns/${dash.id}/claims?limit=${LATEST}`);
-  } catch (error) {
-    show($("dash-result"), problemText(error), true);
-    return;
+// A claim row (lists.js pages, filters and exports them), offline ones marked
+// with the terminal's own scan time.
+function claimRow(c) {
+  const row = document.createElement("tr");
+  row.dataset.id = c.id;
+  row.dataset.source = c.source;
+  cell(row, when(c.claimed_at));
+  cell(row, c.prize_name);
+  cell(row, c.terminal_name || c.terminal_id);
+  const how = cell(row, "");
+  const pill = document.createElement("span");
+  pill.className = c.source === "offline" ? "pill offline" : "pill";
+  pill.textContent = c.source === "offline" ? t("offline scan") : t("online scan");
+  how.appendChild(pill);
+  if (c.scanned_offline_at) {
+    how.append(" " + t("scanned {when} (terminal's clock)", { when: when(c.scanned_offline_at) }));
   }
-  const body = $("claims-rows");
-  body.replaceChildren();
-  for (const c of page.claims) {
-    const row = document.createElement("tr");
-    row.dataset.id = c.id;
-    row.dataset.source = c.source;
-    cell(row, when(c.claimed_at));
-    cell(row, c.prize_name);
-    cell(row, c.terminal_name || c.terminal_id);
-    const how = cell(row, "");
-    const pill = document.createElement("span");
-    pill.className = c.source === "offline" ? "pill offline" : "pill";
-    pill.textContent = c.source === "offline" ? t("offline scan") : t("online scan");
-    how.appendChild(pill);
-    if (c.scanned_offline_at) {
-      how.append(" " + t("scanned {when} (terminal's clock)", { when: when(c.scanned_offline_at) }));
-    }
-    cell(row, c.status === "recorded" ? t("recorded") : c.status === "pending"
-      ? t("pending") : t("refused"));
-    body.appendChild(row);
-  }
-  $("claims-table").dataset.rows = String(page.claims.length);
+  cell(row, c.status === "recorded" ? t("recorded") : c.status === "pending"
+    ? t("pending") : t("refused"));
+  return row;
 }
 
 function handle(block) {
@@ -158,6 +148,8 @@ async function startDashboard() {
   const me = await signedIn("dash", ["merchant", "platform"], t("the campaign's merchant"));
   if (!me) return;
   dash.id = $("dash").dataset.campaign;
+  dash.claims = makeList({ id: "claims", url: () => `/v1/prize-campaigns/${dash.id}/claims`,
+                           rows: "claims", render: claimRow });
   api("/v1/prize-campaigns/" + dash.id).then((c) => {
     const terminals = c.all_terminals ? t("all terminals")
       : c.terminals.map((x) => x.name || x.address).join(", ");

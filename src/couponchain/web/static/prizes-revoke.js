@@ -1,4 +1,5 @@
-// The awards of a prize campaign on its dashboard (/prizes/{id}), with a
+// The awards of a prize campaign on its dashboard (/prizes/{id}), searched,
+// filtered, paged and exported by the shared list controls (lists.js), with a
 // "Revoke" control beside each unclaimed one: it opens a reason field and asks
 // for a confirmation before POST /v1/prize-awards/{id}/revoke. The reason is
 // kept off chain (the contract's event has none) and shown with the award.
@@ -7,20 +8,7 @@
 (() => {
 const { show, problemText, cell, button, when, newKey } = window.CouponChainPromotions;
 const STATUS = { awarded: t("awarded"), claimed: t("claimed"), revoked: t("revoked") };
-const PAGE = 500;
-const view = { canRevoke: false };  // the platform watches campaigns but does not revoke
-
-async function loadAwards(campaignId) {
-  const rows = [];
-  let cursor = null;
-  do {
-    const query = cursor === null ? "" : `&cursor=${cursor}`;
-    const page = await api(`/v1/prize-campaigns/${campaignId}/awards?limit=${PAGE}${query}`);
-    rows.push(...page.awards);
-    cursor = page.next_cursor;
-  } while (cursor !== null);
-  return rows;
-}
+const view = { canRevoke: false, list: null };  // the platform watches but does not revoke
 
 function statusText(a) {
   if (a.status === "revoked" && a.revoked_reason) {
@@ -60,7 +48,7 @@ function openRevoke(a, action, campaignId) {
         headers: { "Idempotency-Key": newKey() } });
       show(box, t("Revoked award #{id} (block {block}); its prize went back to the stock.",
                   { id: a.id, block: done.block_number }));
-      await renderAwards(campaignId);
+      view.list.reload();
     } catch (error) {
       confirm.disabled = false;
       show(box, t("Not revoked: {error}", { error: problemText(error) }), true);
@@ -77,23 +65,18 @@ function renderAction(a, action, campaignId) {
   }
 }
 
-async function renderAwards(campaignId) {
-  const awards = await loadAwards(campaignId);
-  const body = $("awards-rows");
-  body.replaceChildren();
-  $("awards-empty").hidden = awards.length > 0;
-  for (const a of awards) {
-    const row = document.createElement("tr");
-    row.dataset.id = a.id;
-    row.dataset.status = a.status;
-    cell(row, `#${a.id}`);
-    cell(row, a.prize_name || String(a.prize_index));
-    // The winner's address for an auditor, behind a toggle (the award rows carry no name).
-    cell(row, "", "address").append(auditDetails(a.consumer, t("winner")));
-    cell(row, statusText(a), "award-status");
-    renderAction(a, cell(row, ""), campaignId);
-    body.appendChild(row);
-  }
+function awardRow(a, campaignId) {
+  const row = document.createElement("tr");
+  row.dataset.id = a.id;
+  row.dataset.status = a.status;
+  cell(row, `#${a.id}`);
+  cell(row, a.prize_name || String(a.prize_index));
+  // The winner's name, and the address for an auditor behind a toggle.
+  const winner = cell(row, a.consumer_name || "", "address customer");
+  winner.append(" ", auditDetails(a.consumer, t("winner")));
+  cell(row, statusText(a), "award-status");
+  renderAction(a, cell(row, ""), campaignId);
+  return row;
 }
 
 document.addEventListener("DOMContentLoaded", () => {
@@ -102,7 +85,12 @@ document.addEventListener("DOMContentLoaded", () => {
   // The dashboard reveals itself once the caller may watch it: list then.
   const start = () => whoAmI()
     .then((me) => { view.canRevoke = Boolean(me && me.role === "merchant"); })
-    .then(() => renderAwards(dash.dataset.campaign))
+    .then(() => {
+      const id = dash.dataset.campaign;
+      view.list = makeList({ id: "awards", url: () => `/v1/prize-campaigns/${id}/awards`,
+                             rows: "awards", render: (a) => awardRow(a, id) });
+      view.list.reload();
+    })
     .catch((error) => show($("awards-result"), problemText(error), true));
   if (!dash.hidden) { start(); return; }
   const watch = new MutationObserver(() => {

@@ -102,18 +102,24 @@ function renderTerminals(terminals) {
     .forEach((b) => { b.disabled = $("pc-all").checked; });
 }
 
+const CAMPAIGN_STATUS = { upcoming: t("upcoming"), open: t("claims open"), ended: t("ended") };
+
+// A row of the campaigns list (lists.js pages, filters and exports it).
+function campaignRow(c) {
+  const row = document.createElement("tr");
+  row.dataset.id = c.id;
+  row.dataset.status = c.status;
+  cell(row, link("/prizes/" + c.id, `#${c.id} ${c.title}`));
+  cell(row, `${when(c.starts_at)} – ${when(c.ends_at)}`, "when");
+  cell(row, CAMPAIGN_STATUS[c.status] || c.status, "campaign-status");
+  cell(row, `${c.claimed} / ${c.awarded}`, "amount");
+  return row;
+}
+
+// The award form's campaign choice (the newest campaigns), and the list again.
 function renderCampaigns(campaigns) {
-  const body = $("campaigns-rows");
-  body.replaceChildren();
   $("campaigns-empty").hidden = campaigns.length > 0;
-  for (const c of campaigns) {
-    const row = document.createElement("tr");
-    row.dataset.id = c.id;
-    cell(row, link("/prizes/" + c.id, `#${c.id} ${c.title}`));
-    cell(row, `${when(c.starts_at)} – ${when(c.ends_at)}`, "when");
-    cell(row, `${c.claimed} / ${c.awarded}`, "amount");
-    body.appendChild(row);
-  }
+  if (con.list) con.list.reload();
   const select = $("aw-campaign");
   const chosen = select.value;
   select.replaceChildren(...campaigns.map((c) => new Option(`#${c.id} ${c.title}`, c.id)));
@@ -205,6 +211,8 @@ function setUpConsoleForms() {
 async function startConsole() {
   const me = await signedIn("prizes", ["merchant"], t("merchants"));
   if (!me) return;
+  con.list = makeList({ id: "campaigns", url: () => "/v1/prize-campaigns", rows: "campaigns",
+                        render: campaignRow });
   setUpConsoleForms();
   try {
     const data = await refreshConsole();
