@@ -257,18 +257,6 @@ def report_summary(row: MarketingReport, delivery: MarketingDelivery | None) -> 
                 else iso(delivery.delivered_at), "log": public_log(delivery.log)}}
 
 
-async def reports(db: Any, merchant: str, limit: int, cursor: int | None) -> list[dict[str, Any]]:
-    """A merchant's reports, newest first (`cursor`: the last id of the previous page)."""
-    query = (select(MarketingReport, MarketingDelivery)
-             .outerjoin(MarketingDelivery, MarketingDelivery.report_id == MarketingReport.id)
-             .where(MarketingReport.merchant == merchant))
-    if cursor is not None:
-        query = query.where(MarketingReport.id < cursor)
-    async with db.session() as s:
-        rows = (await s.execute(query.order_by(MarketingReport.id.desc()).limit(limit))).all()
-    return [report_summary(r, d) for r, d in rows]
-
-
 async def report(db: Any, report_id: int) -> tuple[MarketingReport, dict[str, Any]]:
     async with db.session() as s:
         row = await s.get(MarketingReport, report_id)
