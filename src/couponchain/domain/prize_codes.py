@@ -53,7 +53,6 @@ import base64
 import binascii
 import re
 import secrets
-import time
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -64,6 +63,7 @@ from eth_account.signers.local import LocalAccount
 from eth_keys.exceptions import BadSignature
 from eth_utils import is_address, to_bytes, to_checksum_address
 
+from couponchain.domain.times import iso
 from couponchain.errors import InvalidInput
 
 PREFIX = "CCPZ2."
@@ -303,14 +303,14 @@ def check_offline(code: PrizeCode, scanned_at: int, synced_at: int, window: int,
     if scanned_at > synced_at + skew:
         raise PrizeCodeRejected(
             CodeProblem.SCANNED_IN_FUTURE,
-            f"the scan time {_iso(scanned_at)} is {scanned_at - synced_at} s ahead of the "
+            f"the scan time {iso(scanned_at)} is {scanned_at - synced_at} s ahead of the "
             f"server's clock ({skew} s tolerated)",
         )
     if not code.issued_at - skew <= scanned_at < code.expiry + skew:
         raise PrizeCodeRejected(
             CodeProblem.SCANNED_WHILE_INVALID,
-            f"the scan time {_iso(scanned_at)} lies outside the code's validity "
-            f"({_iso(code.issued_at)} to {_iso(code.expiry)}, {skew} s tolerated)",
+            f"the scan time {iso(scanned_at)} lies outside the code's validity "
+            f"({iso(code.issued_at)} to {iso(code.expiry)}, {skew} s tolerated)",
         )
     if synced_at > code.issued_at + window:
         raise PrizeCodeRejected(
@@ -318,10 +318,6 @@ def check_offline(code: PrizeCode, scanned_at: int, synced_at: int, window: int,
             f"synced {synced_at - code.issued_at} s after the code was issued; an offline "
             f"scan counts only when synced within {window} s of its code's issue",
         )
-
-
-def _iso(epoch: int) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
 def _recover(code: PrizeCode) -> str:

@@ -31,6 +31,7 @@ from couponchain.domain.edition_slots import (
     verification_slots,
 )
 from couponchain.domain.roles import Role
+from couponchain.domain.times import iso
 from couponchain.errors import Conflict, ContractRevert, Forbidden, InvalidInput, NotFound
 from couponchain.services.edition_bulk import CAP_EXCEEDED, CHUNK, BulkSeller
 from couponchain.services.op_keys import op_key
@@ -156,7 +157,7 @@ class EditionService:
             "brand": row.brand, "title": row.title, "terms": terms,
             "content_hash": row.content_hash, "prefix": row.prefix,
             "total_pieces": row.cap, "price": int(row.price),
-            "valid_from": _iso(row.valid_from), "valid_until": _iso(row.valid_until),
+            "valid_from": iso(row.valid_from), "valid_until": iso(row.valid_until),
             "sold": row.sold, "voided": row.voided, "redeemed": row.redeemed,
             "reserved": row.reserved, "remaining": row.cap - row.sold - row.reserved,
             "registered_block": row.block_number, "registered_tx": row.tx_hash,
@@ -286,14 +287,14 @@ class EditionService:
             "status": CouponStatus(row.status).name.lower(),
             "channel": Channel(row.channel).name.lower(), "price_paid": int(row.price),
             "order_ref_hash": row.order_ref, "seller": row.seller,
-            "sold_at": _iso(row.sold_at), "tx_hash": row.tx_hash,
+            "sold_at": iso(row.sold_at), "tx_hash": row.tx_hash,
             "block_number": row.block_number,
         }
         if edition is not None:
             out["edition"] = self.public(edition, edition.terms, edition.merchant_id)
             out["history"] = [{
                 "action": h.action, "from": h.sender, "to": h.receiver, "by": h.actor,
-                "at": _iso(h.timestamp), "tx_hash": h.tx_hash, "block_number": h.block_number,
+                "at": iso(h.timestamp), "tx_hash": h.tx_hash, "block_number": h.block_number,
             } for h in events]
         return out
 
@@ -329,7 +330,7 @@ class EditionService:
         self._check_active(row)
         now = time.time()
         if now < row.valid_from:
-            raise Conflict(f"the coupon is valid from {_iso(row.valid_from)}",
+            raise Conflict(f"the coupon is valid from {iso(row.valid_from)}",
                            field="serial")
         result = await self._submit(
             caller, Call("editions", "redeem_batch", item=(coupon_id,), kind="redeem coupon"),
@@ -460,10 +461,6 @@ class EditionService:
     @staticmethod
     def _evidence(result: OpResult) -> dict[str, Any]:
         return {"tx_hash": result.tx_hash, "block_number": result.block_number}
-
-
-def _iso(epoch: int) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
 def _check_seller(merchant: str | None, edition_merchant: str) -> None:

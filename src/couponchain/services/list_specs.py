@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, select
 
 from couponchain.domain.edition_slots import Channel, CouponStatus, serial_text
+from couponchain.domain.times import iso
 from couponchain.services import promotion_views, referral_views
 from couponchain.services.editions import EditionService
 from couponchain.services.listing import ListSpec, contains, exact, integer, order_ref, party
@@ -28,10 +29,6 @@ from couponchain.store.models import (
     ReferralProduct,
     ReferralPurchase,
 )
-
-
-def _iso(epoch: int) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
 def _now() -> int:
@@ -73,7 +70,7 @@ def edition_coupons(db: Any, prefix: str) -> ListSpec:
             "channel": Channel(r.channel).name.lower(), "price_paid": int(r.price),
             "order_ref_hash": r.order_ref, "seller": r.seller,
             "seller_name": ids.get(r.seller, (None, None))[1],
-            "sold_at": _iso(r.sold_at), "tx_hash": r.tx_hash, "block_number": r.block_number,
+            "sold_at": iso(r.sold_at), "tx_hash": r.tx_hash, "block_number": r.block_number,
         } for r in rows]
 
     c = CouponRecord

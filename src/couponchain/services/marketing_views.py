@@ -22,6 +22,7 @@ from sqlalchemy import Select, select
 from couponchain.domain import access_log_columns as columnar
 from couponchain.domain import access_logs as logs
 from couponchain.domain import indicators as ind
+from couponchain.domain.times import iso
 from couponchain.errors import InvalidInput, NotFound
 from couponchain.services import marketing_engine as engine
 from couponchain.services.marketing_webhooks import public_log
@@ -38,10 +39,6 @@ from couponchain.store.models import (
 )
 
 TRIGGERS = {int(t): t.name.lower() for t in ind.Trigger}
-
-
-def iso(epoch: int) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
 def merchant_number(address: str) -> int:

@@ -8,13 +8,13 @@ the contracts themselves, so they are exact at the moment of asking.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from sqlalchemy import select
 
 from couponchain.chain.gateway import Call
 from couponchain.domain.roles import Role
+from couponchain.domain.times import iso
 from couponchain.errors import Conflict, ContractRevert, Forbidden, InvalidInput
 from couponchain.services.op_keys import op_key
 from couponchain.services.participants import Caller
@@ -54,7 +54,7 @@ class PayoutService:
             "entries": [{
                 "source": e.source, "part": e.part, "reference": e.reference,
                 "amount": int(e.amount), "tx_hash": e.tx_hash, "block_number": e.block_number,
-                "at": _iso(e.timestamp),
+                "at": iso(e.timestamp),
             } for e in entries],
         }
 
@@ -101,6 +101,3 @@ class PayoutService:
                 "token_balance": await self.rt.view("token", "balanceOf", address),
                 "tx_hash": op.tx_hash, "block_number": op.block_number}
 
-
-def _iso(epoch: int) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from couponchain.domain.times import iso
 from couponchain.errors import NotFound
 from couponchain.store.models import (
     Participant,
@@ -27,10 +28,6 @@ from couponchain.store.models import (
 STATUS = {1: "awarded", 2: "claimed", 3: "revoked"}
 #: Width of one point of the claims timeline, in seconds.
 MINUTE = 60
-
-
-def iso(epoch: int) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
 async def _names(s: Any, addresses: set[str]) -> dict[str, tuple[str, str]]:

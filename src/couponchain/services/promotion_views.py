@@ -6,13 +6,13 @@ published evaluations; the writes live in `services/promotions.py`.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from eth_utils import keccak
 from sqlalchemy import Numeric, cast, func, select
 
 from couponchain.domain.evaluation import Evaluation
+from couponchain.domain.times import iso
 from couponchain.errors import NotFound
 from couponchain.store.models import (
     Participant,
@@ -27,10 +27,6 @@ STATUS = {1: "active", 2: "written_off", 3: "distributed"}
 SHARE_NAMES = ("platform", "issuer", "redeemer", "holder", "earlier")
 #: Width of one point of the write-off timeline, in seconds.
 MINUTE = 60
-
-
-def iso(epoch: int) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
 def evaluation_key(inputs_hash: str, measured: str | None) -> str:

@@ -10,12 +10,12 @@ accumulator when batch b+1 opened)`, the very integers the contract credits.
 
 from __future__ import annotations
 
-import time
 from collections import defaultdict
 from typing import Any
 
 from sqlalchemy import func, select
 
+from couponchain.domain.times import iso
 from couponchain.errors import NotFound
 from couponchain.indexer.referrals import SOURCE, reference
 from couponchain.store.models import (
@@ -27,10 +27,6 @@ from couponchain.store.models import (
     ReferralProduct,
     ReferralPurchase,
 )
-
-
-def iso(epoch: int) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
 async def participant_names(s: Any, addresses: set[str]) -> dict[str, tuple[str, str]]:
