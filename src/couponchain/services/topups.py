@@ -158,9 +158,10 @@ class TopUpService:
             op = await self._submit_credit(caller, merchant, address, amount, ref, key)
         event = next(e for e in await op.events() if e.name == "TillCredited")
         await self.indexer.wait_for(op.block_number)
+        names = await names_by_address(self.db, [address])
         return {
             "merchant_id": merchant.id, "merchant_name": merchant.name,
-            "consumer": address, "amount": amount,
+            "consumer": address, "consumer_name": names.get(address), "amount": amount,
             "remaining": int(event.args["remaining"]),
             "reference": decode_reference(ref), "operator": caller.address,
             "tx_hash": op.tx_hash, "block_number": op.block_number,

@@ -57,6 +57,7 @@ class TillCreditOut(BaseModel):
     merchant_id: str
     merchant_name: str
     consumer: str
+    consumer_name: str | None
     amount: int
     remaining: int = Field(description="what is left of the merchant's till limit")
     reference: str | None
