@@ -1,4 +1,5 @@
-"""Top-up at the till in a real browser (issue 24), at 1280 and 390 px: a terminal
+"""Top-up at the till in a real browser (issue 24), at 1280 px in English and 390 px in
+zh-CN: a terminal
 tops up a consumer within the limit the platform set, the consumer sees the
 top-up and the balance in the wallet, and a product's Buy button is not offered
 as usable until the balance pays for it."""
@@ -18,6 +19,15 @@ SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 ADMIN = {"authorization": "Bearer test-admin-key"}
 CCC = 1_000_000
 VIEWPORTS = {1280: {"width": 1280, "height": 900}, 390: {"width": 390, "height": 844}}
+#: What the pages say, per language (the phone run reads them in zh-CN).
+SAYS = {
+    "en": {"short": "Top up at a shop's till",
+           "done": "Topped up 12.500000 CCC for Mei. Left of the till limit: 87.500000 CCC.",
+           "where": "Corner Tea (Front till)"},
+    "zh_CN": {"short": "请到商店收银台充值",
+              "done": "已为Mei充值 12.500000 CCC。收银台额度剩余：87.500000 CCC。",
+              "where": "Corner Tea（Front till）"},
+}
 
 
 def _auth(participant: dict[str, Any]) -> dict[str, str]:
@@ -45,8 +55,10 @@ async def _shop(url: str) -> dict[str, dict[str, Any]]:
             "product": product}
 
 
-async def _signed_in(browser: Browser, url: str, key: str, path: str, width: int) -> Page:
+async def _signed_in(browser: Browser, url: str, key: str, path: str, width: int,
+                     lang: str) -> Page:
     page = await browser.new_page(viewport=VIEWPORTS[width])
+    await page.context.add_cookies([{"name": "lang", "value": lang, "url": url}])
     await page.goto(url + "/signin")
     await page.fill("#api-key", key)
     await page.click("#signin-form button[type=submit]")
@@ -60,21 +72,23 @@ async def _fits(page: Page, width: int) -> None:
     assert scroll <= width, f"the page is {scroll} px wide at {width} px"
 
 
-@pytest.mark.parametrize("width", [1280, 390])
+@pytest.mark.parametrize(("width", "lang"), [(1280, "en"), (390, "zh_CN")])
 async def test_terminal_tops_up_and_consumer_sees_it(
-    site: tuple[str, Runtime], browser: Browser, width: int
+    site: tuple[str, Runtime], browser: Browser, width: int, lang: str
 ) -> None:
     url, runtime = site
+    says = SAYS[lang]
+    tag = lang.replace("_", "-")  # in the screenshots' names
     w = await _shop(url)
     consumer = w["consumer"]
     SHOTS.mkdir(parents=True, exist_ok=True)
 
     # At balance 0 the Buy button is not usable, and the page says where credit comes from.
     buyer = await _signed_in(browser, url, consumer["api_key"], f"/products/{w['product']['id']}",
-                             width)
+                             width, lang)
     await expect(buyer.locator("#buy-balance")).to_have_text("0.000000 CCC")
     await expect(buyer.locator("#buy-button")).to_be_disabled()
-    await expect(buyer.locator("#buy-short")).to_contain_text("Top up at a shop's till")
+    await expect(buyer.locator("#buy-short")).to_contain_text(says["short"])
 
     # The consumer's wallet shows the customer number the cashier types.
     wallet = buyer
@@ -84,7 +98,7 @@ async def test_terminal_tops_up_and_consumer_sees_it(
 
     # At the till: over what is left is refused naming the amount; then a real top-up.
     till = await _signed_in(browser, url, w["terminal"]["api_key"], "/promotions/merchant",
-                            width)
+                            width, lang)
     await expect(till.locator("#topup-remaining")).to_have_text("100.000000 CCC")
     await till.fill("#topup-customer", consumer["id"])
     await till.fill("#topup-amount", "100.000001")
@@ -94,13 +108,12 @@ async def test_terminal_tops_up_and_consumer_sees_it(
     await till.fill("#topup-amount", "12.5")
     await till.fill("#topup-reference", f"R-{width}")
     await till.click("#topup-submit")
-    await expect(till.locator("#topup-result")).to_contain_text(
-        "Topped up 12.500000 CCC for Mei. Left of the till limit: 87.500000 CCC.")
+    await expect(till.locator("#topup-result")).to_contain_text(says["done"])
     await expect(till.locator("#topup-remaining")).to_have_text("87.500000 CCC")
     await expect(till.locator("#topups-rows tr")).to_have_count(1)
     await expect(till.locator("#topups-rows")).to_contain_text(f"R-{width}")
     await till.locator("#topup-section").scroll_into_view_if_needed()
-    await till.screenshot(path=str(SHOTS / f"till-topup-{width}.png"))
+    await till.screenshot(path=str(SHOTS / f"till-topup-{width}-{tag}.png"))
     await _fits(till, width)
     assert await runtime.view("token", "balanceOf", consumer["address"]) == 12_500_000
 
@@ -108,11 +121,11 @@ async def test_terminal_tops_up_and_consumer_sees_it(
     await wallet.reload()
     rows = wallet.locator("#wallet-topup-rows tr")
     await expect(rows).to_have_count(1)
-    await expect(rows.first).to_contain_text("Corner Tea (Front till)")
+    await expect(rows.first).to_contain_text(says["where"])
     await expect(rows.first).to_contain_text("+12.500000 CCC")
     await expect(wallet.locator("#payout-balance")).to_have_text("12.500000 CCC")
     await wallet.locator("#topups-section").scroll_into_view_if_needed()
-    await wallet.screenshot(path=str(SHOTS / f"wallet-topups-{width}.png"))
+    await wallet.screenshot(path=str(SHOTS / f"wallet-topups-{width}-{tag}.png"))
     await _fits(wallet, width)
 
     # Now the balance pays for a unit: the Buy button is usable.
