@@ -40,14 +40,12 @@ def _created(response: httpx.Response) -> dict[str, Any]:
 
 
 async def _shop(url: str) -> dict[str, dict[str, Any]]:
-    """A merchant with a till limit of 100 CCC, its terminal, a consumer, a product."""
+    """A merchant (no till limit yet), its terminal, a consumer, a product."""
     async with httpx.AsyncClient(base_url=url, timeout=60, headers=ADMIN) as client:
         merchant = _created(await client.post("/v1/merchants", json={"name": "Corner Tea"}))
         terminal = _created(await client.post("/v1/terminals", json={"name": "Front till"},
                                               headers=_auth(merchant)))
         consumer = _created(await client.post("/v1/consumers", json={"name": "Mei"}))
-        _created(await client.put(f"/v1/merchants/{merchant['id']}/till-limit",
-                                  json={"limit": 100 * CCC}))
         product = _created(await client.post("/v1/products", headers=_auth(merchant), json={
             "name": "Tea tin", "description": "A tin of green tea.", "price": 5 * CCC,
             "circulation": 10}))
@@ -95,6 +93,15 @@ async def test_terminal_tops_up_and_consumer_sees_it(
     await wallet.goto(url + "/wallet")
     await expect(wallet.locator("#topup-number")).to_have_text(consumer["id"])
     await expect(wallet.locator("#wallet-topups-empty")).to_be_visible()
+
+    # The platform sets the shop's till limit on its console.
+    console = await _signed_in(browser, url, "test-admin-key", "/promotions", width, lang)
+    await expect(console.locator("#till-limit-merchant option")).to_have_count(1)
+    await expect(console.locator("#till-limit-now")).to_contain_text("0.000000 CCC")
+    await console.fill("#till-limit-value", "100")
+    await console.click("#till-limit-form button[type=submit]")
+    await expect(console.locator("#till-limit-result")).to_contain_text("100.000000 CCC")
+    await _fits(console, width)
 
     # At the till: over what is left is refused naming the amount; then a real top-up.
     till = await _signed_in(browser, url, w["terminal"]["api_key"], "/promotions/merchant",
