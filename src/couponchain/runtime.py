@@ -41,6 +41,7 @@ from couponchain.services.prizes import PrizeService, code_key
 from couponchain.services.promotions import PromotionService
 from couponchain.services.proofs import StorageProofs
 from couponchain.services.referrals import ReferralService
+from couponchain.services.topups import TopUpService
 from couponchain.store.db import Database, migrate
 
 log = logging.getLogger(__name__)
@@ -90,6 +91,8 @@ class Runtime:
         self.standing: StandingService
         #: Accounts for people: passkeys, recovery codes, invitations (issue 24).
         self.accounts: AccountService
+        #: Top-ups at merchants' tills within platform-set limits (issue 24).
+        self.topups: TopUpService
         self.editions = EditionService(self)
         self.promotions = PromotionService(self)
         self.prizes = PrizeService(self)
@@ -141,6 +144,8 @@ class Runtime:
             settings.admin_key if settings.dev_mode else None
         )
         self.platform = PlatformIdentity(caller, api_key)
+        self.topups = TopUpService(self.db, self.gateway, self.participants, self.indexer,
+                                   self.view)
         self.accounts = AccountService(self.db, self.participants, self.credentials,
                                        lambda: self.platform.caller)
         self.addresses = await ensure_deployed(

@@ -35,6 +35,8 @@ EXPORTED = {
     "name", "symbol", "decimals", "mint", "mint_batch", "registry",
     # EIP-2612 (issue 23): a self-custodied buyer signs an exact allowance per purchase.
     "permit", "nonces", "DOMAIN_SEPARATOR", "eip712Domain",
+    # Top-up at a merchant's till within a platform-set limit (issue 24; test_token_till.py).
+    "set_till_limit", "till_credit", "till_limit", "till_credited", "till_remaining",
 }  # fmt: skip
 
 

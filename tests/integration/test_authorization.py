@@ -158,6 +158,10 @@ POLICY: dict[tuple[str, str], dict[str, Expect]] = {
     # payouts: everyone withdraws their own (nobody here has anything claimable: 409).
     ("POST", "/v1/payouts/me/withdraw"): policy(authorized=SIGNED_IN),
     ("POST", "/v1/credits"): policy(ok=(PLATFORM,)),
+    # top-up at the till (issue 24): the platform sets each merchant's till limit; any
+    # merchant or terminal credits a consumer out of its own merchant's limit.
+    ("PUT", "/v1/merchants/{merchant_id}/till-limit"): policy(ok=(PLATFORM,)),
+    ("POST", "/v1/till-credits"): policy(ok=SELLERS),
     # prizes (campaign of merchant A listing terminal A; awards of consumer 1)
     ("POST", "/v1/prize-campaigns"): policy(ok=MERCHANTS),  # each creates its own
     ("POST", "/v1/prize-campaigns/{campaign_id}/awards"): policy(ok=(MERCHANT_A,)),
@@ -668,6 +672,21 @@ async def _withdraw(w: World, role: str, expect: Expect) -> Req:
 @builds("POST", "/v1/credits")
 async def _credit(w: World, role: str, expect: Expect) -> Req:
     return Req("/v1/credits", {"to": w.who[CONSUMER_1]["id"], "amount": 1})
+
+
+@builds("PUT", "/v1/merchants/{merchant_id}/till-limit")
+async def _till_limit(w: World, role: str, expect: Expect) -> Req:
+    return Req(f"/v1/merchants/{w.who[MERCHANT_A]['id']}/till-limit", {"limit": 5_000_000})
+
+
+@builds("POST", "/v1/till-credits")
+async def _till_credit(w: World, role: str, expect: Expect) -> Req:
+    if expect is Expect.OK and "till limits" not in w.shared:  # both merchants' tills credit
+        for merchant in MERCHANTS:
+            await w.call(PLATFORM, "PUT", f"/v1/merchants/{w.who[merchant]['id']}/till-limit",
+                         json={"limit": 10_000_000})
+        w.shared["till limits"] = True
+    return Req("/v1/till-credits", {"consumer": w.who[CONSUMER_1]["id"], "amount": 1})
 
 
 # -- prizes -------------------------------------------------------------------------------

@@ -39,6 +39,10 @@ async def test_the_demo_tells_every_story_once(runtime: Runtime,
     inbox = (await client.get(f"/v1/merchants/{merchant['id']}/reports",
                               headers={"authorization": f"Bearer {merchant['api_key']}"})).json()
     assert inbox["reports"] and inbox["reports"][0]["status"] == "published"
+    # Every merchant's till may top consumers up (issue 24): 10,000 CCC each.
+    tills = [(await client.get(f"/v1/merchants/{m['id']}/till-limit")).json()
+             for m in seeded["merchants"]]
+    assert [t["remaining"] for t in tills] == [10_000 * demo.CCC] * 3, tills
 
     # Starting the demo again on the same data finds the story instead of repeating it.
     again = await demo.seed(runtime, None)

@@ -45,6 +45,7 @@ from couponchain.api.routes import (
     session_accounts,
     session_manage,
     session_pages,
+    topups,
 )
 from couponchain.api.security_headers import SecurityHeaders
 from couponchain.runtime import Runtime
@@ -118,6 +119,7 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> FastAPI:
     app.include_router(docs.router)
     app.include_router(audit.pages)
     app.include_router(session_pages.router)
+    app.include_router(topups.router, **api)
     pages.mount_static(app)
     _document_links(app)
     return app

@@ -34,6 +34,9 @@ EXAMPLES: dict[str, tuple[str, dict[str, Any]]] = {
                           {"name": "back office", "expires_at": _T1}),
     "POST /v1/credits": ("Credit 25 CCC (6 decimals) to a consumer",
                          {"to": _CONSUMER, "amount": 25_000_000}),
+    "POST /v1/till-credits": ("20 CCC paid in cash at the till, with the receipt number",
+                              {"consumer": _CONSUMER, "amount": 20_000_000,
+                               "reference": "receipt 0042"}),
     "POST /v1/editions": ("500 numbered gift cards at 88 CCC", {
         "brand": "Lotus Tea House", "title": "Spring tea gift card",
         "terms": "One pot of tea of your choice, in store, once.", "prefix": "LOTUS",

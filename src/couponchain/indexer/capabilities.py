@@ -10,12 +10,20 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from couponchain.indexer import editions, marketing, participants, prizes, promotions, referrals
+from couponchain.indexer import (
+    editions,
+    marketing,
+    participants,
+    prizes,
+    promotions,
+    referrals,
+    topups,
+)
 from couponchain.indexer.projections import PROJECTIONS, Projections
 
 #: The projection modules, one per capability (and the registry's participants).
 MODULES: tuple[ModuleType, ...] = (
-    participants, editions, promotions, referrals, prizes, marketing)
+    participants, editions, promotions, referrals, prizes, marketing, topups)
 
 
 def all_projections() -> Projections:

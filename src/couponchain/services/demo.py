@@ -118,7 +118,11 @@ async def seed_promotions(runtime: Runtime, seeded: dict,
                            "demo-round-1-allocations")
     step()
     await asyncio.gather(*(runtime.payouts.top_up(platform, m["id"], 5_000_000_000,
-                                                  f"demo-credit-{m['id']}") for m in merchants))
+                                                  f"demo-credit-{m['id']}") for m in merchants),
+                         # each merchant's till may top consumers up by 10,000 CCC (issue 24)
+                         *(runtime.topups.set_limit(platform, m["id"], 10_000 * CCC,
+                                                    f"demo-till-limit-{m['id']}")
+                           for m in merchants))
     step()
     callers = {p["id"]: await runtime.participants.authenticate(p["api_key"])
                for p in [*merchants, *consumers, *seeded["terminals"]]}

@@ -1142,3 +1142,44 @@ class Invitation(Base):
     used_at: Mapped[datetime | None] = mapped_column()
     revoked_at: Mapped[datetime | None] = mapped_column()
     participant_id: Mapped[str | None] = mapped_column(String(32))
+
+
+class TillLimit(Base):
+    """Read model: a merchant's till limit as the platform last set it (issue 24).
+
+    What is left of it is the chain's (`token.till_remaining`); this row is
+    what the `TillLimitSet` event said, for lists and history.
+    """
+
+    __tablename__ = "till_limits"
+
+    merchant: Mapped[str] = mapped_column(String(42), primary_key=True)
+    #: the cumulative limit and what had been credited when it was set, smallest unit
+    limit: Mapped[str] = mapped_column(String(80))
+    credited: Mapped[str] = mapped_column(String(80))
+    set_by: Mapped[str] = mapped_column(String(42))
+    block_number: Mapped[int] = mapped_column(BigInteger)
+    tx_hash: Mapped[str] = mapped_column(String(66))
+    timestamp: Mapped[int] = mapped_column(BigInteger)
+
+
+class TillCredit(Base):
+    """Read model: a consumer topped up at a merchant's till (`TillCredited`, issue 24)."""
+
+    __tablename__ = "till_credits"
+    __table_args__ = (UniqueConstraint("block_number", "log_index"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    merchant: Mapped[str] = mapped_column(String(42), index=True)
+    consumer: Mapped[str] = mapped_column(String(42), index=True)
+    #: the merchant itself or the terminal that credited
+    operator: Mapped[str] = mapped_column(String(42))
+    amount: Mapped[str] = mapped_column(String(80))
+    #: what was left of the merchant's till limit afterwards
+    remaining: Mapped[str] = mapped_column(String(80))
+    #: the shop's reference (0x hex of the bytes32; zero for none)
+    reference: Mapped[str] = mapped_column(String(66))
+    block_number: Mapped[int] = mapped_column(BigInteger)
+    log_index: Mapped[int] = mapped_column(Integer)
+    tx_hash: Mapped[str] = mapped_column(String(66))
+    timestamp: Mapped[int] = mapped_column(BigInteger)

@@ -9,7 +9,7 @@
 const { ccc, wholeNumber, json, problemText, show, newKey } = window.CouponChainPromotions;
 const { STATUS, percent, who, answered } = window.CouponChainReferrals;
 const buy = { product: null, link: null, price: 0n, left: 0, key: null, me: null,
-              promoter: null, onSignedIn: null };
+              promoter: null, onSignedIn: null, balance: null };
 
 // The link itself from what was pasted or passed: its text, or a URL carrying it.
 function linkText(raw) {
@@ -23,22 +23,51 @@ function linkText(raw) {
 
 function showTotal() {
   const box = $("buy-total");
+  let total = null;
   try {
     const q = wholeNumber($("buy-quantity").value, "quantity");
-    box.textContent = ccc(buy.price * q);
+    total = buy.price * q;
+    box.textContent = ccc(total);
     box.classList.toggle("error", q < 1n || q > BigInt(buy.left));
   } catch {
     box.textContent = "—";
   }
+  gateOnBalance(total);
+}
+
+// The Buy button is not offered as usable when the credit cannot pay the total (issue
+// 24: it showed at balance 0); the note says where credit comes from.
+function gateOnBalance(total) {
+  const button = $("buy-button");
+  if (!button) return;
+  let note = $("buy-short");
+  if (!note) {
+    note = document.createElement("p");
+    note.id = "buy-short";
+    note.className = "error";
+    note.hidden = true;
+    const wallet = document.createElement("a");
+    wallet.href = "/wallet";
+    wallet.textContent = t("your wallet");
+    note.append(...tParts("Your credit is not enough for this purchase. Top up at a shop's " +
+                          "till: give the cashier the customer number shown in {wallet}.",
+                          { wallet }));
+    button.before(note);
+  }
+  const short = buy.balance !== null && total !== null && total > buy.balance;
+  note.hidden = !short;
+  button.disabled = short;
 }
 
 async function showBalance() {
   try {
     const p = await api("/v1/payouts/me");
+    buy.balance = BigInt(p.token_balance);
     $("buy-balance").textContent = ccc(p.token_balance);
   } catch (error) {
     $("buy-balance").textContent = problemText(error);
   }
+  showTotal();
 }
 
 // Offer the Buy form to a consumer; tell anyone else what to do instead.
