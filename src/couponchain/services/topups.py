@@ -17,7 +17,6 @@ API; the pages type and show them in CCC (web/money.py, static/money.js).
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +25,7 @@ from sqlalchemy import select
 
 from couponchain.chain.gateway import Call, Gateway, OpResult
 from couponchain.domain.roles import Role
+from couponchain.domain.times import iso
 from couponchain.errors import Conflict, ContractRevert, Forbidden, InvalidInput, NotFound
 from couponchain.services.op_keys import op_key
 from couponchain.services.participant_names import names_by_address
@@ -129,7 +129,7 @@ class TopUpService:
             row = await s.get(TillLimit, merchant.address)
         return {"merchant_id": merchant.id, "merchant_name": merchant.name,
                 "merchant": merchant.address, "limit": limit, "credited": credited,
-                "remaining": remaining, "set_at": None if row is None else _iso(row.timestamp)}
+                "remaining": remaining, "set_at": None if row is None else iso(row.timestamp)}
 
     # -- credits ----------------------------------------------------------------------
 
@@ -165,7 +165,7 @@ class TopUpService:
             "remaining": int(event.args["remaining"]),
             "reference": decode_reference(ref), "operator": caller.address,
             "tx_hash": op.tx_hash, "block_number": op.block_number,
-            "at": _iso(op.block_timestamp),
+            "at": iso(op.block_timestamp),
         }
 
     async def _submit_credit(self, caller: Caller, merchant: Merchant, consumer: str,
@@ -221,7 +221,7 @@ class TopUpService:
             "operator": r.operator, "operator_name": names.get(r.operator),
             "amount": int(r.amount), "remaining": int(r.remaining),
             "reference": decode_reference(r.reference), "tx_hash": r.tx_hash,
-            "block_number": r.block_number, "at": _iso(r.timestamp),
+            "block_number": r.block_number, "at": iso(r.timestamp),
         } for r in rows]
 
     async def _merchant(self, merchant_id: str) -> Merchant:
@@ -237,7 +237,3 @@ def _over_limit(amount: int, remaining: int) -> str:
 
     return (f"{format_amount(amount)} is over what is left of this merchant's till limit "
             f"({format_amount(remaining)}); the platform raises the limit")
-
-
-def _iso(epoch: int) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
