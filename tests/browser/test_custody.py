@@ -14,6 +14,7 @@ import httpx
 from playwright.async_api import Browser, Page, Request, expect
 
 from couponchain.runtime import Runtime
+from tests.browser.signin import sign_in
 from tests.integration.test_promotions import _grant, _open, _world
 
 ADMIN = {"authorization": "Bearer test-admin-key"}
@@ -50,10 +51,7 @@ async def _signed_in(browser: Browser, url: str, key: str, sent: Sent) -> Page:
     context = await browser.new_context()
     page = await context.new_page()
     page.on("request", sent.watch)
-    await page.goto(url + "/signin")
-    await page.fill("#api-key", key)
-    await page.click("#signin-form button[type=submit]")
-    await page.wait_for_url(url + "/me")
+    await sign_in(page, url, key)
     return page
 
 

@@ -11,6 +11,7 @@ from PIL import Image
 from playwright.async_api import Browser, FilePayload, expect
 
 from couponchain.runtime import Runtime
+from tests.browser.signin import sign_in
 
 SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 BUYER = "0x" + "b0" * 20
@@ -40,10 +41,7 @@ async def test_merchant_sells_and_a_consumer_verifies_the_coupon_from_its_qr(
     url, _ = site
     merchant = await _merchant(url)
     page = await browser.new_page(viewport={"width": 390, "height": 844})
-    await page.goto(url + "/signin")
-    await page.fill("#api-key", merchant["api_key"])
-    await page.click("#signin-form button[type=submit]")
-    await page.wait_for_url(url + "/me")
+    await sign_in(page, url, merchant["api_key"])
 
     # On a phone the merchant's links are behind the Menu button.
     await expect(page.locator("#site-nav")).to_be_hidden()

@@ -8,6 +8,7 @@ import httpx
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from couponchain.runtime import Runtime
+from tests.browser.signin import sign_in
 
 ADMIN = {"authorization": "Bearer test-admin-key"}
 PHONE = {"width": 390, "height": 844}
@@ -44,10 +45,7 @@ async def _consumer_with_a_coupon(url: str) -> dict[str, Any]:
 
 async def _signed_in(context: BrowserContext, url: str, key: str, path: str) -> Page:
     page = await context.new_page()
-    await page.goto(url + "/signin")
-    await page.fill("#api-key", key)
-    await page.click("#signin-form button[type=submit]")
-    await page.wait_for_url(url + "/me")
+    await sign_in(page, url, key)
     await page.goto(url + path)
     return page
 

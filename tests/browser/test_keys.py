@@ -10,6 +10,7 @@ from playwright.async_api import Browser, expect
 
 from couponchain.domain.roles import Role
 from couponchain.runtime import Runtime
+from tests.browser.signin import sign_in
 
 SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
@@ -21,10 +22,7 @@ async def test_a_merchant_manages_keys_and_nothing_secret_stays_in_the_browser(
                                              "Tea House")
     context = await browser.new_context(viewport={"width": 1100, "height": 900})
     page = await context.new_page()
-    await page.goto(url + "/signin")
-    await page.fill("#api-key", shop["api_key"])
-    await page.click("#signin-form button[type=submit]")
-    await page.wait_for_url(url + "/me")
+    await sign_in(page, url, shop["api_key"])
     await expect(page.locator("#who")).to_contain_text("Tea House")
 
     stored = await page.evaluate("JSON.stringify(Object.assign({}, localStorage))")

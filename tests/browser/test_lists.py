@@ -16,6 +16,7 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from couponchain.runtime import Runtime
+from tests.browser.signin import sign_in
 
 SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 ADMIN = {"authorization": "Bearer test-admin-key"}
@@ -65,10 +66,7 @@ async def test_find_a_customer_filter_export_and_read_the_audit_entry(
     context = await browser.new_context(viewport={"width": width, "height": 900},
                                         locale=locale, accept_downloads=True)
     page = await context.new_page()
-    await page.goto(url + "/signin")
-    await page.fill("#api-key", shop["merchant"]["api_key"])
-    await page.click("#signin-form button[type=submit]")
-    await page.wait_for_url(url + "/me")
+    await sign_in(page, url, shop["merchant"]["api_key"])
 
     await page.goto(url + "/editions")
     # The shared controls speak the page's language (an imported macro needs the context).

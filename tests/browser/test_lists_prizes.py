@@ -14,6 +14,7 @@ import pytest
 from playwright.async_api import Browser, expect
 
 from couponchain.runtime import Runtime
+from tests.browser.signin import sign_in
 from tests.browser.test_lists import ADMIN, SHOTS, _day, _download_csv
 
 
@@ -71,10 +72,7 @@ async def test_prize_consoles_filter_find_and_export(
     context = await browser.new_context(viewport={"width": width, "height": 900},
                                         locale=locale, accept_downloads=True)
     page = await context.new_page()
-    await page.goto(url + "/signin")
-    await page.fill("#api-key", world["shop"]["api_key"])
-    await page.click("#signin-form button[type=submit]")
-    await page.wait_for_url(url + "/me")
+    await sign_in(page, url, world["shop"]["api_key"])
 
     # The campaigns: newest first; by status; by creation date.
     await page.goto(url + "/prizes")

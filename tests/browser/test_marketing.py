@@ -19,6 +19,7 @@ from playwright.async_api import Browser, Page, expect
 from couponchain.api.app import create_app
 from couponchain.runtime import Runtime
 from tests.browser.conftest import _free_port
+from tests.browser.signin import sign_in
 from tests.integration.conftest import make_settings
 
 SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
@@ -61,10 +62,7 @@ def _ok(response: httpx.Response) -> dict[str, Any]:
 
 async def _signed_in(browser: Browser, url: str, key: str, path: str) -> Page:
     page = await browser.new_page(viewport=PHONE)
-    await page.goto(url + "/signin")
-    await page.fill("#api-key", key)
-    await page.click("#signin-form button[type=submit]")
-    await page.wait_for_url(url + "/me")
+    await sign_in(page, url, key)
     await page.goto(url + path)
     return page
 

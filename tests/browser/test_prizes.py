@@ -17,6 +17,7 @@ from PIL import Image
 from playwright.async_api import Browser, Page, expect
 
 from couponchain.runtime import Runtime
+from tests.browser.signin import sign_in
 
 SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 ADMIN = {"authorization": "Bearer test-admin-key"}
@@ -59,10 +60,7 @@ async def _world(url: str) -> dict[str, Any]:
 async def _signed_in(browser: Browser, url: str, key: str, path: str,
                      viewport: dict[str, int] | None = None) -> Page:
     page = await browser.new_page(viewport=viewport or {"width": 1100, "height": 900})
-    await page.goto(url + "/signin")
-    await page.fill("#api-key", key)
-    await page.click("#signin-form button[type=submit]")
-    await page.wait_for_url(url + "/me")
+    await sign_in(page, url, key)
     await page.goto(url + path)
     return page
 

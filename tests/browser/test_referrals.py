@@ -10,6 +10,7 @@ import httpx
 from playwright.async_api import Browser, Page, expect
 
 from couponchain.runtime import Runtime
+from tests.browser.signin import sign_in
 
 SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 ADMIN = {"authorization": "Bearer test-admin-key"}
@@ -55,10 +56,7 @@ async def _signed_in(browser: Browser, url: str, key: str, path: str,
     context = await browser.new_context(viewport=viewport or DESKTOP)
     await context.grant_permissions(["clipboard-read", "clipboard-write"], origin=url)
     page = await context.new_page()
-    await page.goto(url + "/signin")
-    await page.fill("#api-key", key)
-    await page.click("#signin-form button[type=submit]")
-    await page.wait_for_url(url + "/me")
+    await sign_in(page, url, key)
     await page.goto(url + path)
     return page
 

@@ -10,6 +10,7 @@ from playwright.async_api import Browser, Page, expect
 
 from couponchain.domain.roles import Role
 from couponchain.runtime import Runtime
+from tests.browser.signin import sign_in as sign_in_page
 
 SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
@@ -17,10 +18,7 @@ SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 async def sign_in(browser: Browser, url: str, key: str, locale: str = "en-US") -> Page:
     context = await browser.new_context(viewport={"width": 1100, "height": 900}, locale=locale)
     page = await context.new_page()
-    await page.goto(f"{url}/signin")
-    await page.fill("#api-key", key)
-    await page.click("#signin-form button[type=submit]")
-    await page.wait_for_url(url + "/me")
+    await sign_in_page(page, url, key)
     return page
 
 

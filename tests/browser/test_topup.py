@@ -14,6 +14,7 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from couponchain.runtime import Runtime
+from tests.browser.signin import sign_in
 
 SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 ADMIN = {"authorization": "Bearer test-admin-key"}
@@ -57,10 +58,7 @@ async def _signed_in(browser: Browser, url: str, key: str, path: str, width: int
                      lang: str) -> Page:
     page = await browser.new_page(viewport=VIEWPORTS[width])
     await page.context.add_cookies([{"name": "lang", "value": lang, "url": url}])
-    await page.goto(url + "/signin")
-    await page.fill("#api-key", key)
-    await page.click("#signin-form button[type=submit]")
-    await page.wait_for_url(url + "/me")
+    await sign_in(page, url, key)
     await page.goto(url + path)
     return page
 
