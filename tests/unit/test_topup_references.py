@@ -28,6 +28,7 @@ def test_text_is_left_aligned_and_read_back() -> None:
     ("x" * 33, "at most 32 bytes"),
     ("tab\there", "control characters"),
     ("nul\0", "control characters"),
+    ("\ud800", "lone surrogate"),  # found by the round trip below in CI
 ])
 def test_refused_naming_the_field(text: str, rule: str) -> None:
     with pytest.raises(InvalidInput, match=rule) as refused:
@@ -35,7 +36,8 @@ def test_refused_naming_the_field(text: str, rule: str) -> None:
     assert refused.value.field == "reference"
 
 
-@given(st.text(alphabet=st.characters(min_codepoint=0x20, blacklist_characters="\x7f"),
+@given(st.text(alphabet=st.characters(min_codepoint=0x20, exclude_characters="\x7f",
+                                      exclude_categories=("Cs",)),
                max_size=32).map(str.strip).filter(lambda s: 0 < len(s.encode()) <= 32))
 def test_round_trip(text: str) -> None:
     assert decode_reference(encode_reference(text)) == text

@@ -57,12 +57,16 @@ def encode_reference(text: str | None) -> bytes:
     """The bytes32 of a shop's reference: its UTF-8 text, zero-padded on the right
     (readable on chain as it was typed); 32 zero bytes for none.
 
-    Refuses, naming `reference`: text over 32 bytes in UTF-8 and control characters
-    (a NUL would be cut off when read back).
+    Refuses, naming `reference`: text over 32 bytes in UTF-8, control characters
+    (a NUL would be cut off when read back) and lone surrogates (no UTF-8 for them).
     """
     if text is None or not text.strip():
         return bytes(REFERENCE_BYTES)
-    raw = text.strip().encode("utf-8")
+    try:
+        raw = text.strip().encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput("must be Unicode text (a lone surrogate has no UTF-8)",
+                           field="reference") from None
     if len(raw) > REFERENCE_BYTES:
         raise InvalidInput(f"must be at most {REFERENCE_BYTES} bytes in UTF-8",
                            field="reference")
