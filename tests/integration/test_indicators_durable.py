@@ -54,16 +54,23 @@ async def _on_chain(rt: Runtime, shop: dict[str, Any], version: int) -> str:
     return "0x" + bytes(await rt.view("marketing", "rule_indicators_hash", rule_id)).hex()
 
 
+async def _crash_setting_rules(client: httpx.AsyncClient, rt: Runtime,
+                               monkeypatch: pytest.MonkeyPatch, shop: dict[str, Any],
+                               headers: dict[str, str]) -> None:
+    """The shop's rules PUT, with the service crashing once the chain applied them."""
+    crash_after_rules(rt, monkeypatch)
+    with pytest.raises(Crash):
+        await client.put(f"/v1/merchants/{shop['id']}/reporting-rules", json=RULES,
+                         headers=headers)
+    monkeypatch.undo()
+
+
 async def test_definitions_committed_before_a_crash_are_read_back_matching_the_chain(
         client: httpx.AsyncClient, runtime: Runtime,  # noqa: F811 - the scheduler-off fixture
         monkeypatch: pytest.MonkeyPatch) -> None:
     w = await _world(client)
     await _define(client, w.shop, "count(views)")
-    crash_after_rules(runtime, monkeypatch)
-    with pytest.raises(Crash):
-        await client.put(f"/v1/merchants/{w.shop['id']}/reporting-rules", json=RULES,
-                         headers=auth(w.shop))
-    monkeypatch.undo()
+    await _crash_setting_rules(client, runtime, monkeypatch, w.shop, auth(w.shop))
     await _caught_up(runtime)
     async with runtime.db.session() as s:
         staged = (await s.execute(select(MarketingIndicatorSet))).scalars().all()
@@ -90,11 +97,7 @@ async def test_a_retry_after_a_crash_records_the_definitions_on_chain_not_the_li
     w = await _world(client)
     await _define(client, w.shop, "count(views)")
     key = {**auth(w.shop), "idempotency-key": "rules-after-crash"}
-    crash_after_rules(runtime, monkeypatch)
-    with pytest.raises(Crash):
-        await client.put(f"/v1/merchants/{w.shop['id']}/reporting-rules", json=RULES,
-                         headers=key)
-    monkeypatch.undo()
+    await _crash_setting_rules(client, runtime, monkeypatch, w.shop, key)
     await _define(client, w.shop, "count(clicks)")
     # The client retries: the gateway answers with the transaction already applied.
     again = await client.put(f"/v1/merchants/{w.shop['id']}/reporting-rules", json=RULES,
@@ -113,11 +116,7 @@ async def test_the_scheduler_reconciles_a_rule_whose_definitions_were_not_record
         monkeypatch: pytest.MonkeyPatch) -> None:
     w = await _world(client)
     await _define(client, w.shop, "count(views)")
-    crash_after_rules(runtime, monkeypatch)
-    with pytest.raises(Crash):
-        await client.put(f"/v1/merchants/{w.shop['id']}/reporting-rules", json=RULES,
-                         headers=auth(w.shop))
-    monkeypatch.undo()
+    await _crash_setting_rules(client, runtime, monkeypatch, w.shop, auth(w.shop))
     await _caught_up(runtime)
     await runtime.marketing.tick()
     async with runtime.db.session() as s:
