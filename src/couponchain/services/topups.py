@@ -32,6 +32,7 @@ from couponchain.services.participant_names import names_by_address
 from couponchain.services.participants import Caller, ParticipantService
 from couponchain.store.db import Database
 from couponchain.store.models import Participant, TillCredit, TillLimit
+from couponchain.web.money import format_amount
 
 #: The largest till limit and credit: far above any shop's takings, and far below
 #: the token's uint256 supply, so no limit or sum of credits can overflow it.
@@ -237,7 +238,5 @@ class TopUpService:
 
 
 def _over_limit(amount: int, remaining: int) -> str:
-    from couponchain.web.money import format_amount  # the one formatter of CCC amounts
-
     return (f"{format_amount(amount)} is over what is left of this merchant's till limit "
             f"({format_amount(remaining)}); the platform raises the limit")
