@@ -26,7 +26,12 @@ from playwright.async_api import (
 
 from couponchain.api.app import create_app
 from couponchain.runtime import Runtime
-from tests.integration.conftest import make_settings, node_url  # noqa: F401 - fixture
+from tests.integration.conftest import (  # noqa: F401 - fixtures
+    make_settings,
+    migrated_sqlite,
+    node_url,
+    sqlite_url,
+)
 
 CHROMIUM = Path("/usr/bin/chromium")
 #: How long an `expect` waits for the page: Playwright's 5 s default is short when the
@@ -45,9 +50,13 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-async def site(tmp_path: Path, node_url: str) -> AsyncIterator[tuple[str, Runtime]]:  # noqa: F811
+async def site(
+    tmp_path: Path,
+    node_url: str,  # noqa: F811 - the imported fixture
+    migrated_sqlite: Path,  # noqa: F811 - the imported fixture
+) -> AsyncIterator[tuple[str, Runtime]]:
     """The platform (SQLite) served over HTTP; yields (base URL, runtime)."""
-    runtime = Runtime(make_settings(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'b.db'}",
+    runtime = Runtime(make_settings(tmp_path, sqlite_url(migrated_sqlite, tmp_path / "b.db"),
                                     node_url))
     await runtime.start()
     port = _free_port()

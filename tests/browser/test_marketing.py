@@ -20,7 +20,7 @@ from couponchain.api.app import create_app
 from couponchain.runtime import Runtime
 from tests.browser.conftest import _free_port
 from tests.browser.signin import sign_in
-from tests.integration.conftest import make_settings
+from tests.integration.conftest import make_settings, sqlite_url
 
 SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 ADMIN = {"authorization": "Bearer test-admin-key"}
@@ -31,10 +31,11 @@ T = (1_700_000_000 // 3600) * 3600
 
 
 @pytest.fixture
-async def quiet_site(tmp_path: Path, node_url: str) -> AsyncIterator[tuple[str, Runtime]]:
+async def quiet_site(tmp_path: Path, node_url: str,
+                     migrated_sqlite: Path) -> AsyncIterator[tuple[str, Runtime]]:
     """The platform served over HTTP with its report scheduler off: the test runs the
     scheduler's rounds itself, at chosen times, so reports arrive deterministically."""
-    settings = make_settings(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'm.db'}",
+    settings = make_settings(tmp_path, sqlite_url(migrated_sqlite, tmp_path / "m.db"),
                              node_url).model_copy(update={"report_interval": 0.0,
                                                           "webhook_allow_hosts": "127.0.0.1"})
     runtime = Runtime(settings)

@@ -280,28 +280,28 @@ async def test_no_demo_tour_or_key_without_demo(
 
 
 async def test_the_migration_keeps_derived_keys_working(
-        tmp_path: Path, database_url: str) -> None:
+        tmp_path: Path, empty_database_url: str) -> None:
     """A participant's key from before (HMAC of the master secret) still signs in
     after the upgrade, as its key named "initial"."""
     from alembic import command
 
     from couponchain.store.db import alembic_config, migrate, sync_url
 
-    cfg = alembic_config(database_url)
+    cfg = alembic_config(empty_database_url)
     command.upgrade(cfg, "0009")
     from sqlalchemy import create_engine
 
     from couponchain.chain.keys import hash_api_key
 
     old_key = "cc_0123456789abcdef0123456789abcdef_derivedmacderivedmacderivedmac"
-    engine = create_engine(sync_url(database_url))
+    engine = create_engine(sync_url(empty_database_url))
     with engine.begin() as conn:
         conn.execute(text(
             "INSERT INTO participants (id, role, name, address, encrypted_key, api_key_hash, "
             "created_at) VALUES ('0123456789abcdef0123456789abcdef', 1, 'Old shop', "
             "'0x00000000000000000000000000000000000000aa', :k, :h, '2026-01-01 00:00:00')"),
             {"k": b"not-a-real-token", "h": hash_api_key(old_key)})
-    migrate(database_url)
+    migrate(empty_database_url)
     with engine.connect() as conn:
         rows = conn.execute(text("SELECT participant_id, name, kind, secret_hash "
                                  "FROM credentials")).all()
@@ -313,7 +313,7 @@ async def test_the_migration_keeps_derived_keys_working(
     from couponchain.services.credentials import CredentialStore
     from couponchain.store.db import Database
 
-    db = Database(database_url)
+    db = Database(empty_database_url)
     try:
         grant = await CredentialStore(db).check(old_key)
         assert grant.participant_id == "0123456789abcdef0123456789abcdef"

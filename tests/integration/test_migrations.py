@@ -24,17 +24,17 @@ def _differences(url: str) -> list[object]:
         engine.dispose()
 
 
-def test_the_migrated_schema_is_the_models_schema(database_url: str) -> None:
-    migrate(database_url)
-    assert _differences(database_url) == []
+def test_the_migrated_schema_is_the_models_schema(empty_database_url: str) -> None:
+    migrate(empty_database_url)
+    assert _differences(empty_database_url) == []
 
 
-def test_the_migrated_primary_keys_are_the_models(database_url: str) -> None:
+def test_the_migrated_primary_keys_are_the_models(empty_database_url: str) -> None:
     # compare_metadata does not compare primary keys; a read model keyed
     # differently from its model (e.g. marketing anchors, keyed per submitter
     # since 0013) would only show as a duplicate key in the indexer.
-    migrate(database_url)
-    engine = create_engine(sync_url(database_url))
+    migrate(empty_database_url)
+    engine = create_engine(sync_url(empty_database_url))
     try:
         reflected = inspect(engine)
         for table in Base.metadata.sorted_tables:
@@ -44,11 +44,11 @@ def test_the_migrated_primary_keys_are_the_models(database_url: str) -> None:
         engine.dispose()
 
 
-def test_every_migration_goes_down_and_up_again(database_url: str) -> None:
-    migrate(database_url)
-    cfg = alembic_config(database_url)
+def test_every_migration_goes_down_and_up_again(empty_database_url: str) -> None:
+    migrate(empty_database_url)
+    cfg = alembic_config(empty_database_url)
     revisions = [r.revision for r in ScriptDirectory.from_config(cfg).walk_revisions()]
     assert len(revisions) >= 9
     command.downgrade(cfg, "base")
     command.upgrade(cfg, "head")
-    assert _differences(database_url) == []
+    assert _differences(empty_database_url) == []
