@@ -58,7 +58,8 @@ async function search(input, text) {
   list.replaceChildren();
   const number = numberIn(text);
   if (number && found.length === 1) { pick(input, found[0]); return; }
-  note.textContent = found.length ? "" : (number
+  // An address is sent as typed (an outside wallet may buy): no "not found" for it.
+  note.textContent = found.length || /^0x[0-9a-fA-F]{40}$/.test(text) ? "" : (number
     ? t("No customer has this number.")
     : t("None of this shop's customers is called that. A new customer shows the number in their wallet."));
   for (const c of found) {
