@@ -89,7 +89,8 @@ async def test_terminal_tops_up_and_consumer_sees_it(
     # The consumer's wallet shows the customer number the cashier types.
     wallet = buyer
     await wallet.goto(url + "/wallet")
-    await expect(wallet.locator("#topup-number")).to_have_text(consumer["id"])
+    await expect(wallet.locator("#topup-number")).to_have_text(
+        " ".join(consumer["id"][i:i + 4] for i in range(0, 32, 4)))
     await expect(wallet.locator("#wallet-topups-empty")).to_be_visible()
 
     # The platform sets the shop's till limit on its console.

@@ -228,6 +228,16 @@ PUBLIC_WRITES: dict[tuple[str, str], str] = {
     ("POST", "/v1/accounts/recover"): "test_sessions_passkeys",
 }
 
+#: Read routes whose answer is scoped to the caller, tried by every role like the
+#: write routes (a read changes nothing, so every caller shares one object).
+READ_POLICY: dict[tuple[str, str], dict[str, Expect]] = {
+    # customer picker (issue 24): merchant A and its terminals search A's customers (not
+    # the platform: the picker is a counter tool, not a directory); a consumer's own
+    # customer number as a QR code.
+    ("GET", "/v1/merchants/{merchant_id}/customers"): policy(ok=(MERCHANT_A, TERMINAL_A)),
+    ("GET", "/v1/customers/me/qr.png"): policy(ok=CONSUMERS),
+}
+
 
 def write_routes(app: FastAPI) -> set[tuple[str, str]]:
     """Every (method, path) of the app's route table that writes, under /v1."""
@@ -689,6 +699,21 @@ async def _till_credit(w: World, role: str, expect: Expect) -> Req:
     return Req("/v1/till-credits", {"consumer": w.who[CONSUMER_1]["id"], "amount": 1})
 
 
+# -- customer picker (issue 24; read routes) ---------------------------------------------
+
+
+@builds("GET", "/v1/merchants/{merchant_id}/customers")
+async def _customers(w: World, role: str, expect: Expect) -> Req:
+    # Consumer 1 holds A's coupons: one of A's customers, found by name.
+    return Req(f"/v1/merchants/{w.who[MERCHANT_A]['id']}/customers?q="
+               f"{w.who[CONSUMER_1]['name']}")
+
+
+@builds("GET", "/v1/customers/me/qr.png")
+async def _customer_qr(w: World, role: str, expect: Expect) -> Req:
+    return Req("/v1/customers/me/qr.png")
+
+
 # -- prizes -------------------------------------------------------------------------------
 
 
@@ -1040,7 +1065,11 @@ async def test_every_write_route_has_a_policy(api: Api) -> None:
     assert not missing, f"write routes without an authorization policy: {missing}"
     stale = sorted((POLICY.keys() | PUBLIC_WRITES.keys()) - routes)
     assert not stale, f"policy rows for routes that no longer exist: {stale}"
-    assert POLICY.keys() == BUILDERS.keys(), "every policy row needs its request builder"
+    reads = {(m, r.path) for r in iter_route_contexts(api.app.routes) for m in r.methods or ()}
+    stale_reads = sorted(READ_POLICY.keys() - reads)
+    assert not stale_reads, f"read policy rows for routes that no longer exist: {stale_reads}"
+    assert POLICY.keys() | READ_POLICY.keys() == BUILDERS.keys(), (
+        "every policy row needs its request builder")
 
 
 def _acceptable(role: str, expect: Expect, status: int) -> bool:
@@ -1055,14 +1084,14 @@ def _acceptable(role: str, expect: Expect, status: int) -> bool:
     return status == 403
 
 
-@pytest.mark.parametrize("route", sorted(POLICY), ids=lambda r: f"{r[0]} {r[1]}")
+@pytest.mark.parametrize("route", sorted(POLICY | READ_POLICY), ids=lambda r: f"{r[0]} {r[1]}")
 async def test_role_endpoint_matrix(api: Api, world: World, route: tuple[str, str]) -> None:
     method, _template = route
     while world.undo:
         await world.undo.pop()()
     wrong: list[str] = []
     for role in ROLES:
-        expect = POLICY[route][role]
+        expect = (POLICY | READ_POLICY)[route][role]
         request = await BUILDERS[route](world, role, expect)
         # One Idempotency-Key for every caller of the route: a key is the caller's
         # own, so a refused caller never gets the response stored for another.

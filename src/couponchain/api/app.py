@@ -17,6 +17,7 @@ from couponchain.api.limits import Guard
 from couponchain.api.routes import (
     audit,
     credentials,
+    customer_lookup,
     docs,
     editions,
     health,
@@ -120,6 +121,7 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> FastAPI:
     app.include_router(audit.pages)
     app.include_router(session_pages.router)
     app.include_router(topups.router, **api)
+    app.include_router(customer_lookup.router, **api)
     pages.mount_static(app)
     _document_links(app)
     return app

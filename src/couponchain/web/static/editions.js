@@ -175,7 +175,8 @@ function setUpSale() {
   $("sale-form").onsubmit = async (event) => {
     event.preventDefault();
     const box = $("sale-result");
-    const body = { buyer: $("sale-buyer").value.trim(), channel: $("sale-channel").value,
+    const body = { buyer: window.CouponChainPicker.value($("sale-buyer")),
+                   channel: $("sale-channel").value,
                    order_ref: $("sale-order").value.trim() };
     try {
       if ($("sale-price").value.trim()) {

@@ -10,7 +10,34 @@ const { REFRESH_MS, ccc, toUnits, wholeNumber, fieldError, json, problemText, sh
         button, when, newKey, allRounds, signedIn, word } = window.CouponChainPromotions;
 const CHART_MINUTES = 60;
 
-const till = { me: null, merchant: null, windows: new Map(), camera: null, armed: new Set() };
+// scanFor: "topup" while the top-up form's scan button or photo asked for a code.
+const till = { me: null, merchant: null, windows: new Map(), camera: null, armed: new Set(),
+               scanFor: null, cameraHome: null };
+
+function scanStatus() {
+  return $(till.scanFor === "topup" ? "topup-picked" : "scan-status");
+}
+
+// Where a code read by the camera or from a photo goes: a customer number (the
+// wallet's QR code) to the top-up's customer picker, anything else to the
+// write-off's consent code field. True when the code was taken.
+function deliver(code, source) {
+  const picker = window.CouponChainPicker;
+  if (picker && picker.take($("topup-customer"), code)) {
+    $("topup-amount").focus();
+    return true;
+  }
+  if (till.scanFor === "topup") {
+    scanFailed(t("That QR code is not a customer number; the wallet shows it under Top-ups."));
+    return false;
+  }
+  $("wo-code").value = code;
+  $("scan-status").textContent = t("Read a consent code from {source}.", { source });
+  $("scan-status").classList.remove("error");
+  (($("wo-amount").value.trim()) ? $("write-off-form").querySelector("button[type=submit]")
+                                 : $("wo-amount")).focus();
+  return true;
+}
 
 // source: where the code was read, already in the page's language ("the photo").
 async function decodeImage(blob, source) {
@@ -18,17 +45,12 @@ async function decodeImage(blob, source) {
     method: "POST", body: blob,
     headers: { "content-type": blob.type || "application/octet-stream" } });
   if (!found.codes.length) return null;
-  $("wo-code").value = found.codes[0];
-  $("scan-status").textContent = t("Read a consent code from {source}.", { source });
-  $("scan-status").classList.remove("error");
-  (($("wo-amount").value.trim()) ? $("write-off-form").querySelector("button[type=submit]")
-                                 : $("wo-amount")).focus();
-  return found.codes[0];
+  return deliver(found.codes[0], source) ? found.codes[0] : null;
 }
 
 function scanFailed(text) {
-  $("scan-status").textContent = text;
-  $("scan-status").classList.add("error");
+  scanStatus().textContent = text;
+  scanStatus().classList.add("error");
 }
 
 function stopCamera() {
@@ -37,8 +59,14 @@ function stopCamera() {
   $("camera").hidden = true;
 }
 
-// Frames go to BarcodeDetector when the browser has one, else to the server.
-async function startCamera() {
+// Frames go to BarcodeDetector when the browser has one, else to the server. For
+// the top-up ("topup") the camera's view moves beside its customer field.
+async function startCamera(forWhat = null) {
+  stopCamera();
+  till.scanFor = forWhat;
+  scanStatus().classList.remove("error");
+  if (forWhat === "topup") $("topup-camera-slot").append($("camera"));
+  else till.cameraHome.parent.insertBefore($("camera"), till.cameraHome.next);
   if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
     scanFailed(t("This browser gives no camera access here; upload a photo instead."));
     return;
@@ -54,7 +82,7 @@ async function startCamera() {
   video.srcObject = till.camera;
   $("camera").hidden = false;
   await video.play();
-  $("scan-status").textContent = t("Hold the customer's QR code in front of the camera…");
+  scanStatus().textContent = t("Hold the customer's QR code in front of the camera…");
   let detector = null;
   if ("BarcodeDetector" in window) {
     const formats = await window.BarcodeDetector.getSupportedFormats().catch(() => []);
@@ -66,11 +94,8 @@ async function startCamera() {
     try {
       if (detector) {
         const codes = await detector.detect(video);
-        if (codes.length) {
-          $("wo-code").value = codes[0].rawValue;
-          $("scan-status").textContent = t("Read a consent code with the camera.");
+        if (codes.length && deliver(codes[0].rawValue, t("the camera"))) {
           stopCamera();
-          $("wo-amount").focus();
           return;
         }
       } else if (video.videoWidth) {
@@ -88,20 +113,31 @@ async function startCamera() {
   tick();
 }
 
-function setUpScanning() {
-  $("camera-start").onclick = startCamera;
-  $("camera-stop").onclick = stopCamera;
-  $("photo-input").onchange = async () => {
-    const file = $("photo-input").files[0];
-    if (!file) return;
-    $("scan-status").textContent = t("Reading {file}…", { file: file.name });
-    try {
-      if (!await decodeImage(file, t("the photo"))) scanFailed(t("No QR code found in that photo."));
-    } catch (error) {
-      scanFailed(t("Photo not read: {error}", { error: problemText(error) }));
+async function readPhoto(input, forWhat) {
+  const file = input.files[0];
+  if (!file) return;
+  till.scanFor = forWhat;
+  scanStatus().classList.remove("error");
+  scanStatus().textContent = t("Reading {file}…", { file: file.name });
+  try {
+    if (!await decodeImage(file, t("the photo")) && !scanStatus().classList.contains("error")) {
+      scanFailed(t("No QR code found in that photo."));
     }
-    $("photo-input").value = "";
-  };
+  } catch (error) {
+    scanFailed(t("Photo not read: {error}", { error: problemText(error) }));
+  }
+  input.value = "";
+}
+
+// One scanner for both forms: the write-off's consent codes and the top-up's
+// customer numbers.
+function setUpScanning() {
+  till.cameraHome = { parent: $("camera").parentNode, next: $("camera").nextSibling };
+  $("camera-start").onclick = () => startCamera();
+  $("camera-stop").onclick = stopCamera;
+  $("photo-input").onchange = () => readPhoto($("photo-input"), null);
+  $("topup-scan").onclick = () => startCamera("topup");
+  $("topup-photo").onchange = () => readPhoto($("topup-photo"), "topup");
   // A hardware scanner types the code and presses Enter.
   $("wo-code").addEventListener("keydown", (event) => {
     if (event.key !== "Enter") return;
@@ -265,13 +301,13 @@ function setUpGrant() {
     show(box, t("Granting on chain…"));
     try {
       const body = { round_id: Number($("grant-round").value), grants: [{
-        consumer: $("grant-consumer").value.trim(),
+        consumer: window.CouponChainPicker.value($("grant-consumer")),
         count: Number(wholeNumber($("grant-count").value, "count")) }] };
       if (!body.round_id) throw fieldError("round_id", t("this merchant has no allocation left"));
       const g = await api("/v1/promotion-grants", {
         method: "POST", headers: { "Idempotency-Key": newKey() }, body: json(body) });
       const ids = g.coupon_ids;
-      const params = { count: g.granted, consumer: body.grants[0].consumer,
+      const params = { count: g.granted, consumer: $("grant-consumer").value.trim(),
                        ids: "#" + ids[0] + (ids.length > 1 ? ` … #${ids[ids.length - 1]}` : ""),
                        block: g.block_number };
       show(box, g.granted === 1

@@ -40,7 +40,7 @@ function setUpForm() {
     event.preventDefault();
     const box = $("topup-result");
     try {
-      const body = { consumer: $("topup-customer").value.trim(),
+      const body = { consumer: window.CouponChainPicker.value($("topup-customer")),
                      amount: toUnits($("topup-amount").value, "amount", t("Amount paid")) };
       const reference = $("topup-reference").value.trim();
       if (reference) body.reference = reference;
@@ -54,7 +54,7 @@ function setUpForm() {
       show(box, t("Topped up {amount} for {customer}. Left of the till limit: {left}.",
                   { amount: ccc(r.amount), customer: r.consumer_name || body.consumer,
                     left: ccc(r.remaining) }));
-      $("topup-customer").value = "";
+      window.CouponChainPicker.clear($("topup-customer"));
       $("topup-amount").value = "";
       $("topup-reference").value = "";
       await refreshTopUps();

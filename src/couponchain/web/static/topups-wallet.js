@@ -1,5 +1,5 @@
 // The consumer's top-ups in the wallet (/wallet, issue 24): the customer number a
-// cashier types at the till, and every credit a shop's till made, newest first,
+// cashier scans (as a QR code) or types at the till, and every credit a shop's till made, newest first,
 // with the shop's name. Helpers come from promotions.js and money.js.
 "use strict";
 
@@ -25,7 +25,9 @@ function render(rows) {
 async function startTopUps() {
   const me = await whoAmI();
   if (!me || me.role !== "consumer") { $("topups-section").hidden = true; return; }
-  $("topup-number").textContent = me.id;
+  // In groups of four, easier to read out at a counter; the till accepts it so.
+  $("topup-number").textContent = me.id.replace(/(.{4})(?=.)/g, "$1 ");
+  $("customer-qr").src = "/v1/customers/me/qr.png";
   const loop = async () => {
     try {
       render((await api("/v1/till-credits/me?limit=50")).top_ups);
