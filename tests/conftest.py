@@ -27,12 +27,14 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 
 #: Files that run for minutes each under `ci` (the contract state machines, among
-#: them the one in test_token.py, and the schemathesis runs). They are collected
-#: first, so that with several workers (`scripts/test` runs one per core, a file to
-#: a worker) the long files start at once and the many short ones fill in around
-#: them, instead of one worker still running a state machine long after the other
-#: ran out of work.
-LONG_FILES = ("_stateful.py", "test_token.py", "test_openapi.py")
+#: them the one in test_token.py, the schemathesis runs, the README's quickstart in a
+#: clean copy, the node kinds' conformance and the walk through every page). They are
+#: collected first, so that with several workers (`scripts/test` runs one per core, a
+#: file to a worker) the long files start at once and the many short ones fill in
+#: around them, instead of one worker still running a long file after the other ran
+#: out of work (the quickstart alone took 231 s of CI's last run).
+LONG_FILES = ("_stateful.py", "test_token.py", "test_openapi.py", "test_quickstart.py",
+              "test_conformance.py", "test_walk.py")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
