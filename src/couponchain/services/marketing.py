@@ -51,7 +51,6 @@ class MarketingInfoRequest:
     valid_until: datetime
 
 
-
 class MarketingService:
     """Writes go through the gateway; the report scheduler runs in the background."""
 

@@ -53,7 +53,6 @@ def log_key(master_secret: str) -> bytes:
                 info=b"access-log-visitors").derive(master_secret.encode())
 
 
-
 class AccessLogIngest:
     """Stores and anchors access-log batches; owns the parsing worker processes."""
 
