@@ -62,7 +62,7 @@ async def _ingest_all(runtime: Runtime, till: Any, batches: list[list[dict[str, 
 def _cpu_seconds(runtime: Runtime) -> float:
     """CPU time used so far by this process, the ingest worker processes and the
     embedded node: what an ingest costs whatever else shares the machine."""
-    pids = list(getattr(runtime.marketing._workers, "_processes", None) or {})
+    pids = list(getattr(runtime.marketing.access_logs._workers, "_processes", None) or {})
     supervisor = getattr(runtime, "supervisor", None)
     if supervisor is not None and supervisor.pid is not None:
         pids.append(supervisor.pid)

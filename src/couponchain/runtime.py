@@ -27,7 +27,8 @@ from couponchain.indexer.indexer import Indexer
 from couponchain.services.accounts import AccountService
 from couponchain.services.credentials import CredentialStore
 from couponchain.services.editions import EditionService
-from couponchain.services.marketing import MarketingService, log_key
+from couponchain.services.marketing import MarketingService
+from couponchain.services.marketing_access_logs import log_key
 from couponchain.services.participant_standing import StandingService
 from couponchain.services.participants import Caller, ParticipantService
 from couponchain.services.payouts import PayoutService

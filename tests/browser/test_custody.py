@@ -14,20 +14,10 @@ import httpx
 from playwright.async_api import Browser, Page, Request, expect
 
 from couponchain.runtime import Runtime
-from tests.browser.signin import sign_in
+from tests.browser.signin import ADMIN, ok, sign_in
 from tests.integration.test_promotions import _grant, _open, _world
 
-ADMIN = {"authorization": "Bearer test-admin-key"}
 PASSPHRASE = "correct horse battery"
-
-
-def _auth(participant: dict[str, Any]) -> dict[str, str]:
-    return {"authorization": f"Bearer {participant['api_key']}"}
-
-
-def _ok(response: httpx.Response) -> Any:
-    assert response.status_code in (200, 201), response.text
-    return response.json()
 
 
 class Sent:
@@ -95,7 +85,7 @@ async def test_a_device_key_registers_without_leaving_the_browser(
         site: tuple[str, Runtime], browser: Browser) -> None:
     url, runtime = site
     async with httpx.AsyncClient(base_url=url, timeout=60, headers=ADMIN) as client:
-        ann = _ok(await client.post("/v1/consumers", json={"name": "Ann"}))
+        ann = ok(await client.post("/v1/consumers", json={"name": "Ann"}))
     sent = Sent()
     page = await _signed_in(browser, url, ann["api_key"], sent)
     address = await _make_and_register_key(page, url)
@@ -155,14 +145,14 @@ async def test_a_device_key_signs_a_consent_written_off_and_a_purchase_through_a
 
         # She buys through Bob's promotion link: the purchase is signed here too.
         link = await _product_with_a_link(client, w)
-        _ok(await client.post("/v1/credits", json={"to": w.ann["id"], "amount": 10_000_000}))
+        ok(await client.post("/v1/credits", json={"to": w.ann["id"], "amount": 10_000_000}))
         await page.goto(url + link["path"])
         await expect(page.locator("#buy-verified")).to_be_visible()
         await page.fill("#buy-quantity", "2")
         await page.click("#buy-button")
         await _unlock(page)
         await expect(page.locator("#buy-result")).to_contain_text("Bought 2 units of batch 2")
-        bought = _ok(await client.get(f"/v1/products/{link['product']}"))
+        bought = ok(await client.get(f"/v1/products/{link['product']}"))
         assert bought["batches"][-1]["sold"] == 2
         referrals = runtime.gateway.contracts["referrals"][0]
         assert await runtime.view("token", "allowance", address, referrals) == 0
@@ -175,7 +165,7 @@ async def test_a_device_key_signs_a_consent_written_off_and_a_purchase_through_a
         await item.locator("form button[type=submit]").click()
         await _unlock(page)
         await expect(page.locator("#wallet-result")).to_contain_text(f"Coupon #{second} now")
-        moved = _ok(await client.get(f"/v1/promotion-coupons/{second}"))
+        moved = ok(await client.get(f"/v1/promotion-coupons/{second}"))
         assert moved["holder"] == w.cy["address"]
 
         # And sends 1.5 CCC of her credit to Cy from the device key page.
@@ -199,17 +189,17 @@ async def test_a_device_key_signs_a_consent_written_off_and_a_purchase_through_a
 async def _product_with_a_link(client: httpx.AsyncClient, w: Any) -> dict[str, Any]:
     """A product in batch 2 and a promotion link of Bob (custodial), who bought batch 1."""
     studio = w.issuer
-    product = _ok(await client.post("/v1/products", headers={
+    product = ok(await client.post("/v1/products", headers={
         "authorization": f"Bearer {studio['api_key']}"}, json={
         "name": "Night Song", "description": "a song", "price": 1_000_000,
         "circulation": 1}))["id"]
-    _ok(await client.post("/v1/credits", json={"to": w.bob["id"], "amount": 1_000_000}))
-    _ok(await client.post(f"/v1/products/{product}/purchases", headers={
+    ok(await client.post("/v1/credits", json={"to": w.bob["id"], "amount": 1_000_000}))
+    ok(await client.post(f"/v1/products/{product}/purchases", headers={
         "authorization": f"Bearer {w.bob['api_key']}"},
         json={"quantity": 1, "batch": 1, "max_price": 1_000_000}))
-    _ok(await client.post(f"/v1/products/{product}/batches", headers={
+    ok(await client.post(f"/v1/products/{product}/batches", headers={
         "authorization": f"Bearer {studio['api_key']}"},
         json={"price": 2_000_000, "circulation": 5, "rebate_bps": 1_000}))
-    made = _ok(await client.post(f"/v1/products/{product}/links", json={}, headers={
+    made = ok(await client.post(f"/v1/products/{product}/links", json={}, headers={
         "authorization": f"Bearer {w.bob['api_key']}"}))
     return {**made, "product": product}

@@ -8,38 +8,32 @@ import httpx
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from couponchain.runtime import Runtime
-from tests.browser.signin import sign_in
+from tests.browser.signin import ADMIN, auth, ok, sign_in
 
-ADMIN = {"authorization": "Bearer test-admin-key"}
 PHONE = {"width": 390, "height": 844}
 SHARES = {"platform": 1_000, "issuer": 2_000, "redeemer": 2_000, "holder": 3_000,
           "earlier": 2_000}
 
 
-def _created(response: httpx.Response) -> dict[str, Any]:
-    assert response.status_code in (200, 201), response.text
-    return response.json()  # type: ignore[no-any-return]
-
-
 async def _consumer_with_a_coupon(url: str) -> dict[str, Any]:
     """A consumer holding one promotion coupon granted by a merchant."""
     async with httpx.AsyncClient(base_url=url, timeout=60, headers=ADMIN) as client:
-        merchant = _created(await client.post("/v1/merchants", json={"name": "Lotus Tea"}))
-        ann = _created(await client.post("/v1/consumers", json={"name": "Ann"}))
-        opened = _created(await client.post("/v1/promotion-rounds", json={
+        merchant = ok(await client.post("/v1/merchants", json={"name": "Lotus Tea"}))
+        ann = ok(await client.post("/v1/consumers", json={"name": "Ann"}))
+        opened = ok(await client.post("/v1/promotion-rounds", json={
             "evaluation": {"turnover": [{"merchant": merchant["id"], "amount": 1_000_000}],
                            "consumers": 1},
             "formula": {"base_per_merchant": 10, "turnover_per_coupon": 100_000,
                         "per_consumer": 2, "max_total": 1_000},
             "incentive_bps": 1_000, "shares": SHARES, "rollback_window_seconds": 0,
             "consent_lifetime_seconds": 120}))
-        _created(await client.post(
+        ok(await client.post(
             f"/v1/promotion-rounds/{opened['id']}/allocations",
             json={"allocations": [{"merchant": merchant["id"], "count": 3}]}))
-        _created(await client.post(
+        ok(await client.post(
             "/v1/promotion-grants", json={"round_id": opened["id"],
                                           "grants": [{"consumer": ann["id"]}]},
-            headers={"authorization": f"Bearer {merchant['api_key']}"}))
+            headers=auth(merchant)))
     return ann
 
 
@@ -125,10 +119,10 @@ async def test_the_prize_terminal_speaks_chinese_online_and_offline(
 ) -> None:
     url, _ = site
     async with httpx.AsyncClient(base_url=url, timeout=60, headers=ADMIN) as client:
-        shop = _created(await client.post("/v1/merchants", json={"name": "Lotus Tea"}))
-        till = _created(await client.post(
+        shop = ok(await client.post("/v1/merchants", json={"name": "Lotus Tea"}))
+        till = ok(await client.post(
             "/v1/terminals", json={"name": "Till 1"},
-            headers={"authorization": f"Bearer {shop['api_key']}"}))
+            headers=auth(shop)))
     context = await browser.new_context(locale="zh-CN", viewport=PHONE)
     terminal = await _signed_in(context, url, till["api_key"], "/terminal")
     await expect(terminal.get_by_role("heading", level=1)).to_have_text("兑奖终端")

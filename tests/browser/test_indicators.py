@@ -7,7 +7,8 @@ import httpx
 from playwright.async_api import Browser, expect
 
 from couponchain.runtime import Runtime
-from tests.browser.test_marketing import ADMIN, _ok, _signed_in
+from tests.browser.signin import ADMIN, ok
+from tests.browser.test_marketing import _signed_in
 
 
 async def test_the_editor_shows_errors_beside_their_field_and_saves_an_indicator(
@@ -15,7 +16,7 @@ async def test_the_editor_shows_errors_beside_their_field_and_saves_an_indicator
 ) -> None:
     url, _ = site
     async with httpx.AsyncClient(base_url=url, timeout=60, headers=ADMIN) as client:
-        shop = _ok(await client.post("/v1/merchants", json={"name": "Tea House"}))
+        shop = ok(await client.post("/v1/merchants", json={"name": "Tea House"}))
     page = await _signed_in(browser, url, shop["api_key"], "/inbox")
     await expect(page.locator("#indicators-section")).to_be_visible()
     # The script sets the handlers after asking who is signed in.
@@ -56,7 +57,7 @@ async def test_the_editor_shows_errors_beside_their_field_and_saves_an_indicator
     await page.click("#rules-form button[type=submit]")
     await expect(page.locator("#rules-result")).to_contain_text("Saved version 1")
     async with httpx.AsyncClient(base_url=url, timeout=60) as client:
-        saved = _ok(await client.get(f"/v1/merchants/{shop['id']}/reporting-rules"))["rules"]
+        saved = ok(await client.get(f"/v1/merchants/{shop['id']}/reporting-rules"))["rules"]
     assert saved["rules"][0]["custom"] == ["claim_rate"]
     assert saved["rules"][0]["condition"]["custom"] == "claim_rate"
     await expect(page.locator("#rules-history")).to_contain_text("claim_rate >= 1/2")

@@ -16,10 +16,9 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from couponchain.runtime import Runtime
-from tests.browser.signin import sign_in
+from tests.browser.signin import ADMIN, auth, sign_in
 
 SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-ADMIN = {"authorization": "Bearer test-admin-key"}
 
 
 def _day(offset: int) -> str:
@@ -32,11 +31,11 @@ async def _shop(url: str) -> dict[str, Any]:
     async with httpx.AsyncClient(base_url=url, timeout=60) as client:
         merchant = (await client.post("/v1/merchants", json={"name": "Lotus Tea House"},
                                       headers=ADMIN)).json()
-        auth = {"authorization": f"Bearer {merchant['api_key']}"}
-        ann, bob = [(await client.post("/v1/consumers", json={"name": n}, headers=auth)).json()
+        shop = auth(merchant)
+        ann, bob = [(await client.post("/v1/consumers", json={"name": n}, headers=shop)).json()
                     for n in ("Ann Lee", "Bob Chan")]
         now = int(time.time())
-        edition = await client.post("/v1/editions", headers=auth, json={
+        edition = await client.post("/v1/editions", headers=shop, json={
             "brand": "Lotus", "title": "Oolong tasting", "terms": "One tasting per coupon.",
             "prefix": "OOL", "total_pieces": 50, "price": 2_000_000,
             "valid_from": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now - 3600)),
@@ -45,7 +44,7 @@ async def _shop(url: str) -> dict[str, Any]:
         sales = ([{"buyer": ann["id"], "order_ref": f"WEB-{i}"} for i in range(3)]
                  + [{"buyer": bob["id"], "order_ref": f"POS-{i}"} for i in range(2)])
         sold = await client.post(f"/v1/editions/{edition.json()['id']}/sales:bulk",
-                                 headers=auth, json={"sales": sales})
+                                 headers=shop, json={"sales": sales})
         assert sold.status_code == 201, sold.text
     return {"merchant": merchant, "ann": ann, "bob": bob}
 

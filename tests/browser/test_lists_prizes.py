@@ -14,12 +14,8 @@ import pytest
 from playwright.async_api import Browser, expect
 
 from couponchain.runtime import Runtime
-from tests.browser.signin import sign_in
-from tests.browser.test_lists import ADMIN, SHOTS, _day, _download_csv
-
-
-def _auth(participant: dict[str, Any]) -> dict[str, str]:
-    return {"authorization": f"Bearer {participant['api_key']}"}
+from tests.browser.signin import ADMIN, auth, sign_in
+from tests.browser.test_lists import SHOTS, _day, _download_csv
 
 
 def _iso(epoch: float) -> str:
@@ -32,7 +28,7 @@ async def _prizes(url: str) -> dict[str, Any]:
     async with httpx.AsyncClient(base_url=url, timeout=60, headers=ADMIN) as client:
         async def made(path: str, body: dict[str, Any],
                        who: dict[str, Any] | None = None) -> dict[str, Any]:
-            got = await client.post(path, json=body, headers=_auth(who) if who else None)
+            got = await client.post(path, json=body, headers=auth(who) if who else None)
             assert got.status_code in (200, 201), got.text
             return got.json()  # type: ignore[no-any-return]
 
@@ -53,11 +49,11 @@ async def _prizes(url: str) -> dict[str, Any]:
             {"consumer": c["id"]} for c in (ann, bob, ann)]}, shop)
         bob_award = awarded["awards"][1]["id"]
         code = (await client.get(f"/v1/prize-awards/{bob_award}/code",
-                                 headers=_auth(bob))).json()["code"]
+                                 headers=auth(bob))).json()["code"]
         scan = await made("/v1/prize-scans", {"code": code}, till)
         claim = await made("/v1/prize-claims", {"scan_id": scan["scan_id"]}, till)
         for _ in range(400):  # the claim reaches the chain
-            if (await client.get(f"/v1/prize-claims/{claim['id']}", headers=_auth(till))
+            if (await client.get(f"/v1/prize-claims/{claim['id']}", headers=auth(till))
                     ).json()["status"] == "recorded":
                 break
             await asyncio.sleep(0.05)

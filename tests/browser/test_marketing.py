@@ -19,11 +19,10 @@ from playwright.async_api import Browser, Page, expect
 from couponchain.api.app import create_app
 from couponchain.runtime import Runtime
 from tests.browser.conftest import _free_port
-from tests.browser.signin import sign_in
+from tests.browser.signin import ADMIN, auth, ok, sign_in
 from tests.integration.conftest import make_settings, sqlite_url
 
 SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-ADMIN = {"authorization": "Bearer test-admin-key"}
 PHONE = {"width": 390, "height": 844}
 MINUTE = 60
 #: A whole hour well in the past: the test chooses the scheduler's clock.
@@ -52,15 +51,6 @@ async def quiet_site(tmp_path: Path, node_url: str,
     await runtime.stop()
 
 
-def _auth(participant: dict[str, Any]) -> dict[str, str]:
-    return {"authorization": f"Bearer {participant['api_key']}"}
-
-
-def _ok(response: httpx.Response) -> dict[str, Any]:
-    assert response.status_code in (200, 201), response.text
-    return response.json()  # type: ignore[no-any-return]
-
-
 async def _signed_in(browser: Browser, url: str, key: str, path: str) -> Page:
     page = await browser.new_page(viewport=PHONE)
     await sign_in(page, url, key)
@@ -87,16 +77,16 @@ async def test_a_rule_set_in_the_editor_reports_to_the_inbox_and_info_reaches_th
     url, runtime = quiet_site
     SHOTS.mkdir(parents=True, exist_ok=True)
     async with httpx.AsyncClient(base_url=url, timeout=60, headers=ADMIN) as client:
-        shop = _ok(await client.post("/v1/merchants", json={"name": "Tea House"}))
-        till = _ok(await client.post("/v1/terminals", json={"name": "Till 1"},
-                                     headers=_auth(shop)))
-        number = _ok(await client.get(f"/v1/merchants/{shop['id']}/reporting-rules"))[
+        shop = ok(await client.post("/v1/merchants", json={"name": "Tea House"}))
+        till = ok(await client.post("/v1/terminals", json={"name": "Till 1"},
+                                    headers=auth(shop)))
+        number = ok(await client.get(f"/v1/merchants/{shop['id']}/reporting-rules"))[
             "merchant_number"]
-        _ok(await client.put(f"/v1/merchants/{shop['id']}/marketing-info", headers=_auth(shop),
-                             json={"headline": "Spring tea week", "description": "Two for one",
-                                   "discount": {"type": "percent", "value": 20},
-                                   "valid_from": "2026-01-01T00:00:00Z",
-                                   "valid_until": "2099-01-01T00:00:00Z"}))
+        ok(await client.put(f"/v1/merchants/{shop['id']}/marketing-info", headers=auth(shop),
+                            json={"headline": "Spring tea week", "description": "Two for one",
+                                  "discount": {"type": "percent", "value": 20},
+                                  "valid_from": "2026-01-01T00:00:00Z",
+                                  "valid_until": "2099-01-01T00:00:00Z"}))
 
     inbox = await _signed_in(browser, url, shop["api_key"], "/inbox")
     await expect(inbox.locator("#rules-version")).to_contain_text("Version 0", timeout=10_000)
@@ -130,11 +120,11 @@ async def test_a_rule_set_in_the_editor_reports_to_the_inbox_and_info_reaches_th
         re.compile(r"^\S{32,}$"), timeout=10_000)
 
     # The terminal ingests two minutes of visits; the scheduler runs after each minute.
-    async with httpx.AsyncClient(base_url=url, timeout=60, headers=_auth(till)) as client:
-        _ok(await client.post("/v1/access-logs", json={"records": _visits(number, T, 3)}))
+    async with httpx.AsyncClient(base_url=url, timeout=60, headers=auth(till)) as client:
+        ok(await client.post("/v1/access-logs", json={"records": _visits(number, T, 3)}))
         assert len(await runtime.marketing.tick(T + MINUTE + 5)) == 1
-        _ok(await client.post("/v1/access-logs",
-                              json={"records": _visits(number, T + MINUTE, 5)}))
+        ok(await client.post("/v1/access-logs",
+                             json={"records": _visits(number, T + MINUTE, 5)}))
         assert len(await runtime.marketing.tick(T + 2 * MINUTE + 5)) == 1
     assert await runtime.marketing.webhooks.deliver_due() == 0
 

@@ -11,43 +11,37 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 from playwright.async_api import Browser, Page, expect
 
 from couponchain.runtime import Runtime
+from tests.browser.signin import ADMIN, auth, ok
 
 SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-ADMIN = {"authorization": "Bearer test-admin-key"}
 AUTHENTICATOR = {"protocol": "ctap2", "transport": "internal", "hasResidentKey": True,
                  "hasUserVerification": True, "isUserVerified": True,
                  "automaticPresenceSimulation": True}
 
 
-def _ok(response: httpx.Response) -> Any:
-    assert response.status_code in (200, 201), response.text
-    return response.json()
-
-
 async def _promotion_link(url: str) -> str:
     """A product in its second batch and Ann's promotion link for it (a path)."""
     async with httpx.AsyncClient(base_url=url, timeout=60, headers=ADMIN) as client:
-        studio = _ok(await client.post("/v1/merchants", json={"name": "Song Studio"}))
-        ann = _ok(await client.post("/v1/consumers", json={"name": "Ann"}))
-        _ok(await client.post("/v1/credits", json={"to": ann["id"], "amount": 5_000_000}))
-        as_studio = {"authorization": f"Bearer {studio['api_key']}"}
-        as_ann = {"authorization": f"Bearer {ann['api_key']}"}
-        product = _ok(await client.post("/v1/products", headers=as_studio, json={
+        studio = ok(await client.post("/v1/merchants", json={"name": "Song Studio"}))
+        ann = ok(await client.post("/v1/consumers", json={"name": "Ann"}))
+        ok(await client.post("/v1/credits", json={"to": ann["id"], "amount": 5_000_000}))
+        as_studio = auth(studio)
+        as_ann = auth(ann)
+        product = ok(await client.post("/v1/products", headers=as_studio, json={
             "name": "Night Song", "description": "A recording, licensed per unit",
             "price": 1_000_000, "circulation": 2}))["id"]
-        _ok(await client.post(f"/v1/products/{product}/purchases", headers=as_ann,
-                              json={"quantity": 2, "batch": 1, "max_price": 1_000_000}))
-        _ok(await client.post(f"/v1/products/{product}/batches", headers=as_studio, json={
+        ok(await client.post(f"/v1/products/{product}/purchases", headers=as_ann,
+                             json={"quantity": 2, "batch": 1, "max_price": 1_000_000}))
+        ok(await client.post(f"/v1/products/{product}/batches", headers=as_studio, json={
             "price": 1_000_000, "circulation": 5, "rebate_bps": 1_000}))
-        link = _ok(await client.post(f"/v1/products/{product}/links", json={},
-                                     headers=as_ann))
+        link = ok(await client.post(f"/v1/products/{product}/links", json={},
+                                    headers=as_ann))
     return str(link["path"])
 
 

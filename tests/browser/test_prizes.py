@@ -17,20 +17,10 @@ from PIL import Image
 from playwright.async_api import Browser, Page, expect
 
 from couponchain.runtime import Runtime
-from tests.browser.signin import sign_in
+from tests.browser.signin import ADMIN, auth, ok, sign_in
 
 SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-ADMIN = {"authorization": "Bearer test-admin-key"}
 PHONE = {"width": 390, "height": 844}
-
-
-def _auth(participant: dict[str, Any]) -> dict[str, str]:
-    return {"authorization": f"Bearer {participant['api_key']}"}
-
-
-def _created(response: httpx.Response) -> dict[str, Any]:
-    assert response.status_code in (200, 201), response.text
-    return response.json()  # type: ignore[no-any-return]
 
 
 def _iso(epoch: float) -> str:
@@ -40,17 +30,17 @@ def _iso(epoch: float) -> str:
 async def _world(url: str) -> dict[str, Any]:
     """A merchant with a terminal, a consumer, a campaign and two awards to her."""
     async with httpx.AsyncClient(base_url=url, timeout=60, headers=ADMIN) as client:
-        shop = _created(await client.post("/v1/merchants", json={"name": "Tea House"}))
-        till = _created(await client.post("/v1/terminals", json={"name": "Till 1"},
-                                          headers=_auth(shop)))
-        ann = _created(await client.post("/v1/consumers", json={"name": "Ann"}))
-        campaign = _created(await client.post("/v1/prize-campaigns", headers=_auth(shop), json={
+        shop = ok(await client.post("/v1/merchants", json={"name": "Tea House"}))
+        till = ok(await client.post("/v1/terminals", json={"name": "Till 1"},
+                                    headers=auth(shop)))
+        ann = ok(await client.post("/v1/consumers", json={"name": "Ann"}))
+        campaign = ok(await client.post("/v1/prize-campaigns", headers=auth(shop), json={
             "title": "Summer draw", "prizes": [{"name": "Mug", "quantity": 5},
                                                {"name": "Tote", "quantity": 1}],
             "terminals": [till["id"]], "ends_at": _iso(time.time() + 3_600),
             "per_consumer_limit": 2}))
-        awarded = _created(await client.post(
-            f"/v1/prize-campaigns/{campaign['id']}/awards", headers=_auth(shop),
+        awarded = ok(await client.post(
+            f"/v1/prize-campaigns/{campaign['id']}/awards", headers=auth(shop),
             json={"awards": [{"consumer": ann["id"], "prize_index": 0},
                              {"consumer": ann["id"], "prize_index": 1}]}))
     return {"shop": shop, "till": till, "ann": ann, "campaign": campaign,
@@ -164,8 +154,8 @@ async def test_offline_terminal_queues_and_syncs(site: tuple[str, Runtime],
     url, _ = site
     w = await _world(url)
     async with httpx.AsyncClient(base_url=url, timeout=60) as client:
-        code = _created(await client.get(f"/v1/prize-awards/{w['awards'][0]}/code",
-                                         headers=_auth(w["ann"])))["code"]
+        code = ok(await client.get(f"/v1/prize-awards/{w['awards'][0]}/code",
+                                   headers=auth(w["ann"])))["code"]
     terminal = await _signed_in(browser, url, w["till"]["api_key"], "/terminal", PHONE)
     await expect(terminal.locator("#queue-count")).to_have_text("0", timeout=10_000)
     # The page checks signatures offline once it holds the published key and the
@@ -205,7 +195,7 @@ async def test_offline_terminal_queues_and_syncs(site: tuple[str, Runtime],
     await expect(terminal.locator("#sync-result")).to_contain_text("1 claimed")
     async with httpx.AsyncClient(base_url=url, timeout=60) as client:
         for _ in range(200):  # the claim is stored at once, on chain a moment later
-            award = _created(await client.get(f"/v1/prize-awards/{w['awards'][0]}"))
+            award = ok(await client.get(f"/v1/prize-awards/{w['awards'][0]}"))
             if award["status"] == "claimed":
                 break
             await asyncio.sleep(0.1)
@@ -227,10 +217,10 @@ async def test_merchant_creates_a_campaign_and_awards_in_bulk(
 ) -> None:
     url, _ = site
     async with httpx.AsyncClient(base_url=url, timeout=60, headers=ADMIN) as client:
-        shop = _created(await client.post("/v1/merchants", json={"name": "Tea House"}))
-        till = _created(await client.post("/v1/terminals", json={"name": "Till 1"},
-                                          headers=_auth(shop)))
-        fans = [_created(await client.post("/v1/consumers", json={"name": n}))
+        shop = ok(await client.post("/v1/merchants", json={"name": "Tea House"}))
+        till = ok(await client.post("/v1/terminals", json={"name": "Till 1"},
+                                    headers=auth(shop)))
+        fans = [ok(await client.post("/v1/consumers", json={"name": n}))
                 for n in ("Ann", "Bob")]
     page = await _signed_in(browser, url, shop["api_key"], "/prizes")
     await expect(page.locator("#campaigns-empty")).to_be_visible(timeout=10_000)
@@ -251,7 +241,7 @@ async def test_merchant_creates_a_campaign_and_awards_in_bulk(
     await expect(page.locator("#campaigns-rows")).to_contain_text("0 / 2", timeout=10_000)
     await page.screenshot(path=str(SHOTS / "prize-campaigns.png"), full_page=True)
     async with httpx.AsyncClient(base_url=url, timeout=60) as client:
-        detail = _created(await client.get("/v1/prize-campaigns/1"))
+        detail = ok(await client.get("/v1/prize-campaigns/1"))
     assert [t["id"] for t in detail["terminals"]] == [till["id"]]
     assert detail["per_consumer_limit"] == 1 and detail["prizes"][0]["awarded"] == 2
 

@@ -10,40 +10,30 @@ import httpx
 from playwright.async_api import Browser, Page, expect
 
 from couponchain.runtime import Runtime
-from tests.browser.signin import sign_in
+from tests.browser.signin import ADMIN, auth, ok, sign_in
 
 SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-ADMIN = {"authorization": "Bearer test-admin-key"}
 SHARES = {"platform": 1_000, "issuer": 2_000, "redeemer": 2_000, "holder": 3_000,
           "earlier": 2_000}
 PHONE = {"width": 390, "height": 844}
 
 
-def _auth(participant: dict[str, Any]) -> dict[str, str]:
-    return {"authorization": f"Bearer {participant['api_key']}"}
-
-
-def _created(response: httpx.Response) -> dict[str, Any]:
-    assert response.status_code in (200, 201), response.text
-    return response.json()  # type: ignore[no-any-return]
-
-
 async def _world(url: str) -> dict[str, dict[str, Any]]:
     """Two merchants (the second with a terminal and credits), two consumers, a round."""
     async with httpx.AsyncClient(base_url=url, timeout=60, headers=ADMIN) as client:
-        issuer = _created(await client.post("/v1/merchants", json={"name": "Tea House"}))
-        redeemer = _created(await client.post("/v1/merchants",
+        issuer = ok(await client.post("/v1/merchants", json={"name": "Tea House"}))
+        redeemer = ok(await client.post("/v1/merchants",
                                                     json={"name": "Noodle Bar"}))
-        terminal = _created(await client.post(
-            "/v1/terminals", json={"name": "Till 1"}, headers=_auth(redeemer)))
-        ann = _created(await client.post("/v1/consumers", json={"name": "Ann"}))
-        bob = _created(await client.post("/v1/consumers", json={"name": "Bob"}))
-        _created(await client.post("/v1/credits", json={"to": redeemer["id"],
+        terminal = ok(await client.post(
+            "/v1/terminals", json={"name": "Till 1"}, headers=auth(redeemer)))
+        ann = ok(await client.post("/v1/consumers", json={"name": "Ann"}))
+        bob = ok(await client.post("/v1/consumers", json={"name": "Bob"}))
+        ok(await client.post("/v1/credits", json={"to": redeemer["id"],
                                                                "amount": 10_000_000}))
         capped = await client.put(f"/v1/merchants/{redeemer['id']}/incentive-cap",
-                                  json={"cap": 10_000_000}, headers=_auth(redeemer))
+                                  json={"cap": 10_000_000}, headers=auth(redeemer))
         assert capped.status_code == 200, capped.text
-        opened = _created(await client.post("/v1/promotion-rounds", json={
+        opened = ok(await client.post("/v1/promotion-rounds", json={
             "evaluation": {"turnover": [{"merchant": issuer["id"], "amount": 1_000_000},
                                         {"merchant": redeemer["id"], "amount": 3_000_000}],
                            "consumers": 2},
@@ -51,7 +41,7 @@ async def _world(url: str) -> dict[str, dict[str, Any]]:
                         "per_consumer": 2, "max_total": 1_000_000},
             "incentive_bps": 1_000, "shares": SHARES, "rollback_window_seconds": 0,
             "consent_lifetime_seconds": 120}))
-        _created(await client.post(
+        ok(await client.post(
             f"/v1/promotion-rounds/{opened['id']}/allocations",
             json={"allocations": [{"merchant": issuer["id"], "count": 5}]}))
     return {"issuer": issuer, "redeemer": redeemer, "terminal": terminal, "ann": ann,
@@ -209,19 +199,19 @@ async def test_a_hardware_scanner_writes_off_and_the_merchant_reverses(
     url, _ = site
     w = await _world(url)
     async with httpx.AsyncClient(base_url=url, timeout=60, headers=ADMIN) as client:
-        opened = _created(await client.post("/v1/promotion-rounds", json={
+        opened = ok(await client.post("/v1/promotion-rounds", json={
             "evaluation": {"turnover": [], "consumers": 2},
             "formula": {"turnover_per_coupon": 1, "per_consumer": 5, "max_total": 100},
             "incentive_bps": 1_000, "shares": SHARES, "rollback_window_seconds": 3_600}))
-        _created(await client.post(f"/v1/promotion-rounds/{opened['id']}/allocations",
-                                   json={"allocations": [{"merchant": w["issuer"]["id"],
-                                                          "count": 3}]}))
-        granted = _created(await client.post("/v1/promotion-grants", headers=_auth(w["issuer"]),
-                                             json={"round_id": opened["id"],
-                                                   "grants": [{"consumer": w["bob"]["id"]}]}))
+        ok(await client.post(f"/v1/promotion-rounds/{opened['id']}/allocations",
+                             json={"allocations": [{"merchant": w["issuer"]["id"],
+                                                    "count": 3}]}))
+        granted = ok(await client.post("/v1/promotion-grants", headers=auth(w["issuer"]),
+                                       json={"round_id": opened["id"],
+                                             "grants": [{"consumer": w["bob"]["id"]}]}))
         (coupon_id,) = granted["coupon_ids"]
-        code = _created(await client.post(
-            f"/v1/promotion-coupons/{coupon_id}/consent", headers=_auth(w["bob"]),
+        code = ok(await client.post(
+            f"/v1/promotion-coupons/{coupon_id}/consent", headers=auth(w["bob"]),
             json={"merchant": w["redeemer"]["id"], "max_order_amount": 2_500_000}))["code"]
 
     till = await _signed_in(browser, url, w["redeemer"]["api_key"], "/promotions/merchant")

@@ -10,45 +10,30 @@ import httpx
 from playwright.async_api import Browser, Page, expect
 
 from couponchain.runtime import Runtime
-from tests.browser.signin import sign_in
+from tests.browser.signin import ADMIN, auth, ok, sign_in
 
 SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-ADMIN = {"authorization": "Bearer test-admin-key"}
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1100, "height": 900}
 CREDIT = 50_000_000
 
 
-def _auth(participant: dict[str, Any]) -> dict[str, str]:
-    return {"authorization": f"Bearer {participant['api_key']}"}
-
-
-def _created(response: httpx.Response) -> dict[str, Any]:
-    assert response.status_code in (200, 201), response.text
-    return response.json()  # type: ignore[no-any-return]
-
-
 async def _world(url: str) -> dict[str, Any]:
     """An originator with a product of 3 units at 1 CCC; Ann bought 2; credit for all."""
     async with httpx.AsyncClient(base_url=url, timeout=60, headers=ADMIN) as client:
-        originator = _created(await client.post("/v1/merchants", json={"name": "Song Studio"}))
-        ann = _created(await client.post("/v1/consumers", json={"name": "Ann"}))
-        bob = _created(await client.post("/v1/consumers", json={"name": "Bob"}))
+        originator = ok(await client.post("/v1/merchants", json={"name": "Song Studio"}))
+        ann = ok(await client.post("/v1/consumers", json={"name": "Ann"}))
+        bob = ok(await client.post("/v1/consumers", json={"name": "Bob"}))
         for person in (ann, bob):
-            _created(await client.post("/v1/credits", json={"to": person["id"],
-                                                            "amount": CREDIT}))
-        product = _created(await client.post("/v1/products", headers=_auth(originator), json={
+            ok(await client.post("/v1/credits", json={"to": person["id"],
+                                                      "amount": CREDIT}))
+        product = ok(await client.post("/v1/products", headers=auth(originator), json={
             "name": "Night Song", "description": "A recording, licensed per unit",
             "price": 1_000_000, "circulation": 3}))
-        _created(await client.post(f"/v1/products/{product['id']}/purchases",
-                                   headers=_auth(ann),
-                                   json={"quantity": 2, "batch": 1, "max_price": 1_000_000}))
+        ok(await client.post(f"/v1/products/{product['id']}/purchases",
+                             headers=auth(ann),
+                             json={"quantity": 2, "batch": 1, "max_price": 1_000_000}))
     return {"originator": originator, "ann": ann, "bob": bob, "product": product["id"]}
-
-
-def _ok(response: httpx.Response) -> Any:
-    assert response.status_code == 200, response.text
-    return response.json()
 
 
 async def _signed_in(browser: Browser, url: str, key: str, path: str,
@@ -213,10 +198,11 @@ async def test_link_purchase_is_verified_before_paying_and_pays_the_promoter(
     await bob.goto(link_url)
     await expect(bob.locator("#buy-price")).to_have_text("1.500000 CCC", timeout=10_000)
     async with httpx.AsyncClient(base_url=url, timeout=60) as client:
-        originator = _auth(w["originator"])
+        originator = auth(w["originator"])
         product_path = f"/v1/products/{product}"
-        _ok(await client.post(f"{product_path}/batches/current:close", headers=originator))
-        _created(await client.post(f"{product_path}/batches", headers=originator, json={
+        closed = await client.post(f"{product_path}/batches/current:close", headers=originator)
+        assert closed.status_code == 200, closed.text
+        ok(await client.post(f"{product_path}/batches", headers=originator, json={
             "price": 4_000_000, "circulation": 5, "rebate_bps": 1_000}))
     await bob.click("#buy-button")
     await expect(bob.locator("#buy-result")).to_contain_text(

@@ -14,10 +14,9 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from couponchain.runtime import Runtime
-from tests.browser.signin import sign_in
+from tests.browser.signin import ADMIN, auth, ok, sign_in
 
 SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-ADMIN = {"authorization": "Bearer test-admin-key"}
 CCC = 1_000_000
 VIEWPORTS = {1280: {"width": 1280, "height": 900}, 390: {"width": 390, "height": 844}}
 #: What the pages say, per language (the phone run reads them in zh-CN).
@@ -31,23 +30,14 @@ SAYS = {
 }
 
 
-def _auth(participant: dict[str, Any]) -> dict[str, str]:
-    return {"authorization": f"Bearer {participant['api_key']}"}
-
-
-def _created(response: httpx.Response) -> dict[str, Any]:
-    assert response.status_code in (200, 201), response.text
-    return response.json()  # type: ignore[no-any-return]
-
-
 async def _shop(url: str) -> dict[str, dict[str, Any]]:
     """A merchant (no till limit yet), its terminal, a consumer, a product."""
     async with httpx.AsyncClient(base_url=url, timeout=60, headers=ADMIN) as client:
-        merchant = _created(await client.post("/v1/merchants", json={"name": "Corner Tea"}))
-        terminal = _created(await client.post("/v1/terminals", json={"name": "Front till"},
-                                              headers=_auth(merchant)))
-        consumer = _created(await client.post("/v1/consumers", json={"name": "Mei"}))
-        product = _created(await client.post("/v1/products", headers=_auth(merchant), json={
+        merchant = ok(await client.post("/v1/merchants", json={"name": "Corner Tea"}))
+        terminal = ok(await client.post("/v1/terminals", json={"name": "Front till"},
+                                        headers=auth(merchant)))
+        consumer = ok(await client.post("/v1/consumers", json={"name": "Mei"}))
+        product = ok(await client.post("/v1/products", headers=auth(merchant), json={
             "name": "Tea tin", "description": "A tin of green tea.", "price": 5 * CCC,
             "circulation": 10}))
     return {"merchant": merchant, "terminal": terminal, "consumer": consumer,

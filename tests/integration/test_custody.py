@@ -10,24 +10,16 @@ from __future__ import annotations
 import httpx
 from eth_account import Account
 
-from couponchain.domain.consent import sign_typed
 from couponchain.domain.roles import Role
 from couponchain.runtime import Runtime
-from tests.integration.test_promotions import _grant, _open, _world, auth
-
-
-async def own_key(client: httpx.AsyncClient, headers: dict[str, str],
-                  account: object | None = None) -> tuple[object, dict]:
-    """Switch the consumer of `headers` to a new key of its own; (account, answer)."""
-    account = account or Account.create()
-    message = await client.get("/v1/participants/me/own-key/message",
-                               params={"address": account.address}, headers=headers)
-    assert message.status_code == 200, message.text
-    typed = message.json()["typed_data"]
-    switched = await client.put("/v1/participants/me/own-key", headers=headers, json={
-        "address": account.address, "expiry": typed["message"]["expiry"],
-        "signature": "0x" + sign_typed(typed, account.key).hex()})
-    return account, switched
+from tests.integration.custody import (
+    own_key,
+    own_key_holder_with_coupon,
+    read_typed,
+    signature,
+    switched_to_own_key,
+)
+from tests.integration.test_promotions import auth
 
 
 async def test_a_consumer_switches_to_its_own_key(client: httpx.AsyncClient,
@@ -60,11 +52,11 @@ async def test_a_proof_must_come_from_the_key(client: httpx.AsyncClient) -> None
                               params={"address": account.address}, headers=headers)).json()
     refused = await client.put("/v1/participants/me/own-key", headers=headers, json={
         "address": account.address, "expiry": typed["typed_data"]["message"]["expiry"],
-        "signature": "0x" + sign_typed(typed["typed_data"], other.key).hex()})
+        "signature": signature(typed["typed_data"], other.key)})
     assert refused.status_code == 422 and refused.json()["field"] == "signature"
     stale = await client.put("/v1/participants/me/own-key", headers=headers, json={
         "address": account.address, "expiry": 1,
-        "signature": "0x" + sign_typed(typed["typed_data"], account.key).hex()})
+        "signature": signature(typed["typed_data"], account.key)})
     assert stale.status_code == 422 and stale.json()["field"] == "expiry"
     # An address already a participant's is refused.
     taken, answer = await own_key(client, headers, Account.from_key(account.key))
@@ -92,7 +84,7 @@ async def test_a_merchant_creates_a_consumer_with_its_own_key(client: httpx.Asyn
     typed = (await client.get("/v1/own-key/message",
                               params={"address": account.address})).json()["typed_data"]
     body = {"name": "Dee", "address": account.address, "expiry": typed["message"]["expiry"],
-            "signature": "0x" + sign_typed(typed, account.key).hex()}
+            "signature": signature(typed, account.key)}
     created = await client.post("/v1/consumers/own-key", json=body, headers=as_merchant)
     assert created.status_code == 201, created.text
     assert created.json()["custody"] == "own" and created.json()["api_key"]
@@ -105,23 +97,9 @@ async def test_a_merchant_creates_a_consumer_with_its_own_key(client: httpx.Asyn
     assert me["custody"] == "own" and me["address"] == account.address
 
 
-def _typed(typed: dict) -> dict:
-    """Typed data as the API sends it (integers as decimal text), with its integers
-    read back by their EIP-712 types, as the browser reads them."""
-    def read(kind: str, values: dict) -> dict:
-        uints = {f["name"] for f in typed["types"][kind] if f["type"].startswith("uint")}
-        return {k: int(v) if k in uints else v for k, v in values.items()}
-    return {**typed, "domain": read("EIP712Domain", typed["domain"]),
-            "message": read(typed["primaryType"], typed["message"])}
-
-
 async def test_a_consent_signed_with_the_holders_own_key_is_written_off(
         client: httpx.AsyncClient, runtime: Runtime) -> None:
-    w = await _world(client)
-    account, switched = await own_key(client, auth(w.ann))
-    assert switched.status_code == 200, switched.text
-    round_id = await _open(client, w, window=60)
-    (coupon,) = await _grant(client, w, round_id, w.ann)
+    w, account, coupon = await own_key_holder_with_coupon(client)
     # The server holds no key for Ann: its own consent route refuses, naming custody.
     custodial = await client.post(f"/v1/promotion-coupons/{coupon}/consent", headers=auth(w.ann),
                                   json={"merchant": "any", "max_order_amount": 500_000})
@@ -131,20 +109,18 @@ async def test_a_consent_signed_with_the_holders_own_key_is_written_off(
                               headers=auth(w.ann), json={"merchant": w.redeemer["id"],
                                                          "max_order_amount": 500_000})
     assert asked.status_code == 200, asked.text
-    typed = _typed(asked.json()["typed_data"])
+    typed = read_typed(asked.json()["typed_data"])
     assert typed["message"]["merchant"] == w.redeemer["address"]
     body = {"nonce": str(typed["message"]["nonce"]), "expiry": typed["message"]["expiry"],
             "merchant": w.redeemer["address"], "max_order_amount": 500_000}
     # Signed by another key: refused before anything is relayed.
     forged = await client.post(f"/v1/promotion-coupons/{coupon}/signed-consent",
                                headers=auth(w.ann), json={
-                                   **body, "signature": "0x" + sign_typed(
-                                       typed, Account.create().key).hex()})
+                                   **body, "signature": signature(typed, Account.create().key)})
     assert forged.status_code == 422 and forged.json()["field"] == "signature"
     signed = await client.post(f"/v1/promotion-coupons/{coupon}/signed-consent",
                                headers=auth(w.ann), json={
-                                   **body, "signature": "0x" + sign_typed(typed,
-                                                                          account.key).hex()})
+                                   **body, "signature": signature(typed, account.key)})
     assert signed.status_code == 200, signed.text
     code = signed.json()["code"]
     # The contract checks the holder's own signature and the merchant the consent names.
@@ -157,8 +133,7 @@ async def test_a_consent_signed_with_the_holders_own_key_is_written_off(
     assert done.json()["holder"] == account.address and done.json()["incentive"] == 40_000
     replay = await client.post(f"/v1/promotion-coupons/{coupon}/signed-consent",
                                headers=auth(w.ann), json={
-                                   **body, "signature": "0x" + sign_typed(typed,
-                                                                          account.key).hex()})
+                                   **body, "signature": signature(typed, account.key)})
     assert replay.status_code == 409  # the coupon is written off
 
 
@@ -167,15 +142,15 @@ async def _sign_and_relay(client: httpx.AsyncClient, headers: dict[str, str], ac
     asked = await client.post(f"/v1/products/{product}/purchase-intents", headers=headers,
                               json=body)
     assert asked.status_code == 200, asked.text
-    intent, permit = _typed(asked.json()["intent"]), _typed(asked.json()["permit"])
+    intent, permit = read_typed(asked.json()["intent"]), read_typed(asked.json()["permit"])
     assert permit["message"]["value"] == body["quantity"] * body["max_price"]
     assert permit["message"]["spender"] == intent["domain"]["verifyingContract"]
     key = Account.create().key if tamper == "signer" else account.key
     signed = {**body, "nonce": str(intent["message"]["nonce"]),
               "expiry": intent["message"]["expiry"],
-              "signature": "0x" + sign_typed(intent, key).hex(),
-              "permit_signature": "0x" + sign_typed(
-                  permit, Account.create().key if tamper == "permit" else account.key).hex()}
+              "signature": signature(intent, key),
+              "permit_signature": signature(
+                  permit, Account.create().key if tamper == "permit" else account.key)}
     return await client.post(f"/v1/products/{product}/signed-purchases", json=signed,
                              headers={**headers, "Idempotency-Key": f"buy-{tamper}-{product}"
                                                                     f"-{body['quantity']}"})
@@ -186,8 +161,7 @@ async def test_a_buyer_with_its_own_key_buys_through_a_link_relayed(
     originator = (await client.post("/v1/merchants", json={"name": "Studio"})).json()
     ann = (await client.post("/v1/consumers", json={"name": "Ann"})).json()
     bob = (await client.post("/v1/consumers", json={"name": "Bob"})).json()
-    account, switched = await own_key(client, auth(bob))
-    assert switched.status_code == 200, switched.text
+    account = await switched_to_own_key(client, auth(bob))
     for person in (ann, bob):
         issued = await client.post("/v1/credits", json={"to": person["id"],
                                                         "amount": 50_000_000})

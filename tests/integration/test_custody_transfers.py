@@ -14,22 +14,21 @@ import time
 import httpx
 from eth_account import Account
 
-from couponchain.domain.consent import sign_typed
 from couponchain.runtime import Runtime
-from tests.integration.test_custody import _typed, own_key
-from tests.integration.test_promotions import _grant, _open, _world, auth
-
-
-def _sign(typed: dict, key: object) -> str:
-    return "0x" + sign_typed(typed, key).hex()
+from tests.integration.custody import (
+    own_key_holder_with_coupon,
+    read_typed,
+    signature,
+    switched_to_own_key,
+)
+from tests.integration.test_promotions import auth
 
 
 async def test_credit_leaves_an_own_key_account_by_its_permit(client: httpx.AsyncClient,
                                                               runtime: Runtime) -> None:
     ann = (await client.post("/v1/consumers", json={"name": "Ann"})).json()
     bob = (await client.post("/v1/consumers", json={"name": "Bob"})).json()
-    account, switched = await own_key(client, auth(ann))
-    assert switched.status_code == 200, switched.text
+    account = await switched_to_own_key(client, auth(ann))
     issued = await client.post("/v1/credits", json={"to": ann["id"], "amount": 5_000_000})
     assert issued.status_code == 201, issued.text
     # A custodial consumer asks the server to sign instead: this route is not for it.
@@ -44,7 +43,7 @@ async def test_credit_leaves_an_own_key_account_by_its_permit(client: httpx.Asyn
                               json={"to": bob["id"], "amount": 2_000_000})
     assert asked.status_code == 200, asked.text
     assert asked.json()["to"] == bob["address"]
-    permit = _typed(asked.json()["typed_data"])
+    permit = read_typed(asked.json()["typed_data"])
     relayer = runtime.platform.caller.address
     assert permit["message"]["spender"] == relayer and permit["message"]["value"] == 2_000_000
     deadline = permit["message"]["deadline"]
@@ -53,18 +52,18 @@ async def test_credit_leaves_an_own_key_account_by_its_permit(client: httpx.Asyn
     # Refused before anything is relayed: another key, a changed amount, a deadline
     # past or too far ahead (signed as such).
     wrong = await client.post("/v1/credit-transfers", headers=auth(ann), json={
-        **body, "signature": _sign(permit, Account.create().key)})
+        **body, "signature": signature(permit, Account.create().key)})
     assert wrong.status_code == 422 and wrong.json()["field"] == "signature"
     more = await client.post("/v1/credit-transfers", headers=auth(ann), json={
-        **body, "amount": 2_000_001, "signature": _sign(permit, account.key)})
+        **body, "amount": 2_000_001, "signature": signature(permit, account.key)})
     assert more.status_code == 422 and more.json()["field"] == "signature"
     for late in (int(time.time()) - 1, int(time.time()) + 7_200):
         stale = {**permit, "message": {**permit["message"], "deadline": late}}
         expired = await client.post("/v1/credit-transfers", headers=auth(ann), json={
-            **body, "deadline": late, "signature": _sign(stale, account.key)})
+            **body, "deadline": late, "signature": signature(stale, account.key)})
         assert expired.status_code == 422 and expired.json()["field"] == "deadline"
 
-    signed = {**body, "signature": _sign(permit, account.key)}
+    signed = {**body, "signature": signature(permit, account.key)}
     done = await client.post("/v1/credit-transfers", headers={**auth(ann),
                                                                 "Idempotency-Key": "send-1"},
                              json=signed)
@@ -90,10 +89,10 @@ async def test_credit_leaves_an_own_key_account_by_its_permit(client: httpx.Asyn
     wallet = Account.create().address
     out = (await client.post("/v1/credit-transfers/permit-request", headers=auth(ann),
                              json={"to": wallet, "amount": 3_000_000})).json()
-    permit = _typed(out["typed_data"])
+    permit = read_typed(out["typed_data"])
     gone = await client.post("/v1/credit-transfers", headers=auth(ann), json={
         "to": wallet, "amount": 3_000_000, "deadline": permit["message"]["deadline"],
-        "signature": _sign(permit, account.key)})
+        "signature": signature(permit, account.key)})
     assert gone.status_code == 201, gone.text
     assert gone.json()["token_balance"] == 0
     assert await runtime.view("token", "balanceOf", wallet) == 3_000_000
@@ -101,11 +100,7 @@ async def test_credit_leaves_an_own_key_account_by_its_permit(client: httpx.Asyn
 
 async def test_a_coupon_leaves_an_own_key_holder_by_its_signed_transfer(
         client: httpx.AsyncClient, runtime: Runtime) -> None:
-    w = await _world(client)
-    account, switched = await own_key(client, auth(w.ann))
-    assert switched.status_code == 200, switched.text
-    round_id = await _open(client, w, window=60)
-    (coupon,) = await _grant(client, w, round_id, w.ann)
+    w, account, coupon = await own_key_holder_with_coupon(client)
     # The server holds no key for Ann: the custodial transfer refuses, naming custody.
     custodial = await client.post(f"/v1/promotion-coupons/{coupon}/transfer",
                                   headers=auth(w.ann), json={"to": w.bob["id"]})
@@ -117,25 +112,25 @@ async def test_a_coupon_leaves_an_own_key_holder_by_its_signed_transfer(
     asked = await client.post(f"/v1/promotion-coupons/{coupon}/transfer-request",
                               headers=auth(w.ann), json={"to": w.bob["id"]})
     assert asked.status_code == 200, asked.text
-    typed = _typed(asked.json()["typed_data"])
+    typed = read_typed(asked.json()["typed_data"])
     assert typed["message"]["receiver"] == w.bob["address"]
     body = {"to": w.bob["id"], "nonce": str(typed["message"]["nonce"]),
             "expiry": typed["message"]["expiry"]}
     url = f"/v1/promotion-coupons/{coupon}/signed-transfer"
     # Another key, another recipient than signed, an expiry past: refused.
     wrong = await client.post(url, headers=auth(w.ann), json={
-        **body, "signature": _sign(typed, Account.create().key)})
+        **body, "signature": signature(typed, Account.create().key)})
     assert wrong.status_code == 422 and wrong.json()["field"] == "signature"
     redirected = await client.post(url, headers=auth(w.ann), json={
-        **body, "to": w.cy["id"], "signature": _sign(typed, account.key)})
+        **body, "to": w.cy["id"], "signature": signature(typed, account.key)})
     assert redirected.status_code == 422 and redirected.json()["field"] == "signature"
     past = int(time.time()) - 1
     stale = {**typed, "message": {**typed["message"], "expiry": past}}
     expired = await client.post(url, headers=auth(w.ann), json={
-        **body, "expiry": past, "signature": _sign(stale, account.key)})
+        **body, "expiry": past, "signature": signature(stale, account.key)})
     assert expired.status_code == 422 and expired.json()["field"] == "expiry"
 
-    signed = {**body, "signature": _sign(typed, account.key)}
+    signed = {**body, "signature": signature(typed, account.key)}
     done = await client.post(url, headers=auth(w.ann), json=signed)
     assert done.status_code == 200, done.text
     moved = done.json()["coupon"]

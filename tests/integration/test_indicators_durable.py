@@ -1,6 +1,7 @@
 """A rule's indicator definitions survive a crash between its chain call and the
 database (real node, SQLite and PostgreSQL): they are saved, keyed by their
-hash, before the call, and recorded from the hash the chain holds."""
+hash, before the call, and recorded from the hash the chain holds; those no
+rule went on chain with are removed once nothing can commit to them."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from typing import Any
 import httpx
 import pytest
 from eth_utils import keccak
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from couponchain.runtime import Runtime
+from couponchain.services.marketing_indicators import STAGE_GRACE
 from couponchain.store.models import MarketingIndicatorSet, MarketingRuleIndicators
 from tests.integration.test_marketing import _world, auth, runtime  # noqa: F401
 
@@ -36,6 +38,19 @@ def crash_after_rules(rt: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
         return result
 
     monkeypatch.setattr(rt.gateway, "submit", applied_then_crash)
+
+
+def crash_before_rules(rt: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the service die after staging the definitions, before the rules'
+    chain call (the transaction never exists)."""
+    submit = rt.gateway.submit
+
+    async def crash_first(signer: Any, call: Any, **kwargs: Any) -> Any:
+        if call.function.startswith("set_reporting_rules"):
+            raise Crash("before the chain call")
+        return await submit(signer, call, **kwargs)
+
+    monkeypatch.setattr(rt.gateway, "submit", crash_first)
 
 
 async def _define(client: httpx.AsyncClient, shop: dict[str, Any], text: str) -> None:
@@ -122,3 +137,48 @@ async def test_the_scheduler_reconciles_a_rule_whose_definitions_were_not_record
     async with runtime.db.session() as s:
         row = await s.get(MarketingRuleIndicators, (w.shop["address"], 1, 0))
     assert row is not None and row.indicators_hash == await _on_chain(runtime, w.shop, 1)
+
+
+async def _sets(rt: Runtime) -> dict[str, str]:
+    async with rt.db.session() as s:
+        return {r.indicators_hash: r.status
+                for r in (await s.execute(select(MarketingIndicatorSet))).scalars()}
+
+
+async def test_definitions_no_rule_went_on_chain_with_are_removed_when_reconciling(
+        client: httpx.AsyncClient, runtime: Runtime,  # noqa: F811
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    w = await _world(client)
+    await _define(client, w.shop, "count(views)")
+    crash_before_rules(runtime, monkeypatch)
+    with pytest.raises(Crash):
+        await client.put(f"/v1/merchants/{w.shop['id']}/reporting-rules", json=RULES,
+                         headers=auth(w.shop))
+    monkeypatch.undo()
+    # The merchant sets its rules again with another definition: the first set
+    # is superseded, and no transaction will ever commit to it.
+    await _define(client, w.shop, "count(clicks)")
+    put = await client.put(f"/v1/merchants/{w.shop['id']}/reporting-rules", json=RULES,
+                           headers=auth(w.shop))
+    assert put.status_code == 200, put.text
+    on_chain = await _on_chain(runtime, w.shop, 1)
+    await runtime.marketing.tick()
+    sets = await _sets(runtime)
+    # Kept while the request that staged it might still be on its way to the chain.
+    assert sorted(sets.values()) == ["committed", "pending"] and sets[on_chain] == "committed"
+
+    async with runtime.db.transaction() as s:  # a day passes
+        await s.execute(update(MarketingIndicatorSet).values(
+            created_at=MarketingIndicatorSet.created_at - STAGE_GRACE - 1))
+    await runtime.marketing.tick()
+    assert await _sets(runtime) == {on_chain: "committed"}
+    shown = (await client.get(f"/v1/merchants/{w.shop['id']}/reporting-rules/1/indicators")
+             ).json()["rules"]
+    assert shown[0]["definitions"] == [{"expression": "count(clicks)", "name": "shown"}]
+    # Rules naming the removed definitions again stage them again.
+    await _define(client, w.shop, "count(views)")
+    again = await client.put(f"/v1/merchants/{w.shop['id']}/reporting-rules", json=RULES,
+                             headers=auth(w.shop))
+    assert again.status_code == 200, again.text
+    assert set((await _sets(runtime)).values()) == {"committed"}
+    assert len(await _sets(runtime)) == 2

@@ -22,7 +22,7 @@ from sqlalchemy import delete, select
 from couponchain.api.app import create_app
 from couponchain.errors import ConfigurationError
 from couponchain.runtime import Runtime
-from couponchain.services.marketing import log_key
+from couponchain.services.marketing_access_logs import log_key
 from couponchain.services.platform_secrets import LEGACY, VISITORS, WRONG_SECRET
 from couponchain.services.prizes import code_key
 from couponchain.store.db import Database

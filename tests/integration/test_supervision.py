@@ -30,7 +30,7 @@ import pytest
 from tests.integration.conftest import MASTER
 
 ADMIN = "supervision-test-admin-key"
-WORKER_BATCH = 5_000  # services.marketing.POOL_MIN_RECORDS: such a batch spawns workers
+WORKER_BATCH = 5_000  # services.marketing_access_logs.POOL_MIN_RECORDS: such a batch spawns workers
 
 
 def _free_port() -> int:

@@ -27,6 +27,7 @@ from couponchain.domain import indicators as ind
 from couponchain.domain.access_log_columns import RecordColumns
 from couponchain.errors import InvalidInput
 from couponchain.services.marketing_demo import demo_batches
+from couponchain.services.marketing_engine import catalogue
 from couponchain.store.analytics import AccessLogStore, visitor_ids
 
 KEY = b"k" * 32
@@ -56,8 +57,8 @@ def _stored(store: AccessLogStore, records: list[logs.AccessRecord], parts: int)
 
 def _engine(store: AccessLogStore, batches: list[int], merchant: int, start: int,
             end: int) -> dict[str, object]:
-    return ind.from_aggregates(store.counts(batches, merchant, start, end),
-                               *store.visitors(batches, merchant, start, end))
+    """The catalogue as the platform computes it (`views.indicators` calls this)."""
+    return catalogue(store, batches, merchant, start, end)
 
 
 @given(logs_strategy, times, st.integers(0, 2 * DAY), st.sampled_from([1, 2]),

@@ -186,7 +186,7 @@ def rotate_master_secret(data_dir: Path | None) -> None:
 
     from couponchain.config import Settings
     from couponchain.services import platform_secrets
-    from couponchain.services.marketing import log_key
+    from couponchain.services.marketing_access_logs import log_key
     from couponchain.services.prizes import code_key
     from couponchain.store.db import Database, migrate
 

@@ -27,9 +27,9 @@ report's hash does not change when the log store returns rows in another
 order.
 
 `compute` is the reference: one pass in plain Python over `AccessRecord`s.
-The analytics engine (`store/analytics.py`, DuckDB) computes the same values
-from aggregates, and `from_aggregates` turns those into the catalogue, so the
-two share only the final arithmetic; the tests hold them equal.
+The platform computes the same values with DuckDB from the catalogue's
+preset expressions (`services/marketing_engine.py`, `catalogue`), which
+shares only the catalogue's types with this one; the tests hold the two equal.
 """
 
 from __future__ import annotations
@@ -140,20 +140,6 @@ def day_window(t: int, tz_offset_minutes: int = 0) -> tuple[int, int]:
     """The local calendar day (UTC + offset) containing `t`, as `[start, end)`."""
     _, start, end = aligned_period(t, 86_400, tz_offset_minutes * 60)
     return start, end
-
-
-def from_aggregates(counts: Iterable[tuple[int, int, int]], visitors: int,
-                    new: int) -> dict[str, object]:
-    """The catalogue from aggregates over a window: `counts` as
-    (operation code, method code, records) rows, the window's distinct
-    `visitors` and how many of them are `new` (what `compute` returns over
-    the same records)."""
-    operations: Counter[Operation] = Counter()
-    methods: Counter[AccessMethod] = Counter()
-    for operation, method, n in counts:
-        operations[Operation(operation)] += n
-        methods[AccessMethod(method)] += n
-    return _catalogue(operations, methods, visitors, new)
 
 
 def _catalogue(operations: Counter[Operation], methods: Counter[AccessMethod], visitors: int,

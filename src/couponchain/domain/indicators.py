@@ -23,7 +23,6 @@ from couponchain.domain.indicator_catalogue import (
     aligned_period,
     compute,
     day_window,
-    from_aggregates,
 )
 from couponchain.domain.indicator_reports import (
     Report,
@@ -59,6 +58,6 @@ __all__ = [
     "SCALAR_INDICATORS", "TOP_OPERATIONS", "Decision", "Indicator", "Periodic", "Rate",
     "Report", "ReportingRule", "RuleSet", "RuleState", "Threshold", "Trigger",
     "aligned_period", "canonical_json", "compute", "day_window", "due_period",
-    "evaluate_rule", "from_aggregates", "make_report", "period_bounds", "report_hash",
+    "evaluate_rule", "make_report", "period_bounds", "report_hash",
     "report_json", "rules_from_json", "rules_hash", "rules_to_json", "schedules", "with_start",
 ]

@@ -30,7 +30,8 @@ from decimal import Decimal, localcontext
 from fractions import Fraction
 from typing import Any
 
-from sqlalchemy import select
+from eth_utils import to_checksum_address
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from couponchain.domain import indicator_language as lang
@@ -41,9 +42,11 @@ from couponchain.services.marketing_engine import LedgerRow, run
 from couponchain.services.marketing_views import merchant_number, source_batches
 from couponchain.store.analytics import AccessLogStore
 from couponchain.store.models import (
+    ChainTx,
     CouponHistory,
     CouponRecord,
     EditionRecord,
+    IndexedBlock,
     MarketingIndicator,
     MarketingIndicatorSet,
     MarketingRuleIndicators,
@@ -59,6 +62,9 @@ from couponchain.store.models import (
 #: A contract view call: (contract, function, *args) -> its value (`Runtime.view`).
 View = Callable[..., Awaitable[Any]]
 log = logging.getLogger(__name__)
+#: Seconds a pending definition set is kept at least (see `forget_unconfirmed`):
+#: far longer than a request takes from `stage` to its transaction's journal entry.
+STAGE_GRACE = 86_400
 
 
 async def ledger_rows(db: Any, merchant: str, since: int, end: int) -> list[LedgerRow]:
@@ -201,21 +207,29 @@ async def stage(db: Any, merchant: str, definitions: Sequence[Mapping[str, str]]
     lost answer), every hash a rule commits to has its definitions here.
 
     Idempotent: a retry, or another request with the same definitions, finds
-    the row (the hash covers every byte of it) and leaves it as it is.
+    the row (the hash covers every byte of it) and leaves it as it is, but for
+    a pending row's time, renewed so `forget_unconfirmed` keeps it for this call.
     """
     rows = {"0x" + lang.definitions_hash(d).hex(): lang.definitions_json(d).decode("utf-8")
             for d in definitions if d}
     if not rows:  # rules of catalogue indicators only commit to nothing
         return
+    now = int(time.time())
     for _ in range(2):  # a concurrent twin may insert the same row first
         try:
             async with db.transaction() as s:
+                # Renewed first: a clean-up that deletes it meanwhile leaves it
+                # unseen below, so it is inserted again.
+                await s.execute(update(MarketingIndicatorSet).where(
+                    MarketingIndicatorSet.merchant == merchant,
+                    MarketingIndicatorSet.indicators_hash.in_(rows),
+                    MarketingIndicatorSet.status == "pending").values(created_at=now))
                 known = set((await s.execute(select(MarketingIndicatorSet.indicators_hash).where(
                     MarketingIndicatorSet.merchant == merchant,
                     MarketingIndicatorSet.indicators_hash.in_(rows)))).scalars())
                 s.add_all(MarketingIndicatorSet(
                     merchant=merchant, indicators_hash=digest, definitions=text,
-                    status="pending", created_at=int(time.time()))
+                    status="pending", created_at=now)
                     for digest, text in rows.items() if digest not in known)
             return
         except IntegrityError:
@@ -288,7 +302,54 @@ async def reconcile(db: Any, view: View, merchant: str | None = None) -> int:
         digest = _hex(await view("marketing", "rule_indicators_hash", rule_id))
         if int(digest, 16):
             found.setdefault(owner, []).append((version, index, digest))
-    return sum([await record_committed(db, owner, items) for owner, items in found.items()])
+    recorded = sum([await record_committed(db, owner, items) for owner, items in found.items()])
+    await forget_unconfirmed(db, merchant)
+    return recorded
+
+
+async def forget_unconfirmed(db: Any, merchant: str | None = None,
+                             now: int | None = None) -> int:
+    """Remove the pending definition sets (of `merchant`, or of all) that no rule
+    can commit to any more; returns how many it removed.
+
+    A set stays pending when the transaction of the rules that staged it never
+    went on chain: refused or reverted, never sent (a crash before the call),
+    superseded by later rules. Nothing reads such a set, and `stage` saves it
+    again if rules name it again. It is removed only when it can no longer be
+    needed: it is older than `STAGE_GRACE` (no request still between `stage`
+    and its transaction), the merchant's account has no journaled transaction
+    unconfirmed, and the indexer has read the blocks of all its confirmed ones,
+    so `reconcile` would have found any rule on chain committing to it.
+    """
+    cutoff = (int(time.time()) if now is None else now) - STAGE_GRACE
+    stale = (select(MarketingIndicatorSet.merchant).distinct()
+             .where(MarketingIndicatorSet.status == "pending",
+                    MarketingIndicatorSet.created_at <= cutoff))
+    if merchant is not None:
+        stale = stale.where(MarketingIndicatorSet.merchant == merchant)
+    removed = 0
+    async with db.transaction() as s:
+        owners = (await s.execute(stale)).scalars().all()
+        if not owners:
+            return 0
+        indexed = (await s.execute(select(func.max(IndexedBlock.number)))).scalar() or 0
+        for owner in owners:
+            account = ChainTx.account.in_({owner, owner.lower(), to_checksum_address(owner)})
+            unconfirmed = (await s.execute(select(func.count()).select_from(ChainTx).where(
+                account, ChainTx.status == "signed"))).scalar()
+            last = (await s.execute(select(func.max(ChainTx.block_number)).where(account))
+                    ).scalar()
+            if unconfirmed or (last or 0) > indexed:
+                continue
+            # The same conditions again: a set `stage` renewed meanwhile stays.
+            gone = await s.execute(delete(MarketingIndicatorSet).where(
+                MarketingIndicatorSet.merchant == owner,
+                MarketingIndicatorSet.status == "pending",
+                MarketingIndicatorSet.created_at <= cutoff))
+            removed += gone.rowcount or 0
+    if removed:
+        log.info("removed %s pending indicator definition sets no rule committed to", removed)
+    return removed
 
 
 def _hex(value: str | bytes) -> str:

@@ -81,7 +81,8 @@ def visitor_ids(columns: RecordColumns) -> list[int]:
 
 
 class AccessLogStore:
-    """Writes batches as Parquet files and runs the aggregate queries over them.
+    """Writes batches as Parquet files and runs the dashboard's queries over them
+    (the indicators' queries are `services/marketing_engine.py`'s).
 
     Every method is blocking (file I/O, DuckDB): call it from a worker thread.
     """
@@ -149,40 +150,6 @@ class AccessLogStore:
         table = pq.read_table(self.path(batch_id), columns=[
             "visitor", "account", "time", "merchant", "method", "operation"])
         return RecordColumns(*(table.column(i).to_pylist() for i in range(6)))
-
-    def counts(self, batches: Sequence[int], merchant: int, start: int,
-               end: int) -> list[tuple[int, int, int]]:
-        """(operation, method, records) of a merchant's records in `[start, end)`."""
-        if not batches:
-            return []
-        return self._query(
-            "SELECT operation, method, count(*) FROM read_parquet($files) "
-            "WHERE merchant = $merchant AND time >= $start AND time < $end "
-            "GROUP BY operation, method",
-            batches, merchant=merchant, start=start, end=end)
-
-    def visitors(self, batches: Sequence[int], merchant: int, start: int,
-                 end: int) -> tuple[int, int]:
-        """(visitors in `[start, end)`, those of them with no record before `start`).
-
-        The window's distinct visitors are the small side: the history before
-        `start` is only probed against them (a hash join), never grouped, so a
-        last-hour threshold over years of logs costs a scan, not an
-        aggregation of every visitor ever seen (measured over 10 million
-        records: 1.0 s instead of 3.9 s for the last day, and faster for
-        the whole period too).
-        """
-        if not batches:
-            return 0, 0
-        rows = self._query(
-            "WITH w AS MATERIALIZED (SELECT DISTINCT visitor_id FROM read_parquet($files)"
-            " WHERE merchant = $merchant AND time >= $start AND time < $end) "
-            "SELECT (SELECT count(*) FROM w), (SELECT count(DISTINCT h.visitor_id)"
-            " FROM read_parquet($files) AS h JOIN w USING (visitor_id)"
-            " WHERE h.merchant = $merchant AND h.time < $start)",
-            batches, merchant=merchant, start=start, end=end)
-        visitors, returning = int(rows[0][0]), int(rows[0][1])
-        return visitors, visitors - returning
 
     def batches_with(self, batches: Sequence[int], merchant: int, end: int) -> list[int]:
         """Which of `batches` hold a record of `merchant` before `end`."""
