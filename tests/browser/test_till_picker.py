@@ -17,7 +17,7 @@ from PIL import Image
 from playwright.async_api import Browser, Page, expect
 
 from couponchain.runtime import Runtime
-from tests.browser.signin import sign_in
+from tests.browser.signin import auth, ok, sign_in
 
 SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 ADMIN = {"authorization": "Bearer test-admin-key"}
@@ -31,31 +31,22 @@ SAYS = {
 }
 
 
-def _auth(participant: dict[str, Any]) -> dict[str, str]:
-    return {"authorization": f"Bearer {participant['api_key']}"}
-
-
-def _created(response: httpx.Response) -> dict[str, Any]:
-    assert response.status_code in (200, 201), response.text
-    return response.json()  # type: ignore[no-any-return]
-
-
 async def _shop(url: str) -> dict[str, dict[str, Any]]:
     """A shop with a till limit and a terminal; Mei Chen topped up there once before
     (so she is its customer), Mei Lin never, Mei Elsewhere only at another shop."""
     async with httpx.AsyncClient(base_url=url, timeout=60, headers=ADMIN) as client:
-        merchant = _created(await client.post("/v1/merchants", json={"name": "Corner Tea"}))
-        other = _created(await client.post("/v1/merchants", json={"name": "Other Shop"}))
-        terminal = _created(await client.post("/v1/terminals", json={"name": "Front till"},
-                                              headers=_auth(merchant)))
-        people = {n: _created(await client.post("/v1/consumers", json={"name": n}))
+        merchant = ok(await client.post("/v1/merchants", json={"name": "Corner Tea"}))
+        other = ok(await client.post("/v1/merchants", json={"name": "Other Shop"}))
+        terminal = ok(await client.post("/v1/terminals", json={"name": "Front till"},
+                                              headers=auth(merchant)))
+        people = {n: ok(await client.post("/v1/consumers", json={"name": n}))
                   for n in ("Mei Chen", "Mei Lin", "Mei Elsewhere")}
         for shop in (merchant, other):
-            _created(await client.put(f"/v1/merchants/{shop['id']}/till-limit",
+            ok(await client.put(f"/v1/merchants/{shop['id']}/till-limit",
                                       json={"limit": 100 * CCC}))
-        _created(await client.post("/v1/till-credits", headers=_auth(terminal), json={
+        ok(await client.post("/v1/till-credits", headers=auth(terminal), json={
             "consumer": people["Mei Chen"]["id"], "amount": CCC}))
-        _created(await client.post("/v1/till-credits", headers=_auth(other), json={
+        ok(await client.post("/v1/till-credits", headers=auth(other), json={
             "consumer": people["Mei Elsewhere"]["id"], "amount": CCC}))
     return {"terminal": terminal, **people}
 
