@@ -10,7 +10,7 @@ from __future__ import annotations
 import httpx
 from eth_account import Account
 
-from couponchain.domain.consent import sign_typed
+from couponchain.domain.eip712 import sign_typed
 from couponchain.domain.roles import Role
 from couponchain.runtime import Runtime
 from tests.integration.test_promotions import _grant, _open, _world, auth

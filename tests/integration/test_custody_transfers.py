@@ -14,7 +14,7 @@ import time
 import httpx
 from eth_account import Account
 
-from couponchain.domain.consent import sign_typed
+from couponchain.domain.eip712 import sign_typed
 from couponchain.runtime import Runtime
 from tests.integration.test_custody import _typed, own_key
 from tests.integration.test_promotions import _grant, _open, _world, auth

@@ -31,8 +31,8 @@ from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from couponchain.chain.gateway import Call, OpResult
+from couponchain.domain import eip712, prize_codes
 from couponchain.domain import prize_claim_consent as claim_consent
-from couponchain.domain import prize_codes
 from couponchain.domain.roles import Role
 from couponchain.errors import ContractRevert, Forbidden, InvalidInput, NotFound
 from couponchain.services import prize_views as views
@@ -92,7 +92,7 @@ def code_key(master_secret: str, chain_id: int, prizes: str) -> LocalAccount:
                 info=info).derive(master_secret.encode())
     # A 32-byte value is a valid secp256k1 key unless it is 0 or >= n
     # (probability about 2**-128); fold it into range all the same.
-    value = int.from_bytes(seed, "big") % (prize_codes.SECP256K1_N - 1) + 1
+    value = int.from_bytes(seed, "big") % (eip712.SECP256K1_N - 1) + 1
     return Account.from_key(value.to_bytes(32, "big"))  # type: ignore[no-any-return]
 
 

@@ -27,8 +27,7 @@ from eth_utils import to_checksum_address
 from sqlalchemy import delete, func, select
 
 from couponchain.chain.gateway import Call
-from couponchain.domain import consent as signing
-from couponchain.domain import intents
+from couponchain.domain import eip712, intents
 from couponchain.domain.roles import Role
 from couponchain.errors import Conflict, ContractRevert, Forbidden, InvalidInput
 from couponchain.services.credentials import API_KEY, new_credential
@@ -79,8 +78,8 @@ class SelfCustodyService:
         if not now <= expiry <= now + intents.MAX_PROOF_LIFETIME:
             raise InvalidInput(f"must lie between now and {intents.MAX_PROOF_LIFETIME} s ahead "
                                "(sign a fresh proof)", field="expiry")
-        signer = signing.recover_typed(self.ownership_message(account, participant, expiry),
-                                       signature)
+        signer = eip712.recover_typed(self.ownership_message(account, participant, expiry),
+                                      signature)
         if signer.lower() != account.lower():
             raise InvalidInput("the proof is not signed by the key of this address",
                                field="signature")

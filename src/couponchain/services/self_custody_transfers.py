@@ -28,8 +28,7 @@ import time
 from typing import Any
 
 from couponchain.chain.gateway import Call, OpResult
-from couponchain.domain import consent as signing
-from couponchain.domain import intents
+from couponchain.domain import eip712, intents
 from couponchain.domain.roles import Role
 from couponchain.errors import ContractRevert, Forbidden, InvalidInput
 from couponchain.services import promotion_views
@@ -103,10 +102,10 @@ class SelfCustodyTransfers:
         recipient = await self._credit_terms(caller, to, amount)
         _check_lifetime(deadline, "deadline")
         message = await self._permit(caller.address, amount, deadline)
-        if signing.recover_typed(message, signature) != caller.address:
+        if eip712.recover_typed(message, signature) != caller.address:
             raise InvalidInput(await self._why_not_signed(caller.address, amount, deadline,
                                                           signature), field="signature")
-        v, r, s = signature[64], signature[:32], signature[32:64]
+        v, r, s = eip712.split(signature)
         relayer = await self.rt.participants.signer(self.rt.platform.caller.id)
         permitted, moved = await self.rt.gateway.submit_in_order(relayer, [
             (Call("token", "permit", fixed=(caller.address, relayer.address, amount, deadline,
@@ -145,7 +144,7 @@ class SelfCustodyTransfers:
         # A permit signed at the owner's previous token nonce was used already:
         # say so, rather than "not your key", when that is what happened.
         nonce = await self.rt.view("token", "nonces", owner)
-        if nonce and signing.recover_typed(
+        if nonce and eip712.recover_typed(
                 await self._permit(owner, amount, deadline, nonce - 1), signature) == owner:
             return "this permit was used already: sign a fresh one"
         return ("the permit is not signed by your key for this amount, deadline and your "
@@ -184,7 +183,7 @@ class SelfCustodyTransfers:
             transfer = intents.CouponTransfer(coupon=coupon_id, receiver=receiver, nonce=nonce,
                                               expiry=expiry)
             _check_lifetime(expiry, "expiry")
-            if signing.recover_typed(self._coupon_message(transfer), signature) \
+            if eip712.recover_typed(self._coupon_message(transfer), signature) \
                     != caller.address:
                 raise InvalidInput("the transfer is not signed by the holder's key for this "
                                    "coupon, recipient, nonce and expiry", field="signature")
