@@ -39,6 +39,7 @@ from couponchain.domain import indicators as ind
 from couponchain.domain.access_log_columns import RecordColumns
 from couponchain.domain.roles import Role
 from couponchain.errors import ContractRevert, Forbidden, InvalidInput, NotFound
+from couponchain.loops import BackgroundLoop
 from couponchain.services import marketing_indicators as own_indicators
 from couponchain.services import marketing_views as views
 from couponchain.services.marketing_views import merchant_number
@@ -105,7 +106,7 @@ class MarketingService:
         self._tick_lock = asyncio.Lock()
         #: None: not started yet; False: broken, parse in threads.
         self._workers: ProcessPoolExecutor | None | bool = None
-        self._task: asyncio.Task[None] | None = None
+        self._scheduler: BackgroundLoop | None = None
 
     @property
     def db(self) -> Any:
@@ -286,7 +287,11 @@ class MarketingService:
 
     def start(self, interval: float, delivery_interval: float) -> None:
         """Evaluate rules every `interval` s and deliver webhooks every `delivery_interval` s."""
-        self._task = asyncio.create_task(self._loop(interval), name="marketing report scheduler")
+        # A failed round (a node restart, a DB hiccup) is logged; the next one retries.
+        self._scheduler = BackgroundLoop("marketing report scheduler", self.tick, interval,
+                                         logger=log,
+                                         failed="marketing report round failed; retrying")
+        self._scheduler.start()
         self.webhooks.start(delivery_interval)
 
     async def stop(self) -> None:
@@ -294,20 +299,9 @@ class MarketingService:
             self._workers.shutdown(wait=False, cancel_futures=True)
             self._workers = None
         await self.webhooks.stop()
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
-
-    async def _loop(self, interval: float) -> None:
-        while True:
-            try:
-                await self.tick()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # keep reporting after a node restart or a DB hiccup
-                log.exception("marketing report round failed; retrying")
-            await asyncio.sleep(interval)
+        if self._scheduler is not None:
+            await self._scheduler.stop()
+            self._scheduler = None
 
     async def tick(self, now: int | None = None) -> list[int]:
         """One scheduler round: evaluate every merchant's rules at `now`, publish
