@@ -44,7 +44,7 @@ from couponchain.services import marketing_indicators as own_indicators
 from couponchain.services import marketing_views as views
 from couponchain.services.marketing_views import merchant_number
 from couponchain.services.marketing_webhooks import WebhookDeliverer
-from couponchain.services.op_keys import op_key
+from couponchain.services.op_keys import op_key, platform_key
 from couponchain.services.participants import Caller
 from couponchain.store.analytics import AccessLogStore
 from couponchain.store.models import (
@@ -147,7 +147,7 @@ class MarketingService:
         try:
             op = await self.rt.gateway.submit(
                 await self.rt.participants.signer(caller.id), call,
-                op_key=f"anchor-logs:{batch_id}")
+                op_key=platform_key("anchor-logs", batch_id))
         except ContractRevert:
             await self._forget_batch(batch_id)
             raise
@@ -436,7 +436,8 @@ class MarketingService:
                 r.merchant, r.rule_id or 0, r.period, bytes.fromhex(r.report_hash[2:]),
                 r.period_start, r.period_end, r.trigger,
                 [(a, int(b)) for a, b in json.loads(r.sources)]),), kind="publish report"),
-            op_key=f"publish-report:{r.report_hash}") for r in pending], return_exceptions=True)
+            op_key=platform_key("publish-report", r.report_hash)) for r in pending],
+            return_exceptions=True)
         done: list[OpResult] = []
         for report, outcome in zip(pending, outcomes, strict=True):
             if isinstance(outcome, ContractRevert) and outcome.reason == NOT_CLOSED:

@@ -36,6 +36,7 @@ from sqlalchemy.orm import Session
 from couponchain.chain.gateway import Call, OpResult
 from couponchain.errors import ContractRevert
 from couponchain.loops import BackgroundLoop
+from couponchain.services.op_keys import platform_key
 from couponchain.store.models import Participant, PrizeClaim
 
 log = logging.getLogger(__name__)
@@ -131,7 +132,7 @@ class ClaimRecorder:
                 signer, Call("prizes", "claim_batch_at",
                              item=(award_id, consumer, terminal, expiry, signature),
                              kind="claim prize"),
-                op_key=f"prize-claim:{claim_id}")
+                op_key=platform_key("prize-claim", claim_id))
         except ContractRevert as exc:
             outcome = exc
         except asyncio.CancelledError:

@@ -36,7 +36,7 @@ from couponchain.domain import prize_claim_consent as claim_consent
 from couponchain.domain.roles import Role
 from couponchain.errors import ContractRevert, Forbidden, InvalidInput, NotFound
 from couponchain.services import prize_views as views
-from couponchain.services.op_keys import op_key
+from couponchain.services.op_keys import op_key, request_part
 from couponchain.services.participants import Caller
 from couponchain.services.prize_changes import CampaignChanges
 from couponchain.services.prize_claims import ClaimDesk, RecentScans
@@ -279,8 +279,8 @@ class PrizeService(ClaimDesk, CampaignChanges):
             ops: list[OpResult] = []
             calls = _award_calls(campaign_id, consumers, indexes)
             for n, call in enumerate(calls):
-                key = f"{idempotency_key}:{n}" if idempotency_key else None
-                ops.append(await self._submit(caller, call, key, "award"))
+                ops.append(await self._submit(caller, call, request_part(idempotency_key, n),
+                                              "award"))
         ids: list[int] = []
         for op in ops:
             events = [e for e in await op.events() if e.name == "Awarded"

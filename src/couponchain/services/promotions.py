@@ -27,7 +27,7 @@ from couponchain.errors import ContractRevert, Forbidden, InvalidInput, NotFound
 from couponchain.loops import BackgroundLoop
 from couponchain.services import promotion_views as views
 from couponchain.services.incentive_caps import IncentiveCaps
-from couponchain.services.op_keys import op_key
+from couponchain.services.op_keys import op_key, request_part
 from couponchain.services.participants import Caller
 from couponchain.services.promotion_evaluation import RoundEvaluator, RoundRequest
 from couponchain.store.models import (
@@ -189,8 +189,8 @@ class PromotionService:
             calls = _grant_calls(round_id, consumers, counts)
             ops: list[OpResult] = []
             for n, call in enumerate(calls):
-                key = f"{idempotency_key}:{n}" if idempotency_key else None
-                ops.append(await self._submit(caller, call, key, "grant"))
+                ops.append(await self._submit(caller, call, request_part(idempotency_key, n),
+                                              "grant"))
         granted: list[dict[str, Any]] = []
         for op in ops:
             events = [e for e in await op.events() if e.name == "Granted"

@@ -31,6 +31,7 @@ from couponchain.domain import eip712, intents
 from couponchain.domain.roles import Role
 from couponchain.errors import Conflict, ContractRevert, Forbidden, InvalidInput
 from couponchain.services.credentials import API_KEY, new_credential
+from couponchain.services.op_keys import op_key
 from couponchain.services.participants import (
     ADDRESS,
     CREATORS,
@@ -119,7 +120,7 @@ class SelfCustodyService:
         if caller.role not in CREATORS[Role.CONSUMER]:
             raise Forbidden(f"a {caller.role.label} may not create a consumer")
         address = self.check_proof(account, "", expiry, signature)
-        creation_key = f"{caller.id}:{idempotency_key}" if idempotency_key else None
+        creation_key = op_key(caller.id, idempotency_key)
         async with self.rt.db.transaction() as s:
             row = None
             if creation_key:

@@ -29,7 +29,7 @@ from couponchain.domain import consent as consent_rules
 from couponchain.domain import eip712, intents
 from couponchain.domain.roles import Role
 from couponchain.errors import ContractRevert, Forbidden, InvalidInput
-from couponchain.services import promotion_views
+from couponchain.services import op_keys, promotion_views
 from couponchain.services.participants import OWN_KEY, Caller
 
 #: A purchase intent's default lifetime: long enough to sign and relay.
@@ -127,8 +127,7 @@ class SelfCustodyRelay:
         """Relay a purchase the buyer signed (intent and permit) in the gateway's
         group-committed `purchase_signed_batch`; the same answer as a purchase."""
         await self._custody(caller)
-        op_key = (f"{caller.id}:{idempotency_key}:referrals:signed-purchase"
-                  if idempotency_key else None)
+        op_key = op_keys.op_key(caller.id, idempotency_key, "referrals", "signed-purchase")
         if op_key is not None:  # a retry whose answer was lost: report that purchase
             applied = await self.rt.gateway.outcome(op_key)
             if applied is not None:

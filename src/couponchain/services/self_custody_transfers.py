@@ -31,7 +31,7 @@ from couponchain.chain.gateway import Call, OpResult
 from couponchain.domain import eip712, intents
 from couponchain.domain.roles import Role
 from couponchain.errors import ContractRevert, Forbidden, InvalidInput
-from couponchain.services import promotion_views
+from couponchain.services import op_keys, promotion_views
 from couponchain.services.participants import OWN_KEY, ZERO, Caller
 from couponchain.services.self_custody_relay import INTENT_LIFETIME, json_safe
 
@@ -89,8 +89,8 @@ class SelfCustodyTransfers:
         """Relay a credit transfer the owner signed (its permit): `permit`, then
         `transferFrom` to the recipient, both from the platform's account."""
         await self._own_key(caller)
-        keys = [f"{caller.id}:{idempotency_key}:token:credit-transfer:{step}"
-                if idempotency_key else None for step in ("permit", "move")]
+        keys = [op_keys.op_key(caller.id, idempotency_key, "token", "credit-transfer", step)
+                for step in ("permit", "move")]
         if keys[1] is not None:  # a retry whose answer was lost: report that transfer
             try:
                 moved = await self.rt.gateway.outcome(keys[1])
@@ -175,8 +175,7 @@ class SelfCustodyTransfers:
         """Relay a transfer the holder signed with `promotions.transfer_signed`; the same
         answer as a custodial transfer."""
         await self._own_key(caller)
-        op_key = (f"{caller.id}:{idempotency_key}:promotions:signed-transfer"
-                  if idempotency_key else None)
+        op_key = op_keys.op_key(caller.id, idempotency_key, "promotions", "signed-transfer")
         op = await self.rt.gateway.outcome(op_key) if op_key else None
         if op is None:
             receiver = await self._coupon_terms(caller, coupon_id, to)
