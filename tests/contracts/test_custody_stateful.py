@@ -26,7 +26,7 @@ from referrals_setup import CONTENT_HASH, MAX_REBATE_BPS, MAX_SHARE_BPS, MIN_SHA
 
 from conftest import ContractMachine, deployer, machine_settings, quiet
 from couponchain.domain import intents
-from couponchain.domain.consent import sign_typed
+from couponchain.domain.eip712 import sign_typed
 from couponchain.domain.roles import Role
 
 PRICE = 1_000

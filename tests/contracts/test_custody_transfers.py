@@ -16,7 +16,7 @@ from eth_account import Account
 from promotions_setup import build_world
 
 from couponchain.domain import intents
-from couponchain.domain.consent import sign_typed
+from couponchain.domain.eip712 import sign_typed
 
 LIFETIME = 600
 

@@ -23,6 +23,7 @@ from promotions_setup import (
 
 from conftest import deployer
 from couponchain.domain import consent as consent_rules
+from couponchain.domain import eip712
 from couponchain.domain.splits import Shares, payouts
 from couponchain.errors import InvalidInput
 
@@ -687,7 +688,7 @@ def test_consent_with_tampered_fields(world, granted):
 def test_high_s_malleated_consent(world, granted):
     nonce, expiry, to, cap, signature = world.consent(world.holders[0], granted[0])
     r, s, v = signature[:32], int.from_bytes(signature[32:64], "big"), signature[64]
-    malleated = r + (consent_rules.SECP256K1_N - s).to_bytes(32, "big") + bytes([55 - v])
+    malleated = r + (eip712.SECP256K1_N - s).to_bytes(32, "big") + bytes([55 - v])
     with boa.reverts(ERR_HIGH_S):
         _submit(world, granted[0], nonce, expiry, to, cap, malleated)
     # the honest form still works: the failed attempt did not spend the nonce
@@ -800,7 +801,7 @@ def test_domain_check_refuses_what_the_contract_refuses(world):
     s = int.from_bytes(signature[32:64], "big")
     high_s = (
         signature[:32]
-        + (consent_rules.SECP256K1_N - s).to_bytes(32, "big")
+        + (eip712.SECP256K1_N - s).to_bytes(32, "big")
         + bytes([55 - signature[64]])
     )
     cases = [

@@ -20,7 +20,7 @@ from referrals_setup import (
 )
 
 from conftest import deployer
-from couponchain.domain import links
+from couponchain.domain import eip712, links
 from couponchain.domain.rebates import sale_split
 
 ERR_NOT_MERCHANT = "referrals: caller is not a merchant"
@@ -47,7 +47,7 @@ ERR_NOTHING = "referrals: nothing to withdraw"
 ERR_HIGH_S = "ecdsa: invalid signature `s` value"
 ERR_BAD_SIG = "ecdsa: invalid signature"
 
-SECP256K1_N = links.SECP256K1_N
+SECP256K1_N = eip712.SECP256K1_N
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 from eth_account import Account
 
-from couponchain.domain.consent import sign_typed
+from couponchain.domain.eip712 import sign_typed
 from tests.integration.test_promotions import _grant, _open, _world, auth
 
 

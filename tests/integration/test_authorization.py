@@ -50,7 +50,7 @@ from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
 
 from couponchain.api.app import create_app
-from couponchain.domain.consent import sign_typed
+from couponchain.domain.eip712 import sign_typed
 from couponchain.runtime import Runtime
 from tests.integration.conftest import make_settings
 from tests.integration.session_authenticator import SoftAuthenticator

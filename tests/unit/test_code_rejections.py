@@ -32,7 +32,7 @@ from eth_account import Account
 from eth_utils import keccak, to_checksum_address
 
 from couponchain.domain import consent as consent_rules
-from couponchain.domain import links
+from couponchain.domain import eip712, links
 from couponchain.domain import prize_codes as pc
 from couponchain.domain.consent import Consent
 from couponchain.domain.prize_codes import CodeProblem, PrizeCodeRejected
@@ -132,7 +132,7 @@ def test_consent_code_with_a_tampered_signature() -> None:
     _, signature = consent_rules.decode_code(text)
     r_flipped = bytes([signature[0] ^ 1]) + signature[1:]
     s = int.from_bytes(signature[32:64], "big")
-    high_s = (signature[:32] + (consent_rules.SECP256K1_N - s).to_bytes(32, "big")
+    high_s = (signature[:32] + (eip712.SECP256K1_N - s).to_bytes(32, "big")
               + bytes([55 - signature[64]]))
     cases = {
         "r changed": (r_flipped, "not signed by the holder|invalid signature"),

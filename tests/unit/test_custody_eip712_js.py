@@ -22,7 +22,7 @@ from eth_utils import keccak
 
 from couponchain.chain.node import node_dir
 from couponchain.domain import consent, intents
-from couponchain.domain.consent import recover_typed
+from couponchain.domain.eip712 import recover_typed
 
 STATIC = Path(__file__).resolve().parents[2] / "src" / "couponchain" / "web" / "static"
 DRIVER = """

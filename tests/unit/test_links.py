@@ -6,7 +6,7 @@ from eth_utils import keccak, to_checksum_address
 from hypothesis import given
 from hypothesis import strategies as st
 
-from couponchain.domain import links
+from couponchain.domain import eip712, links
 from couponchain.domain.links import Link, SignedLink
 from couponchain.errors import InvalidInput
 
@@ -88,7 +88,7 @@ def test_recover_refuses_malformed_signatures():
     signed = signed_link()
     sig = signed.signature
     s = int.from_bytes(sig[32:64], "big")
-    high_s = sig[:32] + (links.SECP256K1_N - s).to_bytes(32, "big") + bytes([55 - sig[64]])
+    high_s = sig[:32] + (eip712.SECP256K1_N - s).to_bytes(32, "big") + bytes([55 - sig[64]])
     cases = {
         b"": "65 bytes",
         sig[:64]: "65 bytes",

@@ -12,6 +12,7 @@ from eth_utils import keccak
 from hypothesis import given
 from hypothesis import strategies as st
 
+from couponchain.domain import eip712
 from couponchain.domain import prize_codes as pc
 from couponchain.domain.prize_codes import CodeProblem, PrizeCodeRejected
 from couponchain.errors import InvalidInput
@@ -80,7 +81,7 @@ def test_random_nonces_differ():
 
 def test_signature_is_low_s_personal_sign():
     code = pc.parse_code(issue())
-    assert int.from_bytes(code.signature[32:64], "big") <= pc.SECP256K1_N // 2
+    assert int.from_bytes(code.signature[32:64], "big") <= eip712.SECP256K1_N // 2
     assert code.signature[64] in (27, 28)
     # Any EIP-191 verifier (a terminal offline) recovers the published signer.
     assert Account.recover_message(pc.signable(code.body), signature=code.signature) == (
@@ -195,7 +196,7 @@ def test_tampered_key_id_is_wrong_signer():
 def test_high_s_signature_is_refused():
     raw = raw_of(issue())
     s = int.from_bytes(raw[147:179], "big")
-    raw[147:179] = (pc.SECP256K1_N - s).to_bytes(32, "big")
+    raw[147:179] = (eip712.SECP256K1_N - s).to_bytes(32, "big")
     raw[179] = 55 - raw[179]  # 27 <-> 28: the same signer, malleated
     error = rejected(pc.encode_code(bytes(raw)), CodeProblem.BAD_SIGNATURE)
     assert "high s" in error.message

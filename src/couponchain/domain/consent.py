@@ -24,11 +24,10 @@ import binascii
 from dataclasses import dataclass
 from typing import Any
 
-from eth_account import Account
-from eth_account.messages import SignableMessage, encode_typed_data
-from eth_keys.exceptions import BadSignature
-from eth_utils import is_address, keccak, to_checksum_address
+from eth_account.messages import SignableMessage
+from eth_utils import is_address, to_checksum_address
 
+from couponchain.domain import eip712
 from couponchain.errors import ContractRevert, InvalidInput
 
 DOMAIN_NAME = "CouponChain Promotions"
@@ -36,29 +35,19 @@ DOMAIN_VERSION = "1"
 MAX_CONSENT_LIFETIME = 300
 """Seconds: the longest lifetime any round allows."""
 
-SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
-_HALF_N = SECP256K1_N // 2
 _UINT256_MAX = 2**256 - 1
 ERR_OTHER_MERCHANT = "promotions: consent is for another merchant"
 ERR_ABOVE_MAXIMUM = "promotions: order amount above the consent's maximum"
 ANY_MERCHANT = "0x" + "00" * 20
 """The `merchant` of a consent any merchant may use (the holder's explicit choice)."""
 
-CONSENT_TYPES: dict[str, list[dict[str, str]]] = {
-    "EIP712Domain": [
-        {"name": "name", "type": "string"},
-        {"name": "version", "type": "string"},
-        {"name": "chainId", "type": "uint256"},
-        {"name": "verifyingContract", "type": "address"},
-    ],
-    "Consent": [
-        {"name": "coupon", "type": "uint256"},
-        {"name": "nonce", "type": "uint256"},
-        {"name": "expiry", "type": "uint256"},
-        {"name": "merchant", "type": "address"},
-        {"name": "max_amount", "type": "uint256"},
-    ],
-}
+CONSENT_FIELDS: eip712.Fields = [
+    {"name": "coupon", "type": "uint256"},
+    {"name": "nonce", "type": "uint256"},
+    {"name": "expiry", "type": "uint256"},
+    {"name": "merchant", "type": "address"},
+    {"name": "max_amount", "type": "uint256"},
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,73 +109,35 @@ class Consent:
 
 def typed_data(consent: Consent, chain_id: int, contract: str) -> dict[str, Any]:
     """The full EIP-712 message (`eth_signTypedData_v4` shape) for a consent."""
-    if not is_address(contract):
-        raise InvalidInput(f"{contract!r} is not a chain address", field="contract")
-    return {
-        "types": CONSENT_TYPES,
-        "primaryType": "Consent",
-        "domain": {
-            "name": DOMAIN_NAME,
-            "version": DOMAIN_VERSION,
-            "chainId": chain_id,
-            "verifyingContract": to_checksum_address(contract),
-        },
-        "message": {"coupon": consent.coupon, "nonce": consent.nonce, "expiry": consent.expiry,
-                    "merchant": consent.merchant, "max_amount": consent.max_amount},
-    }
+    return eip712.typed_data(
+        "Consent", CONSENT_FIELDS, eip712.domain(DOMAIN_NAME, DOMAIN_VERSION, chain_id, contract),
+        {"coupon": consent.coupon, "nonce": consent.nonce, "expiry": consent.expiry,
+         "merchant": consent.merchant, "max_amount": consent.max_amount})
 
 
 def signable(consent: Consent, chain_id: int, contract: str) -> SignableMessage:
     """The consent as an eth_account signable message."""
-    return encode_typed_data(full_message=typed_data(consent, chain_id, contract))
+    return eip712.signable(typed_data(consent, chain_id, contract))
 
 
 def digest(consent: Consent, chain_id: int, contract: str) -> bytes:
     """The 32-byte hash the holder signs (the contract's `consent_digest`)."""
-    message = signable(consent, chain_id, contract)
-    return keccak(b"\x19" + message.version + message.header + message.body)
+    return eip712.digest(typed_data(consent, chain_id, contract))
 
 
 def sign_consent(consent: Consent, chain_id: int, contract: str, private_key: Any) -> bytes:
     """The holder's 65-byte (r, s, v) signature, v in {27, 28}, s in the low half."""
-    return sign_typed(typed_data(consent, chain_id, contract), private_key)
-
-
-def sign_typed(full_message: dict[str, Any], private_key: Any) -> bytes:
-    """A 65-byte (r, s, v) EIP-712 signature of `full_message` (the
-    `eth_signTypedData_v4` shape), v in {27, 28}, s in the low half: the form
-    the contracts accept (promotion consents, prize claims)."""
-    signed = Account.sign_message(encode_typed_data(full_message=full_message), private_key)
-    return bytes(signed.signature)
+    return eip712.sign_typed(typed_data(consent, chain_id, contract), private_key)
 
 
 def recover_signer(consent: Consent, chain_id: int, contract: str, signature: bytes) -> str:
     """The checksummed address that signed, refusing what the contract refuses.
 
-    Raises `InvalidInput` (field `signature`) for anything but 65 bytes,
-    v other than 27/28, r or s out of range, or a high-s (malleated) s.
+    Raises `eip712.SignatureRefused` (an `InvalidInput`, field `signature`) for
+    anything but 65 bytes, v other than 27/28, r or s out of range, or a high-s
+    (malleated) s.
     """
-    return recover_typed(typed_data(consent, chain_id, contract), signature)
-
-
-def recover_typed(full_message: dict[str, Any], signature: bytes) -> str:
-    """The checksummed address that signed an EIP-712 message, refusing what
-    the contracts refuse (see `recover_signer`)."""
-    if len(signature) != 65:
-        raise InvalidInput("signature must be 65 bytes", field="signature")
-    r = int.from_bytes(signature[:32], "big")
-    s = int.from_bytes(signature[32:64], "big")
-    v = signature[64]
-    if v not in (27, 28):
-        raise InvalidInput("signature v must be 27 or 28", field="signature")
-    if not 0 < r < SECP256K1_N or not 0 < s <= _HALF_N:
-        raise InvalidInput("malleable or invalid signature (high s)", field="signature")
-    try:
-        signer = Account.recover_message(encode_typed_data(full_message=full_message),
-                                         signature=signature)
-    except BadSignature as exc:
-        raise InvalidInput("invalid signature", field="signature") from exc
-    return to_checksum_address(signer)
+    return eip712.recover_typed(typed_data(consent, chain_id, contract), signature)
 
 
 def check_consent(

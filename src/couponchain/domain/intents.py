@@ -22,8 +22,8 @@ and check the very same bytes:
   in the promotions contract's domain: the holder passes a promotion coupon
   on, checked by `promotions.transfer_signed_batch`.
 
-Signatures are 65-byte (r, s, v), low s: `consent.sign_typed` and
-`consent.recover_typed` make and check them.
+Signatures are 65-byte (r, s, v), low s: `eip712.sign_typed` and
+`eip712.recover_typed` make and check them.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from typing import Any
 
 from eth_utils import is_address, to_checksum_address
 
+from couponchain.domain import eip712
 from couponchain.errors import InvalidInput
 
 _UINT256_MAX = 2**256 - 1
@@ -43,19 +44,12 @@ MAX_PROOF_LIFETIME = 600
 #: promotions.vy's `MAX_TRANSFER_LIFETIME` is the same bound for transfers.
 MAX_INTENT_LIFETIME = 3600
 
-_DOMAIN_FIELDS = [
-    {"name": "name", "type": "string"},
-    {"name": "version", "type": "string"},
-    {"name": "chainId", "type": "uint256"},
-]
-_CONTRACT_DOMAIN = [*_DOMAIN_FIELDS, {"name": "verifyingContract", "type": "address"}]
-
-OWN_KEY_TYPE = [
+OWN_KEY_TYPE: eip712.Fields = [
     {"name": "account", "type": "address"},
     {"name": "participant", "type": "string"},
     {"name": "expiry", "type": "uint256"},
 ]
-PURCHASE_TYPE = [
+PURCHASE_TYPE: eip712.Fields = [
     {"name": "buyer", "type": "address"},
     {"name": "product", "type": "uint256"},
     {"name": "quantity", "type": "uint256"},
@@ -65,14 +59,14 @@ PURCHASE_TYPE = [
     {"name": "nonce", "type": "uint256"},
     {"name": "expiry", "type": "uint256"},
 ]
-PERMIT_TYPE = [
+PERMIT_TYPE: eip712.Fields = [
     {"name": "owner", "type": "address"},
     {"name": "spender", "type": "address"},
     {"name": "value", "type": "uint256"},
     {"name": "nonce", "type": "uint256"},
     {"name": "deadline", "type": "uint256"},
 ]
-COUPON_TRANSFER_TYPE = [
+COUPON_TRANSFER_TYPE: eip712.Fields = [
     {"name": "coupon", "type": "uint256"},
     {"name": "receiver", "type": "address"},
     {"name": "nonce", "type": "uint256"},
@@ -99,13 +93,10 @@ def _address(value: Any, field: str) -> str:
 def own_key_message(account: str, participant: str, expiry: int,
                     chain_id: int) -> dict[str, Any]:
     """The `OwnKey` proof the holder of `account` signs to register it."""
-    return {
-        "types": {"EIP712Domain": _DOMAIN_FIELDS, "OwnKey": OWN_KEY_TYPE},
-        "primaryType": "OwnKey",
-        "domain": {"name": "CouponChain Accounts", "version": "1", "chainId": chain_id},
-        "message": {"account": _address(account, "address"), "participant": participant,
-                    "expiry": _uint(expiry, "expiry")},
-    }
+    return eip712.typed_data(
+        "OwnKey", OWN_KEY_TYPE, eip712.domain("CouponChain Accounts", "1", chain_id),
+        {"account": _address(account, "address"), "participant": participant,
+         "expiry": _uint(expiry, "expiry")})
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,13 +134,10 @@ class PurchaseIntent:
 
 def purchase_message(intent: PurchaseIntent, chain_id: int, referrals: str) -> dict[str, Any]:
     """The full EIP-712 message of a purchase intent (the referrals contract's domain)."""
-    return {
-        "types": {"EIP712Domain": _CONTRACT_DOMAIN, "Purchase": PURCHASE_TYPE},
-        "primaryType": "Purchase",
-        "domain": {"name": REFERRALS_DOMAIN, "version": "1", "chainId": chain_id,
-                   "verifyingContract": _address(referrals, "contract")},
-        "message": intent.message(),
-    }
+    return eip712.typed_data(
+        "Purchase", PURCHASE_TYPE,
+        eip712.domain(REFERRALS_DOMAIN, "1", chain_id, _address(referrals, "contract")),
+        intent.message())
 
 
 def permit_message(intent: PurchaseIntent, token_nonce: int, chain_id: int, token: str,
@@ -164,15 +152,12 @@ def credit_permit_message(owner: str, spender: str, value: int, token_nonce: int
                           deadline: int, chain_id: int, token: str) -> dict[str, Any]:
     """The EIP-2612 permit by which `owner` lets `spender` take exactly `value` of the
     settlement token, signed at the owner's current token nonce, usable until `deadline`."""
-    return {
-        "types": {"EIP712Domain": _CONTRACT_DOMAIN, "Permit": PERMIT_TYPE},
-        "primaryType": "Permit",
-        "domain": {"name": TOKEN_DOMAIN, "version": "1", "chainId": chain_id,
-                   "verifyingContract": _address(token, "contract")},
-        "message": {"owner": _address(owner, "owner"), "spender": _address(spender, "spender"),
-                    "value": _uint(value, "amount"), "nonce": _uint(token_nonce, "nonce"),
-                    "deadline": _uint(deadline, "deadline")},
-    }
+    return eip712.typed_data(
+        "Permit", PERMIT_TYPE,
+        eip712.domain(TOKEN_DOMAIN, "1", chain_id, _address(token, "contract")),
+        {"owner": _address(owner, "owner"), "spender": _address(spender, "spender"),
+         "value": _uint(value, "amount"), "nonce": _uint(token_nonce, "nonce"),
+         "deadline": _uint(deadline, "deadline")})
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,11 +179,8 @@ class CouponTransfer:
 def coupon_transfer_message(transfer: CouponTransfer, chain_id: int,
                             promotions: str) -> dict[str, Any]:
     """The full EIP-712 message of a coupon transfer (the promotions contract's domain)."""
-    return {
-        "types": {"EIP712Domain": _CONTRACT_DOMAIN, "CouponTransfer": COUPON_TRANSFER_TYPE},
-        "primaryType": "CouponTransfer",
-        "domain": {"name": PROMOTIONS_DOMAIN, "version": "1", "chainId": chain_id,
-                   "verifyingContract": _address(promotions, "contract")},
-        "message": {"coupon": transfer.coupon, "receiver": transfer.receiver,
-                    "nonce": transfer.nonce, "expiry": transfer.expiry},
-    }
+    return eip712.typed_data(
+        "CouponTransfer", COUPON_TRANSFER_TYPE,
+        eip712.domain(PROMOTIONS_DOMAIN, "1", chain_id, _address(promotions, "contract")),
+        {"coupon": transfer.coupon, "receiver": transfer.receiver, "nonce": transfer.nonce,
+         "expiry": transfer.expiry})

@@ -31,36 +31,25 @@ import binascii
 from dataclasses import dataclass
 from typing import Any
 
-from eth_account import Account
-from eth_account.messages import SignableMessage, encode_typed_data
-from eth_keys.exceptions import BadSignature
-from eth_utils import is_address, keccak, to_bytes, to_checksum_address
+from eth_account.messages import SignableMessage
+from eth_utils import is_address, to_bytes, to_checksum_address
 
+from couponchain.domain import eip712
 from couponchain.errors import InvalidInput
 
 DOMAIN_NAME = "CouponChain Referrals"
 DOMAIN_VERSION = "1"
 ENCODING_VERSION = 1
 
-SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
-_HALF_N = SECP256K1_N // 2
 _UINT256_MAX = 2**256 - 1
 _UINT64_MAX = 2**64 - 1
 _ENCODED_BYTES = 1 + 8 + 20 + 8 + 20 + 8 + 65
 
-LINK_TYPES: dict[str, list[dict[str, str]]] = {
-    "EIP712Domain": [
-        {"name": "name", "type": "string"},
-        {"name": "version", "type": "string"},
-        {"name": "chainId", "type": "uint256"},
-        {"name": "verifyingContract", "type": "address"},
-    ],
-    "Link": [
-        {"name": "product", "type": "uint256"},
-        {"name": "promoter", "type": "address"},
-        {"name": "expiry", "type": "uint256"},
-    ],
-}
+LINK_FIELDS: eip712.Fields = [
+    {"name": "product", "type": "uint256"},
+    {"name": "promoter", "type": "address"},
+    {"name": "expiry", "type": "uint256"},
+]
 
 
 def _check_address(value: Any, field: str) -> str:
@@ -99,56 +88,36 @@ class SignedLink:
 
 def typed_data(link: Link, chain_id: int, contract: str) -> dict[str, Any]:
     """The full EIP-712 message (`eth_signTypedData_v4` shape) for a link."""
-    return {
-        "types": LINK_TYPES,
-        "primaryType": "Link",
-        "domain": {
-            "name": DOMAIN_NAME,
-            "version": DOMAIN_VERSION,
-            "chainId": chain_id,
-            "verifyingContract": _check_address(contract, "contract"),
-        },
-        "message": {"product": link.product, "promoter": link.promoter, "expiry": link.expiry},
-    }
+    return eip712.typed_data(
+        "Link", LINK_FIELDS,
+        eip712.domain(DOMAIN_NAME, DOMAIN_VERSION, chain_id, _check_address(contract, "contract")),
+        {"product": link.product, "promoter": link.promoter, "expiry": link.expiry})
 
 
 def signable(link: Link, chain_id: int, contract: str) -> SignableMessage:
     """The link as an eth_account signable message."""
-    return encode_typed_data(full_message=typed_data(link, chain_id, contract))
+    return eip712.signable(typed_data(link, chain_id, contract))
 
 
 def digest(link: Link, chain_id: int, contract: str) -> bytes:
     """The 32-byte hash the promoter signs (the contract's `link_digest`, and
     the `link_hash` of the `Purchased` event)."""
-    message = signable(link, chain_id, contract)
-    return keccak(b"\x19" + message.version + message.header + message.body)
+    return eip712.digest(typed_data(link, chain_id, contract))
 
 
 def sign_link(link: Link, chain_id: int, contract: str, private_key: Any) -> bytes:
     """The promoter's 65-byte (r, s, v) signature, v in {27, 28}, s in the low half."""
-    signed = Account.sign_message(signable(link, chain_id, contract), private_key)
-    return bytes(signed.signature)
+    return eip712.sign_typed(typed_data(link, chain_id, contract), private_key)
 
 
 def recover_signer(link: Link, chain_id: int, contract: str, signature: bytes) -> str:
     """The checksummed address that signed, refusing what the contract refuses.
 
-    Raises `InvalidInput` (field `signature`) for anything but 65 bytes,
-    v other than 27/28, r or s out of range, or a high-s (malleated) s.
+    Raises `eip712.SignatureRefused` (an `InvalidInput`, field `signature`) for
+    anything but 65 bytes, v other than 27/28, r or s out of range, or a high-s
+    (malleated) s.
     """
-    if len(signature) != 65:
-        raise InvalidInput("signature must be 65 bytes", field="signature")
-    r = int.from_bytes(signature[:32], "big")
-    s = int.from_bytes(signature[32:64], "big")
-    if signature[64] not in (27, 28):
-        raise InvalidInput("signature v must be 27 or 28", field="signature")
-    if not 0 < r < SECP256K1_N or not 0 < s <= _HALF_N:
-        raise InvalidInput("malleable or invalid signature (high s)", field="signature")
-    try:
-        signer = Account.recover_message(signable(link, chain_id, contract), signature=signature)
-    except BadSignature as exc:
-        raise InvalidInput("invalid signature", field="signature") from exc
-    return to_checksum_address(signer)
+    return eip712.recover_typed(typed_data(link, chain_id, contract), signature)
 
 
 def check_link(
@@ -192,8 +161,8 @@ def encode_link(signed: SignedLink) -> str:
     ):
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _UINT64_MAX:
             raise InvalidInput(f"{name} must be from 0 to 2**64 - 1 to encode", field=name)
-    if len(signed.signature) != 65:
-        raise InvalidInput("signature must be 65 bytes", field="signature")
+    if len(signed.signature) != eip712.SIGNATURE_LENGTH:
+        raise eip712.SignatureRefused(eip712.SignatureRule.LENGTH)
     raw = b"".join(
         (
             bytes([ENCODING_VERSION]),

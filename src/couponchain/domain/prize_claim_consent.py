@@ -14,8 +14,7 @@ claimed without a code its winner showed. It is bound to one award (claimed at
 most once, so it cannot be replayed), its campaign and merchant, and expires
 at `expiry`, at most `MAX_CLAIM_LIFETIME` after the contract records it.
 
-Signing and recovery are the promotion consents' EIP-712 path
-(`domain/consent.py`): 65-byte (r, s, v), low s only.
+Signing and recovery are `domain/eip712.py`'s: 65-byte (r, s, v), low s only.
 """
 
 from __future__ import annotations
@@ -25,7 +24,7 @@ from typing import Any
 
 from eth_utils import is_address, to_checksum_address
 
-from couponchain.domain import consent as typed
+from couponchain.domain import eip712
 from couponchain.errors import InvalidInput
 
 DOMAIN_NAME = "CouponChain Prizes"
@@ -36,15 +35,12 @@ RECORD_MARGIN = 86_400
 """Seconds a claim signature outlives the offline window: time for the recorder
 to put a synced claim on chain (a node away for longer gets it refused)."""
 
-CLAIM_TYPES: dict[str, list[dict[str, str]]] = {
-    "EIP712Domain": typed.CONSENT_TYPES["EIP712Domain"],
-    "PrizeClaim": [
-        {"name": "award", "type": "uint256"},
-        {"name": "campaign", "type": "uint256"},
-        {"name": "merchant", "type": "address"},
-        {"name": "expiry", "type": "uint256"},
-    ],
-}
+CLAIM_FIELDS: eip712.Fields = [
+    {"name": "award", "type": "uint256"},
+    {"name": "campaign", "type": "uint256"},
+    {"name": "merchant", "type": "address"},
+    {"name": "expiry", "type": "uint256"},
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,21 +71,16 @@ def claim_lifetime(offline_window: int) -> int:
 
 def typed_data(claim: PrizeClaimConsent, chain_id: int, contract: str) -> dict[str, Any]:
     """The full EIP-712 message (`eth_signTypedData_v4` shape) of a claim."""
-    if not is_address(contract):
-        raise InvalidInput(f"{contract!r} is not a chain address", field="contract")
-    return {
-        "types": CLAIM_TYPES,
-        "primaryType": "PrizeClaim",
-        "domain": {"name": DOMAIN_NAME, "version": DOMAIN_VERSION, "chainId": chain_id,
-                   "verifyingContract": to_checksum_address(contract)},
-        "message": {"award": claim.award, "campaign": claim.campaign,
-                    "merchant": claim.merchant, "expiry": claim.expiry},
-    }
+    return eip712.typed_data(
+        "PrizeClaim", CLAIM_FIELDS,
+        eip712.domain(DOMAIN_NAME, DOMAIN_VERSION, chain_id, contract),
+        {"award": claim.award, "campaign": claim.campaign, "merchant": claim.merchant,
+         "expiry": claim.expiry})
 
 
 def sign_claim(claim: PrizeClaimConsent, chain_id: int, contract: str, private_key: Any) -> bytes:
     """The winner's 65-byte (r, s, v) signature of the claim."""
-    return typed.sign_typed(typed_data(claim, chain_id, contract), private_key)
+    return eip712.sign_typed(typed_data(claim, chain_id, contract), private_key)
 
 
 def check_claim(claim: PrizeClaimConsent, signature: bytes, *, chain_id: int, contract: str,
@@ -102,7 +93,7 @@ def check_claim(claim: PrizeClaimConsent, signature: bytes, *, chain_id: int, co
         raise InvalidInput(f"the winner's claim signature is valid for longer than "
                            f"{MAX_CLAIM_LIFETIME} s", field="code")
     try:
-        signer = typed.recover_typed(typed_data(claim, chain_id, contract), signature)
+        signer = eip712.recover_typed(typed_data(claim, chain_id, contract), signature)
     except InvalidInput as exc:
         raise InvalidInput(exc.message, field="code") from None
     if signer.lower() != consumer.lower():

@@ -60,9 +60,9 @@ from typing import Any
 from eth_account import Account
 from eth_account.messages import SignableMessage, encode_defunct
 from eth_account.signers.local import LocalAccount
-from eth_keys.exceptions import BadSignature
 from eth_utils import is_address, to_bytes, to_checksum_address
 
+from couponchain.domain import eip712
 from couponchain.domain.times import iso
 from couponchain.errors import InvalidInput
 
@@ -74,10 +74,7 @@ MAX_LIFETIME = 30
 CLOCK_SKEW = 5
 """Seconds of clock difference tolerated at both ends of a code's validity."""
 
-SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
-_HALF_N = SECP256K1_N // 2
-
-_SIG_LEN = 65
+_SIG_LEN = eip712.SIGNATURE_LENGTH
 _BODY_LEN = 46 + 4 + _SIG_LEN  # the fields, the claim lifetime, the winner's signature
 _RAW_LEN = _BODY_LEN + _SIG_LEN
 _TEXT_LEN = len(PREFIX) + _RAW_LEN * 4 // 3  # 180 bytes = 60 groups of 3: no padding
@@ -320,20 +317,21 @@ def check_offline(code: PrizeCode, scanned_at: int, synced_at: int, window: int,
         )
 
 
+#: What a code's refusal says for each broken signature rule (the layout fixes the length).
+_SIGNATURE_PROBLEMS = {
+    eip712.SignatureRule.V: "signature v must be 27 or 28",
+    eip712.SignatureRule.RANGE: "signature r or s out of range",
+    eip712.SignatureRule.HIGH_S: "malleable signature (high s)",
+    eip712.SignatureRule.UNRECOVERABLE: "unrecoverable signature",
+}
+
+
 def _recover(code: PrizeCode) -> str:
-    sig = code.signature
-    r = int.from_bytes(sig[:32], "big")
-    s = int.from_bytes(sig[32:64], "big")
-    if sig[64] not in (27, 28):
-        raise PrizeCodeRejected(CodeProblem.BAD_SIGNATURE, "signature v must be 27 or 28")
-    if not 0 < r < SECP256K1_N or not 0 < s < SECP256K1_N:
-        raise PrizeCodeRejected(CodeProblem.BAD_SIGNATURE, "signature r or s out of range")
-    if s > _HALF_N:
-        raise PrizeCodeRejected(CodeProblem.BAD_SIGNATURE, "malleable signature (high s)")
     try:
-        return Account.recover_message(signable(code.body), signature=sig)
-    except (BadSignature, ValueError) as exc:
-        raise PrizeCodeRejected(CodeProblem.BAD_SIGNATURE, "unrecoverable signature") from exc
+        return eip712.recover(signable(code.body), code.signature)
+    except eip712.SignatureRefused as exc:
+        raise PrizeCodeRejected(CodeProblem.BAD_SIGNATURE,
+                                _SIGNATURE_PROBLEMS[exc.rule]) from exc
 
 
 def _body(

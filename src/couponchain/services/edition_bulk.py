@@ -38,7 +38,7 @@ from couponchain.chain.gateway import Call, OpResult
 from couponchain.domain.edition_slots import serial_text
 from couponchain.errors import Conflict, ContractRevert, CouponChainError
 from couponchain.services import edition_views
-from couponchain.services.op_keys import op_key
+from couponchain.services.op_keys import op_key, request_part
 from couponchain.store.models import ChainOp
 
 if TYPE_CHECKING:
@@ -94,8 +94,7 @@ class BulkSeller:
                    idempotency_key: str | None) -> dict[str, Any]:
         """Record `items` in order; all of them, or (as far as capacity goes) none."""
         parts = chunks(items)
-        op_keys: list[str | None] = [
-            f"{idempotency_key}:bulk:{n}" if idempotency_key else None for n in range(len(parts))]
+        op_keys = [request_part(idempotency_key, "bulk", n) for n in range(len(parts))]
         if len(parts) == 1:
             return await self._respond(edition_id, [await self._send_alone(
                 caller, edition_id, items, op_keys[0])])
@@ -242,4 +241,4 @@ def _columns(items: Sequence[Item]) -> tuple[list[Any], ...]:
 
 
 def _bulk_key(idempotency_key: str | None) -> str | None:
-    return f"{idempotency_key}:bulk" if idempotency_key else None
+    return request_part(idempotency_key, "bulk")

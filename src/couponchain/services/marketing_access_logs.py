@@ -31,6 +31,7 @@ from couponchain.domain.roles import Role
 from couponchain.errors import ContractRevert, Forbidden, InvalidInput
 from couponchain.services import marketing_views as views
 from couponchain.services.marketing_views import merchant_number
+from couponchain.services.op_keys import platform_key
 from couponchain.services.participants import Caller
 from couponchain.store.analytics import AccessLogStore
 from couponchain.store.models import AccessLogBatch, Participant
@@ -102,7 +103,7 @@ class AccessLogIngest:
         try:
             op = await self.rt.gateway.submit(
                 await self.rt.participants.signer(caller.id), call,
-                op_key=f"anchor-logs:{batch_id}")
+                op_key=platform_key("anchor-logs", batch_id))
         except ContractRevert:
             await self._forget_batch(batch_id)
             raise

@@ -22,10 +22,12 @@ from sqlalchemy import select, update
 from couponchain.chain.gateway import Call, OpResult
 from couponchain.domain import indicators as ind
 from couponchain.errors import ContractRevert, InvalidInput
+from couponchain.loops import BackgroundLoop
 from couponchain.services import marketing_indicators as own_indicators
 from couponchain.services import marketing_views as views
 from couponchain.services.marketing_views import merchant_number
 from couponchain.services.marketing_webhooks import WebhookDeliverer
+from couponchain.services.op_keys import platform_key
 from couponchain.store.analytics import AccessLogStore
 from couponchain.store.models import (
     MarketingReport,
@@ -54,7 +56,7 @@ class ReportScheduler:
         self.store = store
         self.webhooks = webhooks
         self._tick_lock = asyncio.Lock()
-        self._task: asyncio.Task[None] | None = None
+        self._loop: BackgroundLoop | None = None
 
     @property
     def db(self) -> Any:
@@ -62,24 +64,16 @@ class ReportScheduler:
 
     def start(self, interval: float) -> None:
         """Run a round every `interval` s in the background."""
-        self._task = asyncio.create_task(self._loop(interval), name="marketing report scheduler")
+        # A failed round (a node restart, a DB hiccup) is logged; the next one retries.
+        self._loop = BackgroundLoop("marketing report scheduler", self.tick, interval,
+                                    logger=log, failed="marketing report round failed; retrying")
+        self._loop.start()
 
     async def stop(self) -> None:
         """Cancel the background rounds and wait for the current one to end."""
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
-
-    async def _loop(self, interval: float) -> None:
-        while True:
-            try:
-                await self.tick()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # keep reporting after a node restart or a DB hiccup
-                log.exception("marketing report round failed; retrying")
-            await asyncio.sleep(interval)
+        if self._loop is not None:
+            await self._loop.stop()
+            self._loop = None
 
     async def tick(self, now: int | None = None) -> list[int]:
         """One scheduler round: evaluate every merchant's rules at `now`, publish
@@ -214,7 +208,8 @@ class ReportScheduler:
                 r.merchant, r.rule_id or 0, r.period, bytes.fromhex(r.report_hash[2:]),
                 r.period_start, r.period_end, r.trigger,
                 [(a, int(b)) for a, b in json.loads(r.sources)]),), kind="publish report"),
-            op_key=f"publish-report:{r.report_hash}") for r in pending], return_exceptions=True)
+            op_key=platform_key("publish-report", r.report_hash)) for r in pending],
+            return_exceptions=True)
         done: list[OpResult] = []
         for report, outcome in zip(pending, outcomes, strict=True):
             if isinstance(outcome, ContractRevert) and outcome.reason == NOT_CLOSED:

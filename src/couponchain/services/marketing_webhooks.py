@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from couponchain.domain.roles import Role
 from couponchain.errors import Forbidden, InvalidInput
+from couponchain.loops import BackgroundLoop
 from couponchain.services.participants import Caller
 from couponchain.services.webhook_addresses import AddressGuard, AddressRefused, Unresolvable
 from couponchain.store.models import (
@@ -77,7 +78,7 @@ class WebhookDeliverer:
     def __init__(self, runtime: Any) -> None:
         self.rt = runtime
         self._lock = asyncio.Lock()
-        self._task: asyncio.Task[None] | None = None
+        self._loop: BackgroundLoop | None = None
         # The settings are read at each check: what the operator allows now counts.
         self.guard = AddressGuard(lambda: self.rt.settings.webhook_allow_hosts,
                                   lambda: self.rt.settings.webhook_timeout)
@@ -117,23 +118,16 @@ class WebhookDeliverer:
                                       status="pending", attempts=0, next_attempt_at=0.0, log=[]))
 
     def start(self, interval: float) -> None:
-        self._task = asyncio.create_task(self._loop(interval), name="marketing webhooks")
+        """Attempt due deliveries every `interval` s in the background."""
+        self._loop = BackgroundLoop("marketing webhooks", self.deliver_due, interval,
+                                    logger=log, failed="webhook delivery round failed; retrying")
+        self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
-
-    async def _loop(self, interval: float) -> None:
-        while True:
-            try:
-                await self.deliver_due()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("webhook delivery round failed; retrying")
-            await asyncio.sleep(interval)
+        """Stop delivering (the round in flight is cancelled)."""
+        if self._loop is not None:
+            await self._loop.stop()
+            self._loop = None
 
     async def deliver_due(self) -> int:
         """Attempt every delivery whose time has come; returns how many succeeded."""

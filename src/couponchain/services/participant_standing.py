@@ -21,7 +21,7 @@ from couponchain.chain.gateway import Call, Gateway, OpResult
 from couponchain.chain.keys import KeyVault
 from couponchain.domain.roles import Role, Standing
 from couponchain.errors import Conflict, ContractRevert, Forbidden, InvalidInput, NotFound
-from couponchain.services.op_keys import op_key
+from couponchain.services.op_keys import op_key, platform_key
 from couponchain.services.participants import Caller, ParticipantService
 from couponchain.store.db import Database
 from couponchain.store.models import (
@@ -261,7 +261,7 @@ class StandingService:
                 await self.participants.signer(caller.id),
                 Call("registry", "propose_platform", fixed=(account.address,),
                      kind="propose platform"),
-                op_key=f"propose-platform:{account.address}")
+                op_key=platform_key("propose-platform", account.address))
         except ContractRevert:
             async with self.db.transaction() as s:
                 await s.execute(delete(PlatformRotation))

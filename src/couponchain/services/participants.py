@@ -18,6 +18,7 @@ from couponchain.chain.keys import KeyVault, hash_api_key
 from couponchain.domain.roles import Role
 from couponchain.errors import ContractRevert, Forbidden, InvalidInput, NotFound, Unauthorized
 from couponchain.services.credentials import API_KEY, CredentialStore, Grant, new_credential
+from couponchain.services.op_keys import op_key, platform_key
 from couponchain.store.db import Database
 from couponchain.store.models import Credential, Participant, ParticipantRecord
 
@@ -193,7 +194,7 @@ class ParticipantService:
         if caller.role not in CREATORS[role]:
             raise Forbidden(f"a {caller.role.label} may not create a {role.label}")
         merchant = await self._merchant_for(caller, role, merchant_id)
-        creation_key = f"{caller.id}:{idempotency_key}" if idempotency_key else None
+        creation_key = op_key(caller.id, idempotency_key)
         api_key: str | None = None
         async with self.db.transaction() as s:
             row = None
@@ -211,7 +212,7 @@ class ParticipantService:
                 Call("registry", "register_batch",
                      item=(row.address, int(role), merchant.address if merchant else ZERO),
                      kind=f"register {role.label}"),
-                op_key=f"register:{row.id}",
+                op_key=platform_key("register", row.id),
             )
         except ContractRevert:
             async with self.db.transaction() as s:

@@ -35,6 +35,8 @@ from sqlalchemy.orm import Session
 
 from couponchain.chain.gateway import Call, OpResult
 from couponchain.errors import ContractRevert
+from couponchain.loops import BackgroundLoop
+from couponchain.services.op_keys import platform_key
 from couponchain.store.models import Participant, PrizeClaim
 
 log = logging.getLogger(__name__)
@@ -56,21 +58,30 @@ class ClaimRecorder:
         self._inflight: dict[int, asyncio.Task[None]] = {}
         self._settled: list[tuple[int, int, OpResult | ContractRevert]] = []
         self._wake = asyncio.Event()
-        self._loops: list[asyncio.Task[None]] = []
+        self._loops: list[BackgroundLoop] = []
         self._merchants: dict[str, str] = {}
 
     def start(self, sweep_interval: float) -> None:
         """Settle outcomes as they come, and sweep pending rows every `sweep_interval` s."""
         self._loops = [
-            asyncio.create_task(self._settle_loop(), name="prize claim settler"),
-            asyncio.create_task(self._sweep_loop(sweep_interval), name="prize claim sweeper"),
+            # Woken by each outcome; a failed write (a DB hiccup) is retried a second later
+            # with the outcomes put back.
+            BackgroundLoop("prize claim settler", self._settle, None, wake=self._wake,
+                           retry_after=1, logger=log,
+                           failed="settling prize claims failed; retrying"),
+            BackgroundLoop("prize claim sweeper", self.sweep, sweep_interval, logger=log,
+                           failed="sweeping pending prize claims failed; retrying"),
         ]
+        for loop in self._loops:
+            loop.start()
 
     async def stop(self) -> None:
-        tasks = [*self._loops, *self._inflight.values()]
+        """Stop both loops and the submissions in flight; settle what already arrived."""
+        tasks = list(self._inflight.values())
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*[loop.stop() for loop in self._loops], *tasks,
+                             return_exceptions=True)
         self._loops, self._inflight = [], {}
         if self._settled:  # outcomes that arrived before the stop still count
             await self._settle()
@@ -121,7 +132,7 @@ class ClaimRecorder:
                 signer, Call("prizes", "claim_batch_at",
                              item=(award_id, consumer, terminal, expiry, signature),
                              kind="claim prize"),
-                op_key=f"prize-claim:{claim_id}")
+                op_key=platform_key("prize-claim", claim_id))
         except ContractRevert as exc:
             outcome = exc
         except asyncio.CancelledError:
@@ -141,19 +152,6 @@ class ClaimRecorder:
             merchant_id = row.merchant_id or row.id
             self._merchants[terminal_id] = merchant_id
         return merchant_id
-
-    async def _settle_loop(self) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            try:
-                await self._settle()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # a database hiccup: the outcomes wait for the next round
-                log.exception("settling prize claims failed; retrying")
-                await asyncio.sleep(1)
-                self._wake.set()
 
     async def _settle(self) -> None:
         """Write every outcome that arrived, in one transaction."""
@@ -192,13 +190,3 @@ class ClaimRecorder:
             await self.rt.indexer.wait_for(max(blocks))
         for campaign_id in {c for _, c, _ in batch}:
             self._notify(campaign_id)
-
-    async def _sweep_loop(self, interval: float) -> None:
-        while True:
-            try:
-                await self.sweep()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("sweeping pending prize claims failed; retrying")
-            await asyncio.sleep(interval)

@@ -31,12 +31,12 @@ from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from couponchain.chain.gateway import Call, OpResult
+from couponchain.domain import eip712, prize_codes
 from couponchain.domain import prize_claim_consent as claim_consent
-from couponchain.domain import prize_codes
 from couponchain.domain.roles import Role
 from couponchain.errors import ContractRevert, Forbidden, InvalidInput, NotFound
 from couponchain.services import prize_views as views
-from couponchain.services.op_keys import op_key
+from couponchain.services.op_keys import op_key, request_part
 from couponchain.services.participants import Caller
 from couponchain.services.prize_changes import CampaignChanges
 from couponchain.services.prize_claims import ClaimDesk, RecentScans
@@ -92,7 +92,7 @@ def code_key(master_secret: str, chain_id: int, prizes: str) -> LocalAccount:
                 info=info).derive(master_secret.encode())
     # A 32-byte value is a valid secp256k1 key unless it is 0 or >= n
     # (probability about 2**-128); fold it into range all the same.
-    value = int.from_bytes(seed, "big") % (prize_codes.SECP256K1_N - 1) + 1
+    value = int.from_bytes(seed, "big") % (eip712.SECP256K1_N - 1) + 1
     return Account.from_key(value.to_bytes(32, "big"))  # type: ignore[no-any-return]
 
 
@@ -279,8 +279,8 @@ class PrizeService(ClaimDesk, CampaignChanges):
             ops: list[OpResult] = []
             calls = _award_calls(campaign_id, consumers, indexes)
             for n, call in enumerate(calls):
-                key = f"{idempotency_key}:{n}" if idempotency_key else None
-                ops.append(await self._submit(caller, call, key, "award"))
+                ops.append(await self._submit(caller, call, request_part(idempotency_key, n),
+                                              "award"))
         ids: list[int] = []
         for op in ops:
             events = [e for e in await op.events() if e.name == "Awarded"

@@ -24,9 +24,10 @@ from couponchain.domain.evaluation import Evaluation
 from couponchain.domain.roles import Role
 from couponchain.domain.splits import MAX_ORDER_AMOUNT, incentive
 from couponchain.errors import ContractRevert, Forbidden, InvalidInput, NotFound
+from couponchain.loops import BackgroundLoop
 from couponchain.services import promotion_views as views
 from couponchain.services.incentive_caps import IncentiveCaps
-from couponchain.services.op_keys import op_key
+from couponchain.services.op_keys import op_key, request_part
 from couponchain.services.participants import Caller
 from couponchain.services.promotion_evaluation import RoundEvaluator, RoundRequest
 from couponchain.store.models import (
@@ -68,7 +69,7 @@ class PromotionService:
         #: Each merchant's spending cap for incentives (its token approval).
         self.caps = IncentiveCaps(runtime)
         self._distributing: set[int] = set()
-        self._task: asyncio.Task[None] | None = None
+        self._distributor: BackgroundLoop | None = None
 
     @property
     def db(self) -> Any:
@@ -188,8 +189,8 @@ class PromotionService:
             calls = _grant_calls(round_id, consumers, counts)
             ops: list[OpResult] = []
             for n, call in enumerate(calls):
-                key = f"{idempotency_key}:{n}" if idempotency_key else None
-                ops.append(await self._submit(caller, call, key, "grant"))
+                ops.append(await self._submit(caller, call, request_part(idempotency_key, n),
+                                              "grant"))
         granted: list[dict[str, Any]] = []
         for op in ops:
             events = [e for e in await op.events() if e.name == "Granted"
@@ -368,24 +369,17 @@ class PromotionService:
 
     def start(self, interval: float) -> None:
         """Distribute due pools every `interval` seconds in the background."""
-        self._task = asyncio.create_task(self._distribute_loop(interval),
-                                         name="promotion pool distributor")
+        # A failed round (a node restart, a DB hiccup) is logged; the next one retries.
+        self._distributor = BackgroundLoop(
+            "promotion pool distributor", self.distribute_due, interval, logger=log,
+            failed="distributing promotion pools failed; retrying")
+        self._distributor.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
-
-    async def _distribute_loop(self, interval: float) -> None:
-        while True:
-            try:
-                await self.distribute_due()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # keep distributing after a node restart or a DB hiccup
-                log.exception("distributing promotion pools failed; retrying")
-            await asyncio.sleep(interval)
+        """Stop distributing (the round in flight is cancelled)."""
+        if self._distributor is not None:
+            await self._distributor.stop()
+            self._distributor = None
 
     async def distribute_due(self, limit: int = 2048) -> int:
         """Distribute every pool whose rollback window has closed; returns how many."""

@@ -30,7 +30,7 @@ from couponchain.domain.rebates import (
 from couponchain.domain.roles import Role
 from couponchain.errors import ContractRevert, Forbidden, InvalidInput
 from couponchain.services import referral_views as views
-from couponchain.services.op_keys import op_key
+from couponchain.services.op_keys import op_key, platform_key
 from couponchain.services.participants import Caller
 from couponchain.store.models import ProductDescription
 from couponchain.web import qr
@@ -351,7 +351,7 @@ class ReferralService:
                 await self.rt.participants.signer(caller.id),
                 Call("token", "approve", fixed=(self.address, UNLIMITED),
                      kind="approve purchases"),
-                op_key=f"approve:referrals:{caller.id}")
+                op_key=platform_key("approve", "referrals", caller.id))
         self._approved.add(caller.address)
 
     # -- helpers ------------------------------------------------------------------

@@ -27,11 +27,11 @@ from eth_utils import to_checksum_address
 from sqlalchemy import delete, func, select
 
 from couponchain.chain.gateway import Call
-from couponchain.domain import consent as signing
-from couponchain.domain import intents
+from couponchain.domain import eip712, intents
 from couponchain.domain.roles import Role
 from couponchain.errors import Conflict, ContractRevert, Forbidden, InvalidInput
 from couponchain.services.credentials import API_KEY, new_credential
+from couponchain.services.op_keys import op_key
 from couponchain.services.participants import (
     ADDRESS,
     CREATORS,
@@ -79,8 +79,8 @@ class SelfCustodyService:
         if not now <= expiry <= now + intents.MAX_PROOF_LIFETIME:
             raise InvalidInput(f"must lie between now and {intents.MAX_PROOF_LIFETIME} s ahead "
                                "(sign a fresh proof)", field="expiry")
-        signer = signing.recover_typed(self.ownership_message(account, participant, expiry),
-                                       signature)
+        signer = eip712.recover_typed(self.ownership_message(account, participant, expiry),
+                                      signature)
         if signer.lower() != account.lower():
             raise InvalidInput("the proof is not signed by the key of this address",
                                field="signature")
@@ -120,7 +120,7 @@ class SelfCustodyService:
         if caller.role not in CREATORS[Role.CONSUMER]:
             raise Forbidden(f"a {caller.role.label} may not create a consumer")
         address = self.check_proof(account, "", expiry, signature)
-        creation_key = f"{caller.id}:{idempotency_key}" if idempotency_key else None
+        creation_key = op_key(caller.id, idempotency_key)
         async with self.rt.db.transaction() as s:
             row = None
             if creation_key:

@@ -26,10 +26,10 @@ from typing import Any
 
 from couponchain.chain.gateway import Call, OpResult
 from couponchain.domain import consent as consent_rules
-from couponchain.domain import intents
+from couponchain.domain import eip712, intents
 from couponchain.domain.roles import Role
 from couponchain.errors import ContractRevert, Forbidden, InvalidInput
-from couponchain.services import promotion_views
+from couponchain.services import op_keys, promotion_views
 from couponchain.services.participants import OWN_KEY, Caller
 
 #: A purchase intent's default lifetime: long enough to sign and relay.
@@ -127,8 +127,7 @@ class SelfCustodyRelay:
         """Relay a purchase the buyer signed (intent and permit) in the gateway's
         group-committed `purchase_signed_batch`; the same answer as a purchase."""
         await self._custody(caller)
-        op_key = (f"{caller.id}:{idempotency_key}:referrals:signed-purchase"
-                  if idempotency_key else None)
+        op_key = op_keys.op_key(caller.id, idempotency_key, "referrals", "signed-purchase")
         if op_key is not None:  # a retry whose answer was lost: report that purchase
             applied = await self.rt.gateway.outcome(op_key)
             if applied is not None:
@@ -142,13 +141,12 @@ class SelfCustodyRelay:
         if not now < expiry <= now + intents.MAX_INTENT_LIFETIME:
             raise InvalidInput(f"must lie between now and {intents.MAX_INTENT_LIFETIME} s "
                                "ahead: sign a fresh intent", field="expiry")
-        if consent_rules.recover_typed(self._intent_message(intent), signature) != intent.buyer:
+        if eip712.recover_typed(self._intent_message(intent), signature) != intent.buyer:
             raise InvalidInput("the intent is not signed by the buyer's key", field="signature")
         if await self.rt.view("referrals", "intent_nonce_used", intent.buyer, nonce):
             raise InvalidInput("this intent's nonce was used already: sign a fresh one",
                                field="nonce")
-        permit = consent_rules.recover_typed(await self._permit_message(intent),
-                                             permit_signature)
+        permit = eip712.recover_typed(await self._permit_message(intent), permit_signature)
         if permit != intent.buyer:
             raise InvalidInput("the permit is not signed by the buyer's key for this "
                                "purchase's amount and the buyer's token nonce",

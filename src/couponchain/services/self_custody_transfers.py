@@ -28,11 +28,10 @@ import time
 from typing import Any
 
 from couponchain.chain.gateway import Call, OpResult
-from couponchain.domain import consent as signing
-from couponchain.domain import intents
+from couponchain.domain import eip712, intents
 from couponchain.domain.roles import Role
 from couponchain.errors import ContractRevert, Forbidden, InvalidInput
-from couponchain.services import promotion_views
+from couponchain.services import op_keys, promotion_views
 from couponchain.services.participants import OWN_KEY, ZERO, Caller
 from couponchain.services.self_custody_relay import INTENT_LIFETIME, json_safe
 
@@ -90,8 +89,8 @@ class SelfCustodyTransfers:
         """Relay a credit transfer the owner signed (its permit): `permit`, then
         `transferFrom` to the recipient, both from the platform's account."""
         await self._own_key(caller)
-        keys = [f"{caller.id}:{idempotency_key}:token:credit-transfer:{step}"
-                if idempotency_key else None for step in ("permit", "move")]
+        keys = [op_keys.op_key(caller.id, idempotency_key, "token", "credit-transfer", step)
+                for step in ("permit", "move")]
         if keys[1] is not None:  # a retry whose answer was lost: report that transfer
             try:
                 moved = await self.rt.gateway.outcome(keys[1])
@@ -103,10 +102,10 @@ class SelfCustodyTransfers:
         recipient = await self._credit_terms(caller, to, amount)
         _check_lifetime(deadline, "deadline")
         message = await self._permit(caller.address, amount, deadline)
-        if signing.recover_typed(message, signature) != caller.address:
+        if eip712.recover_typed(message, signature) != caller.address:
             raise InvalidInput(await self._why_not_signed(caller.address, amount, deadline,
                                                           signature), field="signature")
-        v, r, s = signature[64], signature[:32], signature[32:64]
+        v, r, s = eip712.split(signature)
         relayer = await self.rt.participants.signer(self.rt.platform.caller.id)
         permitted, moved = await self.rt.gateway.submit_in_order(relayer, [
             (Call("token", "permit", fixed=(caller.address, relayer.address, amount, deadline,
@@ -145,7 +144,7 @@ class SelfCustodyTransfers:
         # A permit signed at the owner's previous token nonce was used already:
         # say so, rather than "not your key", when that is what happened.
         nonce = await self.rt.view("token", "nonces", owner)
-        if nonce and signing.recover_typed(
+        if nonce and eip712.recover_typed(
                 await self._permit(owner, amount, deadline, nonce - 1), signature) == owner:
             return "this permit was used already: sign a fresh one"
         return ("the permit is not signed by your key for this amount, deadline and your "
@@ -176,15 +175,14 @@ class SelfCustodyTransfers:
         """Relay a transfer the holder signed with `promotions.transfer_signed`; the same
         answer as a custodial transfer."""
         await self._own_key(caller)
-        op_key = (f"{caller.id}:{idempotency_key}:promotions:signed-transfer"
-                  if idempotency_key else None)
+        op_key = op_keys.op_key(caller.id, idempotency_key, "promotions", "signed-transfer")
         op = await self.rt.gateway.outcome(op_key) if op_key else None
         if op is None:
             receiver = await self._coupon_terms(caller, coupon_id, to)
             transfer = intents.CouponTransfer(coupon=coupon_id, receiver=receiver, nonce=nonce,
                                               expiry=expiry)
             _check_lifetime(expiry, "expiry")
-            if signing.recover_typed(self._coupon_message(transfer), signature) \
+            if eip712.recover_typed(self._coupon_message(transfer), signature) \
                     != caller.address:
                 raise InvalidInput("the transfer is not signed by the holder's key for this "
                                    "coupon, recipient, nonce and expiry", field="signature")
