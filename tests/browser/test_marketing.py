@@ -14,12 +14,12 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, expect
 
 from couponchain.api.app import create_app
 from couponchain.runtime import Runtime
 from tests.browser.conftest import _free_port
-from tests.browser.signin import ADMIN, auth, ok, sign_in
+from tests.browser.signin import ADMIN, auth, fits, ok, signed_in_page
 from tests.integration.conftest import make_settings, sqlite_url
 
 SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
@@ -51,18 +51,6 @@ async def quiet_site(tmp_path: Path, node_url: str,
     await runtime.stop()
 
 
-async def _signed_in(browser: Browser, url: str, key: str, path: str) -> Page:
-    page = await browser.new_page(viewport=PHONE)
-    await sign_in(page, url, key)
-    await page.goto(url + path)
-    return page
-
-
-async def _fits_a_phone(page: Page) -> None:
-    width = await page.evaluate("document.documentElement.scrollWidth")
-    assert width <= PHONE["width"], "the page must fit a phone screen"
-
-
 def _visits(number: int, start: int, visitors: int) -> list[dict[str, Any]]:
     """Two page views per visitor and one claim, within the minute from `start`."""
     return [{"ip": f"10.0.0.{v}", "time": start + v, "merchant": number, "method": method,
@@ -88,7 +76,7 @@ async def test_a_rule_set_in_the_editor_reports_to_the_inbox_and_info_reaches_th
                                   "valid_from": "2026-01-01T00:00:00Z",
                                   "valid_until": "2099-01-01T00:00:00Z"}))
 
-    inbox = await _signed_in(browser, url, shop["api_key"], "/inbox")
+    inbox = await signed_in_page(browser, url, shop["api_key"], "/inbox", PHONE)
     await expect(inbox.locator("#rules-version")).to_contain_text("Version 0", timeout=10_000)
     await expect(inbox.locator("#inbox-empty")).to_be_visible()
     rule = inbox.locator("#rules-list fieldset").first
@@ -145,7 +133,7 @@ async def test_a_rule_set_in_the_editor_reports_to_the_inbox_and_info_reaches_th
     await expect(inbox.locator("#report-json")).to_contain_text('"unique_visitors": 5')
     await expect(inbox.locator("#report-delivery")).to_contain_text("after 1 attempt(s)")
     await expect(inbox.locator("#report-attempts li")).to_contain_text(["no answer"])
-    await _fits_a_phone(inbox)
+    await fits(inbox, PHONE["width"])
     await inbox.screenshot(path=str(SHOTS / "marketing-inbox.png"), full_page=True)
 
     # The merchant edits its marketing info; the storefront shows version 2 at once.
@@ -171,7 +159,7 @@ async def test_a_rule_set_in_the_editor_reports_to_the_inbox_and_info_reaches_th
         time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(T + 2 * MINUTE)))
     await expect(overdue).to_have_count(20)
     await expect(inbox.locator("#overdue-count")).to_contain_text("period(s) overdue at")
-    await _fits_a_phone(inbox)
+    await fits(inbox, PHONE["width"])
     await inbox.screenshot(path=str(SHOTS / "storefront.png"), full_page=True)
     await inbox.goto(f"{url}/merchants/{shop['id']}/storefront?lang=zh-CN")
     await expect(inbox.locator("#storefront-overdue h2")).to_have_text("应发布而未发布的报告")
@@ -205,7 +193,7 @@ async def test_a_rule_set_in_the_editor_reports_to_the_inbox_and_info_reaches_th
     await expect(inbox.locator("#dash-range")).to_contain_text(f"{since} – ")
     await expect(inbox.locator("#dash-range")).to_contain_text("24 records, per hour")
     await expect(inbox.locator("#dash-visits")).to_have_attribute("data-points", "25")
-    await _fits_a_phone(inbox)
+    await fits(inbox, PHONE["width"])
     await inbox.screenshot(path=str(SHOTS / "marketing-dashboard.png"), full_page=True)
 
 

@@ -17,7 +17,7 @@ from PIL import Image
 from playwright.async_api import Browser, Page, expect
 
 from couponchain.runtime import Runtime
-from tests.browser.signin import ADMIN, auth, ok, sign_in
+from tests.browser.signin import ADMIN, auth, fits, ok, signed_in_page
 
 SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 PHONE = {"width": 390, "height": 844}
@@ -47,19 +47,6 @@ async def _world(url: str) -> dict[str, Any]:
             "awards": [a["id"] for a in awarded["awards"]]}
 
 
-async def _signed_in(browser: Browser, url: str, key: str, path: str,
-                     viewport: dict[str, int] | None = None) -> Page:
-    page = await browser.new_page(viewport=viewport or {"width": 1100, "height": 900})
-    await sign_in(page, url, key)
-    await page.goto(url + path)
-    return page
-
-
-async def _fits_a_phone(page: Page) -> None:
-    width = await page.evaluate("document.documentElement.scrollWidth")
-    assert width <= PHONE["width"], "the page must fit a phone screen"
-
-
 def _decode_qr(png: bytes) -> str:
     (code,) = zxingcpp.read_barcodes(Image.open(io.BytesIO(png)))
     return code.text
@@ -84,14 +71,14 @@ async def test_consumer_qr_to_terminal_claim_with_a_live_dashboard(
     SHOTS.mkdir(parents=True, exist_ok=True)
 
     # The merchant watches the campaign live.
-    dash = await _signed_in(browser, url, w["shop"]["api_key"], f"/prizes/{campaign_id}")
+    dash = await signed_in_page(browser, url, w["shop"]["api_key"], f"/prizes/{campaign_id}")
     await expect(dash.locator("#dash-live")).to_have_text("live", timeout=10_000)
     await expect(dash.locator("#dash-claimed")).to_have_text("0")
     await expect(dash.locator("#dash-awarded")).to_have_text("2")
     await dash.evaluate("window.notReloaded = true")
 
     # The consumer's phone shows a rotating QR for her newest prize, with a countdown.
-    phone = await _signed_in(browser, url, w["ann"]["api_key"], "/my-prizes", PHONE)
+    phone = await signed_in_page(browser, url, w["ann"]["api_key"], "/my-prizes", PHONE)
     qr = phone.locator("#prize-qr")
     await expect(qr).to_be_visible(timeout=10_000)
     await expect(phone.locator("#code-countdown")).to_have_text(re.compile(r"^\d{1,2} s$"))
@@ -106,14 +93,14 @@ async def test_consumer_qr_to_terminal_claim_with_a_live_dashboard(
     await _set_visibility(phone, "visible")
     await expect(qr).to_be_visible(timeout=10_000)
     await expect(qr).not_to_have_attribute("data-nonce", first_nonce or "")
-    await _fits_a_phone(phone)
+    await fits(phone, PHONE["width"])
     await phone.screenshot(path=str(SHOTS / "prize-consumer.png"), full_page=True)
     code = _decode_qr(await qr.screenshot(type="png"))
     assert code == await phone.locator("#prize-code").text_content()
     assert code.startswith("CCPZ2.")
 
     # The terminal uploads the QR as a photo: every condition passes; it confirms.
-    terminal = await _signed_in(browser, url, w["till"]["api_key"], "/terminal", PHONE)
+    terminal = await signed_in_page(browser, url, w["till"]["api_key"], "/terminal", PHONE)
     await expect(terminal.locator("#terminal-name")).to_have_text("Till 1")
     await terminal.set_input_files("#photo-input", files={
         "name": "prize.png", "mimeType": "image/png", "buffer": await qr.screenshot()})
@@ -126,7 +113,7 @@ async def test_consumer_qr_to_terminal_claim_with_a_live_dashboard(
     await terminal.click("#confirm-claim")
     await expect(terminal.locator("#claim-result")).to_contain_text(
         "Claimed: hand out the Tote", timeout=20_000)
-    await _fits_a_phone(terminal)
+    await fits(terminal, PHONE["width"])
     await terminal.screenshot(path=str(SHOTS / "prize-terminal.png"), full_page=True)
 
     # The dashboard counted it without a reload; the phone shows the prize claimed.
@@ -156,7 +143,7 @@ async def test_offline_terminal_queues_and_syncs(site: tuple[str, Runtime],
     async with httpx.AsyncClient(base_url=url, timeout=60) as client:
         code = ok(await client.get(f"/v1/prize-awards/{w['awards'][0]}/code",
                                    headers=auth(w["ann"])))["code"]
-    terminal = await _signed_in(browser, url, w["till"]["api_key"], "/terminal", PHONE)
+    terminal = await signed_in_page(browser, url, w["till"]["api_key"], "/terminal", PHONE)
     await expect(terminal.locator("#queue-count")).to_have_text("0", timeout=10_000)
     # The page checks signatures offline once it holds the published key and the
     # curve module; it fetches both on load (going offline earlier leaves the check
@@ -201,8 +188,8 @@ async def test_offline_terminal_queues_and_syncs(site: tuple[str, Runtime],
             await asyncio.sleep(0.1)
     assert award["status"] == "claimed" and award["claimed_by"] == w["till"]["address"]
     # The merchant's dashboard keeps the claim marked offline, with the terminal's time.
-    dash = await _signed_in(browser, url, w["shop"]["api_key"],
-                            f"/prizes/{w['campaign']['id']}")
+    dash = await signed_in_page(browser, url, w["shop"]["api_key"],
+                                f"/prizes/{w['campaign']['id']}")
     await expect(dash.locator("#dash-offline")).to_have_text("1", timeout=10_000)
     row = dash.locator("#claims-rows tr[data-source=offline]")
     await expect(row).to_have_count(1)
@@ -222,7 +209,7 @@ async def test_merchant_creates_a_campaign_and_awards_in_bulk(
                                     headers=auth(shop)))
         fans = [ok(await client.post("/v1/consumers", json={"name": n}))
                 for n in ("Ann", "Bob")]
-    page = await _signed_in(browser, url, shop["api_key"], "/prizes")
+    page = await signed_in_page(browser, url, shop["api_key"], "/prizes")
     await expect(page.locator("#campaigns-empty")).to_be_visible(timeout=10_000)
     await page.fill("#pc-title", "Opening week")
     await page.fill("#prize-rows .prize-name", "Mug")
@@ -252,7 +239,8 @@ async def test_merchant_revokes_an_unclaimed_award_with_a_reason(
     url, _ = site
     w = await _world(url)
     revoked, kept = w["awards"]
-    dash = await _signed_in(browser, url, w["shop"]["api_key"], f"/prizes/{w['campaign']['id']}")
+    dash = await signed_in_page(browser, url, w["shop"]["api_key"],
+                                f"/prizes/{w['campaign']['id']}")
     rows = dash.locator("#awards-rows tr")
     await expect(rows).to_have_count(2, timeout=10_000)
     await expect(dash.locator("#awards-rows button.revoke")).to_have_count(2)
@@ -268,7 +256,7 @@ async def test_merchant_revokes_an_unclaimed_award_with_a_reason(
     await expect(dash.locator(f"#awards-rows tr[data-id='{kept}'] button.revoke")).to_have_count(1)
     await dash.screenshot(path=str(SHOTS / "prize-revoke.png"), full_page=True)
 
-    phone = await _signed_in(browser, url, w["ann"]["api_key"], "/my-prizes", PHONE)
+    phone = await signed_in_page(browser, url, w["ann"]["api_key"], "/my-prizes", PHONE)
     await expect(phone.locator("#awards")).to_contain_text("revoked: Winner entered twice",
                                                            timeout=10_000)
     await phone.close()
@@ -280,7 +268,8 @@ async def test_merchant_adjusts_a_running_campaign_from_the_dashboard(
 ) -> None:
     url, _ = site
     w = await _world(url)
-    dash = await _signed_in(browser, url, w["shop"]["api_key"], f"/prizes/{w['campaign']['id']}")
+    dash = await signed_in_page(browser, url, w["shop"]["api_key"],
+                                f"/prizes/{w['campaign']['id']}")
     await expect(dash.locator("#adjust")).to_be_visible(timeout=10_000)
     # A window end in the past is refused, naming the contract's rule.
     await dash.fill("#adjust-ends", "2020-01-01T00:00")

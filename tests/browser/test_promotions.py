@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, expect
 
 from couponchain.runtime import Runtime
-from tests.browser.signin import ADMIN, auth, ok, sign_in
+from tests.browser.signin import ADMIN, auth, fits, ok, signed_in_page
 
 SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 SHARES = {"platform": 1_000, "issuer": 2_000, "redeemer": 2_000, "holder": 3_000,
@@ -48,19 +48,6 @@ async def _world(url: str) -> dict[str, dict[str, Any]]:
             "bob": bob}
 
 
-async def _signed_in(browser: Browser, url: str, key: str, path: str,
-                     viewport: dict[str, int] | None = None) -> Page:
-    page = await browser.new_page(viewport=viewport or {"width": 1100, "height": 900})
-    await sign_in(page, url, key)
-    await page.goto(url + path)
-    return page
-
-
-async def _fits_a_phone(page: Page) -> None:
-    width = await page.evaluate("document.documentElement.scrollWidth")
-    assert width <= PHONE["width"], "the page must fit a phone screen"
-
-
 async def test_console_till_and_wallet_from_round_to_withdrawn_payout(
     site: tuple[str, Runtime], browser: Browser
 ) -> None:
@@ -69,7 +56,7 @@ async def test_console_till_and_wallet_from_round_to_withdrawn_payout(
     SHOTS.mkdir(parents=True, exist_ok=True)
 
     # The platform previews a round and sees its total before opening it.
-    console = await _signed_in(browser, url, "test-admin-key", "/promotions")
+    console = await signed_in_page(browser, url, "test-admin-key", "/promotions")
     await expect(console.locator("#rounds-rows tr")).to_have_count(1)
     await expect(console.locator("#turnover-rows")).to_contain_text("Noodle Bar")
     await console.fill(f"#turnover-rows input[data-merchant='{w['issuer']['id']}']", "1")
@@ -102,7 +89,7 @@ async def test_console_till_and_wallet_from_round_to_withdrawn_payout(
     await console.screenshot(path=str(SHOTS / "promotions-console.png"), full_page=True)
 
     # The issuing merchant grants a coupon out of its allocation of round 1.
-    issuer = await _signed_in(browser, url, w["issuer"]["api_key"], "/promotions/merchant")
+    issuer = await signed_in_page(browser, url, w["issuer"]["api_key"], "/promotions/merchant")
     await expect(issuer.locator("#grant-round option[value='1']")).to_have_text(
         "Round #1 — 5 left", timeout=10_000)
     await issuer.select_option("#grant-round", "1")
@@ -119,7 +106,7 @@ async def test_console_till_and_wallet_from_round_to_withdrawn_payout(
     await expect(issuer.locator("#cap-left")).to_have_text("500.000000 CCC")
 
     # The consumer shows a consent QR on her phone.
-    wallet = await _signed_in(browser, url, w["ann"]["api_key"], "/wallet", PHONE)
+    wallet = await signed_in_page(browser, url, w["ann"]["api_key"], "/wallet", PHONE)
     coupon = wallet.locator("#wallet-coupons li").first
     await expect(coupon).to_contain_text("active", timeout=10_000)
     coupon_id = await coupon.get_attribute("data-id")
@@ -135,11 +122,11 @@ async def test_console_till_and_wallet_from_round_to_withdrawn_payout(
     await expect(wallet.locator("#consent-max")).to_have_text("1.000000 CCC")
     code = await wallet.locator("#consent-code").text_content()
     assert code
-    await _fits_a_phone(wallet)
+    await fits(wallet, PHONE["width"])
     photo = await qr.screenshot(type="png")
 
     # The terminal uploads the QR as a photo; the server reads it; the till writes off.
-    till = await _signed_in(browser, url, w["terminal"]["api_key"], "/promotions/merchant",
+    till = await signed_in_page(browser, url, w["terminal"]["api_key"], "/promotions/merchant",
                             PHONE)
     await expect(till.locator("#till-merchant")).to_contain_text("Noodle Bar")
     await expect(till.locator("#grant-section")).to_be_hidden()  # terminals do not grant
@@ -158,7 +145,7 @@ async def test_console_till_and_wallet_from_round_to_withdrawn_payout(
         f"Written off coupon #{coupon_id} for an order of 1.000000 CCC")
     await expect(till.locator("#write-offs-rows tr")).to_have_count(1, timeout=10_000)
     await expect(till.locator("#write-off-chart-note")).to_contain_text("1 standing write-off")
-    await _fits_a_phone(till)
+    await fits(till, PHONE["width"])
     await till.screenshot(path=str(SHOTS / "promotions-merchant.png"), full_page=True)
 
     # The pool is distributed within seconds; the holder's 30 % shows up and is withdrawn.
@@ -172,7 +159,7 @@ async def test_console_till_and_wallet_from_round_to_withdrawn_payout(
     await expect(wallet.locator("#payout-balance")).to_have_text("0.030000 CCC")
     await expect(wallet.locator("#payout-claimable")).to_have_text("0.000000 CCC")
     await expect(wallet.locator("#withdraw")).to_be_disabled()
-    await _fits_a_phone(wallet)
+    await fits(wallet, PHONE["width"])
     await wallet.screenshot(path=str(SHOTS / "wallet.png"), full_page=True)
 
     # Anyone may follow the coupon on its public page.
@@ -214,7 +201,7 @@ async def test_a_hardware_scanner_writes_off_and_the_merchant_reverses(
             f"/v1/promotion-coupons/{coupon_id}/consent", headers=auth(w["bob"]),
             json={"merchant": w["redeemer"]["id"], "max_order_amount": 2_500_000}))["code"]
 
-    till = await _signed_in(browser, url, w["redeemer"]["api_key"], "/promotions/merchant")
+    till = await signed_in_page(browser, url, w["redeemer"]["api_key"], "/promotions/merchant")
     await till.fill("#wo-amount", "2.5")
     # A scanner types the code into the focused field and presses Enter.
     await till.fill("#wo-code", code)
@@ -237,6 +224,6 @@ async def test_a_hardware_scanner_writes_off_and_the_merchant_reverses(
     await expect(till.locator("#write-off-result")).to_contain_text("Not written off: code",
                                                                     timeout=10_000)
 
-    wallet = await _signed_in(browser, url, w["bob"]["api_key"], "/wallet", PHONE)
+    wallet = await signed_in_page(browser, url, w["bob"]["api_key"], "/wallet", PHONE)
     await expect(wallet.locator(f"#wallet-coupons li[data-id='{coupon_id}']")).to_contain_text(
         "active", timeout=10_000)

@@ -14,10 +14,10 @@ import httpx
 import pytest
 import zxingcpp
 from PIL import Image
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, expect
 
 from couponchain.runtime import Runtime
-from tests.browser.signin import auth, ok, sign_in
+from tests.browser.signin import auth, fits, ok, signed_in_page
 
 SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 ADMIN = {"authorization": "Bearer test-admin-key"}
@@ -51,20 +51,6 @@ async def _shop(url: str) -> dict[str, dict[str, Any]]:
     return {"terminal": terminal, **people}
 
 
-async def _signed_in(browser: Browser, url: str, key: str, path: str, width: int,
-                     lang: str) -> Page:
-    page = await browser.new_page(viewport=VIEWPORTS[width])
-    await page.context.add_cookies([{"name": "lang", "value": lang, "url": url}])
-    await sign_in(page, url, key)
-    await page.goto(url + path)
-    return page
-
-
-async def _fits(page: Page, width: int) -> None:
-    scroll = await page.evaluate("document.documentElement.scrollWidth")
-    assert scroll <= width, f"the page is {scroll} px wide at {width} px"
-
-
 @pytest.mark.parametrize(("width", "lang"), [(1280, "en"), (390, "zh_CN")])
 async def test_till_picks_customers_by_name_and_by_the_wallet_qr(
     site: tuple[str, Runtime], browser: Browser, width: int, lang: str
@@ -77,7 +63,7 @@ async def test_till_picks_customers_by_name_and_by_the_wallet_qr(
     SHOTS.mkdir(parents=True, exist_ok=True)
 
     # The wallet: the customer number in groups, and a QR code that reads back to it.
-    wallet = await _signed_in(browser, url, lin["api_key"], "/wallet", width, lang)
+    wallet = await signed_in_page(browser, url, lin["api_key"], "/wallet", VIEWPORTS[width], lang)
     await expect(wallet.locator("#topup-number")).to_have_text(
         " ".join(lin["id"][i:i + 4] for i in range(0, 32, 4)))
     qr = wallet.locator("#customer-qr")
@@ -88,12 +74,12 @@ async def test_till_picks_customers_by_name_and_by_the_wallet_qr(
     (read,) = zxingcpp.read_barcodes(Image.open(io.BytesIO(shot)).convert("L"))
     assert read.text == lin["id"]
     await wallet.screenshot(path=str(SHOTS / f"wallet-customer-qr-{width}-{tag}.png"))
-    await _fits(wallet, width)
+    await fits(wallet, width)
 
     # At the till, "mei" finds the shop's own customer only, not Mei Lin (never here)
     # nor Mei Elsewhere (another shop's customer).
-    till = await _signed_in(browser, url, w["terminal"]["api_key"], "/promotions/merchant",
-                            width, lang)
+    till = await signed_in_page(browser, url, w["terminal"]["api_key"],
+                                "/promotions/merchant", VIEWPORTS[width], lang)
     await expect(till.locator("#topup-remaining")).to_have_text("99.000000 CCC")
     await till.locator("#topup-customer").press_sequentially("mei")
     matches = till.locator("#topup-matches button")
@@ -101,7 +87,7 @@ async def test_till_picks_customers_by_name_and_by_the_wallet_qr(
     await expect(matches.first).to_contain_text("Mei Chen")
     await till.locator("#topup-section").scroll_into_view_if_needed()
     await till.screenshot(path=str(SHOTS / f"till-picker-{width}-{tag}.png"))
-    await _fits(till, width)
+    await fits(till, width)
     await matches.first.click()
     await expect(till.locator("#topup-picked")).to_contain_text(says["picked"])
     await till.fill("#topup-amount", "5")

@@ -11,10 +11,10 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, expect
 
 from couponchain.runtime import Runtime
-from tests.browser.signin import ADMIN, auth, ok, sign_in
+from tests.browser.signin import ADMIN, auth, fits, ok, signed_in_page
 
 SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 CCC = 1_000_000
@@ -44,20 +44,6 @@ async def _shop(url: str) -> dict[str, dict[str, Any]]:
             "product": product}
 
 
-async def _signed_in(browser: Browser, url: str, key: str, path: str, width: int,
-                     lang: str) -> Page:
-    page = await browser.new_page(viewport=VIEWPORTS[width])
-    await page.context.add_cookies([{"name": "lang", "value": lang, "url": url}])
-    await sign_in(page, url, key)
-    await page.goto(url + path)
-    return page
-
-
-async def _fits(page: Page, width: int) -> None:
-    scroll = await page.evaluate("document.documentElement.scrollWidth")
-    assert scroll <= width, f"the page is {scroll} px wide at {width} px"
-
-
 @pytest.mark.parametrize(("width", "lang"), [(1280, "en"), (390, "zh_CN")])
 async def test_terminal_tops_up_and_consumer_sees_it(
     site: tuple[str, Runtime], browser: Browser, width: int, lang: str
@@ -70,8 +56,8 @@ async def test_terminal_tops_up_and_consumer_sees_it(
     SHOTS.mkdir(parents=True, exist_ok=True)
 
     # At balance 0 the Buy button is not usable, and the page says where credit comes from.
-    buyer = await _signed_in(browser, url, consumer["api_key"], f"/products/{w['product']['id']}",
-                             width, lang)
+    buyer = await signed_in_page(browser, url, consumer["api_key"],
+                                 f"/products/{w['product']['id']}", VIEWPORTS[width], lang)
     await expect(buyer.locator("#buy-balance")).to_have_text("0.000000 CCC")
     await expect(buyer.locator("#buy-button")).to_be_disabled()
     await expect(buyer.locator("#buy-short")).to_contain_text(says["short"])
@@ -84,17 +70,18 @@ async def test_terminal_tops_up_and_consumer_sees_it(
     await expect(wallet.locator("#wallet-topups-empty")).to_be_visible()
 
     # The platform sets the shop's till limit on its console.
-    console = await _signed_in(browser, url, "test-admin-key", "/promotions", width, lang)
+    console = await signed_in_page(browser, url, "test-admin-key",
+                                   "/promotions", VIEWPORTS[width], lang)
     await expect(console.locator("#till-limit-merchant option")).to_have_count(1)
     await expect(console.locator("#till-limit-now")).to_contain_text("0.000000 CCC")
     await console.fill("#till-limit-value", "100")
     await console.click("#till-limit-form button[type=submit]")
     await expect(console.locator("#till-limit-result")).to_contain_text("100.000000 CCC")
-    await _fits(console, width)
+    await fits(console, width)
 
     # At the till: over what is left is refused naming the amount; then a real top-up.
-    till = await _signed_in(browser, url, w["terminal"]["api_key"], "/promotions/merchant",
-                            width, lang)
+    till = await signed_in_page(browser, url, w["terminal"]["api_key"],
+                                "/promotions/merchant", VIEWPORTS[width], lang)
     await expect(till.locator("#topup-remaining")).to_have_text("100.000000 CCC")
     await till.fill("#topup-customer", consumer["id"])
     await till.fill("#topup-amount", "100.000001")
@@ -110,7 +97,7 @@ async def test_terminal_tops_up_and_consumer_sees_it(
     await expect(till.locator("#topups-rows")).to_contain_text(f"R-{width}")
     await till.locator("#topup-section").scroll_into_view_if_needed()
     await till.screenshot(path=str(SHOTS / f"till-topup-{width}-{tag}.png"))
-    await _fits(till, width)
+    await fits(till, width)
     assert await runtime.view("token", "balanceOf", consumer["address"]) == 12_500_000
 
     # The consumer sees the top-up, where and by which till, and the new balance.
@@ -122,7 +109,7 @@ async def test_terminal_tops_up_and_consumer_sees_it(
     await expect(wallet.locator("#payout-balance")).to_have_text("12.500000 CCC")
     await wallet.locator("#topups-section").scroll_into_view_if_needed()
     await wallet.screenshot(path=str(SHOTS / f"wallet-topups-{width}-{tag}.png"))
-    await _fits(wallet, width)
+    await fits(wallet, width)
 
     # Now the balance pays for a unit: the Buy button is usable.
     await buyer.goto(url + f"/products/{w['product']['id']}")
