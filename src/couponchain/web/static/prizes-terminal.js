@@ -20,7 +20,7 @@ const LABELS = { signature: t("Signature"), not_expired: t("Not expired"),
                  lifetime: t("Lifetime") };
 // The statuses of a synced claim, in the page's language.
 const SYNC_STATUSES = { claimed: t("claimed"), duplicate: t("duplicate"), refused: t("refused") };
-const term = { me: null, scan: null, camera: null, syncing: false };
+const term = { me: null, scan: null, syncing: false };
 
 // ------------------------------------------------------------ offline queue
 
@@ -254,99 +254,22 @@ async function confirmClaim() {
 
 // ------------------------------------------------------------ reading codes
 
-async function decodeImage(blob, source) {
-  let codes;
-  try {
-    codes = (await api("/v1/qr-decodes", { method: "POST", body: blob, headers: {
-      "content-type": blob.type || "application/octet-stream" } })).codes;
-  } catch (error) {
-    if (!isNetworkError(error) || !("BarcodeDetector" in window)) throw error;
-    const found = await new window.BarcodeDetector({ formats: ["qr_code"] })
-      .detect(await createImageBitmap(blob));
-    codes = found.map((c) => c.rawValue);
-  }
-  if (!codes.length) return null;
-  $("pz-code").value = codes[0];
+// What the scanner (qr-scanner.js) read: into the code field, then checked.
+async function take(code, source) {
+  $("pz-code").value = code;
   $("scan-status").textContent = t("Read a code from {source}.", { source });
-  await check(codes[0]);
-  return codes[0];
-}
-
-function scanFailed(text) {
-  $("scan-status").textContent = text;
-  $("scan-status").classList.add("error");
-}
-
-function stopCamera() {
-  if (term.camera) term.camera.getTracks().forEach((t) => t.stop());
-  term.camera = null;
-  $("camera").hidden = true;
-}
-
-// Frames go to BarcodeDetector when the browser has one, else to the server.
-async function startCamera() {
-  if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
-    scanFailed(t("This browser gives no camera access here; upload a photo instead."));
-    return;
-  }
-  try {
-    term.camera = await navigator.mediaDevices.getUserMedia(
-      { video: { facingMode: "environment" }, audio: false });
-  } catch (error) {
-    scanFailed(t("No camera: {error}. Upload a photo instead.", { error: error.message }));
-    return;
-  }
-  const video = $("camera-video");
-  video.srcObject = term.camera;
-  $("camera").hidden = false;
-  await video.play();
-  $("scan-status").textContent = t("Hold the customer's prize code in front of the camera…");
-  let detector = null;
-  if ("BarcodeDetector" in window) {
-    const formats = await window.BarcodeDetector.getSupportedFormats().catch(() => []);
-    if (formats.includes("qr_code")) detector = new window.BarcodeDetector({ formats: ["qr_code"] });
-  }
-  const canvas = document.createElement("canvas");
-  const tick = async () => {
-    if (!term.camera) return;
-    try {
-      if (detector) {
-        const codes = await detector.detect(video);
-        if (codes.length) {
-          stopCamera();
-          $("pz-code").value = codes[0].rawValue;
-          await check(codes[0].rawValue);
-          return;
-        }
-      } else if (video.videoWidth) {
-        canvas.width = video.videoWidth;
-        canvas.height = video.videoHeight;
-        canvas.getContext("2d").drawImage(video, 0, 0);
-        const frame = await new Promise((ok) => canvas.toBlob(ok, "image/jpeg", 0.85));
-        if (frame && await decodeImage(frame, t("the camera"))) { stopCamera(); return; }
-      }
-    } catch (error) {
-      scanFailed(t("Camera scan: {error}", { error: problemText(error) }));
-    }
-    setTimeout(tick, detector ? 250 : 1000);
-  };
-  tick();
+  await check(code);
+  return true;
 }
 
 function setUpScanning() {
-  $("camera-start").onclick = startCamera;
-  $("camera-stop").onclick = stopCamera;
-  $("photo-input").onchange = async () => {
-    const file = $("photo-input").files[0];
-    if (!file) return;
-    $("scan-status").textContent = t("Reading {file}…", { file: file.name });
-    try {
-      if (!await decodeImage(file, t("the photo"))) scanFailed(t("No QR code found in that photo."));
-    } catch (error) {
-      scanFailed(t("Photo not read: {error}", { error: problemText(error) }));
-    }
-    $("photo-input").value = "";
-  };
+  // Offline, a photo is decoded in the browser (BarcodeDetector) when it can be.
+  const scanner = window.CouponChainScanner.create({
+    camera: $("camera"), video: $("camera-video"), status: () => $("scan-status"), take,
+    prompt: t("Hold the customer's prize code in front of the camera…"), isNetworkError });
+  $("camera-start").onclick = () => scanner.start();
+  $("camera-stop").onclick = () => scanner.stop();
+  $("photo-input").onchange = () => scanner.readPhoto($("photo-input"));
   // A hardware scanner types the code and presses Enter, which submits the form.
   $("scan-form").onsubmit = (event) => { event.preventDefault(); check($("pz-code").value); };
   $("confirm-claim").onclick = confirmClaim;

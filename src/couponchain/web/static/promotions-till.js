@@ -11,7 +11,7 @@ const { REFRESH_MS, ccc, toUnits, wholeNumber, fieldError, json, problemText, sh
 const CHART_MINUTES = 60;
 
 // scanFor: "topup" while the top-up form's scan button or photo asked for a code.
-const till = { me: null, merchant: null, windows: new Map(), camera: null, armed: new Set(),
+const till = { me: null, merchant: null, windows: new Map(), armed: new Set(),
                scanFor: null, cameraHome: null };
 
 function scanStatus() {
@@ -39,102 +39,36 @@ function deliver(code, source) {
   return true;
 }
 
-// source: where the code was read, already in the page's language ("the photo").
-async function decodeImage(blob, source) {
-  const found = await api("/v1/qr-decodes", {
-    method: "POST", body: blob,
-    headers: { "content-type": blob.type || "application/octet-stream" } });
-  if (!found.codes.length) return null;
-  return deliver(found.codes[0], source) ? found.codes[0] : null;
-}
+// The till's one scanner (qr-scanner.js): its camera view moves beside the form
+// it reads for, and what it reads goes where `deliver` says.
+let scanner = null;
 
 function scanFailed(text) {
-  scanStatus().textContent = text;
-  scanStatus().classList.add("error");
+  scanner.failed(text);
 }
 
-function stopCamera() {
-  if (till.camera) till.camera.getTracks().forEach((t) => t.stop());
-  till.camera = null;
-  $("camera").hidden = true;
-}
-
-// Frames go to BarcodeDetector when the browser has one, else to the server. For
-// the top-up ("topup") the camera's view moves beside its customer field.
-async function startCamera(forWhat = null) {
-  stopCamera();
+function startCamera(forWhat = null) {
+  scanner.stop();
   till.scanFor = forWhat;
-  scanStatus().classList.remove("error");
   if (forWhat === "topup") $("topup-camera-slot").append($("camera"));
   else till.cameraHome.parent.insertBefore($("camera"), till.cameraHome.next);
-  if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
-    scanFailed(t("This browser gives no camera access here; upload a photo instead."));
-    return;
-  }
-  try {
-    till.camera = await navigator.mediaDevices.getUserMedia(
-      { video: { facingMode: "environment" }, audio: false });
-  } catch (error) {
-    scanFailed(t("No camera: {error}. Upload a photo instead.", { error: error.message }));
-    return;
-  }
-  const video = $("camera-video");
-  video.srcObject = till.camera;
-  $("camera").hidden = false;
-  await video.play();
-  scanStatus().textContent = t("Hold the customer's QR code in front of the camera…");
-  let detector = null;
-  if ("BarcodeDetector" in window) {
-    const formats = await window.BarcodeDetector.getSupportedFormats().catch(() => []);
-    if (formats.includes("qr_code")) detector = new window.BarcodeDetector({ formats: ["qr_code"] });
-  }
-  const canvas = document.createElement("canvas");
-  const tick = async () => {
-    if (!till.camera) return;
-    try {
-      if (detector) {
-        const codes = await detector.detect(video);
-        if (codes.length && deliver(codes[0].rawValue, t("the camera"))) {
-          stopCamera();
-          return;
-        }
-      } else if (video.videoWidth) {
-        canvas.width = video.videoWidth;
-        canvas.height = video.videoHeight;
-        canvas.getContext("2d").drawImage(video, 0, 0);
-        const frame = await new Promise((ok) => canvas.toBlob(ok, "image/jpeg", 0.85));
-        if (frame && await decodeImage(frame, t("the camera"))) { stopCamera(); return; }
-      }
-    } catch (error) {
-      scanFailed(t("Camera scan: {error}", { error: problemText(error) }));
-    }
-    setTimeout(tick, detector ? 250 : 1000);
-  };
-  tick();
+  return scanner.start();
 }
 
-async function readPhoto(input, forWhat) {
-  const file = input.files[0];
-  if (!file) return;
+function readPhoto(input, forWhat) {
   till.scanFor = forWhat;
-  scanStatus().classList.remove("error");
-  scanStatus().textContent = t("Reading {file}…", { file: file.name });
-  try {
-    if (!await decodeImage(file, t("the photo")) && !scanStatus().classList.contains("error")) {
-      scanFailed(t("No QR code found in that photo."));
-    }
-  } catch (error) {
-    scanFailed(t("Photo not read: {error}", { error: problemText(error) }));
-  }
-  input.value = "";
+  return scanner.readPhoto(input);
 }
 
 // One scanner for both forms: the write-off's consent codes and the top-up's
 // customer numbers.
 function setUpScanning() {
+  scanner = window.CouponChainScanner.create({
+    camera: $("camera"), video: $("camera-video"), status: scanStatus, take: deliver,
+    prompt: t("Hold the customer's QR code in front of the camera…") });
   till.cameraHome = { parent: $("camera").parentNode, next: $("camera").nextSibling };
   $("camera-start").onclick = () => startCamera();
-  $("camera-stop").onclick = stopCamera;
+  $("camera-stop").onclick = () => scanner.stop();
   $("photo-input").onchange = () => readPhoto($("photo-input"), null);
   $("topup-scan").onclick = () => startCamera("topup");
   $("topup-photo").onchange = () => readPhoto($("topup-photo"), "topup");
