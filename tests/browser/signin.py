@@ -19,6 +19,9 @@ async def sign_in(page: Page, url: str, key: str) -> None:
     await page.wait_for_url(url + "/me")
 
 
+#: A phone's screen (the narrowest layout the pages are made for).
+PHONE = {"width": 390, "height": 844}
+
 #: The platform's API key in the browser tests' settings (`make_settings`).
 ADMIN = {"authorization": "Bearer test-admin-key"}
 

@@ -7,8 +7,7 @@ import httpx
 from playwright.async_api import Browser, expect
 
 from couponchain.runtime import Runtime
-from tests.browser.signin import ADMIN, ok
-from tests.browser.test_marketing import _signed_in
+from tests.browser.signin import ADMIN, PHONE, ok, signed_in_page
 
 
 async def test_the_editor_shows_errors_beside_their_field_and_saves_an_indicator(
@@ -17,7 +16,7 @@ async def test_the_editor_shows_errors_beside_their_field_and_saves_an_indicator
     url, _ = site
     async with httpx.AsyncClient(base_url=url, timeout=60, headers=ADMIN) as client:
         shop = ok(await client.post("/v1/merchants", json={"name": "Tea House"}))
-    page = await _signed_in(browser, url, shop["api_key"], "/inbox")
+    page = await signed_in_page(browser, url, shop["api_key"], "/inbox", PHONE)
     await expect(page.locator("#indicators-section")).to_be_visible()
     # The script sets the handlers after asking who is signed in.
     await expect(page.locator("#indicator-form[data-ready]")).to_have_count(1)
