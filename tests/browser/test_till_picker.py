@@ -38,12 +38,12 @@ async def _shop(url: str) -> dict[str, dict[str, Any]]:
         merchant = ok(await client.post("/v1/merchants", json={"name": "Corner Tea"}))
         other = ok(await client.post("/v1/merchants", json={"name": "Other Shop"}))
         terminal = ok(await client.post("/v1/terminals", json={"name": "Front till"},
-                                              headers=auth(merchant)))
+                                        headers=auth(merchant)))
         people = {n: ok(await client.post("/v1/consumers", json={"name": n}))
                   for n in ("Mei Chen", "Mei Lin", "Mei Elsewhere")}
         for shop in (merchant, other):
             ok(await client.put(f"/v1/merchants/{shop['id']}/till-limit",
-                                      json={"limit": 100 * CCC}))
+                                json={"limit": 100 * CCC}))
         ok(await client.post("/v1/till-credits", headers=auth(terminal), json={
             "consumer": people["Mei Chen"]["id"], "amount": CCC}))
         ok(await client.post("/v1/till-credits", headers=auth(other), json={
