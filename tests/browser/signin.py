@@ -26,11 +26,6 @@ PHONE = {"width": 390, "height": 844}
 ADMIN = {"authorization": "Bearer test-admin-key"}
 
 
-def auth(participant: dict[str, Any]) -> dict[str, str]:
-    """The API headers of a participant as the API answered its creation."""
-    return {"authorization": f"Bearer {participant['api_key']}"}
-
-
 def ok(response: httpx.Response) -> Any:
     """The body of an API answer that must have succeeded (200 or 201)."""
     assert response.status_code in (200, 201), response.text

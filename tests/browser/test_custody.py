@@ -15,7 +15,7 @@ from playwright.async_api import Browser, Page, Request, expect
 
 from couponchain.runtime import Runtime
 from tests.browser.signin import ADMIN, ok, sign_in
-from tests.integration.test_promotions import _grant, _open, _world
+from tests.integration.promotions_world import grant_coupons, open_round, promotion_world
 
 PASSPHRASE = "correct horse battery"
 
@@ -119,12 +119,12 @@ async def test_a_device_key_signs_a_consent_written_off_and_a_purchase_through_a
         site: tuple[str, Runtime], browser: Browser) -> None:
     url, runtime = site
     async with httpx.AsyncClient(base_url=url, timeout=60, headers=ADMIN) as client:
-        w = await _world(client)
-        round_id = await _open(client, w, window=60)
+        w = await promotion_world(client)
+        round_id = await open_round(client, w, window=60)
         sent = Sent()
         page = await _signed_in(browser, url, w.ann["api_key"], sent)
         address = await _make_and_register_key(page, url)
-        coupon, second = await _grant(client, w, round_id, w.ann, count=2)
+        coupon, second = await grant_coupons(client, w, round_id, w.ann, count=2)
 
         await page.goto(url + "/wallet")
         await expect(page.locator("#wallet-custody")).to_contain_text("own key")

@@ -8,7 +8,8 @@ import httpx
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from couponchain.runtime import Runtime
-from tests.browser.signin import ADMIN, auth, ok, sign_in
+from tests.api_auth import auth
+from tests.browser.signin import ADMIN, ok, sign_in
 
 PHONE = {"width": 390, "height": 844}
 SHARES = {"platform": 1_000, "issuer": 2_000, "redeemer": 2_000, "holder": 3_000,

@@ -16,7 +16,8 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from couponchain.runtime import Runtime
-from tests.browser.signin import ADMIN, auth, sign_in
+from tests.api_auth import auth
+from tests.browser.signin import ADMIN, sign_in
 
 SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 

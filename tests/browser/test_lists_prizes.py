@@ -14,7 +14,8 @@ import pytest
 from playwright.async_api import Browser, expect
 
 from couponchain.runtime import Runtime
-from tests.browser.signin import ADMIN, auth, sign_in
+from tests.api_auth import auth
+from tests.browser.signin import ADMIN, sign_in
 from tests.browser.test_lists import SHOTS, _day, _download_csv
 
 

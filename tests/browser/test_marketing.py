@@ -18,8 +18,9 @@ from playwright.async_api import Browser, expect
 
 from couponchain.api.app import create_app
 from couponchain.runtime import Runtime
+from tests.api_auth import auth
 from tests.browser.conftest import _free_port
-from tests.browser.signin import ADMIN, auth, fits, ok, signed_in_page
+from tests.browser.signin import ADMIN, fits, ok, signed_in_page
 from tests.integration.conftest import make_settings, sqlite_url
 
 SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"

@@ -17,7 +17,8 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from couponchain.runtime import Runtime
-from tests.browser.signin import ADMIN, auth, ok
+from tests.api_auth import auth
+from tests.browser.signin import ADMIN, ok
 
 SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 AUTHENTICATOR = {"protocol": "ctap2", "transport": "internal", "hasResidentKey": True,

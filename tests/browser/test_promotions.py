@@ -10,7 +10,8 @@ import httpx
 from playwright.async_api import Browser, expect
 
 from couponchain.runtime import Runtime
-from tests.browser.signin import ADMIN, auth, fits, ok, signed_in_page
+from tests.api_auth import auth
+from tests.browser.signin import ADMIN, fits, ok, signed_in_page
 
 SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 SHARES = {"platform": 1_000, "issuer": 2_000, "redeemer": 2_000, "holder": 3_000,

@@ -21,7 +21,7 @@ from playwright.async_api import Browser, Locator, Page, expect
 
 from couponchain.runtime import Runtime
 from tests.browser.conftest import _free_port
-from tests.integration.test_editions import _create, _serve, _shop
+from tests.integration.editions_world import create_edition, open_shop, serve_app
 
 Lie = Callable[[bytes], bytes]
 BADGE = "#proof-badge"
@@ -31,8 +31,8 @@ STATE = "#badge-state"
 async def _sold_edition(url: str, prefix: str, n: int) -> dict[str, Any]:
     async with httpx.AsyncClient(base_url=url, timeout=60,
                                  headers={"authorization": "Bearer test-admin-key"}) as client:
-        shop = await _shop(client)
-        edition = await _create(client, shop, prefix, 99)
+        shop = await open_shop(client)
+        edition = await create_edition(client, shop, prefix, 99)
         for i in range(n):
             sold = await client.post(f"/v1/editions/{edition['id']}/sales", json={
                 "buyer": shop.consumers[i % 2]["id"], "order_ref": f"{prefix}-{i}"},
@@ -169,7 +169,7 @@ async def test_a_lying_server_cannot_keep_the_badge(
     async with httpx.AsyncClient(base_url=url) as client:
         other_proof = (await client.get("/v1/coupons/LIE-000003/proof")).json()
     lies: dict[str, Lie] = {}
-    async for proxy in _serve(_lying_proxy(url, lies)):
+    async for proxy in serve_app(_lying_proxy(url, lies)):
         page = await browser.new_page()
         await page.goto(proxy + "/coupons/LIE-000001")
         await _choose_node(page, node_url)

@@ -10,7 +10,8 @@ import httpx
 from playwright.async_api import Browser, Page, expect
 
 from couponchain.runtime import Runtime
-from tests.browser.signin import ADMIN, auth, ok, sign_in
+from tests.api_auth import auth
+from tests.browser.signin import ADMIN, ok, sign_in
 
 SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 PHONE = {"width": 390, "height": 844}

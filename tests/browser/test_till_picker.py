@@ -17,7 +17,8 @@ from PIL import Image
 from playwright.async_api import Browser, expect
 
 from couponchain.runtime import Runtime
-from tests.browser.signin import auth, fits, ok, signed_in_page
+from tests.api_auth import auth
+from tests.browser.signin import fits, ok, signed_in_page
 
 SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 ADMIN = {"authorization": "Bearer test-admin-key"}

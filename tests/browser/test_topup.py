@@ -14,7 +14,8 @@ import pytest
 from playwright.async_api import Browser, expect
 
 from couponchain.runtime import Runtime
-from tests.browser.signin import ADMIN, auth, fits, ok, signed_in_page
+from tests.api_auth import auth
+from tests.browser.signin import ADMIN, fits, ok, signed_in_page
 
 SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 CCC = 1_000_000

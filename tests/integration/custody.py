@@ -13,7 +13,8 @@ import httpx
 from eth_account import Account
 
 from couponchain.domain.eip712 import sign_typed
-from tests.integration.test_promotions import _grant, _open, _world, auth
+from tests.api_auth import auth
+from tests.integration.promotions_world import grant_coupons, open_round, promotion_world
 
 
 async def own_key(client: httpx.AsyncClient, headers: dict[str, str],
@@ -40,10 +41,10 @@ async def switched_to_own_key(client: httpx.AsyncClient, headers: dict[str, str]
 async def own_key_holder_with_coupon(client: httpx.AsyncClient) -> tuple[Any, Any, int]:
     """The promotions world (`test_promotions._world`) with Ann on a key of her own,
     holding a promotion coupon of a round open for 60 s: (world, Ann's key, coupon)."""
-    w = await _world(client)
+    w = await promotion_world(client)
     account = await switched_to_own_key(client, auth(w.ann))
-    round_id = await _open(client, w, window=60)
-    (coupon,) = await _grant(client, w, round_id, w.ann)
+    round_id = await open_round(client, w, window=60)
+    (coupon,) = await grant_coupons(client, w, round_id, w.ann)
     return w, account, coupon
 
 

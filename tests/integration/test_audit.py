@@ -9,7 +9,7 @@ import io
 
 import httpx
 
-from tests.integration.test_editions import _edition, _shop
+from tests.integration.editions_world import edition_body, open_shop
 
 
 def _key_id(api_key: str) -> str:
@@ -18,9 +18,9 @@ def _key_id(api_key: str) -> str:
 
 async def test_writes_leave_entries_each_merchant_reads_its_own(
         client: httpx.AsyncClient) -> None:
-    shop = await _shop(client)
-    other = await _shop(client, "Bakery")
-    created = await client.post("/v1/editions", json=_edition("AUD", 5),
+    shop = await open_shop(client)
+    other = await open_shop(client, "Bakery")
+    created = await client.post("/v1/editions", json=edition_body("AUD", 5),
                                 headers={**shop.as_merchant, "Idempotency-Key": "ed-1"})
     assert created.status_code == 201, created.text
     edition = created.json()
@@ -77,7 +77,7 @@ async def test_writes_leave_entries_each_merchant_reads_its_own(
 
 
 async def test_a_page_session_write_names_the_session(client: httpx.AsyncClient) -> None:
-    shop = await _shop(client)
+    shop = await open_shop(client)
     opened = await client.post("/v1/sessions", headers=shop.as_merchant)
     assert opened.status_code == 201, opened.text
     session_id = opened.json()["id"]
@@ -85,7 +85,7 @@ async def test_a_page_session_write_names_the_session(client: httpx.AsyncClient)
     csrf = opened.cookies["cc_csrf"]
     async with httpx.AsyncClient(transport=client._transport, base_url="http://test",
                                  cookies=cookies) as page:
-        made = await page.post("/v1/editions", json=_edition("SESS", 2),
+        made = await page.post("/v1/editions", json=edition_body("SESS", 2),
                                headers={"x-csrf-token": csrf})
         assert made.status_code == 201, made.text
         log = (await page.get("/v1/audit-log", params={"q": "create_edition"})).json()

@@ -12,6 +12,7 @@ from eth_account import Account
 
 from couponchain.domain.roles import Role
 from couponchain.runtime import Runtime
+from tests.api_auth import auth
 from tests.integration.custody import (
     own_key,
     own_key_holder_with_coupon,
@@ -19,7 +20,6 @@ from tests.integration.custody import (
     signature,
     switched_to_own_key,
 )
-from tests.integration.test_promotions import auth
 
 
 async def test_a_consumer_switches_to_its_own_key(client: httpx.AsyncClient,

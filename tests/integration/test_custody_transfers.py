@@ -15,13 +15,13 @@ import httpx
 from eth_account import Account
 
 from couponchain.runtime import Runtime
+from tests.api_auth import auth
 from tests.integration.custody import (
     own_key_holder_with_coupon,
     read_typed,
     signature,
     switched_to_own_key,
 )
-from tests.integration.test_promotions import auth
 
 
 async def test_credit_leaves_an_own_key_account_by_its_permit(client: httpx.AsyncClient,

@@ -4,73 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import random
-import socket
-import time
 from collections import Counter
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
-from fastapi import FastAPI
 
 from couponchain.api.app import create_app
 from couponchain.errors import ContractRevert
 from couponchain.runtime import Runtime
 from couponchain.services.editions import Sale
+from tests.integration.editions_world import create_edition, edition_body, open_shop, serve_app
 from tests.integration.read_models import assert_replays_alike
 
 
-@dataclass
-class Shop:
-    """A merchant with two terminals and two consumers, each with its own headers."""
-
-    merchant: dict[str, Any]
-    terminals: list[dict[str, Any]]
-    consumers: list[dict[str, Any]]
-
-    @staticmethod
-    def auth(participant: dict[str, Any]) -> dict[str, str]:
-        return {"authorization": f"Bearer {participant['api_key']}"}
-
-    @property
-    def as_merchant(self) -> dict[str, str]:
-        return self.auth(self.merchant)
-
-
-async def _shop(client: httpx.AsyncClient, name: str = "Cafe") -> Shop:
-    merchant = (await client.post("/v1/merchants", json={"name": name})).json()
-    auth = {"authorization": f"Bearer {merchant['api_key']}"}
-    terminals = [(await client.post("/v1/terminals", json={"name": f"Till {i}"},
-                                    headers=auth)).json() for i in (1, 2)]
-    consumers = [(await client.post("/v1/consumers", json={"name": n}, headers=auth)).json()
-                 for n in ("Ann", "Bob")]
-    return Shop(merchant, terminals, consumers)
-
-
-def _edition(prefix: str, cap: int, **overrides: Any) -> dict[str, Any]:
-    now = int(time.time())
-    return {
-        "brand": "Cafe", "title": "Free latte", "terms": "One latte per coupon. No cash value.",
-        "prefix": prefix, "total_pieces": cap, "price": 300,
-        "valid_from": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now - 3600)),
-        "valid_until": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now + 86400)),
-        **overrides,
-    }
-
-
-async def _create(client: httpx.AsyncClient, shop: Shop, prefix: str, cap: int) -> dict:
-    response = await client.post("/v1/editions", json=_edition(prefix, cap),
-                                 headers=shop.as_merchant)
-    assert response.status_code == 201, response.text
-    return response.json()  # type: ignore[no-any-return]
-
-
 async def test_edition_lifecycle_sale_transfer_redeem_void(client: httpx.AsyncClient) -> None:
-    shop = await _shop(client)
-    edition = await _create(client, shop, "LATTE", 5)
+    shop = await open_shop(client)
+    edition = await create_edition(client, shop, "LATTE", 5)
     assert edition["tx_hash"].startswith("0x") and edition["block_number"] > 0
     assert edition["terms"].startswith("One latte")
     public = (await client.get(f"/v1/editions/{edition['id']}")).json()
@@ -121,32 +72,33 @@ async def test_edition_lifecycle_sale_transfer_redeem_void(client: httpx.AsyncCl
 async def test_declared_data_is_validated_with_the_field_named(
     client: httpx.AsyncClient,
 ) -> None:
-    shop = await _shop(client)
-    zero = await client.post("/v1/editions", json=_edition("ZERO", 0), headers=shop.as_merchant)
+    shop = await open_shop(client)
+    zero = await client.post("/v1/editions", json=edition_body("ZERO", 0), headers=shop.as_merchant)
     assert zero.status_code == 422 and zero.json()["field"] == "total_pieces"
-    inverted = _edition("INV", 5, valid_from="2030-01-02T00:00:00Z",
+    inverted = edition_body("INV", 5, valid_from="2030-01-02T00:00:00Z",
                         valid_until="2030-01-01T00:00:00Z")
     bad = await client.post("/v1/editions", json=inverted, headers=shop.as_merchant)
     assert bad.status_code == 422 and bad.json()["field"] == "valid_until"
-    past = _edition("PAST", 5, valid_from="2020-01-01T00:00:00Z",
+    past = edition_body("PAST", 5, valid_from="2020-01-01T00:00:00Z",
                     valid_until="2020-01-02T00:00:00Z")
     late = await client.post("/v1/editions", json=past, headers=shop.as_merchant)
     assert late.status_code == 422 and late.json()["field"] == "valid_until"
-    lower = await client.post("/v1/editions", json=_edition("latte", 5), headers=shop.as_merchant)
+    lower = await client.post("/v1/editions", json=edition_body("latte", 5),
+                              headers=shop.as_merchant)
     assert lower.status_code == 422 and lower.json()["field"] == "prefix"
-    by_platform = await client.post("/v1/editions", json=_edition("PLAT", 5))
+    by_platform = await client.post("/v1/editions", json=edition_body("PLAT", 5))
     assert by_platform.status_code == 403
 
-    await _create(client, shop, "TAKEN", 5)
-    dup = await client.post("/v1/editions", json=_edition("TAKEN", 5), headers=shop.as_merchant)
+    await create_edition(client, shop, "TAKEN", 5)
+    dup = await client.post("/v1/editions", json=edition_body("TAKEN", 5), headers=shop.as_merchant)
     assert dup.status_code == 409 and dup.json()["field"] == "prefix"
 
 
 async def test_only_the_editions_merchant_and_its_terminals_sell(
     client: httpx.AsyncClient,
 ) -> None:
-    shop, other = await _shop(client), await _shop(client, "Rival")
-    edition = await _create(client, shop, "OWN", 5)
+    shop, other = await open_shop(client), await open_shop(client, "Rival")
+    edition = await create_edition(client, shop, "OWN", 5)
     sale = {"buyer": shop.consumers[0]["id"], "order_ref": "X-1"}
     foreign = await client.post(f"/v1/editions/{edition['id']}/sales", json=sale,
                                 headers=other.auth(other.terminals[0]))
@@ -162,8 +114,8 @@ async def test_only_the_editions_merchant_and_its_terminals_sell(
 
 
 async def test_idempotent_sale_retry_records_one_coupon(client: httpx.AsyncClient) -> None:
-    shop = await _shop(client)
-    edition = await _create(client, shop, "ONCE", 5)
+    shop = await open_shop(client)
+    edition = await create_edition(client, shop, "ONCE", 5)
     body = {"buyer": shop.consumers[0]["id"], "order_ref": "R-1"}
     headers = {**shop.as_merchant, "Idempotency-Key": "sale-1"}
     first = await client.post(f"/v1/editions/{edition['id']}/sales", json=body, headers=headers)
@@ -178,8 +130,8 @@ async def test_a_retry_whose_answer_was_lost_gets_the_applied_outcome(
     """The API died after the chain applied a write and before it stored its answer:
     the retry (same key) must report that write, not be refused by the read models
     ("already redeemed", "cap exceeded") that already show it. Found by bench/crash.py."""
-    shop = await _shop(client)
-    edition = await _create(client, shop, "LOST", 1)
+    shop = await open_shop(client)
+    edition = await create_edition(client, shop, "LOST", 1)
     till = await runtime.participants.authenticate(shop.terminals[0]["api_key"])
     merchant = await runtime.participants.authenticate(shop.merchant["api_key"])
     sale = Sale(shop.consumers[0]["id"], None, "offline", "R-lost")
@@ -200,8 +152,8 @@ async def test_a_retry_whose_answer_was_lost_gets_the_applied_outcome(
 async def test_99_declared_300_sold_concurrently_from_two_terminals(
     client: httpx.AsyncClient,
 ) -> None:
-    shop = await _shop(client)
-    edition = await _create(client, shop, "LIMITED", 99)
+    shop = await open_shop(client)
+    edition = await create_edition(client, shop, "LIMITED", 99)
     url = f"/v1/editions/{edition['id']}/sales"
 
     async def sell(i: int) -> httpx.Response:
@@ -222,12 +174,12 @@ async def test_99_declared_300_sold_concurrently_from_two_terminals(
 async def test_1000_redemptions_of_100_coupons_from_10_terminals_redeem_each_once(
     client: httpx.AsyncClient,
 ) -> None:
-    shop = await _shop(client)
+    shop = await open_shop(client)
     auth = shop.as_merchant
     tills = [shop.auth(shop.terminals[0]), shop.auth(shop.terminals[1])] + [
         shop.auth((await client.post("/v1/terminals", json={"name": f"Till {i}"},
                                      headers=auth)).json()) for i in range(3, 11)]
-    edition = await _create(client, shop, "RACE", 100)
+    edition = await create_edition(client, shop, "RACE", 100)
     sold = await client.post(f"/v1/editions/{edition['id']}/sales:bulk", headers=auth, json={
         "sales": [{"buyer": shop.consumers[i % 2]["id"], "order_ref": f"R-{i}"}
                   for i in range(100)]})
@@ -259,13 +211,13 @@ async def test_runs_of_transfers_redemptions_and_voids_read_as_one_by_one(
     holds runs of one kind of event, each written in a few statements: the read
     models must be what those events applied one by one make, counters and history
     rows in chain order included, and what replaying the stored events makes."""
-    shop = await _shop(client)
+    shop = await open_shop(client)
     ann, bob = shop.consumers
     tills = [shop.auth(t) for t in shop.terminals]
     serials: list[str] = []
     editions: list[int] = []
     for prefix in ("RUNA", "RUNB"):
-        edition = await _create(client, shop, prefix, 40)
+        edition = await create_edition(client, shop, prefix, 40)
         editions.append(edition["id"])
         sold = await client.post(f"/v1/editions/{edition['id']}/sales:bulk",
                                  headers=shop.as_merchant, json={"sales": [
@@ -308,8 +260,8 @@ async def test_runs_of_transfers_redemptions_and_voids_read_as_one_by_one(
 
 
 async def test_bulk_sales_are_all_or_nothing(client: httpx.AsyncClient) -> None:
-    shop = await _shop(client)
-    edition = await _create(client, shop, "BULK", 1500)
+    shop = await open_shop(client)
+    edition = await create_edition(client, shop, "BULK", 1500)
     url = f"/v1/editions/{edition['id']}/sales:bulk"
     buyer = shop.consumers[0]["address"]
     sales = [{"buyer": buyer, "order_ref": f"B-{i}", "channel": "online"} for i in range(1200)]
@@ -336,8 +288,8 @@ async def test_bulk_sales_are_all_or_nothing(client: httpx.AsyncClient) -> None:
 async def test_csv_import_names_row_and_field_and_writes_nothing_on_error(
     client: httpx.AsyncClient,
 ) -> None:
-    shop = await _shop(client)
-    edition = await _create(client, shop, "POS", 10)
+    shop = await open_shop(client)
+    edition = await create_edition(client, shop, "POS", 10)
     url = f"/v1/editions/{edition['id']}/sales:import"
     ann, bob = (c["id"] for c in shop.consumers)
     headers = {**shop.auth(shop.terminals[1]), "content-type": "text/csv"}
@@ -358,34 +310,16 @@ async def test_csv_import_names_row_and_field_and_writes_nothing_on_error(
     assert coupon["channel"] == "offline" and coupon["price_paid"] == 300
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-async def _serve(app: FastAPI) -> AsyncIterator[str]:
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                           log_level="warning"))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    await task
-
-
 @pytest.fixture
 async def api_url(runtime: Runtime) -> AsyncIterator[str]:
-    async for url in _serve(create_app(runtime, manage_runtime=False)):
+    async for url in serve_app(create_app(runtime, manage_runtime=False)):
         yield url
 
 
 @pytest.mark.slow
 async def test_bulk_of_ten_thousand_sales(client: httpx.AsyncClient) -> None:
-    shop = await _shop(client)
-    edition = await _create(client, shop, "MANY", 10_000)
+    shop = await open_shop(client)
+    edition = await create_edition(client, shop, "MANY", 10_000)
     buyer = shop.consumers[1]["address"]
     sales = [{"buyer": buyer, "order_ref": f"M-{i}"} for i in range(10_000)]
     done = await client.post(f"/v1/editions/{edition['id']}/sales:bulk", json={"sales": sales},
@@ -403,8 +337,8 @@ async def test_coupon_page_leaves_the_badge_to_the_browser(client: httpx.AsyncCl
     """The server renders no verdict (a lying server would keep rendering it): the page
     says the check runs in the browser, marks each number it proves, and shows the
     command that checks without a browser (tests/browser/test_proof_badge.py runs it)."""
-    shop = await _shop(client)
-    edition = await _create(client, shop, "PAGE", 9)
+    shop = await open_shop(client)
+    edition = await create_edition(client, shop, "PAGE", 9)
     await client.post(f"/v1/editions/{edition['id']}/sales", headers=shop.as_merchant, json={
         "buyer": shop.consumers[0]["id"], "order_ref": "PG-1"})
     page = await client.get("/coupons/PAGE-000001")
@@ -419,10 +353,10 @@ async def test_coupon_page_leaves_the_badge_to_the_browser(client: httpx.AsyncCl
 
 
 async def test_listing_timeline_and_public_edition_page(client: httpx.AsyncClient) -> None:
-    shop = await _shop(client)
-    other = await _shop(client, "Bakery")
-    edition = await _create(client, shop, "TIME", 10)
-    await _create(client, other, "BREAD", 3)
+    shop = await open_shop(client)
+    other = await open_shop(client, "Bakery")
+    edition = await create_edition(client, shop, "TIME", 10)
+    await create_edition(client, other, "BREAD", 3)
     buyer = shop.consumers[0]["id"]
     await client.post(f"/v1/editions/{edition['id']}/sales:bulk", headers=shop.as_merchant,
                       json={"sales": [{"buyer": buyer, "order_ref": f"T-{i}"} for i in range(3)]})
@@ -505,7 +439,7 @@ async def _wait_reserved(runtime: Runtime, edition_id: int) -> None:
 async def test_bulk_racing_single_sales_is_never_partial(
     client: httpx.AsyncClient, runtime: Runtime,
 ) -> None:
-    shop = await _shop(client)
+    shop = await open_shop(client)
     merchant = shop.merchant["address"]
     tills = [t["address"] for t in shop.terminals]
     buyer = shop.consumers[0]["address"]
@@ -521,7 +455,7 @@ async def test_bulk_racing_single_sales_is_never_partial(
     # The bulk request gets its reservation first: 2,000 of the 2,100 pieces left.
     # Single sales through this API and sales from another process then race its
     # five chunks for the remaining capacity; none of its chunks may lose.
-    first = await _create(client, shop, "RACEA", 2500)
+    first = await create_edition(client, shop, "RACEA", 2500)
     url = f"/v1/editions/{first['id']}"
     ok = await client.post(f"{url}/sales:bulk", headers=shop.as_merchant,
                            json={"sales": bulk[:400]})
@@ -545,7 +479,7 @@ async def test_bulk_racing_single_sales_is_never_partial(
 
     # The other order: the singles take the capacity first; the bulk request is
     # refused whole, with nothing of it written and nothing left reserved.
-    second = await _create(client, shop, "RACEB", 2100)
+    second = await create_edition(client, shop, "RACEB", 2100)
     url = f"/v1/editions/{second['id']}"
     statuses, took = await asyncio.gather(
         singles(f"{url}/sales", 100),
@@ -569,8 +503,8 @@ async def test_bulk_racing_singles_all_at_once_is_all_or_nothing(
 ) -> None:
     # The same race without ordering it: the bulk request gets all its pieces
     # or none, whichever sale reached the chain first.
-    shop = await _shop(client)
-    edition = await _create(client, shop, "RACEC", 2050)
+    shop = await open_shop(client)
+    edition = await create_edition(client, shop, "RACEC", 2050)
     url = f"/v1/editions/{edition['id']}"
     buyer = shop.consumers[1]["address"]
     bulk = [{"buyer": buyer, "order_ref": f"B-{i}"} for i in range(2000)]
@@ -597,8 +531,8 @@ async def test_99_declared_299_tried_by_bulk_and_singles_ends_with_99(
 ) -> None:
     from couponchain.services.editions import CHUNK
 
-    shop = await _shop(client)
-    edition = await _create(client, shop, "NINETY9", 99)
+    shop = await open_shop(client)
+    edition = await create_edition(client, shop, "NINETY9", 99)
     url = f"/v1/editions/{edition['id']}"
     buyer = shop.consumers[0]["id"]
 
@@ -638,9 +572,9 @@ async def test_bulk_retry_after_a_crash_half_way_finishes_exactly_once(
     from couponchain.errors import ChainUnavailable
     from couponchain.services.editions import CHUNK
 
-    shop = await _shop(client)
+    shop = await open_shop(client)
     total = 2 * CHUNK + 100
-    edition = await _create(client, shop, "RETRY", total + 50)
+    edition = await create_edition(client, shop, "RETRY", total + 50)
     url = f"/v1/editions/{edition['id']}"
     buyer = shop.consumers[0]["address"]
     sales = [{"buyer": buyer, "order_ref": f"R-{i}", "channel": "online"} for i in range(total)]
@@ -675,8 +609,8 @@ async def test_bulk_that_fails_for_good_releases_its_reservation(
     from couponchain.errors import ContractRevert
     from couponchain.services.editions import CHUNK
 
-    shop = await _shop(client)
-    edition = await _create(client, shop, "GIVEBACK", 3 * CHUNK)
+    shop = await open_shop(client)
+    edition = await create_edition(client, shop, "GIVEBACK", 3 * CHUNK)
     url = f"/v1/editions/{edition['id']}"
     buyer = shop.consumers[0]["address"]
     sales = [{"buyer": buyer, "order_ref": f"G-{i}"} for i in range(3 * CHUNK)]
@@ -700,8 +634,8 @@ async def test_an_abandoned_reservation_expires_and_is_released(
     from couponchain.services import edition_bulk
     from couponchain.services.editions import CHUNK
 
-    shop = await _shop(client)
-    edition = await _create(client, shop, "ABANDON", 2 * CHUNK)
+    shop = await open_shop(client)
+    edition = await create_edition(client, shop, "ABANDON", 2 * CHUNK)
     url = f"/v1/editions/{edition['id']}"
     buyer = shop.consumers[0]["address"]
     sales = [{"buyer": buyer, "order_ref": f"A-{i}"} for i in range(2 * CHUNK)]
@@ -734,8 +668,8 @@ async def test_bulk_retry_after_the_last_chunk_answers_after_the_reservation_exp
     from couponchain.services import edition_bulk
     from couponchain.services.editions import CHUNK
 
-    shop = await _shop(client)
-    edition = await _create(client, shop, "LATE", CHUNK + 10)
+    shop = await open_shop(client)
+    edition = await create_edition(client, shop, "LATE", CHUNK + 10)
     url = f"/v1/editions/{edition['id']}"
     buyer = shop.consumers[0]["address"]
     sales = [{"buyer": buyer, "order_ref": f"L-{i}"} for i in range(CHUNK + 10)]

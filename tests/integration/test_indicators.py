@@ -11,7 +11,13 @@ import httpx
 from eth_utils import keccak
 
 from couponchain.runtime import Runtime
-from tests.integration.test_marketing import _ingest, _world, auth, record, runtime  # noqa: F401
+from tests.api_auth import auth
+from tests.integration.marketing_world import (
+    ingest_logs,
+    marketing_world,
+    record,
+    runtime,  # noqa: F401 - the fixture
+)
 from tests.integration.test_marketing_chain_activity import _sell_and_redeem
 
 REDEEMED = "0x" + keccak(text="CouponRedeemed(uint256,uint256,address,address)").hex()
@@ -29,7 +35,7 @@ async def _redeemed_on_chain(rt: Runtime, owners: set[str]) -> int:
 
 async def test_a_merchant_indicator_is_committed_on_chain_and_reported_from_ledger_events(
         client: httpx.AsyncClient, runtime: Runtime) -> None:  # noqa: F811 - the scheduler-off fixture
-    w = await _world(client)
+    w = await marketing_world(client)
     shop = w.shop["id"]
     ann = await _sell_and_redeem(client, w.shop, w.till, "TEA")
     bob = await _sell_and_redeem(client, w.shop, w.till, "CAKE")
@@ -39,7 +45,7 @@ async def test_a_merchant_indicator_is_committed_on_chain_and_reported_from_ledg
     now = int(time.time())
     # Ann browsed in the app (logged in, her address upper-cased by the till); the
     # till also logged redeem verbs the chain never saw.
-    await _ingest(client, w.till, [
+    await ingest_logs(client, w.till, [
         record(w.number, "10.9.0.1", now - 30, "view", "app", account=ann.upper()),
         record(w.number, "10.9.0.2", now - 20, "view", "browser"),
         record(w.number, "10.9.0.3", now - 10, "view", "browser", account=bob),

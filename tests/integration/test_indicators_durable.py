@@ -16,7 +16,11 @@ from sqlalchemy import select, update
 from couponchain.runtime import Runtime
 from couponchain.services.marketing_indicators import STAGE_GRACE
 from couponchain.store.models import MarketingIndicatorSet, MarketingRuleIndicators
-from tests.integration.test_marketing import _world, auth, runtime  # noqa: F401
+from tests.api_auth import auth
+from tests.integration.marketing_world import (
+    marketing_world,
+    runtime,  # noqa: F401 - the fixture
+)
 
 RULES = {"rules": [{"indicators": ["page_views"], "custom": ["shown"],
                     "condition": {"type": "periodic", "every_hours": 1}}]}
@@ -83,7 +87,7 @@ async def _crash_setting_rules(client: httpx.AsyncClient, rt: Runtime,
 async def test_definitions_committed_before_a_crash_are_read_back_matching_the_chain(
         client: httpx.AsyncClient, runtime: Runtime,  # noqa: F811 - the scheduler-off fixture
         monkeypatch: pytest.MonkeyPatch) -> None:
-    w = await _world(client)
+    w = await marketing_world(client)
     await _define(client, w.shop, "count(views)")
     await _crash_setting_rules(client, runtime, monkeypatch, w.shop, auth(w.shop))
     await _caught_up(runtime)
@@ -109,7 +113,7 @@ async def test_definitions_committed_before_a_crash_are_read_back_matching_the_c
 async def test_a_retry_after_a_crash_records_the_definitions_on_chain_not_the_library(
         client: httpx.AsyncClient, runtime: Runtime,  # noqa: F811
         monkeypatch: pytest.MonkeyPatch) -> None:
-    w = await _world(client)
+    w = await marketing_world(client)
     await _define(client, w.shop, "count(views)")
     key = {**auth(w.shop), "idempotency-key": "rules-after-crash"}
     await _crash_setting_rules(client, runtime, monkeypatch, w.shop, key)
@@ -129,7 +133,7 @@ async def test_a_retry_after_a_crash_records_the_definitions_on_chain_not_the_li
 async def test_the_scheduler_reconciles_a_rule_whose_definitions_were_not_recorded(
         client: httpx.AsyncClient, runtime: Runtime,  # noqa: F811
         monkeypatch: pytest.MonkeyPatch) -> None:
-    w = await _world(client)
+    w = await marketing_world(client)
     await _define(client, w.shop, "count(views)")
     await _crash_setting_rules(client, runtime, monkeypatch, w.shop, auth(w.shop))
     await _caught_up(runtime)
@@ -148,7 +152,7 @@ async def _sets(rt: Runtime) -> dict[str, str]:
 async def test_definitions_no_rule_went_on_chain_with_are_removed_when_reconciling(
         client: httpx.AsyncClient, runtime: Runtime,  # noqa: F811
         monkeypatch: pytest.MonkeyPatch) -> None:
-    w = await _world(client)
+    w = await marketing_world(client)
     await _define(client, w.shop, "count(views)")
     crash_before_rules(runtime, monkeypatch)
     with pytest.raises(Crash):

@@ -13,7 +13,13 @@ import httpx
 from eth_utils import keccak
 
 from couponchain.runtime import Runtime
-from tests.integration.test_marketing import _ingest, _world, auth, record, runtime  # noqa: F401
+from tests.api_auth import auth
+from tests.integration.marketing_world import (
+    ingest_logs,
+    marketing_world,
+    record,
+    runtime,  # noqa: F401 - the fixture
+)
 
 
 def _rule(condition: dict[str, Any], custom: list[str]) -> dict[str, Any]:
@@ -24,7 +30,7 @@ def _rule(condition: dict[str, Any], custom: list[str]) -> dict[str, Any]:
 
 async def test_a_threshold_on_a_merchant_indicator_fires_once_when_crossed(
         client: httpx.AsyncClient, runtime: Runtime) -> None:  # noqa: F811 - scheduler off
-    w = await _world(client)
+    w = await marketing_world(client)
     shop = w.shop["id"]
     for name, text in (("app_views", 'count(views where method="app")'),
                        ("by_method", "count(records, by=method)")):
@@ -60,11 +66,11 @@ async def test_a_threshold_on_a_merchant_indicator_fires_once_when_crossed(
                         ).hex() == shown["indicators_hash"]
 
     now = int(time.time())
-    await _ingest(client, w.till, [record(w.number, "10.8.0.1", now - 50, "view", "app"),
+    await ingest_logs(client, w.till, [record(w.number, "10.8.0.1", now - 50, "view", "app"),
                                    record(w.number, "10.8.0.2", now - 40, "view", "browser"),
                                    record(w.number, "10.8.0.3", now - 30, "view", "browser")])
     assert await runtime.marketing.tick(now + 2) == []  # 1 app view: below 2
-    await _ingest(client, w.till, [record(w.number, "10.8.0.4", now - 20, "view", "app")])
+    await ingest_logs(client, w.till, [record(w.number, "10.8.0.4", now - 20, "view", "app")])
     fired = await runtime.marketing.tick(now + 3)
     assert len(fired) == 1
     assert await runtime.marketing.tick(now + 4) == []  # still above: fires once

@@ -12,7 +12,8 @@ import httpx
 import pytest
 
 from couponchain.services import listing
-from tests.integration.test_editions import Shop, _create, _shop
+from tests.integration.editions_world import Shop, create_edition, open_shop
+from tests.integration.referrals_world import buy, create_product, referral_world
 
 
 def _day(offset: int) -> str:
@@ -21,8 +22,8 @@ def _day(offset: int) -> str:
 
 async def _sold_edition(client: httpx.AsyncClient) -> tuple[Shop, dict[str, Any]]:
     """An edition of 30 with 12 sales to Ann, 8 to Bob, 2 redeemed and 1 voided."""
-    shop = await _shop(client)
-    edition = await _create(client, shop, "LIST", 30)
+    shop = await open_shop(client)
+    edition = await create_edition(client, shop, "LIST", 30)
     ann, bob = shop.consumers
     sales = ([{"buyer": ann["id"], "order_ref": f"ANN-{i}"} for i in range(12)]
              + [{"buyer": bob["address"], "order_ref": f"BOB-{i}"} for i in range(8)])
@@ -95,7 +96,7 @@ async def test_sales_search_filter_page_and_export(client: httpx.AsyncClient,
     empty = await client.get(url, headers=me, params={"from": _day(1), "format": "csv"})
     assert _read_csv(empty.text) == []
 
-    other = await _shop(client, "Bakery")
+    other = await open_shop(client, "Bakery")
     assert (await client.get(url, headers=other.as_merchant)).status_code == 403
     till = shop.auth(shop.terminals[0])
     assert (await client.get(url, headers=till, params={"q": "Bob"})).json()["coupons"]
@@ -121,8 +122,8 @@ async def test_bad_list_parameters_are_problems_naming_the_parameter(
 
 async def test_editions_and_merchants_lists_keep_their_shape(client: httpx.AsyncClient) -> None:
     shop, _edition = await _sold_edition(client)
-    other = await _shop(client, "Bakery")
-    await _create(client, other, "BREAD", 3)
+    other = await open_shop(client, "Bakery")
+    await create_edition(client, other, "BREAD", 3)
 
     first = (await client.get("/v1/editions", params={"limit": 1})).json()
     assert set(first) == {"editions", "next_cursor"} and isinstance(first["next_cursor"], int)
@@ -151,12 +152,10 @@ async def test_editions_and_merchants_lists_keep_their_shape(client: httpx.Async
 
 async def test_referral_purchases_newest_first_search_and_export(
         client: httpx.AsyncClient) -> None:
-    from tests.integration.test_referrals import _buy, _product, _world
-
-    w = await _world(client)
-    product_id = await _product(client, w, 10, name="Tea song")
+    w = await referral_world(client)
+    product_id = await create_product(client, w, 10, name="Tea song")
     for buyer, units in ((w.ann, 1), (w.bob, 2), (w.ann, 3)):
-        bought = await _buy(client, buyer, product_id, units)
+        bought = await buy(client, buyer, product_id, units)
         assert bought.status_code == 201, bought.text
     url = f"/v1/products/{product_id}/purchases"
 

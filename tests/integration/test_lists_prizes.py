@@ -12,8 +12,16 @@ from typing import Any
 import httpx
 
 from couponchain.runtime import Runtime
-from tests.integration import test_marketing as mk
-from tests.integration.test_prizes import _award, _campaign, _code, _scan, _settled, _world, auth
+from tests.api_auth import auth
+from tests.integration import marketing_world as mk
+from tests.integration.prizes_world import (
+    award_prize,
+    prize_code,
+    prize_world,
+    scan_code,
+    settled_scan,
+    start_campaign,
+)
 
 
 def _day(offset: int) -> str:
@@ -48,9 +56,9 @@ async def _pages(client: httpx.AsyncClient, url: str, key: str, headers: dict[st
 
 
 async def test_campaigns_awards_and_claims_lists(client: httpx.AsyncClient) -> None:
-    w = await _world(client)
-    first = await _campaign(client, w, title="Summer draw")
-    later = await _campaign(client, w, title="Autumn raffle",
+    w = await prize_world(client)
+    first = await start_campaign(client, w, title="Summer draw")
+    later = await start_campaign(client, w, title="Autumn raffle",
                             starts_at=_iso(time.time() + 7200),
                             ends_at=_iso(time.time() + 9000))
     me = auth(w.shop)
@@ -81,13 +89,13 @@ async def test_campaigns_awards_and_claims_lists(client: httpx.AsyncClient) -> N
         (str(later["id"]), "Autumn raffle", "upcoming")]
 
     # Awards: Ann twice, Bob and Cy once; Bob's is claimed, Cy's revoked.
-    ids = await _award(client, w, first["id"], (w.ann, 0), (w.bob, 0), (w.cy, 1), (w.ann, 0))
+    ids = await award_prize(client, w, first["id"], (w.ann, 0), (w.bob, 0), (w.cy, 1), (w.ann, 0))
     ann1, bob1, cy1, ann2 = ids
-    scan = await _scan(client, w.till, await _code(client, w.bob, bob1))
+    scan = await scan_code(client, w.till, await prize_code(client, w.bob, bob1))
     made = await client.post("/v1/prize-claims", json={"scan_id": scan["scan_id"]},
                              headers=auth(w.till))
     assert made.status_code == 201, made.text
-    assert (await _settled(client, w.till, made.json()))["status"] == "recorded"
+    assert (await settled_scan(client, w.till, made.json()))["status"] == "recorded"
     revoked = await client.post(f"/v1/prize-awards/{cy1}/revoke", headers=me,
                                 json={"reason": "duplicate entry"})
     assert revoked.status_code == 200, revoked.text
@@ -118,11 +126,11 @@ async def test_campaigns_awards_and_claims_lists(client: httpx.AsyncClient) -> N
                         status="claimed") == []
 
     # Claims: newest first; the old `before` still pages.
-    scan = await _scan(client, w.till2, await _code(client, w.ann, ann1))
+    scan = await scan_code(client, w.till2, await prize_code(client, w.ann, ann1))
     second = await client.post("/v1/prize-claims", json={"scan_id": scan["scan_id"]},
                                headers=auth(w.till2))
     assert second.status_code == 201, second.text
-    await _settled(client, w.till2, second.json())
+    await settled_scan(client, w.till2, second.json())
     url = f"/v1/prize-campaigns/{first['id']}/claims"
     claims = await _pages(client, url, "claims", me, limit=1)
     assert [c["award_id"] for c in claims] == [ann1, bob1]
@@ -145,22 +153,22 @@ async def test_campaigns_awards_and_claims_lists(client: httpx.AsyncClient) -> N
 
 
 async def test_reports_list(client: httpx.AsyncClient, runtime: Runtime) -> None:
-    w = await mk._world(client)
-    await mk._set_rules(client, w, [{"indicators": ["unique_visitors"],
+    w = await mk.marketing_world(client)
+    await mk.set_rules(client, w, [{"indicators": ["unique_visitors"],
                                      "condition": {"type": "threshold",
                                                    "indicator": "unique_visitors", "op": ">=",
                                                    "value": 2, "window_minutes": 60}}])
     now = mk.T + mk.HOUR
-    await mk._ingest(client, w.till, [mk.record(w.number, f"10.1.0.{i}", now - 50 + i)
+    await mk.ingest_logs(client, w.till, [mk.record(w.number, f"10.1.0.{i}", now - 50 + i)
                                       for i in range(2)])
     (one,) = await runtime.marketing.tick(now)
     assert await runtime.marketing.tick(now + 2 * mk.HOUR) == []  # below again: re-armed
     later = now + 2 * mk.HOUR + 60
-    await mk._ingest(client, w.till, [mk.record(w.number, f"10.2.0.{i}", later - 30 + i)
+    await mk.ingest_logs(client, w.till, [mk.record(w.number, f"10.2.0.{i}", later - 30 + i)
                                       for i in range(2)])
     (two,) = await runtime.marketing.tick(later)
     url = f"/v1/merchants/{w.shop['id']}/reports"
-    me = mk.auth(w.shop)
+    me = auth(w.shop)
 
     both = await _pages(client, url, "reports", me, limit=1)
     assert [r["id"] for r in both] == [two, one]  # newest first
@@ -179,5 +187,5 @@ async def test_reports_list(client: httpx.AsyncClient, runtime: Runtime) -> None
     assert [(r["id"], r["trigger"], r["status"]) for r in rows] == [
         (str(two), "threshold", "published")]
     assert rows[0]["indicators"].startswith("{")  # nested values are JSON in a cell
-    assert (await client.get(url, headers=mk.auth(w.other))).status_code == 403
+    assert (await client.get(url, headers=auth(w.other))).status_code == 403
     assert (await client.get(url, params={"status": "sent"})).json()["field"] == "status"

@@ -7,21 +7,12 @@ import hashlib
 import hmac
 import json
 import random
-import socket
 import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
-import uvicorn
 from sqlalchemy import func, select
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
 from couponchain.api.app import create_app
 from couponchain.chain.gateway import Call
@@ -32,62 +23,23 @@ from couponchain.runtime import Runtime
 from couponchain.services import marketing_views as views
 from couponchain.services.marketing import MarketingService
 from couponchain.store.models import AccessLogBatch, MarketingAnchor, MarketingDelivery
+from tests.api_auth import auth
 from tests.integration.conftest import make_settings
-
-HOUR = 3600
-#: A whole hour well in the past: every record and evaluation time is relative to it.
-T = (1_700_000_000 // HOUR) * HOUR
-#: The tests' webhook receivers listen on loopback, which the address policy
-#: refuses unless the operator allows it.
-LOCAL_RECEIVERS = "127.0.0.1"
-
-
-@pytest.fixture
-async def runtime(tmp_path: Path, database_url: str, node_url: str) -> AsyncIterator[Runtime]:
-    # The scheduler is off: the tests run its rounds themselves, at chosen times.
-    settings = make_settings(tmp_path, database_url, node_url).model_copy(update={
-        "report_interval": 0.0, "webhook_retry_base": 0.2, "webhook_retry_max_delay": 1.0,
-        "webhook_allow_hosts": LOCAL_RECEIVERS})
-    rt = Runtime(settings)
-    await rt.start()
-    yield rt
-    await rt.stop()
-
-
-def auth(participant: dict[str, Any]) -> dict[str, str]:
-    return {"authorization": f"Bearer {participant['api_key']}"}
-
-
-@dataclass
-class World:
-    shop: dict[str, Any]
-    till: dict[str, Any]
-    other: dict[str, Any]
-    number: int
-    other_number: int
-
-
-async def _world(client: httpx.AsyncClient) -> World:
-    shop = (await client.post("/v1/merchants", json={"name": "Tea House"})).json()
-    other = (await client.post("/v1/merchants", json={"name": "Noodle Bar"})).json()
-    till = (await client.post("/v1/terminals", json={"name": "Till"}, headers=auth(shop))).json()
-    rules = (await client.get(f"/v1/merchants/{shop['id']}/reporting-rules")).json()
-    assert rules["version"] == 0 and rules["rules"] is None
-    other_rules = (await client.get(f"/v1/merchants/{other['id']}/reporting-rules")).json()
-    return World(shop, till, other, rules["merchant_number"], other_rules["merchant_number"])
-
-
-def record(merchant: int, ip: str, time: int, operation: str = "view", method: str = "browser",
-           account: str = "") -> dict[str, Any]:
-    return {"ip": ip, "account": account, "time": time, "merchant": merchant, "method": method,
-            "operation": operation}
-
-
-async def _ingest(client: httpx.AsyncClient, who: dict[str, Any],
-                  records: list[dict[str, Any]]) -> dict[str, Any]:
-    made = await client.post("/v1/access-logs", json={"records": records}, headers=auth(who))
-    assert made.status_code == 201, made.text
-    return made.json()  # type: ignore[no-any-return]
+from tests.integration.editions_world import free_port
+from tests.integration.marketing_world import (
+    HOUR,
+    LOCAL_RECEIVERS,
+    T,
+    ingest_logs,
+    marketing_world,
+    mixed_records,
+    record,
+    set_rules,
+    webhook_receiver,
+)
+from tests.integration.marketing_world import (
+    runtime as runtime,  # the scheduler-off fixture
+)
 
 
 async def _count(rt: Runtime, model: Any) -> int:
@@ -101,25 +53,10 @@ def _files(rt: Runtime) -> list[Path]:
     return sorted(directory.iterdir()) if directory.exists() else []
 
 
-async def _set_rules(client: httpx.AsyncClient, w: World, rules: list[dict[str, Any]]) -> int:
-    put = await client.put(f"/v1/merchants/{w.shop['id']}/reporting-rules",
-                           json={"rules": rules}, headers=auth(w.shop))
-    assert put.status_code == 200, put.text
-    return int(put.json()["version"])
-
-
-def _mixed(w: World, n: int, start: int) -> list[dict[str, Any]]:
-    ops = ["view", "view", "claim", "redeem", "purchase", "search", "click", "share"]
-    methods = ["browser", "desktop", "app"]
-    return [record(w.number, f"10.0.{i % 7}.{i % 5}", start + (i * 37) % (2 * HOUR),
-                   ops[i % len(ops)], methods[i % 3], account=f"acct{i % 4}" if i % 3 else "")
-            for i in range(n)]
-
-
 async def test_a_batch_is_anchored_and_each_record_proves_its_inclusion(
         client: httpx.AsyncClient, runtime: Runtime) -> None:
-    w = await _world(client)
-    batch = await _ingest(client, w.till, _mixed(w, 101, T))
+    w = await marketing_world(client)
+    batch = await ingest_logs(client, w.till, mixed_records(w, 101, T))
     assert batch["record_count"] == 101 and batch["anchor_tx"] == batch["tx_hash"]
     till = w.till["address"]
     anchor = await runtime.view("marketing", "anchor", till, batch["batch_id"])
@@ -168,10 +105,10 @@ async def test_terminals_of_two_merchants_anchor_the_same_batch_id_and_both_prov
     # served, so another merchant's terminal that anchored the id the service
     # would use next blocked this terminal's anchoring (and its event would
     # have collided in the read model).
-    w = await _world(client)
+    w = await marketing_world(client)
     rogue = (await client.post("/v1/terminals", json={"name": "Rogue till"},
                                headers=auth(w.other))).json()
-    first = await _ingest(client, w.till, _mixed(w, 5, T))
+    first = await ingest_logs(client, w.till, mixed_records(w, 5, T))
     taken = first["batch_id"] + 1  # the service's next id
     rogue_records = [logs.AccessRecord(bytes([i]) * 32, "", T + i, w.other_number,
                                        logs.AccessMethod.APP, logs.Operation.VIEW)
@@ -184,7 +121,7 @@ async def test_terminals_of_two_merchants_anchor_the_same_batch_id_and_both_prov
                                       op_key=f"rogue-anchor:{taken}")
     await runtime.indexer.wait_for(op.block_number)
 
-    mine = await _ingest(client, w.till, _mixed(w, 9, T))
+    mine = await ingest_logs(client, w.till, mixed_records(w, 9, T))
     assert mine["batch_id"] == taken
     p = (await client.get(f"/v1/access-logs/{taken}/proof/4")).json()
     assert p["verified"] and p["submitter"] == w.till["address"]
@@ -205,8 +142,8 @@ async def test_terminals_of_two_merchants_anchor_the_same_batch_id_and_both_prov
 
 async def test_a_bad_record_rejects_the_whole_batch(client: httpx.AsyncClient,
                                                     runtime: Runtime) -> None:
-    w = await _world(client)
-    records = _mixed(w, 10, T)
+    w = await marketing_world(client)
+    records = mixed_records(w, 10, T)
     records[3]["method"] = "telegraph"
     bad = await client.post("/v1/access-logs", json={"records": records}, headers=auth(w.till))
     assert bad.status_code == 422 and bad.json()["field"] == "records.3.method", bad.text
@@ -223,18 +160,18 @@ async def test_a_bad_record_rejects_the_whole_batch(client: httpx.AsyncClient,
                                 headers=auth(w.shop))
     assert refused.status_code == 403
     # The platform may anchor a batch mixing merchants.
-    mixed = await _ingest(client, {"api_key": "test-admin-key"}, records)
+    mixed = await ingest_logs(client, {"api_key": "test-admin-key"}, records)
     assert mixed["merchant"] is None and len(runtime.marketing.store.read(mixed["batch_id"])) == 10
     assert _files(runtime) == [runtime.marketing.store.path(mixed["batch_id"])]
 
 
 async def test_sql_indicators_equal_the_domain_reference(client: httpx.AsyncClient,
                                                          runtime: Runtime) -> None:
-    w = await _world(client)
-    records = _mixed(w, 300, T)
+    w = await marketing_world(client)
+    records = mixed_records(w, 300, T)
     records += [record(w.other_number, "10.9.9.9", T + 10, "purchase")]
-    await _ingest(client, {"api_key": "test-admin-key"}, records[:150])
-    await _ingest(client, {"api_key": "test-admin-key"}, records[150:])
+    await ingest_logs(client, {"api_key": "test-admin-key"}, records[:150])
+    await ingest_logs(client, {"api_key": "test-admin-key"}, records[150:])
     key = runtime.marketing.key
     parsed = logs.parse_batch(records, key)
     for start, end in ((T, T + HOUR), (T + 1800, T + 2 * HOUR), (T - HOUR, T),
@@ -276,9 +213,9 @@ async def test_sql_indicators_equal_the_reference_on_random_logs(runtime: Runtim
 
 async def test_the_dashboard_activity_counts_the_anchored_logs(client: httpx.AsyncClient,
                                                                runtime: Runtime) -> None:
-    w = await _world(client)
-    records = _mixed(w, 300, T)
-    await _ingest(client, w.till, records)
+    w = await marketing_world(client)
+    records = mixed_records(w, 300, T)
+    await ingest_logs(client, w.till, records)
     parsed = logs.parse_batch(records, runtime.marketing.key)
     url = f"/v1/merchants/{w.shop['id']}/activity"
     got = (await client.get(url, headers=auth(w.shop))).json()
@@ -315,7 +252,7 @@ async def test_the_dashboard_activity_counts_the_anchored_logs(client: httpx.Asy
 
 async def test_rules_are_validated_naming_the_field_and_versioned(
         client: httpx.AsyncClient) -> None:
-    w = await _world(client)
+    w = await marketing_world(client)
     bad = await client.put(f"/v1/merchants/{w.shop['id']}/reporting-rules", headers=auth(w.shop),
                            json={"rules": [{"indicators": ["page_views"],
                                             "condition": {"type": "periodic",
@@ -330,8 +267,8 @@ async def test_rules_are_validated_naming_the_field_and_versioned(
     assert other.status_code == 403
     rule = {"indicators": ["unique_visitors", "page_views"],
             "condition": {"type": "periodic", "every_hours": 1}}
-    assert await _set_rules(client, w, [rule]) == 1
-    assert await _set_rules(client, w, [rule, rule]) == 2
+    assert await set_rules(client, w, [rule]) == 1
+    assert await set_rules(client, w, [rule, rule]) == 2
     got = (await client.get(f"/v1/merchants/{w.shop['id']}/reporting-rules")).json()
     assert got["version"] == 2 and len(got["rules"]["rules"]) == 2
     assert got["rules"]["rules"][0]["indicators"] == ["page_views", "unique_visitors"]
@@ -340,22 +277,22 @@ async def test_rules_are_validated_naming_the_field_and_versioned(
 
 async def test_a_threshold_rule_fires_once_when_crossed_until_rearmed(
         client: httpx.AsyncClient, runtime: Runtime) -> None:
-    w = await _world(client)
-    await _set_rules(client, w, [{"indicators": ["unique_visitors", "redemption_rate"],
+    w = await marketing_world(client)
+    await set_rules(client, w, [{"indicators": ["unique_visitors", "redemption_rate"],
                                   "condition": {"type": "threshold",
                                                 "indicator": "unique_visitors", "op": ">=",
                                                 "value": 3, "window_minutes": 60}}])
     now = T + HOUR
-    await _ingest(client, w.till, [record(w.number, f"10.1.0.{i}", now - 100 + i)
+    await ingest_logs(client, w.till, [record(w.number, f"10.1.0.{i}", now - 100 + i)
                                    for i in range(2)])
     assert await runtime.marketing.tick(now) == []
-    await _ingest(client, w.till, [record(w.number, f"10.1.0.{i}", now - 50, "claim")
+    await ingest_logs(client, w.till, [record(w.number, f"10.1.0.{i}", now - 50, "claim")
                                    for i in range(2, 4)])
     fired = await runtime.marketing.tick(now)
     assert len(fired) == 1
     assert await runtime.marketing.tick(now + 10) == []  # still crossed: no second report
     assert await runtime.marketing.tick(now + 2 * HOUR) == []  # below again: re-armed
-    await _ingest(client, w.till, [record(w.number, f"10.2.0.{i}", now + 2 * HOUR + i)
+    await ingest_logs(client, w.till, [record(w.number, f"10.2.0.{i}", now + 2 * HOUR + i)
                                    for i in range(3)])
     again = await runtime.marketing.tick(now + 2 * HOUR + 60)
     assert len(again) == 1
@@ -373,13 +310,13 @@ async def test_a_threshold_rule_fires_once_when_crossed_until_rearmed(
 
 async def test_a_periodic_rule_fires_once_per_period_across_a_restart(
         client: httpx.AsyncClient, runtime: Runtime) -> None:
-    w = await _world(client)
-    await _set_rules(client, w, [{"indicators": ["page_views", "unique_visitors",
+    w = await marketing_world(client)
+    await set_rules(client, w, [{"indicators": ["page_views", "unique_visitors",
                                                  "visits_by_method", "top_operations",
                                                  "new_visitors", "conversion_rate"],
                                   "condition": {"type": "periodic", "every_minutes": 60,
                                                 "starts_at": T}}])
-    await _ingest(client, w.till, _mixed(w, 120, T))
+    await ingest_logs(client, w.till, mixed_records(w, 120, T))
     now = T + HOUR + 600
     made = await runtime.marketing.tick(now)
     assert len(made) == 1
@@ -392,7 +329,7 @@ async def test_a_periodic_rule_fires_once_per_period_across_a_restart(
     report = (await client.get(f"/v1/reports/{made[0]}", headers=auth(w.shop))).json()
     body = json.loads(report["json"])
     assert (body["period_start"], body["period_end"]) == (T, T + HOUR)
-    expected = ind.compute(logs.parse_batch(_mixed(w, 120, T), runtime.marketing.key),
+    expected = ind.compute(logs.parse_batch(mixed_records(w, 120, T), runtime.marketing.key),
                            T, T + HOUR, merchant=w.number)
     assert body["indicators"]["page_views"] == expected[ind.Indicator.PAGE_VIEWS]
     assert report["reproduced"] and report["batches_match_anchors"]
@@ -403,44 +340,23 @@ async def test_a_periodic_rule_fires_once_per_period_across_a_restart(
     assert (await client.get(f"/v1/reports/{later[0]}")).json()["reproduced"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-async def _receiver(port: int, got: list[tuple[bytes, dict[str, str]]]) -> uvicorn.Server:
-    async def hook(request: Request) -> Response:
-        got.append((await request.body(), dict(request.headers)))
-        return Response(status_code=204)
-
-    app = Starlette(routes=[Route("/hook", hook, methods=["POST"])])
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                           log_level="warning"))
-    task = asyncio.create_task(server.serve())
-    server.task = task  # type: ignore[attr-defined]
-    while not server.started:
-        await asyncio.sleep(0.02)
-    return server
-
-
 async def test_webhook_is_signed_retried_and_delivered_once(
         client: httpx.AsyncClient, runtime: Runtime) -> None:
-    w = await _world(client)
-    port = _free_port()
+    w = await marketing_world(client)
+    port = free_port()
     hook = await client.put(f"/v1/merchants/{w.shop['id']}/webhook", headers=auth(w.shop),
                             json={"url": f"http://127.0.0.1:{port}/hook"})
     assert hook.status_code == 200, hook.text
     secret = hook.json()["secret"]
-    await _set_rules(client, w, [{"indicators": ["page_views"],
+    await set_rules(client, w, [{"indicators": ["page_views"],
                                   "condition": {"type": "periodic", "every_minutes": 60,
                                                 "starts_at": T}}])
-    await _ingest(client, w.till, _mixed(w, 20, T))
+    await ingest_logs(client, w.till, mixed_records(w, 20, T))
     (report_id,) = await runtime.marketing.tick(T + HOUR + 5)
     # The receiver is down: the attempt fails and is retried later.
     assert await runtime.marketing.webhooks.deliver_due() == 0
     got: list[tuple[bytes, dict[str, str]]] = []
-    server = await _receiver(port, got)
+    server = await webhook_receiver(port, got)
     try:
         delivered = 0
         for _ in range(50):
@@ -474,7 +390,7 @@ async def test_webhook_is_signed_retried_and_delivered_once(
 
 async def test_marketing_info_versions_are_live_at_once_with_history(
         client: httpx.AsyncClient) -> None:
-    w = await _world(client)
+    w = await marketing_world(client)
     path = f"/v1/merchants/{w.shop['id']}/marketing-info"
     info = {"headline": "Spring tea week", "description": "Two cups for one",
             "discount": {"type": "percent", "value": 20, "min_order_amount": 500},
@@ -515,19 +431,19 @@ async def test_the_runtime_scheduler_reports_and_pushes_on_its_own(
     rt = Runtime(settings)
     await rt.start()
     got: list[tuple[bytes, dict[str, str]]] = []
-    port = _free_port()
-    server = await _receiver(port, got)
+    port = free_port()
+    server = await webhook_receiver(port, got)
     try:
         transport = httpx.ASGITransport(app=create_app(rt, manage_runtime=False))
         async with httpx.AsyncClient(transport=transport, base_url="http://test", headers={
                 "authorization": "Bearer test-admin-key"}) as client:
-            w = await _world(client)
+            w = await marketing_world(client)
             await client.put(f"/v1/merchants/{w.shop['id']}/webhook", headers=auth(w.shop),
                              json={"url": f"http://127.0.0.1:{port}/hook",
                                    "secret": "a-merchant-chosen-secret"})
             # One hourly period closed an hour ago or less: the scheduler reports it.
             start = (int(time.time()) // HOUR - 1) * HOUR
-            await _set_rules(client, w, [{"indicators": ["page_views"], "condition": {
+            await set_rules(client, w, [{"indicators": ["page_views"], "condition": {
                 "type": "periodic", "every_minutes": 60, "starts_at": start}}])
             for _ in range(100):
                 if got:

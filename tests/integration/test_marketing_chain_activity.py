@@ -7,7 +7,8 @@ from typing import Any
 
 import httpx
 
-from tests.integration.test_marketing import _ingest, _world, auth, record
+from tests.api_auth import auth
+from tests.integration.marketing_world import ingest_logs, marketing_world, record
 
 
 def _edition(prefix: str) -> dict[str, Any]:
@@ -36,10 +37,10 @@ async def _sell_and_redeem(client: httpx.AsyncClient, merchant: dict[str, Any],
 
 async def test_redemptions_come_from_chain_events_not_from_logged_verbs(
         client: httpx.AsyncClient) -> None:
-    w = await _world(client)
+    w = await marketing_world(client)
     now = int(time.time())
     # The till logs five "redeem" operations; the chain records one redemption.
-    await _ingest(client, w.till, [record(w.number, f"10.7.0.{i}", now - 60 + i, "redeem")
+    await ingest_logs(client, w.till, [record(w.number, f"10.7.0.{i}", now - 60 + i, "redeem")
                                    for i in range(5)])
     await _sell_and_redeem(client, w.shop, w.till, "TEA")
     other_till = (await client.post("/v1/terminals", json={"name": "Other till"},

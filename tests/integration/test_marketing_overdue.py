@@ -19,8 +19,9 @@ from couponchain.chain.gateway import Call
 from couponchain.errors import ContractRevert
 from couponchain.runtime import Runtime
 from couponchain.store.models import MarketingRuleState
+from tests.api_auth import auth
 from tests.integration.conftest import make_settings
-from tests.integration.test_marketing import HOUR, _ingest, _set_rules, _world, auth, record
+from tests.integration.marketing_world import HOUR, ingest_logs, marketing_world, record, set_rules
 
 
 @pytest.fixture
@@ -45,16 +46,16 @@ async def _chain_view(runtime: Runtime, address: str, rule_id: int, at: int,
 
 async def test_a_period_the_scheduler_skips_is_overdue_from_chain_state(
         client: httpx.AsyncClient, runtime: Runtime) -> None:
-    w = await _world(client)
+    w = await marketing_world(client)
     now = int(time.time())
     start = (now // HOUR - 3) * HOUR  # three hourly periods have closed, the fourth is open
-    await _set_rules(client, w, [
+    await set_rules(client, w, [
         {"indicators": ["page_views"],
          "condition": {"type": "periodic", "every_minutes": 60, "starts_at": start}},
         {"indicators": ["unique_visitors"], "condition": {
             "type": "threshold", "indicator": "page_views", "op": ">=", "value": 1,
             "window_minutes": 60}}])
-    batch = await _ingest(client, w.till, [record(w.number, f"10.9.0.{i}", start + 60 * i)
+    batch = await ingest_logs(client, w.till, [record(w.number, f"10.9.0.{i}", start + 60 * i)
                                            for i in range(5)])
     address = w.shop["address"]
     rule_id = int(await runtime.view("marketing", "rule_id_of", address, 1, 0))
@@ -120,7 +121,7 @@ async def test_a_period_the_scheduler_skips_is_overdue_from_chain_state(
         assert refused.value.reason == error
 
     # New rules stop the old version's periods from falling due; its debt stays.
-    await _set_rules(client, w, [{"indicators": ["page_views"], "condition": {
+    await set_rules(client, w, [{"indicators": ["page_views"], "condition": {
         "type": "periodic", "every_minutes": 60}}])
     later = (await client.get(path)).json()
     assert [(p["rule_id"], p["period"]) for p in later["periods"]] == [(rule_id, 2)]
@@ -131,6 +132,6 @@ async def test_a_period_the_scheduler_skips_is_overdue_from_chain_state(
 async def test_overdue_of_an_unknown_merchant_is_404(client: httpx.AsyncClient) -> None:
     got = await client.get("/v1/merchants/nobody/reports/overdue")
     assert got.status_code == 404 and got.json()["field"] == "id"
-    w = await _world(client)
+    w = await marketing_world(client)
     empty = (await client.get(f"/v1/merchants/{w.shop['id']}/reports/overdue")).json()
     assert empty["overdue_count"] == 0 and empty["periods"] == [] and empty["rules"] == []

@@ -9,7 +9,15 @@ import httpx
 from eth_utils import keccak
 
 from couponchain.runtime import Runtime
-from tests.integration.test_prizes import _award, _campaign, _code, _scan, _world, auth, iso
+from tests.api_auth import auth
+from tests.integration.prizes_world import (
+    award_prize,
+    iso,
+    prize_code,
+    prize_world,
+    scan_code,
+    start_campaign,
+)
 
 
 async def _post(client: httpx.AsyncClient, who: dict, campaign_id: int, what: str,
@@ -27,8 +35,8 @@ def _problem(response: httpx.Response, status: int, field: str) -> str:
 
 async def test_window_stock_and_terminals_change_with_their_reasons(
         client: httpx.AsyncClient, runtime: Runtime) -> None:
-    w = await _world(client)
-    campaign = await _campaign(client, w, terminals=[w.till["id"]],
+    w = await prize_world(client)
+    campaign = await start_campaign(client, w, terminals=[w.till["id"]],
                                prizes=[{"name": "Mug", "quantity": 1}])
     cid = campaign["id"]
     later = int(time.time()) + 7_200
@@ -46,21 +54,21 @@ async def test_window_stock_and_terminals_change_with_their_reasons(
                           {"prize_index": 0, "quantity": 3, "reason": "more mugs arrived"})
     assert stocked.status_code == 200, stocked.text
     assert stocked.json()["campaign"]["prizes"][0]["quantity"] == 3
-    await _award(client, w, cid, (w.ann, 0), (w.bob, 0), (w.cy, 0))  # 3 now fit
+    await award_prize(client, w, cid, (w.ann, 0), (w.bob, 0), (w.cy, 0))  # 3 now fit
 
     # Till 2 was not eligible; after the change it is, and Till 1 is not.
     (award_id,) = [a["id"] for a in (await client.get(
         "/v1/prize-awards", params={"consumer": w.ann["id"]})).json()["awards"]]
-    scan = await _scan(client, w.till2, await _code(client, w.ann, award_id))
+    scan = await scan_code(client, w.till2, await prize_code(client, w.ann, award_id))
     assert not scan["claimable"]
     changed = await _post(client, w.shop, cid, "terminals",
                           {"add": [w.till2["id"]], "remove": [w.till["address"]],
                            "reason": "Till 1 is broken"})
     assert changed.status_code == 200, changed.text
     assert [t["id"] for t in changed.json()["campaign"]["terminals"]] == [w.till2["id"]]
-    scan = await _scan(client, w.till2, await _code(client, w.ann, award_id))
+    scan = await scan_code(client, w.till2, await prize_code(client, w.ann, award_id))
     assert scan["claimable"], scan["conditions"]
-    scan = await _scan(client, w.till, await _code(client, w.ann, award_id))
+    scan = await scan_code(client, w.till, await prize_code(client, w.ann, award_id))
     assert not scan["claimable"]
 
     history = await client.get(f"/v1/prize-campaigns/{cid}/changes", headers=auth(w.shop))
@@ -75,10 +83,10 @@ async def test_window_stock_and_terminals_change_with_their_reasons(
 
 async def test_changes_are_refused_naming_the_field_and_rule(
         client: httpx.AsyncClient, runtime: Runtime) -> None:
-    w = await _world(client)
-    campaign = await _campaign(client, w, prizes=[{"name": "Mug", "quantity": 2}])
+    w = await prize_world(client)
+    campaign = await start_campaign(client, w, prizes=[{"name": "Mug", "quantity": 2}])
     cid = campaign["id"]
-    await _award(client, w, cid, (w.ann, 0), (w.bob, 0))
+    await award_prize(client, w, cid, (w.ann, 0), (w.bob, 0))
     now = time.time()
     detail = _problem(await _post(client, w.shop, cid, "window",
                                   {"ends_at": iso(now - 60), "reason": "x"}), 409, "ends_at")

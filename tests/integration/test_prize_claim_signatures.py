@@ -14,24 +14,24 @@ from couponchain.domain import prize_claim_consent as claim_consent
 from couponchain.domain import prize_codes
 from couponchain.errors import ContractRevert
 from couponchain.runtime import Runtime
-from tests.integration.test_prizes import (
-    _award,
-    _campaign,
-    _code,
-    _failed,
-    _scan,
-    _settled,
-    _world,
-    auth,
+from tests.api_auth import auth
+from tests.integration.prizes_world import (
+    award_prize,
+    failed_conditions,
     iso,
+    prize_code,
+    prize_world,
+    scan_code,
+    settled_scan,
+    start_campaign,
 )
 
 
 async def test_the_shown_code_carries_the_winners_signature_to_the_chain(
         client: httpx.AsyncClient, runtime: Runtime) -> None:
-    w = await _world(client)
-    campaign = await _campaign(client, w)
-    (award_id,) = await _award(client, w, campaign["id"], (w.ann, 0))
+    w = await prize_world(client)
+    campaign = await start_campaign(client, w)
+    (award_id,) = await award_prize(client, w, campaign["id"], (w.ann, 0))
     got = (await client.get(f"/v1/prize-awards/{award_id}/code", headers=auth(w.ann))).json()
     parsed = prize_codes.parse_code(got["code"])
     claim = claim_consent.PrizeClaimConsent(award=award_id, campaign=campaign["id"],
@@ -42,12 +42,12 @@ async def test_the_shown_code_carries_the_winners_signature_to_the_chain(
                               contract=runtime.prizes.prizes_address,
                               consumer=w.ann["address"], now=int(time.time()))
     assert got["claim_signature_expires_at"] == iso(parsed.claim_expiry).replace("+00:00", "Z")
-    scan = await _scan(client, w.till, got["code"])
+    scan = await scan_code(client, w.till, got["code"])
     assert scan["claimable"] and scan["conditions"][-1]["name"] == "winner_signed"
     claimed = await client.post("/v1/prize-claims", json={"scan_id": scan["scan_id"]},
                                 headers=auth(w.till))
     assert claimed.status_code == 201, claimed.text
-    done = await _settled(client, w.till, claimed.json())
+    done = await settled_scan(client, w.till, claimed.json())
     assert done["status"] == "recorded" and done["tx_hash"], done
 
 
@@ -55,9 +55,9 @@ async def test_the_merchant_cannot_mark_an_award_claimed_without_the_winner(
         client: httpx.AsyncClient, runtime: Runtime) -> None:
     """The finding: the merchant (whose key the platform holds) sent `claim_batch_at`
     for any award and the contract recorded it. Now the contract refuses it."""
-    w = await _world(client)
-    campaign = await _campaign(client, w)
-    (award_id,) = await _award(client, w, campaign["id"], (w.ann, 0))
+    w = await prize_world(client)
+    campaign = await start_campaign(client, w)
+    (award_id,) = await award_prize(client, w, campaign["id"], (w.ann, 0))
     merchant = await runtime.participants.signer(w.shop["id"])
     expiry = int(time.time()) + 600
     stranger = Account.create()
@@ -81,10 +81,10 @@ async def test_the_merchant_cannot_mark_an_award_claimed_without_the_winner(
 
 async def test_a_code_whose_winner_signature_was_swapped_is_refused(
         client: httpx.AsyncClient, runtime: Runtime) -> None:
-    w = await _world(client)
-    campaign = await _campaign(client, w, per_consumer_limit=3)
-    a1, a2 = await _award(client, w, campaign["id"], (w.ann, 0), (w.ann, 0))
-    first, second = await _code(client, w.ann, a1), await _code(client, w.ann, a2)
+    w = await prize_world(client)
+    campaign = await start_campaign(client, w, per_consumer_limit=3)
+    a1, a2 = await award_prize(client, w, campaign["id"], (w.ann, 0), (w.ann, 0))
+    first, second = await prize_code(client, w.ann, a1), await prize_code(client, w.ann, a2)
     # Ann's signature for her second award, spliced into her first award's code and
     # re-signed with the platform's key (as an insider with that key could): the
     # scan refuses it, so nothing reaches the chain.
@@ -93,9 +93,9 @@ async def test_a_code_whose_winner_signature_was_swapped_is_refused(
     body = bytes(raw[:115])
     signature = runtime.prizes.code_signer.sign_message(prize_codes.signable(body)).signature
     spliced = prize_codes.encode_code(body + bytes(signature))
-    scan = await _scan(client, w.till, spliced)
-    assert list(_failed(scan)) == ["winner_signed"], scan["conditions"]
-    assert "not signed by the award's consumer" in _failed(scan)["winner_signed"]
+    scan = await scan_code(client, w.till, spliced)
+    assert list(failed_conditions(scan)) == ["winner_signed"], scan["conditions"]
+    assert "not signed by the award's consumer" in failed_conditions(scan)["winner_signed"]
     refused = await client.post("/v1/prize-claims", json={"scan_id": scan["scan_id"]},
                                 headers=auth(w.till))
     assert refused.status_code == 409 and "winner_signed" in refused.json()["detail"]
@@ -103,16 +103,16 @@ async def test_a_code_whose_winner_signature_was_swapped_is_refused(
 
 async def test_an_offline_sync_carries_the_signature_and_is_recorded(
         client: httpx.AsyncClient, runtime: Runtime) -> None:
-    w = await _world(client)
-    campaign = await _campaign(client, w)
-    (award_id,) = await _award(client, w, campaign["id"], (w.ann, 0))
-    code = await _code(client, w.ann, award_id)
+    w = await prize_world(client)
+    campaign = await start_campaign(client, w)
+    (award_id,) = await award_prize(client, w, campaign["id"], (w.ann, 0))
+    code = await prize_code(client, w.ann, award_id)
     synced = await client.post("/v1/prize-claims:sync", headers=auth(w.till2), json={
         "claims": [{"code": code, "scanned_at": iso(time.time())}]})
     assert synced.status_code == 200, synced.text
     (result,) = synced.json()["results"]
     assert result["status"] == "claimed", result
-    done = await _settled(client, w.till2, result["claim"])
+    done = await settled_scan(client, w.till2, result["claim"])
     assert done["status"] == "recorded", done
     award = (await client.get(f"/v1/prize-awards/{award_id}")).json()
     assert award["status"] == "claimed" and award["claim_tx"] == done["tx_hash"]

@@ -20,7 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from couponchain.domain import prize_codes
-from tests.integration.test_prizes import _award, _campaign, _code, _world, auth
+from tests.api_auth import auth
+from tests.integration.prizes_world import award_prize, prize_code, prize_world, start_campaign
 
 B64URL = string.ascii_letters + string.digits + "-_"
 BODY_CHARS = 240  # base64url of the 180 raw bytes
@@ -52,10 +53,10 @@ def _mutated(draw: st.DrawFn, code: str) -> str:
 @pytest.fixture
 async def scanner(client: httpx.AsyncClient) -> dict[str, Any]:
     """A terminal eligible for a campaign, and one live code of the campaign."""
-    w = await _world(client)
-    campaign = await _campaign(client, w)
-    (award_id,) = await _award(client, w, campaign["id"], (w.ann, 0))
-    return {"terminal": w.till, "code": await _code(client, w.ann, award_id)}
+    w = await prize_world(client)
+    campaign = await start_campaign(client, w)
+    (award_id,) = await award_prize(client, w, campaign["id"], (w.ann, 0))
+    return {"terminal": w.till, "code": await prize_code(client, w.ann, award_id)}
 
 
 async def _post(client: httpx.AsyncClient, scanner: dict[str, Any],

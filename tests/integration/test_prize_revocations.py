@@ -9,15 +9,15 @@ from sqlalchemy import func, select
 
 from couponchain.runtime import Runtime
 from couponchain.store.models import PrizeRevocation
-from tests.integration.test_prizes import (
-    _award,
-    _campaign,
-    _code,
-    _failed,
-    _scan,
-    _settled,
-    _world,
-    auth,
+from tests.api_auth import auth
+from tests.integration.prizes_world import (
+    award_prize,
+    failed_conditions,
+    prize_code,
+    prize_world,
+    scan_code,
+    settled_scan,
+    start_campaign,
 )
 
 
@@ -30,10 +30,10 @@ async def _revoke(client: httpx.AsyncClient, who: dict[str, Any], award_id: int,
 
 async def test_a_revoked_award_shows_its_reason_and_its_code_is_refused(
         client: httpx.AsyncClient, runtime: Runtime) -> None:
-    w = await _world(client)
-    campaign = await _campaign(client, w)
-    award_id, kept = await _award(client, w, campaign["id"], (w.ann, 0), (w.bob, 0))
-    code = await _code(client, w.ann, award_id)  # shown before the revocation
+    w = await prize_world(client)
+    campaign = await start_campaign(client, w)
+    award_id, kept = await award_prize(client, w, campaign["id"], (w.ann, 0), (w.bob, 0))
+    code = await prize_code(client, w.ann, award_id)  # shown before the revocation
 
     done = await _revoke(client, w.shop, award_id, "  winner entered twice  ")
     assert done.status_code == 200, done.text
@@ -47,9 +47,9 @@ async def test_a_revoked_award_shows_its_reason_and_its_code_is_refused(
     other = (await client.get(f"/v1/prize-awards/{kept}")).json()
     assert other["status"] == "awarded" and other["revoked_reason"] is None
 
-    scan = await _scan(client, w.till, code)
+    scan = await scan_code(client, w.till, code)
     assert not scan["claimable"]
-    assert _failed(scan)["not_claimed"] == "the award was revoked"
+    assert failed_conditions(scan)["not_claimed"] == "the award was revoked"
     fresh = await client.get(f"/v1/prize-awards/{award_id}/code", headers=auth(w.ann))
     assert fresh.status_code == 409 and "prizes: award revoked" in fresh.text
     stats = (await client.get(f"/v1/prize-campaigns/{campaign['id']}/stats",
@@ -64,26 +64,26 @@ async def test_a_revoked_award_shows_its_reason_and_its_code_is_refused(
 
 async def test_a_claimed_award_or_another_merchants_is_not_revoked(
         client: httpx.AsyncClient, runtime: Runtime) -> None:
-    w = await _world(client)
-    campaign = await _campaign(client, w)
-    claimed, pending, foreign = await _award(client, w, campaign["id"], (w.ann, 0),
+    w = await prize_world(client)
+    campaign = await start_campaign(client, w)
+    claimed, pending, foreign = await award_prize(client, w, campaign["id"], (w.ann, 0),
                                              (w.bob, 0), (w.cy, 0))
-    scan = await _scan(client, w.till, await _code(client, w.ann, claimed))
+    scan = await scan_code(client, w.till, await prize_code(client, w.ann, claimed))
     claim = (await client.post("/v1/prize-claims", json={"scan_id": scan["scan_id"]},
                                headers=auth(w.till))).json()
-    await _settled(client, w.till, claim)
+    await settled_scan(client, w.till, claim)
     refused = await _revoke(client, w.shop, claimed)
     assert refused.status_code == 409 and refused.json()["reason"] == \
         "prizes: award already claimed"
 
     # A claim acknowledged but not yet on chain refuses the revocation too.
-    scan = await _scan(client, w.till, await _code(client, w.bob, pending))
+    scan = await scan_code(client, w.till, await prize_code(client, w.bob, pending))
     taken = await client.post("/v1/prize-claims", json={"scan_id": scan["scan_id"]},
                               headers=auth(w.till))
     assert taken.status_code == 201, taken.text
     refused = await _revoke(client, w.shop, pending)
     assert refused.status_code == 409 and "already claimed" in refused.json()["detail"]
-    await _settled(client, w.till, taken.json())
+    await settled_scan(client, w.till, taken.json())
 
     for who in (w.rival, w.cy, w.till):
         other = await _revoke(client, who, foreign)
@@ -103,9 +103,9 @@ async def test_a_claimed_award_or_another_merchants_is_not_revoked(
 
 async def test_a_retried_revocation_answers_the_first_and_revokes_once(
         client: httpx.AsyncClient, runtime: Runtime) -> None:
-    w = await _world(client)
-    campaign = await _campaign(client, w)
-    (award_id,) = await _award(client, w, campaign["id"], (w.ann, 1))
+    w = await prize_world(client)
+    campaign = await start_campaign(client, w)
+    (award_id,) = await award_prize(client, w, campaign["id"], (w.ann, 1))
     first = await _revoke(client, w.shop, award_id, key="revoke-1")
     second = await _revoke(client, w.shop, award_id, key="revoke-1")
     assert first.status_code == second.status_code == 200, second.text

@@ -7,8 +7,6 @@ import base64
 import socket
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -23,87 +21,18 @@ from couponchain.domain import prize_claim_consent as claim_consent
 from couponchain.domain import prize_codes
 from couponchain.runtime import Runtime
 from couponchain.store.models import PrizeClaim
-
-
-def auth(participant: dict[str, Any]) -> dict[str, str]:
-    return {"authorization": f"Bearer {participant['api_key']}"}
-
-
-def iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).isoformat()
-
-
-@dataclass
-class World:
-    """A merchant with two terminals, another merchant with one, three consumers."""
-
-    shop: dict[str, Any]
-    till: dict[str, Any]
-    till2: dict[str, Any]
-    rival: dict[str, Any]
-    rival_till: dict[str, Any]
-    ann: dict[str, Any]
-    bob: dict[str, Any]
-    cy: dict[str, Any]
-
-
-async def _world(client: httpx.AsyncClient) -> World:
-    shop = (await client.post("/v1/merchants", json={"name": "Tea House"})).json()
-    rival = (await client.post("/v1/merchants", json={"name": "Noodle Bar"})).json()
-    till, till2 = [(await client.post("/v1/terminals", json={"name": n},
-                                      headers=auth(shop))).json() for n in ("Till 1", "Till 2")]
-    rival_till = (await client.post("/v1/terminals", json={"name": "Till"},
-                                    headers=auth(rival))).json()
-    ann, bob, cy = [(await client.post("/v1/consumers", json={"name": n})).json()
-                    for n in ("Ann", "Bob", "Cy")]
-    return World(shop, till, till2, rival, rival_till, ann, bob, cy)
-
-
-async def _campaign(client: httpx.AsyncClient, w: World, **overrides: Any) -> dict[str, Any]:
-    body = {"title": "Summer draw", "prizes": [{"name": "Mug", "quantity": 5},
-                                               {"name": "Tote", "quantity": 1}],
-            "terminals": [w.till["id"], w.till2["address"]],
-            "ends_at": iso(time.time() + 3_600), "per_consumer_limit": 2, **overrides}
-    made = await client.post("/v1/prize-campaigns", json=body, headers=auth(w.shop))
-    assert made.status_code == 201, made.text
-    return made.json()  # type: ignore[no-any-return]
-
-
-async def _award(client: httpx.AsyncClient, w: World, campaign_id: int,
-                 *awards: tuple[dict[str, Any], int]) -> list[int]:
-    made = await client.post(f"/v1/prize-campaigns/{campaign_id}/awards", headers=auth(w.shop),
-                             json={"awards": [{"consumer": c["id"], "prize_index": i}
-                                              for c, i in awards]})
-    assert made.status_code == 201, made.text
-    return [a["id"] for a in made.json()["awards"]]
-
-
-async def _code(client: httpx.AsyncClient, consumer: dict[str, Any], award_id: int) -> str:
-    got = await client.get(f"/v1/prize-awards/{award_id}/code", headers=auth(consumer))
-    assert got.status_code == 200, got.text
-    return got.json()["code"]  # type: ignore[no-any-return]
-
-
-async def _scan(client: httpx.AsyncClient, terminal: dict[str, Any],
-                code: str) -> dict[str, Any]:
-    scanned = await client.post("/v1/prize-scans", json={"code": code}, headers=auth(terminal))
-    assert scanned.status_code == 201, scanned.text
-    return scanned.json()  # type: ignore[no-any-return]
-
-
-async def _settled(client: httpx.AsyncClient, terminal: dict[str, Any],
-                   claim: dict[str, Any]) -> dict[str, Any]:
-    """The claim once the chain settled it, and its award's read model caught up."""
-    for _ in range(400):
-        got = await client.get(f"/v1/prize-claims/{claim['id']}", headers=auth(terminal))
-        assert got.status_code == 200, got.text
-        row = got.json()
-        award = (await client.get(f"/v1/prize-awards/{claim['award_id']}")).json()
-        if row["status"] != "pending" and (row["status"] == "refused"
-                                           or award["status"] == "claimed"):
-            return row  # type: ignore[no-any-return]
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"claim {claim['id']} is still pending")
+from tests.api_auth import auth
+from tests.integration.prizes_world import (
+    World,
+    award_prize,
+    failed_conditions,
+    iso,
+    prize_code,
+    prize_world,
+    scan_code,
+    settled_scan,
+    start_campaign,
+)
 
 
 async def _issued(runtime: Runtime, w: World, consumer: dict[str, Any], award_id: int,
@@ -122,19 +51,15 @@ async def _issued(runtime: Runtime, w: World, consumer: dict[str, Any], award_id
                                   claim_signature=signature)
 
 
-def _failed(scan: dict[str, Any]) -> dict[str, str]:
-    return {c["name"]: c["reason"] for c in scan["conditions"] if c["ok"] is False}
-
-
 async def test_campaign_award_code_scan_claim(client: httpx.AsyncClient,
                                               runtime: Runtime) -> None:
-    w = await _world(client)
-    campaign = await _campaign(client, w)
+    w = await prize_world(client)
+    campaign = await start_campaign(client, w)
     signer = (await client.get("/v1/prize-codes/signer")).json()
     assert campaign["code_signer"] == signer["address"]
     assert [p["name"] for p in campaign["prizes"]] == ["Mug", "Tote"]
     assert {t["id"] for t in campaign["terminals"]} == {w.till["id"], w.till2["id"]}
-    (award_id,) = await _award(client, w, campaign["id"], (w.ann, 0))
+    (award_id,) = await award_prize(client, w, campaign["id"], (w.ann, 0))
     award = (await client.get(f"/v1/prize-awards/{award_id}")).json()
     assert award["status"] == "awarded" and award["prize_name"] == "Mug"
     mine = (await client.get("/v1/prize-awards", params={"consumer": w.ann["id"]})).json()
@@ -149,7 +74,7 @@ async def test_campaign_award_code_scan_claim(client: httpx.AsyncClient,
     checked = prize_codes.verify_code(got["code"], signer["address"], int(time.time()))
     assert checked.award_id == award_id and checked.consumer == w.ann["address"]
 
-    scan = await _scan(client, w.till, got["code"])
+    scan = await scan_code(client, w.till, got["code"])
     assert scan["claimable"], scan
     assert [c["name"] for c in scan["conditions"]] == [
         "signature", "not_expired", "not_claimed", "terminal_eligible", "inside_window",
@@ -172,7 +97,7 @@ async def test_campaign_award_code_scan_claim(client: httpx.AsyncClient,
     lost = await client.post("/v1/prize-claims", json={"scan_id": scan["scan_id"]},
                              headers=auth(w.till) | {"idempotency-key": "c1-after-crash"})
     assert lost.status_code == 201 and lost.json()["id"] == body["id"], lost.text
-    settled = await _settled(client, w.till, body)
+    settled = await settled_scan(client, w.till, body)
     assert settled["status"] == "recorded" and settled["tx_hash"] and settled["block_number"]
     for outsider in (w.rival, w.rival_till, w.ann):
         hidden = await client.get(f"/v1/prize-claims/{body['id']}", headers=auth(outsider))
@@ -185,8 +110,8 @@ async def test_campaign_award_code_scan_claim(client: httpx.AsyncClient,
     assert chain[3] == 2  # STATUS_CLAIMED on chain
 
     # The same code again, and a fresh code of the claimed award: refused.
-    replay = await _scan(client, w.till2, got["code"])
-    assert not replay["claimable"] and "already used" in _failed(replay)["not_claimed"]
+    replay = await scan_code(client, w.till2, got["code"])
+    assert not replay["claimable"] and "already used" in failed_conditions(replay)["not_claimed"]
     refused = await client.post("/v1/prize-claims", json={"scan_id": replay["scan_id"]},
                                 headers=auth(w.till2))
     assert refused.status_code == 409 and "not_claimed" in refused.json()["detail"]
@@ -210,43 +135,44 @@ async def test_campaign_award_code_scan_claim(client: httpx.AsyncClient,
 
 async def test_bad_codes_are_refused_with_the_reason(client: httpx.AsyncClient,
                                                      runtime: Runtime) -> None:
-    w = await _world(client)
-    campaign = await _campaign(client, w)
-    (award_id,) = await _award(client, w, campaign["id"], (w.ann, 0))
+    w = await prize_world(client)
+    campaign = await start_campaign(client, w)
+    (award_id,) = await award_prize(client, w, campaign["id"], (w.ann, 0))
     expired = await _issued(runtime, w, w.ann, award_id, campaign["id"], int(time.time()) - 600)
-    scan = await _scan(client, w.till, expired)
-    assert list(_failed(scan)) == ["not_expired"] and "expired" in _failed(scan)["not_expired"]
+    scan = await scan_code(client, w.till, expired)
+    failed = failed_conditions(scan)
+    assert list(failed) == ["not_expired"] and "expired" in failed["not_expired"]
     refused = await client.post("/v1/prize-claims", json={"scan_id": scan["scan_id"]},
                                 headers=auth(w.till))
     assert refused.status_code == 409 and "expired" in refused.json()["detail"]
 
     forged = await _issued(runtime, w, w.ann, award_id, campaign["id"], int(time.time()),
                            Account.create().key)
-    scan = await _scan(client, w.till, forged)
-    assert "wrong-signer" in _failed(scan)["signature"] and scan["award"] is None
+    scan = await scan_code(client, w.till, forged)
+    assert "wrong-signer" in failed_conditions(scan)["signature"] and scan["award"] is None
     assert all(c["ok"] is None for c in scan["conditions"][1:])
 
-    good = await _code(client, w.ann, award_id)
+    good = await prize_code(client, w.ann, award_id)
     raw = bytearray(base64.urlsafe_b64decode(good[len(prize_codes.PREFIX):]))
     raw[7] ^= 2  # another award id, same signature
-    scan = await _scan(client, w.till, prize_codes.encode_code(bytes(raw)))
-    assert "tampered" in _failed(scan)["signature"]
+    scan = await scan_code(client, w.till, prize_codes.encode_code(bytes(raw)))
+    assert "tampered" in failed_conditions(scan)["signature"]
 
-    scan = await _scan(client, w.till, prize_codes.PREFIX + "x" * 240)  # the shape, no more
-    assert "bad-signature" in _failed(scan)["signature"]
+    scan = await scan_code(client, w.till, prize_codes.PREFIX + "x" * 240)  # the shape, no more
+    assert "bad-signature" in failed_conditions(scan)["signature"]
     for garbage in ("", "hello", prize_codes.PREFIX + "x" * 239, good[:-3], good + "=="):
         bad = await client.post("/v1/prize-scans", json={"code": garbage},
                                 headers=auth(w.till))
         assert bad.status_code == 422 and bad.json()["field"] == "code", garbage
 
     # Another merchant's terminal: not eligible, and the claim is refused.
-    scan = await _scan(client, w.rival_till, good)
-    assert list(_failed(scan)) == ["terminal_eligible"]
+    scan = await scan_code(client, w.rival_till, good)
+    assert list(failed_conditions(scan)) == ["terminal_eligible"]
     refused = await client.post("/v1/prize-claims", json={"scan_id": scan["scan_id"]},
                                 headers=auth(w.rival_till))
     assert refused.status_code == 409
     # A scan belongs to the terminal that made it.
-    scan = await _scan(client, w.till, good)
+    scan = await scan_code(client, w.till, good)
     stolen = await client.post("/v1/prize-claims", json={"scan_id": scan["scan_id"]},
                                headers=auth(w.till2))
     assert stolen.status_code == 404
@@ -255,27 +181,27 @@ async def test_bad_codes_are_refused_with_the_reason(client: httpx.AsyncClient,
 
 
 async def test_window_limit_and_stock(client: httpx.AsyncClient) -> None:
-    w = await _world(client)
-    later = await _campaign(client, w, starts_at=iso(time.time() + 1_800), all_terminals=True,
+    w = await prize_world(client)
+    later = await start_campaign(client, w, starts_at=iso(time.time() + 1_800), all_terminals=True,
                             terminals=[])
-    (early,) = await _award(client, w, later["id"], (w.ann, 0))
-    scan = await _scan(client, w.till2, await _code(client, w.ann, early))
-    assert list(_failed(scan)) == ["inside_window"] and "opens at" in scan["problems"][0]
+    (early,) = await award_prize(client, w, later["id"], (w.ann, 0))
+    scan = await scan_code(client, w.till2, await prize_code(client, w.ann, early))
+    assert list(failed_conditions(scan)) == ["inside_window"] and "opens at" in scan["problems"][0]
     refused = await client.post("/v1/prize-claims", json={"scan_id": scan["scan_id"]},
                                 headers=auth(w.till2))
     assert refused.status_code == 409 and "inside_window" in refused.json()["detail"]
 
-    campaign = await _campaign(client, w, per_consumer_limit=1)
-    first, second, tote = await _award(client, w, campaign["id"], (w.bob, 0), (w.bob, 0),
+    campaign = await start_campaign(client, w, per_consumer_limit=1)
+    first, second, tote = await award_prize(client, w, campaign["id"], (w.bob, 0), (w.bob, 0),
                                        (w.cy, 1))
-    scan = await _scan(client, w.till, await _code(client, w.bob, first))
+    scan = await scan_code(client, w.till, await prize_code(client, w.bob, first))
     claimed = await client.post("/v1/prize-claims", json={"scan_id": scan["scan_id"]},
                                 headers=auth(w.till))
     assert claimed.status_code == 201, claimed.text
     # The limit counts the stored claim before the chain has it.
-    scan = await _scan(client, w.till, await _code(client, w.bob, second))
-    assert list(_failed(scan)) == ["per_consumer_limit"]
-    assert "limit is reached" in _failed(scan)["per_consumer_limit"]
+    scan = await scan_code(client, w.till, await prize_code(client, w.bob, second))
+    assert list(failed_conditions(scan)) == ["per_consumer_limit"]
+    assert "limit is reached" in failed_conditions(scan)["per_consumer_limit"]
 
     # One Tote: the second award of it is refused whole, nothing awarded.
     out = await client.post(f"/v1/prize-campaigns/{campaign['id']}/awards",
@@ -283,7 +209,7 @@ async def test_window_limit_and_stock(client: httpx.AsyncClient) -> None:
                                 {"consumer": w.ann["id"], "prize_index": 0},
                                 {"consumer": w.ann["id"], "prize_index": 1}]})
     assert out.status_code == 409 and "0 left" in out.json()["detail"]
-    scan = await _scan(client, w.till, await _code(client, w.cy, tote))
+    scan = await scan_code(client, w.till, await prize_code(client, w.cy, tote))
     stock = next(c for c in scan["conditions"] if c["name"] == "stock_left")
     assert stock["ok"] and stock["reason"] == "1 of 1 Tote left"
     detail = (await client.get(f"/v1/prize-campaigns/{campaign['id']}")).json()
@@ -301,11 +227,11 @@ async def test_window_limit_and_stock(client: httpx.AsyncClient) -> None:
 
 async def test_two_terminals_one_code_make_one_claim(client: httpx.AsyncClient,
                                                      runtime: Runtime) -> None:
-    w = await _world(client)
-    campaign = await _campaign(client, w)
-    (award_id,) = await _award(client, w, campaign["id"], (w.ann, 0))
-    code = await _code(client, w.ann, award_id)
-    scans = await asyncio.gather(_scan(client, w.till, code), _scan(client, w.till2, code))
+    w = await prize_world(client)
+    campaign = await start_campaign(client, w)
+    (award_id,) = await award_prize(client, w, campaign["id"], (w.ann, 0))
+    code = await prize_code(client, w.ann, award_id)
+    scans = await asyncio.gather(scan_code(client, w.till, code), scan_code(client, w.till2, code))
     assert all(s["claimable"] for s in scans)  # neither has claimed yet
     claims = await asyncio.gather(*[
         client.post("/v1/prize-claims", json={"scan_id": s["scan_id"]}, headers=auth(t))
@@ -316,7 +242,7 @@ async def test_two_terminals_one_code_make_one_claim(client: httpx.AsyncClient,
     async with runtime.db.session() as s:
         assert await s.scalar(select(func.count()).select_from(PrizeClaim)) == 1
     won = next(c for c in claims if c.status_code == 201).json()
-    await _settled(client, w.till, won)
+    await settled_scan(client, w.till, won)
     stats = (await client.get(f"/v1/prize-campaigns/{campaign['id']}/stats",
                               headers=auth(w.shop))).json()
     assert stats["claimed"] == 1
@@ -326,11 +252,11 @@ async def test_a_suspended_terminal_or_one_of_a_suspended_merchant_claims_nothin
         client: httpx.AsyncClient, runtime: Runtime) -> None:
     """A claim is acknowledged before the chain records it, so the registry's refusal of
     a suspended terminal must be applied before: no scan, no claim row, no offline sync."""
-    w = await _world(client)
-    campaign = await _campaign(client, w)
-    (award_id,) = await _award(client, w, campaign["id"], (w.ann, 0))
-    code = await _code(client, w.ann, award_id)
-    scanned = await _scan(client, w.till, code)  # before the suspension
+    w = await prize_world(client)
+    campaign = await start_campaign(client, w)
+    (award_id,) = await award_prize(client, w, campaign["id"], (w.ann, 0))
+    code = await prize_code(client, w.ann, award_id)
+    scanned = await scan_code(client, w.till, code)  # before the suspension
 
     async def standing(who: dict[str, Any], by: dict[str, Any], change: str) -> None:
         done = await client.post(f"/v1/participants/{who['id']}/{change}", headers={
@@ -355,16 +281,16 @@ async def test_a_suspended_terminal_or_one_of_a_suspended_merchant_claims_nothin
     async with runtime.db.session() as s:
         assert await s.scalar(select(func.count()).select_from(PrizeClaim)) == 0
     await standing(w.shop, {"api_key": "test-admin-key"}, "reinstate")
-    assert (await _scan(client, w.till2, code))["claimable"]
+    assert (await scan_code(client, w.till2, code))["claimable"]
 
 
 async def test_offline_queue_is_reconciled(client: httpx.AsyncClient) -> None:
-    w = await _world(client)
-    campaign = await _campaign(client, w)
-    a1, a2 = await _award(client, w, campaign["id"], (w.ann, 0), (w.bob, 0))
-    c1, c2 = await _code(client, w.ann, a1), await _code(client, w.bob, a2)
+    w = await prize_world(client)
+    campaign = await start_campaign(client, w)
+    a1, a2 = await award_prize(client, w, campaign["id"], (w.ann, 0), (w.bob, 0))
+    c1, c2 = await prize_code(client, w.ann, a1), await prize_code(client, w.bob, a2)
     # Till 2 claims Bob's prize online while Till 1 is offline with both codes queued.
-    scan = await _scan(client, w.till2, c2)
+    scan = await scan_code(client, w.till2, c2)
     online = await client.post("/v1/prize-claims", json={"scan_id": scan["scan_id"]},
                                headers=auth(w.till2))
     assert online.status_code == 201, online.text
@@ -379,7 +305,7 @@ async def test_offline_queue_is_reconciled(client: httpx.AsyncClient) -> None:
     assert (out["claimed"], out["duplicates"], out["refused"]) == (1, 2, 1)
     assert out["results"][0]["claim"]["source"] == "offline"
     assert w.till2["id"] in out["results"][1]["reason"]  # who won is reported
-    assert (await _settled(client, w.till, out["results"][0]["claim"]))["status"] == "recorded"
+    assert (await settled_scan(client, w.till, out["results"][0]["claim"]))["status"] == "recorded"
 
 
 def _free_port() -> int:
@@ -417,9 +343,9 @@ async def _drain(lines: AsyncIterator[str]) -> list[str]:
 
 async def test_live_stream_pushes_stats_after_a_claim(client: httpx.AsyncClient,
                                                       api_url: str) -> None:
-    w = await _world(client)
-    campaign = await _campaign(client, w)
-    (award_id,) = await _award(client, w, campaign["id"], (w.ann, 0))
+    w = await prize_world(client)
+    campaign = await start_campaign(client, w)
+    (award_id,) = await award_prize(client, w, campaign["id"], (w.ann, 0))
     path = f"{api_url}/v1/prize-campaigns/{campaign['id']}/live"
     async with httpx.AsyncClient(timeout=20) as http:
         denied = await http.get(path, headers=auth(w.rival))
@@ -429,7 +355,7 @@ async def test_live_stream_pushes_stats_after_a_claim(client: httpx.AsyncClient,
             lines = stream.aiter_lines()
             first = await asyncio.wait_for(_next_stats(lines), 10)
             assert first["claimed"] == 0
-            scan = await _scan(client, w.till, await _code(client, w.ann, award_id))
+            scan = await scan_code(client, w.till, await prize_code(client, w.ann, award_id))
             claimed = await client.post("/v1/prize-claims", json={"scan_id": scan["scan_id"]},
                                         headers=auth(w.till))
             assert claimed.status_code == 201, claimed.text
@@ -451,12 +377,12 @@ async def test_live_stream_pushes_stats_after_a_claim(client: httpx.AsyncClient,
 
 async def test_hundred_scans_from_ten_terminals_make_one_claim(
         client: httpx.AsyncClient, runtime: Runtime) -> None:
-    w = await _world(client)
+    w = await prize_world(client)
     tills = [(await client.post("/v1/terminals", json={"name": f"Lane {i}"},
                                 headers=auth(w.shop))).json() for i in range(10)]
-    campaign = await _campaign(client, w, all_terminals=True, terminals=[])
-    (award_id,) = await _award(client, w, campaign["id"], (w.ann, 0))
-    code = await _code(client, w.ann, award_id)
+    campaign = await start_campaign(client, w, all_terminals=True, terminals=[])
+    (award_id,) = await award_prize(client, w, campaign["id"], (w.ann, 0))
+    code = await prize_code(client, w.ann, award_id)
 
     async def scan_and_claim(till: dict[str, Any]) -> int:
         scanned = await client.post("/v1/prize-scans", json={"code": code}, headers=auth(till))
@@ -477,10 +403,10 @@ async def test_hundred_scans_from_ten_terminals_make_one_claim(
 
 async def test_a_claim_left_pending_by_a_crash_is_recorded_once(
         client: httpx.AsyncClient, runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
-    w = await _world(client)
-    campaign = await _campaign(client, w)
-    (award_id,) = await _award(client, w, campaign["id"], (w.ann, 0))
-    scan = await _scan(client, w.till, await _code(client, w.ann, award_id))
+    w = await prize_world(client)
+    campaign = await start_campaign(client, w)
+    (award_id,) = await award_prize(client, w, campaign["id"], (w.ann, 0))
+    scan = await scan_code(client, w.till, await prize_code(client, w.ann, award_id))
     recorder = runtime.prizes.recorder
     # The process "dies" after acknowledging the claim, before submitting it.
     with monkeypatch.context() as m:
@@ -495,7 +421,7 @@ async def test_a_claim_left_pending_by_a_crash_is_recorded_once(
             claimed_at=PrizeClaim.claimed_at - 60))
     assert await recorder.sweep() == 1
     assert await recorder.sweep() == 0  # already on its way: not submitted twice
-    first = await _settled(client, w.till, claimed.json())
+    first = await settled_scan(client, w.till, claimed.json())
     assert first["status"] == "recorded"
     # Resubmitting a recorded claim (a sweep that raced the settle) claims nothing twice:
     # the gateway answers with the journaled outcome of the same operation key.
@@ -503,15 +429,15 @@ async def test_a_claim_left_pending_by_a_crash_is_recorded_once(
         await s.execute(update(PrizeClaim).where(PrizeClaim.id == claim_id).values(
             status="pending", tx_hash=None))
     assert await recorder.sweep() == 1
-    again = await _settled(client, w.till, claimed.json())
+    again = await settled_scan(client, w.till, claimed.json())
     assert (again["status"], again["tx_hash"]) == ("recorded", first["tx_hash"])
     assert (await runtime.view("prizes", "prize", campaign["id"], 0))[3] == 1
 
 
 async def test_live_stream_ends_when_the_runtime_stops(client: httpx.AsyncClient,
                                                        runtime: Runtime, api_url: str) -> None:
-    w = await _world(client)
-    campaign = await _campaign(client, w)
+    w = await prize_world(client)
+    campaign = await start_campaign(client, w)
     path = f"{api_url}/v1/prize-campaigns/{campaign['id']}/live"
     async with httpx.AsyncClient(timeout=20) as http, \
             http.stream("GET", path, headers=auth(w.shop)) as stream:
@@ -526,10 +452,10 @@ async def test_an_offline_scan_counts_only_while_valid_and_synced_within_the_win
         client: httpx.AsyncClient, runtime: Runtime) -> None:
     """Issue 20 §4: a 20 s code synced 45 s after its issue with a backdated scan time
     was claimed whatever the scan time; a screenshotted code could be claimed for days."""
-    w = await _world(client)
-    campaign = await _campaign(client, w, per_consumer_limit=5, prizes=[
+    w = await prize_world(client)
+    campaign = await start_campaign(client, w, per_consumer_limit=5, prizes=[
         {"name": "Mug", "quantity": 10}])
-    a1, a2, a3, a4 = await _award(client, w, campaign["id"], (w.ann, 0), (w.bob, 0),
+    a1, a2, a3, a4 = await award_prize(client, w, campaign["id"], (w.ann, 0), (w.bob, 0),
                                   (w.cy, 0), (w.ann, 0))
     now = int(time.time())
     window = runtime.settings.prize_offline_window_seconds
@@ -573,8 +499,8 @@ async def test_an_offline_scan_counts_only_while_valid_and_synced_within_the_win
                              headers=auth(w.rival))).status_code == 403
 
     # An online scan stays online and unmarked; an offline scan is never "confirmed".
-    code = await _code(client, w.ann, a4)
-    scan = await _scan(client, w.till, code)
+    code = await prize_code(client, w.ann, a4)
+    scan = await scan_code(client, w.till, code)
     online = await client.post("/v1/prize-claims", json={"scan_id": scan["scan_id"]},
                                headers=auth(w.till))
     assert online.status_code == 201, online.text
@@ -586,10 +512,10 @@ async def test_an_offline_scan_counts_only_while_valid_and_synced_within_the_win
 
 async def test_a_stored_offline_scan_cannot_be_confirmed_as_an_online_claim(
         client: httpx.AsyncClient, runtime: Runtime) -> None:
-    w = await _world(client)
-    campaign = await _campaign(client, w)
-    (award_id,) = await _award(client, w, campaign["id"], (w.ann, 0))
-    code = await _code(client, w.ann, award_id)
+    w = await prize_world(client)
+    campaign = await start_campaign(client, w)
+    (award_id,) = await award_prize(client, w, campaign["id"], (w.ann, 0))
+    code = await prize_code(client, w.ann, award_id)
     terminal = await runtime.participants.authenticate(w.till["api_key"])
     scanned = await runtime.prizes.scan(terminal, code, local_time=int(time.time()))
     assert scanned["claimable"] is True

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import io
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,90 +20,20 @@ from couponchain.domain import consent as consent_rules
 from couponchain.errors import ContractRevert
 from couponchain.runtime import Runtime
 from couponchain.store.models import PromotionEvaluation
+from tests.api_auth import auth
+from tests.integration.editions_world import serve_app
+from tests.integration.promotions_world import (
+    SHARES,
+    consent_code,
+    grant_coupons,
+    open_round,
+    promotion_world,
+    round_body,
+    set_incentive_cap,
+)
 from tests.integration.read_models import assert_replays_alike
-from tests.integration.test_editions import _serve
 
 ANY = consent_rules.ANY_MERCHANT
-SHARES = {"platform": 1_000, "issuer": 2_000, "redeemer": 2_000, "holder": 3_000,
-          "earlier": 2_000}
-
-
-def auth(participant: dict[str, Any]) -> dict[str, str]:
-    return {"authorization": f"Bearer {participant['api_key']}"}
-
-
-@dataclass
-class World:
-    """Two merchants (the second with a terminal) and three consumers."""
-
-    issuer: dict[str, Any]
-    redeemer: dict[str, Any]
-    terminal: dict[str, Any]
-    ann: dict[str, Any]
-    bob: dict[str, Any]
-    cy: dict[str, Any]
-
-
-async def _world(client: httpx.AsyncClient) -> World:
-    issuer = (await client.post("/v1/merchants", json={"name": "Tea House"})).json()
-    redeemer = (await client.post("/v1/merchants", json={"name": "Noodle Bar"})).json()
-    terminal = (await client.post("/v1/terminals", json={"name": "Till"},
-                                  headers=auth(redeemer))).json()
-    ann, bob, cy = [(await client.post("/v1/consumers", json={"name": n})).json()
-                    for n in ("Ann", "Bob", "Cy")]
-    credit = await client.post("/v1/credits", json={"to": redeemer["id"], "amount": 10_000_000})
-    assert credit.status_code == 201, credit.text
-    await _cap(client, redeemer, 10_000_000)
-    return World(issuer, redeemer, terminal, ann, bob, cy)
-
-
-async def _cap(client: httpx.AsyncClient, merchant: dict[str, Any], cap: int) -> dict[str, Any]:
-    """The merchant sets its spending cap for incentives."""
-    done = await client.put(f"/v1/merchants/{merchant['id']}/incentive-cap", json={"cap": cap},
-                            headers=auth(merchant))
-    assert done.status_code == 200, done.text
-    return done.json()  # type: ignore[no-any-return]
-
-
-def _round(w: World, window: int, **overrides: Any) -> dict[str, Any]:
-    return {
-        "evaluation": {"turnover": [{"merchant": w.issuer["id"], "amount": 1_000_000},
-                                    {"merchant": w.redeemer["address"], "amount": 3_000_000}],
-                       "consumers": 3},
-        "formula": {"base_per_merchant": 10, "turnover_per_coupon": 100_000,
-                    "per_consumer": 2, "max_total": 1_000_000},
-        "incentive_bps": 1_000, "shares": SHARES, "rollback_window_seconds": window,
-        "consent_lifetime_seconds": 120, **overrides,
-    }
-
-
-async def _open(client: httpx.AsyncClient, w: World, window: int, allocate: int = 30) -> int:
-    body = _round(w, window)
-    body["formula"]["per_consumer"] = max(2, allocate // 2)  # room for the allocation
-    opened = await client.post("/v1/promotion-rounds", json=body)
-    assert opened.status_code == 201, opened.text
-    round_id = opened.json()["id"]
-    allocated = await client.post(f"/v1/promotion-rounds/{round_id}/allocations",
-                                  json={"allocations": [{"merchant": w.issuer["id"],
-                                                         "count": allocate}]})
-    assert allocated.status_code == 200, allocated.text
-    return int(round_id)
-
-
-async def _grant(client: httpx.AsyncClient, w: World, round_id: int,
-                 consumer: dict[str, Any], count: int = 1) -> list[int]:
-    granted = await client.post("/v1/promotion-grants", headers=auth(w.issuer), json={
-        "round_id": round_id, "grants": [{"consumer": consumer["id"], "count": count}]})
-    assert granted.status_code == 201, granted.text
-    return granted.json()["coupon_ids"]  # type: ignore[no-any-return]
-
-
-async def _consent(client: httpx.AsyncClient, holder: dict[str, Any], coupon_id: int,
-                   merchant: str = "any", max_order_amount: int = 10**12) -> str:
-    made = await client.post(f"/v1/promotion-coupons/{coupon_id}/consent", json={
-        "merchant": merchant, "max_order_amount": max_order_amount}, headers=auth(holder))
-    assert made.status_code == 201, made.text
-    return made.json()["code"]  # type: ignore[no-any-return]
 
 
 def _bounded(coupon: int, nonce: int, expiry: int) -> consent_rules.Consent:
@@ -122,14 +51,14 @@ async def _until(client: httpx.AsyncClient, path: str, status: str) -> dict[str,
 
 
 async def test_round_preview_matches_the_opened_round(client: httpx.AsyncClient) -> None:
-    w = await _world(client)
-    preview = await client.post("/v1/promotion-rounds:evaluate", json=_round(w, 0))
+    w = await promotion_world(client)
+    preview = await client.post("/v1/promotion-rounds:evaluate", json=round_body(w, 0))
     assert preview.status_code == 200, preview.text
     p = preview.json()
     # 2 merchants * 10 + 4,000,000 // 100,000 + (3 registered + 3 declared consumers) * 2
     assert (p["total"], p["merchant_part"], p["turnover_part"], p["consumer_part"]) == (
         72, 20, 40, 12)
-    opened = (await client.post("/v1/promotion-rounds", json=_round(w, 0))).json()
+    opened = (await client.post("/v1/promotion-rounds", json=round_body(w, 0))).json()
     assert opened["total"] == 72 and opened["inputs_hash"] == p["inputs_hash"]
     assert opened["evaluation"]["turnover"][0][1] in ("1000000", "3000000")
     assert opened["evaluation"]["measured"]["consumers"] == "3"
@@ -142,14 +71,14 @@ async def test_round_preview_matches_the_opened_round(client: httpx.AsyncClient)
 
 async def test_grant_transfer_write_off_distribute_withdraw(
         client: httpx.AsyncClient, runtime: Runtime) -> None:
-    w = await _world(client)
-    round_id = await _open(client, w, window=0)
-    (coupon,) = await _grant(client, w, round_id, w.ann)
+    w = await promotion_world(client)
+    round_id = await open_round(client, w, window=0)
+    (coupon,) = await grant_coupons(client, w, round_id, w.ann)
     for sender, receiver in ((w.ann, w.bob), (w.bob, w.cy)):
         moved = await client.post(f"/v1/promotion-coupons/{coupon}/transfer",
                                   json={"to": receiver["id"]}, headers=auth(sender))
         assert moved.status_code == 200, moved.text
-    code = await _consent(client, w.cy, coupon)
+    code = await consent_code(client, w.cy, coupon)
 
     written = await client.post("/v1/write-offs", headers=auth(w.terminal) | {
         "idempotency-key": "order-1"}, json={"code": code, "order_amount": 1_000_000})
@@ -196,10 +125,10 @@ async def test_grant_transfer_write_off_distribute_withdraw(
 
 
 async def test_reversal_inside_the_window(client: httpx.AsyncClient, runtime: Runtime) -> None:
-    w = await _world(client)
-    round_id = await _open(client, w, window=3_600)
-    (coupon,) = await _grant(client, w, round_id, w.ann)
-    code = await _consent(client, w.ann, coupon)
+    w = await promotion_world(client)
+    round_id = await open_round(client, w, window=3_600)
+    (coupon,) = await grant_coupons(client, w, round_id, w.ann)
+    code = await consent_code(client, w.ann, coupon)
     written = await client.post("/v1/write-offs", headers=auth(w.redeemer),
                                 json={"code": code, "order_amount": 250_000})
     assert written.status_code == 201, written.text
@@ -217,7 +146,7 @@ async def test_reversal_inside_the_window(client: httpx.AsyncClient, runtime: Ru
     replay = await client.post("/v1/write-offs", headers=auth(w.redeemer),
                                json={"code": code, "order_amount": 250_000})
     assert replay.status_code == 409 and "nonce already used" in replay.json()["detail"]
-    fresh = await _consent(client, w.ann, coupon)
+    fresh = await consent_code(client, w.ann, coupon)
     again = await client.post("/v1/write-offs", headers=auth(w.redeemer),
                               json={"code": fresh, "order_amount": 250_000})
     assert again.status_code == 201, again.text
@@ -228,12 +157,12 @@ async def test_a_retry_whose_answer_was_lost_gets_what_was_applied(
     """The API died after the chain applied a write and before it answered: the
     client's retry (same Idempotency-Key, no stored answer) must get that write's
     outcome, not a refusal from the read models, which already show it applied."""
-    w = await _world(client)
-    round_id = await _open(client, w, window=3_600)
-    first, second = await _grant(client, w, round_id, w.ann, count=2)
+    w = await promotion_world(client)
+    round_id = await open_round(client, w, window=3_600)
+    first, second = await grant_coupons(client, w, round_id, w.ann, count=2)
     till = await runtime.participants.authenticate(w.redeemer["api_key"])
     ann = await runtime.participants.authenticate(w.ann["api_key"])
-    code = await _consent(client, w.ann, first)
+    code = await consent_code(client, w.ann, first)
     written = await runtime.promotions.write_off(till, code, 250_000, "lost-1")
     assert await runtime.promotions.write_off(till, code, 250_000, "lost-1") == written
     with pytest.raises(ContractRevert, match="not active"):  # a new request is refused
@@ -246,31 +175,31 @@ async def test_a_retry_whose_answer_was_lost_gets_what_was_applied(
 
 async def test_bad_requests_are_refused_with_the_field(client: httpx.AsyncClient,
                                                        runtime: Runtime) -> None:
-    w = await _world(client)
-    bad_shares = await client.post("/v1/promotion-rounds", json=_round(
+    w = await promotion_world(client)
+    bad_shares = await client.post("/v1/promotion-rounds", json=round_body(
         w, 0, shares={**SHARES, "platform": 999}))
     assert bad_shares.status_code == 422 and bad_shares.json()["field"] == "shares"
-    stranger = await client.post("/v1/promotion-rounds", json=_round(w, 0),
+    stranger = await client.post("/v1/promotion-rounds", json=round_body(w, 0),
                                  headers=auth(w.issuer))
     assert stranger.status_code == 403
-    not_merchant = _round(w, 0)
+    not_merchant = round_body(w, 0)
     not_merchant["evaluation"]["turnover"][0]["merchant"] = w.ann["id"]
     refused = await client.post("/v1/promotion-rounds", json=not_merchant)
     assert refused.status_code == 422
     assert refused.json()["field"] == "evaluation.turnover.0.merchant"
-    zero = await client.post("/v1/promotion-rounds", json=_round(
+    zero = await client.post("/v1/promotion-rounds", json=round_body(
         w, 0, evaluation={"turnover": [], "consumers": 0},
         formula={"turnover_per_coupon": 1, "max_total": 10}))
     assert zero.status_code == 422 and zero.json()["field"] == "evaluation"
-    late = await client.post("/v1/promotion-rounds", json=_round(
+    late = await client.post("/v1/promotion-rounds", json=round_body(
         w, 0, evaluation={"period": {"to_block": 10**12}}))
     assert late.status_code == 422 and late.json()["field"] == "evaluation.period.to_block"
-    backwards = await client.post("/v1/promotion-rounds", json=_round(
+    backwards = await client.post("/v1/promotion-rounds", json=round_body(
         w, 0, evaluation={"period": {"from_block": 5, "to_block": 4}}))
     assert backwards.status_code == 422
     assert backwards.json()["field"] == "evaluation.period.from_block"
 
-    round_id = await _open(client, w, window=3_600, allocate=2)
+    round_id = await open_round(client, w, window=3_600, allocate=2)
     over = await client.post("/v1/promotion-grants", headers=auth(w.issuer), json={
         "round_id": round_id, "grants": [{"consumer": w.ann["id"], "count": 3}]})
     assert over.status_code == 409 and "3 coupons asked for, 2 left" in over.json()["detail"]
@@ -281,14 +210,14 @@ async def test_bad_requests_are_refused_with_the_field(client: httpx.AsyncClient
         "round_id": round_id, "grants": [{"consumer": w.redeemer["id"]}]})
     assert to_merchant.status_code == 422 and to_merchant.json()["field"] == "grants.0.consumer"
 
-    (coupon,) = await _grant(client, w, round_id, w.ann)
+    (coupon,) = await grant_coupons(client, w, round_id, w.ann)
     not_holder = await client.post(f"/v1/promotion-coupons/{coupon}/consent", json={
         "merchant": "any", "max_order_amount": 10}, headers=auth(w.bob))
     assert not_holder.status_code == 403
     garbage = await client.post("/v1/write-offs", headers=auth(w.terminal),
                                 json={"code": "hello", "order_amount": 1})
     assert garbage.status_code == 422 and garbage.json()["field"] == "code"
-    code = await _consent(client, w.ann, coupon)
+    code = await consent_code(client, w.ann, coupon)
     zero_amount = await client.post("/v1/write-offs", headers=auth(w.terminal),
                                     json={"code": code, "order_amount": 0})
     assert zero_amount.status_code == 422 and zero_amount.json()["field"] == "order_amount"
@@ -324,7 +253,7 @@ async def test_bad_requests_are_refused_with_the_field(client: httpx.AsyncClient
                                  json={"code": code, "order_amount": 1_000})
     assert uncapped.status_code == 409 and uncapped.json()["field"] == "order_amount"
     assert uncapped.json()["reason"] == "promotions: incentive cap exceeded"
-    await _cap(client, w.issuer, 10**9)
+    await set_incentive_cap(client, w.issuer, 10**9)
     unfunded = await client.post("/v1/write-offs", headers=auth(w.issuer),  # holds no credit
                                  json={"code": code, "order_amount": 1_000})
     assert unfunded.status_code == 409 and unfunded.json()["field"] == "order_amount"
@@ -337,9 +266,9 @@ async def test_a_consent_is_good_at_its_merchant_and_up_to_its_maximum(
         client: httpx.AsyncClient) -> None:
     """Issue 23: a consent names its merchant (or any) and a maximum order amount; a
     till of another merchant, or a larger order, gets a problem naming the rule."""
-    w = await _world(client)
-    round_id = await _open(client, w, window=0)
-    first, second = await _grant(client, w, round_id, w.ann, count=2)
+    w = await promotion_world(client)
+    round_id = await open_round(client, w, window=0)
+    first, second = await grant_coupons(client, w, round_id, w.ann, count=2)
     # A consent must name a merchant and a maximum; a consumer is no merchant.
     for body, field in (({"max_order_amount": 5}, "merchant"),
                         ({"merchant": "any"}, "max_order_amount"),
@@ -349,7 +278,7 @@ async def test_a_consent_is_good_at_its_merchant_and_up_to_its_maximum(
                                     headers=auth(w.ann), json=body)
         assert refused.status_code == 422 and refused.json()["field"] == field, refused.text
     await client.post("/v1/credits", json={"to": w.issuer["id"], "amount": 10_000_000})
-    await _cap(client, w.issuer, 10_000_000)
+    await set_incentive_cap(client, w.issuer, 10_000_000)
     made = await client.post(f"/v1/promotion-coupons/{first}/consent", headers=auth(w.ann),
                              json={"merchant": w.redeemer["id"], "max_order_amount": 50_000})
     assert made.status_code == 201, made.text
@@ -375,7 +304,7 @@ async def test_a_consent_is_good_at_its_merchant_and_up_to_its_maximum(
     assert done.status_code == 201, done.text
     assert done.json()["merchant"] == w.redeemer["address"]
     # "any" is the holder's explicit choice: then another merchant's till may use it.
-    anywhere = await _consent(client, w.ann, second, merchant="any", max_order_amount=900)
+    anywhere = await consent_code(client, w.ann, second, merchant="any", max_order_amount=900)
     taken = await client.post("/v1/write-offs", headers=auth(w.issuer),
                               json={"code": anywhere, "order_amount": 900})
     assert taken.status_code == 201, taken.text
@@ -385,9 +314,9 @@ async def test_incentives_are_charged_inside_the_cap_the_merchant_sets(
         client: httpx.AsyncClient, runtime: Runtime) -> None:
     """Issue 23: no unlimited approval; the merchant's cap is used up by each incentive,
     and a write-off beyond what is left gets a problem naming the cap."""
-    w = await _world(client)
-    round_id = await _open(client, w, window=0)  # incentive: 10 % of the order
-    coupons = await _grant(client, w, round_id, w.ann, count=3)
+    w = await promotion_world(client)
+    round_id = await open_round(client, w, window=0)  # incentive: 10 % of the order
+    coupons = await grant_coupons(client, w, round_id, w.ann, count=3)
     path = f"/v1/merchants/{w.issuer['id']}/incentive-cap"
     never = (await client.get(path)).json()
     assert (never["cap"], never["left"], never["used"]) == (None, 0, None)
@@ -400,17 +329,17 @@ async def test_incentives_are_charged_inside_the_cap_the_merchant_sets(
         refused = await client.put(path, json=body, headers=auth(who))
         assert refused.status_code == status, refused.text
         assert field is None or refused.json()["field"] == field
-    capped = await _cap(client, w.issuer, 150)
+    capped = await set_incentive_cap(client, w.issuer, 150)
     assert (capped["cap"], capped["left"], capped["used"]) == (150, 150, 0)
     promotions = runtime.gateway.contracts["promotions"][0]
     assert await runtime.view("token", "allowance", w.issuer["address"], promotions) == 150
 
     first = await client.post("/v1/write-offs", headers=auth(w.issuer), json={
-        "code": await _consent(client, w.ann, coupons[0]), "order_amount": 1_000})
+        "code": await consent_code(client, w.ann, coupons[0]), "order_amount": 1_000})
     assert first.status_code == 201 and first.json()["incentive"] == 100, first.text
     after = (await client.get(path)).json()
     assert (after["cap"], after["left"], after["used"]) == (150, 50, 100)
-    code = await _consent(client, w.ann, coupons[1])
+    code = await consent_code(client, w.ann, coupons[1])
     over = await client.post("/v1/write-offs", headers=auth(w.issuer),
                              json={"code": code, "order_amount": 1_000})
     assert over.status_code == 409, over.text
@@ -419,7 +348,8 @@ async def test_incentives_are_charged_inside_the_cap_the_merchant_sets(
                                                      "order_amount")
     assert "incentive of 100 is more than the 50 left" in problem["detail"]
     assert (await client.get(f"/v1/promotion-coupons/{coupons[1]}")).json()["status"] == "active"
-    assert (await _cap(client, w.issuer, 1_000))["left"] == 1_000  # replaces what was left
+    # The cap replaces what was left.
+    assert (await set_incentive_cap(client, w.issuer, 1_000))["left"] == 1_000
     again = await client.post("/v1/write-offs", headers=auth(w.issuer),
                               json={"code": code, "order_amount": 1_000})
     assert again.status_code == 201, again.text
@@ -427,10 +357,10 @@ async def test_incentives_are_charged_inside_the_cap_the_merchant_sets(
 
 
 async def test_a_consent_qr_photo_is_decoded_by_the_server(client: httpx.AsyncClient) -> None:
-    w = await _world(client)
-    round_id = await _open(client, w, window=0)
-    (coupon,) = await _grant(client, w, round_id, w.ann)
-    code = await _consent(client, w.ann, coupon)
+    w = await promotion_world(client)
+    round_id = await open_round(client, w, window=0)
+    (coupon,) = await grant_coupons(client, w, round_id, w.ann)
+    code = await consent_code(client, w.ann, coupon)
     png = io.BytesIO()
     segno.make(code, error="m").save(png, kind="png", scale=6, border=4)
     decoded = await client.post("/v1/qr-decodes", content=png.getvalue(),
@@ -444,8 +374,8 @@ async def test_a_consent_qr_photo_is_decoded_by_the_server(client: httpx.AsyncCl
 
 async def test_many_coupons_in_one_grant_and_concurrent_write_offs(
         client: httpx.AsyncClient) -> None:
-    w = await _world(client)
-    round_id = await _open(client, w, window=3_600, allocate=600)
+    w = await promotion_world(client)
+    round_id = await open_round(client, w, window=3_600, allocate=600)
     consumers = [w.ann, w.bob, w.cy]
     granted = await client.post("/v1/promotion-grants", headers=auth(w.issuer), json={
         "round_id": round_id,
@@ -459,7 +389,7 @@ async def test_many_coupons_in_one_grant_and_concurrent_write_offs(
     assert len(ann_coupons["coupons"]) == 200
     assert {c["holder_id"] for c in ann_coupons["coupons"]} == {w.ann["id"]}
     # Forty write-offs at once from one terminal share transactions; each applies once.
-    codes = [await _consent(client, w.ann, c["id"]) for c in ann_coupons["coupons"][:40]]
+    codes = [await consent_code(client, w.ann, c["id"]) for c in ann_coupons["coupons"][:40]]
     answers = await asyncio.gather(*[client.post(
         "/v1/write-offs", headers=auth(w.terminal), json={"code": code, "order_amount": 1_000})
         for code in codes])
@@ -475,9 +405,9 @@ async def test_runs_of_transfers_write_offs_and_reversals_read_as_one_by_one(
     of one kind of event, each written in a few statements: the read models must be
     what those events applied one by one make (round counters and path rows in chain
     order included), and what replaying the stored events makes."""
-    w = await _world(client)
-    round_id = await _open(client, w, window=3_600, allocate=40)
-    coupons = await _grant(client, w, round_id, w.ann, count=30)
+    w = await promotion_world(client)
+    round_id = await open_round(client, w, window=3_600, allocate=40)
+    coupons = await grant_coupons(client, w, round_id, w.ann, count=30)
 
     async def post(path: str, who: dict[str, Any], status: int = 200, **body: Any) -> None:
         response = await client.post(path, headers=auth(who), json=body)
@@ -491,14 +421,14 @@ async def test_runs_of_transfers_write_offs_and_reversals_read_as_one_by_one(
     holders = [w.cy] * 5 + [w.bob] * 5 + [w.ann] * 20
     # Twenty write-offs at once from the terminal and the merchant, then three
     # reversed at once, then two of those written off again with the rest at once.
-    codes = [await _consent(client, holders[i], c) for i, c in enumerate(coupons[:20])]
+    codes = [await consent_code(client, holders[i], c) for i, c in enumerate(coupons[:20])]
     await asyncio.gather(*(post("/v1/write-offs", (w.terminal, w.redeemer)[i % 2], 201,
                                 code=code, order_amount=10_000 + i)
                            for i, code in enumerate(codes)))
     await asyncio.gather(*(post(f"/v1/promotion-coupons/{c}/write-off-reversal", w.terminal)
                            for c in coupons[:3]))
     again = coupons[:2] + coupons[20:25]
-    codes = [await _consent(client, holders[coupons.index(c)], c) for c in again]
+    codes = [await consent_code(client, holders[coupons.index(c)], c) for c in again]
     await asyncio.gather(*(post("/v1/write-offs", w.terminal, 201, code=code,
                                 order_amount=20_000) for code in codes))
 
@@ -522,9 +452,9 @@ async def test_check_round_recomputes_the_published_evaluation(
         client: httpx.AsyncClient, runtime: Runtime, node_url: str, tmp_path: Path) -> None:
     trust = ("--registry", runtime.addresses["registry"], "--trust-file",
              str(tmp_path / "trust.json"))
-    w = await _world(client)
-    round_id = await _open(client, w, window=0)
-    async for api in _serve(create_app(runtime, manage_runtime=False)):
+    w = await promotion_world(client)
+    round_id = await open_round(client, w, window=0)
+    async for api in serve_app(create_app(runtime, manage_runtime=False)):
         code, output = await _check_round(str(round_id), "--api", api, "--rpc", node_url,
                                           *trust)
         assert code == 0, output

@@ -19,8 +19,15 @@ from couponchain.runtime import Runtime
 from couponchain.services import promotion_views as views
 from couponchain.services.promotions import RoundRequest
 from couponchain.store.models import PromotionEvaluation
-from tests.integration.test_editions import _edition, _serve
-from tests.integration.test_promotions import SHARES, _consent, _grant, _open, _world, auth
+from tests.api_auth import auth
+from tests.integration.editions_world import edition_body, serve_app
+from tests.integration.promotions_world import (
+    SHARES,
+    consent_code,
+    grant_coupons,
+    open_round,
+    promotion_world,
+)
 
 FORMULA = {"base_per_merchant": 10, "turnover_per_coupon": 1_000, "per_consumer": 1,
            "max_total": 1_000_000}
@@ -46,8 +53,8 @@ def _trust(runtime: Runtime, tmp_path: Path) -> tuple[str, ...]:
 async def test_measured_inputs_come_from_the_ledger_and_check_round_recomputes_them(
         client: httpx.AsyncClient, runtime: Runtime, node_url: str, tmp_path: Path) -> None:
     trust = _trust(runtime, tmp_path)
-    w = await _world(client)
-    first = await _open(client, w, window=3_600)
+    w = await promotion_world(client)
+    first = await open_round(client, w, window=3_600)
     first_period = (await client.get(f"/v1/promotion-rounds/{first}")).json()["period"]
     assert first_period["from_block"] == 0
 
@@ -55,7 +62,7 @@ async def test_measured_inputs_come_from_the_ledger_and_check_round_recomputes_t
     # (sales: 250);
     # the redeemer writes off two promotion coupons and reverses one.
     issuer = auth(w.issuer)
-    edition = await client.post("/v1/editions", json=_edition("EVAL", 5), headers=issuer)
+    edition = await client.post("/v1/editions", json=edition_body("EVAL", 5), headers=issuer)
     assert edition.status_code == 201, edition.text
     edition_id = edition.json()["id"]
     serials = []
@@ -78,10 +85,10 @@ async def test_measured_inputs_come_from_the_ledger_and_check_round_recomputes_t
                                headers=auth(w.ann),
                                json={"quantity": 2, "batch": 1, "max_price": 100})
     assert bought.status_code == 201, bought.text
-    coupons = await _grant(client, w, first, w.cy, count=2)
+    coupons = await grant_coupons(client, w, first, w.cy, count=2)
     for coupon, amount in zip(coupons, (5_000, 7_000), strict=True):
         written = await client.post("/v1/write-offs", headers=auth(w.terminal), json={
-            "code": await _consent(client, w.cy, coupon), "order_amount": amount})
+            "code": await consent_code(client, w.cy, coupon), "order_amount": amount})
         assert written.status_code == 201, written.text
     reversed_ = await client.post(f"/v1/promotion-coupons/{coupons[1]}/write-off-reversal",
                                   headers=auth(w.terminal))
@@ -111,7 +118,7 @@ async def test_measured_inputs_come_from_the_ledger_and_check_round_recomputes_t
     assert second["period"]["from_block"] == first_period["to_block"] + 1
     assert second["evaluation"]["measured"]["turnover"] == inputs["measured"]["turnover"]
 
-    async for api in _serve(create_app(runtime, manage_runtime=False)):
+    async for api in serve_app(create_app(runtime, manage_runtime=False)):
         code, output = await _check_round(trust, str(second["id"]), "--api", api,
                                            "--rpc", node_url)
         assert code == 0, output
@@ -135,7 +142,7 @@ async def test_measured_inputs_come_from_the_ledger_and_check_round_recomputes_t
 async def test_check_round_catches_declared_turnover_passed_off_as_measured(
         client: httpx.AsyncClient, runtime: Runtime, node_url: str, tmp_path: Path) -> None:
     trust = _trust(runtime, tmp_path)
-    w = await _world(client)
+    w = await promotion_world(client)
     service = runtime.promotions
     request = RoundRequest(
         turnover=[(w.issuer["address"], 900_000)], consumers=0,
@@ -166,7 +173,7 @@ async def test_check_round_catches_declared_turnover_passed_off_as_measured(
     round_id = next(int(e.args["round_id"]) for e in await op.events()
                     if e.name == "RoundOpened")
 
-    async for api in _serve(create_app(runtime, manage_runtime=False)):
+    async for api in serve_app(create_app(runtime, manage_runtime=False)):
         code, output = await _check_round(trust, str(round_id), "--api", api,
                                            "--rpc", node_url)
         assert code == 1, output

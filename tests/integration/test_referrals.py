@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -15,74 +14,19 @@ from couponchain.domain import links
 from couponchain.domain.rebates import Ledger
 from couponchain.errors import ContractRevert
 from couponchain.runtime import Runtime
+from tests.api_auth import auth
+from tests.integration.referrals_world import (
+    CREDIT,
+    PRICE_1,
+    buy,
+    create_product,
+    open_batch,
+    promotion_link,
+    referral_world,
+    seen_batch,
+)
 
-CREDIT = 100_000_000
-PRICE_1, PRICE_2 = 1_000_000, 1_234_567
-
-
-def auth(participant: dict[str, Any]) -> dict[str, str]:
-    return {"authorization": f"Bearer {participant['api_key']}"}
-
-
-@dataclass
-class World:
-    """An originator, another merchant and four consumers with credit."""
-
-    originator: dict[str, Any]
-    other: dict[str, Any]
-    ann: dict[str, Any]
-    bob: dict[str, Any]
-    cy: dict[str, Any]
-    dee: dict[str, Any]
-
-
-async def _world(client: httpx.AsyncClient) -> World:
-    originator = (await client.post("/v1/merchants", json={"name": "Song Studio"})).json()
-    other = (await client.post("/v1/merchants", json={"name": "Other Shop"})).json()
-    people = [(await client.post("/v1/consumers", json={"name": n})).json()
-              for n in ("Ann", "Bob", "Cy", "Dee")]
-    for person in people:
-        credit = await client.post("/v1/credits", json={"to": person["id"], "amount": CREDIT})
-        assert credit.status_code == 201, credit.text
-    return World(originator, other, *people)
-
-
-async def _product(client: httpx.AsyncClient, w: World, circulation: int,
-                   name: str = "Song") -> int:
-    made = await client.post("/v1/products", headers=auth(w.originator), json={
-        "name": name, "description": f"{name}: a recording, licensed per unit",
-        "price": PRICE_1, "circulation": circulation})
-    assert made.status_code == 201, made.text
-    return int(made.json()["id"])
-
-
-async def _seen(client: httpx.AsyncClient, product_id: int) -> dict[str, int]:
-    """What a buyer sees of the batch on sale: sent with the purchase."""
-    current = (await client.get(f"/v1/products/{product_id}")).json().get("current") or {}
-    return {"batch": current.get("batch", 1), "max_price": current.get("price", 1)}
-
-
-async def _buy(client: httpx.AsyncClient, buyer: dict[str, Any], product_id: int,
-               quantity: int = 1, link: str | None = None,
-               key: str | None = None, seen: dict[str, int] | None = None) -> httpx.Response:
-    headers = auth(buyer) | ({"idempotency-key": key} if key else {})
-    body: dict[str, Any] = {"quantity": quantity} | ({"link": link} if link else {})
-    body |= seen if seen is not None else await _seen(client, product_id)
-    return await client.post(f"/v1/products/{product_id}/purchases", json=body,
-                             headers=headers)
-
-
-async def _open(client: httpx.AsyncClient, w: World, product_id: int, price: int,
-                circulation: int, rebate_bps: int) -> httpx.Response:
-    return await client.post(f"/v1/products/{product_id}/batches", headers=auth(w.originator),
-                             json={"price": price, "circulation": circulation,
-                                   "rebate_bps": rebate_bps})
-
-
-async def _link(client: httpx.AsyncClient, holder: dict[str, Any], product_id: int) -> str:
-    made = await client.post(f"/v1/products/{product_id}/links", json={}, headers=auth(holder))
-    assert made.status_code == 201, made.text
-    return made.json()["link"]  # type: ignore[no-any-return]
+PRICE_2 = 1_234_567
 
 
 async def _claimable(client: httpx.AsyncClient, who: dict[str, Any]) -> int:
@@ -92,8 +36,8 @@ async def _claimable(client: httpx.AsyncClient, who: dict[str, Any]) -> int:
 
 async def test_batches_links_rebates_and_payouts(client: httpx.AsyncClient,
                                                  runtime: Runtime) -> None:
-    w = await _world(client)
-    product_id = await _product(client, w, circulation=3)
+    w = await referral_world(client)
+    product_id = await create_product(client, w, circulation=3)
     ledger = Ledger.new(w.originator["address"], PRICE_1, 3)
     detail = (await client.get(f"/v1/products/{product_id}")).json()
     assert detail["description"] == "Song: a recording, licensed per unit"
@@ -101,15 +45,15 @@ async def test_batches_links_rebates_and_payouts(client: httpx.AsyncClient,
 
     # Batch 1 sells without links.
     for buyer, quantity in ((w.ann, 2), (w.bob, 1)):
-        bought = await _buy(client, buyer, product_id, quantity)
+        bought = await buy(client, buyer, product_id, quantity)
         assert bought.status_code == 201, bought.text
         assert bought.json()["promoter"] is None and bought.json()["rebate"] == 0
         ledger.purchase(buyer["address"], quantity)
 
     # Batch 2, with a rebate ratio under the platform's cap.
-    over_cap = await _open(client, w, product_id, PRICE_2, 5, 3_001)
+    over_cap = await open_batch(client, w, product_id, PRICE_2, 5, 3_001)
     assert over_cap.status_code == 422 and over_cap.json()["field"] == "rebate_bps"
-    opened = await _open(client, w, product_id, PRICE_2, 5, 1_000)
+    opened = await open_batch(client, w, product_id, PRICE_2, 5, 1_000)
     assert opened.status_code == 201, opened.text
     assert opened.json()["current_batch"] == 2
     assert opened.json()["current"]["eligible_units"] == 3
@@ -136,9 +80,9 @@ async def test_batches_links_rebates_and_payouts(client: httpx.AsyncClient,
     assert shown["product"]["chain_id"] == runtime.chain_id
 
     # Cy buys through it; a retry with the same key applies once.
-    bought = await _buy(client, w.cy, product_id, 3, link["link"], key="order-1")
+    bought = await buy(client, w.cy, product_id, 3, link["link"], key="order-1")
     assert bought.status_code == 201, bought.text
-    again = await _buy(client, w.cy, product_id, 3, link["link"], key="order-1")
+    again = await buy(client, w.cy, product_id, 3, link["link"], key="order-1")
     assert again.json() == bought.json()
     split = ledger.purchase(w.cy["address"], 3, promoter=w.ann["address"])
     sale = bought.json()
@@ -148,8 +92,8 @@ async def test_batches_links_rebates_and_payouts(client: httpx.AsyncClient,
                                            split.holders, split.originator)
     assert sale["units_held"] == 3
     # Dee buys the last two units through Bob's link: the batch sells out.
-    bob_link = await _link(client, w.bob, product_id)
-    last = await _buy(client, w.dee, product_id, 2, bob_link)
+    bob_link = await promotion_link(client, w.bob, product_id)
+    last = await buy(client, w.dee, product_id, 2, bob_link)
     assert last.status_code == 201, last.text
     ledger.purchase(w.dee["address"], 2, promoter=w.bob["address"])
 
@@ -214,24 +158,24 @@ async def test_batches_links_rebates_and_payouts(client: httpx.AsyncClient,
 
 async def test_link_attacks_and_bad_purchases_are_refused(client: httpx.AsyncClient,
                                                           runtime: Runtime) -> None:
-    w = await _world(client)
-    product_id = await _product(client, w, circulation=2)
-    other_product = await _product(client, w, circulation=5, name="Film")
-    assert (await _buy(client, w.ann, other_product)).status_code == 201
-    ann_other_link = await _link(client, w.ann, other_product)
+    w = await referral_world(client)
+    product_id = await create_product(client, w, circulation=2)
+    other_product = await create_product(client, w, circulation=5, name="Film")
+    assert (await buy(client, w.ann, other_product)).status_code == 201
+    ann_other_link = await promotion_link(client, w.ann, other_product)
     # Batch 1 refuses links; buyers and holders only.
-    with_link = await _buy(client, w.bob, other_product, 1, ann_other_link)
+    with_link = await buy(client, w.bob, other_product, 1, ann_other_link)
     assert with_link.status_code == 422 and with_link.json()["field"] == "link"
-    by_merchant = await _buy(client, w.other, product_id)
+    by_merchant = await buy(client, w.other, product_id)
     assert by_merchant.status_code == 403
     for buyer in (w.ann, w.bob):
-        assert (await _buy(client, buyer, product_id)).status_code == 201
-    still_open = await _open(client, w, other_product, PRICE_2, 3, 1_000)
+        assert (await buy(client, buyer, product_id)).status_code == 201
+    still_open = await open_batch(client, w, other_product, PRICE_2, 3, 1_000)
     assert still_open.status_code == 409 and still_open.json()["field"] == "id"
     foreign = await client.post(f"/v1/products/{product_id}/batches", headers=auth(w.other),
                                 json={"price": PRICE_2, "circulation": 3, "rebate_bps": 0})
     assert foreign.status_code == 403
-    assert (await _open(client, w, product_id, PRICE_2, 3, 2_000)).status_code == 201
+    assert (await open_batch(client, w, product_id, PRICE_2, 3, 2_000)).status_code == 201
     no_units = await client.post(f"/v1/products/{product_id}/links", json={},
                                  headers=auth(w.cy))
     assert no_units.status_code == 403
@@ -259,36 +203,36 @@ async def test_link_attacks_and_bad_purchases_are_refused(client: httpx.AsyncCli
         "malformed": ("hello", "link", "malformed"),
     }
     for label, (text, field, words) in attacks.items():
-        refused = await _buy(client, w.dee, product_id, 1, text)
+        refused = await buy(client, w.dee, product_id, 1, text)
         assert refused.status_code == 422, (label, refused.text)
         assert refused.json()["field"] == field, label
         assert words in refused.json()["detail"], label
         if label != "malformed":
             checked = await client.get(f"/v1/products/{product_id}/links/{text}")
             assert checked.status_code == 422 and checked.json()["field"] == field, label
-    ann_link = await _link(client, w.ann, product_id)
-    self_referral = await _buy(client, w.ann, product_id, 1, ann_link)
+    ann_link = await promotion_link(client, w.ann, product_id)
+    self_referral = await buy(client, w.ann, product_id, 1, ann_link)
     assert self_referral.status_code == 422
     assert self_referral.json()["field"] == "link.promoter"
     assert "self-referral" in self_referral.json()["detail"]
-    no_link = await _buy(client, w.dee, product_id, 1)
+    no_link = await buy(client, w.dee, product_id, 1)
     assert no_link.status_code == 422 and no_link.json()["field"] == "link"
     assert "promotion link" in no_link.json()["detail"]
 
     # Circulation is never exceeded; a buyer of batch 2 cannot promote batch 2.
-    too_many = await _buy(client, w.dee, product_id, 4, ann_link)
+    too_many = await buy(client, w.dee, product_id, 4, ann_link)
     assert too_many.status_code == 409 and too_many.json()["field"] == "quantity"
     assert "4 units asked for, 3 left" in too_many.json()["detail"]
-    assert (await _buy(client, w.dee, product_id, 2, ann_link)).status_code == 201
-    dee_link = await _link(client, w.dee, product_id)  # dee holds batch-2 units only
-    current_only = await _buy(client, w.cy, product_id, 1, dee_link)
+    assert (await buy(client, w.dee, product_id, 2, ann_link)).status_code == 201
+    dee_link = await promotion_link(client, w.dee, product_id)  # dee holds batch-2 units only
+    current_only = await buy(client, w.cy, product_id, 1, dee_link)
     assert current_only.status_code == 422 and current_only.json()["field"] == "link.promoter"
     poor = (await client.post("/v1/consumers", json={"name": "Eve"})).json()
-    unfunded = await _buy(client, poor, product_id, 1, ann_link)
+    unfunded = await buy(client, poor, product_id, 1, ann_link)
     assert unfunded.status_code == 409 and unfunded.json()["field"] == "quantity"
     assert "credit balance" in unfunded.json()["detail"]
-    assert (await _buy(client, w.cy, product_id, 1, ann_link)).status_code == 201
-    sold_out = await _buy(client, w.bob, product_id, 1, ann_link)
+    assert (await buy(client, w.cy, product_id, 1, ann_link)).status_code == 201
+    sold_out = await buy(client, w.bob, product_id, 1, ann_link)
     assert sold_out.status_code == 409 and "0 left" in sold_out.json()["detail"]
     detail = (await client.get(f"/v1/products/{product_id}")).json()
     assert [b["sold"] for b in detail["batches"]] == [2, 3]
@@ -299,7 +243,7 @@ async def test_link_attacks_and_bad_purchases_are_refused(client: httpx.AsyncCli
                                headers=auth(w.originator))
     assert closed.status_code == 200, closed.text
     assert closed.json()["current"]["status"] == "closed"
-    after_close = await _buy(client, w.bob, other_product)
+    after_close = await buy(client, w.bob, other_product)
     assert after_close.status_code == 409 and after_close.json()["field"] == "id"
     twice = await client.post(f"/v1/products/{other_product}/batches/current:close",
                               headers=auth(w.originator))
@@ -310,27 +254,27 @@ async def test_a_purchase_lands_only_at_the_batch_and_price_the_buyer_saw(
         client: httpx.AsyncClient, runtime: Runtime) -> None:
     """Issue 23: the originator closes batch 2 and reopens at a higher price while a
     purchase is pending: it is refused with a reason naming the rule, and costs nothing."""
-    w = await _world(client)
-    product_id = await _product(client, w, 2)
-    assert (await _buy(client, w.ann, product_id, 2)).status_code == 201
-    assert (await _open(client, w, product_id, PRICE_2, 5, 1_000)).status_code == 201
+    w = await referral_world(client)
+    product_id = await create_product(client, w, 2)
+    assert (await buy(client, w.ann, product_id, 2)).status_code == 201
+    assert (await open_batch(client, w, product_id, PRICE_2, 5, 1_000)).status_code == 201
     link = await client.post(f"/v1/products/{product_id}/links", json={}, headers=auth(w.ann))
     assert link.json()["current"]["batch"] == 2  # the terms the link page shows
     assert link.json()["current"]["price"] == PRICE_2
-    seen = await _seen(client, product_id)  # the buyer looks at the link page
+    seen = await seen_batch(client, product_id)  # the buyer looks at the link page
     assert seen == {"batch": 2, "max_price": PRICE_2}
     closed = await client.post(f"/v1/products/{product_id}/batches/current:close",
                                headers=auth(w.originator))
     assert closed.status_code == 200, closed.text
-    assert (await _open(client, w, product_id, 3 * PRICE_2, 5, 1_000)).status_code == 201
+    assert (await open_batch(client, w, product_id, 3 * PRICE_2, 5, 1_000)).status_code == 201
     balance = await runtime.view("token", "balanceOf", w.bob["address"])
-    changed = await _buy(client, w.bob, product_id, 1, link.json()["link"], seen=seen)
+    changed = await buy(client, w.bob, product_id, 1, link.json()["link"], seen=seen)
     assert changed.status_code == 409, changed.text
     problem = changed.json()
     assert (problem["reason"], problem["field"]) == (
         "referrals: batch changed since the buyer saw it", "batch")
     assert "batch 3 is on sale now" in problem["detail"]
-    pricier = await _buy(client, w.bob, product_id, 1, link.json()["link"],
+    pricier = await buy(client, w.bob, product_id, 1, link.json()["link"],
                          seen={"batch": 3, "max_price": PRICE_2})
     assert pricier.status_code == 409, pricier.text
     assert (pricier.json()["reason"], pricier.json()["field"]) == (
@@ -345,7 +289,7 @@ async def test_a_purchase_lands_only_at_the_batch_and_price_the_buyer_saw(
                 product_id, 1, 2, PRICE_2, signed.link.promoter, signed.link.expiry,
                 signed.signature), kind="buy product units"))
     assert on_chain.value.reason == "referrals: batch changed since the buyer saw it"
-    accepted = await _buy(client, w.bob, product_id, 1, link.json()["link"])  # new terms seen
+    accepted = await buy(client, w.bob, product_id, 1, link.json()["link"])  # new terms seen
     assert accepted.status_code == 201, accepted.text
     assert (accepted.json()["batch"], accepted.json()["amount"]) == (3, 3 * PRICE_2)
 
@@ -354,14 +298,14 @@ async def test_a_retried_purchase_whose_answer_was_lost_reports_that_purchase(
         client: httpx.AsyncClient, runtime: Runtime) -> None:
     """The last unit sold, then the answer was lost: the retry (same key) reports the
     purchase instead of "not enough units left"; a new request is refused."""
-    w = await _world(client)
-    product_id = await _product(client, w, circulation=1)
+    w = await referral_world(client)
+    product_id = await create_product(client, w, circulation=1)
     ann = await runtime.participants.authenticate(w.ann["api_key"])
     terms = await runtime.referrals.current_terms(product_id)
     bought = await runtime.referrals.purchase(ann, product_id, 1, None, "lost-buy", **terms)
     again = await runtime.referrals.purchase(ann, product_id, 1, None, "lost-buy", **terms)
     assert again["tx_hash"] == bought["tx_hash"] and again["amount"] == bought["amount"]
-    refused = await _buy(client, w.ann, product_id, key="another-buy")
+    refused = await buy(client, w.ann, product_id, key="another-buy")
     assert refused.status_code == 409 and "left" in refused.json()["detail"]
 
 
@@ -370,13 +314,13 @@ async def test_the_originator_sets_each_batchs_terms_within_the_platforms_bounds
     """Issue 27: rebate ratio and promoter share per batch, chosen by the originator
     within bounds only the platform moves (on chain); a batch keeps its terms when the
     bounds move, and its sales split by them."""
-    w = await _world(client)
+    w = await referral_world(client)
     bounds = await client.get("/v1/rebate-bounds")
     assert bounds.status_code == 200, bounds.text
     assert bounds.json() == {"max_rebate_bps": 3_000, "min_promoter_share_bps": 500,
                              "max_promoter_share_bps": 5_000}
-    product_id = await _product(client, w, 2)
-    assert (await _buy(client, w.ann, product_id, 2)).status_code == 201
+    product_id = await create_product(client, w, 2)
+    assert (await buy(client, w.ann, product_id, 2)).status_code == 201
 
     async def open_with(rebate_bps: int, share_bps: int) -> httpx.Response:
         return await client.post(
@@ -420,7 +364,7 @@ async def test_the_originator_sets_each_batchs_terms_within_the_platforms_bounds
             opened.json()["current"]["promoter_share_bps"]) == (4_000, 7_500)
     on_chain_batch = await runtime.view("referrals", "batch", product_id, 2)
     assert (on_chain_batch[2], on_chain_batch[10]) == (4_000, 7_500)
-    link = await _link(client, w.ann, product_id)
+    link = await promotion_link(client, w.ann, product_id)
     shown = (await client.get(f"/v1/products/{product_id}/links/{link}")).json()
     assert shown["product"]["current"]["promoter_share_bps"] == 7_500
 
@@ -431,7 +375,7 @@ async def test_the_originator_sets_each_batchs_terms_within_the_platforms_bounds
     ledger = Ledger.new(w.originator["address"], PRICE_1, 2)
     ledger.purchase(w.ann["address"], 2)
     ledger.open_batch(PRICE_2, 5, 4_000, 7_500)
-    bought = await _buy(client, w.bob, product_id, 2, link)
+    bought = await buy(client, w.bob, product_id, 2, link)
     assert bought.status_code == 201, bought.text
     split = ledger.purchase(w.bob["address"], 2, promoter=w.ann["address"])
     assert (bought.json()["rebate"], bought.json()["promoter_amount"],

@@ -45,6 +45,7 @@ from sqlalchemy import inspect, text
 from couponchain.api.app import create_app
 from couponchain.api.limits import JsonFormatter, RequestIdFilter
 from couponchain.runtime import Runtime
+from tests.api_auth import auth
 from tests.integration.conftest import MASTER, make_settings
 
 ADMIN_KEY = "test-admin-key"
@@ -268,10 +269,6 @@ async def test_no_secret_in_logs_responses_or_database(
                 if ipaddress.ip_address(ip).packed in raw:
                     leaks.append(f"raw IP {ip} (packed) in file {file.name}")
     assert not leaks, "secrets found in clear:\n  " + "\n  ".join(sorted(set(leaks)))
-
-
-def auth(participant: dict[str, Any]) -> dict[str, str]:
-    return {"authorization": f"Bearer {participant['api_key']}"}
 
 
 async def _workload(api: httpx.AsyncClient, runtime: Runtime) -> dict[str, Any]:

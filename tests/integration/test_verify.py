@@ -7,7 +7,6 @@ make `verify` exit non-zero and name the check that failed.
 
 from __future__ import annotations
 
-import asyncio
 import copy
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -15,8 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from click.testing import CliRunner
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 
 from couponchain.api.app import create_app
 from couponchain.chain import contracts
@@ -29,18 +27,17 @@ from couponchain.chain.coupon_check import (
     create_address,
     sold_logs_filter,
 )
-from couponchain.chain.proofs import header_hash
-from couponchain.cli import main
 from couponchain.domain.edition_slots import layout_from_compiler, slot_key, verification_slots
 from couponchain.runtime import Runtime
-from tests.integration.test_editions import _create, _free_port, _serve, _shop
+from tests.integration.editions_world import create_edition, free_port, open_shop, serve_app
+from tests.integration.verify_world import forking_node, rehash, run_verify, sell_coupons
 
 Lie = Callable[[str, dict[str, Any]], Any]
 
 
 @pytest.fixture
 async def api_url(runtime: Runtime) -> AsyncIterator[str]:
-    async for url in _serve(create_app(runtime, manage_runtime=False)):
+    async for url in serve_app(create_app(runtime, manage_runtime=False)):
         yield url
 
 
@@ -67,31 +64,14 @@ def _lying_app(honest: str, lie: list[Lie | None]) -> FastAPI:
     return app
 
 
-async def _verify(*args: str) -> tuple[int, str]:
-    result = await asyncio.to_thread(CliRunner().invoke, main, ["verify", *args])
-    return result.exit_code, result.output
-
-
-async def _sell(client: httpx.AsyncClient, shop: Any, edition: dict[str, Any], n: int) -> None:
-    for i in range(n):
-        made = await client.post(f"/v1/editions/{edition['id']}/sales", json={
-            "buyer": shop.consumers[0]["id"], "order_ref": f"{edition['prefix']}-{i}"},
-            headers=shop.as_merchant)
-        assert made.status_code == 201, made.text
-
-
-def _rehash(block: dict[str, Any]) -> None:
-    block["hash"] = "0x" + header_hash(block).hex()
-
-
 async def test_verify_honest_and_each_lie_class(
     client: httpx.AsyncClient, api_url: str, node_url: str, runtime: Runtime, tmp_path: Path,
 ) -> None:
-    shop = await _shop(client)
-    edition = await _create(client, shop, "PROOF", 99)
-    other = await _create(client, shop, "OTHER", 9)
-    await _sell(client, shop, edition, 3)
-    await _sell(client, shop, other, 1)
+    shop = await open_shop(client)
+    edition = await create_edition(client, shop, "PROOF", 99)
+    other = await create_edition(client, shop, "OTHER", 9)
+    await sell_coupons(client, shop, edition, 3)
+    await sell_coupons(client, shop, other, 1)
     stale = (await client.get("/v1/coupons/PROOF-000002/proof")).json()
     stale_coupon = (await client.get("/v1/coupons/PROOF-000002")).json()
     await client.post("/v1/coupons/PROOF-000002/redeem", headers=shop.as_merchant)
@@ -105,7 +85,7 @@ async def test_verify_honest_and_each_lie_class(
     pinned = ("--api", api_url, "--rpc", node_url, "--trust-file", trust)
 
     # Honest: trust on first use (with a warning), then the saved anchor.
-    code, output = await _verify("PROOF-000002", *pinned)
+    code, output = await run_verify("PROOF-000002", *pinned)
     assert code == 0, output
     assert "warning: no trusted registry" in output and registry in output
     assert output.rstrip().endswith("VERIFIED") and "FAILED" not in output
@@ -113,15 +93,15 @@ async def test_verify_honest_and_each_lie_class(
     not_proven = next(line for line in output.splitlines() if line.startswith("NOT PROVEN"))
     assert "price_paid" not in not_proven and "seller" not in not_proven  # sales replayed
     assert "history" not in not_proven  # each entry checked against the node's logs
-    code, output = await _verify("PROOF-000002", *pinned, "--registry", registry)
+    code, output = await run_verify("PROOF-000002", *pinned, "--registry", registry)
     assert code == 0 and "warning" not in output, output
     # Without a node of one's own: never VERIFIED.
-    code, output = await _verify("PROOF-000002", "--api", api_url, "--trust-file", trust)
+    code, output = await run_verify("PROOF-000002", "--api", api_url, "--trust-file", trust)
     assert code == 3, output
     assert "NOT ANCHORED" in output and not output.rstrip().endswith("\nVERIFIED")
     assert "history: 2 entries NOT PROVEN" in output
     # Another registry than the one the user trusts.
-    code, output = await _verify("PROOF-000002", *pinned, "--registry", "0x" + "ab" * 20)
+    code, output = await run_verify("PROOF-000002", *pinned, "--registry", "0x" + "ab" * 20)
     assert code == 1 and "registry is the trusted one" in output, output
 
     # The library with altered inputs: one sale left out of the logs breaks the replay.
@@ -223,7 +203,7 @@ async def test_verify_honest_and_each_lie_class(
 
     def other_chain(body: dict[str, Any]) -> None:
         body["block"]["extraData"] = "0x" + b"another chain".hex()
-        _rehash(body["block"])
+        rehash(body["block"])
     lies["header from another chain"] = (
         on("proof", other_chain), "block is the trusted node's block")
     lies["chain id"] = (on("proof", lambda b: {**b, "chain_id": 1}), "chain id")
@@ -255,17 +235,17 @@ async def test_verify_honest_and_each_lie_class(
         return {**body, "contract": lookalike, "block": header, "account": account,
                 "storage": storage}
     lie: list[Lie | None] = [None]
-    async for liar in _serve(_lying_app(api_url, lie)):
+    async for liar in serve_app(_lying_app(api_url, lie)):
         for told, (change, check) in lies.items():
             lie[0] = change
-            code, output = await _verify("PROOF-000002", "--api", liar, "--rpc", node_url,
+            code, output = await run_verify("PROOF-000002", "--api", liar, "--rpc", node_url,
                                          "--trust-file", trust)
             failed = output.rstrip().rpartition("\n")[2]
             assert code == 1, (told, output)
             assert failed.startswith("NOT VERIFIED: failed:") and check in failed, (told, failed)
 
         lie[0] = on("proof", look_alike)
-        code, output = await _verify("PROOF-000002", "--api", liar, "--rpc", node_url,
+        code, output = await run_verify("PROOF-000002", "--api", liar, "--rpc", node_url,
                                      "--trust-file", trust)
         failed = output.rstrip().rpartition("\n")[2]
         assert code == 1, output
@@ -275,20 +255,20 @@ async def test_verify_honest_and_each_lie_class(
         # Without a node, a made-up state under a re-hashed header is not VERIFIED.
         def made_up(body: dict[str, Any]) -> None:
             body["block"]["stateRoot"] = "0x" + "11" * 32
-            _rehash(body["block"])
+            rehash(body["block"])
         lie[0] = on("proof", made_up)
-        code, output = await _verify("PROOF-000002", "--api", liar, "--trust-file", trust)
+        code, output = await run_verify("PROOF-000002", "--api", liar, "--trust-file", trust)
         assert code in (1, 3) and "\nVERIFIED" not in output, output
 
 
 async def test_verify_errors_are_one_clear_line(
     client: httpx.AsyncClient, api_url: str, node_url: str, tmp_path: Path,
 ) -> None:
-    shop = await _shop(client)
-    edition = await _create(client, shop, "ERRS", 9)
-    await _sell(client, shop, edition, 1)
+    shop = await open_shop(client)
+    edition = await create_edition(client, shop, "ERRS", 9)
+    await sell_coupons(client, shop, edition, 1)
     trust = str(tmp_path / "trust.json")
-    dead = f"http://127.0.0.1:{_free_port()}"
+    dead = f"http://127.0.0.1:{free_port()}"
     cases = {
         "unknown serial": (["ERRS-000777", "--api", api_url], "unknown serial ERRS-000777"),
         "not a serial": (["nonsense", "--api", api_url], "'nonsense' is not a serial"),
@@ -306,53 +286,29 @@ async def test_verify_errors_are_one_clear_line(
                                    "--validators genesis reads the genesis block from --rpc"),
     }
     for label, (args, message) in cases.items():
-        code, output = await _verify(*args, "--trust-file", trust)
+        code, output = await run_verify(*args, "--trust-file", trust)
         lines = output.strip().splitlines()
         assert code == 2, (label, output)
         assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], \
             (label, output)
 
 
-def _forking_node(node: str, forked: str) -> FastAPI:
-    """A JSON-RPC relay to the real node that answers block `forked` (hex number) with a
-    header from a fork: another extraData, re-hashed, every other field the same (its
-    receipts and time still match, only the parentHash chain can tell)."""
-    app = FastAPI()
-
-    @app.post("/")
-    async def relay(request: Request) -> Any:
-        asked = await request.json()
-        async with httpx.AsyncClient() as http:
-            answered = (await http.post(node, json=asked)).json()
-        for call, reply in zip(asked if isinstance(asked, list) else [asked],
-                               answered if isinstance(answered, list) else [answered],
-                               strict=True):
-            block = reply.get("result")
-            if call["method"] == "eth_getBlockByNumber" and call["params"][0] == forked \
-                    and isinstance(block, dict):
-                block["extraData"] = "0x" + b"a fork".hex()
-                _rehash(block)
-        return answered
-
-    return app
-
-
 async def test_a_history_header_from_a_fork_is_refused(
     client: httpx.AsyncClient, api_url: str, node_url: str, runtime: Runtime, tmp_path: Path,
 ) -> None:
-    shop = await _shop(client)
-    edition = await _create(client, shop, "FORK", 9)
-    await _sell(client, shop, edition, 1)
+    shop = await open_shop(client)
+    edition = await create_edition(client, shop, "FORK", 9)
+    await sell_coupons(client, shop, edition, 1)
     for _ in range(2):  # the sale's block is an ancestor of the proven block, not it
         await runtime.rpc.call("evm_mine")
     await runtime.indexer.wait_for(int(await runtime.rpc.call("eth_blockNumber"), 16))
     sale_block = (await client.get("/v1/coupons/FORK-000001")).json()["block_number"]
     pinned = ("--api", api_url, "--trust-file", str(tmp_path / "trust.json"), "--registry",
               runtime.addresses["registry"])
-    code, output = await _verify("FORK-000001", "--rpc", node_url, *pinned)
+    code, output = await run_verify("FORK-000001", "--rpc", node_url, *pinned)
     assert code == 0, output
-    async for forking in _serve(_forking_node(node_url, hex(sale_block))):
-        code, output = await _verify("FORK-000001", "--rpc", forking, *pinned)
+    async for forking in serve_app(forking_node(node_url, hex(sale_block))):
+        code, output = await run_verify("FORK-000001", "--rpc", forking, *pinned)
         failed = output.rstrip().rpartition("\n")[2]
         assert code == 1, output
         # Its receipts and time agree: only the ancestry check catches it.
@@ -360,7 +316,7 @@ async def test_a_history_header_from_a_fork_is_refused(
             f"{sale_block + 1} are ancestors of the proven block (parentHash chain)", failed
         # With the walk cut short of the sale's block, its ancestry is not checked and
         # says so: listed as not proven, never counted as verified.
-        code, output = await _verify("FORK-000001", "--rpc", forking, *pinned,
+        code, output = await run_verify("FORK-000001", "--rpc", forking, *pinned,
                                      "--max-ancestry-blocks", "1")
         assert code == 0, output
         assert f"that blocks before {sale_block + 1} are ancestors of the proven block" \

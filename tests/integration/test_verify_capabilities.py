@@ -9,7 +9,6 @@ from a block too far behind the trusted node's head.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -18,8 +17,6 @@ from typing import Any
 
 import httpx
 import pytest
-from click.testing import CliRunner
-from fastapi import FastAPI, Request
 
 from couponchain.api.app import create_app
 from couponchain.chain.capability_check import (
@@ -31,18 +28,17 @@ from couponchain.chain.capability_check import (
     item_of,
 )
 from couponchain.chain.storage_layout import storage_layout
-from couponchain.cli import main
 from couponchain.domain.edition_slots import slot_key
 from couponchain.runtime import Runtime
-from tests.integration import test_marketing as mk
-from tests.integration import test_prizes as pz
-from tests.integration import test_promotions as pr
-from tests.integration import test_referrals as rf
+from tests.api_auth import auth
+from tests.integration import marketing_world as mk
+from tests.integration import prizes_world as pz
+from tests.integration import promotions_world as pr
+from tests.integration import referrals_world as rf
 from tests.integration.conftest import make_settings
-from tests.integration.test_editions import _serve
-
-#: (path, answer) -> the answer told instead (None: the honest one).
-Lie = Callable[[str, dict[str, Any]], dict[str, Any] | None]
+from tests.integration.editions_world import serve_app
+from tests.integration.lying_api import Lie, lying_api
+from tests.integration.verify_world import run_verify
 
 
 @pytest.fixture
@@ -70,31 +66,6 @@ class Case:
     api_key: str | None = None
 
 
-def _lying_app(honest: str, lie: list[Lie | None]) -> FastAPI:
-    """Relays every GET to the honest API (with its query and authorization);
-    `lie[0](path, answer)` may replace an answer."""
-    app = FastAPI()
-
-    @app.get("/{path:path}")
-    async def relay(path: str, request: Request) -> Any:
-        headers = {k: v for k, v in request.headers.items() if k == "authorization"}
-        async with httpx.AsyncClient() as http:
-            got = await http.get(f"{honest}/{path}", params=request.query_params,
-                                 headers=headers)
-        body = got.json()
-        if got.status_code == 200 and lie[0] is not None:
-            told = lie[0]("/" + path, body)
-            body = body if told is None else told
-        return body
-
-    return app
-
-
-async def _verify(*args: str) -> tuple[int, str]:
-    result = await asyncio.to_thread(CliRunner().invoke, main, ["verify", *args])
-    return result.exit_code, result.output
-
-
 async def _proof_of(client: httpx.AsyncClient, cap: Capability, key: tuple[Any, ...],
                     headers: dict[str, str]) -> dict[str, Any]:
     """The honest proof answer for an item's slots, as a verifier asks for it."""
@@ -110,46 +81,46 @@ async def _seed(client: httpx.AsyncClient, runtime: Runtime) -> list[Case]:
     """One item (and a second one) of each capability, on one platform."""
     # Promotions: a coupon granted, passed on twice and written off (a long rollback
     # window keeps it written off), and a second coupon only granted.
-    w = await pr._world(client)
-    round_id = await pr._open(client, w, window=3_600)
-    coupon, second = await pr._grant(client, w, round_id, w.ann, count=2)
+    w = await pr.promotion_world(client)
+    round_id = await pr.open_round(client, w, window=3_600)
+    coupon, second = await pr.grant_coupons(client, w, round_id, w.ann, count=2)
     for sender, receiver in ((w.ann, w.bob), (w.bob, w.cy)):
         moved = await client.post(f"/v1/promotion-coupons/{coupon}/transfer",
-                                  json={"to": receiver["id"]}, headers=pr.auth(sender))
+                                  json={"to": receiver["id"]}, headers=auth(sender))
         assert moved.status_code == 200, moved.text
-    code = await pr._consent(client, w.cy, coupon)
-    written = await client.post("/v1/write-offs", headers=pr.auth(w.terminal),
+    code = await pr.consent_code(client, w.cy, coupon)
+    written = await client.post("/v1/write-offs", headers=auth(w.terminal),
                                 json={"code": code, "order_amount": 1_000_000})
     assert written.status_code == 201, written.text
 
     # Prizes: two awards of one campaign.
-    p = await pz._world(client)
-    campaign = await pz._campaign(client, p)
-    award, other_award = await pz._award(client, p, campaign["id"], (p.ann, 0), (p.bob, 1))
+    p = await pz.prize_world(client)
+    campaign = await pz.start_campaign(client, p)
+    award, other_award = await pz.award_prize(client, p, campaign["id"], (p.ann, 0), (p.bob, 1))
     # Ann's award is claimed at a terminal, which the chain records (a Claimed event).
-    scan = await pz._scan(client, p.till, await pz._code(client, p.ann, award))
+    scan = await pz.scan_code(client, p.till, await pz.prize_code(client, p.ann, award))
     claim = await client.post("/v1/prize-claims", json={"scan_id": scan["scan_id"]},
-                              headers=pz.auth(p.till) | {"idempotency-key": "verify"})
+                              headers=auth(p.till) | {"idempotency-key": "verify"})
     assert claim.status_code == 201, claim.text
-    assert (await pz._settled(client, p.till, claim.json()))["status"] == "recorded"
+    assert (await pz.settled_scan(client, p.till, claim.json()))["status"] == "recorded"
 
     # Referrals: Ann buys batch 1 out; batch 2 opens with a rebate; Bob buys, which
     # through Ann's link, which pays Ann's units a rebate not settled yet.
-    r = await rf._world(client)
-    product = await rf._product(client, r, circulation=2)
-    assert (await rf._buy(client, r.ann, product, 2)).status_code == 201
-    assert (await rf._open(client, r, product, 2_000, 5, 1_000)).status_code == 201
-    link = await rf._link(client, r.ann, product)
-    assert (await rf._buy(client, r.bob, product, 1, link)).status_code == 201
-    other_product = await rf._product(client, r, circulation=3, name="Other song")
-    assert (await rf._buy(client, r.ann, other_product, 1)).status_code == 201
+    r = await rf.referral_world(client)
+    product = await rf.create_product(client, r, circulation=2)
+    assert (await rf.buy(client, r.ann, product, 2)).status_code == 201
+    assert (await rf.open_batch(client, r, product, 2_000, 5, 1_000)).status_code == 201
+    link = await rf.promotion_link(client, r.ann, product)
+    assert (await rf.buy(client, r.bob, product, 1, link)).status_code == 201
+    other_product = await rf.create_product(client, r, circulation=3, name="Other song")
+    assert (await rf.buy(client, r.ann, other_product, 1)).status_code == 201
 
     # Marketing: one report, published on chain.
-    m = await mk._world(client)
-    await mk._set_rules(client, m, [{"indicators": ["page_views", "unique_visitors"],
+    m = await mk.marketing_world(client)
+    await mk.set_rules(client, m, [{"indicators": ["page_views", "unique_visitors"],
                                      "condition": {"type": "periodic", "every_minutes": 60,
                                                    "starts_at": mk.T}}])
-    await mk._ingest(client, m.till, mk._mixed(m, 40, mk.T))
+    await mk.ingest_logs(client, m.till, mk.mixed_records(m, 40, mk.T))
     reports = await runtime.marketing.tick(mk.T + mk.HOUR + 600)
     reports += await runtime.marketing.tick(mk.T + 2 * mk.HOUR + 600)
     assert len(reports) == 2, reports
@@ -246,7 +217,7 @@ async def test_each_capability_honest_and_lies(
 ) -> None:
     started = time.monotonic()
     cases = await _seed(client, runtime)
-    async for api_url in _serve(create_app(runtime, manage_runtime=False)):
+    async for api_url in serve_app(create_app(runtime, manage_runtime=False)):
         trust = ["--trust-file", str(tmp_path / "trust.json"), "--registry",
                  runtime.addresses["registry"]]
         honest: dict[str, str] = {}
@@ -255,7 +226,7 @@ async def test_each_capability_honest_and_lies(
             keyed = ["--api-key", case.api_key] if case.api_key else []
             if case.name.split()[0] in honest:
                 continue
-            code, output = await _verify(*case.args, "--api", api_url, "--rpc", node_url,
+            code, output = await run_verify(*case.args, "--api", api_url, "--rpc", node_url,
                                          *trust, *keyed)
             assert code == 0, (case.name, output)
             assert output.rstrip().endswith("VERIFIED") and "FAILED" not in output, output
@@ -278,7 +249,7 @@ async def test_each_capability_honest_and_lies(
             and "tx_hash" not in unproven["report"] and "rule_id" not in unproven["report"] \
             and "period," not in unproven["report"], unproven["report"]
         # Without a node of one's own: never VERIFIED.
-        code, output = await _verify(*cases[0].args, "--api", api_url, *trust)
+        code, output = await run_verify(*cases[0].args, "--api", api_url, *trust)
         assert code == 3 and "NOT ANCHORED" in output, output
 
         for _ in range(10):  # the proofs taken above fall behind --max-age-blocks
@@ -286,7 +257,7 @@ async def test_each_capability_honest_and_lies(
         await runtime.indexer.wait_for(int(await runtime.rpc.call("eth_blockNumber"), 16))
 
         lie: list[Lie | None] = [None]
-        async for liar in _serve(_lying_app(api_url, lie)):
+        async for liar in serve_app(lying_api(api_url, lie)):
             for case in cases:
                 headers = {"authorization": f"Bearer {case.api_key}"} if case.api_key else {}
                 other = await _proof_of(client, case.cap, case.other, headers)
@@ -315,7 +286,7 @@ async def test_each_capability_honest_and_lies(
                                                 "settled", "sources"))):
                         continue  # the proof lies are told once per command
                     lie[0] = change
-                    code, output = await _verify(*case.args, "--api", liar, "--rpc",
+                    code, output = await run_verify(*case.args, "--api", liar, "--rpc",
                                                  node_url, *trust, *keyed)
                     failed = output.rstrip().rpartition("\n")[2]
                     assert code == 1, (case.name, told, output)
@@ -327,7 +298,7 @@ async def test_each_capability_honest_and_lies(
 async def test_capability_errors_are_one_clear_line(
     client: httpx.AsyncClient, runtime: Runtime, node_url: str, tmp_path: Path,
 ) -> None:
-    async for api_url in _serve(create_app(runtime, manage_runtime=False)):
+    async for api_url in serve_app(create_app(runtime, manage_runtime=False)):
         trust = ["--trust-file", str(tmp_path / "trust.json")]
         cases = {
             "unknown promotion coupon": (["promotion-coupon", "999999", "--api", api_url],
@@ -342,7 +313,7 @@ async def test_capability_errors_are_one_clear_line(
                             "is it a CouponChain API?"),
         }
         for label, (args, message) in cases.items():
-            code, output = await _verify(*args, *trust)
+            code, output = await run_verify(*args, *trust)
             lines = output.strip().splitlines()
             assert code == 2, (label, output)
             assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], \

@@ -34,8 +34,8 @@ from couponchain.chain.verification import Outcome
 from couponchain.cli.verify import prove_ancestry
 from couponchain.runtime import Runtime
 from tests.integration.conftest import make_settings
-from tests.integration.test_editions import _create, _serve, _shop
-from tests.integration.test_verify import _forking_node, _sell, _verify
+from tests.integration.editions_world import create_edition, open_shop, serve_app
+from tests.integration.verify_world import forking_node, run_verify, sell_coupons
 
 #: Blocks sealed after the sale: more than the default walk of 256.
 OLDER = 300
@@ -53,7 +53,7 @@ async def runtime(tmp_path: Path, database_url: str) -> AsyncIterator[Runtime]:
 
 @pytest.fixture
 async def api_url(runtime: Runtime) -> AsyncIterator[str]:
-    async for url in _serve(create_app(runtime, manage_runtime=False)):
+    async for url in serve_app(create_app(runtime, manage_runtime=False)):
         yield url
 
 
@@ -76,9 +76,9 @@ async def test_an_old_sale_block_is_proven_from_the_history_contract(
 ) -> None:
     account = await _rpc(node_url, "eth_getProof", HISTORY_STORAGE_ADDRESS, [], "latest")
     assert account["codeHash"] == HISTORY_CODE_HASH  # geth keeps the EIP-2935 contract
-    shop = await _shop(client)
-    edition = await _create(client, shop, "AGED", 9)
-    await _sell(client, shop, edition, 1)
+    shop = await open_shop(client)
+    edition = await create_edition(client, shop, "AGED", 9)
+    await sell_coupons(client, shop, edition, 1)
     sale_block = (await client.get("/v1/coupons/AGED-000001")).json()["block_number"]
     for _ in range(OLDER):
         await seal_pool(runtime.rpc)
@@ -87,7 +87,7 @@ async def test_an_old_sale_block_is_proven_from_the_history_contract(
               runtime.addresses["registry"])
 
     started = time.perf_counter()
-    code, output = await _verify("AGED-000001", "--rpc", node_url, *pinned)
+    code, output = await run_verify("AGED-000001", "--rpc", node_url, *pinned)
     took = time.perf_counter() - started
     claims = " ".join(line.split("│")[1].strip() for line in output.splitlines()
                       if line.count("│") > 2)  # the table's first column, rows unwrapped
@@ -100,8 +100,8 @@ async def test_an_old_sale_block_is_proven_from_the_history_contract(
 
     # A node that answers the sale's block with a header from a fork (its receipts and
     # time unchanged): the hash the proven state holds for that block refuses it.
-    async for forking in _serve(_forking_node(node_url, hex(sale_block))):
-        code, output = await _verify("AGED-000001", "--rpc", forking, *pinned)
+    async for forking in serve_app(forking_node(node_url, hex(sale_block))):
+        code, output = await run_verify("AGED-000001", "--rpc", forking, *pinned)
         failed = output.rstrip().rpartition("\n")[2]
         assert code == 1, output
         assert failed.startswith(f"NOT VERIFIED: failed: history blocks {sale_block}–") \

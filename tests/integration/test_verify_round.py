@@ -17,9 +17,9 @@ from couponchain.chain.verification import create_address
 from couponchain.cli import main
 from couponchain.domain.edition_slots import slot_key
 from couponchain.runtime import Runtime
-from tests.integration.test_editions import _serve
-from tests.integration.test_promotions import _open, _world
-from tests.integration.test_verify_capabilities import Lie, _lying_app
+from tests.integration.editions_world import serve_app
+from tests.integration.lying_api import Lie, lying_api
+from tests.integration.promotions_world import open_round, promotion_world
 
 #: Words of a `Round` record copied to the look-alike (the struct is shorter).
 ROUND_WORDS = 24
@@ -44,8 +44,8 @@ async def _look_alike(runtime: Runtime, at: str, round_id: int) -> None:
 
 async def test_check_round_reaches_promotions_through_the_trusted_registry(
         client: httpx.AsyncClient, runtime: Runtime, node_url: str, tmp_path: Path) -> None:
-    w = await _world(client)
-    round_id = await _open(client, w, window=3_600)
+    w = await promotion_world(client)
+    round_id = await open_round(client, w, window=3_600)
     registry = runtime.addresses["registry"]
     trust = ("--registry", registry, "--trust-file", str(tmp_path / "trust.json"))
     # Anyone's contract: the same code, holding the same round record.
@@ -55,7 +55,7 @@ async def test_check_round_reaches_promotions_through_the_trusted_registry(
     for at in (lookalike, foreign):
         await _look_alike(runtime, at, round_id)
 
-    async for api in _serve(create_app(runtime, manage_runtime=False)):
+    async for api in serve_app(create_app(runtime, manage_runtime=False)):
         code, output = await _check_round(str(round_id), "--api", api, "--rpc", node_url,
                                           *trust)
         assert code == 0, output
@@ -94,7 +94,7 @@ async def test_check_round_reaches_promotions_through_the_trusted_registry(
                 "an address the trusted registry's deployer did not create"),
         }
         told: list[Lie | None] = [None]
-        async for liar in _serve(_lying_app(api, told)):
+        async for liar in serve_app(lying_api(api, told)):
             for name, (change, message) in lies.items():
                 told[0] = change
                 code, output = await _check_round(str(round_id), "--api", liar, "--rpc",

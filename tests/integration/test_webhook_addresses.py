@@ -16,18 +16,18 @@ from sqlalchemy import select
 from couponchain.runtime import Runtime
 from couponchain.services.marketing_webhooks import FAILURES
 from couponchain.store.models import MarketingDelivery
+from tests.api_auth import auth
 from tests.integration.conftest import make_settings
-from tests.integration.test_marketing import (
+from tests.integration.editions_world import free_port
+from tests.integration.marketing_world import (
     HOUR,
     T,
     World,
-    _free_port,
-    _ingest,
-    _mixed,
-    _receiver,
-    _set_rules,
-    _world,
-    auth,
+    ingest_logs,
+    marketing_world,
+    mixed_records,
+    set_rules,
+    webhook_receiver,
 )
 
 #: Each URL and the rule its refusal names. None of them is ever connected to.
@@ -101,10 +101,10 @@ async def _put(client: httpx.AsyncClient, w: World, url: str) -> httpx.Response:
 
 async def _report(client: httpx.AsyncClient, runtime: Runtime, w: World) -> int:
     """Publish one report for the shop: its delivery is queued."""
-    await _set_rules(client, w, [{"indicators": ["page_views"],
+    await set_rules(client, w, [{"indicators": ["page_views"],
                                   "condition": {"type": "periodic", "every_minutes": 60,
                                                 "starts_at": T}}])
-    await _ingest(client, w.till, _mixed(w, 5, T))
+    await ingest_logs(client, w.till, mixed_records(w, 5, T))
     (report_id,) = await runtime.marketing.tick(T + HOUR + 5)
     return report_id
 
@@ -117,7 +117,7 @@ async def _log(client: httpx.AsyncClient, w: World, report_id: int) -> list[dict
 
 async def test_every_internal_address_class_is_refused_when_set(
         client: httpx.AsyncClient) -> None:
-    w = await _world(client)
+    w = await marketing_world(client)
     for url, rule in REFUSED:
         put = await _put(client, w, url)
         assert put.status_code == 422, (url, put.text)
@@ -135,7 +135,7 @@ async def test_every_internal_address_class_is_refused_when_set(
 
 async def test_the_operators_allow_list_admits_its_own_receivers(
         client: httpx.AsyncClient, runtime: Runtime) -> None:
-    w = await _world(client)
+    w = await marketing_world(client)
     _allow(runtime, "localhost, 10.0.0.0/8, ::1")
     for url in ("http://localhost:8080/hook", "http://10.0.0.5/hook", "http://[::1]/hook"):
         put = await _put(client, w, url)
@@ -148,15 +148,15 @@ async def test_a_host_that_turns_private_after_it_was_set_is_refused_at_delivery
         client: httpx.AsyncClient, runtime: Runtime) -> None:
     dns = ScriptedDns()
     runtime.marketing.webhooks.guard.resolver = dns
-    w = await _world(client)
-    port = _free_port()
+    w = await marketing_world(client)
+    port = free_port()
     dns.answers[HOST] = [PUBLIC]
     assert (await _put(client, w, f"http://{HOST}:{port}/hook")).status_code == 200
     report_id = await _report(client, runtime, w)
     # The name now points at the operator's loopback, where a receiver listens.
     dns.answers[HOST] = [PUBLIC, "127.0.0.1"]
     got: list[tuple[bytes, dict[str, str]]] = []
-    server = await _receiver(port, got)
+    server = await webhook_receiver(port, got)
     try:
         assert await runtime.marketing.webhooks.deliver_due() == 0
     finally:
@@ -176,12 +176,12 @@ async def test_delivery_connects_to_the_checked_address_with_the_hosts_name(
     runtime.marketing.webhooks.guard.resolver = dns
     _allow(runtime, "127.0.0.0/8")
     dns.answers[HOST] = ["127.0.0.1"]
-    w = await _world(client)
-    port = _free_port()
+    w = await marketing_world(client)
+    port = free_port()
     assert (await _put(client, w, f"http://{HOST}:{port}/hook")).status_code == 200
     report_id = await _report(client, runtime, w)
     got: list[tuple[bytes, dict[str, str]]] = []
-    server = await _receiver(port, got)
+    server = await webhook_receiver(port, got)
     try:
         assert await runtime.marketing.webhooks.deliver_due() == 1
     finally:
@@ -197,13 +197,13 @@ async def test_delivery_connects_to_the_checked_address_with_the_hosts_name(
 async def test_an_allow_list_entry_removed_stops_deliveries_at_once(
         client: httpx.AsyncClient, runtime: Runtime) -> None:
     _allow(runtime, "127.0.0.1")
-    w = await _world(client)
-    port = _free_port()
+    w = await marketing_world(client)
+    port = free_port()
     assert (await _put(client, w, f"http://127.0.0.1:{port}/hook")).status_code == 200
     report_id = await _report(client, runtime, w)
     _allow(runtime, "")
     got: list[tuple[bytes, dict[str, str]]] = []
-    server = await _receiver(port, got)
+    server = await webhook_receiver(port, got)
     try:
         assert await runtime.marketing.webhooks.deliver_due() == 0
     finally:
@@ -217,9 +217,9 @@ async def test_an_allow_list_entry_removed_stops_deliveries_at_once(
 async def test_the_delivery_log_names_a_class_never_the_network_detail(
         client: httpx.AsyncClient, runtime: Runtime) -> None:
     _allow(runtime, "127.0.0.1")
-    w = await _world(client)
+    w = await marketing_world(client)
     # A closed port, then one that accepts connections and never answers.
-    closed = _free_port()
+    closed = free_port()
     assert (await _put(client, w, f"http://127.0.0.1:{closed}/hook")).status_code == 200
     report_id = await _report(client, runtime, w)
     assert await runtime.marketing.webhooks.deliver_due() == 0
