@@ -93,6 +93,9 @@ def _migrate(platform, old_registry, old_token, old, merchant, people):
         with boa.reverts("referrals: wrong recent units"):  # batch 2 sold 5, not 6
             referrals.import_holdings([(c0, 1, 2), (c2, 1, 3), (c3, 1, 1)])
         referrals.import_holdings([(c0, 1, 1), (c1, 1, 0), (c2, 1, 3), (c3, 1, 1), (c4, 2, 2)])
+    with boa.env.prank(c4), boa.reverts("referrals: migration in progress"):
+        referrals.purchase(2, 1, 1, 50, ZERO, 0, b"")  # no sale before the finish
+    with boa.env.prank(platform):
         with boa.reverts("referrals: already carried"):
             referrals.import_holdings([(c4, 2, 2)])
         with boa.reverts("referrals: already carried"):
