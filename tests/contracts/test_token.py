@@ -37,6 +37,9 @@ EXPORTED = {
     "permit", "nonces", "DOMAIN_SEPARATOR", "eip712Domain",
     # Top-up at a merchant's till within a platform-set limit (issue 24; test_token_till.py).
     "set_till_limit", "till_credit", "till_limit", "till_credited", "till_remaining",
+    # Carried over from a predecessor token (issue 23; test_upgrade_token.py).
+    "begin_migration", "import_balances", "import_holder", "import_till_limits",
+    "import_allowances", "finish_migration", "predecessor", "migrating", "carried",
 }  # fmt: skip
 
 

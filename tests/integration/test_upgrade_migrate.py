@@ -1,8 +1,9 @@
 """`couponchain migrate` on the real node (issue 23): a deployment with
-participants and a limited edition whose contracts changed is deployed anew,
-its participants, editions and coupons carried over (read by the new contracts
-from the old ones), the old contracts recorded as retired, and the platform
-goes on with the new contracts."""
+participants, a limited edition, a prize campaign, token balances and referral
+purchases whose contracts changed is deployed anew, its state carried over
+(read by the new contracts from the old ones, the funds the old referrals
+contract held moved to the new one), the old contracts recorded as retired, and
+the platform goes on with the new contracts."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from sqlalchemy import select
 
 from couponchain.api.app import create_app
 from couponchain.chain import contracts
+from couponchain.chain.gateway import Call
 from couponchain.errors import ConfigurationError
 from couponchain.runtime import Runtime
 from couponchain.store.models import Deployment, RetiredDeployment
@@ -60,8 +62,53 @@ async def _populate(client: httpx.AsyncClient) -> dict[str, Any]:
     _ok(await client.post(f"/v1/prize-campaigns/{campaign['id']}/awards", headers=_auth(shop),
                           json={"awards": [{"consumer": ann["id"], "prize_index": 0},
                                            {"consumer": bob["id"], "prize_index": 1}]}))
+    for person in (ann, bob):
+        _ok(await client.post("/v1/credits", json={"to": person["id"], "amount": 5_000_000},
+                              headers=ADMIN))
+    product = _ok(await client.post("/v1/products", headers=_auth(shop), json={
+        "name": "Song", "description": "A recording", "price": 100_000, "circulation": 3}))
+    for buyer, quantity in ((ann, 2), (bob, 1)):
+        await _buy(client, buyer, product["id"], quantity)
+    _ok(await client.post(f"/v1/products/{product['id']}/batches", headers=_auth(shop),
+                          json={"price": 200_000, "circulation": 10, "rebate_bps": 1_000}))
+    link = _ok(await client.post(f"/v1/products/{product['id']}/links", json={},
+                                 headers=_auth(ann)))["link"]
+    await _buy(client, bob, product["id"], 2, link)  # batch 2, through Ann's link
     return {"shop": shop, "till": till, "ann": ann, "bob": bob, "edition": edition,
-            "campaign": campaign}
+            "campaign": campaign, "product": product}
+
+
+async def _buy(client: httpx.AsyncClient, buyer: dict[str, Any], product_id: int,
+               quantity: int, link: str | None = None) -> dict[str, Any]:
+    current = _ok(await client.get(f"/v1/products/{product_id}"))["current"]
+    return _ok(await client.post(f"/v1/products/{product_id}/purchases", headers=_auth(buyer),
+                                 json={"quantity": quantity, "batch": current["batch"],
+                                       "max_price": current["price"]}
+                                 | ({"link": link} if link else {})))
+
+
+async def _money(runtime: Runtime, addresses: dict[str, str], world: dict[str, Any],
+                 client: httpx.AsyncClient) -> dict[str, Any]:
+    """Token balances, referral holdings and payouts, through the chain and the API."""
+    people = [world[k]["address"] for k in ("shop", "till", "ann", "bob")]
+    chain = {
+        "supply": await _view(runtime, addresses["token"], "totalSupply", contract="token"),
+        "balances": [await _view(runtime, addresses["token"], "balanceOf", a, contract="token")
+                     for a in people],
+        "claimable": [await _view(runtime, addresses["referrals"], "claimable", a,
+                                  contract="referrals") for a in people],
+        "units": [await _view(runtime, addresses["referrals"], "units_of", 1, a,
+                              contract="referrals") for a in people],
+        "product": await _view(runtime, addresses["referrals"], "product", 1,
+                               contract="referrals"),
+        "batches": [await _view(runtime, addresses["referrals"], "batch", 1, b,
+                                contract="referrals") for b in (1, 2)],
+    }
+    api = {k: _ok(await client.get("/v1/payouts/me", headers=_auth(world[k])))["claimable"]
+           for k in ("shop", "ann", "bob")}
+    holdings = _ok(await client.get("/v1/holdings/me", headers=_auth(world["bob"])))
+    api["bob_units"] = [p["units"] for p in holdings["products"]]
+    return {"chain": chain, "api": api}
 
 
 async def _view(runtime: Runtime, address: str, function: str, *args: Any,
@@ -81,6 +128,7 @@ async def test_migrate_carries_participants_editions_and_coupons_over(
         async with httpx.AsyncClient(transport=httpx.ASGITransport(
                 app=create_app(runtime, manage_runtime=False)), base_url="http://test") as client:
             world = await _populate(client)
+            money_before = await _money(runtime, runtime.addresses, world, client)
         old = dict(runtime.addresses)
         coupon_ids = [(1 << 32) | serial for serial in (1, 2, 3)]
         before = [await _view(runtime, old["editions"], "edition", 1)] + [
@@ -124,6 +172,20 @@ async def test_migrate_carries_participants_editions_and_coupons_over(
 
         async with httpx.AsyncClient(transport=httpx.ASGITransport(
                 app=create_app(runtime, manage_runtime=False)), base_url="http://test") as client:
+            # Token balances, referral holdings and what each may withdraw: unchanged,
+            # on the chain and through the API; the old referrals' funds are the new one's.
+            assert await _money(runtime, new, world, client) == money_before
+            assert await _view(runtime, new["token"], "balanceOf", new["referrals"],
+                               contract="token") == await _view(
+                runtime, old["token"], "balanceOf", old["referrals"], contract="token")
+            ann = world["ann"]
+            owed = int(money_before["api"]["ann"]["referrals"])
+            paid = _ok(await client.post("/v1/payouts/me/withdraw", headers=_auth(ann)))
+            assert owed > 0 and paid["total"] == owed
+            # Ann's new link (bound to the new contract) sells batch 2 on.
+            link = _ok(await client.post(f"/v1/products/{world['product']['id']}/links",
+                                         json={}, headers=_auth(ann)))["link"]
+            await _buy(client, world["bob"], world["product"]["id"], 1, link)
             shop, till, bob = world["shop"], world["till"], world["bob"]
             first = _ok(await client.get("/v1/coupons/LATTE-000001"))
             assert (first["status"], first["owner"]) == ("redeemed", bob["address"])
@@ -165,9 +227,11 @@ async def test_migrate_refuses_state_it_cannot_carry_before_sending_anything(
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(
                 app=create_app(runtime, manage_runtime=False)), base_url="http://test") as client:
-            shop = _ok(await client.post("/v1/merchants", json={"name": "Cafe"}, headers=ADMIN))
-            _ok(await client.post("/v1/credits", json={"to": shop["id"], "amount": 5_000_000},
-                                  headers=ADMIN))  # token balances: not carried over yet
+            _ok(await client.post("/v1/merchants", json={"name": "Cafe"}, headers=ADMIN))
+        platform = await runtime.participants.signer(runtime.platform.caller.id)
+        now = int(time.time())
+        await runtime.gateway.submit(platform, Call("marketing", "anchor_logs", (
+            1, "0x" + "00" * 20, b"\x01" * 32, 1, now, now)), op_key="test:anchor")
         old = dict(runtime.addresses)
         head = int(await runtime.rpc.call("eth_blockNumber"), 16)
     finally:
@@ -176,7 +240,7 @@ async def test_migrate_refuses_state_it_cannot_carry_before_sending_anything(
     runtime = Runtime(settings)
     runtime.migrate_contracts = True
     try:
-        with pytest.raises(ConfigurationError, match=r"not yet token, which has \d+ events? "):
+        with pytest.raises(ConfigurationError, match=r"not yet marketing, which has \d+ events? "):
             await runtime.start()
         assert int(await runtime.rpc.call("eth_blockNumber"), 16) == head, "nothing sent"
         async with runtime.db.session() as s:

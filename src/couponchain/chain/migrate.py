@@ -10,9 +10,15 @@ Carried over: the registry's participants (roles, and each terminal's merchant,
 read from the old registry); limited editions (every edition and every sold
 coupon with its owner, status, channel and sale time; the contract refuses to
 finish while one is missing); prize campaigns (prizes and counters, listed
-terminals, awards with their status, winners' claim counts). Not carried over
-yet: the token's balances, promotion rounds and coupons, referral products and
-holdings, marketing rules and anchors. A deployment whose
+terminals, awards with their status, winners' claim counts); the token
+(`migrate_token.py`: every balance, till limits and what the tills credited,
+allowances; what an old capability contract held goes to the new contract that
+names it as its predecessor, allowances to it become allowances to its
+successor, and the token refuses to finish until its supply equals the old
+one's); referrals (`migrate_referrals.py`: products with every batch, every
+holding with its current-batch units, what each account may withdraw, pending
+rebates settled into it, and the funds for it). Not carried over yet: promotion
+rounds and coupons, marketing rules and anchors. A deployment whose
 other capabilities hold anything on chain is therefore refused, with one line
 naming what would be lost, before anything is sent.
 
@@ -31,6 +37,8 @@ from eth_utils import to_checksum_address
 
 from couponchain.chain import contracts
 from couponchain.chain.gateway import Call, Gateway
+from couponchain.chain.migrate_referrals import carry_referrals
+from couponchain.chain.migrate_token import carry_token, finish_token
 from couponchain.chain.rpc import RpcError
 from couponchain.domain.roles import Role
 from couponchain.errors import ConfigurationError
@@ -39,7 +47,7 @@ from couponchain.store.models import Deployment, RetiredDeployment
 log = logging.getLogger(__name__)
 
 #: Capabilities whose state a migration carries over (the rest must be empty).
-CARRIED = ("registry", "editions", "prizes")
+CARRIED = ("registry", "editions", "prizes", "token", "referrals")
 #: Items per transaction: participants and coupons cost about 30,000 gas each to
 #: carry over, an edition (its strings included) about 300,000.
 PARTICIPANTS_PER_TX = 200
@@ -82,7 +90,12 @@ async def migrate(gateway: Gateway, platform: LocalAccount, rows: dict[str, Depl
             await _carry_editions(gateway, step, staged, rows["editions"].address)
         elif name == "prizes":
             await _carry_prizes(gateway, step, staged, rows["prizes"].address)
+        elif name == "token":
+            await carry_token(gateway, step, staged, rows["token"].address)
+        elif name == "referrals":
+            await carry_referrals(gateway, step, staged, rows["referrals"].address)
         step.txs[name] = deployed.tx_hash
+    await finish_token(gateway, step, rows, addresses)  # once every capability has begun
     retired_at = await gateway.rpc.call("eth_blockNumber")
     async with gateway.db.transaction() as s:
         for name, address in addresses.items():
@@ -154,8 +167,9 @@ async def _refuse_uncarried_state(gateway: Gateway, rows: dict[str, Deployment])
         count = sum(1 for entry in logs if entry["transactionHash"] != row.tx_hash)
         if count:
             raise ConfigurationError(
-                "couponchain migrate carries participants, limited editions and prize "
-                f"campaigns over, not yet {name}, which has {count} "
+                "couponchain migrate carries participants, limited editions, prize "
+                "campaigns, token balances and referrals over, "
+                f"not yet {name}, which has {count} "
                 f"event{'s' if count != 1 else ''} on chain: "
                 "nothing was changed; keep the contracts of this deployment or start on a "
                 "new data directory")

@@ -56,6 +56,15 @@
         them with `purchase_signed_batch`. The contract checks the buyer's
         signature, the expiry and the one-time nonce, then the same bounds as
         `purchase` (batch, maximum price, the promoter's link).
+
+        Migration (issue 23): a new contract carries the one it replaces over,
+        reading it on chain (`begin_migration`, `import_products`,
+        `import_holdings`,
+        `finish_migration`). Each holder's pending rebates are settled into
+        its credited balance as they are carried, so what it may withdraw is
+        unchanged; `finish_migration` refuses until every product, batch, unit
+        and token the predecessor owes is carried and the token holds the
+        funds for it (`token.import_holder`).
 @custom:security Links are recovered by snekmate's `ecdsa` (high-s refused);
                  only 65-byte (r, s, v) signatures are accepted. A link is
                  bound to product, promoter, expiry, chain id and this
@@ -104,6 +113,17 @@ PURCHASE_TYPEHASH: constant(bytes32) = keccak256(
 MAX_SIGNED_BATCH: constant(uint256) = 512
 
 
+interface Predecessor:
+    def token() -> address: view
+    def product_count() -> uint256: view
+    def product(product_id: uint256) -> Product: view
+    def batch(product_id: uint256, batch_no: uint256) -> OldBatch: view
+    def units_of(product_id: uint256, account: address) -> uint256: view
+    def holds_earlier_batch(product_id: uint256, account: address) -> bool: view
+    def claimable(account: address) -> uint256: view
+    def direct_share_bps() -> uint256: view
+
+
 # The token's EIP-2612 entry point (token.vy exports snekmate's `permit`).
 interface IERC20Permit:
     def permit(
@@ -115,6 +135,30 @@ interface IERC20Permit:
         r: bytes32,
         s: bytes32,
     ): nonpayable
+
+
+# What a migration reads from the contract it replaces: the views of the
+# release at 1feec7f, whose `Batch` has no `promoter_share_bps` (it had one
+# share for every batch, `direct_share_bps`).
+struct OldBatch:
+    price: uint256
+    circulation: uint256
+    rebate_bps: uint256
+    sold: uint256
+    closed: bool
+    eligible_units: uint256
+    reward_per_unit_at_open: uint256
+    undistributed: uint256
+    revenue: uint256
+    rebates: uint256
+
+
+# One holding to carry over: the units of `product_id` that `account` bought
+# in the product's current batch (they earn only once a later batch opens).
+struct HoldingImport:
+    account: address
+    product_id: uint256
+    recent: uint256
 
 
 struct Product:
@@ -211,6 +255,15 @@ event Withdrawn:
     account: indexed(address)
     amount: uint256
 
+event MigrationStarted:
+    predecessor: indexed(address)
+
+event MigrationFinished:
+    predecessor: indexed(address)
+    products: uint256
+    holdings: uint256
+    owed: uint256
+
 
 registry: public(immutable(IRegistry))
 token: public(immutable(IERC20))
@@ -232,6 +285,15 @@ held_count: public(HashMap[address, uint256])
 # buyer => nonce >> 8 => bitmap of used purchase-intent nonces (after every
 # earlier member, so their slots are unchanged)
 _intent_nonces: HashMap[address, HashMap[uint256, uint256]]
+# Migration (after every earlier member): the contract carried over, whether
+# it is under way (no sale, batch or payout then), what the imported records
+# promise and what was carried so far; `finish_migration` compares them.
+predecessor: public(address)
+migrating: public(bool)
+_recent_imported: HashMap[uint256, uint256]
+_credits_imported: HashMap[address, bool]
+_migration_expected: uint256[3]  # units held, current-batch units, owed (token units)
+_migration_carried: uint256[3]
 
 
 @deploy
@@ -270,7 +332,7 @@ def set_rebate_bounds(
     @custom:security The registry's platform account only.
     """
     assert staticcall registry.check_live(self, msg.sender)  # the registry reverts with its reason
-    assert msg.sender == staticcall registry.platform(), "referrals: caller is not the platform"
+    self._check_platform()
     self._set_bounds(max_rebate_bps_, min_promoter_share_bps_, max_promoter_share_bps_)
 
 
@@ -291,6 +353,7 @@ def register_product(
     assert staticcall registry.role_of(msg.sender) == ROLE_MERCHANT, (
         "referrals: caller is not a merchant"
     )
+    assert not self.migrating, "referrals: migration in progress"
     assert len(name) != 0, "referrals: empty name"
     self._check_terms(price, circulation)
     product_id: uint256 = self.product_count + 1
@@ -653,6 +716,7 @@ def withdraw() -> uint256:
     @custom:security Checks-effects-interactions: the credit is zeroed before
                      the token transfer. Bounded: at most 128 products.
     """
+    assert not self.migrating, "referrals: migration in progress"
     for i: uint256 in range(self.held_count[msg.sender], bound=MAX_HELD_PRODUCTS):
         self._settle(self._held[msg.sender][i], msg.sender)
     amount: uint256 = self._credited[msg.sender]
@@ -809,6 +873,217 @@ def domain_separator() -> bytes32:
     return eip712._domain_separator_v4()
 
 
+# --- migration -----------------------------------------------------------------------------
+
+U: constant(uint256) = 0  # _migration_* index: units held
+R: constant(uint256) = 1  # units of current batches (recent)
+O: constant(uint256) = 2  # tokens owed: credited, pending and undistributed
+
+
+@external
+def begin_migration(predecessor_: address):
+    """
+    @dev Starts carrying products, batches, holdings and payouts over from
+         the contract this one replaces: by the platform, on a contract with
+         no product yet, once. Sales, batches and payouts wait until it
+         finishes. Emits `MigrationStarted`.
+    @param predecessor_ The referrals contract being replaced.
+    @custom:security Every figure is read from the predecessor; the platform
+                     chooses only the order and, per holding, how many units
+                     are of the current batch, which is checked (see
+                     `import_holdings`).
+    """
+    self._check_platform()
+    assert predecessor_ != empty(address), "referrals: zero predecessor"
+    assert self.product_count == 0 and self.predecessor == empty(address), (
+        "referrals: contract in use"
+    )
+    self.predecessor = predecessor_
+    self.migrating = True
+    # What the predecessor owes in all is what it holds of its token.
+    self._migration_expected[O] = staticcall IERC20(
+        staticcall Predecessor(predecessor_).token()
+    ).balanceOf(predecessor_)
+    log MigrationStarted(predecessor=predecessor_)
+
+
+@external
+def import_products(count: uint256):
+    """
+    @dev Carries the predecessor's next `count` products over, in id order,
+         each with all its batches, as they are there now (accumulator,
+         counters, terms and undistributed buffers).
+    @param count How many products, 1 to 16.
+    @custom:security A product with more than 32 batches cannot be carried
+                     (the release at 1feec7f has none: each batch needs the
+                     last one sold out or closed).
+    """
+    self._check_migrator()
+    old: Predecessor = Predecessor(self.predecessor)
+    first: uint256 = self.product_count + 1
+    assert count != 0 and first + count - 1 <= staticcall old.product_count(), (
+        "referrals: no such products"
+    )
+    for i: uint256 in range(count, bound=16):
+        product_id: uint256 = first + i
+        p: Product = staticcall old.product(product_id)
+        assert p.batch_count <= 32, "referrals: too many batches"
+        self._products[product_id] = p
+        self._migration_expected[U] += p.units_sold
+        for n: uint256 in range(1, p.batch_count + 1, bound=33):
+            b: OldBatch = staticcall old.batch(product_id, n)
+            self._batches[product_id][n] = Batch(
+                price=b.price,
+                circulation=b.circulation,
+                rebate_bps=b.rebate_bps,
+                sold=b.sold,
+                closed=b.closed,
+                eligible_units=b.eligible_units,
+                reward_per_unit_at_open=b.reward_per_unit_at_open,
+                undistributed=b.undistributed,
+                revenue=b.revenue,
+                rebates=b.rebates,
+                promoter_share_bps=self._old_share(product_id, n),
+            )
+            self._migration_carried[O] += b.undistributed
+        # Every unit of the current batch is a current-batch unit of its buyer.
+        self._migration_expected[R] += self._batches[product_id][p.batch_count].sold
+    self.product_count = first + count - 1
+
+
+@external
+def import_holdings(holdings: DynArray[HoldingImport, MAX_SIGNED_BATCH]):
+    """
+    @dev Carries holdings over: the units are read from the predecessor, the
+         pending rebates settled into the holder's credited balance (with its
+         earlier credits, read as `claimable` at its first holding), so the
+         holding earns on from the product's accumulator as it is now.
+    @param holdings (account, product, units of the current batch) each once;
+           every product the account holds in the predecessor; product 0
+           (and no units) carries an account's credits only, for accounts
+           that hold no units (originators' payments, promoters' shares).
+    @custom:security The current-batch units are checked against what the
+                     predecessor shows: all units for a holder of no earlier
+                     batch, fewer than all otherwise, and per product at most
+                     (at the finish, exactly) the current batch's sales.
+    """
+    self._check_migrator()
+    old: Predecessor = Predecessor(self.predecessor)
+    for h: HoldingImport in holdings:
+        p: uint256 = h.product_id
+        if p == 0:
+            # What it is owed by an account that holds no units: originators'
+            # payments, promoters' shares (a holder's credits come with its
+            # first holding; either reads its `claimable` once).
+            assert not self._credits_imported[h.account], "referrals: already carried"
+            self._import_credit(h.account)
+            continue
+        assert p <= self.product_count, "referrals: unknown product"
+        current: uint256 = self._products[p].batch_count
+        held: Holding = self._holdings[p][h.account]
+        assert held.eligible == 0 and held.recent == 0, "referrals: already carried"
+        units: uint256 = staticcall old.units_of(p, h.account)
+        assert units != 0, "referrals: no units held"
+        # A holder of no earlier batch holds current-batch units only.
+        earlier: bool = staticcall old.holds_earlier_batch(p, h.account)
+        assert h.recent < units if earlier else h.recent == units, "referrals: wrong recent units"
+        self._recent_imported[p] += h.recent
+        assert self._recent_imported[p] <= self._batches[p][current].sold, (
+            "referrals: wrong recent units"
+        )
+        recent_batch: uint256 = 0
+        if h.recent != 0:
+            recent_batch = current
+        self._holdings[p][h.account] = Holding(
+            eligible=units - h.recent,
+            recent=h.recent,
+            recent_batch=recent_batch,
+            checkpoint=self._products[p].reward_per_unit,
+        )
+        # Each (product, account) once, each with units: the account's held
+        # products are the predecessor's.
+        count: uint256 = self.held_count[h.account]
+        self._held[h.account][count] = p
+        self.held_count[h.account] = count + 1
+        if not self._credits_imported[h.account]:
+            self._import_credit(h.account)
+        self._migration_carried[U] += units
+        self._migration_carried[R] += h.recent
+
+
+@external
+def finish_migration():
+    """
+    @dev Ends the migration for good once every product, batch and unit is
+         carried, what was carried owes exactly what the predecessor held of
+         its token, and this contract holds that much of its own token.
+         Emits `MigrationFinished`.
+    """
+    self._check_migrator()
+    old: Predecessor = Predecessor(self.predecessor)
+    assert self.product_count == staticcall old.product_count(), (
+        "referrals: state left to carry"
+    )
+    for k: uint256 in range(3):
+        assert self._migration_carried[k] == self._migration_expected[k], (
+            "referrals: state left to carry"
+        )
+    owed: uint256 = self._migration_expected[O]
+    assert staticcall token.balanceOf(self) >= owed, "referrals: funds not carried"
+    self.migrating = False
+    log MigrationFinished(
+        predecessor=self.predecessor,
+        products=self.product_count,
+        holdings=self._migration_carried[U],
+        owed=owed,
+    )
+
+
+@internal
+def _import_credit(account: address):
+    # `claimable` is the credited balance plus the pending rebates of every
+    # held product; the pending part is settled here (the holdings restart
+    # from the accumulator as it is now).
+    amount: uint256 = staticcall Predecessor(self.predecessor).claimable(account)
+    self._credits_imported[account] = True
+    self._credited[account] += amount
+    self._migration_carried[O] += amount
+
+
+@view
+@internal
+def _old_share(product_id: uint256, batch_no: uint256) -> uint256:
+    # A predecessor of this release returns the batch's own promoter share as
+    # an eleventh word; the release at 1feec7f had one share for all batches.
+    if batch_no == 1:
+        return 0
+    ok: bool = False
+    reply: Bytes[352] = b""
+    ok, reply = raw_call(
+        self.predecessor,
+        abi_encode(product_id, batch_no, method_id=method_id("batch(uint256,uint256)")),
+        max_outsize=352,
+        is_static_call=True,
+        revert_on_failure=False,
+    )
+    if ok and len(reply) == 352:
+        return convert(slice(reply, 320, 32), uint256)
+    return staticcall Predecessor(self.predecessor).direct_share_bps()
+
+
+@view
+@internal
+def _check_platform():
+    assert msg.sender == staticcall registry.platform(), "referrals: caller is not the platform"
+
+
+@view
+@internal
+def _check_migrator():
+    self._check_platform()
+    assert self.migrating, "referrals: no migration in progress"
+
+
 @internal
 def _check_link(
     buyer: address,
@@ -932,6 +1207,7 @@ def _check_originator(product_id: uint256) -> address:
 @view
 @internal
 def _check_product(product_id: uint256):
+    assert not self.migrating, "referrals: migration in progress"
     assert product_id != 0 and product_id <= self.product_count, "referrals: unknown product"
 
 

@@ -20,6 +20,15 @@
         token.till_credit(consumer, 20_000_000, receipt)     # merchant or its terminal
         token.till_remaining(merchant)                       # 480_000_000
         ```
+
+        Migration (issue 23): a new token carries the one it replaces over,
+        reading every figure from it on chain; the platform only chooses the
+        accounts and the order (`begin_migration`, `import_balances`,
+        `import_holder`, `import_till_limits`, `import_allowances`,
+        `finish_migration`, which refuses until the supply equals the
+        predecessor's). Tokens an old capability contract held are credited
+        to the new contract that names it as its `predecessor()`, and
+        allowances to an old capability become allowances to the new one.
 @custom:security Minting rights follow `registry.platform()` at call time,
                  so a platform transfer on the registry (once accepted) moves them too.
                  snekmate's own owner and minter roles are renounced in the
@@ -76,6 +85,21 @@ ROLE_MERCHANT: constant(uint8) = 2
 ROLE_CONSUMER: constant(uint8) = 4
 
 
+# What a migration reads from the token it replaces: the ERC-20 views (every
+# release) and, from releases with till credits, the till figures.
+interface Predecessor:
+    def balanceOf(account: address) -> uint256: view
+    def allowance(owner: address, spender: address) -> uint256: view
+    def totalSupply() -> uint256: view
+    def till_limit(merchant: address) -> uint256: view
+    def till_credited(merchant: address) -> uint256: view
+
+
+# A capability contract being carried over names the one it replaces.
+interface Successor:
+    def predecessor() -> address: view
+
+
 event TillLimitSet:
     merchant: indexed(address)
     platform: indexed(address)
@@ -91,6 +115,18 @@ event TillCredited:
     remaining: uint256
     reference: bytes32
 
+event MigrationStarted:
+    predecessor: indexed(address)
+
+event HolderImported:
+    old_holder: indexed(address)
+    new_holder: indexed(address)
+    amount: uint256
+
+event MigrationFinished:
+    predecessor: indexed(address)
+    total_supply: uint256
+
 # @dev The participant registry whose platform account may mint.
 registry: public(immutable(IRegistry))
 
@@ -98,6 +134,13 @@ registry: public(immutable(IRegistry))
 #      last set it, and what they have credited so far (never decreases).
 till_limit: public(HashMap[address, uint256])
 till_credited: public(HashMap[address, uint256])
+
+# @dev The token this one carries balances over from (a migration), whether
+#      the migration is under way (no minting then), and the accounts (old
+#      addresses for contracts) whose balance was carried over already.
+predecessor: public(address)
+migrating: public(bool)
+carried: public(HashMap[address, bool])
 
 
 @deploy
@@ -131,6 +174,7 @@ def mint(to: address, amount: uint256):
                      The total supply is checked for overflow.
     """
     self._check_platform()
+    assert not self.migrating, "token: migration in progress"
     self._mint(to, amount)
 
 
@@ -149,6 +193,7 @@ def mint_batch(recipients: DynArray[address, MAX_BATCH], amounts: DynArray[uint2
                      the whole batch.
     """
     self._check_platform()
+    assert not self.migrating, "token: migration in progress"
     assert len(amounts) == len(recipients), "token: amounts length mismatch"
     for i: uint256 in range(len(recipients), bound=MAX_BATCH):
         self._mint(recipients[i], amounts[i])
@@ -204,6 +249,7 @@ def till_credit(consumer: address, amount: uint256, reference: bytes32) -> uint2
                      of all its tills' credits never exceeds the limit the
                      platform set.
     """
+    assert not self.migrating, "token: migration in progress"
     merchant: address = staticcall registry.merchant_of(msg.sender)
     assert merchant != empty(address), "token: caller is not an active merchant or terminal"
     assert staticcall registry.role_of(consumer) == ROLE_CONSUMER, (
@@ -239,6 +285,151 @@ def till_remaining(merchant: address) -> uint256:
     @return uint256 The remaining till limit in the smallest unit.
     """
     return self._remaining(self.till_limit[merchant], self.till_credited[merchant])
+
+
+# --- migration -----------------------------------------------------------------------------
+
+
+@external
+def begin_migration(predecessor_: address):
+    """
+    @dev Starts carrying the balances, till figures and allowances of the
+         token this one replaces over: by the platform, on a token with no
+         supply yet, once. Minting and till credits wait until it finishes.
+         Emits `MigrationStarted`.
+    @param predecessor_ The token being replaced.
+    @custom:security Every figure is read from the predecessor; the platform
+                     chooses only accounts and order, and `finish_migration`
+                     refuses until the supply equals the predecessor's.
+    """
+    self._check_platform()
+    assert predecessor_ != empty(address), "token: zero predecessor"
+    assert erc20.totalSupply == 0 and self.predecessor == empty(address), (
+        "token: a migration starts on an unused token"
+    )
+    self.predecessor = predecessor_
+    self.migrating = True
+    log MigrationStarted(predecessor=predecessor_)
+
+
+@external
+def import_balances(accounts: DynArray[address, MAX_BATCH]):
+    """
+    @dev Carries each account's balance over as the predecessor holds it now
+         (a `Transfer` from the zero address each, none for a zero balance).
+    @param accounts Accounts without code (people's keys), each once.
+    @custom:security A contract's balance is carried by `import_holder` to
+                     the contract that replaces it, never to its old address,
+                     where it would be lost.
+    """
+    self._check_migrator()
+    old: Predecessor = Predecessor(self.predecessor)
+    for account: address in accounts:
+        assert account != empty(address), "token: zero account"
+        assert account.codesize == 0, "token: a contract's balance goes through import_holder"
+        assert not self.carried[account], "token: balance already carried over"
+        self.carried[account] = True
+        amount: uint256 = staticcall old.balanceOf(account)
+        if amount != 0:
+            erc20._mint(account, amount)
+
+
+@external
+def import_holder(new_holder: address):
+    """
+    @dev Carries the balance of an old capability contract over to the
+         contract that replaces it: `new_holder.predecessor()` names the old
+         one, whose balance in the predecessor token `new_holder` receives.
+         Emits `HolderImported` (and a `Transfer` from the zero address).
+    @param new_holder A new capability contract whose migration has begun.
+    @custom:security The old contract's balance is carried once, to the
+                     contract that names it as its predecessor (so the new
+                     capability's own `finish_migration` finds its funds);
+                     the mapping is public in `HolderImported`.
+    """
+    self._check_migrator()
+    assert new_holder.codesize != 0, "token: holder is not a contract"
+    old_holder: address = staticcall Successor(new_holder).predecessor()
+    assert old_holder != empty(address), "token: holder names no predecessor"
+    assert not self.carried[old_holder], "token: balance already carried over"
+    self.carried[old_holder] = True
+    amount: uint256 = staticcall Predecessor(self.predecessor).balanceOf(old_holder)
+    if amount != 0:
+        erc20._mint(new_holder, amount)
+    log HolderImported(old_holder=old_holder, new_holder=new_holder, amount=amount)
+
+
+@external
+def import_till_limits(merchants: DynArray[address, MAX_BATCH]):
+    """
+    @dev Carries each merchant's till limit and what its tills credited over
+         (a predecessor with till credits only). Emits `TillLimitSet` each.
+    @param merchants Merchants with a till limit in the predecessor.
+    """
+    self._check_migrator()
+    old: Predecessor = Predecessor(self.predecessor)
+    for merchant: address in merchants:
+        limit: uint256 = staticcall old.till_limit(merchant)
+        credited: uint256 = staticcall old.till_credited(merchant)
+        self.till_limit[merchant] = limit
+        self.till_credited[merchant] = credited
+        log TillLimitSet(
+            merchant=merchant,
+            platform=msg.sender,
+            limit=limit,
+            credited=credited,
+            remaining=self._remaining(limit, credited),
+        )
+
+
+@external
+def import_allowances(owners: DynArray[address, MAX_BATCH], spenders: DynArray[address, MAX_BATCH]):
+    """
+    @dev Sets `allowance(owners[i], spenders[i])` to what the owner allowed in
+         the predecessor: to the same spender for an account without code,
+         to `spenders[i].predecessor()` for a new capability contract (its
+         merchants' spending caps move to it). Emits `Approval` each.
+    @param owners The owners.
+    @param spenders The spenders, as they are now (new capability addresses).
+    @custom:security The amount is read from the predecessor, never given.
+    """
+    self._check_migrator()
+    assert len(owners) == len(spenders), "token: spenders length mismatch"
+    old: Predecessor = Predecessor(self.predecessor)
+    for i: uint256 in range(len(owners), bound=MAX_BATCH):
+        spender: address = spenders[i]
+        old_spender: address = spender
+        if spender.codesize != 0:
+            old_spender = staticcall Successor(spender).predecessor()
+            assert old_spender != empty(address), "token: spender names no predecessor"
+        erc20._approve(owners[i], spender, staticcall old.allowance(owners[i], old_spender))
+
+
+@external
+def finish_migration():
+    """
+    @dev Ends the migration for good once the supply carried over equals the
+         predecessor's total supply. Emits `MigrationFinished`.
+    @custom:security Nothing is created beyond what the predecessor holds:
+                     each balance is read from it and carried once.
+    """
+    self._check_migrator()
+    supply: uint256 = erc20.totalSupply
+    assert supply == staticcall Predecessor(self.predecessor).totalSupply(), (
+        "token: balances left to carry over"
+    )
+    self.migrating = False
+    log MigrationFinished(predecessor=self.predecessor, total_supply=supply)
+
+
+@internal
+@view
+def _check_migrator():
+    """
+    @dev Reverts unless the platform calls during a migration.
+    """
+    self._check_platform()
+    assert self.migrating, "token: no migration in progress"
 
 
 @internal
