@@ -222,7 +222,10 @@ async def test_merchant_creates_a_campaign_and_awards_in_bulk(
                                                                    timeout=20_000)
     await expect(page.locator("#campaigns-rows tr")).to_have_count(1)
     await expect(page.locator("#aw-prize")).to_contain_text("Mug — 10 of 10 to award")
-    await page.fill("#aw-consumers", "\n".join(f["id"] for f in fans))
+    # Customer numbers pasted at once join the winners (the picker names them).
+    await page.fill("#aw-consumers", " ".join(f["id"] for f in fans))
+    await expect(page.locator("#aw-winners li")).to_have_count(2)
+    await expect(page.locator("#aw-winners")).to_contain_text("Bob")
     await page.click("#award-form button[type=submit]")
     await expect(page.locator("#award-result")).to_contain_text("Awarded 2 × Mug",
                                                                 timeout=20_000)

@@ -162,6 +162,9 @@ POLICY: dict[tuple[str, str], dict[str, Expect]] = {
     # merchant or terminal credits a consumer out of its own merchant's limit.
     ("PUT", "/v1/merchants/{merchant_id}/till-limit"): policy(ok=(PLATFORM,)),
     ("POST", "/v1/till-credits"): policy(ok=SELLERS),
+    # lookup by phone or e-mail (issue 24): a consumer registers and removes its own.
+    ("PUT", "/v1/customers/me/lookup"): policy(ok=CONSUMERS),
+    ("DELETE", "/v1/customers/me/lookup/{kind}"): policy(ok=CONSUMERS),
     # prizes (campaign of merchant A listing terminal A; awards of consumer 1)
     ("POST", "/v1/prize-campaigns"): policy(ok=MERCHANTS),  # each creates its own
     ("POST", "/v1/prize-campaigns/{campaign_id}/awards"): policy(ok=(MERCHANT_A,)),
@@ -236,6 +239,10 @@ READ_POLICY: dict[tuple[str, str], dict[str, Expect]] = {
     # customer number as a QR code.
     ("GET", "/v1/merchants/{merchant_id}/customers"): policy(ok=(MERCHANT_A, TERMINAL_A)),
     ("GET", "/v1/customers/me/qr.png"): policy(ok=CONSUMERS),
+    # a consumer's own wallet movements and lookup registrations (issue 24).
+    ("GET", "/v1/customers/me/movements"): policy(ok=CONSUMERS),
+    ("GET", "/v1/customers/me/movements.csv"): policy(ok=CONSUMERS),
+    ("GET", "/v1/customers/me/lookup"): policy(ok=CONSUMERS),
 }
 
 
@@ -712,6 +719,31 @@ async def _customers(w: World, role: str, expect: Expect) -> Req:
 @builds("GET", "/v1/customers/me/qr.png")
 async def _customer_qr(w: World, role: str, expect: Expect) -> Req:
     return Req("/v1/customers/me/qr.png")
+
+
+@builds("GET", "/v1/customers/me/movements")
+async def _movements(w: World, role: str, expect: Expect) -> Req:
+    return Req("/v1/customers/me/movements")
+
+
+@builds("GET", "/v1/customers/me/movements.csv")
+async def _movements_csv(w: World, role: str, expect: Expect) -> Req:
+    return Req("/v1/customers/me/movements.csv")
+
+
+@builds("GET", "/v1/customers/me/lookup")
+async def _lookups(w: World, role: str, expect: Expect) -> Req:
+    return Req("/v1/customers/me/lookup")
+
+
+@builds("PUT", "/v1/customers/me/lookup")
+async def _set_lookup(w: World, role: str, expect: Expect) -> Req:
+    return Req("/v1/customers/me/lookup", {"email": f"{role.replace(' ', '-')}@example.com"})
+
+
+@builds("DELETE", "/v1/customers/me/lookup/{kind}")
+async def _remove_lookup(w: World, role: str, expect: Expect) -> Req:
+    return Req("/v1/customers/me/lookup/email")
 
 
 # -- prizes -------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from couponchain.api.routes import (
     audit,
     credentials,
     customer_lookup,
+    customer_movements,
     docs,
     editions,
     health,
@@ -122,6 +123,7 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> FastAPI:
     app.include_router(session_pages.router)
     app.include_router(topups.router, **api)
     app.include_router(customer_lookup.router, **api)
+    app.include_router(customer_movements.router, **api)
     pages.mount_static(app)
     _document_links(app)
     return app

@@ -343,7 +343,7 @@ class CouponHistory(Base):
     #: sold | transferred | redeemed | voided
     action: Mapped[str] = mapped_column(String(12))
     sender: Mapped[str | None] = mapped_column(String(42))
-    receiver: Mapped[str | None] = mapped_column(String(42))
+    receiver: Mapped[str | None] = mapped_column(String(42), index=True)
     actor: Mapped[str] = mapped_column(String(42))
     block_number: Mapped[int] = mapped_column(BigInteger)
     block_hash: Mapped[str] = mapped_column(String(66))
@@ -455,7 +455,7 @@ class PromotionPath(Base):
     #: granted | transferred | written_off | reversed | distributed
     action: Mapped[str] = mapped_column(String(12))
     sender: Mapped[str | None] = mapped_column(String(42))
-    receiver: Mapped[str | None] = mapped_column(String(42))
+    receiver: Mapped[str | None] = mapped_column(String(42), index=True)
     actor: Mapped[str] = mapped_column(String(42))
     amount: Mapped[str | None] = mapped_column(String(40))
     block_number: Mapped[int] = mapped_column(BigInteger)
@@ -1183,3 +1183,18 @@ class TillCredit(Base):
     log_index: Mapped[int] = mapped_column(Integer)
     tx_hash: Mapped[str] = mapped_column(String(66))
     timestamp: Mapped[int] = mapped_column(BigInteger)
+
+
+class CustomerLookup(Base):
+    """A consumer's phone number or e-mail, registered by the consumer so that a till
+    finds it by the exact identifier (issue 24): only its keyed hash is kept
+    (HMAC-SHA256 under a platform secret, services/customer_lookup.py)."""
+
+    __tablename__ = "customer_lookups"
+
+    participant_id: Mapped[str] = mapped_column(ForeignKey("participants.id"), primary_key=True)
+    #: phone | email
+    kind: Mapped[str] = mapped_column(String(8), primary_key=True)
+    #: hex HMAC-SHA256 of the normalised identifier
+    digest: Mapped[str] = mapped_column(String(64), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -185,8 +185,9 @@ function setUpConsoleForms() {
   $("award-form").onsubmit = async (event) => {
     event.preventDefault();
     const box = $("award-result");
-    const consumers = $("aw-consumers").value.split(/[\s,;]+/).filter(Boolean);
+    const consumers = window.CouponChainPicker.values($("aw-consumers"));
     const index = Number($("aw-prize").value);
+    if (!consumers.length) { show(box, t("Pick at least one winner."), true); return; }
     show(box, consumers.length === 1
       ? t("Awarding {count} prize on chain…", { count: consumers.length })
       : t("Awarding {count} prizes on chain…", { count: consumers.length }));
@@ -199,7 +200,7 @@ function setUpConsoleForms() {
                   "their code on “My prizes”.",
                   { count: a.awarded, prize: a.awards[0].prize_name, block: a.block_number,
                     ids: ids.length > 3 ? ids[0] + " … " + ids[ids.length - 1] : ids.join(", ") }));
-      $("aw-consumers").value = "";
+      window.CouponChainPicker.clear($("aw-consumers"));
       await refreshConsole();
       await loadPrizes();
     } catch (error) {
