@@ -5,14 +5,12 @@ phone and on a desktop."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 from playwright.async_api import Browser, Page, expect
 
 from couponchain.runtime import Runtime
-
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+from tests.browser.screenshots import SHOTS
 
 #: Whether the canvas holds drawn (non-transparent) pixels in a band of its CSS box:
 #: the axes' labels sit in the gutters outside the plot area.

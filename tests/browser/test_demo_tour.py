@@ -3,14 +3,12 @@ as the participant who uses it (what a newcomer does after `couponchain up --dem
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from playwright.async_api import Browser, expect
 
 from couponchain.runtime import Runtime
 from couponchain.services import demo
+from tests.browser.screenshots import SHOTS
 
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 #: Text each tour page shows once the demo story is loaded into it.
 SHOWS = {
     "/editions": "Mid-Autumn mooncake gift box",

@@ -6,13 +6,11 @@ tried from the page then carries it."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 from playwright.async_api import Browser, Page, Route, expect
 
 from couponchain.runtime import Runtime
-
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+from tests.browser.screenshots import SHOTS
 
 
 async def _offline_page(browser: Browser, url: str) -> tuple[Page, list[str]]:

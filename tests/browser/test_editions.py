@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
 import httpx
 import zxingcpp
@@ -11,9 +10,9 @@ from PIL import Image
 from playwright.async_api import Browser, FilePayload, expect
 
 from couponchain.runtime import Runtime
+from tests.browser.screenshots import SHOTS
 from tests.browser.signin import sign_in
 
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 BUYER = "0x" + "b0" * 20
 
 

@@ -4,15 +4,12 @@ revoked key's pages and a signed-out session stop working."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from playwright.async_api import Browser, expect
 
 from couponchain.domain.roles import Role
 from couponchain.runtime import Runtime
+from tests.browser.screenshots import SHOTS
 from tests.browser.signin import sign_in
-
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
 async def test_a_merchant_manages_keys_and_nothing_secret_stays_in_the_browser(

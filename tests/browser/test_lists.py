@@ -5,26 +5,18 @@ English."""
 
 from __future__ import annotations
 
-import csv
-import io
 import time
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, expect
 
 from couponchain.runtime import Runtime
 from tests.api_auth import auth
+from tests.browser.list_filters import download_csv, local_day
+from tests.browser.screenshots import SHOTS
 from tests.browser.signin import ADMIN, sign_in
-
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-
-
-def _day(offset: int) -> str:
-    """A calendar day in the browser's zone (the test runs in the machine's zone)."""
-    return time.strftime("%Y-%m-%d", time.localtime(time.time() + offset * 86400))
 
 
 async def _shop(url: str) -> dict[str, Any]:
@@ -50,14 +42,6 @@ async def _shop(url: str) -> dict[str, Any]:
     return {"merchant": merchant, "ann": ann, "bob": bob}
 
 
-async def _download_csv(page: Page, link: str) -> list[dict[str, str]]:
-    async with page.expect_download() as event:
-        await page.click(link)
-    download = await event.value
-    text = Path(await download.path()).read_text(encoding="utf-8")
-    return list(csv.DictReader(io.StringIO(text)))
-
-
 @pytest.mark.parametrize(("width", "locale"), [(390, "zh-CN"), (1280, "en-US")])
 async def test_find_a_customer_filter_export_and_read_the_audit_entry(
         site: tuple[str, Runtime], browser: Browser, width: int, locale: str) -> None:
@@ -80,19 +64,19 @@ async def test_find_a_customer_filter_export_and_read_the_audit_entry(
     await expect(rows).to_have_count(3)
     await expect(rows.locator(".customer")).to_have_text(["Ann Lee"] * 3)
     # By date: nothing sold tomorrow; today's three again.
-    await page.fill("#sales-from", _day(1))
+    await page.fill("#sales-from", local_day(1))
     await page.dispatch_event("#sales-from", "change")
     await expect(rows).to_have_count(0)
     await expect(page.locator("#sales-count")).not_to_be_empty()
-    await page.fill("#sales-from", _day(0))
-    await page.fill("#sales-to", _day(0))
+    await page.fill("#sales-from", local_day(0))
+    await page.fill("#sales-to", local_day(0))
     await page.click("#sales-filters button[type=submit]")
     await expect(rows).to_have_count(3)
     if width < 600:  # the controls fit the phone: nothing wider than the screen
         assert await page.evaluate("document.documentElement.scrollWidth") <= width
     SHOTS.mkdir(exist_ok=True)
     await page.screenshot(path=str(SHOTS / f"lists-sales-{width}.png"), full_page=True)
-    exported = await _download_csv(page, "#sales-export")
+    exported = await download_csv(page, "#sales-export")
     assert [r["serial"] for r in exported] == ["OOL-000001", "OOL-000002", "OOL-000003"]
     assert {r["owner_name"] for r in exported} == {"Ann Lee"}
 
@@ -113,7 +97,7 @@ async def test_find_a_customer_filter_export_and_read_the_audit_entry(
     await expect(entries.locator(".operation")).to_contain_text("record_sale")
     await expect(entries.locator(".evidence code").first).to_have_text(coupon["tx_hash"])
     await page.screenshot(path=str(SHOTS / f"audit-log-{width}.png"), full_page=True)
-    (row,) = await _download_csv(page, "#audit-export")
+    (row,) = await download_csv(page, "#audit-export")
     assert (row["operation"], row["credential_kind"], row["tx_hash"]) == (
         "record_sale", "session", coupon["tx_hash"])
     assert row["participant_id"] == shop["merchant"]["id"]

@@ -15,8 +15,9 @@ from playwright.async_api import Browser, expect
 
 from couponchain.runtime import Runtime
 from tests.api_auth import auth
+from tests.browser.list_filters import download_csv, local_day
+from tests.browser.screenshots import SHOTS
 from tests.browser.signin import ADMIN, sign_in
-from tests.browser.test_lists import SHOTS, _day, _download_csv
 
 
 def _iso(epoch: float) -> str:
@@ -81,11 +82,11 @@ async def test_prize_consoles_filter_find_and_export(
     await expect(campaigns).to_have_count(1)
     await expect(campaigns).to_contain_text("Moon festival")
     await page.select_option("#campaigns-status", "")
-    await page.fill("#campaigns-from", _day(1))
+    await page.fill("#campaigns-from", local_day(1))
     await page.dispatch_event("#campaigns-from", "change")
     await expect(campaigns).to_have_count(0)
-    await page.fill("#campaigns-from", _day(0))
-    await page.fill("#campaigns-to", _day(0))
+    await page.fill("#campaigns-from", local_day(0))
+    await page.fill("#campaigns-to", local_day(0))
     await page.click("#campaigns-filters button[type=submit]")
     await expect(campaigns).to_have_count(2)
     if width < 600:
@@ -93,7 +94,7 @@ async def test_prize_consoles_filter_find_and_export(
     SHOTS.mkdir(exist_ok=True)
     await page.screenshot(path=str(SHOTS / f"lists-prize-campaigns-{width}.png"),
                           full_page=True)
-    exported = await _download_csv(page, "#campaigns-export")
+    exported = await download_csv(page, "#campaigns-export")
     assert [r["title"] for r in exported] == ["Moon festival", "Spring draw"]
 
     # A campaign's awards: find a customer, filter by status, export.
@@ -104,7 +105,7 @@ async def test_prize_consoles_filter_find_and_export(
     await page.click("#awards-filters button[type=submit]")
     await expect(awards).to_have_count(2)
     await expect(awards.locator(".customer")).to_contain_text(["Ann Lee", "Ann Lee"])
-    mine = await _download_csv(page, "#awards-export")
+    mine = await download_csv(page, "#awards-export")
     assert [(r["id"], r["consumer_name"]) for r in mine] == [
         (str(world["awards"][0]), "Ann Lee"), (str(world["awards"][2]), "Ann Lee")]
     await page.fill("#awards-q", "")
@@ -116,11 +117,11 @@ async def test_prize_consoles_filter_find_and_export(
     claims = page.locator("#claims-rows tr")
     await expect(claims).to_have_count(1, timeout=10_000)
     await page.fill("#claims-q", "bob")
-    await page.fill("#claims-to", _day(-1))
+    await page.fill("#claims-to", local_day(-1))
     await page.click("#claims-filters button[type=submit]")
     await expect(claims).to_have_count(0)
     await expect(page.locator("#claims-count")).not_to_be_empty()
-    await page.fill("#claims-to", _day(0))
+    await page.fill("#claims-to", local_day(0))
     await page.dispatch_event("#claims-to", "change")
     await expect(claims).to_have_count(1)
     if width < 600:
@@ -129,7 +130,7 @@ async def test_prize_consoles_filter_find_and_export(
                           full_page=True)
     # What the prizes contract does not allow yet, the page says.
     await expect(page.locator("#pause-note")).to_be_visible()
-    (claim,) = await _download_csv(page, "#claims-export")
+    (claim,) = await download_csv(page, "#claims-export")
     assert (claim["award_id"], claim["consumer_name"], claim["terminal_name"],
             claim["status"]) == (str(world["awards"][1]), "Bob Chan", "Front till", "recorded")
     await context.close()

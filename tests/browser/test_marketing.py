@@ -20,10 +20,10 @@ from couponchain.api.app import create_app
 from couponchain.runtime import Runtime
 from tests.api_auth import auth
 from tests.browser.conftest import _free_port
+from tests.browser.screenshots import SHOTS
 from tests.browser.signin import ADMIN, fits, ok, signed_in_page
 from tests.integration.conftest import make_settings, sqlite_url
 
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 PHONE = {"width": 390, "height": 844}
 MINUTE = 60
 #: A whole hour well in the past: the test chooses the scheduler's clock.

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from playwright.async_api import Browser, expect
 
 from couponchain.runtime import Runtime
-
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+from tests.browser.screenshots import SHOTS
 
 
 async def test_platform_signs_in_and_creates_a_merchant(

@@ -10,7 +10,6 @@ Passkeys need a host name, not an IP address, so the browser opens the platform
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import httpx
 import pytest
@@ -18,9 +17,9 @@ from playwright.async_api import Browser, Page, expect
 
 from couponchain.runtime import Runtime
 from tests.api_auth import auth
+from tests.browser.screenshots import SHOTS
 from tests.browser.signin import ADMIN, ok
 
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 AUTHENTICATOR = {"protocol": "ctap2", "transport": "internal", "hasResidentKey": True,
                  "hasUserVerification": True, "isUserVerified": True,
                  "automaticPresenceSimulation": True}

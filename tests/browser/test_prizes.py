@@ -8,7 +8,6 @@ import io
 import re
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,9 +17,9 @@ from playwright.async_api import Browser, Page, expect
 
 from couponchain.runtime import Runtime
 from tests.api_auth import auth
+from tests.browser.screenshots import SHOTS
 from tests.browser.signin import ADMIN, fits, ok, signed_in_page
 
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 PHONE = {"width": 390, "height": 844}
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -11,9 +10,9 @@ from playwright.async_api import Browser, expect
 
 from couponchain.runtime import Runtime
 from tests.api_auth import auth
+from tests.browser.screenshots import SHOTS
 from tests.browser.signin import ADMIN, fits, ok, signed_in_page
 
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 SHARES = {"platform": 1_000, "issuer": 2_000, "redeemer": 2_000, "holder": 3_000,
           "earlier": 2_000}
 PHONE = {"width": 390, "height": 844}
@@ -24,13 +23,13 @@ async def _world(url: str) -> dict[str, dict[str, Any]]:
     async with httpx.AsyncClient(base_url=url, timeout=60, headers=ADMIN) as client:
         issuer = ok(await client.post("/v1/merchants", json={"name": "Tea House"}))
         redeemer = ok(await client.post("/v1/merchants",
-                                                    json={"name": "Noodle Bar"}))
+                                        json={"name": "Noodle Bar"}))
         terminal = ok(await client.post(
             "/v1/terminals", json={"name": "Till 1"}, headers=auth(redeemer)))
         ann = ok(await client.post("/v1/consumers", json={"name": "Ann"}))
         bob = ok(await client.post("/v1/consumers", json={"name": "Bob"}))
         ok(await client.post("/v1/credits", json={"to": redeemer["id"],
-                                                               "amount": 10_000_000}))
+                                                  "amount": 10_000_000}))
         capped = await client.put(f"/v1/merchants/{redeemer['id']}/incentive-cap",
                                   json={"cap": 10_000_000}, headers=auth(redeemer))
         assert capped.status_code == 200, capped.text
@@ -128,7 +127,7 @@ async def test_console_till_and_wallet_from_round_to_withdrawn_payout(
 
     # The terminal uploads the QR as a photo; the server reads it; the till writes off.
     till = await signed_in_page(browser, url, w["terminal"]["api_key"], "/promotions/merchant",
-                            PHONE)
+                                PHONE)
     await expect(till.locator("#till-merchant")).to_contain_text("Noodle Bar")
     await expect(till.locator("#grant-section")).to_be_hidden()  # terminals do not grant
     await till.set_input_files("#photo-input", files={

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -11,9 +10,9 @@ from playwright.async_api import Browser, Page, expect
 
 from couponchain.runtime import Runtime
 from tests.api_auth import auth
+from tests.browser.screenshots import SHOTS
 from tests.browser.signin import ADMIN, ok, sign_in
 
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1100, "height": 900}
 CREDIT = 50_000_000

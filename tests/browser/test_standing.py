@@ -4,15 +4,12 @@ capability, in Chinese too. Each click is a registry transaction on the node."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from playwright.async_api import Browser, Page, expect
 
 from couponchain.domain.roles import Role
 from couponchain.runtime import Runtime
+from tests.browser.screenshots import SHOTS
 from tests.browser.signin import sign_in as sign_in_page
-
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
 async def sign_in(browser: Browser, url: str, key: str, locale: str = "en-US") -> Page:

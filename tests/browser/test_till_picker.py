@@ -7,7 +7,6 @@ wallet's QR code read with the till's scanner (a photo of it)."""
 from __future__ import annotations
 
 import io
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,9 +17,9 @@ from playwright.async_api import Browser, expect
 
 from couponchain.runtime import Runtime
 from tests.api_auth import auth
+from tests.browser.screenshots import SHOTS
 from tests.browser.signin import fits, ok, signed_in_page
 
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 ADMIN = {"authorization": "Bearer test-admin-key"}
 CCC = 1_000_000
 VIEWPORTS = {1280: {"width": 1280, "height": 900}, 390: {"width": 390, "height": 844}}

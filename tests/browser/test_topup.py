@@ -6,7 +6,6 @@ as usable until the balance pays for it."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,9 +14,9 @@ from playwright.async_api import Browser, expect
 
 from couponchain.runtime import Runtime
 from tests.api_auth import auth
+from tests.browser.screenshots import SHOTS
 from tests.browser.signin import ADMIN, fits, ok, signed_in_page
 
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 CCC = 1_000_000
 VIEWPORTS = {1280: {"width": 1280, "height": 900}, 390: {"width": 390, "height": 844}}
 #: What the pages say, per language (the phone run reads them in zh-CN).

@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import re
 import time
-from pathlib import Path
 from typing import Any
 
 from playwright.async_api import Browser, BrowserContext, Page, expect
@@ -22,8 +21,8 @@ from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 from couponchain.runtime import Runtime
 from couponchain.services import demo
+from tests.browser.screenshots import SHOTS
 
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 900}
 #: How long a page may take to fill itself before it is read.

@@ -9,7 +9,6 @@ and awards them on chain."""
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,9 +16,9 @@ import pytest
 from playwright.async_api import Browser, expect
 
 from couponchain.runtime import Runtime
+from tests.browser.screenshots import SHOTS
 from tests.browser.signin import ADMIN, auth, fits, ok, signed_in_page
 
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 CCC = 1_000_000
 VIEWPORTS = {1280: {"width": 1280, "height": 900}, 390: {"width": 390, "height": 844}}
 SAYS = {

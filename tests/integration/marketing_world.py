@@ -71,7 +71,7 @@ def record(merchant: int, ip: str, time: int, operation: str = "view", method: s
 
 
 async def ingest_logs(client: httpx.AsyncClient, who: dict[str, Any],
-                  records: list[dict[str, Any]]) -> dict[str, Any]:
+                      records: list[dict[str, Any]]) -> dict[str, Any]:
     made = await client.post("/v1/access-logs", json={"records": records}, headers=auth(who))
     assert made.status_code == 201, made.text
     return made.json()  # type: ignore[no-any-return]

@@ -56,7 +56,7 @@ async def start_campaign(client: httpx.AsyncClient, w: World, **overrides: Any) 
 
 
 async def award_prize(client: httpx.AsyncClient, w: World, campaign_id: int,
-                 *awards: tuple[dict[str, Any], int]) -> list[int]:
+                      *awards: tuple[dict[str, Any], int]) -> list[int]:
     made = await client.post(f"/v1/prize-campaigns/{campaign_id}/awards", headers=auth(w.shop),
                              json={"awards": [{"consumer": c["id"], "prize_index": i}
                                               for c, i in awards]})
@@ -71,14 +71,14 @@ async def prize_code(client: httpx.AsyncClient, consumer: dict[str, Any], award_
 
 
 async def scan_code(client: httpx.AsyncClient, terminal: dict[str, Any],
-                code: str) -> dict[str, Any]:
+                    code: str) -> dict[str, Any]:
     scanned = await client.post("/v1/prize-scans", json={"code": code}, headers=auth(terminal))
     assert scanned.status_code == 201, scanned.text
     return scanned.json()  # type: ignore[no-any-return]
 
 
 async def settled_scan(client: httpx.AsyncClient, terminal: dict[str, Any],
-                   claim: dict[str, Any]) -> dict[str, Any]:
+                       claim: dict[str, Any]) -> dict[str, Any]:
     """The claim once the chain settled it, and its award's read model caught up."""
     for _ in range(400):
         got = await client.get(f"/v1/prize-claims/{claim['id']}", headers=auth(terminal))

@@ -4,6 +4,8 @@ tests built on them share."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,7 +77,7 @@ async def open_round(client: httpx.AsyncClient, w: World, window: int, allocate:
 
 
 async def grant_coupons(client: httpx.AsyncClient, w: World, round_id: int,
-                 consumer: dict[str, Any], count: int = 1) -> list[int]:
+                        consumer: dict[str, Any], count: int = 1) -> list[int]:
     granted = await client.post("/v1/promotion-grants", headers=auth(w.issuer), json={
         "round_id": round_id, "grants": [{"consumer": consumer["id"], "count": count}]})
     assert granted.status_code == 201, granted.text
@@ -83,8 +85,18 @@ async def grant_coupons(client: httpx.AsyncClient, w: World, round_id: int,
 
 
 async def consent_code(client: httpx.AsyncClient, holder: dict[str, Any], coupon_id: int,
-                   merchant: str = "any", max_order_amount: int = 10**12) -> str:
+                       merchant: str = "any", max_order_amount: int = 10**12) -> str:
     made = await client.post(f"/v1/promotion-coupons/{coupon_id}/consent", json={
         "merchant": merchant, "max_order_amount": max_order_amount}, headers=auth(holder))
     assert made.status_code == 201, made.text
     return made.json()["code"]  # type: ignore[no-any-return]
+
+
+async def wait_for_status(client: httpx.AsyncClient, path: str, status: str) -> dict[str, Any]:
+    """The answer at `path` once its status is `status` (or the last one after 30 s)."""
+    deadline = time.monotonic() + 30
+    while True:
+        body = (await client.get(path)).json()
+        if body.get("status") == status or time.monotonic() > deadline:
+            return body  # type: ignore[no-any-return]
+        await asyncio.sleep(0.3)

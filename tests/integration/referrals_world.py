@@ -39,7 +39,7 @@ async def referral_world(client: httpx.AsyncClient) -> World:
 
 
 async def create_product(client: httpx.AsyncClient, w: World, circulation: int,
-                   name: str = "Song") -> int:
+                         name: str = "Song") -> int:
     made = await client.post("/v1/products", headers=auth(w.originator), json={
         "name": name, "description": f"{name}: a recording, licensed per unit",
         "price": PRICE_1, "circulation": circulation})
@@ -54,8 +54,8 @@ async def seen_batch(client: httpx.AsyncClient, product_id: int) -> dict[str, in
 
 
 async def buy(client: httpx.AsyncClient, buyer: dict[str, Any], product_id: int,
-               quantity: int = 1, link: str | None = None,
-               key: str | None = None, seen: dict[str, int] | None = None) -> httpx.Response:
+              quantity: int = 1, link: str | None = None,
+              key: str | None = None, seen: dict[str, int] | None = None) -> httpx.Response:
     headers = auth(buyer) | ({"idempotency-key": key} if key else {})
     body: dict[str, Any] = {"quantity": quantity} | ({"link": link} if link else {})
     body |= seen if seen is not None else await seen_batch(client, product_id)
@@ -64,7 +64,7 @@ async def buy(client: httpx.AsyncClient, buyer: dict[str, Any], product_id: int,
 
 
 async def open_batch(client: httpx.AsyncClient, w: World, product_id: int, price: int,
-                circulation: int, rebate_bps: int) -> httpx.Response:
+                     circulation: int, rebate_bps: int) -> httpx.Response:
     return await client.post(f"/v1/products/{product_id}/batches", headers=auth(w.originator),
                              json={"price": price, "circulation": circulation,
                                    "rebate_bps": rebate_bps})

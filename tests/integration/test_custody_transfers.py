@@ -65,7 +65,7 @@ async def test_credit_leaves_an_own_key_account_by_its_permit(client: httpx.Asyn
 
     signed = {**body, "signature": signature(permit, account.key)}
     done = await client.post("/v1/credit-transfers", headers={**auth(ann),
-                                                                "Idempotency-Key": "send-1"},
+                                                              "Idempotency-Key": "send-1"},
                              json=signed)
     assert done.status_code == 201, done.text
     sent = done.json()
@@ -77,7 +77,7 @@ async def test_credit_leaves_an_own_key_account_by_its_permit(client: httpx.Asyn
     assert await runtime.view("token", "allowance", account.address, relayer) == 0
     # The same request retried is answered once; the permit replayed is refused.
     again = await client.post("/v1/credit-transfers", headers={**auth(ann),
-                                                                 "Idempotency-Key": "send-1"},
+                                                               "Idempotency-Key": "send-1"},
                               json=signed)
     assert again.status_code == 201 and again.json() == sent
     replay = await client.post("/v1/credit-transfers", headers=auth(ann), json=signed)

@@ -21,56 +21,63 @@ from sqlalchemy import text
 
 from couponchain.runtime import Runtime
 from couponchain.services.customer_lookup import LOOKUP_KEY
-from tests.integration.test_customer_lookup import _find, _when
-from tests.integration.test_promotions import _consent, _grant, _open, _until, _world
-from tests.integration.test_topup import ADMIN, CCC, bearer, made, refused
+from tests.api_auth import auth
+from tests.integration.answers import ADMIN, CCC, made, refused
+from tests.integration.customers import find_customers, iso_in
+from tests.integration.promotions_world import (
+    consent_code,
+    grant_coupons,
+    open_round,
+    promotion_world,
+    wait_for_status,
+)
 
 
 async def _all(client: httpx.AsyncClient, who: dict[str, Any], **params: Any,
                ) -> list[dict[str, Any]]:
-    answer = await client.get("/v1/customers/me/movements", params=params, headers=bearer(who))
+    answer = await client.get("/v1/customers/me/movements", params=params, headers=auth(who))
     assert answer.status_code == 200, answer.text
     return answer.json()["movements"]  # type: ignore[no-any-return]
 
 
 async def test_a_wallet_lists_every_movement_pages_and_exports(
         client: httpx.AsyncClient, runtime: Runtime) -> None:
-    w = await _world(client)
+    w = await promotion_world(client)
     ann = w.ann
     # A top-up at the Noodle Bar's till.
     await client.put(f"/v1/merchants/{w.redeemer['id']}/till-limit",
                      json={"limit": 100 * CCC}, headers=ADMIN)
     await made(client, "/v1/till-credits", {"consumer": ann["id"], "amount": 20 * CCC,
-                                            "reference": "R-77"}, bearer(w.terminal))
+                                            "reference": "R-77"}, auth(w.terminal))
     # A product bought with that credit.
     product = await made(client, "/v1/products", {
         "name": "Song", "description": "Song: a recording", "price": 3 * CCC,
-        "circulation": 10}, bearer(w.issuer))
-    bought = await client.post(f"/v1/products/{product['id']}/purchases", headers=bearer(ann),
+        "circulation": 10}, auth(w.issuer))
+    bought = await client.post(f"/v1/products/{product['id']}/purchases", headers=auth(ann),
                                json={"quantity": 1, "batch": 1, "max_price": 3 * CCC})
     assert bought.status_code == 201, bought.text
     # Two promotion coupons: one passed on to Bob, one written off at the till.
-    round_id = await _open(client, w, window=0)
-    passed, used = await _grant(client, w, round_id, ann, count=2)
+    round_id = await open_round(client, w, window=0)
+    passed, used = await grant_coupons(client, w, round_id, ann, count=2)
     moved = await client.post(f"/v1/promotion-coupons/{passed}/transfer",
-                              json={"to": w.bob["id"]}, headers=bearer(ann))
+                              json={"to": w.bob["id"]}, headers=auth(ann))
     assert moved.status_code == 200, moved.text
-    code = await _consent(client, ann, used)
+    code = await consent_code(client, ann, used)
     await made(client, "/v1/write-offs", {"code": code, "order_amount": 1_000_000},
-               bearer(w.terminal))
-    await _until(client, f"/v1/promotion-coupons/{used}", "distributed")
-    paid = await client.post("/v1/payouts/me/withdraw", headers=bearer(ann))
+               auth(w.terminal))
+    await wait_for_status(client, f"/v1/promotion-coupons/{used}", "distributed")
+    paid = await client.post("/v1/payouts/me/withdraw", headers=auth(ann))
     assert paid.status_code == 200, paid.text
     withdrawn = paid.json()["total"]
     # An edition coupon bought at the shop and redeemed there.
     edition = await made(client, "/v1/editions", {
         "brand": "Noodle Bar", "title": "Free noodles", "terms": "One bowl.", "prefix": "NOOD",
-        "total_pieces": 5, "price": 2_500_000, "valid_from": _when(-3600),
-        "valid_until": _when(86400)}, bearer(w.redeemer))
+        "total_pieces": 5, "price": 2_500_000, "valid_from": iso_in(-3600),
+        "valid_until": iso_in(86400)}, auth(w.redeemer))
     sale = await made(client, f"/v1/editions/{edition['id']}/sales",
-                      {"buyer": ann["id"], "order_ref": "N-1"}, bearer(w.redeemer))
+                      {"buyer": ann["id"], "order_ref": "N-1"}, auth(w.redeemer))
     serial = sale["coupon"]["serial"]
-    redeemed = await client.post(f"/v1/coupons/{serial}/redeem", headers=bearer(w.terminal))
+    redeemed = await client.post(f"/v1/coupons/{serial}/redeem", headers=auth(w.terminal))
     assert redeemed.status_code == 200, redeemed.text
 
     listed = await _all(client, ann)
@@ -109,7 +116,7 @@ async def test_a_wallet_lists_every_movement_pages_and_exports(
     # Paging: three at a time gives the same list.
     paged, cursor = [], None
     while True:
-        answer = (await client.get("/v1/customers/me/movements", headers=bearer(ann), params={
+        answer = (await client.get("/v1/customers/me/movements", headers=auth(ann), params={
             "limit": 3} | ({"cursor": cursor} if cursor else {}))).json()
         paged += answer["movements"]
         cursor = answer["next_cursor"]
@@ -117,49 +124,49 @@ async def test_a_wallet_lists_every_movement_pages_and_exports(
             break
     assert paged == listed
     # Dates: today holds all of them, tomorrow none.
-    today, tomorrow = _when(0)[:10], _when(86400)[:10]
+    today, tomorrow = iso_in(0)[:10], iso_in(86400)[:10]
     assert len(await _all(client, ann, **{"from": today, "to": today})) == len(listed)
     assert await _all(client, ann, **{"from": tomorrow}) == []
 
     # The CSV holds the same movements, amounts in display units.
-    exported = await client.get("/v1/customers/me/movements.csv", headers=bearer(ann))
+    exported = await client.get("/v1/customers/me/movements.csv", headers=auth(ann))
     assert exported.status_code == 200 and exported.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(exported.text)))
     assert [r["kind"] for r in rows] == kinds
     assert rows[-1]["amount"] == "+20.000000" and rows[-1]["counterparty"] == "Noodle Bar"
     assert rows[kinds.index("purchase")]["amount"] == "-3.000000"
     assert [r["tx_hash"] for r in rows] == [m["tx_hash"] for m in listed]
-    later = await client.get("/v1/customers/me/movements.csv", headers=bearer(ann),
+    later = await client.get("/v1/customers/me/movements.csv", headers=auth(ann),
                              params={"from": tomorrow})
     assert list(csv.DictReader(io.StringIO(later.text))) == []
 
     # A consumer's own list only; bad parameters name themselves.
-    refused(await client.get("/v1/customers/me/movements", headers=bearer(w.redeemer)),
+    refused(await client.get("/v1/customers/me/movements", headers=auth(w.redeemer)),
             403, None)
     for params, field in (({"cursor": "x"}, "cursor"), ({"from": "yesterday"}, "from"),
                           ({"from": today, "to": "2000-01-01"}, "to")):
         refused(await client.get("/v1/customers/me/movements", params=params,
-                                 headers=bearer(ann)), 422, field)
+                                 headers=auth(ann)), 422, field)
 
 
 async def test_a_till_finds_a_registered_phone_or_email_by_its_hash_only(
         client: httpx.AsyncClient, runtime: Runtime) -> None:
     bakery = await made(client, "/v1/merchants", {"name": "Bakery"})
-    till = await made(client, "/v1/terminals", {"name": "Front till"}, bearer(bakery))
+    till = await made(client, "/v1/terminals", {"name": "Front till"}, auth(bakery))
     ann = await made(client, "/v1/consumers", {"name": "Ann Lee"})
     other = await made(client, "/v1/consumers", {"name": "Ann Other"})
     path = "/v1/customers/me/lookup"
-    assert (await client.get(path, headers=bearer(ann))).json() == {"phone": False,
-                                                                    "email": False}
+    assert (await client.get(path, headers=auth(ann))).json() == {"phone": False,
+                                                                  "email": False}
     # Before Ann registers anything, her phone finds nobody.
-    assert await _find(client, till, bakery, q="+86 138 0000 0000") == []
+    assert await find_customers(client, till, bakery, q="+86 138 0000 0000") == []
     done = await client.put(path, json={"phone": "+86 138-0000 0000",
-                                        "email": " Ann.Lee@Example.COM"}, headers=bearer(ann))
+                                        "email": " Ann.Lee@Example.COM"}, headers=auth(ann))
     assert done.status_code == 200, done.text
     assert done.json() == {"phone": True, "email": True}
     # Another consumer's registration does not make her findable by Ann's identifiers.
     assert (await client.put(path, json={"email": "other@example.com"},
-                             headers=bearer(other))).status_code == 200
+                             headers=auth(other))).status_code == 200
 
     # Only keyed hashes in the table: no digits of the phone, no part of the e-mail.
     async with runtime.db.session() as s:
@@ -175,21 +182,23 @@ async def test_a_till_finds_a_registered_phone_or_email_by_its_hash_only(
 
     # The bakery never dealt with Ann: her name finds nobody, the exact phone or
     # e-mail (typed any usual way) finds her; another number or address nobody.
-    assert await _find(client, till, bakery, q="Ann") == []
+    assert await find_customers(client, till, bakery, q="Ann") == []
     for typed in ("+86 138 0000 0000", "0086-138-0000-0000", "ANN.LEE@example.com"):
-        assert await _find(client, till, bakery, q=typed) == [("Ann Lee", ann["id"])], typed
+        found = await find_customers(client, till, bakery, q=typed)
+        assert found == [("Ann Lee", ann["id"])], typed
     for typed in ("+86 138 0000 0001", "ann.lee@example.org", "138 0000 0000"):
-        assert await _find(client, bakery, bakery, q=typed) == [], typed
+        assert await find_customers(client, bakery, bakery, q=typed) == [], typed
 
     # Removing the phone stops the phone search; the e-mail still works.
-    gone = await client.delete(f"{path}/phone", headers=bearer(ann))
+    gone = await client.delete(f"{path}/phone", headers=auth(ann))
     assert gone.json() == {"phone": False, "email": True}
-    assert await _find(client, till, bakery, q="+86 138 0000 0000") == []
-    assert await _find(client, till, bakery, q="ann.lee@example.com") == [("Ann Lee", ann["id"])]
+    assert await find_customers(client, till, bakery, q="+86 138 0000 0000") == []
+    found = await find_customers(client, till, bakery, q="ann.lee@example.com")
+    assert found == [("Ann Lee", ann["id"])]
 
     # Bad input names its field; only consumers register.
-    refused(await client.put(path, json={"phone": "12"}, headers=bearer(ann)), 422, "phone")
-    refused(await client.put(path, json={"email": "ann"}, headers=bearer(ann)), 422, "email")
-    refused(await client.put(path, json={}, headers=bearer(ann)), 422, "phone")
-    refused(await client.put(path, json={"phone": "+8613800000000"}, headers=bearer(bakery)),
+    refused(await client.put(path, json={"phone": "12"}, headers=auth(ann)), 422, "phone")
+    refused(await client.put(path, json={"email": "ann"}, headers=auth(ann)), 422, "email")
+    refused(await client.put(path, json={}, headers=auth(ann)), 422, "phone")
+    refused(await client.put(path, json={"phone": "+8613800000000"}, headers=auth(bakery)),
             403, None)

@@ -76,11 +76,11 @@ async def test_declared_data_is_validated_with_the_field_named(
     zero = await client.post("/v1/editions", json=edition_body("ZERO", 0), headers=shop.as_merchant)
     assert zero.status_code == 422 and zero.json()["field"] == "total_pieces"
     inverted = edition_body("INV", 5, valid_from="2030-01-02T00:00:00Z",
-                        valid_until="2030-01-01T00:00:00Z")
+                            valid_until="2030-01-01T00:00:00Z")
     bad = await client.post("/v1/editions", json=inverted, headers=shop.as_merchant)
     assert bad.status_code == 422 and bad.json()["field"] == "valid_until"
     past = edition_body("PAST", 5, valid_from="2020-01-01T00:00:00Z",
-                    valid_until="2020-01-02T00:00:00Z")
+                        valid_until="2020-01-02T00:00:00Z")
     late = await client.post("/v1/editions", json=past, headers=shop.as_merchant)
     assert late.status_code == 422 and late.json()["field"] == "valid_until"
     lower = await client.post("/v1/editions", json=edition_body("latte", 5),

@@ -49,7 +49,7 @@ async def test_a_threshold_on_a_merchant_indicator_fires_once_when_crossed(
         assert refused.status_code == 422 and refused.json()["field"] == field, refused.text
 
     put = await client.put(rules_url, json=_rule({"custom": "app_views", "value": 2},
-                                                  ["app_views"]), headers=auth(w.shop))
+                                                 ["app_views"]), headers=auth(w.shop))
     assert put.status_code == 200, put.text
     version = put.json()["version"]
     assert put.json()["rules"]["rules"][0]["condition"]["custom"] == "app_views"
@@ -67,8 +67,8 @@ async def test_a_threshold_on_a_merchant_indicator_fires_once_when_crossed(
 
     now = int(time.time())
     await ingest_logs(client, w.till, [record(w.number, "10.8.0.1", now - 50, "view", "app"),
-                                   record(w.number, "10.8.0.2", now - 40, "view", "browser"),
-                                   record(w.number, "10.8.0.3", now - 30, "view", "browser")])
+                                       record(w.number, "10.8.0.2", now - 40, "view", "browser"),
+                                       record(w.number, "10.8.0.3", now - 30, "view", "browser")])
     assert await runtime.marketing.tick(now + 2) == []  # 1 app view: below 2
     await ingest_logs(client, w.till, [record(w.number, "10.8.0.4", now - 20, "view", "app")])
     fired = await runtime.marketing.tick(now + 3)

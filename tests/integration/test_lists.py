@@ -59,7 +59,7 @@ def _read_csv(text: str) -> list[dict[str, str]]:
 
 
 async def test_sales_search_filter_page_and_export(client: httpx.AsyncClient,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     shop, edition = await _sold_edition(client)
     url = f"/v1/editions/{edition['id']}/coupons"
     me = shop.as_merchant

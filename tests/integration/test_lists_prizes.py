@@ -59,8 +59,8 @@ async def test_campaigns_awards_and_claims_lists(client: httpx.AsyncClient) -> N
     w = await prize_world(client)
     first = await start_campaign(client, w, title="Summer draw")
     later = await start_campaign(client, w, title="Autumn raffle",
-                            starts_at=_iso(time.time() + 7200),
-                            ends_at=_iso(time.time() + 9000))
+                                 starts_at=_iso(time.time() + 7200),
+                                 ends_at=_iso(time.time() + 9000))
     me = auth(w.shop)
 
     # Campaigns: newest first, the merchant's own; search, status, dates, CSV.
@@ -114,7 +114,7 @@ async def test_campaigns_awards_and_claims_lists(client: httpx.AsyncClient) -> N
     assert len(await _pages(client, url, "awards", me, to=_day(0))) == 4
     assert await _pages(client, url, "awards", me, to=_day(-1)) == []
     rows = _csv(await client.get(url, headers=me, params={"status": "awarded",
-                                                           "format": "csv"}))
+                                                          "format": "csv"}))
     assert [(r["id"], r["consumer_name"], r["status"]) for r in rows] == [
         (str(ann1), "Ann", "awarded"), (str(ann2), "Ann", "awarded")]
     assert (await client.get(url, headers=auth(w.rival))).status_code == 403
@@ -155,17 +155,17 @@ async def test_campaigns_awards_and_claims_lists(client: httpx.AsyncClient) -> N
 async def test_reports_list(client: httpx.AsyncClient, runtime: Runtime) -> None:
     w = await mk.marketing_world(client)
     await mk.set_rules(client, w, [{"indicators": ["unique_visitors"],
-                                     "condition": {"type": "threshold",
-                                                   "indicator": "unique_visitors", "op": ">=",
-                                                   "value": 2, "window_minutes": 60}}])
+                                    "condition": {"type": "threshold",
+                                                  "indicator": "unique_visitors", "op": ">=",
+                                                  "value": 2, "window_minutes": 60}}])
     now = mk.T + mk.HOUR
     await mk.ingest_logs(client, w.till, [mk.record(w.number, f"10.1.0.{i}", now - 50 + i)
-                                      for i in range(2)])
+                                          for i in range(2)])
     (one,) = await runtime.marketing.tick(now)
     assert await runtime.marketing.tick(now + 2 * mk.HOUR) == []  # below again: re-armed
     later = now + 2 * mk.HOUR + 60
     await mk.ingest_logs(client, w.till, [mk.record(w.number, f"10.2.0.{i}", later - 30 + i)
-                                      for i in range(2)])
+                                          for i in range(2)])
     (two,) = await runtime.marketing.tick(later)
     url = f"/v1/merchants/{w.shop['id']}/reports"
     me = auth(w.shop)

@@ -178,7 +178,7 @@ async def test_sql_indicators_equal_the_domain_reference(client: httpx.AsyncClie
                        (T + 5 * HOUR, T + 6 * HOUR), (0, T + 3 * HOUR), (T + 7, T + 7)):
         for number in (w.number, w.other_number):
             got = await views.indicators(runtime.db, runtime.marketing.store, number, start,
-                                          end)
+                                         end)
             assert got == ind.compute(parsed, start, end, merchant=number), (start, end)
 
 
@@ -206,7 +206,7 @@ async def test_sql_indicators_equal_the_reference_on_random_logs(runtime: Runtim
                            (day + 7200, day + 9000), (day, day),
                            ind.day_window(day, tz_offset_minutes=-60)):
             got = await views.indicators(runtime.db, runtime.marketing.store, merchant, start,
-                                          end)
+                                         end)
             assert got == ind.compute(records, start, end, merchant=merchant), (case_number,
                                                                                 start, end)
 
@@ -279,21 +279,21 @@ async def test_a_threshold_rule_fires_once_when_crossed_until_rearmed(
         client: httpx.AsyncClient, runtime: Runtime) -> None:
     w = await marketing_world(client)
     await set_rules(client, w, [{"indicators": ["unique_visitors", "redemption_rate"],
-                                  "condition": {"type": "threshold",
-                                                "indicator": "unique_visitors", "op": ">=",
-                                                "value": 3, "window_minutes": 60}}])
+                                 "condition": {"type": "threshold",
+                                               "indicator": "unique_visitors", "op": ">=",
+                                               "value": 3, "window_minutes": 60}}])
     now = T + HOUR
     await ingest_logs(client, w.till, [record(w.number, f"10.1.0.{i}", now - 100 + i)
-                                   for i in range(2)])
+                                       for i in range(2)])
     assert await runtime.marketing.tick(now) == []
     await ingest_logs(client, w.till, [record(w.number, f"10.1.0.{i}", now - 50, "claim")
-                                   for i in range(2, 4)])
+                                       for i in range(2, 4)])
     fired = await runtime.marketing.tick(now)
     assert len(fired) == 1
     assert await runtime.marketing.tick(now + 10) == []  # still crossed: no second report
     assert await runtime.marketing.tick(now + 2 * HOUR) == []  # below again: re-armed
     await ingest_logs(client, w.till, [record(w.number, f"10.2.0.{i}", now + 2 * HOUR + i)
-                                   for i in range(3)])
+                                       for i in range(3)])
     again = await runtime.marketing.tick(now + 2 * HOUR + 60)
     assert len(again) == 1
     inbox = (await client.get(f"/v1/merchants/{w.shop['id']}/reports",
@@ -312,10 +312,10 @@ async def test_a_periodic_rule_fires_once_per_period_across_a_restart(
         client: httpx.AsyncClient, runtime: Runtime) -> None:
     w = await marketing_world(client)
     await set_rules(client, w, [{"indicators": ["page_views", "unique_visitors",
-                                                 "visits_by_method", "top_operations",
-                                                 "new_visitors", "conversion_rate"],
-                                  "condition": {"type": "periodic", "every_minutes": 60,
-                                                "starts_at": T}}])
+                                                "visits_by_method", "top_operations",
+                                                "new_visitors", "conversion_rate"],
+                                 "condition": {"type": "periodic", "every_minutes": 60,
+                                               "starts_at": T}}])
     await ingest_logs(client, w.till, mixed_records(w, 120, T))
     now = T + HOUR + 600
     made = await runtime.marketing.tick(now)
@@ -349,8 +349,8 @@ async def test_webhook_is_signed_retried_and_delivered_once(
     assert hook.status_code == 200, hook.text
     secret = hook.json()["secret"]
     await set_rules(client, w, [{"indicators": ["page_views"],
-                                  "condition": {"type": "periodic", "every_minutes": 60,
-                                                "starts_at": T}}])
+                                 "condition": {"type": "periodic", "every_minutes": 60,
+                                               "starts_at": T}}])
     await ingest_logs(client, w.till, mixed_records(w, 20, T))
     (report_id,) = await runtime.marketing.tick(T + HOUR + 5)
     # The receiver is down: the attempt fails and is retried later.

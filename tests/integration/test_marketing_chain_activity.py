@@ -41,7 +41,7 @@ async def test_redemptions_come_from_chain_events_not_from_logged_verbs(
     now = int(time.time())
     # The till logs five "redeem" operations; the chain records one redemption.
     await ingest_logs(client, w.till, [record(w.number, f"10.7.0.{i}", now - 60 + i, "redeem")
-                                   for i in range(5)])
+                                       for i in range(5)])
     await _sell_and_redeem(client, w.shop, w.till, "TEA")
     other_till = (await client.post("/v1/terminals", json={"name": "Other till"},
                                     headers=auth(w.other))).json()

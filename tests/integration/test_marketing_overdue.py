@@ -56,7 +56,7 @@ async def test_a_period_the_scheduler_skips_is_overdue_from_chain_state(
             "type": "threshold", "indicator": "page_views", "op": ">=", "value": 1,
             "window_minutes": 60}}])
     batch = await ingest_logs(client, w.till, [record(w.number, f"10.9.0.{i}", start + 60 * i)
-                                           for i in range(5)])
+                                               for i in range(5)])
     address = w.shop["address"]
     rule_id = int(await runtime.view("marketing", "rule_id_of", address, 1, 0))
     assert rule_id >= 1

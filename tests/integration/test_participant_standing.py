@@ -12,12 +12,9 @@ import httpx
 from eth_utils import to_checksum_address
 
 from couponchain.runtime import Runtime
+from tests.api_auth import auth
 
 ADMIN = {"authorization": "Bearer test-admin-key"}
-
-
-def bearer(participant: dict[str, Any]) -> dict[str, str]:
-    return {"authorization": f"Bearer {participant['api_key']}"}
 
 
 def iso(epoch: float) -> str:
@@ -34,19 +31,19 @@ async def made(client: httpx.AsyncClient, path: str, body: dict[str, Any],
 async def shop(client: httpx.AsyncClient, name: str) -> tuple[dict, dict, dict, int]:
     """A merchant with a terminal, a consumer, and an open edition."""
     merchant = await made(client, "/v1/merchants", {"name": name})
-    terminal = await made(client, "/v1/terminals", {"name": f"Till of {name}"}, bearer(merchant))
+    terminal = await made(client, "/v1/terminals", {"name": f"Till of {name}"}, auth(merchant))
     consumer = await made(client, "/v1/consumers", {"name": f"Buyer at {name}"})
     now = time.time()
     edition = await made(client, "/v1/editions", {
         "brand": name, "title": "Latte", "terms": "One cup.", "prefix": name[:6].upper(),
         "total_pieces": 50, "price": 0, "valid_from": iso(now - 60),
-        "valid_until": iso(now + 86_400)}, bearer(merchant))
+        "valid_until": iso(now + 86_400)}, auth(merchant))
     return merchant, terminal, consumer, edition["id"]
 
 
 async def sell(client: httpx.AsyncClient, seller: dict, edition_id: int,
                consumer: dict) -> httpx.Response:
-    return await client.post(f"/v1/editions/{edition_id}/sales", headers=bearer(seller),
+    return await client.post(f"/v1/editions/{edition_id}/sales", headers=auth(seller),
                              json={"buyer": consumer["id"], "order_ref": f"o-{time.time_ns()}"})
 
 
@@ -72,36 +69,36 @@ async def test_merchant_suspends_reinstates_and_unbinds_its_terminal(
 
     key = {"Idempotency-Key": "suspend-till"}
     first = await client.post(f"{path}/suspend", json={"reason": "till lost"},
-                              headers=bearer(merchant) | key)
+                              headers=auth(merchant) | key)
     assert first.status_code == 200, first.text
     body = first.json()
     assert (body["standing"], body["active"], body["standing_reason"]) == (
         "suspended", False, "till lost")
     assert body["standing_changed_by"] == merchant["address"]
     again = await client.post(f"{path}/suspend", json={"reason": "till lost"},
-                              headers=bearer(merchant) | key)
+                              headers=auth(merchant) | key)
     assert again.json() == body  # applied once
     shown = (await client.get(path)).json()
     assert (shown["standing"], shown["standing_reason"], shown["standing_tx"]) == (
         "suspended", "till lost", body["tx_hash"])
     listed = (await client.get(f"/v1/merchants/{merchant['id']}/terminals",
-                               headers=bearer(merchant))).json()["items"]
+                               headers=auth(merchant))).json()["items"]
     assert [(t["id"], t["standing"]) for t in listed] == [(terminal["id"], "suspended")]
 
     refused(await sell(client, terminal, edition_id, consumer), 409, "registry: caller suspended")
     refused(await client.post(f"{path}/suspend", json={"reason": "twice"},
-                              headers=bearer(merchant)), 409, "suspended", "id")
+                              headers=auth(merchant)), 409, "suspended", "id")
 
     reinstated = await client.post(f"{path}/reinstate", json={"reason": "found it"},
-                                   headers=bearer(merchant))
+                                   headers=auth(merchant))
     assert reinstated.status_code == 200 and reinstated.json()["active"] is True
     assert (await sell(client, terminal, edition_id, consumer)).status_code == 201
 
     unbound = await client.post(f"/v1/terminals/{terminal['id']}/unbind",
-                                json={"reason": "retired"}, headers=bearer(merchant))
+                                json={"reason": "retired"}, headers=auth(merchant))
     assert unbound.status_code == 200 and unbound.json()["standing"] == "unbound"
     refused(await sell(client, terminal, edition_id, consumer), 409, "registry: terminal unbound")
-    refused(await client.post(f"{path}/reinstate", json={}, headers=bearer(merchant)),
+    refused(await client.post(f"{path}/reinstate", json={}, headers=auth(merchant)),
             409, "only a suspended participant is reinstated", "id")
     record = await runtime.participants.on_chain(terminal["address"])
     assert record is not None and record.status == 2 and record.status_reason == "retired"
@@ -111,13 +108,13 @@ async def test_only_the_party_in_charge_may_act(client: httpx.AsyncClient) -> No
     merchant, terminal, consumer, _ = await shop(client, "Bakery")
     other = await made(client, "/v1/merchants", {"name": "Rival"})
     path = f"/v1/participants/{terminal['id']}"
-    refused(await client.post(f"{path}/suspend", json={"reason": "mine"}, headers=bearer(other)),
+    refused(await client.post(f"{path}/suspend", json={"reason": "mine"}, headers=auth(other)),
             403, "only the terminal's own merchant", "id")
     # The platform suspends the merchant, not its terminals.
     refused(await client.post(f"{path}/suspend", json={"reason": "x"}, headers=ADMIN),
             403, "only the terminal's own merchant", "id")
     refused(await client.post(f"/v1/participants/{merchant['id']}/suspend",
-                              json={"reason": "x"}, headers=bearer(other)),
+                              json={"reason": "x"}, headers=auth(other)),
             403, "only the platform may suspend a merchant", "id")
     refused(await client.post(f"/v1/participants/{consumer['id']}/suspend",
                               json={"reason": "x"}, headers=ADMIN),
@@ -125,12 +122,12 @@ async def test_only_the_party_in_charge_may_act(client: httpx.AsyncClient) -> No
     refused(await client.post(f"/v1/terminals/{merchant['id']}/unbind",
                               json={"reason": "x"}, headers=ADMIN),
             422, "only a terminal is unbound", "id")
-    refused(await client.post(f"{path}/suspend", json={}, headers=bearer(merchant)),
+    refused(await client.post(f"{path}/suspend", json={}, headers=auth(merchant)),
             422, "", "reason")
     refused(await client.post(f"{path}/suspend", json={"reason": "é" * 101},
-                              headers=bearer(merchant)), 422, "200 bytes", "reason")
+                              headers=auth(merchant)), 422, "200 bytes", "reason")
     refused(await client.post(f"{path}/suspend", json={"reason": "   "},
-                              headers=bearer(merchant)), 422, "give a reason", "reason")
+                              headers=auth(merchant)), 422, "give a reason", "reason")
     refused(await client.post("/v1/participants/nobody/suspend", json={"reason": "x"},
                               headers=ADMIN), 404, "does not exist", "id")
 
@@ -169,7 +166,7 @@ async def test_platform_pauses_a_capability(client: httpx.AsyncClient) -> None:
     refused(await client.post("/v1/capabilities/editions/pause", json={"reason": "again"},
                               headers=ADMIN), 409, "already paused", "capability")
     refused(await client.post("/v1/capabilities/editions/unpause", json={},
-                              headers=bearer(merchant)), 403, "only the platform", "capability")
+                              headers=auth(merchant)), 403, "only the platform", "capability")
     refused(await client.post("/v1/capabilities/lottery/pause", json={"reason": "x"},
                               headers=ADMIN), 404, "no capability", "capability")
     resumed = await client.post("/v1/capabilities/editions/unpause", json={"reason": "fixed"},
@@ -185,7 +182,7 @@ async def test_platform_key_moves_in_two_steps(client: httpx.AsyncClient,
     merchant = await made(client, "/v1/merchants", {"name": "Before"})
     refused(await client.post("/v1/platform/transfer/accept", headers=ADMIN),
             409, "no platform transfer is pending", "candidate")
-    refused(await client.post("/v1/platform/transfer", headers=bearer(merchant)),
+    refused(await client.post("/v1/platform/transfer", headers=auth(merchant)),
             403, "only the platform")
 
     proposed = await client.post("/v1/platform/transfer", headers=ADMIN)

@@ -37,7 +37,7 @@ async def test_window_stock_and_terminals_change_with_their_reasons(
         client: httpx.AsyncClient, runtime: Runtime) -> None:
     w = await prize_world(client)
     campaign = await start_campaign(client, w, terminals=[w.till["id"]],
-                               prizes=[{"name": "Mug", "quantity": 1}])
+                                    prizes=[{"name": "Mug", "quantity": 1}])
     cid = campaign["id"]
     later = int(time.time()) + 7_200
     moved = await _post(client, w.shop, cid, "window",

@@ -67,7 +67,7 @@ async def test_a_claimed_award_or_another_merchants_is_not_revoked(
     w = await prize_world(client)
     campaign = await start_campaign(client, w)
     claimed, pending, foreign = await award_prize(client, w, campaign["id"], (w.ann, 0),
-                                             (w.bob, 0), (w.cy, 0))
+                                                  (w.bob, 0), (w.cy, 0))
     scan = await scan_code(client, w.till, await prize_code(client, w.ann, claimed))
     claim = (await client.post("/v1/prize-claims", json={"scan_id": scan["scan_id"]},
                                headers=auth(w.till))).json()

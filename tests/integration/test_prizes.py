@@ -183,7 +183,7 @@ async def test_bad_codes_are_refused_with_the_reason(client: httpx.AsyncClient,
 async def test_window_limit_and_stock(client: httpx.AsyncClient) -> None:
     w = await prize_world(client)
     later = await start_campaign(client, w, starts_at=iso(time.time() + 1_800), all_terminals=True,
-                            terminals=[])
+                                 terminals=[])
     (early,) = await award_prize(client, w, later["id"], (w.ann, 0))
     scan = await scan_code(client, w.till2, await prize_code(client, w.ann, early))
     assert list(failed_conditions(scan)) == ["inside_window"] and "opens at" in scan["problems"][0]
@@ -193,7 +193,7 @@ async def test_window_limit_and_stock(client: httpx.AsyncClient) -> None:
 
     campaign = await start_campaign(client, w, per_consumer_limit=1)
     first, second, tote = await award_prize(client, w, campaign["id"], (w.bob, 0), (w.bob, 0),
-                                       (w.cy, 1))
+                                            (w.cy, 1))
     scan = await scan_code(client, w.till, await prize_code(client, w.bob, first))
     claimed = await client.post("/v1/prize-claims", json={"scan_id": scan["scan_id"]},
                                 headers=auth(w.till))
@@ -301,7 +301,7 @@ async def test_offline_queue_is_reconciled(client: httpx.AsyncClient) -> None:
     assert synced.status_code == 200, synced.text
     out = synced.json()
     assert [r["status"] for r in out["results"]] == ["claimed", "duplicate", "duplicate",
-                                                      "refused"]
+                                                     "refused"]
     assert (out["claimed"], out["duplicates"], out["refused"]) == (1, 2, 1)
     assert out["results"][0]["claim"]["source"] == "offline"
     assert w.till2["id"] in out["results"][1]["reason"]  # who won is reported
@@ -456,7 +456,7 @@ async def test_an_offline_scan_counts_only_while_valid_and_synced_within_the_win
     campaign = await start_campaign(client, w, per_consumer_limit=5, prizes=[
         {"name": "Mug", "quantity": 10}])
     a1, a2, a3, a4 = await award_prize(client, w, campaign["id"], (w.ann, 0), (w.bob, 0),
-                                  (w.cy, 0), (w.ann, 0))
+                                       (w.cy, 0), (w.ann, 0))
     now = int(time.time())
     window = runtime.settings.prize_offline_window_seconds
     assert window == 900  # the default
@@ -475,7 +475,7 @@ async def test_an_offline_scan_counts_only_while_valid_and_synced_within_the_win
     assert synced.status_code == 200, synced.text
     out = synced.json()
     assert [r["status"] for r in out["results"]] == ["claimed", "refused", "refused",
-                                                      "refused"]
+                                                     "refused"]
     reasons = [r.get("reason", "") for r in out["results"]]
     assert reasons[1].startswith("not_expired: scanned-while-invalid: the scan time")
     assert reasons[2].startswith("not_expired: offline-window-passed: synced")
@@ -490,7 +490,7 @@ async def test_an_offline_scan_counts_only_while_valid_and_synced_within_the_win
     assert listed.status_code == 200, listed.text
     (row,) = listed.json()["claims"]
     assert (row["id"], row["source"], row["terminal_name"]) == (claim["id"], "offline",
-                                                                 "Till 1")
+                                                                "Till 1")
     assert row["scanned_offline_at"] == iso(issued + 5).replace("+00:00", "Z")
     stats = (await client.get(f"/v1/prize-campaigns/{campaign['id']}/stats",
                               headers=auth(w.shop))).json()

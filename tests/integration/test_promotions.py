@@ -30,6 +30,7 @@ from tests.integration.promotions_world import (
     promotion_world,
     round_body,
     set_incentive_cap,
+    wait_for_status,
 )
 from tests.integration.read_models import assert_replays_alike
 
@@ -39,15 +40,6 @@ ANY = consent_rules.ANY_MERCHANT
 def _bounded(coupon: int, nonce: int, expiry: int) -> consent_rules.Consent:
     """A consent any merchant may use for orders up to 1,000,000."""
     return consent_rules.Consent(coupon, nonce, expiry, ANY, 1_000_000)
-
-
-async def _until(client: httpx.AsyncClient, path: str, status: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 30
-    while True:
-        body = (await client.get(path)).json()
-        if body.get("status") == status or time.monotonic() > deadline:
-            return body  # type: ignore[no-any-return]
-        await asyncio.sleep(0.3)
 
 
 async def test_round_preview_matches_the_opened_round(client: httpx.AsyncClient) -> None:
@@ -92,7 +84,7 @@ async def test_grant_transfer_write_off_distribute_withdraw(
                                json={"code": code, "order_amount": 1_000_000})
     assert replay.status_code == 409 and "not active" in replay.json()["detail"]
 
-    done = await _until(client, f"/v1/promotion-coupons/{coupon}", "distributed")
+    done = await wait_for_status(client, f"/v1/promotion-coupons/{coupon}", "distributed")
     assert done["status"] == "distributed" and done["pool"] == 100_000
     assert [s["action"] for s in done["path"]] == [
         "granted", "transferred", "transferred", "written_off", "distributed"]

@@ -120,7 +120,7 @@ async def test_measured_inputs_come_from_the_ledger_and_check_round_recomputes_t
 
     async for api in serve_app(create_app(runtime, manage_runtime=False)):
         code, output = await _check_round(trust, str(second["id"]), "--api", api,
-                                           "--rpc", node_url)
+                                          "--rpc", node_url)
         assert code == 0, output
         assert "ROUND VERIFIED" in output and "DIFFERS" not in output
         # The published declared inputs are changed after the fact: the sums
@@ -132,7 +132,7 @@ async def test_measured_inputs_come_from_the_ledger_and_check_round_recomputes_t
             row.inputs = {**row.inputs, "declared": {**row.inputs["declared"],
                                                      "consumers": "200"}}
         code, output = await _check_round(trust, str(second["id"]), "--api", api,
-                                           "--rpc", node_url)
+                                          "--rpc", node_url)
         assert code == 1 and "ROUND NOT VERIFIED" in output, output
     code, output = await _check_round(trust, "1", "--api", "http://127.0.0.1:9", "--rpc",
                                       node_url)
@@ -175,7 +175,7 @@ async def test_check_round_catches_declared_turnover_passed_off_as_measured(
 
     async for api in serve_app(create_app(runtime, manage_runtime=False)):
         code, output = await _check_round(trust, str(round_id), "--api", api,
-                                           "--rpc", node_url)
+                                          "--rpc", node_url)
         assert code == 1, output
         assert "ROUND NOT VERIFIED" in output
         assert "measured_hash (contract recorded)" in output

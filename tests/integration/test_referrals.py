@@ -275,7 +275,7 @@ async def test_a_purchase_lands_only_at_the_batch_and_price_the_buyer_saw(
         "referrals: batch changed since the buyer saw it", "batch")
     assert "batch 3 is on sale now" in problem["detail"]
     pricier = await buy(client, w.bob, product_id, 1, link.json()["link"],
-                         seen={"batch": 3, "max_price": PRICE_2})
+                        seen={"batch": 3, "max_price": PRICE_2})
     assert pricier.status_code == 409, pricier.text
     assert (pricier.json()["reason"], pricier.json()["field"]) == (
         "referrals: price above the buyer's maximum", "max_price")

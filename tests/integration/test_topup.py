@@ -5,38 +5,16 @@ balance, and every refusal is a problem naming its field."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
 
 from couponchain.runtime import Runtime
-
-ADMIN = {"authorization": "Bearer test-admin-key"}
-CCC = 1_000_000
-
-
-def bearer(participant: dict[str, Any]) -> dict[str, str]:
-    return {"authorization": f"Bearer {participant['api_key']}"}
-
-
-async def made(client: httpx.AsyncClient, path: str, body: dict[str, Any],
-               headers: dict[str, str] = ADMIN) -> dict[str, Any]:
-    answer = await client.post(path, json=body, headers=headers)
-    assert answer.is_success, f"{path}: {answer.status_code} {answer.text}"
-    return answer.json()  # type: ignore[no-any-return]
-
-
-def refused(answer: httpx.Response, status: int, field: str | None, rule: str = "") -> None:
-    assert answer.status_code == status, answer.text
-    assert answer.headers["content-type"] == "application/problem+json"
-    problem = answer.json()
-    assert problem.get("field") == field, problem
-    assert rule in problem["detail"], problem
+from tests.api_auth import auth
+from tests.integration.answers import ADMIN, CCC, made, refused
 
 
 async def shop(client: httpx.AsyncClient) -> tuple[dict, dict, dict, dict]:
     merchant = await made(client, "/v1/merchants", {"name": "Corner Tea"})
-    terminal = await made(client, "/v1/terminals", {"name": "Front till"}, bearer(merchant))
+    terminal = await made(client, "/v1/terminals", {"name": "Front till"}, auth(merchant))
     consumer = await made(client, "/v1/consumers", {"name": "Mei"})
     other = await made(client, "/v1/merchants", {"name": "Other Shop"})
     return merchant, terminal, consumer, other
@@ -50,11 +28,11 @@ async def test_terminal_tops_up_a_consumer_within_the_platform_limit(
     credit = {"consumer": consumer["id"], "amount": 20 * CCC, "reference": "receipt 42"}
 
     # No limit yet: nothing may be credited, and nothing is signed.
-    refused(await client.post("/v1/till-credits", json=credit, headers=bearer(terminal)),
+    refused(await client.post("/v1/till-credits", json=credit, headers=auth(terminal)),
             409, "amount", "till limit")
 
     # Only the platform sets the limit.
-    refused(await client.put(limit_path, json={"limit": 50 * CCC}, headers=bearer(merchant)),
+    refused(await client.put(limit_path, json={"limit": 50 * CCC}, headers=auth(merchant)),
             403, None)
     answer = await client.put(limit_path, json={"limit": 50 * CCC},
                               headers=ADMIN | {"Idempotency-Key": "limit-1"})
@@ -63,13 +41,13 @@ async def test_terminal_tops_up_a_consumer_within_the_platform_limit(
 
     # The merchant and its terminal see it; another merchant and the consumer do not.
     for who in (merchant, terminal):
-        seen = await client.get(limit_path, headers=bearer(who))
+        seen = await client.get(limit_path, headers=auth(who))
         assert seen.json()["remaining"] == 50 * CCC, seen.text
     for who in (other, consumer):
-        refused(await client.get(limit_path, headers=bearer(who)), 403, None)
+        refused(await client.get(limit_path, headers=auth(who)), 403, None)
 
     # The terminal credits for its merchant; a retry with the key credits once.
-    key = bearer(terminal) | {"Idempotency-Key": "till-7-receipt-42"}
+    key = auth(terminal) | {"Idempotency-Key": "till-7-receipt-42"}
     first = await client.post("/v1/till-credits", json=credit, headers=key)
     assert first.status_code == 201, first.text
     body = first.json()
@@ -85,11 +63,11 @@ async def test_terminal_tops_up_a_consumer_within_the_platform_limit(
 
     # Over what is left: 409 naming the amount, and nothing changes on chain.
     refused(await client.post("/v1/till-credits", json={**credit, "amount": 30 * CCC + 1},
-                              headers=bearer(merchant)), 409, "amount", "30.000000 CCC")
+                              headers=auth(merchant)), 409, "amount", "30.000000 CCC")
     assert await runtime.view("token", "balanceOf", consumer["address"]) == 20 * CCC
 
     # The consumer sees the top-up, by whom, and its balance.
-    mine = (await client.get("/v1/till-credits/me", headers=bearer(consumer))).json()
+    mine = (await client.get("/v1/till-credits/me", headers=auth(consumer))).json()
     assert mine["token_balance"] == 20 * CCC
     (top_up,) = mine["top_ups"]
     assert (top_up["merchant_name"], top_up["operator_name"], top_up["amount"],
@@ -99,7 +77,7 @@ async def test_terminal_tops_up_a_consumer_within_the_platform_limit(
     # The merchant's till lists it beside the limit; the platform sees it too.
     for who in (merchant, {"api_key": "test-admin-key"}):
         listed = (await client.get(f"/v1/merchants/{merchant['id']}/till-credits",
-                                   headers=bearer(who))).json()
+                                   headers=auth(who))).json()
         assert (listed["remaining"], listed["credited"]) == (30 * CCC, 20 * CCC)
         assert [t["consumer_name"] for t in listed["top_ups"]] == ["Mei"]
 
@@ -126,14 +104,14 @@ async def test_till_credit_refusals_name_the_field(
         ({**good, "consumer": "nobody"}, "consumer"),
         ({**good, "tip": 1}, "tip"),
     ):
-        refused(await client.post(post, json=bad, headers=bearer(terminal)), 422, field)
+        refused(await client.post(post, json=bad, headers=auth(terminal)), 422, field)
     # Only a merchant or its terminal credits; only at its own merchant's limit.
     for who in (consumer, {"api_key": "test-admin-key"}):
-        refused(await client.post(post, json=good, headers=bearer(who)), 403, None)
-    refused(await client.post(post, json=good, headers=bearer(other)), 409, "amount")
+        refused(await client.post(post, json=good, headers=auth(who)), 403, None)
+    refused(await client.post(post, json=good, headers=auth(other)), 409, "amount")
     refused(await client.put(f"/v1/merchants/{consumer['id']}/till-limit",
                              json={"limit": 1}, headers=ADMIN), 404, "merchant_id")
     refused(await client.put(f"/v1/merchants/{merchant['id']}/till-limit",
                              json={"limit": -1}, headers=ADMIN), 422, "limit")
-    refused(await client.get("/v1/till-credits/me", headers=bearer(merchant)), 403, None)
+    refused(await client.get("/v1/till-credits/me", headers=auth(merchant)), 403, None)
     assert await runtime.view("token", "totalSupply") == 0

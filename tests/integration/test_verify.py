@@ -199,7 +199,7 @@ async def test_verify_honest_and_each_lie_class(
             if entry["name"] == "coupon":
                 entry["proof"] = absent["storageProof"][0]["proof"]
     lies["proof of an absent slot"] = (on("proof", absent_proof),
-                                      "storage proofs hold for every slot")
+                                       "storage proofs hold for every slot")
 
     def other_chain(body: dict[str, Any]) -> None:
         body["block"]["extraData"] = "0x" + b"another chain".hex()
@@ -239,14 +239,14 @@ async def test_verify_honest_and_each_lie_class(
         for told, (change, check) in lies.items():
             lie[0] = change
             code, output = await run_verify("PROOF-000002", "--api", liar, "--rpc", node_url,
-                                         "--trust-file", trust)
+                                            "--trust-file", trust)
             failed = output.rstrip().rpartition("\n")[2]
             assert code == 1, (told, output)
             assert failed.startswith("NOT VERIFIED: failed:") and check in failed, (told, failed)
 
         lie[0] = on("proof", look_alike)
         code, output = await run_verify("PROOF-000002", "--api", liar, "--rpc", node_url,
-                                     "--trust-file", trust)
+                                        "--trust-file", trust)
         failed = output.rstrip().rpartition("\n")[2]
         assert code == 1, output
         assert "contract is the one the trusted registry's deployer created" in failed, failed
@@ -317,7 +317,7 @@ async def test_a_history_header_from_a_fork_is_refused(
         # With the walk cut short of the sale's block, its ancestry is not checked and
         # says so: listed as not proven, never counted as verified.
         code, output = await run_verify("FORK-000001", "--rpc", forking, *pinned,
-                                     "--max-ancestry-blocks", "1")
+                                        "--max-ancestry-blocks", "1")
         assert code == 0, output
         assert f"that blocks before {sale_block + 1} are ancestors of the proven block" \
             in " ".join(output.split()), output

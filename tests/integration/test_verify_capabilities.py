@@ -118,8 +118,8 @@ async def _seed(client: httpx.AsyncClient, runtime: Runtime) -> list[Case]:
     # Marketing: one report, published on chain.
     m = await mk.marketing_world(client)
     await mk.set_rules(client, m, [{"indicators": ["page_views", "unique_visitors"],
-                                     "condition": {"type": "periodic", "every_minutes": 60,
-                                                   "starts_at": mk.T}}])
+                                    "condition": {"type": "periodic", "every_minutes": 60,
+                                                  "starts_at": mk.T}}])
     await mk.ingest_logs(client, m.till, mk.mixed_records(m, 40, mk.T))
     reports = await runtime.marketing.tick(mk.T + mk.HOUR + 600)
     reports += await runtime.marketing.tick(mk.T + 2 * mk.HOUR + 600)
@@ -227,7 +227,7 @@ async def test_each_capability_honest_and_lies(
             if case.name.split()[0] in honest:
                 continue
             code, output = await run_verify(*case.args, "--api", api_url, "--rpc", node_url,
-                                         *trust, *keyed)
+                                            *trust, *keyed)
             assert code == 0, (case.name, output)
             assert output.rstrip().endswith("VERIFIED") and "FAILED" not in output, output
             honest[case.name.split()[0]] = output
@@ -287,7 +287,7 @@ async def test_each_capability_honest_and_lies(
                         continue  # the proof lies are told once per command
                     lie[0] = change
                     code, output = await run_verify(*case.args, "--api", liar, "--rpc",
-                                                 node_url, *trust, *keyed)
+                                                    node_url, *trust, *keyed)
                     failed = output.rstrip().rpartition("\n")[2]
                     assert code == 1, (case.name, told, output)
                     assert failed.startswith("NOT VERIFIED: failed:") and check in failed, \

@@ -102,8 +102,8 @@ async def _put(client: httpx.AsyncClient, w: World, url: str) -> httpx.Response:
 async def _report(client: httpx.AsyncClient, runtime: Runtime, w: World) -> int:
     """Publish one report for the shop: its delivery is queued."""
     await set_rules(client, w, [{"indicators": ["page_views"],
-                                  "condition": {"type": "periodic", "every_minutes": 60,
-                                                "starts_at": T}}])
+                                 "condition": {"type": "periodic", "every_minutes": 60,
+                                               "starts_at": T}}])
     await ingest_logs(client, w.till, mixed_records(w, 5, T))
     (report_id,) = await runtime.marketing.tick(T + HOUR + 5)
     return report_id
