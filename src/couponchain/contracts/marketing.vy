@@ -205,6 +205,28 @@ event MarketingInfoUpdated:
     valid_until: uint64
 
 
+event MigrationStarted:
+    predecessor: indexed(address)
+
+event MigrationFinished:
+    predecessor: indexed(address)
+    anchors: uint256
+    reports: uint256
+
+
+# What a migration reads from the marketing contract it replaces: the first
+# release's views (anchors keyed by batch id alone, rules without schedules).
+interface Predecessor:
+    def anchor_count() -> uint256: view
+    def report_count() -> uint256: view
+    def anchor(batch_id: uint256) -> Anchor: view
+    def reporting_rules(merchant: address) -> RulesState: view
+    def rules_hash_at(merchant: address, version: uint256) -> bytes32: view
+    def report(report_id: uint256) -> Report: view
+    def marketing_info(merchant: address) -> MarketingInfo: view
+    def info_hash_at(merchant: address, version: uint256) -> bytes32: view
+
+
 REGISTRY: public(immutable(IRegistry))
 
 # Append new variables at the end, never reorder (read models and proofs
@@ -227,6 +249,12 @@ _period_reports: HashMap[uint256, HashMap[uint256, uint256]]  # rule id -> perio
 _report_rules: HashMap[uint256, uint256]  # report id -> rule id
 _report_periods: HashMap[uint256, uint256]  # report id -> period (0: not periodic)
 _rule_indicators: HashMap[uint256, bytes32]  # rule id -> its indicator definitions' hash
+# @dev The marketing contract this one carries state over from (a migration).
+predecessor: public(address)
+# @dev Whether state is being carried over now: every write is refused then.
+migrating: public(bool)
+_carried_rules: HashMap[address, uint256]  # merchant -> rules versions carried over
+_carried_info: HashMap[address, uint256]  # merchant -> info versions carried over
 
 
 @deploy
@@ -268,7 +296,7 @@ def anchor_logs(
                      with this caller's. Record times are not compared with
                      the block time: terminals' clocks differ from the chain's.
     """
-    assert staticcall REGISTRY.check_live(self, msg.sender)  # the registry reverts with its reason
+    self._check_live()
     self._anchor(
         LogBatch(
             batch_id=batch_id,
@@ -290,7 +318,7 @@ def anchor_logs_batch(batches: DynArray[LogBatch, MAX_BATCH]):
     @param batches The batches, each checked as in `anchor_logs`.
     @custom:security See `anchor_logs`.
     """
-    assert staticcall REGISTRY.check_live(self, msg.sender)  # the registry reverts with its reason
+    self._check_live()
     assert len(batches) != 0, "marketing: empty batch"
     role: uint8 = self._submitter_role()
     for batch: LogBatch in batches:
@@ -394,7 +422,7 @@ def _set_rules(
                      due at once) or in the future; it is the merchant's own
                      commitment, so no caller can move another's schedule.
     """
-    assert staticcall REGISTRY.check_live(self, msg.sender)  # the registry reverts with its reason
+    self._check_live()
     assert staticcall REGISTRY.role_of(msg.sender) == ROLE_MERCHANT, (
         "marketing: caller is not a merchant"
     )
@@ -588,7 +616,7 @@ def publish_report(
                      platform cannot answer a period early, twice, or under
                      another merchant's rule.
     """
-    assert staticcall REGISTRY.check_live(self, msg.sender)  # the registry reverts with its reason
+    self._check_live()
     self._check_platform()
     report_id: uint256 = self.report_count + 1
     self._publish(
@@ -618,7 +646,7 @@ def publish_reports(reports: DynArray[ReportInput, MAX_BATCH]) -> uint256:
     @return uint256 The first report id; the call made `[first, first + n)`.
     @custom:security The platform only.
     """
-    assert staticcall REGISTRY.check_live(self, msg.sender)  # the registry reverts with its reason
+    self._check_live()
     self._check_platform()
     n: uint256 = len(reports)
     assert n != 0, "marketing: empty batch"
@@ -669,7 +697,7 @@ def update_marketing_info(
     @return uint256 The new version (sequential from 1 per merchant).
     @custom:security Only a merchant, for itself (not its terminals).
     """
-    assert staticcall REGISTRY.check_live(self, msg.sender)  # the registry reverts with its reason
+    self._check_live()
     assert staticcall REGISTRY.role_of(msg.sender) == ROLE_MERCHANT, (
         "marketing: caller is not a merchant"
     )
@@ -770,6 +798,161 @@ def _anchor(batch: LogBatch, role: uint8):
         record_count=batch.record_count,
         first_time=batch.first_time,
         last_time=batch.last_time,
+    )
+
+
+# --- migration -----------------------------------------------------------------------------
+
+
+@external
+def begin_migration(predecessor: address):
+    """
+    @dev Starts carrying anchors, reporting rules, reports and marketing info
+         over from the contract this one replaces: by the platform, on an
+         unused contract, once. Every write is refused until
+         `finish_migration`.
+    @param predecessor The marketing contract being replaced, of the first
+           release's layout (anchors keyed by batch id).
+    @custom:security Every anchor, rules and info version and report is read
+                     from the predecessor; the platform chooses only the
+                     batches, and which batch ids and merchants to ask about.
+                     A predecessor that schedules rules (`rule_count`, this
+                     release or later) is refused: its schedules and
+                     (submitter, batch id) anchors are not read yet.
+    """
+    self._check_platform()
+    assert predecessor != empty(address) and self.predecessor == empty(address) and (
+        self.anchor_count == 0 and self.report_count == 0 and self.rule_count == 0
+    ), "marketing: migration needs an unused contract"
+    scheduled: bool = False
+    out: Bytes[32] = b""
+    scheduled, out = raw_call(
+        predecessor, method_id("rule_count()"), max_outsize=32, is_static_call=True,
+        revert_on_failure=False,
+    )
+    assert not scheduled, "marketing: a predecessor of this layout is not carried over yet"
+    self.predecessor = predecessor
+    self.migrating = True
+    log MigrationStarted(predecessor=predecessor)
+
+
+@external
+def import_anchors(batch_ids: DynArray[uint256, MAX_BATCH]):
+    """
+    @dev Carries anchored access-log batches over, each under the account
+         that anchored it there.
+    @param batch_ids Batch ids the predecessor anchored, each once.
+    """
+    self._check_migrator()
+    for batch_id: uint256 in batch_ids:
+        a: Anchor = staticcall Predecessor(self.predecessor).anchor(batch_id)
+        assert a.anchored_at != 0 and self._anchors[a.submitter][batch_id].anchored_at == 0, (
+            "marketing: batch not anchored there, or carried over already"
+        )
+        self._anchors[a.submitter][batch_id] = a
+        self.anchor_count += 1
+
+
+@external
+def import_rules(merchant: address, count: uint256):
+    """
+    @dev Carries a merchant's next `count` reporting-rules versions over (the
+         hash of each); with its last one, its current rules.
+    @param merchant A merchant that set rules there.
+    @param count How many versions, 1 to MAX_BATCH.
+    """
+    self._check_migrator()
+    state: RulesState = staticcall Predecessor(self.predecessor).reporting_rules(merchant)
+    have: uint256 = self._carried_rules[merchant]
+    self._check_batch(have, count, state.version)
+    for i: uint256 in range(count, bound=MAX_BATCH):
+        self._rules_hashes[merchant][have + i + 1] = staticcall Predecessor(
+            self.predecessor
+        ).rules_hash_at(merchant, have + i + 1)
+    self._carried_rules[merchant] = have + count
+    if have + count == state.version:
+        self._rules[merchant] = state
+        self._version_times[merchant][state.version] = state.updated_at
+
+
+@external
+def import_info(merchant: address, count: uint256):
+    """
+    @dev Carries a merchant's next `count` marketing-info versions over (the
+         hash of each); with its last one, its current info and validity.
+    @param merchant A merchant that published marketing info there.
+    @param count How many versions, 1 to MAX_BATCH.
+    """
+    self._check_migrator()
+    info: MarketingInfo = staticcall Predecessor(self.predecessor).marketing_info(merchant)
+    have: uint256 = self._carried_info[merchant]
+    self._check_batch(have, count, info.version)
+    for i: uint256 in range(count, bound=MAX_BATCH):
+        self._info_hashes[merchant][have + i + 1] = staticcall Predecessor(
+            self.predecessor
+        ).info_hash_at(merchant, have + i + 1)
+    self._carried_info[merchant] = have + count
+    if have + count == info.version:
+        self._info[merchant] = info
+
+
+@external
+def import_reports(count: uint256):
+    """
+    @dev Carries the predecessor's next `count` reports over, in id order.
+    @param count How many, 1 to MAX_BATCH.
+    """
+    self._check_migrator()
+    first: uint256 = self.report_count + 1
+    self._check_batch(
+        first - 1, count, staticcall Predecessor(self.predecessor).report_count()
+    )
+    for i: uint256 in range(count, bound=MAX_BATCH):
+        r: Report = staticcall Predecessor(self.predecessor).report(first + i)
+        self._reports[first + i] = r
+        self._report_ids[r.report_hash] = first + i
+    self.report_count = first + count - 1
+
+
+@external
+def finish_migration():
+    """
+    @dev Ends the migration for good, once every anchor and report is carried
+         over.
+    @custom:security The predecessor cannot list the merchants with rules or
+                     info; the platform names them (from their events), and
+                     each merchant's versions are carried whole.
+    """
+    self._check_migrator()
+    old: Predecessor = Predecessor(self.predecessor)
+    assert self.anchor_count == staticcall old.anchor_count() and (
+        self.report_count == staticcall old.report_count()
+    ), "marketing: state left to carry over"
+    self.migrating = False
+    log MigrationFinished(
+        predecessor=self.predecessor, anchors=self.anchor_count, reports=self.report_count
+    )
+
+
+@view
+@internal
+def _check_migrator():
+    self._check_platform()
+    assert self.migrating, "marketing: no migration in progress"
+
+
+@view
+@internal
+def _check_live():
+    assert not self.migrating, "marketing: migration in progress"
+    assert staticcall REGISTRY.check_live(self, msg.sender)  # the registry reverts with its reason
+
+
+@pure
+@internal
+def _check_batch(have: uint256, count: uint256, total: uint256):
+    assert count != 0 and count <= MAX_BATCH and have + count <= total, (
+        "marketing: batch beyond the predecessor"
     )
 
 
