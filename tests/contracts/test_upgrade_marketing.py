@@ -60,7 +60,7 @@ def test_anchors_rules_reports_and_info_are_carried_over_whole(old_deployers, pl
     with boa.env.prank(platform):
         new = deployer("marketing").deploy(registry.address)
         new.begin_migration(old.address)
-        new.import_anchors([7, 3])
+        new.import_anchors([(tills[0], 7), (tills[0], 3)])
         new.import_rules(merchants[0], 1)
         assert new.reporting_rules(merchants[0]).version == 0  # not current until whole
         new.import_rules(merchants[0], 1)
@@ -69,7 +69,7 @@ def test_anchors_rules_reports_and_info_are_carried_over_whole(old_deployers, pl
         new.import_reports(2)
         with boa.reverts("marketing: state left to carry over"):
             new.finish_migration()
-        new.import_anchors([900])
+        new.import_anchors([(platform, 900)])
         new.import_reports(1)
         new.finish_migration()
     assert (new.anchor_count(), new.report_count()) == (3, 3)
@@ -113,10 +113,14 @@ def test_nothing_is_invented_and_writes_wait_for_the_end(old_deployers, platform
         with boa.reverts("marketing: migration needs an unused contract"):
             new.begin_migration(old.address)
         with boa.reverts("marketing: batch not anchored there, or carried over already"):
-            new.import_anchors([8])
-        new.import_anchors([7])
+            new.import_anchors([(tills[0], 8)])
         with boa.reverts("marketing: batch not anchored there, or carried over already"):
-            new.import_anchors([7])
+            new.import_anchors([(platform, 7)])  # anchored by the till, not the platform
+        new.import_anchors([(tills[0], 7)])
+        with boa.reverts("marketing: batch not anchored there, or carried over already"):
+            new.import_anchors([(tills[0], 7)])
+        with boa.reverts("marketing: the predecessor schedules no rules"):
+            new.import_schedules(1)
         with boa.reverts("marketing: batch beyond the predecessor"):
             new.import_rules(merchants[1], 2)
         with boa.reverts("marketing: batch beyond the predecessor"):
@@ -131,10 +135,61 @@ def test_nothing_is_invented_and_writes_wait_for_the_end(old_deployers, platform
         new.import_reports(1)
 
 
-def test_a_predecessor_of_todays_layout_is_refused(platform):
+def test_todays_layout_is_carried_with_schedules_and_periods(platform):
+    """From today's contract to a later one: rule schedules and indicator hashes,
+    (submitter, batch id) anchors and the periods reports answer are read too;
+    a superseded version's periodic rule ends when the next version was set."""
+    merchant, till = boa.env.generate_address("mm-today"), boa.env.generate_address("mt-today")
     with boa.env.prank(platform):
         registry = deployer("registry").deploy()
-        today = deployer("marketing").deploy(registry.address)
+        registry.register_batch([merchant], [Role.MERCHANT], [ZERO])
+    with boa.env.prank(merchant):
+        registry.register_batch([till], [Role.TERMINAL], [merchant])
+    with boa.env.prank(platform):
+        old = deployer("marketing").deploy(registry.address)
+    start = boa.env.timestamp
+    with boa.env.prank(merchant):
+        old.set_reporting_rules(b'{"rules":["t"]}', [(0, 0)])
+        old.set_reporting_rules_with_indicators(b'{"rules":["t","p"]}', [(0, 0), (start, 3600)],
+                                                [keccak(text="a"), keccak(text="b")])
+    with boa.env.prank(till):
+        old.anchor_logs(5, merchant, keccak(text="root"), 3, start, start)
+    boa.env.time_travel(seconds=3 * 3600)
+    with boa.env.prank(platform):
+        old.publish_report(merchant, 3, 2, keccak(text="period 2"), start + 3600, start + 7200,
+                           1, [])
+        old.publish_report(merchant, 1, 0, keccak(text="manual"), start, start + 60, 3,
+                           [(till, 5)])
         new = deployer("marketing").deploy(registry.address)
-        with boa.reverts("marketing: a predecessor of this layout is not carried over yet"):
-            new.begin_migration(today.address)
+        new.begin_migration(old.address)
+        new.import_anchors([(till, 5)])
+        new.import_schedules(3)
+        new.import_rules(merchant, 2)
+        new.import_reports(2)
+        new.finish_migration()
+    assert tuple(new.anchor(till, 5)) == tuple(old.anchor(till, 5))
+    for rule_id in (1, 2, 3):
+        assert tuple(new.rule(rule_id)) == tuple(old.rule(rule_id))
+        assert new.rule_indicators_hash(rule_id) == old.rule_indicators_hash(rule_id)
+        assert new.period_due(rule_id, boa.env.timestamp) == old.period_due(
+            rule_id, boa.env.timestamp)
+    for v, i in ((1, 0), (2, 0), (2, 1), (2, 2)):
+        assert new.rule_id_of(merchant, v, i) == old.rule_id_of(merchant, v, i)
+    for report_id in (1, 2):
+        assert tuple(new.report(report_id)) == tuple(old.report(report_id))
+        assert new.report_rule(report_id) == old.report_rule(report_id)
+    assert new.period_published(3, 2) and not new.period_published(3, 1)
+    assert new.rules_set_at(merchant, 2) == old.rules_set_at(merchant, 2) != 0
+
+    with boa.env.prank(merchant):  # version 3 ends the periodic rule's periods
+        new.set_reporting_rules(b'{"rules":[]}', [])
+    later_at = boa.env.timestamp + 5 * 3600
+    with boa.env.prank(platform):
+        later = deployer("marketing").deploy(registry.address)
+        later.begin_migration(new.address)
+        later.import_schedules(3)  # when version 3 was set is read from `rules_set_at`
+        later.import_rules(merchant, 3)
+        later.import_anchors([(till, 5)])
+        later.import_reports(2)
+        later.finish_migration()
+    assert later.period_due(3, later_at) == new.period_due(3, later_at) == 3

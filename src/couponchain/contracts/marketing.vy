@@ -227,6 +227,16 @@ interface Predecessor:
     def info_hash_at(merchant: address, version: uint256) -> bytes32: view
 
 
+# What a predecessor of this layout adds (anchors keyed by submitter too, rule
+# schedules and the reports' rules and periods).
+interface Scheduled:
+    def anchor(submitter: address, batch_id: uint256) -> Anchor: view
+    def rule_count() -> uint256: view
+    def rule(rule_id: uint256) -> Rule: view
+    def rule_indicators_hash(rule_id: uint256) -> bytes32: view
+    def report_rule(report_id: uint256) -> (uint256, uint256): view
+
+
 REGISTRY: public(immutable(IRegistry))
 
 # Append new variables at the end, never reorder (read models and proofs
@@ -255,6 +265,7 @@ predecessor: public(address)
 migrating: public(bool)
 _carried_rules: HashMap[address, uint256]  # merchant -> rules versions carried over
 _carried_info: HashMap[address, uint256]  # merchant -> info versions carried over
+_scheduled: bool  # the predecessor has this layout (rule schedules)
 
 
 @deploy
@@ -503,6 +514,20 @@ def rule(rule_id: uint256) -> Rule:
     @return Rule All zero for an unknown id.
     """
     return self._rule_defs[rule_id]
+
+
+@view
+@external
+def rules_set_at(merchant: address, version: uint256) -> uint64:
+    """
+    @dev When a merchant set a version of its rules (which ends the periods
+         of the version before), for a later migration to read.
+    @param merchant The merchant.
+    @param version A rules version.
+    @return uint64 Epoch seconds; 0 for a version never set, and for a
+            superseded version carried over from the first release.
+    """
+    return self._version_times[merchant][version]
 
 
 @view
@@ -811,14 +836,16 @@ def begin_migration(predecessor: address):
          over from the contract this one replaces: by the platform, on an
          unused contract, once. Every write is refused until
          `finish_migration`.
-    @param predecessor The marketing contract being replaced, of the first
-           release's layout (anchors keyed by batch id).
+    @param predecessor The marketing contract being replaced: of the first
+           release's layout (anchors keyed by batch id, no rule schedules) or
+           of this one.
     @custom:security Every anchor, rules and info version and report is read
                      from the predecessor; the platform chooses only the
                      batches, and which batch ids and merchants to ask about.
-                     A predecessor that schedules rules (`rule_count`, this
-                     release or later) is refused: its schedules and
-                     (submitter, batch id) anchors are not read yet.
+                     A predecessor with schedules but without
+                     `rules_set_at` cannot say when a rules version was
+                     superseded: a superseded version's periodic rule is
+                     refused then (`import_schedules`).
     """
     self._check_platform()
     assert predecessor != empty(address) and self.predecessor == empty(address) and (
@@ -830,27 +857,79 @@ def begin_migration(predecessor: address):
         predecessor, method_id("rule_count()"), max_outsize=32, is_static_call=True,
         revert_on_failure=False,
     )
-    assert not scheduled, "marketing: a predecessor of this layout is not carried over yet"
+    self._scheduled = scheduled
     self.predecessor = predecessor
     self.migrating = True
     log MigrationStarted(predecessor=predecessor)
 
 
 @external
-def import_anchors(batch_ids: DynArray[uint256, MAX_BATCH]):
+def import_anchors(batches: DynArray[BatchRef, MAX_BATCH]):
     """
     @dev Carries anchored access-log batches over, each under the account
          that anchored it there.
-    @param batch_ids Batch ids the predecessor anchored, each once.
+    @param batches (submitter, batch id) of batches the predecessor anchored,
+           each once.
     """
     self._check_migrator()
-    for batch_id: uint256 in batch_ids:
-        a: Anchor = staticcall Predecessor(self.predecessor).anchor(batch_id)
-        assert a.anchored_at != 0 and self._anchors[a.submitter][batch_id].anchored_at == 0, (
-            "marketing: batch not anchored there, or carried over already"
-        )
-        self._anchors[a.submitter][batch_id] = a
+    for ref: BatchRef in batches:
+        a: Anchor = empty(Anchor)
+        if self._scheduled:
+            a = staticcall Scheduled(self.predecessor).anchor(ref.submitter, ref.batch_id)
+        else:
+            a = staticcall Predecessor(self.predecessor).anchor(ref.batch_id)
+        assert a.anchored_at != 0 and a.submitter == ref.submitter and (
+            self._anchors[ref.submitter][ref.batch_id].anchored_at == 0
+        ), "marketing: batch not anchored there, or carried over already"
+        self._anchors[ref.submitter][ref.batch_id] = a
         self.anchor_count += 1
+
+
+@external
+def import_schedules(count: uint256):
+    """
+    @dev Carries the next `count` rule schedules of a predecessor of this
+         layout over, in rule id order, with their indicator hashes.
+    @param count How many, 1 to MAX_BATCH.
+    @custom:security A periodic rule's periods end when its version is
+                     superseded; when that was is read from `rules_set_at`.
+                     A predecessor without that view (the contracts before
+                     this migration) cannot tell, so a periodic rule of a
+                     superseded version is refused there.
+    """
+    self._check_migrator()
+    assert self._scheduled, "marketing: the predecessor schedules no rules"
+    old: Scheduled = Scheduled(self.predecessor)
+    first: uint256 = self.rule_count + 1
+    self._check_batch(first - 1, count, staticcall old.rule_count())
+    for i: uint256 in range(count, bound=MAX_BATCH):
+        r: Rule = staticcall old.rule(first + i)
+        current: RulesState = staticcall Predecessor(self.predecessor).reporting_rules(r.merchant)
+        if r.period != 0 and r.rules_version != current.version:
+            # Its periods ended when the next version was set.
+            ok: bool = False
+            out: Bytes[32] = b""
+            ok, out = raw_call(
+                self.predecessor,
+                abi_encode(
+                    r.merchant,
+                    r.rules_version + 1,
+                    method_id=method_id("rules_set_at(address,uint256)"),
+                ),
+                max_outsize=32,
+                is_static_call=True,
+                revert_on_failure=False,
+            )
+            assert ok and len(out) == 32, (
+                "marketing: a superseded periodic rule cannot be carried over (no view of its end)"
+            )
+            self._version_times[r.merchant][r.rules_version + 1] = abi_decode(out, uint64)
+        self._rule_defs[first + i] = r
+        self._rule_indicators[first + i] = staticcall old.rule_indicators_hash(first + i)
+        if r.rule_index == 0:
+            self._first_rule_ids[r.merchant][r.rules_version] = first + i
+        self._version_rule_counts[r.merchant][r.rules_version] = r.rule_index + 1
+    self.rule_count = first + count - 1
 
 
 @external
@@ -862,13 +941,14 @@ def import_rules(merchant: address, count: uint256):
     @param count How many versions, 1 to MAX_BATCH.
     """
     self._check_migrator()
-    state: RulesState = staticcall Predecessor(self.predecessor).reporting_rules(merchant)
+    old: Predecessor = Predecessor(self.predecessor)
+    state: RulesState = staticcall old.reporting_rules(merchant)
     have: uint256 = self._carried_rules[merchant]
     self._check_batch(have, count, state.version)
     for i: uint256 in range(count, bound=MAX_BATCH):
-        self._rules_hashes[merchant][have + i + 1] = staticcall Predecessor(
-            self.predecessor
-        ).rules_hash_at(merchant, have + i + 1)
+        self._rules_hashes[merchant][have + i + 1] = staticcall old.rules_hash_at(
+            merchant, have + i + 1
+        )
     self._carried_rules[merchant] = have + count
     if have + count == state.version:
         self._rules[merchant] = state
@@ -884,13 +964,14 @@ def import_info(merchant: address, count: uint256):
     @param count How many versions, 1 to MAX_BATCH.
     """
     self._check_migrator()
-    info: MarketingInfo = staticcall Predecessor(self.predecessor).marketing_info(merchant)
+    old: Predecessor = Predecessor(self.predecessor)
+    info: MarketingInfo = staticcall old.marketing_info(merchant)
     have: uint256 = self._carried_info[merchant]
     self._check_batch(have, count, info.version)
     for i: uint256 in range(count, bound=MAX_BATCH):
-        self._info_hashes[merchant][have + i + 1] = staticcall Predecessor(
-            self.predecessor
-        ).info_hash_at(merchant, have + i + 1)
+        self._info_hashes[merchant][have + i + 1] = staticcall old.info_hash_at(
+            merchant, have + i + 1
+        )
     self._carried_info[merchant] = have + count
     if have + count == info.version:
         self._info[merchant] = info
@@ -911,22 +992,33 @@ def import_reports(count: uint256):
         r: Report = staticcall Predecessor(self.predecessor).report(first + i)
         self._reports[first + i] = r
         self._report_ids[r.report_hash] = first + i
+        if self._scheduled:
+            rule_id: uint256 = 0
+            period: uint256 = 0
+            rule_id, period = staticcall Scheduled(self.predecessor).report_rule(first + i)
+            self._report_rules[first + i] = rule_id
+            self._report_periods[first + i] = period
+            if period != 0:
+                self._period_reports[rule_id][period] = first + i
     self.report_count = first + count - 1
 
 
 @external
 def finish_migration():
     """
-    @dev Ends the migration for good, once every anchor and report is carried
-         over.
+    @dev Ends the migration for good, once every anchor, report and rule
+         schedule is carried over.
     @custom:security The predecessor cannot list the merchants with rules or
                      info; the platform names them (from their events), and
                      each merchant's versions are carried whole.
     """
     self._check_migrator()
     old: Predecessor = Predecessor(self.predecessor)
+    rules: uint256 = 0
+    if self._scheduled:
+        rules = staticcall Scheduled(self.predecessor).rule_count()
     assert self.anchor_count == staticcall old.anchor_count() and (
-        self.report_count == staticcall old.report_count()
+        self.report_count == staticcall old.report_count() and self.rule_count == rules
     ), "marketing: state left to carry over"
     self.migrating = False
     log MigrationFinished(
