@@ -29,7 +29,7 @@ from typing import Any
 from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
 
-from couponchain.chain import contracts
+from couponchain.chain import contracts, migrate_promotions
 from couponchain.chain.gateway import Call, Gateway
 from couponchain.chain.rpc import RpcError
 from couponchain.domain.roles import Role
@@ -39,7 +39,7 @@ from couponchain.store.models import Deployment, RetiredDeployment
 log = logging.getLogger(__name__)
 
 #: Capabilities whose state a migration carries over (the rest must be empty).
-CARRIED = ("registry", "editions", "prizes")
+CARRIED = ("registry", "editions", "prizes", "promotions", "marketing")
 #: Items per transaction: participants and coupons cost about 30,000 gas each to
 #: carry over, an edition (its strings included) about 300,000.
 PARTICIPANTS_PER_TX = 200
@@ -82,6 +82,10 @@ async def migrate(gateway: Gateway, platform: LocalAccount, rows: dict[str, Depl
             await _carry_editions(gateway, step, staged, rows["editions"].address)
         elif name == "prizes":
             await _carry_prizes(gateway, step, staged, rows["prizes"].address)
+        elif name == "promotions":
+            await migrate_promotions.carry_promotions(gateway, step, staged, rows[name].address)
+        elif name == "marketing":
+            await migrate_promotions.carry_marketing(gateway, step, staged, rows[name].address)
         step.txs[name] = deployed.tx_hash
     retired_at = await gateway.rpc.call("eth_blockNumber")
     async with gateway.db.transaction() as s:
