@@ -1,6 +1,9 @@
 # pragma version ~=0.4.3
-#pragma optimize codesize
-#pragma experimental-codegen
+# pragma optimize codesize
+# pragma experimental-codegen
+# Size (EIP-170, 24,576 bytes): with the migration entry points the legacy
+# pipeline gives 27,038 bytes of runtime code (26,638 optimised for size);
+# Vyper's Venom pipeline, optimised for size, gives 21,476.
 """
 @title Universal promotion coupons with incentive pools
 @notice The platform opens a round from an evaluation (its inputs' hash and
