@@ -57,6 +57,11 @@
           segment) with its validity; the new version is current at once and
           every version's hash stays readable (`info_hash_at`).
 
+        - Upgrades: a new release reads a deployment's anchors, rules and
+          info versions, schedules and reports from the contract it replaces
+          (`begin_migration`, `import_*`, `finish_migration`, as the
+          platform); `rules_set_at` keeps what a later one needs.
+
         Batches (`anchor_logs_batch`, `publish_reports`) are all or nothing:
         the first item that breaks a rule reverts the whole call with that
         rule's reason.

@@ -47,6 +47,12 @@
         address, when the holder chooses any merchant) and the largest order
         amount it covers, so whoever sees the QR can neither redeem it at
         another merchant nor charge a larger order against it.
+        A new release carries a deployment's state over by reading it from
+        the contract it replaces (`begin_migration`, `import_rounds`,
+        `import_allowances`, `import_coupons`, `import_claims`,
+        `finish_migration`, as the platform); the tokens the old contract
+        holds (what `MigrationFinished.owed` says) are moved by the token's
+        carry-over.
 @custom:security Consent signatures are recovered by snekmate's `ecdsa`
                  (high-s signatures rejected); only the 65-byte (r, s, v) form
                  is accepted, and replay protection rests on per-holder nonces,
@@ -725,7 +731,8 @@ def begin_migration(predecessor: address):
     """
     @dev Starts carrying rounds, allowances, coupons and claims over from the
          contract this one replaces: by the platform, on an unused contract,
-         once. Every write but `withdraw` is refused until `finish_migration`.
+         once. Every write, `withdraw` included, is refused until
+         `finish_migration`.
     @param predecessor The promotions contract being replaced.
     @custom:security Every round, allowance, coupon (holder, status, path,
                      write-off time, pool) and claim is read from the
