@@ -17,10 +17,15 @@ names it as its predecessor, allowances to it become allowances to its
 successor, and the token refuses to finish until its supply equals the old
 one's); referrals (`migrate_referrals.py`: products with every batch, every
 holding with its current-batch units, what each account may withdraw, pending
-rebates settled into it, and the funds for it). Not carried over yet: promotion
-rounds and coupons, marketing rules and anchors. A deployment whose
-other capabilities hold anything on chain is therefore refused, with one line
-naming what would be lost, before anything is sent.
+rebates settled into it, and the funds for it); promotions
+(`migrate_promotions.py`: rounds with their terms, allowances left, every granted
+coupon with its holder, status, earlier holders, write-off and pool, and what
+each account may withdraw; the old contract's tokens reach the new one through
+the token's carry-over); marketing (access-log anchors, every version of each
+merchant's rules and marketing info, reports, rule schedules). Every capability
+of `deploy.CONTRACTS` is carried; one added later without a carry-over is
+refused when it holds anything on chain, with one line naming what would be
+lost, before anything is sent.
 
 Every write goes through the gateway with a key derived from the step, so a
 migration interrupted by a crash is resumed by running it again.
@@ -35,7 +40,7 @@ from typing import Any
 from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
 
-from couponchain.chain import contracts
+from couponchain.chain import contracts, migrate_promotions
 from couponchain.chain.gateway import Call, Gateway
 from couponchain.chain.migrate_referrals import carry_referrals
 from couponchain.chain.migrate_token import carry_token, finish_token
@@ -47,7 +52,7 @@ from couponchain.store.models import Deployment, RetiredDeployment
 log = logging.getLogger(__name__)
 
 #: Capabilities whose state a migration carries over (the rest must be empty).
-CARRIED = ("registry", "editions", "prizes", "token", "referrals")
+CARRIED = ("registry", "editions", "prizes", "token", "referrals", "promotions", "marketing")
 #: Items per transaction: participants and coupons cost about 30,000 gas each to
 #: carry over, an edition (its strings included) about 300,000.
 PARTICIPANTS_PER_TX = 200
@@ -94,6 +99,10 @@ async def migrate(gateway: Gateway, platform: LocalAccount, rows: dict[str, Depl
             await carry_token(gateway, step, staged, rows["token"].address)
         elif name == "referrals":
             await carry_referrals(gateway, step, staged, rows["referrals"].address)
+        elif name == "promotions":
+            await migrate_promotions.carry_promotions(gateway, step, staged, rows[name].address)
+        elif name == "marketing":
+            await migrate_promotions.carry_marketing(gateway, step, staged, rows[name].address)
         step.txs[name] = deployed.tx_hash
     await finish_token(gateway, step, rows, addresses)  # once every capability has begun
     retired_at = await gateway.rpc.call("eth_blockNumber")
@@ -167,8 +176,7 @@ async def _refuse_uncarried_state(gateway: Gateway, rows: dict[str, Deployment])
         count = sum(1 for entry in logs if entry["transactionHash"] != row.tx_hash)
         if count:
             raise ConfigurationError(
-                "couponchain migrate carries participants, limited editions, prize "
-                "campaigns, token balances and referrals over, "
+                f"couponchain migrate carries {', '.join(CARRIED)} over, "
                 f"not yet {name}, which has {count} "
                 f"event{'s' if count != 1 else ''} on chain: "
                 "nothing was changed; keep the contracts of this deployment or start on a "

@@ -57,6 +57,11 @@
           segment) with its validity; the new version is current at once and
           every version's hash stays readable (`info_hash_at`).
 
+        - Upgrades: a new release reads a deployment's anchors, rules and
+          info versions, schedules and reports from the contract it replaces
+          (`begin_migration`, `import_*`, `finish_migration`, as the
+          platform); `rules_set_at` keeps what a later one needs.
+
         Batches (`anchor_logs_batch`, `publish_reports`) are all or nothing:
         the first item that breaks a rule reverts the whole call with that
         rule's reason.
@@ -205,6 +210,38 @@ event MarketingInfoUpdated:
     valid_until: uint64
 
 
+event MigrationStarted:
+    predecessor: indexed(address)
+
+event MigrationFinished:
+    predecessor: indexed(address)
+    anchors: uint256
+    reports: uint256
+
+
+# What a migration reads from the marketing contract it replaces: the first
+# release's views (anchors keyed by batch id alone, rules without schedules).
+interface Predecessor:
+    def anchor_count() -> uint256: view
+    def report_count() -> uint256: view
+    def anchor(batch_id: uint256) -> Anchor: view
+    def reporting_rules(merchant: address) -> RulesState: view
+    def rules_hash_at(merchant: address, version: uint256) -> bytes32: view
+    def report(report_id: uint256) -> Report: view
+    def marketing_info(merchant: address) -> MarketingInfo: view
+    def info_hash_at(merchant: address, version: uint256) -> bytes32: view
+
+
+# What a predecessor of this layout adds (anchors keyed by submitter too, rule
+# schedules and the reports' rules and periods).
+interface Scheduled:
+    def anchor(submitter: address, batch_id: uint256) -> Anchor: view
+    def rule_count() -> uint256: view
+    def rule(rule_id: uint256) -> Rule: view
+    def rule_indicators_hash(rule_id: uint256) -> bytes32: view
+    def report_rule(report_id: uint256) -> (uint256, uint256): view
+
+
 REGISTRY: public(immutable(IRegistry))
 
 # Append new variables at the end, never reorder (read models and proofs
@@ -227,6 +264,13 @@ _period_reports: HashMap[uint256, HashMap[uint256, uint256]]  # rule id -> perio
 _report_rules: HashMap[uint256, uint256]  # report id -> rule id
 _report_periods: HashMap[uint256, uint256]  # report id -> period (0: not periodic)
 _rule_indicators: HashMap[uint256, bytes32]  # rule id -> its indicator definitions' hash
+# @dev The marketing contract this one carries state over from (a migration).
+predecessor: public(address)
+# @dev Whether state is being carried over now: every write is refused then.
+migrating: public(bool)
+_carried_rules: HashMap[address, uint256]  # merchant -> rules versions carried over
+_carried_info: HashMap[address, uint256]  # merchant -> info versions carried over
+_scheduled: bool  # the predecessor has this layout (rule schedules)
 
 
 @deploy
@@ -268,7 +312,7 @@ def anchor_logs(
                      with this caller's. Record times are not compared with
                      the block time: terminals' clocks differ from the chain's.
     """
-    assert staticcall REGISTRY.check_live(self, msg.sender)  # the registry reverts with its reason
+    self._check_live()
     self._anchor(
         LogBatch(
             batch_id=batch_id,
@@ -290,7 +334,7 @@ def anchor_logs_batch(batches: DynArray[LogBatch, MAX_BATCH]):
     @param batches The batches, each checked as in `anchor_logs`.
     @custom:security See `anchor_logs`.
     """
-    assert staticcall REGISTRY.check_live(self, msg.sender)  # the registry reverts with its reason
+    self._check_live()
     assert len(batches) != 0, "marketing: empty batch"
     role: uint8 = self._submitter_role()
     for batch: LogBatch in batches:
@@ -394,7 +438,7 @@ def _set_rules(
                      due at once) or in the future; it is the merchant's own
                      commitment, so no caller can move another's schedule.
     """
-    assert staticcall REGISTRY.check_live(self, msg.sender)  # the registry reverts with its reason
+    self._check_live()
     assert staticcall REGISTRY.role_of(msg.sender) == ROLE_MERCHANT, (
         "marketing: caller is not a merchant"
     )
@@ -475,6 +519,20 @@ def rule(rule_id: uint256) -> Rule:
     @return Rule All zero for an unknown id.
     """
     return self._rule_defs[rule_id]
+
+
+@view
+@external
+def rules_set_at(merchant: address, version: uint256) -> uint64:
+    """
+    @dev When a merchant set a version of its rules (which ends the periods
+         of the version before), for a later migration to read.
+    @param merchant The merchant.
+    @param version A rules version.
+    @return uint64 Epoch seconds; 0 for a version never set, and for a
+            superseded version carried over from the first release.
+    """
+    return self._version_times[merchant][version]
 
 
 @view
@@ -588,7 +646,7 @@ def publish_report(
                      platform cannot answer a period early, twice, or under
                      another merchant's rule.
     """
-    assert staticcall REGISTRY.check_live(self, msg.sender)  # the registry reverts with its reason
+    self._check_live()
     self._check_platform()
     report_id: uint256 = self.report_count + 1
     self._publish(
@@ -618,7 +676,7 @@ def publish_reports(reports: DynArray[ReportInput, MAX_BATCH]) -> uint256:
     @return uint256 The first report id; the call made `[first, first + n)`.
     @custom:security The platform only.
     """
-    assert staticcall REGISTRY.check_live(self, msg.sender)  # the registry reverts with its reason
+    self._check_live()
     self._check_platform()
     n: uint256 = len(reports)
     assert n != 0, "marketing: empty batch"
@@ -669,7 +727,7 @@ def update_marketing_info(
     @return uint256 The new version (sequential from 1 per merchant).
     @custom:security Only a merchant, for itself (not its terminals).
     """
-    assert staticcall REGISTRY.check_live(self, msg.sender)  # the registry reverts with its reason
+    self._check_live()
     assert staticcall REGISTRY.role_of(msg.sender) == ROLE_MERCHANT, (
         "marketing: caller is not a merchant"
     )
@@ -770,6 +828,228 @@ def _anchor(batch: LogBatch, role: uint8):
         record_count=batch.record_count,
         first_time=batch.first_time,
         last_time=batch.last_time,
+    )
+
+
+# --- migration -----------------------------------------------------------------------------
+
+
+@external
+def begin_migration(predecessor: address):
+    """
+    @dev Starts carrying anchors, reporting rules, reports and marketing info
+         over from the contract this one replaces: by the platform, on an
+         unused contract, once. Every write is refused until
+         `finish_migration`.
+    @param predecessor The marketing contract being replaced: of the first
+           release's layout (anchors keyed by batch id, no rule schedules) or
+           of this one.
+    @custom:security Every anchor, rules and info version and report is read
+                     from the predecessor; the platform chooses only the
+                     batches, and which batch ids and merchants to ask about.
+                     A predecessor with schedules but without
+                     `rules_set_at` cannot say when a rules version was
+                     superseded: a superseded version's periodic rule is
+                     refused then (`import_schedules`).
+    """
+    self._check_platform()
+    assert predecessor != empty(address) and self.predecessor == empty(address) and (
+        self.anchor_count == 0 and self.report_count == 0 and self.rule_count == 0
+    ), "marketing: migration needs an unused contract"
+    scheduled: bool = False
+    out: Bytes[32] = b""
+    scheduled, out = raw_call(
+        predecessor, method_id("rule_count()"), max_outsize=32, is_static_call=True,
+        revert_on_failure=False,
+    )
+    self._scheduled = scheduled
+    self.predecessor = predecessor
+    self.migrating = True
+    log MigrationStarted(predecessor=predecessor)
+
+
+@external
+def import_anchors(batches: DynArray[BatchRef, MAX_BATCH]):
+    """
+    @dev Carries anchored access-log batches over, each under the account
+         that anchored it there.
+    @param batches (submitter, batch id) of batches the predecessor anchored,
+           each once.
+    """
+    self._check_migrator()
+    for ref: BatchRef in batches:
+        a: Anchor = empty(Anchor)
+        if self._scheduled:
+            a = staticcall Scheduled(self.predecessor).anchor(ref.submitter, ref.batch_id)
+        else:
+            a = staticcall Predecessor(self.predecessor).anchor(ref.batch_id)
+        assert a.anchored_at != 0 and a.submitter == ref.submitter and (
+            self._anchors[ref.submitter][ref.batch_id].anchored_at == 0
+        ), "marketing: batch not anchored there, or carried over already"
+        self._anchors[ref.submitter][ref.batch_id] = a
+        self.anchor_count += 1
+
+
+@external
+def import_schedules(count: uint256):
+    """
+    @dev Carries the next `count` rule schedules of a predecessor of this
+         layout over, in rule id order, with their indicator hashes.
+    @param count How many, 1 to MAX_BATCH.
+    @custom:security A periodic rule's periods end when its version is
+                     superseded; when that was is read from `rules_set_at`.
+                     A predecessor without that view (the contracts before
+                     this migration) cannot tell, so a periodic rule of a
+                     superseded version is refused there.
+    """
+    self._check_migrator()
+    assert self._scheduled, "marketing: the predecessor schedules no rules"
+    old: Scheduled = Scheduled(self.predecessor)
+    first: uint256 = self.rule_count + 1
+    self._check_batch(first - 1, count, staticcall old.rule_count())
+    for i: uint256 in range(count, bound=MAX_BATCH):
+        r: Rule = staticcall old.rule(first + i)
+        current: RulesState = staticcall Predecessor(self.predecessor).reporting_rules(r.merchant)
+        if r.period != 0 and r.rules_version != current.version:
+            # Its periods ended when the next version was set.
+            ok: bool = False
+            out: Bytes[32] = b""
+            ok, out = raw_call(
+                self.predecessor,
+                abi_encode(
+                    r.merchant,
+                    r.rules_version + 1,
+                    method_id=method_id("rules_set_at(address,uint256)"),
+                ),
+                max_outsize=32,
+                is_static_call=True,
+                revert_on_failure=False,
+            )
+            assert ok and len(out) == 32, (
+                "marketing: a superseded periodic rule cannot be carried over (no view of its end)"
+            )
+            self._version_times[r.merchant][r.rules_version + 1] = abi_decode(out, uint64)
+        self._rule_defs[first + i] = r
+        self._rule_indicators[first + i] = staticcall old.rule_indicators_hash(first + i)
+        if r.rule_index == 0:
+            self._first_rule_ids[r.merchant][r.rules_version] = first + i
+        self._version_rule_counts[r.merchant][r.rules_version] = r.rule_index + 1
+    self.rule_count = first + count - 1
+
+
+@external
+def import_rules(merchant: address, count: uint256):
+    """
+    @dev Carries a merchant's next `count` reporting-rules versions over (the
+         hash of each); with its last one, its current rules.
+    @param merchant A merchant that set rules there.
+    @param count How many versions, 1 to MAX_BATCH.
+    """
+    self._check_migrator()
+    old: Predecessor = Predecessor(self.predecessor)
+    state: RulesState = staticcall old.reporting_rules(merchant)
+    have: uint256 = self._carried_rules[merchant]
+    self._check_batch(have, count, state.version)
+    for i: uint256 in range(count, bound=MAX_BATCH):
+        self._rules_hashes[merchant][have + i + 1] = staticcall old.rules_hash_at(
+            merchant, have + i + 1
+        )
+    self._carried_rules[merchant] = have + count
+    if have + count == state.version:
+        self._rules[merchant] = state
+        self._version_times[merchant][state.version] = state.updated_at
+
+
+@external
+def import_info(merchant: address, count: uint256):
+    """
+    @dev Carries a merchant's next `count` marketing-info versions over (the
+         hash of each); with its last one, its current info and validity.
+    @param merchant A merchant that published marketing info there.
+    @param count How many versions, 1 to MAX_BATCH.
+    """
+    self._check_migrator()
+    old: Predecessor = Predecessor(self.predecessor)
+    info: MarketingInfo = staticcall old.marketing_info(merchant)
+    have: uint256 = self._carried_info[merchant]
+    self._check_batch(have, count, info.version)
+    for i: uint256 in range(count, bound=MAX_BATCH):
+        self._info_hashes[merchant][have + i + 1] = staticcall old.info_hash_at(
+            merchant, have + i + 1
+        )
+    self._carried_info[merchant] = have + count
+    if have + count == info.version:
+        self._info[merchant] = info
+
+
+@external
+def import_reports(count: uint256):
+    """
+    @dev Carries the predecessor's next `count` reports over, in id order.
+    @param count How many, 1 to MAX_BATCH.
+    """
+    self._check_migrator()
+    first: uint256 = self.report_count + 1
+    self._check_batch(
+        first - 1, count, staticcall Predecessor(self.predecessor).report_count()
+    )
+    for i: uint256 in range(count, bound=MAX_BATCH):
+        r: Report = staticcall Predecessor(self.predecessor).report(first + i)
+        self._reports[first + i] = r
+        self._report_ids[r.report_hash] = first + i
+        if self._scheduled:
+            rule_id: uint256 = 0
+            period: uint256 = 0
+            rule_id, period = staticcall Scheduled(self.predecessor).report_rule(first + i)
+            self._report_rules[first + i] = rule_id
+            self._report_periods[first + i] = period
+            if period != 0:
+                self._period_reports[rule_id][period] = first + i
+    self.report_count = first + count - 1
+
+
+@external
+def finish_migration():
+    """
+    @dev Ends the migration for good, once every anchor, report and rule
+         schedule is carried over.
+    @custom:security The predecessor cannot list the merchants with rules or
+                     info; the platform names them (from their events), and
+                     each merchant's versions are carried whole.
+    """
+    self._check_migrator()
+    old: Predecessor = Predecessor(self.predecessor)
+    rules: uint256 = 0
+    if self._scheduled:
+        rules = staticcall Scheduled(self.predecessor).rule_count()
+    assert self.anchor_count == staticcall old.anchor_count() and (
+        self.report_count == staticcall old.report_count() and self.rule_count == rules
+    ), "marketing: state left to carry over"
+    self.migrating = False
+    log MigrationFinished(
+        predecessor=self.predecessor, anchors=self.anchor_count, reports=self.report_count
+    )
+
+
+@view
+@internal
+def _check_migrator():
+    self._check_platform()
+    assert self.migrating, "marketing: no migration in progress"
+
+
+@view
+@internal
+def _check_live():
+    assert not self.migrating, "marketing: migration in progress"
+    assert staticcall REGISTRY.check_live(self, msg.sender)  # the registry reverts with its reason
+
+
+@pure
+@internal
+def _check_batch(have: uint256, count: uint256, total: uint256):
+    assert count != 0 and count <= MAX_BATCH and have + count <= total, (
+        "marketing: batch beyond the predecessor"
     )
 
 

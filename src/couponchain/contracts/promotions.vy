@@ -1,4 +1,9 @@
 # pragma version ~=0.4.3
+# pragma optimize codesize
+# pragma experimental-codegen
+# Size (EIP-170, 24,576 bytes): with the migration entry points the legacy
+# pipeline gives 27,038 bytes of runtime code (26,638 optimised for size);
+# Vyper's Venom pipeline, optimised for size, gives 21,476.
 """
 @title Universal promotion coupons with incentive pools
 @notice The platform opens a round from an evaluation (its inputs' hash and
@@ -42,6 +47,12 @@
         address, when the holder chooses any merchant) and the largest order
         amount it covers, so whoever sees the QR can neither redeem it at
         another merchant nor charge a larger order against it.
+        A new release carries a deployment's state over by reading it from
+        the contract it replaces (`begin_migration`, `import_rounds`,
+        `import_allowances`, `import_coupons`, `import_claims`,
+        `finish_migration`, as the platform); the tokens the old contract
+        holds (what `MigrationFinished.owed` says) are moved by the token's
+        carry-over.
 @custom:security Consent signatures are recovered by snekmate's `ecdsa`
                  (high-s signatures rejected); only the 65-byte (r, s, v) form
                  is accepted, and replay protection rests on per-holder nonces,
@@ -208,6 +219,39 @@ event TransferRelayed:
     relayer: indexed(address)
     nonce: uint256
 
+event MigrationStarted:
+    predecessor: indexed(address)
+
+event MigrationFinished:
+    predecessor: indexed(address)
+    rounds: uint256
+    owed: uint256
+
+
+# What a migration reads from the promotions contract it replaces. A round as
+# the first release kept it (`rounds` of a later release returns the measured
+# period after these fields; `_import_round` reads it when it is there).
+struct OldRound:
+    first_id: uint256
+    total: uint256
+    next_id: uint256
+    allocated: uint256
+    inputs_hash: bytes32
+    incentive_bps: uint256
+    shares: Shares
+    rollback_window: uint256
+    max_consent_lifetime: uint256
+    opened_at: uint256
+
+
+interface Predecessor:
+    def token() -> address: view
+    def round_count() -> uint256: view
+    def allowance(round_id: uint256, merchant: address) -> uint256: view
+    def claimable(account: address) -> uint256: view
+    def coupon(coupon_id: uint256) -> Coupon: view
+    def earlier_holders(coupon_id: uint256) -> DynArray[address, MAX_EARLIER_HOLDERS]: view
+
 
 registry: public(immutable(IRegistry))
 token: public(immutable(IERC20))
@@ -234,6 +278,17 @@ _used_nonces: HashMap[address, HashMap[uint256, uint256]]
 # holder => nonce >> 8 => bitmap of used signed-transfer nonces (issue 23); a
 # separate space from consents', so neither kind can spend the other's nonce
 _transfer_nonces: HashMap[address, HashMap[uint256, uint256]]
+# @dev The promotions contract this one carries state over from (a migration).
+predecessor: public(address)
+# @dev Whether state is being carried over now: every write but `withdraw` is
+#      refused then.
+migrating: public(bool)
+# What the carried rounds say is still to carry over: coupons granted there,
+# and the merchants' allowances left (allocated minus granted); and what the
+# carried claims and undistributed pools add up to.
+_coupons_left: uint256
+_allowances_left: uint256
+_owed: uint256
 
 
 @deploy
@@ -339,7 +394,7 @@ def allocate(
     @param counts Coupons per merchant, each non-zero; the round's allocations
            never exceed its total.
     """
-    assert staticcall registry.check_live(self, msg.sender)  # the registry reverts with its reason
+    self._check_live()
     assert msg.sender == staticcall registry.platform(), "promotions: caller is not the platform"
     self._check_round(round_id)
     assert len(counts) == len(merchants), "promotions: counts length mismatch"
@@ -378,7 +433,7 @@ def grant(
             `[first, first + sum(counts))`.
     @custom:security Writes two storage slots per coupon; bounded by MAX_BATCH.
     """
-    assert staticcall registry.check_live(self, msg.sender)  # the registry reverts with its reason
+    self._check_live()
     assert staticcall registry.role_of(msg.sender) == ROLE_MERCHANT, (
         "promotions: caller is not a merchant"
     )
@@ -433,7 +488,7 @@ def transfer(coupon_id: uint256, receiver: address):
     @custom:security At most MAX_EARLIER_HOLDERS (16) transfers per coupon;
                      the 17th is refused, which bounds `distribute`.
     """
-    assert staticcall registry.check_live(self, msg.sender)  # the registry reverts with its reason
+    self._check_live()
     holder: address = empty(address)
     status: uint8 = 0
     transfers: uint256 = 0
@@ -480,7 +535,7 @@ def transfer_signed(
                      code size limit, and consumers' transfers are rare next
                      to write-offs.
     """
-    assert staticcall registry.check_live(self, msg.sender)  # the registry reverts with its reason
+    self._check_live()
     self._transfer_signed(coupon_id, receiver, nonce, expiry, signature)
 
 
@@ -530,7 +585,7 @@ def write_off(
                      contract: its spending cap for incentives, refused with
                      "promotions: incentive cap exceeded" beyond what is left.
     """
-    assert staticcall registry.check_live(self, msg.sender)  # the registry reverts with its reason
+    self._check_live()
     acting: address = self._acting_merchant()
     incentive: uint256 = self._write_off(
         acting, coupon_id, order_amount, nonce, expiry, merchant, max_amount, signature
@@ -562,7 +617,7 @@ def write_off_batch(
     @param signatures One holder signature per coupon.
     @return uint256 The total incentive charged.
     """
-    assert staticcall registry.check_live(self, msg.sender)  # the registry reverts with its reason
+    self._check_live()
     n: uint256 = len(coupon_ids)
     assert n != 0, "promotions: empty batch"
     assert len(order_amounts) == n, "promotions: order amounts length mismatch"
@@ -601,7 +656,7 @@ def reverse_write_off(coupon_id: uint256):
            rollback_window`).
     @custom:security Callable by the redeeming merchant or its terminals.
     """
-    assert staticcall registry.check_live(self, msg.sender)  # the registry reverts with its reason
+    self._check_live()
     merchant: address = self._acting_merchant()
     holder: address = empty(address)
     status: uint8 = 0
@@ -641,7 +696,7 @@ def distribute(coupon_ids: DynArray[uint256, MAX_BATCH]):
                      the platform, so the parts add up to the pool exactly.
                      The platform account is the registry's at distribution.
     """
-    assert staticcall registry.check_live(self, msg.sender)  # the registry reverts with its reason
+    self._check_live()
     assert len(coupon_ids) != 0, "promotions: empty batch"
     platform: address = staticcall registry.platform()
     for i: uint256 in range(len(coupon_ids), bound=MAX_BATCH):
@@ -657,6 +712,7 @@ def withdraw() -> uint256:
     @custom:security Checks-effects-interactions: the credit is zeroed before
                      the token transfer.
     """
+    assert not self.migrating, "promotions: migration in progress"
     amount: uint256 = self.claimable[msg.sender]
     assert amount != 0, "promotions: nothing to withdraw"
     self.claimable[msg.sender] = 0
@@ -665,6 +721,185 @@ def withdraw() -> uint256:
         "promotions: payout transfer failed"
     )
     return amount
+
+
+# --- migration -----------------------------------------------------------------------------
+
+
+@external
+def begin_migration(predecessor: address):
+    """
+    @dev Starts carrying rounds, allowances, coupons and claims over from the
+         contract this one replaces: by the platform, on an unused contract,
+         once. Every write, `withdraw` included, is refused until
+         `finish_migration`.
+    @param predecessor The promotions contract being replaced.
+    @custom:security Every round, allowance, coupon (holder, status, path,
+                     write-off time, pool) and claim is read from the
+                     predecessor; the platform chooses only the batches, and
+                     which merchants and accounts to ask about. Consent and
+                     transfer nonces are not carried: signatures name the
+                     contract (EIP-712 domain), so none made for the
+                     predecessor is valid here.
+    """
+    self._check_platform()
+    assert predecessor != empty(address) and self.round_count == 0 and (
+        self.predecessor == empty(address)
+    ), "promotions: migration needs an unused contract"
+    self.predecessor = predecessor
+    self.migrating = True
+    log MigrationStarted(predecessor=predecessor)
+
+
+@external
+def import_rounds(count: uint256):
+    """
+    @dev Carries the predecessor's next `count` rounds over, in id order, as
+         they are there now (terms, counters, evaluation hashes, and the
+         measured period when the predecessor records one).
+    @param count How many, 1 to MAX_BATCH.
+    """
+    self._check_migrator()
+    old: address = self.predecessor
+    first: uint256 = self.round_count + 1
+    assert count != 0 and count <= MAX_BATCH and (
+        first + count <= staticcall Predecessor(old).round_count() + 1
+    ), "promotions: batch beyond the predecessor"
+    for i: uint256 in range(count, bound=MAX_BATCH):
+        out: Bytes[544] = raw_call(
+            old,
+            abi_encode(first + i, method_id=method_id("rounds(uint256)")),
+            max_outsize=544,
+            is_static_call=True,
+        )
+        r: OldRound = abi_decode(slice(out, 0, 448), OldRound)
+        period_from: uint256 = 0
+        period_to: uint256 = 0
+        measured: bytes32 = empty(bytes32)
+        if len(out) == 544:
+            period_from, period_to, measured = abi_decode(
+                slice(out, 448, 96), (uint256, uint256, bytes32)
+            )
+        self.rounds[first + i] = Round(
+            first_id=r.first_id,
+            total=r.total,
+            next_id=r.next_id,
+            allocated=r.allocated,
+            inputs_hash=r.inputs_hash,
+            incentive_bps=r.incentive_bps,
+            shares=r.shares,
+            rollback_window=r.rollback_window,
+            max_consent_lifetime=r.max_consent_lifetime,
+            opened_at=r.opened_at,
+            period_from=period_from,
+            period_to=period_to,
+            measured_hash=measured,
+        )
+        # next_id <= first_id + total and granted <= allocated hold there.
+        self._coupons_left += r.next_id - r.first_id
+        self._allowances_left += r.allocated - (r.next_id - r.first_id)
+        self.next_coupon_id = r.first_id + r.total
+    self.round_count = first + count - 1
+
+
+@external
+def import_allowances(round_id: uint256, merchants: DynArray[address, MAX_BATCH]):
+    """
+    @dev Carries over what each merchant may still grant in a carried round.
+    @param round_id A carried round.
+    @param merchants Merchants to ask the predecessor about, each once.
+    """
+    self._check_migrator()
+    self._check_round(round_id)
+    for merchant: address in merchants:
+        assert self.allowance[round_id][merchant] == 0, "promotions: carried over already"
+        amount: uint256 = staticcall Predecessor(self.predecessor).allowance(round_id, merchant)
+        self.allowance[round_id][merchant] = amount
+        self._allowances_left -= amount
+
+
+@external
+def import_coupons(coupon_ids: DynArray[uint256, MAX_BATCH]):
+    """
+    @dev Carries granted coupons over: holder, status, path of earlier
+         holders, round, issuer, redeemer, write-off time and pool.
+    @param coupon_ids Coupons the predecessor granted, of carried rounds,
+           each once.
+    """
+    self._check_migrator()
+    old: Predecessor = Predecessor(self.predecessor)
+    for coupon_id: uint256 in coupon_ids:
+        c: Coupon = staticcall old.coupon(coupon_id)
+        assert c.status != STATUS_NONE and self._holding[coupon_id] == 0, (
+            "promotions: coupon not granted there, or carried over already"
+        )
+        self._check_round(c.round_id)
+        self._holding[coupon_id] = self._pack_holding(
+            c.holder, c.status, c.transfers, c.written_off_at
+        )
+        self._origin[coupon_id] = self._pack_origin(c.issuer, c.round_id)
+        if c.redeemer != empty(address):
+            # The predecessor kept the pool in 96 bits.
+            self._redemption[coupon_id] = convert(c.redeemer, uint256) | (c.pool << 160)
+        if c.status == STATUS_WRITTEN_OFF:
+            self._owed += c.pool
+        path: DynArray[address, MAX_EARLIER_HOLDERS] = staticcall old.earlier_holders(coupon_id)
+        for k: uint256 in range(len(path), bound=MAX_EARLIER_HOLDERS):
+            self._earlier[coupon_id][k] = path[k]
+        self._coupons_left -= 1
+
+
+@external
+def import_claims(accounts: DynArray[address, MAX_BATCH]):
+    """
+    @dev Carries over what each account may withdraw.
+    @param accounts Accounts to ask the predecessor about, each once.
+    @custom:security The predecessor cannot list its creditors, so the
+                     platform names them (from `PoolDistributed`); what
+                     `MigrationFinished` reports as owed (claims plus
+                     undistributed pools) is to match the predecessor's
+                     token balance, which is moved to this contract.
+    """
+    self._check_migrator()
+    for account: address in accounts:
+        assert self.claimable[account] == 0, "promotions: carried over already"
+        amount: uint256 = staticcall Predecessor(self.predecessor).claimable(account)
+        self.claimable[account] = amount
+        self._owed += amount
+
+
+@external
+def finish_migration():
+    """
+    @dev Ends the migration for good, once every round, every granted coupon
+         and every allowance left is carried over.
+    """
+    self._check_migrator()
+    assert self.round_count == staticcall Predecessor(self.predecessor).round_count() and (
+        self._coupons_left == 0 and self._allowances_left == 0
+    ), "promotions: state left to carry over"
+    self.migrating = False
+    log MigrationFinished(predecessor=self.predecessor, rounds=self.round_count, owed=self._owed)
+
+
+@view
+@internal
+def _check_platform():
+    assert msg.sender == staticcall registry.platform(), "promotions: caller is not the platform"
+
+
+@view
+@internal
+def _check_migrator():
+    self._check_platform()
+    assert self.migrating, "promotions: no migration in progress"
+
+
+@view
+@internal
+def _check_live():
+    assert not self.migrating, "promotions: migration in progress"
+    assert staticcall registry.check_live(self, msg.sender)  # the registry reverts with its reason
 
 
 @view
@@ -783,7 +1018,7 @@ def _open_round(
     period_to: uint256,
     measured_hash: bytes32,
 ) -> uint256:
-    assert staticcall registry.check_live(self, msg.sender)  # the registry reverts with its reason
+    self._check_live()
     platform: address = staticcall registry.platform()
     assert msg.sender == platform, "promotions: caller is not the platform"
     assert total != 0, "promotions: zero total"
