@@ -31,7 +31,7 @@ def upgrade() -> None:
     sa.Column('read_at', sa.BigInteger(), nullable=True),
     sa.Column('delivery', sa.String(length=10), nullable=True),
     sa.Column('attempts', sa.Integer(), nullable=False),
-    sa.Column('next_attempt_at', sa.Float(), nullable=False),
+    sa.Column('next_attempt_at', sa.Double(), nullable=False),
     sa.Column('delivered_at', sa.BigInteger(), nullable=True),
     sa.Column('log', sa.JSON(), nullable=False),
     sa.PrimaryKeyConstraint('id'),
