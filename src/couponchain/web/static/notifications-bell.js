@@ -43,6 +43,7 @@ document.addEventListener("DOMContentLoaded", async () => {
     count.textContent = unread > 99 ? "99+" : String(unread);
     bell.title = t("Notifications: {count} unread", { count: unread });
     bell.setAttribute("aria-label", bell.title);
+    document.dispatchEvent(new CustomEvent("cc-notifications-count", { detail: { unread } }));
   };
   let after = 0;
   try {

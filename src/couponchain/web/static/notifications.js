@@ -38,6 +38,10 @@ document.addEventListener("DOMContentLoaded", async () => {
     if (li) list.prepend(li);
     $("notes-empty").hidden = true;
   });
+  // The bell keeps the unread count (the stream's new ones included).
+  document.addEventListener("cc-notifications-count", (event) => {
+    $("notes-unread").textContent = t("{count} unread", { count: event.detail.unread });
+  });
   document.addEventListener("cc-notifications-live", (event) => {
     $("notes-live").dataset.state = event.detail.live ? "live" : "connecting";
     $("notes-live-text").textContent = event.detail.live ? t("Live: new notifications appear here.")
@@ -53,7 +57,6 @@ document.addEventListener("DOMContentLoaded", async () => {
   const base = `/v1/merchants/${encodeURIComponent(me.id)}`;
 
   function showUnread(unread) {
-    $("notes-unread").textContent = t("{count} unread", { count: unread });
     document.dispatchEvent(new CustomEvent("cc-notifications-read", { detail: { unread } }));
   }
 
@@ -67,7 +70,6 @@ document.addEventListener("DOMContentLoaded", async () => {
     cursor = page.next_cursor;
     $("notes-more").hidden = !cursor;
     $("notes-empty").hidden = shown.size > 0;
-    $("notes-unread").textContent = t("{count} unread", { count: page.unread });
   }
   $("notes-more").onclick = more;
   $("notes-read-all").onclick = async () => {
