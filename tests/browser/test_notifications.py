@@ -1,6 +1,6 @@
 """Notifications in a real browser (issue 25): a merchant's notifications page, open at
 1280 px in English and at 390 px in zh-CN, receives a prize award live (server-sent
-events through EventSource), the bell counts it, "Mark all read" clears the count,
+events through EventSource), the bell counts it (on another console page too), "Mark all read" clears the count,
 and a kind is switched off and on again from the page's switches."""
 
 from __future__ import annotations
@@ -53,6 +53,12 @@ async def test_the_merchant_page_receives_a_notification_live(
             await expect(page.locator("#notes-unread")).to_have_text(says["unread"])
             await page.screenshot(path=str(SHOTS / f"notifications-live-{width}-{tag}.png"))
             await fits(page, width)
+
+            # Another console page shows the count too (fetched, not streamed there).
+            await page.goto(url + "/prizes")
+            await expect(page.locator("#bell-count")).to_have_text("1")
+            await page.goto(url + "/notifications")
+            await expect(page.locator("#notes-list li.unread")).to_have_count(1)
 
             await page.click("#notes-read-all")
             await expect(page.locator("#bell-count")).to_be_hidden()

@@ -1,8 +1,11 @@
-// The bell in the header (templates/nav.html): a merchant's unread notifications,
-// updated live from the server-sent events stream. The notifications page
-// (notifications.js) hears each new one as a "cc-notification" event on document,
-// so one stream serves the bell and the page.
+// The bell in the header (templates/nav.html): a merchant's unread notifications.
+// On the notifications page they arrive live from the server-sent events stream,
+// and the page (notifications.js) hears each new one as a "cc-notification" event
+// on document, so one stream serves the bell and the page; on the other pages the
+// count is refreshed every BELL_REFRESH_MS.
 "use strict";
+
+const BELL_REFRESH_MS = 30000;
 
 // What a notification says, in the page's language.
 function notificationText(item) {
@@ -53,8 +56,19 @@ document.addEventListener("DOMContentLoaded", async () => {
   } catch { return; }
   show();
   document.addEventListener("cc-notifications-read", (event) => { unread = event.detail.unread; show(); });
+  if (!$("notes")) {
+    // Elsewhere the count is refreshed now and then: a stream held open by every
+    // console tab would cost the server a connection and a look each second per tab.
+    const refresh = async () => {
+      try { unread = (await api(base + "?limit=1")).unread; show(); } catch { /* next time */ }
+      setTimeout(refresh, BELL_REFRESH_MS);
+    };
+    setTimeout(refresh, BELL_REFRESH_MS);
+    return;
+  }
   const tell = (name, detail) => document.dispatchEvent(new CustomEvent(name, { detail }));
-  // The stream resumes by itself after the last id it delivered (Last-Event-ID).
+  // The notifications page listens live. The stream resumes by itself after the
+  // last id it delivered (Last-Event-ID).
   const source = new EventSource(`${base}/stream?after=${after}`);
   source.addEventListener("ready", () => tell("cc-notifications-live", { live: true }));
   source.addEventListener("notification", (event) => {
