@@ -27,8 +27,8 @@ from couponchain.indexer.indexer import Indexer
 from couponchain.services.accounts import AccountService
 from couponchain.services.credentials import CredentialStore
 from couponchain.services.editions import EditionService
-from couponchain.services.marketing import MarketingService
 from couponchain.services.incentive_caps import IncentiveCaps
+from couponchain.services.marketing import MarketingService
 from couponchain.services.marketing_access_logs import log_key
 from couponchain.services.notifications import Notifications
 from couponchain.services.notifications_delivery import NotificationDeliverer

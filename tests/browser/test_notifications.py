@@ -1,7 +1,8 @@
 """Notifications in a real browser (issue 25): a merchant's notifications page, open at
 1280 px in English and at 390 px in zh-CN, receives a prize award live (server-sent
-events through EventSource), the bell counts it (on another console page too), "Mark all read" clears the count,
-and a kind is switched off and on again from the page's switches."""
+events through EventSource), the bell counts it (on another console page too), "Mark
+all read" clears the count, and a kind is switched off and on again from the page's
+switches."""
 
 from __future__ import annotations
 

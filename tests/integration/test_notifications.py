@@ -25,6 +25,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from couponchain.runtime import Runtime
+from couponchain.services import notifications as notes
 from tests.integration.conftest import make_settings
 
 HOUR = 3600
@@ -240,3 +241,11 @@ async def test_prizes_reports_and_expiring_coupons_notify_list_stream_push_and_s
     assert everything.json() == {"marked": 3, "unread": 0}
     hidden = await client.get(f"{base}/notifications", headers=auth(rival))
     assert hidden.status_code == 403
+
+    # A rebuild of the read models replays every stored event: nothing notifies twice
+    # (and an event older than a day, as a rebuild after an upgrade replays, not at all).
+    await runtime.db.write(runtime.indexer.rebuild)
+    again = await _notes(client, shop, limit=100)
+    assert [n["id"] for n in again["notifications"]] == ids and again["unread"] == 0
+    assert notes.fresh(int(time.time()) - 60)
+    assert not notes.fresh(int(time.time()) - notes.FRESH_FOR - 1)

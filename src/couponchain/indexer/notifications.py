@@ -3,7 +3,9 @@
 These handlers own no table: they record notifications (`services/notifications.py`)
 in the indexer's transaction, next to the read-model rows of the same events, so a
 notification exists exactly when its event is projected. Replayed after a rewind,
-an event finds its notification recorded already (`dedupe`) and adds none.
+an event finds its notification recorded already (`dedupe`) and adds none; an event
+older than `FRESH_FOR` (a day) adds none either (a rebuild after an upgrade replays
+every event since the first block).
 """
 
 from __future__ import annotations
@@ -17,12 +19,16 @@ from couponchain.services.notifications import (
     PRIZE_CLAIMED,
     REPORT_READY,
     Pending,
+    fresh,
     record,
 )
 from couponchain.store.models import MarketingReport, Participant, PrizeCampaign, PrizeStock
 
 
 def _prizes(session: Session, events: list[IndexedEvent], kind: str) -> None:
+    events = [e for e in events if fresh(e.timestamp)]
+    if not events:
+        return
     campaigns = {int(e.args["campaign_id"]) for e in events}
     found = {c.id: c for c in session.execute(select(PrizeCampaign).where(
         PrizeCampaign.id.in_(campaigns))).scalars()}
@@ -64,6 +70,8 @@ def prize_claimed(session: Session, events: list[IndexedEvent]) -> None:
 @PROJECTIONS.on("marketing", "ReportPublished")
 def report_ready(session: Session, event: IndexedEvent) -> None:
     a = event.args
+    if not fresh(event.timestamp):
+        return
     stored = session.execute(select(MarketingReport.id).where(
         MarketingReport.report_hash == a["report_hash"])).scalar()
     record(session, [Pending(a["merchant"], REPORT_READY, f"{REPORT_READY}:{a['report_id']}", {

@@ -44,6 +44,10 @@ PRIZE_AWARDED, PRIZE_CLAIMED = "prize_awarded", "prize_claimed"
 COUPONS_EXPIRING, BUDGET_LOW, REPORT_READY = "coupons_expiring", "budget_low", "report_ready"
 #: Every kind, in the order the settings page shows them.
 KINDS = (PRIZE_AWARDED, PRIZE_CLAIMED, COUPONS_EXPIRING, BUDGET_LOW, REPORT_READY)
+#: Events older than this (seconds) notify nobody: after an upgrade, the first rebuild
+#: of the read models replays every event since the first block, and those that came
+#: before notifications existed must not flood the merchants (nor their webhooks).
+FRESH_FOR = 86_400
 #: Seconds between two looks for new notifications while a stream is open.
 STREAM_POLL = 1.0
 #: Seconds between two keep-alive comments on a quiet stream (proxies close idle ones).
@@ -58,6 +62,11 @@ class Pending:
     kind: str
     dedupe: str
     data: dict[str, Any]
+
+
+def fresh(timestamp: int, now: float | None = None) -> bool:
+    """Whether an event at `timestamp` is recent enough to notify (`FRESH_FOR`)."""
+    return timestamp >= (time.time() if now is None else now) - FRESH_FOR
 
 
 def record(session: Session, items: Sequence[Pending]) -> int:

@@ -20,7 +20,12 @@ import httpx
 from sqlalchemy import select
 
 from couponchain.loops import BackgroundLoop
-from couponchain.services.marketing_webhooks import SIGNATURE_HEADER, WebhookDeliverer, backoff, sign
+from couponchain.services.marketing_webhooks import (
+    SIGNATURE_HEADER,
+    WebhookDeliverer,
+    backoff,
+    sign,
+)
 from couponchain.services.notifications import public
 from couponchain.store.models import MarketingWebhook, Notification
 

@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 
 from sqlalchemy import (
     JSON,
-    Boolean,
     BigInteger,
+    Boolean,
     ForeignKey,
     Index,
     Integer,

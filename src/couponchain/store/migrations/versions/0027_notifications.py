@@ -13,7 +13,6 @@ Create Date: 2026-12-07 22:30:00
 import sqlalchemy as sa
 from alembic import op
 
-
 revision = '0027'
 down_revision = '0026'
 branch_labels = None
