@@ -1,5 +1,6 @@
 """Notifications end to end (issue 25), one node start: a prize awarded and claimed, a
-report published and coupons about to expire become the merchant's notifications;
+report published, coupons about to expire and an incentive budget nearly spent become
+the merchant's notifications;
 they are listed (cursor paging), streamed (server-sent events), marked read, and
 pushed to its webhook signed; a kind switched off is neither recorded nor pushed."""
 
@@ -183,14 +184,51 @@ async def test_prizes_reports_and_expiring_coupons_notify_list_stream_push_and_s
         (expiring,) = await _arrives(client, shop, "coupons_expiring")
         assert expiring["data"]["coupons"] == 1 and expiring["data"]["title"] == "Free latte"
 
+        # A budget nearly spent: a write-off's incentive (10 % of the order) uses up
+        # 95 % of the incentive cap the merchant set.
+        opened = await client.post("/v1/promotion-rounds", json={
+            "evaluation": {"turnover": [{"merchant": shop["id"], "amount": 1_000_000}],
+                           "consumers": 1},
+            "formula": {"base_per_merchant": 10, "turnover_per_coupon": 100_000,
+                        "per_consumer": 2, "max_total": 1_000},
+            "incentive_bps": 1_000, "shares": {"platform": 1_000, "issuer": 2_000,
+                                               "redeemer": 2_000, "holder": 3_000,
+                                               "earlier": 2_000},
+            "rollback_window_seconds": 0, "consent_lifetime_seconds": 120})
+        assert opened.status_code == 201, opened.text
+        round_id = opened.json()["id"]
+        allocated = await client.post(f"/v1/promotion-rounds/{round_id}/allocations", json={
+            "allocations": [{"merchant": shop["id"], "count": 1}]})
+        assert allocated.status_code == 200, allocated.text
+        granted = await client.post("/v1/promotion-grants", headers=auth(shop), json={
+            "round_id": round_id, "grants": [{"consumer": ann["id"], "count": 1}]})
+        assert granted.status_code == 201, granted.text
+        (coupon,) = granted.json()["coupon_ids"]
+        credit = await client.post("/v1/credits", json={"to": shop["id"], "amount": 100_000})
+        assert credit.status_code == 201, credit.text
+        capped = await client.put(f"{base}/incentive-cap", json={"cap": 1_000},
+                                  headers=auth(shop))
+        assert capped.status_code == 200, capped.text
+        assert await runtime.notification_watch.look() == 0  # all of it left
+        consent = await client.post(f"/v1/promotion-coupons/{coupon}/consent", headers=auth(ann),
+                                    json={"merchant": "any", "max_order_amount": 10**12})
+        assert consent.status_code == 201, consent.text
+        written = await client.post("/v1/write-offs", headers=auth(shop), json={
+            "code": consent.json()["code"], "order_amount": 9_500})
+        assert written.status_code == 201 and written.json()["incentive"] == 950, written.text
+        assert await runtime.notification_watch.look() == 1
+        assert await runtime.notification_watch.look() == 0  # once per cap set
+        (budget,) = await _arrives(client, shop, "budget_low")
+        assert budget["data"] == {"cap": "1000", "left": "50"}
+
         # Pushed to the webhook, signed, each once.
         delivered = 0
         for _ in range(100):
             delivered += await runtime.notification_pushes.deliver_due()
-            if delivered == 4:
+            if delivered == 5:
                 break
             await asyncio.sleep(0.05)
-        assert delivered == 4
+        assert delivered == 5
         assert await runtime.notification_pushes.deliver_due() == 0
         pushed = {}
         for body, headers in got:
@@ -200,7 +238,7 @@ async def test_prizes_reports_and_expiring_coupons_notify_list_stream_push_and_s
             assert headers["x-couponchain-notification"] == str(item["id"])
             pushed[item["kind"]] = item
         assert set(pushed) == {"prize_awarded", "prize_claimed", "report_ready",
-                               "coupons_expiring"}
+                               "coupons_expiring", "budget_low"}
         assert pushed["prize_awarded"]["data"]["award_id"] == award_id
 
         # Switched off: a new award is neither recorded nor pushed; an unknown kind is
@@ -221,24 +259,25 @@ async def test_prizes_reports_and_expiring_coupons_notify_list_stream_push_and_s
         await runtime.indexer.wait_for(second["block_number"])
         assert len((await _notes(client, shop, q="prize_awarded"))["notifications"]) == 1
         assert await runtime.notification_pushes.deliver_due() == 0
-        assert len(got) == 4
+        assert len(got) == 5
     finally:
         server.should_exit = True
         await server.task  # type: ignore[attr-defined]
 
     # Paging newest first, marking read.
     first = await _notes(client, shop, limit=3)
-    assert first["unread"] == 4 and first["next_cursor"] is not None
+    assert first["unread"] == 5 and first["next_cursor"] is not None
     rest = await _notes(client, shop, limit=3, cursor=first["next_cursor"])
+    assert rest["next_cursor"] is None
     ids = [n["id"] for n in first["notifications"] + rest["notifications"]]
-    assert ids == sorted(ids, reverse=True) and len(ids) == 4
+    assert ids == sorted(ids, reverse=True) and len(ids) == 5
     marked = await client.post(f"{base}/notifications:read", headers=auth(shop),
                                json={"ids": [ids[0]]})
-    assert marked.json() == {"marked": 1, "unread": 3}
-    assert (await _notes(client, shop, status="unread"))["unread"] == 3
+    assert marked.json() == {"marked": 1, "unread": 4}
+    assert (await _notes(client, shop, status="unread"))["unread"] == 4
     assert len((await _notes(client, shop, status="read"))["notifications"]) == 1
     everything = await client.post(f"{base}/notifications:read", headers=auth(shop), json={})
-    assert everything.json() == {"marked": 3, "unread": 0}
+    assert everything.json() == {"marked": 4, "unread": 0}
     hidden = await client.get(f"{base}/notifications", headers=auth(rival))
     assert hidden.status_code == 403
 
