@@ -16,11 +16,11 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import func, select
 
 from couponchain.loops import BackgroundLoop
 from couponchain.services.notifications import BUDGET_LOW, COUPONS_EXPIRING, Pending, record
-from couponchain.store.models import CouponRecord, EditionRecord, IncentiveCap
+from couponchain.store.models import CouponRecord, EditionRecord, IncentiveCap, Notification
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +29,14 @@ EXPIRY_WINDOW = 3 * 86_400
 #: A cap with this share (percent) or less left is nearly spent.
 BUDGET_LEFT_PCT = 10
 ACTIVE = 1
+
+
+def _expiring_key(edition_id: int) -> str:
+    return f"{COUPONS_EXPIRING}:edition:{edition_id}"
+
+
+def _budget_key(cap: IncentiveCap) -> str:
+    return f"{BUDGET_LOW}:{cap.merchant}:{cap.tx_hash}"
 
 
 class NotificationWatch:
@@ -58,29 +66,40 @@ class NotificationWatch:
         return int(await self.db.write(lambda s: record(s, items)))
 
     async def _expiring(self, now: int) -> list[Pending]:
-        active = (select(CouponRecord.edition_id, func.count().label("n"))
-                  .where(CouponRecord.status == ACTIVE).group_by(CouponRecord.edition_id)
-                  .subquery())
+        # The editions ending soon first (few), then their active coupons only: the
+        # coupons table may hold millions of rows.
         async with self.db.session() as s:
-            rows = (await s.execute(select(EditionRecord, active.c.n).join(
-                active, active.c.edition_id == EditionRecord.id).where(and_(
-                    EditionRecord.valid_until > now,
-                    EditionRecord.valid_until <= now + EXPIRY_WINDOW)))).all()
-        return [Pending(e.merchant, COUPONS_EXPIRING, f"{COUPONS_EXPIRING}:edition:{e.id}", {
-            "edition_id": e.id, "title": e.title, "valid_until": e.valid_until,
-            "coupons": int(n)}) for e, n in rows]
+            editions = {e.id: e for e in (await s.execute(select(EditionRecord).where(
+                EditionRecord.valid_until > now,
+                EditionRecord.valid_until <= now + EXPIRY_WINDOW))).scalars()}
+            if not editions:
+                return []
+            done = set((await s.execute(select(Notification.dedupe).where(
+                Notification.dedupe.in_([_expiring_key(i) for i in editions])))).scalars())
+            todo = [i for i in editions if _expiring_key(i) not in done]
+            if not todo:
+                return []
+            active = dict((await s.execute(
+                select(CouponRecord.edition_id, func.count()).where(
+                    CouponRecord.edition_id.in_(todo), CouponRecord.status == ACTIVE)
+                .group_by(CouponRecord.edition_id))).all())
+        return [Pending(editions[i].merchant, COUPONS_EXPIRING, _expiring_key(i), {
+            "edition_id": i, "title": editions[i].title,
+            "valid_until": editions[i].valid_until, "coupons": int(n)})
+            for i, n in active.items()]
 
     async def _budgets(self) -> list[Pending]:
         async with self.db.session() as s:
             caps = (await s.execute(select(IncentiveCap))).scalars().all()
+            done = set((await s.execute(select(Notification.dedupe).where(
+                Notification.kind == BUDGET_LOW))).scalars())
         items = []
         for cap in caps:
             total = int(cap.cap)
-            if total <= 0:
-                continue
+            if total <= 0 or _budget_key(cap) in done:
+                continue  # nothing to spend, or told already: no chain read
             left = await self.cap_left(cap.merchant)
             if left * 100 <= total * BUDGET_LEFT_PCT:
-                items.append(Pending(cap.merchant, BUDGET_LOW,
-                                     f"{BUDGET_LOW}:{cap.merchant}:{cap.tx_hash}",
+                items.append(Pending(cap.merchant, BUDGET_LOW, _budget_key(cap),
                                      {"cap": str(total), "left": str(left)}))
         return items
