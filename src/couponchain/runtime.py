@@ -186,6 +186,7 @@ class Runtime:
         return code.decode_result(function, bytes.fromhex(reply[2:]))
 
     async def stop(self) -> None:
+        self.notifications.close()
         await self.promotions.stop()
         await self.prizes.stop()
         await self.marketing.stop()

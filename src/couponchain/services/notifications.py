@@ -20,6 +20,7 @@ Usage (inside a projection, a sync session)::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -139,6 +140,13 @@ class Notifications:
 
     def __init__(self, db: Any) -> None:
         self.db = db
+        #: Set when the platform stops: open streams end (a server shutting down
+        #: waits for its open responses).
+        self.closed = asyncio.Event()
+
+    def close(self) -> None:
+        """End every open stream."""
+        self.closed.set()
 
     async def settings(self, merchant_id: str) -> dict[str, bool]:
         """Each kind on or off for the merchant (on unless switched off)."""
@@ -200,7 +208,8 @@ class Notifications:
                      disconnected: Any) -> AsyncIterator[str]:
         """Server-sent events: each notification after id `last` as it is recorded
         (`id:` its id, so a reconnecting EventSource resumes after it), for up to
-        `seconds`; then the stream ends and the browser reconnects.
+        `seconds` (or until the platform stops); then the stream ends and the
+        browser reconnects.
 
         The stream looks at the table every `STREAM_POLL` s rather than listening
         in-process: the notification may be recorded by another process (the
@@ -208,7 +217,8 @@ class Notifications:
         yield f"retry: 3000\nevent: ready\ndata: {json.dumps({'last_id': last})}\n\n"
         ends = time.monotonic() + seconds
         quiet_since = time.monotonic()
-        while time.monotonic() < ends and not await disconnected():
+        while (time.monotonic() < ends and not self.closed.is_set()
+               and not await disconnected()):
             for item in await self.after(merchant_id, last):
                 last = item["id"]
                 quiet_since = time.monotonic()
@@ -216,4 +226,6 @@ class Notifications:
             if time.monotonic() - quiet_since >= STREAM_KEEPALIVE:
                 quiet_since = time.monotonic()
                 yield ": keep-alive\n\n"
-            await asyncio.sleep(min(STREAM_POLL, max(0.0, ends - time.monotonic())))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.closed.wait(),
+                                       min(STREAM_POLL, max(0.0, ends - time.monotonic())))
