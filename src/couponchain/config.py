@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     webhook_retry_max_delay: float = 300.0
     webhook_max_attempts: int = 8
     webhook_timeout: float = 5.0
+    #: Seconds between looks for coupons about to expire and budgets nearly spent
+    #: (0 turns the notification watch and its webhook pushes off; issue 25).
+    notification_interval: float = 60.0
     #: Webhook address policy (issue 20 §3): hosts and CIDRs, comma-separated, that a
     #: webhook may reach although they are loopback, private, link-local... (the
     #: operator's own receivers; the tests' local ones). Every other address is refused.

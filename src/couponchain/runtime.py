@@ -27,8 +27,12 @@ from couponchain.indexer.indexer import Indexer
 from couponchain.services.accounts import AccountService
 from couponchain.services.credentials import CredentialStore
 from couponchain.services.editions import EditionService
+from couponchain.services.incentive_caps import IncentiveCaps
 from couponchain.services.marketing import MarketingService
 from couponchain.services.marketing_access_logs import log_key
+from couponchain.services.notifications import Notifications
+from couponchain.services.notifications_delivery import NotificationDeliverer
+from couponchain.services.notifications_watch import NotificationWatch
 from couponchain.services.participant_standing import StandingService
 from couponchain.services.participants import Caller, ParticipantService
 from couponchain.services.payouts import PayoutService
@@ -101,6 +105,12 @@ class Runtime:
         self.payouts = PayoutService(self)
         self.marketing = MarketingService(self)
         self.proofs = StorageProofs(self)
+        #: Notifications for merchants (issue 25): the console's side, the webhook
+        #: pushes, and the watch for expiring coupons and low budgets.
+        self.notifications = Notifications(self.db)
+        self.notification_pushes = NotificationDeliverer(self.db, self.vault, settings,
+                                                         self.marketing.webhooks)
+        self.notification_watch = NotificationWatch(self.db, IncentiveCaps(self).left)
         self.platform: PlatformIdentity
         #: In demo mode: who to act as, and where, for each capability (home page).
         self.demo_tour: list[dict[str, str]] = []
@@ -163,6 +173,9 @@ class Runtime:
             self.promotions.start(settings.distribute_interval)
         if settings.report_interval > 0:
             self.marketing.start(settings.report_interval, settings.webhook_interval)
+        if settings.notification_interval > 0:
+            self.notification_pushes.start(settings.webhook_interval)
+            self.notification_watch.start(settings.notification_interval)
 
     async def view(self, contract: str, function: str, *args: object) -> Any:
         """The result of a view function of a deployed contract, at the latest block."""
@@ -173,9 +186,12 @@ class Runtime:
         return code.decode_result(function, bytes.fromhex(reply[2:]))
 
     async def stop(self) -> None:
+        self.notifications.close()
         await self.promotions.stop()
         await self.prizes.stop()
         await self.marketing.stop()
+        await self.notification_pushes.stop()
+        await self.notification_watch.stop()
         await self.credentials.stop()
         for part in ("indexer", "gateway"):
             if hasattr(self, part):

@@ -193,6 +193,9 @@ POLICY: dict[tuple[str, str], dict[str, Expect]] = {
     ("POST", "/v1/access-logs"): policy(ok=(PLATFORM, TERMINAL_A), authorized=(TERMINAL_B,)),
     ("PUT", "/v1/merchants/{merchant_id}/reporting-rules"): policy(ok=(MERCHANT_A,)),
     ("PUT", "/v1/merchants/{merchant_id}/webhook"): policy(ok=(MERCHANT_A,)),
+    # notifications (issue 25): the merchant's own
+    ("POST", "/v1/merchants/{merchant_id}/notifications:read"): policy(ok=(MERCHANT_A,)),
+    ("PUT", "/v1/merchants/{merchant_id}/notification-settings"): policy(ok=(MERCHANT_A,)),
     ("PUT", "/v1/merchants/{merchant_id}/marketing-info"): policy(ok=(MERCHANT_A,)),
     # merchant-defined indicators (issue 27): merchant A defines its own; A and the
     # platform check and preview them over A's data.
@@ -243,6 +246,10 @@ READ_POLICY: dict[tuple[str, str], dict[str, Expect]] = {
     ("GET", "/v1/customers/me/movements"): policy(ok=CONSUMERS),
     ("GET", "/v1/customers/me/movements.csv"): policy(ok=CONSUMERS),
     ("GET", "/v1/customers/me/lookup"): policy(ok=CONSUMERS),
+    # notifications (issue 25): a merchant's own only (not its terminals, not the platform).
+    ("GET", "/v1/merchants/{merchant_id}/notifications"): policy(ok=(MERCHANT_A,)),
+    ("GET", "/v1/merchants/{merchant_id}/notifications/stream"): policy(ok=(MERCHANT_A,)),
+    ("GET", "/v1/merchants/{merchant_id}/notification-settings"): policy(ok=(MERCHANT_A,)),
 }
 
 
@@ -744,6 +751,36 @@ async def _set_lookup(w: World, role: str, expect: Expect) -> Req:
 @builds("DELETE", "/v1/customers/me/lookup/{kind}")
 async def _remove_lookup(w: World, role: str, expect: Expect) -> Req:
     return Req("/v1/customers/me/lookup/email")
+
+
+# -- notifications (issue 25) -----------------------------------------------------------
+
+
+@builds("GET", "/v1/merchants/{merchant_id}/notifications")
+async def _notifications(w: World, role: str, expect: Expect) -> Req:
+    return Req(f"/v1/merchants/{w.who[MERCHANT_A]['id']}/notifications")
+
+
+@builds("GET", "/v1/merchants/{merchant_id}/notifications/stream")
+async def _notification_stream(w: World, role: str, expect: Expect) -> Req:
+    # One second: the stream then ends, and the matrix reads its whole answer.
+    return Req(f"/v1/merchants/{w.who[MERCHANT_A]['id']}/notifications/stream?seconds=1")
+
+
+@builds("GET", "/v1/merchants/{merchant_id}/notification-settings")
+async def _notification_settings(w: World, role: str, expect: Expect) -> Req:
+    return Req(f"/v1/merchants/{w.who[MERCHANT_A]['id']}/notification-settings")
+
+
+@builds("POST", "/v1/merchants/{merchant_id}/notifications:read")
+async def _notifications_read(w: World, role: str, expect: Expect) -> Req:
+    return Req(f"/v1/merchants/{w.who[MERCHANT_A]['id']}/notifications:read", {})
+
+
+@builds("PUT", "/v1/merchants/{merchant_id}/notification-settings")
+async def _notification_switches(w: World, role: str, expect: Expect) -> Req:
+    return Req(f"/v1/merchants/{w.who[MERCHANT_A]['id']}/notification-settings",
+               {"kinds": {"budget_low": True}})
 
 
 # -- prizes -------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from couponchain.api.routes import (
     marketing_indicators,
     marketing_pages,
     node_relay,
+    notifications,
     pages,
     participant_standing,
     participants,
@@ -124,6 +125,8 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> FastAPI:
     app.include_router(topups.router, **api)
     app.include_router(customer_lookup.router, **api)
     app.include_router(customer_movements.router, **api)
+    app.include_router(notifications.router, **api)
+    app.include_router(notifications.pages)
     pages.mount_static(app)
     _document_links(app)
     return app

@@ -13,6 +13,7 @@ from types import ModuleType
 from couponchain.indexer import (
     editions,
     marketing,
+    notifications,
     participants,
     prizes,
     promotions,
@@ -23,7 +24,8 @@ from couponchain.indexer.projections import PROJECTIONS, Projections
 
 #: The projection modules, one per capability (and the registry's participants).
 MODULES: tuple[ModuleType, ...] = (
-    participants, editions, promotions, referrals, prizes, marketing, topups)
+    participants, editions, promotions, referrals, prizes, marketing, topups,
+    notifications)
 
 
 def all_projections() -> Projections:

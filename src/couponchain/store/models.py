@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     ForeignKey,
     Index,
     Integer,
@@ -1198,3 +1199,44 @@ class CustomerLookup(Base):
     #: hex HMAC-SHA256 of the normalised identifier
     digest: Mapped[str] = mapped_column(String(64), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# -- notifications (issue 25) --------------------------------------------------------------
+
+
+class Notification(Base):
+    """Something a merchant cares about (a prize awarded or claimed, coupons about to
+    expire, a budget nearly spent, a report ready), shown in its console and pushed to
+    its webhook. Written from what the indexer projects and by the notification watch;
+    never rebuilt: `dedupe` keeps a replayed event from notifying twice."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_merchant_id_id", "merchant_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    merchant_id: Mapped[str] = mapped_column(String(32))
+    #: prize_awarded | prize_claimed | coupons_expiring | budget_low | report_ready
+    kind: Mapped[str] = mapped_column(String(24))
+    #: what it is about, once per merchant ("award:12", "edition:3", ...)
+    dedupe: Mapped[str] = mapped_column(String(160), unique=True)
+    data: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    read_at: Mapped[int | None] = mapped_column(BigInteger)
+    #: the webhook push: None (no webhook) | pending | delivered | failed
+    delivery: Mapped[str | None] = mapped_column(String(10), index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[float] = mapped_column(default=0.0)
+    delivered_at: Mapped[int | None] = mapped_column(BigInteger)
+    #: [{"at", "url", "status_code", "error"}] per attempt
+    log: Mapped[list] = mapped_column(JSON, default=list)
+
+
+class NotificationSetting(Base):
+    """A notification kind a merchant switched (no row: on)."""
+
+    __tablename__ = "notification_settings"
+
+    merchant_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(24), primary_key=True)
+    enabled: Mapped[bool] = mapped_column(Boolean)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
