@@ -157,7 +157,7 @@ class WebhookDeliverer:
             hook = await s.get(MarketingWebhook, delivery.merchant_id)
         body = report.body.encode("utf-8")
         secret = self.rt.vault.decrypt(hook.secret).decode()
-        status_code, error = await self._post(http, hook.url, body, {
+        status_code, error = await self.post(http, hook.url, body, {
             "Content-Type": "application/json", SIGNATURE_HEADER: sign(secret, body),
             "X-CouponChain-Report": str(report.id),
             "X-CouponChain-Delivery": str(delivery.id)})
@@ -177,7 +177,7 @@ class WebhookDeliverer:
                                                     settings.webhook_retry_max_delay)
         return ok
 
-    async def _post(self, http: httpx.AsyncClient, url: str, body: bytes,
+    async def post(self, http: httpx.AsyncClient, url: str, body: bytes,
                     headers: dict[str, str]) -> tuple[int | None, str | None]:
         """POST to the webhook's checked address: the status and None on a 2xx,
         else the status (if any) and what the log may say."""

@@ -90,7 +90,7 @@ class NotificationDeliverer:
         else:
             url = hook.url
             secret = self.vault.decrypt(hook.secret).decode()
-            status_code, error = await self.webhooks._post(http, url, body, {  # noqa: SLF001
+            status_code, error = await self.webhooks.post(http, url, body, {
                 "Content-Type": "application/json", SIGNATURE_HEADER: sign(secret, body),
                 NOTIFICATION_HEADER: str(notification_id)})
         now = time.time()
