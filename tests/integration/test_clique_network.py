@@ -6,8 +6,10 @@ with the code `couponchain verify` runs on a proven block: the engine recognised
 from the header (`--engine auto`), the block hash, the signer recovered from each
 seal (compared with geth's own `clique_getSigner`), the header check with
 `--validators A,B`, `genesis` and `checkpoint` (the CLI's `validator_set`), the
-ancestry walk, and after a real signer vote (`clique_propose`) the signer set
-followed from the checkpoint, block by block, against geth's `clique_getSigners`.
+ancestry walk, a log of a real block proven as a coupon's history entry is
+(`prove_logs`: ancestry, receipts against `receiptsRoot`), and after a real signer
+vote (`clique_propose`) the signer set followed from the checkpoint, block by block,
+against geth's `clique_getSigners`.
 Refused: a header with a forged state root, a foreign validator set, and a block
 sealed with the key of the signer voted out.
 
@@ -24,12 +26,14 @@ import time
 from typing import Any
 
 import httpx
+from eth_account import Account
 from eth_keys import keys
 
 from couponchain.chain import consensus
 from couponchain.chain.event_check import check_ancestry
 from couponchain.chain.proofs import header_hash
 from couponchain.chain.verification import Outcome, Trusted, check_block
+from couponchain.cli.verify import prove_logs
 from couponchain.cli.verify_io import validator_set
 from tests.integration.clique_net import CliqueNetwork
 
@@ -108,6 +112,24 @@ async def test_verify_checks_real_clique_headers_and_follows_a_real_signer_vote(
         check_ancestry(walked, proven, dict(enumerate(headers)), 1, 256, "clique")
         assert walked.ok and walked.verdicts, walked.verdicts
 
+        # A log in a real sealed block, proven as `verify` proves a history entry's:
+        # the block an ancestor of the proven one (this chain has no EIP-2935 history
+        # contract, so by the header walk), its receipts (geth's eth_getBlockReceipts)
+        # rebuilding the header's receiptsRoot, the log among them.
+        logged = await _emit_log(http, net, url)
+        head = await _until(lambda: _head_at_least(http, url, logged + 2), "two more blocks")
+        logs = await call(http, url, "eth_getLogs", {"fromBlock": hex(logged),
+                                                     "toBlock": hex(logged)})
+        assert len(logs) == 1
+        proven = (await _headers(http, url, head))[-1]
+        history = Outcome()
+        times = await asyncio.to_thread(prove_logs, url, proven, logs, history, 256, "clique")
+        assert history.ok, history.verdicts
+        claims = [v.claim for v in history.verdicts]
+        assert f"block {logged}: its receipts rebuild the header's receiptsRoot" in claims
+        assert "every history log is in its block's proven receipts" in claims
+        assert list(times) == [logged] and not history.not_proven
+
         # Refused: a forged state root (re-hashed: the seal then names a stranger),
         # and a validator set the block's signer is not in.
         forged = {**proven, "stateRoot": "0x" + "11" * 32}
@@ -149,6 +171,22 @@ async def test_verify_checks_real_clique_headers_and_follows_a_real_signer_vote(
         assert stale.ok, stale.verdicts
         refused = _header_check(late, head, net.chain_id, current)
         assert [v.claim for v in refused.verdicts if not v.ok] == [SEAL_CLAIM]
+
+
+async def _emit_log(http: httpx.AsyncClient, net: CliqueNetwork, url: str) -> int:
+    """Send a zero-fee contract creation whose init code emits one log (LOG0 of the
+    word 42) from a fresh account; returns the block it was sealed in."""
+    sender = Account.create()
+    init = bytes.fromhex("602a60005260206000a000")  # MSTORE(0, 42) LOG0(0, 32) STOP
+    signed = sender.sign_transaction({
+        "type": 2, "chainId": net.chain_id, "nonce": 0, "gas": 100_000,
+        "maxFeePerGas": 0, "maxPriorityFeePerGas": 0, "data": init, "value": 0})
+    tx = await net.call(http, url, "eth_sendRawTransaction",
+                        "0x" + signed.raw_transaction.hex().removeprefix("0x"))
+    receipt = await _until(lambda: net.call(http, url, "eth_getTransactionReceipt", tx),
+                           "the log's receipt")
+    assert receipt["status"] == "0x1" and len(receipt["logs"]) == 1, receipt
+    return int(receipt["blockNumber"], 16)
 
 
 async def _head_at_least(http: httpx.AsyncClient, url: str, number: int) -> int | None:
