@@ -31,7 +31,7 @@ import httpx
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from couponchain.chain.node import node_dir
+from couponchain.chain.node import _die_with_parent, node_dir
 
 #: The go-ethereum release scripts/setup builds into node/bin/geth-clique.
 CLIQUE_GETH_VERSION = "v1.13.15"
@@ -146,8 +146,10 @@ class CliqueNetwork:
             "--rpc.gascap", "0", "--rpc.txfeecap", "0", "--verbosity", "3",
         ]
         try:
+            # Each node dies with the test process, however that ends (PR_SET_PDEATHSIG).
             return subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                    start_new_session=True)
+                                    start_new_session=True,
+                                    preexec_fn=_die_with_parent(os.getpid()))
         finally:
             log.close()
 
