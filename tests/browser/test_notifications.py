@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 
 import httpx
 from playwright.async_api import Browser, expect
 
 from couponchain.runtime import Runtime
-from tests.browser.signin import ADMIN, auth, fits, ok, signed_in_page
+from tests.api_auth import auth
+from tests.browser.screenshots import SHOTS
+from tests.browser.signin import ADMIN, fits, ok, signed_in_page
 
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 VIEWPORTS = {1280: {"width": 1280, "height": 900}, 390: {"width": 390, "height": 844}}
 SAYS = {
     "en": {"won": "Ann won Mug in Summer draw.", "saved": "Saved.", "unread": "1 unread",

@@ -16,8 +16,9 @@ import pytest
 from playwright.async_api import Browser, expect
 
 from couponchain.runtime import Runtime
+from tests.api_auth import auth
 from tests.browser.screenshots import SHOTS
-from tests.browser.signin import ADMIN, auth, fits, ok, signed_in_page
+from tests.browser.signin import ADMIN, fits, ok, signed_in_page
 
 CCC = 1_000_000
 VIEWPORTS = {1280: {"width": 1280, "height": 900}, 390: {"width": 390, "height": 844}}

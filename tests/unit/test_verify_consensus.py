@@ -18,6 +18,7 @@ from eth_keys import keys
 from eth_utils import keccak
 
 from couponchain.chain import consensus
+from couponchain.chain.coupon_check import check_receipts
 from couponchain.chain.verification import Outcome, Trusted, check_block
 
 ZERO32 = "0x" + "00" * 32
@@ -137,6 +138,20 @@ def _bft_header(engine: str, round_: int, sealers: list[keys.PrivateKey],
     extra = rlp.encode([vanity, validators, vote, encoded_round, seals])
     return {**header, "extraData": _hex(extra),
             "hash": _hex(keccak(rlp.encode(_fields(header, rlp.encode(on_chain)))))}
+
+
+@pytest.mark.parametrize("engine", ["qbft", "ibft2"])
+def test_a_history_block_of_a_bft_chain_hashes_by_its_engine(engine: str) -> None:
+    """`verify`'s receipt proofs hash each history block as its chain does: a sealed
+    QBFT or IBFT 2.0 header does not hash to its hash by the plain Ethereum rule (the
+    check failed every such block before). A changed header still fails."""
+    sealed = _bft_header(engine, 0, KEYS[:3])  # receiptsRoot: the empty trie's
+    out = Outcome()
+    check_receipts(out, [], {7: sealed}, {7: []})
+    assert out.ok, out.verdicts
+    forged = Outcome()
+    check_receipts(forged, [], {7: {**sealed, "gasUsed": "0x1"}}, {7: []})
+    assert not forged.ok and "does not hash to its hash" in forged.verdicts[0].note
 
 
 @pytest.mark.parametrize("engine", ["qbft", "ibft2"])

@@ -163,7 +163,7 @@ def prove_logs(rpc: str, proven: dict[str, Any], logs: list[Any],
     headers = prove_ancestry(rpc, proven, numbers, outcome, limit, engine)
     # Receipt proofs: each block's receipts against its header's receiptsRoot.
     by_number = {n: headers[n] for n in numbers if n in headers}
-    check_receipts(outcome, logs, by_number, _block_receipts(rpc, by_number))
+    check_receipts(outcome, logs, by_number, _block_receipts(rpc, by_number), engine)
     return {n: int(h["timestamp"], 16) for n, h in by_number.items()}
 
 

@@ -96,12 +96,20 @@ def record(session: Session, items: Sequence[Pending]) -> int:
         if (merchant_id, item.kind) in off or item.dedupe in seen:
             continue
         seen.add(item.dedupe)
+        push = pushed(item.kind, merchant_id in hooked)
         rows.append(Notification(
             merchant_id=merchant_id, kind=item.kind, dedupe=item.dedupe, data=item.data,
-            created_at=now, delivery="pending" if merchant_id in hooked else None,
+            created_at=now, delivery="pending" if push else None,
             attempts=0, next_attempt_at=0.0, log=[]))
     session.add_all(rows)
     return len(rows)
+
+
+def pushed(kind: str, hooked: bool) -> bool:
+    """Whether a notification of `kind` goes to the merchant's webhook: every kind when
+    it has one, except a report ready, whose webhook push is the report itself
+    (`marketing_webhooks.py`): one event, one push."""
+    return hooked and kind != REPORT_READY
 
 
 def public(row: Notification) -> dict[str, Any]:
