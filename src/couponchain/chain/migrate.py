@@ -42,6 +42,7 @@ from eth_utils import to_checksum_address
 
 from couponchain.chain import contracts, migrate_promotions
 from couponchain.chain.gateway import Call, Gateway
+from couponchain.chain.migrate_reads import raw_logs, views
 from couponchain.chain.migrate_referrals import carry_referrals
 from couponchain.chain.migrate_token import carry_token, finish_token
 from couponchain.chain.rpc import RpcError
@@ -148,7 +149,7 @@ async def _freeze_old(gateway: Gateway, step: _Steps, rows: dict[str, Deployment
     contracts' `MigrationStarted` events naming it."""
     registry = rows["registry"].address
     try:
-        [paused] = await _views(gateway, "registry", registry, "paused",
+        [paused] = await views(gateway, "registry", registry, "paused",
                                 [(rows["editions"].address,)])
     except RpcError:  # the call reverts: no `paused` view, a release without pauses
         log.info("migration: the old registry %s cannot pause its capabilities", registry)
@@ -157,7 +158,7 @@ async def _freeze_old(gateway: Gateway, step: _Steps, rows: dict[str, Deployment
     for name, row in rows.items():
         if name in ("registry", "token"):  # the token has no pause switch
             continue
-        [paused] = await _views(gateway, "registry", registry, "paused", [(row.address,)])
+        [paused] = await views(gateway, "registry", registry, "paused", [(row.address,)])
         if not paused:
             await step.send("registry", Call("registry", "pause", (
                 row.address, f"retired: migrating to deployment version {version}")),
@@ -183,37 +184,19 @@ async def _refuse_uncarried_state(gateway: Gateway, rows: dict[str, Deployment])
                 "new data directory")
 
 
-async def _views(gateway: Gateway, name: str, address: str, function: str,
-                 args: Sequence[tuple[Any, ...]]) -> list[Any]:
-    """`function(*a)` of the contract at `address` for each `a`, read from the chain
-    (the views used are the same in every release), in batched requests."""
-    code = contracts.load(name)
-    out: list[Any] = []
-    for i in range(0, len(args), 500):
-        replies = await gateway.rpc.batch([
-            ("eth_call", [{"to": address, "data": "0x" + code.encode_call(function, *a).hex()},
-                          "latest"]) for a in args[i:i + 500]], strict=True)
-        out.extend(code.decode_result(function, bytes.fromhex(str(r).removeprefix("0x")))
-                   for r in replies)
-    return out
-
-
 async def _carry_participants(gateway: Gateway, step: _Steps, registry: str, old: str) -> None:
     """Every account the old registry ever registered (its own logs), carried over
     when the old registry gives it a role now; merchants first."""
-    code = contracts.load("registry")
-    topic = next(t for t, e in code.events.items() if e.name == "ParticipantRegistered")
-    logs = await gateway.rpc.call("eth_getLogs", {
-        "address": old, "fromBlock": "0x0", "toBlock": "latest", "topics": ["0x" + topic.hex()]})
+    logs = await raw_logs(gateway, "registry", old, "ParticipantRegistered")
     accounts = list(dict.fromkeys(
         to_checksum_address("0x" + entry["topics"][1][-40:]) for entry in logs))
-    roles = await _views(gateway, "registry", old, "role_of", [(a,) for a in accounts])
+    roles = await views(gateway, "registry", old, "role_of", [(a,) for a in accounts])
     order = {int(Role.MERCHANT): 0, int(Role.TERMINAL): 1, int(Role.CONSUMER): 2}
     carried = sorted((order[r], n, a) for n, (a, r) in enumerate(zip(accounts, roles,
                                                                       strict=True)) if r in order)
     active = [a for _, _, a in carried]
     terminals = [a for o, _, a in carried if o == order[int(Role.TERMINAL)]]
-    merchants = await _views(gateway, "registry", old, "merchant_of", [(t,) for t in terminals])
+    merchants = await views(gateway, "registry", old, "merchant_of", [(t,) for t in terminals])
     for terminal, merchant in zip(terminals, merchants, strict=True):
         step.terminals.setdefault(str(to_checksum_address(merchant)), []).append(terminal)
     log.info("migration: %d participants to carry over, %d without a role now (suspended, "
@@ -228,8 +211,8 @@ async def _carry_participants(gateway: Gateway, step: _Steps, registry: str, old
 async def _carry_editions(gateway: Gateway, step: _Steps, editions: str, old: str) -> None:
     """Every edition of the old contract, then every coupon they sold (serials 1 to
     `sold` of each), all read from the chain."""
-    [count] = await _views(gateway, "editions", old, "edition_count", [()])
-    found = await _views(gateway, "editions", old, "edition",
+    [count] = await views(gateway, "editions", old, "edition_count", [()])
+    found = await views(gateway, "editions", old, "edition",
                          [(e,) for e in range(1, count + 1)])
     coupon_ids = [(e << 32) | serial for e, record in enumerate(found, start=1)
                   for serial in range(1, record[2] + 1)]  # record[2]: sold
@@ -247,9 +230,9 @@ async def _carry_editions(gateway: Gateway, step: _Steps, editions: str, old: st
 async def _carry_prizes(gateway: Gateway, step: _Steps, prizes: str, old: str) -> None:
     """Every campaign, the terminals each lists (every carried terminal of its
     merchant is asked), then every award, all read from the chain."""
-    [campaigns] = await _views(gateway, "prizes", old, "campaign_count", [()])
-    [awards] = await _views(gateway, "prizes", old, "award_count", [()])
-    found = await _views(gateway, "prizes", old, "campaign",
+    [campaigns] = await views(gateway, "prizes", old, "campaign_count", [()])
+    [awards] = await views(gateway, "prizes", old, "award_count", [()])
+    found = await views(gateway, "prizes", old, "campaign",
                          [(c,) for c in range(1, campaigns + 1)])
     await step.send(prizes, Call(prizes, "begin_migration", (old,)), "begin")
     for first in range(0, campaigns, CAMPAIGNS_PER_TX):
@@ -259,7 +242,7 @@ async def _carry_prizes(gateway: Gateway, step: _Steps, prizes: str, old: str) -
     for campaign_id, campaign in enumerate(found, start=1):
         merchant, all_terminals = str(to_checksum_address(campaign[0])), campaign[5]
         candidates = [] if all_terminals else step.terminals.get(merchant, [])
-        eligible = await _views(gateway, "prizes", old, "terminal_eligible",
+        eligible = await views(gateway, "prizes", old, "terminal_eligible",
                                 [(campaign_id, t) for t in candidates])
         listed = [t for t, ok in zip(candidates, eligible, strict=True) if ok]
         for i in range(0, len(listed), TERMINALS_PER_TX):

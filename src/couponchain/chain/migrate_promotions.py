@@ -35,17 +35,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from eth_utils import to_checksum_address
 
 from couponchain.chain import contracts
-from couponchain.chain import migrate as _migrate
 from couponchain.chain.gateway import Call, Gateway
+from couponchain.chain.migrate_reads import Steps, raw_logs, views
 from couponchain.chain.rpc import RpcError
-
-if TYPE_CHECKING:
-    from couponchain.chain.migrate import _Steps
 
 log = logging.getLogger(__name__)
 
@@ -64,14 +61,6 @@ VERSIONS_PER_TX = 64
 STATUS_WRITTEN_OFF, STATUS_DISTRIBUTED = 2, 3
 
 
-async def _logs(gateway: Gateway, name: str, address: str, event: str) -> list[dict[str, Any]]:
-    """Every log of `event` the contract at `address` emitted."""
-    code = contracts.load(name)
-    topic = next(t for t, e in code.events.items() if e.name == event)
-    result: list[dict[str, Any]] = await gateway.rpc.call("eth_getLogs", {
-        "address": address, "fromBlock": "0x0", "toBlock": "latest",
-        "topics": ["0x" + topic.hex()]})
-    return result
 
 
 def _topic_address(topic: str) -> str:
@@ -95,15 +84,14 @@ async def _round_words(gateway: Gateway, old: str, count: int) -> list[list[int]
     return words
 
 
-async def carry_promotions(gateway: Gateway, step: _Steps, promotions: str, old: str) -> None:
+async def carry_promotions(gateway: Gateway, step: Steps, promotions: str, old: str) -> None:
     """Every round, allowance left, granted coupon and credit of `old`, read by
     the new contract `promotions` (registered under that name) from the chain."""
-    views = _migrate._views
     [count] = await views(gateway, "promotions", old, "round_count", [()])
     rounds = await _round_words(gateway, old, count)
     coupon_ids = [c for first, _, next_id, _ in rounds for c in range(first, next_id)]
     allocated: dict[int, list[str]] = {}
-    for entry in await _logs(gateway, "promotions", old, "Allocated"):
+    for entry in await raw_logs(gateway, "promotions", old, "Allocated"):
         merchant = _topic_address(entry["topics"][2])
         allocated.setdefault(int(entry["topics"][1], 16), [])
         if merchant not in allocated[int(entry["topics"][1], 16)]:
@@ -116,7 +104,7 @@ async def carry_promotions(gateway: Gateway, step: _Steps, promotions: str, old:
                         [(c,) for c in distributed])
     code = contracts.load("promotions")
     candidates: dict[str, None] = {}
-    for entry in await _logs(gateway, "promotions", old, "PoolDistributed"):
+    for entry in await raw_logs(gateway, "promotions", old, "PoolDistributed"):
         decoded = code.decode_log([bytes.fromhex(t[2:]) for t in entry["topics"]],
                                   bytes.fromhex(entry["data"][2:]))
         if decoded is not None:
@@ -155,23 +143,22 @@ async def carry_promotions(gateway: Gateway, step: _Steps, promotions: str, old:
     await step.send(promotions, Call(promotions, "finish_migration"), "finish")
 
 
-async def carry_marketing(gateway: Gateway, step: _Steps, marketing: str, old: str) -> None:
+async def carry_marketing(gateway: Gateway, step: Steps, marketing: str, old: str) -> None:
     """Every anchor, rules and info version, report and (from today's layout)
     rule schedule of `old`, read by the new contract `marketing` from the chain."""
-    views = _migrate._views
     try:
         [schedules] = await views(gateway, "marketing", old, "rule_count", [()])
     except RpcError:  # the first release's layout: no rule schedules
         schedules = None
     anchored = list(dict.fromkeys(
         (_topic_address(e["topics"][3]), int(e["topics"][1], 16))
-        for e in await _logs(gateway, "marketing", old, "LogsAnchored")))
+        for e in await raw_logs(gateway, "marketing", old, "LogsAnchored")))
     rule_merchants = list(dict.fromkeys(
         _topic_address(e["topics"][1])
-        for e in await _logs(gateway, "marketing", old, "ReportingRulesSet")))
+        for e in await raw_logs(gateway, "marketing", old, "ReportingRulesSet")))
     info_merchants = list(dict.fromkeys(
         _topic_address(e["topics"][1])
-        for e in await _logs(gateway, "marketing", old, "MarketingInfoUpdated")))
+        for e in await raw_logs(gateway, "marketing", old, "MarketingInfoUpdated")))
     rules = await views(gateway, "marketing", old, "reporting_rules",
                         [(m,) for m in rule_merchants])
     infos = await views(gateway, "marketing", old, "marketing_info",

@@ -18,7 +18,7 @@ from collections import defaultdict
 from eth_utils import to_checksum_address
 
 from couponchain.chain.gateway import Call, Gateway
-from couponchain.chain.migrate_token import Steps, events, staged, views
+from couponchain.chain.migrate_reads import Steps, events, staged, views
 
 log = logging.getLogger(__name__)
 

@@ -24,12 +24,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any, Protocol
 
 from eth_utils import to_checksum_address
 
-from couponchain.chain import contracts
 from couponchain.chain.gateway import Call, Gateway
+from couponchain.chain.migrate_reads import Steps, events, staged, views
 from couponchain.chain.rpc import RpcError
 from couponchain.store.models import Deployment
 
@@ -40,52 +39,6 @@ log = logging.getLogger(__name__)
 BALANCES_PER_TX = 200
 ALLOWANCES_PER_TX = 200
 TILLS_PER_TX = 200
-
-
-class Steps(Protocol):
-    """The migration's writer (`migrate._Steps`): sends as the platform, each
-    write under a key of its own; `prefix` ends with the new version (`v2`)."""
-
-    prefix: str
-
-    async def send(self, name: str, call: Call, what: str) -> Any: ...
-
-
-def staged(step: Steps, name: str) -> str:
-    """The name the new contract `name` is registered under during the migration."""
-    return f"{name}.{step.prefix.rsplit(':', 1)[-1]}"
-
-
-async def views(gateway: Gateway, name: str, address: str, function: str,
-                args: Sequence[tuple[Any, ...]]) -> list[Any]:
-    """`function(*a)` of the contract at `address` (with today's ABI of `name`)
-    for each `a`, read from the chain in batched requests."""
-    code = contracts.load(name)
-    out: list[Any] = []
-    for i in range(0, len(args), 500):
-        replies = await gateway.rpc.batch([
-            ("eth_call", [{"to": address, "data": "0x" + code.encode_call(function, *a).hex()},
-                          "latest"]) for a in args[i:i + 500]], strict=True)
-        out.extend(code.decode_result(function, bytes.fromhex(str(r).removeprefix("0x")))
-                   for r in replies)
-    return out
-
-
-async def events(gateway: Gateway, name: str, address: str, event: str) -> list[dict[str, Any]]:
-    """The arguments of every `event` the contract at `address` logged (the
-    event's signature is the same in every release)."""
-    code = contracts.load(name)
-    topic = next(t for t, e in code.events.items() if e.name == event)
-    logs = await gateway.rpc.call("eth_getLogs", {
-        "address": address, "fromBlock": "0x0", "toBlock": "latest",
-        "topics": ["0x" + topic.hex()]})
-    out = []
-    for entry in logs:
-        decoded = code.decode_log([bytes.fromhex(t.removeprefix("0x")) for t in entry["topics"]],
-                                  bytes.fromhex(entry["data"].removeprefix("0x")))
-        assert decoded is not None
-        out.append(decoded[1])
-    return out
 
 
 async def _has_code(gateway: Gateway, accounts: Sequence[str]) -> list[bool]:
