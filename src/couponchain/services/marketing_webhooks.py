@@ -26,6 +26,7 @@ import hmac
 import logging
 import secrets
 import time
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import httpx
@@ -70,6 +71,21 @@ def public_log(log: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def backoff(attempts: int, base: float, cap: float) -> float:
     """Seconds to wait after the `attempts`-th failed attempt."""
     return float(min(cap, base * 2 ** max(0, attempts - 1)))
+
+
+async def attempt_each(settings: Any, due: Sequence[int],
+                       attempt: Callable[[httpx.AsyncClient, int], Awaitable[bool]]) -> int:
+    """Make each due push (`attempt(http, id)`) at once over one client, and return how
+    many succeeded. The client takes no proxy from the environment (it would resolve
+    the host itself), follows no redirect (one could point anywhere) and keeps no
+    connection (a pinned one must not carry another host's request)."""
+    if not due:
+        return 0
+    async with httpx.AsyncClient(
+            timeout=settings.webhook_timeout, trust_env=False, follow_redirects=False,
+            limits=httpx.Limits(max_keepalive_connections=0)) as http:
+        results = await asyncio.gather(*[attempt(http, d) for d in due])
+    return sum(results)
 
 
 class WebhookDeliverer:
@@ -137,17 +153,7 @@ class WebhookDeliverer:
                     MarketingDelivery.status == "pending",
                     MarketingDelivery.next_attempt_at <= time.time())
                     .order_by(MarketingDelivery.id).limit(100))).scalars().all()
-            if not due:
-                return 0
-            # No proxy from the environment (it would resolve the host itself), no
-            # redirects (one could point anywhere), no kept connection (a pinned one
-            # must not carry another host's request).
-            async with httpx.AsyncClient(
-                    timeout=self.rt.settings.webhook_timeout, trust_env=False,
-                    follow_redirects=False,
-                    limits=httpx.Limits(max_keepalive_connections=0)) as http:
-                results = await asyncio.gather(*[self._attempt(http, d) for d in due])
-            return sum(results)
+            return await attempt_each(self.rt.settings, due, self._attempt)
 
     async def _attempt(self, http: httpx.AsyncClient, delivery_id: int) -> bool:
         settings = self.rt.settings

@@ -23,6 +23,7 @@ from couponchain.loops import BackgroundLoop
 from couponchain.services.marketing_webhooks import (
     SIGNATURE_HEADER,
     WebhookDeliverer,
+    attempt_each,
     backoff,
     sign,
 )
@@ -70,15 +71,7 @@ class NotificationDeliverer:
                     Notification.delivery == "pending",
                     Notification.next_attempt_at <= time.time())
                     .order_by(Notification.id).limit(100))).scalars().all()
-            if not due:
-                return 0
-            # As the reports' pushes: no proxy, no redirects, no kept connection.
-            async with httpx.AsyncClient(
-                    timeout=self.settings.webhook_timeout, trust_env=False,
-                    follow_redirects=False,
-                    limits=httpx.Limits(max_keepalive_connections=0)) as http:
-                results = await asyncio.gather(*[self._attempt(http, n) for n in due])
-            return sum(results)
+            return await attempt_each(self.settings, due, self._attempt)
 
     async def _attempt(self, http: httpx.AsyncClient, notification_id: int) -> bool:
         async with self.db.session() as s:
