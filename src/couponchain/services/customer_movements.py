@@ -120,6 +120,12 @@ def movements_of(address: str) -> Select[Any]:
     # among the coupons received (so only `receiver` needs an index).
     promotions_in = select(PromotionPath.coupon_id).where(PromotionPath.receiver.in_(me))
     editions_in = select(CouponHistory.coupon_id).where(CouponHistory.receiver.in_(me))
+    # A promotion coupon's moves, in (received) and out (passed on) alike.
+    path = (PromotionPath.block_number, PromotionPath.log_index, literal(_PROMOTION, Integer),
+            PromotionPath.id, PromotionPath.timestamp, literal("promotion"),
+            _text(PromotionPath.amount), PromotionPath.sender, PromotionPath.receiver,
+            cast(PromotionPath.coupon_id, BigInteger), _text(PromotionPath.action),
+            PromotionPath.tx_hash)
     parts = [
         select(TillCredit.block_number.label("block"), TillCredit.log_index.label("idx"),
                literal(_TOP_UP, Integer).label("rank"), TillCredit.id.label("item"),
@@ -139,18 +145,8 @@ def movements_of(address: str) -> Select[Any]:
                _text(PayoutEntry.amount), _none(), PayoutEntry.account, _none(BigInteger),
                _text(PayoutEntry.source + ":" + PayoutEntry.part), PayoutEntry.tx_hash)
         .where(PayoutEntry.account.in_(me)),
-        select(PromotionPath.block_number, PromotionPath.log_index,
-               literal(_PROMOTION, Integer), PromotionPath.id, PromotionPath.timestamp,
-               literal("promotion"), _text(PromotionPath.amount), PromotionPath.sender,
-               PromotionPath.receiver, cast(PromotionPath.coupon_id, BigInteger),
-               _text(PromotionPath.action), PromotionPath.tx_hash)
-        .where(PromotionPath.receiver.in_(me)),
-        select(PromotionPath.block_number, PromotionPath.log_index,
-               literal(_PROMOTION, Integer), PromotionPath.id, PromotionPath.timestamp,
-               literal("promotion"), _text(PromotionPath.amount), PromotionPath.sender,
-               PromotionPath.receiver, cast(PromotionPath.coupon_id, BigInteger),
-               _text(PromotionPath.action), PromotionPath.tx_hash)
-        .where(PromotionPath.coupon_id.in_(promotions_in), PromotionPath.sender.in_(me),
+        select(*path).where(PromotionPath.receiver.in_(me)),
+        select(*path).where(PromotionPath.coupon_id.in_(promotions_in), PromotionPath.sender.in_(me),
                PromotionPath.receiver.not_in(me)),
         select(CouponHistory.block_number, CouponHistory.log_index,
                literal(_EDITION, Integer), CouponHistory.id, CouponHistory.timestamp,
