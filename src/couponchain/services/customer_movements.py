@@ -146,8 +146,8 @@ def movements_of(address: str) -> Select[Any]:
                _text(PayoutEntry.source + ":" + PayoutEntry.part), PayoutEntry.tx_hash)
         .where(PayoutEntry.account.in_(me)),
         select(*path).where(PromotionPath.receiver.in_(me)),
-        select(*path).where(PromotionPath.coupon_id.in_(promotions_in), PromotionPath.sender.in_(me),
-               PromotionPath.receiver.not_in(me)),
+        select(*path).where(PromotionPath.coupon_id.in_(promotions_in),
+                            PromotionPath.sender.in_(me), PromotionPath.receiver.not_in(me)),
         select(CouponHistory.block_number, CouponHistory.log_index,
                literal(_EDITION, Integer), CouponHistory.id, CouponHistory.timestamp,
                literal("edition"), _text(CouponRecord.price), CouponHistory.sender,
