@@ -6,6 +6,8 @@ rule went on chain with are removed once nothing can commit to them."""
 from __future__ import annotations
 
 import json
+import logging
+import secrets
 from typing import Any
 
 import httpx
@@ -14,7 +16,7 @@ from eth_utils import keccak
 from sqlalchemy import select, update
 
 from couponchain.runtime import Runtime
-from couponchain.services.marketing_indicators import STAGE_GRACE
+from couponchain.services.marketing_indicators import STAGE_GRACE, record_committed
 from couponchain.store.models import MarketingIndicatorSet, MarketingRuleIndicators
 from tests.api_auth import auth
 from tests.integration.marketing_world import (
@@ -186,3 +188,24 @@ async def test_definitions_no_rule_went_on_chain_with_are_removed_when_reconcili
     assert again.status_code == 200, again.text
     assert set((await _sets(runtime)).values()) == {"committed"}
     assert len(await _sets(runtime)) == 2
+
+
+async def test_a_rule_whose_definitions_were_never_saved_is_logged_once(
+        runtime: Runtime) -> None:  # noqa: F811
+    """A rule caught in the crash window before migration 0024 has no saved text:
+    `reconcile` meets it every round, and the log says so once, not every round."""
+    lost = [(1, 0, "0x" + "ab" * 32)]
+    merchant = "0x" + secrets.token_hex(20)  # the process remembers what it logged
+    seen: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.ERROR)
+    handler.emit = seen.append  # type: ignore[method-assign]
+    logger = logging.getLogger("couponchain.services.marketing_indicators")
+    logger.addHandler(handler)
+    try:
+        for _ in range(3):
+            assert await record_committed(runtime.db, merchant, lost) == 0
+    finally:
+        logger.removeHandler(handler)
+    assert [r.getMessage() for r in seen if "no staged definitions" in r.getMessage()] \
+        == [f"rule 0 of rules v1 of {merchant} commits to {lost[0][2]}, which no "
+            "staged definitions hash to"]

@@ -237,12 +237,17 @@ async def stage(db: Any, merchant: str, definitions: Sequence[Mapping[str, str]]
     raise RuntimeError("indicator definitions could not be staged")  # pragma: no cover
 
 
+#: The rules `record_committed` found no definitions for, already logged.
+_UNRECOVERABLE: set[tuple[str, int, int, str]] = set()
+
+
 async def record_committed(db: Any, merchant: str,
                            commitments: Iterable[tuple[int, int, str]]) -> int:
     """Keep, per (rules version, rule index, hash on chain), the definitions the
     rule committed to, found by the hash among those staged; returns how many
     rules it recorded. A hash staged by nobody (never the case for rules set
-    through `stage`) is logged and left out: it cannot be recomputed."""
+    through `stage`) is logged, once per process, and left out: it cannot be
+    recomputed."""
     recorded = 0
     async with db.transaction() as s:
         for version, index, digest in commitments:
@@ -250,8 +255,12 @@ async def record_committed(db: Any, merchant: str,
                 continue
             staged = await s.get(MarketingIndicatorSet, (merchant, digest))
             if staged is None:
-                log.error("rule %s of rules v%s of %s commits to %s, which no staged "
-                          "definitions hash to", index, version, merchant, digest)
+                # Once per process: `reconcile` meets it again every round (a rule
+                # caught in the crash window before migration 0024 has no saved text).
+                if (merchant, version, index, digest) not in _UNRECOVERABLE:
+                    _UNRECOVERABLE.add((merchant, version, index, digest))
+                    log.error("rule %s of rules v%s of %s commits to %s, which no staged "
+                              "definitions hash to", index, version, merchant, digest)
                 continue
             staged.status = "committed"
             s.add(MarketingRuleIndicators(
