@@ -7,7 +7,7 @@ which the server checks and relays from the platform's account (service
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
@@ -40,13 +40,19 @@ class CreditTransferRequest(Input):
     amount: int = CreditAmount
 
 
+Nonce32 = Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{64}$",
+                               description="32 bytes, 0x hex")]
+
+
 class SignedCreditTransfer(CreditTransferRequest):
-    deadline: Expiry = Field(description="the permit's deadline, as signed (at most an hour "
-                             "ahead)")
-    signature: SignatureIn = Field(description="the owner's EIP-2612 permit signature")
+    deadline: Expiry = Field(description="the authorization's validBefore, as signed (at "
+                             "most an hour ahead)")
+    nonce: Nonce32 = Field(description="the authorization's nonce, as signed")
+    signature: SignatureIn = Field(description="the owner's EIP-3009 "
+                                   "TransferWithAuthorization signature")
 
 
-class CreditPermit(TypedData):
+class CreditAuthorization(TypedData):
     to: str = Field(description="the recipient's chain address")
 
 
@@ -55,27 +61,28 @@ class CreditTransferOut(BaseModel):
     to: str
     amount: int
     token_balance: int = Field(description="the sender's credit left")
-    permit_tx_hash: str | None = Field(description="the relayed permit's transaction")
-    tx_hash: str = Field(description="the transferFrom's transaction")
+    tx_hash: str = Field(description="the transferWithAuthorization's transaction")
     block_number: int
 
 
-@router.post("/credit-transfers/permit-request", response_model=CreditPermit,
-             summary="The permit a consumer with its own key signs to send credit")
-async def credit_permit_request(body: CreditTransferRequest, runtime: RuntimeDep,
+@router.post("/credit-transfers/authorization-request", response_model=CreditAuthorization,
+             summary="The EIP-3009 authorization a consumer with its own key signs to send "
+             "credit (recipient and amount fixed by its signature)")
+async def credit_authorization_request(body: CreditTransferRequest, runtime: RuntimeDep,
                                 caller: CallerDep) -> dict[str, Any]:
     return await SelfCustodyTransfers(runtime).credit_request(caller, body.to, body.amount)
 
 
 @router.post("/credit-transfers", status_code=201, response_model=CreditTransferOut,
              response_model_by_alias=True,
-             summary="Relay a credit transfer its owner signed with its own key (a permit)")
+             summary="Relay a credit transfer its owner signed with its own key "
+             "(EIP-3009 transferWithAuthorization)")
 async def credit_transfer(body: SignedCreditTransfer, request: Request, runtime: RuntimeDep,
                           caller: CallerDep, idem: IdempotencyDep,
                           key: IdempotencyKey = None) -> JSONResponse:
     async def handler() -> dict[str, Any]:
         return await SelfCustodyTransfers(runtime).signed_credit(
-            caller, body.to, body.amount, deadline=body.deadline,
+            caller, body.to, body.amount, deadline=body.deadline, nonce=body.nonce.lower(),
             signature=signature_bytes(body.signature), idempotency_key=key)
 
     return await write(idem, caller.id, key, request, body.model_dump(), handler, status=201)
