@@ -23,6 +23,9 @@ and check the very same bytes:
   domain: a credit transfer whose recipient and amount the signature fixes
   (`credit_authorization_message`), relayed with `token.transferWithAuthorization`;
   `CancelAuthorization(address authorizer,bytes32 nonce)` voids one unused.
+- `Withdraw(address account,uint256 deadline)` in the promotions contract's
+  domain: the account's credited payout paid to itself, relayed with
+  `promotions.withdraw_for` (`withdraw_message`).
 - `CouponTransfer(uint256 coupon,address receiver,uint256 nonce,uint256 expiry)`
   in the promotions contract's domain: the holder passes a promotion coupon
   on, checked by `promotions.transfer_signed_batch`.
@@ -82,6 +85,10 @@ TRANSFER_WITH_AUTHORIZATION_TYPE: eip712.Fields = [
 CANCEL_AUTHORIZATION_TYPE: eip712.Fields = [
     {"name": "authorizer", "type": "address"},
     {"name": "nonce", "type": "bytes32"},
+]
+WITHDRAW_TYPE: eip712.Fields = [
+    {"name": "account", "type": "address"},
+    {"name": "deadline", "type": "uint256"},
 ]
 COUPON_TRANSFER_TYPE: eip712.Fields = [
     {"name": "coupon", "type": "uint256"},
@@ -237,3 +244,13 @@ def coupon_transfer_message(transfer: CouponTransfer, chain_id: int,
         eip712.domain(PROMOTIONS_DOMAIN, "1", chain_id, _address(promotions, "contract")),
         {"coupon": transfer.coupon, "receiver": transfer.receiver, "nonce": transfer.nonce,
          "expiry": transfer.expiry})
+
+
+def withdraw_message(account: str, deadline: int, chain_id: int,
+                     promotions: str) -> dict[str, Any]:
+    """The `Withdraw(account, deadline)` by which `account` asks the promotions contract
+    to pay it its credited payout (`withdraw_for`, relayed: the payee is always `account`)."""
+    return eip712.typed_data(
+        "Withdraw", WITHDRAW_TYPE,
+        eip712.domain(PROMOTIONS_DOMAIN, "1", chain_id, _address(promotions, "contract")),
+        {"account": _address(account, "account"), "deadline": _uint(deadline, "deadline")})
