@@ -27,6 +27,13 @@ from tests.integration.custody import (
     signature,
     switched_to_own_key,
 )
+from tests.integration.promotions_world import (
+    consent_code,
+    grant_coupons,
+    open_round,
+    promotion_world,
+    wait_for_status,
+)
 
 
 async def test_credit_leaves_an_own_key_account_by_its_authorization(
@@ -167,3 +174,56 @@ async def test_a_coupon_leaves_an_own_key_holder_by_its_signed_transfer(
     assert replay.status_code == 422 and replay.json()["field"] == "nonce"
     held = (await client.get(f"/v1/promotion-coupons/{coupon}")).json()
     assert held["holder"] == account.address and held["transfers"] == 2
+
+
+async def test_an_own_key_account_is_paid_its_payout_by_its_signed_withdrawal(
+        client: httpx.AsyncClient, runtime: Runtime) -> None:
+    w = await promotion_world(client)
+    account = await switched_to_own_key(client, auth(w.ann))
+    round_id = await open_round(client, w, window=0)
+    (coupon,) = await grant_coupons(client, w, round_id, w.ann)
+    nothing = await client.post("/v1/payouts/me/withdraw-request", headers=auth(w.ann))
+    assert nothing.status_code == 409, nothing.text
+    # Ann passes her coupon to Bob by a signed transfer; Bob's write-off pays her the
+    # earlier holders' share once distributed.
+    asked = read_typed((await client.post(f"/v1/promotion-coupons/{coupon}/transfer-request",
+                                          headers=auth(w.ann),
+                                          json={"to": w.bob["id"]})).json()["typed_data"])
+    moved = await client.post(f"/v1/promotion-coupons/{coupon}/signed-transfer",
+                              headers=auth(w.ann), json={
+                                  "to": w.bob["id"], "nonce": str(asked["message"]["nonce"]),
+                                  "expiry": asked["message"]["expiry"],
+                                  "signature": signature(asked, account.key)})
+    assert moved.status_code == 200, moved.text
+    written = await client.post("/v1/write-offs", headers=auth(w.terminal), json={
+        "code": await consent_code(client, w.bob, coupon), "order_amount": 1_000_000})
+    assert written.status_code == 201, written.text
+    await wait_for_status(client, f"/v1/promotion-coupons/{coupon}", "distributed")
+    owed = await runtime.view("promotions", "claimable", account.address)
+    assert owed > 0
+
+    # The server holds no key for Ann: the custodial withdrawal refuses, naming custody;
+    # Bob (custodial) has no use for the signed route.
+    custodial = await client.post("/v1/payouts/me/withdraw", headers=auth(w.ann))
+    assert custodial.status_code == 403 and custodial.json()["field"] == "custody"
+    bobs = await client.post("/v1/payouts/me/withdraw-request", headers=auth(w.bob))
+    assert bobs.status_code == 403 and bobs.json()["field"] == "custody"
+
+    typed = read_typed((await client.post("/v1/payouts/me/withdraw-request",
+                                          headers=auth(w.ann))).json()["typed_data"])
+    assert typed["primaryType"] == "Withdraw"
+    assert typed["message"]["account"] == account.address
+    body = {"deadline": typed["message"]["deadline"]}
+    wrong = await client.post("/v1/payouts/me/signed-withdraw", headers=auth(w.ann), json={
+        **body, "signature": signature(typed, Account.create().key)})
+    assert wrong.status_code == 422 and wrong.json()["field"] == "signature"
+    paid = await client.post("/v1/payouts/me/signed-withdraw", headers=auth(w.ann), json={
+        **body, "signature": signature(typed, account.key)})
+    assert paid.status_code == 200, paid.text
+    assert paid.json()["total"] == owed and paid.json()["withdrawn"][0]["source"] == "promotions"
+    assert paid.json()["token_balance"] == owed
+    assert await runtime.view("token", "balanceOf", account.address) == owed
+    assert await runtime.view("promotions", "claimable", account.address) == 0
+    # The payout shows in her history as any withdrawal.
+    mine = (await client.get("/v1/payouts/me", headers=auth(w.ann))).json()
+    assert mine["withdrawn"]["promotions"] == owed

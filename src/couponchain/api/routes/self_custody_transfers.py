@@ -1,4 +1,5 @@
-"""Transfers by consumers who hold their own key (issue 23): credit and promotion coupons.
+"""Transfers by consumers who hold their own key (issue 23): credit, promotion coupons
+and promotion payout withdrawals (`services/self_custody_withdrawals.py`).
 
 Each is two calls: the typed data to sign (`...-request`), then the signature,
 which the server checks and relays from the platform's account (service
@@ -17,6 +18,7 @@ from couponchain.api.bounds import bounded_router
 from couponchain.api.deps import CallerDep, IdempotencyDep, IdempotencyKey, RuntimeDep
 from couponchain.api.idempotency import write
 from couponchain.api.inputs import Input
+from couponchain.api.routes.payouts import Withdrawn
 from couponchain.api.routes.promotions import CouponId, CouponWritten
 from couponchain.api.routes.self_custody import (
     Decimal,
@@ -28,6 +30,7 @@ from couponchain.api.routes.self_custody import (
 )
 from couponchain.services.payouts import MAX_MINT
 from couponchain.services.self_custody_transfers import SelfCustodyTransfers
+from couponchain.services.self_custody_withdrawals import SelfCustodyWithdrawals
 
 router = bounded_router(prefix="/v1", tags=["self-custody"])
 
@@ -119,3 +122,30 @@ async def signed_coupon_transfer(coupon_id: CouponId, body: SignedCouponTransfer
             signature=signature_bytes(body.signature), idempotency_key=key)
 
     return await write(idem, caller.id, key, request, body.model_dump(mode="json"), handler)
+
+
+class SignedWithdrawal(Input):
+    deadline: Expiry = Field(description="the withdrawal's deadline, as signed (at most an "
+                             "hour ahead)")
+    signature: SignatureIn = Field(description="the account's Withdraw signature")
+
+
+@router.post("/payouts/me/withdraw-request", response_model=TypedData,
+             summary="The Withdraw a consumer with its own key signs to be paid its "
+             "promotion payouts")
+async def withdraw_request(runtime: RuntimeDep, caller: CallerDep) -> dict[str, Any]:
+    return await SelfCustodyWithdrawals(runtime).request(caller)
+
+
+@router.post("/payouts/me/signed-withdraw", response_model=Withdrawn,
+             summary="Relay a withdrawal its account signed with its own key "
+             "(promotions.withdraw_for: paid to the signer only)")
+async def signed_withdraw(body: SignedWithdrawal, request: Request, runtime: RuntimeDep,
+                          caller: CallerDep, idem: IdempotencyDep,
+                          key: IdempotencyKey = None) -> JSONResponse:
+    async def handler() -> dict[str, Any]:
+        return await SelfCustodyWithdrawals(runtime).signed(
+            caller, deadline=body.deadline, signature=signature_bytes(body.signature),
+            idempotency_key=key)
+
+    return await write(idem, caller.id, key, request, body.model_dump(), handler)
