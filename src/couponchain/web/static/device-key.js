@@ -242,11 +242,28 @@ async function sendCredit(to, amount, idempotencyKey) {
   });
 }
 
+// Promotion payouts paid to this account: Withdraw(account, deadline) is signed here and
+// relayed by the server to promotions.withdraw_for, which pays the signer only; same answer
+// as POST /v1/payouts/me/withdraw.
+async function withdrawPayout(idempotencyKey) {
+  const asked = await api("/v1/payouts/me/withdraw-request", { method: "POST" });
+  const m = asked.typed_data.message;
+  if (asked.typed_data.primaryType !== "Withdraw"
+      || String(m.account).toLowerCase() !== String(unlockedOrStoredAddress()).toLowerCase()) {
+    throw new Error(t("the withdrawal the server prepared is not for your key"));
+  }
+  const signature = await sign(asked.typed_data);
+  return api("/v1/payouts/me/signed-withdraw", {
+    method: "POST", body: jsonBody({ deadline: BigInt(m.deadline), signature }),
+    headers: idempotencyKey ? { "Idempotency-Key": idempotencyKey } : {},
+  });
+}
+
 function unlockedOrStoredAddress() {
   return unlocked ? unlocked.address : address();
 }
 
 window.deviceKey = { address, create, unlock, lock, exportBackup, importBackup, askPassphrase,
-                     sign, register, consent, purchase, transferCoupon, sendCredit,
+                     sign, register, consent, purchase, transferCoupon, sendCredit, withdrawPayout,
                      isUnlocked: () => unlocked !== null };
 window.dispatchEvent(new Event("device-key-ready"));
