@@ -31,6 +31,9 @@
         predecessor's). Tokens an old capability contract held are credited
         to the new contract that names it as its `predecessor()`, and
         allowances to an old capability become allowances to the new one.
+        EIP-2612 nonces and EIP-3009 authorization states are not carried:
+        the EIP-712 domain names the token's own address, so nothing signed
+        for the old token verifies on the new one.
 @custom:security Minting rights follow `registry.platform()` at call time,
                  so a platform transfer on the registry (once accepted) moves them too.
                  snekmate's own owner and minter roles are renounced in the
