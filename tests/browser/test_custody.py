@@ -15,7 +15,12 @@ from playwright.async_api import Browser, Page, Request, expect
 
 from couponchain.runtime import Runtime
 from tests.browser.signin import ADMIN, ok, sign_in
-from tests.integration.promotions_world import grant_coupons, open_round, promotion_world
+from tests.integration.promotions_world import (
+    grant_coupons,
+    open_round,
+    promotion_world,
+    wait_for_status,
+)
 
 PASSPHRASE = "correct horse battery"
 
@@ -120,7 +125,7 @@ async def test_a_device_key_signs_a_consent_written_off_and_a_purchase_through_a
     url, runtime = site
     async with httpx.AsyncClient(base_url=url, timeout=60, headers=ADMIN) as client:
         w = await promotion_world(client)
-        round_id = await open_round(client, w, window=60)
+        round_id = await open_round(client, w, window=0)  # distributed soon after use
         sent = Sent()
         page = await _signed_in(browser, url, w.ann["api_key"], sent)
         address = await _make_and_register_key(page, url)
@@ -179,10 +184,24 @@ async def test_a_device_key_signs_a_consent_written_off_and_a_purchase_through_a
         await expect(page.locator("#dk-result")).to_contain_text("Sent 1.500000")
         await expect(page.locator("#dk-balance")).to_contain_text("4.500000")
         assert await runtime.view("token", "balanceOf", w.cy["address"]) == 1_500_000
+
+        # Her promotion payout (the holder's share of the first coupon's pool), withdrawn
+        # from the wallet: she signs Withdraw here; promotions.withdraw_for pays her only.
+        await wait_for_status(client, f"/v1/promotion-coupons/{coupon}", "distributed")
+        owed = await runtime.view("promotions", "claimable", address)
+        assert owed > 0
+        await page.goto(url + "/wallet")
+        await expect(page.locator("#withdraw")).to_be_enabled()
+        await page.click("#withdraw")
+        await _unlock(page)
+        await expect(page.locator("#withdraw-result")).to_contain_text("Withdrew")
+        assert await runtime.view("promotions", "claimable", address) == 0
+        assert await runtime.view("token", "balanceOf", address) == 4_500_000 + owed
     assert any("/signed-consent" in text for text in sent.texts)
     assert any("/signed-purchases" in text for text in sent.texts)
     assert any("/signed-transfer" in text for text in sent.texts)
     assert any("/v1/credit-transfers " in text for text in sent.texts)
+    assert any("/signed-withdraw" in text for text in sent.texts)
     sent.assert_never_sent(await _device_private_key(page))
 
 

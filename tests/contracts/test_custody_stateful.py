@@ -4,9 +4,13 @@ Random sequences of `referrals.purchase_signed_batch` calls (honest, or with
 the intent signed by another key, a permit for another amount or by another
 key, an expired intent, a replayed nonce, a stale batch, a price above the
 buyer's maximum, more than the buyer holds), permits front-run alone, an
-originator closing the batch and opening the next, and time passing; each
-rule predicts the exact revert, and after every step the ghost must match the
-chain: balances, units, intent nonces, token nonces and allowances.
+originator closing the batch and opening the next, and time passing; credit
+sent between buyers by EIP-3009 authorizations (honest, redirected by the
+relayer to a thief, signed by another key, expired, not yet valid, a replayed or
+cancelled nonce) and cancellations; each rule predicts the exact revert, and
+after every step the ghost must match the chain: balances, units, intent
+nonces, token nonces, allowances and authorization states, and the thief holds
+nothing.
 
 It runs on the real token (token.vy, snekmate's EIP-2612 permit). Signing
 costs about a millisecond per signature, so this machine keeps to few
@@ -36,12 +40,14 @@ BUYERS = 3
 NONCES = st.integers(0, 1)  # two, so replays happen often
 TAMPER = ["none", "none", "none", "intent key", "permit key", "permit amount", "expired",
           "stale batch", "low price"]
+CREDIT_TAMPER = ["none", "none", "redirect", "key", "expired", "not yet valid"]
+AUTH_NONCES = st.integers(0, 2)  # three per payer, so replays and cancelled ones recur
 
 
 class CustodyMachine(ContractMachine):
     """Relayed purchases of keyed buyers against ghost balances, units and nonces."""
 
-    registry = token = referrals = originator = relayer = None
+    registry = token = referrals = originator = relayer = thief = None
     buyers: list = []
 
     @classmethod
@@ -49,6 +55,7 @@ class CustodyMachine(ContractMachine):
         platform = boa.env.generate_address("custody_stateful_platform")
         cls.originator = boa.env.generate_address("custody_stateful_originator")
         cls.relayer = boa.env.generate_address("custody_stateful_relayer")
+        cls.thief = boa.env.generate_address("custody_stateful_thief")
         cls.buyers = [Account.from_key(keccak(text=f"custody stateful buyer {i}"))
                       for i in range(BUYERS)]
         with boa.env.prank(platform):
@@ -72,6 +79,7 @@ class CustodyMachine(ContractMachine):
         self.token_nonce = dict.fromkeys(addresses, 0)
         self.allowance = dict.fromkeys(addresses, 0)
         self.used: dict[str, set[int]] = {a: set() for a in addresses}
+        self.auth_used: dict[str, set[int]] = {a: set() for a in addresses}
         self.batch = 1
         self.sold = 0
 
@@ -168,6 +176,61 @@ class CustodyMachine(ContractMachine):
         self.allowance[buyer.address] = value
         self.token_nonce[buyer.address] += 1
 
+    @rule(who=st.integers(0, BUYERS - 1), to=st.integers(1, BUYERS - 1),
+          amount=st.integers(1, FUNDS), nonce=AUTH_NONCES,
+          tamper=st.sampled_from(CREDIT_TAMPER))
+    def send_credit(self, who: int, to: int, amount: int, nonce: int, tamper: str) -> None:
+        """A buyer's signed credit transfer to another buyer, relayed (or rewritten by
+        the relayer to pay a thief): only exactly what was signed ever moves."""
+        payer = self.buyers[who]
+        payee = self.buyers[(who + to) % BUYERS].address
+        now = boa.env.timestamp
+        after = now + 60 if tamper == "not yet valid" else 0
+        before = now if tamper == "expired" else now + 600
+        key = (Account.from_key(keccak(text="custody stateful stranger")).key
+               if tamper == "key" else payer.key)
+        nonce32 = nonce.to_bytes(32, "big")
+        signed = sign_typed(intents.credit_authorization_message(
+            payer.address, payee, amount, after, before, nonce32,
+            boa.env.evm.patch.chain_id, self.token.address), key)
+        recipient = self.thief if tamper == "redirect" else payee
+        expected = ("token: authorization is not yet valid" if tamper == "not yet valid"
+                    else "token: authorization is expired" if tamper == "expired"
+                    else "token: authorization is used or canceled"
+                    if nonce in self.auth_used[payer.address]
+                    else "token: invalid signature" if tamper in ("key", "redirect")
+                    else "erc20: transfer amount exceeds balance"
+                    if amount > self.balance[payer.address] else None)
+        event(f"send_credit: {expected or 'sent'}")
+        args = (payer.address, recipient, amount, after, before, nonce32, signed[64],
+                signed[:32], signed[32:64])
+        with boa.env.prank(self.relayer):
+            if expected is not None:
+                with boa.reverts(expected):
+                    self.token.transferWithAuthorization(*args)
+                return
+            self.token.transferWithAuthorization(*args)
+        self.auth_used[payer.address].add(nonce)
+        self.balance[payer.address] -= amount
+        self.balance[payee] += amount
+
+    @rule(who=st.integers(0, BUYERS - 1), nonce=AUTH_NONCES)
+    def cancel_credit(self, who: int, nonce: int) -> None:
+        """A buyer voids one of its authorization nonces (anyone submits it)."""
+        payer = self.buyers[who]
+        nonce32 = nonce.to_bytes(32, "big")
+        signed = sign_typed(intents.cancel_authorization_message(
+            payer.address, nonce32, boa.env.evm.patch.chain_id, self.token.address),
+            payer.key)
+        args = (payer.address, nonce32, signed[64], signed[:32], signed[32:64])
+        with boa.env.prank(self.relayer):
+            if nonce in self.auth_used[payer.address]:
+                with boa.reverts("token: authorization is used or canceled"):
+                    self.token.cancelAuthorization(*args)
+                return
+            self.token.cancelAuthorization(*args)
+        self.auth_used[payer.address].add(nonce)
+
     # Batch 2 sells only through links, which this machine leaves out: it opens
     # once some units sold, so most runs buy in batch 1 first.
     @precondition(lambda self: self.batch == 1 and self.sold >= 3)
@@ -195,6 +258,10 @@ class CustodyMachine(ContractMachine):
             assert self.token.allowance(a, self.referrals.address) == self.allowance[a]
             for nonce in range(2):
                 assert self.referrals.intent_nonce_used(a, nonce) == (nonce in self.used[a])
+            for nonce in range(3):
+                assert self.token.authorizationState(a, nonce.to_bytes(32, "big")) == (
+                    nonce in self.auth_used[a])
+        assert self.token.balanceOf(self.thief) == 0
 
 
 class TestCustody(CustodyMachine.TestCase):  # type: ignore[name-defined]

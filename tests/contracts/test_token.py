@@ -35,6 +35,9 @@ EXPORTED = {
     "name", "symbol", "decimals", "mint", "mint_batch", "registry",
     # EIP-2612 (issue 23): a self-custodied buyer signs an exact allowance per purchase.
     "permit", "nonces", "DOMAIN_SEPARATOR", "eip712Domain",
+    # EIP-3009 (issue 23): a credit transfer whose recipient the holder signed
+    # (test_custody_credit.py).
+    "transferWithAuthorization", "cancelAuthorization", "authorizationState",
     # Top-up at a merchant's till within a platform-set limit (issue 24; test_token_till.py).
     "set_till_limit", "till_credit", "till_limit", "till_credited", "till_remaining",
     # Carried over from a predecessor token (issue 23; test_upgrade_token.py).

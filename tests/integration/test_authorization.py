@@ -217,8 +217,10 @@ POLICY: dict[tuple[str, str], dict[str, Expect]] = {
     ("POST", "/v1/promotion-coupons/{coupon_id}/signed-consent"): policy(),
     ("POST", "/v1/products/{product_id}/purchase-intents"): policy(),
     ("POST", "/v1/products/{product_id}/signed-purchases"): policy(),
-    ("POST", "/v1/credit-transfers/permit-request"): policy(),
+    ("POST", "/v1/credit-transfers/authorization-request"): policy(),
     ("POST", "/v1/credit-transfers"): policy(),
+    ("POST", "/v1/payouts/me/withdraw-request"): policy(),
+    ("POST", "/v1/payouts/me/signed-withdraw"): policy(),
     ("POST", "/v1/promotion-coupons/{coupon_id}/transfer-request"): policy(),
     ("POST", "/v1/promotion-coupons/{coupon_id}/signed-transfer"): policy(),
 }
@@ -950,16 +952,29 @@ async def _signed_purchase(w: World, role: str, expect: Expect) -> Req:
         "permit_signature": "0x" + "11" * 65})
 
 
-@builds("POST", "/v1/credit-transfers/permit-request")
-async def _credit_permit(w: World, role: str, expect: Expect) -> Req:
-    return Req("/v1/credit-transfers/permit-request", {"to": "0x" + "22" * 20, "amount": 1})
+@builds("POST", "/v1/credit-transfers/authorization-request")
+async def _credit_authorization(w: World, role: str, expect: Expect) -> Req:
+    return Req("/v1/credit-transfers/authorization-request",
+               {"to": "0x" + "22" * 20, "amount": 1})
 
 
 @builds("POST", "/v1/credit-transfers")
 async def _credit_transfer(w: World, role: str, expect: Expect) -> Req:
     return Req("/v1/credit-transfers", {"to": "0x" + "22" * 20, "amount": 1,
                                         "deadline": int(time.time()) + 60,
+                                        "nonce": "0x" + "33" * 32,
                                         "signature": "0x" + "11" * 65})
+
+
+@builds("POST", "/v1/payouts/me/withdraw-request")
+async def _withdraw_request(w: World, role: str, expect: Expect) -> Req:
+    return Req("/v1/payouts/me/withdraw-request", {})
+
+
+@builds("POST", "/v1/payouts/me/signed-withdraw")
+async def _signed_withdraw(w: World, role: str, expect: Expect) -> Req:
+    return Req("/v1/payouts/me/signed-withdraw", {"deadline": int(time.time()) + 60,
+                                                  "signature": "0x" + "11" * 65})
 
 
 @builds("POST", "/v1/promotion-coupons/{coupon_id}/transfer-request")

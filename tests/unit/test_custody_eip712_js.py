@@ -1,7 +1,8 @@
 """The browser's EIP-712 signing (`static/device-key-eip712.js`) agrees with Python's.
 
 The module runs in Node with the node's installed @noble packages, on the typed
-messages a self-custodied consumer signs (OwnKey, Consent, Purchase, Permit):
+messages a self-custodied consumer signs (OwnKey, Consent, Purchase, Permit,
+TransferWithAuthorization, Withdraw, CouponTransfer):
 its digest must be eth_account's, its address derivation the checksummed one, and
 its signature must recover, through `recover_typed` (the contracts' rules: 65
 bytes, v 27/28, low s), to the key's address.
@@ -81,6 +82,11 @@ def test_digests_addresses_and_signatures_agree(run_js: Any) -> None:
         intents.permit_message(intent, 4, 1337, "0x" + "cd" * 20, CONTRACT),
         intents.credit_permit_message(buyer, accounts[2].address, 2**128, 9, 1_900_000_000,
                                       1337, "0x" + "cd" * 20),
+        # EIP-3009 (a bytes32 nonce) and a relayed withdrawal (issue 23's follow-up).
+        intents.credit_authorization_message(buyer, accounts[2].address, 2**128, 0,
+                                             1_900_000_000, "0x" + "9f" * 32, 1337,
+                                             "0x" + "cd" * 20),
+        intents.withdraw_message(buyer, 1_900_000_000, 1337, CONTRACT),
         intents.coupon_transfer_message(intents.CouponTransfer(
             coupon=2**63 - 1, receiver=accounts[3].address, nonce=2**64 - 1,
             expiry=1_900_000_000), 1337, CONTRACT),

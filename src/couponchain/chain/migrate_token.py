@@ -18,6 +18,12 @@ sends the batches:
 A contract that is not a capability of the deployment cannot be carried (its
 balance would have no owner on the new token): the finish is then refused and
 the log names it.
+
+Not carried, by design: EIP-2612 permit nonces and EIP-3009 authorization
+states (`authorizationState`). Both are bound to the token's EIP-712 domain,
+which names the token's own address, so no permit or `TransferWithAuthorization`
+signed for the old token verifies on the new one: nothing can be replayed, and
+a pending authorization is simply signed again for the new token.
 """
 
 from __future__ import annotations

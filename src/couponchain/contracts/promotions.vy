@@ -3,7 +3,8 @@
 # pragma experimental-codegen
 # Size (EIP-170, 24,576 bytes): with the migration entry points the legacy
 # pipeline gives 27,038 bytes of runtime code (26,638 optimised for size);
-# Vyper's Venom pipeline, optimised for size, gives 21,476.
+# Vyper's Venom pipeline, optimised for size, gives 21,476 (22,240 with
+# `withdraw_for`, issue 23).
 """
 @title Universal promotion coupons with incentive pools
 @notice The platform opens a round from an evaluation (its inputs' hash and
@@ -31,6 +32,7 @@
                              merchant, max_amount, signature)
         promotions.distribute([coupon_id])                                       # anyone, after the window
         promotions.withdraw()                                                    # each party
+        promotions.withdraw_for(account, deadline, signature)                    # anyone, relaying
         ```
 
         Coupon ids are global and sequential: round r covers
@@ -101,6 +103,11 @@ COUPON_TRANSFER_TYPEHASH: constant(bytes32) = keccak256(
     "CouponTransfer(uint256 coupon,address receiver,uint256 nonce,uint256 expiry)"
 )
 MAX_TRANSFER_LIFETIME: constant(uint256) = 3600
+
+# Relayed withdrawals (issue 23): an account with its own key (and no gas)
+# signs Withdraw(account, deadline) and anyone relays `withdraw_for`; the
+# payout always goes to `account`, so the relayer chooses only the moment.
+WITHDRAW_TYPEHASH: constant(bytes32) = keccak256("Withdraw(address account,uint256 deadline)")
 
 _ADDRESS_MASK: constant(uint256) = 2**160 - 1
 _BYTE_MASK: constant(uint256) = 2**8 - 1
@@ -712,12 +719,49 @@ def withdraw() -> uint256:
     @custom:security Checks-effects-interactions: the credit is zeroed before
                      the token transfer.
     """
+    return self._withdraw(msg.sender)
+
+
+@external
+@nonreentrant
+def withdraw_for(account: address, deadline: uint256, signature: Bytes[65]) -> uint256:
+    """
+    @dev Pays `account` everything credited to it, as `account` signed it in
+         an EIP-712 `Withdraw(account, deadline)` in this contract's domain:
+         a relayed `withdraw` for an account whose own key holds no gas.
+    @param account The payee, who signed; it receives the payout.
+    @param deadline The signature's expiry (epoch seconds): not past, and at
+           most MAX_TRANSFER_LIFETIME (3600 s) ahead.
+    @param signature The account's 65-byte (r, s, v) signature, low s.
+    @return uint256 The amount paid.
+    @custom:security Anyone may relay, and the payout goes to `account` only,
+                     never to the relayer. The signature carries no nonce: a
+                     replay before the deadline can only pay `account` what
+                     was credited to it since, to itself, which is what it
+                     asked for (a relayer chooses the moment, never the
+                     payee or the amount).
+    """
+    assert deadline >= block.timestamp, "promotions: withdrawal expired"
+    assert deadline - block.timestamp <= MAX_TRANSFER_LIFETIME, (
+        "promotions: withdrawal lifetime above 3600 s"
+    )
+    assert len(signature) == 65, "promotions: signature must be 65 bytes"
+    signer: address = ecdsa._recover_sig(
+        eip712._hash_typed_data_v4(keccak256(abi_encode(WITHDRAW_TYPEHASH, account, deadline))),
+        signature,
+    )
+    assert signer == account, "promotions: withdrawal not signed by the account"
+    return self._withdraw(account)
+
+
+@internal
+def _withdraw(account: address) -> uint256:
     assert not self.migrating, "promotions: migration in progress"
-    amount: uint256 = self.claimable[msg.sender]
+    amount: uint256 = self.claimable[account]
     assert amount != 0, "promotions: nothing to withdraw"
-    self.claimable[msg.sender] = 0
-    log Withdrawn(account=msg.sender, amount=amount)
-    assert extcall token.transfer(msg.sender, amount, default_return_value=True), (
+    self.claimable[account] = 0
+    log Withdrawn(account=account, amount=amount)
+    assert extcall token.transfer(account, amount, default_return_value=True), (
         "promotions: payout transfer failed"
     )
     return amount

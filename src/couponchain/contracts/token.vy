@@ -16,6 +16,8 @@
         token.mint_batch([a, b], [5_000_000, 2_500_000])     # platform, all or nothing
         token.transfer(b, 250_000)                           # any holder
         token.permit(owner, spender, value, deadline, v, r, s)  # EIP-2612, signed by owner
+        token.transferWithAuthorization(owner, to, value, valid_after, valid_before,
+                                        nonce, v, r, s)      # EIP-3009, signed by owner
         token.set_till_limit(merchant, 500_000_000)          # platform: 500 CCC in all
         token.till_credit(consumer, 20_000_000, receipt)     # merchant or its terminal
         token.till_remaining(merchant)                       # 480_000_000
@@ -29,6 +31,9 @@
         predecessor's). Tokens an old capability contract held are credited
         to the new contract that names it as its `predecessor()`, and
         allowances to an old capability become allowances to the new one.
+        EIP-2612 nonces and EIP-3009 authorization states are not carried:
+        the EIP-712 domain names the token's own address, so nothing signed
+        for the old token verifies on the new one.
 @custom:security Minting rights follow `registry.platform()` at call time,
                  so a platform transfer on the registry (once accepted) moves them too.
                  snekmate's own owner and minter roles are renounced in the
@@ -75,6 +80,21 @@ exports: (
     erc20.eip712Domain,
 )
 
+# EIP-3009 typed data, under the EIP-2612 domain above (name "CouponChain
+# Credit", version "1", this chain, this token). The strings are the EIP's own.
+_TRANSFER_WITH_AUTHORIZATION_TYPEHASH: constant(bytes32) = keccak256(
+    "TransferWithAuthorization(address from,address to,uint256 value,uint256 validAfter,"
+    "uint256 validBefore,bytes32 nonce)"
+)
+_CANCEL_AUTHORIZATION_TYPEHASH: constant(bytes32) = keccak256(
+    "CancelAuthorization(address authorizer,bytes32 nonce)"
+)
+# secp256k1n / 2: a larger `s` is the malleable twin of a valid signature
+# (the bound snekmate's `ecdsa` applies to `permit`).
+_MALLEABILITY_THRESHOLD: constant(uint256) = (
+    57_896_044_618_658_097_711_785_492_504_343_953_926_418_782_139_537_452_191_302_581_570_759_080_747_168
+)
+
 NAME: constant(String[25]) = "CouponChain Credit"
 SYMBOL: constant(String[5]) = "CCC"
 DECIMALS: constant(uint8) = 6
@@ -115,6 +135,15 @@ event TillCredited:
     remaining: uint256
     reference: bytes32
 
+# EIP-3009: an authorization was used (its transfer made) or cancelled.
+event AuthorizationUsed:
+    authorizer: indexed(address)
+    nonce: indexed(bytes32)
+
+event AuthorizationCanceled:
+    authorizer: indexed(address)
+    nonce: indexed(bytes32)
+
 event MigrationStarted:
     predecessor: indexed(address)
 
@@ -141,6 +170,12 @@ till_credited: public(HashMap[address, uint256])
 predecessor: public(address)
 migrating: public(bool)
 carried: public(HashMap[address, bool])
+
+# @dev EIP-3009: per authorizer, the nonces used or cancelled (random 32-byte
+#      values the authorizer picks, not a counter, so several may be pending).
+#      A migration does not carry them: the new token's EIP-712 domain names
+#      its own address, so no authorization signed for the old one verifies.
+_authorization_used: HashMap[address, HashMap[bytes32, bool]]
 
 
 @deploy
@@ -285,6 +320,116 @@ def till_remaining(merchant: address) -> uint256:
     @return uint256 The remaining till limit in the smallest unit.
     """
     return self._remaining(self.till_limit[merchant], self.till_credited[merchant])
+
+
+# --- EIP-3009: transfers the holder signed ----------------------------------------------
+
+
+@external
+def transferWithAuthorization(
+    from_: address,
+    to: address,
+    amount: uint256,
+    validAfter: uint256,
+    validBefore: uint256,
+    nonce: bytes32,
+    v: uint8,
+    r: bytes32,
+    s: bytes32,
+):
+    """
+    @dev Moves `amount` from `from_` to `to`, as `from_` signed it in an
+         EIP-3009 `TransferWithAuthorization` under this token's EIP-712
+         domain; anyone may submit it (a relayer pays the gas). Emits
+         `AuthorizationUsed` and `Transfer`.
+    @notice Unlike an EIP-2612 permit (an allowance a spender may then send
+            anywhere), the signature fixes the recipient and the amount: a
+            relayer can submit it or not, never redirect or change it.
+    @param from_ The payer, who signed (`from` in the typed data).
+    @param to The recipient, as signed; not the zero address.
+    @param amount The amount in the smallest unit, as signed (`value` in
+           the typed data; Vyper reserves the name).
+    @param validAfter The authorization is valid only after this timestamp.
+    @param validBefore The authorization is valid only before this timestamp.
+    @param nonce A unique 32-byte value the payer chose; usable once.
+    @param v The secp256k1 1-byte signature parameter `v` (27 or 28).
+    @param r The secp256k1 32-byte signature parameter `r`.
+    @param s The secp256k1 32-byte signature parameter `s` (low half only).
+    @custom:security The nonce is marked used before the transfer (checks,
+                     effects, then snekmate's `_transfer`, which calls no
+                     other contract). Signatures are checked as `permit`
+                     checks them: 65 bytes (v, r, s), low `s`, ecrecover
+                     never accepted when it returns the zero address.
+    """
+    assert block.timestamp > validAfter, "token: authorization is not yet valid"
+    assert block.timestamp < validBefore, "token: authorization is expired"
+    self._use_authorization(from_, nonce)
+    struct_hash: bytes32 = keccak256(
+        abi_encode(
+            _TRANSFER_WITH_AUTHORIZATION_TYPEHASH, from_, to, amount, validAfter, validBefore, nonce
+        )
+    )
+    self._check_signer(struct_hash, from_, v, r, s)
+    log AuthorizationUsed(authorizer=from_, nonce=nonce)
+    erc20._transfer(from_, to, amount)
+
+
+@external
+def cancelAuthorization(authorizer: address, nonce: bytes32, v: uint8, r: bytes32, s: bytes32):
+    """
+    @dev Voids an authorization not used yet, as `authorizer` signed it in an
+         EIP-3009 `CancelAuthorization`; anyone may submit it. Emits
+         `AuthorizationCanceled`.
+    @param authorizer The payer whose nonce it voids.
+    @param nonce The nonce of the authorization to void.
+    @param v The secp256k1 1-byte signature parameter `v` (27 or 28).
+    @param r The secp256k1 32-byte signature parameter `r`.
+    @param s The secp256k1 32-byte signature parameter `s` (low half only).
+    @custom:security A used nonce cannot be cancelled, nor a cancelled one
+                     used: both share `authorizationState`.
+    """
+    self._use_authorization(authorizer, nonce)
+    self._check_signer(
+        keccak256(abi_encode(_CANCEL_AUTHORIZATION_TYPEHASH, authorizer, nonce)),
+        authorizer, v, r, s,
+    )
+    log AuthorizationCanceled(authorizer=authorizer, nonce=nonce)
+
+
+@external
+@view
+def authorizationState(authorizer: address, nonce: bytes32) -> bool:
+    """
+    @dev Whether `authorizer`'s EIP-3009 `nonce` was used or cancelled.
+    @param authorizer The payer.
+    @param nonce The authorization's nonce.
+    @return bool True once used or cancelled, false while it may still be used.
+    """
+    return self._authorization_used[authorizer][nonce]
+
+
+@internal
+def _use_authorization(authorizer: address, nonce: bytes32):
+    """
+    @dev Marks `authorizer`'s `nonce` spent, reverting if it was already.
+    """
+    assert not self._authorization_used[authorizer][nonce], (
+        "token: authorization is used or canceled"
+    )
+    self._authorization_used[authorizer][nonce] = True
+
+
+@internal
+@view
+def _check_signer(struct_hash: bytes32, signer: address, v: uint8, r: bytes32, s: bytes32):
+    """
+    @dev Reverts unless `signer` signed `struct_hash` under this token's
+         EIP-712 domain (the one `permit` uses), with a low-`s` signature.
+    """
+    assert convert(s, uint256) <= _MALLEABILITY_THRESHOLD, "token: invalid signature s value"
+    digest: bytes32 = erc20.eip712_domain_separator._hash_typed_data_v4(struct_hash)
+    recovered: address = ecrecover(digest, v, r, s)
+    assert recovered != empty(address) and recovered == signer, "token: invalid signature"
 
 
 # --- migration -----------------------------------------------------------------------------

@@ -17,7 +17,15 @@ and check the very same bytes:
   deadline)` (EIP-2612) in the token's domain: the allowance for exactly
   `quantity * max_price` that pays that one purchase, or for exactly the
   amount of a credit transfer to the platform's relaying account
-  (`credit_permit_message`), which relays it with `transferFrom`.
+  (a purchase's permit).
+- `TransferWithAuthorization(address from,address to,uint256 value,uint256
+  validAfter,uint256 validBefore,bytes32 nonce)` (EIP-3009) in the token's
+  domain: a credit transfer whose recipient and amount the signature fixes
+  (`credit_authorization_message`), relayed with `token.transferWithAuthorization`;
+  `CancelAuthorization(address authorizer,bytes32 nonce)` voids one unused.
+- `Withdraw(address account,uint256 deadline)` in the promotions contract's
+  domain: the account's credited payout paid to itself, relayed with
+  `promotions.withdraw_for` (`withdraw_message`).
 - `CouponTransfer(uint256 coupon,address receiver,uint256 nonce,uint256 expiry)`
   in the promotions contract's domain: the holder passes a promotion coupon
   on, checked by `promotions.transfer_signed_batch`.
@@ -64,6 +72,22 @@ PERMIT_TYPE: eip712.Fields = [
     {"name": "spender", "type": "address"},
     {"name": "value", "type": "uint256"},
     {"name": "nonce", "type": "uint256"},
+    {"name": "deadline", "type": "uint256"},
+]
+TRANSFER_WITH_AUTHORIZATION_TYPE: eip712.Fields = [
+    {"name": "from", "type": "address"},
+    {"name": "to", "type": "address"},
+    {"name": "value", "type": "uint256"},
+    {"name": "validAfter", "type": "uint256"},
+    {"name": "validBefore", "type": "uint256"},
+    {"name": "nonce", "type": "bytes32"},
+]
+CANCEL_AUTHORIZATION_TYPE: eip712.Fields = [
+    {"name": "authorizer", "type": "address"},
+    {"name": "nonce", "type": "bytes32"},
+]
+WITHDRAW_TYPE: eip712.Fields = [
+    {"name": "account", "type": "address"},
     {"name": "deadline", "type": "uint256"},
 ]
 COUPON_TRANSFER_TYPE: eip712.Fields = [
@@ -160,6 +184,42 @@ def credit_permit_message(owner: str, spender: str, value: int, token_nonce: int
          "deadline": _uint(deadline, "deadline")})
 
 
+def _nonce32(value: Any) -> str:
+    """A 32-byte EIP-3009 nonce as 0x-prefixed hex (`InvalidInput`, field `nonce`)."""
+    if isinstance(value, bytes):
+        value = "0x" + value.hex()
+    if not (isinstance(value, str) and len(value) == 66 and value[:2] == "0x"):
+        raise InvalidInput("must be 32 bytes as 0x and 64 hex digits", field="nonce")
+    try:
+        bytes.fromhex(value[2:])
+    except ValueError:
+        raise InvalidInput("must be 32 bytes as 0x and 64 hex digits", field="nonce") from None
+    return value.lower()
+
+
+def credit_authorization_message(owner: str, to: str, value: int, valid_after: int,
+                                 valid_before: int, nonce: str | bytes, chain_id: int,
+                                 token: str) -> dict[str, Any]:
+    """The EIP-3009 `TransferWithAuthorization` by which `owner` sends exactly `value`
+    of the settlement token to `to`, once (`nonce`, 32 bytes the owner picks), strictly
+    between `valid_after` and `valid_before`: nobody who relays it can change either."""
+    return eip712.typed_data(
+        "TransferWithAuthorization", TRANSFER_WITH_AUTHORIZATION_TYPE,
+        eip712.domain(TOKEN_DOMAIN, "1", chain_id, _address(token, "contract")),
+        {"from": _address(owner, "from"), "to": _address(to, "to"),
+         "value": _uint(value, "amount"), "validAfter": _uint(valid_after, "valid_after"),
+         "validBefore": _uint(valid_before, "deadline"), "nonce": _nonce32(nonce)})
+
+
+def cancel_authorization_message(authorizer: str, nonce: str | bytes, chain_id: int,
+                                 token: str) -> dict[str, Any]:
+    """The EIP-3009 `CancelAuthorization` that voids `authorizer`'s unused `nonce`."""
+    return eip712.typed_data(
+        "CancelAuthorization", CANCEL_AUTHORIZATION_TYPE,
+        eip712.domain(TOKEN_DOMAIN, "1", chain_id, _address(token, "contract")),
+        {"authorizer": _address(authorizer, "authorizer"), "nonce": _nonce32(nonce)})
+
+
 @dataclass(frozen=True, slots=True)
 class CouponTransfer:
     """A holder's order to pass promotion coupon `coupon` to `receiver`, once
@@ -184,3 +244,13 @@ def coupon_transfer_message(transfer: CouponTransfer, chain_id: int,
         eip712.domain(PROMOTIONS_DOMAIN, "1", chain_id, _address(promotions, "contract")),
         {"coupon": transfer.coupon, "receiver": transfer.receiver, "nonce": transfer.nonce,
          "expiry": transfer.expiry})
+
+
+def withdraw_message(account: str, deadline: int, chain_id: int,
+                     promotions: str) -> dict[str, Any]:
+    """The `Withdraw(account, deadline)` by which `account` asks the promotions contract
+    to pay it its credited payout (`withdraw_for`, relayed: the payee is always `account`)."""
+    return eip712.typed_data(
+        "Withdraw", WITHDRAW_TYPE,
+        eip712.domain(PROMOTIONS_DOMAIN, "1", chain_id, _address(promotions, "contract")),
+        {"account": _address(account, "account"), "deadline": _uint(deadline, "deadline")})

@@ -7,14 +7,14 @@ the key signs it where it lives (static/device-key.js, or a wallet), and the
 server checks the signature as the chain will, then relays it from the
 platform's account:
 
-- **Credit.** An EIP-2612 `Permit` of the settlement token for exactly the
-  amount, to the platform's relaying account, until a deadline at most an hour
-  ahead. The platform relays `token.permit` and then `token.transferFrom(owner,
-  to, amount)` in order (token.vy exports snekmate's permit: no contract
-  change). On chain the permit bounds the amount, not the recipient: the
-  recipient is the one the consumer asked for here, but a platform key in the
-  wrong hands could send a permitted amount elsewhere before the deadline. It
-  can never take more than the consumer signed for.
+- **Credit.** An EIP-3009 `TransferWithAuthorization(from, to, value,
+  validAfter, validBefore, nonce)` of the settlement token: the recipient and
+  the exact amount, a random 32-byte nonce, valid from now until a deadline at
+  most an hour ahead. The platform relays `token.transferWithAuthorization`
+  from its own account, which checks that the owner signed every term: a
+  platform key in the wrong hands can relay it or not, never send it elsewhere
+  or for more. (Before, an EIP-2612 permit to the relaying account bounded the
+  amount only, and `transferFrom` chose the recipient.)
 - **Promotion coupons.** A `CouponTransfer(coupon, receiver, nonce, expiry)`
   in the promotions contract's domain, relayed with `promotions.transfer_signed`,
   which checks that the current holder signed every term, the expiry and a
@@ -37,8 +37,9 @@ from couponchain.services.self_custody_relay import INTENT_LIFETIME, json_safe
 
 #: Contract reasons and the request field each one is about.
 CREDIT_FIELDS = {
-    "erc20: invalid signature": "signature", "erc20: expired deadline": "deadline",
-    "erc20: transfer amount exceeds balance": "amount", "erc20: insufficient allowance": "amount",
+    "token: invalid signature": "signature", "token: authorization is expired": "deadline",
+    "token: authorization is used or canceled": "nonce",
+    "erc20: transfer amount exceeds balance": "amount",
     "erc20: transfer to the zero address": "to",
 }
 COUPON_FIELDS = {
@@ -77,49 +78,53 @@ class SelfCustodyTransfers:
     # -- credit ------------------------------------------------------------------
 
     async def credit_request(self, caller: Caller, to: str, amount: int) -> dict[str, Any]:
-        """The permit the owner signs to send `amount` of its credit to `to`."""
+        """The `TransferWithAuthorization` the owner signs to send `amount` of its credit
+        to `to` (fresh random nonce, ten minutes to sign and relay it)."""
         await self._own_key(caller)
         recipient = await self._credit_terms(caller, to, amount)
-        message = await self._permit(caller.address, amount,
-                                     int(time.time()) + INTENT_LIFETIME)
+        message = self._authorization(caller.address, recipient, amount,
+                                      int(time.time()) + INTENT_LIFETIME,
+                                      "0x" + secrets.token_hex(32))
         return {"typed_data": json_safe(message), "to": recipient}
 
     async def signed_credit(self, caller: Caller, to: str, amount: int, *, deadline: int,
-                            signature: bytes, idempotency_key: str | None) -> dict[str, Any]:
-        """Relay a credit transfer the owner signed (its permit): `permit`, then
-        `transferFrom` to the recipient, both from the platform's account."""
+                            nonce: str, signature: bytes,
+                            idempotency_key: str | None) -> dict[str, Any]:
+        """Relay a credit transfer the owner signed (its EIP-3009 authorization) with
+        `token.transferWithAuthorization`, from the platform's account."""
         await self._own_key(caller)
-        keys = [op_keys.op_key(caller.id, idempotency_key, "token", "credit-transfer", step)
-                for step in ("permit", "move")]
-        if keys[1] is not None:  # a retry whose answer was lost: report that transfer
+        op_key = op_keys.op_key(caller.id, idempotency_key, "token", "credit-authorization")
+        if op_key is not None:  # a retry whose answer was lost: report that transfer
             try:
-                moved = await self.rt.gateway.outcome(keys[1])
-                permitted = await self.rt.gateway.outcome(keys[0]) if moved else None
+                moved = await self.rt.gateway.outcome(op_key)
             except ContractRevert as exc:  # that attempt was refused: say why, as then
                 raise _field_of(exc, CREDIT_FIELDS) from None
             if moved is not None:
-                return await self._credit_answer(caller, to, amount, permitted, moved)
+                return await self._credit_answer(caller, to, amount, moved)
         recipient = await self._credit_terms(caller, to, amount)
         _check_lifetime(deadline, "deadline")
-        message = await self._permit(caller.address, amount, deadline)
+        message = self._authorization(caller.address, recipient, amount, deadline, nonce)
         if eip712.recover_typed(message, signature) != caller.address:
-            raise InvalidInput(await self._why_not_signed(caller.address, amount, deadline,
-                                                          signature), field="signature")
+            raise InvalidInput("the authorization is not signed by your key for this "
+                               "recipient, amount, deadline and nonce", field="signature")
+        if await self.rt.view("token", "authorizationState", caller.address,
+                              bytes.fromhex(nonce[2:])):
+            raise InvalidInput("this authorization was used already: sign a fresh one",
+                               field="nonce")
         v, r, s = eip712.split(signature)
-        relayer = await self.rt.participants.signer(self.rt.platform.caller.id)
-        permitted, moved = await self.rt.gateway.submit_in_order(relayer, [
-            (Call("token", "permit", fixed=(caller.address, relayer.address, amount, deadline,
-                                            v, r, s), kind="relay a credit permit"), keys[0]),
-            (Call("token", "transferFrom", fixed=(caller.address, recipient, amount),
-                  kind="relay a credit transfer"), keys[1]),
-        ])
-        for outcome in (permitted, moved):
-            if isinstance(outcome, ContractRevert):
-                raise _field_of(outcome, CREDIT_FIELDS)
-            if isinstance(outcome, BaseException):
-                raise outcome
-        assert isinstance(permitted, OpResult) and isinstance(moved, OpResult)
-        return await self._credit_answer(caller, recipient, amount, permitted, moved)
+        try:
+            # The platform's account relays (the owner's key holds no gas); the
+            # signature fixes the recipient and amount, so it cannot redirect them.
+            moved = await self.rt.gateway.submit(
+                await self.rt.participants.signer(self.rt.platform.caller.id),
+                Call("token", "transferWithAuthorization",
+                     fixed=(caller.address, recipient, amount, 0, deadline,
+                            bytes.fromhex(nonce[2:]), v, r, s),
+                     kind="relay a credit authorization"),
+                op_key=op_key)
+        except ContractRevert as exc:
+            raise _field_of(exc, CREDIT_FIELDS) from None
+        return await self._credit_answer(caller, recipient, amount, moved)
 
     async def _credit_terms(self, caller: Caller, to: str, amount: int) -> str:
         (recipient,) = await self.rt.participants.addresses([to], ["to"])
@@ -131,31 +136,18 @@ class SelfCustodyTransfers:
             raise InvalidInput(f"exceeds your credit balance ({balance} units)", field="amount")
         return recipient  # type: ignore[no-any-return]
 
-    async def _permit(self, owner: str, amount: int, deadline: int,
-                      nonce: int | None = None) -> dict[str, Any]:
-        if nonce is None:
-            nonce = await self.rt.view("token", "nonces", owner)
-        return intents.credit_permit_message(owner, self.rt.platform.caller.address, amount,
-                                             nonce, deadline, self.rt.chain_id,
-                                             self.rt.gateway.contracts["token"][0])
-
-    async def _why_not_signed(self, owner: str, amount: int, deadline: int,
-                              signature: bytes) -> str:
-        # A permit signed at the owner's previous token nonce was used already:
-        # say so, rather than "not your key", when that is what happened.
-        nonce = await self.rt.view("token", "nonces", owner)
-        if nonce and eip712.recover_typed(
-                await self._permit(owner, amount, deadline, nonce - 1), signature) == owner:
-            return "this permit was used already: sign a fresh one"
-        return ("the permit is not signed by your key for this amount, deadline and your "
-                "token nonce (to the platform's relaying account)")
+    def _authorization(self, owner: str, to: str, amount: int, deadline: int,
+                       nonce: str) -> dict[str, Any]:
+        # validAfter 0: valid as soon as signed (the EIP's strict `>` holds for any block).
+        return intents.credit_authorization_message(
+            owner, to, amount, 0, deadline, nonce, self.rt.chain_id,
+            self.rt.gateway.contracts["token"][0])
 
     async def _credit_answer(self, caller: Caller, to: str, amount: int,
-                             permitted: OpResult | None, moved: OpResult) -> dict[str, Any]:
+                             moved: OpResult) -> dict[str, Any]:
         (recipient,) = await self.rt.participants.addresses([to], ["to"])
         return {"from": caller.address, "to": recipient, "amount": amount,
                 "token_balance": await self.rt.view("token", "balanceOf", caller.address),
-                "permit_tx_hash": permitted.tx_hash if permitted else None,
                 "tx_hash": moved.tx_hash, "block_number": moved.block_number}
 
     # -- promotion coupons --------------------------------------------------------

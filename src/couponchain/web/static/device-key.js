@@ -220,20 +220,41 @@ async function transferCoupon(couponId, to, idempotencyKey) {
   });
 }
 
-// Credit sent to a participant or an address: an EIP-2612 permit of exactly `amount`
-// (a BigInt, smallest unit) to the platform's relaying account, signed here; the
-// server relays permit + transferFrom.
+// Credit sent to a participant or an address: an EIP-3009 TransferWithAuthorization of
+// exactly `amount` (a BigInt, smallest unit) to exactly that recipient, signed here; the
+// server relays it with token.transferWithAuthorization and cannot send it elsewhere.
 async function sendCredit(to, amount, idempotencyKey) {
-  const asked = await api("/v1/credit-transfers/permit-request", {
+  const asked = await api("/v1/credit-transfers/authorization-request", {
     method: "POST", body: jsonBody({ to, amount }) });
   const m = asked.typed_data.message;
-  if (BigInt(m.value) !== BigInt(amount) || m.owner !== unlockedOrStoredAddress()) {
-    throw new Error(t("the permit the server prepared is not for this amount and key"));
+  const same = (a, b) => String(a).toLowerCase() === String(b).toLowerCase();
+  const forAddress = !/^0x[0-9a-fA-F]{40}$/.test(to) || same(to, m.to);
+  if (asked.typed_data.primaryType !== "TransferWithAuthorization"
+      || BigInt(m.value) !== BigInt(amount) || !same(m.from, unlockedOrStoredAddress())
+      || !same(m.to, asked.to) || !forAddress) {
+    throw new Error(t("the transfer the server prepared is not for this recipient, amount and key"));
   }
   const signature = await sign(asked.typed_data);
   return api("/v1/credit-transfers", {
     method: "POST",
-    body: jsonBody({ to, amount, deadline: BigInt(m.deadline), signature }),
+    body: jsonBody({ to, amount, deadline: BigInt(m.validBefore), nonce: m.nonce, signature }),
+    headers: idempotencyKey ? { "Idempotency-Key": idempotencyKey } : {},
+  });
+}
+
+// Promotion payouts paid to this account: Withdraw(account, deadline) is signed here and
+// relayed by the server to promotions.withdraw_for, which pays the signer only; same answer
+// as POST /v1/payouts/me/withdraw.
+async function withdrawPayout(idempotencyKey) {
+  const asked = await api("/v1/payouts/me/withdraw-request", { method: "POST" });
+  const m = asked.typed_data.message;
+  if (asked.typed_data.primaryType !== "Withdraw"
+      || String(m.account).toLowerCase() !== String(unlockedOrStoredAddress()).toLowerCase()) {
+    throw new Error(t("the withdrawal the server prepared is not for your key"));
+  }
+  const signature = await sign(asked.typed_data);
+  return api("/v1/payouts/me/signed-withdraw", {
+    method: "POST", body: jsonBody({ deadline: BigInt(m.deadline), signature }),
     headers: idempotencyKey ? { "Idempotency-Key": idempotencyKey } : {},
   });
 }
@@ -243,6 +264,6 @@ function unlockedOrStoredAddress() {
 }
 
 window.deviceKey = { address, create, unlock, lock, exportBackup, importBackup, askPassphrase,
-                     sign, register, consent, purchase, transferCoupon, sendCredit,
+                     sign, register, consent, purchase, transferCoupon, sendCredit, withdrawPayout,
                      isUnlocked: () => unlocked !== null };
 window.dispatchEvent(new Event("device-key-ready"));

@@ -225,8 +225,12 @@ function setUpWithdraw() {
     show(box, t("Withdrawing on chain…"));
     wallet.withdrawKey = wallet.withdrawKey || newKey(); // a retry withdraws once
     try {
-      const w = await api("/v1/payouts/me/withdraw", {
-        method: "POST", headers: { "Idempotency-Key": wallet.withdrawKey } });
+      // An account with its own key signs the withdrawal in this browser (device-key.js);
+      // the contract pays the signer only.
+      const w = wallet.me.custody === "own"
+        ? await ownKey().withdrawPayout(wallet.withdrawKey)
+        : await api("/v1/payouts/me/withdraw", {
+          method: "POST", headers: { "Idempotency-Key": wallet.withdrawKey } });
       wallet.withdrawKey = null;
       show(box, t("Withdrew {amount}; you now hold {balance}.",
                   { amount: ccc(w.total), balance: ccc(w.token_balance) }));
