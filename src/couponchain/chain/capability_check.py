@@ -237,8 +237,16 @@ PRIZE_AWARD = Capability(
 _HOLDING = ("eligible", "recent", "recent_batch", "checkpoint")
 _PRODUCT = ("originator", "content_hash", "batch_count", "units_sold", "reward_per_unit")
 #: The current batch's terms a holding shows (`current`): the price and the rebate terms
-#: its originator opened it with (issue 27).
-_TERMS = ("price", "rebate_bps", "promoter_share_bps")
+#: its originator opened it with (issue 27), and its counters, each a member of the
+#: contract's `Batch` (`closed` is read for the status).
+_TERMS = ("price", "rebate_bps", "promoter_share_bps", "circulation", "sold", "eligible_units",
+          "revenue", "rebates")
+#: What of `current` only the batch's logs prove (`event_check._batch_events`).
+CURRENT_FROM_LOGS = ("promoter_paid", "holders_paid", "originator_paid", "dust", "opened_at",
+                     "opened_block", "opened_tx")
+#: The NOT PROVEN line for them, taken off once the logs are checked.
+CURRENT_NOT_PROVEN = ("current: " + ", ".join(CURRENT_FROM_LOGS)
+                      + " (from the batch's logs; proven only with a trusted node)")
 
 
 def _holding_select(key: tuple[Any, ...], answer: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -264,7 +272,7 @@ def _holding_slots(layout: StorageLayout, key: tuple[Any, ...],
                                            member="reward_per_unit_at_open")
     # The batch the JSON calls current; `current_batch` is compared with the proven count.
     slots |= {f"current_{m}": layout.slot("_batches", product_id, batches, member=m)
-              for m in _TERMS}
+              for m in (*_TERMS, "closed")}
     return slots
 
 
@@ -286,8 +294,15 @@ def _holding_compare(out: Outcome, key: tuple[Any, ...], item: Mapping[str, Any]
     out.same("json current.batch", p.get("product_batch_count"), current.get("batch"))
     for m in _TERMS:
         out.same(f"json current.{m}", p.get(f"current_{m}"), current.get(m))
-    out.not_proven.append("current: its counters and times (batch, price, rebate_bps and "
-                          "promoter_share_bps are proven)")
+    circulation, sold, closed = (p.get(f"current_{m}") for m in ("circulation", "sold", "closed"))
+    out.same("json current.remaining (circulation - sold)",
+             None if circulation is None or sold is None else circulation - sold,
+             current.get("remaining"))
+    # As the platform shows it: closed by the originator, else sold out, else open.
+    status = None if closed is None or circulation is None or sold is None \
+        else "closed" if closed else "sold_out" if sold == circulation else "open"
+    out.same("json current.status (closed, sold out or open)", status, current.get("status"))
+    out.not_proven.append(CURRENT_NOT_PROVEN)
     shown_rebates = item.get("rebates")
     rebates = shown_rebates if isinstance(shown_rebates, Mapping) else {}
     out.same("json rebates.holder_pending (the contract's unsettled rebate)",
