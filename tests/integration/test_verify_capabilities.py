@@ -212,6 +212,22 @@ async def _seed(client: httpx.AsyncClient, runtime: Runtime) -> list[Case]:
                         for p in b["products"]],
              "json current.opened_at, opened_block, opened_tx are the BatchOpened log's",
              r.ann["api_key"]),
+        Case("referral product name", REFERRAL_HOLDING,
+             ["referral-holding", str(product), r.ann["address"]],
+             (product, r.ann["address"]), (other_product, r.ann["address"]),
+             nested("name", "Other song"), "json name", r.ann["api_key"]),
+        Case("referral units split", REFERRAL_HOLDING,
+             ["referral-holding", str(product), r.ann["address"]],
+             (product, r.ann["address"]), (other_product, r.ann["address"]),
+             nested("units_by_batch", [{"batch": 1, "units": 1}, {"batch": 2, "units": 1}]),
+             "json units_by_batch (the account's Purchased logs as buyer)", r.ann["api_key"]),
+        Case("referral registered", REFERRAL_HOLDING,
+             ["referral-holding", str(product), r.ann["address"]],
+             (product, r.ann["address"]), (other_product, r.ann["address"]),
+             lambda b: [p.update(registered_block=p["registered_block"] + 1)
+                        for p in b["products"]],
+             "json registered_at, registered_block, registered_tx are the ProductRegistered",
+             r.ann["api_key"]),
         Case("report hash", REPORT, ["report", str(reports[0])], (reports[0],),
              (reports[1],), lambda b: b.update(report_hash="0x" + "ab" * 32),
              "json report_hash", m.shop["api_key"]),
@@ -269,6 +285,11 @@ async def test_each_capability_honest_and_lies(
         # current batch's counters from storage, its payouts and opening from its logs.
         assert "rebates" not in unproven["referral"], unproven["referral"]
         assert "current" not in unproven["referral"], unproven["referral"]
+        # The product's name and registration, the account's units per batch and whether
+        # it may promote are proven too; the platform's own ids and names are not.
+        assert "originator_name" in unproven["referral"] and all(
+            f not in unproven["referral"] for f in (" name,", "registered", "units_by_batch",
+                                                    "may_promote")), unproven["referral"]
         # (that they are compared: the forged ones below fail.)
         # The report's rule and period are proven, no longer listed as NOT PROVEN.
         assert "status" in unproven["report"] and "sources" not in unproven["report"] \
@@ -309,7 +330,8 @@ async def test_each_capability_honest_and_lies(
                     if told != "forged field" and (
                             case.name.endswith(("path", "rebate", "document", "rule", "period",
                                                 "terminal", "tx", "amount", "time",
-                                                "settled", "sources", "sold", "paid", "opened"))):
+                                                "settled", "sources", "sold", "paid", "opened",
+                                                "name", "split", "registered"))):
                         continue  # the proof lies are told once per command
                     lie[0] = change
                     code, output = await run_verify(*case.args, "--api", liar, "--rpc",

@@ -266,6 +266,7 @@ def _holding_slots(layout: StorageLayout, key: tuple[Any, ...],
     product_id, account = key
     slots = {m: layout.slot("_holdings", product_id, account, member=m) for m in _HOLDING}
     slots |= {f"product_{m}": layout.slot("_products", product_id, member=m) for m in _PRODUCT}
+    _string_slots(slots, "product_name", layout.slot("_products", product_id, member="name"), 64)
     batches = _claimed_int(item, "current_batch", 2**32)
     for b in range(max(2, batches - MAX_BATCHES + 1), batches + 1):
         slots[f"opened_{b}"] = layout.slot("_batches", product_id, b,
@@ -287,7 +288,14 @@ def _holding_compare(out: Outcome, key: tuple[Any, ...], item: Mapping[str, Any]
     out.same("json originator", address_of(p.get("product_originator")), item.get("originator"))
     out.same("json content_hash", word_hex(p.get("product_content_hash")),
              item.get("content_hash"))
+    out.same("json name", _string(p, "product_name", 2), item.get("name"))
     out.same("json current_batch", p.get("product_batch_count"), item.get("current_batch"))
+    # The contract's `holds_earlier_batch` (`_earlier_units` != 0), from the proven holding.
+    recent_batch, batch_count = p.get("recent_batch"), p.get("product_batch_count")
+    earlier = None if units is None or recent_batch is None or batch_count is None \
+        else (units if recent_batch < batch_count else eligible)
+    out.same("json may_promote (the contract's holds_earlier_batch)",
+             None if earlier is None else earlier != 0, item.get("may_promote"))
     out.same("json units_sold", p.get("product_units_sold"), item.get("units_sold"))
     shown_current = item.get("current")
     current = shown_current if isinstance(shown_current, Mapping) else {}
@@ -310,7 +318,7 @@ def _holding_compare(out: Outcome, key: tuple[Any, ...], item: Mapping[str, Any]
     out.not_proven.append("rebates: promoter, holder, holder_settled, total (holder_pending "
                           "is proven)")
     return {"id", "account", "units", "originator", "content_hash", "current_batch",
-            "units_sold", "rebates", "current"}
+            "units_sold", "rebates", "current", "name", "may_promote"}
 
 
 def _owed(p: Mapping[str, int | None]) -> int | None:

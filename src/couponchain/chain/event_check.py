@@ -348,6 +348,8 @@ def _rebate_filters(contract: str, key: tuple[Any, ...], item: Mapping[str, Any]
         {"address": contract, "fromBlock": "0x0", "toBlock": to_block,
          "topics": [[_event_topic("referrals", n) for n in ("BatchOpened", "BatchClosed")],
                     _topic(product_id), _topic(batch)]},
+        {"address": contract, "fromBlock": "0x0", "toBlock": to_block,
+         "topics": [_event_topic("referrals", "ProductRegistered"), _topic(product_id)]},
     ]
 
 
@@ -373,8 +375,32 @@ def _rebate_events(out: Outcome, key: tuple[Any, ...], item: Mapping[str, Any],
     out.add("json promoted_sales (the Purchased logs naming the account as promoter)",
             len(promoted), item.get("promoted_sales"))
     out.not_proven = [f for f in out.not_proven if not f.startswith("rebates: promoter")]
+    # The account's units per batch: its Purchased logs as buyer, as the indexer adds them.
+    bought: dict[int, int] = {}
+    for e in events:
+        if e.name == "Purchased" and str(e.args.get("buyer")).lower() == account.lower():
+            bought[int(e.args["batch"])] = bought.get(int(e.args["batch"]), 0) \
+                + int(e.args["quantity"])
+    out.add("json units_by_batch (the account's Purchased logs as buyer)",
+            [{"batch": b, "units": u} for b, u in sorted(bought.items())],
+            item.get("units_by_batch"))
+    registered = [e for e in events if e.name == "ProductRegistered"]
+    out.add("the product has one ProductRegistered event (trusted node, pinned contract)", 1,
+            len(registered))
+    if len(registered) == 1:
+        r = registered[0]
+        content = out.proven.get("product_content_hash")
+        out.add("the ProductRegistered event is of the proven originator and content hash",
+                (address_of(out.proven.get("product_originator")),
+                 None if content is None else content.to_bytes(32, "big")),
+                (r.args.get("originator"), r.args.get("content_hash")))
+        _same_entry(out, "json registered_at, registered_block, registered_tx are the "
+                    "ProductRegistered log's",
+                    {"registered_at": iso(times.get(r.block)), "registered_block": r.block,
+                     "registered_tx": r.tx_hash}, item)
     _batch_events(out, key, item, events, times)
-    return {"promoted_sales"}
+    return {"promoted_sales", "units_by_batch", "registered_at", "registered_block",
+            "registered_tx"}
 
 
 def _batch_events(out: Outcome, key: tuple[Any, ...], item: Mapping[str, Any],
