@@ -145,6 +145,10 @@ async def _seed(client: httpx.AsyncClient, runtime: Runtime) -> list[Case]:
         Case("promotion path time", PROMOTION_COUPON, ["promotion-coupon", str(coupon)],
              (coupon,), (second,), lambda b: b["path"][1].update(at="2000-01-01T00:00:00Z"),
              "path[1] (transferred) is the trusted node's log"),
+        Case("promotion path tx", PROMOTION_COUPON, ["promotion-coupon", str(coupon)],
+             (coupon,), (second,),
+             lambda b: b["path"][1].update(tx_hash=b["path"][2]["tx_hash"]),
+             "path[1] (transferred) is the trusted node's log"),
         Case("promotion granted time", PROMOTION_COUPON, ["promotion-coupon", str(coupon)],
              (coupon,), (second,), lambda b: b.update(granted_at="2000-01-01T00:00:00Z"),
              "json granted_at (the Granted log's block time)"),
@@ -189,6 +193,41 @@ async def _seed(client: httpx.AsyncClient, runtime: Runtime) -> list[Case]:
              lambda b: [p["rebates"].update(holder_settled=p["rebates"]["holder_settled"] + 5)
                         for p in b["products"]],
              "json rebates.holder_settled (the account's Settled logs)", r.ann["api_key"]),
+        Case("referral batch sold", REFERRAL_HOLDING,
+             ["referral-holding", str(product), r.ann["address"]],
+             (product, r.ann["address"]), (other_product, r.ann["address"]),
+             lambda b: [p["current"].update(sold=p["current"]["sold"] + 1)
+                        for p in b["products"]], "json current.sold", r.ann["api_key"]),
+        Case("referral batch paid", REFERRAL_HOLDING,
+             ["referral-holding", str(product), r.ann["address"]],
+             (product, r.ann["address"]), (other_product, r.ann["address"]),
+             lambda b: [p["current"].update(holders_paid=p["current"]["holders_paid"] + 1)
+                        for p in b["products"]],
+             "json current.promoter_paid, holders_paid, originator_paid, dust are the batch's",
+             r.ann["api_key"]),
+        Case("referral batch opened", REFERRAL_HOLDING,
+             ["referral-holding", str(product), r.ann["address"]],
+             (product, r.ann["address"]), (other_product, r.ann["address"]),
+             lambda b: [p["current"].update(opened_at="2000-01-01T00:00:00Z")
+                        for p in b["products"]],
+             "json current.opened_at, opened_block, opened_tx are the BatchOpened log's",
+             r.ann["api_key"]),
+        Case("referral product name", REFERRAL_HOLDING,
+             ["referral-holding", str(product), r.ann["address"]],
+             (product, r.ann["address"]), (other_product, r.ann["address"]),
+             nested("name", "Other song"), "json name", r.ann["api_key"]),
+        Case("referral units split", REFERRAL_HOLDING,
+             ["referral-holding", str(product), r.ann["address"]],
+             (product, r.ann["address"]), (other_product, r.ann["address"]),
+             nested("units_by_batch", [{"batch": 1, "units": 1}, {"batch": 2, "units": 1}]),
+             "json units_by_batch (the account's Purchased logs as buyer)", r.ann["api_key"]),
+        Case("referral registered", REFERRAL_HOLDING,
+             ["referral-holding", str(product), r.ann["address"]],
+             (product, r.ann["address"]), (other_product, r.ann["address"]),
+             lambda b: [p.update(registered_block=p["registered_block"] + 1)
+                        for p in b["products"]],
+             "json registered_at, registered_block, registered_tx are the ProductRegistered",
+             r.ann["api_key"]),
         Case("report hash", REPORT, ["report", str(reports[0])], (reports[0],),
              (reports[1],), lambda b: b.update(report_hash="0x" + "ab" * 32),
              "json report_hash", m.shop["api_key"]),
@@ -242,8 +281,16 @@ async def test_each_capability_honest_and_lies(
         # The award's and claim's times and transactions are proven from their logs.
         assert "awarded_tx" not in unproven["prize"] and "claim_tx" not in unproven["prize"]
         assert "revoked_reason" in unproven["prize"]
-        # The promoter's and settled rebates are proven from the referral logs.
+        # The promoter's and settled rebates are proven from the referral logs, and the
+        # current batch's counters from storage, its payouts and opening from its logs.
         assert "rebates" not in unproven["referral"], unproven["referral"]
+        assert "current" not in unproven["referral"], unproven["referral"]
+        # The product's name and registration, the account's units per batch and whether
+        # it may promote are proven too; the platform's own ids and names are not.
+        assert "originator_name" in unproven["referral"] and all(
+            f not in unproven["referral"] for f in (" name,", "registered", "units_by_batch",
+                                                    "may_promote")), unproven["referral"]
+        # (that they are compared: the forged ones below fail.)
         # The report's rule and period are proven, no longer listed as NOT PROVEN.
         assert "status" in unproven["report"] and "sources" not in unproven["report"] \
             and "tx_hash" not in unproven["report"] and "rule_id" not in unproven["report"] \
@@ -283,7 +330,8 @@ async def test_each_capability_honest_and_lies(
                     if told != "forged field" and (
                             case.name.endswith(("path", "rebate", "document", "rule", "period",
                                                 "terminal", "tx", "amount", "time",
-                                                "settled", "sources"))):
+                                                "settled", "sources", "sold", "paid", "opened",
+                                                "name", "split", "registered"))):
                         continue  # the proof lies are told once per command
                     lie[0] = change
                     code, output = await run_verify(*case.args, "--api", liar, "--rpc",

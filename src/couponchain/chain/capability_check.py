@@ -237,8 +237,16 @@ PRIZE_AWARD = Capability(
 _HOLDING = ("eligible", "recent", "recent_batch", "checkpoint")
 _PRODUCT = ("originator", "content_hash", "batch_count", "units_sold", "reward_per_unit")
 #: The current batch's terms a holding shows (`current`): the price and the rebate terms
-#: its originator opened it with (issue 27).
-_TERMS = ("price", "rebate_bps", "promoter_share_bps")
+#: its originator opened it with (issue 27), and its counters, each a member of the
+#: contract's `Batch` (`closed` is read for the status).
+_TERMS = ("price", "rebate_bps", "promoter_share_bps", "circulation", "sold", "eligible_units",
+          "revenue", "rebates")
+#: What of `current` only the batch's logs prove (`event_check._batch_events`).
+CURRENT_FROM_LOGS = ("promoter_paid", "holders_paid", "originator_paid", "dust", "opened_at",
+                     "opened_block", "opened_tx")
+#: The NOT PROVEN line for them, taken off once the logs are checked.
+CURRENT_NOT_PROVEN = ("current: " + ", ".join(CURRENT_FROM_LOGS)
+                      + " (from the batch's logs; proven only with a trusted node)")
 
 
 def _holding_select(key: tuple[Any, ...], answer: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -258,13 +266,14 @@ def _holding_slots(layout: StorageLayout, key: tuple[Any, ...],
     product_id, account = key
     slots = {m: layout.slot("_holdings", product_id, account, member=m) for m in _HOLDING}
     slots |= {f"product_{m}": layout.slot("_products", product_id, member=m) for m in _PRODUCT}
+    _string_slots(slots, "product_name", layout.slot("_products", product_id, member="name"), 64)
     batches = _claimed_int(item, "current_batch", 2**32)
     for b in range(max(2, batches - MAX_BATCHES + 1), batches + 1):
         slots[f"opened_{b}"] = layout.slot("_batches", product_id, b,
                                            member="reward_per_unit_at_open")
     # The batch the JSON calls current; `current_batch` is compared with the proven count.
     slots |= {f"current_{m}": layout.slot("_batches", product_id, batches, member=m)
-              for m in _TERMS}
+              for m in (*_TERMS, "closed")}
     return slots
 
 
@@ -279,15 +288,29 @@ def _holding_compare(out: Outcome, key: tuple[Any, ...], item: Mapping[str, Any]
     out.same("json originator", address_of(p.get("product_originator")), item.get("originator"))
     out.same("json content_hash", word_hex(p.get("product_content_hash")),
              item.get("content_hash"))
+    out.same("json name", _string(p, "product_name", 2), item.get("name"))
     out.same("json current_batch", p.get("product_batch_count"), item.get("current_batch"))
+    # The contract's `holds_earlier_batch` (`_earlier_units` != 0), from the proven holding.
+    recent_batch, batch_count = p.get("recent_batch"), p.get("product_batch_count")
+    earlier = None if units is None or recent_batch is None or batch_count is None \
+        else (units if recent_batch < batch_count else eligible)
+    out.same("json may_promote (the contract's holds_earlier_batch)",
+             None if earlier is None else earlier != 0, item.get("may_promote"))
     out.same("json units_sold", p.get("product_units_sold"), item.get("units_sold"))
     shown_current = item.get("current")
     current = shown_current if isinstance(shown_current, Mapping) else {}
     out.same("json current.batch", p.get("product_batch_count"), current.get("batch"))
     for m in _TERMS:
         out.same(f"json current.{m}", p.get(f"current_{m}"), current.get(m))
-    out.not_proven.append("current: its counters and times (batch, price, rebate_bps and "
-                          "promoter_share_bps are proven)")
+    circulation, sold, closed = (p.get(f"current_{m}") for m in ("circulation", "sold", "closed"))
+    out.same("json current.remaining (circulation - sold)",
+             None if circulation is None or sold is None else circulation - sold,
+             current.get("remaining"))
+    # As the platform shows it: closed by the originator, else sold out, else open.
+    status = None if closed is None or circulation is None or sold is None \
+        else "closed" if closed else "sold_out" if sold == circulation else "open"
+    out.same("json current.status (closed, sold out or open)", status, current.get("status"))
+    out.not_proven.append(CURRENT_NOT_PROVEN)
     shown_rebates = item.get("rebates")
     rebates = shown_rebates if isinstance(shown_rebates, Mapping) else {}
     out.same("json rebates.holder_pending (the contract's unsettled rebate)",
@@ -295,7 +318,7 @@ def _holding_compare(out: Outcome, key: tuple[Any, ...], item: Mapping[str, Any]
     out.not_proven.append("rebates: promoter, holder, holder_settled, total (holder_pending "
                           "is proven)")
     return {"id", "account", "units", "originator", "content_hash", "current_batch",
-            "units_sold", "rebates", "current"}
+            "units_sold", "rebates", "current", "name", "may_promote"}
 
 
 def _owed(p: Mapping[str, int | None]) -> int | None:

@@ -336,11 +336,20 @@ def _rebate_filters(contract: str, key: tuple[Any, ...], item: Mapping[str, Any]
                     proven: Mapping[str, int | None], to_block: str) -> list[dict[str, Any]]:
     product_id, account = key
     who = _topic(int(account, 16))
+    batch = proven.get("product_batch_count") or 0
+    # Every purchase of the product (the promoter's are among them; the current batch's
+    # are summed into its payouts), the account's settlements, and the current batch's
+    # opening and closing (the batch is topic 2, from the proven batch count).
     return [
         {"address": contract, "fromBlock": "0x0", "toBlock": to_block,
-         "topics": [_event_topic("referrals", "Purchased"), _topic(product_id), None, who]},
+         "topics": [_event_topic("referrals", "Purchased"), _topic(product_id)]},
         {"address": contract, "fromBlock": "0x0", "toBlock": to_block,
          "topics": [_event_topic("referrals", "Settled"), _topic(product_id), who]},
+        {"address": contract, "fromBlock": "0x0", "toBlock": to_block,
+         "topics": [[_event_topic("referrals", n) for n in ("BatchOpened", "BatchClosed")],
+                    _topic(product_id), _topic(batch)]},
+        {"address": contract, "fromBlock": "0x0", "toBlock": to_block,
+         "topics": [_event_topic("referrals", "ProductRegistered"), _topic(product_id)]},
     ]
 
 
@@ -366,7 +375,81 @@ def _rebate_events(out: Outcome, key: tuple[Any, ...], item: Mapping[str, Any],
     out.add("json promoted_sales (the Purchased logs naming the account as promoter)",
             len(promoted), item.get("promoted_sales"))
     out.not_proven = [f for f in out.not_proven if not f.startswith("rebates: promoter")]
-    return {"promoted_sales"}
+    # The account's units per batch: its Purchased logs as buyer, as the indexer adds them.
+    bought: dict[int, int] = {}
+    for e in events:
+        if e.name == "Purchased" and str(e.args.get("buyer")).lower() == account.lower():
+            bought[int(e.args["batch"])] = bought.get(int(e.args["batch"]), 0) \
+                + int(e.args["quantity"])
+    out.add("json units_by_batch (the account's Purchased logs as buyer)",
+            [{"batch": b, "units": u} for b, u in sorted(bought.items())],
+            item.get("units_by_batch"))
+    registered = [e for e in events if e.name == "ProductRegistered"]
+    out.add("the product has one ProductRegistered event (trusted node, pinned contract)", 1,
+            len(registered))
+    if len(registered) == 1:
+        r = registered[0]
+        content = out.proven.get("product_content_hash")
+        out.add("the ProductRegistered event is of the proven originator and content hash",
+                (address_of(out.proven.get("product_originator")),
+                 None if content is None else content.to_bytes(32, "big")),
+                (r.args.get("originator"), r.args.get("content_hash")))
+        _same_entry(out, "json registered_at, registered_block, registered_tx are the "
+                    "ProductRegistered log's",
+                    {"registered_at": iso(times.get(r.block)), "registered_block": r.block,
+                     "registered_tx": r.tx_hash}, item)
+    _batch_events(out, key, item, events, times)
+    return {"promoted_sales", "units_by_batch", "registered_at", "registered_block",
+            "registered_tx"}
+
+
+def _batch_events(out: Outcome, key: tuple[Any, ...], item: Mapping[str, Any],
+                  events: list[Event], times: Mapping[int, int]) -> None:
+    """The current batch's opening, payouts and dust from its logs, as the platform's
+    indexer sums them: one BatchOpened (its terms the proven ones), the batch's
+    Purchased logs summing to the proven sold, revenue and rebates (so none is left
+    out or added), and a BatchClosed exactly when the proven batch is closed."""
+    from couponchain.chain.capability_check import CURRENT_NOT_PROVEN
+
+    product_id, _ = key
+    p = out.proven
+    batch = p.get("product_batch_count") or 0
+    shown = item.get("current") if isinstance(item.get("current"), Mapping) else {}
+    current: Mapping[str, Any] = shown or {}
+    mine = [e for e in events if int(e.args.get("product_id", -1)) == product_id
+            and int(e.args.get("batch", -1)) == batch]
+    opened = [e for e in mine if e.name == "BatchOpened"]
+    closed = [e for e in mine if e.name == "BatchClosed"]
+    bought = [e for e in mine if e.name == "Purchased"]
+    out.add(f"batch {batch} has one BatchOpened event (trusted node, pinned contract)", 1,
+            len(opened))
+    if len(opened) == 1:
+        o = opened[0]
+        terms = ("price", "circulation", "rebate_bps", "promoter_share_bps")
+        out.add("the BatchOpened event is of the proven batch's terms",
+                tuple(p.get(f"current_{m}") for m in terms),
+                tuple(o.args.get(m) for m in terms))
+        _same_entry(out, "json current.opened_at, opened_block, opened_tx are the "
+                    "BatchOpened log's",
+                    {"opened_at": iso(times.get(o.block)), "opened_block": o.block,
+                     "opened_tx": o.tx_hash}, current)
+    out.add(f"batch {batch}'s Purchased logs sum to its proven sold, revenue and rebates",
+            tuple(p.get(f"current_{m}") for m in ("sold", "revenue", "rebates")),
+            tuple(sum(int(e.args[m]) for e in bought) for m in ("quantity", "amount", "rebate")))
+    out.add(f"batch {batch}: a BatchClosed event exactly when the proven batch is closed",
+            1 if p.get("current_closed") else 0, len(closed))
+    flushed = sum(int(e.args["dust"]) for e in closed)
+    paid = {m: sum(int(e.args[f"{m}_amount"]) for e in bought)
+            for m in ("promoter", "holders", "originator")}
+    # On sell-out the contract adds the holders' leftover buffer to the originator's part.
+    left = sum(int(e.args["originator_amount"]) - (int(e.args["amount"]) - int(e.args["rebate"]))
+               for e in bought)
+    _same_entry(out, "json current.promoter_paid, holders_paid, originator_paid, dust are "
+                "the batch's logs' sums",
+                {"promoter_paid": paid["promoter"], "holders_paid": paid["holders"],
+                 "originator_paid": paid["originator"] + flushed, "dust": left + flushed},
+                current)
+    out.not_proven = [f for f in out.not_proven if f != CURRENT_NOT_PROVEN]
 
 
 def _pending(out: Outcome) -> int | None:

@@ -341,8 +341,9 @@ def verify_prize_award(award_id: int, **trust: Any) -> None:
 @trust_options
 @_API_KEY
 def verify_referral_holding(product_id: int, account: str, **trust: Any) -> None:
-    """An account's referral holding of a product: units, product counters and the
-    rebate pending; the API answers it to that account's API key only."""
+    """An account's referral holding of a product: units (and by batch), the product,
+    its current batch's terms, counters, payouts and opening, and every rebate; the API
+    answers it to that account's API key only."""
     from couponchain.chain.capability_check import REFERRAL_HOLDING
 
     if not (account.startswith("0x") and len(account) == 42):
