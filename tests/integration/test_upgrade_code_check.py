@@ -4,63 +4,33 @@ and a data directory from before the code hash was kept is judged by the chain."
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select, update
 
-from couponchain.chain import contract_sources, contracts
+from couponchain.chain import contracts
 from couponchain.errors import ConfigurationError
 from couponchain.runtime import Runtime
 from couponchain.store.models import Deployment
 from tests.integration.conftest import make_settings
-
-
-@pytest.fixture
-def sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A copy of the contracts' sources the runtime compiles from, to edit."""
-    copy = tmp_path / "contracts"
-    shutil.copytree(contract_sources.SOURCES, copy)
-    monkeypatch.setattr(contract_sources, "SOURCES", copy)
-    monkeypatch.setattr(contracts, "SOURCES", copy)
-    contracts.load.cache_clear()
-    contracts.layout.cache_clear()
-    yield copy
-    contracts.load.cache_clear()
-    contracts.layout.cache_clear()
-
-
-def _edit(path: Path, old: str, new: str) -> None:
-    text = path.read_text()
-    assert old in text
-    path.write_text(text.replace(old, new, 1))
-    contracts.load.cache_clear()
-
-
-async def _start(settings) -> None:  # noqa: ANN001
-    """Start and stop a runtime; a refused start stops what it started too."""
-    runtime = Runtime(settings)
-    try:
-        await runtime.start()
-    finally:
-        await runtime.stop()
+from tests.integration.upgrade_world import edit_source, start_and_stop
+from tests.integration.upgrade_world import sources as sources  # the fixture
 
 
 async def test_a_comment_edit_starts_and_a_code_change_is_refused(
     sources: Path, tmp_path: Path, database_url: str, node_url: str
 ) -> None:
     settings = make_settings(tmp_path, database_url, node_url)
-    await _start(settings)
+    await start_and_stop(settings)
     editions = sources / "editions.vy"
-    _edit(editions, "@title Limited coupon editions",
-          "@title Limited coupon editions (an edited docstring)\n# and a new comment")
-    await _start(settings)  # the runtime code is the same: it starts
+    edit_source(editions, "@title Limited coupon editions",
+                "@title Limited coupon editions (an edited docstring)\n# and a new comment")
+    await start_and_stop(settings)  # the runtime code is the same: it starts
 
-    _edit(editions, '"editions: empty batch"', '"editions: no coupons in the batch"')
+    edit_source(editions, '"editions: empty batch"', '"editions: no coupons in the batch"')
     with pytest.raises(ConfigurationError) as refused:
-        await _start(settings)
+        await start_and_stop(settings)
     message = str(refused.value)
     assert "\n" not in message
     assert message.startswith("contracts/editions.vy compiles to other code than the editions")
@@ -79,8 +49,8 @@ async def test_a_data_directory_from_before_the_code_hash_is_judged_by_the_chain
             await s.execute(update(Deployment).values(code_hash=None))
     finally:
         await runtime.stop()
-    _edit(sources / "token.vy", "# pragma version", "# an edited comment\n# pragma version")
-    await _start(settings)  # the chain runs the same code: it starts, and keeps the hash
+    edit_source(sources / "token.vy", "# pragma version", "# an edited comment\n# pragma version")
+    await start_and_stop(settings)  # the chain runs the same code: it starts, and keeps the hash
     runtime = Runtime(settings)
     await runtime.start()
     try:
@@ -95,6 +65,6 @@ async def test_a_data_directory_from_before_the_code_hash_is_judged_by_the_chain
         await runtime.stop()
     # A constructor's message is init code only (it runs once): the check rightly
     # ignores it; a message of a function the chain runs is runtime code.
-    _edit(sources / "token.vy", '"token: mint to the zero address"', '"token: no zero mints"')
+    edit_source(sources / "token.vy", '"token: mint to the zero address"', '"token: no zero mints"')
     with pytest.raises(ConfigurationError, match="compiles to other code than the token"):
-        await _start(settings)
+        await start_and_stop(settings)

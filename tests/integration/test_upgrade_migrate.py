@@ -21,58 +21,55 @@ from couponchain.chain.gateway import Call
 from couponchain.errors import ConfigurationError
 from couponchain.runtime import Runtime
 from couponchain.store.models import Deployment, RetiredDeployment
+from tests.api_auth import auth
+from tests.integration.answers import ADMIN
 from tests.integration.conftest import make_settings
-from tests.integration.test_upgrade_code_check import _edit, _start, sources  # noqa: F401
-
-ADMIN = {"authorization": "Bearer test-admin-key"}
-
-
-def _auth(participant: dict[str, Any]) -> dict[str, str]:
-    return {"authorization": f"Bearer {participant['api_key']}"}
-
-
-def _ok(response: httpx.Response) -> dict[str, Any]:
-    assert response.status_code in (200, 201), response.text
-    return response.json()  # type: ignore[no-any-return]
+from tests.integration.upgrade_world import (
+    answered,
+    chain_view,
+    edit_source,
+    sources,  # noqa: F401 - the fixture
+    start_and_stop,
+)
 
 
 async def _populate(client: httpx.AsyncClient) -> dict[str, Any]:
-    shop = _ok(await client.post("/v1/merchants", json={"name": "Cafe"}, headers=ADMIN))
-    till = _ok(await client.post("/v1/terminals", json={"name": "Till"}, headers=_auth(shop)))
-    ann, bob = [_ok(await client.post("/v1/consumers", json={"name": n}, headers=_auth(shop)))
+    shop = answered(await client.post("/v1/merchants", json={"name": "Cafe"}, headers=ADMIN))
+    till = answered(await client.post("/v1/terminals", json={"name": "Till"}, headers=auth(shop)))
+    ann, bob = [answered(await client.post("/v1/consumers", json={"name": n}, headers=auth(shop)))
                 for n in ("Ann", "Bob")]
     now = int(time.time())
-    edition = _ok(await client.post("/v1/editions", headers=_auth(shop), json={
+    edition = answered(await client.post("/v1/editions", headers=auth(shop), json={
         "brand": "Cafe", "title": "Latte", "terms": "One latte.", "prefix": "LATTE",
         "total_pieces": 5, "price": 300,
         "valid_from": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now - 3600)),
         "valid_until": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now + 86400))}))
     for buyer in (ann, ann, bob):
-        _ok(await client.post(f"/v1/editions/{edition['id']}/sales", headers=_auth(till),
-                              json={"buyer": buyer["id"], "order_ref": "POS"}))
-    _ok(await client.post("/v1/coupons/LATTE-000001/transfer", json={"to": bob["id"]},
-                          headers=_auth(ann)))
-    _ok(await client.post("/v1/coupons/LATTE-000001/redeem", headers=_auth(till)))
-    _ok(await client.post("/v1/coupons/LATTE-000002/void", headers=_auth(shop)))
-    campaign = _ok(await client.post("/v1/prize-campaigns", headers=_auth(shop), json={
+        answered(await client.post(f"/v1/editions/{edition['id']}/sales", headers=auth(till),
+                                   json={"buyer": buyer["id"], "order_ref": "POS"}))
+    answered(await client.post("/v1/coupons/LATTE-000001/transfer", json={"to": bob["id"]},
+                               headers=auth(ann)))
+    answered(await client.post("/v1/coupons/LATTE-000001/redeem", headers=auth(till)))
+    answered(await client.post("/v1/coupons/LATTE-000002/void", headers=auth(shop)))
+    campaign = answered(await client.post("/v1/prize-campaigns", headers=auth(shop), json={
         "title": "Spring draw", "prizes": [{"name": "Mug", "quantity": 5},
                                            {"name": "Tote", "quantity": 1}],
         "terminals": [till["id"]], "ends_at": time.strftime(
             "%Y-%m-%dT%H:%M:%SZ", time.gmtime(now + 3600)), "per_consumer_limit": 2}))
-    _ok(await client.post(f"/v1/prize-campaigns/{campaign['id']}/awards", headers=_auth(shop),
-                          json={"awards": [{"consumer": ann["id"], "prize_index": 0},
-                                           {"consumer": bob["id"], "prize_index": 1}]}))
+    answered(await client.post(f"/v1/prize-campaigns/{campaign['id']}/awards", headers=auth(shop),
+                               json={"awards": [{"consumer": ann["id"], "prize_index": 0},
+                                                {"consumer": bob["id"], "prize_index": 1}]}))
     for person in (ann, bob):
-        _ok(await client.post("/v1/credits", json={"to": person["id"], "amount": 5_000_000},
-                              headers=ADMIN))
-    product = _ok(await client.post("/v1/products", headers=_auth(shop), json={
+        answered(await client.post("/v1/credits", json={"to": person["id"], "amount": 5_000_000},
+                                   headers=ADMIN))
+    product = answered(await client.post("/v1/products", headers=auth(shop), json={
         "name": "Song", "description": "A recording", "price": 100_000, "circulation": 3}))
     for buyer, quantity in ((ann, 2), (bob, 1)):
         await _buy(client, buyer, product["id"], quantity)
-    _ok(await client.post(f"/v1/products/{product['id']}/batches", headers=_auth(shop),
-                          json={"price": 200_000, "circulation": 10, "rebate_bps": 1_000}))
-    link = _ok(await client.post(f"/v1/products/{product['id']}/links", json={},
-                                 headers=_auth(ann)))["link"]
+    answered(await client.post(f"/v1/products/{product['id']}/batches", headers=auth(shop),
+                               json={"price": 200_000, "circulation": 10, "rebate_bps": 1_000}))
+    link = answered(await client.post(f"/v1/products/{product['id']}/links", json={},
+                                      headers=auth(ann)))["link"]
     await _buy(client, bob, product["id"], 2, link)  # batch 2, through Ann's link
     return {"shop": shop, "till": till, "ann": ann, "bob": bob, "edition": edition,
             "campaign": campaign, "product": product}
@@ -80,11 +77,11 @@ async def _populate(client: httpx.AsyncClient) -> dict[str, Any]:
 
 async def _buy(client: httpx.AsyncClient, buyer: dict[str, Any], product_id: int,
                quantity: int, link: str | None = None) -> dict[str, Any]:
-    current = _ok(await client.get(f"/v1/products/{product_id}"))["current"]
-    return _ok(await client.post(f"/v1/products/{product_id}/purchases", headers=_auth(buyer),
-                                 json={"quantity": quantity, "batch": current["batch"],
-                                       "max_price": current["price"]}
-                                 | ({"link": link} if link else {})))
+    current = answered(await client.get(f"/v1/products/{product_id}"))["current"]
+    return answered(await client.post(f"/v1/products/{product_id}/purchases", headers=auth(buyer),
+                                      json={"quantity": quantity, "batch": current["batch"],
+                                            "max_price": current["price"]}
+                                      | ({"link": link} if link else {})))
 
 
 async def _money(runtime: Runtime, addresses: dict[str, str], world: dict[str, Any],
@@ -92,30 +89,23 @@ async def _money(runtime: Runtime, addresses: dict[str, str], world: dict[str, A
     """Token balances, referral holdings and payouts, through the chain and the API."""
     people = [world[k]["address"] for k in ("shop", "till", "ann", "bob")]
     chain = {
-        "supply": await _view(runtime, addresses["token"], "totalSupply", contract="token"),
-        "balances": [await _view(runtime, addresses["token"], "balanceOf", a, contract="token")
+        "supply": await chain_view(runtime, addresses["token"], "totalSupply", contract="token"),
+        "balances": [await chain_view(runtime, addresses["token"], "balanceOf", a, contract="token")
                      for a in people],
-        "claimable": [await _view(runtime, addresses["referrals"], "claimable", a,
-                                  contract="referrals") for a in people],
-        "units": [await _view(runtime, addresses["referrals"], "units_of", 1, a,
-                              contract="referrals") for a in people],
-        "product": await _view(runtime, addresses["referrals"], "product", 1,
-                               contract="referrals"),
-        "batches": [await _view(runtime, addresses["referrals"], "batch", 1, b,
-                                contract="referrals") for b in (1, 2)],
+        "claimable": [await chain_view(runtime, addresses["referrals"], "claimable", a,
+                                       contract="referrals") for a in people],
+        "units": [await chain_view(runtime, addresses["referrals"], "units_of", 1, a,
+                                   contract="referrals") for a in people],
+        "product": await chain_view(runtime, addresses["referrals"], "product", 1,
+                                    contract="referrals"),
+        "batches": [await chain_view(runtime, addresses["referrals"], "batch", 1, b,
+                                     contract="referrals") for b in (1, 2)],
     }
-    api = {k: _ok(await client.get("/v1/payouts/me", headers=_auth(world[k])))["claimable"]
+    api = {k: answered(await client.get("/v1/payouts/me", headers=auth(world[k])))["claimable"]
            for k in ("shop", "ann", "bob")}
-    holdings = _ok(await client.get("/v1/holdings/me", headers=_auth(world["bob"])))
+    holdings = answered(await client.get("/v1/holdings/me", headers=auth(world["bob"])))
     api["bob_units"] = [p["units"] for p in holdings["products"]]
     return {"chain": chain, "api": api}
-
-
-async def _view(runtime: Runtime, address: str, function: str, *args: Any,
-                contract: str = "editions") -> str:
-    code = contracts.load(contract)
-    data = "0x" + code.encode_call(function, *args).hex()
-    return str(await runtime.rpc.call("eth_call", {"to": address, "data": data}, "latest"))
 
 
 async def test_migrate_carries_participants_editions_and_coupons_over(
@@ -131,18 +121,18 @@ async def test_migrate_carries_participants_editions_and_coupons_over(
             money_before = await _money(runtime, runtime.addresses, world, client)
         old = dict(runtime.addresses)
         coupon_ids = [(1 << 32) | serial for serial in (1, 2, 3)]
-        before = [await _view(runtime, old["editions"], "edition", 1)] + [
-            await _view(runtime, old["editions"], "coupon", c) for c in coupon_ids]
+        before = [await chain_view(runtime, old["editions"], "edition", 1)] + [
+            await chain_view(runtime, old["editions"], "coupon", c) for c in coupon_ids]
         prize_views = [("campaign", 1), ("prize", 1, 0), ("prize", 1, 1), ("award_of", 1),
                        ("award_of", 2), ("terminal_eligible", 1, world["till"]["address"])]
-        prizes_before = [await _view(runtime, old["prizes"], *v, contract="prizes")
+        prizes_before = [await chain_view(runtime, old["prizes"], *v, contract="prizes")
                          for v in prize_views]
     finally:
         await runtime.stop()
 
-    _edit(sources / "editions.vy", '"editions: empty batch"', '"editions: no coupons"')
+    edit_source(sources / "editions.vy", '"editions: empty batch"', '"editions: no coupons"')
     with pytest.raises(ConfigurationError, match="couponchain migrate"):
-        await _start(settings)
+        await start_and_stop(settings)
 
     runtime = Runtime(settings)
     runtime.migrate_contracts = True
@@ -150,10 +140,10 @@ async def test_migrate_carries_participants_editions_and_coupons_over(
     try:
         new = dict(runtime.addresses)
         assert all(new[name] != old[name] for name in old)
-        after = [await _view(runtime, new["editions"], "edition", 1)] + [
-            await _view(runtime, new["editions"], "coupon", c) for c in coupon_ids]
+        after = [await chain_view(runtime, new["editions"], "edition", 1)] + [
+            await chain_view(runtime, new["editions"], "coupon", c) for c in coupon_ids]
         assert after == before, "editions and coupons carried over as they were"
-        assert [await _view(runtime, new["prizes"], *v, contract="prizes")
+        assert [await chain_view(runtime, new["prizes"], *v, contract="prizes")
                 for v in prize_views] == prizes_before, "the campaign and its awards too"
         # The old capabilities were paused in the old registry before the copy: they
         # refuse every write from then on, and the pause is a public event.
@@ -175,38 +165,39 @@ async def test_migrate_carries_participants_editions_and_coupons_over(
             # Token balances, referral holdings and what each may withdraw: unchanged,
             # on the chain and through the API; the old referrals' funds are the new one's.
             assert await _money(runtime, new, world, client) == money_before
-            assert await _view(runtime, new["token"], "balanceOf", new["referrals"],
-                               contract="token") == await _view(
+            assert await chain_view(runtime, new["token"], "balanceOf", new["referrals"],
+                                    contract="token") == await chain_view(
                 runtime, old["token"], "balanceOf", old["referrals"], contract="token")
             ann = world["ann"]
             owed = int(money_before["api"]["ann"]["referrals"])
-            paid = _ok(await client.post("/v1/payouts/me/withdraw", headers=_auth(ann)))
+            paid = answered(await client.post("/v1/payouts/me/withdraw", headers=auth(ann)))
             assert owed > 0 and paid["total"] == owed
             # Ann's new link (bound to the new contract) sells batch 2 on.
-            link = _ok(await client.post(f"/v1/products/{world['product']['id']}/links",
-                                         json={}, headers=_auth(ann)))["link"]
+            link = answered(await client.post(f"/v1/products/{world['product']['id']}/links",
+                                              json={}, headers=auth(ann)))["link"]
             await _buy(client, world["bob"], world["product"]["id"], 1, link)
             shop, till, bob = world["shop"], world["till"], world["bob"]
-            first = _ok(await client.get("/v1/coupons/LATTE-000001"))
+            first = answered(await client.get("/v1/coupons/LATTE-000001"))
             assert (first["status"], first["owner"]) == ("redeemed", bob["address"])
             # The carried-over terminal redeems a carried-over coupon on the new contract,
-            redeemed = _ok(await client.post("/v1/coupons/LATTE-000003/redeem",
-                                             headers=_auth(till)))
+            redeemed = answered(await client.post("/v1/coupons/LATTE-000003/redeem",
+                                                  headers=auth(till)))
             assert redeemed["coupon"]["status"] == "redeemed"
             # sells after the last serial,
-            sale = _ok(await client.post(f"/v1/editions/{world['edition']['id']}/sales",
-                                         headers=_auth(till),
-                                         json={"buyer": bob["id"], "order_ref": "POS-4"}))
+            sale = answered(await client.post(f"/v1/editions/{world['edition']['id']}/sales",
+                                              headers=auth(till),
+                                              json={"buyer": bob["id"], "order_ref": "POS-4"}))
             assert sale["coupon"]["serial"] == "LATTE-000004"
             # and the merchant awards on after the last award id,
-            more = _ok(await client.post(
-                f"/v1/prize-campaigns/{world['campaign']['id']}/awards", headers=_auth(shop),
+            more = answered(await client.post(
+                f"/v1/prize-campaigns/{world['campaign']['id']}/awards", headers=auth(shop),
                 json={"awards": [{"consumer": bob["id"], "prize_index": 0}]}))
             assert [a["id"] for a in more["awards"]] == [3]
             # and the new registry keeps today's rule: terminals by their merchant only.
             refused = await client.post("/v1/terminals", json={"name": "Rogue"}, headers=ADMIN)
             assert refused.status_code == 403
-            _ok(await client.post("/v1/terminals", json={"name": "Till 2"}, headers=_auth(shop)))
+            answered(await client.post("/v1/terminals", json={"name": "Till 2"},
+                                       headers=auth(shop)))
     finally:
         await runtime.stop()
 
@@ -231,7 +222,7 @@ async def test_migrate_refuses_state_it_cannot_carry_before_sending_anything(
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(
                 app=create_app(runtime, manage_runtime=False)), base_url="http://test") as client:
-            _ok(await client.post("/v1/merchants", json={"name": "Cafe"}, headers=ADMIN))
+            answered(await client.post("/v1/merchants", json={"name": "Cafe"}, headers=ADMIN))
         platform = await runtime.participants.signer(runtime.platform.caller.id)
         now = int(time.time())
         await runtime.gateway.submit(platform, Call("marketing", "anchor_logs", (
@@ -240,7 +231,7 @@ async def test_migrate_refuses_state_it_cannot_carry_before_sending_anything(
         head = int(await runtime.rpc.call("eth_blockNumber"), 16)
     finally:
         await runtime.stop()
-    _edit(sources / "editions.vy", '"editions: empty batch"', '"editions: no coupons"')
+    edit_source(sources / "editions.vy", '"editions: empty batch"', '"editions: no coupons"')
     runtime = Runtime(settings)
     runtime.migrate_contracts = True
     try:

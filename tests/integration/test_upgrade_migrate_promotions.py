@@ -18,9 +18,10 @@ import httpx
 
 from couponchain.api.app import create_app
 from couponchain.runtime import Runtime
+from tests.api_auth import auth
+from tests.integration.answers import ADMIN
 from tests.integration.conftest import make_settings
-from tests.integration.test_upgrade_code_check import _edit, sources  # noqa: F401
-from tests.integration.test_upgrade_migrate import ADMIN, _auth, _ok, _view
+from tests.integration.upgrade_world import answered, chain_view, edit_source, sources  # noqa: F401
 
 SHARES = {"platform": 1_000, "issuer": 2_000, "redeemer": 2_000, "holder": 3_000,
           "earlier": 2_000}
@@ -28,11 +29,12 @@ HOUR = 3600
 
 
 async def _populate(client: httpx.AsyncClient) -> dict[str, Any]:
-    shop = _ok(await client.post("/v1/merchants", json={"name": "Tea House"}, headers=ADMIN))
-    till = _ok(await client.post("/v1/terminals", json={"name": "Till"}, headers=_auth(shop)))
-    ann, bob, cy = [_ok(await client.post("/v1/consumers", json={"name": n}, headers=_auth(shop)))
+    shop = answered(await client.post("/v1/merchants", json={"name": "Tea House"}, headers=ADMIN))
+    till = answered(await client.post("/v1/terminals", json={"name": "Till"}, headers=auth(shop)))
+    ann, bob, cy = [answered(await client.post("/v1/consumers", json={"name": n},
+                                               headers=auth(shop)))
                     for n in ("Ann", "Bob", "Cy")]
-    opened = _ok(await client.post("/v1/promotion-rounds", headers=ADMIN, json={
+    opened = answered(await client.post("/v1/promotion-rounds", headers=ADMIN, json={
         "evaluation": {"turnover": [{"merchant": shop["id"], "amount": 1_000_000}],
                        "consumers": 3},
         "formula": {"base_per_merchant": 10, "turnover_per_coupon": 100_000,
@@ -40,19 +42,19 @@ async def _populate(client: httpx.AsyncClient) -> dict[str, Any]:
         "incentive_bps": 0, "shares": SHARES, "rollback_window_seconds": HOUR,
         "consent_lifetime_seconds": 120}))
     round_id = opened["id"]
-    _ok(await client.post(f"/v1/promotion-rounds/{round_id}/allocations", headers=ADMIN,
-                          json={"allocations": [{"merchant": shop["id"], "count": 6}]}))
-    granted = _ok(await client.post("/v1/promotion-grants", headers=_auth(shop), json={
+    answered(await client.post(f"/v1/promotion-rounds/{round_id}/allocations", headers=ADMIN,
+                               json={"allocations": [{"merchant": shop["id"], "count": 6}]}))
+    granted = answered(await client.post("/v1/promotion-grants", headers=auth(shop), json={
         "round_id": round_id, "grants": [{"consumer": ann["id"], "count": 2},
                                          {"consumer": bob["id"], "count": 1}]}))
     coupons = granted["coupon_ids"]
     for sender, receiver in ((ann, bob), (bob, cy)):
-        _ok(await client.post(f"/v1/promotion-coupons/{coupons[0]}/transfer",
-                              json={"to": receiver["id"]}, headers=_auth(sender)))
-    code = _ok(await client.post(f"/v1/promotion-coupons/{coupons[0]}/consent", json={
-        "merchant": "any", "max_order_amount": 10**9}, headers=_auth(cy)))["code"]
-    _ok(await client.post("/v1/write-offs", headers=_auth(till) | {"idempotency-key": "o-1"},
-                          json={"code": code, "order_amount": 50_000}))
+        answered(await client.post(f"/v1/promotion-coupons/{coupons[0]}/transfer",
+                                   json={"to": receiver["id"]}, headers=auth(sender)))
+    code = answered(await client.post(f"/v1/promotion-coupons/{coupons[0]}/consent", json={
+        "merchant": "any", "max_order_amount": 10**9}, headers=auth(cy)))["code"]
+    answered(await client.post("/v1/write-offs", headers=auth(till) | {"idempotency-key": "o-1"},
+                               json={"code": code, "order_amount": 50_000}))
 
     rules_path = f"/v1/merchants/{shop['id']}/reporting-rules"
     periodic = {"indicators": ["page_views"], "condition": {"type": "periodic", "every_hours": 1}}
@@ -60,19 +62,19 @@ async def _populate(client: httpx.AsyncClient) -> dict[str, Any]:
         "type": "threshold", "indicator": "unique_visitors", "op": ">=", "value": 3,
         "window_minutes": 60}}
     for rules in ([periodic], [threshold, periodic]):
-        _ok(await client.put(rules_path, json={"rules": rules}, headers=_auth(shop)))
-    number = _ok(await client.get(rules_path))["merchant_number"]
+        answered(await client.put(rules_path, json={"rules": rules}, headers=auth(shop)))
+    number = answered(await client.get(rules_path))["merchant_number"]
     now = int(time.time())
-    batch = _ok(await client.post("/v1/access-logs", headers=_auth(till), json={"records": [
+    batch = answered(await client.post("/v1/access-logs", headers=auth(till), json={"records": [
         {"ip": f"10.0.0.{i}", "account": "", "time": now - 600 + i, "merchant": number,
          "method": "app", "operation": "view"} for i in range(5)]}))
-    _ok(await client.put(f"/v1/merchants/{shop['id']}/marketing-info", headers=_auth(shop),
-                         json={"headline": "Spring tea week", "description": "Two for one",
-                               "discount": {"type": "percent", "value": 20,
-                                            "min_order_amount": 500},
-                               "target_segment": "new app visitors",
-                               "valid_from": "2026-01-01T00:00:00Z",
-                               "valid_until": "2099-01-01T00:00:00Z"}))
+    answered(await client.put(f"/v1/merchants/{shop['id']}/marketing-info", headers=auth(shop),
+                              json={"headline": "Spring tea week", "description": "Two for one",
+                                    "discount": {"type": "percent", "value": 20,
+                                                 "min_order_amount": 500},
+                                    "target_segment": "new app visitors",
+                                    "valid_from": "2026-01-01T00:00:00Z",
+                                    "valid_until": "2099-01-01T00:00:00Z"}))
     return {"shop": shop, "till": till, "ann": ann, "bob": bob, "cy": cy, "round": round_id,
             "coupons": coupons, "batch": batch, "rules_path": rules_path}
 
@@ -92,18 +94,18 @@ async def _chain(runtime: Runtime, addresses: dict[str, str], w: dict[str, Any])
     views += [(m, f, r) for r in (1, 2, 3) for f in ("rule", "rule_indicators_hash")]
     views += [(m, "rule_id_of", shop, v, i) for v, i in ((1, 0), (2, 0), (2, 1))]
     views += [(m, "period_due", 1, int(time.time()) + 4 * HOUR)]
-    return [await _view(runtime, a, f, *args,
-                        contract="promotions" if a == p else "marketing")
+    return [await chain_view(runtime, a, f, *args,
+                             contract="promotions" if a == p else "marketing")
             for a, f, *args in views]
 
 
 async def _api(client: httpx.AsyncClient, w: dict[str, Any]) -> list[Any]:
     shop = w["shop"]
-    coupons = [_ok(await client.get(f"/v1/promotion-coupons/{c}")) for c in w["coupons"]]
-    rules = _ok(await client.get(w["rules_path"]))
-    info = _ok(await client.get(f"/v1/merchants/{shop['id']}/marketing-info"))
-    proof = _ok(await client.get(f"/v1/access-logs/{w['batch']['batch_id']}/proof/2",
-                                 headers=_auth(w["till"])))
+    coupons = [answered(await client.get(f"/v1/promotion-coupons/{c}")) for c in w["coupons"]]
+    rules = answered(await client.get(w["rules_path"]))
+    info = answered(await client.get(f"/v1/merchants/{shop['id']}/marketing-info"))
+    proof = answered(await client.get(f"/v1/access-logs/{w['batch']['batch_id']}/proof/2",
+                                      headers=auth(w["till"])))
     return [coupons, rules, info, proof]
 
 
@@ -125,7 +127,7 @@ async def test_migrate_carries_promotions_and_marketing_over(
     finally:
         await runtime.stop()
 
-    _edit(sources / "editions.vy", '"editions: empty batch"', '"editions: no coupons"')
+    edit_source(sources / "editions.vy", '"editions: empty batch"', '"editions: no coupons"')
     runtime = Runtime(settings)
     runtime.migrate_contracts = True
     await runtime.start()
@@ -141,17 +143,17 @@ async def test_migrate_carries_promotions_and_marketing_over(
             assert await _api(client, w) == api_before
             shop, till, ann = w["shop"], w["till"], w["ann"]
             # A carried active coupon is written off on the new contract,
-            code = _ok(await client.post(f"/v1/promotion-coupons/{w['coupons'][1]}/consent",
-                                         json={"merchant": "any", "max_order_amount": 10**9},
-                                         headers=_auth(ann)))["code"]
-            _ok(await client.post("/v1/write-offs", headers=_auth(till) | {
+            code = answered(await client.post(f"/v1/promotion-coupons/{w['coupons'][1]}/consent",
+                                              json={"merchant": "any", "max_order_amount": 10**9},
+                                              headers=auth(ann)))["code"]
+            answered(await client.post("/v1/write-offs", headers=auth(till) | {
                 "idempotency-key": "o-2"}, json={"code": code, "order_amount": 20_000}))
             # the merchant grants what its allowance left, after the last granted id,
-            more = _ok(await client.post("/v1/promotion-grants", headers=_auth(shop), json={
+            more = answered(await client.post("/v1/promotion-grants", headers=auth(shop), json={
                 "round_id": w["round"], "grants": [{"consumer": ann["id"], "count": 3}]}))
             assert more["coupon_ids"] == [w["coupons"][-1] + k for k in (1, 2, 3)]
             # and rules and info go on from the carried versions.
-            again = _ok(await client.put(w["rules_path"], headers=_auth(shop), json={
+            again = answered(await client.put(w["rules_path"], headers=auth(shop), json={
                 "rules": [{"indicators": ["page_views"],
                            "condition": {"type": "periodic", "every_hours": 2}}]}))
             assert again["version"] == 3
