@@ -8,7 +8,6 @@ pages broke the policy fails when its browser closes (issue 20 §7).
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, cast
@@ -32,6 +31,7 @@ from tests.integration.conftest import (  # noqa: F401 - fixtures
     node_url,
     sqlite_url,
 )
+from tests.ports import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
 #: How long an `expect` waits for the page: Playwright's 5 s default is short when the
@@ -41,12 +41,6 @@ expect.set_options(timeout=20_000)
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                  "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
@@ -59,7 +53,7 @@ async def site(
     runtime = Runtime(make_settings(tmp_path, sqlite_url(migrated_sqlite, tmp_path / "b.db"),
                                     node_url))
     await runtime.start()
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(runtime, manage_runtime=False),
                                            host="127.0.0.1", port=port, log_level="warning"))
     serving = asyncio.create_task(server.serve())
@@ -91,7 +85,7 @@ class CspWatch:
     def _console(self, message: ConsoleMessage) -> None:
         text = message.text
         if message.type == "error" and ("Content Security Policy" in text
-                                         or text.startswith("CSP violation")):
+                                        or text.startswith("CSP violation")):
             where = message.page.url if message.page is not None else "?"
             self.violations.append(f"{where}: {text}")
 

@@ -19,10 +19,10 @@ from playwright.async_api import Browser, expect
 from couponchain.api.app import create_app
 from couponchain.runtime import Runtime
 from tests.api_auth import auth
-from tests.browser.conftest import _free_port
 from tests.browser.screenshots import SHOTS
 from tests.browser.signin import ADMIN, fits, ok, signed_in_page
 from tests.integration.conftest import make_settings, sqlite_url
+from tests.ports import free_port
 
 PHONE = {"width": 390, "height": 844}
 MINUTE = 60
@@ -40,7 +40,7 @@ async def quiet_site(tmp_path: Path, node_url: str,
                                                           "webhook_allow_hosts": "127.0.0.1"})
     runtime = Runtime(settings)
     await runtime.start()
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(runtime, manage_runtime=False),
                                            host="127.0.0.1", port=port, log_level="warning"))
     serving = asyncio.create_task(server.serve())

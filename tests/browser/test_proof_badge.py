@@ -20,8 +20,8 @@ from fastapi import FastAPI, Request, Response
 from playwright.async_api import Browser, Locator, Page, expect
 
 from couponchain.runtime import Runtime
-from tests.browser.conftest import _free_port
-from tests.integration.editions_world import create_edition, open_shop, serve_app
+from tests.integration.editions_world import create_edition, open_shop
+from tests.ports import free_port, serve_app
 
 Lie = Callable[[bytes], bytes]
 BADGE = "#proof-badge"
@@ -101,7 +101,7 @@ async def test_honest_pages_are_verified_against_the_chosen_node(
     await expect(page.locator(BADGE)).to_contain_text("registration block and transaction")
 
     # A node that does not answer: the badge could not check, and says why.
-    await _choose_node(page, f"http://127.0.0.1:{_free_port()}")
+    await _choose_node(page, f"http://127.0.0.1:{free_port()}")
     await expect(page.locator(STATE)).to_contain_text("could not check", timeout=20_000)
     await expect(page.locator(STATE)).to_contain_text("did not answer")
     await expect(page.locator(BADGE)).to_have_class(re.compile(r"\bunchecked\b"))

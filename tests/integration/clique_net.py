@@ -21,7 +21,6 @@ import asyncio
 import contextlib
 import json
 import os
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -32,6 +31,7 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from couponchain.chain.node import _die_with_parent, node_dir
+from tests.ports import free_port
 
 #: The go-ethereum release scripts/setup builds into node/bin/geth-clique.
 CLIQUE_GETH_VERSION = "v1.13.15"
@@ -43,12 +43,6 @@ HOST = "127.0.0.1"
 def clique_geth() -> Path:
     """The Clique-capable geth scripts/setup builds (`COUPONCHAIN_CLIQUE_GETH` overrides)."""
     return Path(os.environ.get("COUPONCHAIN_CLIQUE_GETH") or node_dir() / "bin" / "geth-clique")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
 
 
 def genesis(chain_id: int, signers: list[str], period: int, epoch: int) -> dict[str, Any]:
@@ -130,16 +124,16 @@ class CliqueNetwork:
                 await asyncio.sleep(0.2)
 
     def _launch(self, binary: Path, datadir: Path, address: str) -> subprocess.Popen[bytes]:
-        port = _free_port()
+        port = free_port()
         self.urls.append(f"http://{HOST}:{port}")
         log = (datadir / "geth.log").open("ab")
         command = [
             str(binary), "--datadir", str(datadir), "--networkid", str(self.chain_id),
             "--syncmode", "full", "--gcmode", "archive",
-            "--port", str(_free_port()), "--nat", "none", "--nodiscover", "--maxpeers", "8",
+            "--port", str(free_port()), "--nat", "none", "--nodiscover", "--maxpeers", "8",
             "--http", "--http.addr", HOST, "--http.port", str(port),
             "--http.api", "eth,net,web3,admin,clique,miner,txpool,debug",
-            "--authrpc.addr", HOST, "--authrpc.port", str(_free_port()), "--ipcdisable",
+            "--authrpc.addr", HOST, "--authrpc.port", str(free_port()), "--ipcdisable",
             "--mine", "--miner.etherbase", address, "--miner.gaslimit", str(GAS_LIMIT),
             "--unlock", address, "--password", str(datadir / "password"),
             "--allow-insecure-unlock",

@@ -1,18 +1,16 @@
 """A shop (a merchant with terminals and consumers), editions created through the API, and
-the API served over HTTP: what the limited-edition tests and the tests built on them share."""
+a coupon sold and redeemed at a till: what the limited-edition tests and the tests built on
+them share."""
 
 from __future__ import annotations
 
-import asyncio
-import socket
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
-import uvicorn
-from fastapi import FastAPI
+
+from tests.api_auth import auth
 
 
 @dataclass
@@ -60,19 +58,20 @@ async def create_edition(client: httpx.AsyncClient, shop: Shop, prefix: str, cap
     return response.json()  # type: ignore[no-any-return]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-async def serve_app(app: FastAPI) -> AsyncIterator[str]:
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                           log_level="warning"))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    await task
+async def sell_and_redeem(client: httpx.AsyncClient, merchant: dict[str, Any],
+                          till: dict[str, Any], prefix: str) -> str:
+    """Sell a coupon of a new edition `prefix` of `merchant` at `till` (offline, to a new
+    consumer) and redeem it there; returns the buyer's address."""
+    edition = await client.post("/v1/editions", json=edition_body(prefix, 5),
+                                headers=auth(merchant))
+    assert edition.status_code == 201, edition.text
+    buyer = (await client.post("/v1/consumers", json={"name": "Ann"},
+                               headers=auth(merchant))).json()
+    sale = await client.post(f"/v1/editions/{edition.json()['id']}/sales", headers=auth(till),
+                             json={"buyer": buyer["id"], "price": 300, "channel": "offline",
+                                   "order_ref": f"{prefix}-1"})
+    assert sale.status_code == 201, sale.text
+    redeemed = await client.post(f"/v1/coupons/{sale.json()['coupon']['serial']}/redeem",
+                                 headers=auth(till))
+    assert redeemed.status_code == 200, redeemed.text
+    return str(buyer["address"])

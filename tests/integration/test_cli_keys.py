@@ -3,44 +3,12 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
-import socket
-import subprocess
-import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
-import uvicorn
-
-from couponchain.api.app import create_app
 from couponchain.runtime import Runtime
+from tests.integration.cli_world import cli
+from tests.integration.cli_world import served as served  # the fixture
 from tests.integration.conftest import MASTER
-
-
-@pytest.fixture
-async def served(runtime: Runtime) -> AsyncIterator[str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    server = uvicorn.Server(uvicorn.Config(create_app(runtime, manage_runtime=False),
-                                           host="127.0.0.1", port=port, log_level="warning"))
-    serving = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    await serving
-
-
-async def cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    """The real command in a fresh process (the test's loop keeps serving meanwhile)."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("COUPONCHAIN_")}
-    clean.update(env, PYTHONPATH=os.pathsep.join(sys.path), COLUMNS="200")
-    return await asyncio.to_thread(
-        subprocess.run, [sys.executable, "-m", "couponchain.cli", *args], env=clean,
-        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
 
 
 async def test_keys_through_the_api(served: str, runtime: Runtime) -> None:

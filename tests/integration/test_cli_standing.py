@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 
 from couponchain.runtime import Runtime
-from tests.integration.test_cli_keys import cli, served  # noqa: F401 - the fixture
+from tests.integration.cli_world import cli, served  # noqa: F401 - the fixture
 
 ADMIN = ("--key", "test-admin-key")
 

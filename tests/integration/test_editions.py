@@ -15,8 +15,9 @@ from couponchain.api.app import create_app
 from couponchain.errors import ContractRevert
 from couponchain.runtime import Runtime
 from couponchain.services.editions import Sale
-from tests.integration.editions_world import create_edition, edition_body, open_shop, serve_app
+from tests.integration.editions_world import create_edition, edition_body, open_shop
 from tests.integration.read_models import assert_replays_alike
+from tests.ports import serve_app
 
 
 async def test_edition_lifecycle_sale_transfer_redeem_void(client: httpx.AsyncClient) -> None:

@@ -12,13 +12,13 @@ from eth_utils import keccak
 
 from couponchain.runtime import Runtime
 from tests.api_auth import auth
+from tests.integration.editions_world import sell_and_redeem
 from tests.integration.marketing_world import (
     ingest_logs,
     marketing_world,
     record,
     runtime,  # noqa: F401 - the fixture
 )
-from tests.integration.test_marketing_chain_activity import _sell_and_redeem
 
 REDEEMED = "0x" + keccak(text="CouponRedeemed(uint256,uint256,address,address)").hex()
 APP_RATE = 'count(redemptions where method="app", window=1h) / count(views, window=1h)'
@@ -37,11 +37,11 @@ async def test_a_merchant_indicator_is_committed_on_chain_and_reported_from_ledg
         client: httpx.AsyncClient, runtime: Runtime) -> None:  # noqa: F811 - the scheduler-off fixture
     w = await marketing_world(client)
     shop = w.shop["id"]
-    ann = await _sell_and_redeem(client, w.shop, w.till, "TEA")
-    bob = await _sell_and_redeem(client, w.shop, w.till, "CAKE")
+    ann = await sell_and_redeem(client, w.shop, w.till, "TEA")
+    bob = await sell_and_redeem(client, w.shop, w.till, "CAKE")
     other_till = (await client.post("/v1/terminals", json={"name": "Other till"},
                                     headers=auth(w.other))).json()
-    await _sell_and_redeem(client, w.other, other_till, "NOODLE")  # another merchant's
+    await sell_and_redeem(client, w.other, other_till, "NOODLE")  # another merchant's
     now = int(time.time())
     # Ann browsed in the app (logged in, her address upper-cased by the till); the
     # till also logged redeem verbs the chain never saw.

@@ -25,7 +25,6 @@ from couponchain.services.marketing import MarketingService
 from couponchain.store.models import AccessLogBatch, MarketingAnchor, MarketingDelivery
 from tests.api_auth import auth
 from tests.integration.conftest import make_settings
-from tests.integration.editions_world import free_port
 from tests.integration.marketing_world import (
     HOUR,
     LOCAL_RECEIVERS,
@@ -40,6 +39,7 @@ from tests.integration.marketing_world import (
 from tests.integration.marketing_world import (
     runtime as runtime,  # the scheduler-off fixture
 )
+from tests.ports import free_port
 
 
 async def _count(rt: Runtime, model: Any) -> int:

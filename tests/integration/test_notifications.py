@@ -10,7 +10,6 @@ import asyncio
 import hashlib
 import hmac
 import json
-import socket
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -28,6 +27,7 @@ from starlette.routing import Route
 from couponchain.runtime import Runtime
 from couponchain.services import notifications as notes
 from tests.integration.conftest import make_settings
+from tests.ports import free_port
 
 HOUR = 3600
 T = (1_700_000_000 // HOUR) * HOUR
@@ -51,12 +51,6 @@ def auth(participant: dict[str, Any]) -> dict[str, str]:
 
 def iso(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def _receiver(port: int, got: list[tuple[bytes, dict[str, str]]]) -> uvicorn.Server:
@@ -99,7 +93,7 @@ async def test_prizes_reports_and_expiring_coupons_notify_list_stream_push_and_s
     ann, bob = [(await client.post("/v1/consumers", json={"name": n})).json()
                 for n in ("Ann", "Bob")]
     base = f"/v1/merchants/{shop['id']}"
-    port = _free_port()
+    port = free_port()
     got: list[tuple[bytes, dict[str, str]]] = []
     server = await _receiver(port, got)
     try:

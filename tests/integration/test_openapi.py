@@ -36,7 +36,7 @@ from schemathesis.generation.stateful.state_machine import normalize_name
 from schemathesis.specs.openapi import checks as openapi_checks
 
 from couponchain.api.links import LINKS
-from tests.integration.test_crash import ADMIN, Platform
+from tests.integration.platform_process import ADMIN, Platform
 
 #: Titanoboa's plugin snapshots its EVM around every test; these use the real node.
 pytestmark = pytest.mark.ignore_isolation

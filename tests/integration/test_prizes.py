@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import socket
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -33,6 +32,7 @@ from tests.integration.prizes_world import (
     settled_scan,
     start_campaign,
 )
+from tests.ports import free_port
 
 
 async def _issued(runtime: Runtime, w: World, consumer: dict[str, Any], award_id: int,
@@ -308,15 +308,9 @@ async def test_offline_queue_is_reconciled(client: httpx.AsyncClient) -> None:
     assert (await settled_scan(client, w.till, out["results"][0]["claim"]))["status"] == "recorded"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 async def api_url(runtime: Runtime) -> AsyncIterator[str]:
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(runtime, manage_runtime=False),
                                            host="127.0.0.1", port=port, log_level="warning"))
     task = asyncio.create_task(server.serve())

@@ -21,7 +21,6 @@ from couponchain.errors import ContractRevert
 from couponchain.runtime import Runtime
 from couponchain.store.models import PromotionEvaluation
 from tests.api_auth import auth
-from tests.integration.editions_world import serve_app
 from tests.integration.promotions_world import (
     SHARES,
     consent_code,
@@ -33,6 +32,7 @@ from tests.integration.promotions_world import (
     wait_for_status,
 )
 from tests.integration.read_models import assert_replays_alike
+from tests.ports import serve_app
 
 ANY = consent_rules.ANY_MERCHANT
 

@@ -20,7 +20,7 @@ from couponchain.services import promotion_views as views
 from couponchain.services.promotions import RoundRequest
 from couponchain.store.models import PromotionEvaluation
 from tests.api_auth import auth
-from tests.integration.editions_world import edition_body, serve_app
+from tests.integration.editions_world import edition_body
 from tests.integration.promotions_world import (
     SHARES,
     consent_code,
@@ -28,6 +28,7 @@ from tests.integration.promotions_world import (
     open_round,
     promotion_world,
 )
+from tests.ports import serve_app
 
 FORMULA = {"base_per_merchant": 10, "turnover_per_coupon": 1_000, "per_consumer": 1,
            "max_total": 1_000_000}

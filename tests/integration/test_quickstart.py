@@ -15,13 +15,14 @@ import os
 import re
 import shlex
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -33,12 +34,6 @@ def _quickstart_commands() -> list[str]:
     assert block, "the Quickstart section has a bash block"
     return [line.split("#", 1)[0].strip() for line in block.group(1).splitlines()
             if line.strip() and not line.startswith("#")]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +59,7 @@ def clean_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_the_readme_quickstart_works_in_a_clean_directory(clean_copy: Path) -> None:
     up, test = _quickstart_commands()
     assert (up, test) == ("scripts/up", "scripts/test"), "the README's two commands"
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("COUPONCHAIN_")}
     env.update(COUPONCHAIN_PORT=str(port), COUPONCHAIN_DATA_DIR=str(clean_copy / ".data"))
     log = clean_copy / "up.log"

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from couponchain.api.bounds import DEFAULT_BYTES, MAX_DEPTH
-from tests.integration.test_crash import ADMIN, Platform
+from tests.integration.platform_process import ADMIN, Platform
 
 pytestmark = pytest.mark.ignore_isolation
 

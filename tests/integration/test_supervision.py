@@ -10,138 +10,24 @@ before anything starts.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import queue
 import re
 import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from pathlib import Path
-from typing import IO
 
 import httpx
 import pytest
 
 from tests.integration.conftest import MASTER
+from tests.integration.supervised import ADMIN, Up, child_pids, left_behind, processes
+from tests.ports import free_port
 
-ADMIN = "supervision-test-admin-key"
 WORKER_BATCH = 5_000  # services.marketing_access_logs.POOL_MIN_RECORDS: such a batch spawns workers
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _processes() -> dict[int, tuple[int, int, str]]:
-    """Every process on the machine: pid -> (parent pid, process group, command line)."""
-    found = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[1].split()  # after "pid (comm)"
-        if fields[0] != "Z":
-            found[int(entry.name)] = (int(fields[1]), int(fields[2]), command)
-    return found
-
-
-def _children(pid: int) -> list[int]:
-    return [p for p, (parent, _, _) in _processes().items() if parent == pid]
-
-
-def _left(pids: set[int], groups: set[int], timeout: float = 10.0) -> list[str]:
-    """What is still running, after up to `timeout` s, of these processes and groups.
-
-    What is found is killed then, so a failing test leaves nothing behind either.
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        left = {p: cmd for p, (_, group, cmd) in _processes().items()
-                if p in pids or group in groups}
-        if not left or time.monotonic() > deadline:
-            break
-        time.sleep(0.1)
-    for pid in left:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    return [f"{pid} {cmd}" for pid, cmd in left.items()]
-
-
-class Up:
-    """A `couponchain up` process in its own session, as a terminal would run it."""
-
-    def __init__(self, tmp_path: Path, *args: str, **env: str) -> None:
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {**{k: v for k, v in os.environ.items() if not k.startswith("COUPONCHAIN_")},
-                    "COUPONCHAIN_DATA_DIR": str(tmp_path / "data"),
-                    "COUPONCHAIN_MASTER_SECRET": MASTER, "COUPONCHAIN_ADMIN_KEY": ADMIN,
-                    # A fixed admin key is a dev-mode convenience, asked for explicitly.
-                    "COUPONCHAIN_DEV_MODE": "1",
-                    "COUPONCHAIN_DISTRIBUTE_INTERVAL": "0", "COUPONCHAIN_REPORT_INTERVAL": "0",
-                    **env}
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "couponchain.cli", "up", "--port", str(self.port), *args],
-            env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-        self.stdout: queue.Queue[str] = queue.Queue()
-        self.stderr: list[str] = []
-        self.stderr_lines: queue.Queue[str] = queue.Queue()
-        assert self.proc.stdout is not None and self.proc.stderr is not None
-        for stream, into in ((self.proc.stdout, self.stdout), (self.proc.stderr, None)):
-            threading.Thread(target=self._pump, args=(stream, into), daemon=True).start()
-
-    def _pump(self, stream: IO[bytes], into: queue.Queue[str] | None) -> None:
-        for raw in stream:
-            line = raw.decode(errors="replace").rstrip("\n")
-            if into is not None:
-                into.put(line)
-            else:
-                self.stderr.append(line)
-                self.stderr_lines.put(line)
-
-    def wait_for(self, prefix: str, lines: queue.Queue[str] | None = None,
-                 timeout: float = 120) -> str:
-        """The next line starting with (stdout) or containing (stderr) `prefix`."""
-        lines = self.stdout if lines is None else lines
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
-            except queue.Empty:
-                raise AssertionError(f"no {prefix!r} line in {timeout} s; stderr:\n"
-                                     + "\n".join(self.stderr[-30:])) from None
-            if line.startswith(prefix) or (lines is self.stderr_lines and prefix in line):
-                return line
-
-    def platform_pid(self) -> int:
-        children = _children(self.proc.pid)
-        assert len(children) == 1, children
-        return children[0]
-
-    def stop(self, sig: int = signal.SIGTERM, group: bool = False) -> int:
-        """Send `sig` (to the session's process group if `group`); the exit code."""
-        if self.proc.poll() is None:
-            if group:
-                os.killpg(self.proc.pid, sig)
-            else:
-                self.proc.send_signal(sig)
-        try:
-            return self.proc.wait(timeout=60)
-        finally:
-            if self.proc.poll() is None:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
 
 
 def _spawn_workers(up: Up) -> None:
@@ -167,14 +53,14 @@ def test_a_killed_platform_comes_back_and_sigterm_leaves_nothing(
     try:
         up.wait_for("READY ")
         first = up.platform_pid()
-        node = next(p for p in _children(first) if "node" in _processes()[p][2])
+        node = next(p for p in child_pids(first) if "node" in processes()[p][2])
         client = httpx.Client(base_url=up.url, timeout=30,
                               headers={"authorization": f"Bearer {ADMIN}"})
         assert _create_consumer(client).status_code == 201
 
         killed = time.monotonic()
         os.kill(first, signal.SIGKILL)
-        assert _left({first}, set()) == []
+        assert left_behind({first}, set()) == []
         # The supervisor holds the port: a connection made while no platform runs
         # waits for the next one instead of being refused.
         waited = httpx.get(f"{up.url}/v1/health", timeout=120)
@@ -202,16 +88,16 @@ def test_a_killed_platform_comes_back_and_sigterm_leaves_nothing(
         assert "couponchain_platform_restarts_total 1\n" in metrics
         assert 'couponchain_platform_deaths_total{cause="SIGKILL"} 1\n' in metrics
         assert "couponchain_node_restarts_total 0\n" in metrics
-        assert _left({node}, set()) == [], "the killed platform's node is orphaned"
+        assert left_behind({node}, set()) == [], "the killed platform's node is orphaned"
 
         second = up.platform_pid()
-        nodes = {p for p in _children(second) if "node" in _processes()[p][2]}
+        nodes = {p for p in child_pids(second) if "node" in processes()[p][2]}
         assert len(nodes) == 1
         _spawn_workers(up)
-        assert len(_children(second)) > 1, "access-log workers should be running"
+        assert len(child_pids(second)) > 1, "access-log workers should be running"
         client.close()
         assert up.stop(signal.SIGTERM) == 0
-        assert _left({first, second, *nodes}, {first, second}) == []
+        assert left_behind({first, second, *nodes}, {first, second}) == []
         with socket.socket() as s:  # the port is free again
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             s.bind(("127.0.0.1", up.port))
@@ -220,7 +106,7 @@ def test_a_killed_platform_comes_back_and_sigterm_leaves_nothing(
 
 
 def test_a_crash_loop_backs_off_and_says_why(tmp_path: Path, node_url: str) -> None:
-    nowhere = f"postgresql+psycopg://nobody@127.0.0.1:{_free_port()}/none"
+    nowhere = f"postgresql+psycopg://nobody@127.0.0.1:{free_port()}/none"
     up = Up(tmp_path, COUPONCHAIN_DATABASE_URL=nowhere, COUPONCHAIN_RPC_URL=node_url)
     try:
         restarts = [up.wait_for("restarting in", up.stderr_lines, timeout=60)
@@ -244,12 +130,12 @@ def test_ctrl_c_stops_everything_without_a_word(tmp_path: Path, node_url: str) -
         up.wait_for("READY ")
         platform = up.platform_pid()
         _spawn_workers(up)
-        workers = set(_children(platform))
+        workers = set(child_pids(platform))
         assert workers
         assert up.stop(signal.SIGINT, group=True) == 0  # what a terminal's Ctrl-C does
     finally:
         up.stop(signal.SIGKILL)
-    assert _left({platform, *workers}, {platform}) == []
+    assert left_behind({platform, *workers}, {platform}) == []
     time.sleep(0.2)  # the pump threads read the last lines
     assert up.stderr == [], "\n".join(up.stderr[:20])
 
@@ -263,16 +149,16 @@ def test_ctrl_c_while_starting_stops_without_a_word(
     up = Up(tmp_path)  # the embedded node
     try:
         deadline = time.monotonic() + 60
-        while not _children(up.proc.pid):
+        while not child_pids(up.proc.pid):
             assert time.monotonic() < deadline, "no platform process"
             time.sleep(0.02)
         time.sleep(after)
         platform = up.platform_pid()
-        nodes = {p for p in _children(platform) if "node" in _processes()[p][2]}
+        nodes = {p for p in child_pids(platform) if "node" in processes()[p][2]}
         assert up.stop(signal.SIGINT, group=True) == 0
     finally:
         up.stop(signal.SIGKILL)
-    assert _left({platform, *nodes}, {platform}) == []
+    assert left_behind({platform, *nodes}, {platform}) == []
     time.sleep(0.2)
     assert up.stderr == [], "\n".join(up.stderr[:20])
 
@@ -285,11 +171,11 @@ def test_kill_9_of_couponchain_up_takes_the_platform_and_its_workers_along(
         up.wait_for("READY ")
         platform = up.platform_pid()
         _spawn_workers(up)
-        workers = set(_children(platform))
+        workers = set(child_pids(platform))
         assert workers
     finally:
         up.stop(signal.SIGKILL)
-    assert _left({platform, *workers}, {platform}) == []
+    assert left_behind({platform, *workers}, {platform}) == []
 
 
 def test_sigterm_to_an_unsupervised_platform_stops_its_workers(
@@ -302,12 +188,12 @@ def test_sigterm_to_an_unsupervised_platform_stops_its_workers(
     try:
         up.wait_for("READY ")
         _spawn_workers(up)
-        workers = set(_children(up.proc.pid))
+        workers = set(child_pids(up.proc.pid))
         assert workers
         assert up.stop(signal.SIGTERM) == 0
     finally:
         up.stop(signal.SIGKILL)
-    assert _left(workers, set()) == []
+    assert left_behind(workers, set()) == []
 
 
 def test_a_busy_port_is_one_line_before_anything_starts(tmp_path: Path) -> None:

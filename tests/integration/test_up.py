@@ -14,7 +14,7 @@ from pathlib import Path
 
 from couponchain import __version__
 from tests.integration.conftest import MASTER
-from tests.integration.test_supervision import Up, _left, _processes
+from tests.integration.supervised import Up, left_behind, processes
 
 
 def _couponchain(*args: str, data: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -25,7 +25,7 @@ def _couponchain(*args: str, data: Path, timeout: float = 60) -> subprocess.Comp
 
 
 def _descendants(pid: int) -> set[int]:
-    found, table = set(), _processes()
+    found, table = set(), processes()
     frontier = {pid}
     while frontier:
         frontier = {p for p, (parent, _, _) in table.items() if parent in frontier}
@@ -79,11 +79,11 @@ def test_sigterm_stops_every_child_quietly(tmp_path: Path) -> None:
     try:
         up.wait_for("READY ", timeout=300)
         children = _descendants(up.proc.pid)
-        assert any("node" in _processes()[p][2] for p in children), "no embedded node"
+        assert any("node" in processes()[p][2] for p in children), "no embedded node"
         assert up.stop(signal.SIGTERM) == 0
     finally:
         up.stop(signal.SIGKILL)
-    assert _left(children, set()) == []
+    assert left_behind(children, set()) == []
     time.sleep(0.2)  # the pump threads read the last lines
     assert not any("Traceback" in line for line in up.stderr), "\n".join(up.stderr)
     assert up.stderr == [], "\n".join(up.stderr[:20])

@@ -29,8 +29,9 @@ from couponchain.chain.coupon_check import (
 )
 from couponchain.domain.edition_slots import layout_from_compiler, slot_key, verification_slots
 from couponchain.runtime import Runtime
-from tests.integration.editions_world import create_edition, free_port, open_shop, serve_app
+from tests.integration.editions_world import create_edition, open_shop
 from tests.integration.verify_world import forking_node, rehash, run_verify, sell_coupons
+from tests.ports import free_port, serve_app
 
 Lie = Callable[[str, dict[str, Any]], Any]
 

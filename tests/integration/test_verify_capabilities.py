@@ -36,9 +36,9 @@ from tests.integration import prizes_world as pz
 from tests.integration import promotions_world as pr
 from tests.integration import referrals_world as rf
 from tests.integration.conftest import make_settings
-from tests.integration.editions_world import serve_app
 from tests.integration.lying_api import Lie, lying_api
 from tests.integration.verify_world import run_verify
+from tests.ports import serve_app
 
 
 @pytest.fixture

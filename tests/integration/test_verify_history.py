@@ -34,8 +34,9 @@ from couponchain.chain.verification import Outcome
 from couponchain.cli.verify import prove_ancestry
 from couponchain.runtime import Runtime
 from tests.integration.conftest import make_settings
-from tests.integration.editions_world import create_edition, open_shop, serve_app
+from tests.integration.editions_world import create_edition, open_shop
 from tests.integration.verify_world import forking_node, run_verify, sell_coupons
+from tests.ports import serve_app
 
 #: Blocks sealed after the sale: more than the default walk of 256.
 OLDER = 300

@@ -17,9 +17,9 @@ from couponchain.chain.verification import create_address
 from couponchain.cli import main
 from couponchain.domain.edition_slots import slot_key
 from couponchain.runtime import Runtime
-from tests.integration.editions_world import serve_app
 from tests.integration.lying_api import Lie, lying_api
 from tests.integration.promotions_world import open_round, promotion_world
+from tests.ports import serve_app
 
 #: Words of a `Round` record copied to the look-alike (the struct is shorter).
 ROUND_WORDS = 24

@@ -18,7 +18,6 @@ from couponchain.services.marketing_webhooks import FAILURES
 from couponchain.store.models import MarketingDelivery
 from tests.api_auth import auth
 from tests.integration.conftest import make_settings
-from tests.integration.editions_world import free_port
 from tests.integration.marketing_world import (
     HOUR,
     T,
@@ -29,6 +28,7 @@ from tests.integration.marketing_world import (
     set_rules,
     webhook_receiver,
 )
+from tests.ports import free_port
 
 #: Each URL and the rule its refusal names. None of them is ever connected to.
 REFUSED = [
