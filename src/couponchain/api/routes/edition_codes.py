@@ -17,6 +17,8 @@ from couponchain.api.inputs import Input
 from couponchain.api.lists import ListParamsDep
 from couponchain.api.routes.editions import CouponChanged, CouponDetail
 from couponchain.domain import edition_codes as rules
+from couponchain.domain.roles import Role
+from couponchain.errors import Forbidden
 from couponchain.services.edition_codes import EditionCodes, holdings_base, holdings_spec
 
 router = bounded_router(prefix="/v1", tags=["editions"])
@@ -69,6 +71,8 @@ class CodeChecked(BaseModel):
             summary="The edition coupons I hold (search by title, brand or prefix; status)")
 async def my_edition_coupons(runtime: RuntimeDep, caller: CallerDep,
                              params: ListParamsDep) -> dict[str, Any] | StreamingResponse:
+    if caller.role != Role.CONSUMER:
+        raise Forbidden("only consumers hold coupons in a wallet")
     return await lists.respond(runtime.db, holdings_spec(runtime.db),
                                holdings_base(caller.address), params, "coupons")
 
