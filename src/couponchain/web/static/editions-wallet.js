@@ -76,8 +76,9 @@ function transferForm(coupon, item) {
     try {
       const r = await api(`/v1/coupons/${encodeURIComponent(coupon.serial)}/transfer`, {
         method: "POST", headers: { "Idempotency-Key": newKey() }, body: json({ to: receiver }) });
-      show(box, t("{serial} now belongs to customer {to}.",
-                  { serial: coupon.serial, to: r.coupon.owner_id || receiver }));
+      // The customer number in groups of four, as the receiver's wallet shows it.
+      const to = String(r.coupon.owner_id || receiver).replace(/(.{4})(?=.)/g, "$1 ");
+      show(box, t("{serial} now belongs to customer {to}.", { serial: coupon.serial, to }));
       if (held.shown === coupon.serial) stopCode();
       await refresh(true);
     } catch (error) {
