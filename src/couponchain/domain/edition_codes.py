@@ -111,7 +111,8 @@ def decode(text: str) -> tuple[Redemption, bytes]:
     if not all(p.isdigit() and p.isascii() for p in parts[1:4]):
         raise InvalidInput("coupon, nonce and expiry must be decimal numbers", field="code")
     try:
-        signature = base64.urlsafe_b64decode(parts[4] + "=" * (-len(parts[4]) % 4))
+        signature = base64.b64decode(parts[4] + "=" * (-len(parts[4]) % 4), altchars=b"-_",
+                                     validate=True)
     except (ValueError, binascii.Error):
         raise InvalidInput("the signature is not base64url", field="code") from None
     return Redemption(int(parts[1]), int(parts[2]), int(parts[3])), signature
