@@ -138,6 +138,11 @@ POLICY: dict[tuple[str, str], dict[str, Expect]] = {
     ("POST", "/v1/coupons/{serial}/transfer"): policy(ok=(CONSUMER_1,)),
     ("POST", "/v1/coupons/{serial}/redeem"): policy(ok=(MERCHANT_A, TERMINAL_A)),
     ("POST", "/v1/coupons/{serial}/void"): policy(ok=(MERCHANT_A,)),
+    # a holder's redemption code (issue 24): only the holder asks; only the edition's
+    # merchant and its terminals read or redeem with it.
+    ("POST", "/v1/coupons/{serial}/redemption-code"): policy(ok=(CONSUMER_1,)),
+    ("POST", "/v1/edition-codes/check"): policy(ok=(MERCHANT_A, TERMINAL_A)),
+    ("POST", "/v1/edition-codes/redeem"): policy(ok=(MERCHANT_A, TERMINAL_A)),
     # promotions (round of the platform; coupons granted by A, held by consumer 1)
     ("POST", "/v1/promotion-rounds:evaluate"): policy(ok=(PLATFORM,)),
     ("POST", "/v1/promotion-rounds"): policy(ok=(PLATFORM,)),
@@ -247,6 +252,7 @@ READ_POLICY: dict[tuple[str, str], dict[str, Expect]] = {
     # a consumer's own wallet movements and lookup registrations (issue 24).
     ("GET", "/v1/customers/me/movements"): policy(ok=CONSUMERS),
     ("GET", "/v1/customers/me/movements.csv"): policy(ok=CONSUMERS),
+    ("GET", "/v1/customers/me/edition-coupons"): policy(ok=CONSUMERS),
     ("GET", "/v1/customers/me/lookup"): policy(ok=CONSUMERS),
     # notifications (issue 25): a merchant's own only (not its terminals, not the platform).
     ("GET", "/v1/merchants/{merchant_id}/notifications"): policy(ok=(MERCHANT_A,)),
@@ -626,6 +632,36 @@ async def _coupon_transfer(w: World, role: str, expect: Expect) -> Req:
 @builds("POST", "/v1/coupons/{serial}/redeem")
 async def _redeem(w: World, role: str, expect: Expect) -> Req:
     return Req(f"/v1/coupons/{w.take(w.serials, 'edition coupons')}/redeem")
+
+
+async def _edition_code(w: World, serial: str) -> str:
+    made = await w.call(CONSUMER_1, "POST", f"/v1/coupons/{serial}/redemption-code", json={},
+                        expect=201)
+    return made["code"]  # type: ignore[no-any-return]
+
+
+@builds("POST", "/v1/coupons/{serial}/redemption-code")
+async def _redemption_code(w: World, role: str, expect: Expect) -> Req:
+    return Req(f"/v1/coupons/{w.serials[0]}/redemption-code", {})  # changes nothing
+
+
+@builds("POST", "/v1/edition-codes/check")
+async def _edition_code_check(w: World, role: str, expect: Expect) -> Req:
+    return Req("/v1/edition-codes/check", {"code": await _edition_code(w, w.serials[0])})
+
+
+@builds("POST", "/v1/edition-codes/redeem")
+async def _edition_code_redeem(w: World, role: str, expect: Expect) -> Req:
+    if expect is Expect.OK:
+        serial = w.take(w.serials, "edition coupons")
+    else:  # a refusal changes nothing: the refused callers share one coupon
+        serial = w.shared.setdefault("edition-code", w.take(w.serials, "edition coupons"))
+    return Req("/v1/edition-codes/redeem", {"code": await _edition_code(w, serial)})
+
+
+@builds("GET", "/v1/customers/me/edition-coupons")
+async def _my_edition_coupons(w: World, role: str, expect: Expect) -> Req:
+    return Req("/v1/customers/me/edition-coupons")
 
 
 @builds("POST", "/v1/coupons/{serial}/void")
@@ -1098,7 +1134,7 @@ async def world(api: Api) -> World:
         "valid_from": iso(now - 60), "valid_until": iso(now + 86_400)})
     w.edition_id = edition["id"]
     sold = await w.call(MERCHANT_A, "POST", f"/v1/editions/{w.edition_id}/sales:bulk", json={
-        "sales": [{"buyer": c1, "order_ref": f"pool-{i}"} for i in range(40)]})
+        "sales": [{"buyer": c1, "order_ref": f"pool-{i}"} for i in range(50)]})
     w.serials = [c["serial"] for c in sold["coupons"]]
 
     opened = await w.call(PLATFORM, "POST", "/v1/promotion-rounds", json=w.round_body())

@@ -31,6 +31,7 @@ function deliver(code, source) {
     scanFailed(t("That QR code is not a customer number; the wallet shows it under Top-ups."));
     return false;
   }
+  if (deliverEdition(code, source)) return true;  // a limited-edition coupon's code
   $("wo-code").value = code;
   $("scan-status").textContent = t("Read a consent code from {source}.", { source });
   $("scan-status").classList.remove("error");
@@ -76,14 +77,25 @@ function setUpScanning() {
   $("wo-code").addEventListener("keydown", (event) => {
     if (event.key !== "Enter") return;
     event.preventDefault();
+    if (deliverEdition($("wo-code").value, t("the keyboard"))) return;
     if ($("wo-amount").value.trim()) $("write-off-form").requestSubmit();
     else $("wo-amount").focus();
   });
 }
 
+// A limited-edition coupon's code typed or pasted into the consent field goes to the
+// edition panel (editions-till.js) instead of the write-off. True when it did.
+function deliverEdition(text, source) {
+  const editions = window.CouponChainEditionTill;
+  if (!editions || !String(text).trim().startsWith(editions.PREFIX)) return false;
+  editions.take(text, source);
+  return true;
+}
+
 function setUpWriteOff() {
   $("write-off-form").onsubmit = async (event) => {
     event.preventDefault();
+    if (deliverEdition($("wo-code").value, t("the keyboard"))) return;
     const box = $("write-off-result");
     show(box, t("Writing off on chain…"));
     try {
