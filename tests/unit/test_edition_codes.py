@@ -10,7 +10,8 @@ from couponchain.domain import edition_codes as rules
 from couponchain.errors import InvalidInput
 
 CHAIN, CONTRACT = 1337, "0x" + "ab" * 20
-HOLDER, STRANGER = Account.create(), Account.create()
+# Fixed keys: the parameters' ids must be the same in every pytest-xdist worker.
+HOLDER, STRANGER = Account.from_key(b"\x11" * 32), Account.from_key(b"\x22" * 32)
 NOW = 1_800_000_000
 
 
@@ -32,7 +33,7 @@ def test_a_code_reads_back_and_passes_for_its_holder() -> None:
     (_code(key=STRANGER.key), NOW, HOLDER.address, "not signed by the coupon's holder"),
     (_code(NOW - 1), NOW, HOLDER.address, "expired"),
     (_code(NOW + rules.MAX_LIFETIME + 1), NOW, HOLDER.address, "more than 300 seconds"),
-])
+], ids=["another holder", "another signer", "expired", "too long"])
 def test_a_code_is_refused_naming_the_code(code: tuple[rules.Redemption, bytes], now: int,
                                            owner: str, says: str) -> None:
     with pytest.raises(InvalidInput, match=says) as refused:
