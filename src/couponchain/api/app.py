@@ -20,6 +20,7 @@ from couponchain.api.routes import (
     customer_lookup,
     customer_movements,
     docs,
+    edition_changes,
     editions,
     health,
     key_pages,
@@ -95,6 +96,7 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> FastAPI:
     app.include_router(participant_standing.router, **api)
     app.include_router(credentials.router, **api)
     app.include_router(editions.router, **api)
+    app.include_router(edition_changes.router, **api)
     app.include_router(promotions.router, **api)
     app.include_router(payouts.router, **api)
     app.include_router(prizes.router, **api)
