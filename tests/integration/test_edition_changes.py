@@ -11,6 +11,7 @@ from eth_utils import keccak
 
 from couponchain.runtime import Runtime
 from tests.integration.editions_world import create_edition, open_shop
+from tests.integration.read_models import assert_replays_alike
 
 
 def _iso(t: int) -> str:
@@ -127,3 +128,6 @@ async def test_pause_resume_extend_through_the_api(client: httpx.AsyncClient,
     assert made["participant_id"] == shop.merchant["id"]
     assert made["tx_hash"] == body["tx_hash"]
     assert ("resume_edition", 200) in ops and ("extend_edition", 200) in ops
+    # The paused flag, the end and the changes are rebuilt alike from the events.
+    rebuilt = await assert_replays_alike(runtime)
+    assert len(rebuilt["edition_changes"]) == 3
