@@ -144,13 +144,18 @@ class EditionsMachine(ContractMachine):
         start=st.integers(-50, 100),
         length=st.integers(60, 600),
         buyers=st.lists(st.sampled_from(["C1", "C2"]), min_size=1, max_size=6),
+        paused=st.booleans(),
     )
-    def first_edition(self, merchant, cap, start, length, buyers):
-        """An open edition with a few sales, so that every run has coupons to act on."""
+    def first_edition(self, merchant, cap, start, length, buyers, paused):
+        """An open edition with a few sales, so that every run has coupons to act on;
+        in half the runs its merchant then pauses it, so that the sellers' steps meet a
+        paused edition often (the `change` rule alone pauses one in few runs)."""
         self.register(merchant, "FIRST", cap, start, length)
         if self.ghost:
             # Leave pieces for reservations when the cap allows.
             self.sell(merchant, 0, [(b, 1) for b in buyers[:max(1, cap - 2)]], False)
+            if paused:
+                self.change(merchant, 1, "pause", 0, b"\x01" * 32, True)
 
     @rule(
         caller=callers,
@@ -413,14 +418,16 @@ class EditionsMachine(ContractMachine):
                 self.coupons[cid].status = CouponStatus.REDEEMED if redeem else CouponStatus.VOIDED
             self.touched.update(ids)
 
+    # Mostly the merchant of an existing edition with a reason, mostly pausing, so that
+    # many runs go on with a paused edition that every seller must find closed.
     @rule(caller=callers, pick=st.integers(0, 7),
-          action=st.sampled_from(["pause", "pause", "resume", "resume", "extend"]),
-          delta=st.integers(-30, 120), reason=st.sampled_from([b"\x01" * 32, b"\x01" * 32,
-                                                               b"\x00" * 32]),
-          by_merchant=st.booleans())
+          action=st.sampled_from(["pause", "pause", "pause", "resume", "extend"]),
+          delta=st.integers(-30, 120),
+          reason=st.sampled_from([b"\x01" * 32, b"\x01" * 32, b"\x01" * 32, b"\x00" * 32]),
+          by_merchant=st.sampled_from([True, True, True, False]))
     def change(self, caller, pick, action, delta, reason, by_merchant):
         """The merchant pauses, resumes or extends an edition (issue 25)."""
-        eid = pick % (len(self.ghost) + 1) + 1
+        eid = pick % len(self.ghost) + 1 if pick and self.ghost else len(self.ghost) + 1
         edition = self.ghost.get(eid)
         if by_merchant and edition is not None:
             caller = edition.merchant
