@@ -1,8 +1,9 @@
 """Stateful invariants of contracts/editions.vy.
 
 Random participants register editions, sell, reserve capacity, sell out of
-their reservations, release them, transfer, redeem, void and let time pass
-(reservations expire). A ghost model predicts the exact outcome of every call
+their reservations, release them, transfer, redeem, void, pause, resume and
+extend editions (a paused edition refuses every sale and reservation) and
+let time pass (reservations expire). A ghost model predicts the exact outcome of every call
 (the revert string or the new state); after every step the chain's counters
 must equal the ghost's, `sold + reserved <= cap` and `redeemed <= sold -
 voided`. Each example runs in its own state snapshot.
@@ -67,6 +68,7 @@ class GhostEdition:
     valid_until: int
     serials: list[int] = field(default_factory=list)
     reserved: int = 0
+    paused: bool = False
 
 
 @dataclass
@@ -142,13 +144,18 @@ class EditionsMachine(ContractMachine):
         start=st.integers(-50, 100),
         length=st.integers(60, 600),
         buyers=st.lists(st.sampled_from(["C1", "C2"]), min_size=1, max_size=6),
+        paused=st.booleans(),
     )
-    def first_edition(self, merchant, cap, start, length, buyers):
-        """An open edition with a few sales, so that every run has coupons to act on."""
+    def first_edition(self, merchant, cap, start, length, buyers, paused):
+        """An open edition with a few sales, so that every run has coupons to act on;
+        in half the runs its merchant then pauses it, so that the sellers' steps meet a
+        paused edition often (the `change` rule alone pauses one in few runs)."""
         self.register(merchant, "FIRST", cap, start, length)
         if self.ghost:
             # Leave pieces for reservations when the cap allows.
             self.sell(merchant, 0, [(b, 1) for b in buyers[:max(1, cap - 2)]], False)
+            if paused:
+                self.change(merchant, 1, "pause", 0, b"\x01" * 32, True)
 
     @rule(
         caller=callers,
@@ -199,6 +206,8 @@ class EditionsMachine(ContractMachine):
             error = "editions: unknown edition"
         elif not self._acts_for(caller, edition.merchant):
             error = "editions: caller may not sell this edition"
+        elif edition.paused:
+            error = "editions: edition paused"
         elif boa.env.timestamp >= edition.valid_until:
             error = "editions: edition expired"
         elif len(edition.serials) + edition.reserved + n > edition.cap:
@@ -255,6 +264,8 @@ class EditionsMachine(ContractMachine):
             error = "editions: unknown edition"
         elif not self._acts_for(caller, edition.merchant):
             error = "editions: caller may not sell this edition"
+        elif edition.paused:
+            error = "editions: edition paused"
         elif now >= edition.valid_until:
             error = "editions: edition expired"
         elif count == 0:
@@ -296,6 +307,8 @@ class EditionsMachine(ContractMachine):
             error = "editions: reservation expired"
         elif n > held.left:
             error = "editions: reservation exceeded"
+        elif self.ghost[held.edition_id].paused:
+            error = "editions: edition paused"
         elif now >= self.ghost[held.edition_id].valid_until:
             error = "editions: edition expired"
         else:
@@ -404,6 +417,48 @@ class EditionsMachine(ContractMachine):
             for cid in ids:
                 self.coupons[cid].status = CouponStatus.REDEEMED if redeem else CouponStatus.VOIDED
             self.touched.update(ids)
+
+    # Mostly the merchant of an existing edition with a reason, mostly pausing, so that
+    # many runs go on with a paused edition that every seller must find closed.
+    @rule(caller=callers, pick=st.integers(0, 7),
+          action=st.sampled_from(["pause", "pause", "pause", "resume", "extend"]),
+          delta=st.integers(-30, 120),
+          reason=st.sampled_from([b"\x01" * 32, b"\x01" * 32, b"\x01" * 32, b"\x00" * 32]),
+          by_merchant=st.sampled_from([True, True, True, False]))
+    def change(self, caller, pick, action, delta, reason, by_merchant):
+        """The merchant pauses, resumes or extends an edition (issue 25)."""
+        eid = pick % len(self.ghost) + 1 if pick and self.ghost else len(self.ghost) + 1
+        edition = self.ghost.get(eid)
+        if by_merchant and edition is not None:
+            caller = edition.merchant
+        end = max(0, (edition.valid_until if edition else boa.env.timestamp) + delta)
+        error = None
+        if edition is None:
+            error = "editions: unknown edition"
+        elif caller != edition.merchant:
+            error = "editions: caller is not the edition's merchant"
+        elif reason == b"\x00" * 32:
+            error = "editions: empty reason"
+        elif action == "pause" and edition.paused:
+            error = "editions: edition paused"
+        elif action == "resume" and not edition.paused:
+            error = "editions: edition not paused"
+        elif action == "extend" and boa.env.timestamp >= edition.valid_until:
+            error = "editions: edition expired"
+        elif action == "extend" and end <= edition.valid_until:
+            error = "editions: window may only be extended"
+        if action == "extend":
+            self._call(caller, error, self.editions.extend, eid, end, reason)
+        else:
+            self._call(caller, error, getattr(self.editions, action), eid, reason)
+        if error is None:
+            if action == "extend":
+                edition.valid_until = end
+            else:
+                edition.paused = action == "pause"
+        if edition is not None:
+            assert self.editions.paused(eid) == edition.paused
+            assert self.editions.edition(eid).valid_until == edition.valid_until
 
     @rule(seconds=st.integers(0, 60))
     def wait(self, seconds):

@@ -200,3 +200,26 @@ def editions_contract(registry, merchant):
     with boa.env.prank(merchant):
         contract.register_edition("B", "T", "terms", "USED", 5, 1, 0, 2**40)
     return contract
+
+
+def test_pause_and_extension_are_carried_over(registry, merchant, platform, terminal, consumer):
+    """A predecessor with pause (issue 25) hands its paused flags and extended
+    ends over; a 1feec7f one has no `paused` and its editions arrive unpaused
+    (test_a_populated_release_is_carried_over_whole)."""
+    from eth_utils import keccak
+    old = deployer("editions").deploy(registry.address)
+    now = boa.env.timestamp
+    with boa.env.prank(merchant):
+        for prefix in ("OPEN", "HELD"):
+            old.register_edition("B", "T", "terms", prefix, 5, 1, now, now + DAY)
+        old.pause(2, keccak(text="recount"))
+        old.extend(2, now + 9 * DAY, keccak(text="longer"))
+    with boa.env.prank(platform):
+        new = deployer("editions").deploy(registry.address)
+        new.begin_migration(old.address)
+        new.import_editions(2)
+        new.finish_migration()
+    assert [new.paused(e) for e in (1, 2)] == [False, True]
+    assert new.edition(2).valid_until == now + 9 * DAY
+    with boa.env.prank(terminal), boa.reverts("editions: edition paused"):
+        new.record_sale(2, consumer, 1, ONLINE, b"\x01" * 32)

@@ -135,6 +135,11 @@ POLICY: dict[tuple[str, str], dict[str, Expect]] = {
     ("POST", "/v1/editions/{edition_id}/sales"): policy(ok=(MERCHANT_A, TERMINAL_A)),
     ("POST", "/v1/editions/{edition_id}/sales:bulk"): policy(ok=(MERCHANT_A, TERMINAL_A)),
     ("POST", "/v1/editions/{edition_id}/sales:import"): policy(ok=(MERCHANT_A, TERMINAL_A)),
+    # issue 25: the edition's merchant only (not its terminals; the platform stops a
+    # merchant or the contract through the registry, not one merchant's edition)
+    ("POST", "/v1/editions/{edition_id}/pause"): policy(ok=(MERCHANT_A,)),
+    ("POST", "/v1/editions/{edition_id}/resume"): policy(ok=(MERCHANT_A,)),
+    ("POST", "/v1/editions/{edition_id}/extend"): policy(ok=(MERCHANT_A,)),
     ("POST", "/v1/coupons/{serial}/transfer"): policy(ok=(CONSUMER_1,)),
     ("POST", "/v1/coupons/{serial}/redeem"): policy(ok=(MERCHANT_A, TERMINAL_A)),
     ("POST", "/v1/coupons/{serial}/void"): policy(ok=(MERCHANT_A,)),
@@ -621,6 +626,38 @@ async def _import(w: World, role: str, expect: Expect) -> Req:
     text = f"buyer,order_ref\n{w.who[CONSUMER_1]['id']},{w.unique('pos-')}\n"
     return Req(f"/v1/editions/{w.edition_id}/sales:import", content=text.encode(),
                content_type="text/csv")
+
+
+async def _edition_paused(w: World, paused: bool) -> None:
+    """Merchant A's matrix edition paused or not (the sale routes need it unpaused)."""
+    shown = (await w.api.get(f"/v1/editions/{w.edition_id}")).json()
+    if shown["paused"] != paused:
+        await w.call(MERCHANT_A, "POST", f"/v1/editions/{w.edition_id}/"
+                     f"{'pause' if paused else 'resume'}", json={"reason": "matrix set-up"})
+
+
+@builds("POST", "/v1/editions/{edition_id}/pause")
+async def _edition_pause(w: World, role: str, expect: Expect) -> Req:
+    if expect is Expect.OK:
+        await _edition_paused(w, False)
+        w.undo.append(lambda: _edition_paused(w, False))
+    return Req(f"/v1/editions/{w.edition_id}/pause", {"reason": "stock count"})
+
+
+@builds("POST", "/v1/editions/{edition_id}/resume")
+async def _edition_resume(w: World, role: str, expect: Expect) -> Req:
+    if expect is Expect.OK:
+        await _edition_paused(w, True)
+        w.undo.append(lambda: _edition_paused(w, False))
+    return Req(f"/v1/editions/{w.edition_id}/resume", {"reason": "counted"})
+
+
+@builds("POST", "/v1/editions/{edition_id}/extend")
+async def _edition_extend(w: World, role: str, expect: Expect) -> Req:
+    # Later than any end it had: only ever widens the edition for the other routes.
+    return Req(f"/v1/editions/{w.edition_id}/extend",
+               {"valid_until": iso(time.time() + 40 * 86_400 + next(w.counter)),
+                "reason": "runs longer"})
 
 
 @builds("POST", "/v1/coupons/{serial}/transfer")

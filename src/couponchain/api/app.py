@@ -20,6 +20,7 @@ from couponchain.api.routes import (
     customer_lookup,
     customer_movements,
     docs,
+    edition_changes,
     edition_codes,
     editions,
     health,
@@ -97,6 +98,7 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> FastAPI:
     app.include_router(credentials.router, **api)
     app.include_router(editions.router, **api)
     app.include_router(edition_codes.router, **api)
+    app.include_router(edition_changes.router, **api)
     app.include_router(promotions.router, **api)
     app.include_router(payouts.router, **api)
     app.include_router(prizes.router, **api)

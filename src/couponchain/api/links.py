@@ -65,6 +65,9 @@ def _edition(pointer: str) -> list[Link]:
         Link("GetEdition", "GET /v1/editions/{edition_id}", p),
         Link("GetSalesTimeline", "GET /v1/editions/{edition_id}/sales-timeline", p),
         Link("RecordSale", "POST /v1/editions/{edition_id}/sales", p),
+        Link("PauseEdition", "POST /v1/editions/{edition_id}/pause", p),
+        Link("ResumeEdition", "POST /v1/editions/{edition_id}/resume", p),
+        Link("ExtendEdition", "POST /v1/editions/{edition_id}/extend", p),
     ]
 
 

@@ -64,6 +64,18 @@
         Validity windows are half-open: a coupon is redeemable while
         `valid_from <= block.timestamp < valid_until`. Sales are accepted until
         `valid_until` (presales before `valid_from` are allowed).
+
+        Pause, resume, extend (issue 25). The edition's merchant (not its
+        terminals, not the platform: the platform stops a participant through
+        the registry's capability pause) may pause its sales (`pause`: every
+        sale, single, bulk or reserved, and every new reservation is refused
+        with "editions: edition paused"; redemptions, voids and transfers go
+        on, the coupons sold keep their promise), resume them (`resume`), and
+        move `valid_until` later (`extend`): never earlier, since every coupon
+        sold was promised the window it was sold with, and not once the
+        edition has expired. Each names its caller and the keccak256 of the
+        reason (the text is kept off chain, as the prize campaigns' changes
+        do). The paused flags live in `_paused`, after every other variable.
 """
 
 from interfaces import IRegistry
@@ -191,6 +203,23 @@ event CouponVoided:
     owner: indexed(address)
     by: address
 
+event EditionPaused:
+    edition_id: indexed(uint256)
+    by: indexed(address)
+    reason_hash: bytes32
+
+event EditionResumed:
+    edition_id: indexed(uint256)
+    by: indexed(address)
+    reason_hash: bytes32
+
+event EditionExtended:
+    edition_id: indexed(uint256)
+    by: indexed(address)
+    old_valid_until: uint64
+    valid_until: uint64
+    reason_hash: bytes32
+
 event MigrationStarted:
     predecessor: indexed(address)
 
@@ -231,6 +260,8 @@ migrating: public(bool)
 #      the migration finishes only when they are equal.
 coupons_expected: public(uint256)
 coupons_imported: public(uint256)
+# @dev Editions whose sales their merchant paused (issue 25).
+_paused: HashMap[uint256, bool]
 
 
 @deploy
@@ -589,6 +620,70 @@ def void_batch(coupon_ids: DynArray[uint256, MAX_BATCH]):
         checked = self._void(coupon_id, checked)
 
 
+@external
+def pause(edition_id: uint256, reason_hash: bytes32):
+    """
+    @dev Stops the sales of an edition (and new reservations) until `resume`.
+    @param edition_id An edition of the caller, not paused.
+    @param reason_hash keccak256 of the merchant's reason (the text is kept
+           off chain); not zero.
+    @custom:security The edition's merchant only.
+    """
+    self._check_change(edition_id, reason_hash)
+    assert not self._paused[edition_id], "editions: edition paused"
+    self._paused[edition_id] = True
+    log EditionPaused(edition_id=edition_id, by=msg.sender, reason_hash=reason_hash)
+
+
+@external
+def resume(edition_id: uint256, reason_hash: bytes32):
+    """
+    @dev Opens the sales of a paused edition again.
+    @param edition_id A paused edition of the caller.
+    @param reason_hash keccak256 of the merchant's reason; not zero.
+    @custom:security The edition's merchant only.
+    """
+    self._check_change(edition_id, reason_hash)
+    assert self._paused[edition_id], "editions: edition not paused"
+    self._paused[edition_id] = False
+    log EditionResumed(edition_id=edition_id, by=msg.sender, reason_hash=reason_hash)
+
+
+@external
+def extend(edition_id: uint256, valid_until: uint64, reason_hash: bytes32):
+    """
+    @dev Moves the end of an edition's window (sales and redemption) later.
+    @param edition_id An edition of the caller that has not expired.
+    @param valid_until The new end (epoch seconds, exclusive), after the
+           current one: a window is never shortened under sold coupons.
+    @param reason_hash keccak256 of the merchant's reason; not zero.
+    @custom:security The edition's merchant only.
+    """
+    self._check_change(edition_id, reason_hash)
+    old: uint64 = self._editions[edition_id].valid_until
+    assert block.timestamp < convert(old, uint256), "editions: edition expired"
+    assert valid_until > old, "editions: window may only be extended"
+    self._editions[edition_id].valid_until = valid_until
+    log EditionExtended(
+        edition_id=edition_id,
+        by=msg.sender,
+        old_valid_until=old,
+        valid_until=valid_until,
+        reason_hash=reason_hash,
+    )
+
+
+@view
+@external
+def paused(edition_id: uint256) -> bool:
+    """
+    @dev Whether the edition's merchant paused its sales.
+    @param edition_id The edition.
+    @return True while paused (False for an unknown id).
+    """
+    return self._paused[edition_id]
+
+
 @view
 @external
 def edition(edition_id: uint256) -> Edition:
@@ -753,6 +848,18 @@ def import_editions(count: uint256):
         self._editions[edition_id] = e
         self._edition_by_prefix[keccak256(e.prefix)] = edition_id
         self.coupons_expected += e.sold
+        # A predecessor without `paused` (before issue 25) reverts: unpaused.
+        ok: bool = False
+        out: Bytes[32] = b""
+        ok, out = raw_call(
+            old.address,
+            abi_encode(edition_id, method_id=method_id("paused(uint256)")),
+            max_outsize=32,
+            is_static_call=True,
+            revert_on_failure=False,
+        )
+        if ok and len(out) == 32 and convert(out, uint256) == 1:
+            self._paused[edition_id] = True
         log EditionImported(edition_id=edition_id, merchant=e.merchant, sold=e.sold)
     self.edition_count = first + count - 1
 
@@ -809,6 +916,17 @@ def _check_migrator():
 
 @view
 @internal
+def _check_change(edition_id: uint256, reason_hash: bytes32):
+    assert staticcall REGISTRY.check_live(self, msg.sender)  # the registry reverts with its reason
+    merchant: address = self._editions[edition_id].merchant
+    assert merchant != empty(address), "editions: unknown edition"
+    assert msg.sender == merchant, "editions: caller is not the edition's merchant"
+    assert not self.migrating, "editions: migration in progress"
+    assert reason_hash != empty(bytes32), "editions: empty reason"
+
+
+@view
+@internal
 def _check_prefix(prefix: String[16]):
     n: uint256 = len(prefix)
     assert n > 0, "editions: empty prefix"
@@ -838,6 +956,7 @@ def _check_seller(edition_id: uint256):
     merchant: address = self._editions[edition_id].merchant
     assert merchant != empty(address), "editions: unknown edition"
     assert self._acts_for(merchant), "editions: caller may not sell this edition"
+    assert not self._paused[edition_id], "editions: edition paused"
     assert block.timestamp < convert(self._editions[edition_id].valid_until, uint256), (
         "editions: edition expired"
     )

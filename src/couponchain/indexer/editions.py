@@ -2,7 +2,8 @@
 
 Built from the editions contract's events only: the edition's declared data
 and counters (with the pieces held by open capacity reservations), each
-coupon's current state, each coupon's history, and each reservation.
+coupon's current state, each coupon's history, and each reservation; whether
+its merchant paused its sales and its changes (paused, resumed, extended).
 """
 
 from __future__ import annotations
@@ -19,11 +20,13 @@ from couponchain.indexer.rows import insert_rows
 from couponchain.store.models import (
     CouponHistory,
     CouponRecord,
+    EditionChange,
     EditionRecord,
     EditionReservation,
 )
 
 PROJECTIONS.owns(
+    EditionChange.__table__,  # type: ignore[arg-type]
     EditionRecord.__table__,  # type: ignore[arg-type]
     CouponRecord.__table__,  # type: ignore[arg-type]
     CouponHistory.__table__,  # type: ignore[arg-type]
@@ -152,3 +155,33 @@ def reservation_released(session: Session, event: IndexedEvent) -> None:
                           .where(EditionReservation.id == a["reservation"])
                           .values(left=0, status="released"))
     _reserved_by(session, int(a["edition_id"]), -int(a["returned"]))
+
+
+def _changed(session: Session, event: IndexedEvent, action: str, **values: object) -> None:
+    a = event.args
+    edition_id = int(a["edition_id"])
+    if values:
+        session.execute(update(EditionRecord).where(EditionRecord.id == edition_id)
+                              .values(**values))
+    session.add(EditionChange(
+        edition_id=edition_id, action=action, actor=a["by"],
+        old_valid_until=int(a["old_valid_until"]) if "old_valid_until" in a else None,
+        valid_until=int(a["valid_until"]) if "valid_until" in a else None,
+        reason_hash=a["reason_hash"], block_number=event.block_number,
+        block_hash=event.block_hash, log_index=event.log_index, tx_hash=event.tx_hash,
+        timestamp=event.timestamp))
+
+
+@PROJECTIONS.on("editions", "EditionPaused")
+def edition_paused(session: Session, event: IndexedEvent) -> None:
+    _changed(session, event, "paused", paused=True)
+
+
+@PROJECTIONS.on("editions", "EditionResumed")
+def edition_resumed(session: Session, event: IndexedEvent) -> None:
+    _changed(session, event, "resumed", paused=False)
+
+
+@PROJECTIONS.on("editions", "EditionExtended")
+def edition_extended(session: Session, event: IndexedEvent) -> None:
+    _changed(session, event, "extended", valid_until=int(event.args["valid_until"]))

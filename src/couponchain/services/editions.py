@@ -34,6 +34,7 @@ from couponchain.domain.roles import Role
 from couponchain.domain.times import iso
 from couponchain.errors import Conflict, ContractRevert, Forbidden, InvalidInput, NotFound
 from couponchain.services.edition_bulk import CAP_EXCEEDED, CHUNK, BulkSeller
+from couponchain.services.edition_changes import EditionChanges
 from couponchain.services.op_keys import op_key
 from couponchain.services.participants import Caller
 from couponchain.store.models import (
@@ -74,8 +75,9 @@ def _utf8_len(text: str) -> int:
     return len(text.encode())
 
 
-class EditionService:
-    """Writes go through the gateway; reads come from the read models."""
+class EditionService(EditionChanges):
+    """Writes go through the gateway; reads come from the read models. Pause,
+    resume and extend: `couponchain.services.edition_changes`."""
 
     def __init__(self, runtime: Any) -> None:
         self.rt = runtime
@@ -160,6 +162,7 @@ class EditionService:
             "valid_from": iso(row.valid_from), "valid_until": iso(row.valid_until),
             "sold": row.sold, "voided": row.voided, "redeemed": row.redeemed,
             "reserved": row.reserved, "remaining": row.cap - row.sold - row.reserved,
+            "paused": bool(row.paused),
             "registered_block": row.block_number, "registered_tx": row.tx_hash,
         }
 
@@ -169,6 +172,8 @@ class EditionService:
         merchant_id = caller.acts_for_merchant
         merchant = await self.rt.participants.get(merchant_id) if merchant_id else None
         _check_seller(merchant.address if merchant else None, edition.merchant)
+        if edition.paused:  # the contract refuses it too; say so before sending
+            raise ContractRevert("editions: edition paused", field="id")
 
     async def _resolve(self, values: Sequence[str], fields: Sequence[str]) -> list[str]:
         return await self.rt.participants.addresses(values, fields)  # type: ignore[no-any-return]

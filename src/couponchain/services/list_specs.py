@@ -37,7 +37,7 @@ def _now() -> int:
 
 def editions(merchant_id: str | None) -> ListSpec:
     """Editions by id: searched by prefix, title, brand or merchant; `on_sale`,
-    `upcoming`, `ended`, `sold_out`; dated by registration."""
+    `upcoming`, `ended`, `sold_out`, `paused`; dated by registration."""
     async def render(rows: Sequence[Any]) -> list[dict[str, Any]]:
         return [EditionService.public(r, merchant_id=merchant_id) for r in rows]
 
@@ -49,7 +49,9 @@ def editions(merchant_id: str | None) -> ListSpec:
         search=(exact(e.prefix, upper=True), integer(e.id), contains(e.title),
                 contains(e.brand), party(e.merchant)),
         statuses={
-            "on_sale": and_(e.valid_from <= now, e.valid_until > now, left > 0),
+            "on_sale": and_(e.valid_from <= now, e.valid_until > now, left > 0,
+                            e.paused.is_(False)),
+            "paused": e.paused.is_(True),
             "upcoming": e.valid_from > now,
             "ended": e.valid_until <= now,
             "sold_out": left <= 0,

@@ -24,6 +24,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -285,9 +286,44 @@ class EditionRecord(Base):
     redeemed: Mapped[int] = mapped_column(BigInteger, default=0)
     #: pieces held by open capacity reservations (sold + reserved <= cap)
     reserved: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    #: its merchant paused its sales (issue 25)
+    paused: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     registered_at: Mapped[int] = mapped_column(BigInteger)
     block_number: Mapped[int] = mapped_column(BigInteger)
     tx_hash: Mapped[str] = mapped_column(String(66))
+
+
+class EditionChange(Base):
+    """Read model: an edition's merchant paused, resumed or extended it (issue 25), in
+    chain order; the reason's text is in `EditionChangeReason`, by its hash."""
+
+    __tablename__ = "edition_changes"
+    __table_args__ = (UniqueConstraint("block_hash", "log_index"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    edition_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    #: paused | resumed | extended
+    action: Mapped[str] = mapped_column(String(12))
+    actor: Mapped[str] = mapped_column(String(42))
+    #: extended: the end before and after
+    old_valid_until: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    valid_until: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    reason_hash: Mapped[str] = mapped_column(String(66))
+    block_number: Mapped[int] = mapped_column(BigInteger)
+    block_hash: Mapped[str] = mapped_column(String(66))
+    log_index: Mapped[int] = mapped_column(Integer)
+    tx_hash: Mapped[str] = mapped_column(String(66))
+    timestamp: Mapped[int] = mapped_column(BigInteger)
+
+
+class EditionChangeReason(Base):
+    """The text of a reason given for an edition change, kept by the platform (the
+    contract's event has its keccak256), written before the chain call."""
+
+    __tablename__ = "edition_change_reasons"
+
+    reason_hash: Mapped[str] = mapped_column(String(66), primary_key=True)
+    text: Mapped[str] = mapped_column(Text)
 
 
 class EditionReservation(Base):

@@ -86,8 +86,26 @@ class EditionPublic(BaseModel):
     reserved: int = Field(description="pieces held by bulk sales in progress (capacity "
                           "reservations); they are sold or released shortly")
     remaining: int = Field(description="pieces for sale: total_pieces - sold - reserved")
+    paused: bool = Field(default=False, description="its merchant paused its sales")
     registered_block: int
     registered_tx: str
+
+
+class EditionChangeOut(BaseModel):
+    action: Literal["paused", "resumed", "extended"]
+    by: str = Field(description="the chain address that made the change")
+    reason: str | None
+    reason_hash: str = Field(description="keccak256 of the reason, as the event records it")
+    at: str
+    old_valid_until: str | None
+    valid_until: str | None
+    tx_hash: str
+    block_number: int
+
+
+class EditionWithChanges(EditionPublic):
+    changes: list[EditionChangeOut] = Field(description="pauses, resumptions and extensions, "
+                                                        "newest first")
 
 
 class EditionPage(BaseModel):
@@ -245,10 +263,11 @@ async def sales_timeline(edition_id: EditionId, runtime: RuntimeDep) -> dict[str
                         "sold": n} for t, n in points]}
 
 
-@router.get("/editions/{edition_id}", response_model=EditionPublic,
-            summary="An edition: declared data, sold, redeemed, remaining")
+@router.get("/editions/{edition_id}", response_model=EditionWithChanges,
+            summary="An edition: declared data, sold, redeemed, remaining, paused, changes")
 async def get_edition(edition_id: EditionId, runtime: RuntimeDep) -> dict[str, Any]:
-    return await runtime.editions.get(edition_id)  # type: ignore[no-any-return]
+    return {**await runtime.editions.get(edition_id),
+            "changes": await runtime.editions.changes(edition_id)}
 
 
 @router.post("/editions/{edition_id}/sales", status_code=201, response_model=SaleRecorded,

@@ -1,5 +1,6 @@
 // Merchant console: the merchant's editions with live counts, a sale form,
-// CSV import of offline sales and a chart of sales over time. Uses api() and
+// CSV import of offline sales, a chart of sales over time, and pause, resume,
+// extend and duplicate with a reason (issue 25). Uses api() and
 // $() from app.js and CouponChainCharts from charts.js (loaded first; all deferred).
 "use strict";
 
@@ -53,6 +54,12 @@ function renderEditions() {
     link.href = "/editions/" + e.id;
     link.textContent = t("public page");
     name.append(pick, " ", link);
+    if (e.paused) {
+      const tag = document.createElement("span");
+      tag.className = "pill offline paused-tag";
+      tag.textContent = t("paused");
+      name.append(" ", tag);
+    }
     for (const key of ["total_pieces", "sold", "redeemed", "voided", "remaining"]) {
       cell(row, e[key]).className = "count-" + key;
     }
@@ -67,7 +74,111 @@ function select(id) {
   if (edition) $("selected-name").textContent = `${edition.prefix} · ${edition.title}`;
   renderEditions();
   drawSales();
-  if (edition) consoleState.sales.reload();
+  if (edition) {
+    consoleState.sales.reload();
+    renderState(edition);
+    loadChanges(id);
+    const end = new Date(Date.parse(edition.valid_until) + 7 * 86400000);
+    $("change-until").value = localInput(end);
+  }
+}
+
+const CHANGE_WORDS = { paused: t("paused"), resumed: t("resumed"), extended: t("extended") };
+
+// Paused or open, and until when; only the button that applies is offered.
+function renderState(edition) {
+  const end = localTime(edition.valid_until);
+  $("edition-state").textContent = edition.paused
+    ? t("Sales paused. Coupons sold stay valid until {end}.", { end })
+    : t("Sales open until {end}.", { end });
+  $("edition-state").classList.toggle("error", Boolean(edition.paused));
+  $("pause-btn").hidden = Boolean(edition.paused);
+  $("resume-btn").hidden = !edition.paused;
+}
+
+function renderChanges(changes) {
+  const list = $("changes-list");
+  list.replaceChildren();
+  $("changes-empty").hidden = changes.length > 0;
+  for (const c of changes) {
+    const item = document.createElement("li");
+    let text = `${localTime(c.at)} · ${CHANGE_WORDS[c.action] || c.action}`;
+    if (c.action === "extended") {
+      text += " " + t("to {end}", { end: localTime(c.valid_until) });
+    }
+    item.textContent = `${text} · ${c.reason || c.reason_hash}`;
+    list.appendChild(item);
+  }
+}
+
+async function loadChanges(id) {
+  const shown = await api(`/v1/editions/${id}`).catch(() => null);
+  if (shown && id === consoleState.selected) renderChanges(shown.changes);
+}
+
+// Pause, resume or extend the selected edition, with the reason typed.
+async function changeEdition(action) {
+  const box = $("change-result");
+  const reason = $("change-reason").value.trim();
+  if (!reason) {
+    show(box, t("Not changed: give a reason for the change."), true);
+    $("change-reason").focus();
+    return;
+  }
+  const body = { reason };
+  if (action === "extend") {
+    if (!$("change-until").value) {
+      show(box, t("Not changed: choose the new end."), true);
+      return;
+    }
+    body.valid_until = new Date($("change-until").value).toISOString();
+  }
+  show(box, t("Recording on chain…"));
+  try {
+    const done = await api(`/v1/editions/${consoleState.selected}/${action}`, {
+      method: "POST", headers: { "Idempotency-Key": newKey() }, body: JSON.stringify(body),
+    });
+    const edition = done.edition;
+    const at = consoleState.editions.findIndex((e) => e.id === edition.id);
+    if (at >= 0) consoleState.editions[at] = edition;
+    const said = { block: done.block_number, end: localTime(edition.valid_until) };
+    show(box, action === "pause" ? t("Sales paused in block {block}.", said)
+      : action === "resume" ? t("Sales resumed in block {block}.", said)
+        : t("Extended to {end} in block {block}.", said));
+    $("change-reason").value = "";
+    renderEditions();
+    renderState(edition);
+    renderChanges(edition.changes);
+  } catch (error) {
+    show(box, t("Not changed: {error}", { error: problemText(error) }), true);
+  }
+}
+
+// A new edition like the selected one: the create form filled in, a new prefix to choose.
+async function duplicateEdition() {
+  const edition = await api(`/v1/editions/${consoleState.selected}`);
+  $("ed-brand").value = edition.brand;
+  $("ed-title").value = edition.title;
+  $("ed-terms").value = edition.terms || "";
+  $("ed-pieces").value = edition.total_pieces;
+  $("ed-price").value = window.CouponChainMoney.inputValue(edition.price);
+  const length = Date.parse(edition.valid_until) - Date.parse(edition.valid_from);
+  const now = Date.now();
+  $("ed-from").value = localInput(new Date(now - 5 * 60000));
+  $("ed-until").value = localInput(new Date(now + Math.max(length, 86400000)));
+  $("ed-prefix").value = "";
+  show($("edition-result"), t("Copied from {prefix}: choose a new serial prefix, check " +
+    "the dates, then create.", { prefix: edition.prefix }));
+  $("create-section").scrollIntoView();
+  $("ed-prefix").focus();
+}
+
+function setUpChanges() {
+  $("pause-btn").onclick = () => changeEdition("pause");
+  $("resume-btn").onclick = () => changeEdition("resume");
+  $("extend-btn").onclick = () => changeEdition("extend");
+  $("duplicate-btn").onclick = () => duplicateEdition();
+  $("change-form").onsubmit = (event) => event.preventDefault();
 }
 
 const SALE_WORDS = { active: t("active"), redeemed: t("redeemed"), voided: t("voided"),
@@ -98,6 +209,8 @@ async function refreshEditions() {
     } else {
       renderEditions();
       drawSales();
+      const edition = page.editions.find((e) => e.id === consoleState.selected);
+      if (edition) renderState(edition);
     }
   } catch (error) {
     $("editions-empty").hidden = false;
@@ -247,5 +360,6 @@ document.addEventListener("DOMContentLoaded", async () => {
   setUpCreate();
   setUpSale();
   setUpImport();
+  setUpChanges();
   refreshEditions();
 });
