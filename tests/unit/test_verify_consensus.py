@@ -224,14 +224,25 @@ def _clique_chain(signers: list[keys.PrivateKey], steps: list[tuple[int, int | N
     return chain
 
 
+def test_clique_signers_are_listed_in_address_order_as_geth_lists_them() -> None:
+    """By the addresses' bytes, not their checksummed strings: 0xFe9e… sorts before
+    0xb97e… as a string (upper case first) but after it as an address (a real
+    two-signer network's test caught it against `clique_getSigners`)."""
+    low = "b97ea52f31f0569fdcaa3c8c9c6bc9c8501fcf21"
+    high = "fe9e366cbdcd1496d579fab02c7502cb5496c4a9"
+    checkpoint = {**GOERLI_GENESIS, "extraData": "0x" + "00" * 32 + high + low + "00" * 65}
+    assert [a.lower() for a in consensus.clique_signers(checkpoint, [])] == ["0x" + low,
+                                                                          "0x" + high]
+
+
 def test_clique_signer_votes_are_followed_from_the_checkpoint() -> None:
     """EIP-225's votes: two of three signers add a fourth, which may then seal; two of
     the four dropping one are not enough (more than half is three), three are."""
     start = KEYS[:3]
     chain = _clique_chain(start, [(0, 3, True), (1, 3, True), (3, None, False), (2, None, False)])
-    assert consensus.clique_signers(chain[0], chain[1:2]) == sorted(VALIDATORS[:3])
-    assert consensus.clique_signers(chain[0], chain[1:3]) == sorted(VALIDATORS)
-    assert consensus.clique_signers(chain[0], chain[1:]) == sorted(VALIDATORS)
+    assert consensus.clique_signers(chain[0], chain[1:2]) == sorted(VALIDATORS[:3], key=str.lower)
+    assert consensus.clique_signers(chain[0], chain[1:3]) == sorted(VALIDATORS, key=str.lower)
+    assert consensus.clique_signers(chain[0], chain[1:]) == sorted(VALIDATORS, key=str.lower)
     # The block sealed by the added signer passes against the followed set, not genesis's.
     followed = consensus.clique_signers(chain[0], chain[1:3])
     assert consensus.check_seals(chain[3], "clique", followed).ok
@@ -241,12 +252,12 @@ def test_clique_signer_votes_are_followed_from_the_checkpoint() -> None:
     # repeated by the same signer counts once.
     drop = _clique_chain(KEYS[:4], [(0, 2, False), (1, 2, False), (3, None, False),
                                     (0, 2, False), (2, None, False), (3, 2, False)])
-    assert consensus.clique_signers(drop[0], drop[1:6]) == sorted(VALIDATORS)
+    assert consensus.clique_signers(drop[0], drop[1:6]) == sorted(VALIDATORS, key=str.lower)
     assert consensus.clique_signers(drop[0], drop[1:]) == sorted(
         [VALIDATORS[0], VALIDATORS[1], VALIDATORS[3]])
     # A vote to add a signer already in the set changes nothing.
     assert consensus.clique_signers(drop[0], _clique_chain(KEYS[:4], [(0, 1, True)])[1:]) \
-        == sorted(VALIDATORS)
+        == sorted(VALIDATORS, key=str.lower)
 
 
 @pytest.mark.parametrize("case", ["stranger", "twice in a row", "dropped then sealing",
@@ -282,7 +293,8 @@ def test_clique_signer_replay_refuses_an_inconsistent_chain(case: str) -> None:
         # vote counts alone and the set stays; without the checkpoint the two pass.
         steps = [(0, 2, False), (1, None, False), (2, 2, False)]
         chain = _clique_chain(start, steps, epoch=2)
-        assert consensus.clique_signers(chain[0], chain[1:], epoch=2) == sorted(VALIDATORS[:3])
+        assert consensus.clique_signers(chain[0], chain[1:], epoch=2) == sorted(
+            VALIDATORS[:3], key=str.lower)
         chain = _clique_chain(start, steps)
         assert consensus.clique_signers(chain[0], chain[1:]) == sorted(VALIDATORS[:2])
         return

@@ -236,7 +236,8 @@ def clique_signers(checkpoint: Mapping[str, Any], headers: Sequence[Mapping[str,
             votes = [v for v in votes if v[1] != address]
             tally.pop(address, None)
         parent = header
-    return sorted(to_checksum_address(a) for a in current)
+    # In address order, as geth lists them (a checksummed string sorts by its case).
+    return sorted((to_checksum_address(a) for a in current), key=str.lower)
 
 
 def _uncast(tally: dict[str, list[Any]], vote: tuple[str, str, bool]) -> None:
