@@ -88,13 +88,58 @@ async def attempt_each(settings: Any, due: Sequence[int],
     return sum(results)
 
 
-class WebhookDeliverer:
-    """Webhook settings per merchant and the delivery loop."""
+class DuePushes:
+    """Pushes kept in a table and attempted when due, in a background loop: the
+    reports' deliveries and the notifications share it. A subclass says which rows
+    are due (`_due`) and how one is attempted (`_attempt`)."""
 
-    def __init__(self, runtime: Any) -> None:
-        self.rt = runtime
+    #: The loop's name, and what it logs (and where) when a round fails.
+    loop_name = "webhook pushes"
+    failed = "webhook delivery round failed; retrying"
+    logger = log
+
+    def __init__(self) -> None:
         self._lock = asyncio.Lock()
         self._loop: BackgroundLoop | None = None
+
+    @property
+    def push_settings(self) -> Any:
+        """The settings the pushes read (timeout, retries): the runtime's."""
+        raise NotImplementedError
+
+    def start(self, interval: float) -> None:
+        """Attempt due pushes every `interval` s in the background."""
+        self._loop = BackgroundLoop(self.loop_name, self.deliver_due, interval,
+                                    logger=self.logger, failed=self.failed)
+        self._loop.start()
+
+    async def stop(self) -> None:
+        """Stop pushing (the round in flight is cancelled)."""
+        if self._loop is not None:
+            await self._loop.stop()
+            self._loop = None
+
+    async def deliver_due(self) -> int:
+        """Attempt every push whose time has come (100 at a time); returns how many
+        succeeded."""
+        async with self._lock:
+            return await attempt_each(self.push_settings, await self._due(), self._attempt)
+
+    async def _due(self) -> Sequence[int]:
+        raise NotImplementedError
+
+    async def _attempt(self, http: httpx.AsyncClient, push_id: int) -> bool:
+        raise NotImplementedError
+
+
+class WebhookDeliverer(DuePushes):
+    """Webhook settings per merchant and the reports' delivery loop."""
+
+    loop_name = "marketing webhooks"
+
+    def __init__(self, runtime: Any) -> None:
+        super().__init__()
+        self.rt = runtime
         # The settings are read at each check: what the operator allows now counts.
         self.guard = AddressGuard(lambda: self.rt.settings.webhook_allow_hosts,
                                   lambda: self.rt.settings.webhook_timeout)
@@ -133,27 +178,16 @@ class WebhookDeliverer:
         session.add(MarketingDelivery(report_id=report.id, merchant_id=merchant_id,
                                       status="pending", attempts=0, next_attempt_at=0.0, log=[]))
 
-    def start(self, interval: float) -> None:
-        """Attempt due deliveries every `interval` s in the background."""
-        self._loop = BackgroundLoop("marketing webhooks", self.deliver_due, interval,
-                                    logger=log, failed="webhook delivery round failed; retrying")
-        self._loop.start()
+    @property
+    def push_settings(self) -> Any:
+        return self.rt.settings
 
-    async def stop(self) -> None:
-        """Stop delivering (the round in flight is cancelled)."""
-        if self._loop is not None:
-            await self._loop.stop()
-            self._loop = None
-
-    async def deliver_due(self) -> int:
-        """Attempt every delivery whose time has come; returns how many succeeded."""
-        async with self._lock:
-            async with self.db.session() as s:
-                due = (await s.execute(select(MarketingDelivery.id).where(
-                    MarketingDelivery.status == "pending",
-                    MarketingDelivery.next_attempt_at <= time.time())
-                    .order_by(MarketingDelivery.id).limit(100))).scalars().all()
-            return await attempt_each(self.rt.settings, due, self._attempt)
+    async def _due(self) -> Sequence[int]:
+        async with self.db.session() as s:
+            return (await s.execute(select(MarketingDelivery.id).where(
+                MarketingDelivery.status == "pending",
+                MarketingDelivery.next_attempt_at <= time.time())
+                .order_by(MarketingDelivery.id).limit(100))).scalars().all()
 
     async def _attempt(self, http: httpx.AsyncClient, delivery_id: int) -> bool:
         settings = self.rt.settings

@@ -10,20 +10,19 @@ use `X-CouponChain-Notification` to ignore one it already has.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
 from sqlalchemy import select
 
-from couponchain.loops import BackgroundLoop
 from couponchain.services.marketing_webhooks import (
     SIGNATURE_HEADER,
+    DuePushes,
     WebhookDeliverer,
-    attempt_each,
     backoff,
     sign,
 )
@@ -43,35 +42,27 @@ def body_of(row: Notification) -> bytes:
     return json.dumps(item, sort_keys=True, separators=(",", ":")).encode()
 
 
-class NotificationDeliverer:
+class NotificationDeliverer(DuePushes):
     """Attempts due notification pushes through the reports' webhook mechanism."""
 
+    loop_name = "notification webhooks"
+    failed = "notification delivery failed; retrying"
+    logger = log
+
     def __init__(self, db: Any, vault: Any, settings: Any, webhooks: WebhookDeliverer) -> None:
+        super().__init__()
         self.db, self.vault, self.settings, self.webhooks = db, vault, settings, webhooks
-        self._lock = asyncio.Lock()
-        self._loop: BackgroundLoop | None = None
 
-    def start(self, interval: float) -> None:
-        """Attempt due pushes every `interval` s in the background."""
-        self._loop = BackgroundLoop("notification webhooks", self.deliver_due, interval,
-                                    logger=log, failed="notification delivery failed; retrying")
-        self._loop.start()
+    @property
+    def push_settings(self) -> Any:
+        return self.settings
 
-    async def stop(self) -> None:
-        """Stop delivering (the round in flight is cancelled)."""
-        if self._loop is not None:
-            await self._loop.stop()
-            self._loop = None
-
-    async def deliver_due(self) -> int:
-        """Attempt every push whose time has come; returns how many succeeded."""
-        async with self._lock:
-            async with self.db.session() as s:
-                due = (await s.execute(select(Notification.id).where(
-                    Notification.delivery == "pending",
-                    Notification.next_attempt_at <= time.time())
-                    .order_by(Notification.id).limit(100))).scalars().all()
-            return await attempt_each(self.settings, due, self._attempt)
+    async def _due(self) -> Sequence[int]:
+        async with self.db.session() as s:
+            return (await s.execute(select(Notification.id).where(
+                Notification.delivery == "pending",
+                Notification.next_attempt_at <= time.time())
+                .order_by(Notification.id).limit(100))).scalars().all()
 
     async def _attempt(self, http: httpx.AsyncClient, notification_id: int) -> bool:
         async with self.db.session() as s:
