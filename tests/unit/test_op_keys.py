@@ -1,6 +1,6 @@
 """The journal keys of running deployments must keep their format."""
 
-from couponchain.services.op_keys import op_key, platform_key, request_part
+from couponchain.domain.op_keys import op_key, platform_key, request_part
 
 
 def test_an_operation_key_is_caller_request_key_and_what() -> None:

@@ -10,6 +10,7 @@ from sqlalchemy import select, update
 
 from couponchain.chain import contracts
 from couponchain.chain.gateway import Call, Gateway
+from couponchain.domain.op_keys import platform_key
 from couponchain.errors import ConfigurationError
 from couponchain.store.models import Deployment
 
@@ -59,7 +60,7 @@ async def ensure_deployed(gateway: Gateway, platform: LocalAccount,
                 platform,
                 Call(name, "constructor", init_code=code.deploy_data(*constructor_args(addresses)),
                      kind=f"deploy {name}"),
-                op_key=f"deploy:{gateway.chain_id}:{name}",
+                op_key=platform_key("deploy", gateway.chain_id, name),
             )
             if not result.contract_address:
                 raise ConfigurationError(f"deploying {name} created no contract")

@@ -46,6 +46,7 @@ from couponchain.chain.migrate_reads import raw_logs, views
 from couponchain.chain.migrate_referrals import carry_referrals
 from couponchain.chain.migrate_token import carry_token, finish_token
 from couponchain.chain.rpc import RpcError
+from couponchain.domain.op_keys import platform_key
 from couponchain.domain.roles import Role
 from couponchain.errors import ConfigurationError
 from couponchain.store.models import Deployment, RetiredDeployment
@@ -137,7 +138,8 @@ class _Steps:
         self.terminals: dict[str, list[str]] = {}
 
     async def send(self, name: str, call: Call, what: str) -> Any:
-        return await self.gateway.submit(self.platform, call, op_key=f"{self.prefix}:{name}:{what}")
+        return await self.gateway.submit(self.platform, call,
+                                         op_key=platform_key(self.prefix, name, what))
 
 
 async def _freeze_old(gateway: Gateway, step: _Steps, rows: dict[str, Deployment],

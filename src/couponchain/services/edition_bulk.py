@@ -36,9 +36,9 @@ from sqlalchemy import select
 
 from couponchain.chain.gateway import Call, OpResult
 from couponchain.domain.edition_slots import serial_text
+from couponchain.domain.op_keys import op_key, request_part
 from couponchain.errors import Conflict, ContractRevert, CouponChainError
 from couponchain.services import edition_views
-from couponchain.services.op_keys import op_key, request_part
 from couponchain.store.models import ChainOp
 
 if TYPE_CHECKING:

@@ -30,12 +30,12 @@ from couponchain.domain.edition_slots import (
     slot_key,
     verification_slots,
 )
+from couponchain.domain.op_keys import op_key
 from couponchain.domain.roles import Role
 from couponchain.domain.times import iso
 from couponchain.errors import Conflict, ContractRevert, Forbidden, InvalidInput, NotFound
 from couponchain.services.edition_bulk import CAP_EXCEEDED, CHUNK, BulkSeller
 from couponchain.services.edition_changes import EditionChanges
-from couponchain.services.op_keys import op_key
 from couponchain.services.participants import Caller
 from couponchain.store.models import (
     CouponHistory,

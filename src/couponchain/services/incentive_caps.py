@@ -18,9 +18,9 @@ from typing import Any
 from sqlalchemy import select
 
 from couponchain.chain.gateway import Call
+from couponchain.domain.op_keys import op_key
 from couponchain.domain.roles import Role
 from couponchain.errors import Forbidden, InvalidInput, NotFound
-from couponchain.services.op_keys import op_key
 from couponchain.services.participants import Caller
 from couponchain.store.models import IncentiveCap, Participant, utcnow
 

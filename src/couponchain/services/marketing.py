@@ -26,6 +26,7 @@ from typing import Any
 
 from couponchain.chain.gateway import Call, OpResult
 from couponchain.domain import indicators as ind
+from couponchain.domain.op_keys import op_key
 from couponchain.domain.roles import Role
 from couponchain.errors import Forbidden, InvalidInput, NotFound
 from couponchain.services import marketing_indicators as own_indicators
@@ -33,7 +34,6 @@ from couponchain.services import marketing_views as views
 from couponchain.services.marketing_access_logs import AccessLogIngest
 from couponchain.services.marketing_scheduler import ReportScheduler
 from couponchain.services.marketing_webhooks import WebhookDeliverer
-from couponchain.services.op_keys import op_key
 from couponchain.services.participants import Caller
 from couponchain.store.analytics import AccessLogStore
 from couponchain.store.models import Participant

@@ -27,11 +27,11 @@ from couponchain import supervision
 from couponchain.chain.gateway import Call
 from couponchain.domain import access_log_columns as columnar
 from couponchain.domain.access_log_columns import RecordColumns
+from couponchain.domain.op_keys import platform_key
 from couponchain.domain.roles import Role
 from couponchain.errors import ContractRevert, Forbidden, InvalidInput
 from couponchain.services import marketing_views as views
 from couponchain.services.marketing_views import merchant_number
-from couponchain.services.op_keys import platform_key
 from couponchain.services.participants import Caller
 from couponchain.store.analytics import AccessLogStore
 from couponchain.store.models import AccessLogBatch, Participant

@@ -21,13 +21,13 @@ from sqlalchemy import select, update
 
 from couponchain.chain.gateway import Call, OpResult
 from couponchain.domain import indicators as ind
+from couponchain.domain.op_keys import platform_key
 from couponchain.errors import ContractRevert, InvalidInput
 from couponchain.loops import BackgroundLoop
 from couponchain.services import marketing_indicators as own_indicators
 from couponchain.services import marketing_views as views
 from couponchain.services.marketing_views import merchant_number
 from couponchain.services.marketing_webhooks import WebhookDeliverer
-from couponchain.services.op_keys import platform_key
 from couponchain.store.analytics import AccessLogStore
 from couponchain.store.models import (
     MarketingReport,

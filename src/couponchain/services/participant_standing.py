@@ -19,9 +19,9 @@ from sqlalchemy import delete, select
 
 from couponchain.chain.gateway import Call, Gateway, OpResult
 from couponchain.chain.keys import KeyVault
+from couponchain.domain.op_keys import op_key, platform_key
 from couponchain.domain.roles import Role, Standing
 from couponchain.errors import Conflict, ContractRevert, Forbidden, InvalidInput, NotFound
-from couponchain.services.op_keys import op_key, platform_key
 from couponchain.services.participants import Caller, ParticipantService
 from couponchain.store.db import Database
 from couponchain.store.models import (

@@ -15,10 +15,10 @@ from sqlalchemy import delete, select
 
 from couponchain.chain.gateway import Call, Gateway
 from couponchain.chain.keys import KeyVault, hash_api_key
+from couponchain.domain.op_keys import op_key, platform_key
 from couponchain.domain.roles import Role
 from couponchain.errors import ContractRevert, Forbidden, InvalidInput, NotFound, Unauthorized
 from couponchain.services.credentials import API_KEY, CredentialStore, Grant, new_credential
-from couponchain.services.op_keys import op_key, platform_key
 from couponchain.store.db import Database
 from couponchain.store.models import Credential, Participant, ParticipantRecord
 

@@ -13,10 +13,10 @@ from typing import Any
 from sqlalchemy import select
 
 from couponchain.chain.gateway import Call
+from couponchain.domain.op_keys import op_key
 from couponchain.domain.roles import Role
 from couponchain.domain.times import iso
 from couponchain.errors import Conflict, ContractRevert, Forbidden, InvalidInput
-from couponchain.services.op_keys import op_key
 from couponchain.services.participants import Caller
 from couponchain.store.models import PayoutBalance, PayoutEntry
 

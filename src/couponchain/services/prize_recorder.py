@@ -34,9 +34,9 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from couponchain.chain.gateway import Call, OpResult
+from couponchain.domain.op_keys import platform_key
 from couponchain.errors import ContractRevert
 from couponchain.loops import BackgroundLoop
-from couponchain.services.op_keys import platform_key
 from couponchain.store.models import Participant, PrizeClaim
 
 log = logging.getLogger(__name__)

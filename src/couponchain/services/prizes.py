@@ -33,10 +33,10 @@ from sqlalchemy.orm import Session
 from couponchain.chain.gateway import Call, OpResult
 from couponchain.domain import eip712, prize_codes
 from couponchain.domain import prize_claim_consent as claim_consent
+from couponchain.domain.op_keys import op_key, request_part
 from couponchain.domain.roles import Role
 from couponchain.errors import ContractRevert, Forbidden, InvalidInput, NotFound
 from couponchain.services import prize_views as views
-from couponchain.services.op_keys import op_key, request_part
 from couponchain.services.participants import Caller
 from couponchain.services.prize_changes import CampaignChanges
 from couponchain.services.prize_claims import ClaimDesk, RecentScans

@@ -21,13 +21,13 @@ from sqlalchemy import select
 from couponchain.chain.gateway import Call, OpResult
 from couponchain.domain import consent as consent_rules
 from couponchain.domain.evaluation import Evaluation
+from couponchain.domain.op_keys import op_key, request_part
 from couponchain.domain.roles import Role
 from couponchain.domain.splits import MAX_ORDER_AMOUNT, incentive
 from couponchain.errors import ContractRevert, Forbidden, InvalidInput, NotFound
 from couponchain.loops import BackgroundLoop
 from couponchain.services import promotion_views as views
 from couponchain.services.incentive_caps import IncentiveCaps
-from couponchain.services.op_keys import op_key, request_part
 from couponchain.services.participants import Caller
 from couponchain.services.promotion_evaluation import RoundEvaluator, RoundRequest
 from couponchain.store.models import (

@@ -20,6 +20,7 @@ from eth_utils import keccak
 
 from couponchain.chain.gateway import Call, OpResult
 from couponchain.domain import links
+from couponchain.domain.op_keys import op_key, platform_key
 from couponchain.domain.rebates import (
     BPS,
     DEFAULT_PROMOTER_SHARE_BPS,
@@ -30,7 +31,6 @@ from couponchain.domain.rebates import (
 from couponchain.domain.roles import Role
 from couponchain.errors import ContractRevert, Forbidden, InvalidInput
 from couponchain.services import referral_views as views
-from couponchain.services.op_keys import op_key, platform_key
 from couponchain.services.participants import Caller
 from couponchain.store.models import ProductDescription
 from couponchain.web import qr

@@ -28,10 +28,10 @@ from sqlalchemy import delete, func, select
 
 from couponchain.chain.gateway import Call
 from couponchain.domain import eip712, intents
+from couponchain.domain.op_keys import op_key
 from couponchain.domain.roles import Role
 from couponchain.errors import Conflict, ContractRevert, Forbidden, InvalidInput
 from couponchain.services.credentials import API_KEY, new_credential
-from couponchain.services.op_keys import op_key
 from couponchain.services.participants import (
     ADDRESS,
     CREATORS,

@@ -21,9 +21,9 @@ from typing import Any
 
 from couponchain.chain.gateway import Call
 from couponchain.domain import eip712, intents
+from couponchain.domain.op_keys import op_key as make_op_key
 from couponchain.domain.roles import Role
 from couponchain.errors import Conflict, ContractRevert, Forbidden, InvalidInput
-from couponchain.services.op_keys import op_key as make_op_key
 from couponchain.services.participants import OWN_KEY, Caller
 from couponchain.services.self_custody_relay import INTENT_LIFETIME, json_safe
 

@@ -24,10 +24,10 @@ from typing import Any
 from sqlalchemy import select
 
 from couponchain.chain.gateway import Call, Gateway, OpResult
+from couponchain.domain.op_keys import op_key
 from couponchain.domain.roles import Role
 from couponchain.domain.times import iso
 from couponchain.errors import Conflict, ContractRevert, Forbidden, InvalidInput, NotFound
-from couponchain.services.op_keys import op_key
 from couponchain.services.participant_names import names_by_address
 from couponchain.services.participants import Caller, ParticipantService
 from couponchain.store.db import Database
