@@ -26,9 +26,10 @@ from typing import Any
 
 from couponchain.chain.gateway import Call, OpResult
 from couponchain.domain import consent as consent_rules
-from couponchain.domain import eip712, intents, op_keys, promotion_views
+from couponchain.domain import eip712, intents, op_keys
 from couponchain.domain.roles import Role
 from couponchain.errors import ContractRevert, Forbidden, InvalidInput
+from couponchain.services import promotion_views
 from couponchain.services.participants import OWN_KEY, Caller
 
 #: A purchase intent's default lifetime: long enough to sign and relay.

@@ -28,9 +28,10 @@ import time
 from typing import Any
 
 from couponchain.chain.gateway import Call, OpResult
-from couponchain.domain import eip712, intents, op_keys, promotion_views
+from couponchain.domain import eip712, intents, op_keys
 from couponchain.domain.roles import Role
 from couponchain.errors import ContractRevert, Forbidden, InvalidInput
+from couponchain.services import promotion_views
 from couponchain.services.participants import OWN_KEY, ZERO, Caller
 from couponchain.services.self_custody_relay import INTENT_LIFETIME, json_safe
 
