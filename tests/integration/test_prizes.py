@@ -11,7 +11,6 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-import uvicorn
 from eth_account import Account
 from sqlalchemy import func, select, update
 
@@ -32,7 +31,7 @@ from tests.integration.prizes_world import (
     settled_scan,
     start_campaign,
 )
-from tests.ports import free_port
+from tests.ports import serve_app
 
 
 async def _issued(runtime: Runtime, w: World, consumer: dict[str, Any], award_id: int,
@@ -310,15 +309,8 @@ async def test_offline_queue_is_reconciled(client: httpx.AsyncClient) -> None:
 
 @pytest.fixture
 async def api_url(runtime: Runtime) -> AsyncIterator[str]:
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(runtime, manage_runtime=False),
-                                           host="127.0.0.1", port=port, log_level="warning"))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    await task
+    async for url in serve_app(create_app(runtime, manage_runtime=False)):
+        yield url
 
 
 async def _next_stats(lines: AsyncIterator[str]) -> dict[str, Any]:
