@@ -20,6 +20,7 @@ from playwright.async_api import Browser, expect
 
 from couponchain.runtime import Runtime
 from tests.api_auth import auth
+from tests.browser.device_keys import PASSPHRASE, device_private_key
 from tests.browser.screenshots import SHOTS
 from tests.browser.signin import ADMIN, fits, ok, signed_in_page
 
@@ -57,8 +58,8 @@ async def _shop(url: str, prefix: str) -> dict[str, Any]:
                                         headers=auth(merchant),
                                         json={"buyer": mei["id"], "order_ref": f"T-{i}"})
                       )["coupon"]["serial"] for i in (1, 2)]
-    return {"terminal": terminal, "mei": mei, "lin": lin, "serial": serials[0],
-            "gift": serials[1]}
+    return {"merchant": merchant, "edition": edition["id"], "terminal": terminal, "mei": mei,
+            "lin": lin, "serial": serials[0], "gift": serials[1]}
 
 
 @pytest.mark.parametrize(("width", "lang"), [(1280, "en"), (390, "zh_CN")])
@@ -128,3 +129,61 @@ async def test_the_wallet_shows_an_edition_coupon_and_the_till_redeems_it(
     coupon = await runtime.editions.coupon(serial)
     assert coupon["status"] == "redeemed"
     assert [h["action"] for h in coupon["history"]] == ["sold", "redeemed"]
+
+
+async def test_an_own_key_holder_signs_the_till_code_in_the_browser(
+    site: tuple[str, Runtime], browser: Browser
+) -> None:
+    """Kai's account signs with a device key (made and registered in this browser):
+    "Show at the till" asks for its passphrase, signs the Redemption here, and the
+    till redeems with the code. The private key is never in a request."""
+    url, runtime = site
+    w = await _shop(url, "MATCHAOWN")
+    async with httpx.AsyncClient(base_url=url, timeout=60, headers=ADMIN) as client:
+        kai = ok(await client.post("/v1/consumers", json={"name": "Kai Wong"}))
+    wallet = await signed_in_page(browser, url, kai["api_key"], "/wallet", VIEWPORTS[1280], "en")
+    for _ in range(100):  # device-key.js loaded (polled from here: the CSP forbids eval)
+        if await wallet.evaluate("() => window.deviceKey !== undefined"):
+            break
+        await asyncio.sleep(0.1)
+    address = await wallet.evaluate(
+        """async (passphrase) => { await window.deviceKey.create(passphrase);
+                                   await window.deviceKey.register();
+                                   return window.deviceKey.address(); }""", PASSPHRASE)
+    sent: list[str] = []
+    wallet.on("request", lambda r: sent.append(f"{r.url} {r.post_data or ''}"))
+    async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+        serial = ok(await client.post(f"/v1/editions/{w['edition']}/sales",
+                                      headers=auth(w["merchant"]),
+                                      json={"buyer": kai["id"], "order_ref": "T-kai"})
+                    )["coupon"]["serial"]
+    assert (await runtime.editions.coupon(serial))["owner"] == address
+
+    await wallet.reload()  # the key is locked again: the page asks for its passphrase
+    item = wallet.locator(f"#edition-coupons li[data-serial='{serial}']")
+    await item.get_by_role("button", name="Show at the till").click()
+    await expect(wallet.locator("#device-key-dialog")).to_be_visible()
+    await wallet.fill("#device-key-passphrase", PASSPHRASE)
+    await wallet.click("#device-key-dialog button[type=submit]")
+    qr = wallet.locator("#edition-code-qr")
+    await expect(qr).to_be_visible()
+    for _ in range(100):  # the SVG decoded (polled from here: the CSP forbids eval)
+        if await qr.evaluate("img => img.complete && img.naturalWidth > 0"):
+            break
+        await asyncio.sleep(0.1)
+    code = await wallet.locator("#edition-code-text").text_content() or ""
+    assert code.startswith("CCE1.")
+    shot = await qr.screenshot()
+    private_key = await device_private_key(wallet)
+    assert not [s for s in sent if private_key in s.lower()]
+
+    till = await signed_in_page(browser, url, w["terminal"]["api_key"],
+                                "/promotions/merchant", VIEWPORTS[1280], "en")
+    await expect(till.locator("#till-merchant")).to_contain_text("Corner Tea")
+    await till.set_input_files("#photo-input", files=[
+        {"name": "code.png", "mimeType": "image/png", "buffer": shot}])
+    await expect(till.locator("#er-serial")).to_have_text(serial)
+    await expect(till.locator("#er-holder")).to_have_text("Kai Wong")
+    await till.get_by_role("button", name="Redeem", exact=True).click()
+    await expect(till.locator("#er-result")).to_contain_text(f"Redeemed {serial}.")
+    assert (await runtime.editions.coupon(serial))["status"] == "redeemed"

@@ -11,7 +11,7 @@ from playwright.async_api import Browser, FilePayload, expect
 
 from couponchain.runtime import Runtime
 from tests.browser.screenshots import SHOTS
-from tests.browser.signin import sign_in
+from tests.browser.signin import fits, sign_in
 
 BUYER = "0x" + "b0" * 20
 
@@ -37,7 +37,7 @@ def _decode_qr(png: bytes) -> str:
 async def test_merchant_sells_and_a_consumer_verifies_the_coupon_from_its_qr(
     site: tuple[str, Runtime], browser: Browser
 ) -> None:
-    url, _ = site
+    url, runtime = site
     merchant = await _merchant(url)
     page = await browser.new_page(viewport={"width": 390, "height": 844})
     await sign_in(page, url, merchant["api_key"])
@@ -92,6 +92,29 @@ async def test_merchant_sells_and_a_consumer_verifies_the_coupon_from_its_qr(
     assert width <= 390, "the console must fit a phone screen"
     SHOTS.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=str(SHOTS / "editions-console.png"), full_page=True)
+
+    # At a desk (1280 px) the merchant voids a coupon from the sales list: "Void…"
+    # asks first (Cancel leaves it active), then the coupon is voided on chain.
+    await page.set_viewport_size({"width": 1280, "height": 900})
+    await page.reload()
+    sale = page.locator("#sales-rows tr", has_text="TEA-000003")
+    await expect(sale.locator(".status")).to_have_text("active", timeout=10_000)
+    confirm = page.locator("#void-confirm")
+    await sale.get_by_role("button", name="Void coupon TEA-000003").click()
+    await expect(confirm).to_contain_text("Void TEA-000003? It can no longer be redeemed")
+    await confirm.get_by_role("button", name="Cancel").click()
+    await expect(confirm).to_be_hidden()
+    assert (await runtime.editions.coupon("TEA-000003"))["status"] == "active"
+    await sale.get_by_role("button", name="Void coupon TEA-000003").click()
+    await page.screenshot(path=str(SHOTS / "editions-void-1280.png"))
+    await confirm.get_by_role("button", name="Void TEA-000003", exact=True).click()
+    await expect(page.locator("#void-result")).to_contain_text("Voided TEA-000003 in block",
+                                                               timeout=20_000)
+    await expect(sale.locator(".status")).to_have_text("voided")
+    await expect(sale.locator(".void-open")).to_have_count(0)
+    await expect(row.locator(".count-voided")).to_have_text("1", timeout=10_000)
+    assert (await runtime.editions.coupon("TEA-000003"))["status"] == "voided"
+    await fits(page, 1280)
 
     await row.locator("a", has_text="public page").click()
     await expect(page.locator("#edition-sold")).to_have_text("3")

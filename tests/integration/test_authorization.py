@@ -225,6 +225,8 @@ POLICY: dict[tuple[str, str], dict[str, Expect]] = {
     ("POST", "/v1/consumers/own-key"): policy(ok=(PLATFORM, *MERCHANTS)),
     ("POST", "/v1/promotion-coupons/{coupon_id}/consent-request"): policy(),
     ("POST", "/v1/promotion-coupons/{coupon_id}/signed-consent"): policy(),
+    ("POST", "/v1/coupons/{serial}/redemption-code-request"): policy(),
+    ("POST", "/v1/coupons/{serial}/signed-redemption-code"): policy(),
     ("POST", "/v1/products/{product_id}/purchase-intents"): policy(),
     ("POST", "/v1/products/{product_id}/signed-purchases"): policy(),
     ("POST", "/v1/credit-transfers/authorization-request"): policy(),
@@ -1009,6 +1011,17 @@ async def _signed_consent(w: World, role: str, expect: Expect) -> Req:
     return Req(f"/v1/promotion-coupons/{w.promo_coupons[0]}/signed-consent", {
         "nonce": "1", "expiry": int(time.time()) + 60, "merchant": "0x" + "00" * 20,
         "max_order_amount": 1_000, "signature": "0x" + "11" * 65})
+
+
+@builds("POST", "/v1/coupons/{serial}/redemption-code-request")
+async def _redemption_code_request(w: World, role: str, expect: Expect) -> Req:
+    return Req(f"/v1/coupons/{w.serials[0]}/redemption-code-request", {})
+
+
+@builds("POST", "/v1/coupons/{serial}/signed-redemption-code")
+async def _signed_redemption_code(w: World, role: str, expect: Expect) -> Req:
+    return Req(f"/v1/coupons/{w.serials[0]}/signed-redemption-code", {
+        "nonce": "1", "expiry": int(time.time()) + 60, "signature": "0x" + "11" * 65})
 
 
 @builds("POST", "/v1/products/{product_id}/purchase-intents")

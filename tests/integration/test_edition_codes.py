@@ -13,6 +13,7 @@ from couponchain.domain import edition_codes as rules
 from couponchain.runtime import Runtime
 from tests.api_auth import auth
 from tests.integration.answers import made, refused
+from tests.integration.custody import read_typed, signature, switched_to_own_key
 from tests.integration.customers import iso_in
 from tests.integration.promotions_world import promotion_world
 
@@ -92,3 +93,32 @@ async def test_a_holder_shows_a_code_and_the_till_redeems_with_it(
     listed = (await client.get("/v1/customers/me/edition-coupons", headers=auth(ann),
                                params={"status": "redeemed"})).json()["coupons"]
     assert [c["serial"] for c in listed] == serials[:1]
+
+    # Cy signs with a key of his own and buys a coupon: the server hands him the
+    # Redemption to sign (a custodial holder is sent to the other route), takes only
+    # his key's signature, and the till redeems with the code.
+    cy_key = await switched_to_own_key(client, auth(w.cy))
+    cys = (await made(client, f"/v1/editions/{edition['id']}/sales",
+                      {"buyer": w.cy["id"], "order_ref": "B-cy"}, auth(w.redeemer))
+           )["coupon"]["serial"]
+    refused(await client.post(f"/v1/coupons/{cys}/redemption-code", json={},
+                              headers=auth(w.cy)), 403, "custody")
+    refused(await client.post(f"/v1/coupons/{serials[1]}/redemption-code-request", json={},
+                              headers=auth(bob)), 403, "custody")
+    typed = (await made(client, f"/v1/coupons/{cys}/redemption-code-request",
+                        {"lifetime_seconds": 60}, auth(w.cy)))["typed_data"]
+    assert typed["domain"]["verifyingContract"] == contract
+    signed = {"nonce": typed["message"]["nonce"], "expiry": int(typed["message"]["expiry"])}
+    refused(await client.post(f"/v1/coupons/{cys}/signed-redemption-code",
+                              json={**signed, "signature": signature(read_typed(typed), key)},
+                              headers=auth(w.cy)), 422, "code", "not signed by the")
+    own = await made(client, f"/v1/coupons/{cys}/signed-redemption-code",
+                     {**signed, "signature": signature(read_typed(typed), cy_key.key)},
+                     auth(w.cy))
+    assert own["code"].startswith(f"CCE1.{int(typed['message']['coupon'])}.")
+    shown = await made(client, "/v1/edition-codes/check", {"code": own["code"]},
+                       auth(w.terminal))
+    assert shown["holder_name"] == w.cy["name"]
+    redeemed = await made(client, "/v1/edition-codes/redeem", {"code": own["code"]},
+                          auth(w.terminal))
+    assert (redeemed["coupon"]["serial"], redeemed["coupon"]["status"]) == (cys, "redeemed")

@@ -2,7 +2,7 @@
 
 The module runs in Node with the node's installed @noble packages, on the typed
 messages a self-custodied consumer signs (OwnKey, Consent, Purchase, Permit,
-TransferWithAuthorization, Withdraw, CouponTransfer):
+TransferWithAuthorization, Withdraw, CouponTransfer, an edition's Redemption):
 its digest must be eth_account's, its address derivation the checksummed one, and
 its signature must recover, through `recover_typed` (the contracts' rules: 65
 bytes, v 27/28, low s), to the key's address.
@@ -22,8 +22,9 @@ from eth_account.messages import encode_typed_data
 from eth_utils import keccak
 
 from couponchain.chain.node import node_dir
-from couponchain.domain import consent, intents
+from couponchain.domain import consent, edition_codes, intents
 from couponchain.domain.eip712 import recover_typed
+from couponchain.errors import InvalidInput
 
 STATIC = Path(__file__).resolve().parents[2] / "src" / "couponchain" / "web" / "static"
 DRIVER = """
@@ -90,6 +91,9 @@ def test_digests_addresses_and_signatures_agree(run_js: Any) -> None:
         intents.coupon_transfer_message(intents.CouponTransfer(
             coupon=2**63 - 1, receiver=accounts[3].address, nonce=2**64 - 1,
             expiry=1_900_000_000), 1337, CONTRACT),
+        # An own-key holder's till code for a limited-edition coupon (issue 24).
+        edition_codes.typed_data(edition_codes.Redemption(2**63 + 11, 2**64 - 1, 1_900_000_000),
+                                 1337, CONTRACT),
     ]
     cases = [(_json_safe(m), "0x" + accounts[i % 4].key.hex().removeprefix("0x"))
              for i, m in enumerate(messages)]
@@ -101,3 +105,21 @@ def test_digests_addresses_and_signatures_agree(run_js: Any) -> None:
                                        + signable.body).hex()
         assert address == accounts[i % 4].address
         assert recover_typed(message, bytes.fromhex(signature[2:])) == address
+
+
+def test_an_edition_code_signed_in_the_browser_passes_the_tills_check(run_js: Any) -> None:
+    """The code the wallet builds from the browser's signature is the one
+    `edition_codes.check` accepts for the holder, and refuses for anyone else."""
+    holder, other = Account.create(), Account.create()
+    redemption = edition_codes.Redemption(coupon=42, nonce=2**64 - 3, expiry=1_900_000_100)
+    typed = edition_codes.typed_data(redemption, 1337, CONTRACT)
+    ((_digest, _address, signature),) = run_js(
+        [(_json_safe(typed), "0x" + holder.key.hex().removeprefix("0x"))])
+    code = edition_codes.encode(redemption, bytes.fromhex(signature[2:]))
+    shown, signed = edition_codes.decode(code)
+    assert shown == redemption
+    edition_codes.check(shown, signed, chain_id=1337, contract=CONTRACT, owner=holder.address,
+                        now=1_900_000_000)
+    with pytest.raises(InvalidInput, match="not signed by the coupon's holder"):
+        edition_codes.check(shown, signed, chain_id=1337, contract=CONTRACT,
+                            owner=other.address, now=1_900_000_000)

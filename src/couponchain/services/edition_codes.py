@@ -1,7 +1,9 @@
 """Edition coupons in the consumer's wallet and at the till (issue 24).
 
 The holder lists the edition coupons it holds, and asks for a short-lived
-redemption code its custodial key signs (`domain/edition_codes.py`); a merchant
+redemption code its custodial key signs (`domain/edition_codes.py`), or, when it
+holds its own key, the `Redemption` typed data to sign in the browser
+(static/device-key.js) and the code of what it signed; a merchant
 or its terminal reads the code, sees what the coupon is, and redeems it. The
 editions contract does not check the holder's consent (its `redeem_batch`
 trusts the edition's merchant and terminals), so the code is checked here,
@@ -25,7 +27,8 @@ from couponchain.domain.roles import Role
 from couponchain.domain.times import iso
 from couponchain.errors import Conflict, Forbidden, InvalidInput
 from couponchain.services.listing import ListSpec, contains, exact
-from couponchain.services.participants import Caller
+from couponchain.services.participants import OWN_KEY, Caller
+from couponchain.services.self_custody_relay import json_safe
 from couponchain.store.models import CouponRecord, EditionRecord, Participant
 from couponchain.web import qr
 
@@ -84,27 +87,71 @@ class EditionCodes:
     def _contract(self) -> str:
         return str(self.rt.gateway.contracts["editions"][0])
 
-    async def issue(self, caller: Caller, serial: str,
-                    lifetime: int = rules.DEFAULT_LIFETIME) -> dict[str, Any]:
-        """A code for the holder to show at the till, signed by its custodial key."""
+    async def _terms(self, caller: Caller, serial: str, lifetime: int
+                     ) -> tuple[dict[str, Any], rules.Redemption]:
+        """The coupon and a fresh `Redemption` for its holder to sign, after the checks
+        every code gets (the caller holds it, it is active, its edition has not ended)."""
         if not 1 <= lifetime <= rules.MAX_LIFETIME:
             raise InvalidInput(f"must be 1 to {rules.MAX_LIFETIME} seconds",
                                field="lifetime_seconds")
         coupon = await self.rt.editions.coupon(serial)
+        self._check_holder(caller, coupon)
+        now = int(time.time())
+        if now >= int(_epoch(coupon["edition"]["valid_until"])):
+            raise Conflict("the coupon's edition has ended", field="serial")
+        return coupon, rules.Redemption(coupon["coupon_id"], secrets.randbits(64),
+                                        now + lifetime)
+
+    @staticmethod
+    def _check_holder(caller: Caller, coupon: dict[str, Any]) -> None:
         if coupon["owner"] != caller.address:
             raise Forbidden("only the coupon's holder may show it for redemption",
                             field="serial")
         if coupon["status"] != "active":
             raise Conflict(f"the coupon is {coupon['status']}", field="serial")
-        now = int(time.time())
-        if now >= int(_epoch(coupon["edition"]["valid_until"])):
-            raise Conflict("the coupon's edition has ended", field="serial")
-        signer = await self.rt.participants.signer(caller.id)  # Forbidden for own keys
-        redemption = rules.Redemption(coupon["coupon_id"], secrets.randbits(64), now + lifetime)
-        code = rules.encode(redemption, rules.sign(redemption, self.rt.chain_id,
-                                                   self._contract, signer.key))
-        return {"serial": coupon["serial"], "code": code, "expiry": redemption.expiry,
+
+    @staticmethod
+    def _answer(serial: str, redemption: rules.Redemption, signature: bytes) -> dict[str, Any]:
+        code = rules.encode(redemption, signature)
+        return {"serial": serial, "code": code, "expiry": redemption.expiry,
                 "expires_at": iso(redemption.expiry), "qr_svg": qr.svg_data_uri(code)}
+
+    async def issue(self, caller: Caller, serial: str,
+                    lifetime: int = rules.DEFAULT_LIFETIME) -> dict[str, Any]:
+        """A code for the holder to show at the till, signed by its custodial key."""
+        coupon, redemption = await self._terms(caller, serial, lifetime)
+        signer = await self.rt.participants.signer(caller.id)  # Forbidden for own keys
+        return self._answer(coupon["serial"], redemption, rules.sign(
+            redemption, self.rt.chain_id, self._contract, signer.key))
+
+    async def _own_key(self, caller: Caller) -> None:
+        custody = (await self.rt.participants.get(caller.id)).custody
+        if caller.role != Role.CONSUMER or custody != OWN_KEY:
+            raise Forbidden("this route is for consumers who sign with their own key; a "
+                            "custodial account asks the server to sign instead",
+                            field="custody")
+
+    async def request(self, caller: Caller, serial: str,
+                      lifetime: int = rules.DEFAULT_LIFETIME) -> dict[str, Any]:
+        """The `Redemption` typed data a holder with its own key signs (static/device-key.js),
+        on the same terms and in the same EIP-712 domain as a custodial code."""
+        await self._own_key(caller)
+        _coupon, redemption = await self._terms(caller, serial, lifetime)
+        return {"typed_data": json_safe(rules.typed_data(redemption, self.rt.chain_id,
+                                                         self._contract))}
+
+    async def signed(self, caller: Caller, serial: str, *, nonce: int, expiry: int,
+                     signature: bytes) -> dict[str, Any]:
+        """The code of a `Redemption` the holder signed with its own key, once it passes
+        the check the till will make (holder's signature, unexpired, at most
+        `MAX_LIFETIME` ahead); same answer as `issue`."""
+        await self._own_key(caller)
+        coupon = await self.rt.editions.coupon(serial)
+        self._check_holder(caller, coupon)
+        redemption = rules.Redemption(coupon["coupon_id"], nonce, expiry)
+        rules.check(redemption, signature, chain_id=self.rt.chain_id, contract=self._contract,
+                    owner=caller.address, now=int(time.time()))
+        return self._answer(coupon["serial"], redemption, signature)
 
     async def check(self, caller: Caller, code: str) -> dict[str, Any]:
         """What a code redeems, for the till to show before the cashier confirms:

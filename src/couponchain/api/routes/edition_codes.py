@@ -88,6 +88,38 @@ async def redemption_code(serial: str, body: CodeCreate, runtime: RuntimeDep,
     return await EditionCodes(runtime).issue(caller, serial, body.lifetime_seconds)
 
 
+class SignedCode(Input):
+    nonce: str = Field(pattern=r"^[0-9]{1,78}$", description="the Redemption's nonce, as signed")
+    expiry: int = Field(ge=0, le=2**63 - 1, description="the Redemption's expiry, as signed "
+                        "(epoch seconds)")
+    signature: str = Field(pattern=r"^0x[0-9a-fA-F]{130}$",
+                           description="the holder key's 65-byte (r, s, v) signature, 0x hex")
+
+
+class RedemptionTypedData(BaseModel):
+    typed_data: dict[str, Any] = Field(description="the EIP-712 `Redemption` (eth_signTypedData"
+                                       "_v4 shape): sign it with your key, send the signature")
+
+
+@router.post("/coupons/{serial}/redemption-code-request", response_model=RedemptionTypedData,
+             summary="The Redemption a holder with its own key signs (typed data, fresh nonce)")
+async def redemption_code_request(serial: str, body: CodeCreate, runtime: RuntimeDep,
+                                  caller: CallerDep) -> dict[str, Any]:
+    return await EditionCodes(runtime).request(caller, serial, body.lifetime_seconds)
+
+
+@router.post("/coupons/{serial}/signed-redemption-code", status_code=201,
+             response_model=CodeOut,
+             summary="The till code of a Redemption its holder signed with its own key",
+             description="Checked as the till will check it: signed by the coupon's current "
+             f"holder, unexpired, at most {rules.MAX_LIFETIME} seconds ahead.")
+async def signed_redemption_code(serial: str, body: SignedCode, runtime: RuntimeDep,
+                                 caller: CallerDep) -> dict[str, Any]:
+    return await EditionCodes(runtime).signed(
+        caller, serial, nonce=int(body.nonce), expiry=body.expiry,
+        signature=bytes.fromhex(body.signature[2:]))
+
+
 @router.post("/edition-codes/check", response_model=CodeChecked, response_model_by_alias=True,
              summary="What a holder's code redeems (the edition's merchant or its terminals)")
 async def check_code(body: CodeIn, runtime: RuntimeDep, caller: CallerDep) -> dict[str, Any]:

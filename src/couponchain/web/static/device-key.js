@@ -188,6 +188,23 @@ async function consent(couponId, request) {
   });
 }
 
+// A limited-edition coupon's till code (CCE1), its Redemption signed here; same answer as
+// POST /v1/coupons/{serial}/redemption-code. Only a Redemption in the editions domain is
+// signed: the server cannot get anything else signed through this button.
+async function editionCode(serial) {
+  const base = `/v1/coupons/${encodeURIComponent(serial)}`;
+  const asked = await api(base + "/redemption-code-request", { method: "POST", body: "{}" });
+  const typed = asked.typed_data;
+  if (typed.primaryType !== "Redemption" || typed.domain.name !== "CouponChain Editions") {
+    throw new Error(t("the code the server prepared is not a coupon redemption"));
+  }
+  const signature = await sign(typed);
+  const m = typed.message;
+  return api(base + "/signed-redemption-code", {
+    method: "POST", body: jsonBody({ nonce: String(m.nonce), expiry: BigInt(m.expiry), signature }),
+  });
+}
+
 // A purchase signed here (intent and the exact permit that pays it), relayed by the
 // server; same answer as POST .../purchases. `idempotencyKey` makes a retry buy once.
 async function purchase(productId, request, idempotencyKey) {
@@ -264,6 +281,6 @@ function unlockedOrStoredAddress() {
 }
 
 window.deviceKey = { address, create, unlock, lock, exportBackup, importBackup, askPassphrase,
-                     sign, register, consent, purchase, transferCoupon, sendCredit, withdrawPayout,
+                     sign, register, consent, editionCode, purchase, transferCoupon, sendCredit, withdrawPayout,
                      isUnlocked: () => unlocked !== null };
 window.dispatchEvent(new Event("device-key-ready"));

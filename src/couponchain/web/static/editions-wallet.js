@@ -2,7 +2,7 @@
 // held (GET /v1/customers/me/edition-coupons, paged), each with its status, validity
 // in the reader's time zone, price in display units and its public proof page; a
 // "Show at the till" QR (a code the holder's key signs, valid a few minutes, that the
-// till's scanner reads) and a transfer to another consumer's customer number.
+// till's scanner reads; an own-key holder signs it here with the device key) and a transfer to another consumer's customer number.
 // Helpers come from promotions.js.
 "use strict";
 
@@ -31,11 +31,23 @@ function tick(expiry) {
   $("edition-code-qr").classList.add("expired");
 }
 
+function ownKey() {
+  if (!window.deviceKey || !window.deviceKey.address()) {
+    throw new Error(t("your account signs with its own key, which is not in this browser: " +
+                      "restore it on the device key page (/keys/device)"));
+  }
+  return window.deviceKey;
+}
+
 async function showCode(coupon) {
   const box = $("editions-result");
   try {
-    const c = await api(`/v1/coupons/${encodeURIComponent(coupon.serial)}/redemption-code`,
-                        { method: "POST", body: json({}) });
+    // A holder with its own key signs the code in this browser (device-key.js); the
+    // server signs a custodial holder's.
+    const c = held.me.custody === "own"
+      ? await ownKey().editionCode(coupon.serial)
+      : await api(`/v1/coupons/${encodeURIComponent(coupon.serial)}/redemption-code`,
+                  { method: "POST", body: json({}) });
     stopCode();
     held.shown = coupon.serial;
     $("edition-code-title").textContent = `${coupon.brand} · ${coupon.title}`;
@@ -143,7 +155,6 @@ async function start() {
   if (!me || me.role !== "consumer") return;
   held.me = me;
   $("editions-section").hidden = false;
-  if (me.custody === "own") $("editions-own-key").hidden = false;
   $("edition-code-close").onclick = stopCode;
   $("editions-more").onclick = () => more().catch((error) =>
     show($("editions-result"), problemText(error), true));

@@ -1,6 +1,7 @@
 // Merchant console: the merchant's editions with live counts, a sale form,
 // CSV import of offline sales, a chart of sales over time, and pause, resume,
-// extend and duplicate with a reason (issue 25). Uses api() and
+// extend and duplicate with a reason (issue 25), and voiding a sold coupon from
+// its sales list, after a confirmation. Uses api() and
 // $() from app.js and CouponChainCharts from charts.js (loaded first; all deferred).
 "use strict";
 
@@ -196,7 +197,62 @@ function saleRow(coupon) {
   listCell(row, SALE_WORDS[coupon.channel] || coupon.channel);
   listCell(row, window.CouponChainMoney.formatAmount(coupon.price_paid));
   listCell(row, localTime(coupon.sold_at));
+  voidAction(coupon, listCell(row, "", "actions"));
   return row;
+}
+
+// "Void…" beside an active coupon opens a second step under the list: "Void {serial}"
+// or "Cancel" (POST /v1/coupons/{serial}/void; the API takes no reason, the chain
+// records who voided it).
+function voidAction(coupon, action) {
+  if (coupon.status !== "active") return;
+  const open = document.createElement("button");
+  open.type = "button";
+  open.className = "secondary void-open";
+  open.textContent = t("Void…");
+  open.setAttribute("aria-label", t("Void coupon {serial}", { serial: coupon.serial }));
+  open.onclick = () => confirmVoid(coupon);
+  action.append(open);
+}
+
+function confirmVoid(coupon) {
+  const panel = $("void-confirm");
+  const question = document.createElement("p");
+  question.textContent = t("Void {serial}? It can no longer be redeemed or given away; " +
+                           "this cannot be undone.", { serial: coupon.serial });
+  const yes = document.createElement("button");
+  yes.type = "button";
+  yes.className = "void-yes";
+  yes.textContent = t("Void {serial}", { serial: coupon.serial });
+  const no = document.createElement("button");
+  no.type = "button";
+  no.className = "secondary";
+  no.textContent = t("Cancel");
+  no.onclick = () => { panel.hidden = true; };
+  yes.onclick = async () => {
+    const box = $("void-result");
+    yes.disabled = true;
+    show(box, t("Voiding {serial} on chain…", { serial: coupon.serial }));
+    try {
+      const done = await api(`/v1/coupons/${encodeURIComponent(coupon.serial)}/void`, {
+        method: "POST", headers: { "Idempotency-Key": newKey() } });
+      panel.hidden = true;
+      show(box, t("Voided {serial} in block {block}.",
+                  { serial: coupon.serial, block: done.block_number }));
+      consoleState.sales.reload();
+    } catch (error) {
+      yes.disabled = false;
+      show(box, t("Not voided: {error}", { error: problemText(error) }), true);
+    }
+  };
+  const actions = document.createElement("p");
+  actions.className = "actions";
+  actions.append(yes, " ", no);
+  panel.replaceChildren(question, actions);
+  panel.hidden = false;
+  $("void-result").hidden = true;
+  panel.scrollIntoView({ block: "nearest" });
+  yes.focus();
 }
 
 async function refreshEditions() {
