@@ -14,6 +14,7 @@ import httpx
 from playwright.async_api import Browser, Page, Request, expect
 
 from couponchain.runtime import Runtime
+from tests.browser.device_keys import PASSPHRASE, device_private_key
 from tests.browser.signin import ADMIN, ok, sign_in
 from tests.integration.promotions_world import (
     grant_coupons,
@@ -21,8 +22,6 @@ from tests.integration.promotions_world import (
     promotion_world,
     wait_for_status,
 )
-
-PASSPHRASE = "correct horse battery"
 
 
 class Sent:
@@ -48,23 +47,6 @@ async def _signed_in(browser: Browser, url: str, key: str, sent: Sent) -> Page:
     page.on("request", sent.watch)
     await sign_in(page, url, key)
     return page
-
-
-async def _device_private_key(page: Page) -> str:
-    """The unlocked key, read back from the page's memory for the test's check only:
-    decrypting the stored backup with the passphrase, as the page does."""
-    return str(await page.evaluate("""async (pass) => {
-      const s = JSON.parse(localStorage.getItem("couponchain.device-key"));
-      const b = (t) => Uint8Array.from(atob(t), (c) => c.charCodeAt(0));
-      const m = await crypto.subtle.importKey("raw", new TextEncoder().encode(pass), "PBKDF2",
-                                              false, ["deriveKey"]);
-      const k = await crypto.subtle.deriveKey({ name: "PBKDF2", hash: "SHA-256",
-        salt: b(s.salt), iterations: s.iterations }, m, { name: "AES-GCM", length: 256 },
-        false, ["decrypt"]);
-      const plain = new Uint8Array(await crypto.subtle.decrypt({ name: "AES-GCM", iv: b(s.iv),
-        additionalData: new TextEncoder().encode(s.address) }, k, b(s.ciphertext)));
-      return Array.from(plain, (x) => x.toString(16).padStart(2, "0")).join("");
-    }""", PASSPHRASE))
 
 
 async def _make_and_register_key(page: Page, url: str) -> str:
@@ -110,7 +92,7 @@ async def test_a_device_key_registers_without_leaving_the_browser(
     await fresh.click("#dk-import-form button[type=submit]")
     await expect(fresh.locator("#dk-result")).to_contain_text(
         f"Key restored on this device: {address}")
-    sent.assert_never_sent(await _device_private_key(page))
+    sent.assert_never_sent(await device_private_key(page))
 
 
 async def _unlock(page: Page) -> None:
@@ -202,7 +184,7 @@ async def test_a_device_key_signs_a_consent_written_off_and_a_purchase_through_a
     assert any("/signed-transfer" in text for text in sent.texts)
     assert any("/v1/credit-transfers " in text for text in sent.texts)
     assert any("/signed-withdraw" in text for text in sent.texts)
-    sent.assert_never_sent(await _device_private_key(page))
+    sent.assert_never_sent(await device_private_key(page))
 
 
 async def _product_with_a_link(client: httpx.AsyncClient, w: Any) -> dict[str, Any]:
