@@ -9,25 +9,21 @@ the reference; each case must give the same answer in both.
 
 from __future__ import annotations
 
-import json
 import random
 import re
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 import rlp
 from eth_utils import keccak
+from tests.proof_js import CLIQUE_SIGNERS_DRIVER, STATIC, js_folder, run_driver
 from trie import HexaryTrie
 
 from couponchain.chain.coupon_check import create_address
-from couponchain.chain.node import node_dir
 from couponchain.chain.proofs import ProofError, _get, header_hash, verify_storage
 from couponchain.domain.edition_slots import EditionsLayout, verification_slots
 
-STATIC = Path(__file__).resolve().parents[2] / "src" / "couponchain" / "web" / "static"
 DRIVER = """
 import * as check from "./proof-check.js";
 import * as consensus from "./proof-consensus.js";
@@ -58,13 +54,6 @@ const out = cases.map(([fn, args]) => {
       return [seals.ok, seals.required, seals.note];
     }
     if (fn === "genesisValidators") return consensus.genesisValidators(args[0], args[1]);
-    if (fn === "cliqueSigners") {  // the refusal's message too: it names the block and why
-      try {
-        return consensus.cliqueSigners(args[0], args[1], args[2]);
-      } catch (error) {
-        return { error: error.constructor.name, message: error.message };
-      }
-    }
     if (fn === "blockVerdicts") {  // the block's verdicts of the whole coupon check
       const out = check.checkCoupon("A-1", { block: args[0], storage: [] }, {},
         { chainId: 1, registry: "0x", maxAge: 8, engine: args[1], validators: args[2],
@@ -84,21 +73,10 @@ console.log(JSON.stringify(out));
 @pytest.fixture(scope="module")
 def run_js(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """Runs cases [(function, args)] through proof-check.js in Node; their answers."""
-    modules = node_dir() / "node_modules"
-    if shutil.which("node") is None or not all(
-            (modules / "@noble" / name).is_dir() for name in ("hashes", "curves")):
-        pytest.fail("node, @noble/hashes or @noble/curves is missing: run scripts/setup")
-    folder = tmp_path_factory.mktemp("proof-check")
-    (folder / "node_modules").symlink_to(modules)
-    for name in ("proof-check.js", "proof-consensus.js"):
-        shutil.copy(STATIC / name, folder / name)
-    (folder / "package.json").write_text('{"type": "module"}')
-    (folder / "driver.js").write_text(DRIVER)
+    folder = js_folder(tmp_path_factory.mktemp("proof-check"))
 
     def run(cases: list[tuple[str, list[Any]]]) -> list[Any]:
-        done = subprocess.run(["node", "driver.js"], cwd=folder, input=json.dumps(cases),
-                              capture_output=True, text=True, timeout=60, check=True)
-        return json.loads(done.stdout)  # type: ignore[no-any-return]
+        return run_driver(folder, DRIVER, cases)  # type: ignore[no-any-return]
 
     return run
 
@@ -257,7 +235,7 @@ def test_block_hashes_and_seals_agree_with_the_consensus_module(run_js: Any) -> 
 
 
 def test_clique_signer_votes_are_followed_as_the_consensus_module_follows_them(
-        run_js: Any) -> None:
+        tmp_path: Path) -> None:
     """proof-consensus.js's cliqueSigners (the badge's `checkpoint`) gives the signers
     `consensus.clique_signers` (`verify --validators checkpoint`) gives, in the same
     order, on the vote chains consensus_world builds (test_verify_consensus checks them):
@@ -310,7 +288,8 @@ def test_clique_signer_votes_are_followed_as_the_consensus_module_follows_them(
                                                                           epoch)])
         except consensus.ConsensusError as exc:
             expected.append({"error": "ProofError", "message": str(exc).lower()})
-    answers = run_js([("cliqueSigners", [chain[0], chain[1:], epoch]) for chain, epoch in cases])
+    answers = run_driver(js_folder(tmp_path), CLIQUE_SIGNERS_DRIVER,
+                         [[chain[0], chain[1:], epoch] for chain, epoch in cases])
     # Messages name addresses: JS writes them in lower case, Python as it recovered them.
     for answer in answers:
         if isinstance(answer, dict) and "message" in answer:
