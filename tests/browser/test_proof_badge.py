@@ -85,6 +85,11 @@ async def test_honest_pages_are_verified_against_the_chosen_node(
         await page.click("#badge-node button[type=submit]")
         await expect(state).to_contain_text(said, timeout=20_000)
     await expect(state).to_contain_text("not addresses (0x and 40 hex digits): 0x12")
+    # Following Clique signer votes (as `verify --validators checkpoint`) needs a Clique chain.
+    await page.fill("#badge-validators", "checkpoint")
+    await page.click("#badge-node button[type=submit]")
+    await expect(state).to_contain_text(
+        "checkpoint follows Clique signer votes; this chain is ethash", timeout=20_000)
     await page.fill("#badge-validators", "0x" + "11" * 20)
     await page.click("#badge-node button[type=submit]")
     await expect(state).to_contain_text(

@@ -9,7 +9,8 @@ seal (compared with geth's own `clique_getSigner`), the header check with
 ancestry walk, a log of a real block proven as a coupon's history entry is
 (`prove_logs`: ancestry, receipts against `receiptsRoot`), and after a real signer
 vote (`clique_propose`) the signer set followed from the checkpoint, block by block,
-against geth's `clique_getSigners`.
+against geth's `clique_getSigners`, by `consensus.clique_signers` and by the page
+badge's `cliqueSigners` (proof-consensus.js, run in Node).
 Refused: a header with a forged state root, a foreign validator set, and a block
 sealed with the key of the signer voted out.
 
@@ -36,6 +37,7 @@ from couponchain.chain.verification import Outcome, Trusted, check_block
 from couponchain.cli.verify import prove_logs
 from couponchain.cli.verify_io import validator_set
 from tests.integration.clique_net import CliqueNetwork
+from tests.proof_js import CLIQUE_SIGNERS_DRIVER, js_folder, run_driver
 
 SEAL_CLAIM = "block sealed by the given validators (clique)"
 
@@ -152,11 +154,18 @@ async def test_verify_checks_real_clique_headers_and_follows_a_real_signer_vote(
         headers = await _headers(http, url, head)
         assert {consensus.signers(h, "clique")[0] for h in headers[passed + 1:]} == {a}
 
-        # The signer set followed from the checkpoint is geth's at every height.
+        # The signer set followed from the checkpoint is geth's at every height, and so
+        # is the one the page badge follows (proof-consensus.js in Node, its `checkpoint`).
+        (tmp_path / "js").mkdir()
+        in_browser = run_driver(js_folder(tmp_path / "js"), CLIQUE_SIGNERS_DRIVER, [
+            [headers[0], headers[1:number + 1], consensus.CLIQUE_EPOCH]
+            for number in range(head + 1)])
         for number in range(head + 1):
             followed = consensus.clique_signers(headers[0], headers[1:number + 1])
             in_geth = await call(http, url, "clique_getSigners", hex(number))
             assert [s.lower() for s in followed] == sorted(s.lower() for s in in_geth), number
+            assert in_browser[number] == [s.lower() for s in followed], number
+        assert in_browser[0] != in_browser[-1]  # the vote changed the set on the way
         proven = headers[-1]
         resolved, current = validator_set("checkpoint", "auto", url, proven)
         assert (resolved, current) == ("clique", (a,))

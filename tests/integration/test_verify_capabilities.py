@@ -93,10 +93,15 @@ async def _seed(client: httpx.AsyncClient, runtime: Runtime) -> list[Case]:
                                 json={"code": code, "order_amount": 1_000_000})
     assert written.status_code == 201, written.text
 
-    # Prizes: two awards of one campaign.
+    # Prizes: three awards of one campaign; Cy's is revoked (an AwardRevoked event).
     p = await pz.prize_world(client)
     campaign = await pz.start_campaign(client, p)
-    award, other_award = await pz.award_prize(client, p, campaign["id"], (p.ann, 0), (p.bob, 1))
+    award, other_award, revoked = await pz.award_prize(client, p, campaign["id"], (p.ann, 0),
+                                                       (p.bob, 1), (p.cy, 0))
+    withdrawn = await client.post(f"/v1/prize-awards/{revoked}/revoke", headers=auth(p.shop),
+                                  json={"reason": "entered twice"})
+    assert withdrawn.status_code == 200, withdrawn.text
+    assert withdrawn.json()["revoked_at"] and withdrawn.json()["revoked_reason"], withdrawn.text
     # Ann's award is claimed at a terminal, which the chain records (a Claimed event).
     scan = await pz.scan_code(client, p.till, await pz.prize_code(client, p.ann, award))
     claim = await client.post("/v1/prize-claims", json={"scan_id": scan["scan_id"]},
@@ -163,6 +168,16 @@ async def _seed(client: httpx.AsyncClient, runtime: Runtime) -> list[Case]:
         Case("prize award tx", PRIZE_AWARD, ["prize-award", str(award)], (award,),
              (other_award,), lambda b: b.update(awarded_tx=b["claim_tx"]),
              "json awarded_at, awarded_block, awarded_tx are the Awarded log's"),
+        # A claimed award shown with a revocation reason: proven absent (no AwardRevoked).
+        Case("prize reason", PRIZE_AWARD, ["prize-award", str(award)], (award,),
+             (other_award,), lambda b: b.update(revoked_reason="entered twice"),
+             "json revoke_tx, revoked_at, revoked_reason: none without an AwardRevoked event"),
+        Case("revocation time", PRIZE_AWARD, ["prize-award", str(revoked)], (revoked,),
+             (award,), lambda b: b.update(revoked_at="2000-01-01T00:00:00Z"),
+             "json revoke_tx, revoked_at are the AwardRevoked log's (its block's time)"),
+        Case("revocation tx", PRIZE_AWARD, ["prize-award", str(revoked)], (revoked,),
+             (award,), lambda b: b.update(revoke_tx=b["awarded_tx"]),
+             "json revoke_tx, revoked_at are the AwardRevoked log's (its block's time)"),
         Case("referral units", REFERRAL_HOLDING,
              ["referral-holding", str(product), r.ann["address"]],
              (product, r.ann["address"]), (other_product, r.ann["address"]),
@@ -280,7 +295,14 @@ async def test_each_capability_honest_and_lies(
         assert "times" not in unproven["promotion"], unproven["promotion"]
         # The award's and claim's times and transactions are proven from their logs.
         assert "awarded_tx" not in unproven["prize"] and "claim_tx" not in unproven["prize"]
-        assert "revoked_reason" in unproven["prize"]
+        # A claimed award's revocation fields are proven absent; a revoked award's
+        # transaction and time are its AwardRevoked log's, its reason is not proven (the
+        # event carries neither the reason nor its hash).
+        assert "revoked_reason" not in unproven["prize"], unproven["prize"]
+        assert "revoked_at" not in unproven["revocation"] \
+            and "revoke_tx" not in unproven["revocation"], unproven["revocation"]
+        assert "revoked_reason (the AwardRevoked event carries neither the reason nor its " \
+            "hash" in unproven["revocation"], unproven["revocation"]
         # The promoter's and settled rebates are proven from the referral logs, and the
         # current batch's counters from storage, its payouts and opening from its logs.
         assert "rebates" not in unproven["referral"], unproven["referral"]
@@ -331,7 +353,7 @@ async def test_each_capability_honest_and_lies(
                             case.name.endswith(("path", "rebate", "document", "rule", "period",
                                                 "terminal", "tx", "amount", "time",
                                                 "settled", "sources", "sold", "paid", "opened",
-                                                "name", "split", "registered"))):
+                                                "name", "split", "registered", "reason"))):
                         continue  # the proof lies are told once per command
                     lie[0] = change
                     code, output = await run_verify(*case.args, "--api", liar, "--rpc",

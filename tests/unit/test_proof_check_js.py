@@ -9,25 +9,21 @@ the reference; each case must give the same answer in both.
 
 from __future__ import annotations
 
-import json
 import random
 import re
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 import rlp
 from eth_utils import keccak
+from tests.proof_js import CLIQUE_SIGNERS_DRIVER, STATIC, js_folder, run_driver
 from trie import HexaryTrie
 
 from couponchain.chain.coupon_check import create_address
-from couponchain.chain.node import node_dir
 from couponchain.chain.proofs import ProofError, _get, header_hash, verify_storage
 from couponchain.domain.edition_slots import EditionsLayout, verification_slots
 
-STATIC = Path(__file__).resolve().parents[2] / "src" / "couponchain" / "web" / "static"
 DRIVER = """
 import * as check from "./proof-check.js";
 import * as consensus from "./proof-consensus.js";
@@ -77,21 +73,10 @@ console.log(JSON.stringify(out));
 @pytest.fixture(scope="module")
 def run_js(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """Runs cases [(function, args)] through proof-check.js in Node; their answers."""
-    modules = node_dir() / "node_modules"
-    if shutil.which("node") is None or not all(
-            (modules / "@noble" / name).is_dir() for name in ("hashes", "curves")):
-        pytest.fail("node, @noble/hashes or @noble/curves is missing: run scripts/setup")
-    folder = tmp_path_factory.mktemp("proof-check")
-    (folder / "node_modules").symlink_to(modules)
-    for name in ("proof-check.js", "proof-consensus.js"):
-        shutil.copy(STATIC / name, folder / name)
-    (folder / "package.json").write_text('{"type": "module"}')
-    (folder / "driver.js").write_text(DRIVER)
+    folder = js_folder(tmp_path_factory.mktemp("proof-check"))
 
     def run(cases: list[tuple[str, list[Any]]]) -> list[Any]:
-        done = subprocess.run(["node", "driver.js"], cwd=folder, input=json.dumps(cases),
-                              capture_output=True, text=True, timeout=60, check=True)
-        return json.loads(done.stdout)  # type: ignore[no-any-return]
+        return run_driver(folder, DRIVER, cases)  # type: ignore[no-any-return]
 
     return run
 
@@ -177,15 +162,15 @@ def test_block_hashes_and_seals_agree_with_the_consensus_module(run_js: Any) -> 
     """proof-consensus.js hashes and seal-checks the headers `test_verify_consensus` uses
     (real Görli headers, a real QBFT genesis, BFT headers sealed by four known keys) as
     `chain/consensus.py` does."""
-    from tests.unit.test_verify_consensus import (
+    from tests.unit.consensus_world import (
         GOERLI_GENESIS,
         GOERLI_ONE,
         GOERLI_SIGNER,
         KEYS,
         QBFT_GENESIS_EXTRA,
         VALIDATORS,
-        _bft_header,
     )
+    from tests.unit.consensus_world import bft_header as _bft_header
 
     from couponchain.chain import consensus
     from couponchain.chain.verification import Outcome, Trusted, check_block
@@ -247,3 +232,70 @@ def test_block_hashes_and_seals_agree_with_the_consensus_module(run_js: Any) -> 
     assert answers == expected
     # The BFT headers are not hashed as plain keccak(rlp(header)): the cases differ.
     assert expected[headers.index(headers[4]) * 5 + 1] == headers[4][0]["hash"]
+
+
+def test_clique_signer_votes_are_followed_as_the_consensus_module_follows_them(
+        tmp_path: Path) -> None:
+    """proof-consensus.js's cliqueSigners (the badge's `checkpoint`) gives the signers
+    `consensus.clique_signers` (`verify --validators checkpoint`) gives, in the same
+    order, on the vote chains consensus_world builds (test_verify_consensus checks them):
+    adds and drops passing or not, a repeated vote, a vote that changes nothing,
+    checkpoints dropping the votes; and refuses, with the same message, each chain that
+    one refuses."""
+    from tests.unit.consensus_world import KEYS, clique_chain, header_fields, hex_of
+
+    from couponchain.chain import consensus
+
+    def no_vote_nonce() -> list[dict[str, Any]]:
+        chain = clique_chain(KEYS[:3], [(0, None, False)])
+        header = {**chain[1], "nonce": "0x0000000000000001"}
+        extra = bytes.fromhex(header["extraData"][2:])[:-65]
+        digest = keccak(rlp.encode(header_fields(header, extra)))
+        chain[1] = {**header, "extraData": hex_of(extra + KEYS[0].sign_msg_hash(digest).to_bytes())}
+        return chain
+
+    def broken_link() -> list[dict[str, Any]]:
+        chain = clique_chain(KEYS[:3], [(0, None, False), (1, None, False)])
+        chain[2] = {**chain[2], "parentHash": "0x" + "11" * 32}
+        return chain
+
+    add = clique_chain(KEYS[:3], [(0, 3, True), (1, 3, True), (3, None, False), (2, None, False)])
+    drop = clique_chain(KEYS[:4], [(0, 2, False), (1, 2, False), (3, None, False),
+                                   (0, 2, False), (2, None, False), (3, 2, False)])
+    epoch_steps = [(0, 2, False), (1, None, False), (2, 2, False)]
+    cases: list[tuple[list[dict[str, Any]], int]] = [
+        (add[:1], consensus.CLIQUE_EPOCH), (add[:2], consensus.CLIQUE_EPOCH),
+        (add[:3], consensus.CLIQUE_EPOCH), (add, consensus.CLIQUE_EPOCH),
+        (drop[:6], consensus.CLIQUE_EPOCH), (drop, consensus.CLIQUE_EPOCH),
+        (clique_chain(KEYS[:4], [(0, 1, True)]), consensus.CLIQUE_EPOCH),
+        (clique_chain(KEYS[:3], epoch_steps, epoch=2), 2),
+        (clique_chain(KEYS[:3], epoch_steps), consensus.CLIQUE_EPOCH),
+        # Refused: a stranger sealing, a signer sealing twice in a row, a dropped signer
+        # sealing, a broken parent link, no vote nonce, a checkpoint listing another set,
+        # a checkpoint that is not one.
+        (clique_chain(KEYS[:3], [(0, None, False), (4, None, False)]), consensus.CLIQUE_EPOCH),
+        (clique_chain(KEYS[:3], [(0, None, False), (0, None, False)]), consensus.CLIQUE_EPOCH),
+        (clique_chain(KEYS[:3], [(0, 2, False), (1, 2, False), (2, None, False)]),
+         consensus.CLIQUE_EPOCH),
+        (broken_link(), consensus.CLIQUE_EPOCH), (no_vote_nonce(), consensus.CLIQUE_EPOCH),
+        (clique_chain(KEYS[:3], [(0, 2, False), (1, 2, False), (0, None, False)], epoch=3), 3),
+        (clique_chain(KEYS[:3], [(0, None, False)])[1:], consensus.CLIQUE_EPOCH),
+    ]
+    expected: list[Any] = []
+    for chain, epoch in cases:
+        try:
+            expected.append([a.lower() for a in consensus.clique_signers(chain[0], chain[1:],
+                                                                          epoch)])
+        except consensus.ConsensusError as exc:
+            expected.append({"error": "ProofError", "message": str(exc).lower()})
+    answers = run_driver(js_folder(tmp_path), CLIQUE_SIGNERS_DRIVER,
+                         [[chain[0], chain[1:], epoch] for chain, epoch in cases])
+    # Messages name addresses: JS writes them in lower case, Python as it recovered them.
+    for answer in answers:
+        if isinstance(answer, dict) and "message" in answer:
+            answer["message"] = answer["message"].lower()
+    assert answers == expected
+    # The cases are not all alike: sets that grow, shrink and stay, and each refusal.
+    sets = [e for e in expected if isinstance(e, list)]
+    assert {len(s) for s in sets} == {2, 3, 4}
+    assert sum(isinstance(e, dict) for e in expected) == 7

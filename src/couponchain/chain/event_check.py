@@ -238,7 +238,7 @@ def _award_events(out: Outcome, key: tuple[Any, ...], item: Mapping[str, Any],
                      "awarded_tx": a.tx_hash}, item)
     for name, proven_status, fields in (
             ("Claimed", 2, ("claimed_at", "claimed_by", "claim_tx")),
-            ("AwardRevoked", 3, ("revoke_tx",))):
+            ("AwardRevoked", 3, ("revoke_tx", "revoked_at", "revoked_reason"))):
         found = by[name]
         out.add(f"{name} events: one exactly when the proven status says so",
                 1 if status == proven_status else 0, len(found))
@@ -248,13 +248,34 @@ def _award_events(out: Outcome, key: tuple[Any, ...], item: Mapping[str, Any],
                         {"claimed_at": iso(c.args.get("claimed_at")),
                          "claimed_by": c.args.get("terminal"), "claim_tx": c.tx_hash}, item)
         elif len(found) == 1:
-            _same_entry(out, "json revoke_tx is the AwardRevoked log's",
-                        {"revoke_tx": found[0].tx_hash}, item)
+            _award_revoked(out, word, found[0], item, times)
         elif not found:
-            _same_entry(out, f"json {', '.join(fields)}: none without a {name} event",
+            article = "an" if name[0] in "AEIOU" else "a"
+            _same_entry(out, f"json {', '.join(fields)}: none without {article} {name} event",
                         dict.fromkeys(fields), item)
-    return {"awarded_at", "awarded_block", "awarded_tx", "claimed_at", "claimed_by",
-            "claim_tx", "revoke_tx"}
+    compared = {"awarded_at", "awarded_block", "awarded_tx", "claimed_at", "claimed_by",
+                "claim_tx", "revoke_tx", "revoked_at"}
+    # Without a revocation the reason is proven absent; with one it is not proven.
+    return compared | ({"revoked_reason"} if not by["AwardRevoked"] else set())
+
+
+#: The NOT PROVEN line of a revoked award's reason: the contract does not log it.
+REVOKED_REASON_NOT_PROVEN = ("revoked_reason (the AwardRevoked event carries neither the "
+                             "reason nor its hash: the platform keeps it off chain)")
+
+
+def _award_revoked(out: Outcome, word: int, e: Event, item: Mapping[str, Any],
+                   times: Mapping[int, int]) -> None:
+    """The AwardRevoked log is the proven award's; the revocation's transaction and
+    time (its block's, from the proven header) are the log's. The event has no
+    reason (nor its hash), so the reason shown stays NOT PROVEN."""
+    out.add("the AwardRevoked event is the proven award's (consumer, campaign, prize)",
+            (address_of(word), word >> 176, (word >> 168) & 0xFF),
+            (e.args.get("consumer"), e.args.get("campaign_id"), e.args.get("prize_index")))
+    _same_entry(out, "json revoke_tx, revoked_at are the AwardRevoked log's (its block's time)",
+                {"revoke_tx": e.tx_hash, "revoked_at": iso(times.get(e.block))}, item)
+    out.not_proven = [f for f in out.not_proven if f != "revoked_reason"]
+    out.not_proven.append(REVOKED_REASON_NOT_PROVEN)
 
 
 AWARD_EVENTS = EventPlan(_award_filters, _award_events)

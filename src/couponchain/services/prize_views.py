@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from couponchain.domain.times import iso
 from couponchain.errors import NotFound
 from couponchain.store.models import (
+    ChainEvent,
     Participant,
     PrizeAward,
     PrizeCampaign,
@@ -73,7 +74,8 @@ async def campaign_detail(db: Any, campaign_id: int, field: str = "id") -> dict[
 
 def _award_public(row: PrizeAward, campaign: PrizeCampaign | None, prize: PrizeStock | None,
                   claim: PrizeClaimRecord | None,
-                  revocation: PrizeRevocation | None = None) -> dict[str, Any]:
+                  revocation: PrizeRevocation | None = None,
+                  revoked_at: int | None = None) -> dict[str, Any]:
     return {
         "id": row.id, "campaign_id": row.campaign_id,
         "campaign_title": campaign.title if campaign else None,
@@ -88,7 +90,9 @@ def _award_public(row: PrizeAward, campaign: PrizeCampaign | None, prize: PrizeS
         "claim_tx": claim.tx_hash if claim else None,
         # The reason is the merchant's, kept off chain; shown once the chain revoked it.
         "revoked_reason": revocation.reason if revocation and row.status == 3 else None,
-        "revoked_at": iso(revocation.requested_at) if revocation and row.status == 3 else None,
+        # The time of the block holding the AwardRevoked event (as `awarded_at` is the
+        # Awarded event's): what `couponchain verify prize-award` proves from its header.
+        "revoked_at": iso(revoked_at) if revoked_at is not None and row.status == 3 else None,
         "revoke_tx": revocation.tx_hash if revocation and row.status == 3 else None,
     }
 
@@ -105,10 +109,24 @@ async def _award_rows(s: Any, rows: list[PrizeAward]) -> list[dict[str, Any]]:
     revoked = [r.id for r in rows if r.status == 3]
     revocations = {v.award_id: v for v in (await s.execute(select(PrizeRevocation).where(
         PrizeRevocation.award_id.in_(revoked)))).scalars()} if revoked else {}
+    times = await _revocation_times(s, list(revocations.values()))
     return [_award_public(r, campaigns.get(r.campaign_id),
                           stock.get((r.campaign_id, r.prize_index)), claims.get(r.id),
-                          revocations.get(r.id))
+                          revocations.get(r.id), times.get(r.id))
             for r in rows]
+
+
+async def _revocation_times(s: Any, revocations: list[PrizeRevocation]) -> dict[int, int]:
+    """The block time of each revocation's AwardRevoked event (award id -> seconds),
+    found through the revocation's transaction (tx_hash is indexed)."""
+    txs = sorted({r.tx_hash for r in revocations if r.tx_hash})
+    if not txs:
+        return {}
+    events = (await s.execute(select(ChainEvent.args, ChainEvent.block_timestamp).where(
+        ChainEvent.tx_hash.in_(txs), ChainEvent.contract == "prizes",
+        ChainEvent.event == "AwardRevoked"))).tuples()
+    wanted = {r.award_id for r in revocations}
+    return {int(a["award_id"]): t for a, t in events if int(a["award_id"]) in wanted}
 
 
 async def award_detail(db: Any, award_id: int, field: str = "id") -> dict[str, Any]:

@@ -10,7 +10,8 @@
 // later publishes another. t() is app.js's (a classic script that runs first).
 import { checkCoupon, decodeCouponWord, decodeString, iso, keccakHex, parseSerial }
   from "/static/proof-check.js";
-import { engineOf, genesisValidators } from "/static/proof-consensus.js";
+import { CLIQUE_EPOCH, cliqueSigners, engineOf, genesisValidators }
+  from "/static/proof-consensus.js";
 
 const NODE_KEY = "couponchain.node";
 const VALIDATORS_KEY = "couponchain.validators";
@@ -18,6 +19,10 @@ const SEALED_ENGINES = ["clique", "qbft", "ibft2"];
 const REGISTRY_KEY = "couponchain.registry.";
 const MAX_AGE = 8;  // blocks, as `couponchain verify --max-age-blocks`
 const TIMEOUT_MS = 15000;
+// Headers asked for in one JSON-RPC batch, and at most this many through the platform's
+// relay (one request a header) when following Clique votes.
+const HEADERS_PER_BATCH = 1000;
+const RELAY_HEADERS = 256;
 
 // Check names as the page says them (proof-check.js names them in English).
 const CLAIMS = {
@@ -114,11 +119,80 @@ async function fromNode(url, number, relay) {
   return { chainId: Number(result(0)), head: Number(result(1)), block: result(2) };
 }
 
-// The validator set entered under the badge: addresses, or "genesis" (read from the
-// node's block 0, as `verify --validators genesis`); [] when none was entered.
+// The node's headers of blocks `numbers`, in order: JSON-RPC batches from a node, one
+// GET a header through the platform's relay; CouldNotCheck when one is missing.
+async function headersFromNode(url, numbers, relay) {
+  if (relay) {
+    if (numbers.length > RELAY_HEADERS) {
+      throw new CouldNotCheck(t("following the Clique votes reads {count} headers: enter a node of your own below (the platform's relay gives at most {most})",
+        { count: numbers.length, most: RELAY_HEADERS }));
+    }
+    const found = [];
+    for (const n of numbers) found.push((await fromNode(url, "0x" + n.toString(16), true)).block);
+    return found;
+  }
+  const found = [];
+  for (let i = 0; i < numbers.length; i += HEADERS_PER_BATCH) {
+    const calls = numbers.slice(i, i + HEADERS_PER_BATCH).map((n, id) => (
+      { jsonrpc: "2.0", id, method: "eth_getBlockByNumber", params: ["0x" + n.toString(16), false] }));
+    let answer;
+    try {
+      answer = await getJson(url, { method: "POST", body: JSON.stringify(calls),
+        headers: { "content-type": "application/json" } });
+    } catch (error) {
+      throw new CouldNotCheck(t("the node {node} did not answer: unreachable, or it refuses requests from web pages (CORS)",
+        { node: url }));
+    }
+    const replies = Array.isArray(answer.body) ? answer.body : [];
+    for (const call of calls) {
+      const header = replies.find((r) => r && r.id === call.id)?.result;
+      if (!header) {
+        throw new CouldNotCheck(t("the node {node} has no block {number}",
+          { node: url, number: Number(call.params[0]) }));
+      }
+      found.push(header);
+    }
+  }
+  return found;
+}
+
+// The Clique signers of `block`: the last checkpoint's list before it, with the votes
+// of every header since applied (cliqueSigners), all headers from the node, as
+// `verify --validators checkpoint[:EPOCH]` follows them.
+async function checkpointSigners(entered, block, nodeUrl, relay) {
+  const engine = engineOf(block);
+  const epochText = entered.split(":")[1] ?? "";
+  if (engine !== "clique") {
+    throw new CouldNotCheck(t("checkpoint follows Clique signer votes; this chain is {engine}",
+      { engine }));
+  }
+  if (!/^\d*$/.test(epochText) || (epochText && Number(epochText) < 1)) {
+    throw new CouldNotCheck(t("the epoch after checkpoint: is not a number of at least 1: {epoch}",
+      { epoch: epochText }));
+  }
+  const epoch = epochText ? Number(epochText) : CLIQUE_EPOCH;
+  const proven = Number(BigInt(block.number));
+  const last = Math.max(proven - 1, 0);
+  const first = last - (last % epoch);
+  const numbers = Array.from({ length: Math.max(proven, 1) - first }, (_, i) => first + i);
+  const headers = await headersFromNode(nodeUrl, numbers, relay);
+  try {
+    return cliqueSigners(headers[0], headers.slice(1), epoch);
+  } catch (error) {
+    throw new CouldNotCheck(t("cannot follow the Clique signer votes from checkpoint {first} to block {number} at {node}: {error}",
+      { first, number: proven, node: nodeUrl, error: error.message }));
+  }
+}
+
+// The validator set entered under the badge: addresses, "genesis" (read from the
+// node's block 0, as `verify --validators genesis`) or "checkpoint[:EPOCH]" (Clique
+// votes followed, as `verify --validators checkpoint`); [] when none was entered.
 async function validatorSet(text, block, nodeUrl, relay) {
   const entered = text.trim();
   if (!entered) return [];
+  if (/^checkpoint(:|$)/i.test(entered)) {
+    return checkpointSigners(entered.toLowerCase(), block, nodeUrl, relay);
+  }
   if (entered.toLowerCase() === "genesis") {
     const genesis = await fromNode(nodeUrl, "0x0", relay);
     try {

@@ -138,6 +138,100 @@ export function genesisValidators(genesis, engine) {
   throw new ProofError(`${engine} chains have no validator set`);
 }
 
+// Blocks between Clique checkpoints (go-ethereum's default epoch).
+export const CLIQUE_EPOCH = 30000;
+const VOTE_ADD = "0x" + "ff".repeat(8);
+const VOTE_DROP = "0x" + "00".repeat(8);
+
+// The Clique signers that may seal the block after `headers` (the headers that follow
+// the checkpoint block `checkpoint`, in order), lower case in address order, as
+// consensus.clique_signers lists them (and geth): the checkpoint's list changed by
+// each header's vote (EIP-225, go-ethereum's Snapshot.apply). A header votes to add
+// (nonce 0xff..ff) or drop (0x00..00) its miner; a signer's new vote on an address
+// replaces its old one; a vote that would change nothing is not counted; more than
+// half of the signers passes it, which drops the votes on that address (and, for a
+// dropped signer, the votes it cast); a checkpoint drops all votes and must list the
+// current signers. Throws ProofError, with consensus.py's messages, for a header that
+// does not follow the one before, is sealed by no signer of its height or by one that
+// sealed one of the last n/2 blocks, or carries another nonce.
+export function cliqueSigners(checkpoint, headers, epoch = CLIQUE_EPOCH) {
+  const numberOf = (header) => Number(BigInt(header.number));
+  if (numberOf(checkpoint) % epoch) {
+    throw new ProofError(`block ${numberOf(checkpoint)} is not a Clique checkpoint (epoch ${epoch})`);
+  }
+  const listed = (header) => genesisValidators(header, "clique").map((a) => a.toLowerCase());
+  const current = new Set(listed(checkpoint));
+  let votes = [];  // { signer, address, add }, in order
+  let tally = new Map();  // address -> { add, count }
+  const recents = new Map();  // block number -> signer
+  const uncast = (vote) => {
+    const counted = tally.get(vote.address);
+    if (counted && counted.add === vote.add && !--counted.count) tally.delete(vote.address);
+  };
+  let parent = checkpoint;
+  for (const header of headers) {
+    const number = numberOf(header);
+    if (number !== numberOf(parent) + 1
+        || String(header.parentHash).toLowerCase() !== blockHash(parent, "clique")) {
+      throw new ProofError(`block ${number} does not follow block ${number - 1}`);
+    }
+    if (number % epoch === 0) {
+      votes = [];
+      tally = new Map();
+      const named = new Set(listed(header));
+      if (named.size !== current.size || [...named].some((a) => !current.has(a))) {
+        throw new ProofError(`checkpoint ${number} lists another signer set`);
+      }
+    }
+    const limit = Math.floor(current.size / 2) + 1;
+    recents.delete(number - limit);
+    const signer = signers(header, "clique")[0];
+    if (!current.has(signer)) {
+      throw new ProofError(`block ${number} is sealed by ${signer}, not a signer then`);
+    }
+    if ([...recents.values()].includes(signer)) {
+      throw new ProofError(`block ${number}: ${signer} sealed one of the ${limit - 1} blocks before`);
+    }
+    recents.set(number, signer);
+    const address = String(header.miner).toLowerCase();
+    const nonce = String(header.nonce).toLowerCase();
+    if (nonce !== VOTE_ADD && nonce !== VOTE_DROP) {
+      throw new ProofError(`block ${number} carries no vote nonce (${nonce})`);
+    }
+    const add = nonce === VOTE_ADD;
+    const earlier = votes.findIndex((v) => v.signer === signer && v.address === address);
+    if (earlier >= 0) {
+      uncast(votes[earlier]);
+      votes.splice(earlier, 1);
+    }
+    if (current.has(address) !== add) {  // a vote that would change the set counts
+      if (!tally.has(address)) tally.set(address, { add, count: 0 });
+      const counted = tally.get(address);
+      if (counted.add === add) {
+        counted.count += 1;
+        votes.push({ signer, address, add });
+      }
+    }
+    const passed = tally.get(address);
+    if (passed && passed.count > Math.floor(current.size / 2)) {
+      if (passed.add) current.add(address);
+      else {
+        current.delete(address);
+        recents.delete(number - (Math.floor(current.size / 2) + 1));
+        for (const vote of votes.filter((v) => v.signer === address)) {
+          uncast(vote);
+          votes.splice(votes.indexOf(vote), 1);
+        }
+      }
+      votes = votes.filter((v) => v.address !== address);
+      tally.delete(address);
+    }
+    parent = header;
+  }
+  // In address order: lower-case hex of equal length sorts as the addresses' bytes.
+  return [...current].sort();
+}
+
 function bftFields(block) {
   let decoded;
   try {
