@@ -22,12 +22,8 @@ from tests.api_auth import auth
 from tests.integration.conftest import make_settings
 
 HOUR = 3600
-
-
 #: A whole hour well in the past: every record and evaluation time is relative to it.
 T = (1_700_000_000 // HOUR) * HOUR
-
-
 #: The tests' webhook receivers listen on loopback, which the address policy
 #: refuses unless the operator allows it.
 LOCAL_RECEIVERS = "127.0.0.1"

@@ -12,14 +12,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from tests.unit.test_indicators import (
-    BASE,
-    DAY,
-    OFFSETS,
-    logs_strategy,
-    reference,
-    times,
-)
+from tests.unit.indicators_world import BASE, DAY, OFFSETS, logs_strategy, reference, times
 
 from couponchain.domain import access_log_columns as columnar
 from couponchain.domain import access_logs as logs

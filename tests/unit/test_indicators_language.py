@@ -10,7 +10,7 @@ from fractions import Fraction
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tests.unit.test_indicators import BASE, DAY, logs_strategy, reference
+from tests.unit.indicators_world import BASE, DAY, logs_strategy, reference
 
 from couponchain.domain import indicator_language as lang
 from couponchain.domain.access_log_columns import RecordColumns

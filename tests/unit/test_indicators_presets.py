@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from tests.unit.test_indicators import DAY, logs_strategy, reference, times
+from tests.unit.indicators_world import DAY, logs_strategy, reference, times
 
 from couponchain.domain import access_log_columns as columnar
 from couponchain.domain import indicators as ind
