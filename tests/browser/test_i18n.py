@@ -86,8 +86,12 @@ async def test_a_chinese_browser_gets_the_pages_in_chinese(
     await wallet.evaluate("window.scrollTo(0, 0)")
     switch = wallet.locator("header .languages a[data-lang='en']")
     await expect(switch).to_be_in_viewport()
-    await switch.click()
-    await expect(wallet.get_by_role("heading", level=1)).to_have_text("Wallet")
+    # Waiting for the navigation tells a click that started none (a CI run saw the page
+    # stay in Chinese once; 11 runs here did not) from a page that came back Chinese.
+    async with wallet.expect_navigation(timeout=20_000):
+        await switch.click()
+    await expect(wallet.get_by_role("heading", level=1),
+                 f"the page after the switch: {wallet.url}").to_have_text("Wallet")
     await expect(wallet.locator("#wallet-coupons li").first).to_contain_text(
         "active", timeout=10_000)
     await _fits(wallet)
