@@ -126,6 +126,12 @@ def movements_of(address: str) -> Select[Any]:
             _text(PromotionPath.amount), PromotionPath.sender, PromotionPath.receiver,
             cast(PromotionPath.coupon_id, BigInteger), _text(PromotionPath.action),
             PromotionPath.tx_hash)
+    # An edition coupon's moves, in and out alike, at the price it was sold for.
+    history = (CouponHistory.block_number, CouponHistory.log_index, literal(_EDITION, Integer),
+               CouponHistory.id, CouponHistory.timestamp, literal("edition"),
+               _text(CouponRecord.price), CouponHistory.sender, CouponHistory.receiver,
+               cast(CouponHistory.coupon_id, BigInteger), _text(CouponHistory.action),
+               CouponHistory.tx_hash)
     parts = [
         select(TillCredit.block_number.label("block"), TillCredit.log_index.label("idx"),
                literal(_TOP_UP, Integer).label("rank"), TillCredit.id.label("item"),
@@ -148,19 +154,9 @@ def movements_of(address: str) -> Select[Any]:
         select(*path).where(PromotionPath.receiver.in_(me)),
         select(*path).where(PromotionPath.coupon_id.in_(promotions_in),
                             PromotionPath.sender.in_(me), PromotionPath.receiver.not_in(me)),
-        select(CouponHistory.block_number, CouponHistory.log_index,
-               literal(_EDITION, Integer), CouponHistory.id, CouponHistory.timestamp,
-               literal("edition"), _text(CouponRecord.price), CouponHistory.sender,
-               CouponHistory.receiver, cast(CouponHistory.coupon_id, BigInteger),
-               _text(CouponHistory.action), CouponHistory.tx_hash)
-        .join(CouponRecord, CouponRecord.id == CouponHistory.coupon_id)
+        select(*history).join(CouponRecord, CouponRecord.id == CouponHistory.coupon_id)
         .where(CouponHistory.receiver.in_(me)),
-        select(CouponHistory.block_number, CouponHistory.log_index,
-               literal(_EDITION, Integer), CouponHistory.id, CouponHistory.timestamp,
-               literal("edition"), _text(CouponRecord.price), CouponHistory.sender,
-               CouponHistory.receiver, cast(CouponHistory.coupon_id, BigInteger),
-               _text(CouponHistory.action), CouponHistory.tx_hash)
-        .join(CouponRecord, CouponRecord.id == CouponHistory.coupon_id)
+        select(*history).join(CouponRecord, CouponRecord.id == CouponHistory.coupon_id)
         .where(CouponHistory.coupon_id.in_(editions_in), CouponHistory.sender.in_(me),
                CouponHistory.receiver.is_(None) | CouponHistory.receiver.not_in(me)),
     ]
