@@ -16,7 +16,7 @@ import httpx
 import pytest
 import zxingcpp
 from PIL import Image
-from playwright.async_api import Browser, expect
+from playwright.async_api import Browser, Page, expect
 
 from couponchain.runtime import Runtime
 from tests.api_auth import auth
@@ -62,6 +62,19 @@ async def _shop(url: str, prefix: str) -> dict[str, Any]:
             "lin": lin, "serial": serials[0], "gift": serials[1]}
 
 
+async def _shown_code(wallet: Page) -> tuple[str, bytes]:
+    """The till code the wallet shows (its text) and a picture of its QR, once drawn."""
+    qr = wallet.locator("#edition-code-qr")
+    await expect(qr).to_be_visible()
+    for _ in range(100):  # the SVG decoded (polled from here: the CSP forbids eval)
+        if await qr.evaluate("img => img.complete && img.naturalWidth > 0"):
+            break
+        await asyncio.sleep(0.1)
+    code = await wallet.locator("#edition-code-text").text_content() or ""
+    assert code.startswith("CCE1.")
+    return code, await qr.screenshot()
+
+
 @pytest.mark.parametrize(("width", "lang"), [(1280, "en"), (390, "zh_CN")])
 async def test_the_wallet_shows_an_edition_coupon_and_the_till_redeems_it(
     site: tuple[str, Runtime], browser: Browser, width: int, lang: str
@@ -94,15 +107,7 @@ async def test_the_wallet_shows_an_edition_coupon_and_the_till_redeems_it(
     assert (await runtime.editions.coupon(w["gift"]))["owner"] == w["lin"]["address"]
 
     await item.get_by_role("button", name=says["show"]).click()
-    qr = wallet.locator("#edition-code-qr")
-    await expect(qr).to_be_visible()
-    for _ in range(100):  # the SVG decoded (polled from here: the CSP forbids eval)
-        if await qr.evaluate("img => img.complete && img.naturalWidth > 0"):
-            break
-        await asyncio.sleep(0.1)
-    code = await wallet.locator("#edition-code-text").text_content() or ""
-    assert code.startswith("CCE1.")
-    shot = await qr.screenshot()
+    code, shot = await _shown_code(wallet)
     (read,) = zxingcpp.read_barcodes(Image.open(io.BytesIO(shot)).convert("L"))
     assert read.text == code
     await wallet.screenshot(path=str(SHOTS / f"wallet-edition-code-{width}-{tag}.png"))
@@ -165,15 +170,7 @@ async def test_an_own_key_holder_signs_the_till_code_in_the_browser(
     await expect(wallet.locator("#device-key-dialog")).to_be_visible()
     await wallet.fill("#device-key-passphrase", PASSPHRASE)
     await wallet.click("#device-key-dialog button[type=submit]")
-    qr = wallet.locator("#edition-code-qr")
-    await expect(qr).to_be_visible()
-    for _ in range(100):  # the SVG decoded (polled from here: the CSP forbids eval)
-        if await qr.evaluate("img => img.complete && img.naturalWidth > 0"):
-            break
-        await asyncio.sleep(0.1)
-    code = await wallet.locator("#edition-code-text").text_content() or ""
-    assert code.startswith("CCE1.")
-    shot = await qr.screenshot()
+    code, shot = await _shown_code(wallet)
     private_key = await device_private_key(wallet)
     assert not [s for s in sent if private_key in s.lower()]
 
